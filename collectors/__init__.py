@@ -1,0 +1,1 @@
+"""Collectors: fetch (all I/O) and normalize (pure) for each source."""

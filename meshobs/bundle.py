@@ -1,0 +1,190 @@
+"""Recorded bundles: raw payloads plus the (credential-free) config and times of a collection.
+
+Layout, as a directory or the same tree inside a ``.tar.gz``::
+
+    bundle.json                 format, version, times, sanitised config, sources and payload index
+    payloads/<source>/<n>.<ext> each body exactly as received
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .raw import Payload, RawSource, iso, parse_iso
+
+FORMAT = "meshobs-bundle/1"
+
+_SECRET_KEYS = re.compile(
+    r"^(authorization|proxy-authorization|x-api-key|api[-_]?key|cookie|set-cookie|token|"
+    r"bearer|password|passwd|secret|client-key-data|client-certificate-data|"
+    r"aws_secret_access_key|aws_session_token|session_token|access_key|secret_key)$",
+    re.IGNORECASE,
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+REDACTED = "<redacted>"
+
+
+class BundleError(Exception):
+    """A bundle that cannot be read: says which path and why."""
+
+
+def scrub(value: Any) -> Any:
+    """Remove credentials from config or request metadata before it is written anywhere."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if _SECRET_KEYS.match(str(k)) or str(k).lower() == "headers":
+                out[k] = {hk: REDACTED for hk in v} if isinstance(v, dict) else REDACTED
+            else:
+                out[k] = scrub(v)
+        return out
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    if isinstance(value, str):
+        return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
+    return value
+
+
+@dataclass
+class Bundle:
+    """Raw sources with the time they describe."""
+
+    time: datetime
+    window_s: float
+    sources: list[RawSource]
+    config: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    meshobs_version: str = ""
+    description: str = ""
+    name: str = ""
+
+
+def _ext(payload: Payload) -> str:
+    body = (payload.body or "").lstrip()
+    return "json" if body[:1] in ("{", "[") else "txt"
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "source"
+
+
+def _index(bundle: Bundle) -> tuple[dict[str, Any], dict[str, str]]:
+    files: dict[str, str] = {}
+    sources = []
+    for s_no, src in enumerate(bundle.sources):
+        entries = []
+        for p_no, p in enumerate(src.payloads):
+            path = None
+            if p.body is not None:
+                path = f"payloads/{s_no:03d}-{_safe(src.name)}/{p_no:04d}-{_safe(p.key)[:80]}.{_ext(p)}"
+                files[path] = p.body
+            entries.append({
+                "key": p.key, "file": path, "status": p.status, "error": p.error,
+                "url": scrub(p.url), "params": scrub(p.params), "elapsed_s": round(p.elapsed_s, 6),
+                "fetched_at": p.fetched_at, "meta": scrub(p.meta),
+            })
+        sources.append({"name": src.name, "kind": src.kind, "meta": scrub(src.meta),
+                        "error": src.error, "duration_s": round(src.duration_s, 6),
+                        "payloads": entries})
+    index = {
+        "format": FORMAT, "meshobs_version": bundle.meshobs_version, "created": bundle.created,
+        "time": iso(bundle.time), "window_s": bundle.window_s, "name": bundle.name,
+        "description": bundle.description, "config": scrub(bundle.config), "sources": sources,
+    }
+    return index, files
+
+
+def write_bundle(bundle: Bundle, path: str | Path) -> Path:
+    """Write a directory, or a ``.tar.gz`` when the path ends so. Atomic for archives."""
+    path = Path(path)
+    index, files = _index(bundle)
+    files["bundle.json"] = json.dumps(index, indent=1, sort_keys=False) + "\n"
+    if path.name.endswith((".tar.gz", ".tgz")):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bundle-", suffix=".tmp")
+        os.close(fd)
+        try:
+            with tarfile.open(tmp, "w:gz") as tar:
+                for name in sorted(files):
+                    data = files[name].encode("utf-8")
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    info.mtime = int(bundle.time.timestamp())
+                    tar.addfile(info, io.BytesIO(data))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+    if path.exists() and any(path.iterdir()):
+        raise BundleError(f"{path}: directory exists and is not empty; choose a new path")
+    for name, text in files.items():
+        target = path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return path
+
+
+def _reader(path: Path) -> dict[str, str] | Path:
+    if path.is_dir():
+        return path
+    if path.is_file():
+        try:
+            with tarfile.open(path, "r:*") as tar:
+                out = {}
+                for member in tar.getmembers():
+                    if member.isfile():
+                        f = tar.extractfile(member)
+                        if f is not None:
+                            out[member.name.lstrip("./")] = f.read().decode("utf-8")
+                return out
+        except (tarfile.TarError, OSError, UnicodeDecodeError) as exc:
+            raise BundleError(f"{path}: not a meshobs bundle archive ({exc})") from None
+    raise BundleError(f"{path}: no such bundle (expected a directory or a .tar.gz)")
+
+
+def read_bundle(path: str | Path) -> Bundle:
+    """Read a bundle written by :func:`write_bundle` (directory or archive)."""
+    path = Path(path)
+    src = _reader(path)
+
+    def read(name: str) -> str:
+        if isinstance(src, Path):
+            try:
+                return (src / name).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise BundleError(f"{path}: cannot read {name} ({exc.strerror})") from None
+        if name not in src:
+            raise BundleError(f"{path}: {name} is missing from the bundle")
+        return src[name]
+
+    try:
+        index = json.loads(read("bundle.json"))
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path}: bundle.json is not valid JSON ({exc.msg})") from None
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        raise BundleError(f"{path}: not a {FORMAT} bundle")
+    sources = []
+    for s in index.get("sources", []):
+        raw = RawSource(name=s["name"], kind=s["kind"], meta=s.get("meta") or {},
+                        error=s.get("error"), duration_s=s.get("duration_s", 0.0))
+        for p in s.get("payloads", []):
+            raw.payloads.append(Payload(
+                key=p["key"], body=read(p["file"]) if p.get("file") else None,
+                status=p.get("status"), error=p.get("error"), url=p.get("url", ""),
+                params=p.get("params") or {}, elapsed_s=p.get("elapsed_s", 0.0),
+                fetched_at=p.get("fetched_at", ""), meta=p.get("meta") or {}))
+        sources.append(raw)
+    return Bundle(time=parse_iso(index["time"]), window_s=float(index["window_s"]),
+                  sources=sources, config=index.get("config") or {},
+                  created=index.get("created", ""), meshobs_version=index.get("meshobs_version", ""),
+                  description=index.get("description", ""), name=index.get("name", ""))

@@ -1,0 +1,118 @@
+"""Run the collectors (live) or replay a bundle, and build the MeshSnapshot.
+
+Each collector module in ``meshobs.collectors`` exposes::
+
+    KIND: str
+    def from_config(config: Config, prior: list[RawSource]) -> Collector | None
+    def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart
+
+``prior`` holds what the Kubernetes-side collectors fetched first (Envoy discovers its targets
+from the pods). Modules are imported lazily so a command only pays for the sources it uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from . import __version__
+from .bundle import Bundle
+from .config import Config
+from .model import MeshSnapshot, SnapshotPart, SourceState, SourceStatus
+from .raw import RawSource, iso, utc_now
+from .telemetry import timed
+
+# kind -> module. Order matters for fetch: the first group runs before the second.
+FIRST = ("kubernetes", "manifests")
+SECOND = ("prometheus", "envoy", "jaeger", "cloudwatch", "xray", "appmesh")
+MODULES = {
+    "kubernetes": "meshobs.collectors.kubernetes",
+    "manifests": "meshobs.collectors.manifests",
+    "prometheus": "meshobs.collectors.prometheus",
+    "envoy": "meshobs.collectors.envoy",
+    "jaeger": "meshobs.collectors.jaeger",
+    "cloudwatch": "meshobs.collectors.cloudwatch",
+    "xray": "meshobs.collectors.xray",
+    "appmesh": "meshobs.collectors.appmesh",
+}
+
+Progress = Callable[[str], None]
+
+
+def _module(kind: str) -> Any:
+    return importlib.import_module(MODULES[kind])
+
+
+def configured_kinds(config: Config) -> list[str]:
+    sources = config.sources
+    kinds = [k for k in FIRST + SECOND if k in sources and k != "manifests"]
+    if sources.get("kubernetes", {}).get("manifests"):
+        kinds.insert(0, "manifests")
+    return kinds
+
+
+def _fetch_one(kind: str, config: Config, prior: list[RawSource], ctx: Any,
+               progress: Progress | None) -> list[RawSource]:
+    try:
+        module = _module(kind)
+    except ImportError as exc:  # a source this build does not support yet
+        return [RawSource(name=kind, kind=kind, error=f"{kind} collector unavailable: {exc}")]
+    collector = module.from_config(config, prior)
+    if collector is None:
+        return []
+    if progress:
+        progress(f"fetching {kind}")
+    with timed("fetch", kind, source=kind):
+        raws: list[RawSource] = collector.fetch(ctx)
+    return raws
+
+
+def collect(config: Config, *, at: datetime | None = None, progress: Progress | None = None) -> Bundle:
+    """Fetch every configured source; never raises for an unreachable or failing source."""
+    from meshobs.collectors.base import FetchContext
+
+    when = at or config.time or utc_now()
+    ctx = FetchContext(time=when, window_s=config.window_s, config=config)
+    kinds = configured_kinds(config)
+    first: list[RawSource] = []
+    for kind in (k for k in kinds if k in FIRST):
+        first.extend(_fetch_one(kind, config, [], ctx, progress))
+    second_kinds = [k for k in kinds if k in SECOND]
+    second: list[RawSource] = []
+    if second_kinds:
+        with ThreadPoolExecutor(max_workers=len(second_kinds)) as pool:
+            futures = [pool.submit(_fetch_one, k, config, first, ctx, progress) for k in second_kinds]
+            for f in futures:
+                second.extend(f.result())
+    return Bundle(time=when, window_s=config.window_s, sources=first + second, config=config.raw,
+                  created=iso(utc_now()), meshobs_version=__version__)
+
+
+def normalize_source(raw: RawSource, time: datetime, window_s: float) -> SnapshotPart:
+    """Normalise one raw source; a malformed payload becomes that source's error status."""
+    from meshobs.collectors.base import NormalizeContext
+
+    if raw.error:
+        return SnapshotPart(sources=[SourceStatus(raw.name, SourceState.ERROR, raw.error,
+                                                  raw.duration_s, raw.kind)])
+    ctx = NormalizeContext(time=time, window_s=window_s)
+    with timed("normalize", raw.name, source=raw.kind):
+        try:
+            part: SnapshotPart = _module(raw.kind).normalize(raw, ctx)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            reason = str(exc) if isinstance(exc, ValueError) else f"unexpected payload shape ({exc!r})"
+            part = SnapshotPart(sources=[SourceStatus(raw.name, SourceState.ERROR,
+                                                      f"{raw.name}: {reason}", raw.duration_s, raw.kind)])
+    return part
+
+
+def build_snapshot(bundle: Bundle, origin: str = "") -> MeshSnapshot:
+    """Bundle (live or recorded) -> MeshSnapshot, through each source's ``normalize``."""
+    from .assemble import assemble
+
+    parts = [normalize_source(raw, bundle.time, bundle.window_s) for raw in bundle.sources]
+    return assemble(SnapshotPart.merge(parts), time=bundle.time, window_s=bundle.window_s,
+                    origin=origin)

@@ -1,0 +1,195 @@
+"""``meshobs.yaml``: where the sources are, the window and the evaluation time.
+
+Looked up in order: ``--config FILE``, ``$MESHOBS_CONFIG``, ``<user config dir>/meshobs/meshobs.yaml``.
+No file at all means "use the built-in demo". Validation is strict: an unknown key or a wrong
+type is a :class:`ConfigError` that names the key (``sources.prometheus.url``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .durations import parse_duration
+from .raw import parse_iso
+
+
+class ConfigError(Exception):
+    """A configuration problem a person can fix; the message names the key and the file."""
+
+
+# A schema is a dict of key -> (type description); nested dicts are sections.
+# Leaf types: "str", "bool", "int", "duration", "time", "str-map", "str-list", ("enum", ...),
+# ("list", schema) for lists of objects.
+_TARGET = {"namespace": "str", "pod": "str", "workload": "str", "url": "str"}
+_HTTP = {"url": "str", "headers": "str-map", "verify_tls": "bool", "ca_file": "str",
+         "timeout": "duration"}
+_AWS = {"region": "str", "profile": "str", "endpoint_url": "str", "timeout": "duration"}
+SCHEMA: dict[str, Any] = {
+    "mesh": ("enum", "istio", "appmesh", "auto"),
+    "window": "duration",
+    "time": "time",
+    "sources": {
+        "prometheus": dict(_HTTP),
+        "jaeger": {**_HTTP, "limit": "int", "api": ("enum", "auto", "v3", "v1")},
+        "envoy": {"discovery": ("enum", "kubernetes", "static"), "targets": ("list", _TARGET),
+                  "port": "int", "timeout": "duration", "concurrency": "int",
+                  "namespaces": "str-list"},
+        "kubernetes": {"kubeconfig": "str", "context": "str", "namespaces": "str-list",
+                       "manifests": "str-list", "timeout": "duration"},
+        "cloudwatch": {**_AWS, "namespace": "str"},
+        "xray": {**_AWS, "group": "str"},
+        "appmesh": {**_AWS, "mesh": "str", "exported": "str-list"},
+    },
+    "thresholds": {"error_ratio": "float", "p99_ms": "float", "latency_regression": "float",
+                   "root_cert_error_days": "float", "root_cert_warning_days": "float",
+                   "workload_cert_warning_fraction": "float", "xds_stale_after": "duration"},
+    "suppress": ("list", {"code": "str", "subject": "str", "reason": "str", "until": "time"}),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated configuration. ``raw`` is the parsed mapping (never printed unscrubbed)."""
+
+    raw: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    window_s: float = 300.0
+    time: datetime | None = None
+    mesh: str = "auto"
+
+    def section(self, *keys: str) -> dict[str, Any]:
+        node: Any = self.raw
+        for k in keys:
+            node = node.get(k) if isinstance(node, dict) else None
+            if node is None:
+                return {}
+        return node if isinstance(node, dict) else {}
+
+    @property
+    def sources(self) -> dict[str, Any]:
+        return self.section("sources")
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.sources
+
+
+def _check(value: Any, spec: Any, key: str) -> Any:
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(f"{key}: expected {expected}, got {type(value).__name__} {value!r}")
+
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            raise fail("a mapping")
+        for k in value:
+            if k not in spec:
+                known = ", ".join(sorted(spec))
+                raise ConfigError(f"{key + '.' if key else ''}{k}: unknown key (known here: {known})")
+        return {k: _check(v, spec[k], f"{key + '.' if key else ''}{k}") for k, v in value.items()}
+    if isinstance(spec, tuple) and spec[0] == "enum":
+        if value not in spec[1:]:
+            raise ConfigError(f"{key}: expected one of {', '.join(spec[1:])}, got {value!r}")
+        return value
+    if isinstance(spec, tuple) and spec[0] == "list":
+        if not isinstance(value, list):
+            raise fail("a list")
+        return [_check(v, spec[1], f"{key}[{i}]") for i, v in enumerate(value)]
+    if spec == "str":
+        if not isinstance(value, str):
+            raise fail("a string")
+        return os.path.expandvars(value)
+    if spec == "bool":
+        if not isinstance(value, bool):
+            raise fail("true or false")
+        return value
+    if spec in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                spec == "int" and not isinstance(value, int)):
+            raise fail("a number" if spec == "float" else "a whole number")
+        return value
+    if spec == "duration":
+        try:
+            parse_duration(value)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+        return value
+    if spec == "time":
+        if isinstance(value, datetime):
+            return value
+        try:
+            parse_iso(str(value))
+        except ValueError:
+            raise ConfigError(f"{key}: not an RFC 3339 time: {value!r}") from None
+        return value
+    if spec == "str-map":
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise fail("a mapping of strings")
+        return {str(k): os.path.expandvars(v) for k, v in value.items()}
+    if spec == "str-list":
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise fail("a list of strings")
+        return value
+    raise AssertionError(f"bad schema for {key}")  # pragma: no cover
+
+
+def validate(raw: Any, path: Path | None = None) -> Config:
+    """Check ``raw`` (parsed YAML) against the schema and build a :class:`Config`."""
+    where = f"{path}: " if path else ""
+    if raw is None:
+        raw = {}
+    try:
+        checked = _check(raw, SCHEMA, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{where}{exc}") from None
+    window = parse_duration(checked.get("window", "5m"))
+    if window <= 0:
+        raise ConfigError(f"{where}window: must be longer than 0s")
+    when = checked.get("time")
+    t = (when if isinstance(when, datetime) else parse_iso(str(when))) if when else None
+    return Config(raw=checked, path=path, window_s=window, time=t, mesh=checked.get("mesh", "auto"))
+
+
+def user_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "meshobs" / "meshobs.yaml"
+
+
+def find_config(explicit: str | None) -> Path | None:
+    """The config file to use, or None when there is none anywhere (demo mode)."""
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"{p}: no such config file (from --config)")
+        return p
+    env = os.environ.get("MESHOBS_CONFIG")
+    if env:
+        p = Path(env).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"{p}: no such config file (from MESHOBS_CONFIG)")
+        return p
+    p = user_config_path()
+    return p if p.is_file() else None
+
+
+def load_config(explicit: str | None = None) -> Config | None:
+    """Load and validate the config; None when no config exists at all."""
+    import yaml
+
+    path = find_config(explicit)
+    if path is None:
+        return None
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{at}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    return validate(raw, path)

@@ -1,0 +1,68 @@
+"""Deep-immutable containers for payload-shaped data (config specs, span attributes).
+
+``FrozenDict`` subclasses ``dict`` so that ``json.dumps`` and equality keep working, but every
+mutating method raises. ``freeze`` converts nested dicts and lists recursively.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, NoReturn
+
+
+class FrozenDict(dict[str, Any]):
+    """A dict that refuses mutation; hashable when its values are."""
+
+    __slots__ = ()
+
+    def _immutable(self, *_args: object, **_kwargs: object) -> NoReturn:
+        raise TypeError("FrozenDict is immutable")
+
+    __setitem__ = _immutable
+    __delitem__ = _immutable
+    clear = _immutable
+    pop = _immutable
+    popitem = _immutable
+    setdefault = _immutable
+    update = _immutable
+    __ior__ = _immutable
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({dict.__repr__(self)})"
+
+    def thaw(self) -> dict[str, Any]:
+        """A deep mutable copy (for code that needs to edit a spec, e.g. to fill defaults)."""
+        return thaw(self)  # type: ignore[no-any-return]
+
+
+def freeze(value: Any) -> Any:
+    """Recursively turn dicts into FrozenDict and lists into tuples."""
+    if isinstance(value, FrozenDict):
+        return value
+    if isinstance(value, Mapping):
+        return FrozenDict({str(k): freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Inverse of :func:`freeze`: plain dicts and lists, safe to mutate."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+EMPTY = FrozenDict()
+
+
+def frozen_map(items: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None) -> FrozenDict:
+    """A FrozenDict from a mapping or pairs (values are frozen too)."""
+    if items is None:
+        return EMPTY
+    return freeze(dict(items))  # type: ignore[no-any-return]

@@ -1,0 +1,206 @@
+"""MeshSnapshot: everything meshobs knows about a mesh at one evaluation time."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .cert import Cert
+from .config import ConfigResource, Layer
+from .proxy import Proxy
+from .refs import Mesh, ServiceRef, WorkloadRef
+from .source import SourceStatus
+from .topology import Pod, Service, Workload
+from .trace import Trace
+from .traffic import Edge
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    services: dict[ServiceRef, Service]
+    services_by_name: dict[str, list[Service]]
+    workloads: dict[WorkloadRef, Workload]
+    edges_in: dict[ServiceRef, list[Edge]]
+    edges_out: dict[WorkloadRef, list[Edge]]
+    workloads_of: dict[ServiceRef, list[WorkloadRef]]
+    proxies_of: dict[WorkloadRef, list[Proxy]]
+    pods_of: dict[WorkloadRef, list[Pod]]
+    certs_of: dict[str, list[Cert]]
+
+
+@dataclass(frozen=True)
+class MeshSnapshot:
+    """The normalised mesh. Immutable; lookups are indexed once on construction.
+
+    ``time`` is the evaluation time (a bundle replays at the time it was recorded) and
+    ``window_s`` the rate window the edges were computed over.
+    """
+
+    time: datetime
+    window_s: float
+    services: tuple[Service, ...] = ()
+    workloads: tuple[Workload, ...] = ()
+    pods: tuple[Pod, ...] = ()
+    edges: tuple[Edge, ...] = ()
+    proxies: tuple[Proxy, ...] = ()
+    certs: tuple[Cert, ...] = ()
+    config: tuple[ConfigResource, ...] = ()
+    traces: tuple[Trace, ...] = ()
+    sources: tuple[SourceStatus, ...] = ()
+    origin: str = ""  # "live", a bundle path, or "demo:NAME"
+    _index: _Index = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", self._build_index())
+
+    def _build_index(self) -> _Index:
+        services = {s.ref: s for s in self.services}
+        by_name: dict[str, list[Service]] = defaultdict(list)
+        for s in self.services:
+            by_name[s.name].append(s)
+        edges_in: dict[ServiceRef, list[Edge]] = defaultdict(list)
+        edges_out: dict[WorkloadRef, list[Edge]] = defaultdict(list)
+        for e in self.edges:
+            edges_in[e.destination].append(e)
+            edges_out[e.source].append(e)
+        workloads_of: dict[ServiceRef, list[WorkloadRef]] = defaultdict(list)
+        for w in self.workloads:
+            for sref in w.services:
+                workloads_of[sref].append(w.ref)
+        for s in self.services:
+            for wref in s.workloads:
+                if wref not in workloads_of[s.ref]:
+                    workloads_of[s.ref].append(wref)
+        proxies_of: dict[WorkloadRef, list[Proxy]] = defaultdict(list)
+        for p in self.proxies:
+            if p.workload is not None:
+                proxies_of[p.workload].append(p)
+        pods_of: dict[WorkloadRef, list[Pod]] = defaultdict(list)
+        for pod in self.pods:
+            if pod.workload is not None:
+                pods_of[pod.workload].append(pod)
+        certs_of: dict[str, list[Cert]] = defaultdict(list)
+        for c in self.certs:
+            if c.proxy_id is not None:
+                certs_of[c.proxy_id].append(c)
+        return _Index(
+            services, dict(by_name), {w.ref: w for w in self.workloads}, dict(edges_in),
+            dict(edges_out), dict(workloads_of), dict(proxies_of), dict(pods_of), dict(certs_of),
+        )
+
+    # -- lookups ---------------------------------------------------------------------------
+    def service(self, ref: ServiceRef) -> Service | None:
+        return self._index.services.get(ref)
+
+    def find_services(self, name: str, namespace: str | None = None) -> list[Service]:
+        """Services called ``name`` (``ns/name`` and FQDNs accepted), optionally in one namespace."""
+        if "/" in name or name.endswith(".svc.cluster.local"):
+            ref = ServiceRef.parse(name)
+            found = self.service(ref)
+            return [found] if found else []
+        return [s for s in self._index.services_by_name.get(name, [])
+                if namespace is None or s.namespace == namespace]
+
+    def workload(self, ref: WorkloadRef) -> Workload | None:
+        return self._index.workloads.get(ref)
+
+    def workloads_of(self, service: ServiceRef) -> list[Workload]:
+        refs = self._index.workloads_of.get(service, [])
+        return [w for r in refs if (w := self._index.workloads.get(r)) is not None]
+
+    def services_of(self, workload: WorkloadRef) -> list[ServiceRef]:
+        w = self.workload(workload)
+        return list(w.services) if w else []
+
+    def edges_into(self, service: ServiceRef) -> list[Edge]:
+        """Edges whose destination is ``service`` (its callers)."""
+        return list(self._index.edges_in.get(service, []))
+
+    def edges_from_workload(self, workload: WorkloadRef) -> list[Edge]:
+        return list(self._index.edges_out.get(workload, []))
+
+    def edges_from(self, service: ServiceRef) -> list[Edge]:
+        """Edges leaving any workload of ``service`` (its callees)."""
+        out: list[Edge] = []
+        for w in self._index.workloads_of.get(service, []):
+            out.extend(self._index.edges_out.get(w, []))
+        # Edges whose source workload is unknown to Kubernetes still carry source_service.
+        for e in self.edges:
+            if e.source_service == service and e.source not in self._index.workloads_of.get(service, []):
+                out.append(e)
+        return out
+
+    def callers(self, service: ServiceRef) -> list[ServiceRef]:
+        """Services that call ``service`` (in-neighbours), deduplicated, in a stable order."""
+        seen: dict[ServiceRef, None] = {}
+        for e in self.edges_into(service):
+            src = e.source_service or self._service_of_workload(e.source)
+            if src is not None:
+                seen[src] = None
+        return sorted(seen)
+
+    def callees(self, service: ServiceRef) -> list[ServiceRef]:
+        """Services that ``service`` calls (out-neighbours)."""
+        return sorted({e.destination for e in self.edges_from(service)})
+
+    def _service_of_workload(self, ref: WorkloadRef) -> ServiceRef | None:
+        w = self.workload(ref)
+        return w.services[0] if w and w.services else None
+
+    def proxies_of(self, workload: WorkloadRef) -> list[Proxy]:
+        return list(self._index.proxies_of.get(workload, []))
+
+    def pods_of(self, workload: WorkloadRef) -> list[Pod]:
+        return list(self._index.pods_of.get(workload, []))
+
+    def certs_of(self, proxy_id: str) -> list[Cert]:
+        return list(self._index.certs_of.get(proxy_id, []))
+
+    def config_of(self, kind: str | None = None, layer: Layer | None = None) -> list[ConfigResource]:
+        return [c for c in self.config
+                if (kind is None or c.kind == kind) and (layer is None or c.layer == layer)]
+
+    def source(self, name: str) -> SourceStatus | None:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        return None
+
+    def sources_of_kind(self, kind: str) -> list[SourceStatus]:
+        return [s for s in self.sources if s.kind == kind]
+
+    @property
+    def meshes(self) -> frozenset[Mesh]:
+        return frozenset(s.mesh for s in self.services if s.mesh is not Mesh.UNKNOWN)
+
+    def traces_through(self, service_name: str) -> list[Trace]:
+        return [t for t in self.traces if service_name in t.services]
+
+
+@dataclass
+class SnapshotPart:
+    """What one collector's ``normalize`` contributes; merged into a MeshSnapshot by assembly."""
+
+    services: list[Service] = field(default_factory=list)
+    workloads: list[Workload] = field(default_factory=list)
+    pods: list[Pod] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    proxies: list[Proxy] = field(default_factory=list)
+    certs: list[Cert] = field(default_factory=list)
+    config: list[ConfigResource] = field(default_factory=list)
+    traces: list[Trace] = field(default_factory=list)
+    sources: list[SourceStatus] = field(default_factory=list)
+
+    def extend(self, other: SnapshotPart) -> None:
+        for name in ("services", "workloads", "pods", "edges", "proxies", "certs", "config",
+                     "traces", "sources"):
+            getattr(self, name).extend(getattr(other, name))
+
+    @classmethod
+    def merge(cls, parts: Iterable[SnapshotPart]) -> SnapshotPart:
+        out = cls()
+        for p in parts:
+            out.extend(p)
+        return out

@@ -1,0 +1,79 @@
+"""Services, workloads and pods: the nodes of the service graph."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .frozen import EMPTY, FrozenDict
+from .refs import Mesh, ServiceRef, WorkloadRef
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A service that callers address (Kubernetes Service / App Mesh virtual service)."""
+
+    ref: ServiceRef
+    mesh: Mesh = Mesh.UNKNOWN
+    hosts: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()
+    selector: FrozenDict = EMPTY
+    workloads: tuple[WorkloadRef, ...] = ()
+
+    @property
+    def namespace(self) -> str:
+        return self.ref.namespace
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.ref.name}.{self.ref.namespace}.svc.cluster.local"
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A set of pods running one version of a service (Deployment / App Mesh virtual node).
+
+    ``version`` is the subset label (``version: v2``) a DestinationRule subset selects on.
+    """
+
+    ref: WorkloadRef
+    mesh: Mesh = Mesh.UNKNOWN
+    services: tuple[ServiceRef, ...] = ()
+    app: str | None = None
+    version: str | None = None
+    labels: FrozenDict = EMPTY
+    service_account: str | None = None
+    # False when the workload's pods run without a sidecar; None when unknown.
+    meshed: bool | None = None
+
+    @property
+    def namespace(self) -> str:
+        return self.ref.namespace
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    """One pod as the Kubernetes API reports it."""
+
+    namespace: str
+    name: str
+    workload: WorkloadRef | None
+    labels: FrozenDict = EMPTY
+    has_sidecar: bool = False
+    sidecar_injection_expected: bool | None = None
+    ready: bool = False
+    sidecar_ready: bool | None = None
+    phase: str = "Unknown"
+    restarts: int = 0
+    sidecar_restarts: int = 0
+    service_account: str | None = None
+    ip: str | None = None
+    node: str | None = None
+    containers: tuple[str, ...] = field(default=())

@@ -1,0 +1,50 @@
+"""Distributed traces, normalised from Jaeger (v1 or OTLP) and X-Ray."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .frozen import EMPTY, FrozenDict
+from .refs import WorkloadRef
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """One span. Times are microseconds since the epoch (Jaeger's unit)."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    service: str
+    operation: str
+    start_us: int
+    duration_us: int
+    status: str = "unset"  # ok | error | unset
+    kind: str | None = None  # server | client | internal | producer | consumer
+    attributes: FrozenDict = EMPTY
+    workload: WorkloadRef | None = None
+
+    @property
+    def end_us(self) -> int:
+        return self.start_us + self.duration_us
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    trace_id: str
+    spans: tuple[Span, ...]
+
+    @property
+    def roots(self) -> tuple[Span, ...]:
+        ids = {s.span_id for s in self.spans}
+        return tuple(s for s in self.spans if not s.parent_id or s.parent_id not in ids)
+
+    @property
+    def duration_us(self) -> int:
+        if not self.spans:
+            return 0
+        return max(s.end_us for s in self.spans) - min(s.start_us for s in self.spans)
+
+    @property
+    def services(self) -> frozenset[str]:
+        return frozenset(s.service for s in self.spans)

@@ -1,0 +1,101 @@
+"""Raw payloads: exactly what a collector's ``fetch`` received, before normalisation.
+
+A bundle stores these, so ``--from bundle`` replays through the very same ``normalize`` code as
+a live run. A failed request is a payload too (with ``error`` set), so a replay reproduces the
+"could not check" verdicts of the original run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass
+class Payload:
+    """One request and what came back."""
+
+    key: str  # stable within its source: "query:requests", "server_info", "pods/default"
+    body: str | None = None
+    status: int | None = None
+    error: str | None = None
+    url: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    fetched_at: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        """The body parsed as JSON; raises ``ValueError`` naming the payload when it is not."""
+        if self.body is None:
+            raise ValueError(f"{self.key}: no body ({self.error or 'empty response'})")
+        try:
+            return json.loads(self.body)
+        except json.JSONDecodeError as exc:
+            snippet = self.body[:60].replace("\n", " ")
+            raise ValueError(f"{self.key}: not valid JSON ({exc.msg} at char {exc.pos}; "
+                             f"starts {snippet!r})") from None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and (self.status is None or 200 <= self.status < 300)
+
+    def failure(self) -> str | None:
+        """Why this payload is unusable, in words; ``None`` when it is usable."""
+        if self.error:
+            return self.error
+        if self.status is not None and not 200 <= self.status < 300:
+            snippet = (self.body or "").strip().splitlines()[0][:120] if (self.body or "").strip() else ""
+            return f"HTTP {self.status}" + (f": {snippet}" if snippet else "")
+        return None
+
+
+@dataclass
+class RawSource:
+    """Everything one source instance returned (``prometheus``, ``envoy:default/cart-v1-x``)."""
+
+    name: str
+    kind: str
+    payloads: list[Payload] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # the whole source failed before any payload (bad config ...)
+    duration_s: float = 0.0
+
+    def get(self, key: str) -> Payload | None:
+        for p in self.payloads:
+            if p.key == key:
+                return p
+        return None
+
+    def add(self, payload: Payload) -> Payload:
+        self.payloads.append(payload)
+        return payload
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.duration_s = time.perf_counter() - start
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text: str) -> datetime:
+    text = text.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    ts = datetime.fromisoformat(text)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
