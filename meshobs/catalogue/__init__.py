@@ -1,0 +1,97 @@
+"""Every finding code meshobs can emit, listed once.
+
+``MSH`` + four digits; the hundreds say the category: 00xx internal, 01xx proxy health,
+02xx configuration and drift, 03xx certificates and identity, 04xx traffic, 05xx traces and
+slow hops. Each code has a severity, a title, a message template with named fields and a docs
+page ``docs/findings/<CODE>.md``. The per-category lists live in the modules beside this one.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def weight(self) -> int:
+        return {"error": 3, "warning": 2, "info": 1}[self.value]
+
+
+class Category(str, Enum):
+    """Checklist order is the declaration order."""
+
+    INTERNAL = "internal"
+    PROXY = "proxy health"
+    CONFIG = "configuration"
+    CERTS = "certificates and identity"
+    TRAFFIC = "traffic"
+    TRACES = "slow hops"
+
+    @property
+    def order(self) -> int:
+        return list(Category).index(self)
+
+
+RANGES = {
+    Category.INTERNAL: range(0, 100), Category.PROXY: range(100, 200),
+    Category.CONFIG: range(200, 300), Category.CERTS: range(300, 400),
+    Category.TRAFFIC: range(400, 500), Category.TRACES: range(500, 600),
+}
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    severity: Severity
+    title: str
+    template: str  # str.format template with named fields
+
+    @property
+    def number(self) -> int:
+        return int(self.code[3:])
+
+    @property
+    def category(self) -> Category:
+        for cat, rng in RANGES.items():
+            if self.number in rng:
+                return cat
+        raise ValueError(f"{self.code} is outside every category range")
+
+    @property
+    def fields(self) -> frozenset[str]:
+        return frozenset(name for _, name, _, _ in string.Formatter().parse(self.template) if name)
+
+    @property
+    def doc(self) -> str:
+        return f"docs/findings/{self.code}.md"
+
+    def render(self, fields: dict[str, object]) -> str:
+        missing = self.fields - fields.keys()
+        if missing:
+            raise KeyError(f"{self.code}: template fields not supplied: {', '.join(sorted(missing))}")
+        return self.template.format(**fields)
+
+
+def _load() -> dict[str, Code]:
+    from . import certs, config, internal, proxy, traces, traffic
+
+    out: dict[str, Code] = {}
+    for module in (internal, proxy, config, certs, traffic, traces):
+        for c in module.CODES:
+            if c.code in out:
+                raise ValueError(f"duplicate finding code {c.code}")
+            out[c.code] = c
+    return out
+
+
+CATALOGUE: dict[str, Code] = _load()
+
+
+def lookup(code: str) -> Code:
+    return CATALOGUE[code]

@@ -1,0 +1,12 @@
+"""Finding codes 00xx: meshobs itself."""
+
+from __future__ import annotations
+
+from . import Code, Severity
+
+CODES: list[Code] = [
+    Code("MSH0001", Severity.ERROR, "Check failed internally",
+         "check {check} raised {error}; the other checks ran"),
+    Code("MSH0002", Severity.WARNING, "Source could not be read",
+         "{source}: {reason}"),
+]

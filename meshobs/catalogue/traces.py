@@ -1,0 +1,7 @@
+"""Finding codes: traces."""
+
+from __future__ import annotations
+
+from . import Code, Severity
+
+CODES: list[Code] = []

@@ -1,0 +1,107 @@
+"""What a check is, what it returns, and how checks register.
+
+A check is a pure function ``(snapshot, service, settings) -> Iterable[Finding]`` with a stable
+id (``proxy.not_ready``), a category, and the inputs it needs. When an input is absent the
+engine records the check as *skipped* with the reason instead of calling it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from meshobs.catalogue import CATALOGUE, Category, Severity
+from meshobs.model import EMPTY, FrozenDict, MeshSnapshot, ServiceRef, frozen_map
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Thresholds, configurable under ``thresholds:`` in meshobs.yaml."""
+
+    error_ratio: float = 0.01  # 1 % of requests failing
+    p99_ms: float = 1000.0
+    latency_regression: float = 2.0  # p99 more than twice the baseline
+    root_cert_error_days: float = 7.0
+    root_cert_warning_days: float = 30.0
+    workload_cert_warning_fraction: float = 0.2  # less than 20 % of its lifetime left
+    xds_stale_after_s: float = 600.0
+    baseline: MeshSnapshot | None = None  # an earlier window to compare latency against
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found, with the numbers that made the check fire."""
+
+    code: str
+    check: str
+    subject: str  # "Workload default/cart-v1", "Service default/database-service", ...
+    fields: FrozenDict  # the template's named fields
+    evidence: FrozenDict = EMPTY
+    hint: str = ""
+    service: ServiceRef | None = None  # the service the finding is about (for root-cause ranking)
+    cause_of: tuple[str, ...] = ()  # set by the engine: subjects of symptoms this explains
+
+    @property
+    def severity(self) -> Severity:
+        return CATALOGUE[self.code].severity
+
+    @property
+    def category(self) -> Category:
+        return CATALOGUE[self.code].category
+
+    @property
+    def message(self) -> str:
+        return CATALOGUE[self.code].render(dict(self.fields))
+
+    @property
+    def doc(self) -> str:
+        return CATALOGUE[self.code].doc
+
+
+def finding(code: str, check: str, subject: str, *, hint: str = "",
+            service: ServiceRef | None = None, evidence: dict[str, object] | None = None,
+            **fields: object) -> Finding:
+    """Build a Finding; fails fast if the template's fields are not all supplied."""
+    CATALOGUE[code].render(fields)
+    return Finding(code=code, check=check, subject=subject, fields=frozen_map(fields),
+                   evidence=frozen_map(evidence or {}), hint=hint, service=service)
+
+
+CheckFn = Callable[[MeshSnapshot, ServiceRef, Settings], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    category: Category
+    needs: tuple[str, ...]  # inputs: "pods", "edges", "proxies", "config", "certs", "traces"
+    codes: tuple[str, ...]  # the codes it may emit
+    run: CheckFn = field(repr=False)
+
+    @property
+    def doc(self) -> str:
+        return (self.run.__doc__ or "").strip().splitlines()[0] if self.run.__doc__ else ""
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(id: str, category: Category, needs: tuple[str, ...], codes: tuple[str, ...]) -> Callable[[CheckFn], CheckFn]:
+    """Register a check function under a stable id."""
+
+    def register(fn: CheckFn) -> CheckFn:
+        if id in REGISTRY:
+            raise ValueError(f"duplicate check id {id}")
+        for c in codes:
+            if c not in CATALOGUE:
+                raise ValueError(f"check {id} names unknown code {c}")
+        REGISTRY[id] = Check(id=id, category=category, needs=needs, codes=codes, run=fn)
+        return fn
+
+    return register
+
+
+def now_of(snapshot: MeshSnapshot) -> datetime:
+    """Checks judge time against the snapshot's evaluation time, never the wall clock."""
+    return snapshot.time

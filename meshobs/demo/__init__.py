@@ -1,0 +1,1 @@
+"""The built-in demo meshes: a scenario generator that writes realistic raw payloads."""

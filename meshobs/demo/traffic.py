@@ -1,0 +1,89 @@
+"""The ground truth a demo scenario is generated from: who calls whom, how much, how well.
+
+Every per-source renderer (Prometheus query results and OpenMetrics backfill, Envoy stats,
+Jaeger traces, X-Ray, CloudWatch) turns the same ``EdgeTraffic`` list into that source's raw
+payloads, so the sources of a demo agree with each other the way a real mesh's do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LatencyProfile:
+    """Log-normal request duration, fixed by its median and p99 in milliseconds."""
+
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def sigma(self) -> float:
+        # p99 = median * exp(2.3263 * sigma)
+        return math.log(max(self.p99_ms, self.p50_ms * 1.0001) / self.p50_ms) / 2.326347874
+
+    def cdf(self, ms: float) -> float:
+        """Fraction of requests that took at most ``ms``."""
+        if ms <= 0:
+            return 0.0
+        z = (math.log(ms) - math.log(self.p50_ms)) / self.sigma
+        return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+    def quantile(self, q: float) -> float:
+        # Inverse normal CDF via bisection on erf (q in (0,1)); precise enough for fixtures.
+        lo, hi = -10.0, 10.0
+        for _ in range(80):
+            mid = (lo + hi) / 2
+            if 0.5 * (1 + math.erf(mid / math.sqrt(2))) < q:
+                lo = mid
+            else:
+                hi = mid
+        return self.p50_ms * math.exp(self.sigma * (lo + hi) / 2)
+
+
+@dataclass(frozen=True)
+class EdgeTraffic:
+    """Traffic from one source workload to one destination workload of a service.
+
+    ``responses`` are (response code, Envoy response flags, fraction of requests) and sum to 1.
+    ``destination_workload=None`` models requests that never reached a destination (only the
+    source proxy reports them, with destination labels ``unknown``).
+    """
+
+    source_namespace: str
+    source_workload: str
+    source_service: str  # canonical service of the source ("unknown" for outside callers)
+    source_version: str
+    destination_namespace: str
+    destination_service: str
+    destination_workload: str | None
+    destination_version: str
+    rps: float
+    responses: tuple[tuple[str, str, float], ...] = (("200", "-", 1.0),)
+    latency: LatencyProfile = LatencyProfile(10.0, 50.0)
+    protocol: str = "http"  # http | grpc | tcp
+    mtls: bool = True
+    trust_domain: str = "cluster.local"
+    source_service_account: str = "default"
+    destination_service_account: str = "default"
+    tcp_sent_bps: float = 0.0
+    tcp_received_bps: float = 0.0
+
+    @property
+    def source_principal(self) -> str:
+        return (f"spiffe://{self.trust_domain}/ns/{self.source_namespace}/sa/"
+                f"{self.source_service_account}")
+
+    @property
+    def destination_principal(self) -> str:
+        return (f"spiffe://{self.trust_domain}/ns/{self.destination_namespace}/sa/"
+                f"{self.destination_service_account}")
+
+    @property
+    def destination_fqdn(self) -> str:
+        return f"{self.destination_service}.{self.destination_namespace}.svc.cluster.local"
+
+    @property
+    def error_fraction(self) -> float:
+        return sum(f for code, _flags, f in self.responses if code.startswith("5") or code == "0")
