@@ -1,2 +1,75 @@
-def main() -> None:
-    print("meshobs")
+"""The ``meshobs`` command. Subcommands live in sibling modules and import heavy libraries
+(pandas, boto3, kubernetes, textual) only when they run, so ``meshobs --help`` stays quick."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from meshobs import __version__
+
+# name -> (module, attribute, one-line help). Loaded only when that command is invoked.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "graph": ("meshobs.cli.graph", "graph", "Show the normalised service graph."),
+    "snapshot": ("meshobs.cli.snapshot", "snapshot", "Record every raw payload into a bundle."),
+    "diagnose": ("meshobs.cli.diagnose", "diagnose", "Diagnose a service: checklist, ranked root cause, evidence."),
+    "drift": ("meshobs.cli.drift", "drift", "Compare intended (Git), live and effective (Envoy) configuration."),
+    "dashboard": ("meshobs.cli.dashboard", "dashboard", "Interactive terminal dashboard."),
+    "demo": ("meshobs.cli.demo", "demo", "Built-in demo meshes: list, export, serve."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(n for n, (mod, _a, _h) in COMMANDS.items() if _available(mod))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or not _available(COMMANDS[name][0]):
+            return None
+        module, attr, _help = COMMANDS[name]
+        cmd: click.Command = getattr(importlib.import_module(module), attr)
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(n, COMMANDS[n][2]) for n in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _available(module: str) -> bool:
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+EPILOG = """\b
+Exit codes: 0 ok; 1 findings (or drift) at or above --fail-on; 2 usage or
+configuration error; 3 could not check (no source answered).
+With no configuration at all, every command uses the built-in demo mesh."""
+
+
+@click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="meshobs")
+@click.option("-v", "--verbose", is_flag=True, help="Print per-source and per-check timings on stderr.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool, debug: bool) -> None:
+    """meshobs: one service graph for Istio and AWS App Mesh, and a diagnosis over it."""
+    ctx.ensure_object(dict)
+    if verbose:
+        from meshobs.telemetry import timings_table
+
+        ctx.call_on_close(lambda: click.echo(timings_table(), err=True))
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return cli.main(args=argv, prog_name="meshobs")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

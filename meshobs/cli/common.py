@@ -1,0 +1,146 @@
+"""What every command shares: where the snapshot comes from, errors, exit codes.
+
+Exit codes (the same for every command): 0 ok, 1 findings/drift at or above --fail-on,
+2 usage or configuration error, 3 could not check (no source answered).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from meshobs.bundle import Bundle, BundleError
+from meshobs.config import Config, ConfigError, load_config
+from meshobs.model import MeshSnapshot
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNCHECKED = 0, 1, 2, 3
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UsageError(click.ClickException):
+    """Bad input from the user (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+def source_options(fn: F) -> F:
+    """``--from PATH`` and ``--config FILE``, shared by every command that reads a mesh."""
+    fn = click.option("--config", "config_path", metavar="FILE", envvar=None,
+                      help="meshobs.yaml to use (default: $MESHOBS_CONFIG, then the user config dir).")(fn)
+    fn = click.option("--from", "from_path", metavar="PATH",
+                      help="Replay a recorded bundle (directory or .tar.gz), or 'demo' / 'demo:NAME'.")(fn)
+    return fn
+
+
+@dataclass
+class Loaded:
+    bundle: Bundle
+    snapshot: MeshSnapshot
+    config: Config | None
+    origin: str
+
+
+def note(message: str) -> None:
+    """One line on stderr (never stdout, which belongs to the command's output)."""
+    click.echo(f"meshobs: {message}", err=True)
+
+
+def progress_printer() -> Callable[[str], None] | None:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(message: str) -> None:
+        click.echo(f"\r\033[K{message}...", err=True, nl=False)
+
+    return show
+
+
+def load_bundle(from_path: str | None, config_path: str | None, *, window: str | None = None,
+                quiet_demo: bool = False) -> tuple[Bundle, Config | None, str]:
+    """The raw bundle to work on: --from, else a live collection from the config, else the demo."""
+    from meshobs.durations import parse_duration
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if window is not None:
+        try:
+            seconds = parse_duration(window)
+        except ValueError as exc:
+            raise UsageError(f"--window: {exc}") from None
+        if config is not None:
+            config = Config(raw=config.raw, path=config.path, window_s=seconds, time=config.time,
+                            mesh=config.mesh)
+    if from_path is None and config is None:
+        from_path = "demo"
+        if not quiet_demo:
+            note("no configuration found (--config, $MESHOBS_CONFIG, ~/.config/meshobs/meshobs.yaml); "
+                 "showing the built-in demo mesh")
+    if from_path is not None:
+        if from_path == "demo" or from_path.startswith("demo:"):
+            from meshobs.demo.catalog import DemoNotFound, load_demo
+
+            name = from_path.partition(":")[2] or None
+            try:
+                bundle = load_demo(name)
+            except DemoNotFound as exc:
+                raise UsageError(str(exc)) from None
+            return bundle, config, f"demo:{bundle.name}"
+        from meshobs.bundle import read_bundle
+
+        try:
+            return read_bundle(from_path), config, from_path
+        except BundleError as exc:
+            raise UsageError(str(exc)) from None
+    assert config is not None
+    if config.is_empty:
+        raise UsageError(f"{config.path}: no sources configured (add sources.prometheus.url, ...); "
+                         "see config/meshobs.example.yaml")
+    from meshobs.collect import collect
+
+    show = progress_printer()
+    bundle = collect(config, progress=show)
+    if show:
+        click.echo("\r\033[K", err=True, nl=False)
+    return bundle, config, "live"
+
+
+def load_snapshot(from_path: str | None, config_path: str | None, *, window: str | None = None,
+                  quiet_demo: bool = False) -> Loaded:
+    from meshobs.collect import build_snapshot
+
+    bundle, config, origin = load_bundle(from_path, config_path, window=window, quiet_demo=quiet_demo)
+    return Loaded(bundle, build_snapshot(bundle, origin=origin), config, origin)
+
+
+def handle_errors(fn: F) -> F:
+    """Expected failures become one clear line and exit 2; --debug shows tracebacks."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (ConfigError, BundleError) as exc:
+            raise UsageError(str(exc)) from None
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(130) from None
+        except BrokenPipeError:
+            raise click.exceptions.Exit(0) from None
+        except Exception as exc:
+            ctx = click.get_current_context(silent=True)
+            if ctx is not None and ctx.find_root().params.get("debug"):
+                raise
+            raise click.ClickException(
+                f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
