@@ -1,0 +1,1 @@
+"""Renderers: the model and reports as text, json, markdown, junit, dot, mermaid. Pure: no I/O."""
