@@ -27,6 +27,24 @@ class Settings:
     workload_cert_warning_fraction: float = 0.2  # less than 20 % of its lifetime left
     xds_stale_after_s: float = 600.0
     baseline: MeshSnapshot | None = None  # an earlier window to compare latency against
+    # A proxy up for less than this fraction of its peers' median uptime restarted recently.
+    uptime_fraction: float = 0.1
+    # Below this many requests per second an error ratio is noise, not a finding.
+    min_request_rate: float = 0.0
+
+    @classmethod
+    def from_thresholds(cls, thresholds: dict[str, object] | None,
+                        baseline: MeshSnapshot | None = None) -> Settings:
+        """Settings from the config's ``thresholds:`` section (durations already validated)."""
+        from meshobs.durations import parse_duration
+
+        values: dict[str, object] = {}
+        for key, value in (thresholds or {}).items():
+            if key == "xds_stale_after":
+                values["xds_stale_after_s"] = parse_duration(value)  # type: ignore[arg-type]
+            elif key in cls.__dataclass_fields__:
+                values[key] = float(value)  # type: ignore[arg-type]
+        return cls(baseline=baseline, **values)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -41,6 +59,9 @@ class Finding:
     hint: str = ""
     service: ServiceRef | None = None  # the service the finding is about (for root-cause ranking)
     cause_of: tuple[str, ...] = ()  # set by the engine: subjects of symptoms this explains
+    caused_by: tuple[str, ...] = ()  # set by the engine: "CODE subject" of the causes found
+    magnitude: float = 0.0  # how bad, in the finding's own unit (req/s, endpoints...): ranks ties
+    rank: int = 0  # set by the engine: 1 is the most likely root cause
 
     @property
     def severity(self) -> Severity:
@@ -61,11 +82,12 @@ class Finding:
 
 def finding(code: str, check: str, subject: str, *, hint: str = "",
             service: ServiceRef | None = None, evidence: dict[str, object] | None = None,
-            **fields: object) -> Finding:
+            magnitude: float = 0.0, **fields: object) -> Finding:
     """Build a Finding; fails fast if the template's fields are not all supplied."""
     CATALOGUE[code].render(fields)
     return Finding(code=code, check=check, subject=subject, fields=frozen_map(fields),
-                   evidence=frozen_map(evidence or {}), hint=hint, service=service)
+                   evidence=frozen_map(evidence or {}), hint=hint, service=service,
+                   magnitude=float(magnitude))
 
 
 CheckFn = Callable[[MeshSnapshot, ServiceRef, Settings], Iterable[Finding]]
