@@ -23,6 +23,9 @@ class Span:
     kind: str | None = None  # server | client | internal | producer | consumer
     attributes: FrozenDict = EMPTY
     workload: WorkloadRef | None = None
+    # How the span relates to ``parent_id``: Jaeger's CHILD_OF (the parent waits for it) or
+    # FOLLOWS_FROM (async: the parent does not wait, so it is off the parent's critical path).
+    ref_type: str = "CHILD_OF"
 
     @property
     def end_us(self) -> int:
