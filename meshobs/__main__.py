@@ -1,0 +1,3 @@
+from meshobs.cli.main import main
+
+main()

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import json
+import tarfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from meshobs.bundle import Bundle, BundleError, read_bundle, scrub, write_bundle
+from meshobs.raw import Payload, RawSource
+
+T = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+
+
+def _bundle() -> Bundle:
+    prom = RawSource("prometheus", "prometheus", meta={"url": "http://p:9090"})
+    prom.add(Payload("query:requests", body='{"resultType":"vector","result":[]}', status=200,
+                     params={"query": "sum(rate(x[5m]))"}, meta={"headers": {"Authorization": "Bearer abc"}}))
+    prom.add(Payload("query:latency", error="cannot reach Prometheus at http://p:9090 (connection refused)"))
+    envoy = RawSource("envoy:shop/cart-v1-x", "envoy", meta={"pod": "cart-v1-x"})
+    envoy.add(Payload("ready", body="LIVE\n", status=200))
+    config = {"sources": {"prometheus": {"url": "http://p", "headers": {"Authorization": "Bearer tok"}},
+                          "kubernetes": {"kubeconfig": "/k", "token": "abc"}}}
+    return Bundle(time=T, window_s=300, sources=[prom, envoy], config=config, name="t")
+
+
+@pytest.mark.parametrize("name", ["dir", "b.tar.gz"])
+def test_round_trip(tmp_path: Path, name: str) -> None:
+    path = write_bundle(_bundle(), tmp_path / name)
+    back = read_bundle(path)
+    assert back.time == T and back.window_s == 300
+    assert [s.name for s in back.sources] == ["prometheus", "envoy:shop/cart-v1-x"]
+    assert back.sources[0].payloads[0].json() == {"resultType": "vector", "result": []}
+    assert back.sources[0].payloads[1].body is None
+    assert "connection refused" in back.sources[0].payloads[1].error
+    assert back.sources[1].get("ready").body == "LIVE\n"
+
+
+def _all_text(path: Path) -> str:
+    if path.is_dir():
+        return "\n".join(p.read_text() for p in path.rglob("*") if p.is_file())
+    with tarfile.open(path) as tar:
+        return "\n".join(tar.extractfile(m).read().decode() for m in tar.getmembers() if m.isfile())
+
+
+@pytest.mark.parametrize("name", ["dir", "b.tar.gz"])
+def test_credentials_never_enter_a_bundle(tmp_path: Path, name: str) -> None:
+    text = _all_text(write_bundle(_bundle(), tmp_path / name))
+    assert "Bearer abc" not in text and "Bearer tok" not in text and '"abc"' not in text
+    assert "<redacted>" in text
+
+
+def test_scrub_keeps_structure() -> None:
+    out = scrub({"url": "http://x", "headers": {"Authorization": "Bearer z"}, "nested": [{"password": "p"}],
+                 "note": "use Bearer abc.def"})
+    assert out == {"url": "http://x", "headers": {"Authorization": "<redacted>"},
+                   "nested": [{"password": "<redacted>"}], "note": "use Bearer <redacted>"}
+
+
+def test_bad_bundles(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="no such bundle"):
+        read_bundle(tmp_path / "missing")
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"not a tar")
+    with pytest.raises(BundleError, match="not a meshobs bundle"):
+        read_bundle(junk)
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "bundle.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(BundleError, match="not a meshobs-bundle/1"):
+        read_bundle(d)
+    with pytest.raises(BundleError, match="not empty"):
+        write_bundle(_bundle(), d)

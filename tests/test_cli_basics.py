@@ -1,0 +1,112 @@
+"""The CLI as a new user meets it: help, wrong flags, missing config, unreachable sources."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from meshobs.cli.main import cli
+from tests.support.loopback import unused_port
+
+HEAVY = ("pandas", "boto3", "botocore", "kubernetes", "textual", "prometheus_api_client")
+
+
+def run(*args: str) -> object:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_help_lists_commands_and_exit_codes() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for word in ("graph", "snapshot", "demo", "Exit codes"):
+        assert word in result.output
+
+
+def test_help_imports_no_heavy_library() -> None:
+    code = ("import sys; from meshobs.cli.main import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            f"print([m for m in {HEAVY!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_wrong_flag_is_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["graph", "--frmo", "x"])
+    assert result.exit_code == 2
+    assert "No such option" in result.output
+
+
+def test_missing_config_file_is_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["graph", "--config", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "no such config file" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_config_key_is_usage_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text("sources:\n  prometheus:\n    uri: http://x\n")
+    result = CliRunner().invoke(cli, ["graph", "--config", str(cfg)])
+    assert result.exit_code == 2
+    assert "sources.prometheus.uri: unknown key" in result.output
+
+
+def test_missing_bundle_is_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["graph", "--from", str(tmp_path / "nothing")])
+    assert result.exit_code == 2
+    assert "no such bundle" in result.output
+
+
+def test_unreachable_sources_exit_3_without_traceback(tmp_path: Path) -> None:
+    port = unused_port()
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text(f"sources:\n  prometheus:\n    url: http://127.0.0.1:{port}\n    timeout: 2s\n"
+                   f"  jaeger:\n    url: http://127.0.0.1:{port}\n    timeout: 2s\n")
+    result = CliRunner().invoke(cli, ["graph", "-o", "json", "--config", str(cfg)])
+    assert result.exit_code == 3, result.output
+    doc = json.loads(result.stdout)
+    assert {s["name"]: s["status"] for s in doc["sources"]} == {"prometheus": "error", "jaeger": "error"}
+    assert all(str(port) in s["error"] for s in doc["sources"])
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_no_config_uses_demo_and_says_so() -> None:
+    result = CliRunner().invoke(cli, ["graph", "-o", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert "built-in demo" in result.stderr
+    doc = json.loads(result.stdout)
+    names = {s["name"] for s in doc["services"]}
+    assert {"frontend", "product-service", "cart-service", "database-service"} <= names
+    assert len(doc["edges"]) >= 4
+
+
+def test_demo_list_names_the_scenarios() -> None:
+    result = run("demo", "list")
+    assert result.exit_code == 0
+    for name in ("ecommerce", "healthy"):
+        assert name in result.output
+
+
+def test_unknown_demo_is_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["graph", "--from", "demo:nope"])
+    assert result.exit_code == 2
+    assert "ecommerce" in result.output  # the message lists what exists
+
+
+def test_snapshot_then_replay(tmp_path: Path) -> None:
+    out = tmp_path / "b.tar.gz"
+    assert run("snapshot", "--from", "demo", "--out", str(out)).exit_code == 0
+    direct = CliRunner().invoke(cli, ["graph", "-o", "json", "--from", "demo"]).stdout
+    replay = CliRunner().invoke(cli, ["graph", "-o", "json", "--from", str(out)]).stdout
+    a, b = json.loads(direct), json.loads(replay)
+    assert a["edges"] == b["edges"] and a["services"] == b["services"]
+
+
+def test_graph_formats() -> None:
+    for fmt, marker in (("dot", "digraph mesh"), ("mermaid", "graph LR"), ("text", "SOURCE")):
+        result = CliRunner().invoke(cli, ["graph", "-o", fmt, "--from", "demo"])
+        assert result.exit_code == 0 and marker in result.stdout

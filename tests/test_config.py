@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from meshobs.config import ConfigError, load_config, validate
+from meshobs.durations import format_duration, parse_duration
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_example_config_is_valid() -> None:
+    cfg = validate(yaml.safe_load((REPO / "config/meshobs.example.yaml").read_text()))
+    assert cfg.window_s == 300
+    assert cfg.sources["prometheus"]["url"].startswith("http")
+
+
+@pytest.mark.parametrize("raw, key", [
+    ({"sources": {"prometheus": {"urll": "x"}}}, "sources.prometheus.urll"),
+    ({"sources": {"prometheus": {"url": 5}}}, "sources.prometheus.url"),
+    ({"sources": {"envoy": {"discovery": "dns"}}}, "sources.envoy.discovery"),
+    ({"sources": {"envoy": {"targets": [{"pod": "a", "port": 1}]}}}, "sources.envoy.targets[0].port"),
+    ({"window": "five minutes"}, "window"),
+    ({"time": "yesterday"}, "time"),
+    ({"sources": {"kubernetes": {"namespaces": [1]}}}, "sources.kubernetes.namespaces"),
+    ({"bogus": 1}, "bogus"),
+    ({"sources": {"jaeger": {"limit": "10"}}}, "sources.jaeger.limit"),
+])
+def test_bad_config_names_the_key(raw: dict, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        validate(raw)
+    assert str(err.value).split(":")[0].strip() == key or str(err.value).startswith(key)
+
+
+def test_env_vars_expand_in_strings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROM_TOKEN", "s3cret")
+    cfg = validate({"sources": {"prometheus": {"url": "http://p", "headers": {"Authorization": "Bearer ${PROM_TOKEN}"}}}})
+    assert cfg.sources["prometheus"]["headers"]["Authorization"] == "Bearer s3cret"
+
+
+def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_config(None) is None  # nothing anywhere -> demo mode
+    user = tmp_path / "xdg"
+    (user / "meshobs").mkdir(parents=True)
+    (user / "meshobs" / "meshobs.yaml").write_text("window: 1m\n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(user))
+    assert load_config(None).window_s == 60
+    env_file = tmp_path / "env.yaml"
+    env_file.write_text("window: 2m\n")
+    monkeypatch.setenv("MESHOBS_CONFIG", str(env_file))
+    assert load_config(None).window_s == 120
+    explicit = tmp_path / "explicit.yaml"
+    explicit.write_text("window: 3m\n")
+    assert load_config(str(explicit)).window_s == 180
+
+
+def test_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(str(tmp_path / "nope.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_config(str(bad))
+
+
+@pytest.mark.parametrize("text, seconds", [("30s", 30), ("5m", 300), ("1h30m", 5400), ("2d", 172800),
+                                           ("250ms", 0.25), (45, 45), ("90", 90)])
+def test_durations(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "5 minutes", "m5", "-3s", "1x"])
+def test_bad_durations(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+def test_format_duration() -> None:
+    assert format_duration(300) == "5m"
+    assert format_duration(90) == "90s"
+    assert format_duration(7200) == "2h"

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from meshobs.assemble import assemble
+from meshobs.model import (
+    ConfigResource, Edge, Latency, MeshSnapshot, ResponseStat, Service, ServiceRef, SnapshotPart, Workload,
+    WorkloadRef, freeze,
+)
+
+T = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+FRONT, CART, DB = (ServiceRef("shop", n) for n in ("frontend", "cart-service", "database-service"))
+
+
+def _edge(src: str, src_svc: ServiceRef, dst: ServiceRef, dst_w: str | None, rps: float,
+          errors: tuple[tuple[str, str, float], ...] = ()) -> Edge:
+    ok = rps - sum(r for _c, _f, r in errors)
+    responses = (ResponseStat("200", "-", ok), *(ResponseStat(c, f, r) for c, f, r in errors))
+    return Edge(WorkloadRef("shop", src), dst, WorkloadRef("shop", dst_w) if dst_w else None,
+                source_service=src_svc, request_rate=rps, responses=responses, latency=Latency(5, 20, 80))
+
+
+def _snap() -> MeshSnapshot:
+    part = SnapshotPart(edges=[
+        _edge("frontend-v1", FRONT, CART, "cart-v1", 10, (("503", "UH", 1.0),)),
+        _edge("cart-v1", CART, DB, "database-v1", 20, (("503", "UH", 2.0), ("0", "UF", 0.5))),
+        _edge("cart-v1", CART, DB, None, 1, (("503", "NR", 1.0),)),
+    ])
+    return assemble(part, time=T, window_s=300)
+
+
+def test_error_split_by_code_class_and_flag() -> None:
+    e = _snap().edges[1]
+    assert e.error_rate == pytest.approx(2.5)
+    assert e.error_ratio == pytest.approx(0.125)
+    assert e.rate_by_code_class() == {"2xx": 17.5, "5xx": 2.0, "0": 0.5}
+    assert e.rate_by_flag(errors_only=True) == {"UH": 2.0, "UF": 0.5}
+
+
+def test_neighbours_and_lookups() -> None:
+    s = _snap()
+    assert {x.name for x in s.services} == {"frontend", "cart-service", "database-service"}
+    assert s.callers(CART) == [FRONT]
+    assert s.callees(CART) == [DB]
+    assert s.callers(DB) == [CART]
+    assert [w.ref.name for w in s.workloads_of(DB)] == ["database-v1"]
+    assert len(s.edges_into(DB)) == 2
+    assert [x.name for x in s.find_services("cart-service")] == ["cart-service"]
+    assert s.find_services("cart-service.shop.svc.cluster.local")[0].ref == CART
+    assert s.find_services("cart-service", namespace="other") == []
+
+
+def test_never_reached_edge_keeps_no_destination_workload() -> None:
+    reached = [e for e in _snap().edges_into(DB) if e.destination_workload is None]
+    assert len(reached) == 1 and reached[0].rate_by_flag(True) == {"NR": 1.0}
+
+
+def test_model_is_immutable() -> None:
+    s = _snap()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.edges[0].request_rate = 1  # type: ignore[misc]
+    cr = ConfigResource("VirtualService", "shop", "cart", freeze({"hosts": ["cart"], "http": [{"route": []}]}))
+    with pytest.raises(TypeError):
+        cr.spec["hosts"] = []  # type: ignore[index]
+    assert isinstance(cr.spec["hosts"], tuple)
+    assert json.loads(json.dumps(cr.spec)) == {"hosts": ["cart"], "http": [{"route": []}]}
+
+
+def test_assembly_merges_duplicate_nodes() -> None:
+    part = SnapshotPart(
+        services=[Service(CART, hosts=("a",)), Service(CART, hosts=("b",), workloads=(WorkloadRef("shop", "cart-v1"),))],
+        workloads=[Workload(WorkloadRef("shop", "cart-v1"), version="v1"),
+                   Workload(WorkloadRef("shop", "cart-v1"), service_account="cart")],
+    )
+    snap = assemble(part, time=T, window_s=60)
+    assert len(snap.services) == 1 and snap.services[0].hosts == ("a", "b")
+    (w,) = snap.workloads
+    assert (w.version, w.service_account, w.services) == ("v1", "cart", (CART,))
+
+
+def test_dependency_edges_only_fill_gaps() -> None:
+    metric = _edge("frontend-v1", FRONT, CART, "cart-v1", 10)
+    dup = dataclasses.replace(metric, protocol="dependency", destination_workload=None)
+    extra = Edge(WorkloadRef("shop", "frontend-v1"), ServiceRef("shop", "search"), source_service=FRONT,
+                 protocol="dependency", request_rate=1)
+    snap = assemble(SnapshotPart(edges=[metric, dup, extra]), time=T, window_s=60)
+    assert sorted((e.destination.name, e.protocol) for e in snap.edges) == [("cart-service", "http"),
+                                                                            ("search", "dependency")]
