@@ -29,6 +29,13 @@ class UsageError(click.ClickException):
     exit_code = EXIT_USAGE
 
 
+class InternalError(click.ClickException):
+    """A bug in meshobs: the run could not check anything trustworthy (exit 3, not 1,
+    so alerting never mistakes a crash for findings)."""
+
+    exit_code = EXIT_UNCHECKED
+
+
 def source_options(fn: F) -> F:
     """``--from PATH`` and ``--config FILE``, shared by every command that reads a mesh."""
     fn = click.option("--config", "config_path", metavar="FILE", envvar=None,
@@ -139,7 +146,7 @@ def handle_errors(fn: F) -> F:
             ctx = click.get_current_context(silent=True)
             if ctx is not None and ctx.find_root().params.get("debug"):
                 raise
-            raise click.ClickException(
+            raise InternalError(
                 f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
             ) from None
 
