@@ -1,0 +1,157 @@
+"""Istio standard metrics for a demo mesh: OpenMetrics text to backfill a real Prometheus, and
+the query results the Prometheus collector would have fetched from it (computed analytically).
+
+Both come from the same series model: every counter grows linearly at its edge's rate, so
+``rate(x[W])`` over the backfilled samples equals that rate exactly, and the analytic results
+below are what the real server answers (up to float rounding).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from datetime import datetime
+
+from meshobs.collectors.promql import ISTIO_DURATION_BUCKETS_MS, QUERY_SPECS, render
+from meshobs.durations import format_duration
+from meshobs.raw import Payload, RawSource
+
+from .traffic import EdgeTraffic
+
+# One OpenMetrics "metric": a family, its labels, and its samples as (name suffix, extra labels,
+# rate per second). A histogram's buckets, _count and _sum travel together.
+_Sample = tuple[str, dict[str, str], float]
+_Metric = tuple[str, str, dict[str, str], list[_Sample]]
+
+_GRPC_STATUS = {"200": "0", "404": "5", "429": "8", "503": "14", "504": "4", "0": "14"}
+
+
+def _le(bound: float) -> str:
+    return f"{bound:g}" if not math.isinf(bound) else "+Inf"
+
+
+def _labels(edge: EdgeTraffic, reporter: str) -> dict[str, str]:
+    """The full Istio label set of one edge as ``reporter`` reports it."""
+    reached = edge.destination_workload is not None
+    mtls = edge.mtls
+    dst_ns = edge.destination_namespace if reached else "unknown"
+    labels = {
+        "reporter": reporter,
+        "source_workload": edge.source_workload,
+        "source_workload_namespace": edge.source_namespace,
+        "source_principal": edge.source_principal if mtls else "unknown",
+        "source_app": edge.source_service,
+        "source_version": edge.source_version,
+        "source_cluster": "Kubernetes",
+        "source_canonical_service": edge.source_service,
+        "source_canonical_revision": edge.source_version,
+        "destination_workload": edge.destination_workload or "unknown",
+        "destination_workload_namespace": dst_ns,
+        "destination_principal": edge.destination_principal if mtls and reached else "unknown",
+        "destination_app": edge.destination_service if reached else "unknown",
+        "destination_version": edge.destination_version if reached else "unknown",
+        "destination_service": edge.destination_fqdn,
+        "destination_service_name": edge.destination_service,
+        "destination_service_namespace": edge.destination_namespace,
+        "destination_canonical_service": edge.destination_service if reached else "unknown",
+        "destination_canonical_revision": edge.destination_version if reached else "latest",
+        "destination_cluster": "Kubernetes" if reached else "unknown",
+        "request_protocol": edge.protocol,
+    }
+    # Only the destination proxy knows how the bytes arrived.
+    if reporter == "destination":
+        labels["connection_security_policy"] = "mutual_tls" if mtls else "none"
+    return labels
+
+
+def _metrics(traffic: list[EdgeTraffic]) -> Iterator[_Metric]:
+    buckets = (*map(float, ISTIO_DURATION_BUCKETS_MS), math.inf)
+    for edge in traffic:
+        reporters = ("source", "destination") if edge.destination_workload is not None else ("source",)
+        for reporter in reporters:
+            base = _labels(edge, reporter)
+            if edge.protocol == "tcp":
+                tcp = {**base, "response_flags": "-"}
+                yield ("istio_tcp_sent_bytes", "counter", tcp, [("_total", {}, edge.tcp_sent_bps)])
+                yield ("istio_tcp_received_bytes", "counter", tcp,
+                       [("_total", {}, edge.tcp_received_bps)])
+                yield ("istio_tcp_connections_opened", "counter", tcp, [("_total", {}, edge.rps)])
+                yield ("istio_tcp_connections_closed", "counter", tcp, [("_total", {}, edge.rps)])
+                continue
+            mean_ms = edge.latency.p50_ms * math.exp(edge.latency.sigma ** 2 / 2)
+            for code, flags, fraction in edge.responses:
+                rps = edge.rps * fraction
+                labels = {**base, "response_code": code, "response_flags": flags}
+                if edge.protocol == "grpc":
+                    labels["grpc_response_status"] = _GRPC_STATUS.get(code, "2")
+                yield ("istio_requests", "counter", labels, [("_total", {}, rps)])
+                samples: list[_Sample] = [
+                    ("_bucket", {"le": _le(b)}, rps * (1.0 if math.isinf(b) else edge.latency.cdf(b)))
+                    for b in buckets]
+                samples += [("_count", {}, rps), ("_sum", {}, rps * mean_ms)]
+                yield ("istio_request_duration_milliseconds", "histogram", labels, samples)
+
+
+def _label_text(labels: dict[str, str]) -> str:
+    return ",".join(f'{k}="{v}"' for k, v in labels.items())
+
+
+def openmetrics(traffic: list[EdgeTraffic], end: datetime, window_s: float, step_s: float = 15.0,
+                history_s: float | None = None) -> str:
+    """Istio metrics for ``traffic`` as OpenMetrics text, one sample every ``step_s`` seconds
+    from ``end - history_s`` (default: the window plus a minute) up to ``end`` inclusive.
+
+    Feed it to ``promtool tsdb create-blocks-from openmetrics``; query at ``end`` with a rate
+    window of ``window_s``. Timestamps are seconds since the epoch, as OpenMetrics wants.
+    """
+    history = window_s + 60.0 if history_s is None else history_s
+    n = max(1, int(history // step_s))
+    end_s = end.timestamp()
+    times = [end_s - (n - k) * step_s for k in range(n + 1)]
+    stamp = [(f"{t:.0f}" if t == int(t) else f"{t:.3f}") for t in times]
+    # Counters start one step above zero so no rate() window begins at a reset.
+    elapsed = [t - times[0] + step_s for t in times]
+    families: dict[str, tuple[str, list[str]]] = {}
+    for family, kind, labels, samples in _metrics(traffic):
+        lines = families.setdefault(family, (kind, []))[1]
+        fixed = [(f"{family}{suffix}{{{_label_text({**labels, **extra})}}} ", rate)
+                 for suffix, extra, rate in samples]
+        for ts, dt in zip(stamp, elapsed, strict=True):
+            lines.extend(f"{head}{rate * dt!r} {ts}" for head, rate in fixed)
+    out: list[str] = []
+    for family, (kind, lines) in families.items():
+        out.append(f"# TYPE {family} {kind}")
+        out.extend(lines)
+    out.append("# EOF")
+    return "\n".join(out) + "\n"
+
+
+def _value(v: float) -> str:
+    # Prometheus prints sample values with Go's strconv 'f', -1; any float text parses back.
+    return repr(float(v))
+
+
+def prometheus_source(traffic: list[EdgeTraffic], time: datetime, window_s: float) -> RawSource:
+    """The RawSource the Prometheus collector would fetch at ``time`` from a Prometheus holding
+    :func:`openmetrics` of ``traffic``: same query keys, params and result JSON."""
+    flat: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family, _kind, labels, samples in _metrics(traffic):
+        for suffix, extra, rate in samples:
+            flat.setdefault(family + suffix, []).append(({**labels, **extra}, rate))
+    ts = time.timestamp()
+    ts_json: float | int = int(ts) if ts == int(ts) else ts
+    window = format_duration(window_s)
+    raw = RawSource(name="prometheus", kind="prometheus", meta={"url": "demo"})
+    for name, (metric, group, positive) in QUERY_SPECS.items():
+        sums: dict[tuple[tuple[str, str], ...], float] = {}
+        for labels, rate in flat.get(metric, []):
+            # Prometheus drops absent and empty labels from a grouping's result.
+            key = tuple((k, labels[k]) for k in group if labels.get(k))
+            sums[key] = sums.get(key, 0.0) + rate
+        result = [{"metric": dict(key), "value": [ts_json, _value(v)]}
+                  for key, v in sums.items() if not positive or v > 0]
+        raw.add(Payload(key=f"query:{name}", status=200, url="demo/api/v1/query",
+                        body=json.dumps({"resultType": "vector", "result": result}),
+                        params={"query": render(name, window), "time": ts}))
+    return raw

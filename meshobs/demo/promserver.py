@@ -1,0 +1,116 @@
+"""Run a real Prometheus on loopback holding backfilled demo metrics (tests and benchmarks).
+
+``promtool tsdb create-blocks-from openmetrics`` writes the samples as TSDB blocks; Prometheus
+then starts on a free 127.0.0.1 port with no scrape targets and a retention long enough that
+blocks with old timestamps are kept. Query it with an explicit ``time`` inside the backfilled
+range: an instant query only sees samples from the 5 minutes before its evaluation time.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import requests
+
+READY_TIMEOUT_S = 60.0
+BACKFILL_TIMEOUT_S = 600.0
+
+
+class PrometheusServer:
+    """A running Prometheus; ``stop()`` (or leaving the ``with`` block) ends it."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str, workdir: Path, log: Path) -> None:
+        self.process = process
+        self.url = url
+        self.workdir = workdir
+        self.log = log
+
+    def stop(self) -> None:
+        """Terminate the server (kill it if it does not exit within 10 s)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def __enter__(self) -> PrometheusServer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def prometheus_available(binary: str = "prometheus", promtool: str = "promtool") -> bool:
+    """True when both the server and promtool are on PATH."""
+    return shutil.which(binary) is not None and shutil.which(promtool) is not None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def backfill(openmetrics_text: str, workdir: Path, promtool: str = "promtool") -> Path:
+    """Write ``openmetrics_text`` as TSDB blocks under ``workdir/tsdb``; returns that path."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    source = workdir / "metrics.om"
+    source.write_text(openmetrics_text, encoding="utf-8")
+    tsdb = workdir / "tsdb"
+    tsdb.mkdir(exist_ok=True)
+    done = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(tsdb)],
+                          capture_output=True, text=True, timeout=BACKFILL_TIMEOUT_S, check=False)
+    source.unlink()  # the blocks hold it now; the text can be hundreds of MB
+    if done.returncode != 0:
+        raise RuntimeError(f"promtool could not backfill the metrics (exit {done.returncode}): "
+                           f"{(done.stderr or done.stdout).strip()[-800:]}")
+    return tsdb
+
+
+def start_prometheus(openmetrics_text: str, workdir: Path, *, binary: str = "prometheus",
+                     promtool: str = "promtool") -> PrometheusServer:
+    """Backfill ``openmetrics_text`` and start Prometheus on it; waits until ``/-/ready``.
+
+    Raises RuntimeError (with the end of the server's log) when backfill or start-up fails or
+    the server is not ready within a minute; the process is stopped in that case.
+    """
+    tsdb = backfill(openmetrics_text, workdir, promtool)
+    config = workdir / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n", encoding="utf-8")
+    port = _free_port()
+    log = workdir / "prometheus.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={tsdb}",
+             # Backfilled samples are old: keep them, however far in the past they are.
+             "--storage.tsdb.retention.time=100y",
+             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+    server = PrometheusServer(process, f"http://127.0.0.1:{port}", workdir, log)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"prometheus exited with {process.returncode}: {_tail(log)}")
+        try:
+            if requests.get(f"{server.url}/-/ready", timeout=2).status_code == 200:
+                return server
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"prometheus not ready after {READY_TIMEOUT_S:g} s: {_tail(log)}")
