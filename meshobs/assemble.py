@@ -92,5 +92,5 @@ def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str
         workloads=tuple(sorted(workloads.values(), key=lambda w: w.ref)),
         pods=tuple(part.pods), edges=tuple(edges), proxies=tuple(part.proxies),
         certs=tuple(part.certs), config=tuple(part.config), traces=tuple(part.traces),
-        sources=tuple(part.sources), origin=origin,
+        sources=tuple(part.sources), origin=origin, series=tuple(part.series),
     )

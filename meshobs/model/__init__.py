@@ -5,6 +5,7 @@ from .config import ConfigResource, Layer
 from .frozen import EMPTY, FrozenDict, freeze, frozen_map, thaw
 from .proxy import HttpRoute, Proxy, RouteDestination, UpstreamCluster, UpstreamHost, XdsResource
 from .refs import UNKNOWN_SERVICE, UNKNOWN_WORKLOAD, Mesh, ServiceRef, WorkloadRef
+from .series import MetricSeries
 from .snapshot import MeshSnapshot, SnapshotPart
 from .source import SourceState, SourceStatus
 from .topology import Pod, Service, Workload
@@ -13,7 +14,7 @@ from .traffic import Edge, Latency, Reporter, ResponseStat, Security
 
 __all__ = [
     "EMPTY", "UNKNOWN_SERVICE", "UNKNOWN_WORKLOAD", "Cert", "CertRole", "ConfigResource", "Edge",
-    "FrozenDict", "HttpRoute", "Latency", "Layer", "Mesh", "MeshSnapshot", "Pod", "Proxy",
+    "FrozenDict", "HttpRoute", "Latency", "Layer", "Mesh", "MeshSnapshot", "MetricSeries", "Pod", "Proxy",
     "Reporter", "ResponseStat", "RouteDestination", "Security", "Service", "ServiceRef",
     "SnapshotPart", "SourceState", "SourceStatus", "Span", "Trace", "UpstreamCluster",
     "UpstreamHost", "Workload", "WorkloadRef", "XdsResource", "freeze", "frozen_map", "thaw",

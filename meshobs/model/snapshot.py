@@ -11,6 +11,7 @@ from .cert import Cert
 from .config import ConfigResource, Layer
 from .proxy import Proxy
 from .refs import Mesh, ServiceRef, WorkloadRef
+from .series import MetricSeries
 from .source import SourceStatus
 from .topology import Pod, Service, Workload
 from .trace import Trace
@@ -50,6 +51,7 @@ class MeshSnapshot:
     traces: tuple[Trace, ...] = ()
     sources: tuple[SourceStatus, ...] = ()
     origin: str = ""  # "live", a bundle path, or "demo:NAME"
+    series: tuple[MetricSeries, ...] = ()
     _index: _Index = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -175,6 +177,12 @@ class MeshSnapshot:
     def meshes(self) -> frozenset[Mesh]:
         return frozenset(s.mesh for s in self.services if s.mesh is not Mesh.UNKNOWN)
 
+    def series_of(self, service: ServiceRef, metric: str) -> MetricSeries | None:
+        for s in self.series:
+            if s.service == service and s.metric == metric:
+                return s
+        return None
+
     def traces_through(self, service_name: str) -> list[Trace]:
         return [t for t in self.traces if service_name in t.services]
 
@@ -192,10 +200,11 @@ class SnapshotPart:
     config: list[ConfigResource] = field(default_factory=list)
     traces: list[Trace] = field(default_factory=list)
     sources: list[SourceStatus] = field(default_factory=list)
+    series: list[MetricSeries] = field(default_factory=list)
 
     def extend(self, other: SnapshotPart) -> None:
         for name in ("services", "workloads", "pods", "edges", "proxies", "certs", "config",
-                     "traces", "sources"):
+                     "traces", "sources", "series"):
             getattr(self, name).extend(getattr(other, name))
 
     @classmethod
