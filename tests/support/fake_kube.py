@@ -35,7 +35,7 @@ class FakeKube:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 outer.requests.append((self.path, dict(self.headers)))
                 path = self.path.split("?", 1)[0]
                 if self.headers.get("Authorization") != f"Bearer {outer.token}":

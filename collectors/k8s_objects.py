@@ -1,0 +1,338 @@
+"""Kubernetes objects (as the API or a manifest file shows them) -> the meshobs model.
+
+Shared by the Kubernetes collector (live lists) and the manifests collector (YAML files), so a
+Pod, a Service or a VirtualService means the same thing whichever way it arrived.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+from meshobs.model import (
+    ConfigResource,
+    Layer,
+    Mesh,
+    Pod,
+    Service,
+    ServiceRef,
+    SnapshotPart,
+    Workload,
+    WorkloadRef,
+    freeze,
+    frozen_map,
+)
+
+ISTIO_SIDECAR = "istio-proxy"
+APPMESH_SIDECAR = "envoy"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+# Kinds without a namespace (a manifest may omit it; it must not become "default").
+CLUSTER_SCOPED = {"Namespace", "Mesh", "ClusterRole", "ClusterRoleBinding", "Node",
+                  "CustomResourceDefinition", "MutatingWebhookConfiguration",
+                  "ValidatingWebhookConfiguration", "PersistentVolume", "StorageClass"}
+# Labels the controllers add per pod/revision: they would make identical workloads differ.
+_VOLATILE_LABELS = {"pod-template-hash", "controller-revision-hash", "pod-template-generation",
+                    "statefulset.kubernetes.io/pod-name", "apps.kubernetes.io/pod-index"}
+# Annotations that are server bookkeeping or whole copies of the object.
+_DROP_ANNOTATIONS = {"kubectl.kubernetes.io/last-applied-configuration",
+                     "deployment.kubernetes.io/revision"}
+_APP_LABELS = ("app", "service.istio.io/canonical-name", "app.kubernetes.io/name")
+_VERSION_LABELS = ("version", "service.istio.io/canonical-revision", "app.kubernetes.io/version")
+
+
+def mesh_of_api_version(api_version: str) -> Mesh | None:
+    """The mesh a custom resource belongs to, from its API group; None for other resources."""
+    group = api_version.split("/", 1)[0] if "/" in api_version else ""
+    if group.endswith("istio.io"):
+        return Mesh.ISTIO
+    if group == "appmesh.k8s.aws":
+        return Mesh.APPMESH
+    return None
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _str_map(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+def namespace_of(obj: Mapping[str, Any], default: str = "default") -> str:
+    if str(obj.get("kind", "")) in CLUSTER_SCOPED:
+        return ""
+    return str(_meta(obj).get("namespace") or default)
+
+
+def kept_annotations(obj: Mapping[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in _str_map(_meta(obj).get("annotations")).items() if k not in _DROP_ANNOTATIONS}
+
+
+def first_label(labels: Mapping[str, str], keys: Iterable[str]) -> str | None:
+    for k in keys:
+        if labels.get(k):
+            return labels[k]
+    return None
+
+
+def flatten_objects(doc: Any) -> Iterator[Mapping[str, Any]]:
+    """The objects in one document: ``kind: List`` and typed ``*List`` documents hold theirs
+    under ``items`` (the API's typed lists omit kind/apiVersion on the items)."""
+    if not isinstance(doc, Mapping):
+        return
+    kind = str(doc.get("kind", ""))
+    if kind.endswith("List") and isinstance(doc.get("items"), list):
+        item_kind = kind[:-4]
+        for item in doc["items"]:
+            if isinstance(item, Mapping):
+                if item_kind and "kind" not in item:
+                    item = {**item, "kind": item_kind, "apiVersion": doc.get("apiVersion", "v1")}
+                yield from flatten_objects(item)
+        return
+    yield doc
+
+
+# -- pods ------------------------------------------------------------------------------------
+
+def _is_appmesh(annotations: Mapping[str, str], containers: Iterable[Mapping[str, Any]]) -> bool:
+    if any(k.startswith("appmesh.k8s.aws/") for k in annotations):
+        return True
+    return any(c.get("name") == APPMESH_SIDECAR and "appmesh" in str(c.get("image", "")) for c in containers)
+
+
+def sidecar_of(spec: Mapping[str, Any], annotations: Mapping[str, str]) -> tuple[str | None, Mesh]:
+    """The sidecar container name of a pod spec and the mesh it implies.
+
+    Istio's native-sidecar mode puts ``istio-proxy`` among the init containers with
+    ``restartPolicy: Always``; App Mesh injects a container called ``envoy``.
+    """
+    containers = [c for c in spec.get("containers") or [] if isinstance(c, Mapping)]
+    inits = [c for c in spec.get("initContainers") or [] if isinstance(c, Mapping)]
+    names = {c.get("name") for c in containers}
+    if ISTIO_SIDECAR in names or any(c.get("name") == ISTIO_SIDECAR and c.get("restartPolicy") == "Always"
+                                     for c in inits):
+        return ISTIO_SIDECAR, Mesh.ISTIO
+    if APPMESH_SIDECAR in names and _is_appmesh(annotations, containers):
+        return APPMESH_SIDECAR, Mesh.APPMESH
+    return None, Mesh.UNKNOWN
+
+
+def _owner_workload(meta: Mapping[str, Any], labels: Mapping[str, str]) -> str | None:
+    for ref in meta.get("ownerReferences") or []:
+        kind, name = str(ref.get("kind", "")), str(ref.get("name", ""))
+        if kind == "ReplicaSet" and name:
+            hash_ = labels.get("pod-template-hash")
+            if hash_ and name.endswith("-" + hash_):
+                return name[: -len(hash_) - 1]
+            return name.rsplit("-", 1)[0] if "-" in name else name
+        if kind in ("StatefulSet", "DaemonSet", "Job", "Deployment") and name:
+            return name
+    return first_label(labels, _APP_LABELS)
+
+
+def injection_expected(ns_labels: Mapping[str, str], pod_labels: Mapping[str, str],
+                       annotations: Mapping[str, str]) -> bool | None:
+    """Whether Istio's injector should have added a sidecar (None when nothing says)."""
+    pod_flag = pod_labels.get("sidecar.istio.io/inject") or annotations.get("sidecar.istio.io/inject")
+    if pod_flag is not None:
+        return pod_flag.lower() == "true"
+    if ns_labels.get("istio-injection") is not None:
+        return ns_labels["istio-injection"] == "enabled"
+    if ns_labels.get("istio.io/rev") or pod_labels.get("istio.io/rev"):
+        return True
+    return None
+
+
+def _appmesh_namespace(ns_labels: Mapping[str, str]) -> bool:
+    return ns_labels.get("appmesh.k8s.aws/sidecarInjectorWebhook") == "enabled"
+
+
+def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str, str]]) -> tuple[Pod, Mesh]:
+    """One Pod object -> (Pod, the mesh its sidecar or injection labels point to)."""
+    meta, spec = _meta(obj), obj.get("spec") or {}
+    status = obj.get("status") or {}
+    ns = str(meta.get("namespace") or "default")
+    labels, annotations = _str_map(meta.get("labels")), _str_map(meta.get("annotations"))
+    sidecar, mesh = sidecar_of(spec, annotations)
+    expected = injection_expected(ns_labels.get(ns, {}), labels, annotations)
+    if mesh is Mesh.UNKNOWN and expected:
+        mesh = Mesh.ISTIO
+    elif mesh is Mesh.UNKNOWN and _appmesh_namespace(ns_labels.get(ns, {})):
+        mesh = Mesh.APPMESH
+    statuses = [s for s in (status.get("containerStatuses") or []) if isinstance(s, Mapping)]
+    init_statuses = [s for s in (status.get("initContainerStatuses") or []) if isinstance(s, Mapping)]
+    sidecar_status = next((s for s in statuses + init_statuses if s.get("name") == sidecar), None)
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                for c in status.get("conditions") or [] if isinstance(c, Mapping))
+    workload = _owner_workload(meta, labels)
+    pod = Pod(
+        namespace=ns, name=str(meta.get("name", "")),
+        workload=WorkloadRef(ns, workload) if workload else None,
+        labels=frozen_map(labels), has_sidecar=sidecar is not None,
+        sidecar_injection_expected=expected, ready=ready,
+        sidecar_ready=bool(sidecar_status.get("ready")) if sidecar_status else None,
+        phase=str(status.get("phase") or "Unknown"),
+        restarts=sum(int(s.get("restartCount") or 0) for s in statuses + init_statuses),
+        sidecar_restarts=int(sidecar_status.get("restartCount") or 0) if sidecar_status else 0,
+        service_account=spec.get("serviceAccountName") or spec.get("serviceAccount"),
+        ip=status.get("podIP"), node=spec.get("nodeName"),
+        containers=tuple(str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, Mapping)),
+    )
+    return pod, mesh
+
+
+# -- workloads and services -----------------------------------------------------------------
+
+def _stable_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in labels.items() if k not in _VOLATILE_LABELS}
+
+
+def _workload(ref: WorkloadRef, labels: Mapping[str, str], service_account: str | None,
+              meshed: bool | None, mesh: Mesh) -> Workload:
+    return Workload(ref=ref, mesh=mesh, app=first_label(labels, _APP_LABELS),
+                    version=first_label(labels, _VERSION_LABELS), labels=frozen_map(_stable_labels(labels)),
+                    service_account=service_account, meshed=meshed)
+
+
+def workloads_from_pods(pods: Iterable[tuple[Pod, Mesh]]) -> dict[WorkloadRef, Workload]:
+    """Group pods by owner workload; ``meshed`` is True only when every pod has its sidecar."""
+    groups: dict[WorkloadRef, list[tuple[Pod, Mesh]]] = defaultdict(list)
+    for pod, mesh in pods:
+        if pod.workload is not None:
+            groups[pod.workload].append((pod, mesh))
+    out: dict[WorkloadRef, Workload] = {}
+    for ref, members in groups.items():
+        meshes = [m for _, m in members if m is not Mesh.UNKNOWN]
+        first = members[0][0]
+        out[ref] = _workload(ref, first.labels, first.service_account,
+                             all(p.has_sidecar for p, _ in members), meshes[0] if meshes else Mesh.UNKNOWN)
+    return out
+
+
+def workload_from_controller(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str, str]]) -> Workload:
+    """A Deployment/StatefulSet/DaemonSet (from a manifest) -> Workload, from its pod template."""
+    meta = _meta(obj)
+    ns = namespace_of(obj)
+    template = (obj.get("spec") or {}).get("template") or {}
+    tmeta, tspec = template.get("metadata") or {}, template.get("spec") or {}
+    labels = _str_map(tmeta.get("labels"))
+    annotations = _str_map(tmeta.get("annotations"))
+    sidecar, mesh = sidecar_of(tspec, annotations)
+    expected = injection_expected(ns_labels.get(ns, {}), labels, annotations)
+    if mesh is Mesh.UNKNOWN and expected:
+        mesh = Mesh.ISTIO
+    elif mesh is Mesh.UNKNOWN and (_appmesh_namespace(ns_labels.get(ns, {}))
+                                   or any(k.startswith("appmesh.k8s.aws/") for k in annotations)):
+        mesh = Mesh.APPMESH
+    # Injection happens at admission: a template without a sidecar says nothing about the pods.
+    meshed = True if sidecar else (False if expected is False else None)
+    return _workload(WorkloadRef(ns, str(meta.get("name", ""))), labels,
+                     tspec.get("serviceAccountName"), meshed, mesh)
+
+
+def _matches(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def service_from_object(obj: Mapping[str, Any], candidates: Mapping[WorkloadRef, Mapping[str, Any]],
+                        meshes: Mapping[WorkloadRef, Mesh]) -> Service:
+    """A Service object -> Service; ``candidates`` maps workloads to their pods' labels."""
+    meta, spec = _meta(obj), obj.get("spec") or {}
+    ns = namespace_of(obj)
+    name = str(meta.get("name", ""))
+    selector = _str_map(spec.get("selector"))
+    workloads = tuple(sorted(w for w, labels in candidates.items()
+                             if w.namespace == ns and _matches(selector, labels)))
+    found = [meshes[w] for w in workloads if meshes.get(w, Mesh.UNKNOWN) is not Mesh.UNKNOWN]
+    ports = tuple(int(p["port"]) for p in spec.get("ports") or []
+                  if isinstance(p, Mapping) and str(p.get("port", "")).isdigit())
+    return Service(ref=ServiceRef(ns, name), mesh=found[0] if found else Mesh.UNKNOWN,
+                   hosts=(f"{name}.{ns}.svc.cluster.local",), ports=ports,
+                   selector=frozen_map(selector), workloads=workloads)
+
+
+# -- mesh configuration ---------------------------------------------------------------------
+
+def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str) -> ConfigResource | None:
+    """An Istio or App Mesh custom resource -> ConfigResource (None for any other object).
+
+    Only ``spec``, labels and the meaningful annotations are kept: ``status``, resourceVersion,
+    uid, managedFields and last-applied copies change without the intent changing.
+    """
+    api_version = str(obj.get("apiVersion", ""))
+    mesh = mesh_of_api_version(api_version)
+    if mesh is None:
+        return None
+    meta = _meta(obj)
+    spec = obj.get("spec")
+    return ConfigResource(
+        kind=str(obj.get("kind", "")), namespace=namespace_of(obj), name=str(meta.get("name", "")),
+        spec=freeze(spec if isinstance(spec, Mapping) else {}), layer=layer, api_version=api_version,
+        mesh=mesh, labels=frozen_map(_str_map(meta.get("labels"))),
+        annotations=frozen_map(kept_annotations(obj)), origin=origin,
+    )
+
+
+def objects_to_part(objects: Iterable[tuple[Mapping[str, Any], str]], layer: Layer) -> SnapshotPart:
+    """(object, origin) pairs of any kind -> pods, workloads, services and mesh configuration.
+
+    Namespace objects among them contribute their injection labels; kinds meshobs does not
+    model (ConfigMaps, RBAC ...) are ignored.
+    """
+    items = [(o, origin) for o, origin in objects if isinstance(o, Mapping)]
+    ns_labels = {str(_meta(o).get("name")): _str_map(_meta(o).get("labels"))
+                 for o, _ in items if o.get("kind") == "Namespace"}
+    part = SnapshotPart()
+    pods: list[tuple[Pod, Mesh]] = []
+    controllers: list[Workload] = []
+    service_objs: list[Mapping[str, Any]] = []
+    for obj, origin in items:
+        kind = obj.get("kind")
+        if kind == "Pod":
+            pods.append(pod_from_object(obj, ns_labels))
+        elif kind in WORKLOAD_KINDS and str(obj.get("apiVersion", "")).startswith("apps/"):
+            controllers.append(workload_from_controller(obj, ns_labels))
+        elif kind == "Service" and str(obj.get("apiVersion", "v1")) == "v1":
+            service_objs.append(obj)
+        else:
+            resource = config_from_object(obj, layer, origin)
+            if resource is not None:
+                part.config.append(resource)
+    workloads = workloads_from_pods(pods)
+    candidates: dict[WorkloadRef, Mapping[str, Any]] = {}
+    for pod, _ in pods:
+        if pod.workload is not None:
+            candidates.setdefault(pod.workload, pod.labels)
+    for w in controllers:
+        workloads.setdefault(w.ref, w)
+        candidates.setdefault(w.ref, w.labels)
+    meshes = {ref: w.mesh for ref, w in workloads.items()}
+    services = [service_from_object(o, candidates, meshes) for o in service_objs]
+    # Back-links so a workload knows the services that select it.
+    by_workload: dict[WorkloadRef, list[ServiceRef]] = defaultdict(list)
+    for svc in services:
+        for wref in svc.workloads:
+            by_workload[wref].append(svc.ref)
+    part.pods = [p for p, _ in pods]
+    part.workloads = [replace(w, services=tuple(dict.fromkeys(by_workload.get(ref, ()))))
+                      for ref, w in sorted(workloads.items())]
+    part.services = services
+    return part
+
+
+_HASH = re.compile(r"^[a-z0-9]{5}$")
+_RS_HASH = re.compile(r"^[a-z0-9]{6,10}$")
+
+
+def workload_of_pod_name(pod: str) -> str:
+    """Best guess of a Deployment's name from a pod name (``reviews-v1-7bbd79f8fd-k6j79``)."""
+    parts = pod.split("-")
+    if len(parts) >= 3 and _HASH.match(parts[-1]) and _RS_HASH.match(parts[-2]):
+        return "-".join(parts[:-2])
+    if len(parts) >= 2 and _HASH.match(parts[-1]):
+        return "-".join(parts[:-1])
+    return pod

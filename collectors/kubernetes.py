@@ -1,0 +1,284 @@
+"""The live Kubernetes API: pods, services, namespaces and the Istio / App Mesh custom resources.
+
+Payload keys (one RawSource named ``kubernetes``): ``pods``, ``services``, ``namespaces``,
+``deployments`` (workloads scaled to zero still exist) and ``crd/<group>/<version>/<plural>``; with ``sources.kubernetes.namespaces`` set, one payload per
+namespace with ``@<ns>`` appended (``pods@shop``, ``namespace@shop`` reads the Namespace itself).
+Bodies are the list JSON exactly as the API server sent it. A custom resource that is not
+installed answers 404 and is recorded as such: "not installed" is not an error.
+
+Credentials (tokens, client keys, kubeconfig contents) never enter a payload or meta.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meshobs.collectors.base import FetchContext, NormalizeContext
+from meshobs.collectors.k8s_objects import flatten_objects, objects_to_part
+from meshobs.config import Config
+from meshobs.durations import parse_duration
+from meshobs.model import Layer, SnapshotPart, SourceState, SourceStatus
+from meshobs.raw import Payload, RawSource, iso, utc_now
+
+KIND = "kubernetes"
+ISTIO_CRDS = (
+    ("networking.istio.io", "virtualservices"), ("networking.istio.io", "destinationrules"),
+    ("networking.istio.io", "gateways"), ("networking.istio.io", "serviceentries"),
+    ("networking.istio.io", "sidecars"), ("security.istio.io", "peerauthentications"),
+    ("security.istio.io", "authorizationpolicies"), ("security.istio.io", "requestauthentications"),
+)
+ISTIO_VERSIONS = ("v1", "v1beta1")
+APPMESH_GROUP, APPMESH_VERSION = "appmesh.k8s.aws", "v1beta2"
+APPMESH_CRDS = ("meshes", "virtualservices", "virtualrouters", "virtualnodes", "virtualgateways",
+                "gatewayroutes")
+CLUSTER_SCOPED_CRDS = {(APPMESH_GROUP, "meshes")}
+CONCURRENCY = 4
+HINT = "check sources.kubernetes.kubeconfig/context"
+
+
+class KubeConfigError(Exception):
+    """The kubeconfig (or in-cluster config) could not be loaded."""
+
+
+def _connection_reason(exc: BaseException) -> str:
+    text = str(exc)
+    low = text.lower()
+    if "refused" in low:
+        return "connection refused"
+    if "timed out" in low or "timeout" in low:
+        return "timed out"
+    if "name or service not known" in low or "nodename nor servname" in low or "resolution" in low:
+        return "host name not found"
+    if "ssl" in low or "certificate" in low:
+        return "TLS error (" + text.split("] ")[-1][:160] + ")"
+    return text.split("] ")[-1][:200] or type(exc).__name__
+
+
+def _api_message(body: Any) -> str:
+    try:
+        doc = json.loads(body) if body else {}
+    except (TypeError, ValueError):
+        return ""
+    return str(doc.get("message", "")) if isinstance(doc, dict) else ""
+
+
+def describe_api_error(status: int, body: Any, server: str, resource: str, namespace: str | None) -> str:
+    """An actionable sentence for an HTTP error from the API server."""
+    scope = f"in namespace {namespace}" if namespace else "cluster-wide"
+    detail = _api_message(body)
+    suffix = f" ({detail})" if detail else ""
+    if status == 401:
+        return (f"unauthorized: the Kubernetes API at {server} rejected the credentials{suffix}; "
+                f"{HINT} and that the token or certificate is still valid")
+    if status == 403:
+        return (f"forbidden: the service account needs list on {resource} {scope}{suffix}; "
+                f"grant it with a Role/ClusterRole or narrow sources.kubernetes.namespaces")
+    return f"listing {resource} {scope} at {server} failed with HTTP {status}{suffix}"
+
+
+@dataclass(frozen=True)
+class Request:
+    key: str
+    path: str
+    resource: str
+    namespace: str | None
+    call: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+
+
+@dataclass
+class KubernetesCollector:
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespaces: list[str] = field(default_factory=list)
+    timeout_s: float = 10.0
+    kind: str = KIND
+
+    # -- configuration -------------------------------------------------------------------
+    def _kubeconfig_path(self) -> str:
+        return os.path.expanduser(self.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
+
+    def load(self) -> tuple[Any, str, str]:
+        """(ApiClient, context name, server URL) the way kubectl picks them."""
+        from kubernetes import client
+        from kubernetes import config as kconfig
+        from kubernetes.config.config_exception import ConfigException
+
+        cfg = client.Configuration()
+        path = self._kubeconfig_path()
+        exists = any(Path(p).expanduser().is_file() for p in path.split(os.pathsep) if p)
+        try:
+            if not exists and not self.kubeconfig and os.environ.get("KUBERNETES_SERVICE_HOST"):
+                kconfig.load_incluster_config(client_configuration=cfg)
+                context = "in-cluster"
+            elif not exists:
+                raise KubeConfigError(f"no kubeconfig at {path} and not running in a pod; "
+                                      f"set sources.kubernetes.kubeconfig or $KUBECONFIG")
+            else:
+                kconfig.load_kube_config(config_file=path, context=self.context,
+                                         client_configuration=cfg, persist_config=False)
+                _, active = kconfig.list_kube_config_contexts(config_file=path)
+                context = self.context or (active or {}).get("name", "")
+        except (ConfigException, OSError, ValueError, TypeError) as exc:
+            # The loaders' messages name keys and files, never credential values.
+            raise KubeConfigError(f"cannot load kubeconfig {path}: {exc}; {HINT}") from None
+        cfg.retries = 0  # an unreachable server should fail now, not after urllib3's retries
+        return client.ApiClient(cfg), context, str(cfg.host)
+
+    # -- fetching ------------------------------------------------------------------------
+    def _requests(self, api: Any) -> tuple[list[Request], list[list[Request]]]:
+        """(core requests, CRD chains). A chain is tried in order while the server says 404."""
+        from kubernetes import client
+
+        core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
+        reqs: list[Request] = []
+        chains: list[list[Request]] = []
+        scopes: list[str | None] = list(self.namespaces) or [None]
+        for ns in scopes:
+            at = f"@{ns}" if ns else ""
+            if ns:
+                reqs.append(Request(f"pods{at}", f"/api/v1/namespaces/{ns}/pods", "pods", ns,
+                                    core.list_namespaced_pod, (ns,)))
+                reqs.append(Request(f"services{at}", f"/api/v1/namespaces/{ns}/services", "services", ns,
+                                    core.list_namespaced_service, (ns,)))
+                reqs.append(Request(f"namespace{at}", f"/api/v1/namespaces/{ns}", "namespaces", ns,
+                                    core.read_namespace, (ns,)))
+                reqs.append(Request(f"deployments{at}", f"/apis/apps/v1/namespaces/{ns}/deployments",
+                                    "deployments", ns, apps.list_namespaced_deployment, (ns,)))
+            else:
+                reqs.append(Request("pods", "/api/v1/pods", "pods", None, core.list_pod_for_all_namespaces))
+                reqs.append(Request("services", "/api/v1/services", "services", None,
+                                    core.list_service_for_all_namespaces))
+                reqs.append(Request("namespaces", "/api/v1/namespaces", "namespaces", None, core.list_namespace))
+                reqs.append(Request("deployments", "/apis/apps/v1/deployments", "deployments", None,
+                                    apps.list_deployment_for_all_namespaces))
+            crds: list[tuple[str, str, tuple[str, ...]]] = [(g, p, ISTIO_VERSIONS) for g, p in ISTIO_CRDS]
+            crds += [(APPMESH_GROUP, p, (APPMESH_VERSION,)) for p in APPMESH_CRDS]
+            for group, plural, versions in crds:
+                cluster = (group, plural) in CLUSTER_SCOPED_CRDS
+                if cluster and ns != scopes[0]:
+                    continue  # cluster-scoped: one request whatever the namespace filter
+                chain = []
+                for v in versions:
+                    if ns and not cluster:
+                        chain.append(Request(f"crd/{group}/{v}/{plural}{at}",
+                                             f"/apis/{group}/{v}/namespaces/{ns}/{plural}", plural, ns,
+                                             custom.list_namespaced_custom_object, (group, v, ns, plural)))
+                    else:
+                        chain.append(Request(f"crd/{group}/{v}/{plural}", f"/apis/{group}/{v}/{plural}",
+                                             plural, None, custom.list_cluster_custom_object, (group, v, plural)))
+                chains.append(chain)
+        return reqs, chains
+
+    def _get(self, req: Request, server: str) -> Payload:
+        from kubernetes.client.exceptions import ApiException
+
+        start = time.perf_counter()
+        payload = Payload(key=req.key, url=server.rstrip("/") + req.path, fetched_at=iso(utc_now()))
+        try:
+            resp = req.call(*req.args, _preload_content=False, _request_timeout=self.timeout_s)
+            payload.body = resp.data.decode("utf-8")
+            payload.status = int(resp.status)
+        except ApiException as exc:
+            payload.status = int(exc.status or 0)
+            payload.body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
+            if exc.status != 404 or not req.key.startswith("crd/"):
+                payload.error = describe_api_error(payload.status, payload.body, server, req.resource,
+                                                   req.namespace)
+        except Exception as exc:  # urllib3 / socket errors: the server was not reached
+            payload.error = f"cannot reach the Kubernetes API at {server}: {_connection_reason(exc)}; {HINT}"
+        payload.elapsed_s = time.perf_counter() - start
+        return payload
+
+    def _chain(self, chain: list[Request], server: str) -> list[Payload]:
+        out = []
+        for req in chain:
+            p = self._get(req, server)
+            out.append(p)
+            if p.status != 404:
+                break
+        return out
+
+    def fetch(self, ctx: FetchContext) -> list[RawSource]:
+        """List everything; the first request doubles as a reachability probe."""
+        raw = RawSource(name=KIND, kind=KIND, meta={"context": "", "namespaces": list(self.namespaces)})
+        with raw.timed():
+            try:
+                api, context, server = self.load()
+            except KubeConfigError as exc:
+                raw.error = str(exc)
+                return [raw]
+            raw.meta["context"] = context
+            try:
+                reqs, chains = self._requests(api)
+                probe = raw.add(self._get(reqs[0], server))
+                if probe.error and (probe.status is None or probe.status == 401):
+                    return [raw]  # nothing else can succeed; one clear error beats sixteen
+                with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+                    singles = list(pool.map(lambda r: self._get(r, server), reqs[1:]))
+                    chained = list(pool.map(lambda c: self._chain(c, server), chains))
+                for p in singles:
+                    raw.add(p)
+                for group in chained:
+                    for p in group:
+                        raw.add(p)
+            finally:
+                api.close()
+        return [raw]
+
+
+def from_config(config: Config, prior: list[RawSource]) -> KubernetesCollector | None:
+    """A collector for ``sources.kubernetes`` (None when absent or when it only lists manifests)."""
+    if "kubernetes" not in config.sources:
+        return None
+    section = config.section("sources", "kubernetes")
+    if section and set(section) == {"manifests"}:
+        return None
+    timeout = parse_duration(section["timeout"]) if section.get("timeout") else 10.0
+    return KubernetesCollector(kubeconfig=section.get("kubeconfig"), context=section.get("context"),
+                               namespaces=list(section.get("namespaces") or []), timeout_s=timeout)
+
+
+# -- normalising ----------------------------------------------------------------------------
+
+def _base(key: str) -> str:
+    return key.split("@", 1)[0]
+
+
+def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
+    """Lists -> pods, workloads, services and live mesh configuration, plus the source status."""
+    fatal: list[str] = []
+    partial: list[str] = []
+    objects: list[tuple[Mapping[str, Any], str]] = []
+    for payload in raw.payloads:
+        base = _base(payload.key)
+        is_crd = base.startswith("crd/")
+        if is_crd and payload.status == 404 and not payload.error:
+            continue  # the CRD is not installed (or this version of it is not served)
+        reason = payload.failure()
+        if reason:
+            # Pods and services are the topology; without them the source is not usable.
+            (fatal if base in ("pods", "services") else partial).append(
+                reason if reason.startswith(("cannot", "forbidden", "unauthorized"))
+                else f"{payload.key}: {reason}")
+            continue
+        doc = payload.json()
+        if not isinstance(doc, Mapping):
+            raise ValueError(f"{payload.key}: expected a Kubernetes list object, got {type(doc).__name__}")
+        objects.extend((o, KIND) for o in flatten_objects(doc))
+    part = objects_to_part(objects, Layer.LIVE)
+    if fatal:
+        state, message = SourceState.ERROR, "; ".join(dict.fromkeys(fatal + partial))
+    elif not part.pods and not part.services and not part.config:
+        state, message = SourceState.NO_DATA, "; ".join(partial) or "the API returned no pods, services or mesh config"
+    else:
+        state, message = SourceState.OK, "; ".join(dict.fromkeys(partial))
+    part.sources.append(SourceStatus(raw.name, state, message, raw.duration_s, raw.kind))
+    return part

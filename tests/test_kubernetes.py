@@ -1,0 +1,223 @@
+"""Kubernetes collector: real ``kubernetes`` client against a fake API server on loopback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from meshobs.bundle import Bundle, write_bundle
+from meshobs.collectors import kubernetes as kube
+from meshobs.collectors.base import FetchContext, NormalizeContext
+from meshobs.config import validate
+from meshobs.model import Layer, Mesh, ServiceRef, SourceState, WorkloadRef
+from meshobs.raw import RawSource
+from tests.support.fake_kube import FakeKube, custom_list, k8s_list, pod, service
+from tests.support.loopback import unused_port
+
+T = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+TOKEN = "tok-9f8e7d6c5b4a"
+NS = "bookinfo"
+
+
+def _ctx() -> FetchContext:
+    return FetchContext(time=T, window_s=300, config=validate({}))
+
+
+def _pods() -> list[dict[str, Any]]:
+    return [
+        pod(NS, "reviews-v1-7bbd79f8fd-k6j79", owner=("ReplicaSet", "reviews-v1-7bbd79f8fd"),
+            labels={"app": "reviews", "version": "v1", "pod-template-hash": "7bbd79f8fd"}, sa="bookinfo-reviews"),
+        pod(NS, "reviews-v2-5c6d7e8f9a-x2x2x", owner=("ReplicaSet", "reviews-v2-5c6d7e8f9a"),
+            labels={"app": "reviews", "version": "v2", "pod-template-hash": "5c6d7e8f9a"},
+            sidecar_ready=False, sidecar_restarts=4, restarts=1, ip="10.244.0.11"),
+        pod(NS, "ratings-v1-6d8f9c7b5d-aaaaa", owner=("ReplicaSet", "ratings-v1-6d8f9c7b5d"),
+            labels={"app": "ratings", "version": "v1", "pod-template-hash": "6d8f9c7b5d",
+                    "sidecar.istio.io/inject": "false"}, sidecar=None, annotations={}),
+        pod(NS, "details-0", owner=("StatefulSet", "details"),
+            labels={"service.istio.io/canonical-name": "details",
+                    "service.istio.io/canonical-revision": "v9", "controller-revision-hash": "details-abc"},
+            native=True),
+        pod("colors", "blue-7f9d8c6b5a-zzzzz", owner=("ReplicaSet", "blue-7f9d8c6b5a"),
+            labels={"app": "color", "version": "blue", "pod-template-hash": "7f9d8c6b5a"}, sidecar="envoy",
+            annotations={"appmesh.k8s.aws/mesh": "colors", "appmesh.k8s.aws/virtualNode": "blue_colors"}),
+    ]
+
+
+def _services() -> list[dict[str, Any]]:
+    return [service(NS, "reviews", {"app": "reviews"}, [9080]), service(NS, "ratings", {"app": "ratings"}, [9080]),
+            service(NS, "details", {"service.istio.io/canonical-name": "details"}, [9080, 9443]),
+            service("colors", "color", {"app": "color"}, [8080])]
+
+
+def _corpus_docs(corpus: Path, rel: str, kind: str) -> list[dict[str, Any]]:
+    docs = yaml.safe_load_all((corpus / rel).read_text())
+    return [d for d in docs if isinstance(d, dict) and d.get("kind") == kind]
+
+
+@pytest.fixture
+def cluster(corpus: Path, tmp_path: Path) -> Any:
+    with FakeKube(token=TOKEN) as fk:
+        fk.serve("/api/v1/pods", k8s_list("PodList", _pods()))
+        fk.serve("/api/v1/services", k8s_list("ServiceList", _services()))
+        fk.serve("/api/v1/namespaces", k8s_list("NamespaceList", [
+            {"metadata": {"name": NS, "labels": {"istio-injection": "enabled"}}}]))
+        vs = _corpus_docs(corpus, "istio-config/kiali/subset-presence-no-matching-subsets-1.yaml", "VirtualService")
+        dr = _corpus_docs(corpus, "istio-config/istio/destination-rule-all-mtls.yaml", "DestinationRule")
+        # Only v1beta1 of PeerAuthentication is served: the collector must fall back.
+        pa = _corpus_docs(corpus, "istio-config/kiali/peer-auth-drs.yaml", "PeerAuthentication")
+        fk.serve("/apis/networking.istio.io/v1/virtualservices",
+                 custom_list(vs, "VirtualService", "networking.istio.io/v1"))
+        fk.serve("/apis/networking.istio.io/v1/destinationrules",
+                 custom_list(dr, "DestinationRule", "networking.istio.io/v1"))
+        fk.serve("/apis/security.istio.io/v1beta1/peerauthentications",
+                 custom_list(pa, "PeerAuthentication", "security.istio.io/v1beta1"))
+        yield fk, fk.write_kubeconfig(tmp_path)
+
+
+def _collector(kubeconfig: Path, **kw: Any) -> kube.KubernetesCollector:
+    return kube.KubernetesCollector(kubeconfig=str(kubeconfig), context="fake", timeout_s=3, **kw)
+
+
+def test_fetch_and_normalize_through_real_client(cluster: Any) -> None:
+    _, kubeconfig = cluster
+    [raw] = _collector(kubeconfig).fetch(_ctx())
+    assert raw.name == raw.kind == "kubernetes" and raw.error is None
+    assert raw.meta == {"context": "fake", "namespaces": []}
+    assert raw.get("pods").status == 200 and raw.get("pods").json()["kind"] == "PodList"
+    assert raw.get("crd/networking.istio.io/v1/gateways").status == 404  # not installed
+    assert raw.get("crd/security.istio.io/v1/peerauthentications").status == 404
+    assert raw.get("crd/security.istio.io/v1beta1/peerauthentications").status == 200
+    assert raw.get("crd/appmesh.k8s.aws/v1beta2/virtualnodes").status == 404
+    assert raw.get("crd/networking.istio.io/v1beta1/virtualservices") is None  # v1 answered
+
+    part = kube.normalize(raw, NormalizeContext(T, 300))
+    [st] = part.sources
+    assert st.state is SourceState.OK and st.kind == "kubernetes", st.message
+    pods = {p.name: p for p in part.pods}
+    r1, r2 = pods["reviews-v1-7bbd79f8fd-k6j79"], pods["reviews-v2-5c6d7e8f9a-x2x2x"]
+    assert r1.workload == WorkloadRef(NS, "reviews-v1") and r1.has_sidecar and r1.ready and r1.sidecar_ready
+    assert r1.service_account == "bookinfo-reviews" and r1.ip == "10.244.0.10" and r1.phase == "Running"
+    assert r1.sidecar_injection_expected is True  # from the namespace label
+    assert not r2.ready and r2.sidecar_ready is False and r2.sidecar_restarts == 4 and r2.restarts == 5
+    assert not pods["ratings-v1-6d8f9c7b5d-aaaaa"].has_sidecar
+    assert pods["ratings-v1-6d8f9c7b5d-aaaaa"].sidecar_injection_expected is False
+    assert pods["details-0"].has_sidecar and pods["details-0"].workload == WorkloadRef(NS, "details")
+    assert pods["blue-7f9d8c6b5a-zzzzz"].has_sidecar
+
+    wl = {str(w.ref): w for w in part.workloads}
+    assert wl["bookinfo/reviews-v2"].version == "v2" and wl["bookinfo/reviews-v2"].app == "reviews"
+    assert wl["bookinfo/reviews-v2"].mesh is Mesh.ISTIO and wl["bookinfo/reviews-v2"].meshed is True
+    assert "pod-template-hash" not in wl["bookinfo/reviews-v2"].labels
+    assert wl["bookinfo/ratings-v1"].meshed is False
+    assert wl["bookinfo/details"].app == "details" and wl["bookinfo/details"].version == "v9"
+    assert wl["colors/blue"].mesh is Mesh.APPMESH
+    assert wl["bookinfo/reviews-v1"].services == (ServiceRef(NS, "reviews"),)
+
+    svc = {str(s.ref): s for s in part.services}
+    assert svc["bookinfo/reviews"].workloads == (WorkloadRef(NS, "reviews-v1"), WorkloadRef(NS, "reviews-v2"))
+    assert svc["bookinfo/details"].ports == (9080, 9443)
+    assert svc["bookinfo/reviews"].mesh is Mesh.ISTIO
+
+    cfg = {(c.kind, c.name): c for c in part.config}
+    vs = cfg[("VirtualService", "reviews-vs")]
+    assert vs.layer is Layer.LIVE and vs.mesh is Mesh.ISTIO and vs.namespace == NS and vs.origin == "kubernetes"
+    assert [r["route"][0]["destination"]["subset"] for r in vs.spec["http"]] == ["not-v1", "not-v2"]
+    assert cfg[("DestinationRule", "reviews")].spec["trafficPolicy"]["tls"]["mode"] == "ISTIO_MUTUAL"
+    pa = cfg[("PeerAuthentication", "strict-namespace-mtls")]
+    assert pa.api_version == "security.istio.io/v1beta1" and pa.spec["mtls"]["mode"] == "STRICT"
+    assert "status" not in vs.spec and "managedFields" not in vs.annotations
+
+
+def test_bundle_holds_no_token(cluster: Any, tmp_path: Path) -> None:
+    fk, kubeconfig = cluster
+    raws = _collector(kubeconfig).fetch(_ctx())
+    sent = [{k.lower(): v for k, v in h.items()}.get("authorization") for _, h in fk.requests]
+    assert len(sent) > 10 and set(sent) == {f"Bearer {TOKEN}"}  # the token was used ...
+    out = write_bundle(Bundle(time=T, window_s=300, sources=raws,
+                              config={"sources": {"kubernetes": {"kubeconfig": str(kubeconfig)}}}),
+                       tmp_path / "bundle")
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) > 10
+    for f in files:
+        assert TOKEN not in f.read_text(), f
+
+
+def test_namespace_filter_sends_per_namespace_requests(cluster: Any) -> None:
+    fk, kubeconfig = cluster
+    fk.serve(f"/api/v1/namespaces/{NS}/pods", k8s_list("PodList", _pods()[:2]))
+    fk.serve(f"/api/v1/namespaces/{NS}/services", k8s_list("ServiceList", _services()[:1]))
+    fk.serve(f"/api/v1/namespaces/{NS}", {"kind": "Namespace", "apiVersion": "v1",
+                                          "metadata": {"name": NS, "labels": {"istio-injection": "enabled"}}})
+    [raw] = _collector(kubeconfig, namespaces=[NS, "other"]).fetch(_ctx())
+    paths = fk.paths_requested()
+    assert "/api/v1/pods" not in paths and "/api/v1/services" not in paths
+    assert f"/api/v1/namespaces/{NS}/pods" in paths and "/api/v1/namespaces/other/pods" in paths
+    assert f"/apis/networking.istio.io/v1/namespaces/{NS}/virtualservices" in paths
+    assert paths.count("/apis/appmesh.k8s.aws/v1beta2/meshes") == 1  # cluster-scoped: once
+    assert raw.get(f"pods@{NS}").status == 200 and raw.get("pods@other").status == 404
+    assert raw.meta["namespaces"] == [NS, "other"]
+    part = kube.normalize(raw, NormalizeContext(T, 300))
+    assert {p.name for p in part.pods} == {"reviews-v1-7bbd79f8fd-k6j79", "reviews-v2-5c6d7e8f9a-x2x2x"}
+    assert part.sources[0].state is SourceState.ERROR  # pods@other answered 404
+
+
+def test_unreachable_api_is_a_status_not_an_exception(tmp_path: Path) -> None:
+    fk = FakeKube(token=TOKEN)  # never started: only used to write the kubeconfig
+    kubeconfig = fk.write_kubeconfig(tmp_path, server=f"http://127.0.0.1:{unused_port()}")
+    [raw] = _collector(kubeconfig).fetch(_ctx())
+    assert len(raw.payloads) == 1 and raw.payloads[0].error
+    assert "connection refused" in raw.payloads[0].error
+    [st] = kube.normalize(raw, NormalizeContext(T, 300)).sources
+    assert st.state is SourceState.ERROR and "127.0.0.1" in st.message
+    fk._server.server_close()
+
+
+def test_forbidden_and_unauthorized(cluster: Any, tmp_path: Path) -> None:
+    fk, kubeconfig = cluster
+    fk.forbid("/api/v1/pods")
+    [raw] = _collector(kubeconfig).fetch(_ctx())
+    assert raw.get("pods").status == 403
+    [st] = kube.normalize(raw, NormalizeContext(T, 300)).sources
+    assert st.state is SourceState.ERROR and st.message.startswith("forbidden") and "pods" in st.message
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    [raw] = _collector(fk.write_kubeconfig(bad, token="wrong")).fetch(_ctx())
+    assert [p.status for p in raw.payloads] == [401]  # stops after the probe
+    assert kube.normalize(raw, NormalizeContext(T, 300)).sources[0].state is SourceState.ERROR
+
+
+def test_kubeconfig_lookup(monkeypatch: pytest.MonkeyPatch, cluster: Any, tmp_path: Path) -> None:
+    _, kubeconfig = cluster
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    c = kube.from_config(validate({"sources": {"kubernetes": {"context": "fake"}}}), [])
+    assert c is not None
+    [raw] = c.fetch(_ctx())
+    assert raw.get("pods").status == 200 and raw.meta["context"] == "fake"
+    # Without a context the kubeconfig's current-context (the decoy, unreachable) is used.
+    [raw] = kube.from_config(validate({"sources": {"kubernetes": {}}}), []).fetch(_ctx())  # type: ignore[union-attr]
+    assert raw.meta["context"] == "decoy" and raw.payloads[0].error
+    # A missing kubeconfig is a clear source error.
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "nope"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    [raw] = kube.from_config(validate({"sources": {"kubernetes": {}}}), []).fetch(_ctx())  # type: ignore[union-attr]
+    assert raw.error and str(tmp_path / "nope") in raw.error
+
+
+def test_from_config_none_when_absent_or_manifests_only() -> None:
+    assert kube.from_config(validate({"sources": {"prometheus": {"url": "http://x"}}}), []) is None
+    assert kube.from_config(validate({"sources": {"kubernetes": {"manifests": ["a"]}}}), []) is None
+    c = kube.from_config(validate({"sources": {"kubernetes": {"namespaces": ["a"], "timeout": "2s"}}}), [])
+    assert c is not None and c.namespaces == ["a"] and c.timeout_s == 2
+
+
+def test_malformed_list_body_is_value_error() -> None:
+    from meshobs.raw import Payload
+
+    raw = RawSource("kubernetes", "kubernetes", payloads=[Payload("pods", body="{trunc", status=200)])
+    with pytest.raises(ValueError, match="pods"):
+        kube.normalize(raw, NormalizeContext(T, 300))
