@@ -28,6 +28,7 @@ _TARGET = {"namespace": "str", "pod": "str", "workload": "str", "url": "str"}
 _HTTP = {"url": "str", "headers": "str-map", "verify_tls": "bool", "ca_file": "str",
          "timeout": "duration"}
 _AWS = {"region": "str", "profile": "str", "endpoint_url": "str", "timeout": "duration"}
+_AWS_RETRY = {"retry_mode": ("enum", "standard", "adaptive"), "max_attempts": "int"}
 SCHEMA: dict[str, Any] = {
     "mesh": ("enum", "istio", "appmesh", "auto"),
     "window": "duration",
@@ -40,9 +41,10 @@ SCHEMA: dict[str, Any] = {
                   "namespaces": "str-list"},
         "kubernetes": {"kubeconfig": "str", "context": "str", "namespaces": "str-list",
                        "manifests": "str-list", "timeout": "duration"},
-        "cloudwatch": {**_AWS, "namespace": "str"},
-        "xray": {**_AWS, "group": "str"},
-        "appmesh": {**_AWS, "mesh": "str", "exported": "str-list"},
+        # retry_mode / max_attempts: botocore's retry handling (throttling); limit: traces fetched.
+        "cloudwatch": {**_AWS, **_AWS_RETRY, "namespace": "str"},
+        "xray": {**_AWS, **_AWS_RETRY, "group": "str", "limit": "int", "filter": "str"},
+        "appmesh": {**_AWS, **_AWS_RETRY, "mesh": "str", "exported": "str-list", "api": "bool"},
     },
     "thresholds": {"error_ratio": "float", "p99_ms": "float", "latency_regression": "float",
                    "root_cert_error_days": "float", "root_cert_warning_days": "float",

@@ -1,0 +1,180 @@
+"""Shared boto3 plumbing for the AWS collectors (CloudWatch, X-Ray, App Mesh).
+
+One place builds clients (region, profile, endpoint_url, botocore retry mode and timeouts,
+the standard credential chain) and one place turns a boto3 call into a :class:`Payload`:
+the response as JSON (without ``ResponseMetadata``; datetimes as ISO strings) or the failure
+in words. Nothing from the credentials is ever put in a payload or a message: access key ids
+that an error text happens to echo are redacted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from meshobs.durations import parse_duration
+from meshobs.raw import Payload, iso, utc_now
+
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_MAX_ATTEMPTS = 5
+RETRY_MODES = ("standard", "adaptive")
+_ACCESS_KEY = re.compile(r"\b(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,20}\b")
+_THROTTLE_CODES = {"Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
+                   "RequestLimitExceeded", "RequestThrottled", "RequestThrottledException",
+                   "ProvisionedThroughputExceededException", "LimitExceededException"}
+_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+                 "UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken",
+                 "ExpiredTokenException", "InvalidSignatureException", "SignatureDoesNotMatch"}
+
+
+class AwsSetupError(Exception):
+    """A client could not be built (unknown profile, no region ...); the message says what to set."""
+
+
+def redact(text: str) -> str:
+    """``text`` with anything shaped like an AWS access key id replaced."""
+    return _ACCESS_KEY.sub("<redacted-key-id>", text)
+
+
+def timeout_of(section: Mapping[str, Any], default: float = DEFAULT_TIMEOUT_S) -> float:
+    raw = section.get("timeout")
+    return float(parse_duration(raw)) if raw is not None else default
+
+
+def make_client(service: str, section: Mapping[str, Any], *, config_key: str | None = None) -> Any:
+    """A boto3 client for ``service`` configured from a ``sources.<kind>`` section.
+
+    Keys used: ``region``, ``profile``, ``endpoint_url``, ``timeout``, ``retry_mode``
+    (``standard`` | ``adaptive``) and ``max_attempts``. Credentials come from the standard boto3
+    chain (environment, shared files / profile, SSO, container or instance role); none is read here.
+    Raises :class:`AwsSetupError` with an actionable message when the client cannot be built.
+    """
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+
+    where = f"sources.{config_key or service}"
+    timeout = timeout_of(section)
+    retry_mode = str(section.get("retry_mode") or "standard")
+    attempts = int(section.get("max_attempts") or DEFAULT_MAX_ATTEMPTS)
+    cfg = botocore.config.Config(
+        retries={"mode": retry_mode, "max_attempts": attempts},  # type: ignore[typeddict-item]
+        connect_timeout=timeout, read_timeout=timeout,
+        user_agent_extra="meshobs",
+    )
+    try:
+        session = boto3.Session(profile_name=section.get("profile") or None,
+                                region_name=section.get("region") or None)
+        if session.region_name is None:
+            raise AwsSetupError(f"no AWS region for {service}: set {where}.region or AWS_REGION")
+        return session.client(service, endpoint_url=section.get("endpoint_url") or None, config=cfg)
+    except botocore.exceptions.ProfileNotFound:
+        raise AwsSetupError(f"AWS profile {section.get('profile')!r} not found in the shared config/"
+                            f"credentials files: check {where}.profile") from None
+    except botocore.exceptions.NoRegionError:
+        raise AwsSetupError(f"no AWS region for {service}: set {where}.region or AWS_REGION") from None
+    except ValueError as exc:  # e.g. a malformed endpoint_url
+        raise AwsSetupError(f"cannot build the {service} client: {redact(str(exc))}: check "
+                            f"{where}.endpoint_url") from None
+
+
+def endpoint_of(client: Any) -> str:
+    try:
+        return str(client.meta.endpoint_url)
+    except AttributeError:
+        return "AWS"
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def response_json(response: Mapping[str, Any]) -> str:
+    """A boto3 response as JSON text, without ``ResponseMetadata`` (request ids, headers)."""
+    return json.dumps({k: v for k, v in response.items() if k != "ResponseMetadata"},
+                      default=_default, sort_keys=True)
+
+
+def params_json(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Request parameters in JSON-safe form (datetimes as ISO strings)."""
+    return json.loads(json.dumps(dict(params), default=_default))  # type: ignore[no-any-return]
+
+
+def error_code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        code = (response.get("Error") or {}).get("Code")
+        return str(code) if code else None
+    return None
+
+
+def describe_error(exc: BaseException, service: str, operation: str, endpoint: str) -> str:
+    """What failed, where, and what to do, for a failed boto3 call."""
+    import botocore.exceptions as bce
+
+    where = f"{service} {operation} at {endpoint}"
+    if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
+        return (f"{where}: no AWS credentials found (standard chain: environment, shared credentials "
+                f"file or profile, SSO, container or instance role); configure one of them")
+    if isinstance(exc, bce.EndpointConnectionError | bce.ConnectTimeoutError):
+        return f"cannot reach {endpoint} for {service} {operation} ({type(exc).__name__}): check the network " \
+               f"and the endpoint_url / region"
+    if isinstance(exc, bce.ReadTimeoutError):
+        return f"{where} did not answer in time (read timeout): raise the source's timeout"
+    if isinstance(exc, bce.ClientError):
+        code = error_code(exc) or "Error"
+        message = str((exc.response.get("Error") or {}).get("Message") or "")
+        attempts = (exc.response.get("ResponseMetadata") or {}).get("RetryAttempts")
+        if code in _THROTTLE_CODES:
+            tried = f" after {int(attempts) + 1} attempts" if attempts is not None else ""
+            return redact(f"{where}: throttled by AWS ({code}){tried}: retry later, lower the query "
+                          f"volume, or set retry_mode: adaptive / a higher max_attempts")
+        if code in _DENIED_CODES:
+            return redact(f"{where}: {code}: {message or 'access denied'}: the credentials need "
+                          f"permission for {service}:{operation}")
+        return redact(f"{where}: {code}: {message}".rstrip(": "))
+    if isinstance(exc, bce.BotoCoreError):
+        return redact(f"{where}: {exc}")
+    return redact(f"{where}: {type(exc).__name__}: {exc}")
+
+
+def call(client: Any, operation: str, key: str, params: Mapping[str, Any], *,
+         service: str, meta: Mapping[str, Any] | None = None) -> tuple[Payload, dict[str, Any] | None]:
+    """Run ``client.<operation>(**params)``; never raises for AWS or network failures.
+
+    ``operation`` is the boto3 method name (``get_metric_data``). Returns the payload (body =
+    the response as JSON, or ``error`` set) and the parsed response for pagination.
+    """
+    import botocore.exceptions as bce
+
+    start = time.perf_counter()
+    fetched_at = iso(utc_now())
+    endpoint = endpoint_of(client)
+    try:
+        response = getattr(client, operation)(**params)
+    except (bce.BotoCoreError, bce.ClientError) as exc:
+        payload = Payload(key=key, error=describe_error(exc, service, _api_name(operation), endpoint),
+                          url=endpoint, params=params_json(params), elapsed_s=time.perf_counter() - start,
+                          fetched_at=fetched_at, meta={**dict(meta or {}), "error_code": error_code(exc)})
+        return payload, None
+    attempts = (response.get("ResponseMetadata") or {}).get("RetryAttempts", 0)
+    body = response_json(response)
+    payload = Payload(key=key, body=body, status=200, url=endpoint, params=params_json(params),
+                      elapsed_s=time.perf_counter() - start, fetched_at=fetched_at,
+                      meta={**dict(meta or {}), "retry_attempts": attempts})
+    return payload, json.loads(body)
+
+
+def _api_name(operation: str) -> str:
+    """``get_metric_data`` -> ``GetMetricData`` (the name AWS documents)."""
+    return "".join(part.capitalize() for part in operation.split("_"))
