@@ -1,0 +1,166 @@
+"""Certificates a proxy holds: from its SDS secrets (``/config_dump``) or, failing that, ``/certs``.
+
+Only certificates are read; ``private_key`` fields are never looked at (Envoy redacts them
+anyway), so no key material can reach a snapshot or a bundle.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import warnings
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
+
+from meshobs.model import Cert, CertRole, WorkloadRef
+from meshobs.raw import parse_iso
+
+
+def _pem_bytes(source: Any) -> bytes | None:
+    """A DataSource (``inline_bytes`` base64, ``inline_string``) as PEM bytes; None if absent."""
+    if not isinstance(source, dict):
+        return None
+    if source.get("inline_bytes"):
+        try:
+            return base64.b64decode(source["inline_bytes"], validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    text = source.get("inline_string") or source.get("inlineString")
+    return text.encode() if isinstance(text, str) and text else None
+
+
+def _is_ca(cert: x509.Certificate) -> bool | None:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    except x509.ExtensionNotFound:
+        return None
+    return bool(ext.value.ca)
+
+
+def _sans(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return ()
+    values: list[str] = []
+    values += ext.get_values_for_type(x509.UniformResourceIdentifier)
+    values += ext.get_values_for_type(x509.DNSName)
+    values += [str(ip) for ip in ext.get_values_for_type(x509.IPAddress)]
+    return tuple(values)
+
+
+def role_of(cert: x509.Certificate, *, trust_anchor: bool = False) -> CertRole:
+    """Root = self-signed CA, intermediate = CA signed by another, workload = leaf.
+
+    Certificates from a ``trusted_ca`` with no basic-constraints extension (old v1 roots) are
+    taken as CAs.
+    """
+    ca = _is_ca(cert)
+    if ca is None:
+        ca = trust_anchor
+    if not ca:
+        return CertRole.WORKLOAD
+    return CertRole.ROOT if cert.subject == cert.issuer else CertRole.INTERMEDIATE
+
+
+def _name(name: x509.Name) -> str:
+    # Real CAs exceed X.520 length limits now and then; cryptography warns but reads them fine.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return name.rfc4514_string()
+
+
+def cert_from_x509(cert: x509.Certificate, *, trust_anchor: bool, proxy_id: str | None,
+                   workload: WorkloadRef | None, secret_name: str | None) -> Cert:
+    """The model's view of one parsed certificate (times in UTC)."""
+    return Cert(
+        serial=format(cert.serial_number, "x"),
+        subject=_name(cert.subject),
+        issuer=_name(cert.issuer),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        role=role_of(cert, trust_anchor=trust_anchor),
+        sans=_sans(cert),
+        proxy_id=proxy_id,
+        workload=workload,
+        secret_name=secret_name,
+    )
+
+
+def certs_from_secrets(secrets: list[dict[str, Any]], *, proxy_id: str | None,
+                       workload: WorkloadRef | None) -> tuple[list[Cert], list[str]]:
+    """Certs in the active/static secrets, plus a list of problems (unparseable chains)."""
+    certs: list[Cert] = []
+    problems: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for entry in secrets:
+        if entry.get("state") == "warming":
+            continue  # not yet in use; its absence is the signal, not its content
+        secret = entry.get("secret") or {}
+        name = entry.get("name")
+        tls = secret.get("tls_certificate") or secret.get("tlsCertificate") or {}
+        vc = secret.get("validation_context") or secret.get("validationContext") or {}
+        for source, anchor in ((tls.get("certificate_chain") or tls.get("certificateChain"), False),
+                               (vc.get("trusted_ca") or vc.get("trustedCa"), True)):
+            pem = _pem_bytes(source)
+            if not pem:
+                continue
+            try:
+                parsed = x509.load_pem_x509_certificates(pem)
+            except ValueError as exc:
+                problems.append(f"secret {name!r}: certificate not parseable ({exc})")
+                continue
+            for c in parsed:
+                key = (format(c.serial_number, "x"), _name(c.issuer))
+                if key in seen:
+                    continue
+                seen.add(key)
+                certs.append(cert_from_x509(c, trust_anchor=anchor, proxy_id=proxy_id,
+                                            workload=workload, secret_name=name))
+    return certs, problems
+
+
+def _admin_time(text: Any) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return parse_iso(text).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def certs_from_admin(text: str, *, proxy_id: str | None, workload: WorkloadRef | None) -> list[Cert]:
+    """Parse ``/certs``. It names no subject or issuer, so those stay empty; ``ca_cert`` entries
+    are taken as roots, the first of a ``cert_chain`` as the workload cert, the rest as
+    intermediates."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"certs: not valid JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("certificates", []), list):
+        raise ValueError("certs: expected an object with a 'certificates' list (/certs)")
+    out: list[Cert] = []
+    seen: set[str] = set()
+    for group in doc.get("certificates", []):
+        if not isinstance(group, dict):
+            continue
+        chains = [(group.get("ca_cert") or [], True), (group.get("cert_chain") or [], False)]
+        for entries, is_ca in chains:
+            for i, e in enumerate(entries):
+                if not isinstance(e, dict):
+                    continue
+                before, after = _admin_time(e.get("valid_from")), _admin_time(e.get("expiration_time"))
+                serial = str(e.get("serial_number", "")).lower()
+                if after is None or serial in seen:
+                    continue
+                seen.add(serial)
+                role = CertRole.ROOT if is_ca else (CertRole.WORKLOAD if i == 0 else CertRole.INTERMEDIATE)
+                sans = tuple(str(v) for s in e.get("subject_alt_names", []) or [] if isinstance(s, dict)
+                             for k, v in s.items() if k in ("uri", "dns", "ip_address"))
+                out.append(Cert(serial=serial, subject="", issuer="", not_before=before or after,
+                                not_after=after, role=role, sans=sans, proxy_id=proxy_id,
+                                workload=workload, secret_name=e.get("path")))
+    return out

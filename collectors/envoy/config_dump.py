@@ -1,0 +1,223 @@
+"""Envoy ``/config_dump`` -> xDS versions, cluster versions, routes, listeners, secrets, node.
+
+Sections are found by the last part of their ``@type`` (``ClustersConfigDump``...), so both
+``envoy.admin.v3`` and the ``envoy.admin.v2alpha`` / ``envoy.api.v2`` dumps of Envoy 1.12 work;
+field names are read in snake_case with a lowerCamelCase fallback (see :func:`pick`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from meshobs.model import HttpRoute, RouteDestination, XdsResource, freeze
+from meshobs.raw import parse_iso
+
+from .clusters import pick
+
+
+@dataclass
+class ConfigDump:
+    """The parts of one proxy's config dump that the model needs."""
+
+    node: dict[str, Any] = field(default_factory=dict)
+    xds: list[XdsResource] = field(default_factory=list)
+    cluster_versions: dict[str, str | None] = field(default_factory=dict)  # active dynamic + static
+    warming_clusters: list[str] = field(default_factory=list)
+    routes: list[HttpRoute] = field(default_factory=list)
+    listeners: list[str] = field(default_factory=list)
+    secrets: list[dict[str, Any]] = field(default_factory=list)  # {"name", "secret", "state"}
+
+
+def _section_type(cfg: dict[str, Any]) -> str:
+    return str(cfg.get("@type", "")).rsplit(".", 1)[-1]
+
+
+def _when(text: Any) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return parse_iso(text)
+    except ValueError:
+        return None
+
+
+def _latest(entries: list[dict[str, Any]], xds_type: str, section_version: Any = None) -> XdsResource | None:
+    """The section's version (or the newest entry's) with the newest ``last_updated``."""
+    stamped = [(_when(pick(e, "last_updated")), pick(e, "version_info")) for e in entries]
+    times = [t for t, _ in stamped if t is not None]
+    newest = max(times) if times else None
+    version = section_version
+    if version in (None, ""):
+        for t, v in stamped:
+            if v not in (None, "") and (newest is None or t == newest):
+                version = v
+                break
+    if version in (None, "") and newest is None:
+        return None
+    return XdsResource(xds_type, str(version) if version not in (None, "") else None, newest)
+
+
+def duration_s(value: Any) -> float | None:
+    """``"15s"``, ``"0.250s"`` or ``{"seconds": 15, "nanos": 0}`` -> seconds."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and value.endswith("s"):
+        try:
+            return float(value[:-1])
+        except ValueError:
+            return None
+    if isinstance(value, dict):
+        return float(value.get("seconds", 0) or 0) + float(value.get("nanos", 0) or 0) / 1e9
+    return None
+
+
+def _uint(value: Any) -> int | None:
+    # Wrapper types (UInt32Value) render as a bare number or as {"value": n}, by version.
+    if isinstance(value, dict):
+        value = value.get("value")
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _destinations(action: dict[str, Any]) -> tuple[RouteDestination, ...]:
+    if "cluster" in action:
+        return (RouteDestination(str(action["cluster"]), 100),)
+    weighted = pick(action, "weighted_clusters")
+    if isinstance(weighted, dict):
+        return tuple(RouteDestination(str(c.get("name", "")), _uint(c.get("weight")) or 0)
+                     for c in weighted.get("clusters", []) if isinstance(c, dict))
+    return ()
+
+
+def _routes(route_config: dict[str, Any]) -> list[HttpRoute]:
+    out = []
+    rc_name = str(route_config.get("name", ""))
+    for vh in pick(route_config, "virtual_hosts", []) or []:
+        vh_retry = pick(vh, "retry_policy")
+        for r in vh.get("routes", []) or []:
+            action = r.get("route")
+            if not isinstance(action, dict):
+                action = {}
+            retry = pick(action, "retry_policy") or vh_retry or {}
+            out.append(HttpRoute(
+                route_config=rc_name,
+                virtual_host=str(vh.get("name", "")),
+                domains=tuple(str(d) for d in vh.get("domains", []) or []),
+                name=r.get("name"),
+                match=freeze(r.get("match") or {}),
+                destinations=_destinations(action),
+                timeout_s=duration_s(action.get("timeout")),
+                retry_attempts=_uint(pick(retry, "num_retries")) if retry else None,
+                retry_on=pick(retry, "retry_on") if retry else None,
+                per_try_timeout_s=duration_s(pick(retry, "per_try_timeout")) if retry else None,
+            ))
+    return out
+
+
+def _clusters(cfg: dict[str, Any], dump: ConfigDump) -> None:
+    for e in pick(cfg, "static_clusters", []) or []:
+        name = (e.get("cluster") or {}).get("name")
+        if name:
+            dump.cluster_versions[str(name)] = None
+    active = pick(cfg, "dynamic_active_clusters", []) or []
+    for e in active:
+        name = (e.get("cluster") or {}).get("name")
+        if name:
+            dump.cluster_versions[str(name)] = pick(e, "version_info")
+    for e in pick(cfg, "dynamic_warming_clusters", []) or []:
+        name = (e.get("cluster") or {}).get("name")
+        if name:
+            dump.warming_clusters.append(str(name))
+    x = _latest(active, "cds", pick(cfg, "version_info"))
+    if x:
+        dump.xds.append(x)
+
+
+def _listeners(cfg: dict[str, Any], dump: ConfigDump) -> None:
+    for e in pick(cfg, "static_listeners", []) or []:
+        name = (e.get("listener") or {}).get("name")
+        if name:
+            dump.listeners.append(str(name))
+    active: list[dict[str, Any]] = []
+    for e in pick(cfg, "dynamic_listeners", []) or []:
+        state = pick(e, "active_state") or pick(e, "warming_state") or {}
+        name = e.get("name") or (state.get("listener") or {}).get("name")
+        if name:
+            dump.listeners.append(str(name))
+        if pick(e, "active_state"):
+            active.append(pick(e, "active_state"))
+    # Envoy 1.12 and older: dynamic_active_listeners[] of {version_info, listener, last_updated}.
+    for e in pick(cfg, "dynamic_active_listeners", []) or []:
+        name = (e.get("listener") or {}).get("name")
+        if name:
+            dump.listeners.append(str(name))
+        active.append(e)
+    x = _latest(active, "lds", pick(cfg, "version_info"))
+    if x:
+        dump.xds.append(x)
+
+
+def _route_configs(cfg: dict[str, Any], dump: ConfigDump) -> None:
+    dynamic = pick(cfg, "dynamic_route_configs", []) or []
+    for e in (pick(cfg, "static_route_configs", []) or []) + dynamic:
+        rc = pick(e, "route_config")
+        if isinstance(rc, dict):
+            dump.routes.extend(_routes(rc))
+    x = _latest(dynamic, "rds")
+    if x:
+        dump.xds.append(x)
+
+
+def _secrets(cfg: dict[str, Any], dump: ConfigDump) -> None:
+    active = pick(cfg, "dynamic_active_secrets", []) or []
+    for state, key in (("static", "static_secrets"), ("active", "dynamic_active_secrets"),
+                       ("warming", "dynamic_warming_secrets")):
+        for e in pick(cfg, key, []) or []:
+            secret = e.get("secret") or {}
+            dump.secrets.append({"name": e.get("name") or secret.get("name"), "secret": secret,
+                                 "state": state})
+    x = _latest(active, "sds")
+    if x:
+        dump.xds.append(x)
+
+
+def _endpoints(cfg: dict[str, Any], dump: ConfigDump) -> None:
+    x = _latest(pick(cfg, "dynamic_endpoint_configs", []) or [], "eds")
+    if x:
+        dump.xds.append(x)
+
+
+_SECTIONS = {
+    "ClustersConfigDump": _clusters, "ListenersConfigDump": _listeners,
+    "RoutesConfigDump": _route_configs, "SecretsConfigDump": _secrets,
+    "EndpointsConfigDump": _endpoints,
+}
+
+
+def parse_config_dump(text: str) -> ConfigDump:
+    """Parse ``/config_dump`` (with or without ``?include_eds``); ValueError when unusable."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"config_dump: not valid JSON ({exc.msg} at char {exc.pos}); "
+                         "a truncated dump usually means the proxy or a proxy in between cut it off") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("configs"), list):
+        raise ValueError("config_dump: expected an object with a 'configs' list (/config_dump)")
+    dump = ConfigDump()
+    for cfg in doc["configs"]:
+        if not isinstance(cfg, dict):
+            continue
+        kind = _section_type(cfg)
+        if kind == "BootstrapConfigDump":
+            node = (cfg.get("bootstrap") or {}).get("node")
+            dump.node = node if isinstance(node, dict) else {}
+        elif kind in _SECTIONS:
+            _SECTIONS[kind](cfg, dump)
+    return dump

@@ -1,0 +1,182 @@
+"""One proxy's raw admin payloads -> Proxy, Certs and a SourceStatus (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from meshobs.collectors.base import NormalizeContext
+from meshobs.model import (
+    Proxy,
+    SnapshotPart,
+    SourceState,
+    SourceStatus,
+    UpstreamCluster,
+    frozen_map,
+)
+from meshobs.raw import Payload, RawSource
+
+from .certs import certs_from_admin, certs_from_secrets
+from .clusters import ClusterStatus, parse_clusters
+from .config_dump import ConfigDump, parse_config_dump
+from .names import parse_cluster_name
+from .server_info import (
+    ServerInfo,
+    is_ready,
+    node_version,
+    parse_server_info,
+    pod_from_node_id,
+    workload_of,
+)
+from .stats import RDS_REJECTED, EnvoyStats, parse_stats
+
+# Cluster counters worth carrying into the model (cumulative since the proxy started).
+COUNTERS = (
+    "upstream_rq_total", "upstream_rq_2xx", "upstream_rq_4xx", "upstream_rq_5xx", "upstream_rq_503",
+    "upstream_rq_pending_overflow", "upstream_cx_overflow", "upstream_cx_pool_overflow",
+    "upstream_cx_none_healthy", "upstream_rq_retry", "upstream_rq_retry_success",
+    "upstream_rq_retry_overflow", "upstream_rq_retry_limit_exceeded", "upstream_rq_timeout",
+    "upstream_rq_per_try_timeout", "upstream_cx_connect_fail", "upstream_cx_connect_timeout",
+    "upstream_cx_total", "upstream_cx_destroy_remote_with_active_rq", "upstream_rq_rx_reset",
+    "upstream_rq_tx_reset", "upstream_rq_pending_failure_eject", "update_attempt", "update_success",
+    "update_rejected", "update_empty",
+)
+_OPEN_GAUGES = ("cx_open", "cx_pool_open", "rq_open", "rq_pending_open", "rq_retry_open")
+
+T = TypeVar("T")
+
+
+def _use(raw: RawSource, key: str, parse: Callable[[str], T], failures: list[str]) -> T | None:
+    """Parse payload ``key`` or record, in words, why it cannot be used."""
+    p = raw.get(key)
+    if p is None:
+        failures.append(f"{key}: not fetched")
+        return None
+    why = p.failure()
+    if why:
+        extra = f"; fallback {p.meta['fallback']}" if p.meta.get("fallback") else ""
+        failures.append(f"{key} ({_path(p)}): {why}{extra}")
+        return None
+    try:
+        return parse(p.body or "")
+    except ValueError as exc:
+        failures.append(str(exc))
+        return None
+
+
+def _path(p: Payload) -> str:
+    return urlsplit(p.url).path or p.key
+
+
+def _cluster(name: str, status: ClusterStatus | None, stats: dict[str, float],
+             dump: ConfigDump | None) -> UpstreamCluster:
+    parsed = parse_cluster_name(name)
+    hosts = status.hosts if status else ()
+    healthy = stats.get("membership_healthy")
+    total = stats.get("membership_total")
+    if total is None and status is not None:
+        total, healthy = len(hosts), sum(1 for h in hosts if h.healthy)
+    open_gauges: dict[str, int] = {}
+    for stat, value in stats.items():
+        if stat.startswith("circuit_breakers."):
+            priority, _, gauge = stat[len("circuit_breakers."):].partition(".")
+            if gauge in _OPEN_GAUGES:
+                # Default priority keeps the bare gauge name ("rq_open"); others are prefixed.
+                open_gauges[gauge if priority == "default" else f"{priority}.{gauge}"] = int(value)
+    ejected_total = stats.get("outlier_detection.ejections_enforced_total",
+                              stats.get("outlier_detection.ejections_total", 0))
+    return UpstreamCluster(
+        name=name, direction=parsed.direction, service_host=parsed.service_host, port=parsed.port,
+        subset=parsed.subset, hosts=hosts,
+        membership_healthy=int(healthy) if healthy is not None else None,
+        membership_total=int(total) if total is not None else None,
+        outlier_ejections_active=int(stats.get("outlier_detection.ejections_active", 0)),
+        outlier_ejections_total=int(ejected_total),
+        circuit_breaker_open=frozen_map(open_gauges),
+        counters=frozen_map({c: int(stats[c]) for c in COUNTERS if c in stats}),
+        warming=bool(dump and name in dump.warming_clusters),
+        version=dump.cluster_versions.get(name) if dump else None,
+    )
+
+
+def _clusters(statuses: list[ClusterStatus] | None, stats: EnvoyStats | None,
+              dump: ConfigDump | None) -> tuple[UpstreamCluster, ...]:
+    by_name = {c.name: c for c in statuses or []}
+    names: dict[str, None] = dict.fromkeys(by_name)
+    if dump:
+        names.update(dict.fromkeys(dump.cluster_versions))
+        names.update(dict.fromkeys(dump.warming_clusters))
+    if stats:
+        names.update(dict.fromkeys(stats.clusters))
+    cluster_stats = stats.clusters if stats else {}
+    return tuple(_cluster(n, by_name.get(n), cluster_stats.get(n, {}), dump) for n in names)
+
+
+def _identity(raw: RawSource, node: dict[str, Any] | None) -> tuple[str, str]:
+    pod, ns = raw.meta.get("pod") or "", raw.meta.get("namespace") or ""
+    from_node = pod_from_node_id((node or {}).get("id"))
+    if from_node and (not ns or not pod or pod == urlsplit(str(raw.meta.get("url", ""))).netloc):
+        pod, ns = from_node
+    return pod or raw.name.removeprefix("envoy:"), ns
+
+
+def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> SnapshotPart:
+    """Normalise one proxy; partial data still yields a Proxy, with the gaps in the status."""
+    if not raw.payloads:  # the collector found nothing to ask
+        note = raw.meta.get("note") or "no Envoy admin payloads"
+        return SnapshotPart(sources=[SourceStatus(raw.name, SourceState.NO_DATA, note,
+                                                  raw.duration_s, "envoy")])
+    ready_p = raw.get("ready")
+    if ready_p is None or ready_p.error:
+        reason = ready_p.error if ready_p else "/ready was not fetched"
+        return SnapshotPart(sources=[SourceStatus(
+            raw.name, SourceState.ERROR, f"{raw.name}: proxy unreachable: {reason}",
+            raw.duration_s, "envoy")])
+    failures: list[str] = []
+    info = _use(raw, "server_info", parse_server_info, failures) or ServerInfo()
+    statuses = _use(raw, "clusters", parse_clusters, failures)
+    dump = _use(raw, "config_dump", parse_config_dump, failures)
+    known = [c.name for c in statuses or []] + list(dump.cluster_versions if dump else [])
+    stats = _use(raw, "stats", lambda text: parse_stats(text, known), failures)
+
+    node = info.node or (dump.node if dump else None) or {}
+    pod, ns = _identity(raw, node)
+    workload = workload_of(raw.meta, node, pod, ns)
+    proxy_id = f"{pod}.{ns}" if ns else pod
+    server = stats.server if stats else {}
+    rejected = {x: int(server[k]) for x, k in (("cds", "cluster_manager.cds.update_rejected"),
+                                               ("lds", "listener_manager.lds.update_rejected"),
+                                               ("rds", RDS_REJECTED)) if k in server}
+    connected = server.get("control_plane.connected_state")
+    warming = server.get("cluster_manager.warming_clusters")
+    proxy = Proxy(
+        id=proxy_id, pod=pod, namespace=ns, workload=workload,
+        admin_url=raw.meta.get("url"),
+        ready=is_ready(ready_p.status, ready_p.body),
+        state=info.state, envoy_version=info.version or node_version(node),
+        uptime_s=info.uptime_s if info.uptime_s is not None else server.get("server.uptime"),
+        node_id=node.get("id"),
+        xds=tuple(dump.xds) if dump else (),
+        control_plane_connected=bool(connected) if connected is not None else None,
+        update_rejected=frozen_map(rejected),
+        warming_clusters=int(warming) if warming is not None else len(dump.warming_clusters if dump else []),
+        clusters=_clusters(statuses, stats, dump),
+        routes=tuple(dump.routes) if dump else (),
+        listeners=tuple(dump.listeners) if dump else (),
+    )
+    certs, problems = certs_from_secrets(dump.secrets, proxy_id=proxy_id, workload=workload) if dump else ([], [])
+    failures.extend(problems)
+    certs_p = raw.get("certs")
+    if not certs and certs_p is not None:
+        admin_certs = _use(raw, "certs", lambda t: certs_from_admin(t, proxy_id=proxy_id, workload=workload),
+                           failures)
+        certs = admin_certs or []
+    elif certs_p is not None and certs_p.failure():
+        failures.append(f"certs ({_path(certs_p)}): {certs_p.failure()}")
+    if failures:
+        status = SourceStatus(raw.name, SourceState.ERROR,
+                              f"{raw.name}: partial data; " + "; ".join(failures), raw.duration_s, "envoy")
+    else:
+        status = SourceStatus(raw.name, SourceState.OK, "", raw.duration_s, "envoy")
+    return SnapshotPart(proxies=[proxy], certs=list(certs), sources=[status])

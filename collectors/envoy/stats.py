@@ -1,0 +1,162 @@
+"""Envoy ``/stats?format=json`` and ``/stats/prometheus`` -> per-cluster and proxy-wide numbers.
+
+Both formats are reduced to one shape: Envoy's own dotted stat names (``upstream_rq_timeout``,
+``outlier_detection.ejections_active``, ``circuit_breakers.default.rq_open``) per cluster, plus
+the few proxy-wide stats the checks read (``control_plane.connected_state``...). Prometheus names
+are translated back, so a proxy scraped either way normalises identically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Proxy-wide stats we keep (JSON name == dotted name; Prometheus name -> dotted name).
+SERVER_STATS = {
+    "envoy_control_plane_connected_state": "control_plane.connected_state",
+    "envoy_cluster_manager_warming_clusters": "cluster_manager.warming_clusters",
+    "envoy_cluster_manager_active_clusters": "cluster_manager.active_clusters",
+    "envoy_cluster_manager_cds_update_rejected": "cluster_manager.cds.update_rejected",
+    "envoy_listener_manager_lds_update_rejected": "listener_manager.lds.update_rejected",
+    "envoy_listener_manager_total_listeners_warming": "listener_manager.total_listeners_warming",
+    "envoy_server_uptime": "server.uptime",
+    "envoy_server_state": "server.state",
+    "envoy_server_live": "server.live",
+}
+_SERVER_DOTTED = set(SERVER_STATS.values())
+RDS_REJECTED = "rds.update_rejected"  # summed over every route configuration
+_RDS_JSON = re.compile(r"^http\..+\.rds\..+\.update_rejected$")
+
+# Where the stat part of ``cluster.<name>.<stat>`` starts when the cluster name is not known.
+_STAT_START = re.compile(
+    r"\.(?=(upstream_|membership_|outlier_detection\.|circuit_breakers\.|update_|lb_|"
+    r"bind_errors|max_host_weight|original_dst_|retry_or_shadow_abandoned|assignment_|"
+    r"health_check\.|internal\.|external\.|default\.total_match_count|version$|init_fetch_timeout|"
+    r"ssl\.|tls_inspector\.|http1\.|http2\.|warming_state|upstream$))")
+_PROM_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?\s*$")
+_PROM_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?\s*')
+
+
+@dataclass
+class EnvoyStats:
+    """Stats of one proxy: ``clusters[name][stat]`` and proxy-wide ``server[dotted name]``."""
+
+    clusters: dict[str, dict[str, float]] = field(default_factory=dict)
+    server: dict[str, float] = field(default_factory=dict)
+    format: str = "json"  # json | prometheus
+
+
+def _split_cluster_stat(rest: str, known: set[str]) -> tuple[str, str] | None:
+    # Cluster names contain dots (reviews.default.svc.cluster.local), so a known name wins
+    # over the heuristic split.
+    for dot in (i for i, ch in enumerate(rest) if ch == "."):
+        if rest[:dot] in known:
+            return rest[:dot], rest[dot + 1:]
+    m = _STAT_START.search(rest)
+    if m is None:
+        return None
+    return rest[:m.start()], rest[m.start() + 1:]
+
+
+def parse_json_stats(text: str, known_clusters: Iterable[str] = ()) -> EnvoyStats:
+    """Parse ``/stats?format=json``; raises ValueError when it is not that shape."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"stats: not valid JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("stats"), list):
+        raise ValueError("stats: expected an object with a 'stats' list (/stats?format=json)")
+    known = set(known_clusters)
+    out = EnvoyStats(format="json")
+    for entry in doc["stats"]:
+        if not isinstance(entry, dict) or "name" not in entry:
+            continue  # the {"histograms": ...} entry
+        name, value = str(entry["name"]), _number(entry.get("value", 0))
+        if value is None:
+            continue
+        if name.startswith("cluster.") and not name.startswith("cluster_manager."):
+            split = _split_cluster_stat(name[len("cluster."):], known)
+            if split:
+                out.clusters.setdefault(split[0], {})[split[1]] = value
+        elif name in _SERVER_DOTTED:
+            out.server[name] = value
+        elif _RDS_JSON.match(name):
+            out.server[RDS_REJECTED] = out.server.get(RDS_REJECTED, 0.0) + value
+    return out
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _labels(text: str) -> dict[str, str]:
+    return {m.group(1): m.group(2).replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+            for m in _PROM_LABEL.finditer(text)}
+
+
+def _prom_cluster_stat(metric: str, labels: dict[str, str]) -> str:
+    stat = metric[len("envoy_cluster_"):]
+    m = re.match(r"circuit_breakers_(default|high)_(\w+)$", stat)
+    if m:
+        return f"circuit_breakers.{m.group(1)}.{m.group(2)}"
+    if stat.startswith("outlier_detection_"):
+        return "outlier_detection." + stat[len("outlier_detection_"):]
+    # Envoy's tag extraction turns upstream_rq_5xx into upstream_rq_xx{envoy_response_code_class="5"}.
+    if stat.endswith("rq_xx") and "envoy_response_code_class" in labels:
+        return f"{stat[:-2]}{labels['envoy_response_code_class']}xx"
+    if stat.endswith("_rq") and "envoy_response_code" in labels:
+        return f"{stat}_{labels['envoy_response_code']}"
+    return stat
+
+
+def parse_prometheus_stats(text: str) -> EnvoyStats:
+    """Parse ``/stats/prometheus`` text; raises ValueError when no sample line parses."""
+    out = EnvoyStats(format="prometheus")
+    histograms: set[str] = set()
+    samples = 0
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            parts = line.split()
+            if len(parts) >= 4 and parts[1] == "TYPE" and parts[3] in ("histogram", "summary"):
+                histograms.add(parts[2])
+            continue
+        m = _PROM_SAMPLE.match(line)
+        if m is None:
+            continue
+        samples += 1
+        metric, labels = m.group(1), _labels(m.group(3) or "")
+        family = metric.rsplit("_", 1)[0] if metric.endswith(("_bucket", "_sum", "_count")) else metric
+        if metric in histograms or family in histograms:
+            continue
+        value = _number(m.group(4))
+        if value is None:
+            continue
+        if metric in SERVER_STATS:
+            out.server[SERVER_STATS[metric]] = value
+        elif metric == "envoy_http_rds_update_rejected":
+            out.server[RDS_REJECTED] = out.server.get(RDS_REJECTED, 0.0) + value
+        elif metric.startswith("envoy_cluster_") and "envoy_cluster_name" in labels:
+            stat = _prom_cluster_stat(metric, labels)
+            bucket = out.clusters.setdefault(labels["envoy_cluster_name"], {})
+            bucket[stat] = bucket.get(stat, 0.0) + value
+    if samples == 0:
+        raise ValueError("stats: no Prometheus samples found (expected /stats/prometheus text)")
+    return out
+
+
+def parse_stats(text: str, known_clusters: Iterable[str] = ()) -> EnvoyStats:
+    """Either format, told apart by the first non-blank character."""
+    if text.lstrip()[:1] == "{":
+        return parse_json_stats(text, known_clusters)
+    return parse_prometheus_stats(text)
