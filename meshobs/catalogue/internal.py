@@ -6,7 +6,7 @@ from . import Code, Severity
 
 CODES: list[Code] = [
     Code("MSH0001", Severity.ERROR, "Check failed internally",
-         "check {check} raised {error}; the other checks ran"),
+         "check {check_id} raised {error}; the other checks ran"),
     Code("MSH0002", Severity.WARNING, "Source could not be read",
          "{source}: {reason}"),
 ]

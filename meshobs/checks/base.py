@@ -7,9 +7,11 @@ engine records the check as *skipped* with the reason instead of calling it.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from meshobs.catalogue import CATALOGUE, Category, Severity
 from meshobs.model import EMPTY, FrozenDict, MeshSnapshot, ServiceRef, frozen_map
@@ -83,12 +85,19 @@ class Finding:
 def finding(code: str, check: str, subject: str, *, hint: str = "",
             service: ServiceRef | None = None, evidence: dict[str, object] | None = None,
             magnitude: float = 0.0, **fields: object) -> Finding:
-    """Build a Finding; fails fast if the template's fields are not all supplied."""
+    """Build a Finding; fails fast if the template's fields are not all supplied.
+
+    A template field named ``service`` is filled from ``service=`` (the keyword is taken).
+    """
+    if service is not None and "service" in CATALOGUE[code].fields:
+        fields["service"] = str(service)
     CATALOGUE[code].render(fields)
     return Finding(code=code, check=check, subject=subject, fields=frozen_map(fields),
                    evidence=frozen_map(evidence or {}), hint=hint, service=service,
                    magnitude=float(magnitude))
 
+
+T = TypeVar("T")
 
 CheckFn = Callable[[MeshSnapshot, ServiceRef, Settings], Iterable[Finding]]
 
@@ -97,7 +106,9 @@ CheckFn = Callable[[MeshSnapshot, ServiceRef, Settings], Iterable[Finding]]
 class Check:
     id: str
     category: Category
-    needs: tuple[str, ...]  # inputs: "pods", "edges", "proxies", "config", "certs", "traces"
+    # inputs, all required: "pods", "edges", "proxies", "config", "certs", "traces";
+    # "pods|proxies" means either one will do.
+    needs: tuple[str, ...]
     codes: tuple[str, ...]  # the codes it may emit
     run: CheckFn = field(repr=False)
 
@@ -122,6 +133,37 @@ def check(id: str, category: Category, needs: tuple[str, ...], codes: tuple[str,
         return fn
 
     return register
+
+
+_MEMO: dict[tuple[int, str], object] = {}
+_MEMO_OWNERS: dict[int, weakref.ref[MeshSnapshot]] = {}
+
+
+def memo(snapshot: MeshSnapshot, key: str, build: Callable[[MeshSnapshot], T]) -> T:
+    """An index derived from ``snapshot`` alone, built once per snapshot and shared by checks.
+
+    Checks stay pure (the value depends only on the snapshot); this only avoids rebuilding
+    mesh-wide indexes once per service when ``--all`` diagnoses thousands of services. Keyed
+    by ``id`` because hashing a whole snapshot would cost more than the index.
+    """
+    sid = id(snapshot)
+    owner = _MEMO_OWNERS.get(sid)
+    if owner is None or owner() is not snapshot:
+        for k in [k for k in _MEMO if k[0] == sid]:
+            del _MEMO[k]
+        def drop(_ref: weakref.ref[MeshSnapshot], sid: int = sid) -> None:
+            _forget(sid)
+
+        _MEMO_OWNERS[sid] = weakref.ref(snapshot, drop)
+    if (sid, key) not in _MEMO:
+        _MEMO[(sid, key)] = build(snapshot)
+    return _MEMO[(sid, key)]  # type: ignore[return-value]
+
+
+def _forget(sid: int) -> None:
+    _MEMO_OWNERS.pop(sid, None)
+    for k in [k for k in _MEMO if k[0] == sid]:
+        del _MEMO[k]
 
 
 def now_of(snapshot: MeshSnapshot) -> datetime:

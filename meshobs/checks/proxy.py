@@ -1,0 +1,213 @@
+"""Proxy health: is there a sidecar, is it ready, stable, and current with the control plane?
+
+Every check looks at the workloads of the target service; the xDS comparison looks at every
+proxy of the mesh to know what "current" is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from statistics import median
+
+from meshobs.catalogue import Category
+from meshobs.model import MeshSnapshot, Pod, Proxy, ServiceRef, Workload
+
+from .base import Finding, Settings, check, finding, memo
+
+# Per-resource xDS types (eds, sds) legitimately differ between proxies; only the mesh-wide
+# pushes are comparable.
+COMPARABLE_XDS = ("cds", "lds", "rds")
+
+
+def _workloads(snapshot: MeshSnapshot, service: ServiceRef) -> list[Workload]:
+    return snapshot.workloads_of(service)
+
+
+def _proxies(snapshot: MeshSnapshot, service: ServiceRef) -> Iterator[tuple[Workload, Proxy]]:
+    for w in _workloads(snapshot, service):
+        for p in snapshot.proxies_of(w.ref):
+            yield w, p
+
+
+@check("proxy.sidecar_missing", Category.PROXY, ("pods",), ("MSH0101",))
+def sidecar_missing(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """Pods of a meshed workload run without a sidecar (injection expected, or peers are meshed)."""
+    workloads = _workloads(snapshot, service)
+    pods = {w.ref: snapshot.pods_of(w.ref) for w in workloads}
+    peers_meshed = {w.ref for w in workloads
+                    if w.meshed or any(p.has_sidecar for p in pods[w.ref])}
+    for w in workloads:
+        bare = [p for p in pods[w.ref] if not p.has_sidecar]
+        injected_ns = any(p.sidecar_injection_expected for p in bare)
+        others = peers_meshed - {w.ref}
+        if bare and (injected_ns or others):
+            scope = "namespace" if injected_ns else "service"
+            yield finding("MSH0101", "proxy.sidecar_missing", f"Workload {w.ref}", service=service,
+                          workload=str(w.ref), missing=len(bare), pods=len(pods[w.ref]), scope=scope,
+                          evidence={"pods_without_sidecar": sorted(p.name for p in bare),
+                                    "injection_expected": injected_ns,
+                                    "meshed_peers": sorted(str(r) for r in others)},
+                          magnitude=len(bare),
+                          hint="restart the pods after enabling injection (kubectl rollout restart); "
+                               "check the namespace label istio-injection=enabled or the pod's "
+                               "sidecar.istio.io/inject annotation")
+        elif not pods[w.ref] and w.meshed is False and others:
+            yield finding("MSH0101", "proxy.sidecar_missing", f"Workload {w.ref}", service=service,
+                          workload=str(w.ref), missing="all", pods="its", scope="service",
+                          evidence={"meshed_peers": sorted(str(r) for r in others)},
+                          hint="enable sidecar injection for this workload like its peers")
+
+
+@check("proxy.not_ready", Category.PROXY, ("pods|proxies",), ("MSH0102",))
+def not_ready(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """A sidecar answers /ready with something other than LIVE, or Kubernetes reports it unready."""
+    seen_pods: set[str] = set()
+    for _w, p in _proxies(snapshot, service):
+        seen_pods.add(f"{p.namespace}/{p.pod}")
+        if p.ready is False or (p.state is not None and p.state != "LIVE"):
+            yield finding("MSH0102", "proxy.not_ready", f"Proxy {p.id}", service=service,
+                          proxy=p.id, ready=p.ready, state=p.state or "unknown",
+                          evidence={"ready": p.ready, "state": p.state, "uptime_s": p.uptime_s},
+                          magnitude=1,
+                          hint=f"curl localhost:15000/init_dump inside {p.pod} shows what has not "
+                               "initialised; kubectl logs -c istio-proxy for the reason")
+    for w in _workloads(snapshot, service):
+        for pod in snapshot.pods_of(w.ref):
+            if pod.has_sidecar and pod.sidecar_ready is False and f"{pod.namespace}/{pod.name}" not in seen_pods:
+                yield finding("MSH0102", "proxy.not_ready", f"Proxy {pod.name}.{pod.namespace}",
+                              service=service, proxy=f"{pod.name}.{pod.namespace}", ready=False,
+                              state="container not ready",
+                              evidence={"pod": pod.name, "phase": pod.phase}, magnitude=1,
+                              hint="kubectl describe pod shows the failing readiness probe "
+                                   "(port 15021 /healthz/ready)")
+
+
+def _restarts(pod: Pod) -> Iterator[tuple[str, int]]:
+    if pod.sidecar_restarts > 0:
+        yield "sidecar", pod.sidecar_restarts
+    app = pod.restarts - pod.sidecar_restarts
+    if app > 0:
+        yield "application container", app
+
+
+@check("proxy.restarting", Category.PROXY, ("pods|proxies",), ("MSH0103", "MSH0104"))
+def restarting(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """Containers of the service's pods restart, or a proxy's uptime is far below its peers'."""
+    for w in _workloads(snapshot, service):
+        for pod in snapshot.pods_of(w.ref):
+            for container, count in _restarts(pod):
+                yield finding("MSH0103", "proxy.restarting", f"Pod {pod.namespace}/{pod.name}",
+                              service=service, pod=f"{pod.namespace}/{pod.name}",
+                              container=container, restarts=count,
+                              evidence={"restarts": pod.restarts,
+                                        "sidecar_restarts": pod.sidecar_restarts},
+                              magnitude=count,
+                              hint="kubectl logs --previous -c istio-proxy (or the app container) "
+                                   "and kubectl describe pod for OOMKilled or probe failures")
+        proxies = [p for p in snapshot.proxies_of(w.ref) if p.uptime_s is not None]
+        for p in proxies:
+            others = [q.uptime_s for q in proxies if q is not p and q.uptime_s is not None]
+            if not others:
+                continue
+            peer = median(others)
+            assert p.uptime_s is not None
+            if peer > 0 and p.uptime_s < settings.uptime_fraction * peer:
+                yield finding("MSH0104", "proxy.restarting", f"Proxy {p.id}", service=service,
+                              proxy=p.id, uptime_s=round(p.uptime_s), workload=str(w.ref),
+                              peer_uptime_s=round(peer),
+                              evidence={"uptime_s": p.uptime_s, "peer_median_uptime_s": peer,
+                                        "fraction": settings.uptime_fraction},
+                              hint="a proxy much younger than its peers restarted; check the pod's "
+                                   "events and the previous container's logs")
+
+
+def _latest_xds(snapshot: MeshSnapshot) -> dict[str, tuple[str, datetime | None, int]]:
+    """Per xDS type: the newest version in the mesh, when it was received, and how many hold it."""
+    holders: dict[tuple[str, str], list[datetime | None]] = {}
+    for p in snapshot.proxies:
+        for x in p.xds:
+            if x.type in COMPARABLE_XDS and x.version:
+                holders.setdefault((x.type, x.version), []).append(x.last_updated)
+    out: dict[str, tuple[str, datetime | None, int]] = {}
+    for (xtype, version), times in holders.items():
+        newest = max((t for t in times if t is not None), default=None)
+        best = out.get(xtype)
+        # The newest push wins; without timestamps, the version most proxies hold.
+        key = (newest is not None, newest or datetime.min.replace(tzinfo=None), len(times))
+        if best is None:
+            out[xtype] = (version, newest, len(times))
+            continue
+        bkey = (best[1] is not None, best[1] or datetime.min.replace(tzinfo=None), best[2])
+        if _cmp_key(key) > _cmp_key(bkey):
+            out[xtype] = (version, newest, len(times))
+    return out
+
+
+def _cmp_key(key: tuple[bool, datetime, int]) -> tuple[bool, float, int]:
+    has, when, count = key
+    return has, (when.timestamp() if has else 0.0), count
+
+
+@check("proxy.config_stale", Category.PROXY, ("proxies",), ("MSH0105", "MSH0106", "MSH0107", "MSH0108"))
+def config_stale(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """xDS behind the rest of the mesh, not updated for too long, rejected, or disconnected."""
+    latest = memo(snapshot, "proxy.latest_xds", _latest_xds)
+    for _w, p in _proxies(snapshot, service):
+        subject = f"Proxy {p.id}"
+        if p.control_plane_connected is False:
+            yield finding("MSH0108", "proxy.config_stale", subject, service=service, proxy=p.id,
+                          evidence={"control_plane_connected": False}, magnitude=1,
+                          hint="check istiod is running and reachable from the pod on port 15012; "
+                               "istioctl proxy-status lists disconnected proxies")
+        for xtype, count in sorted(p.update_rejected.items()):
+            if count and int(count) > 0:
+                yield finding("MSH0107", "proxy.config_stale", subject, service=service, proxy=p.id,
+                              xds_type=xtype, count=int(count),
+                              evidence={"update_rejected": dict(p.update_rejected)},
+                              magnitude=int(count),
+                              hint="istioctl analyze and the istio-proxy log ('gRPC config ... "
+                                   "rejected') name the invalid resource")
+        for xtype in COMPARABLE_XDS:
+            mine = p.xds_version(xtype)
+            best = latest.get(xtype)
+            if mine is None or best is None or not mine.version:
+                continue
+            version, newest, holders = best
+            behind = mine.version != version and (
+                newest is None or mine.last_updated is None or mine.last_updated < newest)
+            if behind:
+                yield finding("MSH0105", "proxy.config_stale", subject, service=service, proxy=p.id,
+                              xds_type=xtype, version=mine.version, latest=version, peers=holders,
+                              evidence={"version": mine.version, "latest": version,
+                                        "holders_of_latest": holders,
+                                        "last_updated": mine.last_updated.isoformat() if mine.last_updated else None},
+                              hint="istioctl proxy-status shows STALE; check the control plane's "
+                                   "push errors and the proxy's connection to it")
+                continue
+            if mine.last_updated is not None and newest is not None:
+                age = (snapshot.time - mine.last_updated).total_seconds()
+                lag = (newest - mine.last_updated).total_seconds()
+                # Old alone is normal in a quiet mesh; old while peers got newer pushes is not.
+                if age > settings.xds_stale_after_s and lag > settings.xds_stale_after_s:
+                    yield finding("MSH0106", "proxy.config_stale", subject, service=service,
+                                  proxy=p.id, xds_type=xtype, age_s=round(age),
+                                  threshold_s=round(settings.xds_stale_after_s),
+                                  evidence={"age_s": round(age), "lag_behind_newest_s": round(lag)},
+                                  hint="the proxy stopped receiving pushes: istioctl proxy-status, "
+                                       "and the control plane logs for this proxy's id")
+
+
+@check("proxy.warming", Category.PROXY, ("proxies",), ("MSH0109",))
+def warming(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """Clusters stay in Envoy's warming state (waiting for endpoints or secrets)."""
+    for _w, p in _proxies(snapshot, service):
+        names = sorted(c.name for c in p.clusters if c.warming)
+        count = max(p.warming_clusters, len(names))
+        if count > 0:
+            shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "") if names else "(names not reported)"
+            yield finding("MSH0109", "proxy.warming", f"Proxy {p.id}", service=service, proxy=p.id,
+                          count=count, clusters=shown,
+                          evidence={"warming_clusters": count, "clusters": names}, magnitude=count,
+                          hint="curl localhost:15000/config_dump shows dynamic_warming_clusters; "
+                               "a cluster waits for EDS endpoints or an SDS secret")

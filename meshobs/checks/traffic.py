@@ -1,0 +1,255 @@
+"""Traffic: errors (by response code and Envoy flag), latency, saturation, endpoint health.
+
+Error rates are judged on the edges into the service (what its callers see) and on its
+outbound edges (what it sees from its callees), because a service that answers 503 is usually
+passing on a failure one hop further down.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from meshobs.catalogue import Category
+from meshobs.flags import meaning
+from meshobs.model import Edge, MeshSnapshot, Proxy, ServiceRef, UpstreamCluster
+
+from .base import Finding, Settings, check, finding, memo
+
+
+def _r(x: float) -> float:
+    """Evidence numbers rounded so reports (and golden files) are stable and readable."""
+    return round(x, 4)
+
+
+def _pct(x: float) -> float:
+    return round(100 * x, 2)
+
+
+def _outbound_index(snapshot: MeshSnapshot) -> dict[ServiceRef, list[Edge]]:
+    """Edges by calling service, built once: ``snapshot.edges_from`` scans every edge per call."""
+    out: dict[ServiceRef, list[Edge]] = defaultdict(list)
+    for e in snapshot.edges:
+        src = e.source_service
+        if src is None:
+            w = snapshot.workload(e.source)
+            src = w.services[0] if w and w.services else None
+        if src is not None:
+            out[src].append(e)
+    return dict(out)
+
+
+def outbound_edges(snapshot: MeshSnapshot, service: ServiceRef) -> list[Edge]:
+    """Edges whose caller is ``service`` (shared by the engine for the downstream walk)."""
+    return memo(snapshot, "traffic.outbound", _outbound_index).get(service, [])
+
+
+def _clusters_index(snapshot: MeshSnapshot) -> dict[str, list[tuple[Proxy, UpstreamCluster]]]:
+    out: dict[str, list[tuple[Proxy, UpstreamCluster]]] = defaultdict(list)
+    for p in snapshot.proxies:
+        for c in p.clusters:
+            if c.direction == "outbound" and c.service_host:
+                out[c.service_host].append((p, c))
+    return dict(out)
+
+
+def clusters_for(snapshot: MeshSnapshot, service: ServiceRef) -> list[tuple[Proxy, UpstreamCluster]]:
+    """Every caller proxy's outbound cluster for ``service``: how its callers see its endpoints."""
+    index = memo(snapshot, "traffic.clusters", _clusters_index)
+    svc = snapshot.service(service)
+    hosts = {f"{service.name}.{service.namespace}.svc.cluster.local"}
+    if svc is not None:
+        hosts.update(svc.hosts)
+    out: list[tuple[Proxy, UpstreamCluster]] = []
+    for h in sorted(hosts):
+        out.extend(index.get(h, []))
+    return out
+
+
+def _breakdown(edges: list[Edge]) -> tuple[dict[str, float], dict[str, dict[str, object]], str]:
+    by_code: dict[str, float] = defaultdict(float)
+    by_flag: dict[str, float] = defaultdict(float)
+    by_pair: dict[tuple[str, str], float] = defaultdict(float)
+    for e in edges:
+        for code, rate in e.rate_by_code(errors_only=True).items():
+            by_code[code] += rate
+        for flag, rate in e.rate_by_flag(errors_only=True).items():
+            by_flag[flag] += rate
+        for r in e.responses:
+            if r.is_error:
+                by_pair[(r.code, r.flags or "-")] += r.rate
+    flags = {f: {"rps": _r(v), "meaning": meaning(f)}
+             for f, v in sorted(by_flag.items(), key=lambda kv: -kv[1])}
+    top = "none"
+    if by_pair:
+        (code, fl), rate = max(by_pair.items(), key=lambda kv: (kv[1], kv[0]))
+        top = f"{code} {fl} ({', '.join(meaning(f) for f in fl.split(','))}) {_r(rate)} req/s"
+    return ({c: _r(v) for c, v in sorted(by_code.items(), key=lambda kv: -kv[1])}, flags, top)
+
+
+def _judge(edges: list[Edge], settings: Settings) -> tuple[float, float, float] | None:
+    rps = sum(e.request_rate for e in edges)
+    errors = sum(e.error_rate for e in edges)
+    if rps <= 0 or rps < settings.min_request_rate:
+        return None
+    ratio = errors / rps
+    return (rps, errors, ratio) if ratio > settings.error_ratio else None
+
+
+_ERROR_HINT = ("the response flags say where it failed: UH/UF point at the destination's endpoints, "
+               "UO at a circuit breaker, UC at mTLS, NR at routing, '-' at the application itself")
+
+
+@check("traffic.error_rate", Category.TRAFFIC, ("edges",), ("MSH0401", "MSH0402", "MSH0408"))
+def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """Error ratio above the threshold on inbound requests, on each outbound destination, and
+    on requests that never reached any destination workload."""
+    inbound = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]
+    judged = _judge(inbound, settings)
+    if judged:
+        rps, errors, ratio = judged
+        by_code, by_flag, top = _breakdown(inbound)
+        by_source = {str(e.source): {"rps": _r(e.request_rate), "error_rps": _r(e.error_rate)}
+                     for e in sorted(inbound, key=lambda e: (-e.error_rate, str(e.source)))
+                     if e.error_rate > 0}
+        yield finding("MSH0401", "traffic.error_rate", f"Service {service}", service=service,
+                      evidence={"rps": _r(rps), "error_rps": _r(errors), "error_ratio": _r(ratio),
+                                "threshold": settings.error_ratio, "by_code": by_code,
+                                "by_flag": by_flag, "by_source": by_source},
+                      magnitude=errors, hint=_ERROR_HINT,
+                      ratio_pct=_pct(ratio), error_rps=_r(errors), rps=_r(rps),
+                      threshold_pct=_pct(settings.error_ratio), top=top)
+    by_dest: dict[ServiceRef, list[Edge]] = defaultdict(list)
+    lost: dict[ServiceRef, list[Edge]] = defaultdict(list)
+    for e in outbound_edges(snapshot, service):
+        (by_dest if e.destination_workload is not None else lost)[e.destination].append(e)
+    for dest in sorted(by_dest):
+        judged = _judge(by_dest[dest], settings)
+        if not judged:
+            continue
+        rps, errors, ratio = judged
+        by_code, by_flag, top = _breakdown(by_dest[dest])
+        yield finding("MSH0402", "traffic.error_rate", f"Edge {service} -> {dest}", service=service,
+                      evidence={"destination": str(dest), "rps": _r(rps), "error_rps": _r(errors),
+                                "error_ratio": _r(ratio), "threshold": settings.error_ratio,
+                                "by_code": by_code, "by_flag": by_flag,
+                                "destination_workloads": sorted({str(e.destination_workload)
+                                                                 for e in by_dest[dest]})},
+                      magnitude=errors, hint=_ERROR_HINT,
+                      source=str(service), destination=str(dest), ratio_pct=_pct(ratio),
+                      error_rps=_r(errors), rps=_r(rps), threshold_pct=_pct(settings.error_ratio),
+                      top=top)
+    for dest in sorted(lost):
+        errors = sum(e.error_rate for e in lost[dest])
+        if errors <= 0:
+            continue
+        by_code, by_flag, top = _breakdown(lost[dest])
+        yield finding("MSH0408", "traffic.error_rate", f"Edge {service} -> {dest}", service=service,
+                      evidence={"destination": str(dest), "error_rps": _r(errors),
+                                "by_code": by_code, "by_flag": by_flag,
+                                "source_workloads": sorted({str(e.source) for e in lost[dest]})},
+                      magnitude=errors,
+                      hint="only the calling proxy saw these requests: no destination was picked "
+                           "(no healthy endpoint, no route, or the connection failed)",
+                      source=str(service), destination=str(dest), error_rps=_r(errors), top=top)
+
+
+def _p99(edges: list[Edge]) -> tuple[float, Edge] | None:
+    """The worst p99 over the edges that carried traffic (quantiles cannot be summed)."""
+    best: tuple[float, Edge] | None = None
+    for e in edges:
+        if e.latency is None or e.latency.p99 is None or e.request_rate <= 0:
+            continue
+        if best is None or e.latency.p99 > best[0]:
+            best = (e.latency.p99, e)
+    return best
+
+
+@check("traffic.latency", Category.TRAFFIC, ("edges",), ("MSH0403", "MSH0404"))
+def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """Inbound p99 above the threshold, or more than ``latency_regression`` times the baseline."""
+    inbound = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]
+    worst = _p99(inbound)
+    if worst is None:
+        return
+    p99, edge = worst
+    per_source = {str(e.source): e.latency.p99 for e in inbound
+                  if e.latency is not None and e.latency.p99 is not None}
+    if p99 > settings.p99_ms:
+        yield finding("MSH0403", "traffic.latency", f"Service {service}", service=service,
+                      evidence={"p99_ms": _r(p99), "threshold_ms": settings.p99_ms,
+                                "worst_caller": str(edge.source), "p99_by_caller": per_source},
+                      magnitude=p99 / settings.p99_ms,
+                      hint="meshobs looks for the slow hop in the traces (05xx findings); "
+                           "compare with the p99 of the service's own callees",
+                      p99_ms=_r(p99), threshold_ms=settings.p99_ms)
+    if settings.baseline is not None:
+        base = _p99([e for e in settings.baseline.edges_into(service) if e.destination_workload])
+        if base is not None and base[0] > 0 and p99 / base[0] > settings.latency_regression:
+            factor = p99 / base[0]
+            yield finding("MSH0404", "traffic.latency", f"Service {service}", service=service,
+                          evidence={"p99_ms": _r(p99), "baseline_p99_ms": _r(base[0]),
+                                    "factor": round(factor, 2), "limit": settings.latency_regression},
+                          magnitude=factor,
+                          hint="compare what changed since the baseline window: deployments, "
+                               "config pushes, a slower callee",
+                          p99_ms=_r(p99), factor=round(factor, 2),
+                          baseline_ms=_r(base[0]))
+
+
+@check("traffic.circuit_breaker", Category.TRAFFIC, ("proxies|edges",), ("MSH0405",))
+def circuit_breaker(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """Callers' circuit breakers for this service overflow (counters, open breakers, UO flags)."""
+    overflows = 0
+    proxies: set[str] = set()
+    open_breakers: dict[str, dict[str, int]] = {}
+    for p, c in clusters_for(snapshot, service):
+        opened = {k: int(v) for k, v in c.circuit_breaker_open.items() if v}
+        if c.overflows > 0 or opened:
+            overflows += c.overflows
+            proxies.add(p.id)
+            if opened:
+                open_breakers[f"{p.id} {c.name}"] = opened
+    uo = sum(e.rate_by_flag(errors_only=True).get("UO", 0.0) for e in snapshot.edges_into(service))
+    if overflows or open_breakers or uo > 0:
+        yield finding("MSH0405", "traffic.circuit_breaker", f"Service {service}", service=service,
+                      evidence={"overflows": overflows, "uo_rps": _r(uo),
+                                "caller_proxies": sorted(proxies), "open_breakers": open_breakers},
+                      magnitude=uo or overflows,
+                      hint="the callers' DestinationRule connectionPool limits are too low for the "
+                           "load, or the service is too slow to drain its queue",
+                      overflows=overflows, proxies=len(proxies))
+
+
+@check("traffic.endpoints", Category.TRAFFIC, ("proxies",), ("MSH0406", "MSH0407"))
+def endpoints(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """Callers' proxies have ejected this service's endpoints (outlier detection) or see none healthy."""
+    ejected_by: dict[str, int] = {}
+    unhealthy: dict[str, tuple[int, int]] = {}
+    for p, c in clusters_for(snapshot, service):
+        ejected = max(c.outlier_ejections_active, sum(1 for h in c.hosts if h.failed_outlier_check))
+        if ejected > 0:
+            ejected_by[f"{p.id} {c.name}"] = ejected
+        total = c.membership_total if c.membership_total is not None else len(c.hosts)
+        healthy = c.membership_healthy if c.membership_healthy is not None else c.healthy_hosts
+        if total > 0 and healthy == 0:
+            unhealthy[f"{p.id} {c.name}"] = (healthy, total)
+    if ejected_by:
+        proxies = {k.split(" ", 1)[0] for k in ejected_by}
+        worst = max(ejected_by.values())
+        yield finding("MSH0406", "traffic.endpoints", f"Service {service}", service=service,
+                      evidence={"ejected_by_cluster": ejected_by, "caller_proxies": sorted(proxies)},
+                      magnitude=worst,
+                      hint="the endpoints failed consecutive requests; look at the service's own "
+                           "errors and logs, then the DestinationRule outlierDetection settings",
+                      ejected=worst, proxies=len(proxies))
+    if unhealthy:
+        proxies = {k.split(" ", 1)[0] for k in unhealthy}
+        total = max(t for _h, t in unhealthy.values())
+        yield finding("MSH0407", "traffic.endpoints", f"Service {service}", service=service,
+                      evidence={"clusters": {k: {"healthy": h, "total": t}
+                                             for k, (h, t) in unhealthy.items()}},
+                      magnitude=total,
+                      hint="callers answer 503 UH; check the pods' readiness and the "
+                           "DestinationRule subsets' labels",
+                      healthy=0, total=total, proxies=len(proxies))

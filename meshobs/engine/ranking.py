@@ -1,0 +1,163 @@
+"""Root-cause ranking across the service graph.
+
+Findings are either *symptoms* (errors or latency that callers see: MSH0401/0402/0408,
+MSH0403/0404) or *causes* (a proxy not ready, endpoints ejected, a subset selecting no pods, an
+expired certificate, a slow hop...). A symptom of service X is explained by
+
+- the causes found on X itself, and
+- the causes found on a callee C of X (for an edge symptom X -> Y, only on Y), and, when C
+  shows the same kind of symptom, recursively by what explains C's symptom (bounded depth).
+
+Every finding gets an *effective severity*: its own, raised to that of the worst symptom it
+explains, so a warning-level cause of an error outranks the error. Ranks then go by effective
+severity, then explained findings after the findings that explain them, then causal depth
+(deeper, i.e. further downstream, first), then magnitude.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+from meshobs.catalogue import Category, Severity
+from meshobs.checks.base import Finding
+from meshobs.model import ServiceRef
+
+MAX_DEPTH = 3
+
+SYMPTOMS: dict[str, str] = {
+    "MSH0401": "errors", "MSH0402": "errors", "MSH0408": "errors",
+    "MSH0403": "latency", "MSH0404": "latency",
+}
+# Causes that produce more than errors.
+_CAUSE_EFFECTS: dict[str, frozenset[str]] = {
+    "MSH0405": frozenset({"errors", "latency"}),
+}
+
+
+def effects(f: Finding) -> frozenset[str]:
+    """What kind of symptom a cause finding can produce upstream (empty for info/internal)."""
+    if f.code in SYMPTOMS or f.severity is Severity.INFO or f.category is Category.INTERNAL:
+        return frozenset()
+    if f.code in _CAUSE_EFFECTS:
+        return _CAUSE_EFFECTS[f.code]
+    if f.category is Category.TRACES:
+        return frozenset({"latency"})
+    return frozenset({"errors"})
+
+
+def downstream(target: ServiceRef, callees: Callable[[ServiceRef], list[ServiceRef]],
+               max_depth: int = MAX_DEPTH) -> dict[ServiceRef, int]:
+    """Services reachable from ``target`` through calls, with their shortest hop count."""
+    depth = {target: 0}
+    queue = deque([target])
+    while queue:
+        s = queue.popleft()
+        if depth[s] >= max_depth:
+            continue
+        for c in callees(s):
+            if c not in depth:
+                depth[c] = depth[s] + 1
+                queue.append(c)
+    return depth
+
+
+def _key(f: Finding) -> str:
+    return f"{f.code} {f.subject}"
+
+
+def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
+         depth: Mapping[ServiceRef, int],
+         callees: Callable[[ServiceRef], list[ServiceRef]]) -> list[Finding]:
+    """The target's findings plus the downstream findings that explain them, ranked 1..n."""
+    causes_of: dict[ServiceRef, list[Finding]] = {}
+    symptoms_of: dict[ServiceRef, dict[str, list[Finding]]] = {}
+    for svc, fs in by_service.items():
+        causes_of[svc] = [f for f in fs if effects(f)]
+        symptoms_of[svc] = {}
+        for f in fs:
+            if f.code in SYMPTOMS:
+                symptoms_of[svc].setdefault(SYMPTOMS[f.code], []).append(f)
+
+    explains: dict[str, set[str]] = {}  # cause key -> symptom keys
+    explained_by: dict[str, set[str]] = {}
+    chain: dict[str, Finding] = {}  # downstream findings to include
+
+    def explain(symptom: Finding, at: ServiceRef, kind: str, only: ServiceRef | None,
+                hops: int, seen: frozenset[ServiceRef]) -> set[str]:
+        found: set[str] = set()
+        if only is None:  # causes on the symptom's own service (an edge symptom looks further)
+            for c in causes_of.get(at, []):
+                if kind in effects(c):
+                    found.add(_key(c))
+                    chain[_key(c)] = c
+        if hops >= MAX_DEPTH:
+            return found
+        for callee in ([only] if only is not None else callees(at)):
+            if callee in seen or callee not in depth:
+                continue
+            for c in causes_of.get(callee, []):
+                if kind in effects(c):
+                    found.add(_key(c))
+                    chain[_key(c)] = c
+            for s in symptoms_of.get(callee, {}).get(kind, []):
+                # A callee showing the same symptom passes on what explains it.
+                deeper = explain(s, callee, kind, _edge_destination(s), hops + 1, seen | {callee})
+                if deeper:
+                    chain[_key(s)] = s
+                    explained_by.setdefault(_key(s), set()).update(deeper)
+                    for d in deeper:
+                        explains.setdefault(d, set()).add(_key(s))
+                    found.update(deeper)
+        return found
+
+    own = list(by_service.get(target, []))
+    for f in own:
+        if f.code in SYMPTOMS:
+            causes = explain(f, target, SYMPTOMS[f.code], _edge_destination(f), 0,
+                             frozenset({target}))
+            causes.discard(_key(f))
+            if causes:
+                explained_by.setdefault(_key(f), set()).update(causes)
+                for c in causes:
+                    explains.setdefault(c, set()).add(_key(f))
+
+    everything: dict[str, Finding] = {_key(f): f for f in own}
+    for k, f in chain.items():
+        everything.setdefault(k, f)
+
+    def effective(k: str) -> int:
+        own_weight = everything[k].severity.weight
+        return max([own_weight] + [everything[s].severity.weight
+                                   for s in _closure(k, explains) if s in everything])
+
+    def sort_key(k: str) -> tuple[int, int, int, float, str]:
+        f = everything[k]
+        d = depth.get(f.service, 0) if f.service is not None else 0
+        return (-effective(k), 1 if explained_by.get(k) else 0, -d, -f.magnitude, k)
+
+    ranked: list[Finding] = []
+    for n, k in enumerate(sorted(everything, key=sort_key), start=1):
+        f = everything[k]
+        ranked.append(replace(f, rank=n,
+                              cause_of=tuple(sorted(explains.get(k, ()))),
+                              caused_by=tuple(sorted(explained_by.get(k, ())))))
+    return ranked
+
+
+def _closure(k: str, graph: Mapping[str, set[str]]) -> set[str]:
+    out: set[str] = set()
+    stack = [k]
+    while stack:
+        for n in graph.get(stack.pop(), ()):
+            if n not in out:
+                out.add(n)
+                stack.append(n)
+    return out
+
+
+def _edge_destination(f: Finding) -> ServiceRef | None:
+    """For an edge symptom (X -> Y), the one callee that can explain it."""
+    dest = f.evidence.get("destination") if f.code in ("MSH0402", "MSH0408") else None
+    return ServiceRef.parse(str(dest)) if dest else None

@@ -1,0 +1,82 @@
+"""What a diagnosis produces: the checklist, the ranked findings, the sources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from meshobs.catalogue import Category, Severity
+from meshobs.checks.base import Finding
+from meshobs.model import ServiceRef
+from meshobs.suppress import Suppression
+
+PASS, WARN, FAIL, SKIPPED, ERROR = "pass", "warn", "fail", "skipped", "error"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One line of the checklist. ``reason`` says why a check was skipped or errored."""
+
+    id: str
+    category: Category
+    status: str  # pass | warn | fail | skipped | error
+    reason: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    name: str
+    status: str  # ok | error | no data
+    error: str = ""
+    kind: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    """The diagnosis of one service. ``findings`` are ranked: ``findings[0]`` is rank 1."""
+
+    service: ServiceRef
+    status: str  # healthy | degraded | failing | unknown
+    findings: tuple[Finding, ...]
+    checks: tuple[CheckResult, ...]
+    sources: tuple[SourceResult, ...]
+    suppressed: tuple[tuple[Finding, Suppression], ...] = ()
+    time: datetime | None = None
+    origin: str = ""
+
+    @property
+    def namespace(self) -> str:
+        return self.service.namespace
+
+    def worst(self) -> Severity | None:
+        """The highest severity among the (unsuppressed) findings."""
+        return max((f.severity for f in self.findings), key=lambda s: s.weight, default=None)
+
+
+@dataclass(frozen=True)
+class MeshReport:
+    """``diagnose --all``: one report per service, plus the mesh-wide status."""
+
+    reports: tuple[Report, ...]
+    status: str
+    sources: tuple[SourceResult, ...]
+    time: datetime | None = None
+    origin: str = ""
+    mesh_findings: tuple[Finding, ...] = field(default=())  # not tied to a service (MSH0002)
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return self.mesh_findings + tuple(f for r in self.reports for f in r.findings)
+
+
+def status_of(findings: tuple[Finding, ...] | list[Finding], answered: bool) -> str:
+    """healthy | degraded (warnings) | failing (errors) | unknown (no source answered)."""
+    if not answered:
+        return "unknown"
+    weights = {f.severity.weight for f in findings}
+    if Severity.ERROR.weight in weights:
+        return "failing"
+    if Severity.WARNING.weight in weights:
+        return "degraded"
+    return "healthy"
