@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from meshobs.config import Config
@@ -74,7 +75,7 @@ class PrometheusCollector:
         session.verify = (ca_file or True) if verify_tls else False
         # No automatic retries: a failing Prometheus should be reported at once, not after
         # the library's default back-off (seconds per query).
-        self.client = PrometheusConnect(url=self.url, headers=headers or None, session=session,
+        self.client = PrometheusConnect(url=self.url, headers=headers or None, session=session,  # type: ignore[arg-type]
                                         timeout=timeout_s,  # type: ignore[arg-type]
                                         retry=Retry(total=0, raise_on_status=False))
 
@@ -83,9 +84,19 @@ class PrometheusCollector:
         raw = RawSource(name="prometheus", kind=KIND, meta={"url": self.url})
         ts = ctx.time.timestamp()
         window = format_duration(ctx.window_s)
+        unreachable: str | None = None
         with raw.timed():
             for name in QUERIES:
-                raw.add(self._query(name, render(name, window), ts))
+                promql = render(name, window)
+                if unreachable is not None:
+                    # The server is down or hung: do not wait out the timeout once per query.
+                    raw.add(Payload(key=f"query:{name}", url=f"{self.url}/api/v1/query",
+                                    params={"query": promql, "time": ts},
+                                    error=f"not sent: {unreachable}"))
+                    continue
+                payload = raw.add(self._query(name, promql, ts))
+                if payload.meta.get("unreachable"):
+                    unreachable = payload.error
         return [raw]
 
     def _query(self, name: str, promql: str, ts: float) -> Payload:
@@ -105,6 +116,7 @@ class PrometheusCollector:
             reason = describe_error(exc, self.url, self.timeout_s)
             reason = reason.replace(f"cannot reach {self.url}", f"cannot reach Prometheus at {self.url}")
             payload.error = f"{reason}: check sources.prometheus.url"
+            payload.meta["unreachable"] = isinstance(exc, (requests.ConnectionError, requests.Timeout))
         except (KeyError, TypeError) as exc:
             payload.error = (f"Prometheus at {self.url} answered query {name} with an unexpected "
                              f"JSON shape (missing {exc}): is this a Prometheus query API?")
@@ -176,7 +188,9 @@ def _series(payload: Payload) -> list[dict[str, Any]]:
 
 
 def _key(m: dict[str, str], protocol: str) -> _EdgeKey:
-    get = lambda k: m.get(k) or UNKNOWN  # noqa: E731
+    def get(label: str) -> str:
+        return m.get(label) or UNKNOWN
+
     dst_wl = get("destination_workload")
     return (WorkloadRef(get("source_workload_namespace"), get("source_workload")),
             ServiceRef(get("destination_service_namespace"), get("destination_service_name")),
@@ -311,15 +325,15 @@ def _status(raw: RawSource, failed: list[str], n_edges: int, ctx: NormalizeConte
     url = raw.meta.get("url", "")
     if failed:
         answered = len(QUERIES) - len(failed)
-        kept = f"; kept the {answered} queries that answered" if answered else ""
-        if answered == 0 and len({f.split(": ", 1)[-1] for f in failed}) == 1:
-            message = f"prometheus: every query failed: {failed[0].split(': ', 1)[-1]}"
+        if answered == 0:
+            message = f"{raw.name}: no query answered: {failed[0].split(': ', 1)[-1]}"
         else:
-            message = "prometheus: " + "; ".join(f"query {f}" for f in failed) + kept
-        return SourceStatus("prometheus", SourceState.ERROR, message, raw.duration_s, KIND)
+            message = (f"{raw.name}: " + "; ".join(f"query {f}" for f in failed)
+                       + f"; kept the {answered} queries that answered")
+        return SourceStatus(raw.name, SourceState.ERROR, message, raw.duration_s, KIND)
     if n_edges == 0:
         window = format_duration(ctx.window_s)
-        return SourceStatus("prometheus", SourceState.NO_DATA,
+        return SourceStatus(raw.name, SourceState.NO_DATA,
                             f"no istio_requests_total series in the last {window} at {url or 'Prometheus'}: "
                             f"is Prometheus scraping the sidecars?", raw.duration_s, KIND)
-    return SourceStatus("prometheus", SourceState.OK, f"{n_edges} edges", raw.duration_s, KIND)
+    return SourceStatus(raw.name, SourceState.OK, f"{n_edges} edges", raw.duration_s, KIND)

@@ -16,12 +16,12 @@ EDGE_LABELS = (
     "destination_workload", "destination_workload_namespace", "destination_canonical_revision",
 )
 # Labels that exist only on some queries' series.
-REQUEST_LABELS = EDGE_LABELS + (
-    "request_protocol", "response_code", "response_flags", "connection_security_policy",
-    "source_principal", "destination_principal",
+REQUEST_LABELS = (
+    *EDGE_LABELS, "request_protocol", "response_code", "response_flags",
+    "connection_security_policy", "source_principal", "destination_principal",
 )
-LATENCY_LABELS = ("le",) + EDGE_LABELS + ("request_protocol",)
-TCP_LABELS = EDGE_LABELS + ("connection_security_policy", "source_principal", "destination_principal")
+LATENCY_LABELS = ("le", *EDGE_LABELS, "request_protocol")
+TCP_LABELS = (*EDGE_LABELS, "connection_security_policy", "source_principal", "destination_principal")
 
 
 def _by(labels: Iterable[str]) -> str:

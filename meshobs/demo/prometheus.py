@@ -28,7 +28,10 @@ _GRPC_STATUS = {"200": "0", "404": "5", "429": "8", "503": "14", "504": "4", "0"
 
 
 def _le(bound: float) -> str:
-    return f"{bound:g}" if not math.isinf(bound) else "+Inf"
+    if math.isinf(bound):
+        return "+Inf"
+    # Envoy writes bounds as plain numbers (le="1800000", never 1.8e+06).
+    return str(int(bound)) if bound == int(bound) else repr(bound)
 
 
 def _labels(edge: EdgeTraffic, reporter: str) -> dict[str, str]:

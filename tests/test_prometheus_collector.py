@@ -1,0 +1,269 @@
+"""The Prometheus collector without a real server: loopback failures, the analytic demo source,
+query-count independence from mesh size, corpus payloads, and the quantile arithmetic."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from meshobs.bundle import Bundle
+from meshobs.collect import build_snapshot, collect, normalize_source
+from meshobs.collectors import prometheus as prom
+from meshobs.collectors.base import FetchContext, NormalizeContext
+from meshobs.collectors.promql import ISTIO_DURATION_BUCKETS_MS, QUERIES, histogram_quantile
+from meshobs.config import validate
+from meshobs.demo.prometheus import openmetrics, prometheus_source
+from meshobs.demo.scale import generated_traffic
+from meshobs.model import Reporter, SourceState
+from meshobs.raw import Payload, RawSource
+from tests.support.loopback import LoopbackServer, unused_port
+
+T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+CTX = NormalizeContext(time=T, window_s=300.0)
+
+
+def _fetch(url: str, timeout: str = "2s") -> RawSource:
+    config = validate({"sources": {"prometheus": {"url": url, "timeout": timeout}}})
+    collector = prom.from_config(config, [])
+    assert collector is not None
+    return collector.fetch(FetchContext(time=T, window_s=300.0, config=config))[0]
+
+
+def test_no_prometheus_section_means_no_collector() -> None:
+    assert prom.from_config(validate({"sources": {"jaeger": {"url": "http://x"}}}), []) is None
+
+
+def test_tls_verification_on_by_default_and_configurable() -> None:
+    def verify(section: dict) -> object:
+        c = prom.from_config(validate({"sources": {"prometheus": section}}), [])
+        assert c is not None
+        return c.client._session.verify
+
+    assert verify({"url": "https://p"}) is True
+    assert verify({"url": "https://p", "verify_tls": False}) is False
+    assert verify({"url": "https://p", "ca_file": "/etc/ca.pem"}) == "/etc/ca.pem"
+
+
+def test_headers_are_sent() -> None:
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", body='{"status":"success","data":{"resultType":"vector","result":[]}}')
+        config = validate({"sources": {"prometheus": {"url": srv.url,
+                                                      "headers": {"Authorization": "Bearer t0k"}}}})
+        collector = prom.from_config(config, [])
+        assert collector is not None
+        collector.fetch(FetchContext(time=T, window_s=300.0, config=config))
+    assert len(srv.requests) == len(QUERIES)
+    assert all(h.get("Authorization") == "Bearer t0k" for _m, _p, h in srv.requests)
+    assert all("time=1714564800" in p for _m, p, _h in srv.requests)
+
+
+# -- failures become a status, never an exception ---------------------------------------------
+
+def _status(raw: RawSource) -> tuple[SourceState, str]:
+    part = normalize_source(raw, T, 300.0)
+    (status,) = part.sources
+    assert status.name == "prometheus" and status.kind == "prometheus"
+    return status.state, status.message
+
+
+def test_unreachable_port() -> None:
+    url = f"http://127.0.0.1:{unused_port()}"
+    raw = _fetch(url)
+    state, message = _status(raw)
+    assert state is SourceState.ERROR
+    assert "refused" in message and url in message
+    assert all(p.error for p in raw.payloads) and len(raw.payloads) == len(QUERIES)
+
+
+def test_http_500_names_the_status() -> None:
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", status=500, body='{"status":"error","error":"boom"}')
+        raw = _fetch(srv.url)
+    state, message = _status(raw)
+    assert state is SourceState.ERROR and "500" in message
+    assert len(srv.requests) == len(QUERIES)  # no hidden retries
+
+
+def test_slower_than_timeout_gives_up_once() -> None:
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", body="{}", delay_s=1.5)
+        raw = _fetch(srv.url, timeout="300ms")
+    state, message = _status(raw)
+    assert state is SourceState.ERROR and "timed out" in message
+    # A hung server costs one timeout, not one per query.
+    assert len(srv.requests) == 1
+    assert raw.duration_s < 1.2
+
+
+@pytest.mark.parametrize("body", ['{"status":"success","data":{"resultType":"vec', "<html>hi</html>"])
+def test_truncated_or_non_json_body(body: str) -> None:
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", body=body)
+        raw = _fetch(srv.url)
+    state, _message = _status(raw)
+    assert state is SourceState.ERROR
+
+
+def test_partial_failure_keeps_the_other_queries() -> None:
+    raw = prometheus_source(generated_traffic(10), T, 300.0)
+    latency = raw.get("query:latency")
+    assert latency is not None
+    latency.body, latency.status, latency.error = None, None, "Prometheus at demo answered HTTP 503"
+    part = prom.normalize(raw, CTX)
+    (status,) = part.sources
+    assert status.state is SourceState.ERROR and "latency" in status.message
+    assert part.edges and all(e.latency is None for e in part.edges)
+    assert any(e.request_rate > 0 for e in part.edges)
+
+
+def test_failed_prometheus_does_not_stop_the_snapshot() -> None:
+    config = validate({"sources": {"prometheus": {"url": f"http://127.0.0.1:{unused_port()}",
+                                                  "timeout": "1s"}}})
+    bundle = collect(config, at=T)
+    healthy = prometheus_source(generated_traffic(10), T, 300.0)
+    healthy.name = "prometheus:replica"
+    snapshot = build_snapshot(Bundle(time=T, window_s=300.0, sources=[*bundle.sources, healthy]))
+    assert snapshot.source("prometheus") is not None
+    assert snapshot.source("prometheus").state is SourceState.ERROR  # type: ignore[union-attr]
+    assert snapshot.source("prometheus:replica").state is SourceState.OK  # type: ignore[union-attr]
+    assert len(snapshot.edges) == len(generated_traffic(10))
+    assert snapshot.services and snapshot.workloads
+
+
+# -- constant query count ----------------------------------------------------------------------
+
+def _serve_analytic(n_services: int) -> int:
+    """Fetch through a loopback server answering from the analytic results of a mesh."""
+    raw = prometheus_source(generated_traffic(n_services), T, 300.0)
+    by_query = {p.params["query"]: json.loads(p.body or "") for p in raw.payloads}
+
+    def answer(path: str, _headers: dict[str, str]) -> tuple[int, str]:
+        query = parse_qs(urlsplit(path).query)["query"][0]
+        return 200, json.dumps({"status": "success", "data": by_query[query]})
+
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", handler=answer)
+        fetched = _fetch(srv.url)
+    part = prom.normalize(fetched, CTX)
+    assert part.sources[0].state is SourceState.OK
+    assert len(part.edges) == len(generated_traffic(n_services))
+    return len(srv.requests)
+
+
+def test_query_count_does_not_grow_with_the_mesh() -> None:
+    assert _serve_analytic(10) == _serve_analytic(200) == len(QUERIES)
+
+
+# -- the analytic demo source ------------------------------------------------------------------
+
+def test_analytic_source_round_trips_to_ground_truth() -> None:
+    traffic = generated_traffic(40, seed=7)
+    part = prom.normalize(prometheus_source(traffic, T, 300.0), CTX)
+    edges = {e.key: e for e in part.edges}
+    assert len(edges) == len(traffic)
+    for truth in traffic:
+        key = next(k for k in edges if k[0].name == truth.source_workload
+                   and k[0].namespace == truth.source_namespace
+                   and k[1].name == truth.destination_service
+                   and k[2] is not None and k[2].name == truth.destination_workload)
+        edge = edges[key]
+        assert edge.reporter is Reporter.BOTH
+        if truth.protocol == "tcp":
+            assert edge.tcp_connections_opened_rate == pytest.approx(truth.rps)
+            assert edge.tcp_sent_bytes_rate == pytest.approx(truth.tcp_sent_bps)
+            continue
+        assert edge.request_rate == pytest.approx(truth.rps)
+        assert edge.error_ratio == pytest.approx(truth.error_fraction, abs=1e-12)
+        buckets = [(float(b), truth.latency.cdf(b)) for b in ISTIO_DURATION_BUCKETS_MS]
+        assert edge.latency is not None
+        assert edge.latency.p99 == pytest.approx(histogram_quantile(0.99, [*buckets, (math.inf, 1.0)]))
+        # Within the bucket that holds the profile's true p99.
+        upper = next(b for b in ISTIO_DURATION_BUCKETS_MS if b >= truth.latency.p99_ms)
+        assert edge.latency.p99 <= upper
+
+
+def test_openmetrics_shape() -> None:
+    traffic = generated_traffic(3)
+    never = replace(traffic[0], destination_workload=None)
+    text = openmetrics([*traffic, never], T, 300.0)
+    assert text.endswith("# EOF\n")
+    lines = text.splitlines()
+    dest = [ln for ln in lines if 'reporter="destination"' in ln]
+    assert dest and all("connection_security_policy=" in ln for ln in dest)
+    assert not any("connection_security_policy=" in ln for ln in lines if 'reporter="source"' in ln)
+    assert any('le="+Inf"' in ln for ln in lines) and any('le="1800000"' in ln for ln in lines)
+    # The never-reached edge has source series only.
+    assert not any('destination_workload="unknown"' in ln for ln in dest)
+    assert any('destination_workload="unknown"' in ln for ln in lines)
+    # 300 s window + 60 s history at 15 s steps, ending at T.
+    stamps = {ln.rsplit(" ", 1)[1] for ln in lines if not ln.startswith("#")}
+    assert max(stamps) == str(int(T.timestamp())) and len(stamps) == 25
+
+
+# -- corpus payloads ---------------------------------------------------------------------------
+
+def _raw_with(body: str, key: str = "query:requests") -> RawSource:
+    raw = prometheus_source([], T, 300.0)
+    payload = raw.get(key)
+    assert payload is not None
+    payload.body = body
+    return raw
+
+
+def test_warning_response_is_no_data(corpus: Path) -> None:
+    body = (corpus / "prometheus/jaeger/warning_response.json").read_text()
+    # A matrix in an instant query is a shape error; the same warning envelope with an empty
+    # instant vector is what an idle Prometheus answers.
+    warning = json.loads(body)
+    warning["data"]["resultType"] = "vector"
+    state, message = _status(_raw_with(json.dumps(warning)))
+    assert state is SourceState.NO_DATA and "istio_requests_total" in message
+    state, _ = _status(_raw_with(body))
+    assert state is SourceState.ERROR
+
+
+def test_range_results_are_rejected(corpus: Path) -> None:
+    body = (corpus / "prometheus/prometheus-api-client-python/up__201907281200.json").read_text()
+    state, _ = _status(_raw_with(body))
+    assert state is SourceState.ERROR
+    body = (corpus / "prometheus/jaeger/service_datapoint_response.json").read_text()
+    state, _ = _status(_raw_with(body))
+    assert state is SourceState.ERROR
+
+
+def test_prometheus_error_envelope() -> None:
+    state, message = _status(_raw_with('{"status":"error","errorType":"bad_data","error":"parse error"}'))
+    assert state is SourceState.ERROR and "parse error" in message
+
+
+def test_empty_mesh_is_no_data() -> None:
+    state, _ = _status(prometheus_source([], T, 300.0))
+    assert state is SourceState.NO_DATA
+
+
+# -- histogram_quantile ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("q", "buckets", "want"), [
+    (0.5, [(1.0, 0.0), (2.0, 10.0), (math.inf, 10.0)], 1.5),       # interpolate in (1, 2]
+    (0.99, [(1.0, 5.0), (2.0, 5.0), (math.inf, 10.0)], 2.0),       # rank in +Inf: highest bound
+    (0.5, [(10.0, 10.0), (math.inf, 10.0)], 5.0),                  # first bucket starts at 0
+    (0.5, [(1.0, 3.0), (2.0, 2.0), (math.inf, 4.0)], 1 * (2 / 3)),  # non-monotonic forced up
+    (0.5, [(1.0, 0.0), (2.0, 0.0)], math.nan),                     # no +Inf bucket
+    (0.5, [(1.0, 0.0), (math.inf, 0.0)], math.nan),                # no observations
+])
+def test_histogram_quantile(q: float, buckets: list[tuple[float, float]], want: float) -> None:
+    got = histogram_quantile(q, buckets)
+    assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want)
+
+
+def test_payload_records_query_and_time() -> None:
+    raw = prometheus_source(generated_traffic(5), T, 120.0)
+    assert [p.key for p in raw.payloads] == [f"query:{n}" for n in QUERIES]
+    p = raw.get("query:requests")
+    assert isinstance(p, Payload) and "[2m]" in p.params["query"] and p.params["time"] == T.timestamp()
