@@ -67,10 +67,7 @@ def role_of(cert: x509.Certificate, *, trust_anchor: bool = False) -> CertRole:
 
 
 def _name(name: x509.Name) -> str:
-    # Real CAs exceed X.520 length limits now and then; cryptography warns but reads them fine.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return name.rfc4514_string()
+    return name.rfc4514_string()
 
 
 def cert_from_x509(cert: x509.Certificate, *, trust_anchor: bool, proxy_id: str | None,
@@ -96,24 +93,31 @@ def certs_from_secrets(secrets: list[dict[str, Any]], *, proxy_id: str | None,
     certs: list[Cert] = []
     problems: list[str] = []
     seen: set[tuple[str, str]] = set()
+    sources: list[tuple[Any, bool, Any]] = []
     for entry in secrets:
         if entry.get("state") == "warming":
             continue  # not yet in use; its absence is the signal, not its content
         secret = entry.get("secret") or {}
-        name = entry.get("name")
         tls = secret.get("tls_certificate") or secret.get("tlsCertificate") or {}
         vc = secret.get("validation_context") or secret.get("validationContext") or {}
-        for source, anchor in ((tls.get("certificate_chain") or tls.get("certificateChain"), False),
-                               (vc.get("trusted_ca") or vc.get("trustedCa"), True)):
-            pem = _pem_bytes(source)
-            if not pem:
-                continue
-            try:
-                parsed = x509.load_pem_x509_certificates(pem)
-            except ValueError as exc:
-                problems.append(f"secret {name!r}: certificate not parseable ({exc})")
-                continue
-            for c in parsed:
+        sources.append((vc.get("trusted_ca") or vc.get("trustedCa"), True, entry.get("name")))
+        sources.append((tls.get("certificate_chain") or tls.get("certificateChain"), False, entry.get("name")))
+    # Trust bundles first, so a root that a chain repeats is attributed to its trust bundle.
+    sources.sort(key=lambda s: not s[1])
+    for source, anchor, name in sources:
+        pem = _pem_bytes(source)
+        if not pem:
+            continue
+        try:
+            parsed = x509.load_pem_x509_certificates(pem)
+        except ValueError as exc:
+            problems.append(f"secret {name!r}: certificate not parseable ({exc})")
+            continue
+        for c in parsed:
+            # Real CAs exceed X.520 length limits now and then; cryptography warns (when
+            # the name is first read) but reads them fine.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 key = (format(c.serial_number, "x"), _name(c.issuer))
                 if key in seen:
                     continue

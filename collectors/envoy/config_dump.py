@@ -140,9 +140,19 @@ def _clusters(cfg: dict[str, Any], dump: ConfigDump) -> None:
         dump.xds.append(x)
 
 
+def _listener_name(listener: dict[str, Any]) -> str | None:
+    """A listener's name; unnamed (bootstrap) listeners are named ``IP_PORT`` as Istio does."""
+    if listener.get("name"):
+        return str(listener["name"])
+    sock = pick(listener.get("address") or {}, "socket_address") or {}
+    if "address" in sock:
+        return f"{sock['address']}_{pick(sock, 'port_value', '')}"
+    return None
+
+
 def _listeners(cfg: dict[str, Any], dump: ConfigDump) -> None:
     for e in pick(cfg, "static_listeners", []) or []:
-        name = (e.get("listener") or {}).get("name")
+        name = _listener_name(e.get("listener") or {})
         if name:
             dump.listeners.append(str(name))
     active: list[dict[str, Any]] = []

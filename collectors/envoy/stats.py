@@ -138,6 +138,8 @@ def parse_prometheus_stats(text: str) -> EnvoyStats:
         metric, labels = m.group(1), _labels(m.group(3) or "")
         family = metric.rsplit("_", 1)[0] if metric.endswith(("_bucket", "_sum", "_count")) else metric
         if metric in histograms or family in histograms:
+            if "envoy_cluster_name" in labels:  # still proves the cluster exists
+                out.clusters.setdefault(labels["envoy_cluster_name"], {})
             continue
         value = _number(m.group(4))
         if value is None:
