@@ -1,0 +1,155 @@
+"""Certificates and identity: expiry, SPIFFE identity, trust domain (mTLS modes in config_mtls).
+
+The certificates of the target service are those held by the proxies of its workloads (and
+any certificate attributed to one of its workloads). Time is the snapshot's, never the clock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+
+from meshobs.catalogue import Category
+from meshobs.model import Cert, CertRole, MeshSnapshot, ServiceRef, Workload
+
+from .base import Finding, Settings, check, finding, memo, now_of
+
+WORKLOAD_ERROR_FRACTION = 0.1  # a workload cert with < 10 % of its lifetime left was not rotated
+
+
+def _certs(snapshot: MeshSnapshot, service: ServiceRef) -> Iterator[tuple[Workload, Cert]]:
+    """(workload, cert) pairs for the service, each certificate once per workload."""
+    for w in snapshot.workloads_of(service):
+        seen: set[tuple[str, str]] = set()
+        certs = [c for p in snapshot.proxies_of(w.ref) for c in snapshot.certs_of(p.id)]
+        certs += [c for c in snapshot.certs if c.workload == w.ref]
+        for c in certs:
+            if (c.serial, c.role.value) not in seen:
+                seen.add((c.serial, c.role.value))
+                yield w, c
+
+
+def human(seconds: float) -> str:
+    """``2h 05m``, ``12.5 days``: how people read a certificate's remaining life."""
+    seconds = abs(seconds)
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}h {rest // 60:02d}m"
+
+
+def _subject(w: Workload, c: Cert) -> str:
+    return f"Workload {w.ref}" if c.role is CertRole.WORKLOAD else f"Certificate {c.serial}"
+
+
+@check("certs.expiry", Category.CERTS, ("certs",), ("MSH0301", "MSH0302", "MSH0303"))
+def expiry(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """A certificate of the service's proxies has expired or is close to its end.
+
+    Roots and intermediates: error under ``root_cert_error_days``, warning under
+    ``root_cert_warning_days``. Workload certificates are judged against their lifetime (24 h by
+    default in Istio): error under 10 % left, warning under ``workload_cert_warning_fraction``.
+    """
+    now = now_of(snapshot)
+    reported: set[tuple[str, str]] = set()
+    for w, c in _certs(snapshot, service):
+        subject = _subject(w, c)
+        if (subject, c.serial) in reported:
+            continue
+        remaining = c.remaining_s(now)
+        lifetime = c.lifetime_s
+        if c.role is CertRole.WORKLOAD:
+            error_s, warn_s = WORKLOAD_ERROR_FRACTION * lifetime, settings.workload_cert_warning_fraction * lifetime
+            threshold = (f"{WORKLOAD_ERROR_FRACTION:.0%}" if remaining < error_s
+                         else f"{settings.workload_cert_warning_fraction:.0%}") + " of its lifetime"
+        else:
+            error_s, warn_s = settings.root_cert_error_days * 86400, settings.root_cert_warning_days * 86400
+            threshold = (f"{settings.root_cert_error_days:g} days" if remaining < error_s
+                         else f"{settings.root_cert_warning_days:g} days")
+        evidence: dict[str, object] = {
+            "serial": c.serial, "role": c.role.value, "not_before": c.not_before.isoformat(),
+            "not_after": c.not_after.isoformat(), "remaining_s": round(remaining),
+            "lifetime_s": round(lifetime), "remaining_fraction": round(remaining / lifetime, 3) if lifetime else 0.0,
+            "proxy": c.proxy_id, "workload": str(w.ref)}
+        common = {"service": service, "role": c.role.value, "serial": c.serial, "cert_subject": c.subject,
+                  "evidence": evidence}
+        if c.role is CertRole.WORKLOAD:
+            hint = ("the workload certificate is not being rotated: check the istio-proxy (pilot-agent) logs "
+                    "for SDS/CSR errors and istiod's CA; restarting the pod issues a fresh certificate")
+        else:
+            hint = ("rotate the mesh CA (plug in new cacerts, or let istiod renew its self-signed root) before "
+                    "it expires, and roll the workloads so they pick up the new chain")
+        if remaining <= 0:
+            reported.add((subject, c.serial))
+            yield finding("MSH0301", "certs.expiry", subject, ago=human(remaining), hint=hint,
+                          magnitude=-remaining, **common)  # type: ignore[arg-type]
+        elif remaining < error_s:
+            reported.add((subject, c.serial))
+            yield finding("MSH0302", "certs.expiry", subject, remaining=human(remaining), threshold=threshold,
+                          hint=hint, magnitude=error_s - remaining, **common)  # type: ignore[arg-type]
+        elif remaining < warn_s:
+            reported.add((subject, c.serial))
+            yield finding("MSH0303", "certs.expiry", subject, remaining=human(remaining), threshold=threshold,
+                          hint=hint, magnitude=warn_s - remaining, **common)  # type: ignore[arg-type]
+
+
+def _service_account(snapshot: MeshSnapshot, w: Workload) -> str | None:
+    if w.service_account:
+        return w.service_account
+    accounts = {p.service_account for p in snapshot.pods_of(w.ref) if p.service_account}
+    return accounts.pop() if len(accounts) == 1 else None
+
+
+@check("certs.spiffe_identity", Category.CERTS, ("certs",), ("MSH0304",))
+def spiffe_identity(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """A workload certificate's SPIFFE ID names another namespace or service account."""
+    for w, c in _certs(snapshot, service):
+        if c.role is not CertRole.WORKLOAD or c.spiffe_id is None:
+            continue
+        path = c.spiffe_id[len("spiffe://"):].split("/", 1)[1] if "/" in c.spiffe_id[len("spiffe://"):] else ""
+        parts = path.split("/")
+        ns = parts[1] if len(parts) >= 4 and parts[0] == "ns" else None
+        sa = parts[3] if len(parts) >= 4 and parts[2] == "sa" else None
+        want_sa = _service_account(snapshot, w)
+        if ns == w.namespace and (want_sa is None or sa == want_sa):
+            continue
+        expected = f"spiffe://{c.trust_domain}/ns/{w.namespace}/sa/{want_sa or '<service account>'}"
+        yield finding("MSH0304", "certs.spiffe_identity", f"Workload {w.ref}", service=service,
+                      workload=str(w.ref), identity=c.spiffe_id, expected=expected,
+                      evidence={"identity": c.spiffe_id, "expected": expected, "serial": c.serial,
+                                "proxy": c.proxy_id, "service_account": want_sa},
+                      hint="the proxy presents a certificate issued for another identity: check the pod's "
+                           "serviceAccountName, and for a custom CA (cert-manager, SPIRE) the SAN it issues")
+
+
+def _trust_domains(snapshot: MeshSnapshot) -> Counter[str]:
+    """Trust domain -> how many proxies present a workload certificate from it."""
+    per_proxy: dict[str, str] = {}
+    for c in snapshot.certs:
+        if c.role is CertRole.WORKLOAD and c.trust_domain and c.proxy_id:
+            per_proxy.setdefault(c.proxy_id, c.trust_domain)
+    return Counter(per_proxy.values())
+
+
+@check("certs.trust_domain", Category.CERTS, ("certs",), ("MSH0305",))
+def trust_domain(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """The service's proxies use a trust domain the rest of the mesh does not."""
+    domains = memo(snapshot, "certs.trust_domains", _trust_domains)
+    if len(domains) < 2:
+        return
+    (mesh_domain, peers), *_ = sorted(domains.items(), key=lambda kv: (-kv[1], kv[0]))
+    flagged: set[str] = set()
+    for w, c in _certs(snapshot, service):
+        td = c.trust_domain
+        if c.role is not CertRole.WORKLOAD or td is None or td == mesh_domain or str(w.ref) in flagged:
+            continue
+        flagged.add(str(w.ref))
+        yield finding("MSH0305", "certs.trust_domain", f"Workload {w.ref}", service=service, workload=str(w.ref),
+                      trust_domain=td, peers=peers, mesh_trust_domain=mesh_domain,
+                      evidence={"trust_domain": td, "mesh_trust_domain": mesh_domain,
+                                "proxies_per_trust_domain": dict(domains), "identity": c.spiffe_id},
+                      hint="peers reject identities from a foreign trust domain: align meshConfig.trustDomain "
+                           "(or add trustDomainAliases) and the CA that signs this workload")
+
+
+import meshobs.checks.config_mtls  # noqa: E402,F401  (registers the mTLS-mode checks)

@@ -1,0 +1,118 @@
+"""mTLS mode consistency: a STRICT server against clients that disable mTLS or send plaintext."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from meshobs.catalogue import Category
+from meshobs.istio_config import (
+    DESTINATION_RULE,
+    PEER_AUTHENTICATION,
+    destination_rule_for,
+    dr_host,
+    dr_tls_mode,
+    host_matches,
+    peer_auth_mode,
+    pick_resources,
+)
+from meshobs.model import ConfigResource, MeshSnapshot, Security, ServiceRef, WorkloadRef
+
+from .base import Finding, Settings, check, finding
+from .config import target_service, workload_labels
+
+NON_MUTUAL = ("DISABLE", "SIMPLE")
+
+
+def strict_scope(snapshot: MeshSnapshot, service: ServiceRef) -> dict[WorkloadRef | None, ConfigResource | None]:
+    """Workloads of the service whose PeerAuthentication resolves to STRICT -> that resource.
+
+    With no workloads known (manifest-only runs), the namespace/mesh level decides under key None.
+    """
+    pas = pick_resources(snapshot, PEER_AUTHENTICATION)
+    svc = target_service(snapshot, service)
+    port = svc.ports[0] if svc.ports else None
+    out: dict[WorkloadRef | None, ConfigResource | None] = {}
+    workloads = snapshot.workloads_of(service)
+    for w in workloads:
+        mode, pa = peer_auth_mode(pas, w.namespace, workload_labels(w), port)
+        if mode == "STRICT":
+            out[w.ref] = pa
+    if not workloads:
+        mode, pa = peer_auth_mode(pas, service.namespace, {}, port)
+        if mode == "STRICT":
+            out[None] = pa
+    return out
+
+
+def _pa_name(pa: ConfigResource | None) -> str:
+    return f"{pa.namespace}/{pa.name}" if pa else "(mesh default)"
+
+
+@check("certs.mtls_conflict", Category.CERTS, ("config",), ("MSH0306",))
+def mtls_conflict(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """PeerAuthentication is STRICT for the service while a client DestinationRule sets tls DISABLE/SIMPLE."""
+    strict = strict_scope(snapshot, service)
+    if not strict:
+        return
+    svc = target_service(snapshot, service)
+    host, port = svc.fqdn, (svc.ports[0] if svc.ports else None)
+    drs = [dr for dr in pick_resources(snapshot, DESTINATION_RULE) if host_matches(dr_host(dr), host)]
+    if not drs:
+        return
+    # Every workload of the mesh is a potential client; without workloads, one anonymous
+    # client per namespace that holds a matching DestinationRule.
+    clients: list[tuple[str, str, dict[str, Any]]] = [
+        (str(w.ref), w.namespace, workload_labels(w)) for w in snapshot.workloads]
+    if not clients:
+        clients = [(f"{ns}/*", ns, {}) for ns in sorted({dr.namespace for dr in drs} | {service.namespace})]
+    offenders: dict[tuple[str, str], tuple[ConfigResource, str, list[str]]] = {}
+    for name, ns, labels in clients:
+        dr = destination_rule_for(drs, host, ns, service.namespace, labels)
+        mode = dr_tls_mode(dr, port) if dr is not None else None
+        if dr is not None and mode in NON_MUTUAL:
+            offenders.setdefault((dr.namespace, dr.name), (dr, mode, []))[2].append(name)
+    pa = next(iter(strict.values()))
+    for (ns, name), (_dr, mode, who) in sorted(offenders.items()):
+        yield finding("MSH0306", "certs.mtls_conflict", f"DestinationRule {ns}/{name}", service=service,
+                      destination_rule=f"{ns}/{name}", tls_mode=mode, host=host, peer_authentication=_pa_name(pa),
+                      evidence={"tls_mode": mode, "clients": sorted(who), "peer_authentication": _pa_name(pa),
+                                "strict_workloads": sorted(str(w) for w in strict if w is not None)},
+                      magnitude=len(who),
+                      hint="set trafficPolicy.tls.mode ISTIO_MUTUAL in the DestinationRule (or remove the tls "
+                           "block to use auto mTLS); check with istioctl x describe pod <server-pod>")
+
+
+@check("certs.plaintext_edge", Category.CERTS, ("config", "edges"), ("MSH0307",))
+def plaintext_edge(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """Plaintext (connection_security_policy="none") reached the service where STRICT applies."""
+    strict = strict_scope(snapshot, service)
+    if not strict:
+        return
+    plain: dict[WorkloadRef, list[Any]] = {}
+    for e in snapshot.edges_into(service):
+        if e.security is not Security.PLAINTEXT or e.request_rate <= 0:
+            continue
+        target = e.destination_workload
+        if target is not None and target not in strict and None not in strict:
+            continue
+        plain.setdefault(e.source, []).append(e)
+    for source, edges in sorted(plain.items()):
+        rate = sum(e.request_rate for e in edges)
+        pa = strict.get(edges[0].destination_workload) if edges[0].destination_workload in strict else next(
+            iter(strict.values()))
+        flags: dict[str, float] = {}
+        for e in edges:
+            for flag, r in e.rate_by_flag().items():
+                flags[flag] = round(flags.get(flag, 0.0) + r, 3)
+        yield finding("MSH0307", "certs.plaintext_edge", f"Edge {source} -> {service}", service=service,
+                      source=str(source), rate=rate, peer_authentication=_pa_name(pa),
+                      evidence={"request_rate": round(rate, 3), "connection_security_policy": "none",
+                                "response_flags": flags,
+                                "error_ratio": round(sum(e.error_rate for e in edges) / rate, 3),
+                                "destination_workloads": sorted(str(e.destination_workload) for e in edges),
+                                "source_principal": edges[0].source_principal},
+                      magnitude=rate,
+                      hint="the client sends plaintext: give it a sidecar, or fix its DestinationRule tls.mode; "
+                           "confirm with sum(rate(istio_requests_total{reporter=\"destination\","
+                           "connection_security_policy=\"none\"}[5m])) by (source_workload)")

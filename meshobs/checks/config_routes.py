@@ -1,0 +1,322 @@
+"""Drift checks: what the VirtualService says vs what Envoy does vs what Git says vs what flows.
+
+Live layer: the VirtualService in the cluster. Effective layer: the RDS routes in the callers'
+Envoy proxies (``Proxy.routes``, clusters named ``outbound|PORT|SUBSET|HOST``). Intended layer:
+the manifests in Git. Observed: the request rates per destination workload (``Edge``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from meshobs.catalogue import Category
+from meshobs.istio_config import (
+    DESTINATION_RULE,
+    VIRTUAL_SERVICE,
+    VsRoute,
+    http_routes,
+    parse_cluster_name,
+    pick_resources,
+    service_hosts,
+    virtual_services_for,
+)
+from meshobs.model import ConfigResource, HttpRoute, Layer, MeshSnapshot, ServiceRef
+
+from .base import Finding, Settings, check, finding
+from .config import selects, subsets_for_host, target_service, workload_labels
+
+WEIGHT_TOLERANCE = 1.0  # percentage points: Envoy may round weights
+SPLIT_P_VALUE = 0.001  # chi-square significance for "beyond statistical noise"
+SPLIT_MIN_DIFF = 0.05  # and at least 5 points of share apart, so tiny meshes do not flap
+SPLIT_MIN_DIFF_MATCHED = 0.15  # when header-matched routes also send traffic to subsets
+SPLIT_MIN_REQUESTS = 100.0
+
+
+def _fmt_weights(weights: dict[str, float]) -> str:
+    return "/".join(f"{k or '(no subset)'} {v:g}%" for k, v in sorted(weights.items()))
+
+
+def _percent(weights: dict[str, float]) -> dict[str, float]:
+    total = sum(weights.values())
+    return {k: round(100.0 * v / total, 1) for k, v in weights.items() if v > 0} if total > 0 else {}
+
+
+def _route_label(route: VsRoute) -> str:
+    return route.name or f"#{route.index}"
+
+
+# -- the effective layer ---------------------------------------------------------------------
+def _envoy_weights(route: HttpRoute, hosts: set[str]) -> dict[str, float] | None:
+    """Subset -> weight of one Envoy route, None when it does not send to this service."""
+    out: dict[str, float] = {}
+    for d in route.destinations:
+        parsed = parse_cluster_name(d.cluster)
+        if parsed is None or parsed.host not in hosts:
+            return None
+        out[parsed.subset or ""] = out.get(parsed.subset or "", 0) + d.weight
+    return out or None
+
+
+def _envoy_route_groups(snapshot: MeshSnapshot, hosts: set[str]) -> Iterator[tuple[str, list[HttpRoute]]]:
+    """(workload, the routes of one virtual host) for every proxy routing to ``hosts``."""
+    for proxy in snapshot.proxies:
+        owner = str(proxy.workload) if proxy.workload else proxy.id
+        groups: dict[tuple[str, str], list[HttpRoute]] = {}
+        for r in proxy.routes:
+            groups.setdefault((r.route_config, r.virtual_host), []).append(r)
+        for routes in groups.values():
+            if any(_envoy_weights(r, hosts) is not None for r in routes):
+                yield owner, routes
+
+
+def _pair(vs_routes: list[VsRoute], envoy: list[HttpRoute]) -> Iterator[tuple[VsRoute, HttpRoute]]:
+    """Match VirtualService routes to Envoy routes: by name, else by position when the counts agree."""
+    by_name = {r.name: r for r in envoy if r.name}
+    same_length = len(vs_routes) == len(envoy)
+    for i, vr in enumerate(vs_routes):
+        if vr.name and vr.name in by_name:
+            yield vr, by_name[vr.name]
+        elif same_length:
+            yield vr, envoy[i]
+
+
+def _sidecar_vs(snapshot: MeshSnapshot, service: ServiceRef) -> ConfigResource | None:
+    """The one VirtualService that shapes sidecar traffic to the service (first by name)."""
+    vss = [vs for vs in virtual_services_for(snapshot, target_service(snapshot, service)) if vs.spec.get("http")]
+    return vss[0] if vss else None
+
+
+def _own_routes(vs: ConfigResource, hosts: set[str]) -> list[VsRoute]:
+    return [r for r in http_routes(vs) if r.destinations and all(d.host in hosts for d in r.destinations)]
+
+
+@check("config.weight_drift", Category.CONFIG, ("config", "proxies"), ("MSH0203",))
+def weight_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """Route weights in the VirtualService differ from the weights the callers' Envoys route by."""
+    vs = _sidecar_vs(snapshot, service)
+    if vs is None:
+        return
+    hosts = service_hosts(target_service(snapshot, service))
+    vs_routes = _own_routes(vs, hosts)
+    drift: dict[tuple[int, str], dict[str, Any]] = {}  # (route, effective weights) -> workloads
+    for owner, envoy_routes in _envoy_route_groups(snapshot, hosts):
+        for vr, er in _pair(vs_routes, envoy_routes):
+            live = _percent({k: float(v) for k, v in vr.weights().items()})
+            eff_raw = _envoy_weights(er, hosts)
+            if eff_raw is None:
+                continue
+            eff = _percent(eff_raw)
+            keys = set(live) | set(eff)
+            if max(abs(live.get(k, 0.0) - eff.get(k, 0.0)) for k in keys) > WEIGHT_TOLERANCE:
+                entry = drift.setdefault((vr.index, _fmt_weights(eff)), {"route": vr, "live": live, "eff": eff,
+                                                                        "workloads": set()})
+                entry["workloads"].add(owner)
+    for (_, eff_text), d in sorted(drift.items(), key=lambda kv: kv[0]):
+        workloads = sorted(d["workloads"])
+        yield finding("MSH0203", "config.weight_drift", f"VirtualService {vs.namespace}/{vs.name}",
+                      service=service, route=_route_label(d["route"]), virtual_service=f"{vs.namespace}/{vs.name}",
+                      live=_fmt_weights(d["live"]), effective=eff_text, proxies=", ".join(workloads),
+                      evidence={"route": _route_label(d["route"]), "live_weights": d["live"],
+                                "effective_weights": d["eff"], "proxies_of": workloads},
+                      magnitude=max(abs(d["live"].get(k, 0.0) - d["eff"].get(k, 0.0))
+                                    for k in set(d["live"]) | set(d["eff"])),
+                      hint="the proxies did not take the VirtualService: compare with istioctl proxy-config "
+                           "routes <pod> -o json, check istioctl proxy-status for STALE RDS and istiod's "
+                           "logs for rejected pushes")
+
+
+def _policy(vr: VsRoute) -> dict[str, object]:
+    """The settings a VirtualService route sets explicitly (unset ones are not compared)."""
+    out: dict[str, object] = {}
+    if vr.timeout_s is not None:
+        out["timeout"] = vr.timeout_s
+    if vr.retries is not None:
+        out["retries.attempts"] = vr.retries.attempts
+        if vr.retries.per_try_timeout_s is not None:
+            out["retries.perTryTimeout"] = vr.retries.per_try_timeout_s
+        if vr.retries.retry_on:
+            out["retries.retryOn"] = ",".join(sorted(vr.retries.retry_on.split(",")))
+    return out
+
+
+def _envoy_policy(er: HttpRoute) -> dict[str, object]:
+    return {"timeout": er.timeout_s or 0.0, "retries.attempts": er.retry_attempts or 0,
+            "retries.perTryTimeout": er.per_try_timeout_s,
+            "retries.retryOn": ",".join(sorted(er.retry_on.split(","))) if er.retry_on else None}
+
+
+def _show(setting: str, value: object) -> str:
+    if isinstance(value, float) and setting != "retries.attempts":
+        return f"{value:g}s"
+    return str(value)
+
+
+@check("config.policy_drift", Category.CONFIG, ("config", "proxies"), ("MSH0204",))
+def policy_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """Retries or timeouts in the VirtualService differ from those in the callers' Envoy routes."""
+    vs = _sidecar_vs(snapshot, service)
+    if vs is None:
+        return
+    hosts = service_hosts(target_service(snapshot, service))
+    vs_routes = _own_routes(vs, hosts)
+    drift: dict[tuple[int, str, str], tuple[VsRoute, object, set[str]]] = {}
+    for owner, envoy_routes in _envoy_route_groups(snapshot, hosts):
+        for vr, er in _pair(vs_routes, envoy_routes):
+            eff = _envoy_policy(er)
+            for setting, live in _policy(vr).items():
+                actual = eff.get(setting)
+                if actual is None:
+                    continue
+                differs = (abs(float(live) - float(actual)) > 1e-3  # type: ignore[arg-type]
+                           if isinstance(live, (int, float)) else live != actual)
+                if differs:
+                    key = (vr.index, setting, repr(actual))
+                    drift.setdefault(key, (vr, actual, set()))[2].add(owner)
+    for (_, setting, _), (vr, actual, owners) in sorted(drift.items(), key=lambda kv: kv[0]):
+        live = _policy(vr)[setting]
+        yield finding("MSH0204", "config.policy_drift", f"VirtualService {vs.namespace}/{vs.name}",
+                      service=service, setting=setting, route=_route_label(vr),
+                      virtual_service=f"{vs.namespace}/{vs.name}", live=_show(setting, live),
+                      effective=_show(setting, actual), proxies=", ".join(sorted(owners)),
+                      evidence={"setting": setting, "live": live, "effective": actual, "proxies_of": sorted(owners)},
+                      hint="compare istioctl proxy-config routes <pod> -o json with the VirtualService; a "
+                           "stale proxy (istioctl proxy-status) or an EnvoyFilter patching routes explains it")
+
+
+@check("config.intended_drift", Category.CONFIG, ("config",), ("MSH0207",))
+def intended_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """The live VirtualService's weights, retries or timeouts differ from the intended (Git) one."""
+    hosts = service_hosts(target_service(snapshot, service))
+    intended = {r.key: r for r in snapshot.config_of(VIRTUAL_SERVICE, Layer.INTENDED)}
+    for live_vs in snapshot.config_of(VIRTUAL_SERVICE, Layer.LIVE):
+        git_vs = intended.get(live_vs.key)
+        if git_vs is None:
+            continue
+        live_routes, git_routes = _own_routes(live_vs, hosts), _own_routes(git_vs, hosts)
+        for lr, gr in zip(live_routes, git_routes):
+            live = {**_policy(lr), "weights": _fmt_weights(_percent({k: float(v) for k, v in lr.weights().items()}))}
+            git = {**_policy(gr), "weights": _fmt_weights(_percent({k: float(v) for k, v in gr.weights().items()}))}
+            for setting in sorted(set(live) | set(git)):
+                if live.get(setting) != git.get(setting):
+                    lv, gv = live.get(setting, "unset"), git.get(setting, "unset")
+                    yield finding("MSH0207", "config.intended_drift",
+                                  f"VirtualService {live_vs.namespace}/{live_vs.name}", service=service,
+                                  setting=setting, route=_route_label(lr),
+                                  virtual_service=f"{live_vs.namespace}/{live_vs.name}",
+                                  live=_show(setting, lv), intended=_show(setting, gv),
+                                  origin=git_vs.origin or "the intended manifests",
+                                  evidence={"setting": setting, "live": lv, "intended": gv,
+                                            "intended_origin": git_vs.origin},
+                                  hint="someone edited the cluster by hand: re-apply the manifests from Git "
+                                       "(or commit the change there) so the two agree")
+
+
+# -- observed split --------------------------------------------------------------------------
+def _gammaincc(a: float, x: float) -> float:
+    """Regularized upper incomplete gamma Q(a, x) (series / continued fraction, as in
+    Numerical Recipes); enough for chi-square tail probabilities."""
+    if x <= 0:
+        return 1.0
+    gln = math.lgamma(a)
+    if x < a + 1:
+        term = total = 1.0 / a
+        ap = a
+        for _ in range(500):
+            ap += 1
+            term *= x / ap
+            total += term
+            if abs(term) < abs(total) * 1e-15:
+                break
+        return max(0.0, 1.0 - total * math.exp(-x + a * math.log(x) - gln))
+    b, c, d = x + 1 - a, 1e300, 1.0 / (x + 1 - a)
+    h = d
+    for i in range(1, 500):
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = 1e-300 if abs(d) < 1e-300 else d
+        c = b + an / c
+        c = 1e-300 if abs(c) < 1e-300 else c
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1) < 1e-15:
+            break
+    return math.exp(-x + a * math.log(x) - gln) * h
+
+
+def chi_square_p(observed: dict[str, float], expected_share: dict[str, float]) -> tuple[float, float]:
+    """Goodness of fit of counts to shares: (chi-square statistic, p-value).
+
+    Categories with an expected share of 0 that still received requests make the fit impossible
+    (p = 0).
+    """
+    n = sum(observed.values())
+    stat, df = 0.0, -1
+    for k, share in expected_share.items():
+        if share > 0:
+            e = n * share
+            stat += (observed.get(k, 0.0) - e) ** 2 / e
+            df += 1
+    if any(v > 0 and expected_share.get(k, 0.0) == 0 for k, v in observed.items()):
+        return math.inf, 0.0
+    if df <= 0:
+        return stat, 1.0
+    return stat, _gammaincc(df / 2.0, stat / 2.0)
+
+
+@check("config.split_mismatch", Category.CONFIG, ("config", "edges"), ("MSH0205",))
+def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """The observed split across subsets differs from the VirtualService's weights beyond noise.
+
+    Requests = rate x window per destination workload, mapped to subsets by the DestinationRule's
+    labels; a chi-square goodness-of-fit test against the default (last unmatched) route's
+    weights, plus a minimum difference in share so small meshes do not flap.
+    """
+    vs = _sidecar_vs(snapshot, service)
+    if vs is None:
+        return
+    svc = target_service(snapshot, service)
+    hosts = service_hosts(svc)
+    routes = _own_routes(vs, hosts)
+    default = next((r for r in reversed(routes) if not r.has_match), None)
+    if default is None or not all(d.subset for d in default.destinations) or len(default.destinations) < 2:
+        return
+    subsets = subsets_for_host(pick_resources(snapshot, DESTINATION_RULE), next(iter(default.destinations)).host)
+    counts: dict[str, float] = {}
+    for e in snapshot.edges_into(service):
+        w = snapshot.workload(e.destination_workload) if e.destination_workload else None
+        if w is None or e.request_rate <= 0:
+            continue
+        labels = workload_labels(w)
+        subset = next((name for name, (_, sel) in sorted(subsets.items()) if sel and selects(sel, labels)), None)
+        if subset is not None:
+            counts[subset] = counts.get(subset, 0.0) + e.request_rate * snapshot.window_s
+    total = sum(counts.values())
+    if total < SPLIT_MIN_REQUESTS:
+        return
+    weights = default.weights()
+    wsum = sum(weights.values())
+    expected = {k: v / wsum for k, v in weights.items()} if wsum else {}
+    observed_share = {k: v / total for k, v in counts.items()}
+    diff = max(abs(observed_share.get(k, 0.0) - expected.get(k, 0.0)) for k in set(expected) | set(counts))
+    matched_elsewhere = any(r.has_match and r is not default for r in routes)
+    min_diff = SPLIT_MIN_DIFF_MATCHED if matched_elsewhere else SPLIT_MIN_DIFF
+    stat, p = chi_square_p(counts, expected)
+    if p >= SPLIT_P_VALUE or diff < min_diff:
+        return
+    obs_pct = {k: round(100 * v, 1) for k, v in observed_share.items()}
+    cfg_pct = {k: round(100 * v, 1) for k, v in expected.items()}
+    yield finding("MSH0205", "config.split_mismatch", f"Service {service}", service=service,
+                  observed=_fmt_weights(obs_pct), virtual_service=f"{vs.namespace}/{vs.name}",
+                  configured=_fmt_weights(cfg_pct), p_value=p, requests=total,
+                  evidence={"observed_requests": {k: round(v, 1) for k, v in counts.items()},
+                            "observed_percent": obs_pct, "configured_percent": cfg_pct,
+                            "chi_square": round(stat, 2), "p_value": p, "max_share_difference": round(diff, 3),
+                            "window_s": snapshot.window_s, "route": _route_label(default)},
+                  magnitude=diff * 100,
+                  hint="check the callers' effective routes (istioctl proxy-config routes <caller-pod> -o json) "
+                       "and sum(rate(istio_requests_total{destination_service=...}[5m])) by "
+                       "(destination_version)")
