@@ -1,10 +1,11 @@
 """The live Kubernetes API: pods, services, namespaces and the Istio / App Mesh custom resources.
 
 Payload keys (one RawSource named ``kubernetes``): ``pods``, ``services``, ``namespaces``,
-``deployments`` (workloads scaled to zero still exist) and ``crd/<group>/<version>/<plural>``; with ``sources.kubernetes.namespaces`` set, one payload per
-namespace with ``@<ns>`` appended (``pods@shop``, ``namespace@shop`` reads the Namespace itself).
-Bodies are the list JSON exactly as the API server sent it. A custom resource that is not
-installed answers 404 and is recorded as such: "not installed" is not an error.
+``deployments`` (workloads scaled to zero still exist) and ``crd/<group>/<version>/<plural>``.
+With ``sources.kubernetes.namespaces`` set, one payload per namespace with ``@<ns>`` appended
+(``pods@shop``; ``namespace@shop`` reads the Namespace itself). Bodies are the list JSON exactly
+as the API server sent it. A custom resource that is not installed answers 404 and is recorded
+as such: "not installed" is not an error.
 
 Credentials (tokens, client keys, kubeconfig contents) never enter a payload or meta.
 """
