@@ -105,6 +105,17 @@ def callees_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:
                    if not e.destination.is_unknown and e.destination != service})
 
 
+def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool:
+    """Do the calls caller -> callee carry errors? (Latency is judged by the callee's findings.)
+
+    Without traffic data for the hop (the graph came from elsewhere) the hop is not ruled out.
+    """
+    if kind != "errors":
+        return True
+    edges = [e for e in outbound_edges(snapshot, caller) if e.destination == callee]
+    return not edges or any(e.error_rate > 0 for e in edges)
+
+
 class _Cache:
     """Findings per service for one snapshot, so ``--all`` checks each service once."""
 
@@ -136,7 +147,8 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
         by_service[svc] = kept
         if svc == service:
             hidden_all = hidden
-    ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s))
+    ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
+                  lambda x, c, kind: hop_shows(snapshot, x, c, kind))
     ok = answered(snapshot)
     return Report(service=service, status=status_of(ranked, ok), findings=tuple(ranked),
                   checks=tuple(_rescore(results, by_service[service])),

@@ -6,7 +6,9 @@ expired certificate, a slow hop...). A symptom of service X is explained by
 
 - the causes found on X itself, and
 - the causes found on a callee C of X (for an edge symptom X -> Y, only on Y), and, when C
-  shows the same kind of symptom, recursively by what explains C's symptom (bounded depth).
+  shows the same kind of symptom, recursively by what explains C's symptom (bounded depth);
+  when nothing explains C's symptom, C's symptom itself is the explanation (C fails or is
+  slow on its own).
 
 Every finding gets an *effective severity*: its own, raised to that of the worst symptom it
 explains, so a warning-level cause of an error outranks the error. Ranks then go by effective
@@ -69,8 +71,14 @@ def _key(f: Finding) -> str:
 
 def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
          depth: Mapping[ServiceRef, int],
-         callees: Callable[[ServiceRef], list[ServiceRef]]) -> list[Finding]:
-    """The target's findings plus the downstream findings that explain them, ranked 1..n."""
+         callees: Callable[[ServiceRef], list[ServiceRef]],
+         hop_shows: Callable[[ServiceRef, ServiceRef, str], bool] = lambda _x, _c, _k: True,
+         ) -> list[Finding]:
+    """The target's findings plus the downstream findings that explain them, ranked 1..n.
+
+    ``hop_shows(x, c, kind)`` says whether the calls from x to c show that kind of symptom
+    (errors on the edge); a callee whose calls are fine cannot explain the caller's errors.
+    """
     causes_of: dict[ServiceRef, list[Finding]] = {}
     symptoms_of: dict[ServiceRef, dict[str, list[Finding]]] = {}
     for svc, fs in by_service.items():
@@ -95,7 +103,7 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
         if hops >= MAX_DEPTH:
             return found
         for callee in ([only] if only is not None else callees(at)):
-            if callee in seen or callee not in depth:
+            if callee in seen or callee not in depth or not hop_shows(at, callee, kind):
                 continue
             for c in causes_of.get(callee, []):
                 if kind in effects(c):
@@ -104,12 +112,16 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
             for s in symptoms_of.get(callee, {}).get(kind, []):
                 # A callee showing the same symptom passes on what explains it.
                 deeper = explain(s, callee, kind, _edge_destination(s), hops + 1, seen | {callee})
+                chain[_key(s)] = s
                 if deeper:
-                    chain[_key(s)] = s
                     explained_by.setdefault(_key(s), set()).update(deeper)
                     for d in deeper:
                         explains.setdefault(d, set()).add(_key(s))
                     found.update(deeper)
+                else:
+                    # Nothing further down explains it: the callee's own failure (or slowness)
+                    # is where the symptom starts.
+                    found.add(_key(s))
         return found
 
     own = list(by_service.get(target, []))

@@ -96,7 +96,7 @@ class MeshBuilder:
         for pod in self.proxies_of(caller):
             c = UpstreamCluster(f"outbound|80||{host}", service_host=host, port=80, **fields)
             p = self.proxies[pod]
-            self.proxies[pod] = replace(p, clusters=p.clusters + (c,))
+            self.proxies[pod] = replace(p, clusters=(*p.clusters, c))
         return self
 
     # -- traffic ---------------------------------------------------------------------------
