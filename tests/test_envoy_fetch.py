@@ -1,0 +1,140 @@
+"""Envoy fetch against loopback servers serving recorded payloads, through build_snapshot."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from meshobs.bundle import Bundle
+from meshobs.collect import build_snapshot
+from meshobs.collectors.envoy import EnvoyCollector, Target, from_config
+from meshobs.config import validate
+from meshobs.model import SourceState
+from tests.support.loopback import LoopbackServer, unused_port
+
+PRODUCTPAGE = "envoy-config-dump/istio/describe__productpage-v1-7bbd79f8fd-k6j79.json"
+SERVER_INFO = json.dumps({"version": "abc/1.29.4/Clean/RELEASE/BoringSSL", "state": "LIVE",
+                          "uptime_current_epoch": "120s", "node": {"id": "sidecar~10.0.0.1~x.default~d"}})
+
+
+def serve_good(srv: LoopbackServer, corpus: Path, *, stats_json: bool = False) -> None:
+    srv.route("/ready", body="LIVE\n", content_type="text/plain")
+    srv.route("/server_info", body=SERVER_INFO)
+    srv.route("/clusters", body=(corpus / "envoy-clusters/istio/clusters.json").read_text())
+    if stats_json:
+        srv.route("/stats", body=json.dumps({"stats": [
+            {"name": "cluster.outbound|9080||reviews.default.svc.cluster.local.upstream_rq_timeout", "value": 4},
+            {"name": "control_plane.connected_state", "value": 1}]}))
+    else:  # no JSON stats (404): the collector falls back to the Prometheus text
+        srv.route("/stats/prometheus", content_type="text/plain",
+                  body=(corpus / "envoy-stats/netdata-go.d.plugin/envoy.txt").read_text())
+    srv.route("/config_dump", body=(corpus / PRODUCTPAGE).read_text())
+    srv.route("/certs", body='{"certificates": []}')
+
+
+def target(name: str, url: str) -> Target:
+    return Target(namespace="default", pod=name, url=url, workload=name.rsplit("-", 1)[0])
+
+
+def test_good_and_bad_proxies_in_one_snapshot(corpus: Path) -> None:
+    dump = (corpus / PRODUCTPAGE).read_text()
+    servers = [LoopbackServer() for _ in range(6)]
+    for s in servers:
+        s.__enter__()
+    try:
+        good, good_json, truncated, not_json, stats500, slow = servers
+        serve_good(good, corpus)
+        serve_good(good_json, corpus, stats_json=True)
+        serve_good(truncated, corpus)
+        truncated.route("/config_dump", body=dump[: len(dump) // 2])
+        serve_good(not_json, corpus)
+        not_json.route("/clusters", body="cluster_statuses: oops, this is the text format\n",
+                       content_type="text/plain")
+        serve_good(stats500, corpus)
+        stats500.route("/stats", status=500, body="internal error")
+        stats500.route("/stats/prometheus", status=500, body="internal error")
+        serve_good(slow, corpus)
+        slow.route("/config_dump", body=dump, delay_s=1.5)
+        targets = [target("good-1", good.url), target("goodjson-1", good_json.url),
+                   target("truncated-1", truncated.url), target("notjson-1", not_json.url),
+                   target("stats500-1", stats500.url), target("slow-1", slow.url),
+                   target("gone-1", f"http://127.0.0.1:{unused_port()}")]
+        start = time.monotonic()
+        raws = EnvoyCollector(targets, timeout_s=0.5, concurrency=4).fetch()
+        assert time.monotonic() - start < 10
+    finally:
+        for s in servers:
+            s.__exit__(None, None, None)
+
+    assert [r.name for r in raws] == [f"envoy:default/{t.pod}" for t in targets]
+    assert raws[0].meta == {"namespace": "default", "pod": "good-1", "url": good.url, "workload": "good"}
+    assert {p.key for p in raws[0].payloads} == {"ready", "server_info", "clusters", "stats",
+                                                  "config_dump", "certs"}
+    assert raws[0].get("stats").url.endswith("/stats/prometheus")
+    snap = build_snapshot(Bundle(time=datetime(2024, 1, 1, tzinfo=UTC), window_s=300, sources=raws))
+    state = {s.name: s for s in snap.sources}
+    assert state["envoy:default/good-1"].state is SourceState.OK
+    assert state["envoy:default/goodjson-1"].state is SourceState.OK
+    for name, word in (("truncated-1", "config_dump"), ("notjson-1", "clusters"), ("stats500-1", "500"),
+                       ("slow-1", "timed out"), ("gone-1", "refused")):
+        status = state[f"envoy:default/{name}"]
+        assert status.state is SourceState.ERROR, name
+        assert name in status.message and word in status.message, status.message
+    proxies = {p.pod: p for p in snap.proxies}
+    # Every reachable proxy is kept with what could be read; only the unreachable one is missing.
+    assert set(proxies) == {"good-1", "goodjson-1", "truncated-1", "notjson-1", "stats500-1", "slow-1"}
+    reviews = "outbound|9080||reviews.default.svc.cluster.local"
+    assert proxies["good-1"].cluster("service_envoyproxy_io").counter("update_attempt") == 1242
+    assert proxies["goodjson-1"].cluster(reviews).counter("upstream_rq_timeout") == 4
+    assert proxies["goodjson-1"].control_plane_connected is True
+    assert proxies["truncated-1"].cluster(reviews).hosts  # from /clusters, despite the bad dump
+    assert proxies["notjson-1"].routes  # from the dump, despite the bad /clusters
+    assert proxies["slow-1"].xds == () and proxies["slow-1"].envoy_version == "1.29.4"
+    assert str(proxies["good-1"].workload) == "default/good"
+    assert proxies["good-1"].ready is True
+
+
+def test_concurrency_is_bounded() -> None:
+    lock = threading.Lock()
+    in_flight = {"now": 0, "peak": 0}
+
+    def slow_ready(path: str, headers: dict[str, str]) -> tuple[int, str]:
+        with lock:
+            in_flight["now"] += 1
+            in_flight["peak"] = max(in_flight["peak"], in_flight["now"])
+        time.sleep(0.3)
+        with lock:
+            in_flight["now"] -= 1
+        return 200, "LIVE"
+
+    with LoopbackServer() as srv:
+        srv.route("/ready", handler=slow_ready)
+        targets = [target(f"p{i}-1", srv.url) for i in range(20)]
+        raws = EnvoyCollector(targets, timeout_s=5, concurrency=8).fetch()
+        ready_calls = sum(1 for r in srv.requests if r[1] == "/ready")
+    assert len(raws) == 20 and ready_calls == 20
+    assert 2 <= in_flight["peak"] <= 8
+
+
+def test_overall_deadline_stops_waiting() -> None:
+    with LoopbackServer() as srv:
+        srv.route("/ready", body="LIVE", delay_s=0.3)
+        targets = [target(f"p{i}-1", srv.url) for i in range(6)]
+        raws = EnvoyCollector(targets, timeout_s=5, concurrency=1, deadline_s=0.5).fetch()
+    skipped = [r for r in raws if r.payloads and r.payloads[0].error and "deadline" in r.payloads[0].error]
+    assert len(raws) == 6 and len(skipped) >= 3
+
+
+def test_static_config_builds_targets(tmp_path: Path) -> None:
+    config = validate({"sources": {"envoy": {"targets": [
+        {"namespace": "shop", "pod": "cart-v1-5d9f8c7b6d-x2x8q", "workload": "cart-v1",
+         "url": "http://127.0.0.1:15000/"}], "timeout": "2s", "concurrency": 3}}})
+    collector = from_config(config, [])
+    assert collector is not None
+    assert (collector.timeout_s, collector.concurrency) == (2.0, 3)
+    assert collector.targets[0].source_name == "envoy:shop/cart-v1-5d9f8c7b6d-x2x8q"
+    assert collector.targets[0].url == "http://127.0.0.1:15000"
+    assert from_config(validate({"sources": {"prometheus": {"url": "http://x"}}}), []) is None
