@@ -232,7 +232,7 @@ def common_layout(kind: str, spec: Mapping[str, Any], *, mesh: str, aws_name: st
         out["outlier_detection"] = [lst["outlier_detection"] for lst in listeners if lst["outlier_detection"]]
     if kind == "VirtualNode":
         defaults = _client_tls(_map(spec.get("backendDefaults")).get("clientPolicy"))
-        backends = []
+        backends: list[dict[str, Any]] = []
         for b in _list(spec.get("backends")):
             vs, ns = _ref_name(_map(b), "virtualService")
             policy = _map(_map(b).get("virtualService")).get("clientPolicy")

@@ -142,7 +142,7 @@ def describe_error(exc: BaseException, service: str, operation: str, endpoint: s
         if code in _DENIED_CODES:
             return redact(f"{where}: {code}: {message or 'access denied'}: the credentials need "
                           f"permission for {service}:{operation}")
-        return redact(f"{where}: {code}: {message}".rstrip(": "))
+        return redact(f"{where}: {code}: {_plain(message)}".rstrip(": "))
     if isinstance(exc, bce.BotoCoreError):
         return redact(f"{where}: {exc}")
     return redact(f"{where}: {type(exc).__name__}: {exc}")
@@ -173,6 +173,14 @@ def call(client: Any, operation: str, key: str, params: Mapping[str, Any], *,
                       elapsed_s=time.perf_counter() - start, fetched_at=fetched_at,
                       meta={**dict(meta or {}), "retry_attempts": attempts})
     return payload, json.loads(body)
+
+
+def _plain(message: str) -> str:
+    """An error text without HTML markup (proxies and test servers answer HTML pages), short."""
+    if "<" in message and ">" in message:
+        title = re.search(r"<title>(.*?)</title>", message, re.S | re.I)
+        message = title.group(1) if title else re.sub(r"<[^>]+>", " ", message)
+    return " ".join(message.split())[:200]
 
 
 def _api_name(operation: str) -> str:

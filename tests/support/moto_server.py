@@ -1,0 +1,160 @@
+"""A real moto server on loopback for the AWS collector tests (boto3 over HTTP).
+
+Use the ``moto_endpoint`` fixture (session scope): it starts ``moto_server -H 127.0.0.1 -p PORT``
+from the venv, waits until it answers, and stops it at the end. Each test gets dummy AWS
+credentials in the environment (``aws_env``) and should use its own names (mesh, namespace) or
+call ``reset(endpoint)`` because the server is shared. When moto cannot start the tests skip,
+unless ``MESHOBS_REQUIRE_MOTO=1`` (CI), which turns that into a failure.
+
+Also here: ``ThrottlingServer``, a loopback AWS-JSON/query endpoint that answers a scripted
+sequence (throttling errors, then a real answer) so retry handling is tested over real HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from .loopback import unused_port
+
+DUMMY_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def _moto_binary() -> str | None:
+    candidate = Path(sys.executable).with_name("moto_server")
+    if candidate.is_file():
+        return str(candidate)
+    return shutil.which("moto_server")
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("MESHOBS_REQUIRE_MOTO") == "1":
+        pytest.fail(f"moto server required (MESHOBS_REQUIRE_MOTO=1) but {reason}")
+    pytest.skip(f"moto server unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` of a moto server running for the whole test session."""
+    binary = _moto_binary()
+    if binary is None:
+        _unavailable("moto_server is not installed (pip install 'moto[server]')")
+    port = unused_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, **DUMMY_ENV})
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            if proc.poll() is not None:
+                err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace")[-300:]
+                _unavailable(f"moto_server exited with {proc.returncode}: {err}")
+            try:
+                if requests.get(f"{url}/moto-api/", timeout=1).status_code < 500:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                _unavailable("moto_server did not answer within 30 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """Dummy credentials and region in the environment; no shared config files are read."""
+    for k, v in DUMMY_ENV.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return dict(DUMMY_ENV)
+
+
+def reset(endpoint: str) -> None:
+    """Forget everything the moto server holds."""
+    requests.post(f"{endpoint}/moto-api/reset", timeout=5)
+
+
+class ThrottlingServer:
+    """Answers the first ``throttles`` POSTs with an AWS throttling error, then ``success``.
+
+    ``protocol`` "query" answers in the XML of the query protocol (CloudWatch's classic wire
+    format), "json" in the AWS JSON protocol (``x-amzn-query-mode``-aware botocore accepts
+    both for CloudWatch when the server says so). ``requests`` counts the calls received.
+    """
+
+    def __init__(self, success: str, *, throttles: int, content_type: str = "application/x-amz-json-1.0",
+                 throttle_body: str = '{"__type":"ThrottlingException","message":"Rate exceeded"}',
+                 throttle_status: int = 400) -> None:
+        self.requests = 0
+        self.bodies: list[bytes] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                outer.bodies.append(self.rfile.read(length))
+                outer.requests += 1
+                if outer.requests <= throttles:
+                    status, body = throttle_status, throttle_body
+                else:
+                    status, body = 200, success
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("x-amzn-RequestId", f"req-{outer.requests}")
+                if status != 200:
+                    self.send_header("x-amzn-ErrorType", "ThrottlingException")
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> ThrottlingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
