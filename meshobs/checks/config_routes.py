@@ -83,9 +83,13 @@ def _pair(vs_routes: list[VsRoute], envoy: list[HttpRoute]) -> Iterator[tuple[Vs
 
 
 def _sidecar_vs(snapshot: MeshSnapshot, service: ServiceRef) -> ConfigResource | None:
-    """The one VirtualService that shapes sidecar traffic to the service (first by name)."""
+    """The one VirtualService that shapes sidecar traffic to the service.
+
+    None when there is none, or several: which one Istio applies is then unknown (the oldest),
+    so drift cannot be judged; config.duplicate_virtualservice reports that case.
+    """
     vss = [vs for vs in virtual_services_for(snapshot, target_service(snapshot, service)) if vs.spec.get("http")]
-    return vss[0] if vss else None
+    return vss[0] if len(vss) == 1 else None
 
 
 def _own_routes(vs: ConfigResource, hosts: set[str]) -> list[VsRoute]:
