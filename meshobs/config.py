@@ -50,6 +50,10 @@ SCHEMA: dict[str, Any] = {
                    "root_cert_error_days": "float", "root_cert_warning_days": "float",
                    "workload_cert_warning_fraction": "float", "xds_stale_after": "duration"},
     "suppress": ("list", {"code": "str", "subject": "str", "reason": "str", "until": "time"}),
+    "drift": {"intended": "str-list", "state_dir": "str", "textfile": "str", "pushgateway": "str",
+              "fail_on": ("enum", "error", "warning", "never"), "all_namespaces": "bool",
+              "ignore": ("list", {"kind": "str", "namespace": "str", "name": "str", "path": "str",
+                                  "layers": "str", "reason": "str"})},
 }
 
 

@@ -1,0 +1,127 @@
+"""``meshobs drift``: the scheduled drift check (Git vs cluster vs proxies).
+
+Exit codes: 0 no drift at or above --fail-on; 1 drift at or above --fail-on; 2 usage or
+configuration error; 3 could not check (a configured layer could not be read, fewer than two
+layers to compare, the state directory or the Pushgateway unusable) and no drift to report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from meshobs.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_UNCHECKED,
+    UsageError,
+    handle_errors,
+    load_bundle,
+    note,
+    source_options,
+)
+
+FAIL_ON = ("error", "warning", "never")
+
+
+def _setting(cli_value: Any, section: dict[str, Any], key: str, default: Any = None) -> Any:
+    if cli_value not in (None, (), []):
+        return cli_value
+    return section.get(key, default)
+
+
+@click.command("drift")
+@click.option("--intended", "intended", multiple=True, metavar="DIR",
+              help="Git manifests (directory or file; repeatable): Istio and App Mesh YAML/JSON, "
+                   "Kustomize/Helm output rendered to YAML. Default: drift.intended in the config.")
+@source_options
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="Output format.")
+@click.option("--state-dir", metavar="DIR",
+              help="Keep the drift history here (new / ongoing / resolved, first seen).")
+@click.option("--textfile", metavar="PATH",
+              help="Write Prometheus metrics for node-exporter's textfile collector (a .prom file).")
+@click.option("--pushgateway", metavar="URL", help="Also push the metrics to this Pushgateway.")
+@click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
+              help="Exit 1 when drift of this severity or worse is found (default: warning).")
+@click.option("--all-namespaces", is_flag=True, default=None,
+              help="Report live-only resources in every namespace, not only those the intended tree uses.")
+@handle_errors
+def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | None, fmt: str,
+          state_dir: str | None, textfile: str | None, pushgateway: str | None, fail_on: str | None,
+          all_namespaces: bool | None) -> None:
+    """Compare intended (Git), live (API) and effective (Envoy) configuration and report drift."""
+    from meshobs.collect import build_snapshot
+    from meshobs.drift.ignore import rules_from_config
+    from meshobs.drift.run import check, intended_from_paths
+    from meshobs.raw import utc_now
+
+    bundle, config, origin = load_bundle(from_path, config_path)
+    section = config.section("drift") if config is not None else {}
+    paths = list(_setting(intended, section, "intended", []) or [])
+    missing = [p for p in paths if not Path(p).expanduser().exists()]
+    if missing:
+        raise UsageError(f"--intended: no such file or directory: {', '.join(missing)}")
+    fail_on = _setting(fail_on, section, "fail_on", "warning")
+    state_dir = _setting(state_dir, section, "state_dir")
+    textfile = _setting(textfile, section, "textfile")
+    pushgateway = _setting(pushgateway, section, "pushgateway")
+    rules = rules_from_config(section.get("ignore"))
+
+    now = utc_now()
+    snapshot = build_snapshot(bundle, origin=origin)
+    resources, intended_state = intended_from_paths(paths, bundle.time) if paths else (None, None)
+    run = check(resources, intended_state, snapshot, rules=rules, now=now,
+                all_namespaces=bool(_setting(all_namespaces, section, "all_namespaces", False)))
+    if not run.checked and not run.problems:
+        run.problems.append("fewer than two layers to compare: give --intended DIR and a live or Envoy source")
+
+    delivery_failed = _record_and_publish(run, now, state_dir, textfile, pushgateway)
+    from meshobs.drift.report import render
+
+    click.echo(render(run, fmt), nl=False)
+    worst = run.worst()
+    if fail_on != "never" and worst is not None and worst.rank >= {"warning": 1, "error": 2}[fail_on]:
+        raise click.exceptions.Exit(EXIT_FINDINGS)
+    if not run.checked or run.problems or delivery_failed:
+        raise click.exceptions.Exit(EXIT_UNCHECKED)
+    raise click.exceptions.Exit(EXIT_OK)
+
+
+def _record_and_publish(run: Any, now: Any, state_dir: str | None, textfile: str | None,
+                        pushgateway: str | None) -> bool:
+    """History, textfile and push; returns True when one of them failed (said on stderr)."""
+    from meshobs.drift.metrics import PushError, push, render, write_textfile
+    from meshobs.drift.state import StateError, StateStore
+
+    failed = False
+    if state_dir:
+        try:
+            run.record = StateStore(Path(state_dir).expanduser()).record(
+                run.drifts if run.checked else None, checked=set(run.checked), now=now,
+                error=None if run.checked else "; ".join(run.problems) or "nothing checked",
+                incomplete=bool(run.problems))
+        except (StateError, OSError) as exc:
+            note(f"cannot record drift history: {exc}")
+            failed = True
+    if not (textfile or pushgateway):
+        return failed
+    record = run.record
+    text = render(run.drifts, last_run=now.timestamp(),
+                  last_success=record.last_success if record else (now.timestamp() if run.complete else None),
+                  check_errors_total=record.check_errors_total if record else (0 if run.complete else 1))
+    if textfile:
+        try:
+            write_textfile(Path(textfile).expanduser(), text)
+        except OSError as exc:
+            note(f"cannot write metrics textfile {textfile} ({exc.strerror}); check --textfile")
+            failed = True
+    if pushgateway:
+        try:
+            push(pushgateway, text)
+        except PushError as exc:
+            note(str(exc))
+            failed = True
+    return failed

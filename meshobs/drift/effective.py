@@ -1,0 +1,209 @@
+"""Live (or intended) Istio configuration vs what each Envoy actually holds (effective layer).
+
+For every VirtualService bound to the mesh (``gateways`` empty or containing ``mesh``), the
+callers are the proxies with a virtual host for one of its hosts (Istio pushes a VirtualService
+to every sidecar that can see the host). Istio turns the i-th ``http`` route into one Envoy route
+per match condition, in order, so the virtual host's routes are mapped onto the VirtualService's
+routes by position (or by route name when the counts differ and the routes are named). For each
+mapped pair the destinations (``outbound|PORT|SUBSET|HOST`` clusters with their weights, as
+percentages), the retry policy and the timeouts are compared; the paths are the same as the
+canonical VirtualService's (``spec.http[0].route[HOST|SUBSET].weight``), so one field drifting
+in two layer pairs reads the same.
+
+Every DestinationRule's subsets are compared with the subset clusters of the proxies that know
+its host: a subset the proxies lack was never pushed; a subset cluster the rule no longer has is
+a proxy that never got the removal.
+
+Differences are grouped per field: one :class:`Drift` lists every proxy that differs and what
+each holds, and names the proxies that are in sync, so "one proxy never got the update" reads
+as such. App Mesh's Envoy configuration (``cds_egress_...`` clusters) is not mapped yet.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshobs.model import ConfigResource, HttpRoute, Proxy
+
+from .compare import Drift, Severity, classify
+from .normalise import ResourceId, canonical, canonical_json
+
+NUMERIC = frozenset("0123456789")
+ENVOY_DEFAULT_ROUTE_TIMEOUT_S = 15.0
+
+
+@dataclass
+class _Observation:
+    expected: Any
+    actual: dict[str, Any] = field(default_factory=dict)  # proxy id -> value
+
+
+def parse_cluster(name: str) -> tuple[str, str, int | None] | None:
+    """``outbound|9080|v1|reviews.default.svc.cluster.local`` -> (host, subset, port)."""
+    parts = name.split("|")
+    if len(parts) != 4 or parts[0] != "outbound":
+        return None
+    return parts[3], parts[2], int(parts[1]) if parts[1].isdigit() else None
+
+
+def envoy_retry_on(retry_on: str | None) -> str:
+    """Istio moves HTTP status codes out of ``retryOn`` into ``retriable_status_codes`` and
+    adds ``retriable-status-codes``; compare condition sets in that form."""
+    tokens = {t.strip() for t in (retry_on or "").split(",") if t.strip()}
+    codes = {t for t in tokens if set(t) <= NUMERIC}
+    tokens -= codes
+    if codes:
+        tokens.add("retriable-status-codes")
+    return ",".join(sorted(tokens))
+
+
+def _virtual_hosts(proxy: Proxy, host: str) -> list[list[HttpRoute]]:
+    """The proxy's route lists (one per route config) whose virtual host serves ``host``."""
+    groups: dict[tuple[str, str], list[HttpRoute]] = defaultdict(list)
+    for route in proxy.routes:
+        domains = {d.split(":", 1)[0] for d in route.domains}
+        if host in domains or route.virtual_host.split(":", 1)[0] == host:
+            groups[(route.route_config, route.virtual_host)].append(route)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _expand(http: Sequence[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    return [(i, r) for i, r in enumerate(http) for _ in range(max(1, len(r.get("match") or [])))]
+
+
+def _pair(expected: list[tuple[int, dict[str, Any]]], actual: list[HttpRoute]
+          ) -> list[tuple[int, dict[str, Any], HttpRoute]] | None:
+    if len(expected) == len(actual):
+        return [(i, e, a) for (i, e), a in zip(expected, actual)]
+    by_name = {a.name: a for a in actual if a.name}
+    named = [(i, e, by_name[e["name"]]) for i, e in expected if e.get("name") in by_name]
+    return named if named and len(named) == len(expected) else None
+
+
+def _weights(route: HttpRoute) -> dict[tuple[str, str, int | None], float]:
+    total = sum(d.weight for d in route.destinations) or 0
+    out: dict[tuple[str, str, int | None], float] = defaultdict(float)
+    for d in route.destinations:
+        parsed = parse_cluster(d.cluster)
+        key = parsed if parsed else (d.cluster, "", None)
+        share = 100.0 if len(route.destinations) == 1 else (d.weight * 100.0 / total if total else 0.0)
+        out[key] += share
+    return out
+
+
+def _num(x: float) -> float | int:
+    r = round(x, 2)
+    return int(r) if r == int(r) else r
+
+
+def _route_fields(i: int, exp: dict[str, Any], act: HttpRoute) -> Iterable[tuple[str, Any, Any]]:
+    """(path, expected, actual) for one VirtualService route and the Envoy route it became."""
+    base = f"spec.http[{i}]"
+    actual = _weights(act)
+    seen: set[tuple[str, str, int | None]] = set()
+    for key, dest in (exp.get("route") or {}).items():
+        host, subset, *port = key.split("|")
+        want_port = int(port[0]) if port and port[0].isdigit() else None
+        hits = [k for k in actual if k[0] == host and k[1] == subset and (want_port is None or k[2] == want_port)]
+        seen.update(hits)
+        got = _num(sum(actual[k] for k in hits)) if hits else None
+        yield f"{base}.route[{key}].weight", dest.get("weight"), got
+    for key, share in actual.items():
+        if key not in seen:
+            yield f"{base}.route[{key[0]}|{key[1]}]", None, {"weight": _num(share)}
+    retries = exp.get("retries") or {}
+    want_attempts = int(retries.get("attempts") or 0)
+    # Envoy's RetryPolicy.num_retries defaults to 1 when a policy is present without it.
+    got_attempts = act.retry_attempts if act.retry_attempts is not None else (1 if act.retry_on else 0)
+    yield f"{base}.retries.attempts", want_attempts, got_attempts
+    if want_attempts and got_attempts:
+        yield f"{base}.retries.retryOn", envoy_retry_on(retries.get("retryOn")), envoy_retry_on(act.retry_on)
+        yield f"{base}.retries.perTryTimeout", retries.get("perTryTimeout"), act.per_try_timeout_s or None
+    # An Envoy route without a timeout waits 15s (RouteAction.timeout default); 0s disables it.
+    got_timeout = ENVOY_DEFAULT_ROUTE_TIMEOUT_S if act.timeout_s is None else (act.timeout_s or None)
+    yield f"{base}.timeout", exp.get("timeout"), got_timeout
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.obs: dict[tuple[ResourceId, str], _Observation] = {}
+
+    def see(self, rid: ResourceId, path: str, expected: Any, proxy: str, actual: Any) -> None:
+        o = self.obs.setdefault((rid, path), _Observation(expected))
+        o.actual.setdefault(proxy, actual)
+
+    def drifts(self, layers: str) -> list[Drift]:
+        out: list[Drift] = []
+        for (rid, path), o in sorted(self.obs.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+            differing = {p: v for p, v in o.actual.items() if v != o.expected}
+            if not differing:
+                continue
+            in_sync = sorted(p for p in o.actual if p not in differing)
+            common = Counter(canonical_json(v) for v in differing.values()).most_common(1)[0][0]
+            right = next(v for v in differing.values() if canonical_json(v) == common)
+            category, severity = classify(path)
+            if path.endswith("]") and ".route[" in path:
+                category, severity = "destination", Severity.ERROR
+            out.append(Drift(rid, layers, path, o.expected, right, category, severity,
+                             proxies=tuple(sorted(differing)),
+                             per_proxy=tuple(sorted(differing.items())),
+                             extra=(("proxies_in_sync", in_sync),)))
+        return out
+
+
+def compare_effective(reference: Iterable[ConfigResource], proxies: Sequence[Proxy], layers: str) -> list[Drift]:
+    """Differences between Istio resources (``reference``: live or intended) and the proxies."""
+    resources = [r for r in reference if str(r.mesh) == "istio"]
+    seen = _Collector()
+    with_routes = [p for p in proxies if p.routes]
+    for vs in (r for r in resources if r.kind == "VirtualService"):
+        spec = canonical(vs)["spec"]
+        if "mesh" not in (spec.get("gateways") or ["mesh"]):
+            continue  # bound to gateways only: sidecars never get it
+        expected = _expand(spec.get("http") or [])
+        if not expected:
+            continue
+        rid = ResourceId.of(vs)
+        for proxy in with_routes:
+            for host in spec.get("hosts") or []:
+                for actual in _virtual_hosts(proxy, host):
+                    pairs = _pair(expected, actual)
+                    if pairs is None:
+                        seen.see(rid, "spec.http", len(expected), proxy.id, len(actual))
+                        continue
+                    seen.see(rid, "spec.http", len(expected), proxy.id, len(expected))
+                    for i, exp, act in pairs:
+                        for path, want, got in _route_fields(i, exp, act):
+                            seen.see(rid, path, want, proxy.id, got)
+    _subsets(resources, proxies, seen)
+    return seen.drifts(layers)
+
+
+def _subsets(resources: list[ConfigResource], proxies: Sequence[Proxy], seen: _Collector) -> None:
+    rules: dict[str, tuple[ResourceId, set[str]]] = {}
+    for dr in (r for r in resources if r.kind == "DestinationRule"):
+        spec = canonical(dr)["spec"]
+        host = spec.get("host")
+        if not host:
+            continue
+        rid, names = rules.get(host, (ResourceId.of(dr), set()))
+        rules[host] = (rid, names | set(spec.get("subsets") or {}))
+    for proxy in proxies:
+        held: dict[str, set[str]] = defaultdict(set)
+        for c in proxy.clusters:
+            parsed = parse_cluster(c.name)
+            host = c.service_host or (parsed[0] if parsed else None)
+            if c.direction != "outbound" and not parsed:
+                continue
+            if host in rules:
+                subset = c.subset if c.subset is not None else (parsed[1] if parsed else "")
+                held[host].add(subset or "")
+        for host, subsets in held.items():
+            rid, names = rules[host]
+            for name in sorted(names | (subsets - {""})):
+                want = "present" if name in names else None
+                got = "present" if name in subsets else None
+                seen.see(rid, f"spec.subsets[{name}]", want, proxy.id, got)

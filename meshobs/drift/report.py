@@ -1,0 +1,150 @@
+"""Drift results as text (for a terminal or a cron mail), JSON (for tools) or Markdown (tickets)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .compare import Drift
+from .run import DriftRun
+
+MARK = {"error": "\u00d7", "warning": "\u203c"}  # the marks `linkerd check` uses
+_MISSING = "(absent)"
+
+
+def _value(v: Any) -> str:
+    if v is None:
+        return _MISSING
+    if isinstance(v, (dict, list)):
+        text = json.dumps(v, sort_keys=True, separators=(",", ":"))
+        return text if len(text) <= 80 else text[:77] + "..."
+    return str(v)
+
+
+def _history(run: DriftRun) -> dict[str, tuple[str, str]]:
+    if run.record is None:
+        return {}
+    return {t.drift.id: (t.status, t.first_seen) for t in run.record.tracked}
+
+
+def _sorted(drifts: list[Drift]) -> list[Drift]:
+    return sorted(drifts, key=lambda d: (-d.severity.rank, d.layers, d.resource, d.path))
+
+
+def to_json(run: DriftRun) -> dict[str, Any]:
+    """The whole result as plain data (stable keys; documented in docs/drift.md)."""
+    hist = _history(run)
+    items = []
+    for d in _sorted(run.drifts):
+        item = d.to_json()
+        status, first = hist.get(d.id, (None, None))
+        item["status"], item["first_seen"] = status, first
+        items.append(item)
+    record = run.record
+    return {
+        "checked_at": run.checked_at.isoformat(),
+        "complete": run.complete,
+        "checked": run.checked,
+        "layers": {k: {"available": s.available, "count": s.count, "origin": s.origin, "error": s.error,
+                       "configured": s.configured} for k, s in run.layers.items()},
+        "problems": run.problems,
+        "summary": {"drift": len(run.active),
+                    "error": sum(1 for d in run.active if d.severity.value == "error"),
+                    "warning": sum(1 for d in run.active if d.severity.value == "warning"),
+                    "ignored": len(run.ignored),
+                    "new": sum(1 for t in record.tracked if t.status == "new") if record else None,
+                    "resolved": len(record.resolved) if record else None},
+        "drift": [i for i in items if i["ignored"] is None],
+        "ignored": [i for i in items if i["ignored"] is not None],
+        "resolved": record.resolved if record else [],
+        "unchecked": record.unchecked if record else [],
+    }
+
+
+def _where(d: Drift) -> str:
+    return d.path or (d.presence or "")
+
+
+def _sides(d: Drift) -> tuple[str, str]:
+    first, second = d.layers.split("-", 1)
+    return first, second
+
+
+def _headline(run: DriftRun) -> str:
+    data = to_json(run)["summary"]
+    parts = [f"{data['drift']} drift ({data['error']} error, {data['warning']} warning)"]
+    if run.record is not None:
+        parts.append(f"{data['new']} new, {data['resolved']} resolved")
+    if data["ignored"]:
+        parts.append(f"{data['ignored']} ignored")
+    checked = ", ".join(run.checked) or "nothing"
+    return f"meshobs drift: {'; '.join(parts)}  [checked: {checked}]"
+
+
+def to_text(run: DriftRun) -> str:
+    """Human-readable lines: one per drift, proxies and history under it."""
+    hist = _history(run)
+    lines = [_headline(run)]
+    for name, s in run.layers.items():
+        state = f"{s.count} {'proxies' if name == 'effective' else 'resources'}" if s.available else (
+            f"unavailable: {s.error}" if s.configured else "not configured")
+        lines.append(f"  {name:<9} {state}" + (f"  ({s.origin})" if s.origin and s.available else ""))
+    for p in run.problems:
+        lines.append(f"  ! could not check {p}")
+    for d in _sorted(run.active):
+        first, second = _sides(d)
+        status = hist.get(d.id)
+        since = f"  [{status[0]}, since {status[1]}]" if status else ""
+        lines.append(f"{MARK.get(d.severity.value, '-')} {d.severity.value:<7} {d.resource}  {d.layers}  "
+                     f"{_where(d)}: {first} {_value(d.left)} -> {second} {_value(d.right)}{since}")
+        for proxy, value in d.per_proxy:
+            lines.append(f"    proxy {proxy}: {_value(value)}")
+        in_sync = dict(d.extra).get("proxies_in_sync")
+        if d.per_proxy and in_sync:
+            lines.append(f"    in sync: {', '.join(in_sync)} (the proxies above never got the update)")
+    for d in _sorted(run.ignored):
+        lines.append(f"- ignored {d.resource}  {d.layers}  {_where(d)}: {d.ignored}")
+    if run.record is not None:
+        for r in run.record.resolved:
+            res = r["resource"]
+            lines.append(f"√ resolved {res['kind']} {res['namespace']}/{res['name']}  {r['layers']}  "
+                         f"{r['path'] or 'presence'} (first seen {r['first_seen']})")
+        for r in run.record.unchecked:
+            res = r["resource"]
+            lines.append(f"? unchecked {res['kind']} {res['namespace']}/{res['name']}  {r['layers']}  "
+                         f"{r['path'] or 'presence'} (first seen {r['first_seen']}; not checked this run)")
+    if not run.active and run.complete:
+        lines.append("√ no drift: intended, live and effective configuration agree")
+    return "\n".join(lines) + "\n"
+
+
+def to_markdown(run: DriftRun) -> str:
+    """A Markdown table (for a ticket or a pull-request comment)."""
+    hist = _history(run)
+    lines = [f"## {_headline(run)}", ""]
+    for p in run.problems:
+        lines.append(f"- **could not check** {p}")
+    if run.active:
+        lines += ["| severity | resource | layers | path | first layer | second layer | proxies | status |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for d in _sorted(run.active):
+            first, second = _sides(d)
+            status = hist.get(d.id)
+            cells = [d.severity.value, f"`{d.resource}`", d.layers, f"`{_where(d)}`",
+                     f"{first}: `{_value(d.left)}`", f"{second}: `{_value(d.right)}`",
+                     ", ".join(d.proxies), f"{status[0]} since {status[1]}" if status else ""]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    elif run.complete:
+        lines.append("No drift: intended, live and effective configuration agree.")
+    if run.ignored:
+        lines += ["", "Ignored:", ""]
+        lines += [f"- `{d.resource}` `{_where(d)}` ({d.layers}): {d.ignored}" for d in _sorted(run.ignored)]
+    return "\n".join(lines) + "\n"
+
+
+def render(run: DriftRun, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(to_json(run), indent=2, sort_keys=False, default=str) + "\n"
+    if fmt == "markdown":
+        return to_markdown(run)
+    return to_text(run)

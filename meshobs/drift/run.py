@@ -1,0 +1,140 @@
+"""One drift check: load the three layers, compare them pairwise, apply the ignore rules.
+
+Layers come from: ``--intended`` paths (through the manifests collector, layer ``intended``);
+the snapshot's ``live`` configuration (Kubernetes API, manifests-as-live, App Mesh); the
+snapshot's proxies (Envoy config dumps). Pairs checked: intended-live and live-effective; when
+there is no live layer, intended-effective instead. A layer that was configured but could not be
+read makes the run incomplete (its pairs are not checked and their earlier drift is kept).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from meshobs.model import ConfigResource, Layer, MeshSnapshot, SourceState
+
+from .compare import INTENDED_EFFECTIVE, INTENDED_LIVE, LIVE_EFFECTIVE, Drift, Severity, compare_resources
+from .effective import compare_effective
+from .ignore import IgnoreRule, apply
+from .state import RunRecord
+
+LIVE_SOURCE_KINDS = ("kubernetes", "manifests", "appmesh")
+
+
+@dataclass
+class LayerState:
+    """Whether a layer could be read, how many resources (or proxies) it has, and from where."""
+
+    name: str
+    available: bool
+    count: int = 0
+    origin: str = ""
+    error: str | None = None
+    configured: bool = True  # False: nothing asked for this layer (not a failure)
+
+
+@dataclass
+class DriftRun:
+    """Everything one check found (``record`` is filled once the state directory saw it)."""
+
+    checked_at: datetime
+    layers: dict[str, LayerState]
+    checked: list[str]
+    drifts: list[Drift]
+    problems: list[str] = field(default_factory=list)
+    record: RunRecord | None = None
+
+    @property
+    def active(self) -> list[Drift]:
+        return [d for d in self.drifts if d.ignored is None]
+
+    @property
+    def ignored(self) -> list[Drift]:
+        return [d for d in self.drifts if d.ignored is not None]
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems and bool(self.checked)
+
+    def worst(self) -> Severity | None:
+        return max((d.severity for d in self.active), key=lambda s: s.rank, default=None)
+
+
+def intended_from_paths(paths: list[str], time: datetime) -> tuple[list[ConfigResource], LayerState]:
+    """Read the Git manifests (``--intended``) as the intended layer."""
+    from meshobs.collectors.base import NormalizeContext
+    from meshobs.collectors.manifests import normalize, read_manifest_tree
+
+    raw = read_manifest_tree(paths, layer=Layer.INTENDED.value)
+    origin = ", ".join(paths)
+    if raw.error:
+        return [], LayerState("intended", False, origin=origin, error=raw.error)
+    try:
+        part = normalize(raw, NormalizeContext(time=time, window_s=0))
+    except ValueError as exc:
+        return [], LayerState("intended", False, origin=origin, error=str(exc))
+    resources = [r for r in part.config if r.layer is Layer.INTENDED]
+    errors = [s.message for s in part.sources if s.state is SourceState.ERROR]
+    if errors:
+        return resources, LayerState("intended", False, len(resources), origin, "; ".join(errors))
+    return resources, LayerState("intended", True, len(resources), origin)
+
+
+def live_layer(snapshot: MeshSnapshot) -> tuple[list[ConfigResource], LayerState]:
+    resources = snapshot.config_of(layer=Layer.LIVE)
+    sources = [s for s in snapshot.sources if s.kind in LIVE_SOURCE_KINDS]
+    origin = ", ".join(s.name for s in sources)
+    if not sources:
+        if resources:
+            return resources, LayerState("live", True, len(resources), snapshot.origin)
+        return [], LayerState("live", False, origin="", configured=False,
+                              error="no live source (configure sources.kubernetes or sources.appmesh)")
+    failed = [s for s in sources if s.state is SourceState.ERROR]
+    if failed and len(failed) == len(sources):
+        return [], LayerState("live", False, len(resources), origin, "; ".join(s.message for s in failed))
+    return resources, LayerState("live", True, len(resources), origin,
+                                 "; ".join(s.message for s in failed) or None)
+
+
+def effective_layer(snapshot: MeshSnapshot) -> LayerState:
+    proxies = [p for p in snapshot.proxies if p.routes or p.clusters]
+    sources = snapshot.sources_of_kind("envoy")
+    if proxies:
+        return LayerState("effective", True, len(proxies), f"{len(proxies)} Envoy config dumps")
+    if not sources:
+        return LayerState("effective", False, error="no Envoy source (configure sources.envoy)",
+                          configured=False)
+    failed = [s for s in sources if s.state is SourceState.ERROR]
+    return LayerState("effective", False, error="; ".join(s.message for s in failed[:3])
+                      or "the Envoy proxies returned no routes or clusters")
+
+
+def check(intended: list[ConfigResource] | None, intended_state: LayerState | None, snapshot: MeshSnapshot,
+          *, rules: list[IgnoreRule], now: datetime, all_namespaces: bool = False) -> DriftRun:
+    """Compare the layers that could be read; ``intended=None`` when no --intended was given."""
+    if intended is None:
+        from_snapshot = snapshot.config_of(layer=Layer.INTENDED)
+        intended = from_snapshot or None
+        intended_state = (LayerState("intended", True, len(from_snapshot), snapshot.origin) if from_snapshot
+                          else LayerState("intended", False, error="no intended layer (--intended DIR)",
+                                          configured=False))
+    assert intended_state is not None
+    live, live_state = live_layer(snapshot)
+    eff_state = effective_layer(snapshot)
+    layers = {"intended": intended_state, "live": live_state, "effective": eff_state}
+    problems = [f"{s.name}: {s.error}" for s in layers.values() if s.configured and not s.available]
+    drifts: list[Drift] = []
+    checked: list[str] = []
+    has_intended = intended is not None and intended_state.available
+    if has_intended and live_state.available:
+        scope = None if all_namespaces else {r.namespace for r in intended or []}
+        drifts += compare_resources(intended or [], live, INTENDED_LIVE, right_scope=scope)
+        checked.append(INTENDED_LIVE)
+    if live_state.available and eff_state.available:
+        drifts += compare_effective(live, snapshot.proxies, LIVE_EFFECTIVE)
+        checked.append(LIVE_EFFECTIVE)
+    elif has_intended and eff_state.available and not live_state.available:
+        drifts += compare_effective(intended or [], snapshot.proxies, INTENDED_EFFECTIVE)
+        checked.append(INTENDED_EFFECTIVE)
+    return DriftRun(now, layers, checked, apply(drifts, rules), problems)
