@@ -1,0 +1,111 @@
+"""``meshobs diagnose SERVICE``: the checklist, the ranked root cause, the evidence."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+
+import click
+
+from .common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_UNCHECKED,
+    UsageError,
+    handle_errors,
+    load_snapshot,
+    source_options,
+)
+
+EXIT_HELP = """\b
+Exit codes:
+  0  nothing at or above --fail-on
+  1  findings at or above --fail-on (default: error)
+  2  usage or configuration error (bad flag, bad config, unknown service)
+  3  could not check: no source answered"""
+
+FAIL_ON = {"error": 3, "warning": 2, "never": 99}
+
+
+def resolve(snapshot: object, name: str, namespace: str | None) -> object:
+    """The ServiceRef for ``name``; unknown or ambiguous names are a usage error with suggestions."""
+    from meshobs.model import MeshSnapshot
+
+    assert isinstance(snapshot, MeshSnapshot)
+    found = snapshot.find_services(name, namespace)
+    if len(found) == 1:
+        return found[0].ref
+    if len(found) > 1:
+        options = ", ".join(str(s.ref) for s in found)
+        raise UsageError(f"{name!r} exists in several namespaces ({options}); pass --namespace")
+    known = sorted({s.name for s in snapshot.services} | {str(s.ref) for s in snapshot.services})
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    where = f" in namespace {namespace}" if namespace else ""
+    hint = f"; did you mean {', '.join(close)}?" if close else (
+        f"; known services: {', '.join(sorted(s.name for s in snapshot.services)[:10])}"
+        if snapshot.services else "; the snapshot has no services")
+    raise UsageError(f"unknown service {name!r}{where}{hint}")
+
+
+def use_color(no_color: bool) -> bool:
+    """Colour only on a terminal, never with --no-color or $NO_COLOR."""
+    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+@click.command(epilog=EXIT_HELP)
+@click.argument("service", required=False)
+@source_options
+@click.option("-n", "--namespace", metavar="NS", help="Namespace of SERVICE when its name is ambiguous.")
+@click.option("--window", metavar="DURATION", help="Rate window for a live collection (e.g. 5m).")
+@click.option("-o", "--output", type=click.Choice(["text", "json", "markdown", "junit"]),
+              default="text", show_default=True, help="Output format.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="error",
+              show_default=True, help="Lowest severity that makes the exit code 1.")
+@click.option("--no-color", is_flag=True, help="No colour even on a terminal (also: $NO_COLOR).")
+@click.option("--all", "all_services", is_flag=True, help="Diagnose every service in the mesh.")
+@handle_errors
+def diagnose(service: str | None, from_path: str | None, config_path: str | None,
+             namespace: str | None, window: str | None, output: str, fail_on: str,
+             no_color: bool, all_services: bool) -> None:
+    """Diagnose SERVICE: run the checklist (proxy health, configuration, certificates,
+    traffic, slow hops), rank the root causes across the service graph, show the evidence.
+
+    With no configuration at all it diagnoses the built-in demo mesh.
+    """
+    from meshobs.checks.base import Settings
+    from meshobs.engine import diagnose as run_diagnosis
+    from meshobs.engine import MeshReport, Report, diagnose_all
+    from meshobs.model import ServiceRef
+    from meshobs.render import json as json_out
+    from meshobs.render import junit, markdown, text
+    from meshobs.suppress import parse as parse_suppressions
+
+    if not service and not all_services:
+        raise UsageError("name a SERVICE to diagnose, or pass --all")
+    if service and all_services:
+        raise UsageError("pass either a SERVICE or --all, not both")
+    loaded = load_snapshot(from_path, config_path, window=window)
+    raw = loaded.config.raw if loaded.config else {}
+    settings = Settings.from_thresholds(raw.get("thresholds"))
+    suppressions = parse_suppressions(raw.get("suppress"))
+    snapshot = loaded.snapshot
+    report: Report | MeshReport
+    if all_services:
+        report = diagnose_all(snapshot, settings, suppressions)
+    else:
+        assert service is not None
+        ref = resolve(snapshot, service, namespace)
+        assert isinstance(ref, ServiceRef)
+        report = run_diagnosis(snapshot, ref, settings, suppressions)
+    if output == "text":
+        click.echo(text.render(report, color=use_color(no_color)), color=use_color(no_color))
+    else:
+        click.echo({"json": json_out.render, "markdown": markdown.render,
+                    "junit": junit.render}[output](report))
+    if report.status == "unknown":
+        raise click.exceptions.Exit(EXIT_UNCHECKED)
+    threshold = FAIL_ON[fail_on]
+    if any(f.severity.weight >= threshold for f in report.findings):
+        raise click.exceptions.Exit(EXIT_FINDINGS)
+    raise click.exceptions.Exit(EXIT_OK)
