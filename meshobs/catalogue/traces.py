@@ -6,9 +6,9 @@ from . import Code, Severity
 
 CODES: list[Code] = [
     Code("MSH0501", Severity.WARNING, "one hop dominates the critical path",
-         "{hop} takes {share:.0%} of the critical-path time of requests through {service} "
+         "{hop} takes {share:.0%} of the critical-path time of requests through {through} "
          "(self time p50 {p50_ms:.0f} ms, p99 {p99_ms:.0f} ms over {traces} traces)"),
     Code("MSH0502", Severity.INFO, "largest hop on the critical path",
          "{hop} takes the largest share ({share:.0%}) of the critical-path time of requests through "
-         "{service} (self time p50 {p50_ms:.0f} ms, p99 {p99_ms:.0f} ms over {traces} traces)"),
+         "{through} (self time p50 {p50_ms:.0f} ms, p99 {p99_ms:.0f} ms over {traces} traces)"),
 ]

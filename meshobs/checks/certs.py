@@ -51,46 +51,65 @@ def expiry(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> I
     default in Istio): error under 10 % left, warning under ``workload_cert_warning_fraction``.
     """
     now = now_of(snapshot)
-    reported: set[tuple[str, str]] = set()
+    # One finding per subject (a workload, or a CA certificate): the worst certificate speaks
+    # for the others (every replica of a stuck workload holds its own, equally old cert).
+    worst: dict[str, tuple[int, float, Workload, Cert, list[str]]] = {}
     for w, c in _certs(snapshot, service):
-        subject = _subject(w, c)
-        if (subject, c.serial) in reported:
-            continue
         remaining = c.remaining_s(now)
-        lifetime = c.lifetime_s
-        if c.role is CertRole.WORKLOAD:
-            error_s, warn_s = WORKLOAD_ERROR_FRACTION * lifetime, settings.workload_cert_warning_fraction * lifetime
-            threshold = (f"{WORKLOAD_ERROR_FRACTION:.0%}" if remaining < error_s
-                         else f"{settings.workload_cert_warning_fraction:.0%}") + " of its lifetime"
+        level = _level(c, remaining, settings)
+        if level == 0:
+            continue
+        subject = _subject(w, c)
+        prior = worst.get(subject)
+        proxies = [*(prior[4] if prior else []), c.proxy_id or "?"]
+        if prior is None or (level, -remaining) > (prior[0], -prior[1]):
+            worst[subject] = (level, remaining, w, c, proxies)
         else:
-            error_s, warn_s = settings.root_cert_error_days * 86400, settings.root_cert_warning_days * 86400
-            threshold = (f"{settings.root_cert_error_days:g} days" if remaining < error_s
-                         else f"{settings.root_cert_warning_days:g} days")
-        evidence: dict[str, object] = {
-            "serial": c.serial, "role": c.role.value, "not_before": c.not_before.isoformat(),
-            "not_after": c.not_after.isoformat(), "remaining_s": round(remaining),
-            "lifetime_s": round(lifetime), "remaining_fraction": round(remaining / lifetime, 3) if lifetime else 0.0,
-            "proxy": c.proxy_id, "workload": str(w.ref)}
-        common = {"service": service, "role": c.role.value, "serial": c.serial, "cert_subject": c.subject,
-                  "evidence": evidence}
-        if c.role is CertRole.WORKLOAD:
-            hint = ("the workload certificate is not being rotated: check the istio-proxy (pilot-agent) logs "
-                    "for SDS/CSR errors and istiod's CA; restarting the pod issues a fresh certificate")
-        else:
-            hint = ("rotate the mesh CA (plug in new cacerts, or let istiod renew its self-signed root) before "
-                    "it expires, and roll the workloads so they pick up the new chain")
-        if remaining <= 0:
-            reported.add((subject, c.serial))
-            yield finding("MSH0301", "certs.expiry", subject, ago=human(remaining), hint=hint,
-                          magnitude=-remaining, **common)  # type: ignore[arg-type]
-        elif remaining < error_s:
-            reported.add((subject, c.serial))
-            yield finding("MSH0302", "certs.expiry", subject, remaining=human(remaining), threshold=threshold,
-                          hint=hint, magnitude=error_s - remaining, **common)  # type: ignore[arg-type]
-        elif remaining < warn_s:
-            reported.add((subject, c.serial))
-            yield finding("MSH0303", "certs.expiry", subject, remaining=human(remaining), threshold=threshold,
-                          hint=hint, magnitude=warn_s - remaining, **common)  # type: ignore[arg-type]
+            worst[subject] = (*prior[:4], proxies)
+    for subject, (level, remaining, w, c, proxies) in sorted(worst.items()):
+        yield _expiry_finding(subject, level, remaining, w, c, sorted(set(proxies)), service, settings)
+
+
+def _thresholds(c: Cert, settings: Settings) -> tuple[float, float, str, str]:
+    """(error seconds, warning seconds, error label, warning label) for a certificate's role."""
+    if c.role is CertRole.WORKLOAD:
+        life = c.lifetime_s
+        return (WORKLOAD_ERROR_FRACTION * life, settings.workload_cert_warning_fraction * life,
+                f"{WORKLOAD_ERROR_FRACTION:.0%} of its lifetime",
+                f"{settings.workload_cert_warning_fraction:.0%} of its lifetime")
+    return (settings.root_cert_error_days * 86400, settings.root_cert_warning_days * 86400,
+            f"{settings.root_cert_error_days:g} days", f"{settings.root_cert_warning_days:g} days")
+
+
+def _level(c: Cert, remaining: float, settings: Settings) -> int:
+    """3 expired, 2 error, 1 warning, 0 fine."""
+    error_s, warn_s, _, _ = _thresholds(c, settings)
+    return 3 if remaining <= 0 else 2 if remaining < error_s else 1 if remaining < warn_s else 0
+
+
+def _expiry_finding(subject: str, level: int, remaining: float, w: Workload, c: Cert, proxies: list[str],
+                    service: ServiceRef, settings: Settings) -> Finding:
+    error_s, warn_s, error_label, warn_label = _thresholds(c, settings)
+    lifetime = c.lifetime_s
+    evidence: dict[str, object] = {
+        "serial": c.serial, "role": c.role.value, "not_before": c.not_before.isoformat(),
+        "not_after": c.not_after.isoformat(), "remaining_s": round(remaining), "lifetime_s": round(lifetime),
+        "remaining_fraction": round(remaining / lifetime, 3) if lifetime else 0.0, "proxies": proxies,
+        "workload": str(w.ref), "identity": c.spiffe_id}
+    if c.role is CertRole.WORKLOAD:
+        hint = ("the workload certificate is not being rotated: check the istio-proxy (pilot-agent) logs "
+                "for SDS/CSR errors and istiod's CA; restarting the pod issues a fresh certificate")
+    else:
+        hint = ("rotate the mesh CA (plug in new cacerts, or let istiod renew its self-signed root) before "
+                "it expires, and roll the workloads so they pick up the new chain")
+    common: dict[str, object] = {"role": c.role.value, "serial": c.serial,
+                                 "cert_subject": c.subject or c.spiffe_id or "no subject"}
+    if level == 3:
+        return finding("MSH0301", "certs.expiry", subject, service=service, evidence=evidence, hint=hint,
+                       magnitude=-remaining, ago=human(remaining), **common)
+    code, threshold, limit = ("MSH0302", error_label, error_s) if level == 2 else ("MSH0303", warn_label, warn_s)
+    return finding(code, "certs.expiry", subject, service=service, evidence=evidence, hint=hint,
+                   magnitude=limit - remaining, remaining=human(remaining), threshold=threshold, **common)
 
 
 def _service_account(snapshot: MeshSnapshot, w: Workload) -> str | None:

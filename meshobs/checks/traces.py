@@ -19,7 +19,7 @@ from .base import Finding, Settings, check, finding
 
 MIN_TRACES = 5  # fewer traces say nothing about a distribution
 DOMINANT_SHARE = 0.5  # one hop holds at least half of the critical-path time ...
-SLOW_FRACTION_OF_P99 = 0.5  # ... and its p99 self time alone is half the p99 threshold
+SLOW_FRACTION_OF_P99 = 0.25  # ... and its p99 self time alone is a quarter of the p99 threshold
 
 
 def span_service_matches(span_service: str, service: ServiceRef) -> bool:
@@ -75,7 +75,8 @@ def slow_hop(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) ->
                      "p99_self_ms": round(h.p99_us / 1000, 2)} for h in ranked[:5]],
     }
     yield finding("MSH0501" if slow else "MSH0502", "traces.slow_hop", f"Hop {top.service} {top.operation}",
-                  service=_resolve(snapshot, top.service, service) or service, hop=hop, share=top.share,
+                  service=_resolve(snapshot, top.service, service) or service, hop=hop, through=str(service),
+                  share=top.share,
                   p50_ms=top.p50_us / 1000, p99_ms=top.p99_us / 1000, traces=len(paths),
                   evidence={**evidence, "through": str(service)}, magnitude=top.share * top.p99_us / 1000,
                   hint=f"open an example trace in Jaeger ({', '.join(top.example_trace_ids)}), switch on the "
