@@ -158,3 +158,29 @@ class ThrottlingServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def cli_outputs(path: Path) -> list[Any]:
+    """The JSON bodies in the ``Output::`` blocks of an AWS CLI example page (reStructuredText).
+
+    Blocks are the indented lines after ``Output::``; an ``... TRUNCATED ...`` line (and the comma
+    before it) is dropped so the abridged real response still parses.
+    """
+    import json
+    import re
+
+    bodies: list[Any] = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() != "Output::":
+            continue
+        block: list[str] = []
+        for follow in lines[i + 1:]:
+            if follow.strip() and not follow.startswith((" ", "\t")):
+                break
+            if "TRUNCATED" in follow:
+                continue
+            block.append(follow)
+        text = re.sub(r",(\s*[\]}])", r"\1", "\n".join(block))
+        bodies.append(json.loads(text))
+    return bodies
