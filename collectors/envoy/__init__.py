@@ -56,7 +56,7 @@ def from_config(config: Config, prior: list[RawSource]) -> EnvoyCollector | None
     def transport(target: Target) -> PortForwardTransport:
         error = (f"could not port-forward to {target.namespace}/{target.pod}:{target.port}: "
                  f"{config_error}") if config_error else None
-        return PortForwardTransport(target, configuration, error)
+        return PortForwardTransport(target, configuration, error, timeout_s=timeout)
 
     return EnvoyCollector(targets, timeout_s=timeout, concurrency=concurrency, transport=transport)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -86,10 +86,23 @@ class EnvoyCollector:
                                             "istio-proxy or envoy container, and no "
                                             "sources.envoy.targets are set)"})]
         deadline = time.monotonic() + self.deadline_s
-        with ThreadPoolExecutor(max_workers=max(1, self.concurrency),
-                                thread_name_prefix="envoy-admin") as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, self.concurrency), thread_name_prefix="envoy-admin")
+        try:
             futures = [pool.submit(self._fetch_proxy, t, deadline) for t in self.targets]
-            return [f.result() for f in futures]
+            # Every request is bounded by the timeout, so this wait only ends early if a
+            # transport ignores it; then the late proxies are reported rather than waited for.
+            wait(futures, timeout=self.deadline_s + self.timeout_s + 1.0)
+            out = []
+            for t, f in zip(self.targets, futures):
+                if f.done():
+                    out.append(f.result())
+                else:
+                    late = RawSource(name=t.source_name, kind="envoy", meta=t.meta)
+                    late.add(_skipped("ready", t, self.deadline_s))
+                    out.append(late)
+            return out
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _fetch_proxy(self, target: Target, deadline: float) -> RawSource:
         raw = RawSource(name=target.source_name, kind="envoy", meta=target.meta)

@@ -32,10 +32,22 @@ def load_client_configuration(kubeconfig: str | None, context: str | None) -> An
 
 
 def _reason(exc: BaseException) -> str:
-    status = getattr(exc, "status", None)
-    if status is not None and getattr(exc, "reason", None):
-        return f"{status} {exc.reason}"  # type: ignore[attr-defined]
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """The most telling cause in an exception chain: an API status, else the root error.
+
+    The kubernetes client sometimes masks a refused connection behind an AttributeError raised
+    while formatting it, so the whole chain is searched.
+    """
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in chain:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    for e in chain:
+        status = getattr(e, "status", None)
+        if isinstance(status, int) and status > 0:
+            return f"{status} {getattr(e, 'reason', '')}".strip()
+    root = chain[-1]
+    text = str(root).strip().splitlines()[0] if str(root).strip() else type(root).__name__
     if "refused" in text.lower():
         return "connection refused"
     return text[:200]
@@ -63,8 +75,10 @@ class _ForwardedConnection(http.client.HTTPConnection):
 class PortForwardTransport:
     """GETs to ``target.port`` of ``target.pod`` over a Kubernetes port-forward."""
 
-    def __init__(self, target: Target, configuration: Any | None, config_error: str | None = None) -> None:
+    def __init__(self, target: Target, configuration: Any | None, config_error: str | None = None,
+                 timeout_s: float = 5.0) -> None:
         self.target = target
+        self.timeout_s = timeout_s
         self.configuration = configuration
         self.config_error = config_error
         self._forwards: list[Any] = []
@@ -75,8 +89,14 @@ class PortForwardTransport:
         return f"{self.target.namespace}/{self.target.pod}:{self.target.port}"
 
     def _open_socket(self) -> Any:
+        import websocket
         from kubernetes import client
         from kubernetes.stream import portforward
+
+        # The kubernetes client opens its websocket with no timeout of its own; without a
+        # default one, an API server that never answers would hang this worker for good.
+        if websocket.getdefaulttimeout() is None:
+            websocket.setdefaulttimeout(self.timeout_s)
 
         api = client.CoreV1Api(client.ApiClient(self.configuration))
         forward = portforward(api.connect_get_namespaced_pod_portforward, self.target.pod,
