@@ -114,7 +114,7 @@ class PrometheusCollector:
                              f"not JSON: is sources.prometheus.url the Prometheus server?")
         except requests.RequestException as exc:
             reason = describe_error(exc, self.url, self.timeout_s)
-            reason = reason.replace(f"cannot reach {self.url}", f"cannot reach Prometheus at {self.url}")
+            reason = reason.replace(self.url, f"Prometheus at {self.url}", 1)
             payload.error = f"{reason}: check sources.prometheus.url"
             payload.meta["unreachable"] = isinstance(exc, (requests.ConnectionError, requests.Timeout))
         except (KeyError, TypeError) as exc:
@@ -275,11 +275,12 @@ def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:
     responses = tuple(ResponseStat(code, flags, rate)
                       for (code, flags), rate in sorted(chosen.responses.items()))
     latency = None
-    buckets = list(chosen.buckets.items())
-    if buckets:
-        q = [histogram_quantile(p, buckets) for p in (0.5, 0.9, 0.99)]
+    # The chosen reporter's histogram; the other's when the chosen one recorded nothing.
+    for sd in (chosen, dst if chosen is src else src):
+        q = [histogram_quantile(p, sd.buckets.items()) for p in (0.5, 0.9, 0.99)]
         if not any(math.isnan(v) for v in q):
             latency = Latency(p50=q[0], p90=q[1], p99=q[2])
+            break
     security = Security.UNKNOWN
     if dst.security.get("none", 0.0) > 0:
         security = Security.PLAINTEXT

@@ -267,3 +267,33 @@ def test_payload_records_query_and_time() -> None:
     assert [p.key for p in raw.payloads] == [f"query:{n}" for n in QUERIES]
     p = raw.get("query:requests")
     assert isinstance(p, Payload) and "[2m]" in p.params["query"] and p.params["time"] == T.timestamp()
+
+
+# -- reporter merge ----------------------------------------------------------------------------
+
+def _drop(raw: RawSource, keys: tuple[str, ...], reporter: str) -> RawSource:
+    """Remove one reporter's series from some query results (as if that proxy were absent)."""
+    for p in raw.payloads:
+        if p.key in keys:
+            data = json.loads(p.body or "")
+            data["result"] = [s for s in data["result"] if s["metric"].get("reporter") != reporter]
+            p.body = json.dumps(data)
+    return raw
+
+
+def test_caller_without_sidecar_falls_back_to_destination_reporter() -> None:
+    traffic = [t for t in generated_traffic(10) if t.protocol == "http"][:1]
+    raw = _drop(prometheus_source(traffic, T, 300.0), tuple(f"query:{n}" for n in QUERIES), "source")
+    (edge,) = prom.normalize(raw, CTX).edges
+    assert edge.reporter is Reporter.DESTINATION
+    assert edge.request_rate == pytest.approx(traffic[0].rps)
+    assert edge.latency is not None
+
+
+def test_latency_falls_back_to_the_other_reporter() -> None:
+    traffic = [t for t in generated_traffic(10) if t.protocol == "http"][:1]
+    full = prom.normalize(prometheus_source(traffic, T, 300.0), CTX).edges[0]
+    raw = _drop(prometheus_source(traffic, T, 300.0), ("query:latency",), "source")
+    (edge,) = prom.normalize(raw, CTX).edges
+    assert edge.reporter is Reporter.BOTH
+    assert edge.latency == full.latency
