@@ -1,0 +1,256 @@
+"""Serve a demo scenario live on 127.0.0.1: Envoy admin APIs, Jaeger's v3 API, a Kubernetes API
+subset and (when installed) a real Prometheus, plus a ``meshobs.yaml`` pointing at them, so
+``meshobs graph --config DIR/meshobs.yaml`` exercises every collector's live path.
+
+    with serve_scenario("ecommerce", tmp) as demo:
+        config = load_config(str(demo.config_path))
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from meshobs.raw import RawSource, iso
+
+from .catalog import scenario_for
+from .render_envoy import render_proxies
+from .render_jaeger import jaeger_source
+from .render_kubernetes import NOT_INSTALLED, kubernetes_source
+
+# (status, content type, body)
+Answer = tuple[int, str, str]
+Route = Callable[[str, dict[str, list[str]]], Answer]
+JSON = "application/json"
+ENVOY_PATHS = {"/ready": "ready", "/server_info": "server_info", "/clusters": "clusters",
+               "/stats": "stats", "/config_dump": "config_dump", "/certs": "certs"}
+
+
+class _Server:
+    """A threaded loopback HTTP server answering GETs through ``route``."""
+
+    def __init__(self, route: Route) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                parts = urlsplit(self.path)
+                try:
+                    status, ctype, body = route(parts.path, parse_qs(parts.query, keep_blank_values=True))
+                except Exception as exc:  # a bug in the demo must not hang the client
+                    status, ctype, body = 500, "text/plain", f"demo server error: {exc}\n"
+                data = body.encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _status_404(what: str) -> Answer:
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": f"{what} not found", "reason": "NotFound", "code": 404}
+    return 404, JSON, json.dumps(body)
+
+
+def _kubernetes_route(raw: RawSource) -> Route:
+    lists = {p.url: json.loads(p.body or "{}") for p in raw.payloads if p.status == 200}
+    missing = {p.url for p in raw.payloads if p.key in NOT_INSTALLED}
+
+    def route(path: str, _query: dict[str, list[str]]) -> Answer:
+        path = path.rstrip("/")
+        if path in lists:
+            return 200, JSON, json.dumps(lists[path])
+        # Namespaced variants: /api/v1/namespaces/NS/pods, /apis/G/V/namespaces/NS/PLURAL.
+        parts = path.split("/")
+        if "namespaces" in parts:
+            i = parts.index("namespaces")
+            if len(parts) == i + 2:  # one Namespace object
+                for item in lists.get("/api/v1/namespaces", {}).get("items", []):
+                    if item["metadata"]["name"] == parts[i + 1]:
+                        return 200, JSON, json.dumps({"kind": "Namespace", "apiVersion": "v1", **item})
+                return _status_404(f'namespaces "{parts[i + 1]}"')
+            if len(parts) == i + 3:
+                ns = parts[i + 1]
+                cluster_path = "/".join(parts[:i] + parts[i + 2:])
+                if cluster_path in lists:
+                    doc = dict(lists[cluster_path])
+                    doc["items"] = [o for o in doc["items"] if o["metadata"].get("namespace") == ns]
+                    return 200, JSON, json.dumps(doc)
+                if cluster_path in missing:
+                    return 404, "text/plain", "404 page not found\n"
+        return 404, "text/plain", "404 page not found\n"
+
+    return route
+
+
+def _envoy_route(proxies: list[RawSource]) -> Route:
+    by_prefix = {f"/{p.meta['namespace']}/{p.meta['pod']}": p for p in proxies}
+
+    def route(path: str, query: dict[str, list[str]]) -> Answer:
+        for prefix, raw in by_prefix.items():
+            if path.startswith(prefix + "/"):
+                key = ENVOY_PATHS.get(path[len(prefix):])
+                if key == "stats" and query.get("format") != ["json"]:
+                    key = None  # only the JSON stats are rendered
+                payload = raw.get(key) if key else None
+                if payload is None:
+                    break
+                ctype = "text/plain" if key == "ready" else JSON
+                return payload.status or 200, ctype, payload.body or ""
+        return 404, "text/plain", "envoy admin: no such endpoint\n"
+
+    return route
+
+
+def _jaeger_route(raw: RawSource) -> Route:
+    def route(path: str, query: dict[str, list[str]]) -> Answer:
+        if path == "/api/v3/services":
+            return 200, JSON, (raw.get("services") or _empty()).body or "{}"
+        if path == "/api/v3/traces":
+            service = (query.get("query.service_name") or [""])[0]
+            payload = raw.get(f"traces/{service}")
+            if payload is None:  # Jaeger v3 answers a search with no match with 404
+                return 404, JSON, json.dumps({"error": {"httpCode": 404, "message": "trace not found"}})
+            return 200, JSON, payload.body or "{}"
+        if path == "/api/dependencies":
+            return 200, JSON, (raw.get("dependencies") or _empty()).body or "{}"
+        return 404, "text/plain", "404 page not found\n"
+
+    return route
+
+
+def _empty() -> Any:
+    from meshobs.raw import Payload
+
+    return Payload(key="", body="{}")
+
+
+@dataclass
+class LiveDemo:
+    """A scenario served on loopback; stop it (or leave the ``with`` block) when done."""
+
+    name: str
+    config_path: Path
+    kubernetes_url: str
+    envoy_url: str
+    jaeger_url: str
+    prometheus_url: str | None
+    _stoppers: list[Callable[[], None]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop every server this demo started (idempotent)."""
+        while self._stoppers:
+            self._stoppers.pop()()
+
+    def __enter__(self) -> LiveDemo:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def serve_scenario(name: str | None, workdir: str | Path, *, prometheus: bool | None = None) -> LiveDemo:
+    """Start the servers for demo ``name`` and write ``workdir/meshobs.yaml`` and a kubeconfig.
+
+    ``prometheus=None`` starts a real Prometheus when the binary is installed; ``False`` never
+    does (the config then has no Prometheus source).
+    """
+    scenario = scenario_for(name)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    kube = kubernetes_source(scenario)
+    proxies = render_proxies(scenario)
+    jaeger = jaeger_source(scenario)
+    stoppers: list[Callable[[], None]] = []
+    try:
+        servers = [_Server(_kubernetes_route(kube)), _Server(_envoy_route(proxies)),
+                   _Server(_jaeger_route(jaeger))]
+        stoppers.extend(s.stop for s in servers)
+        prom_url = None
+        from .promserver import prometheus_available, start_prometheus
+
+        if prometheus is True or (prometheus is None and prometheus_available()):
+            from .prometheus import openmetrics
+
+            prom_dir = workdir / "prometheus"
+            prom_dir.mkdir(exist_ok=True)
+            server = start_prometheus(openmetrics(scenario.edges, scenario.time, scenario.window_s), prom_dir)
+            stoppers.append(server.stop)
+            prom_url = server.url
+    except BaseException:
+        for stop in reversed(stoppers):
+            stop()
+        raise
+    kube_url, envoy_url, jaeger_url = (s.url for s in servers)
+    kubeconfig = workdir / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "demo",
+        "clusters": [{"name": "demo", "cluster": {"server": kube_url}}],
+        "users": [{"name": "demo", "user": {"token": "demo-token-not-a-secret"}}],
+        "contexts": [{"name": "demo", "context": {"cluster": "demo", "user": "demo"}}]}), encoding="utf-8")
+    sources: dict[str, Any] = {
+        "kubernetes": {"kubeconfig": str(kubeconfig), "context": "demo"},
+        "envoy": {"discovery": "static", "targets": [
+            {"namespace": p.meta["namespace"], "pod": p.meta["pod"], "workload": p.meta["workload"],
+             "url": f"{envoy_url}/{p.meta['namespace']}/{p.meta['pod']}"} for p in proxies]},
+        "jaeger": {"url": jaeger_url, "api": "v3"},
+    }
+    if prom_url:
+        sources["prometheus"] = {"url": prom_url}
+    config = {"mesh": "istio", "window": f"{int(scenario.window_s)}s", "time": iso(scenario.time),
+              "sources": sources}
+    config_path = workdir / "meshobs.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return LiveDemo(scenario.name, config_path, kube_url, envoy_url, jaeger_url, prom_url, stoppers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m meshobs.demo.serve NAME DIR``: serve until interrupted."""
+    import sys
+    import time
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m meshobs.demo.serve NAME WORKDIR", file=sys.stderr)
+        return 2
+    with serve_scenario(args[0], args[1]) as demo:
+        print(f"serving {demo.name}; config: {demo.config_path} (Ctrl-C to stop)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
