@@ -112,10 +112,20 @@ def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
         by_source = {str(e.source): {"rps": _r(e.request_rate), "error_rps": _r(e.error_rate)}
                      for e in sorted(inbound, key=lambda e: (-e.error_rate, str(e.source)))
                      if e.error_rate > 0}
+        # Which version answers the errors: a canary shows up here.
+        by_workload: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for e in inbound:
+            acc = by_workload[str(e.destination_workload)]
+            acc[0] += e.request_rate
+            acc[1] += e.error_rate
+        by_destination = {w: {"rps": _r(v[0]), "error_rps": _r(v[1]),
+                              "error_ratio": _r(v[1] / v[0]) if v[0] else 0.0}
+                          for w, v in sorted(by_workload.items())}
         yield finding("MSH0401", "traffic.error_rate", f"Service {service}", service=service,
                       evidence={"rps": _r(rps), "error_rps": _r(errors), "error_ratio": _r(ratio),
                                 "threshold": settings.error_ratio, "by_code": by_code,
-                                "by_flag": by_flag, "by_source": by_source},
+                                "by_flag": by_flag, "by_source": by_source,
+                                "by_destination_workload": by_destination},
                       magnitude=errors, hint=_ERROR_HINT,
                       ratio_pct=_pct(ratio), error_rps=_r(errors), rps=_r(rps),
                       threshold_pct=_pct(settings.error_ratio), top=top)

@@ -57,7 +57,17 @@ def finding_lines(f: Finding, style: Callable[[str, str], str], indent: str = " 
 
 def _sources(sources: tuple[SourceResult, ...], style: Callable[[str, str], str]) -> list[str]:
     lines = ["Sources"]
+    # Per-pod sources (envoy:ns/pod) are summarised by kind when they all answered.
+    by_kind: dict[str, list[SourceResult]] = {}
     for s in sources:
+        by_kind.setdefault(s.kind or s.name, []).append(s)
+    shown: list[SourceResult] = []
+    for kind, group in by_kind.items():
+        if len(group) > 3 and all(s.status == "ok" for s in group):
+            shown.append(SourceResult(f"{kind} ({len(group)} sources)", "ok", "", kind))
+        else:
+            shown.extend(group)
+    for s in shown:
         mark = MARKS[PASS] if s.status == "ok" else MARKS[SKIPPED] if s.status == "no data" else MARKS[FAIL]
         key = PASS if s.status == "ok" else SKIPPED if s.status == "no data" else FAIL
         lines.append(f"  {style(mark, key)} {s.name}: {s.status}" + (f" ({s.error})" if s.error else ""))
