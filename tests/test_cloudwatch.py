@@ -134,7 +134,8 @@ def test_one_failing_query_is_reported_partially() -> None:
                {"Namespace": "N", "MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": _dims("m", "a", "s", "b")}]
     queries = cw.build_queries(metrics, WINDOW)
     body = {"MetricDataResults": [
-        {"Id": "m0", "Label": "ok", "Timestamps": ["2026-11-21T10:00:00Z"], "Values": [600.0], "StatusCode": "Complete"},
+        {"Id": "m0", "Label": "ok", "Timestamps": ["2026-11-21T10:00:00Z"], "Values": [600.0],
+         "StatusCode": "Complete"},
         {"Id": "m1", "Label": "bad", "Timestamps": [], "Values": [], "StatusCode": "InternalError",
          "Messages": [{"Code": "InternalError", "Value": "query failed"}]}], "Messages": []}
     part = cw.normalize(_recorded_raw(body, queries), NormalizeContext(datetime.now(UTC), WINDOW))
