@@ -311,7 +311,11 @@ def objects_to_part(objects: Iterable[tuple[Mapping[str, Any], str]], layer: Lay
         workloads.setdefault(w.ref, w)
         candidates.setdefault(w.ref, w.labels)
     meshes = {ref: w.mesh for ref, w in workloads.items()}
-    services = [service_from_object(o, candidates, meshes) for o in service_objs]
+    # Selectors only match within a namespace: index by it so big clusters stay linear.
+    by_ns: dict[str, dict[WorkloadRef, Mapping[str, Any]]] = defaultdict(dict)
+    for ref, labels in candidates.items():
+        by_ns[ref.namespace][ref] = labels
+    services = [service_from_object(o, by_ns.get(namespace_of(o), {}), meshes) for o in service_objs]
     # Back-links so a workload knows the services that select it.
     by_workload: dict[WorkloadRef, list[ServiceRef]] = defaultdict(list)
     for svc in services:
