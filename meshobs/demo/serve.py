@@ -40,7 +40,7 @@ class _Server:
 
     def __init__(self, route: Route) -> None:
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 try:
                     status, ctype, body = route(parts.path, parse_qs(parts.query, keep_blank_values=True))
