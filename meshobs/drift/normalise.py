@@ -240,6 +240,8 @@ def _virtual_service(spec: dict[str, Any], ns: str) -> dict[str, Any]:
     for key in ("gateways", "exportTo"):
         if key in out:
             out[key] = sorted(set(map(str, out[key])))
+    if out.get("gateways") == ["mesh"]:
+        del out["gateways"]  # no gateways means the sidecars ("mesh"): the same binding
     if spec.get("http"):
         out["http"] = [_http_route(r, ns) for r in spec["http"] if isinstance(r, Mapping)]
     for key in ("tcp", "tls"):
