@@ -74,8 +74,9 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
     With no configuration at all it diagnoses the built-in demo mesh.
     """
     from meshobs.checks.base import Settings
-    from meshobs.engine import diagnose as run_diagnosis
     from meshobs.engine import MeshReport, Report, diagnose_all
+    from meshobs.engine import diagnose as run_diagnosis
+    from meshobs.engine.inputs import answered
     from meshobs.model import ServiceRef
     from meshobs.render import json as json_out
     from meshobs.render import junit, markdown, text
@@ -95,7 +96,12 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
         report = diagnose_all(snapshot, settings, suppressions)
     else:
         assert service is not None
-        ref = resolve(snapshot, service, namespace)
+        if answered(snapshot):
+            ref = resolve(snapshot, service, namespace)
+        else:
+            # Nothing answered, so nothing can be looked up: report "could not check" (exit 3)
+            # for the service as named rather than calling it unknown.
+            ref = ServiceRef.parse(service, namespace or "default")
         assert isinstance(ref, ServiceRef)
         report = run_diagnosis(snapshot, ref, settings, suppressions)
     if output == "text":

@@ -51,7 +51,7 @@ def missing(needs: tuple[str, ...], available: dict[str, str | None]) -> str | N
         options = need.split("|")
         if any(available.get(o, f"unknown input {o}") is None for o in options):
             continue
-        reasons.append(" / ".join(str(available.get(o, f"unknown input {o}")) for o in options))
+        reasons.append(" and ".join(str(available.get(o, f"unknown input {o}")) for o in options))
     return "; ".join(reasons) if reasons else None
 
 
