@@ -1,0 +1,125 @@
+"""``meshobs drift`` end to end through click: exit codes, outputs, state, metrics, the demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from click.testing import CliRunner, Result
+from prometheus_client.parser import text_string_to_metric_families
+
+from meshobs.cli.main import cli
+from tests.support.fake_kube import FakeKube
+from tests.test_drift_data import HOST, write_intended, write_live
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def _config(tmp_path: Path, edit: str | None = None, **drift: Any) -> Path:
+    live = write_live(tmp_path / "live", edit)
+    doc: dict[str, Any] = {"sources": {"kubernetes": {"manifests": [str(live)]}}}
+    if drift:
+        doc["drift"] = drift
+    path = tmp_path / "meshobs.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def _drift(tmp_path: Path, *extra: str, edit: str | None = None, **drift: Any) -> Result:
+    git = write_intended(tmp_path / "git")
+    return run("drift", "--intended", str(git), "--config", str(_config(tmp_path, edit, **drift)), *extra)
+
+
+def test_no_drift_exits_0(tmp_path: Path) -> None:
+    result = _drift(tmp_path, "-o", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["drift"] == [] and data["checked"] == ["intended-live"] and data["complete"]
+
+
+def test_fail_on_thresholds(tmp_path: Path) -> None:
+    assert _drift(tmp_path / "a", edit="retries").exit_code == 1  # default: warning
+    assert _drift(tmp_path / "b", "--fail-on", "error", edit="retries").exit_code == 0
+    assert _drift(tmp_path / "c", "--fail-on", "error", edit="weight").exit_code == 1
+    assert _drift(tmp_path / "d", "--fail-on", "never", edit="weight").exit_code == 0
+    assert _drift(tmp_path / "e", edit="retries", fail_on="error").exit_code == 0  # from the config
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert run("drift", "--intended", str(tmp_path / "nope"), "--from", "demo:weight-drift").exit_code == 2
+    bad_rule = _drift(tmp_path, ignore=[{"path": "labels.team"}])  # no reason
+    assert bad_rule.exit_code == 2
+    assert run("drift", "-o", "yaml").exit_code == 2
+
+
+def test_cannot_check_exits_3_and_counts_errors(tmp_path: Path) -> None:
+    fk = FakeKube(token="t")  # never started: the API is unreachable
+    kubeconfig = fk.write_kubeconfig(tmp_path, server="http://127.0.0.1:9")
+    config = tmp_path / "meshobs.yaml"
+    config.write_text(yaml.safe_dump({"sources": {"kubernetes": {"kubeconfig": str(kubeconfig),
+                                                                 "context": "fake", "timeout": "2s"}}}))
+    git = write_intended(tmp_path / "git")
+    prom = tmp_path / "drift.prom"
+    args = ("drift", "--intended", str(git), "--config", str(config), "--state-dir", str(tmp_path / "state"),
+            "--textfile", str(prom))
+    assert run(*args).exit_code == 3
+    assert run(*args).exit_code == 3
+    fams = {f.name: f for f in text_string_to_metric_families(prom.read_text())}
+    assert fams["meshobs_drift_check_errors"].samples[0].value == 2
+    assert fams["meshobs_drift_last_success_timestamp_seconds"].samples == []
+
+
+def test_history_through_the_cli(tmp_path: Path) -> None:
+    state = str(tmp_path / "state")
+    first = json.loads(_drift(tmp_path / "1", "-o", "json", "--state-dir", state, edit="weight").output)
+    assert {d["status"] for d in first["drift"]} == {"new"}
+    second = json.loads(_drift(tmp_path / "2", "-o", "json", "--state-dir", state, edit="weight").output)
+    assert {d["status"] for d in second["drift"]} == {"ongoing"}
+    assert [d["first_seen"] for d in second["drift"]] == [d["first_seen"] for d in first["drift"]]
+    third = _drift(tmp_path / "3", "-o", "json", "--state-dir", state)
+    assert third.exit_code == 0
+    resolved = json.loads(third.output)["resolved"]
+    assert sorted(r["path"] for r in resolved) == [f"spec.http[0].route[{HOST}|v1].weight",
+                                                   f"spec.http[0].route[{HOST}|v2].weight"]
+
+
+def test_unreachable_pushgateway_is_could_not_check(tmp_path: Path) -> None:
+    assert _drift(tmp_path, "--pushgateway", "http://127.0.0.1:9").exit_code == 3
+
+
+def test_outputs_render(tmp_path: Path) -> None:
+    text = _drift(tmp_path / "t", edit="weight")
+    assert text.exit_code == 1 and "VirtualService shop/reviews" in text.output
+    md = _drift(tmp_path / "m", "-o", "markdown", edit="weight")
+    assert md.output.startswith("## ") and "| error |" in md.output
+
+
+def test_weight_drift_demo_finds_its_drift(tmp_path: Path) -> None:
+    """The shipped demo: Git says retries 3 (live 10, hand-edited); frontend's proxies hold 50/50
+    while the live VirtualService says 90/10."""
+    from meshobs.demo.catalog import export_intended
+
+    export_intended("weight-drift", tmp_path / "git")
+    result = run("drift", "--intended", str(tmp_path / "git"), "--from", "demo:weight-drift", "-o", "json",
+                 "--textfile", str(tmp_path / "d.prom"))
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    found = {(d["layers"], d["resource"]["name"], d["path"]) for d in data["drift"]}
+    assert ("intended-live", "cart-service", "spec.http[0].retries.attempts") in found
+    weights = [d for d in data["drift"] if d["layers"] == "live-effective" and d["path"].endswith(".weight")]
+    assert {d["resource"]["name"] for d in weights} == {"product-service"}
+    assert all(p.startswith("frontend-v1-") for d in weights for p in d["proxies"])
+    assert {(d["live"], d["effective"]) for d in weights} == {(90, 50), (10, 50)}
+    assert len(data["drift"]) == 3
+
+
+def test_healthy_demo_has_no_drift(tmp_path: Path) -> None:
+    from meshobs.demo.catalog import export_intended
+
+    export_intended("healthy", tmp_path / "git")
+    result = run("drift", "--intended", str(tmp_path / "git"), "--from", "demo:healthy")
+    assert result.exit_code == 0, result.output
