@@ -118,7 +118,7 @@ class XRayCollector:
         return str(expr) if expr else None
 
     def _summaries(self, client: Any, raw: RawSource, start: str, end: str, expr: str | None) -> list[str]:
-        limit = int(self.section.get("limit") or DEFAULT_LIMIT)
+        limit = int(self.section["limit"] if self.section.get("limit") is not None else DEFAULT_LIMIT)
         params: dict[str, Any] = {"StartTime": start, "EndTime": end, "Sampling": False}
         if expr:
             params["FilterExpression"] = expr
