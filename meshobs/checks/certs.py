@@ -6,11 +6,11 @@ any certificate attributed to one of its workloads). Time is the snapshot's, nev
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 
 from meshobs.catalogue import Category
-from meshobs.model import Cert, CertRole, MeshSnapshot, ServiceRef, Workload
+from meshobs.model import Cert, CertRole, MeshSnapshot, ServiceRef, Workload, WorkloadRef
 
 from .base import Finding, Settings, check, finding, memo, now_of
 
@@ -22,11 +22,19 @@ def _certs(snapshot: MeshSnapshot, service: ServiceRef) -> Iterator[tuple[Worklo
     for w in snapshot.workloads_of(service):
         seen: set[tuple[str, str]] = set()
         certs = [c for p in snapshot.proxies_of(w.ref) for c in snapshot.certs_of(p.id)]
-        certs += [c for c in snapshot.certs if c.workload == w.ref]
+        certs += memo(snapshot, "certs.by_workload", _certs_by_workload).get(w.ref, [])
         for c in certs:
             if (c.serial, c.role.value) not in seen:
                 seen.add((c.serial, c.role.value))
                 yield w, c
+
+
+def _certs_by_workload(snapshot: MeshSnapshot) -> dict[WorkloadRef, list[Cert]]:
+    out: dict[WorkloadRef, list[Cert]] = defaultdict(list)
+    for c in snapshot.certs:
+        if c.workload is not None:
+            out[c.workload].append(c)
+    return dict(out)
 
 
 def human(seconds: float) -> str:

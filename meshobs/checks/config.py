@@ -23,7 +23,7 @@ from meshobs.istio_config import (
 )
 from meshobs.model import ConfigResource, MeshSnapshot, Service, ServiceRef, Workload
 
-from .base import Finding, Settings, check, finding
+from .base import Finding, Settings, check, finding, memo
 
 
 def target_service(snapshot: MeshSnapshot, service: ServiceRef) -> Service:
@@ -45,6 +45,27 @@ def selects(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
     return all(str(labels.get(k)) == str(v) for k, v in selector.items())
 
 
+def _drs_by_host(snapshot: MeshSnapshot) -> tuple[dict[str, list[ConfigResource]], list[ConfigResource]]:
+    exact: dict[str, list[ConfigResource]] = {}
+    wildcard: list[ConfigResource] = []
+    for dr in pick_resources(snapshot, DESTINATION_RULE):
+        host = dr_host(dr)
+        if host.startswith("*"):
+            wildcard.append(dr)
+        else:
+            exact.setdefault(host, []).append(dr)
+    return exact, wildcard
+
+
+def destination_rules_for(snapshot: MeshSnapshot, hosts: Iterable[str]) -> list[ConfigResource]:
+    """DestinationRules whose host covers one of ``hosts`` (indexed once per snapshot)."""
+    exact, wildcard = memo(snapshot, "istio.drs_by_host", _drs_by_host)
+    hosts = list(hosts)
+    found = {(dr.namespace, dr.name): dr for h in hosts for dr in exact.get(h, ())}
+    found.update({(dr.namespace, dr.name): dr for dr in wildcard if any(host_matches(dr_host(dr), h) for h in hosts)})
+    return [found[k] for k in sorted(found)]
+
+
 def subsets_for_host(drs: Iterable[ConfigResource], host: str) -> dict[str, tuple[ConfigResource, dict[str, str]]]:
     """Subset name -> (DestinationRule, labels) over every DestinationRule covering ``host``."""
     out: dict[str, tuple[ConfigResource, dict[str, str]]] = {}
@@ -55,13 +76,24 @@ def subsets_for_host(drs: Iterable[ConfigResource], host: str) -> dict[str, tupl
     return out
 
 
+def _vs_by_destination(snapshot: MeshSnapshot) -> dict[str, list[ConfigResource]]:
+    """Destination host -> VirtualServices routing to it (any gateway binding)."""
+    out: dict[str, list[ConfigResource]] = {}
+    for vs in pick_resources(snapshot, VIRTUAL_SERVICE):
+        for host in {d.host for r in http_routes(vs) for d in r.destinations}:
+            out.setdefault(host, []).append(vs)
+    return out
+
+
 @check("config.unknown_subset", Category.CONFIG, ("config",), ("MSH0201",))
 def unknown_subset(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """A VirtualService routes to a subset of this service that no DestinationRule defines."""
     svc = target_service(snapshot, service)
     hosts = service_hosts(svc)
-    drs = pick_resources(snapshot, DESTINATION_RULE)
-    for vs in pick_resources(snapshot, VIRTUAL_SERVICE):
+    drs = destination_rules_for(snapshot, hosts)
+    by_host = memo(snapshot, "istio.vs_by_destination", _vs_by_destination)
+    candidates = {(vs.namespace, vs.name): vs for h in hosts for vs in by_host.get(h, ())}
+    for _, vs in sorted(candidates.items()):
         missing: dict[str, str] = {}
         for route in http_routes(vs):
             for d in route.destinations:
@@ -91,8 +123,8 @@ def empty_subset(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings
             label_sets.append(workload_labels(w))
     if not label_sets:
         return  # nothing known about the service's pods: cannot judge
-    for dr in pick_resources(snapshot, DESTINATION_RULE):
-        if not any(host_matches(dr_host(dr), h) for h in hosts) or dr_host(dr).startswith("*"):
+    for dr in destination_rules_for(snapshot, hosts):
+        if dr_host(dr).startswith("*"):
             continue
         for subset, labels in sorted(dr_subsets(dr).items()):
             if labels and not any(selects(labels, ls) for ls in label_sets):
