@@ -167,3 +167,42 @@ def test_unreachable_api_means_could_not_check(tmp_path: Path) -> None:
     run = check(intended, state, snapshot, rules=rules_from_config([]), now=T)
     assert run.checked == [] and not run.complete and run.problems
     assert not run.layers["live"].available
+
+
+def test_appmesh_crds_with_webhook_defaults_do_not_drift(corpus: Path, tmp_path: Path) -> None:
+    """App Mesh CRDs (a real example manifest) against the same objects as the API returns them
+    after the appmesh-controller's webhook: awsName and meshRef (with uid) filled in."""
+    import copy
+
+    import yaml
+
+    src = corpus / "appmesh-config/aws-app-mesh-examples/djapp__meshed_app.yaml"
+    docs = [d for d in yaml.safe_load_all(src.read_text()) if d]
+    live = []
+    for d in copy.deepcopy(docs):
+        if d["apiVersion"].startswith("appmesh.k8s.aws/") and d["kind"] != "Mesh":
+            ns, name = d["metadata"]["namespace"], d["metadata"]["name"]
+            d["spec"].setdefault("awsName", f"{name}_{ns}")
+            d["spec"]["meshRef"] = {"name": "dj-app", "uid": "2f3c-uid"}
+        d.setdefault("status", {"conditions": [{"type": "VirtualNodeActive", "status": "True"}]})
+        d["metadata"]["resourceVersion"] = "99"
+        live.append(d)
+    (tmp_path / "git").mkdir()
+    (tmp_path / "git" / "app.yaml").write_text(src.read_text())
+    (tmp_path / "live").mkdir()
+    (tmp_path / "live" / "live.yaml").write_text(yaml.safe_dump_all(live))
+    intended, state = intended_from_paths([str(tmp_path / "git")], T)
+    assert state.available and any(r.kind == "VirtualRouter" for r in intended)
+    run = check(intended, state, _manifest_snapshot(tmp_path / "live"), rules=rules_from_config([]), now=T)
+    assert run.active == []
+    # ... and a weight edited by hand in a router shows up as exactly that.
+    for d in live:
+        if d["kind"] == "VirtualRouter" and d["metadata"]["name"] == "jazz-router":
+            targets = d["spec"]["routes"][0]["httpRoute"]["action"]["weightedTargets"]
+            assert len(targets) >= 1
+            targets[0]["weight"] = targets[0].get("weight", 1) + 7
+            targets.append({"virtualNodeRef": {"name": "jazz-v9"}, "weight": 3})
+    (tmp_path / "live" / "live.yaml").write_text(yaml.safe_dump_all(live))
+    run = check(intended, state, _manifest_snapshot(tmp_path / "live"), rules=rules_from_config([]), now=T)
+    assert run.active and {d.resource.name for d in run.active} == {"jazz-router"}
+    assert all(d.category == "weight" and d.severity is Severity.ERROR for d in run.active)
