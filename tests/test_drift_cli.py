@@ -123,3 +123,13 @@ def test_healthy_demo_has_no_drift(tmp_path: Path) -> None:
     export_intended("healthy", tmp_path / "git")
     result = run("drift", "--intended", str(tmp_path / "git"), "--from", "demo:healthy")
     assert result.exit_code == 0, result.output
+
+
+def test_malformed_intended_manifest_is_could_not_check(tmp_path: Path) -> None:
+    git = write_intended(tmp_path / "git")
+    (git / "broken.yaml").write_text("kind: VirtualService\n  bad: [indent\n")
+    result = run("drift", "--intended", str(git), "--config", str(_config(tmp_path)), "-o", "json")
+    assert result.exit_code == 3
+    data = json.loads(result.output)
+    assert data["checked"] == [] or not data["complete"]
+    assert not data["layers"]["intended"]["available"]
