@@ -20,7 +20,13 @@ REQUEST_LABELS = (
     *EDGE_LABELS, "request_protocol", "response_code", "response_flags",
     "connection_security_policy", "source_principal", "destination_principal",
 )
-LATENCY_LABELS = ("le", *EDGE_LABELS, "request_protocol")
+# The histogram is the biggest answer (one series per bucket): group it by the edge key only,
+# the canonical service/revision labels already arrive with the requests query.
+LATENCY_LABELS = (
+    "le", "reporter", "source_workload", "source_workload_namespace", "destination_service_name",
+    "destination_service_namespace", "destination_workload", "destination_workload_namespace",
+    "request_protocol",
+)
 TCP_LABELS = (*EDGE_LABELS, "connection_security_policy", "source_principal", "destination_principal")
 
 
