@@ -123,6 +123,8 @@ class _Cache:
         self.snapshot, self.settings = snapshot, settings
         self.checks = checklist()
         self.available = availability(snapshot)
+        self.sources = _sources(snapshot)  # once: a big mesh has a source per Envoy pod
+        self.answered = answered(snapshot)
         self.results: dict[ServiceRef, tuple[list[CheckResult], list[Finding]]] = {}
 
     def get(self, service: ServiceRef) -> tuple[list[CheckResult], list[Finding]]:
@@ -149,10 +151,9 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
             hidden_all = hidden
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
                   lambda x, c, kind: hop_shows(snapshot, x, c, kind))
-    ok = answered(snapshot)
-    return Report(service=service, status=status_of(ranked, ok), findings=tuple(ranked),
+    return Report(service=service, status=status_of(ranked, cache.answered), findings=tuple(ranked),
                   checks=tuple(_rescore(results, by_service[service])),
-                  sources=_sources(snapshot), suppressed=tuple(hidden_all),
+                  sources=cache.sources, suppressed=tuple(hidden_all),
                   time=snapshot.time, origin=snapshot.origin)
 
 
@@ -170,9 +171,9 @@ def diagnose_all(snapshot: MeshSnapshot, settings: Settings | None = None,
                     for s in sorted(snapshot.services, key=lambda s: s.ref) if not s.ref.is_unknown)
     mesh_findings, _hidden = apply_suppressions(_source_findings(snapshot), list(suppressions),
                                                 snapshot.time)
-    ok = answered(snapshot)
+    ok = cache.answered
     everything = list(mesh_findings) + [f for r in reports for f in r.findings]
     mesh_findings = [replace(f, rank=n) for n, f in enumerate(mesh_findings, start=1)]
-    return MeshReport(reports=reports, status=status_of(everything, ok), sources=_sources(snapshot),
+    return MeshReport(reports=reports, status=status_of(everything, ok), sources=cache.sources,
                       time=snapshot.time, origin=snapshot.origin,
                       mesh_findings=tuple(mesh_findings))
