@@ -1,0 +1,66 @@
+"""Renderers on a hand-built diagnosis: marks, colour, structure (not wording)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from meshobs.engine import diagnose, diagnose_all
+from meshobs.model import ServiceRef, SourceState, UpstreamHost
+from meshobs.render import json as json_out
+from meshobs.render import junit, markdown, text
+from tests.support.builders import MeshBuilder
+
+
+def failing_report():  # type: ignore[no-untyped-def]
+    m = MeshBuilder().service("frontend").service("cart-service").service("database-service")
+    m.call("frontend", "cart-service", responses=[("200", "-", 0.5), ("503", "-", 0.5)])
+    m.call("cart-service", "database-service", responses=[("503", "UH", 1.0)], reached=False)
+    m.cluster("cart-service", "database-service", outlier_ejections_active=1,
+              hosts=(UpstreamHost("10.0.0.1:5432", healthy=False, failed_outlier_check=True),))
+    m.proxy("cart-v1-0", warming_clusters=1).without("prometheus")
+    m.source("prometheus", SourceState.OK, kind="prometheus")
+    return m.build()
+
+
+def test_text_marks_and_no_colour_by_default() -> None:
+    out = text.render(diagnose(failing_report(), ServiceRef("default", "cart-service")))
+    assert "\x1b[" not in out
+    lines = out.splitlines()
+    assert "  \u00d7 traffic.error_rate" in lines  # fail
+    assert "  \u203c proxy.warming" in lines  # warning only
+    assert "  \u221a proxy.not_ready" in lines  # pass
+    assert lines[-1].startswith("Status: failing")
+    assert "doc: docs/findings/MSH0406.md" in out
+
+
+def test_text_skipped_mark_with_reason() -> None:
+    snap = MeshBuilder().service("cart-service").without("envoy").build()
+    out = text.render(diagnose(snap, ServiceRef("default", "cart-service")))
+    assert any(ln.startswith("  \u2013 proxy.warming  skipped: no proxy data") for ln in out.splitlines())
+
+
+def test_text_colour_when_asked() -> None:
+    out = text.render(diagnose(failing_report(), ServiceRef("default", "cart-service")), color=True)
+    assert "\x1b[31m" in out  # red for failures
+
+
+def test_json_evidence_carries_causal_links() -> None:
+    data = json.loads(json_out.render(diagnose(failing_report(), ServiceRef("default", "cart-service"))))
+    first = data["findings"][0]
+    assert first["code"] == "MSH0406" and first["rank"] == 1
+    assert "MSH0401 Service default/cart-service" in first["evidence"]["explains"]
+    symptom = next(f for f in data["findings"] if f["code"] == "MSH0401")
+    assert "MSH0406 Service default/database-service" in symptom["evidence"]["caused_by"]
+
+
+def test_mesh_outputs() -> None:
+    mesh = diagnose_all(failing_report())
+    data = json.loads(json_out.render(mesh))
+    assert data["status"] == "failing"
+    assert [s["service"] for s in data["services"]] == ["cart-service", "database-service", "frontend"]
+    root = ET.fromstring(junit.render(mesh))
+    assert len(root.findall("testsuite")) == 3
+    md = markdown.render(mesh)
+    assert md.count("## Diagnosis of") == 3
+    assert "failing default/cart-service" in text.render(mesh)
