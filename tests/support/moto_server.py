@@ -50,9 +50,16 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"moto server unavailable: {reason}")
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """``http://127.0.0.1:PORT`` of a moto server running for the whole test session."""
+class _Shared:
+    """One moto process per test session, however many modules import the fixture (pytest makes
+    one session fixture per importing module; they share this process and the last one stops it)."""
+
+    proc: subprocess.Popen[bytes] | None = None
+    url: str = ""
+    users: int = 0
+
+
+def _start() -> str:
     binary = _moto_binary()
     if binary is None:
         _unavailable("moto_server is not installed (pip install 'moto[server]')")
@@ -61,28 +68,47 @@ def moto_endpoint() -> Iterator[str]:
     proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, **DUMMY_ENV})
+    _Shared.proc, _Shared.url = proc, url
     deadline = time.monotonic() + 30
+    while True:
+        if proc.poll() is not None:
+            err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace")[-300:]
+            _Shared.proc = None
+            _unavailable(f"moto_server exited with {proc.returncode}: {err}")
+        try:
+            if requests.get(f"{url}/moto-api/", timeout=1).status_code < 500:
+                return url
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            _stop()
+            _unavailable("moto_server did not answer within 30 s")
+        time.sleep(0.2)
+
+
+def _stop() -> None:
+    proc, _Shared.proc = _Shared.proc, None
+    if proc is None:
+        return
+    proc.terminate()
     try:
-        while True:
-            if proc.poll() is not None:
-                err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace")[-300:]
-                _unavailable(f"moto_server exited with {proc.returncode}: {err}")
-            try:
-                if requests.get(f"{url}/moto-api/", timeout=1).status_code < 500:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                _unavailable("moto_server did not answer within 30 s")
-            time.sleep(0.2)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` of a moto server running for the whole test session."""
+    url = _Shared.url if _Shared.proc is not None and _Shared.proc.poll() is None else _start()
+    _Shared.users += 1
+    try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        _Shared.users -= 1
+        if _Shared.users == 0:
+            _stop()
 
 
 @pytest.fixture
@@ -148,8 +174,8 @@ class ThrottlingServer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     def __enter__(self) -> ThrottlingServer:
         self._thread.start()
