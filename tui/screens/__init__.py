@@ -1,0 +1,1 @@
+"""The dashboard's screens: overview, service, findings, help."""

@@ -1,0 +1,157 @@
+"""The overview: every service, worst first, with the neighbourhood of the selected one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input
+
+from ..viewmodel import OVERVIEW_COLUMNS, SORT_KEYS, RowFilter, ServiceRow, filter_rows, neighbourhood, sort_rows
+from ..widgets.neighbourhood import Neighbourhood
+from ..widgets.status_line import StatusLine
+from ..widgets.tables import SyncTable
+
+if TYPE_CHECKING:
+    from ..data import Analysis
+
+HEALTH_CYCLE = ("", "failing", "degraded", "healthy", "unknown")
+# Above this many services the filter applies on enter rather than on every keystroke.
+LIVE_FILTER_MAX = 1500
+
+
+class OverviewScreen(Screen[None]):
+    """All services; ``/`` search, ``n``/``h`` cycle namespace/health filters, ``o`` sort."""
+
+    BINDINGS = [
+        Binding("slash", "search", "Search"),
+        Binding("n", "cycle_namespace", "Namespace"),
+        Binding("h", "cycle_health", "Health"),
+        Binding("o", "cycle_sort", "Sort"),
+        Binding("O", "reverse_sort", "Reverse", show=False),
+        Binding("escape", "clear_filter", "Clear", show=False),
+    ]
+
+    AUTO_FOCUS = "#services"
+    DEFAULT_CSS = """
+    OverviewScreen #search { display: none; height: 3; }
+    OverviewScreen #search.visible { display: block; }
+    OverviewScreen #services { height: 1fr; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.analysis: Analysis | None = None
+        self.filter = RowFilter()
+        self.namespace, self.health, self.query_text = "", "", ""
+        self.sort_key, self.reverse = "health", False
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        yield Input(placeholder="search: text, ns:NAME, health:failing  (enter to apply, esc to clear)",
+                    id="search")
+        table = SyncTable(OVERVIEW_COLUMNS, id="services")
+        table.border_title = "services"
+        yield table
+        yield Neighbourhood(id="neighbourhood")
+        yield Footer()
+
+    @property
+    def table(self) -> SyncTable:
+        return self.query_one("#services", SyncTable)
+
+    def show_analysis(self, analysis: Analysis) -> None:
+        self.analysis = analysis
+        self.apply()
+
+    def visible_rows(self) -> list[ServiceRow]:
+        if self.analysis is None:
+            return []
+        rows = filter_rows(self.analysis.rows, self.filter)
+        # Rows come worst-first from the worker; only another order needs a sort here.
+        if self.sort_key != "health" or self.reverse:
+            rows = sort_rows(rows, self.sort_key, self.reverse)
+        return rows
+
+    def apply(self) -> None:
+        self.filter = RowFilter.parse(self.query_text, self.namespace, self.health)
+        rows = self.visible_rows()
+        self.table.sync(rows)
+        total = len(self.analysis.rows) if self.analysis else 0
+        described = self.filter.describe()
+        order = f"sort: {self.sort_key}{' ↑' if self.reverse else ''}"
+        self.table.border_title = f"services {len(rows)}/{total}" + (f"  {described}" if described else "")
+        self.table.border_subtitle = order
+        self.update_neighbourhood()
+
+    def update_neighbourhood(self) -> None:
+        panel = self.query_one(Neighbourhood)
+        row = self.table.selected()
+        if self.analysis is None or not isinstance(row, ServiceRow):
+            panel.update("")
+            return
+        rows, hidden = neighbourhood(self.analysis.snapshot, row.ref, limit=3)
+        panel.show(str(row.ref), rows, hidden)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.update_neighbourhood()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        row = self.table.selected()
+        if isinstance(row, ServiceRow):
+            self.app.open_service(row.ref)  # type: ignore[attr-defined]
+
+    # -- filters ----------------------------------------------------------------------------
+    def action_search(self) -> None:
+        box = self.query_one("#search", Input)
+        box.add_class("visible")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if self.analysis is not None and len(self.analysis.rows) <= LIVE_FILTER_MAX:
+            self.query_text = event.value
+            self.apply()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_text = event.value
+        self.apply()
+        event.input.remove_class("visible")
+        self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#search", Input)
+        box.value = ""
+        box.remove_class("visible")
+        self.query_text, self.namespace, self.health = "", "", ""
+        self.apply()
+        self.table.focus()
+
+    def action_cycle_namespace(self) -> None:
+        if self.analysis is None:
+            return
+        options = ["", *sorted({r.ref.namespace for r in self.analysis.rows})]
+        self.namespace = options[(options.index(self.namespace) + 1) % len(options)] \
+            if self.namespace in options else ""
+        self.apply()
+
+    def action_cycle_health(self) -> None:
+        self.health = HEALTH_CYCLE[(HEALTH_CYCLE.index(self.health) + 1) % len(HEALTH_CYCLE)]
+        self.apply()
+
+    def action_cycle_sort(self) -> None:
+        self.sort_key = SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)]
+        self.reverse = False
+        self.apply()
+
+    def action_reverse_sort(self) -> None:
+        self.reverse = not self.reverse
+        self.apply()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key in SORT_KEYS:
+            self.reverse = (not self.reverse) if key == self.sort_key else False
+            self.sort_key = key
+            self.apply()

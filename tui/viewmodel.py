@@ -1,0 +1,303 @@
+"""Pure view models for the dashboard: MeshSnapshot + diagnosis -> rows to show.
+
+Nothing here imports textual, so every function runs in a worker thread (and in plain unit
+tests). Rows are small frozen dataclasses; their ``cells()`` are plain strings so that the UI
+thread only copies them into a table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from meshobs.checks.base import Finding
+from meshobs.engine.report import MeshReport
+from meshobs.model import Edge, MeshSnapshot, ServiceRef, SourceState, thaw
+
+HEALTH_ORDER = {"failing": 0, "degraded": 1, "unknown": 2, "healthy": 3}
+HEALTH_MARK = {"failing": "✗ failing", "degraded": "! degraded", "unknown": "? unknown", "healthy": "✓ healthy"}
+SORT_KEYS = ("health", "name", "rate", "errors", "p99")
+BARS = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 10
+
+
+def sparkline(values: Sequence[float | None], width: int = SPARK_WIDTH) -> str:
+    """Unicode block sparkline of the last ``width`` values; gaps (None) show as spaces."""
+    tail = list(values)[-width:]
+    known = [v for v in tail if v is not None]
+    if not known:
+        return " " * min(width, len(tail))
+    lo, hi = min(known), max(known)
+    span = hi - lo
+    out = []
+    for v in tail:
+        if v is None:
+            out.append(" ")
+        elif span <= 0:
+            out.append(BARS[3] if hi > 0 else BARS[0])
+        else:
+            out.append(BARS[min(len(BARS) - 1, int((v - lo) / span * (len(BARS) - 1) + 0.5))])
+    return "".join(out)
+
+
+def fmt_rate(rps: float) -> str:
+    """Requests per second, compact (``0``, ``0.42``, ``12.3``, ``1.2k``)."""
+    if rps <= 0:
+        return "0"
+    if rps >= 1000:
+        return f"{rps / 1000:.1f}k"
+    if rps >= 10:
+        return f"{rps:.1f}"
+    return f"{rps:.2f}"
+
+
+def fmt_pct(ratio: float) -> str:
+    return "0%" if ratio <= 0 else ("<0.1%" if ratio < 0.001 else f"{ratio * 100:.1f}%")
+
+
+def fmt_ms(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms / 1000:.1f}s" if ms >= 10_000 else f"{ms:.0f}ms"
+
+
+@dataclass(frozen=True, slots=True)
+class Red:
+    """Rate, errors and duration of the traffic into a service."""
+
+    rate: float
+    error_ratio: float
+    p99_ms: float | None
+
+
+def red_of(edges: Iterable[Edge]) -> Red:
+    """Aggregate inbound edges. p99 is the worst edge's p99: quantiles do not add up, and the
+    worst caller is the one an engineer needs to see."""
+    rate = errors = 0.0
+    p99: float | None = None
+    for e in edges:
+        rate += e.request_rate
+        errors += e.error_rate
+        if e.latency is not None and e.latency.p99 is not None:
+            p99 = e.latency.p99 if p99 is None else max(p99, e.latency.p99)
+    return Red(rate, errors / rate if rate > 0 else 0.0, p99)
+
+
+def rate_history(snapshot: MeshSnapshot, ref: ServiceRef, metric: str, instant: float) -> tuple[str, bool]:
+    """(sparkline, has_history). Without a series the line is flat at the instant value."""
+    series = snapshot.series_of(ref, metric)
+    if series is not None and any(v is not None for v in series.values):
+        return sparkline(series.values), True
+    return sparkline([instant] * SPARK_WIDTH), False
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRow:
+    """One line of the overview."""
+
+    ref: ServiceRef
+    health: str
+    red: Red
+    spark: str
+    has_history: bool
+    findings: int
+
+    @property
+    def key(self) -> str:
+        return str(self.ref)
+
+    def cells(self) -> tuple[str, ...]:
+        return (HEALTH_MARK.get(self.health, self.health), self.ref.namespace, self.ref.name,
+                fmt_rate(self.red.rate), fmt_pct(self.red.error_ratio), fmt_ms(self.red.p99_ms),
+                self.spark, str(self.findings) if self.findings else "")
+
+
+# (key, label, width); width 0 takes the room the others leave (the service name).
+OVERVIEW_COLUMNS = (("health", "Health", 11), ("namespace", "Namespace", 11), ("name", "Service", 0),
+                    ("rate", "req/s", 7), ("errors", "err%", 7), ("p99", "p99", 7),
+                    ("spark", "rate", SPARK_WIDTH + 1), ("findings", "#", 3))
+
+
+def overview_rows(snapshot: MeshSnapshot, report: MeshReport | None) -> list[ServiceRow]:
+    """Every (known) service with its health, RED numbers and sparkline, worst first."""
+    health = {r.service: (r.status, len(r.findings)) for r in report.reports} if report else {}
+    rows = []
+    for svc in snapshot.services:
+        if svc.ref.is_unknown:
+            continue
+        red = red_of(snapshot.edges_into(svc.ref))
+        spark, has = rate_history(snapshot, svc.ref, "request_rate", red.rate)
+        status, count = health.get(svc.ref, ("unknown", 0))
+        rows.append(ServiceRow(svc.ref, status, red, spark, has, count))
+    return sort_rows(rows, "health")
+
+
+def sort_rows(rows: Iterable[ServiceRow], key: str, reverse: bool = False) -> list[ServiceRow]:
+    """Sort by one of SORT_KEYS. ``health`` is worst first, then most errors, then busiest;
+    numeric keys are largest first (``reverse`` flips any of them)."""
+    if key == "name":
+        ordered = sorted(rows, key=lambda r: (r.ref.name, r.ref.namespace))
+    elif key == "rate":
+        ordered = sorted(rows, key=lambda r: (-r.red.rate, r.ref))
+    elif key == "errors":
+        ordered = sorted(rows, key=lambda r: (-r.red.error_ratio, -r.red.rate, r.ref))
+    elif key == "p99":
+        ordered = sorted(rows, key=lambda r: (-(r.red.p99_ms or -1.0), r.ref))
+    else:
+        ordered = sorted(rows, key=lambda r: (HEALTH_ORDER.get(r.health, 2), -r.red.error_ratio,
+                                              -r.findings, -r.red.rate, r.ref))
+    return ordered[::-1] if reverse else ordered
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """Text (substring of ``ns/name``), namespace and health; empty means everything.
+
+    The text may carry ``ns:NAME`` and ``health:STATUS`` tokens, so one search box covers all
+    three filters.
+    """
+
+    text: str = ""
+    namespace: str = ""
+    health: str = ""
+
+    @classmethod
+    def parse(cls, query: str, namespace: str = "", health: str = "") -> RowFilter:
+        words = []
+        for token in query.split():
+            if token.startswith(("ns:", "namespace:")):
+                namespace = token.split(":", 1)[1]
+            elif token.startswith("health:"):
+                health = token.split(":", 1)[1]
+            else:
+                words.append(token)
+        return cls(" ".join(words).lower(), namespace, health)
+
+    def matches(self, row: ServiceRow) -> bool:
+        if self.namespace and row.ref.namespace != self.namespace:
+            return False
+        if self.health and not row.health.startswith(self.health):
+            return False
+        return not self.text or self.text in str(row.ref).lower()
+
+    def describe(self) -> str:
+        parts = [f"/{self.text}" if self.text else "", f"ns:{self.namespace}" if self.namespace else "",
+                 f"health:{self.health}" if self.health else ""]
+        return " ".join(p for p in parts if p)
+
+
+def filter_rows(rows: Iterable[ServiceRow], flt: RowFilter) -> list[ServiceRow]:
+    return [r for r in rows if flt.matches(r)]
+
+
+@dataclass(frozen=True, slots=True)
+class NeighbourRow:
+    """One caller or callee of the selected service, with the numbers of the edge(s)."""
+
+    direction: str  # "in" | "out"
+    peer: str
+    red: Red
+
+    def line(self) -> str:
+        arrow = "←" if self.direction == "in" else "→"
+        return (f"{arrow} {self.peer:<32.32} {fmt_rate(self.red.rate):>7} req/s "
+                f"{fmt_pct(self.red.error_ratio):>6} err  p99 {fmt_ms(self.red.p99_ms):>6}")
+
+
+def _peer_of_source(snapshot: MeshSnapshot, e: Edge) -> str:
+    if e.source_service is not None:
+        return str(e.source_service)
+    services = snapshot.services_of(e.source)
+    return str(services[0]) if services else f"{e.source} (workload)"
+
+
+def neighbourhood(snapshot: MeshSnapshot, ref: ServiceRef, limit: int = 8) -> tuple[list[NeighbourRow], int]:
+    """Callers and callees of ``ref`` aggregated per peer service, busiest first, at most
+    ``limit`` per direction (a hub with 300 callers stays readable); also how many were left out."""
+    hidden = 0
+    out: list[NeighbourRow] = []
+    for direction, edges in (("in", snapshot.edges_into(ref)), ("out", snapshot.edges_from(ref))):
+        by_peer: dict[str, list[Edge]] = {}
+        for e in edges:
+            peer = _peer_of_source(snapshot, e) if direction == "in" else str(e.destination)
+            by_peer.setdefault(peer, []).append(e)
+        rows = sorted((NeighbourRow(direction, peer, red_of(es)) for peer, es in by_peer.items()),
+                      key=lambda r: (r.red.error_ratio <= 0, -r.red.rate, r.peer))
+        out.extend(rows[:limit])
+        hidden += max(0, len(rows) - limit)
+    return out, hidden
+
+
+@dataclass(frozen=True, slots=True)
+class FindingRow:
+    """A finding in the mesh-wide list; ``first_of_group`` marks the first of a (severity, code)."""
+
+    finding: Finding
+    first_of_group: bool
+    group_size: int
+
+    @property
+    def key(self) -> str:
+        f = self.finding
+        return f"{f.code}|{f.subject}|{f.service}|{f.check}"
+
+    def cells(self) -> tuple[str, ...]:
+        f = self.finding
+        sev = f.severity.value if self.first_of_group else ""
+        code = f"{f.code} x{self.group_size}" if self.first_of_group else ""
+        return (sev, code, f.subject, f.message)
+
+
+def finding_rows(report: MeshReport | None) -> list[FindingRow]:
+    """All findings across the mesh, one per (code, subject), grouped by severity then code.
+
+    A root cause shows up in the report of every service upstream of it; listing it once per
+    subject keeps the list about the mesh rather than about who noticed.
+    """
+    if report is None:
+        return []
+    unique: dict[tuple[str, str], Finding] = {}
+    for f in report.findings:
+        unique.setdefault((f.code, f.subject), f)
+    ordered = sorted(unique.values(), key=lambda f: (-f.severity.weight, f.code, f.subject))
+    sizes: dict[str, int] = {}
+    for f in ordered:
+        sizes[f.code] = sizes.get(f.code, 0) + 1
+    rows, previous = [], None
+    for f in ordered:
+        rows.append(FindingRow(f, f.code != previous, sizes[f.code]))
+        previous = f.code
+    return rows
+
+
+def finding_markdown(f: Finding) -> str:
+    """One finding as Markdown, for pasting into an incident document."""
+    lines = [f"**{f.code}** ({f.severity.value}) `{f.subject}`: {f.message}", ""]
+    if f.caused_by:
+        lines.append(f"- caused by: {'; '.join(f.caused_by)}")
+    if f.hint:
+        lines.append(f"- hint: {f.hint}")
+    lines.append(f"- doc: [{f.code}]({f.doc})")
+    lines += ["- evidence:", "", "```json", json.dumps(thaw(f.evidence), indent=2, default=str), "```", ""]
+    return "\n".join(lines)
+
+
+def failing_sources(snapshot: MeshSnapshot) -> list[str]:
+    """``name: message`` for every source that did not answer, for the status line.
+
+    Hundreds of Envoy admin endpoints failing the same way collapse into one entry.
+    """
+    out: list[str] = []
+    envoy_failed = 0
+    for s in snapshot.sources:
+        if s.state is not SourceState.ERROR:
+            continue
+        if s.kind == "envoy" or s.name.startswith("envoy:"):
+            envoy_failed += 1
+            if envoy_failed > 1:
+                continue
+        out.append(f"{s.name}: {s.message or 'failed'}")
+    if envoy_failed > 1:
+        out.append(f"(+{envoy_failed - 1} more envoy)")
+    return out
