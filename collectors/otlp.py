@@ -154,15 +154,20 @@ def _otlp_spans(doc: Mapping[str, Any]) -> Iterator[Span]:
 
 # -- Jaeger v1 ------------------------------------------------------------------------------
 
-def _parent(span: Mapping[str, Any], trace_id: str) -> str | None:
+def _parent(span: Mapping[str, Any], trace_id: str) -> tuple[str | None, str]:
+    """The parent span id and how the span relates to it (``CHILD_OF`` or ``FOLLOWS_FROM``).
+
+    The reference type matters downstream: the critical path ignores FOLLOWS_FROM children,
+    whose work the parent does not wait for.
+    """
     refs = [r for r in span.get("references") or [] if isinstance(r, Mapping) and r.get("spanID")]
     # A reference into another trace (links across traces) is not the parent within this one.
     same = [r for r in refs if norm_id(r.get("traceID") or trace_id) == trace_id]
     for wanted in ("CHILD_OF", "FOLLOWS_FROM"):
         for r in same + refs:
             if r.get("refType") == wanted:
-                return norm_id(r["spanID"])
-    return norm_id(span.get("parentSpanID")) or None
+                return norm_id(r["spanID"]), wanted
+    return norm_id(span.get("parentSpanID")) or None, "CHILD_OF"
 
 
 def _jaeger_spans(trace: Mapping[str, Any]) -> Iterator[Span]:
@@ -183,8 +188,9 @@ def _jaeger_spans(trace: Mapping[str, Any]) -> Iterator[Span]:
         else:
             status = "unset"
         trace_id = norm_id(s.get("traceID") or trace.get("traceID"))
+        parent_id, ref_type = _parent(s, trace_id)
         yield Span(
-            trace_id=trace_id, span_id=norm_id(s.get("spanID")), parent_id=_parent(s, trace_id),
+            trace_id=trace_id, span_id=norm_id(s.get("spanID")), parent_id=parent_id, ref_type=ref_type,
             service=str(process.get("serviceName") or "unknown"),
             operation=str(s.get("operationName", "")), start_us=int(s.get("startTime") or 0),
             duration_us=int(s.get("duration") or 0), status=status,

@@ -231,3 +231,19 @@ def test_from_config() -> None:
     c = jaeger.from_config(validate({"sources": {"jaeger": {"url": "http://j:16686", "api": "v1", "limit": 5,
                                                             "timeout": "3s"}}}), [])
     assert c is not None and (c.url, c.api, c.limit, c.timeout_s) == ("http://j:16686", "v1", 5, 3.0)
+
+
+def test_follows_from_reference_is_kept_for_the_critical_path(corpus: Path) -> None:
+    """A span whose only in-trace parent link is FOLLOWS_FROM is marked so (async work the
+    parent does not wait for); CHILD_OF wins when both are present."""
+    text = (corpus / "jaeger-traces/jaeger-ui/TraceGraph__testTrace.json").read_text()
+    raw = json.loads(text)
+    follows = {s["spanID"] for s in raw["spans"]
+               if [r["refType"] for r in s.get("references", [])] == ["FOLLOWS_FROM"]}
+    assert follows, "the corpus trace has FOLLOWS_FROM-only spans"
+    (trace,) = parse_traces(text, "testTrace")
+    by_id = {s.span_id: s for s in trace.spans}
+    for span_id in follows:
+        assert by_id[norm_id(span_id)].ref_type == "FOLLOWS_FROM"
+    (ui,) = parse_traces((corpus / "jaeger-traces/jaeger/ui_01.json").read_text(), "ui_01")
+    assert {s.span_id: s.ref_type for s in ui.spans}[norm_id("0000000000000004")] == "CHILD_OF"
