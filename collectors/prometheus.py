@@ -26,7 +26,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -40,6 +41,7 @@ from meshobs.model import (
     Edge,
     Latency,
     Mesh,
+    MetricSeries,
     Reporter,
     ResponseStat,
     Security,
@@ -55,7 +57,7 @@ from meshobs.raw import Payload, RawSource, iso, utc_now
 
 from .base import FetchContext, NormalizeContext
 from .http import describe_error
-from .promql import QUERIES, histogram_quantile, render
+from .promql import QUERIES, RANGE_QUERIES, histogram_quantile, render, render_range, series_step_s
 
 KIND = "prometheus"
 UNKNOWN = "unknown"
@@ -97,7 +99,32 @@ class PrometheusCollector:
                 payload = raw.add(self._query(name, promql, ts))
                 if payload.meta.get("unreachable"):
                     unreachable = payload.error
+            if unreachable is None:
+                for name in RANGE_QUERIES:
+                    raw.add(self._range(name, render_range(name, ctx.window_s), ctx))
         return [raw]
+
+    def _range(self, name: str, promql: str, ctx: FetchContext) -> Payload:
+        """One history query over the window; failures only cost the sparklines."""
+        step = series_step_s(ctx.window_s)
+        end = ctx.time
+        start = datetime.fromtimestamp(end.timestamp() - ctx.window_s, tz=UTC)
+        payload = Payload(key=f"range:{name}", url=f"{self.url}/api/v1/query_range",
+                          params={"query": promql, "start": start.timestamp(), "end": end.timestamp(),
+                                  "step": step}, fetched_at=iso(utc_now()))
+        t0 = time.perf_counter()
+        try:
+            result = self.client.custom_query_range(promql, start_time=start, end_time=end, step=f"{step:g}s")
+            payload.body = json.dumps({"resultType": "matrix", "result": result})
+            payload.status = 200
+        except PrometheusApiClientException as exc:
+            payload.error = f"Prometheus at {self.url} answered {_http_reason(str(exc))} to range query {name}"
+        except requests.RequestException as exc:
+            payload.error = describe_error(exc, self.url, self.timeout_s)
+        except (KeyError, TypeError, ValueError) as exc:
+            payload.error = f"Prometheus at {self.url} answered range query {name} unexpectedly ({exc})"
+        payload.elapsed_s = time.perf_counter() - t0
+        return payload
 
     def _query(self, name: str, promql: str, ts: float) -> Payload:
         start, fetched_at = time.perf_counter(), iso(utc_now())
@@ -166,6 +193,20 @@ class _Side:
 class _EdgeFacts:
     source_service: ServiceRef | None
     sides: dict[str, _Side] = field(default_factory=lambda: {"source": _Side(), "destination": _Side()})
+
+
+def _matrix(payload: Payload) -> list[dict[str, Any]]:
+    """The series of one range-query payload (``{"resultType": "matrix", "result": [...]}``)."""
+    data = payload.json()
+    if isinstance(data, dict) and "status" in data:
+        data = data.get("data") or {}
+    if isinstance(data, dict):
+        if data.get("resultType", "matrix") != "matrix":
+            raise ValueError(f"{payload.key}: expected a range result, got {data['resultType']}")
+        data = data.get("result", [])
+    if not isinstance(data, list) or not all(isinstance(s, dict) and "values" in s for s in data):
+        raise ValueError(f"{payload.key}: expected a list of range series")
+    return data
 
 
 def _series(payload: Payload) -> list[dict[str, Any]]:
@@ -257,8 +298,87 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         if edge is not None:
             part.edges.append(edge)
     _nodes(part, revisions)
-    part.sources.append(_status(raw, failed, len(part.edges), ctx))
+    history_problems = _history(raw, ctx, part)
+    status = _status(raw, failed, len(part.edges), ctx)
+    if history_problems and status.state is SourceState.OK:
+        status = replace(status, message=f"{status.message}; no history: {history_problems[0]}")
+    part.sources.append(status)
     return part
+
+
+def _history(raw: RawSource, ctx: NormalizeContext, part: SnapshotPart) -> list[str]:
+    """Range-query payloads -> MetricSeries per service (request_rate, error_ratio, p99_ms).
+
+    Missing history (an older bundle, a failed range query) is not an error of the source:
+    the instant numbers are intact. Returns what went wrong, for the status message.
+    """
+    problems: list[str] = []
+    matrices: dict[str, list[dict[str, Any]]] = {}
+    for name in RANGE_QUERIES:
+        payload = raw.get(f"range:{name}")
+        if payload is None:
+            continue
+        if (why := payload.failure()) is not None:
+            problems.append(f"range query {name}: {why}")
+            continue
+        try:
+            matrices[name] = _matrix(payload)
+        except ValueError as exc:
+            problems.append(str(exc))
+    if "requests" not in matrices:
+        return problems
+    step = series_step_s(ctx.window_s)
+    start_ts = ctx.time.timestamp() - ctx.window_s
+    n = round(ctx.window_s / step) + 1
+    start = datetime.fromtimestamp(start_ts, tz=UTC)
+
+    def index(t: float) -> int | None:
+        i = round((t - start_ts) / step)
+        return i if 0 <= i < n else None
+
+    def service(m: dict[str, str]) -> ServiceRef | None:
+        name, ns = m.get("destination_service_name"), m.get("destination_service_namespace")
+        return ServiceRef(ns, name) if name and ns and UNKNOWN not in (name, ns) else None
+
+    def grid(rows: list[dict[str, Any]]) -> dict[ServiceRef, list[float | None]]:
+        out: dict[ServiceRef, list[float | None]] = {}
+        for s in rows:
+            ref = service(s["metric"])
+            if ref is None:
+                continue
+            values = out.setdefault(ref, [None] * n)
+            for t, v in s.get("values", []):
+                i, x = index(float(t)), float(v)
+                if i is not None and not math.isnan(x):
+                    values[i] = (values[i] or 0.0) + x
+        return out
+
+    requests_by_svc = grid(matrices["requests"])
+    errors_by_svc = grid(matrices.get("errors", []))
+    buckets: dict[ServiceRef, list[dict[float, float]]] = {}
+    for s in matrices.get("latency", []):
+        ref = service(s["metric"])
+        if ref is None:
+            continue
+        per_step = buckets.setdefault(ref, [{} for _ in range(n)])
+        le = float(s["metric"].get("le", "nan"))
+        for t, v in s.get("values", []):
+            i = index(float(t))
+            if i is not None:
+                per_step[i][le] = per_step[i].get(le, 0.0) + float(v)
+    for ref, rates in sorted(requests_by_svc.items()):
+        errs = errors_by_svc.get(ref, [None] * n)
+        ratio = tuple(None if r is None else ((e or 0.0) / r if r > 0 else 0.0) for r, e in zip(rates, errs))
+        part.series.append(MetricSeries(ref, "request_rate", start, step, tuple(rates)))
+        part.series.append(MetricSeries(ref, "error_ratio", start, step, ratio))
+        if ref in buckets:
+            p99 = tuple(_finite(histogram_quantile(0.99, b.items())) if b else None for b in buckets[ref])
+            part.series.append(MetricSeries(ref, "p99_ms", start, step, p99))
+    return problems
+
+
+def _finite(x: float) -> float | None:
+    return None if math.isnan(x) or math.isinf(x) else x
 
 
 def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:

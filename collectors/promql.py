@@ -110,3 +110,38 @@ def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> floa
     if count == 0:  # q == 0 over an empty first bucket: Go's 0/0
         return math.nan
     return start + (end - start) * (rank / count)
+
+
+# -- history over the window (sparklines, RED over time) --------------------------------------
+# Three range queries per snapshot, whatever the mesh size, grouped by destination service.
+# They read destination-reported series only: a sparkline shows what each service served; the
+# requests that never reached a destination are in the instant edges above.
+SERIES_LABELS = ("destination_service_name", "destination_service_namespace")
+SERIES_POINTS = 20
+RANGE_SPECS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "requests": ("istio_requests_total", SERIES_LABELS, 'reporter="destination"'),
+    "errors": ("istio_requests_total", SERIES_LABELS, 'reporter="destination",response_code=~"5..|0"'),
+    "latency": ("istio_request_duration_milliseconds_bucket", ("le", *SERIES_LABELS), 'reporter="destination"'),
+}
+RANGE_QUERIES: dict[str, str] = {
+    name: f"sum by ({_by(labels)}) (rate({metric}{{{selector}}}[{{rate_window}}]))"
+    for name, (metric, labels, selector) in RANGE_SPECS.items()
+}
+
+
+def series_step_s(window_s: float) -> float:
+    """Seconds between history points: the window in SERIES_POINTS steps, at least 15 s."""
+    return max(15.0, window_s / SERIES_POINTS)
+
+
+def series_rate_window_s(window_s: float) -> float:
+    """The rate() range inside a history query: two steps, at least a minute, so every point
+    sees several scrapes."""
+    return max(60.0, 2 * series_step_s(window_s))
+
+
+def render_range(name: str, window_s: float) -> str:
+    from meshobs.durations import format_duration
+
+    # str.replace, not format: the label matchers carry literal braces.
+    return RANGE_QUERIES[name].replace("{rate_window}", format_duration(series_rate_window_s(window_s)))

@@ -16,7 +16,7 @@ from meshobs.bundle import Bundle
 from meshobs.collect import build_snapshot, collect, normalize_source
 from meshobs.collectors import prometheus as prom
 from meshobs.collectors.base import FetchContext, NormalizeContext
-from meshobs.collectors.promql import ISTIO_DURATION_BUCKETS_MS, QUERIES, histogram_quantile
+from meshobs.collectors.promql import ISTIO_DURATION_BUCKETS_MS, QUERIES, RANGE_QUERIES, histogram_quantile
 from meshobs.config import validate
 from meshobs.demo.prometheus import openmetrics, prometheus_source
 from meshobs.demo.scale import generated_traffic
@@ -58,9 +58,10 @@ def test_headers_are_sent() -> None:
         collector = prom.from_config(config, [])
         assert collector is not None
         collector.fetch(FetchContext(time=T, window_s=300.0, config=config))
-    assert len(srv.requests) == len(QUERIES)
+    assert len(srv.requests) == len(QUERIES) + len(RANGE_QUERIES)
     assert all(h.get("Authorization") == "Bearer t0k" for _m, _p, h in srv.requests)
-    assert all("time=1714564800" in p for _m, p, _h in srv.requests)
+    assert all("time=1714564800" in p for _m, p, _h in srv.requests if p.startswith("/api/v1/query?"))
+    assert all("end=1714564800" in p for _m, p, _h in srv.requests if p.startswith("/api/v1/query_range?"))
 
 
 # -- failures become a status, never an exception ---------------------------------------------
@@ -87,7 +88,7 @@ def test_http_500_names_the_status() -> None:
         raw = _fetch(srv.url)
     state, message = _status(raw)
     assert state is SourceState.ERROR and "500" in message
-    assert len(srv.requests) == len(QUERIES)  # no hidden retries
+    assert len(srv.requests) == len(QUERIES) + len(RANGE_QUERIES)  # no hidden retries
 
 
 def test_slower_than_timeout_gives_up_once() -> None:
@@ -157,7 +158,7 @@ def _serve_analytic(n_services: int) -> int:
 
 
 def test_query_count_does_not_grow_with_the_mesh() -> None:
-    assert _serve_analytic(10) == _serve_analytic(200) == len(QUERIES)
+    assert _serve_analytic(10) == _serve_analytic(200) == len(QUERIES) + len(RANGE_QUERIES) == 8
 
 
 # -- the analytic demo source ------------------------------------------------------------------
@@ -264,7 +265,7 @@ def test_histogram_quantile(q: float, buckets: list[tuple[float, float]], want: 
 
 def test_payload_records_query_and_time() -> None:
     raw = prometheus_source(generated_traffic(5), T, 120.0)
-    assert [p.key for p in raw.payloads] == [f"query:{n}" for n in QUERIES]
+    assert [p.key for p in raw.payloads] == [f"query:{n}" for n in QUERIES] + [f"range:{n}" for n in RANGE_QUERIES]
     p = raw.get("query:requests")
     assert isinstance(p, Payload) and "[2m]" in p.params["query"] and p.params["time"] == T.timestamp()
 

@@ -13,7 +13,7 @@ import requests
 
 from meshobs.collectors import prometheus as prom
 from meshobs.collectors.base import FetchContext, NormalizeContext
-from meshobs.collectors.promql import ISTIO_DURATION_BUCKETS_MS, QUERIES, histogram_quantile
+from meshobs.collectors.promql import ISTIO_DURATION_BUCKETS_MS, QUERIES, RANGE_QUERIES, histogram_quantile
 from meshobs.config import validate
 from meshobs.demo.prometheus import openmetrics
 from meshobs.demo.promserver import PrometheusServer, prometheus_available, start_prometheus
@@ -65,10 +65,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServe
         yield srv
 
 
-def _query_count(url: str) -> float:
+def _query_count(url: str, handler: str = "/api/v1/query") -> float:
     text = requests.get(f"{url}/metrics", timeout=5).text
     for line in text.splitlines():
-        if line.startswith('prometheus_http_requests_total{') and 'handler="/api/v1/query"' in line:
+        if line.startswith('prometheus_http_requests_total{') and f'handler="{handler}"' in line:
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 
@@ -78,9 +78,9 @@ def fetched(server: PrometheusServer) -> tuple[dict[tuple[str, str | None, str],
     config = validate({"sources": {"prometheus": {"url": server.url, "timeout": "10s"}}})
     collector = prom.from_config(config, [])
     assert collector is not None
-    before = _query_count(server.url)
+    before = _query_count(server.url), _query_count(server.url, "/api/v1/query_range")
     raws = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))
-    sent = _query_count(server.url) - before
+    sent = (_query_count(server.url) - before[0], _query_count(server.url, "/api/v1/query_range") - before[1])
     part = prom.normalize(raws[0], NormalizeContext(time=T, window_s=WINDOW))
     edges = {(e.source.name, e.destination_workload.name if e.destination_workload else None,
               e.destination.name): e for e in part.edges}
@@ -89,10 +89,28 @@ def fetched(server: PrometheusServer) -> tuple[dict[tuple[str, str | None, str],
 
 def test_constant_query_count_reaches_the_server(fetched: tuple) -> None:
     _edges, sent, (part, raw) = fetched
-    assert len(raw.payloads) == len(QUERIES) == 5
-    assert sent == len(QUERIES)
+    assert len(raw.payloads) == len(QUERIES) + len(RANGE_QUERIES) == 8
+    assert sent == (len(QUERIES), len(RANGE_QUERIES))
     assert part.sources[0].state is SourceState.OK
-    assert all(p.ok and p.params["time"] == T.timestamp() for p in raw.payloads)
+    assert all(p.ok for p in raw.payloads)
+    assert all(p.params["time"] == T.timestamp() for p in raw.payloads if p.key.startswith("query:"))
+
+
+def test_history_series_match_the_steady_traffic(fetched: tuple) -> None:
+    """The range queries give each service's served rate, error ratio and p99 over the window."""
+    part = fetched[2][0]
+    series = {(s.service.name, s.metric): s for s in part.series}
+    cart_rate = series[("cart", "request_rate")]
+    assert len(cart_rate.values) == 21 and cart_rate.step_s == 15
+    points = [v for v in cart_rate.values if v is not None]
+    assert len(points) >= 19
+    # cart serves web (20 rps) and legacy (5 rps); payments never got a destination series.
+    assert all(v == pytest.approx(25.0, rel=1e-6) for v in points)
+    ratios = [v for v in series[("cart", "error_ratio")].values if v is not None]
+    assert ratios and all(v == pytest.approx(2.0 / 25.0, rel=1e-6) for v in ratios)
+    assert ("payments", "request_rate") not in series
+    p99 = [v for v in series[("pricing", "p99_ms")].values if v is not None]
+    assert p99 and all(v == pytest.approx(expected_p99(TRAFFIC[3]), rel=1e-6) for v in p99)
 
 
 @pytest.mark.parametrize("truth", TRAFFIC, ids=lambda e: f"{e.source_workload}->{e.destination_service}")

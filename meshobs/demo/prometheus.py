@@ -13,7 +13,14 @@ import math
 from collections.abc import Iterator
 from datetime import datetime
 
-from meshobs.collectors.promql import ISTIO_DURATION_BUCKETS_MS, QUERY_SPECS, render
+from meshobs.collectors.promql import (
+    ISTIO_DURATION_BUCKETS_MS,
+    QUERY_SPECS,
+    RANGE_SPECS,
+    render,
+    render_range,
+    series_step_s,
+)
 from meshobs.durations import format_duration
 from meshobs.raw import Payload, RawSource
 
@@ -157,4 +164,42 @@ def prometheus_source(traffic: list[EdgeTraffic], time: datetime, window_s: floa
         raw.add(Payload(key=f"query:{name}", status=200, url="demo/api/v1/query",
                         body=json.dumps({"resultType": "vector", "result": result}),
                         params={"query": render(name, window), "time": ts}))
+    _add_history(raw, flat, time, window_s)
     return raw
+
+
+def _selected(labels: dict[str, str], selector: str) -> bool:
+    """The tiny subset of PromQL matchers RANGE_SPECS uses: ``a="b"`` and ``a=~"re"``."""
+    import re
+
+    for matcher in selector.split(","):
+        if "=~" in matcher:
+            name, pattern = matcher.split("=~")
+            if not re.fullmatch(pattern.strip('"'), labels.get(name, "")):
+                return False
+        else:
+            name, value = matcher.split("=")
+            if labels.get(name) != value.strip('"'):
+                return False
+    return True
+
+
+def _add_history(raw: RawSource, flat: dict[str, list[tuple[dict[str, str], float]]], time: datetime,
+                 window_s: float) -> None:
+    """The collector's range queries over a steady demo: every point equals the instant rate."""
+    step = series_step_s(window_s)
+    end = time.timestamp()
+    start = end - window_s
+    stamps = [start + k * step for k in range(round(window_s / step) + 1)]
+    for name, (metric, group, selector) in RANGE_SPECS.items():
+        sums: dict[tuple[tuple[str, str], ...], float] = {}
+        for labels, rate in flat.get(metric, []):
+            if not _selected(labels, selector):
+                continue
+            key = tuple((k, labels[k]) for k in group if labels.get(k))
+            sums[key] = sums.get(key, 0.0) + rate
+        result = [{"metric": dict(key), "values": [[int(t) if t == int(t) else t, _value(v)] for t in stamps]}
+                  for key, v in sums.items()]
+        raw.add(Payload(key=f"range:{name}", status=200, url="demo/api/v1/query_range",
+                        body=json.dumps({"resultType": "matrix", "result": result}),
+                        params={"query": render_range(name, window_s), "start": start, "end": end, "step": step}))
