@@ -67,14 +67,15 @@ def to_text(snapshot: MeshSnapshot) -> str:
              f"{len(edges)} edges  (window {snapshot.window_s:g}s at {snapshot.time:%Y-%m-%d %H:%M:%S}Z, "
              f"{snapshot.origin or 'live'})", ""]
     if edges:
-        headers = ("SOURCE", "DESTINATION", "WORKLOAD", "PROTO", "RPS", "ERR%", "P99MS", "MTLS")
-        rows = [(d["source"], d["destination"], (d["destination_workload"] or "(never reached)").split("/")[-1],
+        headers = ("SOURCE", "FROM", "DESTINATION", "TO", "PROTO", "RPS", "ERR%", "P99MS", "MTLS")
+        rows = [(d["source"], d["source_workload"].split("/")[-1], d["destination"],
+                 (d["destination_workload"] or "(never reached)").split("/")[-1],
                  d["protocol"], _num(d["request_rate"], ".2f"), _num(100 * d["error_ratio"], ".2f"),
                  _num(d["p99_ms"], ".0f"), {"mutual_tls": "yes", "none": "NO"}.get(d["security"], "?"))
                 for d in edges]
         widths = [max(len(str(r[i])) for r in (*rows, headers)) for i in range(len(headers))]
         for r in (headers, *rows):
-            lines.append("  ".join(str(c).ljust(w) if i < 4 else str(c).rjust(w)
+            lines.append("  ".join(str(c).ljust(w) if i < 5 else str(c).rjust(w)
                                    for i, (c, w) in enumerate(zip(r, widths))).rstrip())
     else:
         lines.append("no edges: no traffic source answered or there was no traffic in the window")
