@@ -269,12 +269,18 @@ def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str) -> Con
         return None
     meta = _meta(obj)
     spec = obj.get("spec")
-    return ConfigResource(
+    resource = ConfigResource(
         kind=str(obj.get("kind", "")), namespace=namespace_of(obj), name=str(meta.get("name", "")),
         spec=freeze(spec if isinstance(spec, Mapping) else {}), layer=layer, api_version=api_version,
         mesh=mesh, labels=frozen_map(_str_map(meta.get("labels"))),
         annotations=frozen_map(kept_annotations(obj)), origin=origin,
     )
+    if mesh is Mesh.APPMESH:
+        # The App Mesh checks read the common layout (spec["meshobs"]), whatever the shape.
+        from meshobs.collectors.appmesh_config import enrich
+
+        resource = enrich(resource)
+    return resource
 
 
 def objects_to_part(objects: Iterable[tuple[Mapping[str, Any], str]], layer: Layer) -> SnapshotPart:

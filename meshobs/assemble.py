@@ -18,6 +18,7 @@ from .model import (
     Service,
     ServiceRef,
     SnapshotPart,
+    Trace,
     Workload,
     WorkloadRef,
 )
@@ -52,6 +53,37 @@ def _edge_mesh(edge: Edge, workloads: dict[WorkloadRef, Workload]) -> Mesh:
     return w.mesh if w else Mesh.UNKNOWN
 
 
+def _is_node_edge(edge: Edge) -> bool:
+    """An edge addressed to a virtual node itself (X-Ray's graph, raw Envoy cluster stats)."""
+    dw = edge.destination_workload
+    return dw is not None and edge.destination == ServiceRef(dw.namespace, dw.name)
+
+
+def dedupe_node_edges(edges: list[Edge]) -> list[Edge]:
+    """Drop App Mesh edges addressed to a virtual node when another source (CloudWatch's
+    TargetVirtualService) already has the same caller -> node traffic addressed to the virtual
+    service: X-Ray knows only nodes, so its edge would count the same requests twice and invent
+    a service named after the node."""
+    richer = {(e.source, e.destination_workload) for e in edges
+              if e.destination_workload is not None and not _is_node_edge(e)}
+    return [e for e in edges if not (_is_node_edge(e) and (e.source, e.destination_workload) in richer)]
+
+
+def _span_services(traces: list[Trace], workloads: dict[WorkloadRef, Workload]) -> list[Trace]:
+    """X-Ray names spans after the virtual node; name them after the node's one service
+    (``name.namespace``, as Istio's Jaeger spans are) so trace checks find them by service."""
+    out: list[Trace] = []
+    for t in traces:
+        spans = []
+        for s in t.spans:
+            w = workloads.get(s.workload) if s.workload is not None else None
+            if w is not None and s.service == w.ref.name and len(w.services) == 1:
+                s = replace(s, service=f"{w.services[0].name}.{w.services[0].namespace}")
+            spans.append(s)
+        out.append(replace(t, spans=tuple(spans)) if spans != list(t.spans) else t)
+    return out
+
+
 def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str = "") -> MeshSnapshot:
     """Deduplicate and cross-link the parts into an immutable snapshot."""
     services: dict[ServiceRef, Service] = {}
@@ -68,6 +100,7 @@ def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str
     pairs |= {(e.source, e.destination) for e in primary}
     edges = primary + [e for e in part.edges if e.protocol == "dependency"
                        and (e.source_service or e.source, e.destination) not in pairs]
+    edges = dedupe_node_edges(edges)
 
     # Nodes implied by edges (a service seen only in metrics is still in the graph).
     for e in edges:
@@ -91,6 +124,7 @@ def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str
         services=tuple(sorted(services.values(), key=lambda s: s.ref)),
         workloads=tuple(sorted(workloads.values(), key=lambda w: w.ref)),
         pods=tuple(part.pods), edges=tuple(edges), proxies=tuple(part.proxies),
-        certs=tuple(part.certs), config=tuple(part.config), traces=tuple(part.traces),
+        certs=tuple(part.certs), config=tuple(part.config),
+        traces=tuple(_span_services(part.traces, workloads)),
         sources=tuple(part.sources), origin=origin, series=tuple(part.series),
     )

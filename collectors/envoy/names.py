@@ -48,7 +48,23 @@ def parse_istio_legacy_inbound(name: str) -> ClusterName | None:
     return None
 
 
-_PARSERS: list[ClusterNameParser] = [parse_istio, parse_istio_legacy_inbound]
+def parse_appmesh(name: str) -> ClusterName | None:
+    """App Mesh ``cds_egress_<mesh>_<node>_<protocol>_<port>`` / ``cds_ingress_...``.
+
+    An egress cluster leads to a virtual node, not to a service host: the host is left unset
+    here and filled by the proxy normaliser from the routes that send to the cluster (App Mesh
+    names the route's virtual host after the virtual service). The target virtual node is
+    :func:`meshobs.collectors.appmesh_names.target_of_cluster` of the name.
+    """
+    from meshobs.collectors.appmesh_names import parse_cluster_name as parse_appmesh_cluster
+
+    parsed = parse_appmesh_cluster(name)
+    if parsed is None:
+        return None
+    return ClusterName("outbound" if parsed.direction == "egress" else "inbound", None, parsed.port, None)
+
+
+_PARSERS: list[ClusterNameParser] = [parse_istio, parse_istio_legacy_inbound, parse_appmesh]
 
 
 def register_cluster_name_parser(parser: ClusterNameParser, *, first: bool = False) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from meshobs.collectors.appmesh_names import parse_node_id
 from meshobs.collectors.base import NormalizeContext
 from meshobs.model import (
+    HttpRoute,
     Proxy,
     SnapshotPart,
     SourceState,
@@ -69,9 +72,29 @@ def _path(p: Payload) -> str:
     return urlsplit(p.url).path or p.key
 
 
+def route_hosts(routes: list[HttpRoute]) -> dict[str, str]:
+    """Cluster -> the service host whose routes send to it (first domain without a port).
+
+    App Mesh cluster names carry the target virtual node, not the virtual service; the egress
+    route configuration names its virtual hosts after the virtual service
+    (``cart-service.shop.svc.cluster.local``), so the routes say which service a cluster serves.
+    """
+    out: dict[str, str] = {}
+    for r in routes:
+        hosts = [d for d in r.domains if d and d != "*" and ":" not in d]
+        if not hosts:
+            continue
+        best = max(hosts, key=len)  # the FQDN rather than a short alias
+        for d in r.destinations:
+            out.setdefault(d.cluster, best)
+    return out
+
+
 def _cluster(name: str, status: ClusterStatus | None, stats: dict[str, float],
-             dump: ConfigDump | None) -> UpstreamCluster:
+             dump: ConfigDump | None, hosts_by_route: dict[str, str] | None = None) -> UpstreamCluster:
     parsed = parse_cluster_name(name)
+    if parsed.service_host is None and parsed.direction == "outbound" and hosts_by_route:
+        parsed = replace(parsed, service_host=hosts_by_route.get(name))
     hosts = status.hosts if status else ()
     healthy = stats.get("membership_healthy")
     total = stats.get("membership_total")
@@ -110,7 +133,8 @@ def _clusters(statuses: list[ClusterStatus] | None, stats: EnvoyStats | None,
     if stats:
         names.update(dict.fromkeys(stats.clusters))
     cluster_stats = stats.clusters if stats else {}
-    return tuple(_cluster(n, by_name.get(n), cluster_stats.get(n, {}), dump) for n in names)
+    hosts_by_route = route_hosts(dump.routes) if dump else {}
+    return tuple(_cluster(n, by_name.get(n), cluster_stats.get(n, {}), dump, hosts_by_route) for n in names)
 
 
 def _identity(raw: RawSource, node: dict[str, Any] | None) -> tuple[str, str]:
@@ -143,6 +167,10 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
     node = info.node or (dump.node if dump else None) or {}
     pod, ns = _identity(raw, node)
     workload = workload_of(raw.meta, node, pod, ns)
+    appmesh = parse_node_id(str(node.get("id") or ""))
+    if appmesh is not None:
+        # An App Mesh sidecar is its virtual node: CloudWatch and X-Ray name it that way too.
+        workload = appmesh.workload
     proxy_id = f"{pod}.{ns}" if ns else pod
     server = stats.server if stats else {}
     rejected = {x: int(server[k]) for x, k in (("cds", "cluster_manager.cds.update_rejected"),
