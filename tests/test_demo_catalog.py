@@ -18,7 +18,7 @@ NAMES = ["ecommerce", "healthy", "canary-errors", "cert-expiry", "mtls-mismatch"
 
 def test_list_demos_names_all_seven_with_descriptions() -> None:
     demos = list_demos()
-    assert [n for n, _ in demos] == NAMES
+    assert [n for n, _ in demos] == [*NAMES, "ecommerce-appmesh", "migration"]
     assert all(d and "\n" not in d for _, d in demos)
 
 

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from meshobs import __version__
 from meshobs.bundle import Bundle, write_bundle
-from meshobs.raw import iso
+from meshobs.raw import RawSource, iso
 
 from .render_envoy import render_proxies
 from .render_jaeger import jaeger_source
-from .render_kubernetes import kubernetes_source
+from .render_kubernetes import kubernetes_source, pods
 from .scenario import BUILTIN, Scenario, builtin_scenario
 
 BUNDLES = Path(__file__).resolve().parent / "bundles"
@@ -26,12 +27,44 @@ def render_bundle(scenario: Scenario) -> Bundle:
     prometheus. Deterministic: the same scenario gives the same bundle."""
     from .prometheus import prometheus_source
 
-    sources = [kubernetes_source(scenario), *render_proxies(scenario), jaeger_source(scenario),
-               prometheus_source(scenario.edges, scenario.time, scenario.window_s)]
+    if scenario.appmesh:
+        sources = _mixed_sources(scenario)
+    else:
+        sources = [kubernetes_source(scenario), *render_proxies(scenario), jaeger_source(scenario),
+                   prometheus_source(scenario.edges, scenario.time, scenario.window_s)]
     return Bundle(time=scenario.time, window_s=scenario.window_s, sources=sources,
-                  config={"mesh": "istio"},
+                  config={"mesh": scenario.mesh_mode},
                   created=iso(scenario.time), meshobs_version=__version__,
                   description=scenario.description, name=scenario.name)
+
+
+def _mixed_sources(scenario: Scenario) -> list[RawSource]:
+    """Sources of a scenario with App Mesh workloads. Each edge goes to the telemetry of the mesh
+    whose proxy reports it: the caller's (Istio -> Prometheus, Jaeger when both ends are Istio;
+    App Mesh -> CloudWatch and X-Ray), so an edge across the boundary is reported once."""
+    from .prometheus import prometheus_source
+    from .render_appmesh import appmesh_kubernetes_source, mesh_of, render_appmesh_proxies
+    from .render_cloudwatch import cloudwatch_source
+    from .render_xray import xray_source
+
+    on_appmesh = {(w.namespace, w.name) for w in scenario.workloads if scenario.on_appmesh(w)}
+    gateways = {w.name for w in scenario.workloads if w.gateway and scenario.on_appmesh(w)}
+    appmesh_edges = [e for e in scenario.edges if (e.source_namespace, e.source_workload) in on_appmesh]
+    istio_edges = [e for e in scenario.edges if (e.source_namespace, e.source_workload) not in on_appmesh]
+    istio_pods = {f"envoy:{p.namespace}/{p.name}" for p in pods(scenario) if not scenario.on_appmesh(p.workload)}
+    mesh = mesh_of(scenario)
+    sources = [appmesh_kubernetes_source(scenario)]
+    if istio_edges:
+        sources += [r for r in render_proxies(scenario) if r.name in istio_pods]
+    sources += render_appmesh_proxies(scenario)
+    if istio_edges:
+        both = [e for e in istio_edges if e.destination_istio]
+        sources += [jaeger_source(replace(scenario, edges=both)),
+                    prometheus_source(istio_edges, scenario.time, scenario.window_s)]
+    sources += [cloudwatch_source(appmesh_edges, scenario.time, scenario.window_s, mesh=mesh, gateways=gateways),
+                xray_source(appmesh_edges, scenario.time, scenario.window_s, mesh=mesh, traces=scenario.traces // 2,
+                            seed=scenario.seed)]
+    return sources
 
 
 def build_all(directory: Path = BUNDLES) -> list[Path]:

@@ -89,7 +89,8 @@ def _intended_kubernetes(scenario: Scenario) -> list[dict[str, Any]]:
 
 def export_intended(name: str | None, directory: str | Path) -> list[Path]:
     """Write the demo's Git manifests (``kubernetes.yaml``: Services and Deployments;
-    ``istio.yaml``: VirtualServices, DestinationRules, Gateways, PeerAuthentications) into
+    ``istio.yaml``: VirtualServices, DestinationRules, Gateways, PeerAuthentications;
+    ``appmesh.yaml``: the App Mesh CRDs of App Mesh demos) into
     ``directory``; returns the files written. For ``weight-drift`` they differ from the live
     cluster (a hand-edited retry count)."""
     import yaml
@@ -98,8 +99,12 @@ def export_intended(name: str | None, directory: str | Path) -> list[Path]:
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for filename, docs in (("kubernetes.yaml", _intended_kubernetes(scenario)),
-                           ("istio.yaml", scenario.intended_config())):
+    files = [("kubernetes.yaml", _intended_kubernetes(scenario))]
+    if scenario.intended_config():
+        files.append(("istio.yaml", scenario.intended_config()))
+    if scenario.appmesh_config:
+        files.append(("appmesh.yaml", scenario.appmesh_config))
+    for filename, docs in files:
         buf = io.StringIO()
         yaml.safe_dump_all(docs, buf, sort_keys=False, default_flow_style=False)
         path = out / filename

@@ -78,7 +78,8 @@ def _labels(edge: EdgeTraffic, reporter: str) -> dict[str, str]:
 def _metrics(traffic: list[EdgeTraffic]) -> Iterator[_Metric]:
     buckets = (*map(float, ISTIO_DURATION_BUCKETS_MS), math.inf)
     for edge in traffic:
-        reporters = ("source", "destination") if edge.destination_workload is not None else ("source",)
+        reporters = ("source", "destination") if edge.destination_workload is not None \
+            and edge.destination_istio else ("source",)
         for reporter in reporters:
             base = _labels(edge, reporter)
             if edge.protocol == "tcp":

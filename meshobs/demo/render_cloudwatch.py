@@ -11,7 +11,7 @@ the application with. ``TargetResponseTime`` percentiles come from the edge's la
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,8 +23,9 @@ from .traffic import EdgeTraffic
 PREFIX = "envoy.appmesh."
 
 
-def _dims(edge: EdgeTraffic, mesh: str) -> list[dict[str, str]]:
-    dims = [{"Name": "Mesh", "Value": mesh}, {"Name": "VirtualNode", "Value": edge.source_workload},
+def _dims(edge: EdgeTraffic, mesh: str, gateways: Collection[str] = ()) -> list[dict[str, str]]:
+    source = "VirtualGateway" if edge.source_workload in gateways else "VirtualNode"
+    dims = [{"Name": "Mesh", "Value": mesh}, {"Name": source, "Value": edge.source_workload},
             {"Name": "TargetVirtualService", "Value": edge.destination_service}]
     if edge.destination_workload:
         dims.append({"Name": "TargetVirtualNode", "Value": edge.destination_workload})
@@ -47,14 +48,17 @@ def edge_values(edge: EdgeTraffic, window_s: float) -> dict[tuple[str, str], flo
 
 
 def cloudwatch_source(edges: Iterable[EdgeTraffic], time: datetime, window_s: float, *,
-                      mesh: str | None = None, namespace: str = DEFAULT_NAMESPACE) -> RawSource:
-    """The RawSource the CloudWatch collector would have fetched for this traffic (HTTP/gRPC edges)."""
+                      mesh: str | None = None, namespace: str = DEFAULT_NAMESPACE,
+                      gateways: Collection[str] = ()) -> RawSource:
+    """The RawSource the CloudWatch collector would have fetched for this traffic (HTTP/gRPC edges).
+
+    ``gateways``: source workloads that are App Mesh virtual gateways (dimension VirtualGateway)."""
     metrics: list[dict[str, Any]] = []
     values: dict[str, float] = {}
     for edge in edges:
         if edge.protocol == "tcp" or edge.rps <= 0:
             continue
-        dims = _dims(edge, mesh or edge.destination_namespace)
+        dims = _dims(edge, mesh or edge.destination_namespace, gateways)
         for (name, stat), value in edge_values(edge, window_s).items():
             metric = {"Namespace": namespace, "MetricName": PREFIX + name, "Dimensions": dims}
             if stat in ("Sum", "p50"):  # one ListMetrics entry per metric, not per statistic

@@ -76,6 +76,20 @@ class Scenario:
     window_s: float = WINDOW_S
     seed: int = 7
     traces: int = 60
+    # Kubernetes services whose workloads run App Mesh's Envoy (the rest run Istio's sidecar),
+    # and the appmesh.k8s.aws/v1beta2 resources that configure them (see scenario_appmesh).
+    appmesh: frozenset[str] = frozenset()
+    appmesh_config: list[dict[str, Any]] = field(default_factory=list)
+
+    def on_appmesh(self, w: WorkloadSpec) -> bool:
+        """Does this workload run App Mesh's Envoy (rather than Istio's sidecar)?"""
+        return w.service in self.appmesh
+
+    @property
+    def mesh_mode(self) -> str:
+        """The ``mesh:`` config value of the demo: istio, appmesh or auto (both)."""
+        kinds = {self.on_appmesh(w) for w in self.workloads}
+        return "auto" if len(kinds) > 1 else ("appmesh" if True in kinds else "istio")
 
     @property
     def namespaces(self) -> list[str]:
@@ -333,6 +347,18 @@ def _healthy() -> Scenario:
 _DB_SPAN = SlowSpan("SELECT", LatencyProfile(3.0, 18.0),
                     (("db.system", "postgresql"), ("db.statement", "SELECT * FROM items WHERE id = $1")))
 
+def _ecommerce_appmesh() -> Scenario:
+    from .scenario_appmesh import ecommerce_appmesh
+
+    return ecommerce_appmesh()
+
+
+def _migration() -> Scenario:
+    from .scenario_appmesh import migration
+
+    return migration()
+
+
 BUILTIN = {
     "ecommerce": _ecommerce,
     "healthy": _healthy,
@@ -341,6 +367,8 @@ BUILTIN = {
     "mtls-mismatch": _mtls_mismatch,
     "weight-drift": _weight_drift,
     "slow-db": _slow_db,
+    "ecommerce-appmesh": _ecommerce_appmesh,
+    "migration": _migration,
 }
 
 

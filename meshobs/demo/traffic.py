@@ -69,6 +69,9 @@ class EdgeTraffic:
     destination_service_account: str = "default"
     tcp_sent_bps: float = 0.0
     tcp_received_bps: float = 0.0
+    # False when the destination's sidecar is not Istio's (an App Mesh Envoy in a migration):
+    # then only the calling Istio proxy reports the request to Prometheus.
+    destination_istio: bool = True
 
     @property
     def source_principal(self) -> str:
