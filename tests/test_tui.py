@@ -68,8 +68,9 @@ def status_text(app: MeshobsApp) -> str:
     return str(app.screen.query_one(StatusLine).render())
 
 
-def table_keys(table: DataTable) -> list[str]:  # type: ignore[type-arg]
-    return [str(k.value) for k in table.rows]
+def table_keys(table: SyncTable) -> list[str]:
+    assert table.row_count == len(table.shown_keys)
+    return table.shown_keys
 
 
 async def test_overview_worst_first_and_enter_opens_cart_service(demo: tuple[object, MeshSnapshot]) -> None:
