@@ -53,8 +53,8 @@ def test_every_check_has_a_stable_id_category_and_docstring() -> None:
     for check in registry.load().values():
         prefix = check.id.split(".", 1)[0]
         assert re.fullmatch(r"[a-z]+\.[a-z_]+", check.id), check.id
-        assert MODULE_CATEGORY[{"proxy": "proxy", "config": "config", "certs": "certs",
-                                "traffic": "traffic", "traces": "traces"}[prefix]] is check.category
+        assert MODULE_CATEGORY[{"proxy": "proxy", "config": "config", "certs": "certs", "traffic": "traffic",
+                                "traces": "traces", "appmesh": "config"}[prefix]] is check.category
         assert check.doc, f"{check.id} has no docstring"
         for need in check.needs:
             assert set(need.split("|")) <= {"pods", "edges", "proxies", "config", "certs", "traces"}

@@ -111,7 +111,7 @@ def test_configuration_only_run(tmp_path: Path) -> None:
     data = json.loads(run("product-service", "--config", str(cfg), "-o", "json").stdout)
     status = {c["id"]: c["status"] for c in data["checks"]}
     ran = {i for i, s in status.items() if s != "skipped"}
-    assert ran and all(i.startswith(("config.", "certs.")) for i in ran)
+    assert ran and all(i.startswith(("config.", "certs.", "appmesh.")) for i in ran)
     assert status["traffic.error_rate"] == "skipped" and status["proxy.not_ready"] == "skipped"
     assert data["status"] != "unknown"
 

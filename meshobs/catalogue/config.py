@@ -26,4 +26,19 @@ CODES: list[Code] = [
     Code("MSH0207", Severity.WARNING, "live VirtualService differs from the intended (Git) one",
          "{setting} of route {route} of VirtualService {virtual_service} is {live} in the cluster but "
          "{intended} in {origin}"),
+    Code("MSH0208", Severity.WARNING, "observed traffic split differs from the App Mesh route weights",
+         "traffic to {service} splits {observed} while route {route} of VirtualRouter {virtual_router} "
+         "sets {configured} (chi-square p = {p_value:.2g} over {requests:.0f} requests)"),
+    Code("MSH0209", Severity.ERROR, "virtual node calls a virtual service it does not declare as a backend",
+         "VirtualNode {virtual_node} calls {destination} ({rps:.3g} req/s) but does not list it in its "
+         "backends; App Mesh's Envoy has no route for it (404 / NR, or traffic leaves the mesh)"),
+    Code("MSH0210", Severity.ERROR, "client TLS policy and listener TLS disagree",
+         "VirtualNode {client} {client_tls} when calling {service}, but the listener of {server} "
+         "{listener_tls}; the connections fail"),
+    Code("MSH0211", Severity.WARNING, "no health check on a failing service's listener",
+         "{service} fails {ratio_pct}% of its requests and the listener of VirtualNode {virtual_node} has no "
+         "health check: App Mesh keeps sending to endpoints that do not answer"),
+    Code("MSH0212", Severity.INFO, "no outlier detection on a failing service's listener",
+         "{service} fails {ratio_pct}% of its requests and the listener of VirtualNode {virtual_node} has no "
+         "outlier detection: callers keep sending to the endpoints that fail"),
 ]

@@ -7,7 +7,6 @@ the manifests in Git. Observed: the request rates per destination workload (``Ed
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -26,12 +25,11 @@ from meshobs.model import ConfigResource, HttpRoute, Layer, MeshSnapshot, Servic
 
 from .base import Finding, Settings, check, finding
 from .config import selects, subsets_for_host, target_service, workload_labels
+from .split import chi_square_p, judge_split
+
+__all__ = ["chi_square_p"]  # re-exported: the split statistics moved to .split
 
 WEIGHT_TOLERANCE = 1.0  # percentage points: Envoy may round weights
-SPLIT_P_VALUE = 0.001  # chi-square significance for "beyond statistical noise"
-SPLIT_MIN_DIFF = 0.05  # and at least 5 points of share apart, so tiny meshes do not flap
-SPLIT_MIN_DIFF_MATCHED = 0.15  # when header-matched routes also send traffic to subsets
-SPLIT_MIN_REQUESTS = 100.0
 
 
 def _fmt_weights(weights: dict[str, float]) -> str:
@@ -218,59 +216,6 @@ def intended_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settin
 
 
 # -- observed split --------------------------------------------------------------------------
-def _gammaincc(a: float, x: float) -> float:
-    """Regularized upper incomplete gamma Q(a, x) (series / continued fraction, as in
-    Numerical Recipes); enough for chi-square tail probabilities."""
-    if x <= 0:
-        return 1.0
-    gln = math.lgamma(a)
-    if x < a + 1:
-        term = total = 1.0 / a
-        ap = a
-        for _ in range(500):
-            ap += 1
-            term *= x / ap
-            total += term
-            if abs(term) < abs(total) * 1e-15:
-                break
-        return max(0.0, 1.0 - total * math.exp(-x + a * math.log(x) - gln))
-    b, c, d = x + 1 - a, 1e300, 1.0 / (x + 1 - a)
-    h = d
-    for i in range(1, 500):
-        an = -i * (i - a)
-        b += 2
-        d = an * d + b
-        d = 1e-300 if abs(d) < 1e-300 else d
-        c = b + an / c
-        c = 1e-300 if abs(c) < 1e-300 else c
-        d = 1.0 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1) < 1e-15:
-            break
-    return math.exp(-x + a * math.log(x) - gln) * h
-
-
-def chi_square_p(observed: dict[str, float], expected_share: dict[str, float]) -> tuple[float, float]:
-    """Goodness of fit of counts to shares: (chi-square statistic, p-value).
-
-    Categories with an expected share of 0 that still received requests make the fit impossible
-    (p = 0).
-    """
-    n = sum(observed.values())
-    stat, df = 0.0, -1
-    for k, share in expected_share.items():
-        if share > 0:
-            e = n * share
-            stat += (observed.get(k, 0.0) - e) ** 2 / e
-            df += 1
-    if any(v > 0 and expected_share.get(k, 0.0) == 0 for k, v in observed.items()):
-        return math.inf, 0.0
-    if df <= 0:
-        return stat, 1.0
-    return stat, _gammaincc(df / 2.0, stat / 2.0)
-
-
 @check("config.split_mismatch", Category.CONFIG, ("config", "edges"), ("MSH0205",))
 def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """The observed split across subsets differs from the VirtualService's weights beyond noise.
@@ -298,21 +243,13 @@ def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settin
         subset = next((name for name, (_, sel) in sorted(subsets.items()) if sel and selects(sel, labels)), None)
         if subset is not None:
             counts[subset] = counts.get(subset, 0.0) + e.request_rate * snapshot.window_s
-    total = sum(counts.values())
-    if total < SPLIT_MIN_REQUESTS:
-        return
-    weights = default.weights()
-    wsum = sum(weights.values())
-    expected = {k: v / wsum for k, v in weights.items()} if wsum else {}
-    observed_share = {k: v / total for k, v in counts.items()}
-    diff = max(abs(observed_share.get(k, 0.0) - expected.get(k, 0.0)) for k in set(expected) | set(counts))
     matched_elsewhere = any(r.has_match and r is not default for r in routes)
-    min_diff = SPLIT_MIN_DIFF_MATCHED if matched_elsewhere else SPLIT_MIN_DIFF
-    stat, p = chi_square_p(counts, expected)
-    if p >= SPLIT_P_VALUE or diff < min_diff:
+    verdict = judge_split(counts, {k: float(v) for k, v in default.weights().items()},
+                          matched_elsewhere=matched_elsewhere)
+    if verdict is None:
         return
-    obs_pct = {k: round(100 * v, 1) for k, v in observed_share.items()}
-    cfg_pct = {k: round(100 * v, 1) for k, v in expected.items()}
+    total, stat, p, diff = verdict.requests, verdict.chi_square, verdict.p_value, verdict.max_difference
+    obs_pct, cfg_pct = verdict.percent(verdict.observed), verdict.percent(verdict.expected)
     yield finding("MSH0205", "config.split_mismatch", f"Service {service}", service=service,
                   observed=_fmt_weights(obs_pct), virtual_service=f"{vs.namespace}/{vs.name}",
                   configured=_fmt_weights(cfg_pct), p_value=p, requests=total,

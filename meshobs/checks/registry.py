@@ -10,7 +10,7 @@ import importlib
 
 from .base import REGISTRY, Check
 
-MODULES = ("proxy", "config", "certs", "traffic", "traces")
+MODULES = ("proxy", "config", "certs", "traffic", "traces", "appmesh")
 
 
 def load() -> dict[str, Check]:
