@@ -52,7 +52,8 @@ class HopRow:
     traces: int
 
     def cells(self) -> tuple[str, ...]:
-        return (self.service, self.operation, f"{self.share * 100:.0f}%", fmt_ms(self.p50_ms), str(self.traces))
+        return (_short(self.service, 24), _short(self.operation, 30), f"{self.share * 100:.0f}%",
+                fmt_ms(self.p50_ms), str(self.traces))
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +167,7 @@ def config_rows(snapshot: MeshSnapshot, ref: ServiceRef) -> list[ConfigRow]:
                 and d.resource.namespace == c.namespace]
         rows.append(ConfigRow(str(c), "", "live", "drifted" if mine else "matches", bool(mine)))
         for d in mine:
-            rows.append(ConfigRow("", _short(d.path, 30), _short(d.left), _short(d.right), True))
+            rows.append(ConfigRow("", _short(d.path, 44), _short(d.left, 20), _short(d.right, 20), True))
     return rows
 
 
