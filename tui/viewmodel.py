@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from meshobs.checks.base import Finding
 from meshobs.engine.report import MeshReport
-from meshobs.model import Edge, MeshSnapshot, ServiceRef, SourceState, thaw
+from meshobs.model import Edge, MeshSnapshot, MetricSeries, ServiceRef, SourceState, thaw
 
 HEALTH_ORDER = {"failing": 0, "degraded": 1, "unknown": 2, "healthy": 3}
 HEALTH_MARK = {"failing": "✗ failing", "degraded": "! degraded", "unknown": "? unknown", "healthy": "✓ healthy"}
@@ -84,9 +84,14 @@ def red_of(edges: Iterable[Edge]) -> Red:
     return Red(rate, errors / rate if rate > 0 else 0.0, p99)
 
 
-def rate_history(snapshot: MeshSnapshot, ref: ServiceRef, metric: str, instant: float) -> tuple[str, bool]:
-    """(sparkline, has_history). Without a series the line is flat at the instant value."""
-    series = snapshot.series_of(ref, metric)
+def rate_history(snapshot: MeshSnapshot, ref: ServiceRef, metric: str, instant: float,
+                 index: dict[tuple[ServiceRef, str], MetricSeries] | None = None) -> tuple[str, bool]:
+    """(sparkline, has_history). Without a series the line is flat at the instant value.
+
+    ``index``: series by (service, metric); ``snapshot.series_of`` scans every series, which
+    for the whole overview is quadratic in the number of services.
+    """
+    series = index.get((ref, metric)) if index is not None else snapshot.series_of(ref, metric)
     if series is not None and any(v is not None for v in series.values):
         return sparkline(series.values), True
     return sparkline([instant] * SPARK_WIDTH), False
@@ -122,12 +127,13 @@ OVERVIEW_COLUMNS = (("health", "Health", 11), ("namespace", "Namespace", 11), ("
 def overview_rows(snapshot: MeshSnapshot, report: MeshReport | None) -> list[ServiceRow]:
     """Every (known) service with its health, RED numbers and sparkline, worst first."""
     health = {r.service: (r.status, len(r.findings)) for r in report.reports} if report else {}
+    index = {(s.service, s.metric): s for s in snapshot.series}
     rows = []
     for svc in snapshot.services:
         if svc.ref.is_unknown:
             continue
         red = red_of(snapshot.edges_into(svc.ref))
-        spark, has = rate_history(snapshot, svc.ref, "request_rate", red.rate)
+        spark, has = rate_history(snapshot, svc.ref, "request_rate", red.rate, index)
         status, count = health.get(svc.ref, ("unknown", 0))
         rows.append(ServiceRow(svc.ref, status, red, spark, has, count))
     return sort_rows(rows, "health")
