@@ -168,6 +168,15 @@ def main() -> int:
     if args.live:
         print(f"live through Prometheus, {args.live} services...", file=sys.stderr)
         live = child("live", args.live)
+    # Sizes not re-run this time keep their previous results (runs at 5,000 take minutes).
+    previous_file = RESULTS / "diagnose.json"
+    if previous_file.is_file():
+        previous = json.loads(previous_file.read_text(encoding="utf-8"))
+        replay = {**previous.get("replay", {}), **replay}
+        if live is None and previous.get("live_prometheus"):
+            args.live = int(next(iter(previous["live_prometheus"])))
+            live = previous["live_prometheus"][str(args.live)]
+    replay = dict(sorted(replay.items(), key=lambda kv: int(kv[0])))
     result = {
         "benchmark": "diagnose on generated meshes replayed from bundles, and live via Prometheus",
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
