@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import tarfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from meshobs.bundle import Bundle, BundleError, read_bundle, scrub, write_bundle
 from meshobs.raw import Payload, RawSource
 
-T = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+T = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def _bundle() -> Bundle:

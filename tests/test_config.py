@@ -36,7 +36,8 @@ def test_bad_config_names_the_key(raw: dict, key: str) -> None:
 
 def test_env_vars_expand_in_strings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROM_TOKEN", "s3cret")
-    cfg = validate({"sources": {"prometheus": {"url": "http://p", "headers": {"Authorization": "Bearer ${PROM_TOKEN}"}}}})
+    headers = {"Authorization": "Bearer ${PROM_TOKEN}"}
+    cfg = validate({"sources": {"prometheus": {"url": "http://p", "headers": headers}}})
     assert cfg.sources["prometheus"]["headers"]["Authorization"] == "Bearer s3cret"
 
 

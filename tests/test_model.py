@@ -2,17 +2,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from meshobs.assemble import assemble
 from meshobs.model import (
-    ConfigResource, Edge, Latency, MeshSnapshot, ResponseStat, Service, ServiceRef, SnapshotPart, Workload,
-    WorkloadRef, freeze,
+    ConfigResource,
+    Edge,
+    Latency,
+    MeshSnapshot,
+    ResponseStat,
+    Service,
+    ServiceRef,
+    SnapshotPart,
+    Workload,
+    WorkloadRef,
+    freeze,
 )
 
-T = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+T = datetime(2026, 11, 20, 12, tzinfo=UTC)
 FRONT, CART, DB = (ServiceRef("shop", n) for n in ("frontend", "cart-service", "database-service"))
 
 
@@ -63,7 +72,8 @@ def test_model_is_immutable() -> None:
     s = _snap()
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.edges[0].request_rate = 1  # type: ignore[misc]
-    cr = ConfigResource("VirtualService", "shop", "cart", freeze({"hosts": ["cart"], "http": [{"route": []}]}))
+    spec = freeze({"hosts": ["cart"], "http": [{"route": []}]})
+    cr = ConfigResource("VirtualService", "shop", "cart", spec)
     with pytest.raises(TypeError):
         cr.spec["hosts"] = []  # type: ignore[index]
     assert isinstance(cr.spec["hosts"], tuple)
@@ -72,7 +82,8 @@ def test_model_is_immutable() -> None:
 
 def test_assembly_merges_duplicate_nodes() -> None:
     part = SnapshotPart(
-        services=[Service(CART, hosts=("a",)), Service(CART, hosts=("b",), workloads=(WorkloadRef("shop", "cart-v1"),))],
+        services=[Service(CART, hosts=("a",)),
+                  Service(CART, hosts=("b",), workloads=(WorkloadRef("shop", "cart-v1"),))],
         workloads=[Workload(WorkloadRef("shop", "cart-v1"), version="v1"),
                    Workload(WorkloadRef("shop", "cart-v1"), service_account="cart")],
     )

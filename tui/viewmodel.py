@@ -16,7 +16,7 @@ from meshobs.engine.report import MeshReport
 from meshobs.model import Edge, MeshSnapshot, MetricSeries, ServiceRef, SourceState, thaw
 
 HEALTH_ORDER = {"failing": 0, "degraded": 1, "unknown": 2, "healthy": 3}
-HEALTH_MARK = {"failing": "✗ failing", "degraded": "! degraded", "unknown": "? unknown", "healthy": "✓ healthy"}
+HEALTH_MARK = {"failing": "× failing", "degraded": "! degraded", "unknown": "? unknown", "healthy": "✓ healthy"}
 SORT_KEYS = ("health", "name", "rate", "errors", "p99")
 BARS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 10

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
@@ -23,7 +23,7 @@ class Severity(str, Enum):
         return {"error": 3, "warning": 2, "info": 1}[self.value]
 
 
-class Category(str, Enum):
+class Category(StrEnum):
     """Checklist order is the declaration order."""
 
     INTERNAL = "internal"

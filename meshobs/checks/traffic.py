@@ -12,9 +12,10 @@ from collections.abc import Iterable
 
 from meshobs.catalogue import Category
 from meshobs.flags import meaning
-from meshobs.model import Edge, MeshSnapshot, Proxy, ServiceRef, UpstreamCluster
+from meshobs.model import Edge, Mesh, MeshSnapshot, Proxy, ServiceRef, UpstreamCluster
 
 from .base import Finding, Settings, check, finding, memo
+from .scope import mesh_of
 
 
 def _r(x: float) -> float:
@@ -73,18 +74,35 @@ def _breakdown(edges: list[Edge]) -> tuple[dict[str, float], dict[str, dict[str,
     for e in edges:
         for code, rate in e.rate_by_code(errors_only=True).items():
             by_code[code] += rate
-        for flag, rate in e.rate_by_flag(errors_only=True).items():
-            by_flag[flag] += rate
         for r in e.responses:
-            if r.is_error:
-                by_pair[(r.code, r.flags or "-")] += r.rate
-    flags = {f: {"rps": _r(v), "meaning": meaning(f)}
+            if not r.is_error:
+                continue
+            # CloudWatch and X-Ray report response-code classes (5xx) and no Envoy flags at all:
+            # "-" there means "not reported", not "the upstream answered the error itself".
+            flags_of: tuple[str, ...]
+            if r.code.endswith("xx"):
+                flags_of, pair_flag = (NOT_REPORTED,), NOT_REPORTED
+            else:
+                flags_of, pair_flag = r.flag_list or ("-",), r.flags or "-"
+            for flag in flags_of:
+                by_flag[flag] += r.rate
+            by_pair[(r.code, pair_flag)] += r.rate
+    flags = {f: {"rps": _r(v), "meaning": _meaning(f)}
              for f, v in sorted(by_flag.items(), key=lambda kv: -kv[1])}
     top = "none"
     if by_pair:
         (code, fl), rate = max(by_pair.items(), key=lambda kv: (kv[1], kv[0]))
-        top = f"{code} {fl} ({', '.join(meaning(f) for f in fl.split(','))}) {_r(rate)} req/s"
+        top = f"{code} {fl} ({', '.join(_meaning(f) for f in fl.split(','))}) {_r(rate)} req/s"
     return ({c: _r(v) for c, v in sorted(by_code.items(), key=lambda kv: -kv[1])}, flags, top)
+
+
+NOT_REPORTED = "n/a"
+
+
+def _meaning(flag: str) -> str:
+    if flag == NOT_REPORTED:
+        return "response flags not reported (CloudWatch and X-Ray carry none)"
+    return meaning(flag)
 
 
 def _judge(edges: list[Edge], settings: Settings) -> tuple[float, float, float] | None:
@@ -236,6 +254,7 @@ def endpoints(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -
     """Callers' proxies have ejected this service's endpoints (outlier detection) or see none healthy."""
     ejected_by: dict[str, int] = {}
     unhealthy: dict[str, tuple[int, int]] = {}
+    appmesh = mesh_of(snapshot, service) is Mesh.APPMESH
     for p, c in clusters_for(snapshot, service):
         ejected = max(c.outlier_ejections_active, sum(1 for h in c.hosts if h.failed_outlier_check))
         if ejected > 0:
@@ -251,7 +270,9 @@ def endpoints(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -
                       evidence={"ejected_by_cluster": ejected_by, "caller_proxies": sorted(proxies)},
                       magnitude=worst,
                       hint="the endpoints failed consecutive requests; look at the service's own "
-                           "errors and logs, then the DestinationRule outlierDetection settings",
+                           "errors and logs, then the outlier detection settings ("
+                           + ("the virtual node listener's outlierDetection" if appmesh
+                              else "the DestinationRule's trafficPolicy.outlierDetection") + ")",
                       ejected=worst, proxies=len(proxies))
     if unhealthy:
         proxies = {k.split(" ", 1)[0] for k in unhealthy}
@@ -260,6 +281,7 @@ def endpoints(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -
                       evidence={"clusters": {k: {"healthy": h, "total": t}
                                              for k, (h, t) in unhealthy.items()}},
                       magnitude=total,
-                      hint="callers answer 503 UH; check the pods' readiness and the "
-                           "DestinationRule subsets' labels",
+                      hint="callers answer 503 UH; check the pods' readiness and "
+                           + ("the virtual node's service discovery" if appmesh
+                              else "the DestinationRule subsets' labels"),
                       healthy=0, total=total, proxies=len(proxies))

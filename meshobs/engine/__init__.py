@@ -18,10 +18,12 @@ from dataclasses import replace
 from meshobs.catalogue import Severity
 from meshobs.checks import registry
 from meshobs.checks.base import Check, Finding, Settings, finding
+from meshobs.checks.scope import not_applicable
 from meshobs.checks.traffic import outbound_edges
 from meshobs.model import MeshSnapshot, ServiceRef, SourceState
 from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
+from meshobs.telemetry import timed
 
 from .inputs import answered, availability, missing
 from .ranking import MAX_DEPTH, downstream, rank
@@ -46,13 +48,16 @@ def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
     results: list[CheckResult] = []
     findings: list[Finding] = []
     for c in checks:
-        reason = missing(c.needs, available)
+        # Absent inputs for the whole snapshot, or a check that cannot judge this service's mesh
+        # (an Istio config check on an App Mesh service): skipped with the reason, never passed.
+        reason = missing(c.needs, available) or not_applicable(c.id, snapshot, service)
         if reason is not None:
             results.append(CheckResult(c.id, c.category, SKIPPED, reason, c.doc))
             continue
         try:
-            found = [f if f.service is not None else replace(f, service=service)
-                     for f in c.run(snapshot, service, settings)]
+            with timed("check", c.id):
+                found = [f if f.service is not None else replace(f, service=service)
+                         for f in c.run(snapshot, service, settings)]
         except Exception as exc:  # a broken check must not stop the checklist
             where = traceback.extract_tb(exc.__traceback__)[-1]
             error = f"{type(exc).__name__}: {exc}"

@@ -81,12 +81,18 @@ def render(report: Report | MeshReport, color: bool = False) -> str:
     lines = [f"Diagnosis of {report.service}" + (f" ({report.origin})" if report.origin else "")
              + (f" at {report.time.isoformat()}" if report.time else ""), ""]
     category: Category | None = None
+    not_applicable = [c for c in report.checks if c.reason.startswith("not applicable")]
     for c in report.checks:
         if c.category is not category:
             category = c.category
             lines.append(category.value.capitalize())
+        if c in not_applicable:
+            continue
         tail = f"  {c.status}: {c.reason}" if c.reason else ""
         lines.append(f"  {style(MARKS[c.status], c.status)} {c.id}{tail}")
+    if not_applicable:
+        lines.append("Not applicable to this mesh")
+        lines.append(f"  {', '.join(c.id for c in not_applicable)}")
     lines.append("")
     if report.findings:
         lines.append("Findings, most likely root cause first")

@@ -36,7 +36,7 @@ class LoopbackServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 outer.requests.append(("GET", self.path, dict(self.headers)))
                 path_only = self.path.split("?", 1)[0]
                 route = outer.routes.get(self.path) or outer.routes.get(path_only)
@@ -51,7 +51,7 @@ class LoopbackServer:
                     status, body = route.status, route.body
                 self._send(status, body.encode() if isinstance(body, str) else body, route.content_type)
 
-            do_POST = do_GET  # noqa: N815
+            do_POST = do_GET
 
             def _send(self, status: int, body: bytes, ctype: str) -> None:
                 try:

@@ -24,7 +24,7 @@ from ..widgets.tables import style_of, styled
 if TYPE_CHECKING:
     from ..data import Analysis
 
-MARKS = {"pass": "✓", "warn": "!", "fail": "✗", "skipped": "-", "error": "✗"}
+MARKS = {"pass": "✓", "warn": "!", "fail": "×", "skipped": "-", "error": "×"}
 
 
 class ServiceScreen(Screen[None]):
@@ -133,13 +133,19 @@ class ServiceScreen(Screen[None]):
 
     def _checklist(self, view: ServiceView) -> Text:
         text = Text("Checklist\n", style="bold")
+        # Checks written for the other mesh say nothing about this service: one line, not many.
+        other_mesh = [c for c in view.checks if c.reason.startswith("not applicable")]
         for c in view.checks:
+            if c in other_mesh:
+                continue
             mark = MARKS.get(c.status, "?")
             text.append(f" {mark} ", style=style_of(c.status))
             text.append(f"{c.category.value:<26} {c.id}")
             if c.reason:
                 text.append(f"  ({c.reason})", style="dim")
             text.append("\n")
+        if other_mesh:
+            text.append(f"   not applicable to this mesh: {len(other_mesh)} checks\n", style="dim")
         return text
 
     def _show_finding(self, index: int) -> None:

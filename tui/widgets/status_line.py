@@ -24,7 +24,7 @@ class StatusLine(Static):
     def show(self, summary: str, failing: list[str], error: str | None = None) -> None:
         text = Text(summary, no_wrap=True, overflow="ellipsis")
         if error:
-            text.append("  ✗ " + error, style="bold red")
+            text.append("  × " + error, style="bold red")
         if failing:
             text.append("  ⚠ " + "; ".join(failing), style="bold yellow")
         self.update(text)

@@ -13,7 +13,7 @@ FIRST_CHUNK = 300  # rows added at once on a rebuild: more than any screen shows
 CHUNK = 1000
 
 # Cells whose text starts with one of these get a colour (dropped under NO_COLOR by Textual).
-STYLES = {"✗": "bold red", "!": "yellow", "?": "dim", "✓": "green", "error": "bold red",
+STYLES = {"×": "bold red", "!": "yellow", "?": "dim", "✓": "green", "error": "bold red",
           "warning": "yellow", "fail": "bold red", "warn": "yellow", "≠": "bold magenta"}
 
 
