@@ -99,7 +99,8 @@ def normalize_source(raw: RawSource, time: datetime, window_s: float) -> Snapsho
         return SnapshotPart(sources=[SourceStatus(raw.name, SourceState.ERROR, raw.error,
                                                   raw.duration_s, raw.kind)])
     ctx = NormalizeContext(time=time, window_s=window_s)
-    with timed("normalize", raw.name, source=raw.kind):
+    # Per kind, not per source: a mesh of 1,000 proxies should print one envoy row, not 1,000.
+    with timed("normalize", raw.kind, source=raw.name):
         try:
             part: SnapshotPart = _module(raw.kind).normalize(raw, ctx)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -1,7 +1,7 @@
 """Self-instrumentation with opentelemetry-api: a span per collector fetch and per check.
 
-A no-op unless the user configures an OpenTelemetry SDK. The same timings are kept in-process
-so ``-v`` can print them as a table.
+A no-op unless the user configures an OpenTelemetry SDK. The same timings are kept in-process,
+aggregated per (phase, name) so a mesh-wide run stays small, and ``-v`` prints them as a table.
 """
 
 from __future__ import annotations
@@ -20,20 +20,25 @@ _lock = threading.Lock()
 
 @dataclass(frozen=True)
 class Timing:
-    phase: str  # fetch | normalize | check | render
+    phase: str  # fetch | normalize | check
     name: str
-    seconds: float
-    ok: bool
+    seconds: float  # total over all calls
+    calls: int
+    failures: int
+
+    @property
+    def ok(self) -> bool:
+        return self.failures == 0
 
 
-_timings: list[Timing] = []
+_totals: dict[tuple[str, str], list[float]] = {}  # (phase, name) -> [seconds, calls, failures]
 
 
 @contextmanager
 def timed(phase: str, name: str, **attributes: str | int | float) -> Iterator[None]:
-    """Open a span ``meshobs.<phase>`` and record its wall time."""
+    """Open a span ``meshobs.<phase>`` and add its wall time to the (phase, name) total."""
     start = time.perf_counter()
-    ok = True
+    failed = False
     with _tracer.start_as_current_span(f"meshobs.{phase}") as span:
         span.set_attribute("meshobs.name", name)
         for k, v in attributes.items():
@@ -41,23 +46,26 @@ def timed(phase: str, name: str, **attributes: str | int | float) -> Iterator[No
         try:
             yield
         except BaseException:
-            ok = False
+            failed = True
             raise
         finally:
             elapsed = time.perf_counter() - start
             span.set_attribute("meshobs.duration_s", elapsed)
             with _lock:
-                _timings.append(Timing(phase, name, elapsed, ok))
+                total = _totals.setdefault((phase, name), [0.0, 0, 0])
+                total[0] += elapsed
+                total[1] += 1
+                total[2] += int(failed)
 
 
 def timings() -> list[Timing]:
     with _lock:
-        return list(_timings)
+        return [Timing(p, n, s, int(c), int(f)) for (p, n), (s, c, f) in _totals.items()]
 
 
 def reset() -> None:
     with _lock:
-        _timings.clear()
+        _totals.clear()
 
 
 def timings_table() -> str:
@@ -65,7 +73,8 @@ def timings_table() -> str:
     if not rows:
         return "no timings recorded"
     width = max(len(r.name) for r in rows)
-    lines = [f"{'phase':<10} {'name':<{width}} {'seconds':>9}  ok"]
+    lines = [f"{'phase':<10} {'name':<{width}} {'seconds':>9} {'calls':>6}  ok"]
     for r in rows:
-        lines.append(f"{r.phase:<10} {r.name:<{width}} {r.seconds:>9.4f}  {'yes' if r.ok else 'NO'}")
+        lines.append(f"{r.phase:<10} {r.name:<{width}} {r.seconds:>9.4f} {r.calls:>6}  "
+                     f"{'yes' if r.ok else f'{r.failures} failed'}")
     return "\n".join(lines)
