@@ -63,7 +63,7 @@ def read_manifest_tree(paths: list[str], layer: str = "live") -> RawSource:
         for root in paths:
             for path in _files(Path(root).expanduser()):
                 start = time.perf_counter()
-                payload = Payload(key=str(path), url=path.as_uri(), fetched_at=iso(utc_now()))
+                payload = Payload(key=str(path), url=path.resolve().as_uri(), fetched_at=iso(utc_now()))
                 try:
                     payload.body = path.read_text(encoding="utf-8")
                     env = _env_for(payload.body)

@@ -84,6 +84,24 @@ def _span_services(traces: list[Trace], workloads: dict[WorkloadRef, Workload]) 
     return out
 
 
+def _services_named_by_config(part: SnapshotPart) -> list[ServiceRef]:
+    """In-cluster services that Istio VirtualServices and DestinationRules name as hosts
+    (``reviews``, ``reviews.bookinfo``, ``reviews.bookinfo.svc.cluster.local``); external
+    hosts and wildcards are not services of the mesh."""
+    from .istio_config import dr_host, vs_hosts
+
+    out: list[ServiceRef] = []
+    for c in part.config:
+        if c.mesh is not Mesh.ISTIO or c.kind not in ("VirtualService", "DestinationRule"):
+            continue
+        hosts = vs_hosts(c) if c.kind == "VirtualService" else [dr_host(c)]
+        for host in hosts:
+            parts = host.split(".")
+            if host.endswith(".svc.cluster.local") and len(parts) == 5 and "*" not in host:
+                out.append(ServiceRef(parts[1], parts[0]))
+    return out
+
+
 def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str = "") -> MeshSnapshot:
     """Deduplicate and cross-link the parts into an immutable snapshot."""
     services: dict[ServiceRef, Service] = {}
@@ -113,6 +131,10 @@ def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str
             implied = Workload(ref=wref, mesh=e.mesh,
                                services=(sref,) if sref is not None and not sref.is_unknown else ())
             workloads[wref] = _merge_workload(workloads[wref], implied) if wref in workloads else implied
+    # A configuration-only run (manifests, no cluster) still has the services its Istio
+    # resources route to, so `diagnose reviews` can run the configuration checks.
+    for sref in _services_named_by_config(part):
+        services.setdefault(sref, Service(ref=sref, mesh=Mesh.ISTIO))
     for s in list(services.values()):
         for wref in s.workloads:
             if wref in workloads and s.ref not in workloads[wref].services:

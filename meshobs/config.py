@@ -144,6 +144,30 @@ def _check(value: Any, spec: Any, key: str) -> Any:
     raise AssertionError(f"bad schema for {key}")  # pragma: no cover
 
 
+# Keys that name files: relative paths in a config file are relative to that file's folder
+# (so a CronJob's mounted config and the manifests beside it keep working from any cwd).
+PATH_KEYS = (("sources", "kubernetes", "kubeconfig"), ("sources", "kubernetes", "manifests"),
+             ("sources", "appmesh", "exported"), ("sources", "prometheus", "ca_file"),
+             ("sources", "jaeger", "ca_file"), ("drift", "intended"), ("drift", "state_dir"),
+             ("drift", "textfile"))
+
+
+def _resolve_paths(checked: dict[str, Any], base: Path) -> None:
+    for keys in PATH_KEYS:
+        node: Any = checked
+        for k in keys[:-1]:
+            node = node.get(k) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or keys[-1] not in node:
+            continue
+        value = node[keys[-1]]
+
+        def fix(p: str) -> str:
+            expanded = Path(p).expanduser()
+            return str(expanded if expanded.is_absolute() else (base / expanded))
+
+        node[keys[-1]] = [fix(v) for v in value] if isinstance(value, list) else fix(value)
+
+
 def validate(raw: Any, path: Path | None = None) -> Config:
     """Check ``raw`` (parsed YAML) against the schema and build a :class:`Config`."""
     where = f"{path}: " if path else ""
@@ -153,6 +177,8 @@ def validate(raw: Any, path: Path | None = None) -> Config:
         checked = _check(raw, SCHEMA, "")
     except ConfigError as exc:
         raise ConfigError(f"{where}{exc}") from None
+    if path is not None:
+        _resolve_paths(checked, path.parent)
     window = parse_duration(checked.get("window", "5m"))
     if window <= 0:
         raise ConfigError(f"{where}window: must be longer than 0s")

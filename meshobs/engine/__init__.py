@@ -50,7 +50,7 @@ def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
     for c in checks:
         # Absent inputs for the whole snapshot, or a check that cannot judge this service's mesh
         # (an Istio config check on an App Mesh service): skipped with the reason, never passed.
-        reason = missing(c.needs, available) or not_applicable(c.id, snapshot, service)
+        reason = not_applicable(c.id, snapshot, service) or missing(c.needs, available)
         if reason is not None:
             results.append(CheckResult(c.id, c.category, SKIPPED, reason, c.doc))
             continue

@@ -19,7 +19,7 @@ severity, then explained findings after the findings that explain them, then cau
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 from meshobs.catalogue import Category, Severity
@@ -66,7 +66,18 @@ def downstream(target: ServiceRef, callees: Callable[[ServiceRef], list[ServiceR
 
 
 def _key(f: Finding) -> str:
+    """A finding's identity: code and subject, plus its fields, because one resource can carry
+    two findings of one code (a VirtualService routing to two undefined subsets)."""
+    return f"{_label(f)}\x00{sorted(f.fields.items())!r}"
+
+
+def _label(f: Finding) -> str:
     return f"{f.code} {f.subject}"
+
+
+def _labels(keys: Iterable[str]) -> tuple[str, ...]:
+    """How causal links are shown: "MSH0406 Service shop/database-service"."""
+    return tuple(sorted({k.split("\x00", 1)[0] for k in keys}))
 
 
 def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
@@ -147,14 +158,13 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
     def sort_key(k: str) -> tuple[int, int, int, float, str]:
         f = everything[k]
         d = depth.get(f.service, 0) if f.service is not None else 0
-        return (-effective(k), 1 if explained_by.get(k) else 0, -d, -f.magnitude, k)
+        return (-effective(k), 1 if explained_by.get(k) else 0, -d, -f.magnitude, _label(f))
 
     ranked: list[Finding] = []
     for n, k in enumerate(sorted(everything, key=sort_key), start=1):
         f = everything[k]
-        ranked.append(replace(f, rank=n,
-                              cause_of=tuple(sorted(explains.get(k, ()))),
-                              caused_by=tuple(sorted(explained_by.get(k, ())))))
+        ranked.append(replace(f, rank=n, cause_of=_labels(explains.get(k, ())),
+                              caused_by=_labels(explained_by.get(k, ()))))
     return ranked
 
 
