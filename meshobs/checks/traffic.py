@@ -193,6 +193,11 @@ def _p99(edges: list[Edge]) -> tuple[float, Edge] | None:
     return best
 
 
+def _ms(value: float) -> str:
+    """Milliseconds as people read them in a message: 973 ms, 42.5 ms, 0.8 ms."""
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+
+
 @check("traffic.latency", Category.TRAFFIC, ("edges",), ("MSH0403", "MSH0404"))
 def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Inbound p99 above the threshold, or more than ``latency_regression`` times the baseline."""
@@ -210,7 +215,7 @@ def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> 
                       magnitude=p99 / settings.p99_ms,
                       hint="meshobs looks for the slow hop in the traces (05xx findings); "
                            "compare with the p99 of the service's own callees",
-                      p99_ms=_r(p99), threshold_ms=settings.p99_ms)
+                      p99_ms=_ms(p99), threshold_ms=_ms(settings.p99_ms))
     if settings.baseline is not None:
         base = _p99([e for e in settings.baseline.edges_into(service) if e.destination_workload])
         if base is not None and base[0] > 0 and p99 / base[0] > settings.latency_regression:
@@ -221,8 +226,7 @@ def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> 
                           magnitude=factor,
                           hint="compare what changed since the baseline window: deployments, "
                                "config pushes, a slower callee",
-                          p99_ms=_r(p99), factor=round(factor, 2),
-                          baseline_ms=_r(base[0]))
+                          p99_ms=_ms(p99), factor=round(factor, 1), baseline_ms=_ms(base[0]))
 
 
 @check("traffic.circuit_breaker", Category.TRAFFIC, ("proxies|edges",), ("MSH0405",))

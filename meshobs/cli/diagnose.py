@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,11 +14,16 @@ from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_UNCHECKED,
+    Loaded,
     UsageError,
     handle_errors,
+    load_bundle,
     load_snapshot,
     source_options,
 )
+
+if TYPE_CHECKING:
+    from meshobs.model import MeshSnapshot
 
 EXIT_HELP = """\b
 Exit codes:
@@ -48,6 +55,32 @@ def resolve(snapshot: object, name: str, namespace: str | None) -> object:
     raise UsageError(f"unknown service {name!r}{where}{hint}")
 
 
+def load_baseline(when: str, loaded: Loaded) -> MeshSnapshot:
+    """The snapshot to compare latency against (``--baseline``).
+
+    A duration re-queries the configured Prometheus for the same window that much earlier
+    (Prometheus keeps history; the other sources only know the present). Anything else is a
+    bundle path or demo:NAME recorded earlier.
+    """
+    from meshobs.collect import build_snapshot, collect
+    from meshobs.config import Config
+    from meshobs.durations import parse_duration
+
+    try:
+        offset = parse_duration(when)
+    except ValueError:
+        bundle, _config, origin = load_bundle(when, None, quiet_demo=True)
+        return build_snapshot(bundle, origin=f"baseline {origin}")
+    config = loaded.config
+    if loaded.origin != "live" or config is None or "prometheus" not in config.sources:
+        raise UsageError("--baseline DURATION re-queries Prometheus, so it needs a live run with "
+                         "sources.prometheus; with --from, pass an earlier bundle as --baseline PATH")
+    earlier = loaded.bundle.time - timedelta(seconds=offset)
+    only_prometheus = Config(raw={**config.raw, "sources": {"prometheus": config.sources["prometheus"]}},
+                             path=config.path, window_s=config.window_s, time=earlier, mesh=config.mesh)
+    return build_snapshot(collect(only_prometheus), origin=f"baseline -{when}")
+
+
 def use_color(no_color: bool) -> bool:
     """Colour only on a terminal, never with --no-color or $NO_COLOR."""
     return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
@@ -64,10 +97,13 @@ def use_color(no_color: bool) -> bool:
               show_default=True, help="Lowest severity that makes the exit code 1.")
 @click.option("--no-color", is_flag=True, help="No colour even on a terminal (also: $NO_COLOR).")
 @click.option("--all", "all_services", is_flag=True, help="Diagnose every service in the mesh.")
+@click.option("--baseline", metavar="WHEN",
+              help="Compare latency with an earlier window: a duration (1d: the same window one day "
+                   "earlier, queried from Prometheus) or an earlier bundle / demo:NAME.")
 @handle_errors
 def diagnose(service: str | None, from_path: str | None, config_path: str | None,
              namespace: str | None, window: str | None, output: str, fail_on: str,
-             no_color: bool, all_services: bool) -> None:
+             no_color: bool, all_services: bool, baseline: str | None) -> None:
     """Diagnose SERVICE: run the checklist (proxy health, configuration, certificates,
     traffic, slow hops), rank the root causes across the service graph, show the evidence.
 
@@ -88,7 +124,8 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
         raise UsageError("pass either a SERVICE or --all, not both")
     loaded = load_snapshot(from_path, config_path, window=window)
     raw = loaded.config.raw if loaded.config else {}
-    settings = Settings.from_thresholds(raw.get("thresholds"))
+    settings = Settings.from_thresholds(raw.get("thresholds"),
+                                        baseline=load_baseline(baseline, loaded) if baseline else None)
     suppressions = parse_suppressions(raw.get("suppress"))
     snapshot = loaded.snapshot
     report: Report | MeshReport
