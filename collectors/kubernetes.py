@@ -100,6 +100,7 @@ class KubernetesCollector:
     context: str | None = None
     namespaces: list[str] = field(default_factory=list)
     timeout_s: float = 10.0
+    mesh: str = "auto"  # istio | appmesh | auto: whose CRDs to ask for
     kind: str = KIND
 
     # -- configuration -------------------------------------------------------------------
@@ -160,8 +161,11 @@ class KubernetesCollector:
                 reqs.append(Request("namespaces", "/api/v1/namespaces", "namespaces", None, core.list_namespace))
                 reqs.append(Request("deployments", "/apis/apps/v1/deployments", "deployments", None,
                                     apps.list_deployment_for_all_namespaces))
-            crds: list[tuple[str, str, tuple[str, ...]]] = [(g, p, ISTIO_VERSIONS) for g, p in ISTIO_CRDS]
-            crds += [(APPMESH_GROUP, p, (APPMESH_VERSION,)) for p in APPMESH_CRDS]
+            crds: list[tuple[str, str, tuple[str, ...]]] = []
+            if self.mesh in ("istio", "auto"):
+                crds += [(g, p, ISTIO_VERSIONS) for g, p in ISTIO_CRDS]
+            if self.mesh in ("appmesh", "auto"):
+                crds += [(APPMESH_GROUP, p, (APPMESH_VERSION,)) for p in APPMESH_CRDS]
             for group, plural, versions in crds:
                 cluster = (group, plural) in CLUSTER_SCOPED_CRDS
                 if cluster and ns != scopes[0]:
@@ -244,7 +248,8 @@ def from_config(config: Config, prior: list[RawSource]) -> KubernetesCollector |
         return None
     timeout = parse_duration(section["timeout"]) if section.get("timeout") else 10.0
     return KubernetesCollector(kubeconfig=section.get("kubeconfig"), context=section.get("context"),
-                               namespaces=list(section.get("namespaces") or []), timeout_s=timeout)
+                               namespaces=list(section.get("namespaces") or []), timeout_s=timeout,
+                               mesh=config.mesh)
 
 
 # -- normalising ----------------------------------------------------------------------------

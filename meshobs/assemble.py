@@ -102,8 +102,13 @@ def _services_named_by_config(part: SnapshotPart) -> list[ServiceRef]:
     return out
 
 
-def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str = "") -> MeshSnapshot:
-    """Deduplicate and cross-link the parts into an immutable snapshot."""
+def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str = "",
+             mesh: Mesh = Mesh.UNKNOWN) -> MeshSnapshot:
+    """Deduplicate and cross-link the parts into an immutable snapshot.
+
+    ``mesh`` (from the config's ``mesh: istio|appmesh``) labels the services and workloads no
+    source could place; with ``auto`` (UNKNOWN here) they stay unknown.
+    """
     services: dict[ServiceRef, Service] = {}
     for s in part.services:
         services[s.ref] = _merge_service(services[s.ref], s) if s.ref in services else s
@@ -139,6 +144,9 @@ def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str
         for wref in s.workloads:
             if wref in workloads and s.ref not in workloads[wref].services:
                 workloads[wref] = replace(workloads[wref], services=(*workloads[wref].services, s.ref))
+    if mesh is not Mesh.UNKNOWN:
+        services = {k: replace(s, mesh=mesh) if s.mesh is Mesh.UNKNOWN else s for k, s in services.items()}
+        workloads = {k: replace(w, mesh=mesh) if w.mesh is Mesh.UNKNOWN else w for k, w in workloads.items()}
     edges = [replace(e, mesh=_edge_mesh(e, workloads)) if e.mesh is Mesh.UNKNOWN else e for e in edges]
 
     return MeshSnapshot(

@@ -21,7 +21,7 @@ from typing import Any
 from . import __version__
 from .bundle import Bundle
 from .config import Config
-from .model import MeshSnapshot, SnapshotPart, SourceState, SourceStatus
+from .model import Mesh, MeshSnapshot, SnapshotPart, SourceState, SourceStatus
 from .raw import RawSource, iso, utc_now
 from .telemetry import timed
 
@@ -115,5 +115,7 @@ def build_snapshot(bundle: Bundle, origin: str = "") -> MeshSnapshot:
     from .assemble import assemble
 
     parts = [normalize_source(raw, bundle.time, bundle.window_s) for raw in bundle.sources]
+    configured = str(bundle.config.get("mesh", "auto"))
+    mesh = Mesh(configured) if configured in ("istio", "appmesh") else Mesh.UNKNOWN
     return assemble(SnapshotPart.merge(parts), time=bundle.time, window_s=bundle.window_s,
-                    origin=origin)
+                    origin=origin, mesh=mesh)

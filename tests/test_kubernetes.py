@@ -221,3 +221,15 @@ def test_malformed_list_body_is_value_error() -> None:
     raw = RawSource("kubernetes", "kubernetes", payloads=[Payload("pods", body="{trunc", status=200)])
     with pytest.raises(ValueError, match="pods"):
         kube.normalize(raw, NormalizeContext(T, 300))
+
+
+@pytest.mark.parametrize("mesh, istio, appmesh", [("istio", True, False), ("appmesh", False, True),
+                                                  ("auto", True, True)])
+def test_mesh_setting_picks_whose_crds_are_listed(cluster: Any, mesh: str, istio: bool, appmesh: bool) -> None:
+    """`mesh: istio` never asks for App Mesh CRDs (and vice versa); `auto` asks for both."""
+    fk, kubeconfig = cluster
+    [raw] = _collector(kubeconfig, mesh=mesh).fetch(_ctx())
+    paths = fk.paths_requested()
+    assert any("/apis/networking.istio.io/" in p for p in paths) is istio
+    assert any("/apis/appmesh.k8s.aws/" in p for p in paths) is appmesh
+    assert raw.get("pods").status == 200

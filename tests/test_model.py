@@ -101,3 +101,13 @@ def test_dependency_edges_only_fill_gaps() -> None:
     snap = assemble(SnapshotPart(edges=[metric, dup, extra]), time=T, window_s=60)
     assert sorted((e.destination.name, e.protocol) for e in snap.edges) == [("cart-service", "http"),
                                                                             ("search", "dependency")]
+
+
+def test_configured_mesh_labels_nodes_no_source_could_place() -> None:
+    from meshobs.model import Mesh
+
+    part = SnapshotPart(edges=[_edge("frontend-v1", FRONT, CART, "cart-v1", 10)])
+    assert {s.mesh for s in assemble(part, time=T, window_s=60).services} == {Mesh.UNKNOWN}
+    labelled = assemble(part, time=T, window_s=60, mesh=Mesh.APPMESH)
+    assert {s.mesh for s in labelled.services} == {Mesh.APPMESH}
+    assert {w.mesh for w in labelled.workloads} == {Mesh.APPMESH}
