@@ -16,6 +16,7 @@ from meshobs.model import HttpRoute, RouteDestination, XdsResource, freeze
 from meshobs.raw import parse_iso
 
 from .clusters import pick
+from .tls import cluster_tls
 
 
 @dataclass
@@ -25,6 +26,7 @@ class ConfigDump:
     node: dict[str, Any] = field(default_factory=dict)
     xds: list[XdsResource] = field(default_factory=list)
     cluster_versions: dict[str, str | None] = field(default_factory=dict)  # active dynamic + static
+    cluster_tls: dict[str, str | None] = field(default_factory=dict)  # name -> istio_mutual|mutual|simple|disable
     warming_clusters: list[str] = field(default_factory=list)
     routes: list[HttpRoute] = field(default_factory=list)
     listeners: list[str] = field(default_factory=list)
@@ -122,19 +124,19 @@ def _routes(route_config: dict[str, Any]) -> list[HttpRoute]:
 
 
 def _clusters(cfg: dict[str, Any], dump: ConfigDump) -> None:
-    for e in pick(cfg, "static_clusters", []) or []:
-        name = (e.get("cluster") or {}).get("name")
-        if name:
-            dump.cluster_versions[str(name)] = None
     active = pick(cfg, "dynamic_active_clusters", []) or []
-    for e in active:
-        name = (e.get("cluster") or {}).get("name")
-        if name:
-            dump.cluster_versions[str(name)] = pick(e, "version_info")
-    for e in pick(cfg, "dynamic_warming_clusters", []) or []:
-        name = (e.get("cluster") or {}).get("name")
-        if name:
-            dump.warming_clusters.append(str(name))
+    for key in ("static_clusters", "dynamic_active_clusters", "dynamic_warming_clusters"):
+        for e in pick(cfg, key, []) or []:
+            cluster = e.get("cluster") or {}
+            name = cluster.get("name")
+            if not name:
+                continue
+            if key == "dynamic_warming_clusters":
+                dump.warming_clusters.append(str(name))
+            else:
+                dump.cluster_versions[str(name)] = None if key == "static_clusters" else pick(e, "version_info")
+            if key != "dynamic_warming_clusters" or str(name) not in dump.cluster_tls:
+                dump.cluster_tls[str(name)] = cluster_tls(cluster)
     x = _latest(active, "cds", pick(cfg, "version_info"))
     if x:
         dump.xds.append(x)

@@ -120,6 +120,7 @@ def _cluster(name: str, status: ClusterStatus | None, stats: dict[str, float],
         counters=frozen_map({c: int(stats[c]) for c in COUNTERS if c in stats}),
         warming=bool(dump and name in dump.warming_clusters),
         version=dump.cluster_versions.get(name) if dump else None,
+        tls=dump.cluster_tls.get(name) if dump else None,
     )
 
 

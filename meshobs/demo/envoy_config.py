@@ -177,6 +177,15 @@ class MeshView:
                         "api_config_source": {"api_type": "GRPC", "transport_api_version": "V3",
                                               "grpc_services": [{"envoy_grpc": {"cluster_name": "sds-grpc"}}]},
                         "resource_api_version": "V3"}}],
+                    # ISTIO_MUTUAL: validate the peer against istio-agent's SDS root, as istiod does.
+                    "combined_validation_context": {
+                        "default_validation_context": {"match_subject_alt_names": [
+                            {"exact": f"spiffe://cluster.local/ns/{cl.namespace}/sa/{sa}"}
+                            for sa in sorted({p.workload.service_account for p in cl.hosts})]},
+                        "validation_context_sds_secret_config": {"name": "ROOTCA", "sds_config": {
+                            "api_config_source": {"api_type": "GRPC", "transport_api_version": "V3",
+                                                  "grpc_services": [{"envoy_grpc": {"cluster_name": "sds-grpc"}}]},
+                            "resource_api_version": "V3"}}},
                     "alpn_protocols": ["istio-peer-exchange", "istio"]},
                 "sni": f"outbound_.{cl.port}_.{cl.subset}_.{fqdn(cl.service, cl.namespace)}"}}
             if tls_mode == "ISTIO_MUTUAL":

@@ -159,7 +159,36 @@ def _cluster_resource(scenario: Scenario, cl: cfg.ClusterView) -> dict[str, Any]
     return c
 
 
-def _routes_dump(pod: PodSpec, clusters: list[cfg.ClusterView], version: str, updated: str) -> dict[str, Any]:
+def _duration(value: dict[str, Any]) -> str:
+    seconds = value["value"] / 1000.0 if value.get("unit") == "ms" else float(value["value"])
+    return f"{seconds:g}s"
+
+
+def _route_action(scenario: Scenario, svc: str, ns: str) -> dict[str, Any]:
+    """Timeout and retry policy of the router's route as the App Mesh control plane writes them:
+    ``timeout`` from ``perRequest`` (15 s by default), ``retry_policy`` from ``retryPolicy``
+    (server-error -> 5xx, gateway-error, client-error -> retriable-4xx, connection-error ->
+    connect-failure)."""
+    router = next((r for r in scenario.appmesh_config if r["kind"] == "VirtualRouter"
+                   and r["metadata"]["name"] == f"{svc}-router" and r["metadata"].get("namespace") == ns), None)
+    routes = (router or {}).get("spec", {}).get("routes") or [{}]
+    http = routes[0].get("httpRoute") or {}
+    out: dict[str, Any] = {"timeout": "15s"}
+    per_request = (http.get("timeout") or {}).get("perRequest")
+    if per_request:
+        out["timeout"] = _duration(per_request)
+    retry = http.get("retryPolicy")
+    if retry:
+        events = {"server-error": "5xx", "client-error": "retriable-4xx", "stream-error": "refused-stream",
+                  "connection-error": "connect-failure"}
+        conditions = [events.get(e, e) for e in [*retry.get("httpRetryEvents", []), *retry.get("tcpRetryEvents", [])]]
+        out["retry_policy"] = {"retry_on": ",".join(conditions), "num_retries": retry["maxRetries"],
+                               "per_try_timeout": _duration(retry["perRetryTimeout"])}
+    return out
+
+
+def _routes_dump(scenario: Scenario, pod: PodSpec, clusters: list[cfg.ClusterView], version: str,
+                 updated: str) -> dict[str, Any]:
     configs: list[dict[str, Any]] = []
     by_service: dict[tuple[str, str, int], list[cfg.ClusterView]] = {}
     for cl in clusters:
@@ -174,7 +203,7 @@ def _routes_dump(pod: PodSpec, clusters: list[cfg.ClusterView], version: str, up
                                   {"weighted_clusters": {"clusters": [{"name": n, "weight": wt} for n, wt in weights]}})
         vhosts.append({"name": f"{host}:{port}", "domains": [host, f"{host}:{port}"],
                        "routes": [{"name": f"{svc}-route", "match": {"prefix": "/"},
-                                   "route": {**action, "timeout": "15s"}}]})
+                                   "route": {**action, **_route_action(scenario, svc, ns)}}]})
     if vhosts:
         configs.append({"name": f"rds_egress_http_{EGRESS_PORT}", "virtual_hosts": vhosts})
     ingress = [cl for cl in clusters if cl.name.startswith("cds_ingress_")]
@@ -241,7 +270,7 @@ def _proxy(scenario: Scenario, view: cfg.MeshView, mesh: str, pod: PodSpec, all_
                 "@type": "type.googleapis.com/envoy.config.listener.v3.Listener", "name": n,
                 "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
                 "traffic_direction": direction}}} for n, port, direction in listeners]},
-        _routes_dump(pod, clusters, version, updated),
+        _routes_dump(scenario, pod, clusters, version, updated),
     ]}
     when = _ts(scenario.time)
     for key, path, body in (

@@ -16,18 +16,20 @@ a proxy that never got the removal.
 
 Differences are grouped per field: one :class:`Drift` lists every proxy that differs and what
 each holds, and names the proxies that are in sync, so "one proxy never got the update" reads
-as such. App Mesh's Envoy configuration (``cds_egress_...`` clusters) is not mapped yet.
+as such. DestinationRule TLS vs each cluster's transport socket is in :mod:`.tls`; App Mesh
+VirtualRouters vs the ``cds_egress_...`` routes of their callers in :mod:`.appmesh`.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from meshobs.model import ConfigResource, HttpRoute, Proxy
 
+from .appmesh import compare_appmesh
 from .compare import Drift, Severity, classify
 from .normalise import ResourceId, canonical, canonical_json
 
@@ -145,7 +147,7 @@ class _Collector:
             common = Counter(canonical_json(v) for v in differing.values()).most_common(1)[0][0]
             right = next(v for v in differing.values() if canonical_json(v) == common)
             category, severity = classify(path)
-            if path.endswith("]") and ".route[" in path:
+            if path.endswith("]") and (".route[" in path or ".weightedTargets[" in path):
                 category, severity = "destination", Severity.ERROR
             out.append(Drift(rid, layers, path, o.expected, right, category, severity,
                              proxies=tuple(sorted(differing)),
@@ -154,8 +156,16 @@ class _Collector:
         return out
 
 
-def compare_effective(reference: Iterable[ConfigResource], proxies: Sequence[Proxy], layers: str) -> list[Drift]:
-    """Differences between Istio resources (``reference``: live or intended) and the proxies."""
+def compare_effective(reference: Iterable[ConfigResource], proxies: Sequence[Proxy], layers: str,
+                      labels: Mapping[str, Mapping[str, str]] | None = None) -> list[Drift]:
+    """Differences between mesh resources (``reference``: live or intended) and the proxies.
+
+    ``labels`` (proxy id -> pod labels) decides which DestinationRules with a
+    ``workloadSelector`` apply to a proxy; without it such proxies' TLS is not compared.
+    """
+    from .tls import compare_tls
+
+    reference = list(reference)
     resources = [r for r in reference if str(r.mesh) == "istio"]
     seen = _Collector()
     with_routes = [p for p in proxies if p.routes]
@@ -179,6 +189,8 @@ def compare_effective(reference: Iterable[ConfigResource], proxies: Sequence[Pro
                         for path, want, got in _route_fields(i, exp, act):
                             seen.see(rid, path, want, proxy.id, got)
     _subsets(resources, proxies, seen)
+    compare_tls(resources, proxies, seen.see, labels)
+    compare_appmesh(reference, proxies, seen.see)
     return seen.drifts(layers)
 
 

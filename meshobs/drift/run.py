@@ -18,6 +18,7 @@ from .compare import INTENDED_EFFECTIVE, INTENDED_LIVE, LIVE_EFFECTIVE, Drift, S
 from .effective import compare_effective
 from .ignore import IgnoreRule, apply
 from .state import RunRecord
+from .tls import proxy_labels
 
 LIVE_SOURCE_KINDS = ("kubernetes", "manifests", "appmesh")
 
@@ -132,9 +133,9 @@ def check(intended: list[ConfigResource] | None, intended_state: LayerState | No
         drifts += compare_resources(intended or [], live, INTENDED_LIVE, right_scope=scope)
         checked.append(INTENDED_LIVE)
     if live_state.available and eff_state.available:
-        drifts += compare_effective(live, snapshot.proxies, LIVE_EFFECTIVE)
+        drifts += compare_effective(live, snapshot.proxies, LIVE_EFFECTIVE, proxy_labels(snapshot))
         checked.append(LIVE_EFFECTIVE)
     elif has_intended and eff_state.available and not live_state.available:
-        drifts += compare_effective(intended or [], snapshot.proxies, INTENDED_EFFECTIVE)
+        drifts += compare_effective(intended or [], snapshot.proxies, INTENDED_EFFECTIVE, proxy_labels(snapshot))
         checked.append(INTENDED_EFFECTIVE)
     return DriftRun(now, layers, checked, apply(drifts, rules), problems)

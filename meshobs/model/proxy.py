@@ -54,6 +54,9 @@ class UpstreamCluster:
     counters: FrozenDict = EMPTY  # upstream_rq_pending_overflow, upstream_cx_none_healthy, ...
     warming: bool = False
     version: str | None = None
+    # The TLS the cluster originates, from its transport socket in /config_dump:
+    # istio_mutual | mutual | simple | disable; None when the config dump was not available.
+    tls: str | None = None
 
     @property
     def healthy_hosts(self) -> int:

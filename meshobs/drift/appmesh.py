@@ -1,0 +1,161 @@
+"""App Mesh VirtualRouters (live or intended) vs the routes their callers' Envoys hold.
+
+A VirtualRouter's routes reach a sidecar through the virtual services it provides: every
+VirtualService whose provider is the router names a host (its ``awsName``, e.g.
+``cart-service.shop.svc.cluster.local``), and App Mesh gives each caller's egress route
+configuration a virtual host whose domains name it. Its routes send to
+``cds_egress_<mesh>_<virtualNode>_<protocol>_<port>`` clusters, one per weighted target
+(:func:`meshobs.collectors.appmesh_names.target_of_cluster`).
+
+Per router route (from the collector's common layout ``spec.meshobs.routes``), paired with the
+Envoy route of the same name (App Mesh names them after the route), else by position when the
+counts agree: target weights as percentages of their sum, ``maxRetries``, ``perRetryTimeout``,
+the retry events (as Envoy ``retry_on`` conditions) and ``timeout.perRequest`` (App Mesh's
+default, like Envoy's, is 15 s). A route without a retry policy is not compared for retries:
+App Mesh may apply its default retry policy to it. Paths are the canonical CRD paths
+(``spec.routes[NAME].httpRoute.action.weightedTargets[NODE].weight``), so one field drifting
+in two layer pairs reads the same.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from meshobs.collectors.appmesh_names import parse_cluster_name
+from meshobs.model import ConfigResource, HttpRoute, Proxy, thaw
+
+from .normalise import ResourceId
+
+See = Callable[[ResourceId, str, Any, str, Any], None]
+DEFAULT_TIMEOUT_S = 15.0
+ROUTE_KEYS = {"http": "httpRoute", "http2": "http2Route", "grpc": "grpcRoute", "tcp": "tcpRoute"}
+# App Mesh retry events -> the Envoy retry_on conditions the control plane writes.
+RETRY_EVENTS = {"server-error": "5xx", "gateway-error": "gateway-error", "client-error": "retriable-4xx",
+                "stream-error": "refused-stream", "connection-error": "connect-failure"}
+
+
+def _layout(r: ConfigResource) -> dict[str, Any]:
+    value = thaw(r.spec.get("meshobs")) if r.spec else None
+    return value if isinstance(value, dict) else {}
+
+
+def _hosts(vs: ConfigResource) -> set[str]:
+    m = _layout(vs)
+    names = {vs.name, f"{vs.name}.{vs.namespace}.svc.cluster.local", str(m.get("aws_name") or "")}
+    return {n for n in names if n}
+
+
+def retry_on(events: Iterable[str]) -> str:
+    """App Mesh retry events -> Envoy ``retry_on`` conditions, sorted and comma-joined."""
+    return ",".join(sorted({RETRY_EVENTS.get(e, e) for e in events}))
+
+
+def _tokens(text: str | None) -> str:
+    return ",".join(sorted({t.strip() for t in (text or "").split(",") if t.strip()}))
+
+
+def _num(x: float) -> float | int:
+    r = round(x, 3)
+    return int(r) if r == int(r) else r
+
+
+def _target_key(t: Mapping[str, Any]) -> str:
+    # The canonical CRD form keys weighted targets as normalise._node_ref does: name[.namespace].
+    return str(t.get("virtual_node", "")) + (f".{t['namespace']}" if t.get("namespace") else "")
+
+
+def _routes_for(proxy: Proxy, hosts: set[str]) -> list[list[HttpRoute]]:
+    groups: dict[tuple[str, str], list[HttpRoute]] = defaultdict(list)
+    for route in proxy.routes:
+        domains = {d.rsplit(":", 1)[0] if d.rsplit(":", 1)[-1].isdigit() else d for d in route.domains}
+        if domains & hosts:
+            groups[(route.route_config, route.virtual_host)].append(route)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _pair(expected: list[dict[str, Any]], actual: list[HttpRoute]) -> list[tuple[dict[str, Any], HttpRoute]] | None:
+    by_name = {a.name: a for a in actual if a.name}
+    named = [(e, by_name[e["name"]]) for e in expected if e.get("name") in by_name]
+    if len(named) == len(expected) == len(actual):
+        return named
+    if len(expected) == len(actual):
+        ordered = sorted(expected, key=lambda e: (e.get("priority") is None, e.get("priority") or 0))
+        return list(zip(ordered, actual))
+    return None
+
+
+def _route_fields(route: dict[str, Any], act: HttpRoute, node_names: Mapping[str, str]
+                  ) -> Iterable[tuple[str, Any, Any]]:
+    base = f"spec.routes[{route.get('name', '')}].{ROUTE_KEYS.get(str(route.get('protocol')), 'httpRoute')}"
+    targets = [t for t in route.get("targets") or [] if isinstance(t, Mapping)]
+    total = sum(float(t.get("weight") or 0) for t in targets)
+    got: dict[str, float] = defaultdict(float)
+    held_total = sum(d.weight for d in act.destinations) or 0
+    for d in act.destinations:
+        parsed = parse_cluster_name(d.cluster)
+        node = parsed.virtual_node if parsed else d.cluster
+        share = 100.0 if len(act.destinations) == 1 else (d.weight * 100.0 / held_total if held_total else 0.0)
+        got[node] += share
+    seen: set[str] = set()
+    for t in targets:
+        key = _target_key(t)
+        aws = node_names.get(key, str(t.get("virtual_node", "")))
+        want = _num(100.0 if len(targets) == 1 else (float(t.get("weight") or 0) * 100.0 / total if total else 0.0))
+        seen.add(aws)
+        yield f"{base}.action.weightedTargets[{key}].weight", want, _num(got[aws]) if aws in got else None
+    for node, share in got.items():
+        if node not in seen:
+            yield f"{base}.action.weightedTargets[{node}]", None, {"weight": _num(share)}
+    retry = route.get("retry")
+    if isinstance(retry, Mapping):
+        attempts = act.retry_attempts if act.retry_attempts is not None else (1 if act.retry_on else 0)
+        yield f"{base}.retryPolicy.maxRetries", int(retry.get("max_retries") or 0), attempts
+        if retry.get("per_retry_timeout_ms") is not None:
+            yield (f"{base}.retryPolicy.perRetryTimeout", _num(float(retry["per_retry_timeout_ms"]) / 1000.0),
+                   _num(act.per_try_timeout_s) if act.per_try_timeout_s is not None else None)
+        events = [e for k in ("http_events", "tcp_events", "grpc_events") for e in retry.get(k) or ()]
+        yield f"{base}.retryPolicy.retryEvents", retry_on(events), _tokens(act.retry_on)
+    timeout = route.get("timeout") if isinstance(route.get("timeout"), Mapping) else {}
+    request_ms = (timeout or {}).get("request_ms")
+    want_timeout = DEFAULT_TIMEOUT_S if request_ms is None else (float(request_ms) / 1000.0 or None)
+    held = DEFAULT_TIMEOUT_S if act.timeout_s is None else (act.timeout_s or None)
+    yield (f"{base}.timeout.perRequest", _num(want_timeout) if want_timeout else None,
+           _num(held) if held else None)
+
+
+def compare_appmesh(resources: Sequence[ConfigResource], proxies: Sequence[Proxy], see: See) -> None:
+    """Feed ``see`` one observation per (router field, proxy routing to the router's services)."""
+    appmesh = [r for r in resources if str(r.mesh) == "appmesh"]
+    routers = [r for r in appmesh if r.kind == "VirtualRouter"]
+    if not routers:
+        return
+    node_names: dict[tuple[str, str], str] = {}
+    for vn in (r for r in appmesh if r.kind == "VirtualNode"):
+        aws = str(_layout(vn).get("aws_name") or vn.name)
+        node_names[(vn.namespace, vn.name)] = aws
+    with_routes = [p for p in proxies if p.routes]
+    for router in routers:
+        layout = _layout(router)
+        expected = [r for r in layout.get("routes") or [] if isinstance(r, dict)]
+        if not expected:
+            continue
+        hosts: set[str] = set()
+        for vs in (r for r in appmesh if r.kind == "VirtualService" and r.namespace == router.namespace):
+            provider = _layout(vs).get("provider") or {}
+            if isinstance(provider, Mapping) and provider.get("virtual_router") == router.name:
+                hosts |= _hosts(vs)
+        if not hosts:
+            continue
+        names = {f"{k[1]}" + ("" if k[0] == router.namespace else f".{k[0]}"): v for k, v in node_names.items()}
+        names.update({f"{k[1]}.{k[0]}": v for k, v in node_names.items()})
+        names.update({k[1]: v for k, v in node_names.items() if k[0] == router.namespace})
+        rid = ResourceId.of(router)
+        for proxy in with_routes:
+            for actual in _routes_for(proxy, hosts):
+                pairs = _pair(expected, actual)
+                see(rid, "spec.routes", len(expected), proxy.id, len(expected) if pairs else len(actual))
+                for exp, act in pairs or []:
+                    for path, want, got in _route_fields(exp, act, names):
+                        see(rid, path, want, proxy.id, got)
