@@ -20,38 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from .raw import Payload, RawSource, iso, parse_iso
+from .redact import REDACTED, redact_text, scrub
+
+__all__ = ["FORMAT", "REDACTED", "Bundle", "BundleError", "read_bundle", "scrub", "write_bundle"]
 
 FORMAT = "meshobs-bundle/1"
-
-_SECRET_KEYS = re.compile(
-    r"^(authorization|proxy-authorization|x-api-key|api[-_]?key|cookie|set-cookie|token|"
-    r"bearer|password|passwd|secret|client-key-data|client-certificate-data|"
-    r"aws_secret_access_key|aws_session_token|session_token|access_key|secret_key)$",
-    re.IGNORECASE,
-)
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
-REDACTED = "<redacted>"
 
 
 class BundleError(Exception):
     """A bundle that cannot be read: says which path and why."""
-
-
-def scrub(value: Any) -> Any:
-    """Remove credentials from config or request metadata before it is written anywhere."""
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if _SECRET_KEYS.match(str(k)) or str(k).lower() == "headers":
-                out[k] = {hk: REDACTED for hk in v} if isinstance(v, dict) else REDACTED
-            else:
-                out[k] = scrub(v)
-        return out
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    if isinstance(value, str):
-        return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
-    return value
 
 
 @dataclass
@@ -88,12 +65,13 @@ def _index(bundle: Bundle) -> tuple[dict[str, Any], dict[str, str]]:
                 path = f"payloads/{s_no:03d}-{_safe(src.name)}/{p_no:04d}-{_safe(p.key)[:80]}.{_ext(p)}"
                 files[path] = p.body
             entries.append({
-                "key": p.key, "file": path, "status": p.status, "error": p.error,
+                "key": p.key, "file": path, "status": p.status,
+                "error": redact_text(p.error) if p.error else None,
                 "url": scrub(p.url), "params": scrub(p.params), "elapsed_s": round(p.elapsed_s, 6),
                 "fetched_at": p.fetched_at, "meta": scrub(p.meta),
             })
         sources.append({"name": src.name, "kind": src.kind, "meta": scrub(src.meta),
-                        "error": src.error, "duration_s": round(src.duration_s, 6),
+                        "error": redact_text(src.error) if src.error else None, "duration_s": round(src.duration_s, 6),
                         "payloads": entries})
     index = {
         "format": FORMAT, "meshobs_version": bundle.meshobs_version, "created": bundle.created,
@@ -145,7 +123,7 @@ def _reader(path: Path) -> dict[str, str] | Path:
                     if member.isfile():
                         f = tar.extractfile(member)
                         if f is not None:
-                            out[member.name.lstrip("./")] = f.read().decode("utf-8")
+                            out[member.name.removeprefix("./")] = f.read().decode("utf-8")
                 return out
         except (tarfile.TarError, OSError, UnicodeDecodeError) as exc:
             raise BundleError(f"{path}: not a meshobs bundle archive ({exc})") from None
@@ -158,6 +136,11 @@ def read_bundle(path: str | Path) -> Bundle:
     src = _reader(path)
 
     def read(name: str) -> str:
+        # Only files inside the bundle's payloads/ folder: a crafted index must not make
+        # meshobs read (and re-record) files from elsewhere on the machine.
+        if name != "bundle.json" and (not name.startswith("payloads/") or ".." in Path(name).parts
+                                      or Path(name).is_absolute()):
+            raise BundleError(f"{path}: payload file {name!r} is outside the bundle's payloads/")
         if isinstance(src, Path):
             try:
                 return (src / name).read_text(encoding="utf-8")
@@ -173,6 +156,13 @@ def read_bundle(path: str | Path) -> Bundle:
         raise BundleError(f"{path}: bundle.json is not valid JSON ({exc.msg})") from None
     if not isinstance(index, dict) or index.get("format") != FORMAT:
         raise BundleError(f"{path}: not a {FORMAT} bundle")
+    try:
+        return _from_index(index, read)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{path}: bundle.json is damaged ({type(exc).__name__}: {exc})") from None
+
+
+def _from_index(index: dict[str, Any], read: Any) -> Bundle:
     sources = []
     for s in index.get("sources", []):
         raw = RawSource(name=s["name"], kind=s["kind"], meta=s.get("meta") or {},

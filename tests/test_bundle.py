@@ -72,3 +72,38 @@ def test_bad_bundles(tmp_path: Path) -> None:
         read_bundle(d)
     with pytest.raises(BundleError, match="not empty"):
         write_bundle(_bundle(), d)
+
+
+def test_credentials_in_urls_and_errors_are_redacted(tmp_path: Path) -> None:
+    """user:password in URLs, token query parameters, and URLs quoted in error messages."""
+    src = RawSource("prometheus", "prometheus", meta={"url": "http://admin:hunter2@prom:9090"})
+    src.add(Payload("query:requests", url="http://admin:hunter2@prom:9090/api/v1/query",
+                    error="cannot reach http://admin:hunter2@prom:9090 (connection refused)"))
+    jaeger = RawSource("jaeger", "jaeger", error="cannot reach http://j/?access_token=sekrit123&x=1")
+    jaeger_cfg = {"url": "http://j/?access_token=sekrit123", "x-auth-token": "tok456"}
+    config = {"sources": {"jaeger": jaeger_cfg, "envoy": {"targets": [{"url": "http://u:pw@e:15000"}]},
+                          "cloudwatch": {"aws_secret_access_key": "abc", "client_secret": "def"}}}
+    b = Bundle(time=T, window_s=300, sources=[src, jaeger], config=config)
+    text = _all_text(write_bundle(b, tmp_path / "b.tar.gz"))
+    for secret in ("hunter2", "sekrit123", "tok456", "u:pw", '"abc"', '"def"'):
+        assert secret not in text, secret
+    assert "prom:9090" in text and "access_token=<redacted>" in text  # still says where
+
+
+def test_index_paths_cannot_leave_the_bundle(tmp_path: Path) -> None:
+    d = tmp_path / "evil"
+    d.mkdir()
+    (d / "bundle.json").write_text(json.dumps({
+        "format": "meshobs-bundle/1", "time": "2026-11-20T12:00:00Z", "window_s": 300,
+        "sources": [{"name": "x", "kind": "x", "payloads": [{"key": "k", "file": "../../../etc/hostname"}]}]}))
+    with pytest.raises(BundleError, match="outside the bundle"):
+        read_bundle(d)
+
+
+def test_damaged_index_is_a_bundle_error(tmp_path: Path) -> None:
+    d = tmp_path / "damaged"
+    d.mkdir()
+    (d / "bundle.json").write_text(json.dumps({"format": "meshobs-bundle/1", "time": "2026-11-20T12:00:00Z",
+                                               "window_s": 300, "sources": [{"kind": "x"}]}))
+    with pytest.raises(BundleError, match="damaged"):
+        read_bundle(d)
