@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from meshobs.collectors.base import FetchContext, NormalizeContext
 from meshobs.collectors.k8s_objects import flatten_objects, objects_to_part
 from meshobs.config import Config
@@ -128,6 +130,11 @@ class KubernetesCollector:
                                          client_configuration=cfg, persist_config=False)
                 _, active = kconfig.list_kube_config_contexts(config_file=path)
                 context = self.context or (active or {}).get("name", "")
+        except yaml.YAMLError as exc:
+            # Not the parser's message: it quotes the offending line, which may hold a token.
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise KubeConfigError(f"cannot load kubeconfig {path}: not valid YAML{where}; {HINT}") from None
         except (ConfigException, OSError, ValueError, TypeError) as exc:
             # The loaders' messages name keys and files, never credential values.
             raise KubeConfigError(f"cannot load kubeconfig {path}: {exc}; {HINT}") from None

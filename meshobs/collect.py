@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from .bundle import Bundle
 from .config import Config
 from .model import Mesh, MeshSnapshot, SnapshotPart, SourceState, SourceStatus
 from .raw import RawSource, iso, utc_now
+from .redact import redact_text
 from .telemetry import timed
 
 # kind -> module. Order matters for fetch: the first group runs before the second.
@@ -60,14 +62,29 @@ def _fetch_one(kind: str, config: Config, prior: list[RawSource], ctx: Any,
         module = _module(kind)
     except ImportError as exc:  # a source this build does not support yet
         return [RawSource(name=kind, kind=kind, error=f"{kind} collector unavailable: {exc}")]
-    collector = module.from_config(config, prior)
-    if collector is None:
-        return []
-    if progress:
-        progress(f"fetching {kind}")
-    with timed("fetch", kind, source=kind):
-        raws: list[RawSource] = collector.fetch(ctx)
-    return raws
+    try:
+        collector = module.from_config(config, prior)
+        if collector is None:
+            return []
+        if progress:
+            progress(f"fetching {kind}")
+        with timed("fetch", kind, source=kind):
+            raws: list[RawSource] = collector.fetch(ctx)
+        return raws
+    except Exception as exc:  # the isolation boundary: one broken source never sinks the run
+        if _debug():
+            raise
+        return [RawSource(name=kind, kind=kind,
+                          error=f"{kind}: collector failed: {type(exc).__name__}: {redact_text(str(exc))} "
+                                f"(run with --debug for the traceback)")]
+
+
+def _debug() -> bool:
+    """--debug asks for tracebacks instead of 'collector failed' statuses."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().params.get("debug"))
 
 
 def collect(config: Config, *, at: datetime | None = None, progress: Progress | None = None) -> Bundle:
@@ -96,17 +113,21 @@ def normalize_source(raw: RawSource, time: datetime, window_s: float) -> Snapsho
     from meshobs.collectors.base import NormalizeContext
 
     if raw.error:
-        return SnapshotPart(sources=[SourceStatus(raw.name, SourceState.ERROR, raw.error,
+        return SnapshotPart(sources=[SourceStatus(raw.name, SourceState.ERROR, redact_text(raw.error),
                                                   raw.duration_s, raw.kind)])
     ctx = NormalizeContext(time=time, window_s=window_s)
     # Per kind, not per source: a mesh of 1,000 proxies should print one envoy row, not 1,000.
     with timed("normalize", raw.kind, source=raw.name):
         try:
             part: SnapshotPart = _module(raw.kind).normalize(raw, ctx)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except Exception as exc:  # the isolation boundary: a malformed payload costs its source only
+            if _debug() and not isinstance(exc, ValueError):
+                raise
             reason = str(exc) if isinstance(exc, ValueError) else f"unexpected payload shape ({exc!r})"
             part = SnapshotPart(sources=[SourceStatus(raw.name, SourceState.ERROR,
                                                       f"{raw.name}: {reason}", raw.duration_s, raw.kind)])
+    # Messages quote URLs; a URL may carry user:password or a token.
+    part.sources = [replace(s, message=redact_text(s.message)) if s.message else s for s in part.sources]
     return part
 
 

@@ -68,7 +68,10 @@ def pods_from_prior(prior: Iterable[RawSource]) -> list[dict[str, Any]]:
                 doc = json.loads(p.body)
             except json.JSONDecodeError:
                 continue  # the Kubernetes collector reports its own bad payloads
-            for pod in doc.get("items", []) if isinstance(doc, dict) else []:
+            items = doc.get("items") if isinstance(doc, dict) else None
+            for pod in items if isinstance(items, list) else []:
+                if not isinstance(pod, dict):
+                    continue
                 md = pod.get("metadata") or {}
                 pods[(md.get("namespace", ""), md.get("name", ""))] = pod
     return list(pods.values())
