@@ -8,8 +8,9 @@ type is a :class:`ConfigError` that names the key (``sources.prometheus.url``).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ def _check(value: Any, spec: Any, key: str) -> Any:
     if spec == "str":
         if not isinstance(value, str):
             raise fail("a string")
-        return os.path.expandvars(value)
+        return _expand(value, key)
     if spec == "bool":
         if not isinstance(value, bool):
             raise fail("true or false")
@@ -134,7 +135,7 @@ def _check(value: Any, spec: Any, key: str) -> Any:
     if spec == "str-map":
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise fail("a mapping of strings")
-        return {str(k): os.path.expandvars(v) for k, v in value.items()}
+        return {str(k): _expand(v, f"{key}.{k}") for k, v in value.items()}
     if spec == "str-list":
         if isinstance(value, str):
             value = [value]
@@ -168,6 +169,24 @@ def _resolve_paths(checked: dict[str, Any], base: Path) -> None:
         node[keys[-1]] = [fix(v) for v in value] if isinstance(value, list) else fix(value)
 
 
+_UNSET_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand(value: str, key: str) -> str:
+    """``${VAR}`` from the environment; an unset one is an error, not a literal sent to a server
+    (``Bearer ${TOKEN}`` would otherwise come back as a puzzling 401)."""
+    expanded = os.path.expandvars(value)
+    missing = _UNSET_VAR.findall(expanded)
+    if missing:
+        raise ConfigError(f"{key}: environment variable {', '.join(sorted(set(missing)))} is not set")
+    return expanded
+
+
+def _utc(ts: datetime) -> datetime:
+    """YAML reads ``2026-11-20 12:00:00`` as a naive datetime: meshobs means UTC, never local time."""
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
 def validate(raw: Any, path: Path | None = None) -> Config:
     """Check ``raw`` (parsed YAML) against the schema and build a :class:`Config`."""
     where = f"{path}: " if path else ""
@@ -183,7 +202,7 @@ def validate(raw: Any, path: Path | None = None) -> Config:
     if window <= 0:
         raise ConfigError(f"{where}window: must be longer than 0s")
     when = checked.get("time")
-    t = (when if isinstance(when, datetime) else parse_iso(str(when))) if when else None
+    t = _utc(when if isinstance(when, datetime) else parse_iso(str(when))) if when else None
     return Config(raw=checked, path=path, window_s=window, time=t, mesh=checked.get("mesh", "auto"))
 
 

@@ -82,3 +82,19 @@ def test_format_duration() -> None:
     assert format_duration(300) == "5m"
     assert format_duration(90) == "90s"
     assert format_duration(7200) == "2h"
+
+
+def test_unset_env_var_is_an_error_naming_key_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_SUCH_TOKEN", raising=False)
+    with pytest.raises(ConfigError) as err:
+        headers = {"Authorization": "Bearer ${NO_SUCH_TOKEN}"}
+        validate({"sources": {"prometheus": {"url": "http://p", "headers": headers}}})
+    assert "sources.prometheus.headers.Authorization" in str(err.value)
+    assert "NO_SUCH_TOKEN" in str(err.value)
+
+
+def test_naive_time_means_utc() -> None:
+    from datetime import UTC, datetime
+
+    cfg = validate(yaml.safe_load("time: 2026-11-20 12:00:00\n"))
+    assert cfg.time == datetime(2026, 11, 20, 12, tzinfo=UTC)
