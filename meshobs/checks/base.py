@@ -7,7 +7,6 @@ engine records the check as *skipped* with the reason instead of calling it.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -135,35 +134,14 @@ def check(id: str, category: Category, needs: tuple[str, ...], codes: tuple[str,
     return register
 
 
-_MEMO: dict[tuple[int, str], object] = {}
-_MEMO_OWNERS: dict[int, weakref.ref[MeshSnapshot]] = {}
-
-
 def memo(snapshot: MeshSnapshot, key: str, build: Callable[[MeshSnapshot], T]) -> T:
     """An index derived from ``snapshot`` alone, built once per snapshot and shared by checks.
 
     Checks stay pure (the value depends only on the snapshot); this only avoids rebuilding
-    mesh-wide indexes once per service when ``--all`` diagnoses thousands of services. Keyed
-    by ``id`` because hashing a whole snapshot would cost more than the index.
+    mesh-wide indexes once per service when ``--all`` diagnoses thousands of services. The cache
+    lives on the snapshot itself, so it goes when the snapshot goes and is never shared.
     """
-    sid = id(snapshot)
-    owner = _MEMO_OWNERS.get(sid)
-    if owner is None or owner() is not snapshot:
-        for k in [k for k in _MEMO if k[0] == sid]:
-            del _MEMO[k]
-        def drop(_ref: weakref.ref[MeshSnapshot], sid: int = sid) -> None:
-            _forget(sid)
-
-        _MEMO_OWNERS[sid] = weakref.ref(snapshot, drop)
-    if (sid, key) not in _MEMO:
-        _MEMO[(sid, key)] = build(snapshot)
-    return _MEMO[(sid, key)]  # type: ignore[return-value]
-
-
-def _forget(sid: int) -> None:
-    _MEMO_OWNERS.pop(sid, None)
-    for k in [k for k in _MEMO if k[0] == sid]:
-        del _MEMO[k]
+    return snapshot.derived(key, build)
 
 
 def now_of(snapshot: MeshSnapshot) -> datetime:

@@ -40,6 +40,21 @@ def entry_spans(trace: Trace, service: ServiceRef) -> list[Span]:
     return out
 
 
+def _traces_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[Trace]:
+    """Traces with a span of ``service``, via the snapshot's per-span-service index (the
+    handful of distinct span service names is matched, not every trace)."""
+    seen: dict[str, Trace] = {}
+    for name in snapshot.derived("traces.span_services", _span_services):
+        if span_service_matches(name, service):
+            for trace in snapshot.traces_through(name):
+                seen.setdefault(trace.trace_id, trace)
+    return list(seen.values())
+
+
+def _span_services(snapshot: MeshSnapshot) -> list[str]:
+    return sorted({s.service for t in snapshot.traces for s in t.spans})
+
+
 def _resolve(snapshot: MeshSnapshot, span_service: str, target: ServiceRef) -> ServiceRef | None:
     if span_service_matches(span_service, target):
         return target
@@ -52,7 +67,7 @@ def _resolve(snapshot: MeshSnapshot, span_service: str, target: ServiceRef) -> S
 def slow_hop(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """One hop dominates the critical path of requests through the service."""
     paths: list[tuple[str, list[Section]]] = []
-    for trace in snapshot.traces:
+    for trace in _traces_of(snapshot, service):
         sections: list[Section] = []
         for entry in entry_spans(trace, service):
             sections.extend(critical_path(trace, entry.span_id))

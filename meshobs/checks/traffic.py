@@ -127,9 +127,15 @@ def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
     if judged:
         rps, errors, ratio = judged
         by_code, by_flag, top = _breakdown(inbound)
-        by_source = {str(e.source): {"rps": _r(e.request_rate), "error_rps": _r(e.error_rate)}
-                     for e in sorted(inbound, key=lambda e: (-e.error_rate, str(e.source)))
-                     if e.error_rate > 0}
+        # One caller may have several edges (destination versions, protocols): sum them.
+        per_caller: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for e in inbound:
+            acc = per_caller[str(e.source)]
+            acc[0] += e.request_rate
+            acc[1] += e.error_rate
+        by_source = {caller: {"rps": _r(v[0]), "error_rps": _r(v[1])}
+                     for caller, v in sorted(per_caller.items(), key=lambda kv: (-kv[1][1], kv[0]))
+                     if v[1] > 0}
         # Which version answers the errors: a canary shows up here.
         by_workload: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         for e in inbound:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from .cert import Cert
 from .config import ConfigResource, Layer
@@ -16,6 +18,8 @@ from .source import SourceStatus
 from .topology import Pod, Service, Workload
 from .trace import Trace
 from .traffic import Edge
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,10 @@ class _Index:
     proxies_of: dict[WorkloadRef, list[Proxy]]
     pods_of: dict[WorkloadRef, list[Pod]]
     certs_of: dict[str, list[Cert]]
+    edges_by_source_service: dict[ServiceRef, list[Edge]]
+    series: dict[tuple[ServiceRef, str], MetricSeries]
+    traces_by_service: dict[str, list[Trace]]
+    sources: dict[str, SourceStatus]
 
 
 @dataclass(frozen=True)
@@ -53,9 +61,25 @@ class MeshSnapshot:
     origin: str = ""  # "live", a bundle path, or "demo:NAME"
     series: tuple[MetricSeries, ...] = ()
     _index: _Index = field(init=False, repr=False, compare=False)
+    _derived: dict[str, object] = field(init=False, repr=False, compare=False)
+    _derived_lock: threading.RLock = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", self._build_index())
+        object.__setattr__(self, "_derived", {})
+        # Re-entrant: one derived index may be built from another.
+        object.__setattr__(self, "_derived_lock", threading.RLock())
+
+    def derived(self, key: str, build: Callable[[MeshSnapshot], T]) -> T:
+        """An index computed from this snapshot alone, built once (thread-safe) and kept with it.
+
+        Checks use it for mesh-wide lookups (VirtualServices by host ...) so ``--all`` does not
+        rebuild them per service. The snapshot's data never changes, so neither does the value.
+        """
+        with self._derived_lock:
+            if key not in self._derived:
+                self._derived[key] = build(self)
+            return self._derived[key]  # type: ignore[return-value]
 
     def _build_index(self) -> _Index:
         services = {s.ref: s for s in self.services}
@@ -87,9 +111,19 @@ class MeshSnapshot:
         for c in self.certs:
             if c.proxy_id is not None:
                 certs_of[c.proxy_id].append(c)
+        by_source_service: dict[ServiceRef, list[Edge]] = defaultdict(list)
+        for e in self.edges:
+            if e.source_service is not None:
+                by_source_service[e.source_service].append(e)
+        traces_by_service: dict[str, list[Trace]] = defaultdict(list)
+        for tr in self.traces:
+            for name in tr.services:
+                traces_by_service[name].append(tr)
         return _Index(
             services, dict(by_name), {w.ref: w for w in self.workloads}, dict(edges_in),
             dict(edges_out), dict(workloads_of), dict(proxies_of), dict(pods_of), dict(certs_of),
+            dict(by_source_service), {(s.service, s.metric): s for s in self.series},
+            dict(traces_by_service), {s.name: s for s in self.sources},
         )
 
     # -- lookups ---------------------------------------------------------------------------
@@ -125,13 +159,12 @@ class MeshSnapshot:
 
     def edges_from(self, service: ServiceRef) -> list[Edge]:
         """Edges leaving any workload of ``service`` (its callees)."""
+        own = self._index.workloads_of.get(service, [])
         out: list[Edge] = []
-        for w in self._index.workloads_of.get(service, []):
+        for w in own:
             out.extend(self._index.edges_out.get(w, []))
         # Edges whose source workload is unknown to Kubernetes still carry source_service.
-        for e in self.edges:
-            if e.source_service == service and e.source not in self._index.workloads_of.get(service, []):
-                out.append(e)
+        out.extend(e for e in self._index.edges_by_source_service.get(service, []) if e.source not in own)
         return out
 
     def callers(self, service: ServiceRef) -> list[ServiceRef]:
@@ -165,10 +198,7 @@ class MeshSnapshot:
                 if (kind is None or c.kind == kind) and (layer is None or c.layer == layer)]
 
     def source(self, name: str) -> SourceStatus | None:
-        for s in self.sources:
-            if s.name == name:
-                return s
-        return None
+        return self._index.sources.get(name)
 
     def sources_of_kind(self, kind: str) -> list[SourceStatus]:
         return [s for s in self.sources if s.kind == kind]
@@ -178,13 +208,11 @@ class MeshSnapshot:
         return frozenset(s.mesh for s in self.services if s.mesh is not Mesh.UNKNOWN)
 
     def series_of(self, service: ServiceRef, metric: str) -> MetricSeries | None:
-        for s in self.series:
-            if s.service == service and s.metric == metric:
-                return s
-        return None
+        return self._index.series.get((service, metric))
 
     def traces_through(self, service_name: str) -> list[Trace]:
-        return [t for t in self.traces if service_name in t.services]
+        """Traces with a span of ``service_name`` (the span's service, as the tracer names it)."""
+        return list(self._index.traces_by_service.get(service_name, []))
 
 
 @dataclass
