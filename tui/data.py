@@ -111,10 +111,22 @@ class Analysis:
         return None
 
 
+_refreshes = 0
+# Frozen objects are invisible to the cycle collector, so cyclic garbage from old snapshots
+# (a few hundred objects per refresh) would pile up forever; every this many refreshes the
+# worker unfreezes and collects once: one short pause instead of unbounded growth.
+COLLECT_EVERY = 30
+
+
 def analyse(loader: Loader, diagnose: bool = True) -> Analysis:
     """Load, diagnose every service and build the overview: the whole refresh, off the UI thread."""
     from meshobs.engine import diagnose_all
 
+    global _refreshes
+    _refreshes += 1
+    if _refreshes % COLLECT_EVERY == 0:
+        gc.unfreeze()
+        gc.collect()
     t0 = time.perf_counter()
     bundle, snapshot = loader.load()
     # A snapshot of a big mesh is millions of long-lived objects; a full (gen 2) garbage
