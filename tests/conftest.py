@@ -24,3 +24,15 @@ def _isolate_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     """No test reads the developer's own ~/.config/meshobs or $MESHOBS_CONFIG."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
     monkeypatch.delenv("MESHOBS_CONFIG", raising=False)
+
+
+@pytest.fixture(scope="session")
+def require_prometheus() -> None:
+    """Skip when prometheus/promtool are missing, but fail when MESHOBS_REQUIRE_PROMETHEUS=1
+    (CI sets it: the real-server tests must never skip silently there)."""
+    from meshobs.demo.promserver import prometheus_available
+
+    if not prometheus_available():
+        if os.environ.get("MESHOBS_REQUIRE_PROMETHEUS") == "1":
+            pytest.fail("prometheus/promtool not on PATH but MESHOBS_REQUIRE_PROMETHEUS=1")
+        pytest.skip("prometheus/promtool not installed")

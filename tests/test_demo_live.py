@@ -9,7 +9,6 @@ import pytest
 from meshobs.collect import build_snapshot, collect
 from meshobs.config import load_config
 from meshobs.demo.catalog import load_demo
-from meshobs.demo.promserver import prometheus_available
 from meshobs.demo.serve import serve_scenario
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
@@ -20,8 +19,7 @@ def _edges(snapshot):  # type: ignore[no-untyped-def]
             for e in snapshot.edges}
 
 
-@pytest.mark.skipif(not prometheus_available(), reason="prometheus/promtool not installed")
-def test_live_demo_matches_the_shipped_bundle(tmp_path: Path) -> None:
+def test_live_demo_matches_the_shipped_bundle(tmp_path: Path, require_prometheus: None) -> None:
     with serve_scenario("ecommerce", tmp_path) as demo:
         config = load_config(str(demo.config_path))
         assert config is not None and demo.prometheus_url

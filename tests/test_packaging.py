@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,7 +15,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_wheel_layout_and_entry_point(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "-o", str(tmp_path), str(REPO)],
+    # Build from a copy of the tracked files: building in the checkout leaves build/ behind,
+    # and a stale build/lib can smuggle removed modules into later wheels.
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    src = tmp_path / "src"
+    for name in filter(None, files.decode().split("\0")):
+        target = src / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        origin = REPO / name
+        if origin.is_symlink():
+            target.symlink_to(origin.readlink())
+        elif origin.is_file():
+            shutil.copy2(origin, target)
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "-o", str(tmp_path), str(src)],
                    check=True, capture_output=True)
     (wheel,) = tmp_path.glob("meshobs-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

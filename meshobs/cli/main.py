@@ -1,5 +1,5 @@
 """The ``meshobs`` command. Subcommands live in sibling modules and import heavy libraries
-(pandas, boto3, kubernetes, textual) only when they run, so ``meshobs --help`` stays quick."""
+(boto3, kubernetes, textual, prometheus-api-client) only when they run, so ``meshobs --help`` stays quick."""
 
 from __future__ import annotations
 
