@@ -173,7 +173,7 @@ def test_unreachable_api_is_a_status_not_an_exception(tmp_path: Path) -> None:
     assert "connection refused" in raw.payloads[0].error
     [st] = kube.normalize(raw, NormalizeContext(T, 300)).sources
     assert st.state is SourceState.ERROR and "127.0.0.1" in st.message
-    fk._server.server_close()
+    fk._server.stop()  # releases the socket of the never-started server
 
 
 def test_forbidden_and_unauthorized(cluster: Any, tmp_path: Path) -> None:

@@ -9,10 +9,8 @@ subset and (when installed) a real Prometheus, plus a ``meshobs.yaml`` pointing 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -23,6 +21,7 @@ import yaml
 from meshobs.raw import RawSource, iso
 
 from .catalog import scenario_for
+from .httpserver import LoopbackHTTPServer, Request, Response
 from .render_envoy import render_proxies
 from .render_jaeger import jaeger_source
 from .render_kubernetes import NOT_INSTALLED, kubernetes_source
@@ -36,42 +35,22 @@ ENVOY_PATHS = {"/ready": "ready", "/server_info": "server_info", "/clusters": "c
 
 
 class _Server:
-    """A threaded loopback HTTP server answering GETs through ``route``."""
+    """A loopback server answering GETs through ``route(path, query)``."""
 
     def __init__(self, route: Route) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                try:
-                    status, ctype, body = route(parts.path, parse_qs(parts.query, keep_blank_values=True))
-                except Exception as exc:  # a bug in the demo must not hang the client
-                    status, ctype, body = 500, "text/plain", f"demo server error: {exc}\n"
-                data = body.encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", ctype)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+        def respond(request: Request) -> Response:
+            parts = urlsplit(request.path)
+            status, ctype, body = route(parts.path, parse_qs(parts.query, keep_blank_values=True))
+            return Response(status, body, ctype)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self._server = LoopbackHTTPServer(respond).start()
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._server.stop()
 
 
 def _status_404(what: str) -> Answer:

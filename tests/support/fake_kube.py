@@ -13,12 +13,16 @@ forbidden. The real ``kubernetes`` client talks to it through a kubeconfig writt
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from meshobs.demo.httpserver import LoopbackHTTPServer, Request, Response
+
+
+def _json(code: int, body: Any) -> Response:
+    return Response(code, json.dumps(body))
 
 
 def status(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -31,47 +35,28 @@ class FakeKube:
         self.token = token
         self.paths: dict[str, Any] = {}
         self.forbidden: set[str] = set()
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        outer = self
+        self._server = LoopbackHTTPServer(self._respond)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.requests.append((self.path, dict(self.headers)))
-                path = self.path.split("?", 1)[0]
-                if self.headers.get("Authorization") != f"Bearer {outer.token}":
-                    self._send(401, status(401, "Unauthorized", "Unauthorized"))
-                elif path in outer.forbidden:
-                    resource = path.rstrip("/").rsplit("/", 1)[-1]
-                    self._send(403, status(403, "Forbidden", f'{resource} is forbidden: User '
-                                           f'"system:serviceaccount:meshobs:meshobs" cannot list '
-                                           f'resource "{resource}" at the cluster scope'))
-                elif path in outer.paths:
-                    self._send(200, outer.paths[path])
-                else:
-                    self._send(404, status(404, "NotFound", "the server could not find the requested resource"))
+    def _respond(self, request: Request) -> Response:
+        path = request.path_only
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _json(401, status(401, "Unauthorized", "Unauthorized"))
+        if path in self.forbidden:
+            resource = path.rstrip("/").rsplit("/", 1)[-1]
+            return _json(403, status(403, "Forbidden", f'{resource} is forbidden: User '
+                                     f'"system:serviceaccount:meshobs:meshobs" cannot list '
+                                     f'resource "{resource}" at the cluster scope'))
+        if path in self.paths:
+            return _json(200, self.paths[path])
+        return _json(404, status(404, "NotFound", "the server could not find the requested resource"))
 
-            def _send(self, code: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(code)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+    @property
+    def requests(self) -> list[tuple[str, dict[str, str]]]:
+        return [(r.path, r.headers) for r in self._server.requests]
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def serve(self, path: str, body: Any) -> None:
         self.paths[path] = body
@@ -99,12 +84,11 @@ class FakeKube:
         return path
 
     def __enter__(self) -> FakeKube:
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 # -- recorded-shape objects -------------------------------------------------------------------

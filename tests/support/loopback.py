@@ -8,16 +8,17 @@
 
 Routes match on the path (query string ignored unless the route key contains '?'). Unknown
 paths answer 404. ``srv.requests`` records (method, path_with_query, headers) for assertions.
+Built on meshobs.demo.httpserver, the one loopback server of the project.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from meshobs.demo.httpserver import LoopbackHTTPServer, Request, Response
 
 
 @dataclass
@@ -32,59 +33,37 @@ class Route:
 class LoopbackServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
-        self.requests: list[tuple[str, str, dict[str, str]]] = []
-        outer = self
+        self._server = LoopbackHTTPServer(self._respond)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.requests.append(("GET", self.path, dict(self.headers)))
-                path_only = self.path.split("?", 1)[0]
-                route = outer.routes.get(self.path) or outer.routes.get(path_only)
-                if route is None:
-                    self._send(404, b'{"error":"not found"}', "application/json")
-                    return
-                if route.delay_s:
-                    time.sleep(route.delay_s)
-                if route.handler is not None:
-                    status, body = route.handler(self.path, dict(self.headers))
-                else:
-                    status, body = route.status, route.body
-                self._send(status, body.encode() if isinstance(body, str) else body, route.content_type)
+    def _respond(self, request: Request) -> Response:
+        route = self.routes.get(request.path) or self.routes.get(request.path_only)
+        if route is None:
+            return Response(404, '{"error":"not found"}')
+        if route.delay_s:
+            time.sleep(route.delay_s)
+        if route.handler is not None:
+            status, body = route.handler(request.path, request.headers)
+        else:
+            status, body = route.status, route.body
+        return Response(status, body, route.content_type)
 
-            do_POST = do_GET
-
-            def _send(self, status: int, body: bytes, ctype: str) -> None:
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", ctype)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+    @property
+    def requests(self) -> list[tuple[str, str, dict[str, str]]]:
+        return [(r.method, r.path, r.headers) for r in self._server.requests]
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def route(self, path: str, **kwargs: Any) -> None:
         self.routes[path] = Route(**kwargs)
 
     def __enter__(self) -> LoopbackServer:
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 def unused_port() -> int:

@@ -16,15 +16,15 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+
+from meshobs.demo.httpserver import LoopbackHTTPServer, Request, Response
 
 from .loopback import unused_port
 
@@ -140,50 +140,28 @@ class ThrottlingServer:
                  throttle_status: int = 400) -> None:
         self.requests = 0
         self.bodies: list[bytes] = []
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def respond(request: Request) -> Response:
+            self.bodies.append(request.body)
+            self.requests += 1
+            headers = {"x-amzn-RequestId": f"req-{self.requests}"}
+            if self.requests <= throttles:
+                return Response(throttle_status, throttle_body, content_type,
+                                {**headers, "x-amzn-ErrorType": "ThrottlingException"})
+            return Response(200, success, content_type, headers)
 
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                outer.bodies.append(self.rfile.read(length))
-                outer.requests += 1
-                if outer.requests <= throttles:
-                    status, body = throttle_status, throttle_body
-                else:
-                    status, body = 200, success
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("x-amzn-RequestId", f"req-{outer.requests}")
-                if status != 200:
-                    self.send_header("x-amzn-ErrorType", "ThrottlingException")
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = LoopbackHTTPServer(respond)
 
     @property
     def url(self) -> str:
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}"
+        return self._server.url
 
     def __enter__(self) -> ThrottlingServer:
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 def cli_outputs(path: Path) -> list[Any]:
