@@ -2,7 +2,12 @@
 
 Exit codes: 0 no drift at or above --fail-on; 1 drift at or above --fail-on; 2 usage or
 configuration error; 3 could not check (a configured layer could not be read, fewer than two
-layers to compare, the state directory or the Pushgateway unusable) and no drift to report.
+layers to compare) and no drift to report, or the result could not be delivered (the state
+directory, the textfile or the Pushgateway failed), whatever drift was found.
+
+Why delivery beats drift: a scheduled job pushing to a Pushgateway relies on the alerts built on
+those metrics; with exit 1 for "drift found" a broken alerting path would look like an ordinary
+drift run. Exit 3 says "the alerting path is broken"; the drift is still printed on stdout.
 """
 
 from __future__ import annotations
@@ -40,10 +45,12 @@ def _setting(cli_value: Any, section: dict[str, Any], key: str, default: Any = N
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="Output format.")
 @click.option("--state-dir", metavar="DIR",
-              help="Keep the drift history here (new / ongoing / resolved, first seen).")
+              help="Keep the drift history here (new / ongoing / resolved, first seen) and the "
+                   "check-error count (without it, meshobs_drift_check_errors_total counts this run only).")
 @click.option("--textfile", metavar="PATH",
               help="Write Prometheus metrics for node-exporter's textfile collector (a .prom file).")
-@click.option("--pushgateway", metavar="URL", help="Also push the metrics to this Pushgateway.")
+@click.option("--pushgateway", metavar="URL",
+              help="Also push the metrics to this Pushgateway (a failed push exits 3).")
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
               help="Exit 1 when drift of this severity or worse is found (default: warning).")
 @click.option("--all-namespaces", is_flag=True, default=None,
@@ -52,7 +59,18 @@ def _setting(cli_value: Any, section: dict[str, Any], key: str, default: Any = N
 def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | None, fmt: str,
           state_dir: str | None, textfile: str | None, pushgateway: str | None, fail_on: str | None,
           all_namespaces: bool | None) -> None:
-    """Compare intended (Git), live (API) and effective (Envoy) configuration and report drift."""
+    """Compare intended (Git), live (API) and effective (Envoy) configuration and report drift.
+
+    \b
+    Exit codes:
+      0  no drift at or above --fail-on
+      1  drift at or above --fail-on
+      2  usage or configuration error
+      3  could not check (a layer unreadable, fewer than two layers)
+         and no drift found; or the result was not delivered
+         (--state-dir, --textfile or --pushgateway failed), even
+         with drift found: the alerting path is broken
+    """
     from meshobs.collect import build_snapshot
     from meshobs.drift.ignore import rules_from_config
     from meshobs.drift.run import check, intended_from_paths
@@ -82,10 +100,12 @@ def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | N
     from meshobs.drift.report import render
 
     click.echo(render(run, fmt), nl=False)
+    if delivery_failed:  # before drift: the metrics/history the alerts read are stale (see above)
+        raise click.exceptions.Exit(EXIT_UNCHECKED)
     worst = run.worst()
     if fail_on != "never" and worst is not None and worst.rank >= {"warning": 1, "error": 2}[fail_on]:
         raise click.exceptions.Exit(EXIT_FINDINGS)
-    if not run.checked or run.problems or delivery_failed:
+    if not run.checked or run.problems:
         raise click.exceptions.Exit(EXIT_UNCHECKED)
     raise click.exceptions.Exit(EXIT_OK)
 
@@ -111,7 +131,8 @@ def _record_and_publish(run: Any, now: Any, state_dir: str | None, textfile: str
     record = run.record
     text = render(run.drifts, last_run=now.timestamp(),
                   last_success=record.last_success if record else (now.timestamp() if run.complete else None),
-                  check_errors_total=record.check_errors_total if record else (0 if run.complete else 1))
+                  check_errors_total=record.check_errors_total if record else (0 if run.complete else 1),
+                  across_runs=record is not None)
     if textfile:
         try:
             write_textfile(Path(textfile).expanduser(), text)

@@ -7,8 +7,10 @@ Series (text exposition format 0.0.4):
 * ``meshobs_drift_last_run_timestamp_seconds`` gauge: when the check last ran;
 * ``meshobs_drift_last_success_timestamp_seconds`` gauge: when it last could check (alert when
   this is old: the job fails or stopped);
-* ``meshobs_drift_check_errors_total`` counter: runs that could not check (kept in the state
-  directory; without ``--state-dir`` it counts this run only).
+* ``meshobs_drift_check_errors_total`` counter: runs that could not (fully) check, kept in the
+  state directory. Without ``--state-dir`` there is nowhere to keep it: it is 0 or 1 for this
+  run only (its HELP line says so), which ``increase()`` misses when several runs in a row
+  fail; alert on its value then (``> 0``), or give ``--state-dir``.
 
 The textfile is replaced atomically (node-exporter must never read half a file); the temporary
 file does not end in ``.prom``, so the collector ignores it.
@@ -40,8 +42,9 @@ def _num(value: float) -> str:
 
 
 def render(drifts: Iterable[Drift], *, last_run: float, last_success: float | None,
-           check_errors_total: int) -> str:
-    """The metrics in the Prometheus text format."""
+           check_errors_total: int, across_runs: bool = True) -> str:
+    """The metrics in the Prometheus text format; ``across_runs=False`` when there is no state
+    directory, so ``check_errors_total`` only counts this run (the HELP text then says so)."""
     counts = Counter((d.resource.kind, d.resource.namespace, d.resource.name, d.layers)
                      for d in drifts if d.ignored is None)
     lines = [
@@ -62,7 +65,11 @@ def render(drifts: Iterable[Drift], *, last_run: float, last_success: float | No
     if last_success is not None:
         lines.append(f"meshobs_drift_last_success_timestamp_seconds {_num(last_success)}")
     lines += [
-        "# HELP meshobs_drift_check_errors_total Drift runs that could not check the configuration.",
+        "# HELP meshobs_drift_check_errors_total " + (
+            "Drift runs that could not (fully) check the configuration, counted in the state directory."
+            if across_runs else
+            "Whether this drift run could not (fully) check the configuration (0 or 1): no --state-dir, "
+            "so it counts this run only; give --state-dir for a count across runs."),
         "# TYPE meshobs_drift_check_errors_total counter",
         f"meshobs_drift_check_errors_total {check_errors_total}",
     ]

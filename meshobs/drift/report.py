@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
+
+from meshobs.raw import parse_iso
 
 from .compare import Drift
 from .run import DriftRun
@@ -19,6 +22,21 @@ def _value(v: Any) -> str:
         text = json.dumps(v, sort_keys=True, separators=(",", ":"))
         return text if len(text) <= 80 else text[:77] + "..."
     return str(v)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 error``, ``2 errors``, ``0 proxies`` (``many`` for irregular plurals)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def when(stamp: str | None) -> str:
+    """A stored ISO timestamp for people: to the second, UTC (``2026-11-20 12:00:00Z``)."""
+    if not stamp:
+        return "unknown"
+    try:
+        return parse_iso(stamp).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    except ValueError:
+        return stamp  # an odd value in a hand-edited state file: show it as it is
 
 
 def _history(run: DriftRun) -> dict[str, tuple[str, str]]:
@@ -70,15 +88,24 @@ def _sides(d: Drift) -> tuple[str, str]:
     return first, second
 
 
+def _agree(run: DriftRun) -> str:
+    """``live and effective configuration agree``: only the layers this run compared."""
+    names = [n for n in ("intended", "live", "effective") if any(n in pair.split("-") for pair in run.checked)]
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+    return f"{listed} configuration agree"
+
+
 def _headline(run: DriftRun) -> str:
     data = to_json(run)["summary"]
-    parts = [f"{data['drift']} drift ({data['error']} error, {data['warning']} warning)"]
+    if not run.checked:
+        return "meshobs drift: nothing checked"
+    by_severity = [plural(data[k], k) for k in ("error", "warning") if data[k]]
+    parts = [plural(data["drift"], "difference") + (f" ({', '.join(by_severity)})" if by_severity else "")]
     if run.record is not None:
         parts.append(f"{data['new']} new, {data['resolved']} resolved")
     if data["ignored"]:
         parts.append(f"{data['ignored']} ignored")
-    checked = ", ".join(run.checked) or "nothing"
-    return f"meshobs drift: {'; '.join(parts)}  [checked: {checked}]"
+    return f"meshobs drift: {'; '.join(parts)}  [checked: {', '.join(run.checked)}]"
 
 
 def to_text(run: DriftRun) -> str:
@@ -86,15 +113,17 @@ def to_text(run: DriftRun) -> str:
     hist = _history(run)
     lines = [_headline(run)]
     for name, s in run.layers.items():
-        state = f"{s.count} {'proxies' if name == 'effective' else 'resources'}" if s.available else (
-            f"unavailable: {s.error}" if s.configured else "not configured")
+        state = (plural(s.count, "proxy", "proxies") if name == "effective" else plural(s.count, "resource")) \
+            if s.available else (
+            # why is on the "could not check" line below (every configured layer missing is one)
+            "unavailable" if s.configured else "not configured")
         lines.append(f"  {name:<9} {state}" + (f"  ({s.origin})" if s.origin and s.available else ""))
     for p in run.problems:
-        lines.append(f"  ! could not check {p}")
+        lines.append(f"  ! could not check: {p}")
     for d in _sorted(run.active):
         first, second = _sides(d)
         status = hist.get(d.id)
-        since = f"  [{status[0]}, since {status[1]}]" if status else ""
+        since = f"  [{status[0]}, since {when(status[1])}]" if status else ""
         lines.append(f"{MARK.get(d.severity.value, '-')} {d.severity.value:<7} {d.resource}  {d.layers}  "
                      f"{_where(d)}: {first} {_value(d.left)} -> {second} {_value(d.right)}{since}")
         for proxy, value in d.per_proxy:
@@ -108,13 +137,13 @@ def to_text(run: DriftRun) -> str:
         for r in run.record.resolved:
             res = r["resource"]
             lines.append(f"√ resolved {res['kind']} {res['namespace']}/{res['name']}  {r['layers']}  "
-                         f"{r['path'] or 'presence'} (first seen {r['first_seen']})")
+                         f"{r['path'] or 'presence'} (first seen {when(r['first_seen'])})")
         for r in run.record.unchecked:
             res = r["resource"]
             lines.append(f"? unchecked {res['kind']} {res['namespace']}/{res['name']}  {r['layers']}  "
-                         f"{r['path'] or 'presence'} (first seen {r['first_seen']}; not checked this run)")
+                         f"{r['path'] or 'presence'} (first seen {when(r['first_seen'])}; not checked this run)")
     if not run.active and run.complete:
-        lines.append("√ no drift: intended, live and effective configuration agree")
+        lines.append(f"√ no drift: {_agree(run)}")
     return "\n".join(lines) + "\n"
 
 
@@ -123,7 +152,7 @@ def to_markdown(run: DriftRun) -> str:
     hist = _history(run)
     lines = [f"## {_headline(run)}", ""]
     for p in run.problems:
-        lines.append(f"- **could not check** {p}")
+        lines.append(f"- **could not check:** {p}")
     if run.active:
         lines += ["| severity | resource | layers | path | first layer | second layer | proxies | status |",
                   "|---|---|---|---|---|---|---|---|"]
@@ -132,10 +161,10 @@ def to_markdown(run: DriftRun) -> str:
             status = hist.get(d.id)
             cells = [d.severity.value, f"`{d.resource}`", d.layers, f"`{_where(d)}`",
                      f"{first}: `{_value(d.left)}`", f"{second}: `{_value(d.right)}`",
-                     ", ".join(d.proxies), f"{status[0]} since {status[1]}" if status else ""]
+                     ", ".join(d.proxies), f"{status[0]} since {when(status[1])}" if status else ""]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     elif run.complete:
-        lines.append("No drift: intended, live and effective configuration agree.")
+        lines.append(f"No drift: {_agree(run)}.")
     if run.ignored:
         lines += ["", "Ignored:", ""]
         lines += [f"- `{d.resource}` `{_where(d)}` ({d.layers}): {d.ignored}" for d in _sorted(run.ignored)]

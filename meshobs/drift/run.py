@@ -102,7 +102,7 @@ def effective_layer(snapshot: MeshSnapshot) -> LayerState:
     proxies = [p for p in snapshot.proxies if p.routes or p.clusters]
     sources = snapshot.sources_of_kind("envoy")
     if proxies:
-        return LayerState("effective", True, len(proxies), f"{len(proxies)} Envoy config dumps")
+        return LayerState("effective", True, len(proxies), "Envoy config dumps")
     if not sources:
         return LayerState("effective", False, error="no Envoy source (configure sources.envoy)",
                           configured=False)
