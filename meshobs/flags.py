@@ -32,7 +32,7 @@ FLAG_MEANINGS: dict[str, str] = {
     "DT": "request duration timeout",
     "OM": "overload manager terminated the request",
     "DF": "DNS resolution failed",
-    "-": "no flag (the upstream answered the error itself)",
+    "-": "no flag: the upstream answered the error itself",
 }
 
 # Which flags point at which kind of cause: used to link a symptom to its explanation.

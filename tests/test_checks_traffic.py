@@ -114,7 +114,7 @@ def test_inbound_breakdown_per_code() -> None:
     (f,) = found
     assert f.evidence["by_code"] == {"503": pytest.approx(1.2), "500": pytest.approx(0.8)}
     assert f.evidence["by_source"] == {"default/frontend-v1": {"rps": 20.0, "error_rps": 2.0}}
-    assert f.fields["ratio_pct"] == 10.0
+    assert f.fields["ratio_pct"] == "10.0"
 
 
 def test_threshold_is_configurable() -> None:

@@ -35,9 +35,12 @@ GRID: list[tuple[str, str, set[tuple[str, str]], str]] = [
     ("ecommerce", "database-service", DB_EJECTED | {("MSH0401", "Service shop/database-service")},
      "MSH0406"),
     ("ecommerce", "product-service", set(), ""),
-    ("canary-errors", "product-service", {("MSH0401", "Service shop/product-service")}, "MSH0401"),
-    ("canary-errors", "frontend", {("MSH0401", "Service shop/product-service"),
-                                   ("MSH0402", "Edge shop/frontend -> shop/product-service")}, "MSH0401"),
+    # The canary version is the cause; the service-wide 1 % is its symptom.
+    ("canary-errors", "product-service", {("MSH0409", "Workload shop/product-v2"),
+                                          ("MSH0401", "Service shop/product-service")}, "MSH0409"),
+    ("canary-errors", "frontend", {("MSH0409", "Workload shop/product-v2"),
+                                   ("MSH0401", "Service shop/product-service"),
+                                   ("MSH0402", "Edge shop/frontend -> shop/product-service")}, "MSH0409"),
     ("cert-expiry", "cart-service", {("MSH0302", "Workload shop/cart-v1")}, "MSH0302"),
     ("mtls-mismatch", "database-service", {
         ("MSH0307", "Edge shop/cart-v1 -> shop/database-service"),
@@ -86,7 +89,12 @@ def test_ecommerce_symptom_cites_the_database() -> None:
 
 def test_canary_errors_point_at_v2() -> None:
     report = diagnose(snapshot("canary-errors"), shop("product-service"))
-    f = report.findings[0]
+    canary = report.findings[0]
+    assert (canary.code, canary.evidence["workload"]) == ("MSH0409", "shop/product-v2")
+    assert canary.evidence["error_ratio"] == pytest.approx(0.1)
+    assert canary.evidence["other_versions_error_ratio"] == 0.0
+    assert "MSH0409 Workload shop/product-v2" in report.findings[1].caused_by
+    f = report.findings[1]
     per_version = f.evidence["by_destination_workload"]
     assert per_version["shop/product-v2"]["error_ratio"] > 0.05
     assert per_version["shop/product-v1"]["error_ratio"] == 0.0

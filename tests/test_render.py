@@ -29,7 +29,8 @@ def test_text_marks_and_no_colour_by_default() -> None:
     lines = out.splitlines()
     assert "  \u00d7 traffic.error_rate" in lines  # fail
     assert "  \u203c proxy.warming" in lines  # warning only
-    assert "  \u221a proxy.not_ready" in lines  # pass
+    assert "Proxy health  \u221a 4 passed" in lines  # passes are counted, not listed
+    assert "proxy.not_ready" not in out
     assert lines[-1].startswith("Status: failing")
     assert "doc: docs/findings/MSH0406.md" in out
 
@@ -37,7 +38,10 @@ def test_text_marks_and_no_colour_by_default() -> None:
 def test_text_skipped_mark_with_reason() -> None:
     snap = MeshBuilder().service("cart-service").without("envoy").build()
     out = text.render(diagnose(snap, ServiceRef("default", "cart-service")))
-    assert any(ln.startswith("  \u2013 proxy.warming  skipped: no proxy data") for ln in out.splitlines())
+    lines = out.splitlines()
+    # Checks skipped for one reason share one line, their ids on the next.
+    i = next(i for i, ln in enumerate(lines) if ln.startswith("  \u2013 skipped: no proxy data"))
+    assert "proxy.warming" in lines[i + 1].split(", ") or "proxy.warming" in lines[i + 1].strip().split(", ")
 
 
 def test_text_colour_when_asked() -> None:
@@ -63,4 +67,8 @@ def test_mesh_outputs() -> None:
     assert len(root.findall("testsuite")) == 3
     md = markdown.render(mesh)
     assert md.count("## Diagnosis of") == 3
-    assert "failing default/cart-service" in text.render(mesh)
+    mesh_text = text.render(mesh)
+    assert "failing  default/cart-service" in mesh_text
+    # A downstream root cause appears once, with the diagnoses it belongs to.
+    assert mesh_text.count("MSH0406 error") == 1
+    assert "in the diagnosis of: default/cart-service, default/database-service" in mesh_text

@@ -25,4 +25,7 @@ CODES: list[Code] = [
     Code("MSH0408", Severity.ERROR, "Requests never reached a destination",
          "{source} -> {destination}: {error_rps} req/s failed before reaching any destination "
          "workload; top: {top}"),
+    Code("MSH0409", Severity.ERROR, "One version of a service fails",
+         "{workload} (a version of {service}) fails {ratio_pct}% of its requests while the other "
+         "versions fail {others_pct}%; top: {top}"),
 ]

@@ -81,6 +81,8 @@ def slow_hop(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) ->
     top = ranked[0]
     hop = f"{top.service} {top.operation}"
     slow = top.share >= DOMINANT_SHARE and top.p99_us / 1000 >= settings.p99_ms * SLOW_FRACTION_OF_P99
+    if not slow and top.share < DOMINANT_SHARE:
+        return  # no hop dominates: saying which one is largest would be noise on every service
     evidence = {
         "hop": {"service": top.service, "operation": top.operation},
         "share": round(top.share, 3), "p50_self_ms": round(top.p50_us / 1000, 2),

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from meshobs.catalogue import Category
 from meshobs.flags import meaning
-from meshobs.model import Edge, Mesh, MeshSnapshot, Proxy, ServiceRef, UpstreamCluster
+from meshobs.model import Edge, Mesh, MeshSnapshot, Proxy, ServiceRef, UpstreamCluster, WorkloadRef
 
 from .base import Finding, Settings, check, finding, memo
 from .scope import mesh_of
@@ -23,8 +23,12 @@ def _r(x: float) -> float:
     return round(x, 4)
 
 
-def _pct(x: float) -> float:
-    return round(100 * x, 2)
+def _pct(x: float) -> str:
+    """A percentage as people read it: 45.0, 1.04 (two decimals below 10 %, so a value just over
+    a 1 % threshold does not print as "1.0% (threshold 1.0%)"), 0.5 for thresholds."""
+    value = 100 * x
+    text = f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+    return text.rstrip("0").rstrip(".") if "." in text and value < 10 else text
 
 
 def _outbound_index(snapshot: MeshSnapshot) -> dict[ServiceRef, list[Edge]]:
@@ -92,7 +96,12 @@ def _breakdown(edges: list[Edge]) -> tuple[dict[str, float], dict[str, dict[str,
     top = "none"
     if by_pair:
         (code, fl), rate = max(by_pair.items(), key=lambda kv: (kv[1], kv[0]))
-        top = f"{code} {fl} ({', '.join(_meaning(f) for f in fl.split(','))}) {_r(rate)} req/s"
+        if fl == "-":
+            top = f"{code} with no response flag (the upstream answered it), {_r(rate)} req/s"
+        elif fl == NOT_REPORTED:
+            top = f"{code}, {_r(rate)} req/s (CloudWatch and X-Ray report no response flags)"
+        else:
+            top = f"{code} {fl} = {'; '.join(_meaning(f) for f in fl.split(','))}, {_r(rate)} req/s"
     return ({c: _r(v) for c, v in sorted(by_code.items(), key=lambda kv: -kv[1])}, flags, top)
 
 
@@ -101,7 +110,7 @@ NOT_REPORTED = "n/a"
 
 def _meaning(flag: str) -> str:
     if flag == NOT_REPORTED:
-        return "response flags not reported (CloudWatch and X-Ray carry none)"
+        return "not reported: CloudWatch and X-Ray carry no response flags"
     return meaning(flag)
 
 
@@ -114,15 +123,47 @@ def _judge(edges: list[Edge], settings: Settings) -> tuple[float, float, float] 
     return (rps, errors, ratio) if ratio > settings.error_ratio else None
 
 
+def _failing_version(service: ServiceRef, inbound: list[Edge], settings: Settings) -> Iterable[Finding]:
+    """One version (a canary) fails while its siblings do not: the service-wide ratio can sit
+    under the threshold (10 % errors on 10 % of the traffic is 1 %), the version's does not."""
+    by_workload: dict[WorkloadRef, list[Edge]] = defaultdict(list)
+    for e in inbound:
+        if e.destination_workload is not None:
+            by_workload[e.destination_workload].append(e)
+    if len(by_workload) < 2:
+        return
+    for workload, edges in sorted(by_workload.items()):
+        judged = _judge(edges, settings)
+        if judged is None:
+            continue
+        rps, errors, ratio = judged
+        others = [e for w, es in by_workload.items() if w != workload for e in es]
+        other_rps = sum(e.request_rate for e in others)
+        other_ratio = sum(e.error_rate for e in others) / other_rps if other_rps else 0.0
+        # Only when the siblings are healthy (or far better): otherwise the service as a whole fails.
+        if other_ratio > settings.error_ratio and ratio < 5 * other_ratio:
+            continue
+        _codes, by_flag, top = _breakdown(edges)
+        yield finding("MSH0409", "traffic.error_rate", f"Workload {workload}", service=service,
+                      evidence={"workload": str(workload), "rps": _r(rps), "error_rps": _r(errors),
+                                "error_ratio": _r(ratio), "other_versions_error_ratio": _r(other_ratio),
+                                "by_flag": by_flag},
+                      magnitude=errors,
+                      hint=f"roll back or pause the rollout of {workload.name}; its logs and the errors' "
+                           f"response codes say why it fails where the other versions do not",
+                      workload=str(workload), ratio_pct=_pct(ratio), others_pct=_pct(other_ratio), top=top)
+
+
 _ERROR_HINT = ("the response flags say where it failed: UH/UF point at the destination's endpoints, "
                "UO at a circuit breaker, UC at mTLS, NR at routing, '-' at the application itself")
 
 
-@check("traffic.error_rate", Category.TRAFFIC, ("edges",), ("MSH0401", "MSH0402", "MSH0408"))
+@check("traffic.error_rate", Category.TRAFFIC, ("edges",), ("MSH0401", "MSH0402", "MSH0408", "MSH0409"))
 def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Error ratio above the threshold on inbound requests, on each outbound destination, and
     on requests that never reached any destination workload."""
     inbound = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]
+    yield from _failing_version(service, inbound, settings)
     judged = _judge(inbound, settings)
     if judged:
         rps, errors, ratio = judged

@@ -31,6 +31,8 @@ MAX_DEPTH = 3
 SYMPTOMS: dict[str, str] = {
     "MSH0401": "errors", "MSH0402": "errors", "MSH0408": "errors",
     "MSH0403": "latency", "MSH0404": "latency",
+    # MSH0409 (one version fails) is deliberately not a symptom: it explains MSH0401 (the
+    # service-wide errors) and ranks above it.
 }
 # Causes that produce more than errors.
 _CAUSE_EFFECTS: dict[str, frozenset[str]] = {
