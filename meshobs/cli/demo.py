@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import click
@@ -29,49 +30,73 @@ def list_() -> None:
 @demo.command("export")
 @click.argument("name")
 @click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Write into DIRECTORY even when it is not empty "
+              "(files of the same name are overwritten).")
 @handle_errors
-def export(name: str, directory: str) -> None:
-    """Write the intended (Git) manifests of demo NAME into DIRECTORY.
+def export(name: str, directory: str, force: bool) -> None:
+    """Write the intended (Git) manifests of demo NAME into DIRECTORY (new or empty, unless
+    --force).
 
     Then: meshobs drift --intended DIRECTORY --from demo:NAME
     """
-    from meshobs.demo.catalog import DemoNotFound, export_intended
+    from meshobs.demo.catalog import DemoNotFound, DirectoryNotEmpty, export_intended
 
     try:
-        paths = export_intended(name, directory)
+        paths = export_intended(name, directory, force=force)
+    except DirectoryNotEmpty as exc:
+        raise UsageError(f"{exc}; give --force to overwrite") from None
     except DemoNotFound as exc:
         raise UsageError(str(exc)) from None
     note(f"wrote {len(paths)} manifests to {directory}")
 
 
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
+    from meshobs.durations import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @demo.command("serve")
 @click.argument("name", default="ecommerce")
-@click.option("--workdir", type=click.Path(file_okay=False), help="Where to write meshobs.yaml and data.")
-@click.option("--for", "duration", default=None, metavar="DURATION",
-              help="Stop after this long (default: until Ctrl-C).")
+@click.option("--workdir", type=click.Path(file_okay=False),
+              help="Where to write meshobs.yaml and data: a new or empty directory (default: a new "
+                   "temporary one).")
+@click.option("--for", "limit", default=None, metavar="DURATION", callback=_duration,
+              help="Stop after this long, e.g. 30s or 5m (default: until Ctrl-C or SIGTERM).")
 @handle_errors
-def serve(name: str, workdir: str | None, duration: str | None) -> None:
+def serve(name: str, workdir: str | None, limit: float | None) -> None:
     """Serve demo NAME live on loopback (Envoy admin, Jaeger, Kubernetes API, and a real
-    Prometheus when one is installed) and write a meshobs.yaml that points at it."""
+    Prometheus when one is installed) and write a meshobs.yaml that points at it.
+
+    Prints the config path on stdout once serving. Ctrl-C, SIGTERM and --for all stop every
+    server, Prometheus included, and exit 0.
+    """
     import tempfile
     from pathlib import Path
 
     from meshobs.demo.catalog import DemoNotFound
-    from meshobs.demo.serve import serve_scenario
-    from meshobs.durations import parse_duration
+    from meshobs.demo.serve import StopOnSigterm, WorkdirInUse, serve_scenario
 
-    limit = parse_duration(duration) if duration else None
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="meshobs-demo-"))
     try:
-        live = serve_scenario(name, base)
+        with StopOnSigterm() as stop:
+            with stop.hold():  # a SIGTERM while starting stops the servers once all are up
+                live = serve_scenario(name, base)
+            with live:
+                note(f"serving demo {name}; try: meshobs graph --config {live.config_path}")
+                click.echo(str(live.config_path))
+                sys.stdout.flush()  # a supervisor waits for this line; stdout may be a pipe
+                start = time.monotonic()
+                while limit is None or time.monotonic() - start < limit:
+                    time.sleep(0.5)
+    except WorkdirInUse as exc:
+        raise UsageError(f"--workdir {exc}") from None
     except DemoNotFound as exc:
         raise UsageError(str(exc)) from None
-    with live:
-        note(f"serving demo {name}; try: meshobs graph --config {live.config_path}")
-        click.echo(str(live.config_path))
-        start = time.monotonic()
-        try:
-            while limit is None or time.monotonic() - start < limit:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (Terminated): every server is stopped by now
+        pass

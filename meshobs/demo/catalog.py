@@ -87,16 +87,25 @@ def _intended_kubernetes(scenario: Scenario) -> list[dict[str, Any]]:
     return docs
 
 
-def export_intended(name: str | None, directory: str | Path) -> list[Path]:
+class DirectoryNotEmpty(Exception):
+    """The export directory holds files already (perhaps the user's edits)."""
+
+
+def export_intended(name: str | None, directory: str | Path, *, force: bool = False) -> list[Path]:
     """Write the demo's Git manifests (``kubernetes.yaml``: Services and Deployments;
     ``istio.yaml``: VirtualServices, DestinationRules, Gateways, PeerAuthentications;
     ``appmesh.yaml``: the App Mesh CRDs of App Mesh demos) into
     ``directory``; returns the files written. For ``weight-drift`` they differ from the live
-    cluster (a hand-edited retry count)."""
+    cluster (a hand-edited retry count).
+
+    Raises :class:`DirectoryNotEmpty` when ``directory`` exists and is not empty, unless
+    ``force`` (then files of the same name are overwritten, others left alone)."""
     import yaml
 
     scenario = scenario_for(name)
     out = Path(directory)
+    if not force and out.is_dir() and any(out.iterdir()):
+        raise DirectoryNotEmpty(f"{out}: exists and is not empty")
     out.mkdir(parents=True, exist_ok=True)
     written = []
     files = [("kubernetes.yaml", _intended_kubernetes(scenario))]

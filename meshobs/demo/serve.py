@@ -8,11 +8,14 @@ subset and (when installed) a real Prometheus, plus a ``meshobs.yaml`` pointing 
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,6 +35,64 @@ Route = Callable[[str, dict[str, list[str]]], Answer]
 JSON = "application/json"
 ENVOY_PATHS = {"/ready": "ready", "/server_info": "server_info", "/clusters": "clusters",
                "/stats": "stats", "/config_dump": "config_dump", "/certs": "certs"}
+
+
+class WorkdirInUse(Exception):
+    """The work directory is not empty: another demo may be serving from it (a second Prometheus
+    on the same TSDB fails with "overlapping blocks"), or it holds the user's files."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so ``with`` blocks stop every server and child they started."""
+
+
+class StopOnSigterm:
+    """While entered (in the main thread), SIGTERM raises :class:`Terminated`.
+
+    Inside ``hold()`` the signal is only remembered and raised when the block ends: starting the
+    servers is not cut in half (a Prometheus started but not yet handed to its ``LiveDemo`` would
+    be orphaned). Once raised, further SIGTERMs are ignored so the cleanup runs to its end.
+    """
+
+    def __init__(self) -> None:
+        self.pending = False
+        self._holding = False
+        self._fired = False
+        self._previous: Any = None
+        self._active = False
+
+    def _handle(self, _signum: int, _frame: FrameType | None) -> None:
+        if self._fired:
+            return
+        if self._holding:
+            self.pending = True
+            return
+        self._fired = True
+        raise Terminated()
+
+    def __enter__(self) -> StopOnSigterm:
+        # signal.signal only works in the main thread; elsewhere SIGTERM keeps its default.
+        self._active = threading.current_thread() is threading.main_thread()
+        if self._active:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._active:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Defer SIGTERM until the block ends (then raise it, if one came)."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+        if self.pending and not self._fired:
+            self._fired = True
+            raise Terminated()
 
 
 class _Server:
@@ -161,10 +222,14 @@ def serve_scenario(name: str | None, workdir: str | Path, *, prometheus: bool | 
     """Start the servers for demo ``name`` and write ``workdir/meshobs.yaml`` and a kubeconfig.
 
     ``prometheus=None`` starts a real Prometheus when the binary is installed; ``False`` never
-    does (the config then has no Prometheus source).
+    does (the config then has no Prometheus source). Raises :class:`WorkdirInUse` when
+    ``workdir`` exists and is not empty.
     """
     scenario = scenario_for(name)
     workdir = Path(workdir)
+    if workdir.exists() and (not workdir.is_dir() or any(workdir.iterdir())):
+        raise WorkdirInUse(f"{workdir}: exists and is not empty (another demo may be serving from it); "
+                           "choose a new or empty directory")
     workdir.mkdir(parents=True, exist_ok=True)
     kube = kubernetes_source(scenario)
     proxies = render_proxies(scenario)
@@ -221,13 +286,19 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 2:
         print("usage: python -m meshobs.demo.serve NAME WORKDIR", file=sys.stderr)
         return 2
-    with serve_scenario(args[0], args[1]) as demo:
-        print(f"serving {demo.name}; config: {demo.config_path} (Ctrl-C to stop)")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    try:
+        with StopOnSigterm() as stop:
+            with stop.hold():
+                demo = serve_scenario(args[0], args[1])
+            with demo:
+                print(f"serving {demo.name}; config: {demo.config_path} (Ctrl-C to stop)", flush=True)
+                while True:
+                    time.sleep(3600)
+    except WorkdirInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the servers are stopped by now
+        pass
     return 0
 
 
