@@ -108,7 +108,9 @@ def test_missing_inputs_skip_with_the_source_error() -> None:
     report = diagnose(m.build(), ref(CART))
     skipped = {r.id: r.reason for r in report.checks if r.status == "skipped"}
     assert "proxy.config_stale" in skipped and "proxy.warming" in skipped
-    assert "connection refused" in skipped["proxy.config_stale"]
+    # The reason names the failed source; its error ("connection refused") is in sources.
+    assert skipped["proxy.config_stale"] == "no proxy data: envoy:default/cart-v1-0 failed (see Sources)"
+    assert "connection refused" in report.sources[-1].error
     assert "proxy.not_ready" not in skipped  # pods from Kubernetes suffice
     assert {(f.code, f.subject) for f in report.findings} == {
         ("MSH0002", "Source envoy:default/cart-v1-0")}

@@ -97,10 +97,12 @@ def _sources(snapshot: MeshSnapshot) -> tuple[SourceResult, ...]:
 
 
 def _source_findings(snapshot: MeshSnapshot) -> list[Finding]:
+    hint = ("meshobs diagnosed with the other sources; checks needing this one are skipped"
+            if answered(snapshot) else
+            "no source answered, so nothing could be checked: fix the sources first (see the reason)")
     return [finding("MSH0002", "sources", f"Source {s.name}", source=s.name,
                     reason=s.message or "failed", evidence={"kind": s.kind, "message": s.message},
-                    hint="meshobs diagnosed with the other sources; checks needing this one are "
-                         "skipped")
+                    hint=hint)
             for s in snapshot.sources if s.state is SourceState.ERROR]
 
 

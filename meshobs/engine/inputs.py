@@ -37,10 +37,11 @@ def availability(snapshot: MeshSnapshot) -> dict[str, str | None]:
         elif not statuses:
             out[name] = f"no {words}: no {' / '.join(kinds)} source configured"
         else:
-            shown = statuses[:2]
-            detail = "; ".join(f"{s.name}: {s.message or s.state.value}" for s in shown)
-            more = f" (and {len(statuses) - 2} more)" if len(statuses) > 2 else ""
-            out[name] = f"no {words}: {detail}{more}"
+            # The source's own error is in the report's Sources section: name it, don't repeat it.
+            names = ", ".join(s.name for s in statuses[:2])
+            more = f" and {len(statuses) - 2} more" if len(statuses) > 2 else ""
+            verb = "answered with no data" if all(s.state is SourceState.NO_DATA for s in statuses) else "failed"
+            out[name] = f"no {words}: {names}{more} {verb} (see Sources)"
     return out
 
 
