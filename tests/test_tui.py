@@ -237,11 +237,15 @@ async def test_findings_screen_groups_and_enter_jumps_to_subject(demo: tuple[obj
         await settle(app, pilot)
         assert isinstance(app.screen, FindingsScreen)
         table = app.screen.query_one(SyncTable)
-        severities = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        severities = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
         assert severities[0] == "error" and "info" in severities
         rows = table.rows_shown
         weights = [r.finding.severity.weight for r in rows]  # type: ignore[attr-defined]
         assert weights == sorted(weights, reverse=True)
+        # Within a severity the engine's rank orders the list: the root cause leads.
+        assert str(table.get_row_at(0)[2]) == "MSH0406" and str(table.get_row_at(0)[0]) == "1"
+        errors = [r.rank for r in rows if r.finding.severity.value == "error"]  # type: ignore[attr-defined]
+        assert errors == sorted(errors) and errors[:3] == [1, 2, 3]
         await pilot.press("enter")
         await settle(app, pilot)
         assert isinstance(app.screen, ServiceScreen)

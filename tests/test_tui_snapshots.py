@@ -75,3 +75,27 @@ def test_findings(snap_compare, demo, size) -> None:  # type: ignore[no-untyped-
 
 def test_help(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(app_for(demo), terminal_size=SMALL, run_before=keys("question_mark"))
+
+
+def test_overview_no_color(snap_compare, demo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """NO_COLOR: failing rows stay readable (bold reverse marks, not grey on grey)."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(app_for(demo), terminal_size=SMALL, run_before=keys())
+
+
+def test_service_diagnosis_no_color(snap_compare, demo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(app_for(demo), terminal_size=SMALL, run_before=keys("enter", "d"))
+
+
+def test_overview_filtered(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
+    """A search in effect shows in the status line ("1 of 5 services · filter: data")."""
+    assert snap_compare(app_for(demo), terminal_size=SMALL, run_before=keys("slash", *"data", "enter"))
+
+
+def test_overview_no_match(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(app_for(demo), terminal_size=SMALL, run_before=keys("slash", *"xyz", "enter"))
+
+
+def test_service_config(snap_compare, demo) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(app_for(demo), terminal_size=SMALL, run_before=keys("enter", "g"))

@@ -37,13 +37,15 @@ class MeshobsApp(App[None]):
     """k9s for the mesh: overview -> service -> diagnosis, refreshed in the background."""
 
     TITLE = "meshobs"
+    # The footer shows only what fits at 80 columns next to a screen's own keys; every key is
+    # in help (?), which the footer always shows.
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help"),
-        Binding("r", "refresh", "Refresh"),
-        Binding("p", "toggle_pause", "Pause"),
         Binding("f", "findings", "Findings"),
-        Binding("s", "save", "Save bundle"),
+        Binding("r", "refresh", "Refresh", show=False),
+        Binding("p", "toggle_pause", "Pause", show=False),
+        Binding("s", "save", "Save bundle", show=False),
     ]
 
     def __init__(self, loader: Loader, *, refresh_s: float = 10.0, clock: Clock = _now,
@@ -108,12 +110,18 @@ class MeshobsApp(App[None]):
         self.update_status()
 
     # -- status -----------------------------------------------------------------------------
-    def status_summary(self) -> str:
+    def status_summary(self, screen: object = None) -> str:
+        """Origin, time, counts and refresh state; ``screen`` may word the service count
+        (the overview adds "2 of 5 · filter: data" while a filter is on)."""
         a = self.analysis
         parts = [self.loader.description if a is None else (a.snapshot.origin or self.loader.description)]
         if a is not None:
             failing = sum(1 for r in a.rows if r.health == "failing")
-            parts += [time_label(a.snapshot.time), f"{len(a.rows)} services", f"{failing} failing"]
+            label = getattr(screen, "services_label", None)
+            count = label(len(a.rows)) if label is not None else f"{len(a.rows)} services"
+            # Counts before the time: at 80 columns the line is cut at the end, and the filter
+            # in effect matters more than the seconds of the snapshot time.
+            parts += [count, f"{failing} failing", time_label(a.snapshot.time)]
             if a.rows and not any(r.has_history for r in a.rows):
                 parts.append("no history")
         if self.loading:
@@ -126,8 +134,8 @@ class MeshobsApp(App[None]):
 
     def update_status(self) -> None:
         failing = self.analysis.failing if self.analysis else []
-        summary = self.status_summary()
         for screen in self.screen_stack:
+            summary = self.status_summary(screen)
             for line in screen.query(StatusLine):
                 line.show(summary, failing, self.last_error)
 

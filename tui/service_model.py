@@ -58,7 +58,9 @@ class HopRow:
 
 @dataclass(frozen=True, slots=True)
 class ConfigRow:
-    """A resource that routes to the service, or one drifted field of it."""
+    """One drifted field of a resource that routes to the service (``path``: where, e.g.
+    ``spec.http[0].route[cart|v2].weight``; ``live`` what the cluster says, ``effective`` what
+    the proxies run), or a resource without drift (``path`` "—", both sides "same")."""
 
     resource: str
     path: str
@@ -165,9 +167,12 @@ def config_rows(snapshot: MeshSnapshot, ref: ServiceRef) -> list[ConfigRow]:
     for c in sorted(live, key=lambda c: (c.kind, c.name)):
         mine = [d for d in drifts if d.resource.kind == c.kind and d.resource.name == c.name
                 and d.resource.namespace == c.namespace]
-        rows.append(ConfigRow(str(c), "", "live", "drifted" if mine else "matches", bool(mine)))
-        for d in mine:
-            rows.append(ConfigRow("", _short(d.path, 44), _short(d.left, 20), _short(d.right, 20), True))
+        if not mine:
+            rows.append(ConfigRow(str(c), "—", "same", "same", False))
+        for i, d in enumerate(mine):
+            # The resource is named on its first drifted field only: the rest read as its fields.
+            rows.append(ConfigRow(str(c) if i == 0 else "", _short(d.path, 44), _short(d.left, 20),
+                                  _short(d.right, 20), True))
     return rows
 
 

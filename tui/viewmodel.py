@@ -99,7 +99,12 @@ def rate_history(snapshot: MeshSnapshot, ref: ServiceRef, metric: str, instant: 
 
 @dataclass(frozen=True, slots=True)
 class ServiceRow:
-    """One line of the overview."""
+    """One line of the overview.
+
+    ``outbound``: nothing calls the service (an ingress gateway, a cron job), so ``red`` is its
+    outbound traffic: an all-zero line would hide why such a service fails. ``reason`` is the
+    one-line message of its top-ranked finding ("" when healthy).
+    """
 
     ref: ServiceRef
     health: str
@@ -107,35 +112,49 @@ class ServiceRow:
     spark: str
     has_history: bool
     findings: int
+    outbound: bool = False
+    reason: str = ""
 
     @property
     def key(self) -> str:
         return str(self.ref)
 
     def cells(self) -> tuple[str, ...]:
+        arrow = OUT if self.outbound else ""
         return (HEALTH_MARK.get(self.health, self.health), self.ref.namespace, self.ref.name,
-                fmt_rate(self.red.rate), fmt_pct(self.red.error_ratio), fmt_ms(self.red.p99_ms),
+                arrow + fmt_rate(self.red.rate), arrow + fmt_pct(self.red.error_ratio),
+                arrow + fmt_ms(self.red.p99_ms) if self.red.p99_ms is not None else fmt_ms(None),
                 self.spark, str(self.findings) if self.findings else "")
 
 
+OUT = "→"  # marks outbound numbers in the overview
+OVERVIEW_SPARK = 8  # bars in the overview (the service screen shows SPARK_WIDTH)
 # (key, label, width); width 0 takes the room the others leave (the service name).
 OVERVIEW_COLUMNS = (("health", "Health", 11), ("namespace", "Namespace", 11), ("name", "Service", 0),
                     ("rate", "req/s", 7), ("errors", "err%", 7), ("p99", "p99", 7),
-                    ("spark", "rate", SPARK_WIDTH + 1), ("findings", "#", 3))
+                    ("spark", "rate", OVERVIEW_SPARK + 1), ("findings", "findings", 9))
 
 
 def overview_rows(snapshot: MeshSnapshot, report: MeshReport | None) -> list[ServiceRow]:
     """Every (known) service with its health, RED numbers and sparkline, worst first."""
-    health = {r.service: (r.status, len(r.findings)) for r in report.reports} if report else {}
+    health = {r.service: (r.status, len(r.findings), r.findings[0].message if r.findings
+                          and r.status != "healthy" else "") for r in report.reports} if report else {}
     index = {(s.service, s.metric): s for s in snapshot.series}
     rows = []
     for svc in snapshot.services:
         if svc.ref.is_unknown:
             continue
         red = red_of(snapshot.edges_into(svc.ref))
+        outbound = False
+        if red.rate <= 0:
+            out = red_of(snapshot.edges_from(svc.ref))
+            if out.rate > 0:
+                red, outbound = out, True
         spark, has = rate_history(snapshot, svc.ref, "request_rate", red.rate, index)
-        status, count = health.get(svc.ref, ("unknown", 0))
-        rows.append(ServiceRow(svc.ref, status, red, spark, has, count))
+        if len(spark) > OVERVIEW_SPARK:
+            spark = spark[-OVERVIEW_SPARK:]
+        status, count, reason = health.get(svc.ref, ("unknown", 0, ""))
+        rows.append(ServiceRow(svc.ref, status, red, spark, has, count, outbound, reason))
     return sort_rows(rows, "health")
 
 
@@ -188,7 +207,8 @@ class RowFilter:
         return not self.text or self.text in str(row.ref).lower()
 
     def describe(self) -> str:
-        parts = [f"/{self.text}" if self.text else "", f"ns:{self.namespace}" if self.namespace else "",
+        """The filter as typed ("data ns:shop health:failing"); "" when it shows everything."""
+        parts = [self.text, f"ns:{self.namespace}" if self.namespace else "",
                  f"health:{self.health}" if self.health else ""]
         return " ".join(p for p in parts if p)
 
@@ -237,11 +257,12 @@ def neighbourhood(snapshot: MeshSnapshot, ref: ServiceRef, limit: int = 8) -> tu
 
 @dataclass(frozen=True, slots=True)
 class FindingRow:
-    """A finding in the mesh-wide list; ``first_of_group`` marks the first of a (severity, code)."""
+    """A finding in the mesh-wide list. ``rank``: its best rank in any service's report (1 is
+    the most likely root cause); ``first_of_group`` marks the first of its severity."""
 
     finding: Finding
     first_of_group: bool
-    group_size: int
+    rank: int
 
     @property
     def key(self) -> str:
@@ -251,29 +272,33 @@ class FindingRow:
     def cells(self) -> tuple[str, ...]:
         f = self.finding
         sev = f.severity.value if self.first_of_group else ""
-        code = f"{f.code} x{self.group_size}" if self.first_of_group else ""
-        return (sev, code, f.subject, f.message)
+        return (str(self.rank) if self.rank else "", sev, f.code, f.message)
 
 
 def finding_rows(report: MeshReport | None) -> list[FindingRow]:
-    """All findings across the mesh, one per (code, subject), grouped by severity then code.
+    """All findings across the mesh, one per (code, subject): by severity, then by rank, so
+    the most likely root cause leads and its symptoms follow.
 
     A root cause shows up in the report of every service upstream of it; listing it once per
-    subject keeps the list about the mesh rather than about who noticed.
+    subject keeps the list about the mesh rather than about who noticed. Its rank is the best
+    it got in any report (a symptom never outranks its cause within one report).
     """
     if report is None:
         return []
     unique: dict[tuple[str, str], Finding] = {}
+    best: dict[tuple[str, str], int] = {}
     for f in report.findings:
-        unique.setdefault((f.code, f.subject), f)
-    ordered = sorted(unique.values(), key=lambda f: (-f.severity.weight, f.code, f.subject))
-    sizes: dict[str, int] = {}
-    for f in ordered:
-        sizes[f.code] = sizes.get(f.code, 0) + 1
+        key = (f.code, f.subject)
+        unique.setdefault(key, f)
+        if f.rank > 0:
+            best[key] = min(best.get(key, f.rank), f.rank)
+    unranked = 1 << 30  # mesh-wide findings have no rank: after the ranked ones of their severity
+    ordered = sorted(unique.items(), key=lambda kv: (-kv[1].severity.weight, best.get(kv[0], unranked),
+                                                     kv[1].code, kv[1].subject))
     rows, previous = [], None
-    for f in ordered:
-        rows.append(FindingRow(f, f.code != previous, sizes[f.code]))
-        previous = f.code
+    for key, f in ordered:
+        rows.append(FindingRow(f, f.severity != previous, best.get(key, 0)))
+        previous = f.severity
     return rows
 
 

@@ -1,13 +1,14 @@
-"""Every finding across the mesh, grouped by severity then code; enter opens the subject."""
+"""Every finding across the mesh, by severity then rank (root cause first); enter opens the subject."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable, Footer, Static
 
 from ..viewmodel import FindingRow, finding_markdown
 from ..widgets.status_line import StatusLine
@@ -16,7 +17,9 @@ from ..widgets.tables import SyncTable
 if TYPE_CHECKING:
     from ..data import Analysis
 
-COLUMNS = (("severity", "Severity", 9), ("code", "Code", 12), ("subject", "Subject", 40), ("message", "Message", 0))
+# The message names its subject, so no Subject column: at 80 columns the message gets 57
+# characters; the panel under the table shows the selected one in full.
+COLUMNS = (("rank", "#", 4), ("severity", "Severity", 9), ("code", "Code", 8), ("message", "Message", 0))
 
 
 class FindingsScreen(Screen[None]):
@@ -28,6 +31,7 @@ class FindingsScreen(Screen[None]):
     AUTO_FOCUS = "#findings"
     DEFAULT_CSS = """
     FindingsScreen #findings { height: 1fr; }
+    FindingsScreen #finding-detail { height: auto; max-height: 5; border-top: solid $primary; padding: 0 1; }
     """
 
     def compose(self) -> ComposeResult:
@@ -35,7 +39,8 @@ class FindingsScreen(Screen[None]):
         table = SyncTable(COLUMNS, id="findings")
         table.border_title = "findings"
         yield table
-        yield Footer()
+        yield Static(id="finding-detail")
+        yield Footer(show_command_palette=False)  # ^p still opens it; the room is for our keys
 
     def on_mount(self) -> None:
         analysis = getattr(self.app, "analysis", None)
@@ -47,6 +52,25 @@ class FindingsScreen(Screen[None]):
         table.sync(analysis.findings)
         errors = sum(1 for r in analysis.findings if r.finding.severity.value == "error")
         table.border_title = f"findings {len(analysis.findings)} ({errors} errors)"
+        self.show_detail()
+
+    def show_detail(self) -> None:
+        """The selected finding in full: subject, message, what it explains or is caused by."""
+        row = self.selected()
+        detail = self.query_one("#finding-detail", Static)
+        if row is None:
+            detail.update("no findings: every check passed or was skipped")
+            return
+        f = row.finding
+        text = Text(f"#{row.rank} {f.code} {f.subject}\n" if row.rank else f"{f.code} {f.subject}\n",
+                    style="bold")
+        text.append(f.message)
+        if f.caused_by:
+            text.append("\ncaused by: " + "; ".join(f.caused_by), style="italic")
+        detail.update(text)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_detail()
 
     def selected(self) -> FindingRow | None:
         row = self.query_one(SyncTable).selected()

@@ -47,6 +47,7 @@ class OverviewScreen(Screen[None]):
         self.filter = RowFilter()
         self.namespace, self.health, self.query_text = "", "", ""
         self.sort_key, self.reverse = "health", False
+        self.shown = 0
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -56,7 +57,7 @@ class OverviewScreen(Screen[None]):
         table.border_title = "services"
         yield table
         yield Neighbourhood(id="neighbourhood")
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ^p still opens it; the room is for our keys
 
     @property
     def table(self) -> SyncTable:
@@ -84,16 +85,31 @@ class OverviewScreen(Screen[None]):
         order = f"sort: {self.sort_key}{' ↑' if self.reverse else ''}"
         self.table.border_title = f"services {len(rows)}/{total}" + (f"  {described}" if described else "")
         self.table.border_subtitle = order
+        self.shown = len(rows)
         self.update_neighbourhood()
+        update = getattr(self.app, "update_status", None)
+        if update is not None:
+            update()
+
+    def services_label(self, total: int) -> str:
+        """The status line's count: "2 of 5 services · filter: data" while a filter is on."""
+        described = self.filter.describe()
+        if not described:
+            return f"{total} services"
+        return f"{self.shown} of {total} services · filter: {described}"
 
     def update_neighbourhood(self) -> None:
         panel = self.query_one(Neighbourhood)
         row = self.table.selected()
         if self.analysis is None or not isinstance(row, ServiceRow):
-            panel.update("")
+            described = self.filter.describe()
+            if self.analysis is not None and described and not self.shown:
+                panel.say(f"no service matches '{described}' (esc clears)")
+            else:
+                panel.update("")
             return
         rows, hidden = neighbourhood(self.analysis.snapshot, row.ref, limit=3)
-        panel.show(str(row.ref), rows, hidden)
+        panel.show(str(row.ref), rows, hidden, row.health, row.reason)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.update_neighbourhood()

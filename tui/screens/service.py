@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from meshobs.model import ServiceRef, thaw
 
 from ..service_model import ServiceView, red_summary, service_view
+from ..styles import adapt, is_no_color
 from ..viewmodel import HEALTH_MARK, finding_markdown, fmt_ms, fmt_pct, fmt_rate
 from ..widgets.status_line import StatusLine
 from ..widgets.tables import style_of, styled
@@ -33,9 +34,11 @@ class ServiceScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("d", "tab('diagnosis')", "Diagnosis"),
-        Binding("t", "tab('traffic')", "Traffic"),
-        Binding("x", "tab('proxies')", "Proxies"),
-        Binding("c", "copy_finding", "Copy finding"),
+        # At 80 columns the footer holds back, diagnosis and the app's quit, help and findings;
+        # the tab bar names the other tabs and help (?) lists every key.
+        Binding("t", "tab('traffic')", "Traffic", show=False),
+        Binding("x", "tab('proxies')", "Proxies", show=False),
+        Binding("c", "copy_finding", "Copy finding", show=False),
         Binding("g", "tab('config')", "Config", show=False),
         Binding("T", "tab('traces')", "Traces", show=False),
     ]
@@ -77,7 +80,7 @@ class ServiceScreen(Screen[None]):
             with TabPane("Config", id="config"), VerticalScroll():
                 yield DataTable(id="config-table", cursor_type="row")
                 yield Static(id="config-note", classes="note")
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ^p still opens it; the room is for our keys
 
     def on_mount(self) -> None:
         analysis = getattr(self.app, "analysis", None)
@@ -97,7 +100,7 @@ class ServiceScreen(Screen[None]):
         self.view = view = message.view
         header = Text(f"{view.ref}  ", style="bold")
         mark = HEALTH_MARK.get(view.status, view.status)
-        header.append(mark, style=style_of(mark))
+        header.append(mark, style=style_of(mark, is_no_color(self)))
         for line in red_summary(view):
             header.append("\n" + line)
         self.query_one("#red", Static).update(header)
@@ -116,7 +119,7 @@ class ServiceScreen(Screen[None]):
             (f"critical path of the {len(view.slowest)} slowest traces: {slow}" if slow else "")
             + ("\n" + "\n".join(view.notes) if view.notes else ""))
         self._fill("#config-table", ("resource", "field", "live", "effective"), [c.cells() for c in view.config])
-        drifted = sum(1 for c in view.config if c.drift and c.path)
+        drifted = sum(1 for c in view.config if c.drift)
         self.query_one("#config-note", Static).update(
             "no configuration routes to this service" if not view.config else
             f"{drifted} field(s) drifted between live and effective (≠)" if drifted else
@@ -127,40 +130,43 @@ class ServiceScreen(Screen[None]):
         row = table.cursor_row
         table.clear(columns=True)
         table.add_columns(*columns)
-        table.add_rows([tuple(styled(c) for c in r) for r in rows])
+        mono = is_no_color(self)
+        table.add_rows([tuple(styled(c, mono) for c in r) for r in rows])
         if rows and 0 <= row < len(rows):
             table.move_cursor(row=row, animate=False)
 
     def _checklist(self, view: ServiceView) -> Text:
         text = Text("Checklist\n", style="bold")
+        mono = is_no_color(self)
         # Checks written for the other mesh say nothing about this service: one line, not many.
         other_mesh = [c for c in view.checks if c.reason.startswith("not applicable")]
         for c in view.checks:
             if c in other_mesh:
                 continue
             mark = MARKS.get(c.status, "?")
-            text.append(f" {mark} ", style=style_of(c.status))
+            text.append(f" {mark} ", style=style_of(c.status, mono))
             text.append(f"{c.category.value:<26} {c.id}")
             if c.reason:
-                text.append(f"  ({c.reason})", style="dim")
+                text.append(f"  ({c.reason})", style=adapt("dim", mono))
             text.append("\n")
         if other_mesh:
-            text.append(f"   not applicable to this mesh: {len(other_mesh)} checks\n", style="dim")
+            text.append(f"   not applicable to this mesh: {len(other_mesh)} checks\n", style=adapt("dim", mono))
         return text
 
     def _show_finding(self, index: int) -> None:
         detail = self.query_one("#finding-detail", Static)
+        mono = is_no_color(self)
         if self.view is None or not self.view.findings:
-            detail.update(Text("no findings: every check passed or was skipped", style="green"))
+            detail.update(Text("no findings: every check passed or was skipped", style=adapt("green", mono)))
             return
         f = self.view.findings[min(index, len(self.view.findings) - 1)]
         text = Text(f"{f.code} {f.subject}\n", style="bold")
         text.append(f.message + "\n")
         if f.caused_by:
-            text.append("caused by: " + "; ".join(f.caused_by) + "\n", style="yellow")
+            text.append("caused by: " + "; ".join(f.caused_by) + "\n", style=adapt("yellow", mono))
         if f.hint:
-            text.append("hint: " + f.hint + "\n", style="cyan")
-        text.append("evidence: " + json.dumps(thaw(f.evidence), default=str) + "\n", style="dim")
+            text.append("hint: " + f.hint + "\n", style=adapt("cyan", mono))
+        text.append("evidence: " + json.dumps(thaw(f.evidence), default=str) + "\n", style=adapt("dim", mono))
         detail.update(text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from ..styles import adapt, is_no_color
+
 
 class StatusLine(Static):
     """Origin, snapshot time, refresh state and failing sources ("jaeger: timed out after 5 s").
@@ -23,8 +25,9 @@ class StatusLine(Static):
 
     def show(self, summary: str, failing: list[str], error: str | None = None) -> None:
         text = Text(summary, no_wrap=True, overflow="ellipsis")
+        mono = is_no_color(self)
         if error:
-            text.append("  × " + error, style="bold red")
+            text.append("  × " + error, style=adapt("bold red", mono))
         if failing:
-            text.append("  ⚠ " + "; ".join(failing), style="bold yellow")
+            text.append("  ⚠ " + "; ".join(failing), style=adapt("bold yellow", mono))
         self.update(text)

@@ -9,10 +9,13 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
+from ..styles import adapt, is_no_color
+
 FIRST_CHUNK = 300  # rows added at once on a rebuild: more than any screen shows
 CHUNK = 1000
 
-# Cells whose text starts with one of these get a colour (dropped under NO_COLOR by Textual).
+# Cells whose text starts with one of these get a style; under NO_COLOR its colours become
+# emphasis (bold / reverse, see ..styles) because Textual's greyscale would hide them.
 STYLES = {"×": "bold red", "!": "yellow", "?": "dim", "✓": "green", "error": "bold red",
           "warning": "yellow", "fail": "bold red", "warn": "yellow", "≠": "bold magenta"}
 
@@ -24,16 +27,16 @@ class RowLike(Protocol):
     def cells(self) -> tuple[str, ...]: ...
 
 
-def style_of(cell: str) -> str:
-    """The colour of a cell by its leading mark or word ("" for none)."""
+def style_of(cell: str, no_color: bool = False) -> str:
+    """The style of a cell by its leading mark or word ("" for none)."""
     for prefix, style in STYLES.items():
         if cell.startswith(prefix):
-            return style
+            return adapt(style, no_color)
     return ""
 
 
-def styled(cell: str) -> str | Text:
-    style = style_of(cell)
+def styled(cell: str, no_color: bool = False) -> str | Text:
+    style = style_of(cell, no_color)
     return Text(cell, style=style) if style else cell
 
 
@@ -62,9 +65,19 @@ class SyncTable(DataTable[str | Text]):
         return max(12, self.size.width - fixed - 2)  # 2: the vertical scrollbar
 
     def on_resize(self) -> None:
-        for key, _label, width in self._columns:
+        flex = self._flex_width()
+        for index, (key, _label, width) in enumerate(self._columns):
             if width == 0 and key in self.columns:
-                self.columns[key].width = self._flex_width()  # type: ignore[index]
+                old = self.columns[key].width  # type: ignore[index]
+                if old == flex:
+                    continue
+                self.columns[key].width = flex  # type: ignore[index]
+                # Rows added before the first layout (a screen filled on mount) were cut to the
+                # 12-column minimum: cut them again to the real width, only where it matters.
+                shortest = min(old, flex)
+                for i, cells in enumerate(self._shown_cells):
+                    if len(cells[index]) >= shortest:
+                        self.update_cell(self._dt_keys[i], key, self._fit(index, cells[index]))
                 self._require_update_dimensions = True
                 self.refresh()
 
@@ -73,7 +86,7 @@ class SyncTable(DataTable[str | Text]):
         width = self._columns[index][2] or self._flex_width()
         if len(cell) >= width:
             cell = cell[: max(1, width - 2)] + "…"
-        return styled(cell)
+        return styled(cell, is_no_color(self))
 
     def sync(self, rows: Sequence[RowLike]) -> int:
         """Show ``rows``; returns how many cells (or rows, on a rebuild) were written now.
