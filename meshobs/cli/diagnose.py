@@ -40,17 +40,29 @@ def resolve(snapshot: object, name: str, namespace: str | None) -> object:
     from meshobs.model import MeshSnapshot
 
     assert isinstance(snapshot, MeshSnapshot)
+    if "/" in name and namespace and name.split("/", 1)[0] != namespace:
+        raise UsageError(f"{name!r} names namespace {name.split('/', 1)[0]}, but --namespace says {namespace}")
     found = snapshot.find_services(name, namespace)
     if len(found) == 1:
         return found[0].ref
     if len(found) > 1:
         options = ", ".join(str(s.ref) for s in found)
         raise UsageError(f"{name!r} exists in several namespaces ({options}); pass --namespace")
-    known = sorted({s.name for s in snapshot.services} | {str(s.ref) for s in snapshot.services})
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    elsewhere = snapshot.find_services(name) if namespace else []
+    if elsewhere:
+        where = ", ".join(s.namespace for s in elsewhere)
+        raise UsageError(f"no service {name!r} in namespace {namespace}; it exists in {where} "
+                         f"(try --namespace {elsewhere[0].namespace})")
+    # Suggest short names; the namespaced form only where a short name is ambiguous.
+    counts: dict[str, int] = {}
+    for s in snapshot.services:
+        counts[s.name] = counts.get(s.name, 0) + 1
+    known = sorted({s.name if counts[s.name] == 1 else str(s.ref) for s in snapshot.services})
+    short = name.lower().split("/")[-1].split(".")[0]
+    close = difflib.get_close_matches(short, known, n=3, cutoff=0.5)
     where = f" in namespace {namespace}" if namespace else ""
     hint = f"; did you mean {', '.join(close)}?" if close else (
-        f"; known services: {', '.join(sorted(s.name for s in snapshot.services)[:10])}"
+        f"; known services: {', '.join(known[:10])}" + (" ..." if len(known) > 10 else "")
         if snapshot.services else "; the snapshot has no services")
     raise UsageError(f"unknown service {name!r}{where}{hint}")
 

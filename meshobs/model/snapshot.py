@@ -131,11 +131,16 @@ class MeshSnapshot:
         return self._index.services.get(ref)
 
     def find_services(self, name: str, namespace: str | None = None) -> list[Service]:
-        """Services called ``name`` (``ns/name`` and FQDNs accepted), optionally in one namespace."""
-        if "/" in name or name.endswith(".svc.cluster.local"):
+        """Services called ``name``, optionally in one namespace.
+
+        Accepts what people type: ``cart-service``, ``shop/cart-service``, ``cart-service.shop``,
+        the FQDN, in any case (Kubernetes names are lower case).
+        """
+        name = name.strip().lower()
+        if "/" in name or name.endswith(".svc.cluster.local") or name.count(".") == 1:
             ref = ServiceRef.parse(name)
             found = self.service(ref)
-            return [found] if found else []
+            return [found] if found and (namespace is None or found.namespace == namespace) else []
         return [s for s in self._index.services_by_name.get(name, [])
                 if namespace is None or s.namespace == namespace]
 

@@ -67,16 +67,19 @@ def to_text(snapshot: MeshSnapshot) -> str:
              f"{len(edges)} edges  (window {snapshot.window_s:g}s at {snapshot.time:%Y-%m-%d %H:%M:%S}Z, "
              f"{snapshot.origin or 'live'})", ""]
     if edges:
-        headers = ("SOURCE", "FROM", "DESTINATION", "TO", "PROTO", "RPS", "ERR%", "P99MS", "MTLS")
+        headers = ("SOURCE", "FROM", "DESTINATION", "TO", "MESH", "PROTO", "RPS", "ERR%", "P99MS", "MTLS")
         rows = [(d["source"], d["source_workload"].split("/")[-1], d["destination"],
-                 (d["destination_workload"] or "(never reached)").split("/")[-1],
+                 (d["destination_workload"] or "(never reached)").split("/")[-1], d["mesh"],
                  d["protocol"], _num(d["request_rate"], ".2f"), _num(100 * d["error_ratio"], ".2f"),
                  _num(d["p99_ms"], ".0f"), {"mutual_tls": "yes", "none": "NO"}.get(d["security"], "?"))
                 for d in edges]
         widths = [max(len(str(r[i])) for r in (*rows, headers)) for i in range(len(headers))]
         for r in (headers, *rows):
-            lines.append("  ".join(str(c).ljust(w) if i < 5 else str(c).rjust(w)
+            lines.append("  ".join(str(c).ljust(w) if i < 6 else str(c).rjust(w)
                                    for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        if any(d["security"] == "unknown" for d in edges):
+            lines.append("MTLS ?: not reported (only Istio's destination proxies report it; "
+                         "CloudWatch and X-Ray do not)")
     else:
         lines.append("no edges: no traffic source answered or there was no traffic in the window")
     bad = [s for s in snapshot.sources if not s.ok]
@@ -96,8 +99,11 @@ def to_dot(snapshot: MeshSnapshot) -> str:
     names = {str(s.ref) for s in snapshot.services}
     edges = service_edges(snapshot)
     names |= {d["source"] for d in edges}
+    mesh_of = {str(s.ref): s.mesh.value for s in snapshot.services}
     for n in sorted(names):
-        lines.append(f'  {_id(n)} [label="{n}"];')
+        mesh = mesh_of.get(n, "unknown")
+        shape = {"istio": "box", "appmesh": "hexagon"}.get(mesh, "ellipse")
+        lines.append(f'  {_id(n)} [label="{n}\\n{mesh}", shape={shape}];')
     for d in _service_level(edges):
         colour = "red" if d["error_ratio"] >= 0.05 else ("orange" if d["error_ratio"] > 0.01 else "black")
         p99 = _num(d["p99_ms"], ".0f")
@@ -110,6 +116,12 @@ def to_dot(snapshot: MeshSnapshot) -> str:
 def to_mermaid(snapshot: MeshSnapshot) -> str:
     lines = ["graph LR"]
     edges = service_edges(snapshot)
+    # One class per mesh so a migration shows which side each service is on.
+    for s in snapshot.services:
+        if s.mesh.value in ("istio", "appmesh"):
+            lines.append(f"  class {_id(str(s.ref))} {s.mesh.value}")
+    lines.append("  classDef istio fill:#e8f0fe,stroke:#466bb0")
+    lines.append("  classDef appmesh fill:#fff4e0,stroke:#d08a1c")
     for d in _service_level(edges):
         p99 = _num(d["p99_ms"], ".0f")
         label = f'{d["request_rate"]:.1f} rps, {100 * d["error_ratio"]:.1f}% err, p99 {p99} ms'
