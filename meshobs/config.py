@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .durations import parse_duration
 from .raw import parse_iso
@@ -25,10 +26,10 @@ class ConfigError(Exception):
 # A schema is a dict of key -> (type description); nested dicts are sections.
 # Leaf types: "str", "bool", "int", "duration", "time", "str-map", "str-list", ("enum", ...),
 # ("list", schema) for lists of objects.
-_TARGET = {"namespace": "str", "pod": "str", "workload": "str", "url": "str"}
-_HTTP = {"url": "str", "headers": "str-map", "verify_tls": "bool", "ca_file": "str",
+_TARGET = {"namespace": "str", "pod": "str", "workload": "str", "url": "url"}
+_HTTP = {"url": "url", "headers": "str-map", "verify_tls": "bool", "ca_file": "str",
          "timeout": "duration"}
-_AWS = {"region": "str", "profile": "str", "endpoint_url": "str", "timeout": "duration"}
+_AWS = {"region": "str", "profile": "str", "endpoint_url": "url", "timeout": "duration"}
 _AWS_RETRY = {"retry_mode": ("enum", "standard", "adaptive"), "max_attempts": "int"}
 SCHEMA: dict[str, Any] = {
     "mesh": ("enum", "istio", "appmesh", "auto"),
@@ -51,7 +52,7 @@ SCHEMA: dict[str, Any] = {
                    "root_cert_error_days": "float", "root_cert_warning_days": "float",
                    "workload_cert_warning_fraction": "float", "xds_stale_after": "duration"},
     "suppress": ("list", {"code": "str", "subject": "str", "reason": "str", "until": "time"}),
-    "drift": {"intended": "str-list", "state_dir": "str", "textfile": "str", "pushgateway": "str",
+    "drift": {"intended": "str-list", "state_dir": "str", "textfile": "str", "pushgateway": "url",
               "fail_on": ("enum", "error", "warning", "never"), "all_namespaces": "bool",
               "ignore": ("list", {"kind": "str", "namespace": "str", "name": "str", "path": "str",
                                   "layers": "str", "reason": "str"})},
@@ -94,8 +95,12 @@ def _check(value: Any, spec: Any, key: str) -> Any:
             raise fail("a mapping")
         for k in value:
             if k not in spec:
+                import difflib
+
                 known = ", ".join(sorted(spec))
-                raise ConfigError(f"{key + '.' if key else ''}{k}: unknown key (known here: {known})")
+                close = difflib.get_close_matches(str(k), list(spec), n=1, cutoff=0.6)
+                guess = f"did you mean {close[0]}? " if close else ""
+                raise ConfigError(f"{key + '.' if key else ''}{k}: unknown key ({guess}known here: {known})")
         return {k: _check(v, spec[k], f"{key + '.' if key else ''}{k}") for k, v in value.items()}
     if isinstance(spec, tuple) and spec[0] == "enum":
         if value not in spec[1:]:
@@ -109,6 +114,14 @@ def _check(value: Any, spec: Any, key: str) -> Any:
         if not isinstance(value, str):
             raise fail("a string")
         return _expand(value, key)
+    if spec == "url":
+        if not isinstance(value, str):
+            raise fail("a URL string")
+        url = _expand(value, key)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"{key}: expected an http:// or https:// URL, got {value!r}")
+        return url
     if spec == "bool":
         if not isinstance(value, bool):
             raise fail("true or false")

@@ -110,3 +110,18 @@ def test_graph_formats() -> None:
     for fmt, marker in (("dot", "digraph mesh"), ("mermaid", "graph LR"), ("text", "SOURCE")):
         result = CliRunner().invoke(cli, ["graph", "-o", fmt, "--from", "demo"])
         assert result.exit_code == 0 and marker in result.stdout
+
+
+def test_snapshot_refuses_to_overwrite_and_unknown_archives(tmp_path: Path) -> None:
+    out = tmp_path / "b.tar.gz"
+    assert run("snapshot", "--from", "demo", "--out", str(out)).exit_code == 0
+    again = CliRunner().invoke(cli, ["snapshot", "--from", "demo", "--out", str(out)])
+    assert again.exit_code == 2 and "exists" in again.output
+    zipped = CliRunner().invoke(cli, ["snapshot", "--from", "demo", "--out", str(tmp_path / "b.zip")])
+    assert zipped.exit_code == 2 and not (tmp_path / "b.zip").exists()
+
+
+def test_window_on_a_replay_says_it_does_not_apply() -> None:
+    result = CliRunner().invoke(cli, ["graph", "--from", "demo", "--window", "1m"])
+    assert result.exit_code == 0
+    assert "applies to a live collection only" in result.stderr

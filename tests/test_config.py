@@ -98,3 +98,14 @@ def test_naive_time_means_utc() -> None:
 
     cfg = validate(yaml.safe_load("time: 2026-11-20 12:00:00\n"))
     assert cfg.time == datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("url", ["notaurl", "prom:9090", "ftp://p", "http://"])
+def test_urls_are_checked_when_the_config_loads(url: str) -> None:
+    with pytest.raises(ConfigError, match=r"sources\.prometheus\.url: expected an http"):
+        validate({"sources": {"prometheus": {"url": url}}})
+
+
+def test_unknown_key_suggests_the_closest() -> None:
+    with pytest.raises(ConfigError, match="did you mean prometheus"):
+        validate({"sources": {"promethues": {"url": "http://p"}}})

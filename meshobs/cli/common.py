@@ -85,6 +85,9 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
         if config is not None:
             config = Config(raw=config.raw, path=config.path, window_s=seconds, time=config.time,
                             mesh=config.mesh)
+    if window is not None and (from_path is not None or config is None):
+        note(f"--window {window} applies to a live collection only; a recorded bundle keeps the window "
+             f"it was recorded with")
     if from_path is None and config is None:
         from_path = "demo"
         if not quiet_demo:

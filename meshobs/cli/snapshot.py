@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import EXIT_UNCHECKED, handle_errors, load_bundle, note, source_options
+from .common import EXIT_UNCHECKED, UsageError, handle_errors, load_bundle, note, source_options
 
 
 @click.command()
@@ -18,14 +18,26 @@ def snapshot(out_path: str, from_path: str | None, config_path: str | None, wind
 
     Replay it later with --from PATH on any command, with no network.
     """
-    from meshobs.bundle import write_bundle
+    from pathlib import Path
 
+    from meshobs.bundle import write_bundle
+    from meshobs.collect import build_snapshot
+    from meshobs.model import SourceState
+
+    out = Path(out_path)
+    if out.suffix in (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz") and not out.name.endswith((".tar.gz", ".tgz")):
+        raise UsageError(f"--out {out_path}: write a directory or a .tar.gz archive")
+    if out.name.endswith((".tar.gz", ".tgz")) and out.exists():
+        raise UsageError(f"--out {out_path}: file exists; choose a new name (a bundle is never overwritten)")
     bundle, _config, origin = load_bundle(from_path, config_path, window=window)
-    path = write_bundle(bundle, out_path)
+    path = write_bundle(bundle, out)
     payloads = sum(len(s.payloads) for s in bundle.sources)
-    failed = [s.name for s in bundle.sources if s.error or any(p.failure() for p in s.payloads)]
     note(f"wrote {path} ({len(bundle.sources)} sources, {payloads} payloads, from {origin})")
-    for name in failed:
-        note(f"{name}: recorded with errors (they replay as 'could not check')")
-    if bundle.sources and len(failed) == len(bundle.sources):
+    # Judge by what the sources mean, not by raw HTTP codes: a 404 for a CRD that is not
+    # installed is an answer, not an error.
+    statuses = build_snapshot(bundle).sources
+    failed = [s for s in statuses if s.state is SourceState.ERROR]
+    for s in failed:
+        note(f"{s.name}: recorded with errors ({s.message}); it replays as 'could not check'")
+    if statuses and len(failed) == len(statuses):
         raise click.exceptions.Exit(EXIT_UNCHECKED)
