@@ -102,15 +102,19 @@ def start_prometheus(openmetrics_text: str, workdir: Path, *, binary: str = "pro
              f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
             stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
     server = PrometheusServer(process, f"http://127.0.0.1:{port}", workdir, log)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"prometheus exited with {process.returncode}: {_tail(log)}")
-        try:
-            if requests.get(f"{server.url}/-/ready", timeout=2).status_code == 200:
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"prometheus not ready after {READY_TIMEOUT_S:g} s: {_tail(log)}")
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"prometheus exited with {process.returncode}: {_tail(log)}")
+            try:
+                if requests.get(f"{server.url}/-/ready", timeout=2).status_code == 200:
+                    return server
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"prometheus not ready after {READY_TIMEOUT_S:g} s: {_tail(log)}")
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM) or failed while waiting: never leave the child running.
+        server.stop()
+        raise
