@@ -1,0 +1,246 @@
+"""Instant-query answers -> the edges of the service graph, the nodes they imply, the status.
+
+``normalize`` turns the answers of :mod:`.fetch`'s instant queries into Edges plus the Workloads
+and Services their labels imply; the range queries go to :mod:`.history`. Pure: no I/O.
+
+How the two reporters are merged, per edge (source workload, destination service, destination
+workload, protocol):
+
+* Rate, responses (code x response flag) and latency come from ONE reporter, never the sum of
+  both (that would double-count every request): the source proxy's series when there are any
+  (the caller's experience, which includes retries' outcome, client-side timeouts and local
+  503s), otherwise the destination proxy's (a caller without a sidecar, e.g. traffic from
+  outside the mesh, only shows up there). The edge's ``reporter`` says which one was used,
+  ``BOTH`` when both proxies saw the edge.
+* Requests that never reached a destination exist only in source-reported series with
+  ``destination_workload="unknown"``; they become an edge with ``destination_workload=None``.
+* Security comes only from destination-reported series (``connection_security_policy`` is
+  meaningful only there): plaintext if any destination-reported traffic arrived as ``none``,
+  mutual TLS if all of it was ``mutual_tls``, unknown otherwise.
+* Principals: the first known value from either reporter.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from meshobs.durations import format_duration
+from meshobs.model import (
+    Edge,
+    Latency,
+    Mesh,
+    Reporter,
+    ResponseStat,
+    Security,
+    Service,
+    ServiceRef,
+    SnapshotPart,
+    SourceState,
+    SourceStatus,
+    Workload,
+    WorkloadRef,
+)
+from meshobs.raw import Payload, RawSource
+
+from ..base import NormalizeContext
+from ..promql import QUERIES, histogram_quantile
+from .history import add_history
+from .labels import KIND, UNKNOWN
+
+_EdgeKey = tuple[WorkloadRef, ServiceRef, WorkloadRef | None, str]
+
+
+@dataclass
+class _Side:
+    """What one reporter said about one edge."""
+
+    responses: dict[tuple[str, str], float] = field(default_factory=dict)
+    buckets: dict[float, float] = field(default_factory=dict)
+    tcp: dict[str, float] = field(default_factory=dict)
+    security: dict[str, float] = field(default_factory=dict)
+    principals: dict[str, str] = field(default_factory=dict)
+    seen: bool = False
+
+
+@dataclass
+class _EdgeFacts:
+    source_service: ServiceRef | None
+    sides: dict[str, _Side] = field(default_factory=lambda: {"source": _Side(), "destination": _Side()})
+
+
+def _series(payload: Payload) -> list[dict[str, Any]]:
+    """The result series of one query payload (body as fetched, or a full API envelope)."""
+    data = payload.json()
+    if isinstance(data, dict) and "status" in data:  # a full /api/v1/query response
+        if data["status"] == "error":
+            raise ValueError(f"{payload.key}: Prometheus error: {data.get('error', 'unknown')}")
+        data = data.get("data") or {}
+    if isinstance(data, dict):
+        if data.get("resultType", "vector") != "vector":
+            raise ValueError(f"{payload.key}: expected an instant vector, got {data['resultType']}")
+        data = data.get("result", [])
+    if not isinstance(data, list):
+        raise ValueError(f"{payload.key}: expected a list of series, got {type(data).__name__}")
+    for s in data:
+        if not isinstance(s, dict) or "value" not in s:
+            raise ValueError(f"{payload.key}: a series without an instant value (a range result?)")
+    return data
+
+
+def _key(m: dict[str, str], protocol: str) -> _EdgeKey:
+    def get(label: str) -> str:
+        return m.get(label) or UNKNOWN
+
+    dst_wl = get("destination_workload")
+    return (WorkloadRef(get("source_workload_namespace"), get("source_workload")),
+            ServiceRef(get("destination_service_namespace"), get("destination_service_name")),
+            None if dst_wl == UNKNOWN else WorkloadRef(get("destination_workload_namespace"), dst_wl),
+            protocol)
+
+
+def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
+    """Query results -> Edges, Workloads, Services and the ``prometheus`` SourceStatus."""
+    facts: dict[_EdgeKey, _EdgeFacts] = {}
+    failed: list[str] = []
+    revisions: dict[WorkloadRef, str] = {}
+
+    def side(m: dict[str, str], protocol: str) -> _Side:
+        key = _key(m, protocol)
+        src_svc = m.get("source_canonical_service") or UNKNOWN
+        if key not in facts:
+            facts[key] = _EdgeFacts(None if src_svc == UNKNOWN
+                                    else ServiceRef(key[0].namespace, src_svc))
+        rev_src, rev_dst = m.get("source_canonical_revision"), m.get("destination_canonical_revision")
+        if rev_src and rev_src not in (UNKNOWN, "latest"):
+            revisions.setdefault(key[0], rev_src)
+        if key[2] is not None and rev_dst and rev_dst not in (UNKNOWN, "latest"):
+            revisions.setdefault(key[2], rev_dst)
+        s = facts[key].sides["source" if m.get("reporter") == "source" else "destination"]
+        s.seen = True
+        for label in ("source_principal", "destination_principal"):
+            if (v := m.get(label)) and v != UNKNOWN:
+                s.principals.setdefault(label, v)
+        return s
+
+    for name in QUERIES:
+        payload = raw.get(f"query:{name}")
+        if payload is None:
+            failed.append(f"{name} (not fetched)")
+            continue
+        if (why := payload.failure()) is not None:
+            failed.append(f"{name}: {why}")
+            continue
+        for s in _series(payload):
+            m, value = s["metric"], float(s["value"][1])
+            if math.isnan(value):
+                continue
+            if name == "requests":
+                sd = side(m, m.get("request_protocol") or "http")
+                code = (m.get("response_code") or "0", m.get("response_flags") or "-")
+                sd.responses[code] = sd.responses.get(code, 0.0) + value
+                if m.get("reporter") == "destination" and (csp := m.get("connection_security_policy")):
+                    sd.security[csp] = sd.security.get(csp, 0.0) + value
+            elif name == "latency":
+                sd = side(m, m.get("request_protocol") or "http")
+                le = float(m.get("le", "nan"))
+                sd.buckets[le] = sd.buckets.get(le, 0.0) + value
+            else:
+                sd = side(m, "tcp")
+                sd.tcp[name] = sd.tcp.get(name, 0.0) + value
+                if name == "tcp_opened" and m.get("reporter") == "destination" and (
+                        csp := m.get("connection_security_policy")):
+                    sd.security[csp] = sd.security.get(csp, 0.0) + value
+
+    part = SnapshotPart()
+    for key, f in facts.items():
+        edge = _edge(key, f)
+        if edge is not None:
+            part.edges.append(edge)
+    _nodes(part, revisions)
+    history_problems = add_history(raw, ctx, part)
+    status = _status(raw, failed, len(part.edges), ctx)
+    if history_problems and status.state is SourceState.OK:
+        status = replace(status, message=f"{status.message}; no history: {history_problems[0]}")
+    part.sources.append(status)
+    return part
+
+
+def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:
+    src, dst = f.sides["source"], f.sides["destination"]
+    # Histograms series exist even at zero rate: a side "saw" the edge only if it counted
+    # requests or bytes.
+    src_active = bool(src.responses or src.tcp)
+    dst_active = bool(dst.responses or dst.tcp)
+    if not (src_active or dst_active):
+        return None
+    chosen = src if src_active else dst
+    reporter = Reporter.BOTH if src_active and dst_active else (
+        Reporter.SOURCE if src_active else Reporter.DESTINATION)
+    responses = tuple(ResponseStat(code, flags, rate)
+                      for (code, flags), rate in sorted(chosen.responses.items()))
+    latency = None
+    # The chosen reporter's histogram; the other's when the chosen one recorded nothing.
+    for sd in (chosen, dst if chosen is src else src):
+        q = [histogram_quantile(p, sd.buckets.items()) for p in (0.5, 0.9, 0.99)]
+        if not any(math.isnan(v) for v in q):
+            latency = Latency(p50=q[0], p90=q[1], p99=q[2])
+            break
+    security = Security.UNKNOWN
+    if dst.security.get("none", 0.0) > 0:
+        security = Security.PLAINTEXT
+    elif dst.security.get("mutual_tls", 0.0) > 0:
+        security = Security.MUTUAL_TLS
+    principals = {**dst.principals, **src.principals} if src_active else {**src.principals, **dst.principals}
+    return Edge(
+        source=key[0], destination=key[1], destination_workload=key[2],
+        source_service=f.source_service, protocol=key[3], mesh=Mesh.ISTIO,
+        request_rate=sum(r.rate for r in responses), responses=responses, latency=latency,
+        security=security, reporter=reporter,
+        tcp_sent_bytes_rate=chosen.tcp.get("tcp_sent") if key[3] == "tcp" else None,
+        tcp_received_bytes_rate=chosen.tcp.get("tcp_received") if key[3] == "tcp" else None,
+        tcp_connections_opened_rate=chosen.tcp.get("tcp_opened") if key[3] == "tcp" else None,
+        source_principal=principals.get("source_principal"),
+        destination_principal=principals.get("destination_principal"),
+    )
+
+
+def _nodes(part: SnapshotPart, revisions: dict[WorkloadRef, str]) -> None:
+    """Workloads and Services implied by the edges' labels (canonical service -> workload)."""
+    services: dict[ServiceRef, set[WorkloadRef]] = {}
+    workloads: dict[WorkloadRef, set[ServiceRef]] = {}
+    for e in part.edges:
+        if not e.destination.is_unknown:
+            services.setdefault(e.destination, set())
+        if e.destination_workload is not None and not e.destination.is_unknown:
+            services[e.destination].add(e.destination_workload)
+            workloads.setdefault(e.destination_workload, set()).add(e.destination)
+        if not e.source.is_unknown:
+            owned = workloads.setdefault(e.source, set())
+            if e.source_service is not None:
+                owned.add(e.source_service)
+    part.services.extend(Service(ref=ref, mesh=Mesh.ISTIO, workloads=tuple(sorted(wls)),
+                                 hosts=(f"{ref.name}.{ref.namespace}.svc.cluster.local",))
+                         for ref, wls in sorted(services.items()))
+    part.workloads.extend(Workload(ref=ref, mesh=Mesh.ISTIO, services=tuple(sorted(svcs)),
+                                   version=revisions.get(ref), meshed=True)
+                          for ref, svcs in sorted(workloads.items()))
+
+
+def _status(raw: RawSource, failed: list[str], n_edges: int, ctx: NormalizeContext) -> SourceStatus:
+    url = raw.meta.get("url", "")
+    if failed:
+        answered = len(QUERIES) - len(failed)
+        if answered == 0:
+            message = f"{raw.name}: no query answered: {failed[0].split(': ', 1)[-1]}"
+        else:
+            message = (f"{raw.name}: " + "; ".join(f"query {f}" for f in failed)
+                       + f"; kept the {answered} queries that answered")
+        return SourceStatus(raw.name, SourceState.ERROR, message, raw.duration_s, KIND)
+    if n_edges == 0:
+        window = format_duration(ctx.window_s)
+        return SourceStatus(raw.name, SourceState.NO_DATA,
+                            f"no istio_requests_total series in the last {window} at {url or 'Prometheus'}: "
+                            f"is Prometheus scraping the sidecars?", raw.duration_s, KIND)
+    return SourceStatus(raw.name, SourceState.OK, f"{n_edges} edges", raw.duration_s, KIND)
