@@ -86,6 +86,45 @@ def describe_api_error(status: int, body: Any, server: str, resource: str, names
     return f"listing {resource} {scope} at {server} failed with HTTP {status}{suffix}"
 
 
+def load_configuration(kubeconfig: str | None, context: str | None) -> tuple[Any, str]:
+    """(``kubernetes.client.Configuration``, context name) the way kubectl picks them.
+
+    ``kubeconfig`` (or ``$KUBECONFIG``, else ``~/.kube/config``) when that file exists; else the
+    in-cluster service account when running in a pod. Raises :class:`KubeConfigError` with a
+    message that names the file and never quotes credentials. Shared by the Kubernetes
+    collector and the Envoy port-forward transport so both pick the same cluster.
+    """
+    from kubernetes import client
+    from kubernetes import config as kconfig
+    from kubernetes.config.config_exception import ConfigException
+
+    cfg = client.Configuration()
+    path = os.path.expanduser(kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
+    exists = any(Path(p).expanduser().is_file() for p in path.split(os.pathsep) if p)
+    try:
+        if not exists and not kubeconfig and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            kconfig.load_incluster_config(client_configuration=cfg)
+            name = "in-cluster"
+        elif not exists:
+            raise KubeConfigError(f"no kubeconfig at {path} and not running in a pod; "
+                                  f"set sources.kubernetes.kubeconfig or $KUBECONFIG")
+        else:
+            kconfig.load_kube_config(config_file=path, context=context,
+                                     client_configuration=cfg, persist_config=False)
+            _, active = kconfig.list_kube_config_contexts(config_file=path)
+            name = context or (active or {}).get("name", "")
+    except yaml.YAMLError as exc:
+        # Not the parser's message: it quotes the offending line, which may hold a token.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise KubeConfigError(f"cannot load kubeconfig {path}: not valid YAML{where}; {HINT}") from None
+    except (ConfigException, OSError, ValueError, TypeError) as exc:
+        # The loaders' messages name keys and files, never credential values.
+        raise KubeConfigError(f"cannot load kubeconfig {path}: {exc}; {HINT}") from None
+    cfg.retries = 0  # an unreachable server should fail now, not after urllib3's retries
+    return cfg, name
+
+
 @dataclass(frozen=True)
 class Request:
     key: str
@@ -106,39 +145,11 @@ class KubernetesCollector:
     kind: str = KIND
 
     # -- configuration -------------------------------------------------------------------
-    def _kubeconfig_path(self) -> str:
-        return os.path.expanduser(self.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
-
     def load(self) -> tuple[Any, str, str]:
         """(ApiClient, context name, server URL) the way kubectl picks them."""
         from kubernetes import client
-        from kubernetes import config as kconfig
-        from kubernetes.config.config_exception import ConfigException
 
-        cfg = client.Configuration()
-        path = self._kubeconfig_path()
-        exists = any(Path(p).expanduser().is_file() for p in path.split(os.pathsep) if p)
-        try:
-            if not exists and not self.kubeconfig and os.environ.get("KUBERNETES_SERVICE_HOST"):
-                kconfig.load_incluster_config(client_configuration=cfg)
-                context = "in-cluster"
-            elif not exists:
-                raise KubeConfigError(f"no kubeconfig at {path} and not running in a pod; "
-                                      f"set sources.kubernetes.kubeconfig or $KUBECONFIG")
-            else:
-                kconfig.load_kube_config(config_file=path, context=self.context,
-                                         client_configuration=cfg, persist_config=False)
-                _, active = kconfig.list_kube_config_contexts(config_file=path)
-                context = self.context or (active or {}).get("name", "")
-        except yaml.YAMLError as exc:
-            # Not the parser's message: it quotes the offending line, which may hold a token.
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise KubeConfigError(f"cannot load kubeconfig {path}: not valid YAML{where}; {HINT}") from None
-        except (ConfigException, OSError, ValueError, TypeError) as exc:
-            # The loaders' messages name keys and files, never credential values.
-            raise KubeConfigError(f"cannot load kubeconfig {path}: {exc}; {HINT}") from None
-        cfg.retries = 0  # an unreachable server should fail now, not after urllib3's retries
+        cfg, context = load_configuration(self.kubeconfig, self.context)
         return client.ApiClient(cfg), context, str(cfg.host)
 
     # -- fetching ------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import os
+import json
+import threading
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -20,19 +21,40 @@ from .discovery import Target
 
 
 def load_client_configuration(kubeconfig: str | None, context: str | None) -> Any:
-    """A ``kubernetes.client.Configuration`` from a kubeconfig (or in-cluster); raises on failure."""
-    from kubernetes import client, config
+    """A ``kubernetes.client.Configuration`` picked exactly as the Kubernetes collector picks it.
 
-    cfg = client.Configuration()
-    if not kubeconfig and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config(client_configuration=cfg)
-    else:
-        config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
-    return cfg
+    Raises :class:`meshobs.collectors.kubernetes.KubeConfigError` (the message names the file).
+    """
+    from meshobs.collectors.kubernetes import load_configuration
+
+    return load_configuration(kubeconfig, context)[0]
 
 
-def _reason(exc: BaseException) -> str:
-    """The most telling cause in an exception chain: an API status, else the root error.
+def _api_message(body: Any) -> str:
+    try:
+        doc = json.loads(body.decode() if isinstance(body, bytes) else body)
+    except (AttributeError, TypeError, ValueError):
+        return ""
+    return str(doc.get("message", "")) if isinstance(doc, dict) else ""
+
+
+def _refused_upgrade(code: int, body: Any, namespace: str) -> str:
+    """Why the API server refused the websocket upgrade, and what to do about it."""
+    detail = _api_message(body)
+    suffix = f" ({detail})" if detail else ""
+    if code == 401:
+        return (f"unauthorized (HTTP 401){suffix}: the API server rejected the credentials; "
+                "check sources.kubernetes.kubeconfig/context and that the token is still valid")
+    if code == 403:
+        return (f"forbidden (HTTP 403){suffix}: the identity needs create on pods/portforward "
+                f"in namespace {namespace}")
+    if code == 404:
+        return f"HTTP 404{suffix}: the pod is gone (deleted since the pod list was read?)"
+    return f"the API server refused the port-forward with HTTP {code}{suffix}"
+
+
+def _reason(exc: BaseException, namespace: str = "") -> str:
+    """The most telling cause in an exception chain: an HTTP status, else the root error.
 
     The kubernetes client sometimes masks a refused connection behind an AttributeError raised
     while formatting it, so the whole chain is searched.
@@ -43,6 +65,10 @@ def _reason(exc: BaseException) -> str:
         chain.append(cur)
         cur = cur.__cause__ or cur.__context__
     for e in chain:
+        # websocket-client's WebSocketBadStatusException: the upgrade was answered with an error.
+        code = getattr(e, "status_code", None)
+        if isinstance(code, int) and code > 0:
+            return _refused_upgrade(code, getattr(e, "resp_body", None), namespace)
         status = getattr(e, "status", None)
         if isinstance(status, int) and status > 0:
             return f"{status} {getattr(e, 'reason', '')}".strip()
@@ -50,7 +76,7 @@ def _reason(exc: BaseException) -> str:
     text = str(root).strip().splitlines()[0] if str(root).strip() else type(root).__name__
     if "refused" in text.lower():
         return "connection refused"
-    return text[:200]
+    return text[:300]
 
 
 class ForwardFailed(Exception):
@@ -65,10 +91,7 @@ class _ForwardedConnection(http.client.HTTPConnection):
         self._opener = opener
 
     def connect(self) -> None:
-        try:
-            self.sock = self._opener()
-        except Exception as exc:  # ApiException, websocket and socket errors alike
-            raise ForwardFailed(_reason(exc)) from exc
+        self.sock = self._opener(self.timeout)
         self.sock.settimeout(self.timeout)
 
 
@@ -88,24 +111,60 @@ class PortForwardTransport:
     def _where(self) -> str:
         return f"{self.target.namespace}/{self.target.pod}:{self.target.port}"
 
-    def _open_socket(self) -> Any:
-        import websocket
+    def _open_forward(self) -> Any:
         from kubernetes import client
         from kubernetes.stream import portforward
 
-        # The kubernetes client opens its websocket with no timeout of its own; without a
-        # default one, an API server that never answers would hang this worker for good.
-        if websocket.getdefaulttimeout() is None:
-            websocket.setdefaulttimeout(self.timeout_s)
-
         api = client.CoreV1Api(client.ApiClient(self.configuration))
-        forward = portforward(api.connect_get_namespaced_pod_portforward, self.target.pod,
-                              self.target.namespace, ports=str(self.target.port))
+        return portforward(api.connect_get_namespaced_pod_portforward, self.target.pod,
+                           self.target.namespace, ports=str(self.target.port))
+
+    def _open_socket(self, timeout_s: float) -> Any:
+        """The forwarded socket; raises ForwardFailed when the forward cannot be opened in time.
+
+        The kubernetes client opens its websocket with no timeout (``create_websocket`` builds a
+        ``WebSocket`` without one and websocket-client 1.x ignores ``setdefaulttimeout`` there),
+        and offers no parameter for one. So the open runs in a daemon thread that this worker
+        waits for at most ``timeout_s``: an API server that never answers the upgrade costs one
+        timeout, and no process-wide setting is changed. An open that completes after we gave
+        up is closed by its thread.
+        """
+        lock, done = threading.Lock(), threading.Event()
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                forward, error = self._open_forward(), None
+            except Exception as exc:  # ApiException, websocket and socket errors alike
+                forward, error = None, exc
+            with lock:
+                if outcome.get("abandoned"):
+                    if forward is not None:
+                        with contextlib.suppress(Exception):
+                            forward.close()
+                    return
+                outcome.update(forward=forward, error=error)
+                done.set()
+
+        threading.Thread(target=run, daemon=True, name=f"portforward {self._where()}").start()
+        if not done.wait(timeout_s):
+            with lock:
+                if not done.is_set():
+                    outcome["abandoned"] = True
+                    raise ForwardFailed(f"the Kubernetes API did not open the port-forward within "
+                                        f"{timeout_s:g} s (timed out)")
+        if outcome["error"] is not None:
+            raise ForwardFailed(_reason(outcome["error"], self.target.namespace)) from outcome["error"]
+        forward = outcome["forward"]
         self._forwards.append(forward)
-        error = forward.error(self.target.port)
-        if error:
-            raise OSError(error)
         return forward.socket(self.target.port)
+
+    def _kubelet_error(self) -> str | None:
+        """What the error channel said (the kubelet could not reach the port in the pod)."""
+        if not self._forwards:
+            return None
+        error = self._forwards[-1].error(self.target.port)
+        return str(error).strip() if error and str(error).strip() else None
 
     def get(self, path: str, key: str, params: dict[str, str], timeout_s: float) -> Payload:
         query = urlencode(params)
@@ -134,7 +193,13 @@ class PortForwardTransport:
             self._reset()
             return failed(f"{url} did not answer within {timeout_s:g} s (timed out)")
         except (http.client.HTTPException, OSError) as exc:
+            # The kubelet reports a port it cannot reach on the error channel and the client
+            # then closes the socket: the request sees only "closed", the reason is there.
+            kubelet = self._kubelet_error()
             self._reset()
+            if kubelet:
+                self._forward_error = f"could not port-forward to {self._where()}: {kubelet}"
+                return failed(self._forward_error)
             return failed(f"request to {url} failed: {_reason(exc)}")
         return Payload(key=key, body=body, status=resp.status, url=url, params=dict(params),
                        elapsed_s=time.perf_counter() - start, fetched_at=fetched_at)
