@@ -17,6 +17,7 @@ Per pod, :meth:`FakePortForward.add_pod` chooses the behaviour: ``ok``, ``error`
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -200,10 +201,9 @@ class FakePortForward:
         h.send_header("Sec-WebSocket-Protocol", PROTOCOL)
         h.end_headers()
         h.close_connection = True
-        try:
+        # The client may go away mid-frame.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, struct.error):
             self._channels(h, fwd, pod)
-        except (BrokenPipeError, ConnectionResetError, struct.error):
-            pass  # the client went away mid-frame
 
     def _channels(self, h: BaseHTTPRequestHandler, fwd: Forward, pod: FakePod) -> None:
         port = int(fwd.ports.split(",")[0])
