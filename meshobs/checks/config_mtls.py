@@ -7,21 +7,38 @@ from typing import Any
 
 from meshobs.catalogue import Category
 from meshobs.istio_config import (
-    DESTINATION_RULE,
     PEER_AUTHENTICATION,
     destination_rule_for,
-    dr_host,
     dr_tls_mode,
-    host_matches,
     peer_auth_mode,
     pick_resources,
 )
 from meshobs.model import ConfigResource, MeshSnapshot, Security, ServiceRef, WorkloadRef
 
-from .base import Finding, Settings, check, finding
-from .config import target_service, workload_labels
+from .base import Finding, Settings, check, finding, memo
+from .config import destination_rules_for, target_service, workload_labels
 
 NON_MUTUAL = ("DISABLE", "SIMPLE")
+
+_Client = tuple[str, dict[str, Any]]  # (workload, its labels)
+
+
+def _peer_authentications(snapshot: MeshSnapshot) -> list[ConfigResource]:
+    return pick_resources(snapshot, PEER_AUTHENTICATION)
+
+
+def _clients_by_namespace(snapshot: MeshSnapshot) -> dict[str, list[_Client]]:
+    """Every workload of the mesh (each a potential client), by namespace, with its labels."""
+    out: dict[str, list[_Client]] = {}
+    for w in snapshot.workloads:
+        out.setdefault(w.namespace, []).append((str(w.ref), workload_labels(w)))
+    return out
+
+
+def _has_workload_selector(dr: ConfigResource) -> bool:
+    # Mirrors istio_config.destination_rule_for: only such a DestinationRule makes the choice
+    # depend on the client's labels (and only for clients in its own namespace).
+    return bool((dr.spec.get("workloadSelector") or {}).get("matchLabels"))
 
 
 def strict_scope(snapshot: MeshSnapshot, service: ServiceRef) -> dict[WorkloadRef | None, ConfigResource | None]:
@@ -29,7 +46,7 @@ def strict_scope(snapshot: MeshSnapshot, service: ServiceRef) -> dict[WorkloadRe
 
     With no workloads known (manifest-only runs), the namespace/mesh level decides under key None.
     """
-    pas = pick_resources(snapshot, PEER_AUTHENTICATION)
+    pas = memo(snapshot, "istio.peer_authentications", _peer_authentications)
     svc = target_service(snapshot, service)
     port = svc.ports[0] if svc.ports else None
     out: dict[WorkloadRef | None, ConfigResource | None] = {}
@@ -57,21 +74,27 @@ def mtls_conflict(snapshot: MeshSnapshot, service: ServiceRef, settings: Setting
         return
     svc = target_service(snapshot, service)
     host, port = svc.fqdn, (svc.ports[0] if svc.ports else None)
-    drs = [dr for dr in pick_resources(snapshot, DESTINATION_RULE) if host_matches(dr_host(dr), host)]
+    drs = destination_rules_for(snapshot, [host])
     if not drs:
         return
     # Every workload of the mesh is a potential client; without workloads, one anonymous
     # client per namespace that holds a matching DestinationRule.
-    clients: list[tuple[str, str, dict[str, Any]]] = [
-        (str(w.ref), w.namespace, workload_labels(w)) for w in snapshot.workloads]
+    clients = memo(snapshot, "mtls.clients_by_namespace", _clients_by_namespace)
     if not clients:
-        clients = [(f"{ns}/*", ns, {}) for ns in sorted({dr.namespace for dr in drs} | {service.namespace})]
+        clients = {ns: [(f"{ns}/*", {})] for ns in sorted({dr.namespace for dr in drs} | {service.namespace})}
+    selective = {dr.namespace for dr in drs if _has_workload_selector(dr)}
     offenders: dict[tuple[str, str], tuple[ConfigResource, str, list[str]]] = {}
-    for name, ns, labels in clients:
-        dr = destination_rule_for(drs, host, ns, service.namespace, labels)
-        mode = dr_tls_mode(dr, port) if dr is not None else None
-        if dr is not None and mode in NON_MUTUAL:
-            offenders.setdefault((dr.namespace, dr.name), (dr, mode, []))[2].append(name)
+    for ns, members in clients.items():
+        # Clients of one namespace share a DestinationRule unless one there selects by labels:
+        # decide once per namespace instead of once per workload of the mesh.
+        decided: list[tuple[ConfigResource | None, list[str] | None]] = (
+            [(destination_rule_for(drs, host, ns, service.namespace, labels), [name]) for name, labels in members]
+            if ns in selective else [(destination_rule_for(drs, host, ns, service.namespace, {}), None)])
+        for dr, names in decided:
+            mode = dr_tls_mode(dr, port) if dr is not None else None
+            if dr is not None and mode in NON_MUTUAL:
+                who = names if names is not None else [name for name, _ in members]  # None: the whole namespace
+                offenders.setdefault((dr.namespace, dr.name), (dr, mode, []))[2].extend(who)
     pa = next(iter(strict.values()))
     for (ns, name), (_dr, mode, who) in sorted(offenders.items()):
         yield finding("MSH0306", "certs.mtls_conflict", f"DestinationRule {ns}/{name}", service=service,

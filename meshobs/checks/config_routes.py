@@ -12,19 +12,20 @@ from typing import Any
 
 from meshobs.catalogue import Category
 from meshobs.istio_config import (
-    DESTINATION_RULE,
     VIRTUAL_SERVICE,
     VsRoute,
+    applies_to_sidecars,
+    host_matches,
     http_routes,
     parse_cluster_name,
     pick_resources,
     service_hosts,
-    virtual_services_for,
+    vs_hosts,
 )
 from meshobs.model import ConfigResource, HttpRoute, Layer, MeshSnapshot, ServiceRef
 
-from .base import Finding, Settings, check, finding
-from .config import selects, subsets_for_host, target_service, workload_labels
+from .base import Finding, Settings, check, finding, memo
+from .config import destination_rules_for, selects, subsets_for_host, target_service, workload_labels
 from .split import chi_square_p, judge_split
 
 __all__ = ["chi_square_p"]  # re-exported: the split statistics moved to .split
@@ -57,16 +58,42 @@ def _envoy_weights(route: HttpRoute, hosts: set[str]) -> dict[str, float] | None
     return out or None
 
 
-def _envoy_route_groups(snapshot: MeshSnapshot, hosts: set[str]) -> Iterator[tuple[str, list[HttpRoute]]]:
-    """(workload, the routes of one virtual host) for every proxy routing to ``hosts``."""
+_RouteGroup = tuple[int, str, list[HttpRoute]]  # (position in the mesh, workload, routes of one virtual host)
+
+
+def _routes_by_host(snapshot: MeshSnapshot) -> dict[str, list[_RouteGroup]]:
+    """Destination host -> the proxies' virtual-host route groups that send to it.
+
+    Built once per snapshot: walking every proxy's routes for every service made ``--all``
+    cost services x proxies x routes. A group is listed under every host its routes name.
+    """
+    out: dict[str, list[_RouteGroup]] = {}
+    position = 0
     for proxy in snapshot.proxies:
         owner = str(proxy.workload) if proxy.workload else proxy.id
         groups: dict[tuple[str, str], list[HttpRoute]] = {}
         for r in proxy.routes:
             groups.setdefault((r.route_config, r.virtual_host), []).append(r)
         for routes in groups.values():
-            if any(_envoy_weights(r, hosts) is not None for r in routes):
-                yield owner, routes
+            hosts: set[str] = set()
+            for r in routes:
+                parsed = [parse_cluster_name(d.cluster) for d in r.destinations]
+                hosts.update(c.host for c in parsed if c is not None)
+            for host in hosts:
+                out.setdefault(host, []).append((position, owner, routes))
+            position += 1
+    return out
+
+
+def _envoy_route_groups(snapshot: MeshSnapshot, hosts: set[str]) -> Iterator[tuple[str, list[HttpRoute]]]:
+    """(workload, the routes of one virtual host) for every proxy routing to ``hosts``, in proxy order."""
+    index = memo(snapshot, "config_routes.routes_by_host", _routes_by_host)
+    candidates = {position: (owner, routes) for h in hosts for position, owner, routes in index.get(h, ())}
+    for position in sorted(candidates):
+        owner, routes = candidates[position]
+        # The index is by any host named; a group counts only if one route sends to this service alone.
+        if any(_envoy_weights(r, hosts) is not None for r in routes):
+            yield owner, routes
 
 
 def _pair(vs_routes: list[VsRoute], envoy: list[HttpRoute]) -> Iterator[tuple[VsRoute, HttpRoute]]:
@@ -80,18 +107,66 @@ def _pair(vs_routes: list[VsRoute], envoy: list[HttpRoute]) -> Iterator[tuple[Vs
             yield vr, envoy[i]
 
 
+def _sidecar_vss_by_host(snapshot: MeshSnapshot) -> tuple[dict[str, list[ConfigResource]], list[ConfigResource]]:
+    """Sidecar VirtualServices with HTTP routes: by exact host, and those with a wildcard host."""
+    exact: dict[str, list[ConfigResource]] = {}
+    wildcard: list[ConfigResource] = []
+    for vs in pick_resources(snapshot, VIRTUAL_SERVICE):
+        if not (applies_to_sidecars(vs) and vs.spec.get("http")):
+            continue
+        hosts = vs_hosts(vs)
+        for h in dict.fromkeys(hosts):
+            if not h.startswith("*"):
+                exact.setdefault(h, []).append(vs)
+        if any(h.startswith("*") for h in hosts):
+            wildcard.append(vs)
+    return exact, wildcard
+
+
 def _sidecar_vs(snapshot: MeshSnapshot, service: ServiceRef) -> ConfigResource | None:
     """The one VirtualService that shapes sidecar traffic to the service.
 
     None when there is none, or several: which one Istio applies is then unknown (the oldest),
     so drift cannot be judged; config.duplicate_virtualservice reports that case.
     """
-    vss = [vs for vs in virtual_services_for(snapshot, target_service(snapshot, service)) if vs.spec.get("http")]
-    return vss[0] if len(vss) == 1 else None
+    # What istio_config.virtual_services_for selects, from an index built once per snapshot.
+    exact, wildcard = memo(snapshot, "config_routes.sidecar_vss_by_host", _sidecar_vss_by_host)
+    hosts = service_hosts(target_service(snapshot, service))
+    found = {(vs.namespace, vs.name): vs for h in hosts for vs in exact.get(h, ())}
+    found.update({(vs.namespace, vs.name): vs for vs in wildcard
+                  if any(host_matches(p, x) for p in vs_hosts(vs) for x in hosts)})
+    return next(iter(found.values())) if len(found) == 1 else None
 
 
 def _own_routes(vs: ConfigResource, hosts: set[str]) -> list[VsRoute]:
-    return [r for r in http_routes(vs) if r.destinations and all(d.host in hosts for d in r.destinations)]
+    return _own(http_routes(vs), hosts)
+
+
+def _own(routes: list[VsRoute], hosts: set[str]) -> list[VsRoute]:
+    """The routes that send only to ``hosts``."""
+    return [r for r in routes if r.destinations and all(d.host in hosts for d in r.destinations)]
+
+
+_IntendedPair = tuple[ConfigResource, list[VsRoute], ConfigResource, list[VsRoute]]
+
+
+def _intended_pairs(snapshot: MeshSnapshot) -> dict[str, list[tuple[int, _IntendedPair]]]:
+    """Destination host -> (position, live VirtualService and its Git twin, both parsed).
+
+    Built once per snapshot so intended_drift does not re-parse every live VirtualService per
+    service. Only pairs whose live routes name the host can yield findings for it.
+    """
+    intended = {r.key: r for r in snapshot.config_of(VIRTUAL_SERVICE, Layer.INTENDED)}
+    out: dict[str, list[tuple[int, _IntendedPair]]] = {}
+    for position, live_vs in enumerate(snapshot.config_of(VIRTUAL_SERVICE, Layer.LIVE)):
+        git_vs = intended.get(live_vs.key)
+        if git_vs is None:
+            continue
+        live_routes = http_routes(live_vs)
+        pair = (live_vs, live_routes, git_vs, http_routes(git_vs))
+        for host in {d.host for r in live_routes for d in r.destinations}:
+            out.setdefault(host, []).append((position, pair))
+    return out
 
 
 @check("config.weight_drift", Category.CONFIG, ("config", "proxies"), ("MSH0203",))
@@ -191,12 +266,11 @@ def policy_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings
 def intended_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """The live VirtualService's weights, retries or timeouts differ from the intended (Git) one."""
     hosts = service_hosts(target_service(snapshot, service))
-    intended = {r.key: r for r in snapshot.config_of(VIRTUAL_SERVICE, Layer.INTENDED)}
-    for live_vs in snapshot.config_of(VIRTUAL_SERVICE, Layer.LIVE):
-        git_vs = intended.get(live_vs.key)
-        if git_vs is None:
-            continue
-        live_routes, git_routes = _own_routes(live_vs, hosts), _own_routes(git_vs, hosts)
+    index = memo(snapshot, "config_routes.intended_pairs", _intended_pairs)
+    candidates = {position: pair for h in hosts for position, pair in index.get(h, ())}
+    for position in sorted(candidates):
+        live_vs, live_parsed, git_vs, git_parsed = candidates[position]
+        live_routes, git_routes = _own(live_parsed, hosts), _own(git_parsed, hosts)
         for lr, gr in zip(live_routes, git_routes):
             live = {**_policy(lr), "weights": _fmt_weights(_percent({k: float(v) for k, v in lr.weights().items()}))}
             git = {**_policy(gr), "weights": _fmt_weights(_percent({k: float(v) for k, v in gr.weights().items()}))}
@@ -233,7 +307,8 @@ def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settin
     default = next((r for r in reversed(routes) if not r.has_match), None)
     if default is None or not all(d.subset for d in default.destinations) or len(default.destinations) < 2:
         return
-    subsets = subsets_for_host(pick_resources(snapshot, DESTINATION_RULE), next(iter(default.destinations)).host)
+    host = next(iter(default.destinations)).host
+    subsets = subsets_for_host(destination_rules_for(snapshot, [host]), host)
     counts: dict[str, float] = {}
     for e in snapshot.edges_into(service):
         w = snapshot.workload(e.destination_workload) if e.destination_workload else None
