@@ -10,10 +10,16 @@ For each size (100 / 1,000 / 5,000 services by default) a child process generate
 - peak memory: tracemalloc's peak during ``diagnose_all`` (Python allocations of the engine
   alone) and the child's ``ru_maxrss`` (the whole process: snapshot included).
 
+The generated meshes hold no VirtualService or PeerAuthentication, so the drift and mTLS
+checks return early there. ``--config-heavy 1000`` adds them (a live and an intended
+VirtualService and a DestinationRule per service, 8 weighted Envoy routes per proxy, a STRICT
+mesh-wide PeerAuthentication) and times those checks over every service.
+
 The live variant (``--live 1000``) backfills a loopback Prometheus 2.42 with the same mesh's
 Istio metrics (promtool) and times collect (PromQL over HTTP) + normalise + ``diagnose_all``.
 
-    .venv/bin/python benchmarks/bench_diagnose.py [--sizes 100,1000,5000] [--live 1000]
+    .venv/bin/python benchmarks/bench_diagnose.py [--sizes 100,1000,5000] [--live 1000] [--config-heavy 1000]
+        [--note "what changed since the last run"]
 
 Writes benchmarks/results/diagnose.json and diagnose.md. Each child is a fresh process, so
 one size's memory does not inflate the next.
@@ -89,6 +95,67 @@ def measure_replay(n: int) -> dict[str, object]:
     }
 
 
+CONFIG_HEAVY_CHECKS = ("config.weight_drift", "config.policy_drift", "config.intended_drift",
+                       "config.split_mismatch", "certs.mtls_conflict", "certs.plaintext_edge", "proxy.restarting")
+
+
+def measure_config_heavy(n: int) -> dict[str, object]:
+    """Runs in the child: generated-N plus Istio config and Envoy routes; time the config checks."""
+    import random
+    from dataclasses import replace
+
+    from meshobs.checks.base import REGISTRY, Settings
+    from meshobs.collect import build_snapshot
+    from meshobs.demo.catalog import load_demo
+    from meshobs.engine import diagnose_all
+    from meshobs.model import ConfigResource, HttpRoute, Layer, frozen_map
+    from meshobs.model.proxy import RouteDestination
+
+    snapshot = build_snapshot(load_demo(f"generated-{n}"), origin=f"generated-{n}")
+    rnd = random.Random(7)
+    services = sorted(snapshot.services, key=lambda s: s.ref)
+    config = list(snapshot.config)
+
+    def vs(name: str, namespace: str, layer: Layer, v1: int) -> ConfigResource:
+        route = [{"destination": {"host": name, "subset": "v1"}, "weight": v1},
+                 {"destination": {"host": name, "subset": "v2"}, "weight": 100 - v1}]
+        return ConfigResource("VirtualService", namespace, name, frozen_map(
+            {"hosts": [name], "http": [{"name": "default", "route": route, "timeout": "3s",
+                                        "retries": {"attempts": 2, "perTryTimeout": "1s"}}]}), layer=layer)
+
+    for s in services:
+        config.append(vs(s.name, s.namespace, Layer.LIVE, 80))
+        config.append(vs(s.name, s.namespace, Layer.INTENDED, 90 if rnd.random() < 0.2 else 80))
+        mode = "DISABLE" if rnd.random() < 0.1 else "ISTIO_MUTUAL"
+        config.append(ConfigResource("DestinationRule", s.namespace, f"{s.name}-dr", frozen_map(
+            {"host": s.name, "trafficPolicy": {"tls": {"mode": mode}},
+             "subsets": [{"name": "v1", "labels": {"version": "v1"}}, {"name": "v2", "labels": {"version": "v2"}}]})))
+    config.append(ConfigResource("PeerAuthentication", "istio-system", "default",
+                                 frozen_map({"mtls": {"mode": "STRICT"}})))
+    proxies = []
+    for proxy in snapshot.proxies:
+        routes = list(proxy.routes)
+        for s in rnd.sample(services, 8):
+            v1 = 50 if rnd.random() < 0.05 else 80
+            split = (RouteDestination(f"outbound|80|v1|{s.fqdn}", v1),
+                     RouteDestination(f"outbound|80|v2|{s.fqdn}", 100 - v1))
+            routes.append(HttpRoute("80", f"{s.fqdn}:80", (s.fqdn,), "default", frozen_map({}), split,
+                                    timeout_s=3.0, retry_attempts=2, per_try_timeout_s=1.0))
+        proxies.append(replace(proxy, routes=tuple(routes)))
+    snapshot = replace(snapshot, config=tuple(config), proxies=tuple(proxies))
+    settings, times, findings = Settings(), {}, 0
+    for check_id in CONFIG_HEAVY_CHECKS:
+        t0 = time.perf_counter()
+        findings += sum(len(list(REGISTRY[check_id].run(snapshot, s.ref, settings))) for s in services)
+        times[check_id] = round(time.perf_counter() - t0, 3)
+    fresh = replace(snapshot)  # no indexes built yet: --all pays for them once
+    t0 = time.perf_counter()
+    mesh = diagnose_all(fresh)
+    return {"services": len(services), "proxies": len(proxies), "config": len(config),
+            "envoy_routes": sum(len(p.routes) for p in proxies), "check_s": times, "check_findings": findings,
+            "diagnose_all_s": round(time.perf_counter() - t0, 2), "diagnose_all_findings": len(mesh.findings)}
+
+
 def measure_live(n: int) -> dict[str, object]:
     """Runs in the child: a real Prometheus holding the mesh's metrics; collect + diagnose."""
     from meshobs.collect import build_snapshot, collect
@@ -154,46 +221,80 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,5000")
     parser.add_argument("--live", type=int, default=1000, help="0 to skip the Prometheus run")
+    parser.add_argument("--config-heavy", type=int, default=0,
+                        help="N: also time the config/mTLS checks on generated-N with Istio config added")
+    parser.add_argument("--note", default="", help="what changed since the previous run (kept in the results)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, n = args.child[0], int(args.child[1])
-        print(json.dumps(measure_replay(n) if kind == "replay" else measure_live(n)))
+        measure = {"replay": measure_replay, "live": measure_live, "config": measure_config_heavy}[kind]
+        print(json.dumps(measure(n)))
         return 0
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
     replay = {}
     for n in (int(x) for x in args.sizes.split(",") if x):
         print(f"replay {n} services...", file=sys.stderr)
-        replay[str(n)] = child("replay", n)
+        replay[str(n)] = {**child("replay", n), "measured": f"this run ({today})"}
     live = None
     if args.live:
         print(f"live through Prometheus, {args.live} services...", file=sys.stderr)
-        live = child("live", args.live)
-    # Sizes not re-run this time keep their previous results (runs at 5,000 take minutes).
+        live = {**child("live", args.live), "measured": f"this run ({today})"}
+    heavy = None
+    if args.config_heavy:
+        print(f"config-heavy {args.config_heavy} services...", file=sys.stderr)
+        heavy = {str(args.config_heavy): {**child("config", args.config_heavy), "measured": f"this run ({today})"}}
+    # Sizes not re-run this time keep their previous results (runs at 5,000 take minutes),
+    # marked with the date of the run that measured them.
     previous_file = RESULTS / "diagnose.json"
+    notes: list[str] = []
     if previous_file.is_file():
         previous = json.loads(previous_file.read_text(encoding="utf-8"))
-        replay = {**previous.get("replay", {}), **replay}
+        earlier = previous.get("date", "an earlier run")
+        earlier_run = f"earlier run ({earlier})"
+        kept = {n: {**r, "measured": r.get("measured", earlier_run)} for n, r in previous.get("replay", {}).items()
+                if n not in replay}
+        replay = {**kept, **replay}
         if live is None and previous.get("live_prometheus"):
             args.live = int(next(iter(previous["live_prometheus"])))
-            live = previous["live_prometheus"][str(args.live)]
+            live = {"measured": earlier_run, **previous["live_prometheus"][str(args.live)]}
+        if heavy is None and previous.get("config_heavy"):
+            heavy = previous["config_heavy"]
+        notes = list(previous.get("notes", []))
+    if args.note:
+        notes.append(f"{today}: {args.note}")
     replay = dict(sorted(replay.items(), key=lambda kv: int(kv[0])))
     result = {
         "benchmark": "diagnose on generated meshes replayed from bundles, and live via Prometheus",
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
         "replay": replay, "live_prometheus": {str(args.live): live} if live is not None else None,
+        "config_heavy": heavy, "notes": notes,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "diagnose.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     rows = "\n".join(
         f"| {n} | {r.get('edges', '-')} | {r.get('replay_s', '-')} | {r.get('diagnose_one_s', '-')} | "
         f"{r.get('diagnose_all_s', '-')} | {r.get('diagnose_all_ms_per_service', '-')} | "
-        f"{r.get('engine_peak_mb_tracemalloc', '-')} | {r.get('process_maxrss_mb', '-')} |"
+        f"{r.get('engine_peak_mb_tracemalloc', '-')} | {r.get('process_maxrss_mb', '-')} | "
+        f"{r.get('measured', '-')} |"
         for n, r in replay.items())
     live_text = ""
+    if heavy is not None:
+        live_text += f"""
+## Config-heavy mesh: the drift and mTLS checks
+
+`--config-heavy N`: generated-N plus a live and an intended VirtualService and a DestinationRule
+per service, 8 weighted Envoy routes per proxy and a STRICT mesh-wide PeerAuthentication; the
+seconds each check takes over every service (the indexes are built by the first check using them).
+
+```json
+{json.dumps(heavy, indent=2)}
+```
+"""
     if live is not None:
-        live_text = f"""
-## Live through a real Prometheus ({args.live} services)
+        live_text += f"""
+## Live through a real Prometheus ({args.live} services, {live.get('measured', 'this run')})
 
 Prometheus 2.42 on loopback, backfilled with promtool; only the Prometheus source is
 configured, so proxy/config/trace checks are skipped with their reason.
@@ -202,18 +303,21 @@ configured, so proxy/config/trace checks are skipped with their reason.
 {json.dumps(live, indent=2)}
 ```
 """
+    notes_text = "".join(["\n## Changes between runs\n\n", *(f"- {n}\n" for n in notes)]) if notes else ""
     (RESULTS / "diagnose.md").write_text(f"""# diagnose benchmark
 
 {result['date']}, {result['machine']}. Generated meshes (`load_demo("generated-N")`: Kubernetes,
 Envoy for every pod, Prometheus, Jaeger) written as bundles and replayed.
 
-| services | edges | replay s | diagnose one s | --all s | ms/service | engine peak MB | max RSS MB |
-|---|---|---|---|---|---|---|---|
+| services | edges | replay s | diagnose one s | --all s | ms/service | engine peak MB | max RSS MB | measured |
+|---|---|---|---|---|---|---|---|---|
 {rows}
 
 "replay" is read_bundle + build_snapshot (normalize of every source + assembly); "diagnose
-one" is a frontend service including the downstream walk for root causes.
-{live_text}""", encoding="utf-8")
+one" is a frontend service including the downstream walk for root causes. Rows marked
+"earlier run" were not re-run this time and keep that run's numbers. The machine is shared
+(2 cores, other jobs running), so differences of ~20 % between runs are noise.
+{live_text}{notes_text}""", encoding="utf-8")
     print(json.dumps(result, indent=2))
     return 0
 
