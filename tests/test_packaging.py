@@ -32,6 +32,9 @@ def test_wheel_layout_and_entry_point(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("meshobs-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "meshobs/collectors/__init__.py" in names
+    # Subpackages of the mapped folders come along too (collectors/envoy, collectors/prometheus).
+    for module in ("collectors/envoy/config_dump.py", "collectors/prometheus/fetch.py", "tui/screens/overview.py"):
+        assert f"meshobs/{module}" in names, module
     assert "meshobs/tui/__init__.py" in names
     tops = {n.split("/")[0] for n in names if not n.startswith("meshobs-")}
     assert tops == {"meshobs"}, tops  # no generic top-level `collectors` or `tui`
