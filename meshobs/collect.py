@@ -125,7 +125,7 @@ def normalize_source(raw: RawSource, time: datetime, window_s: float) -> Snapsho
                 raise
             reason = str(exc) if isinstance(exc, ValueError) else f"unexpected payload shape ({exc!r})"
             part = SnapshotPart(sources=[SourceStatus(raw.name, SourceState.ERROR,
-                                                      f"{raw.name}: {reason}", raw.duration_s, raw.kind)])
+                                                      reason, raw.duration_s, raw.kind)])
     # Messages quote URLs; a URL may carry user:password or a token. Every report prints the
     # source's name beside its message, so a message that starts with the name loses it.
     part.sources = [replace(s, message=redact_text(s.message.removeprefix(f"{s.name}: "))) if s.message else s

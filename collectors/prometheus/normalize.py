@@ -233,9 +233,9 @@ def _status(raw: RawSource, failed: list[str], n_edges: int, ctx: NormalizeConte
     if failed:
         answered = len(QUERIES) - len(failed)
         if answered == 0:
-            message = f"{raw.name}: no query answered: {failed[0].split(': ', 1)[-1]}"
+            message = f"no query answered: {failed[0].split(': ', 1)[-1]}"
         else:
-            message = (f"{raw.name}: " + "; ".join(f"query {f}" for f in failed)
+            message = ("; ".join(f"query {f}" for f in failed)
                        + f"; kept the {answered} queries that answered")
         return SourceStatus(raw.name, SourceState.ERROR, message, raw.duration_s, KIND)
     if n_edges == 0:

@@ -80,6 +80,12 @@ class Finding:
     def doc(self) -> str:
         return CATALOGUE[self.code].doc
 
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        """What makes two findings the same: code, subject and fields (one resource can carry
+        two findings of one code, e.g. two undefined subsets). Rank and links do not count."""
+        return (self.code, self.subject, repr(sorted(self.fields.items())))
+
 
 def finding(code: str, check: str, subject: str, *, hint: str = "",
             service: ServiceRef | None = None, evidence: dict[str, object] | None = None,

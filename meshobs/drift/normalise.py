@@ -196,18 +196,8 @@ def _destination(dest: Any, namespace: str) -> tuple[str, dict[str, Any]]:
 
 
 def _http_route(route: Mapping[str, Any], namespace: str) -> dict[str, Any]:
-    out: dict[str, Any] = prune({k: v for k, v in route.items()
-                                 if k not in ("route", "retries", "timeout", "match")})
-    dests = [d for d in route.get("route") or [] if isinstance(d, Mapping)]
-    weights = _percentages([d.get("weight") for d in dests])
-    table = Keyed()
-    for dest, weight in zip(dests, weights):
-        key, rest = _destination(dest, namespace)
-        table[key] = {"weight": weight, **rest}
-    if table:
-        out["route"] = table
-    if route.get("match"):
-        out["match"] = _set(prune(list(route["match"])))
+    """An L4 route plus retries (Istio's defaults filled), timeout, and mirror/delegate hosts."""
+    out = _l4_route(route, namespace, handled=("retries", "timeout"))
     out["retries"] = istio_retries(route.get("retries"))
     timeout = seconds(route.get("timeout"))
     if timeout is not None:
@@ -218,8 +208,10 @@ def _http_route(route: Mapping[str, Any], namespace: str) -> dict[str, Any]:
     return out
 
 
-def _l4_route(route: Mapping[str, Any], namespace: str) -> dict[str, Any]:
-    out: dict[str, Any] = prune({k: v for k, v in route.items() if k not in ("route", "match")})
+def _l4_route(route: Mapping[str, Any], namespace: str, handled: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A route's destinations (weights as percentages, keyed by host/subset) and match set;
+    ``handled`` names further fields the caller normalises itself."""
+    out: dict[str, Any] = prune({k: v for k, v in route.items() if k not in ("route", "match", *handled)})
     dests = [d for d in route.get("route") or [] if isinstance(d, Mapping)]
     weights = _percentages([d.get("weight") for d in dests])
     table = Keyed()

@@ -70,7 +70,7 @@ def downstream(target: ServiceRef, callees: Callable[[ServiceRef], list[ServiceR
 def _key(f: Finding) -> str:
     """A finding's identity: code and subject, plus its fields, because one resource can carry
     two findings of one code (a VirtualService routing to two undefined subsets)."""
-    return f"{_label(f)}\x00{sorted(f.fields.items())!r}"
+    return f"{_label(f)}\x00{f.identity[2]}"
 
 
 def _label(f: Finding) -> str:

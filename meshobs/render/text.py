@@ -185,7 +185,7 @@ def render(report: Report | MeshReport, color: bool = False) -> str:
 
 
 def _summary(status: str, findings: tuple[Finding, ...], style: Style) -> str:
-    unique = {(f.code, f.subject, repr(sorted(f.fields.items()))): f for f in findings}
+    unique = {f.identity: f for f in findings}
     counts = {sev: sum(1 for f in unique.values() if f.severity.value == sev) for sev in ("error", "warning", "info")}
     detail = ", ".join(f"{n} {sev}{'s' if n != 1 else ''}" for sev, n in counts.items() if n)
     return f"Status: {style(status, status)}" + (f" ({detail})" if detail else "")
@@ -207,10 +207,10 @@ def render_mesh(mesh: MeshReport, color: bool = False) -> str:
     # its best rank anywhere, with the services whose diagnosis it is part of.
     seen: dict[tuple[str, str, str], tuple[Finding, list[str]]] = {}
     for f in mesh.mesh_findings:
-        seen[(f.code, f.subject, repr(sorted(f.fields.items())))] = (f, [])
+        seen[f.identity] = (f, [])
     for r in mesh.reports:
         for f in r.findings:
-            key = (f.code, f.subject, repr(sorted(f.fields.items())))
+            key = f.identity
             if key in seen:
                 best, services = seen[key]
                 services.append(str(r.service))
