@@ -9,13 +9,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time as _time
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from meshobs.config import Config
-from meshobs.model import SnapshotPart
+from meshobs.model import ServiceRef, SnapshotPart, WorkloadRef
 from meshobs.raw import RawSource
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a question needs collected: the neighbourhood of the service being diagnosed.
+
+    A collector that can narrow its requests (PromQL label filters, one Envoy admin fan-out
+    per pod of these workloads, traces of these services) does so; one that cannot collects
+    mesh-wide as before. ``None`` in a FetchContext means mesh-wide (``snapshot``, ``--all``,
+    the dashboard). ``target`` is the service the question is about.
+    """
+
+    target: ServiceRef | None = None
+    services: frozenset[ServiceRef] = field(default_factory=frozenset)
+    workloads: frozenset[WorkloadRef] = field(default_factory=frozenset)
+
+    def has_service(self, ref: ServiceRef) -> bool:
+        return ref in self.services
+
+    def has_workload(self, ref: WorkloadRef) -> bool:
+        return ref in self.workloads
+
+    @property
+    def namespaces(self) -> frozenset[str]:
+        return frozenset(s.namespace for s in self.services) | frozenset(w.namespace for w in self.workloads)
 
 
 @dataclass(frozen=True)
@@ -23,6 +49,14 @@ class FetchContext:
     time: datetime  # evaluation time
     window_s: float
     config: Config
+    scope: Scope | None = None  # None: collect mesh-wide
+    deadline: float | None = None  # time.monotonic() by which every fetch must have returned
+
+    def remaining_s(self, default: float = float("inf")) -> float:
+        """Seconds left before the whole-run deadline (``default`` when there is none)."""
+        if self.deadline is None:
+            return default
+        return max(0.0, self.deadline - _time.monotonic())
 
 
 @dataclass(frozen=True)
