@@ -51,6 +51,13 @@ class FetchContext:
     config: Config
     scope: Scope | None = None  # None: collect mesh-wide
     deadline: float | None = None  # time.monotonic() by which every fetch must have returned
+    # "all": everything, mesh-wide (scope is None). A scoped question runs in two phases:
+    # "graph" fetches only the cheap mesh-wide part the neighbourhood is computed from (the
+    # request-rate query, the pod and service lists; other collectors return []), then
+    # "scoped" fetches the rest narrowed to ``scope`` (skipping what "graph" already has). The
+    # orchestrator appends the scoped payloads to the graph-phase RawSource of the same name,
+    # so one normalize call sees both.
+    phase: str = "all"
 
     def remaining_s(self, default: float = float("inf")) -> float:
         """Seconds left before the whole-run deadline (``default`` when there is none)."""
