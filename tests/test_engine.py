@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-
-import pytest
 
 from meshobs.catalogue import Category
 from meshobs.checks import base
@@ -129,21 +126,15 @@ def test_no_source_answered_is_unknown() -> None:
     assert diagnose(m.build(), ref(CART)).status == "unknown"
 
 
-@pytest.fixture
-def exploding_check() -> Iterator[None]:
-    @base.check("test.explodes", Category.PROXY, (), ())
-    def explodes(snapshot: object, service: object, settings: object) -> list[Finding]:
-        """Always raises."""
-        raise RuntimeError("boom")
-
-    yield
-    del base.REGISTRY["test.explodes"]
+@base.check("test.explodes", Category.PROXY, (), ())
+def explodes(snapshot: object, service: object, settings: object) -> list[Finding]:
+    """Always raises."""
+    raise RuntimeError("boom")
 
 
-@pytest.mark.usefixtures("exploding_check")
 def test_a_raising_check_becomes_msh0001_and_the_run_goes_on() -> None:
     m = MeshBuilder().service(CART).proxy("cart-v1-0", ready=False)
-    report = diagnose(m.build(), ref(CART))
+    report = diagnose(m.build(), ref(CART), checks=[*checklist(), explodes])
     result = next(r for r in report.checks if r.id == "test.explodes")
     assert result.status == "error" and "RuntimeError: boom" in result.reason
     codes = {(f.code, f.subject) for f in report.findings}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from meshobs.catalogue import Category
 from meshobs.model import Cert, CertRole, MeshSnapshot, ServiceRef, Workload, WorkloadRef
@@ -110,7 +111,7 @@ def _expiry_finding(subject: str, level: int, remaining: float, w: Workload, c: 
     else:
         hint = ("rotate the mesh CA (plug in new cacerts, or let istiod renew its self-signed root) before "
                 "it expires, and roll the workloads so they pick up the new chain")
-    common: dict[str, object] = {"role": c.role.value, "serial": c.serial,
+    common: dict[str, Any] = {"role": c.role.value, "serial": c.serial,
                                  "cert_subject": c.subject or c.spiffe_id or "no subject"}
     if level == 3:
         return finding("MSH0301", "certs.expiry", subject, service=service, evidence=evidence, hint=hint,

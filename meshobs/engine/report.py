@@ -11,6 +11,7 @@ from meshobs.model import ServiceRef
 from meshobs.suppress import Suppression
 
 PASS, WARN, FAIL, SKIPPED, ERROR = "pass", "warn", "fail", "skipped", "error"
+JUDGED = (PASS, WARN, FAIL)  # the check looked at data and reached a verdict
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class CheckResult:
     status: str  # pass | warn | fail | skipped | error
     reason: str = ""
     description: str = ""
+    kind: str = "check"  # check (judges a service) | analyzer (judges configuration resources)
 
 
 @dataclass(frozen=True)
@@ -63,15 +65,19 @@ class MeshReport:
     sources: tuple[SourceResult, ...]
     time: datetime | None = None
     origin: str = ""
-    mesh_findings: tuple[Finding, ...] = field(default=())  # not tied to a service (MSH0002)
+    # Not tied to a service: sources that failed (MSH0002), analyzer findings touching no
+    # service (a Gateway conflict, a selector matching nothing).
+    mesh_findings: tuple[Finding, ...] = field(default=())
+    analyzers: tuple[CheckResult, ...] = ()  # each analyzer's verdict on the whole mesh
 
     @property
     def findings(self) -> tuple[Finding, ...]:
         return self.mesh_findings + tuple(f for r in self.reports for f in r.findings)
 
 
-def status_of(findings: tuple[Finding, ...] | list[Finding], answered: bool) -> str:
-    """healthy | degraded (warnings) | failing (errors) | unknown (no source answered)."""
+def status_of(findings: tuple[Finding, ...] | list[Finding], answered: bool, judged: bool = True) -> str:
+    """healthy | degraded (warnings) | failing (errors) | unknown (no source answered, or no
+    check could judge anything: no data is not health)."""
     if not answered:
         return "unknown"
     weights = {f.severity.weight for f in findings}
@@ -79,4 +85,9 @@ def status_of(findings: tuple[Finding, ...] | list[Finding], answered: bool) -> 
         return "failing"
     if Severity.WARNING.weight in weights:
         return "degraded"
-    return "healthy"
+    return "healthy" if judged else "unknown"
+
+
+def judged(results: tuple[CheckResult, ...] | list[CheckResult]) -> bool:
+    """Did at least one check look at data and reach a verdict?"""
+    return any(r.status in JUDGED for r in results)
