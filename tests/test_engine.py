@@ -36,7 +36,7 @@ def test_checklist_runs_in_category_order() -> None:
 
 
 def test_healthy_mesh_is_healthy() -> None:
-    m = MeshBuilder().service(FRONT).service(CART).call(FRONT, CART)
+    m = MeshBuilder().service(FRONT).service(CART).call(FRONT, CART).cluster(FRONT, CART)
     report = diagnose(m.build(), ref(CART))
     assert report.status == "healthy" and report.findings == ()
     assert {r.status for r in report.checks if r.category in (Category.PROXY, Category.TRAFFIC)} == {"pass"}
