@@ -163,7 +163,7 @@ def diagnose_all(snapshot: MeshSnapshot, settings: Settings | None = None,
     everything = list(mesh_findings) + [f for r in reports for f in r.findings]
     mesh_findings = [replace(f, rank=n) for n, f in enumerate(mesh_findings, start=1)]
     verdicts = _mesh_verdicts(cache, mesh_findings, reports)
-    some_judged = judged(verdicts) or any(judged(r.checks) for r in reports)
+    some_judged = judged(verdicts) or any(r.status != "unknown" for r in reports)
     return MeshReport(reports=reports, status=status_of(everything, cache.answered, some_judged),
                       sources=cache.sources, time=snapshot.time, origin=snapshot.origin,
                       mesh_findings=tuple(mesh_findings), analyzers=tuple(verdicts))

@@ -24,6 +24,8 @@ class CheckResult:
     reason: str = ""
     description: str = ""
     kind: str = "check"  # check (judges a service) | analyzer (judges configuration resources)
+    # Ran, but the data could not support a verdict (CouldNotCheck: no requests in the window...).
+    could_not_check: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,5 +91,11 @@ def status_of(findings: tuple[Finding, ...] | list[Finding], answered: bool, jud
 
 
 def judged(results: tuple[CheckResult, ...] | list[CheckResult]) -> bool:
-    """Did at least one check look at data and reach a verdict?"""
-    return any(r.status in JUDGED for r in results)
+    """Can the checks vouch for the service? At least one reached a verdict, and when traffic
+    checks ran, at least one of them did: traffic is what says a service works, so a window
+    without its requests leaves its health unknown however well its proxies and configuration
+    look (an idle service is "unknown", never "healthy")."""
+    if not any(r.status in JUDGED for r in results):
+        return False
+    traffic = [r for r in results if r.category is Category.TRAFFIC and (r.status in JUDGED or r.could_not_check)]
+    return not traffic or any(r.status in JUDGED for r in traffic)

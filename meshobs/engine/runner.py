@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from meshobs.catalogue import Severity
 from meshobs.checks.base import Analyzer, AnyCheck, Check, CouldNotCheck, Finding, Settings, finding
 from meshobs.checks.scope import not_applicable
-from meshobs.model import MeshSnapshot, ServiceRef
+from meshobs.model import MeshSnapshot, ServiceRef, SourceState
 from meshobs.telemetry import timed
 
 from .inputs import availability, missing
@@ -57,7 +57,8 @@ def _run(c: AnyCheck, run: Callable[[], Iterable[Finding]], service: ServiceRef 
                 found.append(f)
     except CouldNotCheck as exc:
         reason = could_not_check(exc.reason)
-        return CheckResult(c.id, c.category, status(found) if found else SKIPPED, reason, c.doc, c.kind), found
+        return CheckResult(c.id, c.category, status(found) if found else SKIPPED, reason, c.doc, c.kind,
+                           could_not_check=not found), found
     except Exception as exc:  # a broken check must not stop the checklist
         result, f = _internal_error(c, exc, service)
         return result, [f]
@@ -129,14 +130,29 @@ def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
             results.append(CheckResult(c.id, c.category, status(mine), "", c.doc, c.kind))
             continue
         assert isinstance(c, Check)
-        reason = not_applicable(c, snapshot, service) or missing(c.needs, available)
+        reason = not_applicable(c, snapshot, service)
         if reason is not None:
             results.append(CheckResult(c.id, c.category, SKIPPED, reason, c.doc, c.kind))
+            continue
+        reason = missing(c.needs, available)
+        if reason is not None:
+            results.append(CheckResult(c.id, c.category, SKIPPED, reason, c.doc, c.kind,
+                                       could_not_check=_answered_empty(c.needs, snapshot)))
             continue
         result, found = _run(c, functools.partial(c.run, snapshot, service, settings), service)
         findings.extend(f if f.service is not None else replace(f, service=service) for f in found)
         results.append(result)
     return results, unique(findings)
+
+
+def _answered_empty(needs: tuple[str, ...], snapshot: MeshSnapshot) -> bool:
+    """Is an input missing because its source answered with nothing (a window without samples),
+    rather than because no such source is configured? The check then ran into no data."""
+    from .inputs import INPUTS
+
+    empty = {s.kind for s in snapshot.sources if s.state is SourceState.NO_DATA}
+    return any(kind in empty for need in needs for option in need.split("|")
+               for kind in INPUTS.get(option, ((), ""))[0])
 
 
 def unique(findings: Iterable[Finding]) -> list[Finding]:

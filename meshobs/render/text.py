@@ -189,18 +189,17 @@ def render(report: Report | MeshReport, color: bool = False) -> str:
 
 def _unchecked(checks: tuple[CheckResult, ...]) -> int:
     """Checks that ran but could not judge (no samples in the window...)."""
-    return sum(1 for c in checks if c.status == SKIPPED and c.reason.startswith("could not check")
-               and "runs on App Mesh" not in c.reason)
+    return sum(1 for c in checks if c.could_not_check)
 
 
 def _summary(status: str, findings: tuple[Finding, ...], style: Style, unchecked: int = 0) -> str:
     unique = {f.identity: f for f in findings}
     counts = {sev: sum(1 for f in unique.values() if f.severity.value == sev) for sev in ("error", "warning", "info")}
     parts = [f"{n} {sev}{'s' if n != 1 else ''}" for sev, n in counts.items() if n]
-    if status == "unknown":
+    if unchecked:
+        parts.append(f"{unchecked} check{'s' if unchecked != 1 else ''} could not check: no data")
+    elif status == "unknown":
         parts.append("nothing could be checked")
-    elif unchecked:
-        parts.append(f"{unchecked} check{'s' if unchecked != 1 else ''} could not check")
     detail = ", ".join(parts)
     return f"Status: {style(status, status)}" + (f" ({detail})" if detail else "")
 
