@@ -167,7 +167,8 @@ TOPOLOGY_KINDS = ("Service", "Workload", "Pod")
 
 
 def _doc_line(fn: Callable[..., object]) -> str:
-    return (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+    """The docstring's first paragraph on one line: what the check judges."""
+    return " ".join((fn.__doc__ or "").strip().split("\n\n")[0].split())
 
 
 def _validate(kind: str, id: str, codes: tuple[str, ...]) -> None:

@@ -56,6 +56,12 @@ def checklist(checks: Iterable[AnyCheck] = ALL) -> list[AnyCheck]:
     return sorted(checks, key=lambda c: (c.category.order, c.id))
 
 
+def configuration_only(checks: Iterable[AnyCheck]) -> list[AnyCheck]:
+    """What ``--config-only`` runs: the analyzers, and the checks that need nothing but
+    configuration (a run in CI on manifests, before anything is applied)."""
+    return [c for c in checks if c.kind == "analyzer" or tuple(c.needs) == ("config",)]
+
+
 class UnknownCheck(ValueError):
     """A --check/--skip pattern that names no check (the message suggests close ids)."""
 
