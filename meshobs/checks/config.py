@@ -14,6 +14,7 @@ from typing import Any
 from meshobs.catalogue import Category
 from meshobs.istio_config import (
     DESTINATION_RULE,
+    ROOT_NAMESPACE,
     VIRTUAL_SERVICE,
     DestinationRef,
     dr_host,
@@ -25,9 +26,9 @@ from meshobs.istio_config import (
 )
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot, Service, ServiceRef, Workload
 
-from .base import Finding, Settings, analyzer, finding, memo
+from .base import CouldNotCheck, Finding, Settings, analyzer, finding, memo
 from .inventory import selects as selects  # re-exported: the label selector the Istio checks share
-from .inventory import services_of_hosts
+from .inventory import services_of_hosts, vouches_for_config
 from .scope import mesh_of
 
 
@@ -87,10 +88,21 @@ def istio_services(snapshot: MeshSnapshot) -> list[Service]:
           mesh=Mesh.ISTIO)
 def unknown_subset(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A VirtualService routes (or mirrors) to a subset that no DestinationRule for its host defines."""
+    judged, unjudged = 0, set()
     for vs in pick_resources(snapshot, VIRTUAL_SERVICE):
         missing: dict[tuple[str, str], DestinationRef] = {}
         for d in vs_destinations(vs):
-            if d.subset and d.subset not in subsets_for_host(destination_rules_for(snapshot, [d.host]), d.host):
+            if not d.subset:
+                continue
+            drs = destination_rules_for(snapshot, [d.host])
+            # No DestinationRule for the host at all: judged only where the input holds the
+            # DestinationRules Istio would look in (the client's, the host's and the root namespace).
+            where = {vs.namespace, ROOT_NAMESPACE, *([d.host.split(".")[1]] if d.host.count(".") >= 2 else [])}
+            if not drs and not any(vouches_for_config(snapshot, DESTINATION_RULE, ns) for ns in where):
+                unjudged.add(vs.namespace)
+                continue
+            judged += 1
+            if d.subset not in subsets_for_host(drs, d.host):
                 missing.setdefault((d.subset, d.host), d)
         for (subset, host), d in sorted(missing.items()):
             defined = sorted(subsets_for_host(destination_rules_for(snapshot, [host]), host))
@@ -100,6 +112,9 @@ def unknown_subset(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Findi
                           evidence={"subset": subset, "host": host, "defined_subsets": defined},
                           hint=f"add subset {subset} to the DestinationRule for {host}, or route to one of "
                                f"{', '.join(defined) or 'no subsets (none defined)'}")
+    if not judged and unjudged:
+        raise CouldNotCheck(f"the input holds no DestinationRules where {', '.join(sorted(unjudged))} would "
+                            "look for the subsets its VirtualServices name")
 
 
 @analyzer("config.empty_subset", Category.CONFIG, ("DestinationRule", "Service", "Workload", "Pod"), ("MSH0202",),

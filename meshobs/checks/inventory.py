@@ -4,9 +4,10 @@ A directory of manifests rarely holds the whole cluster: the Istio configuration
 one repository and the Services in another, the ingress Gateway in a Helm release. "Host not
 found" is only true when the input holds the namespace's Services; "selector matches no pod"
 only when it holds the namespace's workloads. So the rule, for every kind: the input vouches
-for a namespace when it holds at least one object of that kind there (a live cluster listing
-holds them all). References into namespaces it does not vouch for are not judged; an analyzer
-that could judge none of its references says so (``CouldNotCheck``).
+for a namespace when it holds at least one object of that kind there, or when the live
+Kubernetes API was listed there (it lists every kind in the namespaces it reads). References
+into namespaces it does not vouch for are not judged; an analyzer that could judge none of its
+references says so (``CouldNotCheck``).
 """
 
 from __future__ import annotations
@@ -40,8 +41,19 @@ def declared_service(snapshot: MeshSnapshot, host: str) -> Service | None:
     return memo(snapshot, "inventory.declared", _declared).get(host)
 
 
+LIVE = "kubernetes"  # the origin of what the live Kubernetes API returned
+
+
+def _live_namespaces(snapshot: MeshSnapshot) -> frozenset[str]:
+    """Namespaces the live Kubernetes API was listed in (it returned something there)."""
+    if not any(s.kind == LIVE and s.ok for s in snapshot.sources):
+        return frozenset()
+    return frozenset({p.namespace for p in snapshot.pods} | {s.namespace for s in snapshot.services if s.origin == LIVE}
+                     | {r.namespace for r in snapshot.config if r.origin == LIVE})
+
+
 def _service_namespaces(snapshot: MeshSnapshot) -> frozenset[str]:
-    return frozenset(s.namespace for s in snapshot.services if s.origin)
+    return frozenset(s.namespace for s in snapshot.services if s.origin) | _live_namespaces(snapshot)
 
 
 def vouches_for_services(snapshot: MeshSnapshot, namespace: str) -> bool:
@@ -51,7 +63,8 @@ def vouches_for_services(snapshot: MeshSnapshot, namespace: str) -> bool:
 
 def vouches_for_config(snapshot: MeshSnapshot, kind: str, namespace: str) -> bool:
     """Does the input hold the ``kind`` resources of ``namespace`` (any layer)?"""
-    return any(r.namespace == namespace for r in snapshot.config_of(kind))
+    return (namespace in memo(snapshot, "inventory.live_namespaces", _live_namespaces)
+            or any(r.namespace == namespace for r in snapshot.config_of(kind)))
 
 
 def _labels_by_namespace(snapshot: MeshSnapshot) -> dict[str, list[Mapping[str, Any]]]:
@@ -68,7 +81,10 @@ def _labels_by_namespace(snapshot: MeshSnapshot) -> dict[str, list[Mapping[str, 
 
 def pod_labels(snapshot: MeshSnapshot, namespace: str) -> list[Mapping[str, Any]] | None:
     """The label sets of ``namespace``'s pods, or None when the input does not hold them."""
-    return memo(snapshot, "inventory.labels", _labels_by_namespace).get(namespace)
+    found = memo(snapshot, "inventory.labels", _labels_by_namespace).get(namespace)
+    if found is None and namespace in memo(snapshot, "inventory.live_namespaces", _live_namespaces):
+        return []  # listed live, and no pod runs there
+    return found
 
 
 def selects(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
