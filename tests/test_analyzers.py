@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from meshobs.catalogue import CATALOGUE
+from meshobs.model import MeshSnapshot
 from tests.support.manifests import analyzer_findings, analyzers, manifests_snapshot, pairs
 
 
@@ -258,3 +259,22 @@ def test_no_input_vouches_for_the_references_so_the_analyzer_says_could_not_chec
 @pytest.mark.parametrize("code", sorted(c for a in analyzers() for c in a.codes))
 def test_analyzer_codes_are_catalogued(code: str) -> None:
     assert CATALOGUE[code].category.value in ("configuration", "certificates and identity")
+
+
+def live_namespace_without_pods() -> MeshSnapshot:
+    """A live cluster listing (the Kubernetes source answered) where namespace payments holds a
+    Service and no pod: the listing vouches that nothing there carries the policy's labels."""
+    from dataclasses import replace
+
+    from meshobs.model import SourceState, SourceStatus
+
+    snap = manifests_snapshot({"live.yaml": docs(
+        service("ledger", "payments"),
+        policy("AuthorizationPolicy", "callers", "payments", "  selector: {matchLabels: {app: ledger}}\n"))})
+    return replace(snap, services=tuple(replace(s, origin="kubernetes") for s in snap.services),
+                   sources=(SourceStatus("kubernetes", SourceState.OK, kind="kubernetes"),))
+
+
+def test_a_live_listing_vouches_for_a_namespace_with_no_pods() -> None:
+    found = analyzer_findings(live_namespace_without_pods(), ["config.selector_matches_nothing"])
+    assert pairs(found) == {("MSH0225", "AuthorizationPolicy payments/callers")}

@@ -122,7 +122,8 @@ def _mismatch(client_tls: Mapping[str, Any] | None, listener_tls: str | None) ->
     return client_tls is None and listener_tls == "STRICT"  # the listener insists, the client does not
 
 
-@check("appmesh.client_tls", Category.CONFIG, ("config",), ("MSH0210",), mesh=Mesh.APPMESH)
+@check("appmesh.client_tls", Category.CONFIG, ("config",), ("MSH0210",), mesh=Mesh.APPMESH,
+       uses=("edges",))  # the observed calls, as evidence
 def client_tls(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """A caller's client TLS policy for the service does not fit the service's listener TLS."""
     servers = spec.nodes_of(snapshot, service)

@@ -194,6 +194,9 @@ class Check:
     mesh: Mesh | None = None
     # Meshes whose sources do not carry the signal it reads -> why, for "could not check".
     blind_on: FrozenDict = EMPTY
+    # Inputs it reads when present (evidence, a second way to find something) but can judge
+    # without: their absence does not skip it.
+    uses: tuple[str, ...] = ()
 
     def __call__(self, snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
         return self.run(snapshot, service, settings)
@@ -204,8 +207,8 @@ class Check:
 
     @property
     def requires(self) -> str:
-        """What it needs, as ``meshobs checks`` shows it."""
-        return ", ".join(self.needs) or "-"
+        """What it needs, as ``meshobs checks`` shows it (optional inputs in brackets)."""
+        return ", ".join([*self.needs, *(f"[{u}]" for u in self.uses)]) or "-"
 
 
 @dataclass(frozen=True)
@@ -247,18 +250,18 @@ AnyCheck = Check | Analyzer
 
 
 def check(id: str, category: Category, needs: tuple[str, ...], codes: tuple[str, ...], *,
-          mesh: Mesh | None = None, blind_on: Mapping[Mesh, str] | None = None,
+          mesh: Mesh | None = None, blind_on: Mapping[Mesh, str] | None = None, uses: tuple[str, ...] = (),
           ) -> Callable[[CheckFn], Check]:
     """Declare a service check under a stable id; list it in ``registry.ALL`` to run it."""
     _validate("check", id, codes)
-    for need in needs:
+    for need in (*needs, *uses):
         unknown = set(need.split("|")) - set(INPUTS)
         if unknown:
             raise ValueError(f"check {id} needs unknown input(s) {', '.join(sorted(unknown))}")
 
     def declare(fn: CheckFn) -> Check:
         return Check(id=id, category=category, needs=needs, codes=codes, run=fn, mesh=mesh,
-                     blind_on=frozen_map({str(m): why for m, why in (blind_on or {}).items()}))
+                     blind_on=frozen_map({str(m): why for m, why in (blind_on or {}).items()}), uses=uses)
 
     return declare
 

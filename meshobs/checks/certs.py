@@ -51,7 +51,8 @@ def _subject(w: Workload, c: Cert) -> str:
     return f"Workload {w.ref}" if c.role is CertRole.WORKLOAD else f"Certificate {c.serial}"
 
 
-@check("certs.expiry", Category.CERTS, ("certs",), ("MSH0301", "MSH0302", "MSH0303"))
+# The proxies attribute certificates to workloads when the certificates do not name one.
+@check("certs.expiry", Category.CERTS, ("certs",), ("MSH0301", "MSH0302", "MSH0303"), uses=("proxies",))
 def expiry(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """A certificate of the service's proxies has expired or is close to its end.
 
@@ -128,7 +129,7 @@ def _service_account(snapshot: MeshSnapshot, w: Workload) -> str | None:
     return accounts.pop() if len(accounts) == 1 else None
 
 
-@check("certs.spiffe_identity", Category.CERTS, ("certs",), ("MSH0304",))
+@check("certs.spiffe_identity", Category.CERTS, ("certs",), ("MSH0304",), uses=("proxies",))
 def spiffe_identity(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """A workload certificate's SPIFFE ID names another namespace or service account."""
     for w, c in _certs(snapshot, service):

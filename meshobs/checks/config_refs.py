@@ -136,8 +136,8 @@ def _selector(resource: ConfigResource) -> dict[str, Any] | None:
     return dict(labels) if isinstance(labels, Mapping) and labels else None
 
 
-@analyzer("config.selector_matches_nothing", Category.CONFIG, (*SELECTOR_PATHS, "Workload", "Pod"), ("MSH0225",),
-          mesh=Mesh.ISTIO)
+@analyzer("config.selector_matches_nothing", Category.CONFIG, (*SELECTOR_PATHS, "Workload", "Pod", "Service"),
+          ("MSH0225",), mesh=Mesh.ISTIO)
 def selector_matches_nothing(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A policy, Sidecar or filter selects its workloads by labels that no pod of its namespace
     carries, so it applies to nothing (a typo in a label is silent in Istio)."""

@@ -20,8 +20,8 @@ from .config_routes import sidecar_virtual_services
 from .inventory import touched_by
 
 
-@analyzer("config.duplicate_virtualservice", Category.CONFIG, ("VirtualService", "Service"), ("MSH0206",),
-          mesh=Mesh.ISTIO)
+@analyzer("config.duplicate_virtualservice", Category.CONFIG, ("VirtualService", "Service", "Workload"),
+          ("MSH0206",), mesh=Mesh.ISTIO)
 def duplicate_virtualservice(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """Two or more sidecar VirtualServices claim one service's host; Istio uses only one."""
     for svc in istio_services(snapshot):

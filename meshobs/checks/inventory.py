@@ -45,11 +45,10 @@ LIVE = "kubernetes"  # the origin of what the live Kubernetes API returned
 
 
 def _live_namespaces(snapshot: MeshSnapshot) -> frozenset[str]:
-    """Namespaces the live Kubernetes API was listed in (it returned something there)."""
+    """Namespaces the live Kubernetes API was listed in: those where it returned a Service."""
     if not any(s.kind == LIVE and s.ok for s in snapshot.sources):
         return frozenset()
-    return frozenset({p.namespace for p in snapshot.pods} | {s.namespace for s in snapshot.services if s.origin == LIVE}
-                     | {r.namespace for r in snapshot.config if r.origin == LIVE})
+    return frozenset(s.namespace for s in snapshot.services if s.origin == LIVE)
 
 
 def _service_namespaces(snapshot: MeshSnapshot) -> frozenset[str]:

@@ -56,7 +56,8 @@ def checks(check: tuple[str, ...], skip: tuple[str, ...], output: str) -> None:
             "id": c.id, "kind": c.kind, "category": c.category.value,
             "codes": [{"code": code, "severity": CATALOGUE[code].severity.value, "title": CATALOGUE[code].title}
                       for code in c.codes],
-            "needs": list(c.needs), "reads": list(c.reads) if isinstance(c, Analyzer) else [],
+            "needs": list(c.needs), "uses": [] if isinstance(c, Analyzer) else list(c.uses),
+            "reads": list(c.reads) if isinstance(c, Analyzer) else [],
             "mesh": c.mesh.value if c.mesh else None, "doc": c.doc} for c in chosen], indent=2))
         return
     width = max((len(c.id) for c in chosen), default=10)
