@@ -66,7 +66,7 @@ def test_mesh_outputs() -> None:
     root = ET.fromstring(junit.render(mesh))
     # One suite for the mesh (its analyzers), one per service.
     suites = root.findall("testsuite")
-    assert [s.get("name") for s in suites][0] == "meshobs diagnose --all (mesh)" and len(suites) == 4
+    assert suites[0].get("name") == "meshobs diagnose --all (mesh)" and len(suites) == 4
     assert {c.get("name") for c in suites[0].findall("testcase")} == {a["id"] for a in data["analyzers"]}
     md = markdown.render(mesh)
     assert md.count("## Diagnosis of") == 3

@@ -50,7 +50,7 @@ def _available(module: str) -> bool:
 
 EPILOG = """\b
 Exit codes: 0 ok; 1 findings (or drift) at or above --fail-on; 2 usage or
-configuration error; 3 could not check (no source answered).
+configuration error; 3 could not check (no source answered, or nothing could be judged).
 With no configuration at all, every command uses the built-in demo mesh."""
 
 
