@@ -14,7 +14,7 @@ target selects: the discovery host, plus the pod labels when several nodes share
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from meshobs import istio_config as ic
@@ -48,30 +48,43 @@ def _endpoints(host: str, labels: Mapping[str, str] | None) -> str:
     return host + "|" + ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items()))
 
 
-class _Endpoints:
-    """Both sides' destinations as endpoint keys."""
+Resolver = Callable[[str, Mapping[str, str] | None], list[str] | None]
 
-    def __init__(self, inventory: Inventory, istio: list[ConfigResource]) -> None:
+
+class Endpoints:
+    """Both sides' destinations as endpoint keys: ``host|labels``, or ``host|workloads`` when a
+    ``resolver`` knows which workloads the labels select (``verify``: the snapshot's workloads),
+    so two spellings of one selection (``{app, version}`` or ``{version}``) meet."""
+
+    def __init__(self, inventory: Inventory, istio: list[ConfigResource], resolver: Resolver | None = None) -> None:
         self.inventory = inventory
         self.shared = {h for h, nodes in shared_hosts(inventory).items() if len(nodes) > 1}
         self.rules = [r for r in istio if r.kind == ic.DESTINATION_RULE]
+        self.resolver = resolver
+
+    def key(self, host: str, labels: Mapping[str, str] | None) -> str:
+        selected = self.resolver(host, labels) if self.resolver is not None else None
+        return f"{host}|{','.join(selected)}" if selected else _endpoints(host, labels)
+
+    def of_node(self, node: Node) -> str:
+        if not node.host:
+            return f"unaddressable:{node.name}"
+        return self.key(node.host, node.labels if node.host in self.shared else None)
 
     def of_target(self, holder: ConfigResource, target: Mapping[str, Any]) -> str:
         node = self.inventory.node(str(target.get("virtual_node") or ""), target.get("namespace"), holder)
-        if node is None or not node.host:
-            return f"unaddressable:{target.get('virtual_node')}"
-        return _endpoints(node.host, node.labels if node.host in self.shared else None)
+        return self.of_node(node) if node is not None else f"unaddressable:{target.get('virtual_node')}"
 
     def of_destination(self, key: str, client_namespace: str) -> str:
         host, subset, *_ = key.split("|")
         if not subset:
-            return _endpoints(host, None)
+            return self.key(host, None)
         rule = ic.destination_rule_for(self.rules, host, client_namespace, host.split(".")[1] if "." in host else "")
         labels = ic.dr_subsets(rule).get(subset) if rule is not None else None
-        return _endpoints(host, labels) if labels is not None else f"{host}|unknown subset {subset}"
+        return self.key(host, labels) if labels is not None else f"{host}|unknown subset {subset}"
 
 
-def _istio_routes(vs: ConfigResource, endpoints: _Endpoints) -> list[RouteView]:
+def _istio_routes(vs: ConfigResource, endpoints: Endpoints) -> list[RouteView]:
     out = []
     for route in canonical(vs)["spec"].get("http") or []:
         view = istio_view(route)
@@ -83,12 +96,32 @@ def _istio_routes(vs: ConfigResource, endpoints: _Endpoints) -> list[RouteView]:
     return out
 
 
+def _catch_all(route: Mapping[str, Any]) -> bool:
+    match = route.get("match") or {}
+    return not any(v for k, v in match.items() if not (k == "prefix" and v == "/"))
+
+
+def _pair(route: Mapping[str, Any], index: int, count: int, actual: list[RouteView],
+          istio_http: list[Any]) -> RouteView | None:
+    """The Istio route an App Mesh route became: the one of the same name; for a catch-all
+    route, the Istio route without a match; else the one at the same position when both
+    sides have as many routes."""
+    for a in actual:
+        if a.name and a.name == route.get("name"):
+            return a
+    if _catch_all(route):
+        for a, raw_route in zip(actual, istio_http):
+            if not raw_route.get("match"):
+                return a
+    return actual[index] if count == len(actual) and index < len(actual) else None
+
+
 def _drift(resource: ConfigResource, path: str, left: Any, right: Any) -> Drift:
     category, severity = classify(path)
     return Drift(ResourceId.of(resource), LAYERS, path, left, right, category, severity)
 
 
-def _routing(inventory: Inventory, istio: list[ConfigResource], endpoints: _Endpoints) -> list[Drift]:
+def _routing(inventory: Inventory, istio: list[ConfigResource], endpoints: Endpoints) -> list[Drift]:
     out: list[Drift] = []
     services = [r for r in istio if r.kind == ic.VIRTUAL_SERVICE and ic.applies_to_sidecars(r)]
     for vs in inventory.of_kind("VirtualService"):
@@ -103,10 +136,10 @@ def _routing(inventory: Inventory, istio: list[ConfigResource], endpoints: _Endp
             out.append(_drift(vs, "", "present", None))
             continue
         actual = _istio_routes(found, endpoints)
-        by_name = {a.name: a for a in actual if a.name}
+        canonical_http = canonical(found)["spec"].get("http") or []
         for i, (holder, route) in enumerate(routes):
             names = route_names(route)
-            got = by_name.get(str(route.get("name"))) or (actual[i] if i < len(actual) else None)
+            got = _pair(route, i, len(routes), actual, canonical_http)
             if got is None:
                 out.append(_drift(holder, locate(holder, route)[0], "present", None))
                 continue
@@ -162,12 +195,17 @@ def _client_path(caller: Node, vs: ConfigResource, inventory: Inventory) -> str:
 
 def round_trip(translation: Any) -> list[Drift]:
     """Every routing or TLS difference between the App Mesh input and the translated output."""
+    return compare_config(translation.inventory, read_back(translation))
+
+
+def compare_config(inventory: Inventory, istio: list[ConfigResource], resolver: Resolver | None = None
+                   ) -> list[Drift]:
+    """Routing and TLS of App Mesh resources vs Istio resources (``migrate verify`` compares the
+    configuration before and after a cut-over with it)."""
     from .destinations import plan
     from .policies import _target_hosts
 
-    inventory: Inventory = translation.inventory
-    istio = read_back(translation)
-    endpoints = _Endpoints(inventory, istio)
+    endpoints = Endpoints(inventory, istio, resolver)
     dests = plan(inventory)
     hosts_of = {str(vs.key): _target_hosts(inventory, vs, dests) for vs in inventory.of_kind("VirtualService")}
     drifts = _routing(inventory, istio, endpoints) + _listener_tls(inventory, istio) + \
