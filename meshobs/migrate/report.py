@@ -32,9 +32,25 @@ def to_json(translation: Any, round_trip: list[Any], schema: list[Any]) -> dict[
                        for f, i in schema]}
 
 
+def grouped(entries: list[Entry]) -> list[tuple[str, str, str, list[str]]]:
+    """(path, reason, closest, resources): one line for a field that fares the same in many
+    resources (every virtual node's health check), in first-seen order."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for e in entries:
+        groups.setdefault((e.path, e.reason, e.closest), []).append(e.resource)
+    return [(path, reason, closest, resources) for (path, reason, closest), resources in groups.items()]
+
+
+def _resources(names: list[str]) -> str:
+    kinds = {n.split(" ", 1)[0] for n in names}
+    if len(kinds) == 1 and len(names) > 1:
+        return f"{kinds.pop()} {', '.join(n.split(' ', 1)[1] for n in names)}"
+    return ", ".join(names)
+
+
 def _entries(entries: list[Entry]) -> list[str]:
-    return [f"- `{e.resource}` `{e.path}`: {e.reason}" + (f". Closest: {e.closest}." if e.closest else "")
-            for e in entries]
+    return [f"- `{path}` of {_resources(names)}: {reason}" + (f". Closest: {closest}." if closest else "")
+            for path, reason, closest, names in grouped(entries)]
 
 
 def markdown(translation: Any) -> str:
@@ -60,8 +76,8 @@ def text(translation: Any, round_trip: list[Any], schema: list[Any], written: st
                  f"{s['behaviour_changes']} behave differently by default, {s['no_rule']} without a rule"
                  + (" (see MIGRATION.md)" if written else ""))
     for status in (UNTRANSLATABLE, NO_RULE):
-        for e in translation.ledger.of_status(status):
-            lines.append(f"  - {e.resource} {e.path}: {e.reason}" + (f" (closest: {e.closest})" if e.closest else ""))
+        for path, reason, closest, names in grouped(translation.ledger.of_status(status)):
+            lines.append(f"  - {path} of {_resources(names)}: {reason}" + (f" (closest: {closest})" if closest else ""))
     if round_trip:
         lines.append(f"\u00d7 round trip: {len(round_trip)} difference(s) between App Mesh and the Istio result")
         for d in round_trip:
