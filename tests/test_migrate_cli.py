@@ -176,6 +176,7 @@ def test_verify_text_and_mixed_state(bundles: dict[str, str]) -> None:
     envoy = {(d["resource"]["name"], d["path"]) for d in doc["envoy"]}
     assert ("frontend-v1", "routes[cart-service.shop.svc.cluster.local|cart-service-route].retries.attempts") \
         in envoy
+    assert any("shop/frontend-v1 already calls shop/cart-service" in h for h in doc["hints"])
     assert result.exit_code == 1
     text = _run("migrate", "verify", "--before", bundles["before"], "--after", "demo:migration").output
     assert "still on App Mesh: shop/cart-service, shop/database-service" in text

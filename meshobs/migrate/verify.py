@@ -96,6 +96,7 @@ class VerifyResult:
     envoy: list[Drift]
     still_on_appmesh: list[str]
     problems: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
 
     @property
     def checkable(self) -> bool:
@@ -292,5 +293,20 @@ def compare(before: MeshSnapshot, after: MeshSnapshot, *, tolerance: float = DEF
     config, config_problems = config_differences(before, after)
     envoy, envoy_problems = envoy_differences(before, after, ids_b, ids_a)
     return VerifyResult(edges, splits(before, after, ids_b, ids_a), config, envoy, sorted(still),
-                        problems + config_problems + envoy_problems)
+                        problems + config_problems + envoy_problems, _hints(envoy, still))
+
+
+def _hints(envoy: list[Drift], still: set[str]) -> list[str]:
+    """Istio callers of a service that still runs App Mesh do not read its App Mesh router."""
+    out = []
+    for service in sorted(still):
+        ns, _, name = service.partition("/")
+        host = f"{name}.{ns}.svc.cluster.local"
+        callers = sorted({f"{d.resource.namespace}/{d.resource.name}" for d in envoy if f"[{host}|" in d.path})
+        if callers:
+            verb = "calls" if len(callers) == 1 else "call"
+            out.append(f"{', '.join(callers)} already {verb} {service} through Istio, which does not read App Mesh "
+                       f"routers: apply {service}'s translated VirtualService now (Istio sidecars use it while the "
+                       f"service still runs App Mesh)")
+    return out
 

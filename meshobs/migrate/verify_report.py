@@ -17,7 +17,7 @@ def to_json(result: VerifyResult) -> dict[str, Any]:
             "splits": [s.to_json() for s in result.splits],
             "configuration": [d.to_json() for d in result.config],
             "envoy": [d.to_json() for d in result.envoy],
-            "still_on_appmesh": result.still_on_appmesh, "problems": result.problems}
+            "still_on_appmesh": result.still_on_appmesh, "problems": result.problems, "hints": result.hints}
 
 
 def _value(v: Any) -> str:
@@ -49,6 +49,8 @@ def to_text(result: VerifyResult) -> str:
                          f"-> {sides[1]} {_value(d.right)}")
     for p in result.problems:
         lines.append(f"  ! {p}")
+    for h in result.hints:
+        lines.append(f"  hint: {h}")
     if not result.checkable:
         lines.append("? could not check: no edges, configuration or Envoy routes to compare")
     elif result.failed:
