@@ -9,10 +9,15 @@ input, 3 when there was nothing to check.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from meshobs.cli.common import EXIT_FINDINGS, EXIT_UNCHECKED, UsageError, handle_errors, note
+
+if TYPE_CHECKING:
+    from meshobs.istio_schema import SchemaIssue
+    from meshobs.migrate.manifest import Manifest
 
 
 @click.group("migrate")
@@ -20,7 +25,7 @@ def migrate() -> None:
     """Leave AWS App Mesh: translate its configuration to Istio, verify the cut-over."""
 
 
-def schema_issues(manifests: list) -> list:  # type: ignore[type-arg]
+def schema_issues(manifests: list[Manifest]) -> list[tuple[str, SchemaIssue]]:
     """(file, issue) for every Istio manifest that does not validate (Namespaces are plain Kubernetes)."""
     from meshobs.istio_schema import validate
 

@@ -110,7 +110,7 @@ def _client_tls(inventory: Inventory, ledger: Ledger) -> dict[str, tuple[bool, l
     dests = plan(inventory)
     out: dict[str, tuple[bool, list[int]]] = {}
     for vs in inventory.of_kind("VirtualService"):
-        hosts = _target_hosts(inventory, vs, dests)
+        hosts = target_hosts(inventory, vs, dests)
         for _caller, tls in inventory.callers_of(vs):
             if not tls or not tls.get("enforce", True):
                 continue
@@ -129,7 +129,7 @@ def _client_tls(inventory: Inventory, ledger: Ledger) -> dict[str, tuple[bool, l
     return out
 
 
-def _target_hosts(inventory: Inventory, vs: Any, dests: Mapping[tuple[str, str], Destination]) -> set[str]:
+def target_hosts(inventory: Inventory, vs: Any, dests: Mapping[tuple[str, str], Destination]) -> set[str]:
     hosts: set[str] = set()
     router = inventory.router(vs)
     if router is not None:

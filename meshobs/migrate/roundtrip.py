@@ -203,11 +203,11 @@ def compare_config(inventory: Inventory, istio: list[ConfigResource], resolver: 
     """Routing and TLS of App Mesh resources vs Istio resources (``migrate verify`` compares the
     configuration before and after a cut-over with it)."""
     from .destinations import plan
-    from .policies import _target_hosts
+    from .policies import target_hosts
 
     endpoints = Endpoints(inventory, istio, resolver)
     dests = plan(inventory)
-    hosts_of = {str(vs.key): _target_hosts(inventory, vs, dests) for vs in inventory.of_kind("VirtualService")}
+    hosts_of = {str(vs.key): target_hosts(inventory, vs, dests) for vs in inventory.of_kind("VirtualService")}
     drifts = _routing(inventory, istio, endpoints) + _listener_tls(inventory, istio) + \
         _client_tls(inventory, istio, hosts_of)
     return sorted(drifts, key=lambda d: (d.resource, d.path))

@@ -11,15 +11,13 @@ the same layout as every App Mesh check.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from meshobs.collectors import appmesh_config as ac
+from meshobs.collectors.manifests import parse_documents
 from meshobs.model import ConfigResource, Layer, Mesh
 
 SUFFIXES = (".yaml", ".yml", ".json", ".template")
@@ -58,17 +56,11 @@ def _parse(path: Path) -> list[Any]:
             text = ac.fill_template(text, origin=str(path))
         except ac.TemplateError as exc:
             raise SourceError(str(exc)) from None
-    name = path.name.removesuffix(".template")
     try:
-        if name.endswith(".json"):
-            return [json.loads(text)]
-        return [d for d in yaml.safe_load_all(text) if d is not None]
-    except json.JSONDecodeError as exc:
-        raise SourceError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise SourceError(f"{path}: not valid YAML{at} ({getattr(exc, 'problem', None) or exc})") from None
+        docs = parse_documents(text, str(path).removesuffix(".template"))
+    except ValueError as exc:
+        raise SourceError(str(exc)) from None
+    return [d for d in docs if d is not None]
 
 
 def _files(root: Path) -> list[Path]:

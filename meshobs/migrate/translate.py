@@ -27,7 +27,7 @@ from meshobs.model import ConfigResource
 
 from .destinations import Destination, node_key, plan
 from .gateways import gateways
-from .inventory import Inventory, Node, dns_label, layout, raw
+from .inventory import Inventory, Node, dns_label, raw
 from .ledger import Ledger, describe
 from .manifest import NETWORKING, Manifest, manifest
 from .policies import destination_rules, peer_authentications, service_entries, sidecars
@@ -224,6 +224,3 @@ def translate(resources: Iterable[ConfigResource], namespace: str | None = None)
         seen[m.filename] = m
     return Translation(sorted(seen.values(), key=lambda m: m.filename), ledger, inventory, notes)
 
-
-def used_layout(r: ConfigResource) -> Mapping[str, Any]:
-    return layout(r)
