@@ -185,3 +185,14 @@ def test_verify_text_and_mixed_state(bundles: dict[str, str]) -> None:
 def test_verify_usage_errors(bundles: dict[str, str], tmp_path: Path) -> None:
     assert _run("migrate", "verify", "--before", bundles["before"]).exit_code == 2
     assert _run("migrate", "verify", "--before", str(tmp_path / "none.tar.gz"), "--after", "demo").exit_code == 2
+
+
+def test_verify_with_nothing_to_compare_exits_3(bundles: dict[str, str], tmp_path: Path) -> None:
+    from meshobs.bundle import read_bundle
+
+    shipped = read_bundle(bundles["before"])
+    empty = write_bundle(type(shipped)(time=shipped.time, window_s=shipped.window_s, sources=[],
+                                       config=shipped.config), tmp_path / "empty.tar.gz")
+    result = _run("migrate", "verify", "--before", str(empty), "--after", str(empty), "-o", "json")
+    assert result.exit_code == 3, result.output
+    assert json.loads(result.stdout)["checkable"] is False
