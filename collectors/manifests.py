@@ -150,20 +150,8 @@ def parse_located(text: str, name: str, env: Mapping[str, str] | None = None
     env = env or {}
     text = _PLACEHOLDER.sub(lambda m: env.get(m.group(1), m.group(0)), text)
     unfilled = sorted(set(_PLACEHOLDER.findall(text)))
-    docs: list[tuple[Any, yaml.Node | None]]
-    try:
-        if name.lower().endswith(".json"):
-            docs = [(json.loads(text), _json_node(text))]
-        else:
-            docs = list(_documents(text))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ValueError(f"{name}: not valid YAML{at} ({getattr(exc, 'problem', None) or exc})") from None
     out: list[tuple[Mapping[str, Any], SourceLocation]] = []
-    for doc, node in docs:
+    for doc, node in _parse_nodes(text, name):
         lines: dict[str, int] = {}
         if node is not None:
             _lines(node, "", lines)
@@ -173,6 +161,26 @@ def parse_located(text: str, name: str, env: Mapping[str, str] | None = None
                 fields = mesh_of_api_version(str(obj.get("apiVersion"))) is not None
                 out.append((obj, _locate(name, root, lines, first, fields)))
     return out, unfilled
+
+
+def parse_documents(text: str, name: str) -> list[Any]:
+    """Every document of a YAML (or, by its name, JSON) file; ValueError names the file and line."""
+    return [doc for doc, _node in _parse_nodes(text, name)]
+
+
+def _parse_nodes(text: str, name: str) -> list[tuple[Any, yaml.Node | None]]:
+    """Every document with its node tree (for the line numbers); ValueError names the file and
+    line when the text is neither YAML nor JSON."""
+    try:
+        if name.lower().endswith(".json"):
+            return [(json.loads(text), _json_node(text))]
+        return list(_documents(text))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"{name}: not valid YAML{at} ({getattr(exc, 'problem', None) or exc})") from None
 
 
 def _json_node(text: str) -> yaml.Node | None:
