@@ -17,7 +17,7 @@ from meshobs.catalogue import Category
 from meshobs.model import Edge, Mesh, MeshSnapshot, ServiceRef
 
 from .base import Finding, Settings, check, finding
-from .split import judge_split
+from .split import judge_split, require_requests
 
 
 def _r(x: float) -> float:
@@ -56,6 +56,7 @@ def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settin
         target = next((t for t in weights if node is not None and t in spec.names_of(node)), None)
         if target is not None:
             counts[target] = counts.get(target, 0.0) + e.request_rate * snapshot.window_s
+    require_requests(counts, f"the virtual nodes of {service}")
     verdict = judge_split(counts, weights, matched_elsewhere=others)
     if verdict is None:
         return

@@ -26,7 +26,7 @@ from meshobs.model import ConfigResource, HttpRoute, Layer, Mesh, MeshSnapshot, 
 
 from .base import Finding, Settings, check, finding, memo
 from .config import destination_rules_for, selects, subsets_for_host, target_service, workload_labels
-from .split import chi_square_p, judge_split
+from .split import chi_square_p, judge_split, require_requests
 
 __all__ = ["chi_square_p"]  # re-exported: the split statistics moved to .split
 
@@ -324,6 +324,7 @@ def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settin
         if subset is not None:
             counts[subset] = counts.get(subset, 0.0) + e.request_rate * snapshot.window_s
     matched_elsewhere = any(r.has_match and r is not default for r in routes)
+    require_requests(counts, f"the subsets of {service}")
     verdict = judge_split(counts, {k: float(v) for k, v in default.weights().items()},
                           matched_elsewhere=matched_elsewhere)
     if verdict is None:
