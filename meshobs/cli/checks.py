@@ -61,9 +61,10 @@ def checks(check: tuple[str, ...], skip: tuple[str, ...], output: str) -> None:
             "mesh": c.mesh.value if c.mesh else None, "doc": c.doc} for c in chosen], indent=2))
         return
     width = max((len(c.id) for c in chosen), default=10)
+    codes_width = max((len(", ".join(c.codes)) for c in chosen), default=7)
     for c in chosen:
         mesh = f" ({c.mesh.value} only)" if c.mesh else ""
-        click.echo(f"{c.id:<{width}}  {c.kind:<8}  {', '.join(c.codes):<27}  {c.requires}{mesh}")
+        click.echo(f"{c.id:<{width}}  {c.kind:<8}  {', '.join(c.codes):<{codes_width}}  {c.requires}{mesh}")
         click.echo(f"{'':<{width}}  {c.doc}")
     analyzers = sum(1 for c in chosen if isinstance(c, Analyzer))
     click.echo(f"\n{len(chosen) - analyzers} checks (judge a service; the last column: the inputs they need) and "
