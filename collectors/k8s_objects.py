@@ -284,9 +284,9 @@ def service_from_object(obj: Mapping[str, Any], candidates: Mapping[WorkloadRef,
 def service_port(p: Mapping[str, Any]) -> ServicePort:
     """One entry of a Service's ``ports`` (its ``port`` already known to be a number)."""
     target = p.get("targetPort")
+    text = str(target) if target is not None and target != "" else None
     return ServicePort(port=int(p["port"]), name=str(p.get("name") or ""),
-                       target_port=int(target) if isinstance(target, int) or str(target or "").isdigit()
-                       else (str(target) if target else None),
+                       target_port=int(text) if text is not None and text.isdigit() else text,
                        protocol=str(p.get("protocol") or "TCP").upper(),
                        app_protocol=str(p["appProtocol"]) if p.get("appProtocol") else None)
 
