@@ -79,14 +79,18 @@ def tls_settings(dr: ConfigResource) -> Iterator[tuple[str, str, Mapping[str, An
                             subset.get("trafficPolicy"))
 
 
+NETWORKING_KINDS = ("DestinationRule", "VirtualService", "Gateway", "ServiceEntry", "Sidecar")
+
+
 def proves_verifying_istio(snapshot: MeshSnapshot) -> bool:
     """Does the input show Istio 1.22 or later? It does when it holds a ``networking.istio.io/v1``
     resource (first served by 1.22); from 1.20 on, a client without ``caCertificates`` verifies
     the server against the OS trust store (VERIFY_CERTIFICATE_AT_CLIENT, on by default)."""
-    return any(r.api_version == "networking.istio.io/v1" for r in snapshot.config)
+    return any(r.api_version == "networking.istio.io/v1" for kind in NETWORKING_KINDS
+               for r in snapshot.config_of(kind))
 
 
-@analyzer("config.tls_verification", Category.CONFIG, ("DestinationRule",), ("MSH0235",), mesh=Mesh.ISTIO)
+@analyzer("config.tls_verification", Category.CONFIG, (*NETWORKING_KINDS, "Service"), ("MSH0235",), mesh=Mesh.ISTIO)
 def tls_without_verification(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A DestinationRule originates SIMPLE or MUTUAL TLS without verifying the server's
     certificate: ``insecureSkipVerify: true``, or no ``caCertificates``/``credentialName`` on an
@@ -136,7 +140,7 @@ def _selector_key(dr: ConfigResource) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items()))
 
 
-@analyzer("config.destinationrule_conflict", Category.CONFIG, ("DestinationRule",), ("MSH0236",), mesh=Mesh.ISTIO)
+@analyzer("config.destinationrule_conflict", Category.CONFIG, ("DestinationRule", "Service"), ("MSH0236",), mesh=Mesh.ISTIO)
 def conflicting_destinationrules(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """Two DestinationRules of one namespace are for the same host (same or no workload
     selector, overlapping exportTo) and both set a top-level traffic policy or a subset of the

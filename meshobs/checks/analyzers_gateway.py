@@ -318,7 +318,7 @@ def _why_not(listener: Mapping[str, Any], kind: str, route: ConfigResource, gw: 
 def _parent_problem(snapshot: MeshSnapshot, route: ConfigResource, kind: str, ref: Mapping[str, Any]
                     ) -> tuple[str, str] | None:
     """(parent as written, why it does not attach), or None; LookupError when not judgeable."""
-    group = str(ref.get("group") or "gateway.networking.k8s.io")
+    group = str(ref["group"]) if ref.get("group") is not None else "gateway.networking.k8s.io"
     pkind = str(ref.get("kind") or "Gateway")
     ns = str(ref.get("namespace") or route.namespace)
     name = str(ref.get("name") or "")

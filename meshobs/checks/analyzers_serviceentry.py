@@ -22,7 +22,7 @@ def _ports(se: ConfigResource) -> Iterable[tuple[int, int, str]]:
             yield i, int(str(p["number"])), str(p.get("protocol") or "").upper()
 
 
-@analyzer("config.serviceentry_addresses", Category.CONFIG, ("ServiceEntry",), ("MSH0242",), mesh=Mesh.ISTIO)
+@analyzer("config.serviceentry_addresses", Category.CONFIG, ("ServiceEntry", "Service"), ("MSH0242",), mesh=Mesh.ISTIO)
 def tcp_without_addresses(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A ServiceEntry declares a TCP port (or one without a protocol) but no addresses: sidecars
     cannot tell its connections from others by host, so they send every TCP connection to that
@@ -43,7 +43,7 @@ def tcp_without_addresses(snapshot: MeshSnapshot, settings: Settings) -> Iterabl
             break  # one finding per ServiceEntry: every such port has the same cause
 
 
-@analyzer("config.serviceentry_protocol", Category.CONFIG, ("ServiceEntry",), ("MSH0243",), mesh=Mesh.ISTIO)
+@analyzer("config.serviceentry_protocol", Category.CONFIG, ("ServiceEntry", "Service"), ("MSH0243",), mesh=Mesh.ISTIO)
 def conflicting_protocols(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """ServiceEntries visible in one namespace declare one host's port with different protocols;
     sidecars build one listener and one cluster for it, so one declaration loses."""

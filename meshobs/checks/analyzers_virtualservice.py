@@ -47,7 +47,7 @@ def _name(r: ConfigResource) -> str:
 
 
 # -- delegation --------------------------------------------------------------------------------
-@analyzer("config.delegate", Category.CONFIG, ("VirtualService",), ("MSH0228",), mesh=Mesh.ISTIO)
+@analyzer("config.delegate", Category.CONFIG, ("VirtualService", "Service"), ("MSH0228",), mesh=Mesh.ISTIO)
 def delegate_not_found(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A VirtualService delegates to a VirtualService that does not exist, has hosts (so Istio
     does not treat it as a delegate) or is not exported to the delegating namespace."""
@@ -183,7 +183,7 @@ def _meets(a: str, b: str) -> bool:
     return a == b or host_matches(a, b) or host_matches(b, a)
 
 
-@analyzer("config.gateway_host", Category.CONFIG, ("VirtualService", "Gateway"), ("MSH0231",), mesh=Mesh.ISTIO)
+@analyzer("config.gateway_host", Category.CONFIG, ("VirtualService", "Gateway", "Service"), ("MSH0231",), mesh=Mesh.ISTIO)
 def host_not_in_gateway(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A VirtualService binds a host to a Gateway none of whose servers accept that host (or
     accept it only from other namespaces), so the gateway never routes it (IST0132)."""
@@ -214,7 +214,7 @@ def _takes_all(vs: ConfigResource) -> bool:
                for rule in vs.spec.get("http") or ())
 
 
-@analyzer("config.gateway_virtualservices", Category.CONFIG, ("VirtualService", "Gateway"), ("MSH0232",),
+@analyzer("config.gateway_virtualservices", Category.CONFIG, ("VirtualService", "Service"), ("MSH0232",),
           mesh=Mesh.ISTIO)
 def competing_gateway_virtualservices(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """Several VirtualServices bind one host to one gateway and one of them has a rule taking
@@ -266,7 +266,7 @@ def _authenticated(snapshot: MeshSnapshot, namespaces: Iterable[str], label_sets
 
 
 @analyzer("config.jwt_claim_route", Category.CONFIG, ("VirtualService", "Gateway", "RequestAuthentication",
-                                                       "Workload", "Pod"), ("MSH0233",), mesh=Mesh.ISTIO)
+                                                       "Workload", "Pod", "Service"), ("MSH0233",), mesh=Mesh.ISTIO)
 def jwt_claim_without_authentication(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A gateway VirtualService routes on a JWT claim (``@request.auth.claims.*``), but no
     RequestAuthentication applies to the gateway's pods, so the claim is never there
