@@ -59,7 +59,8 @@ def telemetry(name: str, ns: str, selector: str = "") -> str:
 
 def envoy_filter(name: str, ns: str, apply_to: str, operation: str, anchor: str = "", priority: str = "") -> str:
     sub = f"\n            subFilter: {{name: {anchor}}}" if anchor else ""
-    return (f"apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {{name: {name}, namespace: {ns}}}\n"
+    return ("apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\n"
+            f"metadata: {{name: {name}, namespace: {ns}}}\n"
             f"spec:\n{priority}  configPatches:\n  - applyTo: {apply_to}\n    match:\n      context: SIDECAR_INBOUND\n"
             f"      listener:\n        filterChain:\n          filter:\n"
             f"            name: envoy.filters.network.http_connection_manager{sub}\n"
@@ -79,6 +80,8 @@ def k8s_gateway(name: str, ns: str, listeners: str) -> str:
             f"spec:\n  gatewayClassName: istio\n  listeners:\n{listeners}")
 
 
+PG = "[{number: 5432, name: pg, protocol: TCP}]"
+HTTPS = "[{number: 443, name: https, protocol: HTTPS}]"
 PUBLIC_LISTENER = ("  - name: web\n    port: 80\n    protocol: HTTP\n    hostname: '*.example.org'\n"
                    "    allowedRoutes: {namespaces: {from: All}}\n")
 CLAIM_RULE = ("  - match:\n    - headers: {'@request.auth.claims.groups': {exact: admin}}\n"
@@ -107,7 +110,8 @@ NET_GRID: list[tuple[str, str, dict[str, str], set[tuple[str, str]]]] = [
                      "  selector: {matchLabels: {app: ledger}}\n  template:\n    metadata:\n"
                      "      labels: {app: ledger}\n      annotations: {policy.istio.io/check: disable}\n"
                      "    spec: {containers: [{name: app, image: 'app:1'}]}\n",
-                     "apiVersion: rbac.istio.io/v1alpha1\nkind: ServiceRole\nmetadata: {name: reader, namespace: payments}\n"
+                     "apiVersion: rbac.istio.io/v1alpha1\nkind: ServiceRole\n"
+                     "metadata: {name: reader, namespace: payments}\n"
                      "spec:\n  rules: [{services: ['*'], methods: [GET]}]\n")},
      {("MSH0244", "VirtualService payments/ledger"), ("MSH0244", "Workload payments/ledger"),
       ("MSH0244", "ServiceRole payments/reader")}),
@@ -138,7 +142,8 @@ NET_GRID: list[tuple[str, str, dict[str, str], set[tuple[str, str]]]] = [
     # -- destination ports ---------------------------------------------------------------------------
     ("config.destination_port", "a port the service does not have",
      {"a.yaml": docs(two_port_service("ledger", "payments"),
-                     vs("ledger", "payments", "  - route:\n    - destination: {host: ledger, port: {number: 8081}}\n"))},
+                     vs("ledger", "payments",
+                        "  - route:\n    - destination: {host: ledger, port: {number: 8081}}\n"))},
      {("MSH0230", "VirtualService payments/ledger")}),
     ("config.destination_port", "a gateway routing to a two-port service without a port",
      {"a.yaml": docs(two_port_service("ledger", "payments"), gateway("public", "edge", "{istio: ingressgateway}", 80,
@@ -153,7 +158,8 @@ NET_GRID: list[tuple[str, str, dict[str, str], set[tuple[str, str]]]] = [
                            "  - route:\n    - destination: {host: ledger, port: {number: 8080}}\n"))}, set()),
     # -- hosts of the bound Gateway -------------------------------------------------------------------
     ("config.gateway_host", "a host the Gateway does not serve, and one it serves to another namespace",
-     {"a.yaml": docs(gateway("public", "edge", "{istio: ingressgateway}", 80, "['shop/*.example.org', www.example.org]"),
+     {"a.yaml": docs(gateway("public", "edge", "{istio: ingressgateway}", 80,
+                             "['shop/*.example.org', www.example.org]"),
                      gw_vs("pay", "payments", "pay.example.org", "[edge/public]", "  -" + route("ledger")[3:]))},
      {("MSH0231", "VirtualService payments/pay")}),
     ("config.gateway_host", "wildcard and namespace-scoped server hosts that admit it",
@@ -184,7 +190,8 @@ NET_GRID: list[tuple[str, str, dict[str, str], set[tuple[str, str]]]] = [
      {("MSH0233", "VirtualService payments/admin")}),
     ("config.jwt_claim_route", "a RequestAuthentication selecting the gateway pods",
      {"a.yaml": docs(ingress(), gateway("public", "edge", "{istio: ingressgateway}", 8080, "['*']"),
-                     policy("RequestAuthentication", "jwt", "edge", "  selector: {matchLabels: {istio: ingressgateway}}\n"
+                     policy("RequestAuthentication", "jwt", "edge",
+                            "  selector: {matchLabels: {istio: ingressgateway}}\n"
                             "  jwtRules: [{issuer: 'https://idp.example.org'}]\n"),
                      gw_vs("admin", "payments", "admin.example.org", "[edge/public]", CLAIM_RULE))}, set()),
     # -- DestinationRule host --------------------------------------------------------------------------
@@ -200,7 +207,8 @@ NET_GRID: list[tuple[str, str, dict[str, str], set[tuple[str, str]]]] = [
                         policy="  trafficPolicy: {connectionPool: {tcp: {maxConnections: 10}}}\n"))}, set()),
     # -- TLS without verification ------------------------------------------------------------------------
     ("config.tls_verification", "SIMPLE without a CA, and MUTUAL skipping verification on a port",
-     {"a.yaml": docs(older(dr("fx", "payments", "fx.example.com", policy="  trafficPolicy:\n    tls: {mode: SIMPLE}\n")),
+     {"a.yaml": docs(older(dr("fx", "payments", "fx.example.com",
+                              policy="  trafficPolicy:\n    tls: {mode: SIMPLE}\n")),
                      older(dr("bank", "payments", "bank.example.com", policy=(
                          "  trafficPolicy:\n    portLevelSettings:\n    - port: {number: 443}\n"
                          "      tls: {mode: MUTUAL, clientCertificate: /etc/c.pem, privateKey: /etc/k.pem, "
@@ -247,7 +255,8 @@ NET_GRID: list[tuple[str, str, dict[str, str], set[tuple[str, str]]]] = [
                      tls_secret("other", "edge"))},
      {("MSH0239", "Gateway web/shop")}),
     ("config.gateway_credential", "MUTUAL without a CA, and a Secret without its key",
-     {"a.yaml": docs(ingress(), tls_gateway("shop", "edge", "shop-cert", mode="MUTUAL"), tls_secret("shop-cert", "edge"),
+     {"a.yaml": docs(ingress(), tls_gateway("shop", "edge", "shop-cert", mode="MUTUAL"),
+                     tls_secret("shop-cert", "edge"),
                      tls_gateway("api", "edge", "api-cert", hosts="[api.example.org]"),
                      tls_secret("api-cert", "edge", keys=("tls.crt",)))},
      {("MSH0239", "Gateway edge/shop"), ("MSH0239", "Gateway edge/api")}),
@@ -278,27 +287,27 @@ NET_GRID: list[tuple[str, str, dict[str, str], set[tuple[str, str]]]] = [
      set()),
     # -- ServiceEntry -------------------------------------------------------------------------------------------
     ("config.serviceentry_addresses", "a TCP port without addresses",
-     {"a.yaml": service_entry("ledger-db", "payments", "[db.example.com]", "[{number: 5432, name: pg, protocol: TCP}]")},
+     {"a.yaml": service_entry("ledger-db", "payments", "[db.example.com]", PG)},
      {("MSH0242", "ServiceEntry payments/ledger-db")}),
     ("config.serviceentry_addresses", "addresses given, and an HTTPS port",
      {"a.yaml": docs(service_entry("ledger-db", "payments", "[db.example.com]",
-                                   "[{number: 5432, name: pg, protocol: TCP}]", "  addresses: [203.0.113.10/32]\n"),
-                     service_entry("fx", "payments", "[fx.example.com]", "[{number: 443, name: https, protocol: HTTPS}]"))},
+                                   PG, "  addresses: [203.0.113.10/32]\n"),
+                     service_entry("fx", "payments", "[fx.example.com]", HTTPS))},
      set()),
     ("config.serviceentry_protocol", "one host's port declared HTTPS and HTTP",
-     {"a.yaml": docs(service_entry("fx", "payments", "[fx.example.com]", "[{number: 443, name: https, protocol: HTTPS}]"),
+     {"a.yaml": docs(service_entry("fx", "payments", "[fx.example.com]", HTTPS),
                      service_entry("fx-legacy", "treasury", "[fx.example.com]",
                                    "[{number: 443, name: http, protocol: HTTP}]"))},
      {("MSH0243", "ServiceEntry payments/fx"), ("MSH0243", "ServiceEntry treasury/fx-legacy")}),
     ("config.serviceentry_protocol", "the same protocol twice, or hidden from each other by exportTo",
-     {"a.yaml": docs(service_entry("fx", "payments", "[fx.example.com]", "[{number: 443, name: https, protocol: HTTPS}]",
+     {"a.yaml": docs(service_entry("fx", "payments", "[fx.example.com]", HTTPS,
                                    "  exportTo: ['.']\n"),
                      service_entry("fx-legacy", "treasury", "[fx.example.com]",
                                    "[{number: 443, name: http, protocol: HTTP}]", "  exportTo: ['.']\n"),
                      service_entry("fx-copy", "treasury", "[api.example.com]",
-                                   "[{number: 443, name: https, protocol: HTTPS}]"),
+                                   HTTPS),
                      service_entry("fx-copy2", "web", "[api.example.com]",
-                                   "[{number: 443, name: https, protocol: HTTPS}]"))}, set()),
+                                   HTTPS))}, set()),
     # -- Telemetry ------------------------------------------------------------------------------------------------
     ("config.telemetry_conflict", "two namespace-wide Telemetries, and two selecting one workload",
      {"a.yaml": docs(deployment("ledger", "payments", "{app: ledger, tier: backend}"),

@@ -140,7 +140,8 @@ def _selector_key(dr: ConfigResource) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items()))
 
 
-@analyzer("config.destinationrule_conflict", Category.CONFIG, ("DestinationRule", "Service"), ("MSH0236",), mesh=Mesh.ISTIO)
+@analyzer("config.destinationrule_conflict", Category.CONFIG, ("DestinationRule", "Service"), ("MSH0236",),
+          mesh=Mesh.ISTIO)
 def conflicting_destinationrules(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """Two DestinationRules of one namespace are for the same host (same or no workload
     selector, overlapping exportTo) and both set a top-level traffic policy or a subset of the

@@ -183,7 +183,8 @@ def _meets(a: str, b: str) -> bool:
     return a == b or host_matches(a, b) or host_matches(b, a)
 
 
-@analyzer("config.gateway_host", Category.CONFIG, ("VirtualService", "Gateway", "Service"), ("MSH0231",), mesh=Mesh.ISTIO)
+@analyzer("config.gateway_host", Category.CONFIG, ("VirtualService", "Gateway", "Service"), ("MSH0231",),
+          mesh=Mesh.ISTIO)
 def host_not_in_gateway(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A VirtualService binds a host to a Gateway none of whose servers accept that host (or
     accept it only from other namespaces), so the gateway never routes it (IST0132)."""
