@@ -69,7 +69,7 @@ class Mesh:
     """A mesh being described; :meth:`build` returns the :class:`Scenario`."""
 
     def __init__(self, name: str, description: str, cause: str, *, time: datetime = TIME,
-                 window_s: float = WINDOW_S, seed: int = 11, traces: int = 60,
+                 window_s: float = WINDOW_S, seed: int = 11, traces: int = 40,
                  ingress_host: str | None = None) -> None:
         self.name, self.description, self.cause = name, description, cause
         self.time, self.window_s, self.seed, self.traces = time, window_s, seed, traces

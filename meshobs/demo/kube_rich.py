@@ -102,13 +102,14 @@ def _strip_sidecar(item: dict[str, Any], ambient: bool) -> None:
 
 
 def _job_owner(item: dict[str, Any], pod: PodSpec) -> None:
-    job = pod.replicaset  # the demo names a Job's pods like a ReplicaSet's; the owner says Job
+    job = pod.replicaset  # <cronjob>-<minute>, as a CronJob names its Jobs
     meta = item["metadata"]
     meta["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "Job", "name": job,
                                 "uid": _h("job" + job, 32, "0123456789abcdef"),
                                 "controller": True, "blockOwnerDeletion": True}]
     meta["labels"].pop("pod-template-hash", None)
-    meta["labels"].update({"batch.kubernetes.io/job-name": job, "job-name": job})
+    meta["labels"].update({"batch.kubernetes.io/job-name": job, "job-name": job,
+                           "batch.kubernetes.io/controller-uid": _h("jobuid" + job, 32, "0123456789abcdef")})
     item["spec"]["restartPolicy"] = "Never"
 
 

@@ -51,6 +51,7 @@ class Series:
     cuts: tuple[float, ...]
     values: list[float | None]
     counter: bool = True
+    _born: float | None = field(default=None, repr=False)
 
     def segment(self, age: float) -> int:
         i = 0
@@ -60,6 +61,11 @@ class Series:
 
     def born_s_ago(self) -> float:
         """The age at which the series came to exist (inf: before any history)."""
+        if self._born is None:
+            self._born = self._birth()
+        return self._born
+
+    def _birth(self) -> float:
         if self.values[-1] is not None and (not self.counter or self.values[-1] > 0):
             return math.inf
         for i in range(len(self.values) - 2, -1, -1):
@@ -93,7 +99,7 @@ class Timeline:
     series: list[Series] = field(default_factory=list)
     history_s: float = 3600.0
     end_s_ago: float = 0.0  # no scrape younger than this (Prometheus stopped scraping)
-    _points: dict[int, list[tuple[float, float]]] = field(default_factory=dict, repr=False)
+    _points: dict[int, dict[int, float | None]] = field(default_factory=dict, repr=False)
 
     def ages(self) -> list[float]:
         """Scrape ages, oldest first."""
@@ -101,16 +107,22 @@ class Timeline:
         return [k * STEP_S for k in range(n, -1, -1) if k * STEP_S >= self.end_s_ago - 1e-9]
 
     def points(self, s: Series) -> list[tuple[float, float]]:
-        """(age, value) of every scrape of ``s``, oldest first (computed once per series)."""
-        cached = self._points.get(id(s))
-        if cached is None:
-            cached = [(age, v) for age in self.ages() if (v := s.value_at(age)) is not None]
-            self._points[id(s)] = cached
-        return cached
+        """(age, value) of every scrape of ``s``, oldest first."""
+        return self.samples(s, 0.0, self.history_s)
 
     def samples(self, s: Series, lo_age: float, hi_age: float) -> list[tuple[float, float]]:
         """(age, value) of the scrapes of ``s`` with ages in [lo_age, hi_age], oldest first."""
-        return [(a, v) for a, v in self.points(s) if lo_age - 1e-9 <= a <= hi_age + 1e-9]
+        cache = self._points.setdefault(id(s), {})
+        first = max(math.ceil(lo_age / STEP_S - 1e-9), math.ceil(self.end_s_ago / STEP_S - 1e-9))
+        last = min(math.floor(hi_age / STEP_S + 1e-9), int(self.history_s // STEP_S))
+        out = []
+        for k in range(last, first - 1, -1):
+            if k not in cache:
+                cache[k] = s.value_at(k * STEP_S)
+            v = cache[k]
+            if v is not None:
+                out.append((k * STEP_S, v))
+        return out
 
     def rate(self, s: Series, at_age: float, range_s: float) -> float | None:
         """``rate(s[range_s])`` evaluated ``at_age`` seconds before the scenario time, as

@@ -54,6 +54,8 @@ def pods(scenario: Scenario) -> list[PodSpec]:
     out: list[PodSpec] = []
     for index, w in enumerate(scenario.workloads):
         rs = f"{w.name}-{_h('rs:' + w.namespace + w.name, 10)}"
+        if w.kind == "Job":  # a CronJob's Job: <cronjob>-<scheduled minute since the epoch>
+            rs = f"{w.name}-{int(scenario.time.timestamp() // 60) - 3}"
         for r in range(w.replicas):
             name = f"{rs}-{_h(f'pod:{w.namespace}/{w.name}/{r}', 5)}"
             n = len(out)

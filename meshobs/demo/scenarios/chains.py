@@ -59,7 +59,7 @@ def deep_chain_timeout() -> Scenario:
             "http": [{"route": [{"destination": {"host": f"{svc}.{ns}.svc.cluster.local"}}], "timeout": "10s"}]}))
     return m.build(Expectation("slow-hop", target="logistics/shipment-api",
                                subjects=("Service freight/tariff-db", "Workload freight/tariff-db-v2",
-                                         "Hop tariff-db.freight", "Edge pricing/rate-engine -> freight/tariff-db"),
+                                         "Hop tariff-db.freight"),
                                symptom_ok=True))
 
 

@@ -146,7 +146,7 @@ def batch_spiky_p99() -> Scenario:
              "no fault: the CronJob meter-rollup runs 4 minutes every 11 minutes; while it runs, "
              "readings-store's p99 rises to 880 ms (under the 1 s objective) and falls back after")
     m.namespace("metering")
-    job = m.workload("metering", "meter-rollup", "v1", kind="Job")
+    job = m.workload("metering", "meter-rollup", "v1", kind="Job", name="meter-rollup")
     store = m.workload("metering", "readings-store", "v5", replicas=3)
     ingest = m.workload("metering", "meter-ingest", "v2", replicas=2)
     m.call(ingest, store, 60.0, 6.0, 40.0)
