@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from functools import cache
 from typing import Any
 
 import pytest
 
-from meshobs.bundle import Bundle
-from meshobs.collect import build_snapshot
 from meshobs.demo.build import render_bundle, scenario_timeline
 from meshobs.demo.catalog import list_library, load_demo, scenario_for
 from meshobs.demo.expect import CAUSE_KINDS, Expectation
@@ -20,13 +17,9 @@ from meshobs.demo.prom_timeline import Series, Timeline
 from meshobs.demo.render_istiod import istiod_source, syncz
 from meshobs.demo.scenarios import LIBRARY, library_scenario
 from meshobs.raw import RawSource
+from tests.support.scenarios import bundle, snapshot
 
 ADMIN = "type.googleapis.com/envoy.admin.v3."
-
-
-@cache
-def bundle(name: str) -> Bundle:
-    return render_bundle(library_scenario(name))
 
 
 def source(name: str, kind: str) -> RawSource:
@@ -80,7 +73,7 @@ def test_scenario_renders_reads_back_and_names_its_target(name: str) -> None:
     sc = library_scenario(name)
     assert sc.name == name and sc.cause and "\n" not in sc.description
     assert isinstance(sc.expect, Expectation) and sc.expect.kind in CAUSE_KINDS
-    snap = build_snapshot(bundle(name), origin="test")
+    snap = snapshot(name)
     broken = {s.name: s.message for s in snap.sources if s.state != "ok"}
     assert broken == ({"prometheus": broken.get("prometheus")} if name == "empty-window" else {})
     if sc.expect.target:
@@ -216,7 +209,7 @@ def test_deep_chain_times_out_above_the_slow_hop_and_starts_at_the_bottom() -> N
 
 def test_two_faults_the_quiet_one_is_a_certificate_near_its_end() -> None:
     sc = library_scenario("loud-fault-and-cert")
-    snap = build_snapshot(bundle("loud-fault-and-cert"), origin="test")
+    snap = snapshot("loud-fault-and-cert")
     left = {c.spiffe_id: c.not_after - sc.time for c in snap.certs if c.spiffe_id}
     drm = left["spiffe://cluster.local/ns/drm/sa/drm-license"]
     assert timedelta(hours=2, minutes=39) <= drm <= timedelta(hours=2, minutes=41)
@@ -319,7 +312,7 @@ def test_batch_job_runs_in_bursts_within_slo() -> None:
 
 def test_certificates_mid_rotation_are_all_comfortably_valid() -> None:
     sc = library_scenario("cert-rotation")
-    snap = build_snapshot(bundle("cert-rotation"), origin="test")
+    snap = snapshot("cert-rotation")
     for c in snap.certs:
         if c.spiffe_id:
             life = (c.not_after - c.not_before).total_seconds()

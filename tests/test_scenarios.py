@@ -9,18 +9,15 @@ the marker then. The codes of the checks do not appear here, only kinds of cause
 
 from __future__ import annotations
 
-from functools import cache
-
 import pytest
 
 from meshobs.checks.base import Settings
-from meshobs.collect import build_snapshot
-from meshobs.demo.build import render_bundle
 from meshobs.demo.expect import first_subjects, judge_mesh, judge_report
 from meshobs.demo.scenario import Scenario
-from meshobs.demo.scenarios import LIBRARY, library_scenario
+from meshobs.demo.scenarios import LIBRARY
 from meshobs.engine import diagnose, diagnose_all
 from meshobs.model import MeshSnapshot, ServiceRef
+from tests.support.scenarios import scenario, snapshot
 
 # What each scenario needs that meshobs does not do yet. Remove an entry when its scenario passes.
 MISSING: dict[str, str] = {
@@ -64,16 +61,6 @@ MISSING: dict[str, str] = {
 def _params() -> list[object]:
     return [pytest.param(name, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=MISSING[name]))
             if name in MISSING else name for name in LIBRARY]
-
-
-@cache
-def scenario(name: str) -> Scenario:
-    return library_scenario(name)
-
-
-@cache
-def snapshot(name: str) -> MeshSnapshot:
-    return build_snapshot(render_bundle(scenario(name)), origin=f"demo:{name}")
 
 
 def problems_of(sc: Scenario, snap: MeshSnapshot) -> list[str]:
