@@ -231,6 +231,18 @@ def test_control_plane_trouble_is_in_istiod_signals() -> None:
     assert len(pods) == 1 and {c["type"]: c["status"] for c in pods[0]["status"]["conditions"]}["Ready"] == "False"
     assert {p.status for p in istiod_source(sc).payloads if p.key.endswith("/ready")} == {503}
     assert series("istiod-not-ready", "pilot_xds_pushes", type="cds_senderr")
+    # orders-api still targets the pods courier-tracker had before its rollout; the new ones
+    # never got a configuration (or a certificate) from istiod.
+    live_ips = {p["status"]["podIP"] for p in kube("istiod-not-ready", "pods")["items"]
+                if p["metadata"]["name"].startswith("courier-tracker")}
+    orders = body(proxies("istiod-not-ready", "orders-api-v5")[0], "clusters")["cluster_statuses"]
+    held = {h["address"]["socket_address"]["address"] for c in orders if "courier-tracker" in c["name"]
+            for h in c["host_statuses"]}
+    assert held and not held & live_ips
+    for raw in proxies("istiod-not-ready", "courier-tracker-v9"):
+        assert raw.get("ready").status == 503  # type: ignore[union-attr]
+        assert body(raw, "certs") == {"certificates": []}
+        assert dump(raw, "ClustersConfigDump")["dynamic_active_clusters"] == []
     unacked = library_scenario("proxy-unacked")
     for s in syncz(unacked, 0) + syncz(unacked, 1):
         assert (s["cluster_sent"] != s["cluster_acked"]) == s["proxy"].startswith("inventory-api"), s["proxy"]

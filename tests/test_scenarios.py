@@ -34,8 +34,9 @@ MISSING: dict[str, str] = {
     "deep-chain-timeout": "issue 10 Build 3: the ranking walk stops at rate-engine, above the slow tariff-db",
     "loud-fault-and-cert": "issue 10 Build 3: a callee's certificate expiring in hours is not surfaced for "
                            "its callers",
-    "gateway-binding-404": "issue 10 Build 1: 404 NR at ingress from a Gateway/VirtualService binding "
-                           "mistake is not checked",
+    "gateway-binding-404": "issue 10 Build 1 / issue 11 Build 3: the analyzer finds the binding (diagnose "
+                           "--all) but it is not linked to the ingress's 404 NR, so the gateway's diagnosis "
+                           "misses it",
     "istiod-not-ready": "issue 10 Build 2: no control-plane health (istiod readiness, push errors); the "
                         "proxies it left unready rank first",
     "proxy-unacked": "issue 10 Build 2: sent-vs-acked (istiod syncz) is not read; the split mismatch ranks "
@@ -44,7 +45,8 @@ MISSING: dict[str, str] = {
                        "not the DestinationRule edited 40 s before it",
     "appmesh-controller-names": "issue 10 Build 7: App Mesh controller names (<vn>_<ns>, FQDN virtual "
                                 "services, mesh != namespace) are not mapped to Kubernetes services",
-    "empty-window": "issue 10 Build 5: an empty window passes the traffic checks (healthy), not 'could not check'",
+    "empty-window": "issue 10 Build 5: the traffic checks say 'could not check' but the run's status is "
+                    "still 'healthy'",
     "subset-without-pods": "issue 11 Build 3: the empty subset (found) ranks below the split mismatch it explains",
     "authz-unknown-principal": "issue 11 Build 2-3: no analyzer for AuthorizationPolicy principals no workload "
                                "runs as, linked to the 403s",

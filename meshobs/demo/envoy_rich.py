@@ -109,8 +109,18 @@ class RichMeshView(MeshView):
 
     # -- clusters ------------------------------------------------------------------------------
 
+    def _state(self, pod: PodSpec) -> Any:
+        return self.scenario.proxy_states.get(pod.workload.name)
+
     def clusters_for(self, pod: PodSpec) -> list[ClusterView]:
+        state = self._state(pod)
+        if state is not None and not state.initialized:
+            return []
         out = super().clusters_for(pod)
+        for service in state.stale_endpoints if state else ():
+            for cl in out:
+                if cl.service == service and not cl.name.startswith("inbound"):
+                    cl.hosts = [_previous(h) for h in cl.hosts]
         if pod.workload.gateway:
             return out
         for ns, host, port, _protocol in self.service_entries(pod.workload):
@@ -173,7 +183,17 @@ class RichMeshView(MeshView):
                 "trace_sampled": False}]}
         return route
 
+    def listeners_dump(self, pod: PodSpec) -> dict[str, Any]:
+        dump = super().listeners_dump(pod)
+        state = self._state(pod)
+        if state is not None and not state.initialized:
+            dump["dynamic_listeners"] = []
+        return dump
+
     def routes_dump(self, pod: PodSpec) -> dict[str, Any]:
+        state = self._state(pod)
+        if state is not None and not state.initialized:
+            return {"@type": ADMIN + "RoutesConfigDump"}
         if pod.workload.gateway:
             return self._gateway_routes(pod)
         dump = super().routes_dump(pod)
@@ -254,6 +274,9 @@ class RichMeshView(MeshView):
     def clusters_dump(self, pod: PodSpec, clusters: list[ClusterView]) -> dict[str, Any]:
         dump = super().clusters_dump(pod, clusters)
         state = self.scenario.proxy_states.get(pod.workload.name)
+        if state is not None and not state.initialized:
+            dump["dynamic_active_clusters"] = []  # not even Black/PassthroughCluster: nothing came
+            dump.pop("version_info", None)
         warming = set(state.warming_clusters if state else ())
         if warming:
             active = dump["dynamic_active_clusters"]
@@ -270,6 +293,16 @@ class RichMeshView(MeshView):
         age = accepted_s_ago(self.scenario, pod, xds)
         version = push_version(self.scenario, age, replica_for_pod(self.scenario, pod))
         return version, _ts(self.scenario.time - timedelta(seconds=age))
+
+
+def _previous(pod: PodSpec) -> PodSpec:
+    """The pod the ReplicaSet before the current one ran in ``pod``'s place (deleted since)."""
+    from dataclasses import replace as copy_with
+
+    octets = pod.ip.split(".")
+    old_rs = f"{pod.workload.name}-{pod.replicaset.rsplit('-', 1)[1][::-1]}"
+    return copy_with(pod, name=f"{old_rs}-{pod.name.rsplit('-', 1)[1][::-1]}", replicaset=old_rs,
+                     ip=f"10.244.{(int(octets[2]) + 7) % 250}.{octets[3]}")
 
 
 # -- counters ----------------------------------------------------------------------------------
@@ -332,7 +365,7 @@ def extend_stats(scenario: Any, mesh: MeshView, pod: PodSpec, stats: dict[str, A
     extra: dict[str, float] = {}
     # RDS: one set of stats per route configuration the proxy subscribes to.
     w = pod.workload
-    for config in mesh.routes_dump(pod)["dynamic_route_configs"]:
+    for config in mesh.routes_dump(pod).get("dynamic_route_configs", []):
         route_name = config["route_config"]["name"]
         port = route_name.split(".")[-1]
         prefix = f"http.outbound_0.0.0.0_{port}.rds.{route_name}."
@@ -367,7 +400,11 @@ def extend_stats(scenario: Any, mesh: MeshView, pod: PodSpec, stats: dict[str, A
 
 
 def apply_readiness(scenario: Any, pod: PodSpec, raw: RawSource) -> None:
-    """A proxy that is not ready answers /ready with 503 and its state name, as Envoy does."""
+    """A proxy that is not ready answers /ready with 503 and its state name, as Envoy does; one
+    that never got its first configuration has no workload certificate either (istio-agent's
+    CSR goes to istiod, which did not answer)."""
+    import json
+
     state = scenario.proxy_states.get(pod.workload.name)
     if state is None or state.ready:
         return
@@ -375,3 +412,16 @@ def apply_readiness(scenario: Any, pod: PodSpec, raw: RawSource) -> None:
         if payload.key == "ready":
             payload.status = 503
             payload.body = "PRE_INITIALIZING\n"
+        elif payload.key == "server_info" and payload.body:
+            info = json.loads(payload.body)
+            info["state"] = "PRE_INITIALIZING"
+            payload.body = json.dumps(info, indent=1)
+        elif payload.key == "certs" and not state.initialized:
+            payload.body = json.dumps({"certificates": []}, indent=1)
+        elif payload.key == "config_dump" and payload.body and not state.initialized:
+            dump = json.loads(payload.body)
+            for config in dump["configs"]:
+                if config["@type"].endswith("SecretsConfigDump"):
+                    config.pop("dynamic_active_secrets", None)
+                    config["dynamic_warming_secrets"] = [{"name": "default", "version_info": "uninitialized"}]
+            payload.body = json.dumps(dump, indent=1)

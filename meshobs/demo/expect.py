@@ -138,9 +138,9 @@ def judge_report(expect: Expectation, report: Report) -> list[str]:
         problems.append(f"first finding is {first.code} {first.subject}; expected {' or '.join(expect.subjects)}")
     problems += [f"first finding does not mention {m!r}" for m in expect.mentions if not mentions(first, m)]
     if not expect.symptom_ok:
-        from meshobs.engine.ranking import SYMPTOMS
+        from meshobs.engine.ranking import symptom_kind
 
-        if first.code in SYMPTOMS:
+        if symptom_kind(first) is not None:
             problems.append(f"first finding {first.code} is a symptom, not the cause")
     problems += [f"{f.severity.value} {f.code} {f.subject}: intended, must not be a warning or error"
                  for f in _serious(findings) for s in expect.quiet if names(f, s)]

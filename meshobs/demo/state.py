@@ -85,6 +85,12 @@ class ProxyState:
     # Clusters (names) received but not yet initialised: config_dump's dynamic_warming_clusters
     # and cluster_manager.warming_clusters.
     warming_clusters: tuple[str, ...] = ()
+    # False: the proxy never received its first configuration (no dynamic clusters, listeners
+    # or routes; /ready answers PRE_INITIALIZING), as a new pod when istiod is unreachable.
+    initialized: bool = True
+    # Services whose endpoints this proxy still holds from before their rollout: its clusters
+    # list the previous ReplicaSet's pods (addresses that no longer answer).
+    stale_endpoints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

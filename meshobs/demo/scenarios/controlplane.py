@@ -35,7 +35,9 @@ def istiod_not_ready() -> Scenario:
                                push_context_errors_per_s=0.1))
     for w in (orders, menu, gw):
         m.proxy(w, pushed_s_ago={x: 860.0 for x in ("cds", "eds", "lds", "rds")})
-    m.proxy(tracker, ready=False, pushed_s_ago={x: 520.0 for x in ("cds", "eds", "lds", "rds")})
+    # orders-api's last endpoints push predates the rollout: it still targets the old pods.
+    m.proxy(orders, stale_endpoints=("courier-tracker",))
+    m.proxy(tracker, ready=False, connected=False, initialized=False)
     m.pods(tracker, PodState(started_s_ago=530.0, ready=False))
     m.apply(resource("DestinationRule", "fleet", "courier-tracker", {
         "host": "courier-tracker.fleet.svc.cluster.local",
