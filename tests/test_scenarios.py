@@ -55,6 +55,8 @@ MISSING: dict[str, str] = {
     "ambient-namespace": "issue 10 Build 5: a hop within SLO gets a 'dominates the critical path' warning",
     "old-restart": "issue 10 Build 5: a restart three days ago is a warning (no recency)",
     "batch-spiky-p99": "issue 10 Build 5: a batch hop whose p99 is within SLO gets a warning",
+    "passthrough-egress": "issue 10 Build 5: 0.3% 503 answered by an external host through PassthroughCluster "
+                          "is an error ('never reached a destination')",
     "scoped-push-replicas": "issue 10 Build 2: proxy config versions are compared across istiod replicas and "
                             "a scoped push (stale proxy warnings)",
 }

@@ -102,6 +102,18 @@ def _intended_kubernetes(scenario: Scenario) -> list[dict[str, Any]]:
     return docs
 
 
+_SERVER_SET = ("creationTimestamp", "generation", "managedFields", "resourceVersion", "uid")
+
+
+def _as_manifest(resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource as Git holds it: without the metadata the API server sets (authored scenarios
+    date their resources; a manifest never carries those fields)."""
+    meta = resource.get("metadata", {})
+    if not any(k in meta for k in _SERVER_SET):
+        return resource
+    return {**resource, "metadata": {k: v for k, v in meta.items() if k not in _SERVER_SET}}
+
+
 class DirectoryNotEmpty(Exception):
     """The export directory holds files already (perhaps the user's edits)."""
 
@@ -125,7 +137,7 @@ def export_intended(name: str | None, directory: str | Path, *, force: bool = Fa
     written = []
     files = [("kubernetes.yaml", _intended_kubernetes(scenario))]
     if scenario.intended_config():
-        files.append(("istio.yaml", scenario.intended_config()))
+        files.append(("istio.yaml", [_as_manifest(r) for r in scenario.intended_config()]))
     if scenario.appmesh_config:
         files.append(("appmesh.yaml", scenario.appmesh_config))
     for filename, docs in files:

@@ -50,6 +50,7 @@ LIBRARY: dict[str, Callable[[], Scenario]] = {
     "batch-spiky-p99": healthy.batch_spiky_p99,
     "background-errors": healthy.background_errors,
     "cert-rotation": healthy.cert_rotation,
+    "passthrough-egress": healthy.passthrough_egress,
     "scoped-push-replicas": controlplane.scoped_push_replicas,
 }
 

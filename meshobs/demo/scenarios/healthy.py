@@ -179,6 +179,32 @@ def background_errors() -> Scenario:
     m.call(api, enroll, 30.0, 12.0, 55.0, ("503", "-", 0.004))
     m.call(api, video, 60.0, 20.0, 95.0, ("404", "-", 0.035), ("500", "-", 0.002))
     m.call(api, progress, 40.0, 6.0, 26.0, ("503", "UC", 0.0005))
+    m.apply(resource("Telemetry", "courses", "access-logs", {
+        "accessLogging": [{"providers": [{"name": "envoy"}],
+                           "filter": {"expression": "response.code >= 400"}}]}))
+    return m.build(HEALTHY)
+
+
+def passthrough_egress() -> Scenario:
+    """A newsroom calls outside the mesh: a registered wire-service API (ServiceEntry) and, under
+    the default ALLOW_ANY, a CDN purge endpoint nobody registered (PassthroughCluster)."""
+    m = Mesh("passthrough-egress",
+             "Healthy: external calls through PassthroughCluster (ALLOW_ANY) and a ServiceEntry host",
+             "no fault: outboundTrafficPolicy is ALLOW_ANY (the default), so article-api's calls to an "
+             "unregistered CDN purge endpoint go through PassthroughCluster (destination workload "
+             "unknown, as for every external call) and succeed but for 0.3% 503 from the CDN itself; the "
+             "wire-service API has a ServiceEntry")
+    m.namespace("newsroom")
+    api = m.workload("newsroom", "article-api", "v9", replicas=2, port=80)
+    editor = m.workload("newsroom", "editor-ui", "v3")
+    m.call(editor, api, 6.0, 40.0, 210.0)
+    m.external(api, "PassthroughCluster", 2.5, 60.0, 320.0, ("503", "-", 0.003))  # the CDN has bad moments
+    m.external(api, "api.wirefeed.example", 4.0, 90.0, 400.0, namespace="newsroom")
+    m.count(api, "cluster.PassthroughCluster.upstream_rq_total", 2.5 / api.replicas)
+    m.count(api, "cluster.PassthroughCluster.upstream_cx_total", 0.2 / api.replicas)
+    m.apply(resource("ServiceEntry", "newsroom", "wirefeed", {
+        "hosts": ["api.wirefeed.example"], "location": "MESH_EXTERNAL", "resolution": "DNS",
+        "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}]}))
     return m.build(HEALTHY)
 
 

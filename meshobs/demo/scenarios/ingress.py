@@ -46,6 +46,11 @@ def gateway_binding_404() -> Scenario:
         "hosts": ["checkout.tixwave.example"], "gateways": ["tickets-gw"],
         "http": [{"route": [{"destination": {"host": "checkout-api", "port": {"number": 8080}}}],
                   "timeout": "12s"}]}))
+    # Noise: the ingress also validates JWTs for checkout (unrelated to the 404s).
+    m.apply(resource("RequestAuthentication", "istio-system", "checkout-jwt", {
+        "selector": {"matchLabels": {"istio": "ingressgateway"}},
+        "jwtRules": [{"issuer": "https://auth.tixwave.example", "jwksUri": "https://auth.tixwave.example/.well-known/jwks.json",
+                      "forwardOriginalToken": True}]}))
     return m.build(Expectation("gateway-binding", target="istio-system/istio-ingressgateway",
                                subjects=("VirtualService tickets/checkout",),
                                mentions=("tickets-gw",)))
