@@ -44,6 +44,12 @@ def _vector(url: str, query: str, at: float) -> dict[str, float]:
     return {json.dumps(r["metric"], sort_keys=True): float(r["value"][1]) for r in answer["data"]["result"]}
 
 
+def _matrix(url: str, params: dict[str, object]) -> dict[tuple[str, float], float]:
+    answer = requests.get(f"{url}/api/v1/query_range", params=params, timeout=30).json()  # type: ignore[arg-type]
+    return {(json.dumps(r["metric"], sort_keys=True), float(t)): float(v)
+            for r in answer["data"]["result"] for t, v in r["values"]}
+
+
 def test_live_sources_agree_with_the_bundle_and_hold_the_hour(tmp_path: Path, require_prometheus: None) -> None:
     name = "dr-change-onset"
     sc = library_scenario(name)
@@ -54,10 +60,14 @@ def test_live_sources_agree_with_the_bundle_and_hold_the_hour(tmp_path: Path, re
         # Every query the collector sends answers what the bundle recorded (same samples, same
         # rate() arithmetic; only float summation order differs).
         for payload in recorded.payloads:
-            if not payload.key.startswith("query:"):
-                continue
-            live = _vector(demo.prometheus_url, payload.params["query"], at)
-            mine = {json.dumps(r["metric"], sort_keys=True): float(r["value"][1]) for r in payload.json()["result"]}
+            if payload.key.startswith("query:"):
+                live = _vector(demo.prometheus_url, payload.params["query"], at)
+                mine = {json.dumps(r["metric"], sort_keys=True): float(r["value"][1])
+                        for r in payload.json()["result"]}
+            else:  # range:NAME, with the very start/end/step the collector sends
+                live = _matrix(demo.prometheus_url, payload.params)
+                mine = {(json.dumps(r["metric"], sort_keys=True), float(t)): float(v)
+                        for r in payload.json()["result"] for t, v in r["values"]}
             assert live.keys() == mine.keys(), payload.key
             for key, value in mine.items():
                 assert live[key] == pytest.approx(value, rel=1e-9, abs=1e-12), (payload.key, key)
