@@ -140,4 +140,5 @@ def registry_only_egress() -> Scenario:
     # the finding names the workload whose egress is blocked, or the mesh config that blocks it.
     return m.build(Expectation("registry-only", target="logistics/depot-api",
                                subjects=("Service logistics/route-planner", "Workload logistics/route-planner-v2",
+                                         "Edge logistics/route-planner -> unknown/BlackHoleCluster",
                                          "ConfigMap istio-system/istio", "MeshConfig istio-system/istio")))

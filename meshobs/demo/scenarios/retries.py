@@ -52,4 +52,8 @@ def retries_mask_ledger() -> Scenario:
         "trafficPolicy": {"connectionPool": {"http": {"http1MaxPendingRequests": 256, "maxRetries": 64}}}}))
     m.apply(resource("PeerAuthentication", "istio-system", "default", {"mtls": {"mode": "STRICT"}}))
     return m.build(Expectation("retries-masking", target="payments/payments-api",
-                               subjects=("Service ledger/ledger-db", "Workload ledger/ledger-db-v3")))
+                               subjects=("Service ledger/ledger-db", "Workload ledger/ledger-db-v3",
+                                         "Edge payments/payments-api -> ledger/ledger-db"),
+                               # The callee's own errors alone are not the diagnosis: the finding
+                               # must say retries hid them (a retry stat, the retry policy...).
+                               mentions=("retr",), symptom_ok=True))
