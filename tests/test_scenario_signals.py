@@ -347,3 +347,23 @@ def test_rate_across_an_onset_follows_prometheus_extrapolation() -> None:
     # delta 540 over 135 s; extrapolated to zero (15 s before the first sample) and no further.
     assert tl.rate(s, 0.0, 300.0) == pytest.approx(540.0 * (150.0 / 135.0) / 300.0)
     assert tl.rate(s, 200.0, 60.0) is None  # before the series existed
+
+
+# -- the authoring API -----------------------------------------------------------------------
+
+def test_responses_fill_the_rest_with_ok_and_refuse_more_than_all() -> None:
+    from meshobs.demo.author import responses
+
+    assert responses(("503", "UH", 0.25)) == (("200", "-", 0.75), ("503", "UH", 0.25))
+    assert responses(("403", "-", 1.0)) == (("403", "-", 1.0),)
+    with pytest.raises(ValueError):
+        responses(("500", "-", 0.7), ("503", "-", 0.4))
+
+
+def test_an_edge_reports_each_phase_and_each_side() -> None:
+    edge = next(e for e in library_scenario("dr-change-onset").edges
+                if e.destination_service == "surge-calculator")
+    assert edge.view("source", 0.0).responses[-1] == ("503", "UO", 0.18)
+    assert edge.view("source", 1300.0).responses == (("200", "-", 1.0),)
+    assert edge.view("destination", 0.0).rps == pytest.approx(90 * 0.82)  # overflowed never arrive
+    assert edge.view("destination", 1300.0).rps == 90.0
