@@ -93,7 +93,7 @@ def _proxy(scenario: Scenario, mesh: cfg.MeshView, pod: PodSpec, index: int, roo
     counters = _Counters(uptime)
     ejected = scenario.ejected.get(w.name, set())
     if scenario.rich:
-        from .envoy_rich import count_traffic
+        from .envoy_counters import count_traffic
 
         count_traffic(scenario, clusters, pod, counters)
     else:
@@ -129,7 +129,7 @@ def _proxy(scenario: Scenario, mesh: cfg.MeshView, pod: PodSpec, index: int, roo
     }
     stats = _stats(clusters, counters, ejected, uptime)
     if scenario.rich:
-        from .envoy_rich import extend_stats
+        from .envoy_counters import extend_stats
 
         stats = extend_stats(scenario, mesh, pod, stats, counters)
     dump = {"configs": [
@@ -162,7 +162,7 @@ def _proxy(scenario: Scenario, mesh: cfg.MeshView, pod: PodSpec, index: int, roo
         raw.add(Payload(key=key, body=body, status=200, url=url + path, fetched_at=when,
                         meta={"content_type": "text/plain" if key == "ready" else "application/json"}))
     if scenario.rich:
-        from .envoy_rich import apply_readiness
+        from .envoy_counters import apply_readiness
 
         apply_readiness(scenario, pod, raw)
     return raw
