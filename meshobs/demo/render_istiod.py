@@ -30,7 +30,7 @@ from typing import Any
 from meshobs.raw import Payload, RawSource
 
 from .prom_timeline import Series
-from .render_kubernetes import PodSpec, pods
+from .render_kubernetes import PodSpec, _h, pods
 from .scenario import Scenario
 from .state import XDS_TYPES, IstiodSpec
 
@@ -38,11 +38,6 @@ NAMESPACE = "istio-system"
 CONVERGENCE_BUCKETS_S = (0.1, 0.5, 1.0, 3.0, 5.0, 10.0, 20.0, 30.0)
 LAST_PUSH_S_AGO = 493.0  # the mesh's last push (8 m 13 s, as the classic demo's config_dump)
 _SYNCZ_FIELDS = {"cds": "cluster", "lds": "listener", "rds": "route", "eds": "endpoint"}
-
-
-def _h(text: str, n: int, alphabet: str = "bcdfghjklmnpqrstvwxz2456789") -> str:
-    digest = hashlib.sha256(text.encode()).digest()
-    return "".join(alphabet[b % len(alphabet)] for b in digest[:n])
 
 
 @dataclass(frozen=True)
