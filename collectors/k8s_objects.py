@@ -6,12 +6,14 @@ Pod, a Service or a VirtualService means the same thing whichever way it arrived
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
+from meshobs.collectors.k8s_meshconfig import is_mesh_configmap, mesh_config_resource
 from meshobs.model import (
     ConfigResource,
     Layer,
@@ -330,8 +332,9 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer) -> SnapshotPart:
     """(object, origin[, location]) of any kind -> pods, workloads, services and mesh
     configuration; a manifest reader passes each object's file and line as its location.
 
-    Namespace objects among them contribute their injection labels; kinds meshobs does not
-    model (ConfigMaps, RBAC ...) are ignored.
+    Namespace objects among them contribute their injection labels; Istio's mesh config
+    (ConfigMap ``istio``) becomes a MeshConfig resource; kinds meshobs does not model (other
+    ConfigMaps, RBAC ...) are ignored.
     """
     located = [(o[0], o[1], o[2] if len(o) > 2 else None) for o in objects]  # type: ignore[misc]
     items = [(o, origin) for o, origin, _ in located if isinstance(o, Mapping)]
@@ -350,6 +353,10 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer) -> SnapshotPart:
             controllers.append(workload_from_controller(obj, ns_labels))
         elif kind == "Service" and str(obj.get("apiVersion", "v1")) == "v1":
             service_objs.append((obj, origin))
+        elif kind == "ConfigMap" and is_mesh_configmap(obj):
+            # Unreadable YAML: istiod cannot start on it either; the checks say it was not read.
+            with contextlib.suppress(ValueError):
+                part.config.append(mesh_config_resource(obj, layer, origin, where.get(id(obj))))
         elif kind == "Secret" and str(obj.get("apiVersion", "v1")) == "v1":
             from meshobs.collectors.k8s_secrets import secret_resource
 

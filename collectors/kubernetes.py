@@ -51,6 +51,10 @@ APPMESH_GROUP, APPMESH_VERSION = "appmesh.k8s.aws", "v1beta2"
 APPMESH_CRDS = ("meshes", "virtualservices", "virtualrouters", "virtualnodes", "virtualgateways",
                 "gatewayroutes")
 CLUSTER_SCOPED_CRDS = {(APPMESH_GROUP, "meshes")}
+# (name, namespace) of Istio's mesh config, and its payload key and API path.
+MESH_CONFIGMAP = ("istio", "istio-system")
+MESH_CONFIGMAP_KEY = "configmap/istio-system/istio"
+MESH_CONFIGMAP_PATH = "/api/v1/namespaces/istio-system/configmaps/istio"
 CONCURRENCY = 4
 HINT = "check sources.kubernetes.kubeconfig/context"
 
@@ -188,6 +192,11 @@ class KubernetesCollector:
                 reqs.append(Request("namespaces", "/api/v1/namespaces", "namespaces", None, core.list_namespace))
                 reqs.append(Request("deployments", "/apis/apps/v1/deployments", "deployments", None,
                                     apps.list_deployment_for_all_namespaces))
+            if ns == scopes[0] and self.mesh in ("istio", "auto"):
+                # Istio's mesh config (outboundTrafficPolicy, rootNamespace): one object; absent
+                # (404) means Istio's defaults, not an error.
+                reqs.append(Request(MESH_CONFIGMAP_KEY, MESH_CONFIGMAP_PATH, "configmaps", MESH_CONFIGMAP[1],
+                                    core.read_namespaced_config_map, MESH_CONFIGMAP))
             crds: list[tuple[str, str, tuple[str, ...]]] = []
             if self.mesh in ("istio", "auto"):
                 crds += [(g, p, ISTIO_VERSIONS) for g, p in ISTIO_CRDS] + list(ISTIO_OTHER_CRDS)
@@ -221,7 +230,7 @@ class KubernetesCollector:
         except ApiException as exc:
             payload.status = int(exc.status or 0)
             payload.body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
-            if exc.status != 404 or not req.key.startswith("crd/"):
+            if exc.status != 404 or not req.key.startswith(("crd/", "configmap/")):
                 payload.error = describe_api_error(payload.status, payload.body, server, req.resource,
                                                    req.namespace)
         except Exception as exc:  # urllib3 / socket errors: the server was not reached
@@ -292,9 +301,9 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     objects: list[tuple[Mapping[str, Any], str]] = []
     for payload in raw.payloads:
         base = _base(payload.key)
-        is_crd = base.startswith("crd/")
+        is_crd = base.startswith(("crd/", "configmap/"))
         if is_crd and payload.status == 404 and not payload.error:
-            continue  # the CRD is not installed (or this version of it is not served)
+            continue  # the CRD is not installed (or this version of it is not served); no mesh config
         reason = payload.failure()
         if reason:
             # Pods and services are the topology; without them the source is not usable.

@@ -19,10 +19,13 @@ from meshobs.model import MeshSnapshot
 from tests.support import e2_builders
 from tests.support.manifests import manifests_snapshot
 from tests.support.recording import RecordingSnapshot
+from tests.support.scenarios import snapshot as scenario_snapshot
 from tests.test_analyzers import GRID, live_namespace_without_pods
 from tests.test_analyzers_net import NET_GRID
 
 INPUTS = {"edges", "proxies", "certs", "traces", "series"}
+SCENARIOS = ("retries-mask-ledger", "fault-injection-elsewhere", "mirror-shadow", "authz-deny-legacy",
+             "sidecar-egress-blackhole", "deep-chain-timeout", "gateway-binding-404")
 TOPOLOGY = {"Service", "Workload"}
 
 
@@ -31,7 +34,9 @@ def snapshots() -> tuple[MeshSnapshot, ...]:
     names = [name for name, _ in list_demos() if not name.startswith("generated")]
     demos = [build_snapshot(load_demo(name), origin=name) for name in names]
     grid = [manifests_snapshot(files) for _a, _c, files, _e in GRID + NET_GRID]
-    return (*demos, *grid, e2_builders.snapshot(), live_namespace_without_pods())
+    # Library scenarios whose faults the traffic checks read configuration and proxies for.
+    library = [scenario_snapshot(name) for name in SCENARIOS]
+    return (*demos, *grid, *library, e2_builders.snapshot(), live_namespace_without_pods())
 
 
 def _consume(findings: Iterable[object]) -> None:

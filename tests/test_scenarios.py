@@ -21,22 +21,8 @@ from tests.support.scenarios import scenario, snapshot
 
 # What each scenario needs that meshobs does not do yet. Remove an entry when its scenario passes.
 MISSING: dict[str, str] = {
-    "retries-mask-ledger": "issue 10 Build 1: no check reads the callee's destination-reported 503s, the "
-                           "caller's upstream_rq_retry* stats or its p99 inflation; diagnose says healthy",
-    "fault-injection-elsewhere": "issue 10 Build 1: 503 FI from a VirtualService's intended fault is an error "
-                                 "(requests never reached a destination), not info",
-    "authz-deny-legacy": "issue 10 Build 1: 403 rbac denials are not tied to the AuthorizationPolicy that denies",
-    "sidecar-egress-blackhole": "issue 10 Build 1: BlackHoleCluster 502s are not tied to the Sidecar resource",
-    "registry-only-egress": "issue 10 Build 1: REGISTRY_ONLY without a ServiceEntry is not recognised; a "
-                            "symptom ranks first",
     "envoyfilter-nack": "issue 10 Build 1: the NACK is found (proxy rejected updates) but not tied to the "
                         "EnvoyFilter that caused it",
-    "deep-chain-timeout": "issue 10 Build 3: the ranking walk stops at rate-engine, above the slow tariff-db",
-    "loud-fault-and-cert": "issue 10 Build 3: a callee's certificate expiring in hours is not surfaced for "
-                           "its callers",
-    "gateway-binding-404": "issue 10 Build 1 / issue 11 Build 3: the analyzer finds the binding (diagnose "
-                           "--all) but it is not linked to the ingress's 404 NR, so the gateway's diagnosis "
-                           "misses it",
     "istiod-not-ready": "issue 10 Build 2: no control-plane health (istiod readiness, push errors); the "
                         "proxies it left unready rank first",
     "proxy-unacked": "issue 10 Build 2: sent-vs-acked (istiod syncz) is not read; the split mismatch ranks "
@@ -48,8 +34,6 @@ MISSING: dict[str, str] = {
     "empty-window": "issue 10 Build 5: the traffic checks say 'could not check' but the run's status is "
                     "still 'healthy'",
     "subset-without-pods": "issue 11 Build 3: the empty subset (found) ranks below the split mismatch it explains",
-    "authz-unknown-principal": "issue 11 Build 2-3: no analyzer for AuthorizationPolicy principals no workload "
-                               "runs as, linked to the 403s",
     "mirror-shadow": "issue 10 Build 1/5: mirrored (destination-only) errors are flagged as a failing version",
     "chaos-fault-injection": "issue 10 Build 1/5: intended FI flags are errors; a hop within SLO gets MSH0501",
     "ambient-namespace": "issue 10 Build 5: a hop within SLO gets a 'dominates the critical path' warning",

@@ -32,7 +32,7 @@ from .server_info import (
     pod_from_node_id,
     workload_of,
 )
-from .stats import RDS_REJECTED, EnvoyStats, parse_stats
+from .stats import RBAC_STATS, RDS_REJECTED, EnvoyStats, parse_stats
 
 # Cluster counters worth carrying into the model (cumulative since the proxy started).
 COUNTERS = (
@@ -193,6 +193,8 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
         clusters=_clusters(statuses, stats, dump),
         routes=tuple(dump.routes) if dump else (),
         listeners=tuple(dump.listeners) if dump else (),
+        http_counters=frozen_map({f"rbac.{k}": int(server[f"rbac.{k}"]) for k in RBAC_STATS
+                                  if f"rbac.{k}" in server}),
     )
     certs, problems = certs_from_secrets(dump.secrets, proxy_id=proxy_id, workload=workload) if dump else ([], [])
     failures.extend(problems)

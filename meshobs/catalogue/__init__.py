@@ -7,7 +7,9 @@ page ``docs/findings/<CODE>.md``. The per-category lists live in the modules bes
 
 A code also carries its role in root-cause ranking (``meshobs.engine.ranking``): a *symptom*
 ("errors" or "latency" that callers see) is explained by *causes*; a cause produces the kinds
-of symptom in ``effects`` (by default latency for slow hops, errors for everything else).
+of symptom in ``effects`` (by default latency for slow hops, errors for everything else). A
+cause with a *deadline* (a certificate running out) is a fault that has not happened yet: the
+ranking surfaces it in the report of every service that calls through it.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ class Code:
     # The kinds of symptom this code can cause upstream; None means the category's default
     # (latency for slow hops, errors otherwise). Info and internal codes cause nothing.
     effects: tuple[str, ...] | None = None
+    # A fault with a date: nothing fails yet, everything through it will (a certificate that
+    # expires in hours). The ranking surfaces it for every caller, right after the current fault.
+    deadline: bool = False
 
     def __post_init__(self) -> None:
         for kind in (self.symptom, *(self.effects or ())):

@@ -79,6 +79,9 @@ class Finding:
     # Where the resource was written (manifests only): the file and the line of the field.
     file: str = ""
     line: int = 0
+    # Configuration resources on the failing path of a symptom ("VirtualService ns/name"): the
+    # ranking links findings about them (an analyzer's) to the symptom as its causes.
+    related: tuple[str, ...] = ()
 
     @property
     def severity(self) -> Severity:
@@ -113,7 +116,7 @@ class Finding:
 def finding(code: str, check: str, subject: str = "", *, hint: str = "",
             service: ServiceRef | None = None, evidence: Mapping[str, object] | None = None,
             magnitude: float = 0.0, resource: ConfigResource | None = None, at: str = "",
-            services: Iterable[ServiceRef] = (), **fields: object) -> Finding:
+            services: Iterable[ServiceRef] = (), related: Iterable[str] = (), **fields: object) -> Finding:
     """Build a Finding; fails fast if the template's fields are not all supplied.
 
     A template field named ``service`` is filled from ``service=`` (the keyword is taken), else
@@ -121,7 +124,8 @@ def finding(code: str, check: str, subject: str = "", *, hint: str = "",
     ``resource=`` names the configuration resource the finding is on: the subject defaults to
     ``"Kind namespace/name"`` and, when the resource came from a manifest, the finding carries
     its file and the line of the field ``at`` (``"spec.http[0].route[1].destination.subset"``).
-    ``services=`` lists the services an analyzer's finding touches.
+    ``services=`` lists the services an analyzer's finding touches. ``related=`` names the
+    configuration resources a symptom's requests went through (subjects, ``"Kind ns/name"``).
     """
     services = tuple(dict.fromkeys(services))
     subject_service = service if service is not None else (services[0] if services else None)
@@ -135,7 +139,7 @@ def finding(code: str, check: str, subject: str = "", *, hint: str = "",
     where = resource.location if resource is not None else None
     return Finding(code=code, check=check, subject=subject, fields=frozen_map(fields),
                    evidence=frozen_map(evidence or {}), hint=hint, service=service,
-                   magnitude=float(magnitude), services=services,
+                   magnitude=float(magnitude), services=services, related=tuple(dict.fromkeys(related)),
                    file=where.file if where else "", line=where.line_of(at) if where else 0)
 
 

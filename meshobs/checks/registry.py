@@ -19,13 +19,18 @@ from . import (
     analyzers_serviceentry,
     analyzers_virtualservice,
     appmesh,
+    authz,
     certs,
     config,
     config_mtls,
     config_refs,
     config_routes,
     config_vs,
+    egress,
+    intended,
     proxy,
+    retries,
+    routing,
     traces,
     traffic,
 )
@@ -59,6 +64,8 @@ ALL: tuple[AnyCheck, ...] = (
     config_mtls.mtls_conflict, config_mtls.plaintext_edge,
     # traffic
     traffic.error_rate, traffic.latency, traffic.circuit_breaker, traffic.endpoints,
+    retries.retries, retries.timeouts, intended.intended, authz.authorization, egress.egress,
+    routing.no_route,
     # slow hops
     traces.slow_hop,
 )

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from meshobs.catalogue import SYMPTOM_KINDS
 from meshobs.checks import registry
 from meshobs.checks.base import Analyzer, AnyCheck, Finding, Settings, finding
 from meshobs.checks.traffic import outbound_edges
@@ -24,6 +25,7 @@ from meshobs.model import MeshSnapshot, ServiceRef, SourceState
 from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
 
+from .evidence import Related, hop_evidence
 from .inputs import answered, availability
 from .ranking import MAX_DEPTH, downstream, rank
 from .report import (
@@ -78,15 +80,16 @@ def callees_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:
                    if not e.destination.is_unknown and e.destination != service})
 
 
-def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool:
-    """Do the calls caller -> callee carry errors? (Latency is judged by the callee's findings.)
+def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool | None:
+    """Does the hop caller -> callee carry evidence of that kind of failure, as the ranking walk
+    asks (:mod:`.ranking`)? True / False, or None when the data cannot tell (not ruled out).
 
-    Without traffic data for the hop (the graph came from elsewhere) the hop is not ruled out.
+    Errors: requests that failed in either proxy's view (the caller's, or the callee's own
+    answers behind the caller's retries), mirrored copies and injected faults left out.
+    Latency: the caller's proxy timed the callee out (UT, DC, SI...), or the callee's p99 as the
+    caller sees it is at least half the caller's own (the hop holds that share of its time).
     """
-    if kind != "errors":
-        return True
-    edges = [e for e in outbound_edges(snapshot, caller) if e.destination == callee]
-    return not edges or any(e.error_rate > 0 for e in edges)
+    return hop_evidence(snapshot, caller, callee, kind)
 
 
 class _Cache:
@@ -120,7 +123,8 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
               with_sources: bool) -> Report:
     snapshot = cache.snapshot
     results, own = cache.get(service)
-    depth = downstream(service, lambda s: callees_of(snapshot, s), MAX_DEPTH)
+    depth = downstream(service, lambda s: callees_of(snapshot, s), MAX_DEPTH,
+                       follow=lambda x, c: any(hop_evidence(snapshot, x, c, k) for k in SYMPTOM_KINDS))
     by_service: dict[ServiceRef, list[Finding]] = {}
     hidden_all: list[tuple[Finding, Suppression]] = []
     for svc in depth:
@@ -132,7 +136,8 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
         if svc == service:
             hidden_all = hidden
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
-                  lambda x, c, kind: hop_shows(snapshot, x, c, kind))
+                  lambda x, c, kind: hop_shows(snapshot, x, c, kind),
+                  related=Related(cache.analysis, suppressions, snapshot.time))
     return Report(service=service, status=status_of(ranked, cache.answered, judged(results)),
                   findings=tuple(ranked), checks=tuple(_rescore(results, by_service[service])),
                   sources=cache.sources, suppressed=tuple(hidden_all),

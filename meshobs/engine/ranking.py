@@ -1,20 +1,35 @@
-"""Root-cause ranking across the service graph.
+"""Root-cause ranking across the service graph: the walk down the failing path.
 
 Findings are either *symptoms* (errors or latency that callers see: MSH0401/0402/0408,
-MSH0403/0404) or *causes* (a proxy not ready, endpoints ejected, a subset selecting no pods, an
-expired certificate, a slow hop...); each code declares which in the catalogue
-(``Code.symptom`` / ``Code.effects``). A symptom of service X is explained by
+MSH0403/0404...) or *causes* (a proxy not ready, endpoints ejected, a policy that denies, a
+service slower than its callers' timeout...); each code declares which in the catalogue
+(``Code.symptom`` / ``Code.effects``), and a cause may carry a *deadline* (``Code.deadline``:
+a certificate that expires in hours).
 
-- the causes found on X itself, and
-- the causes found on a callee C of X (for an edge symptom X -> Y, only on Y), and, when C
-  shows the same kind of symptom, recursively by what explains C's symptom (bounded depth);
-  when nothing explains C's symptom, C's symptom itself is the explanation (C fails or is
-  slow on its own).
+**The walk.** From the diagnosed service it follows its calls down, hop by hop, for as long as
+the hop carries evidence of the kind of failure being followed (``hop_shows(caller, callee,
+kind)``: errors in either proxy's view, timeouts, latency share) -- any number of hops, each
+service once -- and stops where the evidence ends. A symptom of service X is explained by
 
-Every finding gets an *effective severity*: its own, raised to that of the worst symptom it
-explains, so a warning-level cause of an error outranks the error. Ranks then go by effective
-severity, then explained findings after the findings that explain them, then causal depth
-(deeper, i.e. further downstream, first), then magnitude.
+- the causes found on X itself (for an edge symptom X -> Y: those that name Y),
+- the findings about the configuration resources its requests went through (``Finding.related``,
+  e.g. the VirtualService that claims the host an ingress has no route for),
+- and what explains the same kind of symptom on the callee the evidence leads to: its causes,
+  or, recursively, what explains *its* symptoms; when nothing further down explains the callee's
+  symptom, that symptom is where the failure starts (the callee fails, or is slow, on its own).
+
+Causes on the failing path are reported even when the diagnosed service shows no symptom above
+its thresholds (retries hiding a callee's errors), and causes with a deadline anywhere
+downstream are always reported: everything calling through them will fail.
+
+**The order.** Every finding gets an *effective severity*: its own, raised to that of the worst
+symptom it explains (a warning-level cause of an error outranks the error); a deadline counts as
+an error. Ranks then go by effective severity, then findings nobody explains before those they
+explain, then current faults before deadlines, then depth on the path (deeper, i.e. further
+downstream, first), then magnitude. Several independent faults are each ranked on their own.
+
+``rank`` is pure: the engine (``meshobs.engine``) supplies the findings per service, the call
+graph and the hop evidence.
 """
 
 from __future__ import annotations
@@ -23,11 +38,17 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
-from meshobs.catalogue import CATALOGUE
+from meshobs.catalogue import CATALOGUE, SYMPTOM_KINDS, Severity
 from meshobs.checks.base import Finding
 from meshobs.model import ServiceRef
 
+# How far every downstream service is looked at (its causes, deadlines), whatever the evidence;
+# beyond it the walk goes on only through hops that carry evidence (``downstream(follow=...)``).
 MAX_DEPTH = 3
+
+# hop_shows(caller, callee, kind) -> True (the hop shows that kind of failure), None (no data to
+# tell: not ruled out) or False (the hop is clean).
+HopShows = Callable[[ServiceRef, ServiceRef, str], "bool | None"]
 
 
 def symptom_kind(f: Finding) -> str | None:
@@ -41,17 +62,28 @@ def effects(f: Finding) -> frozenset[str]:
     return CATALOGUE[f.code].causes
 
 
+def has_deadline(f: Finding) -> bool:
+    """A cause that has not failed yet but will (a certificate running out)."""
+    return CATALOGUE[f.code].deadline and CATALOGUE[f.code].severity is not Severity.INFO
+
+
 def downstream(target: ServiceRef, callees: Callable[[ServiceRef], list[ServiceRef]],
-               max_depth: int = MAX_DEPTH) -> dict[ServiceRef, int]:
-    """Services reachable from ``target`` through calls, with their shortest hop count."""
+               max_depth: int | None = MAX_DEPTH,
+               follow: Callable[[ServiceRef, ServiceRef], bool] | None = None) -> dict[ServiceRef, int]:
+    """Services reachable from ``target`` through calls, with their shortest hop count.
+
+    Every service within ``max_depth`` hops (None: no limit); beyond it, only through hops that
+    ``follow(caller, callee)`` says carry evidence of a failure, however deep.
+    """
     depth = {target: 0}
     queue = deque([target])
     while queue:
         s = queue.popleft()
-        if depth[s] >= max_depth:
+        beyond = max_depth is not None and depth[s] >= max_depth
+        if beyond and follow is None:
             continue
         for c in callees(s):
-            if c not in depth:
+            if c not in depth and (not beyond or (follow is not None and follow(s, c))):
                 depth[c] = depth[s] + 1
                 queue.append(c)
     return depth
@@ -72,92 +104,146 @@ def _labels(keys: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({k.split("\x00", 1)[0] for k in keys}))
 
 
+class _Walk:
+    """One diagnosis's walk: which findings explain which, and what the report includes."""
+
+    def __init__(self, by_service: Mapping[ServiceRef, list[Finding]], depth: Mapping[ServiceRef, int],
+                 callees: Callable[[ServiceRef], list[ServiceRef]], hop_shows: HopShows,
+                 related: Callable[[str], list[Finding]]) -> None:
+        self.depth, self.callees, self.hop_shows, self.related = depth, callees, hop_shows, related
+        self.causes: dict[ServiceRef, list[Finding]] = {}
+        self.symptoms: dict[ServiceRef, dict[str, list[Finding]]] = {}
+        for svc, fs in by_service.items():
+            self.causes[svc] = [f for f in fs if effects(f)]
+            self.symptoms[svc] = {}
+            for f in fs:
+                if (kind := symptom_kind(f)) is not None:
+                    self.symptoms[svc].setdefault(kind, []).append(f)
+        self.explains: dict[str, set[str]] = {}  # cause key -> symptom keys
+        self.explained_by: dict[str, set[str]] = {}
+        self.included: dict[str, Finding] = {}
+        self._memo: dict[tuple[str, ServiceRef], frozenset[str]] = {}
+        self._busy: set[tuple[str, ServiceRef]] = set()
+
+    def include(self, f: Finding) -> str:
+        k = _key(f)
+        self.included.setdefault(k, f)
+        return k
+
+    def link(self, symptom: Finding, causes: Iterable[str]) -> None:
+        s = _key(symptom)
+        for c in causes:
+            if c != s:
+                self.explained_by.setdefault(s, set()).add(c)
+                self.explains.setdefault(c, set()).add(s)
+
+    def hop(self, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool | None:
+        if callee not in self.depth or callee == caller:
+            return False
+        return self.hop_shows(caller, callee, kind)
+
+    def explain(self, symptom: Finding, at: ServiceRef, kind: str) -> set[str]:
+        """Keys of the findings explaining ``symptom`` (a ``kind`` symptom seen at ``at``)."""
+        found: set[str] = set()
+        dest = _edge_destination(symptom)
+        for c in self.causes.get(at, []):
+            if kind in effects(c) and c is not symptom and (dest is None or _names(c, dest)):
+                found.add(self.include(c))
+        for subject in symptom.related:
+            for c in self.related(subject):
+                if kind in effects(c):
+                    found.add(self.include(c))
+        for callee in ([dest] if dest is not None else self.callees(at)):
+            if self.hop(at, callee, kind) is not False:
+                found |= self.through(callee, kind)
+        found.discard(_key(symptom))
+        self.link(symptom, found)
+        return found
+
+    def through(self, callee: ServiceRef, kind: str) -> frozenset[str]:
+        """What explains a ``kind`` failure its callers see when calling ``callee``: its causes,
+        and its own symptoms with what explains them (or themselves, where nothing does)."""
+        key = (kind, callee)
+        if key in self._memo:
+            return self._memo[key]
+        if key in self._busy:  # a cycle in the call graph: this branch adds nothing new
+            return frozenset()
+        self._busy.add(key)
+        found: set[str] = {self.include(c) for c in self.causes.get(callee, []) if kind in effects(c)}
+        for s in self.symptoms.get(callee, {}).get(kind, []):
+            self.include(s)
+            deeper = self.explain(s, callee, kind)
+            found |= deeper or {_key(s)}
+        if not found:
+            # No finding here, but the evidence may go on below (a hop without a symptom of its
+            # own passing a failure through): keep following it.
+            for c in self.callees(callee):
+                if self.hop(callee, c, kind):
+                    found |= self.through(c, kind)
+        self._busy.discard(key)
+        self._memo[key] = frozenset(found)
+        return self._memo[key]
+
+    def along_the_path(self, target: ServiceRef, kind: str) -> None:
+        """Causes on the services the evidence leads to from the target, linked or not."""
+        seen = {target}
+        queue = deque([target])
+        while queue:
+            s = queue.popleft()
+            for c in self.callees(s):
+                if c not in seen and self.hop(s, c, kind):
+                    seen.add(c)
+                    queue.append(c)
+                    self.through(c, kind)
+
+
 def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
          depth: Mapping[ServiceRef, int],
          callees: Callable[[ServiceRef], list[ServiceRef]],
-         hop_shows: Callable[[ServiceRef, ServiceRef, str], bool] = lambda _x, _c, _k: True,
+         hop_shows: HopShows = lambda _x, _c, _k: True,
+         related: Callable[[str], list[Finding]] = lambda _subject: [],
          ) -> list[Finding]:
     """The target's findings plus the downstream findings that explain them, ranked 1..n.
 
-    ``hop_shows(x, c, kind)`` says whether the calls from x to c show that kind of symptom
-    (errors on the edge); a callee whose calls are fine cannot explain the caller's errors.
+    ``by_service``: the findings of the target and of the services downstream (``depth``: their
+    hop count from the target). ``hop_shows(x, c, kind)`` says whether the calls from x to c
+    show that kind of failure (True), are clean (False) or cannot tell (None); a clean hop
+    cannot pass a failure up. ``related(subject)`` returns the findings about a configuration
+    resource (by subject, ``"VirtualService ns/name"``), whichever service they were filed under.
     """
-    causes_of: dict[ServiceRef, list[Finding]] = {}
-    symptoms_of: dict[ServiceRef, dict[str, list[Finding]]] = {}
-    for svc, fs in by_service.items():
-        causes_of[svc] = [f for f in fs if effects(f)]
-        symptoms_of[svc] = {}
-        for f in fs:
-            kind = symptom_kind(f)
-            if kind is not None:
-                symptoms_of[svc].setdefault(kind, []).append(f)
-
-    explains: dict[str, set[str]] = {}  # cause key -> symptom keys
-    explained_by: dict[str, set[str]] = {}
-    chain: dict[str, Finding] = {}  # downstream findings to include
-
-    def explain(symptom: Finding, at: ServiceRef, kind: str, only: ServiceRef | None,
-                hops: int, seen: frozenset[ServiceRef]) -> set[str]:
-        found: set[str] = set()
-        if only is None:  # causes on the symptom's own service (an edge symptom looks further)
-            for c in causes_of.get(at, []):
-                if kind in effects(c):
-                    found.add(_key(c))
-                    chain[_key(c)] = c
-        if hops >= MAX_DEPTH:
-            return found
-        for callee in ([only] if only is not None else callees(at)):
-            if callee in seen or callee not in depth or not hop_shows(at, callee, kind):
-                continue
-            for c in causes_of.get(callee, []):
-                if kind in effects(c):
-                    found.add(_key(c))
-                    chain[_key(c)] = c
-            for s in symptoms_of.get(callee, {}).get(kind, []):
-                # A callee showing the same symptom passes on what explains it.
-                deeper = explain(s, callee, kind, _edge_destination(s), hops + 1, seen | {callee})
-                chain[_key(s)] = s
-                if deeper:
-                    explained_by.setdefault(_key(s), set()).update(deeper)
-                    for d in deeper:
-                        explains.setdefault(d, set()).add(_key(s))
-                    found.update(deeper)
-                else:
-                    # Nothing further down explains it: the callee's own failure (or slowness)
-                    # is where the symptom starts.
-                    found.add(_key(s))
-        return found
-
+    walk = _Walk(by_service, depth, callees, hop_shows, related)
     own = list(by_service.get(target, []))
     for f in own:
-        kind = symptom_kind(f)
-        if kind is not None:
-            causes = explain(f, target, kind, _edge_destination(f), 0, frozenset({target}))
-            causes.discard(_key(f))
-            if causes:
-                explained_by.setdefault(_key(f), set()).update(causes)
-                for c in causes:
-                    explains.setdefault(c, set()).add(_key(f))
+        walk.include(f)
+    for f in own:
+        if (kind := symptom_kind(f)) is not None:
+            walk.explain(f, target, kind)
+    for kind in SYMPTOM_KINDS:
+        walk.along_the_path(target, kind)
+    for svc in depth:
+        for f in by_service.get(svc, []):
+            if has_deadline(f):
+                walk.include(f)
 
-    everything: dict[str, Finding] = {_key(f): f for f in own}
-    for k, f in chain.items():
-        everything.setdefault(k, f)
+    everything = walk.included
 
     def effective(k: str) -> int:
-        own_weight = everything[k].severity.weight
+        f = everything[k]
+        own_weight = max(f.severity.weight, Severity.ERROR.weight if has_deadline(f) else 0)
         return max([own_weight] + [everything[s].severity.weight
-                                   for s in _closure(k, explains) if s in everything])
+                                   for s in _closure(k, walk.explains) if s in everything])
 
-    def sort_key(k: str) -> tuple[int, int, int, float, str]:
+    def sort_key(k: str) -> tuple[int, int, int, int, float, str]:
         f = everything[k]
         d = depth.get(f.service, 0) if f.service is not None else 0
-        return (-effective(k), 1 if explained_by.get(k) else 0, -d, -f.magnitude, _label(f))
+        deadline_only = 1 if has_deadline(f) and not walk.explains.get(k) else 0
+        return (-effective(k), 1 if walk.explained_by.get(k) else 0, deadline_only, -d, -f.magnitude, _label(f))
 
     ranked: list[Finding] = []
     for n, k in enumerate(sorted(everything, key=sort_key), start=1):
         f = everything[k]
-        ranked.append(replace(f, rank=n, cause_of=_labels(explains.get(k, ())),
-                              caused_by=_labels(explained_by.get(k, ()))))
+        ranked.append(replace(f, rank=n, cause_of=_labels(walk.explains.get(k, ())),
+                              caused_by=_labels(walk.explained_by.get(k, ()))))
     return ranked
 
 
@@ -177,3 +263,10 @@ def _edge_destination(f: Finding) -> ServiceRef | None:
     that can explain it."""
     dest = f.evidence.get("destination") if symptom_kind(f) is not None else None
     return ServiceRef.parse(str(dest)) if dest else None
+
+
+def _names(cause: Finding, destination: ServiceRef) -> bool:
+    """Does a cause on the caller concern its calls to ``destination``? (It names it as its
+    ``destination`` evidence: a policy blocking those calls, the caller's route to it.)"""
+    named = cause.evidence.get("destination")
+    return named is not None and str(named) == str(destination)

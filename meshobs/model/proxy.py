@@ -117,6 +117,9 @@ class Proxy:
     clusters: tuple[UpstreamCluster, ...] = ()
     routes: tuple[HttpRoute, ...] = ()
     listeners: tuple[str, ...] = ()
+    # HTTP filter counters summed over the proxy's listeners (cumulative): ``rbac.allowed``,
+    # ``rbac.denied`` (the RBAC filter's verdicts on requests into the workload).
+    http_counters: FrozenDict = EMPTY
 
     def xds_version(self, xds_type: str) -> XdsResource | None:
         for x in self.xds:

@@ -1,0 +1,79 @@
+"""What the ranking walk reads besides findings: the evidence each hop carries, and the
+findings about a configuration resource.
+
+A hop carries *errors* when requests on it failed in either proxy's view (the caller's, or the
+callee's own answers that the caller's retries hid); mirrored copies and the caller's injected
+faults do not count (:mod:`meshobs.checks.intended`). It carries *latency* when the caller's proxy
+gave up on the callee (a timeout flag), or the callee's p99 as the caller sees it is at least
+:data:`LATENCY_SHARE` of the caller's own p99. Without the numbers to tell, the answer is None:
+not ruled out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from meshobs.checks.base import Finding
+from meshobs.checks.intended import as_callers_see
+from meshobs.checks.retries import TIMEOUT_FLAGS
+from meshobs.checks.traffic import outbound_edges
+from meshobs.model import Edge, MeshSnapshot, ServiceRef
+from meshobs.suppress import Suppression
+from meshobs.suppress import apply as apply_suppressions
+
+from .runner import Analysis
+
+LATENCY_SHARE = 0.5
+_TIMED_OUT = TIMEOUT_FLAGS | {"DC"}
+
+
+def _hop_edges(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) -> list[Edge]:
+    return as_callers_see(snapshot, [e for e in outbound_edges(snapshot, caller) if e.destination == callee])
+
+
+def _p99(edges: Iterable[Edge]) -> float | None:
+    values = [e.latency.p99 for e in edges if e.latency is not None and e.latency.p99 is not None
+              and e.request_rate > 0]
+    return max(values) if values else None
+
+
+def _judge(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool | None:
+    edges = _hop_edges(snapshot, caller, callee)
+    if not edges:
+        return None
+    if kind == "errors":
+        return any(e.error_rate > 0 or e.destination_error_rate > 0 for e in edges)
+    if any(_TIMED_OUT & set(r.flag_list) for e in edges for r in (*e.responses, *e.destination_responses)):
+        return True
+    hop = _p99(edges)
+    own = _p99(e for e in snapshot.edges_into(caller) if e.destination_workload is not None)
+    if hop is None or own is None or own <= 0:
+        return None
+    return hop >= LATENCY_SHARE * own
+
+
+def hop_evidence(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool | None:
+    """Does the hop caller -> callee carry evidence of ``kind`` ("errors" / "latency")? True or
+    False, None when the data cannot tell. Judged once per snapshot and hop."""
+    cache: dict[tuple[ServiceRef, ServiceRef, str], bool | None] = snapshot.derived("engine.hop_evidence",
+                                                                                   lambda _s: {})
+    key = (caller, callee, kind)
+    if key not in cache:
+        cache[key] = _judge(snapshot, caller, callee, kind)
+    return cache[key]
+
+
+class Related:
+    """The analyzers' findings by subject, suppressions applied: what a symptom's ``related``
+    resources point at (built once per diagnosis run)."""
+
+    def __init__(self, analysis: Analysis, suppressions: Sequence[Suppression], time: datetime) -> None:
+        everything = [*analysis.mesh_level, *(f for fs in analysis.by_service.values() for f in fs)]
+        kept, _hidden = apply_suppressions(everything, list(suppressions), time)
+        self.by_subject: dict[str, dict[tuple[str, str, str], Finding]] = {}
+        for f in kept:
+            self.by_subject.setdefault(f.subject, {}).setdefault(f.identity, f)
+
+    def __call__(self, subject: str) -> list[Finding]:
+        return list(self.by_subject.get(subject, {}).values())
