@@ -24,7 +24,7 @@ from .base import CouldNotCheck, Finding, Settings, check, finding
 from .config import workload_labels
 from .inventory import selects
 from .meshconfig import root_namespace
-from .traffic import _r
+from .traffic import _r, require_requests
 
 AUTHORIZATION_POLICY = "AuthorizationPolicy"
 DENIED = "403"
@@ -194,6 +194,7 @@ def authorization(snapshot: MeshSnapshot, service: ServiceRef, settings: Setting
     rules admits the caller), the rule and the caller's principal."""
     edges = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]
     edges += [e for e in snapshot.edges_from(service) if e.destination_workload is not None]
+    require_requests(snapshot, service, edges, "to or from")
     denied = [e for e in edges if _denied(e) > 0]
     if not denied:
         return

@@ -22,7 +22,7 @@ from .base import Finding, Settings, check, finding
 from .config import workload_labels
 from .inventory import selects
 from .meshconfig import REGISTRY_ONLY, mesh_config, outbound_mode, root_namespace
-from .traffic import BLACKHOLE, _r, outbound_edges
+from .traffic import BLACKHOLE, _r, outbound_edges, require_requests
 
 SIDECAR = "Sidecar"
 IMPORT_ALL = "*/*"
@@ -60,6 +60,9 @@ def egress_hosts(sidecar: ConfigResource) -> list[str]:
 def egress(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """The service's calls go to BlackHoleCluster: its egress policy (a Sidecar resource, or the
     mesh config's REGISTRY_ONLY without a ServiceEntry for the host) blocks them."""
+    # A service that only answers has been seen making no calls: judged, nothing blocked.
+    require_requests(snapshot, service, [*outbound_edges(snapshot, service), *snapshot.edges_into(service)],
+                     "to or from")
     blocked = [e for e in outbound_edges(snapshot, service) if e.destination.name == BLACKHOLE]
     http = sum(e.request_rate for e in blocked if e.protocol != "tcp")
     tcp = sum(e.tcp_connections_opened_rate or 0.0 for e in blocked if e.protocol == "tcp")

@@ -203,6 +203,9 @@ def _r(x: float) -> float:
 def intended(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Traffic the configuration makes on purpose, shown so nobody mistakes it for a fault:
     requests the callers' fault injection aborted or delayed, and copies mirrored to it."""
+    from .traffic import require_requests  # traffic reads this module's view of the edges
+
+    require_requests(snapshot, service, snapshot.edges_into(service), "into")
     for e in snapshot.edges_into(service):
         m = mirror_of(snapshot, e)
         if m is not None and e.destination_workload is not None:

@@ -27,7 +27,7 @@ from meshobs.istio_config import (
 from meshobs.model import Edge, Mesh, MeshSnapshot, ServiceRef
 
 from .base import Finding, Settings, check, finding
-from .traffic import _pct, _r, outbound_edges
+from .traffic import _pct, _r, outbound_edges, require_requests
 
 NO_ROUTE = "NR"
 
@@ -49,6 +49,7 @@ def no_route(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) ->
     """The service's proxy answers 404 NR (no route) for a host a VirtualService claims, or an
     in-mesh service, on more than the error threshold of its calls: its routes are missing."""
     edges = outbound_edges(snapshot, service)
+    require_requests(snapshot, service, [*edges, *snapshot.edges_into(service)], "to or from")
     total = sum(e.request_rate for e in edges)
     by_host: dict[str, list[Edge]] = {}
     for e in edges:

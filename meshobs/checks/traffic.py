@@ -58,6 +58,13 @@ def _too_little_traffic(snapshot: MeshSnapshot, service: ServiceRef, groups: lis
                             f"{settings.min_request_rate:g}")
 
 
+def require_requests(snapshot: MeshSnapshot, service: ServiceRef, edges: list[Edge], direction: str) -> None:
+    """Raise CouldNotCheck when ``edges`` carried no request in the window: a check that found
+    nothing on no traffic has not judged anything."""
+    if not any(e.request_rate > 0 or (e.tcp_connections_opened_rate or 0) > 0 for e in edges):
+        raise CouldNotCheck(f"no requests {direction} {service} in the {_window(snapshot)} window")
+
+
 def _r(x: float) -> float:
     """Evidence numbers rounded so reports (and golden files) are stable and readable."""
     return round(x, 4)

@@ -24,7 +24,7 @@ READS = {
     **dict.fromkeys(("traces", "traces_through"), "traces"),
     **dict.fromkeys(("series", "series_of"), "series"),
     **dict.fromkeys(("services", "service", "find_services", "meshes"), "Service"),
-    **dict.fromkeys(("workloads", "workload", "workloads_of", "services_of"), "Workload"),
+    **dict.fromkeys(("workloads", "workload", "workloads_of", "services_of", "caller_of"), "Workload"),
     "config": "config:*",
 }
 # What every check may read: the evaluation time, the window, and which sources answered.
