@@ -36,7 +36,9 @@ SCHEMA: dict[str, Any] = {
     "window": "duration",
     "time": "time",
     "sources": {
-        "prometheus": dict(_HTTP),
+        # timeout: per query; concurrency: queries in flight at once; recording_rules: read
+        # Istio's workload:* recorded series when the server has them (auto) or never (off).
+        "prometheus": {**_HTTP, "concurrency": "int", "recording_rules": ("enum", "auto", "off")},
         "jaeger": {**_HTTP, "limit": "int", "api": ("enum", "auto", "v3", "v1")},
         "envoy": {"discovery": ("enum", "kubernetes", "static"), "targets": ("list", _TARGET),
                   "port": "int", "timeout": "duration", "concurrency": "int",
