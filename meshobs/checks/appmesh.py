@@ -38,7 +38,7 @@ def _split_route(routes: list[Mapping[str, Any]]) -> tuple[Mapping[str, Any] | N
     return chosen, len(routes) > 1
 
 
-@check("appmesh.split_mismatch", Category.CONFIG, ("config", "edges"), ("MSH0208",))
+@check("appmesh.split_mismatch", Category.CONFIG, ("config", "requests"), ("MSH0208",))
 def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """The observed split across a route's target virtual nodes differs from its weights beyond
     noise (the chi-square test of config.split_mismatch, per virtual node)."""
@@ -83,7 +83,7 @@ def _outbound(snapshot: MeshSnapshot, service: ServiceRef) -> dict[tuple[Any, Se
     return out
 
 
-@check("appmesh.undeclared_backend", Category.CONFIG, ("config", "edges"), ("MSH0209",))
+@check("appmesh.undeclared_backend", Category.CONFIG, ("config", "graph"), ("MSH0209",))
 def undeclared_backend(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """A virtual node of the service calls a virtual service missing from its backends."""
     for (wref, dest), edges in sorted(_outbound(snapshot, service).items(), key=lambda kv: str(kv[0])):
@@ -151,7 +151,7 @@ def client_tls(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
                                "backend for a STRICT listener")
 
 
-@check("appmesh.resilience", Category.CONFIG, ("config", "edges"), ("MSH0211", "MSH0212"))
+@check("appmesh.resilience", Category.CONFIG, ("config", "requests"), ("MSH0211", "MSH0212"))
 def resilience(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Requests to the service fail and its virtual nodes' listeners lack health checks or
     outlier detection (nothing takes the failing endpoints out of rotation)."""

@@ -111,8 +111,9 @@ CheckFn = Callable[[MeshSnapshot, ServiceRef, Settings], Iterable[Finding]]
 class Check:
     id: str
     category: Category
-    # inputs, all required: "pods", "edges", "proxies", "config", "certs", "traces";
-    # "pods|proxies" means either one will do.
+    # inputs, all required: keys of meshobs.engine.inputs.INPUTS ("pods", "graph", "requests",
+    # "latency", "security", "proxies", "config", "certs", "traces"); "pods|proxies" means
+    # either one will do.
     needs: tuple[str, ...]
     codes: tuple[str, ...]  # the codes it may emit
     run: CheckFn = field(repr=False)

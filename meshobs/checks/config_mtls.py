@@ -106,7 +106,7 @@ def mtls_conflict(snapshot: MeshSnapshot, service: ServiceRef, settings: Setting
                            "block to use auto mTLS); check with istioctl x describe pod <server-pod>")
 
 
-@check("certs.plaintext_edge", Category.CERTS, ("config", "edges"), ("MSH0307",))
+@check("certs.plaintext_edge", Category.CERTS, ("config", "security"), ("MSH0307",))
 def plaintext_edge(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Plaintext (connection_security_policy="none") reached the service where STRICT applies."""
     strict = strict_scope(snapshot, service)

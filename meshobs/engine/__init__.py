@@ -26,7 +26,7 @@ from meshobs.suppress import apply as apply_suppressions
 from meshobs.telemetry import timed
 
 from .inputs import answered, availability, missing
-from .ranking import MAX_DEPTH, downstream, rank
+from .ranking import MAX_DEPTH, SYMPTOMS, downstream, rank
 from .report import ERROR, FAIL, PASS, SKIPPED, WARN, CheckResult, MeshReport, Report, SourceResult, status_of
 
 __all__ = ["CheckResult", "MeshReport", "Report", "SourceResult", "checklist", "diagnose",
@@ -119,7 +119,8 @@ def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, ki
     """
     if kind != "errors":
         return True
-    edges = [e for e in outbound_edges(snapshot, caller) if e.destination == callee]
+    # Only edges with response codes can rule a hop out (Jaeger's dependency links count calls).
+    edges = [e for e in outbound_edges(snapshot, caller) if e.destination == callee and e.responses]
     return not edges or any(e.error_rate > 0 for e in edges)
 
 
@@ -133,6 +134,12 @@ class _Cache:
         self.sources = _sources(snapshot)  # once: a big mesh has a source per Envoy pod
         self.answered = answered(snapshot)
         self.results: dict[ServiceRef, tuple[list[CheckResult], list[Finding]]] = {}
+
+    def unjudged(self, results: list[CheckResult]) -> frozenset[str]:
+        """Symptom kinds (errors, latency) whose checks were skipped for missing inputs."""
+        skipped = {r.id for r in results if r.status == SKIPPED}
+        return frozenset(SYMPTOMS[code] for c in self.checks if c.id in skipped
+                         for code in c.codes if code in SYMPTOMS)
 
     def get(self, service: ServiceRef) -> tuple[list[CheckResult], list[Finding]]:
         if service not in self.results:
@@ -157,7 +164,7 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
         if svc == service:
             hidden_all = hidden
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
-                  lambda x, c, kind: hop_shows(snapshot, x, c, kind))
+                  lambda x, c, kind: hop_shows(snapshot, x, c, kind), cache.unjudged(results))
     return Report(service=service, status=status_of(ranked, cache.answered), findings=tuple(ranked),
                   checks=tuple(_rescore(results, by_service[service])),
                   sources=cache.sources, suppressed=tuple(hidden_all),
