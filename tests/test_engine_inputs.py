@@ -15,7 +15,9 @@ from click.testing import CliRunner
 
 from meshobs.bundle import Bundle, write_bundle
 from meshobs.cli.main import cli
+from meshobs.collect import build_snapshot
 from meshobs.demo.catalog import load_demo
+from meshobs.engine import diagnose
 from meshobs.engine.inputs import INPUTS, answered, availability, missing
 from meshobs.model import Edge, MeshSnapshot, ServiceRef, SourceState, SourceStatus, WorkloadRef, frozen_map
 from tests.support.builders import T0
@@ -59,6 +61,18 @@ def test_prometheus_down_jaeger_up_cannot_check_traffic_and_keeps_the_cause(tmp_
     assert ranked[0] == ("MSH0406", "Service shop/database-service")
     assert ("MSH0002", "Source prometheus") in ranked
     assert code == 1
+
+
+def test_latency_timeout_skips_only_the_latency_check(tmp_path: Path) -> None:
+    why = "query latency_p99 timed out after 10 s"
+    code, doc = _run(_ecommerce({"query:latency_p99": why}), tmp_path, "frontend")
+    checks = {c["id"]: c for c in doc["checks"]}
+    assert checks["traffic.latency"]["status"] == "skipped"
+    assert why in checks["traffic.latency"]["reason"]
+    assert [c for c in checks.values() if c["status"] == "skipped" and "prometheus" in c["reason"]] == \
+        [checks["traffic.latency"]]
+    assert checks["traffic.error_rate"]["status"] == "fail"  # the requests answered: still judged
+    assert doc["status"] == "failing" and code == 1
 
 
 def _snapshot(*sources: SourceStatus, edges: tuple[Edge, ...] = ()) -> MeshSnapshot:
@@ -108,3 +122,13 @@ def test_either_input_will_do() -> None:
     assert missing(("proxies|requests",), available) is None
     assert missing(("proxies",), available) == available["proxies"]
     assert set(INPUTS) >= {"graph", "requests", "latency", "security"}
+
+
+def test_build_snapshot_of_a_dead_prometheus_states_every_kind() -> None:
+    snapshot = build_snapshot(_ecommerce({"": REFUSED}))
+    status = snapshot.source("prometheus")
+    assert status is not None and status.state is SourceState.ERROR
+    assert set(status.inputs) == {"graph", "requests", "latency", "security"}
+    assert all(REFUSED in str(v) for v in status.inputs.values())
+    report = diagnose(snapshot, ServiceRef("shop", "frontend"))
+    assert report.status == "failing"

@@ -15,10 +15,13 @@ from datetime import datetime
 
 from meshobs.collectors.promql import (
     ISTIO_DURATION_BUCKETS_MS,
-    QUERY_SPECS,
-    RANGE_SPECS,
+    QUERIES,
+    RANGE_QUERIES,
+    Query,
+    histogram_quantile,
     render,
     render_range,
+    rules_query,
     series_step_s,
 )
 from meshobs.durations import format_duration
@@ -138,14 +141,10 @@ def openmetrics(traffic: list[EdgeTraffic], end: datetime, window_s: float, step
     return "\n".join(out) + "\n"
 
 
-def _value(v: float) -> str:
-    # Prometheus prints sample values with Go's strconv 'f', -1; any float text parses back.
-    return repr(float(v))
-
-
 def prometheus_source(traffic: list[EdgeTraffic], time: datetime, window_s: float) -> RawSource:
     """The RawSource the Prometheus collector would fetch at ``time`` from a Prometheus holding
-    :func:`openmetrics` of ``traffic``: same query keys, params and result JSON."""
+    :func:`openmetrics` of ``traffic`` (no recording rules): same query keys, params and result
+    JSON, quantiles computed with Prometheus's own histogram_quantile arithmetic."""
     flat: dict[str, list[tuple[dict[str, str], float]]] = {}
     for family, _kind, labels, samples in _metrics(traffic):
         for suffix, extra, rate in samples:
@@ -154,26 +153,51 @@ def prometheus_source(traffic: list[EdgeTraffic], time: datetime, window_s: floa
     ts_json: float | int = int(ts) if ts == int(ts) else ts
     window = format_duration(window_s)
     raw = RawSource(name="prometheus", kind="prometheus", meta={"url": "demo"})
-    for name, (metric, group, positive) in QUERY_SPECS.items():
-        sums: dict[tuple[tuple[str, str], ...], float] = {}
-        for labels, rate in flat.get(metric, []):
-            # Prometheus drops absent and empty labels from a grouping's result.
-            key = tuple((k, labels[k]) for k in group if labels.get(k))
-            sums[key] = sums.get(key, 0.0) + rate
-        result = [{"metric": dict(key), "value": [ts_json, _value(v)]}
-                  for key, v in sums.items() if not positive or v > 0]
+    raw.add(Payload(key="rules", status=200, url="demo/api/v1/query", meta={"recorded": []},
+                    body=json.dumps({"resultType": "vector", "result": []}),
+                    params={"query": rules_query(window), "time": ts}))
+    for name, query in QUERIES.items():
+        result = [{"metric": metric, "value": [ts_json, _value(v)]}
+                  for metric, v in _evaluate(query, flat) if not query.positive or v > 0]
         raw.add(Payload(key=f"query:{name}", status=200, url="demo/api/v1/query",
                         body=json.dumps({"resultType": "vector", "result": result}),
-                        params={"query": render(name, window), "time": ts}))
+                        params={"query": render(name, window), "time": ts}, meta={"phase": query.phase}))
     _add_history(raw, flat, time, window_s)
     return raw
 
 
+def _evaluate(query: Query, flat: dict[str, list[tuple[dict[str, str], float]]],
+              ) -> list[tuple[dict[str, str], float]]:
+    """What the server answers to ``query`` when every series grows at a constant rate: the
+    rates summed by the query's labels, or histogram_quantile over the summed buckets."""
+    sums: dict[tuple[tuple[str, str], ...], float] = {}
+    group = ("le", *query.labels) if query.quantile is not None else query.labels
+    for labels, rate in flat.get(query.metric(recorded=False), []):
+        if not _selected(labels, query.selector):
+            continue
+        # Prometheus drops absent and empty labels from a grouping's result.
+        key = tuple((k, labels[k]) for k in group if labels.get(k))
+        sums[key] = sums.get(key, 0.0) + rate
+    if query.quantile is None:
+        return [(dict(key), v) for key, v in sums.items()]
+    buckets: dict[tuple[tuple[str, str], ...], list[tuple[float, float]]] = {}
+    for key, v in sums.items():
+        le = float(dict(key)["le"])
+        buckets.setdefault(tuple(kv for kv in key if kv[0] != "le"), []).append((le, v))
+    return [(dict(key), histogram_quantile(query.quantile, b)) for key, b in buckets.items()]
+
+
+def _value(v: float) -> str:
+    # Prometheus prints sample values with Go's strconv 'f', -1 (NaN as "NaN"); any float text
+    # parses back.
+    return "NaN" if math.isnan(v) else repr(float(v))
+
+
 def _selected(labels: dict[str, str], selector: str) -> bool:
-    """The tiny subset of PromQL matchers RANGE_SPECS uses: ``a="b"`` and ``a=~"re"``."""
+    """The tiny subset of PromQL matchers the range queries use: ``a="b"`` and ``a=~"re"``."""
     import re
 
-    for matcher in selector.split(","):
+    for matcher in filter(None, selector.split(",")):
         if "=~" in matcher:
             name, pattern = matcher.split("=~")
             if not re.fullmatch(pattern.strip('"'), labels.get(name, "")):
@@ -187,20 +211,15 @@ def _selected(labels: dict[str, str], selector: str) -> bool:
 
 def _add_history(raw: RawSource, flat: dict[str, list[tuple[dict[str, str], float]]], time: datetime,
                  window_s: float) -> None:
-    """The collector's range queries over a steady demo: every point equals the instant rate."""
+    """The collector's range queries over a steady demo: every point equals the instant answer."""
     step = series_step_s(window_s)
     end = time.timestamp()
     start = end - window_s
     stamps = [start + k * step for k in range(round(window_s / step) + 1)]
-    for name, (metric, group, selector) in RANGE_SPECS.items():
-        sums: dict[tuple[tuple[str, str], ...], float] = {}
-        for labels, rate in flat.get(metric, []):
-            if not _selected(labels, selector):
-                continue
-            key = tuple((k, labels[k]) for k in group if labels.get(k))
-            sums[key] = sums.get(key, 0.0) + rate
-        result = [{"metric": dict(key), "values": [[int(t) if t == int(t) else t, _value(v)] for t in stamps]}
-                  for key, v in sums.items()]
+    for name, query in RANGE_QUERIES.items():
+        result = [{"metric": metric, "values": [[int(t) if t == int(t) else t, _value(v)] for t in stamps]}
+                  for metric, v in _evaluate(query, flat)]
         raw.add(Payload(key=f"range:{name}", status=200, url="demo/api/v1/query_range",
                         body=json.dumps({"resultType": "matrix", "result": result}),
-                        params={"query": render_range(name, window_s), "start": start, "end": end, "step": step}))
+                        params={"query": render_range(name, window_s), "start": start, "end": end, "step": step},
+                        meta={"phase": query.phase}))
