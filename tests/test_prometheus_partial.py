@@ -208,3 +208,21 @@ def test_latency_not_scraped_is_not_judged() -> None:
     (status,) = prom.normalize(raw, CTX).sources
     assert status.state is SourceState.OK and "answered no series" in status.inputs["latency"]
     assert status.inputs["requests"] is None
+
+
+@pytest.mark.parametrize(("status", "body"), [
+    (503, '{"status":"error","errorType":"timeout","error":"query timed out in expression evaluation"}'),
+    (422, '{"status":"error","errorType":"execution","error":"expanding series: context deadline exceeded"}'),
+])
+def test_the_servers_own_timeout_is_a_timeout(status: int, body: str) -> None:
+    """Each query carries its timeout as the server's evaluation limit (whole milliseconds:
+    Prometheus refuses "9.5s"); the server giving up reads as the query timing out."""
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", status=status, body=body)
+        srv.route("/api/v1/query_range", status=status, body=body)
+        collector, config = _collector(srv.url, timeout="10500ms")
+        (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))  # type: ignore[arg-type]
+    assert all(parse_qs(urlsplit(path).query)["timeout"] == ["9500ms"] for _m, path, _h in srv.requests)
+    latency = raw.get("query:latency_p50")
+    assert latency is not None and latency.meta["timed_out"] == 10.5
+    assert latency.error is not None and "timed out after 10.5 s" in latency.error

@@ -310,14 +310,18 @@ class _Run:
 
 
 def _server_timeout(budget: float) -> str:
-    """The server-side evaluation limit: a little under the client's, at least a second."""
-    return f"{max(1.0, budget - SERVER_GRACE_S):g}s"
+    """The server-side evaluation limit: a little under the client's, at least a second. In
+    whole milliseconds: Prometheus refuses fractional units ("9.5s" is HTTP 400)."""
+    return f"{round(max(1.0, budget - SERVER_GRACE_S) * 1000)}ms"
 
 
 def _server_timed_out(text: str) -> bool:
-    """Prometheus answers 503 ``errorType: timeout``; VictoriaMetrics 503 naming the timeout."""
+    """The server gave up on its own limit: Prometheus answers 503 ``errorType: timeout`` or,
+    when the limit hits while it expands series, 422 "context deadline exceeded";
+    VictoriaMetrics answers 503 naming the timeout."""
     lowered = text.lower()
-    return ("503" in text or "422" in text) and ("timeout" in lowered or "timed out" in lowered)
+    return ("503" in text or "422" in text) and any(
+        w in lowered for w in ("timeout", "timed out", "deadline exceeded"))
 
 
 def _http_reason(text: str) -> str:

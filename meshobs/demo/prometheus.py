@@ -107,17 +107,35 @@ def _metrics(traffic: list[EdgeTraffic]) -> Iterator[_Metric]:
                 yield ("istio_request_duration_milliseconds", "histogram", labels, samples)
 
 
+def _per_pod(metrics: Iterator[_Metric], pods: int) -> Iterator[_Metric]:
+    """Each metric split over ``pods`` pods of the reporting workload (equal shares)."""
+    for family, kind, labels, samples in metrics:
+        if pods <= 1:
+            yield family, kind, labels, samples
+            continue
+        side = "source" if labels["reporter"] == "source" else "destination"
+        workload, ns = labels[f"{side}_workload"], labels[f"{side}_workload_namespace"]
+        for k in range(pods):
+            pod = {"instance": f"10.{len(workload) % 250}.{k}.{len(ns) % 250}:15020",
+                   "kubernetes_namespace": ns, "kubernetes_pod_name": f"{workload}-pod{k}"}
+            yield family, kind, {**labels, **pod}, [(sfx, extra, rate / pods) for sfx, extra, rate in samples]
+
+
 def _label_text(labels: dict[str, str]) -> str:
     return ",".join(f'{k}="{v}"' for k, v in labels.items())
 
 
 def openmetrics(traffic: list[EdgeTraffic], end: datetime, window_s: float, step_s: float = 15.0,
-                history_s: float | None = None) -> str:
+                history_s: float | None = None, pods: int = 1) -> str:
     """Istio metrics for ``traffic`` as OpenMetrics text, one sample every ``step_s`` seconds
     from ``end - history_s`` (default: the window plus a minute) up to ``end`` inclusive.
 
     Feed it to ``promtool tsdb create-blocks-from openmetrics``; query at ``end`` with a rate
     window of ``window_s``. Timestamps are seconds since the epoch, as OpenMetrics wants.
+
+    With ``pods`` > 1 every reporting workload runs that many pods, each reporting its share
+    of the traffic under the scrape labels Istio's sample Prometheus config adds (``instance``,
+    ``kubernetes_namespace``, ``kubernetes_pod_name``): what Istio's recording rules sum away.
     """
     history = window_s + 60.0 if history_s is None else history_s
     n = max(1, int(history // step_s))
@@ -127,7 +145,7 @@ def openmetrics(traffic: list[EdgeTraffic], end: datetime, window_s: float, step
     # Counters start one step above zero so no rate() window begins at a reset.
     elapsed = [t - times[0] + step_s for t in times]
     families: dict[str, tuple[str, list[str]]] = {}
-    for family, kind, labels, samples in _metrics(traffic):
+    for family, kind, labels, samples in _per_pod(_metrics(traffic), pods):
         lines = families.setdefault(family, (kind, []))[1]
         fixed = [(f"{family}{suffix}{{{_label_text({**labels, **extra})}}} ", rate)
                  for suffix, extra, rate in samples]
