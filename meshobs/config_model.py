@@ -68,6 +68,13 @@ class Prometheus(_Http):
     """Istio's metrics: request rate, errors and latency per edge."""
 
     url: Url = Field("http://localhost:9090", description="Base URL of the Prometheus HTTP API.")
+    timeout: PositiveDuration = Field(_d("10s"), description="Per-query timeout (also sent as the server's "
+                                                             "evaluation limit): a slow query costs only the "
+                                                             "checks that need its answer.")
+    concurrency: int = Field(4, ge=1, description="Queries in flight at once.")
+    recording_rules: Literal["auto", "off"] = Field(
+        "auto", description="auto: read Istio's workload:* recording rules when the server has them "
+                            "(config/prometheus-recording-rules.yaml); off: always the raw metrics.")
 
 
 class Jaeger(_Http):
