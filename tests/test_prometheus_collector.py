@@ -355,3 +355,13 @@ def test_bundle_recorded_with_bucket_queries_still_replays() -> None:
     assert {(s.service, s.metric) for s in before.series} == set(series)
     for s in before.series:
         assert s.values == pytest.approx(series[(s.service, s.metric)], rel=1e-9)
+
+
+def test_collector_defaults_match_the_config_model() -> None:
+    from meshobs.config_model import Prometheus
+
+    model = Prometheus()
+    collector = prom.from_config(validate({"sources": {"prometheus": {}}}), [])
+    assert collector is not None
+    assert (collector.timeout_s, collector.concurrency, collector.recording_rules) == (
+        model.timeout, model.concurrency, model.recording_rules) == (10.0, 4, "auto")

@@ -158,18 +158,19 @@ def test_scoped_phase_narrows_every_query_to_the_neighbourhood() -> None:
     assert len(srv.requests) == len(raw.payloads) == len(QUERIES) - 1 + len(RANGE_QUERIES)
     for p in raw.payloads:
         query = p.params["query"]
-        assert 'destination_service_namespace="shop",destination_service_name=~"cart"' in query
-        assert 'destination_service_namespace="pay.v2",destination_service_name=~"ledger"' in query
-        assert 'source_workload_namespace="shop",source_workload=~"web-v1"' in query
+        assert 'destination_service_namespace=~"pay\\\\.v2|shop",destination_service_name=~"cart|ledger"' in query
+        assert 'source_workload_namespace=~"shop",source_workload=~"web-v1"' in query
         assert p.meta["scope"]["services"] == ["pay.v2/ledger", "shop/cart"]
 
 
-def test_scope_matchers_escape_and_keep_namespaces_apart() -> None:
-    matchers = scope_matchers([ServiceRef("a", "x.y"), ServiceRef("a", "z"), ServiceRef("b", "x.y")], [])
-    assert matchers == ('destination_service_namespace="a",destination_service_name=~"x\\\\.y|z"',
-                        'destination_service_namespace="b",destination_service_name=~"x\\\\.y"')
+def test_scope_matchers_escape_regex_and_string() -> None:
+    matchers = scope_matchers([ServiceRef("a", "x.y"), ServiceRef("a", "z"), ServiceRef("b", "x.y")],
+                              [WorkloadRef("a", 'w"1')])
+    assert matchers == ('destination_service_namespace=~"a|b",destination_service_name=~"x\\\\.y|z"',
+                        'source_workload_namespace=~"a",source_workload=~"w\\"1"')
     rendered = render("requests", "5m", scope=matchers)
     assert rendered.count("rate(istio_requests_total{") == 2 and " or " in rendered
+    assert scope_matchers([], []) == ()
 
 
 def test_recorded_series_are_read_when_the_server_has_the_rules() -> None:
