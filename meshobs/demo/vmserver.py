@@ -84,7 +84,10 @@ def start_victoriametrics(openmetrics_text: str, workdir: Path, *, binary: str =
         process = subprocess.Popen(
             [binary, f"-storageDataPath={workdir / 'vmdata'}", f"-httpListenAddr=127.0.0.1:{port}",
              # The demo's samples are old: keep them whatever their age.
-             "-retentionPeriod=100y", "-loggerLevel=ERROR", "-search.disableCache"],
+             "-retentionPeriod=100y", "-loggerLevel=ERROR", "-search.disableCache",
+             # Its own 30 s cap on any query would override the timeout meshobs sends on a
+             # loaded machine: let meshobs's timeout decide, as on a tuned production server.
+             "-search.maxQueryDuration=10m"],
             stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
     server = PrometheusServer(process, f"http://127.0.0.1:{port}", workdir, log, engine="victoriametrics")
     wait_ready(server, f"{server.url}/health", "victoria-metrics")
