@@ -65,6 +65,7 @@ class _Side:
 
 @dataclass
 class _EdgeFacts:
+    key: _EdgeKey
     source_service: ServiceRef | None
     sides: dict[str, _Side] = field(default_factory=lambda: {"source": _Side(), "destination": _Side()})
 
@@ -88,35 +89,46 @@ def _series(payload: Payload) -> list[dict[str, Any]]:
     return data
 
 
-def _key(m: dict[str, str], protocol: str) -> _EdgeKey:
-    def get(label: str) -> str:
-        return m.get(label) or UNKNOWN
+# An edge's identity as label values: (source workload namespace, source workload, destination
+# service namespace, destination service, destination workload namespace, destination workload,
+# protocol). Plain strings hash in C: tens of thousands of series are keyed per snapshot, and the
+# refs are built once per edge.
+_RawKey = tuple[str, str, str, str, str, str, str]
+_KEY_LABELS = ("source_workload_namespace", "source_workload", "destination_service_namespace",
+               "destination_service_name", "destination_workload_namespace", "destination_workload")
 
-    dst_wl = get("destination_workload")
-    return (WorkloadRef(get("source_workload_namespace"), get("source_workload")),
-            ServiceRef(get("destination_service_namespace"), get("destination_service_name")),
-            None if dst_wl == UNKNOWN else WorkloadRef(get("destination_workload_namespace"), dst_wl),
-            protocol)
+
+def _raw_key(m: dict[str, str], protocol: str) -> _RawKey:
+    a, b, c, d, e, f = (m.get(label) or UNKNOWN for label in _KEY_LABELS)
+    return (a, b, c, d, e, f, protocol)
+
+
+def _key(raw: _RawKey) -> _EdgeKey:
+    src_ns, src_wl, dst_ns, dst_svc, dst_wl_ns, dst_wl, protocol = raw
+    return (WorkloadRef(src_ns, src_wl), ServiceRef(dst_ns, dst_svc),
+            None if dst_wl == UNKNOWN else WorkloadRef(dst_wl_ns, dst_wl), protocol)
 
 
 def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     """Query results -> Edges, Workloads, Services and the ``prometheus`` SourceStatus."""
-    facts: dict[_EdgeKey, _EdgeFacts] = {}
+    facts: dict[_RawKey, _EdgeFacts] = {}
     answers = Answers()
-    revisions: dict[WorkloadRef, str] = {}
+    revisions: dict[tuple[str, str], str] = {}  # (namespace, workload) -> canonical revision
 
     def side(m: dict[str, str], protocol: str) -> _Side:
-        key = _key(m, protocol)
-        src_svc = m.get("source_canonical_service") or UNKNOWN
-        if key not in facts:
-            facts[key] = _EdgeFacts(None if src_svc == UNKNOWN
-                                    else ServiceRef(key[0].namespace, src_svc))
+        raw_key = _raw_key(m, protocol)
+        edge = facts.get(raw_key)
+        if edge is None:
+            key = _key(raw_key)
+            src_svc = m.get("source_canonical_service") or UNKNOWN
+            edge = facts[raw_key] = _EdgeFacts(key, None if src_svc == UNKNOWN
+                                               else ServiceRef(key[0].namespace, src_svc))
         rev_src, rev_dst = m.get("source_canonical_revision"), m.get("destination_canonical_revision")
         if rev_src and rev_src not in (UNKNOWN, "latest"):
-            revisions.setdefault(key[0], rev_src)
-        if key[2] is not None and rev_dst and rev_dst not in (UNKNOWN, "latest"):
-            revisions.setdefault(key[2], rev_dst)
-        s = facts[key].sides["source" if m.get("reporter") == "source" else "destination"]
+            revisions.setdefault((raw_key[0], raw_key[1]), rev_src)
+        if raw_key[5] != UNKNOWN and rev_dst and rev_dst not in (UNKNOWN, "latest"):
+            revisions.setdefault((raw_key[4], raw_key[5]), rev_dst)
+        s = edge.sides["source" if m.get("reporter") == "source" else "destination"]
         for label in ("source_principal", "destination_principal"):
             if (v := m.get(label)) and v != UNKNOWN:
                 s.principals.setdefault(label, v)
@@ -168,11 +180,11 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     answers.recorded = bool((rules := raw.get("rules")) is not None and rules.meta.get("recorded"))
 
     part = SnapshotPart()
-    for key, f in facts.items():
-        edge = _edge(key, f)
+    for f in facts.values():
+        edge = _edge(f.key, f)
         if edge is not None:
             part.edges.append(edge)
-    _nodes(part, revisions)
+    _nodes(part, {WorkloadRef(ns, name): rev for (ns, name), rev in revisions.items()})
     history_problems = add_history(raw, ctx, part)
     status = source_status(raw, answers, part.edges, ctx)
     if history_problems and status.state is SourceState.OK:
