@@ -132,3 +132,9 @@ def test_build_snapshot_of_a_dead_prometheus_states_every_kind() -> None:
     assert all(REFUSED in str(v) for v in status.inputs.values())
     report = diagnose(snapshot, ServiceRef("shop", "frontend"))
     assert report.status == "failing"
+
+
+def test_checks_and_engine_name_the_same_inputs() -> None:
+    from meshobs.checks.base import INPUTS as DECLARABLE
+
+    assert set(DECLARABLE) == set(INPUTS)

@@ -264,7 +264,7 @@ def _ms(value: float) -> str:
     return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
 
 
-@check("traffic.latency", Category.TRAFFIC, ("latency",), ("MSH0403", "MSH0404"))
+@check("traffic.latency", Category.TRAFFIC, ("requests", "latency"), ("MSH0403", "MSH0404"))
 def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Inbound p99 above the threshold, or more than ``latency_regression`` times the baseline."""
     inbound = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]

@@ -31,11 +31,12 @@ READS = {
 }
 # What every check may read: the evaluation time, the window, and which sources answered.
 META = {"time", "window_s", "origin", "sources", "source", "sources_of_kind"}
-# An edge's fields by the input that carries them: who calls whom is the graph (Jaeger's call
-# counts included); response codes, latency and mTLS come from metrics sources only.
+# An edge's fields by the input that carries them: who calls whom is the graph (Jaeger's
+# dependency links give that much); request rates and response codes, latency and mTLS come
+# from metrics sources only (Jaeger's call counts are of sampled traces, not request rates).
 EDGE_FIELDS = {
-    **dict.fromkeys(("responses", "error_rate", "error_ratio", "rate_by_code_class", "rate_by_code",
-                     "rate_by_flag"), "requests"),
+    **dict.fromkeys(("request_rate", "responses", "error_rate", "error_ratio", "rate_by_code_class",
+                     "rate_by_code", "rate_by_flag"), "requests"),
     "latency": "latency",
     **dict.fromkeys(("security", "source_principal", "destination_principal"), "security"),
 }
@@ -43,7 +44,7 @@ EDGE_FIELDS = {
 
 class RecordingEdge:
     """An Edge that notes which kind of data a check read from it (everything not listed in
-    EDGE_FIELDS -- the endpoints, protocol, call rate, byte counts -- is the graph)."""
+    EDGE_FIELDS -- the endpoints, protocol, reporter -- is the graph)."""
 
     def __init__(self, edge: Any, reads: set[str]) -> None:
         self._edge, self._reads = edge, reads
