@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from meshobs.catalogue import CATALOGUE
 from meshobs.checks import registry
 from meshobs.checks.base import Analyzer, AnyCheck, Finding, Settings, finding
 from meshobs.checks.traffic import outbound_edges
@@ -25,7 +26,7 @@ from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
 
 from .inputs import answered, availability
-from .ranking import MAX_DEPTH, SYMPTOMS, downstream, rank
+from .ranking import MAX_DEPTH, downstream, rank
 from .report import (
     ERROR,
     SKIPPED,
@@ -113,8 +114,8 @@ class _Cache:
     def unjudged(self, results: list[CheckResult]) -> frozenset[str]:
         """Symptom kinds (errors, latency) whose checks were skipped: their data is missing."""
         skipped = {r.id for r in results if r.status == SKIPPED}
-        return frozenset(SYMPTOMS[code] for c in self.checks if c.id in skipped
-                         for code in c.codes if code in SYMPTOMS)
+        return frozenset(kind for c in self.checks if c.id in skipped for code in c.codes
+                         if (kind := CATALOGUE[code].symptom) is not None)
 
     def get(self, service: ServiceRef) -> tuple[list[CheckResult], list[Finding]]:
         if service not in self.results:
