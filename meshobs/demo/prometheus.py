@@ -171,9 +171,7 @@ def prometheus_source(traffic: list[EdgeTraffic], time: datetime, window_s: floa
     ts_json: float | int = int(ts) if ts == int(ts) else ts
     window = format_duration(window_s)
     raw = RawSource(name="prometheus", kind="prometheus", meta={"url": "demo"})
-    raw.add(Payload(key="rules", status=200, url="demo/api/v1/query", meta={"recorded": []},
-                    body=json.dumps({"resultType": "vector", "result": []}),
-                    params={"query": rules_query(window), "time": ts}))
+    raw.add(rules_payload(time, window_s))
     for name, query in QUERIES.items():
         result = [{"metric": metric, "value": [ts_json, _value(v)]}
                   for metric, v in _evaluate(query, flat) if not query.positive or v > 0]
@@ -184,18 +182,14 @@ def prometheus_source(traffic: list[EdgeTraffic], time: datetime, window_s: floa
     return raw
 
 
-def _evaluate(query: Query, flat: dict[str, list[tuple[dict[str, str], float]]],
-              ) -> list[tuple[dict[str, str], float]]:
-    """What the server answers to ``query`` when every series grows at a constant rate: the
-    rates summed by the query's labels, or histogram_quantile over the summed buckets."""
-    sums: dict[tuple[tuple[str, str], ...], float] = {}
-    group = ("le", *query.labels) if query.quantile is not None else query.labels
-    for labels, rate in flat.get(query.metric(recorded=False), []):
-        if not _selected(labels, query.selector):
-            continue
-        # Prometheus drops absent and empty labels from a grouping's result.
-        key = tuple((k, labels[k]) for k in group if labels.get(k))
-        sums[key] = sums.get(key, 0.0) + rate
+def grouping(query: Query) -> tuple[str, ...]:
+    """The labels ``query`` sums by (``le`` too for a quantile: the buckets are summed first)."""
+    return ("le", *query.labels) if query.quantile is not None else query.labels
+
+
+def answer(query: Query, sums: dict[tuple[tuple[str, str], ...], float]) -> list[tuple[dict[str, str], float]]:
+    """The server's answer from the rates summed by :func:`grouping`: the sums themselves, or
+    histogram_quantile over each group's buckets (Prometheus's arithmetic, NaN included)."""
     if query.quantile is None:
         return [(dict(key), v) for key, v in sums.items()]
     buckets: dict[tuple[tuple[str, str], ...], list[tuple[float, float]]] = {}
@@ -203,6 +197,27 @@ def _evaluate(query: Query, flat: dict[str, list[tuple[dict[str, str], float]]],
         le = float(dict(key)["le"])
         buckets.setdefault(tuple(kv for kv in key if kv[0] != "le"), []).append((le, v))
     return [(dict(key), histogram_quantile(query.quantile, b)) for key, b in buckets.items()]
+
+
+def _evaluate(query: Query, flat: dict[str, list[tuple[dict[str, str], float]]],
+              ) -> list[tuple[dict[str, str], float]]:
+    """What the server answers to ``query`` when every series grows at a constant rate."""
+    sums: dict[tuple[tuple[str, str], ...], float] = {}
+    group = grouping(query)
+    for labels, rate in flat.get(query.metric(recorded=False), []):
+        if not _selected(labels, query.selector):
+            continue
+        # Prometheus drops absent and empty labels from a grouping's result.
+        key = tuple((k, labels[k]) for k in group if labels.get(k))
+        sums[key] = sums.get(key, 0.0) + rate
+    return answer(query, sums)
+
+
+def rules_payload(time: datetime, window_s: float) -> Payload:
+    """The recording-rules check as a server without Istio's rules answers it."""
+    return Payload(key="rules", status=200, url="demo/api/v1/query", meta={"recorded": []},
+                   body=json.dumps({"resultType": "vector", "result": []}),
+                   params={"query": rules_query(format_duration(window_s)), "time": time.timestamp()})
 
 
 def _value(v: float) -> str:
