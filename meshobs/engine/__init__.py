@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from meshobs.catalogue import CATALOGUE
 from meshobs.checks import registry
 from meshobs.checks.base import Analyzer, AnyCheck, Finding, Settings, finding
 from meshobs.checks.traffic import outbound_edges
@@ -85,7 +86,8 @@ def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, ki
     """
     if kind != "errors":
         return True
-    edges = [e for e in outbound_edges(snapshot, caller) if e.destination == callee]
+    # Only edges with response codes can rule a hop out (Jaeger's dependency links count calls).
+    edges = [e for e in outbound_edges(snapshot, caller) if e.destination == callee and e.responses]
     return not edges or any(e.error_rate > 0 for e in edges)
 
 
@@ -108,6 +110,12 @@ class _Cache:
             self._analysis = analyze(self.snapshot, self.settings,
                                      [c for c in self.checks if isinstance(c, Analyzer)], self.available)
         return self._analysis
+
+    def unjudged(self, results: list[CheckResult]) -> frozenset[str]:
+        """Symptom kinds (errors, latency) whose checks were skipped: their data is missing."""
+        skipped = {r.id for r in results if r.status == SKIPPED}
+        return frozenset(kind for c in self.checks if c.id in skipped for code in c.codes
+                         if (kind := CATALOGUE[code].symptom) is not None)
 
     def get(self, service: ServiceRef) -> tuple[list[CheckResult], list[Finding]]:
         if service not in self.results:
@@ -132,7 +140,7 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
         if svc == service:
             hidden_all = hidden
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
-                  lambda x, c, kind: hop_shows(snapshot, x, c, kind))
+                  lambda x, c, kind: hop_shows(snapshot, x, c, kind), cache.unjudged(results))
     return Report(service=service, status=status_of(ranked, cache.answered, judged(results)),
                   findings=tuple(ranked), checks=tuple(_rescore(results, by_service[service])),
                   sources=cache.sources, suppressed=tuple(hidden_all),
