@@ -186,7 +186,7 @@ def _rbac_counters(snapshot: MeshSnapshot, workload: WorkloadRef) -> dict[str, i
     return out
 
 
-@check("traffic.authorization", Category.TRAFFIC, ("edges", "config"), ("MSH0414",), uses=("proxies",),
+@check("traffic.authorization", Category.TRAFFIC, ("requests", "config"), ("MSH0414",), uses=("security", "proxies"),
        mesh=Mesh.ISTIO)
 def authorization(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Calls into or out of the service answered 403 by the server's RBAC filter, tied to the

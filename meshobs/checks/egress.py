@@ -55,7 +55,7 @@ def egress_hosts(sidecar: ConfigResource) -> list[str]:
     return hosts or [IMPORT_ALL]
 
 
-@check("traffic.egress", Category.TRAFFIC, ("edges",), ("MSH0415",), uses=("config", "proxies"),
+@check("traffic.egress", Category.TRAFFIC, ("requests",), ("MSH0415",), uses=("config", "proxies"),
        mesh=Mesh.ISTIO)
 def egress(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """The service's calls go to BlackHoleCluster: its egress policy (a Sidecar resource, or the

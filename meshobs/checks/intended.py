@@ -15,7 +15,7 @@ The traffic checks judge what callers actually get from a destination, without e
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from meshobs.catalogue import Category
@@ -175,8 +175,7 @@ def _as_seen(snapshot: MeshSnapshot) -> dict[Edge, Edge | None]:
         if mirror_of(snapshot, e) is not None:
             out[e] = None
         elif _injected(e) > 0:
-            kept = tuple(r for r in e.responses if not FAULT_FLAGS & set(r.flag_list))
-            out[e] = replace(e, responses=kept, request_rate=max(0.0, e.request_rate - _injected(e)))
+            out[e] = e.with_responses(tuple(r for r in e.responses if not FAULT_FLAGS & set(r.flag_list)))
     return out
 
 
@@ -198,7 +197,7 @@ def _r(x: float) -> float:
     return round(x, 4)
 
 
-@check("traffic.intended", Category.TRAFFIC, ("edges",), ("MSH0410", "MSH0411"), uses=("config",),
+@check("traffic.intended", Category.TRAFFIC, ("requests",), ("MSH0410", "MSH0411"), uses=("config",),
        mesh=Mesh.ISTIO)
 def intended(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Traffic the configuration makes on purpose, shown so nobody mistakes it for a fault:

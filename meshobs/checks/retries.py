@@ -50,7 +50,7 @@ def _retry_counters(snapshot: MeshSnapshot, service: ServiceRef) -> tuple[dict[s
     return totals, sorted(set(proxies))
 
 
-@check("traffic.retries", Category.TRAFFIC, ("edges",), ("MSH0412",), uses=("proxies", "config"),
+@check("traffic.retries", Category.TRAFFIC, ("requests",), ("MSH0412",), uses=("latency", "proxies", "config"),
        blind_on=_BLIND)
 def retries(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """The service fails a share of the attempts it answers above the threshold, while its
@@ -133,7 +133,7 @@ def _route_timeouts(snapshot: MeshSnapshot, service: ServiceRef) -> list[str]:
     return sorted(set(out))
 
 
-@check("traffic.timeouts", Category.TRAFFIC, ("edges",), ("MSH0413",), uses=("config",))
+@check("traffic.timeouts", Category.TRAFFIC, ("requests",), ("MSH0413",), uses=("latency", "config"))
 def timeouts(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Callers give up waiting for the service (UT, SI, DT, UMSDR) on more than the error
     threshold of their requests: the service (or what it waits for) is slower than their timeout."""

@@ -44,7 +44,7 @@ def _gateway_hosts(gw: object) -> list[str]:
             for h in s.get("hosts") or ()]
 
 
-@check("traffic.no_route", Category.TRAFFIC, ("edges",), ("MSH0416",), uses=("config",), mesh=Mesh.ISTIO)
+@check("traffic.no_route", Category.TRAFFIC, ("requests",), ("MSH0416",), uses=("config",), mesh=Mesh.ISTIO)
 def no_route(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """The service's proxy answers 404 NR (no route) for a host a VirtualService claims, or an
     in-mesh service, on more than the error threshold of its calls: its routes are missing."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from meshobs.catalogue import SYMPTOM_KINDS
+from meshobs.catalogue import CATALOGUE, SYMPTOM_KINDS
 from meshobs.checks import registry
 from meshobs.checks.base import Analyzer, AnyCheck, Finding, Settings, finding
 from meshobs.checks.traffic import outbound_edges
@@ -112,6 +112,12 @@ class _Cache:
                                      [c for c in self.checks if isinstance(c, Analyzer)], self.available)
         return self._analysis
 
+    def unjudged(self, results: list[CheckResult]) -> frozenset[str]:
+        """Symptom kinds (errors, latency) whose checks were skipped: their data is missing."""
+        skipped = {r.id for r in results if r.status == SKIPPED}
+        return frozenset(kind for c in self.checks if c.id in skipped for code in c.codes
+                         if (kind := CATALOGUE[code].symptom) is not None)
+
     def get(self, service: ServiceRef) -> tuple[list[CheckResult], list[Finding]]:
         if service not in self.results:
             self.results[service] = run_checks(self.snapshot, service, self.settings,
@@ -136,7 +142,7 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
         if svc == service:
             hidden_all = hidden
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
-                  lambda x, c, kind: hop_shows(snapshot, x, c, kind),
+                  lambda x, c, kind: hop_shows(snapshot, x, c, kind), cache.unjudged(results),
                   related=Related(cache.analysis, suppressions, snapshot.time))
     return Report(service=service, status=status_of(ranked, cache.answered, judged(results)),
                   findings=tuple(ranked), checks=tuple(_rescore(results, by_service[service])),

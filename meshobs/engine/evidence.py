@@ -40,10 +40,10 @@ def _p99(edges: Iterable[Edge]) -> float | None:
 
 def _judge(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool | None:
     edges = _hop_edges(snapshot, caller, callee)
-    if not edges:
-        return None
     if kind == "errors":
-        return any(e.error_rate > 0 or e.destination_error_rate > 0 for e in edges)
+        # Only edges with response codes can tell (Jaeger's dependency links count calls).
+        coded = [e for e in edges if e.responses or e.destination_responses]
+        return any(e.error_rate > 0 or e.destination_error_rate > 0 for e in coded) if coded else None
     if any(_TIMED_OUT & set(r.flag_list) for e in edges for r in (*e.responses, *e.destination_responses)):
         return True
     hop = _p99(edges)

@@ -201,6 +201,7 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
          depth: Mapping[ServiceRef, int],
          callees: Callable[[ServiceRef], list[ServiceRef]],
          hop_shows: HopShows = lambda _x, _c, _k: True,
+         unjudged: frozenset[str] = frozenset(),
          related: Callable[[str], list[Finding]] = lambda _subject: [],
          ) -> list[Finding]:
     """The target's findings plus the downstream findings that explain them, ranked 1..n.
@@ -208,8 +209,11 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
     ``by_service``: the findings of the target and of the services downstream (``depth``: their
     hop count from the target). ``hop_shows(x, c, kind)`` says whether the calls from x to c
     show that kind of failure (True), are clean (False) or cannot tell (None); a clean hop
-    cannot pass a failure up. ``related(subject)`` returns the findings about a configuration
-    resource (by subject, ``"VirtualService ns/name"``), whichever service they were filed under.
+    cannot pass a failure up. ``unjudged`` are the symptom kinds the target could not be checked
+    for (their data is missing, e.g. Prometheus is down): no symptom can then rule anything out,
+    so every cause of that kind downstream is reported too (unlinked), instead of vanishing with
+    the symptom. ``related(subject)`` returns the findings about a configuration resource (by
+    subject, ``"VirtualService ns/name"``), whichever service they were filed under.
     """
     walk = _Walk(by_service, depth, callees, hop_shows, related)
     own = list(by_service.get(target, []))
@@ -222,7 +226,7 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
         walk.along_the_path(target, kind)
     for svc in depth:
         for f in by_service.get(svc, []):
-            if has_deadline(f):
+            if has_deadline(f) or (effects(f) & unjudged):
                 walk.include(f)
 
     everything = walk.included

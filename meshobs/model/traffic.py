@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from .refs import Mesh, ServiceRef, WorkloadRef
@@ -93,6 +93,11 @@ class Edge:
     # reported. Retries, timeouts and mirrored copies show up as the difference of the views.
     destination_responses: tuple[ResponseStat, ...] = ()
     destination_latency: Latency | None = None
+
+    def with_responses(self, responses: tuple[ResponseStat, ...]) -> Edge:
+        """The same edge carrying only ``responses`` (its request rate their sum): a view of
+        part of its requests, e.g. without the ones the caller's fault filter aborted."""
+        return replace(self, responses=responses, request_rate=sum(r.rate for r in responses))
 
     @property
     def destination_request_rate(self) -> float:
