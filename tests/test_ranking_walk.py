@@ -1,0 +1,167 @@
+"""The ranking walk (issue 10 Build 3): down the failing path any number of hops while the
+evidence holds, stopping where it ends; several independent faults each ranked; a fault with a
+deadline surfaced for every caller; symptoms linked to findings about the resources they went
+through. Pure ``rank`` on hand-made findings, and the engine on hand-built meshes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from itertools import pairwise
+
+from meshobs.checks.base import Finding, finding
+from meshobs.engine import diagnose
+from meshobs.engine.ranking import MAX_DEPTH, downstream, rank
+from meshobs.model import Latency, ResponseStat, ServiceRef
+from tests.support.builders import MeshBuilder
+
+NS = "freight"
+
+
+def ref(name: str) -> ServiceRef:
+    return ServiceRef(NS, name)
+
+
+def errors_of(name: str, rps: float = 10.0) -> Finding:
+    return finding("MSH0401", "traffic.error_rate", f"Service {NS}/{name}", service=ref(name),
+                   magnitude=rps, ratio_pct="50", error_rps=rps, rps=2 * rps, threshold_pct="1", top="503")
+
+
+def ejected(name: str, n: int = 1) -> Finding:
+    return finding("MSH0406", "traffic.endpoints", f"Service {NS}/{name}", service=ref(name), magnitude=n,
+                   ejected=n, proxies=1)
+
+
+def cert_expiring(name: str) -> Finding:
+    return finding("MSH0303", "certs.expiry", f"Workload {NS}/{name}-v1", service=ref(name), magnitude=1.0,
+                   role="workload", serial="ab12", cert_subject="spiffe", remaining="2h 40m", threshold="20%")
+
+
+def chain(*names: str) -> dict[ServiceRef, list[ServiceRef]]:
+    return {ref(a): [ref(b)] for a, b in pairwise(names)}
+
+
+def ranked(target: str, findings: dict[str, list[Finding]], graph: dict[ServiceRef, list[ServiceRef]],
+           shows: dict[tuple[str, str], bool | None] | None = None, **kw: object) -> list[Finding]:
+    callees = lambda s: graph.get(s, [])  # noqa: E731
+    depth = downstream(ref(target), callees, None)
+    by_service = {s: findings.get(s.name, []) for s in depth}
+
+    def hop(x: ServiceRef, c: ServiceRef, _kind: str) -> bool | None:
+        return (shows or {}).get((x.name, c.name), True)
+
+    return rank(ref(target), by_service, depth, callees, hop, **kw)  # type: ignore[arg-type]
+
+
+def labels(fs: list[Finding]) -> list[str]:
+    return [f"{f.code} {f.subject}" for f in fs]
+
+
+def test_the_walk_goes_down_any_number_of_hops_to_the_cause() -> None:
+    names = [f"hop{i}" for i in range(8)]
+    findings = {n: [errors_of(n)] for n in names}
+    findings["hop7"].append(ejected("hop7"))
+    out = ranked("hop0", findings, chain(*names))
+    assert labels(out)[0] == "MSH0406 Service freight/hop7"
+    # Every hop's symptom is in the chain and cites the cause at the bottom.
+    assert all(f.caused_by == ("MSH0406 Service freight/hop7",) for f in out[1:] if f.code == "MSH0401")
+    assert {f.service for f in out} == {ref(n) for n in names}
+
+
+def test_the_walk_stops_where_the_evidence_ends() -> None:
+    names = ["gate", "orders", "stock", "warehouse"]
+    findings = {"gate": [errors_of("gate")], "orders": [errors_of("orders")], "warehouse": [ejected("warehouse")]}
+    # stock answers orders fine: warehouse's ejected endpoints cannot explain orders' errors.
+    out = ranked("gate", findings, chain(*names), shows={("orders", "stock"): False})
+    assert labels(out) == ["MSH0401 Service freight/orders", "MSH0401 Service freight/gate"]
+    assert out[1].caused_by == ("MSH0401 Service freight/orders",)
+
+
+def test_a_hop_without_findings_passes_the_failure_on_when_it_carries_the_errors() -> None:
+    """stock shows no symptom of its own (its errors are under the threshold) but its calls to
+    warehouse fail: the walk goes through it."""
+    findings = {"gate": [errors_of("gate")], "warehouse": [ejected("warehouse")]}
+    out = ranked("gate", findings, chain("gate", "stock", "warehouse"))
+    assert labels(out)[0] == "MSH0406 Service freight/warehouse"
+    assert out[1].caused_by == ("MSH0406 Service freight/warehouse",)
+
+
+def test_causes_on_the_failing_path_are_reported_without_a_symptom_at_the_target() -> None:
+    """Retries hide the callee's failure from the target (no symptom), but the hop carries its
+    errors: the callee's cause is reported. A clean hop brings nothing."""
+    findings = {"ledger": [ejected("ledger")], "audit": [ejected("audit")]}
+    graph = {ref("pay"): [ref("ledger"), ref("audit")]}
+    out = ranked("pay", findings, graph, shows={("pay", "audit"): False})
+    assert labels(out) == ["MSH0406 Service freight/ledger"]
+    # Without data for the hop (None) nothing is claimed either: the path needs evidence.
+    out = ranked("pay", findings, graph, shows={("pay", "audit"): None, ("pay", "ledger"): None})
+    assert out == []
+
+
+def test_two_independent_faults_are_each_ranked_before_their_symptoms() -> None:
+    findings = {"front": [errors_of("front", 30.0)], "cart": [ejected("cart", 2)], "search": [ejected("search", 1)]}
+    graph = {ref("front"): [ref("cart"), ref("search")]}
+    out = ranked("front", findings, graph)
+    assert set(labels(out[:2])) == {"MSH0406 Service freight/cart", "MSH0406 Service freight/search"}
+    assert out[2].caused_by == ("MSH0406 Service freight/cart", "MSH0406 Service freight/search")
+
+
+def test_a_deadline_downstream_ranks_right_after_the_current_fault() -> None:
+    findings = {"play": [errors_of("play", 28.8)], "manifest": [errors_of("manifest", 28.8)],
+                "licence": [cert_expiring("licence")]}
+    graph = {ref("play"): [ref("manifest"), ref("licence")]}
+    # The licence hop is clean: a deadline is surfaced whatever the traffic says today.
+    out = ranked("play", findings, graph, shows={("play", "licence"): False})
+    assert labels(out) == ["MSH0401 Service freight/manifest", "MSH0303 Workload freight/licence-v1",
+                           "MSH0401 Service freight/play"]
+
+
+def test_a_cycle_in_the_call_graph_ends() -> None:
+    findings = {"a": [errors_of("a")], "b": [errors_of("b")], "c": [ejected("c")]}
+    graph = {ref("a"): [ref("b")], ref("b"): [ref("a"), ref("c")], ref("c"): [ref("b")]}
+    out = ranked("a", findings, graph)
+    assert labels(out)[0] == "MSH0406 Service freight/c"
+
+
+def test_a_symptom_is_linked_to_the_findings_about_the_resources_it_went_through() -> None:
+    symptom = replace(finding("MSH0416", "traffic.no_route", "Edge istio-system/gw -> tix.example",
+                              service=ref("gw"), source="gw", rps="9", host="tix.example", claims="..."),
+                      related=("VirtualService tickets/checkout",))
+    cause = finding("MSH0224", "config.gateway_not_found", "VirtualService tickets/checkout", virtual_service="x",
+                    gateway="tix-gw", gateway_ref="tickets/tix-gw")
+    out = ranked("gw", {"gw": [symptom]}, {},
+                 related=lambda subject: [cause] if subject == "VirtualService tickets/checkout" else [])
+    assert labels(out) == ["MSH0224 VirtualService tickets/checkout", "MSH0416 Edge istio-system/gw -> tix.example"]
+    assert out[1].caused_by == ("MSH0224 VirtualService tickets/checkout",)
+
+
+def test_downstream_follows_evidence_beyond_the_fixed_radius() -> None:
+    names = [f"s{i}" for i in range(MAX_DEPTH + 4)]
+    graph = chain(*names)
+    side = {ref(names[1]): [ref("quiet")], ref("quiet"): [ref("deeper")], ref("deeper"): [ref("deepest")]}
+    graph.update({k: graph.get(k, []) + v for k, v in side.items()})
+    near = downstream(ref("s0"), lambda s: graph.get(s, []))
+    assert ref("deepest") not in near and ref(names[-1]) not in near
+    everything = downstream(ref("s0"), lambda s: graph.get(s, []), follow=lambda x, c: c.name.startswith("s"))
+    assert everything[ref(names[-1])] == len(names) - 1
+    assert ref("deepest") not in everything  # no evidence that way beyond the radius
+
+
+# -- the engine, on hand-built meshes ------------------------------------------------------------
+
+def test_engine_walks_a_six_hop_timeout_chain_to_the_slow_service() -> None:
+    names = ["shipments", "routing", "carriers", "rates", "tariffs", "tariff-db"]
+    m = MeshBuilder(namespace=NS)
+    for n in names:
+        m.service(n)
+    for a, b in pairwise(names):
+        last = b == names[-1]
+        m.call(a, b, rps=20.0, responses=[("200", "-", 0.45), ("504", "UT" if last else "-", 0.55)],
+               p99=2000.0 if last else 2100.0)
+    m.edges[-1] = replace(m.edges[-1], destination_latency=Latency(p50=2600.0, p99=6100.0),
+                          destination_responses=(ResponseStat("200", "-", 9.0), ResponseStat("0", "DC", 11.0)))
+    report = diagnose(m.build(), ref("shipments"))
+    first = report.findings[0]
+    assert (first.code, first.subject) == ("MSH0413", "Service freight/tariff-db")
+    assert first.evidence["destination_disconnects_rps"] == 11.0 and first.evidence["own_p99_ms"] == 6100.0
+    top = next(f for f in report.findings if f.subject == "Edge freight/shipments -> freight/routing")
+    assert "MSH0413 Service freight/tariff-db" in top.caused_by and top.rank > first.rank
