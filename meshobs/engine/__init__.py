@@ -80,16 +80,18 @@ def callees_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:
                    if not e.destination.is_unknown and e.destination != service})
 
 
-def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool | None:
+def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str,
+              settings: Settings | None = None) -> bool | None:
     """Does the hop caller -> callee carry evidence of that kind of failure, as the ranking walk
     asks (:mod:`.ranking`)? True / False, or None when the data cannot tell (not ruled out).
 
-    Errors: requests that failed in either proxy's view (the caller's, or the callee's own
-    answers behind the caller's retries), mirrored copies and injected faults left out.
-    Latency: the caller's proxy timed the callee out (UT, DC, SI...), or the callee's p99 as the
-    caller sees it is at least half the caller's own (the hop holds that share of its time).
+    Errors: more than the error threshold failed in either proxy's view (the caller's, or the
+    callee's own answers behind the caller's retries), mirrored copies and injected faults left
+    out; fewer errors do not rule the hop out (None). Latency: the caller's proxy timed the
+    callee out (UT, DC, SI...), or the callee's p99 as the caller sees it is at least half the
+    caller's own (the hop holds that share of its time). See :mod:`.evidence`.
     """
-    return hop_evidence(snapshot, caller, callee, kind)
+    return hop_evidence(snapshot, caller, callee, kind, (settings or Settings()).error_ratio)
 
 
 class _Cache:
@@ -130,7 +132,8 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
     snapshot = cache.snapshot
     results, own = cache.get(service)
     depth = downstream(service, lambda s: callees_of(snapshot, s), MAX_DEPTH,
-                       follow=lambda x, c: any(hop_evidence(snapshot, x, c, k) for k in SYMPTOM_KINDS))
+                       follow=lambda x, c: any(hop_shows(snapshot, x, c, k, cache.settings)
+                                               for k in SYMPTOM_KINDS))
     by_service: dict[ServiceRef, list[Finding]] = {}
     hidden_all: list[tuple[Finding, Suppression]] = []
     for svc in depth:
@@ -142,7 +145,7 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
         if svc == service:
             hidden_all = hidden
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
-                  lambda x, c, kind: hop_shows(snapshot, x, c, kind), cache.unjudged(results),
+                  lambda x, c, kind: hop_shows(snapshot, x, c, kind, cache.settings), cache.unjudged(results),
                   related=Related(cache.analysis, suppressions, snapshot.time))
     return Report(service=service, status=status_of(ranked, cache.answered, judged(results)),
                   findings=tuple(ranked), checks=tuple(_rescore(results, by_service[service])),

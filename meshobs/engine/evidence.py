@@ -1,12 +1,15 @@
 """What the ranking walk reads besides findings: the evidence each hop carries, and the
 findings about a configuration resource.
 
-A hop carries *errors* when requests on it failed in either proxy's view (the caller's, or the
-callee's own answers that the caller's retries hid); mirrored copies and the caller's injected
-faults do not count (:mod:`meshobs.checks.intended`). It carries *latency* when the caller's proxy
-gave up on the callee (a timeout flag), or the callee's p99 as the caller sees it is at least
-:data:`LATENCY_SHARE` of the caller's own p99. Without the numbers to tell, the answer is None:
-not ruled out.
+A hop *shows errors* when more than the error threshold of its requests failed in either
+proxy's view (the caller's, or the callee's own answers that the caller's retries hid); mirrored
+copies and the caller's injected faults do not count (:mod:`meshobs.checks.intended`). Some errors
+below the threshold (background noise, or a failure passed on in part) do not rule it out: None.
+It *shows latency* when the caller's proxy gave up on the callee (a timeout flag), or the
+callee's p99 as the caller sees it is at least :data:`LATENCY_SHARE` of the caller's own p99.
+Without the numbers to tell, the answer is None as well: not ruled out. The walk links a symptom
+through any hop not ruled out, but follows the failing path without a symptom only through hops
+that show it.
 """
 
 from __future__ import annotations
@@ -38,29 +41,42 @@ def _p99(edges: Iterable[Edge]) -> float | None:
     return max(values) if values else None
 
 
-def _judge(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool | None:
+def _ratio(errors: float, rps: float) -> float:
+    return errors / rps if rps > 0 else 0.0
+
+
+def _judge(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str,
+           error_ratio: float) -> bool | None:
     edges = _hop_edges(snapshot, caller, callee)
     if kind == "errors":
         # Only edges with response codes can tell (Jaeger's dependency links count calls).
         coded = [e for e in edges if e.responses or e.destination_responses]
-        return any(e.error_rate > 0 or e.destination_error_rate > 0 for e in coded) if coded else None
+        if not coded:
+            return None
+        seen = _ratio(sum(e.error_rate for e in coded), sum(e.request_rate for e in coded))
+        own = _ratio(sum(e.destination_error_rate for e in coded), sum(e.destination_request_rate for e in coded))
+        if max(seen, own) > error_ratio:
+            return True
+        return None if seen > 0 or own > 0 else False
     if any(_TIMED_OUT & set(r.flag_list) for e in edges for r in (*e.responses, *e.destination_responses)):
         return True
     hop = _p99(edges)
-    own = _p99(e for e in snapshot.edges_into(caller) if e.destination_workload is not None)
-    if hop is None or own is None or own <= 0:
+    caller_p99 = _p99(e for e in snapshot.edges_into(caller) if e.destination_workload is not None)
+    if hop is None or caller_p99 is None or caller_p99 <= 0:
         return None
-    return hop >= LATENCY_SHARE * own
+    return hop >= LATENCY_SHARE * caller_p99
 
 
-def hop_evidence(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool | None:
-    """Does the hop caller -> callee carry evidence of ``kind`` ("errors" / "latency")? True or
-    False, None when the data cannot tell. Judged once per snapshot and hop."""
-    cache: dict[tuple[ServiceRef, ServiceRef, str], bool | None] = snapshot.derived("engine.hop_evidence",
-                                                                                   lambda _s: {})
-    key = (caller, callee, kind)
+def hop_evidence(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str,
+                 error_ratio: float) -> bool | None:
+    """Does the hop caller -> callee show ``kind`` ("errors" / "latency"), with ``error_ratio``
+    the errors threshold? True or False, None when it cannot be ruled out. Judged once per
+    snapshot, hop and threshold."""
+    cache: dict[tuple[ServiceRef, ServiceRef, str, float], bool | None] = snapshot.derived(
+        "engine.hop_evidence", lambda _s: {})
+    key = (caller, callee, kind, error_ratio)
     if key not in cache:
-        cache[key] = _judge(snapshot, caller, callee, kind)
+        cache[key] = _judge(snapshot, caller, callee, kind, error_ratio)
     return cache[key]
 
 

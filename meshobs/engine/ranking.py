@@ -110,20 +110,33 @@ class _Walk:
     def __init__(self, by_service: Mapping[ServiceRef, list[Finding]], depth: Mapping[ServiceRef, int],
                  callees: Callable[[ServiceRef], list[ServiceRef]], hop_shows: HopShows,
                  related: Callable[[str], list[Finding]]) -> None:
-        self.depth, self.callees, self.hop_shows, self.related = depth, callees, hop_shows, related
-        self.causes: dict[ServiceRef, list[Finding]] = {}
-        self.symptoms: dict[ServiceRef, dict[str, list[Finding]]] = {}
-        for svc, fs in by_service.items():
-            self.causes[svc] = [f for f in fs if effects(f)]
-            self.symptoms[svc] = {}
-            for f in fs:
-                if (kind := symptom_kind(f)) is not None:
-                    self.symptoms[svc].setdefault(kind, []).append(f)
+        self.by_service, self.depth, self.callees = by_service, depth, callees
+        self.hop_shows, self.related = hop_shows, related
+        self._roles: dict[ServiceRef, tuple[list[Finding], dict[str, list[Finding]]]] = {}
         self.explains: dict[str, set[str]] = {}  # cause key -> symptom keys
         self.explained_by: dict[str, set[str]] = {}
         self.included: dict[str, Finding] = {}
         self._memo: dict[tuple[str, ServiceRef], frozenset[str]] = {}
         self._busy: set[tuple[str, ServiceRef]] = set()
+
+    def _of(self, svc: ServiceRef) -> tuple[list[Finding], dict[str, list[Finding]]]:
+        """(causes, symptoms by kind) of a service, sorted out when the walk first gets there."""
+        if svc not in self._roles:
+            causes: list[Finding] = []
+            symptoms: dict[str, list[Finding]] = {}
+            for f in self.by_service.get(svc, ()):
+                if (kind := symptom_kind(f)) is not None:
+                    symptoms.setdefault(kind, []).append(f)
+                elif effects(f):
+                    causes.append(f)
+            self._roles[svc] = (causes, symptoms)
+        return self._roles[svc]
+
+    def causes(self, svc: ServiceRef, kind: str) -> list[Finding]:
+        return [c for c in self._of(svc)[0] if kind in effects(c)]
+
+    def symptoms(self, svc: ServiceRef, kind: str) -> list[Finding]:
+        return self._of(svc)[1].get(kind, [])
 
     def include(self, f: Finding) -> str:
         k = _key(f)
@@ -146,8 +159,8 @@ class _Walk:
         """Keys of the findings explaining ``symptom`` (a ``kind`` symptom seen at ``at``)."""
         found: set[str] = set()
         dest = _edge_destination(symptom)
-        for c in self.causes.get(at, []):
-            if kind in effects(c) and c is not symptom and (dest is None or _names(c, dest)):
+        for c in self.causes(at, kind):
+            if c is not symptom and (dest is None or _names(c, dest)):
                 found.add(self.include(c))
         for subject in symptom.related:
             for c in self.related(subject):
@@ -169,8 +182,8 @@ class _Walk:
         if key in self._busy:  # a cycle in the call graph: this branch adds nothing new
             return frozenset()
         self._busy.add(key)
-        found: set[str] = {self.include(c) for c in self.causes.get(callee, []) if kind in effects(c)}
-        for s in self.symptoms.get(callee, {}).get(kind, []):
+        found: set[str] = {self.include(c) for c in self.causes(callee, kind)}
+        for s in self.symptoms(callee, kind):
             self.include(s)
             deeper = self.explain(s, callee, kind)
             found |= deeper or {_key(s)}
