@@ -261,3 +261,26 @@ def test_destination_only_traffic_without_a_mirror_is_still_judged() -> None:
     tiles = m.workload("radar", "radar-tiles", "v1")
     m.call(app, tiles, 10.0, 15.0, 60.0, ("500", "-", 0.2))
     assert "MSH0401" in all_codes(snapshot_of(m))
+
+
+def test_policy_evaluation_follows_istios_order_and_string_matching() -> None:
+    from meshobs.checks.authz import deciding_policy
+    from meshobs.model import ConfigResource, freeze
+
+    def policy(name: str, spec: dict[str, object], ns: str = "clinic") -> ConfigResource:
+        return ConfigResource("AuthorizationPolicy", ns, name, freeze(spec))
+
+    caller = "cluster.local/ns/reception/sa/front-desk"
+    allow_lab = policy("allow-lab", {"rules": [{"from": [{"source": {"principals": ["*/sa/lab-results"]}}]}]})
+    deny_not_clinic = policy("deny-outsiders", {"action": "DENY", "rules": [
+        {"from": [{"source": {"notNamespaces": ["clinic"]}}], "to": [{"operation": {"methods": ["DELETE"]}}]}]},
+        ns="istio-system")
+    verdict = deciding_policy([allow_lab, deny_not_clinic], caller, "reception")
+    assert verdict is not None and (verdict.policy.name, verdict.action) == ("deny-outsiders", "DENY")
+    assert "operations" in verdict.rule  # methods are not in the metrics: "matches if the request does"
+    verdict = deciding_policy([allow_lab], caller, "reception")
+    assert verdict is not None and (verdict.policy.name, verdict.action) == ("allow-lab", "ALLOW")
+    assert deciding_policy([allow_lab], "cluster.local/ns/clinic/sa/lab-results", "clinic") is None
+    # A rule on request principals (JWT) cannot be judged from the metrics: never blamed.
+    jwt = policy("allow-jwt", {"rules": [{"from": [{"source": {"requestPrincipals": ["*"]}}]}]})
+    assert deciding_policy([jwt], caller, "reception") is None

@@ -122,8 +122,8 @@ def _rule(rule: Mapping[str, Any], index: int, principal: str | None, namespace:
 
 
 def policies_for(snapshot: MeshSnapshot, workload: WorkloadRef) -> list[ConfigResource]:
-    """The AuthorizationPolicies applying to ``workload``: selected by its labels in its
-    namespace, namespace-wide there, or mesh-wide in the root namespace."""
+    """The AuthorizationPolicies applying to ``workload``: in its namespace or the root namespace,
+    without a selector or selecting its labels."""
     w = snapshot.workload(workload)
     labels = workload_labels(w) if w is not None else {}
     root = root_namespace(snapshot)
@@ -131,9 +131,9 @@ def policies_for(snapshot: MeshSnapshot, workload: WorkloadRef) -> list[ConfigRe
     for p in pick_resources(snapshot, AUTHORIZATION_POLICY):
         block = p.spec.get("selector")
         selector = block.get("matchLabels") if isinstance(block, Mapping) else None
-        here = p.namespace == workload.namespace and (not selector or (w is not None and selects(selector, labels)))
-        mesh_wide = p.namespace == root and not selector
-        if here or mesh_wide:
+        matches = not selector or (w is not None and selects(selector, labels))
+        # The root namespace's policies apply in every namespace (to the workloads they select).
+        if (p.namespace == workload.namespace or p.namespace == root) and matches:
             out.append(p)
     return out
 
