@@ -128,7 +128,9 @@ def normalize_source(raw: RawSource, time: datetime, window_s: float) -> Snapsho
                                                       reason, raw.duration_s, raw.kind)])
     # Messages quote URLs; a URL may carry user:password or a token. Every report prints the
     # source's name beside its message, so a message that starts with the name loses it.
-    part.sources = [replace(s, message=redact_text(s.message.removeprefix(f"{s.name}: "))) if s.message else s
+    part.sources = [replace(s, message=redact_text(s.message.removeprefix(f"{s.name}: ")),
+                            problems=tuple(redact_text(p) for p in s.problems))
+                    if s.message or s.problems else s
                     for s in part.sources]
     return part
 
