@@ -2,7 +2,8 @@
 
 ``sources.kubernetes.manifests`` stands in for the live cluster (layer ``live``); the drift
 command reads ``--intended DIR`` through :func:`read_manifest_tree` with layer ``intended``.
-One payload per file, key = the file path, body = the file text exactly as read.
+One payload per file, key = the file path, body = the file's objects (a ``List``) with only what
+the normaliser reads (see :func:`read_manifest_tree`).
 """
 
 from __future__ import annotations
@@ -19,16 +20,27 @@ from typing import Any
 import yaml
 
 from meshobs.collectors.base import FetchContext, NormalizeContext
+from meshobs.collectors.k8s_minimise import minimise_object
 from meshobs.collectors.k8s_objects import flatten_objects, objects_to_part
 from meshobs.config import Config
 from meshobs.model import Layer, SnapshotPart, SourceState, SourceStatus
 from meshobs.raw import Payload, RawSource, iso, utc_now
+from meshobs.redact import is_credential_key
 
 KIND = "manifests"
 SUFFIXES = (".yaml", ".yml", ".json")
+MAX_FILE_BYTES = 64 * 1024 * 1024  # a manifest larger than this is not a manifest
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# Environment values that look like credentials are never copied into a payload.
+OBJECTS = "objects"  # payload meta "format": the body is a minimised List of the file's objects
+# Placeholders named like credentials are never filled: their value would sit in the object.
 _SECRET_NAME = re.compile(r"(?i)token|secret|password|passwd|credential|private|_key$|^key$")
+
+
+def _env_for(text: str) -> dict[str, str]:
+    """Values of the ``${VAR}`` placeholders in ``text`` that the environment sets, except those
+    whose name says they hold a credential."""
+    return {name: os.environ[name] for name in sorted(set(_PLACEHOLDER.findall(text)))
+            if name in os.environ and not _SECRET_NAME.search(name) and not is_credential_key(name)}
 
 
 def _files(root: Path) -> Iterator[Path]:
@@ -41,17 +53,26 @@ def _files(root: Path) -> Iterator[Path]:
             yield path
 
 
-def _env_for(text: str) -> dict[str, str]:
-    """Values of the ``${VAR}`` placeholders in ``text`` that the environment sets."""
-    return {name: os.environ[name] for name in sorted(set(_PLACEHOLDER.findall(text)))
-            if name in os.environ and not _SECRET_NAME.search(name)}
+def _read(path: Path) -> str:
+    with path.open("rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"cannot read manifest {path}: larger than {MAX_FILE_BYTES // 2**20} MB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"cannot read manifest {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def read_manifest_tree(paths: list[str], layer: str = "live") -> RawSource:
     """Read every manifest file under ``paths`` (files or directories, recursively).
 
-    Never raises for a missing or unreadable path: the RawSource's ``error`` (nothing could be
-    read) or a payload's ``error`` names the path.
+    Each file is parsed here, ``${VAR}`` filled from the environment (never a variable named
+    like a credential: ``DB_PASS``, ``API_TOKEN``...), and only what the
+    normaliser reads is kept (:mod:`k8s_minimise`): the payload body is a ``List`` of the file's
+    objects without Secrets, env values or last-applied copies, so neither those nor the values
+    of the placeholders reach a bundle. Never raises for a missing, unreadable or malformed
+    file: the RawSource's ``error`` (nothing could be read) or a payload's ``error`` names it.
     """
     raw = RawSource(name=KIND, kind=KIND, meta={"layer": layer, "roots": list(paths)})
     with raw.timed():
@@ -65,12 +86,16 @@ def read_manifest_tree(paths: list[str], layer: str = "live") -> RawSource:
                 start = time.perf_counter()
                 payload = Payload(key=str(path), url=path.resolve().as_uri(), fetched_at=iso(utc_now()))
                 try:
-                    payload.body = path.read_text(encoding="utf-8")
-                    env = _env_for(payload.body)
-                    if env:
-                        payload.meta["env"] = env
-                except (OSError, UnicodeDecodeError) as exc:
-                    payload.error = f"cannot read manifest {path}: {getattr(exc, 'strerror', None) or exc}"
+                    text = _read(path)
+                    found, unfilled = parse_manifest(text, str(path), _env_for(text))
+                    kept = [m for m in (minimise_object(o) for o in found) if m is not None]
+                    payload.body = json.dumps({"apiVersion": "v1", "kind": "List", "items": kept},
+                                              separators=(",", ":"))
+                    payload.meta = {"format": OBJECTS, "objects": len(found), "unfilled": unfilled}
+                except OSError as exc:
+                    payload.error = f"cannot read manifest {path}: {exc.strerror or exc}"
+                except ValueError as exc:
+                    payload.error = str(exc)
                 payload.elapsed_s = time.perf_counter() - start
                 raw.add(payload)
         if not raw.payloads:
@@ -116,8 +141,20 @@ def parse_manifest(text: str, name: str,
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ValueError(f"{name}: not valid YAML{at} ({getattr(exc, 'problem', None) or exc})") from None
+    except RecursionError:
+        raise ValueError(f"{name}: nested too deeply to read") from None
     objects = [o for d in docs for o in flatten_objects(d) if o.get("kind") and o.get("apiVersion")]
     return objects, unfilled
+
+
+def _objects(payload: Payload) -> tuple[list[Mapping[str, Any]], list[str]]:
+    """A payload's objects: the minimised List of current bundles, or (bundles written before
+    that) the file's text with the non-secret placeholder values the payload kept."""
+    if payload.meta.get("format") == OBJECTS:
+        unfilled = payload.meta.get("unfilled") or []
+        return list(flatten_objects(payload.json())), [str(v) for v in unfilled if isinstance(unfilled, list)]
+    env = payload.meta.get("env")
+    return parse_manifest(payload.body or "", payload.key, env if isinstance(env, Mapping) else None)
 
 
 def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
@@ -131,7 +168,7 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
             problems.append(payload.failure() or f"{payload.key}: empty")
             continue
         try:
-            found, unfilled = parse_manifest(payload.body, payload.key, payload.meta.get("env"))
+            found, unfilled = _objects(payload)
         except ValueError as exc:
             problems.append(str(exc))
             continue
@@ -139,7 +176,8 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
             notes.append(f"{payload.key}: unfilled placeholders "
                          f"{', '.join('${' + v + '}' for v in unfilled)} (set them in the environment)")
         objects.extend((o, payload.key) for o in found)
-    part = objects_to_part(objects, layer)
+    items: list[str] = []
+    part = objects_to_part(objects, layer, items)
     if problems:
         state = SourceState.ERROR
     elif not objects:
@@ -147,5 +185,6 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         notes.append(f"no Kubernetes objects in {len(raw.payloads)} manifest file(s)")
     else:
         state = SourceState.OK
-    part.sources.append(SourceStatus(raw.name, state, "; ".join(problems + notes), raw.duration_s, raw.kind))
+    part.sources.append(SourceStatus(raw.name, state, "; ".join(problems + notes), raw.duration_s, raw.kind,
+                                     tuple(items)))
     return part

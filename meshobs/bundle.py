@@ -45,6 +45,39 @@ class Bundle:
     name: str = ""
 
 
+def config_for_bundle(raw: dict[str, Any], path: Path | None) -> dict[str, Any]:
+    """The configuration as a bundle keeps it: ``${VAR}`` left as written, never its value.
+
+    ``raw`` is the validated config (placeholders filled from the environment); the file at
+    ``path`` still has them. Wherever the file wrote a placeholder, the bundle keeps the
+    placeholder: a token passed as ``${PROM_TOKEN}`` (under any key, of any name) stays in the
+    environment. ``mesh`` keeps its value (istio/appmesh/auto) since a replay needs it.
+    """
+    if path is None:
+        return raw
+    import yaml
+
+    try:
+        written = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        # The file changed or went since it was validated: keep nothing that may be a value.
+        return {k: v for k, v in raw.items() if k in ("mesh", "window", "time")}
+    out: dict[str, Any] = _unexpand(raw, written, top=True)
+    return out
+
+
+def _unexpand(value: Any, written: Any, top: bool = False) -> Any:
+    if isinstance(value, dict):
+        section = written if isinstance(written, dict) else {}
+        return {k: (v if top and k == "mesh" else _unexpand(v, section.get(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        items = written if isinstance(written, list) and len(written) == len(value) else [None] * len(value)
+        return [_unexpand(v, x) for v, x in zip(value, items)]
+    if isinstance(written, str) and "${" in written:
+        return written
+    return value
+
+
 def _ext(payload: Payload) -> str:
     body = (payload.body or "").lstrip()
     return "json" if body[:1] in ("{", "[") else "txt"

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from . import __version__
-from .bundle import Bundle
+from .bundle import Bundle, config_for_bundle
 from .config import Config
 from .model import Mesh, MeshSnapshot, SnapshotPart, SourceState, SourceStatus
 from .raw import RawSource, iso, utc_now
@@ -104,7 +104,8 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
             futures = [pool.submit(_fetch_one, k, config, first, ctx, progress) for k in second_kinds]
             for f in futures:
                 second.extend(f.result())
-    return Bundle(time=when, window_s=config.window_s, sources=first + second, config=config.raw,
+    return Bundle(time=when, window_s=config.window_s, sources=first + second,
+                  config=config_for_bundle(config.raw, config.path),
                   created=iso(utc_now()), meshobs_version=__version__)
 
 

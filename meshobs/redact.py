@@ -7,6 +7,7 @@ query strings, error messages that quote a URL, kubeconfig-like keys. One place 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 REDACTED = "<redacted>"
@@ -56,4 +57,83 @@ def scrub(value: Any) -> Any:
         return [scrub(v) for v in value]
     if isinstance(value, str):
         return redact_text(value)
+    return value
+
+
+# -- free-form documents (mesh resource specs, Envoy route matches, node metadata) -------------
+# Their keys are the user's own (header names, EnvoyFilter fields), so keys are read as words:
+# "X-Api-Key" -> x, api, key. A key is a credential when it holds a secret word (or pair of
+# words) and no word that makes it a reference to one: "credentialName" and
+# "tls_certificate_sds_secret_configs" name a Kubernetes Secret or an SDS resource, and the
+# checks need those names; "client_secret" and "Authorization" are the secret itself.
+_SECRET_WORDS = frozenset({
+    "password", "passwd", "passphrase", "pwd", "pass", "secret", "secrets", "token", "tokens",
+    "apikey", "credential", "credentials", "authorization", "auth", "cookie", "cookies",
+    "signature", "dsn", "session", "bearer", "pat", "privatekey", "passcode", "otp",
+})
+_SECRET_PAIRS = (("api", "key"), ("access", "key"), ("private", "key"), ("client", "key"),
+                 ("secret", "key"), ("signing", "key"), ("encryption", "key"), ("key", "data"),
+                 ("certificate", "data"), ("master", "key"))
+_REFERENCE_WORDS = frozenset({
+    "name", "names", "ref", "refs", "arn", "arns", "path", "paths", "file", "files", "filename",
+    "sds", "config", "configs", "provider", "providers", "mode", "type", "kind", "id", "ids",
+    "uri", "header", "headers", "forward", "issuer", "audiences", "claim", "claims", "version",
+})
+_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+# Fields whose value an {"name"/"key": ..., <value>} pair carries (Kubernetes env, Envoy header
+# value options, Jaeger/OTLP tags, Envoy header matchers).
+_PAIR_NAMES = ("name", "key")
+MAX_NODES = 200_000  # per document: YAML aliases can make a small file an enormous tree
+
+
+def key_words(key: str) -> list[str]:
+    """``X-Api-Key`` -> ``["x", "api", "key"]``; ``accessKeyID`` -> ``["access", "key", "id"]``."""
+    return [w.lower() for w in _WORD.findall(str(key))]
+
+
+def is_credential_key(key: str) -> bool:
+    """Is ``key`` the name of a credential (not of a reference to one)? See the rules above."""
+    words = key_words(key)
+    found = set(words)
+    if found & _REFERENCE_WORDS:
+        return False
+    if found & _SECRET_WORDS:
+        return True
+    return any(a in found and b in found and words.index(a) < len(words) - 1 - words[::-1].index(b)
+               for a, b in _SECRET_PAIRS)
+
+
+def scrub_data(value: Any, *, budget: list[int] | None = None) -> Any:
+    """A copy of a free-form document with every credential masked, structure kept.
+
+    Masked: string and number values under a credential key (and every string below one), the
+    value side of a ``{name: <credential key>, value: ...}`` pair, and credentials inside any
+    string (URL user-info, secret query values, bearer/basic tokens, AWS key ids). Booleans stay:
+    ``forwardOriginalToken: true`` is a setting, not a secret. Raises ValueError when the
+    document is larger than :data:`MAX_NODES` (a YAML alias bomb expands to billions).
+    """
+    budget = budget if budget is not None else [MAX_NODES]
+    return _scrub(value, False, budget)
+
+
+def _scrub(value: Any, secret: bool, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ValueError(f"document too large to read (more than {MAX_NODES:,} values; YAML aliases?)")
+    if isinstance(value, Mapping):
+        pair = any(isinstance(value.get(n), str) and is_credential_key(value[n]) for n in _PAIR_NAMES)
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            name = str(k)
+            if pair and name in _PAIR_NAMES:
+                out[name] = _scrub(v, False, budget)
+            else:
+                out[name] = _scrub(v, secret or pair or is_credential_key(name), budget)
+        return out
+    if isinstance(value, list | tuple):
+        return [_scrub(v, secret, budget) for v in value]
+    if isinstance(value, str):
+        return REDACTED if secret and value else redact_text(value)
+    if secret and isinstance(value, int | float) and not isinstance(value, bool):
+        return REDACTED
     return value
