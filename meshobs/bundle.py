@@ -19,16 +19,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .raw import Payload, RawSource, iso, parse_iso
+from .bundle_read import BundleError, index_header, open_bundle, sources_from_index
+from .raw import Payload, RawSource, iso
 from .redact import REDACTED, redact_text, scrub
 
 __all__ = ["FORMAT", "REDACTED", "Bundle", "BundleError", "read_bundle", "scrub", "write_bundle"]
 
 FORMAT = "meshobs-bundle/1"
-
-
-class BundleError(Exception):
-    """A bundle that cannot be read: says which path and why."""
 
 
 @dataclass
@@ -145,69 +142,18 @@ def write_bundle(bundle: Bundle, path: str | Path) -> Path:
     return path
 
 
-def _reader(path: Path) -> dict[str, str] | Path:
-    if path.is_dir():
-        return path
-    if path.is_file():
-        try:
-            with tarfile.open(path, "r:*") as tar:
-                out = {}
-                for member in tar.getmembers():
-                    if member.isfile():
-                        f = tar.extractfile(member)
-                        if f is not None:
-                            out[member.name.removeprefix("./")] = f.read().decode("utf-8")
-                return out
-        except (tarfile.TarError, OSError, UnicodeDecodeError) as exc:
-            raise BundleError(f"{path}: not a meshobs bundle archive ({exc})") from None
-    raise BundleError(f"{path}: no such bundle (expected a directory or a .tar.gz)")
-
-
 def read_bundle(path: str | Path) -> Bundle:
-    """Read a bundle written by :func:`write_bundle` (directory or archive)."""
+    """Read a bundle written by :func:`write_bundle` (directory or archive).
+
+    Safely (see :mod:`meshobs.bundle_read`): regular files only, no links followed, files
+    capped in size, archive members streamed and read only when the index names them. Any
+    problem is a :class:`BundleError` that says what is wrong.
+    """
     path = Path(path)
-    src = _reader(path)
-
-    def read(name: str) -> str:
-        # Only files inside the bundle's payloads/ folder: a crafted index must not make
-        # meshobs read (and re-record) files from elsewhere on the machine.
-        if name != "bundle.json" and (not name.startswith("payloads/") or ".." in Path(name).parts
-                                      or Path(name).is_absolute()):
-            raise BundleError(f"{path}: payload file {name!r} is outside the bundle's payloads/")
-        if isinstance(src, Path):
-            try:
-                return (src / name).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise BundleError(f"{path}: cannot read {name} ({exc.strerror})") from None
-        if name not in src:
-            raise BundleError(f"{path}: {name} is missing from the bundle")
-        return src[name]
-
+    index, read = open_bundle(path, FORMAT)
     try:
-        index = json.loads(read("bundle.json"))
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{path}: bundle.json is not valid JSON ({exc.msg})") from None
-    if not isinstance(index, dict) or index.get("format") != FORMAT:
-        raise BundleError(f"{path}: not a {FORMAT} bundle")
-    try:
-        return _from_index(index, read)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"{path}: bundle.json is damaged ({type(exc).__name__}: {exc})") from None
-
-
-def _from_index(index: dict[str, Any], read: Any) -> Bundle:
-    sources = []
-    for s in index.get("sources", []):
-        raw = RawSource(name=s["name"], kind=s["kind"], meta=s.get("meta") or {},
-                        error=s.get("error"), duration_s=s.get("duration_s", 0.0))
-        for p in s.get("payloads", []):
-            raw.payloads.append(Payload(
-                key=p["key"], body=read(p["file"]) if p.get("file") else None,
-                status=p.get("status"), error=p.get("error"), url=p.get("url", ""),
-                params=p.get("params") or {}, elapsed_s=p.get("elapsed_s", 0.0),
-                fetched_at=p.get("fetched_at", ""), meta=p.get("meta") or {}))
-        sources.append(raw)
-    return Bundle(time=parse_iso(index["time"]), window_s=float(index["window_s"]),
-                  sources=sources, config=index.get("config") or {},
-                  created=index.get("created", ""), meshobs_version=index.get("meshobs_version", ""),
-                  description=index.get("description", ""), name=index.get("name", ""))
+        header = index_header(index)
+        sources = sources_from_index(index, read)
+    except ValueError as exc:
+        raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
+    return Bundle(sources=sources, **header)
