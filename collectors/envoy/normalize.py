@@ -201,8 +201,8 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
         routes=tuple(dump.routes) if dump else (),
         listeners=tuple(dump.listeners) if dump else (),
     )
-    certs, problems = certs_from_secrets(dump.secrets, proxy_id=proxy_id, workload=workload) if dump else ([], [])
-    failures.extend(problems)
+    certs, unreadable = certs_from_secrets(dump.secrets, proxy_id=proxy_id, workload=workload) if dump else ([], [])
+    problems.extend(unreadable)  # one certificate that does not parse costs that certificate
     certs_p = raw.get("certs")
     if not certs and certs_p is not None:
         admin_certs = _use(raw, "certs", lambda t: certs_from_admin(t, proxy_id=proxy_id, workload=workload),
