@@ -84,6 +84,9 @@ _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 # value options, Jaeger/OTLP tags, Envoy header matchers).
 _PAIR_NAMES = ("name", "key")
 MAX_NODES = 200_000  # per document: YAML aliases can make a small file an enormous tree
+# A value that points at a credential rather than holding it (``privateKey: /etc/certs/key.pem``,
+# ``kubernetes://secret-name``) is kept: the checks and the drift comparison need it.
+_REFERENCE_VALUE = re.compile(r"^(?:/|file://|kubernetes://|sds://)[^\s]*$")
 
 
 def key_words(key: str) -> list[str]:
@@ -133,7 +136,9 @@ def _scrub(value: Any, secret: bool, budget: list[int]) -> Any:
     if isinstance(value, list | tuple):
         return [_scrub(v, secret, budget) for v in value]
     if isinstance(value, str):
-        return REDACTED if secret and value else redact_text(value)
+        if secret and value and not _REFERENCE_VALUE.match(value):
+            return REDACTED
+        return redact_text(value)
     if secret and isinstance(value, int | float) and not isinstance(value, bool):
         return REDACTED
     return value
