@@ -21,7 +21,7 @@ from typing import Any
 
 from .bundle_read import BundleError, index_header, open_bundle, sources_from_index
 from .raw import Payload, RawSource, iso
-from .redact import REDACTED, redact_text, scrub
+from .redact import REDACTED, mask_known, redact_text, scrub
 
 __all__ = ["FORMAT", "REDACTED", "Bundle", "BundleError", "read_bundle", "scrub", "write_bundle"]
 
@@ -93,7 +93,7 @@ def _index(bundle: Bundle) -> tuple[dict[str, Any], dict[str, str]]:
             path = None
             if p.body is not None:
                 path = f"payloads/{s_no:03d}-{_safe(src.name)}/{p_no:04d}-{_safe(p.key)[:80]}.{_ext(p)}"
-                files[path] = p.body
+                files[path] = mask_known(p.body)  # a server may echo a credential it was sent
             entries.append({
                 "key": p.key, "file": path, "status": p.status,
                 "error": redact_text(p.error) if p.error else None,

@@ -24,7 +24,7 @@ from .bundle import Bundle, config_for_bundle
 from .config import Config
 from .model import Mesh, MeshSnapshot, SnapshotPart, SourceState, SourceStatus
 from .raw import RawSource, iso, utc_now
-from .redact import redact_text
+from .redact import redact_text, register_config_secrets
 from .telemetry import timed
 
 # kind -> module. Order matters for fetch: the first group runs before the second.
@@ -91,6 +91,7 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
     """Fetch every configured source; never raises for an unreachable or failing source."""
     from meshobs.collectors.base import FetchContext
 
+    register_config_secrets(config.raw)  # a server echoing a credential back gets it masked
     when = at or config.time or utc_now()
     ctx = FetchContext(time=when, window_s=config.window_s, config=config)
     kinds = configured_kinds(config)

@@ -6,9 +6,11 @@ query strings, error messages that quote a URL, kubeconfig-like keys. One place 
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 REDACTED = "<redacted>"
 
@@ -25,8 +27,73 @@ _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _AWS_KEY_ID = re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b")
 
 
+# Credentials this process sends (header values, URL passwords, tokens in query strings), so a
+# server that echoes one back in an error page, or a message quoting it, is masked too.
+_KNOWN: set[str] = set()
+_MIN_KNOWN = 4  # shorter values would mask ordinary words
+
+
+def register_secret(value: str) -> None:
+    """Mask ``value`` wherever :func:`redact_text` looks from now on (this process only)."""
+    value = value.strip()
+    if len(value) >= _MIN_KNOWN and value != REDACTED:
+        _KNOWN.add(value)
+
+
+def register_url(url: str) -> None:
+    """Register the password (and user:password) of a URL and the values of its secret-looking
+    query parameters."""
+    parts = urlsplit(url)
+    if parts.password:
+        register_secret(parts.password)
+        register_secret(unquote(parts.password))
+        userinfo = f"{unquote(parts.username or '')}:{unquote(parts.password)}"
+        register_secret(userinfo)
+        register_secret(base64.b64encode(userinfo.encode()).decode())  # as Basic auth sends it
+    for key, value in parse_qsl(parts.query):
+        if is_secret_key(key) or is_credential_key(key):
+            register_secret(value)
+
+
+def register_config_secrets(value: Any, key: str = "") -> None:
+    """Register every credential a validated configuration holds: values of credential-named
+    keys and headers (``Bearer <token>`` registers the token), URL user-info and secret query
+    values."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            name = str(k)
+            if name.lower() == "headers" and isinstance(v, dict):
+                for hk, hv in v.items():
+                    if isinstance(hv, str) and (is_secret_key(str(hk)) or is_credential_key(str(hk))):
+                        register_secret(hv)
+                        scheme, _, token = hv.partition(" ")
+                        if token and scheme.lower() in ("bearer", "basic", "token"):
+                            register_secret(token)
+            else:
+                register_config_secrets(v, name)
+    elif isinstance(value, list):
+        for v in value:
+            register_config_secrets(v, key)
+    elif isinstance(value, str):
+        if key and (is_secret_key(key) or is_credential_key(key)):
+            register_secret(value)
+        if "://" in value:
+            register_url(value)
+
+
+def mask_known(text: str) -> str:
+    """``text`` with every registered credential replaced, and nothing else touched (safe on a
+    JSON body: a plain value becomes ``<redacted>``, the structure stays)."""
+    for secret in sorted(_KNOWN, key=len, reverse=True) if _KNOWN else ():
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def redact_text(text: str) -> str:
-    """A string with URL user-info, secret query values, bearer tokens and AWS key ids masked."""
+    """A string with URL user-info, secret query values, bearer tokens, AWS key ids and every
+    registered credential masked."""
+    text = mask_known(text)
     text = _URL_USERINFO.sub(f"{REDACTED}@", text)
     text = _SECRET_QUERY.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)

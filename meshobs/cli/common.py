@@ -17,7 +17,7 @@ import click
 from meshobs.bundle import Bundle, BundleError
 from meshobs.config import Config, ConfigError, load_config
 from meshobs.model import MeshSnapshot
-from meshobs.redact import redact_text
+from meshobs.redact import redact_text, register_config_secrets
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNCHECKED = 0, 1, 2, 3
 
@@ -78,7 +78,9 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(redact_text(str(exc))) from None
+    if config is not None:
+        register_config_secrets(config.raw)  # masked in every message and bundle from now on
     if window is not None:
         try:
             seconds = parse_duration(window)

@@ -27,6 +27,7 @@ from meshobs.cli.common import (
     note,
     source_options,
 )
+from meshobs.redact import register_url
 
 FAIL_ON = ("error", "warning", "never")
 
@@ -86,6 +87,8 @@ def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | N
     state_dir = _setting(state_dir, section, "state_dir")
     textfile = _setting(textfile, section, "textfile")
     pushgateway = _setting(pushgateway, section, "pushgateway")
+    if pushgateway:
+        register_url(pushgateway)  # its user:password never reaches stderr or a report
     rules = rules_from_config(section.get("ignore"))
 
     now = utc_now()
