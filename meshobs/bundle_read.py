@@ -5,7 +5,8 @@ A bundle arrives attached to a ticket or copied from another machine, so reading
 * follow a symbolic link out of it (``payloads/x.json -> /etc/passwd`` would be read and
   re-exported by ``snapshot --from``), block on a FIFO or read a device (``/dev/zero``);
 * read what the index does not reference, or more than :data:`MAX_FILE_BYTES` of any file
-  (a 1 MB ``.tar.gz`` can hold a 1 GiB member); the archive is streamed, never unpacked;
+  (a 1 MB ``.tar.gz`` can hold a 1 GiB member); the archive is read member by member, in
+  order, and never unpacked to disk;
 * fail with anything but :class:`BundleError` saying what is wrong: a truncated archive, JSON
   nested beyond the parser's stack, ``"time": null`` or a payload list that is a string are
   bad bundles (exit 2), not internal errors.
@@ -13,6 +14,7 @@ A bundle arrives attached to a ticket or copied from another machine, so reading
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -96,35 +98,50 @@ def _read_in_directory(root: Path, name: str) -> bytes:
 
 
 # -- archives ------------------------------------------------------------------------------------
-def _stream(path: Path, wanted: Callable[[str], bool]) -> dict[str, bytes]:
-    """One pass over the archive: the regular members ``wanted`` says yes to, size-checked.
+def _members(path: Path, wanted: set[str]) -> dict[str, bytes]:
+    """One pass over the archive reading the regular members named in ``wanted``.
 
-    Streamed (``r|*``): each member is decompressed once, in archive order, and the ones not
-    wanted are skipped. A member whose header declares more than :data:`MAX_FILE_BYTES`, or an
-    archive declaring more than :data:`MAX_ARCHIVE_BYTES` in all, stops the read before its
-    data is decompressed.
+    Members are visited in archive order; the others are skipped (decompressed, not kept) and
+    the pass stops once every wanted member was found. A member whose header declares more than
+    :data:`MAX_FILE_BYTES`, or headers declaring more than :data:`MAX_ARCHIVE_BYTES` in all,
+    stop the read before that data is decompressed. A gzip archive read to its end has its CRC
+    and length checked, so a truncated or corrupted archive is refused.
     """
     out: dict[str, bytes] = {}
     total = members = 0
+    remaining = set(wanted)
     try:
-        with tarfile.open(path, "r|*") as tar:
-            for member in tar:
-                members += 1
-                total += max(0, member.size)
-                if members > MAX_MEMBERS:
-                    raise _bad(path, f"more than {MAX_MEMBERS:,} members")
-                if member.size > MAX_FILE_BYTES:
-                    raise _bad(path, f"member {member.name!r} is {member.size / 2**20:.0f} MB, larger than "
-                                     f"{MAX_FILE_BYTES // 2**20} MB (not written by meshobs)")
-                if total > MAX_ARCHIVE_BYTES:
-                    raise _bad(path, f"members total more than {MAX_ARCHIVE_BYTES // 2**30} GB")
-                name = member.name.removeprefix("./")
-                # Links, devices and FIFOs in an archive are never read: a bundle holds files.
-                if not member.isreg() or not wanted(name):
-                    continue
-                f = tar.extractfile(member)
-                if f is not None:
-                    out[name] = f.read(MAX_FILE_BYTES + 1)
+        with path.open("rb") as raw:
+            gz = gzip.GzipFile(fileobj=raw) if raw.read(2) == b"\x1f\x8b" else None
+            raw.seek(0)
+            with tarfile.open(fileobj=gz, mode="r:") if gz else tarfile.open(fileobj=raw, mode="r:*") as tar:
+                while remaining:
+                    member = tar.next()
+                    if member is None:
+                        break
+                    members += 1
+                    total += max(0, member.size)
+                    if members > MAX_MEMBERS:
+                        raise _bad(path, f"more than {MAX_MEMBERS:,} members")
+                    if member.size > MAX_FILE_BYTES:
+                        raise _bad(path, f"member {member.name!r} is {member.size / 2**20:.0f} MB, larger than "
+                                         f"{MAX_FILE_BYTES // 2**20} MB (not written by meshobs)")
+                    if total > MAX_ARCHIVE_BYTES:
+                        raise _bad(path, f"members total more than {MAX_ARCHIVE_BYTES // 2**30} GB")
+                    name = member.name.removeprefix("./")
+                    # Links, devices and FIFOs in an archive are never read: a bundle holds files.
+                    if name not in remaining or not member.isreg():
+                        continue
+                    f = tar.extractfile(member)
+                    if f is not None:
+                        out[name] = f.read(MAX_FILE_BYTES + 1)
+                        remaining.discard(name)
+                if gz is not None:
+                    # What follows the last member a meshobs bundle needs is the end-of-archive
+                    # padding: read it so gzip checks the CRC; never more than a few MB.
+                    for _ in range(4):
+                        if not gz.read(2**20):
+                            break
     except BundleError:
         raise
     except (tarfile.TarError, EOFError, OSError, zlib.error, ValueError) as exc:
@@ -141,7 +158,7 @@ class _Archive:
         self.loaded: set[str] = set()
 
     def read_index(self) -> bytes:
-        self.files = _stream(self.path, lambda n: n == INDEX)
+        self.files = _members(self.path, {INDEX})
         if INDEX not in self.files:
             raise _bad(self.path, f"{INDEX} is missing (not a meshobs bundle archive)")
         return self.files[INDEX]
@@ -149,7 +166,7 @@ class _Archive:
     def load(self, names: set[str]) -> None:
         missing = names - self.loaded
         if missing:
-            self.files.update(_stream(self.path, lambda n: n in missing))
+            self.files.update(_members(self.path, missing))
             self.loaded |= missing
 
     def read(self, name: str) -> bytes:
