@@ -80,3 +80,14 @@ def test_concurrent_writers_killed_at_random(tmp_path: Path) -> None:
     assert kills >= 20
     history = _assert_consistent(tmp_path)
     assert len(history) > 10  # the writers got runs in between the kills
+
+
+def test_time_never_goes_back(tmp_path: Path) -> None:
+    """A run recorded after another (the lock's order) never carries an earlier time, whatever
+    the clock said when it started (NTP step, a slow run overtaken by a fast one)."""
+    store = StateStore(tmp_path)
+    late = store.record(drifts(1), checked=BOTH, now=datetime.fromisoformat("2026-11-21T12:05:00+00:00"))
+    early = store.record(drifts(2), checked=BOTH, now=datetime.fromisoformat("2026-11-21T12:00:00+00:00"))
+    assert early.run_at == late.run_at and early.runs == late.runs + 1
+    first_seen = {t.drift.id: t.first_seen for t in early.tracked}
+    assert all(v >= "2026-11-21T12:05" for v in first_seen.values())

@@ -18,8 +18,8 @@ from meshobs.collect import build_snapshot
 from meshobs.collectors.envoy import EnvoyCollector, Target
 from meshobs.collectors.envoy.server_info import readiness
 from meshobs.demo.catalog import load_demo
-from meshobs.engine import diagnose_all
-from meshobs.model import SourceState
+from meshobs.engine import diagnose
+from meshobs.model import MeshSnapshot, SourceState
 from meshobs.raw import RawSource
 from tests.support.loopback import LoopbackServer
 
@@ -59,10 +59,12 @@ def _demo_with_proxy_from(server: LoopbackServer, ready: tuple[int, str]) -> tup
     return replace(bundle, sources=sources), original.name
 
 
-def _findings(bundle: Bundle) -> list[tuple[str, str]]:
-    report = diagnose_all(build_snapshot(bundle))
-    return [(f.code, f.subject) for f in report.mesh_findings] + [
-        (f.code, f.subject) for r in report.reports for f in r.findings]
+def _findings(snapshot: MeshSnapshot, pod: str) -> list[tuple[str, str]]:
+    """(code, subject) of the diagnosis of the service whose pod ``pod`` is (sources included)."""
+    proxy = next(p for p in snapshot.proxies if p.pod == pod)
+    workload = next(w for w in snapshot.workloads if w.ref == proxy.workload)
+    report = diagnose(snapshot, workload.services[0])
+    return [(f.code, f.subject) for f in report.findings]
 
 
 @pytest.mark.parametrize(("status", "body"), [
@@ -78,7 +80,7 @@ def test_an_unusable_ready_answer_is_could_not_check(status: int, body: str) -> 
     assert proxy.clusters and proxy.routes  # the rest of the proxy was read
     status_of = {s.name: s for s in snapshot.sources}[name]
     assert status_of.state is SourceState.ERROR and "could not check readiness" in status_of.message
-    found = _findings(bundle)
+    found = _findings(snapshot, proxy.pod)
     assert ("MSH0002", f"Source {name}") in found
     assert not [f for f in found if f[0] == "MSH0102"], found
 
@@ -89,7 +91,7 @@ def test_envoy_saying_it_is_not_ready_is_a_finding() -> None:
     snapshot = build_snapshot(bundle)
     proxy = next(p for p in snapshot.proxies if name.endswith(p.pod))
     assert proxy.ready is False
-    assert [f for f in _findings(bundle) if f[0] == "MSH0102"] == [("MSH0102", f"Proxy {proxy.id}")]
+    assert [f for f in _findings(snapshot, proxy.pod) if f[0] == "MSH0102"] == [("MSH0102", f"Proxy {proxy.id}")]
 
 
 def test_one_bad_host_costs_that_host_only() -> None:
@@ -112,5 +114,13 @@ def test_one_bad_host_costs_that_host_only() -> None:
     assert cluster.counters == intact.cluster(victim["name"]).counters  # type: ignore[union-attr]
     status = {s.name: s for s in snapshot.sources}[original.name]
     assert status.state is SourceState.OK and len(status.problems) == 1 and victim["name"] in status.problems[0]
-    assert ("MSH0003", f"Source {original.name}") in _findings(replace(
-        bundle, sources=[broken if s is original else s for s in bundle.sources]))
+    assert ("MSH0003", f"Source {original.name}") in _findings(snapshot, proxy.pod)
+
+
+def test_requests_without_a_status_class_are_not_errors() -> None:
+    from meshobs.model import Edge, ResponseStat, ServiceRef, WorkloadRef
+
+    edge = Edge(WorkloadRef("m", "a"), ServiceRef("m", "b"), request_rate=10.0,
+                responses=(ResponseStat("2xx", "-", 6.0), ResponseStat("unknown", "-", 4.0)))
+    assert edge.error_rate == 0.0 and edge.rate_by_code_class() == {"2xx": 6.0, "unknown": 4.0}
+    assert ResponseStat("0", "UF", 1.0).is_error and ResponseStat("503", "UO", 1.0).is_error
