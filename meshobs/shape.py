@@ -27,7 +27,7 @@ Spec = Any
 
 # Errors an item parser raises when an item has an unexpected shape. Caught per item only, so
 # a bad item is reported and skipped; anything else (a bug) still propagates.
-ITEM_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError)
+ITEM_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError, RecursionError)
 
 
 class ShapeError(ValueError):

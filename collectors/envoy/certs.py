@@ -24,6 +24,8 @@ def _pem_bytes(source: Any) -> bytes | None:
     if not isinstance(source, dict):
         return None
     if source.get("inline_bytes"):
+        if not isinstance(source["inline_bytes"], str):
+            return None
         try:
             return base64.b64decode(source["inline_bytes"], validate=True)
         except (binascii.Error, ValueError):

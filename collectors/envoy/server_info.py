@@ -44,7 +44,7 @@ def parse_server_info(text: str) -> ServerInfo:
     state = doc.get("state")
     return ServerInfo(
         version=short_version(doc.get("version")),
-        state=state if state in ENVOY_STATES else None,
+        state=state if isinstance(state, str) and state in ENVOY_STATES else None,
         uptime_s=_seconds(uptime),
         node=doc.get("node") if isinstance(doc.get("node"), dict) else None,
     )
