@@ -40,6 +40,7 @@ from meshobs.model import (
     WorkloadRef,
 )
 from meshobs.raw import Payload, RawSource, iso
+from meshobs.shape import as_list
 
 from . import aws
 from .appmesh_names import parse_cluster_name
@@ -227,7 +228,7 @@ def _edge_key(name: str, dims: Mapping[str, str]) -> tuple[_EdgeKey | None, str 
 
 
 def _queries_by_id(payload: Payload) -> dict[str, Mapping[str, Any]]:
-    return {str(q.get("Id")): q for q in payload.params.get("MetricDataQueries") or [] if isinstance(q, Mapping)}
+    return {str(q.get("Id")): q for q in as_list(payload.params.get("MetricDataQueries")) if isinstance(q, Mapping)}
 
 
 def _metric_of(payload: Payload, result: Any, queries: Mapping[str, Mapping[str, Any]]
@@ -244,7 +245,7 @@ def _metric_of(payload: Payload, result: Any, queries: Mapping[str, Mapping[str,
     metric = stat_spec.get("Metric") if isinstance(stat_spec, Mapping) else None
     if not isinstance(metric, Mapping) or not isinstance(metric.get("MetricName"), str):
         raise ValueError(f"query {qid}: MetricStat.Metric.MetricName missing")
-    dims = {str(d["Name"]): str(d["Value"]) for d in metric.get("Dimensions") or []
+    dims = {str(d["Name"]): str(d["Value"]) for d in as_list(metric.get("Dimensions"))
             if isinstance(d, Mapping) and "Name" in d and "Value" in d}
     raw_values = result.get("Values") or []
     if not isinstance(raw_values, list):
@@ -284,7 +285,7 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         body = payload.json()
         if not isinstance(body, Mapping):
             raise ValueError(f"{payload.key}: expected a GetMetricData response object, got {type(body).__name__}")
-        for message in body.get("Messages") or []:
+        for message in as_list(body.get("Messages")):
             if isinstance(message, Mapping):
                 problems.append(f"{payload.key}: {message.get('Code', '')} {message.get('Value', '')}".strip())
         queries = _queries_by_id(payload)
@@ -296,7 +297,7 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
                 items.append(f"{payload.key} MetricDataResults[{i}]: {exc}")
                 continue
             status = str(result.get("StatusCode", "Complete"))
-            for message in result.get("Messages") or []:
+            for message in as_list(result.get("Messages")):
                 if isinstance(message, Mapping):
                     problems.append(f"{payload.key} query {qid}: {message.get('Code', '')} "
                                     f"{message.get('Value', '')}".strip())

@@ -317,9 +317,9 @@ def _graph_service(service: Any) -> Mapping[str, Any]:
     """One GetServiceGraph service with the fields the graph reads checked (ValueError names one)."""
     check(service, _SERVICE, "service")
     for e in service.get("Edges") or []:
-        if any(isinstance(h, Mapping) and h.get("Count") and "Value" not in h
+        if any(isinstance(h, Mapping) and h.get("Count") and not isinstance(h.get("Value"), int | float)
                for h in e.get("ResponseTimeHistogram") or []):
-            raise ValueError("service.Edges[].ResponseTimeHistogram: a bucket without Value")
+            raise ValueError("service.Edges[].ResponseTimeHistogram: a bucket without a numeric Value")
     return service  # type: ignore[no-any-return]
 
 
