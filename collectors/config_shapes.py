@@ -12,10 +12,10 @@ fields pass, so a newer API version is still read. The language is :mod:`meshobs
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from meshobs.shape import Spec, check
+from meshobs.shape import ShapeError, Spec, check
 
 _LABELS = ("map_of", "scalar")
 _SELECTOR = {"matchLabels": _LABELS}
@@ -76,15 +76,18 @@ def spec_of(kind: str, appmesh: bool) -> Spec | None:
     return APPMESH if appmesh else ISTIO.get(kind)
 
 
-def check_spec(kind: str, spec: Any, where: str, *, appmesh: bool = False) -> None:
-    """Raise ValueError (``where: spec.field: expected ..., got ...``) for a malformed spec."""
+def check_spec(kind: str, spec: Any, where: str, *, appmesh: bool = False,
+               line_of: Callable[[str], str] | None = None) -> None:
+    """Raise ShapeError (``where: spec.field: expected ..., got ...``) for a malformed spec;
+    ``line_of(path)`` (``file:line`` of a field) puts the field's line in the message."""
     if spec is None:
         return
     if not isinstance(spec, Mapping):
-        raise ValueError(f"{where}: spec: expected a mapping, got {type(spec).__name__}")
+        raise ShapeError(f"{where}: spec: expected a mapping, got {type(spec).__name__}", "spec")
     schema = spec_of(kind, appmesh)
     if schema is not None:
         try:
             check(spec, schema, "spec")
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
+        except ShapeError as exc:
+            at = f" ({line_of(exc.path)})" if line_of is not None else ""
+            raise ShapeError(f"{where}: {exc}{at}", exc.path) from None

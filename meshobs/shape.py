@@ -31,7 +31,12 @@ ITEM_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, Over
 
 
 class ShapeError(ValueError):
-    """A value of the wrong shape: ``where`` names the payload and the field."""
+    """A value of the wrong shape: the message names the payload and the field; ``path`` is the
+    field alone (``spec.http[0].route``), for a caller that knows where it was written."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
 
 
 def describe(value: Any) -> str:
@@ -76,23 +81,23 @@ def check(value: Any, spec: Spec, where: str) -> None:
     """Raise :class:`ShapeError` at the first field of ``value`` that does not follow ``spec``."""
     if isinstance(spec, str):
         if not _SCALARS[spec](value):
-            raise ShapeError(f"{where}: expected {_WORDS[spec]}, got {describe(value)}")
+            raise ShapeError(f"{where}: expected {_WORDS[spec]}, got {describe(value)}", where)
         return
     if isinstance(spec, list):
         if not isinstance(value, list | tuple):
-            raise ShapeError(f"{where}: expected a list, got {describe(value)}")
+            raise ShapeError(f"{where}: expected a list, got {describe(value)}", where)
         for i, item in enumerate(value):
             check(item, spec[0], f"{where}[{i}]")
         return
     if isinstance(spec, tuple):  # ("map_of", spec)
         if not isinstance(value, Mapping):
-            raise ShapeError(f"{where}: expected a mapping, got {describe(value)}")
+            raise ShapeError(f"{where}: expected a mapping, got {describe(value)}", where)
         for k, v in value.items():
             if v is not None:
                 check(v, spec[1], f"{where}.{k}")
         return
     if not isinstance(value, Mapping):
-        raise ShapeError(f"{where}: expected a mapping, got {describe(value)}")
+        raise ShapeError(f"{where}: expected a mapping, got {describe(value)}", where)
     for key, sub in spec.items():
         v = value.get(key)
         if v is not None:

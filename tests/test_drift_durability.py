@@ -63,23 +63,26 @@ def test_sigkill_at_each_step_of_a_write(tmp_path: Path, mode: str) -> None:
 def test_concurrent_writers_killed_at_random(tmp_path: Path) -> None:
     rng = random.Random(15)
     writers = [_child(tmp_path, "loop") for _ in range(3)]
+    born = [time.monotonic()] * 3
     kills = 0
-    deadline = time.monotonic() + 4.0
+    deadline = time.monotonic() + 5.0
     try:
         while time.monotonic() < deadline:
-            time.sleep(rng.uniform(0.01, 0.12))
+            time.sleep(rng.uniform(0.02, 0.1))
             i = rng.randrange(len(writers))
+            if time.monotonic() - born[i] < 0.8:
+                continue  # still importing: a kill now would hit no write
             writers[i].send_signal(signal.SIGKILL)
             writers[i].wait(10)
             kills += 1
-            writers[i] = _child(tmp_path, "loop")
+            writers[i], born[i] = _child(tmp_path, "loop"), time.monotonic()
     finally:
         for w in writers:
             w.send_signal(signal.SIGKILL)
             w.wait(10)
-    assert kills >= 20
+    assert kills >= 8
     history = _assert_consistent(tmp_path)
-    assert len(history) > 10  # the writers got runs in between the kills
+    assert len(history) > kills  # the writers recorded runs between the kills
 
 
 def test_time_never_goes_back(tmp_path: Path) -> None:

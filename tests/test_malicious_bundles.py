@@ -155,10 +155,12 @@ def _index(files: dict[str, str]) -> bytes:
 
 def _read_in_child(path: Path) -> tuple[int, str, int]:
     """(exit code, output, peak RSS in MB) of reading ``path`` in a fresh interpreter."""
-    code = ("import resource, sys\nfrom meshobs.bundle import read_bundle, BundleError\n"
+    # VmHWM, not ru_maxrss: the latter keeps the parent's peak across fork and exec (pytest's).
+    code = ("import sys\nfrom meshobs.bundle import read_bundle, BundleError\n"
             "try:\n    b = read_bundle(sys.argv[1]); print('read', len(b.sources))\n"
             "except BundleError as e:\n    print('bad', e)\n"
-            "print('rss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+            "hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM:'))\n"
+            "print('rss', int(hwm.split()[1]) // 1024)\n")
     done = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, capture_output=True, text=True,
                           timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
     rss = int(done.stdout.rsplit("rss ", 1)[-1])

@@ -149,18 +149,19 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     _manifests(tmp_path / "manifests")
     _manifests(tmp_path / "intended")
     with FakeKube(token=_planted("kube-token")) as kube, LoopbackServer() as envoy, \
-            LoopbackHTTPServer(_echo_unauthorized) as prom, LoopbackServer() as push:
+            LoopbackHTTPServer(_echo_unauthorized) as prom, LoopbackHTTPServer(_echo_unauthorized) as jaeger, \
+            LoopbackServer() as push:
         _serve_kube(kube)
         meta = _serve_envoy(envoy)
         push.route("/metrics/job/meshobs_drift", status=500, body="push failed")
         closed = unused_port()
         envoy_url = envoy.url.replace("http://", f"http://admin:{_planted('envoy-userinfo')}@")
-        prom_url = prom.url.replace("http://", f"http://reader:{_planted('prom-userinfo')}@")
+        jaeger_url = jaeger.url.replace("http://", f"http://reader:{_planted('jaeger-userinfo')}@")
         config = {
             "sources": {
-                "prometheus": {"url": f"{prom_url}/?access_token={_planted('prom-query')}",
+                "prometheus": {"url": f"{prom.url}/?access_token={_planted('prom-query')}",
                                "headers": {"Authorization": "Bearer ${MESHOBS_T_PROM}"}, "timeout": "2s"},
-                "jaeger": {"url": f"http://127.0.0.1:{closed}/jaeger?api_key={_planted('jaeger-query')}",
+                "jaeger": {"url": f"{jaeger_url}/jaeger?api_key={_planted('jaeger-query')}",
                            "headers": {"X-Api-Key": _planted("jaeger-header")}, "timeout": "1s"},
                 "envoy": {"discovery": "static", "timeout": "2s", "targets": [
                     {"namespace": meta["namespace"], "pod": meta["pod"], "workload": meta["workload"],
@@ -201,13 +202,14 @@ def test_no_planted_credential_reaches_any_output(world: Any) -> None:
         assert "internal error" not in result.stderr, (args[0], result.stderr)
     text = "\n".join(printed) + "\n" + _files_text(out)
     # The runs really went through every source and every output.
-    assert (out / "live.tar.gz").is_file() and (out / "live-dir" / "bundle.json").is_file()
+    assert (out / "live.tar.gz").is_file(), printed[0][-2000:] and (out / "live-dir" / "bundle.json").is_file()
     assert (out / "state" / "state.json").is_file() and (out / "drift.prom").is_file()
     assert "cannot push metrics" in text or "Pushgateway" in text
-    assert "HTTP 401" in text  # the echoing auth proxy was asked and its answer recorded
+    assert "HTTP 401" in text  # the echoing auth proxies were asked and their answers recorded
+    assert "invalid credentials: <redacted>" in text  # the echoed header, masked
     # Basic auth travels base64-encoded: an echo of it is a leak too.
     encoded = [base64.b64encode(f"{user}:{_planted(place)}".encode()).decode()
-               for user, place in (("reader", "prom-userinfo"), ("admin", "envoy-userinfo"), ("pg", "push-userinfo"))]
+               for user, place in (("reader", "jaeger-userinfo"), ("admin", "envoy-userinfo"), ("pg", "push-userinfo"))]
     leaks = sorted({line.strip()[:160] for line in text.splitlines()
                     if MARK in line or "AKIAPLANTED" in line or any(e in line for e in encoded)})
     assert leaks == [], "\n".join(leaks)
