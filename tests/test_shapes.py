@@ -53,6 +53,7 @@ def test_one_malformed_resource_is_a_finding_not_a_crash(tmp_path: Path, field: 
     report = json.loads(diagnose.stdout)
     found = json.dumps(report)
     assert "MSH0003" in found and "payments/audit" in found and field in found
+    assert "mesh.yaml:" in found  # the line of the bad field, as a finding on a manifest names it
     assert "MSH0001" not in found  # no check crashed on it
     graph = runner.invoke(cli, ["graph", "--config", str(config)])
     assert graph.exit_code in (0, 3) and "internal error" not in graph.stderr
