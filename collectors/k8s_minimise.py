@@ -5,8 +5,10 @@ The API server (and a ``kubectl get -o yaml`` dump) hands over whole objects: co
 included when it was applied by hand), ``managedFields``, ``kind: Secret`` data. None of it is
 read by meshobs, all of it ends up in bundles people attach to tickets. So the collectors keep,
 per kind, only what :mod:`meshobs.collectors.k8s_objects` and the Envoy discovery read, and
-drop kinds meshobs does not model (Secrets, ConfigMaps, RBAC...) entirely. Mesh resources keep
-their whole ``spec`` (drift compares all of it) with credential-looking values masked.
+drop kinds meshobs does not model (ConfigMaps, RBAC...) entirely. A Secret keeps its public
+facts only (type, key names, certificate subjects and validity: :mod:`k8s_secrets`), never its
+data. Mesh resources keep their whole ``spec`` (drift compares all of it) with
+credential-looking values masked.
 
 Redaction by construction: a field is in a bundle because a reader needs it. A test replays the
 real payloads both ways and checks the model is the same.
@@ -19,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from meshobs.collectors.k8s_objects import WORKLOAD_KINDS, mesh_of_api_version
+from meshobs.collectors.k8s_secrets import PUBLIC_FACTS, public_facts
 from meshobs.redact import redact_text, scrub_data
 
 # Annotations that are server bookkeeping or whole copies of the object (never kept).
@@ -139,6 +142,10 @@ def minimise_object(obj: Any) -> dict[str, Any] | None:
         if "selector" in spec:
             kept["selector"] = _strings(spec["selector"])
         return {**head, "metadata": _metadata(obj), "spec": kept}
+    if kind == "Secret" and api_version == "v1":
+        # Never its data: its type, key names and certificates' public facts, the form the
+        # Secret reader (k8s_secrets) reads back to the same model.
+        return {**head, "metadata": _metadata(obj), PUBLIC_FACTS: public_facts(obj)}
     if mesh_of_api_version(api_version) is not None:
         out = {**head, "metadata": _metadata(obj)}
         if "spec" in obj:
