@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from meshobs.model import HttpRoute, RouteDestination, XdsResource, freeze
+from meshobs.model import HttpRoute, Listener, RouteDestination, XdsResource, freeze
 from meshobs.raw import parse_iso
 
 from .clusters import pick
+from .proxy_config import cluster_settings, listener_detail
 from .tls import cluster_tls
 
 
@@ -31,6 +32,9 @@ class ConfigDump:
     routes: list[HttpRoute] = field(default_factory=list)
     listeners: list[str] = field(default_factory=list)
     secrets: list[dict[str, Any]] = field(default_factory=list)  # {"name", "secret", "state"}
+    # What istioctl proxy-config shows beyond names (see .proxy_config).
+    listener_details: list[Listener] = field(default_factory=list)
+    cluster_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _section_type(cfg: dict[str, Any]) -> str:
@@ -137,6 +141,7 @@ def _clusters(cfg: dict[str, Any], dump: ConfigDump) -> None:
                 dump.cluster_versions[str(name)] = None if key == "static_clusters" else pick(e, "version_info")
             if key != "dynamic_warming_clusters" or str(name) not in dump.cluster_tls:
                 dump.cluster_tls[str(name)] = cluster_tls(cluster)
+                dump.cluster_settings[str(name)] = cluster_settings(cluster)
     x = _latest(active, "cds", pick(cfg, "version_info"))
     if x:
         dump.xds.append(x)
@@ -153,10 +158,16 @@ def _listener_name(listener: dict[str, Any]) -> str | None:
 
 
 def _listeners(cfg: dict[str, Any], dump: ConfigDump) -> None:
+    def detail(listener: Any, state: str) -> None:
+        found = listener_detail(listener, state) if isinstance(listener, dict) else None
+        if found is not None:
+            dump.listener_details.append(found)
+
     for e in pick(cfg, "static_listeners", []) or []:
         name = _listener_name(e.get("listener") or {})
         if name:
             dump.listeners.append(str(name))
+        detail(e.get("listener"), "static")
     active: list[dict[str, Any]] = []
     for e in pick(cfg, "dynamic_listeners", []) or []:
         state = pick(e, "active_state") or pick(e, "warming_state") or {}
@@ -165,12 +176,14 @@ def _listeners(cfg: dict[str, Any], dump: ConfigDump) -> None:
             dump.listeners.append(str(name))
         if pick(e, "active_state"):
             active.append(pick(e, "active_state"))
+        detail(state.get("listener"), "active" if pick(e, "active_state") else "warming")
     # Envoy 1.12 and older: dynamic_active_listeners[] of {version_info, listener, last_updated}.
     for e in pick(cfg, "dynamic_active_listeners", []) or []:
         name = (e.get("listener") or {}).get("name")
         if name:
             dump.listeners.append(str(name))
         active.append(e)
+        detail(e.get("listener"), "active")
     x = _latest(active, "lds", pick(cfg, "version_info"))
     if x:
         dump.xds.append(x)
