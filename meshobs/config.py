@@ -52,6 +52,9 @@ SCHEMA: dict[str, Any] = {
                    "root_cert_error_days": "float", "root_cert_warning_days": "float",
                    "workload_cert_warning_fraction": "float", "xds_stale_after": "duration"},
     "suppress": ("list", {"code": "str", "subject": "str", "reason": "str", "until": "time"}),
+    # The dashboard: keys rebinds actions by id (tui/keys.py lists them: {quit: "ctrl+q"});
+    # refresh is the live refresh interval (--refresh overrides it).
+    "dashboard": {"keys": "str-map", "refresh": "duration"},
     "drift": {"intended": "str-list", "state_dir": "str", "textfile": "str", "pushgateway": "url",
               "fail_on": ("enum", "error", "warning", "never"), "all_namespaces": "bool",
               "ignore": ("list", {"kind": "str", "namespace": "str", "name": "str", "path": "str",
