@@ -15,6 +15,18 @@ def _node(edge: Edge, snapshot: MeshSnapshot) -> str:
     return str(owners[0]) if owners else str(edge.source)
 
 
+# An edge's colour in every graph (DOT, Mermaid, the dashboard): red from 5 % errors, orange
+# (yellow in a terminal) above 1 %.
+ERROR_RED, ERROR_ORANGE = 0.05, 0.01
+
+
+def edge_severity(error_ratio: float) -> str:
+    """``error`` (red), ``warning`` (orange) or ``ok`` for an edge's error ratio."""
+    if error_ratio >= ERROR_RED:
+        return "error"
+    return "warning" if error_ratio > ERROR_ORANGE else "ok"
+
+
 def _num(value: float | None, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
@@ -105,7 +117,7 @@ def to_dot(snapshot: MeshSnapshot) -> str:
         shape = {"istio": "box", "appmesh": "hexagon"}.get(mesh, "ellipse")
         lines.append(f'  {_id(n)} [label="{n}\\n{mesh}", shape={shape}];')
     for d in _service_level(edges):
-        colour = "red" if d["error_ratio"] >= 0.05 else ("orange" if d["error_ratio"] > 0.01 else "black")
+        colour = {"error": "red", "warning": "orange", "ok": "black"}[edge_severity(d["error_ratio"])]
         p99 = _num(d["p99_ms"], ".0f")
         label = f'{d["request_rate"]:.1f} rps\\n{100 * d["error_ratio"]:.1f}% err\\np99 {p99} ms'
         lines.append(f'  {_id(d["source"])} -> {_id(d["destination"])} [label="{label}", color={colour}];')

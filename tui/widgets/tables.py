@@ -9,6 +9,10 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
+from ..keys import MOVE, bindings
+from ..rows import TableRow
+
+__all__ = ["NavTable", "RowLike", "SyncTable", "TableRow", "style_of", "styled"]
 from ..styles import adapt, is_no_color
 
 FIRST_CHUNK = 300  # rows added at once on a rebuild: more than any screen shows
@@ -25,6 +29,16 @@ class RowLike(Protocol):
     def key(self) -> str: ...
 
     def cells(self) -> tuple[str, ...]: ...
+
+
+# j/k as in vi, less and k9s; ids let the config file rebind them (dashboard.keys).
+MOVE_BINDINGS = bindings(MOVE, back=False)
+
+
+class NavTable(DataTable[str | Text]):
+    """A DataTable with j/k."""
+
+    BINDINGS = MOVE_BINDINGS
 
 
 def style_of(cell: str, no_color: bool = False) -> str:
@@ -44,6 +58,8 @@ class SyncTable(DataTable[str | Text]):
     """A DataTable fed whole lists of rows; it works out the cheapest way to show them,
     keeping the cursor on the same row (by key) across refreshes."""
 
+    BINDINGS = MOVE_BINDINGS
+
     def __init__(self, columns: Sequence[tuple[str, str, int]], **kwargs: object) -> None:
         # No padding: the widths include one space, so 80 columns fit eight of them.
         super().__init__(cursor_type="row", zebra_stripes=False, cell_padding=0, **kwargs)  # type: ignore[arg-type]
@@ -61,8 +77,10 @@ class SyncTable(DataTable[str | Text]):
             self.add_column(label, width=width or self._flex_width(), key=key)
 
     def _flex_width(self) -> int:
+        """The width of each flexible (0) column: what the fixed ones leave, shared."""
         fixed = sum(w for _k, _l, w in self._columns)
-        return max(12, self.size.width - fixed - 2)  # 2: the vertical scrollbar
+        flexible = sum(1 for _k, _l, w in self._columns if w == 0) or 1
+        return max(12, (self.size.width - fixed - 2) // flexible)  # 2: the vertical scrollbar
 
     def on_resize(self) -> None:
         flex = self._flex_width()
