@@ -45,10 +45,20 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+_DEMO: list[tuple[object, MeshSnapshot]] = []
+
+
+def demo_pair() -> tuple[object, MeshSnapshot]:
+    """The ecommerce demo bundle and its snapshot, built once for every TUI test module."""
+    if not _DEMO:
+        bundle = load_demo("ecommerce")
+        _DEMO.append((bundle, build_snapshot(bundle, origin="demo:ecommerce")))
+    return _DEMO[0]
+
+
 @pytest.fixture(scope="module")
 def demo() -> tuple[object, MeshSnapshot]:
-    bundle = load_demo("ecommerce")
-    return bundle, build_snapshot(bundle, origin="demo:ecommerce")
+    return demo_pair()
 
 
 def app_for(demo: tuple[object, MeshSnapshot], produce: Callable[[], MeshSnapshot] | None = None,
@@ -126,7 +136,7 @@ async def test_cart_service_diagnosis_ranks_the_database_first(demo: tuple[objec
         # proxies of cart-v1: two ready pods, workload cert expiry shown
         proxies = screen.query_one("#proxy-table", DataTable)
         assert proxies.row_count == 2
-        assert {str(proxies.get_row_at(i)[2]) for i in range(2)} == {"yes"}
+        assert {str(proxies.get_row_at(i)[1]) for i in range(2)} == {"yes"}
         # copy the rank-1 finding as markdown
         await pilot.press("c")
         assert app.clipboard.startswith("**MSH0406**") and "```json" in app.clipboard

@@ -15,9 +15,14 @@ from meshobs.raw import Payload, RawSource
 from meshobs.tui.data import LastGood
 from meshobs.tui.sources import SourceHistory, Stale, source_board
 from meshobs.tui.widgets.tables import SyncTable
-from tests.test_tui import _deterministic, anyio_backend, app_for, demo, settle, source_bar, status_text  # noqa: F401
+from tests.test_tui import _deterministic, anyio_backend, app_for, demo_pair, settle, source_bar, status_text  # noqa: F401
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def demo() -> tuple[object, MeshSnapshot]:
+    return demo_pair()
 T0 = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
 
 

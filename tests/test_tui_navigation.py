@@ -13,7 +13,7 @@ from textual import events
 from textual.widgets import Input, TabbedContent
 
 from meshobs.cli.main import cli
-from meshobs.model import ServiceRef
+from meshobs.model import MeshSnapshot, ServiceRef
 from meshobs.tui.commands import candidates, complete, parse
 from meshobs.tui.keys import check_keymap
 from meshobs.tui.screens.finding import FindingScreen
@@ -26,9 +26,14 @@ from meshobs.tui.screens.service import ServiceScreen
 from meshobs.tui.screens.sources import SourcesScreen
 from meshobs.tui.widgets.command_bar import CommandBar
 from meshobs.tui.widgets.tables import SyncTable
-from tests.test_tui import _deterministic, anyio_backend, app_for, demo, settle, status_text  # noqa: F401
+from tests.test_tui import _deterministic, anyio_backend, app_for, demo_pair, settle, status_text  # noqa: F401
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def demo() -> tuple[object, MeshSnapshot]:
+    return demo_pair()
 CART = ServiceRef("shop", "cart-service")
 KEY_NAMES = {"/": "slash", ":": "colon", "\r": "enter", " ": "space", "?": "question_mark", "-": "minus",
              ".": "full_stop"}

@@ -37,7 +37,7 @@ class GraphEdge:
         """One line of the graph at ``width`` columns: arrow, peer, numbers, peer health."""
         numbers = self.numbers()
         health = HEALTH_MARK.get(self.health, self.health)
-        room = max(12, width - len(numbers) - len(health) - 8)
+        room = max(12, width - len(numbers) - len(health) - 9)
         peer = self.peer if len(self.peer) <= room else self.peer[: room - 1] + "…"
         arrow = "──▶ ●" if self.direction == "in" else "● ──▶"
         return f" {arrow} {peer:<{room}} {numbers} {health}" if self.direction == "out" else \

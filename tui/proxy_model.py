@@ -322,8 +322,8 @@ def row_text(tab: str, row: TableRow) -> list[str]:
 
 # -- the list of proxies (a service's Proxies tab, and :proxies for the whole mesh) ----------------
 
-PROXY_LIST_COLUMNS = (("pod", "POD", 0), ("workload", "WORKLOAD", 18), ("ready", "READY", 6),
-                      ("xds", "XDS", 22), ("cert", "CERT", 9))
+# The pod's name starts with its workload's: no workload column, so the name gets the width.
+PROXY_LIST_COLUMNS = (("pod", "POD", 0), ("ready", "READY", 6), ("xds", "XDS", 22), ("cert", "CERT", 9))
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +333,7 @@ class PodRef:
     namespace: str
     pod: str
     proxy_id: str | None
+    workload: str = ""
 
 
 def findings_by_proxy(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
@@ -364,18 +365,18 @@ def proxy_list_rows(snapshot: MeshSnapshot, by_proxy: dict[str, list[Finding]],
         seen.add((p.namespace, p.pod))
         ready = "-" if p.ready is None else ("yes" if p.ready else "NO")
         words = xds_words(p, by_proxy.get(p.id, []), snapshot.time)
-        rows.append(TableRow(p.id, (p.pod, p.workload.name if p.workload else "-", ready, words,
-                                    cert_expiry(snapshot, p.id)), PodRef(p.namespace, p.pod, p.id)))
+        rows.append(TableRow(p.id, (p.pod, ready, words, cert_expiry(snapshot, p.id)),
+                             PodRef(p.namespace, p.pod, p.id, p.workload.name if p.workload else "")))
     pods = ([pod for w in wanted for pod in snapshot.pods_of(w.ref)] if wanted is not None else list(snapshot.pods))
     for pod in pods:
         if pod.has_sidecar and (pod.namespace, pod.name) not in seen:
             rows.append(TableRow(f"{pod.name}.{pod.namespace}",
-                                 (pod.name, pod.workload.name if pod.workload else "-", "yes" if pod.ready else "NO",
-                                  "not collected: enter", "-"), PodRef(pod.namespace, pod.name, None)))
+                                 (pod.name, "yes" if pod.ready else "NO", "not collected: enter", "-"),
+                                 PodRef(pod.namespace, pod.name, None, pod.workload.name if pod.workload else "")))
     if wanted is not None:
         for w in wanted:
             if not snapshot.proxies_of(w.ref) and not snapshot.pods_of(w.ref):
-                rows.append(TableRow(f"workload:{w.ref}", ("-", w.name, "-", "no proxy" if w.meshed is False else "-",
-                                                          "-"), None))
+                rows.append(TableRow(f"workload:{w.ref}", (f"({w.name}: no pod)", "-",
+                                                          "no proxy" if w.meshed is False else "-", "-"), None))
     problem = ("STALE", "REJECTED", "DISCONNECTED", "not collected")
-    return sorted(rows, key=lambda r: (not any(w in r.values[3] for w in problem), r.values[1], r.values[0]))
+    return sorted(rows, key=lambda r: (not any(w in r.values[2] for w in problem), r.values[0]))

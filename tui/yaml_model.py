@@ -103,13 +103,18 @@ def yaml_lines(value: Any, marks: Mapping[str, str]) -> list[YamlLine]:
 
 
 def _value(value: Any) -> str:
-    return "absent" if value is None else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    if value is None:
+        return "absent"
+    return json.dumps(value) if isinstance(value, (dict, list)) else _scalar(value)
 
 
 def drift_words(d: Drift) -> str:
+    """``≠ PATH: live 90 → effective 50 (on 2 proxies: ...)``; the cluster suffix of hosts is cut
+    (the YAML below has it in full)."""
     first, second = d.layers.split("-", 1)
-    who = f" (on {len(d.proxies)} of the proxies: {', '.join(d.proxies[:3])})" if d.proxies else ""
-    return f"≠ {d.path or '(the whole resource)'}: {first} {_value(d.left)} → {second} {_value(d.right)}{who}"
+    who = f" (on {len(d.proxies)} proxies: {', '.join(d.proxies[:3])})" if d.proxies else ""
+    path = (d.path or "(the whole resource)").replace(".svc.cluster.local", "")
+    return f"≠ {path}: {first} {_value(d.left)} → {second} {_value(d.right)}{who}"
 
 
 def yaml_view(live: ConfigResource | None, intended: ConfigResource | None, proxies: Sequence[Proxy],

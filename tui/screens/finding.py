@@ -97,6 +97,8 @@ class FindingScreen(MeshScreen):
         self.post_message(self.DocLoaded(text))
 
     def on_finding_screen_doc_loaded(self, message: DocLoaded) -> None:
+        if not self.is_attached:  # closed while its worker ran
+            return
         self.query_one("#finding-doc", Markdown).update(message.markdown)
 
     def selected_service(self):  # type: ignore[no-untyped-def]

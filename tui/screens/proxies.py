@@ -66,14 +66,16 @@ class ProxiesScreen(MeshScreen):
         self.post_message(self.RowsReady(proxy_list_rows(analysis.snapshot, by_proxy)))
 
     def on_proxies_screen_rows_ready(self, message: RowsReady) -> None:
+        if not self.is_attached:  # closed while its worker ran
+            return
         self.rows = message.rows
         self.apply()
 
     def apply(self) -> None:
-        shown = [r for r in self.rows if self.text in (r.values[0] + " " + r.values[1]).lower()]
+        shown = [r for r in self.rows if self.text in f"{r.values[0]} {getattr(r.item, 'workload', '')}".lower()]
         table = self.query_one("#proxy-list", SyncTable)
         table.sync(shown)
-        problems = sum(1 for r in self.rows if r.values[3] not in ("-",) and not r.values[3].startswith("latest"))
+        problems = sum(1 for r in self.rows if r.values[2] != "-" and not r.values[2].startswith("latest"))
         table.border_title = (f"proxies {len(shown)}/{len(self.rows)}" + (f"  filter: {self.text}" if self.text else "")
                               + (f"  {problems} with xDS problems or not collected" if problems else ""))
 

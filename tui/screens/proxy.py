@@ -97,6 +97,8 @@ class ProxyScreen(TabbedScreen):
         self.post_message(self.ViewReady(view, got.problem))
 
     def on_proxy_screen_view_ready(self, message: ViewReady) -> None:
+        if not self.is_attached:  # closed while its worker ran
+            return
         mono = is_no_color(self)
         summary = self.query_one("#proxy-summary", Static)
         view = self.view = message.view

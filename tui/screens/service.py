@@ -102,6 +102,8 @@ class ServiceScreen(TabbedScreen):
         return self.ref
 
     def on_service_screen_view_ready(self, message: ViewReady) -> None:
+        if not self.is_attached:  # closed while its worker ran
+            return
         self.view = view = message.view
         mono = is_no_color(self)
         header = Text(f"{view.ref}  ", style="bold")

@@ -41,7 +41,7 @@ class YamlScreen(MeshScreen):
     BINDINGS = bindings(YAML)
     AUTO_FOCUS = "#yaml-live"
     DEFAULT_CSS = """
-    YamlScreen #yaml-head { height: auto; max-height: 8; padding: 0 1; }
+    YamlScreen #yaml-head { height: auto; max-height: 7; padding: 0 1; }
     YamlScreen #yaml-sides { height: 1fr; }
     YamlScreen #yaml-sides.stacked { layout: vertical; }
     YamlScreen .side { width: 1fr; height: 1fr; border: round $primary; padding: 0 1; }
@@ -90,6 +90,8 @@ class YamlScreen(MeshScreen):
         self.post_message(self.ViewReady(yaml_view(live, intended, snap.proxies, note)))
 
     def on_yaml_screen_view_ready(self, message: ViewReady) -> None:
+        if not self.is_attached:  # closed while its worker ran
+            return
         self.view = view = message.view
         mono = is_no_color(self)
         head = Text(view.title, style="bold")
@@ -103,6 +105,11 @@ class YamlScreen(MeshScreen):
             render_side(view.intended, "no intended copy of this resource", mono))
         self.query_one("#yaml-live-text", Static).update(
             render_side(view.live, "not in the cluster", mono))
+        # A side with nothing to show gives its width to the other; below 100 columns two
+        # sides of YAML wrap every line, so they stack (l switches).
+        self.query_one("#yaml-intended").display = view.intended is not None
+        self.query_one("#yaml-live").display = view.live is not None
+        self.query_one("#yaml-sides").set_class(self.size.width < 100, "stacked")
 
     def action_layout(self) -> None:
         self.query_one("#yaml-sides").toggle_class("stacked")
