@@ -12,7 +12,7 @@ import pytest
 from meshobs.bundle import Bundle
 from meshobs.model import MeshSnapshot, SourceState, SourceStatus
 from meshobs.raw import Payload, RawSource
-from meshobs.tui.data import LastGood
+from meshobs.tui.data import LastGood, SnapshotLoader
 from meshobs.tui.sources import SourceHistory, Stale, source_board
 from meshobs.tui.widgets.tables import SyncTable
 from tests.test_tui import _deterministic, anyio_backend, app_for, demo_pair, settle, source_bar, status_text  # noqa: F401
@@ -168,3 +168,35 @@ def test_history_marks_what_stays_on_screen_as_stale_since_it_last_answered(demo
     assert set(stale) == {s.name for s in snapshot.sources}
     assert all(s.since == T0 and "connection refused" in s.why for s in stale.values())
     assert {e.state for e in board} == {"stale"}
+
+
+class EveryAnswerOld(SnapshotLoader):
+    """A live loader whose second collection got nothing: every source is its last answer."""
+
+    def __init__(self, snapshot: MeshSnapshot) -> None:
+        super().__init__(lambda: snapshot, live=True)
+        self.loads = 0
+
+    def load(self):  # type: ignore[no-untyped-def]
+        self.loads += 1
+        return super().load()
+
+    def stale(self) -> dict[str, Stale]:
+        if self.loads < 2:
+            return {}
+        return {s.name: Stale(T0, "connection refused") for s in self.produce().sources}
+
+
+async def test_a_live_refresh_where_every_source_is_its_last_answer_is_stale_as_a_whole(demo) -> None:  # type: ignore[no-untyped-def]
+    from meshobs.tui.app import make_app
+
+    _bundle, snapshot = demo
+    app = make_app(loader=EveryAnswerOld(snapshot), refresh_s=0, clock=lambda: T0)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert app.stale_since == T0 and app.screen.has_class("-stale")
+        assert "STALE" in status_text(app)
+        assert {e.state for e in app.board} == {"stale"}
+        assert all(s.state is SourceState.ERROR for s in app.failed_attempt)

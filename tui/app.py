@@ -110,9 +110,9 @@ class MeshobsApp(App[None]):
         now = self.clock()
         if not new.answered and self.analysis is not None:
             # Nothing answered: an empty mesh now would read as calm. Keep what we had.
-            self.failed_attempt = list(new.snapshot.sources)
+            self.failed_attempt = new.statuses_now()
             self.stale_since = self.stale_since or self.loaded_at or now
-            _stale, self.board = self.history.after_failure(new.snapshot.sources, self.analysis.snapshot)
+            _stale, self.board = self.history.after_failure(self.failed_attempt, self.analysis.snapshot)
             self._mark_stale()
             self.update_status()
             return

@@ -22,7 +22,7 @@ from meshobs.bundle import Bundle
 from meshobs.checks.base import Settings
 from meshobs.config import Config
 from meshobs.engine.report import MeshReport, Report
-from meshobs.model import MeshSnapshot, ServiceRef
+from meshobs.model import MeshSnapshot, ServiceRef, SourceState, SourceStatus
 from meshobs.raw import RawSource
 
 from .links import TraceLinks
@@ -255,6 +255,11 @@ class Analysis:
     links: TraceLinks = field(default_factory=TraceLinks)
     time_range: TimeRange | None = None
 
+    def statuses_now(self) -> list[SourceStatus]:
+        """Each source as it fared on this load (a source shown from an earlier answer failed)."""
+        return [SourceStatus(s.name, SourceState.ERROR, self.stale[s.name].why, s.duration_s, s.kind)
+                if s.name in self.stale else s for s in self.snapshot.sources]
+
     def report_of(self, ref: ServiceRef) -> Report | None:
         if self.report is None:
             return None
@@ -297,10 +302,15 @@ def analyse(loader: Loader, diagnose: bool = True) -> Analysis:
     findings = finding_rows(report)
     gc.freeze()
     t3 = time.perf_counter()
+    stale = loader.stale()
+    # Sources shown from an earlier answer did not answer now: if that is all of them, nothing did.
+    fresh = [s for s in snapshot.sources if s.name not in stale]
     return Analysis(snapshot, bundle, report, rows, findings,
                     {"load_s": t1 - t0, "diagnose_s": t2 - t1, "view_s": t3 - t2},
-                    stale=loader.stale(), answered=answered(snapshot), links=loader.links(),
-                    time_range=loader.time_range())
+                    stale=stale, answered=answered(snapshot) and (not snapshot.sources or
+                                                                  any(s.state is not SourceState.ERROR
+                                                                      for s in fresh)),
+                    links=loader.links(), time_range=loader.time_range())
 
 
 class DataLoaded(Message):

@@ -11,9 +11,10 @@ from ..sources import SourceEntry
 from ..styles import adapt, is_no_color
 
 STATE_STYLE = {"ok": "green", "stale": "bold yellow", "down": "bold red", "no data": "dim"}
-# A source's error can be a paragraph; the bar keeps each entry to this many characters and
-# :sources shows them in full.
-WHY_MAX = 60
+# A source's error can be a paragraph: the bar gives each entry a share of its three lines
+# (never less than this) and :sources shows them in full.
+WHY_MIN = 24
+LINES = 3
 
 
 class SourceBar(Static):
@@ -28,12 +29,18 @@ class SourceBar(Static):
         text = Text()
         if not entries:
             text.append("no sources yet", style=adapt("dim", mono))
-        for i, entry in enumerate(entries):
+        width = (self.size.width or 80) - 2
+        words_of = [e.text(now) for e in entries]
+        # Every source stays in view: when the entries do not fit the bar's lines (wrapping
+        # wastes some room: 90 %), each gets an equal share and its reason is cut.
+        room = int(width * LINES * 0.9)
+        full = sum(len(w) + 2 for w in words_of)
+        share = room if full <= room else max(WHY_MIN, room // max(1, len(entries)) - 2)
+        for i, (entry, words) in enumerate(zip(entries, words_of)):
             if i:
                 text.append("  ")
-            words = entry.text(now)
-            if len(words) > WHY_MAX + len(entry.kind) + 8:
-                words = words[: WHY_MAX + len(entry.kind) + 7] + "…"
+            if len(words) > share:
+                words = words[: share - 1] + "…"
             text.append(words, style=adapt(STATE_STYLE.get(entry.state, ""), mono))
         if any(e.state != "ok" for e in entries):
             text.append("  (:sources)", style=adapt("dim", mono))
