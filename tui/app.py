@@ -171,8 +171,8 @@ class MeshobsApp(App[None]):
 
     def refresh_bars(self, screen: object) -> None:
         """Status line and source bar of one screen (also when it is first shown)."""
-        if not isinstance(screen, MeshScreen):
-            return
+        if not isinstance(screen, MeshScreen) or not screen.is_attached:
+            return  # a screen closed before its first refresh came round
         screen.set_class(self.stale_since is not None, "-stale")
         summary, stale, now = self.status_summary(screen), self.stale_label(), self.clock()
         for line in screen.query(StatusLine):

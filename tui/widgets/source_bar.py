@@ -24,13 +24,19 @@ class SourceBar(Static):
     SourceBar { height: auto; max-height: 3; padding: 0 1; }
     """
 
+    _shown: tuple[object, ...] | None = None
+
     def show(self, entries: list[SourceEntry], now: datetime) -> None:
+        width = (self.size.width or 80) - 2
+        words_of = [e.text(now) for e in entries]
+        # Called every second: an unchanged bar is not redrawn (a redraw re-lays out the screen).
+        if self._shown == (width, *words_of):
+            return
+        self._shown = (width, *words_of)
         mono = is_no_color(self)
         text = Text()
         if not entries:
             text.append("no sources yet", style=adapt("dim", mono))
-        width = (self.size.width or 80) - 2
-        words_of = [e.text(now) for e in entries]
         # Every source stays in view: when the entries do not fit the bar's lines (wrapping
         # wastes some room: 90 %), each gets an equal share and its reason is cut.
         room = int(width * LINES * 0.9)

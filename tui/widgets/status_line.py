@@ -24,7 +24,13 @@ class StatusLine(Static):
         if update is not None:
             self.call_after_refresh(update)
 
+    _shown: tuple[str, str | None, str | None] | None = None
+
     def show(self, summary: str, stale: str | None = None, error: str | None = None) -> None:
+        # Called every second: an unchanged line is not redrawn (a redraw re-lays out the screen).
+        if self._shown == (summary, stale, error):
+            return
+        self._shown = (summary, stale, error)
         mono = is_no_color(self)
         text = Text(overflow="ellipsis")  # wraps onto a second line at 80 columns
         if stale:
