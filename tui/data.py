@@ -143,8 +143,7 @@ class SourceLoader:
         if self._config is not None and self.live and self._range is not None:
             from meshobs.collect import collect
 
-            ranged = Config(raw=self._config.raw, path=self._config.path, window_s=self._range.window_s,
-                            time=self._range.at, mesh=self._config.mesh)
+            ranged = replace(self._config, window_s=self._range.window_s, time=self._range.at)
             bundle, self._stale = self._last_good.apply(collect(ranged), self.clock())
             self._bundle = bundle
             return bundle, build_snapshot(bundle, origin="live")

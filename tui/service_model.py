@@ -29,6 +29,7 @@ from .viewmodel import (
     red_of,
     spark_range,
 )
+from .yaml_model import drift_words
 
 SLOWEST_TRACES = 5
 
@@ -89,16 +90,7 @@ class ConfigEntry:
         if not self.drifts:
             pairs = " and ".join(self.checked) or "nothing (no Envoy routes or intended copy to compare with)"
             return [f"{self.resource}: no drift ({'compared ' if self.checked else ''}{pairs}); y shows the YAML"]
-        out = []
-        for d in self.drifts:
-            first, second = d.layers.split("-", 1)
-            who = f" on {len(d.proxies)} proxies: {', '.join(d.proxies[:3])}" if d.proxies else ""
-            out.append(f"≠ {d.path or '(whole resource)'}: {first} {_value(d.left)} → {second} {_value(d.right)}{who}")
-        return out
-
-
-def _value(value: Any) -> str:
-    return "absent" if value is None else str(value)
+        return [drift_words(d) for d in self.drifts]
 
 
 @dataclass(frozen=True)

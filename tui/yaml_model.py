@@ -102,7 +102,8 @@ def yaml_lines(value: Any, marks: Mapping[str, str]) -> list[YamlLine]:
     return out
 
 
-def _value(value: Any) -> str:
+def value_words(value: Any) -> str:
+    """A drifted value as the YAML shows it (``90``, not ``90.0``; ``absent`` for None)."""
     if value is None:
         return "absent"
     return json.dumps(value) if isinstance(value, (dict, list)) else _scalar(value)
@@ -114,7 +115,7 @@ def drift_words(d: Drift) -> str:
     first, second = d.layers.split("-", 1)
     who = f" (on {len(d.proxies)} proxies: {', '.join(d.proxies[:3])})" if d.proxies else ""
     path = (d.path or "(the whole resource)").replace(".svc.cluster.local", "")
-    return f"≠ {path}: {first} {_value(d.left)} → {second} {_value(d.right)}{who}"
+    return f"≠ {path}: {first} {value_words(d.left)} → {second} {value_words(d.right)}{who}"
 
 
 def yaml_view(live: ConfigResource | None, intended: ConfigResource | None, proxies: Sequence[Proxy],
@@ -128,11 +129,11 @@ def yaml_view(live: ConfigResource | None, intended: ConfigResource | None, prox
     if live is not None and any(p.routes or p.clusters for p in proxies):
         drifts += compare_effective([live], proxies, LIVE_EFFECTIVE)
     mine = [d for d in drifts if (d.resource.kind, d.resource.namespace, d.resource.name) == resource.key]
-    left_marks = {d.path: f"live: {_value(d.right)}" for d in mine if d.layers == INTENDED_LIVE}
-    right_marks = {d.path: f"intended: {_value(d.left)}" for d in mine if d.layers == INTENDED_LIVE}
+    left_marks = {d.path: f"live: {value_words(d.right)}" for d in mine if d.layers == INTENDED_LIVE}
+    right_marks = {d.path: f"intended: {value_words(d.left)}" for d in mine if d.layers == INTENDED_LIVE}
     for d in mine:
         if d.layers == LIVE_EFFECTIVE:
-            note = f"effective: {_value(d.right)}" + (f" on {len(d.proxies)} proxies" if d.proxies else "")
+            note = f"effective: {value_words(d.right)}" + (f" on {len(d.proxies)} proxies" if d.proxies else "")
             right_marks[d.path] = "; ".join(x for x in (right_marks.get(d.path), note) if x)
     notes = ["canonical form, as meshobs drift compares it: defaults filled, hosts qualified, "
              "durations in seconds, destinations keyed by host|subset"]
