@@ -29,7 +29,7 @@ from .screens.base import MeshScreen
 from .screens.findings import FindingsScreen
 from .screens.help import HelpScreen
 from .screens.overview import OverviewScreen
-from .sources import SourceEntry, SourceHistory, age, source_board
+from .sources import SourceEntry, SourceHistory, age
 from .status import summary_line
 from .timerange import TimeRange, fmt_window, parse_at, parse_window
 from .widgets.prompt import Prompt
@@ -119,7 +119,7 @@ class MeshobsApp(App[None]):
         self.analysis, self.stale_since, self.failed_attempt = new, None, []
         self.loaded_at, self.loads = now, self.loads + 1
         self.history.observe(new.snapshot, now, new.stale)
-        self.board = source_board(new.snapshot.sources, new.stale)
+        self.board = new.board
         for screen in self.screen_stack:
             if isinstance(screen, MeshScreen):
                 screen.show_analysis(new)

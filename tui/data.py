@@ -26,7 +26,7 @@ from meshobs.model import MeshSnapshot, ServiceRef, SourceState, SourceStatus
 from meshobs.raw import RawSource
 
 from .links import TraceLinks
-from .sources import Stale
+from .sources import SourceEntry, Stale, source_board
 from .timerange import TimeRange
 from .viewmodel import FindingRow, ServiceRow, finding_rows, overview_rows
 
@@ -253,6 +253,9 @@ class Analysis:
     answered: bool = True
     links: TraceLinks = field(default_factory=TraceLinks)
     time_range: TimeRange | None = None
+    # Worked out in the worker: a mesh has a source per Envoy pod and a row per service.
+    board: list[SourceEntry] = field(default_factory=list)
+    counts: str = ""
 
     def statuses_now(self) -> list[SourceStatus]:
         """Each source as it fared on this load (a source shown from an earlier answer failed)."""
@@ -279,6 +282,8 @@ def analyse(loader: Loader, diagnose: bool = True) -> Analysis:
     """Load, diagnose every service and build the overview: the whole refresh, off the UI thread."""
     from meshobs.engine import diagnose_all
     from meshobs.engine.inputs import answered
+
+    from .status import health_counts
 
     global _refreshes
     _refreshes += 1
@@ -309,7 +314,8 @@ def analyse(loader: Loader, diagnose: bool = True) -> Analysis:
                     stale=stale, answered=answered(snapshot) and (not snapshot.sources or
                                                                   any(s.state is not SourceState.ERROR
                                                                       for s in fresh)),
-                    links=loader.links(), time_range=loader.time_range())
+                    links=loader.links(), time_range=loader.time_range(),
+                    board=source_board(snapshot.sources, stale), counts=health_counts(rows))
 
 
 class DataLoaded(Message):

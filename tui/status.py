@@ -41,7 +41,7 @@ def summary_line(analysis: Analysis | None, description: str, refresh: str, scre
     origin = analysis.snapshot.origin or description
     label = getattr(screen, "services_label", None)
     count = label(len(analysis.rows)) if label is not None else f"{len(analysis.rows)} services"
-    parts = [origin, refresh, count, health_counts(analysis.rows), range_label(analysis)]
+    parts = [origin, refresh, count, analysis.counts or health_counts(analysis.rows), range_label(analysis)]
     if analysis.rows and not any(r.has_history for r in analysis.rows):
         parts.append("no history")
     return " · ".join(parts)
