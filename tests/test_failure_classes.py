@@ -284,3 +284,17 @@ def test_policy_evaluation_follows_istios_order_and_string_matching() -> None:
     # A rule on request principals (JWT) cannot be judged from the metrics: never blamed.
     jwt = policy("allow-jwt", {"rules": [{"from": [{"source": {"requestPrincipals": ["*"]}}]}]})
     assert deciding_policy([jwt], caller, "reception") is None
+
+
+def test_a_sidecars_egress_hosts_import_by_namespace_and_name() -> None:
+    from meshobs.checks.egress import imports
+    from meshobs.model import ConfigResource, freeze
+
+    sidecar = ConfigResource("Sidecar", "scopes", "narrow", freeze(
+        {"egress": [{"hosts": ["./*", "istio-system/*", "*/weather.svc-partners.svc.cluster.local",
+                               "archive/*.archive.svc.cluster.local"]}]}))
+    assert imports(sidecar, "scheduler.scopes.svc.cluster.local")
+    assert imports(sidecar, "istiod.istio-system.svc.cluster.local")
+    assert imports(sidecar, "plates.archive.svc.cluster.local")
+    assert not imports(sidecar, "tax-engine.tax.svc.cluster.local")
+    assert imports(ConfigResource("Sidecar", "scopes", "all", freeze({})), "tax-engine.tax.svc.cluster.local")

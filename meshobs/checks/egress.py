@@ -16,7 +16,7 @@ from typing import Any
 
 from meshobs.catalogue import Category
 from meshobs.istio_config import pick_resources
-from meshobs.model import ConfigResource, Mesh, MeshSnapshot, ServiceRef, Workload
+from meshobs.model import ConfigResource, Mesh, MeshSnapshot, ServiceRef, Workload, WorkloadRef
 
 from .base import Finding, Settings, check, finding
 from .config import workload_labels
@@ -55,6 +55,35 @@ def egress_hosts(sidecar: ConfigResource) -> list[str]:
     return hosts or [IMPORT_ALL]
 
 
+def imports(sidecar: ConfigResource, host: str) -> bool:
+    """Does the Sidecar's egress import ``host`` (an in-mesh FQDN)? Its hosts are
+    ``namespace/dnsName``: ``.`` its own namespace, ``*`` any, a ``*.`` prefix wildcard."""
+    parts = host.split(".")
+    namespace = parts[1] if len(parts) > 2 and parts[2] == "svc" else None
+    for pattern in egress_hosts(sidecar):
+        ns, _, name = pattern.partition("/")
+        ns = sidecar.namespace if ns == "." else ns
+        if ns not in ("*", namespace):
+            continue
+        if name == "*" or name == host or (name.startswith("*.") and host.endswith(name[1:])):
+            return True
+    return False
+
+
+def _out_of_scope(snapshot: MeshSnapshot, sidecar: ConfigResource, workloads: list[WorkloadRef]) -> list[str]:
+    """In-mesh hosts the other proxies hold and these workloads' proxies do not, because the
+    Sidecar does not import them: what the scoping took out of their registry."""
+    own: set[str] = set()
+    for ref in workloads:
+        for p in snapshot.proxies_of(ref):
+            own.update(c.service_host for c in p.clusters if c.direction == "outbound" and c.service_host)
+    if not own:
+        return []
+    known = {c.service_host for p in snapshot.proxies for c in p.clusters
+             if c.direction == "outbound" and c.service_host and ".svc." in c.service_host}
+    return sorted(h for h in known - own if not imports(sidecar, h))
+
+
 @check("traffic.egress", Category.TRAFFIC, ("requests",), ("MSH0415",), uses=("config", "proxies"),
        mesh=Mesh.ISTIO)
 def egress(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
@@ -78,14 +107,18 @@ def egress(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> I
     subject = f"Service {service}"
     because: str
     narrowing = [s for s in sidecars if egress_hosts(s) != [IMPORT_ALL] or outbound_mode(s) == REGISTRY_ONLY]
+    out_of_scope: list[str] = []
     if narrowing:
         cause = narrowing[0]
         mode = outbound_mode(cause)
         set_by = (f"it sets outboundTrafficPolicy {mode}" if mode else
                   f"the mesh config sets {mesh_mode}" if mesh_mode else "REGISTRY_ONLY applies")
+        out_of_scope = _out_of_scope(snapshot, cause, workloads)
+        outside = (f" ({', '.join(out_of_scope[:3])}{' ...' if len(out_of_scope) > 3 else ''} among them)"
+                   if out_of_scope else "")
         because = (f"Sidecar {cause.namespace}/{cause.name} imports only {', '.join(egress_hosts(cause))} and "
-                   f"{set_by}, so any other host (another namespace's service, an external host without a "
-                   f"ServiceEntry) is outside the workload's registry")
+                   f"{set_by}, so any other host (another namespace's service{outside}, an external host "
+                   f"without a ServiceEntry) is outside the workload's registry")
     elif mesh is not None and mesh_mode == REGISTRY_ONLY:
         cause = mesh
         because = (f"the mesh config (ConfigMap {mesh.namespace}/{mesh.name}, key mesh) sets outboundTrafficPolicy "
@@ -110,6 +143,7 @@ def egress(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> I
                             "responses": sorted({f"{r.code} {r.flags}" for e in blocked for r in e.responses}),
                             "sidecar": f"{sidecars[0].namespace}/{sidecars[0].name}" if sidecars else None,
                             "sidecar_egress_hosts": egress_hosts(sidecars[0]) if sidecars else None,
+                            "hosts_outside_registry": out_of_scope[:20],
                             "mesh_outbound_mode": mesh_mode or ("ALLOW_ANY (default)" if mesh is not None else None),
                             "blackhole_counters": counters},
                   magnitude=http + tcp,
