@@ -165,3 +165,22 @@ def test_engine_walks_a_six_hop_timeout_chain_to_the_slow_service() -> None:
     assert first.evidence["destination_disconnects_rps"] == 11.0 and first.evidence["own_p99_ms"] == 6100.0
     top = next(f for f in report.findings if f.subject == "Edge freight/shipments -> freight/routing")
     assert "MSH0413 Service freight/tariff-db" in top.caused_by and top.rank > first.rank
+
+
+def test_a_timeout_on_a_service_that_waits_on_its_callee_is_walked_down_to_the_callee() -> None:
+    """track -> geo times out (504 UT), but geo spends its time waiting on tiles: tiles is the
+    slow hop, ranked first; geo's timeout finding is the link above it."""
+    m = MeshBuilder(namespace=NS)
+    for n in ("track", "geo", "tiles"):
+        m.service(n)
+    m.call("track", "geo", rps=20.0, responses=[("200", "-", 0.5), ("504", "UT", 0.5)], p99=2000.0)
+    m.edges[-1] = replace(m.edges[-1], destination_latency=Latency(p50=2500.0, p99=5000.0),
+                          destination_responses=(ResponseStat("200", "-", 10.0), ResponseStat("0", "DC", 10.0)))
+    m.call("geo", "tiles", rps=20.0, p99=4900.0)
+    out = diagnose(m.build(), ref("track")).findings
+    assert [(f.code, f.subject) for f in out[:1]] == [("MSH0403", "Service freight/tiles")]
+    timeout = next(f for f in out if f.code == "MSH0413")
+    assert timeout.subject == "Service freight/geo" and timeout.caused_by == ("MSH0403 Service freight/tiles",)
+    # Without the wait below (tiles fast), geo itself is the slow hop.
+    m.edges[-1] = replace(m.edges[-1], latency=Latency(p50=4.0, p99=20.0))
+    assert diagnose(m.build(), ref("track")).findings[0].subject == "Service freight/geo"

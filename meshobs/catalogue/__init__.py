@@ -69,9 +69,13 @@ class Code:
     # A fault with a date: nothing fails yet, everything through it will (a certificate that
     # expires in hours). The ranking surfaces it for every caller, right after the current fault.
     deadline: bool = False
+    # A cause that is itself what callers see of that kind of failure ("latency": callers time
+    # out on a service that may only be waiting on its own callee): the ranking looks below it
+    # for what explains it, as it does for a symptom.
+    passes_on: str | None = None
 
     def __post_init__(self) -> None:
-        for kind in (self.symptom, *(self.effects or ())):
+        for kind in (self.symptom, self.passes_on, *(self.effects or ())):
             if kind is not None and kind not in SYMPTOM_KINDS:
                 raise ValueError(f"{self.code}: unknown symptom kind {kind!r} (one of {SYMPTOM_KINDS})")
 

@@ -42,11 +42,11 @@ CODES: list[Code] = [
     Code("MSH0412", Severity.ERROR, "Retries hide a failing service",
          "{service} fails {own_pct}% of the {attempts_rps} attempts/s it answers, but its callers' "
          "retries hide it: they see {seen_pct}% of {rps} req/s fail; {retry_summary}",
-         effects=("errors", "latency")),
+         effects=("errors", "latency"), passes_on="errors"),
     Code("MSH0413", Severity.ERROR, "Callers time out waiting for a service",
          "{timeouts_rps} of {rps} req/s to {service} end in a timeout at the caller ({top}); "
          "{service} itself answers in p50 {own_p50_ms} ms / p99 {own_p99_ms} ms{limit}",
-         effects=("errors", "latency")),
+         effects=("errors", "latency"), passes_on="latency"),
     Code("MSH0414", Severity.ERROR, "AuthorizationPolicy denies a caller",
          "{policy} ({action}) denies {source} ({principal}) calling {destination}: {denied_rps} req/s "
          "answered 403; {rule}"),

@@ -62,6 +62,11 @@ def effects(f: Finding) -> frozenset[str]:
     return CATALOGUE[f.code].causes
 
 
+def passes_on(f: Finding) -> str | None:
+    """The kind of failure below that may explain this cause (``Code.passes_on``)."""
+    return CATALOGUE[f.code].passes_on
+
+
 def has_deadline(f: Finding) -> bool:
     """A cause that has not failed yet but will (a certificate running out)."""
     return CATALOGUE[f.code].deadline and CATALOGUE[f.code].severity is not Severity.INFO
@@ -140,10 +145,20 @@ class _Walk:
 
     def include(self, f: Finding) -> str:
         k = _key(f)
-        self.included.setdefault(k, f)
+        if k not in self.included:
+            self.included[k] = f
+            if (kind := passes_on(f)) is not None and f.service is not None:
+                # Callers time out on it, but it may only be waiting on its own callee: what
+                # the evidence leads to below explains it.
+                below: set[str] = set()
+                for callee in self.callees(f.service):
+                    if self.hop(f.service, callee, kind):
+                        below |= self.through(callee, kind)
+                self.link(f, below)
         return k
 
     def link(self, symptom: Finding, causes: Iterable[str]) -> None:
+        """``causes`` explain ``symptom`` (a symptom, or a cause that passes a failure on)."""
         s = _key(symptom)
         for c in causes:
             if c != s:
