@@ -32,7 +32,7 @@ def test_text_marks_and_no_colour_by_default() -> None:
     assert "Proxy health  \u221a 4 passed" in lines  # passes are counted, not listed
     assert "proxy.not_ready" not in out
     assert lines[-1].startswith("Status: failing")
-    assert "doc: docs/findings/MSH0406.md" in out
+    assert "doc: meshobs explain MSH0406" in out
 
 
 def test_text_skipped_mark_with_reason() -> None:
