@@ -47,11 +47,14 @@ def test_golden_json_of_the_default_demo() -> None:
 
 def test_json_shape_is_exactly_the_documented_one() -> None:
     data = json.loads(run("cart-service", "--from", "demo:ecommerce", "-o", "json").stdout)
-    assert set(data) == {"service", "namespace", "status", "findings", "checks", "sources", "suppressed"}
+    assert set(data) == {"schema_version", "meshobs_version", "scope", "time", "window_s", "origin",
+                         "service", "namespace", "status", "findings", "checks", "sources", "suppressed"}
+    assert (data["scope"], data["time"], data["window_s"], data["origin"]) == (
+        "service", "2026-11-20T12:00:00.000000Z", 300.0, "demo:ecommerce")
     assert (data["service"], data["namespace"], data["status"]) == ("cart-service", "shop", "failing")
     for f in data["findings"]:
-        assert set(f) == {"code", "check", "category", "severity", "subject", "message", "evidence",
-                          "hint", "doc", "rank"}
+        assert set(f) == {"code", "check", "category", "severity", "subject", "service", "message", "evidence",
+                          "hint", "doc", "rank", "caused_by", "explains"}
     assert [f["rank"] for f in data["findings"]] == list(range(1, len(data["findings"]) + 1))
     assert data["findings"][0]["subject"] == "Service shop/database-service"
     assert all(set(c) == {"id", "category", "status", "reason"} for c in data["checks"])

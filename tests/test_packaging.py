@@ -66,7 +66,8 @@ def test_release_build_installs_and_runs_in_a_clean_venv(tmp_path: Path) -> None
     assert not [m.name for m in members if m.issym()], "the sdist must not need symlinks"
     names = zipfile.ZipFile(wheel).namelist()
     for module in ("collectors/__init__.py", "collectors/envoy/config_dump.py", "collectors/prometheus/fetch.py",
-                   "tui/__init__.py", "tui/screens/overview.py", "docs/findings/MSH0406.md", "config_model.py"):
+                   "tui/__init__.py", "tui/screens/overview.py", "docs/findings/MSH0406.md", "config_model.py",
+                   "schemas/diagnose.json"):
         assert f"meshobs/{module}" in names, module
     tops = {n.split("/")[0] for n in names if not n.startswith("meshobs-")}
     assert tops == {"meshobs"}, tops  # no generic top-level `collectors`, `tui` or `docs`

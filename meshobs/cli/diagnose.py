@@ -155,9 +155,10 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
         report = run_diagnosis(snapshot, ref, settings, suppressions)
     if output == "text":
         click.echo(text.render(report, color=use_color(no_color)), color=use_color(no_color))
+    elif output == "json":
+        click.echo(json_out.render(report, window_s=snapshot.window_s))
     else:
-        click.echo({"json": json_out.render, "markdown": markdown.render,
-                    "junit": junit.render}[output](report))
+        click.echo({"markdown": markdown.render, "junit": junit.render}[output](report))
     if report.status == "unknown":
         raise click.exceptions.Exit(EXIT_UNCHECKED)
     threshold = FAIL_ON[fail_on]

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("meshobs.cli.demo", "demo", "Built-in demo meshes: list, export, serve."),
     "explain": ("meshobs.cli.explain", "explain", "What a finding code means and how to fix it."),
     "config": ("meshobs.cli.config", "config", "Check a meshobs.yaml, or print its JSON Schema."),
+    "schema": ("meshobs.cli.schema", "schema", "JSON Schema of an output (diagnose, graph, drift, bundle)."),
 }
 
 

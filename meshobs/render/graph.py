@@ -45,7 +45,11 @@ def service_edges(snapshot: MeshSnapshot) -> list[dict[str, Any]]:
 
 
 def to_json(snapshot: MeshSnapshot) -> str:
+    """The graph as the versioned JSON document ``meshobs/schemas/graph.json``."""
+    from meshobs.schemas import stamp
+
     doc = {
+        **stamp("graph"),
         "time": snapshot.time.isoformat(),
         "window_s": snapshot.window_s,
         "origin": snapshot.origin,
