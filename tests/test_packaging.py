@@ -88,6 +88,11 @@ def test_release_build_installs_and_runs_in_a_clean_venv(tmp_path: Path) -> None
         return subprocess.run([str(bin_dir / "meshobs"), *args], cwd=tmp_path, env=env, capture_output=True,
                               text=True)
 
+    # The default install: no optional extra, so no boto3; the README's first command still works,
+    # and so does replaying the App Mesh demo.
+    has_boto3 = subprocess.run([str(bin_dir / "python"), "-c", "import boto3"], env=env, capture_output=True)
+    assert has_boto3.returncode != 0, "boto3 belongs to the [aws] extra, not the default install"
+    assert run("graph", "--from", "demo:ecommerce-appmesh").returncode == 0
     diagnose = run("diagnose", "cart-service", "--from", "demo")
     assert diagnose.returncode == 1, diagnose.stderr  # the demo's fault is found
     assert "MSH0406" in diagnose.stdout and "meshobs explain MSH0406" in diagnose.stdout

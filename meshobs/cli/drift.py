@@ -113,7 +113,7 @@ def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | N
 def _record_and_publish(run: Any, now: Any, state_dir: str | None, textfile: str | None,
                         pushgateway: str | None) -> bool:
     """History, textfile and push; returns True when one of them failed (said on stderr)."""
-    from meshobs.drift.metrics import PushError, push, render, write_textfile
+    from meshobs.drift.metrics import PushError, push, registry, write_textfile
     from meshobs.drift.state import StateError, StateStore
 
     failed = False
@@ -129,19 +129,19 @@ def _record_and_publish(run: Any, now: Any, state_dir: str | None, textfile: str
     if not (textfile or pushgateway):
         return failed
     record = run.record
-    text = render(run.drifts, last_run=now.timestamp(),
+    metrics = registry(run.drifts, last_run=now.timestamp(),
                   last_success=record.last_success if record else (now.timestamp() if run.complete else None),
                   check_errors_total=record.check_errors_total if record else (0 if run.complete else 1),
                   across_runs=record is not None)
     if textfile:
         try:
-            write_textfile(Path(textfile).expanduser(), text)
+            write_textfile(Path(textfile).expanduser(), metrics)
         except OSError as exc:
             note(f"cannot write metrics textfile {textfile} ({exc.strerror}); check --textfile")
             failed = True
     if pushgateway:
         try:
-            push(pushgateway, text)
+            push(pushgateway, metrics)
         except PushError as exc:
             note(str(exc))
             failed = True
