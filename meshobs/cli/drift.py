@@ -77,11 +77,10 @@ def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | N
          with drift found: the alerting path is broken
     """
     from meshobs.collect import build_snapshot
+    from meshobs.config import ConfigError, find_config
     from meshobs.drift.ignore import rules_from_config
     from meshobs.drift.run import check, intended_from_paths
     from meshobs.raw import utc_now
-
-    from meshobs.config import ConfigError, find_config
 
     try:
         found = find_config(config_path)
