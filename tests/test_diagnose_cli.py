@@ -32,11 +32,22 @@ def check_golden(name: str, text: str) -> None:
     assert text == path.read_text(encoding="utf-8")
 
 
-def test_golden_text_of_the_default_demo() -> None:
+def test_golden_text_of_the_default_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)  # not a terminal: 80 columns
     result = run("cart-service", "--no-color")
     assert result.exit_code == 1
     assert "\x1b[" not in result.stdout
     check_golden("diagnose-cart-service.txt", result.stdout)
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_text_wraps_at_the_width_and_never_cuts_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = "outbound|8080||database-service.shop.svc.cluster.local"
+    for columns in ("60", "100", "200"):
+        monkeypatch.setenv("COLUMNS", columns)
+        out = run("cart-service", "--no-color").stdout
+        assert out.count(cluster) >= 2 and "\u2026" not in out
+        assert all(len(line) <= int(columns) or " " not in line.strip() for line in out.splitlines())
 
 
 def test_golden_json_of_the_default_demo() -> None:

@@ -119,7 +119,12 @@ def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | N
     delivery_failed = _record_and_publish(run, now, state_dir, textfile, pushgateway)
     from meshobs.drift.report import render
 
-    click.echo(render(run, fmt), nl=False)
+    out = render(run, fmt)
+    if fmt == "text":
+        from meshobs.render.wrap import output_width, wrap
+
+        out = wrap(out, output_width())
+    click.echo(out, nl=False)
     if delivery_failed:  # before drift: the metrics/history the alerts read are stale (see above)
         raise click.exceptions.Exit(EXIT_UNCHECKED)
     worst = run.worst()

@@ -18,10 +18,14 @@ def graph(from_path: str | None, config_path: str | None, output: str, window: s
 
     Exits 3 when no source answered at all.
     """
-    from meshobs.render.graph import RENDERERS
+    from meshobs.render.graph import RENDERERS, to_text
+    from meshobs.render.wrap import output_width
 
     loaded = load_snapshot(from_path, config_path, window=window)
-    click.echo(RENDERERS[output](loaded.snapshot))
+    if output == "text":
+        click.echo(to_text(loaded.snapshot, width=output_width()))
+    else:
+        click.echo(RENDERERS[output](loaded.snapshot))
     snap = loaded.snapshot
     if snap.sources and not any(s.ok for s in snap.sources):
         raise click.exceptions.Exit(EXIT_UNCHECKED)
