@@ -20,6 +20,7 @@ from meshobs.model import (
     Service,
     ServiceRef,
     SnapshotPart,
+    SourceLocation,
     Workload,
     WorkloadRef,
     freeze,
@@ -82,18 +83,25 @@ def first_label(labels: Mapping[str, str], keys: Iterable[str]) -> str | None:
 def flatten_objects(doc: Any) -> Iterator[Mapping[str, Any]]:
     """The objects in one document: ``kind: List`` and typed ``*List`` documents hold theirs
     under ``items`` (the API's typed lists omit kind/apiVersion on the items)."""
+    for _path, obj in flatten_with_paths(doc):
+        yield obj
+
+
+def flatten_with_paths(doc: Any, path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """:func:`flatten_objects` with each object's path in the document (``""``, ``items[3]``),
+    so a manifest reader can find its line."""
     if not isinstance(doc, Mapping):
         return
     kind = str(doc.get("kind", ""))
     if kind.endswith("List") and isinstance(doc.get("items"), list):
         item_kind = kind[:-4]
-        for item in doc["items"]:
+        for i, item in enumerate(doc["items"]):
             if isinstance(item, Mapping):
                 if item_kind and "kind" not in item:
                     item = {**item, "kind": item_kind, "apiVersion": doc.get("apiVersion", "v1")}
-                yield from flatten_objects(item)
+                yield from flatten_with_paths(item, f"{path}.items[{i}]" if path else f"items[{i}]")
         return
-    yield doc
+    yield path, doc
 
 
 # -- pods ------------------------------------------------------------------------------------
@@ -239,8 +247,9 @@ def _matches(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
 
 
 def service_from_object(obj: Mapping[str, Any], candidates: Mapping[WorkloadRef, Mapping[str, Any]],
-                        meshes: Mapping[WorkloadRef, Mesh]) -> Service:
-    """A Service object -> Service; ``candidates`` maps workloads to their pods' labels."""
+                        meshes: Mapping[WorkloadRef, Mesh], origin: str = "kubernetes") -> Service:
+    """A Service object -> Service; ``candidates`` maps workloads to their pods' labels and
+    ``origin`` says where the object was read ("kubernetes", a manifest path)."""
     meta, spec = _meta(obj), obj.get("spec") or {}
     ns = namespace_of(obj)
     name = str(meta.get("name", ""))
@@ -252,12 +261,13 @@ def service_from_object(obj: Mapping[str, Any], candidates: Mapping[WorkloadRef,
                   if isinstance(p, Mapping) and str(p.get("port", "")).isdigit())
     return Service(ref=ServiceRef(ns, name), mesh=found[0] if found else Mesh.UNKNOWN,
                    hosts=(f"{name}.{ns}.svc.cluster.local",), ports=ports,
-                   selector=frozen_map(selector), workloads=workloads)
+                   selector=frozen_map(selector), workloads=workloads, origin=origin or "kubernetes")
 
 
 # -- mesh configuration ---------------------------------------------------------------------
 
-def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str) -> ConfigResource | None:
+def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str,
+                       location: SourceLocation | None = None) -> ConfigResource | None:
     """An Istio or App Mesh custom resource -> ConfigResource (None for any other object).
 
     Only ``spec``, labels and the meaningful annotations are kept: ``status``, resourceVersion,
@@ -273,7 +283,7 @@ def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str) -> Con
         kind=str(obj.get("kind", "")), namespace=namespace_of(obj), name=str(meta.get("name", "")),
         spec=freeze(spec if isinstance(spec, Mapping) else {}), layer=layer, api_version=api_version,
         mesh=mesh, labels=frozen_map(_str_map(meta.get("labels"))),
-        annotations=frozen_map(kept_annotations(obj)), origin=origin,
+        annotations=frozen_map(kept_annotations(obj)), origin=origin, location=location,
     )
     if mesh is Mesh.APPMESH:
         # The App Mesh checks read the common layout (spec["meshobs"]), whatever the shape.
@@ -283,19 +293,25 @@ def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str) -> Con
     return resource
 
 
-def objects_to_part(objects: Iterable[tuple[Mapping[str, Any], str]], layer: Layer) -> SnapshotPart:
-    """(object, origin) pairs of any kind -> pods, workloads, services and mesh configuration.
+Sourced = tuple[Mapping[str, Any], str] | tuple[Mapping[str, Any], str, SourceLocation | None]
+
+
+def objects_to_part(objects: Iterable[Sourced], layer: Layer) -> SnapshotPart:
+    """(object, origin[, location]) of any kind -> pods, workloads, services and mesh
+    configuration; a manifest reader passes each object's file and line as its location.
 
     Namespace objects among them contribute their injection labels; kinds meshobs does not
     model (ConfigMaps, RBAC ...) are ignored.
     """
-    items = [(o, origin) for o, origin in objects if isinstance(o, Mapping)]
+    located = [(o[0], o[1], o[2] if len(o) > 2 else None) for o in objects]  # type: ignore[misc]
+    items = [(o, origin) for o, origin, _ in located if isinstance(o, Mapping)]
+    where = {id(o): loc for o, _origin, loc in located if loc is not None}
     ns_labels = {str(_meta(o).get("name")): _str_map(_meta(o).get("labels"))
                  for o, _ in items if o.get("kind") == "Namespace"}
     part = SnapshotPart()
     pods: list[tuple[Pod, Mesh]] = []
     controllers: list[Workload] = []
-    service_objs: list[Mapping[str, Any]] = []
+    service_objs: list[tuple[Mapping[str, Any], str]] = []
     for obj, origin in items:
         kind = obj.get("kind")
         if kind == "Pod":
@@ -303,9 +319,9 @@ def objects_to_part(objects: Iterable[tuple[Mapping[str, Any], str]], layer: Lay
         elif kind in WORKLOAD_KINDS and str(obj.get("apiVersion", "")).startswith("apps/"):
             controllers.append(workload_from_controller(obj, ns_labels))
         elif kind == "Service" and str(obj.get("apiVersion", "v1")) == "v1":
-            service_objs.append(obj)
+            service_objs.append((obj, origin))
         else:
-            resource = config_from_object(obj, layer, origin)
+            resource = config_from_object(obj, layer, origin, where.get(id(obj)))
             if resource is not None:
                 part.config.append(resource)
     workloads = workloads_from_pods(pods)
@@ -321,7 +337,7 @@ def objects_to_part(objects: Iterable[tuple[Mapping[str, Any], str]], layer: Lay
     by_ns: dict[str, dict[WorkloadRef, Mapping[str, Any]]] = defaultdict(dict)
     for ref, labels in candidates.items():
         by_ns[ref.namespace][ref] = labels
-    services = [service_from_object(o, by_ns.get(namespace_of(o), {}), meshes) for o in service_objs]
+    services = [service_from_object(o, by_ns.get(namespace_of(o), {}), meshes, origin) for o, origin in service_objs]
     # Back-links so a workload knows the services that select it.
     by_workload: dict[WorkloadRef, list[ServiceRef]] = defaultdict(list)
     for svc in services:

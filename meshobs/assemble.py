@@ -32,6 +32,7 @@ def _merge_service(a: Service, b: Service) -> Service:
         ports=tuple(dict.fromkeys(a.ports + b.ports)),
         selector=a.selector or b.selector,
         workloads=tuple(dict.fromkeys(a.workloads + b.workloads)),
+        origin=a.origin or b.origin,
     )
 
 

@@ -32,7 +32,7 @@ def test_nothing_is_drawn_when_stderr_is_not_a_terminal() -> None:
 def test_wrap_keeps_names_whole_and_hangs_continuations() -> None:
     name = "outbound|8080||database-service.shop.svc.cluster.local"
     lines = wrap_line(f"    clusters: {name} {name} {name}", 40)
-    assert all(name in line for line in lines[1:]) and lines[0].startswith("    clusters:")
+    assert all(name in line for line in lines) and lines[0].startswith("    clusters:")
     assert all(line.startswith(" " * 8) for line in lines[1:])
     assert wrap("short\n\n  also short", 80) == "short\n\n  also short"
     coloured = "\x1b[31m×\x1b[0m " + "word " * 30

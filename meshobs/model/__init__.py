@@ -1,7 +1,7 @@
 """The one service-graph model every part of meshobs reads."""
 
 from .cert import Cert, CertRole
-from .config import ConfigResource, Layer
+from .config import ConfigResource, Layer, SourceLocation
 from .frozen import EMPTY, FrozenDict, freeze, frozen_map, thaw
 from .proxy import HttpRoute, Proxy, RouteDestination, UpstreamCluster, UpstreamHost, XdsResource
 from .refs import UNKNOWN_SERVICE, UNKNOWN_WORKLOAD, Mesh, ServiceRef, WorkloadRef
@@ -16,6 +16,6 @@ __all__ = [
     "EMPTY", "UNKNOWN_SERVICE", "UNKNOWN_WORKLOAD", "Cert", "CertRole", "ConfigResource", "Edge",
     "FrozenDict", "HttpRoute", "Latency", "Layer", "Mesh", "MeshSnapshot", "MetricSeries", "Pod", "Proxy",
     "Reporter", "ResponseStat", "RouteDestination", "Security", "Service", "ServiceRef",
-    "SnapshotPart", "SourceState", "SourceStatus", "Span", "Trace", "UpstreamCluster",
+    "SnapshotPart", "SourceLocation", "SourceState", "SourceStatus", "Span", "Trace", "UpstreamCluster",
     "UpstreamHost", "Workload", "WorkloadRef", "XdsResource", "freeze", "frozen_map", "thaw",
 ]

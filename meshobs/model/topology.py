@@ -18,6 +18,10 @@ class Service:
     ports: tuple[int, ...] = ()
     selector: FrozenDict = EMPTY
     workloads: tuple[WorkloadRef, ...] = ()
+    # Where a Service object declared it ("kubernetes", a manifest path); empty when the service
+    # is only implied (by traffic, by a VirtualService host). Configuration analyzers judge
+    # "host not found" against declared services only.
+    origin: str = field(default="", compare=False)
 
     @property
     def namespace(self) -> str:

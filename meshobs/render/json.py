@@ -13,6 +13,9 @@ service, without sources) and ``sources``. A FINDING is ``{"code", "check", "cat
 "severity", "subject", "service", "message", "evidence", "hint", "doc", "rank", "caused_by",
 "explains"}``: ``caused_by`` lists the ``"CODE subject"`` of the findings that explain this one,
 ``explains`` the symptoms this one explains.
+
+A finding on a manifest also has ``location``: ``{"file", "line"}`` (else null). ``--all`` adds
+``analyzers``: each analyzer's verdict on the whole mesh, shaped like ``checks``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from meshobs.checks.base import Finding
-from meshobs.engine.report import MeshReport, Report, SourceResult
+from meshobs.engine.report import CheckResult, MeshReport, Report, SourceResult
 from meshobs.model import thaw
 from meshobs.raw import iso
 from meshobs.schemas import stamp
@@ -33,7 +36,13 @@ def finding_dict(f: Finding) -> dict[str, Any]:
             "severity": f.severity.value, "subject": f.subject,
             "service": str(f.service) if f.service is not None else None, "message": f.message,
             "evidence": thaw(f.evidence), "hint": f.hint, "doc": f.doc, "rank": f.rank,
-            "caused_by": list(f.caused_by), "explains": list(f.cause_of)}
+            "caused_by": list(f.caused_by), "explains": list(f.cause_of),
+            "location": {"file": f.file, "line": f.line or None} if f.file else None}
+
+
+def _checks(results: tuple[CheckResult, ...]) -> list[dict[str, Any]]:
+    return [{"id": c.id, "category": c.category.value, "status": c.status, "reason": c.reason or None}
+            for c in results]
 
 
 def _sources(sources: tuple[SourceResult, ...]) -> list[dict[str, Any]]:
@@ -53,8 +62,7 @@ def report_dict(report: Report, window_s: float | None = None) -> dict[str, Any]
         "namespace": report.namespace,
         "status": report.status,
         "findings": [finding_dict(f) for f in report.findings],
-        "checks": [{"id": c.id, "category": c.category.value, "status": c.status,
-                    "reason": c.reason or None} for c in report.checks],
+        "checks": _checks(report.checks),
         "sources": _sources(report.sources),
         "suppressed": [{**finding_dict(f), "reason": s.reason,
                         "until": s.until.isoformat() if s.until else None}
@@ -71,6 +79,7 @@ def mesh_dict(mesh: MeshReport, window_s: float | None = None) -> dict[str, Any]
         **_header("mesh", mesh.time, window_s, mesh.origin),
         "status": mesh.status,
         "findings": [finding_dict(f) for f in mesh.mesh_findings],
+        "analyzers": _checks(mesh.analyzers),
         "services": [{k: v for k, v in report_dict(r).items() if k in _PER_SERVICE} for r in mesh.reports],
         "sources": _sources(mesh.sources),
     }

@@ -1,5 +1,5 @@
 """Text output that stays readable in a narrow terminal: long lines wrap at spaces with a hanging
-indent; a name longer than the width stays whole on its own line, never cut."""
+indent; a name longer than the width stays whole (beside its label), never cut."""
 
 from __future__ import annotations
 
@@ -38,7 +38,10 @@ def wrap_line(line: str, width: int) -> list[str]:
     current = line[:indent]
     room = width
     for word in line[indent:].split():
-        if visible_len(current.strip()) and visible_len(current) + 1 + visible_len(word) > room:
+        fits = visible_len(current) + 1 + visible_len(word) <= room
+        # A word too long for a line of its own stays with a one-word label ("at <long path>").
+        with_label = not out and len(current.split()) == 1 and len(hang) + visible_len(word) > width
+        if visible_len(current.strip()) and not fits and not with_label:
             out.append(current.rstrip())
             current = hang + word
         else:
