@@ -24,6 +24,9 @@ from tests.test_xray import _appmesh_trace
 REPO = Path(__file__).resolve().parents[1]
 # Calls on the account rather than on a mesh: IAM authorises them against "*" only.
 ACCOUNT_LEVEL = {"appmesh:ListMeshes"}
+# moto keeps one backend per region: a region no other test uses keeps their traces, meshes and
+# metrics (some of them deliberately malformed) out of this run.
+REGION = "ap-southeast-2"
 
 
 def _policy() -> list[dict[str, Any]]:
@@ -37,17 +40,17 @@ def _allowed_on(action: str) -> list[str]:
 
 
 def _seed(endpoint: str, mesh: str) -> None:
-    am = boto3.client("appmesh", endpoint_url=endpoint, region_name="us-east-1")
+    am = boto3.client("appmesh", endpoint_url=endpoint, region_name=REGION)
     am.create_mesh(meshName=mesh)
     listener = {"portMapping": {"port": 8080, "protocol": "http"}}
     am.create_virtual_node(meshName=mesh, virtualNodeName="cart-v1", spec={"listeners": [listener]})
     am.create_virtual_router(meshName=mesh, virtualRouterName="cart", spec={"listeners": [listener]})
     am.create_route(meshName=mesh, virtualRouterName="cart", routeName="all", spec={"httpRoute": {
         "match": {"prefix": "/"}, "action": {"weightedTargets": [{"virtualNode": "cart-v1", "weight": 1}]}}})
-    xr = boto3.client("xray", endpoint_url=endpoint, region_name="us-east-1")
+    xr = boto3.client("xray", endpoint_url=endpoint, region_name=REGION)
     _trace_id, docs = _appmesh_trace(time.time(), fault=True)
     xr.put_trace_segments(TraceSegmentDocuments=docs)
-    cw = boto3.client("cloudwatch", endpoint_url=endpoint, region_name="us-east-1")
+    cw = boto3.client("cloudwatch", endpoint_url=endpoint, region_name=REGION)
     dims = [{"Name": "Mesh", "Value": mesh}, {"Name": "VirtualNode", "Value": "front"},
             {"Name": "TargetVirtualService", "Value": "cart.shop.svc.cluster.local"},
             {"Name": "TargetVirtualNode", "Value": "cart-v1"}]
@@ -71,7 +74,7 @@ def test_the_policy_allows_exactly_the_calls_a_run_makes(moto_endpoint: str, aws
 
     real = aws.make_client
     monkeypatch.setattr(aws, "make_client", recording)
-    common = {"endpoint_url": moto_endpoint, "region": "us-east-1", "max_attempts": 1}
+    common = {"endpoint_url": moto_endpoint, "region": REGION, "max_attempts": 1}
     # No mesh named: the collector lists the meshes (ListMeshes), then reads every one.
     config = validate({"sources": {"cloudwatch": {**common, "namespace": "MeshobsIam"},
                                    "xray": {**common, "group": group, "limit": 5},
