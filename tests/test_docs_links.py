@@ -41,7 +41,7 @@ def test_command_lines_are_found() -> None:
 def test_documented_command_lines_exist(where: str, words: list[str]) -> None:
     ctx = click.Context(cli)
     command: click.Command = cli
-    options = {o for p in cli.params for o in getattr(p, "opts", [])}
+    options = {o for p in cli.params for o in getattr(p, "opts", [])} | {"-h", "--help"}
     for word in words:
         if word.startswith("-"):
             assert word in options, f"{where}: {word} is not an option of this command"
