@@ -18,6 +18,7 @@ from meshobs.model import (
     Mesh,
     Pod,
     Service,
+    ServicePort,
     ServiceRef,
     SnapshotPart,
     SourceLocation,
@@ -40,6 +41,11 @@ _VOLATILE_LABELS = {"pod-template-hash", "controller-revision-hash", "pod-templa
 # Annotations that are server bookkeeping or whole copies of the object.
 _DROP_ANNOTATIONS = {"kubectl.kubernetes.io/last-applied-configuration",
                      "deployment.kubernetes.io/revision"}
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+# Its Gateway shares a kind name with Istio's; the model calls it by Istio's internal name.
+KUBERNETES_GATEWAY = "KubernetesGateway"
+# Annotations of pods and pod templates the model keeps: the meshes' own.
+_MESH_ANNOTATION_MARKS = ("istio.io/", "appmesh.k8s.aws/")
 _APP_LABELS = ("app", "service.istio.io/canonical-name", "app.kubernetes.io/name")
 _VERSION_LABELS = ("version", "service.istio.io/canonical-revision", "app.kubernetes.io/version")
 
@@ -51,6 +57,8 @@ def mesh_of_api_version(api_version: str) -> Mesh | None:
         return Mesh.ISTIO
     if group == "appmesh.k8s.aws":
         return Mesh.APPMESH
+    if group == GATEWAY_API_GROUP:
+        return Mesh.ISTIO  # the Kubernetes Gateway API: Istio implements it (App Mesh does not)
     return None
 
 
@@ -71,6 +79,11 @@ def namespace_of(obj: Mapping[str, Any], default: str = "default") -> str:
 
 def kept_annotations(obj: Mapping[str, Any]) -> dict[str, str]:
     return {k: v for k, v in _str_map(_meta(obj).get("annotations")).items() if k not in _DROP_ANNOTATIONS}
+
+
+def mesh_annotations(annotations: Mapping[str, str]) -> dict[str, str]:
+    """The mesh annotations (``sidecar.istio.io/inject``, ``appmesh.k8s.aws/...``) of a pod."""
+    return {k: v for k, v in annotations.items() if any(m in k for m in _MESH_ANNOTATION_MARKS)}
 
 
 def first_label(labels: Mapping[str, str], keys: Iterable[str]) -> str | None:
@@ -189,6 +202,7 @@ def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str,
         service_account=spec.get("serviceAccountName") or spec.get("serviceAccount"),
         ip=status.get("podIP"), node=spec.get("nodeName"),
         containers=tuple(str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, Mapping)),
+        annotations=frozen_map(mesh_annotations(annotations)),
     )
     return pod, mesh
 
@@ -200,10 +214,11 @@ def _stable_labels(labels: Mapping[str, str]) -> dict[str, str]:
 
 
 def _workload(ref: WorkloadRef, labels: Mapping[str, str], service_account: str | None,
-              meshed: bool | None, mesh: Mesh) -> Workload:
+              meshed: bool | None, mesh: Mesh, annotations: Mapping[str, str] | None = None) -> Workload:
     return Workload(ref=ref, mesh=mesh, app=first_label(labels, _APP_LABELS),
                     version=first_label(labels, _VERSION_LABELS), labels=frozen_map(_stable_labels(labels)),
-                    service_account=service_account, meshed=meshed)
+                    service_account=service_account, meshed=meshed,
+                    annotations=frozen_map(mesh_annotations(annotations or {})))
 
 
 def workloads_from_pods(pods: Iterable[tuple[Pod, Mesh]]) -> dict[WorkloadRef, Workload]:
@@ -217,7 +232,8 @@ def workloads_from_pods(pods: Iterable[tuple[Pod, Mesh]]) -> dict[WorkloadRef, W
         meshes = [m for _, m in members if m is not Mesh.UNKNOWN]
         first = members[0][0]
         out[ref] = _workload(ref, first.labels, first.service_account,
-                             all(p.has_sidecar for p, _ in members), meshes[0] if meshes else Mesh.UNKNOWN)
+                             all(p.has_sidecar for p, _ in members), meshes[0] if meshes else Mesh.UNKNOWN,
+                             first.annotations)
     return out
 
 
@@ -239,7 +255,7 @@ def workload_from_controller(obj: Mapping[str, Any], ns_labels: Mapping[str, Map
     # Injection happens at admission: a template without a sidecar says nothing about the pods.
     meshed = True if sidecar else (False if expected is False else None)
     return _workload(WorkloadRef(ns, str(meta.get("name", ""))), labels,
-                     tspec.get("serviceAccountName"), meshed, mesh)
+                     tspec.get("serviceAccountName"), meshed, mesh, annotations)
 
 
 def _matches(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
@@ -257,11 +273,22 @@ def service_from_object(obj: Mapping[str, Any], candidates: Mapping[WorkloadRef,
     workloads = tuple(sorted(w for w, labels in candidates.items()
                              if w.namespace == ns and _matches(selector, labels)))
     found = [meshes[w] for w in workloads if meshes.get(w, Mesh.UNKNOWN) is not Mesh.UNKNOWN]
-    ports = tuple(int(p["port"]) for p in spec.get("ports") or []
+    specs = tuple(service_port(p) for p in spec.get("ports") or []
                   if isinstance(p, Mapping) and str(p.get("port", "")).isdigit())
     return Service(ref=ServiceRef(ns, name), mesh=found[0] if found else Mesh.UNKNOWN,
-                   hosts=(f"{name}.{ns}.svc.cluster.local",), ports=ports,
-                   selector=frozen_map(selector), workloads=workloads, origin=origin or "kubernetes")
+                   hosts=(f"{name}.{ns}.svc.cluster.local",), ports=tuple(p.port for p in specs),
+                   selector=frozen_map(selector), workloads=workloads, origin=origin or "kubernetes",
+                   port_specs=specs)
+
+
+def service_port(p: Mapping[str, Any]) -> ServicePort:
+    """One entry of a Service's ``ports`` (its ``port`` already known to be a number)."""
+    target = p.get("targetPort")
+    text = str(target) if target is not None and target != "" else None
+    return ServicePort(port=int(p["port"]), name=str(p.get("name") or ""),
+                       target_port=int(text) if text is not None and text.isdigit() else text,
+                       protocol=str(p.get("protocol") or "TCP").upper(),
+                       app_protocol=str(p["appProtocol"]) if p.get("appProtocol") else None)
 
 
 # -- mesh configuration ---------------------------------------------------------------------
@@ -279,8 +306,11 @@ def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str,
         return None
     meta = _meta(obj)
     spec = obj.get("spec")
+    kind = str(obj.get("kind", ""))
+    if kind == "Gateway" and api_version.startswith(GATEWAY_API_GROUP + "/"):
+        kind = KUBERNETES_GATEWAY
     resource = ConfigResource(
-        kind=str(obj.get("kind", "")), namespace=namespace_of(obj), name=str(meta.get("name", "")),
+        kind=kind, namespace=namespace_of(obj), name=str(meta.get("name", "")),
         spec=freeze(spec if isinstance(spec, Mapping) else {}), layer=layer, api_version=api_version,
         mesh=mesh, labels=frozen_map(_str_map(meta.get("labels"))),
         annotations=frozen_map(kept_annotations(obj)), origin=origin, location=location,
@@ -320,6 +350,10 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer) -> SnapshotPart:
             controllers.append(workload_from_controller(obj, ns_labels))
         elif kind == "Service" and str(obj.get("apiVersion", "v1")) == "v1":
             service_objs.append((obj, origin))
+        elif kind == "Secret" and str(obj.get("apiVersion", "v1")) == "v1":
+            from meshobs.collectors.k8s_secrets import secret_resource
+
+            part.config.append(secret_resource(obj, layer, origin, where.get(id(obj))))
         else:
             resource = config_from_object(obj, layer, origin, where.get(id(obj)))
             if resource is not None:

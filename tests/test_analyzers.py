@@ -229,8 +229,11 @@ def test_analyzer_grid(analyzer: str, case: str, files: dict[str, str], expected
 
 
 def test_every_analyzer_code_has_a_positive_and_a_negative_case() -> None:
-    positive = {code for _a, _c, _f, expected in GRID for code, _s in expected}
-    negative = {a for a, _c, _f, expected in GRID if not expected}
+    from tests.test_analyzers_net import NET_GRID
+
+    grid = GRID + NET_GRID
+    positive = {code for _a, _c, _f, expected in grid for code, _s in expected}
+    negative = {a for a, _c, _f, expected in grid if not expected}
     for a in analyzers():
         assert a.id in negative, f"{a.id} has no case that must produce nothing"
         for code in a.codes:

@@ -110,10 +110,10 @@ class Code:
 
 
 def _load() -> dict[str, Code]:
-    from . import certs, config, internal, proxy, traces, traffic
+    from . import certs, config, internal, networking, proxy, traces, traffic
 
     out: dict[str, Code] = {}
-    for module in (internal, proxy, config, certs, traffic, traces):
+    for module in (internal, proxy, config, networking, certs, traffic, traces):
         for c in module.CODES:
             if c.code in out:
                 raise ValueError(f"duplicate finding code {c.code}")

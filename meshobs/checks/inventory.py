@@ -139,3 +139,14 @@ def services_of_hosts(snapshot: MeshSnapshot, hosts: Iterable[str]) -> list[Serv
 def touched_by(snapshot: MeshSnapshot, vs: ConfigResource) -> list[ServiceRef]:
     """The services a VirtualService shapes traffic for: those its hosts name."""
     return services_of_hosts(snapshot, vs_hosts(vs))
+
+
+def pod_labels_everywhere(snapshot: MeshSnapshot) -> dict[str, list[Mapping[str, Any]]]:
+    """Namespace -> the label sets of its pods and pod templates, for every namespace the input
+    holds workloads in (selectors that reach across namespaces, such as a Gateway's)."""
+    return memo(snapshot, "inventory.labels", _labels_by_namespace)
+
+
+def lives_in(snapshot: MeshSnapshot, namespace: str) -> bool:
+    """Was the live Kubernetes API listed in ``namespace``?"""
+    return namespace in memo(snapshot, "inventory.live_namespaces", _live_namespaces)

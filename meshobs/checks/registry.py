@@ -10,7 +10,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 
-from . import appmesh, certs, config, config_mtls, config_refs, config_routes, config_vs, proxy, traces, traffic
+from . import (
+    analyzers_deprecated,
+    analyzers_destinationrule,
+    analyzers_extensions,
+    analyzers_gateway,
+    analyzers_schema,
+    analyzers_serviceentry,
+    analyzers_virtualservice,
+    appmesh,
+    certs,
+    config,
+    config_mtls,
+    config_refs,
+    config_routes,
+    config_vs,
+    proxy,
+    traces,
+    traffic,
+)
 from .base import AnyCheck
 
 ALL: tuple[AnyCheck, ...] = (
@@ -20,6 +38,18 @@ ALL: tuple[AnyCheck, ...] = (
     config.unknown_subset, config.empty_subset, config_vs.duplicate_virtualservice,
     config_vs.unreachable_rule, config_vs.conflicting_gateways,
     config_refs.host_not_found, config_refs.gateway_not_found, config_refs.selector_matches_nothing,
+    # configuration: networking analyzers (schema, VirtualService, DestinationRule, Gateway, ...)
+    analyzers_schema.schema, analyzers_deprecated.deprecated,
+    analyzers_virtualservice.delegate_not_found, analyzers_virtualservice.destination_port,
+    analyzers_virtualservice.host_not_in_gateway, analyzers_virtualservice.competing_gateway_virtualservices,
+    analyzers_virtualservice.jwt_claim_without_authentication,
+    analyzers_destinationrule.destinationrule_host_not_found, analyzers_destinationrule.tls_without_verification,
+    analyzers_destinationrule.conflicting_destinationrules,
+    analyzers_gateway.gateway_selector_matches_nothing, analyzers_gateway.gateway_port_not_exposed,
+    analyzers_gateway.gateway_credential, analyzers_gateway.gateway_duplicate_certificate,
+    analyzers_gateway.route_parent_not_found,
+    analyzers_serviceentry.tcp_without_addresses, analyzers_serviceentry.conflicting_protocols,
+    analyzers_extensions.telemetry_conflict, analyzers_extensions.envoyfilter_fragile,
     # configuration: service checks (config against proxies, Git and traffic)
     config_routes.weight_drift, config_routes.policy_drift, config_routes.intended_drift,
     config_routes.split_mismatch,
