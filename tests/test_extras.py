@@ -15,9 +15,11 @@ from meshobs.model import SourceState
 
 @pytest.fixture
 def no_boto3(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [m for m in sys.modules if m.split(".")[0] in ("boto3", "botocore")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "boto3", None)  # `import boto3` now raises ImportError
+    # `import boto3` / `import botocore.x` now raise ImportError. Nothing is removed from
+    # sys.modules: a fresh second copy of botocore imported meanwhile would outlive the test,
+    # and its exception classes would no longer match the first copy's in later tests.
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    monkeypatch.setitem(sys.modules, "botocore", None)
 
 
 @pytest.mark.usefixtures("no_boto3")
