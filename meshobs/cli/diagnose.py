@@ -172,10 +172,13 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
         assert isinstance(ref, ServiceRef)
         report = run_diagnosis(snapshot, ref, settings, suppressions, checks)
     if output == "text":
-        click.echo(text.render(report, color=use_color(no_color)), color=use_color(no_color))
+        from meshobs.render.wrap import output_width, wrap
+
+        click.echo(wrap(text.render(report, color=use_color(no_color)), output_width()), color=use_color(no_color))
+    elif output == "json":
+        click.echo(json_out.render(report, window_s=snapshot.window_s))
     else:
-        click.echo({"json": json_out.render, "markdown": markdown.render,
-                    "junit": junit.render}[output](report))
+        click.echo({"markdown": markdown.render, "junit": junit.render}[output](report))
     if report.status == "unknown":
         raise click.exceptions.Exit(EXIT_UNCHECKED)
     threshold = FAIL_ON[fail_on]
