@@ -2,20 +2,30 @@
 
 The Jaeger UI (``TracePage/CriticalPath``, since 2023) works in three steps, reproduced here:
 
-1. drop ``FOLLOWS_FROM`` children and everything below them: the parent does not wait for
-   asynchronous work, so it cannot be on the parent's critical path;
+1. drop *non-blocking* children and everything below them: a ``FOLLOWS_FROM`` child, and a
+   ``consumer`` span whose parent is a ``producer`` span (messaging: the producer hands the
+   message over and does not wait for it to be processed; the UI's rule since 2026). The
+   parent does not wait for that work, so it cannot be on the parent's critical path;
 2. truncate children that overflow their parent's time range to that range (a child entirely
    outside the range is dropped with its descendants), top-down so that grandchildren are
    clipped to the already-clipped child;
-3. from the root, repeatedly follow the *last-finishing child*. The parent's time after that
-   child ended is the parent's own critical section. When a span has no (more) children, its
-   time from its start is a critical section and the walk returns to the parent, which now
-   looks for the last child that finished before the returning child started.
+3. from the root, repeatedly follow the *last-finishing child* (on equal end times the one
+   that started first, as the UI's stable sort of start-ordered children gives). The parent's
+   time after that child ended is the parent's own critical section. When a span has no (more)
+   children, its time from its start is a critical section and the walk returns to the parent,
+   which now looks for the last child that finished before the returning child started.
 
-One deliberate difference: the UI picks a child that finished *strictly* before the returning
-child started; here a child ending exactly when the next one starts also counts
-(``end <= start``). Back-to-back sequential calls are the normal case in instrumented code, and
-with the strict test the first call's whole duration would be booked as the parent's self time.
+One deliberate difference, switchable: the UI picks a child that finished *strictly* before
+the returning child started. By default (``back_to_back=True``) a child ending exactly when the
+next one starts also counts (``end <= start``): back-to-back sequential calls are the normal
+case in instrumented code (and the common case with millisecond clocks), and with the strict
+test the first call's whole duration is booked as the parent's self time, which would blame the
+caller for its callee's latency. ``back_to_back=False`` gives the UI's sections exactly.
+
+Each child is visited at most once per walk (the walk keeps a cursor into each span's children,
+which are sorted by end time and only ever looked at for earlier end times), so a trace of any
+shape, including zero-length children that end exactly where they start, is walked in time
+linear in its spans.
 
 A span whose parent is missing from the trace (a lost or not yet flushed span) starts its own
 walk, like any root. Everything is pure; times are microseconds as in :class:`meshobs.model.Span`.
@@ -52,103 +62,125 @@ class Section:
         return (self.service, self.operation)
 
 
-@dataclass(frozen=True, slots=True)
-class _Node:
-    span: Span
-    start_us: int  # after truncation to the parent's range
-    end_us: int
-    parent: str | None
+def non_blocking(child: Span, parent: Span) -> bool:
+    """The parent does not wait for ``child``: FOLLOWS_FROM, or producer -> consumer."""
+    return child.ref_type == FOLLOWS_FROM or (child.kind == "consumer" and parent.kind == "producer")
 
 
 def _children_index(trace: Trace) -> tuple[dict[str, Span], dict[str, list[Span]]]:
-    """Spans by id (first occurrence wins) and CHILD_OF children by parent id."""
+    """Spans by id (first occurrence wins) and blocking children by parent id."""
     by_id: dict[str, Span] = {}
     for s in trace.spans:
         by_id.setdefault(s.span_id, s)
     children: dict[str, list[Span]] = defaultdict(list)
     for s in by_id.values():
-        if s.parent_id and s.parent_id in by_id and s.parent_id != s.span_id and s.ref_type != FOLLOWS_FROM:
-            children[s.parent_id].append(s)
+        parent_id = s.parent_id
+        if not parent_id or parent_id == s.span_id:
+            continue
+        parent = by_id.get(parent_id)
+        if parent is not None and not non_blocking(s, parent):
+            children[parent_id].append(s)
     return by_id, children
 
 
 def root_spans(trace: Trace) -> list[Span]:
     """Spans that start a walk: no parent, or a parent missing from the trace.
 
-    A FOLLOWS_FROM span whose parent is present is not a root: it is asynchronous work of that
-    parent and is left out, as in the Jaeger UI.
+    A non-blocking span (FOLLOWS_FROM, a consumer of a producer) whose parent is present is not
+    a root: it is asynchronous work of that parent and is left out, as in the Jaeger UI.
     """
     by_id, _ = _children_index(trace)
     roots = [s for s in by_id.values() if not s.parent_id or s.parent_id not in by_id]
     return sorted(roots, key=lambda s: (s.start_us, s.span_id))
 
 
-def _sanitized_tree(root: Span, children: dict[str, list[Span]]) -> dict[str, tuple[_Node, list[_Node]]]:
-    """Truncate overflowing children top-down; children sorted by end time, latest first."""
-    tree: dict[str, tuple[_Node, list[_Node]]] = {}
+class _Node:
+    """A span in the sanitised tree: its (truncated) times and its children, latest end first."""
+
+    __slots__ = ("cursor", "end_us", "kids", "parent", "span", "start_us")
+
+    def __init__(self, span: Span, start_us: int, end_us: int, parent: _Node | None) -> None:
+        self.span = span
+        self.start_us = start_us
+        self.end_us = end_us
+        self.parent = parent
+        self.kids: list[_Node] = []
+        self.cursor = 0  # kids before it are visited or ended too late for any later return
+
+
+def _sanitized_tree(root: Span, children: dict[str, list[Span]]) -> _Node:
+    """Truncate overflowing children top-down; children sorted by end time, latest first.
+
+    The order is the UI's: it sorts children by their *original* end time (before truncation),
+    stably over children ordered by start time. So on equal (truncated) ends the child that
+    really ended later comes first, then the one that started first.
+    """
     top = _Node(root, root.start_us, root.end_us, None)
     stack = [top]
     seen = {root.span_id}
     while stack:
         node = stack.pop()
-        kids: list[_Node] = []
+        ps, pe = node.start_us, node.end_us
         for child in children.get(node.span.span_id, ()):
             if child.span_id in seen:  # a cycle in broken data; never loop forever
                 continue
-            if child.start_us >= node.end_us or child.end_us <= node.start_us:
+            cs, ce = child.start_us, child.end_us
+            if (cs >= pe or ce <= ps) and not (cs >= ps and ce <= pe):
                 continue  # entirely outside the parent: dropped with its descendants
             seen.add(child.span_id)
-            kids.append(_Node(child, max(child.start_us, node.start_us), min(child.end_us, node.end_us),
-                              node.span.span_id))
-        kids.sort(key=lambda n: (n.end_us, n.start_us, n.span.span_id), reverse=True)
-        tree[node.span.span_id] = (node, kids)
-        stack.extend(kids)
-    return tree
+            node.kids.append(_Node(child, max(cs, ps), min(ce, pe), node))
+        if node.kids:
+            node.kids.sort(key=lambda n: (-n.end_us, -n.span.end_us, n.span.start_us, n.span.span_id))
+            stack.extend(node.kids)
+    return top
 
 
-def _walk(root: Span, children: dict[str, list[Span]]) -> list[Section]:
-    tree = _sanitized_tree(root, children)
+def _walk(root: Span, children: dict[str, list[Span]], back_to_back: bool) -> list[Section]:
+    current = _sanitized_tree(root, children)
     out: list[Section] = []
-
-    def push(node: _Node, start: int, end: int) -> None:
-        if end > start:
-            out.append(Section(node.span.span_id, node.span.service, node.span.operation, start, end))
-
-    current, _ = tree[root.span_id]
     returning: int | None = None  # start time of the child the walk came back from
     while True:
-        _, kids = tree[current.span.span_id]
-        if returning is None:
-            last = kids[0] if kids else None
-        else:
-            last = next((k for k in kids if k.end_us <= returning), None)
+        kids, cursor = current.kids, current.cursor
+        if returning is not None:
+            # skip children that ended after the returning child started (strictly: at or after)
+            while cursor < len(kids) and (kids[cursor].end_us > returning if back_to_back
+                                          else kids[cursor].end_us >= returning):
+                cursor += 1
         section_end = current.end_us if returning is None else returning
-        if last is not None:
-            push(current, last.end_us, section_end)
+        if cursor < len(kids):
+            last = kids[cursor]
+            current.cursor = cursor + 1
+            if section_end > last.end_us:
+                span = current.span
+                out.append(Section(span.span_id, span.service, span.operation, last.end_us, section_end))
             current, returning = last, None
             continue
-        push(current, current.start_us, section_end)
+        current.cursor = cursor
+        if section_end > current.start_us:
+            span = current.span
+            out.append(Section(span.span_id, span.service, span.operation, current.start_us, section_end))
         if current.parent is None:
             break
         returning = current.start_us
-        current, _ = tree[current.parent]
+        current = current.parent
     out.reverse()
     return out
 
 
-def critical_path(trace: Trace, root_span_id: str | None = None) -> list[Section]:
+def critical_path(trace: Trace, root_span_id: str | None = None, *, back_to_back: bool = True) -> list[Section]:
     """The critical path of ``trace`` as chronological sections.
 
     With ``root_span_id`` the walk covers only that span's subtree (e.g. the part of a trace
-    spent inside one service); otherwise every root of the trace is walked.
+    spent inside one service); otherwise every root of the trace is walked. ``back_to_back``:
+    see the module docstring (False: exactly the Jaeger UI's rule).
     """
     by_id, children = _children_index(trace)
     if root_span_id is not None:
         root = by_id.get(root_span_id)
-        return _walk(root, children) if root is not None else []
+        return _walk(root, children, back_to_back) if root is not None else []
     sections: list[Section] = []
     for root in root_spans(trace):
-        sections.extend(_walk(root, children))
+        sections.extend(_walk(root, children, back_to_back))
     return sections
 
 
