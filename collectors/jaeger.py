@@ -20,6 +20,7 @@ from meshobs.collectors.http import http_get
 from meshobs.collectors.otlp import parse_traces
 from meshobs.config import Config
 from meshobs.durations import parse_duration
+from meshobs.gc_pause import gc_paused
 from meshobs.model import (
     UNKNOWN_WORKLOAD,
     Edge,
@@ -181,19 +182,20 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     except ValueError as exc:
         return status(SourceState.ERROR, f"jaeger: {exc}")
     traces: list[Trace] = []
-    for p in raw.payloads:
-        if not p.key.startswith("traces/"):
-            continue
-        if p.status == 404 and not p.error and p.meta.get("api", "v3") == "v3":
-            continue  # v3 answers 404 to a search that matched nothing
-        if p.failure():
-            problems.append(f"{p.key}: {p.failure()}")
-            continue
-        try:
-            traces.extend(parse_traces(p.body or "", p.key))
-        except ValueError as exc:
-            problems.append(str(exc))
-    part.traces = dedupe_traces(traces)
+    with gc_paused():  # one pause for all searches: see meshobs.gc_pause
+        for p in raw.payloads:
+            if not p.key.startswith("traces/"):
+                continue
+            if p.status == 404 and not p.error and p.meta.get("api", "v3") == "v3":
+                continue  # v3 answers 404 to a search that matched nothing
+            if p.failure():
+                problems.append(f"{p.key}: {p.failure()}")
+                continue
+            try:
+                traces.extend(parse_traces(p.body or "", p.key))
+            except ValueError as exc:
+                problems.append(str(exc))
+        part.traces = dedupe_traces(traces)
     deps = raw.get("dependencies")
     if deps is not None and deps.status != 404:
         if deps.failure():

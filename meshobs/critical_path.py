@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from meshobs.gc_pause import gc_paused
 from meshobs.model import Span, Trace
 
 FOLLOWS_FROM = "FOLLOWS_FROM"
@@ -90,98 +91,111 @@ def root_spans(trace: Trace) -> list[Span]:
     a root: it is asynchronous work of that parent and is left out, as in the Jaeger UI.
     """
     by_id, _ = _children_index(trace)
+    return _roots(by_id)
+
+
+def _roots(by_id: dict[str, Span]) -> list[Span]:
     roots = [s for s in by_id.values() if not s.parent_id or s.parent_id not in by_id]
     return sorted(roots, key=lambda s: (s.start_us, s.span_id))
 
 
-class _Node:
-    """A span in the sanitised tree: its (truncated) times and its children, latest end first."""
+def _walk(root: Span, children: dict[str, list[Span]], back_to_back: bool) -> list[Section]:
+    """Sanitise the root's subtree, then walk it (steps 2 and 3 of the module docstring).
 
-    __slots__ = ("cursor", "end_us", "kids", "parent", "span", "start_us")
-
-    def __init__(self, span: Span, start_us: int, end_us: int, parent: _Node | None) -> None:
-        self.span = span
-        self.start_us = start_us
-        self.end_us = end_us
-        self.parent = parent
-        self.kids: list[_Node] = []
-        self.cursor = 0  # kids before it are visited or ended too late for any later return
-
-
-def _sanitized_tree(root: Span, children: dict[str, list[Span]]) -> _Node:
-    """Truncate overflowing children top-down; children sorted by end time, latest first.
-
-    The order is the UI's: it sorts children by their *original* end time (before truncation),
-    stably over children ordered by start time. So on equal (truncated) ends the child that
-    really ended later comes first, then the one that started first.
+    Spans are numbered in the order they are reached (parents first) and kept in flat lists:
+    a trace of a few hundred spans is walked thousands of times in a ``diagnose --all``.
     """
-    top = _Node(root, root.start_us, root.end_us, None)
-    stack = [top]
+    # -- step 2: truncate top-down; children sorted by end time, latest first. The order is the
+    # UI's: it sorts children by their *original* end (before truncation), stably over children
+    # ordered by start. So on equal truncated ends the child that really ended later comes
+    # first, then the one that started first.
+    spans, starts, ends, parents = [root], [root.start_us], [root.end_us], [-1]
+    kids: list[list[int]] = []
     seen = {root.span_id}
-    while stack:
-        node = stack.pop()
-        ps, pe = node.start_us, node.end_us
-        for child in children.get(node.span.span_id, ()):
+    i = 0
+    while i < len(spans):
+        ps, pe = starts[i], ends[i]
+        mine: list[int] = []
+        for child in children.get(spans[i].span_id, ()):
             if child.span_id in seen:  # a cycle in broken data; never loop forever
                 continue
-            cs, ce = child.start_us, child.end_us
+            cs, ce = child.start_us, child.start_us + child.duration_us
             if (cs >= pe or ce <= ps) and not (cs >= ps and ce <= pe):
                 continue  # entirely outside the parent: dropped with its descendants
             seen.add(child.span_id)
-            node.kids.append(_Node(child, max(cs, ps), min(ce, pe), node))
-        if node.kids:
-            node.kids.sort(key=lambda n: (-n.end_us, -n.span.end_us, n.span.start_us, n.span.span_id))
-            stack.extend(node.kids)
-    return top
-
-
-def _walk(root: Span, children: dict[str, list[Span]], back_to_back: bool) -> list[Section]:
-    current = _sanitized_tree(root, children)
-    out: list[Section] = []
-    returning: int | None = None  # start time of the child the walk came back from
+            mine.append(len(spans))
+            spans.append(child)
+            starts.append(cs if cs > ps else ps)
+            ends.append(ce if ce < pe else pe)
+            parents.append(i)
+        if len(mine) > 1:
+            mine.sort(key=lambda j: (-ends[j], -spans[j].end_us, spans[j].start_us, spans[j].span_id))
+        kids.append(mine)
+        i += 1
+    # -- step 3: the walk. cursor[n]: kids[n] before it are visited, or ended too late for any
+    # later return (returns only ever come back with earlier start times).
+    cursor = [0] * len(spans)
+    found: list[tuple[int, int, int]] = []
+    node, returning = 0, -1  # -1: arriving from the parent, else the returning child's start
     while True:
-        kids, cursor = current.kids, current.cursor
-        if returning is not None:
-            # skip children that ended after the returning child started (strictly: at or after)
-            while cursor < len(kids) and (kids[cursor].end_us > returning if back_to_back
-                                          else kids[cursor].end_us >= returning):
-                cursor += 1
-        section_end = current.end_us if returning is None else returning
-        if cursor < len(kids):
-            last = kids[cursor]
-            current.cursor = cursor + 1
-            if section_end > last.end_us:
-                span = current.span
-                out.append(Section(span.span_id, span.service, span.operation, last.end_us, section_end))
-            current, returning = last, None
+        mine, at = kids[node], cursor[node]
+        if returning < 0:
+            section_end = ends[node]
+        else:
+            section_end = returning
+            if back_to_back:
+                while at < len(mine) and ends[mine[at]] > returning:
+                    at += 1
+            else:
+                while at < len(mine) and ends[mine[at]] >= returning:
+                    at += 1
+        if at < len(mine):
+            last = mine[at]
+            cursor[node] = at + 1
+            if section_end > ends[last]:
+                found.append((node, ends[last], section_end))
+            node, returning = last, -1
             continue
-        current.cursor = cursor
-        if section_end > current.start_us:
-            span = current.span
-            out.append(Section(span.span_id, span.service, span.operation, current.start_us, section_end))
-        if current.parent is None:
+        if section_end > starts[node]:
+            found.append((node, starts[node], section_end))
+        if parents[node] < 0:
             break
-        returning = current.start_us
-        current = current.parent
-    out.reverse()
-    return out
+        returning = starts[node]
+        node = parents[node]
+    found.reverse()
+    return [Section(spans[n].span_id, spans[n].service, spans[n].operation, a, b) for n, a, b in found]
 
 
-def critical_path(trace: Trace, root_span_id: str | None = None, *, back_to_back: bool = True) -> list[Section]:
+def critical_path(trace: Trace, root_span_id: str | None = None, *, roots: Iterable[str] | None = None,
+                  back_to_back: bool = True) -> list[Section]:
     """The critical path of ``trace`` as chronological sections.
 
     With ``root_span_id`` the walk covers only that span's subtree (e.g. the part of a trace
-    spent inside one service); otherwise every root of the trace is walked. ``back_to_back``:
-    see the module docstring (False: exactly the Jaeger UI's rule).
+    spent inside one service), with ``roots`` the subtrees of several spans one after the other
+    (one index of the trace for all of them); otherwise every root of the trace is walked.
+    ``back_to_back``: see the module docstring (False: exactly the Jaeger UI's rule).
     """
     by_id, children = _children_index(trace)
     if root_span_id is not None:
-        root = by_id.get(root_span_id)
-        return _walk(root, children, back_to_back) if root is not None else []
+        starts = [by_id[root_span_id]] if root_span_id in by_id else []
+    elif roots is not None:
+        starts = [by_id[r] for r in roots if r in by_id]
+    else:
+        starts = _roots(by_id)
     sections: list[Section] = []
-    for root in root_spans(trace):
+    for root in starts:
         sections.extend(_walk(root, children, back_to_back))
     return sections
+
+
+def critical_paths(traces: Iterable[Trace], roots: Callable[[Trace], Iterable[str]] | None = None,
+                   ) -> list[tuple[str, list[Section]]]:
+    """``(trace_id, sections)`` for many traces: every root of each, or the spans ``roots``
+    names in it. The cycle collector is paused meanwhile (see ``meshobs.gc_pause``): sections
+    hold no cycles, and thousands of traces otherwise trigger full collections of the heap."""
+    with gc_paused():
+        return [(t.trace_id, critical_path(t) if roots is None else critical_path(t, roots=roots(t)))
+                for t in traces]
 
 
 def hop_times(sections: Iterable[Section]) -> dict[tuple[str, str], int]:
