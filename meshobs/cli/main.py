@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "drift": ("meshobs.cli.drift", "drift", "Compare intended (Git), live and effective (Envoy) configuration."),
     "dashboard": ("meshobs.cli.dashboard", "dashboard", "Interactive terminal dashboard."),
     "demo": ("meshobs.cli.demo", "demo", "Built-in demo meshes: list, export, serve."),
+    "config": ("meshobs.cli.config", "config", "Check a meshobs.yaml, or print its JSON Schema."),
 }
 
 
