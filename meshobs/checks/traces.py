@@ -14,17 +14,13 @@ from collections.abc import Iterable
 from meshobs.catalogue import Category
 from meshobs.critical_path import Section, critical_path, rank_hops
 from meshobs.model import MeshSnapshot, ServiceRef, Span, Trace
+from meshobs.trace_names import span_service_matches
 
 from .base import Finding, Settings, check, finding
 
 MIN_TRACES = 5  # fewer traces say nothing about a distribution
 DOMINANT_SHARE = 0.5  # one hop holds at least half of the critical-path time ...
 SLOW_FRACTION_OF_P99 = 0.25  # ... and its p99 self time alone is a quarter of the p99 threshold
-
-
-def span_service_matches(span_service: str, service: ServiceRef) -> bool:
-    """Jaeger service names for Istio are ``name.namespace`` (or plain ``name``)."""
-    return span_service in (service.name, f"{service.name}.{service.namespace}", str(service))
 
 
 def entry_spans(trace: Trace, service: ServiceRef) -> list[Span]:
