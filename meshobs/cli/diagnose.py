@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import sys
@@ -112,10 +113,13 @@ def use_color(no_color: bool) -> bool:
 @click.option("--baseline", metavar="WHEN",
               help="Compare latency with an earlier window: a duration (1d: the same window one day "
                    "earlier, queried from Prometheus) or an earlier bundle / demo:NAME.")
+@click.option("--hops", is_flag=True,
+              help="Also say where the time of requests through the service goes (the largest hop on "
+                   "their critical path, MSH0502), even when nothing is slow.")
 @handle_errors
 def diagnose(service: str | None, from_path: str | None, config_path: str | None,
              namespace: str | None, window: str | None, output: str, fail_on: str,
-             no_color: bool, all_services: bool, baseline: str | None) -> None:
+             no_color: bool, all_services: bool, baseline: str | None, hops: bool) -> None:
     """Diagnose SERVICE: run the checklist (proxy health, configuration, certificates,
     traffic, slow hops), rank the root causes across the service graph, show the evidence.
 
@@ -138,6 +142,8 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
     raw = loaded.config.raw if loaded.config else {}
     settings = Settings.from_thresholds(raw.get("thresholds"),
                                         baseline=load_baseline(baseline, loaded) if baseline else None)
+    if hops:
+        settings = dataclasses.replace(settings, explain_hops=True)
     suppressions = parse_suppressions(raw.get("suppress"))
     snapshot = loaded.snapshot
     report: Report | MeshReport
