@@ -292,7 +292,7 @@ def _answers(text: str, name: str) -> Iterator[schema.Document]:
         # A stream: Jaeger's gateway writes one object a line; any other layout is split by
         # the standard library's decoder, which also words the error for a broken body.
         try:
-            values = [schema.DECODER.decode(line) for line in text.splitlines() if line.strip()]
+            values = schema.DECODER.decode_lines(text)
         except msgspec.DecodeError:
             try:
                 values = [msgspec.convert(v, schema.Answer, strict=False) for v in iter_json(text, name)]
