@@ -294,6 +294,7 @@ const bodies = files.map(f => readFileSync(f, 'utf8'));
 const runs = [];
 let traces = 0, spans = 0, sections = 0;
 for (let r = 0; r < Number(repeats); r++) {
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let parseMs = 0;
   traces = spans = sections = 0;
@@ -307,6 +308,8 @@ for (let r = 0; r < Number(repeats); r++) {
       traces += 1; spans += trace.spans.length; sections += path.length;
     }
   }
-  runs.push({ total_s: (performance.now() - t0) / 1000, json_parse_s: parseMs / 1000 });
+  const cpu = process.cpuUsage(cpu0);  // this process's CPU (V8's GC and compiler threads too)
+  runs.push({ total_s: (performance.now() - t0) / 1000, cpu_s: (cpu.user + cpu.system) / 1e6,
+              json_parse_s: parseMs / 1000 });
 }
 console.log(JSON.stringify({ node: process.version, runs, traces, spans, sections }));
