@@ -38,15 +38,20 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import msgspec
+
 from meshobs.gc_pause import gc_paused
 from meshobs.model import Span, Trace
 
 FOLLOWS_FROM = "FOLLOWS_FROM"
 
 
-@dataclass(frozen=True, slots=True)
-class Section:
-    """A stretch of time during which ``span`` alone was holding up the request."""
+class Section(msgspec.Struct, frozen=True, gc=False):
+    """A stretch of time during which ``span`` alone was holding up the request.
+
+    A msgspec Struct like :class:`meshobs.model.Span`: thousands of traces give hundreds of
+    thousands of sections, and a Struct is built in C and not tracked by the cycle collector.
+    """
 
     span_id: str
     service: str
@@ -200,10 +205,11 @@ def critical_paths(traces: Iterable[Trace], roots: Callable[[Trace], Iterable[st
 
 def hop_times(sections: Iterable[Section]) -> dict[tuple[str, str], int]:
     """Critical-path time per hop (service, operation), in microseconds."""
-    out: dict[tuple[str, str], int] = defaultdict(int)
+    out: dict[tuple[str, str], int] = {}
     for s in sections:
-        out[s.hop] += s.duration_us
-    return dict(out)
+        hop = (s.service, s.operation)
+        out[hop] = out.get(hop, 0) + s.end_us - s.start_us
+    return out
 
 
 def quantile(values: Sequence[float], q: float) -> float:
@@ -238,10 +244,11 @@ def rank_hops(paths: Iterable[tuple[str, Sequence[Section]]], examples: int = 3)
     """Aggregate critical paths ``(trace_id, sections)`` per hop, largest share first."""
     per_hop: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
     grand_total = 0
-    for trace_id, sections in paths:
-        for hop, us in hop_times(sections).items():
-            per_hop[hop].append((us, trace_id))
-            grand_total += us
+    with gc_paused():  # a tuple per hop per trace, thousands of traces: see meshobs.gc_pause
+        for trace_id, sections in paths:
+            for hop, us in hop_times(sections).items():
+                per_hop[hop].append((us, trace_id))
+                grand_total += us
     ranked: list[HopStats] = []
     for (service, operation), samples in per_hop.items():
         total = sum(us for us, _ in samples)
