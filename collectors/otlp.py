@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import operator
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -36,18 +37,16 @@ __all__ = ["KEPT_ATTRIBUTES", "error_from_attributes", "iter_json", "norm_id", "
 
 _KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 
-# The span attributes the model keeps: those meshobs reads (status, workload) or may name as
-# evidence of a hop (the HTTP or RPC call, Envoy's response flags and upstream cluster, the
-# messaging or database system). An Istio span carries 20-30 attributes; converting them all
-# was ~70 % of parsing 2,000 traces, and nothing downstream reads the others (the bundle keeps
-# every payload whole, so a replay can read more once a check needs it).
+# The span attributes the model keeps: those meshobs reads (status, workload, span kind) and
+# the few that say where a mesh request failed (Envoy's response flags and upstream cluster,
+# gRPC status, the messaging or database system). An Istio span carries 20-30 attributes and
+# converting them all was most of parsing a search (benchmarks/bench_traces.py); the bundle
+# keeps every payload whole, so a check that needs another attribute adds it here and reads it
+# from any recorded bundle too.
 KEPT_ATTRIBUTES = frozenset({
-    "error", "otel.status_code", "otel.status_description", "span.kind",
-    "http.status_code", "http.response.status_code", "http.method", "http.request.method", "http.url",
-    "url.full", "http.route", "grpc.status_code", "rpc.grpc.status_code", "rpc.system", "rpc.service",
-    "rpc.method", "response_flags", "upstream_cluster", "peer.address", "server.address", "net.peer.name",
-    "node_id", "istio.canonical_service", "istio.canonical_revision", "istio.namespace", "istio.mesh_id",
-    "messaging.system", "messaging.destination.name", "messaging.operation", "db.system",
+    "error", "otel.status_code", "span.kind", "http.status_code", "http.response.status_code",
+    "grpc.status_code", "rpc.grpc.status_code", "response_flags", "upstream_cluster",
+    "node_id", "istio.canonical_service", "istio.namespace", "messaging.system", "db.system",
 })
 
 
@@ -102,21 +101,43 @@ def _plain_attributes(attrs: Any) -> dict[str, Any]:
     return {str(a.get("key")): _any_value(a.get("value")) for a in attrs or [] if isinstance(a, Mapping)}
 
 
-def _span_attributes(attrs: list[schema.KeyValue] | None) -> FrozenDict:
-    """An OTLP span's attributes -> the ``KEPT_ATTRIBUTES`` as plain values."""
-    if not attrs:
+# A kept attribute in the compact form Jaeger and the OpenTelemetry Collector write, with a
+# plain string value: {"key":"node_id","value":{"stringValue":"sidecar~..."}}. Any other form of
+# a kept attribute (another value type, an escape in the string, blanks between the tokens)
+# matches the second branch and sends the span's attributes to the full decoder. A string value
+# cannot hide a false match: inside a JSON string every quote is escaped.
+_KEPT = re.compile(rb'\{"key":"(' + b"|".join(re.escape(k.encode()) for k in sorted(KEPT_ATTRIBUTES))
+                   + rb')","value":\{(?:"stringValue":"([^"\\]*)"\}\}|")')
+_COMPACT = b'[{"key":"'
+
+
+def _span_attributes(raw: msgspec.Raw) -> FrozenDict:
+    """An OTLP span's attribute list (undecoded JSON) -> the ``KEPT_ATTRIBUTES`` as plain values."""
+    if len(raw) <= 4:  # [] or null
         return FrozenDict()
-    # One comprehension and a set intersection in C instead of a test per attribute in Python:
-    # a span carries 20-30 attributes, of which a handful are kept.
-    by_key = {a.key: a.value for a in attrs}
+    if bytes(memoryview(raw)[:9]) == _COMPACT:
+        out: dict[str, Any] = {}
+        for m in _KEPT.finditer(raw):
+            value = m.group(2)
+            if value is None:
+                break  # a kept attribute in another form: the full decoder below
+            out[m.group(1).decode()] = value.decode()
+        else:
+            return FrozenDict(out)
+    return _decoded_attributes(raw)
+
+
+def _decoded_attributes(raw: msgspec.Raw) -> FrozenDict:
+    """The full decoder behind ``_span_attributes``: any form JSON allows."""
+    try:
+        attrs = schema.ATTRIBUTES.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"span attributes: {exc}") from None
     out: dict[str, Any] = {}
     nested = False
-    for key in KEPT_ATTRIBUTES.intersection(by_key):
-        value = by_key[key]
-        if value is not None and value.stringValue is not None:
-            out[key] = value.stringValue
-        else:
-            out[key] = plain = None if value is None else _any_value(value)
+    for a in attrs or ():
+        if a.key in KEPT_ATTRIBUTES:
+            out[a.key] = plain = None if a.value is None else _any_value(a.value)
             nested = nested or isinstance(plain, list | dict)
     return freeze(out) if nested else FrozenDict(out)  # type: ignore[no-any-return]
 

@@ -49,7 +49,10 @@ class OtlpSpan(msgspec.Struct, gc=False):
     kind: int | str | None = None
     startTimeUnixNano: int | None = None
     endTimeUnixNano: int | None = None
-    attributes: list[KeyValue] | None = None
+    # Left undecoded here: a span carries 20-30 attributes of which meshobs keeps a handful,
+    # and building (then freeing) an object per attribute was half of parsing a search.
+    # ``otlp._span_attributes`` picks the kept ones out (ATTRIBUTES decodes it in full).
+    attributes: msgspec.Raw = msgspec.Raw(b"[]")
     status: Status | None = None
 
 
@@ -123,3 +126,4 @@ class Document(msgspec.Struct, gc=False):
 
 Answer = Document | list[Document]
 DECODER = msgspec.json.Decoder(Answer, strict=False)
+ATTRIBUTES = msgspec.json.Decoder(list[KeyValue] | None, strict=False)
