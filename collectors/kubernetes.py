@@ -38,6 +38,15 @@ ISTIO_CRDS = (
     ("security.istio.io", "authorizationpolicies"), ("security.istio.io", "requestauthentications"),
 )
 ISTIO_VERSIONS = ("v1", "v1beta1")
+# Kinds served at other versions than the networking/security ones: (group, plural, versions
+# tried in order). The Gateway API's kinds are listed with Istio's: Istio implements them.
+ISTIO_OTHER_CRDS = (
+    ("networking.istio.io", "envoyfilters", ("v1alpha3",)),
+    ("telemetry.istio.io", "telemetries", ("v1", "v1alpha1")),
+    ("extensions.istio.io", "wasmplugins", ("v1alpha1",)),
+    ("gateway.networking.k8s.io", "gateways", ("v1", "v1beta1")),
+    ("gateway.networking.k8s.io", "httproutes", ("v1", "v1beta1")),
+)
 APPMESH_GROUP, APPMESH_VERSION = "appmesh.k8s.aws", "v1beta2"
 APPMESH_CRDS = ("meshes", "virtualservices", "virtualrouters", "virtualnodes", "virtualgateways",
                 "gatewayroutes")
@@ -181,7 +190,7 @@ class KubernetesCollector:
                                     apps.list_deployment_for_all_namespaces))
             crds: list[tuple[str, str, tuple[str, ...]]] = []
             if self.mesh in ("istio", "auto"):
-                crds += [(g, p, ISTIO_VERSIONS) for g, p in ISTIO_CRDS]
+                crds += [(g, p, ISTIO_VERSIONS) for g, p in ISTIO_CRDS] + list(ISTIO_OTHER_CRDS)
             if self.mesh in ("appmesh", "auto"):
                 crds += [(APPMESH_GROUP, p, (APPMESH_VERSION,)) for p in APPMESH_CRDS]
             for group, plural, versions in crds:

@@ -2,7 +2,9 @@
 
 ``sources.kubernetes.manifests`` stands in for the live cluster (layer ``live``); the drift
 command reads ``--intended DIR`` through :func:`read_manifest_tree` with layer ``intended``.
-One payload per file, key = the file path, body = the file text exactly as read.
+One payload per file, key = the file path, body = the file text exactly as read. Parsing keeps
+each object's line, and for mesh configuration the line of every field, so a finding on a
+manifest names ``file:line`` as ``istioctl analyze`` does.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import Any
 import yaml
 
 from meshobs.collectors.base import FetchContext, NormalizeContext
-from meshobs.collectors.k8s_objects import flatten_objects, objects_to_part
+from meshobs.collectors.k8s_objects import Sourced, flatten_with_paths, mesh_of_api_version, objects_to_part
 from meshobs.config import Config
-from meshobs.model import Layer, SnapshotPart, SourceState, SourceStatus
+from meshobs.model import Layer, SnapshotPart, SourceLocation, SourceState, SourceStatus, frozen_map
 from meshobs.raw import Payload, RawSource, iso, utc_now
 
 KIND = "manifests"
@@ -96,34 +98,111 @@ def from_config(config: Config, prior: list[RawSource]) -> ManifestsCollector | 
 
 # -- parsing --------------------------------------------------------------------------------
 
-def parse_manifest(text: str, name: str,
-                   env: Mapping[str, str] | None = None) -> tuple[list[Mapping[str, Any]], list[str]]:
-    """The Kubernetes objects in one file and the ``${VAR}`` placeholders left unfilled.
+def _loader() -> type[yaml.SafeLoader]:
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[no-any-return]
 
-    Raises ValueError naming the file and line when it is neither YAML nor JSON.
+
+def _documents(text: str) -> Iterator[tuple[Any, yaml.Node]]:
+    """Each YAML document with its node tree (the nodes carry the line numbers)."""
+    loader = _loader()(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                yield loader.construct_document(node), node
+    finally:
+        loader.dispose()
+
+
+def _lines(node: yaml.Node, path: str, out: dict[str, int]) -> None:
+    """Field path -> 1-based line: a mapping entry's line is its key's, a list item's its own."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = f"{path}.{key.value}" if path else str(key.value)
+            out[child] = key.start_mark.line + 1
+            _lines(value, child, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            child = f"{path}[{i}]"
+            out[child] = item.start_mark.line + 1
+            _lines(item, child, out)
+
+
+def _locate(name: str, root: str, lines: dict[str, int], first_line: int, fields: bool) -> SourceLocation:
+    """The location of the object at ``root`` in a document whose field lines are ``lines``;
+    ``fields`` keeps the per-field lines (only mesh configuration needs them)."""
+    line = lines.get(root, first_line) if root else first_line
+    if not fields:
+        return SourceLocation(name, line)
+    prefix = f"{root}." if root else ""
+    own = {p[len(prefix):]: n for p, n in lines.items() if p.startswith(prefix)} if prefix else lines
+    return SourceLocation(name, line, frozen_map(own))
+
+
+def parse_located(text: str, name: str, env: Mapping[str, str] | None = None
+                  ) -> tuple[list[tuple[Mapping[str, Any], SourceLocation]], list[str]]:
+    """The Kubernetes objects in one file, each with its file and line (and, for Istio and App
+    Mesh resources, the line of every field), and the ``${VAR}`` placeholders left unfilled.
+
+    Multi-document files, ``kind: List`` and kubectl's typed lists give each object its own
+    line. Raises ValueError naming the file and line when it is neither YAML nor JSON.
     """
     env = env or {}
     text = _PLACEHOLDER.sub(lambda m: env.get(m.group(1), m.group(0)), text)
     unfilled = sorted(set(_PLACEHOLDER.findall(text)))
+    out: list[tuple[Mapping[str, Any], SourceLocation]] = []
+    for doc, node in _parse_nodes(text, name):
+        lines: dict[str, int] = {}
+        if node is not None:
+            _lines(node, "", lines)
+        first = node.start_mark.line + 1 if node is not None else 0
+        for root, obj in flatten_with_paths(doc):
+            if obj.get("kind") and obj.get("apiVersion"):
+                fields = mesh_of_api_version(str(obj.get("apiVersion"))) is not None
+                out.append((obj, _locate(name, root, lines, first, fields)))
+    return out, unfilled
+
+
+def parse_documents(text: str, name: str) -> list[Any]:
+    """Every document of a YAML (or, by its name, JSON) file; ValueError names the file and line."""
+    return [doc for doc, _node in _parse_nodes(text, name)]
+
+
+def _parse_nodes(text: str, name: str) -> list[tuple[Any, yaml.Node | None]]:
+    """Every document with its node tree (for the line numbers); ValueError names the file and
+    line when the text is neither YAML nor JSON."""
     try:
         if name.lower().endswith(".json"):
-            docs: list[Any] = [json.loads(text)]
-        else:
-            docs = list(yaml.safe_load_all(text))
+            return [(json.loads(text), _json_node(text))]
+        return list(_documents(text))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ValueError(f"{name}: not valid YAML{at} ({getattr(exc, 'problem', None) or exc})") from None
-    objects = [o for d in docs for o in flatten_objects(d) if o.get("kind") and o.get("apiVersion")]
-    return objects, unfilled
+
+
+def _json_node(text: str) -> yaml.Node | None:
+    """JSON is YAML: compose it for the line numbers only (values come from ``json``); None
+    when the YAML parser disagrees, and then only the file is known."""
+    try:
+        return yaml.compose(text, Loader=_loader())
+    except yaml.YAMLError:
+        return None
+
+
+def parse_manifest(text: str, name: str,
+                   env: Mapping[str, str] | None = None) -> tuple[list[Mapping[str, Any]], list[str]]:
+    """The Kubernetes objects in one file and the ``${VAR}`` placeholders left unfilled."""
+    located, unfilled = parse_located(text, name, env)
+    return [obj for obj, _ in located], unfilled
 
 
 def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     """Every file -> objects -> pods, workloads, services and mesh config (layer from meta)."""
     layer = Layer(raw.meta.get("layer", "live"))
-    objects: list[tuple[Mapping[str, Any], str]] = []
+    objects: list[Sourced] = []
     problems: list[str] = []
     notes: list[str] = []
     for payload in raw.payloads:
@@ -131,14 +210,14 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
             problems.append(payload.failure() or f"{payload.key}: empty")
             continue
         try:
-            found, unfilled = parse_manifest(payload.body, payload.key, payload.meta.get("env"))
+            found, unfilled = parse_located(payload.body, payload.key, payload.meta.get("env"))
         except ValueError as exc:
             problems.append(str(exc))
             continue
         if unfilled:
             notes.append(f"{payload.key}: unfilled placeholders "
                          f"{', '.join('${' + v + '}' for v in unfilled)} (set them in the environment)")
-        objects.extend((o, payload.key) for o in found)
+        objects.extend((o, payload.key, where) for o, where in found)
     part = objects_to_part(objects, layer)
     if problems:
         state = SourceState.ERROR

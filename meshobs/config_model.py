@@ -33,6 +33,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from .config_types import (
+    Duration,
     FilePath,
     PathList,
     PositiveDuration,
@@ -63,11 +64,32 @@ class _Http(Section):
                                                         "(default: the system's).")
     timeout: PositiveDuration = Field(_d("10s"), description="Per-request timeout.")
 
+    @model_validator(mode="after")
+    def _one_auth(self) -> _Http:
+        """One way to authenticate per source: credentials in the URL and an Authorization
+        header would have one silently win over the other."""
+        from urllib.parse import urlsplit
+
+        url = getattr(self, "url", None)
+        parts = urlsplit(str(url)) if url else None
+        if parts is not None and (parts.username or parts.password) and \
+                "authorization" in {str(k).lower() for k in self.headers}:
+            raise ValueError("credentials in the url (user:password@) and a headers.Authorization: "
+                             "give one of them")
+        return self
+
 
 class Prometheus(_Http):
     """Istio's metrics: request rate, errors and latency per edge."""
 
     url: Url = Field("http://localhost:9090", description="Base URL of the Prometheus HTTP API.")
+    timeout: PositiveDuration = Field(_d("10s"), description="Per query: a slow query costs only the "
+                                                            "checks that need its data.")
+    concurrency: int = Field(4, ge=1, description="Queries in flight at once (independent queries run "
+                                                  "together).")
+    recording_rules: Literal["auto", "off"] = Field(
+        "auto", description="auto: read Istio's workload:* recorded series when the server has them "
+                            "(config/prometheus-recording-rules.yaml); off: always the raw metrics.")
 
 
 class Jaeger(_Http):
@@ -108,6 +130,9 @@ class Envoy(Section):
     timeout: PositiveDuration = Field(_d("5s"), description="Per-request timeout.")
     concurrency: int = Field(8, ge=1, description="Proxies queried at once.")
     namespaces: StrList = Field(default_factory=list, description="Only these namespaces (empty: all).")
+    verify_tls: bool = Field(True, description="Verify https:// admin endpoints' TLS certificates.")
+    ca_file: FilePath | None = Field(None, description="CA bundle for https:// admin endpoints "
+                                                        "(default: the system's).")
 
 
 class Kubernetes(Section):
@@ -282,6 +307,17 @@ class Drift(Section):
     ignore: list[DriftIgnore] = Field(default_factory=list, description="Expected differences.")
 
 
+# --- dashboard -------------------------------------------------------------------------------
+
+class Dashboard(Section):
+    """``meshobs dashboard``: key bindings and refresh."""
+
+    keys: dict[str, Text] = Field(default_factory=dict, description="Rebind actions by id (docs/dashboard.md "
+                                  "lists them), e.g. quit: \"ctrl+q\"; several keys comma-separated.")
+    refresh: Duration = Field(_d("10s"), description="Live refresh interval (--refresh overrides it; 0s: "
+                                                    "only on 'r').")
+
+
 # --- the file --------------------------------------------------------------------------------
 
 class MeshobsConfig(Section):
@@ -293,10 +329,16 @@ class MeshobsConfig(Section):
     window: PositiveDuration = Field(_d("5m"), description="Rate window for request rate, error ratio "
                                                           "and latency quantiles.")
     time: Time | None = Field(None, description="Evaluation time (RFC 3339); default: now.")
+    timeout: PositiveDuration = Field(_d("120s"), description="The whole run's deadline, collection "
+                                      "included (--timeout overrides it): a source still answering then "
+                                      "is reported \"could not check\" and the command prints what it has.")
+    max_response_mb: float = Field(64.0, gt=0, description="Largest answer read from any one request, in "
+                                   "MB (larger: \"could not check\").")
     sources: Sources = Field(default_factory=Sources, description="Where the mesh is read from.")
     thresholds: Thresholds = Field(default_factory=Thresholds, description="Diagnosis thresholds.")
     suppress: list[Suppression] = Field(default_factory=list, description="Known, accepted findings.")
     drift: Drift = Field(default_factory=Drift, description="meshobs drift settings.")
+    dashboard: Dashboard = Field(default_factory=Dashboard, description="meshobs dashboard settings.")
 
 
 def json_schema() -> dict[str, Any]:

@@ -14,6 +14,7 @@ from meshobs.checks.base import finding
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE_CATEGORY = {"internal": Category.INTERNAL, "proxy": Category.PROXY, "config": Category.CONFIG,
+                   "networking": Category.CONFIG,
                    "certs": Category.CERTS, "traffic": Category.TRAFFIC, "traces": Category.TRACES}
 SECTIONS = ("## What it means", "## How it shows up", "## How to confirm it by hand", "## How to fix it")
 

@@ -51,7 +51,7 @@ def test_json_shape_is_exactly_the_documented_one() -> None:
     assert (data["service"], data["namespace"], data["status"]) == ("cart-service", "shop", "failing")
     for f in data["findings"]:
         assert set(f) == {"code", "check", "category", "severity", "subject", "message", "evidence",
-                          "hint", "doc", "rank"}
+                          "hint", "doc", "rank", "location"}
     assert [f["rank"] for f in data["findings"]] == list(range(1, len(data["findings"]) + 1))
     assert data["findings"][0]["subject"] == "Service shop/database-service"
     assert all(set(c) == {"id", "category", "status", "reason"} for c in data["checks"])

@@ -33,7 +33,7 @@ from meshobs.critical_path import HopStats, critical_paths, rank_hops
 from meshobs.model import MeshSnapshot, ServiceRef, Span, Trace
 from meshobs.trace_names import span_service_matches
 
-from .base import Finding, Settings, check, finding
+from .base import CouldNotCheck, Finding, Settings, check, finding
 from .traffic import inbound_p99
 
 MIN_TRACES = 5  # fewer traces say nothing about a distribution
@@ -87,7 +87,8 @@ def slow_hop(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) ->
     paths = [(tid, sections) for tid, sections in
              critical_paths(traces, lambda t: [s.span_id for s in entries[t.trace_id]]) if sections]
     if len(paths) < MIN_TRACES:
-        return
+        raise CouldNotCheck(f"{len(paths)} trace(s) through {service}, need at least {MIN_TRACES} to say which "
+                            "hop holds requests up")
     # a request's time through the service: its longest entry span in the trace
     took_us = sorted(max(s.duration_us for s in entries[tid]) for tid, _ in paths)
     traced_over = sum(1 for t in took_us if t > settings.p99_ms * 1000)

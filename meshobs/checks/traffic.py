@@ -11,11 +11,28 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from meshobs.catalogue import Category
+from meshobs.durations import format_duration
 from meshobs.flags import meaning
 from meshobs.model import Edge, Mesh, MeshSnapshot, Proxy, ServiceRef, UpstreamCluster, WorkloadRef
 
-from .base import Finding, Settings, check, finding, memo
+from .base import CouldNotCheck, Finding, Settings, check, finding, memo
 from .scope import mesh_of
+
+
+def _window(snapshot: MeshSnapshot) -> str:
+    return format_duration(snapshot.window_s)
+
+
+def _too_little_traffic(snapshot: MeshSnapshot, service: ServiceRef, groups: list[list[Edge]],
+                        settings: Settings, direction: str) -> None:
+    """Raise CouldNotCheck when no group of edges carried enough requests to judge: no data in
+    the window is never a pass."""
+    best = max((sum(e.request_rate for e in g) for g in groups), default=0.0)
+    if best <= 0:
+        raise CouldNotCheck(f"no requests {direction} {service} in the {_window(snapshot)} window")
+    if best < settings.min_request_rate:
+        raise CouldNotCheck(f"{best:.3g} req/s {direction} {service}, below thresholds.min_request_rate "
+                            f"{settings.min_request_rate:g}")
 
 
 def _r(x: float) -> float:
@@ -163,6 +180,12 @@ def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
     """Error ratio above the threshold on inbound requests, on each outbound destination, and
     on requests that never reached any destination workload."""
     inbound = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]
+    by_dest: dict[ServiceRef, list[Edge]] = defaultdict(list)
+    lost: dict[ServiceRef, list[Edge]] = defaultdict(list)
+    for e in outbound_edges(snapshot, service):
+        (by_dest if e.destination_workload is not None else lost)[e.destination].append(e)
+    if not any(e.error_rate > 0 for es in lost.values() for e in es):
+        _too_little_traffic(snapshot, service, [inbound, *by_dest.values()], settings, "to or from")
     yield from _failing_version(service, inbound, settings)
     judged = _judge(inbound, settings)
     if judged:
@@ -194,10 +217,6 @@ def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
                       magnitude=errors, hint=_ERROR_HINT,
                       ratio_pct=_pct(ratio), error_rps=_r(errors), rps=_r(rps),
                       threshold_pct=_pct(settings.error_ratio), top=top)
-    by_dest: dict[ServiceRef, list[Edge]] = defaultdict(list)
-    lost: dict[ServiceRef, list[Edge]] = defaultdict(list)
-    for e in outbound_edges(snapshot, service):
-        (by_dest if e.destination_workload is not None else lost)[e.destination].append(e)
     for dest in sorted(by_dest):
         judged = _judge(by_dest[dest], settings)
         if not judged:
@@ -256,7 +275,9 @@ def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> 
     inbound = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]
     worst = inbound_p99(snapshot, service)
     if worst is None:
-        return
+        _too_little_traffic(snapshot, service, [inbound], settings, "into")
+        raise CouldNotCheck(f"no latency quantiles for the requests into {service} (a TCP service, or "
+                            "the duration histogram is not collected)")
     p99, edge = worst
     per_source = {str(e.source): e.latency.p99 for e in inbound
                   if e.latency is not None and e.latency.p99 is not None}
@@ -287,7 +308,11 @@ def circuit_breaker(snapshot: MeshSnapshot, service: ServiceRef, settings: Setti
     overflows = 0
     proxies: set[str] = set()
     open_breakers: dict[str, dict[str, int]] = {}
-    for p, c in clusters_for(snapshot, service):
+    callers = clusters_for(snapshot, service)
+    if not callers:
+        # No caller's breaker to read: only the response flags of the requests can tell.
+        _too_little_traffic(snapshot, service, [snapshot.edges_into(service)], settings, "into")
+    for p, c in callers:
         opened = {k: int(v) for k, v in c.circuit_breaker_open.items() if v}
         if c.overflows > 0 or opened:
             overflows += c.overflows
@@ -311,7 +336,11 @@ def endpoints(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -
     ejected_by: dict[str, int] = {}
     unhealthy: dict[str, tuple[int, int]] = {}
     appmesh = mesh_of(snapshot, service) is Mesh.APPMESH
-    for p, c in clusters_for(snapshot, service):
+    callers = clusters_for(snapshot, service)
+    if not callers:
+        raise CouldNotCheck(f"no caller's proxy holds a cluster for {service}, so no one's view of its "
+                            "endpoints is known")
+    for p, c in callers:
         ejected = max(c.outlier_ejections_active, sum(1 for h in c.hosts if h.failed_outlier_check))
         if ejected > 0:
             ejected_by[f"{p.id} {c.name}"] = ejected

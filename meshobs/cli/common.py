@@ -69,14 +69,20 @@ def progress_printer() -> Callable[[str], None] | None:
 
 
 def load_bundle(from_path: str | None, config_path: str | None, *, window: str | None = None,
-                quiet_demo: bool = False) -> tuple[Bundle, Config | None, str]:
-    """The raw bundle to work on: --from, else a live collection from the config, else the demo."""
+                quiet_demo: bool = False,
+                adjust: Callable[[Config | None], Config | None] | None = None) -> tuple[Bundle, Config | None, str]:
+    """The raw bundle to work on: --from, else a live collection from the config, else the demo.
+
+    ``adjust`` rewrites the loaded configuration first (``diagnose -f DIR --config-only``).
+    """
     from meshobs.durations import parse_duration
 
     try:
         config = load_config(config_path)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    if adjust is not None:
+        config = adjust(config)
     if window is not None:
         try:
             seconds = parse_duration(window)
@@ -123,10 +129,12 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
 
 
 def load_snapshot(from_path: str | None, config_path: str | None, *, window: str | None = None,
-                  quiet_demo: bool = False) -> Loaded:
+                  quiet_demo: bool = False,
+                  adjust: Callable[[Config | None], Config | None] | None = None) -> Loaded:
     from meshobs.collect import build_snapshot
 
-    bundle, config, origin = load_bundle(from_path, config_path, window=window, quiet_demo=quiet_demo)
+    bundle, config, origin = load_bundle(from_path, config_path, window=window, quiet_demo=quiet_demo,
+                                         adjust=adjust)
     return Loaded(bundle, build_snapshot(bundle, origin=origin), config, origin)
 
 

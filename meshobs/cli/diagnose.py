@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .checks import check_options, selected
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -31,7 +32,11 @@ Exit codes:
   0  nothing at or above --fail-on
   1  findings at or above --fail-on (default: error)
   2  usage or configuration error (bad flag, bad config, unknown service)
-  3  could not check: no source answered"""
+  3  could not check: no source answered, or no check could judge anything
+
+\b
+Configuration analysis in CI (no cluster, no metrics):
+  meshobs diagnose --all --config-only -f manifests/ --fail-on warning"""
 
 FAIL_ON = {"error": 3, "warning": 2, "never": 99}
 
@@ -113,13 +118,21 @@ def use_color(no_color: bool) -> bool:
 @click.option("--baseline", metavar="WHEN",
               help="Compare latency with an earlier window: a duration (1d: the same window one day "
                    "earlier, queried from Prometheus) or an earlier bundle / demo:NAME.")
+@check_options
+@click.option("-f", "--filename", "manifests", multiple=True, metavar="PATH",
+              help="Manifest file or directory to analyze (YAML/JSON, recursively; repeatable); added "
+                   "to sources.kubernetes.manifests.")
+@click.option("--config-only", is_flag=True,
+              help="Judge configuration only: read only the configuration sources (Kubernetes, App Mesh, "
+                   "-f) and run the analyzers and the checks that need nothing else.")
 @click.option("--hops", is_flag=True,
               help="Also say where the time of requests through the service goes (the largest hop on "
                    "their critical path, MSH0502), even when nothing is slow.")
 @handle_errors
 def diagnose(service: str | None, from_path: str | None, config_path: str | None,
              namespace: str | None, window: str | None, output: str, fail_on: str,
-             no_color: bool, all_services: bool, baseline: str | None, hops: bool) -> None:
+             no_color: bool, all_services: bool, baseline: str | None, check: tuple[str, ...],
+             skip: tuple[str, ...], manifests: tuple[str, ...], config_only: bool, hops: bool) -> None:
     """Diagnose SERVICE: run the checklist (proxy health, configuration, certificates,
     traffic, slow hops), rank the root causes across the service graph, show the evidence.
 
@@ -138,7 +151,11 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
         raise UsageError("name a SERVICE to diagnose, or pass --all")
     if service and all_services:
         raise UsageError("pass either a SERVICE or --all, not both")
-    loaded = load_snapshot(from_path, config_path, window=window)
+    from .config_only import configuration_view
+
+    checks = selected(check, skip, config_only)
+    loaded = load_snapshot(from_path, config_path, window=window,
+                           adjust=configuration_view(manifests, config_only, from_path is not None))
     raw = loaded.config.raw if loaded.config else {}
     settings = Settings.from_thresholds(raw.get("thresholds"),
                                         baseline=load_baseline(baseline, loaded) if baseline else None)
@@ -148,17 +165,18 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
     snapshot = loaded.snapshot
     report: Report | MeshReport
     if all_services:
-        report = diagnose_all(snapshot, settings, suppressions)
+        report = diagnose_all(snapshot, settings, suppressions, checks)
     else:
         assert service is not None
-        if answered(snapshot):
+        if answered(snapshot) and snapshot.services:
             ref = resolve(snapshot, service, namespace)
         else:
-            # Nothing answered, so nothing can be looked up: report "could not check" (exit 3)
-            # for the service as named rather than calling it unknown.
+            # Nothing answered, or the sources know no service at all (a window without
+            # samples): nothing can be looked up, so report "could not check" (exit 3) for the
+            # service as named rather than calling it unknown.
             ref = ServiceRef.parse(service, namespace or "default")
         assert isinstance(ref, ServiceRef)
-        report = run_diagnosis(snapshot, ref, settings, suppressions)
+        report = run_diagnosis(snapshot, ref, settings, suppressions, checks)
     if output == "text":
         click.echo(text.render(report, color=use_color(no_color)), color=use_color(no_color))
     else:
