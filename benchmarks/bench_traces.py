@@ -164,7 +164,15 @@ trace (every root) + `rank_hops`. Jaeger UI: `JSON.parse` + `transformTraceData`
 functions re-typed from its source, since jaeger-ui is not published to the npm registry; the
 UI's first run, JIT cold: {ui['first_run_s']} s). /api/v3 is what meshobs asks first; v1 is its
 fallback and the API the UI reads.
-"""
+""" + _before_after(r)
+
+
+def _before_after(r: dict[str, object]) -> str:
+    ba = r.get("before_after_600_traces_v3_parse")
+    if not isinstance(ba, dict):
+        return ""
+    return (f"\nBefore this work (recorded by hand, {ba['how']}): main {ba['main']['wall_s']} s wall / "
+            f"{ba['main']['cpu_s']} s CPU, this branch {ba['branch']['wall_s']} s / {ba['branch']['cpu_s']} s.\n")
 
 
 if __name__ == "__main__":
