@@ -33,6 +33,7 @@ from meshobs.model import (
     Trace,
 )
 from meshobs.raw import Payload, RawSource
+from meshobs.shape import ITEM_ERRORS
 
 KIND = "jaeger"
 DEFAULT_LIMIT = 20
@@ -197,6 +198,11 @@ def dedupe_traces(traces: list[Trace]) -> list[Trace]:
     return list(best.values())
 
 
+def _why(key: str, exc: Exception) -> str:
+    # A ValueError already names the payload; a TypeError from a wrong shape does not.
+    return str(exc) if isinstance(exc, ValueError) else f"{key}: unexpected shape ({exc!r})"
+
+
 def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     """Traces (deduplicated), dependency edges and the source status."""
     part = SnapshotPart()
@@ -214,8 +220,8 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         return status(SourceState.ERROR, f"jaeger: {services.failure()}; check sources.jaeger.url")
     try:
         names = service_names(services)
-    except ValueError as exc:
-        return status(SourceState.ERROR, f"jaeger: {exc}")
+    except ITEM_ERRORS as exc:
+        return status(SourceState.ERROR, f"jaeger: {_why('services', exc)}")
     traces: list[Trace] = []
     returned: dict[str, int] = {}  # traces each search returned (a full search was cut there)
     with gc_paused():  # one pause for all searches: see meshobs.gc_pause
@@ -229,8 +235,8 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
                 continue
             try:
                 found = parse_traces(p.body or "", p.key)
-            except ValueError as exc:
-                problems.append(str(exc))
+            except ITEM_ERRORS as exc:  # a malformed search answer costs that search
+                problems.append(_why(p.key, exc))
                 continue
             returned[str(p.meta.get("service", p.key.removeprefix("traces/")))] = len(found)
             traces.extend(found)
@@ -242,8 +248,8 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         else:
             try:
                 part.edges = dependency_edges(deps, ctx.window_s)
-            except ValueError as exc:
-                problems.append(str(exc))
+            except ITEM_ERRORS as exc:
+                problems.append(_why("dependencies", exc))
     plan = services.meta.get("plan")
     coverage = describe(plan, returned, int(services.meta.get("limit") or DEFAULT_LIMIT), "sources.jaeger") \
         if isinstance(plan, Mapping) else ""

@@ -60,7 +60,7 @@ def test_live_sources_agree_with_the_bundle_and_hold_the_hour(tmp_path: Path, re
         # Every query the collector sends answers what the bundle recorded (same samples, same
         # rate() arithmetic; only float summation order differs).
         for payload in recorded.payloads:
-            if payload.key.startswith("query:"):
+            if payload.key.startswith("query:") or payload.key == "rules":
                 live = _vector(demo.prometheus_url, payload.params["query"], at)
                 mine = {json.dumps(r["metric"], sort_keys=True): float(r["value"][1])
                         for r in payload.json()["result"]}

@@ -20,8 +20,9 @@ from datetime import datetime
 
 from meshobs.collectors.promql import (
     ISTIO_DURATION_BUCKETS_MS,
-    QUERY_SPECS,
-    RANGE_SPECS,
+    QUERIES,
+    RANGE_QUERIES,
+    Query,
     render,
     render_range,
     series_rate_window_s,
@@ -30,7 +31,7 @@ from meshobs.collectors.promql import (
 from meshobs.durations import format_duration
 from meshobs.raw import Payload, RawSource
 
-from .prometheus import _GRPC_STATUS, _label_text, _labels, _le, _selected, _value
+from .prometheus import _GRPC_STATUS, _label_text, _labels, _le, _selected, _value, answer, grouping, rules_payload
 from .traffic import EdgeTraffic, Reported
 
 STEP_S = 15.0  # the scrape interval
@@ -236,8 +237,10 @@ def openmetrics_text(timeline: Timeline, end: datetime) -> str:
 
 # -- what the collector's queries answer -------------------------------------------------------
 
-def _sum_by(timeline: Timeline, metric: str, group: tuple[str, ...], selector: str, at_age: float,
-            range_s: float) -> dict[tuple[tuple[str, str], ...], float]:
+def _sum_by(timeline: Timeline, query: Query, at_age: float, range_s: float,
+            ) -> dict[tuple[tuple[str, str], ...], float]:
+    """``sum by (grouping) (rate(metric{selector}[range_s]))`` evaluated ``at_age`` seconds early."""
+    metric, group, selector = query.metric(recorded=False), grouping(query), query.selector
     sums: dict[tuple[tuple[str, str], ...], float] = {}
     for s in timeline.series:
         if s.name != metric or (selector and not _selected(s.labels, selector)):
@@ -257,26 +260,29 @@ def prometheus_source(timeline: Timeline, time: datetime, window_s: float) -> Ra
     ts_json: float | int = int(ts) if ts == int(ts) else ts
     window = format_duration(window_s)
     raw = RawSource(name="prometheus", kind="prometheus", meta={"url": "demo"})
-    for name, (metric, group, positive) in QUERY_SPECS.items():
-        sums = _sum_by(timeline, metric, group, "", 0.0, window_s)
-        result = [{"metric": dict(key), "value": [ts_json, _value(v)]}
-                  for key, v in sums.items() if not positive or v > 0]
+    raw.add(rules_payload(time, window_s))
+    for name, query in QUERIES.items():
+        rows = answer(query, _sum_by(timeline, query, 0.0, window_s))
+        result = [{"metric": metric, "value": [ts_json, _value(v)]}
+                  for metric, v in rows if not query.positive or v > 0]
         raw.add(Payload(key=f"query:{name}", status=200, url="demo/api/v1/query",
                         body=json.dumps({"resultType": "vector", "result": result}),
-                        params={"query": render(name, window), "time": ts}))
+                        params={"query": render(name, window), "time": ts}, meta={"phase": query.phase}))
     step = series_step_s(window_s)
     rate_window = series_rate_window_s(window_s)
     start = ts - window_s
     ages = [window_s - k * step for k in range(round(window_s / step) + 1)]
-    for name, (metric, group, selector) in RANGE_SPECS.items():
-        points: dict[tuple[tuple[str, str], ...], list[list[float | int | str]]] = {}
+    for name, query in RANGE_QUERIES.items():
+        points: dict[str, tuple[dict[str, str], list[list[float | int | str]]]] = {}
         for age in ages:
-            for key, v in _sum_by(timeline, metric, group, selector, age, rate_window).items():
+            for metric, v in answer(query, _sum_by(timeline, query, age, rate_window)):
                 t = ts - age
-                points.setdefault(key, []).append([int(t) if t == int(t) else t, _value(v)])
-        matrix: list[dict[str, object]] = [{"metric": dict(key), "values": values}
-                                           for key, values in points.items()]
+                points.setdefault(json.dumps(metric, sort_keys=True), (metric, []))[1].append(
+                    [int(t) if t == int(t) else t, _value(v)])
+        matrix: list[dict[str, object]] = [{"metric": metric, "values": values}
+                                           for metric, values in points.values()]
         raw.add(Payload(key=f"range:{name}", status=200, url="demo/api/v1/query_range",
                         body=json.dumps({"resultType": "matrix", "result": matrix}),
-                        params={"query": render_range(name, window_s), "start": start, "end": ts, "step": step}))
+                        params={"query": render_range(name, window_s), "start": start, "end": ts, "step": step},
+                        meta={"phase": query.phase}))
     return raw
