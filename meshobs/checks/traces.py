@@ -80,7 +80,7 @@ def _resolve(snapshot: MeshSnapshot, span_service: str, target: ServiceRef) -> S
 
 
 @check("traces.slow_hop", Category.TRACES, ("traces",), ("MSH0501", "MSH0502"),
-       uses=("edges",))  # the p99 the latency check reads, as the yardstick of "slow"
+       uses=("requests", "latency"))  # the p99 the latency check reads: the yardstick of "slow"
 def slow_hop(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """The slow requests through the service spend most of their critical path in one hop."""
     traces = _traces_of(snapshot, service)
