@@ -34,11 +34,7 @@ MISSING: dict[str, str] = {
     "empty-window": "issue 10 Build 5: the traffic checks say 'could not check' but the run's status is "
                     "still 'healthy'",
     "subset-without-pods": "issue 11 Build 3: the empty subset (found) ranks below the split mismatch it explains",
-    "chaos-fault-injection": "issue 10 Build 5: the injected faults are info (MSH0410), but the hop within "
-                             "SLO still gets MSH0501 (slow hops judged against yardsticks: the traces work)",
-    "ambient-namespace": "issue 10 Build 5: a hop within SLO gets a 'dominates the critical path' warning",
     "old-restart": "issue 10 Build 5: a restart three days ago is a warning (no recency)",
-    "batch-spiky-p99": "issue 10 Build 5: a batch hop whose p99 is within SLO gets a warning",
     "scoped-push-replicas": "issue 10 Build 2: proxy config versions are compared across istiod replicas and "
                             "a scoped push (stale proxy warnings)",
 }
