@@ -184,3 +184,26 @@ def test_a_timeout_on_a_service_that_waits_on_its_callee_is_walked_down_to_the_c
     # Without the wait below (tiles fast), geo itself is the slow hop.
     m.edges[-1] = replace(m.edges[-1], latency=Latency(p50=4.0, p99=20.0))
     assert diagnose(m.build(), ref("track")).findings[0].subject == "Service freight/geo"
+
+
+def test_a_certificate_running_out_far_below_is_in_every_callers_report() -> None:
+    """Seven hops of healthy calls; the last service's certificate expires in 3 hours. Nothing
+    fails yet, so no evidence leads there: its finding is still the first thing the top sees."""
+    from datetime import timedelta
+
+    from meshobs.model import Cert, CertRole, WorkloadRef
+
+    names = [f"tier{i}" for i in range(8)]
+    m = MeshBuilder(namespace=NS)
+    for n in names:
+        m.service(n)
+    for a, b in pairwise(names):
+        m.call(a, b, rps=5.0)
+    snap = m.build()
+    cert = Cert(serial="0f1e", subject="", issuer="cluster.local", not_before=snap.time - timedelta(hours=21),
+                not_after=snap.time + timedelta(hours=3), role=CertRole.WORKLOAD,
+                sans=(f"spiffe://cluster.local/ns/{NS}/sa/tier7",), workload=WorkloadRef(NS, "tier7-v1"))
+    snap = replace(snap, certs=(cert,))
+    out = diagnose(snap, ref("tier0")).findings
+    assert [(f.code, f.subject) for f in out] == [("MSH0303", "Workload freight/tier7-v1")]
+    assert out[0].cause_of == () and out[0].caused_by == ()

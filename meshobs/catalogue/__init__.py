@@ -9,8 +9,9 @@ per-category lists live in the modules beside this one.
 A code also carries its role in root-cause ranking (``meshobs.engine.ranking``): a *symptom*
 ("errors" or "latency" that callers see) is explained by *causes*; a cause produces the kinds
 of symptom in ``effects`` (by default latency for slow hops, errors for everything else). A
-cause with a *deadline* (a certificate running out) is a fault that has not happened yet: the
-ranking surfaces it in the report of every service that calls through it.
+finding with a *deadline* (a certificate running out) is a fault that has not happened yet: it
+explains nothing today (``effects=()``), and the ranking surfaces it in the report of every
+service that calls through it.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from meshobs.catalogue import CATALOGUE, SYMPTOM_KINDS
 from meshobs.checks import registry
-from meshobs.checks.base import Analyzer, AnyCheck, Finding, Settings, finding
+from meshobs.checks.base import Analyzer, AnyCheck, Check, Finding, Settings, finding
 from meshobs.checks.traffic import outbound_edges
 from meshobs.model import MeshSnapshot, ServiceRef, SourceState
 from meshobs.suppress import Suppression
@@ -113,6 +113,7 @@ class _Cache:
         self.sources = _sources(snapshot)  # once: a big mesh has a source per Envoy pod
         self.answered = answered(snapshot)
         self.results: dict[ServiceRef, tuple[list[CheckResult], list[Finding]]] = {}
+        self._deadlines: dict[ServiceRef, list[Finding]] = {}
         self._analysis: Analysis | None = None
 
     @property
@@ -134,6 +135,18 @@ class _Cache:
                                                self.checks, self.available, self.analysis)
         return self.results[service]
 
+    def deadlines(self, service: ServiceRef) -> list[Finding]:
+        """A service's findings with a deadline (a certificate running out), running only the
+        checks that can emit one unless the whole checklist already ran for it."""
+        if service in self.results:
+            return [f for f in self.results[service][1] if CATALOGUE[f.code].deadline]
+        if service not in self._deadlines:
+            checks = [c for c in self.checks
+                      if isinstance(c, Check) and any(CATALOGUE[code].deadline for code in c.codes)]
+            found = run_checks(self.snapshot, service, self.settings, checks, self.available, Analysis())[1]
+            self._deadlines[service] = [f for f in found if CATALOGUE[f.code].deadline]
+        return self._deadlines[service]
+
 
 def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppression],
               with_sources: bool) -> Report:
@@ -152,6 +165,12 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
         by_service[svc] = kept
         if svc == service:
             hidden_all = hidden
+    # A fault with a deadline anywhere below is every caller's business, however deep and
+    # whatever the traffic says today: only the checks that can find one run that far.
+    for svc, d in downstream(service, lambda s: callees_of(snapshot, s), None).items():
+        if svc not in depth and (deadlines := cache.deadlines(svc)):
+            depth[svc] = d
+            by_service[svc] = apply_suppressions(deadlines, list(suppressions), snapshot.time)[0]
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
                   lambda x, c, kind: hop_shows(snapshot, x, c, kind, cache.settings), cache.unjudged(results),
                   related=Related(cache.analysis, suppressions, snapshot.time))

@@ -19,8 +19,9 @@ service once -- and stops where the evidence ends. A symptom of service X is exp
   symptom, that symptom is where the failure starts (the callee fails, or is slow, on its own).
 
 Causes on the failing path are reported even when the diagnosed service shows no symptom above
-its thresholds (retries hiding a callee's errors), and causes with a deadline anywhere
-downstream are always reported: everything calling through them will fail.
+its thresholds (retries hiding a callee's errors), and findings with a deadline anywhere
+downstream are always reported: everything calling through them will fail (the engine looks for
+them at any depth, running only the checks that can find one beyond the walk).
 
 **The order.** Every finding gets an *effective severity*: its own, raised to that of the worst
 symptom it explains (a warning-level cause of an error outranks the error); a deadline counts as
