@@ -6,12 +6,23 @@ through. Pure ``rank`` on hand-made findings, and the engine on hand-built meshe
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from itertools import pairwise
 
-from meshobs.checks.base import Finding, finding
+from meshobs.checks.base import Finding, Settings, finding
 from meshobs.engine import diagnose
 from meshobs.engine.ranking import MAX_DEPTH, downstream, rank
-from meshobs.model import Latency, ResponseStat, ServiceRef
+from meshobs.model import (
+    UNKNOWN_SERVICE,
+    UNKNOWN_WORKLOAD,
+    Cert,
+    CertRole,
+    Latency,
+    MeshSnapshot,
+    ResponseStat,
+    ServiceRef,
+    WorkloadRef,
+)
 from tests.support.builders import MeshBuilder
 
 NS = "freight"
@@ -207,3 +218,67 @@ def test_a_certificate_running_out_far_below_is_in_every_callers_report() -> Non
     out = diagnose(snap, ref("tier0")).findings
     assert [(f.code, f.subject) for f in out] == [("MSH0303", "Workload freight/tier7-v1")]
     assert out[0].cause_of == () and out[0].caused_by == ()
+
+
+def _with_certs(snap: MeshSnapshot, *certs: Cert) -> MeshSnapshot:
+    return replace(snap, certs=certs)
+
+
+def _cert(snap: MeshSnapshot, workload: str, serial: str, role: CertRole, left: timedelta) -> Cert:
+    return Cert(serial=serial, subject="", issuer="cluster.local", not_before=snap.time - timedelta(days=300),
+                not_after=snap.time + left, role=role, workload=WorkloadRef(NS, workload))
+
+
+def _summary(findings: tuple[Finding, ...]) -> list[tuple[int, str, str]]:
+    return [(f.rank, f.code, f.subject) for f in findings]
+
+
+def test_all_and_each_service_agree_on_deadlines_at_any_depth() -> None:
+    """--all finds deadlines once for the whole mesh; every report must still say what the
+    service's own diagnosis says, at any depth and on a side branch. A call to a service the
+    metrics could not name (unknown) leads nowhere, as the walk down sees it."""
+    from meshobs.engine import diagnose_all
+
+    names = [f"tier{i}" for i in range(7)]
+    m = MeshBuilder(namespace=NS)
+    for n in [*names, "audit", "bystander"]:
+        m.service(n)
+    for a, b in pairwise(names):
+        m.call(a, b, rps=5.0)
+    m.call("bystander", "tier5", rps=1.0)
+    # audit -> unknown, and unknown -> tier6: no known path from audit through it.
+    m.call("audit", "tier6", rps=1.0)
+    m.edges[-1] = replace(m.edges[-1], destination=UNKNOWN_SERVICE, destination_workload=None)
+    m.edges.append(replace(m.edges[0], source=UNKNOWN_WORKLOAD, source_service=UNKNOWN_SERVICE,
+                           destination=ref("tier6"), destination_workload=WorkloadRef(NS, "tier6-v1")))
+    snap = m.build()
+    snap = _with_certs(snap, _cert(snap, "tier6-v1", "0f1e", CertRole.WORKLOAD, timedelta(hours=3)),
+                       _cert(snap, "tier3-v1", "77aa", CertRole.WORKLOAD, timedelta(hours=2)))
+    everything = {r.service: r for r in diagnose_all(snap).reports}
+    for s in snap.services:
+        assert _summary(everything[s.ref].findings) == _summary(diagnose(snap, s.ref).findings), s.ref
+    assert [f.subject for f in everything[ref("tier0")].findings] == [
+        "Workload freight/tier6-v1", "Workload freight/tier3-v1"]  # deeper first, as the order says
+    assert [f.subject for f in everything[ref("tier4")].findings] == ["Workload freight/tier6-v1"]
+    assert [f.subject for f in everything[ref("bystander")].findings] == ["Workload freight/tier6-v1"]
+    assert everything[ref("audit")].findings == ()
+
+
+def test_a_mesh_ca_running_out_is_one_finding_for_every_service_found_in_one_walk() -> None:
+    """The root certificate every proxy holds: one finding (one subject) in every report, and
+    the engine walks up the call graph once for it, not once per service that holds it."""
+    from meshobs.engine import _Cache, diagnose_all
+
+    names = [f"hub{i}" for i in range(6)]
+    m = MeshBuilder(namespace=NS)
+    for n in names:
+        m.service(n)
+    for a, b in pairwise(names):
+        m.call(a, b, rps=5.0)
+    snap = m.build()
+    snap = _with_certs(snap, *(_cert(snap, f"{n}-v1", "c0ffee", CertRole.ROOT, timedelta(days=12)) for n in names))
+    cache = _Cache(snap, Settings(), None)
+    (deadline,) = cache.deadlines()
+    assert set(deadline.holders) == {ref(n) for n in names}
+    for report in diagnose_all(snap).reports:
+        assert [(f.code, f.subject) for f in report.findings] == [("MSH0303", "Certificate c0ffee")]

@@ -15,7 +15,7 @@ of the target are checked too, so that a cause one or two hops away can rank fir
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from meshobs.catalogue import CATALOGUE, SYMPTOM_KINDS
 from meshobs.checks import registry
@@ -27,7 +27,7 @@ from meshobs.suppress import apply as apply_suppressions
 
 from .evidence import Related, hop_evidence
 from .inputs import answered, availability
-from .ranking import MAX_DEPTH, downstream, rank
+from .ranking import MAX_DEPTH, downstream, nearest, rank
 from .report import (
     ERROR,
     SKIPPED,
@@ -88,6 +88,12 @@ def callees_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:
                    if not e.destination.is_unknown and e.destination != service})
 
 
+def callers_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:
+    """Services that call ``service``: the exact reverse of :func:`callees_of` (the same edges,
+    unknown callers and calls to itself left out), so a walk up reaches what a walk down does."""
+    return [c for c in snapshot.callers(service) if not c.is_unknown and c != service]
+
+
 def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str,
               settings: Settings | None = None) -> bool | None:
     """Does the hop caller -> callee carry evidence of that kind of failure, as the ranking walk
@@ -102,18 +108,30 @@ def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, ki
     return hop_evidence(snapshot, caller, callee, kind, (settings or Settings()).error_ratio)
 
 
+@dataclass(frozen=True)
+class _Deadline:
+    """One finding with a deadline: the services holding it (each its own copy), and the
+    services calling through one of them, with the hop count to the nearest and which it is."""
+
+    holders: dict[ServiceRef, Finding]
+    callers: dict[ServiceRef, tuple[int, ServiceRef]]
+
+
 class _Cache:
     """Findings per service for one snapshot, so ``--all`` checks each service once and runs
     the analyzers once."""
 
-    def __init__(self, snapshot: MeshSnapshot, settings: Settings, checks: Sequence[AnyCheck] | None) -> None:
+    def __init__(self, snapshot: MeshSnapshot, settings: Settings, checks: Sequence[AnyCheck] | None,
+                 target: ServiceRef | None = None) -> None:
         self.snapshot, self.settings = snapshot, settings
+        self.target = target  # one service diagnosed (None: every service, --all)
         self.checks = checklist(checks)
         self.available = availability(snapshot)
         self.sources = _sources(snapshot)  # once: a big mesh has a source per Envoy pod
         self.answered = answered(snapshot)
         self.results: dict[ServiceRef, tuple[list[CheckResult], list[Finding]]] = {}
-        self._deadlines: dict[ServiceRef, list[Finding]] = {}
+        self._deadlines: list[_Deadline] | None = None
+        self._hops: dict[tuple[ServiceRef, ServiceRef, str], bool | None] = {}
         self._analysis: Analysis | None = None
 
     @property
@@ -135,17 +153,42 @@ class _Cache:
                                                self.checks, self.available, self.analysis)
         return self.results[service]
 
-    def deadlines(self, service: ServiceRef) -> list[Finding]:
-        """A service's findings with a deadline (a certificate running out), running only the
-        checks that can emit one unless the whole checklist already ran for it."""
-        if service in self.results:
-            return [f for f in self.results[service][1] if CATALOGUE[f.code].deadline]
-        if service not in self._deadlines:
+    def hop(self, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool | None:
+        """:func:`hop_shows` with this run's threshold, remembered for the run (--all asks the
+        same hops for every service above them)."""
+        key = (caller, callee, kind)
+        if key not in self._hops:
+            self._hops[key] = hop_shows(self.snapshot, caller, callee, kind, self.settings)
+        return self._hops[key]
+
+    def deadlines(self) -> list[_Deadline]:
+        """Every finding with a deadline (a certificate running out) below what is diagnosed:
+        which services hold it, and for every service calling through one of them the hop
+        count to the nearest holder.
+
+        Found once per run with only the checks that can emit one, so a diagnosis surfaces them
+        at any depth without the whole checklist below it. One walk up per finding, from all
+        its holders at once: a mesh CA running out is one finding held by every service, and
+        --all must not walk the mesh once per service (neither down from each, nor up)."""
+        if self._deadlines is None:
             checks = [c for c in self.checks
                       if isinstance(c, Check) and any(CATALOGUE[code].deadline for code in c.codes)]
-            found = run_checks(self.snapshot, service, self.settings, checks, self.available, Analysis())[1]
-            self._deadlines[service] = [f for f in found if CATALOGUE[f.code].deadline]
-        return self._deadlines[service]
+            held: dict[tuple[str, str, str], dict[ServiceRef, Finding]] = {}
+            for svc in self._below() if checks else ():
+                for f in run_checks(self.snapshot, svc, self.settings, checks, self.available, Analysis())[1]:
+                    if CATALOGUE[f.code].deadline:
+                        held.setdefault(f.identity, {})[svc] = f
+            self._deadlines = [_Deadline(holders, nearest(holders, lambda s: callers_of(self.snapshot, s)))
+                               for holders in held.values()]
+        return self._deadlines
+
+    def _below(self) -> list[ServiceRef]:
+        """The services a deadline can be surfaced from: below the target, or (--all) every
+        service and every callee the graph names (a callee the service list lacks included)."""
+        if self.target is not None:
+            return sorted(downstream(self.target, lambda s: callees_of(self.snapshot, s), None))
+        refs = {s.ref for s in self.snapshot.services} | {e.destination for e in self.snapshot.edges}
+        return sorted(r for r in refs if not r.is_unknown)
 
 
 def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppression],
@@ -153,8 +196,7 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
     snapshot = cache.snapshot
     results, own = cache.get(service)
     depth = downstream(service, lambda s: callees_of(snapshot, s), MAX_DEPTH,
-                       follow=lambda x, c: any(hop_shows(snapshot, x, c, k, cache.settings)
-                                               for k in SYMPTOM_KINDS))
+                       follow=lambda x, c: any(cache.hop(x, c, k) for k in SYMPTOM_KINDS))
     by_service: dict[ServiceRef, list[Finding]] = {}
     hidden_all: list[tuple[Finding, Suppression]] = []
     for svc in depth:
@@ -166,13 +208,18 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
         if svc == service:
             hidden_all = hidden
     # A fault with a deadline anywhere below is every caller's business, however deep and
-    # whatever the traffic says today: only the checks that can find one run that far.
-    for svc, d in downstream(service, lambda s: callees_of(snapshot, s), None).items():
-        if svc not in depth and (deadlines := cache.deadlines(svc)):
-            depth[svc] = d
-            by_service[svc] = apply_suppressions(deadlines, list(suppressions), snapshot.time)[0]
+    # whatever the traffic says today: its nearest holder joins the walk.
+    walked = set(depth)
+    beyond: dict[ServiceRef, list[Finding]] = {}
+    for deadline in cache.deadlines():
+        near = deadline.callers.get(service)
+        if near is not None and near[1] not in walked:
+            depth[near[1]] = near[0]
+            beyond.setdefault(near[1], []).append(deadline.holders[near[1]])
+    for svc, found in beyond.items():
+        by_service[svc] = apply_suppressions(found, list(suppressions), snapshot.time)[0]
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
-                  lambda x, c, kind: hop_shows(snapshot, x, c, kind, cache.settings), cache.unjudged(results),
+                  cache.hop, cache.unjudged(results),
                   related=Related(cache.analysis, suppressions, snapshot.time))
     return Report(service=service, status=status_of(ranked, cache.answered, judged(results)),
                   findings=tuple(ranked), checks=tuple(_rescore(results, by_service[service])),
@@ -184,7 +231,7 @@ def diagnose(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings | N
              suppressions: Sequence[Suppression] = (), checks: Sequence[AnyCheck] | None = None) -> Report:
     """Diagnose one service: the checklist (every check, or the ``checks`` selected), the
     analyzer findings that touch it, then its findings and their downstream causes, ranked."""
-    return _diagnose(_Cache(snapshot, settings or Settings(), checks), service, suppressions, True)
+    return _diagnose(_Cache(snapshot, settings or Settings(), checks, service), service, suppressions, True)
 
 
 def diagnose_all(snapshot: MeshSnapshot, settings: Settings | None = None,

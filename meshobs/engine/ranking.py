@@ -95,6 +95,23 @@ def downstream(target: ServiceRef, callees: Callable[[ServiceRef], list[ServiceR
     return depth
 
 
+def nearest(sources: Iterable[ServiceRef], neighbours: Callable[[ServiceRef], list[ServiceRef]]
+            ) -> dict[ServiceRef, tuple[int, ServiceRef]]:
+    """Every service reachable from any of ``sources`` through ``neighbours``, with its hop
+    count to the nearest source and that source (the first in order on a tie): one walk for
+    them all, however many sources there are."""
+    found = {s: (0, s) for s in sources}
+    queue = deque(found)
+    while queue:
+        s = queue.popleft()
+        d, origin = found[s]
+        for n in neighbours(s):
+            if n not in found:
+                found[n] = (d + 1, origin)
+                queue.append(n)
+    return found
+
+
 def _key(f: Finding) -> str:
     """A finding's identity: code and subject, plus its fields, because one resource can carry
     two findings of one code (a VirtualService routing to two undefined subsets)."""
