@@ -35,12 +35,16 @@ SCHEMA: dict[str, Any] = {
     "mesh": ("enum", "istio", "appmesh", "auto"),
     "window": "duration",
     "time": "time",
+    # The whole run's deadline (collection included; --timeout overrides it) and the size cap
+    # of any one response from any source.
+    "timeout": "duration",
+    "max_response_mb": "float",
     "sources": {
         "prometheus": dict(_HTTP),
         "jaeger": {**_HTTP, "limit": "int", "api": ("enum", "auto", "v3", "v1")},
         "envoy": {"discovery": ("enum", "kubernetes", "static"), "targets": ("list", _TARGET),
                   "port": "int", "timeout": "duration", "concurrency": "int",
-                  "namespaces": "str-list"},
+                  "namespaces": "str-list", "verify_tls": "bool", "ca_file": "str"},
         "kubernetes": {"kubeconfig": "str", "context": "str", "namespaces": "str-list",
                        "manifests": "str-list", "timeout": "duration"},
         # retry_mode / max_attempts: botocore's retry handling (throttling); limit: traces fetched.
@@ -162,8 +166,8 @@ def _check(value: Any, spec: Any, key: str) -> Any:
 # (so a CronJob's mounted config and the manifests beside it keep working from any cwd).
 PATH_KEYS = (("sources", "kubernetes", "kubeconfig"), ("sources", "kubernetes", "manifests"),
              ("sources", "appmesh", "exported"), ("sources", "prometheus", "ca_file"),
-             ("sources", "jaeger", "ca_file"), ("drift", "intended"), ("drift", "state_dir"),
-             ("drift", "textfile"))
+             ("sources", "jaeger", "ca_file"), ("sources", "envoy", "ca_file"), ("drift", "intended"),
+             ("drift", "state_dir"), ("drift", "textfile"))
 
 
 def _resolve_paths(checked: dict[str, Any], base: Path) -> None:
@@ -214,9 +218,27 @@ def validate(raw: Any, path: Path | None = None) -> Config:
     window = parse_duration(checked.get("window", "5m"))
     if window <= 0:
         raise ConfigError(f"{where}window: must be longer than 0s")
+    if "timeout" in checked and parse_duration(checked["timeout"]) <= 0:
+        raise ConfigError(f"{where}timeout: must be longer than 0s")
+    if "max_response_mb" in checked and checked["max_response_mb"] <= 0:
+        raise ConfigError(f"{where}max_response_mb: must be more than 0")
+    _one_auth(checked, where)
     when = checked.get("time")
     t = _utc(when if isinstance(when, datetime) else parse_iso(str(when))) if when else None
     return Config(raw=checked, path=path, window_s=window, time=t, mesh=checked.get("mesh", "auto"))
+
+
+def _one_auth(checked: dict[str, Any], where: str) -> None:
+    """One way to authenticate per source: credentials in the URL and an Authorization header
+    would have one silently win over the other."""
+    for name, section in (checked.get("sources") or {}).items():
+        if not isinstance(section, dict) or not isinstance(section.get("url"), str):
+            continue
+        parts = urlsplit(section["url"])
+        headers = {str(k).lower() for k in (section.get("headers") or {})}
+        if (parts.username or parts.password) and "authorization" in headers:
+            raise ConfigError(f"{where}sources.{name}: credentials in the url (user:password@) and a "
+                              f"headers.Authorization: give one of them")
 
 
 def user_config_path() -> Path:
