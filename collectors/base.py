@@ -58,6 +58,11 @@ class FetchContext:
     # orchestrator appends the scoped payloads to the graph-phase RawSource of the same name,
     # so one normalize call sees both.
     phase: str = "all"
+    # What the command reads, in meshobs.engine.inputs' words ("proxies", "certs", "edges", ...,
+    # plus "effective" for drift's Envoy configuration); None = everything. A collector may
+    # skip requests whose data feeds none of these (Envoy asks drift's proxies for their
+    # config dump only).
+    needs: frozenset[str] | None = None
 
     def remaining_s(self, default: float = float("inf")) -> float:
         """Seconds left before the whole-run deadline (``default`` when there is none)."""

@@ -43,6 +43,9 @@ class Bundle:
     meshobs_version: str = ""
     description: str = ""
     name: str = ""
+    # The neighbourhood a scoped collection (``diagnose SERVICE``) fetched, as
+    # meshobs.collect.scope_to_dict writes it; None for a mesh-wide bundle.
+    scope: dict[str, Any] | None = None
 
 
 def _ext(payload: Payload) -> str:
@@ -78,6 +81,8 @@ def _index(bundle: Bundle) -> tuple[dict[str, Any], dict[str, str]]:
         "time": iso(bundle.time), "window_s": bundle.window_s, "name": bundle.name,
         "description": bundle.description, "config": scrub(bundle.config), "sources": sources,
     }
+    if bundle.scope is not None:
+        index["scope"] = bundle.scope
     return index, files
 
 
@@ -177,4 +182,5 @@ def _from_index(index: dict[str, Any], read: Any) -> Bundle:
     return Bundle(time=parse_iso(index["time"]), window_s=float(index["window_s"]),
                   sources=sources, config=index.get("config") or {},
                   created=index.get("created", ""), meshobs_version=index.get("meshobs_version", ""),
-                  description=index.get("description", ""), name=index.get("name", ""))
+                  description=index.get("description", ""), name=index.get("name", ""),
+                  scope=index.get("scope") if isinstance(index.get("scope"), dict) else None)

@@ -43,8 +43,9 @@ class SourceLoader:
     collects again on every load.
     """
 
-    def __init__(self, from_path: str | None = None, config_path: str | None = None) -> None:
-        self.from_path, self.config_path = from_path, config_path
+    def __init__(self, from_path: str | None = None, config_path: str | None = None,
+                 timeout: str | None = None) -> None:
+        self.from_path, self.config_path, self.timeout = from_path, config_path, timeout
         self.live = False
         self.description = from_path or "…"
         self._config: Any = None
@@ -56,13 +57,16 @@ class SourceLoader:
         if self._frozen is not None:
             return self._frozen
         if self._config is not None and self.live:
+            from meshobs.cli.common import run_timeout_s
             from meshobs.collect import collect
 
-            bundle = collect(self._config)
+            # Each refresh gets the whole --timeout (or the config's), counted from now.
+            bundle = collect(self._config, deadline=time.monotonic() + run_timeout_s(self.timeout, self._config))
             return bundle, build_snapshot(bundle, origin="live")
         from meshobs.cli.common import load_bundle
 
-        bundle, config, origin = load_bundle(self.from_path, self.config_path, quiet_demo=True)
+        bundle, config, origin = load_bundle(self.from_path, self.config_path, quiet_demo=True,
+                                             timeout=self.timeout)
         self._config, self.live, self.description = config, origin == "live", origin
         result = (bundle, build_snapshot(bundle, origin=origin))
         if not self.live:

@@ -32,7 +32,7 @@ from .server_info import (
     pod_from_node_id,
     workload_of,
 )
-from .stats import RDS_REJECTED, EnvoyStats, parse_stats
+from .stats import RDS_REJECTED, EnvoyStats, parse_prometheus_stats, parse_stats
 
 # Cluster counters worth carrying into the model (cumulative since the proxy started).
 COUNTERS = (
@@ -46,6 +46,8 @@ COUNTERS = (
     "update_rejected", "update_empty",
 )
 _OPEN_GAUGES = ("cx_open", "cx_pool_open", "rq_open", "rq_pending_open", "rq_retry_open")
+# RawSource meta: payload key -> why the collector did not ask for it (by design, not a gap).
+NOT_ASKED = "not_asked"
 
 T = TypeVar("T")
 
@@ -54,7 +56,8 @@ def _use(raw: RawSource, key: str, parse: Callable[[str], T], failures: list[str
     """Parse payload ``key`` or record, in words, why it cannot be used."""
     p = raw.get(key)
     if p is None:
-        failures.append(f"{key}: not fetched")
+        if key not in raw.meta.get(NOT_ASKED, {}):
+            failures.append(f"{key}: not fetched")
         return None
     why = p.failure()
     if why:
@@ -152,18 +155,32 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
         note = raw.meta.get("note") or "no Envoy admin payloads"
         return SnapshotPart(sources=[SourceStatus(raw.name, SourceState.NO_DATA, note,
                                                   raw.duration_s, "envoy")])
-    ready_p = raw.get("ready")
-    if ready_p is None or ready_p.error:
-        reason = ready_p.error if ready_p else "/ready was not fetched"
-        return SnapshotPart(sources=[SourceStatus(
-            raw.name, SourceState.ERROR, f"{raw.name}: proxy unreachable: {reason}",
-            raw.duration_s, "envoy")])
     failures: list[str] = []
+    scraped = _use(raw, "scraped", parse_prometheus_stats, failures) if raw.get("scraped") else None
+    # The first request doubles as the reachability probe (/ready, or /server_info when
+    # Prometheus already said whether the proxy is live).
+    probe = raw.get("ready") or raw.get("server_info")
+    if probe is None or probe.error:
+        reason = (probe.error if probe else None) or "/ready was not fetched"
+        what = ("not asked" if reason.startswith("not asked") else
+                "no answer" if "deadline" in reason or "timed out" in reason else "proxy unreachable")
+        return SnapshotPart(sources=[SourceStatus(
+            raw.name, SourceState.ERROR, f"{raw.name}: {what}: {reason.removeprefix('not asked: ')}",
+            raw.duration_s, "envoy")])
+    ready_p = raw.get("ready")
+    ready: bool | None = None
+    if ready_p is not None:
+        ready = is_ready(ready_p.status, ready_p.body)
+        if ready is None:  # no evidence either way: could not check, not "not ready"
+            why = ready_p.failure() or f"not an Envoy readiness answer ({(ready_p.body or '').strip()[:40]!r})"
+            failures.append(f"ready ({_path(ready_p)}): {why}")
+    elif scraped is not None and "server.live" in scraped.server:
+        ready = scraped.server["server.live"] == 1
     info = _use(raw, "server_info", parse_server_info, failures) or ServerInfo()
     statuses = _use(raw, "clusters", parse_clusters, failures)
     dump = _use(raw, "config_dump", parse_config_dump, failures)
     known = [c.name for c in statuses or []] + list(dump.cluster_versions if dump else [])
-    stats = _use(raw, "stats", lambda text: parse_stats(text, known), failures)
+    stats = _use(raw, "stats", lambda text: parse_stats(text, known), failures) or scraped
 
     node = info.node or (dump.node if dump else None) or {}
     pod, ns = _identity(raw, node)
@@ -182,7 +199,7 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
     proxy = Proxy(
         id=proxy_id, pod=pod, namespace=ns, workload=workload,
         admin_url=raw.meta.get("url"),
-        ready=is_ready(ready_p.status, ready_p.body),
+        ready=ready,
         state=info.state, envoy_version=info.version or node_version(node),
         uptime_s=info.uptime_s if info.uptime_s is not None else server.get("server.uptime"),
         node_id=node.get("id"),

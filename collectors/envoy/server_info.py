@@ -75,9 +75,19 @@ def node_version(node: dict[str, Any]) -> str | None:
     return short_version(pick(node, "build_version"))
 
 
-def is_ready(status: int | None, body: str | None) -> bool:
-    """``/ready`` answers 200 with body ``LIVE`` only when the proxy serves traffic."""
-    return status == 200 and (body or "").strip() == "LIVE"
+SERVER_STATES = ("LIVE", "DRAINING", "PRE_INITIALIZING", "INITIALIZING")
+
+
+def is_ready(status: int | None, body: str | None) -> bool | None:
+    """``/ready``: 200 with body ``LIVE`` is ready; 503 with a server state (``DRAINING``,
+    ``PRE_INITIALIZING``...) is not. Anything else (429, 500, a proxy in between, garbage) is
+    no evidence either way: None, "could not check"."""
+    state = (body or "").strip().upper()
+    if status == 200 and state == "LIVE":
+        return True
+    if status == 503 and state in SERVER_STATES:
+        return False
+    return None
 
 
 def pod_from_node_id(node_id: str | None) -> tuple[str, str] | None:

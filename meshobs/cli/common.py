@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -37,7 +38,14 @@ class InternalError(click.ClickException):
 
 
 def source_options(fn: F) -> F:
-    """``--from PATH`` and ``--config FILE``, shared by every command that reads a mesh."""
+    """``--from PATH``, ``--config FILE`` and ``--timeout``, shared by every command that reads a mesh."""
+    from meshobs.collectors.netbound import DEFAULT_RUN_TIMEOUT_S
+
+    fn = click.option("--timeout", "timeout", metavar="DURATION", default=None,
+                      help="Deadline for the whole run of a live collection: sources that have not "
+                           "answered by then are reported 'could not check', and the command prints "
+                           "what it has and exits (default: timeout in the config, else "
+                           f"{DEFAULT_RUN_TIMEOUT_S:g}s).")(fn)
     fn = click.option("--config", "config_path", metavar="FILE", envvar=None,
                       help="meshobs.yaml to use (default: $MESHOBS_CONFIG, then the user config dir).")(fn)
     fn = click.option("--from", "from_path", metavar="PATH",
@@ -68,15 +76,51 @@ def progress_printer() -> Callable[[str], None] | None:
     return show
 
 
+def run_started() -> float:
+    """``time.monotonic()`` when this command started (now, outside a command)."""
+    ctx = click.get_current_context(silent=True)
+    started = ctx.find_root().meta.get(STARTED) if ctx is not None else None
+    return float(started) if started is not None else time.monotonic()
+
+
+STARTED = "meshobs.started"
+
+
+def run_deadline(timeout: str | None, config: Config | None) -> float:
+    """The whole run's deadline (``time.monotonic()``), counted from the command's start."""
+    return run_started() + run_timeout_s(timeout, config)
+
+
+def run_timeout_s(timeout: str | None, config: Config | None) -> float:
+    """--timeout, else the config's ``timeout``, else the default, in seconds."""
+    from meshobs.collectors.netbound import DEFAULT_RUN_TIMEOUT_S
+    from meshobs.durations import parse_duration
+
+    text = timeout if timeout is not None else (config.raw.get("timeout") if config is not None else None)
+    try:
+        seconds = parse_duration(text) if text is not None else DEFAULT_RUN_TIMEOUT_S
+    except ValueError as exc:
+        raise UsageError(f"--timeout: {exc}") from None
+    if seconds <= 0:
+        raise UsageError("--timeout: must be longer than 0s")
+    return seconds
+
+
 def load_bundle(from_path: str | None, config_path: str | None, *, window: str | None = None,
-                quiet_demo: bool = False) -> tuple[Bundle, Config | None, str]:
-    """The raw bundle to work on: --from, else a live collection from the config, else the demo."""
+                quiet_demo: bool = False, timeout: str | None = None, needs: frozenset[str] | None = None,
+                question: Any = None) -> tuple[Bundle, Config | None, str]:
+    """The raw bundle to work on: --from, else a live collection from the config, else the demo.
+
+    ``timeout`` is --timeout (see :func:`run_deadline`); ``needs`` and ``question`` are passed
+    to :func:`meshobs.collect.collect` (what the command reads; a two-phase scoped collection).
+    """
     from meshobs.durations import parse_duration
 
     try:
         config = load_config(config_path)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    deadline = run_deadline(timeout, config)
     if window is not None:
         try:
             seconds = parse_duration(window)
@@ -116,17 +160,18 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
     from meshobs.collect import collect
 
     show = progress_printer()
-    bundle = collect(config, progress=show)
+    bundle = collect(config, progress=show, deadline=deadline, needs=needs, question=question)
     if show:
         click.echo("\r\033[K", err=True, nl=False)
     return bundle, config, "live"
 
 
 def load_snapshot(from_path: str | None, config_path: str | None, *, window: str | None = None,
-                  quiet_demo: bool = False) -> Loaded:
+                  quiet_demo: bool = False, timeout: str | None = None, question: Any = None) -> Loaded:
     from meshobs.collect import build_snapshot
 
-    bundle, config, origin = load_bundle(from_path, config_path, window=window, quiet_demo=quiet_demo)
+    bundle, config, origin = load_bundle(from_path, config_path, window=window, quiet_demo=quiet_demo,
+                                         timeout=timeout, question=question)
     return Loaded(bundle, build_snapshot(bundle, origin=origin), config, origin)
 
 

@@ -12,7 +12,7 @@ from .common import UsageError, handle_errors, source_options
 @click.option("--refresh", "refresh_s", type=float, default=10.0, show_default=True, metavar="SECONDS",
               help="Live refresh interval (0 = only on 'r'). A --from bundle is frozen in time.")
 @handle_errors
-def dashboard(from_path: str | None, config_path: str | None, refresh_s: float) -> None:
+def dashboard(from_path: str | None, config_path: str | None, timeout: str | None, refresh_s: float) -> None:
     """Interactive dashboard: every service worst first, then a service's traffic, proxies,
     diagnosis, critical path and configuration. Press ? inside for the keys.
 
@@ -28,5 +28,7 @@ def dashboard(from_path: str | None, config_path: str | None, refresh_s: float) 
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     from meshobs.tui.app import make_app
+    from meshobs.tui.data import SourceLoader
 
-    make_app(from_path, config_path, refresh_s=refresh_s).run()
+    # --timeout bounds each live refresh's collection.
+    make_app(loader=SourceLoader(from_path, config_path, timeout=timeout), refresh_s=refresh_s).run()

@@ -113,7 +113,7 @@ def use_color(no_color: bool) -> bool:
               help="Compare latency with an earlier window: a duration (1d: the same window one day "
                    "earlier, queried from Prometheus) or an earlier bundle / demo:NAME.")
 @handle_errors
-def diagnose(service: str | None, from_path: str | None, config_path: str | None,
+def diagnose(service: str | None, from_path: str | None, config_path: str | None, timeout: str | None,
              namespace: str | None, window: str | None, output: str, fail_on: str,
              no_color: bool, all_services: bool, baseline: str | None) -> None:
     """Diagnose SERVICE: run the checklist (proxy health, configuration, certificates,
@@ -134,7 +134,7 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
         raise UsageError("name a SERVICE to diagnose, or pass --all")
     if service and all_services:
         raise UsageError("pass either a SERVICE or --all, not both")
-    loaded = load_snapshot(from_path, config_path, window=window)
+    loaded = load_snapshot(from_path, config_path, window=window, timeout=timeout)
     raw = loaded.config.raw if loaded.config else {}
     settings = Settings.from_thresholds(raw.get("thresholds"),
                                         baseline=load_baseline(baseline, loaded) if baseline else None)

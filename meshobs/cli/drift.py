@@ -29,6 +29,7 @@ from meshobs.cli.common import (
 )
 
 FAIL_ON = ("error", "warning", "never")
+DRIFT_NEEDS = frozenset({"pods", "config", "effective"})
 
 
 def _setting(cli_value: Any, section: dict[str, Any], key: str, default: Any = None) -> Any:
@@ -56,7 +57,8 @@ def _setting(cli_value: Any, section: dict[str, Any], key: str, default: Any = N
 @click.option("--all-namespaces", is_flag=True, default=None,
               help="Report live-only resources in every namespace, not only those the intended tree uses.")
 @handle_errors
-def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | None, fmt: str,
+def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | None, timeout: str | None,
+          fmt: str,
           state_dir: str | None, textfile: str | None, pushgateway: str | None, fail_on: str | None,
           all_namespaces: bool | None) -> None:
     """Compare intended (Git), live (API) and effective (Envoy) configuration and report drift.
@@ -76,7 +78,8 @@ def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | N
     from meshobs.drift.run import check, intended_from_paths
     from meshobs.raw import utc_now
 
-    bundle, config, origin = load_bundle(from_path, config_path)
+    # Envoy is asked for its effective configuration only (see FetchContext.needs).
+    bundle, config, origin = load_bundle(from_path, config_path, timeout=timeout, needs=DRIFT_NEEDS)
     section = config.section("drift") if config is not None else {}
     paths = list(_setting(intended, section, "intended", []) or [])
     missing = [p for p in paths if not Path(p).expanduser().exists()]

@@ -13,7 +13,8 @@ from .common import EXIT_UNCHECKED, UsageError, handle_errors, load_bundle, note
 @source_options
 @click.option("--window", metavar="DURATION", help="Rate window (e.g. 5m).")
 @handle_errors
-def snapshot(out_path: str, from_path: str | None, config_path: str | None, window: str | None) -> None:
+def snapshot(out_path: str, from_path: str | None, config_path: str | None, timeout: str | None,
+             window: str | None) -> None:
     """Record what every source returned (with the config and times, never credentials).
 
     Replay it later with --from PATH on any command, with no network.
@@ -29,7 +30,7 @@ def snapshot(out_path: str, from_path: str | None, config_path: str | None, wind
         raise UsageError(f"--out {out_path}: write a directory or a .tar.gz archive")
     if out.name.endswith((".tar.gz", ".tgz")) and out.exists():
         raise UsageError(f"--out {out_path}: file exists; choose a new name (a bundle is never overwritten)")
-    bundle, _config, origin = load_bundle(from_path, config_path, window=window)
+    bundle, _config, origin = load_bundle(from_path, config_path, window=window, timeout=timeout)
     path = write_bundle(bundle, out)
     payloads = sum(len(s.payloads) for s in bundle.sources)
     note(f"wrote {path} ({len(bundle.sources)} sources, {payloads} payloads, from {origin})")
