@@ -105,19 +105,23 @@ def parse_manifest(text: str, name: str,
     env = env or {}
     text = _PLACEHOLDER.sub(lambda m: env.get(m.group(1), m.group(0)), text)
     unfilled = sorted(set(_PLACEHOLDER.findall(text)))
+    docs = parse_documents(text, name)
+    objects = [o for d in docs for o in flatten_objects(d) if o.get("kind") and o.get("apiVersion")]
+    return objects, unfilled
+
+
+def parse_documents(text: str, name: str) -> list[Any]:
+    """Every document of a YAML (or, by its name, JSON) file; ValueError names the file and line."""
     try:
         if name.lower().endswith(".json"):
-            docs: list[Any] = [json.loads(text)]
-        else:
-            docs = list(yaml.safe_load_all(text))
+            return [json.loads(text)]
+        return list(yaml.safe_load_all(text))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ValueError(f"{name}: not valid YAML{at} ({getattr(exc, 'problem', None) or exc})") from None
-    objects = [o for d in docs for o in flatten_objects(d) if o.get("kind") and o.get("apiVersion")]
-    return objects, unfilled
 
 
 def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from meshobs.cli.main import cli
 from tests.support.loopback import unused_port
 
-HEAVY = ("pandas", "boto3", "botocore", "kubernetes", "textual", "prometheus_api_client")
+HEAVY = ("pandas", "boto3", "botocore", "kubernetes", "textual", "prometheus_api_client", "pydantic", "rich")
 
 
 def run(*args: str) -> object:

@@ -39,6 +39,9 @@ def test_wheel_layout_and_entry_point(tmp_path: Path) -> None:
     tops = {n.split("/")[0] for n in names if not n.startswith("meshobs-")}
     assert tops == {"meshobs"}, tops  # no generic top-level `collectors` or `tui`
     assert any(n.startswith("meshobs/demo/bundles/") and n.endswith(".tar.gz") for n in names)
+    # The vendored Istio CRD schemas (and their licence) ship as package data.
+    assert "meshobs/istio_schema/schemas/networking.istio.io_v1beta1_VirtualService.json" in names
+    assert "meshobs/istio_schema/schemas/LICENSE-kubernetes-models" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "meshobs = meshobs.cli.main:main" in zipfile.ZipFile(wheel).read(entry).decode()
     target = tmp_path / "site"

@@ -7,13 +7,16 @@ engine records the check as *skipped* with the reason instead of calling it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from meshobs.catalogue import CATALOGUE, Category, Severity
 from meshobs.model import EMPTY, FrozenDict, MeshSnapshot, ServiceRef, frozen_map
+
+if TYPE_CHECKING:
+    from meshobs.config_model import Thresholds
 
 
 @dataclass(frozen=True)
@@ -34,18 +37,14 @@ class Settings:
     min_request_rate: float = 0.0
 
     @classmethod
-    def from_thresholds(cls, thresholds: dict[str, object] | None,
+    def from_thresholds(cls, thresholds: Thresholds | Mapping[str, object] | None,
                         baseline: MeshSnapshot | None = None) -> Settings:
-        """Settings from the config's ``thresholds:`` section (durations already validated)."""
-        from meshobs.durations import parse_duration
+        """Settings from the config's ``thresholds:`` (the typed model, or its dict, validated
+        by it: the defaults and ranges live in :class:`meshobs.config_model.Thresholds`)."""
+        from meshobs.config_model import Thresholds
 
-        values: dict[str, object] = {}
-        for key, value in (thresholds or {}).items():
-            if key == "xds_stale_after":
-                values["xds_stale_after_s"] = parse_duration(value)  # type: ignore[arg-type]
-            elif key in cls.__dataclass_fields__:
-                values[key] = float(value)  # type: ignore[arg-type]
-        return cls(baseline=baseline, **values)  # type: ignore[arg-type]
+        typed = thresholds if isinstance(thresholds, Thresholds) else Thresholds.from_mapping(thresholds)
+        return cls(baseline=baseline, **typed.settings_values())
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "drift": ("meshobs.cli.drift", "drift", "Compare intended (Git), live and effective (Envoy) configuration."),
     "dashboard": ("meshobs.cli.dashboard", "dashboard", "Interactive terminal dashboard."),
     "demo": ("meshobs.cli.demo", "demo", "Built-in demo meshes: list, export, serve."),
+    "migrate": ("meshobs.cli.migrate", "migrate", "Leave App Mesh: translate to Istio, verify the cut-over."),
+    "config": ("meshobs.cli.config", "config", "Check a meshobs.yaml, or print its JSON Schema."),
 }
 
 

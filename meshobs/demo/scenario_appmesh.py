@@ -65,11 +65,17 @@ def _listener(port: int, *, health: bool = True, outlier: bool = True,
     return listener
 
 
-def appmesh_crds(scenario: Scenario) -> list[dict[str, Any]]:
+def _client_tls() -> dict[str, Any]:
+    return {"clientPolicy": {"tls": {"enforce": True, "certificate": {"sds": {"secretName": "spiffe://shop"}},
+                                     "validation": {"trust": {"sds": {"secretName": "spiffe://shop-bundle"}}}}}}
+
+
+def appmesh_crds(scenario: Scenario, *, tls: bool = False) -> list[dict[str, Any]]:
     """Mesh, one VirtualNode per App Mesh workload (listeners with health checks and outlier
     detection, backends = the services it calls, DNS discovery), and per App Mesh service a
     VirtualRouter with one weighted route plus the VirtualService it provides; the gateway
-    (when on App Mesh) as VirtualGateway + GatewayRoute."""
+    (when on App Mesh) as VirtualGateway + GatewayRoute. ``tls``: every listener STRICT and
+    every caller (nodes and the gateway) enforcing client TLS, with SDS certificates."""
     mesh = _meta("Mesh", MESH, None)
     mesh["spec"] = {"awsName": MESH, "namespaceSelector": {"matchLabels": {"mesh": MESH}},
                     "egressFilter": {"type": "DROP_ALL"}}
@@ -85,10 +91,12 @@ def appmesh_crds(scenario: Scenario) -> list[dict[str, Any]]:
         node["spec"] = {
             "awsName": w.name, "meshRef": _mesh_ref(),
             "podSelector": {"matchLabels": {"app": w.service, "version": w.version}},
-            "listeners": [_listener(w.port)],
+            "listeners": [_listener(w.port, tls_mode="STRICT" if tls else None)],
             "backends": [{"virtualService": {"virtualServiceRef": {"name": svc}}} for svc in called],
             "serviceDiscovery": {"dns": {"hostname": f"{w.service}.{w.namespace}.svc.cluster.local"}},
         }
+        if tls:
+            node["spec"]["backendDefaults"] = _client_tls()
         out.append(node)
     for svc in sorted({w.service for w in members if not w.gateway}):
         nodes = [w for w in members if w.service == svc]
@@ -114,6 +122,8 @@ def appmesh_crds(scenario: Scenario) -> list[dict[str, Any]]:
         gateway["spec"] = {"awsName": w.name, "meshRef": _mesh_ref(),
                            "podSelector": {"matchLabels": {"app": w.service}},
                            "listeners": [{"portMapping": {"port": w.port, "protocol": "http"}}]}
+        if tls:
+            gateway["spec"]["backendDefaults"] = _client_tls()
         targets = sorted({e.destination_service for e in scenario.edges if e.source_workload == w.name})
         out.append(gateway)
         for svc in targets:
@@ -134,8 +144,9 @@ def _regateway(edges: list[EdgeTraffic], gateway: WorkloadSpec) -> list[EdgeTraf
             if e.source_workload == GATEWAY else replace(e, mtls=False) for e in edges]
 
 
-def ecommerce_appmesh() -> Scenario:
-    """The ``ecommerce`` fault on App Mesh: cart-v1's Envoys ejected both database endpoints."""
+def ecommerce_appmesh(*, tls: bool = False) -> Scenario:
+    """The ``ecommerce`` fault on App Mesh: cart-v1's Envoys ejected both database endpoints
+    (``tls``: with TLS between every virtual node, see :func:`appmesh_crds`)."""
     base = _ecommerce()
     gateway = WorkloadSpec(NAMESPACE, APPMESH_GATEWAY, APPMESH_GATEWAY, "v1", 1, APPMESH_GATEWAY, 8080,
                            gateway=True)
@@ -150,7 +161,7 @@ def ecommerce_appmesh() -> Scenario:
               "to frontend; CloudWatch shows the 5XX, the Envoy admin API the ejection",
         workloads=workloads, edges=_regateway(base.edges, gateway), config=[], intended=None,
         appmesh=frozenset(w.service for w in workloads))
-    scenario.appmesh_config = appmesh_crds(scenario)
+    scenario.appmesh_config = appmesh_crds(scenario, tls=tls)
     return scenario
 
 

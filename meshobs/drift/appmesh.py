@@ -9,10 +9,11 @@ configuration a virtual host whose domains name it. Its routes send to
 
 Per router route (from the collector's common layout ``spec.meshobs.routes``), paired with the
 Envoy route of the same name (App Mesh names them after the route), else by position when the
-counts agree: target weights as percentages of their sum, ``maxRetries``, ``perRetryTimeout``,
-the retry events (as Envoy ``retry_on`` conditions) and ``timeout.perRequest`` (App Mesh's
-default, like Envoy's, is 15 s). A route without a retry policy is not compared for retries:
-App Mesh may apply its default retry policy to it. Paths are the canonical CRD paths
+counts agree, both sides are put in the common route model (:mod:`.routes`) and compared there:
+target weights as percentages of their sum, ``maxRetries``, ``perRetryTimeout``, the retry
+events (as Envoy ``retry_on`` conditions) and ``timeout.perRequest`` (App Mesh's default, like
+Envoy's, is 15 s). A route without a retry policy is not compared for retries: App Mesh may
+apply its default retry policy to it. Paths are the canonical CRD paths
 (``spec.routes[NAME].httpRoute.action.weightedTargets[NODE].weight``), so one field drifting
 in two layer pairs reads the same.
 """
@@ -27,13 +28,10 @@ from meshobs.collectors.appmesh_names import parse_cluster_name
 from meshobs.model import ConfigResource, HttpRoute, Proxy, thaw
 
 from .normalise import ResourceId
+from .routes import FieldNames, appmesh_view, envoy_view, route_differences
 
 See = Callable[[ResourceId, str, Any, str, Any], None]
-DEFAULT_TIMEOUT_S = 15.0
 ROUTE_KEYS = {"http": "httpRoute", "http2": "http2Route", "grpc": "grpcRoute", "tcp": "tcpRoute"}
-# App Mesh retry events -> the Envoy retry_on conditions the control plane writes.
-RETRY_EVENTS = {"server-error": "5xx", "gateway-error": "gateway-error", "client-error": "retriable-4xx",
-                "stream-error": "refused-stream", "connection-error": "connect-failure"}
 
 
 def _layout(r: ConfigResource) -> dict[str, Any]:
@@ -45,20 +43,6 @@ def _hosts(vs: ConfigResource) -> set[str]:
     m = _layout(vs)
     names = {vs.name, f"{vs.name}.{vs.namespace}.svc.cluster.local", str(m.get("aws_name") or "")}
     return {n for n in names if n}
-
-
-def retry_on(events: Iterable[str]) -> str:
-    """App Mesh retry events -> Envoy ``retry_on`` conditions, sorted and comma-joined."""
-    return ",".join(sorted({RETRY_EVENTS.get(e, e) for e in events}))
-
-
-def _tokens(text: str | None) -> str:
-    return ",".join(sorted({t.strip() for t in (text or "").split(",") if t.strip()}))
-
-
-def _num(x: float) -> float | int:
-    r = round(x, 3)
-    return int(r) if r == int(r) else r
 
 
 def _target_key(t: Mapping[str, Any]) -> str:
@@ -86,43 +70,26 @@ def _pair(expected: list[dict[str, Any]], actual: list[HttpRoute]) -> list[tuple
     return None
 
 
+def route_names(route: Mapping[str, Any]) -> FieldNames:
+    """The canonical CRD paths of one App Mesh route's fields (shared with ``migrate``)."""
+    base = f"spec.routes[{route.get('name', '')}].{ROUTE_KEYS.get(str(route.get('protocol')), 'httpRoute')}"
+    return FieldNames(weight=lambda k: f"{base}.action.weightedTargets[{k}].weight",
+                      target=lambda k: f"{base}.action.weightedTargets[{k}]",
+                      attempts=f"{base}.retryPolicy.maxRetries", retry_on=f"{base}.retryPolicy.retryEvents",
+                      per_try=f"{base}.retryPolicy.perRetryTimeout", timeout=f"{base}.timeout.perRequest")
+
+
+def _node_of_cluster(cluster: str) -> str:
+    parsed = parse_cluster_name(cluster)
+    return parsed.virtual_node if parsed else cluster
+
+
 def _route_fields(route: dict[str, Any], act: HttpRoute, node_names: Mapping[str, str]
                   ) -> Iterable[tuple[str, Any, Any]]:
-    base = f"spec.routes[{route.get('name', '')}].{ROUTE_KEYS.get(str(route.get('protocol')), 'httpRoute')}"
     targets = [t for t in route.get("targets") or [] if isinstance(t, Mapping)]
-    total = sum(float(t.get("weight") or 0) for t in targets)
-    got: dict[str, float] = defaultdict(float)
-    held_total = sum(d.weight for d in act.destinations) or 0
-    for d in act.destinations:
-        parsed = parse_cluster_name(d.cluster)
-        node = parsed.virtual_node if parsed else d.cluster
-        share = 100.0 if len(act.destinations) == 1 else (d.weight * 100.0 / held_total if held_total else 0.0)
-        got[node] += share
-    seen: set[str] = set()
-    for t in targets:
-        key = _target_key(t)
-        aws = node_names.get(key, str(t.get("virtual_node", "")))
-        want = _num(100.0 if len(targets) == 1 else (float(t.get("weight") or 0) * 100.0 / total if total else 0.0))
-        seen.add(aws)
-        yield f"{base}.action.weightedTargets[{key}].weight", want, _num(got[aws]) if aws in got else None
-    for node, share in got.items():
-        if node not in seen:
-            yield f"{base}.action.weightedTargets[{node}]", None, {"weight": _num(share)}
-    retry = route.get("retry")
-    if isinstance(retry, Mapping):
-        attempts = act.retry_attempts if act.retry_attempts is not None else (1 if act.retry_on else 0)
-        yield f"{base}.retryPolicy.maxRetries", int(retry.get("max_retries") or 0), attempts
-        if retry.get("per_retry_timeout_ms") is not None:
-            yield (f"{base}.retryPolicy.perRetryTimeout", _num(float(retry["per_retry_timeout_ms"]) / 1000.0),
-                   _num(act.per_try_timeout_s) if act.per_try_timeout_s is not None else None)
-        events = [e for k in ("http_events", "tcp_events", "grpc_events") for e in retry.get(k) or ()]
-        yield f"{base}.retryPolicy.retryEvents", retry_on(events), _tokens(act.retry_on)
-    timeout = route.get("timeout") if isinstance(route.get("timeout"), Mapping) else {}
-    request_ms = (timeout or {}).get("request_ms")
-    want_timeout = DEFAULT_TIMEOUT_S if request_ms is None else (float(request_ms) / 1000.0 or None)
-    held = DEFAULT_TIMEOUT_S if act.timeout_s is None else (act.timeout_s or None)
-    yield (f"{base}.timeout.perRequest", _num(want_timeout) if want_timeout else None,
-           _num(held) if held else None)
+    aws = {_target_key(t): node_names.get(_target_key(t), str(t.get("virtual_node", ""))) for t in targets}
+    return route_differences(appmesh_view(route, _target_key), envoy_view(act, _node_of_cluster),
+                             route_names(route), lambda key, node: aws.get(key, key) == node)
 
 
 def compare_appmesh(resources: Sequence[ConfigResource], proxies: Sequence[Proxy], see: See) -> None:

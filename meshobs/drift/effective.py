@@ -32,9 +32,8 @@ from meshobs.model import ConfigResource, HttpRoute, Proxy
 from .appmesh import compare_appmesh
 from .compare import Drift, Severity, classify
 from .normalise import ResourceId, canonical, canonical_json
-
-NUMERIC = frozenset("0123456789")
-ENVOY_DEFAULT_ROUTE_TIMEOUT_S = 15.0
+from .routes import FieldNames, envoy_view, istio_view, route_differences
+from .routes import envoy_retry_on as envoy_retry_on  # re-exported: one definition, in routes
 
 
 @dataclass
@@ -49,17 +48,6 @@ def parse_cluster(name: str) -> tuple[str, str, int | None] | None:
     if len(parts) != 4 or parts[0] != "outbound":
         return None
     return parts[3], parts[2], int(parts[1]) if parts[1].isdigit() else None
-
-
-def envoy_retry_on(retry_on: str | None) -> str:
-    """Istio moves HTTP status codes out of ``retryOn`` into ``retriable_status_codes`` and
-    adds ``retriable-status-codes``; compare condition sets in that form."""
-    tokens = {t.strip() for t in (retry_on or "").split(",") if t.strip()}
-    codes = {t for t in tokens if set(t) <= NUMERIC}
-    tokens -= codes
-    if codes:
-        tokens.add("retriable-status-codes")
-    return ",".join(sorted(tokens))
 
 
 def _virtual_hosts(proxy: Proxy, host: str) -> list[list[HttpRoute]]:
@@ -85,48 +73,26 @@ def _pair(expected: list[tuple[int, dict[str, Any]]], actual: list[HttpRoute]
     return named if named and len(named) == len(expected) else None
 
 
-def _weights(route: HttpRoute) -> dict[tuple[str, str, int | None], float]:
-    total = sum(d.weight for d in route.destinations) or 0
-    out: dict[tuple[str, str, int | None], float] = defaultdict(float)
-    for d in route.destinations:
-        parsed = parse_cluster(d.cluster)
-        key = parsed if parsed else (d.cluster, "", None)
-        share = 100.0 if len(route.destinations) == 1 else (d.weight * 100.0 / total if total else 0.0)
-        out[key] += share
-    return out
+def _target(cluster: str) -> str:
+    parsed = parse_cluster(cluster)
+    return f"{parsed[0]}|{parsed[1]}|{parsed[2] or ''}" if parsed else f"{cluster}||"
 
 
-def _num(x: float) -> float | int:
-    r = round(x, 2)
-    return int(r) if r == int(r) else r
+def _covers(expected: str, actual: str) -> bool:
+    """An Istio destination ``host|subset`` covers the clusters of every port; with a port, one."""
+    host, subset, *port = expected.split("|")
+    a_host, a_subset, a_port = actual.split("|")
+    return host == a_host and subset == a_subset and (not port or port[0] == a_port)
 
 
 def _route_fields(i: int, exp: dict[str, Any], act: HttpRoute) -> Iterable[tuple[str, Any, Any]]:
     """(path, expected, actual) for one VirtualService route and the Envoy route it became."""
     base = f"spec.http[{i}]"
-    actual = _weights(act)
-    seen: set[tuple[str, str, int | None]] = set()
-    for key, dest in (exp.get("route") or {}).items():
-        host, subset, *port = key.split("|")
-        want_port = int(port[0]) if port and port[0].isdigit() else None
-        hits = [k for k in actual if k[0] == host and k[1] == subset and (want_port is None or k[2] == want_port)]
-        seen.update(hits)
-        got = _num(sum(actual[k] for k in hits)) if hits else None
-        yield f"{base}.route[{key}].weight", dest.get("weight"), got
-    for key, share in actual.items():
-        if key not in seen:
-            yield f"{base}.route[{key[0]}|{key[1]}]", None, {"weight": _num(share)}
-    retries = exp.get("retries") or {}
-    want_attempts = int(retries.get("attempts") or 0)
-    # Envoy's RetryPolicy.num_retries defaults to 1 when a policy is present without it.
-    got_attempts = act.retry_attempts if act.retry_attempts is not None else (1 if act.retry_on else 0)
-    yield f"{base}.retries.attempts", want_attempts, got_attempts
-    if want_attempts and got_attempts:
-        yield f"{base}.retries.retryOn", envoy_retry_on(retries.get("retryOn")), envoy_retry_on(act.retry_on)
-        yield f"{base}.retries.perTryTimeout", retries.get("perTryTimeout"), act.per_try_timeout_s or None
-    # An Envoy route without a timeout waits 15s (RouteAction.timeout default); 0s disables it.
-    got_timeout = ENVOY_DEFAULT_ROUTE_TIMEOUT_S if act.timeout_s is None else (act.timeout_s or None)
-    yield f"{base}.timeout", exp.get("timeout"), got_timeout
+    names = FieldNames(weight=lambda k: f"{base}.route[{k}].weight",
+                       target=lambda k: f"{base}.route[{'|'.join(k.split('|')[:2])}]",
+                       attempts=f"{base}.retries.attempts", retry_on=f"{base}.retries.retryOn",
+                       per_try=f"{base}.retries.perTryTimeout", timeout=f"{base}.timeout")
+    return route_differences(istio_view(exp), envoy_view(act, _target), names, _covers)
 
 
 class _Collector:
