@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -19,11 +20,14 @@ from .common import (
     handle_errors,
     load_bundle,
     load_snapshot,
+    note,
     source_options,
 )
 
 if TYPE_CHECKING:
-    from meshobs.model import MeshSnapshot
+    from meshobs.bundle import Bundle
+    from meshobs.collectors.base import Scope
+    from meshobs.model import MeshSnapshot, ServiceRef
 
 EXIT_HELP = """\b
 Exit codes:
@@ -65,6 +69,39 @@ def resolve(snapshot: object, name: str, namespace: str | None) -> object:
         f"; known services: {', '.join(known[:10])}" + (" ..." if len(known) > 10 else "")
         if snapshot.services else "; the snapshot has no services")
     raise UsageError(f"unknown service {name!r}{where}{hint}")
+
+
+def scoped_question(service: str, namespace: str | None) -> Callable[[MeshSnapshot], Scope | None]:
+    """What a live ``diagnose SERVICE`` asks of the graph phase: resolve the name (an unknown
+    one is a usage error before anything heavy is fetched), then the neighbourhood to collect.
+
+    None (collect the rest mesh-wide) when nothing answered, or when no source gave traffic
+    edges: without the graph, the callers and callees cannot be told, and narrowing would lose
+    what a mesh-wide collection sees.
+    """
+
+    def question(snapshot: MeshSnapshot) -> Scope | None:
+        from meshobs.engine.inputs import answered
+        from meshobs.model import ServiceRef
+        from meshobs.neighbourhood import neighbourhood
+
+        if not answered(snapshot):
+            return None
+        ref = resolve(snapshot, service, namespace)
+        assert isinstance(ref, ServiceRef)
+        return neighbourhood(snapshot, ref) if snapshot.edges else None
+
+    return question
+
+
+def scope_note(bundle: Bundle, target: ServiceRef | None) -> str | None:
+    """What to say when a bundle recorded for one service's neighbourhood answers another question."""
+    recorded = (bundle.scope or {}).get("target")
+    if not recorded or (target is not None and str(target) == recorded):
+        return None
+    asked = f"{target}" if target is not None else "every service"
+    return (f"this bundle holds the neighbourhood of {recorded} only (it was recorded for that service); "
+            f"what it says about {asked} may be incomplete")
 
 
 def load_baseline(when: str, loaded: Loaded) -> MeshSnapshot:
@@ -134,7 +171,9 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
         raise UsageError("name a SERVICE to diagnose, or pass --all")
     if service and all_services:
         raise UsageError("pass either a SERVICE or --all, not both")
-    loaded = load_snapshot(from_path, config_path, window=window, timeout=timeout)
+    # A live question about one service collects its neighbourhood only (two phases).
+    question = scoped_question(service, namespace) if service else None
+    loaded = load_snapshot(from_path, config_path, window=window, timeout=timeout, question=question)
     raw = loaded.config.raw if loaded.config else {}
     settings = Settings.from_thresholds(raw.get("thresholds"),
                                         baseline=load_baseline(baseline, loaded) if baseline else None)
@@ -142,6 +181,8 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
     snapshot = loaded.snapshot
     report: Report | MeshReport
     if all_services:
+        if (said := scope_note(loaded.bundle, None)) is not None:
+            note(said)
         report = diagnose_all(snapshot, settings, suppressions)
     else:
         assert service is not None
@@ -152,6 +193,8 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
             # for the service as named rather than calling it unknown.
             ref = ServiceRef.parse(service, namespace or "default")
         assert isinstance(ref, ServiceRef)
+        if (said := scope_note(loaded.bundle, ref)) is not None:
+            note(said)
         report = run_diagnosis(snapshot, ref, settings, suppressions)
     if output == "text":
         click.echo(text.render(report, color=use_color(no_color)), color=use_color(no_color))

@@ -110,6 +110,10 @@ class _Server:
     def url(self) -> str:
         return self._server.url
 
+    @property
+    def requests(self) -> list[Request]:
+        return self._server.requests
+
     def stop(self) -> None:
         self._server.stop()
 
@@ -204,6 +208,12 @@ class LiveDemo:
     jaeger_url: str
     prometheus_url: str | None
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
+    # What each loopback server was asked ("kubernetes", "envoy", "jaeger"), for tests and benchmarks.
+    _servers: dict[str, _Server] = field(default_factory=dict)
+
+    def requests_to(self, server: str) -> list[Request]:
+        """Every request the ``server`` ("kubernetes", "envoy" or "jaeger") received so far."""
+        return list(self._servers[server].requests)
 
     def stop(self) -> None:
         """Stop every server this demo started (idempotent)."""
@@ -274,7 +284,8 @@ def serve_scenario(name: str | None, workdir: str | Path, *, prometheus: bool | 
               "sources": sources}
     config_path = workdir / "meshobs.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return LiveDemo(scenario.name, config_path, kube_url, envoy_url, jaeger_url, prom_url, stoppers)
+    return LiveDemo(scenario.name, config_path, kube_url, envoy_url, jaeger_url, prom_url, stoppers,
+                    dict(zip(("kubernetes", "envoy", "jaeger"), servers, strict=True)))
 
 
 def main(argv: list[str] | None = None) -> int:
