@@ -136,7 +136,7 @@ class EnvoyCollector:
 
     def fetch(self, ctx: FetchContext | None = None) -> list[RawSource]:
         """One RawSource per proxy; never raises for an unreachable or failing proxy."""
-        if ctx is not None and ctx.phase == "graph":
+        if ctx is not None and not ctx.runs("scoped"):
             return []  # nothing of Envoy's is needed to find the neighbourhood
         if self.error:
             return [RawSource(name="envoy", kind="envoy", error=self.error)]
