@@ -165,22 +165,27 @@ class BoundedSession(requests.Session):
     """A Session whose adapters are all :class:`BoundedAdapter` s, even ones mounted later by a
     library (prometheus-api-client mounts its own on the server's URL)."""
 
-    def __init__(self, timeout_s: float | None = None, max_bytes: int | None = None) -> None:
-        self.bound_timeout_s, self.bound_max_bytes = timeout_s, max_bytes
+    def __init__(self, timeout_s: float | None = None, max_bytes: int | None = None,
+                 pool_size: int | None = None) -> None:
+        self.bound_timeout_s, self.bound_max_bytes, self.pool_size = timeout_s, max_bytes, pool_size
         super().__init__()  # mounts the default adapters through self.mount
 
     def mount(self, prefix: str | bytes, adapter: Any) -> None:
         if not isinstance(adapter, BoundedAdapter):
             retries = getattr(adapter, "max_retries", 0)
+            size = getattr(self, "pool_size", None)
+            pools = {"pool_connections": max(10, size), "pool_maxsize": max(10, size)} if size else {}
             adapter = BoundedAdapter(getattr(self, "bound_timeout_s", None),
-                                     getattr(self, "bound_max_bytes", None), max_retries=retries)
+                                     getattr(self, "bound_max_bytes", None), max_retries=retries, **pools)
         super().mount(prefix, adapter)
 
 
 def bounded_session(*, timeout_s: float | None = None, max_bytes: int | None = None,
-                    verify: bool | str = True, headers: Mapping[str, str] | None = None) -> BoundedSession:
-    """A ``requests.Session`` bounded in total time per request and size per response."""
-    session = BoundedSession(timeout_s, max_bytes)
+                    verify: bool | str = True, headers: Mapping[str, str] | None = None,
+                    pool_size: int | None = None) -> BoundedSession:
+    """A ``requests.Session`` bounded in total time per request and size per response;
+    ``pool_size``: connections kept per host and hosts kept (for many threads at once)."""
+    session = BoundedSession(timeout_s, max_bytes, pool_size)
     session.verify = verify
     if headers:
         session.headers.update(headers)

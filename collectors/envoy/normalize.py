@@ -24,6 +24,7 @@ from .certs import certs_from_admin, certs_from_secrets
 from .clusters import ClusterStatus, parse_clusters
 from .config_dump import ConfigDump, parse_config_dump
 from .names import parse_cluster_name
+from .scraped import as_exposition
 from .server_info import (
     ServerInfo,
     is_ready,
@@ -156,7 +157,8 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
         return SnapshotPart(sources=[SourceStatus(raw.name, SourceState.NO_DATA, note,
                                                   raw.duration_s, "envoy")])
     failures: list[str] = []
-    scraped = _use(raw, "scraped", parse_prometheus_stats, failures) if raw.get("scraped") else None
+    scraped = (_use(raw, "scraped", lambda body: parse_prometheus_stats(as_exposition(body)), failures)
+               if raw.get("scraped") else None)
     # The first request doubles as the reachability probe (/ready, or /server_info when
     # Prometheus already said whether the proxy is live).
     probe = raw.get("ready") or raw.get("server_info")
