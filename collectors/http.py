@@ -31,6 +31,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -232,6 +233,14 @@ def _root(exc: BaseException) -> str:
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     text = str(exc) or type(exc).__name__
     return text.split("] ")[-1][:200]
+
+
+def join_url(base: str, path: str) -> str:
+    """``path`` appended to ``base``'s path, keeping ``base``'s query string
+    (``http://h/jaeger?orgId=1`` + ``/api/v3/services`` -> ``http://h/jaeger/api/v3/services?orgId=1``);
+    requests then adds a request's own ``params`` after it."""
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path))
 
 
 def _charset(resp: requests.Response) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from meshobs.collectors.base import FetchContext, NormalizeContext
-from meshobs.collectors.http import http_get
+from meshobs.collectors.http import http_get, join_url
 from meshobs.collectors.otlp import parse_traces
 from meshobs.config import Config
 from meshobs.durations import parse_duration
@@ -56,7 +56,7 @@ class JaegerCollector:
 
     def _get(self, session: requests.Session, path: str, key: str, api: str,
              params: dict[str, Any] | None = None) -> Payload:
-        return http_get(session, self.url.rstrip("/") + path, key, params=params, headers=self.headers,
+        return http_get(session, join_url(self.url, path), key, params=params, headers=self.headers,
                         timeout_s=self.timeout_s, verify=self.verify, meta={"api": api})
 
     def _services(self, session: requests.Session) -> tuple[Payload, str]:
