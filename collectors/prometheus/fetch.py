@@ -20,7 +20,7 @@ from meshobs.durations import format_duration
 from meshobs.raw import Payload, RawSource, iso, utc_now
 
 from ..base import FetchContext
-from ..http import describe_error
+from ..http import bounded_session, describe_error
 from ..promql import QUERIES, RANGE_QUERIES, render, render_range, series_step_s
 from .labels import KIND
 
@@ -36,7 +36,8 @@ class PrometheusCollector:
                  ca_file: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
-        session = requests.Session()
+        # Bounded: each query's total time (a trickling server is cut off), the answer's size.
+        session = bounded_session(timeout_s=timeout_s)
         session.verify = (ca_file or True) if verify_tls else False
         # No automatic retries: a failing Prometheus should be reported at once, not after
         # the library's default back-off (seconds per query).
