@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import time as _time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -75,6 +76,10 @@ class FetchContext:
     # skip requests whose data feeds none of these (Envoy asks drift's proxies for their
     # config dump only).
     needs: frozenset[str] | None = None
+    # Set when no bundle is being recorded: a collector returning many sources (Envoy, one per
+    # proxy) may pass each finished RawSource through it; it comes back normalised, bodies
+    # dropped, so a big mesh's payloads are never all in memory at once.
+    digest: Callable[[RawSource], RawSource] | None = None
 
     def runs(self, part: str) -> bool:
         """Does this phase fetch ``part`` ("graph": the cheap mesh-wide part; "scoped": the rest)?

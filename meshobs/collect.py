@@ -182,7 +182,7 @@ def merge_phases(graph: list[RawSource], scoped: list[RawSource]) -> list[RawSou
 
 def collect(config: Config, *, at: datetime | None = None, progress: Progress | None = None,
             deadline: float | None = None, needs: frozenset[str] | None = None,
-            question: Question | None = None) -> Bundle:
+            question: Question | None = None, keep_raw: bool = True) -> Bundle:
     """Fetch every configured source; never raises for an unreachable or failing source.
 
     ``deadline`` (``time.monotonic()``) is the whole run's: collection stops a little before it
@@ -191,6 +191,8 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
     the collection runs in two phases: "graph" (the cheap mesh-wide part), then ``question``
     (which may raise, e.g. for an unknown service, before anything heavy is fetched) turns that
     graph into the Scope the "scoped" phase collects; the Scope is recorded in the bundle.
+    ``keep_raw=False`` (no bundle will be written): sources may be normalised as they arrive
+    and their bodies dropped (``FetchContext.digest``); the bundle then only builds a snapshot.
     """
     from meshobs.collectors.base import FetchContext
     from meshobs.collectors.netbound import RunLimits, run_limits
@@ -198,7 +200,8 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
     when = at or config.time or utc_now()
     until = fetch_deadline(deadline)
     limits = RunLimits(deadline=until, max_bytes=max_response_bytes(config))
-    ctx = FetchContext(time=when, window_s=config.window_s, config=config, deadline=until, needs=needs)
+    ctx = FetchContext(time=when, window_s=config.window_s, config=config, deadline=until, needs=needs,
+                       digest=None if keep_raw else (lambda raw: _digest(raw, when, config.window_s)))
     scope = None
     with run_limits(limits), _tls_warnings(config):
         if question is None:
@@ -213,6 +216,12 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
     return Bundle(time=when, window_s=config.window_s, sources=sources, config=config.raw,
                   created=iso(utc_now()), meshobs_version=__version__,
                   scope=scope_to_dict(scope) if scope is not None else None)
+
+
+def _digest(raw: RawSource, time: datetime, window_s: float) -> RawSource:
+    raw.part = normalize_source(raw, time, window_s)
+    raw.drop_bodies()
+    return raw
 
 
 def max_response_bytes(config: Config) -> int:
@@ -287,11 +296,19 @@ def normalize_source(raw: RawSource, time: datetime, window_s: float) -> Snapsho
     return part
 
 
-def build_snapshot(bundle: Bundle, origin: str = "") -> MeshSnapshot:
-    """Bundle (live or recorded) -> MeshSnapshot, through each source's ``normalize``."""
+def build_snapshot(bundle: Bundle, origin: str = "", *, keep_raw: bool = True) -> MeshSnapshot:
+    """Bundle (live or recorded) -> MeshSnapshot, through each source's ``normalize``.
+
+    ``keep_raw=False``: each source's bodies are dropped once it is normalised (the bundle is
+    not written afterwards), so the raw payloads and the model are not both held whole."""
     from .assemble import assemble
 
-    parts = [normalize_source(raw, bundle.time, bundle.window_s) for raw in bundle.sources]
+    parts = []
+    for raw in bundle.sources:
+        parts.append(raw.part if raw.part is not None else normalize_source(raw, bundle.time, bundle.window_s))
+        if not keep_raw:
+            raw.drop_bodies()
+            raw.part = None
     configured = str(bundle.config.get("mesh", "auto"))
     mesh = Mesh(configured) if configured in ("istio", "appmesh") else Mesh.UNKNOWN
     return assemble(SnapshotPart.merge(parts), time=bundle.time, window_s=bundle.window_s,

@@ -104,3 +104,14 @@ def test_an_unknown_service_stops_before_the_heavy_collection(live: tuple[LiveDe
     assert len(demo.requests_to("envoy")) == before["envoy"]  # no proxy was asked
     kube = [r.path_only for r in demo.requests_to("kubernetes")[before["kubernetes"]:]]
     assert kube and not any("/apis/networking.istio.io" in p for p in kube)  # no mesh config listed
+
+
+def test_without_a_bundle_to_write_the_bodies_are_dropped_as_they_arrive(live: tuple[LiveDemo, Config],
+                                                                        mesh_wide: MeshSnapshot) -> None:
+    bundle = collect(live[1], keep_raw=False)
+    envoy = [r for r in bundle.sources if r.kind == "envoy"]
+    # Each proxy was normalised in its worker; only what was asked and how it went is kept.
+    assert envoy and all(r.part is not None and all(p.body is None for p in r.payloads) for r in envoy)
+    snap = build_snapshot(bundle, keep_raw=False)
+    assert snap.proxies == mesh_wide.proxies and snap.edges == mesh_wide.edges
+    assert all(p.body is None for r in bundle.sources for p in r.payloads)

@@ -149,9 +149,10 @@ class EnvoyCollector:
         deadline = ctx.deadline if ctx else None
         needs = ctx.needs if ctx else None
         scraped = dict(self.scrape(targets, ctx)) if (self.scrape is not None and ctx is not None) else {}
+        digest = (ctx.digest if ctx is not None else None) or (lambda raw: raw)
         # In-flight requests are cut at the deadline (see meshobs.collectors.netbound); a moment
         # later they have handed in their "timed out" payloads.
-        return fan_out(lambda t: self._fetch_proxy(t, deadline, needs, scraped.get(t.source_name)),
+        return fan_out(lambda t: digest(self._fetch_proxy(t, deadline, needs, scraped.get(t.source_name))),
                        targets, workers=max(1, self.concurrency), name="envoy-admin",
                        deadline=None if deadline is None else deadline + HAND_IN_S, late=self._late)
 

@@ -108,11 +108,12 @@ def run_timeout_s(timeout: str | None, config: Config | None) -> float:
 
 def load_bundle(from_path: str | None, config_path: str | None, *, window: str | None = None,
                 quiet_demo: bool = False, timeout: str | None = None, needs: frozenset[str] | None = None,
-                question: Any = None) -> tuple[Bundle, Config | None, str]:
+                question: Any = None, keep_raw: bool = True) -> tuple[Bundle, Config | None, str]:
     """The raw bundle to work on: --from, else a live collection from the config, else the demo.
 
-    ``timeout`` is --timeout (see :func:`run_deadline`); ``needs`` and ``question`` are passed
-    to :func:`meshobs.collect.collect` (what the command reads; a two-phase scoped collection).
+    ``timeout`` is --timeout (see :func:`run_deadline`); ``needs``, ``question`` and
+    ``keep_raw`` are passed to :func:`meshobs.collect.collect` (what the command reads; a
+    two-phase scoped collection; whether the bundle will be written, or only normalised).
     """
     from meshobs.durations import parse_duration
 
@@ -160,7 +161,8 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
     from meshobs.collect import collect
 
     show = progress_printer()
-    bundle = collect(config, progress=show, deadline=deadline, needs=needs, question=question)
+    bundle = collect(config, progress=show, deadline=deadline, needs=needs, question=question,
+                     keep_raw=keep_raw)
     if show:
         click.echo("\r\033[K", err=True, nl=False)
     return bundle, config, "live"
@@ -168,11 +170,13 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
 
 def load_snapshot(from_path: str | None, config_path: str | None, *, window: str | None = None,
                   quiet_demo: bool = False, timeout: str | None = None, question: Any = None) -> Loaded:
+    """The snapshot to work on. Its bundle is not written afterwards, so each source's raw
+    bodies are dropped once normalised (``Loaded.bundle`` keeps times, scope and statuses)."""
     from meshobs.collect import build_snapshot
 
     bundle, config, origin = load_bundle(from_path, config_path, window=window, quiet_demo=quiet_demo,
-                                         timeout=timeout, question=question)
-    return Loaded(bundle, build_snapshot(bundle, origin=origin), config, origin)
+                                         timeout=timeout, question=question, keep_raw=False)
+    return Loaded(bundle, build_snapshot(bundle, origin=origin, keep_raw=False), config, origin)
 
 
 def handle_errors(fn: F) -> F:

@@ -79,7 +79,8 @@ def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | N
     from meshobs.raw import utc_now
 
     # Envoy is asked for its effective configuration only (see FetchContext.needs).
-    bundle, config, origin = load_bundle(from_path, config_path, timeout=timeout, needs=DRIFT_NEEDS)
+    bundle, config, origin = load_bundle(from_path, config_path, timeout=timeout, needs=DRIFT_NEEDS,
+                                         keep_raw=False)
     section = config.section("drift") if config is not None else {}
     paths = list(_setting(intended, section, "intended", []) or [])
     missing = [p for p in paths if not Path(p).expanduser().exists()]
@@ -92,7 +93,7 @@ def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | N
     rules = rules_from_config(section.get("ignore"))
 
     now = utc_now()
-    snapshot = build_snapshot(bundle, origin=origin)
+    snapshot = build_snapshot(bundle, origin=origin, keep_raw=False)
     resources, intended_state = intended_from_paths(paths, bundle.time) if paths else (None, None)
     run = check(resources, intended_state, snapshot, rules=rules, now=now,
                 all_namespaces=bool(_setting(all_namespaces, section, "all_namespaces", False)))
