@@ -162,7 +162,7 @@ def merge_phases(graph: list[RawSource], scoped: list[RawSource]) -> list[RawSou
     one normalize call sees both; a payload key the graph phase already has is kept from there.
     A source that failed as a whole in one phase stays a separate source (``<name>:scoped``),
     so the other phase's answers are not thrown away with it."""
-    out = [RawSource(r.name, r.kind, list(r.payloads), dict(r.meta), r.error, r.duration_s) for r in graph]
+    out = [RawSource(r.name, r.kind, list(r.payloads), dict(r.meta), r.error, r.duration_s, r.part) for r in graph]
     by_name = {r.name: r for r in out}
     for r in scoped:
         mine = by_name.get(r.name)
@@ -174,7 +174,10 @@ def merge_phases(graph: list[RawSource], scoped: list[RawSource]) -> list[RawSou
                 out.append(RawSource(f"{r.name}:scoped", r.kind, r.payloads, r.meta, r.error, r.duration_s))
         else:
             have = {p.key for p in mine.payloads}
-            mine.payloads.extend(p for p in r.payloads if p.key not in have)
+            added = [p for p in r.payloads if p.key not in have]
+            if added:
+                mine.payloads.extend(added)
+                mine.part = None  # normalised again, with the scoped payloads
             mine.meta.update({k: v for k, v in r.meta.items() if k not in mine.meta})
             mine.duration_s += r.duration_s
     return out
@@ -208,6 +211,8 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
             sources = _fetch_phase(config, ctx, [], progress)
         else:
             graph = _fetch_phase(config, replace(ctx, phase="graph"), [], progress)
+            for raw in graph:  # normalised once: a source the scoped phase adds nothing to is reused
+                raw.part = normalize_source(raw, when, config.window_s)
             graph_bundle = Bundle(time=when, window_s=config.window_s, sources=graph, config=config.raw)
             scope = question(build_snapshot(graph_bundle, origin="live"))
             scoped = _fetch_phase(config, replace(ctx, phase="scoped", scope=scope),
