@@ -14,6 +14,7 @@ import os
 import re
 import tarfile
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 from .raw import Payload, RawSource, iso, parse_iso
 from .redact import REDACTED, redact_text, scrub
 
-__all__ = ["FORMAT", "REDACTED", "Bundle", "BundleError", "read_bundle", "scrub", "write_bundle"]
+__all__ = ["FORMAT", "REDACTED", "Bundle", "BundleError", "iter_bundle", "read_bundle", "scrub", "write_bundle"]
 
 FORMAT = "meshobs-bundle/1"
 
@@ -135,17 +136,15 @@ def _reader(path: Path) -> dict[str, str] | Path:
     raise BundleError(f"{path}: no such bundle (expected a directory or a .tar.gz)")
 
 
-def read_bundle(path: str | Path) -> Bundle:
-    """Read a bundle written by :func:`write_bundle` (directory or archive)."""
-    path = Path(path)
-    src = _reader(path)
-
+def _checked_reader(path: Path, src: dict[str, str] | Path | _ArchiveStream) -> Callable[[str], str]:
     def read(name: str) -> str:
         # Only files inside the bundle's payloads/ folder: a crafted index must not make
         # meshobs read (and re-record) files from elsewhere on the machine.
         if name != "bundle.json" and (not name.startswith("payloads/") or ".." in Path(name).parts
                                       or Path(name).is_absolute()):
             raise BundleError(f"{path}: payload file {name!r} is outside the bundle's payloads/")
+        if isinstance(src, _ArchiveStream):
+            return src.read(name)
         if isinstance(src, Path):
             try:
                 return (src / name).read_text(encoding="utf-8")
@@ -155,20 +154,100 @@ def read_bundle(path: str | Path) -> Bundle:
             raise BundleError(f"{path}: {name} is missing from the bundle")
         return src[name]
 
+    return read
+
+
+def _load_index(path: Path, read: Callable[[str], str]) -> dict[str, Any]:
     try:
         index = json.loads(read("bundle.json"))
     except json.JSONDecodeError as exc:
         raise BundleError(f"{path}: bundle.json is not valid JSON ({exc.msg})") from None
     if not isinstance(index, dict) or index.get("format") != FORMAT:
         raise BundleError(f"{path}: not a {FORMAT} bundle")
+    return index
+
+
+def read_bundle(path: str | Path) -> Bundle:
+    """Read a bundle written by :func:`write_bundle` (directory or archive)."""
+    path = Path(path)
+    read = _checked_reader(path, _reader(path))
+    index = _load_index(path, read)
     try:
-        return _from_index(index, read)
+        bundle = _header(index)
+        bundle.sources = list(_iter_sources(index, read))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{path}: bundle.json is damaged ({type(exc).__name__}: {exc})") from None
+    return bundle
+
+
+def iter_bundle(path: str | Path) -> tuple[Bundle, Iterator[RawSource]]:
+    """:func:`read_bundle`'s times, config and scope (``sources`` empty), and its sources one at a
+    time, each read when the iterator reaches it (an archive in one sequential pass). A replay
+    that normalises each source and lets it go never holds every body at once."""
+    path = Path(path)
+    src: Path | _ArchiveStream = path if path.is_dir() else _ArchiveStream(path)
+    read = _checked_reader(path, src)
+    index = _load_index(path, read)
+    try:
+        bundle = _header(index)
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{path}: bundle.json is damaged ({type(exc).__name__}: {exc})") from None
 
+    def sources() -> Iterator[RawSource]:
+        try:
+            yield from _iter_sources(index, read)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{path}: bundle.json is damaged ({type(exc).__name__}: {exc})") from None
 
-def _from_index(index: dict[str, Any], read: Any) -> Bundle:
-    sources = []
+    return bundle, sources()
+
+
+class _ArchiveStream:
+    """An archive's members read in order, on demand: bundles are written in payload order, so
+    each member is read when its source is reached and dropped when handed out."""
+
+    def __init__(self, path: Path) -> None:
+        import gzip
+
+        if not path.is_file():
+            raise BundleError(f"{path}: no such bundle (expected a directory or a .tar.gz)")
+        self.path = path
+        self._waiting: dict[str, bytes] = {}
+        try:
+            # Open for as long as sources are read; closed at the end of the archive (or with
+            # the process when a reader stops early).
+            raw = path.open("rb")
+            gz = gzip.GzipFile(fileobj=raw) if raw.read(2) == b"\x1f\x8b" else None
+            raw.seek(0)
+            self._tar = (tarfile.open(fileobj=gz, mode="r:") if gz  # noqa: SIM115
+                         else tarfile.open(fileobj=raw, mode="r:*"))  # noqa: SIM115
+        except (tarfile.TarError, OSError) as exc:
+            raise BundleError(f"{path}: not a meshobs bundle archive ({exc})") from None
+
+    def read(self, name: str) -> str:
+        try:
+            while name not in self._waiting:
+                member = self._tar.next()
+                if member is None:
+                    self._tar.close()
+                    raise BundleError(f"{self.path}: {name} is missing from the bundle")
+                f = self._tar.extractfile(member) if member.isfile() else None
+                if f is not None:
+                    self._waiting[member.name.removeprefix("./")] = f.read()
+            return self._waiting.pop(name).decode("utf-8")
+        except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError) as exc:
+            raise BundleError(f"{self.path}: not a meshobs bundle archive ({exc})") from None
+
+
+def _header(index: dict[str, Any]) -> Bundle:
+    return Bundle(time=parse_iso(index["time"]), window_s=float(index["window_s"]),
+                  sources=[], config=index.get("config") or {},
+                  created=index.get("created", ""), meshobs_version=index.get("meshobs_version", ""),
+                  description=index.get("description", ""), name=index.get("name", ""),
+                  scope=index.get("scope") if isinstance(index.get("scope"), dict) else None)
+
+
+def _iter_sources(index: dict[str, Any], read: Callable[[str], str]) -> Iterator[RawSource]:
     for s in index.get("sources", []):
         raw = RawSource(name=s["name"], kind=s["kind"], meta=s.get("meta") or {},
                         error=s.get("error"), duration_s=s.get("duration_s", 0.0))
@@ -178,9 +257,4 @@ def _from_index(index: dict[str, Any], read: Any) -> Bundle:
                 status=p.get("status"), error=p.get("error"), url=p.get("url", ""),
                 params=p.get("params") or {}, elapsed_s=p.get("elapsed_s", 0.0),
                 fetched_at=p.get("fetched_at", ""), meta=p.get("meta") or {}))
-        sources.append(raw)
-    return Bundle(time=parse_iso(index["time"]), window_s=float(index["window_s"]),
-                  sources=sources, config=index.get("config") or {},
-                  created=index.get("created", ""), meshobs_version=index.get("meshobs_version", ""),
-                  description=index.get("description", ""), name=index.get("name", ""),
-                  scope=index.get("scope") if isinstance(index.get("scope"), dict) else None)
+        yield raw

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -301,15 +301,18 @@ def normalize_source(raw: RawSource, time: datetime, window_s: float) -> Snapsho
     return part
 
 
-def build_snapshot(bundle: Bundle, origin: str = "", *, keep_raw: bool = True) -> MeshSnapshot:
+def build_snapshot(bundle: Bundle, origin: str = "", *, keep_raw: bool = True,
+                   sources: Iterable[RawSource] | None = None) -> MeshSnapshot:
     """Bundle (live or recorded) -> MeshSnapshot, through each source's ``normalize``.
 
     ``keep_raw=False``: each source's bodies are dropped once it is normalised (the bundle is
-    not written afterwards), so the raw payloads and the model are not both held whole."""
+    not written afterwards), so the raw payloads and the model are not both held whole.
+    ``sources`` replaces ``bundle.sources`` (e.g. :func:`meshobs.bundle.iter_bundle`'s, read one
+    at a time)."""
     from .assemble import assemble
 
     parts = []
-    for raw in bundle.sources:
+    for raw in bundle.sources if sources is None else sources:
         parts.append(raw.part if raw.part is not None else normalize_source(raw, bundle.time, bundle.window_s))
         if not keep_raw:
             raw.drop_bodies()

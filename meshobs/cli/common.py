@@ -174,6 +174,23 @@ def load_snapshot(from_path: str | None, config_path: str | None, *, window: str
     bodies are dropped once normalised (``Loaded.bundle`` keeps times, scope and statuses)."""
     from meshobs.collect import build_snapshot
 
+    if from_path is not None and not (from_path == "demo" or from_path.startswith("demo:")):
+        # A recorded bundle: its sources are read one at a time and let go once normalised.
+        from meshobs.bundle import iter_bundle
+
+        try:
+            config = load_config(config_path)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        if window is not None:
+            note(f"--window {window} applies to a live collection only; a recorded bundle keeps the "
+                 f"window it was recorded with")
+        try:
+            header, sources = iter_bundle(from_path)
+            return Loaded(header, build_snapshot(header, origin=from_path, keep_raw=False, sources=sources),
+                          config, from_path)
+        except BundleError as exc:
+            raise UsageError(str(exc)) from None
     bundle, config, origin = load_bundle(from_path, config_path, window=window, quiet_demo=quiet_demo,
                                          timeout=timeout, question=question, keep_raw=False)
     return Loaded(bundle, build_snapshot(bundle, origin=origin, keep_raw=False), config, origin)
