@@ -248,7 +248,9 @@ def _header(index: dict[str, Any]) -> Bundle:
 
 
 def _iter_sources(index: dict[str, Any], read: Callable[[str], str]) -> Iterator[RawSource]:
-    for s in index.get("sources", []):
+    entries = index.get("sources", [])
+    for i, s in enumerate(entries):
+        entries[i] = None  # a big mesh's index is ~100 MB parsed: let each entry go once used
         raw = RawSource(name=s["name"], kind=s["kind"], meta=s.get("meta") or {},
                         error=s.get("error"), duration_s=s.get("duration_s", 0.0))
         for p in s.get("payloads", []):

@@ -46,7 +46,7 @@ def test_a_truncated_archive_is_a_bundle_error_while_streaming(tmp_path: Path) -
     path = write_bundle(load_demo("ecommerce"), tmp_path / "b.tar.gz")
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    header, sources = iter_bundle(cut)
+    _header, sources = iter_bundle(cut)
     with pytest.raises(BundleError):
         for _raw in sources:
             pass
