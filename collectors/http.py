@@ -175,7 +175,12 @@ class BoundedSession(requests.Session):
         if not isinstance(adapter, BoundedAdapter):
             retries = getattr(adapter, "max_retries", 0)
             size = getattr(self, "pool_size", None)
-            pools = {"pool_connections": max(10, size), "pool_maxsize": max(10, size)} if size else {}
+            # Keep the pool sizes of an adapter a library mounted (prometheus-api-client's caller
+            # sizes it to its concurrency), else the session's own.
+            pools = ({"pool_connections": getattr(adapter, "_pool_connections", 10),
+                      "pool_maxsize": getattr(adapter, "_pool_maxsize", 10)}
+                     if isinstance(adapter, HTTPAdapter) else
+                     {"pool_connections": max(10, size), "pool_maxsize": max(10, size)} if size else {})
             adapter = BoundedAdapter(getattr(self, "bound_timeout_s", None),
                                      getattr(self, "bound_max_bytes", None), max_retries=retries, **pools)
         super().mount(prefix, adapter)

@@ -9,22 +9,27 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from meshobs.collectors.config_shapes import check_spec
 from meshobs.model import (
     ConfigResource,
     Layer,
     Mesh,
     Pod,
     Service,
+    ServicePort,
     ServiceRef,
     SnapshotPart,
+    SourceLocation,
     Workload,
     WorkloadRef,
     freeze,
     frozen_map,
 )
+from meshobs.shape import ITEM_ERRORS
 
 ISTIO_SIDECAR = "istio-proxy"
 APPMESH_SIDECAR = "envoy"
@@ -39,6 +44,11 @@ _VOLATILE_LABELS = {"pod-template-hash", "controller-revision-hash", "pod-templa
 # Annotations that are server bookkeeping or whole copies of the object.
 _DROP_ANNOTATIONS = {"kubectl.kubernetes.io/last-applied-configuration",
                      "deployment.kubernetes.io/revision"}
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+# Its Gateway shares a kind name with Istio's; the model calls it by Istio's internal name.
+KUBERNETES_GATEWAY = "KubernetesGateway"
+# Annotations of pods and pod templates the model keeps: the meshes' own.
+_MESH_ANNOTATION_MARKS = ("istio.io/", "appmesh.k8s.aws/")
 _APP_LABELS = ("app", "service.istio.io/canonical-name", "app.kubernetes.io/name")
 _VERSION_LABELS = ("version", "service.istio.io/canonical-revision", "app.kubernetes.io/version")
 
@@ -50,6 +60,8 @@ def mesh_of_api_version(api_version: str) -> Mesh | None:
         return Mesh.ISTIO
     if group == "appmesh.k8s.aws":
         return Mesh.APPMESH
+    if group == GATEWAY_API_GROUP:
+        return Mesh.ISTIO  # the Kubernetes Gateway API: Istio implements it (App Mesh does not)
     return None
 
 
@@ -72,6 +84,11 @@ def kept_annotations(obj: Mapping[str, Any]) -> dict[str, str]:
     return {k: v for k, v in _str_map(_meta(obj).get("annotations")).items() if k not in _DROP_ANNOTATIONS}
 
 
+def mesh_annotations(annotations: Mapping[str, str]) -> dict[str, str]:
+    """The mesh annotations (``sidecar.istio.io/inject``, ``appmesh.k8s.aws/...``) of a pod."""
+    return {k: v for k, v in annotations.items() if any(m in k for m in _MESH_ANNOTATION_MARKS)}
+
+
 def first_label(labels: Mapping[str, str], keys: Iterable[str]) -> str | None:
     for k in keys:
         if labels.get(k):
@@ -82,18 +99,25 @@ def first_label(labels: Mapping[str, str], keys: Iterable[str]) -> str | None:
 def flatten_objects(doc: Any) -> Iterator[Mapping[str, Any]]:
     """The objects in one document: ``kind: List`` and typed ``*List`` documents hold theirs
     under ``items`` (the API's typed lists omit kind/apiVersion on the items)."""
+    for _path, obj in flatten_with_paths(doc):
+        yield obj
+
+
+def flatten_with_paths(doc: Any, path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """:func:`flatten_objects` with each object's path in the document (``""``, ``items[3]``),
+    so a manifest reader can find its line."""
     if not isinstance(doc, Mapping):
         return
     kind = str(doc.get("kind", ""))
     if kind.endswith("List") and isinstance(doc.get("items"), list):
         item_kind = kind[:-4]
-        for item in doc["items"]:
+        for i, item in enumerate(doc["items"]):
             if isinstance(item, Mapping):
                 if item_kind and "kind" not in item:
                     item = {**item, "kind": item_kind, "apiVersion": doc.get("apiVersion", "v1")}
-                yield from flatten_objects(item)
+                yield from flatten_with_paths(item, f"{path}.items[{i}]" if path else f"items[{i}]")
         return
-    yield doc
+    yield path, doc
 
 
 # -- pods ------------------------------------------------------------------------------------
@@ -181,6 +205,7 @@ def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str,
         service_account=spec.get("serviceAccountName") or spec.get("serviceAccount"),
         ip=status.get("podIP"), node=spec.get("nodeName"),
         containers=tuple(str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, Mapping)),
+        annotations=frozen_map(mesh_annotations(annotations)),
     )
     return pod, mesh
 
@@ -192,10 +217,11 @@ def _stable_labels(labels: Mapping[str, str]) -> dict[str, str]:
 
 
 def _workload(ref: WorkloadRef, labels: Mapping[str, str], service_account: str | None,
-              meshed: bool | None, mesh: Mesh) -> Workload:
+              meshed: bool | None, mesh: Mesh, annotations: Mapping[str, str] | None = None) -> Workload:
     return Workload(ref=ref, mesh=mesh, app=first_label(labels, _APP_LABELS),
                     version=first_label(labels, _VERSION_LABELS), labels=frozen_map(_stable_labels(labels)),
-                    service_account=service_account, meshed=meshed)
+                    service_account=service_account, meshed=meshed,
+                    annotations=frozen_map(mesh_annotations(annotations or {})))
 
 
 def workloads_from_pods(pods: Iterable[tuple[Pod, Mesh]]) -> dict[WorkloadRef, Workload]:
@@ -209,7 +235,8 @@ def workloads_from_pods(pods: Iterable[tuple[Pod, Mesh]]) -> dict[WorkloadRef, W
         meshes = [m for _, m in members if m is not Mesh.UNKNOWN]
         first = members[0][0]
         out[ref] = _workload(ref, first.labels, first.service_account,
-                             all(p.has_sidecar for p, _ in members), meshes[0] if meshes else Mesh.UNKNOWN)
+                             all(p.has_sidecar for p, _ in members), meshes[0] if meshes else Mesh.UNKNOWN,
+                             first.annotations)
     return out
 
 
@@ -231,7 +258,7 @@ def workload_from_controller(obj: Mapping[str, Any], ns_labels: Mapping[str, Map
     # Injection happens at admission: a template without a sidecar says nothing about the pods.
     meshed = True if sidecar else (False if expected is False else None)
     return _workload(WorkloadRef(ns, str(meta.get("name", ""))), labels,
-                     tspec.get("serviceAccountName"), meshed, mesh)
+                     tspec.get("serviceAccountName"), meshed, mesh, annotations)
 
 
 def _matches(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
@@ -239,8 +266,9 @@ def _matches(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
 
 
 def service_from_object(obj: Mapping[str, Any], candidates: Mapping[WorkloadRef, Mapping[str, Any]],
-                        meshes: Mapping[WorkloadRef, Mesh]) -> Service:
-    """A Service object -> Service; ``candidates`` maps workloads to their pods' labels."""
+                        meshes: Mapping[WorkloadRef, Mesh], origin: str = "kubernetes") -> Service:
+    """A Service object -> Service; ``candidates`` maps workloads to their pods' labels and
+    ``origin`` says where the object was read ("kubernetes", a manifest path)."""
     meta, spec = _meta(obj), obj.get("spec") or {}
     ns = namespace_of(obj)
     name = str(meta.get("name", ""))
@@ -248,16 +276,28 @@ def service_from_object(obj: Mapping[str, Any], candidates: Mapping[WorkloadRef,
     workloads = tuple(sorted(w for w, labels in candidates.items()
                              if w.namespace == ns and _matches(selector, labels)))
     found = [meshes[w] for w in workloads if meshes.get(w, Mesh.UNKNOWN) is not Mesh.UNKNOWN]
-    ports = tuple(int(p["port"]) for p in spec.get("ports") or []
+    specs = tuple(service_port(p) for p in spec.get("ports") or []
                   if isinstance(p, Mapping) and str(p.get("port", "")).isdigit())
     return Service(ref=ServiceRef(ns, name), mesh=found[0] if found else Mesh.UNKNOWN,
-                   hosts=(f"{name}.{ns}.svc.cluster.local",), ports=ports,
-                   selector=frozen_map(selector), workloads=workloads)
+                   hosts=(f"{name}.{ns}.svc.cluster.local",), ports=tuple(p.port for p in specs),
+                   selector=frozen_map(selector), workloads=workloads, origin=origin or "kubernetes",
+                   port_specs=specs)
+
+
+def service_port(p: Mapping[str, Any]) -> ServicePort:
+    """One entry of a Service's ``ports`` (its ``port`` already known to be a number)."""
+    target = p.get("targetPort")
+    text = str(target) if target is not None and target != "" else None
+    return ServicePort(port=int(p["port"]), name=str(p.get("name") or ""),
+                       target_port=int(text) if text is not None and text.isdigit() else text,
+                       protocol=str(p.get("protocol") or "TCP").upper(),
+                       app_protocol=str(p["appProtocol"]) if p.get("appProtocol") else None)
 
 
 # -- mesh configuration ---------------------------------------------------------------------
 
-def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str) -> ConfigResource | None:
+def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str,
+                       location: SourceLocation | None = None) -> ConfigResource | None:
     """An Istio or App Mesh custom resource -> ConfigResource (None for any other object).
 
     Only ``spec``, labels and the meaningful annotations are kept: ``status``, resourceVersion,
@@ -269,11 +309,16 @@ def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str) -> Con
         return None
     meta = _meta(obj)
     spec = obj.get("spec")
+    kind = str(obj.get("kind", ""))
+    if kind == "Gateway" and api_version.startswith(GATEWAY_API_GROUP + "/"):
+        kind = KUBERNETES_GATEWAY
+    check_spec(kind, spec, item_name(obj, origin), appmesh=mesh is Mesh.APPMESH,
+               line_of=location.at if location is not None else None)
     resource = ConfigResource(
-        kind=str(obj.get("kind", "")), namespace=namespace_of(obj), name=str(meta.get("name", "")),
+        kind=kind, namespace=namespace_of(obj), name=str(meta.get("name", "")),
         spec=freeze(spec if isinstance(spec, Mapping) else {}), layer=layer, api_version=api_version,
         mesh=mesh, labels=frozen_map(_str_map(meta.get("labels"))),
-        annotations=frozen_map(kept_annotations(obj)), origin=origin,
+        annotations=frozen_map(kept_annotations(obj)), origin=origin, location=location,
     )
     if mesh is Mesh.APPMESH:
         # The App Mesh checks read the common layout (spec["meshobs"]), whatever the shape.
@@ -283,31 +328,67 @@ def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str) -> Con
     return resource
 
 
-def objects_to_part(objects: Iterable[tuple[Mapping[str, Any], str]], layer: Layer) -> SnapshotPart:
-    """(object, origin) pairs of any kind -> pods, workloads, services and mesh configuration.
+def item_name(obj: Mapping[str, Any], origin: str = "") -> str:
+    """``VirtualService shop/cart (deploy/vs.yaml)``: how a problem names one object."""
+    meta = _meta(obj)
+    ns = meta.get("namespace")
+    where = f"{ns}/{meta.get('name', '?')}" if ns else str(meta.get("name", "?"))
+    source = f" ({origin})" if origin and origin != "kubernetes" else ""
+    return f"{obj.get('kind', '?')} {where}{source}"
+
+
+@contextmanager
+def _item(obj: Mapping[str, Any], origin: str, problems: list[str] | None) -> Iterator[None]:
+    """Build one object; a wrong shape costs that object (named in ``problems``)."""
+    try:
+        yield
+    except ITEM_ERRORS as exc:
+        name = item_name(obj, origin)
+        why = str(exc) if isinstance(exc, ValueError) else f"unexpected shape ({exc!r})"
+        message = why if why.startswith(name) else f"{name}: {why}"
+        if problems is None:
+            raise ValueError(message) from None
+        problems.append(message)
+
+
+Sourced = tuple[Mapping[str, Any], str] | tuple[Mapping[str, Any], str, SourceLocation | None]
+
+
+def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str] | None = None) -> SnapshotPart:
+    """(object, origin[, location]) of any kind -> pods, workloads, services and mesh
+    configuration; a manifest reader passes each object's file and line as its location.
 
     Namespace objects among them contribute their injection labels; kinds meshobs does not
-    model (ConfigMaps, RBAC ...) are ignored.
+    model (ConfigMaps, RBAC ...) are ignored. An object whose fields have the wrong shape is
+    left out and named in ``problems`` (raised as ValueError when it is None): one malformed
+    VirtualService costs that VirtualService, not the source.
     """
-    items = [(o, origin) for o, origin in objects if isinstance(o, Mapping)]
+    located = [(o[0], o[1], o[2] if len(o) > 2 else None) for o in objects]  # type: ignore[misc]
+    items = [(o, origin) for o, origin, _ in located if isinstance(o, Mapping)]
+    where = {id(o): loc for o, _origin, loc in located if loc is not None}
     ns_labels = {str(_meta(o).get("name")): _str_map(_meta(o).get("labels"))
                  for o, _ in items if o.get("kind") == "Namespace"}
     part = SnapshotPart()
     pods: list[tuple[Pod, Mesh]] = []
     controllers: list[Workload] = []
-    service_objs: list[Mapping[str, Any]] = []
+    service_objs: list[tuple[Mapping[str, Any], str]] = []
     for obj, origin in items:
         kind = obj.get("kind")
-        if kind == "Pod":
-            pods.append(pod_from_object(obj, ns_labels))
-        elif kind in WORKLOAD_KINDS and str(obj.get("apiVersion", "")).startswith("apps/"):
-            controllers.append(workload_from_controller(obj, ns_labels))
-        elif kind == "Service" and str(obj.get("apiVersion", "v1")) == "v1":
-            service_objs.append(obj)
-        else:
-            resource = config_from_object(obj, layer, origin)
-            if resource is not None:
-                part.config.append(resource)
+        with _item(obj, origin, problems):
+            if kind == "Pod":
+                pods.append(pod_from_object(obj, ns_labels))
+            elif kind in WORKLOAD_KINDS and str(obj.get("apiVersion", "")).startswith("apps/"):
+                controllers.append(workload_from_controller(obj, ns_labels))
+            elif kind == "Service" and str(obj.get("apiVersion", "v1")) == "v1":
+                service_objs.append((obj, origin))
+            elif kind == "Secret" and str(obj.get("apiVersion", "v1")) == "v1":
+                from meshobs.collectors.k8s_secrets import secret_resource
+
+                part.config.append(secret_resource(obj, layer, origin, where.get(id(obj))))
+            else:
+                resource = config_from_object(obj, layer, origin, where.get(id(obj)))
+                if resource is not None:
+                    part.config.append(resource)
     workloads = workloads_from_pods(pods)
     candidates: dict[WorkloadRef, Mapping[str, Any]] = {}
     for pod, _ in pods:
@@ -321,7 +402,10 @@ def objects_to_part(objects: Iterable[tuple[Mapping[str, Any], str]], layer: Lay
     by_ns: dict[str, dict[WorkloadRef, Mapping[str, Any]]] = defaultdict(dict)
     for ref, labels in candidates.items():
         by_ns[ref.namespace][ref] = labels
-    services = [service_from_object(o, by_ns.get(namespace_of(o), {}), meshes) for o in service_objs]
+    services: list[Service] = []
+    for o, origin in service_objs:
+        with _item(o, origin, problems):
+            services.append(service_from_object(o, by_ns.get(namespace_of(o), {}), meshes, origin))
     # Back-links so a workload knows the services that select it.
     by_workload: dict[WorkloadRef, list[ServiceRef]] = defaultdict(list)
     for svc in services:

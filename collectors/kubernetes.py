@@ -3,9 +3,10 @@
 Payload keys (one RawSource named ``kubernetes``): ``pods``, ``services``, ``namespaces``,
 ``deployments`` (workloads scaled to zero still exist) and ``crd/<group>/<version>/<plural>``.
 With ``sources.kubernetes.namespaces`` set, one payload per namespace with ``@<ns>`` appended
-(``pods@shop``; ``namespace@shop`` reads the Namespace itself). Bodies are the list JSON exactly
-as the API server sent it. A custom resource that is not installed answers 404 and is recorded
-as such: "not installed" is not an error.
+(``pods@shop``; ``namespace@shop`` reads the Namespace itself). Bodies are the list JSON
+as the API server sent it, minus what no normaliser reads (:mod:`k8s_minimise`: container env
+values, last-applied copies, managedFields). A custom resource that is not installed answers
+404 and is recorded as such: "not installed" is not an error.
 
 Credentials (tokens, client keys, kubeconfig contents) never enter a payload or meta.
 """
@@ -24,6 +25,7 @@ import yaml
 
 from meshobs.collectors.base import FetchContext, NormalizeContext
 from meshobs.collectors.http import TooLarge, mb, read_capped, seconds
+from meshobs.collectors.k8s_minimise import minimise_body
 from meshobs.collectors.k8s_objects import flatten_objects, objects_to_part
 from meshobs.collectors.netbound import DeadlineExceeded, current_run, install, watch
 from meshobs.collectors.workers import fan_out
@@ -40,6 +42,15 @@ ISTIO_CRDS = (
     ("security.istio.io", "authorizationpolicies"), ("security.istio.io", "requestauthentications"),
 )
 ISTIO_VERSIONS = ("v1", "v1beta1")
+# Kinds served at other versions than the networking/security ones: (group, plural, versions
+# tried in order). The Gateway API's kinds are listed with Istio's: Istio implements them.
+ISTIO_OTHER_CRDS = (
+    ("networking.istio.io", "envoyfilters", ("v1alpha3",)),
+    ("telemetry.istio.io", "telemetries", ("v1", "v1alpha1")),
+    ("extensions.istio.io", "wasmplugins", ("v1alpha1",)),
+    ("gateway.networking.k8s.io", "gateways", ("v1", "v1beta1")),
+    ("gateway.networking.k8s.io", "httproutes", ("v1", "v1beta1")),
+)
 APPMESH_GROUP, APPMESH_VERSION = "appmesh.k8s.aws", "v1beta2"
 APPMESH_CRDS = ("meshes", "virtualservices", "virtualrouters", "virtualnodes", "virtualgateways",
                 "gatewayroutes")
@@ -196,7 +207,7 @@ class KubernetesCollector:
             at = f"@{ns}" if ns else ""
             crds: list[tuple[str, str, tuple[str, ...]]] = []
             if self.mesh in ("istio", "auto"):
-                crds += [(g, p, ISTIO_VERSIONS) for g, p in ISTIO_CRDS]
+                crds += [(g, p, ISTIO_VERSIONS) for g, p in ISTIO_CRDS] + list(ISTIO_OTHER_CRDS)
             if self.mesh in ("appmesh", "auto"):
                 crds += [(APPMESH_GROUP, p, (APPMESH_VERSION,)) for p in APPMESH_CRDS]
             for group, plural, versions in crds:
@@ -229,7 +240,7 @@ class KubernetesCollector:
                     step = max(w.remaining_s(), 0.001)
                     resp = req.call(*req.args, _preload_content=False, _request_timeout=(step, step))
                     try:
-                        payload.body = read_capped(resp, current_run().max_bytes).decode("utf-8")
+                        payload.body = read_capped(resp, current_run().max_bytes).decode("utf-8", "replace")
                     finally:
                         resp.release_conn()
                     payload.status = int(resp.status)
@@ -254,6 +265,12 @@ class KubernetesCollector:
         except Exception as exc:  # urllib3 / socket errors: the server was not reached
             payload.error = f"cannot reach the Kubernetes API at {server}: {_connection_reason(exc)}; {HINT}"
         payload.elapsed_s = time.perf_counter() - start
+        if payload.body is not None:
+            try:
+                # Only what the normalisers read is kept: no env values, no last-applied copies.
+                payload.body = minimise_body(payload.body)
+            except ValueError as exc:
+                payload.body, payload.error = None, f"{req.key}: {exc}"
         return payload
 
     def _chain(self, chain: list[Request], server: str) -> list[Payload]:
@@ -350,12 +367,13 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         if not isinstance(doc, Mapping):
             raise ValueError(f"{payload.key}: expected a Kubernetes list object, got {type(doc).__name__}")
         objects.extend((o, KIND) for o in flatten_objects(doc))
-    part = objects_to_part(objects, Layer.LIVE)
+    problems: list[str] = []
+    part = objects_to_part(objects, Layer.LIVE, problems)
     if fatal:
         state, message = SourceState.ERROR, "; ".join(dict.fromkeys(fatal + partial))
     elif not part.pods and not part.services and not part.config:
         state, message = SourceState.NO_DATA, "; ".join(partial) or "the API returned no pods, services or mesh config"
     else:
         state, message = SourceState.OK, "; ".join(dict.fromkeys(partial))
-    part.sources.append(SourceStatus(raw.name, state, message, raw.duration_s, raw.kind))
+    part.sources.append(SourceStatus(raw.name, state, message, raw.duration_s, raw.kind, problems=tuple(problems)))
     return part

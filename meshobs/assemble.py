@@ -32,6 +32,8 @@ def _merge_service(a: Service, b: Service) -> Service:
         ports=tuple(dict.fromkeys(a.ports + b.ports)),
         selector=a.selector or b.selector,
         workloads=tuple(dict.fromkeys(a.workloads + b.workloads)),
+        origin=a.origin or b.origin,
+        port_specs=a.port_specs or b.port_specs,
     )
 
 
@@ -43,6 +45,7 @@ def _merge_workload(a: Workload, b: Workload) -> Workload:
         app=a.app or b.app, version=a.version or b.version,
         labels=a.labels or b.labels, service_account=a.service_account or b.service_account,
         meshed=a.meshed if a.meshed is not None else b.meshed,
+        annotations=a.annotations or b.annotations,
     )
 
 

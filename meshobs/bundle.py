@@ -14,22 +14,19 @@ import os
 import re
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .raw import Payload, RawSource, iso, parse_iso
-from .redact import REDACTED, redact_text, scrub
+from .bundle_read import BundleError, index_header, iter_sources_from_index, open_bundle, sources_from_index
+from .raw import Payload, RawSource, iso
+from .redact import REDACTED, mask_known, redact_text, scrub
 
 __all__ = ["FORMAT", "REDACTED", "Bundle", "BundleError", "iter_bundle", "read_bundle", "scrub", "write_bundle"]
 
 FORMAT = "meshobs-bundle/1"
-
-
-class BundleError(Exception):
-    """A bundle that cannot be read: says which path and why."""
 
 
 @dataclass
@@ -47,6 +44,41 @@ class Bundle:
     # The neighbourhood a scoped collection (``diagnose SERVICE``) fetched, as
     # meshobs.collect.scope_to_dict writes it; None for a mesh-wide bundle.
     scope: dict[str, Any] | None = None
+    # Sources still to be read, one at a time (iter_bundle); build_snapshot consumes them.
+    stream: Iterator[RawSource] | None = field(default=None, repr=False, compare=False)
+
+
+def config_for_bundle(raw: dict[str, Any], path: Path | None) -> dict[str, Any]:
+    """The configuration as a bundle keeps it: ``${VAR}`` left as written, never its value.
+
+    ``raw`` is the validated config (placeholders filled from the environment); the file at
+    ``path`` still has them. Wherever the file wrote a placeholder, the bundle keeps the
+    placeholder: a token passed as ``${PROM_TOKEN}`` (under any key, of any name) stays in the
+    environment. ``mesh`` keeps its value (istio/appmesh/auto) since a replay needs it.
+    """
+    if path is None:
+        return raw
+    import yaml
+
+    try:
+        written = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        # The file changed or went since it was validated: keep nothing that may be a value.
+        return {k: v for k, v in raw.items() if k in ("mesh", "window", "time")}
+    out: dict[str, Any] = _unexpand(raw, written, top=True)
+    return out
+
+
+def _unexpand(value: Any, written: Any, top: bool = False) -> Any:
+    if isinstance(value, dict):
+        section = written if isinstance(written, dict) else {}
+        return {k: (v if top and k == "mesh" else _unexpand(v, section.get(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        items = written if isinstance(written, list) and len(written) == len(value) else [None] * len(value)
+        return [_unexpand(v, x) for v, x in zip(value, items)]
+    if isinstance(written, str) and "${" in written:
+        return written
+    return value
 
 
 def _ext(payload: Payload) -> str:
@@ -67,7 +99,7 @@ def _index(bundle: Bundle) -> tuple[dict[str, Any], dict[str, str]]:
             path = None
             if p.body is not None:
                 path = f"payloads/{s_no:03d}-{_safe(src.name)}/{p_no:04d}-{_safe(p.key)[:80]}.{_ext(p)}"
-                files[path] = p.body
+                files[path] = mask_known(p.body)  # a server may echo a credential it was sent
             entries.append({
                 "key": p.key, "file": path, "status": p.status,
                 "error": redact_text(p.error) if p.error else None,
@@ -118,145 +150,44 @@ def write_bundle(bundle: Bundle, path: str | Path) -> Path:
     return path
 
 
-def _reader(path: Path) -> dict[str, str] | Path:
-    if path.is_dir():
-        return path
-    if path.is_file():
-        try:
-            with tarfile.open(path, "r:*") as tar:
-                out = {}
-                for member in tar.getmembers():
-                    if member.isfile():
-                        f = tar.extractfile(member)
-                        if f is not None:
-                            out[member.name.removeprefix("./")] = f.read().decode("utf-8")
-                return out
-        except (tarfile.TarError, OSError, UnicodeDecodeError) as exc:
-            raise BundleError(f"{path}: not a meshobs bundle archive ({exc})") from None
-    raise BundleError(f"{path}: no such bundle (expected a directory or a .tar.gz)")
-
-
-def _checked_reader(path: Path, src: dict[str, str] | Path | _ArchiveStream) -> Callable[[str], str]:
-    def read(name: str) -> str:
-        # Only files inside the bundle's payloads/ folder: a crafted index must not make
-        # meshobs read (and re-record) files from elsewhere on the machine.
-        if name != "bundle.json" and (not name.startswith("payloads/") or ".." in Path(name).parts
-                                      or Path(name).is_absolute()):
-            raise BundleError(f"{path}: payload file {name!r} is outside the bundle's payloads/")
-        if isinstance(src, _ArchiveStream):
-            return src.read(name)
-        if isinstance(src, Path):
-            try:
-                return (src / name).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise BundleError(f"{path}: cannot read {name} ({exc.strerror})") from None
-        if name not in src:
-            raise BundleError(f"{path}: {name} is missing from the bundle")
-        return src[name]
-
-    return read
-
-
-def _load_index(path: Path, read: Callable[[str], str]) -> dict[str, Any]:
-    try:
-        index = json.loads(read("bundle.json"))
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{path}: bundle.json is not valid JSON ({exc.msg})") from None
-    if not isinstance(index, dict) or index.get("format") != FORMAT:
-        raise BundleError(f"{path}: not a {FORMAT} bundle")
-    return index
-
-
 def read_bundle(path: str | Path) -> Bundle:
-    """Read a bundle written by :func:`write_bundle` (directory or archive)."""
+    """Read a bundle written by :func:`write_bundle` (directory or archive).
+
+    Safely (see :mod:`meshobs.bundle_read`): regular files only, no links followed, files
+    capped in size, archive members streamed and read only when the index names them. Any
+    problem is a :class:`BundleError` that says what is wrong.
+    """
     path = Path(path)
-    read = _checked_reader(path, _reader(path))
-    index = _load_index(path, read)
+    index, read = open_bundle(path, FORMAT)
     try:
         bundle = _header(index)
-        bundle.sources = list(_iter_sources(index, read))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"{path}: bundle.json is damaged ({type(exc).__name__}: {exc})") from None
+        bundle.sources = sources_from_index(index, read)
+    except ValueError as exc:
+        raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
     return bundle
 
 
 def iter_bundle(path: str | Path) -> tuple[Bundle, Iterator[RawSource]]:
     """:func:`read_bundle`'s times, config and scope (``sources`` empty), and its sources one at a
-    time, each read when the iterator reaches it (an archive in one sequential pass). A replay
-    that normalises each source and lets it go never holds every body at once."""
+    time, each read when the iterator reaches it (an archive in one sequential pass, with the
+    same checks). A replay that normalises each source and lets it go never holds every body
+    at once."""
     path = Path(path)
-    src: Path | _ArchiveStream = path if path.is_dir() else _ArchiveStream(path)
-    read = _checked_reader(path, src)
-    index = _load_index(path, read)
+    index, read = open_bundle(path, FORMAT, stream=True)
     try:
         bundle = _header(index)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"{path}: bundle.json is damaged ({type(exc).__name__}: {exc})") from None
+    except ValueError as exc:
+        raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
 
     def sources() -> Iterator[RawSource]:
         try:
-            yield from _iter_sources(index, read)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BundleError(f"{path}: bundle.json is damaged ({type(exc).__name__}: {exc})") from None
+            yield from iter_sources_from_index(index, read)
+        except ValueError as exc:
+            raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
 
     return bundle, sources()
 
 
-class _ArchiveStream:
-    """An archive's members read in order, on demand: bundles are written in payload order, so
-    each member is read when its source is reached and dropped when handed out."""
-
-    def __init__(self, path: Path) -> None:
-        import gzip
-
-        if not path.is_file():
-            raise BundleError(f"{path}: no such bundle (expected a directory or a .tar.gz)")
-        self.path = path
-        self._waiting: dict[str, bytes] = {}
-        try:
-            # Open for as long as sources are read; closed at the end of the archive (or with
-            # the process when a reader stops early).
-            raw = path.open("rb")
-            gz = gzip.GzipFile(fileobj=raw) if raw.read(2) == b"\x1f\x8b" else None
-            raw.seek(0)
-            self._tar = (tarfile.open(fileobj=gz, mode="r:") if gz  # noqa: SIM115
-                         else tarfile.open(fileobj=raw, mode="r:*"))  # noqa: SIM115
-        except (tarfile.TarError, OSError) as exc:
-            raise BundleError(f"{path}: not a meshobs bundle archive ({exc})") from None
-
-    def read(self, name: str) -> str:
-        try:
-            while name not in self._waiting:
-                member = self._tar.next()
-                if member is None:
-                    self._tar.close()
-                    raise BundleError(f"{self.path}: {name} is missing from the bundle")
-                f = self._tar.extractfile(member) if member.isfile() else None
-                if f is not None:
-                    self._waiting[member.name.removeprefix("./")] = f.read()
-            return self._waiting.pop(name).decode("utf-8")
-        except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError) as exc:
-            raise BundleError(f"{self.path}: not a meshobs bundle archive ({exc})") from None
-
-
 def _header(index: dict[str, Any]) -> Bundle:
-    return Bundle(time=parse_iso(index["time"]), window_s=float(index["window_s"]),
-                  sources=[], config=index.get("config") or {},
-                  created=index.get("created", ""), meshobs_version=index.get("meshobs_version", ""),
-                  description=index.get("description", ""), name=index.get("name", ""),
-                  scope=index.get("scope") if isinstance(index.get("scope"), dict) else None)
-
-
-def _iter_sources(index: dict[str, Any], read: Callable[[str], str]) -> Iterator[RawSource]:
-    entries = index.get("sources", [])
-    for i, s in enumerate(entries):
-        entries[i] = None  # a big mesh's index is ~100 MB parsed: let each entry go once used
-        raw = RawSource(name=s["name"], kind=s["kind"], meta=s.get("meta") or {},
-                        error=s.get("error"), duration_s=s.get("duration_s", 0.0))
-        for p in s.get("payloads", []):
-            raw.payloads.append(Payload(
-                key=p["key"], body=read(p["file"]) if p.get("file") else None,
-                status=p.get("status"), error=p.get("error"), url=p.get("url", ""),
-                params=p.get("params") or {}, elapsed_s=p.get("elapsed_s", 0.0),
-                fetched_at=p.get("fetched_at", ""), meta=p.get("meta") or {}))
-        yield raw
+    scope = index.get("scope")
+    return Bundle(sources=[], scope=scope if isinstance(scope, dict) else None, **index_header(index))

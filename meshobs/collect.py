@@ -13,6 +13,7 @@ from the pods). Modules are imported lazily so a command only pays for the sourc
 from __future__ import annotations
 
 import importlib
+import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -21,11 +22,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .bundle import Bundle
+from .bundle import Bundle, config_for_bundle
 from .config import Config
 from .model import Mesh, MeshSnapshot, SnapshotPart, SourceState, SourceStatus
 from .raw import RawSource, iso, utc_now
-from .redact import redact_text
+from .redact import redact_text, register_config_secrets
 from .telemetry import timed
 
 if TYPE_CHECKING:
@@ -200,6 +201,7 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
     from meshobs.collectors.base import FetchContext
     from meshobs.collectors.netbound import RunLimits, run_limits
 
+    register_config_secrets(config.raw)  # a server echoing a credential back gets it masked
     when = at or config.time or utc_now()
     until = fetch_deadline(deadline)
     limits = RunLimits(deadline=until, max_bytes=max_response_bytes(config))
@@ -218,7 +220,8 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
             scoped = _fetch_phase(config, replace(ctx, phase="scoped", scope=scope),
                                   [r for r in graph if r.kind in FIRST], progress)
             sources = merge_phases(graph, scoped)
-    return Bundle(time=when, window_s=config.window_s, sources=sources, config=config.raw,
+    return Bundle(time=when, window_s=config.window_s, sources=sources,
+                  config=config_for_bundle(config.raw, config.path),
                   created=iso(utc_now()), meshobs_version=__version__,
                   scope=scope_to_dict(scope) if scope is not None else None)
 
@@ -296,9 +299,16 @@ def normalize_source(raw: RawSource, time: datetime, window_s: float) -> Snapsho
                                                       reason, raw.duration_s, raw.kind)])
     # Messages quote URLs; a URL may carry user:password or a token. Every report prints the
     # source's name beside its message, so a message that starts with the name loses it.
-    part.sources = [replace(s, message=redact_text(s.message.removeprefix(f"{s.name}: "))) if s.message else s
+    part.sources = [replace(s, message=redact_text(s.message.removeprefix(f"{s.name}: ")),
+                            problems=tuple(redact_text(p) for p in s.problems))
+                    if s.message or s.problems else s
                     for s in part.sources]
     return part
+
+
+def _consume(bundle: Bundle) -> Iterator[RawSource]:
+    stream, bundle.stream = bundle.stream, None
+    yield from stream or ()
 
 
 def build_snapshot(bundle: Bundle, origin: str = "", *, keep_raw: bool = True,
@@ -312,7 +322,9 @@ def build_snapshot(bundle: Bundle, origin: str = "", *, keep_raw: bool = True,
     from .assemble import assemble
 
     parts = []
-    for raw in bundle.sources if sources is None else sources:
+    if sources is None:
+        sources = bundle.sources if bundle.stream is None else itertools.chain(bundle.sources, _consume(bundle))
+    for raw in sources:
         parts.append(raw.part if raw.part is not None else normalize_source(raw, bundle.time, bundle.window_s))
         if not keep_raw:
             raw.drop_bodies()

@@ -21,6 +21,9 @@ DOMAIN = "cluster.local"
 VIRTUAL_SERVICE = "VirtualService"
 DESTINATION_RULE = "DestinationRule"
 PEER_AUTHENTICATION = "PeerAuthentication"
+GATEWAY = "Gateway"
+SERVICE_ENTRY = "ServiceEntry"
+MESH_GATEWAY = "mesh"  # the reserved gateway name for "every sidecar"
 
 
 # -- hosts -----------------------------------------------------------------------------------
@@ -145,6 +148,77 @@ def http_routes(vs: ConfigResource) -> list[VsRoute]:
         out.append(VsRoute(i, http.get("name"), bool(http.get("match")), tuple(dests),
                            _seconds(http.get("timeout")), retries))
     return out
+
+
+@dataclass(frozen=True)
+class DestinationRef:
+    """A place a VirtualService sends requests to, with the field path of its ``destination``
+    (``spec.http[0].route[1].destination``) so a finding can name its line."""
+
+    host: str  # FQDN
+    subset: str | None
+    port: int | None
+    path: str
+    mirror: bool = False  # a mirror's copy, never the caller's answer
+
+
+def _destination(d: Any, namespace: str, path: str, mirror: bool = False) -> DestinationRef | None:
+    if not isinstance(d, Mapping) or not d.get("host"):
+        return None
+    port = (d.get("port") or {}).get("number") if isinstance(d.get("port"), Mapping) else None
+    return DestinationRef(fqdn(str(d["host"]), namespace), str(d["subset"]) if d.get("subset") else None,
+                          int(str(port)) if str(port or "").isdigit() else None, path, mirror)
+
+
+def vs_destinations(vs: ConfigResource) -> list[DestinationRef]:
+    """Every destination of a VirtualService: http, tcp and tls routes, and http mirrors."""
+    out: list[DestinationRef | None] = []
+    for section in ("http", "tcp", "tls"):
+        for i, rule in enumerate(vs.spec.get(section) or ()):
+            if not isinstance(rule, Mapping):
+                continue
+            for j, r in enumerate(rule.get("route") or ()):
+                if isinstance(r, Mapping):
+                    out.append(_destination(r.get("destination"), vs.namespace,
+                                            f"spec.{section}[{i}].route[{j}].destination"))
+            if section == "http":
+                out.append(_destination(rule.get("mirror"), vs.namespace, f"spec.http[{i}].mirror", True))
+                for k, m in enumerate(rule.get("mirrors") or ()):
+                    if isinstance(m, Mapping):
+                        out.append(_destination(m.get("destination"), vs.namespace,
+                                                f"spec.http[{i}].mirrors[{k}].destination", True))
+    return [d for d in out if d is not None]
+
+
+def vs_gateway_refs(vs: ConfigResource) -> list[tuple[str, str]]:
+    """(gateway as written, field path) for the VirtualService's gateways and those its route
+    matches name; ``mesh`` (the sidecars) included."""
+    out = [(str(g), f"spec.gateways[{i}]") for i, g in enumerate(vs.spec.get("gateways") or ())]
+    for section in ("http", "tcp", "tls"):
+        for i, rule in enumerate(vs.spec.get(section) or ()):
+            for j, match in enumerate((rule.get("match") or ()) if isinstance(rule, Mapping) else ()):
+                for k, g in enumerate((match.get("gateways") or ()) if isinstance(match, Mapping) else ()):
+                    out.append((str(g), f"spec.{section}[{i}].match[{j}].gateways[{k}]"))
+    return out
+
+
+def gateway_key(ref: str, namespace: str) -> tuple[str, str]:
+    """(namespace, name) of a gateway reference: ``ns/name``, ``name`` (in ``namespace``), or
+    the legacy ``name.ns.svc.cluster.local``."""
+    if "/" in ref:
+        ns, name = ref.split("/", 1)
+        return ns, name
+    parts = ref.split(".")
+    return (parts[1], parts[0]) if len(parts) > 1 else (namespace, ref)
+
+
+def exported_to(resource: ConfigResource, namespace: str) -> bool:
+    """Is the resource visible from ``namespace``? ``exportTo``: ``*`` (all, the default),
+    ``.`` (its own namespace), ``~`` (none) or namespace names."""
+    export = [str(e) for e in resource.spec.get("exportTo") or ()]
+    if not export:
+        return True
+    return "*" in export or namespace in export or ("." in export and namespace == resource.namespace)
 
 
 def virtual_services_for(snapshot: MeshSnapshot, service: Service) -> list[ConfigResource]:

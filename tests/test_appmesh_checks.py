@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from meshobs.checks.appmesh import client_tls, resilience, split_mismatch, undeclared_backend
-from meshobs.checks.base import Settings
+from meshobs.checks.base import CouldNotCheck, Settings
 from meshobs.checks.scope import not_applicable
 from meshobs.collect import build_snapshot
 from meshobs.collectors.appmesh_config import from_document
@@ -109,7 +109,8 @@ def test_split_mismatch_on_route_weights_vs_observed() -> None:
     as_configured = [_edge("web-v1", "api", "api-v1", 9.0), _edge("web-v1", "api", "api-v2", 1.0)]
     assert _run(split_mismatch, _snapshot(docs, as_configured, SERVICES), "api") == set()
     tiny = [_edge("web-v1", "api", "api-v1", 0.1), _edge("web-v1", "api", "api-v2", 0.1)]  # 60 requests
-    assert _run(split_mismatch, _snapshot(docs, tiny, SERVICES), "api") == set()
+    with pytest.raises(CouldNotCheck, match="60 requests"):  # too few to judge: never a pass
+        _run(split_mismatch, _snapshot(docs, tiny, SERVICES), "api")
 
 
 def test_undeclared_backend_only_for_virtual_services_missing_from_backends() -> None:

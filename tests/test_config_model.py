@@ -51,9 +51,10 @@ def shipped_configs() -> list[tuple[str, Any]]:
     known = set(MeshobsConfig.model_fields)
     for page in [REPO / "README.md", *sorted((REPO / "docs").glob("**/*.md"))]:
         for n, block in enumerate(re.findall(r"```yaml\n(.*?)```", page.read_text(), re.S)):
-            doc = yaml.safe_load(block)
-            if isinstance(doc, dict) and set(doc) <= known:
-                out.append((f"{page.name}#{n}", doc))
+            # docs/findings/ examples hold several Kubernetes documents; a meshobs.yaml is one.
+            for doc in yaml.safe_load_all(block):
+                if isinstance(doc, dict) and set(doc) <= known:
+                    out.append((f"{page.name}#{n}", doc))
     return out
 
 

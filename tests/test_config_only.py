@@ -22,12 +22,15 @@ def test_manifests_only_config_with_relative_path(corpus: Path, tmp_path: Path,
     assert result.exit_code == 1, result.output
     doc = json.loads(result.stdout)
     assert doc["namespace"] == "bookinfo"
-    # Two routes to two undefined subsets: two findings on the one VirtualService.
-    assert sorted((f["code"], f["subject"], f["evidence"]["subset"]) for f in doc["findings"]) == [
+    # Two routes to two undefined subsets: two findings on the one VirtualService; and the
+    # second rule is never used, since the first has no match.
+    assert sorted((f["code"], f["subject"], f["evidence"].get("subset", f["evidence"].get("rule")))
+                  for f in doc["findings"]) == [
         ("MSH0201", "VirtualService bookinfo/reviews-vs", "not-v1"),
-        ("MSH0201", "VirtualService bookinfo/reviews-vs", "not-v2")]
+        ("MSH0201", "VirtualService bookinfo/reviews-vs", "not-v2"),
+        ("MSH0220", "VirtualService bookinfo/reviews-vs", 1)]
     status = {c["id"]: c for c in doc["checks"]}
     assert status["config.unknown_subset"]["status"] == "fail"
     assert status["traffic.error_rate"]["status"] == "skipped"
-    assert "no traffic metrics" in status["traffic.error_rate"]["reason"]
+    assert "no request metrics" in status["traffic.error_rate"]["reason"]
     assert status["appmesh.client_tls"]["reason"].startswith("not applicable")

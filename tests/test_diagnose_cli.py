@@ -51,7 +51,7 @@ def test_json_shape_is_exactly_the_documented_one() -> None:
     assert (data["service"], data["namespace"], data["status"]) == ("cart-service", "shop", "failing")
     for f in data["findings"]:
         assert set(f) == {"code", "check", "category", "severity", "subject", "message", "evidence",
-                          "hint", "doc", "rank"}
+                          "hint", "doc", "rank", "location"}
     assert [f["rank"] for f in data["findings"]] == list(range(1, len(data["findings"]) + 1))
     assert data["findings"][0]["subject"] == "Service shop/database-service"
     assert all(set(c) == {"id", "category", "status", "reason"} for c in data["checks"])
@@ -95,7 +95,7 @@ def test_exit_3_when_no_source_answers(tmp_path: Path) -> None:
     assert data["sources"][0]["status"] == "error" and "127.0.0.1:1" in data["sources"][0]["error"]
     reasons = {c["id"]: c["reason"] for c in data["checks"]}
     # The skip reason names the failed source; its error is told once, under sources.
-    assert reasons["traffic.error_rate"] == "no traffic metrics: prometheus failed (see Sources)"
+    assert reasons["traffic.error_rate"] == "no request metrics: prometheus failed (see Sources)"
 
 
 def test_help_lists_exit_codes() -> None:

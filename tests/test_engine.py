@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-
-import pytest
 
 from meshobs.catalogue import Category
 from meshobs.checks import base
@@ -39,7 +36,7 @@ def test_checklist_runs_in_category_order() -> None:
 
 
 def test_healthy_mesh_is_healthy() -> None:
-    m = MeshBuilder().service(FRONT).service(CART).call(FRONT, CART)
+    m = MeshBuilder().service(FRONT).service(CART).call(FRONT, CART).cluster(FRONT, CART)
     report = diagnose(m.build(), ref(CART))
     assert report.status == "healthy" and report.findings == ()
     assert {r.status for r in report.checks if r.category in (Category.PROXY, Category.TRAFFIC)} == {"pass"}
@@ -119,7 +116,7 @@ def test_missing_inputs_skip_with_the_source_error() -> None:
 def test_unconfigured_source_is_named_in_the_reason() -> None:
     report = diagnose(MeshBuilder().service(CART).without("prometheus").build(), ref(CART))
     reason = next(r.reason for r in report.checks if r.id == "traffic.error_rate")
-    assert reason.startswith("no traffic metrics") and "prometheus" in reason
+    assert reason.startswith("no request metrics") and "prometheus" in reason
 
 
 def test_no_source_answered_is_unknown() -> None:
@@ -129,21 +126,15 @@ def test_no_source_answered_is_unknown() -> None:
     assert diagnose(m.build(), ref(CART)).status == "unknown"
 
 
-@pytest.fixture
-def exploding_check() -> Iterator[None]:
-    @base.check("test.explodes", Category.PROXY, (), ())
-    def explodes(snapshot: object, service: object, settings: object) -> list[Finding]:
-        """Always raises."""
-        raise RuntimeError("boom")
-
-    yield
-    del base.REGISTRY["test.explodes"]
+@base.check("test.explodes", Category.PROXY, (), ())
+def explodes(snapshot: object, service: object, settings: object) -> list[Finding]:
+    """Always raises."""
+    raise RuntimeError("boom")
 
 
-@pytest.mark.usefixtures("exploding_check")
 def test_a_raising_check_becomes_msh0001_and_the_run_goes_on() -> None:
     m = MeshBuilder().service(CART).proxy("cart-v1-0", ready=False)
-    report = diagnose(m.build(), ref(CART))
+    report = diagnose(m.build(), ref(CART), checks=[*checklist(), explodes])
     result = next(r for r in report.checks if r.id == "test.explodes")
     assert result.status == "error" and "RuntimeError: boom" in result.reason
     codes = {(f.code, f.subject) for f in report.findings}
@@ -152,7 +143,9 @@ def test_a_raising_check_becomes_msh0001_and_the_run_goes_on() -> None:
 
 
 def test_suppression_active_and_expired() -> None:
-    snap = MeshBuilder().service(CART).proxy("cart-v1-0", ready=False).build()
+    # cart serves traffic, so once the finding is suppressed there is a verdict: healthy.
+    snap = (MeshBuilder().service(FRONT).service(CART).call(FRONT, CART).cluster(FRONT, CART)
+            .proxy("cart-v1-0", ready=False).build())
     active = Suppression("MSH0102", "Proxy cart-v1-0.*", "known, fix tomorrow", T0 + timedelta(days=1))
     report = diagnose(snap, ref(CART), suppressions=[active])
     assert report.findings == () and report.status == "healthy"

@@ -64,7 +64,10 @@ def test_mesh_outputs() -> None:
     assert data["status"] == "failing"
     assert [s["service"] for s in data["services"]] == ["cart-service", "database-service", "frontend"]
     root = ET.fromstring(junit.render(mesh))
-    assert len(root.findall("testsuite")) == 3
+    # One suite for the mesh (its analyzers), one per service.
+    suites = root.findall("testsuite")
+    assert suites[0].get("name") == "meshobs diagnose --all (mesh)" and len(suites) == 4
+    assert {c.get("name") for c in suites[0].findall("testcase")} == {a["id"] for a in data["analyzers"]}
     md = markdown.render(mesh)
     assert md.count("## Diagnosis of") == 3
     mesh_text = text.render(mesh)

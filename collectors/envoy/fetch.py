@@ -33,6 +33,7 @@ from meshobs.collectors.workers import fan_out
 from meshobs.raw import Payload, RawSource, iso, utc_now
 
 from .discovery import Target
+from .minimise import minimise
 from .normalize import COUNTERS, NOT_ASKED
 from .stats import SERVER_STATS
 
@@ -149,12 +150,23 @@ class EnvoyCollector:
         deadline = ctx.deadline if ctx else None
         needs = ctx.needs if ctx else None
         scraped = dict(self.scrape(targets, ctx)) if (self.scrape is not None and ctx is not None) else {}
-        digest = (ctx.digest if ctx is not None else None) or (lambda raw: raw)
+        digest = ctx.digest if ctx is not None else None
         # In-flight requests are cut at the deadline (see meshobs.collectors.netbound); a moment
         # later they have handed in their "timed out" payloads.
-        return fan_out(lambda t: digest(self._fetch_proxy(t, deadline, needs, scraped.get(t.source_name))),
+        return fan_out(lambda t: self._kept(self._fetch_proxy(t, deadline, needs, scraped.get(t.source_name)),
+                                            digest),
                        targets, workers=max(1, self.concurrency), name="envoy-admin",
                        deadline=None if deadline is None else deadline + HAND_IN_S, late=self._late)
+
+    @staticmethod
+    def _kept(raw: RawSource, digest: Callable[[RawSource], RawSource] | None) -> RawSource:
+        """What is kept of a proxy: normalised at once when no bundle is recorded (``digest``),
+        else its payloads reduced to what normalize reads (no header values, tokens or keys)."""
+        if digest is not None:
+            return digest(raw)
+        for payload in raw.payloads:
+            minimise(payload)
+        return raw
 
     @property
     def budget_s(self) -> float:
@@ -183,6 +195,8 @@ class EnvoyCollector:
                 self._ask(transport, raw, target, end, needs, scraped)
             finally:
                 transport.close()
+        for payload in raw.payloads:
+            minimise(payload)  # keep what normalize reads: no header values, tokens or keys
         return raw
 
     def _ask(self, transport: Transport, raw: RawSource, target: Target, end: float,

@@ -27,10 +27,10 @@ from .names import parse_cluster_name
 from .scraped import as_exposition
 from .server_info import (
     ServerInfo,
-    is_ready,
     node_version,
     parse_server_info,
     pod_from_node_id,
+    readiness,
     workload_of,
 )
 from .stats import RDS_REJECTED, EnvoyStats, parse_prometheus_stats, parse_stats
@@ -125,6 +125,7 @@ def _cluster(name: str, status: ClusterStatus | None, stats: dict[str, float],
         warming=bool(dump and name in dump.warming_clusters),
         version=dump.cluster_versions.get(name) if dump else None,
         tls=dump.cluster_tls.get(name) if dump else None,
+        **(dump.cluster_settings.get(name, {}) if dump else {}),
     )
 
 
@@ -157,6 +158,7 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
         return SnapshotPart(sources=[SourceStatus(raw.name, SourceState.NO_DATA, note,
                                                   raw.duration_s, "envoy")])
     failures: list[str] = []
+    problems: list[str] = []  # single items left out (a host, a route): the rest is used
     scraped = (_use(raw, "scraped", lambda body: parse_prometheus_stats(as_exposition(body)), failures)
                if raw.get("scraped") else None)
     # The first request doubles as the reachability probe (/ready, or /server_info when
@@ -171,16 +173,18 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
             raw.duration_s, "envoy")])
     ready_p = raw.get("ready")
     ready: bool | None = None
+    ready_state: str | None = None
     if ready_p is not None:
-        ready = is_ready(ready_p.status, ready_p.body)
-        if ready is None:  # no evidence either way: could not check, not "not ready"
-            why = ready_p.failure() or f"not an Envoy readiness answer ({(ready_p.body or '').strip()[:40]!r})"
-            failures.append(f"ready ({_path(ready_p)}): {why}")
+        ready, ready_state, ready_unknown = readiness(ready_p.status, ready_p.body)
+        if ready_unknown:  # no evidence either way: could not check, not "not ready"
+            failures.append(f"ready ({_path(ready_p)}): {ready_unknown}")
     elif scraped is not None and "server.live" in scraped.server:
         ready = scraped.server["server.live"] == 1
     info = _use(raw, "server_info", parse_server_info, failures) or ServerInfo()
-    statuses = _use(raw, "clusters", parse_clusters, failures)
+    statuses = _use(raw, "clusters", lambda text: parse_clusters(text, problems), failures)
     dump = _use(raw, "config_dump", parse_config_dump, failures)
+    if dump:
+        problems.extend(dump.problems)
     known = [c.name for c in statuses or []] + list(dump.cluster_versions if dump else [])
     stats = _use(raw, "stats", lambda text: parse_stats(text, known), failures) or scraped
 
@@ -202,7 +206,8 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
         id=proxy_id, pod=pod, namespace=ns, workload=workload,
         admin_url=raw.meta.get("url"),
         ready=ready,
-        state=info.state, envoy_version=info.version or node_version(node),
+        # /server_info's state, else the one /ready named: both are Envoy's own words.
+        state=info.state or ready_state, envoy_version=info.version or node_version(node),
         uptime_s=info.uptime_s if info.uptime_s is not None else server.get("server.uptime"),
         node_id=node.get("id"),
         xds=tuple(dump.xds) if dump else (),
@@ -212,9 +217,10 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
         clusters=_clusters(statuses, stats, dump),
         routes=tuple(dump.routes) if dump else (),
         listeners=tuple(dump.listeners) if dump else (),
+        listener_details=tuple(dump.listener_details) if dump else (),
     )
-    certs, problems = certs_from_secrets(dump.secrets, proxy_id=proxy_id, workload=workload) if dump else ([], [])
-    failures.extend(problems)
+    certs, unreadable = certs_from_secrets(dump.secrets, proxy_id=proxy_id, workload=workload) if dump else ([], [])
+    problems.extend(unreadable)  # one certificate that does not parse costs that certificate
     certs_p = raw.get("certs")
     if not certs and certs_p is not None:
         admin_certs = _use(raw, "certs", lambda t: certs_from_admin(t, proxy_id=proxy_id, workload=workload),
@@ -224,7 +230,8 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
         failures.append(f"certs ({_path(certs_p)}): {certs_p.failure()}")
     if failures:
         status = SourceStatus(raw.name, SourceState.ERROR,
-                              f"{raw.name}: partial data; " + "; ".join(failures), raw.duration_s, "envoy")
+                              f"{raw.name}: partial data; " + "; ".join(failures), raw.duration_s, "envoy",
+                              problems=tuple(problems))
     else:
-        status = SourceStatus(raw.name, SourceState.OK, "", raw.duration_s, "envoy")
+        status = SourceStatus(raw.name, SourceState.OK, "", raw.duration_s, "envoy", problems=tuple(problems))
     return SnapshotPart(proxies=[proxy], certs=list(certs), sources=[status])

@@ -4,6 +4,10 @@
 02xx configuration and drift, 03xx certificates and identity, 04xx traffic, 05xx traces and
 slow hops. Each code has a severity, a title, a message template with named fields and a docs
 page ``docs/findings/<CODE>.md``. The per-category lists live in the modules beside this one.
+
+A code also carries its role in root-cause ranking (``meshobs.engine.ranking``): a *symptom*
+("errors" or "latency" that callers see) is explained by *causes*; a cause produces the kinds
+of symptom in ``effects`` (by default latency for slow hops, errors for everything else).
 """
 
 from __future__ import annotations
@@ -45,12 +49,36 @@ RANGES = {
 }
 
 
+SYMPTOM_KINDS = ("errors", "latency")
+
+
 @dataclass(frozen=True)
 class Code:
     code: str
     severity: Severity
     title: str
     template: str  # str.format template with named fields
+    # Ranking role. A symptom is what callers see ("errors" or "latency"); it is explained by
+    # causes, never a cause itself.
+    symptom: str | None = None
+    # The kinds of symptom this code can cause upstream; None means the category's default
+    # (latency for slow hops, errors otherwise). Info and internal codes cause nothing.
+    effects: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for kind in (self.symptom, *(self.effects or ())):
+            if kind is not None and kind not in SYMPTOM_KINDS:
+                raise ValueError(f"{self.code}: unknown symptom kind {kind!r} (one of {SYMPTOM_KINDS})")
+
+    @property
+    def causes(self) -> frozenset[str]:
+        """The kinds of symptom a finding of this code can explain (empty for symptoms, info
+        and internal codes)."""
+        if self.symptom is not None or self.severity is Severity.INFO or self.category is Category.INTERNAL:
+            return frozenset()
+        if self.effects is not None:
+            return frozenset(self.effects)
+        return frozenset({"latency"}) if self.category is Category.TRACES else frozenset({"errors"})
 
     @property
     def number(self) -> int:
@@ -79,10 +107,10 @@ class Code:
 
 
 def _load() -> dict[str, Code]:
-    from . import certs, config, internal, proxy, traces, traffic
+    from . import certs, config, internal, networking, proxy, traces, traffic
 
     out: dict[str, Code] = {}
-    for module in (internal, proxy, config, certs, traffic, traces):
+    for module in (internal, proxy, config, networking, certs, traffic, traces):
         for c in module.CODES:
             if c.code in out:
                 raise ValueError(f"duplicate finding code {c.code}")

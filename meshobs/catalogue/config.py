@@ -41,4 +41,22 @@ CODES: list[Code] = [
     Code("MSH0212", Severity.INFO, "no outlier detection on a failing service's listener",
          "{service} fails {ratio_pct}% of its requests and the listener of VirtualNode {virtual_node} has no "
          "outlier detection: callers keep sending to the endpoints that fail"),
+    # Analyzers of single resources and references between them (istioctl analyze's classes).
+    Code("MSH0220", Severity.WARNING, "VirtualService rule can never match",
+         "rule {rule} of VirtualService {virtual_service} is never used: {reason}"),
+    Code("MSH0221", Severity.INFO, "VirtualService match repeats an earlier one",
+         "match {match} of rule {rule} in VirtualService {virtual_service} repeats a match of rule {earlier}, "
+         "which takes those requests first"),
+    Code("MSH0222", Severity.ERROR, "Gateways claim the same host and port",
+         "Gateway {gateway} and {others} select the same gateway pods ({selector}) and both claim {hosts} on "
+         "port {port}; the gateway applies only one of them"),
+    Code("MSH0223", Severity.ERROR, "VirtualService destination host not found",
+         "VirtualService {virtual_service} {verb} {host}, but no Service or ServiceEntry visible from namespace "
+         "{namespace} defines that host; requests to it fail"),
+    Code("MSH0224", Severity.ERROR, "VirtualService names a Gateway that does not exist",
+         "VirtualService {virtual_service} binds to gateway {gateway}, but there is no Gateway {gateway_ref}; "
+         "its routes are not applied there"),
+    Code("MSH0225", Severity.WARNING, "workload selector matches no pod",
+         "{kind} {name} selects pods labelled {selector}, but no pod in namespace {namespace} carries "
+         "these labels; it applies to nothing"),
 ]

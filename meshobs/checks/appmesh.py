@@ -1,7 +1,7 @@
 """App Mesh configuration checks over the common layout (``spec["meshobs"]``).
 
 They read only App Mesh resources, so they say nothing about Istio services (and
-``meshobs.checks.scope`` marks them not applicable there): route weights vs the observed split,
+their ``mesh=Mesh.APPMESH`` marks them not applicable there): route weights vs the observed split,
 calls to virtual services a node does not declare as backends, client TLS policy vs the
 target's listener TLS, and health checks / outlier detection missing where requests fail.
 """
@@ -14,10 +14,10 @@ from typing import Any
 
 from meshobs import appmesh_spec as spec
 from meshobs.catalogue import Category
-from meshobs.model import Edge, MeshSnapshot, ServiceRef
+from meshobs.model import Edge, Mesh, MeshSnapshot, ServiceRef
 
 from .base import Finding, Settings, check, finding
-from .split import judge_split
+from .split import judge_split, require_requests
 
 
 def _r(x: float) -> float:
@@ -38,7 +38,7 @@ def _split_route(routes: list[Mapping[str, Any]]) -> tuple[Mapping[str, Any] | N
     return chosen, len(routes) > 1
 
 
-@check("appmesh.split_mismatch", Category.CONFIG, ("config", "edges"), ("MSH0208",))
+@check("appmesh.split_mismatch", Category.CONFIG, ("config", "requests"), ("MSH0208",), mesh=Mesh.APPMESH)
 def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """The observed split across a route's target virtual nodes differs from its weights beyond
     noise (the chi-square test of config.split_mismatch, per virtual node)."""
@@ -56,6 +56,7 @@ def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settin
         target = next((t for t in weights if node is not None and t in spec.names_of(node)), None)
         if target is not None:
             counts[target] = counts.get(target, 0.0) + e.request_rate * snapshot.window_s
+    require_requests(counts, f"the virtual nodes of {service}")
     verdict = judge_split(counts, weights, matched_elsewhere=others)
     if verdict is None:
         return
@@ -83,7 +84,8 @@ def _outbound(snapshot: MeshSnapshot, service: ServiceRef) -> dict[tuple[Any, Se
     return out
 
 
-@check("appmesh.undeclared_backend", Category.CONFIG, ("config", "edges"), ("MSH0209",))
+@check("appmesh.undeclared_backend", Category.CONFIG, ("config", "graph"), ("MSH0209",),
+       mesh=Mesh.APPMESH)
 def undeclared_backend(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """A virtual node of the service calls a virtual service missing from its backends."""
     for (wref, dest), edges in sorted(_outbound(snapshot, service).items(), key=lambda kv: str(kv[0])):
@@ -121,7 +123,8 @@ def _mismatch(client_tls: Mapping[str, Any] | None, listener_tls: str | None) ->
     return client_tls is None and listener_tls == "STRICT"  # the listener insists, the client does not
 
 
-@check("appmesh.client_tls", Category.CONFIG, ("config",), ("MSH0210",))
+@check("appmesh.client_tls", Category.CONFIG, ("config",), ("MSH0210",), mesh=Mesh.APPMESH,
+       uses=("requests",))  # the observed calls and their errors, as evidence
 def client_tls(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """A caller's client TLS policy for the service does not fit the service's listener TLS."""
     servers = spec.nodes_of(snapshot, service)
@@ -151,7 +154,8 @@ def client_tls(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
                                "backend for a STRICT listener")
 
 
-@check("appmesh.resilience", Category.CONFIG, ("config", "edges"), ("MSH0211", "MSH0212"))
+@check("appmesh.resilience", Category.CONFIG, ("config", "requests"), ("MSH0211", "MSH0212"),
+       mesh=Mesh.APPMESH)
 def resilience(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Requests to the service fail and its virtual nodes' listeners lack health checks or
     outlier detection (nothing takes the failing endpoints out of rotation)."""

@@ -1,8 +1,19 @@
-"""What a check is, what it returns, and how checks register.
+"""What a check is, what it returns, and the two kinds of check.
 
-A check is a pure function ``(snapshot, service, settings) -> Iterable[Finding]`` with a stable
-id (``proxy.not_ready``), a category, and the inputs it needs. When an input is absent the
-engine records the check as *skipped* with the reason instead of calling it.
+A **service check** judges one service: a pure function ``(snapshot, service, settings) ->
+Iterable[Finding]`` declared with :func:`check`. It names the *inputs* it needs ("requests",
+"latency", "proxies", ...); when one is absent the engine records the check as skipped with the
+reason instead of calling it.
+
+An **analyzer** judges configuration resources (or the mesh as a whole): a pure function
+``(snapshot, settings) -> Iterable[Finding]`` declared with :func:`analyzer`. It names the
+resource *kinds* it reads ("VirtualService", "Service", "Pod"...); it runs once per snapshot,
+and each finding names the services it touches, so ``diagnose SERVICE`` shows the analyzer
+findings that touch SERVICE and ``diagnose --all`` shows them all.
+
+Both kinds share ids, codes, the catalogue, the report and suppressions, and both may raise
+:class:`CouldNotCheck` at run time ("3 requests in the window, need 100"): the engine records a
+skip with that reason, never a pass. Every check is listed once in ``meshobs.checks.registry``.
 """
 
 from __future__ import annotations
@@ -10,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from meshobs.catalogue import CATALOGUE, Category, Severity
-from meshobs.model import EMPTY, FrozenDict, MeshSnapshot, ServiceRef, frozen_map
+from meshobs.model import EMPTY, ConfigResource, FrozenDict, Mesh, MeshSnapshot, ServiceRef, frozen_map
 
 if TYPE_CHECKING:
     from meshobs.config_model import Thresholds
@@ -62,6 +73,12 @@ class Finding:
     caused_by: tuple[str, ...] = ()  # set by the engine: "CODE subject" of the causes found
     magnitude: float = 0.0  # how bad, in the finding's own unit (req/s, endpoints...): ranks ties
     rank: int = 0  # set by the engine: 1 is the most likely root cause
+    # An analyzer's finding: every service it touches (the engine files a copy under each,
+    # with ``service`` set); empty for a mesh-level finding such as a Gateway conflict.
+    services: tuple[ServiceRef, ...] = ()
+    # Where the resource was written (manifests only): the file and the line of the field.
+    file: str = ""
+    line: int = 0
 
     @property
     def severity(self) -> Severity:
@@ -80,63 +97,189 @@ class Finding:
         return CATALOGUE[self.code].doc
 
     @property
+    def location(self) -> str:
+        """``file:line`` when the finding is on a manifest, else empty."""
+        return f"{self.file}:{self.line}" if self.file and self.line else self.file
+
+    @property
     def identity(self) -> tuple[str, str, str]:
         """What makes two findings the same: code, subject and fields (one resource can carry
-        two findings of one code, e.g. two undefined subsets). Rank and links do not count."""
+        two findings of one code, e.g. two undefined subsets). Rank and links do not count, nor
+        which kind of check found it: a service check and an analyzer that see the same problem
+        emit the same identity, and the engine keeps one."""
         return (self.code, self.subject, repr(sorted(self.fields.items())))
 
 
-def finding(code: str, check: str, subject: str, *, hint: str = "",
-            service: ServiceRef | None = None, evidence: dict[str, object] | None = None,
-            magnitude: float = 0.0, **fields: object) -> Finding:
+def finding(code: str, check: str, subject: str = "", *, hint: str = "",
+            service: ServiceRef | None = None, evidence: Mapping[str, object] | None = None,
+            magnitude: float = 0.0, resource: ConfigResource | None = None, at: str = "",
+            services: Iterable[ServiceRef] = (), **fields: object) -> Finding:
     """Build a Finding; fails fast if the template's fields are not all supplied.
 
-    A template field named ``service`` is filled from ``service=`` (the keyword is taken).
+    A template field named ``service`` is filled from ``service=`` (the keyword is taken), else
+    from the first of ``services=``.
+    ``resource=`` names the configuration resource the finding is on: the subject defaults to
+    ``"Kind namespace/name"`` and, when the resource came from a manifest, the finding carries
+    its file and the line of the field ``at`` (``"spec.http[0].route[1].destination.subset"``).
+    ``services=`` lists the services an analyzer's finding touches.
     """
-    if service is not None and "service" in CATALOGUE[code].fields:
-        fields["service"] = str(service)
+    services = tuple(dict.fromkeys(services))
+    subject_service = service if service is not None else (services[0] if services else None)
+    if subject_service is not None and "service" in CATALOGUE[code].fields:
+        fields["service"] = str(subject_service)
     CATALOGUE[code].render(fields)
+    if resource is not None and not subject:
+        subject = f"{resource.kind} {resource.namespace}/{resource.name}"
+    if not subject:
+        raise ValueError(f"{code}: a finding needs a subject (or resource=)")
+    where = resource.location if resource is not None else None
     return Finding(code=code, check=check, subject=subject, fields=frozen_map(fields),
                    evidence=frozen_map(evidence or {}), hint=hint, service=service,
-                   magnitude=float(magnitude))
+                   magnitude=float(magnitude), services=services,
+                   file=where.file if where else "", line=where.line_of(at) if where else 0)
+
+
+class CouldNotCheck(Exception):  # Linkerd's SkipError: a verdict, not a failure
+    """Raised by a check that cannot judge at run time, with the reason a person reads:
+    ``raise CouldNotCheck("3 requests in the 5m window, need 100")``.
+
+    The engine records the check as skipped ("could not check: ...") and never as passed; when
+    no check of a diagnosis could judge anything, the status is ``unknown`` (exit 3). Findings
+    yielded before the raise still count.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 T = TypeVar("T")
 
 CheckFn = Callable[[MeshSnapshot, ServiceRef, Settings], Iterable[Finding]]
+AnalyzerFn = Callable[[MeshSnapshot, Settings], Iterable[Finding]]
+
+# The inputs a service check may need, as meshobs.engine.inputs names them (kept equal by a
+# test; the engine imports the checks, not the other way round). The edges' data comes in four
+# kinds because sources deliver them separately: the graph (who calls whom, call counts),
+# request rates by response code, latency, and connection security.
+INPUTS = ("pods", "graph", "requests", "latency", "security", "proxies", "config", "certs", "traces")
+# What an analyzer may read besides configuration kinds: the topology, always present in the
+# model (possibly empty; see meshobs.checks.inventory for what the input can vouch for).
+TOPOLOGY_KINDS = ("Service", "Workload", "Pod")
+
+
+def _doc_line(fn: Callable[..., object]) -> str:
+    """The docstring's first paragraph on one line: what the check judges."""
+    return " ".join((fn.__doc__ or "").strip().split("\n\n")[0].split())
+
+
+def _validate(kind: str, id: str, codes: tuple[str, ...]) -> None:
+    for c in codes:
+        if c not in CATALOGUE:
+            raise ValueError(f"{kind} {id} names unknown code {c}")
 
 
 @dataclass(frozen=True)
 class Check:
+    """A service check. Call it like the function it wraps."""
+
+    kind: ClassVar[str] = "check"
     id: str
     category: Category
-    # inputs, all required: "pods", "edges", "proxies", "config", "certs", "traces";
-    # "pods|proxies" means either one will do.
+    # inputs, all required: keys of meshobs.engine.inputs.INPUTS ("pods", "graph", "requests",
+    # "latency", "security", "proxies", "config", "certs", "traces"); "pods|proxies" means
+    # either one will do.
     needs: tuple[str, ...]
     codes: tuple[str, ...]  # the codes it may emit
     run: CheckFn = field(repr=False)
+    # The only mesh whose services it can judge (None: any). Its checklist line on a service of
+    # another mesh says why it did not run (meshobs.checks.scope).
+    mesh: Mesh | None = None
+    # Meshes whose sources do not carry the signal it reads -> why, for "could not check".
+    blind_on: FrozenDict = EMPTY
+    # Inputs it reads when present (evidence, a second way to find something) but can judge
+    # without: their absence does not skip it.
+    uses: tuple[str, ...] = ()
+
+    def __call__(self, snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+        return self.run(snapshot, service, settings)
 
     @property
     def doc(self) -> str:
-        return (self.run.__doc__ or "").strip().splitlines()[0] if self.run.__doc__ else ""
+        return _doc_line(self.run)
+
+    @property
+    def requires(self) -> str:
+        """What it needs, as ``meshobs checks`` shows it (optional inputs in brackets)."""
+        return ", ".join([*self.needs, *(f"[{u}]" for u in self.uses)]) or "-"
 
 
-REGISTRY: dict[str, Check] = {}
+@dataclass(frozen=True)
+class Analyzer:
+    """A configuration analyzer. Call it like the function it wraps."""
+
+    kind: ClassVar[str] = "analyzer"
+    id: str
+    category: Category
+    reads: tuple[str, ...]  # resource kinds: "VirtualService", "ServiceEntry", "Service", "Pod" ...
+    codes: tuple[str, ...]
+    run: AnalyzerFn = field(repr=False)
+    mesh: Mesh | None = None  # the mesh whose configuration it reads (None: any)
+
+    def __call__(self, snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
+        return self.run(snapshot, settings)
+
+    @property
+    def blind_on(self) -> FrozenDict:
+        """Analyzers read configuration, which every mesh's sources carry."""
+        return EMPTY
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Analyzers judge configuration: they need a configuration source, nothing else
+        (what they read of the topology is judged only where the input holds it)."""
+        return ("config",)
+
+    @property
+    def doc(self) -> str:
+        return _doc_line(self.run)
+
+    @property
+    def requires(self) -> str:
+        return ", ".join(self.reads)
 
 
-def check(id: str, category: Category, needs: tuple[str, ...], codes: tuple[str, ...]) -> Callable[[CheckFn], CheckFn]:
-    """Register a check function under a stable id."""
+AnyCheck = Check | Analyzer
 
-    def register(fn: CheckFn) -> CheckFn:
-        if id in REGISTRY:
-            raise ValueError(f"duplicate check id {id}")
-        for c in codes:
-            if c not in CATALOGUE:
-                raise ValueError(f"check {id} names unknown code {c}")
-        REGISTRY[id] = Check(id=id, category=category, needs=needs, codes=codes, run=fn)
-        return fn
 
-    return register
+def check(id: str, category: Category, needs: tuple[str, ...], codes: tuple[str, ...], *,
+          mesh: Mesh | None = None, blind_on: Mapping[Mesh, str] | None = None, uses: tuple[str, ...] = (),
+          ) -> Callable[[CheckFn], Check]:
+    """Declare a service check under a stable id; list it in ``registry.ALL`` to run it."""
+    _validate("check", id, codes)
+    for need in (*needs, *uses):
+        unknown = set(need.split("|")) - set(INPUTS)
+        if unknown:
+            raise ValueError(f"check {id} needs unknown input(s) {', '.join(sorted(unknown))}")
+
+    def declare(fn: CheckFn) -> Check:
+        return Check(id=id, category=category, needs=needs, codes=codes, run=fn, mesh=mesh,
+                     blind_on=frozen_map({str(m): why for m, why in (blind_on or {}).items()}), uses=uses)
+
+    return declare
+
+
+def analyzer(id: str, category: Category, reads: tuple[str, ...], codes: tuple[str, ...], *,
+             mesh: Mesh | None = None) -> Callable[[AnalyzerFn], Analyzer]:
+    """Declare an analyzer under a stable id; list it in ``registry.ALL`` to run it."""
+    _validate("analyzer", id, codes)
+    if not reads:
+        raise ValueError(f"analyzer {id} must declare the resource kinds it reads")
+
+    def declare(fn: AnalyzerFn) -> Analyzer:
+        return Analyzer(id=id, category=category, reads=reads, codes=codes, run=fn, mesh=mesh)
+
+    return declare
 
 
 def memo(snapshot: MeshSnapshot, key: str, build: Callable[[MeshSnapshot], T]) -> T:

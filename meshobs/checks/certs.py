@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from meshobs.catalogue import Category
 from meshobs.model import Cert, CertRole, MeshSnapshot, ServiceRef, Workload, WorkloadRef
@@ -50,7 +51,8 @@ def _subject(w: Workload, c: Cert) -> str:
     return f"Workload {w.ref}" if c.role is CertRole.WORKLOAD else f"Certificate {c.serial}"
 
 
-@check("certs.expiry", Category.CERTS, ("certs",), ("MSH0301", "MSH0302", "MSH0303"))
+# The proxies attribute certificates to workloads when the certificates do not name one.
+@check("certs.expiry", Category.CERTS, ("certs",), ("MSH0301", "MSH0302", "MSH0303"), uses=("proxies",))
 def expiry(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """A certificate of the service's proxies has expired or is close to its end.
 
@@ -110,7 +112,7 @@ def _expiry_finding(subject: str, level: int, remaining: float, w: Workload, c: 
     else:
         hint = ("rotate the mesh CA (plug in new cacerts, or let istiod renew its self-signed root) before "
                 "it expires, and roll the workloads so they pick up the new chain")
-    common: dict[str, object] = {"role": c.role.value, "serial": c.serial,
+    common: dict[str, Any] = {"role": c.role.value, "serial": c.serial,
                                  "cert_subject": c.subject or c.spiffe_id or "no subject"}
     if level == 3:
         return finding("MSH0301", "certs.expiry", subject, service=service, evidence=evidence, hint=hint,
@@ -127,7 +129,7 @@ def _service_account(snapshot: MeshSnapshot, w: Workload) -> str | None:
     return accounts.pop() if len(accounts) == 1 else None
 
 
-@check("certs.spiffe_identity", Category.CERTS, ("certs",), ("MSH0304",))
+@check("certs.spiffe_identity", Category.CERTS, ("certs",), ("MSH0304",), uses=("proxies",))
 def spiffe_identity(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """A workload certificate's SPIFFE ID names another namespace or service account."""
     for w, c in _certs(snapshot, service):

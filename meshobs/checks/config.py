@@ -1,7 +1,9 @@
-"""Configuration checks: subsets that do not exist or select nothing, competing VirtualServices.
+"""Subset analyzers: a VirtualService naming a subset no DestinationRule defines, a subset
+selecting none of its service's pods; and the DestinationRule / label helpers other Istio
+checks share.
 
 The drift checks (VirtualService vs Envoy vs Git, configured vs observed split) live in
-``config_routes`` and register when this module is imported.
+``config_routes``; the other VirtualService analyzers in ``config_vs`` and ``config_refs``.
 """
 
 from __future__ import annotations
@@ -12,18 +14,22 @@ from typing import Any
 from meshobs.catalogue import Category
 from meshobs.istio_config import (
     DESTINATION_RULE,
+    ROOT_NAMESPACE,
     VIRTUAL_SERVICE,
+    DestinationRef,
     dr_host,
     dr_subsets,
     host_matches,
-    http_routes,
     pick_resources,
     service_hosts,
-    virtual_services_for,
+    vs_destinations,
 )
-from meshobs.model import ConfigResource, MeshSnapshot, Service, ServiceRef, Workload
+from meshobs.model import ConfigResource, Mesh, MeshSnapshot, Service, ServiceRef, Workload
 
-from .base import Finding, Settings, check, finding, memo
+from .base import CouldNotCheck, Finding, Settings, analyzer, finding, memo
+from .inventory import selects as selects  # re-exported: the label selector the Istio checks share
+from .inventory import services_of_hosts, vouches_for_config
+from .scope import mesh_of
 
 
 def target_service(snapshot: MeshSnapshot, service: ServiceRef) -> Service:
@@ -39,10 +45,6 @@ def workload_labels(w: Workload) -> dict[str, Any]:
     if w.version and "version" not in labels:
         labels["version"] = w.version
     return labels
-
-
-def selects(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
-    return all(str(labels.get(k)) == str(v) for k, v in selector.items())
 
 
 def _drs_by_host(snapshot: MeshSnapshot) -> tuple[dict[str, list[ConfigResource]], list[ConfigResource]]:
@@ -76,43 +78,55 @@ def subsets_for_host(drs: Iterable[ConfigResource], host: str) -> dict[str, tupl
     return out
 
 
-def _vs_by_destination(snapshot: MeshSnapshot) -> dict[str, list[ConfigResource]]:
-    """Destination host -> VirtualServices routing to it (any gateway binding)."""
-    out: dict[str, list[ConfigResource]] = {}
+def istio_services(snapshot: MeshSnapshot) -> list[Service]:
+    """The services an Istio analyzer judges one by one: every service not on App Mesh (its
+    configuration is judged by the appmesh.* checks)."""
+    return [s for s in snapshot.services if not s.ref.is_unknown and mesh_of(snapshot, s.ref) is not Mesh.APPMESH]
+
+
+@analyzer("config.unknown_subset", Category.CONFIG, ("VirtualService", "DestinationRule", "Service"), ("MSH0201",),
+          mesh=Mesh.ISTIO)
+def unknown_subset(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
+    """A VirtualService routes (or mirrors) to a subset that no DestinationRule for its host defines."""
+    judged, unjudged = 0, set()
     for vs in pick_resources(snapshot, VIRTUAL_SERVICE):
-        for host in {d.host for r in http_routes(vs) for d in r.destinations}:
-            out.setdefault(host, []).append(vs)
-    return out
-
-
-@check("config.unknown_subset", Category.CONFIG, ("config",), ("MSH0201",))
-def unknown_subset(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
-    """A VirtualService routes to a subset of this service that no DestinationRule defines."""
-    svc = target_service(snapshot, service)
-    hosts = service_hosts(svc)
-    drs = destination_rules_for(snapshot, hosts)
-    by_host = memo(snapshot, "istio.vs_by_destination", _vs_by_destination)
-    candidates = {(vs.namespace, vs.name): vs for h in hosts for vs in by_host.get(h, ())}
-    for _, vs in sorted(candidates.items()):
-        missing: dict[str, str] = {}
-        for route in http_routes(vs):
-            for d in route.destinations:
-                if d.subset and d.host in hosts and d.subset not in subsets_for_host(drs, d.host):
-                    missing.setdefault(d.subset, d.host)
-        for subset, host in sorted(missing.items()):
-            defined = sorted(subsets_for_host(drs, host))
-            yield finding("MSH0201", "config.unknown_subset", f"VirtualService {vs.namespace}/{vs.name}",
-                          service=service, virtual_service=f"{vs.namespace}/{vs.name}", subset=subset, host=host,
+        missing: dict[tuple[str, str], DestinationRef] = {}
+        for d in vs_destinations(vs):
+            if not d.subset:
+                continue
+            drs = destination_rules_for(snapshot, [d.host])
+            # No DestinationRule for the host at all: judged only where the input holds the
+            # DestinationRules Istio would look in (the client's, the host's and the root namespace).
+            where = {vs.namespace, ROOT_NAMESPACE, *([d.host.split(".")[1]] if d.host.count(".") >= 2 else [])}
+            if not drs and not any(vouches_for_config(snapshot, DESTINATION_RULE, ns) for ns in where):
+                unjudged.add(vs.namespace)
+                continue
+            judged += 1
+            if d.subset not in subsets_for_host(drs, d.host):
+                missing.setdefault((d.subset, d.host), d)
+        for (subset, host), d in sorted(missing.items()):
+            defined = sorted(subsets_for_host(destination_rules_for(snapshot, [host]), host))
+            yield finding("MSH0201", "config.unknown_subset", resource=vs, at=f"{d.path}.subset",
+                          services=services_of_hosts(snapshot, [host]),
+                          virtual_service=f"{vs.namespace}/{vs.name}", subset=subset, host=host,
                           evidence={"subset": subset, "host": host, "defined_subsets": defined},
                           hint=f"add subset {subset} to the DestinationRule for {host}, or route to one of "
                                f"{', '.join(defined) or 'no subsets (none defined)'}")
+    if not judged and unjudged:
+        raise CouldNotCheck(f"the input holds no DestinationRules where {', '.join(sorted(unjudged))} would "
+                            "look for the subsets its VirtualServices name")
 
 
-@check("config.empty_subset", Category.CONFIG, ("config",), ("MSH0202",))
-def empty_subset(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
-    """A DestinationRule subset of this service selects none of its pods (503 UH when routed to)."""
-    svc = target_service(snapshot, service)
-    hosts = service_hosts(svc)
+@analyzer("config.empty_subset", Category.CONFIG, ("DestinationRule", "Service", "Workload", "Pod"), ("MSH0202",),
+          mesh=Mesh.ISTIO)
+def empty_subset(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
+    """A DestinationRule subset selects none of its service's pods (503 UH when routed to)."""
+    for svc in istio_services(snapshot):
+        yield from _empty_subsets(snapshot, svc)
+
+
+def _empty_subsets(snapshot: MeshSnapshot, svc: Service) -> Iterable[Finding]:
+    service = svc.ref
     workloads = snapshot.workloads_of(service)
     label_sets: list[dict[str, Any]] = []
     for w in workloads:
@@ -123,14 +137,14 @@ def empty_subset(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings
             label_sets.append(workload_labels(w))
     if not label_sets:
         return  # nothing known about the service's pods: cannot judge
-    for dr in destination_rules_for(snapshot, hosts):
+    for dr in destination_rules_for(snapshot, service_hosts(svc)):
         if dr_host(dr).startswith("*"):
             continue
-        for subset, labels in sorted(dr_subsets(dr).items()):
+        for index, (subset, labels) in enumerate(sorted(dr_subsets(dr).items())):
             if labels and not any(selects(labels, ls) for ls in label_sets):
                 versions = sorted({str(ls.get("version")) for ls in label_sets if ls.get("version")})
-                yield finding("MSH0202", "config.empty_subset", f"DestinationRule {dr.namespace}/{dr.name}",
-                              service=service, destination_rule=f"{dr.namespace}/{dr.name}", subset=subset,
+                yield finding("MSH0202", "config.empty_subset", resource=dr, at=_subset_path(dr, subset, index),
+                              services=[service], destination_rule=f"{dr.namespace}/{dr.name}", subset=subset,
                               labels=", ".join(f"{k}={v}" for k, v in sorted(labels.items())),
                               evidence={"subset_labels": labels, "pods_considered": len(label_sets),
                                         "workloads": sorted(str(w.ref) for w in workloads),
@@ -139,20 +153,8 @@ def empty_subset(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings
                                    "or deploy pods carrying them; check with kubectl get pods -l ...")
 
 
-@check("config.duplicate_virtualservice", Category.CONFIG, ("config",), ("MSH0206",))
-def duplicate_virtualservice(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
-    """Two or more sidecar VirtualServices claim this service's host; Istio uses only one."""
-    svc = target_service(snapshot, service)
-    vss = [vs for vs in virtual_services_for(snapshot, svc) if vs.spec.get("http")]
-    if len(vss) < 2:
-        return
-    names = [f"{vs.namespace}/{vs.name}" for vs in vss]
-    yield finding("MSH0206", "config.duplicate_virtualservice", f"Service {service}", service=service,
-                  count=len(vss), host=svc.fqdn, virtual_services=", ".join(names),
-                  evidence={"virtual_services": names,
-                            "hosts": {n: list(vs.spec.get("hosts") or ()) for n, vs in zip(names, vss)}},
-                  hint="merge the routes into one VirtualService per host (only gateway-bound "
-                       "VirtualServices are merged by Istio); istioctl analyze reports IST0109")
-
-
-import meshobs.checks.config_routes  # noqa: E402,F401  (registers the drift checks)
+def _subset_path(dr: ConfigResource, subset: str, fallback: int) -> str:
+    for i, s in enumerate(dr.spec.get("subsets") or ()):
+        if isinstance(s, Mapping) and s.get("name") == subset:
+            return f"spec.subsets[{i}].labels"
+    return f"spec.subsets[{fallback}]"

@@ -13,10 +13,10 @@ from meshobs.istio_config import (
     peer_auth_mode,
     pick_resources,
 )
-from meshobs.model import ConfigResource, MeshSnapshot, Security, ServiceRef, WorkloadRef
+from meshobs.model import ConfigResource, Mesh, MeshSnapshot, Security, ServiceRef, WorkloadRef
 
-from .base import Finding, Settings, check, finding, memo
-from .config import destination_rules_for, target_service, workload_labels
+from .base import Finding, Settings, analyzer, check, finding, memo
+from .config import destination_rules_for, istio_services, target_service, workload_labels
 
 NON_MUTUAL = ("DISABLE", "SIMPLE")
 
@@ -66,9 +66,15 @@ def _pa_name(pa: ConfigResource | None) -> str:
     return f"{pa.namespace}/{pa.name}" if pa else "(mesh default)"
 
 
-@check("certs.mtls_conflict", Category.CERTS, ("config",), ("MSH0306",))
-def mtls_conflict(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
-    """PeerAuthentication is STRICT for the service while a client DestinationRule sets tls DISABLE/SIMPLE."""
+@analyzer("certs.mtls_conflict", Category.CERTS, ("PeerAuthentication", "DestinationRule", "Service", "Workload"),
+          ("MSH0306",), mesh=Mesh.ISTIO)
+def mtls_conflict(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
+    """PeerAuthentication is STRICT for a service while a client DestinationRule sets tls DISABLE/SIMPLE."""
+    for svc in istio_services(snapshot):
+        yield from _mtls_conflicts(snapshot, svc.ref)
+
+
+def _mtls_conflicts(snapshot: MeshSnapshot, service: ServiceRef) -> Iterable[Finding]:
     strict = strict_scope(snapshot, service)
     if not strict:
         return
@@ -96,8 +102,9 @@ def mtls_conflict(snapshot: MeshSnapshot, service: ServiceRef, settings: Setting
                 who = names if names is not None else [name for name, _ in members]  # None: the whole namespace
                 offenders.setdefault((dr.namespace, dr.name), (dr, mode, []))[2].extend(who)
     pa = next(iter(strict.values()))
-    for (ns, name), (_dr, mode, who) in sorted(offenders.items()):
-        yield finding("MSH0306", "certs.mtls_conflict", f"DestinationRule {ns}/{name}", service=service,
+    for (ns, name), (dr, mode, who) in sorted(offenders.items()):
+        yield finding("MSH0306", "certs.mtls_conflict", f"DestinationRule {ns}/{name}", resource=dr,
+                      at=_tls_mode_path(dr, port), services=[service],
                       destination_rule=f"{ns}/{name}", tls_mode=mode, host=host, peer_authentication=_pa_name(pa),
                       evidence={"tls_mode": mode, "clients": sorted(who), "peer_authentication": _pa_name(pa),
                                 "strict_workloads": sorted(str(w) for w in strict if w is not None)},
@@ -106,7 +113,18 @@ def mtls_conflict(snapshot: MeshSnapshot, service: ServiceRef, settings: Setting
                            "block to use auto mTLS); check with istioctl x describe pod <server-pod>")
 
 
-@check("certs.plaintext_edge", Category.CERTS, ("config", "edges"), ("MSH0307",))
+def _tls_mode_path(dr: ConfigResource, port: int | None) -> str:
+    """The field that sets the client TLS mode: the port-level one when it applies."""
+    policy = dr.spec.get("trafficPolicy") or {}
+    for i, pls in enumerate(policy.get("portLevelSettings") or ()):
+        if port is not None and (pls.get("port") or {}).get("number") == port and (pls.get("tls") or {}).get("mode"):
+            return f"spec.trafficPolicy.portLevelSettings[{i}].tls.mode"
+    return "spec.trafficPolicy.tls.mode"
+
+
+@check("certs.plaintext_edge", Category.CERTS, ("config", "requests", "security"), ("MSH0307",),
+       blind_on={Mesh.APPMESH: "CloudWatch and X-Ray do not report how requests were secured "
+                               "(Istio's connection_security_policy has no App Mesh counterpart)"})
 def plaintext_edge(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Plaintext (connection_security_policy="none") reached the service where STRICT applies."""
     strict = strict_scope(snapshot, service)

@@ -22,11 +22,11 @@ from meshobs.istio_config import (
     service_hosts,
     vs_hosts,
 )
-from meshobs.model import ConfigResource, HttpRoute, Layer, MeshSnapshot, ServiceRef
+from meshobs.model import ConfigResource, HttpRoute, Layer, Mesh, MeshSnapshot, ServiceRef
 
 from .base import Finding, Settings, check, finding, memo
 from .config import destination_rules_for, selects, subsets_for_host, target_service, workload_labels
-from .split import chi_square_p, judge_split
+from .split import chi_square_p, judge_split, require_requests
 
 __all__ = ["chi_square_p"]  # re-exported: the split statistics moved to .split
 
@@ -123,19 +123,24 @@ def _sidecar_vss_by_host(snapshot: MeshSnapshot) -> tuple[dict[str, list[ConfigR
     return exact, wildcard
 
 
+def sidecar_virtual_services(snapshot: MeshSnapshot, hosts: set[str]) -> list[ConfigResource]:
+    """The sidecar VirtualServices with HTTP routes whose hosts cover ``hosts``, by namespace and
+    name: what istio_config.virtual_services_for selects, from an index built once per snapshot."""
+    exact, wildcard = memo(snapshot, "config_routes.sidecar_vss_by_host", _sidecar_vss_by_host)
+    found = {(vs.namespace, vs.name): vs for h in hosts for vs in exact.get(h, ())}
+    found.update({(vs.namespace, vs.name): vs for vs in wildcard
+                  if any(host_matches(p, x) for p in vs_hosts(vs) for x in hosts)})
+    return [found[k] for k in sorted(found)]
+
+
 def _sidecar_vs(snapshot: MeshSnapshot, service: ServiceRef) -> ConfigResource | None:
     """The one VirtualService that shapes sidecar traffic to the service.
 
     None when there is none, or several: which one Istio applies is then unknown (the oldest),
     so drift cannot be judged; config.duplicate_virtualservice reports that case.
     """
-    # What istio_config.virtual_services_for selects, from an index built once per snapshot.
-    exact, wildcard = memo(snapshot, "config_routes.sidecar_vss_by_host", _sidecar_vss_by_host)
-    hosts = service_hosts(target_service(snapshot, service))
-    found = {(vs.namespace, vs.name): vs for h in hosts for vs in exact.get(h, ())}
-    found.update({(vs.namespace, vs.name): vs for vs in wildcard
-                  if any(host_matches(p, x) for p in vs_hosts(vs) for x in hosts)})
-    return next(iter(found.values())) if len(found) == 1 else None
+    found = sidecar_virtual_services(snapshot, service_hosts(target_service(snapshot, service)))
+    return found[0] if len(found) == 1 else None
 
 
 def _own_routes(vs: ConfigResource, hosts: set[str]) -> list[VsRoute]:
@@ -169,7 +174,7 @@ def _intended_pairs(snapshot: MeshSnapshot) -> dict[str, list[tuple[int, _Intend
     return out
 
 
-@check("config.weight_drift", Category.CONFIG, ("config", "proxies"), ("MSH0203",))
+@check("config.weight_drift", Category.CONFIG, ("config", "proxies"), ("MSH0203",), mesh=Mesh.ISTIO)
 def weight_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Route weights in the VirtualService differ from the weights the callers' Envoys route by."""
     vs = _sidecar_vs(snapshot, service)
@@ -230,7 +235,7 @@ def _show(setting: str, value: object) -> str:
     return str(value)
 
 
-@check("config.policy_drift", Category.CONFIG, ("config", "proxies"), ("MSH0204",))
+@check("config.policy_drift", Category.CONFIG, ("config", "proxies"), ("MSH0204",), mesh=Mesh.ISTIO)
 def policy_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Retries or timeouts in the VirtualService differ from those in the callers' Envoy routes."""
     vs = _sidecar_vs(snapshot, service)
@@ -262,7 +267,7 @@ def policy_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings
                            "stale proxy (istioctl proxy-status) or an EnvoyFilter patching routes explains it")
 
 
-@check("config.intended_drift", Category.CONFIG, ("config",), ("MSH0207",))
+@check("config.intended_drift", Category.CONFIG, ("config",), ("MSH0207",), mesh=Mesh.ISTIO)
 def intended_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """The live VirtualService's weights, retries or timeouts differ from the intended (Git) one."""
     hosts = service_hosts(target_service(snapshot, service))
@@ -290,7 +295,7 @@ def intended_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settin
 
 
 # -- observed split --------------------------------------------------------------------------
-@check("config.split_mismatch", Category.CONFIG, ("config", "edges"), ("MSH0205",))
+@check("config.split_mismatch", Category.CONFIG, ("config", "requests"), ("MSH0205",), mesh=Mesh.ISTIO)
 def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """The observed split across subsets differs from the VirtualService's weights beyond noise.
 
@@ -319,6 +324,7 @@ def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settin
         if subset is not None:
             counts[subset] = counts.get(subset, 0.0) + e.request_rate * snapshot.window_s
     matched_elsewhere = any(r.has_match and r is not default for r in routes)
+    require_requests(counts, f"the subsets of {service}")
     verdict = judge_split(counts, {k: float(v) for k, v in default.weights().items()},
                           matched_elsewhere=matched_elsewhere)
     if verdict is None:

@@ -85,6 +85,17 @@ class SplitVerdict:
         return {k: round(100 * v, 1) for k, v in shares.items()}
 
 
+def require_requests(counts: dict[str, float], where: str) -> None:
+    """A split is judged on at least SPLIT_MIN_REQUESTS requests; fewer is "could not check",
+    never a pass."""
+    from .base import CouldNotCheck
+
+    total = sum(counts.values())
+    if total < SPLIT_MIN_REQUESTS:
+        raise CouldNotCheck(f"{total:.0f} requests split across {where} in the window, need at least "
+                            f"{SPLIT_MIN_REQUESTS:.0f} to judge the split")
+
+
 def judge_split(counts: dict[str, float], weights: dict[str, float], *,
                 matched_elsewhere: bool = False) -> SplitVerdict | None:
     """The verdict when ``counts`` (requests per target) do not fit ``weights``; None when they

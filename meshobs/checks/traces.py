@@ -15,7 +15,7 @@ from meshobs.catalogue import Category
 from meshobs.critical_path import Section, critical_path, rank_hops
 from meshobs.model import MeshSnapshot, ServiceRef, Span, Trace
 
-from .base import Finding, Settings, check, finding
+from .base import CouldNotCheck, Finding, Settings, check, finding
 
 MIN_TRACES = 5  # fewer traces say nothing about a distribution
 DOMINANT_SHARE = 0.5  # one hop holds at least half of the critical-path time ...
@@ -74,7 +74,8 @@ def slow_hop(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) ->
         if sections:
             paths.append((trace.trace_id, sections))
     if len(paths) < MIN_TRACES:
-        return
+        raise CouldNotCheck(f"{len(paths)} trace(s) through {service}, need at least {MIN_TRACES} to say which "
+                            "hop holds requests up")
     ranked = rank_hops(paths)
     if not ranked:
         return

@@ -11,11 +11,28 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from meshobs.catalogue import Category
+from meshobs.durations import format_duration
 from meshobs.flags import meaning
 from meshobs.model import Edge, Mesh, MeshSnapshot, Proxy, ServiceRef, UpstreamCluster, WorkloadRef
 
-from .base import Finding, Settings, check, finding, memo
+from .base import CouldNotCheck, Finding, Settings, check, finding, memo
 from .scope import mesh_of
+
+
+def _window(snapshot: MeshSnapshot) -> str:
+    return format_duration(snapshot.window_s)
+
+
+def _too_little_traffic(snapshot: MeshSnapshot, service: ServiceRef, groups: list[list[Edge]],
+                        settings: Settings, direction: str) -> None:
+    """Raise CouldNotCheck when no group of edges carried enough requests to judge: no data in
+    the window is never a pass."""
+    best = max((sum(e.request_rate for e in g) for g in groups), default=0.0)
+    if best <= 0:
+        raise CouldNotCheck(f"no requests {direction} {service} in the {_window(snapshot)} window")
+    if best < settings.min_request_rate:
+        raise CouldNotCheck(f"{best:.3g} req/s {direction} {service}, below thresholds.min_request_rate "
+                            f"{settings.min_request_rate:g}")
 
 
 def _r(x: float) -> float:
@@ -158,11 +175,17 @@ _ERROR_HINT = ("the response flags say where it failed: UH/UF point at the desti
                "UO at a circuit breaker, UC at mTLS, NR at routing, '-' at the application itself")
 
 
-@check("traffic.error_rate", Category.TRAFFIC, ("edges",), ("MSH0401", "MSH0402", "MSH0408", "MSH0409"))
+@check("traffic.error_rate", Category.TRAFFIC, ("requests",), ("MSH0401", "MSH0402", "MSH0408", "MSH0409"))
 def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Error ratio above the threshold on inbound requests, on each outbound destination, and
     on requests that never reached any destination workload."""
     inbound = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]
+    by_dest: dict[ServiceRef, list[Edge]] = defaultdict(list)
+    lost: dict[ServiceRef, list[Edge]] = defaultdict(list)
+    for e in outbound_edges(snapshot, service):
+        (by_dest if e.destination_workload is not None else lost)[e.destination].append(e)
+    if not any(e.error_rate > 0 for es in lost.values() for e in es):
+        _too_little_traffic(snapshot, service, [inbound, *by_dest.values()], settings, "to or from")
     yield from _failing_version(service, inbound, settings)
     judged = _judge(inbound, settings)
     if judged:
@@ -194,10 +217,6 @@ def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
                       magnitude=errors, hint=_ERROR_HINT,
                       ratio_pct=_pct(ratio), error_rps=_r(errors), rps=_r(rps),
                       threshold_pct=_pct(settings.error_ratio), top=top)
-    by_dest: dict[ServiceRef, list[Edge]] = defaultdict(list)
-    lost: dict[ServiceRef, list[Edge]] = defaultdict(list)
-    for e in outbound_edges(snapshot, service):
-        (by_dest if e.destination_workload is not None else lost)[e.destination].append(e)
     for dest in sorted(by_dest):
         judged = _judge(by_dest[dest], settings)
         if not judged:
@@ -245,13 +264,15 @@ def _ms(value: float) -> str:
     return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
 
 
-@check("traffic.latency", Category.TRAFFIC, ("edges",), ("MSH0403", "MSH0404"))
+@check("traffic.latency", Category.TRAFFIC, ("requests", "latency"), ("MSH0403", "MSH0404"))
 def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Inbound p99 above the threshold, or more than ``latency_regression`` times the baseline."""
     inbound = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]
     worst = _p99(inbound)
     if worst is None:
-        return
+        _too_little_traffic(snapshot, service, [inbound], settings, "into")
+        raise CouldNotCheck(f"no latency quantiles for the requests into {service} (a TCP service, or "
+                            "the duration histogram is not collected)")
     p99, edge = worst
     per_source = {str(e.source): e.latency.p99 for e in inbound
                   if e.latency is not None and e.latency.p99 is not None}
@@ -276,13 +297,17 @@ def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> 
                           p99_ms=_ms(p99), factor=round(factor, 1), baseline_ms=_ms(base[0]))
 
 
-@check("traffic.circuit_breaker", Category.TRAFFIC, ("proxies|edges",), ("MSH0405",))
+@check("traffic.circuit_breaker", Category.TRAFFIC, ("proxies|requests",), ("MSH0405",))
 def circuit_breaker(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Callers' circuit breakers for this service overflow (counters, open breakers, UO flags)."""
     overflows = 0
     proxies: set[str] = set()
     open_breakers: dict[str, dict[str, int]] = {}
-    for p, c in clusters_for(snapshot, service):
+    callers = clusters_for(snapshot, service)
+    if not callers:
+        # No caller's breaker to read: only the response flags of the requests can tell.
+        _too_little_traffic(snapshot, service, [snapshot.edges_into(service)], settings, "into")
+    for p, c in callers:
         opened = {k: int(v) for k, v in c.circuit_breaker_open.items() if v}
         if c.overflows > 0 or opened:
             overflows += c.overflows
@@ -306,7 +331,11 @@ def endpoints(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -
     ejected_by: dict[str, int] = {}
     unhealthy: dict[str, tuple[int, int]] = {}
     appmesh = mesh_of(snapshot, service) is Mesh.APPMESH
-    for p, c in clusters_for(snapshot, service):
+    callers = clusters_for(snapshot, service)
+    if not callers:
+        raise CouldNotCheck(f"no caller's proxy holds a cluster for {service}, so no one's view of its "
+                            "endpoints is known")
+    for p, c in callers:
         ejected = max(c.outlier_ejections_active, sum(1 for h in c.hosts if h.failed_outlier_check))
         if ejected > 0:
             ejected_by[f"{p.id} {c.name}"] = ejected

@@ -18,6 +18,7 @@ import click
 from meshobs.bundle import Bundle, BundleError
 from meshobs.config import Config, ConfigError, load_config
 from meshobs.model import MeshSnapshot
+from meshobs.redact import redact_text, register_config_secrets
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNCHECKED = 0, 1, 2, 3
 
@@ -62,8 +63,9 @@ class Loaded:
 
 
 def note(message: str) -> None:
-    """One line on stderr (never stdout, which belongs to the command's output)."""
-    click.echo(f"meshobs: {message}", err=True)
+    """One line on stderr (never stdout, which belongs to the command's output), credentials
+    in it (URL user-info, tokens) masked: notes quote URLs."""
+    click.echo(f"meshobs: {redact_text(message)}", err=True)
 
 
 def progress_printer() -> Callable[[str], None] | None:
@@ -108,19 +110,27 @@ def run_timeout_s(timeout: str | None, config: Config | None) -> float:
 
 def load_bundle(from_path: str | None, config_path: str | None, *, window: str | None = None,
                 quiet_demo: bool = False, timeout: str | None = None, needs: frozenset[str] | None = None,
-                question: Any = None, keep_raw: bool = True) -> tuple[Bundle, Config | None, str]:
+                question: Any = None, keep_raw: bool = True, stream: bool = False,
+                adjust: Callable[[Config | None], Config | None] | None = None) -> tuple[Bundle, Config | None, str]:
     """The raw bundle to work on: --from, else a live collection from the config, else the demo.
 
     ``timeout`` is --timeout (see :func:`run_deadline`); ``needs``, ``question`` and
     ``keep_raw`` are passed to :func:`meshobs.collect.collect` (what the command reads; a
     two-phase scoped collection; whether the bundle will be written, or only normalised).
+    ``stream``: a recorded bundle's sources are left to be read one at a time by
+    ``build_snapshot`` (``Bundle.stream``). ``adjust`` rewrites the loaded configuration first
+    (``diagnose -f DIR --config-only``).
     """
     from meshobs.durations import parse_duration
 
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(redact_text(str(exc))) from None
+    if adjust is not None:
+        config = adjust(config)
+    if config is not None:
+        register_config_secrets(config.raw)  # masked in every message and bundle from now on
     deadline = run_deadline(timeout, config)
     if window is not None:
         try:
@@ -148,9 +158,13 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
             except DemoNotFound as exc:
                 raise UsageError(str(exc)) from None
             return bundle, config, f"demo:{bundle.name}"
-        from meshobs.bundle import read_bundle
+        from meshobs.bundle import iter_bundle, read_bundle
 
         try:
+            if stream:
+                header, sources = iter_bundle(from_path)
+                header.stream = sources
+                return header, config, from_path
             return read_bundle(from_path), config, from_path
         except BundleError as exc:
             raise UsageError(str(exc)) from None
@@ -169,30 +183,16 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
 
 
 def load_snapshot(from_path: str | None, config_path: str | None, *, window: str | None = None,
-                  quiet_demo: bool = False, timeout: str | None = None, question: Any = None) -> Loaded:
-    """The snapshot to work on. Its bundle is not written afterwards, so each source's raw
-    bodies are dropped once normalised (``Loaded.bundle`` keeps times, scope and statuses)."""
+                  quiet_demo: bool = False, timeout: str | None = None, question: Any = None,
+                  adjust: Callable[[Config | None], Config | None] | None = None) -> Loaded:
+    """The snapshot to work on. Its bundle is not written afterwards, so a recorded bundle's
+    sources are read one at a time and each source's raw bodies are dropped once normalised
+    (``Loaded.bundle`` keeps times, scope and config)."""
     from meshobs.collect import build_snapshot
 
-    if from_path is not None and not (from_path == "demo" or from_path.startswith("demo:")):
-        # A recorded bundle: its sources are read one at a time and let go once normalised.
-        from meshobs.bundle import iter_bundle
-
-        try:
-            config = load_config(config_path)
-        except ConfigError as exc:
-            raise UsageError(str(exc)) from None
-        if window is not None:
-            note(f"--window {window} applies to a live collection only; a recorded bundle keeps the "
-                 f"window it was recorded with")
-        try:
-            header, sources = iter_bundle(from_path)
-            return Loaded(header, build_snapshot(header, origin=from_path, keep_raw=False, sources=sources),
-                          config, from_path)
-        except BundleError as exc:
-            raise UsageError(str(exc)) from None
     bundle, config, origin = load_bundle(from_path, config_path, window=window, quiet_demo=quiet_demo,
-                                         timeout=timeout, question=question, keep_raw=False)
+                                         timeout=timeout, question=question, keep_raw=False, stream=True,
+                                         adjust=adjust)
     return Loaded(bundle, build_snapshot(bundle, origin=origin, keep_raw=False), config, origin)
 
 
@@ -206,7 +206,7 @@ def handle_errors(fn: F) -> F:
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except (ConfigError, BundleError) as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(redact_text(str(exc))) from None
         except KeyboardInterrupt:
             raise click.exceptions.Exit(130) from None
         except BrokenPipeError:
@@ -216,7 +216,8 @@ def handle_errors(fn: F) -> F:
             if ctx is not None and ctx.find_root().params.get("debug"):
                 raise
             raise InternalError(
-                f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+                f"internal error: {type(exc).__name__}: {redact_text(str(exc))} "
+                "(run with --debug for the traceback)"
             ) from None
 
     return wrapper  # type: ignore[return-value]

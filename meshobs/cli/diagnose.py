@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .checks import check_options, selected
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -34,7 +35,11 @@ Exit codes:
   0  nothing at or above --fail-on
   1  findings at or above --fail-on (default: error)
   2  usage or configuration error (bad flag, bad config, unknown service)
-  3  could not check: no source answered"""
+  3  could not check: no source answered, or no check could judge anything
+
+\b
+Configuration analysis in CI (no cluster, no metrics):
+  meshobs diagnose --all --config-only -f manifests/ --fail-on warning"""
 
 FAIL_ON = {"error": 3, "warning": 2, "never": 99}
 
@@ -85,8 +90,8 @@ def scoped_question(service: str, namespace: str | None) -> Callable[[MeshSnapsh
         from meshobs.model import ServiceRef
         from meshobs.neighbourhood import neighbourhood
 
-        if not answered(snapshot):
-            return None
+        if not answered(snapshot) or not snapshot.services:
+            return None  # nothing to look the name up in: the diagnosis says "could not check"
         ref = resolve(snapshot, service, namespace)
         assert isinstance(ref, ServiceRef)
         return neighbourhood(snapshot, ref) if snapshot.edges else None
@@ -149,10 +154,18 @@ def use_color(no_color: bool) -> bool:
 @click.option("--baseline", metavar="WHEN",
               help="Compare latency with an earlier window: a duration (1d: the same window one day "
                    "earlier, queried from Prometheus) or an earlier bundle / demo:NAME.")
+@check_options
+@click.option("-f", "--filename", "manifests", multiple=True, metavar="PATH",
+              help="Manifest file or directory to analyze (YAML/JSON, recursively; repeatable); added "
+                   "to sources.kubernetes.manifests.")
+@click.option("--config-only", is_flag=True,
+              help="Judge configuration only: read only the configuration sources (Kubernetes, App Mesh, "
+                   "-f) and run the analyzers and the checks that need nothing else.")
 @handle_errors
 def diagnose(service: str | None, from_path: str | None, config_path: str | None, timeout: str | None,
              namespace: str | None, window: str | None, output: str, fail_on: str,
-             no_color: bool, all_services: bool, baseline: str | None) -> None:
+             no_color: bool, all_services: bool, baseline: str | None, check: tuple[str, ...],
+             skip: tuple[str, ...], manifests: tuple[str, ...], config_only: bool) -> None:
     """Diagnose SERVICE: run the checklist (proxy health, configuration, certificates,
     traffic, slow hops), rank the root causes across the service graph, show the evidence.
 
@@ -171,9 +184,13 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
         raise UsageError("name a SERVICE to diagnose, or pass --all")
     if service and all_services:
         raise UsageError("pass either a SERVICE or --all, not both")
+    from .config_only import configuration_view
+
+    checks = selected(check, skip, config_only)
     # A live question about one service collects its neighbourhood only (two phases).
     question = scoped_question(service, namespace) if service else None
-    loaded = load_snapshot(from_path, config_path, window=window, timeout=timeout, question=question)
+    loaded = load_snapshot(from_path, config_path, window=window, timeout=timeout, question=question,
+                           adjust=configuration_view(manifests, config_only, from_path is not None))
     raw = loaded.config.raw if loaded.config else {}
     settings = Settings.from_thresholds(raw.get("thresholds"),
                                         baseline=load_baseline(baseline, loaded) if baseline else None)
@@ -183,19 +200,20 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
     if all_services:
         if (said := scope_note(loaded.bundle, None)) is not None:
             note(said)
-        report = diagnose_all(snapshot, settings, suppressions)
+        report = diagnose_all(snapshot, settings, suppressions, checks)
     else:
         assert service is not None
-        if answered(snapshot):
+        if answered(snapshot) and snapshot.services:
             ref = resolve(snapshot, service, namespace)
         else:
-            # Nothing answered, so nothing can be looked up: report "could not check" (exit 3)
-            # for the service as named rather than calling it unknown.
+            # Nothing answered, or the sources know no service at all (a window without
+            # samples): nothing can be looked up, so report "could not check" (exit 3) for the
+            # service as named rather than calling it unknown.
             ref = ServiceRef.parse(service, namespace or "default")
         assert isinstance(ref, ServiceRef)
         if (said := scope_note(loaded.bundle, ref)) is not None:
             note(said)
-        report = run_diagnosis(snapshot, ref, settings, suppressions)
+        report = run_diagnosis(snapshot, ref, settings, suppressions, checks)
     if output == "text":
         click.echo(text.render(report, color=use_color(no_color)), color=use_color(no_color))
     else:

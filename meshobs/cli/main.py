@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "graph": ("meshobs.cli.graph", "graph", "Show the normalised service graph."),
     "snapshot": ("meshobs.cli.snapshot", "snapshot", "Record every raw payload into a bundle."),
     "diagnose": ("meshobs.cli.diagnose", "diagnose", "Diagnose a service: checklist, ranked root cause, evidence."),
+    "checks": ("meshobs.cli.checks", "checks", "List every check and analyzer, its codes and what it needs."),
     "drift": ("meshobs.cli.drift", "drift", "Compare intended (Git), live and effective (Envoy) configuration."),
     "dashboard": ("meshobs.cli.dashboard", "dashboard", "Interactive terminal dashboard."),
     "demo": ("meshobs.cli.demo", "demo", "Built-in demo meshes: list, export, serve."),
@@ -52,7 +53,7 @@ def _available(module: str) -> bool:
 
 EPILOG = """\b
 Exit codes: 0 ok; 1 findings (or drift) at or above --fail-on; 2 usage or
-configuration error; 3 could not check (no source answered).
+configuration error; 3 could not check (no source answered, or nothing could be judged).
 With no configuration at all, every command uses the built-in demo mesh."""
 
 

@@ -1,85 +1,52 @@
 """The diagnosis engine: run the checklist for a service, rank root causes, build a Report.
 
-    diagnose(snapshot, service, settings, suppressions=()) -> Report
-    diagnose_all(snapshot, settings, suppressions=()) -> MeshReport
+    diagnose(snapshot, service, settings, suppressions=(), checks=None) -> Report
+    diagnose_all(snapshot, settings, suppressions=(), checks=None) -> MeshReport
 
 Checks run in checklist order (proxy health -> configuration -> certificates -> traffic ->
-slow hops). A check whose inputs are missing is skipped with the reason; a check that raises
-becomes an MSH0001 finding and the run goes on. The services downstream of the target are
-checked too, so that a cause one or two hops away can rank first (see ``ranking``).
+slow hops); analyzers run once per snapshot and their findings join the report of every
+service they touch (``runner``). A check whose inputs are missing is skipped with the reason,
+one that cannot judge at run time says so, one that raises becomes an MSH0001 finding and the
+run goes on; a diagnosis where nothing could be judged is ``unknown``. The services downstream
+of the target are checked too, so that a cause one or two hops away can rank first
+(see ``ranking``).
 """
 
 from __future__ import annotations
 
-import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
-from meshobs.catalogue import Severity
+from meshobs.catalogue import CATALOGUE
 from meshobs.checks import registry
-from meshobs.checks.base import Check, Finding, Settings, finding
-from meshobs.checks.scope import not_applicable
+from meshobs.checks.base import Analyzer, AnyCheck, Finding, Settings, finding
 from meshobs.checks.traffic import outbound_edges
 from meshobs.model import MeshSnapshot, ServiceRef, SourceState
 from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
-from meshobs.telemetry import timed
 
-from .inputs import answered, availability, missing
+from .inputs import answered, availability
 from .ranking import MAX_DEPTH, downstream, rank
-from .report import ERROR, FAIL, PASS, SKIPPED, WARN, CheckResult, MeshReport, Report, SourceResult, status_of
+from .report import (
+    ERROR,
+    SKIPPED,
+    CheckResult,
+    MeshReport,
+    Report,
+    SourceResult,
+    judged,
+    status_of,
+)
+from .runner import Analysis, analyze, run_checks, status, unique
 
 __all__ = ["CheckResult", "MeshReport", "Report", "SourceResult", "checklist", "diagnose",
            "diagnose_all", "run_checks"]
 
 
-def checklist() -> list[Check]:
-    """Every registered check in checklist order (category, then id)."""
-    return sorted(registry.load().values(), key=lambda c: (c.category.order, c.id))
-
-
-def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
-               checks: Sequence[Check] | None = None,
-               available: dict[str, str | None] | None = None,
-               ) -> tuple[list[CheckResult], list[Finding]]:
-    """Run the checklist for one service: per-check results and the (unranked) findings."""
-    checks = checklist() if checks is None else checks
-    available = availability(snapshot) if available is None else available
-    results: list[CheckResult] = []
-    findings: list[Finding] = []
-    for c in checks:
-        # Absent inputs for the whole snapshot, or a check that cannot judge this service's mesh
-        # (an Istio config check on an App Mesh service): skipped with the reason, never passed.
-        reason = not_applicable(c.id, snapshot, service) or missing(c.needs, available)
-        if reason is not None:
-            results.append(CheckResult(c.id, c.category, SKIPPED, reason, c.doc))
-            continue
-        try:
-            with timed("check", c.id):
-                found = [f if f.service is not None else replace(f, service=service)
-                         for f in c.run(snapshot, service, settings)]
-        except Exception as exc:  # a broken check must not stop the checklist
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            error = f"{type(exc).__name__}: {exc}"
-            findings.append(finding(
-                "MSH0001", c.id, f"Check {c.id}", service=service, check_id=c.id, error=error,
-                evidence={"exception": type(exc).__name__, "message": str(exc),
-                          "at": f"{where.filename.rsplit('/', 1)[-1]}:{where.lineno}"},
-                hint="a bug in meshobs: please report it with the bundle (meshobs snapshot)"))
-            results.append(CheckResult(c.id, c.category, ERROR, error, c.doc))
-            continue
-        findings.extend(found)
-        results.append(CheckResult(c.id, c.category, _status(found), "", c.doc))
-    return results, findings
-
-
-def _status(found: Iterable[Finding]) -> str:
-    worst = max((f.severity.weight for f in found), default=0)
-    if worst >= Severity.ERROR.weight:
-        return FAIL
-    if worst >= Severity.WARNING.weight:
-        return WARN
-    return PASS
+def checklist(checks: Sequence[AnyCheck] | None = None) -> list[AnyCheck]:
+    """Checks and analyzers in checklist order (category, then id): all registered ones, or
+    the given selection (``--check`` / ``--skip``)."""
+    return registry.checklist(registry.ALL if checks is None else checks)
 
 
 def _rescore(results: list[CheckResult], kept: list[Finding]) -> list[CheckResult]:
@@ -87,7 +54,7 @@ def _rescore(results: list[CheckResult], kept: list[Finding]) -> list[CheckResul
     by_check: dict[str, list[Finding]] = {}
     for f in kept:
         by_check.setdefault(f.check, []).append(f)
-    return [r if r.status in (SKIPPED, ERROR) else replace(r, status=_status(by_check.get(r.id, [])))
+    return [r if r.status in (SKIPPED, ERROR) else replace(r, status=status(by_check.get(r.id, [])))
             for r in results]
 
 
@@ -100,10 +67,18 @@ def _source_findings(snapshot: MeshSnapshot) -> list[Finding]:
     hint = ("meshobs diagnosed with the other sources; checks needing this one are skipped"
             if answered(snapshot) else
             "no source answered, so nothing could be checked: fix the sources first (see the reason)")
-    return [finding("MSH0002", "sources", f"Source {s.name}", source=s.name,
-                    reason=s.message or "failed", evidence={"kind": s.kind, "message": s.message},
-                    hint=hint)
-            for s in snapshot.sources if s.state is SourceState.ERROR]
+    out = [finding("MSH0002", "sources", f"Source {s.name}", source=s.name,
+                   reason=s.message or "failed", evidence={"kind": s.kind, "message": s.message},
+                   hint=hint)
+           for s in snapshot.sources if s.state is SourceState.ERROR]
+    # Items left out of an answer that was otherwise used: the rest was diagnosed, but a person
+    # must know which resource or endpoint meshobs could not read (and why).
+    out += [finding("MSH0003", "sources", f"Source {s.name}", source=s.name, count=len(s.problems),
+                    first=s.problems[0], evidence={"kind": s.kind, "items": list(s.problems)},
+                    magnitude=len(s.problems),
+                    hint="fix the items named in the evidence; the rest of the source was used")
+            for s in snapshot.sources if s.problems]
+    return out
 
 
 def callees_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:
@@ -119,25 +94,41 @@ def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, ki
     """
     if kind != "errors":
         return True
-    edges = [e for e in outbound_edges(snapshot, caller) if e.destination == callee]
+    # Only edges with response codes can rule a hop out (Jaeger's dependency links count calls).
+    edges = [e for e in outbound_edges(snapshot, caller) if e.destination == callee and e.responses]
     return not edges or any(e.error_rate > 0 for e in edges)
 
 
 class _Cache:
-    """Findings per service for one snapshot, so ``--all`` checks each service once."""
+    """Findings per service for one snapshot, so ``--all`` checks each service once and runs
+    the analyzers once."""
 
-    def __init__(self, snapshot: MeshSnapshot, settings: Settings) -> None:
+    def __init__(self, snapshot: MeshSnapshot, settings: Settings, checks: Sequence[AnyCheck] | None) -> None:
         self.snapshot, self.settings = snapshot, settings
-        self.checks = checklist()
+        self.checks = checklist(checks)
         self.available = availability(snapshot)
         self.sources = _sources(snapshot)  # once: a big mesh has a source per Envoy pod
         self.answered = answered(snapshot)
         self.results: dict[ServiceRef, tuple[list[CheckResult], list[Finding]]] = {}
+        self._analysis: Analysis | None = None
+
+    @property
+    def analysis(self) -> Analysis:
+        if self._analysis is None:
+            self._analysis = analyze(self.snapshot, self.settings,
+                                     [c for c in self.checks if isinstance(c, Analyzer)], self.available)
+        return self._analysis
+
+    def unjudged(self, results: list[CheckResult]) -> frozenset[str]:
+        """Symptom kinds (errors, latency) whose checks were skipped: their data is missing."""
+        skipped = {r.id for r in results if r.status == SKIPPED}
+        return frozenset(kind for c in self.checks if c.id in skipped for code in c.codes
+                         if (kind := CATALOGUE[code].symptom) is not None)
 
     def get(self, service: ServiceRef) -> tuple[list[CheckResult], list[Finding]]:
         if service not in self.results:
             self.results[service] = run_checks(self.snapshot, service, self.settings,
-                                               self.checks, self.available)
+                                               self.checks, self.available, self.analysis)
         return self.results[service]
 
 
@@ -157,30 +148,52 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
         if svc == service:
             hidden_all = hidden
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
-                  lambda x, c, kind: hop_shows(snapshot, x, c, kind))
-    return Report(service=service, status=status_of(ranked, cache.answered), findings=tuple(ranked),
-                  checks=tuple(_rescore(results, by_service[service])),
+                  lambda x, c, kind: hop_shows(snapshot, x, c, kind), cache.unjudged(results))
+    return Report(service=service, status=status_of(ranked, cache.answered, judged(results)),
+                  findings=tuple(ranked), checks=tuple(_rescore(results, by_service[service])),
                   sources=cache.sources, suppressed=tuple(hidden_all),
                   time=snapshot.time, origin=snapshot.origin)
 
 
 def diagnose(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings | None = None,
-             suppressions: Sequence[Suppression] = ()) -> Report:
-    """Diagnose one service: the checklist, then its findings and their downstream causes, ranked."""
-    return _diagnose(_Cache(snapshot, settings or Settings()), service, suppressions, True)
+             suppressions: Sequence[Suppression] = (), checks: Sequence[AnyCheck] | None = None) -> Report:
+    """Diagnose one service: the checklist (every check, or the ``checks`` selected), the
+    analyzer findings that touch it, then its findings and their downstream causes, ranked."""
+    return _diagnose(_Cache(snapshot, settings or Settings(), checks), service, suppressions, True)
 
 
 def diagnose_all(snapshot: MeshSnapshot, settings: Settings | None = None,
-                 suppressions: Sequence[Suppression] = ()) -> MeshReport:
-    """Diagnose every service of the mesh; each report ranks its own causes."""
-    cache = _Cache(snapshot, settings or Settings())
+                 suppressions: Sequence[Suppression] = (), checks: Sequence[AnyCheck] | None = None,
+                 ) -> MeshReport:
+    """Diagnose every service of the mesh; each report ranks its own causes. Analyzer findings
+    that touch no service, and failed sources, are the mesh-level findings."""
+    cache = _Cache(snapshot, settings or Settings(), checks)
     reports = tuple(_diagnose(cache, s.ref, suppressions, False)
                     for s in sorted(snapshot.services, key=lambda s: s.ref) if not s.ref.is_unknown)
-    mesh_findings, _hidden = apply_suppressions(_source_findings(snapshot), list(suppressions),
-                                                snapshot.time)
-    ok = cache.answered
+    analysis = cache.analysis
+    # Analyzer findings about services the snapshot does not list have no report to join.
+    listed = {r.service for r in reports}
+    orphans = [replace(f, service=None) for s, fs in analysis.by_service.items() if s not in listed for f in fs]
+    mesh_findings, _hidden = apply_suppressions(_source_findings(snapshot) + unique(analysis.mesh_level + orphans),
+                                                list(suppressions), snapshot.time)
     everything = list(mesh_findings) + [f for r in reports for f in r.findings]
     mesh_findings = [replace(f, rank=n) for n, f in enumerate(mesh_findings, start=1)]
-    return MeshReport(reports=reports, status=status_of(everything, ok), sources=cache.sources,
-                      time=snapshot.time, origin=snapshot.origin,
-                      mesh_findings=tuple(mesh_findings))
+    verdicts = _mesh_verdicts(cache, mesh_findings, reports)
+    some_judged = judged(verdicts) or any(r.status != "unknown" for r in reports)
+    return MeshReport(reports=reports, status=status_of(everything, cache.answered, some_judged),
+                      sources=cache.sources, time=snapshot.time, origin=snapshot.origin,
+                      mesh_findings=tuple(mesh_findings), analyzers=tuple(verdicts))
+
+
+def _mesh_verdicts(cache: _Cache, kept: list[Finding], reports: Sequence[Report]) -> list[CheckResult]:
+    """Each analyzer's verdict on the whole mesh, counting only the findings not suppressed."""
+    counted: dict[str, list[Finding]] = {}
+    for f in [*kept, *(f for r in reports for f in r.findings)]:
+        counted.setdefault(f.check, []).append(f)
+    out: list[CheckResult] = []
+    for c in cache.checks:
+        result = cache.analysis.results.get(c.id)
+        if result is not None:
+            out.append(result if result.status in (SKIPPED, ERROR)
+                       else replace(result, status=status(counted.get(c.id, []))))
+    return out

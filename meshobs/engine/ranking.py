@@ -2,7 +2,8 @@
 
 Findings are either *symptoms* (errors or latency that callers see: MSH0401/0402/0408,
 MSH0403/0404) or *causes* (a proxy not ready, endpoints ejected, a subset selecting no pods, an
-expired certificate, a slow hop...). A symptom of service X is explained by
+expired certificate, a slow hop...); each code declares which in the catalogue
+(``Code.symptom`` / ``Code.effects``). A symptom of service X is explained by
 
 - the causes found on X itself, and
 - the causes found on a callee C of X (for an edge symptom X -> Y, only on Y), and, when C
@@ -22,33 +23,22 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
-from meshobs.catalogue import Category, Severity
+from meshobs.catalogue import CATALOGUE
 from meshobs.checks.base import Finding
 from meshobs.model import ServiceRef
 
 MAX_DEPTH = 3
 
-SYMPTOMS: dict[str, str] = {
-    "MSH0401": "errors", "MSH0402": "errors", "MSH0408": "errors",
-    "MSH0403": "latency", "MSH0404": "latency",
-    # MSH0409 (one version fails) is deliberately not a symptom: it explains MSH0401 (the
-    # service-wide errors) and ranks above it.
-}
-# Causes that produce more than errors.
-_CAUSE_EFFECTS: dict[str, frozenset[str]] = {
-    "MSH0405": frozenset({"errors", "latency"}),
-}
+
+def symptom_kind(f: Finding) -> str | None:
+    """"errors" or "latency" when the finding is a symptom callers see (its code says so)."""
+    return CATALOGUE[f.code].symptom
 
 
 def effects(f: Finding) -> frozenset[str]:
-    """What kind of symptom a cause finding can produce upstream (empty for info/internal)."""
-    if f.code in SYMPTOMS or f.severity is Severity.INFO or f.category is Category.INTERNAL:
-        return frozenset()
-    if f.code in _CAUSE_EFFECTS:
-        return _CAUSE_EFFECTS[f.code]
-    if f.category is Category.TRACES:
-        return frozenset({"latency"})
-    return frozenset({"errors"})
+    """What kind of symptom a cause finding can produce upstream (empty for symptoms, info and
+    internal findings); declared on the finding's code."""
+    return CATALOGUE[f.code].causes
 
 
 def downstream(target: ServiceRef, callees: Callable[[ServiceRef], list[ServiceRef]],
@@ -86,11 +76,15 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
          depth: Mapping[ServiceRef, int],
          callees: Callable[[ServiceRef], list[ServiceRef]],
          hop_shows: Callable[[ServiceRef, ServiceRef, str], bool] = lambda _x, _c, _k: True,
+         unjudged: frozenset[str] = frozenset(),
          ) -> list[Finding]:
     """The target's findings plus the downstream findings that explain them, ranked 1..n.
 
     ``hop_shows(x, c, kind)`` says whether the calls from x to c show that kind of symptom
     (errors on the edge); a callee whose calls are fine cannot explain the caller's errors.
+    ``unjudged`` are the symptom kinds the target could not be checked for (their data is
+    missing, e.g. Prometheus is down): no symptom can then rule anything out, so every cause of
+    that kind downstream is reported too (unlinked), instead of vanishing with the symptom.
     """
     causes_of: dict[ServiceRef, list[Finding]] = {}
     symptoms_of: dict[ServiceRef, dict[str, list[Finding]]] = {}
@@ -98,8 +92,9 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
         causes_of[svc] = [f for f in fs if effects(f)]
         symptoms_of[svc] = {}
         for f in fs:
-            if f.code in SYMPTOMS:
-                symptoms_of[svc].setdefault(SYMPTOMS[f.code], []).append(f)
+            kind = symptom_kind(f)
+            if kind is not None:
+                symptoms_of[svc].setdefault(kind, []).append(f)
 
     explains: dict[str, set[str]] = {}  # cause key -> symptom keys
     explained_by: dict[str, set[str]] = {}
@@ -139,14 +134,20 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
 
     own = list(by_service.get(target, []))
     for f in own:
-        if f.code in SYMPTOMS:
-            causes = explain(f, target, SYMPTOMS[f.code], _edge_destination(f), 0,
-                             frozenset({target}))
+        kind = symptom_kind(f)
+        if kind is not None:
+            causes = explain(f, target, kind, _edge_destination(f), 0, frozenset({target}))
             causes.discard(_key(f))
             if causes:
                 explained_by.setdefault(_key(f), set()).update(causes)
                 for c in causes:
                     explains.setdefault(c, set()).add(_key(f))
+
+    for kind in sorted(unjudged):
+        for svc in depth:
+            for cause in causes_of.get(svc, []):
+                if kind in effects(cause):
+                    chain.setdefault(_key(cause), cause)
 
     everything: dict[str, Finding] = {_key(f): f for f in own}
     for k, f in chain.items():
@@ -182,6 +183,7 @@ def _closure(k: str, graph: Mapping[str, set[str]]) -> set[str]:
 
 
 def _edge_destination(f: Finding) -> ServiceRef | None:
-    """For an edge symptom (X -> Y), the one callee that can explain it."""
-    dest = f.evidence.get("destination") if f.code in ("MSH0402", "MSH0408") else None
+    """For an edge symptom (X -> Y, its evidence names the ``destination``), the one callee
+    that can explain it."""
+    dest = f.evidence.get("destination") if symptom_kind(f) is not None else None
     return ServiceRef.parse(str(dest)) if dest else None

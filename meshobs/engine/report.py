@@ -11,6 +11,7 @@ from meshobs.model import ServiceRef
 from meshobs.suppress import Suppression
 
 PASS, WARN, FAIL, SKIPPED, ERROR = "pass", "warn", "fail", "skipped", "error"
+JUDGED = (PASS, WARN, FAIL)  # the check looked at data and reached a verdict
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,9 @@ class CheckResult:
     status: str  # pass | warn | fail | skipped | error
     reason: str = ""
     description: str = ""
+    kind: str = "check"  # check (judges a service) | analyzer (judges configuration resources)
+    # Ran, but the data could not support a verdict (CouldNotCheck: no requests in the window...).
+    could_not_check: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,15 +67,19 @@ class MeshReport:
     sources: tuple[SourceResult, ...]
     time: datetime | None = None
     origin: str = ""
-    mesh_findings: tuple[Finding, ...] = field(default=())  # not tied to a service (MSH0002)
+    # Not tied to a service: sources that failed (MSH0002), analyzer findings touching no
+    # service (a Gateway conflict, a selector matching nothing).
+    mesh_findings: tuple[Finding, ...] = field(default=())
+    analyzers: tuple[CheckResult, ...] = ()  # each analyzer's verdict on the whole mesh
 
     @property
     def findings(self) -> tuple[Finding, ...]:
         return self.mesh_findings + tuple(f for r in self.reports for f in r.findings)
 
 
-def status_of(findings: tuple[Finding, ...] | list[Finding], answered: bool) -> str:
-    """healthy | degraded (warnings) | failing (errors) | unknown (no source answered)."""
+def status_of(findings: tuple[Finding, ...] | list[Finding], answered: bool, judged: bool = True) -> str:
+    """healthy | degraded (warnings) | failing (errors) | unknown (no source answered, or no
+    check could judge anything: no data is not health)."""
     if not answered:
         return "unknown"
     weights = {f.severity.weight for f in findings}
@@ -79,4 +87,15 @@ def status_of(findings: tuple[Finding, ...] | list[Finding], answered: bool) -> 
         return "failing"
     if Severity.WARNING.weight in weights:
         return "degraded"
-    return "healthy"
+    return "healthy" if judged else "unknown"
+
+
+def judged(results: tuple[CheckResult, ...] | list[CheckResult]) -> bool:
+    """Can the checks vouch for the service? At least one reached a verdict, and when traffic
+    checks ran, at least one of them did: traffic is what says a service works, so a window
+    without its requests leaves its health unknown however well its proxies and configuration
+    look (an idle service is "unknown", never "healthy")."""
+    if not any(r.status in JUDGED for r in results):
+        return False
+    traffic = [r for r in results if r.category is Category.TRAFFIC and (r.status in JUDGED or r.could_not_check)]
+    return not traffic or any(r.status in JUDGED for r in traffic)

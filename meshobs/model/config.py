@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .frozen import EMPTY, FrozenDict
@@ -13,6 +13,31 @@ class Layer(StrEnum):
     INTENDED = "intended"
     LIVE = "live"
     EFFECTIVE = "effective"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLocation:
+    """Where an object was written: the file, the line it starts on, and the line of each of its
+    fields (``spec.http[0].route[1].destination.subset`` -> 31), so a finding can name the line
+    of the field it is about, as ``istioctl analyze`` does."""
+
+    file: str
+    line: int
+    fields: FrozenDict = EMPTY
+
+    def line_of(self, path: str = "") -> int:
+        """The line of ``path`` (dotted, ``[i]`` for list items), else of its nearest parent
+        that has one, else the object's first line."""
+        while path:
+            if path in self.fields:
+                return int(self.fields[path])
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        return self.line
+
+    def at(self, path: str = "") -> str:
+        """``file:line`` of ``path``."""
+        return f"{self.file}:{self.line_of(path)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +54,8 @@ class ConfigResource:
     labels: FrozenDict = EMPTY
     annotations: FrozenDict = EMPTY
     origin: str = ""  # a file path, "kubernetes", "demo:NAME", "proxy:<id>" ...
+    # Set when read from a manifest file; not part of the resource's identity or content.
+    location: SourceLocation | None = field(default=None, compare=False)
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -9,6 +9,28 @@ from .refs import Mesh, ServiceRef, WorkloadRef
 
 
 @dataclass(frozen=True, slots=True)
+class ServicePort:
+    """One port of a Kubernetes Service as written: Istio reads the protocol from ``name``
+    (``http-api``) or ``app_protocol``, and a gateway listens on ``target_port``."""
+
+    port: int
+    name: str = ""
+    target_port: int | str | None = None  # a number, a container port name, or None (= port)
+    protocol: str = "TCP"
+    app_protocol: str | None = None
+
+    @property
+    def listens_on(self) -> int | None:
+        """The port the selected pods listen on: the numeric target port, else the port; None
+        for a named target port (resolved only from the pods' container ports)."""
+        if self.target_port is None:
+            return self.port
+        if isinstance(self.target_port, int) or str(self.target_port).isdigit():
+            return int(self.target_port)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class Service:
     """A service that callers address (Kubernetes Service / App Mesh virtual service)."""
 
@@ -18,6 +40,12 @@ class Service:
     ports: tuple[int, ...] = ()
     selector: FrozenDict = EMPTY
     workloads: tuple[WorkloadRef, ...] = ()
+    # Where a Service object declared it ("kubernetes", a manifest path); empty when the service
+    # is only implied (by traffic, by a VirtualService host). Configuration analyzers judge
+    # "host not found" against declared services only.
+    origin: str = field(default="", compare=False)
+    # The ports with their names, target ports and protocols (empty when only numbers are known).
+    port_specs: tuple[ServicePort, ...] = ()
 
     @property
     def namespace(self) -> str:
@@ -48,6 +76,8 @@ class Workload:
     service_account: str | None = None
     # False when the workload's pods run without a sidecar; None when unknown.
     meshed: bool | None = None
+    # The pod template's mesh annotations (``sidecar.istio.io/...``); others are not kept.
+    annotations: FrozenDict = EMPTY
 
     @property
     def namespace(self) -> str:
@@ -77,3 +107,5 @@ class Pod:
     ip: str | None = None
     node: str | None = None
     containers: tuple[str, ...] = field(default=())
+    # The pod's mesh annotations (``sidecar.istio.io/...``); others are not kept.
+    annotations: FrozenDict = EMPTY

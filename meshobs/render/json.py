@@ -1,11 +1,14 @@
 """A diagnosis as JSON: the documented, stable shape scripts and CI read.
 
     {"service", "namespace", "status", "findings": [{"code", "check", "category", "severity",
-     "subject", "message", "evidence", "hint", "doc", "rank"}], "checks": [{"id", "category",
-     "status", "reason"}], "sources": [{"name", "status", "error"}], "suppressed": [...]}
+     "subject", "message", "evidence", "hint", "doc", "rank", "location"}], "checks": [{"id",
+     "category", "status", "reason"}], "sources": [{"name", "status", "error"}], "suppressed": [...]}
 
-Which findings a symptom was caused by (and which a cause explains) travel inside
-``evidence`` (``caused_by`` / ``explains``) so the documented keys stay exactly as listed.
+``location`` is ``{"file", "line"}`` for a finding on a manifest, else null. ``--all`` adds
+``analyzers`` (each analyzer's verdict on the whole mesh, shaped like ``checks``) beside the
+mesh-level ``findings``. Which findings a symptom was caused by (and which a cause explains)
+travel inside ``evidence`` (``caused_by`` / ``explains``) so the documented keys stay exactly
+as listed.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 from typing import Any
 
 from meshobs.checks.base import Finding
-from meshobs.engine.report import MeshReport, Report, SourceResult
+from meshobs.engine.report import CheckResult, MeshReport, Report, SourceResult
 from meshobs.model import thaw
 
 
@@ -28,7 +31,13 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         evidence.setdefault("service", str(f.service))
     return {"code": f.code, "check": f.check, "category": f.category.value,
             "severity": f.severity.value, "subject": f.subject, "message": f.message,
-            "evidence": evidence, "hint": f.hint, "doc": f.doc, "rank": f.rank}
+            "evidence": evidence, "hint": f.hint, "doc": f.doc, "rank": f.rank,
+            "location": {"file": f.file, "line": f.line or None} if f.file else None}
+
+
+def _checks(results: tuple[CheckResult, ...]) -> list[dict[str, Any]]:
+    return [{"id": c.id, "category": c.category.value, "status": c.status, "reason": c.reason or None}
+            for c in results]
 
 
 def _sources(sources: tuple[SourceResult, ...]) -> list[dict[str, Any]]:
@@ -42,8 +51,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "namespace": report.namespace,
         "status": report.status,
         "findings": [finding_dict(f) for f in report.findings],
-        "checks": [{"id": c.id, "category": c.category.value, "status": c.status,
-                    "reason": c.reason or None} for c in report.checks],
+        "checks": _checks(report.checks),
         "sources": _sources(report.sources),
         "suppressed": [{**finding_dict(f), "reason": s.reason,
                         "until": s.until.isoformat() if s.until else None}
@@ -56,6 +64,7 @@ def mesh_dict(mesh: MeshReport) -> dict[str, Any]:
     return {
         "status": mesh.status,
         "findings": [finding_dict(f) for f in mesh.mesh_findings],
+        "analyzers": _checks(mesh.analyzers),
         "services": [{k: v for k, v in report_dict(r).items() if k != "sources"}
                      for r in mesh.reports],
         "sources": _sources(mesh.sources),

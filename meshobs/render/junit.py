@@ -1,26 +1,45 @@
 """A diagnosis as JUnit XML: one testcase per check, a failure per finding (CI dashboards).
 
 Findings on downstream services (the root causes) get their own testcase, named after the
-check and the service, so a CI view shows the cause next to the symptom.
+check and the service, so a CI view shows the cause next to the symptom. ``--all`` adds a suite
+for the mesh: one testcase per analyzer, failing with the findings that touch no service.
+A finding on a manifest names its ``file:line`` in the message.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 
-from meshobs.engine.report import MeshReport, Report
+from meshobs.checks.base import Finding
+from meshobs.engine.report import CheckResult, MeshReport, Report
+
+
+def _line(f: Finding) -> str:
+    return (f"[{f.rank}] {f.code} {f.severity.value} {f.subject}: {f.message}"
+            + (f" at {f.location}" if f.location else "")
+            + (f" (caused by {'; '.join(f.caused_by)})" if f.caused_by else "") + f" doc: {f.doc}")
 
 
 def _suite(report: Report) -> ET.Element:
-    suite = ET.Element("testsuite", name=f"meshobs diagnose {report.service}")
     by_check: dict[tuple[str, str], list[str]] = {}
     for f in report.findings:
         owner = "" if f.service in (None, report.service) else str(f.service)
-        by_check.setdefault((f.check, owner), []).append(
-            f"[{f.rank}] {f.code} {f.severity.value} {f.subject}: {f.message}"
-            + (f" (caused by {'; '.join(f.caused_by)})" if f.caused_by else "") + f" doc: {f.doc}")
+        by_check.setdefault((f.check, owner), []).append(_line(f))
+    return _cases(f"meshobs diagnose {report.service}", report.checks, by_check)
+
+
+def _mesh_suite(mesh: MeshReport) -> ET.Element:
+    by_check: dict[tuple[str, str], list[str]] = {}
+    for f in mesh.mesh_findings:
+        by_check.setdefault((f.check, ""), []).append(_line(f))
+    return _cases("meshobs diagnose --all (mesh)", mesh.analyzers, by_check)
+
+
+def _cases(name: str, checks: Iterable[CheckResult], by_check: dict[tuple[str, str], list[str]]) -> ET.Element:
+    suite = ET.Element("testsuite", name=name)
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    for c in report.checks:
+    for c in checks:
         case = ET.SubElement(suite, "testcase", classname=c.category.value, name=c.id)
         counts["tests"] += 1
         if c.status == "skipped":
@@ -48,6 +67,8 @@ def _suite(report: Report) -> ET.Element:
 
 def render(report: Report | MeshReport) -> str:
     root = ET.Element("testsuites", name="meshobs")
+    if isinstance(report, MeshReport):
+        root.append(_mesh_suite(report))
     for r in (report.reports if isinstance(report, MeshReport) else (report,)):
         root.append(_suite(r))
     ET.indent(root)

@@ -17,6 +17,8 @@ def _cell(text: str) -> str:
 
 def _finding(f: Finding) -> list[str]:
     lines = [f"{f.rank}. **{f.code}** ({f.severity.value}) `{f.subject}`: {_cell(f.message)}"]
+    if f.location:
+        lines.append(f"   - at: `{f.location}`")
     if f.caused_by:
         lines.append(f"   - caused by: {'; '.join(f.caused_by)}")
     if f.cause_of:
@@ -56,6 +58,11 @@ def render(report: Report | MeshReport) -> str:
         sources = report.sources
     else:
         lines = [f"# Diagnosis of every service: {report.status}", ""]
+        if report.analyzers:
+            lines += ["| analyzer | category | status | reason |", "|---|---|---|---|"]
+            lines += [f"| `{c.id}` | {c.category.value} | {ICONS[c.status]} | {_cell(c.reason)} |"
+                      for c in report.analyzers]
+            lines.append("")
         for f in report.mesh_findings:
             lines.extend(_finding(f))
         for r in report.reports:

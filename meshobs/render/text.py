@@ -80,6 +80,8 @@ def finding_lines(f: Finding, style: Style, indent: str = "    ") -> list[str]:
     lines = [f"{f.rank:>3}. {style(mark + ' ' + f.code, f.severity.value)} "
              f"{f.severity.value:<7} {f.subject}",
              f"{indent}{f.message}"]
+    if f.location:
+        lines.append(f"{indent}at {f.location}")
     for key, value in f.evidence.items():
         lines.append(f"{indent}  {key}: {_value(value)}")
     if f.caused_by:
@@ -180,14 +182,25 @@ def render(report: Report | MeshReport, color: bool = False) -> str:
         for f, s in report.suppressed:
             until = f" until {when(s.until)}" if s.until else ""
             lines.append(f"  {f.code} {f.subject}: {s.reason or 'no reason given'}{until}")
-    lines += ["", *_sources(report.sources, style), "", _summary(report.status, report.findings, style)]
+    lines += ["", *_sources(report.sources, style), "",
+              _summary(report.status, report.findings, style, _unchecked(report.checks))]
     return "\n".join(lines)
 
 
-def _summary(status: str, findings: tuple[Finding, ...], style: Style) -> str:
+def _unchecked(checks: tuple[CheckResult, ...]) -> int:
+    """Checks that ran but could not judge (no samples in the window...)."""
+    return sum(1 for c in checks if c.could_not_check)
+
+
+def _summary(status: str, findings: tuple[Finding, ...], style: Style, unchecked: int = 0) -> str:
     unique = {f.identity: f for f in findings}
     counts = {sev: sum(1 for f in unique.values() if f.severity.value == sev) for sev in ("error", "warning", "info")}
-    detail = ", ".join(f"{n} {sev}{'s' if n != 1 else ''}" for sev, n in counts.items() if n)
+    parts = [f"{n} {sev}{'s' if n != 1 else ''}" for sev, n in counts.items() if n]
+    if unchecked:
+        parts.append(f"{unchecked} check{'s' if unchecked != 1 else ''} could not check: no data")
+    elif status == "unknown":
+        parts.append("nothing could be checked")
+    detail = ", ".join(parts)
     return f"Status: {style(status, status)}" + (f" ({detail})" if detail else "")
 
 
@@ -203,6 +216,9 @@ def render_mesh(mesh: MeshReport, color: bool = False) -> str:
         tail = f"  {', '.join(failing)}" if failing else ""
         tail += f"  ({skipped} skipped)" if skipped else ""
         lines.append(f"  {style(f'{r.status:<8}', r.status)} {r.service!s:<{width}}{tail}")
+    if mesh.analyzers:
+        lines += ["", "Analyzers (configuration, whole mesh)"]
+        lines += ["  " + line for line in checklist_lines(mesh.analyzers, style)]
     # Each finding once (a downstream root cause appears in every caller's report), ranked by
     # its best rank anywhere, with the services whose diagnosis it is part of.
     seen: dict[tuple[str, str, str], tuple[Finding, list[str]]] = {}

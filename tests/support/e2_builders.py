@@ -12,8 +12,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from meshobs.checks.base import REGISTRY, Finding, Settings
-from meshobs.checks.registry import load
+from meshobs.checks.base import Finding, Settings
+from meshobs.checks.registry import ALL
+from meshobs.engine.runner import run_checks
 from meshobs.model import (
     Cert,
     CertRole,
@@ -180,13 +181,13 @@ def snapshot(config: Iterable[dict[str, Any] | ConfigResource] | None = None, ed
 
 def run(snapshot: MeshSnapshot, service: ServiceRef, prefixes: tuple[str, ...] = ("config.", "certs.", "traces."),
         settings: Settings | None = None) -> list[Finding]:
-    """Run every check of this helper's families on one service (as the engine would)."""
-    load()
-    out: list[Finding] = []
-    for check_id, chk in sorted(REGISTRY.items()):
-        if check_id.startswith(prefixes):
-            out.extend(chk.run(snapshot, service, settings or Settings()))
-    return out
+    """Run every check and analyzer of this helper's families for one service, as the engine
+    does: service checks on the service, analyzer findings that touch it."""
+    chosen = sorted((c for c in ALL if c.id.startswith(prefixes)), key=lambda c: c.id)
+    results, findings = run_checks(snapshot, service, settings or Settings(), chosen)
+    broken = [r for r in results if r.status == "error"]
+    assert not broken, f"a check raised: {broken}"
+    return findings
 
 
 def pairs(findings: Iterable[Finding], min_severity: str = "info") -> set[tuple[str, str]]:

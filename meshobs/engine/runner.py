@@ -1,0 +1,169 @@
+"""Running checks and analyzers: inputs, mesh scope, run-time skips, internal errors.
+
+Service checks run per service; analyzers run once per snapshot and their findings are filed
+under every service they touch. Either kind may be skipped before it runs (an input is missing,
+it judges another mesh), skip itself at run time (``CouldNotCheck``), or raise (an MSH0001
+finding; the checklist goes on).
+"""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from meshobs.catalogue import Severity
+from meshobs.checks.base import Analyzer, AnyCheck, Check, CouldNotCheck, Finding, Settings, finding
+from meshobs.checks.scope import not_applicable
+from meshobs.model import MeshSnapshot, ServiceRef, SourceState
+from meshobs.telemetry import timed
+
+from .inputs import availability, missing
+from .report import ERROR, FAIL, JUDGED, PASS, SKIPPED, WARN, CheckResult
+
+
+def could_not_check(reason: str) -> str:
+    return f"could not check: {reason}"
+
+
+def status(found: Iterable[Finding]) -> str:
+    """pass | warn | fail, from the worst severity found."""
+    worst = max((f.severity.weight for f in found), default=0)
+    if worst >= Severity.ERROR.weight:
+        return FAIL
+    if worst >= Severity.WARNING.weight:
+        return WARN
+    return PASS
+
+
+def _internal_error(c: AnyCheck, exc: Exception, service: ServiceRef | None) -> tuple[CheckResult, Finding]:
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    error = f"{type(exc).__name__}: {exc}"
+    f = finding("MSH0001", c.id, f"Check {c.id}", service=service, check_id=c.id, error=error,
+                evidence={"exception": type(exc).__name__, "message": str(exc),
+                          "at": f"{where.filename.rsplit('/', 1)[-1]}:{where.lineno}"},
+                hint="a bug in meshobs: please report it with the bundle (meshobs snapshot)")
+    return CheckResult(c.id, c.category, ERROR, error, c.doc, c.kind), f
+
+
+def _run(c: AnyCheck, run: Callable[[], Iterable[Finding]], service: ServiceRef | None
+         ) -> tuple[CheckResult, list[Finding]]:
+    """Call one check and consume its findings; a run-time skip keeps what was found before it."""
+    found: list[Finding] = []
+    try:
+        with timed("check", c.id):
+            for f in run():
+                found.append(f)
+    except CouldNotCheck as exc:
+        reason = could_not_check(exc.reason)
+        return CheckResult(c.id, c.category, status(found) if found else SKIPPED, reason, c.doc, c.kind,
+                           could_not_check=not found), found
+    except Exception as exc:  # a broken check must not stop the checklist
+        result, f = _internal_error(c, exc, service)
+        return result, [f]
+    return CheckResult(c.id, c.category, status(found), "", c.doc, c.kind), found
+
+
+@dataclass
+class Analysis:
+    """The analyzers' verdicts on one snapshot: a mesh-wide result per analyzer, and their
+    findings filed by the services they touch (those touching none are mesh-level)."""
+
+    results: dict[str, CheckResult] = field(default_factory=dict)
+    by_service: dict[ServiceRef, list[Finding]] = field(default_factory=dict)
+    mesh_level: list[Finding] = field(default_factory=list)
+
+
+def analyze(snapshot: MeshSnapshot, settings: Settings, analyzers: Sequence[Analyzer],
+            available: dict[str, str | None] | None = None) -> Analysis:
+    """Run every analyzer once over the snapshot."""
+    available = availability(snapshot) if available is None else available
+    out = Analysis()
+    for a in analyzers:
+        reason = missing(a.needs, available)
+        if reason is not None:
+            out.results[a.id] = CheckResult(a.id, a.category, SKIPPED, reason, a.doc, a.kind)
+            continue
+        result, found = _run(a, functools.partial(a.run, snapshot, settings), None)
+        out.results[a.id] = result
+        for f in found:
+            if not f.services:
+                out.mesh_level.append(f)
+            for s in f.services:
+                out.by_service.setdefault(s, []).append(replace(f, service=s))
+    return out
+
+
+def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
+               checks: Sequence[AnyCheck] | None = None, available: dict[str, str | None] | None = None,
+               analysis: Analysis | None = None) -> tuple[list[CheckResult], list[Finding]]:
+    """The checklist for one service (every registered check, or ``checks``): a result per
+    check, analyzers judged by the findings that touch this service, and the service's
+    unranked findings, each problem once."""
+    if checks is None:
+        from meshobs.checks.registry import ALL, checklist
+
+        checks = checklist(ALL)
+    available = availability(snapshot) if available is None else available
+    if analysis is None:
+        analysis = analyze(snapshot, settings, [c for c in checks if isinstance(c, Analyzer)], available)
+    touching: dict[str, list[Finding]] = {}
+    for f in analysis.by_service.get(service, ()):
+        touching.setdefault(f.check, []).append(f)
+    results: list[CheckResult] = []
+    findings: list[Finding] = []
+    for c in checks:
+        # Absent inputs for the whole snapshot, or a check that cannot judge this service's mesh
+        # (an Istio config check on an App Mesh service): skipped with the reason, never passed.
+        if isinstance(c, Analyzer):
+            overall = analysis.results.get(c.id)
+            if overall is None or overall.status not in JUDGED:
+                results.append(overall or CheckResult(c.id, c.category, SKIPPED, "not run", c.doc, c.kind))
+                continue
+            reason = not_applicable(c, snapshot, service)
+            if reason is not None:
+                results.append(CheckResult(c.id, c.category, SKIPPED, reason, c.doc, c.kind))
+                continue
+            mine = touching.get(c.id, [])
+            findings.extend(mine)
+            results.append(CheckResult(c.id, c.category, status(mine), "", c.doc, c.kind))
+            continue
+        assert isinstance(c, Check)
+        reason = not_applicable(c, snapshot, service)
+        if reason is not None:
+            results.append(CheckResult(c.id, c.category, SKIPPED, reason, c.doc, c.kind))
+            continue
+        reason = missing(c.needs, available)
+        if reason is not None:
+            results.append(CheckResult(c.id, c.category, SKIPPED, reason, c.doc, c.kind,
+                                       could_not_check=_answered_empty(c.needs, snapshot)))
+            continue
+        result, found = _run(c, functools.partial(c.run, snapshot, service, settings), service)
+        findings.extend(f if f.service is not None else replace(f, service=service) for f in found)
+        results.append(result)
+    return results, unique(findings)
+
+
+def _answered_empty(needs: tuple[str, ...], snapshot: MeshSnapshot) -> bool:
+    """Is an input missing because its source answered with nothing (a window without samples),
+    rather than because no such source is configured? The check then ran into no data."""
+    from .inputs import INPUTS
+
+    empty = {s.kind for s in snapshot.sources if s.state is SourceState.NO_DATA}
+    return any(kind in empty for need in needs for option in need.split("|")
+               for kind in INPUTS.get(option, ((), ""))[0])
+
+
+def unique(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per problem: when a service check and an analyzer (or two copies of one
+    finding) share an identity, the first is kept, or the one that names a file and line."""
+    kept: dict[tuple[str, str, str], Finding] = {}
+    for f in findings:
+        seen = kept.get(f.identity)
+        if seen is None or (f.file and not seen.file):
+            kept[f.identity] = f
+    return list(kept.values())
+
+
+__all__ = ["WARN", "Analysis", "analyze", "could_not_check", "run_checks", "status", "unique"]

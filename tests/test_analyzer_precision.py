@@ -1,0 +1,83 @@
+"""Precision: correct configurations produce no analyzer finding.
+
+The corpus is real configuration written by other projects (Istio's samples, Kiali's and the
+App Mesh examples' fixtures, in ../shared/corpus) and the manifests of every built-in demo. The
+one deliberately broken Kiali fixture must be found, and nothing else; so must the DestinationRule
+the mtls-mismatch demo breaks on purpose.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from meshobs.demo.catalog import export_intended, list_demos
+from tests.support.manifests import analyzer_findings, manifests_snapshot, pairs
+
+BROKEN_FIXTURE = "subset-presence-no-matching-subsets-1.yaml"
+# Its VirtualService routes to subsets not-v1 and not-v2 (the fixture's point), its second
+# rule can never match, since the first has no match either (istioctl analyze: IST0130), and
+# each rule's single destination weighs 55 and 45: a split written as two rules, which sends
+# everything to the first (MSH0227).
+BROKEN_FINDINGS = {("MSH0201", "VirtualService bookinfo/reviews-vs"),
+                   ("MSH0220", "VirtualService bookinfo/reviews-vs"),
+                   ("MSH0227", "VirtualService bookinfo/reviews-vs")}
+# Kiali's peer-auth-drs.yaml lists alternatives side by side: for *.local in istio-system and for
+# *.bookinfo in bookinfo, one DestinationRule enabling mTLS and one disabling it. Applied
+# together (as here) Istio merges each pair and ignores one's trafficPolicy: MSH0236, and nothing
+# else.
+ALTERNATIVES_FIXTURE = "peer-auth-drs.yaml"
+ALTERNATIVES_FINDINGS = {("MSH0236", "DestinationRule istio-system/enable-mtls"),
+                         ("MSH0236", "DestinationRule bookinfo/enable-namespace")}
+EXPECTED = {BROKEN_FIXTURE: BROKEN_FINDINGS, ALTERNATIVES_FIXTURE: ALTERNATIVES_FINDINGS}
+DEMO_FAULTS = {"mtls-mismatch": {("MSH0306", "DestinationRule shop/database-service-from-cart")}}
+
+
+def corpus_files(corpus: Path) -> list[Path]:
+    found = [p for folder in ("istio-config", "appmesh-config") for p in sorted((corpus / folder).rglob("*"))
+             if p.is_file() and p.name.endswith((".yaml", ".yml", ".json", ".yaml.template"))]
+    assert len(found) >= 15, found
+    return found
+
+
+def test_every_corpus_file_alone_is_clean_but_the_broken_fixture(corpus: Path) -> None:
+    for path in corpus_files(corpus):
+        snapshot = manifests_snapshot({path.name: path.read_text(encoding="utf-8")})
+        expected = EXPECTED.get(path.name, set())
+        assert pairs(analyzer_findings(snapshot)) == expected, path.name
+
+
+def test_the_corpus_together_is_clean_but_the_broken_fixture(corpus: Path) -> None:
+    """Read as one input, resources of different files meet (the bookinfo DestinationRules and
+    VirtualServices in one namespace); still nothing but the fixture's faults."""
+    files = {p.name: p.read_text(encoding="utf-8") for p in corpus_files(corpus)}
+    found = analyzer_findings(manifests_snapshot(files))
+    assert pairs(found) == BROKEN_FINDINGS | ALTERNATIVES_FINDINGS
+    assert {f.file for f in found} == {BROKEN_FIXTURE, ALTERNATIVES_FIXTURE}
+
+
+@pytest.mark.parametrize("demo", [name for name, _ in list_demos() if not name.startswith("generated")])
+def test_demo_manifests_are_clean_but_their_deliberate_fault(demo: str, tmp_path: Path) -> None:
+    files = {p.name: p.read_text(encoding="utf-8") for p in export_intended(demo, tmp_path)}
+    assert pairs(analyzer_findings(manifests_snapshot(files))) == DEMO_FAULTS.get(demo, set())
+
+
+VALID_MESH = Path(__file__).parent / "data" / "valid-mesh"
+
+
+def test_a_valid_mesh_of_every_analyzed_kind_is_clean_and_fully_judged() -> None:
+    """meshobs' own valid corpus: two teams, an ingress with TLS and mutual TLS Gateways and
+    their Secrets, delegation, a two-port Service, a canary split, JWT-claim routing with its
+    RequestAuthentication, ServiceEntries (TLS with a CA bundle, TCP with addresses), an
+    EnvoyFilter, Telemetries, a Gateway API Gateway and HTTPRoutes. No finding, and every
+    analyzer judged it (none 'could not check'): silence here is a verdict."""
+    from meshobs.checks.base import Settings
+    from meshobs.engine.runner import analyze
+    from tests.support.manifests import analyzers
+
+    files = {p.name: p.read_text(encoding="utf-8") for p in sorted(VALID_MESH.glob("*.yaml"))}
+    snapshot = manifests_snapshot(files)
+    assert pairs(analyzer_findings(snapshot)) == set()
+    results = analyze(snapshot, Settings(), analyzers()).results
+    assert {name: r.status for name, r in results.items() if r.status != "pass"} == {}
