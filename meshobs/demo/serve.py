@@ -341,8 +341,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with StopOnSigterm() as stop:
-            with stop.hold():
-                demo = serve_scenario(args[0], args[1])
+            demo = None
+            try:
+                with stop.hold():
+                    demo = serve_scenario(args[0], args[1])
+            except KeyboardInterrupt:  # raised as the hold ends: stop what was started
+                if demo is not None:
+                    demo.stop()
+                raise
             with demo:
                 print(f"serving {demo.name}; config: {demo.config_path} (Ctrl-C to stop)", flush=True)
                 while True:
