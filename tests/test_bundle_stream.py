@@ -48,7 +48,7 @@ def test_a_truncated_archive_is_a_bundle_error_while_streaming(tmp_path: Path) -
     path = write_bundle(load_demo("ecommerce"), tmp_path / "b.tar.gz")
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    _header, sources = iter_bundle(cut)
-    with pytest.raises(BundleError):
+    with pytest.raises(BundleError):  # when the index is read, or when the sources are
+        _header, sources = iter_bundle(cut)
         for _raw in sources:
             pass
