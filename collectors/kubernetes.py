@@ -51,6 +51,8 @@ APPMESH_GROUP, APPMESH_VERSION = "appmesh.k8s.aws", "v1beta2"
 APPMESH_CRDS = ("meshes", "virtualservices", "virtualrouters", "virtualnodes", "virtualgateways",
                 "gatewayroutes")
 CLUSTER_SCOPED_CRDS = {(APPMESH_GROUP, "meshes")}
+WEBHOOKS_KEY = "mutatingwebhookconfigurations"
+WEBHOOKS_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 CONCURRENCY = 4
 HINT = "check sources.kubernetes.kubeconfig/context"
 
@@ -167,6 +169,7 @@ class KubernetesCollector:
         from kubernetes import client
 
         core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
+        admission = client.AdmissionregistrationV1Api(api)
         reqs: list[Request] = []
         chains: list[list[Request]] = []
         scopes: list[str | None] = list(self.namespaces) or [None]
@@ -188,6 +191,10 @@ class KubernetesCollector:
                 reqs.append(Request("namespaces", "/api/v1/namespaces", "namespaces", None, core.list_namespace))
                 reqs.append(Request("deployments", "/apis/apps/v1/deployments", "deployments", None,
                                     apps.list_deployment_for_all_namespaces))
+            if ns == scopes[0] and self.mesh in ("istio", "auto"):
+                # Cluster-scoped: is Istio's sidecar injector there? (one request, whatever the filter)
+                reqs.append(Request(WEBHOOKS_KEY, WEBHOOKS_PATH, "mutatingwebhookconfigurations", None,
+                                    admission.list_mutating_webhook_configuration))
             crds: list[tuple[str, str, tuple[str, ...]]] = []
             if self.mesh in ("istio", "auto"):
                 crds += [(g, p, ISTIO_VERSIONS) for g, p in ISTIO_CRDS] + list(ISTIO_OTHER_CRDS)
@@ -221,7 +228,7 @@ class KubernetesCollector:
         except ApiException as exc:
             payload.status = int(exc.status or 0)
             payload.body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
-            if exc.status != 404 or not req.key.startswith("crd/"):
+            if exc.status != 404 or not req.key.startswith(("crd/", WEBHOOKS_KEY)):
                 payload.error = describe_api_error(payload.status, payload.body, server, req.resource,
                                                    req.namespace)
         except Exception as exc:  # urllib3 / socket errors: the server was not reached
@@ -292,7 +299,7 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     objects: list[tuple[Mapping[str, Any], str]] = []
     for payload in raw.payloads:
         base = _base(payload.key)
-        is_crd = base.startswith("crd/")
+        is_crd = base.startswith(("crd/", WEBHOOKS_KEY))
         if is_crd and payload.status == 404 and not payload.error:
             continue  # the CRD is not installed (or this version of it is not served)
         reason = payload.failure()
@@ -307,6 +314,7 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
             raise ValueError(f"{payload.key}: expected a Kubernetes list object, got {type(doc).__name__}")
         objects.extend((o, KIND) for o in flatten_objects(doc))
     part = objects_to_part(objects, Layer.LIVE)
+    part.webhooks_listed = any(_base(p.key) == WEBHOOKS_KEY and p.ok for p in raw.payloads)
     if fatal:
         state, message = SourceState.ERROR, "; ".join(dict.fromkeys(fatal + partial))
     elif not part.pods and not part.services and not part.config:

@@ -29,12 +29,13 @@ from .telemetry import timed
 
 # kind -> module. Order matters for fetch: the first group runs before the second.
 FIRST = ("kubernetes", "manifests")
-SECOND = ("prometheus", "envoy", "jaeger", "cloudwatch", "xray", "appmesh")
+SECOND = ("prometheus", "envoy", "istiod", "jaeger", "cloudwatch", "xray", "appmesh")
 MODULES = {
     "kubernetes": "meshobs.collectors.kubernetes",
     "manifests": "meshobs.collectors.manifests",
     "prometheus": "meshobs.collectors.prometheus",
     "envoy": "meshobs.collectors.envoy",
+    "istiod": "meshobs.collectors.istiod",
     "jaeger": "meshobs.collectors.jaeger",
     "cloudwatch": "meshobs.collectors.cloudwatch",
     "xray": "meshobs.collectors.xray",

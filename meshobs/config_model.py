@@ -227,8 +227,11 @@ class Thresholds(Section):
     root_cert_warning_days: float = Field(30.0, ge=0, description="... within this many days: warning.")
     workload_cert_warning_fraction: float = Field(0.2, gt=0, le=1, description="Workload certificate with "
                                                   "less than this fraction of its lifetime left: warning.")
-    xds_stale_after: PositiveDuration = Field(_d("10m"), description="A proxy whose config is older than "
-                                                                     "this is stale.")
+    xds_stale_after: PositiveDuration = Field(_d("10m"), description="Without istiod's syncz: a proxy whose "
+                                              "config is this much older than its workload's other proxies' "
+                                              "is stale.")
+    xds_unacked_after: PositiveDuration = Field(_d("1m"), description="A push istiod sent this long ago and the "
+                                                "proxy has not acknowledged is stale (istioctl proxy-status: STALE).")
     uptime_fraction: float = Field(0.1, gt=0, le=1, description="A proxy up for less than this fraction of "
                                                                 "its peers' median uptime restarted recently.")
     min_request_rate: float = Field(0.0, ge=0, description="Below this many requests per second an error "

@@ -65,6 +65,7 @@ def _check_inputs(read: set[str]) -> set[str]:
     out = {r for r in read if r in INPUTS}
     out |= {"config" for r in read if r.startswith("config:")}
     out |= {"pods" for r in read if r == "Pod"}
+    out |= {"control_plane" for r in read if r == "ControlPlane"}
     return out
 
 

@@ -80,8 +80,8 @@ def test_live_sources_agree_with_the_bundle_and_hold_the_hour(tmp_path: Path, re
         assert math.isclose(points[0], 90 * 0.18, rel_tol=1e-6)
         # istiod: its metrics in Prometheus, its debug endpoints per replica.
         assert _vector(demo.prometheus_url, "pilot_xds", at)
-        targets = yaml.safe_load((tmp_path / "demo" / "istiod.yaml").read_text())["istiod"]["targets"]
-        status = requests.get(targets[0]["syncz"], timeout=10).json()
+        targets = yaml.safe_load(demo.config_path.read_text())["sources"]["istiod"]["targets"]
+        status = requests.get(targets[0]["url"] + "/debug/syncz", timeout=10).json()
         assert {s["proxy"].split(".")[-1] for s in status} >= {"rides", "fares"}
         assert all(s["cluster_sent"] == s["cluster_acked"] for s in status)
-        assert requests.get(targets[0]["ready"], timeout=10).status_code == 200
+        assert requests.get(targets[0]["url"] + "/ready", timeout=10).status_code == 200

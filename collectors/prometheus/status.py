@@ -22,7 +22,7 @@ from meshobs.model import Edge, ServiceRef, SourceState, SourceStatus, WorkloadR
 from meshobs.raw import RawSource
 
 from ..base import NormalizeContext
-from ..promql import LATENCY_QUERIES, QUERIES
+from ..promql import CONTROL_PLANE, LATENCY_QUERIES, QUERIES
 from .labels import KIND
 
 # The bucket query of bundles recorded before the server computed the quantiles.
@@ -35,6 +35,8 @@ _INPUT_QUERIES: dict[str, tuple[str, ...]] = {
     "requests": ("requests",),
     "latency": LATENCY_QUERIES,
     "security": ("requests", "tcp_opened"),
+    # istiod's pilot_* metrics.
+    "control_plane": (CONTROL_PLANE,),
 }
 
 
@@ -48,6 +50,7 @@ class Answers:
     latency_series: int = 0  # series the latency queries answered (NaN ones included)
     scope: dict[str, Any] | None = None  # the neighbourhood the scoped queries were narrowed to
     recorded: bool = False  # read Istio's recording rules
+    control_plane: str | None = None  # why the control-plane query answered no istiod data
 
 
 def _inputs(answers: Answers, edges: Sequence[Edge]) -> dict[str, str | None]:
@@ -64,6 +67,8 @@ def _inputs(answers: Answers, edges: Sequence[Edge]) -> dict[str, str | None]:
             out[name] = f"not collected in this run (query {', '.join(absent)} not sent)"
         else:
             out[name] = None
+    if out["control_plane"] is None and answers.control_plane:
+        out["control_plane"] = answers.control_plane
     if out["latency"] is None and answers.latency_series == 0 and (busy := _http_edges(edges, answers.scope)):
         # A mesh whose histograms are not scraped (or a recording rule that is missing) looks
         # exactly like a mesh where nothing is slow: say it cannot be judged.
@@ -95,15 +100,18 @@ def source_status(raw: RawSource, answers: Answers, edges: Sequence[Edge],
         return SourceStatus(raw.name, SourceState.ERROR, message, raw.duration_s, KIND, explicit)
     if not edges:
         window = format_duration(ctx.window_s)
+        # No traffic, but istiod's metrics may still be there: they count on their own.
+        cp = frozen_map({"control_plane": None}) if CONTROL_PLANE in answers.answered and \
+            inputs["control_plane"] is None else frozen_map({})
         return SourceStatus(raw.name, SourceState.NO_DATA,
                             f"no istio_requests_total series in the last {window} at {url or 'Prometheus'}: "
-                            f"is Prometheus scraping the sidecars?", raw.duration_s, KIND)
+                            f"is Prometheus scraping the sidecars?", raw.duration_s, KIND, cp)
     notes = [f"{len(edges)} edges"]
     if answers.recorded:
         notes.append("read Istio's recording rules")
     if answers.scope is not None:
         notes.append(f"latency and TCP for the neighbourhood ({len(answers.scope.get('services', []))} services)")
-    if inputs["latency"] is not None and not answers.absent:
+    if inputs["latency"] is not None and not set(answers.absent) & set(_INPUT_QUERIES["latency"]):
         notes.append(f"no latency: {inputs['latency']}")
     return SourceStatus(raw.name, SourceState.OK, "; ".join(notes), raw.duration_s, KIND, explicit)
 

@@ -32,6 +32,8 @@ INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "certs": (("envoy",), "certificate data"),
     "config": (("kubernetes", "manifests", "appmesh"), "mesh configuration"),
     "traces": (("jaeger", "xray"), "traces"),
+    # istiod: its endpoints (readiness, syncz), its pilot_* metrics, its pods.
+    "control_plane": (("istiod", "prometheus", "kubernetes"), "control-plane data"),
 }
 
 # Does the snapshot hold this input's data at all? (For snapshots built without statuses, and
@@ -46,6 +48,7 @@ _HAS_DATA: dict[str, Callable[[MeshSnapshot], bool]] = {
     "certs": lambda s: bool(s.certs),
     "config": lambda s: bool(s.config),
     "traces": lambda s: bool(s.traces),
+    "control_plane": lambda s: s.control_plane.known,
 }
 
 
