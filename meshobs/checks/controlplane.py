@@ -154,14 +154,14 @@ def version_skew(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding
 
 
 @analyzer("proxy.injector", Category.PROXY, ("ControlPlane", "Pod", "Service"), ("MSH0113", "MSH0114"),
-          mesh=Mesh.ISTIO, needs=("control_plane",))
+          mesh=Mesh.ISTIO, needs=("pods",))
 def injector(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """Pods expect Istio's sidecar injection but no injector webhook exists, or the webhook
     calls a Service that does not exist (the MutatingWebhookConfigurations, read from Kubernetes)."""
     webhooks = snapshot.control_plane.webhooks
     if webhooks is None:
         raise CouldNotCheck("the cluster's MutatingWebhookConfigurations were not listed (no Kubernetes API "
-                            "source, or no permission to list them)")
+                            "source, no permission to list them, or a bundle recorded without them)")
     expecting = [p for p in snapshot.pods if p.sidecar_injection_expected]
     if expecting and not webhooks:
         namespaces = sorted({p.namespace for p in expecting})

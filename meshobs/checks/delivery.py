@@ -214,7 +214,7 @@ def config_stale(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings
     own xDS state, never by comparing version strings across proxies."""
     views = list(proxy_views(snapshot, service))
     if not views:
-        raise CouldNotCheck(f"no proxy of {service} in the proxy or control-plane data")
+        raise CouldNotCheck(f"no proxy of {service} in the proxy, pod or control-plane data")
     now = now_of(snapshot)
     judged = False
     for view in views:
@@ -248,4 +248,7 @@ def config_stale(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings
                                   hint="the proxy stopped receiving pushes its identical peers got: istioctl "
                                        "proxy-status, and istiod's logs for this proxy's id")
     if not judged:
-        raise CouldNotCheck(f"no proxy of {service} answered and istiod lists none of them")
+        failed = sorted(st.name for st in snapshot.sources_of_kind("envoy") if not st.ok)
+        raise CouldNotCheck(f"no proxy data for {service}" + (f" ({', '.join(failed[:2])} failed, see Sources)"
+                                                               if failed else "")
+                            + " and istiod's syncz lists none of its proxies")
