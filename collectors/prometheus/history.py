@@ -32,6 +32,10 @@ def _matrix(payload: Payload) -> list[dict[str, Any]]:
         data = data.get("result", [])
     if not isinstance(data, list) or not all(isinstance(s, dict) and "values" in s for s in data):
         raise ValueError(f"{payload.key}: expected a list of range series")
+    from .normalize import check_series  # here, not at the top: normalize imports this module
+
+    for i, s in enumerate(data):
+        check_series(payload.key, i, s, "values")
     return data
 
 

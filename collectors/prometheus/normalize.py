@@ -83,10 +83,34 @@ def _series(payload: Payload) -> list[dict[str, Any]]:
         data = data.get("result", [])
     if not isinstance(data, list):
         raise ValueError(f"{payload.key}: expected a list of series, got {type(data).__name__}")
-    for s in data:
+    for i, s in enumerate(data):
         if not isinstance(s, dict) or "value" not in s:
             raise ValueError(f"{payload.key}: a series without an instant value (a range result?)")
+        check_series(payload.key, i, s, "value")
     return data
+
+
+def _sample(value: Any) -> bool:
+    """``[time, "number"]`` as the HTTP API writes a sample ("NaN" and "+Inf" included)."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return False
+    try:
+        float(value[0])
+        float(value[1])
+    except (TypeError, ValueError):
+        return False
+    return not isinstance(value[1], bool)
+
+
+def check_series(key: str, i: int, series: dict[str, Any], field: str) -> None:
+    """Raise ValueError naming the payload, the series and the field when a series is not what
+    the HTTP API sends: labels a mapping of strings, ``value`` one sample, ``values`` a list."""
+    labels = series.get("metric")
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise ValueError(f"{key}: series {i}: 'metric' is not a mapping of label strings")
+    samples = [series.get(field)] if field == "value" else series.get(field)
+    if not isinstance(samples, list) or not all(_sample(v) for v in samples):
+        raise ValueError(f"{key}: series {i}: '{field}' is not [time, number]" + ("" if field == "value" else " pairs"))
 
 
 # An edge's identity as label values: (source workload namespace, source workload, destination

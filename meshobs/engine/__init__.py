@@ -67,10 +67,18 @@ def _source_findings(snapshot: MeshSnapshot) -> list[Finding]:
     hint = ("meshobs diagnosed with the other sources; checks needing this one are skipped"
             if answered(snapshot) else
             "no source answered, so nothing could be checked: fix the sources first (see the reason)")
-    return [finding("MSH0002", "sources", f"Source {s.name}", source=s.name,
-                    reason=s.message or "failed", evidence={"kind": s.kind, "message": s.message},
-                    hint=hint)
-            for s in snapshot.sources if s.state is SourceState.ERROR]
+    out = [finding("MSH0002", "sources", f"Source {s.name}", source=s.name,
+                   reason=s.message or "failed", evidence={"kind": s.kind, "message": s.message},
+                   hint=hint)
+           for s in snapshot.sources if s.state is SourceState.ERROR]
+    # Items left out of an answer that was otherwise used: the rest was diagnosed, but a person
+    # must know which resource or endpoint meshobs could not read (and why).
+    out += [finding("MSH0003", "sources", f"Source {s.name}", source=s.name, count=len(s.problems),
+                    first=s.problems[0], evidence={"kind": s.kind, "items": list(s.problems)},
+                    magnitude=len(s.problems),
+                    hint="fix the items named in the evidence; the rest of the source was used")
+            for s in snapshot.sources if s.problems]
+    return out
 
 
 def callees_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:

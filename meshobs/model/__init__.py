@@ -4,7 +4,16 @@ from .cert import Cert, CertRole
 from .config import ConfigResource, Layer, SourceLocation
 from .controlplane import ControlPlane, InjectionWebhook, IstiodReplica, XdsReject, XdsSync
 from .frozen import EMPTY, FrozenDict, freeze, frozen_map, thaw
-from .proxy import HttpRoute, Proxy, RouteDestination, UpstreamCluster, UpstreamHost, XdsResource
+from .proxy import (
+    FilterChain,
+    HttpRoute,
+    Listener,
+    Proxy,
+    RouteDestination,
+    UpstreamCluster,
+    UpstreamHost,
+    XdsResource,
+)
 from .refs import UNKNOWN_SERVICE, UNKNOWN_WORKLOAD, Mesh, ServiceRef, WorkloadRef
 from .series import MetricSeries
 from .snapshot import MeshSnapshot, SnapshotPart
@@ -15,9 +24,9 @@ from .traffic import Edge, Latency, Reporter, ResponseStat, Security
 
 __all__ = [
     "EMPTY", "UNKNOWN_SERVICE", "UNKNOWN_WORKLOAD", "Cert", "CertRole", "ConfigResource", "ControlPlane",
-    "Edge", "FrozenDict", "HttpRoute", "InjectionWebhook", "IstiodReplica", "Latency", "Layer", "Mesh", "MeshSnapshot",
-    "MetricSeries", "Pod", "Proxy", "Reporter", "ResponseStat", "RouteDestination", "Security", "Service",
-    "ServicePort", "ServiceRef", "SnapshotPart", "SourceLocation", "SourceState", "SourceStatus", "Span",
-    "Trace", "UpstreamCluster", "UpstreamHost", "Workload", "WorkloadRef", "XdsReject", "XdsResource",
-    "XdsSync", "freeze", "frozen_map", "thaw",
+    "Edge", "FilterChain", "FrozenDict", "HttpRoute", "InjectionWebhook", "IstiodReplica", "Latency", "Layer",
+    "Listener", "Mesh", "MeshSnapshot", "MetricSeries", "Pod", "Proxy", "Reporter", "ResponseStat",
+    "RouteDestination", "Security", "Service", "ServicePort", "ServiceRef", "SnapshotPart", "SourceLocation",
+    "SourceState", "SourceStatus", "Span", "Trace", "UpstreamCluster", "UpstreamHost", "Workload",
+    "WorkloadRef", "XdsReject", "XdsResource", "XdsSync", "freeze", "frozen_map", "thaw",
 ]

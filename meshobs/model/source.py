@@ -24,6 +24,10 @@ class SourceStatus:
     provides (``latency`` -> None when delivered, else why not: "query latency_p99 timed out
     after 10 s"), so exactly the checks needing the missing kind are skipped. Empty: everything
     its kind provides is delivered when the state is ok (see ``meshobs.engine.inputs``).
+
+    ``problems`` lists items the source sent that could not be read (a malformed VirtualService, one bad
+    host in an Envoy /clusters answer): each cost that item only, the rest of the source was
+    used, so the state is unaffected; the engine reports them as MSH0003.
     """
 
     name: str
@@ -32,6 +36,7 @@ class SourceStatus:
     duration_s: float = 0.0
     kind: str = ""  # prometheus | envoy | jaeger | kubernetes | manifests | cloudwatch | xray ...
     inputs: FrozenDict = EMPTY
+    problems: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
