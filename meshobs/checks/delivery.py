@@ -37,6 +37,7 @@ from meshobs.model import (
 from meshobs.model.controlplane import NEVER_ACKED, STALE, SYNCED, XDS_TYPES, push_time, push_version
 
 from .base import CouldNotCheck, Finding, Settings, check, finding, now_of
+from .config import workload_labels
 
 # Per-resource types (eds) legitimately differ between identical proxies; the last-resort peer
 # comparison only uses the mesh-wide ones.
@@ -108,7 +109,7 @@ def _stuck(p: Proxy | None, xds: str) -> float | None:
 def _culprits(snapshot: MeshSnapshot, view: ProxyView, xds: str) -> list[tuple[str, list[str]]]:
     """EnvoyFilters that patch what this proxy rejects: they apply to its workload and patch
     objects of that xDS type. (name, applyTo of the patches)."""
-    labels = {**dict(view.workload.labels), **(dict(view.pod.labels) if view.pod else {})}
+    labels = {**workload_labels(view.workload), **(dict(view.pod.labels) if view.pod else {})}
     out = []
     for ef in pick_resources(snapshot, "EnvoyFilter"):
         if envoy_filter_selects(ef, view.workload.namespace, labels):
