@@ -297,7 +297,7 @@ def test_an_unreachable_istiod_is_could_not_check_never_healthy() -> None:
 ])
 def test_version_skew(proxies: tuple[str, ...], bad: str | None) -> None:
     rows = [replace(sync(f"p{i}.default"), istio_version=v) for i, v in enumerate(proxies)]
-    status, found, _reason = analyzer_codes(with_cp(healthy(), *rows, replicas=(replica(ready=True),)),
+    _status, found, _reason = analyzer_codes(with_cp(healthy(), *rows, replicas=(replica(ready=True),)),
                                             "proxy.version_skew")
     assert [c for c, _s in found] == ([] if bad is None else ["MSH0112"])
     if bad:
