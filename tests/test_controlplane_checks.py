@@ -275,19 +275,25 @@ def replica(**kw: object) -> IstiodReplica:
     (replica(ready=False, send_errors_per_s=frozen_map({"lds": 0.35})), ["MSH0110", "MSH0111"]),
 ])
 def test_istiod_health(r: IstiodReplica, expected: list[str]) -> None:
-    status, found, _reason = analyzer_codes(with_cp(healthy(), replicas=(r,)), "proxy.istiod_health")
+    found = []
+    for analyzer_id in ("proxy.istiod_ready", "proxy.istiod_pushes"):
+        status, mine, _reason = analyzer_codes(with_cp(healthy(), replicas=(r,)), analyzer_id)
+        assert status == ("fail" if mine else "pass")
+        found += mine
     assert [c for c, _s in found] == expected
     assert all(s == "Pod istio-system/istiod-a" for _c, s in found)
-    assert status == ("fail" if expected else "pass")
 
 
 def test_an_unreachable_istiod_is_could_not_check_never_healthy() -> None:
     r = IstiodReplica("istiod-a", unreachable="cannot reach http://10.0.0.9:8080/ready (connection refused)",
                       sources=("istiod",))
-    status, found, reason = analyzer_codes(with_cp(healthy(), replicas=(r,)), "proxy.istiod_health")
+    status, found, reason = analyzer_codes(with_cp(healthy(), replicas=(r,)), "proxy.istiod_ready")
     assert (status, found) == ("skipped", []) and "connection refused" in reason
-    status, _found, reason = analyzer_codes(healthy().build(), "proxy.istiod_health")
-    assert status == "skipped" and "no istiod replica" in reason
+    status, found, reason = analyzer_codes(with_cp(healthy(), replicas=(r,)), "proxy.istiod_pushes")
+    assert (status, found) == ("skipped", []) and "no istiod metrics" in reason
+    for analyzer_id in ("proxy.istiod_ready", "proxy.istiod_pushes"):
+        status, _found, reason = analyzer_codes(healthy().build(), analyzer_id)
+        assert status == "skipped" and "no istiod replica" in reason
 
 
 @pytest.mark.parametrize(("proxies", "bad"), [

@@ -71,7 +71,7 @@ def test_healthy_scenario_has_no_warning_or_error(target: str) -> None:
     assert report.status == "healthy"
     # Every source present: nothing skipped, except the App Mesh checks on an Istio service and the
     # control plane's, which the classic demo does not render (could not check, never passed).
-    control_plane = {"proxy.istiod_health", "proxy.version_skew", "proxy.injector"}
+    control_plane = {"proxy.istiod_ready", "proxy.istiod_pushes", "proxy.version_skew", "proxy.injector"}
     assert {c.status for c in report.checks if not c.reason.startswith("not applicable")
             and c.id not in control_plane} == {"pass"}
     skipped = {c.id for c in report.checks if c.status == "skipped"}

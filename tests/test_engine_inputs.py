@@ -70,7 +70,7 @@ def test_latency_timeout_skips_only_the_latency_check(tmp_path: Path) -> None:
     assert checks["traffic.latency"]["status"] == "skipped"
     assert why in checks["traffic.latency"]["reason"]
     # (The control plane's analyzers: this bundle never asked Prometheus for istiod's metrics.)
-    control_plane = ("proxy.istiod_health", "proxy.version_skew")
+    control_plane = ("proxy.istiod_ready", "proxy.istiod_pushes", "proxy.version_skew")
     assert [c for c in checks.values() if c["status"] == "skipped" and "prometheus" in c["reason"]
             and c["id"] not in control_plane] == [checks["traffic.latency"]]
     assert all("not collected" in checks[c]["reason"] for c in control_plane)

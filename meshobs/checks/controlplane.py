@@ -63,46 +63,59 @@ def _push_failures(r: IstiodReplica, window_s: float) -> list[str]:
     return out
 
 
-@analyzer("proxy.istiod_health", Category.PROXY, ("ControlPlane",), ("MSH0110", "MSH0111"), mesh=Mesh.ISTIO,
-          needs=("control_plane",))
-def istiod_health(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
-    """istiod is not ready, or fails to push configuration (failed sends, push context errors)."""
+def _replicas(snapshot: MeshSnapshot) -> tuple[IstiodReplica, ...]:
     replicas = snapshot.control_plane.replicas
     if not replicas:
         raise CouldNotCheck("no istiod replica in the data: no istiod source answered, Prometheus holds no "
                             "pilot_* metrics and the Kubernetes data has no istiod pod")
+    return replicas
+
+
+@analyzer("proxy.istiod_ready", Category.PROXY, ("ControlPlane",), ("MSH0110",), mesh=Mesh.ISTIO,
+          needs=("control_plane",))
+def istiod_ready(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
+    """An istiod replica is not ready: its /ready endpoint, else its pod's Ready condition, says so."""
+    replicas = _replicas(snapshot)
     judged = False
     for r in replicas:
-        subject = f"Pod {r.namespace}/{r.pod}"
         problem = _not_ready(r)
-        if problem is not None or r.ready is True or r.pod_ready is True:
-            judged = True
+        judged = judged or problem is not None or r.ready is True or r.pod_ready is True
         if problem is not None:
             reason, signal = problem
-            yield finding("MSH0110", "proxy.istiod_health", subject, istiod=f"{r.namespace}/{r.pod}", reason=reason,
+            yield finding("MSH0110", "proxy.istiod_ready", f"Pod {r.namespace}/{r.pod}",
+                          istiod=f"{r.namespace}/{r.pod}", reason=reason,
                           evidence={"signal": signal, **_signals(r)}, magnitude=1 + (r.connected or 0),
                           hint="kubectl -n istio-system logs deploy/istiod and describe the pod: a lost "
                                "API-server watch, a bad mesh config or resource limits keep it unready; "
                                "while it is, new proxies get no configuration and others no updates")
-        if r.has_metrics:
-            judged = True
-            failures = _push_failures(r, snapshot.window_s)
-            if failures:
-                yield finding("MSH0111", "proxy.istiod_health", subject, istiod=f"{r.namespace}/{r.pod}",
-                              failures="; ".join(failures),
-                              evidence={"signal": "istiod's pilot_* metrics (Prometheus)",
-                                        "send_errors_per_s": dict(r.send_errors_per_s),
-                                        "pushes_per_s": dict(r.pushes_per_s),
-                                        "push_context_errors_per_s": r.push_context_errors_per_s,
-                                        "window_s": snapshot.window_s, **_signals(r)},
-                              magnitude=r.send_errors + (r.push_context_errors_per_s or 0.0),
-                              hint="istiod's log says why (kubectl -n istio-system logs deploy/istiod | grep -i "
-                                   "error); pilot_xds_push_context_errors means it cannot compute the config "
-                                   "(an invalid resource); failed sends, that proxies do not take its pushes")
     if not judged:
         reasons = sorted({r.unreachable for r in replicas if r.unreachable})
-        raise CouldNotCheck("istiod's readiness and pushes are unknown" + (f": {'; '.join(reasons)}" if reasons else
-                                                                             " (no endpoint, metric or pod says)"))
+        raise CouldNotCheck("istiod's readiness is unknown: " + ("; ".join(reasons) if reasons else
+                                                                  "neither /ready nor its pod says"))
+
+
+@analyzer("proxy.istiod_pushes", Category.PROXY, ("ControlPlane",), ("MSH0111",), mesh=Mesh.ISTIO,
+          needs=("control_plane",))
+def istiod_pushes(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
+    """An istiod replica fails to push configuration: failed sends, push context errors (its
+    pilot_* metrics in Prometheus)."""
+    measured = [r for r in _replicas(snapshot) if r.has_metrics]
+    if not measured:
+        raise CouldNotCheck("no istiod metrics (pilot_xds_pushes, pilot_xds_push_context_errors) in Prometheus")
+    for r in measured:
+        failures = _push_failures(r, snapshot.window_s)
+        if failures:
+            yield finding("MSH0111", "proxy.istiod_pushes", f"Pod {r.namespace}/{r.pod}",
+                          istiod=f"{r.namespace}/{r.pod}", failures="; ".join(failures),
+                          evidence={"signal": "istiod's pilot_* metrics (Prometheus)",
+                                    "send_errors_per_s": dict(r.send_errors_per_s),
+                                    "pushes_per_s": dict(r.pushes_per_s),
+                                    "push_context_errors_per_s": r.push_context_errors_per_s,
+                                    "window_s": snapshot.window_s, **_signals(r)},
+                          magnitude=r.send_errors + (r.push_context_errors_per_s or 0.0),
+                          hint="istiod's log says why (kubectl -n istio-system logs deploy/istiod | grep -i "
+                               "error); pilot_xds_push_context_errors means it cannot compute the config "
+                               "(an invalid resource); failed sends, that proxies do not take its pushes")
 
 
 def _minor(version: str | None) -> tuple[int, int] | None:

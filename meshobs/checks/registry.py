@@ -37,7 +37,8 @@ ALL: tuple[AnyCheck, ...] = (
     # proxy health
     proxy.sidecar_missing, proxy.not_ready, proxy.restarting, delivery.config_stale, proxy.warming,
     # the control plane (mesh-level: istiod, its sidecar injector)
-    controlplane.istiod_health, controlplane.version_skew, controlplane.injector,
+    controlplane.istiod_ready, controlplane.istiod_pushes, controlplane.version_skew,
+    controlplane.injector,
     # configuration: analyzers (judge resources)
     config.unknown_subset, config.empty_subset, config_vs.duplicate_virtualservice,
     config_vs.unreachable_rule, config_vs.conflicting_gateways,
