@@ -38,10 +38,12 @@ def running_istiod_pods(doc: Any) -> list[dict[str, Any]]:
     items = doc.get("items") if isinstance(doc, dict) else None
     out = []
     for pod in items if isinstance(items, list) else []:
-        if not isinstance(pod, dict):
+        md = pod.get("metadata") if isinstance(pod, dict) else None
+        status = pod.get("status") if isinstance(pod, dict) else None
+        if not isinstance(md, dict) or not isinstance(status, dict):
             continue
-        md, status = pod.get("metadata") or {}, pod.get("status") or {}
-        if md.get("name") and status.get("phase") == "Running" and not md.get("deletionTimestamp"):
+        if isinstance(md.get("name"), str) and md["name"] and status.get("phase") == "Running" \
+                and not md.get("deletionTimestamp"):
             out.append(pod)
     return sorted(out, key=lambda p: str(p["metadata"]["name"]))
 

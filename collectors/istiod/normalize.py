@@ -44,8 +44,16 @@ def _sync_rows(doc: Any, replica: str, key: str) -> list[XdsSync]:
     return rows
 
 
+def _dicts(value: Any) -> list[Mapping[str, Any]]:
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _image_tag(pod: Mapping[str, Any]) -> str | None:
-    for c in (pod.get("spec") or {}).get("containers") or []:
+    for c in _dicts(_map(pod.get("spec")).get("containers")):
         image = str(c.get("image") or "")
         if c.get("name") == "discovery" and ":" in image.rsplit("/", 1)[-1]:
             return image.rsplit(":", 1)[1]
@@ -56,10 +64,10 @@ def _pod_replicas(payload: Payload) -> list[IstiodReplica]:
     """What the discovery's pod list says of each replica: revision, version, Ready."""
     out = []
     for pod in running_istiod_pods(payload.json()):
-        md, status = pod.get("metadata") or {}, pod.get("status") or {}
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        md, status = _map(pod.get("metadata")), _map(pod.get("status"))
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in _dicts(status.get("conditions")))
         out.append(IstiodReplica(pod=str(md["name"]), namespace=str(md.get("namespace") or ""),
-                                 revision=str((md.get("labels") or {}).get("istio.io/rev") or "default"),
+                                 revision=str(_map(md.get("labels")).get("istio.io/rev") or "default"),
                                  version=_image_tag(pod), pod_ready=ready, sources=("kubernetes",)))
     return out
 
@@ -90,7 +98,7 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         return part
     for p in raw.payloads:
         if p.key != "pods":
-            by_pod.setdefault(p.meta.get("pod") or p.key.split("/", 1)[0], []).append(p)
+            by_pod.setdefault(str(p.meta.get("pod") or p.key.split("/", 1)[0]), []).append(p)
     listed = {r.pod: r for r in _pod_replicas(pods)} if pods is not None else {}
     problems: list[str] = []
     answered = 0

@@ -220,8 +220,8 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
 
 def _control_plane(raw: RawSource, answers: Answers, part: SnapshotPart) -> None:
     """istiod's metrics (the control-plane query) -> replicas and rejects; the answer's fate goes
-    to ``answers`` as the other queries' do, and its emptiness to ``answers.control_plane``."""
-    from .pilot import control_plane, no_metrics_reason
+    to ``answers`` as the other queries' do."""
+    from .pilot import control_plane
 
     payload = raw.get(f"query:{CONTROL_PLANE}")
     if payload is None:
@@ -231,11 +231,9 @@ def _control_plane(raw: RawSource, answers: Answers, part: SnapshotPart) -> None
         answers.failed[CONTROL_PLANE] = why if CONTROL_PLANE in why else f"query {CONTROL_PLANE}: {why}"
         return
     answers.answered.append(CONTROL_PLANE)
-    series = _series(payload)
-    replicas, rejects = control_plane(series)
+    replicas, rejects = control_plane(_series(payload))
     part.istiod.extend(replicas)
     part.xds_rejects.extend(rejects)
-    answers.control_plane = no_metrics_reason(payload, len(replicas))
 
 
 def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:

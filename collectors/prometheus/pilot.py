@@ -14,7 +14,6 @@ import math
 from typing import Any
 
 from meshobs.model import IstiodReplica, XdsReject, frozen_map
-from meshobs.raw import Payload
 
 _SENDERR = "_senderr"
 
@@ -83,10 +82,3 @@ def control_plane(series: list[dict[str, Any]]) -> tuple[list[IstiodReplica], li
             r.version = m["tag"]
     return [r.replica() for _k, r in sorted(replicas.items())], rejects
 
-
-def no_metrics_reason(payload: Payload | None, series: int) -> str | None:
-    """Why the answer holds no control-plane data (None when it does)."""
-    if payload is None or series:
-        return None
-    return ("Prometheus holds no istiod metrics (pilot_xds_pushes, pilot_xds ...): is istiod's port 15014 "
-            "scraped?")

@@ -50,7 +50,6 @@ class Answers:
     latency_series: int = 0  # series the latency queries answered (NaN ones included)
     scope: dict[str, Any] | None = None  # the neighbourhood the scoped queries were narrowed to
     recorded: bool = False  # read Istio's recording rules
-    control_plane: str | None = None  # why the control-plane query answered no istiod data
 
 
 def _inputs(answers: Answers, edges: Sequence[Edge]) -> dict[str, str | None]:
@@ -67,8 +66,6 @@ def _inputs(answers: Answers, edges: Sequence[Edge]) -> dict[str, str | None]:
             out[name] = f"not collected in this run (query {', '.join(absent)} not sent)"
         else:
             out[name] = None
-    if out["control_plane"] is None and answers.control_plane:
-        out["control_plane"] = answers.control_plane
     if out["latency"] is None and answers.latency_series == 0 and (busy := _http_edges(edges, answers.scope)):
         # A mesh whose histograms are not scraped (or a recording rule that is missing) looks
         # exactly like a mesh where nothing is slow: say it cannot be judged.
@@ -90,7 +87,10 @@ def source_status(raw: RawSource, answers: Answers, edges: Sequence[Edge],
     """The status, with per-input verdicts when some kinds of data are missing."""
     url = raw.meta.get("url", "")
     inputs = _inputs(answers, edges)
-    explicit = frozen_map(inputs) if any(v is not None for v in inputs.values()) else frozen_map({})
+    # Per-input verdicts when the source answered in part. istiod's metrics not being asked for
+    # (an older bundle) is no reason on its own: the control plane's checks say what they lack.
+    partial = any(v is not None for k, v in inputs.items() if k != "control_plane") or CONTROL_PLANE in answers.failed
+    explicit = frozen_map(inputs) if partial else frozen_map({})
     if answers.failed:
         if not answers.answered:
             message = f"no query answered: {_root_reason(raw, answers)}"
@@ -100,12 +100,9 @@ def source_status(raw: RawSource, answers: Answers, edges: Sequence[Edge],
         return SourceStatus(raw.name, SourceState.ERROR, message, raw.duration_s, KIND, explicit)
     if not edges:
         window = format_duration(ctx.window_s)
-        # No traffic, but istiod's metrics may still be there: they count on their own.
-        cp = frozen_map({"control_plane": None}) if CONTROL_PLANE in answers.answered and \
-            inputs["control_plane"] is None else frozen_map({})
         return SourceStatus(raw.name, SourceState.NO_DATA,
                             f"no istio_requests_total series in the last {window} at {url or 'Prometheus'}: "
-                            f"is Prometheus scraping the sidecars?", raw.duration_s, KIND, cp)
+                            f"is Prometheus scraping the sidecars?", raw.duration_s, KIND)
     notes = [f"{len(edges)} edges"]
     if answers.recorded:
         notes.append("read Istio's recording rules")

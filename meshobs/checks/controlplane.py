@@ -66,8 +66,8 @@ def _push_failures(r: IstiodReplica, window_s: float) -> list[str]:
 def _replicas(snapshot: MeshSnapshot) -> tuple[IstiodReplica, ...]:
     replicas = snapshot.control_plane.replicas
     if not replicas:
-        raise CouldNotCheck("no istiod replica in the data: no istiod source answered, Prometheus holds no "
-                            "pilot_* metrics and the Kubernetes data has no istiod pod")
+        raise CouldNotCheck("no istiod replica in the data (no answer from an istiod source, no pilot_* metrics "
+                            "from Prometheus, no istiod pod in the Kubernetes data)")
     return replicas
 
 
@@ -101,7 +101,8 @@ def istiod_pushes(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Findin
     pilot_* metrics in Prometheus)."""
     measured = [r for r in _replicas(snapshot) if r.has_metrics]
     if not measured:
-        raise CouldNotCheck("no istiod metrics (pilot_xds_pushes, pilot_xds_push_context_errors) in Prometheus")
+        raise CouldNotCheck("no istiod metrics (pilot_xds_pushes, pilot_xds_push_context_errors) from Prometheus: "
+                            "not scraped, or not asked for")
     for r in measured:
         failures = _push_failures(r, snapshot.window_s)
         if failures:
@@ -141,7 +142,7 @@ def version_skew(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding
     """Proxies run an Istio version outside what their istiod supports: newer than it, or more
     than two minor versions older (a canary upgrade's one-version lag is fine)."""
     judged = False
-    for r in snapshot.control_plane.replicas:
+    for r in _replicas(snapshot):
         own = _minor(r.version)
         versions, signal = _proxy_versions(snapshot, r)
         if own is None or not versions:
