@@ -49,7 +49,6 @@ MISSING: dict[str, str] = {
     "old-restart": "issue 10 Build 5: a restart three days ago is a warning (no recency)",
     "passthrough-egress": "issue 10 Build 5: 0.3% 503 answered by an external host through PassthroughCluster "
                           "is an error ('never reached a destination')",
-                            "path' warning (MSH0501); the control plane's part (no stale proxy) passes",
 }
 
 
