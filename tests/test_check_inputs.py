@@ -33,7 +33,12 @@ def snapshots() -> tuple[MeshSnapshot, ...]:
     names = [name for name, _ in list_demos() if not name.startswith("generated")]
     demos = [build_snapshot(load_demo(name), origin=name) for name in names]
     grid = [manifests_snapshot(files) for _a, _c, files, _e in GRID + NET_GRID]
-    return (*demos, *grid, e2_builders.snapshot(), live_namespace_without_pods())
+    # Library scenarios with a control plane (istiod's endpoints and metrics, its injector
+    # webhook) and configuration delivery faults (a NACK, an unacknowledged push).
+    from tests.support.scenarios import snapshot as scenario_snapshot
+
+    library = [scenario_snapshot(n) for n in ("istiod-not-ready", "envoyfilter-nack", "proxy-unacked")]
+    return (*demos, *grid, *library, e2_builders.snapshot(), live_namespace_without_pods())
 
 
 def _consume(findings: Iterable[object]) -> None:
@@ -65,6 +70,7 @@ def _check_inputs(read: set[str]) -> set[str]:
     out = {r for r in read if r in INPUTS}
     out |= {"config" for r in read if r.startswith("config:")}
     out |= {"pods" for r in read if r == "Pod"}
+    out |= {"control_plane" for r in read if r == "ControlPlane"}
     return out
 
 

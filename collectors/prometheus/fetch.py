@@ -38,6 +38,7 @@ from meshobs.raw import Payload, RawSource, iso, utc_now
 from ..base import FetchContext, Scope
 from ..http import bounded_session, describe_error
 from ..promql import (
+    CONTROL_PLANE,
     GRAPH,
     QUERIES,
     RANGE_QUERIES,
@@ -45,6 +46,7 @@ from ..promql import (
     RECORDED_PREFIX,
     SCOPED,
     Query,
+    control_plane_query,
     rules_query,
     scope_matchers,
     series_step_s,
@@ -149,6 +151,9 @@ class PrometheusCollector:
                 rate_window = window if prefix == "query" else None
                 promql, scoped = _render(q, rate_window, ctx.window_s, uses_rules, scope)
                 jobs.append(_Job(f"{prefix}:{q.name}", q, promql, scoped))
+        if SCOPED in phases:
+            # istiod's metrics: a handful of series whatever the mesh size, never narrowed.
+            jobs.append(_Job(f"query:{CONTROL_PLANE}", _CONTROL_PLANE, control_plane_query(window), False))
         return jobs
 
     def _recorded_families(self, run: _Run, raw: RawSource) -> frozenset[str]:
@@ -175,6 +180,10 @@ class PrometheusCollector:
         if payload.ok:
             self._rules[key] = families
         return families
+
+
+# The control-plane query as a job of the plan (its PromQL is built by control_plane_query).
+_CONTROL_PLANE = Query(CONTROL_PLANE, "pilot_xds_pushes", (), SCOPED)
 
 
 def _matchers(scope: Scope | None) -> tuple[str, ...]:
