@@ -27,7 +27,8 @@ INPUTS = {"graph", "requests", "latency", "security", "proxies", "certs", "trace
 # The kinds of edge data a source delivers with the graph: reading them implies reading it.
 EDGE_DATA = {"requests", "latency", "security"}
 SCENARIOS = ("retries-mask-ledger", "fault-injection-elsewhere", "mirror-shadow", "authz-deny-legacy",
-             "sidecar-egress-blackhole", "deep-chain-timeout", "gateway-binding-404")
+             "sidecar-egress-blackhole", "deep-chain-timeout", "gateway-binding-404",
+             "istiod-not-ready", "envoyfilter-nack", "proxy-unacked")
 TOPOLOGY = {"Service", "Workload"}
 
 
@@ -36,7 +37,9 @@ def snapshots() -> tuple[MeshSnapshot, ...]:
     names = [name for name, _ in list_demos() if not name.startswith("generated")]
     demos = [build_snapshot(load_demo(name), origin=name) for name in names]
     grid = [manifests_snapshot(files) for _a, _c, files, _e in GRID + NET_GRID]
-    # Library scenarios whose faults the traffic checks read configuration and proxies for.
+    # Library scenarios whose faults the traffic checks read configuration and proxies for, and
+    # those with a control plane (istiod's endpoints and metrics, its injector webhook) and
+    # configuration delivery faults (a NACK, an unacknowledged push).
     library = [scenario_snapshot(name) for name in SCENARIOS]
     return (*demos, *grid, *library, e2_builders.snapshot(), live_namespace_without_pods())
 
@@ -70,6 +73,7 @@ def _check_inputs(read: set[str]) -> set[str]:
     out = {r for r in read if r in INPUTS}
     out |= {"config" for r in read if r.startswith("config:")}
     out |= {"pods" for r in read if r == "Pod"}
+    out |= {"control_plane" for r in read if r == "ControlPlane"}
     return out
 
 

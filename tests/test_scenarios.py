@@ -21,12 +21,6 @@ from tests.support.scenarios import scenario, snapshot
 
 # What each scenario needs that meshobs does not do yet. Remove an entry when its scenario passes.
 MISSING: dict[str, str] = {
-    "envoyfilter-nack": "issue 10 Build 1: the NACK is found (proxy rejected updates) but not tied to the "
-                        "EnvoyFilter that caused it",
-    "istiod-not-ready": "issue 10 Build 2: no control-plane health (istiod readiness, push errors); the "
-                        "proxies it left unready rank first",
-    "proxy-unacked": "issue 10 Build 2: sent-vs-acked (istiod syncz) is not read; the split mismatch ranks "
-                     "above the proxy stuck warming",
     "dr-change-onset": "issue 10 Build 4: no 'what changed' correlation; the circuit-breaker symptom ranks, "
                        "not the DestinationRule edited 40 s before it",
     "appmesh-controller-names": "issue 10 Build 7: App Mesh controller names (<vn>_<ns>, FQDN virtual "
@@ -35,8 +29,6 @@ MISSING: dict[str, str] = {
                     "still 'healthy'",
     "subset-without-pods": "issue 11 Build 3: the empty subset (found) ranks below the split mismatch it explains",
     "old-restart": "issue 10 Build 5: a restart three days ago is a warning (no recency)",
-    "scoped-push-replicas": "issue 10 Build 2: proxy config versions are compared across istiod replicas and "
-                            "a scoped push (stale proxy warnings)",
 }
 
 

@@ -21,7 +21,8 @@ from tests.test_scenarios import MISSING, problems_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
 
-LIVE = ("retries-mask-ledger", "envoyfilter-nack", "mirror-shadow", "empty-window")
+LIVE = ("retries-mask-ledger", "envoyfilter-nack", "mirror-shadow", "empty-window", "istiod-not-ready",
+        "proxy-unacked")
 
 
 def _params() -> list[object]:
@@ -80,8 +81,56 @@ def test_live_sources_agree_with_the_bundle_and_hold_the_hour(tmp_path: Path, re
         assert math.isclose(points[0], 90 * 0.18, rel_tol=1e-6)
         # istiod: its metrics in Prometheus, its debug endpoints per replica.
         assert _vector(demo.prometheus_url, "pilot_xds", at)
-        targets = yaml.safe_load((tmp_path / "demo" / "istiod.yaml").read_text())["istiod"]["targets"]
-        status = requests.get(targets[0]["syncz"], timeout=10).json()
+        targets = yaml.safe_load(demo.config_path.read_text())["sources"]["istiod"]["targets"]
+        status = requests.get(targets[0]["url"] + "/debug/syncz", timeout=10).json()
         assert {s["proxy"].split(".")[-1] for s in status} >= {"rides", "fares"}
         assert all(s["cluster_sent"] == s["cluster_acked"] for s in status)
-        assert requests.get(targets[0]["ready"], timeout=10).status_code == 200
+        assert requests.get(targets[0]["url"] + "/ready", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["istiod-not-ready", "envoyfilter-nack"])
+def test_live_prometheus_answers_the_control_plane_query_as_the_bundle(name: str, tmp_path: Path,
+                                                                       require_prometheus: None) -> None:
+    """istiod's metrics where they move: failed sends and push context errors born 14 min ago, reject
+    gauges set per proxy 26 min ago. The bundle's answer is the real server's."""
+    from meshobs.collectors.promql import CONTROL_PLANE
+
+    sc = library_scenario(name)
+    recorded = next(s for s in render_bundle(sc).sources if s.kind == "prometheus").get(f"query:{CONTROL_PLANE}")
+    assert recorded is not None
+    mine = {json.dumps(r["metric"], sort_keys=True): float(r["value"][1]) for r in recorded.json()["result"]}
+    assert any('"reject_' in k or '"pushes"' in k for k in mine)
+    with serve_scenario(name, tmp_path / "demo") as demo:
+        assert demo.prometheus_url
+        live = _vector(demo.prometheus_url, recorded.params["query"], sc.time.timestamp())
+    assert live.keys() == mine.keys()
+    for key, value in mine.items():
+        assert live[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+
+
+def test_live_two_phase_diagnosis_collects_what_the_walk_follows(tmp_path: Path, require_prometheus: None) -> None:
+    """``diagnose SERVICE`` live collects the graph, then the neighbourhood only: that must hold
+    what the ranking walk follows -- here a timeout chain whose slow service is five hops
+    down, beyond the fixed radius -- with its proxies, not only the edges Prometheus reports."""
+    from meshobs.cli.diagnose import scoped_question
+    from meshobs.collect import scope_from_dict
+    from meshobs.engine import callees_of
+    from meshobs.engine.ranking import MAX_DEPTH, downstream
+    from meshobs.model import ServiceRef
+
+    name = "deep-chain-timeout"
+    sc = library_scenario(name)
+    assert sc.expect is not None and sc.expect.target
+    target, slow = ServiceRef.parse(sc.expect.target), ServiceRef("freight", "tariff-db")
+    with serve_scenario(name, tmp_path / "demo") as demo:
+        config = load_config(str(demo.config_path))
+        assert config is not None
+        bundle = collect(config, question=scoped_question(sc.expect.target, None))
+        scope = scope_from_dict(bundle.scope)
+        snapshot = build_snapshot(bundle, origin="live")
+    assert scope is not None and scope.target == target  # collected in two phases
+    assert downstream(target, lambda s: callees_of(snapshot, s), None)[slow] > MAX_DEPTH
+    assert slow in scope.services
+    assert any(p.workload in {w.ref for w in snapshot.workloads_of(slow)} for p in snapshot.proxies)
+    problems = problems_of(sc, snapshot)
+    assert not problems, f"{name} (live, two phases): " + "; ".join(problems)

@@ -36,8 +36,9 @@ from meshobs.durations import format_duration
 from meshobs.raw import Payload, RawSource, iso, utc_now
 
 from ..base import FetchContext, Scope
-from ..http import describe_error
+from ..http import bounded_session, describe_error
 from ..promql import (
+    CONTROL_PLANE,
     GRAPH,
     QUERIES,
     RANGE_QUERIES,
@@ -45,6 +46,7 @@ from ..promql import (
     RECORDED_PREFIX,
     SCOPED,
     Query,
+    control_plane_query,
     rules_query,
     scope_matchers,
     series_step_s,
@@ -100,7 +102,9 @@ class PrometheusCollector:
         self.timeout_s = timeout_s
         self.concurrency = max(1, concurrency)
         self.recording_rules = recording_rules
-        session = requests.Session()
+        # Bounded (meshobs.collectors.http): each query's total time, so a trickling server is cut
+        # off, and the answer's size; the adapter mounted below becomes a bounded one too.
+        session = bounded_session(timeout_s=timeout_s)
         session.verify = (ca_file or True) if verify_tls else False
         self.client = PrometheusConnect(url=self.url, headers=headers or None, session=session,  # type: ignore[arg-type]
                                         timeout=timeout_s)  # type: ignore[arg-type]
@@ -147,6 +151,9 @@ class PrometheusCollector:
                 rate_window = window if prefix == "query" else None
                 promql, scoped = _render(q, rate_window, ctx.window_s, uses_rules, scope)
                 jobs.append(_Job(f"{prefix}:{q.name}", q, promql, scoped))
+        if SCOPED in phases:
+            # istiod's metrics: a handful of series whatever the mesh size, never narrowed.
+            jobs.append(_Job(f"query:{CONTROL_PLANE}", _CONTROL_PLANE, control_plane_query(window), False))
         return jobs
 
     def _recorded_families(self, run: _Run, raw: RawSource) -> frozenset[str]:
@@ -173,6 +180,10 @@ class PrometheusCollector:
         if payload.ok:
             self._rules[key] = families
         return families
+
+
+# The control-plane query as a job of the plan (its PromQL is built by control_plane_query).
+_CONTROL_PLANE = Query(CONTROL_PLANE, "pilot_xds_pushes", (), SCOPED)
 
 
 def _matchers(scope: Scope | None) -> tuple[str, ...]:

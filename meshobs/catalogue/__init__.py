@@ -12,6 +12,14 @@ of symptom in ``effects`` (by default latency for slow hops, errors for everythi
 finding with a *deadline* (a certificate running out) is a fault that has not happened yet: it
 explains nothing today (``effects=()``), and the ranking surfaces it in the report of every
 service that calls through it.
+
+A third kind, "config", is about configuration delivery rather than the call graph: proxies that
+do not run the configuration they should (routes that differ from the VirtualService, a split
+that does not follow the weights). Such a symptom is explained by a cause with "config" in its
+``effects`` on the same proxies (a rejected or unacknowledged push) or by the control plane.
+A proxy state that is itself a cause of errors can also *follow from* a delivery fault
+(``follows_from="config"``: not ready because it never got its configuration, warming,
+disconnected): the control plane failing explains it.
 """
 
 from __future__ import annotations
@@ -53,7 +61,9 @@ RANGES = {
 }
 
 
-SYMPTOM_KINDS = ("errors", "latency")
+SYMPTOM_KINDS = ("errors", "latency", "config")
+# The symptom kinds the ranking walks down the call graph; "config" is linked by proxies instead.
+CALL_GRAPH_KINDS = ("errors", "latency")
 
 
 @dataclass(frozen=True)
@@ -75,9 +85,12 @@ class Code:
     # out on a service that may only be waiting on its own callee): the ranking looks below it
     # for what explains it, as it does for a symptom.
     passes_on: str | None = None
+    # A cause that can itself be the consequence of a fault of this kind ("config": a proxy
+    # state a configuration-delivery fault explains); it stays a cause of ``effects``.
+    follows_from: str | None = None
 
     def __post_init__(self) -> None:
-        for kind in (self.symptom, self.passes_on, *(self.effects or ())):
+        for kind in (self.symptom, self.passes_on, self.follows_from, *(self.effects or ())):
             if kind is not None and kind not in SYMPTOM_KINDS:
                 raise ValueError(f"{self.code}: unknown symptom kind {kind!r} (one of {SYMPTOM_KINDS})")
 

@@ -13,13 +13,13 @@ CODES: list[Code] = [
          "(labels {labels}); requests routed to it fail with 503 UH"),
     Code("MSH0203", Severity.ERROR, "route weights differ between VirtualService and Envoy",
          "route {route} of VirtualService {virtual_service} weighs {live} but the Envoy proxies of "
-         "{proxies} route {effective}"),
+         "{proxies} route {effective}", symptom="config"),
     Code("MSH0204", Severity.WARNING, "retries or timeout differ between VirtualService and Envoy",
          "{setting} of route {route} of VirtualService {virtual_service} is {live} but the Envoy "
-         "proxies of {proxies} use {effective}"),
+         "proxies of {proxies} use {effective}", symptom="config"),
     Code("MSH0205", Severity.WARNING, "observed traffic split differs from the configured weights",
          "traffic to {service} splits {observed} while VirtualService {virtual_service} sets {configured} "
-         "(chi-square p = {p_value:.2g} over {requests:.0f} requests)"),
+         "(chi-square p = {p_value:.2g} over {requests:.0f} requests)", follows_from="config"),
     Code("MSH0206", Severity.WARNING, "several VirtualServices for one host",
          "{count} VirtualServices define sidecar routes for {host}: {virtual_services}; "
          "Istio applies only one of them"),

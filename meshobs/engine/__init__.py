@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from meshobs.catalogue import CATALOGUE, SYMPTOM_KINDS
+from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE
 from meshobs.checks import registry
 from meshobs.checks.base import Analyzer, AnyCheck, Check, Finding, Settings, finding
 from meshobs.checks.traffic import outbound_edges
-from meshobs.model import MeshSnapshot, ServiceRef, SourceState
+from meshobs.model import MeshSnapshot, ServiceRef, SourceState, WorkloadRef
 from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
 
@@ -147,6 +147,15 @@ class _Cache:
         return frozenset(kind for c in self.checks if c.id in skipped for code in c.codes
                          if (kind := CATALOGUE[code].symptom) is not None)
 
+    def about(self, workloads: Sequence[WorkloadRef], suppressions: Sequence[Suppression]) -> list[Finding]:
+        """The (unsuppressed) findings about ``workloads``' proxies, from the reports of the
+        services those workloads belong to: a proxy's rejected push is filed there, while the
+        routes it left behind are filed under the service they route to."""
+        wanted = set(workloads)
+        services = {s for w in wanted for s in self.snapshot.services_of(w)}
+        found = [f for s in sorted(services) for f in self.get(s)[1] if set(f.workloads) & wanted]
+        return apply_suppressions(found, list(suppressions), self.snapshot.time)[0]
+
     def get(self, service: ServiceRef) -> tuple[list[CheckResult], list[Finding]]:
         if service not in self.results:
             self.results[service] = run_checks(self.snapshot, service, self.settings,
@@ -196,7 +205,7 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
     snapshot = cache.snapshot
     results, own = cache.get(service)
     depth = downstream(service, lambda s: callees_of(snapshot, s), MAX_DEPTH,
-                       follow=lambda x, c: any(cache.hop(x, c, k) for k in SYMPTOM_KINDS))
+                       follow=lambda x, c: any(cache.hop(x, c, k) for k in CALL_GRAPH_KINDS))
     by_service: dict[ServiceRef, list[Finding]] = {}
     hidden_all: list[tuple[Finding, Suppression]] = []
     for svc in depth:
@@ -218,9 +227,12 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
             beyond.setdefault(near[1], []).append(deadline.holders[near[1]])
     for svc, found in beyond.items():
         by_service[svc] = apply_suppressions(found, list(suppressions), snapshot.time)[0]
+    mesh_causes, _ = apply_suppressions(cache.analysis.mesh_level, list(suppressions), snapshot.time)
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
                   cache.hop, cache.unjudged(results),
-                  related=Related(cache.analysis, suppressions, snapshot.time))
+                  related=Related(cache.analysis, suppressions, snapshot.time),
+                  mesh_causes=mesh_causes, delivery_candidates=lambda f: cache.about(f.workloads, suppressions),
+                  target_workloads=frozenset(w.ref for w in snapshot.workloads_of(service)))
     return Report(service=service, status=status_of(ranked, cache.answered, judged(results)),
                   findings=tuple(ranked), checks=tuple(_rescore(results, by_service[service])),
                   sources=cache.sources, suppressed=tuple(hidden_all),

@@ -36,12 +36,14 @@ graph and the hop evidence.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from meshobs.catalogue import CATALOGUE, SYMPTOM_KINDS, Severity
+from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE, Severity
 from meshobs.checks.base import Finding
-from meshobs.model import ServiceRef
+from meshobs.model import ServiceRef, WorkloadRef
+
+from .delivery import links as delivery_links
 
 # How far every downstream service is looked at (its causes, deadlines), whatever the evidence;
 # beyond it the walk goes on only through hops that carry evidence (``downstream(follow=...)``).
@@ -249,6 +251,9 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
          hop_shows: HopShows = lambda _x, _c, _k: True,
          unjudged: frozenset[str] = frozenset(),
          related: Callable[[str], list[Finding]] = lambda _subject: [],
+         mesh_causes: Sequence[Finding] = (),
+         delivery_candidates: Callable[[Finding], Iterable[Finding]] = lambda _f: (),
+         target_workloads: frozenset[WorkloadRef] = frozenset(),
          ) -> list[Finding]:
     """The target's findings plus the downstream findings that explain them, ranked 1..n.
 
@@ -260,19 +265,32 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
     so every cause of that kind downstream is reported too (unlinked), instead of vanishing with
     the symptom. ``related(subject)`` returns the findings about a configuration resource (by
     subject, ``"VirtualService ns/name"``), whichever service they were filed under.
+    Configuration delivery (the "config" kind) is linked by proxies, not by the call graph
+    (:mod:`.delivery`): ``mesh_causes`` are the mesh-level findings (the control plane),
+    ``delivery_candidates(f)`` the findings about the workloads ``f`` concerns, wherever they
+    are filed, and ``target_workloads`` the target's own (whose drifted routes are filed under
+    the service they route to).
     """
     walk = _Walk(by_service, depth, callees, hop_shows, related)
     own = list(by_service.get(target, []))
     for f in own:
         walk.include(f)
     for f in own:
-        if (kind := symptom_kind(f)) is not None:
+        if (kind := symptom_kind(f)) in CALL_GRAPH_KINDS:
             walk.explain(f, target, kind)
-    for kind in SYMPTOM_KINDS:
+    for kind in CALL_GRAPH_KINDS:
         walk.along_the_path(target, kind)
+
+    pool = dict(walk.included)
+    pool.update({_key(f): f for fs in by_service.values() for f in fs if set(f.workloads) & target_workloads})
+    for cause, f in delivery_links(pool.values(), mesh_causes, delivery_candidates):
+        walk.include(f)
+        walk.link(f, {walk.include(cause)})
+
+    walked = unjudged & set(CALL_GRAPH_KINDS)
     for svc in depth:
         for f in by_service.get(svc, []):
-            if has_deadline(f) or (effects(f) & unjudged):
+            if has_deadline(f) or (effects(f) & walked):
                 walk.include(f)
 
     everything = walk.included

@@ -2,6 +2,7 @@
 
 from .cert import Cert, CertRole
 from .config import ConfigResource, Layer, SourceLocation
+from .controlplane import ControlPlane, InjectionWebhook, IstiodReplica, XdsReject, XdsSync
 from .frozen import EMPTY, FrozenDict, freeze, frozen_map, thaw
 from .proxy import (
     FilterChain,
@@ -22,10 +23,10 @@ from .trace import Span, Trace
 from .traffic import Edge, Latency, Reporter, ResponseStat, Security
 
 __all__ = [
-    "EMPTY", "UNKNOWN_SERVICE", "UNKNOWN_WORKLOAD", "Cert", "CertRole", "ConfigResource", "Edge",
-    "FilterChain", "FrozenDict", "HttpRoute", "Latency", "Layer", "Listener", "Mesh", "MeshSnapshot",
-    "MetricSeries", "Pod", "Proxy", "Reporter", "ResponseStat", "RouteDestination", "Security", "Service",
-    "ServicePort", "ServiceRef", "SnapshotPart", "SourceLocation", "SourceState", "SourceStatus", "Span",
-    "Trace", "UpstreamCluster",
-    "UpstreamHost", "Workload", "WorkloadRef", "XdsResource", "freeze", "frozen_map", "thaw",
+    "EMPTY", "UNKNOWN_SERVICE", "UNKNOWN_WORKLOAD", "Cert", "CertRole", "ConfigResource", "ControlPlane",
+    "Edge", "FilterChain", "FrozenDict", "HttpRoute", "InjectionWebhook", "IstiodReplica", "Latency", "Layer",
+    "Listener", "Mesh", "MeshSnapshot", "MetricSeries", "Pod", "Proxy", "Reporter", "ResponseStat",
+    "RouteDestination", "Security", "Service", "ServicePort", "ServiceRef", "SnapshotPart", "SourceLocation",
+    "SourceState", "SourceStatus", "Span", "Trace", "UpstreamCluster", "UpstreamHost", "Workload",
+    "WorkloadRef", "XdsReject", "XdsResource", "XdsSync", "freeze", "frozen_map", "thaw",
 ]

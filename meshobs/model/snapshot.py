@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from .cert import Cert
 from .config import ConfigResource, Layer
+from .controlplane import ControlPlane, InjectionWebhook, IstiodReplica, XdsReject, XdsSync
 from .proxy import Proxy
 from .refs import Mesh, ServiceRef, WorkloadRef
 from .series import MetricSeries
@@ -60,6 +61,7 @@ class MeshSnapshot:
     sources: tuple[SourceStatus, ...] = ()
     origin: str = ""  # "live", a bundle path, or "demo:NAME"
     series: tuple[MetricSeries, ...] = ()
+    control_plane: ControlPlane = field(default_factory=ControlPlane)
     _index: _Index = field(init=False, repr=False, compare=False)
     _derived: dict[str, object] = field(init=False, repr=False, compare=False)
     _derived_lock: threading.RLock = field(init=False, repr=False, compare=False)
@@ -239,11 +241,17 @@ class SnapshotPart:
     traces: list[Trace] = field(default_factory=list)
     sources: list[SourceStatus] = field(default_factory=list)
     series: list[MetricSeries] = field(default_factory=list)
+    istiod: list[IstiodReplica] = field(default_factory=list)
+    xds_sync: list[XdsSync] = field(default_factory=list)
+    xds_rejects: list[XdsReject] = field(default_factory=list)
+    injection_webhooks: list[InjectionWebhook] = field(default_factory=list)
+    webhooks_listed: bool = False  # the cluster's MutatingWebhookConfigurations were listed
 
     def extend(self, other: SnapshotPart) -> None:
         for name in ("services", "workloads", "pods", "edges", "proxies", "certs", "config",
-                     "traces", "sources", "series"):
+                     "traces", "sources", "series", "istiod", "xds_sync", "xds_rejects", "injection_webhooks"):
             getattr(self, name).extend(getattr(other, name))
+        self.webhooks_listed = self.webhooks_listed or other.webhooks_listed
 
     @classmethod
     def merge(cls, parts: Iterable[SnapshotPart]) -> SnapshotPart:
