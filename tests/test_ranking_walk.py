@@ -282,3 +282,23 @@ def test_a_mesh_ca_running_out_is_one_finding_for_every_service_found_in_one_wal
     assert set(deadline.holders) == {ref(n) for n in names}
     for report in diagnose_all(snap).reports:
         assert [(f.code, f.subject) for f in report.findings] == [("MSH0303", "Certificate c0ffee")]
+
+
+def test_the_neighbourhood_a_scoped_diagnose_collects_holds_everything_the_walk_can_reach() -> None:
+    """Live ``diagnose SERVICE`` collects the neighbourhood only (meshobs.neighbourhood): the
+    walk may follow evidence, and a deadline may surface, from any depth below the target, so
+    all of it is collected; what lies beside or above the target is not."""
+    from meshobs.neighbourhood import neighbourhood
+
+    names = [f"tier{i}" for i in range(MAX_DEPTH + 4)]
+    m = MeshBuilder(namespace=NS)
+    for n in [*names, "portal", "sibling"]:
+        m.service(n)
+    for a, b in pairwise(names):
+        m.call(a, b, rps=5.0)
+    m.call("portal", "tier1", rps=1.0).call("portal", "sibling", rps=1.0)
+    scope = neighbourhood(m.build(), ref("tier1"))
+    assert scope.services == {ref(n) for n in names[1:]}
+    assert WorkloadRef(NS, f"{names[-1]}-v1") in scope.workloads
+    assert WorkloadRef(NS, "portal-v1") in scope.workloads  # a caller: its proxies hold tier1's endpoints
+    assert WorkloadRef(NS, "sibling-v1") not in scope.workloads
