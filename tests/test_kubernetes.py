@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,37 @@ def test_mesh_setting_picks_whose_crds_are_listed(cluster: Any, mesh: str, istio
     assert any("/apis/networking.istio.io/" in p for p in paths) is istio
     assert any("/apis/appmesh.k8s.aws/" in p for p in paths) is appmesh
     assert raw.get("pods").status == 200
+
+
+def test_big_lists_are_paged_and_joined(tmp_path: Path) -> None:
+    """A list is read page by page (limit/continue, as kubectl does) and the pages make one list:
+    1,234 pods come in three pages, every one of them in the model, each page asked with the
+    token the previous one gave."""
+    pods = [pod(NS, f"worker-{i:04d}-abc", owner=("ReplicaSet", "worker-7f9d8c6b5a"),
+                labels={"app": "worker", "version": "v1"}) for i in range(1234)]
+    with FakeKube(token=TOKEN) as fk:
+        fk.serve("/api/v1/pods", k8s_list("PodList", pods))
+        [raw] = _collector(fk.write_kubeconfig(tmp_path)).fetch(_ctx())
+        asked = [p for p, _ in fk.requests if p.split("?", 1)[0] == "/api/v1/pods"]
+    assert len(asked) == 3 and all(f"limit={kube.PAGE_SIZE}" in p for p in asked)
+    assert "continue" not in asked[0] and "continue=500" in asked[1] and "continue=1000" in asked[2]
+    body = raw.get("pods").json()
+    assert body["kind"] == "PodList" and "continue" not in body["metadata"] and len(body["items"]) == 1234
+    part = kube.normalize(raw, NormalizeContext(T, 300))
+    assert sorted(p.name for p in part.pods) == sorted(p["metadata"]["name"] for p in pods)
+
+
+def test_the_size_cap_counts_every_page(tmp_path: Path) -> None:
+    """The response cap bounds the whole list, not each page: pages that fit one by one but not
+    together are refused with the configured cap in the message."""
+    from meshobs.collectors.netbound import RunLimits, run_limits
+
+    pods = [pod(NS, f"worker-{i:04d}-abc", owner=("ReplicaSet", "worker-7f9d8c6b5a"),
+                labels={"app": "worker", "version": "v1"}) for i in range(1500)]
+    with FakeKube(token=TOKEN) as fk:
+        fk.serve("/api/v1/pods", k8s_list("PodList", pods))
+        page_bytes = len(json.dumps(k8s_list("PodList", pods[:500])))
+        with run_limits(RunLimits(max_bytes=int(page_bytes * 1.5))):
+            [raw] = _collector(fk.write_kubeconfig(tmp_path)).fetch(_ctx())
+    got = raw.get("pods")
+    assert got.body is None and got.error and "larger than" in got.error
