@@ -31,6 +31,7 @@ from meshobs.model import Layer, SnapshotPart, SourceState, SourceStatus
 from meshobs.raw import Payload, RawSource, iso, utc_now
 
 KIND = "kubernetes"
+ALL_NAMESPACES = "kubernetes:all-namespaces"  # origin of the Namespaces the cluster-wide list returned
 ISTIO_CRDS = (
     ("networking.istio.io", "virtualservices"), ("networking.istio.io", "destinationrules"),
     ("networking.istio.io", "gateways"), ("networking.istio.io", "serviceentries"),
@@ -305,7 +306,9 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         doc = payload.json()
         if not isinstance(doc, Mapping):
             raise ValueError(f"{payload.key}: expected a Kubernetes list object, got {type(doc).__name__}")
-        objects.extend((o, KIND) for o in flatten_objects(doc))
+        # The cluster-wide Namespace list vouches that a namespace missing from it does not exist.
+        origin = ALL_NAMESPACES if payload.key == "namespaces" else KIND
+        objects.extend((o, origin) for o in flatten_objects(doc))
     part = objects_to_part(objects, Layer.LIVE)
     if fatal:
         state, message = SourceState.ERROR, "; ".join(dict.fromkeys(fatal + partial))
