@@ -163,3 +163,24 @@ def test_from_config() -> None:
     assert manifests.from_config(validate({"sources": {"kubernetes": {"context": "x"}}}), []) is None
     c = manifests.from_config(validate({"sources": {"kubernetes": {"manifests": ["a", "b"]}}}), [])
     assert c is not None and c.paths == ["a", "b"] and c.layer == "live"
+
+
+def test_topology_from_manifests_keeps_what_the_workload_analyzers_read() -> None:
+    """A gateway template's ``image: auto``, an ExternalName, a Namespace's labels, and the file
+    and line of each Service, workload and Namespace (analyzer findings on them name it)."""
+    from tests.support.manifests import manifests_snapshot
+
+    text = ("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: edge\n  labels: {istio.io/rev: 1-24}\n---\n"
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: ingress, namespace: edge}\nspec:\n"
+            "  selector: {matchLabels: {istio: ingress}}\n  template:\n"
+            "    metadata: {labels: {istio: ingress, sidecar.istio.io/inject: 'true'}}\n"
+            "    spec:\n      containers:\n      - {name: istio-proxy, image: auto}\n---\n"
+            "apiVersion: v1\nkind: Service\nmetadata: {name: fx, namespace: edge}\n"
+            "spec:\n  type: ExternalName\n  externalName: fx.example.com\n  ports: [{name: tcp, port: 443}]\n")
+    snap = manifests_snapshot({"edge.yaml": text})
+    [ns] = snap.config_of("Namespace")
+    assert (ns.name, dict(ns.labels), ns.location and ns.location.line) == ("edge", {"istio.io/rev": "1-24"}, 1)
+    [w] = snap.workloads
+    assert (w.proxy_image, w.location and (w.location.file, w.location.line)) == ("auto", ("edge.yaml", 7))
+    fx = next(s for s in snap.services if s.name == "fx")
+    assert fx.external_name == "fx.example.com" and fx.location and fx.location.line_of("spec.ports[0]") == 24
