@@ -6,8 +6,11 @@ slow hops. Each code has a severity, a title, a message template with named fiel
 page ``docs/findings/<CODE>.md``. The per-category lists live in the modules beside this one.
 
 A code also carries its role in root-cause ranking (``meshobs.engine.ranking``): a *symptom*
-("errors" or "latency" that callers see) is explained by *causes*; a cause produces the kinds
-of symptom in ``effects`` (by default latency for slow hops, errors for everything else).
+("errors" or "latency" that callers see, or "routing": traffic going elsewhere than configured)
+is explained by *causes*; a cause produces the kinds of symptom in ``effects`` (by default
+latency for slow hops, errors for everything else), and its ``signature`` names the response
+codes and Envoy flags of the requests it breaks ("403", "UH"), so the ranking can tell the
+cause the traffic points at from one that merely could explain errors.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ RANGES = {
 }
 
 
-SYMPTOM_KINDS = ("errors", "latency")
+SYMPTOM_KINDS = ("errors", "latency", "routing")
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,18 @@ class Code:
     # The kinds of symptom this code can cause upstream; None means the category's default
     # (latency for slow hops, errors otherwise). Info and internal codes cause nothing.
     effects: tuple[str, ...] | None = None
+    # What the requests this cause breaks look like: HTTP status codes ("403") and Envoy response
+    # flags ("UH", "NR"). A symptom whose errors carry them is explained by this cause first;
+    # one whose errors are known and carry none of them is not explained by it at all.
+    signature: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for kind in (self.symptom, *(self.effects or ())):
             if kind is not None and kind not in SYMPTOM_KINDS:
                 raise ValueError(f"{self.code}: unknown symptom kind {kind!r} (one of {SYMPTOM_KINDS})")
+        for token in self.signature:
+            if not (token.isdigit() and len(token) == 3) and not (token.isalpha() and token.isupper()):
+                raise ValueError(f"{self.code}: signature {token!r} is neither a status code nor a response flag")
 
     @property
     def causes(self) -> frozenset[str]:
@@ -107,10 +117,10 @@ class Code:
 
 
 def _load() -> dict[str, Code]:
-    from . import certs, config, internal, networking, proxy, traces, traffic
+    from . import appmesh, certs, config, internal, networking, proxy, security, traces, traffic, workloads
 
     out: dict[str, Code] = {}
-    for module in (internal, proxy, config, networking, certs, traffic, traces):
+    for module in (internal, proxy, config, networking, security, workloads, appmesh, certs, traffic, traces):
         for c in module.CODES:
             if c.code in out:
                 raise ValueError(f"duplicate finding code {c.code}")
