@@ -21,6 +21,7 @@ from tests.support.manifests import manifests_snapshot
 from tests.support.recording import RecordingSnapshot
 from tests.test_analyzers import GRID, live_namespace_without_pods
 from tests.test_analyzers_net import NET_GRID
+from tests.test_analyzers_sec import SEC_GRID
 
 INPUTS = {"edges", "proxies", "certs", "traces", "series"}
 TOPOLOGY = {"Service", "Workload"}
@@ -30,7 +31,7 @@ TOPOLOGY = {"Service", "Workload"}
 def snapshots() -> tuple[MeshSnapshot, ...]:
     names = [name for name, _ in list_demos() if not name.startswith("generated")]
     demos = [build_snapshot(load_demo(name), origin=name) for name in names]
-    grid = [manifests_snapshot(files) for _a, _c, files, _e in GRID + NET_GRID]
+    grid = [manifests_snapshot(files) for _a, _c, files, _e in GRID + NET_GRID + SEC_GRID]
     return (*demos, *grid, e2_builders.snapshot(), live_namespace_without_pods())
 
 
