@@ -30,7 +30,21 @@ BROKEN_FINDINGS = {("MSH0201", "VirtualService bookinfo/reviews-vs"),
 ALTERNATIVES_FIXTURE = "peer-auth-drs.yaml"
 ALTERNATIVES_FINDINGS = {("MSH0236", "DestinationRule istio-system/enable-mtls"),
                          ("MSH0236", "DestinationRule bookinfo/enable-namespace")}
-EXPECTED = {BROKEN_FIXTURE: BROKEN_FINDINGS, ALTERNATIVES_FIXTURE: ALTERNATIVES_FINDINGS}
+# Kiali's authz_policy_requires_mtls.yaml: policies that name peers (principals, namespaces),
+# for pods with no PeerAuthentication, i.e. PERMISSIVE. Two rules fail open there: an ALLOW with
+# notPrincipals (policy-1) and one with notNamespaces (policy-9) admit a plaintext request, which
+# carries no peer identity (MSH0257). The rules naming peers positively fail closed: silent.
+REQUIRES_MTLS_FIXTURE = "authz_policy_requires_mtls.yaml"
+REQUIRES_MTLS_FINDINGS = {("MSH0257", "AuthorizationPolicy bookinfo/policy-1"),
+                          ("MSH0257", "AuthorizationPolicy bookinfo/policy-9")}
+# Read together with peer-auth-drs.yaml, bookinfo's mTLS is DISABLE (one of that file's
+# alternatives, disable-namespace-mtls, decides): then no request carries a peer identity and
+# every rule of the fixture naming one matches no one (policies 0, 3, 4 and 8 too), which is the
+# case the fixture was written for. Policy 5 matches on connection.sni, which any TLS carries.
+TOGETHER_MTLS_FINDINGS = REQUIRES_MTLS_FINDINGS | {("MSH0257", f"AuthorizationPolicy bookinfo/policy-{n}")
+                                                   for n in (0, 3, 4, 8)}
+EXPECTED = {BROKEN_FIXTURE: BROKEN_FINDINGS, ALTERNATIVES_FIXTURE: ALTERNATIVES_FINDINGS,
+            REQUIRES_MTLS_FIXTURE: REQUIRES_MTLS_FINDINGS}
 DEMO_FAULTS = {"mtls-mismatch": {("MSH0306", "DestinationRule shop/database-service-from-cart")}}
 
 
@@ -53,8 +67,8 @@ def test_the_corpus_together_is_clean_but_the_broken_fixture(corpus: Path) -> No
     VirtualServices in one namespace); still nothing but the fixture's faults."""
     files = {p.name: p.read_text(encoding="utf-8") for p in corpus_files(corpus)}
     found = analyzer_findings(manifests_snapshot(files))
-    assert pairs(found) == BROKEN_FINDINGS | ALTERNATIVES_FINDINGS
-    assert {f.file for f in found} == {BROKEN_FIXTURE, ALTERNATIVES_FIXTURE}
+    assert pairs(found) == BROKEN_FINDINGS | ALTERNATIVES_FINDINGS | TOGETHER_MTLS_FINDINGS
+    assert {f.file for f in found} == {BROKEN_FIXTURE, ALTERNATIVES_FIXTURE, REQUIRES_MTLS_FIXTURE}
 
 
 @pytest.mark.parametrize("demo", [name for name, _ in list_demos() if not name.startswith("generated")])
