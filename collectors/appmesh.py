@@ -161,6 +161,8 @@ def documents(text: str, origin: str) -> list[Any]:
         return [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         raise ValueError(f"{origin}: neither JSON nor YAML ({str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise ValueError(f"{origin}: nested too deeply to read") from None
 
 
 def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
@@ -168,6 +170,7 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     exported files: they are what was configured, not what runs now)."""
     part = SnapshotPart()
     problems: list[str] = []
+    items: list[str] = []  # single resources left out: the rest of the payload is used
     for payload in raw.payloads:
         if payload.failure():
             problems.append(f"{payload.key}: {payload.failure()}")
@@ -176,7 +179,7 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
             origin = payload.key[len("exported:"):]
             try:
                 docs = documents(payload.body or "", origin)
-                found = [r for d in docs for r in appmesh_config.from_document(d, Layer.INTENDED, origin)]
+                found = [r for d in docs for r in appmesh_config.from_document(d, Layer.INTENDED, origin, items)]
             except ValueError as exc:
                 problems.append(str(exc))
                 continue
@@ -185,7 +188,10 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
                                 f"create-* input JSON or appmesh.k8s.aws manifests)")
             part.config.extend(found)
         elif payload.key.startswith("Describe"):
-            part.config.extend(appmesh_config.from_document(payload.json(), Layer.LIVE, "appmesh-api"))
+            try:
+                part.config.extend(appmesh_config.from_document(payload.json(), Layer.LIVE, "appmesh-api", items))
+            except ValueError as exc:  # one describe answer is one resource
+                items.append(f"{payload.key}: {exc}")
     # The API's first failure usually repeats for every later call: report distinct reasons.
     unique = list(dict.fromkeys(problems))
     if unique:
@@ -196,5 +202,5 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     else:
         state = SourceState.OK if part.config else SourceState.NO_DATA
         message = "" if part.config else "no App Mesh configuration found"
-    part.sources.append(SourceStatus(raw.name, state, message, raw.duration_s, KIND))
+    part.sources.append(SourceStatus(raw.name, state, message, raw.duration_s, KIND, problems=tuple(items)))
     return part

@@ -44,7 +44,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from meshobs.collectors.config_shapes import check_spec
 from meshobs.model import ConfigResource, Layer, Mesh, freeze
+from meshobs.shape import each
 
 CRD_API_VERSION = "appmesh.k8s.aws/v1beta2"
 API_VERSION = "appmesh.amazonaws.com/2019-01-25"
@@ -116,7 +118,7 @@ def duration_ms(value: Any) -> float | None:
 def _int(value: Any) -> int | None:
     try:
         return int(value) if value is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: YAML's .inf
         return None
 
 
@@ -319,6 +321,8 @@ def from_crd(obj: Mapping[str, Any], layer: Layer = Layer.INTENDED, origin: str 
     meta = _map(obj.get("metadata"))
     kind = str(obj.get("kind", ""))
     namespace = "" if kind == "Mesh" else str(meta.get("namespace") or "default")
+    check_spec(kind, obj.get("spec"), f"{kind} {namespace}/{meta.get('name', '?')} ({origin or 'App Mesh'})",
+               appmesh=True)
     resource = ConfigResource(
         kind=kind, namespace=namespace, name=str(meta.get("name", "")), spec=freeze(dict(_map(obj.get("spec")))),
         layer=layer, api_version=str(obj["apiVersion"]), mesh=Mesh.APPMESH,
@@ -334,6 +338,7 @@ def from_api_object(kind: str, obj: Mapping[str, Any], layer: Layer = Layer.LIVE
     name = str(obj.get(name_field, ""))
     if not name:
         raise ValueError(f"{origin or 'App Mesh JSON'}: {kind} without {name_field}")
+    check_spec(kind, obj.get("spec"), f"{kind} {mesh}/{name} ({origin or 'App Mesh'})", appmesh=True)
     spec = dict(_map(obj.get("spec")))
     full_name = name
     if kind == "Route":
@@ -364,7 +369,8 @@ def api_kind_of(obj: Mapping[str, Any]) -> str | None:
     return None
 
 
-def from_document(doc: Any, layer: Layer = Layer.LIVE, origin: str = "") -> list[ConfigResource]:
+def from_document(doc: Any, layer: Layer = Layer.LIVE, origin: str = "",
+                  problems: list[str] | None = None) -> list[ConfigResource]:
     """Any App Mesh document -> ConfigResources.
 
     Accepts a CRD, a describe-* response (``{"virtualNode": {...}}``), a create-* input, a list
@@ -372,11 +378,14 @@ def from_document(doc: Any, layer: Layer = Layer.LIVE, origin: str = "") -> list
     yields nothing; a document that looks like App Mesh but is malformed raises ValueError.
     """
     if isinstance(doc, list):
-        return [r for item in doc for r in from_document(item, layer, origin)]
+        # One malformed resource in a list costs that resource (named in ``problems``).
+        found = each(doc, origin or "App Mesh document", lambda item: from_document(item, layer, origin, problems),
+                     problems)
+        return [r for rs in found for r in rs]
     if not isinstance(doc, Mapping):
         return []
     if doc.get("kind") == "List" or (isinstance(doc.get("items"), list) and "apiVersion" in doc):
-        return from_document(doc.get("items"), layer, origin)
+        return from_document(doc.get("items"), layer, origin, problems)
     if "apiVersion" in doc:
         crd = from_crd(doc, Layer.INTENDED if layer is Layer.LIVE and origin.endswith((".yaml", ".yml"))
                        else layer, origin)

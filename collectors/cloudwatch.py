@@ -40,6 +40,7 @@ from meshobs.model import (
     WorkloadRef,
 )
 from meshobs.raw import Payload, RawSource, iso
+from meshobs.shape import as_list
 
 from . import aws
 from .appmesh_names import parse_cluster_name
@@ -227,13 +228,51 @@ def _edge_key(name: str, dims: Mapping[str, str]) -> tuple[_EdgeKey | None, str 
 
 
 def _queries_by_id(payload: Payload) -> dict[str, Mapping[str, Any]]:
-    return {str(q.get("Id")): q for q in payload.params.get("MetricDataQueries") or [] if isinstance(q, Mapping)}
+    return {str(q.get("Id")): q for q in as_list(payload.params.get("MetricDataQueries")) if isinstance(q, Mapping)}
+
+
+def _metric_of(payload: Payload, result: Any, queries: Mapping[str, Mapping[str, Any]]
+               ) -> tuple[str, str, dict[str, str], list[float]]:
+    """(query id, metric name, dimensions, values) of one MetricDataResults entry, its shape
+    checked (ValueError naming the field)."""
+    if not isinstance(result, Mapping):
+        raise ValueError(f"expected a result object, got {type(result).__name__}")
+    qid = str(result.get("Id"))
+    query = queries.get(qid)
+    if query is None:
+        raise ValueError(f"result {qid!r} matches no query of the request")
+    stat_spec = query.get("MetricStat")
+    metric = stat_spec.get("Metric") if isinstance(stat_spec, Mapping) else None
+    if not isinstance(metric, Mapping) or not isinstance(metric.get("MetricName"), str):
+        raise ValueError(f"query {qid}: MetricStat.Metric.MetricName missing")
+    dims = {str(d["Name"]): str(d["Value"]) for d in as_list(metric.get("Dimensions"))
+            if isinstance(d, Mapping) and "Name" in d and "Value" in d}
+    raw_values = result.get("Values") or []
+    if not isinstance(raw_values, list):
+        raise ValueError(f"query {qid}: Values: expected a list, got {type(raw_values).__name__}")
+    values = []
+    for v in raw_values:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ValueError(f"query {qid}: Values: {v!r} is not a finite number")
+        values.append(float(v))
+    return qid, metric_name(metric["MetricName"]), dims, values
+
+
+def _described(name: str, dims: Mapping[str, str]) -> str:
+    where = " ".join(f"{k}={v}" for k, v in sorted(dims.items()))
+    return f"{name} {{{where}}}" if where else name
 
 
 def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
-    """GetMetricData payloads -> Edges, Workloads and the source status (pure)."""
+    """GetMetricData payloads -> Edges, Workloads and the source status (pure).
+
+    A result CloudWatch could not compute (StatusCode InternalError, Forbidden...) is not read
+    as zero: its metric is named in the source's problems (MSH0003), so a missing 5xx count is
+    "could not check", not "no errors". A malformed result costs that result only.
+    """
     window = ctx.window_s if ctx.window_s > 0 else 300.0
     problems: list[str] = []
+    items: list[str] = []
     edges: dict[_EdgeKey, _EdgeAcc] = defaultdict(_EdgeAcc)
     nodes: set[tuple[str, str]] = set()
     n_results = 0
@@ -244,24 +283,30 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         if not payload.key.startswith("GetMetricData/"):
             continue
         body = payload.json()
-        for message in body.get("Messages") or []:
-            problems.append(f"{payload.key}: {message.get('Code', '')} {message.get('Value', '')}".strip())
+        if not isinstance(body, Mapping):
+            raise ValueError(f"{payload.key}: expected a GetMetricData response object, got {type(body).__name__}")
+        for message in as_list(body.get("Messages")):
+            if isinstance(message, Mapping):
+                problems.append(f"{payload.key}: {message.get('Code', '')} {message.get('Value', '')}".strip())
         queries = _queries_by_id(payload)
-        for result in body.get("MetricDataResults") or []:
-            query = queries.get(str(result.get("Id")))
-            if query is None:
-                raise ValueError(f"{payload.key}: result {result.get('Id')!r} matches no query of the request")
+        results = body.get("MetricDataResults") or []
+        for i, result in enumerate(results if isinstance(results, list) else []):
+            try:
+                qid, name, dims, values = _metric_of(payload, result, queries)
+            except ValueError as exc:
+                items.append(f"{payload.key} MetricDataResults[{i}]: {exc}")
+                continue
             status = str(result.get("StatusCode", "Complete"))
-            for message in result.get("Messages") or []:
-                problems.append(f"{payload.key} query {result.get('Id')}: {message.get('Code', '')} "
-                                f"{message.get('Value', '')}".strip())
+            for message in as_list(result.get("Messages")):
+                if isinstance(message, Mapping):
+                    problems.append(f"{payload.key} query {qid}: {message.get('Code', '')} "
+                                    f"{message.get('Value', '')}".strip())
             if status not in ("Complete", "PartialData"):
-                problems.append(f"{payload.key} query {result.get('Id')}: status {status}")
-            values = [float(v) for v in result.get("Values") or []]
-            stat_spec = query["MetricStat"]
-            metric = stat_spec["Metric"]
-            name = metric_name(str(metric["MetricName"]))
-            dims = {str(d["Name"]): str(d["Value"]) for d in metric.get("Dimensions") or []}
+                items.append(f"{payload.key} query {qid} ({_described(name, dims)}): status {status}; "
+                             "its numbers are not known")
+                problems.append(f"{payload.key} query {qid}: status {status}")
+                continue
+            stat_spec = queries[qid]["MetricStat"]
             mesh, node = _dim(dims, DIM_MESH), _dim(dims, DIM_NODE) or _dim(dims, DIM_GATEWAY)
             if mesh and node:
                 nodes.add((mesh, node))
@@ -318,6 +363,6 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
             f"no App Mesh metrics in CloudWatch namespace {raw.meta.get('namespace', '?')!r}: check " \
             f"sources.cloudwatch.namespace (the CloudWatch agent's metrics namespace)"
     message = "; ".join(x for x in (message, *notes) if x)
-    part.sources.append(SourceStatus(raw.name, state, message, raw.duration_s, KIND))
+    part.sources.append(SourceStatus(raw.name, state, message, raw.duration_s, KIND, problems=tuple(items)))
     return part
 

@@ -31,6 +31,7 @@ from meshobs.model import (
     Trace,
 )
 from meshobs.raw import Payload, RawSource
+from meshobs.shape import ITEM_ERRORS
 
 KIND = "jaeger"
 DEFAULT_LIMIT = 20
@@ -161,6 +162,11 @@ def dedupe_traces(traces: list[Trace]) -> list[Trace]:
     return list(best.values())
 
 
+def _why(key: str, exc: Exception) -> str:
+    # A ValueError already names the payload; a TypeError from a wrong shape does not.
+    return str(exc) if isinstance(exc, ValueError) else f"{key}: unexpected shape ({exc!r})"
+
+
 def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     """Traces (deduplicated), dependency edges and the source status."""
     part = SnapshotPart()
@@ -178,8 +184,8 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         return status(SourceState.ERROR, f"jaeger: {services.failure()}; check sources.jaeger.url")
     try:
         names = service_names(services)
-    except ValueError as exc:
-        return status(SourceState.ERROR, f"jaeger: {exc}")
+    except ITEM_ERRORS as exc:
+        return status(SourceState.ERROR, f"jaeger: {_why('services', exc)}")
     traces: list[Trace] = []
     for p in raw.payloads:
         if not p.key.startswith("traces/"):
@@ -191,8 +197,8 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
             continue
         try:
             traces.extend(parse_traces(p.body or "", p.key))
-        except ValueError as exc:
-            problems.append(str(exc))
+        except ITEM_ERRORS as exc:  # a malformed search answer costs that search
+            problems.append(_why(p.key, exc))
     part.traces = dedupe_traces(traces)
     deps = raw.get("dependencies")
     if deps is not None and deps.status != 404:
@@ -201,8 +207,8 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         else:
             try:
                 part.edges = dependency_edges(deps, ctx.window_s)
-            except ValueError as exc:
-                problems.append(str(exc))
+            except ITEM_ERRORS as exc:
+                problems.append(_why("dependencies", exc))
     if problems:
         shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
         return status(SourceState.ERROR, f"jaeger at {where}: {shown}")

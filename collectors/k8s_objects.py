@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from meshobs.collectors.config_shapes import check_spec
 from meshobs.model import (
     ConfigResource,
     Layer,
@@ -27,6 +29,7 @@ from meshobs.model import (
     freeze,
     frozen_map,
 )
+from meshobs.shape import ITEM_ERRORS
 
 ISTIO_SIDECAR = "istio-proxy"
 APPMESH_SIDECAR = "envoy"
@@ -329,6 +332,8 @@ def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str,
     kind = str(obj.get("kind", ""))
     if kind == "Gateway" and api_version.startswith(GATEWAY_API_GROUP + "/"):
         kind = KUBERNETES_GATEWAY
+    check_spec(kind, spec, item_name(obj, origin), appmesh=mesh is Mesh.APPMESH,
+               line_of=location.at if location is not None else None)
     resource = ConfigResource(
         kind=kind, namespace=namespace_of(obj), name=str(meta.get("name", "")),
         spec=freeze(spec if isinstance(spec, Mapping) else {}), layer=layer, api_version=api_version,
@@ -355,15 +360,40 @@ def namespace_resource(obj: Mapping[str, Any], layer: Layer, origin: str,
                           labels=frozen_map(_str_map(meta.get("labels"))), origin=origin, location=location)
 
 
+def item_name(obj: Mapping[str, Any], origin: str = "") -> str:
+    """``VirtualService shop/cart (deploy/vs.yaml)``: how a problem names one object."""
+    meta = _meta(obj)
+    ns = meta.get("namespace")
+    where = f"{ns}/{meta.get('name', '?')}" if ns else str(meta.get("name", "?"))
+    source = f" ({origin})" if origin and origin != "kubernetes" else ""
+    return f"{obj.get('kind', '?')} {where}{source}"
+
+
+@contextmanager
+def _item(obj: Mapping[str, Any], origin: str, problems: list[str] | None) -> Iterator[None]:
+    """Build one object; a wrong shape costs that object (named in ``problems``)."""
+    try:
+        yield
+    except ITEM_ERRORS as exc:
+        name = item_name(obj, origin)
+        why = str(exc) if isinstance(exc, ValueError) else f"unexpected shape ({exc!r})"
+        message = why if why.startswith(name) else f"{name}: {why}"
+        if problems is None:
+            raise ValueError(message) from None
+        problems.append(message)
+
+
 Sourced = tuple[Mapping[str, Any], str] | tuple[Mapping[str, Any], str, SourceLocation | None]
 
 
-def objects_to_part(objects: Iterable[Sourced], layer: Layer) -> SnapshotPart:
+def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str] | None = None) -> SnapshotPart:
     """(object, origin[, location]) of any kind -> pods, workloads, services and mesh
     configuration; a manifest reader passes each object's file and line as its location.
 
     Namespace objects among them contribute their injection labels; kinds meshobs does not
-    model (ConfigMaps, RBAC ...) are ignored.
+    model (ConfigMaps, RBAC ...) are ignored. An object whose fields have the wrong shape is
+    left out and named in ``problems`` (raised as ValueError when it is None): one malformed
+    VirtualService costs that VirtualService, not the source.
     """
     located = [(o[0], o[1], o[2] if len(o) > 2 else None) for o in objects]  # type: ignore[misc]
     items = [(o, origin) for o, origin, _ in located if isinstance(o, Mapping)]
@@ -376,22 +406,23 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer) -> SnapshotPart:
     service_objs: list[tuple[Mapping[str, Any], str]] = []
     for obj, origin in items:
         kind = obj.get("kind")
-        if kind == "Pod":
-            pods.append(pod_from_object(obj, ns_labels, where.get(id(obj))))
-        elif kind in WORKLOAD_KINDS and str(obj.get("apiVersion", "")).startswith("apps/"):
-            controllers.append(workload_from_controller(obj, ns_labels, where.get(id(obj))))
-        elif kind == "Service" and str(obj.get("apiVersion", "v1")) == "v1":
-            service_objs.append((obj, origin))
-        elif kind == "Namespace" and str(obj.get("apiVersion", "v1")) == "v1":
-            part.config.append(namespace_resource(obj, layer, origin, where.get(id(obj))))
-        elif kind == "Secret" and str(obj.get("apiVersion", "v1")) == "v1":
-            from meshobs.collectors.k8s_secrets import secret_resource
+        with _item(obj, origin, problems):
+            if kind == "Pod":
+                pods.append(pod_from_object(obj, ns_labels, where.get(id(obj))))
+            elif kind in WORKLOAD_KINDS and str(obj.get("apiVersion", "")).startswith("apps/"):
+                controllers.append(workload_from_controller(obj, ns_labels, where.get(id(obj))))
+            elif kind == "Service" and str(obj.get("apiVersion", "v1")) == "v1":
+                service_objs.append((obj, origin))
+            elif kind == "Namespace" and str(obj.get("apiVersion", "v1")) == "v1":
+                part.config.append(namespace_resource(obj, layer, origin, where.get(id(obj))))
+            elif kind == "Secret" and str(obj.get("apiVersion", "v1")) == "v1":
+                from meshobs.collectors.k8s_secrets import secret_resource
 
-            part.config.append(secret_resource(obj, layer, origin, where.get(id(obj))))
-        else:
-            resource = config_from_object(obj, layer, origin, where.get(id(obj)))
-            if resource is not None:
-                part.config.append(resource)
+                part.config.append(secret_resource(obj, layer, origin, where.get(id(obj))))
+            else:
+                resource = config_from_object(obj, layer, origin, where.get(id(obj)))
+                if resource is not None:
+                    part.config.append(resource)
     workloads = workloads_from_pods(pods)
     candidates: dict[WorkloadRef, Mapping[str, Any]] = {}
     for pod, _ in pods:
@@ -405,8 +436,10 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer) -> SnapshotPart:
     by_ns: dict[str, dict[WorkloadRef, Mapping[str, Any]]] = defaultdict(dict)
     for ref, labels in candidates.items():
         by_ns[ref.namespace][ref] = labels
-    services = [service_from_object(o, by_ns.get(namespace_of(o), {}), meshes, origin, where.get(id(o)))
-                for o, origin in service_objs]
+    services: list[Service] = []
+    for o, origin in service_objs:
+        with _item(o, origin, problems):
+            services.append(service_from_object(o, by_ns.get(namespace_of(o), {}), meshes, origin, where.get(id(o))))
     # Back-links so a workload knows the services that select it.
     by_workload: dict[WorkloadRef, list[ServiceRef]] = defaultdict(list)
     for svc in services:

@@ -3,9 +3,10 @@
 Payload keys (one RawSource named ``kubernetes``): ``pods``, ``services``, ``namespaces``,
 ``deployments`` (workloads scaled to zero still exist) and ``crd/<group>/<version>/<plural>``.
 With ``sources.kubernetes.namespaces`` set, one payload per namespace with ``@<ns>`` appended
-(``pods@shop``; ``namespace@shop`` reads the Namespace itself). Bodies are the list JSON exactly
-as the API server sent it. A custom resource that is not installed answers 404 and is recorded
-as such: "not installed" is not an error.
+(``pods@shop``; ``namespace@shop`` reads the Namespace itself). Bodies are the list JSON
+as the API server sent it, minus what no normaliser reads (:mod:`k8s_minimise`: container env
+values, last-applied copies, managedFields). A custom resource that is not installed answers
+404 and is recorded as such: "not installed" is not an error.
 
 Credentials (tokens, client keys, kubeconfig contents) never enter a payload or meta.
 """
@@ -24,6 +25,7 @@ from typing import Any
 import yaml
 
 from meshobs.collectors.base import FetchContext, NormalizeContext
+from meshobs.collectors.k8s_minimise import minimise_body
 from meshobs.collectors.k8s_objects import flatten_objects, objects_to_part
 from meshobs.config import Config
 from meshobs.durations import parse_duration
@@ -217,7 +219,7 @@ class KubernetesCollector:
         payload = Payload(key=req.key, url=server.rstrip("/") + req.path, fetched_at=iso(utc_now()))
         try:
             resp = req.call(*req.args, _preload_content=False, _request_timeout=self.timeout_s)
-            payload.body = resp.data.decode("utf-8")
+            payload.body = resp.data.decode("utf-8", "replace")
             payload.status = int(resp.status)
         except ApiException as exc:
             payload.status = int(exc.status or 0)
@@ -228,6 +230,12 @@ class KubernetesCollector:
         except Exception as exc:  # urllib3 / socket errors: the server was not reached
             payload.error = f"cannot reach the Kubernetes API at {server}: {_connection_reason(exc)}; {HINT}"
         payload.elapsed_s = time.perf_counter() - start
+        if payload.body is not None:
+            try:
+                # Only what the normalisers read is kept: no env values, no last-applied copies.
+                payload.body = minimise_body(payload.body)
+            except ValueError as exc:
+                payload.body, payload.error = None, f"{req.key}: {exc}"
         return payload
 
     def _chain(self, chain: list[Request], server: str) -> list[Payload]:
@@ -309,12 +317,13 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         # The cluster-wide Namespace list vouches that a namespace missing from it does not exist.
         origin = ALL_NAMESPACES if payload.key == "namespaces" else KIND
         objects.extend((o, origin) for o in flatten_objects(doc))
-    part = objects_to_part(objects, Layer.LIVE)
+    problems: list[str] = []
+    part = objects_to_part(objects, Layer.LIVE, problems)
     if fatal:
         state, message = SourceState.ERROR, "; ".join(dict.fromkeys(fatal + partial))
     elif not part.pods and not part.services and not part.config:
         state, message = SourceState.NO_DATA, "; ".join(partial) or "the API returned no pods, services or mesh config"
     else:
         state, message = SourceState.OK, "; ".join(dict.fromkeys(partial))
-    part.sources.append(SourceStatus(raw.name, state, message, raw.duration_s, raw.kind))
+    part.sources.append(SourceStatus(raw.name, state, message, raw.duration_s, raw.kind, problems=tuple(problems)))
     return part

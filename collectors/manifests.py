@@ -2,8 +2,9 @@
 
 ``sources.kubernetes.manifests`` stands in for the live cluster (layer ``live``); the drift
 command reads ``--intended DIR`` through :func:`read_manifest_tree` with layer ``intended``.
-One payload per file, key = the file path, body = the file text exactly as read. Parsing keeps
-each object's line, and for mesh configuration the line of every field, so a finding on a
+One payload per file, key = the file path, body = the file's objects (a ``List``) with only what
+the normaliser reads (see :func:`read_manifest_tree`). Parsing keeps each object's line, and for
+mesh configuration the line of every field (payload meta ``locations``), so a finding on a
 manifest names ``file:line`` as ``istioctl analyze`` does.
 """
 
@@ -21,9 +22,11 @@ from typing import Any
 import yaml
 
 from meshobs.collectors.base import FetchContext, NormalizeContext
+from meshobs.collectors.k8s_minimise import minimise_object
 from meshobs.collectors.k8s_objects import (
     WORKLOAD_KINDS,
     Sourced,
+    flatten_objects,
     flatten_with_paths,
     mesh_of_api_version,
     objects_to_part,
@@ -31,11 +34,14 @@ from meshobs.collectors.k8s_objects import (
 from meshobs.config import Config
 from meshobs.model import Layer, SnapshotPart, SourceLocation, SourceState, SourceStatus, frozen_map
 from meshobs.raw import Payload, RawSource, iso, utc_now
+from meshobs.redact import is_credential_key
 
 KIND = "manifests"
 SUFFIXES = (".yaml", ".yml", ".json")
+MAX_FILE_BYTES = 64 * 1024 * 1024  # a manifest larger than this is not a manifest
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# Environment values that look like credentials are never copied into a payload.
+OBJECTS = "objects"  # payload meta "format": the body is a minimised List of the file's objects
+# Placeholders named like credentials are never filled: their value would sit in the object.
 _SECRET_NAME = re.compile(r"(?i)token|secret|password|passwd|credential|private|_key$|^key$")
 
 
@@ -50,16 +56,37 @@ def _files(root: Path) -> Iterator[Path]:
 
 
 def _env_for(text: str) -> dict[str, str]:
-    """Values of the ``${VAR}`` placeholders in ``text`` that the environment sets."""
+    """Values of the ``${VAR}`` placeholders in ``text`` that the environment sets, except those
+    whose name says they hold a credential."""
     return {name: os.environ[name] for name in sorted(set(_PLACEHOLDER.findall(text)))
-            if name in os.environ and not _SECRET_NAME.search(name)}
+            if name in os.environ and not _SECRET_NAME.search(name) and not is_credential_key(name)}
+
+
+def _read(path: Path) -> str:
+    with path.open("rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"cannot read manifest {path}: larger than {MAX_FILE_BYTES // 2**20} MB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"cannot read manifest {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _location_meta(where: SourceLocation) -> dict[str, Any]:
+    return {"line": where.line, "fields": dict(where.fields)} if where.fields else {"line": where.line}
 
 
 def read_manifest_tree(paths: list[str], layer: str = "live") -> RawSource:
     """Read every manifest file under ``paths`` (files or directories, recursively).
 
-    Never raises for a missing or unreadable path: the RawSource's ``error`` (nothing could be
-    read) or a payload's ``error`` names the path.
+    Each file is parsed here, ``${VAR}`` filled from the environment (never a variable named
+    like a credential: ``DB_PASS``, ``API_TOKEN``...), and only what the normaliser reads is
+    kept (:mod:`k8s_minimise`): the payload body is a ``List`` of the file's objects without
+    Secrets, env values or last-applied copies, so neither those nor the values of the
+    placeholders reach a bundle; each kept object's file lines go in ``meta["locations"]``.
+    Never raises for a missing, unreadable or malformed file: the RawSource's ``error``
+    (nothing could be read) or a payload's ``error`` names it.
     """
     raw = RawSource(name=KIND, kind=KIND, meta={"layer": layer, "roots": list(paths)})
     with raw.timed():
@@ -73,12 +100,23 @@ def read_manifest_tree(paths: list[str], layer: str = "live") -> RawSource:
                 start = time.perf_counter()
                 payload = Payload(key=str(path), url=path.resolve().as_uri(), fetched_at=iso(utc_now()))
                 try:
-                    payload.body = path.read_text(encoding="utf-8")
-                    env = _env_for(payload.body)
-                    if env:
-                        payload.meta["env"] = env
-                except (OSError, UnicodeDecodeError) as exc:
-                    payload.error = f"cannot read manifest {path}: {getattr(exc, 'strerror', None) or exc}"
+                    text = _read(path)
+                    located, unfilled = parse_located(text, str(path), _env_for(text))
+                    kept: list[dict[str, Any]] = []
+                    locations: list[dict[str, Any]] = []
+                    for obj, where in located:
+                        small = minimise_object(obj)
+                        if small is not None:
+                            kept.append(small)
+                            locations.append(_location_meta(where))
+                    payload.body = json.dumps({"apiVersion": "v1", "kind": "List", "items": kept},
+                                              separators=(",", ":"))
+                    payload.meta = {"format": OBJECTS, "objects": len(located), "unfilled": unfilled,
+                                    "locations": locations}
+                except OSError as exc:
+                    payload.error = f"cannot read manifest {path}: {exc.strerror or exc}"
+                except ValueError as exc:
+                    payload.error = str(exc)
                 payload.elapsed_s = time.perf_counter() - start
                 raw.add(payload)
         if not raw.payloads:
@@ -193,6 +231,8 @@ def _parse_nodes(text: str, name: str) -> list[tuple[Any, yaml.Node | None]]:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ValueError(f"{name}: not valid YAML{at} ({getattr(exc, 'problem', None) or exc})") from None
+    except RecursionError:
+        raise ValueError(f"{name}: nested too deeply to read") from None
 
 
 def _json_node(text: str) -> yaml.Node | None:
@@ -211,6 +251,28 @@ def parse_manifest(text: str, name: str,
     return [obj for obj, _ in located], unfilled
 
 
+def _objects(payload: Payload) -> tuple[list[tuple[Mapping[str, Any], SourceLocation]], list[str]]:
+    """A payload's objects with their file lines: the minimised List of current bundles, or
+    (bundles written before that) the file's text with the non-secret placeholder values the
+    payload kept."""
+    if payload.meta.get("format") != OBJECTS:
+        env = payload.meta.get("env")
+        return parse_located(payload.body or "", payload.key, env if isinstance(env, Mapping) else None)
+    objects = list(flatten_objects(payload.json()))
+    locations = payload.meta.get("locations")
+    if not isinstance(locations, list) or len(locations) != len(objects):
+        locations = [{}] * len(objects)  # a bundle edited by hand: the file is still known
+    out = []
+    for obj, loc in zip(objects, locations):
+        loc = loc if isinstance(loc, Mapping) else {}
+        line = loc.get("line")
+        fields = loc.get("fields")
+        out.append((obj, SourceLocation(payload.key, line if isinstance(line, int) else 0, frozen_map(
+            {str(k): v for k, v in fields.items() if isinstance(v, int)} if isinstance(fields, Mapping) else {}))))
+    unfilled = payload.meta.get("unfilled")
+    return out, [str(v) for v in unfilled] if isinstance(unfilled, list) else []
+
+
 def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     """Every file -> objects -> pods, workloads, services and mesh config (layer from meta)."""
     layer = Layer(raw.meta.get("layer", "live"))
@@ -222,7 +284,7 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
             problems.append(payload.failure() or f"{payload.key}: empty")
             continue
         try:
-            found, unfilled = parse_located(payload.body, payload.key, payload.meta.get("env"))
+            found, unfilled = _objects(payload)
         except ValueError as exc:
             problems.append(str(exc))
             continue
@@ -230,7 +292,8 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
             notes.append(f"{payload.key}: unfilled placeholders "
                          f"{', '.join('${' + v + '}' for v in unfilled)} (set them in the environment)")
         objects.extend((o, payload.key, where) for o, where in found)
-    part = objects_to_part(objects, layer)
+    items: list[str] = []
+    part = objects_to_part(objects, layer, items)
     if problems:
         state = SourceState.ERROR
     elif not objects:
@@ -238,5 +301,6 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         notes.append(f"no Kubernetes objects in {len(raw.payloads)} manifest file(s)")
     else:
         state = SourceState.OK
-    part.sources.append(SourceStatus(raw.name, state, "; ".join(problems + notes), raw.duration_s, raw.kind))
+    part.sources.append(SourceStatus(raw.name, state, "; ".join(problems + notes), raw.duration_s, raw.kind,
+                                     problems=tuple(items)))
     return part

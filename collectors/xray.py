@@ -50,6 +50,7 @@ from meshobs.model import (
     frozen_map,
 )
 from meshobs.raw import RawSource, iso, parse_iso
+from meshobs.shape import as_list, check, each
 
 from . import aws
 from .base import FetchContext, NormalizeContext
@@ -304,26 +305,48 @@ def trace_of(item: Mapping[str, Any]) -> Trace:
     return Trace(trace_id=trace_id, spans=tuple(spans))
 
 
+_STATS = {"OkCount": "num", "TotalCount": "num", "TotalResponseTime": "num",
+          "ErrorStatistics": {"ThrottleCount": "num", "OtherCount": "num", "TotalCount": "num"},
+          "FaultStatistics": {"OtherCount": "num", "TotalCount": "num"}}
+_SERVICE = {"ReferenceId": "scalar", "Name": "str", "Type": "str",
+            "Edges": [{"ReferenceId": "scalar", "SummaryStatistics": _STATS,
+                       "ResponseTimeHistogram": [{"Value": "num", "Count": "num"}]}]}
+
+
+def _graph_service(service: Any) -> Mapping[str, Any]:
+    """One GetServiceGraph service with the fields the graph reads checked (ValueError names one)."""
+    check(service, _SERVICE, "service")
+    for e in service.get("Edges") or []:
+        if any(isinstance(h, Mapping) and h.get("Count") and not isinstance(h.get("Value"), int | float)
+               for h in e.get("ResponseTimeHistogram") or []):
+            raise ValueError("service.Edges[].ResponseTimeHistogram: a bucket without a numeric Value")
+    return service  # type: ignore[no-any-return]
+
+
 def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
-    """Service-graph and trace payloads -> Edges, Workloads, Traces and the source status (pure)."""
+    """Service-graph and trace payloads -> Edges, Workloads, Traces and the source status (pure).
+
+    A malformed service or trace costs that item (named in the status's problems, MSH0003)."""
     window = ctx.window_s if ctx.window_s > 0 else 300.0
     part = SnapshotPart()
     problems: list[str] = []
     services: list[Mapping[str, Any]] = []
     traces: dict[str, Trace] = {}
     unprocessed: list[str] = []
+    items: list[str] = []
     for payload in raw.payloads:
         if payload.failure():
             problems.append(f"{payload.key}: {payload.failure()}")
             continue
         body = payload.json()
+        if not isinstance(body, Mapping):
+            raise ValueError(f"{payload.key}: expected a JSON object, got {type(body).__name__}")
         if payload.key.startswith("GetServiceGraph/"):
-            services.extend(body.get("Services") or [])
+            services.extend(each(as_list(body.get("Services")), f"{payload.key} Services", _graph_service, items))
         elif payload.key.startswith("BatchGetTraces/"):
-            for item in body.get("Traces") or []:
-                trace = trace_of(item)
+            for trace in each(as_list(body.get("Traces")), f"{payload.key} Traces", trace_of, items):
                 traces[trace.trace_id] = trace
-            unprocessed.extend(str(t) for t in body.get("UnprocessedTraceIds") or [])
+            unprocessed.extend(str(t) for t in as_list(body.get("UnprocessedTraceIds")))
     # Pages of one graph may repeat a service: merge by reference id (first wins).
     unique = {s.get("ReferenceId"): s for s in reversed(services)}
     edges, mean_only = _graph_edges(list(unique.values()), window)
@@ -345,5 +368,5 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         state = SourceState.OK if edges or traces else SourceState.NO_DATA
         message = "" if state is SourceState.OK else "X-Ray returned no service graph and no traces for the window"
     part.sources.append(SourceStatus(raw.name, state, "; ".join(x for x in (message, *notes) if x),
-                                     raw.duration_s, KIND))
+                                     raw.duration_s, KIND, problems=tuple(items)))
     return part

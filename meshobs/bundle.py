@@ -19,16 +19,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .raw import Payload, RawSource, iso, parse_iso
-from .redact import REDACTED, redact_text, scrub
+from .bundle_read import BundleError, index_header, open_bundle, sources_from_index
+from .raw import Payload, RawSource, iso
+from .redact import REDACTED, mask_known, redact_text, scrub
 
 __all__ = ["FORMAT", "REDACTED", "Bundle", "BundleError", "read_bundle", "scrub", "write_bundle"]
 
 FORMAT = "meshobs-bundle/1"
-
-
-class BundleError(Exception):
-    """A bundle that cannot be read: says which path and why."""
 
 
 @dataclass
@@ -43,6 +40,39 @@ class Bundle:
     meshobs_version: str = ""
     description: str = ""
     name: str = ""
+
+
+def config_for_bundle(raw: dict[str, Any], path: Path | None) -> dict[str, Any]:
+    """The configuration as a bundle keeps it: ``${VAR}`` left as written, never its value.
+
+    ``raw`` is the validated config (placeholders filled from the environment); the file at
+    ``path`` still has them. Wherever the file wrote a placeholder, the bundle keeps the
+    placeholder: a token passed as ``${PROM_TOKEN}`` (under any key, of any name) stays in the
+    environment. ``mesh`` keeps its value (istio/appmesh/auto) since a replay needs it.
+    """
+    if path is None:
+        return raw
+    import yaml
+
+    try:
+        written = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        # The file changed or went since it was validated: keep nothing that may be a value.
+        return {k: v for k, v in raw.items() if k in ("mesh", "window", "time")}
+    out: dict[str, Any] = _unexpand(raw, written, top=True)
+    return out
+
+
+def _unexpand(value: Any, written: Any, top: bool = False) -> Any:
+    if isinstance(value, dict):
+        section = written if isinstance(written, dict) else {}
+        return {k: (v if top and k == "mesh" else _unexpand(v, section.get(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        items = written if isinstance(written, list) and len(written) == len(value) else [None] * len(value)
+        return [_unexpand(v, x) for v, x in zip(value, items)]
+    if isinstance(written, str) and "${" in written:
+        return written
+    return value
 
 
 def _ext(payload: Payload) -> str:
@@ -63,7 +93,7 @@ def _index(bundle: Bundle) -> tuple[dict[str, Any], dict[str, str]]:
             path = None
             if p.body is not None:
                 path = f"payloads/{s_no:03d}-{_safe(src.name)}/{p_no:04d}-{_safe(p.key)[:80]}.{_ext(p)}"
-                files[path] = p.body
+                files[path] = mask_known(p.body)  # a server may echo a credential it was sent
             entries.append({
                 "key": p.key, "file": path, "status": p.status,
                 "error": redact_text(p.error) if p.error else None,
@@ -112,69 +142,18 @@ def write_bundle(bundle: Bundle, path: str | Path) -> Path:
     return path
 
 
-def _reader(path: Path) -> dict[str, str] | Path:
-    if path.is_dir():
-        return path
-    if path.is_file():
-        try:
-            with tarfile.open(path, "r:*") as tar:
-                out = {}
-                for member in tar.getmembers():
-                    if member.isfile():
-                        f = tar.extractfile(member)
-                        if f is not None:
-                            out[member.name.removeprefix("./")] = f.read().decode("utf-8")
-                return out
-        except (tarfile.TarError, OSError, UnicodeDecodeError) as exc:
-            raise BundleError(f"{path}: not a meshobs bundle archive ({exc})") from None
-    raise BundleError(f"{path}: no such bundle (expected a directory or a .tar.gz)")
-
-
 def read_bundle(path: str | Path) -> Bundle:
-    """Read a bundle written by :func:`write_bundle` (directory or archive)."""
+    """Read a bundle written by :func:`write_bundle` (directory or archive).
+
+    Safely (see :mod:`meshobs.bundle_read`): regular files only, no links followed, files
+    capped in size, archive members streamed and read only when the index names them. Any
+    problem is a :class:`BundleError` that says what is wrong.
+    """
     path = Path(path)
-    src = _reader(path)
-
-    def read(name: str) -> str:
-        # Only files inside the bundle's payloads/ folder: a crafted index must not make
-        # meshobs read (and re-record) files from elsewhere on the machine.
-        if name != "bundle.json" and (not name.startswith("payloads/") or ".." in Path(name).parts
-                                      or Path(name).is_absolute()):
-            raise BundleError(f"{path}: payload file {name!r} is outside the bundle's payloads/")
-        if isinstance(src, Path):
-            try:
-                return (src / name).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise BundleError(f"{path}: cannot read {name} ({exc.strerror})") from None
-        if name not in src:
-            raise BundleError(f"{path}: {name} is missing from the bundle")
-        return src[name]
-
+    index, read = open_bundle(path, FORMAT)
     try:
-        index = json.loads(read("bundle.json"))
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{path}: bundle.json is not valid JSON ({exc.msg})") from None
-    if not isinstance(index, dict) or index.get("format") != FORMAT:
-        raise BundleError(f"{path}: not a {FORMAT} bundle")
-    try:
-        return _from_index(index, read)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"{path}: bundle.json is damaged ({type(exc).__name__}: {exc})") from None
-
-
-def _from_index(index: dict[str, Any], read: Any) -> Bundle:
-    sources = []
-    for s in index.get("sources", []):
-        raw = RawSource(name=s["name"], kind=s["kind"], meta=s.get("meta") or {},
-                        error=s.get("error"), duration_s=s.get("duration_s", 0.0))
-        for p in s.get("payloads", []):
-            raw.payloads.append(Payload(
-                key=p["key"], body=read(p["file"]) if p.get("file") else None,
-                status=p.get("status"), error=p.get("error"), url=p.get("url", ""),
-                params=p.get("params") or {}, elapsed_s=p.get("elapsed_s", 0.0),
-                fetched_at=p.get("fetched_at", ""), meta=p.get("meta") or {}))
-        sources.append(raw)
-    return Bundle(time=parse_iso(index["time"]), window_s=float(index["window_s"]),
-                  sources=sources, config=index.get("config") or {},
-                  created=index.get("created", ""), meshobs_version=index.get("meshobs_version", ""),
-                  description=index.get("description", ""), name=index.get("name", ""))
+        header = index_header(index)
+        sources = sources_from_index(index, read)
+    except ValueError as exc:
+        raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
+    return Bundle(sources=sources, **header)

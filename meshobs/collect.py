@@ -20,11 +20,11 @@ from datetime import datetime
 from typing import Any
 
 from . import __version__
-from .bundle import Bundle
+from .bundle import Bundle, config_for_bundle
 from .config import Config
 from .model import Mesh, MeshSnapshot, SnapshotPart, SourceState, SourceStatus
 from .raw import RawSource, iso, utc_now
-from .redact import redact_text
+from .redact import redact_text, register_config_secrets
 from .telemetry import timed
 
 # kind -> module. Order matters for fetch: the first group runs before the second.
@@ -91,6 +91,7 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
     """Fetch every configured source; never raises for an unreachable or failing source."""
     from meshobs.collectors.base import FetchContext
 
+    register_config_secrets(config.raw)  # a server echoing a credential back gets it masked
     when = at or config.time or utc_now()
     ctx = FetchContext(time=when, window_s=config.window_s, config=config)
     kinds = configured_kinds(config)
@@ -104,7 +105,8 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
             futures = [pool.submit(_fetch_one, k, config, first, ctx, progress) for k in second_kinds]
             for f in futures:
                 second.extend(f.result())
-    return Bundle(time=when, window_s=config.window_s, sources=first + second, config=config.raw,
+    return Bundle(time=when, window_s=config.window_s, sources=first + second,
+                  config=config_for_bundle(config.raw, config.path),
                   created=iso(utc_now()), meshobs_version=__version__)
 
 
@@ -128,7 +130,9 @@ def normalize_source(raw: RawSource, time: datetime, window_s: float) -> Snapsho
                                                       reason, raw.duration_s, raw.kind)])
     # Messages quote URLs; a URL may carry user:password or a token. Every report prints the
     # source's name beside its message, so a message that starts with the name loses it.
-    part.sources = [replace(s, message=redact_text(s.message.removeprefix(f"{s.name}: "))) if s.message else s
+    part.sources = [replace(s, message=redact_text(s.message.removeprefix(f"{s.name}: ")),
+                            problems=tuple(redact_text(p) for p in s.problems))
+                    if s.message or s.problems else s
                     for s in part.sources]
     return part
 

@@ -40,6 +40,8 @@ class Payload:
             snippet = self.body[:60].replace("\n", " ")
             raise ValueError(f"{self.key}: not valid JSON ({exc.msg} at char {exc.pos}; "
                              f"starts {snippet!r})") from None
+        except RecursionError:
+            raise ValueError(f"{self.key}: JSON nested too deeply to read") from None
 
     @property
     def ok(self) -> bool:

@@ -6,8 +6,11 @@ query strings, error messages that quote a URL, kubeconfig-like keys. One place 
 
 from __future__ import annotations
 
+import base64
 import re
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 REDACTED = "<redacted>"
 
@@ -24,8 +27,73 @@ _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _AWS_KEY_ID = re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b")
 
 
+# Credentials this process sends (header values, URL passwords, tokens in query strings), so a
+# server that echoes one back in an error page, or a message quoting it, is masked too.
+_KNOWN: set[str] = set()
+_MIN_KNOWN = 4  # shorter values would mask ordinary words
+
+
+def register_secret(value: str) -> None:
+    """Mask ``value`` wherever :func:`redact_text` looks from now on (this process only)."""
+    value = value.strip()
+    if len(value) >= _MIN_KNOWN and value != REDACTED:
+        _KNOWN.add(value)
+
+
+def register_url(url: str) -> None:
+    """Register the password (and user:password) of a URL and the values of its secret-looking
+    query parameters."""
+    parts = urlsplit(url)
+    if parts.password:
+        register_secret(parts.password)
+        register_secret(unquote(parts.password))
+        userinfo = f"{unquote(parts.username or '')}:{unquote(parts.password)}"
+        register_secret(userinfo)
+        register_secret(base64.b64encode(userinfo.encode()).decode())  # as Basic auth sends it
+    for key, value in parse_qsl(parts.query):
+        if is_secret_key(key) or is_credential_key(key):
+            register_secret(value)
+
+
+def register_config_secrets(value: Any, key: str = "") -> None:
+    """Register every credential a validated configuration holds: values of credential-named
+    keys and headers (``Bearer <token>`` registers the token), URL user-info and secret query
+    values."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            name = str(k)
+            if name.lower() == "headers" and isinstance(v, dict):
+                for hk, hv in v.items():
+                    if isinstance(hv, str) and (is_secret_key(str(hk)) or is_credential_key(str(hk))):
+                        register_secret(hv)
+                        scheme, _, token = hv.partition(" ")
+                        if token and scheme.lower() in ("bearer", "basic", "token"):
+                            register_secret(token)
+            else:
+                register_config_secrets(v, name)
+    elif isinstance(value, list):
+        for v in value:
+            register_config_secrets(v, key)
+    elif isinstance(value, str):
+        if key and (is_secret_key(key) or is_credential_key(key)):
+            register_secret(value)
+        if "://" in value:
+            register_url(value)
+
+
+def mask_known(text: str) -> str:
+    """``text`` with every registered credential replaced, and nothing else touched (safe on a
+    JSON body: a plain value becomes ``<redacted>``, the structure stays)."""
+    for secret in sorted(_KNOWN, key=len, reverse=True) if _KNOWN else ():
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def redact_text(text: str) -> str:
-    """A string with URL user-info, secret query values, bearer tokens and AWS key ids masked."""
+    """A string with URL user-info, secret query values, bearer tokens, AWS key ids and every
+    registered credential masked."""
+    text = mask_known(text)
     text = _URL_USERINFO.sub(f"{REDACTED}@", text)
     text = _SECRET_QUERY.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
@@ -56,4 +124,88 @@ def scrub(value: Any) -> Any:
         return [scrub(v) for v in value]
     if isinstance(value, str):
         return redact_text(value)
+    return value
+
+
+# -- free-form documents (mesh resource specs, Envoy route matches, node metadata) -------------
+# Their keys are the user's own (header names, EnvoyFilter fields), so keys are read as words:
+# "X-Api-Key" -> x, api, key. A key is a credential when it holds a secret word (or pair of
+# words) and no word that makes it a reference to one: "credentialName" and
+# "tls_certificate_sds_secret_configs" name a Kubernetes Secret or an SDS resource, and the
+# checks need those names; "client_secret" and "Authorization" are the secret itself.
+_SECRET_WORDS = frozenset({
+    "password", "passwd", "passphrase", "pwd", "pass", "secret", "secrets", "token", "tokens",
+    "apikey", "credential", "credentials", "authorization", "auth", "cookie", "cookies",
+    "signature", "dsn", "session", "bearer", "pat", "privatekey", "passcode", "otp",
+})
+_SECRET_PAIRS = (("api", "key"), ("access", "key"), ("private", "key"), ("client", "key"),
+                 ("secret", "key"), ("signing", "key"), ("encryption", "key"), ("key", "data"),
+                 ("certificate", "data"), ("master", "key"))
+_REFERENCE_WORDS = frozenset({
+    "name", "names", "ref", "refs", "arn", "arns", "path", "paths", "file", "files", "filename",
+    "sds", "config", "configs", "provider", "providers", "mode", "type", "kind", "id", "ids",
+    "uri", "header", "headers", "forward", "issuer", "audiences", "claim", "claims", "version",
+})
+_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+# Fields whose value an {"name"/"key": ..., <value>} pair carries (Kubernetes env, Envoy header
+# value options, Jaeger/OTLP tags, Envoy header matchers).
+_PAIR_NAMES = ("name", "key")
+MAX_NODES = 200_000  # per document: YAML aliases can make a small file an enormous tree
+# A value that points at a credential rather than holding it (``privateKey: /etc/certs/key.pem``,
+# ``kubernetes://secret-name``) is kept: the checks and the drift comparison need it.
+_REFERENCE_VALUE = re.compile(r"^(?:/|file://|kubernetes://|sds://)[^\s]*$")
+
+
+def key_words(key: str) -> list[str]:
+    """``X-Api-Key`` -> ``["x", "api", "key"]``; ``accessKeyID`` -> ``["access", "key", "id"]``."""
+    return [w.lower() for w in _WORD.findall(str(key))]
+
+
+def is_credential_key(key: str) -> bool:
+    """Is ``key`` the name of a credential (not of a reference to one)? See the rules above."""
+    words = key_words(key)
+    found = set(words)
+    if found & _REFERENCE_WORDS:
+        return False
+    if found & _SECRET_WORDS:
+        return True
+    return any(a in found and b in found and words.index(a) < len(words) - 1 - words[::-1].index(b)
+               for a, b in _SECRET_PAIRS)
+
+
+def scrub_data(value: Any, *, budget: list[int] | None = None) -> Any:
+    """A copy of a free-form document with every credential masked, structure kept.
+
+    Masked: string and number values under a credential key (and every string below one), the
+    value side of a ``{name: <credential key>, value: ...}`` pair, and credentials inside any
+    string (URL user-info, secret query values, bearer/basic tokens, AWS key ids). Booleans stay:
+    ``forwardOriginalToken: true`` is a setting, not a secret. Raises ValueError when the
+    document is larger than :data:`MAX_NODES` (a YAML alias bomb expands to billions).
+    """
+    budget = budget if budget is not None else [MAX_NODES]
+    return _scrub(value, False, budget)
+
+
+def _scrub(value: Any, secret: bool, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ValueError(f"document too large to read (more than {MAX_NODES:,} values; YAML aliases?)")
+    if isinstance(value, Mapping):
+        pair = any(isinstance(value.get(n), str) and is_credential_key(value[n]) for n in _PAIR_NAMES)
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            name = str(k)
+            if pair and name in _PAIR_NAMES:
+                out[name] = _scrub(v, False, budget)
+            else:
+                out[name] = _scrub(v, secret or pair or is_credential_key(name), budget)
+        return out
+    if isinstance(value, list | tuple):
+        return [_scrub(v, secret, budget) for v in value]
+    if isinstance(value, str):
+        if secret and value and not _REFERENCE_VALUE.match(value):
+            return REDACTED
+        return redact_text(value)
+    if secret and isinstance(value, int | float) and not isinstance(value, bool):
+        return REDACTED
     return value

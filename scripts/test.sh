@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a fresh Debian/Ubuntu machine, then run it all:
-# ruff, mypy, and pytest (including the tests against a real Prometheus and a real moto server,
-# which must run, not skip). Safe to re-run.
+# ruff, mypy, and pytest (including the tests against a real Prometheus, a real VictoriaMetrics and
+# a real moto server, which must run, not skip). Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
 need_apt=()
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+# The live PromQL tests also run against VictoriaMetrics (victoria-metrics and vmalert).
+command -v victoria-metrics >/dev/null 2>&1 && command -v vmalert >/dev/null 2>&1 || need_apt+=(victoria-metrics)
 # Debian's python3 has no venv module until python3-venv is installed.
 "$PY" -c "import ensurepip, venv" >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -26,7 +28,7 @@ echo "== installing meshobs and its test dependencies into .venv"
 .venv/bin/python -m pip install -q -e ".[test]"
 
 # The real-server tests fail instead of skipping when their server is missing.
-export MESHOBS_REQUIRE_PROMETHEUS=1 MESHOBS_REQUIRE_MOTO=1
+export MESHOBS_REQUIRE_PROMETHEUS=1 MESHOBS_REQUIRE_VICTORIAMETRICS=1 MESHOBS_REQUIRE_MOTO=1
 
 echo "== ruff"
 .venv/bin/ruff check .

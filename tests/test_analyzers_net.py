@@ -113,8 +113,8 @@ NET_GRID: list[tuple[str, str, dict[str, str], set[tuple[str, str]]]] = [
                      "apiVersion: rbac.istio.io/v1alpha1\nkind: ServiceRole\n"
                      "metadata: {name: reader, namespace: payments}\n"
                      "spec:\n  rules: [{services: ['*'], methods: [GET]}]\n")},
-     {("MSH0244", "VirtualService payments/ledger"), ("MSH0244", "Workload payments/ledger"),
-      ("MSH0244", "ServiceRole payments/reader")}),
+     {("MSH0244", "VirtualService payments/ledger"), ("MSH0249", "Workload payments/ledger"),
+      ("MSH0249", "ServiceRole payments/reader")}),
     ("config.deprecated", "percentage, mirrorPercentage and the injection label",
      {"a.yaml": docs(deployment("ledger", "payments", "{app: ledger, sidecar.istio.io/inject: 'true'}"),
                      service("ledger", "payments"), service("ledger-shadow", "payments"),

@@ -107,3 +107,21 @@ def test_damaged_index_is_a_bundle_error(tmp_path: Path) -> None:
                                                "window_s": 300, "sources": [{"kind": "x"}]}))
     with pytest.raises(BundleError, match="damaged"):
         read_bundle(d)
+
+
+def test_bundle_config_keeps_placeholders_not_their_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """${VAR} of any name, under any key, stays ${VAR} in a bundle; mesh keeps its value."""
+    from meshobs.bundle import config_for_bundle
+    from meshobs.config import load_config
+
+    monkeypatch.setenv("TEAM_NS", "payments-ns-1234")
+    path = tmp_path / "meshobs.yaml"
+    path.write_text("mesh: istio\nsources:\n  kubernetes:\n    context: ${TEAM_NS}\n    namespaces: [plain]\n"
+                    "  jaeger:\n    url: http://j:16686/?tenant=${TEAM_NS}\n", encoding="utf-8")
+    config = load_config(str(path))
+    assert config is not None and config.sources["kubernetes"]["context"] == "payments-ns-1234"
+    kept = config_for_bundle(config.raw, config.path)
+    assert "payments-ns-1234" not in json.dumps(kept)
+    assert kept["sources"]["jaeger"]["url"] == "http://j:16686/?tenant=${TEAM_NS}"
+    assert kept["sources"]["kubernetes"] == {"context": "${TEAM_NS}", "namespaces": ["plain"]}
+    assert kept["mesh"] == "istio"

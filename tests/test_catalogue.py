@@ -11,6 +11,7 @@ import pytest
 from meshobs.catalogue import CATALOGUE, RANGES, Category
 from meshobs.checks import registry
 from meshobs.checks.base import finding
+from meshobs.engine.inputs import INPUTS
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE_CATEGORY = {"internal": Category.INTERNAL, "proxy": Category.PROXY, "config": Category.CONFIG,
@@ -47,7 +48,7 @@ def test_every_check_names_existing_codes_and_every_code_has_an_emitter() -> Non
     assert checks, "no checks registered"
     emitted = {c for check in checks.values() for c in check.codes}
     assert emitted <= set(CATALOGUE)
-    engine_codes = {"MSH0001", "MSH0002"}  # emitted by the engine itself
+    engine_codes = {"MSH0001", "MSH0002", "MSH0003"}  # emitted by the engine itself
     assert set(CATALOGUE) - emitted - engine_codes == set()
 
 
@@ -59,7 +60,7 @@ def test_every_check_has_a_stable_id_category_and_docstring() -> None:
                                 "traces": "traces", "appmesh": "config"}[prefix]] is check.category
         assert check.doc, f"{check.id} has no docstring"
         for need in check.needs:
-            assert set(need.split("|")) <= {"pods", "edges", "proxies", "config", "certs", "traces"}
+            assert set(need.split("|")) <= set(INPUTS)
         for code in check.codes:
             assert CATALOGUE[code].category is check.category or code.startswith("MSH00")
 

@@ -23,7 +23,9 @@ from tests.test_analyzers import GRID, live_namespace_without_pods
 from tests.test_analyzers_net import NET_GRID
 from tests.test_analyzers_sec import SEC_GRID
 
-INPUTS = {"edges", "proxies", "certs", "traces", "series"}
+INPUTS = {"graph", "requests", "latency", "security", "proxies", "certs", "traces", "series"}
+# The kinds of edge data a source delivers with the graph: reading them implies reading it.
+EDGE_DATA = {"requests", "latency", "security"}
 TOPOLOGY = {"Service", "Workload"}
 
 
@@ -67,12 +69,24 @@ def _check_inputs(read: set[str]) -> set[str]:
     return out
 
 
+def _with_graph(inputs: set[str]) -> set[str]:
+    """Every source of request, latency or mTLS data gives the graph too: a check declaring one
+    of them may read the graph without declaring it."""
+    return inputs | {"graph"} if inputs & EDGE_DATA else inputs
+
+
 @pytest.mark.parametrize("check", [c for c in ALL if isinstance(c, Check)], ids=lambda c: c.id)
 def test_a_check_reads_exactly_the_inputs_it_declares(check: Check) -> None:
     read = reads()[check.id]
     assert not {r for r in read if r.startswith("unknown:")}, read
-    declared = {option for need in (*check.needs, *check.uses) for option in need.split("|")}
-    assert _check_inputs(read) == declared
+    needs = {option for need in check.needs for option in need.split("|")}
+    uses = {option for use in check.uses for option in use.split("|")}
+    inputs = _check_inputs(read)
+    # Everything needed is read; nothing is read that is not declared. An optional input may go
+    # unread on these snapshots (appmesh.client_tls reads request rates as evidence only when
+    # it finds a mismatch).
+    assert needs <= _with_graph(inputs)
+    assert inputs <= _with_graph(needs | uses)
 
 
 @pytest.mark.parametrize("analyzer", [c for c in ALL if isinstance(c, Analyzer)], ids=lambda c: c.id)
@@ -92,5 +106,17 @@ def test_the_recorder_sees_what_a_check_reads() -> None:
     recorder = RecordingSnapshot(snapshots()[0])
     service = next(s.ref for s in snapshots()[0].services if s.name == "database-service")
     _consume(endpoints.run(recorder, service, Settings()))  # type: ignore[arg-type]
-    assert "proxies" in recorder.reads and "edges" not in recorder.reads
+    assert "proxies" in recorder.reads and "graph" not in recorder.reads
+
+
+def test_the_recorder_sees_which_edge_data_a_check_reads() -> None:
+    """Reading an edge's endpoints is the graph; its codes, latency or mTLS are more."""
+    from meshobs.checks.traffic import error_rate, latency
+
+    snapshot = snapshots()[0]
+    service = next(s.ref for s in snapshot.services if s.name == "cart-service")
+    for check, kind in ((error_rate, "requests"), (latency, "latency")):
+        recorder = RecordingSnapshot(snapshot)
+        _consume(check.run(recorder, service, Settings()))  # type: ignore[arg-type]
+        assert kind in recorder.reads and "security" not in recorder.reads
 

@@ -32,5 +32,5 @@ def test_manifests_only_config_with_relative_path(corpus: Path, tmp_path: Path,
     status = {c["id"]: c for c in doc["checks"]}
     assert status["config.unknown_subset"]["status"] == "fail"
     assert status["traffic.error_rate"]["status"] == "skipped"
-    assert "no traffic metrics" in status["traffic.error_rate"]["reason"]
+    assert "no request metrics" in status["traffic.error_rate"]["reason"]
     assert status["appmesh.client_tls"]["reason"].startswith("not applicable")

@@ -95,7 +95,7 @@ def test_exit_3_when_no_source_answers(tmp_path: Path) -> None:
     assert data["sources"][0]["status"] == "error" and "127.0.0.1:1" in data["sources"][0]["error"]
     reasons = {c["id"]: c["reason"] for c in data["checks"]}
     # The skip reason names the failed source; its error is told once, under sources.
-    assert reasons["traffic.error_rate"] == "no traffic metrics: prometheus failed (see Sources)"
+    assert reasons["traffic.error_rate"] == "no request metrics: prometheus failed (see Sources)"
 
 
 def test_help_lists_exit_codes() -> None:

@@ -116,7 +116,7 @@ def test_missing_inputs_skip_with_the_source_error() -> None:
 def test_unconfigured_source_is_named_in_the_reason() -> None:
     report = diagnose(MeshBuilder().service(CART).without("prometheus").build(), ref(CART))
     reason = next(r.reason for r in report.checks if r.id == "traffic.error_rate")
-    assert reason.startswith("no traffic metrics") and "prometheus" in reason
+    assert reason.startswith("no request metrics") and "prometheus" in reason
 
 
 def test_no_source_answered_is_unknown() -> None:

@@ -16,7 +16,13 @@ from meshobs.bundle import Bundle
 from meshobs.collect import build_snapshot, collect, normalize_source
 from meshobs.collectors import prometheus as prom
 from meshobs.collectors.base import FetchContext, NormalizeContext
-from meshobs.collectors.promql import ISTIO_DURATION_BUCKETS_MS, QUERIES, RANGE_QUERIES, histogram_quantile
+from meshobs.collectors.promql import (
+    ISTIO_DURATION_BUCKETS_MS,
+    LATENCY_QUERIES,
+    QUERIES,
+    RANGE_QUERIES,
+    histogram_quantile,
+)
 from meshobs.config import validate
 from meshobs.demo.prometheus import openmetrics, prometheus_source
 from meshobs.demo.scale import generated_traffic
@@ -26,6 +32,8 @@ from tests.support.loopback import LoopbackServer, unused_port
 
 T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CTX = NormalizeContext(time=T, window_s=300.0)
+# Requests per snapshot: the recording-rules check, the instant and the range queries.
+SENT = 1 + len(QUERIES) + len(RANGE_QUERIES)
 
 
 def _fetch(url: str, timeout: str = "2s") -> RawSource:
@@ -58,7 +66,7 @@ def test_headers_are_sent() -> None:
         collector = prom.from_config(config, [])
         assert collector is not None
         collector.fetch(FetchContext(time=T, window_s=300.0, config=config))
-    assert len(srv.requests) == len(QUERIES) + len(RANGE_QUERIES)
+    assert len(srv.requests) == SENT
     assert all(h.get("Authorization") == "Bearer t0k" for _m, _p, h in srv.requests)
     assert all("time=1714564800" in p for _m, p, _h in srv.requests if p.startswith("/api/v1/query?"))
     assert all("end=1714564800" in p for _m, p, _h in srv.requests if p.startswith("/api/v1/query_range?"))
@@ -79,7 +87,9 @@ def test_unreachable_port() -> None:
     state, message = _status(raw)
     assert state is SourceState.ERROR
     assert "refused" in message and url in message
-    assert all(p.error for p in raw.payloads) and len(raw.payloads) == len(QUERIES)
+    # One connection attempt: the queries after it are recorded as not sent.
+    assert all(p.error for p in raw.payloads) and len(raw.payloads) == SENT
+    assert [p.key for p in raw.payloads if not (p.error or "").startswith("not sent")] == ["rules"]
 
 
 def test_http_500_names_the_status() -> None:
@@ -88,18 +98,26 @@ def test_http_500_names_the_status() -> None:
         raw = _fetch(srv.url)
     state, message = _status(raw)
     assert state is SourceState.ERROR and "500" in message
-    assert len(srv.requests) == len(QUERIES) + len(RANGE_QUERIES)  # no hidden retries
+    assert len(srv.requests) == SENT  # no hidden retries
 
 
-def test_slower_than_timeout_gives_up_once() -> None:
+def test_hung_server_times_out_query_by_query_in_parallel() -> None:
+    """A server that never answers is not "unreachable": every query runs into its own timeout,
+    side by side, and each says so (no query is dropped unsent)."""
     with LoopbackServer() as srv:
         srv.route("/api/v1/query", body="{}", delay_s=1.5)
-        raw = _fetch(srv.url, timeout="300ms")
+        srv.route("/api/v1/query_range", body="{}", delay_s=1.5)
+        config = validate({"sources": {"prometheus": {"url": srv.url, "timeout": "300ms",
+                                                      "concurrency": SENT}}})
+        collector = prom.from_config(config, [])
+        assert collector is not None
+        (raw,) = collector.fetch(FetchContext(time=T, window_s=300.0, config=config))
     state, message = _status(raw)
-    assert state is SourceState.ERROR and "timed out" in message
-    # A hung server costs one timeout, not one per query.
-    assert len(srv.requests) == 1
-    assert raw.duration_s < 1.2
+    assert state is SourceState.ERROR and "timed out after 0.3 s" in message
+    assert len(srv.requests) == SENT
+    assert all(p.meta.get("timed_out") == 0.3 for p in raw.payloads)
+    # The recording-rules check, then one wave of every query at once.
+    assert raw.duration_s < 1.4
 
 
 @pytest.mark.parametrize("body", ['{"status":"success","data":{"resultType":"vec', "<html>hi</html>"])
@@ -113,12 +131,13 @@ def test_truncated_or_non_json_body(body: str) -> None:
 
 def test_partial_failure_keeps_the_other_queries() -> None:
     raw = prometheus_source(generated_traffic(10), T, 300.0)
-    latency = raw.get("query:latency")
+    latency = raw.get("query:latency_p99")
     assert latency is not None
     latency.body, latency.status, latency.error = None, None, "Prometheus at demo answered HTTP 503"
     part = prom.normalize(raw, CTX)
     (status,) = part.sources
-    assert status.state is SourceState.ERROR and "latency" in status.message
+    assert status.state is SourceState.ERROR and "latency_p99" in status.message
+    assert "latency_p99" in status.inputs["latency"] and status.inputs["requests"] is None
     assert part.edges and all(e.latency is None for e in part.edges)
     assert any(e.request_rate > 0 for e in part.edges)
 
@@ -158,7 +177,7 @@ def _serve_analytic(n_services: int) -> int:
 
 
 def test_query_count_does_not_grow_with_the_mesh() -> None:
-    assert _serve_analytic(10) == _serve_analytic(200) == len(QUERIES) + len(RANGE_QUERIES) == 8
+    assert _serve_analytic(10) == _serve_analytic(200) == SENT == 11
 
 
 # -- the analytic demo source ------------------------------------------------------------------
@@ -265,7 +284,8 @@ def test_histogram_quantile(q: float, buckets: list[tuple[float, float]], want: 
 
 def test_payload_records_query_and_time() -> None:
     raw = prometheus_source(generated_traffic(5), T, 120.0)
-    assert [p.key for p in raw.payloads] == [f"query:{n}" for n in QUERIES] + [f"range:{n}" for n in RANGE_QUERIES]
+    assert [p.key for p in raw.payloads] == ["rules", *(f"query:{n}" for n in QUERIES),
+                                             *(f"range:{n}" for n in RANGE_QUERIES)]
     p = raw.get("query:requests")
     assert isinstance(p, Payload) and "[2m]" in p.params["query"] and p.params["time"] == T.timestamp()
 
@@ -294,7 +314,54 @@ def test_caller_without_sidecar_falls_back_to_destination_reporter() -> None:
 def test_latency_falls_back_to_the_other_reporter() -> None:
     traffic = [t for t in generated_traffic(10) if t.protocol == "http"][:1]
     full = prom.normalize(prometheus_source(traffic, T, 300.0), CTX).edges[0]
-    raw = _drop(prometheus_source(traffic, T, 300.0), ("query:latency",), "source")
+    raw = _drop(prometheus_source(traffic, T, 300.0),
+                tuple(f"query:{n}" for n in LATENCY_QUERIES), "source")
     (edge,) = prom.normalize(raw, CTX).edges
     assert edge.reporter is Reporter.BOTH
     assert edge.latency == full.latency
+
+
+# -- bundles recorded with the bucket queries --------------------------------------------------
+
+LEGACY = Path(__file__).parent / "data" / "prometheus-buckets-slow-db.tar.gz"
+
+
+def test_bundle_recorded_with_bucket_queries_still_replays() -> None:
+    """The slow-db demo's Prometheus source as recorded before the server computed quantiles
+    (query:latency and range:latency held every bucket series): the same edges, quantiles and
+    sparklines as the current queries' answers."""
+    from meshobs.bundle import read_bundle
+    from meshobs.demo.scenario import builtin_scenario
+
+    (old,) = read_bundle(LEGACY).sources
+    assert old.get("query:latency") is not None and old.get("query:latency_p99") is None
+    scenario = builtin_scenario("slow-db")
+    ctx = NormalizeContext(time=scenario.time, window_s=scenario.window_s)
+    before = prom.normalize(old, ctx)
+    now = prom.normalize(prometheus_source(scenario.edges, scenario.time, scenario.window_s), ctx)
+    assert before.sources[0].state is SourceState.OK and before.sources[0].inputs == {}
+    by_key = {e.key: e for e in now.edges}
+    assert len(before.edges) == len(now.edges) and any(e.latency for e in before.edges)
+    for edge in before.edges:
+        other = by_key[edge.key]
+        assert edge.request_rate == pytest.approx(other.request_rate)
+        if edge.latency is None:
+            assert other.latency is None
+            continue
+        assert other.latency is not None
+        for q in ("p50", "p90", "p99"):
+            assert getattr(edge.latency, q) == pytest.approx(getattr(other.latency, q), rel=1e-9)
+    series = {(s.service, s.metric): s.values for s in now.series}
+    assert {(s.service, s.metric) for s in before.series} == set(series)
+    for s in before.series:
+        assert s.values == pytest.approx(series[(s.service, s.metric)], rel=1e-9)
+
+
+def test_collector_defaults_match_the_config_model() -> None:
+    from meshobs.config_model import Prometheus
+
+    model = Prometheus()
+    collector = prom.from_config(validate({"sources": {"prometheus": {}}}), [])
+    assert collector is not None
+    assert (collector.timeout_s, collector.concurrency, collector.recording_rules) == (
+        model.timeout, model.concurrency, model.recording_rules) == (10.0, 4, "auto")

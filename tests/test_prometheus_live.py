@@ -1,9 +1,18 @@
-"""The Prometheus collector against a REAL Prometheus backfilled (promtool) with known traffic."""
+"""The Prometheus collector against REAL PromQL engines holding known traffic.
+
+Every test runs against Prometheus (backfilled with promtool) and VictoriaMetrics (imported
+through its Prometheus text-format API), both holding the same metrics and Istio's recording
+rules evaluated over them (promtool's rule backfill, vmalert's replay); the collector reads them
+once through the raw metrics and once through the recorded series. Each workload runs two pods,
+so the recording rules really aggregate something.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,18 +21,29 @@ import pytest
 import requests
 
 from meshobs.collectors import prometheus as prom
-from meshobs.collectors.base import FetchContext, NormalizeContext
-from meshobs.collectors.promql import ISTIO_DURATION_BUCKETS_MS, QUERIES, RANGE_QUERIES, histogram_quantile
+from meshobs.collectors.base import FetchContext, NormalizeContext, Scope
+from meshobs.collectors.promql import (
+    ISTIO_DURATION_BUCKETS_MS,
+    QUERIES,
+    RANGE_QUERIES,
+    RECORDED_FAMILIES,
+    histogram_quantile,
+)
 from meshobs.config import validate
-from meshobs.demo.prometheus import openmetrics
+from meshobs.demo.prometheus import openmetrics, prometheus_source
 from meshobs.demo.promserver import PrometheusServer, prometheus_available, start_prometheus
 from meshobs.demo.traffic import EdgeTraffic, LatencyProfile
-from meshobs.model import Edge, Reporter, Security, ServiceRef, SourceState, WorkloadRef
+from meshobs.demo.vmserver import start_victoriametrics, victoriametrics_available
+from meshobs.model import Reporter, Security, ServiceRef, SourceState, WorkloadRef
 
 pytestmark = pytest.mark.prometheus
 
 T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 WINDOW = 300.0
+HISTORY = WINDOW + 60.0
+RULES = Path(__file__).resolve().parents[1] / "config" / "prometheus-recording-rules.yaml"
+# VictoriaMetrics stores values with ~12 significant digits: equal up to that.
+REL = 1e-9
 
 
 def _edge(src: str, dst_svc: str, dst_wl: str | None, rps: float, **kw: object) -> EdgeTraffic:
@@ -55,51 +75,89 @@ def expected_p99(edge: EdgeTraffic) -> float:
     return histogram_quantile(0.99, [*buckets, (math.inf, edge.rps)])
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
-    if not prometheus_available():
-        if os.environ.get("MESHOBS_REQUIRE_PROMETHEUS") == "1":
-            pytest.fail("prometheus/promtool not on PATH but MESHOBS_REQUIRE_PROMETHEUS=1")
-        pytest.skip("prometheus/promtool not installed")
-    with start_prometheus(openmetrics(TRAFFIC, T, WINDOW), Path(tmp_path_factory.mktemp("prom"))) as srv:
+def _require(engine: str) -> None:
+    available = prometheus_available() if engine == "prometheus" else victoriametrics_available()
+    if available:
+        return
+    flag = "MESHOBS_REQUIRE_PROMETHEUS" if engine == "prometheus" else "MESHOBS_REQUIRE_VICTORIAMETRICS"
+    if os.environ.get(flag) == "1":
+        pytest.fail(f"{engine} not installed but {flag}=1 (scripts/test.sh installs it)")
+    pytest.skip(f"{engine} not installed")
+
+
+@pytest.fixture(scope="session", params=["prometheus", "victoriametrics"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    engine = request.param
+    _require(engine)
+    # Samples every 5 s, the rules' evaluation interval, so recorded and raw series agree exactly.
+    text = openmetrics(TRAFFIC, T, WINDOW, step_s=5.0, history_s=HISTORY, pods=2)
+    start = start_prometheus if engine == "prometheus" else start_victoriametrics
+    with start(text, Path(tmp_path_factory.mktemp(engine)), rules=RULES,
+               rules_range=(T.timestamp() - HISTORY, T.timestamp())) as srv:
         yield srv
 
 
-def _query_count(url: str, handler: str = "/api/v1/query") -> float:
-    text = requests.get(f"{url}/metrics", timeout=5).text
-    for line in text.splitlines():
-        if line.startswith('prometheus_http_requests_total{') and f'handler="{handler}"' in line:
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+def _query_count(srv: PrometheusServer) -> tuple[float, float]:
+    """(instant, range) queries the server has answered so far, from its own /metrics."""
+    if srv.engine == "victoriametrics":
+        time.sleep(1.2)  # its request counters show up in /metrics about a second late
+    counts = [0.0, 0.0]
+    for line in requests.get(f"{srv.url}/metrics", timeout=5).text.splitlines():
+        for i, handler in enumerate(("/api/v1/query", "/api/v1/query_range")):
+            if srv.engine == "prometheus":
+                hit = line.startswith("prometheus_http_requests_total{") and f'handler="{handler}"' in line
+            else:
+                hit = line.startswith("vm_http_requests_total{") and f'path="{handler}"' in line
+            if hit:
+                counts[i] += float(line.rsplit(" ", 1)[1])
+    return counts[0], counts[1]
 
 
-@pytest.fixture(scope="session")
-def fetched(server: PrometheusServer) -> tuple[dict[tuple[str, str | None, str], Edge], float, list]:
-    config = validate({"sources": {"prometheus": {"url": server.url, "timeout": "10s"}}})
+def _fetch(srv: PrometheusServer, rules: str, **ctx: object) -> tuple[prom.PrometheusCollector, list]:
+    config = validate({"sources": {"prometheus": {"url": srv.url, "timeout": "10s", "recording_rules": rules}}})
     collector = prom.from_config(config, [])
     assert collector is not None
-    before = _query_count(server.url), _query_count(server.url, "/api/v1/query_range")
-    raws = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))
-    sent = (_query_count(server.url) - before[0], _query_count(server.url, "/api/v1/query_range") - before[1])
-    part = prom.normalize(raws[0], NormalizeContext(time=T, window_s=WINDOW))
+    return collector, collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config, **ctx))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session", params=["raw", "recorded"])
+def fetched(request: pytest.FixtureRequest, server: PrometheusServer) -> dict:
+    """One mesh-wide collection: through the raw metrics, or Istio's recording rules."""
+    rules = "off" if request.param == "raw" else "auto"
+    before = _query_count(server)
+    _collector, (raw,) = _fetch(server, rules)
+    after = _query_count(server)
+    part = prom.normalize(raw, NormalizeContext(time=T, window_s=WINDOW))
     edges = {(e.source.name, e.destination_workload.name if e.destination_workload else None,
               e.destination.name): e for e in part.edges}
-    return edges, sent, [part, raws[0]]
+    return {"edges": edges, "part": part, "raw": raw, "recorded": rules == "auto",
+            "sent": (after[0] - before[0], after[1] - before[1])}
 
 
-def test_constant_query_count_reaches_the_server(fetched: tuple) -> None:
-    _edges, sent, (part, raw) = fetched
-    assert len(raw.payloads) == len(QUERIES) + len(RANGE_QUERIES) == 8
-    assert sent == (len(QUERIES), len(RANGE_QUERIES))
-    assert part.sources[0].state is SourceState.OK
+def test_constant_query_count_reaches_the_server(fetched: dict) -> None:
+    part, raw = fetched["part"], fetched["raw"]
+    checks = 1 if fetched["recorded"] else 0  # the recording-rules check
+    assert len(raw.payloads) == checks + len(QUERIES) + len(RANGE_QUERIES)
+    assert fetched["sent"] == (checks + len(QUERIES), len(RANGE_QUERIES))
+    assert part.sources[0].state is SourceState.OK, part.sources[0].message
     assert all(p.ok for p in raw.payloads)
     assert all(p.params["time"] == T.timestamp() for p in raw.payloads if p.key.startswith("query:"))
 
 
-def test_history_series_match_the_steady_traffic(fetched: tuple) -> None:
+def test_recording_rules_are_found_and_read(fetched: dict) -> None:
+    raw = fetched["raw"]
+    queries = [p.params["query"] for p in raw.payloads if p.key != "rules"]
+    if not fetched["recorded"]:
+        assert raw.get("rules") is None and not any("workload:" in q for q in queries)
+        return
+    rules = raw.get("rules")
+    assert rules is not None and rules.meta["recorded"] == sorted(RECORDED_FAMILIES)
+    assert all("workload:istio_" in q for q in queries)
+
+
+def test_history_series_match_the_steady_traffic(fetched: dict) -> None:
     """The range queries give each service's served rate, error ratio and p99 over the window."""
-    part = fetched[2][0]
-    series = {(s.service.name, s.metric): s for s in part.series}
+    series = {(s.service.name, s.metric): s for s in fetched["part"].series}
     cart_rate = series[("cart", "request_rate")]
     assert len(cart_rate.values) == 21 and cart_rate.step_s == 15
     points = [v for v in cart_rate.values if v is not None]
@@ -114,22 +172,22 @@ def test_history_series_match_the_steady_traffic(fetched: tuple) -> None:
 
 
 @pytest.mark.parametrize("truth", TRAFFIC, ids=lambda e: f"{e.source_workload}->{e.destination_service}")
-def test_edge_matches_generated_traffic(fetched: tuple, truth: EdgeTraffic) -> None:
-    edges = fetched[0]
-    edge = edges[(truth.source_workload, truth.destination_workload, truth.destination_service)]
+def test_edge_matches_generated_traffic(fetched: dict, truth: EdgeTraffic) -> None:
+    edge = fetched["edges"][(truth.source_workload, truth.destination_workload, truth.destination_service)]
     assert edge.source == WorkloadRef("shop", truth.source_workload)
     assert edge.destination == ServiceRef("shop", truth.destination_service)
     assert edge.protocol == truth.protocol
     if truth.protocol == "tcp":
-        assert edge.tcp_connections_opened_rate == pytest.approx(truth.rps, rel=1e-9)
-        assert edge.tcp_sent_bytes_rate == pytest.approx(truth.tcp_sent_bps, rel=1e-9)
-        assert edge.tcp_received_bytes_rate == pytest.approx(truth.tcp_received_bps, rel=1e-9)
+        assert edge.tcp_connections_opened_rate == pytest.approx(truth.rps, rel=REL)
+        assert edge.tcp_sent_bytes_rate == pytest.approx(truth.tcp_sent_bps, rel=REL)
+        assert edge.tcp_received_bytes_rate == pytest.approx(truth.tcp_received_bps, rel=REL)
     else:
-        # One reporter's numbers, never both added together.
-        assert edge.request_rate == pytest.approx(truth.rps, rel=1e-9)
+        # One reporter's numbers, never both added together (nor both pods counted twice).
+        assert edge.request_rate == pytest.approx(truth.rps, rel=REL)
         assert edge.error_ratio == pytest.approx(truth.error_fraction, abs=1e-9)
         assert edge.latency is not None
-        assert edge.latency.p99 == pytest.approx(expected_p99(truth), rel=1e-6)
+        # The server's histogram_quantile equals Prometheus's arithmetic over the exact buckets.
+        assert edge.latency.p99 == pytest.approx(expected_p99(truth), rel=REL)
         assert edge.latency.p50 <= edge.latency.p90 <= edge.latency.p99
     for code, flags, fraction in truth.responses:
         if code != "200":
@@ -143,34 +201,83 @@ def test_edge_matches_generated_traffic(fetched: tuple, truth: EdgeTraffic) -> N
         assert edge.destination_workload == WorkloadRef("shop", truth.destination_workload)
 
 
-def test_never_reached_edge_has_no_destination_workload(fetched: tuple) -> None:
-    edges = fetched[0]
-    edge = edges[("web-v1", None, "payments")]
+def test_never_reached_edge_has_no_destination_workload(fetched: dict) -> None:
+    edge = fetched["edges"][("web-v1", None, "payments")]
     assert edge.destination_workload is None
     assert edge.rate_by_flag() == {"UH": pytest.approx(4.0)}
     assert edge.error_ratio == pytest.approx(1.0)
 
 
-def test_python_quantile_equals_prometheus_histogram_quantile(server: PrometheusServer,
-                                                             fetched: tuple) -> None:
-    """Our bucket interpolation is Prometheus's: ask the server for the same p99."""
-    answers = requests.get(f"{server.url}/api/v1/query", timeout=10, params={
-        "time": T.timestamp(),
-        "query": 'histogram_quantile(0.99, sum by (le, destination_workload, source_workload) '
-                 '(rate(istio_request_duration_milliseconds_bucket{reporter="source"}[5m])))',
-    }).json()["data"]["result"]
-    edges = fetched[0]
-    assert len(answers) == 4
-    for series in answers:
-        m = series["metric"]
-        dst = None if m["destination_workload"] == "unknown" else m["destination_workload"]
-        match = [e for k, e in edges.items() if k[0] == m["source_workload"] and k[1] == dst]
-        assert match[0].latency is not None
-        assert match[0].latency.p99 == pytest.approx(float(series["value"][1]), rel=1e-9)
+def _instant(srv: PrometheusServer, query: str) -> list[dict]:
+    answer = requests.get(f"{srv.url}/api/v1/query", timeout=10,
+                          params={"time": T.timestamp(), "query": query}).json()
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]  # type: ignore[no-any-return]
 
 
-def test_workloads_link_to_services(fetched: tuple) -> None:
-    part = fetched[2][0]
+def test_python_quantile_equals_the_servers_histogram_quantile(server: PrometheusServer) -> None:
+    """The quantile arithmetic meshobs keeps for bucket bundles and the demo is the engine's:
+    Python over the server's own bucket rates = the server's histogram_quantile."""
+    inner = ('sum by (le, destination_workload, source_workload) '
+             '(rate(istio_request_duration_milliseconds_bucket{reporter="source"}[5m]))')
+    buckets: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for s in _instant(server, inner):
+        m = s["metric"]
+        buckets.setdefault((m["source_workload"], m["destination_workload"]), []).append(
+            (float(m["le"]), float(s["value"][1])))
+    for q in (0.5, 0.9, 0.99):
+        answers = _instant(server, f"histogram_quantile({q}, {inner})")
+        assert len(answers) == len(buckets) == 4
+        for s in answers:
+            m = s["metric"]
+            python = histogram_quantile(q, buckets[(m["source_workload"], m["destination_workload"])])
+            assert python == pytest.approx(float(s["value"][1]), rel=REL)
+
+
+def test_demo_answers_are_what_the_engine_answers(server: PrometheusServer) -> None:
+    """The analytic results the demo bundles are built from equal the engine's answers to the
+    very same queries, series by series."""
+    demo = prometheus_source(TRAFFIC, T, WINDOW)
+    for payload in demo.payloads:
+        if not payload.key.startswith("query:"):
+            continue
+        want = {json.dumps(s["metric"], sort_keys=True): float(s["value"][1])
+                for s in json.loads(payload.body or "")["result"]}
+        got = {json.dumps(s["metric"], sort_keys=True): float(s["value"][1])
+               for s in _instant(server, payload.params["query"])}
+        assert set(got) == set(want), payload.key
+        for key, value in want.items():
+            assert got[key] == pytest.approx(value, rel=REL), (payload.key, key)
+
+
+def test_scoped_phase_reads_only_the_neighbourhood(server: PrometheusServer, fetched: dict) -> None:
+    """diagnose pricing: its caller cart, cart's workload and callees. The scoped answers cover
+    exactly the edges touching them, with the mesh-wide numbers."""
+    scope = Scope(target=ServiceRef("shop", "pricing"),
+                  services=frozenset({ServiceRef("shop", "pricing")}),
+                  workloads=frozenset({WorkloadRef("shop", "cart-v1")}))
+    rules = "auto" if fetched["recorded"] else "off"
+    _collector, (graph,) = _fetch(server, rules, phase="graph")
+    _same, (scoped,) = _fetch(server, rules, phase="scoped", scope=scope)
+    graph.payloads.extend(scoped.payloads)
+    part = prom.normalize(graph, NormalizeContext(time=T, window_s=WINDOW))
+    assert part.sources[0].state is SourceState.OK, part.sources[0].message
+    with_latency = {(e.source.name, e.destination.name) for e in part.edges if e.latency is not None}
+    assert with_latency == {("cart-v1", "pricing")}
+    tcp = [e for e in part.edges if e.protocol == "tcp"]
+    assert [(e.source.name, e.destination.name) for e in tcp] == [("cart-v1", "redis")]
+    for e in part.edges:
+        whole = fetched["edges"][(e.source.name, e.destination_workload.name if e.destination_workload else None,
+                                  e.destination.name)]
+        assert e.request_rate == pytest.approx(whole.request_rate, rel=REL)
+        if e.latency is not None:
+            assert whole.latency is not None and e.latency.p99 == pytest.approx(whole.latency.p99, rel=REL)
+    # Sparklines for the services whose requests the neighbourhood serves (redis speaks TCP).
+    assert {s.service for s in part.series} == {ServiceRef("shop", "pricing")}
+
+
+def test_workloads_link_to_services(fetched: dict) -> None:
+    part = fetched["part"]
     workloads = {str(w.ref): w for w in part.workloads}
     assert workloads["shop/cart-v1"].services == (ServiceRef("shop", "cart"),)
     assert workloads["shop/web-v1"].services == (ServiceRef("shop", "web"),)
@@ -178,3 +285,20 @@ def test_workloads_link_to_services(fetched: tuple) -> None:
     services = {str(s.ref): s for s in part.services}
     assert services["shop/payments"].workloads == ()
     assert services["shop/cart"].workloads == (WorkloadRef("shop", "cart-v1"),)
+
+
+def test_edges_equal_whichever_metrics_were_read(server: PrometheusServer, fetched: dict) -> None:
+    """Raw metrics and recorded series give the same edges (the rules keep every Istio label)."""
+    other = "off" if fetched["recorded"] else "auto"
+    _collector, (raw,) = _fetch(server, other)
+    edges = prom.normalize(raw, NormalizeContext(time=T, window_s=WINDOW)).edges
+    assert len(edges) == len(fetched["edges"])
+    for e in edges:
+        mine = fetched["edges"][(e.source.name, e.destination_workload.name if e.destination_workload else None,
+                                 e.destination.name)]
+        assert e.request_rate == pytest.approx(mine.request_rate, rel=REL)
+        assert {(r.code, r.flags): r.rate for r in e.responses} == pytest.approx(
+            {(r.code, r.flags): r.rate for r in mine.responses}, rel=REL)
+        assert (e.latency is None) == (mine.latency is None)
+        if e.latency is not None and mine.latency is not None:
+            assert e.latency.p99 == pytest.approx(mine.latency.p99, rel=REL)

@@ -72,7 +72,7 @@ def test_meshobs_checks_lists_every_check_with_kind_codes_and_needs() -> None:
     assert rows["config.host_not_found"]["kind"] == "analyzer"
     assert rows["config.host_not_found"]["reads"] == ["VirtualService", "ServiceEntry", "Service"]
     assert [c["code"] for c in rows["traffic.error_rate"]["codes"]] == ["MSH0401", "MSH0402", "MSH0408", "MSH0409"]
-    assert rows["traffic.error_rate"]["needs"] == ["edges"]
+    assert rows["traffic.error_rate"]["needs"] == ["requests"]
     text = run("checks", "--check", "config.*")
     assert text.exit_code == 0 and "config.unreachable_rule" in text.stdout and "traffic." not in text.stdout
     assert run("checks", "--check", "nonsense.check").exit_code == 2

@@ -136,11 +136,12 @@ def test_recorded_batch_get_traces(corpus: Path) -> None:
     assert trace.roots == (root,)
 
 
-def test_malformed_segment_document_is_a_value_error() -> None:
+def test_malformed_segment_document_costs_that_trace() -> None:
     body = {"Traces": [{"Id": "1-x", "Segments": [{"Id": "a", "Document": "{not json"}]}]}
     raw = RawSource("xray", "xray", payloads=[Payload("BatchGetTraces/0", body=json.dumps(body), status=200)])
-    with pytest.raises(ValueError, match="1-x"):
-        xray.normalize(raw, NormalizeContext(datetime.now(UTC), WINDOW))
+    part = xray.normalize(raw, NormalizeContext(datetime.now(UTC), WINDOW))
+    (status,) = part.sources
+    assert not part.traces and len(status.problems) == 1 and "1-x" in status.problems[0]
 
 
 GRAPH = json.dumps({"Services": [{"ReferenceId": 0, "Name": "m/a", "Edges": [{"ReferenceId": 1,

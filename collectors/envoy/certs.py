@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import warnings
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ from cryptography import x509
 
 from meshobs.model import Cert, CertRole, WorkloadRef
 from meshobs.raw import parse_iso
+from meshobs.shape import ITEM_ERRORS, as_list, as_map, load_json
 
 
 def _pem_bytes(source: Any) -> bytes | None:
@@ -24,6 +24,8 @@ def _pem_bytes(source: Any) -> bytes | None:
     if not isinstance(source, dict):
         return None
     if source.get("inline_bytes"):
+        if not isinstance(source["inline_bytes"], str):
+            return None
         try:
             return base64.b64decode(source["inline_bytes"], validate=True)
         except (binascii.Error, ValueError):
@@ -97,9 +99,9 @@ def certs_from_secrets(secrets: list[dict[str, Any]], *, proxy_id: str | None,
     for entry in secrets:
         if entry.get("state") == "warming":
             continue  # not yet in use; its absence is the signal, not its content
-        secret = entry.get("secret") or {}
-        tls = secret.get("tls_certificate") or secret.get("tlsCertificate") or {}
-        vc = secret.get("validation_context") or secret.get("validationContext") or {}
+        secret = as_map(entry.get("secret"))
+        tls = as_map(secret.get("tls_certificate") or secret.get("tlsCertificate"))
+        vc = as_map(secret.get("validation_context") or secret.get("validationContext"))
         sources.append((vc.get("trusted_ca") or vc.get("trustedCa"), True, entry.get("name")))
         sources.append((tls.get("certificate_chain") or tls.get("certificateChain"), False, entry.get("name")))
     # Trust bundles first, so a root that a chain repeats is attributed to its trust bundle.
@@ -110,7 +112,7 @@ def certs_from_secrets(secrets: list[dict[str, Any]], *, proxy_id: str | None,
             continue
         try:
             parsed = x509.load_pem_x509_certificates(pem)
-        except ValueError as exc:
+        except ITEM_ERRORS as exc:
             problems.append(f"secret {name!r}: certificate not parseable ({exc})")
             continue
         for c in parsed:
@@ -118,12 +120,17 @@ def certs_from_secrets(secrets: list[dict[str, Any]], *, proxy_id: str | None,
             # the name is first read) but reads them fine.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                key = (format(c.serial_number, "x"), _name(c.issuer))
-                if key in seen:
+                try:
+                    key = (format(c.serial_number, "x"), _name(c.issuer))
+                    if key in seen:
+                        continue
+                    cert = cert_from_x509(c, trust_anchor=anchor, proxy_id=proxy_id, workload=workload,
+                                          secret_name=str(name) if name is not None else None)
+                except ITEM_ERRORS as exc:  # one unreadable certificate costs that certificate
+                    problems.append(f"secret {name!r}: certificate not readable ({exc})")
                     continue
                 seen.add(key)
-                certs.append(cert_from_x509(c, trust_anchor=anchor, proxy_id=proxy_id,
-                                            workload=workload, secret_name=name))
+                certs.append(cert)
     return certs, problems
 
 
@@ -132,7 +139,7 @@ def _admin_time(text: Any) -> datetime | None:
         return None
     try:
         return parse_iso(text).astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
@@ -140,10 +147,7 @@ def certs_from_admin(text: str, *, proxy_id: str | None, workload: WorkloadRef |
     """Parse ``/certs``. It names no subject or issuer, so those stay empty; ``ca_cert`` entries
     are taken as roots, the first of a ``cert_chain`` as the workload cert, the rest as
     intermediates."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"certs: not valid JSON ({exc.msg} at char {exc.pos})") from None
+    doc = load_json(text, "certs")
     if not isinstance(doc, dict) or not isinstance(doc.get("certificates", []), list):
         raise ValueError("certs: expected an object with a 'certificates' list (/certs)")
     out: list[Cert] = []
@@ -151,7 +155,7 @@ def certs_from_admin(text: str, *, proxy_id: str | None, workload: WorkloadRef |
     for group in doc.get("certificates", []):
         if not isinstance(group, dict):
             continue
-        chains = [(group.get("ca_cert") or [], True), (group.get("cert_chain") or [], False)]
+        chains = [(as_list(group.get("ca_cert")), True), (as_list(group.get("cert_chain")), False)]
         for entries, is_ca in chains:
             for i, e in enumerate(entries):
                 if not isinstance(e, dict):
@@ -162,9 +166,10 @@ def certs_from_admin(text: str, *, proxy_id: str | None, workload: WorkloadRef |
                     continue
                 seen.add(serial)
                 role = CertRole.ROOT if is_ca else (CertRole.WORKLOAD if i == 0 else CertRole.INTERMEDIATE)
-                sans = tuple(str(v) for s in e.get("subject_alt_names", []) or [] if isinstance(s, dict)
+                sans = tuple(str(v) for s in as_list(e.get("subject_alt_names")) if isinstance(s, dict)
                              for k, v in s.items() if k in ("uri", "dns", "ip_address"))
+                path = e.get("path")
                 out.append(Cert(serial=serial, subject="", issuer="", not_before=before or after,
                                 not_after=after, role=role, sans=sans, proxy_id=proxy_id,
-                                workload=workload, secret_name=e.get("path")))
+                                workload=workload, secret_name=str(path) if path is not None else None))
     return out

@@ -8,10 +8,12 @@ Envoy's JSON changed field style over time: current releases write snake_case
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from meshobs.model import UpstreamHost
+from meshobs.shape import as_list, as_map, describe, each, load_json
 
 # eds_health_status values under which Envoy still sends traffic to a host.
 _ROUTABLE_EDS = {"HEALTHY", "UNKNOWN", "DEGRADED", None}
@@ -31,8 +33,11 @@ class ClusterStatus:
     hosts: tuple[UpstreamHost, ...]
 
 
-def pick(obj: dict[str, Any], snake: str, default: Any = None) -> Any:
-    """``obj[snake]``, falling back to the lowerCamelCase spelling older Envoys used."""
+def pick(obj: Any, snake: str, default: Any = None) -> Any:
+    """``obj[snake]``, falling back to the lowerCamelCase spelling older Envoys used; ``default``
+    when ``obj`` is not a mapping at all (a malformed payload reads as absent fields)."""
+    if not isinstance(obj, dict):
+        return default
     if snake in obj:
         return obj[snake]
     head, *rest = snake.split("_")
@@ -57,11 +62,30 @@ def _address(addr: Any) -> str:
     return json.dumps(addr, sort_keys=True)
 
 
-def _host(raw: dict[str, Any]) -> UpstreamHost:
-    stats = {str(s.get("name")): int(float(s.get("value", 0) or 0))
-             for s in raw.get("stats", []) if isinstance(s, dict)}
-    health = pick(raw, "health_status", {}) or {}
+def _stat_value(value: Any, where: str) -> int:
+    # proto3 JSON writes uint64 counters as strings ("12"); a missing value is 0.
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{where}: expected a number, got {describe(value)}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{where}: expected a number, got {describe(value)}") from None
+    if math.isnan(number) or math.isinf(number):
+        raise ValueError(f"{where}: expected a finite number, got {value!r}")
+    return int(number)
+
+
+def _host(raw: Any) -> UpstreamHost:
+    if not isinstance(raw, dict):
+        raise ValueError(f"expected a host object, got {describe(raw)}")
+    stats = {str(s.get("name")): _stat_value(s.get("value", 0), f"stats.{s.get('name')}")
+             for s in as_list(raw.get("stats")) if isinstance(s, dict)}
+    health = as_map(pick(raw, "health_status", {}))
     eds = pick(health, "eds_health_status")
+    if eds is not None and not isinstance(eds, str):
+        raise ValueError(f"health_status.eds_health_status: expected a string, got {describe(eds)}")
     flags = {flag: bool(pick(health, flag, False)) for flag in _UNHEALTHY_FLAGS}
     healthy = eds in _ROUTABLE_EDS and not any(flags.values())
     return UpstreamHost(
@@ -76,13 +100,15 @@ def _host(raw: dict[str, Any]) -> UpstreamHost:
     )
 
 
-def parse_clusters(text: str) -> list[ClusterStatus]:
-    """Parse ``/clusters?format=json``; raises ValueError when it is not that shape."""
+def parse_clusters(text: str, problems: list[str] | None = None) -> list[ClusterStatus]:
+    """Parse ``/clusters?format=json``; raises ValueError when it is not that shape.
+
+    A malformed host costs that host only: its problem goes to ``problems`` (raised when None).
+    """
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"clusters: not valid JSON ({exc.msg} at char {exc.pos}); "
-                         "was /clusters asked with ?format=json?") from None
+        doc = load_json(text, "clusters")
+    except ValueError as exc:
+        raise ValueError(f"{exc}; was /clusters asked with ?format=json?") from None
     if not isinstance(doc, dict):
         raise ValueError("clusters: expected an object with 'cluster_statuses'")
     statuses = pick(doc, "cluster_statuses", [])
@@ -92,8 +118,9 @@ def parse_clusters(text: str) -> list[ClusterStatus]:
     for c in statuses:
         if not isinstance(c, dict) or "name" not in c:
             continue
-        hosts = pick(c, "host_statuses", []) or []
-        out.append(ClusterStatus(
-            name=str(c["name"]), added_via_api=bool(pick(c, "added_via_api", False)),
-            hosts=tuple(_host(h) for h in hosts if isinstance(h, dict))))
+        name = str(c["name"])
+        hosts = each(as_list(pick(c, "host_statuses", [])), f"clusters: cluster {name} host_statuses",
+                     _host, problems)
+        out.append(ClusterStatus(name=name, added_via_api=bool(pick(c, "added_via_api", False)),
+                                 hosts=tuple(hosts)))
     return out

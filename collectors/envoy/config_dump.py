@@ -7,13 +7,13 @@ field names are read in snake_case with a lowerCamelCase fallback (see :func:`pi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from meshobs.model import HttpRoute, RouteDestination, XdsResource, freeze
 from meshobs.raw import parse_iso
+from meshobs.shape import as_list, as_map, describe, each, load_json
 
 from .clusters import pick
 from .tls import cluster_tls
@@ -31,6 +31,7 @@ class ConfigDump:
     routes: list[HttpRoute] = field(default_factory=list)
     listeners: list[str] = field(default_factory=list)
     secrets: list[dict[str, Any]] = field(default_factory=list)  # {"name", "secret", "state"}
+    problems: list[str] = field(default_factory=list)  # items left out: "routes ... [3]: why"
 
 
 def _section_type(cfg: dict[str, Any]) -> str:
@@ -41,8 +42,8 @@ def _when(text: Any) -> datetime | None:
     if not isinstance(text, str) or not text:
         return None
     try:
-        return parse_iso(text)
-    except ValueError:
+        return parse_iso(text).astimezone(UTC)
+    except (ValueError, OverflowError):  # not a time, or one no clock can hold
         return None
 
 
@@ -74,7 +75,10 @@ def duration_s(value: Any) -> float | None:
         except ValueError:
             return None
     if isinstance(value, dict):
-        return float(value.get("seconds", 0) or 0) + float(value.get("nanos", 0) or 0) / 1e9
+        try:
+            return float(value.get("seconds", 0) or 0) + float(value.get("nanos", 0) or 0) / 1e9
+        except (TypeError, ValueError):
+            return None
     return None
 
 
@@ -94,80 +98,110 @@ def _destinations(action: dict[str, Any]) -> tuple[RouteDestination, ...]:
     weighted = pick(action, "weighted_clusters")
     if isinstance(weighted, dict):
         return tuple(RouteDestination(str(c.get("name", "")), _uint(c.get("weight")) or 0)
-                     for c in weighted.get("clusters", []) if isinstance(c, dict))
+                     for c in as_list(weighted.get("clusters")) if isinstance(c, dict))
     return ()
 
 
-def _routes(route_config: dict[str, Any]) -> list[HttpRoute]:
-    out = []
+def _route(rc_name: str, vh: dict[str, Any], vh_retry: Any, r: Any) -> HttpRoute:
+    if not isinstance(r, dict):
+        raise ValueError(f"expected a route object, got {describe(r)}")
+    action = r.get("route")
+    if not isinstance(action, dict):
+        action = {}
+    retry = pick(action, "retry_policy") or vh_retry or {}
+    if not isinstance(retry, dict):
+        raise ValueError(f"retry_policy: expected an object, got {describe(retry)}")
+    match = r.get("match") or {}
+    if not isinstance(match, dict):
+        raise ValueError(f"match: expected an object, got {describe(match)}")
+    name = r.get("name")
+    retry_on = pick(retry, "retry_on") if retry else None
+    return HttpRoute(
+        route_config=rc_name,
+        virtual_host=str(vh.get("name", "")),
+        domains=tuple(str(d) for d in as_list(vh.get("domains"))),
+        name=name if isinstance(name, str) else None,
+        match=freeze(match),
+        destinations=_destinations(action),
+        timeout_s=duration_s(action.get("timeout")),
+        retry_attempts=_uint(pick(retry, "num_retries")) if retry else None,
+        retry_on=retry_on if isinstance(retry_on, str) else None,
+        per_try_timeout_s=duration_s(pick(retry, "per_try_timeout")) if retry else None,
+    )
+
+
+def _routes(route_config: dict[str, Any], problems: list[str]) -> list[HttpRoute]:
+    """The routes of one route configuration; a malformed route costs that route only."""
+    out: list[HttpRoute] = []
     rc_name = str(route_config.get("name", ""))
-    for vh in pick(route_config, "virtual_hosts", []) or []:
+    for i, vh in enumerate(as_list(pick(route_config, "virtual_hosts"))):
+        if not isinstance(vh, dict):
+            problems.append(f"config_dump: route config {rc_name} virtual_hosts[{i}]: "
+                            f"expected an object, got {describe(vh)}")
+            continue
         vh_retry = pick(vh, "retry_policy")
-        for r in vh.get("routes", []) or []:
-            action = r.get("route")
-            if not isinstance(action, dict):
-                action = {}
-            retry = pick(action, "retry_policy") or vh_retry or {}
-            out.append(HttpRoute(
-                route_config=rc_name,
-                virtual_host=str(vh.get("name", "")),
-                domains=tuple(str(d) for d in vh.get("domains", []) or []),
-                name=r.get("name"),
-                match=freeze(r.get("match") or {}),
-                destinations=_destinations(action),
-                timeout_s=duration_s(action.get("timeout")),
-                retry_attempts=_uint(pick(retry, "num_retries")) if retry else None,
-                retry_on=pick(retry, "retry_on") if retry else None,
-                per_try_timeout_s=duration_s(pick(retry, "per_try_timeout")) if retry else None,
-            ))
+        where = f"config_dump: route config {rc_name} virtual host {vh.get('name', i)} routes"
+        def one(r: Any, vh: dict[str, Any] = vh, vh_retry: Any = vh_retry) -> HttpRoute:
+            return _route(rc_name, vh, vh_retry, r)
+
+        out.extend(each(as_list(vh.get("routes")), where, one, problems))
     return out
 
 
 def _clusters(cfg: dict[str, Any], dump: ConfigDump) -> None:
-    active = pick(cfg, "dynamic_active_clusters", []) or []
+    active = as_list(pick(cfg, "dynamic_active_clusters"))
     for key in ("static_clusters", "dynamic_active_clusters", "dynamic_warming_clusters"):
-        for e in pick(cfg, key, []) or []:
-            cluster = e.get("cluster") or {}
+        def one(e: Any, key: str = key) -> None:
+            cluster = as_map(as_map(e).get("cluster"))
             name = cluster.get("name")
             if not name:
-                continue
+                return
             if key == "dynamic_warming_clusters":
                 dump.warming_clusters.append(str(name))
             else:
-                dump.cluster_versions[str(name)] = None if key == "static_clusters" else pick(e, "version_info")
+                version = None if key == "static_clusters" else pick(e, "version_info")
+                dump.cluster_versions[str(name)] = str(version) if version is not None else None
             if key != "dynamic_warming_clusters" or str(name) not in dump.cluster_tls:
-                dump.cluster_tls[str(name)] = cluster_tls(cluster)
+                dump.cluster_tls[str(name)] = cluster_tls(dict(cluster))
+
+        each(as_list(pick(cfg, key)), f"config_dump: {key}", one, dump.problems)
     x = _latest(active, "cds", pick(cfg, "version_info"))
     if x:
         dump.xds.append(x)
 
 
-def _listener_name(listener: dict[str, Any]) -> str | None:
+def _listener_name(listener: Any) -> str | None:
     """A listener's name; unnamed (bootstrap) listeners are named ``IP_PORT`` as Istio does."""
+    if not isinstance(listener, dict):
+        return None
     if listener.get("name"):
         return str(listener["name"])
-    sock = pick(listener.get("address") or {}, "socket_address") or {}
+    sock = as_map(pick(as_map(listener.get("address")), "socket_address"))
     if "address" in sock:
         return f"{sock['address']}_{pick(sock, 'port_value', '')}"
     return None
 
 
 def _listeners(cfg: dict[str, Any], dump: ConfigDump) -> None:
-    for e in pick(cfg, "static_listeners", []) or []:
-        name = _listener_name(e.get("listener") or {})
+    for e in as_list(pick(cfg, "static_listeners")):
+        name = _listener_name(as_map(e).get("listener"))
         if name:
             dump.listeners.append(str(name))
     active: list[dict[str, Any]] = []
-    for e in pick(cfg, "dynamic_listeners", []) or []:
-        state = pick(e, "active_state") or pick(e, "warming_state") or {}
-        name = e.get("name") or (state.get("listener") or {}).get("name")
+    for e in as_list(pick(cfg, "dynamic_listeners")):
+        if not isinstance(e, dict):
+            continue
+        state = as_map(pick(e, "active_state") or pick(e, "warming_state"))
+        name = e.get("name") or as_map(state.get("listener")).get("name")
         if name:
             dump.listeners.append(str(name))
-        if pick(e, "active_state"):
+        if isinstance(pick(e, "active_state"), dict):
             active.append(pick(e, "active_state"))
     # Envoy 1.12 and older: dynamic_active_listeners[] of {version_info, listener, last_updated}.
-    for e in pick(cfg, "dynamic_active_listeners", []) or []:
-        name = (e.get("listener") or {}).get("name")
+    for e in as_list(pick(cfg, "dynamic_active_listeners")):
+        if not isinstance(e, dict):
+            continue
+        name = as_map(e.get("listener")).get("name")
         if name:
             dump.listeners.append(str(name))
         active.append(e)
@@ -177,23 +211,25 @@ def _listeners(cfg: dict[str, Any], dump: ConfigDump) -> None:
 
 
 def _route_configs(cfg: dict[str, Any], dump: ConfigDump) -> None:
-    dynamic = pick(cfg, "dynamic_route_configs", []) or []
-    for e in (pick(cfg, "static_route_configs", []) or []) + dynamic:
+    dynamic = as_list(pick(cfg, "dynamic_route_configs"))
+    for e in as_list(pick(cfg, "static_route_configs")) + dynamic:
         rc = pick(e, "route_config")
         if isinstance(rc, dict):
-            dump.routes.extend(_routes(rc))
+            dump.routes.extend(_routes(rc, dump.problems))
     x = _latest(dynamic, "rds")
     if x:
         dump.xds.append(x)
 
 
 def _secrets(cfg: dict[str, Any], dump: ConfigDump) -> None:
-    active = pick(cfg, "dynamic_active_secrets", []) or []
+    active = as_list(pick(cfg, "dynamic_active_secrets"))
     for state, key in (("static", "static_secrets"), ("active", "dynamic_active_secrets"),
                        ("warming", "dynamic_warming_secrets")):
-        for e in pick(cfg, key, []) or []:
-            secret = e.get("secret") or {}
-            dump.secrets.append({"name": e.get("name") or secret.get("name"), "secret": secret,
+        for e in as_list(pick(cfg, key)):
+            if not isinstance(e, dict):
+                continue
+            secret = as_map(e.get("secret"))
+            dump.secrets.append({"name": e.get("name") or secret.get("name"), "secret": dict(secret),
                                  "state": state})
     x = _latest(active, "sds")
     if x:
@@ -201,7 +237,7 @@ def _secrets(cfg: dict[str, Any], dump: ConfigDump) -> None:
 
 
 def _endpoints(cfg: dict[str, Any], dump: ConfigDump) -> None:
-    x = _latest(pick(cfg, "dynamic_endpoint_configs", []) or [], "eds")
+    x = _latest(as_list(pick(cfg, "dynamic_endpoint_configs")), "eds")
     if x:
         dump.xds.append(x)
 
@@ -214,12 +250,16 @@ _SECTIONS = {
 
 
 def parse_config_dump(text: str) -> ConfigDump:
-    """Parse ``/config_dump`` (with or without ``?include_eds``); ValueError when unusable."""
+    """Parse ``/config_dump`` (with or without ``?include_eds``); ValueError when unusable.
+
+    A malformed item (a route, a cluster, a whole section) costs that item: it is listed in
+    ``problems`` and the rest of the dump is read.
+    """
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"config_dump: not valid JSON ({exc.msg} at char {exc.pos}); "
-                         "a truncated dump usually means the proxy or a proxy in between cut it off") from None
+        doc = load_json(text, "config_dump")
+    except ValueError as exc:
+        raise ValueError(f"{exc}; a truncated dump usually means the proxy or a proxy in between "
+                         "cut it off") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("configs"), list):
         raise ValueError("config_dump: expected an object with a 'configs' list (/config_dump)")
     dump = ConfigDump()
@@ -228,8 +268,11 @@ def parse_config_dump(text: str) -> ConfigDump:
             continue
         kind = _section_type(cfg)
         if kind == "BootstrapConfigDump":
-            node = (cfg.get("bootstrap") or {}).get("node")
+            node = as_map(cfg.get("bootstrap")).get("node")
             dump.node = node if isinstance(node, dict) else {}
         elif kind in _SECTIONS:
-            _SECTIONS[kind](cfg, dump)
+            def section(c: dict[str, Any], kind: str = kind) -> None:
+                _SECTIONS[kind](c, dump)
+
+            each([cfg], f"config_dump: {kind}", section, dump.problems)
     return dump

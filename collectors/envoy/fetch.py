@@ -20,6 +20,7 @@ from meshobs.collectors.http import http_get
 from meshobs.raw import Payload, RawSource, iso, utc_now
 
 from .discovery import Target
+from .minimise import minimise
 
 # (payload key, path, query parameters), in the order they are asked.
 ENDPOINTS: tuple[tuple[str, str, dict[str, str]], ...] = (
@@ -115,6 +116,8 @@ class EnvoyCollector:
                 self._ask(transport, raw, target, deadline)
             finally:
                 transport.close()
+        for payload in raw.payloads:
+            minimise(payload)  # keep what normalize reads: no header values, tokens or keys
         return raw
 
     def _ask(self, transport: Transport, raw: RawSource, target: Target, deadline: float) -> None:

@@ -26,10 +26,10 @@ from .config_dump import ConfigDump, parse_config_dump
 from .names import parse_cluster_name
 from .server_info import (
     ServerInfo,
-    is_ready,
     node_version,
     parse_server_info,
     pod_from_node_id,
+    readiness,
     workload_of,
 )
 from .stats import RDS_REJECTED, EnvoyStats, parse_stats
@@ -159,9 +159,15 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
             raw.name, SourceState.ERROR, f"{raw.name}: proxy unreachable: {reason}",
             raw.duration_s, "envoy")])
     failures: list[str] = []
+    problems: list[str] = []  # single items left out (a host, a route): the rest is used
+    ready, ready_state, ready_unknown = readiness(ready_p.status, ready_p.body)
+    if ready_unknown:
+        failures.append(f"ready ({_path(ready_p)}): {ready_unknown}")
     info = _use(raw, "server_info", parse_server_info, failures) or ServerInfo()
-    statuses = _use(raw, "clusters", parse_clusters, failures)
+    statuses = _use(raw, "clusters", lambda text: parse_clusters(text, problems), failures)
     dump = _use(raw, "config_dump", parse_config_dump, failures)
+    if dump:
+        problems.extend(dump.problems)
     known = [c.name for c in statuses or []] + list(dump.cluster_versions if dump else [])
     stats = _use(raw, "stats", lambda text: parse_stats(text, known), failures)
 
@@ -182,8 +188,9 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
     proxy = Proxy(
         id=proxy_id, pod=pod, namespace=ns, workload=workload,
         admin_url=raw.meta.get("url"),
-        ready=is_ready(ready_p.status, ready_p.body),
-        state=info.state, envoy_version=info.version or node_version(node),
+        ready=ready,
+        # /server_info's state, else the one /ready named: both are Envoy's own words.
+        state=info.state or ready_state, envoy_version=info.version or node_version(node),
         uptime_s=info.uptime_s if info.uptime_s is not None else server.get("server.uptime"),
         node_id=node.get("id"),
         xds=tuple(dump.xds) if dump else (),
@@ -194,8 +201,8 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
         routes=tuple(dump.routes) if dump else (),
         listeners=tuple(dump.listeners) if dump else (),
     )
-    certs, problems = certs_from_secrets(dump.secrets, proxy_id=proxy_id, workload=workload) if dump else ([], [])
-    failures.extend(problems)
+    certs, unreadable = certs_from_secrets(dump.secrets, proxy_id=proxy_id, workload=workload) if dump else ([], [])
+    problems.extend(unreadable)  # one certificate that does not parse costs that certificate
     certs_p = raw.get("certs")
     if not certs and certs_p is not None:
         admin_certs = _use(raw, "certs", lambda t: certs_from_admin(t, proxy_id=proxy_id, workload=workload),
@@ -205,7 +212,8 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
         failures.append(f"certs ({_path(certs_p)}): {certs_p.failure()}")
     if failures:
         status = SourceStatus(raw.name, SourceState.ERROR,
-                              f"{raw.name}: partial data; " + "; ".join(failures), raw.duration_s, "envoy")
+                              f"{raw.name}: partial data; " + "; ".join(failures), raw.duration_s, "envoy",
+                              problems=tuple(problems))
     else:
-        status = SourceStatus(raw.name, SourceState.OK, "", raw.duration_s, "envoy")
+        status = SourceStatus(raw.name, SourceState.OK, "", raw.duration_s, "envoy", problems=tuple(problems))
     return SnapshotPart(proxies=[proxy], certs=list(certs), sources=[status])

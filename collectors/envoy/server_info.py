@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from meshobs.model import WorkloadRef
+from meshobs.shape import describe, load_json
 
 from .clusters import pick
 
@@ -26,18 +26,25 @@ class ServerInfo:
     node: dict[str, Any] | None = None
 
 
+# The states Envoy's ServerInfo.State enum has; /ready answers 200 "LIVE" or 503 with one of the
+# others (source/server/admin/server_info_handler.cc).
+ENVOY_STATES = frozenset({"LIVE", "DRAINING", "PRE_INITIALIZING", "INITIALIZING"})
+
+
 def parse_server_info(text: str) -> ServerInfo:
-    """Parse ``/server_info``; raises ValueError when it is not that shape."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"server_info: not valid JSON ({exc.msg} at char {exc.pos})") from None
+    """Parse ``/server_info``; raises ValueError when it is not that shape.
+
+    A field of the wrong type is read as absent (``state: 7`` says nothing about the state),
+    so one odd field does not cost the proxy's identity and version.
+    """
+    doc = load_json(text, "server_info")
     if not isinstance(doc, dict):
-        raise ValueError("server_info: expected a JSON object")
+        raise ValueError(f"server_info: expected a JSON object, got {describe(doc)}")
     uptime = pick(doc, "uptime_current_epoch")
+    state = doc.get("state")
     return ServerInfo(
         version=short_version(doc.get("version")),
-        state=doc.get("state"),
+        state=state if isinstance(state, str) and state in ENVOY_STATES else None,
         uptime_s=_seconds(uptime),
         node=doc.get("node") if isinstance(doc.get("node"), dict) else None,
     )
@@ -75,14 +82,32 @@ def node_version(node: dict[str, Any]) -> str | None:
     return short_version(pick(node, "build_version"))
 
 
-def is_ready(status: int | None, body: str | None) -> bool:
-    """``/ready`` answers 200 with body ``LIVE`` only when the proxy serves traffic."""
-    return status == 200 and (body or "").strip() == "LIVE"
+def readiness(status: int | None, body: str | None) -> tuple[bool | None, str | None, str | None]:
+    """(ready, state, why unknown) from a ``/ready`` answer.
+
+    Only what Envoy itself says counts: 200 with ``LIVE`` is ready; 503 with the name of a
+    server state (``PRE_INITIALIZING``, ``INITIALIZING``, ``DRAINING``) is not ready, in that
+    state. Anything else (429 from a proxy in between, 500, 503 with an HTML page, 200 with
+    garbage) says nothing about the proxy: readiness is unknown (None), with the reason.
+    """
+    text = (body or "").strip()
+    if status == 200 and text == "LIVE":
+        return True, "LIVE", None
+    if status == 503 and text in ENVOY_STATES - {"LIVE"}:
+        return False, text, None
+    snippet = text.splitlines()[0][:60] if text else ""
+    said = f"HTTP {status}" + (f" {snippet!r}" if snippet else " with an empty body")
+    return None, None, f"could not check readiness: /ready answered {said}, not Envoy's state"
+
+
+def is_ready(status: int | None, body: str | None) -> bool | None:
+    """True/False when ``/ready`` says so, None when its answer is not Envoy's (see :func:`readiness`)."""
+    return readiness(status, body)[0]
 
 
 def pod_from_node_id(node_id: str | None) -> tuple[str, str] | None:
     """``sidecar~10.0.0.1~cart-v1-7bbd79f8fd-k6j79.default~default.svc.cluster.local`` -> (pod, ns)."""
-    if not node_id:
+    if not node_id or not isinstance(node_id, str):
         return None
     parts = node_id.split("~")
     if len(parts) != 4 or "." not in parts[2]:

@@ -8,12 +8,13 @@ are translated back, so a proxy scraped either way normalises identically.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from meshobs.shape import load_json
 
 # Proxy-wide stats we keep (JSON name == dotted name; Prometheus name -> dotted name).
 SERVER_STATS = {
@@ -64,10 +65,7 @@ def _split_cluster_stat(rest: str, known: set[str]) -> tuple[str, str] | None:
 
 def parse_json_stats(text: str, known_clusters: Iterable[str] = ()) -> EnvoyStats:
     """Parse ``/stats?format=json``; raises ValueError when it is not that shape."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"stats: not valid JSON ({exc.msg} at char {exc.pos})") from None
+    doc = load_json(text, "stats")
     if not isinstance(doc, dict) or not isinstance(doc.get("stats"), list):
         raise ValueError("stats: expected an object with a 'stats' list (/stats?format=json)")
     known = set(known_clusters)
@@ -90,11 +88,13 @@ def parse_json_stats(text: str, known_clusters: Iterable[str] = ()) -> EnvoyStat
 
 
 def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return None if math.isnan(number) else number
+    return number if math.isfinite(number) else None
 
 
 def _labels(text: str) -> dict[str, str]:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from meshobs.shape import as_list, as_map
+
 from .clusters import pick
 
 TLS_SOCKETS = frozenset({"envoy.transport_sockets.tls", "tls", "envoy.transport_sockets.tls.v3"})
@@ -28,7 +30,7 @@ ISTIO_ROOT = "ROOTCA"
 
 
 def _names(configs: Any) -> list[str]:
-    return [str(c.get("name", "")) for c in configs or [] if isinstance(c, dict)]
+    return [str(c.get("name", "")) for c in as_list(configs) if isinstance(c, dict)]
 
 
 def context_mode(ctx: dict[str, Any]) -> str:
@@ -37,9 +39,9 @@ def context_mode(ctx: dict[str, Any]) -> str:
     cert_sds = _names(pick(common, "tls_certificate_sds_secret_configs"))
     has_cert = bool(cert_sds or pick(common, "tls_certificates"))
     combined = pick(common, "combined_validation_context") or {}
-    validation = (pick(combined, "validation_context_sds_secret_config")
-                  or pick(common, "validation_context_sds_secret_config") or {})
-    alpn = [str(a) for a in pick(common, "alpn_protocols") or []]
+    validation = as_map(pick(combined, "validation_context_sds_secret_config")
+                        or pick(common, "validation_context_sds_secret_config"))
+    alpn = [str(a) for a in as_list(pick(common, "alpn_protocols"))]
     if has_cert and ((ISTIO_CERT in cert_sds and validation.get("name") == ISTIO_ROOT) or "istio" in alpn):
         return "istio_mutual"
     return "mutual" if has_cert else "simple"

@@ -4,7 +4,9 @@ The collector module contract (:mod:`meshobs.collect`): ``KIND``, ``from_config`
 ``normalize``. The work lives in submodules:
 
 * :mod:`.fetch` -- :class:`PrometheusCollector`, the instant and range queries of
-  :mod:`meshobs.collectors.promql` through prometheus-api-client;
+  :mod:`meshobs.collectors.promql` through prometheus-api-client: concurrent, each with its own
+  timeout, narrowed to the neighbourhood in a scoped question, on Istio's recording rules when
+  the server has them;
 * :mod:`.normalize` -- the answers -> Edges, the Workloads and Services their labels imply,
   and the ``prometheus`` SourceStatus (how the two reporters are merged is described there);
 * :mod:`.history` -- the range queries -> per-service MetricSeries for the sparklines.
@@ -16,7 +18,7 @@ from meshobs.config import Config
 from meshobs.durations import parse_duration
 from meshobs.raw import RawSource
 
-from .fetch import DEFAULT_TIMEOUT_S, PrometheusCollector
+from .fetch import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, PrometheusCollector
 from .labels import KIND, UNKNOWN
 from .normalize import normalize
 
@@ -35,4 +37,6 @@ def from_config(config: Config, prior: list[RawSource]) -> PrometheusCollector |
         verify_tls=section.get("verify_tls", True),
         ca_file=section.get("ca_file"),
         timeout_s=parse_duration(timeout) if timeout is not None else DEFAULT_TIMEOUT_S,
+        concurrency=int(section.get("concurrency", DEFAULT_CONCURRENCY)),
+        recording_rules=str(section.get("recording_rules", "auto")),
     )

@@ -1,117 +1,327 @@
 """Fetching from Prometheus: the instant and range queries of :mod:`meshobs.collectors.promql`.
 
-Five instant queries for the whole mesh at the evaluation time, plus the range queries for the
-history sparklines, through prometheus-api-client. Every answer is kept as received; a failed
-query is a Payload with ``error`` set, never an exception.
+A constant number of queries for the whole mesh (or, in the scoped phase of ``diagnose
+SERVICE``, for its neighbourhood), through prometheus-api-client. Independent queries run
+concurrently, each with its own timeout, so one slow query costs only its own data:
+
+* a query that times out (client side, or the server's own ``timeout`` parameter) is a payload
+  with ``error`` "query X timed out after N s"; the others are still sent and used;
+* only a failure to connect (refused, host name not found, no answer to the TCP handshake)
+  marks the server unreachable: the queries not yet sent are then recorded as "not sent";
+* nothing is sent once the run's deadline (``ctx.deadline``) has passed, and no query waits
+  beyond it.
+
+Every answer is kept as received; a failed query is a Payload with ``error``, never an exception.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import requests
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from meshobs.durations import format_duration
 from meshobs.raw import Payload, RawSource, iso, utc_now
 
-from ..base import FetchContext
+from ..base import FetchContext, Scope
 from ..http import describe_error
-from ..promql import QUERIES, RANGE_QUERIES, render, render_range, series_step_s
+from ..promql import (
+    GRAPH,
+    QUERIES,
+    RANGE_QUERIES,
+    RECORDED_FAMILIES,
+    RECORDED_PREFIX,
+    SCOPED,
+    Query,
+    rules_query,
+    scope_matchers,
+    series_step_s,
+)
 from .labels import KIND
 
 DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_CONCURRENCY = 4
+# A neighbourhood too big for one query string (hundreds of services) is read mesh-wide
+# instead: VictoriaMetrics refuses queries over 16 KB by default, proxies often cap URLs at 8 KB.
+MAX_QUERY_CHARS = 7000
+# The server gets the query's timeout as its own evaluation limit and answers "timed out" a
+# little before the client would give up, so the error says which side ran out of time.
+SERVER_GRACE_S = 1.0
+
+
+@dataclass(frozen=True)
+class _Job:
+    key: str  # payload key: "query:<name>" or "range:<name>"
+    query: Query
+    promql: str
+    scoped: bool  # narrowed to the neighbourhood
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A failure to connect at all (refused, DNS, TCP handshake timeout), as opposed to a query
+    that was sent and then failed or ran out of time."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, (NewConnectionError, ConnectTimeoutError, ConnectionRefusedError)):
+            return True
+        reason = getattr(seen, "reason", None)
+        if isinstance(reason, BaseException):
+            seen = reason
+            continue
+        args = getattr(seen, "args", ())
+        nested = next((a for a in args if isinstance(a, BaseException)), None)
+        seen = nested or seen.__cause__ or seen.__context__
+    return False
 
 
 class PrometheusCollector:
-    """Queries one Prometheus for the whole mesh with a constant number of queries."""
+    """Queries one Prometheus-compatible server with a constant number of queries."""
 
     kind = KIND
 
     def __init__(self, url: str, *, headers: dict[str, str] | None = None, verify_tls: bool = True,
-                 ca_file: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+                 ca_file: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 concurrency: int = DEFAULT_CONCURRENCY, recording_rules: str = "auto") -> None:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
+        self.concurrency = max(1, concurrency)
+        self.recording_rules = recording_rules
         session = requests.Session()
         session.verify = (ca_file or True) if verify_tls else False
-        # No automatic retries: a failing Prometheus should be reported at once, not after
-        # the library's default back-off (seconds per query).
         self.client = PrometheusConnect(url=self.url, headers=headers or None, session=session,  # type: ignore[arg-type]
-                                        timeout=timeout_s,  # type: ignore[arg-type]
-                                        retry=Retry(total=0, raise_on_status=False))
+                                        timeout=timeout_s)  # type: ignore[arg-type]
+        # Replaces the adapter the library mounted: no automatic retries (a failing Prometheus
+        # is reported at once, not after seconds of back-off per query), one pooled connection
+        # per concurrent query, and read=False so that a read timeout surfaces as ReadTimeout
+        # (with total=0 alone urllib3 wraps it into a ConnectionError, which reads as "cannot
+        # reach" although the query was sent).
+        session.mount(self.url, HTTPAdapter(
+            pool_connections=1, pool_maxsize=self.concurrency,
+            max_retries=Retry(total=0, read=False, raise_on_status=False)))
+        # Recording-rule detection is per evaluation time: the two phases of one question share it.
+        self._rules: dict[tuple[float, float], frozenset[str]] = {}
 
+    # -- the plan -------------------------------------------------------------------------------
     def fetch(self, ctx: FetchContext) -> list[RawSource]:
-        """Run every query at ``ctx.time``; a failed query is a payload with ``error``."""
+        """Run the phase's queries at ``ctx.time``; a failed query is a payload with ``error``."""
         raw = RawSource(name="prometheus", kind=KIND, meta={"url": self.url})
-        ts = ctx.time.timestamp()
-        window = format_duration(ctx.window_s)
-        unreachable: str | None = None
+        run = _Run(self, ctx)
         with raw.timed():
-            for name in QUERIES:
-                promql = render(name, window)
-                if unreachable is not None:
-                    # The server is down or hung: do not wait out the timeout once per query.
-                    raw.add(Payload(key=f"query:{name}", url=f"{self.url}/api/v1/query",
-                                    params={"query": promql, "time": ts},
-                                    error=f"not sent: {unreachable}"))
-                    continue
-                payload = raw.add(self._query(name, promql, ts))
-                if payload.meta.get("unreachable"):
-                    unreachable = payload.error
-            if unreachable is None:
-                for name in RANGE_QUERIES:
-                    raw.add(self._range(name, render_range(name, ctx.window_s), ctx))
+            recorded = self._recorded_families(run, raw)
+            jobs = self._jobs(ctx, recorded)
+            if jobs:
+                with ThreadPoolExecutor(max_workers=min(self.concurrency, len(jobs)),
+                                        thread_name_prefix="prometheus") as pool:
+                    # The heaviest first (quantiles over buckets), so the cheap ones overlap them.
+                    futures = {j.key: pool.submit(run.send, j)
+                               for j in sorted(jobs, key=lambda j: j.query.quantile is None)}
+                    # Answers are kept in plan order, so a bundle does not depend on timing.
+                    for job in jobs:
+                        raw.add(futures[job.key].result())
         return [raw]
 
-    def _range(self, name: str, promql: str, ctx: FetchContext) -> Payload:
+    def _jobs(self, ctx: FetchContext, recorded: frozenset[str]) -> list[_Job]:
+        phases = {"graph": (GRAPH,), "scoped": (SCOPED,)}.get(ctx.phase, (GRAPH, SCOPED))
+        scope = _matchers(ctx.scope) if ctx.phase == "scoped" else ()
+        window = format_duration(ctx.window_s)
+        jobs: list[_Job] = []
+        for prefix, queries in (("query", QUERIES), ("range", RANGE_QUERIES)):
+            for q in queries.values():
+                if q.phase not in phases:
+                    continue
+                uses_rules = q.rule_family in recorded
+                rate_window = window if prefix == "query" else None
+                promql, scoped = _render(q, rate_window, ctx.window_s, uses_rules, scope)
+                jobs.append(_Job(f"{prefix}:{q.name}", q, promql, scoped))
+        return jobs
+
+    def _recorded_families(self, run: _Run, raw: RawSource) -> frozenset[str]:
+        """The families whose Istio recording rule the server has (empty: read raw metrics)."""
+        if self.recording_rules == "off":
+            return frozenset()
+        key = (run.ctx.time.timestamp(), run.ctx.window_s)
+        if key in self._rules:
+            return self._rules[key]
+        payload = raw.add(run.instant("rules", rules_query(format_duration(run.ctx.window_s))))
+        found: set[str] = set()
+        if payload.ok and payload.body:
+            try:
+                for series in json.loads(payload.body)["result"]:
+                    name = str(series.get("metric", {}).get("__name__", ""))
+                    if name.startswith(RECORDED_PREFIX):
+                        found.add(name.removeprefix(RECORDED_PREFIX))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                found.clear()
+        # A failed detection (an engine without group(), a timeout) means raw metrics: slower,
+        # never wrong. Unreachable is remembered by the run and stops the rest.
+        families = frozenset(found & set(RECORDED_FAMILIES))
+        payload.meta["recorded"] = sorted(families)
+        if payload.ok:
+            self._rules[key] = families
+        return families
+
+
+def _matchers(scope: Scope | None) -> tuple[str, ...]:
+    if scope is None:
+        return ()
+    return scope_matchers(scope.services, scope.workloads)
+
+
+def _render(q: Query, window: str | None, window_s: float, recorded: bool,
+            scope: tuple[str, ...]) -> tuple[str, bool]:
+    from ..promql import render_range
+
+    def text(s: tuple[str, ...]) -> str:
+        if window is None:
+            return render_range(q.name, window_s, recorded=recorded, scope=s)
+        return q.render(window, recorded=recorded, scope=s)
+
+    if scope:
+        scoped = text(scope)
+        if len(scoped) <= MAX_QUERY_CHARS:
+            return scoped, True
+    return text(()), False
+
+
+class _Run:
+    """One fetch: the context, and whether the server turned out to be unreachable."""
+
+    def __init__(self, collector: PrometheusCollector, ctx: FetchContext) -> None:
+        self.collector = collector
+        self.ctx = ctx
+        self._lock = threading.Lock()
+        self.unreachable: str | None = None
+
+    @property
+    def url(self) -> str:
+        return self.collector.url
+
+    def send(self, job: _Job) -> Payload:
+        name = job.key.split(":", 1)[1]
+        if job.key.startswith("range:"):
+            payload = self.range(name, job.promql)
+        else:
+            payload = self.instant(name, job.promql, key=job.key)
+        payload.meta["phase"] = job.query.phase
+        scope = self.ctx.scope
+        if job.scoped and scope is not None:
+            # Recorded so a replay knows which edges the answers cover.
+            payload.meta["scope"] = {"services": sorted(str(s) for s in scope.services),
+                                     "workloads": sorted(str(w) for w in scope.workloads)}
+        return payload
+
+    def _budget(self) -> float:
+        return min(self.collector.timeout_s, self.ctx.remaining_s())
+
+    def _skip(self, payload: Payload) -> Payload | None:
+        """The reason not to send at all: the server is unreachable, or the deadline passed."""
+        with self._lock:
+            if self.unreachable is not None:
+                payload.error = f"not sent: {self.unreachable}"
+                return payload
+        if self._budget() <= 0:
+            payload.error = "not sent: the run's deadline had passed"
+            payload.meta["timed_out"] = 0.0
+            return payload
+        return None
+
+    def instant(self, name: str, promql: str, *, key: str | None = None) -> Payload:
+        ts = self.ctx.time.timestamp()
+        payload = Payload(key=key or name, url=f"{self.url}/api/v1/query",
+                          params={"query": promql, "time": ts}, fetched_at=iso(utc_now()))
+        if self._skip(payload) is not None:
+            return payload
+
+        def call(budget: float) -> Any:
+            result = self.collector.client.custom_query(
+                promql, params={"time": ts, "timeout": _server_timeout(budget)},
+                timeout=budget)  # type: ignore[arg-type]
+            return {"resultType": "vector", "result": result}
+
+        return self._call(payload, name, call)
+
+    def range(self, name: str, promql: str) -> Payload:
         """One history query over the window; failures only cost the sparklines."""
-        step = series_step_s(ctx.window_s)
-        end = ctx.time
-        start = datetime.fromtimestamp(end.timestamp() - ctx.window_s, tz=UTC)
+        step = series_step_s(self.ctx.window_s)
+        end = self.ctx.time
+        start = datetime.fromtimestamp(end.timestamp() - self.ctx.window_s, tz=UTC)
         payload = Payload(key=f"range:{name}", url=f"{self.url}/api/v1/query_range",
                           params={"query": promql, "start": start.timestamp(), "end": end.timestamp(),
                                   "step": step}, fetched_at=iso(utc_now()))
-        t0 = time.perf_counter()
-        try:
-            result = self.client.custom_query_range(promql, start_time=start, end_time=end, step=f"{step:g}s")
-            payload.body = json.dumps({"resultType": "matrix", "result": result})
-            payload.status = 200
-        except PrometheusApiClientException as exc:
-            payload.error = f"Prometheus at {self.url} answered {_http_reason(str(exc))} to range query {name}"
-        except requests.RequestException as exc:
-            payload.error = describe_error(exc, self.url, self.timeout_s)
-        except (KeyError, TypeError, ValueError) as exc:
-            payload.error = f"Prometheus at {self.url} answered range query {name} unexpectedly ({exc})"
-        payload.elapsed_s = time.perf_counter() - t0
-        return payload
+        if self._skip(payload) is not None:
+            return payload
 
-    def _query(self, name: str, promql: str, ts: float) -> Payload:
-        start, fetched_at = time.perf_counter(), iso(utc_now())
-        payload = Payload(key=f"query:{name}", url=f"{self.url}/api/v1/query",
-                          params={"query": promql, "time": ts}, fetched_at=fetched_at)
+        def call(budget: float) -> Any:
+            result = self.collector.client.custom_query_range(
+                promql, start_time=start, end_time=end, step=f"{step:g}s",
+                params={"timeout": _server_timeout(budget)}, timeout=budget)  # type: ignore[arg-type]
+            return {"resultType": "matrix", "result": result}
+
+        return self._call(payload, f"range query {name}", call)
+
+    def _call(self, payload: Payload, what: str, call: Callable[[float], Any]) -> Payload:
+        budget = self._budget()
+        what = what if what.startswith("range query") else f"query {what}"
+        start = time.perf_counter()
         try:
-            result = self.client.custom_query(promql, params={"time": ts})
-            payload.body = json.dumps({"resultType": "vector", "result": result})
+            payload.body = json.dumps(call(budget))
             payload.status = 200
         except PrometheusApiClientException as exc:
-            payload.error = f"Prometheus at {self.url} answered {_http_reason(str(exc))} to query {name}"
+            text = str(exc)
+            if _server_timed_out(text):
+                payload.error = f"{what} timed out after {budget:g} s (the server gave up)"
+                payload.meta["timed_out"] = budget
+            else:
+                payload.error = f"Prometheus at {self.url} answered {_http_reason(text)} to {what}"
         except requests.exceptions.JSONDecodeError:
-            payload.error = (f"Prometheus at {self.url} answered query {name} with a body that is "
+            payload.error = (f"Prometheus at {self.url} answered {what} with a body that is "
                              f"not JSON: is sources.prometheus.url the Prometheus server?")
         except requests.RequestException as exc:
-            reason = describe_error(exc, self.url, self.timeout_s)
-            reason = reason.replace(self.url, f"Prometheus at {self.url}", 1)
-            payload.error = f"{reason}: check sources.prometheus.url"
-            payload.meta["unreachable"] = isinstance(exc, (requests.ConnectionError, requests.Timeout))
-        except (KeyError, TypeError) as exc:
-            payload.error = (f"Prometheus at {self.url} answered query {name} with an unexpected "
-                             f"JSON shape (missing {exc}): is this a Prometheus query API?")
+            if _unreachable(exc):
+                reason = describe_error(exc, self.url, budget).replace(self.url, f"Prometheus at {self.url}", 1)
+                payload.error = f"{reason}: check sources.prometheus.url"
+                payload.meta["unreachable"] = True
+                with self._lock:
+                    self.unreachable = self.unreachable or payload.error
+            elif isinstance(exc, requests.Timeout):
+                payload.error = f"{what} timed out after {budget:g} s"
+                payload.meta["timed_out"] = budget
+            else:
+                payload.error = f"{what}: {describe_error(exc, self.url, budget)}"
+        except (KeyError, TypeError, ValueError) as exc:
+            payload.error = (f"Prometheus at {self.url} answered {what} with an unexpected "
+                             f"JSON shape ({exc!r}): is this a Prometheus query API?")
         payload.elapsed_s = time.perf_counter() - start
         return payload
+
+
+def _server_timeout(budget: float) -> str:
+    """The server-side evaluation limit: a little under the client's, at least a second. In
+    whole milliseconds: Prometheus refuses fractional units ("9.5s" is HTTP 400)."""
+    return f"{round(max(1.0, budget - SERVER_GRACE_S) * 1000)}ms"
+
+
+def _server_timed_out(text: str) -> bool:
+    """The server gave up on its own limit: Prometheus answers 503 ``errorType: timeout`` or,
+    when the limit hits while it expands series, 422 "context deadline exceeded";
+    VictoriaMetrics answers 503 naming the timeout."""
+    lowered = text.lower()
+    return ("503" in text or "422" in text) and any(
+        w in lowered for w in ("timeout", "timed out", "deadline exceeded"))
 
 
 def _http_reason(text: str) -> str:

@@ -17,6 +17,9 @@ from ..base import NormalizeContext
 from ..promql import RANGE_QUERIES, histogram_quantile, series_step_s
 from .labels import UNKNOWN
 
+# The key of the bucket range query of bundles recorded before the server computed the p99.
+LEGACY_LATENCY = "latency"
+
 
 def _matrix(payload: Payload) -> list[dict[str, Any]]:
     """The series of one range-query payload (``{"resultType": "matrix", "result": [...]}``)."""
@@ -29,6 +32,10 @@ def _matrix(payload: Payload) -> list[dict[str, Any]]:
         data = data.get("result", [])
     if not isinstance(data, list) or not all(isinstance(s, dict) and "values" in s for s in data):
         raise ValueError(f"{payload.key}: expected a list of range series")
+    from .normalize import check_series  # here, not at the top: normalize imports this module
+
+    for i, s in enumerate(data):
+        check_series(payload.key, i, s, "values")
     return data
 
 
@@ -40,7 +47,7 @@ def add_history(raw: RawSource, ctx: NormalizeContext, part: SnapshotPart) -> li
     """
     problems: list[str] = []
     matrices: dict[str, list[dict[str, Any]]] = {}
-    for name in RANGE_QUERIES:
+    for name in (*RANGE_QUERIES, LEGACY_LATENCY):
         payload = raw.get(f"range:{name}")
         if payload is None:
             continue
@@ -81,8 +88,10 @@ def add_history(raw: RawSource, ctx: NormalizeContext, part: SnapshotPart) -> li
 
     requests_by_svc = grid(matrices["requests"])
     errors_by_svc = grid(matrices.get("errors", []))
+    p99_by_svc = grid(matrices.get("latency_p99", []))
+    # Bundles recorded before the server computed the p99 hold the buckets per step instead.
     buckets: dict[ServiceRef, list[dict[float, float]]] = {}
-    for s in matrices.get("latency", []):
+    for s in matrices.get(LEGACY_LATENCY, []):
         ref = service(s["metric"])
         if ref is None:
             continue
@@ -97,7 +106,10 @@ def add_history(raw: RawSource, ctx: NormalizeContext, part: SnapshotPart) -> li
         ratio = tuple(None if r is None else ((e or 0.0) / r if r > 0 else 0.0) for r, e in zip(rates, errs))
         part.series.append(MetricSeries(ref, "request_rate", start, step, tuple(rates)))
         part.series.append(MetricSeries(ref, "error_ratio", start, step, ratio))
-        if ref in buckets:
+        if ref in p99_by_svc:
+            p99 = tuple(None if v is None else _finite(v) for v in p99_by_svc[ref])
+            part.series.append(MetricSeries(ref, "p99_ms", start, step, p99))
+        elif ref in buckets:
             p99 = tuple(_finite(histogram_quantile(0.99, b.items())) if b else None for b in buckets[ref])
             part.series.append(MetricSeries(ref, "p99_ms", start, step, p99))
     return problems

@@ -26,7 +26,6 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from meshobs.durations import format_duration
 from meshobs.model import (
     Edge,
     Latency,
@@ -38,16 +37,16 @@ from meshobs.model import (
     ServiceRef,
     SnapshotPart,
     SourceState,
-    SourceStatus,
     Workload,
     WorkloadRef,
 )
 from meshobs.raw import Payload, RawSource
 
 from ..base import NormalizeContext
-from ..promql import QUERIES, histogram_quantile
+from ..promql import LATENCY_QUERIES, QUERIES, histogram_quantile
 from .history import add_history
-from .labels import KIND, UNKNOWN
+from .labels import UNKNOWN
+from .status import LEGACY_LATENCY, QUANTILES, Answers, source_status
 
 _EdgeKey = tuple[WorkloadRef, ServiceRef, WorkloadRef | None, str]
 
@@ -57,15 +56,16 @@ class _Side:
     """What one reporter said about one edge."""
 
     responses: dict[tuple[str, str], float] = field(default_factory=dict)
-    buckets: dict[float, float] = field(default_factory=dict)
+    quantiles: dict[float, float] = field(default_factory=dict)  # 0.5/0.9/0.99 -> ms
+    buckets: dict[float, float] = field(default_factory=dict)  # bundles with the bucket query
     tcp: dict[str, float] = field(default_factory=dict)
     security: dict[str, float] = field(default_factory=dict)
     principals: dict[str, str] = field(default_factory=dict)
-    seen: bool = False
 
 
 @dataclass
 class _EdgeFacts:
+    key: _EdgeKey
     source_service: ServiceRef | None
     sides: dict[str, _Side] = field(default_factory=lambda: {"source": _Side(), "destination": _Side()})
 
@@ -83,57 +83,101 @@ def _series(payload: Payload) -> list[dict[str, Any]]:
         data = data.get("result", [])
     if not isinstance(data, list):
         raise ValueError(f"{payload.key}: expected a list of series, got {type(data).__name__}")
-    for s in data:
+    for i, s in enumerate(data):
         if not isinstance(s, dict) or "value" not in s:
             raise ValueError(f"{payload.key}: a series without an instant value (a range result?)")
+        check_series(payload.key, i, s, "value")
     return data
 
 
-def _key(m: dict[str, str], protocol: str) -> _EdgeKey:
-    def get(label: str) -> str:
-        return m.get(label) or UNKNOWN
+def _sample(value: Any) -> bool:
+    """``[time, "number"]`` as the HTTP API writes a sample ("NaN" and "+Inf" included)."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return False
+    try:
+        float(value[0])
+        float(value[1])
+    except (TypeError, ValueError):
+        return False
+    return not isinstance(value[1], bool)
 
-    dst_wl = get("destination_workload")
-    return (WorkloadRef(get("source_workload_namespace"), get("source_workload")),
-            ServiceRef(get("destination_service_namespace"), get("destination_service_name")),
-            None if dst_wl == UNKNOWN else WorkloadRef(get("destination_workload_namespace"), dst_wl),
-            protocol)
+
+def check_series(key: str, i: int, series: dict[str, Any], field: str) -> None:
+    """Raise ValueError naming the payload, the series and the field when a series is not what
+    the HTTP API sends: labels a mapping of strings, ``value`` one sample, ``values`` a list."""
+    labels = series.get("metric")
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise ValueError(f"{key}: series {i}: 'metric' is not a mapping of label strings")
+    samples = [series.get(field)] if field == "value" else series.get(field)
+    if not isinstance(samples, list) or not all(_sample(v) for v in samples):
+        raise ValueError(f"{key}: series {i}: '{field}' is not [time, number]" + ("" if field == "value" else " pairs"))
+
+
+# An edge's identity as label values: (source workload namespace, source workload, destination
+# service namespace, destination service, destination workload namespace, destination workload,
+# protocol). Plain strings hash in C: tens of thousands of series are keyed per snapshot, and the
+# refs are built once per edge.
+_RawKey = tuple[str, str, str, str, str, str, str]
+_KEY_LABELS = ("source_workload_namespace", "source_workload", "destination_service_namespace",
+               "destination_service_name", "destination_workload_namespace", "destination_workload")
+
+
+def _raw_key(m: dict[str, str], protocol: str) -> _RawKey:
+    a, b, c, d, e, f = (m.get(label) or UNKNOWN for label in _KEY_LABELS)
+    return (a, b, c, d, e, f, protocol)
+
+
+def _key(raw: _RawKey) -> _EdgeKey:
+    src_ns, src_wl, dst_ns, dst_svc, dst_wl_ns, dst_wl, protocol = raw
+    return (WorkloadRef(src_ns, src_wl), ServiceRef(dst_ns, dst_svc),
+            None if dst_wl == UNKNOWN else WorkloadRef(dst_wl_ns, dst_wl), protocol)
 
 
 def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     """Query results -> Edges, Workloads, Services and the ``prometheus`` SourceStatus."""
-    facts: dict[_EdgeKey, _EdgeFacts] = {}
-    failed: list[str] = []
-    revisions: dict[WorkloadRef, str] = {}
+    facts: dict[_RawKey, _EdgeFacts] = {}
+    answers = Answers()
+    revisions: dict[tuple[str, str], str] = {}  # (namespace, workload) -> canonical revision
 
     def side(m: dict[str, str], protocol: str) -> _Side:
-        key = _key(m, protocol)
-        src_svc = m.get("source_canonical_service") or UNKNOWN
-        if key not in facts:
-            facts[key] = _EdgeFacts(None if src_svc == UNKNOWN
-                                    else ServiceRef(key[0].namespace, src_svc))
+        raw_key = _raw_key(m, protocol)
+        edge = facts.get(raw_key)
+        if edge is None:
+            key = _key(raw_key)
+            src_svc = m.get("source_canonical_service") or UNKNOWN
+            edge = facts[raw_key] = _EdgeFacts(key, None if src_svc == UNKNOWN
+                                               else ServiceRef(key[0].namespace, src_svc))
         rev_src, rev_dst = m.get("source_canonical_revision"), m.get("destination_canonical_revision")
         if rev_src and rev_src not in (UNKNOWN, "latest"):
-            revisions.setdefault(key[0], rev_src)
-        if key[2] is not None and rev_dst and rev_dst not in (UNKNOWN, "latest"):
-            revisions.setdefault(key[2], rev_dst)
-        s = facts[key].sides["source" if m.get("reporter") == "source" else "destination"]
-        s.seen = True
+            revisions.setdefault((raw_key[0], raw_key[1]), rev_src)
+        if raw_key[5] != UNKNOWN and rev_dst and rev_dst not in (UNKNOWN, "latest"):
+            revisions.setdefault((raw_key[4], raw_key[5]), rev_dst)
+        s = edge.sides["source" if m.get("reporter") == "source" else "destination"]
         for label in ("source_principal", "destination_principal"):
             if (v := m.get(label)) and v != UNKNOWN:
                 s.principals.setdefault(label, v)
         return s
 
-    for name in QUERIES:
+    # Bundles recorded before the server computed quantiles hold the buckets ("query:latency").
+    legacy = raw.get(f"query:{LEGACY_LATENCY}") is not None
+    names = [n for n in QUERIES if not (legacy and n in LATENCY_QUERIES)]
+    names += [LEGACY_LATENCY] if legacy else []
+    for name in names:
         payload = raw.get(f"query:{name}")
         if payload is None:
-            failed.append(f"{name} (not fetched)")
+            answers.absent.append(name)
             continue
         if (why := payload.failure()) is not None:
-            failed.append(f"{name}: {why}")
+            answers.failed[name] = why if name in why else f"query {name}: {why}"
             continue
+        answers.answered.append(name)
+        if payload.meta.get("scope"):
+            answers.scope = payload.meta["scope"]
+        quantile = QUERIES[name].quantile if name in QUERIES else None
         for s in _series(payload):
             m, value = s["metric"], float(s["value"][1])
+            if name in LATENCY_QUERIES:
+                answers.latency_series += 1
             if math.isnan(value):
                 continue
             if name == "requests":
@@ -142,7 +186,12 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
                 sd.responses[code] = sd.responses.get(code, 0.0) + value
                 if m.get("reporter") == "destination" and (csp := m.get("connection_security_policy")):
                     sd.security[csp] = sd.security.get(csp, 0.0) + value
-            elif name == "latency":
+            elif quantile is not None:
+                # One series per edge and reporter; two only if a label is empty on one and
+                # "unknown" on the other, which _key reads alike: the first answer stands.
+                side(m, m.get("request_protocol") or "http").quantiles.setdefault(quantile, value)
+            elif name == LEGACY_LATENCY:
+                answers.latency_series += 1
                 sd = side(m, m.get("request_protocol") or "http")
                 le = float(m.get("le", "nan"))
                 sd.buckets[le] = sd.buckets.get(le, 0.0) + value
@@ -152,15 +201,16 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
                 if name == "tcp_opened" and m.get("reporter") == "destination" and (
                         csp := m.get("connection_security_policy")):
                     sd.security[csp] = sd.security.get(csp, 0.0) + value
+    answers.recorded = bool((rules := raw.get("rules")) is not None and rules.meta.get("recorded"))
 
     part = SnapshotPart()
-    for key, f in facts.items():
-        edge = _edge(key, f)
+    for f in facts.values():
+        edge = _edge(f.key, f)
         if edge is not None:
             part.edges.append(edge)
-    _nodes(part, revisions)
+    _nodes(part, {WorkloadRef(ns, name): rev for (ns, name), rev in revisions.items()})
     history_problems = add_history(raw, ctx, part)
-    status = _status(raw, failed, len(part.edges), ctx)
+    status = source_status(raw, answers, part.edges, ctx)
     if history_problems and status.state is SourceState.OK:
         status = replace(status, message=f"{status.message}; no history: {history_problems[0]}")
     part.sources.append(status)
@@ -181,9 +231,12 @@ def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:
     responses = tuple(ResponseStat(code, flags, rate)
                       for (code, flags), rate in sorted(chosen.responses.items()))
     latency = None
-    # The chosen reporter's histogram; the other's when the chosen one recorded nothing.
+    # The chosen reporter's quantiles; the other's when the chosen one recorded nothing (NaN).
     for sd in (chosen, dst if chosen is src else src):
-        q = [histogram_quantile(p, sd.buckets.items()) for p in (0.5, 0.9, 0.99)]
+        if sd.buckets:  # a bundle recorded with the bucket query: Prometheus's arithmetic, here
+            for p in QUANTILES:
+                sd.quantiles.setdefault(p, histogram_quantile(p, sd.buckets.items()))
+        q = [sd.quantiles.get(p, math.nan) for p in QUANTILES]
         if not any(math.isnan(v) for v in q):
             latency = Latency(p50=q[0], p90=q[1], p99=q[2])
             break
@@ -226,21 +279,3 @@ def _nodes(part: SnapshotPart, revisions: dict[WorkloadRef, str]) -> None:
     part.workloads.extend(Workload(ref=ref, mesh=Mesh.ISTIO, services=tuple(sorted(svcs)),
                                    version=revisions.get(ref), meshed=True)
                           for ref, svcs in sorted(workloads.items()))
-
-
-def _status(raw: RawSource, failed: list[str], n_edges: int, ctx: NormalizeContext) -> SourceStatus:
-    url = raw.meta.get("url", "")
-    if failed:
-        answered = len(QUERIES) - len(failed)
-        if answered == 0:
-            message = f"no query answered: {failed[0].split(': ', 1)[-1]}"
-        else:
-            message = ("; ".join(f"query {f}" for f in failed)
-                       + f"; kept the {answered} queries that answered")
-        return SourceStatus(raw.name, SourceState.ERROR, message, raw.duration_s, KIND)
-    if n_edges == 0:
-        window = format_duration(ctx.window_s)
-        return SourceStatus(raw.name, SourceState.NO_DATA,
-                            f"no istio_requests_total series in the last {window} at {url or 'Prometheus'}: "
-                            f"is Prometheus scraping the sidecars?", raw.duration_s, KIND)
-    return SourceStatus(raw.name, SourceState.OK, f"{n_edges} edges", raw.duration_s, KIND)

@@ -9,4 +9,6 @@ CODES: list[Code] = [
          "check {check_id} raised {error}; the other checks ran"),
     Code("MSH0002", Severity.WARNING, "Source could not be read",
          "{source}: {reason}"),
+    Code("MSH0003", Severity.WARNING, "Items of a source could not be read",
+         "{source}: {count} item(s) could not be read and were left out: {first}"),
 ]

@@ -66,7 +66,10 @@ CODES: list[Code] = [
          "{host} port {port} is {protocols} in {service_entries}; sidecars build one listener for it, so "
          "one of them is applied wrongly"),
     # deprecations (IST0002 / IST0135)
-    Code("MSH0244", Severity.WARNING, "deprecated or removed Istio field, annotation or kind",
+    # Deprecated still works (istioctl reports IST0002 / IST0135 as Info); removed does nothing.
+    Code("MSH0244", Severity.INFO, "deprecated Istio field or annotation",
+         "{name}: {what} is {status}; {replacement}"),
+    Code("MSH0249", Severity.WARNING, "removed Istio kind or annotation: nothing reads it",
          "{name}: {what} is {status}; {replacement}"),
     # Telemetry (IST0160 / IST0159)
     Code("MSH0245", Severity.WARNING, "several Telemetry resources without selector in one namespace",

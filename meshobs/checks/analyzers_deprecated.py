@@ -89,18 +89,26 @@ def _rule_fields(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
                    "use consistentHash.ringHash.minimumRingSize")
 
 
+REMOVED = "removed"  # a status that starts so is MSH0249, anything else MSH0244
+
+
+def _code(status: str) -> str:
+    return "MSH0249" if status.startswith(REMOVED) else "MSH0244"
+
+
 def _annotation(key: str) -> tuple[str, str] | None:
     if key in ANNOTATIONS:
         return ANNOTATIONS[key]
     if key.startswith(MIXER_ANNOTATIONS):
-        return "removed with the Mixer in Istio 1.8", "remove it; nothing reads it any more"
+        return f"{REMOVED} with the Mixer in Istio 1.8", "remove it; nothing reads it any more"
     return None
 
 
-@analyzer("config.deprecated", Category.CONFIG, (*ISTIO_KINDS, *REMOVED_KINDS, "Workload", "Pod"), ("MSH0244",),
-          mesh=Mesh.ISTIO)
+@analyzer("config.deprecated", Category.CONFIG, (*ISTIO_KINDS, *REMOVED_KINDS, "Workload", "Pod"),
+          ("MSH0244", "MSH0249"), mesh=Mesh.ISTIO)
 def deprecated(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
-    """A resource uses an Istio field, annotation or kind that Istio deprecated or removed."""
+    """A resource uses an Istio field, annotation or kind that Istio deprecated (MSH0244, info: it
+    still works) or removed (MSH0249, warning: nothing reads it any more)."""
     for kind in ISTIO_KINDS:
         for r in pick_resources(snapshot, kind):
             fields = _route_fields(r.spec) if kind == "VirtualService" else (
@@ -112,7 +120,8 @@ def deprecated(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
         for kind in kinds:
             for r in pick_resources(snapshot, kind):
                 if r.api_version.split("/", 1)[0] == group:
-                    yield _finding(r, "", f"kind {kind} of {group}", f"removed in Istio {release}", replacement)
+                    yield _finding(r, "", f"kind {kind} of {group}", f"{REMOVED} in Istio {release}",
+                                   replacement)
     for w in snapshot.workloads:
         for key in sorted(w.annotations):
             found = _annotation(key)
@@ -130,7 +139,7 @@ def deprecated(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
 
 def _topology_finding(subject: str, services: Iterable[ServiceRef], what: str, status: str,
                       replacement: str) -> Finding:
-    return finding("MSH0244", "config.deprecated", subject, services=services, name=subject, what=what,
+    return finding(_code(status), "config.deprecated", subject, services=services, name=subject, what=what,
                    status=status, replacement=replacement, evidence={"what": what, "status": status},
                    hint=f"{replacement}; istioctl analyze reports IST0135")
 
@@ -143,7 +152,7 @@ def _annotations_of(r: ConfigResource) -> Iterator[Finding]:
 
 
 def _finding(r: ConfigResource, path: str, what: str, status: str, replacement: str) -> Finding:
-    return finding("MSH0244", "config.deprecated", resource=r, at=path, what=what, status=status,
+    return finding(_code(status), "config.deprecated", resource=r, at=path, what=what, status=status,
                    replacement=replacement, name=f"{r.kind} {r.namespace}/{r.name}",
                    evidence={"what": what, "status": status, "api_version": r.api_version},
                    hint=f"{replacement}; istioctl analyze reports IST0002 / IST0135")

@@ -38,7 +38,7 @@ def _split_route(routes: list[Mapping[str, Any]]) -> tuple[Mapping[str, Any] | N
     return chosen, len(routes) > 1
 
 
-@check("appmesh.split_mismatch", Category.CONFIG, ("config", "edges"), ("MSH0208",), mesh=Mesh.APPMESH)
+@check("appmesh.split_mismatch", Category.CONFIG, ("config", "requests"), ("MSH0208",), mesh=Mesh.APPMESH)
 def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """The observed split across a route's target virtual nodes differs from its weights beyond
     noise (the chi-square test of config.split_mismatch, per virtual node)."""
@@ -84,7 +84,7 @@ def _outbound(snapshot: MeshSnapshot, service: ServiceRef) -> dict[tuple[Any, Se
     return out
 
 
-@check("appmesh.undeclared_backend", Category.CONFIG, ("config", "edges"), ("MSH0209",),
+@check("appmesh.undeclared_backend", Category.CONFIG, ("config", "graph"), ("MSH0209",),
        mesh=Mesh.APPMESH)
 def undeclared_backend(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """A virtual node of the service calls a virtual service missing from its backends."""
@@ -124,7 +124,7 @@ def _mismatch(client_tls: Mapping[str, Any] | None, listener_tls: str | None) ->
 
 
 @check("appmesh.client_tls", Category.CONFIG, ("config",), ("MSH0210",), mesh=Mesh.APPMESH,
-       uses=("edges",))  # the observed calls, as evidence
+       uses=("requests",))  # the observed calls and their errors, as evidence
 def client_tls(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """A caller's client TLS policy for the service does not fit the service's listener TLS."""
     servers = spec.nodes_of(snapshot, service)
@@ -154,7 +154,7 @@ def client_tls(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
                                "backend for a STRICT listener")
 
 
-@check("appmesh.resilience", Category.CONFIG, ("config", "edges"), ("MSH0211", "MSH0212"),
+@check("appmesh.resilience", Category.CONFIG, ("config", "requests"), ("MSH0211", "MSH0212"),
        mesh=Mesh.APPMESH)
 def resilience(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Requests to the service fail and its virtual nodes' listeners lack health checks or

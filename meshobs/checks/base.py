@@ -1,9 +1,9 @@
 """What a check is, what it returns, and the two kinds of check.
 
 A **service check** judges one service: a pure function ``(snapshot, service, settings) ->
-Iterable[Finding]`` declared with :func:`check`. It names the *inputs* it needs ("edges",
-"proxies", ...); when one is absent the engine records the check as skipped with the reason
-instead of calling it.
+Iterable[Finding]`` declared with :func:`check`. It names the *inputs* it needs ("requests",
+"latency", "proxies", ...); when one is absent the engine records the check as skipped with the
+reason instead of calling it.
 
 An **analyzer** judges configuration resources (or the mesh as a whole): a pure function
 ``(snapshot, settings) -> Iterable[Finding]`` declared with :func:`analyzer`. It names the
@@ -170,8 +170,11 @@ T = TypeVar("T")
 CheckFn = Callable[[MeshSnapshot, ServiceRef, Settings], Iterable[Finding]]
 AnalyzerFn = Callable[[MeshSnapshot, Settings], Iterable[Finding]]
 
-# The inputs a service check may need, as meshobs.engine.inputs names them.
-INPUTS = ("pods", "edges", "proxies", "config", "certs", "traces")
+# The inputs a service check may need, as meshobs.engine.inputs names them (kept equal by a
+# test; the engine imports the checks, not the other way round). The edges' data comes in four
+# kinds because sources deliver them separately: the graph (who calls whom, call counts),
+# request rates by response code, latency, and connection security.
+INPUTS = ("pods", "graph", "requests", "latency", "security", "proxies", "config", "certs", "traces")
 # What an analyzer may read besides configuration kinds: the topology, always present in the
 # model (possibly empty; see meshobs.checks.inventory for what the input can vouch for).
 TOPOLOGY_KINDS = ("Service", "Workload", "Pod")
@@ -195,8 +198,9 @@ class Check:
     kind: ClassVar[str] = "check"
     id: str
     category: Category
-    # inputs, all required: "pods", "edges", "proxies", "config", "certs", "traces";
-    # "pods|proxies" means either one will do.
+    # inputs, all required: keys of meshobs.engine.inputs.INPUTS ("pods", "graph", "requests",
+    # "latency", "security", "proxies", "config", "certs", "traces"); "pods|proxies" means
+    # either one will do.
     needs: tuple[str, ...]
     codes: tuple[str, ...]  # the codes it may emit
     run: CheckFn = field(repr=False)

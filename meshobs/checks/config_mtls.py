@@ -122,7 +122,7 @@ def _tls_mode_path(dr: ConfigResource, port: int | None) -> str:
     return "spec.trafficPolicy.tls.mode"
 
 
-@check("certs.plaintext_edge", Category.CERTS, ("config", "edges"), ("MSH0307",),
+@check("certs.plaintext_edge", Category.CERTS, ("config", "requests", "security"), ("MSH0307",),
        blind_on={Mesh.APPMESH: "CloudWatch and X-Ray do not report how requests were secured "
                                "(Istio's connection_security_policy has no App Mesh counterpart)"})
 def plaintext_edge(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:

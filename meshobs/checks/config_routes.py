@@ -295,7 +295,7 @@ def intended_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settin
 
 
 # -- observed split --------------------------------------------------------------------------
-@check("config.split_mismatch", Category.CONFIG, ("config", "edges"), ("MSH0205",), mesh=Mesh.ISTIO)
+@check("config.split_mismatch", Category.CONFIG, ("config", "requests"), ("MSH0205",), mesh=Mesh.ISTIO)
 def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """The observed split across subsets differs from the VirtualService's weights beyond noise.
 

@@ -175,7 +175,7 @@ _ERROR_HINT = ("the response flags say where it failed: UH/UF point at the desti
                "UO at a circuit breaker, UC at mTLS, NR at routing, '-' at the application itself")
 
 
-@check("traffic.error_rate", Category.TRAFFIC, ("edges",), ("MSH0401", "MSH0402", "MSH0408", "MSH0409"))
+@check("traffic.error_rate", Category.TRAFFIC, ("requests",), ("MSH0401", "MSH0402", "MSH0408", "MSH0409"))
 def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Error ratio above the threshold on inbound requests, on each outbound destination, and
     on requests that never reached any destination workload."""
@@ -264,7 +264,7 @@ def _ms(value: float) -> str:
     return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
 
 
-@check("traffic.latency", Category.TRAFFIC, ("edges",), ("MSH0403", "MSH0404"))
+@check("traffic.latency", Category.TRAFFIC, ("requests", "latency"), ("MSH0403", "MSH0404"))
 def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Inbound p99 above the threshold, or more than ``latency_regression`` times the baseline."""
     inbound = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]
@@ -297,7 +297,7 @@ def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> 
                           p99_ms=_ms(p99), factor=round(factor, 1), baseline_ms=_ms(base[0]))
 
 
-@check("traffic.circuit_breaker", Category.TRAFFIC, ("proxies|edges",), ("MSH0405",))
+@check("traffic.circuit_breaker", Category.TRAFFIC, ("proxies|requests",), ("MSH0405",))
 def circuit_breaker(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Callers' circuit breakers for this service overflow (counters, open breakers, UO flags)."""
     overflows = 0

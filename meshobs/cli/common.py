@@ -17,6 +17,7 @@ import click
 from meshobs.bundle import Bundle, BundleError
 from meshobs.config import Config, ConfigError, load_config
 from meshobs.model import MeshSnapshot
+from meshobs.redact import redact_text, register_config_secrets
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNCHECKED = 0, 1, 2, 3
 
@@ -54,8 +55,9 @@ class Loaded:
 
 
 def note(message: str) -> None:
-    """One line on stderr (never stdout, which belongs to the command's output)."""
-    click.echo(f"meshobs: {message}", err=True)
+    """One line on stderr (never stdout, which belongs to the command's output), credentials
+    in it (URL user-info, tokens) masked: notes quote URLs."""
+    click.echo(f"meshobs: {redact_text(message)}", err=True)
 
 
 def progress_printer() -> Callable[[str], None] | None:
@@ -80,9 +82,11 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(redact_text(str(exc))) from None
     if adjust is not None:
         config = adjust(config)
+    if config is not None:
+        register_config_secrets(config.raw)  # masked in every message and bundle from now on
     if window is not None:
         try:
             seconds = parse_duration(window)
@@ -148,7 +152,7 @@ def handle_errors(fn: F) -> F:
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except (ConfigError, BundleError) as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(redact_text(str(exc))) from None
         except KeyboardInterrupt:
             raise click.exceptions.Exit(130) from None
         except BrokenPipeError:
@@ -158,7 +162,8 @@ def handle_errors(fn: F) -> F:
             if ctx is not None and ctx.find_root().params.get("debug"):
                 raise
             raise InternalError(
-                f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+                f"internal error: {type(exc).__name__}: {redact_text(str(exc))} "
+                "(run with --debug for the traceback)"
             ) from None
 
     return wrapper  # type: ignore[return-value]

@@ -19,10 +19,10 @@ def demo() -> None:
 @handle_errors
 def list_() -> None:
     """List the built-in demo bundles with a one-line description."""
-    from meshobs.demo.catalog import list_demos
+    from meshobs.demo.catalog import list_demos, list_library
 
-    demos = [*list_demos(), ("generated-N", "a generated mesh of N services (e.g. generated-200), "
-                                            "built on the fly for scale tests")]
+    demos = [*list_demos(), *list_library(),
+             ("generated-N", "a generated mesh of N services (e.g. generated-200), built on the fly for scale tests")]
     width = max(len(n) for n, _ in demos)
     for name, description in demos:
         click.echo(f"{name:<{width}}  {description}")

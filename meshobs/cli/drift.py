@@ -27,6 +27,7 @@ from meshobs.cli.common import (
     note,
     source_options,
 )
+from meshobs.redact import register_url
 
 FAIL_ON = ("error", "warning", "never")
 
@@ -86,6 +87,8 @@ def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | N
     state_dir = _setting(state_dir, section, "state_dir")
     textfile = _setting(textfile, section, "textfile")
     pushgateway = _setting(pushgateway, section, "pushgateway")
+    if pushgateway:
+        register_url(pushgateway)  # its user:password never reaches stderr or a report
     rules = rules_from_config(section.get("ignore"))
 
     now = utc_now()
@@ -119,8 +122,10 @@ def _record_and_publish(run: Any, now: Any, state_dir: str | None, textfile: str
     failed = False
     if state_dir:
         try:
+            # The run's time is taken under the state directory's lock, so overlapping runs
+            # are numbered and timed in the order they were recorded.
             run.record = StateStore(Path(state_dir).expanduser()).record(
-                run.drifts if run.checked else None, checked=set(run.checked), now=now,
+                run.drifts if run.checked else None, checked=set(run.checked),
                 error=None if run.checked else "; ".join(run.problems) or "nothing checked",
                 incomplete=bool(run.problems))
         except (StateError, OSError) as exc:
@@ -129,7 +134,7 @@ def _record_and_publish(run: Any, now: Any, state_dir: str | None, textfile: str
     if not (textfile or pushgateway):
         return failed
     record = run.record
-    text = render(run.drifts, last_run=now.timestamp(),
+    text = render(run.drifts, last_run=(record.run_at if record else now).timestamp(),
                   last_success=record.last_success if record else (now.timestamp() if run.complete else None),
                   check_errors_total=record.check_errors_total if record else (0 if run.complete else 1),
                   across_runs=record is not None)

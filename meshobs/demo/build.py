@@ -9,6 +9,7 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meshobs import __version__
 from meshobs.bundle import Bundle, write_bundle
@@ -18,6 +19,10 @@ from .render_envoy import render_proxies
 from .render_jaeger import jaeger_source
 from .render_kubernetes import kubernetes_source, pods
 from .scenario import BUILTIN, Scenario, builtin_scenario
+
+if TYPE_CHECKING:
+    from .prom_timeline import Timeline
+    from .traffic import EdgeTraffic
 
 BUNDLES = Path(__file__).resolve().parent / "bundles"
 
@@ -29,6 +34,8 @@ def render_bundle(scenario: Scenario) -> Bundle:
 
     if scenario.appmesh:
         sources = _mixed_sources(scenario)
+    elif scenario.rich:
+        sources = _rich_sources(scenario)
     else:
         sources = [kubernetes_source(scenario), *render_proxies(scenario), jaeger_source(scenario),
                    prometheus_source(scenario.edges, scenario.time, scenario.window_s)]
@@ -61,10 +68,45 @@ def _mixed_sources(scenario: Scenario) -> list[RawSource]:
         both = [e for e in istio_edges if e.destination_istio]
         sources += [jaeger_source(replace(scenario, edges=both)),
                     prometheus_source(istio_edges, scenario.time, scenario.window_s)]
+    if scenario.appmesh_aws_names:  # CloudWatch dimensions and X-Ray segments carry awsNames
+        appmesh_edges = [_aws_named(scenario, e) for e in appmesh_edges]
+        gateways = {scenario.aws_name("node", g) for g in gateways}
     sources += [cloudwatch_source(appmesh_edges, scenario.time, scenario.window_s, mesh=mesh, gateways=gateways),
                 xray_source(appmesh_edges, scenario.time, scenario.window_s, mesh=mesh, traces=scenario.traces // 2,
                             seed=scenario.seed)]
     return sources
+
+
+def scenario_timeline(scenario: Scenario) -> Timeline:
+    """Every Prometheus series of an authored scenario: its traffic and istiod's metrics."""
+    from .prom_timeline import Timeline, traffic_series
+    from .render_istiod import istiod_series
+
+    return Timeline([*traffic_series(scenario.edges), *istiod_series(scenario)],
+                    history_s=scenario.history_s, end_s_ago=scenario.metrics_end_s_ago)
+
+
+def _rich_sources(scenario: Scenario) -> list[RawSource]:
+    """Sources of an authored scenario. istiod's debug endpoints join the bundle once a collector
+    for them is registered (until then an unknown source kind would be an unreadable source)."""
+    from meshobs.collect import MODULES
+
+    from .prom_timeline import prometheus_source
+    from .render_istiod import istiod_source
+
+    sources = [kubernetes_source(scenario), *render_proxies(scenario), jaeger_source(scenario),
+               prometheus_source(scenario_timeline(scenario), scenario.time, scenario.window_s)]
+    if scenario.istiod is not None and "istiod" in MODULES:
+        sources.append(istiod_source(scenario))
+    return sources
+
+
+def _aws_named(scenario: Scenario, edge: EdgeTraffic) -> EdgeTraffic:
+    """``edge`` in App Mesh's own names: virtual node awsNames, virtual service awsNames."""
+    dst = edge.destination_workload
+    return replace(edge, source_workload=scenario.aws_name("node", edge.source_workload),
+                   destination_workload=scenario.aws_name("node", dst) if dst else None,
+                   destination_service=scenario.aws_name("service", edge.destination_service))
 
 
 def build_all(directory: Path = BUNDLES) -> list[Path]:

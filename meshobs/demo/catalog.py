@@ -24,22 +24,37 @@ class DemoNotFound(Exception):
     """An unknown demo name; the message lists the available ones."""
 
     def __init__(self, name: str) -> None:
-        names = ", ".join(n for n, _ in list_demos())
+        from .scenarios import LIBRARY
+
+        names = ", ".join([*(n for n, _ in list_demos()), *LIBRARY])
         super().__init__(f"no demo named {name!r}; available: {names}, generated-<N> "
                          f"(a generated mesh of N services, N up to {MAX_GENERATED})")
         self.name = name
 
 
 def list_demos() -> list[tuple[str, str]]:
-    """(name, one-line description) of every built-in demo, the default first."""
+    """(name, one-line description) of every built-in demo with a shipped bundle, the default
+    first."""
     return [(name, builtin_scenario(name).description) for name in BUILTIN]
+
+
+def list_library() -> list[tuple[str, str]]:
+    """(name, one-line description) of every scenario of the library (meshobs.demo.scenarios):
+    realistic meshes with a known fault or healthy-but-noisy, rendered on the fly."""
+    from .scenarios import LIBRARY, library_scenario
+
+    return [(name, library_scenario(name).description) for name in LIBRARY]
 
 
 def scenario_for(name: str | None) -> Scenario:
     """The scenario behind a demo name (``None`` = the default); raises :class:`DemoNotFound`."""
+    from .scenarios import LIBRARY, library_scenario
+
     name = name or DEFAULT
     if name in BUILTIN:
         return builtin_scenario(name)
+    if name in LIBRARY:
+        return library_scenario(name)
     match = _GENERATED.match(name)
     if match and 1 <= int(match.group(1)) <= MAX_GENERATED:
         return generate_scenario(int(match.group(1)))
@@ -47,8 +62,8 @@ def scenario_for(name: str | None) -> Scenario:
 
 
 def load_demo(name: str | None = None) -> Bundle:
-    """The demo's bundle: the shipped archive for a built-in demo, rendered on the fly for
-    ``generated-<N>``."""
+    """The demo's bundle: the shipped archive for a built-in demo, rendered on the fly for the
+    scenario library and ``generated-<N>`` (deterministic: the same bundle every time)."""
     name = name or DEFAULT
     if name in BUILTIN:
         archive = resources.files("meshobs.demo").joinpath("bundles", f"{name}.tar.gz")
@@ -87,6 +102,18 @@ def _intended_kubernetes(scenario: Scenario) -> list[dict[str, Any]]:
     return docs
 
 
+_SERVER_SET = ("creationTimestamp", "generation", "managedFields", "resourceVersion", "uid")
+
+
+def _as_manifest(resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource as Git holds it: without the metadata the API server sets (authored scenarios
+    date their resources; a manifest never carries those fields)."""
+    meta = resource.get("metadata", {})
+    if not any(k in meta for k in _SERVER_SET):
+        return resource
+    return {**resource, "metadata": {k: v for k, v in meta.items() if k not in _SERVER_SET}}
+
+
 class DirectoryNotEmpty(Exception):
     """The export directory holds files already (perhaps the user's edits)."""
 
@@ -110,7 +137,7 @@ def export_intended(name: str | None, directory: str | Path, *, force: bool = Fa
     written = []
     files = [("kubernetes.yaml", _intended_kubernetes(scenario))]
     if scenario.intended_config():
-        files.append(("istio.yaml", scenario.intended_config()))
+        files.append(("istio.yaml", [_as_manifest(r) for r in scenario.intended_config()]))
     if scenario.appmesh_config:
         files.append(("appmesh.yaml", scenario.appmesh_config))
     for filename, docs in files:

@@ -300,12 +300,19 @@ class MeshView:
                 headers = [{"name": k, "string_match": {"exact": v["exact"]}} for k, v in m.get("headers", {}).items()]
                 if headers:
                     match["headers"] = headers
-                routes.append({"name": rule.get("name", "default"), "match": match, "route": action,
-                               "decorator": decorator,
-                               "metadata": {"filter_metadata": {"istio": {"config":
-                                   f"/apis/networking.istio.io/v1/namespaces/{vs['metadata']['namespace']}"
-                                   f"/virtual-service/{vs['metadata']['name']}"}}}})
+                routes.append(self._decorate(rule, m, port, {
+                    "name": rule.get("name", "default"), "match": match, "route": action,
+                    "decorator": decorator,
+                    "metadata": {"filter_metadata": {"istio": {"config":
+                        f"/apis/networking.istio.io/v1/namespaces/{vs['metadata']['namespace']}"
+                        f"/virtual-service/{vs['metadata']['name']}"}}}}))
         return routes
+
+    def _decorate(self, rule: dict[str, Any], match: dict[str, Any], port: int,
+                  route: dict[str, Any]) -> dict[str, Any]:
+        """A hook for richer translations (fault injection, mirroring): the classic demo's
+        routes stay as they are."""
+        return route
 
     def routes_dump(self, pod: PodSpec) -> dict[str, Any]:
         caller = pod.workload

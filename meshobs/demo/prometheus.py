@@ -15,10 +15,13 @@ from datetime import datetime
 
 from meshobs.collectors.promql import (
     ISTIO_DURATION_BUCKETS_MS,
-    QUERY_SPECS,
-    RANGE_SPECS,
+    QUERIES,
+    RANGE_QUERIES,
+    Query,
+    histogram_quantile,
     render,
     render_range,
+    rules_query,
     series_step_s,
 )
 from meshobs.durations import format_duration
@@ -104,17 +107,35 @@ def _metrics(traffic: list[EdgeTraffic]) -> Iterator[_Metric]:
                 yield ("istio_request_duration_milliseconds", "histogram", labels, samples)
 
 
+def _per_pod(metrics: Iterator[_Metric], pods: int) -> Iterator[_Metric]:
+    """Each metric split over ``pods`` pods of the reporting workload (equal shares)."""
+    for family, kind, labels, samples in metrics:
+        if pods <= 1:
+            yield family, kind, labels, samples
+            continue
+        side = "source" if labels["reporter"] == "source" else "destination"
+        workload, ns = labels[f"{side}_workload"], labels[f"{side}_workload_namespace"]
+        for k in range(pods):
+            pod = {"instance": f"10.{len(workload) % 250}.{k}.{len(ns) % 250}:15020",
+                   "kubernetes_namespace": ns, "kubernetes_pod_name": f"{workload}-pod{k}"}
+            yield family, kind, {**labels, **pod}, [(sfx, extra, rate / pods) for sfx, extra, rate in samples]
+
+
 def _label_text(labels: dict[str, str]) -> str:
     return ",".join(f'{k}="{v}"' for k, v in labels.items())
 
 
 def openmetrics(traffic: list[EdgeTraffic], end: datetime, window_s: float, step_s: float = 15.0,
-                history_s: float | None = None) -> str:
+                history_s: float | None = None, pods: int = 1) -> str:
     """Istio metrics for ``traffic`` as OpenMetrics text, one sample every ``step_s`` seconds
     from ``end - history_s`` (default: the window plus a minute) up to ``end`` inclusive.
 
     Feed it to ``promtool tsdb create-blocks-from openmetrics``; query at ``end`` with a rate
     window of ``window_s``. Timestamps are seconds since the epoch, as OpenMetrics wants.
+
+    With ``pods`` > 1 every reporting workload runs that many pods, each reporting its share
+    of the traffic under the scrape labels Istio's sample Prometheus config adds (``instance``,
+    ``kubernetes_namespace``, ``kubernetes_pod_name``): what Istio's recording rules sum away.
     """
     history = window_s + 60.0 if history_s is None else history_s
     n = max(1, int(history // step_s))
@@ -124,7 +145,7 @@ def openmetrics(traffic: list[EdgeTraffic], end: datetime, window_s: float, step
     # Counters start one step above zero so no rate() window begins at a reset.
     elapsed = [t - times[0] + step_s for t in times]
     families: dict[str, tuple[str, list[str]]] = {}
-    for family, kind, labels, samples in _metrics(traffic):
+    for family, kind, labels, samples in _per_pod(_metrics(traffic), pods):
         lines = families.setdefault(family, (kind, []))[1]
         fixed = [(f"{family}{suffix}{{{_label_text({**labels, **extra})}}} ", rate)
                  for suffix, extra, rate in samples]
@@ -138,14 +159,10 @@ def openmetrics(traffic: list[EdgeTraffic], end: datetime, window_s: float, step
     return "\n".join(out) + "\n"
 
 
-def _value(v: float) -> str:
-    # Prometheus prints sample values with Go's strconv 'f', -1; any float text parses back.
-    return repr(float(v))
-
-
 def prometheus_source(traffic: list[EdgeTraffic], time: datetime, window_s: float) -> RawSource:
     """The RawSource the Prometheus collector would fetch at ``time`` from a Prometheus holding
-    :func:`openmetrics` of ``traffic``: same query keys, params and result JSON."""
+    :func:`openmetrics` of ``traffic`` (no recording rules): same query keys, params and result
+    JSON, quantiles computed with Prometheus's own histogram_quantile arithmetic."""
     flat: dict[str, list[tuple[dict[str, str], float]]] = {}
     for family, _kind, labels, samples in _metrics(traffic):
         for suffix, extra, rate in samples:
@@ -154,26 +171,66 @@ def prometheus_source(traffic: list[EdgeTraffic], time: datetime, window_s: floa
     ts_json: float | int = int(ts) if ts == int(ts) else ts
     window = format_duration(window_s)
     raw = RawSource(name="prometheus", kind="prometheus", meta={"url": "demo"})
-    for name, (metric, group, positive) in QUERY_SPECS.items():
-        sums: dict[tuple[tuple[str, str], ...], float] = {}
-        for labels, rate in flat.get(metric, []):
-            # Prometheus drops absent and empty labels from a grouping's result.
-            key = tuple((k, labels[k]) for k in group if labels.get(k))
-            sums[key] = sums.get(key, 0.0) + rate
-        result = [{"metric": dict(key), "value": [ts_json, _value(v)]}
-                  for key, v in sums.items() if not positive or v > 0]
+    raw.add(rules_payload(time, window_s))
+    for name, query in QUERIES.items():
+        result = [{"metric": metric, "value": [ts_json, _value(v)]}
+                  for metric, v in _evaluate(query, flat) if not query.positive or v > 0]
         raw.add(Payload(key=f"query:{name}", status=200, url="demo/api/v1/query",
                         body=json.dumps({"resultType": "vector", "result": result}),
-                        params={"query": render(name, window), "time": ts}))
+                        params={"query": render(name, window), "time": ts}, meta={"phase": query.phase}))
     _add_history(raw, flat, time, window_s)
     return raw
 
 
+def grouping(query: Query) -> tuple[str, ...]:
+    """The labels ``query`` sums by (``le`` too for a quantile: the buckets are summed first)."""
+    return ("le", *query.labels) if query.quantile is not None else query.labels
+
+
+def answer(query: Query, sums: dict[tuple[tuple[str, str], ...], float]) -> list[tuple[dict[str, str], float]]:
+    """The server's answer from the rates summed by :func:`grouping`: the sums themselves, or
+    histogram_quantile over each group's buckets (Prometheus's arithmetic, NaN included)."""
+    if query.quantile is None:
+        return [(dict(key), v) for key, v in sums.items()]
+    buckets: dict[tuple[tuple[str, str], ...], list[tuple[float, float]]] = {}
+    for key, v in sums.items():
+        le = float(dict(key)["le"])
+        buckets.setdefault(tuple(kv for kv in key if kv[0] != "le"), []).append((le, v))
+    return [(dict(key), histogram_quantile(query.quantile, b)) for key, b in buckets.items()]
+
+
+def _evaluate(query: Query, flat: dict[str, list[tuple[dict[str, str], float]]],
+              ) -> list[tuple[dict[str, str], float]]:
+    """What the server answers to ``query`` when every series grows at a constant rate."""
+    sums: dict[tuple[tuple[str, str], ...], float] = {}
+    group = grouping(query)
+    for labels, rate in flat.get(query.metric(recorded=False), []):
+        if not _selected(labels, query.selector):
+            continue
+        # Prometheus drops absent and empty labels from a grouping's result.
+        key = tuple((k, labels[k]) for k in group if labels.get(k))
+        sums[key] = sums.get(key, 0.0) + rate
+    return answer(query, sums)
+
+
+def rules_payload(time: datetime, window_s: float) -> Payload:
+    """The recording-rules check as a server without Istio's rules answers it."""
+    return Payload(key="rules", status=200, url="demo/api/v1/query", meta={"recorded": []},
+                   body=json.dumps({"resultType": "vector", "result": []}),
+                   params={"query": rules_query(format_duration(window_s)), "time": time.timestamp()})
+
+
+def _value(v: float) -> str:
+    # Prometheus prints sample values with Go's strconv 'f', -1 (NaN as "NaN"); any float text
+    # parses back.
+    return "NaN" if math.isnan(v) else repr(float(v))
+
+
 def _selected(labels: dict[str, str], selector: str) -> bool:
-    """The tiny subset of PromQL matchers RANGE_SPECS uses: ``a="b"`` and ``a=~"re"``."""
+    """The tiny subset of PromQL matchers the range queries use: ``a="b"`` and ``a=~"re"``."""
     import re
 
-    for matcher in selector.split(","):
+    for matcher in filter(None, selector.split(",")):
         if "=~" in matcher:
             name, pattern = matcher.split("=~")
             if not re.fullmatch(pattern.strip('"'), labels.get(name, "")):
@@ -187,20 +244,15 @@ def _selected(labels: dict[str, str], selector: str) -> bool:
 
 def _add_history(raw: RawSource, flat: dict[str, list[tuple[dict[str, str], float]]], time: datetime,
                  window_s: float) -> None:
-    """The collector's range queries over a steady demo: every point equals the instant rate."""
+    """The collector's range queries over a steady demo: every point equals the instant answer."""
     step = series_step_s(window_s)
     end = time.timestamp()
     start = end - window_s
     stamps = [start + k * step for k in range(round(window_s / step) + 1)]
-    for name, (metric, group, selector) in RANGE_SPECS.items():
-        sums: dict[tuple[tuple[str, str], ...], float] = {}
-        for labels, rate in flat.get(metric, []):
-            if not _selected(labels, selector):
-                continue
-            key = tuple((k, labels[k]) for k in group if labels.get(k))
-            sums[key] = sums.get(key, 0.0) + rate
-        result = [{"metric": dict(key), "values": [[int(t) if t == int(t) else t, _value(v)] for t in stamps]}
-                  for key, v in sums.items()]
+    for name, query in RANGE_QUERIES.items():
+        result = [{"metric": metric, "values": [[int(t) if t == int(t) else t, _value(v)] for t in stamps]}
+                  for metric, v in _evaluate(query, flat)]
         raw.add(Payload(key=f"range:{name}", status=200, url="demo/api/v1/query_range",
                         body=json.dumps({"resultType": "matrix", "result": result}),
-                        params={"query": render_range(name, window_s), "start": start, "end": end, "step": step}))
+                        params={"query": render_range(name, window_s), "start": start, "end": end, "step": step},
+                        meta={"phase": query.phase}))

@@ -8,6 +8,7 @@ range: an instant query only sees samples from the 5 minutes before its evaluati
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -22,13 +23,15 @@ BACKFILL_TIMEOUT_S = 600.0
 
 
 class PrometheusServer:
-    """A running Prometheus; ``stop()`` (or leaving the ``with`` block) ends it."""
+    """A running Prometheus (or VictoriaMetrics); ``stop()`` (or leaving the ``with`` block) ends it."""
 
-    def __init__(self, process: subprocess.Popen[bytes], url: str, workdir: Path, log: Path) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], url: str, workdir: Path, log: Path,
+                 engine: str = "prometheus") -> None:
         self.process = process
         self.url = url
         self.workdir = workdir
         self.log = log
+        self.engine = engine  # prometheus | victoriametrics: both speak the Prometheus query API
 
     def stop(self) -> None:
         """Terminate the server (kill it if it does not exit within 10 s)."""
@@ -53,13 +56,13 @@ def prometheus_available(binary: str = "prometheus", promtool: str = "promtool")
     return shutil.which(binary) is not None and shutil.which(promtool) is not None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def _tail(path: Path, lines: int = 15) -> str:
+def tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
@@ -83,18 +86,47 @@ def backfill(openmetrics_text: str, workdir: Path, promtool: str = "promtool") -
 
 
 def start_prometheus(openmetrics_text: str, workdir: Path, *, binary: str = "prometheus",
-                     promtool: str = "promtool") -> PrometheusServer:
+                     promtool: str = "promtool", rules: Path | None = None,
+                     rules_range: tuple[float, float] | None = None) -> PrometheusServer:
     """Backfill ``openmetrics_text`` and start Prometheus on it; waits until ``/-/ready``.
+
+    With ``rules`` (a recording-rules file) the server loads it, and the rules are evaluated
+    over ``rules_range`` (unix seconds, the backfilled span) with ``promtool tsdb
+    create-blocks-from rules`` -- Prometheus itself only evaluates rules at the current time --
+    after which the server restarts on the raw and the recorded blocks together.
 
     Raises RuntimeError (with the end of the server's log) when backfill or start-up fails or
     the server is not ready within a minute; the process is stopped in that case.
     """
     tsdb = backfill(openmetrics_text, workdir, promtool)
     config = workdir / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n", encoding="utf-8")
-    port = _free_port()
+    rule_files = f"rule_files: [{json.dumps(str(rules))}]\n" if rules is not None else ""
+    config.write_text("global:\n  scrape_interval: 15s\n" + rule_files + "scrape_configs: []\n",
+                      encoding="utf-8")
+    server = _start(binary, config, tsdb, workdir)
+    if rules is None:
+        return server
+    try:
+        start, end = rules_range or (0.0, 0.0)
+        out = workdir / "rule-blocks"
+        done = subprocess.run([promtool, "tsdb", "create-blocks-from", "rules", f"--start={start:.0f}",
+                               f"--end={end:.0f}", f"--url={server.url}", f"--output-dir={out}", str(rules)],
+                              capture_output=True, text=True, timeout=BACKFILL_TIMEOUT_S, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"promtool could not evaluate the recording rules (exit {done.returncode}): "
+                               f"{(done.stderr or done.stdout).strip()[-800:]}")
+    finally:
+        server.stop()
+    for block in out.iterdir() if out.exists() else ():
+        if block.is_dir():
+            shutil.move(str(block), str(tsdb / block.name))
+    return _start(binary, config, tsdb, workdir)
+
+
+def _start(binary: str, config: Path, tsdb: Path, workdir: Path) -> PrometheusServer:
+    port = free_port()
     log = workdir / "prometheus.log"
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         process = subprocess.Popen(
             [binary, f"--config.file={config}", f"--storage.tsdb.path={tsdb}",
              # Backfilled samples are old: keep them, however far in the past they are.
@@ -102,18 +134,24 @@ def start_prometheus(openmetrics_text: str, workdir: Path, *, binary: str = "pro
              f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
             stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
     server = PrometheusServer(process, f"http://127.0.0.1:{port}", workdir, log)
+    wait_ready(server, f"{server.url}/-/ready", "prometheus")
+    return server
+
+
+def wait_ready(server: PrometheusServer, ready_url: str, name: str) -> None:
+    """Wait until ``ready_url`` answers 200; stop the server and raise when it never does."""
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {process.returncode}: {_tail(log)}")
+            if server.process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {server.process.returncode}: {tail(server.log)}")
             try:
-                if requests.get(f"{server.url}/-/ready", timeout=2).status_code == 200:
-                    return server
+                if requests.get(ready_url, timeout=2).status_code == 200:
+                    return
             except requests.RequestException:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"prometheus not ready after {READY_TIMEOUT_S:g} s: {_tail(log)}")
+        raise RuntimeError(f"{name} not ready after {READY_TIMEOUT_S:g} s: {tail(server.log)}")
     except BaseException:
         # Interrupted (Ctrl-C, SIGTERM) or failed while waiting: never leave the child running.
         server.stop()

@@ -35,14 +35,15 @@ def mesh_of(scenario: Scenario) -> str:
     return next((r["metadata"]["name"] for r in scenario.appmesh_config if r["kind"] == "Mesh"), "")
 
 
-def resource_arn(mesh: str, pod: PodSpec) -> str:
+def resource_arn(mesh: str, pod: PodSpec, aws_name: str | None = None) -> str:
     kind = "virtualGateway" if pod.workload.gateway else "virtualNode"
-    return f"arn:aws:appmesh:{REGION}:{ACCOUNT}:mesh/{mesh}/{kind}/{pod.workload.name}"
+    return f"arn:aws:appmesh:{REGION}:{ACCOUNT}:mesh/{mesh}/{kind}/{aws_name or pod.workload.name}"
 
 
 # -- Kubernetes ------------------------------------------------------------------------------
 
-def _appmesh_pod(item: dict[str, Any], mesh: str, pod: PodSpec, istio_namespace: bool) -> dict[str, Any]:
+def _appmesh_pod(item: dict[str, Any], mesh: str, pod: PodSpec, istio_namespace: bool,
+                 aws_name: str | None = None) -> dict[str, Any]:
     w = pod.workload
     meta, spec, status = item["metadata"], item["spec"], item["status"]
     labels = {k: v for k, v in meta["labels"].items() if "istio" not in k}
@@ -53,7 +54,7 @@ def _appmesh_pod(item: dict[str, Any], mesh: str, pod: PodSpec, istio_namespace:
                            ("appmesh.k8s.aws/virtualGateway" if w.gateway else "appmesh.k8s.aws/virtualNode"):
                            w.name, "appmesh.k8s.aws/sidecarInjectorWebhook": "enabled"}
     envoy = {"name": "envoy", "image": ENVOY_IMAGE,
-             "env": [{"name": "APPMESH_RESOURCE_ARN", "value": resource_arn(mesh, pod)},
+             "env": [{"name": "APPMESH_RESOURCE_ARN", "value": resource_arn(mesh, pod, aws_name)},
                      {"name": "APPMESH_PREVIEW", "value": "0"}, {"name": "ENVOY_LOG_LEVEL", "value": "info"},
                      {"name": "AWS_REGION", "value": REGION}],
              "ports": [{"containerPort": 9901, "name": "stats", "protocol": "TCP"}],
@@ -81,7 +82,7 @@ def kubernetes_bodies(scenario: Scenario) -> dict[str, tuple[int, str]]:
     for item in bodies["pods"]["items"]:
         pod = by_name[item["metadata"]["name"]]
         if scenario.on_appmesh(pod.workload):
-            _appmesh_pod(item, mesh, pod, istio_used)
+            _appmesh_pod(item, mesh, pod, istio_used, scenario.aws_name("node", pod.workload.name))
     for item in bodies["services"]["items"]:
         name = item["metadata"]["name"]
         if any(w.gateway and w.service == name and scenario.on_appmesh(w) for w in scenario.workloads):
@@ -99,18 +100,37 @@ def kubernetes_bodies(scenario: Scenario) -> dict[str, tuple[int, str]]:
             out[key.replace("/v1/", "/v1beta1/")] = (404, NOT_FOUND_BODY)
     for key in NOT_INSTALLED:
         kind = next(k for k, plural in APPMESH_LISTS.items() if key.endswith("/" + plural))
-        items = [_live(r, n) for n, r in enumerate(scenario.appmesh_config) if r["kind"] == kind]
+        items = [_live(r, n, _arn(scenario, mesh, r)) for n, r in enumerate(scenario.appmesh_config)
+                 if r["kind"] == kind]
         out[key] = (200, json.dumps({"apiVersion": "appmesh.k8s.aws/v1beta2", "kind": f"{kind}List",
                                      "metadata": {"resourceVersion": "52007"}, "items": items}, indent=1))
     return out
 
 
-def _live(r: dict[str, Any], n: int) -> dict[str, Any]:
+def _live(r: dict[str, Any], n: int, arn: str | None = None) -> dict[str, Any]:
     """A CRD as the API server returns it: server metadata, and the ARN in the status."""
     meta = {**r["metadata"], "uid": f"0a1b2c3d-{n:04d}-4e5f-8a9b-{n:012d}", "resourceVersion": str(52000 + n),
             "generation": 1, "creationTimestamp": "2026-11-10T09:00:00Z"}
+    status: dict[str, Any] = {"conditions": [{"type": f"{r['kind']}Active", "status": "True"}]}
+    if arn:
+        status[f"{r['kind'][0].lower()}{r['kind'][1:]}ARN"] = arn
+        status["observedGeneration"] = 1
     return {"apiVersion": r["apiVersion"], "kind": r["kind"], "metadata": meta, "spec": r["spec"],
-            "status": {"conditions": [{"type": f"{r['kind']}Active", "status": "True"}]}}
+            "status": status}
+
+
+_ARN_KIND = {"Mesh": "", "VirtualNode": "virtualNode", "VirtualService": "virtualService",
+             "VirtualRouter": "virtualRouter", "VirtualGateway": "virtualGateway"}
+
+
+def _arn(scenario: Scenario, mesh: str, r: dict[str, Any]) -> str | None:
+    """The ARN the App Mesh controller writes into a resource's status, from its awsName (only
+    for scenarios named as the controller names things; the classic demo has none)."""
+    kind = _ARN_KIND.get(r["kind"])
+    if not scenario.appmesh_aws_names or kind is None:
+        return None
+    base = f"arn:aws:appmesh:{REGION}:{ACCOUNT}:mesh/{mesh}"
+    return base if not kind else f"{base}/{kind}/{r['spec'].get('awsName', r['metadata']['name'])}"
 
 
 def appmesh_kubernetes_source(scenario: Scenario) -> RawSource:
@@ -131,10 +151,12 @@ def _clusters(scenario: Scenario, mesh: str, pod: PodSpec, all_pods: list[PodSpe
     for svc in sorted({e.destination_service for e in mine if e.destination_service in scenario.appmesh}):
         for node in [x for x in scenario.workloads if x.service == svc]:
             edges = [(e, 1.0) for e in mine if e.destination_workload == node.name]
-            out.append(cfg.ClusterView(f"cds_egress_{mesh}_{node.name}_http_{node.port}", svc, node.namespace,
+            out.append(cfg.ClusterView(f"cds_egress_{mesh}_{scenario.aws_name('node', node.name)}_http_{node.port}",
+                                       svc, node.namespace,
                                        node.port, "", [p for p in all_pods if p.workload == node], edges))
     if not w.gateway:
-        out.append(cfg.ClusterView(f"cds_ingress_{mesh}_{w.name}_http_{w.port}", w.service, w.namespace,
+        out.append(cfg.ClusterView(f"cds_ingress_{mesh}_{scenario.aws_name('node', w.name)}_http_{w.port}",
+                                   w.service, w.namespace,
                                    w.port, hosts=[pod]))
     return out
 
@@ -146,9 +168,10 @@ def _cluster_resource(scenario: Scenario, cl: cfg.ClusterView) -> dict[str, Any]
                          "connect_timeout": "1s", "load_assignment": {"cluster_name": cl.name, "endpoints": [
                              {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
                                  "address": address, "port_value": cl.port}}}}]}]}}
-    node = cl.name.split("_")[-3] if not ingress else ""
-    spec = next((r["spec"] for r in scenario.appmesh_config if r["kind"] == "VirtualNode"
-                 and r["metadata"]["name"] == node), None)
+    # awsNames may hold underscores (the controller's <name>_<namespace>): match the suffix.
+    spec = None if ingress else next(
+        (r["spec"] for r in scenario.appmesh_config if r["kind"] == "VirtualNode"
+         and cl.name.endswith(f"_{scenario.aws_name('node', r['metadata']['name'])}_http_{cl.port}")), None)
     od = (spec or {}).get("listeners", [{}])[0].get("outlierDetection")
     if od:  # the target's listener outlier detection is applied by its callers' egress clusters
         c["outlier_detection"] = {"consecutive_5xx": od["maxServerErrors"],
@@ -209,16 +232,16 @@ def _routes_dump(scenario: Scenario, pod: PodSpec, clusters: list[cfg.ClusterVie
     ingress = [cl for cl in clusters if cl.name.startswith("cds_ingress_")]
     if ingress:
         configs.append({"name": f"rds_ingress_http_{ingress[0].port}", "virtual_hosts": [
-            {"name": f"{pod.workload.name}_{ingress[0].port}", "domains": ["*"],
+            {"name": f"{scenario.aws_name('node', pod.workload.name)}_{ingress[0].port}", "domains": ["*"],
              "routes": [{"match": {"prefix": "/"}, "route": {"cluster": ingress[0].name, "timeout": "15s"}}]}]})
     return {"@type": ADMIN + "RoutesConfigDump", "dynamic_route_configs": [
         {"version_info": version, "last_updated": updated, "route_config": {
             "@type": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration", **c}} for c in configs]}
 
 
-def _node(mesh: str, pod: PodSpec) -> dict[str, Any]:
+def _node(mesh: str, pod: PodSpec, aws_name: str) -> dict[str, Any]:
     kind = "virtualGateway" if pod.workload.gateway else "virtualNode"
-    node_id = f"mesh/{mesh}/{kind}/{pod.workload.name}"
+    node_id = f"mesh/{mesh}/{kind}/{aws_name}"
     return {"id": node_id, "cluster": node_id,
             "metadata": {"aws.appmesh.platformInfo": {"k8sVersion": "v1.31.2-eks",
                                                       "appMeshController": {"k8sVersion": "v1.13.1"}},
@@ -244,8 +267,9 @@ def _proxy(scenario: Scenario, view: cfg.MeshView, mesh: str, pod: PodSpec, all_
     for edge in scenario.edges:
         if edge.destination_workload == w.name and edge.destination_namespace == w.namespace and not w.gateway:
             served = tuple(r for r in edge.responses if not any(f in r[1] for f in ("UH", "UF", "UO", "UC")))
-            counters.add(f"cds_ingress_{mesh}_{w.name}_http_{w.port}", edge.rps / w.replicas, served)
-    node = _node(mesh, pod)
+            counters.add(f"cds_ingress_{mesh}_{scenario.aws_name('node', w.name)}_http_{w.port}",
+                         edge.rps / w.replicas, served)
+    node = _node(mesh, pod, scenario.aws_name("node", w.name))
     version, updated = view._version(pod, "cds")
     server_info = {"version": ENVOY_VERSION, "state": "LIVE", "hot_restart_version": "11.104",
                    "command_line_options": {"concurrency": 2, "config_path": "/tmp/envoy.yaml",

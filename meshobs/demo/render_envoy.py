@@ -38,12 +38,17 @@ class _Counters:
         self.uptime_s = uptime_s
         self.values: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
-    def add(self, cluster: str, rps: float, responses: tuple[tuple[str, str, float], ...]) -> None:
+    def add(self, cluster: str, rps: float, responses: tuple[tuple[str, str, float], ...],
+            duration_s: float | None = None) -> None:
+        """Count ``rps`` with ``responses`` for ``duration_s`` (default: the uptime, and a fault's
+        errors only since ``FAULT_AGE_S``)."""
         c = self.values[cluster]
         for code, flags, fraction in responses:
             bad = code.startswith("5") or code == "0"
-            n = int(rps * fraction * (min(self.uptime_s, FAULT_AGE_S) if bad else self.uptime_s))
-            local = any(f in flags for f in ("UH", "UO", "UF", "NR"))  # never reached a host
+            span = duration_s if duration_s is not None else (
+                min(self.uptime_s, FAULT_AGE_S) if bad else self.uptime_s)
+            n = int(rps * fraction * span)
+            local = any(f in flags for f in ("UH", "UO", "UF", "NR", "NC"))  # never reached a host
             if "UH" in flags:
                 c["upstream_cx_none_healthy"] += n
             if "UO" in flags:
@@ -60,15 +65,21 @@ class _Counters:
             c[f"upstream_rq_{code[0]}xx"] += n
             c[f"upstream_rq_{code}"] += n
             c["upstream_rq_completed"] += n
-        c["upstream_cx_total"] += max(1, int(rps * self.uptime_s / 100))
+        c["upstream_cx_total"] += max(1, int(rps * (self.uptime_s if duration_s is None else duration_s) / 100))
 
 
 def render_proxies(scenario: Scenario) -> list[RawSource]:
     """One ``envoy:<ns>/<pod>`` RawSource per pod, in pod order."""
     all_pods = pods(scenario)
     root, root_key = root_ca("cluster.local", scenario.time - timedelta(days=200))
-    mesh = cfg.MeshView(scenario, all_pods)
-    return [_proxy(scenario, mesh, p, i, root, root_key) for i, p in enumerate(all_pods)]
+    if scenario.rich:
+        from .envoy_rich import RichMeshView
+
+        mesh: cfg.MeshView = RichMeshView(scenario, all_pods)
+    else:
+        mesh = cfg.MeshView(scenario, all_pods)
+    # Pods without a sidecar (ambient, not injected) have no Envoy admin API to read.
+    return [_proxy(scenario, mesh, p, i, root, root_key) for i, p in enumerate(all_pods) if p.workload.sidecar]
 
 
 def _proxy(scenario: Scenario, mesh: cfg.MeshView, pod: PodSpec, index: int, root: IssuedCert,
@@ -81,13 +92,18 @@ def _proxy(scenario: Scenario, mesh: cfg.MeshView, pod: PodSpec, index: int, roo
     clusters = mesh.clusters_for(pod)
     counters = _Counters(uptime)
     ejected = scenario.ejected.get(w.name, set())
-    for cl in clusters:
-        for edge, share in cl.edges:
-            counters.add(cl.name, edge.rps * share / w.replicas, edge.responses)
-    for edge in scenario.edges:  # the inbound side: what this pod served
-        if edge.destination_workload == w.name and edge.destination_namespace == w.namespace and not w.gateway:
-            served = tuple(r for r in edge.responses if not any(f in r[1] for f in ("UH", "UF", "UO", "UC")))
-            counters.add(f"inbound|{w.port}||", edge.rps / w.replicas, served)
+    if scenario.rich:
+        from .envoy_counters import count_traffic
+
+        count_traffic(scenario, clusters, pod, counters)
+    else:
+        for cl in clusters:
+            for edge, share in cl.edges:
+                counters.add(cl.name, edge.rps * share / w.replicas, edge.responses)
+        for edge in scenario.edges:  # the inbound side: what this pod served
+            if edge.destination_workload == w.name and edge.destination_namespace == w.namespace and not w.gateway:
+                served = tuple(r for r in edge.responses if not any(f in r[1] for f in ("UH", "UF", "UO", "UC")))
+                counters.add(f"inbound|{w.port}||", edge.rps / w.replicas, served)
 
     spec = scenario.certs.get(w.name)
     issued_h_ago = spec.issued_h_ago if spec else 0.5 + (index * 3.7) % 11
@@ -112,6 +128,10 @@ def _proxy(scenario: Scenario, mesh: cfg.MeshView, pod: PodSpec, index: int, roo
         "uptime_current_epoch": f"{int(uptime)}s", "uptime_all_epochs": f"{int(uptime)}s",
     }
     stats = _stats(clusters, counters, ejected, uptime)
+    if scenario.rich:
+        from .envoy_counters import extend_stats
+
+        stats = extend_stats(scenario, mesh, pod, stats, counters)
     dump = {"configs": [
         {"@type": ADMIN + "BootstrapConfigDump", "bootstrap": mesh.bootstrap(pod),
          "last_updated": _ts(pod.started)},
@@ -141,6 +161,10 @@ def _proxy(scenario: Scenario, mesh: cfg.MeshView, pod: PodSpec, index: int, roo
             ("certs", "/certs", _dump(certs))):
         raw.add(Payload(key=key, body=body, status=200, url=url + path, fetched_at=when,
                         meta={"content_type": "text/plain" if key == "ready" else "application/json"}))
+    if scenario.rich:
+        from .envoy_counters import apply_readiness
+
+        apply_readiness(scenario, pod, raw)
     return raw
 
 

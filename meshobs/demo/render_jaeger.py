@@ -57,7 +57,8 @@ class _Generator:
         self.pods: dict[tuple[str, str], list[PodSpec]] = defaultdict(list)
         for p in pods(scenario):
             self.pods[(p.namespace, p.workload.name)].append(p)
-        http = [e for e in scenario.edges if e.protocol != "tcp" and e.destination_workload]
+        # Mirrored requests (source_reported False) are fire-and-forget: not on the caller's trace.
+        http = [e for e in scenario.edges if e.protocol != "tcp" and e.destination_workload and e.source_reported]
         self.inbound: dict[tuple[str, str], float] = defaultdict(float)
         self.outbound: dict[tuple[str, str], dict[tuple[str, str], list[EdgeTraffic]]] = defaultdict(
             lambda: defaultdict(list))
@@ -80,6 +81,15 @@ class _Generator:
                    (want == "error") == (c.startswith("5") or c == "0")]
         options = options or list(edge.responses)
         code, flags, _ = self.rng.choices(options, weights=[p for *_, p in options])[0]
+        return code, flags
+
+    def _server_response(self, edge: EdgeTraffic, failed: bool) -> tuple[str, str]:
+        """The callee's side of a call whose caller saw ``failed`` (its destination view)."""
+        view = edge.destination_view
+        assert view is not None
+        options = [(c, f, p) for c, f, p in view.responses if failed == (c.startswith("5") or c == "0")]
+        options = options or list(view.responses)
+        code, flags, _ = max(options, key=lambda o: o[2])
         return code, flags
 
     def _duration_ms(self, p50: float, p99: float) -> float:
@@ -158,8 +168,13 @@ class _Generator:
         own = self._duration_ms(edge.latency.p50_ms, edge.latency.p99_ms)
         server_end = max(server_start + int(own * 1e6), cursor + 300_000)
         end = server_end + 300_000
+        server_attrs = common
+        if edge.destination_view is not None:  # the callee's proxy saw it differently (0 DC...)
+            s_code, s_flags = self._server_response(edge, failed)
+            server_attrs = [a for a in common if a["key"] not in ("http.status_code", "response_flags")]
+            server_attrs += [_attr("http.status_code", s_code), _attr("response_flags", s_flags)]
         self._span(trace, _svc(callee), callee, operation, SERVER, client_id, server_start,
-                   server_end, [*common, _attr("upstream_cluster", f"inbound|{port}||"),
+                   server_end, [*server_attrs, _attr("upstream_cluster", f"inbound|{port}||"),
                                 _attr("upstream_cluster.name", f"inbound|{port}||"),
                                 _attr("peer.address", caller.ip)], failed)
         trace.spans[-1].span["spanId"] = server_id
@@ -184,7 +199,7 @@ class _Generator:
             start = end_ns - window_ns + self.rng.randrange(window_ns - 5_000_000_000)
             ingress = self._id(64)
             end, failed = self.hop(trace, root, ingress, start + 200_000, "any", caller)
-            host = "shop.example.com:8080" if caller.workload.gateway else root.destination_fqdn
+            host = self.s.ingress_host if caller.workload.gateway else root.destination_fqdn
             span = {"traceId": trace.trace_id, "spanId": ingress, "name": f"{host}/*", "kind": SERVER,
                     "startTimeUnixNano": str(start), "endTimeUnixNano": str(end + 200_000),
                     "attributes": [_attr("node_id", caller.node_id), _attr("component", "proxy"),

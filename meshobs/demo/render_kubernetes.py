@@ -54,12 +54,17 @@ def pods(scenario: Scenario) -> list[PodSpec]:
     out: list[PodSpec] = []
     for index, w in enumerate(scenario.workloads):
         rs = f"{w.name}-{_h('rs:' + w.namespace + w.name, 10)}"
+        if w.kind == "Job":  # a CronJob's Job: <cronjob>-<scheduled minute since the epoch>
+            rs = f"{w.name}-{int(scenario.time.timestamp() // 60) - 3}"
         for r in range(w.replicas):
             name = f"{rs}-{_h(f'pod:{w.namespace}/{w.name}/{r}', 5)}"
             n = len(out)
             uid_hex = hashlib.sha256(f"uid:{w.namespace}/{name}".encode()).hexdigest()
             uid = f"{uid_hex[:8]}-{uid_hex[8:12]}-{uid_hex[12:16]}-{uid_hex[16:20]}-{uid_hex[20:32]}"
             started = scenario.time - timedelta(days=3, hours=index, minutes=7 * r)
+            state = scenario.pod_states.get(w.name)
+            if state is not None and state.started_s_ago is not None and state.replica in (None, r):
+                started = scenario.time - timedelta(seconds=state.started_s_ago + 60 * r)
             out.append(PodSpec(w, name, rs, f"10.244.{n // 250 % 250}.{n % 250 + 4}",
                                NODES[n % len(NODES)], uid, started))
     return out
@@ -174,9 +179,11 @@ NOT_FOUND_BODY = "404 page not found\n"
 def _live_resource(r: dict[str, Any], scenario: Scenario, n: int) -> dict[str, Any]:
     """A config resource as the API server returns it (with server-set metadata)."""
     meta = dict(r["metadata"])
+    authored = {k: meta[k] for k in ("creationTimestamp", "generation", "managedFields") if k in meta}
     meta.update({"uid": _h(f"cfg:{r['kind']}/{meta['namespace']}/{meta['name']}", 32, "0123456789abcdef"),
                  "resourceVersion": str(41000 + n), "generation": 1,
                  "creationTimestamp": _ts(scenario.time - timedelta(days=10, hours=n))})
+    meta.update(authored)  # an authored scenario dates its changes (see author.Mesh.apply)
     return {"apiVersion": r["apiVersion"], "kind": r["kind"], "metadata": meta, "spec": r["spec"]}
 
 
@@ -197,12 +204,21 @@ def payload_bodies(scenario: Scenario) -> dict[str, str]:
     for key, (kind, api) in CRDS.items():
         items = [_live_resource(r, scenario, n) for n, r in enumerate(scenario.config) if r["kind"] == kind]
         bodies[key] = _list(f"{kind}List", api, items)
+    if scenario.rich:
+        from .kube_rich import enrich
+
+        bodies = enrich(scenario, bodies)
     return bodies
 
 
 # payload key -> the API path a real client GETs (cluster-wide list).
 def api_path(key: str) -> str:
     """The Kubernetes API path of a payload key (``pods`` -> ``/api/v1/pods``)."""
+    from .kube_rich import api_path as rich_path
+
+    extra = rich_path(key)
+    if extra is not None:
+        return extra
     if key.startswith("crd/"):
         return "/apis/" + key[len("crd/"):]
     if key == "deployments":

@@ -11,9 +11,13 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .state import IstiodSpec, PodState, ProxyState
 from .traffic import EdgeTraffic, LatencyProfile
+
+if TYPE_CHECKING:
+    from .expect import Expectation
 
 NAMESPACE = "shop"
 TIME = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
@@ -35,6 +39,8 @@ class WorkloadSpec:
     service_account: str = "default"
     port: int = PORT
     gateway: bool = False  # an Istio ingress gateway (router proxy) rather than a sidecar
+    sidecar: bool = True  # False: no proxy in the pod (an ambient namespace, an uninjected pod)
+    kind: str = "Deployment"  # Deployment | StatefulSet | Job (a batch job's pods)
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,30 @@ class Scenario:
     # and the appmesh.k8s.aws/v1beta2 resources that configure them (see scenario_appmesh).
     appmesh: frozenset[str] = frozenset()
     appmesh_config: list[dict[str, Any]] = field(default_factory=list)
+    # App Mesh names as the controller makes them: "node:<k8s name>" -> the VirtualNode's (or
+    # VirtualGateway's) awsName (``<name>_<namespace>``), "service:<k8s name>" -> the
+    # VirtualService's awsName (``<svc>.<ns>.svc.cluster.local``). Empty: awsName == k8s name.
+    appmesh_aws_names: dict[str, str] = field(default_factory=dict)
+    # -- what the authoring API (meshobs.demo.author) adds; the defaults render as before -----
+    # Render the signals real meshes have beyond the classic demo's (per-route RDS stats, RBAC
+    # and retry counters, config_dump versions per xDS type, istiod, resource timestamps...).
+    # The shipped classic bundles stay byte-identical because they leave this False.
+    rich: bool = False
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # replaces the default
+    pod_states: dict[str, PodState] = field(default_factory=dict)  # workload -> state
+    proxy_states: dict[str, ProxyState] = field(default_factory=dict)  # workload -> state
+    istiod: IstiodSpec | None = None
+    mesh_config: dict[str, Any] | None = None  # the ``mesh`` of ConfigMap istio-system/istio
+    objects: list[dict[str, Any]] = field(default_factory=list)  # other Kubernetes objects
+    expect: Expectation | None = None
+    ingress_host: str = "shop.example.com:8080"  # the :authority ingress traces carry
+    history_s: float = 3600.0  # how much Prometheus history a live demo backfills
+    metrics_end_s_ago: float = 0.0  # Prometheus has no sample younger than this
+
+    def aws_name(self, kind: str, name: str) -> str:
+        """The App Mesh awsName of a VirtualNode/VirtualGateway (``node``) or VirtualService
+        (``service``) named ``name`` in Kubernetes."""
+        return self.appmesh_aws_names.get(f"{kind}:{name}", name)
 
     def on_appmesh(self, w: WorkloadSpec) -> bool:
         """Does this workload run App Mesh's Envoy (rather than Istio's sidecar)?"""

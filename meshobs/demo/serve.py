@@ -28,6 +28,7 @@ from .httpserver import LoopbackHTTPServer, Request, Response
 from .render_envoy import render_proxies
 from .render_jaeger import jaeger_source
 from .render_kubernetes import NOT_INSTALLED, kubernetes_source
+from .scenario import Scenario
 
 # (status, content type, body)
 Answer = tuple[int, str, str]
@@ -187,6 +188,19 @@ def _jaeger_route(raw: RawSource) -> Route:
     return route
 
 
+def _istiod_route(raw: RawSource) -> Route:
+    """One istiod replica per path prefix, as a port-forward to each pod would reach it."""
+    def route(path: str, _query: dict[str, list[str]]) -> Answer:
+        pod, _, rest = path.lstrip("/").partition("/")
+        key = {"ready": "ready", "debug/syncz": "syncz"}.get(rest)
+        payload = raw.get(f"{pod}/{key}") if key else None
+        if payload is None:
+            return 404, "text/plain", "404 page not found\n"
+        return payload.status or 200, JSON if key == "syncz" else "text/plain", payload.body or ""
+
+    return route
+
+
 def _empty() -> Any:
     from meshobs.raw import Payload
 
@@ -204,6 +218,9 @@ class LiveDemo:
     jaeger_url: str
     prometheus_url: str | None
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
+    # istiod's debug endpoints (authored scenarios): ``<url>/<pod>/ready``,
+    # ``<url>/<pod>/debug/syncz``; the targets are listed in ``istiod.yaml`` beside the config.
+    istiod_url: str | None = None
 
     def stop(self) -> None:
         """Stop every server this demo started (idempotent)."""
@@ -242,12 +259,18 @@ def serve_scenario(name: str | None, workdir: str | Path, *, prometheus: bool | 
         prom_url = None
         from .promserver import prometheus_available, start_prometheus
 
-        if prometheus is True or (prometheus is None and prometheus_available()):
-            from .prometheus import openmetrics
+        istiod_url = None
+        if scenario.istiod is not None and scenario.rich:
+            from .render_istiod import istiod_source
 
+            istiod = istiod_source(scenario)
+            istiod_server = _Server(_istiod_route(istiod))
+            stoppers.append(istiod_server.stop)
+            istiod_url = istiod_server.url
+        if prometheus is True or (prometheus is None and prometheus_available()):
             prom_dir = workdir / "prometheus"
             prom_dir.mkdir(exist_ok=True)
-            server = start_prometheus(openmetrics(scenario.edges, scenario.time, scenario.window_s), prom_dir)
+            server = start_prometheus(_openmetrics(scenario), prom_dir)
             stoppers.append(server.stop)
             prom_url = server.url
     except BaseException:
@@ -274,7 +297,27 @@ def serve_scenario(name: str | None, workdir: str | Path, *, prometheus: bool | 
               "sources": sources}
     config_path = workdir / "meshobs.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return LiveDemo(scenario.name, config_path, kube_url, envoy_url, jaeger_url, prom_url, stoppers)
+    if istiod_url:
+        # Not a meshobs.yaml source yet (no collector reads istiod): listed beside the config.
+        (workdir / "istiod.yaml").write_text(yaml.safe_dump({"istiod": {"targets": [
+            {"pod": p.key.split("/")[0], "ready": f"{istiod_url}/{p.key.split('/')[0]}/ready",
+             "syncz": f"{istiod_url}/{p.key.split('/')[0]}/debug/syncz"}
+            for p in istiod.payloads if p.key.endswith("/ready")]}}, sort_keys=False), encoding="utf-8")
+    return LiveDemo(scenario.name, config_path, kube_url, envoy_url, jaeger_url, prom_url, stoppers,
+                    istiod_url=istiod_url)
+
+
+def _openmetrics(scenario: Scenario) -> str:
+    """What the demo's Prometheus is backfilled with: an authored scenario's hour of history
+    (traffic phases, istiod's metrics), or the classic demo's steady window."""
+    if scenario.rich:
+        from .build import scenario_timeline
+        from .prom_timeline import openmetrics_text
+
+        return openmetrics_text(scenario_timeline(scenario), scenario.time)
+    from .prometheus import openmetrics
+
+    return openmetrics(scenario.edges, scenario.time, scenario.window_s)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,8 @@ from urllib.parse import quote
 
 import requests
 
+from meshobs.redact import redact_text
+
 from .compare import Drift
 from .state import atomic_write
 
@@ -90,11 +92,13 @@ def push(url: str, text: str, *, job: str = "meshobs_drift", grouping: Mapping[s
     for key, value in (grouping or {}).items():
         path += f"/{quote(key, safe='')}/{quote(value, safe='')}"
     target = url.rstrip("/") + path
+    shown = redact_text(target)  # the URL may carry user:password or a token
     try:
         resp = requests.put(target, data=text.encode("utf-8"), timeout=timeout_s,
                             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
     except requests.RequestException as exc:
-        raise PushError(f"cannot push metrics to {target} ({type(exc).__name__}); "
+        raise PushError(f"cannot push metrics to {shown} ({type(exc).__name__}); "
                         "check --pushgateway and that the Pushgateway is reachable") from None
     if not 200 <= resp.status_code < 300:
-        raise PushError(f"Pushgateway {target} answered HTTP {resp.status_code}: {resp.text.strip()[:200]}")
+        raise PushError(f"Pushgateway {shown} answered HTTP {resp.status_code}: "
+                        f"{redact_text(resp.text.strip()[:200])}")

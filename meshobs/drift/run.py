@@ -34,6 +34,9 @@ class LayerState:
     origin: str = ""
     error: str | None = None
     configured: bool = True  # False: nothing asked for this layer (not a failure)
+    # Resources left out because of their shape (MSH0003): the layer was compared without them,
+    # so the run is incomplete and says which.
+    items: tuple[str, ...] = ()
 
 
 @dataclass
@@ -84,9 +87,10 @@ def intended_from_paths(paths: list[str], time: datetime) -> tuple[list[ConfigRe
         return [], LayerState("intended", False, origin=origin, error=str(exc))
     resources = mesh_config(r for r in part.config if r.layer is Layer.INTENDED)
     errors = [s.message for s in part.sources if s.state is SourceState.ERROR]
+    items = tuple(p for s in part.sources for p in s.problems)
     if errors:
-        return resources, LayerState("intended", False, len(resources), origin, "; ".join(errors))
-    return resources, LayerState("intended", True, len(resources), origin)
+        return resources, LayerState("intended", False, len(resources), origin, "; ".join(errors), items=items)
+    return resources, LayerState("intended", True, len(resources), origin, items=items)
 
 
 def live_layer(snapshot: MeshSnapshot) -> tuple[list[ConfigResource], LayerState]:
@@ -99,10 +103,12 @@ def live_layer(snapshot: MeshSnapshot) -> tuple[list[ConfigResource], LayerState
         return [], LayerState("live", False, origin="", configured=False,
                               error="no live source (configure sources.kubernetes or sources.appmesh)")
     failed = [s for s in sources if s.state is SourceState.ERROR]
+    items = tuple(p for s in sources for p in s.problems)
     if failed and len(failed) == len(sources):
-        return [], LayerState("live", False, len(resources), origin, "; ".join(s.message for s in failed))
+        return [], LayerState("live", False, len(resources), origin, "; ".join(s.message for s in failed),
+                              items=items)
     return resources, LayerState("live", True, len(resources), origin,
-                                 "; ".join(s.message for s in failed) or None)
+                                 "; ".join(s.message for s in failed) or None, items=items)
 
 
 def effective_layer(snapshot: MeshSnapshot) -> LayerState:
@@ -132,6 +138,7 @@ def check(intended: list[ConfigResource] | None, intended_state: LayerState | No
     eff_state = effective_layer(snapshot)
     layers = {"intended": intended_state, "live": live_state, "effective": eff_state}
     problems = [f"{s.name}: {s.error}" for s in layers.values() if s.configured and not s.available]
+    problems += [f"{s.name}: left out: {item}" for s in layers.values() for item in s.items]
     drifts: list[Drift] = []
     checked: list[str] = []
     has_intended = intended is not None and intended_state.available

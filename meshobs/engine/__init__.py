@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from meshobs.catalogue import CATALOGUE
 from meshobs.checks import registry
 from meshobs.checks.base import Analyzer, AnyCheck, Finding, Settings, finding
 from meshobs.checks.traffic import outbound_edges
@@ -66,10 +67,18 @@ def _source_findings(snapshot: MeshSnapshot) -> list[Finding]:
     hint = ("meshobs diagnosed with the other sources; checks needing this one are skipped"
             if answered(snapshot) else
             "no source answered, so nothing could be checked: fix the sources first (see the reason)")
-    return [finding("MSH0002", "sources", f"Source {s.name}", source=s.name,
-                    reason=s.message or "failed", evidence={"kind": s.kind, "message": s.message},
-                    hint=hint)
-            for s in snapshot.sources if s.state is SourceState.ERROR]
+    out = [finding("MSH0002", "sources", f"Source {s.name}", source=s.name,
+                   reason=s.message or "failed", evidence={"kind": s.kind, "message": s.message},
+                   hint=hint)
+           for s in snapshot.sources if s.state is SourceState.ERROR]
+    # Items left out of an answer that was otherwise used: the rest was diagnosed, but a person
+    # must know which resource or endpoint meshobs could not read (and why).
+    out += [finding("MSH0003", "sources", f"Source {s.name}", source=s.name, count=len(s.problems),
+                    first=s.problems[0], evidence={"kind": s.kind, "items": list(s.problems)},
+                    magnitude=len(s.problems),
+                    hint="fix the items named in the evidence; the rest of the source was used")
+            for s in snapshot.sources if s.problems]
+    return out
 
 
 def callees_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:
@@ -85,7 +94,8 @@ def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, ki
     """
     if kind != "errors":
         return True
-    edges = [e for e in outbound_edges(snapshot, caller) if e.destination == callee]
+    # Only edges with response codes can rule a hop out (Jaeger's dependency links count calls).
+    edges = [e for e in outbound_edges(snapshot, caller) if e.destination == callee and e.responses]
     return not edges or any(e.error_rate > 0 for e in edges)
 
 
@@ -108,6 +118,12 @@ class _Cache:
             self._analysis = analyze(self.snapshot, self.settings,
                                      [c for c in self.checks if isinstance(c, Analyzer)], self.available)
         return self._analysis
+
+    def unjudged(self, results: list[CheckResult]) -> frozenset[str]:
+        """Symptom kinds (errors, latency) whose checks were skipped: their data is missing."""
+        skipped = {r.id for r in results if r.status == SKIPPED}
+        return frozenset(kind for c in self.checks if c.id in skipped for code in c.codes
+                         if (kind := CATALOGUE[code].symptom) is not None)
 
     def get(self, service: ServiceRef) -> tuple[list[CheckResult], list[Finding]]:
         if service not in self.results:
@@ -132,7 +148,7 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
         if svc == service:
             hidden_all = hidden
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
-                  lambda x, c, kind: hop_shows(snapshot, x, c, kind))
+                  lambda x, c, kind: hop_shows(snapshot, x, c, kind), cache.unjudged(results))
     return Report(service=service, status=status_of(ranked, cache.answered, judged(results)),
                   findings=tuple(ranked), checks=tuple(_rescore(results, by_service[service])),
                   sources=cache.sources, suppressed=tuple(hidden_all),

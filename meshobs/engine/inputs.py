@@ -1,26 +1,66 @@
 """Which inputs a snapshot can feed to the checks, and why not when it cannot.
 
-An input is available when at least one source of a kind that provides it answered. A check
-whose input is missing is *skipped* with the reason (which source, what went wrong), never
-passed on empty data.
+An input is one kind of data, as finely as the sources differ in what they deliver: Jaeger's
+dependency links give the service *graph* (who calls whom, call counts) but no response codes,
+latency or mTLS, so they never stand in for *requests*, *latency* or *security* -- a check
+judging error rates on call counts would pass on no evidence.
+
+An input is available when a source of a kind that provides it delivered it in this run. A
+source that answered in part says so per input (``SourceStatus.inputs``: Prometheus answering
+the request rates but timing out on the latency quantiles); otherwise a source in state ok
+delivered everything its kind provides. A check whose input is missing is *skipped* with the
+reason (which source, what went wrong), never passed on empty data.
 """
 
 from __future__ import annotations
 
-from meshobs.model import MeshSnapshot, SourceState
+from collections.abc import Callable
+
+from meshobs.model import MeshSnapshot, Security, SourceState, SourceStatus
 
 # input -> (source kinds that provide it, words for a person)
 INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "pods": (("kubernetes",), "pod data"),
-    "edges": (("prometheus", "cloudwatch", "xray"), "traffic metrics"),
+    # Who calls whom: any traffic source, Jaeger's dependency links included.
+    "graph": (("prometheus", "cloudwatch", "xray", "jaeger"), "service graph"),
+    # Request rates by response code (and Envoy flag where the source has them).
+    "requests": (("prometheus", "cloudwatch", "xray"), "request metrics"),
+    "latency": (("prometheus", "cloudwatch", "xray"), "latency metrics"),
+    # How bytes travelled (Istio's connection_security_policy).
+    "security": (("prometheus",), "connection security metrics"),
     "proxies": (("envoy",), "proxy data"),
     "certs": (("envoy",), "certificate data"),
     "config": (("kubernetes", "manifests", "appmesh"), "mesh configuration"),
     "traces": (("jaeger", "xray"), "traces"),
 }
 
-_DATA = {"pods": "pods", "edges": "edges", "proxies": "proxies", "certs": "certs",
-         "config": "config", "traces": "traces"}
+# Does the snapshot hold this input's data at all? (For snapshots built without statuses, and
+# for a failed source whose data partly arrived, e.g. some Envoy pods.)
+_HAS_DATA: dict[str, Callable[[MeshSnapshot], bool]] = {
+    "pods": lambda s: bool(s.pods),
+    "graph": lambda s: bool(s.edges),
+    "requests": lambda s: any(e.responses for e in s.edges),
+    "latency": lambda s: any(e.latency is not None for e in s.edges),
+    "security": lambda s: any(e.security is not Security.UNKNOWN for e in s.edges),
+    "proxies": lambda s: bool(s.proxies),
+    "certs": lambda s: bool(s.certs),
+    "config": lambda s: bool(s.config),
+    "traces": lambda s: bool(s.traces),
+}
+
+
+def delivered(status: SourceStatus, name: str) -> str | None:
+    """None when ``status``'s source delivered input ``name`` in this run, else why not."""
+    if name in status.inputs:
+        return status.inputs[name]  # type: ignore[no-any-return]
+    if status.state is SourceState.OK:
+        return None
+    return "answered with no data" if status.state is SourceState.NO_DATA else "failed"
+
+
+def _partial(status: SourceStatus) -> bool:
+    """Did the source deliver some inputs and not others? (Then the reason is input-specific.)"""
+    return any(v is None for v in status.inputs.values())
 
 
 def availability(snapshot: MeshSnapshot) -> dict[str, str | None]:
@@ -28,14 +68,22 @@ def availability(snapshot: MeshSnapshot) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for name, (kinds, words) in INPUTS.items():
         statuses = [s for s in snapshot.sources if s.kind in kinds]
-        has_data = bool(getattr(snapshot, _DATA[name]))
-        if any(s.state is SourceState.OK for s in statuses) or (has_data and not statuses):
+        reasons = [(s, delivered(s, name)) for s in statuses]
+        if any(r is None for _s, r in reasons):
             out[name] = None
-        elif has_data:
-            # A source failed but another part of the data arrived (e.g. some Envoy pods).
+            continue
+        has_data = _HAS_DATA[name](snapshot)
+        if has_data and (not statuses or any(
+                s.state is SourceState.ERROR and name not in s.inputs for s in statuses)):
+            # No status to judge by (a hand-built snapshot), or a failed source whose data
+            # partly arrived (some Envoy pods answered).
             out[name] = None
         elif not statuses:
             out[name] = f"no {words}: no {' / '.join(kinds)} source configured"
+        elif specific := [(s, r) for s, r in reasons if _partial(s)]:
+            # Part of the source answered: say exactly what is missing ("query latency_p99 timed
+            # out after 10 s"); the Sources section cannot say which checks that costs.
+            out[name] = f"no {words}: " + "; ".join(f"{s.name}: {r}" for s, r in specific[:2])
         else:
             # The source's own error is in the report's Sources section: name it, don't repeat it.
             names = ", ".join(s.name for s in statuses[:2])
@@ -57,7 +105,8 @@ def missing(needs: tuple[str, ...], available: dict[str, str | None]) -> str | N
 
 
 def answered(snapshot: MeshSnapshot) -> bool:
-    """Did any source answer? (A hand-built snapshot without statuses counts when it has data.)"""
+    """Did any source answer, even in part? (A hand-built snapshot without statuses counts when
+    it has data.)"""
     if not snapshot.sources:
         return bool(snapshot.services or snapshot.edges or snapshot.proxies or snapshot.config)
-    return any(s.state is not SourceState.ERROR for s in snapshot.sources)
+    return any(s.state is not SourceState.ERROR or _partial(s) for s in snapshot.sources)

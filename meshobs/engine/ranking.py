@@ -76,11 +76,15 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
          depth: Mapping[ServiceRef, int],
          callees: Callable[[ServiceRef], list[ServiceRef]],
          hop_shows: Callable[[ServiceRef, ServiceRef, str], bool] = lambda _x, _c, _k: True,
+         unjudged: frozenset[str] = frozenset(),
          ) -> list[Finding]:
     """The target's findings plus the downstream findings that explain them, ranked 1..n.
 
     ``hop_shows(x, c, kind)`` says whether the calls from x to c show that kind of symptom
     (errors on the edge); a callee whose calls are fine cannot explain the caller's errors.
+    ``unjudged`` are the symptom kinds the target could not be checked for (their data is
+    missing, e.g. Prometheus is down): no symptom can then rule anything out, so every cause of
+    that kind downstream is reported too (unlinked), instead of vanishing with the symptom.
     """
     causes_of: dict[ServiceRef, list[Finding]] = {}
     symptoms_of: dict[ServiceRef, dict[str, list[Finding]]] = {}
@@ -138,6 +142,12 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
                 explained_by.setdefault(_key(f), set()).update(causes)
                 for c in causes:
                     explains.setdefault(c, set()).add(_key(f))
+
+    for kind in sorted(unjudged):
+        for svc in depth:
+            for cause in causes_of.get(svc, []):
+                if kind in effects(cause):
+                    chain.setdefault(_key(cause), cause)
 
     everything: dict[str, Finding] = {_key(f): f for f in own}
     for k, f in chain.items():

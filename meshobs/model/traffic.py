@@ -39,9 +39,13 @@ class ResponseStat:
 
     @property
     def code_class(self) -> str:
-        """``2xx`` .. ``5xx``, or ``0`` for no response (connection failure, reset)."""
-        if not self.code or self.code == "0" or not self.code[0].isdigit():
+        """``2xx`` .. ``5xx``, ``0`` for no response (connection failure, reset), or ``unknown``
+        for requests a source counted without saying how they ended (CloudWatch without the
+        per-class metrics): not knowing is not an error."""
+        if not self.code or self.code == "0":
             return "0"
+        if not self.code[0].isdigit():
+            return "unknown"
         return f"{self.code[0]}xx"
 
     @property

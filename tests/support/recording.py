@@ -1,7 +1,8 @@
 """A snapshot that records what a check reads (Istio's CheckMetadataInputs, for meshobs).
 
 ``RecordingSnapshot(snapshot)`` answers like the snapshot it wraps and notes, per attribute or
-lookup, the input it belongs to ("edges", "proxies", ...), the configuration kind it asked
+lookup, the input it belongs to ("graph", "proxies", ...; for an edge, per field: "requests",
+"latency", "security"), the configuration kind it asked
 ``config_of`` for ("config:VirtualService"; "config:*" for every kind), or the topology kind
 ("Service", "Workload", "Pod"). Indexes a check builds with ``memo`` are rebuilt on every call,
 so what they read is recorded too.
@@ -16,8 +17,9 @@ from meshobs.model import Layer, MeshSnapshot
 
 T = TypeVar("T")
 
+EDGE_LOOKUPS = ("edges", "edges_into", "edges_from", "edges_from_workload")
 READS = {
-    **dict.fromkeys(("edges", "edges_into", "edges_from", "edges_from_workload", "callers", "callees"), "edges"),
+    **dict.fromkeys((*EDGE_LOOKUPS, "callers", "callees"), "graph"),
     **dict.fromkeys(("proxies", "proxies_of"), "proxies"),
     **dict.fromkeys(("pods", "pods_of"), "Pod"),
     **dict.fromkeys(("certs", "certs_of"), "certs"),
@@ -29,6 +31,33 @@ READS = {
 }
 # What every check may read: the evaluation time, the window, and which sources answered.
 META = {"time", "window_s", "origin", "sources", "source", "sources_of_kind"}
+# An edge's fields by the input that carries them: who calls whom is the graph (Jaeger's
+# dependency links give that much); request rates and response codes, latency and mTLS come
+# from metrics sources only (Jaeger's call counts are of sampled traces, not request rates).
+EDGE_FIELDS = {
+    **dict.fromkeys(("request_rate", "responses", "error_rate", "error_ratio", "rate_by_code_class",
+                     "rate_by_code", "rate_by_flag"), "requests"),
+    "latency": "latency",
+    **dict.fromkeys(("security", "source_principal", "destination_principal"), "security"),
+}
+
+
+class RecordingEdge:
+    """An Edge that notes which kind of data a check read from it (everything not listed in
+    EDGE_FIELDS -- the endpoints, protocol, reporter -- is the graph)."""
+
+    def __init__(self, edge: Any, reads: set[str]) -> None:
+        self._edge, self._reads = edge, reads
+
+    def __getattr__(self, name: str) -> Any:
+        self._reads.add(EDGE_FIELDS.get(name, "graph"))
+        return getattr(self._edge, name)
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self._edge == (other._edge if isinstance(other, RecordingEdge) else other))
+
+    def __hash__(self) -> int:
+        return hash(self._edge)
 
 
 class RecordingSnapshot:
@@ -48,4 +77,9 @@ class RecordingSnapshot:
             self.reads.add(READS[name])
         elif name not in META:
             self.reads.add(f"unknown:{name}")
-        return getattr(self._snapshot, name)
+        value = getattr(self._snapshot, name)
+        if name == "edges":
+            return tuple(RecordingEdge(e, self.reads) for e in value)
+        if name in EDGE_LOOKUPS:
+            return lambda *a, **kw: [RecordingEdge(e, self.reads) for e in value(*a, **kw)]
+        return value

@@ -1,0 +1,189 @@
+"""What a bundle keeps of a Kubernetes object: the fields the normalisers read, nothing else.
+
+The API server (and a ``kubectl get -o yaml`` dump) hands over whole objects: container
+``env`` values, ``kubectl.kubernetes.io/last-applied-configuration`` (a full copy, Secret data
+included when it was applied by hand), ``managedFields``, ``kind: Secret`` data. None of it is
+read by meshobs, all of it ends up in bundles people attach to tickets. So the collectors keep,
+per kind, only what :mod:`meshobs.collectors.k8s_objects` and the Envoy discovery read, and
+drop kinds meshobs does not model (ConfigMaps, RBAC...) entirely. A Secret keeps its public
+facts only (type, key names, certificate subjects and validity: :mod:`k8s_secrets`), never its
+data. Mesh resources keep their whole ``spec`` (drift compares all of it) with
+credential-looking values masked.
+
+Redaction by construction: a field is in a bundle because a reader needs it. A test replays the
+real payloads both ways and checks the model is the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from meshobs.collectors.k8s_objects import WORKLOAD_KINDS, mesh_of_api_version
+from meshobs.collectors.k8s_secrets import PUBLIC_FACTS, public_facts
+from meshobs.redact import redact_text, scrub_data
+
+# Annotations that are server bookkeeping or whole copies of the object (never kept).
+DROPPED_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration",
+                                 "deployment.kubernetes.io/revision"})
+# Pod-template annotations the readers use: sidecar injection and App Mesh settings.
+_POD_ANNOTATION_MARKS = ("istio.io/", "appmesh.k8s.aws/")
+# The one environment value a reader uses: App Mesh's Envoy admin port (discovery).
+_KEPT_ENV = frozenset({"ENVOY_ADMIN_ACCESS_PORT"})
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _pick(obj: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: obj[k] for k in keys if k in obj}
+
+
+def _strings(value: Any) -> dict[str, str]:
+    """Labels and selectors: string values, credentials inside them masked."""
+    return {str(k): redact_text(str(v)) for k, v in _map(value).items()}
+
+
+def _annotations(value: Any, *, pod: bool) -> dict[str, str]:
+    out = {}
+    for k, v in _map(value).items():
+        key = str(k)
+        if key in DROPPED_ANNOTATIONS or (pod and not any(m in key for m in _POD_ANNOTATION_MARKS)):
+            continue
+        out[key] = scrub_data({key: str(v)})[key]
+    return out
+
+
+def _metadata(obj: Mapping[str, Any], *, pod: bool = False) -> dict[str, Any]:
+    meta = _map(obj.get("metadata"))
+    out = _pick(meta, "name", "namespace", "generateName", "deletionTimestamp")
+    if "labels" in meta:
+        out["labels"] = _strings(meta["labels"])
+    annotations = _annotations(meta.get("annotations"), pod=pod)
+    if annotations:
+        out["annotations"] = annotations
+    owners = [_pick(_map(o), "kind", "name", "controller") for o in _list(meta.get("ownerReferences"))]
+    if owners:
+        out["ownerReferences"] = owners
+    return out
+
+
+def _container(c: Any) -> dict[str, Any]:
+    c = _map(c)
+    out = _pick(c, "name", "image", "restartPolicy")
+    ports = [_pick(_map(p), "name", "containerPort", "protocol") for p in _list(c.get("ports"))]
+    if ports:
+        out["ports"] = ports
+    env = [{"name": e["name"], "value": e["value"]} for e in map(_map, _list(c.get("env")))
+           if e.get("name") in _KEPT_ENV and str(e.get("value", "")).isdigit()]
+    if env:
+        out["env"] = env
+    return out
+
+
+def _pod_spec(spec: Any) -> dict[str, Any]:
+    spec = _map(spec)
+    out = _pick(spec, "serviceAccountName", "serviceAccount", "nodeName")
+    for key in ("containers", "initContainers"):
+        if key in spec:
+            out[key] = [_container(c) for c in _list(spec[key])]
+    return out
+
+
+def _pod_status(status: Any) -> dict[str, Any]:
+    status = _map(status)
+    out = _pick(status, "phase", "podIP")
+    if "conditions" in status:
+        out["conditions"] = [_pick(_map(c), "type", "status") for c in _list(status["conditions"])]
+    for key in ("containerStatuses", "initContainerStatuses"):
+        if key in status:
+            out[key] = [_pick(_map(s), "name", "ready", "restartCount") for s in _list(status[key])]
+    return out
+
+
+def minimise_object(obj: Any) -> dict[str, Any] | None:
+    """The readable part of one object, or None for a kind no reader uses.
+
+    Raises ValueError for a mesh resource too large to scrub (an alias bomb).
+    """
+    if not isinstance(obj, Mapping):
+        return None
+    kind, api_version = str(obj.get("kind", "")), str(obj.get("apiVersion", ""))
+    head: dict[str, Any] = {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind")}
+    if kind == "Namespace" and api_version == "v1":
+        return {**head, "metadata": _metadata(obj)}
+    if kind == "Pod" and api_version == "v1":
+        return {**head, "metadata": _metadata(obj, pod=True), "spec": _pod_spec(obj.get("spec")),
+                "status": _pod_status(obj.get("status"))}
+    if kind in WORKLOAD_KINDS and api_version.startswith("apps/"):
+        spec = _map(obj.get("spec"))
+        template = _map(spec.get("template"))
+        kept_spec = _pick(spec, "replicas", "selector")
+        if "template" in spec:
+            tmeta = _map(template.get("metadata"))
+            kept_template: dict[str, Any] = {"metadata": {}}
+            if "labels" in tmeta:
+                kept_template["metadata"]["labels"] = _strings(tmeta["labels"])
+            annotations = _annotations(tmeta.get("annotations"), pod=True)
+            if annotations:
+                kept_template["metadata"]["annotations"] = annotations
+            kept_template["spec"] = _pod_spec(template.get("spec"))
+            kept_spec["template"] = kept_template
+        return {**head, "metadata": _metadata(obj), "spec": kept_spec}
+    if kind == "Service" and api_version == "v1":
+        spec = _map(obj.get("spec"))
+        kept = _pick(spec, "type", "clusterIP", "externalName", "ports")
+        if "selector" in spec:
+            kept["selector"] = _strings(spec["selector"])
+        return {**head, "metadata": _metadata(obj), "spec": kept}
+    if kind == "Secret" and api_version == "v1":
+        # Never its data: its type, key names and certificates' public facts, the form the
+        # Secret reader (k8s_secrets) reads back to the same model.
+        return {**head, "metadata": _metadata(obj), PUBLIC_FACTS: public_facts(obj)}
+    if mesh_of_api_version(api_version) is not None:
+        out = {**head, "metadata": _metadata(obj)}
+        if "spec" in obj:
+            out["spec"] = scrub_data(obj["spec"])
+        return out
+    return None
+
+
+def minimise_document(doc: Any) -> Any:
+    """A list (``kind: List`` or a typed ``PodList``) or a single object, minimised.
+
+    Typed lists omit kind/apiVersion on their items; the item kind comes from the list's.
+    """
+    if not isinstance(doc, Mapping):
+        return doc
+    kind = str(doc.get("kind", ""))
+    if kind.endswith("List") and isinstance(doc.get("items"), list):
+        item_kind = kind[:-4]
+        items = []
+        for item in doc["items"]:
+            if not isinstance(item, Mapping):
+                continue
+            if item_kind and "kind" not in item:
+                item = {**item, "kind": item_kind, "apiVersion": doc.get("apiVersion", "v1")}
+            kept = minimise_document(item)
+            if kept is not None:
+                items.append(kept)
+        return {"apiVersion": doc.get("apiVersion"), "kind": kind, "items": items}
+    return minimise_object(doc)
+
+
+def minimise_body(body: str) -> str:
+    """An API list body as JSON, minimised; a body that is not JSON is returned unchanged (the
+    normaliser reports it), one that is too large to scrub raises ValueError."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return body
+    if not isinstance(doc, Mapping) or doc.get("kind") == "Status":
+        return body  # an error Status: its message is what the person needs
+    return json.dumps(minimise_document(doc), separators=(",", ":"))

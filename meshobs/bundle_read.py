@@ -1,0 +1,292 @@
+"""Reading a bundle someone handed you, as the untrusted input it is.
+
+A bundle arrives attached to a ticket or copied from another machine, so reading it must not:
+
+* follow a symbolic link out of it (``payloads/x.json -> /etc/passwd`` would be read and
+  re-exported by ``snapshot --from``), block on a FIFO or read a device (``/dev/zero``);
+* read what the index does not reference, or more than :data:`MAX_FILE_BYTES` of any file
+  (a 1 MB ``.tar.gz`` can hold a 1 GiB member); the archive is read member by member, in
+  order, and never unpacked to disk;
+* fail with anything but :class:`BundleError` saying what is wrong: a truncated archive, JSON
+  nested beyond the parser's stack, ``"time": null`` or a payload list that is a string are
+  bad bundles (exit 2), not internal errors.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import stat
+import tarfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .raw import Payload, RawSource, parse_iso
+
+MAX_FILE_BYTES = 256 * 2**20  # per file: larger than any answer meshobs records
+MAX_ARCHIVE_BYTES = 4 * 2**30  # all members together, as their headers declare them
+MAX_MEMBERS = 200_000
+INDEX = "bundle.json"
+
+
+class BundleError(Exception):
+    """A bundle that cannot be read: says which path and why."""
+
+
+def _bad(path: Path, why: str) -> BundleError:
+    return BundleError(f"bad bundle {path}: {why}")
+
+
+def check_name(path: Path, name: Any) -> str:
+    """A payload file name from the index, refused unless it is a plain path under payloads/."""
+    if not isinstance(name, str) or not name:
+        raise _bad(path, f"payload file name {name!r} is not a path")
+    parts = PurePosixPath(name).parts
+    if name != INDEX and (not name.startswith("payloads/") or ".." in parts or PurePosixPath(name).is_absolute()
+                          or "\\" in name or "\x00" in name):
+        raise _bad(path, f"payload file {name!r} is outside the bundle's payloads/")
+    return name
+
+
+# -- directories ---------------------------------------------------------------------------------
+def _read_in_directory(root: Path, name: str) -> bytes:
+    """``root/name`` when every step is a real directory and the file a regular file.
+
+    Walks with ``O_NOFOLLOW`` from a descriptor of ``root``, so a link swapped in between the
+    check and the open is refused too; ``O_NONBLOCK`` keeps a FIFO from blocking the open.
+    """
+    parts = PurePosixPath(name).parts
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise _bad(root, f"cannot open the bundle directory ({exc.strerror})") from None
+    try:
+        for part in parts[:-1]:
+            try:
+                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                raise _bad(root, f"{name}: {part}/ is not a directory of the bundle ({exc.strerror}; "
+                                 "symbolic links are not followed)") from None
+            os.close(fd)
+            fd = nxt
+        try:
+            info = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+        except OSError as exc:
+            raise _bad(root, f"cannot read {name} ({exc.strerror})") from None
+        if not stat.S_ISREG(info.st_mode):
+            what = ("a symbolic link" if stat.S_ISLNK(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode)
+                    else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+                    else "not a regular file")
+            raise _bad(root, f"{name} is {what}; a bundle holds regular files only")
+        try:
+            file_fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+        except OSError as exc:
+            raise _bad(root, f"cannot read {name} ({exc.strerror})") from None
+        with os.fdopen(file_fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise _bad(root, f"{name} is not a regular file")
+            data = f.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise _bad(root, f"{name} is larger than {MAX_FILE_BYTES // 2**20} MB")
+    return data
+
+
+# -- archives ------------------------------------------------------------------------------------
+def _members(path: Path, wanted: set[str]) -> dict[str, bytes]:
+    """One pass over the archive reading the regular members named in ``wanted``.
+
+    Members are visited in archive order; the others are skipped (decompressed, not kept) and
+    the pass stops once every wanted member was found. A member whose header declares more than
+    :data:`MAX_FILE_BYTES`, or headers declaring more than :data:`MAX_ARCHIVE_BYTES` in all,
+    stop the read before that data is decompressed. A gzip archive read to its end has its CRC
+    and length checked, so a truncated or corrupted archive is refused.
+    """
+    out: dict[str, bytes] = {}
+    total = members = 0
+    remaining = set(wanted)
+    try:
+        with path.open("rb") as raw:
+            gz = gzip.GzipFile(fileobj=raw) if raw.read(2) == b"\x1f\x8b" else None
+            raw.seek(0)
+            with tarfile.open(fileobj=gz, mode="r:") if gz else tarfile.open(fileobj=raw, mode="r:*") as tar:
+                while remaining:
+                    member = tar.next()
+                    if member is None:
+                        break
+                    members += 1
+                    total += max(0, member.size)
+                    if members > MAX_MEMBERS:
+                        raise _bad(path, f"more than {MAX_MEMBERS:,} members")
+                    if member.size > MAX_FILE_BYTES:
+                        raise _bad(path, f"member {member.name!r} is {member.size / 2**20:.0f} MB, larger than "
+                                         f"{MAX_FILE_BYTES // 2**20} MB (not written by meshobs)")
+                    if total > MAX_ARCHIVE_BYTES:
+                        raise _bad(path, f"members total more than {MAX_ARCHIVE_BYTES // 2**30} GB")
+                    name = member.name.removeprefix("./")
+                    # Links, devices and FIFOs in an archive are never read: a bundle holds files.
+                    if name not in remaining or not member.isreg():
+                        continue
+                    f = tar.extractfile(member)
+                    if f is not None:
+                        out[name] = f.read(MAX_FILE_BYTES + 1)
+                        remaining.discard(name)
+                if gz is not None:
+                    # What follows the last member a meshobs bundle needs is the end-of-archive
+                    # padding: read it so gzip checks the CRC; never more than a few MB.
+                    for _ in range(4):
+                        if not gz.read(2**20):
+                            break
+    except BundleError:
+        raise
+    except (tarfile.TarError, EOFError, OSError, zlib.error, ValueError) as exc:
+        raise _bad(path, f"not a meshobs bundle archive, or a damaged one ({type(exc).__name__}: {exc})") from None
+    return out
+
+
+class _Archive:
+    """Members read on demand: the index first, then (one more pass) the payloads it names."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.files: dict[str, bytes] = {}
+        self.loaded: set[str] = set()
+
+    def read_index(self) -> bytes:
+        self.files = _members(self.path, {INDEX})
+        if INDEX not in self.files:
+            raise _bad(self.path, f"{INDEX} is missing (not a meshobs bundle archive)")
+        return self.files[INDEX]
+
+    def load(self, names: set[str]) -> None:
+        missing = names - self.loaded
+        if missing:
+            self.files.update(_members(self.path, missing))
+            self.loaded |= missing
+
+    def read(self, name: str) -> bytes:
+        if name not in self.files:
+            raise _bad(self.path, f"{name} is missing from the bundle (or is not a regular file)")
+        data = self.files[name]
+        if len(data) > MAX_FILE_BYTES:
+            raise _bad(self.path, f"{name} is larger than {MAX_FILE_BYTES // 2**20} MB")
+        return data
+
+
+# -- the index -----------------------------------------------------------------------------------
+def _field(where: str, obj: dict[str, Any], key: str, kinds: tuple[type, ...], default: Any = None,
+           required: bool = False) -> Any:
+    if key not in obj or obj[key] is None:
+        if required:
+            raise ValueError(f"{where}.{key} is missing")
+        return default
+    value = obj[key]
+    if isinstance(value, bool) and bool not in kinds:
+        raise ValueError(f"{where}.{key}: expected {'/'.join(k.__name__ for k in kinds)}, got bool")
+    if not isinstance(value, kinds):
+        raise ValueError(f"{where}.{key}: expected {'/'.join(k.__name__ for k in kinds)}, "
+                         f"got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where}.{key}: not a finite number")
+    return value
+
+
+def _text(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def parse_index(data: bytes, fmt: str) -> dict[str, Any]:
+    """``bundle.json`` parsed and its top level checked (ValueError says what is wrong)."""
+    try:
+        index = json.loads(_text(data, INDEX))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{INDEX} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise ValueError(f"{INDEX} is nested too deeply to read") from None
+    if not isinstance(index, dict) or index.get("format") != fmt:
+        raise ValueError(f"not a {fmt} bundle")
+    return index
+
+
+def payload_files(index: dict[str, Any]) -> list[Any]:
+    """Every payload file name the index references (unchecked: :func:`check_name` does that)."""
+    files = []
+    for s in index.get("sources") or []:
+        if isinstance(s, dict) and isinstance(s.get("payloads"), list):
+            files += [p.get("file") for p in s["payloads"] if isinstance(p, dict) and p.get("file") is not None]
+    return files
+
+
+def sources_from_index(index: dict[str, Any], read: Callable[[str], bytes]) -> list[RawSource]:
+    """The RawSources an index describes, every field type-checked (ValueError naming it)."""
+    sources = []
+    raw_sources = _field("bundle", index, "sources", (list,), [])
+    for i, s in enumerate(raw_sources):
+        where = f"sources[{i}]"
+        if not isinstance(s, dict):
+            raise ValueError(f"{where}: expected an object, got {type(s).__name__}")
+        raw = RawSource(name=_field(where, s, "name", (str,), required=True),
+                        kind=_field(where, s, "kind", (str,), required=True),
+                        meta=_field(where, s, "meta", (dict,), {}),
+                        error=_field(where, s, "error", (str,)),
+                        duration_s=float(_field(where, s, "duration_s", (int, float), 0.0)))
+        for j, p in enumerate(_field(where, s, "payloads", (list,), [])):
+            pw = f"{where}.payloads[{j}]"
+            if not isinstance(p, dict):
+                raise ValueError(f"{pw}: expected an object, got {type(p).__name__}")
+            file = _field(pw, p, "file", (str,))
+            raw.payloads.append(Payload(
+                key=_field(pw, p, "key", (str,), required=True),
+                body=_text(read(file), file) if file else None,
+                status=_field(pw, p, "status", (int,)), error=_field(pw, p, "error", (str,)),
+                url=_field(pw, p, "url", (str,), ""), params=_field(pw, p, "params", (dict,), {}),
+                elapsed_s=float(_field(pw, p, "elapsed_s", (int, float), 0.0)),
+                fetched_at=_field(pw, p, "fetched_at", (str,), ""), meta=_field(pw, p, "meta", (dict,), {})))
+        sources.append(raw)
+    return sources
+
+
+def index_header(index: dict[str, Any]) -> dict[str, Any]:
+    """time, window_s, config and the descriptive fields, checked."""
+    text = _field("bundle", index, "time", (str,), required=True)
+    try:
+        time = parse_iso(text)
+    except (ValueError, OverflowError):
+        raise ValueError(f"bundle.time: not an RFC 3339 time: {text[:40]!r}") from None
+    window = float(_field("bundle", index, "window_s", (int, float), required=True))
+    if window < 0:
+        raise ValueError("bundle.window_s: negative")
+    return {"time": time, "window_s": window, "config": _field("bundle", index, "config", (dict,), {}),
+            **{k: _field("bundle", index, k, (str,), "")
+               for k in ("created", "meshobs_version", "description", "name")}}
+
+
+def open_bundle(path: Path, fmt: str) -> tuple[dict[str, Any], Callable[[str], bytes]]:
+    """(parsed index, a reader of the payload files it references) for a directory or archive."""
+    if path.is_dir():
+        def read_dir(name: str) -> bytes:
+            return _read_in_directory(path, check_name(path, name))
+
+        data = read_dir(INDEX)
+        try:
+            return parse_index(data, fmt), read_dir
+        except ValueError as exc:
+            raise _bad(path, str(exc)) from None
+    if path.is_file():
+        archive = _Archive(path)
+        data = archive.read_index()
+        try:
+            index = parse_index(data, fmt)
+        except ValueError as exc:
+            raise _bad(path, str(exc)) from None
+        archive.load({check_name(path, f) for f in payload_files(index)})
+        return index, lambda name: archive.read(check_name(path, name))
+    raise BundleError(f"{path}: no such bundle (expected a directory or a .tar.gz)")

@@ -1,0 +1,63 @@
+"""The scenario library: realistic meshes, each with a known fault (or known to be healthy but
+noisy), written with :mod:`meshobs.demo.author`, one module per family.
+
+Every scenario carries ``cause`` (in words) and ``expect`` (the machine-readable conclusion a good
+diagnosis reaches); docs/scenarios.md describes each for the engineers writing checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..scenario import Scenario
+from . import (
+    analyzers,
+    appmesh_names,
+    chains,
+    changes,
+    controlplane,
+    failures,
+    healthy,
+    ingress,
+    nack,
+    nodata,
+    retries,
+)
+
+# name -> factory, in the order `meshobs demo list` shows them (faults, then healthy meshes).
+LIBRARY: dict[str, Callable[[], Scenario]] = {
+    "retries-mask-ledger": retries.retries_mask_ledger,
+    "fault-injection-elsewhere": failures.fault_injection_elsewhere,
+    "authz-deny-legacy": failures.authz_deny_legacy,
+    "sidecar-egress-blackhole": failures.sidecar_egress_blackhole,
+    "registry-only-egress": failures.registry_only_egress,
+    "envoyfilter-nack": nack.envoyfilter_nack,
+    "deep-chain-timeout": chains.deep_chain_timeout,
+    "loud-fault-and-cert": chains.loud_fault_and_cert,
+    "gateway-binding-404": ingress.gateway_binding_404,
+    "istiod-not-ready": controlplane.istiod_not_ready,
+    "proxy-unacked": controlplane.proxy_unacked,
+    "dr-change-onset": changes.dr_change_onset,
+    "appmesh-controller-names": appmesh_names.appmesh_controller_names,
+    "empty-window": nodata.empty_window,
+    "subset-without-pods": analyzers.subset_without_pods,
+    "authz-unknown-principal": analyzers.authz_unknown_principal,
+    "canary-within-slo": healthy.canary_within_slo,
+    "mirror-shadow": healthy.mirror_shadow,
+    "chaos-fault-injection": healthy.chaos_fault_injection,
+    "ambient-namespace": healthy.ambient_namespace,
+    "old-restart": healthy.old_restart,
+    "batch-spiky-p99": healthy.batch_spiky_p99,
+    "background-errors": healthy.background_errors,
+    "cert-rotation": healthy.cert_rotation,
+    "passthrough-egress": healthy.passthrough_egress,
+    "scoped-push-replicas": controlplane.scoped_push_replicas,
+}
+
+
+def library_scenario(name: str) -> Scenario:
+    """A library scenario by name (``KeyError`` for an unknown name)."""
+    scenario = LIBRARY[name]()
+    if scenario.name != name:
+        raise AssertionError(f"library entry {name} builds a scenario named {scenario.name}")
+    return scenario

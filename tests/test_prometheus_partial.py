@@ -1,0 +1,229 @@
+"""The Prometheus collector's queries one by one: a slow query costs only its own data, the run
+ends by its deadline, the two phases of a scoped question, and the neighbourhood's matchers."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from meshobs.assemble import assemble
+from meshobs.collectors import prometheus as prom
+from meshobs.collectors.base import FetchContext, NormalizeContext, Scope
+from meshobs.collectors.promql import QUERIES, RANGE_QUERIES, render, scope_matchers
+from meshobs.config import validate
+from meshobs.demo.prometheus import prometheus_source
+from meshobs.demo.scale import generated_traffic
+from meshobs.engine import diagnose
+from meshobs.model import ServiceRef, SourceState, WorkloadRef
+from meshobs.raw import RawSource
+from tests.support.loopback import LoopbackServer
+
+T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+WINDOW = 300.0
+CTX = NormalizeContext(time=T, window_s=WINDOW)
+TRAFFIC = generated_traffic(12, seed=3)
+
+
+@contextmanager
+def analytic_server(slow: dict[str, float] | None = None) -> Iterator[LoopbackServer]:
+    """A loopback Prometheus answering the analytic results of TRAFFIC, query by query;
+    ``slow`` delays the queries whose PromQL contains a key by that many seconds."""
+    raw = prometheus_source(TRAFFIC, T, WINDOW)
+    by_query = {p.params["query"]: json.loads(p.body or "") for p in raw.payloads}
+
+    def answer(path: str, _headers: dict[str, str]) -> tuple[int, str]:
+        query = parse_qs(urlsplit(path).query)["query"][0]
+        for needle, delay in (slow or {}).items():
+            if needle in query:
+                time.sleep(delay)
+        if query not in by_query:
+            return 400, json.dumps({"status": "error", "errorType": "bad_data", "error": "unexpected"})
+        return 200, json.dumps({"status": "success", "data": by_query[query]})
+
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", handler=answer)
+        srv.route("/api/v1/query_range", handler=answer)
+        yield srv
+
+
+def _collector(url: str, **section: object) -> tuple[prom.PrometheusCollector, object]:
+    config = validate({"sources": {"prometheus": {"url": url, **section}}})
+    collector = prom.from_config(config, [])
+    assert collector is not None
+    return collector, config
+
+
+def test_a_timed_out_query_costs_only_the_checks_that_need_it() -> None:
+    with analytic_server(slow={"histogram_quantile(0.99, sum by (le, reporter": 3.0}) as srv:
+        collector, config = _collector(srv.url, timeout="500ms")
+        start = time.monotonic()
+        (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config,  # type: ignore[arg-type]
+                                              deadline=time.monotonic() + 5.0))
+        took = time.monotonic() - start
+    p99 = raw.get("query:latency_p99")
+    assert p99 is not None and p99.meta["timed_out"] == 0.5
+    # Every other query was sent and answered, although one before it had timed out.
+    assert all(p.ok for p in raw.payloads if p.key != "query:latency_p99")
+    assert len(srv.requests) == 1 + len(QUERIES) + len(RANGE_QUERIES)
+    assert took < 2.5  # the slow query gave up after its 0.5 s, it did not hold the run for 3 s
+
+    part = prom.normalize(raw, CTX)
+    (status,) = part.sources
+    assert status.state is SourceState.ERROR
+    assert status.inputs["requests"] is None and status.inputs["graph"] is None
+    assert "latency_p99" in status.inputs["latency"] and "timed out after 0.5 s" in status.inputs["latency"]
+    assert len(part.edges) == len(TRAFFIC) and all(e.latency is None for e in part.edges)
+
+    snapshot = assemble(part, time=T, window_s=WINDOW)
+    target = next(e.destination for e in part.edges if e.protocol == "http")
+    report = diagnose(snapshot, target)
+    checks = {c.id: c for c in report.checks}
+    assert checks["traffic.latency"].status == "skipped"
+    assert "latency_p99" in checks["traffic.latency"].reason
+    for still_judged in ("traffic.error_rate", "traffic.circuit_breaker"):
+        assert checks[still_judged].status != "skipped", checks[still_judged].reason
+    assert report.status != "unknown"  # the source answered, in part
+
+
+def test_the_run_ends_by_its_deadline() -> None:
+    with analytic_server(slow={"": 0.4}) as srv:
+        collector, config = _collector(srv.url, timeout="5s", concurrency=1)
+        start = time.monotonic()
+        (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config,  # type: ignore[arg-type]
+                                              deadline=start + 1.0))
+        took = time.monotonic() - start
+    assert took < 1.5
+    not_sent = [p for p in raw.payloads if (p.error or "").startswith("not sent: the run's deadline")]
+    answered = [p for p in raw.payloads if p.ok]
+    assert answered and not_sent
+    assert len(srv.requests) < len(raw.payloads)
+
+
+def test_refused_connection_stops_sending() -> None:
+    from tests.support.loopback import unused_port
+
+    collector, config = _collector(f"http://127.0.0.1:{unused_port()}")
+    (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))  # type: ignore[arg-type]
+    first, *rest = raw.payloads
+    assert first.meta["unreachable"] and "refused" in (first.error or "")
+    assert rest and all((p.error or "").startswith("not sent: ") for p in rest)
+
+
+def _keys(raw: RawSource) -> list[str]:
+    return [p.key for p in raw.payloads]
+
+
+def test_graph_then_scoped_phase_equals_one_collection() -> None:
+    with analytic_server() as srv:
+        collector, config = _collector(srv.url)
+        (graph,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config, phase="graph"))  # type: ignore[arg-type]
+        sent_graph = len(srv.requests)
+        (scoped,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config, phase="scoped"))  # type: ignore[arg-type]
+        sent_scoped = len(srv.requests) - sent_graph
+        (whole,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))  # type: ignore[arg-type]
+    # The graph phase reads the request rates only; the scoped phase never repeats them nor the
+    # recording-rules check (the collector remembers it for the evaluation time).
+    assert _keys(graph) == ["rules", "query:requests"] and sent_graph == 2
+    assert "query:requests" not in _keys(scoped) and "rules" not in _keys(scoped)
+    assert sent_scoped == len(QUERIES) - 1 + len(RANGE_QUERIES)
+
+    only_graph = prom.normalize(graph, CTX)
+    (status,) = only_graph.sources
+    assert status.state is SourceState.OK and status.inputs["requests"] is None
+    assert "not collected" in status.inputs["latency"]
+    assert all(e.latency is None for e in only_graph.edges)
+
+    graph.payloads.extend(scoped.payloads)  # what the orchestrator does
+    merged, full = prom.normalize(graph, CTX), prom.normalize(whole, CTX)
+    assert sorted(merged.edges, key=repr) == sorted(full.edges, key=repr)
+    assert merged.series == full.series and merged.sources[0].inputs == full.sources[0].inputs == {}
+
+
+def test_scoped_phase_narrows_every_query_to_the_neighbourhood() -> None:
+    scope = Scope(target=ServiceRef("shop", "cart"),
+                  services=frozenset({ServiceRef("shop", "cart"), ServiceRef("pay.v2", "ledger")}),
+                  workloads=frozenset({WorkloadRef("shop", "web-v1")}))
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", body='{"status":"success","data":{"resultType":"vector","result":[]}}')
+        srv.route("/api/v1/query_range", body='{"status":"success","data":{"resultType":"matrix","result":[]}}')
+        collector, config = _collector(srv.url, recording_rules="off")
+        (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config,  # type: ignore[arg-type]
+                                              scope=scope, phase="scoped"))
+    assert len(srv.requests) == len(raw.payloads) == len(QUERIES) - 1 + len(RANGE_QUERIES)
+    for p in raw.payloads:
+        query = p.params["query"]
+        assert 'destination_service_namespace=~"pay\\\\.v2|shop",destination_service_name=~"cart|ledger"' in query
+        assert 'source_workload_namespace=~"shop",source_workload=~"web-v1"' in query
+        assert p.meta["scope"]["services"] == ["pay.v2/ledger", "shop/cart"]
+
+
+def test_scope_matchers_escape_regex_and_string() -> None:
+    matchers = scope_matchers([ServiceRef("a", "x.y"), ServiceRef("a", "z"), ServiceRef("b", "x.y")],
+                              [WorkloadRef("a", 'w"1')])
+    assert matchers == ('destination_service_namespace=~"a|b",destination_service_name=~"x\\\\.y|z"',
+                        'source_workload_namespace=~"a",source_workload=~"w\\"1"')
+    rendered = render("requests", "5m", scope=matchers)
+    assert rendered.count("rate(istio_requests_total{") == 2 and " or " in rendered
+    assert scope_matchers([], []) == ()
+
+
+def test_recorded_series_are_read_when_the_server_has_the_rules() -> None:
+    answer = {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"__name__": "workload:istio_requests_total"}, "value": [0, "1"]},
+        {"metric": {"__name__": "workload:istio_request_duration_milliseconds_count"}, "value": [0, "1"]}]}}
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", body=json.dumps(answer))
+        srv.route("/api/v1/query_range", body='{"status":"success","data":{"resultType":"matrix","result":[]}}')
+        collector, config = _collector(srv.url)
+        (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))  # type: ignore[arg-type]
+    queries = {p.key: p.params["query"] for p in raw.payloads if p.key != "rules"}
+    assert "rate(workload:istio_requests_total[5m])" in queries["query:requests"]
+    assert "workload:istio_request_duration_milliseconds_bucket" in queries["query:latency_p99"]
+    # The TCP rules are absent on this server: raw metrics for those.
+    assert "rate(istio_tcp_sent_bytes_total[5m])" in queries["query:tcp_sent"]
+    assert raw.payloads[0].meta["recorded"] == ["istio_request_duration_milliseconds_count",
+                                                "istio_requests_total"]
+
+
+@pytest.mark.parametrize("setting", ["off"])
+def test_recording_rules_off_sends_no_check(setting: str) -> None:
+    with analytic_server() as srv:
+        collector, config = _collector(srv.url, recording_rules=setting)
+        (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))  # type: ignore[arg-type]
+    assert "rules" not in _keys(raw) and len(srv.requests) == len(QUERIES) + len(RANGE_QUERIES)
+
+
+def test_latency_not_scraped_is_not_judged() -> None:
+    """Empty quantile answers while HTTP edges carry requests: the histograms are not scraped,
+    which must not read as "nothing is slow"."""
+    raw = prometheus_source(TRAFFIC, T, WINDOW)
+    for p in raw.payloads:
+        if p.key.startswith("query:latency"):
+            p.body = json.dumps({"resultType": "vector", "result": []})
+    (status,) = prom.normalize(raw, CTX).sources
+    assert status.state is SourceState.OK and "answered no series" in status.inputs["latency"]
+    assert status.inputs["requests"] is None
+
+
+@pytest.mark.parametrize(("status", "body"), [
+    (503, '{"status":"error","errorType":"timeout","error":"query timed out in expression evaluation"}'),
+    (422, '{"status":"error","errorType":"execution","error":"expanding series: context deadline exceeded"}'),
+])
+def test_the_servers_own_timeout_is_a_timeout(status: int, body: str) -> None:
+    """Each query carries its timeout as the server's evaluation limit (whole milliseconds:
+    Prometheus refuses "9.5s"); the server giving up reads as the query timing out."""
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", status=status, body=body)
+        srv.route("/api/v1/query_range", status=status, body=body)
+        collector, config = _collector(srv.url, timeout="10500ms")
+        (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))  # type: ignore[arg-type]
+    assert all(parse_qs(urlsplit(path).query)["timeout"] == ["9500ms"] for _m, path, _h in srv.requests)
+    latency = raw.get("query:latency_p50")
+    assert latency is not None and latency.meta["timed_out"] == 10.5
+    assert latency.error is not None and "timed out after 10.5 s" in latency.error
