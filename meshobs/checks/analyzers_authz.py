@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshobs.catalogue import Category
+from meshobs.collectors.k8s_objects import KUBERNETES_GATEWAY
 from meshobs.istio_config import PEER_AUTHENTICATION, ROOT_NAMESPACE, peer_auth_mode, pick_resources
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot, ServiceRef
 
@@ -50,7 +51,7 @@ PRINCIPAL = re.compile(r"^(?P<domain>[^/]+)/ns/(?P<namespace>[^/]+)/sa/(?P<accou
 # Source fields (and ``when`` keys) that read the peer's mTLS identity.
 IDENTITY_FIELDS = ("principals", "notPrincipals", "namespaces", "notNamespaces")
 IDENTITY_KEYS = {"source.principal": "principals", "source.namespace": "namespaces"}
-KINDS = (AUTHZ, NAMESPACE, "Service", "Workload", "Pod")
+KINDS = (AUTHZ, NAMESPACE, KUBERNETES_GATEWAY, "Service", "Workload", "Pod")
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,8 @@ def authz_identity(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Findi
                 continue
             judged = True
             found = [m for m in found if m.mode != NONE]
-            accounts = sorted({m.service_account for m in found if m.service_account})
+            accounts = sorted({m.service_account for m in found if m.service_account}
+                              | deployed_accounts(snapshot, namespace))
             if account in accounts:
                 continue
             yield finding("MSH0255", "config.authz_identity", resource=ap, at=ident.path,
@@ -177,6 +179,22 @@ def authz_identity(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Findi
     if not judged and unjudged:
         raise CouldNotCheck(f"the input holds neither the namespace list nor the workloads of "
                             f"{', '.join(sorted(unjudged))}, so no name a policy uses could be looked up")
+
+
+# gatewayClassName -> the service account Istio's deployment controller gives the Gateway's
+# pods (a waypoint runs as the Gateway's name, an ingress deployed for class istio as NAME-istio).
+GATEWAY_ACCOUNTS = {"istio-waypoint": "{name}", "istio": "{name}-istio", "istio-remote": "{name}-istio"}
+
+
+def deployed_accounts(snapshot: MeshSnapshot, namespace: str) -> set[str]:
+    """Service accounts of the gateways and waypoints Istio deploys for the Gateway API Gateways
+    of ``namespace`` (their Deployments are not in the input, the Gateways are)."""
+    out: set[str] = set()
+    for gw in pick_resources(snapshot, KUBERNETES_GATEWAY):
+        template = GATEWAY_ACCOUNTS.get(str(gw.spec.get("gatewayClassName") or ""))
+        if gw.namespace == namespace and template:
+            out.add(template.format(name=gw.name))
+    return out
 
 
 def _parts(ident: Identity) -> tuple[str | None, str | None]:
