@@ -34,7 +34,12 @@ def snapshots() -> tuple[MeshSnapshot, ...]:
     names = [name for name, _ in list_demos() if not name.startswith("generated")]
     demos = [build_snapshot(load_demo(name), origin=name) for name in names]
     grid = [manifests_snapshot(files) for _a, _c, files, _e in GRID + NET_GRID + SEC_GRID]
-    return (*demos, *grid, e2_builders.snapshot(), live_namespace_without_pods())
+    from tests.test_ranking_signature import _ledger_with_dead_canary_rule
+
+    # A dead rule whose subset got no traffic: config.idle_route reads the request rates there.
+    dead_rule = _ledger_with_dead_canary_rule(0.0)
+    assert isinstance(dead_rule, MeshSnapshot)
+    return (*demos, *grid, e2_builders.snapshot(), live_namespace_without_pods(), dead_rule)
 
 
 def _consume(findings: Iterable[object]) -> None:

@@ -10,7 +10,7 @@ from dataclasses import replace
 from meshobs.checks.base import Finding, finding
 from meshobs.engine import diagnose, hop_failures, hop_shows
 from meshobs.engine.ranking import Failures, rank, signature_share
-from meshobs.model import Edge, Mesh, ResponseStat, ServiceRef, SourceState, SourceStatus, WorkloadRef
+from meshobs.model import Edge, Mesh, MeshSnapshot, ResponseStat, ServiceRef, SourceState, SourceStatus, WorkloadRef
 from tests.support.manifests import manifests_snapshot
 from tests.test_analyzers import docs
 from tests.test_analyzers_sec import INJECTED, authz, namespace, principals, svc, workload
@@ -112,3 +112,41 @@ def test_a_split_that_differs_from_the_weights_is_explained_by_what_routes_elsew
                                                   "MSH0220 VirtualService payments/ledger"}
     assert by_code["MSH0303"].cause_of == ()
     assert [f.code for f in ranked].index("MSH0205") > [f.code for f in ranked].index("MSH0220")
+
+
+def _ledger_with_dead_canary_rule(v2_rate: float, v1_rate: float = 5.0) -> MeshSnapshot:
+    """Ledger's VirtualService sends everything to v1 first, then (never) the canary header to
+    v2; callers' traffic into ledger per version as given (300 s window)."""
+    from tests.test_analyzers import CATCH_ALL, HEADER_RULE, LEDGER_DR, deployment, service, vs
+
+    snap = manifests_snapshot({"a.yaml": docs(
+        service("ledger", "payments"), deployment("ledger-v1", "payments", "{app: ledger, version: v1}"),
+        deployment("ledger-v2", "payments", "{app: ledger, version: v2}"), LEDGER_DR,
+        vs("ledger", "payments", CATCH_ALL + HEADER_RULE))})
+    edges = tuple(Edge(source=WorkloadRef("payments", "checkout-v1"), destination=LEDGER,
+                       destination_workload=WorkloadRef("payments", f"ledger-{v}"),
+                       source_service=ServiceRef("payments", "checkout"), mesh=Mesh.ISTIO, request_rate=rate,
+                       responses=(ResponseStat("200", "-", rate),))
+                  for v, rate in (("v1", v1_rate), ("v2", v2_rate)) if rate > 0)
+    return replace(snap, edges=edges, sources=(*snap.sources, SourceStatus("prometheus", SourceState.OK,
+                                                                           kind="prometheus")))
+
+
+def test_a_rule_that_can_never_match_and_its_subset_that_gets_nothing_are_linked() -> None:
+    """The analyzer finds the dead rule from the configuration; the traffic shows its subset got
+    none of 1,500 requests; the ranking puts the rule first as the cause of that."""
+    report = diagnose(_ledger_with_dead_canary_rule(0.0), LEDGER)
+    by_code = {f.code: f for f in report.findings}
+    assert (by_code["MSH0259"].fields["subset"], by_code["MSH0259"].fields["requests"]) == ("v2", 1500.0)
+    assert by_code["MSH0259"].caused_by == ("MSH0220 VirtualService payments/ledger",)
+    assert report.findings[0].code == "MSH0220"
+
+
+def test_a_subset_that_gets_traffic_or_too_little_traffic_is_no_symptom() -> None:
+    # v2 gets some (the rule is dead, but something else sends there): nothing to confirm.
+    report = diagnose(_ledger_with_dead_canary_rule(0.5), LEDGER)
+    assert "MSH0259" not in {f.code for f in report.findings}
+    # 60 requests in the window: too few to say the subset got none on purpose.
+    report = diagnose(_ledger_with_dead_canary_rule(0.0, v1_rate=0.2), LEDGER)
+    result = next(c for c in report.checks if c.id == "config.idle_route")
+    assert (result.status, result.could_not_check) == ("skipped", True)

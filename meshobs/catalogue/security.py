@@ -1,5 +1,6 @@
-"""Finding codes of the security analyzers (MSH0250-MSH0259): Sidecar resources, the ambient
-data plane, AuthorizationPolicy, PeerAuthentication and RequestAuthentication.
+"""Finding codes of the security analyzers (MSH0250-MSH0258): Sidecar resources, the ambient
+data plane, AuthorizationPolicy, PeerAuthentication and RequestAuthentication; and MSH0259, the
+traffic check that confirms an unreachable VirtualService rule (its number was free here).
 
 Kept apart from ``config.py`` and ``networking.py`` (the other 02xx codes) so each group of
 analyzers adds its codes without touching another's list.
@@ -39,6 +40,10 @@ CODES: list[Code] = [
          "AuthorizationPolicy {policy} ({action}) matches on {attributes}, which only mutual TLS carries, but "
          "PeerAuthentication {peer_authentication} leaves {workloads} {mode}: {consequence}",
          signature=("403",)),
+    # the traffic a rule that can never match does not get (reads what config.unreachable_rule finds)
+    Code("MSH0259", Severity.INFO, "only an unreachable rule routes to a subset, and it gets no traffic",
+         "subset {subset} of {host} received none of the {requests:.0f} requests to the service: only rule {rule} of "
+         "VirtualService {virtual_service} routes there, and that rule can never match", symptom="routing"),
     Code("MSH0258", Severity.WARNING, "RequestAuthentication on a port Istio does not read as HTTP",
          "RequestAuthentication {request_authentication} applies to {workload}, but port {port} of Service "
          "{service_name} ({port_name}) is not HTTP to Istio, so no JWT is validated on it"),

@@ -28,6 +28,7 @@ from . import (
     appmesh,
     certs,
     config,
+    config_idle_routes,
     config_mtls,
     config_refs,
     config_routes,
@@ -65,7 +66,7 @@ ALL: tuple[AnyCheck, ...] = (
     analyzers_appmesh.routes, analyzers_appmesh.references, analyzers_appmesh.tls_trust,
     # configuration: service checks (config against proxies, Git and traffic)
     config_routes.weight_drift, config_routes.policy_drift, config_routes.intended_drift,
-    config_routes.split_mismatch,
+    config_routes.split_mismatch, config_idle_routes.idle_route,
     appmesh.split_mismatch, appmesh.undeclared_backend, appmesh.client_tls, appmesh.resilience,
     # certificates and identity
     certs.expiry, certs.spiffe_identity, certs.trust_domain,
