@@ -277,6 +277,13 @@ SEC_GRID: list[tuple[str, str, dict[str, str], set[tuple[str, str]]]] = [
                      namespace("edge", INJECTED), workload("ingress", "edge", "{istio: ingressgateway}", proxy="auto"),
                      workload("egress", "egress", "{istio: egressgateway, sidecar.istio.io/inject: 'true'}",
                               proxy="auto"))}, set()),
+    ("config.proxy_image", "App Mesh's Envoy in two versions is not Istio's sidecar",
+     {"a.yaml": docs(*(f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {n}, namespace: fleet, labels: {{app: {n}}}, "
+                       "annotations: {appmesh.k8s.aws/mesh: fleet}}\nspec:\n  containers:\n"
+                       f"  - {{name: app, image: 'app:1'}}\n  - {{name: envoy, image: '{i}'}}\n"
+                       for n, i in (("dispatch", "public.ecr.aws/appmesh/aws-appmesh-envoy:v1.27.3.0-prod"),
+                                    ("telematics", "public.ecr.aws/appmesh/aws-appmesh-envoy:v1.29.6.0-prod"))))},
+     set()),
     # -- Service ports ---------------------------------------------------------------------------------------------
     ("config.port_protocol", "an unnamed port, a misspelt prefix and a server-first port of meshed Services",
      {"a.yaml": docs(LEDGER_NS, svc("ledger", "payments", "[{port: 8080}, {name: http_admin, port: 9901}]"),

@@ -39,6 +39,7 @@ from .dataplane import (
     SYSTEM_NAMESPACES,
     injects,
     is_ambient,
+    istio_sidecar,
     listing,
     members,
     namespace_labels,
@@ -113,7 +114,8 @@ def proxy_image(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]
     proxy image to an injector that is not called (``image: auto``, IST0146 / IST0147)."""
     by_namespace: dict[str, dict[str, list[Pod]]] = defaultdict(lambda: defaultdict(list))
     for p in snapshot.pods:
-        if p.has_sidecar and p.proxy_image and p.proxy_image != AUTO and PROXY_IMAGE_ANNOTATION not in p.annotations:
+        if istio_sidecar(p) and p.proxy_image and p.proxy_image != AUTO \
+                and PROXY_IMAGE_ANNOTATION not in p.annotations:
             by_namespace[p.namespace][p.proxy_image].append(p)
     declared = namespaces(snapshot)
     for namespace, images in sorted(by_namespace.items()):
