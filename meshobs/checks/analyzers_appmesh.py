@@ -26,7 +26,7 @@ from meshobs import appmesh_spec as spec
 from meshobs.catalogue import Category
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot, ServiceRef
 
-from .base import CouldNotCheck, Finding, Settings, analyzer, finding
+from .base import CouldNotCheck, Finding, Settings, analyzer, finding, memo
 
 VIRTUAL_GATEWAY, GATEWAY_ROUTE = "VirtualGateway", "GatewayRoute"
 KINDS = (spec.VIRTUAL_NODE, spec.VIRTUAL_SERVICE, spec.VIRTUAL_ROUTER, spec.ROUTE, VIRTUAL_GATEWAY, GATEWAY_ROUTE)
@@ -42,36 +42,66 @@ def _list(value: Any) -> list[Any]:
 
 
 class _Lookup:
-    """Resources of one kind, looked up by name within a namespace or mesh."""
+    """Resources of one kind, looked up by name within a namespace or mesh (indexed once)."""
 
     def __init__(self, snapshot: MeshSnapshot, kind: str) -> None:
         self.found = spec.resources(snapshot, kind)
+        self.by_name: dict[str, list[tuple[ConfigResource, set[str]]]] = {}
+        self.scopes: set[str] = set()
+        for r in self.found:
+            scopes = spec.scopes_of(r)
+            self.scopes |= scopes
+            for name in spec.names_of(r):
+                self.by_name.setdefault(name, []).append((r, scopes))
 
     def get(self, name: str, scopes: set[str]) -> ConfigResource | None:
-        return next((r for r in self.found if name in spec.names_of(r) and scopes & spec.scopes_of(r)), None)
+        return next((r for r, where in self.by_name.get(name, ()) if scopes & where), None)
 
     def vouches(self, scopes: set[str]) -> bool:
-        return any(scopes & spec.scopes_of(r) for r in self.found)
+        return bool(scopes & self.scopes)
 
 
 def _scopes(referrer: ConfigResource, namespace: Any) -> set[str]:
     return {str(namespace)} if namespace else spec.scopes_of(referrer)
 
 
+def _services_by_scope(snapshot: MeshSnapshot) -> dict[str, list[ServiceRef]]:
+    return memo(snapshot, "appmesh.services_by_scope", lambda s: _group(sv.ref for sv in s.services))
+
+
+def _group(refs: Iterable[ServiceRef]) -> dict[str, list[ServiceRef]]:
+    out: dict[str, list[ServiceRef]] = {}
+    for ref in refs:
+        out.setdefault(ref.namespace, []).append(ref)
+    return out
+
+
 def _services_of(snapshot: MeshSnapshot, r: ConfigResource) -> list[ServiceRef]:
     """The services a resource shapes traffic for: a virtual service's own, a router's (the
     virtual services it provides), a node's (the services of the workload it is)."""
     if r.kind == spec.VIRTUAL_SERVICE:
-        return [s.ref for s in snapshot.services if spec.service_matches(r, s.ref)]
+        scoped = _services_by_scope(snapshot)
+        return [ref for scope in sorted(spec.scopes_of(r)) for ref in scoped.get(scope, ())
+                if spec.service_matches(r, ref)]
     if r.kind in (spec.VIRTUAL_ROUTER, spec.ROUTE):
         names = spec.names_of(r) if r.kind == spec.VIRTUAL_ROUTER else {str(spec.layout(r).get("virtual_router"))}
-        provided = [vs for vs in spec.resources(snapshot, spec.VIRTUAL_SERVICE)
-                    if isinstance(p := spec.layout(vs).get("provider"), Mapping)
-                    and str(p.get("virtual_router")) in names and spec.scopes_of(vs) & spec.scopes_of(r)]
+        providers = memo(snapshot, "appmesh.router_providers", _router_providers)
+        provided = [vs for name in sorted(names) for vs in providers.get(name, ())
+                    if spec.scopes_of(vs) & spec.scopes_of(r)]
         return sorted({ref for vs in provided for ref in _services_of(snapshot, vs)})
     if r.kind == spec.VIRTUAL_NODE:
         return sorted({s for w in snapshot.workloads if spec.node_matches(r, w.ref) for s in w.services})
     return []
+
+
+def _router_providers(snapshot: MeshSnapshot) -> dict[str, list[ConfigResource]]:
+    """Router name -> the virtual services it provides."""
+    out: dict[str, list[ConfigResource]] = {}
+    for vs in spec.resources(snapshot, spec.VIRTUAL_SERVICE):
+        provider = spec.layout(vs).get("provider")
+        if isinstance(provider, Mapping) and provider.get("virtual_router"):
+            out.setdefault(str(provider["virtual_router"]), []).append(vs)
+    return out
 
 
 def _routes(snapshot: MeshSnapshot) -> Iterator[tuple[ConfigResource, str, Mapping[str, Any], str]]:

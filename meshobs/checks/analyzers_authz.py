@@ -30,7 +30,7 @@ from meshobs.collectors.k8s_objects import KUBERNETES_GATEWAY
 from meshobs.istio_config import PEER_AUTHENTICATION, ROOT_NAMESPACE, peer_auth_mode, pick_resources
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot, ServiceRef
 
-from .base import CouldNotCheck, Finding, Settings, analyzer, finding
+from .base import CouldNotCheck, Finding, Settings, analyzer, finding, memo
 from .dataplane import (
     AMBIENT,
     NAMESPACE,
@@ -189,12 +189,14 @@ GATEWAY_ACCOUNTS = {"istio-waypoint": "{name}", "istio": "{name}-istio", "istio-
 def deployed_accounts(snapshot: MeshSnapshot, namespace: str) -> set[str]:
     """Service accounts of the gateways and waypoints Istio deploys for the Gateway API Gateways
     of ``namespace`` (their Deployments are not in the input, the Gateways are)."""
-    out: set[str] = set()
-    for gw in pick_resources(snapshot, KUBERNETES_GATEWAY):
-        template = GATEWAY_ACCOUNTS.get(str(gw.spec.get("gatewayClassName") or ""))
-        if gw.namespace == namespace and template:
-            out.add(template.format(name=gw.name))
-    return out
+    def build(s: MeshSnapshot) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for gw in pick_resources(s, KUBERNETES_GATEWAY):
+            template = GATEWAY_ACCOUNTS.get(str(gw.spec.get("gatewayClassName") or ""))
+            if template:
+                out.setdefault(gw.namespace, set()).add(template.format(name=gw.name))
+        return out
+    return memo(snapshot, "authz.deployed_accounts", build).get(namespace, set())
 
 
 def _parts(ident: Identity) -> tuple[str | None, str | None]:
@@ -219,8 +221,13 @@ def authz_requires_mtls(snapshot: MeshSnapshot, settings: Settings) -> Iterable[
     """An AuthorizationPolicy matches on principals or namespaces for workloads whose
     PeerAuthentication does not enforce mTLS, so requests without a peer identity get around it
     (PERMISSIVE) or it refuses or admits everyone (DISABLE)."""
-    pas = pick_resources(snapshot, PEER_AUTHENTICATION)
+    by_namespace: dict[str, list[ConfigResource]] = {}
+    for peer in pick_resources(snapshot, PEER_AUTHENTICATION):
+        by_namespace.setdefault(peer.namespace, []).append(peer)
     for ap in _policies(snapshot):
+        # Only its own namespace's and the root namespace's PeerAuthentications can decide.
+        pas = by_namespace.get(ap.namespace, []) + (by_namespace.get(ROOT_NAMESPACE, [])
+                                                     if ap.namespace != ROOT_NAMESPACE else [])
         idents = list(identities(ap.spec))
         if not idents:
             continue
