@@ -150,3 +150,12 @@ def test_a_subset_that_gets_traffic_or_too_little_traffic_is_no_symptom() -> Non
     report = diagnose(_ledger_with_dead_canary_rule(0.0, v1_rate=0.2), LEDGER)
     result = next(c for c in report.checks if c.id == "config.idle_route")
     assert (result.status, result.could_not_check) == ("skipped", True)
+
+
+def test_routing_is_a_service_own_symptom_and_never_walks_to_callees() -> None:
+    """A callee's routes splitting wrongly is the callee's business: with the caller's own split
+    check skipped ('routing' unjudged), the callee's weight drift does not join its report."""
+    drift = finding("MSH0203", "config.weight_drift", "VirtualService payments/ledger", service=LEDGER,
+                    route="#0", virtual_service="payments/ledger", live="v1 90", proxies="x", effective="v1 100")
+    assert rank(INTAKE, {INTAKE: [], LEDGER: [drift]}, {INTAKE: 0, LEDGER: 1}, lambda s: [LEDGER] if s == INTAKE
+                else [], unjudged=frozenset({"routing"})) == []

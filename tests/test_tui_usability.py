@@ -15,10 +15,10 @@ from textual.widgets import DataTable, Static
 from meshobs.collect import build_snapshot
 from meshobs.demo.catalog import load_demo
 from meshobs.model import MeshSnapshot, ServiceRef
-from meshobs.tui.screens.help import HELP, HelpScreen
+from meshobs.tui.screens.help import HelpScreen, help_text
 from meshobs.tui.screens.overview import OverviewScreen
 from meshobs.tui.screens.service import ServiceScreen
-from meshobs.tui.service_model import config_rows
+from meshobs.tui.service_model import config_entries
 from meshobs.tui.widgets.neighbourhood import Neighbourhood
 from meshobs.tui.widgets.tables import SyncTable
 from tests.test_tui import _deterministic, anyio_backend, app_for, settle, status_text  # noqa: F401
@@ -116,19 +116,22 @@ async def test_gateway_row_shows_outbound_traffic_and_why_it_fails(demo) -> None
         assert report.findings[0].subject.split()[-1] in panel  # the rank-1 subject: database-service
 
 
-def test_config_rows_always_name_a_field(demo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_config_entries_name_each_drifted_field(demo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     _bundle, snapshot = demo
     cart = ServiceRef("shop", "cart-service")
-    rows = config_rows(snapshot, cart)
-    assert rows and all(r.path and not r.drift for r in rows)  # the demo is in sync
+    entries = config_entries(snapshot, cart)
+    assert entries and all(not e.drifts and e.checked == ("live-effective",) for e in entries)  # in sync
+    assert {e.cells()[1] for e in entries} == {"in sync"}
     vs = next(c for c in snapshot.config if c.kind == "VirtualService" and c.name == "cart-service")
     drift = SimpleNamespace(resource=SimpleNamespace(kind=vs.kind, name=vs.name, namespace=vs.namespace),
-                            path="spec.http[0].route[cart-service|v2].weight", left=90, right=50)
+                            path="spec.http[0].route[cart-service|v2].weight", left=90, right=50,
+                            layers="live-effective", proxies=("frontend-1.shop",))
     monkeypatch.setattr("meshobs.drift.effective.compare_effective", lambda *a, **k: [drift])
-    rows = config_rows(snapshot, cart)
-    drifted = [r for r in rows if r.drift]
-    assert [(r.path, r.live, r.effective) for r in drifted] == [(drift.path, "90", "50")]
-    assert drifted[0].resource == str(vs)
+    entries = config_entries(snapshot, cart)
+    drifted = [e for e in entries if e.drifts]
+    assert [e.resource for e in drifted] == [vs] and drifted[0].cells() == (f"≠ {vs}", "1 drifted")
+    [line] = drifted[0].lines()
+    assert drift.path in line and "live 90" in line and "effective 50" in line and "frontend-1.shop" in line
 
 
 async def test_help_fits_80_columns_and_closes_with_its_keys(demo) -> None:  # type: ignore[no-untyped-def]
@@ -140,9 +143,10 @@ async def test_help_fits_80_columns_and_closes_with_its_keys(demo) -> None:  # t
             await pilot.pause()
             assert isinstance(app.screen, HelpScreen)
             text = app.screen.query_one(Static)
-            lines = HELP.rstrip("\n").count("\n") + 1
+            shown = help_text({})
+            lines = shown.rstrip("\n").count("\n") + 1
             assert text.virtual_size.height == lines  # no line wrapped
-            assert max(len(re.sub(r"\[/?b\]", "", line)) for line in HELP.splitlines()) <= 76
+            assert max(len(re.sub(r"\[/?b\]", "", line)) for line in shown.splitlines()) <= 74
             await pilot.press(key)
             await pilot.pause()
             assert isinstance(app.screen, OverviewScreen)
@@ -170,7 +174,7 @@ async def test_findings_message_gets_the_width_at_80_columns(demo) -> None:  # t
         await settle(app, pilot)
         await pilot.press("f")
         await settle(app, pilot)
-        table = app.screen.query_one(SyncTable)
+        table = app.screen.query_one("#findings", SyncTable)
         assert table.columns["message"].width >= 55  # type: ignore[index]
         first = str(table.get_row_at(0)[3])
         assert len(first) >= 55 and first.startswith("shop/database-service")

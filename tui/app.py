@@ -3,27 +3,37 @@
 All I/O and heavy work (collection, diagnosis, view models) runs in
 ``@work(thread=True, exclusive=True, exit_on_error=False)`` workers that post :class:`DataLoaded`;
 the UI thread only copies finished rows into widgets.
+
+A refresh where no source answered (the mesh is unreachable) replaces nothing: the last good
+data stays, greyed and labelled with its age, and the source bar says what failed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from textual import work
+from textual import events, work
+from textual.actions import SkipAction
 from textual.app import App
-from textual.binding import Binding
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from meshobs.model import ServiceRef
+from meshobs.model import ServiceRef, SourceStatus
 
+from .commands import parse
 from .data import Analysis, DataFailed, DataLoaded, Loader, SourceLoader, analyse
+from .keys import APP, bindings
+from .screens.base import MeshScreen
 from .screens.findings import FindingsScreen
 from .screens.help import HelpScreen
 from .screens.overview import OverviewScreen
-from .screens.service import ServiceScreen
-from .service_model import time_label
+from .sources import SourceEntry, SourceHistory, age
+from .status import summary_line
+from .timerange import TimeRange, fmt_window, parse_at, parse_window
+from .widgets.prompt import Prompt
+from .widgets.source_bar import SourceBar
 from .widgets.status_line import StatusLine
 
 Clock = Callable[[], datetime]
@@ -37,35 +47,44 @@ class MeshobsApp(App[None]):
     """k9s for the mesh: overview -> service -> diagnosis, refreshed in the background."""
 
     TITLE = "meshobs"
-    # The footer shows only what fits at 80 columns next to a screen's own keys; every key is
-    # in help (?), which the footer always shows.
-    BINDINGS = [
-        Binding("q", "quit", "Quit"),
-        Binding("question_mark", "help", "Help"),
-        Binding("f", "findings", "Findings"),
-        Binding("r", "refresh", "Refresh", show=False),
-        Binding("p", "toggle_pause", "Pause", show=False),
-        Binding("s", "save", "Save bundle", show=False),
-    ]
+    BINDINGS = bindings(APP, back=False)
 
     def __init__(self, loader: Loader, *, refresh_s: float = 10.0, clock: Clock = _now,
-                 diagnose: bool = True, save_dir: Path | None = None) -> None:
+                 diagnose: bool = True, save_dir: Path | None = None,
+                 keymap: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self.loader, self.refresh_s, self.clock, self.diagnose = loader, refresh_s, clock, diagnose
         self.save_dir = save_dir
+        self.keys: dict[str, str] = dict(keymap or {})
         self.analysis: Analysis | None = None
         self.paused = False
         self.loading = False
         self.last_error: str | None = None
         self.loaded_at: datetime | None = None
         self.loads = 0
+        self.history = SourceHistory()
+        self.board: list[SourceEntry] = []
+        # Set while the screens show the last good load because later ones failed as a whole.
+        self.stale_since: datetime | None = None
+        self.failed_attempt: list[SourceStatus] = []  # the statuses of that failed refresh
+
+    async def on_event(self, event: events.Event) -> None:
+        # Keys a focused prompt understands are taken now, in order (see widgets/prompt.py).
+        # Only keys from the terminal: a forwarded key bubbling back up was already routed.
+        if (isinstance(event, events.Key) and not event.is_forwarded and isinstance(self.focused, Prompt)
+                and self.focused.take_key(event)):
+            return
+        await super().on_event(event)
 
     def on_mount(self) -> None:
-        self.push_screen(OverviewScreen())  # type: ignore[no-untyped-call]
+        if self.keys:
+            self.set_keymap(self.keys)
+        self.push_screen(OverviewScreen())
         self.update_status()
         self.reload()
         if self.refresh_s > 0:
             self.set_interval(self.refresh_s, self._tick)
+        self.set_interval(1.0, self.update_status)  # ages ("stale since 12:03:10 (45s)") move on
 
     # -- loading ----------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -86,12 +105,25 @@ class MeshobsApp(App[None]):
             self.post_message(DataLoaded(analysis))
 
     def on_data_loaded(self, message: DataLoaded) -> None:
-        self.analysis, self.loading, self.last_error = message.analysis, False, None
-        self.loaded_at, self.loads = self.clock(), self.loads + 1
+        new = message.analysis
+        self.loading, self.last_error = False, None
+        now = self.clock()
+        if not new.answered and self.analysis is not None:
+            # Nothing answered: an empty mesh now would read as calm. Keep what we had.
+            self.failed_attempt = new.statuses_now()
+            self.stale_since = self.stale_since or self.loaded_at or now
+            _stale, self.board = self.history.after_failure(self.failed_attempt, self.analysis.snapshot)
+            self._mark_stale()
+            self.update_status()
+            return
+        self.analysis, self.stale_since, self.failed_attempt = new, None, []
+        self.loaded_at, self.loads = now, self.loads + 1
+        self.history.observe(new.snapshot, now, new.stale)
+        self.board = new.board
         for screen in self.screen_stack:
-            show = getattr(screen, "show_analysis", None)
-            if show is not None:
-                show(message.analysis)
+            if isinstance(screen, MeshScreen):
+                screen.show_analysis(new)
+        self._mark_stale()
         self.update_status()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -106,58 +138,184 @@ class MeshobsApp(App[None]):
 
     def on_data_failed(self, message: DataFailed) -> None:
         self.loading, self.last_error = False, f"load failed: {message.error}"
+        if self.analysis is not None:
+            self.stale_since = self.stale_since or self.loaded_at or self.clock()
+            _stale, self.board = self.history.after_failure((), self.analysis.snapshot, why=message.error)
+        else:
+            self.board = [SourceEntry("load", "down", message.error)]
+        self._mark_stale()
         self.notify(self.last_error, severity="error", timeout=8)
         self.update_status()
 
+    def _mark_stale(self) -> None:
+        for screen in self.screen_stack:
+            screen.set_class(self.stale_since is not None, "-stale")
+
     # -- status -----------------------------------------------------------------------------
     def status_summary(self, screen: object = None) -> str:
-        """Origin, time, counts and refresh state; ``screen`` may word the service count
-        (the overview adds "2 of 5 · filter: data" while a filter is on)."""
-        a = self.analysis
-        parts = [self.loader.description if a is None else (a.snapshot.origin or self.loader.description)]
-        if a is not None:
-            failing = sum(1 for r in a.rows if r.health == "failing")
-            label = getattr(screen, "services_label", None)
-            count = label(len(a.rows)) if label is not None else f"{len(a.rows)} services"
-            # Counts before the time: at 80 columns the line is cut at the end, and the filter
-            # in effect matters more than the seconds of the snapshot time.
-            parts += [count, f"{failing} failing", time_label(a.snapshot.time)]
-            if a.rows and not any(r.has_history for r in a.rows):
-                parts.append("no history")
-        if self.loading:
-            parts.append("loading…")
-        elif self.loader.live:
-            parts.append("paused" if self.paused else f"⟳ {self.refresh_s:g}s")
-        else:
-            parts.append("frozen")
-        return " · ".join(parts)
+        """Origin, health counts, time range and refresh state; ``screen`` may word the
+        service count (the overview adds "2 of 5 · filter: data" while a filter is on)."""
+        every = f"⟳ {self.refresh_s:g}s" if self.refresh_s > 0 else "refresh on r"
+        refresh = ("loading…" if self.loading else ("paused" if self.paused else every)
+                   if self.loader.live else "frozen")
+        return summary_line(self.analysis, self.loader.description, refresh, screen)
+
+    def stale_label(self) -> str | None:
+        if self.stale_since is None:
+            return None
+        return f"STALE: last good data from {self.stale_since:%H:%M:%S} ({age(self.clock(), self.stale_since)} ago)"
 
     def update_status(self) -> None:
-        failing = self.analysis.failing if self.analysis else []
         for screen in self.screen_stack:
-            summary = self.status_summary(screen)
-            for line in screen.query(StatusLine):
-                line.show(summary, failing, self.last_error)
+            self.refresh_bars(screen)
+
+    def refresh_bars(self, screen: object) -> None:
+        """Status line and source bar of one screen (also when it is first shown)."""
+        if not isinstance(screen, MeshScreen) or not screen.is_attached:
+            return  # a screen closed before its first refresh came round
+        screen.set_class(self.stale_since is not None, "-stale")
+        summary, stale, now = self.status_summary(screen), self.stale_label(), self.clock()
+        for line in screen.query(StatusLine):
+            line.show(summary, stale, self.last_error)
+        for bar in screen.query(SourceBar):
+            bar.show(self.board, now)
+        screen.status_changed()
+
+    # -- navigation -------------------------------------------------------------------------
+    def root(self) -> OverviewScreen:
+        """Back to the overview (closing every view above it)."""
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, OverviewScreen):
+            self.pop_screen()
+        screen = self.screen
+        assert isinstance(screen, OverviewScreen)
+        return screen
+
+    def back(self) -> None:
+        if len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def open_service(self, ref: ServiceRef) -> None:
+        from .screens.service import ServiceScreen
+
+        self.push_screen(ServiceScreen(ref))
+
+    def open_graph(self, ref: ServiceRef | None) -> None:
+        from .screens.graph import GraphScreen
+
+        if ref is None:
+            self.notify("select a service first (or :graph NAME)", severity="warning")
+            return
+        self.push_screen(GraphScreen(ref))
+
+    def find_service(self, name: str) -> ServiceRef | None:
+        """A service as typed (``cart-service``, ``shop/cart-service``, ``cart-service.shop``)."""
+        if self.analysis is None:
+            return None
+        found = self.analysis.snapshot.find_services(name)
+        if len(found) == 1:
+            return found[0].ref
+        self.notify(f"no service {name!r}" if not found else
+                    f"{name!r} is in {len(found)} namespaces: type NAMESPACE/{name}", severity="warning")
+        return None
+
+    def run_command(self, text: str) -> None:
+        """A ``:`` command (see :mod:`.commands`)."""
+        try:
+            cmd = parse(text)
+        except ValueError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        current = self.screen.selected_service() if isinstance(self.screen, MeshScreen) else None
+        if cmd.verb == "quit":
+            self.exit()
+        elif cmd.verb == "help":
+            self.action_help()
+        elif cmd.verb == "svc":
+            ref = self.find_service(cmd.arg) if cmd.arg else None
+            self.root()
+            if ref is not None:
+                self.open_service(ref)
+        elif cmd.verb == "ns":
+            self.root().set_namespace(cmd.arg)
+        elif cmd.verb in ("proxies", "findings", "sources"):
+            self.root()
+            self._push_view(cmd.verb)
+        elif cmd.verb == "graph":
+            ref = self.find_service(cmd.arg) if cmd.arg else current
+            if ref is not None or not cmd.arg:
+                self.root()
+                self.open_graph(ref)
+        elif cmd.verb in ("range", "at"):
+            self._set_range(cmd.verb, cmd.arg)
+
+    def _push_view(self, view: str) -> None:
+        from .screens.proxies import ProxiesScreen
+        from .screens.sources import SourcesScreen
+
+        screens = {"proxies": ProxiesScreen, "findings": FindingsScreen, "sources": SourcesScreen}
+        self.push_screen(screens[view]())
+
+    # -- time range ----------------------------------------------------------------------------
+    def _set_range(self, verb: str, arg: str) -> None:
+        current = self.loader.time_range()
+        if current is None:
+            self._frozen_range()
+            return
+        try:
+            wanted = (TimeRange(parse_window(arg), current.at) if verb == "range"
+                      else TimeRange(current.window_s, parse_at(arg)))
+        except ValueError as exc:
+            self.notify(f":{verb} {arg}: {exc}", severity="warning")
+            return
+        self.use_range(wanted)
+
+    def use_range(self, wanted: TimeRange) -> None:
+        """Re-query for ``wanted``; the data of the old range stays until the new one is in."""
+        self.loader.set_time_range(wanted)
+        self.history.forget()
+        self.notify(f"time range: {wanted.label()} (re-querying)")
+        self.reload()  # exclusive: a load of the old range still running is cancelled
+
+    def _frozen_range(self) -> None:
+        snap = self.analysis.snapshot if self.analysis else None
+        held = f" (it holds {fmt_window(snap.window_s)} to {snap.time:%Y-%m-%d %H:%M:%S})" if snap else ""
+        self.notify(f"a recorded bundle cannot be re-queried{held}; use --config for a live mesh",
+                    severity="warning")
+
+    def action_cycle_range(self) -> None:
+        current = self.loader.time_range()
+        if current is None:
+            self._frozen_range()
+            return
+        self.use_range(current.next_preset())
 
     # -- actions ----------------------------------------------------------------------------
-    def open_service(self, ref: ServiceRef) -> None:
-        self.push_screen(ServiceScreen(ref))  # type: ignore[no-untyped-call]
+    def action_command(self) -> None:
+        if isinstance(self.focused, Input):
+            raise SkipAction()  # a ":" typed into a prompt is a character
+        if isinstance(self.screen, MeshScreen):
+            self.screen.open_command()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())  # type: ignore[no-untyped-call]
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.keys))
 
     def action_refresh(self) -> None:
         if not self.loading:
             self.reload()
 
     def action_toggle_pause(self) -> None:
+        if not self.loader.live:
+            self.notify("a recorded bundle is frozen in time: there is no live refresh to pause",
+                        severity="warning")
+            return
         self.paused = not self.paused
         self.notify("live refresh paused" if self.paused else "live refresh resumed")
         self.update_status()
 
     def action_findings(self) -> None:
         if not isinstance(self.screen, FindingsScreen):
-            self.push_screen(FindingsScreen())  # type: ignore[no-untyped-call]
+            self.push_screen(FindingsScreen())
 
     def action_save(self) -> None:
         if self.analysis is None or self.analysis.bundle is None:
@@ -177,10 +335,9 @@ class MeshobsApp(App[None]):
                                            f"(replay: meshobs dashboard --from {written.name})")
 
 
-
 def make_app(from_path: str | None = None, config_path: str | None = None, *, loader: Loader | None = None,
              refresh_s: float = 10.0, clock: Clock = _now, diagnose: bool = True,
-             save_dir: Path | None = None) -> MeshobsApp:
+             save_dir: Path | None = None, keymap: Mapping[str, str] | None = None) -> MeshobsApp:
     """The dashboard for ``--from``/``--config`` (or an explicit ``loader``), as the CLI runs it."""
-    return MeshobsApp(loader or SourceLoader(from_path, config_path), refresh_s=refresh_s, clock=clock,
-                      diagnose=diagnose, save_dir=save_dir)
+    return MeshobsApp(loader or SourceLoader(from_path, config_path, clock=clock), refresh_s=refresh_s,
+                      clock=clock, diagnose=diagnose, save_dir=save_dir, keymap=keymap)

@@ -12,17 +12,23 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from textual.message import Message
 
 from meshobs.bundle import Bundle
 from meshobs.checks.base import Settings
+from meshobs.config import Config
 from meshobs.engine.report import MeshReport, Report
-from meshobs.model import MeshSnapshot, ServiceRef
+from meshobs.model import MeshSnapshot, ServiceRef, SourceState, SourceStatus
+from meshobs.raw import RawSource
 
-from .viewmodel import FindingRow, ServiceRow, failing_sources, finding_rows, overview_rows
+from .links import TraceLinks
+from .sources import SourceEntry, Stale, source_board
+from .timerange import TimeRange
+from .viewmodel import FindingRow, ServiceRow, finding_rows, overview_rows
 
 
 class Loader(Protocol):
@@ -35,35 +41,120 @@ class Loader(Protocol):
 
     def settings(self) -> tuple[Settings, Sequence[Any]]: ...
 
+    def stale(self) -> dict[str, Stale]:
+        """Sources of the last load shown from an earlier answer (they failed this time)."""
+        ...
+
+    def time_range(self) -> TimeRange | None:
+        """The window and time a live load asks for; None when the data cannot be re-queried."""
+        ...
+
+    def set_time_range(self, wanted: TimeRange) -> None: ...
+
+    def links(self) -> TraceLinks: ...
+
+    def envoy_access(self) -> EnvoyAccess | None:
+        """What fetching one pod's Envoy admin data on demand needs (None: not possible)."""
+        ...
+
+    def intended_paths(self) -> list[str]:
+        """Where the intended (Git) configuration is (``drift.intended``), for the YAML view."""
+        ...
+
+
+@dataclass(frozen=True)
+class EnvoyAccess:
+    """The configuration and the Kubernetes payloads the Envoy collector finds its targets in."""
+
+    config: Config
+    prior: tuple[RawSource, ...]
+
+
+def _failure(raw: RawSource) -> str | None:
+    """Why a fetched source gave nothing usable at all (None: some or all of it is usable)."""
+    if raw.error:
+        return raw.error
+    if raw.kind == "envoy":
+        ready = raw.get("ready")
+        if ready is not None and ready.failure():
+            return ready.failure()  # an unreachable proxy is asked nothing else
+    failures = [p.failure() for p in raw.payloads]
+    if failures and all(failures):
+        return failures[0]
+    return None
+
+
+class LastGood:
+    """The last usable answer of every source, so one failing source does not blank its part
+    of the screen: its earlier answer is shown instead, and named stale (since when, why)."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, tuple[RawSource, datetime]] = {}
+
+    def apply(self, bundle: Bundle, at: datetime) -> tuple[Bundle, dict[str, Stale]]:
+        sources: list[RawSource] = []
+        stale: dict[str, Stale] = {}
+        for raw in bundle.sources:
+            why = _failure(raw)
+            if why is None:
+                self.answers[raw.name] = (raw, at)
+                sources.append(raw)
+            elif raw.name in self.answers:
+                old, since = self.answers[raw.name]
+                sources.append(old)
+                stale[raw.name] = Stale(since, why)
+            else:
+                sources.append(raw)
+        return replace(bundle, sources=sources), stale
+
+    def clear(self) -> None:
+        self.answers.clear()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
 
 class SourceLoader:
     """The CLI's loader: ``--from`` (bundle or demo, frozen), else ``--config`` (live), else the demo.
 
     A frozen source is read once; "refresh" then re-shows the same snapshot. A live source
-    collects again on every load.
+    collects again on every load, for the current :class:`TimeRange`; a source that fails is
+    shown from its last good answer (see :class:`LastGood`).
     """
 
-    def __init__(self, from_path: str | None = None, config_path: str | None = None) -> None:
-        self.from_path, self.config_path = from_path, config_path
+    def __init__(self, from_path: str | None = None, config_path: str | None = None,
+                 clock: Callable[[], datetime] = _now) -> None:
+        self.from_path, self.config_path, self.clock = from_path, config_path, clock
         self.live = False
         self.description = from_path or "…"
-        self._config: Any = None
+        self._config: Config | None = None
         self._frozen: tuple[Bundle | None, MeshSnapshot] | None = None
+        self._range: TimeRange | None = None
+        self._last_good = LastGood()
+        self._stale: dict[str, Stale] = {}
+        self._bundle: Bundle | None = None
 
     def load(self) -> tuple[Bundle | None, MeshSnapshot]:
         from meshobs.collect import build_snapshot
 
         if self._frozen is not None:
             return self._frozen
-        if self._config is not None and self.live:
+        if self._config is not None and self.live and self._range is not None:
             from meshobs.collect import collect
 
-            bundle = collect(self._config)
+            ranged = replace(self._config, window_s=self._range.window_s, time=self._range.at)
+            bundle, self._stale = self._last_good.apply(collect(ranged), self.clock())
+            self._bundle = bundle
             return bundle, build_snapshot(bundle, origin="live")
         from meshobs.cli.common import load_bundle
 
         bundle, config, origin = load_bundle(self.from_path, self.config_path, quiet_demo=True)
         self._config, self.live, self.description = config, origin == "live", origin
+        self._bundle = bundle
+        if self.live and config is not None:
+            self._range = TimeRange(config.window_s, config.time)
+            bundle, self._stale = self._last_good.apply(bundle, self.clock())
         result = (bundle, build_snapshot(bundle, origin=origin))
         if not self.live:
             self._frozen = result
@@ -75,13 +166,44 @@ class SourceLoader:
         raw = self._config.raw if self._config is not None else {}
         return Settings.from_thresholds(raw.get("thresholds")), parse_suppressions(raw.get("suppress"))
 
+    def stale(self) -> dict[str, Stale]:
+        return dict(self._stale)
+
+    def time_range(self) -> TimeRange | None:
+        return self._range if self.live else None
+
+    def set_time_range(self, wanted: TimeRange) -> None:
+        if not self.live:
+            raise ValueError("a recorded bundle holds one window and cannot be re-queried")
+        self._range = wanted
+        self._last_good.clear()  # earlier answers are about another window
+
+    def links(self) -> TraceLinks:
+        if self._config is not None:
+            return TraceLinks.of(self._config.raw)
+        return TraceLinks.of(self._bundle.config if self._bundle is not None else {})
+
+    def envoy_access(self) -> EnvoyAccess | None:
+        if self._config is None or "envoy" not in self._config.sources:
+            return None
+        prior = tuple(r for r in (self._bundle.sources if self._bundle else []) if r.kind == "kubernetes")
+        return EnvoyAccess(self._config, prior)
+
+    def intended_paths(self) -> list[str]:
+        return list(self._config.section("drift").get("intended") or []) if self._config is not None else []
+
 
 class SnapshotLoader:
     """Shows snapshots produced by a function (tests, benchmarks, embedding)."""
 
     def __init__(self, produce: Callable[[], MeshSnapshot], *, live: bool = True,
-                 description: str = "snapshot", bundle: Bundle | None = None) -> None:
+                 description: str = "snapshot", bundle: Bundle | None = None,
+                 access: EnvoyAccess | None = None, links: TraceLinks | None = None,
+                 intended: list[str] | None = None) -> None:
         self.produce, self.live, self.description, self.bundle = produce, live, description, bundle
+        self.access, self._links, self.intended = access, links, list(intended or [])
+        self._range: TimeRange | None = TimeRange() if live else None
+        self.ranges: list[TimeRange] = []  # every range asked for (tests)
 
     def load(self) -> tuple[Bundle | None, MeshSnapshot]:
         return self.bundle, self.produce()
@@ -89,18 +211,56 @@ class SnapshotLoader:
     def settings(self) -> tuple[Settings, Sequence[Any]]:
         return Settings(), ()
 
+    def stale(self) -> dict[str, Stale]:
+        return {}
+
+    def time_range(self) -> TimeRange | None:
+        return self._range
+
+    def set_time_range(self, wanted: TimeRange) -> None:
+        if self._range is None:
+            raise ValueError("a recorded bundle holds one window and cannot be re-queried")
+        self._range = wanted
+        self.ranges.append(wanted)
+
+    def links(self) -> TraceLinks:
+        if self._links is not None:
+            return self._links
+        return TraceLinks.of(self.bundle.config if self.bundle is not None else {})
+
+    def envoy_access(self) -> EnvoyAccess | None:
+        return self.access
+
+    def intended_paths(self) -> list[str]:
+        return self.intended
+
 
 @dataclass(frozen=True)
 class Analysis:
-    """One load: the snapshot, its diagnosis and the overview rows, ready to show."""
+    """One load: the snapshot, its diagnosis and the overview rows, ready to show.
+
+    ``stale``: sources shown from an earlier answer (they failed this time); ``answered``:
+    whether any source answered at all (a load where none did replaces nothing on screen).
+    """
 
     snapshot: MeshSnapshot
     bundle: Bundle | None
     report: MeshReport | None
     rows: list[ServiceRow]
     findings: list[FindingRow]
-    failing: list[str]
     timings: dict[str, float] = field(default_factory=dict)
+    stale: dict[str, Stale] = field(default_factory=dict)
+    answered: bool = True
+    links: TraceLinks = field(default_factory=TraceLinks)
+    time_range: TimeRange | None = None
+    # Worked out in the worker: a mesh has a source per Envoy pod and a row per service.
+    board: list[SourceEntry] = field(default_factory=list)
+    counts: str = ""
+
+    def statuses_now(self) -> list[SourceStatus]:
+        """Each source as it fared on this load (a source shown from an earlier answer failed)."""
+        return [SourceStatus(s.name, SourceState.ERROR, self.stale[s.name].why, s.duration_s, s.kind)
+                if s.name in self.stale else s for s in self.snapshot.sources]
 
     def report_of(self, ref: ServiceRef) -> Report | None:
         if self.report is None:
@@ -121,6 +281,9 @@ COLLECT_EVERY = 30
 def analyse(loader: Loader, diagnose: bool = True) -> Analysis:
     """Load, diagnose every service and build the overview: the whole refresh, off the UI thread."""
     from meshobs.engine import diagnose_all
+    from meshobs.engine.inputs import answered
+
+    from .status import health_counts
 
     global _refreshes
     _refreshes += 1
@@ -143,8 +306,16 @@ def analyse(loader: Loader, diagnose: bool = True) -> Analysis:
     findings = finding_rows(report)
     gc.freeze()
     t3 = time.perf_counter()
-    return Analysis(snapshot, bundle, report, rows, findings, failing_sources(snapshot),
-                    {"load_s": t1 - t0, "diagnose_s": t2 - t1, "view_s": t3 - t2})
+    stale = loader.stale()
+    # Sources shown from an earlier answer did not answer now: if that is all of them, nothing did.
+    fresh = [s for s in snapshot.sources if s.name not in stale]
+    return Analysis(snapshot, bundle, report, rows, findings,
+                    {"load_s": t1 - t0, "diagnose_s": t2 - t1, "view_s": t3 - t2},
+                    stale=stale, answered=answered(snapshot) and (not snapshot.sources or
+                                                                  any(s.state is not SourceState.ERROR
+                                                                      for s in fresh)),
+                    links=loader.links(), time_range=loader.time_range(),
+                    board=source_board(snapshot.sources, stale), counts=health_counts(rows))
 
 
 class DataLoaded(Message):

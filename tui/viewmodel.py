@@ -8,12 +8,12 @@ thread only copies them into a table.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from meshobs.checks.base import Finding
 from meshobs.engine.report import MeshReport
-from meshobs.model import Edge, MeshSnapshot, MetricSeries, ServiceRef, SourceState, thaw
+from meshobs.model import Edge, MeshSnapshot, MetricSeries, ServiceRef, thaw
 
 HEALTH_ORDER = {"failing": 0, "degraded": 1, "unknown": 2, "healthy": 3}
 HEALTH_MARK = {"failing": "× failing", "degraded": "! degraded", "unknown": "? unknown", "healthy": "✓ healthy"}
@@ -22,23 +22,59 @@ BARS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 10
 
 
-def sparkline(values: Sequence[float | None], width: int = SPARK_WIDTH) -> str:
-    """Unicode block sparkline of the last ``width`` values; gaps (None) show as spaces."""
-    tail = list(values)[-width:]
-    known = [v for v in tail if v is not None]
+# A sparkline's vertical scale spans at least this fraction of its largest value: a series
+# that varies by less (float noise such as 30 vs 30.000000000000004, or a 1 % wobble) draws
+# as a ripple near the top, not as a cliff from the top bar to the bottom one.
+MIN_RELATIVE_SPAN = 0.05
+
+
+def spark_scale(values: Sequence[float | None]) -> tuple[float, float] | None:
+    """(bottom, top) of the scale for ``values``; None when none is known.
+
+    Min to max, widened around their middle to at least :data:`MIN_RELATIVE_SPAN` of the
+    largest magnitude, so a flat series sits mid-height and noise moves a bar at most one step.
+    """
+    known = [v for v in values if v is not None]
     if not known:
-        return " " * min(width, len(tail))
+        return None
     lo, hi = min(known), max(known)
+    floor = max(abs(hi), abs(lo)) * MIN_RELATIVE_SPAN
+    if hi - lo < floor:
+        mid = (lo + hi) / 2
+        lo, hi = mid - floor / 2, mid + floor / 2
+    return lo, hi
+
+
+def sparkline(values: Sequence[float | None], width: int = SPARK_WIDTH) -> str:
+    """Unicode block sparkline of the last ``width`` values; gaps (None) show as spaces.
+
+    Scaled by :func:`spark_scale`: noise below 5 % of the value reads as a ripple, not a cliff;
+    an all-zero series is the bottom bar.
+    """
+    tail = list(values)[-width:]
+    scale = spark_scale(tail)
+    if scale is None:
+        return " " * min(width, len(tail))
+    lo, hi = scale
     span = hi - lo
     out = []
     for v in tail:
         if v is None:
             out.append(" ")
         elif span <= 0:
-            out.append(BARS[3] if hi > 0 else BARS[0])
+            out.append(BARS[0])  # every value is 0
         else:
-            out.append(BARS[min(len(BARS) - 1, int((v - lo) / span * (len(BARS) - 1) + 0.5))])
+            out.append(BARS[min(len(BARS) - 1, max(0, int((v - lo) / span * (len(BARS) - 1) + 0.5)))])
     return "".join(out)
+
+
+def spark_range(values: Sequence[float | None], fmt: Callable[[float], str], width: int = SPARK_WIDTH) -> str:
+    """"min 11.8 max 12.3" of the values a sparkline shows ("" when there are none)."""
+    known = [v for v in list(values)[-width:] if v is not None]
+    if not known:
+        return ""
+    lo, hi = min(known), max(known)
+    return f"= {fmt(lo)}" if fmt(lo) == fmt(hi) else f"min {fmt(lo)} max {fmt(hi)}"
 
 
 def fmt_rate(rps: float) -> str:
@@ -136,9 +172,19 @@ OVERVIEW_COLUMNS = (("health", "Health", 11), ("namespace", "Namespace", 11), ("
 
 
 def overview_rows(snapshot: MeshSnapshot, report: MeshReport | None) -> list[ServiceRow]:
-    """Every (known) service with its health, RED numbers and sparkline, worst first."""
+    """Every (known) service with its health, RED numbers and sparkline, worst first.
+
+    No data is not health: without traffic metrics (the source failed or none is configured)
+    a service with no findings is "unknown", with the reason, never "healthy".
+    """
+    from meshobs.engine.inputs import availability
+
+    no_traffic = availability(snapshot).get("requests")
     health = {r.service: (r.status, len(r.findings), r.findings[0].message if r.findings
                           and r.status != "healthy" else "") for r in report.reports} if report else {}
+    if no_traffic:
+        health = {ref: ("unknown", n, no_traffic) if status == "healthy" else (status, n, why)
+                  for ref, (status, n, why) in health.items()}
     index = {(s.service, s.metric): s for s in snapshot.series}
     rows = []
     for svc in snapshot.services:
@@ -217,6 +263,15 @@ def filter_rows(rows: Iterable[ServiceRow], flt: RowFilter) -> list[ServiceRow]:
     return [r for r in rows if flt.matches(r)]
 
 
+def mtls_of(edges: Iterable[Edge]) -> str:
+    """``yes`` when every edge reports mutual TLS, ``NO`` when one reports plaintext, else ``?``
+    (only Istio's destination proxies report it; CloudWatch and X-Ray do not)."""
+    seen = {e.security.value for e in edges}
+    if "none" in seen:
+        return "NO"
+    return "yes" if seen == {"mutual_tls"} else "?"
+
+
 @dataclass(frozen=True, slots=True)
 class NeighbourRow:
     """One caller or callee of the selected service, with the numbers of the edge(s)."""
@@ -224,6 +279,7 @@ class NeighbourRow:
     direction: str  # "in" | "out"
     peer: str
     red: Red
+    mtls: str = "?"
 
     def line(self) -> str:
         arrow = "←" if self.direction == "in" else "→"
@@ -248,7 +304,7 @@ def neighbourhood(snapshot: MeshSnapshot, ref: ServiceRef, limit: int = 8) -> tu
         for e in edges:
             peer = _peer_of_source(snapshot, e) if direction == "in" else str(e.destination)
             by_peer.setdefault(peer, []).append(e)
-        rows = sorted((NeighbourRow(direction, peer, red_of(es)) for peer, es in by_peer.items()),
+        rows = sorted((NeighbourRow(direction, peer, red_of(es), mtls_of(es)) for peer, es in by_peer.items()),
                       key=lambda r: (r.red.error_ratio <= 0, -r.red.rate, r.peer))
         out.extend(rows[:limit])
         hidden += max(0, len(rows) - limit)
@@ -309,26 +365,6 @@ def finding_markdown(f: Finding) -> str:
         lines.append(f"- caused by: {'; '.join(f.caused_by)}")
     if f.hint:
         lines.append(f"- hint: {f.hint}")
-    lines.append(f"- doc: [{f.code}]({f.doc})")
+    lines.append(f"- doc: `{f.doc}`")
     lines += ["- evidence:", "", "```json", json.dumps(thaw(f.evidence), indent=2, default=str), "```", ""]
     return "\n".join(lines)
-
-
-def failing_sources(snapshot: MeshSnapshot) -> list[str]:
-    """``name: message`` for every source that did not answer, for the status line.
-
-    Hundreds of Envoy admin endpoints failing the same way collapse into one entry.
-    """
-    out: list[str] = []
-    envoy_failed = 0
-    for s in snapshot.sources:
-        if s.state is not SourceState.ERROR:
-            continue
-        if s.kind == "envoy" or s.name.startswith("envoy:"):
-            envoy_failed += 1
-            if envoy_failed > 1:
-                continue
-        out.append(f"{s.name}: {s.message or 'failed'}")
-    if envoy_failed > 1:
-        out.append(f"(+{envoy_failed - 1} more envoy)")
-    return out

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from meshobs.model import HttpRoute, RouteDestination, XdsResource, freeze
+from meshobs.model import HttpRoute, Listener, RouteDestination, XdsResource, freeze
 from meshobs.raw import parse_iso
 from meshobs.shape import as_list, as_map, describe, each, load_json
 
 from .clusters import pick
+from .proxy_config import cluster_settings, listener_detail
 from .tls import cluster_tls
 
 
@@ -32,6 +33,9 @@ class ConfigDump:
     listeners: list[str] = field(default_factory=list)
     secrets: list[dict[str, Any]] = field(default_factory=list)  # {"name", "secret", "state"}
     problems: list[str] = field(default_factory=list)  # items left out: "routes ... [3]: why"
+    # What istioctl proxy-config shows beyond names (see .proxy_config).
+    listener_details: list[Listener] = field(default_factory=list)
+    cluster_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _section_type(cfg: dict[str, Any]) -> str:
@@ -163,6 +167,7 @@ def _clusters(cfg: dict[str, Any], dump: ConfigDump) -> None:
                 dump.cluster_versions[str(name)] = str(version) if version is not None else None
             if key != "dynamic_warming_clusters" or str(name) not in dump.cluster_tls:
                 dump.cluster_tls[str(name)] = cluster_tls(dict(cluster))
+                dump.cluster_settings[str(name)] = cluster_settings(dict(cluster))
 
         each(as_list(pick(cfg, key)), f"config_dump: {key}", one, dump.problems)
     x = _latest(active, "cds", pick(cfg, "version_info"))
@@ -183,10 +188,16 @@ def _listener_name(listener: Any) -> str | None:
 
 
 def _listeners(cfg: dict[str, Any], dump: ConfigDump) -> None:
+    def detail(listener: Any, state: str) -> None:
+        found = listener_detail(listener, state) if isinstance(listener, dict) else None
+        if found is not None:
+            dump.listener_details.append(found)
+
     for e in as_list(pick(cfg, "static_listeners")):
         name = _listener_name(as_map(e).get("listener"))
         if name:
             dump.listeners.append(str(name))
+        detail(as_map(e).get("listener"), "static")
     active: list[dict[str, Any]] = []
     for e in as_list(pick(cfg, "dynamic_listeners")):
         if not isinstance(e, dict):
@@ -197,6 +208,7 @@ def _listeners(cfg: dict[str, Any], dump: ConfigDump) -> None:
             dump.listeners.append(str(name))
         if isinstance(pick(e, "active_state"), dict):
             active.append(pick(e, "active_state"))
+        detail(state.get("listener"), "active" if isinstance(pick(e, "active_state"), dict) else "warming")
     # Envoy 1.12 and older: dynamic_active_listeners[] of {version_info, listener, last_updated}.
     for e in as_list(pick(cfg, "dynamic_active_listeners")):
         if not isinstance(e, dict):
@@ -205,6 +217,7 @@ def _listeners(cfg: dict[str, Any], dump: ConfigDump) -> None:
         if name:
             dump.listeners.append(str(name))
         active.append(e)
+        detail(e.get("listener"), "active")
     x = _latest(active, "lds", pick(cfg, "version_info"))
     if x:
         dump.xds.append(x)

@@ -102,9 +102,23 @@ def _socket(socket: Any) -> Any:
     return out
 
 
+def _thresholds(t: Any) -> Any:
+    return _keep(t, "priority", "max_connections", "max_pending_requests", "max_requests", "max_retries")
+
+
+def _cluster_metadata(md: Any) -> Any:
+    # Only the Istio resource that made the cluster (proxy_config reads filter_metadata.istio.config).
+    def istio(fm: Any) -> Any:
+        return _keep(fm, istio=lambda i: _keep(i, "config"))
+    return _keep(md, filter_metadata=istio)
+
+
 def _cluster(c: Any) -> Any:
-    return _keep(c, "name", "type", transport_socket=_socket, tls_context=_tls_context,
-                 transport_socket_matches=_each(lambda m: _keep(m, "name", "match", transport_socket=_socket)))
+    return _keep(c, "name", "type", "outlier_detection", transport_socket=_socket, tls_context=_tls_context,
+                 transport_socket_matches=_each(lambda m: _keep(m, "name", "match", transport_socket=_socket)),
+                 cluster_type=lambda t: _keep(t, "name"),
+                 circuit_breakers=lambda cb: _keep(cb, thresholds=_each(_thresholds)),
+                 metadata=_cluster_metadata)
 
 
 def _clusters_section(cfg: Any) -> Any:
@@ -113,9 +127,36 @@ def _clusters_section(cfg: Any) -> Any:
                  dynamic_warming_clusters=entry)
 
 
-# -- listeners: names, addresses and versions only (no filter chains) --------------------------
+# -- listeners: names, addresses, direction, and of each filter chain only what it matches and
+# where it sends (proxy_config's istioctl view): no filter settings, so no Lua code or headers ---
+def _route_match(m: Any) -> Any:
+    return _keep(m, "prefix", "path")
+
+
+def _inline_routes(rc: Any) -> Any:
+    route = lambda r: _keep(r, match=_route_match)  # noqa: E731
+    return _keep(rc, virtual_hosts=_each(lambda vh: _keep(vh, routes=_each(route))))
+
+
+def _filter_config(cfg: Any) -> Any:
+    return _keep(cfg, "cluster", rds=lambda r: _keep(r, "route_config_name"), route_config=_inline_routes,
+                 weighted_clusters=lambda w: _keep(w, clusters=_each(lambda c: _keep(c, "name"))))
+
+
+def _filter(f: Any) -> Any:
+    out = _keep(f, "name", typed_config=_filter_config)
+    if isinstance(f, Mapping) and "config" in f:  # v2 spelling of typed_config
+        out["config"] = _filter_config(f["config"])
+    return out
+
+
+def _chain(c: Any) -> Any:
+    return _keep(c, "filter_chain_match", filters=_each(_filter))
+
+
 def _listener(lst: Any) -> Any:
-    return _keep(lst, "name", "address")
+    return _keep(lst, "name", "address", "traffic_direction", filter_chains=_each(_chain),
+                 default_filter_chain=_chain)
 
 
 def _listeners_section(cfg: Any) -> Any:

@@ -121,6 +121,7 @@ def _cluster(name: str, status: ClusterStatus | None, stats: dict[str, float],
         warming=bool(dump and name in dump.warming_clusters),
         version=dump.cluster_versions.get(name) if dump else None,
         tls=dump.cluster_tls.get(name) if dump else None,
+        **(dump.cluster_settings.get(name, {}) if dump else {}),
     )
 
 
@@ -200,6 +201,7 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
         clusters=_clusters(statuses, stats, dump),
         routes=tuple(dump.routes) if dump else (),
         listeners=tuple(dump.listeners) if dump else (),
+        listener_details=tuple(dump.listener_details) if dump else (),
     )
     certs, unreadable = certs_from_secrets(dump.secrets, proxy_id=proxy_id, workload=workload) if dump else ([], [])
     problems.extend(unreadable)  # one certificate that does not parse costs that certificate

@@ -55,6 +55,9 @@ class Settings:
     uptime_fraction: float = 0.1
     # Below this many requests per second an error ratio is noise, not a finding.
     min_request_rate: float = 0.0
+    # Asked for (diagnose --hops), not a threshold: where the requests' time goes (MSH0502)
+    # even when nothing is slow.
+    explain_hops: bool = False
 
     @classmethod
     def from_thresholds(cls, thresholds: Thresholds | Mapping[str, object] | None,
@@ -64,7 +67,7 @@ class Settings:
         from meshobs.config_model import Thresholds
 
         typed = thresholds if isinstance(thresholds, Thresholds) else Thresholds.from_mapping(thresholds)
-        return cls(baseline=baseline, **typed.settings_values())
+        return cls(baseline=baseline, **typed.settings_values())  # type: ignore[arg-type]  # thresholds only
 
 
 @dataclass(frozen=True)

@@ -6,27 +6,43 @@ import click
 
 from .common import UsageError, handle_errors, source_options
 
+DEFAULT_REFRESH_S = 10.0
+
 
 @click.command()
 @source_options
-@click.option("--refresh", "refresh_s", type=float, default=10.0, show_default=True, metavar="SECONDS",
-              help="Live refresh interval (0 = only on 'r'). A --from bundle is frozen in time.")
+@click.option("--refresh", "refresh_s", type=float, default=None, metavar="SECONDS",
+              help="Live refresh interval (0 = only on 'r'; default: dashboard.refresh in the config, "
+                   "else 10). A --from bundle is frozen in time.")
 @handle_errors
-def dashboard(from_path: str | None, config_path: str | None, refresh_s: float) -> None:
+def dashboard(from_path: str | None, config_path: str | None, refresh_s: float | None) -> None:
     """Interactive dashboard: every service worst first, then a service's traffic, proxies,
-    diagnosis, critical path and configuration. Press ? inside for the keys.
+    diagnosis, critical path and configuration; each pod's Envoy as istioctl proxy-config shows
+    it; a graph of a service's neighbourhood. Press ? inside for the keys, : for commands.
 
-    With no configuration at all it shows the built-in demo mesh. Honours NO_COLOR.
+    With no configuration at all it shows the built-in demo mesh. Honours NO_COLOR. Keys can be
+    rebound in meshobs.yaml (dashboard.keys).
     """
-    if refresh_s < 0:
+    if refresh_s is not None and refresh_s < 0:
         raise UsageError("--refresh must be 0 or more seconds")
     from meshobs.config import ConfigError, load_config
+    from meshobs.durations import parse_duration
 
     # Fail on a broken config before the screen takes over the terminal.
     try:
-        load_config(config_path)
+        config = load_config(config_path)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    section = config.section("dashboard") if config is not None else {}
+    keymap = dict(section.get("keys") or {})
+    from meshobs.tui.keys import check_keymap
+
+    problems = check_keymap(keymap)
+    if problems:
+        where = f"{config.path}: " if config is not None and config.path else ""
+        raise UsageError(where + "; ".join(problems))
+    if refresh_s is None:
+        refresh_s = parse_duration(section["refresh"]) if "refresh" in section else DEFAULT_REFRESH_S
     from meshobs.tui.app import make_app
 
-    make_app(from_path, config_path, refresh_s=refresh_s).run()
+    make_app(from_path, config_path, refresh_s=refresh_s, keymap=keymap).run()

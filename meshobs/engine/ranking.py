@@ -37,6 +37,10 @@ from meshobs.checks.base import Finding
 from meshobs.model import ServiceRef
 
 MAX_DEPTH = 3
+# Symptoms a service does not pass on to its callers: traffic split differently from a
+# service's weights is that service's routing, explained by what shapes its routes, never by a
+# callee's.
+LOCAL_KINDS = frozenset({"routing"})
 
 
 def symptom_kind(f: Finding) -> str | None:
@@ -172,7 +176,7 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
             for c in causes_of.get(at, []):
                 if kind in effects(c):
                     take(c, own_failures, found)
-        if hops >= MAX_DEPTH:
+        if hops >= MAX_DEPTH or kind in LOCAL_KINDS:
             return found
         for callee in ([only] if only is not None else callees(at)):
             if callee in seen or callee not in depth or not hop_shows(at, callee, kind):
@@ -209,7 +213,7 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
                 for c in causes:
                     explains.setdefault(c, set()).add(_key(f))
 
-    for kind in sorted(unjudged):
+    for kind in sorted(unjudged - LOCAL_KINDS):
         for svc in depth:
             for cause in causes_of.get(svc, []):
                 if kind in effects(cause):

@@ -3,7 +3,16 @@
 from .cert import Cert, CertRole
 from .config import ConfigResource, Layer, SourceLocation
 from .frozen import EMPTY, FrozenDict, freeze, frozen_map, thaw
-from .proxy import HttpRoute, Proxy, RouteDestination, UpstreamCluster, UpstreamHost, XdsResource
+from .proxy import (
+    FilterChain,
+    HttpRoute,
+    Listener,
+    Proxy,
+    RouteDestination,
+    UpstreamCluster,
+    UpstreamHost,
+    XdsResource,
+)
 from .refs import UNKNOWN_SERVICE, UNKNOWN_WORKLOAD, Mesh, ServiceRef, WorkloadRef
 from .series import MetricSeries
 from .snapshot import MeshSnapshot, SnapshotPart
@@ -14,8 +23,9 @@ from .traffic import Edge, Latency, Reporter, ResponseStat, Security
 
 __all__ = [
     "EMPTY", "UNKNOWN_SERVICE", "UNKNOWN_WORKLOAD", "Cert", "CertRole", "ConfigResource", "Edge",
-    "FrozenDict", "HttpRoute", "Latency", "Layer", "Mesh", "MeshSnapshot", "MetricSeries", "Pod", "Proxy",
-    "Reporter", "ResponseStat", "RouteDestination", "Security", "Service", "ServicePort", "ServiceRef",
-    "SnapshotPart", "SourceLocation", "SourceState", "SourceStatus", "Span", "Trace", "UpstreamCluster",
+    "FilterChain", "FrozenDict", "HttpRoute", "Latency", "Layer", "Listener", "Mesh", "MeshSnapshot",
+    "MetricSeries", "Pod", "Proxy", "Reporter", "ResponseStat", "RouteDestination", "Security", "Service",
+    "ServicePort", "ServiceRef", "SnapshotPart", "SourceLocation", "SourceState", "SourceStatus", "Span",
+    "Trace", "UpstreamCluster",
     "UpstreamHost", "Workload", "WorkloadRef", "XdsResource", "freeze", "frozen_map", "thaw",
 ]

@@ -57,6 +57,15 @@ class UpstreamCluster:
     # The TLS the cluster originates, from its transport socket in /config_dump:
     # istio_mutual | mutual | simple | disable; None when the config dump was not available.
     tls: str | None = None
+    # From /config_dump, what `istioctl proxy-config cluster` shows: the discovery type (EDS,
+    # STATIC, ORIGINAL_DST, STRICT_DNS ...), the circuit-breaker thresholds of the default
+    # priority (max_connections, max_pending_requests, max_requests, max_retries), the outlier
+    # detection settings as configured, and the Istio resource that made the cluster
+    # ("DestinationRule shop/cart-service").
+    discovery: str | None = None
+    thresholds: FrozenDict = EMPTY
+    outlier_detection: FrozenDict = EMPTY
+    config_source: str | None = None
 
     @property
     def healthy_hosts(self) -> int:
@@ -97,6 +106,28 @@ class HttpRoute:
 
 
 @dataclass(frozen=True, slots=True)
+class FilterChain:
+    """One filter chain of a listener: what it matches and where it sends the traffic
+    (``istioctl proxy-config listeners``' MATCH and DESTINATION: ``Route: 8080``,
+    ``Cluster: outbound|8080||cart...``, ``Inline Route: /*``, ``Non-HTTP/Non-TCP``)."""
+
+    match: FrozenDict = EMPTY  # the filter_chain_match as configured
+    destination: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """A listener as the proxy holds it (``state``: static | active | warming)."""
+
+    name: str
+    address: str | None = None
+    port: int | None = None
+    direction: str | None = None  # INBOUND | OUTBOUND (traffic_direction), None when unset
+    chains: tuple[FilterChain, ...] = ()
+    state: str = "active"
+
+
+@dataclass(frozen=True, slots=True)
 class Proxy:
     """The Envoy sidecar of one pod."""
 
@@ -117,6 +148,7 @@ class Proxy:
     clusters: tuple[UpstreamCluster, ...] = ()
     routes: tuple[HttpRoute, ...] = ()
     listeners: tuple[str, ...] = ()
+    listener_details: tuple[Listener, ...] = ()  # the same listeners with address and chains
 
     def xds_version(self, xds_type: str) -> XdsResource | None:
         for x in self.xds:

@@ -1,4 +1,4 @@
-"""Every finding across the mesh, by severity then rank (root cause first); enter opens the subject."""
+"""Every finding across the mesh, by severity then rank (root cause first); enter opens one."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
+from ..keys import FINDINGS, bindings
 from ..viewmodel import FindingRow, finding_markdown
-from ..widgets.status_line import StatusLine
 from ..widgets.tables import SyncTable
+from .base import MeshScreen
 
 if TYPE_CHECKING:
     from ..data import Analysis
@@ -22,30 +21,20 @@ if TYPE_CHECKING:
 COLUMNS = (("rank", "#", 4), ("severity", "Severity", 9), ("code", "Code", 8), ("message", "Message", 0))
 
 
-class FindingsScreen(Screen[None]):
-    BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("c", "copy_finding", "Copy as markdown"),
-    ]
+class FindingsScreen(MeshScreen):
+    BINDINGS = bindings(FINDINGS)
 
     AUTO_FOCUS = "#findings"
     DEFAULT_CSS = """
     FindingsScreen #findings { height: 1fr; }
-    FindingsScreen #finding-detail { height: auto; max-height: 5; border-top: solid $primary; padding: 0 1; }
+    FindingsScreen #finding-detail { height: auto; max-height: 6; border-top: solid $primary; padding: 0 1; }
     """
 
-    def compose(self) -> ComposeResult:
-        yield StatusLine(id="status")
+    def body(self) -> ComposeResult:
         table = SyncTable(COLUMNS, id="findings")
         table.border_title = "findings"
         yield table
         yield Static(id="finding-detail")
-        yield Footer(show_command_palette=False)  # ^p still opens it; the room is for our keys
-
-    def on_mount(self) -> None:
-        analysis = getattr(self.app, "analysis", None)
-        if analysis is not None:
-            self.show_analysis(analysis)
 
     def show_analysis(self, analysis: Analysis) -> None:
         table = self.query_one(SyncTable)
@@ -67,6 +56,7 @@ class FindingsScreen(Screen[None]):
         text.append(f.message)
         if f.caused_by:
             text.append("\ncaused by: " + "; ".join(f.caused_by), style="italic")
+        text.append("\nenter: evidence and doc", style="dim")
         detail.update(text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -77,15 +67,16 @@ class FindingsScreen(Screen[None]):
         return row if isinstance(row, FindingRow) else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        row = self.selected()
-        if row is None:
-            return
-        if row.finding.service is None:
-            self.notify(f"{row.finding.code} is about the mesh, not one service", severity="warning")
-            return
-        self.app.open_service(row.finding.service)  # type: ignore[attr-defined]
+        self.action_open()
 
-    def action_copy_finding(self) -> None:
+    def action_open(self) -> None:
+        from .finding import FindingScreen
+
+        row = self.selected()
+        if row is not None:
+            self.app.push_screen(FindingScreen(row.finding, row.rank))
+
+    def action_copy(self) -> None:
         row = self.selected()
         if row is None:
             self.notify("no finding to copy", severity="warning")

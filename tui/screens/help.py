@@ -1,6 +1,8 @@
-"""``?``: every key, in one modal."""
+"""``?``: every key, generated from the bindings and the keymap in effect."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -8,41 +10,24 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-# Two columns of 36 characters: the modal is 80 wide with a border and padding, so every line
-# stays within 76 columns and never wraps on an 80-column terminal.
-HELP = """\
+from ..keys import help_lines
+
+INTRO = """\
 [b]meshobs dashboard[/b]: the mesh at a glance, worst services first.
-
-[b]Everywhere[/b]
-  ?      this help (esc / q / ? close)  q      quit
-  r      refresh now                    p      pause / resume live refresh
-  f      findings of the mesh           s      save the snapshot (to cwd)
-  esc    back
-
-[b]Overview[/b]
-  ↑ ↓    move                           enter  open the service
-  /      search: text, ns:NAME, health:failing (enter applies)
-  esc    clear the search and filters
-  n      cycle namespace                h      cycle health filter
-  o      cycle sort column              O      reverse the sort
-  click a column header to sort by it; → marks outbound numbers
-  (a service nobody calls, e.g. a gateway: its calls to others)
-
-[b]Service[/b]
-  t      traffic                        x      proxies
-  d      diagnosis                      T      traces
-  g      config (live vs effective)     c      copy finding as markdown
-
-[b]Findings[/b]   by severity, then rank (1 = most likely root cause)
-  enter  open the finding's service     c      copy as markdown
-
-Live refresh runs in the background and never blocks the keys; a failing
-source is listed in the status line while the rest keeps working.
---from PATH: a recorded bundle (frozen); --config: a live mesh; neither:
-the built-in demo. NO_COLOR=1: bold and reverse instead of colours.
+Source bar: √ ok · ‼ stale: the last good answer is shown · × down: why
+Rebind keys in meshobs.yaml by the id on the right: dashboard.keys.ID: KEY
 """
 
-CLOSE = "esc / q / ? to close"
+OUTRO = """\
+Live refresh runs in the background and never blocks the keys.
+--from PATH: a recorded bundle (frozen); --config: a live mesh; neither:
+the built-in demo. NO_COLOR=1: bold and reverse instead of colours."""
+
+CLOSE = "esc / q / ? to close · ↑↓ scroll"
+
+
+def help_text(keymap: Mapping[str, str]) -> str:
+    return INTRO + "\n" + "\n".join(help_lines(keymap)) + OUTRO
 
 
 class HelpScreen(ModalScreen[None]):
@@ -54,8 +39,12 @@ class HelpScreen(ModalScreen[None]):
                                   border: round $primary; background: $surface; padding: 0 1; }
     """
 
+    def __init__(self, keymap: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self.keymap = dict(keymap or {})
+
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
             box.border_title = "help"
             box.border_subtitle = CLOSE  # on the frame: visible even when the text scrolls
-            yield Static(HELP.rstrip("\n"))
+            yield Static(help_text(self.keymap))

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual.actions import SkipAction
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Input
 
+from meshobs.model import ServiceRef
+
+from ..keys import OVERVIEW, bindings
 from ..viewmodel import OVERVIEW_COLUMNS, SORT_KEYS, RowFilter, ServiceRow, filter_rows, neighbourhood, sort_rows
 from ..widgets.neighbourhood import Neighbourhood
-from ..widgets.status_line import StatusLine
+from ..widgets.prompt import Prompt
 from ..widgets.tables import SyncTable
+from .base import MeshScreen
 
 if TYPE_CHECKING:
     from ..data import Analysis
@@ -22,17 +25,10 @@ HEALTH_CYCLE = ("", "failing", "degraded", "healthy", "unknown")
 LIVE_FILTER_MAX = 1500
 
 
-class OverviewScreen(Screen[None]):
+class OverviewScreen(MeshScreen):
     """All services; ``/`` search, ``n``/``h`` cycle namespace/health filters, ``o`` sort."""
 
-    BINDINGS = [
-        Binding("slash", "search", "Search"),
-        Binding("n", "cycle_namespace", "Namespace"),
-        Binding("h", "cycle_health", "Health"),
-        Binding("o", "cycle_sort", "Sort"),
-        Binding("O", "reverse_sort", "Reverse", show=False),
-        Binding("escape", "clear_filter", "Clear", show=False),
-    ]
+    BINDINGS = bindings(OVERVIEW, back=False)
 
     AUTO_FOCUS = "#services"
     DEFAULT_CSS = """
@@ -49,15 +45,13 @@ class OverviewScreen(Screen[None]):
         self.sort_key, self.reverse = "health", False
         self.shown = 0
 
-    def compose(self) -> ComposeResult:
-        yield StatusLine(id="status")
-        yield Input(placeholder="search: text, ns:NAME, health:failing  (enter to apply, esc to clear)",
+    def body(self) -> ComposeResult:
+        yield Prompt(placeholder="search: text, ns:NAME, health:failing  (enter to apply, esc to clear)",
                     id="search")
         table = SyncTable(OVERVIEW_COLUMNS, id="services")
         table.border_title = "services"
         yield table
         yield Neighbourhood(id="neighbourhood")
-        yield Footer(show_command_palette=False)  # ^p still opens it; the room is for our keys
 
     @property
     def table(self) -> SyncTable:
@@ -105,6 +99,11 @@ class OverviewScreen(Screen[None]):
             described = self.filter.describe()
             if self.analysis is not None and described and not self.shown:
                 panel.say(f"no service matches '{described}' (esc clears)")
+            elif self.analysis is not None and not self.analysis.answered:
+                panel.say("no source answered, so there is nothing to show: see the source bar above "
+                          "(:sources for every error)")
+            elif self.analysis is not None and not self.analysis.rows:
+                panel.say("no services: the sources answered but found none (:sources)")
             else:
                 panel.update("")
             return
@@ -115,26 +114,58 @@ class OverviewScreen(Screen[None]):
         self.update_neighbourhood()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
         row = self.table.selected()
         if isinstance(row, ServiceRow):
             self.app.open_service(row.ref)  # type: ignore[attr-defined]
 
+    def selected_service(self) -> ServiceRef | None:
+        row = self.table.selected()
+        return row.ref if isinstance(row, ServiceRow) else None
+
+    def action_graph(self) -> None:
+        self.app.open_graph(self.selected_service())  # type: ignore[attr-defined]
+
     # -- filters ----------------------------------------------------------------------------
+    # Focus moves with Screen.set_focus, not Widget.focus(): focus() takes effect only after
+    # the keys already queued, so a pasted "/cart⏎" typed "cart" into the table, opened the
+    # selected service with ⏎ and left the hidden search box focused (q then typed a "q").
     def action_search(self) -> None:
+        if isinstance(self.focused, Input):
+            raise SkipAction()  # a "/" typed into a prompt is a character (priority binding)
         box = self.query_one("#search", Input)
         box.add_class("visible")
-        box.focus()
+        box.value = self.query_text
+        box.action_select_all()  # the search in effect, to edit or type over
+        self.set_focus(box)
+
+    def prompt_done(self, prompt: Input, key: str) -> None:
+        if prompt.id != "search":
+            return
+        if key == "escape":
+            self.action_clear_filter()
+            return
+        self.query_text = prompt.value
+        self.apply()
+        prompt.remove_class("visible")
+        self.set_focus(self.table)
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "search":
+            return
         if self.analysis is not None and len(self.analysis.rows) <= LIVE_FILTER_MAX:
             self.query_text = event.value
             self.apply()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "search":
+            return
         self.query_text = event.value
         self.apply()
         event.input.remove_class("visible")
-        self.table.focus()
+        self.set_focus(self.table)
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#search", Input)
@@ -142,7 +173,17 @@ class OverviewScreen(Screen[None]):
         box.remove_class("visible")
         self.query_text, self.namespace, self.health = "", "", ""
         self.apply()
-        self.table.focus()
+        self.set_focus(self.table)
+
+    def set_namespace(self, namespace: str) -> None:
+        """``:ns NAME`` (``:ns`` alone: every namespace)."""
+        known = {r.ref.namespace for r in self.analysis.rows} if self.analysis else set()
+        if namespace and known and namespace not in known:
+            self.notify(f"no namespace {namespace!r} (known: {', '.join(sorted(known))})", severity="warning")
+            return
+        self.namespace = namespace
+        self.apply()
+        self.set_focus(self.table)
 
     def action_cycle_namespace(self) -> None:
         if self.analysis is None:

@@ -9,13 +9,14 @@ from ..styles import adapt, is_no_color
 
 
 class StatusLine(Static):
-    """Origin, snapshot time, refresh state and failing sources ("jaeger: timed out after 5 s").
+    """Origin, health counts, time range and refresh state; a stale warning leads when the
+    screen shows the last good data of a failed refresh.
 
-    A failing source never blanks the screen: it is listed here while the rest keeps working.
+    Source failures have their own bar (:class:`..widgets.source_bar.SourceBar`).
     """
 
     DEFAULT_CSS = """
-    StatusLine { height: 1; background: $boost; padding: 0 1; }
+    StatusLine { height: auto; max-height: 2; background: $boost; padding: 0 1; }
     """
 
     def on_mount(self) -> None:
@@ -23,11 +24,19 @@ class StatusLine(Static):
         if update is not None:
             self.call_after_refresh(update)
 
-    def show(self, summary: str, failing: list[str], error: str | None = None) -> None:
-        text = Text(summary, no_wrap=True, overflow="ellipsis")
+    _shown: tuple[str, str | None, str | None] | None = None
+
+    def show(self, summary: str, stale: str | None = None, error: str | None = None) -> None:
+        # Called every second: an unchanged line is not redrawn (a redraw re-lays out the screen).
+        if self._shown == (summary, stale, error):
+            return
+        self._shown = (summary, stale, error)
         mono = is_no_color(self)
+        text = Text(overflow="ellipsis")  # wraps onto a second line at 80 columns
+        if stale:
+            text.append(f"‼ {stale}", style=adapt("bold reverse yellow", mono))
+            text.append(" · ")
+        text.append(summary)
         if error:
             text.append("  × " + error, style=adapt("bold red", mono))
-        if failing:
-            text.append("  ⚠ " + "; ".join(failing), style=adapt("bold yellow", mono))
         self.update(text)
