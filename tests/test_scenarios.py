@@ -39,8 +39,9 @@ MISSING: dict[str, str] = {
                            "misses it",
     "istiod-not-ready": "issue 10 Build 2: no control-plane health (istiod readiness, push errors); the "
                         "proxies it left unready rank first",
-    "proxy-unacked": "issue 10 Build 2: sent-vs-acked (istiod syncz) is not read; the split mismatch ranks "
-                     "above the proxy stuck warming",
+    "proxy-unacked": "issue 10 Build 2: sent-vs-acked (istiod syncz) is not read; the edge symptom (503 NC) "
+                     "ranks above the proxies stuck warming: causes on the caller's own proxies do not explain "
+                     "its edge symptoms (the split mismatch, a routing symptom, stays with stock-service)",
     "dr-change-onset": "issue 10 Build 4: no 'what changed' correlation; the circuit-breaker symptom ranks, "
                        "not the DestinationRule edited 40 s before it",
     "appmesh-controller-names": "issue 10 Build 7: App Mesh controller names (<vn>_<ns>, FQDN virtual "
