@@ -378,5 +378,21 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         state, message = SourceState.NO_DATA, "; ".join(partial) or "the API returned no pods, services or mesh config"
     else:
         state, message = SourceState.OK, "; ".join(dict.fromkeys(partial))
-    part.sources.append(SourceStatus(raw.name, state, message, raw.duration_s, raw.kind, problems=tuple(problems)))
+    part.sources.append(SourceStatus(raw.name, state, message, raw.duration_s, raw.kind, problems=tuple(problems),
+                                     config_namespaces=listed_config_namespaces(raw.payloads)))
     return part
+
+
+def listed_config_namespaces(payloads: list[Payload]) -> tuple[str, ...] | None:
+    """The namespaces whose mesh configuration these payloads list (None: every namespace, a
+    cluster-wide list). Cluster-scoped kinds (App Mesh's meshes) say nothing of namespaces."""
+    listed: set[str] = set()
+    for p in payloads:
+        base, _at, ns = p.key.partition("@")
+        parts = base.split("/")
+        if parts[0] != "crd" or len(parts) != 4 or (parts[1], parts[3]) in CLUSTER_SCOPED_CRDS:
+            continue
+        if not ns:
+            return None
+        listed.add(ns)
+    return tuple(sorted(listed))

@@ -15,7 +15,9 @@ good as the name:
 Names are judged only where the input vouches for them (see ``dataplane.lists_every_namespace``
 and ``dataplane.members``): a namespace is missing for sure when
 the live API's cluster-wide list lacks it, and, in manifests, when it is a near miss of one the
-input holds (``claim`` where ``claims`` exists).
+input holds (``claim`` where ``claims`` exists). A service account is missing for sure only where
+the namespace's configuration was listed too (its Gateways may vouch for the account), and the
+mesh-wide mTLS default only where the root namespace's was (``inventory.config_listed``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from .dataplane import (
     selected,
     services_of,
 )
+from .inventory import config_listed
 
 AUTHZ = "AuthorizationPolicy"
 PRINCIPAL = re.compile(r"^(?P<domain>[^/]+)/ns/(?P<namespace>[^/]+)/sa/(?P<account>[^/]+)$")
@@ -128,7 +131,7 @@ def authz_identity(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Findi
     account no workload of its namespace runs as (IST0101 for policies)."""
     known = known_namespaces(snapshot, (AUTHZ,))
     every = lists_every_namespace(snapshot)
-    judged, unjudged = False, set()
+    judged, unjudged, unlisted = False, set(), set()
     for ap in _policies(snapshot):
         action = action_of(ap)
         for ident in identities(ap.spec):
@@ -161,12 +164,17 @@ def authz_identity(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Findi
             if found is None or not any(m.mode in (SIDECAR, AMBIENT) for m in found):
                 unjudged.add(namespace)
                 continue
-            judged = True
             found = [m for m in found if m.mode != NONE]
             accounts = sorted({m.service_account for m in found if m.service_account}
                               | deployed_accounts(snapshot, namespace))
             if account in accounts:
+                judged = True
                 continue
+            if not config_listed(snapshot, namespace):
+                # Its Gateways (which may vouch for the account) were not listed.
+                unlisted.add(namespace)
+                continue
+            judged = True
             yield finding("MSH0255", "config.authz_identity", resource=ap, at=ident.path,
                           services=_touched(snapshot, ap), principal=ident.value, namespace=namespace,
                           service_account=account, accounts=", ".join(accounts) or "nothing",
@@ -176,6 +184,10 @@ def authz_identity(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Findi
                                     "workloads": sorted(m.subject for m in found)},
                           hint=f"name the service account the caller runs as (kubectl get pods -n {namespace} "
                                "-o custom-columns=NAME:.metadata.name,SA:.spec.serviceAccountName)", **common)
+    if unlisted:
+        raise CouldNotCheck(f"the mesh configuration of {listing(unlisted)} was not collected (only the namespaces a "
+                            "question involves were listed), so whether a Gateway there runs as the service "
+                            "accounts policies name could not be looked up")
     if not judged and unjudged:
         raise CouldNotCheck(f"the input holds neither the namespace list nor the workloads of "
                             f"{', '.join(sorted(unjudged))}, so no name a policy uses could be looked up")
@@ -222,6 +234,7 @@ def authz_requires_mtls(snapshot: MeshSnapshot, settings: Settings) -> Iterable[
     PeerAuthentication does not enforce mTLS, so requests without a peer identity get around it
     (PERMISSIVE) or it refuses or admits everyone (DISABLE)."""
     by_namespace: dict[str, list[ConfigResource]] = {}
+    unlisted: set[str] = set()
     for peer in pick_resources(snapshot, PEER_AUTHENTICATION):
         by_namespace.setdefault(peer.namespace, []).append(peer)
     for ap in _policies(snapshot):
@@ -234,6 +247,9 @@ def authz_requires_mtls(snapshot: MeshSnapshot, settings: Settings) -> Iterable[
         action = action_of(ap)
         for mode, pa, who in _modes(snapshot, ap, pas):
             if mode == "STRICT":
+                continue
+            if pa is None and not config_listed(snapshot, ROOT_NAMESPACE):
+                unlisted.add(f"{ap.namespace}/{ap.name}")  # the mesh-wide default was not listed
                 continue
             hits = [i for i in idents if mode == "DISABLE" or _fails_open(action, i.negative)]
             if not hits:
@@ -250,6 +266,9 @@ def authz_requires_mtls(snapshot: MeshSnapshot, settings: Settings) -> Iterable[
                           hint="set a PeerAuthentication with mtls.mode STRICT for these workloads (or write the "
                                "rule as ALLOW with principals, which fails closed); Kiali reports it as "
                                "authorizationpolicy.mtls.needstobeenabled")
+    if unlisted:
+        raise CouldNotCheck(f"the PeerAuthentications of the root namespace {ROOT_NAMESPACE} were not collected, so "
+                            f"the mTLS mode the workloads of {listing(unlisted)} get by default is not known")
 
 
 def _who(ap: ConfigResource, who: list[Member]) -> str:
