@@ -32,7 +32,7 @@ def _list(value: Any) -> list[Any]:
 
 def resources(snapshot: MeshSnapshot, kind: str) -> list[ConfigResource]:
     """App Mesh resources of one kind (live layer first: it is what runs)."""
-    found = [r for r in snapshot.config if r.kind == kind and layout(r)]
+    found = [r for r in snapshot.config_of(kind) if layout(r)]
     return sorted(found, key=lambda r: (r.layer.value != "live", r.namespace, r.name))
 
 

@@ -39,6 +39,8 @@ def _merge_service(a: Service, b: Service) -> Service:
         workloads=tuple(dict.fromkeys(a.workloads + b.workloads)),
         origin=a.origin or b.origin,
         port_specs=a.port_specs or b.port_specs,
+        external_name=a.external_name or b.external_name,
+        location=a.location or b.location,
     )
 
 
@@ -51,6 +53,8 @@ def _merge_workload(a: Workload, b: Workload) -> Workload:
         labels=a.labels or b.labels, service_account=a.service_account or b.service_account,
         meshed=a.meshed if a.meshed is not None else b.meshed,
         annotations=a.annotations or b.annotations,
+        proxy_image=a.proxy_image or b.proxy_image,
+        location=a.location or b.location,
     )
 
 

@@ -24,7 +24,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from meshobs.catalogue import CATALOGUE, Category, Severity
-from meshobs.model import EMPTY, ConfigResource, FrozenDict, Mesh, MeshSnapshot, ServiceRef, WorkloadRef, frozen_map
+from meshobs.model import (
+    EMPTY,
+    ConfigResource,
+    FrozenDict,
+    Mesh,
+    MeshSnapshot,
+    ServiceRef,
+    SourceLocation,
+    WorkloadRef,
+    frozen_map,
+)
 
 if TYPE_CHECKING:
     from meshobs.config_model import Thresholds
@@ -121,6 +131,7 @@ def finding(code: str, check: str, subject: str = "", *, hint: str = "",
             service: ServiceRef | None = None, evidence: Mapping[str, object] | None = None,
             magnitude: float = 0.0, resource: ConfigResource | None = None, at: str = "",
             services: Iterable[ServiceRef] = (), workloads: Iterable[WorkloadRef] = (),
+            located: SourceLocation | None = None,
             **fields: object) -> Finding:
     """Build a Finding; fails fast if the template's fields are not all supplied.
 
@@ -131,6 +142,8 @@ def finding(code: str, check: str, subject: str = "", *, hint: str = "",
     its file and the line of the field ``at`` (``"spec.http[0].route[1].destination.subset"``).
     ``services=`` lists the services an analyzer's finding touches. ``workloads=`` the workloads
     whose proxies it is about (configuration delivery: see ``meshobs.engine.delivery``).
+    ``located=`` gives the location of a topology object (a Service, a workload's manifest) the
+    finding is on, when it is not a ``resource``.
     """
     services = tuple(dict.fromkeys(services))
     subject_service = service if service is not None else (services[0] if services else None)
@@ -141,7 +154,7 @@ def finding(code: str, check: str, subject: str = "", *, hint: str = "",
         subject = f"{resource.kind} {resource.namespace}/{resource.name}"
     if not subject:
         raise ValueError(f"{code}: a finding needs a subject (or resource=)")
-    where = resource.location if resource is not None else None
+    where = resource.location if resource is not None else located
     return Finding(code=code, check=check, subject=subject, fields=frozen_map(fields),
                    evidence=frozen_map(evidence or {}), hint=hint, service=service,
                    magnitude=float(magnitude), services=services, workloads=tuple(dict.fromkeys(workloads)),

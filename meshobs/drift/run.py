@@ -9,10 +9,11 @@ read makes the run incomplete (its pairs are not checked and their earlier drift
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from meshobs.model import ConfigResource, Layer, MeshSnapshot, SourceState
+from meshobs.model import ConfigResource, Layer, Mesh, MeshSnapshot, SourceState
 
 from .compare import INTENDED_EFFECTIVE, INTENDED_LIVE, LIVE_EFFECTIVE, Drift, Severity, compare_resources
 from .effective import compare_effective
@@ -65,6 +66,12 @@ class DriftRun:
         return max((d.severity for d in self.active), key=lambda s: s.rank, default=None)
 
 
+def mesh_config(resources: Iterable[ConfigResource]) -> list[ConfigResource]:
+    """The mesh configuration among ``resources``: Namespaces and Secrets ride along in the
+    model (their labels and public facts feed the analyzers) but are not what drift compares."""
+    return [r for r in resources if not (r.mesh is Mesh.UNKNOWN and r.kind in ("Namespace", "Secret"))]
+
+
 def intended_from_paths(paths: list[str], time: datetime) -> tuple[list[ConfigResource], LayerState]:
     """Read the Git manifests (``--intended``) as the intended layer."""
     from meshobs.collectors.base import NormalizeContext
@@ -78,7 +85,7 @@ def intended_from_paths(paths: list[str], time: datetime) -> tuple[list[ConfigRe
         part = normalize(raw, NormalizeContext(time=time, window_s=0))
     except ValueError as exc:
         return [], LayerState("intended", False, origin=origin, error=str(exc))
-    resources = [r for r in part.config if r.layer is Layer.INTENDED]
+    resources = mesh_config(r for r in part.config if r.layer is Layer.INTENDED)
     errors = [s.message for s in part.sources if s.state is SourceState.ERROR]
     items = tuple(p for s in part.sources for p in s.problems)
     if errors:
@@ -87,7 +94,7 @@ def intended_from_paths(paths: list[str], time: datetime) -> tuple[list[ConfigRe
 
 
 def live_layer(snapshot: MeshSnapshot) -> tuple[list[ConfigResource], LayerState]:
-    resources = snapshot.config_of(layer=Layer.LIVE)
+    resources = mesh_config(snapshot.config_of(layer=Layer.LIVE))
     sources = [s for s in snapshot.sources if s.kind in LIVE_SOURCE_KINDS]
     origin = ", ".join(s.name for s in sources)
     if not sources:
@@ -121,7 +128,7 @@ def check(intended: list[ConfigResource] | None, intended_state: LayerState | No
           *, rules: list[IgnoreRule], now: datetime, all_namespaces: bool = False) -> DriftRun:
     """Compare the layers that could be read; ``intended=None`` when no --intended was given."""
     if intended is None:
-        from_snapshot = snapshot.config_of(layer=Layer.INTENDED)
+        from_snapshot = mesh_config(snapshot.config_of(layer=Layer.INTENDED))
         intended = from_snapshot or None
         intended_state = (LayerState("intended", True, len(from_snapshot), snapshot.origin) if from_snapshot
                           else LayerState("intended", False, error="no intended layer (--intended DIR)",

@@ -26,7 +26,7 @@ from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
 
 from .inputs import answered, availability
-from .ranking import MAX_DEPTH, downstream, rank
+from .ranking import MAX_DEPTH, Failures, downstream, rank
 from .report import (
     ERROR,
     SKIPPED,
@@ -87,8 +87,14 @@ def callees_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:
                    if not e.destination.is_unknown and e.destination != service})
 
 
+# Refusals the caller gets instead of an answer: not errors by Istio's success rate (4xx), but
+# the call failed, and the caller usually turns them into errors of its own.
+REFUSED = ("401", "403")
+
+
 def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool:
-    """Do the calls caller -> callee carry errors? (Latency is judged by the callee's findings.)
+    """Do the calls caller -> callee carry errors (or refusals: 401, 403)? (Latency is judged
+    by the callee's findings.)
 
     Without traffic data for the hop (the graph came from elsewhere) the hop is not ruled out.
     """
@@ -96,7 +102,26 @@ def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, ki
         return True
     # Only edges with response codes can rule a hop out (Jaeger's dependency links count calls).
     edges = [e for e in outbound_edges(snapshot, caller) if e.destination == callee and e.responses]
-    return not edges or any(e.error_rate > 0 for e in edges)
+    return not edges or any(e.error_rate > 0 or any(r.code in REFUSED and r.rate > 0 for r in e.responses)
+                            for e in edges)
+
+
+def hop_failures(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) -> Failures | None:
+    """How the calls caller -> callee failed or were refused: rates by status code and by Envoy
+    flag (only where the source reports exact codes); None without such calls."""
+    by_code: dict[str, float] = {}
+    by_flag: dict[str, float] = {}
+    for e in outbound_edges(snapshot, caller):
+        if e.destination != callee:
+            continue
+        for r in e.responses:
+            if not (r.is_error or r.code in REFUSED) or r.rate <= 0 or not r.code.isdigit():
+                continue
+            by_code[r.code] = by_code.get(r.code, 0.0) + r.rate
+            for flag in r.flag_list or ("-",):
+                by_flag[flag] = by_flag.get(flag, 0.0) + r.rate
+    total = sum(by_code.values())
+    return Failures(total, by_code, by_flag) if total > 0 else None
 
 
 class _Cache:
@@ -159,6 +184,7 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
     mesh_causes, _ = apply_suppressions(cache.analysis.mesh_level, list(suppressions), snapshot.time)
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
                   lambda x, c, kind: hop_shows(snapshot, x, c, kind), cache.unjudged(results),
+                  hop_failures=lambda x, c: hop_failures(snapshot, x, c),
                   mesh_causes=mesh_causes, delivery_candidates=lambda f: cache.about(f.workloads, suppressions),
                   target_workloads=frozenset(w.ref for w in snapshot.workloads_of(service)))
     return Report(service=service, status=status_of(ranked, cache.answered, judged(results)),

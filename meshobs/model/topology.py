@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .config import SourceLocation
 from .frozen import EMPTY, FrozenDict
 from .refs import Mesh, ServiceRef, WorkloadRef
 
@@ -46,6 +47,10 @@ class Service:
     origin: str = field(default="", compare=False)
     # The ports with their names, target ports and protocols (empty when only numbers are known).
     port_specs: tuple[ServicePort, ...] = ()
+    # ``type: ExternalName``: the DNS name the Service aliases (Istio cannot sniff its protocol).
+    external_name: str | None = None
+    # Where a manifest wrote it (file and field lines), so an analyzer finding names the line.
+    location: SourceLocation | None = field(default=None, compare=False)
 
     @property
     def namespace(self) -> str:
@@ -78,6 +83,10 @@ class Workload:
     meshed: bool | None = None
     # The pod template's mesh annotations (``sidecar.istio.io/...``); others are not kept.
     annotations: FrozenDict = EMPTY
+    # The image of its ``istio-proxy`` container when the template or its pods have one
+    # (``auto`` asks the injector to fill it in: a gateway deployment).
+    proxy_image: str | None = None
+    location: SourceLocation | None = field(default=None, compare=False)
 
     @property
     def namespace(self) -> str:
@@ -109,3 +118,5 @@ class Pod:
     containers: tuple[str, ...] = field(default=())
     # The pod's mesh annotations (``sidecar.istio.io/...``); others are not kept.
     annotations: FrozenDict = EMPTY
+    proxy_image: str | None = None  # the image of its sidecar container
+    location: SourceLocation | None = field(default=None, compare=False)
