@@ -1,0 +1,133 @@
+"""No data is never health (issue 10, Build 5): the run's status and exit code when a source left
+a gap, and what the status line says it could not check.
+
+    unknown  (exit 3)  nothing vouches for the service: its traffic checks ran into no data
+    partial  (exit 0)  judged, nothing found, but a configured source left part of the data out
+    degraded / failing findings, whatever could not be checked (the line names that too)
+    healthy            judged, nothing found, nothing missing
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import pytest
+from click.testing import CliRunner
+
+from meshobs.bundle import Bundle
+from meshobs.checks.base import Settings
+from meshobs.cli.main import cli
+from meshobs.collect import build_snapshot
+from meshobs.engine import diagnose, diagnose_all
+from meshobs.engine.report import CheckResult, gaps, status_of, unchecked_line
+from meshobs.model import MeshSnapshot, ServiceRef
+from tests.support.scenarios import bundle, snapshot
+
+TRIP = ServiceRef("travel", "trip-planner")
+
+
+def _without(source_bundle: Bundle, kind: str, keys: str) -> MeshSnapshot:
+    """The bundle's snapshot with the answers of ``kind`` whose key starts with ``keys`` empty."""
+    changed = copy.deepcopy(source_bundle)
+    for raw in changed.sources:
+        if raw.kind != kind:
+            continue
+        for p in raw.payloads:
+            if p.key.startswith(keys):
+                p.body = json.dumps({"resultType": "vector", "result": []})
+    return build_snapshot(changed, origin="test")
+
+
+def _status_line(args: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["diagnose", "--no-color", *args])
+    return result.exit_code, result.stdout.strip().splitlines()[-1]
+
+
+def test_an_empty_window_is_unknown_with_exit_3_never_healthy() -> None:
+    code, line = _status_line(["--from", "demo:empty-window", "forecast-api"])
+    assert code == 3 and line.startswith("Status: unknown")
+    assert "could not check: " in line and "traffic.error_rate" in line and "traffic.latency" in line
+    code, line = _status_line(["--from", "demo:empty-window", "--all"])
+    assert code == 3 and line.startswith("Status: unknown")
+    report = diagnose(snapshot("empty-window"), ServiceRef("forecast", "forecast-api"), Settings())
+    checks = {c.id: c for c in report.checks}
+    for check_id in ("traffic.error_rate", "traffic.latency"):
+        assert checks[check_id].status == "skipped" and checks[check_id].missing_data
+        assert "prometheus answered with no data" in checks[check_id].reason
+    # The proxies and the configuration were judged, and still they do not vouch for it.
+    assert checks["proxy.not_ready"].status == "pass"
+
+
+def test_the_same_mesh_with_its_samples_is_healthy() -> None:
+    code, line = _status_line(["--from", "demo:canary-within-slo", "trip-planner"])
+    assert (code, line) == (0, "Status: healthy")
+
+
+def test_latency_missing_while_requests_arrived_is_partial_and_says_what() -> None:
+    snap = _without(bundle("canary-within-slo"), "prometheus", "query:latency")
+    report = diagnose(snap, TRIP, Settings())
+    assert report.status == "partial" and not [f for f in report.findings if f.severity.weight > 1]
+    [latency] = [c for c in report.checks if c.id == "traffic.latency"]
+    assert latency.status == "skipped" and latency.missing_data
+    assert {c.id for c in gaps(report.checks)} == {"traffic.latency"}
+    assert "traffic.latency (no latency metrics" in unchecked_line(report.checks)
+    # The error rate was judged: the run is partial, not unknown.
+    assert {c.id: c.status for c in report.checks}["traffic.error_rate"] == "pass"
+    assert diagnose_all(snap, Settings()).status == "partial"
+
+
+def test_a_source_not_configured_is_no_gap() -> None:
+    """Without Jaeger in the set-up, the trace check is skipped, and that is not a gap."""
+    changed = copy.deepcopy(bundle("canary-within-slo"))
+    changed.sources = [s for s in changed.sources if s.kind != "jaeger"]
+    report = diagnose(build_snapshot(changed, origin="test"), TRIP, Settings())
+    [traces] = [c for c in report.checks if c.id == "traces.slow_hop"]
+    assert traces.status == "skipped" and not traces.missing_data and not traces.could_not_check
+    assert report.status == "healthy"
+
+
+def test_a_configured_source_that_answered_nothing_is_a_gap() -> None:
+    changed = copy.deepcopy(bundle("canary-within-slo"))
+    for raw in changed.sources:
+        if raw.kind == "jaeger":
+            for p in raw.payloads:
+                if p.body and p.body.lstrip().startswith("{"):
+                    p.body = json.dumps({"data": [], "total": 0, "limit": 0, "offset": 0, "errors": None})
+    report = diagnose(build_snapshot(changed, origin="test"), TRIP, Settings())
+    [traces] = [c for c in report.checks if c.id == "traces.slow_hop"]
+    assert traces.status == "skipped" and traces.missing_data
+    assert report.status == "partial"
+
+
+def _result(check_id: str, status: str, *, cnc: bool = False, gap: bool = False,
+            reason: str = "") -> CheckResult:
+    from meshobs.catalogue import Category
+
+    return CheckResult(check_id, Category.TRAFFIC, status, reason, could_not_check=cnc, missing_data=gap)
+
+
+@pytest.mark.parametrize(("results", "judged", "expected"), [
+    ([_result("traffic.error_rate", "pass")], True, "healthy"),
+    ([_result("traffic.error_rate", "pass"), _result("traffic.latency", "skipped", cnc=True, gap=True)],
+     True, "partial"),
+    # A run-time skip (nobody calls a top-level service) is no gap.
+    ([_result("traffic.error_rate", "pass"), _result("traffic.latency", "skipped", cnc=True)], True, "healthy"),
+    ([_result("traffic.error_rate", "skipped", cnc=True, gap=True)], False, "unknown"),
+])
+def test_status_words(results: list[CheckResult], judged: bool, expected: str) -> None:
+    assert status_of([], True, judged, bool(gaps(results))) == expected
+    assert status_of([], False, judged, bool(gaps(results))) == "unknown"
+
+
+def test_findings_decide_before_gaps_and_the_line_still_names_the_gap() -> None:
+    from meshobs.checks.base import finding
+    from meshobs.render.text import _summary
+
+    warn = finding("MSH0103", "proxy.restarting", "Pod forecast/x", pod="forecast/x", container="app",
+                   restarts=3)
+    gap = _result("traffic.latency", "skipped", cnc=True, gap=True,
+                  reason="no latency metrics: prometheus answered with no data (see Sources)")
+    assert status_of([warn], True, False, True) == "degraded"
+    line = _summary("degraded", (warn,), lambda text, _key: text, [gap])
+    assert line == ("Status: degraded (1 warning; could not check: traffic.latency "
+                    "(no latency metrics: prometheus answered with no data))")
