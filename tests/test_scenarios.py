@@ -45,8 +45,6 @@ MISSING: dict[str, str] = {
                        "not the DestinationRule edited 40 s before it",
     "appmesh-controller-names": "issue 10 Build 7: App Mesh controller names (<vn>_<ns>, FQDN virtual "
                                 "services, mesh != namespace) are not mapped to Kubernetes services",
-    "empty-window": "issue 10 Build 5: the traffic checks say 'could not check' but the run's status is "
-                    "still 'healthy'",
     "subset-without-pods": "issue 11 Build 3: the empty subset (found) ranks below the split mismatch it explains",
     "authz-unknown-principal": "issue 11 Build 2-3: no analyzer for AuthorizationPolicy principals no workload "
                                "runs as, linked to the 403s",
