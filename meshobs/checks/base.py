@@ -46,6 +46,8 @@ class Settings:
     uptime_fraction: float = 0.1
     # Below this many requests per second an error ratio is noise, not a finding.
     min_request_rate: float = 0.0
+    # A restart older than this (last termination, or a proxy's uptime) is history, not a finding.
+    restart_recent_s: float = 3600.0
 
     @classmethod
     def from_thresholds(cls, thresholds: Thresholds | Mapping[str, object] | None,
