@@ -13,7 +13,7 @@ from datetime import datetime
 from meshobs.catalogue import Category
 from meshobs.model import MeshSnapshot, Pod, Proxy, ServiceRef, Workload
 
-from .base import Finding, Settings, check, finding, memo
+from .base import Finding, Settings, check, finding, memo, now_of
 
 # Per-resource xDS types (eds, sds) legitimately differ between proxies; only the mesh-wide
 # pushes are comparable.
@@ -83,12 +83,32 @@ def not_ready(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -
                                    "(port 15021 /healthz/ready)")
 
 
-def _restarts(pod: Pod) -> Iterator[tuple[str, int]]:
-    if pod.sidecar_restarts > 0:
-        yield "sidecar", pod.sidecar_restarts
-    app = pod.restarts - pod.sidecar_restarts
-    if app > 0:
-        yield "application container", app
+def _restarts(pod: Pod, now: datetime, recent_s: float) -> Iterator[tuple[str, int, dict[str, object]]]:
+    """(container kind, restarts, evidence) for the restarts that matter now: the last one
+    ended within ``recent_s`` of the snapshot, or the container waits to start again
+    (CrashLoopBackOff). One restart days ago is history, however many the count says. When the
+    status does not say when (a hand-made pod, an old bundle), the count alone is reported."""
+    if not pod.restart_history:
+        if pod.sidecar_restarts > 0:
+            yield "sidecar", pod.sidecar_restarts, {"last_restart": "unknown"}
+        app = pod.restarts - pod.sidecar_restarts
+        if app > 0:
+            yield "application container", app, {"last_restart": "unknown"}
+        return
+    for kind, sidecar in (("sidecar", True), ("application container", False)):
+        mine = [h for h in pod.restart_history if h.sidecar is sidecar]
+        current = [h for h in mine if h.waiting or h.last_at is None
+                   or (now - h.last_at).total_seconds() <= recent_s]
+        if not current:
+            continue
+        latest = max((h for h in current if h.last_at is not None), key=lambda h: h.last_at or now, default=None)
+        yield kind, sum(h.count for h in mine), {
+            "containers": sorted(h.container for h in current),
+            "last_restart": latest.last_at.isoformat() if latest and latest.last_at else "unknown",
+            "last_restart_s_ago": round((now - latest.last_at).total_seconds()) if latest and latest.last_at else None,
+            "last_reason": latest.reason if latest else None,
+            "waiting": sorted({h.waiting for h in current if h.waiting}),
+            "recent_within_s": recent_s}
 
 
 def _median_without(ordered: list[float], value: float) -> float:
@@ -108,15 +128,18 @@ def _median_without(ordered: list[float], value: float) -> float:
 
 @check("proxy.restarting", Category.PROXY, ("pods|proxies",), ("MSH0103", "MSH0104"))
 def restarting(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
-    """Containers of the service's pods restart, or a proxy's uptime is far below its peers'."""
+    """Containers of the service's pods restarted recently (or wait to restart), or a proxy's
+    uptime is far below its peers' and recent; restarts older than ``thresholds.restart_recent``
+    are history."""
+    now = now_of(snapshot)
     for w in _workloads(snapshot, service):
         for pod in snapshot.pods_of(w.ref):
-            for container, count in _restarts(pod):
+            for container, count, when in _restarts(pod, now, settings.restart_recent_s):
                 yield finding("MSH0103", "proxy.restarting", f"Pod {pod.namespace}/{pod.name}",
                               service=service, pod=f"{pod.namespace}/{pod.name}",
                               container=container, restarts=count,
                               evidence={"restarts": pod.restarts,
-                                        "sidecar_restarts": pod.sidecar_restarts},
+                                        "sidecar_restarts": pod.sidecar_restarts, **when},
                               magnitude=count,
                               hint="kubectl logs --previous -c istio-proxy (or the app container) "
                                    "and kubectl describe pod for OOMKilled or probe failures")
@@ -127,7 +150,8 @@ def restarting(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
             if len(uptimes) < 2:
                 continue
             peer = _median_without(uptimes, p.uptime_s)
-            if peer > 0 and p.uptime_s < settings.uptime_fraction * peer:
+            # Younger than its peers, and recently: a proxy restarted last week is history.
+            if peer > 0 and p.uptime_s < settings.uptime_fraction * peer and p.uptime_s <= settings.restart_recent_s:
                 yield finding("MSH0104", "proxy.restarting", f"Proxy {p.id}", service=service,
                               proxy=p.id, uptime_s=round(p.uptime_s), workload=str(w.ref),
                               peer_uptime_s=round(peer),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from .frozen import EMPTY, FrozenDict
 from .refs import Mesh, ServiceRef, WorkloadRef
@@ -89,6 +90,21 @@ class Workload:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerRestarts:
+    """One container's restart history as its status tells it: how often, and how and when the
+    previous run ended (``lastState.terminated``; else the current run's start), so a restart
+    is judged by how recent it is, not by a count that never goes down."""
+
+    container: str
+    count: int
+    last_at: datetime | None = None  # None: the status does not say when
+    reason: str | None = None  # OOMKilled, Error, Completed ...
+    exit_code: int | None = None
+    waiting: str | None = None  # the container's current waiting reason (CrashLoopBackOff ...)
+    sidecar: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Pod:
     """One pod as the Kubernetes API reports it."""
 
@@ -109,3 +125,5 @@ class Pod:
     containers: tuple[str, ...] = field(default=())
     # The pod's mesh annotations (``sidecar.istio.io/...``); others are not kept.
     annotations: FrozenDict = EMPTY
+    # Containers that restarted (or wait to), with when: empty when none did.
+    restart_history: tuple[ContainerRestarts, ...] = ()
