@@ -174,6 +174,16 @@ def injection_expected(ns_labels: Mapping[str, str], pod_labels: Mapping[str, st
     return None
 
 
+DATAPLANE_MODE = "istio.io/dataplane-mode"
+
+
+def ambient_mode(ns_labels: Mapping[str, str], pod_labels: Mapping[str, str]) -> bool:
+    """Does Istio put a pod without a sidecar on the ambient data plane? The pod's own
+    ``istio.io/dataplane-mode`` decides (``none`` opts out), else its namespace's."""
+    mode = pod_labels.get(DATAPLANE_MODE) or ns_labels.get(DATAPLANE_MODE)
+    return mode == "ambient"
+
+
 def _appmesh_namespace(ns_labels: Mapping[str, str]) -> bool:
     return ns_labels.get("appmesh.k8s.aws/sidecarInjectorWebhook") == "enabled"
 
@@ -239,6 +249,7 @@ def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str,
         containers=tuple(str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, Mapping)),
         annotations=frozen_map(mesh_annotations(annotations)),
         restart_history=restart_history(statuses + init_statuses, sidecar),
+        ambient=sidecar is None and not expected and ambient_mode(ns_labels.get(ns, {}), labels),
     )
     return pod, mesh
 

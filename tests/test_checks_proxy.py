@@ -30,6 +30,14 @@ def sidecar_missing_peer_meshed() -> MeshBuilder:
     return m
 
 
+def ambient_next_to_sidecars() -> MeshBuilder:
+    """cart v2 moved to the ambient data plane while v1 keeps its sidecar: no sidecar by design."""
+    m = sidecar_missing_peer_meshed()
+    for pod in ("cart-v2-0", "cart-v2-1"):
+        m.pod(pod, ambient=True)
+    return m
+
+
 def not_ready() -> MeshBuilder:
     return healthy().proxy("cart-v1-0", ready=False, state="INITIALIZING")
 
@@ -89,6 +97,7 @@ GRID: list[tuple[str, Callable[[], MeshBuilder], str, set[tuple[str, str]]]] = [
      {("MSH0101", "Workload default/cart-v1")}),
     ("sidecar-missing-peer", sidecar_missing_peer_meshed, CART,
      {("MSH0101", "Workload default/cart-v2")}),
+    ("ambient-next-to-sidecars", ambient_next_to_sidecars, CART, set()),
     ("not-ready", not_ready, CART, {("MSH0102", "Proxy cart-v1-0.default")}),
     ("not-ready-pods", not_ready_from_pods_only, CART, {("MSH0102", "Proxy cart-v1-1.default")}),
     ("restarting", restarting, CART, {("MSH0103", "Pod default/cart-v1-0")}),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+
 import pytest
 from click.testing import CliRunner
 
@@ -131,3 +132,37 @@ def test_findings_decide_before_gaps_and_the_line_still_names_the_gap() -> None:
     line = _summary("degraded", (warn,), lambda text, _key: text, [gap])
     assert line == ("Status: degraded (1 warning; could not check: traffic.latency "
                     "(no latency metrics: prometheus answered with no data))")
+
+
+@pytest.mark.parametrize(("ns", "pod", "ambient"), [
+    ({"istio.io/dataplane-mode": "ambient"}, {}, True),
+    ({"istio.io/dataplane-mode": "ambient"}, {"istio.io/dataplane-mode": "none"}, False),
+    ({}, {"istio.io/dataplane-mode": "ambient"}, True),
+    ({"istio-injection": "enabled"}, {}, False),
+])
+def test_the_ambient_data_plane_is_read_from_pod_then_namespace(ns: dict[str, str], pod: dict[str, str],
+                                                                ambient: bool) -> None:
+    from meshobs.collectors.k8s_objects import pod_from_object
+
+    obj = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "query-api-0", "namespace": "analytics", "labels": {"app": "query-api", **pod}},
+           "spec": {"containers": [{"name": "query-api"}]}, "status": {"phase": "Running"}}
+    parsed, _mesh = pod_from_object(obj, {"analytics": ns})
+    assert parsed.ambient is ambient and not parsed.has_sidecar
+
+
+def test_restart_history_says_when_the_last_run_ended() -> None:
+    from datetime import UTC, datetime
+
+    from meshobs.collectors.k8s_objects import restart_history
+
+    statuses = [
+        {"name": "claims-api", "restartCount": 1, "state": {"running": {"startedAt": "2026-11-17T14:24:02Z"}},
+         "lastState": {"terminated": {"finishedAt": "2026-11-17T14:24:00Z", "reason": "OOMKilled", "exitCode": 137}}},
+        {"name": "istio-proxy", "restartCount": 0, "state": {"running": {"startedAt": "2026-11-11T08:00:00Z"}}},
+        {"name": "worker", "restartCount": 7, "state": {"waiting": {"reason": "CrashLoopBackOff"}}},
+    ]
+    app, worker = restart_history(statuses, "istio-proxy")
+    assert (app.container, app.count, app.reason, app.exit_code) == ("claims-api", 1, "OOMKilled", 137)
+    assert app.last_at == datetime(2026, 11, 17, 14, 24, tzinfo=UTC) and not app.sidecar
+    assert (worker.waiting, worker.last_at) == ("CrashLoopBackOff", None)

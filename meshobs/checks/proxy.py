@@ -30,15 +30,22 @@ def _proxies(snapshot: MeshSnapshot, service: ServiceRef) -> Iterator[tuple[Work
             yield w, p
 
 
+def _ambient_namespace(snapshot: MeshSnapshot, w: Workload) -> bool:
+    """Do the other pods of the workload's namespace run on the ambient data plane?"""
+    return any(p.ambient for p in snapshot.pods if p.namespace == w.ref.namespace)
+
+
 @check("proxy.sidecar_missing", Category.PROXY, ("pods",), ("MSH0101",))
 def sidecar_missing(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
-    """Pods of a meshed workload run without a sidecar (injection expected, or peers are meshed)."""
+    """Pods of a meshed workload run without a sidecar (injection expected, or peers are meshed);
+    pods on the ambient data plane have none by design."""
     workloads = _workloads(snapshot, service)
     pods = {w.ref: snapshot.pods_of(w.ref) for w in workloads}
     peers_meshed = {w.ref for w in workloads
                     if w.meshed or any(p.has_sidecar for p in pods[w.ref])}
     for w in workloads:
-        bare = [p for p in pods[w.ref] if not p.has_sidecar]
+        # Ambient pods have no sidecar by design: ztunnel and the waypoint carry their traffic.
+        bare = [p for p in pods[w.ref] if not p.has_sidecar and not p.ambient]
         injected_ns = any(p.sidecar_injection_expected for p in bare)
         others = peers_meshed - {w.ref}
         if bare and (injected_ns or others):
@@ -52,7 +59,7 @@ def sidecar_missing(snapshot: MeshSnapshot, service: ServiceRef, settings: Setti
                           hint="restart the pods after enabling injection (kubectl rollout restart); "
                                "check the namespace label istio-injection=enabled or the pod's "
                                "sidecar.istio.io/inject annotation")
-        elif not pods[w.ref] and w.meshed is False and others:
+        elif not pods[w.ref] and w.meshed is False and others and not _ambient_namespace(snapshot, w):
             yield finding("MSH0101", "proxy.sidecar_missing", f"Workload {w.ref}", service=service,
                           workload=str(w.ref), missing="all", pods="its", scope="service",
                           evidence={"meshed_peers": sorted(str(r) for r in others)},

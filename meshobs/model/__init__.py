@@ -22,9 +22,9 @@ from .trace import Span, Trace
 from .traffic import Edge, Latency, Reporter, ResponseStat, Security
 
 __all__ = [
-    "EMPTY", "UNKNOWN_SERVICE", "UNKNOWN_WORKLOAD", "Cert", "CertRole", "ConfigResource", "Edge",
+    "EMPTY", "UNKNOWN_SERVICE", "UNKNOWN_WORKLOAD", "Cert", "CertRole", "ConfigResource", "ContainerRestarts", "Edge",
     "FilterChain", "FrozenDict", "HttpRoute", "Latency", "Layer", "Listener", "Mesh", "MeshSnapshot",
-    "ContainerRestarts", "MetricSeries", "Pod", "Proxy", "Reporter", "ResponseStat", "RouteDestination", "Security", "Service",
+    "MetricSeries", "Pod", "Proxy", "Reporter", "ResponseStat", "RouteDestination", "Security", "Service",
     "ServicePort", "ServiceRef", "SnapshotPart", "SourceLocation", "SourceState", "SourceStatus", "Span",
     "Trace", "UpstreamCluster",
     "UpstreamHost", "Workload", "WorkloadRef", "XdsResource", "freeze", "frozen_map", "thaw",

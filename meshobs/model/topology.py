@@ -127,3 +127,6 @@ class Pod:
     annotations: FrozenDict = EMPTY
     # Containers that restarted (or wait to), with when: empty when none did.
     restart_history: tuple[ContainerRestarts, ...] = ()
+    # On Istio's ambient data plane (``istio.io/dataplane-mode=ambient`` on the pod or its
+    # namespace, and no sidecar): ztunnel and waypoints carry its traffic, no sidecar by design.
+    ambient: bool = False
