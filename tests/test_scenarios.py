@@ -43,8 +43,6 @@ MISSING: dict[str, str] = {
                      "above the proxy stuck warming",
     "dr-change-onset": "issue 10 Build 4: no 'what changed' correlation; the circuit-breaker symptom ranks, "
                        "not the DestinationRule edited 40 s before it",
-    "appmesh-controller-names": "issue 10 Build 7: App Mesh controller names (<vn>_<ns>, FQDN virtual "
-                                "services, mesh != namespace) are not mapped to Kubernetes services",
     "subset-without-pods": "issue 11 Build 3: the empty subset (found) ranks below the split mismatch it explains",
     "authz-unknown-principal": "issue 11 Build 2-3: no analyzer for AuthorizationPolicy principals no workload "
                                "runs as, linked to the 403s",
