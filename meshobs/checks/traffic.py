@@ -264,7 +264,7 @@ def _ms(value: float) -> str:
     return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
 
 
-@check("traffic.latency", Category.TRAFFIC, ("requests", "latency"), ("MSH0403", "MSH0404"))
+@check("traffic.latency", Category.TRAFFIC, ("requests", "latency"), ("MSH0403", "MSH0404"), callers=True)
 def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Inbound p99 above the threshold, or more than ``latency_regression`` times the baseline."""
     inbound = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]
@@ -297,7 +297,7 @@ def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> 
                           p99_ms=_ms(p99), factor=round(factor, 1), baseline_ms=_ms(base[0]))
 
 
-@check("traffic.circuit_breaker", Category.TRAFFIC, ("proxies|requests",), ("MSH0405",))
+@check("traffic.circuit_breaker", Category.TRAFFIC, ("proxies|requests",), ("MSH0405",), callers=True)
 def circuit_breaker(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Callers' circuit breakers for this service overflow (counters, open breakers, UO flags)."""
     overflows = 0
@@ -325,7 +325,7 @@ def circuit_breaker(snapshot: MeshSnapshot, service: ServiceRef, settings: Setti
                       overflows=overflows, proxies=len(proxies))
 
 
-@check("traffic.endpoints", Category.TRAFFIC, ("proxies",), ("MSH0406", "MSH0407"))
+@check("traffic.endpoints", Category.TRAFFIC, ("proxies",), ("MSH0406", "MSH0407"), callers=True)
 def endpoints(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Callers' proxies have ejected this service's endpoints (outlier detection) or see none healthy."""
     ejected_by: dict[str, int] = {}
