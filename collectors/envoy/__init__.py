@@ -7,6 +7,8 @@ Payload keys per proxy RawSource (``envoy:<namespace>/<pod>``, kind ``envoy``, m
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from meshobs.collectors.base import NormalizeContext
 from meshobs.config import Config
 from meshobs.durations import parse_duration
@@ -14,9 +16,21 @@ from meshobs.model import SnapshotPart
 from meshobs.raw import RawSource
 
 from .discovery import Target, discover_targets, pods_from_prior, static_targets
-from .fetch import EnvoyCollector, HttpTransport
 from .names import ClusterName, parse_cluster_name, register_cluster_name_parser
 from .normalize import normalize_proxy
+
+if TYPE_CHECKING:
+    from .fetch import EnvoyCollector, HttpTransport
+
+
+def __getattr__(name: str) -> Any:
+    # The fetching half (requests) loads only when asked for: the pure readers of this package
+    # (cluster names) serve the checks and drift, which do no I/O.
+    if name in ("EnvoyCollector", "HttpTransport"):
+        from . import fetch
+
+        return getattr(fetch, name)
+    raise AttributeError(name)
 
 KIND = "envoy"
 
@@ -29,6 +43,8 @@ __all__ = [
 
 def from_config(config: Config, prior: list[RawSource]) -> EnvoyCollector | None:
     """An EnvoyCollector for ``sources.envoy`` (None when Envoy is not configured)."""
+    from .fetch import EnvoyCollector
+
     section = config.sources.get("envoy")
     if section is None:
         return None
