@@ -91,7 +91,8 @@ CASES: list[tuple[str, Callable[..., MeshSnapshot], ServiceRef, set[tuple[str, s
             layer=Layer.INTENDED, origin="git:shop/product-vs.yaml")],
         routes=FRONT_ROUTES),
      # Git (the intended layer) covers namespace shop and lacks the DestinationRule: drift's rule.
-     PRODUCT, {("MSH0207", "VirtualService shop/product-service"), ("MSH0285", "DestinationRule shop/product-service")}),
+     PRODUCT, {("MSH0207", "VirtualService shop/product-service"),
+               ("MSH0285", "DestinationRule shop/product-service")}),
 ]
 
 
@@ -124,8 +125,8 @@ def test_weight_drift_evidence_names_the_numbers_and_the_proxies() -> None:
 def test_a_retry_policy_envoy_holds_as_its_own_conditions_is_no_drift() -> None:
     """Issue 10: ``retryOn: 5xx,503`` reaches Envoy as ``5xx,retriable-status-codes`` (Istio moves
     status codes out of retry_on): the same policy, for diagnose as for drift."""
-    config = [vs("product-service", [split_route({"v1": 90, "v2": 10}, timeout="10s",
-                                                 retries={"attempts": 2, "perTryTimeout": "3s", "retryOn": "5xx,503"})]),
+    retries = {"attempts": 2, "perTryTimeout": "3s", "retryOn": "5xx,503"}
+    config = [vs("product-service", [split_route({"v1": 90, "v2": 10}, timeout="10s", retries=retries)]),
               *healthy_config()[1:]]
     same = envoy_route({"v1": 90, "v2": 10}, retry_on="5xx,retriable-status-codes")
     assert run(snapshot(config=config, routes={"frontend-v1": [same]}), PRODUCT, prefixes=("config.",)) == []
