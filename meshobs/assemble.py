@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+import msgspec
+
 from .collectors.appmesh_names import AppMeshNames, kubernetes_names
 from .model import (
     Edge,
@@ -86,9 +88,10 @@ def _span_services(traces: list[Trace], workloads: dict[WorkloadRef, Workload],
             w = workloads.get(ref) if ref is not None else None
             if w is not None and s.service in (w.ref.name, s.workload.name if s.workload else None) \
                     and len(w.services) == 1:
-                s = replace(s, service=f"{w.services[0].name}.{w.services[0].namespace}", workload=ref)
+                s = msgspec.structs.replace(s, service=f"{w.services[0].name}.{w.services[0].namespace}",
+                                            workload=ref)
             elif ref != s.workload:
-                s = replace(s, workload=ref)
+                s = msgspec.structs.replace(s, workload=ref)
             spans.append(s)
         out.append(replace(t, spans=tuple(spans)) if spans != list(t.spans) else t)
     return out
