@@ -40,8 +40,10 @@ def _without(source_bundle: Bundle, kind: str, keys: str) -> MeshSnapshot:
 
 
 def _status_line(args: list[str]) -> tuple[int, str]:
+    """The exit code and the status line (unwrapped: text output wraps at 80 columns)."""
     result = CliRunner().invoke(cli, ["diagnose", "--no-color", *args])
-    return result.exit_code, result.stdout.strip().splitlines()[-1]
+    text = result.stdout.strip()
+    return result.exit_code, " ".join(text[text.rindex("Status: "):].split())
 
 
 def test_an_empty_window_is_unknown_with_exit_3_never_healthy() -> None:
@@ -166,3 +168,38 @@ def test_restart_history_says_when_the_last_run_ended() -> None:
     assert (app.container, app.count, app.reason, app.exit_code) == ("claims-api", 1, "OOMKilled", 137)
     assert app.last_at == datetime(2026, 11, 17, 14, 24, tzinfo=UTC) and not app.sidecar
     assert (worker.waiting, worker.last_at) == ("CrashLoopBackOff", None)
+
+
+def test_a_tcp_only_service_is_judged_by_its_connections() -> None:
+    """ambient-namespace's warehouse: ztunnel reports TCP connections only (no waypoint for it);
+    no request can fail there, and connections flowed: judged, not unknown."""
+    report = diagnose(snapshot("ambient-namespace"), ServiceRef("analytics", "warehouse"), Settings())
+    checks = {c.id: c for c in report.checks}
+    assert checks["traffic.error_rate"].status == "pass" and report.status == "healthy"
+
+
+def test_too_few_requests_is_said_in_requests_against_the_threshold() -> None:
+    settings = Settings(min_request_rate=100.0)
+    report = diagnose(snapshot("canary-within-slo"), TRIP, settings)
+    [error_rate] = [c for c in report.checks if c.id == "traffic.error_rate"]
+    assert error_rate.status == "skipped" and error_rate.could_not_check and not error_rate.missing_data
+    assert "13200 requests to or from travel/trip-planner in the 5m window, need at least 30000 " \
+           "(thresholds.min_request_rate 100 req/s)" in error_rate.reason
+    # Its latency was judged: a run-time skip of one check is said, and the service vouched for.
+    assert {c.id: c.status for c in report.checks}["traffic.latency"] == "pass"
+
+
+def test_ambient_gateway_and_control_plane_services_in_healthy_meshes() -> None:
+    """Each judged by its own rules: the waypoint by its proxy, the ingress gateway by its calls
+    into the mesh (its callers are outside it); istiod, whose traffic no proxy reports, stays
+    unknown in the per-service lines and does not make the run partial."""
+    mesh = diagnose_all(snapshot("ambient-namespace"), Settings())
+    status = {str(r.service): r.status for r in mesh.reports}
+    assert status["analytics/waypoint"] == "healthy" and mesh.status == "healthy"
+    waypoint = {c.id: c for r in mesh.reports if str(r.service) == "analytics/waypoint" for c in r.checks}
+    assert waypoint["traffic.error_rate"].reason.startswith("not applicable")
+    gateway = diagnose(snapshot("canary-within-slo"), ServiceRef("istio-system", "istio-ingressgateway"),
+                       Settings())
+    checks = {c.id: c for c in gateway.checks}
+    assert checks["traffic.latency"].reason.startswith("not applicable")
+    assert checks["traffic.error_rate"].status == "pass" and gateway.status == "healthy"

@@ -29,10 +29,15 @@ def _too_little_traffic(snapshot: MeshSnapshot, service: ServiceRef, groups: lis
     the window is never a pass."""
     best = max((sum(e.request_rate for e in g) for g in groups), default=0.0)
     if best <= 0:
+        if any((e.tcp_connections_opened_rate or 0) > 0 for g in groups for e in g):
+            return  # TCP only (a database, ztunnel's L4): connections flowed, no request can fail
         raise CouldNotCheck(f"no requests {direction} {service} in the {_window(snapshot)} window")
     if best < settings.min_request_rate:
-        raise CouldNotCheck(f"{best:.3g} req/s {direction} {service}, below thresholds.min_request_rate "
-                            f"{settings.min_request_rate:g}")
+        # Counted as people count: requests in the window, against what the threshold asks for.
+        seen, need = best * snapshot.window_s, settings.min_request_rate * snapshot.window_s
+        raise CouldNotCheck(f"{seen:.0f} requests {direction} {service} in the {_window(snapshot)} window, "
+                            f"need at least {need:.0f} (thresholds.min_request_rate {settings.min_request_rate:g} "
+                            "req/s)")
 
 
 def _r(x: float) -> float:
