@@ -119,3 +119,23 @@ def test_every_source_speaks_kubernetes_names_after_assembly() -> None:
     report = diagnose(snap, ServiceRef("books", "frontend"), Settings())
     assert report.findings[0].subject in ("Workload books/catalog-v2", "Service books/catalog")
     assert {c.id: c.status for c in report.checks}["appmesh.resilience"] != "skipped"
+
+
+def test_an_api_shaped_resource_lines_up_with_the_kubernetes_names() -> None:
+    """Exported describe-* JSON knows the mesh and the App Mesh names only: the controller's
+    conventions tie it to the Kubernetes workload and Service all sources are named after."""
+    from meshobs import appmesh_spec
+    from meshobs.collectors.appmesh_config import from_document
+    from meshobs.model import ServiceRef
+
+    node = {"virtualNode": {"meshName": "bookstore-mesh", "virtualNodeName": "catalog-v2_books",
+                            "spec": {"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]}}}
+    router = {"virtualRouter": {"virtualRouterName": "catalog-router_books"}}
+    service = {"virtualService": {"meshName": "bookstore-mesh", "virtualServiceName": "catalog.books.svc.cluster.local",
+                                  "spec": {"provider": router}}}
+    [vn] = from_document(node)
+    [vs] = from_document(service)
+    assert appmesh_spec.node_matches(vn, WorkloadRef("books", "catalog-v2"))
+    assert not appmesh_spec.node_matches(vn, WorkloadRef("books", "catalog-v1"))
+    assert appmesh_spec.service_matches(vs, ServiceRef("books", "catalog"))
+    assert not appmesh_spec.service_matches(vs, ServiceRef("shop", "catalog"))
