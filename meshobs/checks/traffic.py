@@ -309,7 +309,8 @@ def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> 
 
 @check("traffic.circuit_breaker", Category.TRAFFIC, ("proxies|requests",), ("MSH0405",), callers=True)
 def circuit_breaker(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
-    """Callers' circuit breakers for this service overflow (counters, open breakers, UO flags)."""
+    """Callers' circuit breakers for this service overflow (UO flags in the window, open breakers;
+    counters since the proxies started only when the window's requests cannot say)."""
     overflows = 0
     proxies: set[str] = set()
     open_breakers: dict[str, dict[str, int]] = {}
@@ -324,8 +325,13 @@ def circuit_breaker(snapshot: MeshSnapshot, service: ServiceRef, settings: Setti
             proxies.add(p.id)
             if opened:
                 open_breakers[f"{p.id} {c.name}"] = opened
-    uo = sum(e.rate_by_flag(errors_only=True).get("UO", 0.0) for e in snapshot.edges_into(service))
-    if overflows or open_breakers or uo > 0:
+    inbound = snapshot.edges_into(service)
+    uo = sum(e.rate_by_flag(errors_only=True).get("UO", 0.0) for e in inbound)
+    # Envoy's overflow counters add up since the proxy started: with the window's requests at
+    # hand and none of them overflowing (no UO), and no breaker open now, they are history (a
+    # burst days ago), not a finding. Without request data they are all there is to go by.
+    history = bool(overflows) and not open_breakers and uo <= 0 and any(e.responses for e in inbound)
+    if (overflows and not history) or open_breakers or uo > 0:
         yield finding("MSH0405", "traffic.circuit_breaker", f"Service {service}", service=service,
                       evidence={"overflows": overflows, "uo_rps": _r(uo),
                                 "caller_proxies": sorted(proxies), "open_breakers": open_breakers},
