@@ -146,6 +146,8 @@ def test_every_demo_with_its_intended_manifests(tmp_path: Path, demo: str) -> No
     assert drift == found
     if demo == "weight-drift":  # the demo that drifts: Envoy weights, and a retry count edited by hand
         assert {"MSH0203", "MSH0207"} <= {c for c, _r, _p in drift}
+    else:  # the migration's Istio callers of App Mesh services are not held to App Mesh routers
+        assert drift == set()
 
 
 @pytest.mark.parametrize("name", sorted(LIBRARY))
