@@ -20,13 +20,13 @@ from .names import ClusterName, parse_cluster_name, register_cluster_name_parser
 from .normalize import normalize_proxy
 
 if TYPE_CHECKING:
-    from .fetch import EnvoyCollector, HttpTransport
+    from .fetch import EnvoyCollector, HttpTransport, TransportFactory
 
 
 def __getattr__(name: str) -> Any:
     # The fetching half (requests) loads only when asked for: the pure readers of this package
     # (cluster names) serve the checks and drift, which do no I/O.
-    if name in ("EnvoyCollector", "HttpTransport"):
+    if name in ("EnvoyCollector", "HttpTransport", "Transport", "TransportFactory", "DEFAULT_CONCURRENCY"):
         from . import fetch
 
         return getattr(fetch, name)
@@ -43,17 +43,20 @@ __all__ = [
 
 def from_config(config: Config, prior: list[RawSource]) -> EnvoyCollector | None:
     """An EnvoyCollector for ``sources.envoy`` (None when Envoy is not configured)."""
-    from .fetch import EnvoyCollector
+    from . import scraped
+    from .fetch import DEFAULT_CONCURRENCY, EnvoyCollector
 
     section = config.sources.get("envoy")
     if section is None:
         return None
     timeout = parse_duration(section.get("timeout", "5s"))
-    concurrency = int(section.get("concurrency", 8))
+    concurrency = int(section.get("concurrency", DEFAULT_CONCURRENCY))
+    scrape = scraped.from_config(config.sources)
     discovery = section.get("discovery") or ("static" if section.get("targets") else "kubernetes")
     if discovery == "static":
         return EnvoyCollector(static_targets(section.get("targets") or []), timeout_s=timeout,
-                              concurrency=concurrency)
+                              concurrency=concurrency, scrape=scrape,
+                              transport=static_transport(section, concurrency))
     from .portforward import PortForwardTransport, load_client_configuration
 
     targets = discover_targets(pods_from_prior(prior), port=section.get("port"),
@@ -74,7 +77,25 @@ def from_config(config: Config, prior: list[RawSource]) -> EnvoyCollector | None
                  f"{config_error}") if config_error else None
         return PortForwardTransport(target, configuration, error, timeout_s=timeout)
 
-    return EnvoyCollector(targets, timeout_s=timeout, concurrency=concurrency, transport=transport)
+    return EnvoyCollector(targets, timeout_s=timeout, concurrency=concurrency, transport=transport,
+                          scrape=scrape)
+
+
+def static_transport(section: dict[str, Any], concurrency: int) -> TransportFactory:
+    """Plain HTTP(S) to listed admin URLs through one bounded session (connections to one host,
+    e.g. a gateway in front of many admin ports, are reused), verifying https:// targets with
+    ``ca_file`` or not at all with ``verify_tls: false``."""
+    from meshobs.collectors.http import bounded_session
+
+    from .fetch import HttpTransport, Transport
+
+    verify: bool | str = section.get("ca_file") or section.get("verify_tls", True)
+    session = bounded_session(verify=verify, pool_size=concurrency)
+
+    def transport(target: Target) -> Transport:
+        return HttpTransport(target.url, verify=verify, session=session)
+
+    return transport
 
 
 def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
