@@ -11,11 +11,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from meshobs.collectors.config_shapes import check_spec
 from meshobs.model import (
     ConfigResource,
+    ContainerRestarts,
     Layer,
     Mesh,
     Pod,
@@ -29,6 +31,7 @@ from meshobs.model import (
     freeze,
     frozen_map,
 )
+from meshobs.raw import parse_iso
 from meshobs.shape import ITEM_ERRORS
 
 ISTIO_SIDECAR = "istio-proxy"
@@ -182,8 +185,47 @@ def injection_expected(ns_labels: Mapping[str, str], pod_labels: Mapping[str, st
     return None
 
 
+DATAPLANE_MODE = "istio.io/dataplane-mode"
+
+
+def ambient_mode(ns_labels: Mapping[str, str], pod_labels: Mapping[str, str]) -> bool:
+    """Does Istio put a pod without a sidecar on the ambient data plane? The pod's own
+    ``istio.io/dataplane-mode`` decides (``none`` opts out), else its namespace's."""
+    mode = pod_labels.get(DATAPLANE_MODE) or ns_labels.get(DATAPLANE_MODE)
+    return mode == "ambient"
+
+
 def _appmesh_namespace(ns_labels: Mapping[str, str]) -> bool:
     return ns_labels.get("appmesh.k8s.aws/sidecarInjectorWebhook") == "enabled"
+
+
+def _when(value: Any) -> datetime | None:
+    try:
+        return parse_iso(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def restart_history(statuses: Iterable[Mapping[str, Any]], sidecar: str | None) -> tuple[ContainerRestarts, ...]:
+    """The containers that restarted or wait to (CrashLoopBackOff), with when: the previous
+    run's ``lastState.terminated.finishedAt``, else the current run's ``startedAt`` (the
+    restart that began it)."""
+    out: list[ContainerRestarts] = []
+    for s in statuses:
+        count = int(s.get("restartCount") or 0)
+        state, last = s.get("state") or {}, (s.get("lastState") or {}).get("terminated") or {}
+        waiting = (state.get("waiting") or {}).get("reason") if isinstance(state, Mapping) else None
+        if count <= 0 and not waiting:
+            continue
+        running = (state.get("running") or {}) if isinstance(state, Mapping) else {}
+        exit_code = last.get("exitCode")
+        out.append(ContainerRestarts(
+            container=str(s.get("name") or ""), count=count,
+            last_at=_when(last.get("finishedAt")) or _when(running.get("startedAt")),
+            reason=str(last["reason"]) if last.get("reason") else None,
+            exit_code=int(exit_code) if isinstance(exit_code, int) else None,
+            waiting=str(waiting) if waiting else None, sidecar=s.get("name") == sidecar))
+    return tuple(out)
 
 
 def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str, str]],
@@ -219,6 +261,8 @@ def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str,
         containers=tuple(str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, Mapping)),
         annotations=frozen_map(mesh_annotations(annotations)),
         proxy_image=proxy_image_of(spec, sidecar), location=location,
+        restart_history=restart_history(statuses + init_statuses, sidecar),
+        ambient=sidecar is None and not expected and ambient_mode(ns_labels.get(ns, {}), labels),
     )
     return pod, mesh
 

@@ -156,6 +156,7 @@ def test_routing_is_a_service_own_symptom_and_never_walks_to_callees() -> None:
     """A callee's routes splitting wrongly is the callee's business: with the caller's own split
     check skipped ('routing' unjudged), the callee's weight drift does not join its report."""
     drift = finding("MSH0203", "config.weight_drift", "VirtualService payments/ledger", service=LEDGER,
-                    route="#0", virtual_service="payments/ledger", live="v1 90", proxies="x", effective="v1 100")
+                    field="spec.http[0].route[0].weight", object="VirtualService payments/ledger",
+                    reference="live", expected="90", proxies="x", effective="100")
     assert rank(INTAKE, {INTAKE: [], LEDGER: [drift]}, {INTAKE: 0, LEDGER: 1}, lambda s: [LEDGER] if s == INTAKE
                 else [], unjudged=frozenset({"routing"})) == []

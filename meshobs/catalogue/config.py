@@ -12,12 +12,14 @@ CODES: list[Code] = [
          "DestinationRule {destination_rule} subset {subset} selects no pods of {service} "
          "(labels {labels}); requests routed to it fail with 503 UH", effects=("errors", "routing"),
          signature=("UH",)),
-    Code("MSH0203", Severity.ERROR, "route weights differ between VirtualService and Envoy",
-         "route {route} of VirtualService {virtual_service} weighs {live} but the Envoy proxies of "
-         "{proxies} route {effective}", symptom="config", effects=("errors", "routing")),
-    Code("MSH0204", Severity.WARNING, "retries or timeout differ between VirtualService and Envoy",
-         "{setting} of route {route} of VirtualService {virtual_service} is {live} but the Envoy "
-         "proxies of {proxies} use {effective}", symptom="config"),
+    # Drift: the same codes in `diagnose` and `drift` (meshobs.drift.codes maps each difference
+    # to one). Effective: the mesh configuration vs what the callers' Envoy proxies hold.
+    Code("MSH0203", Severity.ERROR, "routes differ between the mesh configuration and Envoy",
+         "{field} of {object} is {expected} in the {reference} configuration but {effective} in the Envoy "
+         "proxies of {proxies}", symptom="config", effects=("errors", "routing")),
+    Code("MSH0204", Severity.WARNING, "retries or timeout differ between the mesh configuration and Envoy",
+         "{field} of {object} is {expected} in the {reference} configuration but {effective} in the Envoy "
+         "proxies of {proxies}", symptom="config"),
     Code("MSH0205", Severity.WARNING, "observed traffic split differs from the configured weights",
          "traffic to {service} splits {observed} while VirtualService {virtual_service} sets {configured} "
          "(chi-square p = {p_value:.2g} over {requests:.0f} requests)", symptom="routing",
@@ -25,9 +27,8 @@ CODES: list[Code] = [
     Code("MSH0206", Severity.WARNING, "several VirtualServices for one host",
          "{count} VirtualServices define sidecar routes for {host}: {virtual_services}; "
          "Istio applies only one of them"),
-    Code("MSH0207", Severity.WARNING, "live VirtualService differs from the intended (Git) one",
-         "{setting} of route {route} of VirtualService {virtual_service} is {live} in the cluster but "
-         "{intended} in {origin}"),
+    Code("MSH0207", Severity.WARNING, "live resource differs from the intended (Git) one",
+         "{field} of {object} is {live} in the cluster but {intended} in {origin}"),
     Code("MSH0208", Severity.WARNING, "observed traffic split differs from the App Mesh route weights",
          "traffic to {service} splits {observed} while route {route} of VirtualRouter {virtual_router} "
          "sets {configured} (chi-square p = {p_value:.2g} over {requests:.0f} requests)", symptom="routing"),
@@ -61,4 +62,17 @@ CODES: list[Code] = [
     Code("MSH0225", Severity.WARNING, "workload selector matches no pod",
          "{kind} {name} selects pods labelled {selector}, but no pod in namespace {namespace} carries "
          "these labels; it applies to nothing"),
+    Code("MSH0280", Severity.ERROR, "DestinationRule subsets differ from the proxies' clusters",
+         "{field} of {object} is {expected} in the {reference} configuration but {effective} in the Envoy "
+         "proxies of {proxies}"),
+    Code("MSH0281", Severity.ERROR, "TLS differs between the DestinationRule and Envoy",
+         "{field} of {object} is {expected} in the {reference} configuration but {effective} in the Envoy "
+         "proxies of {proxies}"),
+    # Intended (Git) vs live (the cluster).
+    Code("MSH0283", Severity.ERROR, "live resource routes or secures traffic differently from Git",
+         "{field} of {object} is {live} in the cluster but {intended} in {origin}"),
+    Code("MSH0284", Severity.ERROR, "resource in Git is missing from the cluster",
+         "{object} is in {origin} but not in the cluster"),
+    Code("MSH0285", Severity.WARNING, "resource in the cluster is not in Git",
+         "{object} is in the cluster but not in {origin}"),
 ]

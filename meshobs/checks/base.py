@@ -57,6 +57,8 @@ class Settings:
     uptime_fraction: float = 0.1
     # Below this many requests per second an error ratio is noise, not a finding.
     min_request_rate: float = 0.0
+    # A restart older than this (last termination, or a proxy's uptime) is history, not a finding.
+    restart_recent_s: float = 3600.0
     # Asked for (diagnose --hops), not a threshold: where the requests' time goes (MSH0502)
     # even when nothing is slow.
     explain_hops: bool = False
@@ -223,6 +225,10 @@ class Check:
     # Inputs it reads when present (evidence, a second way to find something) but can judge
     # without: their absence does not skip it.
     uses: tuple[str, ...] = ()
+    # It judges what the service's callers see of it (their requests' latency, their proxies'
+    # view of its endpoints): nothing to judge for an ingress gateway, whose callers are outside
+    # the mesh, or a waypoint, whose traffic is reported as the services' it serves.
+    callers: bool = False
 
     def __call__(self, snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
         return self.run(snapshot, service, settings)
@@ -281,7 +287,7 @@ AnyCheck = Check | Analyzer
 
 def check(id: str, category: Category, needs: tuple[str, ...], codes: tuple[str, ...], *,
           mesh: Mesh | None = None, blind_on: Mapping[Mesh, str] | None = None, uses: tuple[str, ...] = (),
-          ) -> Callable[[CheckFn], Check]:
+          callers: bool = False) -> Callable[[CheckFn], Check]:
     """Declare a service check under a stable id; list it in ``registry.ALL`` to run it."""
     _validate("check", id, codes)
     for need in (*needs, *uses):
@@ -291,7 +297,8 @@ def check(id: str, category: Category, needs: tuple[str, ...], codes: tuple[str,
 
     def declare(fn: CheckFn) -> Check:
         return Check(id=id, category=category, needs=needs, codes=codes, run=fn, mesh=mesh,
-                     blind_on=frozen_map({str(m): why for m, why in (blind_on or {}).items()}), uses=uses)
+                     blind_on=frozen_map({str(m): why for m, why in (blind_on or {}).items()}), uses=uses,
+                     callers=callers)
 
     return declare
 

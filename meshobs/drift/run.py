@@ -63,7 +63,7 @@ class DriftRun:
         return not self.problems and bool(self.checked)
 
     def worst(self) -> Severity | None:
-        return max((d.severity for d in self.active), key=lambda s: s.rank, default=None)
+        return max((d.severity for d in self.active), key=lambda s: s.weight, default=None)
 
 
 def mesh_config(resources: Iterable[ConfigResource]) -> list[ConfigResource]:
@@ -124,9 +124,16 @@ def effective_layer(snapshot: MeshSnapshot) -> LayerState:
                       or "the Envoy proxies returned no routes or clusters")
 
 
+EFFECTIVE = "effective"  # live-effective, or intended-effective when there is no live layer
+
+
 def check(intended: list[ConfigResource] | None, intended_state: LayerState | None, snapshot: MeshSnapshot,
-          *, rules: list[IgnoreRule], now: datetime, all_namespaces: bool = False) -> DriftRun:
-    """Compare the layers that could be read; ``intended=None`` when no --intended was given."""
+          *, rules: list[IgnoreRule], now: datetime, all_namespaces: bool = False,
+          pairs: tuple[str, ...] = (INTENDED_LIVE, EFFECTIVE)) -> DriftRun:
+    """Compare the layers that could be read; ``intended=None`` when no --intended was given
+    (the snapshot's own intended layer is used, if it has one). ``pairs`` narrows what is
+    compared (``diagnose`` asks for the configuration pair and the Envoy pair separately: the
+    first needs no proxies)."""
     if intended is None:
         from_snapshot = mesh_config(snapshot.config_of(layer=Layer.INTENDED))
         intended = from_snapshot or None
@@ -135,21 +142,23 @@ def check(intended: list[ConfigResource] | None, intended_state: LayerState | No
                                           configured=False))
     assert intended_state is not None
     live, live_state = live_layer(snapshot)
-    eff_state = effective_layer(snapshot)
-    layers = {"intended": intended_state, "live": live_state, "effective": eff_state}
+    layers = {"intended": intended_state, "live": live_state}
+    if EFFECTIVE in pairs:
+        layers["effective"] = effective_layer(snapshot)
     problems = [f"{s.name}: {s.error}" for s in layers.values() if s.configured and not s.available]
     problems += [f"{s.name}: left out: {item}" for s in layers.values() for item in s.items]
     drifts: list[Drift] = []
     checked: list[str] = []
     has_intended = intended is not None and intended_state.available
-    if has_intended and live_state.available:
+    if INTENDED_LIVE in pairs and has_intended and live_state.available:
         scope = None if all_namespaces else {r.namespace for r in intended or []}
         drifts += compare_resources(intended or [], live, INTENDED_LIVE, right_scope=scope)
         checked.append(INTENDED_LIVE)
-    if live_state.available and eff_state.available:
+    eff_state = layers.get("effective")
+    if eff_state is not None and live_state.available and eff_state.available:
         drifts += compare_effective(live, snapshot.proxies, LIVE_EFFECTIVE, proxy_labels(snapshot))
         checked.append(LIVE_EFFECTIVE)
-    elif has_intended and eff_state.available and not live_state.available:
+    elif eff_state is not None and has_intended and eff_state.available and not live_state.available:
         drifts += compare_effective(intended or [], snapshot.proxies, INTENDED_EFFECTIVE, proxy_labels(snapshot))
         checked.append(INTENDED_EFFECTIVE)
     return DriftRun(now, layers, checked, apply(drifts, rules), problems)

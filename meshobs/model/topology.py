@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from .config import SourceLocation
 from .frozen import EMPTY, FrozenDict
@@ -98,6 +99,21 @@ class Workload:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerRestarts:
+    """One container's restart history as its status tells it: how often, and how and when the
+    previous run ended (``lastState.terminated``; else the current run's start), so a restart
+    is judged by how recent it is, not by a count that never goes down."""
+
+    container: str
+    count: int
+    last_at: datetime | None = None  # None: the status does not say when
+    reason: str | None = None  # OOMKilled, Error, Completed ...
+    exit_code: int | None = None
+    waiting: str | None = None  # the container's current waiting reason (CrashLoopBackOff ...)
+    sidecar: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Pod:
     """One pod as the Kubernetes API reports it."""
 
@@ -120,3 +136,8 @@ class Pod:
     annotations: FrozenDict = EMPTY
     proxy_image: str | None = None  # the image of its sidecar container
     location: SourceLocation | None = field(default=None, compare=False)
+    # Containers that restarted (or wait to), with when: empty when none did.
+    restart_history: tuple[ContainerRestarts, ...] = ()
+    # On Istio's ambient data plane (``istio.io/dataplane-mode=ambient`` on the pod or its
+    # namespace, and no sidecar): ztunnel and waypoints carry its traffic, no sidecar by design.
+    ambient: bool = False
