@@ -11,7 +11,7 @@ from itertools import pairwise
 
 from meshobs.checks.base import Finding, Settings, finding
 from meshobs.engine import diagnose
-from meshobs.engine.ranking import MAX_DEPTH, downstream, rank
+from meshobs.engine.ranking import MAX_DEPTH, Failures, downstream, rank
 from meshobs.model import (
     UNKNOWN_SERVICE,
     UNKNOWN_WORKLOAD,
@@ -302,3 +302,69 @@ def test_the_neighbourhood_a_scoped_diagnose_collects_holds_everything_the_walk_
     assert WorkloadRef(NS, f"{names[-1]}-v1") in scope.workloads
     assert WorkloadRef(NS, "portal-v1") in scope.workloads  # a caller: its proxies hold tier1's endpoints
     assert WorkloadRef(NS, "sibling-v1") not in scope.workloads
+
+
+# Signatures at any depth (the walk merged with issue 11's signature matching).
+
+def empty_subset(name: str) -> Finding:
+    return finding("MSH0202", "config.empty_subset", f"DestinationRule {NS}/{name}", service=ref(name),
+                   destination_rule=f"{NS}/{name}", subset="canary", labels="version=v9")
+
+
+def unknown_principal(name: str) -> Finding:
+    return finding("MSH0255", "config.authz_identity", f"AuthorizationPolicy {NS}/{name}", service=ref(name),
+                   policy=f"{NS}/{name}", action="ALLOW", principal="p", namespace=NS, service_account="a",
+                   accounts="b", consequence="403")
+
+
+UH = Failures(6.0, {"503": 6.0}, {"UH": 6.0})
+REFUSED_403 = Failures(6.0, {"403": 6.0}, {"-": 6.0})
+
+
+def test_signatures_are_matched_on_the_hop_where_the_walk_finds_the_cause_however_deep() -> None:
+    """Four hops down, the bottom service holds three causes; its callers' calls fail 503 UH
+    (it never sees them: no symptom of its own): the subset without pods ranks first, the
+    ejected endpoints (no signature) may still explain, the policy whose 403s nobody got
+    explains nothing."""
+    names = [f"hop{i}" for i in range(5)]
+    findings = {n: [errors_of(n)] for n in names[:-1]}
+    findings["hop4"] = [ejected("hop4", n=9), empty_subset("hop4"), unknown_principal("hop4")]
+    hops = {(ref(a), ref(b)): UH if b == "hop4" else None for a, b in pairwise(names)}
+    out = ranked("hop0", findings, chain(*names), hop_failures=lambda x, c: hops.get((x, c)))
+    assert labels(out)[:2] == ["MSH0202 DestinationRule freight/hop4", "MSH0406 Service freight/hop4"]
+    assert "MSH0255" not in {f.code for f in out}
+    assert out[-1].caused_by == ("MSH0202 DestinationRule freight/hop4", "MSH0406 Service freight/hop4")
+
+
+def test_a_cause_the_failures_rule_out_does_not_stop_the_walk() -> None:
+    """hop1's policy refusing callers is not what hop0 got (503 UH, no 403): the walk looks
+    past it and finds the empty subset below."""
+    findings = {"hop0": [errors_of("hop0")], "hop1": [unknown_principal("hop1")], "hop2": [empty_subset("hop2")]}
+    out = ranked("hop0", findings, chain("hop0", "hop1", "hop2"), hop_failures=lambda _x, _c: UH)
+    assert labels(out) == ["MSH0202 DestinationRule freight/hop2", "MSH0401 Service freight/hop0"]
+
+
+def test_a_cause_on_the_caller_about_one_callee_is_matched_on_the_calls_to_it() -> None:
+    """A policy on the caller's side naming the callee (MSH0414's destination) explains the
+    caller's own 500s when its calls to that callee were refused, not when they failed UH."""
+    denied = finding("MSH0414", "traffic.authorization", f"AuthorizationPolicy {NS}/deny", service=ref("web"),
+                     evidence={"destination": str(ref("api"))}, policy=f"AuthorizationPolicy {NS}/deny",
+                     action="DENY", source="web", principal="p", destination="api", denied_rps=6.0, rule="r")
+    symptom = replace(errors_of("web"), evidence={"error_rps": 6.0, "by_code": {"500": 6.0}})
+    for hop, linked in ((REFUSED_403, True), (UH, False)):
+        out = ranked("web", {"web": [symptom, denied]}, {ref("web"): [ref("api")]},
+                     hop_failures=lambda _x, _c, hop=hop: hop)  # type: ignore[misc]
+        web = next(f for f in out if f.code == "MSH0401")
+        assert (web.caused_by == ("MSH0414 AuthorizationPolicy freight/deny",)) is linked
+
+
+def test_a_routing_symptom_is_explained_on_its_own_service_only() -> None:
+    split = finding("MSH0205", "config.split_mismatch", f"Service {NS}/web", service=ref("web"), observed="v1 100%",
+                    virtual_service=f"{NS}/web", configured="v1 90%/v2 10%", p_value=1e-9, requests=900,
+                    magnitude=10)
+    # web's calls to api are fine (no errors to follow), so only what routes web's own traffic counts.
+    out = ranked("web", {"web": [split], "api": [empty_subset("api")]}, {ref("web"): [ref("api")]},
+                 {("web", "api"): None})
+    assert labels(out) == ["MSH0205 Service freight/web"]
+    out = ranked("web", {"web": [split, empty_subset("web")]}, {ref("web"): [ref("api")]})
+    assert out[0].code == "MSH0202" and out[1].caused_by == ("MSH0202 DestinationRule freight/web",)

@@ -23,12 +23,6 @@ from tests.support.scenarios import scenario, snapshot
 MISSING: dict[str, str] = {
     "dr-change-onset": "issue 10 Build 4: no 'what changed' correlation; the circuit-breaker symptom ranks, "
                        "not the DestinationRule edited 40 s before it",
-    "appmesh-controller-names": "issue 10 Build 7: App Mesh controller names (<vn>_<ns>, FQDN virtual "
-                                "services, mesh != namespace) are not mapped to Kubernetes services",
-    "empty-window": "issue 10 Build 5: the traffic checks say 'could not check' but the run's status is "
-                    "still 'healthy'",
-    "subset-without-pods": "issue 11 Build 3: the empty subset (found) ranks below the split mismatch it explains",
-    "old-restart": "issue 10 Build 5: a restart three days ago is a warning (no recency)",
 }
 
 

@@ -49,7 +49,7 @@ CODES: list[Code] = [
          effects=("errors", "latency"), passes_on="latency"),
     Code("MSH0414", Severity.ERROR, "AuthorizationPolicy denies a caller",
          "{policy} ({action}) denies {source} ({principal}) calling {destination}: {denied_rps} req/s "
-         "answered 403; {rule}"),
+         "answered 403; {rule}", signature=("403",)),
     Code("MSH0415", Severity.ERROR, "Egress blocked: calls land in BlackHoleCluster",
          "{source}'s calls to hosts outside its registry go to BlackHoleCluster ({blocked_rps} req/s, "
          "{blocked_cx} conn/s): {because}"),

@@ -25,23 +25,26 @@ from meshobs.model import MeshSnapshot, ServiceRef, SourceState, WorkloadRef
 from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
 
-from .evidence import Related, hop_evidence
+from .evidence import Related, hop_evidence, hop_failures
 from .inputs import answered, availability
 from .ranking import MAX_DEPTH, downstream, nearest, rank
 from .report import (
     ERROR,
+    JUDGED,
     SKIPPED,
+    UNKNOWN,
     CheckResult,
     MeshReport,
     Report,
     SourceResult,
+    gaps,
     judged,
     status_of,
 )
 from .runner import Analysis, analyze, run_checks, status, unique
 
 __all__ = ["CheckResult", "MeshReport", "Report", "SourceResult", "checklist", "diagnose",
-           "diagnose_all", "run_checks"]
+           "diagnose_all", "hop_failures", "hop_shows", "run_checks"]
 
 
 def checklist(checks: Sequence[AnyCheck] | None = None) -> list[AnyCheck]:
@@ -99,9 +102,9 @@ def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, ki
     """Does the hop caller -> callee carry evidence of that kind of failure, as the ranking walk
     asks (:mod:`.ranking`)? True / False, or None when the data cannot tell (not ruled out).
 
-    Errors: more than the error threshold failed in either proxy's view (the caller's, or the
-    callee's own answers behind the caller's retries), mirrored copies and injected faults left
-    out; fewer errors do not rule the hop out (None). Latency: the caller's proxy timed the
+    Errors: more than the error threshold failed or were refused (401, 403) in either proxy's
+    view (the caller's, or the callee's own answers behind the caller's retries), mirrored copies
+    and injected faults left out; fewer errors do not rule the hop out (None). Latency: the caller's proxy timed the
     callee out (UT, DC, SI...), or the callee's p99 as the caller sees it is at least half the
     caller's own (the hop holds that share of its time). See :mod:`.evidence`.
     """
@@ -133,6 +136,10 @@ class _Cache:
         self._deadlines: list[_Deadline] | None = None
         self._hops: dict[tuple[ServiceRef, ServiceRef, str], bool | None] = {}
         self._analysis: Analysis | None = None
+        # The checks that say whether a service's requests succeed and are fast: those whose
+        # codes are symptoms (errors, latency) in the catalogue. Only they vouch for health.
+        self.vouching = frozenset(c.id for c in self.checks
+                                  if any(CATALOGUE[code].symptom is not None for code in c.codes))
 
     @property
     def analysis(self) -> Analysis:
@@ -231,9 +238,11 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
                   cache.hop, cache.unjudged(results),
                   related=Related(cache.analysis, suppressions, snapshot.time),
+                  hop_failures=lambda x, c: hop_failures(snapshot, x, c),
                   mesh_causes=mesh_causes, delivery_candidates=lambda f: cache.about(f.workloads, suppressions),
                   target_workloads=frozenset(w.ref for w in snapshot.workloads_of(service)))
-    return Report(service=service, status=status_of(ranked, cache.answered, judged(results)),
+    status = status_of(ranked, cache.answered, judged(results, cache.vouching), bool(gaps(results)))
+    return Report(service=service, status=status,
                   findings=tuple(ranked), checks=tuple(_rescore(results, by_service[service])),
                   sources=cache.sources, suppressed=tuple(hidden_all),
                   time=snapshot.time, origin=snapshot.origin)
@@ -263,10 +272,29 @@ def diagnose_all(snapshot: MeshSnapshot, settings: Settings | None = None,
     everything = list(mesh_findings) + [f for r in reports for f in r.findings]
     mesh_findings = [replace(f, rank=n) for n, f in enumerate(mesh_findings, start=1)]
     verdicts = _mesh_verdicts(cache, mesh_findings, reports)
-    some_judged = judged(verdicts) or any(r.status != "unknown" for r in reports)
-    return MeshReport(reports=reports, status=status_of(everything, cache.answered, some_judged),
+    return MeshReport(reports=reports, status=status_of(everything, cache.answered,
+                                                        _mesh_judged(cache, verdicts, reports),
+                                                        _mesh_partial(verdicts, reports)),
                       sources=cache.sources, time=snapshot.time, origin=snapshot.origin,
                       mesh_findings=tuple(mesh_findings), analyzers=tuple(verdicts))
+
+
+def _mesh_judged(cache: _Cache, verdicts: list[CheckResult], reports: Sequence[Report]) -> bool:
+    """Can the run vouch for the mesh? When the checks that judge traffic ran into data for
+    some service, at least one service must have been judged: the analyzers' verdict on the
+    configuration says nothing about whether requests succeed (a window without samples is
+    unknown however clean the configuration). Without such checks (configuration only), an
+    analyzer's verdict is enough."""
+    traffic_ran = any(r.id in cache.vouching and (r.status in JUDGED or r.could_not_check)
+                      for rep in reports for r in rep.checks)
+    if traffic_ran:
+        return any(r.status != UNKNOWN for r in reports)
+    return judged(verdicts) or any(r.status != UNKNOWN for r in reports)
+
+
+def _mesh_partial(verdicts: list[CheckResult], reports: Sequence[Report]) -> bool:
+    """Did a configured source leave a gap anywhere (no data, failed, answered in part)?"""
+    return bool(gaps(verdicts)) or any(gaps(r.checks) for r in reports)
 
 
 def _mesh_verdicts(cache: _Cache, kept: list[Finding], reports: Sequence[Report]) -> list[CheckResult]:

@@ -2,14 +2,17 @@
 findings about a configuration resource.
 
 A hop *shows errors* when more than the error threshold of its requests failed in either
-proxy's view (the caller's, or the callee's own answers that the caller's retries hid); mirrored
-copies and the caller's injected faults do not count (:mod:`meshobs.checks.intended`). Some errors
+proxy's view (the caller's, or the callee's own answers that the caller's retries hid), refusals
+(401, 403) counted as failures: not errors by Istio's success rate, but the call failed and the
+caller usually turns them into errors of its own; mirrored copies and the caller's injected
+faults do not count (:mod:`meshobs.checks.intended`). Some errors
 below the threshold (background noise, or a failure passed on in part) do not rule it out: None.
 It *shows latency* when the caller's proxy gave up on the callee (a timeout flag), or the
 callee's p99 as the caller sees it is at least :data:`LATENCY_SHARE` of the caller's own p99.
 Without the numbers to tell, the answer is None as well: not ruled out. The walk links a symptom
 through any hop not ruled out, but follows the failing path without a symptom only through hops
-that show it.
+that show it. *How* a hop's calls failed (status codes, Envoy flags: :func:`hop_failures`) is
+what the ranking matches a cause's signature against.
 """
 
 from __future__ import annotations
@@ -21,14 +24,18 @@ from meshobs.checks.base import Finding
 from meshobs.checks.intended import as_callers_see
 from meshobs.checks.retries import TIMEOUT_FLAGS
 from meshobs.checks.traffic import outbound_edges
-from meshobs.model import Edge, MeshSnapshot, ServiceRef
+from meshobs.model import Edge, MeshSnapshot, ResponseStat, ServiceRef
 from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
 
+from .ranking import Failures
 from .runner import Analysis
 
 LATENCY_SHARE = 0.5
 _TIMED_OUT = TIMEOUT_FLAGS | {"DC"}
+# Refusals the caller gets instead of an answer: not errors by Istio's success rate (4xx), but
+# the call failed, and the caller usually turns them into errors of its own.
+REFUSED = ("401", "403")
 
 
 def _hop_edges(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) -> list[Edge]:
@@ -39,6 +46,11 @@ def _p99(edges: Iterable[Edge]) -> float | None:
     values = [e.latency.p99 for e in edges if e.latency is not None and e.latency.p99 is not None
               and e.request_rate > 0]
     return max(values) if values else None
+
+
+def _failed(responses: Iterable[ResponseStat]) -> float:
+    """Requests per second that failed or were refused."""
+    return sum(r.rate for r in responses if r.is_error or r.code in REFUSED)
 
 
 def _ratio(errors: float, rps: float) -> float:
@@ -53,8 +65,9 @@ def _judge(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind:
         coded = [e for e in edges if e.responses or e.destination_responses]
         if not coded:
             return None
-        seen = _ratio(sum(e.error_rate for e in coded), sum(e.request_rate for e in coded))
-        own = _ratio(sum(e.destination_error_rate for e in coded), sum(e.destination_request_rate for e in coded))
+        seen = _ratio(sum(_failed(e.responses) for e in coded), sum(e.request_rate for e in coded))
+        own = _ratio(sum(_failed(e.destination_responses) for e in coded),
+                     sum(e.destination_request_rate for e in coded))
         if max(seen, own) > error_ratio:
             return True
         return None if seen > 0 or own > 0 else False
@@ -78,6 +91,31 @@ def hop_evidence(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef,
     if key not in cache:
         cache[key] = _judge(snapshot, caller, callee, kind, error_ratio)
     return cache[key]
+
+
+def hop_failures(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) -> Failures | None:
+    """How the calls caller -> callee failed or were refused, as the caller saw them: rates by
+    status code and by Envoy flag (``-``: none), intended traffic left out; None without such
+    calls or where the source reports no exact codes. Told once per snapshot and hop."""
+    cache: dict[tuple[ServiceRef, ServiceRef], Failures | None] = snapshot.derived(
+        "engine.hop_failures", lambda _s: {})
+    if (caller, callee) not in cache:
+        cache[(caller, callee)] = _failures(snapshot, caller, callee)
+    return cache[(caller, callee)]
+
+
+def _failures(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) -> Failures | None:
+    by_code: dict[str, float] = {}
+    by_flag: dict[str, float] = {}
+    for e in _hop_edges(snapshot, caller, callee):
+        for r in e.responses:
+            if not (r.is_error or r.code in REFUSED) or r.rate <= 0 or not r.code.isdigit():
+                continue
+            by_code[r.code] = by_code.get(r.code, 0.0) + r.rate
+            for flag in r.flag_list or ("-",):
+                by_flag[flag] = by_flag.get(flag, 0.0) + r.rate
+    total = sum(by_code.values())
+    return Failures(total, by_code, by_flag) if total > 0 else None
 
 
 class Related:

@@ -18,6 +18,18 @@ service once -- and stops where the evidence ends. A symptom of service X is exp
   or, recursively, what explains *its* symptoms; when nothing further down explains the callee's
   symptom, that symptom is where the failure starts (the callee fails, or is slow, on its own).
 
+A cause whose code declares a *signature* (the status codes and Envoy flags of the requests it
+breaks: 403 for an AuthorizationPolicy, UH for a subset without pods) is matched against how the
+symptom's requests actually failed, at every hop of the walk: on the symptom itself for a cause
+on its own service or on a resource its requests went through, on the calls over the hop for a
+cause on a callee (an edge symptom's own breakdown when the hop has none). When those failures
+are known and none carries the signature, the cause does not explain the symptom (and the walk
+goes on below it, as if it were not there); when they do, the share that does ranks it. So the
+misconfiguration the traffic points at comes before a cause that merely could explain errors.
+
+A "routing" symptom (traffic split otherwise than configured) stays with its own service: it is
+explained by what shapes that service's routes, never by a callee's.
+
 Causes on the failing path are reported even when the diagnosed service shows no symptom above
 its thresholds (retries hiding a callee's errors), and findings with a deadline anywhere
 downstream are always reported: everything calling through them will fail (the engine looks for
@@ -26,18 +38,19 @@ them at any depth, running only the checks that can find one beyond the walk).
 **The order.** Every finding gets an *effective severity*: its own, raised to that of the worst
 symptom it explains (a warning-level cause of an error outranks the error); a deadline counts as
 an error. Ranks then go by effective severity, then findings nobody explains before those they
-explain, then current faults before deadlines, then depth on the path (deeper, i.e. further
-downstream, first), then magnitude. Several independent faults are each ranked on their own.
+explain, then current faults before deadlines, then the share of the explained failures that
+carry the cause's signature, then depth on the path (deeper, i.e. further downstream, first),
+then magnitude. Several independent faults are each ranked on their own.
 
 ``rank`` is pure: the engine (``meshobs.engine``) supplies the findings per service, the call
-graph and the hop evidence.
+graph, the hop evidence and how each hop's calls failed.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE, Severity
 from meshobs.checks.base import Finding
@@ -48,6 +61,11 @@ from .delivery import links as delivery_links
 # How far every downstream service is looked at (its causes, deadlines), whatever the evidence;
 # beyond it the walk goes on only through hops that carry evidence (``downstream(follow=...)``).
 MAX_DEPTH = 3
+
+# Symptoms a service does not pass on to its callers: traffic split differently from a
+# service's weights is that service's routing, explained by what shapes its routes, never by a
+# callee's.
+LOCAL_KINDS = frozenset({"routing"})
 
 # hop_shows(caller, callee, kind) -> True (the hop shows that kind of failure), None (no data to
 # tell: not ruled out) or False (the hop is clean).
@@ -63,6 +81,54 @@ def effects(f: Finding) -> frozenset[str]:
     """What kind of symptom a cause finding can produce upstream (empty for symptoms, info and
     internal findings); declared on the finding's code."""
     return CATALOGUE[f.code].causes
+
+
+@dataclass(frozen=True)
+class Failures:
+    """How failing requests ended: requests per second by HTTP status code and by Envoy
+    response flag (``-``: none), out of ``total``. A map is empty when the source does not say
+    (CloudWatch reports code classes, no flags): unknown, not "none of them"."""
+
+    total: float
+    by_code: Mapping[str, float] = field(default_factory=dict)
+    by_flag: Mapping[str, float] = field(default_factory=dict)
+
+
+# hop_failures(caller, callee): how the calls over that hop failed (None: no such calls, or the
+# source does not say).
+HopFailures = Callable[[ServiceRef, ServiceRef], "Failures | None"]
+
+
+def symptom_failures(f: Finding) -> Failures | None:
+    """The failures an error symptom's evidence breaks down (``by_code``, ``by_flag``)."""
+    evidence = f.evidence
+    codes = evidence.get("by_code")
+    flags = evidence.get("by_flag")
+    by_code = {str(k): float(v) for k, v in codes.items() if str(k).isdigit()} if isinstance(codes, Mapping) else {}
+    by_flag: dict[str, float] = {}
+    for k, v in (flags.items() if isinstance(flags, Mapping) else ()):
+        rate = v.get("rps") if isinstance(v, Mapping) else v
+        if str(k) != "n/a" and isinstance(rate, int | float):
+            by_flag[str(k)] = float(rate)
+    total = evidence.get("error_rps")
+    total = float(total) if isinstance(total, int | float) else sum(by_code.values())
+    return Failures(total, by_code, by_flag) if total > 0 and (by_code or by_flag) else None
+
+
+def signature_share(f: Finding, failures: Failures | None) -> float | None:
+    """The share of ``failures`` carrying the cause's signature (0: none of them, although
+    how they failed is known), or None when it cannot be told (no signature, no breakdown)."""
+    signature = CATALOGUE[f.code].signature
+    if not signature or failures is None or failures.total <= 0:
+        return None
+    shares = []
+    codes = [t for t in signature if t.isdigit()]
+    flags = [t for t in signature if not t.isdigit()]
+    if codes and failures.by_code:
+        shares.append(sum(failures.by_code.get(c, 0.0) for c in codes) / failures.total)
+    if flags and failures.by_flag:
+        shares.append(sum(failures.by_flag.get(fl, 0.0) for fl in flags) / failures.total)
+    return min(1.0, max(shares)) if shares else None
 
 
 def passes_on(f: Finding) -> str | None:
@@ -134,14 +200,15 @@ class _Walk:
 
     def __init__(self, by_service: Mapping[ServiceRef, list[Finding]], depth: Mapping[ServiceRef, int],
                  callees: Callable[[ServiceRef], list[ServiceRef]], hop_shows: HopShows,
-                 related: Callable[[str], list[Finding]]) -> None:
+                 related: Callable[[str], list[Finding]], hop_failures: HopFailures) -> None:
         self.by_service, self.depth, self.callees = by_service, depth, callees
-        self.hop_shows, self.related = hop_shows, related
+        self.hop_shows, self.related, self.hop_failures = hop_shows, related, hop_failures
         self._roles: dict[ServiceRef, tuple[list[Finding], dict[str, list[Finding]]]] = {}
         self.explains: dict[str, set[str]] = {}  # cause key -> symptom keys
         self.explained_by: dict[str, set[str]] = {}
         self.included: dict[str, Finding] = {}
-        self._memo: dict[tuple[str, ServiceRef], frozenset[str]] = {}
+        self.matched: dict[str, float] = {}  # cause key -> the largest share of failures it matches
+        self._memo: dict[tuple[str, ServiceRef, bool], frozenset[str]] = {}
         self._busy: set[tuple[str, ServiceRef]] = set()
 
     def _of(self, svc: ServiceRef) -> tuple[list[Finding], dict[str, list[Finding]]]:
@@ -173,8 +240,19 @@ class _Walk:
                 below: set[str] = set()
                 for callee in self.callees(f.service):
                     if self.hop(f.service, callee, kind):
-                        below |= self.through(callee, kind)
+                        below |= self.through(f.service, callee, kind)
                 self.link(f, below)
+        return k
+
+    def take(self, cause: Finding, failures: Failures | None) -> str | None:
+        """Include ``cause`` as an explanation of ``failures`` (how the explained requests
+        failed, None: not known) unless they rule it out: known, and none carries its
+        signature. Its key, or None when ruled out."""
+        share = signature_share(cause, failures)
+        if share == 0.0:
+            return None
+        k = self.include(cause)
+        self.matched[k] = max(self.matched.get(k, 0.0), share or 0.0)
         return k
 
     def link(self, symptom: Finding, causes: Iterable[str]) -> None:
@@ -192,43 +270,65 @@ class _Walk:
 
     def explain(self, symptom: Finding, at: ServiceRef, kind: str) -> set[str]:
         """Keys of the findings explaining ``symptom`` (a ``kind`` symptom seen at ``at``)."""
-        found: set[str] = set()
         dest = _edge_destination(symptom)
+        # How the symptom's own requests failed: what a cause on its service, or on a resource
+        # its requests went through, must look like; a cause about the service's calls to one
+        # callee (a policy refusing them) must look like how those calls failed.
+        own = symptom_failures(symptom) if kind == "errors" else None
+        found: set[str] = set()
         for c in self.causes(at, kind):
-            if c is not symptom and (dest is None or _names(c, dest)):
-                found.add(self.include(c))
+            named = _destination(c)
+            if c is symptom or (dest is not None and named != dest):
+                continue
+            failures = own
+            if named is not None and kind == "errors":
+                failures = self.hop_failures(at, named) or (own if named == dest else None)
+            if (k := self.take(c, failures)) is not None:
+                found.add(k)
         for subject in symptom.related:
             for c in self.related(subject):
-                if kind in effects(c):
-                    found.add(self.include(c))
-        for callee in ([dest] if dest is not None else self.callees(at)):
-            if self.hop(at, callee, kind) is not False:
-                found |= self.through(callee, kind)
+                if kind in effects(c) and (k := self.take(c, own)) is not None:
+                    found.add(k)
+        if kind not in LOCAL_KINDS:
+            for callee in ([dest] if dest is not None else self.callees(at)):
+                if self.hop(at, callee, kind) is not False:
+                    # An edge symptom's own breakdown is that hop's, when the hop has none.
+                    found |= self.through(at, callee, kind, own if dest is not None else None)
         found.discard(_key(symptom))
         self.link(symptom, found)
         return found
 
-    def through(self, callee: ServiceRef, kind: str) -> frozenset[str]:
-        """What explains a ``kind`` failure its callers see when calling ``callee``: its causes,
-        and its own symptoms with what explains them (or themselves, where nothing does)."""
-        key = (kind, callee)
+    def through(self, caller: ServiceRef, callee: ServiceRef, kind: str,
+                fallback: Failures | None = None) -> frozenset[str]:
+        """What explains a ``kind`` failure ``caller`` sees when calling ``callee``: the
+        callee's causes that how the calls failed does not rule out (``fallback``: the failures
+        to match when the hop's own are not known), and its own symptoms with what explains
+        them (or themselves, where nothing does)."""
+        failures = (self.hop_failures(caller, callee) or fallback) if kind == "errors" else None
+        taken = {k for c in self.causes(callee, kind) if (k := self.take(c, failures)) is not None}
+        return frozenset(taken) | self._below(callee, kind, onward=not taken)
+
+    def _below(self, callee: ServiceRef, kind: str, onward: bool) -> frozenset[str]:
+        """The callee's own ``kind`` symptoms and what explains them; with ``onward`` (no cause
+        taken there), where it shows none, what the evidence leads to below it."""
+        key = (kind, callee, onward)
         if key in self._memo:
             return self._memo[key]
-        if key in self._busy:  # a cycle in the call graph: this branch adds nothing new
+        if (kind, callee) in self._busy:  # a cycle in the call graph: this branch adds nothing new
             return frozenset()
-        self._busy.add(key)
-        found: set[str] = {self.include(c) for c in self.causes(callee, kind)}
+        self._busy.add((kind, callee))
+        found: set[str] = set()
         for s in self.symptoms(callee, kind):
             self.include(s)
             deeper = self.explain(s, callee, kind)
             found |= deeper or {_key(s)}
-        if not found:
+        if not found and onward:
             # No finding here, but the evidence may go on below (a hop without a symptom of its
             # own passing a failure through): keep following it.
             for c in self.callees(callee):
                 if self.hop(callee, c, kind):
-                    found |= self.through(c, kind)
-        self._busy.discard(key)
+                    found |= self.through(callee, c, kind)
+        self._busy.discard((kind, callee))
         self._memo[key] = frozenset(found)
         return self._memo[key]
 
@@ -242,7 +342,7 @@ class _Walk:
                 if c not in seen and self.hop(s, c, kind):
                     seen.add(c)
                     queue.append(c)
-                    self.through(c, kind)
+                    self.through(s, c, kind)
 
 
 def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
@@ -251,6 +351,7 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
          hop_shows: HopShows = lambda _x, _c, _k: True,
          unjudged: frozenset[str] = frozenset(),
          related: Callable[[str], list[Finding]] = lambda _subject: [],
+         hop_failures: HopFailures = lambda _x, _c: None,
          mesh_causes: Sequence[Finding] = (),
          delivery_candidates: Callable[[Finding], Iterable[Finding]] = lambda _f: (),
          target_workloads: frozenset[WorkloadRef] = frozenset(),
@@ -265,18 +366,20 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
     so every cause of that kind downstream is reported too (unlinked), instead of vanishing with
     the symptom. ``related(subject)`` returns the findings about a configuration resource (by
     subject, ``"VirtualService ns/name"``), whichever service they were filed under.
+    ``hop_failures(x, c)`` says how the calls from x to c failed (status codes, flags), to match
+    the causes found on c against (see ``signature_share``).
     Configuration delivery (the "config" kind) is linked by proxies, not by the call graph
     (:mod:`.delivery`): ``mesh_causes`` are the mesh-level findings (the control plane),
     ``delivery_candidates(f)`` the findings about the workloads ``f`` concerns, wherever they
     are filed, and ``target_workloads`` the target's own (whose drifted routes are filed under
     the service they route to).
     """
-    walk = _Walk(by_service, depth, callees, hop_shows, related)
+    walk = _Walk(by_service, depth, callees, hop_shows, related, hop_failures)
     own = list(by_service.get(target, []))
     for f in own:
         walk.include(f)
     for f in own:
-        if (kind := symptom_kind(f)) in CALL_GRAPH_KINDS:
+        if (kind := symptom_kind(f)) is not None and (kind in CALL_GRAPH_KINDS or kind in LOCAL_KINDS):
             walk.explain(f, target, kind)
     for kind in CALL_GRAPH_KINDS:
         walk.along_the_path(target, kind)
@@ -301,11 +404,12 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
         return max([own_weight] + [everything[s].severity.weight
                                    for s in _closure(k, walk.explains) if s in everything])
 
-    def sort_key(k: str) -> tuple[int, int, int, int, float, str]:
+    def sort_key(k: str) -> tuple[int, int, int, float, int, float, str]:
         f = everything[k]
         d = depth.get(f.service, 0) if f.service is not None else 0
         deadline_only = 1 if has_deadline(f) and not walk.explains.get(k) else 0
-        return (-effective(k), 1 if walk.explained_by.get(k) else 0, deadline_only, -d, -f.magnitude, _label(f))
+        return (-effective(k), 1 if walk.explained_by.get(k) else 0, deadline_only, -walk.matched.get(k, 0.0),
+                -d, -f.magnitude, _label(f))
 
     ranked: list[Finding] = []
     for n, k in enumerate(sorted(everything, key=sort_key), start=1):
@@ -333,8 +437,8 @@ def _edge_destination(f: Finding) -> ServiceRef | None:
     return ServiceRef.parse(str(dest)) if dest else None
 
 
-def _names(cause: Finding, destination: ServiceRef) -> bool:
-    """Does a cause on the caller concern its calls to ``destination``? (It names it as its
-    ``destination`` evidence: a policy blocking those calls, the caller's route to it.)"""
+def _destination(cause: Finding) -> ServiceRef | None:
+    """The callee a cause on the caller is about, when it concerns the calls to one (it names it
+    as its ``destination`` evidence: a policy blocking those calls, the caller's route to it)."""
     named = cause.evidence.get("destination")
-    return named is not None and str(named) == str(destination)
+    return ServiceRef.parse(str(named)) if named else None
