@@ -138,8 +138,10 @@ class _Cache:
         self._analysis: Analysis | None = None
         # The checks that say whether a service's requests succeed and are fast: those whose
         # codes are symptoms (errors, latency) in the catalogue. Only they vouch for health.
+        # What callers see (errors, latency) vouches for a service; a delivery or routing
+        # symptom's check passing says nothing about whether its requests succeed.
         self.vouching = frozenset(c.id for c in self.checks
-                                  if any(CATALOGUE[code].symptom is not None for code in c.codes))
+                                  if any(CATALOGUE[code].symptom in CALL_GRAPH_KINDS for code in c.codes))
 
     @property
     def analysis(self) -> Analysis:
