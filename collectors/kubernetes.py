@@ -223,7 +223,7 @@ class KubernetesCollector:
                 # Istio's mesh config (outboundTrafficPolicy, rootNamespace), with the rest of the
                 # mesh configuration: one object; absent (404) means Istio's defaults, not an error.
                 reqs.append(Request(MESH_CONFIGMAP_KEY, MESH_CONFIGMAP_PATH, "configmaps", MESH_CONFIGMAP[1],
-                                    core.read_namespaced_config_map, MESH_CONFIGMAP))
+                                    core.read_namespaced_config_map, MESH_CONFIGMAP, paged=False))
             crds: list[tuple[str, str, tuple[str, ...]]] = []
             if self.mesh in ("istio", "auto"):
                 crds += [(g, p, ISTIO_VERSIONS) for g, p in ISTIO_CRDS] + list(ISTIO_OTHER_CRDS)
