@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from meshobs.collectors.config_shapes import check_spec
@@ -18,6 +19,7 @@ from meshobs.model import (
     ConfigResource,
     Layer,
     Mesh,
+    ObjectDates,
     Pod,
     Service,
     ServicePort,
@@ -26,9 +28,11 @@ from meshobs.model import (
     SourceLocation,
     Workload,
     WorkloadRef,
+    Write,
     freeze,
     frozen_map,
 )
+from meshobs.raw import parse_iso
 from meshobs.shape import ITEM_ERRORS
 
 ISTIO_SIDECAR = "istio-proxy"
@@ -68,6 +72,47 @@ def mesh_of_api_version(api_version: str) -> Mesh | None:
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = obj.get("metadata")
     return meta if isinstance(meta, Mapping) else {}
+
+
+def _time(value: Any) -> datetime | None:
+    """An RFC 3339 time as the API server writes it; None when absent or unreadable (dates are
+    extra facts: a bad one costs the date, not the object)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
+
+
+def object_dates(obj: Mapping[str, Any]) -> ObjectDates | None:
+    """``creationTimestamp``, ``generation`` and the managedFields' times, managers and
+    operations (never their field values); None when the object carries none of them (a file
+    written by hand)."""
+    meta = _meta(obj)
+    writes = []
+    for entry in meta.get("managedFields") or ():
+        if isinstance(entry, Mapping) and (t := _time(entry.get("time"))) is not None:
+            writes.append(Write(t, str(entry.get("manager") or ""), str(entry.get("operation") or "")))
+    generation = meta.get("generation")
+    created = _time(meta.get("creationTimestamp"))
+    gen = int(generation) if isinstance(generation, int) and not isinstance(generation, bool) else None
+    if created is None and gen is None and not writes:
+        return None
+    return ObjectDates(created, gen, tuple(sorted(writes, key=lambda w: w.time)))
+
+
+def _last_restart(statuses: Iterable[Mapping[str, Any]]) -> tuple[datetime | None, str]:
+    """When a container's previous run last ended (``lastState.terminated.finishedAt``) and why."""
+    latest: tuple[datetime | None, str] = (None, "")
+    for s in statuses:
+        terminated = (s.get("lastState") or {}).get("terminated") if isinstance(s.get("lastState"), Mapping) else None
+        if not isinstance(terminated, Mapping):
+            continue
+        t = _time(terminated.get("finishedAt"))
+        if t is not None and (latest[0] is None or t > latest[0]):
+            latest = (t, str(terminated.get("reason") or ""))
+    return latest
 
 
 def _str_map(value: Any) -> dict[str, str]:
@@ -193,6 +238,7 @@ def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str,
     ready = any(c.get("type") == "Ready" and c.get("status") == "True"
                 for c in status.get("conditions") or [] if isinstance(c, Mapping))
     workload = _owner_workload(meta, labels)
+    restarted, why = _last_restart(statuses + init_statuses)
     pod = Pod(
         namespace=ns, name=str(meta.get("name", "")),
         workload=WorkloadRef(ns, workload) if workload else None,
@@ -206,6 +252,7 @@ def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str,
         ip=status.get("podIP"), node=spec.get("nodeName"),
         containers=tuple(str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, Mapping)),
         annotations=frozen_map(mesh_annotations(annotations)),
+        started=_time(status.get("startTime")), last_restart=restarted, last_restart_reason=why,
     )
     return pod, mesh
 
@@ -301,7 +348,8 @@ def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str,
     """An Istio or App Mesh custom resource -> ConfigResource (None for any other object).
 
     Only ``spec``, labels and the meaningful annotations are kept: ``status``, resourceVersion,
-    uid, managedFields and last-applied copies change without the intent changing.
+    uid and last-applied copies change without the intent changing. When it was created and
+    written (``dates``) is kept beside, out of the resource's identity.
     """
     api_version = str(obj.get("apiVersion", ""))
     mesh = mesh_of_api_version(api_version)
@@ -319,6 +367,7 @@ def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str,
         spec=freeze(spec if isinstance(spec, Mapping) else {}), layer=layer, api_version=api_version,
         mesh=mesh, labels=frozen_map(_str_map(meta.get("labels"))),
         annotations=frozen_map(kept_annotations(obj)), origin=origin, location=location,
+        dates=object_dates(obj),
     )
     if mesh is Mesh.APPMESH:
         # The App Mesh checks read the common layout (spec["meshobs"]), whatever the shape.

@@ -159,5 +159,5 @@ def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str
         pods=tuple(part.pods), edges=tuple(edges), proxies=tuple(part.proxies),
         certs=tuple(part.certs), config=tuple(part.config),
         traces=tuple(_span_services(part.traces, workloads)),
-        sources=tuple(part.sources), origin=origin, series=tuple(part.series),
+        sources=tuple(part.sources), origin=origin, series=tuple(part.series), history=part.history,
     )

@@ -17,6 +17,7 @@ from meshobs.collect import build_snapshot, collect, normalize_source
 from meshobs.collectors import prometheus as prom
 from meshobs.collectors.base import FetchContext, NormalizeContext
 from meshobs.collectors.promql import (
+    HISTORY_QUERIES,
     ISTIO_DURATION_BUCKETS_MS,
     LATENCY_QUERIES,
     QUERIES,
@@ -33,7 +34,7 @@ from tests.support.loopback import LoopbackServer, unused_port
 T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CTX = NormalizeContext(time=T, window_s=300.0)
 # Requests per snapshot: the recording-rules check, the instant and the range queries.
-SENT = 1 + len(QUERIES) + len(RANGE_QUERIES)
+SENT = 1 + len(QUERIES) + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
 
 
 def _fetch(url: str, timeout: str = "2s") -> RawSource:
@@ -160,7 +161,7 @@ def test_failed_prometheus_does_not_stop_the_snapshot() -> None:
 
 def _serve_analytic(n_services: int) -> int:
     """Fetch through a loopback server answering from the analytic results of a mesh."""
-    raw = prometheus_source(generated_traffic(n_services), T, 300.0)
+    raw = prometheus_source(generated_traffic(n_services), T, 300.0, history=True)
     by_query = {p.params["query"]: json.loads(p.body or "") for p in raw.payloads}
 
     def answer(path: str, _headers: dict[str, str]) -> tuple[int, str]:
@@ -177,7 +178,7 @@ def _serve_analytic(n_services: int) -> int:
 
 
 def test_query_count_does_not_grow_with_the_mesh() -> None:
-    assert _serve_analytic(10) == _serve_analytic(200) == SENT == 11
+    assert _serve_analytic(10) == _serve_analytic(200) == SENT == 14
 
 
 # -- the analytic demo source ------------------------------------------------------------------
@@ -339,7 +340,10 @@ def test_bundle_recorded_with_bucket_queries_still_replays() -> None:
     ctx = NormalizeContext(time=scenario.time, window_s=scenario.window_s)
     before = prom.normalize(old, ctx)
     now = prom.normalize(prometheus_source(scenario.edges, scenario.time, scenario.window_s), ctx)
-    assert before.sources[0].state is SourceState.OK and before.sources[0].inputs == {}
+    # Recorded before the history queries too: everything else was delivered.
+    assert before.sources[0].state is SourceState.OK
+    missing = {k: v for k, v in before.sources[0].inputs.items() if v is not None}
+    assert missing == {"history": "not collected (a bundle recorded without the history queries)"}
     by_key = {e.key: e for e in now.edges}
     assert len(before.edges) == len(now.edges) and any(e.latency for e in before.edges)
     for edge in before.edges:

@@ -15,7 +15,7 @@ import pytest
 from meshobs.assemble import assemble
 from meshobs.collectors import prometheus as prom
 from meshobs.collectors.base import FetchContext, NormalizeContext, Scope
-from meshobs.collectors.promql import QUERIES, RANGE_QUERIES, render, scope_matchers
+from meshobs.collectors.promql import HISTORY_QUERIES, QUERIES, RANGE_QUERIES, render, scope_matchers
 from meshobs.config import validate
 from meshobs.demo.prometheus import prometheus_source
 from meshobs.demo.scale import generated_traffic
@@ -34,7 +34,7 @@ TRAFFIC = generated_traffic(12, seed=3)
 def analytic_server(slow: dict[str, float] | None = None) -> Iterator[LoopbackServer]:
     """A loopback Prometheus answering the analytic results of TRAFFIC, query by query;
     ``slow`` delays the queries whose PromQL contains a key by that many seconds."""
-    raw = prometheus_source(TRAFFIC, T, WINDOW)
+    raw = prometheus_source(TRAFFIC, T, WINDOW, history=True)
     by_query = {p.params["query"]: json.loads(p.body or "") for p in raw.payloads}
 
     def answer(path: str, _headers: dict[str, str]) -> tuple[int, str]:
@@ -70,7 +70,7 @@ def test_a_timed_out_query_costs_only_the_checks_that_need_it() -> None:
     assert p99 is not None and p99.meta["timed_out"] == 0.5
     # Every other query was sent and answered, although one before it had timed out.
     assert all(p.ok for p in raw.payloads if p.key != "query:latency_p99")
-    assert len(srv.requests) == 1 + len(QUERIES) + len(RANGE_QUERIES)
+    assert len(srv.requests) == 1 + len(QUERIES) + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
     assert took < 2.5  # the slow query gave up after its 0.5 s, it did not hold the run for 3 s
 
     part = prom.normalize(raw, CTX)
@@ -131,7 +131,7 @@ def test_graph_then_scoped_phase_equals_one_collection() -> None:
     # recording-rules check (the collector remembers it for the evaluation time).
     assert _keys(graph) == ["rules", "query:requests"] and sent_graph == 2
     assert "query:requests" not in _keys(scoped) and "rules" not in _keys(scoped)
-    assert sent_scoped == len(QUERIES) - 1 + len(RANGE_QUERIES)
+    assert sent_scoped == len(QUERIES) - 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
 
     only_graph = prom.normalize(graph, CTX)
     (status,) = only_graph.sources
@@ -143,6 +143,7 @@ def test_graph_then_scoped_phase_equals_one_collection() -> None:
     merged, full = prom.normalize(graph, CTX), prom.normalize(whole, CTX)
     assert sorted(merged.edges, key=repr) == sorted(full.edges, key=repr)
     assert merged.series == full.series and merged.sources[0].inputs == full.sources[0].inputs == {}
+    assert merged.history == full.history and merged.history is not None
 
 
 def test_scoped_phase_narrows_every_query_to_the_neighbourhood() -> None:
@@ -155,7 +156,7 @@ def test_scoped_phase_narrows_every_query_to_the_neighbourhood() -> None:
         collector, config = _collector(srv.url, recording_rules="off")
         (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config,  # type: ignore[arg-type]
                                               scope=scope, phase="scoped"))
-    assert len(srv.requests) == len(raw.payloads) == len(QUERIES) - 1 + len(RANGE_QUERIES)
+    assert len(srv.requests) == len(raw.payloads) == len(QUERIES) - 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
     for p in raw.payloads:
         query = p.params["query"]
         assert 'destination_service_namespace=~"pay\\\\.v2|shop",destination_service_name=~"cart|ledger"' in query
@@ -196,7 +197,7 @@ def test_recording_rules_off_sends_no_check(setting: str) -> None:
     with analytic_server() as srv:
         collector, config = _collector(srv.url, recording_rules=setting)
         (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))  # type: ignore[arg-type]
-    assert "rules" not in _keys(raw) and len(srv.requests) == len(QUERIES) + len(RANGE_QUERIES)
+    assert "rules" not in _keys(raw) and len(srv.requests) == len(QUERIES) + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
 
 
 def test_latency_not_scraped_is_not_judged() -> None:

@@ -46,6 +46,8 @@ class Settings:
     uptime_fraction: float = 0.1
     # Below this many requests per second an error ratio is noise, not a finding.
     min_request_rate: float = 0.0
+    # A change at most this long before a symptom started is named as what preceded it.
+    change_lookback_s: float = 600.0
 
     @classmethod
     def from_thresholds(cls, thresholds: Thresholds | Mapping[str, object] | None,
@@ -162,7 +164,8 @@ AnalyzerFn = Callable[[MeshSnapshot, Settings], Iterable[Finding]]
 # test; the engine imports the checks, not the other way round). The edges' data comes in four
 # kinds because sources deliver them separately: the graph (who calls whom, call counts),
 # request rates by response code, latency, and connection security.
-INPUTS = ("pods", "graph", "requests", "latency", "security", "proxies", "config", "certs", "traces")
+INPUTS = ("pods", "graph", "requests", "latency", "security", "proxies", "config", "certs", "traces",
+          "history")
 # What an analyzer may read besides configuration kinds: the topology, always present in the
 # model (possibly empty; see meshobs.checks.inventory for what the input can vouch for).
 TOPOLOGY_KINDS = ("Service", "Workload", "Pod")

@@ -32,6 +32,8 @@ INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "certs": (("envoy",), "certificate data"),
     "config": (("kubernetes", "manifests", "appmesh"), "mesh configuration"),
     "traces": (("jaeger", "xray"), "traces"),
+    # The longer metric history (an hour, per edge and reporter) onsets are read from.
+    "history": (("prometheus",), "metric history"),
 }
 
 # Does the snapshot hold this input's data at all? (For snapshots built without statuses, and
@@ -46,6 +48,7 @@ _HAS_DATA: dict[str, Callable[[MeshSnapshot], bool]] = {
     "certs": lambda s: bool(s.certs),
     "config": lambda s: bool(s.config),
     "traces": lambda s: bool(s.traces),
+    "history": lambda s: s.history is not None and bool(s.history.signals),
 }
 
 

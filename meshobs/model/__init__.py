@@ -1,8 +1,9 @@
 """The one service-graph model every part of meshobs reads."""
 
 from .cert import Cert, CertRole
-from .config import ConfigResource, Layer, SourceLocation
+from .config import ConfigResource, Layer, ObjectDates, SourceLocation, Write
 from .frozen import EMPTY, FrozenDict, freeze, frozen_map, thaw
+from .history import History, HistorySeries
 from .proxy import (
     FilterChain,
     HttpRoute,
@@ -23,9 +24,10 @@ from .traffic import Edge, Latency, Reporter, ResponseStat, Security
 
 __all__ = [
     "EMPTY", "UNKNOWN_SERVICE", "UNKNOWN_WORKLOAD", "Cert", "CertRole", "ConfigResource", "Edge",
-    "FilterChain", "FrozenDict", "HttpRoute", "Latency", "Layer", "Listener", "Mesh", "MeshSnapshot",
-    "MetricSeries", "Pod", "Proxy", "Reporter", "ResponseStat", "RouteDestination", "Security", "Service",
+    "FilterChain", "FrozenDict", "History", "HistorySeries", "HttpRoute", "Latency", "Layer", "Listener",
+    "Mesh", "MeshSnapshot", "MetricSeries", "ObjectDates", "Pod", "Proxy", "Reporter", "ResponseStat",
+    "RouteDestination", "Security", "Service",
     "ServicePort", "ServiceRef", "SnapshotPart", "SourceLocation", "SourceState", "SourceStatus", "Span",
     "Trace", "UpstreamCluster",
-    "UpstreamHost", "Workload", "WorkloadRef", "XdsResource", "freeze", "frozen_map", "thaw",
+    "UpstreamHost", "Workload", "WorkloadRef", "Write", "XdsResource", "freeze", "frozen_map", "thaw",
 ]

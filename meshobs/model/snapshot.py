@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from .cert import Cert
 from .config import ConfigResource, Layer
+from .history import History
 from .proxy import Proxy
 from .refs import Mesh, ServiceRef, WorkloadRef
 from .series import MetricSeries
@@ -60,6 +61,7 @@ class MeshSnapshot:
     sources: tuple[SourceStatus, ...] = ()
     origin: str = ""  # "live", a bundle path, or "demo:NAME"
     series: tuple[MetricSeries, ...] = ()
+    history: History | None = None  # the longer metric history "what changed" reads
     _index: _Index = field(init=False, repr=False, compare=False)
     _derived: dict[str, object] = field(init=False, repr=False, compare=False)
     _derived_lock: threading.RLock = field(init=False, repr=False, compare=False)
@@ -234,11 +236,16 @@ class SnapshotPart:
     traces: list[Trace] = field(default_factory=list)
     sources: list[SourceStatus] = field(default_factory=list)
     series: list[MetricSeries] = field(default_factory=list)
+    history: History | None = None
 
     def extend(self, other: SnapshotPart) -> None:
         for name in ("services", "workloads", "pods", "edges", "proxies", "certs", "config",
                      "traces", "sources", "series"):
             getattr(self, name).extend(getattr(other, name))
+        # One metrics source answers the history; a second one's (rare) is kept only when
+        # the first had none.
+        if self.history is None:
+            self.history = other.history
 
     @classmethod
     def merge(cls, parts: Iterable[SnapshotPart]) -> SnapshotPart:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from .frozen import EMPTY, FrozenDict
 from .refs import Mesh, ServiceRef, WorkloadRef
@@ -109,3 +110,8 @@ class Pod:
     containers: tuple[str, ...] = field(default=())
     # The pod's mesh annotations (``sidecar.istio.io/...``); others are not kept.
     annotations: FrozenDict = EMPTY
+    started: datetime | None = None  # status.startTime
+    # The latest end of a container's previous run (lastState.terminated.finishedAt): when it
+    # last restarted, and why (OOMKilled, Error ...).
+    last_restart: datetime | None = None
+    last_restart_reason: str = ""
