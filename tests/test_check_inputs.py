@@ -19,10 +19,11 @@ from meshobs.model import MeshSnapshot
 from tests.support import e2_builders
 from tests.support.manifests import manifests_snapshot
 from tests.support.recording import RecordingSnapshot
+from tests.support.scenarios import snapshot as scenario_snapshot
 from tests.test_analyzers import GRID, live_namespace_without_pods
 from tests.test_analyzers_net import NET_GRID
 
-INPUTS = {"graph", "requests", "latency", "security", "proxies", "certs", "traces", "series"}
+INPUTS = {"graph", "requests", "latency", "security", "proxies", "certs", "traces", "series", "history"}
 # The kinds of edge data a source delivers with the graph: reading them implies reading it.
 EDGE_DATA = {"requests", "latency", "security"}
 TOPOLOGY = {"Service", "Workload"}
@@ -33,7 +34,9 @@ def snapshots() -> tuple[MeshSnapshot, ...]:
     names = [name for name, _ in list_demos() if not name.startswith("generated")]
     demos = [build_snapshot(load_demo(name), origin=name) for name in names]
     grid = [manifests_snapshot(files) for _a, _c, files, _e in GRID + NET_GRID]
-    return (*demos, *grid, e2_builders.snapshot(), live_namespace_without_pods())
+    # A mesh with an hour of metric history and dated changes (the classic demos have neither).
+    dated = scenario_snapshot("dr-change-onset")
+    return (*demos, *grid, e2_builders.snapshot(), live_namespace_without_pods(), dated)
 
 
 def _consume(findings: Iterable[object]) -> None:

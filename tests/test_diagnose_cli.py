@@ -47,7 +47,10 @@ def test_golden_json_of_the_default_demo() -> None:
 
 def test_json_shape_is_exactly_the_documented_one() -> None:
     data = json.loads(run("cart-service", "--from", "demo:ecommerce", "-o", "json").stdout)
-    assert set(data) == {"service", "namespace", "status", "findings", "checks", "sources", "suppressed"}
+    assert set(data) == {"service", "namespace", "status", "findings", "checks", "sources", "suppressed",
+                         "timeline"}
+    assert set(data["timeline"]) == {"checked", "reason", "start", "end", "resolution_s", "lookback_s", "onsets",
+                                     "order", "changes", "unchecked"}
     assert (data["service"], data["namespace"], data["status"]) == ("cart-service", "shop", "failing")
     for f in data["findings"]:
         assert set(f) == {"code", "check", "category", "severity", "subject", "message", "evidence",

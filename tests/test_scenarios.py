@@ -25,7 +25,6 @@ MISSING: dict[str, str] = {
                            "caller's upstream_rq_retry* stats or its p99 inflation; diagnose says healthy",
     "fault-injection-elsewhere": "issue 10 Build 1: 503 FI from a VirtualService's intended fault is an error "
                                  "(requests never reached a destination), not info",
-    "authz-deny-legacy": "issue 10 Build 1: 403 rbac denials are not tied to the AuthorizationPolicy that denies",
     "sidecar-egress-blackhole": "issue 10 Build 1: BlackHoleCluster 502s are not tied to the Sidecar resource",
     "registry-only-egress": "issue 10 Build 1: REGISTRY_ONLY without a ServiceEntry is not recognised; a "
                             "symptom ranks first",
@@ -41,8 +40,6 @@ MISSING: dict[str, str] = {
                         "proxies it left unready rank first",
     "proxy-unacked": "issue 10 Build 2: sent-vs-acked (istiod syncz) is not read; the split mismatch ranks "
                      "above the proxy stuck warming",
-    "dr-change-onset": "issue 10 Build 4: no 'what changed' correlation; the circuit-breaker symptom ranks, "
-                       "not the DestinationRule edited 40 s before it",
     "appmesh-controller-names": "issue 10 Build 7: App Mesh controller names (<vn>_<ns>, FQDN virtual "
                                 "services, mesh != namespace) are not mapped to Kubernetes services",
     "empty-window": "issue 10 Build 5: the traffic checks say 'could not check' but the run's status is "

@@ -59,4 +59,8 @@ CODES: list[Code] = [
     Code("MSH0225", Severity.WARNING, "workload selector matches no pod",
          "{kind} {name} selects pods labelled {selector}, but no pod in namespace {namespace} carries "
          "these labels; it applies to nothing"),
+    # What changed: a dated change of a mesh resource right before a symptom started.
+    Code("MSH0290", Severity.WARNING, "configuration changed just before a symptom started",
+         "{changed_object} was {what} at {changed_at}, {lead} before {signal} on {service} started "
+         "({started_at}; {level})", effects=("errors", "latency")),
 ]

@@ -2,7 +2,13 @@
 
     {"service", "namespace", "status", "findings": [{"code", "check", "category", "severity",
      "subject", "message", "evidence", "hint", "doc", "rank", "location"}], "checks": [{"id",
-     "category", "status", "reason"}], "sources": [{"name", "status", "error"}], "suppressed": [...]}
+     "category", "status", "reason"}], "sources": [{"name", "status", "error"}], "suppressed": [...],
+     "timeline": {...}}
+
+``timeline`` says when each symptom of the service's neighbourhood started and what changed
+before it (:func:`meshobs.render.timeline.timeline_dict`: ``checked``, ``reason``, ``start``,
+``end``, ``resolution_s``, ``lookback_s``, ``onsets``, ``order``, ``changes``, ``unchecked``);
+``--all`` has one for the whole mesh at the top instead of one per service.
 
 ``location`` is ``{"file", "line"}`` for a finding on a manifest, else null. ``--all`` adds
 ``analyzers`` (each analyzer's verdict on the whole mesh, shaped like ``checks``) beside the
@@ -19,6 +25,8 @@ from typing import Any
 from meshobs.checks.base import Finding
 from meshobs.engine.report import CheckResult, MeshReport, Report, SourceResult
 from meshobs.model import thaw
+
+from .timeline import timeline_dict
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
@@ -56,6 +64,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "suppressed": [{**finding_dict(f), "reason": s.reason,
                         "until": s.until.isoformat() if s.until else None}
                        for f, s in report.suppressed],
+        "timeline": timeline_dict(report.timeline),
     }
 
 
@@ -65,9 +74,10 @@ def mesh_dict(mesh: MeshReport) -> dict[str, Any]:
         "status": mesh.status,
         "findings": [finding_dict(f) for f in mesh.mesh_findings],
         "analyzers": _checks(mesh.analyzers),
-        "services": [{k: v for k, v in report_dict(r).items() if k != "sources"}
+        "services": [{k: v for k, v in report_dict(r).items() if k not in ("sources", "timeline")}
                      for r in mesh.reports],
         "sources": _sources(mesh.sources),
+        "timeline": timeline_dict(mesh.timeline),
     }
 
 
