@@ -53,11 +53,14 @@ def make_client(service: str, section: Mapping[str, Any], *, config_key: str | N
     chain (environment, shared files / profile, SSO, container or instance role); none is read here.
     Raises :class:`AwsSetupError` with an actionable message when the client cannot be built.
     """
-    import boto3
-    import botocore.config
-    import botocore.exceptions
-
     where = f"sources.{config_key or service}"
+    try:
+        import boto3
+        import botocore.config
+        import botocore.exceptions
+    except ImportError:  # an optional dependency: Istio-only installs do without it
+        raise AwsSetupError(f"{where} needs boto3, which is not installed: pip install 'meshobs[aws]'") from None
+
     timeout = timeout_of(section)
     retry_mode = str(section.get("retry_mode") or "standard")
     attempts = int(section.get("max_attempts") or DEFAULT_MAX_ATTEMPTS)

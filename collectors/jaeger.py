@@ -18,8 +18,10 @@ import requests
 from meshobs.collectors.base import FetchContext, NormalizeContext
 from meshobs.collectors.http import http_get
 from meshobs.collectors.otlp import parse_traces
+from meshobs.collectors.trace_plan import describe, plan_searches, traffic_of
 from meshobs.config import Config
 from meshobs.durations import parse_duration
+from meshobs.gc_pause import gc_paused
 from meshobs.model import (
     UNKNOWN_WORKLOAD,
     Edge,
@@ -37,6 +39,7 @@ KIND = "jaeger"
 DEFAULT_LIMIT = 20
 MAX_SERVICES = 50
 CONCURRENCY = 4
+MIN_REQUEST_S = 0.2  # a search is not sent with less time than this left before the deadline
 
 
 def _rfc3339(ts: Any) -> str:
@@ -51,41 +54,54 @@ class JaegerCollector:
     max_services: int = MAX_SERVICES
     concurrency: int = CONCURRENCY
     timeout_s: float = 10.0
+    lookback_s: float | None = None  # None: the run's window
     headers: dict[str, str] = field(default_factory=dict)
     verify: bool | str = True
     kind: str = KIND
 
-    def _get(self, session: requests.Session, path: str, key: str, api: str,
-             params: dict[str, Any] | None = None) -> Payload:
+    def _get(self, session: requests.Session, path: str, key: str, api: str, ctx: FetchContext,
+             params: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> Payload:
+        # Never wait past the run's deadline: the request's timeout is what is left of it.
+        timeout = max(MIN_REQUEST_S, min(self.timeout_s, ctx.remaining_s(self.timeout_s)))
         return http_get(session, self.url.rstrip("/") + path, key, params=params, headers=self.headers,
-                        timeout_s=self.timeout_s, verify=self.verify, meta={"api": api})
+                        timeout_s=timeout, verify=self.verify, meta={"api": api, **(meta or {})})
 
-    def _services(self, session: requests.Session) -> tuple[Payload, str]:
+    def _services(self, session: requests.Session, ctx: FetchContext) -> tuple[Payload, str]:
         if self.api in ("auto", "v3"):
-            p = self._get(session, "/api/v3/services", "services", "v3")
+            p = self._get(session, "/api/v3/services", "services", "v3", ctx)
             if not (p.status == 404 and self.api == "auto"):
                 return p, "v3"
-        return self._get(session, "/api/services", "services", "v1"), "v1"
+        return self._get(session, "/api/services", "services", "v1", ctx), "v1"
 
-    def _search(self, session: requests.Session, service: str, api: str, ctx: FetchContext) -> Payload:
+    def _search(self, session: requests.Session, service: str, role: str, api: str,
+                ctx: FetchContext) -> Payload | None:
+        if ctx.remaining_s() < MIN_REQUEST_S:
+            return None  # not sent: said in the source status
         end = ctx.time
-        start = end - timedelta(seconds=ctx.window_s)
+        start = end - timedelta(seconds=self.lookback_s or ctx.window_s)
+        meta = {"service": service, "role": role, "limit": self.limit}
         if api == "v3":
             # Jaeger renamed num_traces to search_depth; its HTTP gateway ignores unknown
             # parameters, so sending both works with old and new versions.
             params: dict[str, Any] = {"query.service_name": service, "query.start_time_min": _rfc3339(start),
                                       "query.start_time_max": _rfc3339(end), "query.num_traces": self.limit,
                                       "query.search_depth": self.limit}
-            return self._get(session, "/api/v3/traces", f"traces/{service}", api, params)
+            return self._get(session, "/api/v3/traces", f"traces/{service}", api, ctx, params, meta)
         params = {"service": service, "start": int(start.timestamp() * 1e6), "end": int(end.timestamp() * 1e6),
                   "limit": self.limit}
-        return self._get(session, "/api/traces", f"traces/{service}", api, params)
+        return self._get(session, "/api/traces", f"traces/{service}", api, ctx, params, meta)
 
     def fetch(self, ctx: FetchContext) -> list[RawSource]:
-        """Services, then a bounded, concurrent trace search per service, then dependencies."""
+        """Services and dependencies, then a bounded, concurrent trace search per planned service
+        (``trace_plan``: the question's service and neighbourhood, or the busiest mesh-wide).
+
+        Nothing in the "graph" phase: Jaeger's traces are the scoped part of a question.
+        """
+        if ctx.phase == "graph":
+            return []
         raw = RawSource(name=KIND, kind=KIND, meta={"url": self.url, "api": self.api})
         with raw.timed(), requests.Session() as session:
-            services, api = self._services(session)
+            services, api = self._services(session, ctx)
             raw.meta["api"] = api
             raw.add(services)
             if services.failure():
@@ -94,14 +110,31 @@ class JaegerCollector:
                 names = service_names(services)
             except ValueError:
                 return [raw]  # normalize reports the malformed body
-            names = sorted(names)[: self.max_services]
-            with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
-                for p in pool.map(lambda s: self._search(session, s, api, ctx), names):
-                    raw.add(p)
             end_ms = int(ctx.time.timestamp() * 1000)
-            raw.add(self._get(session, "/api/dependencies", "dependencies", api,
-                              {"endTs": end_ms, "lookback": int(ctx.window_s * 1000)}))
+            deps = raw.add(self._get(session, "/api/dependencies", "dependencies", api, ctx,
+                                     {"endTs": end_ms, "lookback": int((self.lookback_s or ctx.window_s) * 1000)}))
+            plan = plan_searches(names, ctx.scope, self.max_services, _traffic(deps),
+                                 rotation=int(ctx.time.timestamp() // max(ctx.window_s, 1.0)))
+            with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
+                found = list(pool.map(lambda s: self._search(session, s[0], s[1], api, ctx), plan.searches))
+            for p in found:
+                if p is not None:
+                    raw.add(p)
+            services.meta["plan"] = plan.record(n for (n, _), p in zip(plan.searches, found) if p is None)
+            services.meta["limit"] = self.limit
         return [raw]
+
+
+def _traffic(deps: Payload) -> dict[str, float]:
+    """Calls per service from the dependencies answer ({} when it failed or is malformed)."""
+    if deps.failure():
+        return {}
+    try:
+        doc = deps.json()
+    except ValueError:
+        return {}
+    links = doc.get("data") if isinstance(doc, Mapping) else doc
+    return traffic_of(link for link in links or [] if isinstance(link, Mapping)) if isinstance(links, list) else {}
 
 
 def from_config(config: Config, prior: list[RawSource]) -> JaegerCollector | None:
@@ -112,6 +145,9 @@ def from_config(config: Config, prior: list[RawSource]) -> JaegerCollector | Non
     url = s.get("url") or "http://localhost:16686"
     verify: bool | str = s.get("ca_file") or s.get("verify_tls", True)
     return JaegerCollector(url=url, api=s.get("api", "auto"), limit=int(s.get("limit", DEFAULT_LIMIT)),
+                           max_services=int(s.get("max_services", MAX_SERVICES)),
+                           concurrency=int(s.get("concurrency", CONCURRENCY)),
+                           lookback_s=parse_duration(s["lookback"]) if s.get("lookback") else None,
                            timeout_s=parse_duration(s["timeout"]) if s.get("timeout") else 10.0,
                            headers=dict(s.get("headers") or {}), verify=verify)
 
@@ -187,19 +223,24 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     except ITEM_ERRORS as exc:
         return status(SourceState.ERROR, f"jaeger: {_why('services', exc)}")
     traces: list[Trace] = []
-    for p in raw.payloads:
-        if not p.key.startswith("traces/"):
-            continue
-        if p.status == 404 and not p.error and p.meta.get("api", "v3") == "v3":
-            continue  # v3 answers 404 to a search that matched nothing
-        if p.failure():
-            problems.append(f"{p.key}: {p.failure()}")
-            continue
-        try:
-            traces.extend(parse_traces(p.body or "", p.key))
-        except ITEM_ERRORS as exc:  # a malformed search answer costs that search
-            problems.append(_why(p.key, exc))
-    part.traces = dedupe_traces(traces)
+    returned: dict[str, int] = {}  # traces each search returned (a full search was cut there)
+    with gc_paused():  # one pause for all searches: see meshobs.gc_pause
+        for p in raw.payloads:
+            if not p.key.startswith("traces/"):
+                continue
+            if p.status == 404 and not p.error and p.meta.get("api", "v3") == "v3":
+                continue  # v3 answers 404 to a search that matched nothing
+            if p.failure():
+                problems.append(f"{p.key}: {p.failure()}")
+                continue
+            try:
+                found = parse_traces(p.body or "", p.key)
+            except ITEM_ERRORS as exc:  # a malformed search answer costs that search
+                problems.append(_why(p.key, exc))
+                continue
+            returned[str(p.meta.get("service", p.key.removeprefix("traces/")))] = len(found)
+            traces.extend(found)
+        part.traces = dedupe_traces(traces)
     deps = raw.get("dependencies")
     if deps is not None and deps.status != 404:
         if deps.failure():
@@ -209,11 +250,17 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
                 part.edges = dependency_edges(deps, ctx.window_s)
             except ITEM_ERRORS as exc:
                 problems.append(_why("dependencies", exc))
+    plan = services.meta.get("plan")
+    coverage = describe(plan, returned, int(services.meta.get("limit") or DEFAULT_LIMIT), "sources.jaeger") \
+        if isinstance(plan, Mapping) else ""
     if problems:
         shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+        if part.traces:  # what answered is used; what did not is said
+            return status(SourceState.OK, "; ".join(x for x in (f"partial: {shown}", coverage) if x))
         return status(SourceState.ERROR, f"jaeger at {where}: {shown}")
     if not names:
         return status(SourceState.NO_DATA, f"jaeger at {where} reports no services")
     if not part.traces and not part.edges:
-        return status(SourceState.NO_DATA, f"jaeger at {where}: no traces in the window")
-    return status(SourceState.OK, "")
+        return status(SourceState.NO_DATA, "; ".join(x for x in (f"jaeger at {where}: no traces in the window",
+                                                               coverage) if x))
+    return status(SourceState.OK, coverage)

@@ -1,9 +1,6 @@
 """X-Ray: the service graph -> Edges, and traces -> normalised Spans (App Mesh sidecars' view).
 
-fetch (payload keys): ``GetGroup/0`` (when ``group`` is set and no ``filter``: the group's filter
-expression narrows the trace search), ``GetServiceGraph/<n>`` (every page), ``GetTraceSummaries/<n>``
-(pages until ``limit`` trace ids, default 50), ``BatchGetTraces/<n>`` (5 ids per call, as the API
-allows, following NextToken).
+fetch: see ``xray_fetch`` (the service graph; traces of the question's service first).
 
 normalize:
 * Graph: each service's edge -> Edge. ``OkCount`` -> ``2xx``; ``ErrorStatistics`` are 4xx
@@ -27,11 +24,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
-from meshobs.config import Config
 from meshobs.model import (
     UNKNOWN_WORKLOAD,
     Edge,
@@ -49,102 +43,16 @@ from meshobs.model import (
     WorkloadRef,
     frozen_map,
 )
-from meshobs.raw import RawSource, iso, parse_iso
+from meshobs.raw import RawSource, parse_iso
 from meshobs.shape import as_list, check, each
 
-from . import aws
-from .base import FetchContext, NormalizeContext
+from .base import NormalizeContext
+from .xray_fetch import DEFAULT_LIMIT, KIND, NEIGHBOURS, TARGET, XRayCollector, from_config
 
-KIND = "xray"
-DEFAULT_LIMIT = 50
-BATCH = 5  # BatchGetTraces accepts at most 5 ids
-MAX_PAGES = 100
+__all__ = ["DEFAULT_LIMIT", "KIND", "XRayCollector", "from_config", "normalize", "trace_of"]
+
 OTHER_NAMESPACE = "xray"
 APPMESH_ORIGIN = "AWS::AppMesh::Proxy"
-
-
-@dataclass
-class XRayCollector:
-    section: dict[str, Any]
-    kind: str = KIND
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def fetch(self, ctx: FetchContext) -> list[RawSource]:
-        raw = RawSource(name=KIND, kind=KIND, meta=dict(self.meta))
-        with raw.timed():
-            try:
-                client = aws.make_client("xray", self.section)
-            except aws.AwsSetupError as exc:
-                raw.error = str(exc)
-                return [raw]
-            start, end = iso(ctx.time - timedelta(seconds=ctx.window_s)), iso(ctx.time)
-            group = self.section.get("group")
-            self._graph(client, raw, start, end, group)
-            ids = self._summaries(client, raw, start, end, self._filter(client, raw, group))
-            self._traces(client, raw, ids)
-        return [raw]
-
-    def _pages(self, client: Any, raw: RawSource, op: str, key: str,
-               params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        for n in range(MAX_PAGES):
-            payload, body = aws.call(client, op, f"{key}/{n + self._count(raw, key)}", params, service="xray")
-            raw.add(payload)
-            if body is None:
-                return
-            yield body
-            if not body.get("NextToken"):
-                return
-            params = {**params, "NextToken": body["NextToken"]}
-
-    @staticmethod
-    def _count(raw: RawSource, key: str) -> int:
-        # Keys stay unique across several paginated sequences of one operation.
-        return sum(1 for p in raw.payloads if p.key.startswith(key + "/"))
-
-    def _graph(self, client: Any, raw: RawSource, start: str, end: str, group: str | None) -> None:
-        params: dict[str, Any] = {"StartTime": start, "EndTime": end}
-        if group:
-            params["GroupName"] = group
-        for _ in self._pages(client, raw, "get_service_graph", "GetServiceGraph", params):
-            pass
-
-    def _filter(self, client: Any, raw: RawSource, group: str | None) -> str | None:
-        if self.section.get("filter"):
-            return str(self.section["filter"])
-        if not group or group == "Default":
-            return None
-        payload, body = aws.call(client, "get_group", "GetGroup/0", {"GroupName": group}, service="xray")
-        raw.add(payload)
-        expr = ((body or {}).get("Group") or {}).get("FilterExpression")
-        return str(expr) if expr else None
-
-    def _summaries(self, client: Any, raw: RawSource, start: str, end: str, expr: str | None) -> list[str]:
-        limit = int(self.section["limit"] if self.section.get("limit") is not None else DEFAULT_LIMIT)
-        params: dict[str, Any] = {"StartTime": start, "EndTime": end, "Sampling": False}
-        if expr:
-            params["FilterExpression"] = expr
-        ids: list[str] = []
-        if limit <= 0:
-            return ids
-        for body in self._pages(client, raw, "get_trace_summaries", "GetTraceSummaries", params):
-            for s in body.get("TraceSummaries") or []:
-                if s.get("Id") and s["Id"] not in ids:
-                    ids.append(str(s["Id"]))
-            if len(ids) >= limit:
-                break
-        return ids[:limit]
-
-    def _traces(self, client: Any, raw: RawSource, ids: list[str]) -> None:
-        for first in range(0, len(ids), BATCH):
-            for _ in self._pages(client, raw, "batch_get_traces", "BatchGetTraces",
-                                 {"TraceIds": ids[first:first + BATCH]}):
-                pass
-
-
-def from_config(config: Config, prior: list[RawSource]) -> XRayCollector | None:
-    """A collector when ``sources.xray`` is configured."""
-    section = config.sources.get("xray")
-    return None if section is None else XRayCollector(section=dict(section or {}))
 
 
 # -- names -------------------------------------------------------------------------------------
@@ -336,7 +244,8 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     items: list[str] = []
     for payload in raw.payloads:
         if payload.failure():
-            problems.append(f"{payload.key}: {payload.failure()}")
+            if not payload.meta.get("filter_refused"):  # said by _coverage
+                problems.append(f"{payload.key}: {payload.failure()}")
             continue
         body = payload.json()
         if not isinstance(body, Mapping):
@@ -360,6 +269,7 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         problems.append(f"X-Ray could not return {len(unprocessed)} trace(s): {', '.join(unprocessed[:3])}")
     notes = ["latency is the mean (TotalResponseTime / TotalCount), shown as p50: no histogram"] \
         if mean_only else []
+    notes += _coverage(raw)
     fetched = any(p.ok for p in raw.payloads)
     if problems:
         state = SourceState.OK if fetched and (edges or traces) else SourceState.ERROR
@@ -370,3 +280,25 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     part.sources.append(SourceStatus(raw.name, state, "; ".join(x for x in (message, *notes) if x),
                                      raw.duration_s, KIND, problems=tuple(items)))
     return part
+
+
+def _coverage(raw: RawSource) -> list[str]:
+    """What the trace search covered and what it left out (see ``xray_fetch``)."""
+    notes: list[str] = []
+    firsts = [p for p in raw.payloads if p.key.startswith("GetTraceSummaries/") and "role" in p.meta]
+    target = next((p for p in firsts if p.meta["role"] == TARGET and p.meta.get("services")), None)
+    if target is not None:
+        neighbours = next((p for p in firsts if p.meta["role"] == NEIGHBOURS and p.meta.get("services")), None)
+        notes.append(f"traces through {', '.join(target.meta['services'])} first"
+                     + (f", then {len(neighbours.meta['services'])} neighbour service name(s)" if neighbours else ""))
+    for p in firsts:
+        if p.meta.get("filter_refused"):
+            notes.append(f"X-Ray refused the service filter ({p.failure()}): the window's latest traces were "
+                         f"fetched instead, not only those of {', '.join(p.meta.get('services') or [])}")
+    if any(p.meta.get("truncated") for p in raw.payloads if p.key.startswith("GetTraceSummaries/")):
+        fetched = sum(len(p.params.get("TraceIds") or []) for p in raw.payloads
+                      if p.key.startswith("BatchGetTraces/") and "NextToken" not in p.params)
+        notes.append(f"more traces matched than were fetched ({fetched}; sources.xray.limit)")
+    if raw.meta.get("deadline_cut"):
+        notes.append("stopped at the run's deadline: some pages or traces were not fetched")
+    return notes

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+import msgspec
+
 from .model import (
     Edge,
     Mesh,
@@ -81,7 +83,7 @@ def _span_services(traces: list[Trace], workloads: dict[WorkloadRef, Workload]) 
         for s in t.spans:
             w = workloads.get(s.workload) if s.workload is not None else None
             if w is not None and s.service == w.ref.name and len(w.services) == 1:
-                s = replace(s, service=f"{w.services[0].name}.{w.services[0].namespace}")
+                s = msgspec.structs.replace(s, service=f"{w.services[0].name}.{w.services[0].namespace}")
             spans.append(s)
         out.append(replace(t, spans=tuple(spans)) if spans != list(t.spans) else t)
     return out

@@ -22,6 +22,7 @@ from typing import Any
 from .bundle_read import BundleError, index_header, open_bundle, sources_from_index
 from .raw import Payload, RawSource, iso
 from .redact import REDACTED, mask_known, redact_text, scrub
+from .schemas import VERSIONS
 
 __all__ = ["FORMAT", "REDACTED", "Bundle", "BundleError", "read_bundle", "scrub", "write_bundle"]
 
@@ -104,7 +105,8 @@ def _index(bundle: Bundle) -> tuple[dict[str, Any], dict[str, str]]:
                         "error": redact_text(src.error) if src.error else None, "duration_s": round(src.duration_s, 6),
                         "payloads": entries})
     index = {
-        "format": FORMAT, "meshobs_version": bundle.meshobs_version, "created": bundle.created,
+        "format": FORMAT, "schema_version": VERSIONS["bundle"], "meshobs_version": bundle.meshobs_version,
+        "created": bundle.created,
         "time": iso(bundle.time), "window_s": bundle.window_s, "name": bundle.name,
         "description": bundle.description, "config": scrub(bundle.config), "sources": sources,
     }

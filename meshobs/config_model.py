@@ -101,7 +101,15 @@ class Jaeger(_Http):
     url: Url = Field("http://localhost:16686", description="Base URL of the Jaeger query service "
                                                            "(its HTTP port, 16686 by default).")
     api: Literal["auto", "v3", "v1"] = Field("auto", description="auto: /api/v3 first, /api/v1 if absent.")
-    limit: int = Field(20, ge=1, description="Traces searched per service.")
+    limit: int = Field(20, ge=1, description="Traces asked for per service search (Jaeger's search depth); "
+                                            "a search that returns this many is reported as truncated.")
+    lookback: PositiveDuration | None = Field(None, description="How far back the searches reach "
+                                                                "(default: the run's window, --window).")
+    max_services: int = Field(50, ge=1, description="Services searched per run at most. A diagnosis searches "
+                                                    "its service first, then its neighbourhood; a mesh-wide run "
+                                                    "the busiest services first (Jaeger's dependency call counts). "
+                                                    "What is left out is said in the source status.")
+    concurrency: int = Field(4, ge=1, description="Searches sent at once.")
 
 
 class EnvoyTarget(Section):
@@ -162,7 +170,10 @@ class XRay(_Aws):
     """App Mesh traces and service graph."""
 
     group: Text | None = Field(None, description="X-Ray group (its filter expression is used).")
-    limit: int = Field(50, ge=0, description="Traces fetched (0: the service graph only).")
+    limit: int = Field(50, ge=0, description="Traces fetched (0: the service graph only). A diagnosis asks "
+                                             "for traces through its service first, then its neighbourhood.")
+    lookback: PositiveDuration | None = Field(None, description="How far back the trace search reaches "
+                                                                "(default: the run's window, --window).")
     filter: Text | None = Field(None, description="Filter expression (overrides the group's).")
 
 

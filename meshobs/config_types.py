@@ -131,6 +131,9 @@ class Seconds(float):
         obj.text = text
         return obj
 
+    def __reduce__(self) -> tuple[Any, ...]:  # copy/deepcopy/pickle keep the text
+        return (Seconds, (float(self), self.text))
+
 
 def _duration(minimum_exclusive: bool) -> Any:
     def check(value: Any) -> Seconds:
@@ -153,9 +156,9 @@ _DURATION_SCHEMA = {"anyOf": [{"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s
                                "examples": ["30s", "5m", "1h30m"]},
                               {"type": "number", "minimum": 0}]}
 _keep_text = PlainSerializer(lambda d: d.text if isinstance(d, Seconds) else d)
-Duration = Annotated[Seconds, PlainValidator(_duration(False)), _keep_text, WithJsonSchema(_DURATION_SCHEMA)]
-PositiveDuration = Annotated[Seconds, PlainValidator(_duration(True)), _keep_text,
-                             WithJsonSchema(_DURATION_SCHEMA)]
+# Typed as float (what readers use); the value is a Seconds, which remembers its text.
+Duration = Annotated[float, PlainValidator(_duration(False)), _keep_text, WithJsonSchema(_DURATION_SCHEMA)]
+PositiveDuration = Annotated[float, PlainValidator(_duration(True)), _keep_text, WithJsonSchema(_DURATION_SCHEMA)]
 
 
 # --- times -----------------------------------------------------------------------------------

@@ -2,20 +2,30 @@
 
 The Jaeger UI (``TracePage/CriticalPath``, since 2023) works in three steps, reproduced here:
 
-1. drop ``FOLLOWS_FROM`` children and everything below them: the parent does not wait for
-   asynchronous work, so it cannot be on the parent's critical path;
+1. drop *non-blocking* children and everything below them: a ``FOLLOWS_FROM`` child, and a
+   ``consumer`` span whose parent is a ``producer`` span (messaging: the producer hands the
+   message over and does not wait for it to be processed; the UI's rule since 2026). The
+   parent does not wait for that work, so it cannot be on the parent's critical path;
 2. truncate children that overflow their parent's time range to that range (a child entirely
    outside the range is dropped with its descendants), top-down so that grandchildren are
    clipped to the already-clipped child;
-3. from the root, repeatedly follow the *last-finishing child*. The parent's time after that
-   child ended is the parent's own critical section. When a span has no (more) children, its
-   time from its start is a critical section and the walk returns to the parent, which now
-   looks for the last child that finished before the returning child started.
+3. from the root, repeatedly follow the *last-finishing child* (on equal end times the one
+   that started first, as the UI's stable sort of start-ordered children gives). The parent's
+   time after that child ended is the parent's own critical section. When a span has no (more)
+   children, its time from its start is a critical section and the walk returns to the parent,
+   which now looks for the last child that finished before the returning child started.
 
-One deliberate difference: the UI picks a child that finished *strictly* before the returning
-child started; here a child ending exactly when the next one starts also counts
-(``end <= start``). Back-to-back sequential calls are the normal case in instrumented code, and
-with the strict test the first call's whole duration would be booked as the parent's self time.
+One deliberate difference, switchable: the UI picks a child that finished *strictly* before
+the returning child started. By default (``back_to_back=True``) a child ending exactly when the
+next one starts also counts (``end <= start``): back-to-back sequential calls are the normal
+case in instrumented code (and the common case with millisecond clocks), and with the strict
+test the first call's whole duration is booked as the parent's self time, which would blame the
+caller for its callee's latency. ``back_to_back=False`` gives the UI's sections exactly.
+
+Each child is visited at most once per walk (the walk keeps a cursor into each span's children,
+which are sorted by end time and only ever looked at for earlier end times), so a trace of any
+shape, including zero-length children that end exactly where they start, is walked in time
+linear in its spans.
 
 A span whose parent is missing from the trace (a lost or not yet flushed span) starts its own
 walk, like any root. Everything is pure; times are microseconds as in :class:`meshobs.model.Span`.
@@ -25,17 +35,23 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import msgspec
+
+from meshobs.gc_pause import gc_paused
 from meshobs.model import Span, Trace
 
 FOLLOWS_FROM = "FOLLOWS_FROM"
 
 
-@dataclass(frozen=True, slots=True)
-class Section:
-    """A stretch of time during which ``span`` alone was holding up the request."""
+class Section(msgspec.Struct, frozen=True, gc=False):
+    """A stretch of time during which ``span`` alone was holding up the request.
+
+    A msgspec Struct like :class:`meshobs.model.Span`: thousands of traces give hundreds of
+    thousands of sections, and a Struct is built in C and not tracked by the cycle collector.
+    """
 
     span_id: str
     service: str
@@ -52,112 +68,148 @@ class Section:
         return (self.service, self.operation)
 
 
-@dataclass(frozen=True, slots=True)
-class _Node:
-    span: Span
-    start_us: int  # after truncation to the parent's range
-    end_us: int
-    parent: str | None
+def non_blocking(child: Span, parent: Span) -> bool:
+    """The parent does not wait for ``child``: FOLLOWS_FROM, or producer -> consumer."""
+    return child.ref_type == FOLLOWS_FROM or (child.kind == "consumer" and parent.kind == "producer")
 
 
 def _children_index(trace: Trace) -> tuple[dict[str, Span], dict[str, list[Span]]]:
-    """Spans by id (first occurrence wins) and CHILD_OF children by parent id."""
+    """Spans by id (first occurrence wins) and blocking children by parent id."""
     by_id: dict[str, Span] = {}
     for s in trace.spans:
         by_id.setdefault(s.span_id, s)
     children: dict[str, list[Span]] = defaultdict(list)
     for s in by_id.values():
-        if s.parent_id and s.parent_id in by_id and s.parent_id != s.span_id and s.ref_type != FOLLOWS_FROM:
-            children[s.parent_id].append(s)
+        parent_id = s.parent_id
+        if not parent_id or parent_id == s.span_id:
+            continue
+        parent = by_id.get(parent_id)
+        if parent is not None and not non_blocking(s, parent):
+            children[parent_id].append(s)
     return by_id, children
 
 
 def root_spans(trace: Trace) -> list[Span]:
     """Spans that start a walk: no parent, or a parent missing from the trace.
 
-    A FOLLOWS_FROM span whose parent is present is not a root: it is asynchronous work of that
-    parent and is left out, as in the Jaeger UI.
+    A non-blocking span (FOLLOWS_FROM, a consumer of a producer) whose parent is present is not
+    a root: it is asynchronous work of that parent and is left out, as in the Jaeger UI.
     """
     by_id, _ = _children_index(trace)
+    return _roots(by_id)
+
+
+def _roots(by_id: dict[str, Span]) -> list[Span]:
     roots = [s for s in by_id.values() if not s.parent_id or s.parent_id not in by_id]
     return sorted(roots, key=lambda s: (s.start_us, s.span_id))
 
 
-def _sanitized_tree(root: Span, children: dict[str, list[Span]]) -> dict[str, tuple[_Node, list[_Node]]]:
-    """Truncate overflowing children top-down; children sorted by end time, latest first."""
-    tree: dict[str, tuple[_Node, list[_Node]]] = {}
-    top = _Node(root, root.start_us, root.end_us, None)
-    stack = [top]
+def _walk(root: Span, children: dict[str, list[Span]], back_to_back: bool) -> list[Section]:
+    """Sanitise the root's subtree, then walk it (steps 2 and 3 of the module docstring).
+
+    Spans are numbered in the order they are reached (parents first) and kept in flat lists:
+    a trace of a few hundred spans is walked thousands of times in a ``diagnose --all``.
+    """
+    # -- step 2: truncate top-down; children sorted by end time, latest first. The order is the
+    # UI's: it sorts children by their *original* end (before truncation), stably over children
+    # ordered by start. So on equal truncated ends the child that really ended later comes
+    # first, then the one that started first.
+    spans, starts, ends, parents = [root], [root.start_us], [root.end_us], [-1]
+    kids: list[list[int]] = []
     seen = {root.span_id}
-    while stack:
-        node = stack.pop()
-        kids: list[_Node] = []
-        for child in children.get(node.span.span_id, ()):
+    i = 0
+    while i < len(spans):
+        ps, pe = starts[i], ends[i]
+        mine: list[int] = []
+        for child in children.get(spans[i].span_id, ()):
             if child.span_id in seen:  # a cycle in broken data; never loop forever
                 continue
-            if child.start_us >= node.end_us or child.end_us <= node.start_us:
+            cs, ce = child.start_us, child.start_us + child.duration_us
+            if (cs >= pe or ce <= ps) and not (cs >= ps and ce <= pe):
                 continue  # entirely outside the parent: dropped with its descendants
             seen.add(child.span_id)
-            kids.append(_Node(child, max(child.start_us, node.start_us), min(child.end_us, node.end_us),
-                              node.span.span_id))
-        kids.sort(key=lambda n: (n.end_us, n.start_us, n.span.span_id), reverse=True)
-        tree[node.span.span_id] = (node, kids)
-        stack.extend(kids)
-    return tree
-
-
-def _walk(root: Span, children: dict[str, list[Span]]) -> list[Section]:
-    tree = _sanitized_tree(root, children)
-    out: list[Section] = []
-
-    def push(node: _Node, start: int, end: int) -> None:
-        if end > start:
-            out.append(Section(node.span.span_id, node.span.service, node.span.operation, start, end))
-
-    current, _ = tree[root.span_id]
-    returning: int | None = None  # start time of the child the walk came back from
+            mine.append(len(spans))
+            spans.append(child)
+            starts.append(cs if cs > ps else ps)
+            ends.append(ce if ce < pe else pe)
+            parents.append(i)
+        if len(mine) > 1:
+            mine.sort(key=lambda j: (-ends[j], -spans[j].end_us, spans[j].start_us, spans[j].span_id))
+        kids.append(mine)
+        i += 1
+    # -- step 3: the walk. cursor[n]: kids[n] before it are visited, or ended too late for any
+    # later return (returns only ever come back with earlier start times).
+    cursor = [0] * len(spans)
+    found: list[tuple[int, int, int]] = []
+    node, returning = 0, -1  # -1: arriving from the parent, else the returning child's start
     while True:
-        _, kids = tree[current.span.span_id]
-        if returning is None:
-            last = kids[0] if kids else None
+        mine, at = kids[node], cursor[node]
+        if returning < 0:
+            section_end = ends[node]
         else:
-            last = next((k for k in kids if k.end_us <= returning), None)
-        section_end = current.end_us if returning is None else returning
-        if last is not None:
-            push(current, last.end_us, section_end)
-            current, returning = last, None
+            section_end = returning
+            if back_to_back:
+                while at < len(mine) and ends[mine[at]] > returning:
+                    at += 1
+            else:
+                while at < len(mine) and ends[mine[at]] >= returning:
+                    at += 1
+        if at < len(mine):
+            last = mine[at]
+            cursor[node] = at + 1
+            if section_end > ends[last]:
+                found.append((node, ends[last], section_end))
+            node, returning = last, -1
             continue
-        push(current, current.start_us, section_end)
-        if current.parent is None:
+        if section_end > starts[node]:
+            found.append((node, starts[node], section_end))
+        if parents[node] < 0:
             break
-        returning = current.start_us
-        current, _ = tree[current.parent]
-    out.reverse()
-    return out
+        returning = starts[node]
+        node = parents[node]
+    found.reverse()
+    return [Section(spans[n].span_id, spans[n].service, spans[n].operation, a, b) for n, a, b in found]
 
 
-def critical_path(trace: Trace, root_span_id: str | None = None) -> list[Section]:
+def critical_path(trace: Trace, root_span_id: str | None = None, *, roots: Iterable[str] | None = None,
+                  back_to_back: bool = True) -> list[Section]:
     """The critical path of ``trace`` as chronological sections.
 
     With ``root_span_id`` the walk covers only that span's subtree (e.g. the part of a trace
-    spent inside one service); otherwise every root of the trace is walked.
+    spent inside one service), with ``roots`` the subtrees of several spans one after the other
+    (one index of the trace for all of them); otherwise every root of the trace is walked.
+    ``back_to_back``: see the module docstring (False: exactly the Jaeger UI's rule).
     """
     by_id, children = _children_index(trace)
     if root_span_id is not None:
-        root = by_id.get(root_span_id)
-        return _walk(root, children) if root is not None else []
+        starts = [by_id[root_span_id]] if root_span_id in by_id else []
+    elif roots is not None:
+        starts = [by_id[r] for r in roots if r in by_id]
+    else:
+        starts = _roots(by_id)
     sections: list[Section] = []
-    for root in root_spans(trace):
-        sections.extend(_walk(root, children))
+    for root in starts:
+        sections.extend(_walk(root, children, back_to_back))
     return sections
+
+
+def critical_paths(traces: Iterable[Trace], roots: Callable[[Trace], Iterable[str]] | None = None,
+                   ) -> list[tuple[str, list[Section]]]:
+    """``(trace_id, sections)`` for many traces: every root of each, or the spans ``roots``
+    names in it. The cycle collector is paused meanwhile (see ``meshobs.gc_pause``): sections
+    hold no cycles, and thousands of traces otherwise trigger full collections of the heap."""
+    with gc_paused():
+        return [(t.trace_id, critical_path(t) if roots is None else critical_path(t, roots=roots(t)))
+                for t in traces]
 
 
 def hop_times(sections: Iterable[Section]) -> dict[tuple[str, str], int]:
     """Critical-path time per hop (service, operation), in microseconds."""
-    out: dict[tuple[str, str], int] = defaultdict(int)
+    out: dict[tuple[str, str], int] = {}
     for s in sections:
-        out[s.hop] += s.duration_us
-    return dict(out)
+        hop = (s.service, s.operation)
+        out[hop] = out.get(hop, 0) + s.end_us - s.start_us
+    return out
 
 
 def quantile(values: Sequence[float], q: float) -> float:
@@ -192,10 +244,11 @@ def rank_hops(paths: Iterable[tuple[str, Sequence[Section]]], examples: int = 3)
     """Aggregate critical paths ``(trace_id, sections)`` per hop, largest share first."""
     per_hop: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
     grand_total = 0
-    for trace_id, sections in paths:
-        for hop, us in hop_times(sections).items():
-            per_hop[hop].append((us, trace_id))
-            grand_total += us
+    with gc_paused():  # a tuple per hop per trace, thousands of traces: see meshobs.gc_pause
+        for trace_id, sections in paths:
+            for hop, us in hop_times(sections).items():
+                per_hop[hop].append((us, trace_id))
+                grand_total += us
     ranked: list[HopStats] = []
     for (service, operation), samples in per_hop.items():
         total = sum(us for us, _ in samples)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a fresh Debian/Ubuntu machine, then run it all:
 # ruff, mypy, and pytest (including the tests against a real Prometheus, a real VictoriaMetrics and
-# a real moto server, which must run, not skip). Safe to re-run.
+# a real moto server, which must run, not skip), then the suite again against the lowest dependency
+# versions meshobs allows (scripts/test-lowest.sh; MESHOBS_SKIP_LOWEST=1 skips it for a quick local
+# run, never in CI). Arguments go to pytest. Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,9 +25,9 @@ if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
   "$PY" -m venv .venv
 fi
-echo "== installing meshobs and its test dependencies into .venv"
+echo "== installing meshobs, its test dependencies and the development tools into .venv"
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[dev]"
 
 # The real-server tests fail instead of skipping when their server is missing.
 export MESHOBS_REQUIRE_PROMETHEUS=1 MESHOBS_REQUIRE_VICTORIAMETRICS=1 MESHOBS_REQUIRE_MOTO=1
@@ -36,3 +38,7 @@ echo "== mypy"
 .venv/bin/mypy meshobs
 echo "== pytest"
 .venv/bin/pytest "$@"
+
+if [ "${MESHOBS_SKIP_LOWEST:-}" != "1" ]; then
+  bash scripts/test-lowest.sh "$@"
+fi

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from meshobs.cli.main import cli
@@ -107,9 +108,21 @@ def test_snapshot_then_replay(tmp_path: Path) -> None:
 
 
 def test_graph_formats() -> None:
-    for fmt, marker in (("dot", "digraph mesh"), ("mermaid", "graph LR"), ("text", "SOURCE")):
+    for fmt, marker in (("dot", "digraph mesh"), ("mermaid", "graph LR"),
+                        ("text", "shop/frontend -> shop/cart-service")):
         result = CliRunner().invoke(cli, ["graph", "-o", fmt, "--from", "demo"])
         assert result.exit_code == 0 and marker in result.stdout
+
+
+def test_graph_text_is_a_table_when_it_fits_and_blocks_at_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    wide = CliRunner().invoke(cli, ["graph", "--from", "demo"]).stdout
+    assert wide.splitlines()[2].split() == ["SOURCE", "FROM", "DESTINATION", "TO", "MESH", "PROTO", "RPS",
+                                            "ERR%", "P99MS", "MTLS"]
+    monkeypatch.setenv("COLUMNS", "80")
+    narrow = CliRunner().invoke(cli, ["graph", "--from", "demo"]).stdout
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    assert "istio-system/istio-ingressgateway -> shop/frontend" in narrow  # whole names
 
 
 def test_snapshot_refuses_to_overwrite_and_unknown_archives(tmp_path: Path) -> None:

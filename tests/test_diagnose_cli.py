@@ -32,11 +32,22 @@ def check_golden(name: str, text: str) -> None:
     assert text == path.read_text(encoding="utf-8")
 
 
-def test_golden_text_of_the_default_demo() -> None:
+def test_golden_text_of_the_default_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)  # not a terminal: 80 columns
     result = run("cart-service", "--no-color")
     assert result.exit_code == 1
     assert "\x1b[" not in result.stdout
     check_golden("diagnose-cart-service.txt", result.stdout)
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_text_wraps_at_the_width_and_never_cuts_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = "outbound|8080||database-service.shop.svc.cluster.local"
+    for columns in ("60", "100", "200"):
+        monkeypatch.setenv("COLUMNS", columns)
+        out = run("cart-service", "--no-color").stdout
+        assert out.count(cluster) >= 2 and "\u2026" not in out
+        assert all(len(line) <= int(columns) or " " not in line.strip() for line in out.splitlines())
 
 
 def test_golden_json_of_the_default_demo() -> None:
@@ -47,14 +58,17 @@ def test_golden_json_of_the_default_demo() -> None:
 
 def test_json_shape_is_exactly_the_documented_one() -> None:
     data = json.loads(run("cart-service", "--from", "demo:ecommerce", "-o", "json").stdout)
-    assert set(data) == {"service", "namespace", "status", "findings", "checks", "sources", "suppressed",
+    assert set(data) == {"schema_version", "meshobs_version", "scope", "time", "window_s", "origin",
+                         "service", "namespace", "status", "findings", "checks", "sources", "suppressed",
                          "timeline"}
     assert set(data["timeline"]) == {"checked", "reason", "start", "end", "resolution_s", "lookback_s", "onsets",
                                      "order", "changes", "unchecked"}
+    assert (data["scope"], data["time"], data["window_s"], data["origin"]) == (
+        "service", "2026-11-20T12:00:00.000000Z", 300.0, "demo:ecommerce")
     assert (data["service"], data["namespace"], data["status"]) == ("cart-service", "shop", "failing")
     for f in data["findings"]:
-        assert set(f) == {"code", "check", "category", "severity", "subject", "message", "evidence",
-                          "hint", "doc", "rank", "location"}
+        assert set(f) == {"code", "check", "category", "severity", "subject", "service", "message", "evidence",
+                          "hint", "doc", "rank", "caused_by", "explains", "location"}
     assert [f["rank"] for f in data["findings"]] == list(range(1, len(data["findings"]) + 1))
     assert data["findings"][0]["subject"] == "Service shop/database-service"
     assert all(set(c) == {"id", "category", "status", "reason"} for c in data["checks"])

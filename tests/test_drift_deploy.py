@@ -1,4 +1,4 @@
-"""config/: the CronJob manifest, the crontab example and the IAM policy.
+"""config/: the drift CronJob manifests (config/drift/), the crontab example and the IAM policy.
 
 How the CronJob is validated without a cluster or network: every document is checked against
 the Kubernetes OpenAPI models that ship with the ``kubernetes`` Python client (generated from the
@@ -62,15 +62,22 @@ def _model_name(doc: dict[str, Any]) -> str:
     return f"{version.capitalize()}{doc['kind']}"
 
 
-def _docs() -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all((REPO / "config" / "cronjob.yaml").read_text()) if d]
+DRIFT = REPO / "config" / "drift"
+
+
+def _docs(*, examples: bool = False) -> list[dict[str, Any]]:
+    """The documents ``kubectl apply -k config/drift/`` applies (and the examples beside them)."""
+    files = yaml.safe_load((DRIFT / "kustomization.yaml").read_text())["resources"]
+    if examples:
+        files += [p.name for p in sorted(DRIFT.glob("*.example.yaml"))]
+    return [d for f in files for d in yaml.safe_load_all((DRIFT / f).read_text()) if d]
 
 
 def test_every_document_validates_against_the_kubernetes_schema() -> None:
-    docs = _docs()
+    docs = _docs(examples=True)
     kinds = sorted(d["kind"] for d in docs)
-    assert kinds == sorted(["ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRoleBinding",
-                            "ClusterRoleBinding", "ConfigMap", "PersistentVolumeClaim", "CronJob"])
+    assert kinds == sorted(["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+                            "ConfigMap", "PersistentVolumeClaim", "CronJob", "Secret"])
     api = client.ApiClient()
     for doc in docs:
         name = _model_name(doc)
@@ -110,10 +117,43 @@ def test_cluster_role_is_read_only_and_limited_to_what_meshobs_reads() -> None:
     wanted |= set(kube.ISTIO_CRDS) | {(kube.APPMESH_GROUP, p) for p in kube.APPMESH_CRDS}
     assert granted == wanted
     assert not any("secrets" in rule["resources"] or "*" in rule["resources"] for rule in read)
-    [envoy_rule] = roles["meshobs-drift-envoy"]["rules"]
-    assert envoy_rule["resources"] == ["pods/portforward"]
     bindings = {d["roleRef"]["name"] for d in _docs() if d["kind"] == "ClusterRoleBinding"}
     assert bindings == set(roles)
+
+
+def test_no_cluster_role_grants_port_forward() -> None:
+    """pods/portforward reaches any port of a pod (and Envoy admin takes POST /quitquitquit):
+    it is granted per inspected namespace, never cluster-wide."""
+    for doc in _docs(examples=True):
+        if doc["kind"] == "ClusterRole":
+            assert not any(r.startswith("pods/") or r == "*" for rule in doc["rules"] for r in rule["resources"])
+
+
+def test_port_forward_is_bound_in_exactly_the_namespaces_envoy_inspects() -> None:
+    docs = _docs()
+    roles = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in docs if d["kind"] == "Role"}
+    for role in roles.values():
+        [rule] = role["rules"]
+        assert rule["resources"] == ["pods/portforward"] and set(rule["verbs"]) <= {"get", "create"}
+    bound = set()
+    for b in (d for d in docs if d["kind"] == "RoleBinding"):
+        assert (b["metadata"]["namespace"], b["roleRef"]["name"]) in roles and b["roleRef"]["kind"] == "Role"
+        assert b["subjects"] == [{"kind": "ServiceAccount", "name": "meshobs-drift", "namespace": "meshobs"}]
+        bound.add(b["metadata"]["namespace"])
+    [cm] = [d for d in docs if d["kind"] == "ConfigMap"]
+    config = validate(yaml.safe_load(cm["data"]["meshobs.yaml"]))
+    assert bound and set(config.sources["envoy"]["namespaces"]) == bound
+
+
+def test_git_sync_reads_its_credentials_from_the_example_secret() -> None:
+    [secret] = [d for d in _docs(examples=True) if d["kind"] == "Secret"]
+    assert not any(d["kind"] == "Secret" for d in _docs())  # filled in and applied by the user
+    [cron] = [d for d in _docs() if d["kind"] == "CronJob"]
+    [git_sync] = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["initContainers"]
+    refs = {e["valueFrom"]["secretKeyRef"]["name"]: e["valueFrom"]["secretKeyRef"]["key"]
+            for e in git_sync["env"]}
+    assert refs and set(refs) == {secret["metadata"]["name"]}
+    assert {e["valueFrom"]["secretKeyRef"]["key"] for e in git_sync["env"]} <= set(secret["stringData"])
 
 
 def test_embedded_meshobs_config_is_valid() -> None:
@@ -128,7 +168,7 @@ def test_iam_policy_is_least_privilege() -> None:
     actions = {a for s in policy["Statement"] for a in s["Action"]}
     assert all(s["Effect"] == "Allow" for s in policy["Statement"])
     assert {"cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "xray:GetServiceGraph",
-            "xray:GetTraceSummaries", "xray:BatchGetTraces"} <= actions
+            "xray:GetTraceSummaries", "xray:BatchGetTraces"} <= actions  # exactly: tests/test_iam_policy.py
     for action in actions:
         service, verb = action.split(":")
         assert service in {"cloudwatch", "xray", "appmesh"}

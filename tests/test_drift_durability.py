@@ -21,8 +21,10 @@ from tests.support.drift_writer import BOTH, drifts
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _child(directory: Path, mode: str) -> subprocess.Popen[bytes]:
+def _child(directory: Path, mode: str, ready: Path | None = None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if ready is not None:
+        env["DRIFT_WRITER_READY"] = str(ready)
     return subprocess.Popen([sys.executable, "-m", "tests.support.drift_writer", str(directory), mode],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -61,28 +63,32 @@ def test_sigkill_at_each_step_of_a_write(tmp_path: Path, mode: str) -> None:
 
 
 def test_concurrent_writers_killed_at_random(tmp_path: Path) -> None:
+    state, ready = tmp_path / "state", tmp_path / "ready"
+    state.mkdir()
+    ready.mkdir()
     rng = random.Random(15)
-    writers = [_child(tmp_path, "loop") for _ in range(3)]
-    born = [time.monotonic()] * 3
+    writers = [_child(state, "loop", ready) for _ in range(3)]
     kills = 0
-    deadline = time.monotonic() + 5.0
+    # Kill only writers that are writing (they say so after their first run): on a loaded
+    # machine a child can take seconds to import, and a kill then would test nothing.
+    deadline = time.monotonic() + 90.0
     try:
-        while time.monotonic() < deadline:
+        while kills < 12 and time.monotonic() < deadline:
             time.sleep(rng.uniform(0.02, 0.1))
             i = rng.randrange(len(writers))
-            if time.monotonic() - born[i] < 0.8:
-                continue  # still importing: a kill now would hit no write
+            if not (ready / str(writers[i].pid)).exists():
+                continue
             writers[i].send_signal(signal.SIGKILL)
             writers[i].wait(10)
             kills += 1
-            writers[i], born[i] = _child(tmp_path, "loop"), time.monotonic()
+            writers[i] = _child(state, "loop", ready)
     finally:
         for w in writers:
             w.send_signal(signal.SIGKILL)
             w.wait(10)
-    assert kills >= 8
-    history = _assert_consistent(tmp_path)
-    assert len(history) > kills  # the writers recorded runs between the kills
+    assert kills >= 12
+    history = _assert_consistent(state)
+    assert len(history) > kills  # each killed writer had recorded at least one run
 
 
 def test_time_never_goes_back(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from meshobs.drift.compare import INTENDED_LIVE, LIVE_EFFECTIVE, Drift, Severity
-from meshobs.drift.metrics import PushError, push, render, write_textfile
+from meshobs.drift.metrics import PushError, push, registry, render, write_textfile
 from meshobs.drift.normalise import ResourceId
 
 VS = ResourceId("istio", "VirtualService", "shop", 'we"ird\\name')
@@ -26,13 +27,17 @@ def _drifts() -> list[Drift]:
             Drift(DR, INTENDED_LIVE, "labels.x", "a", "b", "labels", Severity.WARNING).with_ignore("managed")]
 
 
+EMPTY = registry([], last_run=1, last_success=None, check_errors_total=0)
+
+
 def _families(text: str) -> dict[str, Any]:
     return {f.name: f for f in text_string_to_metric_families(text)}
 
 
 def test_textfile_parses_and_counts(tmp_path: Path) -> None:
-    path = write_textfile(tmp_path / "meshobs_drift.prom",
-                          render(_drifts(), last_run=1795300000.5, last_success=1795299000, check_errors_total=3))
+    path = write_textfile(tmp_path / "textfiles" / "meshobs_drift.prom",
+                          registry(_drifts(), last_run=1795300000.5, last_success=1795299000, check_errors_total=3))
+    tmp_path = path.parent
     fams = _families(path.read_text())
     assert fams["meshobs_drift_resources"].type == "gauge"
     samples = {(s.labels["kind"], s.labels["name"], s.labels["layers"]): s.value
@@ -89,11 +94,13 @@ def gateway() -> Iterator[_Gateway]:
 
 
 def test_push_puts_the_text_format(gateway: _Gateway) -> None:
-    text = render(_drifts(), last_run=1, last_success=1, check_errors_total=0)
-    push(gateway.url + "/", text, grouping={"cluster": "prod eu"})
+    metrics = registry(_drifts(), last_run=1, last_success=1, check_errors_total=0)
+    push(gateway.url + "/", metrics, grouping={"cluster": "prod eu"})
     [(path, ctype, body)] = gateway.received
-    assert path == "/metrics/job/meshobs_drift/cluster/prod%20eu"
-    assert ctype.startswith("text/plain; version=0.0.4") and body == text
+    # A value with a space travels base64-encoded (Pushgateway >= 0.9), as the library does it.
+    assert path == f"/metrics/job/meshobs_drift/cluster@base64/{base64.urlsafe_b64encode(b'prod eu').decode()}"
+    assert ctype.startswith("text/plain; version=0.0.4")
+    assert body == render(_drifts(), last_run=1, last_success=1, check_errors_total=0)
 
 
 def test_push_failures_are_push_errors() -> None:
@@ -101,9 +108,9 @@ def test_push_failures_are_push_errors() -> None:
     bad.thread.start()
     try:
         with pytest.raises(PushError):
-            push(bad.url, "x 1\n")
+            push(bad.url, EMPTY)
     finally:
         bad.server.shutdown()
         bad.server.server_close()
     with pytest.raises(PushError):
-        push("http://127.0.0.1:9", "x 1\n", timeout_s=2)
+        push("http://127.0.0.1:9", EMPTY, timeout_s=2)

@@ -171,9 +171,9 @@ def test_fetch_v3(corpus: Path) -> None:
         queries = [parse_qs(urlsplit(p).query) for _, p, _ in srv.requests if p.startswith("/api/v3/traces")]
         deps = [parse_qs(urlsplit(p).query) for _, p, _ in srv.requests if p.startswith("/api/dependencies")]
     assert raw.meta == {"url": srv.url, "api": "v3"}
-    assert [p.key for p in raw.payloads] == ["services", "traces/productpage.bookinfo", "traces/ratings.bookinfo",
-                                             "traces/reviews.bookinfo", "dependencies"]
-    assert all(p.meta == {"api": "v3"} for p in raw.payloads)
+    assert [p.key for p in raw.payloads] == ["services", "dependencies", "traces/productpage.bookinfo",
+                                             "traces/ratings.bookinfo", "traces/reviews.bookinfo"]
+    assert all(p.meta["api"] == "v3" for p in raw.payloads)
     assert len(queries) == 3 and queries[0]["query.num_traces"] == ["7"]
     assert queries[0]["query.start_time_min"] == ["2026-11-21T11:55:00.000000Z"]
     assert queries[0]["query.start_time_max"] == ["2026-11-21T12:00:00.000000Z"]

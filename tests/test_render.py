@@ -32,7 +32,7 @@ def test_text_marks_and_no_colour_by_default() -> None:
     assert "Proxy health  \u221a 4 passed" in lines  # passes are counted, not listed
     assert "proxy.not_ready" not in out
     assert lines[-1].startswith("Status: failing")
-    assert "doc: docs/findings/MSH0406.md" in out
+    assert "doc: meshobs explain MSH0406" in out
 
 
 def test_text_skipped_mark_with_reason() -> None:
@@ -49,13 +49,13 @@ def test_text_colour_when_asked() -> None:
     assert "\x1b[31m" in out  # red for failures
 
 
-def test_json_evidence_carries_causal_links() -> None:
+def test_json_carries_causal_links_as_fields() -> None:
     data = json.loads(json_out.render(diagnose(failing_report(), ServiceRef("default", "cart-service"))))
     first = data["findings"][0]
     assert first["code"] == "MSH0406" and first["rank"] == 1
-    assert "MSH0401 Service default/cart-service" in first["evidence"]["explains"]
+    assert "MSH0401 Service default/cart-service" in first["explains"]
     symptom = next(f for f in data["findings"] if f["code"] == "MSH0401")
-    assert "MSH0406 Service default/database-service" in symptom["evidence"]["caused_by"]
+    assert "MSH0406 Service default/database-service" in symptom["caused_by"]
 
 
 def test_mesh_outputs() -> None:

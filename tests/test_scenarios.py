@@ -48,10 +48,8 @@ MISSING: dict[str, str] = {
     "authz-unknown-principal": "issue 11 Build 2-3: no analyzer for AuthorizationPolicy principals no workload "
                                "runs as, linked to the 403s",
     "mirror-shadow": "issue 10 Build 1/5: mirrored (destination-only) errors are flagged as a failing version",
-    "chaos-fault-injection": "issue 10 Build 1/5: intended FI flags are errors; a hop within SLO gets MSH0501",
-    "ambient-namespace": "issue 10 Build 5: a hop within SLO gets a 'dominates the critical path' warning",
+    "chaos-fault-injection": "issue 10 Build 1/5: intended FI flags are errors",
     "old-restart": "issue 10 Build 5: a restart three days ago is a warning (no recency)",
-    "batch-spiky-p99": "issue 10 Build 5: a batch hop whose p99 is within SLO gets a warning",
     "passthrough-egress": "issue 10 Build 5: 0.3% 503 answered by an external host through PassthroughCluster "
                           "is an error ('never reached a destination')",
     "scoped-push-replicas": "issue 10 Build 2: proxy config versions are compared across istiod replicas and "

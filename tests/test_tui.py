@@ -257,7 +257,9 @@ async def test_findings_screen_groups_and_enter_jumps_to_subject(demo: tuple[obj
         assert isinstance(app.screen, FindingsScreen)
         table = app.screen.query_one("#findings", SyncTable)
         severities = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
-        assert severities[0] == "error" and "info" in severities
+        # the demo's findings are errors only (its one info finding, MSH0502, is now given only
+        # when asked for); the order by severity weight is checked below
+        assert severities[0] == "error"
         rows = table.rows_shown
         weights = [r.finding.severity.weight for r in rows]  # type: ignore[attr-defined]
         assert weights == sorted(weights, reverse=True)

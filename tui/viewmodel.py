@@ -365,6 +365,6 @@ def finding_markdown(f: Finding) -> str:
         lines.append(f"- caused by: {'; '.join(f.caused_by)}")
     if f.hint:
         lines.append(f"- hint: {f.hint}")
-    lines.append(f"- doc: [{f.code}]({f.doc})")
+    lines.append(f"- doc: `{f.doc}`")
     lines += ["- evidence:", "", "```json", json.dumps(thaw(f.evidence), indent=2, default=str), "```", ""]
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """Envoy ``/stats?format=json`` and ``/stats/prometheus`` -> per-cluster and proxy-wide numbers.
 
-Both formats are reduced to one shape: Envoy's own dotted stat names (``upstream_rq_timeout``,
+Both formats are reduced to one shape (the Prometheus text is parsed by prometheus_client's
+parser): Envoy's own dotted stat names (``upstream_rq_timeout``,
 ``outlier_detection.ejections_active``, ``circuit_breakers.default.rq_open``) per cluster, plus
 the few proxy-wide stats the checks read (``control_plane.connected_state``...). Prometheus names
 are translated back, so a proxy scraped either way normalises identically.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +39,6 @@ _STAT_START = re.compile(
     r"bind_errors|max_host_weight|original_dst_|retry_or_shadow_abandoned|assignment_|"
     r"health_check\.|internal\.|external\.|default\.total_match_count|version$|init_fetch_timeout|"
     r"ssl\.|tls_inspector\.|http1\.|http2\.|warming_state|upstream$))")
-_PROM_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?\s*$")
-_PROM_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?\s*')
 
 
 @dataclass
@@ -97,11 +96,6 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _labels(text: str) -> dict[str, str]:
-    return {m.group(1): m.group(2).replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
-            for m in _PROM_LABEL.finditer(text)}
-
-
 def _prom_cluster_stat(metric: str, labels: dict[str, str]) -> str:
     stat = metric[len("envoy_cluster_"):]
     m = re.match(r"circuit_breakers_(default|high)_(\w+)$", stat)
@@ -117,31 +111,59 @@ def _prom_cluster_stat(metric: str, labels: dict[str, str]) -> str:
     return stat
 
 
+def _prometheus_samples(text: str) -> Iterator[tuple[str, str, dict[str, str], float]]:
+    """``(family type, sample name, labels, value)`` of every sample, parsed by prometheus_client.
+
+    A malformed line makes the library's parser stop; then the text is parsed again one line at
+    a time (types from the ``# TYPE`` lines seen so far), so one bad or truncated line costs that
+    line, not the proxy's stats.
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        families = list(text_string_to_metric_families(text))
+    except ValueError:
+        families = None
+    if families is not None:
+        # The library names every counter sample ``<family>_total`` (OpenMetrics); Envoy's own
+        # name is the one its ``# TYPE`` line declares (update_attempt, but upstream_rq_total).
+        declared = {line.split()[2] for line in text.splitlines()
+                    if line.startswith("# TYPE ") and len(line.split()) >= 4}
+        for family in families:
+            for sample in family.samples:
+                name = sample.name
+                if family.type == "counter" and name == f"{family.name}_total" and family.name in declared:
+                    name = family.name
+                yield family.type, name, sample.labels, sample.value
+        return
+    types: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[0] == "#" and parts[1] == "TYPE":
+            types[parts[2]] = parts[3]
+        if not parts or parts[0].startswith("#"):
+            continue
+        try:
+            parsed = list(text_string_to_metric_families(line + "\n"))
+        except ValueError:
+            continue
+        for family in parsed:
+            for sample in family.samples:
+                base = sample.name.rsplit("_", 1)[0] if sample.name.endswith(("_bucket", "_sum", "_count")) else ""
+                yield types.get(sample.name) or types.get(base, "unknown"), sample.name, sample.labels, sample.value
+
+
 def parse_prometheus_stats(text: str) -> EnvoyStats:
     """Parse ``/stats/prometheus`` text; raises ValueError when no sample line parses."""
     out = EnvoyStats(format="prometheus")
-    histograms: set[str] = set()
     samples = 0
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        if line.startswith("#"):
-            parts = line.split()
-            if len(parts) >= 4 and parts[1] == "TYPE" and parts[3] in ("histogram", "summary"):
-                histograms.add(parts[2])
-            continue
-        m = _PROM_SAMPLE.match(line)
-        if m is None:
-            continue
+    for kind, metric, labels, raw_value in _prometheus_samples(text):
         samples += 1
-        metric, labels = m.group(1), _labels(m.group(3) or "")
-        family = metric.rsplit("_", 1)[0] if metric.endswith(("_bucket", "_sum", "_count")) else metric
-        if metric in histograms or family in histograms:
+        if kind in ("histogram", "summary"):
             if "envoy_cluster_name" in labels:  # still proves the cluster exists
                 out.clusters.setdefault(labels["envoy_cluster_name"], {})
             continue
-        value = _number(m.group(4))
+        value = _number(raw_value)
         if value is None:
             continue
         if metric in SERVER_STATS:

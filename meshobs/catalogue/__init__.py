@@ -3,7 +3,8 @@
 ``MSH`` + four digits; the hundreds say the category: 00xx internal, 01xx proxy health,
 02xx configuration and drift, 03xx certificates and identity, 04xx traffic, 05xx traces and
 slow hops. Each code has a severity, a title, a message template with named fields and a docs
-page ``docs/findings/<CODE>.md``. The per-category lists live in the modules beside this one.
+page ``docs/findings/<CODE>.md`` (shipped in the package: ``meshobs explain <CODE>``). The
+per-category lists live in the modules beside this one.
 
 A code also carries its role in root-cause ranking (``meshobs.engine.ranking``): a *symptom*
 ("errors" or "latency" that callers see) is explained by *causes*; a cause produces the kinds
@@ -97,7 +98,9 @@ class Code:
 
     @property
     def doc(self) -> str:
-        return f"docs/findings/{self.code}.md"
+        """Where to read the page: a command every install has (the page ships in the package;
+        ``docs/findings/<CODE>.md`` in the repository is its source)."""
+        return f"meshobs explain {self.code}"
 
     def render(self, fields: dict[str, object]) -> str:
         missing = self.fields - fields.keys()

@@ -48,6 +48,9 @@ class Settings:
     min_request_rate: float = 0.0
     # A change at most this long before a symptom started is named as what preceded it.
     change_lookback_s: float = 600.0
+    # Asked for (diagnose --hops), not a threshold: where the requests' time goes (MSH0502)
+    # even when nothing is slow.
+    explain_hops: bool = False
 
     @classmethod
     def from_thresholds(cls, thresholds: Thresholds | Mapping[str, object] | None,
@@ -57,7 +60,7 @@ class Settings:
         from meshobs.config_model import Thresholds
 
         typed = thresholds if isinstance(thresholds, Thresholds) else Thresholds.from_mapping(thresholds)
-        return cls(baseline=baseline, **typed.settings_values())
+        return cls(baseline=baseline, **typed.settings_values())  # type: ignore[arg-type]  # thresholds only
 
 
 @dataclass(frozen=True)

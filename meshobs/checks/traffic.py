@@ -259,6 +259,11 @@ def _p99(edges: list[Edge]) -> tuple[float, Edge] | None:
     return best
 
 
+def inbound_p99(snapshot: MeshSnapshot, service: ServiceRef) -> tuple[float, Edge] | None:
+    """The service's p99 as the latency check judges it: its worst inbound edge's (ms)."""
+    return _p99([e for e in snapshot.edges_into(service) if e.destination_workload is not None])
+
+
 def _ms(value: float) -> str:
     """Milliseconds as people read them in a message: 973 ms, 42.5 ms, 0.8 ms."""
     return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
@@ -268,7 +273,7 @@ def _ms(value: float) -> str:
 def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Inbound p99 above the threshold, or more than ``latency_regression`` times the baseline."""
     inbound = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]
-    worst = _p99(inbound)
+    worst = inbound_p99(snapshot, service)
     if worst is None:
         _too_little_traffic(snapshot, service, [inbound], settings, "into")
         raise CouldNotCheck(f"no latency quantiles for the requests into {service} (a TCP service, or "
@@ -285,7 +290,7 @@ def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> 
                            "compare with the p99 of the service's own callees",
                       p99_ms=_ms(p99), threshold_ms=_ms(settings.p99_ms))
     if settings.baseline is not None:
-        base = _p99([e for e in settings.baseline.edges_into(service) if e.destination_workload])
+        base = inbound_p99(settings.baseline, service)
         if base is not None and base[0] > 0 and p99 / base[0] > settings.latency_regression:
             factor = p99 / base[0]
             yield finding("MSH0404", "traffic.latency", f"Service {service}", service=service,

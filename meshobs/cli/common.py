@@ -7,10 +7,9 @@ Exit codes (the same for every command): 0 ok, 1 findings/drift at or above --fa
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -18,6 +17,9 @@ from meshobs.bundle import Bundle, BundleError
 from meshobs.config import Config, ConfigError, load_config
 from meshobs.model import MeshSnapshot
 from meshobs.redact import redact_text, register_config_secrets
+
+if TYPE_CHECKING:
+    from .progress import Progress
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNCHECKED = 0, 1, 2, 3
 
@@ -60,14 +62,11 @@ def note(message: str) -> None:
     click.echo(f"meshobs: {redact_text(message)}", err=True)
 
 
-def progress_printer() -> Callable[[str], None] | None:
-    if not sys.stderr.isatty():
-        return None
+def progress_printer() -> Progress | None:
+    """Collection progress (a rich status line) when stderr is a terminal, else None."""
+    from .progress import progress_on_terminal
 
-    def show(message: str) -> None:
-        click.echo(f"\r\033[K{message}...", err=True, nl=False)
-
-    return show
+    return progress_on_terminal()
 
 
 def load_bundle(from_path: str | None, config_path: str | None, *, window: str | None = None,
@@ -126,9 +125,11 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
     from meshobs.collect import collect
 
     show = progress_printer()
-    bundle = collect(config, progress=show)
-    if show:
-        click.echo("\r\033[K", err=True, nl=False)
+    try:
+        bundle = collect(config, progress=show)
+    finally:
+        if show:
+            show.close()
     return bundle, config, "live"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import sys
@@ -124,11 +125,14 @@ def use_color(no_color: bool) -> bool:
 @click.option("--config-only", is_flag=True,
               help="Judge configuration only: read only the configuration sources (Kubernetes, App Mesh, "
                    "-f) and run the analyzers and the checks that need nothing else.")
+@click.option("--hops", is_flag=True,
+              help="Also say where the time of requests through the service goes (the largest hop on "
+                   "their critical path, MSH0502), even when nothing is slow.")
 @handle_errors
 def diagnose(service: str | None, from_path: str | None, config_path: str | None,
              namespace: str | None, window: str | None, output: str, fail_on: str,
              no_color: bool, all_services: bool, baseline: str | None, check: tuple[str, ...],
-             skip: tuple[str, ...], manifests: tuple[str, ...], config_only: bool) -> None:
+             skip: tuple[str, ...], manifests: tuple[str, ...], config_only: bool, hops: bool) -> None:
     """Diagnose SERVICE: run the checklist (proxy health, configuration, certificates,
     traffic, slow hops), rank the root causes across the service graph, show the evidence.
 
@@ -155,6 +159,8 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
     raw = loaded.config.raw if loaded.config else {}
     settings = Settings.from_thresholds(raw.get("thresholds"),
                                         baseline=load_baseline(baseline, loaded) if baseline else None)
+    if hops:
+        settings = dataclasses.replace(settings, explain_hops=True)
     suppressions = parse_suppressions(raw.get("suppress"))
     snapshot = loaded.snapshot
     report: Report | MeshReport
@@ -172,10 +178,13 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
         assert isinstance(ref, ServiceRef)
         report = run_diagnosis(snapshot, ref, settings, suppressions, checks)
     if output == "text":
-        click.echo(text.render(report, color=use_color(no_color)), color=use_color(no_color))
+        from meshobs.render.wrap import output_width, wrap
+
+        click.echo(wrap(text.render(report, color=use_color(no_color)), output_width()), color=use_color(no_color))
+    elif output == "json":
+        click.echo(json_out.render(report, window_s=snapshot.window_s))
     else:
-        click.echo({"json": json_out.render, "markdown": markdown.render,
-                    "junit": junit.render}[output](report))
+        click.echo({"markdown": markdown.render, "junit": junit.render}[output](report))
     if report.status == "unknown":
         raise click.exceptions.Exit(EXIT_UNCHECKED)
     threshold = FAIL_ON[fail_on]

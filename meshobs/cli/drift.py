@@ -1,7 +1,8 @@
 """``meshobs drift``: the scheduled drift check (Git vs cluster vs proxies).
 
 Exit codes: 0 no drift at or above --fail-on; 1 drift at or above --fail-on; 2 usage or
-configuration error; 3 could not check (a configured layer could not be read, fewer than two
+configuration error (also: no configuration and no --from, or no intended layer without
+--no-intended); 3 could not check (a configured layer could not be read, fewer than two
 layers to compare) and no drift to report, or the result could not be delivered (the state
 directory, the textfile or the Pushgateway failed), whatever drift was found.
 
@@ -56,30 +57,49 @@ def _setting(cli_value: Any, section: dict[str, Any], key: str, default: Any = N
               help="Exit 1 when drift of this severity or worse is found (default: warning).")
 @click.option("--all-namespaces", is_flag=True, default=None,
               help="Report live-only resources in every namespace, not only those the intended tree uses.")
+@click.option("--no-intended", is_flag=True,
+              help="Compare live and effective only, with no Git layer. Without this flag a missing "
+                   "intended layer is a usage error, so a job that lost --intended cannot stay green.")
 @handle_errors
 def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | None, fmt: str,
           state_dir: str | None, textfile: str | None, pushgateway: str | None, fail_on: str | None,
-          all_namespaces: bool | None) -> None:
+          all_namespaces: bool | None, no_intended: bool) -> None:
     """Compare intended (Git), live (API) and effective (Envoy) configuration and report drift.
 
     \b
     Exit codes:
       0  no drift at or above --fail-on
       1  drift at or above --fail-on
-      2  usage or configuration error
+      2  usage or configuration error; no configuration (and no
+         --from); no intended layer (and no --no-intended)
       3  could not check (a layer unreadable, fewer than two layers)
          and no drift found; or the result was not delivered
          (--state-dir, --textfile or --pushgateway failed), even
          with drift found: the alerting path is broken
     """
     from meshobs.collect import build_snapshot
+    from meshobs.config import ConfigError, find_config
     from meshobs.drift.ignore import rules_from_config
     from meshobs.drift.run import check, intended_from_paths
     from meshobs.raw import utc_now
 
+    try:
+        found = find_config(config_path)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if found is None and from_path is None:
+        # Other commands fall back to the demo; a scheduled drift check on the demo would report
+        # the demo's state forever while looking healthy.
+        raise UsageError("no configuration found (--config, $MESHOBS_CONFIG, ~/.config/meshobs/meshobs.yaml): "
+                         "drift needs one to know the cluster; pass --from demo:weight-drift to try the demo")
     bundle, config, origin = load_bundle(from_path, config_path)
     section = config.section("drift") if config is not None else {}
     paths = list(_setting(intended, section, "intended", []) or [])
+    if paths and no_intended:
+        raise UsageError("--no-intended with an intended layer (--intended or drift.intended): choose one")
+    if not paths and not no_intended:
+        raise UsageError("no intended layer: give --intended DIR (or drift.intended in the config); "
+                         "to compare live and effective only, pass --no-intended")
     missing = [p for p in paths if not Path(p).expanduser().exists()]
     if missing:
         raise UsageError(f"--intended: no such file or directory: {', '.join(missing)}")
@@ -102,7 +122,12 @@ def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | N
     delivery_failed = _record_and_publish(run, now, state_dir, textfile, pushgateway)
     from meshobs.drift.report import render
 
-    click.echo(render(run, fmt), nl=False)
+    out = render(run, fmt)
+    if fmt == "text":
+        from meshobs.render.wrap import output_width, wrap
+
+        out = wrap(out, output_width())
+    click.echo(out, nl=False)
     if delivery_failed:  # before drift: the metrics/history the alerts read are stale (see above)
         raise click.exceptions.Exit(EXIT_UNCHECKED)
     worst = run.worst()
@@ -116,7 +141,7 @@ def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | N
 def _record_and_publish(run: Any, now: Any, state_dir: str | None, textfile: str | None,
                         pushgateway: str | None) -> bool:
     """History, textfile and push; returns True when one of them failed (said on stderr)."""
-    from meshobs.drift.metrics import PushError, push, render, write_textfile
+    from meshobs.drift.metrics import PushError, push, registry, write_textfile
     from meshobs.drift.state import StateError, StateStore
 
     failed = False
@@ -134,19 +159,19 @@ def _record_and_publish(run: Any, now: Any, state_dir: str | None, textfile: str
     if not (textfile or pushgateway):
         return failed
     record = run.record
-    text = render(run.drifts, last_run=(record.run_at if record else now).timestamp(),
+    metrics = registry(run.drifts, last_run=(record.run_at if record else now).timestamp(),
                   last_success=record.last_success if record else (now.timestamp() if run.complete else None),
                   check_errors_total=record.check_errors_total if record else (0 if run.complete else 1),
                   across_runs=record is not None)
     if textfile:
         try:
-            write_textfile(Path(textfile).expanduser(), text)
+            write_textfile(Path(textfile).expanduser(), metrics)
         except OSError as exc:
             note(f"cannot write metrics textfile {textfile} ({exc.strerror}); check --textfile")
             failed = True
     if pushgateway:
         try:
-            push(pushgateway, text)
+            push(pushgateway, metrics)
         except PushError as exc:
             note(str(exc))
             failed = True

@@ -27,7 +27,8 @@ def graph(from_path: str | None, config_path: str | None, output: str, window: s
     """
     from dataclasses import replace
 
-    from meshobs.render.graph import RENDERERS, focus
+    from meshobs.render.graph import RENDERERS, focus, to_text
+    from meshobs.render.wrap import output_width
 
     from .diagnose import resolve
 
@@ -40,7 +41,10 @@ def graph(from_path: str | None, config_path: str | None, output: str, window: s
     marks = focus(snap, ref, None if service else namespace)  # type: ignore[arg-type]
     if health:
         marks = replace(marks, health=_health(snap, marks.keep))
-    click.echo(RENDERERS[output](snap, marks))
+    if output == "text":
+        click.echo(to_text(snap, marks, width=output_width()))
+    else:
+        click.echo(RENDERERS[output](snap, marks))
     if snap.sources and not any(s.ok for s in snap.sources):
         raise click.exceptions.Exit(EXIT_UNCHECKED)
 

@@ -19,8 +19,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "drift": ("meshobs.cli.drift", "drift", "Compare intended (Git), live and effective (Envoy) configuration."),
     "dashboard": ("meshobs.cli.dashboard", "dashboard", "Interactive terminal dashboard."),
     "demo": ("meshobs.cli.demo", "demo", "Built-in demo meshes: list, export, serve."),
+    "explain": ("meshobs.cli.explain", "explain", "What a finding code means and how to fix it."),
     "migrate": ("meshobs.cli.migrate", "migrate", "Leave App Mesh: translate to Istio, verify the cut-over."),
     "config": ("meshobs.cli.config", "config", "Check a meshobs.yaml, or print its JSON Schema."),
+    "schema": ("meshobs.cli.schema", "schema", "JSON Schema of an output (diagnose, graph, drift, bundle)."),
 }
 
 

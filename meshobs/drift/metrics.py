@@ -19,86 +19,90 @@ file does not end in ``.prom``, so the collector ignores it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from urllib.parse import quote
 
-import requests
+from prometheus_client import CollectorRegistry, generate_latest, push_to_gateway, write_to_textfile
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from meshobs.redact import redact_text
 
 from .compare import Drift
-from .state import atomic_write
 
 
 class PushError(Exception):
     """The Pushgateway did not take the metrics; says where and why."""
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class DriftMetrics(Collector):
+    """The drift series of one run, as a prometheus_client collector (exposition, escaping,
+    the textfile and the Pushgateway protocol are the library's)."""
+
+    def __init__(self, drifts: Iterable[Drift], *, last_run: float, last_success: float | None,
+                 check_errors_total: int, across_runs: bool = True) -> None:
+        self.counts = Counter((d.resource.kind, d.resource.namespace, d.resource.name, d.layers)
+                              for d in drifts if d.ignored is None)
+        self.last_run, self.last_success = last_run, last_success
+        self.check_errors_total, self.across_runs = check_errors_total, across_runs
+
+    def collect(self) -> Iterator[Metric]:
+        resources = GaugeMetricFamily(
+            "meshobs_drift_resources", "Configuration differences of a resource between two layers "
+            "(intended, live, effective), ignored ones excluded.", labels=["kind", "namespace", "name", "layers"])
+        for labels, n in sorted(self.counts.items()):
+            resources.add_metric(list(labels), n)
+        yield resources
+        yield GaugeMetricFamily("meshobs_drift_last_run_timestamp_seconds", "When the drift check last ran.",
+                                value=self.last_run)
+        success = GaugeMetricFamily("meshobs_drift_last_success_timestamp_seconds",
+                                    "When the drift check last compared the layers.")
+        if self.last_success is not None:  # never succeeded: no sample, so absent() alerts
+            success.add_metric([], self.last_success)
+        yield success
+        yield CounterMetricFamily(
+            "meshobs_drift_check_errors",
+            "Drift runs that could not (fully) check the configuration, counted in the state directory."
+            if self.across_runs else
+            "Whether this drift run could not (fully) check the configuration (0 or 1): no --state-dir, "
+            "so it counts this run only; give --state-dir for a count across runs.",
+            value=self.check_errors_total)
 
 
-def _num(value: float) -> str:
-    return repr(float(value)) if value != int(value) else str(int(value))
+def registry(drifts: Iterable[Drift], *, last_run: float, last_success: float | None,
+             check_errors_total: int, across_runs: bool = True) -> CollectorRegistry:
+    """A registry holding only the drift series; ``across_runs=False`` when there is no state
+    directory, so ``check_errors_total`` only counts this run (the HELP text then says so)."""
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(DriftMetrics(drifts, last_run=last_run, last_success=last_success,
+                              check_errors_total=check_errors_total, across_runs=across_runs))
+    return reg
 
 
 def render(drifts: Iterable[Drift], *, last_run: float, last_success: float | None,
            check_errors_total: int, across_runs: bool = True) -> str:
-    """The metrics in the Prometheus text format; ``across_runs=False`` when there is no state
-    directory, so ``check_errors_total`` only counts this run (the HELP text then says so)."""
-    counts = Counter((d.resource.kind, d.resource.namespace, d.resource.name, d.layers)
-                     for d in drifts if d.ignored is None)
-    lines = [
-        "# HELP meshobs_drift_resources Configuration differences of a resource between two layers "
-        "(intended, live, effective), ignored ones excluded.",
-        "# TYPE meshobs_drift_resources gauge",
-    ]
-    for (kind, ns, name, layers), n in sorted(counts.items()):
-        lines.append(f'meshobs_drift_resources{{kind="{_escape(kind)}",namespace="{_escape(ns)}",'
-                     f'name="{_escape(name)}",layers="{_escape(layers)}"}} {n}')
-    lines += [
-        "# HELP meshobs_drift_last_run_timestamp_seconds When the drift check last ran.",
-        "# TYPE meshobs_drift_last_run_timestamp_seconds gauge",
-        f"meshobs_drift_last_run_timestamp_seconds {_num(last_run)}",
-        "# HELP meshobs_drift_last_success_timestamp_seconds When the drift check last compared the layers.",
-        "# TYPE meshobs_drift_last_success_timestamp_seconds gauge",
-    ]
-    if last_success is not None:
-        lines.append(f"meshobs_drift_last_success_timestamp_seconds {_num(last_success)}")
-    lines += [
-        "# HELP meshobs_drift_check_errors_total " + (
-            "Drift runs that could not (fully) check the configuration, counted in the state directory."
-            if across_runs else
-            "Whether this drift run could not (fully) check the configuration (0 or 1): no --state-dir, "
-            "so it counts this run only; give --state-dir for a count across runs."),
-        "# TYPE meshobs_drift_check_errors_total counter",
-        f"meshobs_drift_check_errors_total {check_errors_total}",
-    ]
-    return "\n".join(lines) + "\n"
+    """The metrics in the Prometheus text format (the arguments are :func:`registry`'s)."""
+    reg = registry(drifts, last_run=last_run, last_success=last_success,
+                   check_errors_total=check_errors_total, across_runs=across_runs)
+    return generate_latest(reg).decode("utf-8")
 
 
-def write_textfile(path: str | Path, text: str) -> Path:
-    """Write the textfile atomically (for node-exporter's ``--collector.textfile.directory``)."""
+def write_textfile(path: str | Path, reg: CollectorRegistry) -> Path:
+    """Write the textfile atomically for node-exporter's ``--collector.textfile.directory``
+    (prometheus_client writes a temporary file beside it, not ending in ``.prom``, then renames)."""
     target = Path(path)
-    atomic_write(target, text)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_to_textfile(str(target), reg)
     return target
 
 
-def push(url: str, text: str, *, job: str = "meshobs_drift", grouping: Mapping[str, str] | None = None,
-         timeout_s: float = 10.0) -> None:
+def push(url: str, reg: CollectorRegistry, *, job: str = "meshobs_drift",
+         grouping: Mapping[str, str] | None = None, timeout_s: float = 10.0) -> None:
     """PUT the metrics to a Pushgateway (replacing the group's previous push)."""
-    path = f"/metrics/job/{quote(job, safe='')}"
-    for key, value in (grouping or {}).items():
-        path += f"/{quote(key, safe='')}/{quote(value, safe='')}"
-    target = url.rstrip("/") + path
-    shown = redact_text(target)  # the URL may carry user:password or a token
+    shown = redact_text(url)  # the URL may carry user:password or a token
     try:
-        resp = requests.put(target, data=text.encode("utf-8"), timeout=timeout_s,
-                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
-    except requests.RequestException as exc:
-        raise PushError(f"cannot push metrics to {shown} ({type(exc).__name__}); "
+        push_to_gateway(url, job=job, registry=reg, grouping_key=dict(grouping or {}), timeout=timeout_s)
+    except OSError as exc:  # urllib's URLError / HTTPError, and the library's IOError for non-2xx
+        reason = redact_text(str(getattr(exc, "reason", None) or exc))
+        raise PushError(f"cannot push metrics to the Pushgateway at {shown} ({reason}); "
                         "check --pushgateway and that the Pushgateway is reachable") from None
-    if not 200 <= resp.status_code < 300:
-        raise PushError(f"Pushgateway {shown} answered HTTP {resp.status_code}: "
-                        f"{redact_text(resp.text.strip()[:200])}")

@@ -50,7 +50,10 @@ def _sorted(drifts: list[Drift]) -> list[Drift]:
 
 
 def to_json(run: DriftRun) -> dict[str, Any]:
-    """The whole result as plain data (stable keys; documented in docs/drift.md)."""
+    """The whole result as plain data: the versioned document ``meshobs/schemas/drift.json``
+    (documented in docs/drift.md)."""
+    from meshobs.schemas import stamp
+
     hist = _history(run)
     items = []
     for d in _sorted(run.drifts):
@@ -60,6 +63,7 @@ def to_json(run: DriftRun) -> dict[str, Any]:
         items.append(item)
     record = run.record
     return {
+        **stamp("drift"),
         "checked_at": run.checked_at.isoformat(),
         "complete": run.complete,
         "checked": run.checked,

@@ -100,7 +100,11 @@ def service_edges(snapshot: MeshSnapshot, marks: Marks = NO_MARKS) -> list[dict[
 
 
 def to_json(snapshot: MeshSnapshot, marks: Marks = NO_MARKS) -> str:
+    """The graph as the versioned JSON document ``meshobs/schemas/graph.json``."""
+    from meshobs.schemas import stamp
+
     doc = {
+        **stamp("graph"),
         "time": snapshot.time.isoformat(),
         "window_s": snapshot.window_s,
         "origin": snapshot.origin,
@@ -118,7 +122,11 @@ def to_json(snapshot: MeshSnapshot, marks: Marks = NO_MARKS) -> str:
     return json.dumps(doc, indent=2)
 
 
-def to_text(snapshot: MeshSnapshot, marks: Marks = NO_MARKS) -> str:
+def to_text(snapshot: MeshSnapshot, marks: Marks = NO_MARKS, width: int | None = None) -> str:
+    """The graph as a table; when the table is wider than ``width``, one block per edge instead
+    (names are never cut), and long lines wrap."""
+    from meshobs.render.wrap import wrap
+
     edges = service_edges(snapshot, marks)
     lines = [f"{len(snapshot.services)} services, {len(snapshot.workloads)} workloads, "
              f"{len(edges)} edges  (window {snapshot.window_s:g}s at {snapshot.time:%Y-%m-%d %H:%M:%S}Z, "
@@ -131,9 +139,15 @@ def to_text(snapshot: MeshSnapshot, marks: Marks = NO_MARKS) -> str:
                  _num(d["p99_ms"], ".0f"), {"mutual_tls": "yes", "none": "NO"}.get(d["security"], "?"))
                 for d in edges]
         widths = [max(len(str(r[i])) for r in (*rows, headers)) for i in range(len(headers))]
-        for r in (headers, *rows):
-            lines.append("  ".join(str(c).ljust(w) if i < 6 else str(c).rjust(w)
-                                   for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        if width is None or sum(widths) + 2 * (len(widths) - 1) <= width:
+            for r in (headers, *rows):
+                lines.append("  ".join(str(c).ljust(w) if i < 6 else str(c).rjust(w)
+                                       for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        else:
+            for src, frm, dst, to, mesh, proto, rps, err, p99, mtls in rows:
+                lines += [f"{src} -> {dst}",
+                          f"    {rps} req/s  {err}% errors  p99 {p99} ms  mTLS {mtls}  {mesh} {proto}",
+                          f"    workloads {frm} -> {to}"]
         if any(d["security"] == "unknown" for d in edges):
             lines.append("MTLS ?: not reported (only Istio's destination proxies report it; "
                          "CloudWatch and X-Ray do not)")
@@ -144,7 +158,8 @@ def to_text(snapshot: MeshSnapshot, marks: Marks = NO_MARKS) -> str:
         lines.append("")
         for s in bad:
             lines.append(f"source {s.name}: {s.state.value}: {s.message}")
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    return wrap(text, width) if width is not None else text
 
 
 def _id(ref: str) -> str:

@@ -1,45 +1,50 @@
-"""A diagnosis as JSON: the documented, stable shape scripts and CI read.
+"""A diagnosis as JSON: the versioned contract scripts and CI read.
 
-    {"service", "namespace", "status", "findings": [{"code", "check", "category", "severity",
-     "subject", "message", "evidence", "hint", "doc", "rank", "location"}], "checks": [{"id",
-     "category", "status", "reason"}], "sources": [{"name", "status", "error"}], "suppressed": [...],
-     "timeline": {...}}
+The shape is ``meshobs/schemas/diagnose.json`` (``meshobs schema diagnose``), version
+``schema_version``: a field may be added within a version, never removed or changed. One
+service::
 
-``timeline`` says when each symptom of the service's neighbourhood started and what changed
-before it (:func:`meshobs.render.timeline.timeline_dict`: ``checked``, ``reason``, ``start``,
-``end``, ``resolution_s``, ``lookback_s``, ``onsets``, ``order``, ``changes``, ``unchecked``);
-``--all`` has one for the whole mesh at the top instead of one per service.
+    {"schema_version", "meshobs_version", "scope": "service", "time", "window_s", "origin",
+     "service", "namespace", "status", "findings": [FINDING], "checks": [{"id", "category",
+     "status", "reason"}], "sources": [{"name", "status", "error"}], "suppressed": [...],
+     "timeline": TIMELINE}
 
-``location`` is ``{"file", "line"}`` for a finding on a manifest, else null. ``--all`` adds
-``analyzers`` (each analyzer's verdict on the whole mesh, shaped like ``checks``) beside the
-mesh-level ``findings``. Which findings a symptom was caused by (and which a cause explains)
-travel inside ``evidence`` (``caused_by`` / ``explains``) so the documented keys stay exactly
-as listed.
+``timeline`` says when each symptom of the service and of what it calls started and what
+changed before it (:func:`meshobs.render.timeline.timeline_dict`: ``checked``, ``reason``,
+``start``, ``end``, ``resolution_s``, ``lookback_s``, ``onsets``, ``order``, ``changes``,
+``unchecked``); ``--all`` has one for the whole mesh at the top instead of one per service.
+
+``--all``: ``"scope": "mesh"`` with ``findings`` (mesh-wide), ``services`` (one document per
+service, without sources) and ``sources``. A FINDING is ``{"code", "check", "category",
+"severity", "subject", "service", "message", "evidence", "hint", "doc", "rank", "caused_by",
+"explains"}``: ``caused_by`` lists the ``"CODE subject"`` of the findings that explain this one,
+``explains`` the symptoms this one explains.
+
+A finding on a manifest also has ``location``: ``{"file", "line"}`` (else null). ``--all`` adds
+``analyzers``: each analyzer's verdict on the whole mesh, shaped like ``checks``.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from meshobs.checks.base import Finding
 from meshobs.engine.report import CheckResult, MeshReport, Report, SourceResult
 from meshobs.model import thaw
+from meshobs.raw import iso
+from meshobs.schemas import stamp
 
 from .timeline import timeline_dict
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
-    evidence = thaw(f.evidence)
-    if f.caused_by:
-        evidence["caused_by"] = list(f.caused_by)
-    if f.cause_of:
-        evidence["explains"] = list(f.cause_of)
-    if f.service is not None:
-        evidence.setdefault("service", str(f.service))
     return {"code": f.code, "check": f.check, "category": f.category.value,
-            "severity": f.severity.value, "subject": f.subject, "message": f.message,
-            "evidence": evidence, "hint": f.hint, "doc": f.doc, "rank": f.rank,
+            "severity": f.severity.value, "subject": f.subject,
+            "service": str(f.service) if f.service is not None else None, "message": f.message,
+            "evidence": thaw(f.evidence), "hint": f.hint, "doc": f.doc, "rank": f.rank,
+            "caused_by": list(f.caused_by), "explains": list(f.cause_of),
             "location": {"file": f.file, "line": f.line or None} if f.file else None}
 
 
@@ -52,9 +57,15 @@ def _sources(sources: tuple[SourceResult, ...]) -> list[dict[str, Any]]:
     return [{"name": s.name, "status": s.status, "error": s.error or None} for s in sources]
 
 
-def report_dict(report: Report) -> dict[str, Any]:
+def _header(scope: str, time: datetime | None, window_s: float | None, origin: str) -> dict[str, Any]:
+    return {**stamp("diagnose"), "scope": scope, "time": iso(time) if time else None,
+            "window_s": window_s, "origin": origin or None}
+
+
+def report_dict(report: Report, window_s: float | None = None) -> dict[str, Any]:
     """The JSON document of one service's diagnosis, as plain data."""
     return {
+        **_header("service", report.time, window_s, report.origin),
         "service": report.service.name,
         "namespace": report.namespace,
         "status": report.status,
@@ -68,19 +79,23 @@ def report_dict(report: Report) -> dict[str, Any]:
     }
 
 
-def mesh_dict(mesh: MeshReport) -> dict[str, Any]:
+_PER_SERVICE = ("service", "namespace", "status", "findings", "checks", "suppressed")
+
+
+def mesh_dict(mesh: MeshReport, window_s: float | None = None) -> dict[str, Any]:
     """``--all``: the mesh status, mesh-wide findings, and one document per service."""
     return {
+        **_header("mesh", mesh.time, window_s, mesh.origin),
         "status": mesh.status,
         "findings": [finding_dict(f) for f in mesh.mesh_findings],
         "analyzers": _checks(mesh.analyzers),
-        "services": [{k: v for k, v in report_dict(r).items() if k not in ("sources", "timeline")}
-                     for r in mesh.reports],
+        "services": [{k: v for k, v in report_dict(r).items() if k in _PER_SERVICE} for r in mesh.reports],
         "sources": _sources(mesh.sources),
         "timeline": timeline_dict(mesh.timeline),
     }
 
 
-def render(report: Report | MeshReport) -> str:
-    data = mesh_dict(report) if isinstance(report, MeshReport) else report_dict(report)
+def render(report: Report | MeshReport, *, window_s: float | None = None) -> str:
+    """The JSON text; ``window_s`` is the rate window of the snapshot the report was made from."""
+    data = mesh_dict(report, window_s) if isinstance(report, MeshReport) else report_dict(report, window_s)
     return json.dumps(data, indent=2, sort_keys=False, default=str)

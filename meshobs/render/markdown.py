@@ -27,7 +27,7 @@ def _finding(f: Finding) -> list[str]:
         lines.append(f"   - explains: {'; '.join(f.cause_of)}")
     if f.hint:
         lines.append(f"   - hint: {f.hint}")
-    lines.append(f"   - doc: [{f.code}]({f.doc})")
+    lines.append(f"   - doc: `{f.doc}`")
     lines.append("   - evidence:")
     lines.append("")
     lines.append("     ```json")

@@ -40,7 +40,6 @@ COLOURS = {PASS: "green", WARN: "yellow", FAIL: "red", SKIPPED: "bright_black", 
            "healthy": "green", "degraded": "yellow", "failing": "red", "unknown": "magenta"}
 # How much of a collection of evidence the text shows; -o json has everything.
 MAX_ITEMS = 4
-MAX_TEXT = 160
 
 Style = Callable[[str, str], str]
 
@@ -69,7 +68,7 @@ def _value(v: Any) -> str:
         text = json.dumps(_abridge(thaw(v)), default=str, separators=(", ", ": "))
     else:
         text = str(v)
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1] + "\u2026"
+    return text  # never cut: the CLI wraps long lines at the terminal's width
 
 
 def when(ts: datetime | None) -> str:

@@ -1,6 +1,8 @@
 """A drift run in a child process, for the SIGKILL tests: ``python -m tests.support.drift_writer DIR MODE``.
 
-MODE ``loop``: record runs until killed (three drifts that come and go, so the state changes).
+MODE ``loop``: record runs until killed (three drifts that come and go, so the state changes);
+after the first run it creates ``$DRIFT_WRITER_READY/<pid>`` when that variable is set, so a test
+kills it only once it is writing (not while a loaded machine is still importing it).
 MODE ``die:<step>:<file>``: record one run and SIGKILL itself at ``step`` of writing ``file``:
 ``fsync`` (the temporary file is written, not yet in place), ``before`` or ``after`` the rename.
 """
@@ -57,9 +59,12 @@ def main() -> None:
         store.record(drifts(3), checked=BOTH)
         return
     n = 0
+    ready = os.environ.get("DRIFT_WRITER_READY")
     while True:
         n += 1
         store.record(drifts(n), checked=BOTH)
+        if n == 1 and ready:
+            open(os.path.join(ready, str(os.getpid())), "w").close()
 
 
 if __name__ == "__main__":
