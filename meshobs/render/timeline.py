@@ -75,17 +75,16 @@ def text_lines(timeline: Timeline, indent: str = "  ") -> list[str]:
     """The "What changed" section as text lines (header included)."""
     if not timeline.checked:
         return [f"What changed: could not check ({timeline.reason})"]
-    span = f"{_clock(timeline.start)}-{_clock(timeline.end)}"
-    lines = [f"What changed ({span}, onsets to {timeline.resolution_s:g} s; changes up to "
-             f"{timeline.lookback_s / 60:g} min before an onset are named)"]
+    lines = [f"What changed (history {_clock(timeline.start)}-{_clock(timeline.end)}, "
+             f"{timeline.resolution_s:g} s steps)"]
     changes, hidden = _shown_changes(timeline)
     events: list[tuple[float, int, str]] = []
     for c in changes:
-        events.append((c.at.timestamp(), 0, f"{_clock(c.at)}  {c.describe()}"))
+        events.append((c.at.timestamp(), 0, f"{_clock(c.at)} {c.describe()}"))
     for o in timeline.onsets:
         at = o.started.timestamp() if o.started is not None else -math.inf
         stamp = _clock(o.started) if o.started is not None else f"before {_clock(timeline.start)}"
-        events.append((at, 1, f"{stamp}  {onset_line(o)}"))
+        events.append((at, 1, f"{stamp} {onset_line(o)}"))
     for _at, _n, text in sorted(events, key=lambda e: (e[0], e[1])):
         lines.append(indent + text)
     if not timeline.onsets:

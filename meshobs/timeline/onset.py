@@ -23,8 +23,9 @@ that and for noise:
    - the level is **new**: the before segment hardly ever reached it. A batch job whose p99
      jumps for four minutes every eleven, or background errors that spike now and then, reached
      today's level before, so their latest burst is not an onset.
-4. **The onset** is then walked back from the split to the first point of the run above the
-   band: on a ramp that is where the rise left the baseline, not its middle.
+4. **The onset** is then walked back from the split to the first point of the run that stands
+   out of the baseline's own noise: on a ramp that is where the rise left the baseline, not its
+   middle.
 
 Too few points (a new service, a scrape gap) is "could not check", never "no onset".
 A series that is already elevated from its first point started before the history did.
@@ -127,8 +128,11 @@ def detect(series: pd.Series, limits: Thresholds, ramp_s: float = 0.0) -> Verdic
     halfway = (m0 + m1) / 2
     if (raw[:k] >= halfway).mean() > NEW_LEVEL:
         return Verdict(before=m0, after=m1)
+    # Back to where the rise left the baseline's own noise (not the wide band above, which a
+    # ramp crosses only a quarter of the way up).
+    leaving = raw > m0 + max(BAND_SIGMAS * sigma, limits.min_rise / 10)
     start = k
-    while start > 0 and above[start - 1]:
+    while start > 0 and leaving[start - 1]:
         start -= 1
     if start < MIN_BEFORE:
         # The rise reaches back to the first points: it started before the history.
