@@ -140,3 +140,12 @@ def test_a_series_born_elevated_mid_history_started_when_it_began() -> None:
 def test_a_healthy_flat_series_is_checked_and_clean() -> None:
     v = detect(series(np.zeros(N)), ERRORS)
     assert not v.found and not v.unchecked
+
+
+def test_a_step_without_a_ramp_is_moved_back_one_step_only() -> None:
+    """An engine that does not extrapolate (VictoriaMetrics) shows a series born mid-window as a
+    step at its second scrape: no ramp to read back along."""
+    values = np.zeros(N)
+    values[160:] = 0.18
+    v = detect(series(values), ERRORS, ramp_s=60.0)
+    assert v.started == at(159)

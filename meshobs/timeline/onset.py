@@ -87,9 +87,12 @@ def detect(series: pd.Series, limits: Thresholds, ramp_s: float = 0.0) -> Verdic
     missing for steps without data), judged against ``limits``.
 
     ``ramp_s``: each value is a rate over the preceding ``ramp_s`` seconds, so a step change
-    shows as a ramp that long. The first point above the band then lies part-way up it, and
-    the step happened ``ramp_s`` x (its rise / the full rise) before it: the onset is moved back
-    by that much (never more than ``ramp_s``). The point before it, still at the baseline, does
+    shows as a ramp that long (Prometheus's rate() extrapolates a counter born mid-window back to
+    zero, so even a new error series ramps). The first point above the band then lies part-way
+    up it, and the step happened ``ramp_s`` x (its rise / the full rise) before it: the onset is
+    moved back by that much. When the next point does not climb the ramp's slope (an engine that
+    does not extrapolate shows a new series as a step), there is no ramp to read: the onset is
+    moved back by one step only. The point before it, still at the baseline, does
     not bound it: its window barely overlapped the change, and a series Istio creates on the
     first failing request has no rate until its second scrape.
     """
@@ -138,9 +141,17 @@ def detect(series: pd.Series, limits: Thresholds, ramp_s: float = 0.0) -> Verdic
         # The rise reaches back to the first points: it started before the history.
         return Verdict(before=m0, after=m1, before_history=True)
     started = float(times[start])
-    if ramp_s > 0 and m1 > m0:
-        share = min(1.0, max(0.0, (raw[start] - m0) / (m1 - m0)))
-        started -= ramp_s * share
+    if ramp_s > 0 and m1 > m0 and start + 1 < n:
+        def share(i: int) -> float:
+            return min(1.0, max(0.0, (raw[i] - m0) / (m1 - m0)))
+
+        step = float(times[start + 1] - times[start])
+        if share(start + 1) - share(start) >= 0.5 * step / ramp_s:
+            started -= ramp_s * share(start)  # a ramp: back to where it began
+        else:
+            # No ramp to read (an engine that does not extrapolate, e.g. VictoriaMetrics on a
+            # series born mid-window, shows a step): it happened within the step before.
+            started -= float(times[start] - times[start - 1])
     return Verdict(started=started, before=m0, after=m1)
 
 
