@@ -143,7 +143,7 @@ def detect(series: pd.Series, limits: Thresholds, ramp_s: float = 0.0) -> Verdic
     started = float(times[start])
     if ramp_s > 0 and m1 > m0 and start + 1 < n:
         def share(i: int) -> float:
-            return min(1.0, max(0.0, (raw[i] - m0) / (m1 - m0)))
+            return min(1.0, max(0.0, float((raw[i] - m0) / (m1 - m0))))
 
         step = float(times[start + 1] - times[start])
         if share(start + 1) - share(start) >= 0.5 * step / ramp_s:
