@@ -23,6 +23,7 @@ import requests
 from meshobs.collectors import prometheus as prom
 from meshobs.collectors.base import FetchContext, NormalizeContext, Scope
 from meshobs.collectors.promql import (
+    HISTORY_QUERIES,
     ISTIO_DURATION_BUCKETS_MS,
     QUERIES,
     RANGE_QUERIES,
@@ -137,8 +138,10 @@ def fetched(request: pytest.FixtureRequest, server: PrometheusServer) -> dict:
 def test_constant_query_count_reaches_the_server(fetched: dict) -> None:
     part, raw = fetched["part"], fetched["raw"]
     checks = 1 if fetched["recorded"] else 0  # the recording-rules check
-    assert len(raw.payloads) == checks + len(QUERIES) + len(RANGE_QUERIES)
-    assert fetched["sent"] == (checks + len(QUERIES), len(RANGE_QUERIES))
+    # Requests fail on cart, payments and pricing: their history comes too, narrowed to them.
+    assert len(raw.payloads) == checks + len(QUERIES) + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
+    assert fetched["sent"] == (checks + len(QUERIES), len(RANGE_QUERIES) + len(HISTORY_QUERIES))
+    assert raw.meta["history"]["covers"] == "the 3 services with failing requests"
     assert part.sources[0].state is SourceState.OK, part.sources[0].message
     assert all(p.ok for p in raw.payloads)
     assert all(p.params["time"] == T.timestamp() for p in raw.payloads if p.key.startswith("query:"))

@@ -55,6 +55,8 @@ from ..promql import (
     scope_matchers,
     series_step_s,
 )
+from .history_scope import failing
+from .history_scope import matchers as history_matchers
 from .labels import KIND
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -131,37 +133,75 @@ class PrometheusCollector:
         with raw.timed():
             recorded = self._recorded_families(run, raw)
             jobs = self._jobs(ctx, recorded)
-            if jobs:
-                with ThreadPoolExecutor(max_workers=min(self.concurrency, len(jobs)),
-                                        thread_name_prefix="prometheus") as pool:
-                    # The heaviest first (quantiles over buckets), so the cheap ones overlap them.
-                    futures = {j.key: pool.submit(run.send, j)
-                               for j in sorted(jobs, key=lambda j: j.query.quantile is None)}
-                    # Answers are kept in plan order, so a bundle does not depend on timing.
-                    for job in jobs:
-                        raw.add(futures[job.key].result())
+            if ctx.phase == "scoped":
+                jobs += self._history_jobs(ctx, recorded, raw)
+            self._send(run, raw, jobs)
+            if ctx.phase == "all":
+                # Narrowed to what fails now: after the requests answer says what that is.
+                self._send(run, raw, self._history_jobs(ctx, recorded, raw))
         return [raw]
+
+    def _send(self, run: _Run, raw: RawSource, jobs: list[_Job]) -> None:
+        """Send ``jobs`` concurrently; their answers join ``raw`` in plan order."""
+        if not jobs:
+            return
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(jobs)),
+                                thread_name_prefix="prometheus") as pool:
+            # The heaviest first (quantiles over buckets), so the cheap ones overlap them.
+            futures = {j.key: pool.submit(run.send, j)
+                       for j in sorted(jobs, key=lambda j: j.query.quantile is None)}
+            # Answers are kept in plan order, so a bundle does not depend on timing.
+            for job in jobs:
+                raw.add(futures[job.key].result())
 
     def _jobs(self, ctx: FetchContext, recorded: frozenset[str]) -> list[_Job]:
         phases = {"graph": (GRAPH,), "scoped": (SCOPED,)}.get(ctx.phase, (GRAPH, SCOPED))
         scope = _matchers(ctx.scope) if ctx.phase == "scoped" else ()
         window = format_duration(ctx.window_s)
-        span = self.span_s(ctx)
 
         def text(prefix: str, q: Query, rules: bool, s: tuple[str, ...]) -> str:
             if prefix == "query":
                 return q.render(window, recorded=rules, scope=s)
-            if prefix == "range":
-                return render_range(q.name, ctx.window_s, recorded=rules, scope=s)
-            return render_history(q.name, span, recorded=rules, scope=s)
+            return render_range(q.name, ctx.window_s, recorded=rules, scope=s)
 
         jobs: list[_Job] = []
-        for prefix, queries in (("query", QUERIES), ("range", RANGE_QUERIES), ("history", HISTORY_QUERIES)):
+        for prefix, queries in (("query", QUERIES), ("range", RANGE_QUERIES)):
             for q in queries.values():
                 if q.phase not in phases:
                     continue
                 promql, scoped = _narrowed(functools.partial(text, prefix, q, q.rule_family in recorded), scope)
                 jobs.append(_Job(f"{prefix}:{q.name}", q, promql, scoped))
+        return jobs
+
+    def _history_jobs(self, ctx: FetchContext, recorded: frozenset[str], raw: RawSource) -> list[_Job]:
+        """The history queries, narrowed (see :mod:`.history_scope`); none, with the reason in
+        ``raw.meta["history"]``, when there is nothing to narrow to or it does not fit."""
+        span = self.span_s(ctx)
+        end = ctx.time.timestamp()
+        note = {"start": end - span, "end": end, "step": history_step_s(span)}
+        if ctx.phase == "scoped":
+            where = _matchers(ctx.scope)
+            what = "the neighbourhood" if where else "an empty neighbourhood"
+        else:
+            found = failing(raw.get("query:requests"))
+            if found is None:
+                raw.meta["history"] = {**note, "skipped": "the requests query did not answer"}
+                return []
+            if not found[0] and not found[1]:
+                raw.meta["history"] = {**note, "skipped": "no request failed in the window: nothing to time",
+                                       "empty": True}
+                return []
+            where = history_matchers(*found)
+            what = f"the {len(found[0])} service{'s' if len(found[0]) != 1 else ''} with failing requests"
+            raw.meta["history"] = {**note, "covers": what}
+        jobs: list[_Job] = []
+        for q in HISTORY_QUERIES.values():
+            promql = render_history(q.name, span, recorded=q.rule_family in recorded, scope=where)
+            if not where or len(promql) > MAX_QUERY_CHARS:
+                why = f"{what} is too large for one history query" if where else f"{what}: nothing to time"
+                raw.meta["history"] = {**note, "skipped": why}
+                return []
+            jobs.append(_Job(f"history:{q.name}", q, promql, True))
         return jobs
 
     def span_s(self, ctx: FetchContext) -> float:

@@ -53,11 +53,26 @@ def read_history(raw: RawSource) -> tuple[History | None, list[str]]:
     # They travel into reports (a reason for "could not check"): URLs may carry credentials.
     problems = [redact_text(p) for p in problems]
     if bounds is None:
-        return None, problems
+        return _not_sent(raw), problems
     start, end, step = bounds
+    note = raw.meta.get("history")
+    covers = str(note.get("covers", "")) if isinstance(note, dict) else ""
     return History(start=datetime.fromtimestamp(start, tz=UTC), end=datetime.fromtimestamp(end, tz=UTC),
                    step_s=step, series=tuple(series), signals=frozenset(signals),
-                   problems=tuple(problems), rate_window_s=rate_window), problems
+                   problems=tuple(problems), rate_window_s=rate_window, covers=covers), problems
+
+
+def _not_sent(raw: RawSource) -> History | None:
+    """The history of a run that sent no history query on purpose (``meta["history"]``, see
+    :mod:`.history_scope`): empty and complete when nothing failed, else empty with the reason."""
+    note = raw.meta.get("history")
+    if not isinstance(note, dict) or (bounds := _bounds(note)) is None:
+        return None
+    start, end, step = bounds
+    empty = bool(note.get("empty"))
+    return History(start=datetime.fromtimestamp(start, tz=UTC), end=datetime.fromtimestamp(end, tz=UTC),
+                   step_s=step, signals=frozenset(SIGNAL_OF.values()) if empty else frozenset(),
+                   problems=() if empty else (f"history not read: {note.get('skipped', 'not sent')}",))
 
 
 def _bounds(params: dict[str, Any]) -> tuple[float, float, float] | None:

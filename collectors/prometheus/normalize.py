@@ -213,6 +213,8 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     _nodes(part, {WorkloadRef(ns, name): rev for (ns, name), rev in revisions.items()})
     history_problems = add_history(raw, ctx, part)
     part.history, onset_problems = read_history(raw)
+    if part.history is not None and part.history.problems and not onset_problems:
+        onset_problems = list(part.history.problems)  # not sent, and why
     status = source_status(raw, answers, part.edges, ctx)
     if history_problems and status.state is SourceState.OK:
         status = replace(status, message=f"{status.message}; no history: {history_problems[0]}")

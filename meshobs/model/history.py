@@ -47,6 +47,9 @@ class History:
     # Each point is a rate over the preceding ``rate_window_s`` (0: unknown): a step change shows
     # as a ramp that long.
     rate_window_s: float = 0.0
+    # What the queries were narrowed to when not the question's whole neighbourhood (a
+    # mesh-wide question times only what fails now): "the 3 services with failing requests".
+    covers: str = ""
     signals: frozenset[str] = frozenset()
     problems: tuple[str, ...] = ()
 

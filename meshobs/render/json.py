@@ -11,8 +11,8 @@ service::
 
 ``timeline`` says when each symptom of the service and of what it calls started and what
 changed before it (:func:`meshobs.render.timeline.timeline_dict`: ``checked``, ``reason``,
-``start``, ``end``, ``resolution_s``, ``lookback_s``, ``onsets``, ``order``, ``changes``,
-``unchecked``); ``--all`` has one for the whole mesh at the top instead of one per service.
+``start``, ``end``, ``resolution_s``, ``lookback_s``, ``covers``, ``onsets``, ``order``,
+``changes``, ``unchecked``); ``--all`` has one for the whole mesh at the top instead of one per service.
 
 ``--all``: ``"scope": "mesh"`` with ``findings`` (mesh-wide), ``services`` (one document per
 service, without sources) and ``sources``. A FINDING is ``{"code", "check", "category",

@@ -75,8 +75,9 @@ def text_lines(timeline: Timeline, indent: str = "  ") -> list[str]:
     """The "What changed" section as text lines (header included)."""
     if not timeline.checked:
         return [f"What changed: could not check ({timeline.reason})"]
+    covers = f"; timed: {timeline.covers}" if timeline.covers else ""
     lines = [f"What changed (history {_clock(timeline.start)}-{_clock(timeline.end)}, "
-             f"{timeline.resolution_s:g} s steps)"]
+             f"{timeline.resolution_s:g} s steps{covers})"]
     changes, hidden = _shown_changes(timeline)
     events: list[tuple[float, int, str]] = []
     for c in changes:
@@ -135,6 +136,7 @@ def timeline_dict(timeline: Timeline) -> dict[str, Any]:
         "start": timeline.start.isoformat() if timeline.start is not None else None,
         "end": timeline.end.isoformat() if timeline.end is not None else None,
         "resolution_s": timeline.resolution_s or None, "lookback_s": timeline.lookback_s or None,
+        "covers": timeline.covers or None,
         "onsets": [onset_dict(o) for o in timeline.onsets],
         "order": [str(s) for s, _t in order(timeline)],
         "changes": [change_dict(c) for c in timeline.changes],

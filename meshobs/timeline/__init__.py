@@ -83,6 +83,7 @@ class Timeline:
     unchecked: tuple[Unchecked, ...] = ()
     reason: str = ""
     services: frozenset[ServiceRef] = field(default_factory=frozenset)  # those judged
+    covers: str = ""  # what the history was narrowed to, when not everything asked about
 
     @property
     def checked(self) -> bool:
@@ -156,7 +157,7 @@ def build(snapshot: MeshSnapshot, settings: Settings) -> Timeline:
     onsets.sort(key=lambda o: (o.started is not None, o.started or history.start, str(o.service), o.signal))
     return Timeline(start=history.start, end=history.end, resolution_s=step, lookback_s=settings.change_lookback_s,
                     onsets=tuple(onsets), changes=tuple(changes), unchecked=tuple(unchecked),
-                    services=frozenset(fr.services))
+                    services=frozenset(fr.services), covers=history.covers)
 
 
 def _no_history(snapshot: MeshSnapshot) -> str:
