@@ -55,6 +55,8 @@ class AppMeshCollector:
     kind: str = KIND
 
     def fetch(self, ctx: FetchContext) -> list[RawSource]:
+        if not ctx.runs("scoped"):
+            return []  # configuration is not needed to find the neighbourhood
         raw = RawSource(name=KIND, kind=KIND, meta={"api": self.use_api})
         with raw.timed():
             for path in self.section.get("exported") or []:

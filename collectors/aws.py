@@ -19,6 +19,9 @@ from typing import Any
 from meshobs.durations import parse_duration
 from meshobs.raw import Payload, iso, utc_now
 
+from .http import seconds
+from .netbound import DeadlineExceeded, install_boto, watch
+
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_ATTEMPTS = 5
 RETRY_MODES = ("standard", "adaptive")
@@ -29,6 +32,11 @@ _THROTTLE_CODES = {"Throttling", "ThrottlingException", "ThrottledException", "T
 _DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
                  "UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken",
                  "ExpiredTokenException", "InvalidSignatureException", "SignatureDoesNotMatch"}
+
+
+class _Cut(Exception):
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
 
 
 class AwsSetupError(Exception):
@@ -74,7 +82,7 @@ def make_client(service: str, section: Mapping[str, Any], *, config_key: str | N
                                 region_name=section.get("region") or None)
         if session.region_name is None:
             raise AwsSetupError(f"no AWS region for {service}: set {where}.region or AWS_REGION")
-        return session.client(service, endpoint_url=section.get("endpoint_url") or None, config=cfg)
+        client = session.client(service, endpoint_url=section.get("endpoint_url") or None, config=cfg)
     except botocore.exceptions.ProfileNotFound:
         raise AwsSetupError(f"AWS profile {section.get('profile')!r} not found in the shared config/"
                             f"credentials files: check {where}.profile") from None
@@ -83,6 +91,10 @@ def make_client(service: str, section: Mapping[str, Any], *, config_key: str | N
     except ValueError as exc:  # e.g. a malformed endpoint_url
         raise AwsSetupError(f"cannot build the {service} client: {redact(str(exc))}: check "
                             f"{where}.endpoint_url") from None
+    # botocore's timeouts apply per read; this bounds each call's total time (see call()).
+    install_boto(client)
+    client.meta.meshobs_total_s = timeout * attempts  # every attempt may use its whole timeout
+    return client
 
 
 def endpoint_of(client: Any) -> str:
@@ -163,8 +175,23 @@ def call(client: Any, operation: str, key: str, params: Mapping[str, Any], *,
     start = time.perf_counter()
     fetched_at = iso(utc_now())
     endpoint = endpoint_of(client)
+    total = float(getattr(client.meta, "meshobs_total_s", DEFAULT_TIMEOUT_S * DEFAULT_MAX_ATTEMPTS))
     try:
-        response = getattr(client, operation)(**params)
+        with watch(total) as w:
+            try:
+                if w.expired:
+                    raise DeadlineExceeded("the run's deadline had passed")
+                response = getattr(client, operation)(**params)
+            except Exception as exc:
+                if w.expired or isinstance(exc, DeadlineExceeded):
+                    raise _Cut(w.seconds) from exc
+                raise
+    except _Cut as cut:
+        payload = Payload(key=key, error=f"{service} {_api_name(operation)} at {endpoint} did not complete "
+                                         f"within {seconds(cut.seconds)} s (timed out, retries included)",
+                          url=endpoint, params=params_json(params), elapsed_s=time.perf_counter() - start,
+                          fetched_at=fetched_at, meta={**dict(meta or {}), "error_code": "Timeout"})
+        return payload, None
     except (bce.BotoCoreError, bce.ClientError) as exc:
         payload = Payload(key=key, error=describe_error(exc, service, _api_name(operation), endpoint),
                           url=endpoint, params=params_json(params), elapsed_s=time.perf_counter() - start,

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import time as _time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -23,10 +24,22 @@ from meshobs.raw import RawSource
 class Scope:
     """What a question needs collected: the neighbourhood of the service being diagnosed.
 
-    A collector that can narrow its requests (PromQL label filters, one Envoy admin fan-out
-    per pod of these workloads, traces of these services) does so; one that cannot collects
-    mesh-wide as before. ``None`` in a FetchContext means mesh-wide (``snapshot``, ``--all``,
-    the dashboard). ``target`` is the service the question is about.
+    A collector that can narrow its requests does so; one that cannot collects mesh-wide as
+    before. ``None`` in a FetchContext means mesh-wide (``snapshot``, ``--all``, the
+    dashboard). ``target`` is the service the question is about; ``services`` are the target and
+    every service the root-cause walk reaches downstream (meshobs.neighbourhood); ``workloads``
+    their workloads plus every workload that calls one of them. What each collector is expected
+    to do with it in the "scoped" phase:
+
+    * Prometheus: the queries not already run in the graph phase (latency, TCP, security,
+      history) filtered in PromQL to edges whose destination is one of ``services`` (that
+      includes the callers' edges into them); the request-rate query stays mesh-wide (graph).
+    * Jaeger / X-Ray: traces of ``target`` (they carry the downstream spans), not the first N
+      services; X-Ray's service graph stays mesh-wide (graph phase).
+    * Envoy admin: only the pods of ``workloads`` (done in collectors/envoy).
+    * Kubernetes: mesh configuration in ``namespaces`` (plus the root namespace); the pod,
+      service, namespace and deployment lists are the graph phase's (done in kubernetes.py).
+    * CloudWatch (App Mesh's graph): everything in the graph phase, nothing in the scoped one.
     """
 
     target: ServiceRef | None = None
@@ -58,6 +71,20 @@ class FetchContext:
     # orchestrator appends the scoped payloads to the graph-phase RawSource of the same name,
     # so one normalize call sees both.
     phase: str = "all"
+    # What the command reads, in meshobs.engine.inputs' words ("proxies", "certs", "edges", ...,
+    # plus "effective" for drift's Envoy configuration); None = everything. A collector may
+    # skip requests whose data feeds none of these (Envoy asks drift's proxies for their
+    # config dump only).
+    needs: frozenset[str] | None = None
+    # Set when no bundle is being recorded: a collector returning many sources (Envoy, one per
+    # proxy) may pass each finished RawSource through it; it comes back normalised, bodies
+    # dropped, so a big mesh's payloads are never all in memory at once.
+    digest: Callable[[RawSource], RawSource] | None = None
+
+    def runs(self, part: str) -> bool:
+        """Does this phase fetch ``part`` ("graph": the cheap mesh-wide part; "scoped": the rest)?
+        Phase "all" fetches both."""
+        return self.phase in ("all", part)
 
     def remaining_s(self, default: float = float("inf")) -> float:
         """Seconds left before the whole-run deadline (``default`` when there is none)."""

@@ -129,6 +129,8 @@ class CloudWatchCollector:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def fetch(self, ctx: FetchContext) -> list[RawSource]:
+        if not ctx.runs("graph"):
+            return []  # the App Mesh graph: all of it comes in the graph phase
         raw = RawSource(name=KIND, kind=KIND, meta={"namespace": self.namespace, **self.meta})
         with raw.timed():
             try:

@@ -1,21 +1,222 @@
-"""Plain HTTP GETs that never raise for expected failures: they return a Payload with ``error``.
+"""HTTP for every source: a total time bound per request, a size cap per response, the run's
+deadline, and GETs that never raise for expected failures (they return a Payload with ``error``).
 
-Used by the Envoy admin and Jaeger collectors (Prometheus goes through prometheus-api-client,
-Kubernetes through the kubernetes client, AWS through boto3).
+One mechanism, three ways in:
+
+* :func:`http_get` -- what the Envoy admin and Jaeger collectors call; any ``requests.Session``
+  passed to it is bounded on first use.
+* :func:`bounded_session` -- a ``requests.Session`` whose every request (whoever sends it) is
+  bounded. For prometheus-api-client::
+
+      session = bounded_session(timeout_s=10, verify=ca_file or verify_tls)
+      client = PrometheusConnect(url, session=session, timeout=10, retry=Retry(total=0))
+
+  ``PrometheusConnect`` mounts its own ``HTTPAdapter`` on the URL; a bounded session turns
+  that adapter into a :class:`BoundedAdapter` too (keeping its ``max_retries``), so nothing
+  else is needed. Failures surface as ``requests`` exceptions: :class:`TotalTimeout` (a
+  ``requests.Timeout``) and :class:`ResponseTooLarge` (a ``requests.RequestException``);
+  :func:`describe_error` words them.
+* :mod:`meshobs.collectors.netbound` -- the same bound for clients that are not ``requests``
+  (kubernetes, botocore).
+
+The bounds: ``timeout_s`` is the TOTAL time of one request, from connecting to the last byte
+(a source trickling a byte every two seconds is cut off), cut further to what is left of the
+run (``--timeout``); a body larger than ``max_bytes`` (default
+:data:`~meshobs.collectors.netbound.DEFAULT_MAX_RESPONSE_MB` MB, config ``max_response_mb``) is
+abandoned while streaming, never held in memory whole.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from meshobs.raw import Payload, iso, utc_now
+
+from .netbound import DeadlineExceeded, budget_s, current_run, install, watch
+
+CHUNK = 64 * 1024
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class TotalTimeout(requests.exceptions.Timeout):
+    """The request did not complete within its total time (or the run's deadline passed)."""
+
+    def __init__(self, seconds: float, *, run_deadline: bool = False, **kwargs: Any) -> None:
+        self.seconds, self.run_deadline = seconds, run_deadline
+        super().__init__(f"no complete answer within {seconds:g} s", **kwargs)
+
+
+class ResponseTooLarge(requests.RequestException):
+    """The answer is larger than the size cap; it was not read."""
+
+    def __init__(self, max_bytes: int, **kwargs: Any) -> None:
+        self.max_bytes = max_bytes
+        super().__init__(f"answer larger than {mb(max_bytes)} MB", **kwargs)
+
+
+def mb(n_bytes: int) -> str:
+    return f"{n_bytes / (1024 * 1024):g}"
+
+
+def seconds(value: float) -> str:
+    """A duration for a message: ``1.2``, ``5``, ``0.25`` (not ``1.20501``)."""
+    return f"{round(value, 2 if value < 1 else 1):g}"
+
+
+class TooLarge(Exception):
+    """Raised by :func:`read_capped` (the callers translate it into their library's error)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        super().__init__(f"answer larger than {mb(max_bytes)} MB")
+
+
+def read_capped(raw: Any, max_bytes: int) -> bytes:
+    """Read a urllib3 response's body in chunks, decoded; :class:`TooLarge` past ``max_bytes``."""
+    length = (raw.headers or {}).get("Content-Length") if hasattr(raw, "headers") else None
+    if length and str(length).isdigit() and int(length) > max_bytes:
+        raise TooLarge(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in raw.stream(CHUNK, decode_content=True):
+        size += len(chunk)
+        if size > max_bytes:
+            raise TooLarge(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _total_of(timeout: Any) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, tuple):
+        values = [float(t) for t in timeout if t is not None]
+        return max(values) if values else None
+    return float(timeout)
+
+
+class BoundedAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` that bounds each request's total time and body size.
+
+    ``timeout_s`` caps every request (the ``timeout`` a caller passes caps it further);
+    ``max_bytes`` defaults to the run's cap. Bodies are always read here, in chunks, so a
+    caller asking for ``stream=True`` still gets a fully read (and capped) response.
+    """
+
+    def __init__(self, timeout_s: float | None = None, max_bytes: int | None = None,
+                 max_retries: Any = 0, **kwargs: Any) -> None:
+        self.timeout_s, self.max_bytes = timeout_s, max_bytes
+        super().__init__(max_retries=max_retries, **kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        install(self.poolmanager)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        install(manager)
+        return manager
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
+             verify: bool | str = True, cert: Any = None, proxies: Mapping[str, str] | None = None,
+             ) -> requests.Response:
+        limits = [t for t in (self.timeout_s, _total_of(timeout)) if t is not None]
+        total = min(limits) if limits else DEFAULT_TIMEOUT_S
+        max_bytes = self.max_bytes or current_run().max_bytes
+        with watch(total) as w:
+            def cut(exc: BaseException | None = None) -> TotalTimeout:
+                by_run = current_run().remaining_s() <= 0 or w.seconds < total
+                return TotalTimeout(total if not by_run else w.seconds, run_deadline=by_run,
+                                    request=request)
+
+            if w.expired:
+                raise cut()
+            step = max(w.remaining_s(), 0.001)
+            try:
+                resp = super().send(request, stream=True, timeout=(step, step), verify=verify,
+                                    cert=cert, proxies=proxies)
+                try:
+                    content = read_capped(resp.raw, max_bytes)
+                finally:
+                    resp.raw.release_conn()
+            except TooLarge:
+                resp.close()
+                raise ResponseTooLarge(max_bytes, request=request, response=resp) from None
+            except DeadlineExceeded:
+                raise cut() from None
+            except Exception as exc:
+                if w.expired:
+                    raise cut(exc) from exc
+                if isinstance(exc, requests.RequestException):
+                    raise
+                # urllib3 errors raised while reading the body (requests wraps only its own reads)
+                raise requests.exceptions.ConnectionError(exc, request=request) from exc
+        resp._content = content
+        resp._content_consumed = True  # type: ignore[attr-defined]
+        return resp
+
+
+class BoundedSession(requests.Session):
+    """A Session whose adapters are all :class:`BoundedAdapter` s, even ones mounted later by a
+    library (prometheus-api-client mounts its own on the server's URL)."""
+
+    def __init__(self, timeout_s: float | None = None, max_bytes: int | None = None,
+                 pool_size: int | None = None) -> None:
+        self.bound_timeout_s, self.bound_max_bytes, self.pool_size = timeout_s, max_bytes, pool_size
+        super().__init__()  # mounts the default adapters through self.mount
+
+    def mount(self, prefix: str | bytes, adapter: Any) -> None:
+        if not isinstance(adapter, BoundedAdapter):
+            retries = getattr(adapter, "max_retries", 0)
+            size = getattr(self, "pool_size", None)
+            # Keep the pool sizes of an adapter a library mounted (prometheus-api-client's caller
+            # sizes it to its concurrency), else the session's own.
+            pools = ({"pool_connections": getattr(adapter, "_pool_connections", 10),
+                      "pool_maxsize": getattr(adapter, "_pool_maxsize", 10)}
+                     if isinstance(adapter, HTTPAdapter) else
+                     {"pool_connections": max(10, size), "pool_maxsize": max(10, size)} if size else {})
+            adapter = BoundedAdapter(getattr(self, "bound_timeout_s", None),
+                                     getattr(self, "bound_max_bytes", None), max_retries=retries, **pools)
+        super().mount(prefix, adapter)
+
+
+def bounded_session(*, timeout_s: float | None = None, max_bytes: int | None = None,
+                    verify: bool | str = True, headers: Mapping[str, str] | None = None,
+                    pool_size: int | None = None) -> BoundedSession:
+    """A ``requests.Session`` bounded in total time per request and size per response;
+    ``pool_size``: connections kept per host and hosts kept (for many threads at once)."""
+    session = BoundedSession(timeout_s, max_bytes, pool_size)
+    session.verify = verify
+    if headers:
+        session.headers.update(headers)
+    return session
+
+
+def ensure_bounded(session: requests.Session) -> requests.Session:
+    """Bound a plain Session in place (mounting :class:`BoundedAdapter` for http and https)."""
+    if isinstance(session, BoundedSession):
+        return session
+    for prefix in ("http://", "https://"):
+        if not isinstance(session.adapters.get(prefix), BoundedAdapter):
+            session.mount(prefix, BoundedAdapter())
+    return session
 
 
 def describe_error(exc: BaseException, url: str, timeout_s: float) -> str:
     """A short, actionable reason for a failed request."""
+    if isinstance(exc, ResponseTooLarge):
+        return (f"answer from {url} larger than {mb(exc.max_bytes)} MB, not read "
+                "(the limit is max_response_mb)")
+    if isinstance(exc, TotalTimeout):
+        if exc.run_deadline:
+            return f"{url} did not answer before the run's deadline (--timeout) passed"
+        return f"{url} did not answer within {seconds(exc.seconds)} s (timed out)"
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return f"cannot connect to {url}: timed out after {timeout_s:g} s"
     if isinstance(exc, requests.exceptions.ReadTimeout):
@@ -39,6 +240,24 @@ def _root(exc: BaseException) -> str:
     return text.split("] ")[-1][:200]
 
 
+def join_url(base: str, path: str) -> str:
+    """``path`` appended to ``base``'s path, keeping ``base``'s query string
+    (``http://h/jaeger?orgId=1`` + ``/api/v3/services`` -> ``http://h/jaeger/api/v3/services?orgId=1``);
+    requests then adds a request's own ``params`` after it."""
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path))
+
+
+def _charset(resp: requests.Response) -> str:
+    ctype = resp.headers.get("Content-Type", "")
+    for part in ctype.split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "charset" and value:
+            return value.strip('"')
+    # No charset: JSON and Envoy's text are UTF-8 (never guess: guessing reads a big body twice).
+    return "utf-8"
+
+
 def http_get(
     session: requests.Session,
     url: str,
@@ -50,16 +269,26 @@ def http_get(
     verify: bool | str = True,
     meta: dict[str, Any] | None = None,
 ) -> Payload:
-    """GET ``url``; the Payload holds the body text and status, or the error in words."""
+    """GET ``url`` within ``timeout_s`` in total (and the run's deadline); the Payload holds the
+    body text and status, or the error in words."""
     start = time.perf_counter()
     fetched_at = iso(utc_now())
+    ensure_bounded(session)
+
+    def failed(reason: str) -> Payload:
+        return Payload(key=key, error=reason, url=url, params=dict(params or {}),
+                       elapsed_s=time.perf_counter() - start, fetched_at=fetched_at, meta=dict(meta or {}))
+
+    if budget_s(timeout_s) <= 0:
+        return failed(f"{url}: not asked, the run's deadline (--timeout) had passed")
     try:
         resp = session.get(url, params=params, headers=headers, timeout=timeout_s, verify=verify)
-        body = resp.text
+        try:
+            body = resp.content.decode(_charset(resp), errors="replace")
+        except LookupError:  # an unknown charset name
+            body = resp.content.decode("utf-8", errors="replace")
         return Payload(key=key, body=body, status=resp.status_code, url=url, params=dict(params or {}),
                        elapsed_s=time.perf_counter() - start, fetched_at=fetched_at,
                        meta=dict(meta or {}))
     except requests.RequestException as exc:
-        return Payload(key=key, error=describe_error(exc, url, timeout_s), url=url,
-                       params=dict(params or {}), elapsed_s=time.perf_counter() - start,
-                       fetched_at=fetched_at, meta=dict(meta or {}))
+        return failed(describe_error(exc, url, timeout_s))

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from meshobs.collectors.base import FetchContext, NormalizeContext
-from meshobs.collectors.http import http_get
+from meshobs.collectors.http import http_get, join_url
 from meshobs.collectors.otlp import parse_traces
 from meshobs.collectors.trace_plan import describe, plan_searches, traffic_of
 from meshobs.config import Config
@@ -63,7 +63,7 @@ class JaegerCollector:
              params: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> Payload:
         # Never wait past the run's deadline: the request's timeout is what is left of it.
         timeout = max(MIN_REQUEST_S, min(self.timeout_s, ctx.remaining_s(self.timeout_s)))
-        return http_get(session, self.url.rstrip("/") + path, key, params=params, headers=self.headers,
+        return http_get(session, join_url(self.url, path), key, params=params, headers=self.headers,
                         timeout_s=timeout, verify=self.verify, meta={"api": api, **(meta or {})})
 
     def _services(self, session: requests.Session, ctx: FetchContext) -> tuple[Payload, str]:

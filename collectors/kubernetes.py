@@ -17,16 +17,18 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from meshobs.collectors.base import FetchContext, NormalizeContext
+from meshobs.collectors.http import TooLarge, mb, read_capped, seconds
 from meshobs.collectors.k8s_minimise import minimise_body
 from meshobs.collectors.k8s_objects import flatten_objects, objects_to_part
+from meshobs.collectors.netbound import DeadlineExceeded, current_run, install, watch
+from meshobs.collectors.workers import fan_out
 from meshobs.config import Config
 from meshobs.durations import parse_duration
 from meshobs.model import Layer, SnapshotPart, SourceState, SourceStatus
@@ -54,6 +56,8 @@ APPMESH_CRDS = ("meshes", "virtualservices", "virtualrouters", "virtualnodes", "
                 "gatewayroutes")
 CLUSTER_SCOPED_CRDS = {(APPMESH_GROUP, "meshes")}
 CONCURRENCY = 4
+ROOT_NAMESPACE = "istio-system"  # where mesh-wide policies live (Istio's default root namespace)
+SCOPED_NAMESPACES_MAX = 3  # more namespaces than this: one cluster-wide list per kind is cheaper
 HINT = "check sources.kubernetes.kubeconfig/context"
 
 
@@ -136,6 +140,11 @@ def load_configuration(kubeconfig: str | None, context: str | None) -> tuple[Any
     return cfg, name
 
 
+class _TimedOut(Exception):
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+
 @dataclass(frozen=True)
 class Request:
     key: str
@@ -161,18 +170,21 @@ class KubernetesCollector:
         from kubernetes import client
 
         cfg, context = load_configuration(self.kubeconfig, self.context)
-        return client.ApiClient(cfg), context, str(cfg.host)
+        api = client.ApiClient(cfg)
+        install(api.rest_client.pool_manager)  # total time bounds (see meshobs.collectors.netbound)
+        return api, context, str(cfg.host)
 
     # -- fetching ------------------------------------------------------------------------
-    def _requests(self, api: Any) -> tuple[list[Request], list[list[Request]]]:
-        """(core requests, CRD chains). A chain is tried in order while the server says 404."""
+    def _requests(self, api: Any, core_scopes: list[str | None] | None,
+                  crd_scopes: list[str | None] | None) -> tuple[list[Request], list[list[Request]]]:
+        """(core requests, CRD chains) for these namespaces (None: cluster-wide; an argument of
+        None: none of that kind). A chain is tried in order while the server says 404."""
         from kubernetes import client
 
         core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
         reqs: list[Request] = []
         chains: list[list[Request]] = []
-        scopes: list[str | None] = list(self.namespaces) or [None]
-        for ns in scopes:
+        for ns in core_scopes or []:
             at = f"@{ns}" if ns else ""
             if ns:
                 reqs.append(Request(f"pods{at}", f"/api/v1/namespaces/{ns}/pods", "pods", ns,
@@ -190,6 +202,9 @@ class KubernetesCollector:
                 reqs.append(Request("namespaces", "/api/v1/namespaces", "namespaces", None, core.list_namespace))
                 reqs.append(Request("deployments", "/apis/apps/v1/deployments", "deployments", None,
                                     apps.list_deployment_for_all_namespaces))
+        scopes = crd_scopes or []
+        for ns in scopes:
+            at = f"@{ns}" if ns else ""
             crds: list[tuple[str, str, tuple[str, ...]]] = []
             if self.mesh in ("istio", "auto"):
                 crds += [(g, p, ISTIO_VERSIONS) for g, p in ISTIO_CRDS] + list(ISTIO_OTHER_CRDS)
@@ -212,14 +227,35 @@ class KubernetesCollector:
         return reqs, chains
 
     def _get(self, req: Request, server: str) -> Payload:
+        """One list, within the source's timeout in total (and the run's deadline), capped in size."""
         from kubernetes.client.exceptions import ApiException
 
         start = time.perf_counter()
         payload = Payload(key=req.key, url=server.rstrip("/") + req.path, fetched_at=iso(utc_now()))
         try:
-            resp = req.call(*req.args, _preload_content=False, _request_timeout=self.timeout_s)
-            payload.body = resp.data.decode("utf-8", "replace")
-            payload.status = int(resp.status)
+            with watch(self.timeout_s) as w:
+                try:
+                    if w.expired:
+                        raise DeadlineExceeded("the run's deadline had passed")
+                    step = max(w.remaining_s(), 0.001)
+                    resp = req.call(*req.args, _preload_content=False, _request_timeout=(step, step))
+                    try:
+                        payload.body = read_capped(resp, current_run().max_bytes).decode("utf-8", "replace")
+                    finally:
+                        resp.release_conn()
+                    payload.status = int(resp.status)
+                except ApiException:
+                    raise
+                except Exception as exc:
+                    if w.expired or isinstance(exc, DeadlineExceeded):
+                        raise _TimedOut(w.seconds) from exc
+                    raise
+        except _TimedOut as exc:
+            payload.error = (f"the Kubernetes API at {server} did not answer {req.path} within "
+                             f"{seconds(exc.seconds)} s (timed out); {HINT} or raise sources.kubernetes.timeout")
+        except TooLarge as exc:
+            payload.error = (f"the Kubernetes API's answer to {req.path} is larger than {mb(exc.max_bytes)} MB, "
+                             "not read (the limit is max_response_mb); narrow sources.kubernetes.namespaces")
         except ApiException as exc:
             payload.status = int(exc.status or 0)
             payload.body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
@@ -246,9 +282,25 @@ class KubernetesCollector:
                 break
         return out
 
+    def _crd_scopes(self, ctx: FetchContext) -> list[str | None]:
+        """Namespaces to list mesh config in: all (or the configured ones), or for a scoped
+        question the namespaces involved plus the root namespace (mesh-wide policies), unless
+        they are so many that one cluster-wide list per kind is cheaper."""
+        everywhere: list[str | None] = list(self.namespaces) or [None]
+        if ctx.phase != "scoped" or ctx.scope is None:
+            return everywhere
+        wanted = sorted(ctx.scope.namespaces | {ROOT_NAMESPACE})
+        if self.namespaces:
+            wanted = [n for n in wanted if n in self.namespaces]
+        return everywhere if len(wanted) > SCOPED_NAMESPACES_MAX else list(wanted)
+
     def fetch(self, ctx: FetchContext) -> list[RawSource]:
-        """List everything; the first request doubles as a reachability probe."""
+        """List everything (phase "all"); the pods, services, namespaces and deployments only
+        (phase "graph"); or the mesh configuration of the namespaces involved (phase "scoped").
+        The first request doubles as a reachability probe."""
         raw = RawSource(name=KIND, kind=KIND, meta={"context": "", "namespaces": list(self.namespaces)})
+        core: list[str | None] | None = None if ctx.phase == "scoped" else (list(self.namespaces) or [None])
+        crds = None if ctx.phase == "graph" else self._crd_scopes(ctx)
         with raw.timed():
             try:
                 api, context, server = self.load()
@@ -257,16 +309,17 @@ class KubernetesCollector:
                 return [raw]
             raw.meta["context"] = context
             try:
-                reqs, chains = self._requests(api)
-                probe = raw.add(self._get(reqs[0], server))
-                if probe.error and (probe.status is None or probe.status == 401):
-                    return [raw]  # nothing else can succeed; one clear error beats sixteen
-                with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
-                    singles = list(pool.map(lambda r: self._get(r, server), reqs[1:]))
-                    chained = list(pool.map(lambda c: self._chain(c, server), chains))
-                for p in singles:
-                    raw.add(p)
-                for group in chained:
+                reqs, chains = self._requests(api, core, crds)
+                if reqs:
+                    probe = raw.add(self._get(reqs[0], server))
+                    if probe.error and (probe.status is None or probe.status == 401):
+                        return [raw]  # nothing else can succeed; one clear error beats sixteen
+                    reqs = reqs[1:]
+                late = [Payload(key="late", error="not asked: the run's deadline (--timeout) passed")]
+                work: list[list[Request]] = [[r] for r in reqs] + chains
+                for group in fan_out(lambda c: self._chain(c, server), work, workers=CONCURRENCY,
+                                     deadline=ctx.deadline, name="kubernetes",
+                                     late=lambda c, _started: [replace(late[0], key=c[0].key)]):
                     for p in group:
                         raw.add(p)
             finally:

@@ -130,6 +130,8 @@ class ManifestsCollector:
     kind: str = KIND
 
     def fetch(self, ctx: FetchContext) -> list[RawSource]:
+        if not ctx.runs("graph"):
+            return []  # local files, read once in the graph phase (they may define the services)
         return [read_manifest_tree(self.paths, self.layer)]
 
 

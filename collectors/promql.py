@@ -115,7 +115,10 @@ QUERIES: dict[str, Query] = {q.name: q for q in (
     Query("latency_p50", DURATION, LATENCY_LABELS, SCOPED, quantile=0.5),
     Query("latency_p90", DURATION, LATENCY_LABELS, SCOPED, quantile=0.9),
     Query("latency_p99", DURATION, LATENCY_LABELS, SCOPED, quantile=0.99),
-    Query("tcp_sent", TCP_SENT, TCP_LABELS, SCOPED, positive=True),
+    # In the graph phase: TCP edges are edges of the graph too (a service calling a data store
+    # over TCP), and the neighbourhood of a question is computed from the graph phase alone.
+    # Bytes sent, not connections opened: a long-lived connection opens none in the window.
+    Query("tcp_sent", TCP_SENT, TCP_LABELS, GRAPH, positive=True),
     Query("tcp_received", TCP_RECEIVED, TCP_LABELS, SCOPED, positive=True),
     Query("tcp_opened", TCP_OPENED, TCP_LABELS, SCOPED, positive=True),
 )}

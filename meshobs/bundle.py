@@ -14,17 +14,18 @@ import os
 import re
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .bundle_read import BundleError, index_header, open_bundle, sources_from_index
+from .bundle_read import BundleError, index_header, iter_sources_from_index, open_bundle, sources_from_index
 from .raw import Payload, RawSource, iso
 from .redact import REDACTED, mask_known, redact_text, scrub
 from .schemas import VERSIONS
 
-__all__ = ["FORMAT", "REDACTED", "Bundle", "BundleError", "read_bundle", "scrub", "write_bundle"]
+__all__ = ["FORMAT", "REDACTED", "Bundle", "BundleError", "iter_bundle", "read_bundle", "scrub", "write_bundle"]
 
 FORMAT = "meshobs-bundle/1"
 
@@ -41,6 +42,11 @@ class Bundle:
     meshobs_version: str = ""
     description: str = ""
     name: str = ""
+    # The neighbourhood a scoped collection (``diagnose SERVICE``) fetched, as
+    # meshobs.collect.scope_to_dict writes it; None for a mesh-wide bundle.
+    scope: dict[str, Any] | None = None
+    # Sources still to be read, one at a time (iter_bundle); build_snapshot consumes them.
+    stream: Iterator[RawSource] | None = field(default=None, repr=False, compare=False)
 
 
 def config_for_bundle(raw: dict[str, Any], path: Path | None) -> dict[str, Any]:
@@ -110,6 +116,8 @@ def _index(bundle: Bundle) -> tuple[dict[str, Any], dict[str, str]]:
         "time": iso(bundle.time), "window_s": bundle.window_s, "name": bundle.name,
         "description": bundle.description, "config": scrub(bundle.config), "sources": sources,
     }
+    if bundle.scope is not None:
+        index["scope"] = bundle.scope
     return index, files
 
 
@@ -154,8 +162,34 @@ def read_bundle(path: str | Path) -> Bundle:
     path = Path(path)
     index, read = open_bundle(path, FORMAT)
     try:
-        header = index_header(index)
-        sources = sources_from_index(index, read)
+        bundle = _header(index)
+        bundle.sources = sources_from_index(index, read)
     except ValueError as exc:
         raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
-    return Bundle(sources=sources, **header)
+    return bundle
+
+
+def iter_bundle(path: str | Path) -> tuple[Bundle, Iterator[RawSource]]:
+    """:func:`read_bundle`'s times, config and scope (``sources`` empty), and its sources one at a
+    time, each read when the iterator reaches it (an archive in one sequential pass, with the
+    same checks). A replay that normalises each source and lets it go never holds every body
+    at once."""
+    path = Path(path)
+    index, read = open_bundle(path, FORMAT, stream=True)
+    try:
+        bundle = _header(index)
+    except ValueError as exc:
+        raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
+
+    def sources() -> Iterator[RawSource]:
+        try:
+            yield from iter_sources_from_index(index, read)
+        except ValueError as exc:
+            raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
+
+    return bundle, sources()
+
+
+def _header(index: dict[str, Any]) -> Bundle:
+    scope = index.get("scope")
+    return Bundle(sources=[], scope=scope if isinstance(scope, dict) else None, **index_header(index))

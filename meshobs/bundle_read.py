@@ -21,7 +21,7 @@ import os
 import stat
 import tarfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -99,7 +99,12 @@ def _read_in_directory(root: Path, name: str) -> bytes:
 
 # -- archives ------------------------------------------------------------------------------------
 def _members(path: Path, wanted: set[str]) -> dict[str, bytes]:
-    """One pass over the archive reading the regular members named in ``wanted``.
+    """The regular members named in ``wanted``, read in one pass (see :func:`_iter_members`)."""
+    return dict(_iter_members(path, wanted))
+
+
+def _iter_members(path: Path, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
+    """One pass over the archive yielding the regular members named in ``wanted``, in order.
 
     Members are visited in archive order; the others are skipped (decompressed, not kept) and
     the pass stops once every wanted member was found. A member whose header declares more than
@@ -107,7 +112,6 @@ def _members(path: Path, wanted: set[str]) -> dict[str, bytes]:
     stop the read before that data is decompressed. A gzip archive read to its end has its CRC
     and length checked, so a truncated or corrupted archive is refused.
     """
-    out: dict[str, bytes] = {}
     total = members = 0
     remaining = set(wanted)
     try:
@@ -134,8 +138,8 @@ def _members(path: Path, wanted: set[str]) -> dict[str, bytes]:
                         continue
                     f = tar.extractfile(member)
                     if f is not None:
-                        out[name] = f.read(MAX_FILE_BYTES + 1)
                         remaining.discard(name)
+                        yield name, f.read(MAX_FILE_BYTES + 1)
                 if gz is not None:
                     # What follows the last member a meshobs bundle needs is the end-of-archive
                     # padding: read it so gzip checks the CRC; never more than a few MB.
@@ -146,7 +150,6 @@ def _members(path: Path, wanted: set[str]) -> dict[str, bytes]:
         raise
     except (tarfile.TarError, EOFError, OSError, zlib.error, ValueError) as exc:
         raise _bad(path, f"not a meshobs bundle archive, or a damaged one ({type(exc).__name__}: {exc})") from None
-    return out
 
 
 class _Archive:
@@ -216,6 +219,28 @@ def parse_index(data: bytes, fmt: str) -> dict[str, Any]:
     return index
 
 
+class _ArchiveStream:
+    """Members read on demand in one pass after the index: bundles are written in payload order,
+    so each member is read when its source is reached and let go once handed out (the checks of
+    :func:`_iter_members` apply)."""
+
+    def __init__(self, path: Path, names: set[str]) -> None:
+        self.path = path
+        self._members = _iter_members(path, names)
+        self._waiting: dict[str, bytes] = {}
+
+    def read(self, name: str) -> bytes:
+        while name not in self._waiting:
+            got = next(self._members, None)
+            if got is None:
+                raise _bad(self.path, f"{name} is missing from the bundle (or is not a regular file)")
+            self._waiting[got[0]] = got[1]
+        data = self._waiting.pop(name)
+        if len(data) > MAX_FILE_BYTES:
+            raise _bad(self.path, f"{name} is larger than {MAX_FILE_BYTES // 2**20} MB")
+        return data
+
+
 def payload_files(index: dict[str, Any]) -> list[Any]:
     """Every payload file name the index references (unchecked: :func:`check_name` does that)."""
     files = []
@@ -227,9 +252,15 @@ def payload_files(index: dict[str, Any]) -> list[Any]:
 
 def sources_from_index(index: dict[str, Any], read: Callable[[str], bytes]) -> list[RawSource]:
     """The RawSources an index describes, every field type-checked (ValueError naming it)."""
-    sources = []
+    return list(iter_sources_from_index(index, read))
+
+
+def iter_sources_from_index(index: dict[str, Any], read: Callable[[str], bytes]) -> Iterator[RawSource]:
+    """:func:`sources_from_index` one source at a time, each read when reached; each index entry
+    is let go once read (a 5,000-service index is ~100 MB parsed)."""
     raw_sources = _field("bundle", index, "sources", (list,), [])
     for i, s in enumerate(raw_sources):
+        raw_sources[i] = None
         where = f"sources[{i}]"
         if not isinstance(s, dict):
             raise ValueError(f"{where}: expected an object, got {type(s).__name__}")
@@ -250,8 +281,7 @@ def sources_from_index(index: dict[str, Any], read: Callable[[str], bytes]) -> l
                 url=_field(pw, p, "url", (str,), ""), params=_field(pw, p, "params", (dict,), {}),
                 elapsed_s=float(_field(pw, p, "elapsed_s", (int, float), 0.0)),
                 fetched_at=_field(pw, p, "fetched_at", (str,), ""), meta=_field(pw, p, "meta", (dict,), {})))
-        sources.append(raw)
-    return sources
+        yield raw
 
 
 def index_header(index: dict[str, Any]) -> dict[str, Any]:
@@ -269,8 +299,11 @@ def index_header(index: dict[str, Any]) -> dict[str, Any]:
                for k in ("created", "meshobs_version", "description", "name")}}
 
 
-def open_bundle(path: Path, fmt: str) -> tuple[dict[str, Any], Callable[[str], bytes]]:
-    """(parsed index, a reader of the payload files it references) for a directory or archive."""
+def open_bundle(path: Path, fmt: str, *, stream: bool = False) -> tuple[dict[str, Any], Callable[[str], bytes]]:
+    """(parsed index, a reader of the payload files it references) for a directory or archive.
+
+    ``stream``: an archive's payloads are read as they are asked for, in one pass, and not kept
+    (ask in index order, as :func:`iter_sources_from_index` does); else all are read up front."""
     if path.is_dir():
         def read_dir(name: str) -> bytes:
             return _read_in_directory(path, check_name(path, name))
@@ -287,6 +320,10 @@ def open_bundle(path: Path, fmt: str) -> tuple[dict[str, Any], Callable[[str], b
             index = parse_index(data, fmt)
         except ValueError as exc:
             raise _bad(path, str(exc)) from None
-        archive.load({check_name(path, f) for f in payload_files(index)})
+        names = {check_name(path, f) for f in payload_files(index)}
+        if stream:
+            members = _ArchiveStream(path, names)
+            return index, lambda name: members.read(check_name(path, name))
+        archive.load(names)
         return index, lambda name: archive.read(check_name(path, name))
     raise BundleError(f"{path}: no such bundle (expected a directory or a .tar.gz)")

@@ -13,11 +13,13 @@ from the pods). Modules are imported lazily so a command only pays for the sourc
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import itertools
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .bundle import Bundle, config_for_bundle
@@ -26,6 +28,9 @@ from .model import Mesh, MeshSnapshot, SnapshotPart, SourceState, SourceStatus
 from .raw import RawSource, iso, utc_now
 from .redact import redact_text, register_config_secrets
 from .telemetry import timed
+
+if TYPE_CHECKING:
+    from meshobs.collectors.base import Scope
 
 # kind -> module. Order matters for fetch: the first group runs before the second.
 FIRST = ("kubernetes", "manifests")
@@ -87,27 +92,191 @@ def _debug() -> bool:
     return bool(ctx is not None and ctx.find_root().params.get("debug"))
 
 
-def collect(config: Config, *, at: datetime | None = None, progress: Progress | None = None) -> Bundle:
-    """Fetch every configured source; never raises for an unreachable or failing source."""
+# Of a run's --timeout, the share kept for normalising, diagnosing and printing after the
+# collection's deadline (at least RESERVE_MIN_S, at most RESERVE_MAX_S), and how long the
+# orchestrator waits past that deadline for collectors to hand in their "timed out" payloads.
+RESERVE_SHARE, RESERVE_MIN_S, RESERVE_MAX_S = 0.1, 0.2, 5.0
+GRACE_S = 0.25
+
+Question = Callable[[MeshSnapshot], "Scope | None"]
+
+
+def fetch_deadline(run_deadline: float | None) -> float | None:
+    """When collection must stop so that the run can still end by ``run_deadline``."""
+    if run_deadline is None:
+        return None
+    left = run_deadline - time.monotonic()
+    reserve = min(RESERVE_MAX_S, max(RESERVE_MIN_S, RESERVE_SHARE * left))
+    return run_deadline - min(reserve, max(0.0, left) / 2)
+
+
+def _late_source(kind: str, _started: bool) -> list[RawSource]:
+    return [RawSource(name=kind, kind=kind,
+                      error="not finished before the run's deadline (--timeout); what it had not "
+                            "fetched could not be checked")]
+
+
+def _needs_pods(kind: str, config: Config) -> bool:
+    """Envoy discovering its targets in Kubernetes waits for the pod list; nothing else does."""
+    envoy = config.sources.get("envoy") or {}
+    return kind == "envoy" and (envoy.get("discovery") or ("static" if envoy.get("targets") else
+                                                           "kubernetes")) == "kubernetes"
+
+
+def _fetch_phase(config: Config, ctx: Any, prior: list[RawSource], progress: Progress | None) -> list[RawSource]:
+    """One phase: every collector at once on daemon threads, except Envoy discovering its
+    targets in the pods, which starts when the Kubernetes-side sources are done. The phase ends
+    at the collection deadline with what has come in."""
+    import threading
+
+    from meshobs.collectors.workers import fan_out
+
+    kinds = configured_kinds(config)
+    wait = None if ctx.deadline is None else ctx.deadline + GRACE_S
+    first_kinds = [k for k in kinds if k in FIRST]
+    first: dict[str, list[RawSource]] = {}
+    lock, first_done = threading.Lock(), threading.Event()
+    if not first_kinds:
+        first_done.set()
+
+    def run(kind: str) -> list[RawSource]:
+        known = prior
+        if _needs_pods(kind, config):
+            first_done.wait(None if wait is None else max(0.0, wait - time.monotonic()))
+            with lock:
+                known = prior + [r for k in first_kinds for r in first.get(k, [])]
+        raws = _fetch_one(kind, config, known, ctx, progress)
+        if kind in first_kinds:
+            with lock:
+                first[kind] = raws
+                if len(first) == len(first_kinds):
+                    first_done.set()
+        return raws
+
+    groups = fan_out(run, kinds, workers=max(1, len(kinds)), deadline=wait,
+                     late=_late_source, name="collect")
+    return [r for group in groups for r in group]
+
+
+def merge_phases(graph: list[RawSource], scoped: list[RawSource]) -> list[RawSource]:
+    """The scoped phase's payloads appended to the graph phase's RawSource of the same name, so
+    one normalize call sees both; a payload key the graph phase already has is kept from there.
+    A source that failed as a whole in one phase stays a separate source (``<name>:scoped``),
+    so the other phase's answers are not thrown away with it."""
+    out = [RawSource(r.name, r.kind, list(r.payloads), dict(r.meta), r.error, r.duration_s, r.part) for r in graph]
+    by_name = {r.name: r for r in out}
+    for r in scoped:
+        mine = by_name.get(r.name)
+        if mine is None:
+            out.append(r)
+            by_name[r.name] = r
+        elif mine.error or r.error:
+            if r.error or r.payloads:
+                out.append(RawSource(f"{r.name}:scoped", r.kind, r.payloads, r.meta, r.error, r.duration_s))
+        else:
+            have = {p.key for p in mine.payloads}
+            added = [p for p in r.payloads if p.key not in have]
+            if added:
+                mine.payloads.extend(added)
+                mine.part = None  # normalised again, with the scoped payloads
+            mine.meta.update({k: v for k, v in r.meta.items() if k not in mine.meta})
+            mine.duration_s += r.duration_s
+    return out
+
+
+def collect(config: Config, *, at: datetime | None = None, progress: Progress | None = None,
+            deadline: float | None = None, needs: frozenset[str] | None = None,
+            question: Question | None = None, keep_raw: bool = True) -> Bundle:
+    """Fetch every configured source; never raises for an unreachable or failing source.
+
+    ``deadline`` (``time.monotonic()``) is the whole run's: collection stops a little before it
+    (:func:`fetch_deadline`), and whatever has not answered by then is reported as such.
+    ``needs`` narrows what collectors ask for (see ``FetchContext.needs``). With ``question``
+    the collection runs in two phases: "graph" (the cheap mesh-wide part), then ``question``
+    (which may raise, e.g. for an unknown service, before anything heavy is fetched) turns that
+    graph into the Scope the "scoped" phase collects; the Scope is recorded in the bundle.
+    ``keep_raw=False`` (no bundle will be written): sources may be normalised as they arrive
+    and their bodies dropped (``FetchContext.digest``); the bundle then only builds a snapshot.
+    """
     from meshobs.collectors.base import FetchContext
+    from meshobs.collectors.netbound import RunLimits, run_limits
 
     register_config_secrets(config.raw)  # a server echoing a credential back gets it masked
     when = at or config.time or utc_now()
-    ctx = FetchContext(time=when, window_s=config.window_s, config=config)
-    kinds = configured_kinds(config)
-    first: list[RawSource] = []
-    for kind in (k for k in kinds if k in FIRST):
-        first.extend(_fetch_one(kind, config, [], ctx, progress))
-    second_kinds = [k for k in kinds if k in SECOND]
-    second: list[RawSource] = []
-    if second_kinds:
-        with ThreadPoolExecutor(max_workers=len(second_kinds)) as pool:
-            futures = [pool.submit(_fetch_one, k, config, first, ctx, progress) for k in second_kinds]
-            for f in futures:
-                second.extend(f.result())
-    return Bundle(time=when, window_s=config.window_s, sources=first + second,
+    until = fetch_deadline(deadline)
+    limits = RunLimits(deadline=until, max_bytes=max_response_bytes(config))
+    ctx = FetchContext(time=when, window_s=config.window_s, config=config, deadline=until, needs=needs,
+                       digest=None if keep_raw else (lambda raw: _digest(raw, when, config.window_s)))
+    scope = None
+    with run_limits(limits), _tls_warnings(config):
+        if question is None:
+            sources = _fetch_phase(config, ctx, [], progress)
+        else:
+            graph = _fetch_phase(config, replace(ctx, phase="graph"), [], progress)
+            for raw in graph:  # normalised once: a source the scoped phase adds nothing to is reused
+                raw.part = normalize_source(raw, when, config.window_s)
+            graph_bundle = Bundle(time=when, window_s=config.window_s, sources=graph, config=config.raw)
+            scope = question(build_snapshot(graph_bundle, origin="live"))
+            scoped = _fetch_phase(config, replace(ctx, phase="scoped", scope=scope),
+                                  [r for r in graph if r.kind in FIRST], progress)
+            sources = merge_phases(graph, scoped)
+    return Bundle(time=when, window_s=config.window_s, sources=sources,
                   config=config_for_bundle(config.raw, config.path),
-                  created=iso(utc_now()), meshobs_version=__version__)
+                  created=iso(utc_now()), meshobs_version=__version__,
+                  scope=scope_to_dict(scope) if scope is not None else None)
+
+
+def _digest(raw: RawSource, time: datetime, window_s: float) -> RawSource:
+    raw.part = normalize_source(raw, time, window_s)
+    raw.drop_bodies()
+    return raw
+
+
+def max_response_bytes(config: Config) -> int:
+    from meshobs.collectors.netbound import DEFAULT_MAX_RESPONSE_MB
+
+    return int(float(config.raw.get("max_response_mb") or DEFAULT_MAX_RESPONSE_MB) * 1024 * 1024)
+
+
+@contextmanager
+def _tls_warnings(config: Config) -> Iterator[None]:
+    """One line per source whose TLS verification is off, instead of urllib3's warning per
+    request (30 lines for a small mesh)."""
+    import warnings
+
+    import click
+    from urllib3.exceptions import InsecureRequestWarning
+
+    for name, section in sorted(config.sources.items()):
+        if isinstance(section, dict) and section.get("verify_tls") is False:
+            click.echo(f"meshobs: warning: sources.{name}: TLS certificates are not verified "
+                       "(verify_tls: false)", err=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureRequestWarning)
+        yield
+
+
+def scope_to_dict(scope: Scope) -> dict[str, Any]:
+    """A Scope as the bundle records it (sorted, so equal scopes write equal bundles)."""
+    return {"target": str(scope.target) if scope.target else None,
+            "services": sorted(str(s) for s in scope.services),
+            "workloads": sorted(str(w) for w in scope.workloads)}
+
+
+def scope_from_dict(doc: Any) -> Scope | None:
+    """The Scope recorded in a bundle (None for a mesh-wide bundle or an unreadable entry)."""
+    from meshobs.collectors.base import Scope
+    from meshobs.model import ServiceRef, WorkloadRef
+
+    if not isinstance(doc, dict):
+        return None
+    try:
+        target = doc.get("target")
+        return Scope(target=ServiceRef(*str(target).split("/", 1)) if target else None,
+                     services=frozenset(ServiceRef(*str(s).split("/", 1)) for s in doc.get("services") or []),
+                     workloads=frozenset(WorkloadRef(*str(w).split("/", 1)) for w in doc.get("workloads") or []))
+    except TypeError:  # not "namespace/name"
+        return None
 
 
 def normalize_source(raw: RawSource, time: datetime, window_s: float) -> SnapshotPart:
@@ -137,11 +306,29 @@ def normalize_source(raw: RawSource, time: datetime, window_s: float) -> Snapsho
     return part
 
 
-def build_snapshot(bundle: Bundle, origin: str = "") -> MeshSnapshot:
-    """Bundle (live or recorded) -> MeshSnapshot, through each source's ``normalize``."""
+def _consume(bundle: Bundle) -> Iterator[RawSource]:
+    stream, bundle.stream = bundle.stream, None
+    yield from stream or ()
+
+
+def build_snapshot(bundle: Bundle, origin: str = "", *, keep_raw: bool = True,
+                   sources: Iterable[RawSource] | None = None) -> MeshSnapshot:
+    """Bundle (live or recorded) -> MeshSnapshot, through each source's ``normalize``.
+
+    ``keep_raw=False``: each source's bodies are dropped once it is normalised (the bundle is
+    not written afterwards), so the raw payloads and the model are not both held whole.
+    ``sources`` replaces ``bundle.sources`` (e.g. :func:`meshobs.bundle.iter_bundle`'s, read one
+    at a time)."""
     from .assemble import assemble
 
-    parts = [normalize_source(raw, bundle.time, bundle.window_s) for raw in bundle.sources]
+    parts = []
+    if sources is None:
+        sources = bundle.sources if bundle.stream is None else itertools.chain(bundle.sources, _consume(bundle))
+    for raw in sources:
+        parts.append(raw.part if raw.part is not None else normalize_source(raw, bundle.time, bundle.window_s))
+        if not keep_raw:
+            raw.drop_bodies()
+            raw.part = None
     configured = str(bundle.config.get("mesh", "auto"))
     mesh = Mesh(configured) if configured in ("istio", "appmesh") else Mesh.UNKNOWN
     return assemble(SnapshotPart.merge(parts), time=bundle.time, window_s=bundle.window_s,

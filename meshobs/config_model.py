@@ -130,8 +130,9 @@ class Envoy(Section):
                           "targets are given, else kubernetes.")
     targets: list[EnvoyTarget] = Field(default_factory=list, description="Admin endpoints (static discovery).")
     port: int | None = Field(None, ge=1, le=65535, description="Admin port (default: from the pod, else 15000).")
-    timeout: PositiveDuration = Field(_d("5s"), description="Per-request timeout.")
-    concurrency: int = Field(8, ge=1, description="Proxies queried at once.")
+    timeout: PositiveDuration = Field(_d("5s"), description="Per request, in total (a proxy gets at most three "
+                                                             "times this for all its requests).")
+    concurrency: int = Field(32, ge=1, description="Proxies queried at once.")
     namespaces: StrList = Field(default_factory=list, description="Only these namespaces (empty: all).")
     verify_tls: bool = Field(True, description="Verify https:// admin endpoints' TLS certificates.")
     ca_file: FilePath | None = Field(None, description="CA bundle for https:// admin endpoints "

@@ -67,6 +67,14 @@ class RawSource:
     meta: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # the whole source failed before any payload (bad config ...)
     duration_s: float = 0.0
+    # Set when the source was normalised as soon as it arrived and its bodies dropped (no
+    # bundle being recorded): the SnapshotPart that normalize made of it. Never written to a bundle.
+    part: Any = field(default=None, repr=False, compare=False)
+
+    def drop_bodies(self) -> None:
+        """Forget the payloads' bodies (the big part), keeping what was asked and how it went."""
+        for p in self.payloads:
+            p.body = None
 
     def get(self, key: str) -> Payload | None:
         for p in self.payloads:

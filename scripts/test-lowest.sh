@@ -33,5 +33,5 @@ PYCHECK
 
 export MESHOBS_REQUIRE_PROMETHEUS=1 MESHOBS_REQUIRE_VICTORIAMETRICS=1 MESHOBS_REQUIRE_MOTO=1
 echo "== pytest (lowest versions)"
-.venv-lowest/bin/pytest -p no:cacheprovider --ignore=tests/test_tui_snapshots.py \
+.venv-lowest/bin/pytest -n "${MESHOBS_TEST_WORKERS:-auto}" -p no:cacheprovider --ignore=tests/test_tui_snapshots.py \
   --deselect tests/test_packaging.py::test_release_build_installs_and_runs_in_a_clean_venv "$@"

@@ -37,7 +37,8 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy meshobs
 echo "== pytest"
-.venv/bin/pytest "$@"
+# One worker per core (MESHOBS_TEST_WORKERS=0 runs in this process, e.g. to debug one test).
+.venv/bin/pytest -n "${MESHOBS_TEST_WORKERS:-auto}" "$@"
 
 if [ "${MESHOBS_SKIP_LOWEST:-}" != "1" ]; then
   bash scripts/test-lowest.sh "$@"

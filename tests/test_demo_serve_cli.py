@@ -79,6 +79,31 @@ def test_sigterm_stops_prometheus_too(tmp_path: Path, require_prometheus: None) 
             os.kill(pid, signal.SIGKILL)
 
 
+def test_sigterm_while_starting_stops_prometheus_too(tmp_path: Path, require_prometheus: None) -> None:
+    """SIGTERM before the demo is up is held until it is, then stops everything (it used to be
+    raised before the servers were handed over, leaving Prometheus running)."""
+    workdir = tmp_path / "demo"
+    tsdb = workdir / "prometheus" / "tsdb"
+    proc = subprocess.Popen([sys.executable, "-m", "meshobs", "demo", "serve", "healthy", "--workdir", str(workdir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (workdir / "prometheus").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # starting: the Prometheus workdir appears before Prometheus is ready
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
+        deadline = time.monotonic() + 10
+        while _processes_using(tsdb) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _processes_using(tsdb) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in _processes_using(tsdb):  # only this test's own Prometheus
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_sigterm_while_holding_is_raised_after_the_block() -> None:
     """Starting servers is not cut in half: SIGTERM then is raised once they are all up."""
     order: list[str] = []

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from meshobs.bundle import Bundle
 from meshobs.collect import build_snapshot
+from meshobs.collectors.base import FetchContext
 from meshobs.collectors.envoy import EnvoyCollector, Target, from_config
 from meshobs.config import validate
 from meshobs.model import SourceState
@@ -50,7 +51,8 @@ def test_good_and_bad_proxies_in_one_snapshot(corpus: Path) -> None:
         serve_good(good_json, corpus, stats_json=True)
         serve_good(truncated, corpus)
         truncated.route("/config_dump", body=dump[: len(dump) // 2])
-        serve_good(not_json, corpus)
+        serve_good(not_json, corpus)  # stats fail, so /clusters is asked, and answers text
+        not_json.route("/stats/prometheus", status=500, body="internal error")
         not_json.route("/clusters", body="cluster_statuses: oops, this is the text format\n",
                        content_type="text/plain")
         serve_good(stats500, corpus)
@@ -70,9 +72,17 @@ def test_good_and_bad_proxies_in_one_snapshot(corpus: Path) -> None:
             s.__exit__(None, None, None)
 
     assert [r.name for r in raws] == [f"envoy:default/{t.pod}" for t in targets]
-    assert raws[0].meta == {"namespace": "default", "pod": "good-1", "url": good.url, "workload": "good"}
-    assert {p.key for p in raws[0].payloads} == {"ready", "server_info", "clusters", "stats",
-                                                  "config_dump", "certs"}
+    assert {k: v for k, v in raws[0].meta.items() if k != "not_asked"} == {
+        "namespace": "default", "pod": "good-1", "url": good.url, "workload": "good"}
+    # Only what the checks read: /certs when the dump has no certificates, /clusters when the
+    # stats could not be read.
+    assert {p.key for p in raws[0].payloads} == {"ready", "server_info", "stats", "config_dump"}
+    assert set(raws[0].meta["not_asked"]) == {"certs", "clusters"}
+    assert raws[2].get("certs") is not None  # truncated dump: the certificates come from /certs
+    assert raws[4].get("clusters") is not None  # stats failed: membership from /clusters
+    assert "filter" in {k for _m, path, _h in good.requests for k in path.partition("?")[2].split("&")
+                        for k in [k.split("=")[0]]}
+    assert not any("include_eds" in path for _m, path, _h in good.requests)
     assert raws[0].get("stats").url.endswith("/stats/prometheus")
     snap = build_snapshot(Bundle(time=datetime(2024, 1, 1, tzinfo=UTC), window_s=300, sources=raws))
     state = {s.name: s for s in snap.sources}
@@ -91,7 +101,8 @@ def test_good_and_bad_proxies_in_one_snapshot(corpus: Path) -> None:
     assert proxies["good-1"].cluster("service_envoyproxy_io").counter("update_attempt") == 1242
     assert proxies["goodjson-1"].cluster(reviews).counter("upstream_rq_timeout") == 4
     assert proxies["goodjson-1"].control_plane_connected is True
-    assert proxies["truncated-1"].cluster(reviews).hosts  # from /clusters, despite the bad dump
+    assert proxies["truncated-1"].cluster("service_envoyproxy_io")  # from the stats, despite the bad dump
+    assert proxies["stats500-1"].cluster(reviews).hosts  # from /clusters, as the stats failed
     assert proxies["notjson-1"].routes  # from the dump, despite the bad /clusters
     assert proxies["slow-1"].xds == () and proxies["slow-1"].envoy_version == "1.29.4"
     assert str(proxies["good-1"].workload) == "default/good"
@@ -120,13 +131,21 @@ def test_concurrency_is_bounded() -> None:
     assert 2 <= in_flight["peak"] <= 8
 
 
-def test_overall_deadline_stops_waiting() -> None:
+def ctx_until(seconds: float, **kwargs: object) -> FetchContext:
+    return FetchContext(time=datetime(2024, 1, 1, tzinfo=UTC), window_s=300, config=validate({}),
+                        deadline=time.monotonic() + seconds, **kwargs)  # type: ignore[arg-type]
+
+
+def test_run_deadline_stops_waiting() -> None:
     with LoopbackServer() as srv:
         srv.route("/ready", body="LIVE", delay_s=0.3)
         targets = [target(f"p{i}-1", srv.url) for i in range(6)]
-        raws = EnvoyCollector(targets, timeout_s=5, concurrency=1, deadline_s=0.5).fetch()
+        start = time.monotonic()
+        raws = EnvoyCollector(targets, timeout_s=5, concurrency=1).fetch(ctx_until(0.5))
+        took = time.monotonic() - start
     skipped = [r for r in raws if r.payloads and r.payloads[0].error and "deadline" in r.payloads[0].error]
     assert len(raws) == 6 and len(skipped) >= 3
+    assert took < 1.5  # returned at the deadline, not after every proxy
 
 
 def test_static_config_builds_targets(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -74,11 +75,11 @@ def test_proxies_are_built_from_payloads_fetched_through_the_forward(tmp_path: P
     assert all(_status(snap, ns, pod).state is SourceState.OK for ns, pod in pods)
     for ns, pod in pods:
         (fwd, *more) = api.forwards_to(ns, pod)
-        assert not more  # one forward per proxy: HTTP keep-alive carries all six requests
+        assert not more  # one forward per proxy: HTTP keep-alive carries every request
         assert fwd.ports == "15000" and fwd.protocol == "v4.channel.k8s.io"
         assert fwd.authorization == f"Bearer {TOKEN}"
-        assert fwd.admin_requests == ["/ready", "/server_info", "/clusters?format=json",
-                                      "/stats?format=json", "/config_dump?include_eds=", "/certs"]
+        # What the checks read (the demo's dumps carry SDS certificates, so no /certs).
+        assert [r.split("?")[0] for r in fwd.admin_requests] == ["/ready", "/server_info", "/stats", "/config_dump"]
 
     proxy = next(p for p in snap.proxies if (p.namespace, p.pod) == FRONTEND)
     assert proxy.admin_url == f"portforward://{FRONTEND[0]}/{FRONTEND[1]}:15000"
@@ -87,11 +88,16 @@ def test_proxies_are_built_from_payloads_fetched_through_the_forward(tmp_path: P
     assert {(d.cluster.split("|")[2], d.weight) for d in split.destinations} == {("v1", 90), ("v2", 10)}
     workload_cert = next(c for c in snap.certs if c.proxy_id == proxy.id and c.role == "workload")
     assert workload_cert.not_after == datetime.fromisoformat("2026-11-21T07:48:00+00:00")
-    # Byte for byte the recorded payloads: the same model as the recorded bundle gives.
+    # Byte for byte the recorded payloads: the same model as the recorded bundle gives, but for
+    # the host lists of /clusters, not asked since the stats carry the counts the checks read.
     recorded = {p.id: p for p in build_snapshot(demo).proxies}
+
+    def clusters(proxy: Any) -> dict[str, Any]:
+        return {c.name: replace(c, hosts=()) for c in proxy.clusters}
+
     for p in snap.proxies:
-        assert (p.clusters, p.routes, p.xds, p.listeners) == (
-            recorded[p.id].clusters, recorded[p.id].routes, recorded[p.id].xds, recorded[p.id].listeners)
+        assert (clusters(p), p.routes, p.xds, p.listeners) == (
+            clusters(recorded[p.id]), recorded[p.id].routes, recorded[p.id].xds, recorded[p.id].listeners)
 
 
 def test_a_failed_forward_costs_that_proxy_only_and_says_why(tmp_path: Path, demo: Bundle) -> None:
@@ -125,12 +131,13 @@ def test_an_api_server_that_never_upgrades_costs_one_timeout(tmp_path: Path, dem
     with FakePortForward(token=TOKEN) as api:
         pods = _stage(api, demo, {hung: "hang"})
         start = time.monotonic()
-        snap = _collect(api, tmp_path, demo, timeout="1s")
+        # 2 s: with 1 s, ten forwards opening at once on a loaded machine sometimes ran out.
+        snap = _collect(api, tmp_path, demo, timeout="2s")
         elapsed = time.monotonic() - start
     status = _status(snap, "shop", hung)
     assert status.state is SourceState.ERROR and hung in status.message and "timed out" in status.message
     assert sum(_status(snap, ns, pod).state is SourceState.OK for ns, pod in pods) == 9
-    assert elapsed < 8  # one 1 s timeout, not a hang (the fake holds the upgrade for 30 s)
+    assert elapsed < 8  # one 2 s timeout, not a hang (the fake holds the upgrade for 30 s)
     assert websocket.getdefaulttimeout() == before  # no process-wide setting changed
 
 

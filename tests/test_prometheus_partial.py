@@ -131,10 +131,12 @@ def test_graph_then_scoped_phase_equals_one_collection() -> None:
         (whole,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))  # type: ignore[arg-type]
     # The graph phase reads the request rates only; the scoped phase never repeats them nor the
     # recording-rules check (the collector remembers it for the evaluation time).
-    assert _keys(graph) == ["rules", "query:requests"] and sent_graph == 2
-    assert "query:requests" not in _keys(scoped) and "rules" not in _keys(scoped)
+    graph_queries = [f"query:{q.name}" for q in QUERIES.values() if q.phase == "graph"]
+    assert "query:requests" in graph_queries and "query:tcp_sent" in graph_queries  # the graph's edges
+    assert _keys(graph) == ["rules", *graph_queries] and sent_graph == 1 + len(graph_queries)
+    assert not set(graph_queries) & set(_keys(scoped)) and "rules" not in _keys(scoped)
     # Without a neighbourhood the history has nothing to be narrowed to: not sent, and why.
-    assert sent_scoped == len(QUERIES) - 1 + len(RANGE_QUERIES)
+    assert sent_scoped == len(QUERIES) - len(graph_queries) + len(RANGE_QUERIES)
     assert scoped.meta["history"]["skipped"] == "an empty neighbourhood: nothing to time"
 
     only_graph = prom.normalize(graph, CTX)
@@ -165,7 +167,8 @@ def test_scoped_phase_narrows_every_query_to_the_neighbourhood() -> None:
         collector, config = _collector(srv.url, recording_rules="off")
         (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config,  # type: ignore[arg-type]
                                               scope=scope, phase="scoped"))
-    assert len(srv.requests) == len(raw.payloads) == len(QUERIES) - 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
+    scoped_queries = [q for q in QUERIES.values() if q.phase == "scoped"]
+    assert len(srv.requests) == len(raw.payloads) == len(scoped_queries) + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
     for p in raw.payloads:
         query = p.params["query"]
         assert 'destination_service_namespace=~"pay\\\\.v2|shop",destination_service_name=~"cart|ledger"' in query

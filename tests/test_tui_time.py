@@ -64,7 +64,7 @@ def test_a_live_loader_collects_the_window_and_time_asked_for(monkeypatch: pytes
     config = Config(raw={"sources": {"prometheus": {"url": "http://prom:9090"}}}, window_s=300.0)
     asked: list[tuple[float, datetime | None]] = []
 
-    def collect(cfg: Config) -> Bundle:
+    def collect(cfg: Config, **_bounds: object) -> Bundle:  # (deadline=: each refresh is bounded)
         asked.append((cfg.window_s, cfg.time))
         return Bundle(time=cfg.time or ELEVEN, window_s=cfg.window_s, sources=[])
 

@@ -124,8 +124,9 @@ class SourceLoader:
     """
 
     def __init__(self, from_path: str | None = None, config_path: str | None = None,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 clock: Callable[[], datetime] = _now, timeout: str | None = None) -> None:
         self.from_path, self.config_path, self.clock = from_path, config_path, clock
+        self.timeout = timeout  # --timeout: each live refresh's collection is bounded by it
         self.live = False
         self.description = from_path or "…"
         self._config: Config | None = None
@@ -141,15 +142,19 @@ class SourceLoader:
         if self._frozen is not None:
             return self._frozen
         if self._config is not None and self.live and self._range is not None:
+            from meshobs.cli.common import run_timeout_s
             from meshobs.collect import collect
 
             ranged = replace(self._config, window_s=self._range.window_s, time=self._range.at)
-            bundle, self._stale = self._last_good.apply(collect(ranged), self.clock())
+            # Each refresh gets the whole --timeout (or the config's), counted from now.
+            deadline = time.monotonic() + run_timeout_s(self.timeout, self._config)
+            bundle, self._stale = self._last_good.apply(collect(ranged, deadline=deadline), self.clock())
             self._bundle = bundle
             return bundle, build_snapshot(bundle, origin="live")
         from meshobs.cli.common import load_bundle
 
-        bundle, config, origin = load_bundle(self.from_path, self.config_path, quiet_demo=True)
+        bundle, config, origin = load_bundle(self.from_path, self.config_path, quiet_demo=True,
+                                             timeout=self.timeout)
         self._config, self.live, self.description = config, origin == "live", origin
         self._bundle = bundle
         if self.live and config is not None:

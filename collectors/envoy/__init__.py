@@ -7,14 +7,18 @@ Payload keys per proxy RawSource (``envoy:<namespace>/<pod>``, kind ``envoy``, m
 
 from __future__ import annotations
 
+from typing import Any
+
 from meshobs.collectors.base import NormalizeContext
+from meshobs.collectors.http import bounded_session
 from meshobs.config import Config
 from meshobs.durations import parse_duration
 from meshobs.model import SnapshotPart
 from meshobs.raw import RawSource
 
+from . import scraped
 from .discovery import Target, discover_targets, pods_from_prior, static_targets
-from .fetch import EnvoyCollector, HttpTransport
+from .fetch import DEFAULT_CONCURRENCY, EnvoyCollector, HttpTransport, Transport, TransportFactory
 from .names import ClusterName, parse_cluster_name, register_cluster_name_parser
 from .normalize import normalize_proxy
 
@@ -33,11 +37,13 @@ def from_config(config: Config, prior: list[RawSource]) -> EnvoyCollector | None
     if section is None:
         return None
     timeout = parse_duration(section.get("timeout", "5s"))
-    concurrency = int(section.get("concurrency", 8))
+    concurrency = int(section.get("concurrency", DEFAULT_CONCURRENCY))
+    scrape = scraped.from_config(config.sources)
     discovery = section.get("discovery") or ("static" if section.get("targets") else "kubernetes")
     if discovery == "static":
         return EnvoyCollector(static_targets(section.get("targets") or []), timeout_s=timeout,
-                              concurrency=concurrency)
+                              concurrency=concurrency, scrape=scrape,
+                              transport=static_transport(section, concurrency))
     from .portforward import PortForwardTransport, load_client_configuration
 
     targets = discover_targets(pods_from_prior(prior), port=section.get("port"),
@@ -58,7 +64,21 @@ def from_config(config: Config, prior: list[RawSource]) -> EnvoyCollector | None
                  f"{config_error}") if config_error else None
         return PortForwardTransport(target, configuration, error, timeout_s=timeout)
 
-    return EnvoyCollector(targets, timeout_s=timeout, concurrency=concurrency, transport=transport)
+    return EnvoyCollector(targets, timeout_s=timeout, concurrency=concurrency, transport=transport,
+                          scrape=scrape)
+
+
+def static_transport(section: dict[str, Any], concurrency: int) -> TransportFactory:
+    """Plain HTTP(S) to listed admin URLs through one bounded session (connections to one host,
+    e.g. a gateway in front of many admin ports, are reused), verifying https:// targets with
+    ``ca_file`` or not at all with ``verify_tls: false``."""
+    verify: bool | str = section.get("ca_file") or section.get("verify_tls", True)
+    session = bounded_session(verify=verify, pool_size=concurrency)
+
+    def transport(target: Target) -> Transport:
+        return HttpTransport(target.url, verify=verify, session=session)
+
+    return transport
 
 
 def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:

@@ -1,38 +1,79 @@
-"""Ask every proxy's admin API, with bounded concurrency, a per-request timeout and a deadline.
+"""Ask the proxies' admin APIs: bounded concurrency, a total time per request, a budget per proxy,
+the run's deadline, and only the endpoints the run's checks read.
 
 One worker per proxy asks its endpoints in turn, so ``concurrency`` bounds the requests in
-flight. A proxy that does not answer ``/ready`` at all is not asked anything else, so an
-unreachable or hung proxy costs one timeout, not six.
+flight. A proxy that does not answer its first request at all is not asked anything else, so
+an unreachable or hung proxy costs one timeout, not six; one that answers slowly stops when its
+budget (``proxy_budget_s``, default three timeouts) is spent, so a few bad proxies cannot hold
+the workers the good ones need. Workers are daemon threads: at the run's deadline the proxies
+not yet asked are reported "not asked" and the process can exit.
+
+What is asked (see :func:`plan`): ``/ready``, ``/server_info``, ``/stats?format=json`` filtered
+to the stats the normaliser keeps, and ``/config_dump`` (no ``include_eds``: the endpoint
+versions feed no check). ``/certs`` only when the config dump carries no certificates (SDS
+puts them there), ``/clusters`` only when the stats could not be read (the stats carry the
+membership and ejection counts the checks use). ``drift`` needs the effective configuration
+only: ``/ready``, ``/server_info`` and ``/config_dump``. Proxies whose readiness and stats
+Prometheus already scraped (:mod:`.scraped`) are not asked for ``/ready`` and ``/stats``.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 import requests
 
-from meshobs.collectors.base import FetchContext
-from meshobs.collectors.http import http_get
+from meshobs.collectors.base import FetchContext, Scope
+from meshobs.collectors.http import ensure_bounded, http_get
+from meshobs.collectors.workers import fan_out
 from meshobs.raw import Payload, RawSource, iso, utc_now
 
 from .discovery import Target
 from .minimise import minimise
+from .normalize import COUNTERS, NOT_ASKED
+from .stats import SERVER_STATS
 
-# (payload key, path, query parameters), in the order they are asked.
-ENDPOINTS: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("ready", "/ready", {}),
-    ("server_info", "/server_info", {}),
-    ("clusters", "/clusters", {"format": "json"}),
-    ("stats", "/stats", {"format": "json"}),
-    # include_eds adds the EDS version (ignored by Envoys that predate it).
-    ("config_dump", "/config_dump", {"include_eds": ""}),
-    ("certs", "/certs", {}),
-)
+DEFAULT_CONCURRENCY = 32
+PROXY_BUDGET_TIMEOUTS = 3  # a proxy's whole budget, in request timeouts
+HAND_IN_S = 0.1  # after the deadline, how long cut-off requests get to hand in their payloads
+
+
+def stats_filter() -> str:
+    """A regex of the stat names the normaliser keeps (Envoy applies it before answering)."""
+    gauges = ("membership_healthy", "membership_total", r"outlier_detection\.ejections_\w+",
+              r"circuit_breakers\.\w+\.\w+_open")
+    cluster = "|".join([re.escape(c) for c in COUNTERS] + list(gauges))
+    server = "|".join(re.escape(s) for s in SERVER_STATS.values())
+    return rf"^(cluster\..+\.({cluster})|{server}|http\..+\.rds\..+\.update_rejected)$"
+
+
+STATS_FILTER = stats_filter()
+# key -> (path, query parameters)
+ENDPOINTS: dict[str, tuple[str, dict[str, str]]] = {
+    "ready": ("/ready", {}),
+    "server_info": ("/server_info", {}),
+    "stats": ("/stats", {"format": "json", "filter": STATS_FILTER}),
+    "config_dump": ("/config_dump", {}),
+    "certs": ("/certs", {}),
+    "clusters": ("/clusters", {"format": "json"}),
+}
 STATS_FALLBACK: tuple[str, dict[str, str]] = ("/stats/prometheus", {})
+# Inputs (meshobs.engine.inputs) that need the whole proxy; "effective" is drift's need.
+FULL_NEEDS = frozenset({"proxies", "certs"})
+
+
+def plan(needs: frozenset[str] | None, scraped: bool = False) -> tuple[str, ...]:
+    """The endpoints asked of every proxy, in order, for a run that reads ``needs``
+    (None: everything). ``certs`` and ``clusters`` are added per proxy when needed."""
+    if needs is not None and not (needs & FULL_NEEDS):
+        return ("server_info", "config_dump") if scraped else ("ready", "server_info", "config_dump")
+    if scraped:
+        return ("server_info", "config_dump")
+    return ("ready", "server_info", "stats", "config_dump")
 
 
 class Transport(Protocol):
@@ -44,18 +85,22 @@ class Transport(Protocol):
 
 
 class HttpTransport:
-    """Plain HTTP to an admin base URL, through :func:`meshobs.collectors.http.http_get`."""
+    """Plain HTTP(S) to an admin base URL, through :func:`meshobs.collectors.http.http_get`."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, verify: bool | str = True,
+                 session: requests.Session | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.session = requests.Session()
+        self.verify = verify
+        self._own = session is None
+        self.session = session if session is not None else ensure_bounded(requests.Session())
 
     def get(self, path: str, key: str, params: dict[str, str], timeout_s: float) -> Payload:
         return http_get(self.session, self.base_url + path, key, params=params or None,
-                        timeout_s=timeout_s)
+                        timeout_s=timeout_s, verify=self.verify)
 
     def close(self) -> None:
-        self.session.close()
+        if self._own:
+            self.session.close()
 
 
 TransportFactory = Callable[[Target], Transport]
@@ -65,77 +110,132 @@ def http_transport(target: Target) -> Transport:
     return HttpTransport(target.url)
 
 
+def in_scope(targets: list[Target], scope: Scope | None) -> list[Target]:
+    """The targets a scoped question needs: the pods of the scope's workloads (a target whose
+    workload is not known is kept: it cannot be ruled out)."""
+    if scope is None:
+        return targets
+    from meshobs.model import WorkloadRef
+
+    return [t for t in targets if not t.workload or WorkloadRef(t.namespace, t.workload) in scope.workloads]
+
+
 @dataclass
 class EnvoyCollector:
     """Fetches the admin endpoints of ``targets``; ``error`` is a whole-source problem."""
 
     targets: list[Target]
     timeout_s: float = 5.0
-    concurrency: int = 8
-    deadline_s: float = 120.0
+    concurrency: int = DEFAULT_CONCURRENCY
+    proxy_budget_s: float | None = None  # default PROXY_BUDGET_TIMEOUTS x timeout_s
     transport: TransportFactory = http_transport
     error: str | None = None
     kind: str = "envoy"
+    # Scraped readiness and stats, per target source name (see .scraped): those targets are not
+    # asked for /ready and /stats.
+    scrape: Callable[[list[Target], FetchContext], Mapping[str, Payload]] | None = None
 
     def fetch(self, ctx: FetchContext | None = None) -> list[RawSource]:
         """One RawSource per proxy; never raises for an unreachable or failing proxy."""
+        if ctx is not None and not ctx.runs("scoped"):
+            return []  # nothing of Envoy's is needed to find the neighbourhood
         if self.error:
             return [RawSource(name="envoy", kind="envoy", error=self.error)]
-        if not self.targets:
-            return [RawSource(name="envoy", kind="envoy",
-                              meta={"note": "no Envoy proxies found (no running pod has an "
-                                            "istio-proxy or envoy container, and no "
-                                            "sources.envoy.targets are set)"})]
-        deadline = time.monotonic() + self.deadline_s
-        pool = ThreadPoolExecutor(max_workers=max(1, self.concurrency), thread_name_prefix="envoy-admin")
-        try:
-            futures = [pool.submit(self._fetch_proxy, t, deadline) for t in self.targets]
-            # Every request is bounded by the timeout, so this wait only ends early if a
-            # transport ignores it; then the late proxies are reported rather than waited for.
-            wait(futures, timeout=self.deadline_s + self.timeout_s + 1.0)
-            out = []
-            for t, f in zip(self.targets, futures):
-                if f.done():
-                    out.append(f.result())
-                else:
-                    late = RawSource(name=t.source_name, kind="envoy", meta=t.meta)
-                    late.add(_skipped("ready", t, self.deadline_s))
-                    out.append(late)
-            return out
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+        targets = in_scope(self.targets, ctx.scope if ctx else None)
+        if not targets:
+            note = ("no Envoy proxies found (no running pod has an istio-proxy or envoy container, "
+                    "and no sources.envoy.targets are set)") if not self.targets else \
+                "no Envoy proxy belongs to the services this question is about"
+            return [RawSource(name="envoy", kind="envoy", meta={"note": note})]
+        deadline = ctx.deadline if ctx else None
+        needs = ctx.needs if ctx else None
+        scraped = dict(self.scrape(targets, ctx)) if (self.scrape is not None and ctx is not None) else {}
+        digest = ctx.digest if ctx is not None else None
+        # In-flight requests are cut at the deadline (see meshobs.collectors.netbound); a moment
+        # later they have handed in their "timed out" payloads.
+        return fan_out(lambda t: self._kept(self._fetch_proxy(t, deadline, needs, scraped.get(t.source_name)),
+                                            digest),
+                       targets, workers=max(1, self.concurrency), name="envoy-admin",
+                       deadline=None if deadline is None else deadline + HAND_IN_S, late=self._late)
 
-    def _fetch_proxy(self, target: Target, deadline: float) -> RawSource:
+    @staticmethod
+    def _kept(raw: RawSource, digest: Callable[[RawSource], RawSource] | None) -> RawSource:
+        """What is kept of a proxy: normalised at once when no bundle is recorded (``digest``),
+        else its payloads reduced to what normalize reads (no header values, tokens or keys)."""
+        if digest is not None:
+            return digest(raw)
+        for payload in raw.payloads:
+            minimise(payload)
+        return raw
+
+    @property
+    def budget_s(self) -> float:
+        return self.proxy_budget_s if self.proxy_budget_s is not None else PROXY_BUDGET_TIMEOUTS * self.timeout_s
+
+    def _late(self, target: Target, started: bool = False) -> RawSource:
         raw = RawSource(name=target.source_name, kind="envoy", meta=target.meta)
+        if started:
+            raw.add(Payload(key="ready", url=target.url, fetched_at=iso(utc_now()),
+                            error="no answer before the run's deadline (--timeout)"))
+        else:
+            raw.add(_not_asked("ready", target, "the run's deadline (--timeout) passed before this proxy "
+                                                "was asked (raise --timeout or sources.envoy.concurrency)"))
+        return raw
+
+    def _fetch_proxy(self, target: Target, deadline: float | None, needs: frozenset[str] | None,
+                     scraped: Payload | None) -> RawSource:
+        raw = RawSource(name=target.source_name, kind="envoy", meta=target.meta)
+        budget_end = time.monotonic() + self.budget_s
+        end = budget_end if deadline is None else min(budget_end, deadline)
         with raw.timed():
-            if time.monotonic() >= deadline:
-                raw.add(_skipped("ready", target, self.deadline_s))
-                return raw
+            if time.monotonic() >= end:
+                return self._late(target)
             transport = self.transport(target)
             try:
-                self._ask(transport, raw, target, deadline)
+                self._ask(transport, raw, target, end, needs, scraped)
             finally:
                 transport.close()
         for payload in raw.payloads:
             minimise(payload)  # keep what normalize reads: no header values, tokens or keys
         return raw
 
-    def _ask(self, transport: Transport, raw: RawSource, target: Target, deadline: float) -> None:
-        for key, path, params in ENDPOINTS:
-            remaining = deadline - time.monotonic()
+    def _ask(self, transport: Transport, raw: RawSource, target: Target, end: float,
+             needs: frozenset[str] | None, scraped: Payload | None) -> None:
+        keys = list(plan(needs, scraped is not None))
+        skipped: dict[str, str] = {}
+        if scraped is not None:
+            raw.add(scraped)
+            skipped.update({"ready": "read from Prometheus", "stats": "read from Prometheus"})
+        first = True
+        while keys:
+            key = keys.pop(0)
+            remaining = end - time.monotonic()
             if remaining <= 0:
-                raw.add(_skipped(key, target, self.deadline_s))
+                raw.add(_not_asked(key, target, f"the proxy's budget of {self.budget_s:g} s (or the run's "
+                                                 f"deadline) ran out"))
                 continue
+            path, params = ENDPOINTS[key]
             payload = transport.get(path, key, params, min(self.timeout_s, remaining))
             if key == "stats" and not payload.ok:
-                payload = self._stats_fallback(transport, payload, deadline)
+                payload = self._stats_fallback(transport, payload, end)
             raw.add(payload)
-            if key == "ready" and payload.error:
-                return  # no answer at all: asking the rest would only repeat the wait
+            if first and payload.error:
+                skipped.update(dict.fromkeys(keys, "the proxy did not answer"))
+                break  # no answer at all: asking the rest would only repeat the wait
+            first = False
+            keys.extend(_follow_up(key, payload, needs))
+        for key in ("certs", "clusters"):
+            if raw.get(key) is None and key not in skipped:
+                skipped[key] = ("the config dump carries the certificates" if key == "certs"
+                                else "the stats carry the membership and ejection counts")
+        if needs is not None and not (needs & FULL_NEEDS):
+            skipped.update({k: "not needed by this command" for k in ("stats", "certs", "clusters")
+                            if raw.get(k) is None})
+        raw.meta[NOT_ASKED] = {k: v for k, v in skipped.items() if raw.get(k) is None}
 
-    def _stats_fallback(self, transport: Transport, failed: Payload, deadline: float) -> Payload:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+    def _stats_fallback(self, transport: Transport, failed: Payload, end: float) -> Payload:
+        remaining = end - time.monotonic()
+        if remaining <= 0 or (failed.error and "larger than" in failed.error):
             return failed
         path, params = STATS_FALLBACK
         second = transport.get(path, "stats", params, min(self.timeout_s, remaining))
@@ -146,8 +246,23 @@ class EnvoyCollector:
         return failed
 
 
-def _skipped(key: str, target: Target, deadline_s: float) -> Payload:
-    return Payload(key=key, url=target.url, fetched_at=iso(utc_now()),
-                   error=f"not fetched: the Envoy collection deadline of {deadline_s:g} s passed "
-                         "(narrow sources.envoy.namespaces or raise sources.envoy.concurrency)")
+def _follow_up(key: str, payload: Payload, needs: frozenset[str] | None) -> list[str]:
+    """Endpoints worth asking only because of what ``payload`` said (or failed to say)."""
+    if needs is not None and not (needs & FULL_NEEDS):
+        return []
+    if key == "config_dump" and not _has_certificates(payload):
+        return ["certs"]  # no SDS certificates in the dump: the admin's own list has them
+    if key == "stats" and not payload.ok:
+        return ["clusters"]  # membership and ejections from the clusters' host lists instead
+    return []
 
+
+def _has_certificates(dump: Payload) -> bool:
+    """A complete config dump with SDS certificates in it (a cheap look; the normaliser parses).
+    A dump cut short (not ending its JSON object) cannot be relied on."""
+    body = (dump.body or "").rstrip()
+    return dump.ok and body.endswith("}") and '"certificate_chain"' in body
+
+
+def _not_asked(key: str, target: Target, why: str) -> Payload:
+    return Payload(key=key, url=target.url, fetched_at=iso(utc_now()), error=f"not asked: {why}")

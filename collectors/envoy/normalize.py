@@ -24,6 +24,7 @@ from .certs import certs_from_admin, certs_from_secrets
 from .clusters import ClusterStatus, parse_clusters
 from .config_dump import ConfigDump, parse_config_dump
 from .names import parse_cluster_name
+from .scraped import as_exposition
 from .server_info import (
     ServerInfo,
     node_version,
@@ -32,7 +33,7 @@ from .server_info import (
     readiness,
     workload_of,
 )
-from .stats import RDS_REJECTED, EnvoyStats, parse_stats
+from .stats import RDS_REJECTED, EnvoyStats, parse_prometheus_stats, parse_stats
 
 # Cluster counters worth carrying into the model (cumulative since the proxy started).
 COUNTERS = (
@@ -46,6 +47,8 @@ COUNTERS = (
     "update_rejected", "update_empty",
 )
 _OPEN_GAUGES = ("cx_open", "cx_pool_open", "rq_open", "rq_pending_open", "rq_retry_open")
+# RawSource meta: payload key -> why the collector did not ask for it (by design, not a gap).
+NOT_ASKED = "not_asked"
 
 T = TypeVar("T")
 
@@ -54,7 +57,8 @@ def _use(raw: RawSource, key: str, parse: Callable[[str], T], failures: list[str
     """Parse payload ``key`` or record, in words, why it cannot be used."""
     p = raw.get(key)
     if p is None:
-        failures.append(f"{key}: not fetched")
+        if key not in raw.meta.get(NOT_ASKED, {}):
+            failures.append(f"{key}: not fetched")
         return None
     why = p.failure()
     if why:
@@ -153,24 +157,36 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
         note = raw.meta.get("note") or "no Envoy admin payloads"
         return SnapshotPart(sources=[SourceStatus(raw.name, SourceState.NO_DATA, note,
                                                   raw.duration_s, "envoy")])
-    ready_p = raw.get("ready")
-    if ready_p is None or ready_p.error:
-        reason = ready_p.error if ready_p else "/ready was not fetched"
-        return SnapshotPart(sources=[SourceStatus(
-            raw.name, SourceState.ERROR, f"{raw.name}: proxy unreachable: {reason}",
-            raw.duration_s, "envoy")])
     failures: list[str] = []
     problems: list[str] = []  # single items left out (a host, a route): the rest is used
-    ready, ready_state, ready_unknown = readiness(ready_p.status, ready_p.body)
-    if ready_unknown:
-        failures.append(f"ready ({_path(ready_p)}): {ready_unknown}")
+    scraped = (_use(raw, "scraped", lambda body: parse_prometheus_stats(as_exposition(body)), failures)
+               if raw.get("scraped") else None)
+    # The first request doubles as the reachability probe (/ready, or /server_info when
+    # Prometheus already said whether the proxy is live).
+    probe = raw.get("ready") or raw.get("server_info")
+    if probe is None or probe.error:
+        reason = (probe.error if probe else None) or "/ready was not fetched"
+        what = ("not asked" if reason.startswith("not asked") else
+                "no answer" if "deadline" in reason or "timed out" in reason else "proxy unreachable")
+        return SnapshotPart(sources=[SourceStatus(
+            raw.name, SourceState.ERROR, f"{raw.name}: {what}: {reason.removeprefix('not asked: ')}",
+            raw.duration_s, "envoy")])
+    ready_p = raw.get("ready")
+    ready: bool | None = None
+    ready_state: str | None = None
+    if ready_p is not None:
+        ready, ready_state, ready_unknown = readiness(ready_p.status, ready_p.body)
+        if ready_unknown:  # no evidence either way: could not check, not "not ready"
+            failures.append(f"ready ({_path(ready_p)}): {ready_unknown}")
+    elif scraped is not None and "server.live" in scraped.server:
+        ready = scraped.server["server.live"] == 1
     info = _use(raw, "server_info", parse_server_info, failures) or ServerInfo()
     statuses = _use(raw, "clusters", lambda text: parse_clusters(text, problems), failures)
     dump = _use(raw, "config_dump", parse_config_dump, failures)
     if dump:
         problems.extend(dump.problems)
     known = [c.name for c in statuses or []] + list(dump.cluster_versions if dump else [])
-    stats = _use(raw, "stats", lambda text: parse_stats(text, known), failures)
+    stats = _use(raw, "stats", lambda text: parse_stats(text, known), failures) or scraped
 
     node = info.node or (dump.node if dump else None) or {}
     pod, ns = _identity(raw, node)

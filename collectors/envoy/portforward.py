@@ -15,9 +15,25 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+from meshobs.collectors.http import CHUNK, TooLarge, mb, seconds
+from meshobs.collectors.netbound import current_run, shutdown_socket, watch
 from meshobs.raw import Payload, iso, utc_now
 
 from .discovery import Target
+
+
+def _read_capped(resp: http.client.HTTPResponse, max_bytes: int) -> bytes:
+    """The body in chunks; :class:`TooLarge` as soon as it passes ``max_bytes``."""
+    length = resp.getheader("Content-Length")
+    if length and length.isdigit() and int(length) > max_bytes:
+        raise TooLarge(max_bytes)
+    chunks, size = [], 0
+    while chunk := resp.read(CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise TooLarge(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def load_client_configuration(kubeconfig: str | None, context: str | None) -> Any:
@@ -167,6 +183,7 @@ class PortForwardTransport:
         return str(error).strip() if error and str(error).strip() else None
 
     def get(self, path: str, key: str, params: dict[str, str], timeout_s: float) -> Payload:
+        """One GET within ``timeout_s`` in total (and the run's deadline), its body capped."""
         query = urlencode(params)
         target_path = path + (f"?{query}" if query else "")
         url = self.target.url + target_path
@@ -178,29 +195,45 @@ class PortForwardTransport:
 
         if self.config_error or self._forward_error:
             return failed(self.config_error or self._forward_error or "")
-        if self._conn is None:
-            self._conn = _ForwardedConnection(self._open_socket, timeout_s)
-        self._conn.timeout = timeout_s
-        try:
-            self._conn.request("GET", target_path, headers={"Accept": "*/*"})
-            resp = self._conn.getresponse()
-            body = resp.read().decode("utf-8", errors="replace")
-        except ForwardFailed as exc:
-            self._reset()
-            self._forward_error = f"could not port-forward to {self._where()}: {exc}"
-            return failed(self._forward_error)
-        except TimeoutError:
-            self._reset()
-            return failed(f"{url} did not answer within {timeout_s:g} s (timed out)")
-        except (http.client.HTTPException, OSError) as exc:
-            # The kubelet reports a port it cannot reach on the error channel and the client
-            # then closes the socket: the request sees only "closed", the reason is there.
-            kubelet = self._kubelet_error()
-            self._reset()
-            if kubelet:
-                self._forward_error = f"could not port-forward to {self._where()}: {kubelet}"
+        max_bytes = current_run().max_bytes
+        with watch(timeout_s) as w:
+            if w.expired:
+                return failed(f"{url}: not asked, the run's deadline (--timeout) had passed")
+            if self._conn is None:
+                self._conn = _ForwardedConnection(self._open_socket, w.remaining_s())
+            conn = self._conn
+            conn.timeout = max(w.remaining_s(), 0.001)
+            if conn.sock is not None:
+                conn.sock.settimeout(conn.timeout)
+            # A trickling answer never trips a per-read timeout: shut the socket at the deadline.
+            w.on_expiry(lambda: shutdown_socket(conn.sock))
+            try:
+                conn.request("GET", target_path, headers={"Accept": "*/*"})
+                resp = conn.getresponse()
+                body = _read_capped(resp, max_bytes).decode("utf-8", errors="replace")
+            except ForwardFailed as exc:
+                self._reset()
+                self._forward_error = f"could not port-forward to {self._where()}: {exc}"
                 return failed(self._forward_error)
-            return failed(f"request to {url} failed: {_reason(exc)}")
+            except TooLarge:
+                self._reset()
+                return failed(f"answer from {url} larger than {mb(max_bytes)} MB, not read "
+                              "(the limit is max_response_mb)")
+            except TimeoutError:
+                self._reset()
+                return failed(f"{url} did not answer within {seconds(w.seconds)} s (timed out)")
+            except (http.client.HTTPException, OSError) as exc:
+                if w.expired:
+                    self._reset()
+                    return failed(f"{url} did not answer within {seconds(w.seconds)} s (timed out)")
+                # The kubelet reports a port it cannot reach on the error channel and the client
+                # then closes the socket: the request sees only "closed", the reason is there.
+                kubelet = self._kubelet_error()
+                self._reset()
+                if kubelet:
+                    self._forward_error = f"could not port-forward to {self._where()}: {kubelet}"
+                    return failed(self._forward_error)
+                return failed(f"request to {url} failed: {_reason(exc)}")
         return Payload(key=key, body=body, status=resp.status, url=url, params=dict(params),
                        elapsed_s=time.perf_counter() - start, fetched_at=fetched_at)
 

@@ -37,7 +37,7 @@ from meshobs.durations import format_duration
 from meshobs.raw import Payload, RawSource, iso, utc_now
 
 from ..base import FetchContext, Scope
-from ..http import describe_error
+from ..http import bounded_session, describe_error
 from ..promql import (
     GRAPH,
     HISTORY_QUERIES,
@@ -110,7 +110,9 @@ class PrometheusCollector:
         self.timeout_s = timeout_s
         self.concurrency = max(1, concurrency)
         self.recording_rules = recording_rules
-        session = requests.Session()
+        # Bounded (meshobs.collectors.http): each query's total time, so a trickling server is cut
+        # off, and the answer's size; the adapter mounted below becomes a bounded one too.
+        session = bounded_session(timeout_s=timeout_s)
         session.verify = (ca_file or True) if verify_tls else False
         self.client = PrometheusConnect(url=self.url, headers=headers or None, session=session,  # type: ignore[arg-type]
                                         timeout=timeout_s)  # type: ignore[arg-type]

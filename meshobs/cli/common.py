@@ -7,6 +7,7 @@ Exit codes (the same for every command): 0 ok, 1 findings/drift at or above --fa
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -40,7 +41,14 @@ class InternalError(click.ClickException):
 
 
 def source_options(fn: F) -> F:
-    """``--from PATH`` and ``--config FILE``, shared by every command that reads a mesh."""
+    """``--from PATH``, ``--config FILE`` and ``--timeout``, shared by every command that reads a mesh."""
+    from meshobs.collectors.netbound import DEFAULT_RUN_TIMEOUT_S
+
+    fn = click.option("--timeout", "timeout", metavar="DURATION", default=None,
+                      help="Deadline for the whole run of a live collection: sources that have not "
+                           "answered by then are reported 'could not check', and the command prints "
+                           "what it has and exits (default: timeout in the config, else "
+                           f"{DEFAULT_RUN_TIMEOUT_S:g}s).")(fn)
     fn = click.option("--config", "config_path", metavar="FILE", envvar=None,
                       help="meshobs.yaml to use (default: $MESHOBS_CONFIG, then the user config dir).")(fn)
     fn = click.option("--from", "from_path", metavar="PATH",
@@ -69,12 +77,48 @@ def progress_printer() -> Progress | None:
     return progress_on_terminal()
 
 
+def run_started() -> float:
+    """``time.monotonic()`` when this command started (now, outside a command)."""
+    ctx = click.get_current_context(silent=True)
+    started = ctx.find_root().meta.get(STARTED) if ctx is not None else None
+    return float(started) if started is not None else time.monotonic()
+
+
+STARTED = "meshobs.started"
+
+
+def run_deadline(timeout: str | None, config: Config | None) -> float:
+    """The whole run's deadline (``time.monotonic()``), counted from the command's start."""
+    return run_started() + run_timeout_s(timeout, config)
+
+
+def run_timeout_s(timeout: str | None, config: Config | None) -> float:
+    """--timeout, else the config's ``timeout``, else the default, in seconds."""
+    from meshobs.collectors.netbound import DEFAULT_RUN_TIMEOUT_S
+    from meshobs.durations import parse_duration
+
+    text = timeout if timeout is not None else (config.raw.get("timeout") if config is not None else None)
+    try:
+        seconds = parse_duration(text) if text is not None else DEFAULT_RUN_TIMEOUT_S
+    except ValueError as exc:
+        raise UsageError(f"--timeout: {exc}") from None
+    if seconds <= 0:
+        raise UsageError("--timeout: must be longer than 0s")
+    return seconds
+
+
 def load_bundle(from_path: str | None, config_path: str | None, *, window: str | None = None,
-                quiet_demo: bool = False,
+                quiet_demo: bool = False, timeout: str | None = None, needs: frozenset[str] | None = None,
+                question: Any = None, keep_raw: bool = True, stream: bool = False,
                 adjust: Callable[[Config | None], Config | None] | None = None) -> tuple[Bundle, Config | None, str]:
     """The raw bundle to work on: --from, else a live collection from the config, else the demo.
 
-    ``adjust`` rewrites the loaded configuration first (``diagnose -f DIR --config-only``).
+    ``timeout`` is --timeout (see :func:`run_deadline`); ``needs``, ``question`` and
+    ``keep_raw`` are passed to :func:`meshobs.collect.collect` (what the command reads; a
+    two-phase scoped collection; whether the bundle will be written, or only normalised).
+    ``stream``: a recorded bundle's sources are left to be read one at a time by
+    ``build_snapshot`` (``Bundle.stream``). ``adjust`` rewrites the loaded configuration first
+    (``diagnose -f DIR --config-only``).
     """
     from meshobs.durations import parse_duration
 
@@ -86,6 +130,7 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
         config = adjust(config)
     if config is not None:
         register_config_secrets(config.raw)  # masked in every message and bundle from now on
+    deadline = run_deadline(timeout, config)
     if window is not None:
         try:
             seconds = parse_duration(window)
@@ -112,9 +157,13 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
             except DemoNotFound as exc:
                 raise UsageError(str(exc)) from None
             return bundle, config, f"demo:{bundle.name}"
-        from meshobs.bundle import read_bundle
+        from meshobs.bundle import iter_bundle, read_bundle
 
         try:
+            if stream:
+                header, sources = iter_bundle(from_path)
+                header.stream = sources
+                return header, config, from_path
             return read_bundle(from_path), config, from_path
         except BundleError as exc:
             raise UsageError(str(exc)) from None
@@ -126,7 +175,8 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
 
     show = progress_printer()
     try:
-        bundle = collect(config, progress=show)
+        bundle = collect(config, progress=show, deadline=deadline, needs=needs, question=question,
+                         keep_raw=keep_raw)
     finally:
         if show:
             show.close()
@@ -134,13 +184,17 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
 
 
 def load_snapshot(from_path: str | None, config_path: str | None, *, window: str | None = None,
-                  quiet_demo: bool = False,
+                  quiet_demo: bool = False, timeout: str | None = None, question: Any = None,
                   adjust: Callable[[Config | None], Config | None] | None = None) -> Loaded:
+    """The snapshot to work on. Its bundle is not written afterwards, so a recorded bundle's
+    sources are read one at a time and each source's raw bodies are dropped once normalised
+    (``Loaded.bundle`` keeps times, scope and config)."""
     from meshobs.collect import build_snapshot
 
     bundle, config, origin = load_bundle(from_path, config_path, window=window, quiet_demo=quiet_demo,
+                                         timeout=timeout, question=question, keep_raw=False, stream=True,
                                          adjust=adjust)
-    return Loaded(bundle, build_snapshot(bundle, origin=origin), config, origin)
+    return Loaded(bundle, build_snapshot(bundle, origin=origin, keep_raw=False), config, origin)
 
 
 def handle_errors(fn: F) -> F:

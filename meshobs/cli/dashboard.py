@@ -15,7 +15,8 @@ DEFAULT_REFRESH_S = 10.0
               help="Live refresh interval (0 = only on 'r'; default: dashboard.refresh in the config, "
                    "else 10). A --from bundle is frozen in time.")
 @handle_errors
-def dashboard(from_path: str | None, config_path: str | None, refresh_s: float | None) -> None:
+def dashboard(from_path: str | None, config_path: str | None, timeout: str | None,
+              refresh_s: float | None) -> None:
     """Interactive dashboard: every service worst first, then a service's traffic, proxies,
     diagnosis, critical path and configuration; each pod's Envoy as istioctl proxy-config shows
     it; a graph of a service's neighbourhood. Press ? inside for the keys, : for commands.
@@ -44,5 +45,8 @@ def dashboard(from_path: str | None, config_path: str | None, refresh_s: float |
     if refresh_s is None:
         refresh_s = parse_duration(section["refresh"]) if "refresh" in section else DEFAULT_REFRESH_S
     from meshobs.tui.app import make_app
+    from meshobs.tui.data import SourceLoader
 
-    make_app(from_path, config_path, refresh_s=refresh_s, keymap=keymap).run()
+    # --timeout bounds each live refresh's collection.
+    make_app(loader=SourceLoader(from_path, config_path, timeout=timeout), refresh_s=refresh_s,
+             keymap=keymap).run()

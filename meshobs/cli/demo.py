@@ -86,8 +86,16 @@ def serve(name: str, workdir: str | None, limit: float | None) -> None:
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="meshobs-demo-"))
     try:
         with StopOnSigterm() as stop:
-            with stop.hold():  # a SIGTERM while starting stops the servers once all are up
-                live = serve_scenario(name, base)
+            live = None
+            try:
+                with stop.hold():  # a SIGTERM while starting stops the servers once all are up
+                    live = serve_scenario(name, base)
+            except KeyboardInterrupt:
+                # Raised as the hold ends, before `with live` could stop them (Prometheus would
+                # be left running, orphaned).
+                if live is not None:
+                    live.stop()
+                raise
             with live:
                 note(f"serving demo {name}; try: meshobs graph --config {live.config_path}")
                 click.echo(str(live.config_path))

@@ -6,6 +6,7 @@ import dataclasses
 import difflib
 import os
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -21,11 +22,14 @@ from .common import (
     handle_errors,
     load_bundle,
     load_snapshot,
+    note,
     source_options,
 )
 
 if TYPE_CHECKING:
-    from meshobs.model import MeshSnapshot
+    from meshobs.bundle import Bundle
+    from meshobs.collectors.base import Scope
+    from meshobs.model import MeshSnapshot, ServiceRef
 
 EXIT_HELP = """\b
 Exit codes:
@@ -71,6 +75,39 @@ def resolve(snapshot: object, name: str, namespace: str | None) -> object:
         f"; known services: {', '.join(known[:10])}" + (" ..." if len(known) > 10 else "")
         if snapshot.services else "; the snapshot has no services")
     raise UsageError(f"unknown service {name!r}{where}{hint}")
+
+
+def scoped_question(service: str, namespace: str | None) -> Callable[[MeshSnapshot], Scope | None]:
+    """What a live ``diagnose SERVICE`` asks of the graph phase: resolve the name (an unknown
+    one is a usage error before anything heavy is fetched), then the neighbourhood to collect.
+
+    None (collect the rest mesh-wide) when nothing answered, or when no source gave traffic
+    edges: without the graph, the callers and callees cannot be told, and narrowing would lose
+    what a mesh-wide collection sees.
+    """
+
+    def question(snapshot: MeshSnapshot) -> Scope | None:
+        from meshobs.engine.inputs import answered
+        from meshobs.model import ServiceRef
+        from meshobs.neighbourhood import neighbourhood
+
+        if not answered(snapshot) or not snapshot.services:
+            return None  # nothing to look the name up in: the diagnosis says "could not check"
+        ref = resolve(snapshot, service, namespace)
+        assert isinstance(ref, ServiceRef)
+        return neighbourhood(snapshot, ref) if snapshot.edges else None
+
+    return question
+
+
+def scope_note(bundle: Bundle, target: ServiceRef | None) -> str | None:
+    """What to say when a bundle recorded for one service's neighbourhood answers another question."""
+    recorded = (bundle.scope or {}).get("target")
+    if not recorded or (target is not None and str(target) == recorded):
+        return None
+    asked = f"{target}" if target is not None else "every service"
+    return (f"this bundle holds the neighbourhood of {recorded} only (it was recorded for that service); "
+            f"what it says about {asked} may be incomplete")
 
 
 def load_baseline(when: str, loaded: Loaded) -> MeshSnapshot:
@@ -129,7 +166,7 @@ def use_color(no_color: bool) -> bool:
               help="Also say where the time of requests through the service goes (the largest hop on "
                    "their critical path, MSH0502), even when nothing is slow.")
 @handle_errors
-def diagnose(service: str | None, from_path: str | None, config_path: str | None,
+def diagnose(service: str | None, from_path: str | None, config_path: str | None, timeout: str | None,
              namespace: str | None, window: str | None, output: str, fail_on: str,
              no_color: bool, all_services: bool, baseline: str | None, check: tuple[str, ...],
              skip: tuple[str, ...], manifests: tuple[str, ...], config_only: bool, hops: bool) -> None:
@@ -154,7 +191,9 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
     from .config_only import configuration_view
 
     checks = selected(check, skip, config_only)
-    loaded = load_snapshot(from_path, config_path, window=window,
+    # A live question about one service collects its neighbourhood only (two phases).
+    question = scoped_question(service, namespace) if service else None
+    loaded = load_snapshot(from_path, config_path, window=window, timeout=timeout, question=question,
                            adjust=configuration_view(manifests, config_only, from_path is not None))
     raw = loaded.config.raw if loaded.config else {}
     settings = Settings.from_thresholds(raw.get("thresholds"),
@@ -165,6 +204,8 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
     snapshot = loaded.snapshot
     report: Report | MeshReport
     if all_services:
+        if (said := scope_note(loaded.bundle, None)) is not None:
+            note(said)
         report = diagnose_all(snapshot, settings, suppressions, checks)
     else:
         assert service is not None
@@ -176,6 +217,8 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
             # service as named rather than calling it unknown.
             ref = ServiceRef.parse(service, namespace or "default")
         assert isinstance(ref, ServiceRef)
+        if (said := scope_note(loaded.bundle, ref)) is not None:
+            note(said)
         report = run_diagnosis(snapshot, ref, settings, suppressions, checks)
     if output == "text":
         from meshobs.render.wrap import output_width, wrap

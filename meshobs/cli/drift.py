@@ -31,6 +31,7 @@ from meshobs.cli.common import (
 from meshobs.redact import register_url
 
 FAIL_ON = ("error", "warning", "never")
+DRIFT_NEEDS = frozenset({"pods", "config", "effective"})
 
 
 def _setting(cli_value: Any, section: dict[str, Any], key: str, default: Any = None) -> Any:
@@ -61,7 +62,8 @@ def _setting(cli_value: Any, section: dict[str, Any], key: str, default: Any = N
               help="Compare live and effective only, with no Git layer. Without this flag a missing "
                    "intended layer is a usage error, so a job that lost --intended cannot stay green.")
 @handle_errors
-def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | None, fmt: str,
+def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | None, timeout: str | None,
+          fmt: str,
           state_dir: str | None, textfile: str | None, pushgateway: str | None, fail_on: str | None,
           all_namespaces: bool | None, no_intended: bool) -> None:
     """Compare intended (Git), live (API) and effective (Envoy) configuration and report drift.
@@ -92,7 +94,9 @@ def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | N
         # the demo's state forever while looking healthy.
         raise UsageError("no configuration found (--config, $MESHOBS_CONFIG, ~/.config/meshobs/meshobs.yaml): "
                          "drift needs one to know the cluster; pass --from demo:weight-drift to try the demo")
-    bundle, config, origin = load_bundle(from_path, config_path)
+    # Envoy is asked for its effective configuration only (see FetchContext.needs).
+    bundle, config, origin = load_bundle(from_path, config_path, timeout=timeout, needs=DRIFT_NEEDS,
+                                         keep_raw=False)
     section = config.section("drift") if config is not None else {}
     paths = list(_setting(intended, section, "intended", []) or [])
     if paths and no_intended:
@@ -112,7 +116,7 @@ def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | N
     rules = rules_from_config(section.get("ignore"))
 
     now = utc_now()
-    snapshot = build_snapshot(bundle, origin=origin)
+    snapshot = build_snapshot(bundle, origin=origin, keep_raw=False)
     resources, intended_state = intended_from_paths(paths, bundle.time) if paths else (None, None)
     run = check(resources, intended_state, snapshot, rules=rules, now=now,
                 all_namespaces=bool(_setting(all_namespaces, section, "all_namespaces", False)))

@@ -18,7 +18,8 @@ from .common import EXIT_UNCHECKED, UsageError, handle_errors, load_snapshot, so
 @click.option("--health/--no-health", default=True, show_default=True,
               help="Mark each service's health (failing, degraded, healthy, unknown) from the diagnosis.")
 @handle_errors
-def graph(from_path: str | None, config_path: str | None, output: str, window: str | None,
+def graph(from_path: str | None, config_path: str | None, timeout: str | None, output: str,
+          window: str | None,
           service: str | None, namespace: str | None, health: bool) -> None:
     """Show the service graph: edges with request rate, error %, p99 and mTLS; in DOT and
     Mermaid also each service's health, plaintext edges dashed and erroring edges red.
@@ -32,7 +33,7 @@ def graph(from_path: str | None, config_path: str | None, output: str, window: s
 
     from .diagnose import resolve
 
-    loaded = load_snapshot(from_path, config_path, window=window)
+    loaded = load_snapshot(from_path, config_path, window=window, timeout=timeout)
     snap = loaded.snapshot
     if namespace and not service and not any(s.namespace == namespace for s in snap.services):
         known = ", ".join(sorted({s.namespace for s in snap.services})) or "none"

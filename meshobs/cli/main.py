@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+import time
 from typing import Any
 
 import click
@@ -66,6 +67,9 @@ With no configuration at all, every command uses the built-in demo mesh."""
 def cli(ctx: click.Context, verbose: bool, debug: bool) -> None:
     """meshobs: one service graph for Istio and AWS App Mesh, and a diagnosis over it."""
     ctx.ensure_object(dict)
+    from .common import STARTED
+
+    ctx.meta.setdefault(STARTED, time.monotonic())  # --timeout counts from here
     if verbose:
         from meshobs.telemetry import timings_table
 
@@ -73,7 +77,30 @@ def cli(ctx: click.Context, verbose: bool, debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    return cli.main(args=argv, prog_name="meshobs")
+    try:
+        return cli.main(args=argv, prog_name="meshobs")
+    except SystemExit as exc:
+        exit_now_if_stuck(exc.code)
+        raise
+
+
+def exit_now_if_stuck(code: Any) -> None:
+    """Exit at once when a thread that is not a daemon is still running (a library's worker
+    stuck on a source past the run's deadline): the interpreter would join it at exit, and a
+    CronJob would never get its exit code. Output is flushed first; nothing else is pending."""
+    import contextlib
+    import os
+    import sys
+    import threading
+
+    stuck = [t for t in threading.enumerate()
+             if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if not stuck:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can be said
+            stream.flush()
+    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
 
 
 if __name__ == "__main__":  # pragma: no cover

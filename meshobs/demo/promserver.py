@@ -13,12 +13,14 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 import requests
 
 READY_TIMEOUT_S = 60.0
+ATTEMPTS = 5
 BACKFILL_TIMEOUT_S = 600.0
 
 
@@ -124,18 +126,50 @@ def start_prometheus(openmetrics_text: str, workdir: Path, *, binary: str = "pro
 
 
 def _start(binary: str, config: Path, tsdb: Path, workdir: Path) -> PrometheusServer:
-    port = free_port()
     log = workdir / "prometheus.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={tsdb}",
-             # Backfilled samples are old: keep them, however far in the past they are.
-             "--storage.tsdb.retention.time=100y",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
-    server = PrometheusServer(process, f"http://127.0.0.1:{port}", workdir, log)
-    wait_ready(server, f"{server.url}/-/ready", "prometheus")
-    return server
+
+    def command(port: int) -> list[str]:
+        return [binary, f"--config.file={config}", f"--storage.tsdb.path={tsdb}",
+                # Backfilled samples are old: keep them, however far in the past they are.
+                "--storage.tsdb.retention.time=100y",
+                f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
+
+    def ours(server: PrometheusServer) -> bool:
+        flags = requests.get(f"{server.url}/api/v1/status/flags", timeout=5).json().get("data", {})
+        return Path(str(flags.get("storage.tsdb.path", ""))).resolve() == tsdb.resolve()
+
+    return launch(command, workdir, log, "prometheus", "/-/ready", ours)
+
+
+def launch(command: Callable[[int], list[str]], workdir: Path, log: Path, name: str, ready_path: str,
+           ours: Callable[[PrometheusServer], bool], engine: str = "prometheus") -> PrometheusServer:
+    """Start a server on a free loopback port and make sure the one answering is ours.
+
+    A free port is only free when it is picked: a parallel test worker may take it before our
+    server binds it. Then our process exits (address in use) while the other worker's server
+    answers ``ready`` -- and the tests would read someone else's data. So the answering server
+    must prove it runs on our data directory (``ours``), and a lost race is retried on another
+    port.
+    """
+    last = ""
+    for _attempt in range(ATTEMPTS):
+        port = free_port()
+        with log.open("ab") as out:
+            process = subprocess.Popen(command(port), stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+        server = PrometheusServer(process, f"http://127.0.0.1:{port}", workdir, log, engine=engine)
+        try:
+            wait_ready(server, f"{server.url}{ready_path}", name)
+            if server.process.poll() is None and ours(server):
+                return server
+            last = f"port {port} is answered by another {name}"
+        except RuntimeError as exc:
+            last = str(exc)
+            if "address already in use" not in last:
+                raise
+        except (requests.RequestException, ValueError) as exc:
+            last = f"{name} on port {port} did not say what it serves: {exc}"
+        server.stop()
+    raise RuntimeError(f"{name} could not start on a port of its own after {ATTEMPTS} tries: {last}")
 
 
 def wait_ready(server: PrometheusServer, ready_url: str, name: str) -> None:

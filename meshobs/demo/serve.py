@@ -111,6 +111,10 @@ class _Server:
     def url(self) -> str:
         return self._server.url
 
+    @property
+    def requests(self) -> list[Request]:
+        return self._server.requests
+
     def stop(self) -> None:
         self._server.stop()
 
@@ -221,6 +225,12 @@ class LiveDemo:
     # istiod's debug endpoints (authored scenarios): ``<url>/<pod>/ready``,
     # ``<url>/<pod>/debug/syncz``; the targets are listed in ``istiod.yaml`` beside the config.
     istiod_url: str | None = None
+    # What each loopback server was asked ("kubernetes", "envoy", "jaeger"), for tests and benchmarks.
+    _servers: dict[str, _Server] = field(default_factory=dict)
+
+    def requests_to(self, server: str) -> list[Request]:
+        """Every request the ``server`` ("kubernetes", "envoy" or "jaeger") received so far."""
+        return list(self._servers[server].requests)
 
     def stop(self) -> None:
         """Stop every server this demo started (idempotent)."""
@@ -304,7 +314,7 @@ def serve_scenario(name: str | None, workdir: str | Path, *, prometheus: bool | 
              "syncz": f"{istiod_url}/{p.key.split('/')[0]}/debug/syncz"}
             for p in istiod.payloads if p.key.endswith("/ready")]}}, sort_keys=False), encoding="utf-8")
     return LiveDemo(scenario.name, config_path, kube_url, envoy_url, jaeger_url, prom_url, stoppers,
-                    istiod_url=istiod_url)
+                    istiod_url=istiod_url, _servers=dict(zip(("kubernetes", "envoy", "jaeger"), servers[:3])))
 
 
 def _openmetrics(scenario: Scenario) -> str:
@@ -331,8 +341,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with StopOnSigterm() as stop:
-            with stop.hold():
-                demo = serve_scenario(args[0], args[1])
+            demo = None
+            try:
+                with stop.hold():
+                    demo = serve_scenario(args[0], args[1])
+            except KeyboardInterrupt:  # raised as the hold ends: stop what was started
+                if demo is not None:
+                    demo.stop()
+                raise
             with demo:
                 print(f"serving {demo.name}; config: {demo.config_path} (Ctrl-C to stop)", flush=True)
                 while True:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from .promserver import BACKFILL_TIMEOUT_S, PrometheusServer, free_port, tail, wait_ready
+from .promserver import BACKFILL_TIMEOUT_S, PrometheusServer, launch, tail
 
 IMPORT_CHUNK_LINES = 200_000
 
@@ -78,19 +78,22 @@ def start_victoriametrics(openmetrics_text: str, workdir: Path, *, binary: str =
     process is stopped in that case.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     log = workdir / "victoria-metrics.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [binary, f"-storageDataPath={workdir / 'vmdata'}", f"-httpListenAddr=127.0.0.1:{port}",
-             # The demo's samples are old: keep them whatever their age.
-             "-retentionPeriod=100y", "-loggerLevel=ERROR", "-search.disableCache",
-             # Its own 30 s cap on any query would override the timeout meshobs sends on a
-             # loaded machine: let meshobs's timeout decide, as on a tuned production server.
-             "-search.maxQueryDuration=10m"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
-    server = PrometheusServer(process, f"http://127.0.0.1:{port}", workdir, log, engine="victoriametrics")
-    wait_ready(server, f"{server.url}/health", "victoria-metrics")
+    data = workdir / "vmdata"
+
+    def command(port: int) -> list[str]:
+        return [binary, f"-storageDataPath={data}", f"-httpListenAddr=127.0.0.1:{port}",
+                # The demo's samples are old: keep them whatever their age.
+                "-retentionPeriod=100y", "-loggerLevel=ERROR", "-search.disableCache",
+                # Its own 30 s cap on any query would override the timeout meshobs sends on a
+                # loaded machine: let meshobs's timeout decide, as on a tuned production server.
+                "-search.maxQueryDuration=10m"]
+
+    def ours(server: PrometheusServer) -> bool:
+        flags = requests.get(f"{server.url}/flags", timeout=5).text
+        return f'-storageDataPath="{data}"' in flags
+
+    server = launch(command, workdir, log, "victoria-metrics", "/health", ours, engine="victoriametrics")
     try:
         _import(server.url, openmetrics_text)
         _flush(server.url)
@@ -103,7 +106,7 @@ def start_victoriametrics(openmetrics_text: str, workdir: Path, *, binary: str =
                  # Evaluate at the rules' own interval; vmalert's default step is 5m, which
                  # leaves a recorded sample every 5 minutes only.
                  "-datasource.queryStep=0s",
-                 "-replay.disableProgressBar", "-loggerLevel=ERROR", f"-httpListenAddr=127.0.0.1:{free_port()}"],
+                 "-replay.disableProgressBar", "-loggerLevel=ERROR", "-httpListenAddr=127.0.0.1:0"],
                 capture_output=True, text=True, timeout=BACKFILL_TIMEOUT_S, check=False, cwd=workdir)
             if done.returncode != 0:
                 raise RuntimeError(f"vmalert could not replay the recording rules (exit {done.returncode}): "

@@ -26,7 +26,7 @@ import requests
 
 from meshobs.demo.httpserver import LoopbackHTTPServer, Request, Response
 
-from .loopback import unused_port
+from .loopback import listens, unused_port
 
 DUMMY_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -63,27 +63,34 @@ def _start() -> str:
     binary = _moto_binary()
     if binary is None:
         _unavailable("moto_server is not installed (pip install 'moto[server]')")
-    port = unused_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, **DUMMY_ENV})
-    _Shared.proc, _Shared.url = proc, url
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace")[-300:]
-            _Shared.proc = None
-            _unavailable(f"moto_server exited with {proc.returncode}: {err}")
-        try:
-            if requests.get(f"{url}/moto-api/", timeout=1).status_code < 500:
-                return url
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            _stop()
-            _unavailable("moto_server did not answer within 30 s")
-        time.sleep(0.2)
+    last = ""
+    for _attempt in range(5):
+        port = unused_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                env={**os.environ, **DUMMY_ENV})
+        _Shared.proc, _Shared.url = proc, url
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace")[-300:]
+                _Shared.proc = None
+                last = f"moto_server exited with {proc.returncode}: {err}"
+                break
+            try:
+                # Answered by OUR process: a parallel worker may have been handed the same port.
+                if requests.get(f"{url}/moto-api/", timeout=1).status_code < 500 and listens(proc.pid, port):
+                    return url
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                _stop()
+                _unavailable("moto_server did not answer within 30 s")
+            time.sleep(0.2)
+        if "in use" not in last:
+            break
+    _unavailable(last)
 
 
 def _stop() -> None:

@@ -1,0 +1,342 @@
+"""Benchmark: what a question costs on a big mesh, live and replayed.
+
+Live (``--live 1000[,5000]``): ``meshobs demo serve generated-N`` (a real Prometheus, loopback
+Envoy admin for every sidecar, Jaeger and Kubernetes APIs) started in its own process; then
+
+- ``diagnose SERVICE`` through the CLI (``--runs`` times; the median wall time), for a middle-tier
+  service with callers and callees (its neighbourhood's size is reported);
+- the same question once more in an instrumented child process, which counts what crossed the
+  wire: bytes received, Envoy admin requests, PromQL queries, Jaeger and Kubernetes requests,
+  and reads Prometheus's own answering time from its /metrics
+  (``prometheus_http_request_duration_seconds_sum`` for the query handlers, before and after);
+- ``diagnose --all`` the same two ways (once: it is mesh-wide by design).
+
+Replayed (``--replay 1000,5000,10000``): generated-N written as a bundle once (kept in
+``--cache``), then ``meshobs diagnose --all --from BUNDLE`` under ``/usr/bin/time``: wall time
+and max RSS. ``--before DIR`` also replays with the meshobs checkout in DIR (e.g. /work/main),
+for a before/after of the same bundle.
+
+The growth table lists every figure for every size measured (100 to 10,000), with the ratio to
+the smallest size, so whether a figure is constant, grows with the neighbourhood or with the
+mesh can be read off.
+
+    .venv/bin/python benchmarks/bench_collect.py --live 1000 --replay 1000,5000 --runs 5 \\
+        [--growth 100,1000,5000,10000] [--before /work/main] [--note "..."]
+
+Writes benchmarks/results/collect.json and collect.md. Timings taken on a shared machine are
+noisy: compare medians and ratios from the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+QUERY_HANDLERS = ('handler="/api/v1/query"', 'handler="/api/v1/query_range"')
+
+
+# -- helpers run in child processes ---------------------------------------------------------
+
+def child_generate(n: int, path: str) -> None:
+    from meshobs.bundle import write_bundle
+    from meshobs.demo.catalog import load_demo
+
+    write_bundle(load_demo(f"generated-{n}"), path)
+
+
+def prometheus_seconds(url: str) -> tuple[float, int]:
+    """Prometheus's own time answering queries so far (seconds, requests), from its /metrics."""
+    import requests
+
+    seconds, count = 0.0, 0
+    for line in requests.get(f"{url}/metrics", timeout=30).text.splitlines():
+        if not any(h in line for h in QUERY_HANDLERS):
+            continue
+        if line.startswith("prometheus_http_request_duration_seconds_sum{"):
+            seconds += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("prometheus_http_request_duration_seconds_count{"):
+            count += int(float(line.rsplit(" ", 1)[1]))
+    return seconds, count
+
+
+def child_live(config_path: str, target: str) -> None:
+    """One instrumented question (``target`` "" for --all): prints what crossed the wire, as JSON."""
+    from meshobs.cli.diagnose import scoped_question
+    from meshobs.collect import build_snapshot, collect, scope_from_dict
+    from meshobs.config import load_config
+    from meshobs.engine import diagnose, diagnose_all
+    from meshobs.model import ServiceRef
+
+    config = load_config(config_path)
+    assert config is not None
+    prom = config.sources.get("prometheus", {}).get("url")
+    before = prometheus_seconds(prom) if prom else (0.0, 0)
+    start = time.monotonic()
+    bundle = collect(config, question=scoped_question(target, None) if target else None,
+                     deadline=time.monotonic() + 600)
+    collected = time.monotonic()
+    snapshot = build_snapshot(bundle, origin="live")
+    if target:
+        report = diagnose(snapshot, ServiceRef.parse(target))
+        findings = len(report.findings)
+    else:
+        findings = len(diagnose_all(snapshot).findings)
+    done = time.monotonic()
+    after = prometheus_seconds(prom) if prom else (0.0, 0)
+
+    def asked(kind: str) -> int:
+        return sum(1 for r in bundle.sources if r.kind == kind for p in r.payloads
+                   if p.key != "scraped" and not (p.error or "").startswith(("not asked", "not sent"))
+                   ) + sum(1 for r in bundle.sources if r.kind == kind for p in r.payloads
+                           if p.meta.get("fallback_from") or p.meta.get("fallback"))
+
+    scope = scope_from_dict(bundle.scope)
+    print(json.dumps({
+        "target": target or None,
+        "neighbourhood_services": len(scope.services) if scope else None,
+        "neighbourhood_workloads": len(scope.workloads) if scope else None,
+        "proxies_in_mesh": sum(1 for r in bundle.sources if r.kind == "envoy") if not target else None,
+        "collect_s": round(collected - start, 3), "total_s": round(done - start, 3),
+        "mb_received": round(sum(len(p.body.encode()) for r in bundle.sources for p in r.payloads
+                                 if p.body is not None) / 1e6, 2),
+        "envoy_admin_requests": asked("envoy"), "promql_queries": after[1] - before[1],
+        "prometheus_answering_s": round(after[0] - before[0], 3),
+        "jaeger_requests": asked("jaeger"), "kubernetes_requests": asked("kubernetes"),
+        "findings": findings,
+        "sources_failed": [s.name for s in snapshot.sources if not s.ok][:5],
+    }))
+
+
+# -- the parent ----------------------------------------------------------------------------
+
+def _run(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+         timeout: float = 3600) -> tuple[float, subprocess.CompletedProcess[str]]:
+    start = time.monotonic()
+    done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+    return time.monotonic() - start, done
+
+
+def pick_target(n: int) -> tuple[str, int]:
+    """A middle-tier service in the middle of its tier (callers above it, callees below), and
+    how many services it calls directly."""
+    from meshobs.demo.scale import generated_traffic
+
+    edges = generated_traffic(n)
+    callers: dict[str, set[str]] = {}
+    callees: dict[str, set[str]] = {}
+    for e in edges:
+        src, dst = f"{e.source_namespace}/{e.source_service}", f"{e.destination_namespace}/{e.destination_service}"
+        callers.setdefault(dst, set()).add(src)
+        callees.setdefault(src, set()).add(dst)
+    mids = sorted(s for s in callers if s.split("/")[1].startswith("svc-") and callees.get(s))
+    target = mids[len(mids) // 2]
+    return target, len(callees[target])
+
+
+def serve(n: int, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """``meshobs demo serve generated-N`` in its own session; returns when its config is written."""
+    log = open(workdir.parent / f"serve-{n}.log", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen([sys.executable, "-m", "meshobs", "demo", "serve", f"generated-{n}",
+                             "--workdir", str(workdir)], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    config = workdir / "meshobs.yaml"
+    deadline = time.monotonic() + 3600
+    while not config.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"demo serve generated-{n} did not start; see {log.name}")
+        time.sleep(2)
+    time.sleep(2)  # the config is written after the servers are up; let the log settle
+    return proc, config
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (demo serve stops its servers and Prometheus on it), then wait."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+def measure_live(n: int, runs: int, base: Path) -> dict[str, Any]:
+    target, direct = pick_target(n)
+    workdir = base / f"live-{n}"
+    t0 = time.monotonic()
+    proc, config = serve(n, workdir)
+    serve_s = time.monotonic() - t0
+    try:
+        cli = [sys.executable, "-m", "meshobs", "diagnose", target, "--config", str(config), "-o", "json",
+               "--timeout", "600s"]
+        walls, codes = [], set()
+        for _ in range(runs):
+            wall, done = _run(cli)
+            walls.append(wall)
+            codes.add(done.returncode)
+        scoped = _child_live(config, target)
+        all_wall, all_done = _run([sys.executable, "-m", "meshobs", "diagnose", "--all", "--config", str(config),
+                                   "-o", "json", "--timeout", "1200s"])
+        mesh = _child_live(config, "")
+    finally:
+        stop(proc)
+    return {"services": n, "serve_s": round(serve_s, 1), "target": target, "target_direct_callees": direct,
+            "diagnose_service": {"runs": [round(w, 2) for w in walls], "median_s": round(statistics.median(walls), 2),
+                                 "exit_codes": sorted(codes), **scoped},
+            "diagnose_all": {"wall_s": round(all_wall, 2), "exit_code": all_done.returncode, **mesh}}
+
+
+def _child_live(config: Path, target: str) -> dict[str, Any]:
+    _, done = _run([sys.executable, __file__, "--child-live", str(config), target])
+    if done.returncode != 0:
+        return {"error": done.stderr[-500:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def bundle_for(n: int, cache: Path) -> Path:
+    path = cache / f"generated-{n}.tar.gz"
+    if not path.exists():
+        tmp = cache / f".generated-{n}.tar.gz"
+        _, done = _run([sys.executable, __file__, "--child-generate", str(n), str(tmp)], timeout=7200)
+        if done.returncode != 0:
+            raise SystemExit(f"generating {n}: {done.stderr[-1000:]}")
+        tmp.rename(path)
+    return path
+
+
+def replay(bundle: Path, checkout: Path | None = None) -> dict[str, Any]:
+    """``diagnose --all --from BUNDLE`` under /usr/bin/time: wall seconds and max RSS."""
+    env = dict(os.environ)
+    if checkout is not None:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # read another checkout without writing into it
+    args = ["/usr/bin/time", "-f", "%e %M", sys.executable, "-m", "meshobs", "diagnose", "--all",
+            "--from", str(bundle), "-o", "json"]
+    _, done = _run(args, env=env, cwd=checkout)
+    wall, rss_kb = done.stderr.strip().splitlines()[-1].split()
+    return {"wall_s": round(float(wall), 2), "max_rss_mb": round(int(rss_kb) / 1024, 1),
+            "exit_code": done.returncode}
+
+
+def growth(rows: dict[int, dict[str, float]]) -> list[str]:
+    """A markdown table of each figure per size, with the ratio to the smallest size."""
+    sizes = sorted(rows)
+    figures = sorted({k for r in rows.values() for k in r})
+    out = ["| figure | " + " | ".join(f"{n:,}" for n in sizes) + " | growth |", "|---" * (len(sizes) + 2) + "|"]
+    for f in figures:
+        values = [rows[n].get(f) for n in sizes]
+        known = [(n, v) for n, v in zip(sizes, values) if isinstance(v, (int, float)) and v]
+        ratio = ""
+        if len(known) >= 2:
+            (n0, v0), (n1, v1) = known[0], known[-1]
+            ratio = f"x{v1 / v0:.1f} for x{n1 / n0:g} services"
+        out.append(f"| {f} | " + " | ".join("-" if v is None else f"{v:g}" for v in values) + f" | {ratio} |")
+    return out
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-live":
+        child_live(sys.argv[2], sys.argv[3])
+        return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-generate":
+        child_generate(int(sys.argv[2]), sys.argv[3])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--live", default="1000", help="sizes to serve live (comma-separated; '' for none)")
+    parser.add_argument("--replay", default="1000,5000", help="sizes to replay from bundles")
+    parser.add_argument("--growth", default="", help="extra replay sizes for the growth table (e.g. 100,10000)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "meshobs-bench-bundles"))
+    parser.add_argument("--before", default=None, help="another checkout to replay with (before/after)")
+    parser.add_argument("--note", default="")
+    args = parser.parse_args()
+    sizes = lambda text: [int(x) for x in text.split(",") if x.strip()]  # noqa: E731
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": f"{platform.machine()}, "
+        f"{os.cpu_count()} cores, CPython {platform.python_version()}", "load_average": os.getloadavg(),
+        "note": args.note, "live": {}, "replay": {}}
+    with tempfile.TemporaryDirectory(prefix="meshobs-bench-live-") as tmp:
+        for n in sizes(args.live):
+            print(f"live {n} ...", file=sys.stderr, flush=True)
+            result["live"][str(n)] = measure_live(n, args.runs, Path(tmp))
+    for n in sorted(set(sizes(args.replay)) | set(sizes(args.growth))):
+        print(f"replay {n} ...", file=sys.stderr, flush=True)
+        path = bundle_for(n, cache)
+        row = {"bundle_mb": round(path.stat().st_size / 1e6, 1), "after": replay(path)}
+        if args.before:
+            row["before"] = replay(path, Path(args.before))
+        result["replay"][str(n)] = row
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "collect.json").write_text(json.dumps(result, indent=1) + "\n")
+    (RESULTS / "collect.md").write_text(render(result))
+    print(render(result))
+    return 0
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = ["# Collection benchmark (live questions and replays)", "",
+             f"{result['date']}, {result['machine']}, load average at start "
+             f"{', '.join(f'{x:.1f}' for x in result['load_average'])}. {result['note']}".rstrip(), ""]
+    if result["live"]:
+        lines += ["## Live: `meshobs demo serve generated-N`, every source configured", "",
+                  "| services | question | wall s (median) | MB received | Envoy admin requests | PromQL queries "
+                  "| Prometheus answering s | Jaeger requests | Kubernetes requests "
+                  "| neighbourhood (services / workloads) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for n, live in result["live"].items():
+            one, every = live["diagnose_service"], live["diagnose_all"]
+            lines.append(f"| {n} | diagnose {live['target']} | {one['median_s']} | {one.get('mb_received')} | "
+                         f"{one.get('envoy_admin_requests')} | {one.get('promql_queries')} | "
+                         f"{one.get('prometheus_answering_s')} | {one.get('jaeger_requests')} | "
+                         f"{one.get('kubernetes_requests')} | {one.get('neighbourhood_services')} / "
+                         f"{one.get('neighbourhood_workloads')} |")
+            lines.append(f"| {n} | diagnose --all | {every['wall_s']} | {every.get('mb_received')} | "
+                         f"{every.get('envoy_admin_requests')} | {every.get('promql_queries')} | "
+                         f"{every.get('prometheus_answering_s')} | {every.get('jaeger_requests')} | "
+                         f"{every.get('kubernetes_requests')} | mesh-wide ({every.get('proxies_in_mesh')} proxies) |")
+        lines += ["", "`diagnose SERVICE` runs: " + "; ".join(
+            f"{n}: {live['diagnose_service']['runs']}" for n, live in result["live"].items()), ""]
+    if result["replay"]:
+        lines += ["## Replayed `diagnose --all --from BUNDLE`", "",
+                  "| services | bundle MB | wall s | max RSS MB | before: wall s | before: max RSS MB |",
+                  "|---|---|---|---|---|---|"]
+        for n, row in result["replay"].items():
+            before = row.get("before") or {}
+            lines.append(f"| {n} | {row['bundle_mb']} | {row['after']['wall_s']} | {row['after']['max_rss_mb']} | "
+                         f"{before.get('wall_s', '-')} | {before.get('max_rss_mb', '-')} |")
+        lines.append("")
+    rows: dict[int, dict[str, float]] = {}
+    for n, row in result["replay"].items():
+        rows.setdefault(int(n), {}).update({"replay --all wall s": row["after"]["wall_s"],
+                                            "replay --all max RSS MB": row["after"]["max_rss_mb"]})
+    for n, live in result["live"].items():
+        one = live["diagnose_service"]
+        rows.setdefault(int(n), {}).update({
+            "live diagnose SERVICE wall s": one["median_s"],
+            "live diagnose SERVICE Envoy requests": one.get("envoy_admin_requests"),
+            "live diagnose SERVICE MB": one.get("mb_received"),
+            "live diagnose --all wall s": live["diagnose_all"]["wall_s"],
+            "live diagnose --all Envoy requests": live["diagnose_all"].get("envoy_admin_requests")})
+    if len(rows) >= 2:
+        lines += ["## Growth", "", *growth(rows), "",
+                  "Read the last column against the size ratio: about x1 is constant, about the size "
+                  "ratio is linear in the mesh, in between follows the neighbourhood.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

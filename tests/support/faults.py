@@ -1,0 +1,158 @@
+"""A loopback HTTP server that misbehaves on purpose, at the socket level.
+
+``http.server`` cannot trickle a status line or hold a connection open mid-body, so this
+server speaks HTTP/1.1 (keep-alive, Content-Length) over raw sockets. A function decides,
+per request path, what to answer::
+
+    def answer(path: str) -> Fault:
+        return Fault.ok('{"data": []}') if path.startswith("/api") else Fault.trickle()
+
+    with FaultServer(answer) as srv:
+        srv.url, srv.paths          # every path asked, in order
+
+Faults: ``ok`` (any status and body), ``trickle`` (the whole answer one byte every
+``interval_s``: never tripping a per-read timeout), ``trickle_body`` (headers at once, then
+the body byte by byte), ``hang`` (read the request, never answer), ``huge`` (an endless
+chunked body), and ``status(429)``-style answers through ``ok``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str = "ok"
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    interval_s: float = 0.2
+
+    @classmethod
+    def ok(cls, body: str | bytes = b"", status: int = 200, content_type: str = "application/json") -> Fault:
+        return cls("ok", status, body.encode() if isinstance(body, str) else body, content_type)
+
+    @classmethod
+    def trickle(cls, interval_s: float = 0.2) -> Fault:
+        return cls("trickle", interval_s=interval_s, body=b'{"data": []}')
+
+    @classmethod
+    def trickle_body(cls, interval_s: float = 0.2) -> Fault:
+        return cls("trickle_body", interval_s=interval_s, body=b'{"data": [' + b"1," * 500 + b"1]}")
+
+    @classmethod
+    def hang(cls) -> Fault:
+        return cls("hang")
+
+    @classmethod
+    def huge(cls) -> Fault:
+        return cls("huge")
+
+
+REASONS = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
+           503: "Service Unavailable"}
+
+
+class FaultServer:
+    def __init__(self, answer: Callable[[str], Fault]) -> None:
+        self.answer = answer
+        self.paths: list[str] = []
+        self._lock = threading.Lock()
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(256)
+        self._stop = threading.Event()
+        self._conns: list[socket.socket] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def count(self, predicate: Callable[[str], bool] = lambda _p: True) -> int:
+        with self._lock:
+            return sum(1 for p in self.paths if predicate(p))
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buf = b""
+        try:
+            while not self._stop.is_set():
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                path = head.split(b"\r\n", 1)[0].split(b" ")[1].decode()
+                with self._lock:
+                    self.paths.append(path)
+                if not self._respond(conn, self.answer(path)):
+                    return
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def _respond(self, conn: socket.socket, fault: Fault) -> bool:
+        """Answer; False when the connection is done with."""
+        if fault.kind == "hang":
+            self._stop.wait(600)
+            return False
+        if fault.kind == "huge":
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")
+            chunk = b"[" + b"0," * 32767 + b"0]"
+            while not self._stop.is_set():
+                conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            return False
+        reason = REASONS.get(fault.status, "Status")
+        head = (f"HTTP/1.1 {fault.status} {reason}\r\nContent-Type: {fault.content_type}\r\n"
+                f"Content-Length: {len(fault.body)}\r\n\r\n").encode()
+        if fault.kind == "ok":
+            conn.sendall(head + fault.body)
+            return True
+        if fault.kind == "trickle_body":
+            conn.sendall(head)
+            head = b""
+        for byte in head + fault.body:
+            if self._stop.wait(fault.interval_s):
+                return False
+            conn.sendall(bytes([byte]))
+        return True
+
+    def __enter__(self) -> FaultServer:
+        threading.Thread(target=self._accept, daemon=True, name="fault-server").start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop.set()
+        self._sock.close()
+        with self._lock:
+            for c in self._conns:
+                with contextlib.suppress(OSError):
+                    c.shutdown(socket.SHUT_RDWR)
+                c.close()
+
+
+def elapsed(fn: Callable[[], object]) -> tuple[object, float]:
+    start = time.monotonic()
+    result = fn()
+    return result, time.monotonic() - start

@@ -1,0 +1,151 @@
+"""Total time per request, size caps and the run's deadline, for every kind of client meshobs
+uses (requests, prometheus-api-client, the kubernetes client, botocore), against loopback
+servers that trickle, hang, flood, throttle or answer garbage."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from meshobs.collectors import aws
+from meshobs.collectors.base import FetchContext
+from meshobs.collectors.http import ResponseTooLarge, TotalTimeout, bounded_session, http_get
+from meshobs.collectors.kubernetes import KubernetesCollector
+from meshobs.collectors.netbound import RunLimits, run_limits
+from meshobs.collectors.workers import fan_out
+from meshobs.config import validate
+from tests.support.faults import Fault, FaultServer
+
+SLACK_S = 0.6  # scheduling on a loaded 2-core machine; a trickle would take minutes
+
+
+@pytest.fixture
+def fault(request: pytest.FixtureRequest) -> Iterator[FaultServer]:
+    kind: Fault = request.param
+    with FaultServer(lambda _path: kind) as srv:
+        yield srv
+
+
+def timed(fn: object) -> tuple[object, float]:
+    start = time.monotonic()
+    result = fn()  # type: ignore[operator]
+    return result, time.monotonic() - start
+
+
+@pytest.mark.parametrize(("fault", "words"), [
+    (Fault.trickle(0.2), "within 1 s"),          # the status line, a byte every 0.2 s
+    (Fault.trickle_body(0.2), "within 1 s"),     # headers at once, then the body
+    (Fault.hang(), "within 1 s"),
+    (Fault.huge(), "larger than 64 MB"),         # the default cap; streamed, never held whole
+], indirect=["fault"])
+def test_every_request_ends_within_its_total_time(fault: FaultServer, words: str) -> None:
+    payload, took = timed(lambda: http_get(requests.Session(), fault.url + "/x", "x", timeout_s=1.0))
+    assert payload.error is not None and words in payload.error  # type: ignore[attr-defined]
+    assert took < 1.0 + SLACK_S + (2.0 if "larger" in words else 0.0)
+
+
+@pytest.mark.parametrize("fault", [Fault.ok("slow down", status=429, content_type="text/plain"),
+                                   Fault.ok("<html>not json", content_type="text/html")], indirect=True)
+def test_answers_that_are_not_data_are_kept_as_received(fault: FaultServer) -> None:
+    payload = http_get(requests.Session(), fault.url + "/x", "x", timeout_s=1.0)
+    # The collector's normaliser judges them; the transport keeps status and body as they came.
+    assert payload.error is None and payload.body in ("slow down", "<html>not json")
+
+
+@pytest.mark.parametrize("fault", [Fault.trickle(0.2)], indirect=True)
+def test_the_run_deadline_cuts_a_request_short(fault: FaultServer) -> None:
+    with run_limits(RunLimits(deadline=time.monotonic() + 0.5)):
+        payload, took = timed(lambda: http_get(requests.Session(), fault.url + "/x", "x", timeout_s=30))
+        late = http_get(requests.Session(), fault.url + "/y", "y", timeout_s=30)
+    assert "deadline" in (payload.error or "") and took < 0.5 + SLACK_S  # type: ignore[attr-defined]
+    assert late.error is not None and "not asked" in late.error
+
+
+@pytest.mark.parametrize("fault", [Fault.huge()], indirect=True)
+def test_the_size_cap_is_the_runs(fault: FaultServer) -> None:
+    with run_limits(RunLimits(max_bytes=1024 * 1024)):
+        payload = http_get(requests.Session(), fault.url + "/x", "x", timeout_s=5)
+    assert "larger than 1 MB" in (payload.error or "")
+
+
+@pytest.mark.parametrize("fault", [Fault.trickle(0.2), Fault.huge()], indirect=True)
+def test_prometheus_api_client_through_a_bounded_session(fault: FaultServer) -> None:
+    from prometheus_api_client import PrometheusConnect
+    from urllib3.util.retry import Retry
+
+    client = PrometheusConnect(url=fault.url, session=bounded_session(timeout_s=1.0, max_bytes=1024 * 1024),
+                               timeout=30, retry=Retry(total=0, raise_on_status=False))  # type: ignore[arg-type]
+    start = time.monotonic()
+    with pytest.raises((TotalTimeout, ResponseTooLarge)):
+        client.custom_query("up")
+    assert time.monotonic() - start < 1.0 + SLACK_S
+
+
+def _ctx(deadline_s: float = 30.0, **kwargs: object) -> FetchContext:
+    return FetchContext(time=datetime(2026, 1, 1, tzinfo=UTC), window_s=300, config=validate({}),
+                        deadline=time.monotonic() + deadline_s, **kwargs)  # type: ignore[arg-type]
+
+
+def _kubeconfig(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "t",
+        "clusters": [{"name": "t", "cluster": {"server": url}}],
+        "users": [{"name": "t", "user": {"token": "t"}}],
+        "contexts": [{"name": "t", "context": {"cluster": "t", "user": "t"}}]}))
+    return path
+
+
+@pytest.mark.parametrize("fault", [Fault.trickle(0.2), Fault.hang()], indirect=True)
+def test_kubernetes_client_calls_end_within_the_timeout(fault: FaultServer, tmp_path: Path) -> None:
+    collector = KubernetesCollector(kubeconfig=str(_kubeconfig(tmp_path, fault.url)), timeout_s=1.0)
+    collector.load()[0].close()  # the first load imports the client (half a second), not the network
+    (raw,), took = timed(lambda: collector.fetch(_ctx()))  # type: ignore[misc]
+    assert took < 1.0 + SLACK_S  # the probe timed out, nothing else was waited for
+    assert "timed out" in (raw.payloads[0].error or "")
+
+
+@pytest.mark.parametrize("fault", [Fault.huge()], indirect=True)
+def test_kubernetes_answers_are_capped(fault: FaultServer, tmp_path: Path) -> None:
+    collector = KubernetesCollector(kubeconfig=str(_kubeconfig(tmp_path, fault.url)), timeout_s=5.0)
+    with run_limits(RunLimits(max_bytes=1024 * 1024)):
+        (raw,) = collector.fetch(_ctx())
+    assert "larger than 1 MB" in (raw.payloads[0].error or "")
+
+
+@pytest.mark.parametrize("fault", [Fault.trickle(0.2)], indirect=True)
+def test_botocore_calls_end_within_their_total_time(fault: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    client = aws.make_client("xray", {"region": "eu-west-1", "endpoint_url": fault.url, "timeout": "1s",
+                                      "max_attempts": 1})
+    assert aws.install_boto(client)  # a botocore release that moves its HTTP session fails here
+    (payload, body), took = timed(lambda: aws.call(client, "get_service_graph", "g",  # type: ignore[misc]
+                                                  {"StartTime": 0, "EndTime": 1}, service="xray"))
+    assert body is None and "timed out" in (payload.error or "")
+    assert took < 1.0 + SLACK_S
+
+
+def test_fan_out_returns_at_the_deadline_on_daemon_threads() -> None:
+    release = threading.Event()
+
+    def stuck(n: int) -> str:
+        if n % 2:
+            release.wait(30)
+        return f"done {n}"
+
+    start = time.monotonic()
+    out = fan_out(stuck, list(range(6)), workers=6, deadline=time.monotonic() + 0.3,
+                  late=lambda n, started: f"late {n}" + (" started" if started else ""))
+    assert time.monotonic() - start < 0.3 + SLACK_S
+    assert out == ["done 0", "late 1 started", "done 2", "late 3 started", "done 4", "late 5 started"]
+    workers = [t for t in threading.enumerate() if t.name.startswith("meshobs-worker")]
+    assert workers and all(t.daemon for t in workers)  # the interpreter will not wait for them
+    release.set()
