@@ -103,15 +103,11 @@ class AppMeshCollector:
     def _names(self, raw: RawSource, client: Any, op: str, list_key: str, name_field: str,
                params: dict[str, Any], key: str) -> list[str] | None:
         names: list[str] = []
-        for n in range(MAX_PAGES):
-            payload, body = aws.call(client, op, f"{key}/{n}", params, service="appmesh")
+        for payload, body in aws.pages(client, op, key, params, service="appmesh", max_pages=MAX_PAGES):
             raw.add(_explained(payload))
             if body is None:
                 return None
             names.extend(str(item[name_field]) for item in body.get(list_key) or [] if item.get(name_field))
-            if not body.get("nextToken"):
-                break
-            params = {**params, "nextToken": body["nextToken"]}
         return names
 
     def _describe(self, raw: RawSource, client: Any, op: str, key: str, params: dict[str, Any]) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -168,8 +168,53 @@ def call(client: Any, operation: str, key: str, params: Mapping[str, Any], *,
     """Run ``client.<operation>(**params)``; never raises for AWS or network failures.
 
     ``operation`` is the boto3 method name (``get_metric_data``). Returns the payload (body =
-    the response as JSON, or ``error`` set) and the parsed response for pagination.
+    the response as JSON, or ``error`` set) and the parsed response.
     """
+    result = _timed(client, operation, key, params, service=service, meta=meta,
+                    send=lambda: getattr(client, operation)(**params))
+    assert result is not None  # a single call always answers or fails
+    return result
+
+
+def pages(client: Any, operation: str, key: str, params: Mapping[str, Any], *, service: str,
+          first: int = 0, max_pages: int = 100, meta: Mapping[str, Any] | None = None,
+          stop: Callable[[], bool] | None = None) -> Iterator[tuple[Payload, dict[str, Any] | None]]:
+    """Every page of ``operation`` through boto3's own paginator, one payload per page.
+
+    Keys are ``{key}/{first + n}``; each page's recorded params carry the token that asked for
+    it, so a bundle says how it was paged. Stops after a failed page (yielded with ``None``),
+    after ``max_pages`` (whatever the server keeps answering), or when ``stop()`` says so
+    before a page (the run's deadline). Never raises for AWS or network failures.
+    """
+    paginator = client.get_paginator(operation)
+    # The service model's names for the token (NextToken, nextToken), to record each page's.
+    cfg = getattr(paginator, "_pagination_cfg", None) or {}
+    token_in, token_out = (_first(cfg.get(k, "NextToken")) for k in ("input_token", "output_token"))
+    responses = iter(paginator.paginate(**params, PaginationConfig={"MaxItems": None}))
+    asked: dict[str, Any] = dict(params)
+    for n in range(max_pages):
+        if stop is not None and stop():
+            return
+        result = _timed(client, operation, f"{key}/{first + n}", asked, service=service,
+                        meta=meta if n == 0 else None, send=lambda: next(responses))
+        if result is None:
+            return  # the last page was the one before
+        payload, body = result
+        yield payload, body
+        token = body.get(token_out) if body else None
+        if not token:
+            return
+        asked = {**params, token_in: token}
+
+
+def _first(names: str | list[str]) -> str:
+    return names[0] if isinstance(names, list) else names
+
+
+def _timed(client: Any, operation: str, key: str, params: Mapping[str, Any], *, service: str,
+           meta: Mapping[str, Any] | None, send: Callable[[], Any]) -> tuple[Payload, dict[str, Any] | None] | None:
+    """``send()`` bounded by the client's total time, as a payload; None when it says
+    StopIteration (a paginator with nothing more)."""
     import botocore.exceptions as bce
 
     start = time.perf_counter()
@@ -181,7 +226,9 @@ def call(client: Any, operation: str, key: str, params: Mapping[str, Any], *,
             try:
                 if w.expired:
                     raise DeadlineExceeded("the run's deadline had passed")
-                response = getattr(client, operation)(**params)
+                response = send()
+            except StopIteration:
+                return None
             except Exception as exc:
                 if w.expired or isinstance(exc, DeadlineExceeded):
                     raise _Cut(w.seconds) from exc

@@ -151,16 +151,12 @@ class CloudWatchCollector:
     def _list_metrics(self, client: Any, raw: RawSource) -> list[dict[str, Any]] | None:
         params: dict[str, Any] = {"Namespace": self.namespace}
         found: list[dict[str, Any]] = []
-        for page in range(MAX_PAGES):
-            payload, body = aws.call(client, "list_metrics", f"ListMetrics/{page}", params, service="cloudwatch")
+        for payload, body in aws.pages(client, "list_metrics", "ListMetrics", params, service="cloudwatch",
+                                       max_pages=MAX_PAGES):
             raw.add(payload)
             if body is None:
                 return None
             found.extend(m for m in body.get("Metrics") or [] if is_appmesh_metric(m))
-            token = body.get("NextToken")
-            if not token:
-                break
-            params = {**params, "NextToken": token}
         return found
 
     def _get_metric_data(self, client: Any, raw: RawSource, queries: list[dict[str, Any]],
@@ -171,15 +167,10 @@ class CloudWatchCollector:
             batch = queries[first:first + MAX_QUERIES]
             params: dict[str, Any] = {"MetricDataQueries": batch, "StartTime": iso(start),
                                       "EndTime": iso(ctx.time), "ScanBy": "TimestampDescending"}
-            for _ in range(MAX_PAGES):
-                payload, body = aws.call(client, "get_metric_data", f"GetMetricData/{n}", params,
-                                         service="cloudwatch")
+            for payload, _body in aws.pages(client, "get_metric_data", "GetMetricData", params,
+                                            service="cloudwatch", first=n, max_pages=MAX_PAGES):
                 raw.add(payload)
                 n += 1
-                token = body.get("NextToken") if body else None
-                if not token:
-                    break
-                params = {**params, "NextToken": token}
 
 
 def from_config(config: Config, prior: list[RawSource]) -> CloudWatchCollector | None:

@@ -131,6 +131,23 @@ def _container_status(s: Any) -> dict[str, Any]:
     return out
 
 
+INJECTOR = "sidecar-injector.istio.io"  # the webhook names meshobs.collectors.k8s_webhooks reads
+
+
+def _webhook(w: Any) -> dict[str, Any]:
+    w = _map(w)
+    out = _pick(w, "name", "failurePolicy", "namespaceSelector", "objectSelector")
+    client = _map(w.get("clientConfig"))
+    kept: dict[str, Any] = {}
+    if "service" in client:
+        kept["service"] = _pick(_map(client["service"]), "name", "namespace", "path", "port")
+    if "url" in client:
+        kept["url"] = redact_text(str(client["url"]))
+    if kept:
+        out["clientConfig"] = kept
+    return out
+
+
 def minimise_object(obj: Any) -> dict[str, Any] | None:
     """The readable part of one object, or None for a kind no reader uses.
 
@@ -166,6 +183,10 @@ def minimise_object(obj: Any) -> dict[str, Any] | None:
         if "selector" in spec:
             kept["selector"] = _strings(spec["selector"])
         return {**head, "metadata": _metadata(obj), "spec": kept}
+    if kind == "MutatingWebhookConfiguration" and api_version.startswith("admissionregistration.k8s.io/"):
+        # Istio's sidecar injector webhooks: whom they serve and what they call, never the caBundle.
+        return {**head, "metadata": _metadata(obj), "webhooks": [_webhook(w) for w in _list(obj.get("webhooks"))
+                                                                 if str(_map(w).get("name", "")).endswith(INJECTOR)]}
     if kind == "Secret" and api_version == "v1":
         # Never its data: its type, key names and certificates' public facts, the form the
         # Secret reader (k8s_secrets) reads back to the same model.

@@ -407,10 +407,11 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
     """(object, origin[, location]) of any kind -> pods, workloads, services and mesh
     configuration; a manifest reader passes each object's file and line as its location.
 
-    Namespace objects among them contribute their injection labels; kinds meshobs does not
-    model (ConfigMaps, RBAC ...) are ignored. An object whose fields have the wrong shape is
-    left out and named in ``problems`` (raised as ValueError when it is None): one malformed
-    VirtualService costs that VirtualService, not the source.
+    Namespace objects among them contribute their injection labels; MutatingWebhookConfigurations
+    their sidecar injector webhooks; kinds meshobs does not model (ConfigMaps, RBAC ...) are
+    ignored. An object whose fields have the wrong shape is left out and named in ``problems``
+    (raised as ValueError when it is None): one malformed VirtualService costs that
+    VirtualService, not the source.
     """
     located = [(o[0], o[1], o[2] if len(o) > 2 else None) for o in objects]  # type: ignore[misc]
     items = [(o, origin) for o, origin, _ in located if isinstance(o, Mapping)]
@@ -430,6 +431,10 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
                 controllers.append(workload_from_controller(obj, ns_labels))
             elif kind == "Service" and str(obj.get("apiVersion", "v1")) == "v1":
                 service_objs.append((obj, origin))
+            elif kind == "MutatingWebhookConfiguration":
+                from meshobs.collectors.k8s_webhooks import injection_webhooks
+
+                part.injection_webhooks.extend(injection_webhooks(obj))
             elif kind == "Secret" and str(obj.get("apiVersion", "v1")) == "v1":
                 from meshobs.collectors.k8s_secrets import secret_resource
 

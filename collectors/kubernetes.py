@@ -55,6 +55,8 @@ APPMESH_GROUP, APPMESH_VERSION = "appmesh.k8s.aws", "v1beta2"
 APPMESH_CRDS = ("meshes", "virtualservices", "virtualrouters", "virtualnodes", "virtualgateways",
                 "gatewayroutes")
 CLUSTER_SCOPED_CRDS = {(APPMESH_GROUP, "meshes")}
+WEBHOOKS_KEY = "mutatingwebhookconfigurations"
+WEBHOOKS_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 CONCURRENCY = 4
 ROOT_NAMESPACE = "istio-system"  # where mesh-wide policies live (Istio's default root namespace)
 SCOPED_NAMESPACES_MAX = 3  # more namespaces than this: one cluster-wide list per kind is cheaper
@@ -182,6 +184,7 @@ class KubernetesCollector:
         from kubernetes import client
 
         core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
+        admission = client.AdmissionregistrationV1Api(api)
         reqs: list[Request] = []
         chains: list[list[Request]] = []
         for ns in core_scopes or []:
@@ -202,6 +205,10 @@ class KubernetesCollector:
                 reqs.append(Request("namespaces", "/api/v1/namespaces", "namespaces", None, core.list_namespace))
                 reqs.append(Request("deployments", "/apis/apps/v1/deployments", "deployments", None,
                                     apps.list_deployment_for_all_namespaces))
+        if core_scopes and self.mesh in ("istio", "auto"):
+            # Cluster-scoped: is Istio's sidecar injector there? (one request, whatever the filter)
+            reqs.append(Request(WEBHOOKS_KEY, WEBHOOKS_PATH, "mutatingwebhookconfigurations", None,
+                                admission.list_mutating_webhook_configuration))
         scopes = crd_scopes or []
         for ns in scopes:
             at = f"@{ns}" if ns else ""
@@ -259,7 +266,7 @@ class KubernetesCollector:
         except ApiException as exc:
             payload.status = int(exc.status or 0)
             payload.body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
-            if exc.status != 404 or not req.key.startswith("crd/"):
+            if exc.status != 404 or not req.key.startswith(("crd/", WEBHOOKS_KEY)):
                 payload.error = describe_api_error(payload.status, payload.body, server, req.resource,
                                                    req.namespace)
         except Exception as exc:  # urllib3 / socket errors: the server was not reached
@@ -353,7 +360,7 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     objects: list[tuple[Mapping[str, Any], str]] = []
     for payload in raw.payloads:
         base = _base(payload.key)
-        is_crd = base.startswith("crd/")
+        is_crd = base.startswith(("crd/", WEBHOOKS_KEY))
         if is_crd and payload.status == 404 and not payload.error:
             continue  # the CRD is not installed (or this version of it is not served)
         reason = payload.failure()
@@ -369,6 +376,7 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         objects.extend((o, KIND) for o in flatten_objects(doc))
     problems: list[str] = []
     part = objects_to_part(objects, Layer.LIVE, problems)
+    part.webhooks_listed = any(_base(p.key) == WEBHOOKS_KEY and p.ok for p in raw.payloads)
     if fatal:
         state, message = SourceState.ERROR, "; ".join(dict.fromkeys(fatal + partial))
     elif not part.pods and not part.services and not part.config:

@@ -125,6 +125,39 @@ QUERIES: dict[str, Query] = {q.name: q for q in (
 LATENCY_QUERIES = ("latency_p50", "latency_p90", "latency_p99")
 TCP_QUERIES = ("tcp_sent", "tcp_received", "tcp_opened")
 
+# -- istiod's own metrics ---------------------------------------------------------------------
+# One query answers everything the control-plane checks read of istiod, for every replica: each
+# branch is tagged with a "meshobs" label saying which metric it is (rate() drops the metric
+# name). istiod's pods are scraped from :15014 with the pod's namespace and name as labels
+# ("namespace"/"pod" in Istio's sample config and the Prometheus Operator, "kubernetes_*" in
+# older configs); "instance" tells replicas apart where neither is set.
+CONTROL_PLANE = "controlplane"
+ISTIOD_LABELS = ("namespace", "pod", "kubernetes_namespace", "kubernetes_pod_name", "instance")
+REJECT_TYPES = ("cds", "eds", "lds", "rds")
+
+
+def control_plane_query(window: str) -> str:
+    """The PromQL of the control-plane query over the rate window ``window``: pushes and failed
+    sends per xDS type (``pilot_xds_pushes{type=~".*_senderr"}``), rejects, push context errors,
+    the per-proxy reject gauges, connected proxies by version, convergence p99 and the build."""
+    by = _by(ISTIOD_LABELS)
+
+    def tag(expr: str, name: str) -> str:
+        return f'label_replace({expr}, "meshobs", "{name}", "", "")'
+
+    branches = [
+        tag(f"sum by ({by}, type) (rate(pilot_xds_pushes[{window}]))", "pushes"),
+        tag(f"sum by ({by}, type) (rate(pilot_total_xds_rejects[{window}]))", "rejects"),
+        tag(f"sum by ({by}) (rate(pilot_xds_push_context_errors[{window}]))", "push_context_errors"),
+        *(tag(f"max by ({by}, node, err) (pilot_xds_{t}_reject)", f"reject_{t}") for t in REJECT_TYPES),
+        tag(f"sum by ({by}, version) (pilot_xds)", "connected"),
+        tag(f"histogram_quantile(0.99, sum by ({by}, le) (rate(pilot_proxy_convergence_time_bucket[{window}])))",
+            "convergence_p99"),
+        tag(f'max by ({by}, tag) (istio_build{{component="pilot"}})', "build"),
+    ]
+    return " or ".join(branches)
+
+
 # Istio's default request-duration buckets (milliseconds).
 ISTIO_DURATION_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000,
                              60000, 300000, 600000, 1800000, 3600000)

@@ -99,19 +99,18 @@ class XRayCollector:
 
     def _pages(self, client: Any, raw: RawSource, op: str, key: str, params: dict[str, Any],
                ctx: FetchContext, meta: dict[str, Any] | None = None) -> Iterator[tuple[Payload, dict[str, Any]]]:
-        for n in range(MAX_PAGES):
+        def out_of_time() -> bool:
             if ctx.remaining_s() < MIN_CALL_S:
                 raw.meta["deadline_cut"] = True
-                return
-            payload, body = aws.call(client, op, f"{key}/{n + self._count(raw, key)}", params, service="xray",
-                                     meta=meta if n == 0 else None)
+                return True
+            return False
+
+        for payload, body in aws.pages(client, op, key, params, service="xray", first=self._count(raw, key),
+                                       max_pages=MAX_PAGES, meta=meta, stop=out_of_time):
             raw.add(payload)
             if body is None:
                 return
             yield payload, body
-            if not body.get("NextToken"):
-                return
-            params = {**params, "NextToken": body["NextToken"]}
 
     @staticmethod
     def _count(raw: RawSource, key: str) -> int:

@@ -14,9 +14,12 @@ from datetime import datetime
 import msgspec
 
 from .model import (
+    ControlPlane,
     Edge,
+    IstiodReplica,
     Mesh,
     MeshSnapshot,
+    Pod,
     Service,
     ServiceRef,
     SnapshotPart,
@@ -107,6 +110,31 @@ def _services_named_by_config(part: SnapshotPart) -> list[ServiceRef]:
     return out
 
 
+def is_istiod_pod(pod: Pod) -> bool:
+    """istiod's own pods (every revision): labelled ``app=istiod`` by Istio's charts."""
+    return pod.labels.get("app") == "istiod"
+
+
+def control_plane(part: SnapshotPart) -> ControlPlane:
+    """istiod's replicas as each source saw them, one per pod: its endpoints (``istiod``), its
+    metrics (``prometheus``) and its pod's Ready condition (``kubernetes``)."""
+    from .model.controlplane import merge_replica
+
+    replicas: dict[tuple[str, str], IstiodReplica] = {}
+    for r in part.istiod:
+        replicas[r.key] = merge_replica(replicas[r.key], r) if r.key in replicas else r
+    for pod in part.pods:
+        if not is_istiod_pod(pod):
+            continue
+        seen = IstiodReplica(pod=pod.name, namespace=pod.namespace, pod_ready=pod.ready,
+                             revision=str(pod.labels.get("istio.io/rev") or "default"), sources=("kubernetes",))
+        key = seen.key
+        replicas[key] = merge_replica(replicas[key], seen) if key in replicas else seen
+    return ControlPlane(replicas=tuple(sorted(replicas.values(), key=lambda r: r.key)),
+                        syncs=tuple(part.xds_sync), rejects=tuple(part.xds_rejects),
+                        webhooks=tuple(part.injection_webhooks) if part.webhooks_listed else None)
+
+
 def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str = "",
              mesh: Mesh = Mesh.UNKNOWN) -> MeshSnapshot:
     """Deduplicate and cross-link the parts into an immutable snapshot.
@@ -162,4 +190,5 @@ def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str
         certs=tuple(part.certs), config=tuple(part.config),
         traces=tuple(_span_services(part.traces, workloads)),
         sources=tuple(part.sources), origin=origin, series=tuple(part.series), history=part.history,
+        control_plane=control_plane(part),
     )

@@ -34,12 +34,13 @@ if TYPE_CHECKING:
 
 # kind -> module. Order matters for fetch: the first group runs before the second.
 FIRST = ("kubernetes", "manifests")
-SECOND = ("prometheus", "envoy", "jaeger", "cloudwatch", "xray", "appmesh")
+SECOND = ("prometheus", "envoy", "istiod", "jaeger", "cloudwatch", "xray", "appmesh")
 MODULES = {
     "kubernetes": "meshobs.collectors.kubernetes",
     "manifests": "meshobs.collectors.manifests",
     "prometheus": "meshobs.collectors.prometheus",
     "envoy": "meshobs.collectors.envoy",
+    "istiod": "meshobs.collectors.istiod",
     "jaeger": "meshobs.collectors.jaeger",
     "cloudwatch": "meshobs.collectors.cloudwatch",
     "xray": "meshobs.collectors.xray",

@@ -139,6 +139,33 @@ class Envoy(Section):
                                                         "(default: the system's).")
 
 
+class IstiodTarget(Section):
+    """One istiod replica's HTTP endpoints (static discovery)."""
+
+    url: Url = Field(description="Base URL serving /debug/syncz: the replica's monitoring port 15014 (or 8080), "
+                                 "e.g. http://127.0.0.1:15014 after kubectl port-forward.")
+    ready_url: Url | None = Field(None, description="Its readiness endpoint (default: <url>/ready; istiod "
+                                                     "answers /ready on port 8080).")
+    pod: Text = Field("", description="The replica's pod name (default: the URL's host:port).")
+    namespace: Text = Field("istio-system", description="Namespace of the pod.")
+
+
+class Istiod(_Http):
+    """istiod: readiness, and what it sent each proxy and what the proxy acknowledged (/debug/syncz)."""
+
+    discovery: Literal["kubernetes", "static"] | None = Field(
+        None, description="kubernetes: find istiod's pods and reach them through the port-forward API "
+                          "(needs pods/portforward in its namespace); static: the targets listed. Default: "
+                          "static when targets are given, else kubernetes.")
+    targets: list[IstiodTarget] = Field(default_factory=list, description="Replicas (static discovery).")
+    namespace: Text = Field("istio-system", description="Where istiod runs (kubernetes discovery).")
+    selector: Text = Field("app=istiod", description="Label selector of istiod's pods, every revision "
+                                                     "(kubernetes discovery).")
+    ready_port: int = Field(8080, ge=1, le=65535, description="Port of /ready (kubernetes discovery).")
+    debug_port: int = Field(15014, ge=1, le=65535, description="Port of /debug/syncz (kubernetes discovery).")
+    timeout: PositiveDuration = Field(_d("5s"), description="Per-request timeout.")
+
+
 class Kubernetes(Section):
     """The Kubernetes API (pods, services, Istio and App Mesh resources) or manifests on disk."""
 
@@ -193,6 +220,7 @@ class Sources(Section):
     prometheus: Prometheus | None = None
     jaeger: Jaeger | None = None
     envoy: Envoy | None = None
+    istiod: Istiod | None = None
     kubernetes: Kubernetes | None = None
     cloudwatch: CloudWatch | None = None
     xray: XRay | None = None
@@ -214,8 +242,11 @@ class Thresholds(Section):
     root_cert_warning_days: float = Field(30.0, ge=0, description="... within this many days: warning.")
     workload_cert_warning_fraction: float = Field(0.2, gt=0, le=1, description="Workload certificate with "
                                                   "less than this fraction of its lifetime left: warning.")
-    xds_stale_after: PositiveDuration = Field(_d("10m"), description="A proxy whose config is older than "
-                                                                     "this is stale.")
+    xds_stale_after: PositiveDuration = Field(_d("10m"), description="Without istiod's syncz: a proxy whose "
+                                              "config is this much older than its workload's other proxies' "
+                                              "is stale.")
+    xds_unacked_after: PositiveDuration = Field(_d("1m"), description="A push istiod sent this long ago and the "
+                                                "proxy has not acknowledged is stale (istioctl proxy-status: STALE).")
     uptime_fraction: float = Field(0.1, gt=0, le=1, description="A proxy up for less than this fraction of "
                                                                 "its peers' median uptime restarted recently.")
     min_request_rate: float = Field(0.0, ge=0, description="Below this many requests per second an error "

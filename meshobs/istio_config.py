@@ -289,6 +289,40 @@ def destination_rule_for(drs: Iterable[ConfigResource], host: str, client_namesp
     return None
 
 
+# -- EnvoyFilter ---------------------------------------------------------------------------
+# applyTo -> the xDS type the patched object travels in (an invalid patch makes the proxy NACK it).
+ENVOY_FILTER_XDS = {
+    "CLUSTER": "cds", "LISTENER": "lds", "FILTER_CHAIN": "lds", "NETWORK_FILTER": "lds",
+    "HTTP_FILTER": "lds", "LISTENER_FILTER": "lds", "ROUTE_CONFIGURATION": "rds", "VIRTUAL_HOST": "rds",
+    "HTTP_ROUTE": "rds", "EXTENSION_CONFIG": "ecds",
+}
+
+
+def envoy_filter_patches(ef: ConfigResource, xds: str, gateway: bool) -> list[str]:
+    """The ``applyTo`` of ``ef``'s patches that reach a proxy of this kind (a gateway or a
+    sidecar, by the patch's ``match.context``) in xDS type ``xds``."""
+    out = []
+    for patch in ef.spec.get("configPatches") or ():
+        apply_to = str(patch.get("applyTo") or "")
+        context = str((patch.get("match") or {}).get("context") or "ANY")
+        if ENVOY_FILTER_XDS.get(apply_to) != xds:
+            continue
+        if context == "ANY" or (context == "GATEWAY") == gateway:
+            out.append(apply_to)
+    return out
+
+
+def envoy_filter_selects(ef: ConfigResource, namespace: str, labels: Mapping[str, Any],
+                         root_namespace: str = ROOT_NAMESPACE) -> bool:
+    """Does ``ef`` apply to a workload of ``namespace`` with ``labels``? Its own namespace's
+    workloads its ``workloadSelector.labels`` pick (all without one); in the root namespace,
+    every workload of the mesh."""
+    if ef.namespace not in (namespace, root_namespace):
+        return False
+    selector = (ef.spec.get("workloadSelector") or {}).get("labels")
+    return not selector or _selects({str(k): str(v) for k, v in selector.items()}, labels)
+
+
 # -- PeerAuthentication ----------------------------------------------------------------------
 def _selector(pa: ConfigResource) -> dict[str, str] | None:
     labels = (pa.spec.get("selector") or {}).get("matchLabels")

@@ -34,9 +34,13 @@ def snapshots() -> tuple[MeshSnapshot, ...]:
     names = [name for name, _ in list_demos() if not name.startswith("generated")]
     demos = [build_snapshot(load_demo(name), origin=name) for name in names]
     grid = [manifests_snapshot(files) for _a, _c, files, _e in GRID + NET_GRID]
-    # A mesh with an hour of metric history and dated changes (the classic demos have neither).
-    dated = scenario_snapshot("dr-change-onset")
-    return (*demos, *grid, e2_builders.snapshot(), live_namespace_without_pods(), dated)
+    # Library scenarios with a control plane (istiod's endpoints and metrics, its injector
+    # webhook) and configuration delivery faults (a NACK, an unacknowledged push); one with an
+    # hour of metric history and dated changes (the classic demos have neither).
+
+    library = [scenario_snapshot(n) for n in ("istiod-not-ready", "envoyfilter-nack", "proxy-unacked",
+                                               "dr-change-onset")]
+    return (*demos, *grid, *library, e2_builders.snapshot(), live_namespace_without_pods())
 
 
 def _consume(findings: Iterable[object]) -> None:
@@ -68,6 +72,7 @@ def _check_inputs(read: set[str]) -> set[str]:
     out = {r for r in read if r in INPUTS}
     out |= {"config" for r in read if r.startswith("config:")}
     out |= {"pods" for r in read if r == "Pod"}
+    out |= {"control_plane" for r in read if r == "ControlPlane"}
     return out
 
 

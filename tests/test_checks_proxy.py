@@ -63,8 +63,17 @@ def xds_old_same_version() -> MeshBuilder:
 
 
 def rejected_and_disconnected() -> MeshBuilder:
-    return healthy().proxy("cart-v1-0", update_rejected=flags(cds=2, lds=0),
+    # Its clusters are stuck two hours back while listeners and routes kept updating: the
+    # rejection is current.
+    xds = (XdsResource("cds", "v40", T0 - timedelta(hours=2)), XdsResource("lds", "v42", T0 - timedelta(seconds=60)),
+           XdsResource("rds", "v42", T0 - timedelta(seconds=60)))
+    return healthy().proxy("cart-v1-0", update_rejected=flags(cds=2, lds=0), xds=xds,
                            control_plane_connected=False)
+
+
+def rejected_long_ago() -> MeshBuilder:
+    # Rejected two CDS pushes since it started, accepted the next: every type is current.
+    return healthy().proxy("cart-v1-0", update_rejected=flags(cds=2, lds=0))
 
 
 def warming() -> MeshBuilder:
@@ -83,10 +92,13 @@ GRID: list[tuple[str, Callable[[], MeshBuilder], str, set[tuple[str, str]]]] = [
     ("not-ready-pods", not_ready_from_pods_only, CART, {("MSH0102", "Proxy cart-v1-1.default")}),
     ("restarting", restarting, CART, {("MSH0103", "Pod default/cart-v1-0")}),
     ("young-proxy", young_proxy, CART, {("MSH0104", "Proxy cart-v1-2.default")}),
-    ("xds-behind", xds_behind, CART, {("MSH0105", "Proxy cart-v1-0.default")}),
+    # Without istiod's syncz: behind the other proxies of its own workload (never a version
+    # string compared across the mesh).
+    ("xds-behind", xds_behind, CART, {("MSH0106", "Proxy cart-v1-0.default")}),
     ("xds-old", xds_old_same_version, CART, {("MSH0106", "Proxy cart-v1-0.default")}),
     ("rejected", rejected_and_disconnected, CART,
      {("MSH0107", "Proxy cart-v1-0.default"), ("MSH0108", "Proxy cart-v1-0.default")}),
+    ("rejected-long-ago", rejected_long_ago, CART, set()),
     ("warming", warming, CART, {("MSH0109", "Proxy cart-v1-1.default")}),
     # The broken workload belongs to cart: diagnosing the frontend does not report it.
     ("other-service", not_ready, "frontend", set()),
@@ -107,11 +119,23 @@ def test_restart_counts_split_sidecar_and_application() -> None:
     assert restarts == {"sidecar": 3, "application container": 2}
 
 
-def test_xds_behind_names_the_latest_version_and_its_holders() -> None:
+def test_xds_behind_its_workload_peers_says_which_signal_it_used() -> None:
     _r, found = run_checks(xds_behind().build(), ServiceRef("default", CART), Settings())
-    behind = [f for f in found if f.code == "MSH0105"]
+    behind = [f for f in found if f.code == "MSH0106"]
     assert {f.fields["xds_type"] for f in behind} == {"cds", "lds", "rds"}
-    assert all(f.evidence["latest"] == "v42" and f.evidence["holders_of_latest"] == 5 for f in behind)
+    assert all(f.evidence["behind_workload_peers_s"] == 7140 and "Envoy" in f.evidence["signal"] for f in behind)
+
+
+def test_a_proxy_behind_other_workloads_is_not_stale() -> None:
+    """A scoped push reaches some workloads only; several replicas number pushes each their
+    own way: other workloads' newer versions say nothing about this one."""
+    m = healthy()
+    for pod in m.proxies_of("frontend"):
+        m.proxy(pod, xds=tuple(XdsResource(t, "v99", T0 - timedelta(seconds=30)) for t in ("cds", "lds", "rds")))
+    for pod in m.proxies_of(CART):
+        m.proxy(pod, xds=tuple(XdsResource(t, "v17", T0 - timedelta(hours=5)) for t in ("cds", "lds", "rds")))
+    _r, found = run_checks(m.build(), ServiceRef("default", CART), Settings())
+    assert not [f for f in found if f.code in ("MSH0105", "MSH0106", "MSH0107")]
 
 
 def test_xds_last_update_too_old_when_peers_got_newer_pushes() -> None:

@@ -181,6 +181,10 @@ def test_many_metrics_paginate_and_batch(moto_endpoint: str, aws_env: dict[str, 
     raw = _fetch({"endpoint_url": moto_endpoint, "region": "us-east-1", "namespace": ns, "max_attempts": 1}, now)
     data = [p for p in raw.payloads if p.key.startswith("GetMetricData/")]
     assert [len(p.params["MetricDataQueries"]) for p in data] == [500, 20]
+    # boto3's paginator followed moto's pages; each page records the token that asked for it.
+    listed = [p for p in raw.payloads if p.key.startswith("ListMetrics/")]
+    assert [p.key for p in listed] == [f"ListMetrics/{n}" for n in range(len(listed))] and len(listed) >= 2
+    assert "NextToken" not in listed[0].params and all("NextToken" in p.params for p in listed[1:])
     part = cw.normalize(raw, NormalizeContext(now, WINDOW))
     assert len(part.edges) == 520
     assert sum(e.request_rate for e in part.edges) == pytest.approx(sum(range(520)) / WINDOW)

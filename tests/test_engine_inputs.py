@@ -69,9 +69,13 @@ def test_latency_timeout_skips_only_the_latency_check(tmp_path: Path) -> None:
     checks = {c["id"]: c for c in doc["checks"]}
     assert checks["traffic.latency"]["status"] == "skipped"
     assert why in checks["traffic.latency"]["reason"]
-    # (The demo bundle holds no metric history: the onset check says so, as before the timeout.)
+    # (The control plane's analyzers: this bundle never asked Prometheus for istiod's metrics. It
+    # holds no metric history either: the onset check says so, as before the timeout.)
+    control_plane = ("proxy.istiod_ready", "proxy.istiod_pushes", "proxy.version_skew")
     assert [c for c in checks.values() if c["status"] == "skipped" and "prometheus" in c["reason"]
-            and "no metric history" not in c["reason"]] == [checks["traffic.latency"]]
+            and c["id"] not in control_plane and "no metric history" not in c["reason"]] == [
+        checks["traffic.latency"]]
+    assert all("not collected" in checks[c]["reason"] for c in control_plane)
     assert checks["traffic.error_rate"]["status"] == "fail"  # the requests answered: still judged
     assert doc["status"] == "failing" and code == 1
 
@@ -129,8 +133,9 @@ def test_build_snapshot_of_a_dead_prometheus_states_every_kind() -> None:
     snapshot = build_snapshot(_ecommerce({"": REFUSED}))
     status = snapshot.source("prometheus")
     assert status is not None and status.state is SourceState.ERROR
-    assert set(status.inputs) == {"graph", "requests", "latency", "security"}
-    assert all(REFUSED in str(v) for v in status.inputs.values())
+    assert set(status.inputs) == {"graph", "requests", "latency", "security", "control_plane"}
+    assert all(REFUSED in str(v) for k, v in status.inputs.items() if k != "control_plane")
+    assert "not collected" in status.inputs["control_plane"]  # this bundle never asked for it
     report = diagnose(snapshot, ServiceRef("shop", "frontend"))
     assert report.status == "failing"
 

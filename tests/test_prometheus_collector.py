@@ -21,6 +21,7 @@ from meshobs.collectors.promql import (
     LATENCY_QUERIES,
     QUERIES,
     RANGE_QUERIES,
+    control_plane_query,
     histogram_quantile,
 )
 from meshobs.config import validate
@@ -33,10 +34,10 @@ from tests.support.loopback import LoopbackServer, unused_port
 
 T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CTX = NormalizeContext(time=T, window_s=300.0)
-# Requests per snapshot: the recording-rules check, the instant and the range queries.
-# A mesh-wide collection: the rules check, the instant and the range queries; the history queries
-# only when some request fails (see test_history_is_narrowed_to_what_fails_now).
-SENT = 1 + len(QUERIES) + len(RANGE_QUERIES)
+# Requests per snapshot: the recording-rules check, the instant queries, the control-plane query
+# (istiod's metrics) and the range queries; the history queries only when some request fails
+# (tests/test_history_fetch.py), narrowed to it.
+SENT = 1 + len(QUERIES) + 1 + len(RANGE_QUERIES)
 
 
 def _fetch(url: str, timeout: str = "2s") -> RawSource:
@@ -163,7 +164,8 @@ def test_failed_prometheus_does_not_stop_the_snapshot() -> None:
 
 def _serve_analytic(n_services: int) -> int:
     """Fetch through a loopback server answering from the analytic results of a mesh."""
-    known = Answers(prometheus_source(generated_traffic(n_services), T, 300.0, history=True))
+    known = Answers(prometheus_source(generated_traffic(n_services), T, 300.0, history=True),
+                    extra={control_plane_query("5m"): {"resultType": "vector", "result": []}})  # no istiod scraped
 
     def answer(path: str, _headers: dict[str, str]) -> tuple[int, str]:
         return 200, json.dumps({"status": "success", "data": known(path)})
@@ -180,7 +182,7 @@ def _serve_analytic(n_services: int) -> int:
 
 def test_query_count_does_not_grow_with_the_mesh() -> None:
     # Both meshes have failing requests: the history's three queries come on top, narrowed.
-    assert _serve_analytic(10) == _serve_analytic(200) == SENT + len(HISTORY_QUERIES) == 14
+    assert _serve_analytic(10) == _serve_analytic(200) == SENT + len(HISTORY_QUERIES) == 15
 
 
 # -- the analytic demo source ------------------------------------------------------------------

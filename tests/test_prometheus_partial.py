@@ -15,7 +15,15 @@ import pytest
 from meshobs.assemble import assemble
 from meshobs.collectors import prometheus as prom
 from meshobs.collectors.base import FetchContext, NormalizeContext, Scope
-from meshobs.collectors.promql import HISTORY_QUERIES, QUERIES, RANGE_QUERIES, render, scope_matchers
+from meshobs.collectors.promql import (
+    CONTROL_PLANE,
+    HISTORY_QUERIES,
+    QUERIES,
+    RANGE_QUERIES,
+    control_plane_query,
+    render,
+    scope_matchers,
+)
 from meshobs.config import validate
 from meshobs.demo.prometheus import prometheus_source
 from meshobs.demo.scale import generated_traffic
@@ -35,7 +43,8 @@ TRAFFIC = generated_traffic(12, seed=3)
 def analytic_server(slow: dict[str, float] | None = None) -> Iterator[LoopbackServer]:
     """A loopback Prometheus answering the analytic results of TRAFFIC, query by query;
     ``slow`` delays the queries whose PromQL contains a key by that many seconds."""
-    known = Answers(prometheus_source(TRAFFIC, T, WINDOW, history=True))
+    known = Answers(prometheus_source(TRAFFIC, T, WINDOW, history=True),
+                    extra={control_plane_query("5m"): {"resultType": "vector", "result": []}})  # no istiod scraped
 
     def answer(path: str, _headers: dict[str, str]) -> tuple[int, str]:
         query = parse_qs(urlsplit(path).query)["query"][0]
@@ -72,13 +81,14 @@ def test_a_timed_out_query_costs_only_the_checks_that_need_it() -> None:
     # Every other query was sent and answered, although one before it had timed out.
     assert all(p.ok for p in raw.payloads if p.key != "query:latency_p99")
     # and the history of the one service whose requests fail, narrowed to it.
-    assert len(srv.requests) == 1 + len(QUERIES) + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
+    assert len(srv.requests) == 1 + len(QUERIES) + 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
     assert took < 2.5  # the slow query gave up after its 0.5 s, it did not hold the run for 3 s
 
     part = prom.normalize(raw, CTX)
     (status,) = part.sources
     assert status.state is SourceState.ERROR
     assert status.inputs["requests"] is None and status.inputs["graph"] is None
+    assert status.inputs["control_plane"] is None  # istiod's metrics answered (empty): delivered
     assert "latency_p99" in status.inputs["latency"] and "timed out after 0.5 s" in status.inputs["latency"]
     assert len(part.edges) == len(TRAFFIC) and all(e.latency is None for e in part.edges)
 
@@ -135,8 +145,9 @@ def test_graph_then_scoped_phase_equals_one_collection() -> None:
     assert "query:requests" in graph_queries and "query:tcp_sent" in graph_queries  # the graph's edges
     assert _keys(graph) == ["rules", *graph_queries] and sent_graph == 1 + len(graph_queries)
     assert not set(graph_queries) & set(_keys(scoped)) and "rules" not in _keys(scoped)
-    # Without a neighbourhood the history has nothing to be narrowed to: not sent, and why.
-    assert sent_scoped == len(QUERIES) - len(graph_queries) + len(RANGE_QUERIES)
+    # With the control-plane query (istiod's metrics, asked in the scoped phase); without a
+    # neighbourhood the history has nothing to be narrowed to: not sent, and why.
+    assert sent_scoped == len(QUERIES) - len(graph_queries) + 1 + len(RANGE_QUERIES)
     assert scoped.meta["history"]["skipped"] == "an empty neighbourhood: nothing to time"
 
     only_graph = prom.normalize(graph, CTX)
@@ -168,9 +179,12 @@ def test_scoped_phase_narrows_every_query_to_the_neighbourhood() -> None:
         (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config,  # type: ignore[arg-type]
                                               scope=scope, phase="scoped"))
     scoped_queries = [q for q in QUERIES.values() if q.phase == "scoped"]
-    assert len(srv.requests) == len(raw.payloads) == len(scoped_queries) + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
+    assert len(srv.requests) == len(raw.payloads) == len(scoped_queries) + 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
     for p in raw.payloads:
         query = p.params["query"]
+        if p.key == f"query:{CONTROL_PLANE}":
+            assert "destination_service" not in query  # istiod's metrics: never narrowed
+            continue
         assert 'destination_service_namespace=~"pay\\\\.v2|shop",destination_service_name=~"cart|ledger"' in query
         assert 'source_workload_namespace=~"shop",source_workload=~"web-v1"' in query
         assert p.meta["scope"]["services"] == ["pay.v2/ledger", "shop/cart"]
@@ -209,7 +223,8 @@ def test_recording_rules_off_sends_no_check(setting: str) -> None:
     with analytic_server() as srv:
         collector, config = _collector(srv.url, recording_rules=setting)
         (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))  # type: ignore[arg-type]
-    assert "rules" not in _keys(raw) and len(srv.requests) == len(QUERIES) + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
+    assert "rules" not in _keys(raw)
+    assert len(srv.requests) == len(QUERIES) + 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
 
 
 def test_latency_not_scraped_is_not_judged() -> None:

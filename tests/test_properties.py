@@ -111,6 +111,21 @@ def seeds() -> tuple[RawSource, ...]:
     for path in sorted((CORPUS / "prometheus").rglob("*.json")):
         out.append(RawSource("prometheus", "prometheus", payloads=[
             Payload("query:requests", body=_small(path.read_text(encoding="utf-8")), status=200)]))
+    # The control plane: istiod's endpoints (a NACK, an unacknowledged push) and its metrics.
+    from meshobs.collectors.istiod.discovery import minimal_pod
+    from meshobs.demo.render_istiod import kubernetes_objects
+    from tests.support.scenarios import bundle, scenario
+
+    for name in ("envoyfilter-nack", "proxy-unacked"):
+        for raw in bundle(name).sources:
+            if raw.kind == "istiod":
+                istiod_pods = kubernetes_objects(scenario(name))["pods"]
+                pods = {"kind": "PodList", "items": [minimal_pod(p) for p in istiod_pods]}
+                out.append(replace(raw, payloads=[Payload("pods", body=json.dumps(pods), status=200),
+                                                  *(replace(p, body=_small(p.body)) for p in raw.payloads)]))
+            elif raw.kind == "prometheus":
+                out.append(replace(raw, payloads=[replace(p, body=_small(p.body)) for p in raw.payloads
+                                                  if p.key == "query:controlplane"]))
     return tuple(out)
 
 

@@ -28,18 +28,12 @@ MISSING: dict[str, str] = {
     "sidecar-egress-blackhole": "issue 10 Build 1: BlackHoleCluster 502s are not tied to the Sidecar resource",
     "registry-only-egress": "issue 10 Build 1: REGISTRY_ONLY without a ServiceEntry is not recognised; a "
                             "symptom ranks first",
-    "envoyfilter-nack": "issue 10 Build 1: the NACK is found (proxy rejected updates) but not tied to the "
-                        "EnvoyFilter that caused it",
     "deep-chain-timeout": "issue 10 Build 3: the ranking walk stops at rate-engine, above the slow tariff-db",
     "loud-fault-and-cert": "issue 10 Build 3: a callee's certificate expiring in hours is not surfaced for "
                            "its callers",
     "gateway-binding-404": "issue 10 Build 1 / issue 11 Build 3: the analyzer finds the binding (diagnose "
                            "--all) but it is not linked to the ingress's 404 NR, so the gateway's diagnosis "
                            "misses it",
-    "istiod-not-ready": "issue 10 Build 2: no control-plane health (istiod readiness, push errors); the "
-                        "proxies it left unready rank first",
-    "proxy-unacked": "issue 10 Build 2: sent-vs-acked (istiod syncz) is not read; the split mismatch ranks "
-                     "above the proxy stuck warming",
     "appmesh-controller-names": "issue 10 Build 7: App Mesh controller names (<vn>_<ns>, FQDN virtual "
                                 "services, mesh != namespace) are not mapped to Kubernetes services",
     "empty-window": "issue 10 Build 5: the traffic checks say 'could not check' but the run's status is "
@@ -52,8 +46,6 @@ MISSING: dict[str, str] = {
     "old-restart": "issue 10 Build 5: a restart three days ago is a warning (no recency)",
     "passthrough-egress": "issue 10 Build 5: 0.3% 503 answered by an external host through PassthroughCluster "
                           "is an error ('never reached a destination')",
-    "scoped-push-replicas": "issue 10 Build 2: proxy config versions are compared across istiod replicas and "
-                            "a scoped push (stale proxy warnings)",
 }
 
 

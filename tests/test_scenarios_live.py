@@ -21,7 +21,8 @@ from tests.test_scenarios import MISSING, problems_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
 
-LIVE = ("retries-mask-ledger", "envoyfilter-nack", "mirror-shadow", "empty-window")
+LIVE = ("retries-mask-ledger", "envoyfilter-nack", "mirror-shadow", "empty-window", "istiod-not-ready",
+        "proxy-unacked")
 
 
 def _params() -> list[object]:
@@ -80,8 +81,28 @@ def test_live_sources_agree_with_the_bundle_and_hold_the_hour(tmp_path: Path, re
         assert math.isclose(points[0], 90 * 0.18, rel_tol=1e-6)
         # istiod: its metrics in Prometheus, its debug endpoints per replica.
         assert _vector(demo.prometheus_url, "pilot_xds", at)
-        targets = yaml.safe_load((tmp_path / "demo" / "istiod.yaml").read_text())["istiod"]["targets"]
-        status = requests.get(targets[0]["syncz"], timeout=10).json()
+        targets = yaml.safe_load(demo.config_path.read_text())["sources"]["istiod"]["targets"]
+        status = requests.get(targets[0]["url"] + "/debug/syncz", timeout=10).json()
         assert {s["proxy"].split(".")[-1] for s in status} >= {"rides", "fares"}
         assert all(s["cluster_sent"] == s["cluster_acked"] for s in status)
-        assert requests.get(targets[0]["ready"], timeout=10).status_code == 200
+        assert requests.get(targets[0]["url"] + "/ready", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["istiod-not-ready", "envoyfilter-nack"])
+def test_live_prometheus_answers_the_control_plane_query_as_the_bundle(name: str, tmp_path: Path,
+                                                                       require_prometheus: None) -> None:
+    """istiod's metrics where they move: failed sends and push context errors born 14 min ago, reject
+    gauges set per proxy 26 min ago. The bundle's answer is the real server's."""
+    from meshobs.collectors.promql import CONTROL_PLANE
+
+    sc = library_scenario(name)
+    recorded = next(s for s in render_bundle(sc).sources if s.kind == "prometheus").get(f"query:{CONTROL_PLANE}")
+    assert recorded is not None
+    mine = {json.dumps(r["metric"], sort_keys=True): float(r["value"][1]) for r in recorded.json()["result"]}
+    assert any('"reject_' in k or '"pushes"' in k for k in mine)
+    with serve_scenario(name, tmp_path / "demo") as demo:
+        assert demo.prometheus_url
+        live = _vector(demo.prometheus_url, recorded.params["query"], sc.time.timestamp())
+    assert live.keys() == mine.keys()
+    for key, value in mine.items():
+        assert live[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key

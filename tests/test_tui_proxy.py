@@ -90,17 +90,18 @@ async def test_tab_and_numbers_walk_the_proxy_tabs(demo) -> None:  # type: ignor
 
 
 def test_xds_state_is_said_in_words_from_the_engine() -> None:
-    """weight-drift: the frontend's proxies kept an old RDS push (two days behind the mesh)."""
-    snapshot = build_snapshot(load_demo("weight-drift"))
+    """envoyfilter-nack: dispatch-api's proxies reject every RDS push (an EnvoyFilter's patch)
+    while their clusters and listeners stay current; the engine's MSH0107 says so."""
+    snapshot = build_snapshot(load_demo("envoyfilter-nack"))
     report = diagnose_all(snapshot)
-    frontend = next(p for p in snapshot.proxies if p.pod.startswith("frontend-v1-"))
-    mine = proxy_findings(report.findings, frontend.id)
-    assert {f.code for f in mine} & {"MSH0105", "MSH0106"}
-    assert xds_words(frontend, mine, snapshot.time) == "RDS STALE"
-    view = proxy_view(frontend, snapshot.certs_of(frontend.id), mine, snapshot.time)
+    nacking = next(p for p in snapshot.proxies if p.pod.startswith("dispatch-api-v4-"))
+    mine = proxy_findings(report.findings, nacking.id)
+    assert {f.code for f in mine} == {"MSH0107"}
+    assert xds_words(nacking, mine, snapshot.time) == "RDS REJECTED"
+    view = proxy_view(nacking, snapshot.certs_of(nacking.id), mine, snapshot.time)
     xds = {r.values[0]: r.values for r in view.tabs["xds"]}
-    assert xds["RDS"][1] == "STALE" and xds["CDS"][1] == "latest"
-    assert xds["RDS"][2] == "2d5h ago"  # 2026-11-18T07:00 at 2026-11-20T12:00 (the demo's time)
+    assert xds["RDS"][1] == "REJECTED" and xds["CDS"][1] == "latest"
+    assert xds["RDS"][2] == "26m01s ago" and xds["RDS"][3] == "7"  # stuck since the filter, 7 rejected
     gateway = next(p for p in snapshot.proxies if p.pod.startswith("istio-ingressgateway"))
     assert xds_words(gateway, [], snapshot.time) == "latest · 8m13s ago"
     # Without the engine's verdict a rejected update is still said from the proxy's own counter.
@@ -110,8 +111,8 @@ def test_xds_state_is_said_in_words_from_the_engine() -> None:
 
 
 async def test_the_mesh_wide_proxies_view_puts_xds_problems_first() -> None:
-    bundle = load_demo("weight-drift")
-    snapshot = build_snapshot(bundle, origin="demo:weight-drift")
+    bundle = load_demo("envoyfilter-nack")
+    snapshot = build_snapshot(bundle, origin="demo:envoyfilter-nack")
     loader = SnapshotLoader(lambda: snapshot, live=False, bundle=bundle)
     from meshobs.tui.app import make_app
 
@@ -122,9 +123,9 @@ async def test_the_mesh_wide_proxies_view_puts_xds_problems_first() -> None:
         await settle(app, pilot)
         assert isinstance(app.screen, ProxiesScreen)
         listed = [r.cells() for r in app.screen.query_one("#proxy-list", SyncTable).rows_shown]
-        assert len(listed) == 10
-        assert [r[2] for r in listed[:2]] == ["RDS STALE", "RDS STALE"]
-        assert all(r[0].startswith("frontend-v1-") for r in listed[:2])
+        assert len(listed) == len(snapshot.proxies)
+        assert [r[2] for r in listed[:3]] == ["RDS REJECTED"] * 3
+        assert all(r[0].startswith("dispatch-api-v4-") for r in listed[:3])
 
 
 def scoped(snapshot: MeshSnapshot) -> MeshSnapshot:

@@ -118,8 +118,9 @@ def test_proxy_clusters(snap_compare, demo, size) -> None:  # type: ignore[no-un
 
 @SIZES
 def test_proxy_xds_stale(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
-    """weight-drift: a frontend proxy whose RDS is two days behind the mesh."""
-    assert snap_compare(app_for(demo_of("weight-drift")), terminal_size=size,
+    """envoyfilter-nack: a dispatch-api proxy that rejects every RDS push (an EnvoyFilter's patch),
+    as the engine's MSH0107 says; syncz shows the routes sent and not acknowledged."""
+    assert snap_compare(app_for(demo_of("envoyfilter-nack")), terminal_size=size,
                         run_before=keys("colon", *"proxies", "enter", "enter", "6"))
 
 

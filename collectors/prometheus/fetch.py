@@ -39,6 +39,7 @@ from meshobs.raw import Payload, RawSource, iso, utc_now
 from ..base import FetchContext, Scope
 from ..http import bounded_session, describe_error
 from ..promql import (
+    CONTROL_PLANE,
     GRAPH,
     HISTORY_QUERIES,
     QUERIES,
@@ -47,6 +48,7 @@ from ..promql import (
     RECORDED_PREFIX,
     SCOPED,
     Query,
+    control_plane_query,
     history_span_s,
     history_step_s,
     render_history,
@@ -173,6 +175,9 @@ class PrometheusCollector:
                     continue
                 promql, scoped = _narrowed(functools.partial(text, prefix, q, q.rule_family in recorded), scope)
                 jobs.append(_Job(f"{prefix}:{q.name}", q, promql, scoped))
+        if SCOPED in phases:
+            # istiod's metrics: a handful of series whatever the mesh size, never narrowed.
+            jobs.append(_Job(f"query:{CONTROL_PLANE}", _CONTROL_PLANE, control_plane_query(window), False))
         return jobs
 
     def _history_jobs(self, ctx: FetchContext, recorded: frozenset[str], raw: RawSource) -> list[_Job]:
@@ -234,6 +239,10 @@ class PrometheusCollector:
         if payload.ok:
             self._rules[key] = families
         return families
+
+
+# The control-plane query as a job of the plan (its PromQL is built by control_plane_query).
+_CONTROL_PLANE = Query(CONTROL_PLANE, "pilot_xds_pushes", (), SCOPED)
 
 
 def _matchers(scope: Scope | None) -> tuple[str, ...]:

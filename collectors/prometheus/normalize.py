@@ -44,7 +44,7 @@ from meshobs.model import (
 from meshobs.raw import Payload, RawSource
 
 from ..base import NormalizeContext
-from ..promql import LATENCY_QUERIES, QUERIES, histogram_quantile
+from ..promql import CONTROL_PLANE, LATENCY_QUERIES, QUERIES, histogram_quantile
 from .history import add_history
 from .history_series import read_history
 from .labels import UNKNOWN
@@ -206,6 +206,7 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     answers.recorded = bool((rules := raw.get("rules")) is not None and rules.meta.get("recorded"))
 
     part = SnapshotPart()
+    _control_plane(raw, answers, part)
     for f in facts.values():
         edge = _edge(f.key, f)
         if edge is not None:
@@ -231,6 +232,24 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         status = replace(status, inputs=frozen_map({**delivered, **status.inputs, "history": lacking}))
     part.sources.append(status)
     return part
+
+
+def _control_plane(raw: RawSource, answers: Answers, part: SnapshotPart) -> None:
+    """istiod's metrics (the control-plane query) -> replicas and rejects; the answer's fate goes
+    to ``answers`` as the other queries' do."""
+    from .pilot import control_plane
+
+    payload = raw.get(f"query:{CONTROL_PLANE}")
+    if payload is None:
+        answers.absent.append(CONTROL_PLANE)
+        return
+    if (why := payload.failure()) is not None:
+        answers.failed[CONTROL_PLANE] = why if CONTROL_PLANE in why else f"query {CONTROL_PLANE}: {why}"
+        return
+    answers.answered.append(CONTROL_PLANE)
+    replicas, rejects = control_plane(_series(payload))
+    part.istiod.extend(replicas)
+    part.xds_rejects.extend(rejects)
 
 
 def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:

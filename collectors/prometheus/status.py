@@ -22,7 +22,7 @@ from meshobs.model import Edge, ServiceRef, SourceState, SourceStatus, WorkloadR
 from meshobs.raw import RawSource
 
 from ..base import NormalizeContext
-from ..promql import LATENCY_QUERIES, QUERIES
+from ..promql import CONTROL_PLANE, LATENCY_QUERIES, QUERIES
 from .labels import KIND
 
 # The bucket query of bundles recorded before the server computed the quantiles.
@@ -35,6 +35,8 @@ _INPUT_QUERIES: dict[str, tuple[str, ...]] = {
     "requests": ("requests",),
     "latency": LATENCY_QUERIES,
     "security": ("requests", "tcp_opened"),
+    # istiod's pilot_* metrics.
+    "control_plane": (CONTROL_PLANE,),
 }
 
 
@@ -85,7 +87,10 @@ def source_status(raw: RawSource, answers: Answers, edges: Sequence[Edge],
     """The status, with per-input verdicts when some kinds of data are missing."""
     url = raw.meta.get("url", "")
     inputs = _inputs(answers, edges)
-    explicit = frozen_map(inputs) if any(v is not None for v in inputs.values()) else frozen_map({})
+    # Per-input verdicts when the source answered in part. istiod's metrics not being asked for
+    # (an older bundle) is no reason on its own: the control plane's checks say what they lack.
+    partial = any(v is not None for k, v in inputs.items() if k != "control_plane") or CONTROL_PLANE in answers.failed
+    explicit = frozen_map(inputs) if partial else frozen_map({})
     if answers.failed:
         if not answers.answered:
             message = f"no query answered: {_root_reason(raw, answers)}"
@@ -103,7 +108,7 @@ def source_status(raw: RawSource, answers: Answers, edges: Sequence[Edge],
         notes.append("read Istio's recording rules")
     if answers.scope is not None:
         notes.append(f"latency and TCP for the neighbourhood ({len(answers.scope.get('services', []))} services)")
-    if inputs["latency"] is not None and not answers.absent:
+    if inputs["latency"] is not None and not set(answers.absent) & set(_INPUT_QUERIES["latency"]):
         notes.append(f"no latency: {inputs['latency']}")
     return SourceStatus(raw.name, SourceState.OK, "; ".join(notes), raw.duration_s, KIND, explicit)
 

@@ -9,6 +9,14 @@ per-category lists live in the modules beside this one.
 A code also carries its role in root-cause ranking (``meshobs.engine.ranking``): a *symptom*
 ("errors" or "latency" that callers see) is explained by *causes*; a cause produces the kinds
 of symptom in ``effects`` (by default latency for slow hops, errors for everything else).
+
+A third kind, "config", is about configuration delivery rather than the call graph: proxies that
+do not run the configuration they should (routes that differ from the VirtualService, a split
+that does not follow the weights). Such a symptom is explained by a cause with "config" in its
+``effects`` on the same proxies (a rejected or unacknowledged push) or by the control plane.
+A proxy state that is itself a cause of errors can also *follow from* a delivery fault
+(``follows_from="config"``: not ready because it never got its configuration, warming,
+disconnected): the control plane failing explains it.
 """
 
 from __future__ import annotations
@@ -50,7 +58,9 @@ RANGES = {
 }
 
 
-SYMPTOM_KINDS = ("errors", "latency")
+SYMPTOM_KINDS = ("errors", "latency", "config")
+# The symptom kinds the ranking walks down the call graph; "config" is linked by proxies instead.
+CALL_GRAPH_KINDS = ("errors", "latency")
 
 
 @dataclass(frozen=True)
@@ -65,9 +75,12 @@ class Code:
     # The kinds of symptom this code can cause upstream; None means the category's default
     # (latency for slow hops, errors otherwise). Info and internal codes cause nothing.
     effects: tuple[str, ...] | None = None
+    # A cause that can itself be the consequence of a fault of this kind ("config": a proxy
+    # state a configuration-delivery fault explains); it stays a cause of ``effects``.
+    follows_from: str | None = None
 
     def __post_init__(self) -> None:
-        for kind in (self.symptom, *(self.effects or ())):
+        for kind in (self.symptom, self.follows_from, *(self.effects or ())):
             if kind is not None and kind not in SYMPTOM_KINDS:
                 raise ValueError(f"{self.code}: unknown symptom kind {kind!r} (one of {SYMPTOM_KINDS})")
 

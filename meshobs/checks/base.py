@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from meshobs.catalogue import CATALOGUE, Category, Severity
-from meshobs.model import EMPTY, ConfigResource, FrozenDict, Mesh, MeshSnapshot, ServiceRef, frozen_map
+from meshobs.model import EMPTY, ConfigResource, FrozenDict, Mesh, MeshSnapshot, ServiceRef, WorkloadRef, frozen_map
 
 if TYPE_CHECKING:
     from meshobs.config_model import Thresholds
@@ -41,6 +41,7 @@ class Settings:
     root_cert_warning_days: float = 30.0
     workload_cert_warning_fraction: float = 0.2  # less than 20 % of its lifetime left
     xds_stale_after_s: float = 600.0
+    xds_unacked_after_s: float = 60.0  # a push sent this long ago and not acknowledged is stale
     baseline: MeshSnapshot | None = None  # an earlier window to compare latency against
     # A proxy up for less than this fraction of its peers' median uptime restarted recently.
     uptime_fraction: float = 0.1
@@ -84,6 +85,9 @@ class Finding:
     # Where the resource was written (manifests only): the file and the line of the field.
     file: str = ""
     line: int = 0
+    # The workloads whose proxies the finding is about (a proxy's rejected push, the routes that
+    # drifted): the ranking links configuration-delivery causes and symptoms through them.
+    workloads: tuple[WorkloadRef, ...] = ()
 
     @property
     def severity(self) -> Severity:
@@ -118,7 +122,8 @@ class Finding:
 def finding(code: str, check: str, subject: str = "", *, hint: str = "",
             service: ServiceRef | None = None, evidence: Mapping[str, object] | None = None,
             magnitude: float = 0.0, resource: ConfigResource | None = None, at: str = "",
-            services: Iterable[ServiceRef] = (), **fields: object) -> Finding:
+            services: Iterable[ServiceRef] = (), workloads: Iterable[WorkloadRef] = (),
+            **fields: object) -> Finding:
     """Build a Finding; fails fast if the template's fields are not all supplied.
 
     A template field named ``service`` is filled from ``service=`` (the keyword is taken), else
@@ -126,7 +131,8 @@ def finding(code: str, check: str, subject: str = "", *, hint: str = "",
     ``resource=`` names the configuration resource the finding is on: the subject defaults to
     ``"Kind namespace/name"`` and, when the resource came from a manifest, the finding carries
     its file and the line of the field ``at`` (``"spec.http[0].route[1].destination.subset"``).
-    ``services=`` lists the services an analyzer's finding touches.
+    ``services=`` lists the services an analyzer's finding touches. ``workloads=`` the workloads
+    whose proxies it is about (configuration delivery: see ``meshobs.engine.delivery``).
     """
     services = tuple(dict.fromkeys(services))
     subject_service = service if service is not None else (services[0] if services else None)
@@ -140,7 +146,7 @@ def finding(code: str, check: str, subject: str = "", *, hint: str = "",
     where = resource.location if resource is not None else None
     return Finding(code=code, check=check, subject=subject, fields=frozen_map(fields),
                    evidence=frozen_map(evidence or {}), hint=hint, service=service,
-                   magnitude=float(magnitude), services=services,
+                   magnitude=float(magnitude), services=services, workloads=tuple(dict.fromkeys(workloads)),
                    file=where.file if where else "", line=where.line_of(at) if where else 0)
 
 
@@ -168,7 +174,7 @@ AnalyzerFn = Callable[[MeshSnapshot, Settings], Iterable[Finding]]
 # kinds because sources deliver them separately: the graph (who calls whom, call counts),
 # request rates by response code, latency, and connection security.
 INPUTS = ("pods", "graph", "requests", "latency", "security", "proxies", "config", "certs", "traces",
-          "history")
+          "control_plane", "history")
 # What an analyzer may read besides configuration kinds: the topology, always present in the
 # model (possibly empty; see meshobs.checks.inventory for what the input can vouch for).
 TOPOLOGY_KINDS = ("Service", "Workload", "Pod")
@@ -231,6 +237,9 @@ class Analyzer:
     codes: tuple[str, ...]
     run: AnalyzerFn = field(repr=False)
     mesh: Mesh | None = None  # the mesh whose configuration it reads (None: any)
+    # The inputs it cannot judge without: configuration, or for the control plane's analyzers
+    # the control-plane data.
+    inputs: tuple[str, ...] = ("config",)
 
     def __call__(self, snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
         return self.run(snapshot, settings)
@@ -242,9 +251,10 @@ class Analyzer:
 
     @property
     def needs(self) -> tuple[str, ...]:
-        """Analyzers judge configuration: they need a configuration source, nothing else
-        (what they read of the topology is judged only where the input holds it)."""
-        return ("config",)
+        """Analyzers judge configuration: they need a configuration source, nothing else (what
+        they read of the topology is judged only where the input holds it); the control plane's
+        analyzers need control-plane data instead."""
+        return self.inputs
 
     @property
     def doc(self) -> str:
@@ -276,14 +286,18 @@ def check(id: str, category: Category, needs: tuple[str, ...], codes: tuple[str,
 
 
 def analyzer(id: str, category: Category, reads: tuple[str, ...], codes: tuple[str, ...], *,
-             mesh: Mesh | None = None) -> Callable[[AnalyzerFn], Analyzer]:
-    """Declare an analyzer under a stable id; list it in ``registry.ALL`` to run it."""
+             mesh: Mesh | None = None, needs: tuple[str, ...] = ("config",)) -> Callable[[AnalyzerFn], Analyzer]:
+    """Declare an analyzer under a stable id; list it in ``registry.ALL`` to run it. ``needs``:
+    the inputs without which it is skipped (configuration; ``control_plane`` for istiod's)."""
     _validate("analyzer", id, codes)
     if not reads:
         raise ValueError(f"analyzer {id} must declare the resource kinds it reads")
+    for need in needs:
+        if set(need.split("|")) - set(INPUTS):
+            raise ValueError(f"analyzer {id} needs unknown input {need}")
 
     def declare(fn: AnalyzerFn) -> Analyzer:
-        return Analyzer(id=id, category=category, reads=reads, codes=codes, run=fn, mesh=mesh)
+        return Analyzer(id=id, category=category, reads=reads, codes=codes, run=fn, mesh=mesh, inputs=needs)
 
     return declare
 

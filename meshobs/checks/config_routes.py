@@ -22,7 +22,7 @@ from meshobs.istio_config import (
     service_hosts,
     vs_hosts,
 )
-from meshobs.model import ConfigResource, HttpRoute, Layer, Mesh, MeshSnapshot, ServiceRef
+from meshobs.model import ConfigResource, HttpRoute, Layer, Mesh, MeshSnapshot, ServiceRef, WorkloadRef
 
 from .base import Finding, Settings, check, finding, memo
 from .config import destination_rules_for, selects, subsets_for_host, target_service, workload_labels
@@ -40,6 +40,11 @@ def _fmt_weights(weights: dict[str, float]) -> str:
 def _percent(weights: dict[str, float]) -> dict[str, float]:
     total = sum(weights.values())
     return {k: round(100.0 * v / total, 1) for k, v in weights.items() if v > 0} if total > 0 else {}
+
+
+def _refs(owners: Iterable[str]) -> tuple[WorkloadRef, ...]:
+    """The workloads among route-group owners (``ns/name``; a proxy without one is named by id)."""
+    return tuple(WorkloadRef(*o.split("/", 1)) for o in sorted(owners) if "/" in o)
 
 
 def _route_label(route: VsRoute) -> str:
@@ -198,7 +203,8 @@ def weight_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings
     for (_, eff_text), d in sorted(drift.items(), key=lambda kv: kv[0]):
         workloads = sorted(d["workloads"])
         yield finding("MSH0203", "config.weight_drift", f"VirtualService {vs.namespace}/{vs.name}",
-                      service=service, route=_route_label(d["route"]), virtual_service=f"{vs.namespace}/{vs.name}",
+                      service=service, workloads=_refs(workloads), route=_route_label(d["route"]),
+                      virtual_service=f"{vs.namespace}/{vs.name}",
                       live=_fmt_weights(d["live"]), effective=eff_text, proxies=", ".join(workloads),
                       evidence={"route": _route_label(d["route"]), "live_weights": d["live"],
                                 "effective_weights": d["eff"], "proxies_of": workloads},
@@ -259,7 +265,7 @@ def policy_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings
     for (_, setting, _), (vr, actual, owners) in sorted(drift.items(), key=lambda kv: kv[0]):
         live = _policy(vr)[setting]
         yield finding("MSH0204", "config.policy_drift", f"VirtualService {vs.namespace}/{vs.name}",
-                      service=service, setting=setting, route=_route_label(vr),
+                      service=service, workloads=_refs(owners), setting=setting, route=_route_label(vr),
                       virtual_service=f"{vs.namespace}/{vs.name}", live=_show(setting, live),
                       effective=_show(setting, actual), proxies=", ".join(sorted(owners)),
                       evidence={"setting": setting, "live": live, "effective": actual, "proxies_of": sorted(owners)},
@@ -315,10 +321,12 @@ def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settin
     host = next(iter(default.destinations)).host
     subsets = subsets_for_host(destination_rules_for(snapshot, [host]), host)
     counts: dict[str, float] = {}
+    callers: set[WorkloadRef] = set()
     for e in snapshot.edges_into(service):
         w = snapshot.workload(e.destination_workload) if e.destination_workload else None
         if w is None or e.request_rate <= 0:
             continue
+        callers.add(e.source)
         labels = workload_labels(w)
         subset = next((name for name, (_, sel) in sorted(subsets.items()) if sel and selects(sel, labels)), None)
         if subset is not None:
@@ -331,8 +339,10 @@ def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settin
         return
     total, stat, p, diff = verdict.requests, verdict.chi_square, verdict.p_value, verdict.max_difference
     obs_pct, cfg_pct = verdict.percent(verdict.observed), verdict.percent(verdict.expected)
+    # The callers' proxies route the split: a caller that did not take the routes explains it.
     yield finding("MSH0205", "config.split_mismatch", f"Service {service}", service=service,
-                  observed=_fmt_weights(obs_pct), virtual_service=f"{vs.namespace}/{vs.name}",
+                  workloads=sorted(w for w in callers if not w.is_unknown), observed=_fmt_weights(obs_pct),
+                  virtual_service=f"{vs.namespace}/{vs.name}",
                   configured=_fmt_weights(cfg_pct), p_value=p, requests=total,
                   evidence={"observed_requests": {k: round(v, 1) for k, v in counts.items()},
                             "observed_percent": obs_pct, "configured_percent": cfg_pct,

@@ -1,23 +1,18 @@
-"""Proxy health: is there a sidecar, is it ready, stable, and current with the control plane?
+"""Proxy health: is there a sidecar, is it ready and stable, are its clusters warm?
 
-Every check looks at the workloads of the target service; the xDS comparison looks at every
-proxy of the mesh to know what "current" is.
+Every check looks at the workloads of the target service. Whether a proxy is current with the
+control plane is :mod:`.delivery`'s question.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 
 from meshobs.catalogue import Category
 from meshobs.model import MeshSnapshot, Pod, Proxy, ServiceRef, Workload
 
-from .base import Finding, Settings, check, finding, memo
-
-# Per-resource xDS types (eds, sds) legitimately differ between proxies; only the mesh-wide
-# pushes are comparable.
-COMPARABLE_XDS = ("cds", "lds", "rds")
+from .base import Finding, Settings, check, finding
 
 
 def _workloads(snapshot: MeshSnapshot, service: ServiceRef) -> list[Workload]:
@@ -63,10 +58,10 @@ def sidecar_missing(snapshot: MeshSnapshot, service: ServiceRef, settings: Setti
 def not_ready(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """A sidecar answers /ready with something other than LIVE, or Kubernetes reports it unready."""
     seen_pods: set[str] = set()
-    for _w, p in _proxies(snapshot, service):
+    for w, p in _proxies(snapshot, service):
         seen_pods.add(f"{p.namespace}/{p.pod}")
         if p.ready is False or (p.state is not None and p.state != "LIVE"):
-            yield finding("MSH0102", "proxy.not_ready", f"Proxy {p.id}", service=service,
+            yield finding("MSH0102", "proxy.not_ready", f"Proxy {p.id}", service=service, workloads=(w.ref,),
                           proxy=p.id, ready=p.ready, state=p.state or "unknown",
                           evidence={"ready": p.ready, "state": p.state, "uptime_s": p.uptime_s},
                           magnitude=1,
@@ -76,7 +71,7 @@ def not_ready(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -
         for pod in snapshot.pods_of(w.ref):
             if pod.has_sidecar and pod.sidecar_ready is False and f"{pod.namespace}/{pod.name}" not in seen_pods:
                 yield finding("MSH0102", "proxy.not_ready", f"Proxy {pod.name}.{pod.namespace}",
-                              service=service, proxy=f"{pod.name}.{pod.namespace}", ready=False,
+                              service=service, workloads=(w.ref,), proxy=f"{pod.name}.{pod.namespace}", ready=False,
                               state="container not ready",
                               evidence={"pod": pod.name, "phase": pod.phase}, magnitude=1,
                               hint="kubectl describe pod shows the failing readiness probe "
@@ -137,91 +132,15 @@ def restarting(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
                                    "events and the previous container's logs")
 
 
-def _latest_xds(snapshot: MeshSnapshot) -> dict[str, tuple[str, datetime | None, int]]:
-    """Per xDS type: the newest version in the mesh, when it was received, and how many hold it."""
-    holders: dict[tuple[str, str], list[datetime | None]] = {}
-    for p in snapshot.proxies:
-        for x in p.xds:
-            if x.type in COMPARABLE_XDS and x.version:
-                holders.setdefault((x.type, x.version), []).append(x.last_updated)
-    out: dict[str, tuple[str, datetime | None, int]] = {}
-    for (xtype, version), times in holders.items():
-        newest = max((t for t in times if t is not None), default=None)
-        best = out.get(xtype)
-        # The newest push wins; without timestamps, the version most proxies hold.
-        key = (newest is not None, newest or datetime.min.replace(tzinfo=None), len(times))
-        if best is None:
-            out[xtype] = (version, newest, len(times))
-            continue
-        bkey = (best[1] is not None, best[1] or datetime.min.replace(tzinfo=None), best[2])
-        if _cmp_key(key) > _cmp_key(bkey):
-            out[xtype] = (version, newest, len(times))
-    return out
-
-
-def _cmp_key(key: tuple[bool, datetime, int]) -> tuple[bool, float, int]:
-    has, when, count = key
-    return has, (when.timestamp() if has else 0.0), count
-
-
-@check("proxy.config_stale", Category.PROXY, ("proxies",), ("MSH0105", "MSH0106", "MSH0107", "MSH0108"))
-def config_stale(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
-    """xDS behind the rest of the mesh, not updated for too long, rejected, or disconnected."""
-    latest = memo(snapshot, "proxy.latest_xds", _latest_xds)
-    for _w, p in _proxies(snapshot, service):
-        subject = f"Proxy {p.id}"
-        if p.control_plane_connected is False:
-            yield finding("MSH0108", "proxy.config_stale", subject, service=service, proxy=p.id,
-                          evidence={"control_plane_connected": False}, magnitude=1,
-                          hint="check istiod is running and reachable from the pod on port 15012; "
-                               "istioctl proxy-status lists disconnected proxies")
-        for xtype, count in sorted(p.update_rejected.items()):
-            if count and int(count) > 0:
-                yield finding("MSH0107", "proxy.config_stale", subject, service=service, proxy=p.id,
-                              xds_type=xtype, count=int(count),
-                              evidence={"update_rejected": dict(p.update_rejected)},
-                              magnitude=int(count),
-                              hint="istioctl analyze and the istio-proxy log ('gRPC config ... "
-                                   "rejected') name the invalid resource")
-        for xtype in COMPARABLE_XDS:
-            mine = p.xds_version(xtype)
-            best = latest.get(xtype)
-            if mine is None or best is None or not mine.version:
-                continue
-            version, newest, holders = best
-            behind = mine.version != version and (
-                newest is None or mine.last_updated is None or mine.last_updated < newest)
-            if behind:
-                yield finding("MSH0105", "proxy.config_stale", subject, service=service, proxy=p.id,
-                              xds_type=xtype, version=mine.version, latest=version, peers=holders,
-                              evidence={"version": mine.version, "latest": version,
-                                        "holders_of_latest": holders,
-                                        "last_updated": mine.last_updated.isoformat() if mine.last_updated else None},
-                              hint="istioctl proxy-status shows STALE; check the control plane's "
-                                   "push errors and the proxy's connection to it")
-                continue
-            if mine.last_updated is not None and newest is not None:
-                age = (snapshot.time - mine.last_updated).total_seconds()
-                lag = (newest - mine.last_updated).total_seconds()
-                # Old alone is normal in a quiet mesh; old while peers got newer pushes is not.
-                if age > settings.xds_stale_after_s and lag > settings.xds_stale_after_s:
-                    yield finding("MSH0106", "proxy.config_stale", subject, service=service,
-                                  proxy=p.id, xds_type=xtype, age_s=round(age),
-                                  threshold_s=round(settings.xds_stale_after_s),
-                                  evidence={"age_s": round(age), "lag_behind_newest_s": round(lag)},
-                                  hint="the proxy stopped receiving pushes: istioctl proxy-status, "
-                                       "and the control plane logs for this proxy's id")
-
-
 @check("proxy.warming", Category.PROXY, ("proxies",), ("MSH0109",))
 def warming(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Clusters stay in Envoy's warming state (waiting for endpoints or secrets)."""
-    for _w, p in _proxies(snapshot, service):
+    for w, p in _proxies(snapshot, service):
         names = sorted(c.name for c in p.clusters if c.warming)
         count = max(p.warming_clusters, len(names))
         if count > 0:
             shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "") if names else "(names not reported)"
-            yield finding("MSH0109", "proxy.warming", f"Proxy {p.id}", service=service, proxy=p.id,
+            yield finding("MSH0109", "proxy.warming", f"Proxy {p.id}", service=service, workloads=(w.ref,), proxy=p.id,
                           count=count, clusters=shown,
                           evidence={"warming_clusters": count, "clusters": names}, magnitude=count,
                           hint="curl localhost:15000/config_dump shows dynamic_warming_clusters; "

@@ -26,6 +26,8 @@ from . import (
     config_refs,
     config_routes,
     config_vs,
+    controlplane,
+    delivery,
     proxy,
     traces,
     traffic,
@@ -34,7 +36,10 @@ from .base import AnyCheck
 
 ALL: tuple[AnyCheck, ...] = (
     # proxy health
-    proxy.sidecar_missing, proxy.not_ready, proxy.restarting, proxy.config_stale, proxy.warming,
+    proxy.sidecar_missing, proxy.not_ready, proxy.restarting, delivery.config_stale, proxy.warming,
+    # the control plane (mesh-level: istiod, its sidecar injector)
+    controlplane.istiod_ready, controlplane.istiod_pushes, controlplane.version_skew,
+    controlplane.injector,
     # configuration: analyzers (judge resources)
     config.unknown_subset, config.empty_subset, config_vs.duplicate_virtualservice,
     config_vs.unreachable_rule, config_vs.conflicting_gateways,
@@ -89,9 +94,9 @@ def checklist(checks: Iterable[AnyCheck] = ALL) -> list[AnyCheck]:
 
 
 def configuration_only(checks: Iterable[AnyCheck]) -> list[AnyCheck]:
-    """What ``--config-only`` runs: the analyzers, and the checks that need nothing but
-    configuration (a run in CI on manifests, before anything is applied)."""
-    return [c for c in checks if c.kind == "analyzer" or tuple(c.needs) == ("config",)]
+    """What ``--config-only`` runs: the analyzers and checks that need nothing but configuration
+    (a run in CI on manifests, before anything is applied; not the control plane's)."""
+    return [c for c in checks if tuple(c.needs) == ("config",)]
 
 
 class UnknownCheck(ValueError):

@@ -87,8 +87,9 @@ def scenario_timeline(scenario: Scenario) -> Timeline:
 
 
 def _rich_sources(scenario: Scenario) -> list[RawSource]:
-    """Sources of an authored scenario. istiod's debug endpoints join the bundle once a collector
-    for them is registered (until then an unknown source kind would be an unreadable source)."""
+    """Sources of an authored scenario, istiod's debug endpoints included when it declares a
+    control plane (while a build has no istiod collector registered, they are left out: an
+    unknown source kind would be an unreadable source)."""
     from meshobs.collect import MODULES
 
     from .prom_timeline import prometheus_source

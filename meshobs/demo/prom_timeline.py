@@ -296,6 +296,9 @@ def prometheus_source(timeline: Timeline, time: datetime, window_s: float) -> Ra
         raw.add(Payload(key=f"query:{name}", status=200, url="demo/api/v1/query",
                         body=json.dumps({"resultType": "vector", "result": result}),
                         params={"query": render(name, window), "time": ts}, meta={"phase": query.phase}))
+    from .prom_pilot import control_plane_payload
+
+    raw.add(control_plane_payload(timeline, time, window_s))
     step = series_step_s(window_s)
     rate_window = series_rate_window_s(window_s)
     for name, query in RANGE_QUERIES.items():

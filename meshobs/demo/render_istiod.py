@@ -141,8 +141,8 @@ def syncz(scenario: Scenario, replica: int) -> list[dict[str, Any]]:
 
 
 def istiod_source(scenario: Scenario) -> RawSource:
-    """A RawSource of kind ``istiod``: per replica ``<pod>/ready`` and ``<pod>/syncz``. No
-    collector reads it yet, so bundles include it only once one is registered."""
+    """A RawSource of kind ``istiod`` as :mod:`meshobs.collectors.istiod` fetches it: per replica
+    ``<pod>/ready`` and ``<pod>/syncz``."""
     raw = RawSource(name="istiod", kind="istiod", meta={"namespace": NAMESPACE})
     when = scenario.time.strftime("%Y-%m-%dT%H:%M:%SZ")
     for pod in istiod_pods(scenario):

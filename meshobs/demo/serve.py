@@ -193,14 +193,19 @@ def _jaeger_route(raw: RawSource) -> Route:
 
 
 def _istiod_route(raw: RawSource) -> Route:
-    """One istiod replica per path prefix, as a port-forward to each pod would reach it."""
-    def route(path: str, _query: dict[str, list[str]]) -> Answer:
+    """One istiod replica per path prefix, as a port-forward to each pod would reach it. syncz
+    honours ``?namespace=`` as istiod does (the proxies of that namespace only)."""
+    def route(path: str, query: dict[str, list[str]]) -> Answer:
         pod, _, rest = path.lstrip("/").partition("/")
         key = {"ready": "ready", "debug/syncz": "syncz"}.get(rest)
         payload = raw.get(f"{pod}/{key}") if key else None
         if payload is None:
             return 404, "text/plain", "404 page not found\n"
-        return payload.status or 200, JSON if key == "syncz" else "text/plain", payload.body or ""
+        body = payload.body or ""
+        namespace = (query.get("namespace") or [""])[0]
+        if key == "syncz" and namespace:
+            body = json.dumps([s for s in json.loads(body) if s["proxy"].rsplit(".", 1)[-1] == namespace], indent=1)
+        return payload.status or 200, JSON if key == "syncz" else "text/plain", body
 
     return route
 
@@ -223,7 +228,7 @@ class LiveDemo:
     prometheus_url: str | None
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
     # istiod's debug endpoints (authored scenarios): ``<url>/<pod>/ready``,
-    # ``<url>/<pod>/debug/syncz``; the targets are listed in ``istiod.yaml`` beside the config.
+    # ``<url>/<pod>/debug/syncz``; the config's ``sources.istiod.targets`` lists them.
     istiod_url: str | None = None
     # What each loopback server was asked ("kubernetes", "envoy", "jaeger"), for tests and benchmarks.
     _servers: dict[str, _Server] = field(default_factory=dict)
@@ -303,16 +308,14 @@ def serve_scenario(name: str | None, workdir: str | Path, *, prometheus: bool | 
     }
     if prom_url:
         sources["prometheus"] = {"url": prom_url}
+    if istiod_url:
+        sources["istiod"] = {"discovery": "static", "targets": [
+            {"pod": pod, "namespace": "istio-system", "url": f"{istiod_url}/{pod}"}
+            for pod in (p.key.split("/")[0] for p in istiod.payloads if p.key.endswith("/ready"))]}
     config = {"mesh": "istio", "window": f"{int(scenario.window_s)}s", "time": iso(scenario.time),
               "sources": sources}
     config_path = workdir / "meshobs.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    if istiod_url:
-        # Not a meshobs.yaml source yet (no collector reads istiod): listed beside the config.
-        (workdir / "istiod.yaml").write_text(yaml.safe_dump({"istiod": {"targets": [
-            {"pod": p.key.split("/")[0], "ready": f"{istiod_url}/{p.key.split('/')[0]}/ready",
-             "syncz": f"{istiod_url}/{p.key.split('/')[0]}/debug/syncz"}
-            for p in istiod.payloads if p.key.endswith("/ready")]}}, sort_keys=False), encoding="utf-8")
     return LiveDemo(scenario.name, config_path, kube_url, envoy_url, jaeger_url, prom_url, stoppers,
                     istiod_url=istiod_url, _servers=dict(zip(("kubernetes", "envoy", "jaeger"), servers[:3])))
 

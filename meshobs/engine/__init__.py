@@ -21,7 +21,7 @@ from meshobs.catalogue import CATALOGUE
 from meshobs.checks import registry
 from meshobs.checks.base import Analyzer, AnyCheck, Finding, Settings, finding
 from meshobs.checks.traffic import outbound_edges
-from meshobs.model import MeshSnapshot, ServiceRef, SourceState
+from meshobs.model import MeshSnapshot, ServiceRef, SourceState, WorkloadRef
 from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
 from meshobs.timeline import Timeline, timeline_of
@@ -132,6 +132,15 @@ class _Cache:
         return frozenset(kind for c in self.checks if c.id in skipped for code in c.codes
                          if (kind := CATALOGUE[code].symptom) is not None)
 
+    def about(self, workloads: Sequence[WorkloadRef], suppressions: Sequence[Suppression]) -> list[Finding]:
+        """The (unsuppressed) findings about ``workloads``' proxies, from the reports of the
+        services those workloads belong to: a proxy's rejected push is filed there, while the
+        routes it left behind are filed under the service they route to."""
+        wanted = set(workloads)
+        services = {s for w in wanted for s in self.snapshot.services_of(w)}
+        found = [f for s in sorted(services) for f in self.get(s)[1] if set(f.workloads) & wanted]
+        return apply_suppressions(found, list(suppressions), self.snapshot.time)[0]
+
     def get(self, service: ServiceRef) -> tuple[list[CheckResult], list[Finding]]:
         if service not in self.results:
             self.results[service] = run_checks(self.snapshot, service, self.settings,
@@ -154,8 +163,11 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
         by_service[svc] = annotate(kept, cache.timeline)
         if svc == service:
             hidden_all = hidden
+    mesh_causes, _ = apply_suppressions(cache.analysis.mesh_level, list(suppressions), snapshot.time)
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
-                  lambda x, c, kind: hop_shows(snapshot, x, c, kind), cache.unjudged(results))
+                  lambda x, c, kind: hop_shows(snapshot, x, c, kind), cache.unjudged(results),
+                  mesh_causes=mesh_causes, delivery_candidates=lambda f: cache.about(f.workloads, suppressions),
+                  target_workloads=frozenset(w.ref for w in snapshot.workloads_of(service)))
     return Report(service=service, status=status_of(ranked, cache.answered, judged(results)),
                   findings=tuple(ranked), checks=tuple(_rescore(results, by_service[service])),
                   sources=cache.sources, suppressed=tuple(hidden_all),

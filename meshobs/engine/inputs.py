@@ -32,6 +32,9 @@ INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "certs": (("envoy",), "certificate data"),
     "config": (("kubernetes", "manifests", "appmesh"), "mesh configuration"),
     "traces": (("jaeger", "xray"), "traces"),
+    # istiod: its endpoints (readiness, syncz) and its pilot_* metrics. (Its pods' readiness,
+    # from Kubernetes, is used when present but says nothing of pushes or proxies.)
+    "control_plane": (("istiod", "prometheus"), "control-plane data"),
     # The longer metric history (an hour, per edge and reporter) onsets are read from.
     "history": (("prometheus",), "metric history"),
 }
@@ -48,6 +51,7 @@ _HAS_DATA: dict[str, Callable[[MeshSnapshot], bool]] = {
     "certs": lambda s: bool(s.certs),
     "config": lambda s: bool(s.config),
     "traces": lambda s: bool(s.traces),
+    "control_plane": lambda s: s.control_plane.known,
     "history": lambda s: s.history is not None and bool(s.history.signals),
 }
 

@@ -25,13 +25,14 @@ in the places such findings held; findings with no known start keep their places
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from meshobs.catalogue import CATALOGUE
+from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE
 from meshobs.checks.base import Finding
-from meshobs.model import ServiceRef
+from meshobs.model import ServiceRef, WorkloadRef
 
+from .delivery import links as delivery_links
 from .onsets import began
 
 MAX_DEPTH = 3
@@ -84,6 +85,9 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
          callees: Callable[[ServiceRef], list[ServiceRef]],
          hop_shows: Callable[[ServiceRef, ServiceRef, str], bool] = lambda _x, _c, _k: True,
          unjudged: frozenset[str] = frozenset(),
+         mesh_causes: Sequence[Finding] = (),
+         delivery_candidates: Callable[[Finding], Iterable[Finding]] = lambda _f: (),
+         target_workloads: frozenset[WorkloadRef] = frozenset(),
          ) -> list[Finding]:
     """The target's findings plus the downstream findings that explain them, ranked 1..n.
 
@@ -92,6 +96,11 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
     ``unjudged`` are the symptom kinds the target could not be checked for (their data is
     missing, e.g. Prometheus is down): no symptom can then rule anything out, so every cause of
     that kind downstream is reported too (unlinked), instead of vanishing with the symptom.
+    Configuration delivery (the "config" kind) is linked by proxies, not by the call graph
+    (:mod:`.delivery`): ``mesh_causes`` are the mesh-level findings (the control plane),
+    ``delivery_candidates(f)`` the findings about the workloads ``f`` concerns, wherever they
+    are filed, and ``target_workloads`` the target's own (whose drifted routes are filed under
+    the service they route to).
     """
     causes_of: dict[ServiceRef, list[Finding]] = {}
     symptoms_of: dict[ServiceRef, dict[str, list[Finding]]] = {}
@@ -142,7 +151,7 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
     own = list(by_service.get(target, []))
     for f in own:
         kind = symptom_kind(f)
-        if kind is not None:
+        if kind in CALL_GRAPH_KINDS:
             causes = explain(f, target, kind, _edge_destination(f), 0, frozenset({target}))
             causes.discard(_key(f))
             if causes:
@@ -150,7 +159,17 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
                 for c in causes:
                     explains.setdefault(c, set()).add(_key(f))
 
-    for kind in sorted(unjudged):
+    pool = {_key(f): f for f in own}
+    pool.update(chain)
+    pool.update({_key(f): f for fs in by_service.values() for f in fs if set(f.workloads) & target_workloads})
+    for cause, f in delivery_links(pool.values(), mesh_causes, delivery_candidates):
+        kc, kf = _key(cause), _key(f)
+        chain.setdefault(kc, cause)
+        chain.setdefault(kf, f)
+        explains.setdefault(kc, set()).add(kf)
+        explained_by.setdefault(kf, set()).add(kc)
+
+    for kind in sorted(unjudged & set(CALL_GRAPH_KINDS)):
         for svc in depth:
             for cause in causes_of.get(svc, []):
                 if kind in effects(cause):

@@ -2,6 +2,7 @@
 
 from .cert import Cert, CertRole
 from .config import ConfigResource, Layer, ObjectDates, SourceLocation, Write
+from .controlplane import ControlPlane, InjectionWebhook, IstiodReplica, XdsReject, XdsSync
 from .frozen import EMPTY, FrozenDict, freeze, frozen_map, thaw
 from .history import History, HistorySeries
 from .proxy import (
@@ -23,11 +24,11 @@ from .trace import Span, Trace
 from .traffic import Edge, Latency, Reporter, ResponseStat, Security
 
 __all__ = [
-    "EMPTY", "UNKNOWN_SERVICE", "UNKNOWN_WORKLOAD", "Cert", "CertRole", "ConfigResource", "Edge",
-    "FilterChain", "FrozenDict", "History", "HistorySeries", "HttpRoute", "Latency", "Layer", "Listener",
-    "Mesh", "MeshSnapshot", "MetricSeries", "ObjectDates", "Pod", "Proxy", "Reporter", "ResponseStat",
-    "RouteDestination", "Security", "Service",
-    "ServicePort", "ServiceRef", "SnapshotPart", "SourceLocation", "SourceState", "SourceStatus", "Span",
-    "Trace", "UpstreamCluster",
-    "UpstreamHost", "Workload", "WorkloadRef", "Write", "XdsResource", "freeze", "frozen_map", "thaw",
+    "EMPTY", "UNKNOWN_SERVICE", "UNKNOWN_WORKLOAD", "Cert", "CertRole", "ConfigResource", "ControlPlane",
+    "Edge", "FilterChain", "FrozenDict", "History", "HistorySeries", "HttpRoute", "InjectionWebhook",
+    "IstiodReplica", "Latency", "Layer", "Listener", "Mesh", "MeshSnapshot", "MetricSeries", "ObjectDates",
+    "Pod", "Proxy", "Reporter", "ResponseStat", "RouteDestination", "Security", "Service", "ServicePort",
+    "ServiceRef", "SnapshotPart", "SourceLocation", "SourceState", "SourceStatus", "Span", "Trace",
+    "UpstreamCluster", "UpstreamHost", "Workload", "WorkloadRef", "Write", "XdsReject", "XdsResource",
+    "XdsSync", "freeze", "frozen_map", "thaw",
 ]

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from .cert import Cert
 from .config import ConfigResource, Layer
+from .controlplane import ControlPlane, InjectionWebhook, IstiodReplica, XdsReject, XdsSync
 from .history import History
 from .proxy import Proxy
 from .refs import Mesh, ServiceRef, WorkloadRef
@@ -62,6 +63,7 @@ class MeshSnapshot:
     origin: str = ""  # "live", a bundle path, or "demo:NAME"
     series: tuple[MetricSeries, ...] = ()
     history: History | None = None  # the longer metric history "what changed" reads
+    control_plane: ControlPlane = field(default_factory=ControlPlane)
     _index: _Index = field(init=False, repr=False, compare=False)
     _derived: dict[str, object] = field(init=False, repr=False, compare=False)
     _derived_lock: threading.RLock = field(init=False, repr=False, compare=False)
@@ -237,11 +239,17 @@ class SnapshotPart:
     sources: list[SourceStatus] = field(default_factory=list)
     series: list[MetricSeries] = field(default_factory=list)
     history: History | None = None
+    istiod: list[IstiodReplica] = field(default_factory=list)
+    xds_sync: list[XdsSync] = field(default_factory=list)
+    xds_rejects: list[XdsReject] = field(default_factory=list)
+    injection_webhooks: list[InjectionWebhook] = field(default_factory=list)
+    webhooks_listed: bool = False  # the cluster's MutatingWebhookConfigurations were listed
 
     def extend(self, other: SnapshotPart) -> None:
         for name in ("services", "workloads", "pods", "edges", "proxies", "certs", "config",
-                     "traces", "sources", "series"):
+                     "traces", "sources", "series", "istiod", "xds_sync", "xds_rejects", "injection_webhooks"):
             getattr(self, name).extend(getattr(other, name))
+        self.webhooks_listed = self.webhooks_listed or other.webhooks_listed
         # One metrics source answers the history; a second one's (rare) is kept only when
         # the first had none.
         if self.history is None:

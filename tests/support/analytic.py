@@ -15,9 +15,11 @@ from meshobs.raw import RawSource
 
 
 class Answers:
-    def __init__(self, raw: RawSource) -> None:
+    def __init__(self, raw: RawSource, extra: dict[str, object] | None = None) -> None:
+        """``extra``: answers (data) to instant queries the demo does not record, by query text."""
         self.exact = {(p.params["query"], _start(p.params.get("start"))): json.loads(p.body or "")
                       for p in raw.payloads}
+        self.exact.update({(query, 0.0): data for query, data in (extra or {}).items()})
         self.history = {p.key.split(":", 1)[1]: json.loads(p.body or "")
                         for p in raw.payloads if p.key.startswith("history:")}
         self.span = {_start(p.params.get("end")) - _start(p.params.get("start"))

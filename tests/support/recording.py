@@ -29,6 +29,7 @@ READS = {
     **dict.fromkeys(("services", "service", "find_services", "meshes"), "Service"),
     **dict.fromkeys(("workloads", "workload", "workloads_of", "services_of"), "Workload"),
     "config": "config:*",
+    "control_plane": "ControlPlane",
 }
 # What every check may read: the evaluation time, the window, and which sources answered.
 META = {"time", "window_s", "origin", "sources", "source", "sources_of_kind"}
