@@ -13,13 +13,13 @@ CODES: list[Code] = [
          "(labels {labels}); requests routed to it fail with 503 UH"),
     Code("MSH0203", Severity.ERROR, "route weights differ between VirtualService and Envoy",
          "route {route} of VirtualService {virtual_service} weighs {live} but the Envoy proxies of "
-         "{proxies} route {effective}"),
+         "{proxies} route {effective}", symptom="config"),
     Code("MSH0204", Severity.WARNING, "retries or timeout differ between VirtualService and Envoy",
          "{setting} of route {route} of VirtualService {virtual_service} is {live} but the Envoy "
-         "proxies of {proxies} use {effective}"),
+         "proxies of {proxies} use {effective}", symptom="config"),
     Code("MSH0205", Severity.WARNING, "observed traffic split differs from the configured weights",
          "traffic to {service} splits {observed} while VirtualService {virtual_service} sets {configured} "
-         "(chi-square p = {p_value:.2g} over {requests:.0f} requests)"),
+         "(chi-square p = {p_value:.2g} over {requests:.0f} requests)", follows_from="config"),
     Code("MSH0206", Severity.WARNING, "several VirtualServices for one host",
          "{count} VirtualServices define sidecar routes for {host}: {virtual_services}; "
          "Istio applies only one of them"),
@@ -59,8 +59,10 @@ CODES: list[Code] = [
     Code("MSH0225", Severity.WARNING, "workload selector matches no pod",
          "{kind} {name} selects pods labelled {selector}, but no pod in namespace {namespace} carries "
          "these labels; it applies to nothing"),
-    # What changed: a dated change of a mesh resource right before a symptom started.
+    # What changed: a dated change of a mesh resource right before a symptom started. The change
+    # reaches the symptom through the callers' proxies: a push they have not acknowledged or
+    # rejected explains it (the change did not land as written), so it follows from delivery.
     Code("MSH0290", Severity.WARNING, "configuration changed just before a symptom started",
          "{changed_object} was {what} at {changed_at}, {lead} before {signal} on {service} started "
-         "({started_at}; {level})", effects=("errors", "latency")),
+         "({started_at}; {level})", effects=("errors", "latency"), follows_from="config"),
 ]

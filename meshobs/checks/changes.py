@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from meshobs.catalogue import Category
-from meshobs.model import MeshSnapshot, ServiceRef
+from meshobs.model import MeshSnapshot, ServiceRef, WorkloadRef
 from meshobs.timeline import Onset, timeline_of
 
 from .base import CouldNotCheck, Finding, Settings, check, finding
@@ -48,6 +48,9 @@ def _finding(onset: Onset, service: ServiceRef) -> Finding:
     lead = _lead(onset.lead_s)
     return finding(
         "MSH0290", "config.changed_before_onset", change.subject, service=service,
+        # The callers whose own calls show the onset: their proxies apply the change, so a
+        # delivery fault on them explains it (meshobs.engine.delivery).
+        workloads=[WorkloadRef(*e.split("/", 1)) for e in onset.edges if "/" in e],
         changed_object=change.subject, what=change.what, changed_at=_clock(change.at), lead=lead,
         signal=onset.signal, started_at=_clock(onset.started), level=_level(onset),
         evidence={"changed": change.at.isoformat(), **({"change": change.detail} if change.detail else {}),
