@@ -110,6 +110,21 @@ def _pod_spec(spec: Any) -> dict[str, Any]:
     return out
 
 
+def _container_status(s: Any) -> dict[str, Any]:
+    """Readiness and restarts, with when and how the last run ended (restarts are judged by
+    how recent they are) and why a container waits (CrashLoopBackOff)."""
+    s = _map(s)
+    out = _pick(s, "name", "ready", "restartCount")
+    state = _map(s.get("state"))
+    kept_state = {k: _pick(_map(state[k]), "startedAt", "reason") for k in ("running", "waiting") if k in state}
+    if kept_state:
+        out["state"] = kept_state
+    last = _map(_map(s.get("lastState")).get("terminated"))
+    if last:
+        out["lastState"] = {"terminated": _pick(last, "finishedAt", "reason", "exitCode")}
+    return out
+
+
 def _pod_status(status: Any) -> dict[str, Any]:
     status = _map(status)
     out = _pick(status, "phase", "podIP", "startTime")
@@ -118,16 +133,6 @@ def _pod_status(status: Any) -> dict[str, Any]:
     for key in ("containerStatuses", "initContainerStatuses"):
         if key in status:
             out[key] = [_container_status(s) for s in _list(status[key])]
-    return out
-
-
-def _container_status(s: Any) -> dict[str, Any]:
-    s = _map(s)
-    out = _pick(s, "name", "ready", "restartCount")
-    terminated = _map(_map(s.get("lastState")).get("terminated"))
-    if terminated:
-        # When and why the previous run ended (not its message: it can carry the app's output).
-        out["lastState"] = {"terminated": _pick(terminated, "finishedAt", "reason")}
     return out
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from meshobs.collectors.config_shapes import check_spec
 from meshobs.model import (
     ConfigResource,
+    ContainerRestarts,
     Layer,
     Mesh,
     ObjectDates,
@@ -102,19 +103,6 @@ def object_dates(obj: Mapping[str, Any]) -> ObjectDates | None:
     return ObjectDates(created, gen, tuple(sorted(writes, key=lambda w: w.time)))
 
 
-def _last_restart(statuses: Iterable[Mapping[str, Any]]) -> tuple[datetime | None, str]:
-    """When a container's previous run last ended (``lastState.terminated.finishedAt``) and why."""
-    latest: tuple[datetime | None, str] = (None, "")
-    for s in statuses:
-        terminated = (s.get("lastState") or {}).get("terminated") if isinstance(s.get("lastState"), Mapping) else None
-        if not isinstance(terminated, Mapping):
-            continue
-        t = _time(terminated.get("finishedAt"))
-        if t is not None and (latest[0] is None or t > latest[0]):
-            latest = (t, str(terminated.get("reason") or ""))
-    return latest
-
-
 def _str_map(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
 
@@ -190,6 +178,17 @@ def sidecar_of(spec: Mapping[str, Any], annotations: Mapping[str, str]) -> tuple
     return None, Mesh.UNKNOWN
 
 
+def proxy_image_of(spec: Mapping[str, Any], sidecar: str | None) -> str | None:
+    """The image of the sidecar container (``auto`` in a gateway template: the injector fills
+    it in); None without a sidecar."""
+    if sidecar is None:
+        return None
+    for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+        if isinstance(c, Mapping) and c.get("name") == sidecar and c.get("image"):
+            return str(c["image"])
+    return None
+
+
 def _owner_workload(meta: Mapping[str, Any], labels: Mapping[str, str]) -> str | None:
     for ref in meta.get("ownerReferences") or []:
         kind, name = str(ref.get("kind", "")), str(ref.get("name", ""))
@@ -216,11 +215,44 @@ def injection_expected(ns_labels: Mapping[str, str], pod_labels: Mapping[str, st
     return None
 
 
+DATAPLANE_MODE = "istio.io/dataplane-mode"
+
+
+def ambient_mode(ns_labels: Mapping[str, str], pod_labels: Mapping[str, str]) -> bool:
+    """Does Istio put a pod without a sidecar on the ambient data plane? The pod's own
+    ``istio.io/dataplane-mode`` decides (``none`` opts out), else its namespace's."""
+    mode = pod_labels.get(DATAPLANE_MODE) or ns_labels.get(DATAPLANE_MODE)
+    return mode == "ambient"
+
+
 def _appmesh_namespace(ns_labels: Mapping[str, str]) -> bool:
     return ns_labels.get("appmesh.k8s.aws/sidecarInjectorWebhook") == "enabled"
 
 
-def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str, str]]) -> tuple[Pod, Mesh]:
+def restart_history(statuses: Iterable[Mapping[str, Any]], sidecar: str | None) -> tuple[ContainerRestarts, ...]:
+    """The containers that restarted or wait to (CrashLoopBackOff), with when: the previous
+    run's ``lastState.terminated.finishedAt``, else the current run's ``startedAt`` (the
+    restart that began it)."""
+    out: list[ContainerRestarts] = []
+    for s in statuses:
+        count = int(s.get("restartCount") or 0)
+        state, last = s.get("state") or {}, (s.get("lastState") or {}).get("terminated") or {}
+        waiting = (state.get("waiting") or {}).get("reason") if isinstance(state, Mapping) else None
+        if count <= 0 and not waiting:
+            continue
+        running = (state.get("running") or {}) if isinstance(state, Mapping) else {}
+        exit_code = last.get("exitCode")
+        out.append(ContainerRestarts(
+            container=str(s.get("name") or ""), count=count,
+            last_at=_time(last.get("finishedAt")) or _time(running.get("startedAt")),
+            reason=str(last["reason"]) if last.get("reason") else None,
+            exit_code=int(exit_code) if isinstance(exit_code, int) else None,
+            waiting=str(waiting) if waiting else None, sidecar=s.get("name") == sidecar))
+    return tuple(out)
+
+
+def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str, str]],
+                    location: SourceLocation | None = None) -> tuple[Pod, Mesh]:
     """One Pod object -> (Pod, the mesh its sidecar or injection labels point to)."""
     meta, spec = _meta(obj), obj.get("spec") or {}
     status = obj.get("status") or {}
@@ -238,7 +270,6 @@ def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str,
     ready = any(c.get("type") == "Ready" and c.get("status") == "True"
                 for c in status.get("conditions") or [] if isinstance(c, Mapping))
     workload = _owner_workload(meta, labels)
-    restarted, why = _last_restart(statuses + init_statuses)
     pod = Pod(
         namespace=ns, name=str(meta.get("name", "")),
         workload=WorkloadRef(ns, workload) if workload else None,
@@ -252,7 +283,9 @@ def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str,
         ip=status.get("podIP"), node=spec.get("nodeName"),
         containers=tuple(str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, Mapping)),
         annotations=frozen_map(mesh_annotations(annotations)),
-        started=_time(status.get("startTime")), last_restart=restarted, last_restart_reason=why,
+        proxy_image=proxy_image_of(spec, sidecar), location=location, started=_time(status.get("startTime")),
+        restart_history=restart_history(statuses + init_statuses, sidecar),
+        ambient=sidecar is None and not expected and ambient_mode(ns_labels.get(ns, {}), labels),
     )
     return pod, mesh
 
@@ -264,11 +297,13 @@ def _stable_labels(labels: Mapping[str, str]) -> dict[str, str]:
 
 
 def _workload(ref: WorkloadRef, labels: Mapping[str, str], service_account: str | None,
-              meshed: bool | None, mesh: Mesh, annotations: Mapping[str, str] | None = None) -> Workload:
+              meshed: bool | None, mesh: Mesh, annotations: Mapping[str, str] | None = None,
+              proxy_image: str | None = None, location: SourceLocation | None = None) -> Workload:
     return Workload(ref=ref, mesh=mesh, app=first_label(labels, _APP_LABELS),
                     version=first_label(labels, _VERSION_LABELS), labels=frozen_map(_stable_labels(labels)),
                     service_account=service_account, meshed=meshed,
-                    annotations=frozen_map(mesh_annotations(annotations or {})))
+                    annotations=frozen_map(mesh_annotations(annotations or {})), proxy_image=proxy_image,
+                    location=location)
 
 
 def workloads_from_pods(pods: Iterable[tuple[Pod, Mesh]]) -> dict[WorkloadRef, Workload]:
@@ -283,11 +318,12 @@ def workloads_from_pods(pods: Iterable[tuple[Pod, Mesh]]) -> dict[WorkloadRef, W
         first = members[0][0]
         out[ref] = _workload(ref, first.labels, first.service_account,
                              all(p.has_sidecar for p, _ in members), meshes[0] if meshes else Mesh.UNKNOWN,
-                             first.annotations)
+                             first.annotations, next((p.proxy_image for p, _ in members if p.proxy_image), None))
     return out
 
 
-def workload_from_controller(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str, str]]) -> Workload:
+def workload_from_controller(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str, str]],
+                             location: SourceLocation | None = None) -> Workload:
     """A Deployment/StatefulSet/DaemonSet (from a manifest) -> Workload, from its pod template."""
     meta = _meta(obj)
     ns = namespace_of(obj)
@@ -305,7 +341,8 @@ def workload_from_controller(obj: Mapping[str, Any], ns_labels: Mapping[str, Map
     # Injection happens at admission: a template without a sidecar says nothing about the pods.
     meshed = True if sidecar else (False if expected is False else None)
     return _workload(WorkloadRef(ns, str(meta.get("name", ""))), labels,
-                     tspec.get("serviceAccountName"), meshed, mesh, annotations)
+                     tspec.get("serviceAccountName"), meshed, mesh, annotations, proxy_image_of(tspec, sidecar),
+                     location)
 
 
 def _matches(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
@@ -313,7 +350,8 @@ def _matches(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
 
 
 def service_from_object(obj: Mapping[str, Any], candidates: Mapping[WorkloadRef, Mapping[str, Any]],
-                        meshes: Mapping[WorkloadRef, Mesh], origin: str = "kubernetes") -> Service:
+                        meshes: Mapping[WorkloadRef, Mesh], origin: str = "kubernetes",
+                        location: SourceLocation | None = None) -> Service:
     """A Service object -> Service; ``candidates`` maps workloads to their pods' labels and
     ``origin`` says where the object was read ("kubernetes", a manifest path)."""
     meta, spec = _meta(obj), obj.get("spec") or {}
@@ -328,7 +366,9 @@ def service_from_object(obj: Mapping[str, Any], candidates: Mapping[WorkloadRef,
     return Service(ref=ServiceRef(ns, name), mesh=found[0] if found else Mesh.UNKNOWN,
                    hosts=(f"{name}.{ns}.svc.cluster.local",), ports=tuple(p.port for p in specs),
                    selector=frozen_map(selector), workloads=workloads, origin=origin or "kubernetes",
-                   port_specs=specs)
+                   port_specs=specs, location=location,
+                   external_name=str(spec.get("externalName")) if spec.get("type") == "ExternalName"
+                   and spec.get("externalName") else None)
 
 
 def service_port(p: Mapping[str, Any]) -> ServicePort:
@@ -375,6 +415,18 @@ def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str,
 
         resource = enrich(resource)
     return resource
+
+
+def namespace_resource(obj: Mapping[str, Any], layer: Layer, origin: str,
+                       location: SourceLocation | None = None) -> ConfigResource:
+    """A Namespace -> a ConfigResource of kind ``Namespace`` (cluster-scoped: namespace ``""``)
+    carrying its labels: injection (``istio-injection``, ``istio.io/rev``), the ambient data
+    plane (``istio.io/dataplane-mode``) and waypoints (``istio.io/use-waypoint``) are read
+    from them."""
+    meta = _meta(obj)
+    return ConfigResource(kind="Namespace", namespace="", name=str(meta.get("name", "")), spec=freeze({}),
+                          layer=layer, api_version=str(obj.get("apiVersion", "v1")),
+                          labels=frozen_map(_str_map(meta.get("labels"))), origin=origin, location=location)
 
 
 def item_name(obj: Mapping[str, Any], origin: str = "") -> str:
@@ -426,15 +478,17 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
         kind = obj.get("kind")
         with _item(obj, origin, problems):
             if kind == "Pod":
-                pods.append(pod_from_object(obj, ns_labels))
+                pods.append(pod_from_object(obj, ns_labels, where.get(id(obj))))
             elif kind in WORKLOAD_KINDS and str(obj.get("apiVersion", "")).startswith("apps/"):
-                controllers.append(workload_from_controller(obj, ns_labels))
+                controllers.append(workload_from_controller(obj, ns_labels, where.get(id(obj))))
             elif kind == "Service" and str(obj.get("apiVersion", "v1")) == "v1":
                 service_objs.append((obj, origin))
             elif kind == "MutatingWebhookConfiguration":
                 from meshobs.collectors.k8s_webhooks import injection_webhooks
 
                 part.injection_webhooks.extend(injection_webhooks(obj))
+            elif kind == "Namespace" and str(obj.get("apiVersion", "v1")) == "v1":
+                part.config.append(namespace_resource(obj, layer, origin, where.get(id(obj))))
             elif kind == "Secret" and str(obj.get("apiVersion", "v1")) == "v1":
                 from meshobs.collectors.k8s_secrets import secret_resource
 
@@ -459,7 +513,7 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
     services: list[Service] = []
     for o, origin in service_objs:
         with _item(o, origin, problems):
-            services.append(service_from_object(o, by_ns.get(namespace_of(o), {}), meshes, origin))
+            services.append(service_from_object(o, by_ns.get(namespace_of(o), {}), meshes, origin, where.get(id(o))))
     # Back-links so a workload knows the services that select it.
     by_workload: dict[WorkloadRef, list[ServiceRef]] = defaultdict(list)
     for svc in services:

@@ -25,7 +25,7 @@ import yaml
 
 from meshobs.collectors.base import FetchContext, NormalizeContext
 from meshobs.collectors.http import TooLarge, mb, read_capped, seconds
-from meshobs.collectors.k8s_minimise import minimise_body
+from meshobs.collectors.k8s_minimise import minimise_body, minimise_document
 from meshobs.collectors.k8s_objects import flatten_objects, objects_to_part
 from meshobs.collectors.netbound import DeadlineExceeded, current_run, install, watch
 from meshobs.collectors.workers import fan_out
@@ -35,6 +35,7 @@ from meshobs.model import Layer, SnapshotPart, SourceState, SourceStatus
 from meshobs.raw import Payload, RawSource, iso, utc_now
 
 KIND = "kubernetes"
+ALL_NAMESPACES = "kubernetes:all-namespaces"  # origin of the Namespaces the cluster-wide list returned
 ISTIO_CRDS = (
     ("networking.istio.io", "virtualservices"), ("networking.istio.io", "destinationrules"),
     ("networking.istio.io", "gateways"), ("networking.istio.io", "serviceentries"),
@@ -58,6 +59,8 @@ CLUSTER_SCOPED_CRDS = {(APPMESH_GROUP, "meshes")}
 WEBHOOKS_KEY = "mutatingwebhookconfigurations"
 WEBHOOKS_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 CONCURRENCY = 4
+PAGE_SIZE = 500  # objects per list page, as kubectl asks
+MAX_PAGES = 10_000  # a bound on a server that keeps answering with a continue token
 ROOT_NAMESPACE = "istio-system"  # where mesh-wide policies live (Istio's default root namespace)
 SCOPED_NAMESPACES_MAX = 3  # more namespaces than this: one cluster-wide list per kind is cheaper
 HINT = "check sources.kubernetes.kubeconfig/context"
@@ -155,6 +158,7 @@ class Request:
     namespace: str | None
     call: Callable[..., Any]
     args: tuple[Any, ...] = ()
+    paged: bool = True  # a list (limit/continue); False for a single object (read_namespace)
 
 
 @dataclass
@@ -195,7 +199,7 @@ class KubernetesCollector:
                 reqs.append(Request(f"services{at}", f"/api/v1/namespaces/{ns}/services", "services", ns,
                                     core.list_namespaced_service, (ns,)))
                 reqs.append(Request(f"namespace{at}", f"/api/v1/namespaces/{ns}", "namespaces", ns,
-                                    core.read_namespace, (ns,)))
+                                    core.read_namespace, (ns,), paged=False))
                 reqs.append(Request(f"deployments{at}", f"/apis/apps/v1/namespaces/{ns}/deployments",
                                     "deployments", ns, apps.list_namespaced_deployment, (ns,)))
             else:
@@ -244,13 +248,7 @@ class KubernetesCollector:
                 try:
                     if w.expired:
                         raise DeadlineExceeded("the run's deadline had passed")
-                    step = max(w.remaining_s(), 0.001)
-                    resp = req.call(*req.args, _preload_content=False, _request_timeout=(step, step))
-                    try:
-                        payload.body = read_capped(resp, current_run().max_bytes).decode("utf-8", "replace")
-                    finally:
-                        resp.release_conn()
-                    payload.status = int(resp.status)
+                    payload.body, payload.status = self._read(req, w)
                 except ApiException:
                     raise
                 except Exception as exc:
@@ -269,16 +267,61 @@ class KubernetesCollector:
             if exc.status != 404 or not req.key.startswith(("crd/", WEBHOOKS_KEY)):
                 payload.error = describe_api_error(payload.status, payload.body, server, req.resource,
                                                    req.namespace)
+        except ValueError as exc:  # a page too large to scrub
+            payload.body, payload.error = None, f"{req.key}: {exc}"
         except Exception as exc:  # urllib3 / socket errors: the server was not reached
             payload.error = f"cannot reach the Kubernetes API at {server}: {_connection_reason(exc)}; {HINT}"
         payload.elapsed_s = time.perf_counter() - start
-        if payload.body is not None:
+        if payload.body is not None and payload.error is None and not req.paged:
             try:
                 # Only what the normalisers read is kept: no env values, no last-applied copies.
                 payload.body = minimise_body(payload.body)
             except ValueError as exc:
                 payload.body, payload.error = None, f"{req.key}: {exc}"
         return payload
+
+    def _read(self, req: Request, w: Any) -> tuple[str, int]:
+        """(body, status) of ``req``: a list is read page by page (``limit``/``continue``, as
+        kubectl does), each page minimised as it arrives, so a big cluster's pods are never held
+        whole in their raw form; the pages' items make one list body. The size cap counts every
+        page's raw bytes."""
+        cap = current_run().max_bytes
+        used = 0
+        kwargs: dict[str, Any] = {"limit": PAGE_SIZE} if req.paged else {}
+        items: list[Any] = []
+        first: dict[str, Any] | None = None
+        for _page in range(MAX_PAGES):
+            step = max(w.remaining_s(), 0.001)
+            resp = req.call(*req.args, _preload_content=False, _request_timeout=(step, step), **kwargs)
+            try:
+                if used >= cap:
+                    raise TooLarge(cap)
+                data = read_capped(resp, cap - used)
+            except TooLarge:
+                raise TooLarge(cap) from None
+            finally:
+                resp.release_conn()
+            body, status = data.decode("utf-8", "replace"), int(resp.status)
+            if not req.paged:
+                return body, status
+            used += len(data)
+            try:
+                doc = json.loads(body)
+            except (ValueError, RecursionError):
+                return body, status  # not JSON: the normaliser says so
+            if not isinstance(doc, dict) or doc.get("kind") == "Status" or not isinstance(doc.get("items"), list):
+                return body, status
+            token = (doc.get("metadata") or {}).get("continue")
+            doc = minimise_document(doc)
+            items.extend(doc.get("items") or [])
+            first = first or doc
+            if not token:
+                break
+            kwargs = {"limit": PAGE_SIZE, "_continue": token}
+        assert first is not None
+        merged = {**first, "items": items, "metadata": {k: v for k, v in (first.get("metadata") or {}).items()
+                                                         if k != "continue"}}
+        return json.dumps(merged, separators=(",", ":")), 200
 
     def _chain(self, chain: list[Request], server: str) -> list[Payload]:
         out = []
@@ -373,7 +416,9 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         doc = payload.json()
         if not isinstance(doc, Mapping):
             raise ValueError(f"{payload.key}: expected a Kubernetes list object, got {type(doc).__name__}")
-        objects.extend((o, KIND) for o in flatten_objects(doc))
+        # The cluster-wide Namespace list vouches that a namespace missing from it does not exist.
+        origin = ALL_NAMESPACES if payload.key == "namespaces" else KIND
+        objects.extend((o, origin) for o in flatten_objects(doc))
     problems: list[str] = []
     part = objects_to_part(objects, Layer.LIVE, problems)
     part.webhooks_listed = any(_base(p.key) == WEBHOOKS_KEY and p.ok for p in raw.payloads)
@@ -383,5 +428,21 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         state, message = SourceState.NO_DATA, "; ".join(partial) or "the API returned no pods, services or mesh config"
     else:
         state, message = SourceState.OK, "; ".join(dict.fromkeys(partial))
-    part.sources.append(SourceStatus(raw.name, state, message, raw.duration_s, raw.kind, problems=tuple(problems)))
+    part.sources.append(SourceStatus(raw.name, state, message, raw.duration_s, raw.kind, problems=tuple(problems),
+                                     config_namespaces=listed_config_namespaces(raw.payloads)))
     return part
+
+
+def listed_config_namespaces(payloads: list[Payload]) -> tuple[str, ...] | None:
+    """The namespaces whose mesh configuration these payloads list (None: every namespace, a
+    cluster-wide list). Cluster-scoped kinds (App Mesh's meshes) say nothing of namespaces."""
+    listed: set[str] = set()
+    for p in payloads:
+        base, _at, ns = p.key.partition("@")
+        parts = base.split("/")
+        if parts[0] != "crd" or len(parts) != 4 or (parts[1], parts[3]) in CLUSTER_SCOPED_CRDS:
+            continue
+        if not ns:
+            return None
+        listed.add(ns)
+    return tuple(sorted(listed))

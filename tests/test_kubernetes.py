@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,9 @@ def test_fetch_and_normalize_through_real_client(cluster: Any) -> None:
     assert pods["ratings-v1-6d8f9c7b5d-aaaaa"].sidecar_injection_expected is False
     assert pods["details-0"].has_sidecar and pods["details-0"].workload == WorkloadRef(NS, "details")
     assert pods["blue-7f9d8c6b5a-zzzzz"].has_sidecar
+    assert r1.proxy_image == "docker.io/istio/proxyv2:1.24.0"  # the sidecar's image, not the app's
+    assert pods["details-0"].proxy_image == "docker.io/istio/proxyv2:1.24.0"  # a native sidecar (init container)
+    assert pods["ratings-v1-6d8f9c7b5d-aaaaa"].proxy_image is None
 
     wl = {str(w.ref): w for w in part.workloads}
     assert wl["bookinfo/reviews-v2"].version == "v2" and wl["bookinfo/reviews-v2"].app == "reviews"
@@ -116,6 +120,7 @@ def test_fetch_and_normalize_through_real_client(cluster: Any) -> None:
     assert wl["bookinfo/details"].app == "details" and wl["bookinfo/details"].version == "v9"
     assert wl["colors/blue"].mesh is Mesh.APPMESH
     assert wl["bookinfo/reviews-v1"].services == (ServiceRef(NS, "reviews"),)
+    assert wl["bookinfo/reviews-v1"].proxy_image == "docker.io/istio/proxyv2:1.24.0"
 
     svc = {str(s.ref): s for s in part.services}
     assert svc["bookinfo/reviews"].workloads == (WorkloadRef(NS, "reviews-v1"), WorkloadRef(NS, "reviews-v2"))
@@ -130,6 +135,9 @@ def test_fetch_and_normalize_through_real_client(cluster: Any) -> None:
     pa = cfg[("PeerAuthentication", "strict-namespace-mtls")]
     assert pa.api_version == "security.istio.io/v1beta1" and pa.spec["mtls"]["mode"] == "STRICT"
     assert "status" not in vs.spec and "managedFields" not in vs.annotations
+    # The cluster-wide Namespace list: its labels, and the mark that it lists every namespace.
+    ns = cfg[("Namespace", NS)]
+    assert (ns.namespace, ns.labels["istio-injection"], ns.origin) == ("", "enabled", kube.ALL_NAMESPACES)
 
 
 def test_bundle_holds_no_token(cluster: Any, tmp_path: Path) -> None:
@@ -163,6 +171,8 @@ def test_namespace_filter_sends_per_namespace_requests(cluster: Any) -> None:
     part = kube.normalize(raw, NormalizeContext(T, 300))
     assert {p.name for p in part.pods} == {"reviews-v1-7bbd79f8fd-k6j79", "reviews-v2-5c6d7e8f9a-x2x2x"}
     assert part.sources[0].state is SourceState.ERROR  # pods@other answered 404
+    # One namespace read by name vouches for itself, not for the namespaces it did not list.
+    assert [(c.name, c.origin) for c in part.config if c.kind == "Namespace"] == [(NS, "kubernetes")]
 
 
 def test_unreachable_api_is_a_status_not_an_exception(tmp_path: Path) -> None:
@@ -233,3 +243,37 @@ def test_mesh_setting_picks_whose_crds_are_listed(cluster: Any, mesh: str, istio
     assert any("/apis/networking.istio.io/" in p for p in paths) is istio
     assert any("/apis/appmesh.k8s.aws/" in p for p in paths) is appmesh
     assert raw.get("pods").status == 200
+
+
+def test_big_lists_are_paged_and_joined(tmp_path: Path) -> None:
+    """A list is read page by page (limit/continue, as kubectl does) and the pages make one list:
+    1,234 pods come in three pages, every one of them in the model, each page asked with the
+    token the previous one gave."""
+    pods = [pod(NS, f"worker-{i:04d}-abc", owner=("ReplicaSet", "worker-7f9d8c6b5a"),
+                labels={"app": "worker", "version": "v1"}) for i in range(1234)]
+    with FakeKube(token=TOKEN) as fk:
+        fk.serve("/api/v1/pods", k8s_list("PodList", pods))
+        [raw] = _collector(fk.write_kubeconfig(tmp_path)).fetch(_ctx())
+        asked = [p for p, _ in fk.requests if p.split("?", 1)[0] == "/api/v1/pods"]
+    assert len(asked) == 3 and all(f"limit={kube.PAGE_SIZE}" in p for p in asked)
+    assert "continue" not in asked[0] and "continue=500" in asked[1] and "continue=1000" in asked[2]
+    body = raw.get("pods").json()
+    assert body["kind"] == "PodList" and "continue" not in body["metadata"] and len(body["items"]) == 1234
+    part = kube.normalize(raw, NormalizeContext(T, 300))
+    assert sorted(p.name for p in part.pods) == sorted(p["metadata"]["name"] for p in pods)
+
+
+def test_the_size_cap_counts_every_page(tmp_path: Path) -> None:
+    """The response cap bounds the whole list, not each page: pages that fit one by one but not
+    together are refused with the configured cap in the message."""
+    from meshobs.collectors.netbound import RunLimits, run_limits
+
+    pods = [pod(NS, f"worker-{i:04d}-abc", owner=("ReplicaSet", "worker-7f9d8c6b5a"),
+                labels={"app": "worker", "version": "v1"}) for i in range(1500)]
+    with FakeKube(token=TOKEN) as fk:
+        fk.serve("/api/v1/pods", k8s_list("PodList", pods))
+        page_bytes = len(json.dumps(k8s_list("PodList", pods[:500])))
+        with run_limits(RunLimits(max_bytes=int(page_bytes * 1.5))):
+            [raw] = _collector(fk.write_kubeconfig(tmp_path)).fetch(_ctx())
+    got = raw.get("pods")
+    assert got.body is None and got.error and "larger than" in got.error

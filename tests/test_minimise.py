@@ -174,5 +174,6 @@ def test_dates_survive_and_field_values_do_not() -> None:
     assert [w.manager for w in resource.dates.writes] == ["kubectl-client-side-apply", "kubectl-edit"]
     assert resource.dates.changed is not None and resource.dates.changed.isoformat() == "2026-11-20T11:39:20+00:00"
     (p,) = after.pods
-    assert (p.started, p.last_restart_reason) == (before.pods[0].started, "OOMKilled")
-    assert p.last_restart is not None and p.last_restart.isoformat() == "2026-11-20T11:00:00+00:00"
+    (restarts,) = p.restart_history
+    assert (p.started, restarts.reason, restarts.exit_code) == (before.pods[0].started, "OOMKilled", 137)
+    assert restarts.last_at is not None and restarts.last_at.isoformat() == "2026-11-20T11:00:00+00:00"

@@ -10,6 +10,7 @@ import pytest
 from meshobs.checks.base import Settings
 from meshobs.model import (
     ConfigResource,
+    ContainerRestarts,
     Edge,
     History,
     HistorySeries,
@@ -178,7 +179,7 @@ def test_rollouts_and_restarts_are_dated_from_the_pods() -> None:
     pods = (Pod("data", "db-v2-abc-1", DB_W, started=started),
             Pod("data", "db-v2-abc-2", DB_W, started=started + timedelta(seconds=20)),
             Pod("shop", "api-v3-x-1", API_W, started=END - timedelta(days=3),
-                last_restart=END - timedelta(minutes=5), last_restart_reason="OOMKilled"))
+                restart_history=(ContainerRestarts("api", 1, END - timedelta(minutes=5), "OOMKilled"),)))
     found = changes_between(mesh(failing_db(), pods=pods), START, END)
     rollout = next(c for c in found if c.kind == "rollout")
     assert (rollout.subject, rollout.at, rollout.services) == ("Workload data/db-v2", started, (DB,))

@@ -19,16 +19,16 @@ from .refs import UNKNOWN_SERVICE, UNKNOWN_WORKLOAD, Mesh, ServiceRef, WorkloadR
 from .series import MetricSeries
 from .snapshot import MeshSnapshot, SnapshotPart
 from .source import SourceState, SourceStatus
-from .topology import Pod, Service, ServicePort, Workload
+from .topology import ContainerRestarts, Pod, Service, ServicePort, Workload
 from .trace import Span, Trace
 from .traffic import Edge, Latency, Reporter, ResponseStat, Security
 
 __all__ = [
-    "EMPTY", "UNKNOWN_SERVICE", "UNKNOWN_WORKLOAD", "Cert", "CertRole", "ConfigResource", "ControlPlane",
-    "Edge", "FilterChain", "FrozenDict", "History", "HistorySeries", "HttpRoute", "InjectionWebhook",
-    "IstiodReplica", "Latency", "Layer", "Listener", "Mesh", "MeshSnapshot", "MetricSeries", "ObjectDates",
-    "Pod", "Proxy", "Reporter", "ResponseStat", "RouteDestination", "Security", "Service", "ServicePort",
-    "ServiceRef", "SnapshotPart", "SourceLocation", "SourceState", "SourceStatus", "Span", "Trace",
+    "EMPTY", "UNKNOWN_SERVICE", "UNKNOWN_WORKLOAD", "Cert", "CertRole", "ConfigResource", "ContainerRestarts",
+    "ControlPlane", "Edge", "FilterChain", "FrozenDict", "History", "HistorySeries", "HttpRoute",
+    "InjectionWebhook", "IstiodReplica", "Latency", "Layer", "Listener", "Mesh", "MeshSnapshot", "MetricSeries",
+    "ObjectDates", "Pod", "Proxy", "Reporter", "ResponseStat", "RouteDestination", "Security", "Service",
+    "ServicePort", "ServiceRef", "SnapshotPart", "SourceLocation", "SourceState", "SourceStatus", "Span", "Trace",
     "UpstreamCluster", "UpstreamHost", "Workload", "WorkloadRef", "Write", "XdsReject", "XdsResource",
     "XdsSync", "freeze", "frozen_map", "thaw",
 ]

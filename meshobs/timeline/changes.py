@@ -143,9 +143,12 @@ def _pod_changes(snapshot: MeshSnapshot) -> Iterable[Change]:
             yield Change(batch[0], "rollout", f"Workload {wref}", "rolled out",
                          f"{len(batch)} of {len(pods)} pods started", services)
         for p in pods:
-            if p.last_restart is not None:
-                yield Change(p.last_restart, "restart", f"Pod {p.namespace}/{p.name}", "restarted",
-                             p.last_restart_reason, services)
+            # The pod's latest restart (any container), and how that run ended.
+            dated = [(r.last_at, r) for r in p.restart_history if r.last_at is not None]
+            if dated:
+                at, last = max(dated, key=lambda x: x[0])
+                yield Change(at, "restart", f"Pod {p.namespace}/{p.name}", "restarted",
+                             last.reason or last.waiting or "", services)
 
 
 # -- Envoy -----------------------------------------------------------------------------------

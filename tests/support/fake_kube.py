@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
@@ -47,8 +48,22 @@ class FakeKube:
                                      f'"system:serviceaccount:meshobs:meshobs" cannot list '
                                      f'resource "{resource}" at the cluster scope'))
         if path in self.paths:
-            return _json(200, self.paths[path])
+            return _json(200, self._page(self.paths[path], request.path))
         return _json(404, status(404, "NotFound", "the server could not find the requested resource"))
+
+    @staticmethod
+    def _page(body: Any, full_path: str) -> Any:
+        """A list paged as the API server pages it: ``limit`` items, and a ``continue`` token
+        in the list's metadata while more remain (here, the next offset)."""
+        query = parse_qs(urlsplit(full_path).query)
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list) or "limit" not in query:
+            return body
+        limit, start = int(query["limit"][0]), int((query.get("continue") or ["0"])[0])
+        items = body["items"][start:start + limit]
+        meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "continue"}
+        if start + limit < len(body["items"]):
+            meta["continue"] = str(start + limit)
+        return {**body, "items": items, "metadata": meta}
 
     @property
     def requests(self) -> list[tuple[str, dict[str, str]]]:
