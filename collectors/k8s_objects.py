@@ -58,6 +58,11 @@ _APP_LABELS = ("app", "service.istio.io/canonical-name", "app.kubernetes.io/name
 _VERSION_LABELS = ("version", "service.istio.io/canonical-revision", "app.kubernetes.io/version")
 
 
+# The origin of the Namespaces the live cluster-wide list returned (the checks read it without
+# loading the HTTP half of the Kubernetes collector).
+ALL_NAMESPACES = "kubernetes:all-namespaces"
+
+
 def mesh_of_api_version(api_version: str) -> Mesh | None:
     """The mesh a custom resource belongs to, from its API group; None for other resources."""
     group = api_version.split("/", 1)[0] if "/" in api_version else ""

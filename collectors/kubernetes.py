@@ -26,7 +26,7 @@ import yaml
 from meshobs.collectors.base import FetchContext, NormalizeContext
 from meshobs.collectors.http import TooLarge, mb, read_capped, seconds
 from meshobs.collectors.k8s_minimise import minimise_body, minimise_document
-from meshobs.collectors.k8s_objects import flatten_objects, objects_to_part
+from meshobs.collectors.k8s_objects import ALL_NAMESPACES, flatten_objects, objects_to_part
 from meshobs.collectors.netbound import DeadlineExceeded, current_run, install, watch
 from meshobs.collectors.workers import fan_out
 from meshobs.config import Config
@@ -35,7 +35,6 @@ from meshobs.model import Layer, SnapshotPart, SourceState, SourceStatus
 from meshobs.raw import Payload, RawSource, iso, utc_now
 
 KIND = "kubernetes"
-ALL_NAMESPACES = "kubernetes:all-namespaces"  # origin of the Namespaces the cluster-wide list returned
 ISTIO_CRDS = (
     ("networking.istio.io", "virtualservices"), ("networking.istio.io", "destinationrules"),
     ("networking.istio.io", "gateways"), ("networking.istio.io", "serviceentries"),

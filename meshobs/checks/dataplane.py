@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from meshobs.collectors.kubernetes import ALL_NAMESPACES
+from meshobs.collectors.k8s_objects import ALL_NAMESPACES
 from meshobs.istio_config import GATEWAY, ROOT_NAMESPACE, pick_resources
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot, Pod, ServiceRef, SourceLocation, WorkloadRef
 

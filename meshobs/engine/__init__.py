@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from meshobs.catalogue import CATALOGUE
+from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE
 from meshobs.checks import registry
 from meshobs.checks.base import Analyzer, AnyCheck, Finding, Settings, finding
 from meshobs.checks.traffic import outbound_edges
@@ -143,8 +143,10 @@ class _Cache:
         self._analysis: Analysis | None = None
         # The checks that say whether a service's requests succeed and are fast: those whose
         # codes are symptoms (errors, latency) in the catalogue. Only they vouch for health.
+        # What callers see (errors, latency) vouches for a service; a delivery or routing
+        # symptom's check passing says nothing about whether its requests succeed.
         self.vouching = frozenset(c.id for c in self.checks
-                                  if any(CATALOGUE[code].symptom is not None for code in c.codes))
+                                  if any(CATALOGUE[code].symptom in CALL_GRAPH_KINDS for code in c.codes))
 
     @property
     def timeline(self) -> Timeline:

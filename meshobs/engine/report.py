@@ -143,7 +143,10 @@ def unchecked_line(results: tuple[CheckResult, ...] | list[CheckResult], limit: 
     of several checks share their causes; the checklist has each in full)."""
     ids: list[str] = []
     why: dict[str, list[str]] = {}  # cause -> what it left missing
-    for r in results:
+    # What a configured source failed to deliver first, and the traffic checks before the rest:
+    # they are why a run is unknown or partial, and the line shows only the first few.
+    ordered = sorted(results, key=lambda r: (not r.missing_data, r.category is not Category.TRAFFIC))
+    for r in ordered:
         if not (r.could_not_check or r.missing_data):
             continue
         ids.append(r.id)
