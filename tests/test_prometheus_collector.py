@@ -344,10 +344,11 @@ def test_bundle_recorded_with_bucket_queries_still_replays() -> None:
     ctx = NormalizeContext(time=scenario.time, window_s=scenario.window_s)
     before = prom.normalize(old, ctx)
     now = prom.normalize(prometheus_source(scenario.edges, scenario.time, scenario.window_s), ctx)
-    # Recorded before the history queries too: everything else was delivered.
+    # Recorded before the history queries too: never asked for, so no input is called missing
+    # (the onset check says it has no history), everything else was delivered.
     assert before.sources[0].state is SourceState.OK
-    missing = {k: v for k, v in before.sources[0].inputs.items() if v is not None}
-    assert missing == {"history": "not collected (a bundle recorded without the history queries)"}
+    assert before.history is None
+    assert {k: v for k, v in before.sources[0].inputs.items() if v is not None} == {}
     by_key = {e.key: e for e in now.edges}
     assert len(before.edges) == len(now.edges) and any(e.latency for e in before.edges)
     for edge in before.edges:

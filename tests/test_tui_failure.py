@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from meshobs.bundle import Bundle
-from meshobs.model import MeshSnapshot, SourceState, SourceStatus, frozen_map
+from meshobs.model import MeshSnapshot, SourceState, SourceStatus
 from meshobs.raw import Payload, RawSource
 from meshobs.tui.data import LastGood, SnapshotLoader
 from meshobs.tui.sources import SourceHistory, Stale, source_board
@@ -89,12 +89,9 @@ async def test_a_first_load_with_every_source_down_says_so(demo) -> None:  # typ
 
 async def test_without_traffic_metrics_no_service_is_healthy(demo) -> None:  # type: ignore[no-untyped-def]
     _bundle, snapshot = demo
-    # As the collector says a Prometheus that answered nothing: no per-input verdicts (the demo's
-    # status lists them, "history: not collected" among them, which a failed source never does).
     no_prometheus = dataclasses.replace(
         snapshot, edges=(), series=(),
-        sources=tuple(dataclasses.replace(s, state=SourceState.ERROR, message="connection refused",
-                                          inputs=frozen_map({}))
+        sources=tuple(dataclasses.replace(s, state=SourceState.ERROR, message="connection refused")
                       if s.kind == "prometheus" else s for s in snapshot.sources))
     app = app_for(demo, lambda: no_prometheus)
     async with app.run_test(size=(120, 30)) as pilot:

@@ -220,11 +220,11 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     if history_problems and status.state is SourceState.OK:
         status = replace(status, message=f"{status.message}; no history: {history_problems[0]}")
     # The onsets' input: delivered when every history query answered; otherwise why not (a
-    # source that failed as a whole says so itself).
+    # source that failed as a whole says so itself). A bundle recorded without the history
+    # queries was never asked for it: no reason on its own that the source left data out (as
+    # with istiod's metrics), the onset check says what it lacks.
     lacking: str | None = None
-    if part.history is None and status.state is not SourceState.ERROR:
-        lacking = "not collected (a bundle recorded without the history queries)"
-    elif part.history is not None and onset_problems:
+    if part.history is not None and onset_problems:
         lacking = "; ".join(onset_problems)
     if lacking is not None:
         # Said per input, so the rest reads as delivered (an empty map means "all of it").

@@ -171,7 +171,9 @@ def _no_history(snapshot: MeshSnapshot) -> str:
     said = next((str(s.inputs["history"]) for s in sources if s.inputs.get("history")), None)
     if said is not None:
         return f"{sources[0].name}: {said}"
-    return f"{sources[0].name} failed (see Sources)" if not sources[0].ok else "no history query answered"
+    if not sources[0].ok:
+        return f"{sources[0].name} failed (see Sources)"
+    return f"{sources[0].name}: not asked for it (a bundle recorded without the history queries)"
 
 
 def _when(ts: float | None) -> datetime | None:
