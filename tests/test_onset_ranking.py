@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from meshobs.checks.base import Finding
 from meshobs.engine.onsets import began
-from meshobs.engine.ranking import rank
+from meshobs.engine.ranking import Failures, rank
 from meshobs.model import ServiceRef, frozen_map
 
 T = ServiceRef("shop", "checkout")
@@ -69,3 +69,18 @@ def test_before_the_history_is_earlier_than_any_time_in_it() -> None:
     new = cause("MSH0406", B, 9.0, errors_started="2026-03-04T08:00:00+00:00")
     assert ranked(symptom(), old, new)[:2] == ["Service shop/a", "Service shop/b"]
     assert began(cause("MSH0405", A, 1.0, errors_started="not a time")) is None
+
+
+def test_a_cause_the_failures_point_at_stays_first_however_late_it_began() -> None:
+    """A signature the failures carry is direct evidence; a start time only orders what is
+    otherwise equal, so an earlier cause without the signature does not overtake it."""
+    from dataclasses import replace
+
+    from tests.test_ranking_signature import INTAKE, LEDGER, _causes, _symptom
+
+    policy, ejected, _subset = _causes()
+    policy = replace(policy, evidence=frozen_map({"errors_started": "2026-03-04T08:12:00+00:00"}))
+    ejected = replace(ejected, evidence=frozen_map({"errors_started": "2026-03-04T08:02:00+00:00"}))
+    out = rank(INTAKE, {INTAKE: [_symptom({"500": 8.0})], LEDGER: [policy, ejected]}, {INTAKE: 0, LEDGER: 1},
+               lambda s: [LEDGER] if s == INTAKE else [], hop_failures=lambda _x, _c: Failures(8.0, {"403": 8.0}))
+    assert [f.code for f in out] == ["MSH0255", "MSH0406", "MSH0401"]
