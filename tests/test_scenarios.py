@@ -21,8 +21,6 @@ from tests.support.scenarios import scenario, snapshot
 
 # What each scenario needs that meshobs does not do yet. Remove an entry when its scenario passes.
 MISSING: dict[str, str] = {
-    "dr-change-onset": "issue 10 Build 4: no 'what changed' correlation; the circuit-breaker symptom ranks, "
-                       "not the DestinationRule edited 40 s before it",
 }
 
 
