@@ -8,7 +8,7 @@ of it is read by meshobs, all of it ends up in bundles people attach to tickets.
 reads the times), with ``creationTimestamp`` and ``generation``; of a pod, its start time and
 when and why its containers last ended. So the collectors keep,
 per kind, only what :mod:`meshobs.collectors.k8s_objects` and the Envoy discovery read, and
-drop kinds meshobs does not model (ConfigMaps, RBAC...) entirely. A Secret keeps its public
+drop kinds meshobs does not model (ConfigMaps but Istio's mesh config, RBAC...) entirely. A Secret keeps its public
 facts only (type, key names, certificate subjects and validity: :mod:`k8s_secrets`), never its
 data. Mesh resources keep their whole ``spec`` (drift compares all of it) with
 credential-looking values masked.
@@ -23,6 +23,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from meshobs.collectors.k8s_meshconfig import is_mesh_configmap
+from meshobs.collectors.k8s_meshconfig import minimise as minimise_mesh_config
 from meshobs.collectors.k8s_objects import WORKLOAD_KINDS, mesh_of_api_version
 from meshobs.collectors.k8s_secrets import PUBLIC_FACTS, public_facts
 from meshobs.redact import redact_text, scrub_data
@@ -188,6 +190,9 @@ def minimise_object(obj: Any) -> dict[str, Any] | None:
         if "selector" in spec:
             kept["selector"] = _strings(spec["selector"])
         return {**head, "metadata": _metadata(obj), "spec": kept}
+    if kind == "ConfigMap" and is_mesh_configmap(obj):
+        # Istio's mesh config: only the fields the checks read (k8s_meshconfig.KEPT).
+        return minimise_mesh_config(obj)
     if kind == "MutatingWebhookConfiguration" and api_version.startswith("admissionregistration.k8s.io/"):
         # Istio's sidecar injector webhooks: whom they serve and what they call, never the caBundle.
         return {**head, "metadata": _metadata(obj), "webhooks": [_webhook(w) for w in _list(obj.get("webhooks"))

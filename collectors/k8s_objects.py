@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from meshobs.collectors.config_shapes import check_spec
+from meshobs.collectors.k8s_meshconfig import is_mesh_configmap, mesh_config_resource
 from meshobs.model import (
     ConfigResource,
     ContainerRestarts,
@@ -465,10 +466,11 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
     configuration; a manifest reader passes each object's file and line as its location.
 
     Namespace objects among them contribute their injection labels; MutatingWebhookConfigurations
-    their sidecar injector webhooks; kinds meshobs does not model (ConfigMaps, RBAC ...) are
-    ignored. An object whose fields have the wrong shape is left out and named in ``problems``
-    (raised as ValueError when it is None): one malformed VirtualService costs that
-    VirtualService, not the source.
+    their sidecar injector webhooks; Istio's mesh config (ConfigMap ``istio``) becomes a
+    MeshConfig resource; kinds meshobs does not model (other ConfigMaps, RBAC ...) are ignored.
+    An object whose fields have the wrong shape is left out and named in ``problems`` (raised
+    as ValueError when it is None): one malformed VirtualService costs that VirtualService, not
+    the source.
     """
     located = [(o[0], o[1], o[2] if len(o) > 2 else None) for o in objects]  # type: ignore[misc]
     items = [(o, origin) for o, origin, _ in located if isinstance(o, Mapping)]
@@ -488,6 +490,9 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
                 controllers.append(workload_from_controller(obj, ns_labels, where.get(id(obj))))
             elif kind == "Service" and str(obj.get("apiVersion", "v1")) == "v1":
                 service_objs.append((obj, origin))
+            elif kind == "ConfigMap" and is_mesh_configmap(obj):
+                # Its mesh YAML unreadable: the object is named in problems, as istiod names it.
+                part.config.append(mesh_config_resource(obj, layer, origin, where.get(id(obj))))
             elif kind == "MutatingWebhookConfiguration":
                 from meshobs.collectors.k8s_webhooks import injection_webhooks
 

@@ -55,6 +55,10 @@ APPMESH_GROUP, APPMESH_VERSION = "appmesh.k8s.aws", "v1beta2"
 APPMESH_CRDS = ("meshes", "virtualservices", "virtualrouters", "virtualnodes", "virtualgateways",
                 "gatewayroutes")
 CLUSTER_SCOPED_CRDS = {(APPMESH_GROUP, "meshes")}
+# (name, namespace) of Istio's mesh config, and its payload key and API path.
+MESH_CONFIGMAP = ("istio", "istio-system")
+MESH_CONFIGMAP_KEY = "configmap/istio-system/istio"
+MESH_CONFIGMAP_PATH = "/api/v1/namespaces/istio-system/configmaps/istio"
 WEBHOOKS_KEY = "mutatingwebhookconfigurations"
 WEBHOOKS_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 CONCURRENCY = 4
@@ -215,6 +219,11 @@ class KubernetesCollector:
         scopes = crd_scopes or []
         for ns in scopes:
             at = f"@{ns}" if ns else ""
+            if ns == scopes[0] and self.mesh in ("istio", "auto"):
+                # Istio's mesh config (outboundTrafficPolicy, rootNamespace), with the rest of the
+                # mesh configuration: one object; absent (404) means Istio's defaults, not an error.
+                reqs.append(Request(MESH_CONFIGMAP_KEY, MESH_CONFIGMAP_PATH, "configmaps", MESH_CONFIGMAP[1],
+                                    core.read_namespaced_config_map, MESH_CONFIGMAP, paged=False))
             crds: list[tuple[str, str, tuple[str, ...]]] = []
             if self.mesh in ("istio", "auto"):
                 crds += [(g, p, ISTIO_VERSIONS) for g, p in ISTIO_CRDS] + list(ISTIO_OTHER_CRDS)
@@ -263,7 +272,7 @@ class KubernetesCollector:
         except ApiException as exc:
             payload.status = int(exc.status or 0)
             payload.body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
-            if exc.status != 404 or not req.key.startswith(("crd/", WEBHOOKS_KEY)):
+            if exc.status != 404 or not req.key.startswith(("crd/", "configmap/", WEBHOOKS_KEY)):
                 payload.error = describe_api_error(payload.status, payload.body, server, req.resource,
                                                    req.namespace)
         except ValueError as exc:  # a page too large to scrub
@@ -402,9 +411,9 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     objects: list[tuple[Mapping[str, Any], str]] = []
     for payload in raw.payloads:
         base = _base(payload.key)
-        is_crd = base.startswith(("crd/", WEBHOOKS_KEY))
+        is_crd = base.startswith(("crd/", "configmap/", WEBHOOKS_KEY))
         if is_crd and payload.status == 404 and not payload.error:
-            continue  # the CRD is not installed (or this version of it is not served)
+            continue  # the CRD is not installed (or this version of it is not served); no mesh config
         reason = payload.failure()
         if reason:
             # Pods and services are the topology; without them the source is not usable.

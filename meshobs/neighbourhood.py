@@ -2,11 +2,17 @@
 
 The diagnosis of a service runs the checklist on the service and on every service the root-cause
 walk reaches downstream (:func:`meshobs.engine.ranking.downstream`, the same walk the engine
-takes, to the same depth), and the checks of a service read its own proxies and its callers'
-proxies (their clusters hold its endpoints, their routes its split). So the neighbourhood is:
+takes), and the checks of a service read its own proxies and its callers' proxies (their
+clusters hold its endpoints, their routes its split). The walk has no fixed depth: beyond
+``MAX_DEPTH`` it goes on wherever a hop carries evidence (a timeout chain five hops down), and a
+certificate running out is surfaced from any depth. What the evidence will show is not known
+before the scoped phase has read it, so the neighbourhood is everything the walk *can* reach:
 
-* services: the target and every service downstream of it within the walk's depth;
+* services: the target and every service downstream of it, at any depth;
 * workloads: the workloads of those services, and every workload that calls one of them.
+
+(Still narrower than the mesh: the target's callers' other callees, and the rest of the mesh
+beside and above it, are left out.)
 
 Computed from the graph phase's snapshot (the request-rate edges and the pod list); the scoped
 phase then collects Envoy, traces, latency and configuration for this set only.
@@ -16,13 +22,13 @@ from __future__ import annotations
 
 from meshobs.collectors.base import Scope
 from meshobs.engine import callees_of
-from meshobs.engine.ranking import MAX_DEPTH, downstream
+from meshobs.engine.ranking import downstream
 from meshobs.model import MeshSnapshot, ServiceRef, WorkloadRef
 
 
 def neighbourhood(snapshot: MeshSnapshot, target: ServiceRef) -> Scope:
     """The Scope a diagnosis of ``target`` reads (see the module docstring)."""
-    services = set(downstream(target, lambda s: callees_of(snapshot, s), MAX_DEPTH))
+    services = set(downstream(target, lambda s: callees_of(snapshot, s), None))
     workloads: set[WorkloadRef] = set()
     for service in services:
         workloads.update(w.ref for w in snapshot.workloads_of(service))

@@ -27,6 +27,9 @@ from tests.test_analyzers_sec import SEC_GRID
 INPUTS = {"graph", "requests", "latency", "security", "proxies", "certs", "traces", "series", "history"}
 # The kinds of edge data a source delivers with the graph: reading them implies reading it.
 EDGE_DATA = {"requests", "latency", "security"}
+SCENARIOS = ("retries-mask-ledger", "fault-injection-elsewhere", "mirror-shadow", "authz-deny-legacy",
+             "sidecar-egress-blackhole", "deep-chain-timeout", "gateway-binding-404",
+             "istiod-not-ready", "envoyfilter-nack", "proxy-unacked", "dr-change-onset")
 TOPOLOGY = {"Service", "Workload"}
 
 
@@ -35,13 +38,13 @@ def snapshots() -> tuple[MeshSnapshot, ...]:
     names = [name for name, _ in list_demos() if not name.startswith("generated")]
     demos = [build_snapshot(load_demo(name), origin=name) for name in names]
     grid = [manifests_snapshot(files) for _a, _c, files, _e in GRID + NET_GRID + SEC_GRID]
-    # Library scenarios with a control plane (istiod's endpoints and metrics, its injector
-    # webhook) and configuration delivery faults (a NACK, an unacknowledged push); one with an
-    # hour of metric history and dated changes (the classic demos have neither).
+    # Library scenarios whose faults the traffic checks read configuration and proxies for,
+    # those with a control plane (istiod's endpoints and metrics, its injector webhook) and
+    # configuration delivery faults (a NACK, an unacknowledged push), and one with an hour of
+    # metric history and dated changes (the classic demos have neither).
     from tests.test_ranking_signature import _ledger_with_dead_canary_rule
 
-    library = [scenario_snapshot(n) for n in ("istiod-not-ready", "envoyfilter-nack", "proxy-unacked",
-                                               "dr-change-onset")]
+    library = [scenario_snapshot(name) for name in SCENARIOS]
     # A dead rule whose subset got no traffic: config.idle_route reads the request rates there.
     dead_rule = _ledger_with_dead_canary_rule(0.0)
     assert isinstance(dead_rule, MeshSnapshot)

@@ -305,3 +305,22 @@ def test_unreachable_proxy_is_an_error_without_a_proxy() -> None:
 def test_no_targets_is_no_data() -> None:
     part = normalize(RawSource("envoy", "envoy", meta={"note": "no Envoy proxies found"}), CTX)
     assert part.sources[0].state is SourceState.NO_DATA
+
+
+def test_rbac_verdicts_are_summed_over_listeners_in_both_stat_formats() -> None:
+    from meshobs.collectors.envoy.stats import parse_stats
+
+    as_json = json.dumps({"stats": [
+        {"name": "http.inbound_0.0.0.0_8080.rbac.denied", "value": 7},
+        {"name": "http.inbound_0.0.0.0_9090.rbac.denied", "value": 2},
+        {"name": "http.inbound_0.0.0.0_8080.rbac.allowed", "value": 40},
+        {"name": "http.inbound_0.0.0.0_8080.rbac.istio_dry_run_allow_policy_not_found", "value": 1}]})
+    as_prom = "\n".join([
+        "# TYPE envoy_http_rbac_denied counter",
+        'envoy_http_rbac_denied{envoy_http_conn_manager_prefix="inbound_0.0.0.0_8080"} 7',
+        'envoy_http_rbac_denied{envoy_http_conn_manager_prefix="inbound_0.0.0.0_9090"} 2',
+        'envoy_http_rbac_allowed{envoy_http_conn_manager_prefix="inbound_0.0.0.0_8080"} 40'])
+    for text in (as_json, as_prom):
+        server = parse_stats(text).server
+        assert (server["rbac.denied"], server["rbac.allowed"]) == (9.0, 40.0)
+        assert not any("dry_run" in k for k in server)

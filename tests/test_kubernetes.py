@@ -140,6 +140,23 @@ def test_fetch_and_normalize_through_real_client(cluster: Any) -> None:
     assert (ns.namespace, ns.labels["istio-injection"], ns.origin) == ("", "enabled", kube.ALL_NAMESPACES)
 
 
+def test_istios_mesh_config_is_read_and_its_absence_is_the_default(cluster: Any) -> None:
+    fk, kubeconfig = cluster
+    [raw] = _collector(kubeconfig).fetch(_ctx())
+    assert raw.get("configmap/istio-system/istio").status == 404  # not there: Istio's defaults
+    part = kube.normalize(raw, NormalizeContext(T, 300))
+    assert part.sources[0].state is SourceState.OK and all(c.kind != "MeshConfig" for c in part.config)
+    fk.serve("/api/v1/namespaces/istio-system/configmaps/istio", {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio", "namespace": "istio-system"},
+        "data": {"mesh": "outboundTrafficPolicy:\n  mode: REGISTRY_ONLY\n"
+                         "defaultConfig:\n  holdApplicationUntilProxyStarts: true\n"}})
+    [raw] = _collector(kubeconfig).fetch(_ctx())
+    part = kube.normalize(raw, NormalizeContext(T, 300))
+    [mesh] = [c for c in part.config if c.kind == "MeshConfig"]
+    assert (mesh.namespace, mesh.name, dict(mesh.spec)) == (
+        "istio-system", "istio", {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}})
+
+
 def test_bundle_holds_no_token(cluster: Any, tmp_path: Path) -> None:
     fk, kubeconfig = cluster
     raws = _collector(kubeconfig).fetch(_ctx())

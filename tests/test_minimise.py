@@ -143,6 +143,30 @@ def test_what_kubernetes_objects_lose() -> None:
     assert spec["http"][0]["headers"]["request"]["set"] == {"Authorization": "<redacted>", "x-team": "a"}
 
 
+def test_istios_mesh_config_keeps_only_what_the_checks_read() -> None:
+    mesh = ("outboundTrafficPolicy:\n  mode: REGISTRY_ONLY\nrootNamespace: istio-system\n"
+            "extensionProviders:\n- name: authz\n  envoyExtAuthzHttp:\n    service: authz.example\n"
+            "    includeRequestHeadersInCheck: [authorization]\ndefaultConfig:\n  proxyMetadata:\n"
+            "    API_TOKEN: s3cr3t-token\n")
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio", "namespace": "istio-system",
+                                                                 "managedFields": [{"manager": "helm"}]},
+          "data": {"mesh": mesh, "meshNetworks": "networks: {}"}}
+    kept = minimise_object(cm)
+    assert kept is not None
+    text = json.dumps(kept)
+    for gone in ("s3cr3t", "authz.example", "managedFields", "meshNetworks", "extensionProviders"):
+        assert gone not in text, gone
+    before = objects_to_part([(cm, "kubernetes")], Layer.LIVE, [])
+    after = objects_to_part([(kept, "kubernetes")], Layer.LIVE, [])
+    assert after == before and [(r.kind, dict(r.spec)) for r in after.config] == [
+        ("MeshConfig", {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}, "rootNamespace": "istio-system"})]
+    # An unreadable mesh YAML costs that object, named.
+    problems: list[str] = []
+    broken = {**cm, "data": {"mesh": "outboundTrafficPolicy: [unclosed"}}
+    objects_to_part([(broken, "kubernetes")], Layer.LIVE, problems)
+    assert problems and "istio" in problems[0]
+
+
 def test_dates_survive_and_field_values_do_not() -> None:
     """What "what changed" reads stays (when, who, how; a pod's start and last termination);
     the field sets managedFields carry (they can hold values) and a termination's message go."""

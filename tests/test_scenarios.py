@@ -21,23 +21,6 @@ from tests.support.scenarios import scenario, snapshot
 
 # What each scenario needs that meshobs does not do yet. Remove an entry when its scenario passes.
 MISSING: dict[str, str] = {
-    "retries-mask-ledger": "issue 10 Build 1: no check reads the callee's destination-reported 503s, the "
-                           "caller's upstream_rq_retry* stats or its p99 inflation; diagnose says healthy",
-    "fault-injection-elsewhere": "issue 10 Build 1: 503 FI from a VirtualService's intended fault is an error "
-                                 "(requests never reached a destination), not info",
-    "sidecar-egress-blackhole": "issue 10 Build 1: BlackHoleCluster 502s are not tied to the Sidecar resource",
-    "registry-only-egress": "issue 10 Build 1: REGISTRY_ONLY without a ServiceEntry is not recognised; a "
-                            "symptom ranks first",
-    "deep-chain-timeout": "issue 10 Build 3: the ranking walk stops at rate-engine, above the slow tariff-db",
-    "loud-fault-and-cert": "issue 10 Build 3: a callee's certificate expiring in hours is not surfaced for "
-                           "its callers",
-    "gateway-binding-404": "issue 10 Build 1 / issue 11 Build 3: the analyzer finds the binding (diagnose "
-                           "--all) but it is not linked to the ingress's 404 NR, so the gateway's diagnosis "
-                           "misses it",
-    "mirror-shadow": "issue 10 Build 1/5: mirrored (destination-only) errors are flagged as a failing version",
-    "chaos-fault-injection": "issue 10 Build 1/5: intended FI flags are errors",
-    "passthrough-egress": "issue 10 Build 5: 0.3% 503 answered by an external host through PassthroughCluster "
-                          "is an error ('never reached a destination')",
 }
 
 

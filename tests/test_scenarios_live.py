@@ -108,3 +108,31 @@ def test_live_prometheus_answers_the_control_plane_query_as_the_bundle(name: str
     assert live.keys() == mine.keys()
     for key, value in mine.items():
         assert live[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+
+
+def test_live_two_phase_diagnosis_collects_what_the_walk_follows(tmp_path: Path, require_prometheus: None) -> None:
+    """``diagnose SERVICE`` live collects the graph, then the neighbourhood only: that must hold
+    what the ranking walk follows -- here a timeout chain whose slow service is five hops
+    down, beyond the fixed radius -- with its proxies, not only the edges Prometheus reports."""
+    from meshobs.cli.diagnose import scoped_question
+    from meshobs.collect import scope_from_dict
+    from meshobs.engine import callees_of
+    from meshobs.engine.ranking import MAX_DEPTH, downstream
+    from meshobs.model import ServiceRef
+
+    name = "deep-chain-timeout"
+    sc = library_scenario(name)
+    assert sc.expect is not None and sc.expect.target
+    target, slow = ServiceRef.parse(sc.expect.target), ServiceRef("freight", "tariff-db")
+    with serve_scenario(name, tmp_path / "demo") as demo:
+        config = load_config(str(demo.config_path))
+        assert config is not None
+        bundle = collect(config, question=scoped_question(sc.expect.target, None))
+        scope = scope_from_dict(bundle.scope)
+        snapshot = build_snapshot(bundle, origin="live")
+    assert scope is not None and scope.target == target  # collected in two phases
+    assert downstream(target, lambda s: callees_of(snapshot, s), None)[slow] > MAX_DEPTH
+    assert slow in scope.services
+    assert any(p.workload in {w.ref for w in snapshot.workloads_of(slow)} for p in snapshot.proxies)
+    problems = problems_of(sc, snapshot)
+    assert not problems, f"{name} (live, two phases): " + "; ".join(problems)

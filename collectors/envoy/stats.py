@@ -32,6 +32,10 @@ SERVER_STATS = {
 _SERVER_DOTTED = set(SERVER_STATS.values())
 RDS_REJECTED = "rds.update_rejected"  # summed over every route configuration
 _RDS_JSON = re.compile(r"^http\..+\.rds\..+\.update_rejected$")
+# The RBAC filter's verdicts per HTTP connection manager (``http.inbound_0.0.0.0_8080.rbac.denied``),
+# summed over the proxy's listeners as ``rbac.<verdict>``: authorization denials on the server side.
+RBAC_STATS = ("allowed", "denied", "shadow_allowed", "shadow_denied")
+_RBAC_JSON = re.compile(r"^http\..+\.rbac\.(" + "|".join(RBAC_STATS) + r")$")
 
 # Where the stat part of ``cluster.<name>.<stat>`` starts when the cluster name is not known.
 _STAT_START = re.compile(
@@ -83,6 +87,9 @@ def parse_json_stats(text: str, known_clusters: Iterable[str] = ()) -> EnvoyStat
             out.server[name] = value
         elif _RDS_JSON.match(name):
             out.server[RDS_REJECTED] = out.server.get(RDS_REJECTED, 0.0) + value
+        elif (m := _RBAC_JSON.match(name)) is not None:
+            key = f"rbac.{m.group(1)}"
+            out.server[key] = out.server.get(key, 0.0) + value
     return out
 
 
@@ -170,6 +177,9 @@ def parse_prometheus_stats(text: str) -> EnvoyStats:
             out.server[SERVER_STATS[metric]] = value
         elif metric == "envoy_http_rds_update_rejected":
             out.server[RDS_REJECTED] = out.server.get(RDS_REJECTED, 0.0) + value
+        elif metric.startswith("envoy_http_rbac_") and metric[len("envoy_http_rbac_"):] in RBAC_STATS:
+            key = f"rbac.{metric[len('envoy_http_rbac_'):]}"
+            out.server[key] = out.server.get(key, 0.0) + value
         elif metric.startswith("envoy_cluster_") and "envoy_cluster_name" in labels:
             stat = _prom_cluster_stat(metric, labels)
             bucket = out.clusters.setdefault(labels["envoy_cluster_name"], {})

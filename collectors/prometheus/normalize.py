@@ -18,6 +18,9 @@ workload, protocol):
   meaningful only there): plaintext if any destination-reported traffic arrived as ``none``,
   mutual TLS if all of it was ``mutual_tls``, unknown otherwise.
 * Principals: the first known value from either reporter.
+* When both reporters saw the edge, the destination's own responses and latency are kept
+  beside the caller's (``Edge.destination_responses`` / ``destination_latency``): the callee's
+  own errors behind the caller's retries, ``0 DC`` behind a caller's ``504 UT``.
 """
 
 from __future__ import annotations
@@ -268,13 +271,10 @@ def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:
     latency = None
     # The chosen reporter's quantiles; the other's when the chosen one recorded nothing (NaN).
     for sd in (chosen, dst if chosen is src else src):
-        if sd.buckets:  # a bundle recorded with the bucket query: Prometheus's arithmetic, here
-            for p in QUANTILES:
-                sd.quantiles.setdefault(p, histogram_quantile(p, sd.buckets.items()))
-        q = [sd.quantiles.get(p, math.nan) for p in QUANTILES]
-        if not any(math.isnan(v) for v in q):
-            latency = Latency(p50=q[0], p90=q[1], p99=q[2])
+        latency = _latency(sd)
+        if latency is not None:
             break
+    both = src_active and dst_active
     security = Security.UNKNOWN
     if dst.security.get("none", 0.0) > 0:
         security = Security.PLAINTEXT
@@ -291,7 +291,19 @@ def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:
         tcp_connections_opened_rate=chosen.tcp.get("tcp_opened") if key[3] == "tcp" else None,
         source_principal=principals.get("source_principal"),
         destination_principal=principals.get("destination_principal"),
+        destination_responses=tuple(ResponseStat(code, flags, rate)
+                                    for (code, flags), rate in sorted(dst.responses.items())) if both else (),
+        destination_latency=_latency(dst) if both else None,
     )
+
+
+def _latency(sd: _Side) -> Latency | None:
+    """One reporter's quantiles (None when it recorded none: NaN)."""
+    if sd.buckets:  # a bundle recorded with the bucket query: Prometheus's arithmetic, here
+        for p in QUANTILES:
+            sd.quantiles.setdefault(p, histogram_quantile(p, sd.buckets.items()))
+    q = [sd.quantiles.get(p, math.nan) for p in QUANTILES]
+    return None if any(math.isnan(v) for v in q) else Latency(p50=q[0], p90=q[1], p99=q[2])
 
 
 def _nodes(part: SnapshotPart, revisions: dict[WorkloadRef, str]) -> None:

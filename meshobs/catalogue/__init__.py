@@ -11,7 +11,10 @@ A code also carries its role in root-cause ranking (``meshobs.engine.ranking``):
 is explained by *causes*; a cause produces the kinds of symptom in ``effects`` (by default
 latency for slow hops, errors for everything else), and its ``signature`` names the response
 codes and Envoy flags of the requests it breaks ("403", "UH"), so the ranking can tell the
-cause the traffic points at from one that merely could explain errors.
+cause the traffic points at from one that merely could explain errors. A finding with a
+*deadline* (a certificate running out) is a fault that has not happened yet: it explains nothing
+today (``effects=()``), and the ranking surfaces it in the report of every service that calls
+through it.
 
 A fourth kind, "config", is about configuration delivery rather than the call graph: proxies that
 do not run the configuration they should (routes that differ from the VirtualService, a split
@@ -79,6 +82,13 @@ class Code:
     # The kinds of symptom this code can cause upstream; None means the category's default
     # (latency for slow hops, errors otherwise). Info and internal codes cause nothing.
     effects: tuple[str, ...] | None = None
+    # A fault with a date: nothing fails yet, everything through it will (a certificate that
+    # expires in hours). The ranking surfaces it for every caller, right after the current fault.
+    deadline: bool = False
+    # A cause that is itself what callers see of that kind of failure ("latency": callers time
+    # out on a service that may only be waiting on its own callee): the ranking looks below it
+    # for what explains it, as it does for a symptom.
+    passes_on: str | None = None
     # A cause that can itself be the consequence of a fault of this kind ("config": a proxy
     # state a configuration-delivery fault explains); it stays a cause of ``effects``.
     follows_from: str | None = None
@@ -88,7 +98,7 @@ class Code:
     signature: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for kind in (self.symptom, self.follows_from, *(self.effects or ())):
+        for kind in (self.symptom, self.passes_on, self.follows_from, *(self.effects or ())):
             if kind is not None and kind not in SYMPTOM_KINDS:
                 raise ValueError(f"{self.code}: unknown symptom kind {kind!r} (one of {SYMPTOM_KINDS})")
         for token in self.signature:

@@ -97,6 +97,9 @@ class Finding:
     # Where the resource was written (manifests only): the file and the line of the field.
     file: str = ""
     line: int = 0
+    # Configuration resources on the failing path of a symptom ("VirtualService ns/name"): the
+    # ranking links findings about them (an analyzer's) to the symptom as its causes.
+    related: tuple[str, ...] = ()
     # The workloads whose proxies the finding is about (a proxy's rejected push, the routes that
     # drifted): the ranking links configuration-delivery causes and symptoms through them.
     workloads: tuple[WorkloadRef, ...] = ()
@@ -134,8 +137,8 @@ class Finding:
 def finding(code: str, check: str, subject: str = "", *, hint: str = "",
             service: ServiceRef | None = None, evidence: Mapping[str, object] | None = None,
             magnitude: float = 0.0, resource: ConfigResource | None = None, at: str = "",
-            services: Iterable[ServiceRef] = (), workloads: Iterable[WorkloadRef] = (),
-            located: SourceLocation | None = None,
+            services: Iterable[ServiceRef] = (), related: Iterable[str] = (),
+            workloads: Iterable[WorkloadRef] = (), located: SourceLocation | None = None,
             **fields: object) -> Finding:
     """Build a Finding; fails fast if the template's fields are not all supplied.
 
@@ -144,10 +147,11 @@ def finding(code: str, check: str, subject: str = "", *, hint: str = "",
     ``resource=`` names the configuration resource the finding is on: the subject defaults to
     ``"Kind namespace/name"`` and, when the resource came from a manifest, the finding carries
     its file and the line of the field ``at`` (``"spec.http[0].route[1].destination.subset"``).
-    ``services=`` lists the services an analyzer's finding touches. ``workloads=`` the workloads
-    whose proxies it is about (configuration delivery: see ``meshobs.engine.delivery``).
-    ``located=`` gives the location of a topology object (a Service, a workload's manifest) the
-    finding is on, when it is not a ``resource``.
+    ``services=`` lists the services an analyzer's finding touches. ``related=`` names the
+    configuration resources a symptom's requests went through (subjects, ``"Kind ns/name"``).
+    ``workloads=`` the workloads whose proxies it is about (configuration delivery: see
+    ``meshobs.engine.delivery``). ``located=`` gives the location of a topology object (a
+    Service, a workload's manifest) the finding is on, when it is not a ``resource``.
     """
     services = tuple(dict.fromkeys(services))
     subject_service = service if service is not None else (services[0] if services else None)
@@ -161,7 +165,8 @@ def finding(code: str, check: str, subject: str = "", *, hint: str = "",
     where = resource.location if resource is not None else located
     return Finding(code=code, check=check, subject=subject, fields=frozen_map(fields),
                    evidence=frozen_map(evidence or {}), hint=hint, service=service,
-                   magnitude=float(magnitude), services=services, workloads=tuple(dict.fromkeys(workloads)),
+                   magnitude=float(magnitude), services=services, related=tuple(dict.fromkeys(related)),
+                   workloads=tuple(dict.fromkeys(workloads)),
                    file=where.file if where else "", line=where.line_of(at) if where else 0)
 
 

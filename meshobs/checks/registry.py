@@ -26,6 +26,7 @@ from . import (
     analyzers_sidecar,
     analyzers_virtualservice,
     appmesh,
+    authz,
     certs,
     changes,
     config,
@@ -36,7 +37,11 @@ from . import (
     config_vs,
     controlplane,
     delivery,
+    egress,
+    intended,
     proxy,
+    retries,
+    routing,
     traces,
     traffic,
 )
@@ -80,6 +85,8 @@ ALL: tuple[AnyCheck, ...] = (
     config_mtls.mtls_conflict, config_mtls.plaintext_edge,
     # traffic
     traffic.error_rate, traffic.latency, traffic.circuit_breaker, traffic.endpoints,
+    retries.retries, retries.timeouts, intended.intended, authz.authorization, egress.egress,
+    routing.no_route,
     # slow hops
     traces.slow_hop,
 )

@@ -16,7 +16,28 @@ from meshobs.flags import meaning
 from meshobs.model import Edge, Mesh, MeshSnapshot, Proxy, ServiceRef, UpstreamCluster, WorkloadRef
 
 from .base import CouldNotCheck, Finding, Settings, check, finding, memo
+from .intended import as_callers_see
 from .scope import mesh_of
+
+BLACKHOLE = "BlackHoleCluster"  # Istio's catch-all for hosts outside a REGISTRY_ONLY registry
+
+
+def split_unreached(e: Edge) -> tuple[Edge | None, Edge | None]:
+    """An edge no destination workload reported, split into (what a destination outside the
+    mesh answered, what never left the caller's proxy).
+
+    Only the caller reports calls to external hosts (PassthroughCluster, ServiceEntry hosts) and
+    to pods without a sidecar; an error there without a response flag is the far end's own
+    answer. Errors with a flag (UH, UF, NR, URX...) were made by the caller's proxy, and so is
+    everything sent to BlackHoleCluster (its route answers 502 itself).
+    """
+    if e.destination.name == BLACKHOLE:
+        return None, e
+    local = tuple(r for r in e.responses if r.is_error and r.flag_list)
+    if not local:
+        return e, None
+    rest = tuple(r for r in e.responses if r not in local)
+    return (e.with_responses(rest) if rest else None), e.with_responses(local)
 
 
 def _window(snapshot: MeshSnapshot) -> str:
@@ -38,6 +59,13 @@ def _too_little_traffic(snapshot: MeshSnapshot, service: ServiceRef, groups: lis
         raise CouldNotCheck(f"{seen:.0f} requests {direction} {service} in the {_window(snapshot)} window, "
                             f"need at least {need:.0f} (thresholds.min_request_rate {settings.min_request_rate:g} "
                             "req/s)")
+
+
+def require_requests(snapshot: MeshSnapshot, service: ServiceRef, edges: list[Edge], direction: str) -> None:
+    """Raise CouldNotCheck when ``edges`` carried no request in the window: a check that found
+    nothing on no traffic has not judged anything."""
+    if not any(e.request_rate > 0 or (e.tcp_connections_opened_rate or 0) > 0 for e in edges):
+        raise CouldNotCheck(f"no requests {direction} {service} in the {_window(snapshot)} window")
 
 
 def _r(x: float) -> float:
@@ -180,15 +208,24 @@ _ERROR_HINT = ("the response flags say where it failed: UH/UF point at the desti
                "UO at a circuit breaker, UC at mTLS, NR at routing, '-' at the application itself")
 
 
-@check("traffic.error_rate", Category.TRAFFIC, ("requests",), ("MSH0401", "MSH0402", "MSH0408", "MSH0409"))
+@check("traffic.error_rate", Category.TRAFFIC, ("requests",), ("MSH0401", "MSH0402", "MSH0408", "MSH0409"),
+       uses=("config",))
 def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Error ratio above the threshold on inbound requests, on each outbound destination, and
     on requests that never reached any destination workload."""
-    inbound = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]
+    inbound = [e for e in as_callers_see(snapshot, snapshot.edges_into(service))
+               if e.destination_workload is not None]
     by_dest: dict[ServiceRef, list[Edge]] = defaultdict(list)
     lost: dict[ServiceRef, list[Edge]] = defaultdict(list)
-    for e in outbound_edges(snapshot, service):
-        (by_dest if e.destination_workload is not None else lost)[e.destination].append(e)
+    for e in as_callers_see(snapshot, outbound_edges(snapshot, service)):
+        if e.destination_workload is not None:
+            by_dest[e.destination].append(e)
+            continue
+        answered, never = split_unreached(e)
+        if answered is not None:
+            by_dest[e.destination].append(answered)
+        if never is not None:
+            lost[e.destination].append(never)
     if not any(e.error_rate > 0 for es in lost.values() for e in es):
         _too_little_traffic(snapshot, service, [inbound, *by_dest.values()], settings, "to or from")
     yield from _failing_version(service, inbound, settings)

@@ -15,20 +15,21 @@ of the target are checked too, so that a cause one or two hops away can rank fir
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE
 from meshobs.checks import registry
-from meshobs.checks.base import Analyzer, AnyCheck, Finding, Settings, finding
+from meshobs.checks.base import Analyzer, AnyCheck, Check, Finding, Settings, finding
 from meshobs.checks.traffic import outbound_edges
 from meshobs.model import MeshSnapshot, ServiceRef, SourceState, WorkloadRef
 from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
 from meshobs.timeline import Timeline, timeline_of
 
+from .evidence import Related, hop_evidence, hop_failures
 from .inputs import answered, availability
 from .onsets import annotate
-from .ranking import MAX_DEPTH, Failures, downstream, rank
+from .ranking import MAX_DEPTH, downstream, nearest, rank
 from .report import (
     ERROR,
     JUDGED,
@@ -45,7 +46,7 @@ from .report import (
 from .runner import Analysis, analyze, run_checks, status, unique
 
 __all__ = ["CheckResult", "MeshReport", "Report", "SourceResult", "checklist", "diagnose",
-           "diagnose_all", "run_checks"]
+           "diagnose_all", "hop_failures", "hop_shows", "run_checks"]
 
 
 def checklist(checks: Sequence[AnyCheck] | None = None) -> list[AnyCheck]:
@@ -92,54 +93,50 @@ def callees_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:
                    if not e.destination.is_unknown and e.destination != service})
 
 
-# Refusals the caller gets instead of an answer: not errors by Istio's success rate (4xx), but
-# the call failed, and the caller usually turns them into errors of its own.
-REFUSED = ("401", "403")
+def callers_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:
+    """Services that call ``service``: the exact reverse of :func:`callees_of` (the same edges,
+    unknown callers and calls to itself left out), so a walk up reaches what a walk down does."""
+    return [c for c in snapshot.callers(service) if not c.is_unknown and c != service]
 
 
-def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool:
-    """Do the calls caller -> callee carry errors (or refusals: 401, 403)? (Latency is judged
-    by the callee's findings.)
+def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str,
+              settings: Settings | None = None) -> bool | None:
+    """Does the hop caller -> callee carry evidence of that kind of failure, as the ranking walk
+    asks (:mod:`.ranking`)? True / False, or None when the data cannot tell (not ruled out).
 
-    Without traffic data for the hop (the graph came from elsewhere) the hop is not ruled out.
+    Errors: more than the error threshold failed or were refused (401, 403) in either proxy's
+    view (the caller's, or the callee's own answers behind the caller's retries), mirrored copies
+    and injected faults left out; fewer errors do not rule the hop out (None). Latency: the caller's proxy timed the
+    callee out (UT, DC, SI...), or the callee's p99 as the caller sees it is at least half the
+    caller's own (the hop holds that share of its time). See :mod:`.evidence`.
     """
-    if kind != "errors":
-        return True
-    # Only edges with response codes can rule a hop out (Jaeger's dependency links count calls).
-    edges = [e for e in outbound_edges(snapshot, caller) if e.destination == callee and e.responses]
-    return not edges or any(e.error_rate > 0 or any(r.code in REFUSED and r.rate > 0 for r in e.responses)
-                            for e in edges)
+    return hop_evidence(snapshot, caller, callee, kind, (settings or Settings()).error_ratio)
 
 
-def hop_failures(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) -> Failures | None:
-    """How the calls caller -> callee failed or were refused: rates by status code and by Envoy
-    flag (only where the source reports exact codes); None without such calls."""
-    by_code: dict[str, float] = {}
-    by_flag: dict[str, float] = {}
-    for e in outbound_edges(snapshot, caller):
-        if e.destination != callee:
-            continue
-        for r in e.responses:
-            if not (r.is_error or r.code in REFUSED) or r.rate <= 0 or not r.code.isdigit():
-                continue
-            by_code[r.code] = by_code.get(r.code, 0.0) + r.rate
-            for flag in r.flag_list or ("-",):
-                by_flag[flag] = by_flag.get(flag, 0.0) + r.rate
-    total = sum(by_code.values())
-    return Failures(total, by_code, by_flag) if total > 0 else None
+@dataclass(frozen=True)
+class _Deadline:
+    """One finding with a deadline: the services holding it (each its own copy), and the
+    services calling through one of them, with the hop count to the nearest and which it is."""
+
+    holders: dict[ServiceRef, Finding]
+    callers: dict[ServiceRef, tuple[int, ServiceRef]]
 
 
 class _Cache:
     """Findings per service for one snapshot, so ``--all`` checks each service once and runs
     the analyzers once."""
 
-    def __init__(self, snapshot: MeshSnapshot, settings: Settings, checks: Sequence[AnyCheck] | None) -> None:
+    def __init__(self, snapshot: MeshSnapshot, settings: Settings, checks: Sequence[AnyCheck] | None,
+                 target: ServiceRef | None = None) -> None:
         self.snapshot, self.settings = snapshot, settings
+        self.target = target  # one service diagnosed (None: every service, --all)
         self.checks = checklist(checks)
         self.available = availability(snapshot)
         self.sources = _sources(snapshot)  # once: a big mesh has a source per Envoy pod
         self.answered = answered(snapshot)
         self.results: dict[ServiceRef, tuple[list[CheckResult], list[Finding]]] = {}
+        self._deadlines: list[_Deadline] | None = None
+        self._hops: dict[tuple[ServiceRef, ServiceRef, str], bool | None] = {}
         self._analysis: Analysis | None = None
         # The checks that say whether a service's requests succeed and are fast: those whose
         # codes are symptoms (errors, latency) in the catalogue. Only they vouch for health.
@@ -181,12 +178,50 @@ class _Cache:
                                                self.checks, self.available, self.analysis)
         return self.results[service]
 
+    def hop(self, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool | None:
+        """:func:`hop_shows` with this run's threshold, remembered for the run (--all asks the
+        same hops for every service above them)."""
+        key = (caller, callee, kind)
+        if key not in self._hops:
+            self._hops[key] = hop_shows(self.snapshot, caller, callee, kind, self.settings)
+        return self._hops[key]
+
+    def deadlines(self) -> list[_Deadline]:
+        """Every finding with a deadline (a certificate running out) below what is diagnosed:
+        which services hold it, and for every service calling through one of them the hop
+        count to the nearest holder.
+
+        Found once per run with only the checks that can emit one, so a diagnosis surfaces them
+        at any depth without the whole checklist below it. One walk up per finding, from all
+        its holders at once: a mesh CA running out is one finding held by every service, and
+        --all must not walk the mesh once per service (neither down from each, nor up)."""
+        if self._deadlines is None:
+            checks = [c for c in self.checks
+                      if isinstance(c, Check) and any(CATALOGUE[code].deadline for code in c.codes)]
+            held: dict[tuple[str, str, str], dict[ServiceRef, Finding]] = {}
+            for svc in self._below() if checks else ():
+                for f in run_checks(self.snapshot, svc, self.settings, checks, self.available, Analysis())[1]:
+                    if CATALOGUE[f.code].deadline:
+                        held.setdefault(f.identity, {})[svc] = f
+            self._deadlines = [_Deadline(holders, nearest(holders, lambda s: callers_of(self.snapshot, s)))
+                               for holders in held.values()]
+        return self._deadlines
+
+    def _below(self) -> list[ServiceRef]:
+        """The services a deadline can be surfaced from: below the target, or (--all) every
+        service and every callee the graph names (a callee the service list lacks included)."""
+        if self.target is not None:
+            return sorted(downstream(self.target, lambda s: callees_of(self.snapshot, s), None))
+        refs = {s.ref for s in self.snapshot.services} | {e.destination for e in self.snapshot.edges}
+        return sorted(r for r in refs if not r.is_unknown)
+
 
 def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppression],
               with_sources: bool) -> Report:
     snapshot = cache.snapshot
     results, own = cache.get(service)
-    depth = downstream(service, lambda s: callees_of(snapshot, s), MAX_DEPTH)
+    depth = downstream(service, lambda s: callees_of(snapshot, s), MAX_DEPTH,
+                       follow=lambda x, c: any(cache.hop(x, c, k) for k in CALL_GRAPH_KINDS))
     by_service: dict[ServiceRef, list[Finding]] = {}
     hidden_all: list[tuple[Finding, Suppression]] = []
     for svc in depth:
@@ -197,9 +232,21 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
         by_service[svc] = annotate(kept, cache.timeline)
         if svc == service:
             hidden_all = hidden
+    # A fault with a deadline anywhere below is every caller's business, however deep and
+    # whatever the traffic says today: its nearest holder joins the walk.
+    walked = set(depth)
+    beyond: dict[ServiceRef, list[Finding]] = {}
+    for deadline in cache.deadlines():
+        near = deadline.callers.get(service)
+        if near is not None and near[1] not in walked:
+            depth[near[1]] = near[0]
+            beyond.setdefault(near[1], []).append(deadline.holders[near[1]])
+    for svc, found in beyond.items():
+        by_service[svc] = annotate(apply_suppressions(found, list(suppressions), snapshot.time)[0], cache.timeline)
     mesh_causes, _ = apply_suppressions(cache.analysis.mesh_level, list(suppressions), snapshot.time)
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
-                  lambda x, c, kind: hop_shows(snapshot, x, c, kind), cache.unjudged(results),
+                  cache.hop, cache.unjudged(results),
+                  related=Related(cache.analysis, suppressions, snapshot.time),
                   hop_failures=lambda x, c: hop_failures(snapshot, x, c),
                   mesh_causes=mesh_causes, delivery_candidates=lambda f: cache.about(f.workloads, suppressions),
                   target_workloads=frozenset(w.ref for w in snapshot.workloads_of(service)))
@@ -224,7 +271,7 @@ def diagnose(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings | N
              suppressions: Sequence[Suppression] = (), checks: Sequence[AnyCheck] | None = None) -> Report:
     """Diagnose one service: the checklist (every check, or the ``checks`` selected), the
     analyzer findings that touch it, then its findings and their downstream causes, ranked."""
-    return _diagnose(_Cache(snapshot, settings or Settings(), checks), service, suppressions, True)
+    return _diagnose(_Cache(snapshot, settings or Settings(), checks, service), service, suppressions, True)
 
 
 def diagnose_all(snapshot: MeshSnapshot, settings: Settings | None = None,

@@ -1,36 +1,56 @@
-"""Root-cause ranking across the service graph.
+"""Root-cause ranking across the service graph: the walk down the failing path.
 
 Findings are either *symptoms* (errors or latency that callers see: MSH0401/0402/0408,
-MSH0403/0404) or *causes* (a proxy not ready, endpoints ejected, a subset selecting no pods, an
-expired certificate, a slow hop...); each code declares which in the catalogue
-(``Code.symptom`` / ``Code.effects``). A symptom of service X is explained by
+MSH0403/0404...) or *causes* (a proxy not ready, endpoints ejected, a policy that denies, a
+service slower than its callers' timeout...); each code declares which in the catalogue
+(``Code.symptom`` / ``Code.effects``), and a cause may carry a *deadline* (``Code.deadline``:
+a certificate that expires in hours).
 
-- the causes found on X itself, and
-- the causes found on a callee C of X (for an edge symptom X -> Y, only on Y), and, when C
-  shows the same kind of symptom, recursively by what explains C's symptom (bounded depth);
-  when nothing explains C's symptom, C's symptom itself is the explanation (C fails or is
-  slow on its own).
+**The walk.** From the diagnosed service it follows its calls down, hop by hop, for as long as
+the hop carries evidence of the kind of failure being followed (``hop_shows(caller, callee,
+kind)``: errors in either proxy's view, timeouts, latency share) -- any number of hops, each
+service once -- and stops where the evidence ends. A symptom of service X is explained by
+
+- the causes found on X itself (for an edge symptom X -> Y: those that name Y),
+- the findings about the configuration resources its requests went through (``Finding.related``,
+  e.g. the VirtualService that claims the host an ingress has no route for),
+- and what explains the same kind of symptom on the callee the evidence leads to: its causes,
+  or, recursively, what explains *its* symptoms; when nothing further down explains the callee's
+  symptom, that symptom is where the failure starts (the callee fails, or is slow, on its own).
 
 A cause whose code declares a *signature* (the status codes and Envoy flags of the requests it
 breaks: 403 for an AuthorizationPolicy, UH for a subset without pods) is matched against how the
-symptom's requests actually failed: on the symptom itself for a cause on its own service, on
-the calls over the hop for a cause on a callee. When those failures are known and none carries
-the signature, the cause does not explain the symptom; when they do, the share that does ranks
-it. So the misconfiguration the traffic points at comes before a cause that merely could
-explain errors.
+symptom's requests actually failed, at every hop of the walk: on the symptom itself for a cause
+on its own service or on a resource its requests went through, on the calls over the hop for a
+cause on a callee (an edge symptom's own breakdown when the hop has none). When those failures
+are known and none carries the signature, the cause does not explain the symptom (and the walk
+goes on below it, as if it were not there); when they do, the share that does ranks it. So the
+misconfiguration the traffic points at comes before a cause that merely could explain errors.
 
-Every finding gets an *effective severity*: its own, raised to that of the worst symptom it
-explains, so a warning-level cause of an error outranks the error. Ranks then go by effective
-severity, then explained findings after the findings that explain them, then the share of the
-explained failures that carry the cause's signature, then causal depth (deeper, i.e. further
-downstream, first), then magnitude.
+A "routing" symptom (traffic split otherwise than configured) stays with its own service: it is
+explained by what shapes that service's routes, never by a callee's.
 
-Time is evidence too: among findings of the same effective severity that are equally explained
-and matched by the failures' signatures, those whose trouble is known to have begun earlier
-(their evidence names when: an onset in the metric history, the change before it;
-:mod:`meshobs.engine.onsets`) rank before the later ones, in the places such findings held;
-findings with no known start keep their places. A signature the traffic carries is direct
-evidence; a start time only orders what is otherwise equal.
+Causes on the failing path are reported even when the diagnosed service shows no symptom above
+its thresholds (retries hiding a callee's errors), and findings with a deadline anywhere
+downstream are always reported: everything calling through them will fail (the engine looks for
+them at any depth, running only the checks that can find one beyond the walk).
+
+**The order.** Every finding gets an *effective severity*: its own, raised to that of the worst
+symptom it explains (a warning-level cause of an error outranks the error); a deadline counts as
+an error. Ranks then go by effective severity, then findings nobody explains before those they
+explain, then current faults before deadlines, then the share of the explained failures that
+carry the cause's signature, then depth on the path (deeper, i.e. further downstream, first),
+then magnitude. Several independent faults are each ranked on their own.
+
+Time is evidence too: among findings of the same effective severity that are equally explained,
+equally current (no deadline-only finding moves) and matched by the failures' signatures, those
+whose trouble is known to have begun earlier (their evidence names when: an onset in the metric
+history, the change before it; :mod:`meshobs.engine.onsets`) rank before the later ones, in the
+places such findings held; findings with no known start keep their places. A signature the
+traffic carries is direct evidence; a start time only orders what is otherwise equal.
+
+``rank`` is pure: the engine (``meshobs.engine``) supplies the findings per service, the call
+graph, the hop evidence and how each hop's calls failed.
 """
 
 from __future__ import annotations
@@ -39,18 +59,25 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE
+from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE, Severity
 from meshobs.checks.base import Finding
 from meshobs.model import ServiceRef, WorkloadRef
 
 from .delivery import links as delivery_links
 from .onsets import began
 
+# How far every downstream service is looked at (its causes, deadlines), whatever the evidence;
+# beyond it the walk goes on only through hops that carry evidence (``downstream(follow=...)``).
 MAX_DEPTH = 3
+
 # Symptoms a service does not pass on to its callers: traffic split differently from a
 # service's weights is that service's routing, explained by what shapes its routes, never by a
 # callee's.
 LOCAL_KINDS = frozenset({"routing"})
+
+# hop_shows(caller, callee, kind) -> True (the hop shows that kind of failure), None (no data to
+# tell: not ruled out) or False (the hop is clean).
+HopShows = Callable[[ServiceRef, ServiceRef, str], "bool | None"]
 
 
 def symptom_kind(f: Finding) -> str | None:
@@ -73,6 +100,11 @@ class Failures:
     total: float
     by_code: Mapping[str, float] = field(default_factory=dict)
     by_flag: Mapping[str, float] = field(default_factory=dict)
+
+
+# hop_failures(caller, callee): how the calls over that hop failed (None: no such calls, or the
+# source does not say).
+HopFailures = Callable[[ServiceRef, ServiceRef], "Failures | None"]
 
 
 def symptom_failures(f: Finding) -> Failures | None:
@@ -107,20 +139,53 @@ def signature_share(f: Finding, failures: Failures | None) -> float | None:
     return min(1.0, max(shares)) if shares else None
 
 
+def passes_on(f: Finding) -> str | None:
+    """The kind of failure below that may explain this cause (``Code.passes_on``)."""
+    return CATALOGUE[f.code].passes_on
+
+
+def has_deadline(f: Finding) -> bool:
+    """A cause that has not failed yet but will (a certificate running out)."""
+    return CATALOGUE[f.code].deadline and CATALOGUE[f.code].severity is not Severity.INFO
+
+
 def downstream(target: ServiceRef, callees: Callable[[ServiceRef], list[ServiceRef]],
-               max_depth: int = MAX_DEPTH) -> dict[ServiceRef, int]:
-    """Services reachable from ``target`` through calls, with their shortest hop count."""
+               max_depth: int | None = MAX_DEPTH,
+               follow: Callable[[ServiceRef, ServiceRef], bool] | None = None) -> dict[ServiceRef, int]:
+    """Services reachable from ``target`` through calls, with their shortest hop count.
+
+    Every service within ``max_depth`` hops (None: no limit); beyond it, only through hops that
+    ``follow(caller, callee)`` says carry evidence of a failure, however deep.
+    """
     depth = {target: 0}
     queue = deque([target])
     while queue:
         s = queue.popleft()
-        if depth[s] >= max_depth:
+        beyond = max_depth is not None and depth[s] >= max_depth
+        if beyond and follow is None:
             continue
         for c in callees(s):
-            if c not in depth:
+            if c not in depth and (not beyond or (follow is not None and follow(s, c))):
                 depth[c] = depth[s] + 1
                 queue.append(c)
     return depth
+
+
+def nearest(sources: Iterable[ServiceRef], neighbours: Callable[[ServiceRef], list[ServiceRef]]
+            ) -> dict[ServiceRef, tuple[int, ServiceRef]]:
+    """Every service reachable from any of ``sources`` through ``neighbours``, with its hop
+    count to the nearest source and that source (the first in order on a tie): one walk for
+    them all, however many sources there are."""
+    found = {s: (0, s) for s in sources}
+    queue = deque(found)
+    while queue:
+        s = queue.popleft()
+        d, origin = found[s]
+        for n in neighbours(s):
+            if n not in found:
+                found[n] = (d + 1, origin)
+                queue.append(n)
+    return found
 
 
 def _key(f: Finding) -> str:
@@ -138,136 +203,230 @@ def _labels(keys: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({k.split("\x00", 1)[0] for k in keys}))
 
 
+class _Walk:
+    """One diagnosis's walk: which findings explain which, and what the report includes."""
+
+    def __init__(self, by_service: Mapping[ServiceRef, list[Finding]], depth: Mapping[ServiceRef, int],
+                 callees: Callable[[ServiceRef], list[ServiceRef]], hop_shows: HopShows,
+                 related: Callable[[str], list[Finding]], hop_failures: HopFailures) -> None:
+        self.by_service, self.depth, self.callees = by_service, depth, callees
+        self.hop_shows, self.related, self.hop_failures = hop_shows, related, hop_failures
+        self._roles: dict[ServiceRef, tuple[list[Finding], dict[str, list[Finding]]]] = {}
+        self.explains: dict[str, set[str]] = {}  # cause key -> symptom keys
+        self.explained_by: dict[str, set[str]] = {}
+        self.included: dict[str, Finding] = {}
+        self.matched: dict[str, float] = {}  # cause key -> the largest share of failures it matches
+        self._memo: dict[tuple[str, ServiceRef, bool], frozenset[str]] = {}
+        self._busy: set[tuple[str, ServiceRef]] = set()
+
+    def _of(self, svc: ServiceRef) -> tuple[list[Finding], dict[str, list[Finding]]]:
+        """(causes, symptoms by kind) of a service, sorted out when the walk first gets there."""
+        if svc not in self._roles:
+            causes: list[Finding] = []
+            symptoms: dict[str, list[Finding]] = {}
+            for f in self.by_service.get(svc, ()):
+                if (kind := symptom_kind(f)) is not None:
+                    symptoms.setdefault(kind, []).append(f)
+                elif effects(f):
+                    causes.append(f)
+            self._roles[svc] = (causes, symptoms)
+        return self._roles[svc]
+
+    def causes(self, svc: ServiceRef, kind: str) -> list[Finding]:
+        return [c for c in self._of(svc)[0] if kind in effects(c)]
+
+    def symptoms(self, svc: ServiceRef, kind: str) -> list[Finding]:
+        return self._of(svc)[1].get(kind, [])
+
+    def include(self, f: Finding) -> str:
+        k = _key(f)
+        if k not in self.included:
+            self.included[k] = f
+            if (kind := passes_on(f)) is not None and f.service is not None:
+                # Callers time out on it, but it may only be waiting on its own callee: what
+                # the evidence leads to below explains it.
+                below: set[str] = set()
+                for callee in self.callees(f.service):
+                    if self.hop(f.service, callee, kind):
+                        below |= self.through(f.service, callee, kind)
+                self.link(f, below)
+        return k
+
+    def take(self, cause: Finding, failures: Failures | None) -> str | None:
+        """Include ``cause`` as an explanation of ``failures`` (how the explained requests
+        failed, None: not known) unless they rule it out: known, and none carries its
+        signature. Its key, or None when ruled out."""
+        share = signature_share(cause, failures)
+        if share == 0.0:
+            return None
+        k = self.include(cause)
+        self.matched[k] = max(self.matched.get(k, 0.0), share or 0.0)
+        return k
+
+    def link(self, symptom: Finding, causes: Iterable[str]) -> None:
+        """``causes`` explain ``symptom`` (a symptom, or a cause that passes a failure on)."""
+        s = _key(symptom)
+        for c in causes:
+            if c != s:
+                self.explained_by.setdefault(s, set()).add(c)
+                self.explains.setdefault(c, set()).add(s)
+
+    def hop(self, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool | None:
+        if callee not in self.depth or callee == caller:
+            return False
+        return self.hop_shows(caller, callee, kind)
+
+    def explain(self, symptom: Finding, at: ServiceRef, kind: str) -> set[str]:
+        """Keys of the findings explaining ``symptom`` (a ``kind`` symptom seen at ``at``)."""
+        dest = _edge_destination(symptom)
+        # How the symptom's own requests failed: what a cause on its service, or on a resource
+        # its requests went through, must look like; a cause about the service's calls to one
+        # callee (a policy refusing them) must look like how those calls failed.
+        own = symptom_failures(symptom) if kind == "errors" else None
+        found: set[str] = set()
+        for c in self.causes(at, kind):
+            named = _destination(c)
+            if c is symptom or (dest is not None and named != dest):
+                continue
+            failures = own
+            if named is not None and kind == "errors":
+                failures = self.hop_failures(at, named) or (own if named == dest else None)
+            if (k := self.take(c, failures)) is not None:
+                found.add(k)
+        for subject in symptom.related:
+            for c in self.related(subject):
+                if kind in effects(c) and (k := self.take(c, own)) is not None:
+                    found.add(k)
+        if kind not in LOCAL_KINDS:
+            for callee in ([dest] if dest is not None else self.callees(at)):
+                if self.hop(at, callee, kind) is not False:
+                    # An edge symptom's own breakdown is that hop's, when the hop has none.
+                    found |= self.through(at, callee, kind, own if dest is not None else None)
+        found.discard(_key(symptom))
+        self.link(symptom, found)
+        return found
+
+    def through(self, caller: ServiceRef, callee: ServiceRef, kind: str,
+                fallback: Failures | None = None) -> frozenset[str]:
+        """What explains a ``kind`` failure ``caller`` sees when calling ``callee``: the
+        callee's causes that how the calls failed does not rule out (``fallback``: the failures
+        to match when the hop's own are not known), and its own symptoms with what explains
+        them (or themselves, where nothing does)."""
+        failures = (self.hop_failures(caller, callee) or fallback) if kind == "errors" else None
+        taken = {k for c in self.causes(callee, kind) if (k := self.take(c, failures)) is not None}
+        return frozenset(taken) | self._below(callee, kind, onward=not taken)
+
+    def _below(self, callee: ServiceRef, kind: str, onward: bool) -> frozenset[str]:
+        """The callee's own ``kind`` symptoms and what explains them; with ``onward`` (no cause
+        taken there), where it shows none, what the evidence leads to below it."""
+        key = (kind, callee, onward)
+        if key in self._memo:
+            return self._memo[key]
+        if (kind, callee) in self._busy:  # a cycle in the call graph: this branch adds nothing new
+            return frozenset()
+        self._busy.add((kind, callee))
+        found: set[str] = set()
+        for s in self.symptoms(callee, kind):
+            self.include(s)
+            deeper = self.explain(s, callee, kind)
+            found |= deeper or {_key(s)}
+        if not found and onward:
+            # No finding here, but the evidence may go on below (a hop without a symptom of its
+            # own passing a failure through): keep following it.
+            for c in self.callees(callee):
+                if self.hop(callee, c, kind):
+                    found |= self.through(callee, c, kind)
+        self._busy.discard((kind, callee))
+        self._memo[key] = frozenset(found)
+        return self._memo[key]
+
+    def along_the_path(self, target: ServiceRef, kind: str) -> None:
+        """Causes on the services the evidence leads to from the target, linked or not."""
+        seen = {target}
+        queue = deque([target])
+        while queue:
+            s = queue.popleft()
+            for c in self.callees(s):
+                if c not in seen and self.hop(s, c, kind):
+                    seen.add(c)
+                    queue.append(c)
+                    self.through(s, c, kind)
+
+
 def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
          depth: Mapping[ServiceRef, int],
          callees: Callable[[ServiceRef], list[ServiceRef]],
-         hop_shows: Callable[[ServiceRef, ServiceRef, str], bool] = lambda _x, _c, _k: True,
+         hop_shows: HopShows = lambda _x, _c, _k: True,
          unjudged: frozenset[str] = frozenset(),
+         related: Callable[[str], list[Finding]] = lambda _subject: [],
+         hop_failures: HopFailures = lambda _x, _c: None,
          mesh_causes: Sequence[Finding] = (),
          delivery_candidates: Callable[[Finding], Iterable[Finding]] = lambda _f: (),
          target_workloads: frozenset[WorkloadRef] = frozenset(),
-         hop_failures: Callable[[ServiceRef, ServiceRef], Failures | None] = lambda _x, _c: None,
          ) -> list[Finding]:
     """The target's findings plus the downstream findings that explain them, ranked 1..n.
 
-    ``hop_shows(x, c, kind)`` says whether the calls from x to c show that kind of symptom
-    (errors on the edge); a callee whose calls are fine cannot explain the caller's errors.
-    ``unjudged`` are the symptom kinds the target could not be checked for (their data is
-    missing, e.g. Prometheus is down): no symptom can then rule anything out, so every cause of
-    that kind downstream is reported too (unlinked), instead of vanishing with the symptom.
+    ``by_service``: the findings of the target and of the services downstream (``depth``: their
+    hop count from the target). ``hop_shows(x, c, kind)`` says whether the calls from x to c
+    show that kind of failure (True), are clean (False) or cannot tell (None); a clean hop
+    cannot pass a failure up. ``unjudged`` are the symptom kinds the target could not be checked
+    for (their data is missing, e.g. Prometheus is down): no symptom can then rule anything out,
+    so every cause of that kind downstream is reported too (unlinked), instead of vanishing with
+    the symptom. ``related(subject)`` returns the findings about a configuration resource (by
+    subject, ``"VirtualService ns/name"``), whichever service they were filed under.
+    ``hop_failures(x, c)`` says how the calls from x to c failed (status codes, flags), to match
+    the causes found on c against (see ``signature_share``).
     Configuration delivery (the "config" kind) is linked by proxies, not by the call graph
     (:mod:`.delivery`): ``mesh_causes`` are the mesh-level findings (the control plane),
     ``delivery_candidates(f)`` the findings about the workloads ``f`` concerns, wherever they
     are filed, and ``target_workloads`` the target's own (whose drifted routes are filed under
     the service they route to).
-    ``hop_failures(x, c)`` says how the calls from x to c failed (status codes, flags), to match
-    the causes found on c against (see ``signature_share``).
     """
-    causes_of: dict[ServiceRef, list[Finding]] = {}
-    symptoms_of: dict[ServiceRef, dict[str, list[Finding]]] = {}
-    for svc, fs in by_service.items():
-        causes_of[svc] = [f for f in fs if effects(f)]
-        symptoms_of[svc] = {}
-        for f in fs:
-            kind = symptom_kind(f)
-            if kind is not None:
-                symptoms_of[svc].setdefault(kind, []).append(f)
-
-    explains: dict[str, set[str]] = {}  # cause key -> symptom keys
-    explained_by: dict[str, set[str]] = {}
-    chain: dict[str, Finding] = {}  # downstream findings to include
-    matched: dict[str, float] = {}  # cause key -> the largest share of failures it matches
-
-    def take(c: Finding, failures: Failures | None, found: set[str]) -> None:
-        share = signature_share(c, failures)
-        if share == 0.0:
-            return  # the failures are known and none looks like what this cause does
-        found.add(_key(c))
-        chain[_key(c)] = c
-        matched[_key(c)] = max(matched.get(_key(c), 0.0), share or 0.0)
-
-    def explain(symptom: Finding, at: ServiceRef, kind: str, only: ServiceRef | None,
-                hops: int, seen: frozenset[ServiceRef]) -> set[str]:
-        found: set[str] = set()
-        own_failures = symptom_failures(symptom) if kind == "errors" else None
-        if only is None:  # causes on the symptom's own service (an edge symptom looks further)
-            for c in causes_of.get(at, []):
-                if kind in effects(c):
-                    take(c, own_failures, found)
-        if hops >= MAX_DEPTH or kind in LOCAL_KINDS:
-            return found
-        for callee in ([only] if only is not None else callees(at)):
-            if callee in seen or callee not in depth or not hop_shows(at, callee, kind):
-                continue
-            # How the calls over this hop failed; an edge symptom's own breakdown is that hop's.
-            failures = (hop_failures(at, callee) or (own_failures if only is not None else None)
-                        if kind == "errors" else None)
-            for c in causes_of.get(callee, []):
-                if kind in effects(c):
-                    take(c, failures, found)
-            for s in symptoms_of.get(callee, {}).get(kind, []):
-                # A callee showing the same symptom passes on what explains it.
-                deeper = explain(s, callee, kind, _edge_destination(s), hops + 1, seen | {callee})
-                chain[_key(s)] = s
-                if deeper:
-                    explained_by.setdefault(_key(s), set()).update(deeper)
-                    for d in deeper:
-                        explains.setdefault(d, set()).add(_key(s))
-                    found.update(deeper)
-                else:
-                    # Nothing further down explains it: the callee's own failure (or slowness)
-                    # is where the symptom starts.
-                    found.add(_key(s))
-        return found
-
+    walk = _Walk(by_service, depth, callees, hop_shows, related, hop_failures)
     own = list(by_service.get(target, []))
     for f in own:
-        kind = symptom_kind(f)
-        if kind in CALL_GRAPH_KINDS or kind in LOCAL_KINDS:
-            causes = explain(f, target, kind, _edge_destination(f), 0, frozenset({target}))
-            causes.discard(_key(f))
-            if causes:
-                explained_by.setdefault(_key(f), set()).update(causes)
-                for c in causes:
-                    explains.setdefault(c, set()).add(_key(f))
+        walk.include(f)
+    for f in own:
+        if (kind := symptom_kind(f)) is not None and (kind in CALL_GRAPH_KINDS or kind in LOCAL_KINDS):
+            walk.explain(f, target, kind)
+    for kind in CALL_GRAPH_KINDS:
+        walk.along_the_path(target, kind)
 
-    pool = {_key(f): f for f in own}
-    pool.update(chain)
+    pool = dict(walk.included)
     pool.update({_key(f): f for fs in by_service.values() for f in fs if set(f.workloads) & target_workloads})
     for cause, f in delivery_links(pool.values(), mesh_causes, delivery_candidates):
-        kc, kf = _key(cause), _key(f)
-        chain.setdefault(kc, cause)
-        chain.setdefault(kf, f)
-        explains.setdefault(kc, set()).add(kf)
-        explained_by.setdefault(kf, set()).add(kc)
+        walk.include(f)
+        walk.link(f, {walk.include(cause)})
 
-    for kind in sorted(unjudged & set(CALL_GRAPH_KINDS)):
-        for svc in depth:
-            for cause in causes_of.get(svc, []):
-                if kind in effects(cause):
-                    chain.setdefault(_key(cause), cause)
+    walked = unjudged & set(CALL_GRAPH_KINDS)
+    for svc in depth:
+        for f in by_service.get(svc, []):
+            if has_deadline(f) or (effects(f) & walked):
+                walk.include(f)
 
-    everything: dict[str, Finding] = {_key(f): f for f in own}
-    for k, f in chain.items():
-        everything.setdefault(k, f)
+    everything = walk.included
 
     def effective(k: str) -> int:
-        own_weight = everything[k].severity.weight
+        f = everything[k]
+        own_weight = max(f.severity.weight, Severity.ERROR.weight if has_deadline(f) else 0)
         return max([own_weight] + [everything[s].severity.weight
-                                   for s in _closure(k, explains) if s in everything])
+                                   for s in _closure(k, walk.explains) if s in everything])
 
-    def sort_key(k: str) -> tuple[int, int, float, int, float, str]:
+    def sort_key(k: str) -> tuple[int, int, int, float, int, float, str]:
         f = everything[k]
         d = depth.get(f.service, 0) if f.service is not None else 0
-        return (-effective(k), 1 if explained_by.get(k) else 0, -matched.get(k, 0.0), -d, -f.magnitude, _label(f))
+        deadline_only = 1 if has_deadline(f) and not walk.explains.get(k) else 0
+        return (-effective(k), 1 if walk.explained_by.get(k) else 0, deadline_only, -walk.matched.get(k, 0.0),
+                -d, -f.magnitude, _label(f))
 
-    ordered = _earliest_first(sorted(everything, key=sort_key), lambda k: sort_key(k)[:3],
+    # The block: effective severity, explained or not, deadline only, signature share.
+    ordered = _earliest_first(sorted(everything, key=sort_key), lambda k: sort_key(k)[:4],
                               lambda k: began(everything[k]))
     ranked: list[Finding] = []
     for n, k in enumerate(ordered, start=1):
         f = everything[k]
-        ranked.append(replace(f, rank=n, cause_of=_labels(explains.get(k, ())),
-                              caused_by=_labels(explained_by.get(k, ()))))
+        ranked.append(replace(f, rank=n, cause_of=_labels(walk.explains.get(k, ())),
+                              caused_by=_labels(walk.explained_by.get(k, ()))))
     return ranked
 
 
@@ -306,3 +465,10 @@ def _edge_destination(f: Finding) -> ServiceRef | None:
     that can explain it."""
     dest = f.evidence.get("destination") if symptom_kind(f) is not None else None
     return ServiceRef.parse(str(dest)) if dest else None
+
+
+def _destination(cause: Finding) -> ServiceRef | None:
+    """The callee a cause on the caller is about, when it concerns the calls to one (it names it
+    as its ``destination`` evidence: a policy blocking those calls, the caller's route to it)."""
+    named = cause.evidence.get("destination")
+    return ServiceRef.parse(str(named)) if named else None

@@ -149,6 +149,9 @@ class Proxy:
     routes: tuple[HttpRoute, ...] = ()
     listeners: tuple[str, ...] = ()
     listener_details: tuple[Listener, ...] = ()  # the same listeners with address and chains
+    # HTTP filter counters summed over the proxy's listeners (cumulative): ``rbac.allowed``,
+    # ``rbac.denied`` (the RBAC filter's verdicts on requests into the workload).
+    http_counters: FrozenDict = EMPTY
 
     def xds_version(self, xds_type: str) -> XdsResource | None:
         for x in self.xds:

@@ -180,7 +180,7 @@ class MeshSnapshot:
         """Services that call ``service`` (in-neighbours), deduplicated, in a stable order."""
         seen: dict[ServiceRef, None] = {}
         for e in self.edges_into(service):
-            src = e.source_service or self._service_of_workload(e.source)
+            src = self.caller_of(e)
             if src is not None:
                 seen[src] = None
         return sorted(seen)
@@ -188,6 +188,11 @@ class MeshSnapshot:
     def callees(self, service: ServiceRef) -> list[ServiceRef]:
         """Services that ``service`` calls (out-neighbours)."""
         return sorted({e.destination for e in self.edges_from(service)})
+
+    def caller_of(self, edge: Edge) -> ServiceRef | None:
+        """The service an edge's calls come from (its source workload's, when the metrics did
+        not name one); None when unknown."""
+        return edge.source_service or self._service_of_workload(edge.source)
 
     def _service_of_workload(self, ref: WorkloadRef) -> ServiceRef | None:
         w = self.workload(ref)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from .refs import Mesh, ServiceRef, WorkloadRef
@@ -91,6 +91,27 @@ class Edge:
     tcp_connections_opened_rate: float | None = None
     source_principal: str | None = None
     destination_principal: str | None = None
+    # What the destination's own proxy reported for this edge when ``responses`` are the
+    # caller's (reporter BOTH): every attempt it answered, retries included, with its own codes
+    # (``0 DC`` where the caller gave up) and its own latency. Empty / None when only one side
+    # reported. Retries, timeouts and mirrored copies show up as the difference of the views.
+    destination_responses: tuple[ResponseStat, ...] = ()
+    destination_latency: Latency | None = None
+
+    def with_responses(self, responses: tuple[ResponseStat, ...]) -> Edge:
+        """The same edge carrying only ``responses`` (its request rate their sum): a view of
+        part of its requests, e.g. without the ones the caller's fault filter aborted."""
+        return replace(self, responses=responses, request_rate=sum(r.rate for r in responses))
+
+    @property
+    def destination_request_rate(self) -> float:
+        """Requests per second the destination's proxy answered (0 without its view)."""
+        return sum(r.rate for r in self.destination_responses)
+
+    @property
+    def destination_error_rate(self) -> float:
+        """Of those, the ones that failed (5xx or no response), as the destination saw them."""
+        return sum(r.rate for r in self.destination_responses if r.is_error)
 
     @property
     def error_rate(self) -> float:

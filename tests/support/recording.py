@@ -27,7 +27,7 @@ READS = {
     **dict.fromkeys(("series", "series_of"), "series"),
     "history": "history",
     **dict.fromkeys(("services", "service", "find_services", "meshes"), "Service"),
-    **dict.fromkeys(("workloads", "workload", "workloads_of", "services_of"), "Workload"),
+    **dict.fromkeys(("workloads", "workload", "workloads_of", "services_of", "caller_of"), "Workload"),
     "config": "config:*",
     "control_plane": "ControlPlane",
 }
@@ -38,8 +38,9 @@ META = {"time", "window_s", "origin", "sources", "source", "sources_of_kind"}
 # from metrics sources only (Jaeger's call counts are of sampled traces, not request rates).
 EDGE_FIELDS = {
     **dict.fromkeys(("request_rate", "responses", "error_rate", "error_ratio", "rate_by_code_class",
-                     "rate_by_code", "rate_by_flag"), "requests"),
-    "latency": "latency",
+                     "rate_by_code", "rate_by_flag", "with_responses", "destination_responses",
+                     "destination_request_rate", "destination_error_rate"), "requests"),
+    **dict.fromkeys(("latency", "destination_latency"), "latency"),
     **dict.fromkeys(("security", "source_principal", "destination_principal"), "security"),
 }
 

@@ -1,0 +1,133 @@
+"""What the ranking walk reads besides findings: the evidence each hop carries, and the
+findings about a configuration resource.
+
+A hop *shows errors* when more than the error threshold of its requests failed in either
+proxy's view (the caller's, or the callee's own answers that the caller's retries hid), refusals
+(401, 403) counted as failures: not errors by Istio's success rate, but the call failed and the
+caller usually turns them into errors of its own; mirrored copies and the caller's injected
+faults do not count (:mod:`meshobs.checks.intended`). Some errors
+below the threshold (background noise, or a failure passed on in part) do not rule it out: None.
+It *shows latency* when the caller's proxy gave up on the callee (a timeout flag), or the
+callee's p99 as the caller sees it is at least :data:`LATENCY_SHARE` of the caller's own p99.
+Without the numbers to tell, the answer is None as well: not ruled out. The walk links a symptom
+through any hop not ruled out, but follows the failing path without a symptom only through hops
+that show it. *How* a hop's calls failed (status codes, Envoy flags: :func:`hop_failures`) is
+what the ranking matches a cause's signature against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from meshobs.checks.base import Finding
+from meshobs.checks.intended import as_callers_see
+from meshobs.checks.retries import TIMEOUT_FLAGS
+from meshobs.checks.traffic import outbound_edges
+from meshobs.model import Edge, MeshSnapshot, ResponseStat, ServiceRef
+from meshobs.suppress import Suppression
+from meshobs.suppress import apply as apply_suppressions
+
+from .ranking import Failures
+from .runner import Analysis
+
+LATENCY_SHARE = 0.5
+_TIMED_OUT = TIMEOUT_FLAGS | {"DC"}
+# Refusals the caller gets instead of an answer: not errors by Istio's success rate (4xx), but
+# the call failed, and the caller usually turns them into errors of its own.
+REFUSED = ("401", "403")
+
+
+def _hop_edges(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) -> list[Edge]:
+    return as_callers_see(snapshot, [e for e in outbound_edges(snapshot, caller) if e.destination == callee])
+
+
+def _p99(edges: Iterable[Edge]) -> float | None:
+    values = [e.latency.p99 for e in edges if e.latency is not None and e.latency.p99 is not None
+              and e.request_rate > 0]
+    return max(values) if values else None
+
+
+def _failed(responses: Iterable[ResponseStat]) -> float:
+    """Requests per second that failed or were refused."""
+    return sum(r.rate for r in responses if r.is_error or r.code in REFUSED)
+
+
+def _ratio(errors: float, rps: float) -> float:
+    return errors / rps if rps > 0 else 0.0
+
+
+def _judge(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str,
+           error_ratio: float) -> bool | None:
+    edges = _hop_edges(snapshot, caller, callee)
+    if kind == "errors":
+        # Only edges with response codes can tell (Jaeger's dependency links count calls).
+        coded = [e for e in edges if e.responses or e.destination_responses]
+        if not coded:
+            return None
+        seen = _ratio(sum(_failed(e.responses) for e in coded), sum(e.request_rate for e in coded))
+        own = _ratio(sum(_failed(e.destination_responses) for e in coded),
+                     sum(e.destination_request_rate for e in coded))
+        if max(seen, own) > error_ratio:
+            return True
+        return None if seen > 0 or own > 0 else False
+    if any(_TIMED_OUT & set(r.flag_list) for e in edges for r in (*e.responses, *e.destination_responses)):
+        return True
+    hop = _p99(edges)
+    caller_p99 = _p99(e for e in snapshot.edges_into(caller) if e.destination_workload is not None)
+    if hop is None or caller_p99 is None or caller_p99 <= 0:
+        return None
+    return hop >= LATENCY_SHARE * caller_p99
+
+
+def hop_evidence(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str,
+                 error_ratio: float) -> bool | None:
+    """Does the hop caller -> callee show ``kind`` ("errors" / "latency"), with ``error_ratio``
+    the errors threshold? True or False, None when it cannot be ruled out. Judged once per
+    snapshot, hop and threshold."""
+    cache: dict[tuple[ServiceRef, ServiceRef, str, float], bool | None] = snapshot.derived(
+        "engine.hop_evidence", lambda _s: {})
+    key = (caller, callee, kind, error_ratio)
+    if key not in cache:
+        cache[key] = _judge(snapshot, caller, callee, kind, error_ratio)
+    return cache[key]
+
+
+def hop_failures(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) -> Failures | None:
+    """How the calls caller -> callee failed or were refused, as the caller saw them: rates by
+    status code and by Envoy flag (``-``: none), intended traffic left out; None without such
+    calls or where the source reports no exact codes. Told once per snapshot and hop."""
+    cache: dict[tuple[ServiceRef, ServiceRef], Failures | None] = snapshot.derived(
+        "engine.hop_failures", lambda _s: {})
+    if (caller, callee) not in cache:
+        cache[(caller, callee)] = _failures(snapshot, caller, callee)
+    return cache[(caller, callee)]
+
+
+def _failures(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) -> Failures | None:
+    by_code: dict[str, float] = {}
+    by_flag: dict[str, float] = {}
+    for e in _hop_edges(snapshot, caller, callee):
+        for r in e.responses:
+            if not (r.is_error or r.code in REFUSED) or r.rate <= 0 or not r.code.isdigit():
+                continue
+            by_code[r.code] = by_code.get(r.code, 0.0) + r.rate
+            for flag in r.flag_list or ("-",):
+                by_flag[flag] = by_flag.get(flag, 0.0) + r.rate
+    total = sum(by_code.values())
+    return Failures(total, by_code, by_flag) if total > 0 else None
+
+
+class Related:
+    """The analyzers' findings by subject, suppressions applied: what a symptom's ``related``
+    resources point at (built once per diagnosis run)."""
+
+    def __init__(self, analysis: Analysis, suppressions: Sequence[Suppression], time: datetime) -> None:
+        everything = [*analysis.mesh_level, *(f for fs in analysis.by_service.values() for f in fs)]
+        kept, _hidden = apply_suppressions(everything, list(suppressions), time)
+        self.by_subject: dict[str, dict[tuple[str, str, str], Finding]] = {}
+        for f in kept:
+            self.by_subject.setdefault(f.subject, {}).setdefault(f.identity, f)
+
+    def __call__(self, subject: str) -> list[Finding]:
+        return list(self.by_subject.get(subject, {}).values())
