@@ -173,11 +173,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=30)
 
 
-def measure_live(n: int, runs: int, base: Path) -> dict[str, Any]:
+def measure_live(n: int, runs: int, base: Path, served: Path | None = None) -> dict[str, Any]:
+    """``served``: the meshobs.yaml of a ``demo serve generated-N`` already running (it is left
+    running); otherwise one is started for the measurement and stopped after it."""
     target, direct = pick_target(n)
     workdir = base / f"live-{n}"
     t0 = time.monotonic()
-    proc, config = serve(n, workdir)
+    proc, config = (None, served) if served is not None else serve(n, workdir)
     serve_s = time.monotonic() - t0
     try:
         cli = [sys.executable, "-m", "meshobs", "diagnose", target, "--config", str(config), "-o", "json",
@@ -192,7 +194,8 @@ def measure_live(n: int, runs: int, base: Path) -> dict[str, Any]:
                                    "-o", "json", "--timeout", "1200s"])
         mesh = _child_live(config, "")
     finally:
-        stop(proc)
+        if proc is not None:
+            stop(proc)
     return {"services": n, "serve_s": round(serve_s, 1), "target": target, "target_direct_callees": direct,
             "diagnose_service": {"runs": [round(w, 2) for w in walls], "median_s": round(statistics.median(walls), 2),
                                  "exit_codes": sorted(codes), **scoped},
@@ -260,6 +263,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "meshobs-bench-bundles"))
     parser.add_argument("--before", default=None, help="another checkout to replay with (before/after)")
+    parser.add_argument("--served", action="append", default=[], metavar="N=CONFIG",
+                        help="measure a generated-N already served (meshobs demo serve) through its config")
     parser.add_argument("--note", default="")
     args = parser.parse_args()
     sizes = lambda text: [int(x) for x in text.split(",") if x.strip()]  # noqa: E731
@@ -272,7 +277,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="meshobs-bench-live-") as tmp:
         for n in sizes(args.live):
             print(f"live {n} ...", file=sys.stderr, flush=True)
-            result["live"][str(n)] = measure_live(n, args.runs, Path(tmp))
+            served = {int(k): Path(v) for k, v in (x.split("=", 1) for x in args.served)}
+            result["live"][str(n)] = measure_live(n, args.runs, Path(tmp), served.get(n))
     for n in sorted(set(sizes(args.replay)) | set(sizes(args.growth))):
         print(f"replay {n} ...", file=sys.stderr, flush=True)
         path = bundle_for(n, cache)
