@@ -321,16 +321,21 @@ def build_snapshot(bundle: Bundle, origin: str = "", *, keep_raw: bool = True,
     ``sources`` replaces ``bundle.sources`` (e.g. :func:`meshobs.bundle.iter_bundle`'s, read one
     at a time)."""
     from .assemble import assemble
+    from .gc_pause import gc_paused
 
-    parts = []
-    if sources is None:
-        sources = bundle.sources if bundle.stream is None else itertools.chain(bundle.sources, _consume(bundle))
-    for raw in sources:
-        parts.append(raw.part if raw.part is not None else normalize_source(raw, bundle.time, bundle.window_s))
-        if not keep_raw:
-            raw.drop_bodies()
-            raw.part = None
-    configured = str(bundle.config.get("mesh", "auto"))
-    mesh = Mesh(configured) if configured in ("istio", "appmesh") else Mesh.UNKNOWN
-    return assemble(SnapshotPart.merge(parts), time=bundle.time, window_s=bundle.window_s,
-                    origin=origin, mesh=mesh)
+    # Normalising a big mesh builds millions of acyclic dicts, tuples and model objects; with the
+    # cycle collector on, each of its passes walks the ever larger heap of them (about a fifth
+    # of a 1,000-service replay's CPU time, none of it garbage).
+    with gc_paused():
+        parts = []
+        if sources is None:
+            sources = bundle.sources if bundle.stream is None else itertools.chain(bundle.sources, _consume(bundle))
+        for raw in sources:
+            parts.append(raw.part if raw.part is not None else normalize_source(raw, bundle.time, bundle.window_s))
+            if not keep_raw:
+                raw.drop_bodies()
+                raw.part = None
+        configured = str(bundle.config.get("mesh", "auto"))
+        mesh = Mesh(configured) if configured in ("istio", "appmesh") else Mesh.UNKNOWN
+        return assemble(SnapshotPart.merge(parts), time=bundle.time, window_s=bundle.window_s,
+                        origin=origin, mesh=mesh)
