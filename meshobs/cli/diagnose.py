@@ -179,6 +179,7 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
     from meshobs.engine import MeshReport, Report, diagnose_all
     from meshobs.engine import diagnose as run_diagnosis
     from meshobs.engine.inputs import answered
+    from meshobs.gc_pause import gc_paused
     from meshobs.model import ServiceRef
     from meshobs.render import json as json_out
     from meshobs.render import junit, markdown, text
@@ -206,7 +207,10 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
     if all_services:
         if (said := scope_note(loaded.bundle, None)) is not None:
             note(said)
-        report = diagnose_all(snapshot, settings, suppressions, checks)
+        # Checks over a big mesh allocate millions of short-lived, acyclic findings and results;
+        # cycle-collector passes over the snapshot's heap meanwhile cost ~20% of the run.
+        with gc_paused():
+            report = diagnose_all(snapshot, settings, suppressions, checks)
     else:
         assert service is not None
         if answered(snapshot) and snapshot.services:
