@@ -15,14 +15,15 @@ configuration checks read (the same for all three shapes)::
     aws_name        name in the App Mesh API (CRD awsName, else the controller's default)
     virtual_router  (Route, from the API) the router the route belongs to
     virtual_gateway (GatewayRoute) the gateway
-    listeners       [{port, protocol, tls_mode, health_check, outlier_detection, timeout_ms,
-                      connection_pool}]
+    listeners       [{port, protocol, tls_mode, tls_trust, health_check, outlier_detection, timeout_ms,
+                      connection_pool}]  tls_trust = usable trust sources of a validation block | None
     listener_tls    strictest listener TLS mode: STRICT | PERMISSIVE | DISABLED | None (no TLS)
     health_checks   [{port, protocol, path, healthy_threshold, unhealthy_threshold, timeout_ms,
                       interval_ms}]
     outlier_detection [{port, max_server_errors, interval_ms, base_ejection_ms, max_ejection_percent}]
-    backends        [{virtual_service, namespace, client_tls}]  client_tls = {enforce, mode, ports}|None
-    backend_defaults_client_tls   {enforce, mode, ports} | None
+    backends        [{virtual_service, namespace, client_tls}]  client_tls = {enforce, mode, ports, trust}|None
+                    (trust: "acm" / "file" / "sds" sources its validation can use, None without one)
+    backend_defaults_client_tls   client_tls of backendDefaults (VirtualNode, VirtualGateway) | None
     client_tls_enforced  True when any backend (or the defaults) enforces TLS
     service_discovery    {"dns": hostname} | {"cloud_map": {namespace, service}} | None
     routes          [{name, protocol, priority, match, targets:[{virtual_node, namespace, weight,
@@ -139,12 +140,26 @@ def _ref_name(item: Mapping[str, Any], kind: str) -> tuple[str, str | None]:
     return (str(arn).rsplit("/", 1)[-1], None) if arn else ("", None)
 
 
+def _trust(tls: Mapping[str, Any]) -> list[str] | None:
+    """The trust sources a TLS block's ``validation`` can use ("acm", "file", "sds"; empty when
+    it names none usable), or None without a validation block."""
+    if "validation" not in tls:
+        return None
+    trust = _map(_map(tls.get("validation")).get("trust"))
+    acm = _map(trust.get("acm"))
+    usable = {"acm": bool(_list(acm.get("certificateAuthorityARNs") or acm.get("certificateAuthorityArns"))),
+              "file": bool(_map(trust.get("file")).get("certificateChain")),
+              "sds": bool(_map(trust.get("sds")).get("secretName"))}
+    return [name for name, ok in usable.items() if ok]
+
+
 def _client_tls(policy: Any) -> dict[str, Any] | None:
     tls = _map(_map(policy).get("tls"))
     if not tls:
         return None
     return {"enforce": bool(tls.get("enforce", True)), "mode": tls.get("mode"),
-            "ports": [p for p in (_int(x) for x in _list(tls.get("ports"))) if p is not None]}
+            "ports": [p for p in (_int(x) for x in _list(tls.get("ports"))) if p is not None],
+            "trust": _trust(tls)}
 
 
 def _listener(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -157,6 +172,7 @@ def _listener(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "port": port, "protocol": protocol,
         "tls_mode": _map(raw.get("tls")).get("mode"),
+        "tls_trust": _trust(_map(raw.get("tls"))),
         "health_check": {
             "port": _int(hc.get("port")) or port, "protocol": hc.get("protocol"), "path": hc.get("path"),
             "healthy_threshold": _int(hc.get("healthyThreshold")),
@@ -232,6 +248,8 @@ def common_layout(kind: str, spec: Mapping[str, Any], *, mesh: str, aws_name: st
         out["listener_tls"] = _strictest_tls(listeners)
         out["health_checks"] = [lst["health_check"] for lst in listeners if lst["health_check"]]
         out["outlier_detection"] = [lst["outlier_detection"] for lst in listeners if lst["outlier_detection"]]
+    if kind == "VirtualGateway":
+        out["backend_defaults_client_tls"] = _client_tls(_map(spec.get("backendDefaults")).get("clientPolicy"))
     if kind == "VirtualNode":
         defaults = _client_tls(_map(spec.get("backendDefaults")).get("clientPolicy"))
         backends: list[dict[str, Any]] = []

@@ -96,6 +96,21 @@ def _pod_spec(spec: Any) -> dict[str, Any]:
     return out
 
 
+def _container_status(s: Any) -> dict[str, Any]:
+    """Readiness and restarts, with when and how the last run ended (restarts are judged by
+    how recent they are) and why a container waits (CrashLoopBackOff)."""
+    s = _map(s)
+    out = _pick(s, "name", "ready", "restartCount")
+    state = _map(s.get("state"))
+    kept_state = {k: _pick(_map(state[k]), "startedAt", "reason") for k in ("running", "waiting") if k in state}
+    if kept_state:
+        out["state"] = kept_state
+    last = _map(_map(s.get("lastState")).get("terminated"))
+    if last:
+        out["lastState"] = {"terminated": _pick(last, "finishedAt", "reason", "exitCode")}
+    return out
+
+
 def _pod_status(status: Any) -> dict[str, Any]:
     status = _map(status)
     out = _pick(status, "phase", "podIP")
@@ -103,7 +118,7 @@ def _pod_status(status: Any) -> dict[str, Any]:
         out["conditions"] = [_pick(_map(c), "type", "status") for c in _list(status["conditions"])]
     for key in ("containerStatuses", "initContainerStatuses"):
         if key in status:
-            out[key] = [_pick(_map(s), "name", "ready", "restartCount") for s in _list(status[key])]
+            out[key] = [_container_status(s) for s in _list(status[key])]
     return out
 
 

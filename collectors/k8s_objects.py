@@ -11,11 +11,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from meshobs.collectors.config_shapes import check_spec
 from meshobs.model import (
     ConfigResource,
+    ContainerRestarts,
     Layer,
     Mesh,
     Pod,
@@ -29,6 +31,7 @@ from meshobs.model import (
     freeze,
     frozen_map,
 )
+from meshobs.raw import parse_iso
 from meshobs.shape import ITEM_ERRORS
 
 ISTIO_SIDECAR = "istio-proxy"
@@ -51,6 +54,11 @@ KUBERNETES_GATEWAY = "KubernetesGateway"
 _MESH_ANNOTATION_MARKS = ("istio.io/", "appmesh.k8s.aws/")
 _APP_LABELS = ("app", "service.istio.io/canonical-name", "app.kubernetes.io/name")
 _VERSION_LABELS = ("version", "service.istio.io/canonical-revision", "app.kubernetes.io/version")
+
+
+# The origin of the Namespaces the live cluster-wide list returned (the checks read it without
+# loading the HTTP half of the Kubernetes collector).
+ALL_NAMESPACES = "kubernetes:all-namespaces"
 
 
 def mesh_of_api_version(api_version: str) -> Mesh | None:
@@ -145,6 +153,17 @@ def sidecar_of(spec: Mapping[str, Any], annotations: Mapping[str, str]) -> tuple
     return None, Mesh.UNKNOWN
 
 
+def proxy_image_of(spec: Mapping[str, Any], sidecar: str | None) -> str | None:
+    """The image of the sidecar container (``auto`` in a gateway template: the injector fills
+    it in); None without a sidecar."""
+    if sidecar is None:
+        return None
+    for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+        if isinstance(c, Mapping) and c.get("name") == sidecar and c.get("image"):
+            return str(c["image"])
+    return None
+
+
 def _owner_workload(meta: Mapping[str, Any], labels: Mapping[str, str]) -> str | None:
     for ref in meta.get("ownerReferences") or []:
         kind, name = str(ref.get("kind", "")), str(ref.get("name", ""))
@@ -171,11 +190,51 @@ def injection_expected(ns_labels: Mapping[str, str], pod_labels: Mapping[str, st
     return None
 
 
+DATAPLANE_MODE = "istio.io/dataplane-mode"
+
+
+def ambient_mode(ns_labels: Mapping[str, str], pod_labels: Mapping[str, str]) -> bool:
+    """Does Istio put a pod without a sidecar on the ambient data plane? The pod's own
+    ``istio.io/dataplane-mode`` decides (``none`` opts out), else its namespace's."""
+    mode = pod_labels.get(DATAPLANE_MODE) or ns_labels.get(DATAPLANE_MODE)
+    return mode == "ambient"
+
+
 def _appmesh_namespace(ns_labels: Mapping[str, str]) -> bool:
     return ns_labels.get("appmesh.k8s.aws/sidecarInjectorWebhook") == "enabled"
 
 
-def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str, str]]) -> tuple[Pod, Mesh]:
+def _when(value: Any) -> datetime | None:
+    try:
+        return parse_iso(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def restart_history(statuses: Iterable[Mapping[str, Any]], sidecar: str | None) -> tuple[ContainerRestarts, ...]:
+    """The containers that restarted or wait to (CrashLoopBackOff), with when: the previous
+    run's ``lastState.terminated.finishedAt``, else the current run's ``startedAt`` (the
+    restart that began it)."""
+    out: list[ContainerRestarts] = []
+    for s in statuses:
+        count = int(s.get("restartCount") or 0)
+        state, last = s.get("state") or {}, (s.get("lastState") or {}).get("terminated") or {}
+        waiting = (state.get("waiting") or {}).get("reason") if isinstance(state, Mapping) else None
+        if count <= 0 and not waiting:
+            continue
+        running = (state.get("running") or {}) if isinstance(state, Mapping) else {}
+        exit_code = last.get("exitCode")
+        out.append(ContainerRestarts(
+            container=str(s.get("name") or ""), count=count,
+            last_at=_when(last.get("finishedAt")) or _when(running.get("startedAt")),
+            reason=str(last["reason"]) if last.get("reason") else None,
+            exit_code=int(exit_code) if isinstance(exit_code, int) else None,
+            waiting=str(waiting) if waiting else None, sidecar=s.get("name") == sidecar))
+    return tuple(out)
+
+
+def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str, str]],
+                    location: SourceLocation | None = None) -> tuple[Pod, Mesh]:
     """One Pod object -> (Pod, the mesh its sidecar or injection labels point to)."""
     meta, spec = _meta(obj), obj.get("spec") or {}
     status = obj.get("status") or {}
@@ -206,6 +265,9 @@ def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str,
         ip=status.get("podIP"), node=spec.get("nodeName"),
         containers=tuple(str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, Mapping)),
         annotations=frozen_map(mesh_annotations(annotations)),
+        proxy_image=proxy_image_of(spec, sidecar), location=location,
+        restart_history=restart_history(statuses + init_statuses, sidecar),
+        ambient=sidecar is None and not expected and ambient_mode(ns_labels.get(ns, {}), labels),
     )
     return pod, mesh
 
@@ -217,11 +279,13 @@ def _stable_labels(labels: Mapping[str, str]) -> dict[str, str]:
 
 
 def _workload(ref: WorkloadRef, labels: Mapping[str, str], service_account: str | None,
-              meshed: bool | None, mesh: Mesh, annotations: Mapping[str, str] | None = None) -> Workload:
+              meshed: bool | None, mesh: Mesh, annotations: Mapping[str, str] | None = None,
+              proxy_image: str | None = None, location: SourceLocation | None = None) -> Workload:
     return Workload(ref=ref, mesh=mesh, app=first_label(labels, _APP_LABELS),
                     version=first_label(labels, _VERSION_LABELS), labels=frozen_map(_stable_labels(labels)),
                     service_account=service_account, meshed=meshed,
-                    annotations=frozen_map(mesh_annotations(annotations or {})))
+                    annotations=frozen_map(mesh_annotations(annotations or {})), proxy_image=proxy_image,
+                    location=location)
 
 
 def workloads_from_pods(pods: Iterable[tuple[Pod, Mesh]]) -> dict[WorkloadRef, Workload]:
@@ -236,11 +300,12 @@ def workloads_from_pods(pods: Iterable[tuple[Pod, Mesh]]) -> dict[WorkloadRef, W
         first = members[0][0]
         out[ref] = _workload(ref, first.labels, first.service_account,
                              all(p.has_sidecar for p, _ in members), meshes[0] if meshes else Mesh.UNKNOWN,
-                             first.annotations)
+                             first.annotations, next((p.proxy_image for p, _ in members if p.proxy_image), None))
     return out
 
 
-def workload_from_controller(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str, str]]) -> Workload:
+def workload_from_controller(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str, str]],
+                             location: SourceLocation | None = None) -> Workload:
     """A Deployment/StatefulSet/DaemonSet (from a manifest) -> Workload, from its pod template."""
     meta = _meta(obj)
     ns = namespace_of(obj)
@@ -258,7 +323,8 @@ def workload_from_controller(obj: Mapping[str, Any], ns_labels: Mapping[str, Map
     # Injection happens at admission: a template without a sidecar says nothing about the pods.
     meshed = True if sidecar else (False if expected is False else None)
     return _workload(WorkloadRef(ns, str(meta.get("name", ""))), labels,
-                     tspec.get("serviceAccountName"), meshed, mesh, annotations)
+                     tspec.get("serviceAccountName"), meshed, mesh, annotations, proxy_image_of(tspec, sidecar),
+                     location)
 
 
 def _matches(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
@@ -281,6 +347,7 @@ def label_index(candidates: Mapping[WorkloadRef, Mapping[str, Any]]) -> dict[tup
 
 def service_from_object(obj: Mapping[str, Any], candidates: Mapping[WorkloadRef, Mapping[str, Any]],
                         meshes: Mapping[WorkloadRef, Mesh], origin: str = "kubernetes",
+                        location: SourceLocation | None = None,
                         index: Mapping[tuple[str, Any], list[WorkloadRef]] | None = None) -> Service:
     """A Service object -> Service; ``candidates`` maps workloads to their pods' labels and
     ``origin`` says where the object was read ("kubernetes", a manifest path). ``index`` is
@@ -299,7 +366,9 @@ def service_from_object(obj: Mapping[str, Any], candidates: Mapping[WorkloadRef,
     return Service(ref=ServiceRef(ns, name), mesh=found[0] if found else Mesh.UNKNOWN,
                    hosts=(f"{name}.{ns}.svc.cluster.local",), ports=tuple(p.port for p in specs),
                    selector=frozen_map(selector), workloads=workloads, origin=origin or "kubernetes",
-                   port_specs=specs)
+                   port_specs=specs, location=location,
+                   external_name=str(spec.get("externalName")) if spec.get("type") == "ExternalName"
+                   and spec.get("externalName") else None)
 
 
 def service_port(p: Mapping[str, Any]) -> ServicePort:
@@ -344,6 +413,18 @@ def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str,
 
         resource = enrich(resource)
     return resource
+
+
+def namespace_resource(obj: Mapping[str, Any], layer: Layer, origin: str,
+                       location: SourceLocation | None = None) -> ConfigResource:
+    """A Namespace -> a ConfigResource of kind ``Namespace`` (cluster-scoped: namespace ``""``)
+    carrying its labels: injection (``istio-injection``, ``istio.io/rev``), the ambient data
+    plane (``istio.io/dataplane-mode``) and waypoints (``istio.io/use-waypoint``) are read
+    from them."""
+    meta = _meta(obj)
+    return ConfigResource(kind="Namespace", namespace="", name=str(meta.get("name", "")), spec=freeze({}),
+                          layer=layer, api_version=str(obj.get("apiVersion", "v1")),
+                          labels=frozen_map(_str_map(meta.get("labels"))), origin=origin, location=location)
 
 
 def item_name(obj: Mapping[str, Any], origin: str = "") -> str:
@@ -395,15 +476,17 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
         kind = obj.get("kind")
         with _item(obj, origin, problems):
             if kind == "Pod":
-                pods.append(pod_from_object(obj, ns_labels))
+                pods.append(pod_from_object(obj, ns_labels, where.get(id(obj))))
             elif kind in WORKLOAD_KINDS and str(obj.get("apiVersion", "")).startswith("apps/"):
-                controllers.append(workload_from_controller(obj, ns_labels))
+                controllers.append(workload_from_controller(obj, ns_labels, where.get(id(obj))))
             elif kind == "Service" and str(obj.get("apiVersion", "v1")) == "v1":
                 service_objs.append((obj, origin))
             elif kind == "MutatingWebhookConfiguration":
                 from meshobs.collectors.k8s_webhooks import injection_webhooks
 
                 part.injection_webhooks.extend(injection_webhooks(obj))
+            elif kind == "Namespace" and str(obj.get("apiVersion", "v1")) == "v1":
+                part.config.append(namespace_resource(obj, layer, origin, where.get(id(obj))))
             elif kind == "Secret" and str(obj.get("apiVersion", "v1")) == "v1":
                 from meshobs.collectors.k8s_secrets import secret_resource
 
@@ -430,7 +513,8 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
     for o, origin in service_objs:
         with _item(o, origin, problems):
             ns = namespace_of(o)
-            services.append(service_from_object(o, by_ns.get(ns, {}), meshes, origin, indexes.get(ns, {})))
+            services.append(service_from_object(o, by_ns.get(ns, {}), meshes, origin, where.get(id(o)),
+                                                index=indexes.get(ns, {})))
     # Back-links so a workload knows the services that select it.
     by_workload: dict[WorkloadRef, list[ServiceRef]] = defaultdict(list)
     for svc in services:

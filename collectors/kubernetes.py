@@ -26,7 +26,7 @@ import yaml
 from meshobs.collectors.base import FetchContext, NormalizeContext
 from meshobs.collectors.http import TooLarge, mb, read_capped, seconds
 from meshobs.collectors.k8s_minimise import minimise_body, minimise_document
-from meshobs.collectors.k8s_objects import flatten_objects, objects_to_part
+from meshobs.collectors.k8s_objects import ALL_NAMESPACES, flatten_objects, objects_to_part
 from meshobs.collectors.netbound import DeadlineExceeded, current_run, install, watch
 from meshobs.collectors.workers import fan_out
 from meshobs.config import Config
@@ -415,7 +415,9 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         doc = payload.json()
         if not isinstance(doc, Mapping):
             raise ValueError(f"{payload.key}: expected a Kubernetes list object, got {type(doc).__name__}")
-        objects.extend((o, KIND) for o in flatten_objects(doc))
+        # The cluster-wide Namespace list vouches that a namespace missing from it does not exist.
+        origin = ALL_NAMESPACES if payload.key == "namespaces" else KIND
+        objects.extend((o, origin) for o in flatten_objects(doc))
     problems: list[str] = []
     part = objects_to_part(objects, Layer.LIVE, problems)
     part.webhooks_listed = any(_base(p.key) == WEBHOOKS_KEY and p.ok for p in raw.payloads)
@@ -425,5 +427,21 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         state, message = SourceState.NO_DATA, "; ".join(partial) or "the API returned no pods, services or mesh config"
     else:
         state, message = SourceState.OK, "; ".join(dict.fromkeys(partial))
-    part.sources.append(SourceStatus(raw.name, state, message, raw.duration_s, raw.kind, problems=tuple(problems)))
+    part.sources.append(SourceStatus(raw.name, state, message, raw.duration_s, raw.kind, problems=tuple(problems),
+                                     config_namespaces=listed_config_namespaces(raw.payloads)))
     return part
+
+
+def listed_config_namespaces(payloads: list[Payload]) -> tuple[str, ...] | None:
+    """The namespaces whose mesh configuration these payloads list (None: every namespace, a
+    cluster-wide list). Cluster-scoped kinds (App Mesh's meshes) say nothing of namespaces."""
+    listed: set[str] = set()
+    for p in payloads:
+        base, _at, ns = p.key.partition("@")
+        parts = base.split("/")
+        if parts[0] != "crd" or len(parts) != 4 or (parts[1], parts[3]) in CLUSTER_SCOPED_CRDS:
+            continue
+        if not ns:
+            return None
+        listed.add(ns)
+    return tuple(sorted(listed))

@@ -24,6 +24,7 @@ import yaml
 from meshobs.collectors.base import FetchContext, NormalizeContext
 from meshobs.collectors.k8s_minimise import minimise_object
 from meshobs.collectors.k8s_objects import (
+    WORKLOAD_KINDS,
     Sourced,
     flatten_objects,
     flatten_with_paths,
@@ -141,6 +142,11 @@ def from_config(config: Config, prior: list[RawSource]) -> ManifestsCollector | 
     return ManifestsCollector(list(paths)) if paths else None
 
 
+# Kubernetes kinds whose field lines are kept besides mesh configuration: the analyzers of
+# injection, ports and workloads point at a Service port, a pod template or a Namespace label.
+LINED_KINDS = frozenset({"Service", "Namespace", "Pod", *WORKLOAD_KINDS})
+
+
 # -- parsing --------------------------------------------------------------------------------
 
 def _loader() -> type[yaml.SafeLoader]:
@@ -203,7 +209,8 @@ def parse_located(text: str, name: str, env: Mapping[str, str] | None = None
         first = node.start_mark.line + 1 if node is not None else 0
         for root, obj in flatten_with_paths(doc):
             if obj.get("kind") and obj.get("apiVersion"):
-                fields = mesh_of_api_version(str(obj.get("apiVersion"))) is not None
+                fields = (mesh_of_api_version(str(obj.get("apiVersion"))) is not None
+                          or obj.get("kind") in LINED_KINDS)
                 out.append((obj, _locate(name, root, lines, first, fields)))
     return out, unfilled
 

@@ -2,9 +2,10 @@
 
 Every App Mesh ConfigResource (CRD, API describe output, exported JSON) carries the layout the
 App Mesh config normaliser derives (see ``meshobs.collectors.appmesh_config``), so these readers
-do not care which shape a resource arrived in. Identities: a virtual node is the workload
-``WorkloadRef(mesh, node)`` (CloudWatch / X-Ray / Envoy name it so); a CRD's Kubernetes
-``namespace/name`` is accepted too, so a cluster whose mesh is named after the namespace lines up.
+do not care which shape a resource arrived in. Identities: the snapshot names a virtual node by
+its Kubernetes workload (assembly maps App Mesh names onto Kubernetes ones); a resource matches
+by its Kubernetes ``namespace/name``, its mesh and ``awsName``, or the Kubernetes name its
+``awsName`` spells by the controller's conventions (an API resource knows no namespace).
 """
 
 from __future__ import annotations
@@ -32,19 +33,36 @@ def _list(value: Any) -> list[Any]:
 
 def resources(snapshot: MeshSnapshot, kind: str) -> list[ConfigResource]:
     """App Mesh resources of one kind (live layer first: it is what runs)."""
-    found = [r for r in snapshot.config if r.kind == kind and layout(r)]
+    found = [r for r in snapshot.config_of(kind) if layout(r)]
     return sorted(found, key=lambda r: (r.layer.value != "live", r.namespace, r.name))
 
 
+def _kubernetes_name(resource: ConfigResource) -> tuple[str, str] | None:
+    """(namespace, name) of the Kubernetes object an App Mesh name spells by the controller's
+    conventions (``catalog-v2_books``, ``catalog.books.svc.cluster.local``): how a resource read
+    from the App Mesh API, which knows no namespace, lines up with the Kubernetes names the
+    snapshot speaks (:mod:`meshobs.collectors.appmesh_names`)."""
+    from meshobs.collectors.appmesh_names import controller_node_name, service_host_name
+
+    aws = str(layout(resource).get("aws_name") or resource.name.rsplit("/", 1)[-1])
+    return service_host_name(aws) if resource.kind == VIRTUAL_SERVICE else controller_node_name(aws)
+
+
 def names_of(resource: ConfigResource) -> set[str]:
-    """The names a resource goes by: its own, its App Mesh name (awsName)."""
+    """The names a resource goes by: its own, its App Mesh name (awsName), and the Kubernetes
+    name that spells."""
     lay = layout(resource)
-    return {resource.name.rsplit("/", 1)[-1], str(lay.get("aws_name") or resource.name)}
+    spelled = _kubernetes_name(resource)
+    return {resource.name.rsplit("/", 1)[-1], str(lay.get("aws_name") or resource.name),
+            *([spelled[1]] if spelled else [])}
 
 
 def scopes_of(resource: ConfigResource) -> set[str]:
-    """Where a resource lives: its (Kubernetes) namespace and its mesh."""
-    return {s for s in (resource.namespace, str(layout(resource).get("mesh") or "")) if s}
+    """Where a resource lives: its (Kubernetes) namespace, its mesh, and the namespace its App
+    Mesh name spells."""
+    spelled = _kubernetes_name(resource)
+    return {s for s in (resource.namespace, str(layout(resource).get("mesh") or ""),
+                        spelled[0] if spelled else "") if s}
 
 
 def node_matches(resource: ConfigResource, workload: WorkloadRef) -> bool:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import msgspec
 
+from .collectors.appmesh_names import AppMeshNames, kubernetes_names
 from .model import (
     ControlPlane,
     Edge,
@@ -39,6 +40,8 @@ def _merge_service(a: Service, b: Service) -> Service:
         workloads=tuple(dict.fromkeys(a.workloads + b.workloads)),
         origin=a.origin or b.origin,
         port_specs=a.port_specs or b.port_specs,
+        external_name=a.external_name or b.external_name,
+        location=a.location or b.location,
     )
 
 
@@ -51,6 +54,8 @@ def _merge_workload(a: Workload, b: Workload) -> Workload:
         labels=a.labels or b.labels, service_account=a.service_account or b.service_account,
         meshed=a.meshed if a.meshed is not None else b.meshed,
         annotations=a.annotations or b.annotations,
+        proxy_image=a.proxy_image or b.proxy_image,
+        location=a.location or b.location,
     )
 
 
@@ -77,16 +82,23 @@ def dedupe_node_edges(edges: list[Edge]) -> list[Edge]:
     return [e for e in edges if not (_is_node_edge(e) and (e.source, e.destination_workload) in richer)]
 
 
-def _span_services(traces: list[Trace], workloads: dict[WorkloadRef, Workload]) -> list[Trace]:
+def _span_services(traces: list[Trace], workloads: dict[WorkloadRef, Workload],
+                   names: AppMeshNames | None = None) -> list[Trace]:
     """X-Ray names spans after the virtual node; name them after the node's one service
-    (``name.namespace``, as Istio's Jaeger spans are) so trace checks find them by service."""
+    (``name.namespace``, as Istio's Jaeger spans are) so trace checks find them by service,
+    and the node by its Kubernetes workload (:mod:`meshobs.collectors.appmesh_names`)."""
     out: list[Trace] = []
     for t in traces:
         spans = []
         for s in t.spans:
-            w = workloads.get(s.workload) if s.workload is not None else None
-            if w is not None and s.service == w.ref.name and len(w.services) == 1:
-                s = msgspec.structs.replace(s, service=f"{w.services[0].name}.{w.services[0].namespace}")
+            ref = names.workload(s.workload) if names is not None and s.workload is not None else s.workload
+            w = workloads.get(ref) if ref is not None else None
+            if w is not None and s.service in (w.ref.name, s.workload.name if s.workload else None) \
+                    and len(w.services) == 1:
+                s = msgspec.structs.replace(s, service=f"{w.services[0].name}.{w.services[0].namespace}",
+                                            workload=ref)
+            elif ref != s.workload:
+                s = msgspec.structs.replace(s, workload=ref)
             spans.append(s)
         out.append(replace(t, spans=tuple(spans)) if spans != list(t.spans) else t)
     return out
@@ -140,8 +152,13 @@ def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str
     """Deduplicate and cross-link the parts into an immutable snapshot.
 
     ``mesh`` (from the config's ``mesh: istio|appmesh``) labels the services and workloads no
-    source could place; with ``auto`` (UNKNOWN here) they stay unknown.
+    source could place; with ``auto`` (UNKNOWN here) they stay unknown. App Mesh names are
+    mapped onto the Kubernetes objects they stand for first, so every source speaks of one
+    workload and one service by one name.
     """
+    # X-Ray's edges to a virtual node are told from CloudWatch's to its virtual service by
+    # their App Mesh names, which differ even where the Kubernetes names coincide: first.
+    part, names = kubernetes_names(replace(part, edges=dedupe_node_edges(part.edges)))
     services: dict[ServiceRef, Service] = {}
     for s in part.services:
         services[s.ref] = _merge_service(services[s.ref], s) if s.ref in services else s
@@ -188,7 +205,7 @@ def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str
         workloads=tuple(sorted(workloads.values(), key=lambda w: w.ref)),
         pods=tuple(part.pods), edges=tuple(edges), proxies=tuple(part.proxies),
         certs=tuple(part.certs), config=tuple(part.config),
-        traces=tuple(_span_services(part.traces, workloads)),
+        traces=tuple(_span_services(part.traces, workloads, names)),
         sources=tuple(part.sources), origin=origin, series=tuple(part.series),
         control_plane=control_plane(part),
     )

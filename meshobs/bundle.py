@@ -61,10 +61,10 @@ def config_for_bundle(raw: dict[str, Any], path: Path | None) -> dict[str, Any]:
         return raw
     import yaml
 
-    from meshobs.config import safe_load_yaml
+    from meshobs.config import load_yaml
 
     try:
-        written = safe_load_yaml(path.read_text(encoding="utf-8"))
+        written = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
         # The file changed or went since it was validated: keep nothing that may be a value.
         return {k: v for k, v in raw.items() if k in ("mesh", "window", "time")}

@@ -118,20 +118,13 @@ def find_config(explicit: str | None) -> Path | None:
     return p if p.is_file() else None
 
 
-def safe_load_yaml(text: str) -> Any:
-    """``yaml.safe_load``, through libyaml when PyYAML has it (a mesh-wide config listing 1,500
-    Envoy targets takes ~0.4 s in pure Python, read twice per run). The same safe constructors
-    build the same values; what libyaml refuses is read again by the pure-Python loader, so
-    its error (and the line and column it names) is PyYAML's as before."""
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` through libyaml when PyYAML has it: a served 1,000-service mesh's
+    config (1,500 static Envoy targets, 240 kB) takes a second in the pure-Python parser and
+    0.1 s in C, and every command parses it."""
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", None)
-    if loader is not None:
-        try:
-            return yaml.load(text, Loader=loader)
-        except yaml.YAMLError:
-            pass
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def load_config(explicit: str | None = None) -> Config | None:
@@ -142,7 +135,7 @@ def load_config(explicit: str | None = None) -> Config | None:
     if path is None:
         return None
     try:
-        raw = safe_load_yaml(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

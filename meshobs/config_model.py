@@ -248,6 +248,8 @@ class Thresholds(Section):
                                                                 "its peers' median uptime restarted recently.")
     min_request_rate: float = Field(0.0, ge=0, description="Below this many requests per second an error "
                                                            "ratio is noise, not a finding.")
+    restart_recent: PositiveDuration = Field(_d("1h"), description="A container restart (or a proxy much "
+                                             "younger than its peers) older than this is history, not a finding.")
 
     @model_validator(mode="after")
     def _warning_before_error(self) -> Thresholds:

@@ -368,21 +368,3 @@ def peer_auth_mode(pas: Iterable[ConfigResource], namespace: str, labels: Mappin
             if mode is not None:
                 return mode, pa
     return "PERMISSIVE", None
-
-
-# -- Envoy cluster names ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class ClusterName:
-    direction: str
-    port: int | None
-    subset: str | None
-    host: str
-
-
-def parse_cluster_name(name: str) -> ClusterName | None:
-    """``outbound|9080|v1|reviews.default.svc.cluster.local`` -> its parts; None for other names."""
-    parts = name.split("|")
-    if len(parts) != 4:
-        return None
-    direction, port, subset, host = parts
-    return ClusterName(direction, int(port) if port.isdigit() else None, subset or None, host)

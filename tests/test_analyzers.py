@@ -230,8 +230,9 @@ def test_analyzer_grid(analyzer: str, case: str, files: dict[str, str], expected
 
 def test_every_analyzer_code_has_a_positive_and_a_negative_case() -> None:
     from tests.test_analyzers_net import NET_GRID
+    from tests.test_analyzers_sec import SEC_GRID
 
-    grid = GRID + NET_GRID
+    grid = GRID + NET_GRID + SEC_GRID
     positive = {code for _a, _c, _f, expected in grid for code, _s in expected}
     negative = {a for a, _c, _f, expected in grid if not expected}
     for a in analyzers():

@@ -217,15 +217,17 @@ def test_demo_with_a_drifted_split_and_a_strict_listener() -> None:
 def test_scope_skips_istio_checks_on_appmesh_and_appmesh_checks_on_istio() -> None:
     snapshot = build_snapshot(render_bundle(builtin_scenario("migration")))
     cart, frontend = ServiceRef("shop", "cart-service"), ServiceRef("shop", "frontend")
-    for check_id in ("config.split_mismatch", "config.weight_drift", "certs.mtls_conflict", "certs.plaintext_edge"):
+    for check_id in ("config.split_mismatch", "certs.mtls_conflict", "certs.plaintext_edge"):
         reason = not_applicable(check_id, snapshot, cart)
         assert reason is not None and reason.startswith("could not check"), check_id
         assert not_applicable(check_id, snapshot, frontend) is None
     for check_id in ("appmesh.split_mismatch", "appmesh.client_tls"):
         assert (not_applicable(check_id, snapshot, frontend) or "").startswith("not applicable")
         assert not_applicable(check_id, snapshot, cart) is None
-    # Checks whose signal App Mesh has (traffic, proxies, traces) run on both.
-    for check_id in ("traffic.error_rate", "traffic.endpoints", "proxy.not_ready", "traces.slow_hop"):
+    # Checks whose signal App Mesh has (traffic, proxies, traces; drift compares App Mesh routers
+    # with Envoy as it compares VirtualServices) run on both.
+    for check_id in ("traffic.error_rate", "traffic.endpoints", "proxy.not_ready", "traces.slow_hop",
+                     "config.weight_drift", "config.policy_drift", "config.intended_drift"):
         assert not_applicable(check_id, snapshot, cart) is None
 
 

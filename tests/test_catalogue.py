@@ -15,7 +15,8 @@ from meshobs.engine.inputs import INPUTS
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE_CATEGORY = {"internal": Category.INTERNAL, "proxy": Category.PROXY, "config": Category.CONFIG,
-                   "networking": Category.CONFIG,
+                   "networking": Category.CONFIG, "security": Category.CONFIG, "workloads": Category.CONFIG,
+                   "appmesh": Category.CONFIG,
                    "certs": Category.CERTS, "traffic": Category.TRAFFIC, "traces": Category.TRACES}
 SECTIONS = ("## What it means", "## How it shows up", "## How to confirm it by hand", "## How to fix it")
 

@@ -21,6 +21,7 @@ from tests.support.manifests import manifests_snapshot
 from tests.support.recording import RecordingSnapshot
 from tests.test_analyzers import GRID, live_namespace_without_pods
 from tests.test_analyzers_net import NET_GRID
+from tests.test_analyzers_sec import SEC_GRID
 
 INPUTS = {"graph", "requests", "latency", "security", "proxies", "certs", "traces", "series"}
 # The kinds of edge data a source delivers with the graph: reading them implies reading it.
@@ -32,13 +33,17 @@ TOPOLOGY = {"Service", "Workload"}
 def snapshots() -> tuple[MeshSnapshot, ...]:
     names = [name for name, _ in list_demos() if not name.startswith("generated")]
     demos = [build_snapshot(load_demo(name), origin=name) for name in names]
-    grid = [manifests_snapshot(files) for _a, _c, files, _e in GRID + NET_GRID]
+    grid = [manifests_snapshot(files) for _a, _c, files, _e in GRID + NET_GRID + SEC_GRID]
     # Library scenarios with a control plane (istiod's endpoints and metrics, its injector
     # webhook) and configuration delivery faults (a NACK, an unacknowledged push).
     from tests.support.scenarios import snapshot as scenario_snapshot
+    from tests.test_ranking_signature import _ledger_with_dead_canary_rule
 
     library = [scenario_snapshot(n) for n in ("istiod-not-ready", "envoyfilter-nack", "proxy-unacked")]
-    return (*demos, *grid, *library, e2_builders.snapshot(), live_namespace_without_pods())
+    # A dead rule whose subset got no traffic: config.idle_route reads the request rates there.
+    dead_rule = _ledger_with_dead_canary_rule(0.0)
+    assert isinstance(dead_rule, MeshSnapshot)
+    return (*demos, *grid, *library, e2_builders.snapshot(), live_namespace_without_pods(), dead_rule)
 
 
 def _consume(findings: Iterable[object]) -> None:

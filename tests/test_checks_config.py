@@ -90,7 +90,9 @@ CASES: list[tuple[str, Callable[..., MeshSnapshot], ServiceRef, set[tuple[str, s
             {"v1": 90, "v2": 10}, timeout="10s", retries={"attempts": 3, "perTryTimeout": "3s"})]),
             layer=Layer.INTENDED, origin="git:shop/product-vs.yaml")],
         routes=FRONT_ROUTES),
-     PRODUCT, {("MSH0207", "VirtualService shop/product-service")}),
+     # Git (the intended layer) covers namespace shop and lacks the DestinationRule: drift's rule.
+     PRODUCT, {("MSH0207", "VirtualService shop/product-service"),
+               ("MSH0285", "DestinationRule shop/product-service")}),
 ]
 
 
@@ -110,10 +112,28 @@ def test_kiali_corpus_names_both_missing_subsets(corpus: Path) -> None:
 def test_weight_drift_evidence_names_the_numbers_and_the_proxies() -> None:
     snap = snapshot(routes={"frontend-v1": [envoy_route({"v1": 50, "v2": 50})],
                             "cart-v1": [envoy_route({"v1": 90, "v2": 10})]})
-    [f] = run(snap, PRODUCT, prefixes=("config.weight",))
-    assert f.evidence["live_weights"] == {"v1": 90.0, "v2": 10.0}
-    assert f.evidence["effective_weights"] == {"v1": 50.0, "v2": 50.0}
-    assert list(f.evidence["proxies_of"]) == ["shop/frontend-v1"]
+    found = run(snap, PRODUCT, prefixes=("config.weight",))
+    host = "product-service.shop.svc.cluster.local"
+    weights = {f.evidence["path"]: (f.evidence["live"], f.evidence["effective"]) for f in found}
+    assert weights == {f"spec.http[0].route[{host}|v1].weight": (90, 50),
+                       f"spec.http[0].route[{host}|v2].weight": (10, 50)}
+    assert all(list(f.evidence["proxies"]) == ["frontend-v1-0.shop"] for f in found)
+    assert all(list(f.evidence["proxies_in_sync"]) == ["cart-v1-0.shop"] for f in found)
+    assert {f.fields["proxies"] for f in found} == {"shop/frontend-v1 (1 proxy)"}
+
+
+def test_a_retry_policy_envoy_holds_as_its_own_conditions_is_no_drift() -> None:
+    """Issue 10: ``retryOn: 5xx,503`` reaches Envoy as ``5xx,retriable-status-codes`` (Istio moves
+    status codes out of retry_on): the same policy, for diagnose as for drift."""
+    retries = {"attempts": 2, "perTryTimeout": "3s", "retryOn": "5xx,503"}
+    config = [vs("product-service", [split_route({"v1": 90, "v2": 10}, timeout="10s", retries=retries)]),
+              *healthy_config()[1:]]
+    same = envoy_route({"v1": 90, "v2": 10}, retry_on="5xx,retriable-status-codes")
+    assert run(snapshot(config=config, routes={"frontend-v1": [same]}), PRODUCT, prefixes=("config.",)) == []
+    other = envoy_route({"v1": 90, "v2": 10}, retry_on="5xx")
+    [f] = run(snapshot(config=config, routes={"frontend-v1": [other]}), PRODUCT, prefixes=("config.",))
+    assert (f.code, f.evidence["path"], f.evidence["live"], f.evidence["effective"]) == (
+        "MSH0204", "spec.http[0].retries.retryOn", "5xx,retriable-status-codes", "5xx")
 
 
 def test_split_mismatch_counts_requests_over_the_window() -> None:

@@ -49,9 +49,13 @@ def test_demo_grid(scenario: str, service: str) -> None:
 
 def test_weight_drift_numbers() -> None:
     snap = demo("weight-drift")
-    found = {f.code: f for f in run(snap, ServiceRef("shop", "product-service"))}
-    assert dict(found["MSH0203"].evidence["live_weights"]) == {"v1": 90.0, "v2": 10.0}
-    assert dict(found["MSH0203"].evidence["effective_weights"]) == {"v1": 50.0, "v2": 50.0}
+    findings = run(snap, ServiceRef("shop", "product-service"))
+    found = {f.code: f for f in findings}
+    host = "product-service.shop.svc.cluster.local"
+    weights = {f.evidence["path"].split("|")[-1]: (f.evidence["live"], f.evidence["effective"])
+               for f in findings if f.code == "MSH0203"}
+    assert weights == {"v1].weight": (90, 50), "v2].weight": (10, 50)}
+    assert all(host in f.evidence["path"] for f in findings if f.code == "MSH0203")
     assert dict(found["MSH0205"].evidence["observed_percent"]) == pytest.approx({"v1": 50.0, "v2": 50.0}, abs=1)
 
 

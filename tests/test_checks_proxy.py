@@ -9,7 +9,7 @@ import pytest
 
 from meshobs.checks.base import Settings
 from meshobs.engine import run_checks
-from meshobs.model import ServiceRef, XdsResource
+from meshobs.model import ContainerRestarts, ServiceRef, XdsResource
 from tests.support.builders import T0, MeshBuilder, flags
 
 
@@ -30,6 +30,14 @@ def sidecar_missing_peer_meshed() -> MeshBuilder:
     return m
 
 
+def ambient_next_to_sidecars() -> MeshBuilder:
+    """cart v2 moved to the ambient data plane while v1 keeps its sidecar: no sidecar by design."""
+    m = sidecar_missing_peer_meshed()
+    for pod in ("cart-v2-0", "cart-v2-1"):
+        m.pod(pod, ambient=True)
+    return m
+
+
 def not_ready() -> MeshBuilder:
     return healthy().proxy("cart-v1-0", ready=False, state="INITIALIZING")
 
@@ -40,6 +48,16 @@ def not_ready_from_pods_only() -> MeshBuilder:
 
 def restarting() -> MeshBuilder:
     return healthy().pod("cart-v1-0", restarts=5, sidecar_restarts=3)
+
+
+def restarted(ago: timedelta, *, waiting: str | None = None, sidecar: bool = False) -> Callable[[], MeshBuilder]:
+    """cart-v1-0's container restarted twice, the last time ``ago`` before the snapshot."""
+    def build() -> MeshBuilder:
+        history = (ContainerRestarts("istio-proxy" if sidecar else "cart", 2, T0 - ago, "OOMKilled", 137,
+                                     waiting, sidecar),)
+        return healthy().pod("cart-v1-0", restarts=2, sidecar_restarts=2 if sidecar else 0,
+                             restart_history=history)
+    return build
 
 
 def young_proxy() -> MeshBuilder:
@@ -88,9 +106,17 @@ GRID: list[tuple[str, Callable[[], MeshBuilder], str, set[tuple[str, str]]]] = [
      {("MSH0101", "Workload default/cart-v1")}),
     ("sidecar-missing-peer", sidecar_missing_peer_meshed, CART,
      {("MSH0101", "Workload default/cart-v2")}),
+    ("ambient-next-to-sidecars", ambient_next_to_sidecars, CART, set()),
     ("not-ready", not_ready, CART, {("MSH0102", "Proxy cart-v1-0.default")}),
     ("not-ready-pods", not_ready_from_pods_only, CART, {("MSH0102", "Proxy cart-v1-1.default")}),
     ("restarting", restarting, CART, {("MSH0103", "Pod default/cart-v1-0")}),
+    # Restarts are judged by how recent the last one is (thresholds.restart_recent, 1 h).
+    ("restarted-minutes-ago", restarted(timedelta(minutes=12)), CART, {("MSH0103", "Pod default/cart-v1-0")}),
+    ("sidecar-restarted-minutes-ago", restarted(timedelta(minutes=3), sidecar=True), CART,
+     {("MSH0103", "Pod default/cart-v1-0")}),
+    ("restarted-days-ago", restarted(timedelta(days=3)), CART, set()),
+    ("restarted-days-ago-crash-looping", restarted(timedelta(days=3), waiting="CrashLoopBackOff"), CART,
+     {("MSH0103", "Pod default/cart-v1-0")}),
     ("young-proxy", young_proxy, CART, {("MSH0104", "Proxy cart-v1-2.default")}),
     # Without istiod's syncz: behind the other proxies of its own workload (never a version
     # string compared across the mesh).
@@ -117,6 +143,29 @@ def test_restart_counts_split_sidecar_and_application() -> None:
     _r, found = run_checks(restarting().build(), ServiceRef("default", CART), Settings())
     restarts = {f.fields["container"]: f.fields["restarts"] for f in found if f.code == "MSH0103"}
     assert restarts == {"sidecar": 3, "application container": 2}
+
+
+def test_a_restart_says_when_and_why() -> None:
+    _r, found = run_checks(restarted(timedelta(minutes=12))().build(), ServiceRef("default", CART), Settings())
+    [f] = [f for f in found if f.code == "MSH0103"]
+    assert (f.fields["container"], f.fields["restarts"]) == ("application container", 2)
+    assert (f.evidence["last_restart_s_ago"], f.evidence["last_reason"]) == (720, "OOMKilled")
+    # A longer horizon keeps a 3-day-old restart; a shorter one drops the 12-minute-old one.
+    _r, found = run_checks(restarted(timedelta(days=3))().build(), ServiceRef("default", CART),
+                           Settings(restart_recent_s=7 * 86400))
+    assert [f.code for f in found if f.code == "MSH0103"] == ["MSH0103"]
+    _r, found = run_checks(restarted(timedelta(minutes=12))().build(), ServiceRef("default", CART),
+                           Settings(restart_recent_s=300))
+    assert not [f for f in found if f.code == "MSH0103"]
+
+
+def test_a_proxy_younger_than_its_peers_but_for_days_is_history() -> None:
+    m = MeshBuilder().service("cart-service", pods=3)
+    for pod in m.proxies:
+        m.proxy(pod, uptime_s=60 * 86400.0)
+    m.proxy("cart-v1-2", uptime_s=2 * 86400.0)  # 1/30 of its peers', but two days ago
+    _r, found = run_checks(m.build(), ServiceRef("default", CART), Settings())
+    assert not [f for f in found if f.code == "MSH0104"]
 
 
 def test_xds_behind_its_workload_peers_says_which_signal_it_used() -> None:

@@ -54,6 +54,16 @@ def overflow() -> MeshBuilder:
                      circuit_breaker_open=flags(rq_pending_open=1))
 
 
+def overflowed_days_ago() -> MeshBuilder:
+    """Overflow counters from a burst long ago; the window's requests overflow no more."""
+    return base().call(CART, DB).cluster(CART, DB, counters=flags(upstream_rq_pending_overflow=17))
+
+
+def overflow_counters_only() -> MeshBuilder:
+    """The counters and no request metrics to tell when: they are all there is."""
+    return overflowed_days_ago().without("prometheus")
+
+
 def ejected() -> MeshBuilder:
     hosts = (UpstreamHost("10.0.0.1:5432", healthy=False, failed_outlier_check=True),
              UpstreamHost("10.0.0.2:5432", healthy=False, failed_outlier_check=True))
@@ -86,6 +96,8 @@ GRID: list[tuple[str, Callable[[], MeshBuilder], str, set[tuple[str, str]]]] = [
     ("slow", slow, CART, {("MSH0403", "Service default/cart-service")}),
     ("overflow", overflow, DB, {("MSH0405", "Service default/database-service"),
                                 ("MSH0401", "Service default/database-service")}),
+    ("overflowed-days-ago", overflowed_days_ago, DB, set()),
+    ("overflow-counters-only", overflow_counters_only, DB, {("MSH0405", "Service default/database-service")}),
     ("ejected", ejected, DB, {("MSH0406", "Service default/database-service"),
                               ("MSH0407", "Service default/database-service")}),
     ("partly-ejected", partly_ejected, DB, {("MSH0406", "Service default/database-service")}),

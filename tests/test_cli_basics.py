@@ -35,6 +35,15 @@ def test_help_imports_no_heavy_library() -> None:
     assert out.strip().splitlines()[-1] == "[]"
 
 
+def test_the_checks_and_drift_load_no_http_client() -> None:
+    """They read Envoy's cluster names (collectors.envoy) but do no I/O: the fetching half
+    (requests) loads only when a collector is built."""
+    code = ("import sys, meshobs.collectors.envoy, meshobs.engine, meshobs.drift.run\n"
+            "print('requests' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"
+
+
 def test_wrong_flag_is_usage_error() -> None:
     result = CliRunner().invoke(cli, ["graph", "--frmo", "x"])
     assert result.exit_code == 2

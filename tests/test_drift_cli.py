@@ -133,3 +133,21 @@ def test_malformed_intended_manifest_is_could_not_check(tmp_path: Path) -> None:
     data = json.loads(result.output)
     assert data["checked"] == [] or not data["complete"]
     assert not data["layers"]["intended"]["available"]
+
+
+def test_namespaces_and_secrets_are_not_mesh_configuration_to_drift(tmp_path: Path) -> None:
+    """The model carries Namespaces (labels) and Secrets (public facts) for the analyzers; a
+    Git tree declaring its namespace, and a live listing of other namespaces and a Secret, are
+    no drift."""
+    git = write_intended(tmp_path / "git")
+    (git / "ns.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace",
+                                                 "metadata": {"name": "shop"}}), encoding="utf-8")
+    config = _config(tmp_path)
+    live = tmp_path / "live" / "more.yaml"
+    live.write_text(yaml.safe_dump_all([
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "shop"},
+         "type": "Opaque", "data": {}}]), encoding="utf-8")
+    result = run("drift", "--intended", str(git), "--config", str(config), "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["drift"] == []

@@ -140,6 +140,22 @@ def test_ecommerce_appmesh_demo_is_in_sync() -> None:
     assert compare_effective(_live(snap), snap.proxies, LIVE_EFFECTIVE) == []
 
 
+def test_a_migrations_istio_callers_are_not_held_to_app_mesh_routers() -> None:
+    """demo:migration: frontend and product (Istio sidecars) call cart-service (App Mesh) through
+    Istio's routes; only App Mesh's Envoys hold what cart-service-router says."""
+    snap = _demo("migration")
+    assert compare_effective(_live(snap), snap.proxies, LIVE_EFFECTIVE) == []
+    cart = next(p for p in snap.proxies if p.pod.startswith("cart-v1"))
+    assert cart.node_id and cart.node_id.startswith("mesh/")  # an App Mesh Envoy: still compared
+    # cart-v1 calls database-service through database-service-router (no retry policy, so its
+    # timeout is App Mesh's default 15 s): a 2 s timeout in cart's Envoy is drift.
+    hacked = replace(cart, routes=tuple(replace(r, timeout_s=2.0) for r in cart.routes))
+    [d] = compare_effective(_live(snap), [hacked], LIVE_EFFECTIVE)
+    assert (d.resource.kind, d.resource.name, d.path, d.left, d.right, d.proxies) == (
+        "VirtualRouter", "database-service-router",
+        "spec.routes[database-service-route].httpRoute.timeout.perRequest", 15, 2.0, (cart.id,))
+
+
 def test_appmesh_weight_change_names_router_path_values_and_proxy() -> None:
     snap = _demo("ecommerce-appmesh")
     front = next(p for p in snap.proxies if p.pod.startswith("frontend-v1"))

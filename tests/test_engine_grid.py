@@ -42,10 +42,12 @@ GRID: list[tuple[str, str, set[tuple[str, str]], str]] = [
                                    ("MSH0401", "Service shop/product-service"),
                                    ("MSH0402", "Edge shop/frontend -> shop/product-service")}, "MSH0409"),
     ("cert-expiry", "cart-service", {("MSH0302", "Workload shop/cart-v1")}, "MSH0302"),
+    # The DestinationRule disabling mTLS (an analyzer finding, 503 UC: its signature) ranks above
+    # the plaintext it causes on the edge.
     ("mtls-mismatch", "database-service", {
         ("MSH0307", "Edge shop/cart-v1 -> shop/database-service"),
         ("MSH0306", "DestinationRule shop/database-service-from-cart"),
-        ("MSH0401", "Service shop/database-service")}, "MSH0307"),
+        ("MSH0401", "Service shop/database-service")}, "MSH0306"),
     ("weight-drift", "product-service", {("MSH0203", "VirtualService shop/product-service"),
                                          ("MSH0205", "Service shop/product-service")}, "MSH0203"),
     ("slow-db", "frontend", {("MSH0501", "Hop database-service.shop SELECT"),

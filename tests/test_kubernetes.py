@@ -108,6 +108,9 @@ def test_fetch_and_normalize_through_real_client(cluster: Any) -> None:
     assert pods["ratings-v1-6d8f9c7b5d-aaaaa"].sidecar_injection_expected is False
     assert pods["details-0"].has_sidecar and pods["details-0"].workload == WorkloadRef(NS, "details")
     assert pods["blue-7f9d8c6b5a-zzzzz"].has_sidecar
+    assert r1.proxy_image == "docker.io/istio/proxyv2:1.24.0"  # the sidecar's image, not the app's
+    assert pods["details-0"].proxy_image == "docker.io/istio/proxyv2:1.24.0"  # a native sidecar (init container)
+    assert pods["ratings-v1-6d8f9c7b5d-aaaaa"].proxy_image is None
 
     wl = {str(w.ref): w for w in part.workloads}
     assert wl["bookinfo/reviews-v2"].version == "v2" and wl["bookinfo/reviews-v2"].app == "reviews"
@@ -117,6 +120,7 @@ def test_fetch_and_normalize_through_real_client(cluster: Any) -> None:
     assert wl["bookinfo/details"].app == "details" and wl["bookinfo/details"].version == "v9"
     assert wl["colors/blue"].mesh is Mesh.APPMESH
     assert wl["bookinfo/reviews-v1"].services == (ServiceRef(NS, "reviews"),)
+    assert wl["bookinfo/reviews-v1"].proxy_image == "docker.io/istio/proxyv2:1.24.0"
 
     svc = {str(s.ref): s for s in part.services}
     assert svc["bookinfo/reviews"].workloads == (WorkloadRef(NS, "reviews-v1"), WorkloadRef(NS, "reviews-v2"))
@@ -131,6 +135,9 @@ def test_fetch_and_normalize_through_real_client(cluster: Any) -> None:
     pa = cfg[("PeerAuthentication", "strict-namespace-mtls")]
     assert pa.api_version == "security.istio.io/v1beta1" and pa.spec["mtls"]["mode"] == "STRICT"
     assert "status" not in vs.spec and "managedFields" not in vs.annotations
+    # The cluster-wide Namespace list: its labels, and the mark that it lists every namespace.
+    ns = cfg[("Namespace", NS)]
+    assert (ns.namespace, ns.labels["istio-injection"], ns.origin) == ("", "enabled", kube.ALL_NAMESPACES)
 
 
 def test_bundle_holds_no_token(cluster: Any, tmp_path: Path) -> None:
@@ -164,6 +171,8 @@ def test_namespace_filter_sends_per_namespace_requests(cluster: Any) -> None:
     part = kube.normalize(raw, NormalizeContext(T, 300))
     assert {p.name for p in part.pods} == {"reviews-v1-7bbd79f8fd-k6j79", "reviews-v2-5c6d7e8f9a-x2x2x"}
     assert part.sources[0].state is SourceState.ERROR  # pods@other answered 404
+    # One namespace read by name vouches for itself, not for the namespaces it did not list.
+    assert [(c.name, c.origin) for c in part.config if c.kind == "Namespace"] == [(NS, "kubernetes")]
 
 
 def test_unreachable_api_is_a_status_not_an_exception(tmp_path: Path) -> None:

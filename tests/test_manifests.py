@@ -37,7 +37,9 @@ def test_every_istio_config_file(corpus: Path, rel: str) -> None:
     part = _load([corpus / "istio-config" / rel])
     [st] = part.sources
     assert st.state is SourceState.OK and st.kind == "manifests", st.message
-    assert part.config and all(c.mesh is Mesh.ISTIO and c.layer is Layer.INTENDED for c in part.config)
+    # Namespace objects come along as kind Namespace (their labels say injection and data plane).
+    mesh_config = [c for c in part.config if c.kind != "Namespace"]
+    assert mesh_config and all(c.mesh is Mesh.ISTIO and c.layer is Layer.INTENDED for c in mesh_config)
     assert all(c.origin == str(corpus / "istio-config" / rel) and c.name and c.api_version for c in part.config)
 
 
@@ -69,7 +71,7 @@ def test_every_appmesh_yaml_file(corpus: Path, rel: str, monkeypatch: pytest.Mon
     part = _load([corpus / "appmesh-config" / rel])
     [st] = part.sources
     assert st.state is SourceState.OK, st.message
-    assert part.config and all(c.mesh is Mesh.APPMESH for c in part.config)
+    assert part.config and all(c.mesh is Mesh.APPMESH for c in part.config if c.kind != "Namespace")
     assert {"Mesh", "VirtualService"} <= {c.kind for c in part.config}
     if rel.endswith(".template"):
         assert "${APP_NAMESPACE}" in st.message and "${MESH_NAME}" in st.message
@@ -160,3 +162,24 @@ def test_from_config() -> None:
     assert manifests.from_config(validate({"sources": {"kubernetes": {"context": "x"}}}), []) is None
     c = manifests.from_config(validate({"sources": {"kubernetes": {"manifests": ["a", "b"]}}}), [])
     assert c is not None and c.paths == ["a", "b"] and c.layer == "live"
+
+
+def test_topology_from_manifests_keeps_what_the_workload_analyzers_read() -> None:
+    """A gateway template's ``image: auto``, an ExternalName, a Namespace's labels, and the file
+    and line of each Service, workload and Namespace (analyzer findings on them name it)."""
+    from tests.support.manifests import manifests_snapshot
+
+    text = ("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: edge\n  labels: {istio.io/rev: 1-24}\n---\n"
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: ingress, namespace: edge}\nspec:\n"
+            "  selector: {matchLabels: {istio: ingress}}\n  template:\n"
+            "    metadata: {labels: {istio: ingress, sidecar.istio.io/inject: 'true'}}\n"
+            "    spec:\n      containers:\n      - {name: istio-proxy, image: auto}\n---\n"
+            "apiVersion: v1\nkind: Service\nmetadata: {name: fx, namespace: edge}\n"
+            "spec:\n  type: ExternalName\n  externalName: fx.example.com\n  ports: [{name: tcp, port: 443}]\n")
+    snap = manifests_snapshot({"edge.yaml": text})
+    [ns] = snap.config_of("Namespace")
+    assert (ns.name, dict(ns.labels), ns.location and ns.location.line) == ("edge", {"istio.io/rev": "1-24"}, 1)
+    [w] = snap.workloads
+    assert (w.proxy_image, w.location and (w.location.file, w.location.line)) == ("auto", ("edge.yaml", 7))
+    fx = next(s for s in snap.services if s.name == "fx")
+    assert fx.external_name == "fx.example.com" and fx.location and fx.location.line_of("spec.ports[0]") == 24

@@ -107,6 +107,12 @@ def test_drift_of_the_demo_with_effective_layer_validates(tmp_path: Path) -> Non
     CliRunner().invoke(cli, ["demo", "export", "weight-drift", str(intended)], catch_exceptions=False)
     doc = valid(run("drift", "--intended", str(intended), "--from", "demo:weight-drift", "-o", "json"), "drift")
     assert any(d["layers"] == "live-effective" for d in doc["drift"])
+    assert {d["code"] for d in doc["drift"]} >= {"MSH0203", "MSH0207"}  # diagnose's codes
+
+
+def test_an_unknown_run_validates() -> None:
+    result = CliRunner().invoke(cli, ["diagnose", "--all", "--from", "demo:empty-window", "-o", "json"])
+    assert result.exit_code == 3 and valid(json.loads(result.stdout), "diagnose")["status"] == "unknown"
 
 
 def _manifest(path: Path) -> Any:

@@ -37,16 +37,8 @@ MISSING: dict[str, str] = {
                            "misses it",
     "dr-change-onset": "issue 10 Build 4: no 'what changed' correlation; the circuit-breaker symptom ranks, "
                        "not the DestinationRule edited 40 s before it",
-    "appmesh-controller-names": "issue 10 Build 7: App Mesh controller names (<vn>_<ns>, FQDN virtual "
-                                "services, mesh != namespace) are not mapped to Kubernetes services",
-    "empty-window": "issue 10 Build 5: the traffic checks say 'could not check' but the run's status is "
-                    "still 'healthy'",
-    "subset-without-pods": "issue 11 Build 3: the empty subset (found) ranks below the split mismatch it explains",
-    "authz-unknown-principal": "issue 11 Build 2-3: no analyzer for AuthorizationPolicy principals no workload "
-                               "runs as, linked to the 403s",
     "mirror-shadow": "issue 10 Build 1/5: mirrored (destination-only) errors are flagged as a failing version",
     "chaos-fault-injection": "issue 10 Build 1/5: intended FI flags are errors",
-    "old-restart": "issue 10 Build 5: a restart three days ago is a warning (no recency)",
     "passthrough-egress": "issue 10 Build 5: 0.3% 503 answered by an external host through PassthroughCluster "
                           "is an error ('never reached a destination')",
 }

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from meshobs.checks.base import Finding
+from meshobs.collectors.envoy.names import istio_outbound
 from meshobs.model import Cert, CertRole, Listener, MeshSnapshot, Proxy, UpstreamCluster, UpstreamHost, Workload, thaw
 
 from .rows import TableRow
@@ -114,10 +115,10 @@ def listener_text(lst: Listener, index: int) -> list[str]:
 
 
 def _short_cluster(name: str) -> str:
-    parts = name.split("|")
-    if len(parts) == 4:  # outbound|8080|v2|cart-service.shop.svc.cluster.local
-        host = parts[3].removesuffix(SUFFIX)
-        return f"{host}{'/' + parts[2] if parts[2] else ''}:{parts[1]}"
+    parsed = istio_outbound(name)  # outbound|8080|v2|cart-service.shop.svc.cluster.local
+    if parsed is not None and parsed.service_host:
+        host = parsed.service_host.removesuffix(SUFFIX)
+        return f"{host}{'/' + parsed.subset if parsed.subset else ''}:{parsed.port or ''}"
     return name
 
 

@@ -13,13 +13,12 @@ if TYPE_CHECKING:
 
 def health_counts(rows: list[ServiceRow]) -> str:
     """``4 failing · 1 healthy · 0 unknown``. Unknown (could not judge) is always
-    counted apart from healthy; degraded only when there is one."""
-    counts = {"failing": 0, "degraded": 0, "healthy": 0, "unknown": 0}
+    counted apart from healthy; degraded and partial (judged in part) only when there is one."""
+    counts = {"failing": 0, "degraded": 0, "partial": 0, "healthy": 0, "unknown": 0}
     for r in rows:
         counts[r.health if r.health in counts else "unknown"] += 1
     parts = [f"{counts['failing']} failing"]
-    if counts["degraded"]:
-        parts.append(f"{counts['degraded']} degraded")
+    parts += [f"{counts[k]} {k}" for k in ("degraded", "partial") if counts[k]]
     parts += [f"{counts['healthy']} healthy", f"{counts['unknown']} unknown"]
     return " · ".join(parts)
 

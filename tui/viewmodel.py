@@ -15,8 +15,9 @@ from meshobs.checks.base import Finding
 from meshobs.engine.report import MeshReport
 from meshobs.model import Edge, MeshSnapshot, MetricSeries, ServiceRef, thaw
 
-HEALTH_ORDER = {"failing": 0, "degraded": 1, "unknown": 2, "healthy": 3}
-HEALTH_MARK = {"failing": "× failing", "degraded": "! degraded", "unknown": "? unknown", "healthy": "✓ healthy"}
+HEALTH_ORDER = {"failing": 0, "degraded": 1, "unknown": 2, "partial": 3, "healthy": 4}
+HEALTH_MARK = {"failing": "× failing", "degraded": "! degraded", "unknown": "? unknown", "partial": "~ partial",
+               "healthy": "✓ healthy"}
 SORT_KEYS = ("health", "name", "rate", "errors", "p99")
 BARS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 10

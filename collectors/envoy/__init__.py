@@ -7,20 +7,30 @@ Payload keys per proxy RawSource (``envoy:<namespace>/<pod>``, kind ``envoy``, m
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshobs.collectors.base import NormalizeContext
-from meshobs.collectors.http import bounded_session
 from meshobs.config import Config
 from meshobs.durations import parse_duration
 from meshobs.model import SnapshotPart
 from meshobs.raw import RawSource
 
-from . import scraped
 from .discovery import Target, discover_targets, pods_from_prior, static_targets
-from .fetch import DEFAULT_CONCURRENCY, EnvoyCollector, HttpTransport, Transport, TransportFactory
 from .names import ClusterName, parse_cluster_name, register_cluster_name_parser
 from .normalize import normalize_proxy
+
+if TYPE_CHECKING:
+    from .fetch import EnvoyCollector, HttpTransport, TransportFactory
+
+
+def __getattr__(name: str) -> Any:
+    # The fetching half (requests) loads only when asked for: the pure readers of this package
+    # (cluster names) serve the checks and drift, which do no I/O.
+    if name in ("EnvoyCollector", "HttpTransport", "Transport", "TransportFactory", "DEFAULT_CONCURRENCY"):
+        from . import fetch
+
+        return getattr(fetch, name)
+    raise AttributeError(name)
 
 KIND = "envoy"
 
@@ -33,6 +43,9 @@ __all__ = [
 
 def from_config(config: Config, prior: list[RawSource]) -> EnvoyCollector | None:
     """An EnvoyCollector for ``sources.envoy`` (None when Envoy is not configured)."""
+    from . import scraped
+    from .fetch import DEFAULT_CONCURRENCY, EnvoyCollector
+
     section = config.sources.get("envoy")
     if section is None:
         return None
@@ -72,6 +85,10 @@ def static_transport(section: dict[str, Any], concurrency: int) -> TransportFact
     """Plain HTTP(S) to listed admin URLs through one bounded session (connections to one host,
     e.g. a gateway in front of many admin ports, are reused), verifying https:// targets with
     ``ca_file`` or not at all with ``verify_tls: false``."""
+    from meshobs.collectors.http import bounded_session
+
+    from .fetch import HttpTransport, Transport
+
     verify: bool | str = section.get("ca_file") or section.get("verify_tls", True)
     session = bounded_session(verify=verify, pool_size=concurrency)
 

@@ -41,6 +41,14 @@ def parse_istio(name: str) -> ClusterName | None:
     return ClusterName("outbound", host or None, _port(port), subset or None)
 
 
+def istio_outbound(name: str) -> ClusterName | None:
+    """An Istio ``outbound|PORT|SUBSET|HOST`` cluster's parts; None for any other name. The one
+    reader of Istio cluster names: the normaliser, ``diagnose``'s configuration checks, ``drift``
+    and ``migrate verify`` all call it."""
+    parsed = parse_istio(name)
+    return parsed if parsed is not None and parsed.direction == "outbound" and parsed.service_host else None
+
+
 def parse_istio_legacy_inbound(name: str) -> ClusterName | None:
     """``inbound_9092``: the inbound passthrough clusters older Istio sidecars carried."""
     if name.startswith("inbound_") and name[len("inbound_"):].isdigit():

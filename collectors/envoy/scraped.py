@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from meshobs.collectors.base import FetchContext
-from meshobs.collectors.http import bounded_session, describe_error
 from meshobs.raw import Payload, iso, utc_now
 
 from .discovery import Target
@@ -113,6 +112,8 @@ class PrometheusScrape:
         from prometheus_api_client import PrometheusConnect
         from prometheus_api_client.exceptions import PrometheusApiClientException
         from urllib3.util.retry import Retry
+
+        from meshobs.collectors.http import bounded_session, describe_error
 
         if ctx.remaining_s() <= 0:
             return {}

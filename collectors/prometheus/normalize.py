@@ -23,8 +23,8 @@ workload, protocol):
 from __future__ import annotations
 
 import math
-from itertools import repeat
 from dataclasses import dataclass, field, replace
+from itertools import repeat
 from typing import Any
 
 from meshobs.model import (

@@ -7,10 +7,13 @@ page ``docs/findings/<CODE>.md`` (shipped in the package: ``meshobs explain <COD
 per-category lists live in the modules beside this one.
 
 A code also carries its role in root-cause ranking (``meshobs.engine.ranking``): a *symptom*
-("errors" or "latency" that callers see) is explained by *causes*; a cause produces the kinds
-of symptom in ``effects`` (by default latency for slow hops, errors for everything else).
+("errors" or "latency" that callers see, or "routing": traffic going elsewhere than configured)
+is explained by *causes*; a cause produces the kinds of symptom in ``effects`` (by default
+latency for slow hops, errors for everything else), and its ``signature`` names the response
+codes and Envoy flags of the requests it breaks ("403", "UH"), so the ranking can tell the
+cause the traffic points at from one that merely could explain errors.
 
-A third kind, "config", is about configuration delivery rather than the call graph: proxies that
+A fourth kind, "config", is about configuration delivery rather than the call graph: proxies that
 do not run the configuration they should (routes that differ from the VirtualService, a split
 that does not follow the weights). Such a symptom is explained by a cause with "config" in its
 ``effects`` on the same proxies (a rejected or unacknowledged push) or by the control plane.
@@ -58,8 +61,9 @@ RANGES = {
 }
 
 
-SYMPTOM_KINDS = ("errors", "latency", "config")
-# The symptom kinds the ranking walks down the call graph; "config" is linked by proxies instead.
+SYMPTOM_KINDS = ("errors", "latency", "routing", "config")
+# The symptom kinds the ranking walks down the call graph; "routing" stays with its service,
+# "config" is linked by proxies instead.
 CALL_GRAPH_KINDS = ("errors", "latency")
 
 
@@ -78,11 +82,18 @@ class Code:
     # A cause that can itself be the consequence of a fault of this kind ("config": a proxy
     # state a configuration-delivery fault explains); it stays a cause of ``effects``.
     follows_from: str | None = None
+    # What the requests this cause breaks look like: HTTP status codes ("403") and Envoy response
+    # flags ("UH", "NR"). A symptom whose errors carry them is explained by this cause first;
+    # one whose errors are known and carry none of them is not explained by it at all.
+    signature: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for kind in (self.symptom, self.follows_from, *(self.effects or ())):
             if kind is not None and kind not in SYMPTOM_KINDS:
                 raise ValueError(f"{self.code}: unknown symptom kind {kind!r} (one of {SYMPTOM_KINDS})")
+        for token in self.signature:
+            if not (token.isdigit() and len(token) == 3) and not (token.isalpha() and token.isupper()):
+                raise ValueError(f"{self.code}: signature {token!r} is neither a status code nor a response flag")
 
     @property
     def causes(self) -> frozenset[str]:
@@ -123,10 +134,10 @@ class Code:
 
 
 def _load() -> dict[str, Code]:
-    from . import certs, config, internal, networking, proxy, traces, traffic
+    from . import appmesh, certs, config, internal, networking, proxy, security, traces, traffic, workloads
 
     out: dict[str, Code] = {}
-    for module in (internal, proxy, config, networking, certs, traffic, traces):
+    for module in (internal, proxy, config, networking, security, workloads, appmesh, certs, traffic, traces):
         for c in module.CODES:
             if c.code in out:
                 raise ValueError(f"duplicate finding code {c.code}")

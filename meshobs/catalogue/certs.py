@@ -17,7 +17,8 @@ CODES: list[Code] = [
          "{workload} uses trust domain {trust_domain} while {peers} proxies use {mesh_trust_domain}"),
     Code("MSH0306", Severity.ERROR, "client DestinationRule disables mTLS towards a STRICT service",
          "DestinationRule {destination_rule} sets tls.mode {tls_mode} for {host} while "
-         "PeerAuthentication {peer_authentication} requires STRICT mTLS; calls fail with 503 UC"),
+         "PeerAuthentication {peer_authentication} requires STRICT mTLS; calls fail with 503 UC",
+         signature=("UC", "URX")),
     Code("MSH0307", Severity.ERROR, "plaintext traffic where STRICT mTLS applies",
          "{source} sends {rate:.2f} req/s in plaintext to {service} although "
          "PeerAuthentication {peer_authentication} requires STRICT mTLS"),

@@ -24,7 +24,7 @@ CODES: list[Code] = [
          "{consequence}"),
     Code("MSH0230", Severity.ERROR, "destination port not on the host",
          "VirtualService {virtual_service} routes to port {port} of {host}, which has ports {ports}; "
-         "requests to it fail (503 NR)"),
+         "requests to it fail (503 NR)", signature=("NR", "NC")),
     Code("MSH0231", Severity.WARNING, "VirtualService host not served by its Gateway",
          "VirtualService {virtual_service} binds host {host} to Gateway {gateway}, whose servers accept "
          "{gateway_hosts}; the gateway never routes it"),
@@ -57,7 +57,8 @@ CODES: list[Code] = [
          "Gateways {gateways} select the same gateway pods and serve the same certificate ({credential}); "
          "HTTP/2 clients reuse one connection across their hosts and get 404s"),
     Code("MSH0241", Severity.ERROR, "Gateway API route attaches to no parent",
-         "{kind} {route} names parent {parent}, which {reason}; the route is not attached there"),
+         "{kind} {route} names parent {parent}, which {reason}; the route is not attached there",
+         signature=("NR",)),
     # ServiceEntry
     Code("MSH0242", Severity.WARNING, "TCP ServiceEntry without addresses",
          "ServiceEntry {service_entry} declares TCP port {port} for {hosts} without addresses; sidecars send "

@@ -39,7 +39,7 @@ def selector_text(selector: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(selector.items())) or "(every gateway)"
 
 
-def _is_gateway_labels(labels: Mapping[str, Any]) -> bool:
+def is_gateway_labels(labels: Mapping[str, Any]) -> bool:
     """Labels Istio's gateway charts and deployment controller put on gateway pods."""
     return "gateway" in str(labels.get("istio", "")) or "gateway.istio.io/managed" in labels \
         or "gateway.networking.k8s.io/gateway-name" in labels
@@ -51,7 +51,7 @@ def holds_gateway_workloads(snapshot: MeshSnapshot) -> bool:
         labels = [ls for sets in pod_labels_everywhere(s).values() for ls in sets]
         selectors = [sel for gw in pick_resources(s, GATEWAY) if (sel := gateway_selector(gw))]
         return lives_in(s, ROOT_NAMESPACE) or any(
-            _is_gateway_labels(ls) or any(selects(sel, ls) for sel in selectors) for ls in labels)
+            is_gateway_labels(ls) or any(selects(sel, ls) for sel in selectors) for ls in labels)
     return memo(snapshot, "gateway.holds_workloads", build)
 
 
@@ -92,7 +92,7 @@ def gateway_selector_matches_nothing(snapshot: MeshSnapshot, settings: Settings)
         if gateway_pods(snapshot, selector).label_sets:
             continue
         gateway_like = sorted({f"{k}={v}" for sets in pod_labels_everywhere(snapshot).values() for ls in sets
-                               if _is_gateway_labels(ls) for k, v in ls.items() if k in ("istio", "app")})
+                               if is_gateway_labels(ls) for k, v in ls.items() if k in ("istio", "app")})
         yield finding("MSH0237", "config.gateway_selector", resource=gw, at="spec.selector",
                       gateway=f"{gw.namespace}/{gw.name}", selector=selector_text(selector),
                       evidence={"selector": selector, "gateway_pod_labels_seen": gateway_like},

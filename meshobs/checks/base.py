@@ -24,7 +24,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from meshobs.catalogue import CATALOGUE, Category, Severity
-from meshobs.model import EMPTY, ConfigResource, FrozenDict, Mesh, MeshSnapshot, ServiceRef, WorkloadRef, frozen_map
+from meshobs.model import (
+    EMPTY,
+    ConfigResource,
+    FrozenDict,
+    Mesh,
+    MeshSnapshot,
+    ServiceRef,
+    SourceLocation,
+    WorkloadRef,
+    frozen_map,
+)
 
 if TYPE_CHECKING:
     from meshobs.config_model import Thresholds
@@ -47,6 +57,8 @@ class Settings:
     uptime_fraction: float = 0.1
     # Below this many requests per second an error ratio is noise, not a finding.
     min_request_rate: float = 0.0
+    # A restart older than this (last termination, or a proxy's uptime) is history, not a finding.
+    restart_recent_s: float = 3600.0
     # Asked for (diagnose --hops), not a threshold: where the requests' time goes (MSH0502)
     # even when nothing is slow.
     explain_hops: bool = False
@@ -121,6 +133,7 @@ def finding(code: str, check: str, subject: str = "", *, hint: str = "",
             service: ServiceRef | None = None, evidence: Mapping[str, object] | None = None,
             magnitude: float = 0.0, resource: ConfigResource | None = None, at: str = "",
             services: Iterable[ServiceRef] = (), workloads: Iterable[WorkloadRef] = (),
+            located: SourceLocation | None = None,
             **fields: object) -> Finding:
     """Build a Finding; fails fast if the template's fields are not all supplied.
 
@@ -131,6 +144,8 @@ def finding(code: str, check: str, subject: str = "", *, hint: str = "",
     its file and the line of the field ``at`` (``"spec.http[0].route[1].destination.subset"``).
     ``services=`` lists the services an analyzer's finding touches. ``workloads=`` the workloads
     whose proxies it is about (configuration delivery: see ``meshobs.engine.delivery``).
+    ``located=`` gives the location of a topology object (a Service, a workload's manifest) the
+    finding is on, when it is not a ``resource``.
     """
     services = tuple(dict.fromkeys(services))
     subject_service = service if service is not None else (services[0] if services else None)
@@ -141,7 +156,7 @@ def finding(code: str, check: str, subject: str = "", *, hint: str = "",
         subject = f"{resource.kind} {resource.namespace}/{resource.name}"
     if not subject:
         raise ValueError(f"{code}: a finding needs a subject (or resource=)")
-    where = resource.location if resource is not None else None
+    where = resource.location if resource is not None else located
     return Finding(code=code, check=check, subject=subject, fields=frozen_map(fields),
                    evidence=frozen_map(evidence or {}), hint=hint, service=service,
                    magnitude=float(magnitude), services=services, workloads=tuple(dict.fromkeys(workloads)),
@@ -210,6 +225,10 @@ class Check:
     # Inputs it reads when present (evidence, a second way to find something) but can judge
     # without: their absence does not skip it.
     uses: tuple[str, ...] = ()
+    # It judges what the service's callers see of it (their requests' latency, their proxies'
+    # view of its endpoints): nothing to judge for an ingress gateway, whose callers are outside
+    # the mesh, or a waypoint, whose traffic is reported as the services' it serves.
+    callers: bool = False
 
     def __call__(self, snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
         return self.run(snapshot, service, settings)
@@ -268,7 +287,7 @@ AnyCheck = Check | Analyzer
 
 def check(id: str, category: Category, needs: tuple[str, ...], codes: tuple[str, ...], *,
           mesh: Mesh | None = None, blind_on: Mapping[Mesh, str] | None = None, uses: tuple[str, ...] = (),
-          ) -> Callable[[CheckFn], Check]:
+          callers: bool = False) -> Callable[[CheckFn], Check]:
     """Declare a service check under a stable id; list it in ``registry.ALL`` to run it."""
     _validate("check", id, codes)
     for need in (*needs, *uses):
@@ -278,7 +297,8 @@ def check(id: str, category: Category, needs: tuple[str, ...], codes: tuple[str,
 
     def declare(fn: CheckFn) -> Check:
         return Check(id=id, category=category, needs=needs, codes=codes, run=fn, mesh=mesh,
-                     blind_on=frozen_map({str(m): why for m, why in (blind_on or {}).items()}), uses=uses)
+                     blind_on=frozen_map({str(m): why for m, why in (blind_on or {}).items()}), uses=uses,
+                     callers=callers)
 
     return declare
 

@@ -27,6 +27,7 @@ from meshobs.model import ConfigResource, Mesh, MeshSnapshot
 from .base import CouldNotCheck, Finding, Settings, analyzer, finding
 from .inventory import (
     CLUSTER_SUFFIX,
+    config_listed_everywhere,
     declared_service,
     has_service_entries,
     pod_labels,
@@ -64,9 +65,10 @@ def host_not_found(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Findi
                 continue
             namespace = _host_namespace(d.host)
             # Judge only what the input vouches for: the Services of the host's namespace, or, for
-            # a name outside the cluster, ServiceEntries at all.
+            # a name outside the cluster, ServiceEntries at all, listed in every namespace (one
+            # exported to all may live in any).
             if not entries and not (vouches_for_services(snapshot, namespace) if namespace is not None
-                                    else has_service_entries(snapshot)):
+                                    else has_service_entries(snapshot) and config_listed_everywhere(snapshot)):
                 unjudged.add(namespace or "external hosts")
                 continue
             judged += 1

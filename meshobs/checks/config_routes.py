@@ -1,36 +1,34 @@
-"""Drift checks: what the VirtualService says vs what Envoy does vs what Git says vs what flows.
+"""Drift checks: what the configuration says vs what Envoy does vs what Git says vs what flows.
 
-Live layer: the VirtualService in the cluster. Effective layer: the RDS routes in the callers'
-Envoy proxies (``Proxy.routes``, clusters named ``outbound|PORT|SUBSET|HOST``). Intended layer:
-the manifests in Git. Observed: the request rates per destination workload (``Edge``).
+Live layer: the resources in the cluster. Effective layer: the routes and clusters in the
+callers' Envoy proxies. Intended layer: the manifests in Git. The three compare through
+``meshobs drift``'s engine (:mod:`meshobs.drift.findings`). Observed: the request rates per
+destination workload (``Edge``) against the VirtualService's weights.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable
 
 from meshobs.catalogue import Category
+from meshobs.drift.findings import EFFECTIVE, INTENDED_LIVE, drift_findings
 from meshobs.istio_config import (
     VIRTUAL_SERVICE,
     VsRoute,
     applies_to_sidecars,
     host_matches,
     http_routes,
-    parse_cluster_name,
     pick_resources,
     service_hosts,
     vs_hosts,
 )
-from meshobs.model import ConfigResource, HttpRoute, Layer, Mesh, MeshSnapshot, ServiceRef, WorkloadRef
+from meshobs.model import ConfigResource, Mesh, MeshSnapshot, ServiceRef, WorkloadRef
 
 from .base import Finding, Settings, check, finding, memo
 from .config import destination_rules_for, selects, subsets_for_host, target_service, workload_labels
 from .split import chi_square_p, judge_split, require_requests
 
 __all__ = ["chi_square_p"]  # re-exported: the split statistics moved to .split
-
-WEIGHT_TOLERANCE = 1.0  # percentage points: Envoy may round weights
 
 
 def _fmt_weights(weights: dict[str, float]) -> str:
@@ -42,74 +40,36 @@ def _percent(weights: dict[str, float]) -> dict[str, float]:
     return {k: round(100.0 * v / total, 1) for k, v in weights.items() if v > 0} if total > 0 else {}
 
 
-def _refs(owners: Iterable[str]) -> tuple[WorkloadRef, ...]:
-    """The workloads among route-group owners (``ns/name``; a proxy without one is named by id)."""
-    return tuple(WorkloadRef(*o.split("/", 1)) for o in sorted(owners) if "/" in o)
-
-
 def _route_label(route: VsRoute) -> str:
     return route.name or f"#{route.index}"
 
 
-# -- the effective layer ---------------------------------------------------------------------
-def _envoy_weights(route: HttpRoute, hosts: set[str]) -> dict[str, float] | None:
-    """Subset -> weight of one Envoy route, None when it does not send to this service."""
-    out: dict[str, float] = {}
-    for d in route.destinations:
-        parsed = parse_cluster_name(d.cluster)
-        if parsed is None or parsed.host not in hosts:
-            return None
-        out[parsed.subset or ""] = out.get(parsed.subset or "", 0) + d.weight
-    return out or None
+# -- drift: the configuration vs the callers' Envoys, vs Git ---------------------------------
+# One engine for both commands: these checks report what `meshobs drift` finds on the same
+# snapshot (meshobs.drift.findings), under the same codes, so `diagnose` and `drift` never
+# disagree about a VirtualService, a DestinationRule or an App Mesh router.
 
 
-_RouteGroup = tuple[int, str, list[HttpRoute]]  # (position in the mesh, workload, routes of one virtual host)
+@check("config.weight_drift", Category.CONFIG, ("config", "proxies"), ("MSH0203", "MSH0280"), uses=("pods",))
+def weight_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """The routes, weights or subsets the callers' Envoys hold differ from the configuration
+    (VirtualService, DestinationRule or App Mesh router) that routes to the service."""
+    yield from drift_findings(snapshot, service, EFFECTIVE, ("MSH0203", "MSH0280"), "config.weight_drift")
 
 
-def _routes_by_host(snapshot: MeshSnapshot) -> dict[str, list[_RouteGroup]]:
-    """Destination host -> the proxies' virtual-host route groups that send to it.
-
-    Built once per snapshot: walking every proxy's routes for every service made ``--all``
-    cost services x proxies x routes. A group is listed under every host its routes name.
-    """
-    out: dict[str, list[_RouteGroup]] = {}
-    position = 0
-    for proxy in snapshot.proxies:
-        owner = str(proxy.workload) if proxy.workload else proxy.id
-        groups: dict[tuple[str, str], list[HttpRoute]] = {}
-        for r in proxy.routes:
-            groups.setdefault((r.route_config, r.virtual_host), []).append(r)
-        for routes in groups.values():
-            hosts: set[str] = set()
-            for r in routes:
-                parsed = [parse_cluster_name(d.cluster) for d in r.destinations]
-                hosts.update(c.host for c in parsed if c is not None)
-            for host in hosts:
-                out.setdefault(host, []).append((position, owner, routes))
-            position += 1
-    return out
+@check("config.policy_drift", Category.CONFIG, ("config", "proxies"), ("MSH0204", "MSH0281"), uses=("pods",))
+def policy_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """Retries, timeouts or TLS in the configuration differ from those of the callers' Envoys
+    (retry conditions compared as Envoy holds them: ``5xx,503`` is ``5xx,retriable-status-codes``)."""
+    yield from drift_findings(snapshot, service, EFFECTIVE, ("MSH0204", "MSH0281"), "config.policy_drift")
 
 
-def _envoy_route_groups(snapshot: MeshSnapshot, hosts: set[str]) -> Iterator[tuple[str, list[HttpRoute]]]:
-    """(workload, the routes of one virtual host) for every proxy routing to ``hosts``, in proxy order."""
-    index = memo(snapshot, "config_routes.routes_by_host", _routes_by_host)
-    candidates = {position: (owner, routes) for h in hosts for position, owner, routes in index.get(h, ())}
-    for position in sorted(candidates):
-        owner, routes = candidates[position]
-        # The index is by any host named; a group counts only if one route sends to this service alone.
-        if any(_envoy_weights(r, hosts) is not None for r in routes):
-            yield owner, routes
-
-
-def _pair(vs_routes: list[VsRoute], envoy: list[HttpRoute]) -> Iterator[tuple[VsRoute, HttpRoute]]:
-    """Match VirtualService routes to Envoy routes: by name, else by position when the counts agree."""
-    by_name = {r.name: r for r in envoy if r.name}
-    same_length = len(vs_routes) == len(envoy)
-    for i, vr in enumerate(vs_routes):
-        if vr.name and vr.name in by_name:
-            yield vr, by_name[vr.name]
-        elif same_length:
-            yield vr, envoy[i]
+@check("config.intended_drift", Category.CONFIG, ("config",), ("MSH0207", "MSH0283", "MSH0284", "MSH0285"))
+def intended_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """The live configuration shaping the service differs from the intended (Git) one: a field
+    edited by hand, a resource never applied, or one created outside Git."""
+    yield from drift_findings(snapshot, service, INTENDED_LIVE, ("MSH0207", "MSH0283", "MSH0284", "MSH0285"),
+                              "config.intended_drift")
 
 
 def _sidecar_vss_by_host(snapshot: MeshSnapshot) -> tuple[dict[str, list[ConfigResource]], list[ConfigResource]]:
@@ -149,155 +109,8 @@ def _sidecar_vs(snapshot: MeshSnapshot, service: ServiceRef) -> ConfigResource |
 
 
 def _own_routes(vs: ConfigResource, hosts: set[str]) -> list[VsRoute]:
-    return _own(http_routes(vs), hosts)
-
-
-def _own(routes: list[VsRoute], hosts: set[str]) -> list[VsRoute]:
     """The routes that send only to ``hosts``."""
-    return [r for r in routes if r.destinations and all(d.host in hosts for d in r.destinations)]
-
-
-_IntendedPair = tuple[ConfigResource, list[VsRoute], ConfigResource, list[VsRoute]]
-
-
-def _intended_pairs(snapshot: MeshSnapshot) -> dict[str, list[tuple[int, _IntendedPair]]]:
-    """Destination host -> (position, live VirtualService and its Git twin, both parsed).
-
-    Built once per snapshot so intended_drift does not re-parse every live VirtualService per
-    service. Only pairs whose live routes name the host can yield findings for it.
-    """
-    intended = {r.key: r for r in snapshot.config_of(VIRTUAL_SERVICE, Layer.INTENDED)}
-    out: dict[str, list[tuple[int, _IntendedPair]]] = {}
-    for position, live_vs in enumerate(snapshot.config_of(VIRTUAL_SERVICE, Layer.LIVE)):
-        git_vs = intended.get(live_vs.key)
-        if git_vs is None:
-            continue
-        live_routes = http_routes(live_vs)
-        pair = (live_vs, live_routes, git_vs, http_routes(git_vs))
-        for host in {d.host for r in live_routes for d in r.destinations}:
-            out.setdefault(host, []).append((position, pair))
-    return out
-
-
-@check("config.weight_drift", Category.CONFIG, ("config", "proxies"), ("MSH0203",), mesh=Mesh.ISTIO)
-def weight_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
-    """Route weights in the VirtualService differ from the weights the callers' Envoys route by."""
-    vs = _sidecar_vs(snapshot, service)
-    if vs is None:
-        return
-    hosts = service_hosts(target_service(snapshot, service))
-    vs_routes = _own_routes(vs, hosts)
-    drift: dict[tuple[int, str], dict[str, Any]] = {}  # (route, effective weights) -> workloads
-    for owner, envoy_routes in _envoy_route_groups(snapshot, hosts):
-        for vr, er in _pair(vs_routes, envoy_routes):
-            live = _percent({k: float(v) for k, v in vr.weights().items()})
-            eff_raw = _envoy_weights(er, hosts)
-            if eff_raw is None:
-                continue
-            eff = _percent(eff_raw)
-            keys = set(live) | set(eff)
-            if max(abs(live.get(k, 0.0) - eff.get(k, 0.0)) for k in keys) > WEIGHT_TOLERANCE:
-                entry = drift.setdefault((vr.index, _fmt_weights(eff)), {"route": vr, "live": live, "eff": eff,
-                                                                        "workloads": set()})
-                entry["workloads"].add(owner)
-    for (_, eff_text), d in sorted(drift.items(), key=lambda kv: kv[0]):
-        workloads = sorted(d["workloads"])
-        yield finding("MSH0203", "config.weight_drift", f"VirtualService {vs.namespace}/{vs.name}",
-                      service=service, workloads=_refs(workloads), route=_route_label(d["route"]),
-                      virtual_service=f"{vs.namespace}/{vs.name}",
-                      live=_fmt_weights(d["live"]), effective=eff_text, proxies=", ".join(workloads),
-                      evidence={"route": _route_label(d["route"]), "live_weights": d["live"],
-                                "effective_weights": d["eff"], "proxies_of": workloads},
-                      magnitude=max(abs(d["live"].get(k, 0.0) - d["eff"].get(k, 0.0))
-                                    for k in set(d["live"]) | set(d["eff"])),
-                      hint="the proxies did not take the VirtualService: compare with istioctl proxy-config "
-                           "routes <pod> -o json, check istioctl proxy-status for STALE RDS and istiod's "
-                           "logs for rejected pushes")
-
-
-def _policy(vr: VsRoute) -> dict[str, object]:
-    """The settings a VirtualService route sets explicitly (unset ones are not compared)."""
-    out: dict[str, object] = {}
-    if vr.timeout_s is not None:
-        out["timeout"] = vr.timeout_s
-    if vr.retries is not None:
-        out["retries.attempts"] = vr.retries.attempts
-        if vr.retries.per_try_timeout_s is not None:
-            out["retries.perTryTimeout"] = vr.retries.per_try_timeout_s
-        if vr.retries.retry_on:
-            out["retries.retryOn"] = ",".join(sorted(vr.retries.retry_on.split(",")))
-    return out
-
-
-def _envoy_policy(er: HttpRoute) -> dict[str, object]:
-    return {"timeout": er.timeout_s or 0.0, "retries.attempts": er.retry_attempts or 0,
-            "retries.perTryTimeout": er.per_try_timeout_s,
-            "retries.retryOn": ",".join(sorted(er.retry_on.split(","))) if er.retry_on else None}
-
-
-def _show(setting: str, value: object) -> str:
-    if isinstance(value, float) and setting != "retries.attempts":
-        return f"{value:g}s"
-    return str(value)
-
-
-@check("config.policy_drift", Category.CONFIG, ("config", "proxies"), ("MSH0204",), mesh=Mesh.ISTIO)
-def policy_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
-    """Retries or timeouts in the VirtualService differ from those in the callers' Envoy routes."""
-    vs = _sidecar_vs(snapshot, service)
-    if vs is None:
-        return
-    hosts = service_hosts(target_service(snapshot, service))
-    vs_routes = _own_routes(vs, hosts)
-    drift: dict[tuple[int, str, str], tuple[VsRoute, object, set[str]]] = {}
-    for owner, envoy_routes in _envoy_route_groups(snapshot, hosts):
-        for vr, er in _pair(vs_routes, envoy_routes):
-            eff = _envoy_policy(er)
-            for setting, live in _policy(vr).items():
-                actual = eff.get(setting)
-                if actual is None:
-                    continue
-                differs = (abs(float(live) - float(actual)) > 1e-3  # type: ignore[arg-type]
-                           if isinstance(live, (int, float)) else live != actual)
-                if differs:
-                    key = (vr.index, setting, repr(actual))
-                    drift.setdefault(key, (vr, actual, set()))[2].add(owner)
-    for (_, setting, _), (vr, actual, owners) in sorted(drift.items(), key=lambda kv: kv[0]):
-        live = _policy(vr)[setting]
-        yield finding("MSH0204", "config.policy_drift", f"VirtualService {vs.namespace}/{vs.name}",
-                      service=service, workloads=_refs(owners), setting=setting, route=_route_label(vr),
-                      virtual_service=f"{vs.namespace}/{vs.name}", live=_show(setting, live),
-                      effective=_show(setting, actual), proxies=", ".join(sorted(owners)),
-                      evidence={"setting": setting, "live": live, "effective": actual, "proxies_of": sorted(owners)},
-                      hint="compare istioctl proxy-config routes <pod> -o json with the VirtualService; a "
-                           "stale proxy (istioctl proxy-status) or an EnvoyFilter patching routes explains it")
-
-
-@check("config.intended_drift", Category.CONFIG, ("config",), ("MSH0207",), mesh=Mesh.ISTIO)
-def intended_drift(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
-    """The live VirtualService's weights, retries or timeouts differ from the intended (Git) one."""
-    hosts = service_hosts(target_service(snapshot, service))
-    index = memo(snapshot, "config_routes.intended_pairs", _intended_pairs)
-    candidates = {position: pair for h in hosts for position, pair in index.get(h, ())}
-    for position in sorted(candidates):
-        live_vs, live_parsed, git_vs, git_parsed = candidates[position]
-        live_routes, git_routes = _own(live_parsed, hosts), _own(git_parsed, hosts)
-        for lr, gr in zip(live_routes, git_routes):
-            live = {**_policy(lr), "weights": _fmt_weights(_percent({k: float(v) for k, v in lr.weights().items()}))}
-            git = {**_policy(gr), "weights": _fmt_weights(_percent({k: float(v) for k, v in gr.weights().items()}))}
-            for setting in sorted(set(live) | set(git)):
-                if live.get(setting) != git.get(setting):
-                    lv, gv = live.get(setting, "unset"), git.get(setting, "unset")
-                    yield finding("MSH0207", "config.intended_drift",
-                                  f"VirtualService {live_vs.namespace}/{live_vs.name}", service=service,
-                                  setting=setting, route=_route_label(lr),
-                                  virtual_service=f"{live_vs.namespace}/{live_vs.name}",
-                                  live=_show(setting, lv), intended=_show(setting, gv),
-                                  origin=git_vs.origin or "the intended manifests",
-                                  evidence={"setting": setting, "live": lv, "intended": gv,
-                                            "intended_origin": git_vs.origin},
-                                  hint="someone edited the cluster by hand: re-apply the manifests from Git "
-                                       "(or commit the change there) so the two agree")
+    return [r for r in http_routes(vs) if r.destinations and all(d.host in hosts for d in r.destinations)]
 
 
 # -- observed split --------------------------------------------------------------------------

@@ -63,6 +63,12 @@ def unreachable_rule(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Fin
         yield from _unreachable(snapshot, vs)
 
 
+def unreachable_rules(snapshot: MeshSnapshot, vs: ConfigResource) -> list[Finding]:
+    """The MSH0220 findings of one VirtualService: its rules that can never match (evidence
+    ``rule`` is the rule's index); shared with the check that reads their traffic."""
+    return [f for f in _unreachable(snapshot, vs) if f.code == "MSH0220"]
+
+
 def _unreachable(snapshot: MeshSnapshot, vs: ConfigResource) -> Iterable[Finding]:
     name = f"{vs.namespace}/{vs.name}"
     touched = touched_by(snapshot, vs)

@@ -5,7 +5,8 @@ one repository and the Services in another, the ingress Gateway in a Helm releas
 found" is only true when the input holds the namespace's Services; "selector matches no pod"
 only when it holds the namespace's workloads. So the rule, for every kind: the input vouches
 for a namespace when it holds at least one object of that kind there, or when the live
-Kubernetes API was listed there (it lists every kind in the namespaces it reads). References
+Kubernetes API was listed there (it lists every mesh kind in the namespaces whose configuration
+it reads: all of them, or a question's neighbourhood, see ``config_listed``). References
 into namespaces it does not vouch for are not judged; an analyzer that could judge none of its
 references says so (``CouldNotCheck``).
 """
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from meshobs.istio_config import DOMAIN, SERVICE_ENTRY, exported_to, fqdn, host_matches, pick_resources, vs_hosts
-from meshobs.model import ConfigResource, MeshSnapshot, Service, ServiceRef
+from meshobs.model import ConfigResource, MeshSnapshot, Service, ServiceRef, SourceState
 
 from .base import memo
 
@@ -61,9 +62,41 @@ def vouches_for_services(snapshot: MeshSnapshot, namespace: str) -> bool:
 
 
 def vouches_for_config(snapshot: MeshSnapshot, kind: str, namespace: str) -> bool:
-    """Does the input hold the ``kind`` resources of ``namespace`` (any layer)?"""
-    return (namespace in memo(snapshot, "inventory.live_namespaces", _live_namespaces)
-            or any(r.namespace == namespace for r in snapshot.config_of(kind)))
+    """Does the input hold the ``kind`` resources of ``namespace`` (any layer)? The live API
+    vouches only for the kinds it lists (not Secrets), in the namespaces whose configuration it
+    listed (:func:`config_listed`)."""
+    return (any(r.namespace == namespace for r in snapshot.config_of(kind))
+            or (kind not in NOT_LISTED_LIVE and lives_in(snapshot, namespace) and config_listed(snapshot, namespace)))
+
+
+# Kinds the live Kubernetes collector never lists (a Secret's data is not meshobs' to read).
+NOT_LISTED_LIVE = frozenset({"Secret"})
+
+
+def _config_limits(snapshot: MeshSnapshot) -> list[frozenset[str]] | None:
+    limits: list[frozenset[str]] = []
+    for s in snapshot.sources:
+        if s.kind != LIVE or s.state is SourceState.ERROR:
+            continue
+        if s.config_namespaces is None:
+            return None
+        limits.append(frozenset(s.config_namespaces))
+    return limits or None
+
+
+def config_listed(snapshot: MeshSnapshot, namespace: str) -> bool:
+    """Was the mesh configuration of ``namespace`` listed, as far as the live API goes? False
+    only where the live API listed configuration in some namespaces and not this one (a
+    question about one service collects its neighbourhood's; ``sources.kubernetes.namespaces``).
+    Manifests, and a snapshot without the live API, restrict nothing here."""
+    limits = memo(snapshot, "inventory.config_limits", _config_limits)
+    return limits is None or any(namespace in ns for ns in limits)
+
+
+def config_listed_everywhere(snapshot: MeshSnapshot) -> bool:
+    """Was the mesh configuration of every namespace listed (a resource that may live anywhere,
+    a ServiceEntry exported to all, is missing for sure only then)?"""
+    return memo(snapshot, "inventory.config_limits", _config_limits) is None
 
 
 def _labels_by_namespace(snapshot: MeshSnapshot) -> dict[str, list[Mapping[str, Any]]]:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from meshobs.catalogue import Category
 from meshobs.model import MeshSnapshot, Pod, Proxy, ServiceRef, Workload
 
-from .base import Finding, Settings, check, finding
+from .base import Finding, Settings, check, finding, now_of
 
 
 def _workloads(snapshot: MeshSnapshot, service: ServiceRef) -> list[Workload]:
@@ -25,15 +26,22 @@ def _proxies(snapshot: MeshSnapshot, service: ServiceRef) -> Iterator[tuple[Work
             yield w, p
 
 
+def _ambient_namespace(snapshot: MeshSnapshot, w: Workload) -> bool:
+    """Do the other pods of the workload's namespace run on the ambient data plane?"""
+    return any(p.ambient for p in snapshot.pods if p.namespace == w.ref.namespace)
+
+
 @check("proxy.sidecar_missing", Category.PROXY, ("pods",), ("MSH0101",))
 def sidecar_missing(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
-    """Pods of a meshed workload run without a sidecar (injection expected, or peers are meshed)."""
+    """Pods of a meshed workload run without a sidecar (injection expected, or peers are meshed);
+    pods on the ambient data plane have none by design."""
     workloads = _workloads(snapshot, service)
     pods = {w.ref: snapshot.pods_of(w.ref) for w in workloads}
     peers_meshed = {w.ref for w in workloads
                     if w.meshed or any(p.has_sidecar for p in pods[w.ref])}
     for w in workloads:
-        bare = [p for p in pods[w.ref] if not p.has_sidecar]
+        # Ambient pods have no sidecar by design: ztunnel and the waypoint carry their traffic.
+        bare = [p for p in pods[w.ref] if not p.has_sidecar and not p.ambient]
         injected_ns = any(p.sidecar_injection_expected for p in bare)
         others = peers_meshed - {w.ref}
         if bare and (injected_ns or others):
@@ -47,7 +55,7 @@ def sidecar_missing(snapshot: MeshSnapshot, service: ServiceRef, settings: Setti
                           hint="restart the pods after enabling injection (kubectl rollout restart); "
                                "check the namespace label istio-injection=enabled or the pod's "
                                "sidecar.istio.io/inject annotation")
-        elif not pods[w.ref] and w.meshed is False and others:
+        elif not pods[w.ref] and w.meshed is False and others and not _ambient_namespace(snapshot, w):
             yield finding("MSH0101", "proxy.sidecar_missing", f"Workload {w.ref}", service=service,
                           workload=str(w.ref), missing="all", pods="its", scope="service",
                           evidence={"meshed_peers": sorted(str(r) for r in others)},
@@ -78,12 +86,32 @@ def not_ready(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -
                                    "(port 15021 /healthz/ready)")
 
 
-def _restarts(pod: Pod) -> Iterator[tuple[str, int]]:
-    if pod.sidecar_restarts > 0:
-        yield "sidecar", pod.sidecar_restarts
-    app = pod.restarts - pod.sidecar_restarts
-    if app > 0:
-        yield "application container", app
+def _restarts(pod: Pod, now: datetime, recent_s: float) -> Iterator[tuple[str, int, dict[str, object]]]:
+    """(container kind, restarts, evidence) for the restarts that matter now: the last one
+    ended within ``recent_s`` of the snapshot, or the container waits to start again
+    (CrashLoopBackOff). One restart days ago is history, however many the count says. When the
+    status does not say when (a hand-made pod, an old bundle), the count alone is reported."""
+    if not pod.restart_history:
+        if pod.sidecar_restarts > 0:
+            yield "sidecar", pod.sidecar_restarts, {"last_restart": "unknown"}
+        app = pod.restarts - pod.sidecar_restarts
+        if app > 0:
+            yield "application container", app, {"last_restart": "unknown"}
+        return
+    for kind, sidecar in (("sidecar", True), ("application container", False)):
+        mine = [h for h in pod.restart_history if h.sidecar is sidecar]
+        current = [h for h in mine if h.waiting or h.last_at is None
+                   or (now - h.last_at).total_seconds() <= recent_s]
+        if not current:
+            continue
+        latest = max((h for h in current if h.last_at is not None), key=lambda h: h.last_at or now, default=None)
+        yield kind, sum(h.count for h in mine), {
+            "containers": sorted(h.container for h in current),
+            "last_restart": latest.last_at.isoformat() if latest and latest.last_at else "unknown",
+            "last_restart_s_ago": round((now - latest.last_at).total_seconds()) if latest and latest.last_at else None,
+            "last_reason": latest.reason if latest else None,
+            "waiting": sorted({h.waiting for h in current if h.waiting}),
+            "recent_within_s": recent_s}
 
 
 def _median_without(ordered: list[float], value: float) -> float:
@@ -103,15 +131,18 @@ def _median_without(ordered: list[float], value: float) -> float:
 
 @check("proxy.restarting", Category.PROXY, ("pods|proxies",), ("MSH0103", "MSH0104"))
 def restarting(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
-    """Containers of the service's pods restart, or a proxy's uptime is far below its peers'."""
+    """Containers of the service's pods restarted recently (or wait to restart), or a proxy's
+    uptime is far below its peers' and recent; restarts older than ``thresholds.restart_recent``
+    are history."""
+    now = now_of(snapshot)
     for w in _workloads(snapshot, service):
         for pod in snapshot.pods_of(w.ref):
-            for container, count in _restarts(pod):
+            for container, count, when in _restarts(pod, now, settings.restart_recent_s):
                 yield finding("MSH0103", "proxy.restarting", f"Pod {pod.namespace}/{pod.name}",
                               service=service, pod=f"{pod.namespace}/{pod.name}",
                               container=container, restarts=count,
                               evidence={"restarts": pod.restarts,
-                                        "sidecar_restarts": pod.sidecar_restarts},
+                                        "sidecar_restarts": pod.sidecar_restarts, **when},
                               magnitude=count,
                               hint="kubectl logs --previous -c istio-proxy (or the app container) "
                                    "and kubectl describe pod for OOMKilled or probe failures")
@@ -122,7 +153,8 @@ def restarting(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
             if len(uptimes) < 2:
                 continue
             peer = _median_without(uptimes, p.uptime_s)
-            if peer > 0 and p.uptime_s < settings.uptime_fraction * peer:
+            # Younger than its peers, and recently: a proxy restarted last week is history.
+            if peer > 0 and p.uptime_s < settings.uptime_fraction * peer and p.uptime_s <= settings.restart_recent_s:
                 yield finding("MSH0104", "proxy.restarting", f"Proxy {p.id}", service=service,
                               proxy=p.id, uptime_s=round(p.uptime_s), workload=str(w.ref),
                               peer_uptime_s=round(peer),

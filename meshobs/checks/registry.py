@@ -11,16 +11,24 @@ from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 
 from . import (
+    analyzers_ambient,
+    analyzers_appmesh,
+    analyzers_authn,
+    analyzers_authz,
     analyzers_deprecated,
     analyzers_destinationrule,
     analyzers_extensions,
     analyzers_gateway,
+    analyzers_injection,
+    analyzers_ports,
     analyzers_schema,
     analyzers_serviceentry,
+    analyzers_sidecar,
     analyzers_virtualservice,
     appmesh,
     certs,
     config,
+    config_idle_routes,
     config_mtls,
     config_refs,
     config_routes,
@@ -55,9 +63,15 @@ ALL: tuple[AnyCheck, ...] = (
     analyzers_gateway.route_parent_not_found,
     analyzers_serviceentry.tcp_without_addresses, analyzers_serviceentry.conflicting_protocols,
     analyzers_extensions.telemetry_conflict, analyzers_extensions.envoyfilter_fragile,
+    # configuration: security and workload analyzers (Sidecar, ambient, policies, injection, ports)
+    analyzers_sidecar.sidecar_conflict, analyzers_ambient.ambient_ineffective,
+    analyzers_authz.authz_identity, analyzers_authz.authz_requires_mtls, analyzers_authn.request_authentication,
+    analyzers_injection.namespace_injection, analyzers_injection.proxy_image, analyzers_ports.port_protocol,
+    # configuration: App Mesh analyzers
+    analyzers_appmesh.routes, analyzers_appmesh.references, analyzers_appmesh.tls_trust,
     # configuration: service checks (config against proxies, Git and traffic)
     config_routes.weight_drift, config_routes.policy_drift, config_routes.intended_drift,
-    config_routes.split_mismatch,
+    config_routes.split_mismatch, config_idle_routes.idle_route,
     appmesh.split_mismatch, appmesh.undeclared_backend, appmesh.client_tls, appmesh.resilience,
     # certificates and identity
     certs.expiry, certs.spiffe_identity, certs.trust_domain,

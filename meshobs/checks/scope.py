@@ -9,9 +9,18 @@ cannot judge *this* service, so the engine reports it as skipped instead of pass
 
 from __future__ import annotations
 
+from meshobs.catalogue import Category
 from meshobs.model import Mesh, MeshSnapshot, ServiceRef
 
-from .base import AnyCheck
+from .base import AnyCheck, Check
+
+INGRESS, WAYPOINT = "ingress gateway", "waypoint"
+_ROLE_REASON = {
+    INGRESS: "not applicable: {service} is an ingress gateway; its callers are outside the mesh, so no "
+             "proxy reports what they see (its calls into the mesh are judged as its outbound traffic)",
+    WAYPOINT: "not applicable: {service} is a waypoint; the requests it carries are reported as those of "
+              "the services it serves",
+}
 
 # Why a check written for one mesh says nothing about a service of another. An App Mesh check
 # on an Istio service is simply not applicable; an Istio check on an App Mesh service "could
@@ -32,6 +41,29 @@ def mesh_of(snapshot: MeshSnapshot, service: ServiceRef) -> Mesh:
     return next(iter(meshes)) if len(meshes) == 1 else Mesh.UNKNOWN
 
 
+def gateway_role(snapshot: MeshSnapshot, service: ServiceRef) -> str | None:
+    """``ingress gateway`` or ``waypoint`` when the service's workloads are one (by the labels
+    Istio's charts and controllers put on them, or the proxy's own identity: an Istio
+    ``router~`` node that is no egress gateway, an App Mesh ``virtualGateway``); else None."""
+    workloads = snapshot.workloads_of(service)
+    if not workloads:
+        return None
+    roles: set[str | None] = set()
+    for w in workloads:
+        labels = dict(w.labels)
+        nodes = [str(p.node_id or "") for p in snapshot.proxies_of(w.ref)]
+        if labels.get("gateway.istio.io/managed") == "istio.io-mesh-controller" \
+                or labels.get("istio.io/gateway-name") == "waypoint":
+            roles.add(WAYPOINT)
+        elif "ingressgateway" in str(labels.get("istio", "")) or any("/virtualGateway/" in n for n in nodes) \
+                or (any(n.startswith("router~") for n in nodes) and "egress" not in str(labels.get("istio", ""))) \
+                or "gateway.networking.k8s.io/gateway-name" in labels:
+            roles.add(INGRESS)
+        else:
+            roles.add(None)
+    return roles.pop() if len(roles) == 1 else None
+
+
 def not_applicable(check: AnyCheck | str, snapshot: MeshSnapshot, service: ServiceRef) -> str | None:
     """Why ``check`` cannot judge ``service`` on its mesh; None when it can (or the mesh is
     unknown: then the check runs and decides for itself)."""
@@ -39,6 +71,12 @@ def not_applicable(check: AnyCheck | str, snapshot: MeshSnapshot, service: Servi
         from .registry import load
 
         check = load()[check]
+    if isinstance(check, Check) and (check.callers or check.category in (Category.TRAFFIC, Category.TRACES)):
+        role = gateway_role(snapshot, service)
+        # A waypoint's traffic is the services', every traffic check; an ingress gateway's
+        # inbound side only.
+        if role == WAYPOINT or (role == INGRESS and check.callers):
+            return _ROLE_REASON[role].format(service=service)
     mesh = mesh_of(snapshot, service)
     if mesh is Mesh.UNKNOWN:
         return None

@@ -29,10 +29,15 @@ def _too_little_traffic(snapshot: MeshSnapshot, service: ServiceRef, groups: lis
     the window is never a pass."""
     best = max((sum(e.request_rate for e in g) for g in groups), default=0.0)
     if best <= 0:
+        if any((e.tcp_connections_opened_rate or 0) > 0 for g in groups for e in g):
+            return  # TCP only (a database, ztunnel's L4): connections flowed, no request can fail
         raise CouldNotCheck(f"no requests {direction} {service} in the {_window(snapshot)} window")
     if best < settings.min_request_rate:
-        raise CouldNotCheck(f"{best:.3g} req/s {direction} {service}, below thresholds.min_request_rate "
-                            f"{settings.min_request_rate:g}")
+        # Counted as people count: requests in the window, against what the threshold asks for.
+        seen, need = best * snapshot.window_s, settings.min_request_rate * snapshot.window_s
+        raise CouldNotCheck(f"{seen:.0f} requests {direction} {service} in the {_window(snapshot)} window, "
+                            f"need at least {need:.0f} (thresholds.min_request_rate {settings.min_request_rate:g} "
+                            "req/s)")
 
 
 def _r(x: float) -> float:
@@ -269,7 +274,7 @@ def _ms(value: float) -> str:
     return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
 
 
-@check("traffic.latency", Category.TRAFFIC, ("requests", "latency"), ("MSH0403", "MSH0404"))
+@check("traffic.latency", Category.TRAFFIC, ("requests", "latency"), ("MSH0403", "MSH0404"), callers=True)
 def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Inbound p99 above the threshold, or more than ``latency_regression`` times the baseline."""
     inbound = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]
@@ -302,9 +307,10 @@ def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> 
                           p99_ms=_ms(p99), factor=round(factor, 1), baseline_ms=_ms(base[0]))
 
 
-@check("traffic.circuit_breaker", Category.TRAFFIC, ("proxies|requests",), ("MSH0405",))
+@check("traffic.circuit_breaker", Category.TRAFFIC, ("proxies|requests",), ("MSH0405",), callers=True)
 def circuit_breaker(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
-    """Callers' circuit breakers for this service overflow (counters, open breakers, UO flags)."""
+    """Callers' circuit breakers for this service overflow (UO flags in the window, open breakers;
+    counters since the proxies started only when the window's requests cannot say)."""
     overflows = 0
     proxies: set[str] = set()
     open_breakers: dict[str, dict[str, int]] = {}
@@ -319,8 +325,13 @@ def circuit_breaker(snapshot: MeshSnapshot, service: ServiceRef, settings: Setti
             proxies.add(p.id)
             if opened:
                 open_breakers[f"{p.id} {c.name}"] = opened
-    uo = sum(e.rate_by_flag(errors_only=True).get("UO", 0.0) for e in snapshot.edges_into(service))
-    if overflows or open_breakers or uo > 0:
+    inbound = snapshot.edges_into(service)
+    uo = sum(e.rate_by_flag(errors_only=True).get("UO", 0.0) for e in inbound)
+    # Envoy's overflow counters add up since the proxy started: with the window's requests at
+    # hand and none of them overflowing (no UO), and no breaker open now, they are history (a
+    # burst days ago), not a finding. Without request data they are all there is to go by.
+    history = bool(overflows) and not open_breakers and uo <= 0 and any(e.responses for e in inbound)
+    if (overflows and not history) or open_breakers or uo > 0:
         yield finding("MSH0405", "traffic.circuit_breaker", f"Service {service}", service=service,
                       evidence={"overflows": overflows, "uo_rps": _r(uo),
                                 "caller_proxies": sorted(proxies), "open_breakers": open_breakers},
@@ -330,7 +341,7 @@ def circuit_breaker(snapshot: MeshSnapshot, service: ServiceRef, settings: Setti
                       overflows=overflows, proxies=len(proxies))
 
 
-@check("traffic.endpoints", Category.TRAFFIC, ("proxies",), ("MSH0406", "MSH0407"))
+@check("traffic.endpoints", Category.TRAFFIC, ("proxies",), ("MSH0406", "MSH0407"), callers=True)
 def endpoints(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Callers' proxies have ejected this service's endpoints (outlier detection) or see none healthy."""
     ejected_by: dict[str, int] = {}

@@ -33,10 +33,13 @@ if TYPE_CHECKING:
 
 EXIT_HELP = """\b
 Exit codes:
-  0  nothing at or above --fail-on
+  0  nothing at or above --fail-on (status healthy, or partial: a configured
+     source left part of the data out, and the status line says what)
   1  findings at or above --fail-on (default: error)
   2  usage or configuration error (bad flag, bad config, unknown service)
-  3  could not check: no source answered, or no check could judge anything
+  3  could not check (status unknown): no source answered, or nothing vouches
+     for the service: its traffic checks found no data (a window without
+     samples is never healthy)
 
 \b
 Configuration analysis in CI (no cluster, no metrics):

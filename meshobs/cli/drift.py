@@ -124,6 +124,7 @@ def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | N
         run.problems.append("fewer than two layers to compare: give --intended DIR and a live or Envoy source")
 
     delivery_failed = _record_and_publish(run, now, state_dir, textfile, pushgateway)
+    from meshobs.catalogue import Severity
     from meshobs.drift.report import render
 
     out = render(run, fmt)
@@ -135,7 +136,7 @@ def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | N
     if delivery_failed:  # before drift: the metrics/history the alerts read are stale (see above)
         raise click.exceptions.Exit(EXIT_UNCHECKED)
     worst = run.worst()
-    if fail_on != "never" and worst is not None and worst.rank >= {"warning": 1, "error": 2}[fail_on]:
+    if fail_on != "never" and worst is not None and worst.weight >= Severity(fail_on).weight:
         raise click.exceptions.Exit(EXIT_FINDINGS)
     if not run.checked or run.problems:
         raise click.exceptions.Exit(EXIT_UNCHECKED)

@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from meshobs.collectors.appmesh_names import parse_cluster_name
+from meshobs.collectors.appmesh_names import parse_cluster_name, parse_node_id
 from meshobs.model import ConfigResource, HttpRoute, Proxy, thaw
 
 from .normalise import ResourceId
@@ -79,6 +79,14 @@ def route_names(route: Mapping[str, Any]) -> FieldNames:
                       per_try=f"{base}.retryPolicy.perRetryTimeout", timeout=f"{base}.timeout.perRequest")
 
 
+def _appmesh_proxy(proxy: Proxy) -> bool:
+    """An App Mesh Envoy: its node id names a virtual node or gateway, or (node id unknown) its
+    clusters are App Mesh's ``cds_...`` ones."""
+    if proxy.node_id:
+        return parse_node_id(proxy.node_id) is not None
+    return any(parse_cluster_name(c.name) is not None for c in proxy.clusters)
+
+
 def _node_of_cluster(cluster: str) -> str:
     parsed = parse_cluster_name(cluster)
     return parsed.virtual_node if parsed else cluster
@@ -102,7 +110,9 @@ def compare_appmesh(resources: Sequence[ConfigResource], proxies: Sequence[Proxy
     for vn in (r for r in appmesh if r.kind == "VirtualNode"):
         aws = str(_layout(vn).get("aws_name") or vn.name)
         node_names[(vn.namespace, vn.name)] = aws
-    with_routes = [p for p in proxies if p.routes]
+    # Only App Mesh's Envoys hold what a router says: in a migration an Istio sidecar reaches the
+    # same virtual service through its own (Istio) routes, which no App Mesh router shaped.
+    with_routes = [p for p in proxies if p.routes and _appmesh_proxy(p)]
     for router in routers:
         layout = _layout(router)
         expected = [r for r in layout.get("routes") or [] if isinstance(r, dict)]

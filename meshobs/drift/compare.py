@@ -1,8 +1,9 @@
 """Pairwise comparison of two configuration layers (intended <-> live), on canonical forms.
 
 Each difference is a :class:`Drift`: the resource, the layer pair, the field path, both values
-(``None`` = absent), a category and a severity. Severities, chosen by what the difference can
-do to traffic:
+(``None`` = absent), a category, a severity and the finding code ``diagnose`` reports it under
+(:func:`code_of`; the catalogue's severity of that code is the difference's). Severities, chosen
+by what the difference can do to traffic:
 
 * **error**: traffic goes somewhere else or is secured differently: route weights and
   destinations, match conditions, subsets, TLS/mTLS settings, a resource that is in Git but was
@@ -18,9 +19,9 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import Any
 
+from meshobs.catalogue import Severity as Severity  # re-exported: one severity for diagnose and drift
 from meshobs.model import ConfigResource
 
 from .normalise import SERVER_FILLED, Keyed, ResourceId, canonical
@@ -31,13 +32,22 @@ INTENDED_EFFECTIVE = "intended-effective"
 PAIRS = (INTENDED_LIVE, LIVE_EFFECTIVE, INTENDED_EFFECTIVE)
 
 
-class Severity(StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
+# One severity for `diagnose` and `drift`: the catalogue's. Every difference carries the code
+# `diagnose` reports it under (:func:`code_of`), and the code's severity is the difference's.
+EFFECTIVE_CODES = {"weight": "MSH0203", "destination": "MSH0203", "routes": "MSH0203", "match": "MSH0203",
+                   "retries": "MSH0204", "timeout": "MSH0204", "subset": "MSH0280", "tls": "MSH0281"}
 
-    @property
-    def rank(self) -> int:
-        return {"warning": 1, "error": 2}[self.value]
+
+def code_of(layers: str, category: str, presence: str | None, severity: Severity) -> str | None:
+    """The finding code of one difference (None for layer pairs other than drift's, e.g.
+    ``migrate verify``'s before-after)."""
+    if layers == INTENDED_LIVE:
+        if presence is not None:
+            return "MSH0284" if presence == "intended-only" else "MSH0285"
+        return "MSH0283" if severity is Severity.ERROR else "MSH0207"
+    if layers in (LIVE_EFFECTIVE, INTENDED_EFFECTIVE):
+        return EFFECTIVE_CODES.get(category) or ("MSH0203" if severity is Severity.ERROR else "MSH0204")
+    return None
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,11 @@ class Drift:
         return hashlib.sha1(text.encode()).hexdigest()[:16]
 
     @property
+    def code(self) -> str | None:
+        """The code ``diagnose`` reports this difference under (see :func:`code_of`)."""
+        return code_of(self.layers, self.category, self.presence, self.severity)
+
+    @property
     def presence(self) -> str | None:
         """``intended-only``/``live-only``... when a whole resource is missing on one side."""
         if self.path:
@@ -82,7 +97,7 @@ class Drift:
     def to_json(self) -> dict[str, Any]:
         first, second = self.layers.split("-", 1)
         return {
-            "id": self.id, "resource": {"mesh": self.resource.mesh, "kind": self.resource.kind,
+            "id": self.id, "code": self.code, "resource": {"mesh": self.resource.mesh, "kind": self.resource.kind,
                                         "namespace": self.resource.namespace, "name": self.resource.name},
             "layers": self.layers, "path": self.path, first: self.left, second: self.right,
             "category": self.category, "severity": self.severity.value,

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshobs.collectors.envoy.names import istio_outbound
 from meshobs.model import ConfigResource, HttpRoute, Proxy
 
 from .appmesh import compare_appmesh
@@ -40,14 +41,6 @@ from .routes import envoy_retry_on as envoy_retry_on  # re-exported: one definit
 class _Observation:
     expected: Any
     actual: dict[str, Any] = field(default_factory=dict)  # proxy id -> value
-
-
-def parse_cluster(name: str) -> tuple[str, str, int | None] | None:
-    """``outbound|9080|v1|reviews.default.svc.cluster.local`` -> (host, subset, port)."""
-    parts = name.split("|")
-    if len(parts) != 4 or parts[0] != "outbound":
-        return None
-    return parts[3], parts[2], int(parts[1]) if parts[1].isdigit() else None
 
 
 def _virtual_hosts(proxy: Proxy, host: str) -> list[list[HttpRoute]]:
@@ -74,8 +67,8 @@ def _pair(expected: list[tuple[int, dict[str, Any]]], actual: list[HttpRoute]
 
 
 def _target(cluster: str) -> str:
-    parsed = parse_cluster(cluster)
-    return f"{parsed[0]}|{parsed[1]}|{parsed[2] or ''}" if parsed else f"{cluster}||"
+    parsed = istio_outbound(cluster)
+    return f"{parsed.service_host}|{parsed.subset or ''}|{parsed.port or ''}" if parsed else f"{cluster}||"
 
 
 def _covers(expected: str, actual: str) -> bool:
@@ -135,16 +128,22 @@ def compare_effective(reference: Iterable[ConfigResource], proxies: Sequence[Pro
     resources = [r for r in reference if str(r.mesh) == "istio"]
     seen = _Collector()
     with_routes = [p for p in proxies if p.routes]
-    for vs in (r for r in resources if r.kind == "VirtualService"):
-        spec = canonical(vs)["spec"]
-        if "mesh" not in (spec.get("gateways") or ["mesh"]):
-            continue  # bound to gateways only: sidecars never get it
+    sidecar_vss = [(vs, spec) for vs in resources if vs.kind == "VirtualService"
+                   # bound to gateways only: sidecars never get it
+                   if "mesh" in ((spec := canonical(vs)["spec"]).get("gateways") or ["mesh"])]
+    # Istio gives sidecars one VirtualService per host (the oldest) and ignores the others: with
+    # several for a host, which one the proxies should hold is not known, so that host is not
+    # compared (diagnose reports the duplicate itself: MSH0206).
+    claims = Counter(h for _vs, spec in sidecar_vss for h in set(spec.get("hosts") or []))
+    for vs, spec in sidecar_vss:
         expected = _expand(spec.get("http") or [])
         if not expected:
             continue
         rid = ResourceId.of(vs)
         for proxy in with_routes:
             for host in spec.get("hosts") or []:
+                if claims[host] > 1:
+                    continue
                 for actual in _virtual_hosts(proxy, host):
                     pairs = _pair(expected, actual)
                     if pairs is None:
@@ -172,12 +171,12 @@ def _subsets(resources: list[ConfigResource], proxies: Sequence[Proxy], seen: _C
     for proxy in proxies:
         held: dict[str, set[str]] = defaultdict(set)
         for c in proxy.clusters:
-            parsed = parse_cluster(c.name)
-            host = c.service_host or (parsed[0] if parsed else None)
+            parsed = istio_outbound(c.name)
+            host = c.service_host or (parsed.service_host if parsed else None)
             if c.direction != "outbound" and not parsed:
                 continue
             if host in rules:
-                subset = c.subset if c.subset is not None else (parsed[1] if parsed else "")
+                subset = c.subset if c.subset is not None else (parsed.subset if parsed else "")
                 held[host].add(subset or "")
         for host, subsets in held.items():
             rid, names = rules[host]

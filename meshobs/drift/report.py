@@ -46,7 +46,7 @@ def _history(run: DriftRun) -> dict[str, tuple[str, str]]:
 
 
 def _sorted(drifts: list[Drift]) -> list[Drift]:
-    return sorted(drifts, key=lambda d: (-d.severity.rank, d.layers, d.resource, d.path))
+    return sorted(drifts, key=lambda d: (-d.severity.weight, d.layers, d.resource, d.path))
 
 
 def to_json(run: DriftRun) -> dict[str, Any]:
@@ -128,7 +128,8 @@ def to_text(run: DriftRun) -> str:
         first, second = _sides(d)
         status = hist.get(d.id)
         since = f"  [{status[0]}, since {when(status[1])}]" if status else ""
-        lines.append(f"{MARK.get(d.severity.value, '-')} {d.severity.value:<7} {d.resource}  {d.layers}  "
+        code = f"{d.code} " if d.code else ""
+        lines.append(f"{MARK.get(d.severity.value, '-')} {d.severity.value:<7} {code}{d.resource}  {d.layers}  "
                      f"{_where(d)}: {first} {_value(d.left)} -> {second} {_value(d.right)}{since}")
         for proxy, value in d.per_proxy:
             lines.append(f"    proxy {proxy}: {_value(value)}")
@@ -158,12 +159,12 @@ def to_markdown(run: DriftRun) -> str:
     for p in run.problems:
         lines.append(f"- **could not check:** {p}")
     if run.active:
-        lines += ["| severity | resource | layers | path | first layer | second layer | proxies | status |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["| severity | code | resource | layers | path | first layer | second layer | proxies | status |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for d in _sorted(run.active):
             first, second = _sides(d)
             status = hist.get(d.id)
-            cells = [d.severity.value, f"`{d.resource}`", d.layers, f"`{_where(d)}`",
+            cells = [d.severity.value, d.code or "", f"`{d.resource}`", d.layers, f"`{_where(d)}`",
                      f"{first}: `{_value(d.left)}`", f"{second}: `{_value(d.right)}`",
                      ", ".join(d.proxies), f"{status[0]} since {when(status[1])}" if status else ""]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")

@@ -9,10 +9,11 @@ read makes the run incomplete (its pairs are not checked and their earlier drift
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from meshobs.model import ConfigResource, Layer, MeshSnapshot, SourceState
+from meshobs.model import ConfigResource, Layer, Mesh, MeshSnapshot, SourceState
 
 from .compare import INTENDED_EFFECTIVE, INTENDED_LIVE, LIVE_EFFECTIVE, Drift, Severity, compare_resources
 from .effective import compare_effective
@@ -62,7 +63,13 @@ class DriftRun:
         return not self.problems and bool(self.checked)
 
     def worst(self) -> Severity | None:
-        return max((d.severity for d in self.active), key=lambda s: s.rank, default=None)
+        return max((d.severity for d in self.active), key=lambda s: s.weight, default=None)
+
+
+def mesh_config(resources: Iterable[ConfigResource]) -> list[ConfigResource]:
+    """The mesh configuration among ``resources``: Namespaces and Secrets ride along in the
+    model (their labels and public facts feed the analyzers) but are not what drift compares."""
+    return [r for r in resources if not (r.mesh is Mesh.UNKNOWN and r.kind in ("Namespace", "Secret"))]
 
 
 def intended_from_paths(paths: list[str], time: datetime) -> tuple[list[ConfigResource], LayerState]:
@@ -78,7 +85,7 @@ def intended_from_paths(paths: list[str], time: datetime) -> tuple[list[ConfigRe
         part = normalize(raw, NormalizeContext(time=time, window_s=0))
     except ValueError as exc:
         return [], LayerState("intended", False, origin=origin, error=str(exc))
-    resources = [r for r in part.config if r.layer is Layer.INTENDED]
+    resources = mesh_config(r for r in part.config if r.layer is Layer.INTENDED)
     errors = [s.message for s in part.sources if s.state is SourceState.ERROR]
     items = tuple(p for s in part.sources for p in s.problems)
     if errors:
@@ -87,7 +94,7 @@ def intended_from_paths(paths: list[str], time: datetime) -> tuple[list[ConfigRe
 
 
 def live_layer(snapshot: MeshSnapshot) -> tuple[list[ConfigResource], LayerState]:
-    resources = snapshot.config_of(layer=Layer.LIVE)
+    resources = mesh_config(snapshot.config_of(layer=Layer.LIVE))
     sources = [s for s in snapshot.sources if s.kind in LIVE_SOURCE_KINDS]
     origin = ", ".join(s.name for s in sources)
     if not sources:
@@ -117,32 +124,41 @@ def effective_layer(snapshot: MeshSnapshot) -> LayerState:
                       or "the Envoy proxies returned no routes or clusters")
 
 
+EFFECTIVE = "effective"  # live-effective, or intended-effective when there is no live layer
+
+
 def check(intended: list[ConfigResource] | None, intended_state: LayerState | None, snapshot: MeshSnapshot,
-          *, rules: list[IgnoreRule], now: datetime, all_namespaces: bool = False) -> DriftRun:
-    """Compare the layers that could be read; ``intended=None`` when no --intended was given."""
+          *, rules: list[IgnoreRule], now: datetime, all_namespaces: bool = False,
+          pairs: tuple[str, ...] = (INTENDED_LIVE, EFFECTIVE)) -> DriftRun:
+    """Compare the layers that could be read; ``intended=None`` when no --intended was given
+    (the snapshot's own intended layer is used, if it has one). ``pairs`` narrows what is
+    compared (``diagnose`` asks for the configuration pair and the Envoy pair separately: the
+    first needs no proxies)."""
     if intended is None:
-        from_snapshot = snapshot.config_of(layer=Layer.INTENDED)
+        from_snapshot = mesh_config(snapshot.config_of(layer=Layer.INTENDED))
         intended = from_snapshot or None
         intended_state = (LayerState("intended", True, len(from_snapshot), snapshot.origin) if from_snapshot
                           else LayerState("intended", False, error="no intended layer (--intended DIR)",
                                           configured=False))
     assert intended_state is not None
     live, live_state = live_layer(snapshot)
-    eff_state = effective_layer(snapshot)
-    layers = {"intended": intended_state, "live": live_state, "effective": eff_state}
+    layers = {"intended": intended_state, "live": live_state}
+    if EFFECTIVE in pairs:
+        layers["effective"] = effective_layer(snapshot)
     problems = [f"{s.name}: {s.error}" for s in layers.values() if s.configured and not s.available]
     problems += [f"{s.name}: left out: {item}" for s in layers.values() for item in s.items]
     drifts: list[Drift] = []
     checked: list[str] = []
     has_intended = intended is not None and intended_state.available
-    if has_intended and live_state.available:
+    if INTENDED_LIVE in pairs and has_intended and live_state.available:
         scope = None if all_namespaces else {r.namespace for r in intended or []}
         drifts += compare_resources(intended or [], live, INTENDED_LIVE, right_scope=scope)
         checked.append(INTENDED_LIVE)
-    if live_state.available and eff_state.available:
+    eff_state = layers.get("effective")
+    if eff_state is not None and live_state.available and eff_state.available:
         drifts += compare_effective(live, snapshot.proxies, LIVE_EFFECTIVE, proxy_labels(snapshot))
         checked.append(LIVE_EFFECTIVE)
-    elif has_intended and eff_state.available and not live_state.available:
+    elif eff_state is not None and has_intended and eff_state.available and not live_state.available:
         drifts += compare_effective(intended or [], snapshot.proxies, INTENDED_EFFECTIVE, proxy_labels(snapshot))
         checked.append(INTENDED_EFFECTIVE)
     return DriftRun(now, layers, checked, apply(drifts, rules), problems)

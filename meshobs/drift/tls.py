@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from meshobs.collectors.envoy.names import istio_outbound
 from meshobs.model import ConfigResource, MeshSnapshot, Proxy
 
 from .normalise import ResourceId, canonical
@@ -79,7 +80,6 @@ def _rules_for(rules: Sequence[tuple[ConfigResource, dict[str, Any]]], host: str
 def compare_tls(resources: Sequence[ConfigResource], proxies: Sequence[Proxy], see: See,
                 labels: Mapping[str, Mapping[str, str]] | None = None) -> None:
     """Feed ``see`` one observation per (proxy, cluster) whose TLS a DestinationRule decides."""
-    from .effective import parse_cluster
 
     rules = [(r, canonical(r)["spec"]) for r in resources if r.kind == "DestinationRule"]
     if not rules:
@@ -89,12 +89,12 @@ def compare_tls(resources: Sequence[ConfigResource], proxies: Sequence[Proxy], s
     held: dict[tuple[ResourceId, str, str], tuple[str, str]] = {}
     for proxy in proxies:
         for c in proxy.clusters:
-            parsed = parse_cluster(c.name)
+            parsed = istio_outbound(c.name)
             if c.tls is None or parsed is None:
                 continue
-            host = c.service_host or parsed[0]
-            port = c.port if c.port is not None else parsed[2]
-            subset = c.subset if c.subset is not None else parsed[1]
+            host = c.service_host or parsed.service_host or ""
+            port = c.port if c.port is not None else parsed.port
+            subset = c.subset if c.subset is not None else parsed.subset
             applicable = _rules_for(rules, host, proxy, (labels or {}).get(proxy.id))
             for resource, spec in applicable or []:
                 decided = expected_tls(spec, port, subset or "")

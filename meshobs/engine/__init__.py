@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from meshobs.catalogue import CATALOGUE
+from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE
 from meshobs.checks import registry
 from meshobs.checks.base import Analyzer, AnyCheck, Finding, Settings, finding
 from meshobs.checks.traffic import outbound_edges
@@ -26,14 +26,17 @@ from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
 
 from .inputs import answered, availability
-from .ranking import MAX_DEPTH, downstream, rank
+from .ranking import MAX_DEPTH, Failures, downstream, rank
 from .report import (
     ERROR,
+    JUDGED,
     SKIPPED,
+    UNKNOWN,
     CheckResult,
     MeshReport,
     Report,
     SourceResult,
+    gaps,
     judged,
     status_of,
 )
@@ -88,8 +91,14 @@ def callees_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:
                    if not e.destination.is_unknown and e.destination != service})
 
 
+# Refusals the caller gets instead of an answer: not errors by Istio's success rate (4xx), but
+# the call failed, and the caller usually turns them into errors of its own.
+REFUSED = ("401", "403")
+
+
 def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool:
-    """Do the calls caller -> callee carry errors? (Latency is judged by the callee's findings.)
+    """Do the calls caller -> callee carry errors (or refusals: 401, 403)? (Latency is judged
+    by the callee's findings.)
 
     Without traffic data for the hop (the graph came from elsewhere) the hop is not ruled out.
     """
@@ -97,7 +106,26 @@ def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, ki
         return True
     # Only edges with response codes can rule a hop out (Jaeger's dependency links count calls).
     edges = [e for e in outbound_edges(snapshot, caller) if e.destination == callee and e.responses]
-    return not edges or any(e.error_rate > 0 for e in edges)
+    return not edges or any(e.error_rate > 0 or any(r.code in REFUSED and r.rate > 0 for r in e.responses)
+                            for e in edges)
+
+
+def hop_failures(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) -> Failures | None:
+    """How the calls caller -> callee failed or were refused: rates by status code and by Envoy
+    flag (only where the source reports exact codes); None without such calls."""
+    by_code: dict[str, float] = {}
+    by_flag: dict[str, float] = {}
+    for e in outbound_edges(snapshot, caller):
+        if e.destination != callee:
+            continue
+        for r in e.responses:
+            if not (r.is_error or r.code in REFUSED) or r.rate <= 0 or not r.code.isdigit():
+                continue
+            by_code[r.code] = by_code.get(r.code, 0.0) + r.rate
+            for flag in r.flag_list or ("-",):
+                by_flag[flag] = by_flag.get(flag, 0.0) + r.rate
+    total = sum(by_code.values())
+    return Failures(total, by_code, by_flag) if total > 0 else None
 
 
 class _Cache:
@@ -112,6 +140,12 @@ class _Cache:
         self.answered = answered(snapshot)
         self.results: dict[ServiceRef, tuple[list[CheckResult], list[Finding]]] = {}
         self._analysis: Analysis | None = None
+        # The checks that say whether a service's requests succeed and are fast: those whose
+        # codes are symptoms (errors, latency) in the catalogue. Only they vouch for health.
+        # What callers see (errors, latency) vouches for a service; a delivery or routing
+        # symptom's check passing says nothing about whether its requests succeed.
+        self.vouching = frozenset(c.id for c in self.checks
+                                  if any(CATALOGUE[code].symptom in CALL_GRAPH_KINDS for code in c.codes))
 
     @property
     def analysis(self) -> Analysis:
@@ -160,9 +194,11 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
     mesh_causes, _ = apply_suppressions(cache.analysis.mesh_level, list(suppressions), snapshot.time)
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
                   lambda x, c, kind: hop_shows(snapshot, x, c, kind), cache.unjudged(results),
+                  hop_failures=lambda x, c: hop_failures(snapshot, x, c),
                   mesh_causes=mesh_causes, delivery_candidates=lambda f: cache.about(f.workloads, suppressions),
                   target_workloads=frozenset(w.ref for w in snapshot.workloads_of(service)))
-    return Report(service=service, status=status_of(ranked, cache.answered, judged(results)),
+    status = status_of(ranked, cache.answered, judged(results, cache.vouching), bool(gaps(results)))
+    return Report(service=service, status=status,
                   findings=tuple(ranked), checks=tuple(_rescore(results, by_service[service])),
                   sources=cache.sources, suppressed=tuple(hidden_all),
                   time=snapshot.time, origin=snapshot.origin)
@@ -192,10 +228,29 @@ def diagnose_all(snapshot: MeshSnapshot, settings: Settings | None = None,
     everything = list(mesh_findings) + [f for r in reports for f in r.findings]
     mesh_findings = [replace(f, rank=n) for n, f in enumerate(mesh_findings, start=1)]
     verdicts = _mesh_verdicts(cache, mesh_findings, reports)
-    some_judged = judged(verdicts) or any(r.status != "unknown" for r in reports)
-    return MeshReport(reports=reports, status=status_of(everything, cache.answered, some_judged),
+    return MeshReport(reports=reports, status=status_of(everything, cache.answered,
+                                                        _mesh_judged(cache, verdicts, reports),
+                                                        _mesh_partial(verdicts, reports)),
                       sources=cache.sources, time=snapshot.time, origin=snapshot.origin,
                       mesh_findings=tuple(mesh_findings), analyzers=tuple(verdicts))
+
+
+def _mesh_judged(cache: _Cache, verdicts: list[CheckResult], reports: Sequence[Report]) -> bool:
+    """Can the run vouch for the mesh? When the checks that judge traffic ran into data for
+    some service, at least one service must have been judged: the analyzers' verdict on the
+    configuration says nothing about whether requests succeed (a window without samples is
+    unknown however clean the configuration). Without such checks (configuration only), an
+    analyzer's verdict is enough."""
+    traffic_ran = any(r.id in cache.vouching and (r.status in JUDGED or r.could_not_check)
+                      for rep in reports for r in rep.checks)
+    if traffic_ran:
+        return any(r.status != UNKNOWN for r in reports)
+    return judged(verdicts) or any(r.status != UNKNOWN for r in reports)
+
+
+def _mesh_partial(verdicts: list[CheckResult], reports: Sequence[Report]) -> bool:
+    """Did a configured source leave a gap anywhere (no data, failed, answered in part)?"""
+    return bool(gaps(verdicts)) or any(gaps(r.checks) for r in reports)
 
 
 def _mesh_verdicts(cache: _Cache, kept: list[Finding], reports: Sequence[Report]) -> list[CheckResult]:

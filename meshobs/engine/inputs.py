@@ -108,6 +108,20 @@ def missing(needs: tuple[str, ...], available: dict[str, str | None]) -> str | N
     return "; ".join(reasons) if reasons else None
 
 
+def data_gap(needs: tuple[str, ...], available: dict[str, str | None], snapshot: MeshSnapshot) -> bool:
+    """Is a need missing although a source that provides it is configured (it answered with
+    nothing, failed, or answered in part)? Then the check ran into a gap in the data, not into
+    a set-up without that source: the run could not check it."""
+    present = {s.kind for s in snapshot.sources}
+    for need in needs:
+        options = need.split("|")
+        if any(available.get(o, "unknown") is None for o in options):
+            continue
+        if any(kind in present for o in options for kind in INPUTS.get(o, ((), ""))[0]):
+            return True
+    return False
+
+
 def answered(snapshot: MeshSnapshot) -> bool:
     """Did any source answer, even in part? (A hand-built snapshot without statuses counts when
     it has data.)"""

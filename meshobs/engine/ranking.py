@@ -11,17 +11,26 @@ expired certificate, a slow hop...); each code declares which in the catalogue
   when nothing explains C's symptom, C's symptom itself is the explanation (C fails or is
   slow on its own).
 
+A cause whose code declares a *signature* (the status codes and Envoy flags of the requests it
+breaks: 403 for an AuthorizationPolicy, UH for a subset without pods) is matched against how the
+symptom's requests actually failed: on the symptom itself for a cause on its own service, on
+the calls over the hop for a cause on a callee. When those failures are known and none carries
+the signature, the cause does not explain the symptom; when they do, the share that does ranks
+it. So the misconfiguration the traffic points at comes before a cause that merely could
+explain errors.
+
 Every finding gets an *effective severity*: its own, raised to that of the worst symptom it
 explains, so a warning-level cause of an error outranks the error. Ranks then go by effective
-severity, then explained findings after the findings that explain them, then causal depth
-(deeper, i.e. further downstream, first), then magnitude.
+severity, then explained findings after the findings that explain them, then the share of the
+explained failures that carry the cause's signature, then causal depth (deeper, i.e. further
+downstream, first), then magnitude.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE
 from meshobs.checks.base import Finding
@@ -30,6 +39,10 @@ from meshobs.model import ServiceRef, WorkloadRef
 from .delivery import links as delivery_links
 
 MAX_DEPTH = 3
+# Symptoms a service does not pass on to its callers: traffic split differently from a
+# service's weights is that service's routing, explained by what shapes its routes, never by a
+# callee's.
+LOCAL_KINDS = frozenset({"routing"})
 
 
 def symptom_kind(f: Finding) -> str | None:
@@ -41,6 +54,49 @@ def effects(f: Finding) -> frozenset[str]:
     """What kind of symptom a cause finding can produce upstream (empty for symptoms, info and
     internal findings); declared on the finding's code."""
     return CATALOGUE[f.code].causes
+
+
+@dataclass(frozen=True)
+class Failures:
+    """How failing requests ended: requests per second by HTTP status code and by Envoy
+    response flag (``-``: none), out of ``total``. A map is empty when the source does not say
+    (CloudWatch reports code classes, no flags): unknown, not "none of them"."""
+
+    total: float
+    by_code: Mapping[str, float] = field(default_factory=dict)
+    by_flag: Mapping[str, float] = field(default_factory=dict)
+
+
+def symptom_failures(f: Finding) -> Failures | None:
+    """The failures an error symptom's evidence breaks down (``by_code``, ``by_flag``)."""
+    evidence = f.evidence
+    codes = evidence.get("by_code")
+    flags = evidence.get("by_flag")
+    by_code = {str(k): float(v) for k, v in codes.items() if str(k).isdigit()} if isinstance(codes, Mapping) else {}
+    by_flag: dict[str, float] = {}
+    for k, v in (flags.items() if isinstance(flags, Mapping) else ()):
+        rate = v.get("rps") if isinstance(v, Mapping) else v
+        if str(k) != "n/a" and isinstance(rate, int | float):
+            by_flag[str(k)] = float(rate)
+    total = evidence.get("error_rps")
+    total = float(total) if isinstance(total, int | float) else sum(by_code.values())
+    return Failures(total, by_code, by_flag) if total > 0 and (by_code or by_flag) else None
+
+
+def signature_share(f: Finding, failures: Failures | None) -> float | None:
+    """The share of ``failures`` carrying the cause's signature (0: none of them, although
+    how they failed is known), or None when it cannot be told (no signature, no breakdown)."""
+    signature = CATALOGUE[f.code].signature
+    if not signature or failures is None or failures.total <= 0:
+        return None
+    shares = []
+    codes = [t for t in signature if t.isdigit()]
+    flags = [t for t in signature if not t.isdigit()]
+    if codes and failures.by_code:
+        shares.append(sum(failures.by_code.get(c, 0.0) for c in codes) / failures.total)
+    if flags and failures.by_flag:
+        shares.append(sum(failures.by_flag.get(fl, 0.0) for fl in flags) / failures.total)
+    return min(1.0, max(shares)) if shares else None
 
 
 def downstream(target: ServiceRef, callees: Callable[[ServiceRef], list[ServiceRef]],
@@ -82,6 +138,7 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
          mesh_causes: Sequence[Finding] = (),
          delivery_candidates: Callable[[Finding], Iterable[Finding]] = lambda _f: (),
          target_workloads: frozenset[WorkloadRef] = frozenset(),
+         hop_failures: Callable[[ServiceRef, ServiceRef], Failures | None] = lambda _x, _c: None,
          ) -> list[Finding]:
     """The target's findings plus the downstream findings that explain them, ranked 1..n.
 
@@ -95,6 +152,8 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
     ``delivery_candidates(f)`` the findings about the workloads ``f`` concerns, wherever they
     are filed, and ``target_workloads`` the target's own (whose drifted routes are filed under
     the service they route to).
+    ``hop_failures(x, c)`` says how the calls from x to c failed (status codes, flags), to match
+    the causes found on c against (see ``signature_share``).
     """
     causes_of: dict[ServiceRef, list[Finding]] = {}
     symptoms_of: dict[ServiceRef, dict[str, list[Finding]]] = {}
@@ -109,24 +168,35 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
     explains: dict[str, set[str]] = {}  # cause key -> symptom keys
     explained_by: dict[str, set[str]] = {}
     chain: dict[str, Finding] = {}  # downstream findings to include
+    matched: dict[str, float] = {}  # cause key -> the largest share of failures it matches
+
+    def take(c: Finding, failures: Failures | None, found: set[str]) -> None:
+        share = signature_share(c, failures)
+        if share == 0.0:
+            return  # the failures are known and none looks like what this cause does
+        found.add(_key(c))
+        chain[_key(c)] = c
+        matched[_key(c)] = max(matched.get(_key(c), 0.0), share or 0.0)
 
     def explain(symptom: Finding, at: ServiceRef, kind: str, only: ServiceRef | None,
                 hops: int, seen: frozenset[ServiceRef]) -> set[str]:
         found: set[str] = set()
+        own_failures = symptom_failures(symptom) if kind == "errors" else None
         if only is None:  # causes on the symptom's own service (an edge symptom looks further)
             for c in causes_of.get(at, []):
                 if kind in effects(c):
-                    found.add(_key(c))
-                    chain[_key(c)] = c
-        if hops >= MAX_DEPTH:
+                    take(c, own_failures, found)
+        if hops >= MAX_DEPTH or kind in LOCAL_KINDS:
             return found
         for callee in ([only] if only is not None else callees(at)):
             if callee in seen or callee not in depth or not hop_shows(at, callee, kind):
                 continue
+            # How the calls over this hop failed; an edge symptom's own breakdown is that hop's.
+            failures = (hop_failures(at, callee) or (own_failures if only is not None else None)
+                        if kind == "errors" else None)
             for c in causes_of.get(callee, []):
                 if kind in effects(c):
-                    found.add(_key(c))
-                    chain[_key(c)] = c
+                    take(c, failures, found)
             for s in symptoms_of.get(callee, {}).get(kind, []):
                 # A callee showing the same symptom passes on what explains it.
                 deeper = explain(s, callee, kind, _edge_destination(s), hops + 1, seen | {callee})
@@ -145,7 +215,7 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
     own = list(by_service.get(target, []))
     for f in own:
         kind = symptom_kind(f)
-        if kind in CALL_GRAPH_KINDS:
+        if kind in CALL_GRAPH_KINDS or kind in LOCAL_KINDS:
             causes = explain(f, target, kind, _edge_destination(f), 0, frozenset({target}))
             causes.discard(_key(f))
             if causes:
@@ -178,10 +248,10 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
         return max([own_weight] + [everything[s].severity.weight
                                    for s in _closure(k, explains) if s in everything])
 
-    def sort_key(k: str) -> tuple[int, int, int, float, str]:
+    def sort_key(k: str) -> tuple[int, int, float, int, float, str]:
         f = everything[k]
         d = depth.get(f.service, 0) if f.service is not None else 0
-        return (-effective(k), 1 if explained_by.get(k) else 0, -d, -f.magnitude, _label(f))
+        return (-effective(k), 1 if explained_by.get(k) else 0, -matched.get(k, 0.0), -d, -f.magnitude, _label(f))
 
     ranked: list[Finding] = []
     for n, k in enumerate(sorted(everything, key=sort_key), start=1):

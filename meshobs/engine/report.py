@@ -26,6 +26,9 @@ class CheckResult:
     kind: str = "check"  # check (judges a service) | analyzer (judges configuration resources)
     # Ran, but the data could not support a verdict (CouldNotCheck: no requests in the window...).
     could_not_check: bool = False
+    # Skipped because data a configured source should have delivered is missing (it answered
+    # with nothing, failed, or answered in part): a gap in what the run could judge.
+    missing_data: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Report:
     """The diagnosis of one service. ``findings`` are ranked: ``findings[0]`` is rank 1."""
 
     service: ServiceRef
-    status: str  # healthy | degraded | failing | unknown
+    status: str  # healthy | partial | degraded | failing | unknown (see status_of)
     findings: tuple[Finding, ...]
     checks: tuple[CheckResult, ...]
     sources: tuple[SourceResult, ...]
@@ -77,25 +80,84 @@ class MeshReport:
         return self.mesh_findings + tuple(f for r in self.reports for f in r.findings)
 
 
-def status_of(findings: tuple[Finding, ...] | list[Finding], answered: bool, judged: bool = True) -> str:
-    """healthy | degraded (warnings) | failing (errors) | unknown (no source answered, or no
-    check could judge anything: no data is not health)."""
+HEALTHY, PARTIAL, DEGRADED, FAILING, UNKNOWN = "healthy", "partial", "degraded", "failing", "unknown"
+STATUSES = (HEALTHY, PARTIAL, DEGRADED, FAILING, UNKNOWN)
+
+
+def status_of(findings: tuple[Finding, ...] | list[Finding], answered: bool, judged: bool = True,
+              partial: bool = False) -> str:
+    """The run's word for a service or the mesh (no data is never health):
+
+    * ``unknown``: no source answered, or nothing could vouch for it (:func:`judged`) and no
+      warning or error was found (exit 3: could not check);
+    * ``failing`` / ``degraded``: an error / a warning was found (whatever could not be checked:
+      the status line says that too);
+    * ``partial``: no warning or error, but part of the data a configured source should have
+      delivered was missing (:func:`gaps`), so "healthy" would claim more than was judged;
+    * ``healthy``: judged, nothing found, nothing missing.
+    """
     if not answered:
-        return "unknown"
+        return UNKNOWN
     weights = {f.severity.weight for f in findings}
     if Severity.ERROR.weight in weights:
-        return "failing"
+        return FAILING
     if Severity.WARNING.weight in weights:
-        return "degraded"
-    return "healthy" if judged else "unknown"
+        return DEGRADED
+    if not judged:
+        return UNKNOWN
+    return PARTIAL if partial else HEALTHY
 
 
-def judged(results: tuple[CheckResult, ...] | list[CheckResult]) -> bool:
-    """Can the checks vouch for the service? At least one reached a verdict, and when traffic
-    checks ran, at least one of them did: traffic is what says a service works, so a window
+def judged(results: tuple[CheckResult, ...] | list[CheckResult], vouching: frozenset[str] | None = None) -> bool:
+    """Can the checks vouch for the service? At least one reached a verdict, and when the
+    checks that say whether its requests succeed and are fast (``vouching``: the checks whose
+    codes carry a symptom role in the catalogue; by default the traffic category) ran into
+    data, at least one of them judged: traffic is what says a service works, so a window
     without its requests leaves its health unknown however well its proxies and configuration
-    look (an idle service is "unknown", never "healthy")."""
+    look (an idle service is "unknown", never "healthy"). A vouching check skipped because no
+    source of its data is configured does not count either way (a configuration-only run)."""
     if not any(r.status in JUDGED for r in results):
         return False
-    traffic = [r for r in results if r.category is Category.TRAFFIC and (r.status in JUDGED or r.could_not_check)]
+    def vouches(r: CheckResult) -> bool:
+        return r.id in vouching if vouching is not None else r.category is Category.TRAFFIC
+
+    traffic = [r for r in results if vouches(r) and (r.status in JUDGED or r.could_not_check)]
     return not traffic or any(r.status in JUDGED for r in traffic)
+
+
+def gaps(results: tuple[CheckResult, ...] | list[CheckResult]) -> list[CheckResult]:
+    """Checks skipped because data a configured source should have delivered is missing (it
+    answered with nothing, failed, or answered in part): what a partial run could not check.
+    Run-time skips ("no requests into X": a service nobody calls) are not gaps; they show in
+    the checklist, and leave a service ``unknown`` only when nothing vouches for it."""
+    return [r for r in results if r.missing_data]
+
+
+def unchecked_line(results: tuple[CheckResult, ...] | list[CheckResult], limit: int = 6) -> str:
+    """``traffic.error_rate, traffic.latency (no request metrics, no latency metrics: prometheus
+    answered with no data)``: the checks that could not check and why, in one line (the reasons
+    of several checks share their causes; the checklist has each in full)."""
+    ids: list[str] = []
+    why: dict[str, list[str]] = {}  # cause -> what it left missing
+    # What a configured source failed to deliver first, and the traffic checks before the rest:
+    # they are why a run is unknown or partial, and the line shows only the first few.
+    ordered = sorted(results, key=lambda r: (not r.missing_data, r.category is not Category.TRAFFIC))
+    for r in ordered:
+        if not (r.could_not_check or r.missing_data):
+            continue
+        ids.append(r.id)
+        for atom in r.reason.removeprefix("could not check: ").split("; "):
+            atom = atom.replace(" (see Sources)", "").strip()
+            what, sep, cause = atom.partition(": ")
+            if not sep:
+                what, cause = "", atom
+            missing = why.setdefault(cause, [])
+            if what and what not in missing:
+                missing.append(what)
+    if not ids:
+        return ""
+    shown = ", ".join(dict.fromkeys(ids[:limit])) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+    causes = [f"{', '.join(what)}: {cause}" if what else cause for cause, what in list(why.items())[:2]]
+    if len(why) > 2:
+        causes.append(f"{len(why) - 2} more reasons")
+    return f"{shown} ({'; '.join(causes)})"

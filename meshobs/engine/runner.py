@@ -16,10 +16,10 @@ from dataclasses import dataclass, field, replace
 from meshobs.catalogue import Severity
 from meshobs.checks.base import Analyzer, AnyCheck, Check, CouldNotCheck, Finding, Settings, finding
 from meshobs.checks.scope import not_applicable
-from meshobs.model import MeshSnapshot, ServiceRef, SourceState
+from meshobs.model import MeshSnapshot, ServiceRef
 from meshobs.telemetry import timed
 
-from .inputs import availability, missing
+from .inputs import availability, data_gap, missing
 from .report import ERROR, FAIL, JUDGED, PASS, SKIPPED, WARN, CheckResult
 
 
@@ -83,7 +83,9 @@ def analyze(snapshot: MeshSnapshot, settings: Settings, analyzers: Sequence[Anal
     for a in analyzers:
         reason = missing(a.needs, available)
         if reason is not None:
-            out.results[a.id] = CheckResult(a.id, a.category, SKIPPED, reason, a.doc, a.kind)
+            gap = data_gap(a.needs, available, snapshot)
+            out.results[a.id] = CheckResult(a.id, a.category, SKIPPED, reason, a.doc, a.kind,
+                                            could_not_check=gap, missing_data=gap)
             continue
         result, found = _run(a, functools.partial(a.run, snapshot, settings), None)
         out.results[a.id] = result
@@ -136,23 +138,14 @@ def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
             continue
         reason = missing(c.needs, available)
         if reason is not None:
+            gap = data_gap(c.needs, available, snapshot)
             results.append(CheckResult(c.id, c.category, SKIPPED, reason, c.doc, c.kind,
-                                       could_not_check=_answered_empty(c.needs, snapshot)))
+                                       could_not_check=gap, missing_data=gap))
             continue
         result, found = _run(c, functools.partial(c.run, snapshot, service, settings), service)
         findings.extend(f if f.service is not None else replace(f, service=service) for f in found)
         results.append(result)
     return results, unique(findings)
-
-
-def _answered_empty(needs: tuple[str, ...], snapshot: MeshSnapshot) -> bool:
-    """Is an input missing because its source answered with nothing (a window without samples),
-    rather than because no such source is configured? The check then ran into no data."""
-    from .inputs import INPUTS
-
-    empty = {s.kind for s in snapshot.sources if s.state is SourceState.NO_DATA}
-    return any(kind in empty for need in needs for option in need.split("|")
-               for kind in INPUTS.get(option, ((), ""))[0])
 
 
 def unique(findings: Iterable[Finding]) -> list[Finding]:

@@ -32,20 +32,18 @@ class Identities:
 
 
 def identities(snapshot: MeshSnapshot) -> Identities:
-    out = Identities()
-    for node in spec.resources(snapshot, spec.VIRTUAL_NODE):
-        lay = spec.layout(node)
-        selector = ((node.spec.get("podSelector") or {}).get("matchLabels")) or {}
-        if not selector:
-            continue
-        hits = [w.ref for w in snapshot.workloads
-                if w.labels and all(str(w.labels.get(k)) == str(v) for k, v in selector.items())]
-        if len(hits) == 1:
-            out.workloads[WorkloadRef(str(lay.get("mesh") or node.namespace), str(lay.get("aws_name")))] = hits[0]
+    """The one App Mesh -> Kubernetes mapping (:func:`meshobs.collectors.appmesh_names.names_from`),
+    for the resources of a snapshot whose telemetry assembly already renamed with it."""
+    from meshobs.collectors.appmesh_names import names_from
+
+    names = names_from(snapshot.config, snapshot.workloads, snapshot.pods, snapshot.services)
+    out = Identities(dict(names.workloads), dict(names.services))
+    # A virtual service whose Kubernetes Service is not in the input still reads as the one its
+    # name spells (``cart-service`` in its namespace or mesh), so both sides of a cut-over agree.
     for vs in spec.resources(snapshot, spec.VIRTUAL_SERVICE):
         lay = spec.layout(vs)
         aws = str(lay.get("aws_name") or vs.name)
         parts = aws.split(".")
         namespace = parts[1] if len(parts) > 2 and parts[2] == "svc" else (vs.namespace or str(lay.get("mesh")))
-        out.services[ServiceRef(str(lay.get("mesh") or vs.namespace), aws)] = ServiceRef(namespace, parts[0])
+        out.services.setdefault(ServiceRef(str(lay.get("mesh") or vs.namespace), aws), ServiceRef(namespace, parts[0]))
     return out

@@ -16,8 +16,8 @@ from dataclasses import replace
 from meshobs import appmesh_spec as spec
 from meshobs import istio_config as ic
 from meshobs.collectors.appmesh_names import parse_cluster_name
+from meshobs.collectors.envoy.names import istio_outbound
 from meshobs.drift.compare import Drift, classify
-from meshobs.drift.effective import parse_cluster
 from meshobs.drift.normalise import ResourceId
 from meshobs.drift.routes import FieldNames, envoy_view, route_differences
 from meshobs.model import ConfigResource, HttpRoute, Mesh, MeshSnapshot, Proxy, ServiceRef, WorkloadRef
@@ -108,8 +108,9 @@ class ClusterKeys:
         if appmesh is not None:
             node = next((n for n in self.inventory.nodes if n.aws_name == appmesh.virtual_node), None)
             return self.points.of_node(node) if node is not None else f"node {appmesh.virtual_node}"
-        istio = parse_cluster(cluster)
-        return self.points.of_destination(f"{istio[0]}|{istio[1]}", client_namespace) if istio else cluster
+        istio = istio_outbound(cluster)
+        return (self.points.of_destination(f"{istio.service_host}|{istio.subset or ''}", client_namespace)
+                if istio else cluster)
 
 
 def _catch_all(route: HttpRoute) -> bool:

@@ -18,12 +18,13 @@ from .refs import UNKNOWN_SERVICE, UNKNOWN_WORKLOAD, Mesh, ServiceRef, WorkloadR
 from .series import MetricSeries
 from .snapshot import MeshSnapshot, SnapshotPart
 from .source import SourceState, SourceStatus
-from .topology import Pod, Service, ServicePort, Workload
+from .topology import ContainerRestarts, Pod, Service, ServicePort, Workload
 from .trace import Span, Trace
 from .traffic import Edge, Latency, Reporter, ResponseStat, Security
 
 __all__ = [
-    "EMPTY", "UNKNOWN_SERVICE", "UNKNOWN_WORKLOAD", "Cert", "CertRole", "ConfigResource", "ControlPlane",
+    "EMPTY", "UNKNOWN_SERVICE", "UNKNOWN_WORKLOAD", "Cert", "CertRole", "ConfigResource", "ContainerRestarts",
+    "ControlPlane",
     "Edge", "FilterChain", "FrozenDict", "HttpRoute", "InjectionWebhook", "IstiodReplica", "Latency", "Layer",
     "Listener", "Mesh", "MeshSnapshot", "MetricSeries", "Pod", "Proxy", "Reporter", "ResponseStat",
     "RouteDestination", "Security", "Service", "ServicePort", "ServiceRef", "SnapshotPart", "SourceLocation",

@@ -37,6 +37,10 @@ class SourceStatus:
     kind: str = ""  # prometheus | envoy | jaeger | kubernetes | manifests | cloudwatch | xray ...
     inputs: FrozenDict = EMPTY
     problems: tuple[str, ...] = ()
+    # The namespaces whose mesh configuration (custom resources) the source listed; None: every
+    # namespace it could see. A question about one service lists only its neighbourhood's
+    # (meshobs.neighbourhood), so "no Gateway named X in namespace Y" holds only where Y was listed.
+    config_namespaces: tuple[str, ...] | None = None
 
     @property
     def ok(self) -> bool:

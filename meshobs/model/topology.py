@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from .config import SourceLocation
 from .frozen import EMPTY, FrozenDict
 from .refs import Mesh, ServiceRef, WorkloadRef
 
@@ -46,6 +48,10 @@ class Service:
     origin: str = field(default="", compare=False)
     # The ports with their names, target ports and protocols (empty when only numbers are known).
     port_specs: tuple[ServicePort, ...] = ()
+    # ``type: ExternalName``: the DNS name the Service aliases (Istio cannot sniff its protocol).
+    external_name: str | None = None
+    # Where a manifest wrote it (file and field lines), so an analyzer finding names the line.
+    location: SourceLocation | None = field(default=None, compare=False)
 
     @property
     def namespace(self) -> str:
@@ -78,6 +84,10 @@ class Workload:
     meshed: bool | None = None
     # The pod template's mesh annotations (``sidecar.istio.io/...``); others are not kept.
     annotations: FrozenDict = EMPTY
+    # The image of its ``istio-proxy`` container when the template or its pods have one
+    # (``auto`` asks the injector to fill it in: a gateway deployment).
+    proxy_image: str | None = None
+    location: SourceLocation | None = field(default=None, compare=False)
 
     @property
     def namespace(self) -> str:
@@ -86,6 +96,21 @@ class Workload:
     @property
     def name(self) -> str:
         return self.ref.name
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerRestarts:
+    """One container's restart history as its status tells it: how often, and how and when the
+    previous run ended (``lastState.terminated``; else the current run's start), so a restart
+    is judged by how recent it is, not by a count that never goes down."""
+
+    container: str
+    count: int
+    last_at: datetime | None = None  # None: the status does not say when
+    reason: str | None = None  # OOMKilled, Error, Completed ...
+    exit_code: int | None = None
+    waiting: str | None = None  # the container's current waiting reason (CrashLoopBackOff ...)
+    sidecar: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +134,10 @@ class Pod:
     containers: tuple[str, ...] = field(default=())
     # The pod's mesh annotations (``sidecar.istio.io/...``); others are not kept.
     annotations: FrozenDict = EMPTY
+    proxy_image: str | None = None  # the image of its sidecar container
+    location: SourceLocation | None = field(default=None, compare=False)
+    # Containers that restarted (or wait to), with when: empty when none did.
+    restart_history: tuple[ContainerRestarts, ...] = ()
+    # On Istio's ambient data plane (``istio.io/dataplane-mode=ambient`` on the pod or its
+    # namespace, and no sidecar): ztunnel and waypoints carry its traffic, no sidecar by design.
+    ambient: bool = False

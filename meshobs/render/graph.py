@@ -44,7 +44,8 @@ class Marks:
 
 
 NO_MARKS = Marks()
-HEALTH_MARK = {"failing": "× failing", "degraded": "! degraded", "healthy": "✓ healthy", "unknown": "? unknown"}
+HEALTH_MARK = {"failing": "× failing", "degraded": "! degraded", "healthy": "✓ healthy", "unknown": "? unknown",
+               "partial": "~ partial"}
 MTLS_WORD = {"mutual_tls": "mTLS", "none": "PLAINTEXT", "unknown": "mTLS ?"}
 
 
@@ -166,7 +167,8 @@ def _id(ref: str) -> str:
     return "n_" + "".join(c if c.isalnum() else "_" for c in ref)
 
 
-DOT_HEALTH = {"failing": "#f4cccc", "degraded": "#fff2cc", "healthy": "#d9ead3", "unknown": "#eeeeee"}
+DOT_HEALTH = {"failing": "#f4cccc", "degraded": "#fff2cc", "healthy": "#d9ead3", "unknown": "#eeeeee",
+              "partial": "#eef5e9"}
 EDGE_COLOUR = {"error": "red", "warning": "orange", "ok": "black"}
 
 

@@ -28,6 +28,8 @@ from meshobs.engine.report import (
     MeshReport,
     Report,
     SourceResult,
+    gaps,
+    unchecked_line,
 )
 from meshobs.model import ServiceRef, thaw
 
@@ -35,7 +37,7 @@ from meshobs.model import ServiceRef, thaw
 MARKS = {PASS: "\u221a", WARN: "\u203c", FAIL: "\u00d7", SKIPPED: "\u2013", ERROR: "\u00d7"}
 COLOURS = {PASS: "green", WARN: "yellow", FAIL: "red", SKIPPED: "bright_black", ERROR: "red",
            "error": "red", "warning": "yellow", "info": "cyan",
-           "healthy": "green", "degraded": "yellow", "failing": "red", "unknown": "magenta"}
+           "healthy": "green", "partial": "yellow", "degraded": "yellow", "failing": "red", "unknown": "magenta"}
 # How much of a collection of evidence the text shows; -o json has everything.
 MAX_ITEMS = 4
 
@@ -182,25 +184,33 @@ def render(report: Report | MeshReport, color: bool = False) -> str:
             until = f" until {when(s.until)}" if s.until else ""
             lines.append(f"  {f.code} {f.subject}: {s.reason or 'no reason given'}{until}")
     lines += ["", *_sources(report.sources, style), "",
-              _summary(report.status, report.findings, style, _unchecked(report.checks))]
+              _summary(report.status, report.findings, style, report.checks)]
     return "\n".join(lines)
 
 
-def _unchecked(checks: tuple[CheckResult, ...]) -> int:
-    """Checks that ran but could not judge (no samples in the window...)."""
-    return sum(1 for c in checks if c.could_not_check)
-
-
-def _summary(status: str, findings: tuple[Finding, ...], style: Style, unchecked: int = 0) -> str:
+def _summary(status: str, findings: tuple[Finding, ...], style: Style,
+             checks: tuple[CheckResult, ...] | list[CheckResult] = ()) -> str:
+    """``Status: unknown (1 info; could not check: traffic.error_rate, traffic.latency (no
+    request metrics: ...))``: the word, the findings counted, and what could not be checked."""
     unique = {f.identity: f for f in findings}
     counts = {sev: sum(1 for f in unique.values() if f.severity.value == sev) for sev in ("error", "warning", "info")}
-    parts = [f"{n} {sev}{'s' if n != 1 else ''}" for sev, n in counts.items() if n]
+    parts = [", ".join(f"{n} {sev}{'s' if n != 1 else ''}" for sev, n in counts.items() if n)]
+    unchecked = unchecked_line(checks)
     if unchecked:
-        parts.append(f"{unchecked} check{'s' if unchecked != 1 else ''} could not check: no data")
+        parts.append(f"could not check: {unchecked}")
     elif status == "unknown":
         parts.append("nothing could be checked")
-    detail = ", ".join(parts)
+    detail = "; ".join(p for p in parts if p)
     return f"Status: {style(status, status)}" + (f" ({detail})" if detail else "")
+
+
+def _mesh_unchecked(mesh: MeshReport) -> list[CheckResult]:
+    """What the whole run could not check: the gaps of every service (once per check and
+    reason) and of the analyzers."""
+    seen: dict[tuple[str, str], CheckResult] = {}
+    for r in [*gaps(mesh.analyzers), *(g for rep in mesh.reports for g in gaps(rep.checks))]:
+        seen.setdefault((r.id, r.reason), r)
+    return list(seen.values())
 
 
 def render_mesh(mesh: MeshReport, color: bool = False) -> str:
@@ -245,9 +255,9 @@ def render_mesh(mesh: MeshReport, color: bool = False) -> str:
     else:
         lines += ["", "No findings."]
     lines += ["", *_sources(mesh.sources, style), "",
-              _summary(mesh.status, tuple(f for f, _s in ordered), style)]
+              _summary(mesh.status, tuple(f for f, _s in ordered), style, _mesh_unchecked(mesh))]
     return "\n".join(lines)
 
 
 def _weight(status: str) -> int:
-    return {"failing": 3, "degraded": 2, "unknown": 1}.get(status, 0)
+    return {"failing": 4, "degraded": 3, "partial": 2, "unknown": 1}.get(status, 0)

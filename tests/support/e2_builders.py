@@ -112,14 +112,19 @@ def cluster(service: str, subset: str = "", port: int = 8080) -> str:
     return f"outbound|{port}|{subset}|{service}.{NS}.svc.cluster.local"
 
 
+# What Istio writes into Envoy's retry_on when a VirtualService's retries leave retryOn unset.
+ISTIO_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+
+
 def envoy_route(weights: dict[str, int], service: str = "product-service", timeout_s: float | None = 10.0,
                 retry_attempts: int | None = 2, per_try_timeout_s: float | None = 3.0,
-                name: str | None = None) -> HttpRoute:
+                name: str | None = None, retry_on: str | None = ISTIO_RETRY_ON) -> HttpRoute:
     host = f"{service}.{NS}.svc.cluster.local"
     return HttpRoute(route_config="8080", virtual_host=f"{host}:8080", domains=(host, service), name=name,
                      match=freeze({"prefix": "/"}),
                      destinations=tuple(RouteDestination(cluster(service, s), w) for s, w in weights.items()),
-                     timeout_s=timeout_s, retry_attempts=retry_attempts, per_try_timeout_s=per_try_timeout_s)
+                     timeout_s=timeout_s, retry_attempts=retry_attempts, per_try_timeout_s=per_try_timeout_s,
+                     retry_on=retry_on if retry_attempts else None)
 
 
 def edge(src: str, dst_workload: str, rate: float, security: Security = Security.MUTUAL_TLS,
