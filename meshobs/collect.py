@@ -284,12 +284,16 @@ def normalize_source(raw: RawSource, time: datetime, window_s: float) -> Snapsho
     """Normalise one raw source; a malformed payload becomes that source's error status."""
     from meshobs.collectors.base import NormalizeContext
 
+    from .gc_pause import gc_paused
+
     if raw.error:
         return SnapshotPart(sources=[SourceStatus(raw.name, SourceState.ERROR, redact_text(raw.error),
                                                   raw.duration_s, raw.kind)])
     ctx = NormalizeContext(time=time, window_s=window_s)
     # Per kind, not per source: a mesh of 1,000 proxies should print one envoy row, not 1,000.
-    with timed("normalize", raw.kind, source=raw.name):
+    # The cycle collector is paused as in build_snapshot: sources normalised as they arrive
+    # (live, on the fetch threads) build the same acyclic objects.
+    with timed("normalize", raw.kind, source=raw.name), gc_paused():
         try:
             part: SnapshotPart = _module(raw.kind).normalize(raw, ctx)
         except Exception as exc:  # the isolation boundary: a malformed payload costs its source only
