@@ -2,8 +2,11 @@
 
 The API server (and a ``kubectl get -o yaml`` dump) hands over whole objects: container
 ``env`` values, ``kubectl.kubernetes.io/last-applied-configuration`` (a full copy, Secret data
-included when it was applied by hand), ``managedFields``, ``kind: Secret`` data. None of it is
-read by meshobs, all of it ends up in bundles people attach to tickets. So the collectors keep,
+included when it was applied by hand), ``managedFields``' field sets, ``kind: Secret`` data. None
+of it is read by meshobs, all of it ends up in bundles people attach to tickets. Of
+``managedFields`` only who wrote, how and when is kept (for mesh resources: "what changed"
+reads the times), with ``creationTimestamp`` and ``generation``; of a pod, its start time and
+when and why its containers last ended. So the collectors keep,
 per kind, only what :mod:`meshobs.collectors.k8s_objects` and the Envoy discovery read, and
 drop kinds meshobs does not model (ConfigMaps, RBAC...) entirely. A Secret keeps its public
 facts only (type, key names, certificate subjects and validity: :mod:`k8s_secrets`), never its
@@ -60,9 +63,20 @@ def _annotations(value: Any, *, pod: bool) -> dict[str, str]:
     return out
 
 
-def _metadata(obj: Mapping[str, Any], *, pod: bool = False) -> dict[str, Any]:
+def _writes(value: Any) -> list[dict[str, Any]]:
+    """managedFields without ``fieldsV1``: who wrote the object, how and when (the fields they
+    own can carry values; the times are what "what changed" reads)."""
+    return [_pick(_map(e), "manager", "operation", "time") for e in _list(value) if _map(e).get("time")]
+
+
+def _metadata(obj: Mapping[str, Any], *, pod: bool = False, dated: bool = False) -> dict[str, Any]:
     meta = _map(obj.get("metadata"))
     out = _pick(meta, "name", "namespace", "generateName", "deletionTimestamp")
+    if dated:
+        out.update(_pick(meta, "creationTimestamp", "generation"))
+        writes = _writes(meta.get("managedFields"))
+        if writes:
+            out["managedFields"] = writes
     if "labels" in meta:
         out["labels"] = _strings(meta["labels"])
     annotations = _annotations(meta.get("annotations"), pod=pod)
@@ -113,7 +127,7 @@ def _container_status(s: Any) -> dict[str, Any]:
 
 def _pod_status(status: Any) -> dict[str, Any]:
     status = _map(status)
-    out = _pick(status, "phase", "podIP")
+    out = _pick(status, "phase", "podIP", "startTime")
     if "conditions" in status:
         out["conditions"] = [_pick(_map(c), "type", "status") for c in _list(status["conditions"])]
     for key in ("containerStatuses", "initContainerStatuses"):
@@ -183,7 +197,7 @@ def minimise_object(obj: Any) -> dict[str, Any] | None:
         # Secret reader (k8s_secrets) reads back to the same model.
         return {**head, "metadata": _metadata(obj), PUBLIC_FACTS: public_facts(obj)}
     if mesh_of_api_version(api_version) is not None:
-        out = {**head, "metadata": _metadata(obj)}
+        out = {**head, "metadata": _metadata(obj, dated=True)}
         if "spec" in obj:
             out["spec"] = scrub_data(obj["spec"])
         return out

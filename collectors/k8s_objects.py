@@ -20,6 +20,7 @@ from meshobs.model import (
     ContainerRestarts,
     Layer,
     Mesh,
+    ObjectDates,
     Pod,
     Service,
     ServicePort,
@@ -28,6 +29,7 @@ from meshobs.model import (
     SourceLocation,
     Workload,
     WorkloadRef,
+    Write,
     freeze,
     frozen_map,
 )
@@ -76,6 +78,34 @@ def mesh_of_api_version(api_version: str) -> Mesh | None:
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = obj.get("metadata")
     return meta if isinstance(meta, Mapping) else {}
+
+
+def _time(value: Any) -> datetime | None:
+    """An RFC 3339 time as the API server writes it; None when absent or unreadable (dates are
+    extra facts: a bad one costs the date, not the object)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
+
+
+def object_dates(obj: Mapping[str, Any]) -> ObjectDates | None:
+    """``creationTimestamp``, ``generation`` and the managedFields' times, managers and
+    operations (never their field values); None when the object carries none of them (a file
+    written by hand)."""
+    meta = _meta(obj)
+    writes = []
+    for entry in meta.get("managedFields") or ():
+        if isinstance(entry, Mapping) and (t := _time(entry.get("time"))) is not None:
+            writes.append(Write(t, str(entry.get("manager") or ""), str(entry.get("operation") or "")))
+    generation = meta.get("generation")
+    created = _time(meta.get("creationTimestamp"))
+    gen = int(generation) if isinstance(generation, int) and not isinstance(generation, bool) else None
+    if created is None and gen is None and not writes:
+        return None
+    return ObjectDates(created, gen, tuple(sorted(writes, key=lambda w: w.time)))
 
 
 def _str_map(value: Any) -> dict[str, str]:
@@ -204,13 +234,6 @@ def _appmesh_namespace(ns_labels: Mapping[str, str]) -> bool:
     return ns_labels.get("appmesh.k8s.aws/sidecarInjectorWebhook") == "enabled"
 
 
-def _when(value: Any) -> datetime | None:
-    try:
-        return parse_iso(str(value)) if value else None
-    except ValueError:
-        return None
-
-
 def restart_history(statuses: Iterable[Mapping[str, Any]], sidecar: str | None) -> tuple[ContainerRestarts, ...]:
     """The containers that restarted or wait to (CrashLoopBackOff), with when: the previous
     run's ``lastState.terminated.finishedAt``, else the current run's ``startedAt`` (the
@@ -226,7 +249,7 @@ def restart_history(statuses: Iterable[Mapping[str, Any]], sidecar: str | None) 
         exit_code = last.get("exitCode")
         out.append(ContainerRestarts(
             container=str(s.get("name") or ""), count=count,
-            last_at=_when(last.get("finishedAt")) or _when(running.get("startedAt")),
+            last_at=_time(last.get("finishedAt")) or _time(running.get("startedAt")),
             reason=str(last["reason"]) if last.get("reason") else None,
             exit_code=int(exit_code) if isinstance(exit_code, int) else None,
             waiting=str(waiting) if waiting else None, sidecar=s.get("name") == sidecar))
@@ -265,7 +288,7 @@ def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str,
         ip=status.get("podIP"), node=spec.get("nodeName"),
         containers=tuple(str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, Mapping)),
         annotations=frozen_map(mesh_annotations(annotations)),
-        proxy_image=proxy_image_of(spec, sidecar), location=location,
+        proxy_image=proxy_image_of(spec, sidecar), location=location, started=_time(status.get("startTime")),
         restart_history=restart_history(statuses + init_statuses, sidecar),
         ambient=sidecar is None and not expected and ambient_mode(ns_labels.get(ns, {}), labels),
     )
@@ -388,7 +411,8 @@ def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str,
     """An Istio or App Mesh custom resource -> ConfigResource (None for any other object).
 
     Only ``spec``, labels and the meaningful annotations are kept: ``status``, resourceVersion,
-    uid, managedFields and last-applied copies change without the intent changing.
+    uid and last-applied copies change without the intent changing. When it was created and
+    written (``dates``) is kept beside, out of the resource's identity.
     """
     api_version = str(obj.get("apiVersion", ""))
     mesh = mesh_of_api_version(api_version)
@@ -406,6 +430,7 @@ def config_from_object(obj: Mapping[str, Any], layer: Layer, origin: str,
         spec=freeze(spec if isinstance(spec, Mapping) else {}), layer=layer, api_version=api_version,
         mesh=mesh, labels=frozen_map(_str_map(meta.get("labels"))),
         annotations=frozen_map(kept_annotations(obj)), origin=origin, location=location,
+        dates=object_dates(obj),
     )
     if mesh is Mesh.APPMESH:
         # The App Mesh checks read the common layout (spec["meshobs"]), whatever the shape.

@@ -292,3 +292,48 @@ def render_range(name: str, window_s: float, *, recorded: bool = False, scope: t
 
     return RANGE_QUERIES[name].render(format_duration(series_rate_window_s(window_s)),
                                       recorded=recorded, scope=scope)
+
+
+# -- the longer history "what changed" reads (meshobs.timeline) -------------------------------
+# When did each symptom start? Three range queries over the last hour (HISTORY_S, or 12 rate
+# windows when the window is longer), one point per scrape-sized step: request and error rates
+# per edge and reporter -- a circuit breaker's 503s exist only in the caller's view, a fault on
+# one caller's edge shows first there -- and each service's p99 as it served it. Aggregated by the
+# server like every query here; in a scoped question narrowed to the neighbourhood.
+HISTORY_S = 3600.0
+HISTORY_WINDOWS = 12  # a --window longer than HISTORY_S / 12 lengthens the history
+HISTORY_POINTS = 240  # steps across the history: 15 s over an hour
+HISTORY_LABELS = ("reporter", "source_workload", "source_workload_namespace",
+                  "destination_service_name", "destination_service_namespace")
+ERROR_CODES = 'response_code=~"5..|0"'  # what Edge.error_rate counts: 5xx and no response
+HISTORY_QUERIES: dict[str, Query] = {q.name: q for q in (
+    Query("requests", REQUESTS, HISTORY_LABELS, SCOPED),
+    Query("errors", REQUESTS, HISTORY_LABELS, SCOPED, selector=ERROR_CODES),
+    Query("latency_p99", DURATION, SERIES_LABELS, SCOPED, quantile=0.99, selector='reporter="destination"'),
+)}
+
+
+def history_span_s(window_s: float, configured_s: float | None = None) -> float:
+    """How far back the history reaches: ``history.span`` when set, else an hour or 12 windows."""
+    if configured_s is not None:
+        return configured_s
+    return max(HISTORY_S, HISTORY_WINDOWS * window_s)
+
+
+def history_step_s(span_s: float) -> float:
+    """Seconds between history points: HISTORY_POINTS across the span, at least a scrape (15 s)."""
+    return max(15.0, span_s / HISTORY_POINTS)
+
+
+def history_rate_window_s(step_s: float) -> float:
+    """The rate() range of the history queries: two steps, at least a minute (so every point
+    sees several scrapes)."""
+    return max(60.0, 2 * step_s)
+
+
+def render_history(name: str, span_s: float, *, recorded: bool = False, scope: tuple[str, ...] = ()) -> str:
+    """The PromQL of history query ``name`` for a history of ``span_s`` seconds."""
+    from meshobs.durations import format_duration
+
+    rate_window = history_rate_window_s(history_step_s(span_s))
+    return HISTORY_QUERIES[name].render(format_duration(rate_window), recorded=recorded, scope=scope)

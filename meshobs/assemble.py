@@ -206,6 +206,6 @@ def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str
         pods=tuple(part.pods), edges=tuple(edges), proxies=tuple(part.proxies),
         certs=tuple(part.certs), config=tuple(part.config),
         traces=tuple(_span_services(part.traces, workloads, names)),
-        sources=tuple(part.sources), origin=origin, series=tuple(part.series),
+        sources=tuple(part.sources), origin=origin, series=tuple(part.series), history=part.history,
         control_plane=control_plane(part),
     )

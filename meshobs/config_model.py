@@ -90,6 +90,9 @@ class Prometheus(_Http):
     recording_rules: Literal["auto", "off"] = Field(
         "auto", description="auto: read Istio's workload:* recorded series when the server has them "
                             "(config/prometheus-recording-rules.yaml); off: always the raw metrics.")
+    history: PositiveDuration | None = Field(None, description="How far back \"what changed\" reads the "
+                                             "request, error and latency history (default: 1h, or 12 "
+                                             "rate windows when the window is longer than 5m).")
 
 
 class Jaeger(_Http):
@@ -250,6 +253,9 @@ class Thresholds(Section):
                                                            "ratio is noise, not a finding.")
     restart_recent: PositiveDuration = Field(_d("1h"), description="A container restart (or a proxy much "
                                              "younger than its peers) older than this is history, not a finding.")
+    change_lookback: PositiveDuration = Field(_d("10m"), description="A change (resource edit, rollout, "
+                                              "restart, config push) at most this long before a symptom "
+                                              "started is named as what preceded it.")
 
     @model_validator(mode="after")
     def _warning_before_error(self) -> Thresholds:

@@ -19,11 +19,12 @@ from meshobs.model import MeshSnapshot
 from tests.support import e2_builders
 from tests.support.manifests import manifests_snapshot
 from tests.support.recording import RecordingSnapshot
+from tests.support.scenarios import snapshot as scenario_snapshot
 from tests.test_analyzers import GRID, live_namespace_without_pods
 from tests.test_analyzers_net import NET_GRID
 from tests.test_analyzers_sec import SEC_GRID
 
-INPUTS = {"graph", "requests", "latency", "security", "proxies", "certs", "traces", "series"}
+INPUTS = {"graph", "requests", "latency", "security", "proxies", "certs", "traces", "series", "history"}
 # The kinds of edge data a source delivers with the graph: reading them implies reading it.
 EDGE_DATA = {"requests", "latency", "security"}
 TOPOLOGY = {"Service", "Workload"}
@@ -35,11 +36,12 @@ def snapshots() -> tuple[MeshSnapshot, ...]:
     demos = [build_snapshot(load_demo(name), origin=name) for name in names]
     grid = [manifests_snapshot(files) for _a, _c, files, _e in GRID + NET_GRID + SEC_GRID]
     # Library scenarios with a control plane (istiod's endpoints and metrics, its injector
-    # webhook) and configuration delivery faults (a NACK, an unacknowledged push).
-    from tests.support.scenarios import snapshot as scenario_snapshot
+    # webhook) and configuration delivery faults (a NACK, an unacknowledged push); one with an
+    # hour of metric history and dated changes (the classic demos have neither).
     from tests.test_ranking_signature import _ledger_with_dead_canary_rule
 
-    library = [scenario_snapshot(n) for n in ("istiod-not-ready", "envoyfilter-nack", "proxy-unacked")]
+    library = [scenario_snapshot(n) for n in ("istiod-not-ready", "envoyfilter-nack", "proxy-unacked",
+                                               "dr-change-onset")]
     # A dead rule whose subset got no traffic: config.idle_route reads the request rates there.
     dead_rule = _ledger_with_dead_canary_rule(0.0)
     assert isinstance(dead_rule, MeshSnapshot)

@@ -59,7 +59,10 @@ def test_golden_json_of_the_default_demo() -> None:
 def test_json_shape_is_exactly_the_documented_one() -> None:
     data = json.loads(run("cart-service", "--from", "demo:ecommerce", "-o", "json").stdout)
     assert set(data) == {"schema_version", "meshobs_version", "scope", "time", "window_s", "origin",
-                         "service", "namespace", "status", "findings", "checks", "sources", "suppressed"}
+                         "service", "namespace", "status", "findings", "checks", "sources", "suppressed",
+                         "timeline"}
+    assert set(data["timeline"]) == {"checked", "reason", "start", "end", "resolution_s", "lookback_s", "covers",
+                                     "onsets", "order", "changes", "unchecked"}
     assert (data["scope"], data["time"], data["window_s"], data["origin"]) == (
         "service", "2026-11-20T12:00:00.000000Z", 300.0, "demo:ecommerce")
     assert (data["service"], data["namespace"], data["status"]) == ("cart-service", "shop", "failing")

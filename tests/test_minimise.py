@@ -141,3 +141,39 @@ def test_what_kubernetes_objects_lose() -> None:
           "spec": {"http": [{"headers": {"request": {"set": {"Authorization": "Bearer abc", "x-team": "a"}}}}]}}
     spec = minimise_object(vs)["spec"]  # type: ignore[index]
     assert spec["http"][0]["headers"]["request"]["set"] == {"Authorization": "<redacted>", "x-team": "a"}
+
+
+def test_dates_survive_and_field_values_do_not() -> None:
+    """What "what changed" reads stays (when, who, how; a pod's start and last termination);
+    the field sets managedFields carry (they can hold values) and a termination's message go."""
+    dr = {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": {
+        "name": "surge", "namespace": "fares", "generation": 2, "creationTimestamp": "2026-10-01T08:00:00Z",
+        "managedFields": [
+            {"manager": "kubectl-client-side-apply", "operation": "Update", "time": "2026-10-01T08:00:00Z",
+             "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:host": {}}}},
+            {"manager": "kubectl-edit", "operation": "Update", "time": "2026-11-20T11:39:20Z",
+             "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:annotations": {"f:secret-note": {}}}}}]},
+        "spec": {"host": "surge"}}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "n"},
+           "spec": {"containers": [{"name": "app", "image": "i"}]},
+           "status": {"phase": "Running", "startTime": "2026-11-20T10:00:00Z", "containerStatuses": [
+               {"name": "app", "ready": True, "restartCount": 1, "lastState": {"terminated": {
+                   "finishedAt": "2026-11-20T11:00:00Z", "reason": "OOMKilled", "exitCode": 137,
+                   "message": "password=hunter2 in the crash log"}}}]}}
+    kept = [minimise_object(o) for o in (dr, pod)]
+    text = json.dumps(kept)
+    for gone in ("fieldsV1", "f:spec", "secret-note", "hunter2"):
+        assert gone not in text, gone
+    assert kept[0]["metadata"]["managedFields"][1] == {  # type: ignore[index]
+        "manager": "kubectl-edit", "operation": "Update", "time": "2026-11-20T11:39:20Z"}
+    before = objects_to_part([(o, "kubernetes") for o in (dr, pod)], Layer.LIVE, [])
+    after = objects_to_part([(o, "kubernetes") for o in kept if o is not None], Layer.LIVE, [])
+    assert after == before
+    (resource,) = after.config
+    assert resource.dates is not None and resource.dates.generation == 2
+    assert [w.manager for w in resource.dates.writes] == ["kubectl-client-side-apply", "kubectl-edit"]
+    assert resource.dates.changed is not None and resource.dates.changed.isoformat() == "2026-11-20T11:39:20+00:00"
+    (p,) = after.pods
+    (restarts,) = p.restart_history
+    assert (p.started, restarts.reason, restarts.exit_code) == (before.pods[0].started, "OOMKilled", 137)
+    assert restarts.last_at is not None and restarts.last_at.isoformat() == "2026-11-20T11:00:00+00:00"

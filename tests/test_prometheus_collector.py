@@ -8,7 +8,6 @@ import math
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -17,6 +16,7 @@ from meshobs.collect import build_snapshot, collect, normalize_source
 from meshobs.collectors import prometheus as prom
 from meshobs.collectors.base import FetchContext, NormalizeContext
 from meshobs.collectors.promql import (
+    HISTORY_QUERIES,
     ISTIO_DURATION_BUCKETS_MS,
     LATENCY_QUERIES,
     QUERIES,
@@ -29,12 +29,14 @@ from meshobs.demo.prometheus import openmetrics, prometheus_source
 from meshobs.demo.scale import generated_traffic
 from meshobs.model import Reporter, SourceState
 from meshobs.raw import Payload, RawSource
+from tests.support.analytic import Answers
 from tests.support.loopback import LoopbackServer, unused_port
 
 T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CTX = NormalizeContext(time=T, window_s=300.0)
 # Requests per snapshot: the recording-rules check, the instant queries, the control-plane query
-# (istiod's metrics) and the range queries.
+# (istiod's metrics) and the range queries; the history queries only when some request fails
+# (tests/test_history_fetch.py), narrowed to it.
 SENT = 1 + len(QUERIES) + 1 + len(RANGE_QUERIES)
 
 
@@ -162,16 +164,15 @@ def test_failed_prometheus_does_not_stop_the_snapshot() -> None:
 
 def _serve_analytic(n_services: int) -> int:
     """Fetch through a loopback server answering from the analytic results of a mesh."""
-    raw = prometheus_source(generated_traffic(n_services), T, 300.0)
-    by_query = {p.params["query"]: json.loads(p.body or "") for p in raw.payloads}
-    by_query[control_plane_query("5m")] = {"resultType": "vector", "result": []}  # no istiod scraped
+    known = Answers(prometheus_source(generated_traffic(n_services), T, 300.0, history=True),
+                    extra={control_plane_query("5m"): {"resultType": "vector", "result": []}})  # no istiod scraped
 
     def answer(path: str, _headers: dict[str, str]) -> tuple[int, str]:
-        query = parse_qs(urlsplit(path).query)["query"][0]
-        return 200, json.dumps({"status": "success", "data": by_query[query]})
+        return 200, json.dumps({"status": "success", "data": known(path)})
 
     with LoopbackServer() as srv:
         srv.route("/api/v1/query", handler=answer)
+        srv.route("/api/v1/query_range", handler=answer)
         fetched = _fetch(srv.url)
     part = prom.normalize(fetched, CTX)
     assert part.sources[0].state is SourceState.OK
@@ -180,7 +181,8 @@ def _serve_analytic(n_services: int) -> int:
 
 
 def test_query_count_does_not_grow_with_the_mesh() -> None:
-    assert _serve_analytic(10) == _serve_analytic(200) == SENT == 12
+    # Both meshes have failing requests: the history's three queries come on top, narrowed.
+    assert _serve_analytic(10) == _serve_analytic(200) == SENT + len(HISTORY_QUERIES) == 15
 
 
 # -- the analytic demo source ------------------------------------------------------------------
@@ -342,7 +344,11 @@ def test_bundle_recorded_with_bucket_queries_still_replays() -> None:
     ctx = NormalizeContext(time=scenario.time, window_s=scenario.window_s)
     before = prom.normalize(old, ctx)
     now = prom.normalize(prometheus_source(scenario.edges, scenario.time, scenario.window_s), ctx)
-    assert before.sources[0].state is SourceState.OK and before.sources[0].inputs == {}
+    # Recorded before the history queries too: never asked for, so no input is called missing
+    # (the onset check says it has no history), everything else was delivered.
+    assert before.sources[0].state is SourceState.OK
+    assert before.history is None
+    assert {k: v for k, v in before.sources[0].inputs.items() if v is not None} == {}
     by_key = {e.key: e for e in now.edges}
     assert len(before.edges) == len(now.edges) and any(e.latency for e in before.edges)
     for edge in before.edges:

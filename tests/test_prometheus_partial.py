@@ -15,13 +15,22 @@ import pytest
 from meshobs.assemble import assemble
 from meshobs.collectors import prometheus as prom
 from meshobs.collectors.base import FetchContext, NormalizeContext, Scope
-from meshobs.collectors.promql import CONTROL_PLANE, QUERIES, RANGE_QUERIES, control_plane_query, render, scope_matchers
+from meshobs.collectors.promql import (
+    CONTROL_PLANE,
+    HISTORY_QUERIES,
+    QUERIES,
+    RANGE_QUERIES,
+    control_plane_query,
+    render,
+    scope_matchers,
+)
 from meshobs.config import validate
 from meshobs.demo.prometheus import prometheus_source
 from meshobs.demo.scale import generated_traffic
 from meshobs.engine import diagnose
 from meshobs.model import ServiceRef, SourceState, WorkloadRef
 from meshobs.raw import RawSource
+from tests.support.analytic import Answers
 from tests.support.loopback import LoopbackServer
 
 T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -34,18 +43,18 @@ TRAFFIC = generated_traffic(12, seed=3)
 def analytic_server(slow: dict[str, float] | None = None) -> Iterator[LoopbackServer]:
     """A loopback Prometheus answering the analytic results of TRAFFIC, query by query;
     ``slow`` delays the queries whose PromQL contains a key by that many seconds."""
-    raw = prometheus_source(TRAFFIC, T, WINDOW)
-    by_query = {p.params["query"]: json.loads(p.body or "") for p in raw.payloads}
-    by_query[control_plane_query("5m")] = {"resultType": "vector", "result": []}  # no istiod scraped
+    known = Answers(prometheus_source(TRAFFIC, T, WINDOW, history=True),
+                    extra={control_plane_query("5m"): {"resultType": "vector", "result": []}})  # no istiod scraped
 
     def answer(path: str, _headers: dict[str, str]) -> tuple[int, str]:
         query = parse_qs(urlsplit(path).query)["query"][0]
         for needle, delay in (slow or {}).items():
             if needle in query:
                 time.sleep(delay)
-        if query not in by_query:
+        data = known(path)
+        if data is None:
             return 400, json.dumps({"status": "error", "errorType": "bad_data", "error": "unexpected"})
-        return 200, json.dumps({"status": "success", "data": by_query[query]})
+        return 200, json.dumps({"status": "success", "data": data})
 
     with LoopbackServer() as srv:
         srv.route("/api/v1/query", handler=answer)
@@ -71,7 +80,8 @@ def test_a_timed_out_query_costs_only_the_checks_that_need_it() -> None:
     assert p99 is not None and p99.meta["timed_out"] == 0.5
     # Every other query was sent and answered, although one before it had timed out.
     assert all(p.ok for p in raw.payloads if p.key != "query:latency_p99")
-    assert len(srv.requests) == 1 + len(QUERIES) + 1 + len(RANGE_QUERIES)
+    # and the history of the one service whose requests fail, narrowed to it.
+    assert len(srv.requests) == 1 + len(QUERIES) + 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
     assert took < 2.5  # the slow query gave up after its 0.5 s, it did not hold the run for 3 s
 
     part = prom.normalize(raw, CTX)
@@ -135,8 +145,10 @@ def test_graph_then_scoped_phase_equals_one_collection() -> None:
     assert "query:requests" in graph_queries and "query:tcp_sent" in graph_queries  # the graph's edges
     assert _keys(graph) == ["rules", *graph_queries] and sent_graph == 1 + len(graph_queries)
     assert not set(graph_queries) & set(_keys(scoped)) and "rules" not in _keys(scoped)
-    # With the control-plane query (istiod's metrics, asked in the scoped phase).
+    # With the control-plane query (istiod's metrics, asked in the scoped phase); without a
+    # neighbourhood the history has nothing to be narrowed to: not sent, and why.
     assert sent_scoped == len(QUERIES) - len(graph_queries) + 1 + len(RANGE_QUERIES)
+    assert scoped.meta["history"]["skipped"] == "an empty neighbourhood: nothing to time"
 
     only_graph = prom.normalize(graph, CTX)
     (status,) = only_graph.sources
@@ -144,10 +156,16 @@ def test_graph_then_scoped_phase_equals_one_collection() -> None:
     assert "not collected" in status.inputs["latency"]
     assert all(e.latency is None for e in only_graph.edges)
 
-    graph.payloads.extend(scoped.payloads)  # what the orchestrator does
+    graph.payloads.extend(scoped.payloads)  # what the orchestrator does, with the meta it lacks
+    graph.meta.update({k: v for k, v in scoped.meta.items() if k not in graph.meta})
     merged, full = prom.normalize(graph, CTX), prom.normalize(whole, CTX)
     assert sorted(merged.edges, key=repr) == sorted(full.edges, key=repr)
-    assert merged.series == full.series and merged.sources[0].inputs == full.sources[0].inputs == {}
+    assert merged.series == full.series and full.sources[0].inputs == {}
+    assert {k: v for k, v in merged.sources[0].inputs.items() if v is not None} == {
+        "history": "history not read: an empty neighbourhood: nothing to time"}
+    # Mesh-wide: the history of the services that fail now.
+    assert full.history is not None and full.history.series and len(full.history.signals) == 3
+    assert full.history.covers == "the 1 service with failing requests"
 
 
 def test_scoped_phase_narrows_every_query_to_the_neighbourhood() -> None:
@@ -161,7 +179,7 @@ def test_scoped_phase_narrows_every_query_to_the_neighbourhood() -> None:
         (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config,  # type: ignore[arg-type]
                                               scope=scope, phase="scoped"))
     scoped_queries = [q for q in QUERIES.values() if q.phase == "scoped"]
-    assert len(srv.requests) == len(raw.payloads) == len(scoped_queries) + 1 + len(RANGE_QUERIES)
+    assert len(srv.requests) == len(raw.payloads) == len(scoped_queries) + 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
     for p in raw.payloads:
         query = p.params["query"]
         if p.key == f"query:{CONTROL_PLANE}":
@@ -205,7 +223,8 @@ def test_recording_rules_off_sends_no_check(setting: str) -> None:
     with analytic_server() as srv:
         collector, config = _collector(srv.url, recording_rules=setting)
         (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))  # type: ignore[arg-type]
-    assert "rules" not in _keys(raw) and len(srv.requests) == len(QUERIES) + 1 + len(RANGE_QUERIES)
+    assert "rules" not in _keys(raw)
+    assert len(srv.requests) == len(QUERIES) + 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
 
 
 def test_latency_not_scraped_is_not_judged() -> None:

@@ -265,7 +265,14 @@ def test_the_change_precedes_the_onset_by_forty_seconds() -> None:
 
 def test_an_empty_window_answers_nothing() -> None:
     prom = source("empty-window", "prometheus")
-    assert all(p.json()["result"] == [] for p in prom.payloads)
+    assert all(p.json()["result"] == [] for p in prom.payloads if not p.key.startswith("history:"))
+    # The hour of history still holds what was scraped before the scrapes stopped, and no later.
+    scenario = library_scenario("empty-window")
+    stopped = scenario.time.timestamp() - scenario.metrics_end_s_ago
+    requests = prom.get("history:requests")
+    assert requests is not None and requests.json()["result"]
+    last = max(float(t) for s in requests.json()["result"] for t, _v in s["values"])
+    assert last <= stopped + 60  # the rate window reaches a minute past the last scrape
 
 
 def test_ambient_pods_have_no_sidecar_and_ztunnel_and_the_waypoint_report() -> None:

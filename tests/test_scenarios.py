@@ -25,7 +25,6 @@ MISSING: dict[str, str] = {
                            "caller's upstream_rq_retry* stats or its p99 inflation; diagnose says healthy",
     "fault-injection-elsewhere": "issue 10 Build 1: 503 FI from a VirtualService's intended fault is an error "
                                  "(requests never reached a destination), not info",
-    "authz-deny-legacy": "issue 10 Build 1: 403 rbac denials are not tied to the AuthorizationPolicy that denies",
     "sidecar-egress-blackhole": "issue 10 Build 1: BlackHoleCluster 502s are not tied to the Sidecar resource",
     "registry-only-egress": "issue 10 Build 1: REGISTRY_ONLY without a ServiceEntry is not recognised; a "
                             "symptom ranks first",
@@ -35,8 +34,6 @@ MISSING: dict[str, str] = {
     "gateway-binding-404": "issue 10 Build 1 / issue 11 Build 3: the analyzer finds the binding (diagnose "
                            "--all) but it is not linked to the ingress's 404 NR, so the gateway's diagnosis "
                            "misses it",
-    "dr-change-onset": "issue 10 Build 4: no 'what changed' correlation; the circuit-breaker symptom ranks, "
-                       "not the DestinationRule edited 40 s before it",
     "mirror-shadow": "issue 10 Build 1/5: mirrored (destination-only) errors are flagged as a failing version",
     "chaos-fault-injection": "issue 10 Build 1/5: intended FI flags are errors",
     "passthrough-egress": "issue 10 Build 5: 0.3% 503 answered by an external host through PassthroughCluster "

@@ -31,6 +31,7 @@ def from_config(config: Config, prior: list[RawSource]) -> PrometheusCollector |
     if section is None:
         return None
     timeout = section.get("timeout")
+    span = section.get("history")
     return PrometheusCollector(
         section.get("url", "http://localhost:9090"),
         headers=section.get("headers"),
@@ -39,4 +40,5 @@ def from_config(config: Config, prior: list[RawSource]) -> PrometheusCollector |
         timeout_s=parse_duration(timeout) if timeout is not None else DEFAULT_TIMEOUT_S,
         concurrency=int(section.get("concurrency", DEFAULT_CONCURRENCY)),
         recording_rules=str(section.get("recording_rules", "auto")),
+        history_s=parse_duration(span) if span is not None else None,
     )

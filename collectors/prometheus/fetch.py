@@ -16,6 +16,7 @@ Every answer is kept as received; a failed query is a Payload with ``error``, ne
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -40,6 +41,7 @@ from ..http import bounded_session, describe_error
 from ..promql import (
     CONTROL_PLANE,
     GRAPH,
+    HISTORY_QUERIES,
     QUERIES,
     RANGE_QUERIES,
     RECORDED_FAMILIES,
@@ -47,10 +49,16 @@ from ..promql import (
     SCOPED,
     Query,
     control_plane_query,
+    history_span_s,
+    history_step_s,
+    render_history,
+    render_range,
     rules_query,
     scope_matchers,
     series_step_s,
 )
+from .history_scope import failing
+from .history_scope import matchers as history_matchers
 from .labels import KIND
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -65,7 +73,7 @@ SERVER_GRACE_S = 1.0
 
 @dataclass(frozen=True)
 class _Job:
-    key: str  # payload key: "query:<name>" or "range:<name>"
+    key: str  # payload key: "query:<name>", "range:<name>" (sparklines) or "history:<name>"
     query: Query
     promql: str
     scoped: bool  # narrowed to the neighbourhood
@@ -97,8 +105,10 @@ class PrometheusCollector:
 
     def __init__(self, url: str, *, headers: dict[str, str] | None = None, verify_tls: bool = True,
                  ca_file: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 concurrency: int = DEFAULT_CONCURRENCY, recording_rules: str = "auto") -> None:
+                 concurrency: int = DEFAULT_CONCURRENCY, recording_rules: str = "auto",
+                 history_s: float | None = None) -> None:
         self.url = url.rstrip("/")
+        self.history_s = history_s  # history.span; None: an hour, or 12 windows
         self.timeout_s = timeout_s
         self.concurrency = max(1, concurrency)
         self.recording_rules = recording_rules
@@ -127,34 +137,83 @@ class PrometheusCollector:
         with raw.timed():
             recorded = self._recorded_families(run, raw)
             jobs = self._jobs(ctx, recorded)
-            if jobs:
-                with ThreadPoolExecutor(max_workers=min(self.concurrency, len(jobs)),
-                                        thread_name_prefix="prometheus") as pool:
-                    # The heaviest first (quantiles over buckets), so the cheap ones overlap them.
-                    futures = {j.key: pool.submit(run.send, j)
-                               for j in sorted(jobs, key=lambda j: j.query.quantile is None)}
-                    # Answers are kept in plan order, so a bundle does not depend on timing.
-                    for job in jobs:
-                        raw.add(futures[job.key].result())
+            if ctx.phase == "scoped":
+                jobs += self._history_jobs(ctx, recorded, raw)
+            self._send(run, raw, jobs)
+            if ctx.phase == "all":
+                # Narrowed to what fails now: after the requests answer says what that is.
+                self._send(run, raw, self._history_jobs(ctx, recorded, raw))
         return [raw]
+
+    def _send(self, run: _Run, raw: RawSource, jobs: list[_Job]) -> None:
+        """Send ``jobs`` concurrently; their answers join ``raw`` in plan order."""
+        if not jobs:
+            return
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(jobs)),
+                                thread_name_prefix="prometheus") as pool:
+            # The heaviest first (quantiles over buckets), so the cheap ones overlap them.
+            futures = {j.key: pool.submit(run.send, j)
+                       for j in sorted(jobs, key=lambda j: j.query.quantile is None)}
+            # Answers are kept in plan order, so a bundle does not depend on timing.
+            for job in jobs:
+                raw.add(futures[job.key].result())
 
     def _jobs(self, ctx: FetchContext, recorded: frozenset[str]) -> list[_Job]:
         phases = {"graph": (GRAPH,), "scoped": (SCOPED,)}.get(ctx.phase, (GRAPH, SCOPED))
         scope = _matchers(ctx.scope) if ctx.phase == "scoped" else ()
         window = format_duration(ctx.window_s)
+
+        def text(prefix: str, q: Query, rules: bool, s: tuple[str, ...]) -> str:
+            if prefix == "query":
+                return q.render(window, recorded=rules, scope=s)
+            return render_range(q.name, ctx.window_s, recorded=rules, scope=s)
+
         jobs: list[_Job] = []
         for prefix, queries in (("query", QUERIES), ("range", RANGE_QUERIES)):
             for q in queries.values():
                 if q.phase not in phases:
                     continue
-                uses_rules = q.rule_family in recorded
-                rate_window = window if prefix == "query" else None
-                promql, scoped = _render(q, rate_window, ctx.window_s, uses_rules, scope)
+                promql, scoped = _narrowed(functools.partial(text, prefix, q, q.rule_family in recorded), scope)
                 jobs.append(_Job(f"{prefix}:{q.name}", q, promql, scoped))
         if SCOPED in phases:
             # istiod's metrics: a handful of series whatever the mesh size, never narrowed.
             jobs.append(_Job(f"query:{CONTROL_PLANE}", _CONTROL_PLANE, control_plane_query(window), False))
         return jobs
+
+    def _history_jobs(self, ctx: FetchContext, recorded: frozenset[str], raw: RawSource) -> list[_Job]:
+        """The history queries, narrowed (see :mod:`.history_scope`); none, with the reason in
+        ``raw.meta["history"]``, when there is nothing to narrow to or it does not fit."""
+        span = self.span_s(ctx)
+        end = ctx.time.timestamp()
+        note = {"start": end - span, "end": end, "step": history_step_s(span)}
+        if ctx.phase == "scoped":
+            where = _matchers(ctx.scope)
+            what = "the neighbourhood" if where else "an empty neighbourhood"
+        else:
+            found = failing(raw.get("query:requests"))
+            if found is None:
+                raw.meta["history"] = {**note, "skipped": "the requests query did not answer"}
+                return []
+            if not found[0] and not found[1]:
+                raw.meta["history"] = {**note, "skipped": "no request failed in the window: nothing to time",
+                                       "empty": True}
+                return []
+            where = history_matchers(*found)
+            what = f"the {len(found[0])} service{'s' if len(found[0]) != 1 else ''} with failing requests"
+            raw.meta["history"] = {**note, "covers": what}
+        jobs: list[_Job] = []
+        for q in HISTORY_QUERIES.values():
+            promql = render_history(q.name, span, recorded=q.rule_family in recorded, scope=where)
+            if not where or len(promql) > MAX_QUERY_CHARS:
+                why = f"{what} is too large for one history query" if where else f"{what}: nothing to time"
+                raw.meta["history"] = {**note, "skipped": why}
+                return []
+            jobs.append(_Job(f"history:{q.name}", q, promql, True))
+        return jobs
+
+    def span_s(self, ctx: FetchContext) -> float:
+        """How far back the history queries reach for this question."""
+        return history_span_s(ctx.window_s, self.history_s)
 
     def _recorded_families(self, run: _Run, raw: RawSource) -> frozenset[str]:
         """The families whose Istio recording rule the server has (empty: read raw metrics)."""
@@ -192,15 +251,8 @@ def _matchers(scope: Scope | None) -> tuple[str, ...]:
     return scope_matchers(scope.services, scope.workloads)
 
 
-def _render(q: Query, window: str | None, window_s: float, recorded: bool,
-            scope: tuple[str, ...]) -> tuple[str, bool]:
-    from ..promql import render_range
-
-    def text(s: tuple[str, ...]) -> str:
-        if window is None:
-            return render_range(q.name, window_s, recorded=recorded, scope=s)
-        return q.render(window, recorded=recorded, scope=s)
-
+def _narrowed(text: Callable[[tuple[str, ...]], str], scope: tuple[str, ...]) -> tuple[str, bool]:
+    """The query narrowed to the neighbourhood when it fits in one query string, else mesh-wide."""
     if scope:
         scoped = text(scope)
         if len(scoped) <= MAX_QUERY_CHARS:
@@ -222,9 +274,13 @@ class _Run:
         return self.collector.url
 
     def send(self, job: _Job) -> Payload:
-        name = job.key.split(":", 1)[1]
-        if job.key.startswith("range:"):
-            payload = self.range(name, job.promql)
+        prefix, name = job.key.split(":", 1)
+        if prefix == "range":
+            step = series_step_s(self.ctx.window_s)
+            payload = self.range(job.key, job.promql, self.ctx.window_s, step)
+        elif prefix == "history":
+            span = self.collector.span_s(self.ctx)
+            payload = self.range(job.key, job.promql, span, history_step_s(span))
         else:
             payload = self.instant(name, job.promql, key=job.key)
         payload.meta["phase"] = job.query.phase
@@ -265,12 +321,14 @@ class _Run:
 
         return self._call(payload, name, call)
 
-    def range(self, name: str, promql: str) -> Payload:
-        """One history query over the window; failures only cost the sparklines."""
-        step = series_step_s(self.ctx.window_s)
+    def range(self, key: str, promql: str, span_s: float, step: float) -> Payload:
+        """One range query over the last ``span_s`` seconds; a failure costs only what reads it
+        (the sparklines, or the onsets)."""
         end = self.ctx.time
-        start = datetime.fromtimestamp(end.timestamp() - self.ctx.window_s, tz=UTC)
-        payload = Payload(key=f"range:{name}", url=f"{self.url}/api/v1/query_range",
+        start = datetime.fromtimestamp(end.timestamp() - span_s, tz=UTC)
+        name = key.split(":", 1)[1]
+        what = f"range query {name}" if key.startswith("range:") else f"history query {name}"
+        payload = Payload(key=key, url=f"{self.url}/api/v1/query_range",
                           params={"query": promql, "start": start.timestamp(), "end": end.timestamp(),
                                   "step": step}, fetched_at=iso(utc_now()))
         if self._skip(payload) is not None:
@@ -282,11 +340,11 @@ class _Run:
                 params={"timeout": _server_timeout(budget)}, timeout=budget)  # type: ignore[arg-type]
             return {"resultType": "matrix", "result": result}
 
-        return self._call(payload, f"range query {name}", call)
+        return self._call(payload, what, call)
 
     def _call(self, payload: Payload, what: str, call: Callable[[float], Any]) -> Payload:
         budget = self._budget()
-        what = what if what.startswith("range query") else f"query {what}"
+        what = what if what.startswith(("range query", "history query")) else f"query {what}"
         start = time.perf_counter()
         try:
             payload.body = json.dumps(call(budget))

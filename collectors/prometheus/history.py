@@ -21,7 +21,7 @@ from .labels import UNKNOWN
 LEGACY_LATENCY = "latency"
 
 
-def _matrix(payload: Payload) -> list[dict[str, Any]]:
+def matrix(payload: Payload) -> list[dict[str, Any]]:
     """The series of one range-query payload (``{"resultType": "matrix", "result": [...]}``)."""
     data = payload.json()
     if isinstance(data, dict) and "status" in data:
@@ -55,7 +55,7 @@ def add_history(raw: RawSource, ctx: NormalizeContext, part: SnapshotPart) -> li
             problems.append(f"range query {name}: {why}")
             continue
         try:
-            matrices[name] = _matrix(payload)
+            matrices[name] = matrix(payload)
         except ValueError as exc:
             problems.append(str(exc))
     if "requests" not in matrices:

@@ -40,12 +40,14 @@ from meshobs.model import (
     SourceState,
     Workload,
     WorkloadRef,
+    frozen_map,
 )
 from meshobs.raw import Payload, RawSource
 
 from ..base import NormalizeContext
 from ..promql import CONTROL_PLANE, LATENCY_QUERIES, QUERIES, histogram_quantile
 from .history import add_history
+from .history_series import read_history
 from .labels import UNKNOWN
 from .status import LEGACY_LATENCY, QUANTILES, Answers, source_status
 
@@ -213,9 +215,23 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
             part.edges.append(edge)
     _nodes(part, {WorkloadRef(ns, name): rev for (ns, name), rev in revisions.items()})
     history_problems = add_history(raw, ctx, part)
+    part.history, onset_problems = read_history(raw)
+    if part.history is not None and part.history.problems and not onset_problems:
+        onset_problems = list(part.history.problems)  # not sent, and why
     status = source_status(raw, answers, part.edges, ctx)
     if history_problems and status.state is SourceState.OK:
         status = replace(status, message=f"{status.message}; no history: {history_problems[0]}")
+    # The onsets' input: delivered when every history query answered; otherwise why not (a
+    # source that failed as a whole says so itself). A bundle recorded without the history
+    # queries was never asked for it: no reason on its own that the source left data out (as
+    # with istiod's metrics), the onset check says what it lacks.
+    lacking: str | None = None
+    if part.history is not None and onset_problems:
+        lacking = "; ".join(onset_problems)
+    if lacking is not None:
+        # Said per input, so the rest reads as delivered (an empty map means "all of it").
+        delivered = dict.fromkeys(("graph", "requests", "latency", "security"))
+        status = replace(status, inputs=frozen_map({**delivered, **status.inputs, "history": lacking}))
     part.sources.append(status)
     return part
 

@@ -75,4 +75,10 @@ CODES: list[Code] = [
          "{object} is in {origin} but not in the cluster"),
     Code("MSH0285", Severity.WARNING, "resource in the cluster is not in Git",
          "{object} is in the cluster but not in {origin}"),
+    # What changed: a dated change of a mesh resource right before a symptom started. The change
+    # reaches the symptom through the callers' proxies: a push they have not acknowledged or
+    # rejected explains it (the change did not land as written), so it follows from delivery.
+    Code("MSH0290", Severity.WARNING, "configuration changed just before a symptom started",
+         "{changed_object} was {what} at {changed_at}, {lead} before {signal} on {service} started "
+         "({started_at}; {level})", effects=("errors", "latency"), follows_from="config"),
 ]

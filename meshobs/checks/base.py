@@ -59,6 +59,8 @@ class Settings:
     min_request_rate: float = 0.0
     # A restart older than this (last termination, or a proxy's uptime) is history, not a finding.
     restart_recent_s: float = 3600.0
+    # A change at most this long before a symptom started is named as what preceded it.
+    change_lookback_s: float = 600.0
     # Asked for (diagnose --hops), not a threshold: where the requests' time goes (MSH0502)
     # even when nothing is slow.
     explain_hops: bool = False
@@ -187,7 +189,7 @@ AnalyzerFn = Callable[[MeshSnapshot, Settings], Iterable[Finding]]
 # kinds because sources deliver them separately: the graph (who calls whom, call counts),
 # request rates by response code, latency, and connection security.
 INPUTS = ("pods", "graph", "requests", "latency", "security", "proxies", "config", "certs", "traces",
-          "control_plane")
+          "control_plane", "history")
 # What an analyzer may read besides configuration kinds: the topology, always present in the
 # model (possibly empty; see meshobs.checks.inventory for what the input can vouch for).
 TOPOLOGY_KINDS = ("Service", "Workload", "Pod")

@@ -27,6 +27,7 @@ from . import (
     analyzers_virtualservice,
     appmesh,
     certs,
+    changes,
     config,
     config_idle_routes,
     config_mtls,
@@ -73,6 +74,7 @@ ALL: tuple[AnyCheck, ...] = (
     config_routes.weight_drift, config_routes.policy_drift, config_routes.intended_drift,
     config_routes.split_mismatch, config_idle_routes.idle_route,
     appmesh.split_mismatch, appmesh.undeclared_backend, appmesh.client_tls, appmesh.resilience,
+    changes.change_before_onset,
     # certificates and identity
     certs.expiry, certs.spiffe_identity, certs.trust_domain,
     config_mtls.mtls_conflict, config_mtls.plaintext_edge,

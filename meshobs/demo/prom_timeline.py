@@ -19,11 +19,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from meshobs.collectors.promql import (
+    HISTORY_QUERIES,
     ISTIO_DURATION_BUCKETS_MS,
     QUERIES,
     RANGE_QUERIES,
     Query,
+    history_rate_window_s,
+    history_span_s,
+    history_step_s,
     render,
+    render_history,
     render_range,
     series_rate_window_s,
     series_step_s,
@@ -238,19 +243,42 @@ def openmetrics_text(timeline: Timeline, end: datetime) -> str:
 # -- what the collector's queries answer -------------------------------------------------------
 
 def _sum_by(timeline: Timeline, query: Query, at_age: float, range_s: float,
-            ) -> dict[tuple[tuple[str, str], ...], float]:
-    """``sum by (grouping) (rate(metric{selector}[range_s]))`` evaluated ``at_age`` seconds early."""
-    metric, group, selector = query.metric(recorded=False), grouping(query), query.selector
+            selected: list[Series] | None = None) -> dict[tuple[tuple[str, str], ...], float]:
+    """``sum by (grouping) (rate(metric{selector}[range_s]))`` evaluated ``at_age`` seconds early
+    (over ``selected``, the query's series, when the caller already picked them)."""
+    group = grouping(query)
     sums: dict[tuple[tuple[str, str], ...], float] = {}
-    for s in timeline.series:
-        if s.name != metric or (selector and not _selected(s.labels, selector)):
-            continue
+    for s in _series_of(timeline, query) if selected is None else selected:
         r = timeline.rate(s, at_age, range_s)
         if r is None:
             continue
         key = tuple((k, s.labels[k]) for k in group if s.labels.get(k))
         sums[key] = sums.get(key, 0.0) + r
     return sums
+
+
+def _series_of(timeline: Timeline, query: Query) -> list[Series]:
+    """The series ``query`` reads (its metric, its fixed matchers)."""
+    metric, selector = query.metric(recorded=False), query.selector
+    return [s for s in timeline.series if s.name == metric and (not selector or _selected(s.labels, selector))]
+
+
+def _matrix_payload(timeline: Timeline, key: str, query: Query, promql: str, time: datetime, span_s: float,
+                    step: float, rate_window: float) -> Payload:
+    """A range query's answer from the timeline's own samples, every ``step`` over ``span_s``."""
+    ts = time.timestamp()
+    selected = _series_of(timeline, query)
+    points: dict[str, tuple[dict[str, str], list[list[float | int | str]]]] = {}
+    for age in [span_s - k * step for k in range(round(span_s / step) + 1)]:
+        for metric, v in answer(query, _sum_by(timeline, query, age, rate_window, selected)):
+            t = ts - age
+            points.setdefault(json.dumps(metric, sort_keys=True), (metric, []))[1].append(
+                [int(t) if t == int(t) else t, _value(v)])
+    matrix: list[dict[str, object]] = [{"metric": metric, "values": values} for metric, values in points.values()]
+    return Payload(key=key, status=200, url="demo/api/v1/query_range",
+                   body=json.dumps({"resultType": "matrix", "result": matrix}),
+                   params={"query": promql, "start": ts - span_s, "end": ts, "step": step},
+                   meta={"phase": query.phase})
 
 
 def prometheus_source(timeline: Timeline, time: datetime, window_s: float) -> RawSource:
@@ -273,19 +301,13 @@ def prometheus_source(timeline: Timeline, time: datetime, window_s: float) -> Ra
     raw.add(control_plane_payload(timeline, time, window_s))
     step = series_step_s(window_s)
     rate_window = series_rate_window_s(window_s)
-    start = ts - window_s
-    ages = [window_s - k * step for k in range(round(window_s / step) + 1)]
     for name, query in RANGE_QUERIES.items():
-        points: dict[str, tuple[dict[str, str], list[list[float | int | str]]]] = {}
-        for age in ages:
-            for metric, v in answer(query, _sum_by(timeline, query, age, rate_window)):
-                t = ts - age
-                points.setdefault(json.dumps(metric, sort_keys=True), (metric, []))[1].append(
-                    [int(t) if t == int(t) else t, _value(v)])
-        matrix: list[dict[str, object]] = [{"metric": metric, "values": values}
-                                           for metric, values in points.values()]
-        raw.add(Payload(key=f"range:{name}", status=200, url="demo/api/v1/query_range",
-                        body=json.dumps({"resultType": "matrix", "result": matrix}),
-                        params={"query": render_range(name, window_s), "start": start, "end": ts, "step": step},
-                        meta={"phase": query.phase}))
+        raw.add(_matrix_payload(timeline, f"range:{name}", query, render_range(name, window_s), time,
+                                window_s, step, rate_window))
+    # The hour "what changed" reads, as the collector asks for it by default.
+    span = history_span_s(window_s)
+    step = history_step_s(span)
+    for name, query in HISTORY_QUERIES.items():
+        raw.add(_matrix_payload(timeline, f"history:{name}", query, render_history(name, span), time,
+                                span, step, history_rate_window_s(step)))
     return raw

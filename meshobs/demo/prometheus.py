@@ -14,12 +14,16 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from meshobs.collectors.promql import (
+    HISTORY_QUERIES,
     ISTIO_DURATION_BUCKETS_MS,
     QUERIES,
     RANGE_QUERIES,
     Query,
     histogram_quantile,
+    history_span_s,
+    history_step_s,
     render,
+    render_history,
     render_range,
     rules_query,
     series_step_s,
@@ -159,10 +163,15 @@ def openmetrics(traffic: list[EdgeTraffic], end: datetime, window_s: float, step
     return "\n".join(out) + "\n"
 
 
-def prometheus_source(traffic: list[EdgeTraffic], time: datetime, window_s: float) -> RawSource:
+def prometheus_source(traffic: list[EdgeTraffic], time: datetime, window_s: float,
+                      history: bool = False) -> RawSource:
     """The RawSource the Prometheus collector would fetch at ``time`` from a Prometheus holding
     :func:`openmetrics` of ``traffic`` (no recording rules): same query keys, params and result
-    JSON, quantiles computed with Prometheus's own histogram_quantile arithmetic."""
+    JSON, quantiles computed with Prometheus's own histogram_quantile arithmetic.
+
+    ``history``: also the hour of history "what changed" reads (steady: every point the instant
+    answer). Off for the shipped classic bundles, recorded before those queries existed (and
+    for generated meshes of thousands of edges, where an hour per edge is tens of MB)."""
     flat: dict[str, list[tuple[dict[str, str], float]]] = {}
     for family, _kind, labels, samples in _metrics(traffic):
         for suffix, extra, rate in samples:
@@ -179,6 +188,8 @@ def prometheus_source(traffic: list[EdgeTraffic], time: datetime, window_s: floa
                         body=json.dumps({"resultType": "vector", "result": result}),
                         params={"query": render(name, window), "time": ts}, meta={"phase": query.phase}))
     _add_history(raw, flat, time, window_s)
+    if history:
+        _add_onset_history(raw, flat, time, window_s)
     return raw
 
 
@@ -256,3 +267,19 @@ def _add_history(raw: RawSource, flat: dict[str, list[tuple[dict[str, str], floa
                         body=json.dumps({"resultType": "matrix", "result": result}),
                         params={"query": render_range(name, window_s), "start": start, "end": end, "step": step},
                         meta={"phase": query.phase}))
+
+
+def _add_onset_history(raw: RawSource, flat: dict[str, list[tuple[dict[str, str], float]]], time: datetime,
+                       window_s: float) -> None:
+    """The history queries over a steady demo: the hour, every point the instant answer."""
+    span = history_span_s(window_s)
+    step = history_step_s(span)
+    end = time.timestamp()
+    stamps = [end - span + k * step for k in range(round(span / step) + 1)]
+    for name, query in HISTORY_QUERIES.items():
+        result = [{"metric": metric, "values": [[int(t) if t == int(t) else t, _value(v)] for t in stamps]}
+                  for metric, v in _evaluate(query, flat)]
+        raw.add(Payload(key=f"history:{name}", status=200, url="demo/api/v1/query_range",
+                        body=json.dumps({"resultType": "matrix", "result": result}),
+                        params={"query": render_history(name, span), "start": end - span, "end": end,
+                                "step": step}, meta={"phase": query.phase}))

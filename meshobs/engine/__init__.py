@@ -24,8 +24,10 @@ from meshobs.checks.traffic import outbound_edges
 from meshobs.model import MeshSnapshot, ServiceRef, SourceState, WorkloadRef
 from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
+from meshobs.timeline import Timeline, timeline_of
 
 from .inputs import answered, availability
+from .onsets import annotate
 from .ranking import MAX_DEPTH, Failures, downstream, rank
 from .report import (
     ERROR,
@@ -148,6 +150,11 @@ class _Cache:
                                   if any(CATALOGUE[code].symptom in CALL_GRAPH_KINDS for code in c.codes))
 
     @property
+    def timeline(self) -> Timeline:
+        """When each symptom started and what changed before it (built once per snapshot)."""
+        return timeline_of(self.snapshot, self.settings)
+
+    @property
     def analysis(self) -> Analysis:
         if self._analysis is None:
             self._analysis = analyze(self.snapshot, self.settings,
@@ -188,7 +195,7 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
         if svc == service and with_sources:
             found = _source_findings(snapshot) + found
         kept, hidden = apply_suppressions(found, list(suppressions), snapshot.time)
-        by_service[svc] = kept
+        by_service[svc] = annotate(kept, cache.timeline)
         if svc == service:
             hidden_all = hidden
     mesh_causes, _ = apply_suppressions(cache.analysis.mesh_level, list(suppressions), snapshot.time)
@@ -201,7 +208,17 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
     return Report(service=service, status=status,
                   findings=tuple(ranked), checks=tuple(_rescore(results, by_service[service])),
                   sources=cache.sources, suppressed=tuple(hidden_all),
-                  time=snapshot.time, origin=snapshot.origin)
+                  time=snapshot.time, origin=snapshot.origin, timeline=_timeline(cache, service))
+
+
+def _timeline(cache: _Cache, service: ServiceRef) -> Timeline:
+    """The timeline of the service and of everything it calls, however deep: where a fault began
+    several hops down, the order of onsets shows it."""
+    timeline = cache.timeline
+    if not timeline.checked:
+        return timeline
+    reach = downstream(service, lambda s: callees_of(cache.snapshot, s), len(cache.snapshot.services) + 1)
+    return timeline.for_services(reach)
 
 
 def diagnose(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings | None = None,
@@ -232,7 +249,7 @@ def diagnose_all(snapshot: MeshSnapshot, settings: Settings | None = None,
                                                         _mesh_judged(cache, verdicts, reports),
                                                         _mesh_partial(verdicts, reports)),
                       sources=cache.sources, time=snapshot.time, origin=snapshot.origin,
-                      mesh_findings=tuple(mesh_findings), analyzers=tuple(verdicts))
+                      mesh_findings=tuple(mesh_findings), analyzers=tuple(verdicts), timeline=cache.timeline)
 
 
 def _mesh_judged(cache: _Cache, verdicts: list[CheckResult], reports: Sequence[Report]) -> bool:

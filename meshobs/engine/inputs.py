@@ -35,6 +35,8 @@ INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
     # istiod: its endpoints (readiness, syncz) and its pilot_* metrics. (Its pods' readiness,
     # from Kubernetes, is used when present but says nothing of pushes or proxies.)
     "control_plane": (("istiod", "prometheus"), "control-plane data"),
+    # The longer metric history (an hour, per edge and reporter) onsets are read from.
+    "history": (("prometheus",), "metric history"),
 }
 
 # Does the snapshot hold this input's data at all? (For snapshots built without statuses, and
@@ -50,6 +52,7 @@ _HAS_DATA: dict[str, Callable[[MeshSnapshot], bool]] = {
     "config": lambda s: bool(s.config),
     "traces": lambda s: bool(s.traces),
     "control_plane": lambda s: s.control_plane.known,
+    "history": lambda s: s.history is not None and bool(s.history.signals),
 }
 
 

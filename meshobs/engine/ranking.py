@@ -24,6 +24,13 @@ explains, so a warning-level cause of an error outranks the error. Ranks then go
 severity, then explained findings after the findings that explain them, then the share of the
 explained failures that carry the cause's signature, then causal depth (deeper, i.e. further
 downstream, first), then magnitude.
+
+Time is evidence too: among findings of the same effective severity that are equally explained
+and matched by the failures' signatures, those whose trouble is known to have begun earlier
+(their evidence names when: an onset in the metric history, the change before it;
+:mod:`meshobs.engine.onsets`) rank before the later ones, in the places such findings held;
+findings with no known start keep their places. A signature the traffic carries is direct
+evidence; a start time only orders what is otherwise equal.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from meshobs.checks.base import Finding
 from meshobs.model import ServiceRef, WorkloadRef
 
 from .delivery import links as delivery_links
+from .onsets import began
 
 MAX_DEPTH = 3
 # Symptoms a service does not pass on to its callers: traffic split differently from a
@@ -253,12 +261,33 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
         d = depth.get(f.service, 0) if f.service is not None else 0
         return (-effective(k), 1 if explained_by.get(k) else 0, -matched.get(k, 0.0), -d, -f.magnitude, _label(f))
 
+    ordered = _earliest_first(sorted(everything, key=sort_key), lambda k: sort_key(k)[:3],
+                              lambda k: began(everything[k]))
     ranked: list[Finding] = []
-    for n, k in enumerate(sorted(everything, key=sort_key), start=1):
+    for n, k in enumerate(ordered, start=1):
         f = everything[k]
         ranked.append(replace(f, rank=n, cause_of=_labels(explains.get(k, ())),
                               caused_by=_labels(explained_by.get(k, ()))))
     return ranked
+
+
+def _earliest_first(keys: list[str], block: Callable[[str], object],
+                    start: Callable[[str], float | None]) -> list[str]:
+    """Within each run of keys in the same ``block`` (same effective severity, equally
+    explained, equally matched by a signature), the ones with a known ``start`` reordered
+    earliest first, in the slots they held."""
+    out = list(keys)
+    i = 0
+    while i < len(out):
+        j = i
+        while j < len(out) and block(out[j]) == block(out[i]):
+            j += 1
+        slots = [n for n in range(i, j) if start(out[n]) is not None]
+        dated = sorted((out[n] for n in slots), key=lambda k: start(k) or 0.0)
+        for n, k in zip(slots, dated):
+            out[n] = k
+        i = j
+    return out
 
 
 def _closure(k: str, graph: Mapping[str, set[str]]) -> set[str]:

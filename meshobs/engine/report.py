@@ -9,6 +9,7 @@ from meshobs.catalogue import Category, Severity
 from meshobs.checks.base import Finding
 from meshobs.model import ServiceRef
 from meshobs.suppress import Suppression
+from meshobs.timeline import Timeline
 
 PASS, WARN, FAIL, SKIPPED, ERROR = "pass", "warn", "fail", "skipped", "error"
 JUDGED = (PASS, WARN, FAIL)  # the check looked at data and reached a verdict
@@ -51,6 +52,8 @@ class Report:
     suppressed: tuple[tuple[Finding, Suppression], ...] = ()
     time: datetime | None = None
     origin: str = ""
+    # When the symptoms of the service and of what it calls started, and what changed before.
+    timeline: Timeline = field(default_factory=Timeline)
 
     @property
     def namespace(self) -> str:
@@ -74,6 +77,7 @@ class MeshReport:
     # service (a Gateway conflict, a selector matching nothing).
     mesh_findings: tuple[Finding, ...] = field(default=())
     analyzers: tuple[CheckResult, ...] = ()  # each analyzer's verdict on the whole mesh
+    timeline: Timeline = field(default_factory=Timeline)  # the whole mesh's
 
     @property
     def findings(self) -> tuple[Finding, ...]:

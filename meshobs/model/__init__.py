@@ -1,9 +1,10 @@
 """The one service-graph model every part of meshobs reads."""
 
 from .cert import Cert, CertRole
-from .config import ConfigResource, Layer, SourceLocation
+from .config import ConfigResource, Layer, ObjectDates, SourceLocation, Write
 from .controlplane import ControlPlane, InjectionWebhook, IstiodReplica, XdsReject, XdsSync
 from .frozen import EMPTY, FrozenDict, freeze, frozen_map, thaw
+from .history import History, HistorySeries
 from .proxy import (
     FilterChain,
     HttpRoute,
@@ -24,10 +25,10 @@ from .traffic import Edge, Latency, Reporter, ResponseStat, Security
 
 __all__ = [
     "EMPTY", "UNKNOWN_SERVICE", "UNKNOWN_WORKLOAD", "Cert", "CertRole", "ConfigResource", "ContainerRestarts",
-    "ControlPlane",
-    "Edge", "FilterChain", "FrozenDict", "HttpRoute", "InjectionWebhook", "IstiodReplica", "Latency", "Layer",
-    "Listener", "Mesh", "MeshSnapshot", "MetricSeries", "Pod", "Proxy", "Reporter", "ResponseStat",
-    "RouteDestination", "Security", "Service", "ServicePort", "ServiceRef", "SnapshotPart", "SourceLocation",
-    "SourceState", "SourceStatus", "Span", "Trace", "UpstreamCluster", "UpstreamHost", "Workload",
-    "WorkloadRef", "XdsReject", "XdsResource", "XdsSync", "freeze", "frozen_map", "thaw",
+    "ControlPlane", "Edge", "FilterChain", "FrozenDict", "History", "HistorySeries", "HttpRoute",
+    "InjectionWebhook", "IstiodReplica", "Latency", "Layer", "Listener", "Mesh", "MeshSnapshot", "MetricSeries",
+    "ObjectDates", "Pod", "Proxy", "Reporter", "ResponseStat", "RouteDestination", "Security", "Service",
+    "ServicePort", "ServiceRef", "SnapshotPart", "SourceLocation", "SourceState", "SourceStatus", "Span", "Trace",
+    "UpstreamCluster", "UpstreamHost", "Workload", "WorkloadRef", "Write", "XdsReject", "XdsResource",
+    "XdsSync", "freeze", "frozen_map", "thaw",
 ]

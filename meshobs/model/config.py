@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from .frozen import EMPTY, FrozenDict
@@ -41,6 +42,37 @@ class SourceLocation:
 
 
 @dataclass(frozen=True, slots=True)
+class Write:
+    """One entry of an object's ``managedFields``: who last wrote their fields, how, and when
+    (the fields' values are not kept)."""
+
+    time: datetime
+    manager: str = ""  # kubectl-edit, kubectl-client-side-apply, helm, argocd-controller ...
+    operation: str = ""  # Update | Apply
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectDates:
+    """When the API server says an object was created and written: ``creationTimestamp``,
+    ``metadata.generation`` (1 = never changed since creation) and the ``managedFields`` times."""
+
+    created: datetime | None = None
+    generation: int | None = None
+    writes: tuple[Write, ...] = ()  # oldest first
+
+    @property
+    def last_write(self) -> Write | None:
+        """The most recent write (None: no managedFields)."""
+        return max(self.writes, key=lambda w: w.time, default=None)
+
+    @property
+    def changed(self) -> datetime | None:
+        """When the object last changed: its latest write, else its creation."""
+        last = self.last_write
+        return last.time if last is not None else self.created
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigResource:
     """A configuration object such as an Istio VirtualService or an App Mesh VirtualNode."""
 
@@ -56,6 +88,8 @@ class ConfigResource:
     origin: str = ""  # a file path, "kubernetes", "demo:NAME", "proxy:<id>" ...
     # Set when read from a manifest file; not part of the resource's identity or content.
     location: SourceLocation | None = field(default=None, compare=False)
+    # Read from a live API server only; when it changed is not what it says (drift ignores it).
+    dates: ObjectDates | None = field(default=None, compare=False)
 
     @property
     def key(self) -> tuple[str, str, str]:

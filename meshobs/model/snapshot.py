@@ -12,6 +12,7 @@ from typing import TypeVar
 from .cert import Cert
 from .config import ConfigResource, Layer
 from .controlplane import ControlPlane, InjectionWebhook, IstiodReplica, XdsReject, XdsSync
+from .history import History
 from .proxy import Proxy
 from .refs import Mesh, ServiceRef, WorkloadRef
 from .series import MetricSeries
@@ -61,6 +62,7 @@ class MeshSnapshot:
     sources: tuple[SourceStatus, ...] = ()
     origin: str = ""  # "live", a bundle path, or "demo:NAME"
     series: tuple[MetricSeries, ...] = ()
+    history: History | None = None  # the longer metric history "what changed" reads
     control_plane: ControlPlane = field(default_factory=ControlPlane)
     _index: _Index = field(init=False, repr=False, compare=False)
     _derived: dict[str, object] = field(init=False, repr=False, compare=False)
@@ -236,6 +238,7 @@ class SnapshotPart:
     traces: list[Trace] = field(default_factory=list)
     sources: list[SourceStatus] = field(default_factory=list)
     series: list[MetricSeries] = field(default_factory=list)
+    history: History | None = None
     istiod: list[IstiodReplica] = field(default_factory=list)
     xds_sync: list[XdsSync] = field(default_factory=list)
     xds_rejects: list[XdsReject] = field(default_factory=list)
@@ -247,6 +250,10 @@ class SnapshotPart:
                      "traces", "sources", "series", "istiod", "xds_sync", "xds_rejects", "injection_webhooks"):
             getattr(self, name).extend(getattr(other, name))
         self.webhooks_listed = self.webhooks_listed or other.webhooks_listed
+        # One metrics source answers the history; a second one's (rare) is kept only when
+        # the first had none.
+        if self.history is None:
+            self.history = other.history
 
     @classmethod
     def merge(cls, parts: Iterable[SnapshotPart]) -> SnapshotPart:

@@ -134,6 +134,7 @@ class Pod:
     containers: tuple[str, ...] = field(default=())
     # The pod's mesh annotations (``sidecar.istio.io/...``); others are not kept.
     annotations: FrozenDict = EMPTY
+    started: datetime | None = None  # status.startTime
     proxy_image: str | None = None  # the image of its sidecar container
     location: SourceLocation | None = field(default=None, compare=False)
     # Containers that restarted (or wait to), with when: empty when none did.

@@ -6,7 +6,13 @@ service::
 
     {"schema_version", "meshobs_version", "scope": "service", "time", "window_s", "origin",
      "service", "namespace", "status", "findings": [FINDING], "checks": [{"id", "category",
-     "status", "reason"}], "sources": [{"name", "status", "error"}], "suppressed": [...]}
+     "status", "reason"}], "sources": [{"name", "status", "error"}], "suppressed": [...],
+     "timeline": TIMELINE}
+
+``timeline`` says when each symptom of the service and of what it calls started and what
+changed before it (:func:`meshobs.render.timeline.timeline_dict`: ``checked``, ``reason``,
+``start``, ``end``, ``resolution_s``, ``lookback_s``, ``covers``, ``onsets``, ``order``,
+``changes``, ``unchecked``); ``--all`` has one for the whole mesh at the top instead of one per service.
 
 ``--all``: ``"scope": "mesh"`` with ``findings`` (mesh-wide), ``services`` (one document per
 service, without sources) and ``sources``. A FINDING is ``{"code", "check", "category",
@@ -31,6 +37,8 @@ from meshobs.engine.report import CheckResult, MeshReport, Report, SourceResult
 from meshobs.model import thaw
 from meshobs.raw import iso
 from meshobs.schemas import stamp
+
+from .timeline import timeline_dict
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
@@ -67,6 +75,7 @@ def _service(report: Report) -> dict[str, Any]:
         "suppressed": [{**finding_dict(f), "reason": s.reason,
                         "until": s.until.isoformat() if s.until else None}
                        for f, s in report.suppressed],
+        "timeline": timeline_dict(report.timeline),
     }
 
 
@@ -88,6 +97,7 @@ def mesh_dict(mesh: MeshReport, window_s: float | None = None) -> dict[str, Any]
         "analyzers": _checks(mesh.analyzers),
         "services": [_service(r) for r in mesh.reports],
         "sources": _sources(mesh.sources),
+        "timeline": timeline_dict(mesh.timeline),
     }
 
 

@@ -8,6 +8,8 @@ from meshobs.checks.base import Finding
 from meshobs.engine.report import MeshReport, Report
 from meshobs.model import thaw
 
+from .timeline import markdown_lines
+
 ICONS = {"pass": "pass", "warn": "**warn**", "fail": "**FAIL**", "skipped": "skipped", "error": "**ERROR**"}
 
 
@@ -34,7 +36,7 @@ def _finding(f: Finding) -> list[str]:
     return lines
 
 
-def _report(report: Report, level: str = "#") -> list[str]:
+def _report(report: Report, level: str = "#", timeline: bool = True) -> list[str]:
     lines = [f"{level} Diagnosis of `{report.service}`: {report.status}", "",
              "| check | category | status | reason |", "|---|---|---|---|"]
     for c in report.checks:
@@ -45,6 +47,8 @@ def _report(report: Report, level: str = "#") -> list[str]:
         for f in report.findings:
             lines.extend(_finding(f))
         lines.append("")
+    if timeline and report.timeline.checked:
+        lines += markdown_lines(report.timeline, f"{level}#")
     if report.suppressed:
         lines += [f"{level}# Suppressed", ""]
         lines += [f"- {f.code} `{f.subject}`: {s.reason}" for f, s in report.suppressed]
@@ -66,7 +70,8 @@ def render(report: Report | MeshReport) -> str:
         for f in report.mesh_findings:
             lines.extend(_finding(f))
         for r in report.reports:
-            lines.extend(_report(r, "##"))
+            lines.extend(_report(r, "##", timeline=False))
+        lines += markdown_lines(report.timeline, "##")
         sources = report.sources
     lines += ["Sources: " + ", ".join(f"{s.name} ({s.status})" for s in sources), ""]
     return "\n".join(lines)

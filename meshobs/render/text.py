@@ -33,6 +33,8 @@ from meshobs.engine.report import (
 )
 from meshobs.model import ServiceRef, thaw
 
+from .timeline import text_lines as timeline_text
+
 # Linkerd-style marks: check, double exclamation, multiplication sign, en dash.
 MARKS = {PASS: "\u221a", WARN: "\u203c", FAIL: "\u00d7", SKIPPED: "\u2013", ERROR: "\u00d7"}
 COLOURS = {PASS: "green", WARN: "yellow", FAIL: "red", SKIPPED: "bright_black", ERROR: "red",
@@ -178,6 +180,7 @@ def render(report: Report | MeshReport, color: bool = False) -> str:
             lines.extend(finding_lines(f, style))
     else:
         lines.append("No findings.")
+    lines += ["", *timeline_text(report.timeline)]
     if report.suppressed:
         lines += ["", "Suppressed"]
         for f, s in report.suppressed:
@@ -254,6 +257,7 @@ def render_mesh(mesh: MeshReport, color: bool = False) -> str:
             lines.extend(block)
     else:
         lines += ["", "No findings."]
+    lines += ["", *timeline_text(mesh.timeline)]
     lines += ["", *_sources(mesh.sources, style), "",
               _summary(mesh.status, tuple(f for f, _s in ordered), style, _mesh_unchecked(mesh))]
     return "\n".join(lines)

@@ -25,6 +25,7 @@ READS = {
     **dict.fromkeys(("certs", "certs_of"), "certs"),
     **dict.fromkeys(("traces", "traces_through"), "traces"),
     **dict.fromkeys(("series", "series_of"), "series"),
+    "history": "history",
     **dict.fromkeys(("services", "service", "find_services", "meshes"), "Service"),
     **dict.fromkeys(("workloads", "workload", "workloads_of", "services_of"), "Workload"),
     "config": "config:*",

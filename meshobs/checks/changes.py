@@ -1,0 +1,98 @@
+"""What changed: the mesh resource edited (or created) right before a service's symptom began.
+
+The metric history says when a service's errors or latency started (:mod:`meshobs.timeline`);
+the API server dates every write to a mesh resource (``creationTimestamp``, ``managedFields``,
+``metadata.generation``). A resource that touches the service -- or a service it calls, when
+that one shows nothing of its own -- and changed at most ``Settings.change_lookback_s`` before
+the onset is the first thing to look at: its edit is when the symptom's mechanism (a circuit
+breaker, a denial, a blackhole) was put in place. It ranks as a cause; as it predates what it
+explains, the ranking puts it before the mechanism's own finding.
+
+Rollouts, restarts, pushes and certificates preceding an onset are named in the evidence and
+the timeline, not here: they are how a mesh runs every day, not a change of its intent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from meshobs.catalogue import Category
+from meshobs.model import MeshSnapshot, ServiceRef, WorkloadRef
+from meshobs.timeline import Onset, timeline_of
+
+from .base import CouldNotCheck, Finding, Settings, check, finding
+
+
+@check("config.changed_before_onset", Category.CONFIG, ("history", "config"), ("MSH0290",),
+       uses=("pods", "proxies", "certs", "graph"))
+def change_before_onset(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """A mesh resource touching the service changed right before its errors or latency started."""
+    timeline = timeline_of(snapshot, settings)
+    if not timeline.checked:
+        raise CouldNotCheck(timeline.reason)
+    mine = [o for o in timeline.onsets if o.service == service]
+    for onset in mine:
+        if onset.change is None or onset.change.kind != "config" or onset.started is None:
+            continue
+        if onset.via is not None and timeline.onset(onset.via, onset.signal) is not None:
+            continue  # the callee the change touches shows the symptom itself: filed there
+        yield _finding(onset, service)
+    unchecked = [u for u in timeline.unchecked if u.service == service]
+    if unchecked and not mine and service not in timeline.services - {u.service for u in unchecked}:
+        raise CouldNotCheck("; ".join(f"{u.signal}: {u.reason}" for u in unchecked))
+
+
+def _finding(onset: Onset, service: ServiceRef) -> Finding:
+    change = onset.change
+    assert change is not None and onset.started is not None and onset.lead_s is not None
+    lead = _lead(onset.lead_s)
+    return finding(
+        "MSH0290", "config.changed_before_onset", change.subject, service=service,
+        # The callers whose own calls show the onset: their proxies apply the change, so a
+        # delivery fault on them explains it (meshobs.engine.delivery).
+        workloads=[WorkloadRef(*e.split("/", 1)) for e in onset.edges if "/" in e],
+        changed_object=change.subject, what=change.what, changed_at=_clock(change.at), lead=lead,
+        signal=onset.signal, started_at=_clock(onset.started), level=_level(onset),
+        evidence={"changed": change.at.isoformat(), **({"change": change.detail} if change.detail else {}),
+                  f"{onset.signal}_started": onset.started.isoformat(), "lead_s": round(onset.lead_s, 1),
+                  "before": _round(onset.before), "after": _round(onset.after), "seen_by": onset.view,
+                  **({"edges": list(onset.edges)} if onset.edges else {}),
+                  **({"through": str(onset.via)} if onset.via is not None else {})},
+        magnitude=onset.after,
+        hint=f"see what the change did (kubectl get {change.subject.split()[0].lower()} -o yaml, your Git "
+             f"history, the managedFields' manager); undo it if the symptom is its doing")
+
+
+def _clock(t: object) -> str:
+    from datetime import datetime
+
+    assert isinstance(t, datetime)
+    return t.strftime("%H:%M:%S")
+
+
+def _lead(seconds: float) -> str:
+    if seconds < 1:
+        return "0 s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min"
+
+
+def _round(x: float) -> float | None:
+    import math
+
+    return None if math.isnan(x) else round(x, 4)
+
+
+def _level(onset: Onset) -> str:
+    """"0% -> 18%" or "120 ms -> 2.4 s"."""
+    import math
+
+    def one(x: float) -> str:
+        if math.isnan(x):
+            return "?"
+        if onset.signal == "errors":
+            return f"{x * 100:.3g}%"
+        return f"{x:.0f} ms" if x < 1000 else f"{x / 1000:.3g} s"
+
+    return f"{one(onset.before)} -> {one(onset.after)}"

@@ -1,0 +1,177 @@
+"""When did a symptom start? Onset detection on one series (pandas).
+
+The question is narrower than general change-point detection: a symptom a check sees *now*
+(errors above the threshold, a p99 that regressed) -- since when has it been there? So the model
+is "a baseline, then one sustained shift up that lasts until now", and the method is chosen for
+that and for noise:
+
+1. **A 3-point rolling median** first: a single scrape-sized spike (a batch request, a GC pause)
+   cannot move it, a real shift lasting two steps or more passes through unchanged.
+2. **One change point by least absolute deviations**: the split of the smoothed series into a
+   before and an after segment that minimises the sum of absolute deviations from each
+   segment's median (the L1 cost PELT and binary segmentation use for robust mean shifts, with
+   exactly one change: the current regime is the one that matters). Medians, not means, so the
+   occasional outlier on either side does not drag the split.
+3. **The verdict, against a baseline band** made of the before segment's median and its robust
+   spread (1.4826 x the median absolute deviation, the MAD's consistent estimate of sigma):
+   the shift counts only when
+   - it is large by the checks' own thresholds (``Thresholds`` below: an error ratio over the
+     alarm threshold and several times the baseline; a p99 twice the baseline and tens of ms
+     more), so a healthy service's wobble is never an onset;
+   - it is **sustained**: most points after the split are above the band, and so are the last
+     ones (the symptom is still there);
+   - the level is **new**: the before segment hardly ever reached it. A batch job whose p99
+     jumps for four minutes every eleven, or background errors that spike now and then, reached
+     today's level before, so their latest burst is not an onset.
+4. **The onset** is then walked back from the split to the first point of the run that stands
+   out of the baseline's own noise: on a ramp that is where the rise left the baseline, not its
+   middle.
+
+Too few points (a new service, a scrape gap) is "could not check", never "no onset".
+A series that is already elevated from its first point started before the history did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MIN_POINTS = 12  # three minutes at 15 s: fewer cannot tell a shift from a wobble
+MIN_BEFORE = 4  # points of baseline needed before a split
+MIN_AFTER = 3  # points after it (the rate window itself spans four)
+SMOOTHING = 3  # rolling-median width (points)
+SUSTAINED = 0.8  # share of the points after the split above the band
+RECENT = 3  # the last points, all above the band: the symptom is current
+NEW_LEVEL = 0.05  # at most this share of the baseline reached halfway to the new level
+BAND_SIGMAS = 4.0  # the band: baseline median + this many robust sigmas ...
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How big a shift must be to be a symptom's onset, in the series' own unit.
+
+    ``floor``: the level after the shift must reach it; ``min_rise``: and exceed the baseline by
+    at least this much; ``ratio``: and be at least this many times the baseline (for latency:
+    the regression factor). ``alarm``: a series at or above it from its first point to now had
+    the symptom before the history began (the checks' alarm threshold; 0: never said).
+    """
+
+    floor: float
+    min_rise: float
+    ratio: float
+    alarm: float = 0.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one series says. ``started`` is the onset's time (seconds since the epoch), None
+    with ``before_history`` when the series was elevated from its first point, None without a
+    shift. ``unchecked`` says why no verdict could be reached (too few points)."""
+
+    started: float | None = None
+    before: float = 0.0  # baseline level (median before the shift)
+    after: float = 0.0  # level since (median after it)
+    before_history: bool = False
+    unchecked: str = ""
+
+    @property
+    def found(self) -> bool:
+        return self.started is not None or self.before_history
+
+
+def detect(series: pd.Series, limits: Thresholds, ramp_s: float = 0.0) -> Verdict:
+    """The onset of a sustained rise in ``series`` (values indexed by time in seconds, NaN or
+    missing for steps without data), judged against ``limits``.
+
+    ``ramp_s``: each value is a rate over the preceding ``ramp_s`` seconds, so a step change
+    shows as a ramp that long (Prometheus's rate() extrapolates a counter born mid-window back to
+    zero, so even a new error series ramps). The first point above the band then lies part-way
+    up it, and the step happened ``ramp_s`` x (its rise / the full rise) before it: the onset is
+    moved back by that much. When the next point does not climb the ramp's slope (an engine that
+    does not extrapolate shows a new series as a step), there is no ramp to read: the onset is
+    moved back by one step only. The point before it, still at the baseline, does
+    not bound it: its window barely overlapped the change, and a series Istio creates on the
+    first failing request has no rate until its second scrape.
+    """
+    import numpy as np
+
+    values = series.dropna()
+    n = len(values)
+    if n < MIN_POINTS:
+        return Verdict(unchecked=f"{n} samples in the history, need at least {MIN_POINTS}")
+    raw = values.to_numpy(dtype=float)
+    smooth = values.rolling(SMOOTHING, center=True, min_periods=1).median().to_numpy(dtype=float)
+    times = values.index.to_numpy(dtype=float)
+
+    if limits.alarm > 0 and (raw[:MIN_BEFORE + 1] >= limits.alarm).all() and (raw[-RECENT:] >= limits.alarm).all():
+        level = float(np.median(raw))
+        if level >= limits.alarm:
+            # Elevated since its first point: since before the history, or -- when the series
+            # only begins mid-history (the requests themselves began then) -- since it began.
+            step = float(np.median(np.diff(series.index.to_numpy(dtype=float)))) if len(series) > 1 else 0.0
+            if times[0] - float(series.index[0]) <= MIN_BEFORE * step:
+                return Verdict(before=float("nan"), after=level, before_history=True)
+            return Verdict(started=float(times[0]), before=float("nan"), after=level)
+
+    k = _split(smooth)
+    if k is None:
+        return Verdict()
+    before, after = smooth[:k], smooth[k:]
+    m0, m1 = float(np.median(before)), float(np.median(after))
+    if not _significant(m0, m1, limits):
+        return Verdict(before=m0, after=m1)
+    sigma = 1.4826 * float(np.median(np.abs(before - m0)))
+    band = m0 + max(BAND_SIGMAS * sigma, (m1 - m0) / 4)
+    above = raw > band
+    if above[k:].mean() < SUSTAINED or not above[-RECENT:].all():
+        return Verdict(before=m0, after=m1)
+    halfway = (m0 + m1) / 2
+    if (raw[:k] >= halfway).mean() > NEW_LEVEL:
+        return Verdict(before=m0, after=m1)
+    # Back to where the rise left the baseline's own noise (not the wide band above, which a
+    # ramp crosses only a quarter of the way up).
+    leaving = raw > m0 + max(BAND_SIGMAS * sigma, limits.min_rise / 10)
+    start = k
+    while start > 0 and leaving[start - 1]:
+        start -= 1
+    if start < MIN_BEFORE:
+        # The rise reaches back to the first points: it started before the history.
+        return Verdict(before=m0, after=m1, before_history=True)
+    started = float(times[start])
+    if ramp_s > 0 and m1 > m0 and start + 1 < n:
+        def share(i: int) -> float:
+            return min(1.0, max(0.0, float((raw[i] - m0) / (m1 - m0))))
+
+        step = float(times[start + 1] - times[start])
+        if share(start + 1) - share(start) >= 0.5 * step / ramp_s:
+            started -= ramp_s * share(start)  # a ramp: back to where it began
+        else:
+            # No ramp to read (an engine that does not extrapolate, e.g. VictoriaMetrics on a
+            # series born mid-window, shows a step): it happened within the step before.
+            started -= float(times[start] - times[start - 1])
+    return Verdict(started=started, before=m0, after=m1)
+
+
+def _split(smooth: object) -> int | None:
+    """The index k minimising the L1 cost of [..k) and [k..] around their medians."""
+    import numpy as np
+
+    x = np.asarray(smooth, dtype=float)
+    n = len(x)
+    best, best_k = float("inf"), None
+    for k in range(MIN_BEFORE, n - MIN_AFTER + 1):
+        a, b = x[:k], x[k:]
+        cost = float(np.abs(a - np.median(a)).sum() + np.abs(b - np.median(b)).sum())
+        if cost < best - 1e-12:
+            best, best_k = cost, k
+    return best_k
+
+
+def _significant(before: float, after: float, limits: Thresholds) -> bool:
+    return (after >= limits.floor and after - before >= limits.min_rise
+            and after >= limits.ratio * max(before, 0.0))
+
+

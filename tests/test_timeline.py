@@ -1,0 +1,216 @@
+"""The timeline on hand-built meshes: several sources on one time axis, the changes each source
+dates and the services they touch, and the pairing of an onset with the change before it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from meshobs.checks.base import Settings
+from meshobs.model import (
+    ConfigResource,
+    ContainerRestarts,
+    Edge,
+    History,
+    HistorySeries,
+    MeshSnapshot,
+    ObjectDates,
+    Pod,
+    Proxy,
+    Service,
+    ServiceRef,
+    Workload,
+    WorkloadRef,
+    Write,
+    XdsResource,
+    freeze,
+    frozen_map,
+)
+from meshobs.timeline import build
+from meshobs.timeline.changes import changes_between, touches
+from meshobs.timeline.frame import CALLERS, OUTBOUND, SERVICE, frames
+
+END = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
+START = END - timedelta(hours=1)
+STEP = 15.0
+N = 241
+ONSET = END - timedelta(minutes=20)
+
+WEB, API, DB = ServiceRef("shop", "web"), ServiceRef("shop", "api"), ServiceRef("data", "db")
+WEB_W, API_W, DB_W = WorkloadRef("shop", "web-v1"), WorkloadRef("shop", "api-v3"), WorkloadRef("data", "db-v2")
+
+
+def times(offset: float = 0.0) -> list[float]:
+    return [START.timestamp() + STEP * k + offset for k in range(N)]
+
+
+def points(value: object, offset: float = 0.0, since: datetime | None = None) -> tuple[tuple[float, float], ...]:
+    """Points every step (shifted by ``offset`` s, as another engine aligns them), from ``since``."""
+    out = []
+    for t in times(offset):
+        if since is not None and t < since.timestamp():
+            continue
+        v = value(t) if callable(value) else value  # type: ignore[operator]
+        out.append((t, float(v)))
+    return tuple(out)
+
+
+def history(*series: HistorySeries) -> History:
+    return History(start=START, end=END, step_s=STEP, series=series,
+                   signals=frozenset({"requests", "errors", "p99_ms"}), rate_window_s=60.0)
+
+
+def dr(name: str, host: str, changed: datetime | None, created: datetime = END - timedelta(days=30)) -> ConfigResource:
+    writes = [Write(created, "helm", "Update")] + ([Write(changed, "kubectl-edit", "Update")] if changed else [])
+    return ConfigResource("DestinationRule", "data", name, freeze({"host": host}),
+                          dates=ObjectDates(created, 2 if changed else 1, tuple(writes)))
+
+
+def mesh(hist: History, *config: ConfigResource, pods: tuple[Pod, ...] = (), proxies: tuple[Proxy, ...] = ()
+         ) -> MeshSnapshot:
+    services = (Service(WEB, workloads=(WEB_W,)), Service(API, workloads=(API_W,)), Service(DB, workloads=(DB_W,)))
+    workloads = (Workload(WEB_W, services=(WEB,), labels=frozen_map({"app": "web"})),
+                 Workload(API_W, services=(API,), labels=frozen_map({"app": "api"})),
+                 Workload(DB_W, services=(DB,), labels=frozen_map({"app": "db"})))
+    edges = (Edge(WEB_W, API, API_W, WEB, request_rate=50.0), Edge(API_W, DB, DB_W, API, request_rate=40.0))
+    return MeshSnapshot(time=END, window_s=300.0, services=services, workloads=workloads, edges=edges,
+                        config=config, pods=pods, proxies=proxies, history=hist)
+
+
+def ramp(rate: float, onset: datetime) -> object:
+    """What rate(x[1m]) answers for a counter that starts growing at ``rate`` at ``onset``."""
+    return lambda t: rate * min(1.0, max(0.0, (t - onset.timestamp()) / 60.0))
+
+
+def failing_db(onset: datetime = ONSET, offset: float = 0.0) -> History:
+    """api calls db at 40 req/s; 25 % of them fail since ``onset`` (an error series born then),
+    seen by api's proxy; db's own proxy reports at timestamps ``offset`` s off the grid."""
+    return history(
+        HistorySeries("requests", DB, "source", API_W, points(40.0)),
+        HistorySeries("errors", DB, "source", API_W, points(ramp(10.0, onset), since=onset + timedelta(seconds=15))),
+        HistorySeries("requests", DB, "destination", API_W, points(40.0, offset)),
+        HistorySeries("requests", API, "source", WEB_W, points(50.0)),
+    )
+
+
+def test_sources_are_put_on_one_time_axis() -> None:
+    """Another engine's timestamps (7 s off the grid) land on the nearest step; a step where
+    requests flowed but no error series existed yet is 0, not a gap; no requests is a gap."""
+    hist = failing_db(offset=7.0)
+    gap = tuple(p for p in hist.series[0].points if not (1000 <= p[0] - START.timestamp() < 1300))
+    hist = history(HistorySeries("requests", DB, "source", API_W, gap), *hist.series[1:])
+    fr = frames(hist, lambda w: [{WEB_W: WEB, API_W: API, DB_W: DB}[w]])
+    views = fr.views(DB)
+    assert set(views) == {CALLERS, SERVICE}
+    callers = views[CALLERS]
+    assert len(callers) == N and callers.index[0] == START.timestamp()
+    assert callers.iloc[0] == 0.0 and callers.iloc[-1] == pytest.approx(0.25)
+    assert callers.iloc[1000 // 15 + 2] != callers.iloc[1000 // 15 + 2]  # NaN: the gap
+    assert views[SERVICE].iloc[0] == 0.0 and views[SERVICE].notna().all()  # 7 s off, snapped
+    assert set(fr.edges(DB, CALLERS)) == {str(API_W)}
+
+
+def test_calls_to_no_service_are_filed_under_the_caller() -> None:
+    blackhole = ServiceRef("unknown", "BlackHoleCluster")
+    hist = history(HistorySeries("requests", DB, "source", API_W, points(30.0)),
+                   HistorySeries("requests", blackhole, "source", API_W, points(10.0, since=ONSET)),
+                   HistorySeries("errors", blackhole, "source", API_W, points(10.0, since=ONSET)))
+    fr = frames(hist, lambda w: [API] if w == API_W else [])
+    outbound = fr.views(API)[OUTBOUND]
+    assert outbound.iloc[0] == 0.0 and outbound.iloc[-1] == pytest.approx(10.0 / 40.0)
+    assert ServiceRef("unknown", "BlackHoleCluster") not in fr.services
+
+
+def test_an_onset_is_paired_with_the_change_just_before_it() -> None:
+    snap = mesh(failing_db(), dr("db", "db.data.svc.cluster.local", ONSET - timedelta(seconds=40)),
+                dr("other", "other.data.svc.cluster.local", ONSET - timedelta(seconds=5)))
+    tl = build(snap, Settings())
+    onset = tl.onset(DB, "errors")
+    assert onset is not None and onset.started == ONSET and onset.view == CALLERS
+    assert onset.edges == (str(API_W),) and onset.after == pytest.approx(0.25)
+    # The later edit touches another host: the one that touches db is named.
+    assert onset.change is not None and onset.change.subject == "DestinationRule data/db"
+    assert onset.lead_s == 40.0 and onset.via is None
+    assert onset.change.detail == "kubectl-edit, Update; generation 2"
+
+
+def test_a_callers_onset_is_paired_through_the_service_it_calls() -> None:
+    hist = history(*failing_db().series,
+                   HistorySeries("errors", API, "source", WEB_W, points(ramp(12.5, ONSET), since=ONSET)))
+    tl = build(mesh(hist, dr("db", "db.data.svc.cluster.local", ONSET - timedelta(seconds=40))), Settings())
+    api = tl.onset(API, "errors")
+    assert api is not None and api.via == DB and api.lead_s == 40.0
+    assert [str(s) for s, _t in _order(tl)] == ["data/db", "shop/api"]
+
+
+def _order(tl: object) -> list[tuple[ServiceRef, datetime | None]]:
+    from meshobs.render.timeline import order
+
+    return order(tl)  # type: ignore[arg-type]
+
+
+def test_a_change_older_than_the_lookback_is_not_named() -> None:
+    old = dr("db", "db.data.svc.cluster.local", ONSET - timedelta(minutes=11))
+    tl = build(mesh(failing_db(), old), Settings())
+    onset = tl.onset(DB, "errors")
+    assert onset is not None and onset.change is None
+    # ... but it is in the history's changes, and a longer lookback names it.
+    assert any(c.subject == "DestinationRule data/db" and c.what == "changed" for c in tl.changes)
+    longer = build(mesh(failing_db(), old), Settings(change_lookback_s=900.0))
+    assert longer.onset(DB, "errors").change is not None  # type: ignore[union-attr]
+
+
+def test_a_push_counts_only_right_before_and_only_without_an_edit() -> None:
+    def proxies(pushed: datetime) -> tuple[Proxy, ...]:
+        return (Proxy("db-1.data", "db-1", "data", DB_W, xds=(XdsResource("cds", "v9", pushed),)),)
+
+    far = build(mesh(failing_db(), proxies=proxies(ONSET - timedelta(minutes=4))), Settings())
+    assert far.onset(DB, "errors").change is None  # type: ignore[union-attr]
+    near = build(mesh(failing_db(), proxies=proxies(ONSET - timedelta(seconds=30))), Settings())
+    assert near.onset(DB, "errors").change.kind == "xds"  # type: ignore[union-attr]
+    edited = build(mesh(failing_db(), dr("db", "db.data.svc.cluster.local", ONSET - timedelta(minutes=3)),
+                        proxies=proxies(ONSET - timedelta(seconds=30))), Settings())
+    assert edited.onset(DB, "errors").change.kind == "config"  # type: ignore[union-attr]
+
+
+def test_rollouts_and_restarts_are_dated_from_the_pods() -> None:
+    started = ONSET - timedelta(seconds=50)
+    pods = (Pod("data", "db-v2-abc-1", DB_W, started=started),
+            Pod("data", "db-v2-abc-2", DB_W, started=started + timedelta(seconds=20)),
+            Pod("shop", "api-v3-x-1", API_W, started=END - timedelta(days=3),
+                restart_history=(ContainerRestarts("api", 1, END - timedelta(minutes=5), "OOMKilled"),)))
+    found = changes_between(mesh(failing_db(), pods=pods), START, END)
+    rollout = next(c for c in found if c.kind == "rollout")
+    assert (rollout.subject, rollout.at, rollout.services) == ("Workload data/db-v2", started, (DB,))
+    assert rollout.detail == "2 of 2 pods started"
+    restart = next(c for c in found if c.kind == "restart")
+    assert (restart.subject, restart.detail) == ("Pod shop/api-v3-x-1", "OOMKilled")
+    # The old start is outside the history.
+    assert not any(c.subject == "Workload shop/api-v3" and c.kind == "rollout" for c in found)
+    paired = build(mesh(failing_db(), pods=pods), Settings()).onset(DB, "errors")
+    assert paired is not None and paired.change == rollout and paired.lead_s == 50.0
+
+
+@pytest.mark.parametrize(("kind", "namespace", "spec", "touched"), [
+    ("DestinationRule", "data", {"host": "db"}, [DB]),
+    ("VirtualService", "shop",
+     {"hosts": ["api"], "http": [{"route": [{"destination": {"host": "db.data.svc.cluster.local"}}]}]}, [DB, API]),
+    ("AuthorizationPolicy", "data", {"selector": {"matchLabels": {"app": "db"}}, "action": "DENY"}, [DB]),
+    ("AuthorizationPolicy", "shop", {"action": "DENY"}, [API, WEB]),  # no selector: its namespace
+    ("PeerAuthentication", "istio-system", {"mtls": {"mode": "STRICT"}}, [DB, API, WEB]),  # the root: everything
+    ("Sidecar", "shop", {"workloadSelector": {"labels": {"app": "web"}}, "egress": [{"hosts": ["./*"]}]}, [WEB]),
+    ("ServiceEntry", "shop", {"hosts": ["api.partner.example"]}, []),
+    ("Gateway", "shop", {"selector": {"istio": "ingressgateway"}}, []),
+])
+def test_what_a_resource_touches(kind: str, namespace: str, spec: dict[str, object],
+                                 touched: list[ServiceRef]) -> None:
+    snap = mesh(failing_db())
+    resource = ConfigResource(kind, namespace, "x", freeze(spec))
+    assert sorted(touches(snap, resource)) == sorted(touched)
+
+
+def test_no_history_cannot_be_checked() -> None:
+    tl = build(mesh(failing_db()).__class__(time=END, window_s=300.0), Settings())
+    assert not tl.checked and tl.reason == "no metric history: no Prometheus source"
+    assert tl.onsets == () and tl.changes == ()
