@@ -75,16 +75,16 @@ def _service(report: Report) -> dict[str, Any]:
         "suppressed": [{**finding_dict(f), "reason": s.reason,
                         "until": s.until.isoformat() if s.until else None}
                        for f, s in report.suppressed],
-        "timeline": timeline_dict(report.timeline),
     }
 
 
 def report_dict(report: Report, window_s: float | None = None) -> dict[str, Any]:
     """The JSON document of one service's diagnosis, as plain data."""
     doc = {**_header("service", report.time, window_s, report.origin), **_service(report)}
-    # "sources" sits between "checks" and "suppressed" in the document.
+    # "sources" sits between "checks" and "suppressed" in the document, "timeline" last.
     suppressed = doc.pop("suppressed")
-    return {**doc, "sources": _sources(report.sources), "suppressed": suppressed}
+    return {**doc, "sources": _sources(report.sources), "suppressed": suppressed,
+            "timeline": timeline_dict(report.timeline)}
 
 
 def mesh_dict(mesh: MeshReport, window_s: float | None = None) -> dict[str, Any]:
