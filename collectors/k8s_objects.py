@@ -355,17 +355,35 @@ def _matches(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
+def label_index(candidates: Mapping[WorkloadRef, Mapping[str, Any]]) -> dict[tuple[str, Any], list[WorkloadRef]]:
+    """``(label, value) -> workloads`` carrying it: a selector's first pair names the only
+    workloads it can match, so a namespace of thousands of Services and workloads is not
+    matched every Service against every workload."""
+    index: dict[tuple[str, Any], list[WorkloadRef]] = defaultdict(list)
+    for ref, labels in candidates.items():
+        for item in labels.items():
+            try:
+                index[item].append(ref)
+            except TypeError:  # an unhashable value equals no selector string anyway
+                continue
+    return index
+
+
 def service_from_object(obj: Mapping[str, Any], candidates: Mapping[WorkloadRef, Mapping[str, Any]],
                         meshes: Mapping[WorkloadRef, Mesh], origin: str = "kubernetes",
-                        location: SourceLocation | None = None) -> Service:
+                        location: SourceLocation | None = None,
+                        index: Mapping[tuple[str, Any], list[WorkloadRef]] | None = None) -> Service:
     """A Service object -> Service; ``candidates`` maps workloads to their pods' labels and
-    ``origin`` says where the object was read ("kubernetes", a manifest path)."""
+    ``origin`` says where the object was read ("kubernetes", a manifest path). ``index`` is
+    :func:`label_index` of ``candidates`` when the caller has it (the same answer, faster)."""
     meta, spec = _meta(obj), obj.get("spec") or {}
     ns = namespace_of(obj)
     name = str(meta.get("name", ""))
     selector = _str_map(spec.get("selector"))
-    workloads = tuple(sorted(w for w, labels in candidates.items()
-                             if w.namespace == ns and _matches(selector, labels)))
+    pool: Iterable[WorkloadRef] = candidates
+    if index is not None and selector:
+        pool = index.get(next(iter(selector.items())), ())
+    workloads = tuple(sorted(w for w in pool if w.namespace == ns and _matches(selector, candidates[w])))
     found = [meshes[w] for w in workloads if meshes.get(w, Mesh.UNKNOWN) is not Mesh.UNKNOWN]
     specs = tuple(service_port(p) for p in spec.get("ports") or []
                   if isinstance(p, Mapping) and str(p.get("port", "")).isdigit())
@@ -520,10 +538,13 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
     by_ns: dict[str, dict[WorkloadRef, Mapping[str, Any]]] = defaultdict(dict)
     for ref, labels in candidates.items():
         by_ns[ref.namespace][ref] = labels
+    indexes = {ns: label_index(members) for ns, members in by_ns.items()}
     services: list[Service] = []
     for o, origin in service_objs:
         with _item(o, origin, problems):
-            services.append(service_from_object(o, by_ns.get(namespace_of(o), {}), meshes, origin, where.get(id(o))))
+            ns = namespace_of(o)
+            services.append(service_from_object(o, by_ns.get(ns, {}), meshes, origin, where.get(id(o)),
+                                                index=indexes.get(ns, {})))
     # Back-links so a workload knows the services that select it.
     by_workload: dict[WorkloadRef, list[ServiceRef]] = defaultdict(list)
     for svc in services:

@@ -134,7 +134,10 @@ def write_bundle(bundle: Bundle, path: str | Path) -> Path:
         os.close(fd)
         try:
             with tarfile.open(tmp, "w:gz") as tar:
-                for name in sorted(files):
+                # The index first, then the payloads in source order (not sorted by name: past
+                # 999 sources "1000-" sorts before "101-"), so a streamed replay finds each
+                # member as it reaches its source instead of holding the ones read ahead.
+                for name in ["bundle.json", *(n for n in files if n != "bundle.json")]:
                     data = files[name].encode("utf-8")
                     info = tarfile.TarInfo(name)
                     info.size = len(data)

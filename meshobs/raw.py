@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from meshobs.shape import loads
+
 
 @dataclass
 class Payload:
@@ -35,7 +37,7 @@ class Payload:
         if self.body is None:
             raise ValueError(f"{self.key}: no body ({self.error or 'empty response'})")
         try:
-            return json.loads(self.body)
+            return loads(self.body)
         except json.JSONDecodeError as exc:
             snippet = self.body[:60].replace("\n", " ")
             raise ValueError(f"{self.key}: not valid JSON ({exc.msg} at char {exc.pos}; "

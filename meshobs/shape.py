@@ -22,6 +22,8 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+import msgspec
+
 T = TypeVar("T")
 Spec = Any
 
@@ -51,10 +53,27 @@ def describe(value: Any) -> str:
     return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
 
 
+_DECODE = msgspec.json.Decoder()
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads``, several times faster on the megabytes a big mesh sends.
+
+    msgspec decodes valid JSON to the same values as ``json``; what it refuses (malformed text,
+    and the few things ``json`` accepts beyond the standard: NaN/Infinity, numbers beyond a
+    float's range, lone surrogates, UTF-16/32 bytes) is handed to ``json.loads``, so the result
+    and every error (type and message) are exactly those of ``json.loads``.
+    """
+    try:
+        return _DECODE.decode(text)
+    except (msgspec.DecodeError, UnicodeError):
+        return json.loads(text)
+
+
 def load_json(text: str | bytes, what: str) -> Any:
     """Parse JSON; ValueError (naming ``what``) for malformed, or nested beyond Python's stack."""
     try:
-        return json.loads(text)
+        return loads(text)
     except json.JSONDecodeError as exc:
         snippet = (text[:60] if isinstance(text, str) else text[:60].decode("utf-8", "replace")).replace("\n", " ")
         raise ValueError(f"{what}: not valid JSON ({exc.msg} at char {exc.pos}; starts {snippet!r})") from None

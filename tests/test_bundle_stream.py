@@ -52,3 +52,24 @@ def test_a_truncated_archive_is_a_bundle_error_while_streaming(tmp_path: Path) -
         _header, sources = iter_bundle(cut)
         for _raw in sources:
             pass
+
+
+def test_past_999_sources_the_archive_is_still_in_source_order(tmp_path: Path) -> None:
+    """``1000-x`` sorts before ``101-x``: members written sorted by name made a streamed replay of
+    a big mesh hold every source from 1000 to 1999 while it read 101 to 199 (1 GB at 5,000)."""
+    from datetime import UTC, datetime
+
+    from meshobs import bundle_read
+    from meshobs.bundle import Bundle
+    from meshobs.raw import Payload, RawSource
+
+    sources = [RawSource(f"envoy:p{i}", "envoy", [Payload("ready", body=f"LIVE {i}")]) for i in range(1012)]
+    path = write_bundle(Bundle(time=datetime(2026, 1, 1, tzinfo=UTC), window_s=60.0, sources=sources),
+                        tmp_path / "big.tar.gz")
+    index, _read = bundle_read.open_bundle(path, "meshobs-bundle/1", stream=True)
+    stream = bundle_read._ArchiveStream(path, set(bundle_read.payload_files(index)))
+    names = []
+    for raw in bundle_read.iter_sources_from_index(index, stream.read):
+        assert not stream._waiting
+        names.append(raw.name)
+    assert names == [s.name for s in sources]

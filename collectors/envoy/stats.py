@@ -57,9 +57,12 @@ class EnvoyStats:
 def _split_cluster_stat(rest: str, known: set[str]) -> tuple[str, str] | None:
     # Cluster names contain dots (reviews.default.svc.cluster.local), so a known name wins
     # over the heuristic split.
-    for dot in (i for i, ch in enumerate(rest) if ch == "."):
-        if rest[:dot] in known:
-            return rest[:dot], rest[dot + 1:]
+    if known:  # the first dot whose prefix is a known name (str.find: no walk in Python per character)
+        dot = rest.find(".")
+        while dot != -1:
+            if rest[:dot] in known:
+                return rest[:dot], rest[dot + 1:]
+            dot = rest.find(".", dot + 1)
     m = _STAT_START.search(rest)
     if m is None:
         return None

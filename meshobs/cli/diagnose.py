@@ -182,6 +182,7 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
     from meshobs.engine import MeshReport, Report, diagnose_all
     from meshobs.engine import diagnose as run_diagnosis
     from meshobs.engine.inputs import answered
+    from meshobs.gc_pause import gc_paused
     from meshobs.model import ServiceRef
     from meshobs.render import json as json_out
     from meshobs.render import junit, markdown, text
@@ -209,7 +210,10 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
     if all_services:
         if (said := scope_note(loaded.bundle, None)) is not None:
             note(said)
-        report = diagnose_all(snapshot, settings, suppressions, checks)
+        # Checks over a big mesh allocate millions of short-lived, acyclic findings and results;
+        # cycle-collector passes over the snapshot's heap meanwhile cost ~20% of the run.
+        with gc_paused():
+            report = diagnose_all(snapshot, settings, suppressions, checks)
     else:
         assert service is not None
         if answered(snapshot) and snapshot.services:
@@ -228,7 +232,8 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
 
         click.echo(wrap(text.render(report, color=use_color(no_color)), output_width()), color=use_color(no_color))
     elif output == "json":
-        click.echo(json_out.render(report, window_s=snapshot.window_s))
+        with gc_paused():  # a --all document is millions of fresh dicts and lists (see above)
+            click.echo(json_out.render(report, window_s=snapshot.window_s))
     else:
         click.echo({"markdown": markdown.render, "junit": junit.render}[output](report))
     if report.status == "unknown":

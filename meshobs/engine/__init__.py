@@ -60,8 +60,9 @@ def _rescore(results: list[CheckResult], kept: list[Finding]) -> list[CheckResul
     by_check: dict[str, list[Finding]] = {}
     for f in kept:
         by_check.setdefault(f.check, []).append(f)
-    return [r if r.status in (SKIPPED, ERROR) else replace(r, status=status(by_check.get(r.id, [])))
-            for r in results]
+    # Most statuses do not change: rebuild (dataclasses.replace, slow) only those that do.
+    return [r if r.status in (SKIPPED, ERROR) or (now := status(by_check.get(r.id, []))) == r.status
+            else replace(r, status=now) for r in results]
 
 
 def _sources(snapshot: MeshSnapshot) -> tuple[SourceResult, ...]:
