@@ -57,6 +57,21 @@ def _read_line(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
 
 @pytest.mark.slow
 @pytest.mark.prometheus
+def _no_prometheus_left(tsdb: Path) -> None:
+    deadline = time.monotonic() + 10
+    while _processes_using(tsdb) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_using(tsdb) == []
+
+
+def _clean_up(proc: subprocess.Popen[bytes], tsdb: Path) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for pid in _processes_using(tsdb):  # only this test's own Prometheus
+        os.kill(pid, signal.SIGKILL)
+
+
 def test_sigterm_stops_prometheus_too(tmp_path: Path, require_prometheus: None) -> None:
     workdir = tmp_path / "demo"
     tsdb = workdir / "prometheus" / "tsdb"
@@ -67,16 +82,9 @@ def test_sigterm_stops_prometheus_too(tmp_path: Path, require_prometheus: None) 
         assert len(_processes_using(tsdb)) == 1  # the real Prometheus serves the demo's TSDB
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
-        deadline = time.monotonic() + 10
-        while _processes_using(tsdb) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _processes_using(tsdb) == []
+        _no_prometheus_left(tsdb)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pid in _processes_using(tsdb):  # only this test's own Prometheus
-            os.kill(pid, signal.SIGKILL)
+        _clean_up(proc, tsdb)
 
 
 def test_sigterm_while_starting_stops_prometheus_too(tmp_path: Path, require_prometheus: None) -> None:
@@ -92,16 +100,9 @@ def test_sigterm_while_starting_stops_prometheus_too(tmp_path: Path, require_pro
             time.sleep(0.05)  # starting: the Prometheus workdir appears before Prometheus is ready
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 0
-        deadline = time.monotonic() + 10
-        while _processes_using(tsdb) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _processes_using(tsdb) == []
+        _no_prometheus_left(tsdb)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pid in _processes_using(tsdb):  # only this test's own Prometheus
-            os.kill(pid, signal.SIGKILL)
+        _clean_up(proc, tsdb)
 
 
 def test_sigterm_while_holding_is_raised_after_the_block() -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 
 from meshobs.collectors import aws
 from meshobs.collectors.base import FetchContext
@@ -21,6 +20,7 @@ from meshobs.collectors.kubernetes import KubernetesCollector
 from meshobs.collectors.netbound import RunLimits, run_limits
 from meshobs.collectors.workers import fan_out
 from meshobs.config import validate
+from tests.support.fake_kube import token_kubeconfig
 from tests.support.faults import Fault, FaultServer
 
 SLACK_S = 1.0  # the contract (issue 15): within the deadline plus a second; a trickle would take minutes
@@ -97,13 +97,7 @@ def _ctx(deadline_s: float = 30.0, **kwargs: object) -> FetchContext:
 
 
 def _kubeconfig(tmp_path: Path, url: str) -> Path:
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "t",
-        "clusters": [{"name": "t", "cluster": {"server": url}}],
-        "users": [{"name": "t", "user": {"token": "t"}}],
-        "contexts": [{"name": "t", "context": {"cluster": "t", "user": "t"}}]}))
-    return path
+    return token_kubeconfig(tmp_path / "kubeconfig", url)
 
 
 @pytest.mark.parametrize("fault", [Fault.trickle(0.2), Fault.hang()], indirect=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.fake_kube import token_kubeconfig
 from tests.support.faults import Fault, FaultServer
 
 TIMEOUT_S = 3.0
@@ -26,12 +27,7 @@ def _startup_s() -> float:
 
 
 def _config(tmp_path: Path, url: str) -> Path:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "t",
-        "clusters": [{"name": "t", "cluster": {"server": url}}],
-        "users": [{"name": "t", "user": {"token": "t"}}],
-        "contexts": [{"name": "t", "context": {"cluster": "t", "user": "t"}}]}))
+    kubeconfig = token_kubeconfig(tmp_path / "kubeconfig", url)
     config = tmp_path / "meshobs.yaml"
     config.write_text(yaml.safe_dump({"mesh": "istio", "sources": {
         "prometheus": {"url": url, "timeout": "30s"},

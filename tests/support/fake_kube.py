@@ -177,3 +177,14 @@ def custom_list(docs: list[dict[str, Any]], kind: str, api_version: str) -> dict
         items.append({**d, "apiVersion": api_version, "metadata": meta, "status": {"observedGeneration": 3}})
     return {"apiVersion": api_version, "kind": kind + "List", "items": items,
             "metadata": {"continue": "", "resourceVersion": "99999"}}
+
+
+def token_kubeconfig(path: Path, server: str) -> Path:
+    """A kubeconfig at ``path`` with one cluster at ``server``, one token user, one context
+    (for servers that are not a FakeKube: fault servers, a closed port)."""
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "t",
+        "clusters": [{"name": "t", "cluster": {"server": server}}],
+        "users": [{"name": "t", "user": {"token": "t"}}],
+        "contexts": [{"name": "t", "context": {"cluster": "t", "user": "t"}}]}))
+    return path
