@@ -178,6 +178,8 @@ def merge_phases(graph: list[RawSource], scoped: list[RawSource]) -> list[RawSou
             have = {p.key for p in mine.payloads}
             added = [p for p in r.payloads if p.key not in have]
             if added:
+                if mine.part is not None:
+                    mine.earlier = (mine.part, len(mine.payloads))
                 mine.payloads.extend(added)
                 mine.part = None  # normalised again, with the scoped payloads
             mine.meta.update({k: v for k, v in r.meta.items() if k not in mine.meta})
@@ -295,7 +297,7 @@ def normalize_source(raw: RawSource, time: datetime, window_s: float) -> Snapsho
     # (live, on the fetch threads) build the same acyclic objects.
     with timed("normalize", raw.kind, source=raw.name), gc_paused():
         try:
-            part: SnapshotPart = _module(raw.kind).normalize(raw, ctx)
+            part: SnapshotPart = _normalize(_module(raw.kind), raw, ctx)
         except Exception as exc:  # the isolation boundary: a malformed payload costs its source only
             if _debug() and not isinstance(exc, ValueError):
                 raise
@@ -309,6 +311,20 @@ def normalize_source(raw: RawSource, time: datetime, window_s: float) -> Snapsho
                     if s.message or s.problems else s
                     for s in part.sources]
     return part
+
+
+def _normalize(module: Any, raw: RawSource, ctx: Any) -> SnapshotPart:
+    """``module.normalize(raw)``, or, when the module can (``normalize_added``) and ``raw``
+    was normalised before more payloads joined it, what that makes of the earlier part and the
+    added payloads (the same result, without reading the earlier payloads again)."""
+    if raw.earlier is not None and hasattr(module, "normalize_added"):
+        earlier, known = raw.earlier
+        raw.earlier = None
+        part: SnapshotPart | None = module.normalize_added(raw, earlier, known, ctx)
+        if part is not None:
+            return part
+    result: SnapshotPart = module.normalize(raw, ctx)
+    return result
 
 
 def _consume(bundle: Bundle) -> Iterator[RawSource]:
