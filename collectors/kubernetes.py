@@ -368,16 +368,23 @@ class KubernetesCollector:
             raw.meta["context"] = context
             try:
                 reqs, chains = self._requests(api, core, crds)
+                probe: Payload | None = None
                 if reqs:
-                    probe = raw.add(self._get(reqs[0], server))
+                    # The probe is the cheapest list (the namespaces): the pods, the longest
+                    # (four pages in a row at 1,500 pods), then run beside the others.
+                    first = next((r for r in reqs if r.resource == "namespaces"), reqs[0])
+                    probe = self._get(first, server)
                     if probe.error and (probe.status is None or probe.status == 401):
+                        raw.add(probe)
                         return [raw]  # nothing else can succeed; one clear error beats sixteen
-                    reqs = reqs[1:]
                 late = [Payload(key="late", error="not asked: the run's deadline (--timeout) passed")]
-                work: list[list[Request]] = [[r] for r in reqs] + chains
-                for group in fan_out(lambda c: self._chain(c, server), work, workers=CONCURRENCY,
-                                     deadline=ctx.deadline, name="kubernetes",
-                                     late=lambda c, _started: [replace(late[0], key=c[0].key)]):
+                work: list[list[Request]] = [[r] for r in reqs if probe is None or r is not first] + chains
+                groups = fan_out(lambda c: self._chain(c, server), work, workers=CONCURRENCY,
+                                 deadline=ctx.deadline, name="kubernetes",
+                                 late=lambda c, _started: [replace(late[0], key=c[0].key)])
+                if probe is not None:  # payloads in plan order, whatever answered first
+                    groups.insert(next(i for i, r in enumerate(reqs) if r is first), [probe])
+                for group in groups:
                     for p in group:
                         raw.add(p)
             finally:
@@ -435,6 +442,11 @@ def _read_payloads(payloads: list[Payload], fatal: list[str], partial: list[str]
 def _with_status(raw: RawSource, part: SnapshotPart, fatal: list[str], partial: list[str],
                  problems: list[str]) -> SnapshotPart:
     part.webhooks_listed = any(_base(p.key) == WEBHOOKS_KEY and p.ok for p in raw.payloads)
+    if partial and not any(_base(p.key) in ("pods", "services") or p.ok or (p.status == 404 and not p.error)
+                           for p in raw.payloads):
+        # Stopped at its probe (the namespace list: unreachable, unauthorized): the pods and
+        # services were never asked, so the topology is missing as surely as if they had failed.
+        fatal, partial = partial, []
     if fatal:
         state, message = SourceState.ERROR, "; ".join(dict.fromkeys(fatal + partial))
     elif not part.pods and not part.services and not part.config:
