@@ -128,10 +128,20 @@ def child_live(config_path: str, target: str) -> None:
 
 # -- the parent ----------------------------------------------------------------------------
 
+_CPU: list[float] = []  # CPU seconds (user + system) of each _run's child, in order
+
+
 def _run(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
          timeout: float = 3600) -> tuple[float, subprocess.CompletedProcess[str]]:
-    start = time.monotonic()
+    import resource
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    start, cpu_start = time.monotonic(), cpu()
     done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+    _CPU.append(cpu() - cpu_start)
     return time.monotonic() - start, done
 
 
@@ -194,12 +204,16 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
         cli = [sys.executable, "-m", "meshobs", "diagnose", target, "--config", str(config), "-o", "json",
                "--timeout", "600s"]
         walls, codes, before_walls, same = [], set(), [], True
+        cpus: list[float] = []
+        before_cpus: list[float] = []
         for _ in range(runs):
             if before is not None:
                 old_wall, old_done = _run(cli, cwd=before, env=_checkout_env())
                 before_walls.append(old_wall)
+                before_cpus.append(_CPU[-1])
             wall, done = _run(cli)
             walls.append(wall)
+            cpus.append(_CPU[-1])
             codes.add(done.returncode)
             if before is not None:
                 same = same and old_done.stdout == done.stdout
@@ -207,6 +221,7 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
         if before is not None:
             scoped["before"] = {"runs": [round(w, 2) for w in before_walls],
                                 "median_s": round(statistics.median(before_walls), 2),
+                                "cpu_median_s": round(statistics.median(before_cpus), 2),
                                 "same_json": same, **_child_live(config, target, before)}
         all_wall, all_done = _run([sys.executable, "-m", "meshobs", "diagnose", "--all", "--config", str(config),
                                    "-o", "json", "--timeout", "1200s"])
@@ -216,6 +231,7 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
             stop(proc)
     return {"services": n, "serve_s": round(serve_s, 1), "target": target, "target_direct_callees": direct,
             "diagnose_service": {"runs": [round(w, 2) for w in walls], "median_s": round(statistics.median(walls), 2),
+                                 "cpu_median_s": round(statistics.median(cpus), 2),
                                  "exit_codes": sorted(codes), **scoped},
             "diagnose_all": {"wall_s": round(all_wall, 2), "exit_code": all_done.returncode, **mesh}}
 
@@ -367,12 +383,14 @@ def render(result: dict[str, Any]) -> str:
                    if live["diagnose_service"].get("before")}
         if befores:
             lines += ["Before/after, `diagnose SERVICE` runs of both checkouts alternating on the same servers:", "",
-                      "| services | before: wall s (median) | after: wall s (median) | before: runs | after: runs "
+                      "| services | before: wall s (median) | after: wall s (median) | before: CPU s (median) "
+                      "| after: CPU s (median) | before: runs | after: runs "
                       "| before: Prometheus answering s | after: Prometheus answering s | same JSON |",
-                      "|---|---|---|---|---|---|---|---|"]
+                      "|---|---|---|---|---|---|---|---|---|---|"]
             for n, old in befores.items():
                 one = result["live"][n]["diagnose_service"]
-                lines.append(f"| {n} | {old['median_s']} | {one['median_s']} | {old['runs']} | {one['runs']} | "
+                lines.append(f"| {n} | {old['median_s']} | {one['median_s']} | {old.get('cpu_median_s', '-')} | "
+                             f"{one.get('cpu_median_s', '-')} | {old['runs']} | {one['runs']} | "
                              f"{old.get('prometheus_answering_s')} | {one.get('prometheus_answering_s')} | "
                              f"{'yes' if old.get('same_json') else 'NO'} |")
             lines.append("")
@@ -383,8 +401,8 @@ def render(result: dict[str, Any]) -> str:
         for n, row in result["replay"].items():
             before = row.get("before") or {}
             lines.append(f"| {n} | {row['bundle_mb']} | {row['after']['wall_s']} | {row['after']['max_rss_mb']} | "
-                         f"{before.get('wall_s', '-')} | {before.get('max_rss_mb', '-')} |"
-                         + (f" (measured {row['measured']})" if row.get("measured") else ""))
+                         f"{before.get('wall_s', '-')} | {before.get('max_rss_mb', '-')}"
+                         + (f" (measured {row['measured']})" if row.get("measured") else "") + " |")
         lines.append("")
     rows: dict[int, dict[str, float]] = {}
     for n, row in result["replay"].items():
