@@ -324,3 +324,25 @@ def test_rbac_verdicts_are_summed_over_listeners_in_both_stat_formats() -> None:
         server = parse_stats(text).server
         assert (server["rbac.denied"], server["rbac.allowed"]) == (9.0, 40.0)
         assert not any("dry_run" in k for k in server)
+
+
+def test_jwt_filter_verdicts_are_summed_over_listeners_in_both_stat_formats() -> None:
+    from meshobs.collectors.envoy.stats import parse_stats
+
+    as_json = json.dumps({"stats": [
+        {"name": "http.inbound_0.0.0.0_8443.jwt_authn.denied", "value": 5},
+        {"name": "http.inbound_0.0.0.0_9000.jwt_authn.denied", "value": 1},
+        {"name": "http.inbound_0.0.0.0_8443.jwt_authn.allowed", "value": 310},
+        {"name": "http.inbound_0.0.0.0_8443.jwt_authn.jwt_cache_hit", "value": 300}]})
+    as_prom = "\n".join([
+        "# TYPE envoy_http_jwt_authn_denied counter",
+        'envoy_http_jwt_authn_denied{envoy_http_conn_manager_prefix="inbound_0.0.0.0_8443"} 5',
+        'envoy_http_jwt_authn_denied{envoy_http_conn_manager_prefix="inbound_0.0.0.0_9000"} 1',
+        "# TYPE envoy_http_jwt_authn_allowed counter",
+        'envoy_http_jwt_authn_allowed{envoy_http_conn_manager_prefix="inbound_0.0.0.0_8443"} 310',
+        "# TYPE envoy_http_jwt_authn_jwt_cache_hit counter",
+        'envoy_http_jwt_authn_jwt_cache_hit{envoy_http_conn_manager_prefix="inbound_0.0.0.0_8443"} 300'])
+    for text in (as_json, as_prom):
+        server = parse_stats(text).server
+        assert (server["jwt_authn.denied"], server["jwt_authn.allowed"]) == (6.0, 310.0)
+        assert "jwt_authn.jwt_cache_hit" not in server
