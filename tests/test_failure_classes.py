@@ -281,9 +281,25 @@ def test_policy_evaluation_follows_istios_order_and_string_matching() -> None:
     verdict = deciding_policy([allow_lab], caller, "reception")
     assert verdict is not None and (verdict.policy.name, verdict.action) == ("allow-lab", "ALLOW")
     assert deciding_policy([allow_lab], "cluster.local/ns/clinic/sa/lab-results", "clinic") is None
-    # A rule on request principals (JWT) cannot be judged from the metrics: never blamed.
+    # A rule on request principals (JWT) is not in the metrics; but a refused caller that only
+    # such a rule could admit lacked the JWT: that rule is the cause.
     jwt = policy("allow-jwt", {"rules": [{"from": [{"source": {"requestPrincipals": ["*"]}}]}]})
-    assert deciding_policy([jwt], caller, "reception") is None
+    verdict = deciding_policy([jwt], caller, "reception")
+    assert verdict is not None and (verdict.policy.name, verdict.action, verdict.needs_jwt) == ("allow-jwt", "ALLOW", True)
+    assert verdict.response_details == "rbac_access_denied_matched_policy[none]"
+    # ... unless a path or a condition other than the JWT's could also be what refused it.
+    jwt_path = policy("allow-jwt-path", {"rules": [{"from": [{"source": {"requestPrincipals": ["*"]}}],
+                                                    "to": [{"operation": {"paths": ["/v1/*"]}}]}]})
+    assert deciding_policy([jwt_path], caller, "reception") is None
+    claims = policy("allow-claims", {"rules": [{"when": [{"key": "request.auth.claims[groups]", "values": ["ops"]}]}]})
+    verdict = deciding_policy([claims], caller, "reception")
+    assert verdict is not None and verdict.needs_jwt
+    # A DENY rule on requests without a principal names its rule in Envoy's response details.
+    deny = policy("require-jwt", {"action": "DENY", "rules": [
+        {"from": [{"source": {"notRequestPrincipals": ["*"]}}]}]})
+    verdict = deciding_policy([deny, allow_lab], caller, "reception")
+    assert verdict is not None and (verdict.policy.name, verdict.action, verdict.needs_jwt) == ("require-jwt", "DENY", True)
+    assert verdict.response_details == "rbac_access_denied_matched_policy[ns[clinic]-policy[require-jwt]-rule[0]]"
 
 
 def test_a_sidecars_egress_hosts_import_by_namespace_and_name() -> None:

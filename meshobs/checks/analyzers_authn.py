@@ -46,7 +46,7 @@ def _selector(r: ConfigResource) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) and labels else None
 
 
-def _jwks_locations(ra: ConfigResource) -> Iterable[tuple[int, str, str, str]]:
+def jwks_locations(ra: ConfigResource) -> Iterable[tuple[int, str, str, str]]:
     """(rule index, issuer, URL istiod fetches, field path) per JWT rule: the jwksUri, else the
     issuer's discovery document when the issuer is a URL; inline ``jwks`` fetch nothing."""
     for i, rule in enumerate(ra.spec.get("jwtRules") or ()):
@@ -110,7 +110,7 @@ def request_authentication(snapshot: MeshSnapshot, settings: Settings) -> Iterab
         target = None if ra.namespace == ROOT_NAMESPACE and _selector(ra) is None \
             else selected(snapshot, ra.namespace, _selector(ra))
         touched = services_of(target or [])
-        for _i, issuer, url, path in _jwks_locations(ra):
+        for _i, issuer, url, path in jwks_locations(ra):
             found = jwks_problem(snapshot, url)
             if found is None:
                 continue
