@@ -260,7 +260,9 @@ def authorization(snapshot: MeshSnapshot, service: ServiceRef, settings: Setting
         found = refusals(snapshot, edges, code, settings)
         if not found:
             continue
-        if not pick_resources(snapshot, kind):
+        # Without any AuthorizationPolicy the 403s cannot be told from the application's; a 401
+        # is judged per server below, which says so when no RequestAuthentication applies.
+        if code == DENIED and not pick_resources(snapshot, kind):
             unexplained.append(f"calls are answered {code} but the input holds no {kind} to tell which one refuses "
                                "them")
             continue
