@@ -5,18 +5,35 @@ ingress are turned away."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..author import Mesh, resource
 from ..expect import Expectation
-from ..scenario import Scenario
+from ..scenario import Scenario, WorkloadSpec
 
 FLEET_IDP = "https://id.fleetpulse.example"
 COINRAIL_IDP = "https://login.coinrail.example"
 
 
-def _telemetry(m: Mesh) -> None:
+@dataclass(frozen=True)
+class Telemetry:
+    """The FleetPulse workloads both telemetry scenarios share."""
+
+    gateway: WorkloadSpec
+    ingest: WorkloadSpec
+    store: WorkloadSpec
+    replay: WorkloadSpec
+
+
+def _telemetry(m: Mesh, replay_version: str) -> Telemetry:
     """The vehicle-telemetry platform both FleetPulse scenarios share: devices post readings
     through the ingress with a device token; ingest-api accepts only requests with a JWT of the
-    company's identity provider."""
+    company's identity provider (RequestAuthentication + an ALLOW rule on requestPrincipals)."""
+    m.namespace("telemetry")
+    m.namespace("fleet-ops")
+    t = Telemetry(m.ingress_gateway(replicas=2), m.workload("telemetry", "ingest-api", "v6", replicas=3),
+                  m.workload("telemetry", "timeseries-store", "v2", replicas=3),
+                  m.workload("fleet-ops", "replay-worker", replay_version, replicas=2, service_account="replay-worker"))
     m.apply(resource("RequestAuthentication", "telemetry", "ingest-jwt", {
         "selector": {"matchLabels": {"app": "ingest-api"}},
         "jwtRules": [{"issuer": FLEET_IDP, "jwksUri": f"{FLEET_IDP}/.well-known/jwks.json",
@@ -26,6 +43,13 @@ def _telemetry(m: Mesh) -> None:
         "jwtRules": [{"issuer": FLEET_IDP, "jwksUri": f"{FLEET_IDP}/.well-known/jwks.json",
                       "forwardOriginalToken": True}]}), created_s_ago=40 * 86400)
     m.apply(resource("PeerAuthentication", "telemetry", "default", {"mtls": {"mode": "STRICT"}}))
+    return t
+
+
+def _require_jwt(m: Mesh, created_s_ago: float | None = None) -> None:
+    m.apply(resource("AuthorizationPolicy", "telemetry", "ingest-require-jwt", {
+        "selector": {"matchLabels": {"app": "ingest-api"}}, "action": "ALLOW",
+        "rules": [{"from": [{"source": {"requestPrincipals": [f"{FLEET_IDP}/*"]}}]}]}), created_s_ago=created_s_ago)
 
 
 def jwt_missing_token() -> Scenario:
@@ -42,13 +66,9 @@ def jwt_missing_token() -> Scenario:
              "RBAC filter answers 403 (rbac_access_denied_matched_policy[none]), counted as "
              "http.inbound_0.0.0.0_8080.rbac.denied on ingest-api's sidecars; replay-scheduler's calls to the "
              "worker fail with 500", ingress_host="ingest.fleetpulse.example:8080")
-    m.namespace("telemetry")
-    m.namespace("fleet-ops")
-    gw = m.ingress_gateway(replicas=2)
-    ingest = m.workload("telemetry", "ingest-api", "v6", replicas=3)
-    store = m.workload("telemetry", "timeseries-store", "v2", replicas=3)
+    t = _telemetry(m, "v2")
+    gw, ingest, store, replay = t.gateway, t.ingest, t.store, t.replay
     rules = m.workload("telemetry", "alert-rules", "v4")
-    replay = m.workload("fleet-ops", "replay-worker", "v2", replicas=2, service_account="replay-worker")
     sched = m.workload("fleet-ops", "replay-scheduler", "v1", service_account="replay-scheduler")
     m.call(gw, ingest, 140.0, 9.0, 41.0)
     m.count(ingest, "http.inbound_0.0.0.0_8080.jwt_authn.allowed", 140.0 / ingest.replicas)
@@ -56,10 +76,7 @@ def jwt_missing_token() -> Scenario:
     m.call(ingest, rules, 35.0, 1.5, 6.0)
     m.denied_call(replay, ingest, 6.5, onset_s_ago=onset)
     m.call(sched, replay, 0.8, 420.0, 1900.0, ("500", "-", 0.93), onset_s_ago=onset)
-    _telemetry(m)
-    m.apply(resource("AuthorizationPolicy", "telemetry", "ingest-require-jwt", {
-        "selector": {"matchLabels": {"app": "ingest-api"}}, "action": "ALLOW",
-        "rules": [{"from": [{"source": {"requestPrincipals": [f"{FLEET_IDP}/*"]}}]}]}), created_s_ago=onset + 25)
+    _require_jwt(m, created_s_ago=onset + 25)
     return m.build(Expectation("authorization-deny", target="fleet-ops/replay-worker",
                                subjects=("AuthorizationPolicy telemetry/ingest-require-jwt",),
                                mentions=("requestPrincipals", "telemetry/ingest-jwt")))
@@ -107,12 +124,8 @@ def jwt_valid_tokens() -> Scenario:
              "RequestAuthentication turns away 0.5 req/s of scanner requests with forged tokens (401, 0.3% of its "
              "traffic), and 0.1% of device tokens expire in flight (401 at ingest-api), both under the 1% "
              "threshold", ingress_host="ingest.fleetpulse.example:8080")
-    m.namespace("telemetry")
-    m.namespace("fleet-ops")
-    gw = m.ingress_gateway(replicas=2)
-    ingest = m.workload("telemetry", "ingest-api", "v6", replicas=3)
-    store = m.workload("telemetry", "timeseries-store", "v2", replicas=3)
-    replay = m.workload("fleet-ops", "replay-worker", "v3", replicas=2, service_account="replay-worker")
+    t = _telemetry(m, "v3")
+    gw, ingest, store, replay = t.gateway, t.ingest, t.store, t.replay
     m.denied_call(gw, ingest, 140.0, by="jwt_authn", share=0.001, served=(9.0, 41.0))
     m.unreached(gw, ingest, 0.5, ("401", "-", 1.0))  # refused by the gateway's own jwt filter
     m.count(gw, "http.outbound_0.0.0.0_8080.jwt_authn.denied", 0.5 / gw.replicas)
@@ -120,8 +133,5 @@ def jwt_valid_tokens() -> Scenario:
     m.call(replay, ingest, 6.5, 12.0, 60.0)
     m.count(ingest, "http.inbound_0.0.0.0_8080.rbac.allowed", 146.5 / ingest.replicas)
     m.call(ingest, store, 146.0, 3.0, 14.0)
-    _telemetry(m)
-    m.apply(resource("AuthorizationPolicy", "telemetry", "ingest-require-jwt", {
-        "selector": {"matchLabels": {"app": "ingest-api"}}, "action": "ALLOW",
-        "rules": [{"from": [{"source": {"requestPrincipals": [f"{FLEET_IDP}/*"]}}]}]}))
+    _require_jwt(m)
     return m.build(Expectation("healthy", healthy=True))
