@@ -232,6 +232,31 @@ def test_a_few_401s_are_the_filter_doing_its_job() -> None:
     assert serious(diagnose_all(snap).findings) == []
 
 
+def test_401s_a_gateway_answers_itself_name_its_request_authentication() -> None:
+    """Clients outside the mesh never reach a workload: the ingress's own JWT filter refuses
+    them, and the RequestAuthentication selecting the gateway's pods is named -- above the
+    threshold only (a scanner's forged tokens are not a fault)."""
+    for share, named in ((0.3, True), (0.004, False)):
+        m = Mesh("harbour-edge", "berths", "the ingress validates tokens")
+        m.namespace("berths")
+        gw = m.ingress_gateway()
+        planner = m.workload("berths", "berth-planner", "v4", replicas=2)
+        m.call(gw, planner, 20.0 * (1 - share), 12.0, 40.0)
+        m.unreached(gw, planner, 20.0 * share, ("401", "-", 1.0))
+        m.count(gw, "http.outbound_0.0.0.0_8080.jwt_authn.denied", 20.0 * share)
+        m.apply(_request_authn("edge-jwt", ns="istio-system", labels={"istio": "ingressgateway"}))
+        m.apply(_request_authn("planner-jwt", labels={"app": "berth-planner"}))
+        snap = snapshot_of(m)
+        found = [f for f in findings(snap, "istio-system/istio-ingressgateway") if f.code == "MSH0417"]
+        assert bool(found) is named
+        if named:
+            assert found[0].subject == "RequestAuthentication istio-system/edge-jwt"
+            assert found[0].evidence["principal"] is None and abs(found[0].evidence["refused_ratio"] - 0.3) < 1e-6
+            assert found[0].evidence["jwt_counters"]["istio-system/istio-ingressgateway"]["jwt_authn.denied"] > 0
+        else:
+            assert serious(diagnose_all(snap).findings) == []
+
+
 def _require_jwt(**extra: object) -> dict[str, object]:
     return resource("AuthorizationPolicy", "berths", "planner-require-jwt", {
         "selector": {"matchLabels": {"app": "berth-planner"}},

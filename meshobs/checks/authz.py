@@ -19,6 +19,9 @@ the DENY rule that matches it) turn on ``requestPrincipals`` or ``request.auth.c
 refusal says the caller's requests lacked that JWT, and the finding names the rule and the
 RequestAuthentications that would set the principal.
 
+Calls an ingress gateway refuses for clients outside the mesh reach no workload: the gateway
+reports them as their caller, and its own filters answered (:func:`refuser`).
+
 A small share of refusals is policy doing its job (a scanner with bad tokens, an expired token
 being refreshed): a caller is named only when more than the error threshold of its calls are
 refused.
@@ -35,6 +38,8 @@ from meshobs.istio_config import pick_resources
 from meshobs.model import ConfigResource, Edge, Mesh, MeshSnapshot, ResponseStat, ServiceRef, WorkloadRef
 
 from .base import CouldNotCheck, Finding, Settings, check, finding
+from .config import workload_labels
+from .dataplane import is_gateway
 from .jwt_denials import JwtVerdict, describe, rejecting_authentication
 from .policy_scope import FILTERS, REQUEST_AUTHENTICATION, filter_counters, policies_for
 from .traffic import _pct, _r, require_requests
@@ -209,51 +214,73 @@ def _requests(e: Edge) -> float:
     return max(e.request_rate, e.destination_request_rate)
 
 
+def refuser(snapshot: MeshSnapshot, e: Edge) -> WorkloadRef | None:
+    """The workload whose sidecar answered a refused call: the destination's; for calls that
+    reached no workload, a gateway's own proxy (it validates the tokens, and applies the policies,
+    of callers outside the mesh: a local reply there is its filters'). None otherwise."""
+    if e.destination_workload is not None:
+        return e.destination_workload
+    w = snapshot.workload(e.source)
+    return e.source if w is not None and is_gateway(snapshot, workload_labels(w)) else None
+
+
 @dataclass(frozen=True)
 class Refusal:
-    """One caller's calls to one service that a filter refused: above the threshold, together."""
+    """One caller's calls to one service that a filter refused: above the threshold, together.
+    ``at_gateway``: refused by the calling gateway itself, for clients outside the mesh."""
 
     caller: str
     edges: tuple[Edge, ...]
     code: str
     rate: float
     ratio: float
+    server: WorkloadRef
+    at_gateway: bool = False
 
     @property
     def first(self) -> Edge:
         return self.edges[0]
 
     def servers(self) -> list[WorkloadRef]:
-        return sorted({e.destination_workload for e in self.edges if e.destination_workload is not None})
+        return [self.server] if self.at_gateway else sorted(
+            {e.destination_workload for e in self.edges if e.destination_workload is not None})
 
 
 def refusals(snapshot: MeshSnapshot, edges: list[Edge], code: str, settings: Settings) -> list[Refusal]:
-    """Per (caller, destination), the calls answered ``code`` by the server's filter, when more
-    than the error threshold of them were (fewer are the policy doing its job)."""
+    """Per (caller, destination), the calls answered ``code`` by a filter -- the destination's,
+    or the calling gateway's own -- when more than the error threshold of all the caller's calls
+    there were (fewer are the policy doing its job)."""
     groups: dict[tuple[str, ServiceRef], list[Edge]] = {}
     for e in edges:
         groups.setdefault((str(snapshot.caller_of(e) or e.source), e.destination), []).append(e)
     out: list[Refusal] = []
     for (caller, _dst), group in groups.items():
-        rate = sum(_refused(e, code) for e in group)
         total = sum(_requests(e) for e in group)
-        if rate <= 0 or total <= 0 or total < settings.min_request_rate or rate / total <= settings.error_ratio:
-            continue
-        denied = tuple(e for e in group if _refused(e, code) > 0)
-        out.append(Refusal(caller, denied, code, rate, min(1.0, rate / total)))
+        by_side: dict[bool, list[Edge]] = {}
+        for e in group:
+            if _refused(e, code) > 0 and refuser(snapshot, e) is not None:
+                by_side.setdefault(e.destination_workload is None, []).append(e)
+        for at_gateway, denied in sorted(by_side.items()):
+            rate = sum(_refused(e, code) for e in denied)
+            if total <= 0 or total < settings.min_request_rate or rate / total <= settings.error_ratio:
+                continue
+            server = refuser(snapshot, denied[0])
+            assert server is not None
+            who = f"callers outside the mesh, through {caller}" if at_gateway else caller
+            out.append(Refusal(who, tuple(denied), code, rate, min(1.0, rate / total), server, at_gateway))
     return out
 
 
 @check("traffic.authorization", Category.TRAFFIC, ("requests", "config"), ("MSH0414", "MSH0417"),
        uses=("security", "proxies"), mesh=Mesh.ISTIO)
 def authorization(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
-    """Calls into or out of the service refused by the server's sidecar, tied to the policy that
-    refuses them: 403 from the RBAC filter to the AuthorizationPolicy (a matching DENY rule, ALLOW
-    policies none of whose rules admits the caller, or a rule that admits it only with a JWT it
-    lacks), the rule and the caller's principal; 401 from the JWT filter to the
-    RequestAuthentication, its issuers and key locations."""
-    edges = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]
-    edges += [e for e in snapshot.edges_from(service) if e.destination_workload is not None]
+    """Calls into or out of the service refused by the server's sidecar (or by a gateway, for
+    clients outside the mesh), tied to the policy that refuses them: 403 from the RBAC filter to
+    the AuthorizationPolicy (a matching DENY rule, ALLOW policies none of whose rules admits the
+    caller, or a rule that admits it only with a JWT it lacks), the rule and the caller's
+    principal; 401 from the JWT filter to the RequestAuthentication, its issuers and key
+    locations."""
+    edges = [e for e in (*snapshot.edges_into(service), *snapshot.edges_from(service)) if refuser(snapshot, e)]
     require_requests(snapshot, service, edges, "to or from")
     unexplained: list[str] = []
     for code, (http_filter, kind) in FILTERS.items():
@@ -267,8 +294,7 @@ def authorization(snapshot: MeshSnapshot, service: ServiceRef, settings: Setting
                                "them")
             continue
         for refusal in found:
-            server = refusal.first.destination_workload
-            assert server is not None
+            server = refusal.server
             if code == DENIED:
                 yield from _denied(snapshot, service, refusal, server)
                 continue
@@ -281,17 +307,26 @@ def authorization(snapshot: MeshSnapshot, service: ServiceRef, settings: Setting
         raise CouldNotCheck("; ".join(dict.fromkeys(unexplained)))
 
 
+def _identity(snapshot: MeshSnapshot, refusal: Refusal) -> tuple[str | None, str]:
+    """The refused callers' peer principal and namespace; none for clients outside the mesh,
+    which reach a gateway without a mesh identity."""
+    if refusal.at_gateway:
+        return None, ""
+    return _principal(refusal.first, snapshot), refusal.first.source.namespace
+
+
 def _caller_evidence(snapshot: MeshSnapshot, refusal: Refusal) -> dict[str, object]:
     e = refusal.first
-    return {"caller": refusal.caller, "caller_workload": str(e.source), "principal": _principal(e, snapshot),
+    return {"caller": refusal.caller, "caller_workload": str(e.source), "principal": _identity(snapshot, refusal)[0],
+            "refused_by": f"{refusal.server} ({'the gateway itself' if refusal.at_gateway else 'the destination'})",
             "destination": str(e.destination), "code": refusal.code, "refused_rps": _r(refusal.rate),
             "refused_ratio": _r(refusal.ratio)}
 
 
 def _denied(snapshot: MeshSnapshot, service: ServiceRef, refusal: Refusal, server: WorkloadRef) -> Iterable[Finding]:
     e = refusal.first
-    principal = _principal(e, snapshot)
-    verdict = deciding_policy(policies_for(snapshot, server), principal, e.source.namespace)
+    principal, namespace = _identity(snapshot, refusal)
+    verdict = deciding_policy(policies_for(snapshot, server), principal, namespace)
     if verdict is None:
         return
     rbac = {str(w): c for w in refusal.servers() if (c := filter_counters(snapshot, w, "rbac"))}
@@ -321,7 +356,8 @@ def _denied(snapshot: MeshSnapshot, service: ServiceRef, refusal: Refusal, serve
                   services=(e.destination,), evidence=evidence, magnitude=refusal.rate,
                   hint=hint + f"; confirm with istioctl x authz check <{e.destination.name} pod>",
                   policy=f"AuthorizationPolicy {verdict.policy.namespace}/{verdict.policy.name}",
-                  action=verdict.action, source=refusal.caller, principal=principal or "unknown principal",
+                  action=verdict.action, source=refusal.caller,
+                  principal=principal or ("no mesh identity" if refusal.at_gateway else "unknown principal"),
                   destination=str(e.destination), denied_rps=_r(refusal.rate), rule=verdict.rule)
 
 
@@ -329,7 +365,7 @@ def _unauthenticated(snapshot: MeshSnapshot, service: ServiceRef, refusal: Refus
                      http_filter: str) -> Finding:
     e = refusal.first
     ra = verdict.request_authentication
-    ras = [ra] + [r for r in policies_for(snapshot, refusal.servers()[0], REQUEST_AUTHENTICATION) if r is not ra]
+    ras = [ra] + [r for r in policies_for(snapshot, refusal.server, REQUEST_AUTHENTICATION) if r is not ra]
     rules = describe(ras)
     issuers = ", ".join(r["issuer"] for r in rules[0]["jwt_rules"]) or "no issuer"
     counters = {str(w): c for w in refusal.servers() if (c := filter_counters(snapshot, w, http_filter))}
