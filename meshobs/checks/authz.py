@@ -354,7 +354,7 @@ def _denied(snapshot: MeshSnapshot, service: ServiceRef, refusal: Refusal, serve
                     "the rule admits nobody: add one for the issuer the callers' tokens come from")
     yield finding("MSH0414", "traffic.authorization", resource=verdict.policy, service=service,
                   services=(e.destination,), evidence=evidence, magnitude=refusal.rate,
-                  hint=hint + f"; confirm with istioctl x authz check <{e.destination.name} pod>",
+                  hint=hint + f"; confirm with istioctl x authz check <{refusal.server.name} pod>",
                   policy=f"AuthorizationPolicy {verdict.policy.namespace}/{verdict.policy.name}",
                   action=verdict.action, source=refusal.caller,
                   principal=principal or ("no mesh identity" if refusal.at_gateway else "unknown principal"),
@@ -375,7 +375,7 @@ def _unauthenticated(snapshot: MeshSnapshot, service: ServiceRef, refusal: Refus
                              "response_details": list(verdict.response_details)},
                    magnitude=refusal.rate,
                    hint=(f"check the tokens {refusal.caller} sends (issuer, expiry, signing key: decode one) against "
-                         f"the jwtRules, and the JWKS the issuer publishes; the access log of a {e.destination.name} "
+                         f"the jwtRules, and the JWKS the issuer publishes; the access log of a {refusal.server.name} "
                          "sidecar names the reason (jwt_authn_access_denied{...})"),
                    request_authentication=f"RequestAuthentication {ra.namespace}/{ra.name}", issuers=issuers,
                    source=refusal.caller, destination=str(e.destination), refused_rps=_r(refusal.rate),
