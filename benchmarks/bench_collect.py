@@ -52,9 +52,12 @@ QUERY_HANDLERS = ('handler="/api/v1/query"', 'handler="/api/v1/query_range"')
 
 def child_generate(n: int, path: str) -> None:
     from meshobs.bundle import write_bundle
-    from meshobs.demo.catalog import load_demo
+    from meshobs.demo.build import render_bundle
+    from meshobs.demo.scenario import generate_scenario
 
-    write_bundle(load_demo(f"generated-{n}"), path)
+    # Rendered directly: ``load_demo`` stops at MAX_GENERATED services (what ``demo serve`` can
+    # hold), the replay benchmark goes to 10,000.
+    write_bundle(render_bundle(generate_scenario(n)), path)
 
 
 def prometheus_seconds(url: str) -> tuple[float, int]:
