@@ -297,6 +297,8 @@ def main() -> int:
     parser.add_argument("--note", default="")
     parser.add_argument("--replay-runs", default="", metavar="N=RUNS,...",
                         help="replays per size (the median is reported; default one), e.g. 1000=3,5000=3")
+    parser.add_argument("--add-replays", action="store_true",
+                        help="keep the replay rows of the last collect.json that this run does not measure")
     parser.add_argument("--keep-live", action="store_true",
                         help="without --live sizes, keep the live results of the last collect.json (and their date)")
     args = parser.parse_args()
@@ -317,6 +319,10 @@ def main() -> int:
         earlier = json.loads((RESULTS / "collect.json").read_text())
         result["live"] = earlier.get("live") or {}
         result["live_measured"] = earlier.get("live_measured") or f"{earlier.get('date')}: {earlier.get('note', '')}"
+    if args.add_replays and (RESULTS / "collect.json").exists():
+        # Sizes measured in an earlier run of this session (a 10,000-service bundle takes long to
+        # render) keep their rows unless measured again.
+        result["replay"] = json.loads((RESULTS / "collect.json").read_text()).get("replay") or {}
     replay_runs = {int(k): int(v) for k, v in (x.split("=", 1) for x in args.replay_runs.split(",") if x.strip())}
     for n in sorted(set(sizes(args.replay)) | set(sizes(args.growth))):
         print(f"replay {n} ...", file=sys.stderr, flush=True)
