@@ -75,3 +75,17 @@ def test_mesh_outputs() -> None:
     # A downstream root cause appears once, with the diagnoses it belongs to.
     assert mesh_text.count("MSH0406 error") == 1
     assert "in the diagnosis of: default/cart-service, default/database-service" in mesh_text
+
+
+def test_mesh_json_written_in_parts_is_the_whole_document_indented() -> None:
+    # render_parts writes --all one service at a time; joined, it is json's own indented text of
+    # the whole document, byte for byte (no service, one, several; a NaN takes json's path).
+    from dataclasses import replace
+
+    mesh = diagnose_all(failing_report())
+    for report in (mesh, replace(mesh, reports=()), replace(mesh, reports=mesh.reports[:1])):
+        whole = json.dumps(json_out.mesh_dict(report, 300.0), indent=2, default=str)
+        assert json_out.render(report, window_s=300.0) == whole
+    assert "".join(json_out.render_parts(mesh, window_s=float("nan"))) == json.dumps(
+        json_out.mesh_dict(mesh, float("nan")), indent=2, default=str)
+    assert len(list(json_out.render_parts(mesh))) == len(mesh.reports) + 3

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from meshobs.collectors.appmesh_names import parse_node_id
 from meshobs.collectors.base import NormalizeContext
 from meshobs.model import (
+    FrozenDict,
     HttpRoute,
     Proxy,
     SnapshotPart,
@@ -120,8 +121,10 @@ def _cluster(name: str, status: ClusterStatus | None, stats: dict[str, float],
         membership_total=int(total) if total is not None else None,
         outlier_ejections_active=int(stats.get("outlier_detection.ejections_active", 0)),
         outlier_ejections_total=int(ejected_total),
-        circuit_breaker_open=frozen_map(open_gauges),
-        counters=frozen_map({c: int(stats[c]) for c in COUNTERS if c in stats}),
+        # Plain ints: built frozen at once (frozen_map would walk every value to freeze it; a
+        # mesh of thousands of proxies has tens of thousands of clusters).
+        circuit_breaker_open=FrozenDict(open_gauges),
+        counters=FrozenDict({c: int(stats[c]) for c in COUNTERS if c in stats}),
         warming=bool(dump and name in dump.warming_clusters),
         version=dump.cluster_versions.get(name) if dump else None,
         tls=dump.cluster_tls.get(name) if dump else None,

@@ -64,6 +64,16 @@ def gateway_role(snapshot: MeshSnapshot, service: ServiceRef) -> str | None:
     return roles.pop() if len(roles) == 1 else None
 
 
+def _role_and_mesh(snapshot: MeshSnapshot, service: ServiceRef) -> tuple[str | None, Mesh]:
+    """:func:`gateway_role` and :func:`mesh_of` of ``service``, found once per snapshot: every
+    check of the checklist asks them for every service (70 x 5,000 times in a --all)."""
+    known: dict[ServiceRef, tuple[str | None, Mesh]] = snapshot.derived("scope.role_and_mesh", lambda _s: {})
+    found = known.get(service)
+    if found is None:
+        found = known[service] = (gateway_role(snapshot, service), mesh_of(snapshot, service))
+    return found
+
+
 def not_applicable(check: AnyCheck | str, snapshot: MeshSnapshot, service: ServiceRef) -> str | None:
     """Why ``check`` cannot judge ``service`` on its mesh; None when it can (or the mesh is
     unknown: then the check runs and decides for itself)."""
@@ -71,13 +81,12 @@ def not_applicable(check: AnyCheck | str, snapshot: MeshSnapshot, service: Servi
         from .registry import load
 
         check = load()[check]
-    if isinstance(check, Check) and (check.callers or check.category in (Category.TRAFFIC, Category.TRACES)):
-        role = gateway_role(snapshot, service)
-        # A waypoint's traffic is the services', every traffic check; an ingress gateway's
-        # inbound side only.
-        if role == WAYPOINT or (role == INGRESS and check.callers):
-            return _ROLE_REASON[role].format(service=service)
-    mesh = mesh_of(snapshot, service)
+    role, mesh = _role_and_mesh(snapshot, service)
+    # A waypoint's traffic is the services', every traffic check; an ingress gateway's inbound
+    # side only.
+    traffic = isinstance(check, Check) and (check.callers or check.category in (Category.TRAFFIC, Category.TRACES))
+    if traffic and (role == WAYPOINT or (role == INGRESS and isinstance(check, Check) and check.callers)):
+        return _ROLE_REASON[str(role)].format(service=service)
     if mesh is Mesh.UNKNOWN:
         return None
     if check.mesh is not None and check.mesh is not mesh:

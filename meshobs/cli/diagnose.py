@@ -235,7 +235,10 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
 
             click.echo(wrap(text.render(report, color=use_color(no_color)), output_width()), color=use_color(no_color))
         elif output == "json":
-            click.echo(json_out.render(report, window_s=snapshot.window_s))
+            # Written as it is made: a --all document is tens of MB at thousands of services.
+            for part in json_out.render_parts(report, window_s=snapshot.window_s):
+                click.echo(part, nl=False)
+            click.echo()
         else:
             click.echo({"markdown": markdown.render, "junit": junit.render}[output](report))
         if report.status == "unknown":

@@ -30,6 +30,7 @@ BUNDLES = Path(__file__).resolve().parent / "bundles"
 def render_bundle(scenario: Scenario) -> Bundle:
     """Every source's raw payloads for ``scenario``: kubernetes, one envoy per pod, jaeger,
     prometheus. Deterministic: the same scenario gives the same bundle."""
+    from .envoy_admin import recorded_proxies
     from .prometheus import prometheus_source
 
     if scenario.appmesh:
@@ -37,7 +38,8 @@ def render_bundle(scenario: Scenario) -> Bundle:
     elif scenario.rich:
         sources = _rich_sources(scenario)
     else:
-        sources = [kubernetes_source(scenario), *render_proxies(scenario), jaeger_source(scenario),
+        proxies = recorded_proxies(scenario) if scenario.recorded else render_proxies(scenario)
+        sources = [kubernetes_source(scenario), *proxies, jaeger_source(scenario),
                    prometheus_source(scenario.edges, scenario.time, scenario.window_s)]
     return Bundle(time=scenario.time, window_s=scenario.window_s, sources=sources,
                   config={"mesh": scenario.mesh_mode},

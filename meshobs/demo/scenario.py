@@ -95,6 +95,9 @@ class Scenario:
     # and retry counters, config_dump versions per xDS type, istiod, resource timestamps...).
     # The shipped classic bundles stay byte-identical because they leave this False.
     rich: bool = False
+    # Bundles hold what a live run records of the proxies (meshobs.demo.envoy_admin), not every
+    # admin endpoint's full answer: generated meshes, whose bundles are read at scale.
+    recorded: bool = False
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # replaces the default
     pod_states: dict[str, PodState] = field(default_factory=dict)  # workload -> state
     proxy_states: dict[str, ProxyState] = field(default_factory=dict)  # workload -> state
@@ -442,7 +445,7 @@ def generate_scenario(n_services: int, seed: int = 1) -> Scenario:
                     description=f"Generated mesh of {n_services} services (seed {seed})",
                     cause="generated traffic: a few edges carry 5xx (see the EdgeTraffic list)",
                     workloads=sorted(seen.values(), key=lambda w: (w.namespace, w.name)),
-                    edges=edges, config=config, seed=seed, traces=40)
+                    edges=edges, config=config, seed=seed, traces=40, recorded=True)
 
 
 def with_edges(scenario: Scenario, edges: list[EdgeTraffic]) -> Scenario:

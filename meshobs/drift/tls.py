@@ -84,6 +84,12 @@ def compare_tls(resources: Sequence[ConfigResource], proxies: Sequence[Proxy], s
     rules = [(r, canonical(r)["spec"]) for r in resources if r.kind == "DestinationRule"]
     if not rules:
         return
+    # The rules of each host, in order: every (proxy, cluster) looked for its host's among all
+    # the mesh's DestinationRules (25k clusters x 2,000 rules at 5,000 services).
+    by_host: dict[str, list[tuple[ConfigResource, dict[str, Any]]]] = {}
+    for r, s in rules:
+        if isinstance(s.get("host"), str):
+            by_host.setdefault(s["host"], []).append((r, s))
     # One field decides many clusters of a proxy (every subset, every port): the proxy differs
     # when any of them differs, and then holds what that cluster holds.
     held: dict[tuple[ResourceId, str, str], tuple[str, str]] = {}
@@ -95,7 +101,7 @@ def compare_tls(resources: Sequence[ConfigResource], proxies: Sequence[Proxy], s
             host = c.service_host or parsed.service_host or ""
             port = c.port if c.port is not None else parsed.port
             subset = c.subset if c.subset is not None else parsed.subset
-            applicable = _rules_for(rules, host, proxy, (labels or {}).get(proxy.id))
+            applicable = _rules_for(by_host.get(host, []), host, proxy, (labels or {}).get(proxy.id))
             for resource, spec in applicable or []:
                 decided = expected_tls(spec, port, subset or "")
                 if decided is not None:
