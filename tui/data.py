@@ -26,6 +26,7 @@ from meshobs.model import MeshSnapshot, ServiceRef, SourceState, SourceStatus
 from meshobs.raw import RawSource
 
 from .links import TraceLinks
+from .release import release
 from .sources import SourceEntry, Stale, source_board
 from .timerange import TimeRange
 from .viewmodel import FindingRow, ServiceRow, finding_rows, overview_rows
@@ -149,7 +150,12 @@ class SourceLoader:
             # Each refresh gets the whole --timeout (or the config's), counted from now.
             deadline = time.monotonic() + run_timeout_s(self.timeout, self._config)
             bundle, self._stale = self._last_good.apply(collect(ranged, deadline=deadline), self.clock())
+            # The previous bundle (raw payloads: hundreds of MB at 5,000 services) is freed piece by
+            # piece on the release thread: freed here, the cascade would hold the GIL, and with it
+            # the UI thread, for as long as it takes.
+            retired: list[object] = [self._bundle]
             self._bundle = bundle
+            release(retired)
             return bundle, build_snapshot(bundle, origin="live")
         from meshobs.cli.common import load_bundle
 
