@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import json
 import pickle
 import platform
@@ -94,6 +95,29 @@ def time_slices(app: TimedApp) -> None:
                 app.slices[-1].append(time.thread_time() - c)
 
         setattr(SyncTable, name, timed)
+
+
+class GcPauses:
+    """The longest garbage collections while the app runs: a collection holds the GIL, so one
+    in the worker stops the UI thread too. Thread CPU time (what the collection itself cost)
+    and wall time (that plus whatever the shared machine took away meanwhile)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[float, float, int]] = []  # (cpu s, wall s, generation)
+        self._start = (0.0, 0.0)
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = (time.thread_time(), time.perf_counter())
+        else:
+            cpu, wall = time.thread_time() - self._start[0], time.perf_counter() - self._start[1]
+            self.pauses.append((cpu, wall, info["generation"]))
+
+    def summary(self) -> dict[str, Any]:
+        longest = sorted(self.pauses, reverse=True)[:3]
+        return {"collections": len(self.pauses),
+                "longest_cpu_ms_wall_ms_generation": [(round(c * 1000, 1), round(w * 1000, 1), g)
+                                                      for c, w, g in longest]}
 
 
 def scaled(snapshot: MeshSnapshot, factor: float) -> MeshSnapshot:
@@ -167,6 +191,8 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
     app = TimedApp(SnapshotLoader(produce, live=True, description="bench"), refresh_s=0, diagnose=diagnose)
     app.ui_times, app.ui_cpu, app.slices, app.posted = [], [], [], []
     time_slices(app)
+    gc_pauses = GcPauses()
+    gc.callbacks.append(gc_pauses)
     out: dict[str, Any] = {}
     started = time.perf_counter()
     async with app.run_test(size=(160, 48)) as pilot:
@@ -207,6 +233,8 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
         out["ui_slice_cpu_max_ms"] = [round(max(s, default=0) * 1000, 1) for s in app.slices]
         out["ui_slices_cpu_total_ms"] = [round(sum(s) * 1000, 1) for s in app.slices]
         out["rows"] = len(app.analysis.rows)
+    gc.callbacks.remove(gc_pauses)
+    out["gc"] = gc_pauses.summary()
     return out
 
 
