@@ -172,7 +172,9 @@ def merge_phases(graph: list[RawSource], scoped: list[RawSource]) -> list[RawSou
             out.append(r)
             by_name[r.name] = r
         elif mine.error or r.error:
-            if r.error or r.payloads:
+            # The same failure again (no kubeconfig, connection refused) is one problem, said once.
+            repeated = bool(mine.error) and r.error == mine.error and not r.payloads
+            if (r.error or r.payloads) and not repeated:
                 out.append(RawSource(f"{r.name}:scoped", r.kind, r.payloads, r.meta, r.error, r.duration_s))
         else:
             have = {p.key for p in mine.payloads}

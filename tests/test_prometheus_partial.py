@@ -148,7 +148,7 @@ def test_graph_then_scoped_phase_equals_one_collection() -> None:
     # With the control-plane query (istiod's metrics, asked in the scoped phase); without a
     # neighbourhood the history has nothing to be narrowed to: not sent, and why.
     assert sent_scoped == len(QUERIES) - len(graph_queries) + 1 + len(RANGE_QUERIES)
-    assert scoped.meta["history"]["skipped"] == "an empty neighbourhood: nothing to time"
+    assert scoped.meta["history"]["skipped"] == "no traffic graph to take the service's neighbourhood from"
 
     only_graph = prom.normalize(graph, CTX)
     (status,) = only_graph.sources
@@ -162,7 +162,7 @@ def test_graph_then_scoped_phase_equals_one_collection() -> None:
     assert sorted(merged.edges, key=repr) == sorted(full.edges, key=repr)
     assert merged.series == full.series and full.sources[0].inputs == {}
     assert {k: v for k, v in merged.sources[0].inputs.items() if v is not None} == {
-        "history": "history not read: an empty neighbourhood: nothing to time"}
+        "history": "history not read: no traffic graph to take the service's neighbourhood from"}
     # Mesh-wide: the history of the services that fail now.
     assert full.history is not None and full.history.series and len(full.history.signals) == 3
     assert full.history.covers == "the 1 service with failing requests"

@@ -115,3 +115,15 @@ def test_without_a_bundle_to_write_the_bodies_are_dropped_as_they_arrive(live: t
     snap = build_snapshot(bundle, keep_raw=False)
     assert snap.proxies == mesh_wide.proxies and snap.edges == mesh_wide.edges
     assert all(p.body is None for r in bundle.sources for p in r.payloads)
+
+
+def test_a_source_failing_the_same_way_in_both_phases_is_reported_once() -> None:
+    from meshobs.collect import merge_phases
+    from meshobs.raw import RawSource
+
+    why = "no kubeconfig at /nowhere and not running in a pod"
+    graph = [RawSource("kubernetes", "kubernetes", error=why)]
+    assert [r.name for r in merge_phases(graph, [RawSource("kubernetes", "kubernetes", error=why)])] == ["kubernetes"]
+    # A different failure in the scoped phase is a second fact and stays visible.
+    other = RawSource("kubernetes", "kubernetes", error="timed out after 5 s")
+    assert [r.name for r in merge_phases(graph, [other])] == ["kubernetes", "kubernetes:scoped"]

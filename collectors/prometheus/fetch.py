@@ -186,6 +186,10 @@ class PrometheusCollector:
         span = self.span_s(ctx)
         end = ctx.time.timestamp()
         note = {"start": end - span, "end": end, "step": history_step_s(span)}
+        if ctx.phase == "scoped" and ctx.scope is None:
+            # The graph phase gave no traffic edges (or nothing answered): nothing to narrow to.
+            raw.meta["history"] = {**note, "skipped": "no traffic graph to take the service's neighbourhood from"}
+            return []
         if ctx.phase == "scoped":
             where = _matchers(ctx.scope)
             what = "the neighbourhood" if where else "an empty neighbourhood"
