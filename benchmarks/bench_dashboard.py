@@ -16,7 +16,13 @@ changes. While refreshes run:
   machine the operating system alone stalls the process, and that is not the dashboard's doing.
 
 The UI thread's CPU time per applied load (``ui_apply_cpu_ms``, thread time, not wall time)
-says what the dashboard itself costs on that thread, whatever the machine's load.
+says what the dashboard itself costs on that thread, whatever the machine's load; the table
+work a load leaves for later turns of the event loop is timed slice by slice
+(``ui_slice_cpu_max_ms``: the longest the UI thread worked in one go). ``gc`` lists the longest
+garbage collections (any thread's: a collection holds the GIL). The first full render is
+counted from the app's start, from the first load reaching the UI thread
+(``first_render_after_load_s``) and from the sources' answer (``first_render_after_sources_s``,
+which adds the worker's diagnosis).
 
 Writes benchmarks/results/dashboard.json and dashboard.md.
 """
@@ -224,6 +230,7 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
                 refresh_times.append(time.perf_counter() - t)
                 workers.append(app.analysis.timings)  # type: ignore[union-attr]
 
+        gc_pauses.pauses.clear()  # only the collections while refreshing (the first load's are not input waits)
         out["during_refresh"] = await probe.measure(refresh_all())
         out["refresh_s"] = refresh_times
         out["refresh_worker"] = workers
@@ -274,8 +281,9 @@ def markdown(results: list[dict[str, Any]], note: str) -> str:
     for r in results:
         w = r["refresh_worker"][-1] if r["refresh_worker"] else r["first_worker"]
         idle, busy = r["idle"], r["during_refresh"]
+        label = f" ({r['label']})" if r.get("label") else ""
         lines.append(
-            f"| {r['services']} | {r['first_render_s']:.2f} s / {r['first_render_after_load_s']:.2f} s / "
+            f"| {r['services']}{label} | {r['first_render_s']:.2f} s / {r['first_render_after_load_s']:.2f} s / "
             f"{r['first_render_after_sources_s']:.2f} s | "
             + ", ".join(f"{x:.2f} s" for x in r["refresh_s"]) + " | "
             + ", ".join(f"{c:.0f} ms ({x * 1000:.0f})" for c, x in zip(r["ui_apply_cpu_ms"], r["ui_apply_s"])) + " | "
@@ -306,10 +314,13 @@ def main() -> None:
                         help="skip the engine for meshes larger than this (its cost is in bench_diagnose)")
     parser.add_argument("--cache", type=Path, help="keep generated bundles here between runs")
     parser.add_argument("--note", default="", help="a line for the results page (what changed, machine load)")
+    parser.add_argument("--label", default="", help="names this run in the table (e.g. the commit)")
     args = parser.parse_args()
     results = []
     for size in args.sizes:
         r = bench(size, args.refreshes, size <= args.no_diagnose_above, args.cache)
+        if args.label:
+            r["label"] = args.label
         print(json.dumps(r, default=str), flush=True)
         results.append(r)
     RESULTS.mkdir(exist_ok=True)

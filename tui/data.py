@@ -301,21 +301,23 @@ def analyse(loader: Loader, diagnose: bool = True) -> Analysis:
     if _refreshes % COLLECT_EVERY == 0:
         gc.unfreeze()
         gc.collect()
-    t0 = time.perf_counter()
-    bundle, snapshot = loader.load()
-    # A snapshot of a big mesh is millions of long-lived objects; a full (gen 2) garbage
-    # collection walks them all and stops every thread, the UI's too, for 0.2-0.4 s per 1,000
-    # services. Freezing moves them out of the collector's sight (refcounting still frees them).
-    gc.freeze()
-    t1 = time.perf_counter()
-    # No automatic collection while the diagnosis and the rows are built: that makes millions of
-    # objects and no cyclic garbage (measured: a full collection after it found none), but the
-    # collections their allocations trigger walk them all holding the GIL, so the UI thread
-    # stopped as long (the longest 37 ms CPU at 1,000 services; 1.4-1.5 s wall at 5,000 on the
-    # shared machine). What they built is frozen below instead, as the snapshot was above.
+    # No automatic collection while the load is built: it makes millions of objects (the
+    # snapshot, the diagnosis, the rows) and the collections their allocations trigger walk
+    # them all holding the GIL, so the UI thread stopped as long (a gen-2 collection took 0.75 s
+    # of CPU at 5,000 services; 1.4-1.5 s wall on the shared machine). Analysing makes no cyclic
+    # garbage (a full collection after it found none); what it builds is frozen instead, and
+    # what a live collection leaves in cycles is freed by the periodic collection above.
     enabled = gc.isenabled()
     gc.disable()
     try:
+        t0 = time.perf_counter()
+        bundle, snapshot = loader.load()
+        # A snapshot of a big mesh is millions of long-lived objects; a full (gen 2) garbage
+        # collection walks them all and stops every thread, the UI's too, for 0.2-0.4 s per
+        # 1,000 services. Freezing moves them out of the collector's sight (refcounting still
+        # frees them).
+        gc.freeze()
+        t1 = time.perf_counter()
         report = None
         if diagnose:
             settings, suppressions = loader.settings()
