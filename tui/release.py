@@ -14,11 +14,6 @@ import gc
 import queue
 import sys
 import threading
-import time
-
-# Containers taken apart between offers of the GIL to the other threads (~1 ms of work): the
-# UI thread is one of them, and this thread is in no hurry.
-YIELD_EVERY = 1000
 
 _queue: queue.SimpleQueue[list[object]] = queue.SimpleQueue()
 _lock = threading.Lock()
@@ -38,8 +33,6 @@ def teardown(stack: list[object]) -> int:
             # Untracked objects (str, int, tuples of them) hold no containers: they go in one step.
             stack.extend(c for c in gc.get_referents(item) if gc.is_tracked(c))
             taken += 1
-            if taken % YIELD_EVERY == 0:
-                time.sleep(0)  # hand the GIL over now rather than at the end of a 5 ms turn
         del item
     return taken
 
