@@ -57,19 +57,24 @@ def child_generate(n: int, path: str) -> None:
     write_bundle(load_demo(f"generated-{n}"), path)
 
 
-def prometheus_seconds(url: str) -> tuple[float, int]:
-    """Prometheus's own time answering queries so far (seconds, requests), from its /metrics."""
+def prometheus_seconds(url: str) -> tuple[float, int, float]:
+    """Prometheus's own time on queries so far, from its /metrics: (answering seconds, requests,
+    evaluating seconds). Answering is the HTTP handler's time, which includes writing the answer
+    out (as slow as the client reads it); evaluating is the query engine's (queue, prepare,
+    inner eval, sort: ``prometheus_engine_query_duration_seconds``)."""
     import requests
 
-    seconds, count = 0.0, 0
+    seconds, count, evaluating = 0.0, 0, 0.0
     for line in requests.get(f"{url}/metrics", timeout=30).text.splitlines():
+        if line.startswith("prometheus_engine_query_duration_seconds_sum{"):
+            evaluating += float(line.rsplit(" ", 1)[1])
         if not any(h in line for h in QUERY_HANDLERS):
             continue
         if line.startswith("prometheus_http_request_duration_seconds_sum{"):
             seconds += float(line.rsplit(" ", 1)[1])
         elif line.startswith("prometheus_http_request_duration_seconds_count{"):
             count += int(float(line.rsplit(" ", 1)[1]))
-    return seconds, count
+    return seconds, count, evaluating
 
 
 def child_live(config_path: str, target: str) -> None:
@@ -83,7 +88,7 @@ def child_live(config_path: str, target: str) -> None:
     config = load_config(config_path)
     assert config is not None
     prom = config.sources.get("prometheus", {}).get("url")
-    before = prometheus_seconds(prom) if prom else (0.0, 0)
+    before = prometheus_seconds(prom) if prom else (0.0, 0, 0.0)
     start = time.monotonic()
     bundle = collect(config, question=scoped_question(target, None) if target else None,
                      deadline=time.monotonic() + 600)
@@ -95,7 +100,7 @@ def child_live(config_path: str, target: str) -> None:
     else:
         findings = len(diagnose_all(snapshot).findings)
     done = time.monotonic()
-    after = prometheus_seconds(prom) if prom else (0.0, 0)
+    after = prometheus_seconds(prom) if prom else (0.0, 0, 0.0)
 
     def asked(kind: str) -> int:
         return sum(1 for r in bundle.sources if r.kind == kind for p in r.payloads
@@ -114,6 +119,7 @@ def child_live(config_path: str, target: str) -> None:
                                  if p.body is not None) / 1e6, 2),
         "envoy_admin_requests": asked("envoy"), "promql_queries": after[1] - before[1],
         "prometheus_answering_s": round(after[0] - before[0], 3),
+        "prometheus_evaluating_s": round(after[2] - before[2], 3),
         "jaeger_requests": asked("jaeger"), "kubernetes_requests": asked("kubernetes"),
         "findings": findings,
         "sources_failed": [s.name for s in snapshot.sources if not s.ok][:5],
@@ -122,10 +128,20 @@ def child_live(config_path: str, target: str) -> None:
 
 # -- the parent ----------------------------------------------------------------------------
 
+_CPU: list[float] = []  # CPU seconds (user + system) of each _run's child, in order
+
+
 def _run(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
          timeout: float = 3600) -> tuple[float, subprocess.CompletedProcess[str]]:
-    start = time.monotonic()
+    import resource
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    start, cpu_start = time.monotonic(), cpu()
     done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+    _CPU.append(cpu() - cpu_start)
     return time.monotonic() - start, done
 
 
@@ -173,9 +189,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=30)
 
 
-def measure_live(n: int, runs: int, base: Path, served: Path | None = None) -> dict[str, Any]:
+def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
+                 before: Path | None = None) -> dict[str, Any]:
     """``served``: the meshobs.yaml of a ``demo serve generated-N`` already running (it is left
-    running); otherwise one is started for the measurement and stopped after it."""
+    running); otherwise one is started for the measurement and stopped after it. ``before``:
+    another checkout whose ``diagnose SERVICE`` runs alternate with this one's, on the same
+    servers (a before/after from the same minutes of a shared machine)."""
     target, direct = pick_target(n)
     workdir = base / f"live-{n}"
     t0 = time.monotonic()
@@ -184,12 +203,26 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None) -> d
     try:
         cli = [sys.executable, "-m", "meshobs", "diagnose", target, "--config", str(config), "-o", "json",
                "--timeout", "600s"]
-        walls, codes = [], set()
+        walls, codes, before_walls, same = [], set(), [], True
+        cpus: list[float] = []
+        before_cpus: list[float] = []
         for _ in range(runs):
+            if before is not None:
+                old_wall, old_done = _run(cli, cwd=before, env=_checkout_env())
+                before_walls.append(old_wall)
+                before_cpus.append(_CPU[-1])
             wall, done = _run(cli)
             walls.append(wall)
+            cpus.append(_CPU[-1])
             codes.add(done.returncode)
+            if before is not None:
+                same = same and old_done.stdout == done.stdout
         scoped = _child_live(config, target)
+        if before is not None:
+            scoped["before"] = {"runs": [round(w, 2) for w in before_walls],
+                                "median_s": round(statistics.median(before_walls), 2),
+                                "cpu_median_s": round(statistics.median(before_cpus), 2),
+                                "same_json": same, **_child_live(config, target, before)}
         all_wall, all_done = _run([sys.executable, "-m", "meshobs", "diagnose", "--all", "--config", str(config),
                                    "-o", "json", "--timeout", "1200s"])
         mesh = _child_live(config, "")
@@ -198,12 +231,22 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None) -> d
             stop(proc)
     return {"services": n, "serve_s": round(serve_s, 1), "target": target, "target_direct_callees": direct,
             "diagnose_service": {"runs": [round(w, 2) for w in walls], "median_s": round(statistics.median(walls), 2),
+                                 "cpu_median_s": round(statistics.median(cpus), 2),
                                  "exit_codes": sorted(codes), **scoped},
             "diagnose_all": {"wall_s": round(all_wall, 2), "exit_code": all_done.returncode, **mesh}}
 
 
-def _child_live(config: Path, target: str) -> dict[str, Any]:
-    _, done = _run([sys.executable, __file__, "--child-live", str(config), target])
+def _checkout_env(checkout: Path | None = None) -> dict[str, str]:
+    """The environment that runs another checkout's meshobs without writing into it."""
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    if checkout is not None:
+        env["PYTHONPATH"] = str(checkout)
+    return env
+
+
+def _child_live(config: Path, target: str, checkout: Path | None = None) -> dict[str, Any]:
+    _, done = _run([sys.executable, __file__, "--child-live", str(config), target],
+                   env=_checkout_env(checkout) if checkout is not None else None)
     if done.returncode != 0:
         return {"error": done.stderr[-500:]}
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -262,7 +305,8 @@ def main() -> int:
     parser.add_argument("--growth", default="", help="extra replay sizes for the growth table (e.g. 100,10000)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "meshobs-bench-bundles"))
-    parser.add_argument("--before", default=None, help="another checkout to replay with (before/after)")
+    parser.add_argument("--before", default=None,
+                        help="another checkout to replay and ask the live questions with (before/after)")
     parser.add_argument("--served", action="append", default=[], metavar="N=CONFIG",
                         help="measure a generated-N already served (meshobs demo serve) through its config")
     parser.add_argument("--note", default="")
@@ -278,7 +322,8 @@ def main() -> int:
         for n in sizes(args.live):
             print(f"live {n} ...", file=sys.stderr, flush=True)
             served = {int(k): Path(v) for k, v in (x.split("=", 1) for x in args.served)}
-            result["live"][str(n)] = measure_live(n, args.runs, Path(tmp), served.get(n))
+            result["live"][str(n)] = measure_live(n, args.runs, Path(tmp), served.get(n),
+                                                  Path(args.before) if args.before else None)
     for n in sorted(set(sizes(args.replay)) | set(sizes(args.growth))):
         print(f"replay {n} ...", file=sys.stderr, flush=True)
         path = bundle_for(n, cache)
@@ -287,6 +332,15 @@ def main() -> int:
             row["before"] = replay(path, Path(args.before))
         result["replay"][str(n)] = row
     RESULTS.mkdir(parents=True, exist_ok=True)
+    earlier = RESULTS / "collect.json"
+    if earlier.exists():
+        # A run that measured only live (or only replays) keeps the other section's rows, and
+        # says when they were measured.
+        kept = json.loads(earlier.read_text())
+        for section in ("live", "replay"):
+            for n, row in (kept.get(section) or {}).items():
+                if n not in result[section]:
+                    result[section][n] = {**row, "measured": row.get("measured") or kept.get("date")}
     (RESULTS / "collect.json").write_text(json.dumps(result, indent=1) + "\n")
     (RESULTS / "collect.md").write_text(render(result))
     print(render(result))
@@ -300,22 +354,46 @@ def render(result: dict[str, Any]) -> str:
     if result["live"]:
         lines += ["## Live: `meshobs demo serve generated-N`, every source configured", "",
                   "| services | question | wall s (median) | MB received | Envoy admin requests | PromQL queries "
-                  "| Prometheus answering s | Jaeger requests | Kubernetes requests "
-                  "| neighbourhood (services / workloads) |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| Prometheus answering s | Prometheus evaluating s | wall / answering "
+                  "| Jaeger requests | Kubernetes requests | neighbourhood (services / workloads) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+        def ratio(wall: float, row: dict[str, Any]) -> str:
+            answering = row.get("prometheus_answering_s")
+            return f"{wall / answering:.1f}x" if answering else "-"
+
         for n, live in result["live"].items():
             one, every = live["diagnose_service"], live["diagnose_all"]
             lines.append(f"| {n} | diagnose {live['target']} | {one['median_s']} | {one.get('mb_received')} | "
                          f"{one.get('envoy_admin_requests')} | {one.get('promql_queries')} | "
-                         f"{one.get('prometheus_answering_s')} | {one.get('jaeger_requests')} | "
+                         f"{one.get('prometheus_answering_s')} | {one.get('prometheus_evaluating_s', '-')} | "
+                         f"{ratio(one['median_s'], one)} | {one.get('jaeger_requests')} | "
                          f"{one.get('kubernetes_requests')} | {one.get('neighbourhood_services')} / "
                          f"{one.get('neighbourhood_workloads')} |")
             lines.append(f"| {n} | diagnose --all | {every['wall_s']} | {every.get('mb_received')} | "
                          f"{every.get('envoy_admin_requests')} | {every.get('promql_queries')} | "
-                         f"{every.get('prometheus_answering_s')} | {every.get('jaeger_requests')} | "
+                         f"{every.get('prometheus_answering_s')} | {every.get('prometheus_evaluating_s', '-')} | "
+                         f"{ratio(every['wall_s'], every)} | {every.get('jaeger_requests')} | "
                          f"{every.get('kubernetes_requests')} | mesh-wide ({every.get('proxies_in_mesh')} proxies) |")
         lines += ["", "`diagnose SERVICE` runs: " + "; ".join(
-            f"{n}: {live['diagnose_service']['runs']}" for n, live in result["live"].items()), ""]
+            f"{n}: {live['diagnose_service']['runs']}"
+            + (f" (measured {live['measured']})" if live.get("measured") else "")
+            for n, live in result["live"].items()), ""]
+        befores = {n: live["diagnose_service"]["before"] for n, live in result["live"].items()
+                   if live["diagnose_service"].get("before")}
+        if befores:
+            lines += ["Before/after, `diagnose SERVICE` runs of both checkouts alternating on the same servers:", "",
+                      "| services | before: wall s (median) | after: wall s (median) | before: CPU s (median) "
+                      "| after: CPU s (median) | before: runs | after: runs "
+                      "| before: Prometheus answering s | after: Prometheus answering s | same JSON |",
+                      "|---|---|---|---|---|---|---|---|---|---|"]
+            for n, old in befores.items():
+                one = result["live"][n]["diagnose_service"]
+                lines.append(f"| {n} | {old['median_s']} | {one['median_s']} | {old.get('cpu_median_s', '-')} | "
+                             f"{one.get('cpu_median_s', '-')} | {old['runs']} | {one['runs']} | "
+                             f"{old.get('prometheus_answering_s')} | {one.get('prometheus_answering_s')} | "
+                             f"{'yes' if old.get('same_json') else 'NO'} |")
+            lines.append("")
     if result["replay"]:
         lines += ["## Replayed `diagnose --all --from BUNDLE`", "",
                   "| services | bundle MB | wall s | max RSS MB | before: wall s | before: max RSS MB |",
@@ -323,7 +401,8 @@ def render(result: dict[str, Any]) -> str:
         for n, row in result["replay"].items():
             before = row.get("before") or {}
             lines.append(f"| {n} | {row['bundle_mb']} | {row['after']['wall_s']} | {row['after']['max_rss_mb']} | "
-                         f"{before.get('wall_s', '-')} | {before.get('max_rss_mb', '-')} |")
+                         f"{before.get('wall_s', '-')} | {before.get('max_rss_mb', '-')}"
+                         + (f" (measured {row['measured']})" if row.get("measured") else "") + " |")
         lines.append("")
     rows: dict[int, dict[str, float]] = {}
     for n, row in result["replay"].items():

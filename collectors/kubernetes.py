@@ -33,6 +33,7 @@ from meshobs.config import Config
 from meshobs.durations import parse_duration
 from meshobs.model import Layer, SnapshotPart, SourceState, SourceStatus
 from meshobs.raw import Payload, RawSource, iso, utc_now
+from meshobs.shape import loads
 
 KIND = "kubernetes"
 ISTIO_CRDS = (
@@ -314,7 +315,7 @@ class KubernetesCollector:
                 return body, status
             used += len(data)
             try:
-                doc = json.loads(body)
+                doc = loads(data)  # msgspec: a fifth of json's time on 1,500 pods' pages
             except (ValueError, RecursionError):
                 return body, status  # not JSON: the normaliser says so
             if not isinstance(doc, dict) or doc.get("kind") == "Status" or not isinstance(doc.get("items"), list):
@@ -368,16 +369,23 @@ class KubernetesCollector:
             raw.meta["context"] = context
             try:
                 reqs, chains = self._requests(api, core, crds)
+                probe: Payload | None = None
                 if reqs:
-                    probe = raw.add(self._get(reqs[0], server))
+                    # The probe is the cheapest list (the namespaces): the pods, the longest
+                    # (four pages in a row at 1,500 pods), then run beside the others.
+                    first = next((r for r in reqs if r.resource == "namespaces"), reqs[0])
+                    probe = self._get(first, server)
                     if probe.error and (probe.status is None or probe.status == 401):
+                        raw.add(probe)
                         return [raw]  # nothing else can succeed; one clear error beats sixteen
-                    reqs = reqs[1:]
                 late = [Payload(key="late", error="not asked: the run's deadline (--timeout) passed")]
-                work: list[list[Request]] = [[r] for r in reqs] + chains
-                for group in fan_out(lambda c: self._chain(c, server), work, workers=CONCURRENCY,
-                                     deadline=ctx.deadline, name="kubernetes",
-                                     late=lambda c, _started: [replace(late[0], key=c[0].key)]):
+                work: list[list[Request]] = [[r] for r in reqs if probe is None or r is not first] + chains
+                groups = fan_out(lambda c: self._chain(c, server), work, workers=CONCURRENCY,
+                                 deadline=ctx.deadline, name="kubernetes",
+                                 late=lambda c, _started: [replace(late[0], key=c[0].key)])
+                if probe is not None:  # payloads in plan order, whatever answered first
+                    groups.insert(next(i for i, r in enumerate(reqs) if r is first), [probe])
+                for group in groups:
                     for p in group:
                         raw.add(p)
             finally:
@@ -404,12 +412,12 @@ def _base(key: str) -> str:
     return key.split("@", 1)[0]
 
 
-def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
-    """Lists -> pods, workloads, services and live mesh configuration, plus the source status."""
-    fatal: list[str] = []
-    partial: list[str] = []
+def _read_payloads(payloads: list[Payload], fatal: list[str], partial: list[str],
+                   parse: bool = True) -> list[tuple[Mapping[str, Any], str]]:
+    """The objects of ``payloads`` (none unless ``parse``), their failures sorted into ``fatal``
+    (the topology: pods, services) and ``partial`` (the rest)."""
     objects: list[tuple[Mapping[str, Any], str]] = []
-    for payload in raw.payloads:
+    for payload in payloads:
         base = _base(payload.key)
         is_crd = base.startswith(("crd/", "configmap/", WEBHOOKS_KEY))
         if is_crd and payload.status == 404 and not payload.error:
@@ -421,15 +429,25 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
                 reason if reason.startswith(("cannot", "forbidden", "unauthorized"))
                 else f"{payload.key}: {reason}")
             continue
+        if not parse:
+            continue
         doc = payload.json()
         if not isinstance(doc, Mapping):
             raise ValueError(f"{payload.key}: expected a Kubernetes list object, got {type(doc).__name__}")
         # The cluster-wide Namespace list vouches that a namespace missing from it does not exist.
         origin = ALL_NAMESPACES if payload.key == "namespaces" else KIND
         objects.extend((o, origin) for o in flatten_objects(doc))
-    problems: list[str] = []
-    part = objects_to_part(objects, Layer.LIVE, problems)
+    return objects
+
+
+def _with_status(raw: RawSource, part: SnapshotPart, fatal: list[str], partial: list[str],
+                 problems: list[str]) -> SnapshotPart:
     part.webhooks_listed = any(_base(p.key) == WEBHOOKS_KEY and p.ok for p in raw.payloads)
+    if partial and not any(_base(p.key) in ("pods", "services") or p.ok or (p.status == 404 and not p.error)
+                           for p in raw.payloads):
+        # Stopped at its probe (the namespace list: unreachable, unauthorized): the pods and
+        # services were never asked, so the topology is missing as surely as if they had failed.
+        fatal, partial = partial, []
     if fatal:
         state, message = SourceState.ERROR, "; ".join(dict.fromkeys(fatal + partial))
     elif not part.pods and not part.services and not part.config:
@@ -439,6 +457,43 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     part.sources.append(SourceStatus(raw.name, state, message, raw.duration_s, raw.kind, problems=tuple(problems),
                                      config_namespaces=listed_config_namespaces(raw.payloads)))
     return part
+
+
+def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
+    """Lists -> pods, workloads, services and live mesh configuration, plus the source status."""
+    fatal: list[str] = []
+    partial: list[str] = []
+    objects = _read_payloads(raw.payloads, fatal, partial)
+    problems: list[str] = []
+    return _with_status(raw, objects_to_part(objects, Layer.LIVE, problems), fatal, partial, problems)
+
+
+# The lists a scoped question reads in its graph phase: what every other object is read against.
+TOPOLOGY = frozenset({"pods", "services", "namespaces", "namespace", "deployments"})
+
+
+def normalize_added(raw: RawSource, earlier: SnapshotPart, known: int, ctx: NormalizeContext) -> SnapshotPart | None:
+    """What :func:`normalize` makes of ``raw``, given ``earlier``: what it made of the first
+    ``known`` payloads (a scoped question's graph phase). The payloads added since (the scoped
+    phase's mesh configuration) are read alone: a configuration object is read without the
+    others (only pods and controllers read the Namespaces' labels), so the result is the same
+    as normalising everything again, without reading the 1,500 pods of a big mesh twice
+    (0.2 s). None when that does not hold (the added payloads list the topology, or the
+    earlier part is not a plain normalisation): then normalize the whole source."""
+    added = raw.payloads[known:]
+    mine = [s for s in earlier.sources if s.name == raw.name]
+    if (len(earlier.sources) != 1 or len(mine) != 1 or mine[0].state == SourceState.ERROR
+            or any(_base(p.key) in TOPOLOGY for p in added)):
+        return None
+    fatal: list[str] = []
+    partial: list[str] = []
+    _read_payloads(raw.payloads[:known], fatal, partial, parse=False)
+    problems = list(mine[0].problems)
+    more = objects_to_part(_read_payloads(added, fatal, partial), Layer.LIVE, problems)
+    if more.pods or more.workloads or more.services:
+        return None
+    part = SnapshotPart.merge([replace(earlier, sources=[]), more])
+    return _with_status(raw, part, fatal, partial, problems)
 
 
 def listed_config_namespaces(payloads: list[Payload]) -> tuple[str, ...] | None:

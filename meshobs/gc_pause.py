@@ -23,8 +23,14 @@ _was_enabled = False
 
 
 @contextmanager
-def gc_paused() -> Iterator[None]:
-    """Disable the cycle collector for the ``with`` block (see the module docstring)."""
+def gc_paused(*, promote: bool = False) -> Iterator[None]:
+    """Disable the cycle collector for the ``with`` block (see the module docstring).
+
+    ``promote``: what was allocated meanwhile goes straight to the oldest generation when the
+    block ends (``gc.freeze()`` then ``gc.unfreeze()``), so resuming does not start with a young
+    collection that walks all of it (0.2 s after a live question at 1,000 services, for objects
+    that are either long-lived or freed at exit); the next full collection still examines it.
+    """
     global _depth, _was_enabled
     with _lock:
         if _depth == 0:
@@ -36,5 +42,8 @@ def gc_paused() -> Iterator[None]:
     finally:
         with _lock:
             _depth -= 1
+            if promote:
+                gc.freeze()
+                gc.unfreeze()
             if _depth == 0 and _was_enabled:
                 gc.enable()

@@ -72,6 +72,9 @@ class RawSource:
     # Set when the source was normalised as soon as it arrived and its bodies dropped (no
     # bundle being recorded): the SnapshotPart that normalize made of it. Never written to a bundle.
     part: Any = field(default=None, repr=False, compare=False)
+    # (SnapshotPart, n): what normalize made of the first n payloads, before more were appended
+    # (a scoped question's second phase); a collector that can read only the rest does so.
+    earlier: Any = field(default=None, repr=False, compare=False)
 
     def drop_bodies(self) -> None:
         """Forget the payloads' bodies (the big part), keeping what was asked and how it went."""

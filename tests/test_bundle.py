@@ -125,3 +125,15 @@ def test_bundle_config_keeps_placeholders_not_their_values(tmp_path: Path, monke
     assert kept["sources"]["jaeger"]["url"] == "http://j:16686/?tenant=${TEAM_NS}"
     assert kept["sources"]["kubernetes"] == {"context": "${TEAM_NS}", "namespaces": ["plain"]}
     assert kept["mesh"] == "istio"
+
+
+def test_bundle_config_without_placeholders_is_the_validated_config(tmp_path: Path) -> None:
+    """No ${VAR} in the file: the bundle keeps the validated config as it is (not parsed again)."""
+    from meshobs.bundle import config_for_bundle
+    from meshobs.config import load_config
+
+    path = tmp_path / "meshobs.yaml"
+    path.write_text("mesh: istio\nsources:\n  prometheus:\n    url: http://p:9090\n", encoding="utf-8")
+    config = load_config(str(path))
+    assert config is not None
+    assert config_for_bundle(config.raw, config.path) == config.raw

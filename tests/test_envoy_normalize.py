@@ -307,20 +307,21 @@ def test_no_targets_is_no_data() -> None:
     assert part.sources[0].state is SourceState.NO_DATA
 
 
-def test_rbac_verdicts_are_summed_over_listeners_in_both_stat_formats() -> None:
+@pytest.mark.parametrize(("http_filter", "ignored"), [("rbac", "istio_dry_run_allow_policy_not_found"),
+                                                      ("jwt_authn", "jwt_cache_hit")])
+def test_refusing_filters_verdicts_are_summed_over_listeners_in_both_stat_formats(http_filter: str,
+                                                                                 ignored: str) -> None:
+    """The RBAC filter's (403) and the JWT filter's (401) verdicts, per listener in Envoy, one
+    number per proxy for the checks; stats the checks do not read are left out."""
     from meshobs.collectors.envoy.stats import parse_stats
 
-    as_json = json.dumps({"stats": [
-        {"name": "http.inbound_0.0.0.0_8080.rbac.denied", "value": 7},
-        {"name": "http.inbound_0.0.0.0_9090.rbac.denied", "value": 2},
-        {"name": "http.inbound_0.0.0.0_8080.rbac.allowed", "value": 40},
-        {"name": "http.inbound_0.0.0.0_8080.rbac.istio_dry_run_allow_policy_not_found", "value": 1}]})
-    as_prom = "\n".join([
-        "# TYPE envoy_http_rbac_denied counter",
-        'envoy_http_rbac_denied{envoy_http_conn_manager_prefix="inbound_0.0.0.0_8080"} 7',
-        'envoy_http_rbac_denied{envoy_http_conn_manager_prefix="inbound_0.0.0.0_9090"} 2',
-        'envoy_http_rbac_allowed{envoy_http_conn_manager_prefix="inbound_0.0.0.0_8080"} 40'])
+    values = (("8080", "denied", 7), ("9090", "denied", 2), ("8080", "allowed", 40), ("8080", ignored, 1))
+    as_json = json.dumps({"stats": [{"name": f"http.inbound_0.0.0.0_{port}.{http_filter}.{stat}", "value": n}
+                                    for port, stat, n in values]})
+    label = "envoy_http_conn_manager_prefix"
+    as_prom = "\n".join(f'envoy_http_{http_filter}_{stat}{{{label}="inbound_0.0.0.0_{port}"}} {n}'
+                        for port, stat, n in values)
     for text in (as_json, as_prom):
         server = parse_stats(text).server
-        assert (server["rbac.denied"], server["rbac.allowed"]) == (9.0, 40.0)
-        assert not any("dry_run" in k for k in server)
+        assert (server[f"{http_filter}.denied"], server[f"{http_filter}.allowed"]) == (9.0, 40.0)
+        assert f"{http_filter}.{ignored}" not in server

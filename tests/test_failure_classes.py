@@ -144,6 +144,149 @@ def test_a_policy_that_admits_the_caller_is_not_blamed_for_a_403() -> None:
     assert "MSH0414" not in all_codes(snap)
 
 
+# -- request authentication: 401 from the JWT filter (MSH0417), 403 from a requestPrincipals rule --
+
+ISSUER = "https://sso.harbourline.example"
+
+
+def _shipping(*resources: dict[str, object], by: str = "jwt_authn", share: float = 1.0) -> Mesh:
+    """A port-logistics mesh: berth-planner's sidecar refuses some of crane-scheduler's calls."""
+    m = Mesh("harbour", "berths", "who may book a berth")
+    m.namespace("berths")
+    m.namespace("cranes")
+    planner = m.workload("berths", "berth-planner", "v4", replicas=2)
+    tides = m.workload("berths", "tide-tables", "v1")
+    cranes = m.workload("cranes", "crane-scheduler", "v9", service_account="crane-scheduler")
+    m.call(tides, planner, 9.0, 12.0, 40.0)
+    m.denied_call(cranes, planner, 4.0, by=by, share=share)
+    for r in resources:
+        m.apply(r)
+    return m
+
+
+def _request_authn(name: str, ns: str = "berths", labels: dict[str, str] | None = None,
+                   jwks: str = f"{ISSUER}/keys") -> dict[str, object]:
+    selector = {"selector": {"matchLabels": labels}} if labels is not None else {}
+    return resource("RequestAuthentication", ns, name, {**selector, "jwtRules": [{"issuer": ISSUER, "jwksUri": jwks}]})
+
+
+def _authz_check(snap: MeshSnapshot, target: str) -> tuple[str, str]:
+    ns, name = target.split("/")
+    result = next(c for c in diagnose(snap, ServiceRef(ns, name)).checks if c.id == "traffic.authorization")
+    return result.status, result.reason
+
+
+def test_401s_name_the_request_authentication_selecting_the_server() -> None:
+    snap = snapshot_of(_shipping(_request_authn("planner-jwt", labels={"app": "berth-planner"}),
+                                 _request_authn("tides-jwt", labels={"app": "tide-tables"}),
+                                 _request_authn("cranes-jwt", ns="cranes")))
+    first = findings(snap, "cranes/crane-scheduler")[0]
+    assert (first.code, first.subject) == ("MSH0417", "RequestAuthentication berths/planner-jwt")
+    assert first.evidence["code"] == "401" and first.evidence["refused_rps"] == 4.0
+    assert first.evidence["principal"] == "cluster.local/ns/cranes/sa/crane-scheduler"
+    # Only the one selecting berth-planner: not tide-tables', not the caller's namespace's.
+    assert [r["request_authentication"] for r in first.evidence["request_authentications"]] == ["berths/planner-jwt"]
+    assert first.evidence["request_authentications"][0]["jwt_rules"][0]["issuer"] == ISSUER
+    counters = first.evidence["jwt_counters"]["berths/berth-planner-v4"]
+    assert counters["jwt_authn.denied"] > 0 and counters["jwt_authn.allowed"] > 0
+    assert "jwt_authn_access_denied{Jwt_is_expired}" in first.evidence["response_details"]
+    assert "MSH0417" in codes(findings(snap, "berths/berth-planner"))  # the server's view names it too
+
+
+def test_a_namespace_wide_or_mesh_wide_request_authentication_applies_too() -> None:
+    for ns, name in (("berths", "berths-jwt"), ("istio-system", "mesh-jwt")):
+        first = findings(snapshot_of(_shipping(_request_authn(name, ns=ns))), "cranes/crane-scheduler")[0]
+        assert (first.code, first.subject) == ("MSH0417", f"RequestAuthentication {ns}/{name}")
+
+
+def test_keys_istiod_cannot_fetch_are_the_reason_every_token_fails() -> None:
+    from meshobs.checks.jwt_denials import JwtVerdict, rejecting_authentication
+    from meshobs.model import WorkloadRef
+
+    snap = snapshot_of(_shipping(_request_authn("planner-jwt", labels={"app": "berth-planner"},
+                                                jwks="http://169.254.169.254/keys")))
+    verdict = rejecting_authentication(snap, WorkloadRef("berths", "berth-planner-v4"))
+    assert isinstance(verdict, JwtVerdict) and verdict.request_authentication.name == "planner-jwt"
+    assert verdict.response_details == ("jwt_authn_access_denied{Jwt_verification_fails}",)
+
+
+def test_401s_where_no_request_authentication_applies_are_said_to_be_the_applications() -> None:
+    """A RequestAuthentication for another workload is no explanation: no finding, and the check
+    says it could not tie the 401s to a policy (naming the workload) rather than guessing."""
+    snap = snapshot_of(_shipping(_request_authn("tides-jwt", labels={"app": "tide-tables"})))
+    assert not {"MSH0417", "MSH0414"} & all_codes(snap)
+    status, reason = _authz_check(snap, "cranes/crane-scheduler")
+    assert status == "skipped" and "berths/berth-planner-v4" in reason
+
+
+def test_401s_on_a_mesh_without_request_authentication_are_the_applications() -> None:
+    snap = snapshot_of(_shipping(share=0.06))  # a login form's wrong passwords, say
+    assert serious(diagnose_all(snap).findings) == []
+    status, reason = _authz_check(snap, "berths/berth-planner")
+    assert status == "skipped" and "berths/berth-planner-v4" in reason
+
+
+def test_a_few_401s_are_the_filter_doing_its_job() -> None:
+    snap = snapshot_of(_shipping(_request_authn("planner-jwt", labels={"app": "berth-planner"}), share=0.005))
+    assert not {"MSH0417", "MSH0414"} & all_codes(snap)
+    assert serious(diagnose_all(snap).findings) == []
+
+
+def test_401s_a_gateway_answers_itself_name_its_request_authentication() -> None:
+    """Clients outside the mesh never reach a workload: the ingress's own JWT filter refuses
+    them, and the RequestAuthentication selecting the gateway's pods is named -- above the
+    threshold only (a scanner's forged tokens are not a fault)."""
+    for share, named in ((0.3, True), (0.004, False)):
+        m = Mesh("harbour-edge", "berths", "the ingress validates tokens")
+        m.namespace("berths")
+        gw = m.ingress_gateway()
+        planner = m.workload("berths", "berth-planner", "v4", replicas=2)
+        m.call(gw, planner, 20.0 * (1 - share), 12.0, 40.0)
+        m.unreached(gw, planner, 20.0 * share, ("401", "-", 1.0))
+        m.count(gw, "http.outbound_0.0.0.0_8080.jwt_authn.denied", 20.0 * share)
+        m.apply(_request_authn("edge-jwt", ns="istio-system", labels={"istio": "ingressgateway"}))
+        m.apply(_request_authn("planner-jwt", labels={"app": "berth-planner"}))
+        snap = snapshot_of(m)
+        found = [f for f in findings(snap, "istio-system/istio-ingressgateway") if f.code == "MSH0417"]
+        assert bool(found) is named
+        if named:
+            assert found[0].subject == "RequestAuthentication istio-system/edge-jwt"
+            assert found[0].evidence["principal"] is None and abs(found[0].evidence["refused_ratio"] - 0.3) < 1e-6
+            assert found[0].evidence["jwt_counters"]["istio-system/istio-ingressgateway"]["jwt_authn.denied"] > 0
+        else:
+            assert serious(diagnose_all(snap).findings) == []
+
+
+def _require_jwt(**extra: object) -> dict[str, object]:
+    return resource("AuthorizationPolicy", "berths", "planner-require-jwt", {
+        "selector": {"matchLabels": {"app": "berth-planner"}},
+        "rules": [{"from": [{"source": {"requestPrincipals": [f"{ISSUER}/*"]}}], **extra}]})
+
+
+def test_403s_from_a_request_principals_rule_name_that_rule_and_the_request_authentication() -> None:
+    snap = snapshot_of(_shipping(_require_jwt(), _request_authn("planner-jwt", labels={"app": "berth-planner"}),
+                                 by="rbac"))
+    first = findings(snap, "cranes/crane-scheduler")[0]
+    assert (first.code, first.subject) == ("MSH0414", "AuthorizationPolicy berths/planner-require-jwt")
+    assert first.evidence["action"] == "ALLOW" and "requestPrincipals" in first.evidence["rule"]
+    assert first.evidence["response_details"] == "rbac_access_denied_matched_policy[none]"
+    assert [r["request_authentication"] for r in first.evidence["request_authentications"]] == ["berths/planner-jwt"]
+    assert first.evidence["rbac_counters"]["berths/berth-planner-v4"]["rbac.denied"] > 0
+
+
+def test_a_request_principals_rule_without_any_request_authentication_is_still_named() -> None:
+    """No RequestAuthentication: no request ever has a principal, the rule admits nobody."""
+    first = findings(snapshot_of(_shipping(_require_jwt(), by="rbac")), "cranes/crane-scheduler")[0]
+    assert (first.code, first.subject) == ("MSH0414", "AuthorizationPolicy berths/planner-require-jwt")
+    assert len(first.evidence["request_authentications"]) == 0
+
+
+def test_a_request_principals_rule_that_also_names_paths_is_not_blamed() -> None:
+    """The path could be what refused the caller: not decidable from the metrics."""
+    snap = snapshot_of(_shipping(_require_jwt(to=[{"operation": {"paths": ["/berths/*"]}}]), by="rbac"))
+    assert "MSH0414" not in all_codes(snap)
+
+
 # -- egress (MSH0415) and PassthroughCluster ---------------------------------------------------
 
 def _observatory(sidecar: dict[str, object] | None, mesh_mode: str | None, blackhole: bool = True) -> Mesh:
@@ -281,9 +424,27 @@ def test_policy_evaluation_follows_istios_order_and_string_matching() -> None:
     verdict = deciding_policy([allow_lab], caller, "reception")
     assert verdict is not None and (verdict.policy.name, verdict.action) == ("allow-lab", "ALLOW")
     assert deciding_policy([allow_lab], "cluster.local/ns/clinic/sa/lab-results", "clinic") is None
-    # A rule on request principals (JWT) cannot be judged from the metrics: never blamed.
+    # A rule on request principals (JWT) is not in the metrics; but a refused caller that only
+    # such a rule could admit lacked the JWT: that rule is the cause.
     jwt = policy("allow-jwt", {"rules": [{"from": [{"source": {"requestPrincipals": ["*"]}}]}]})
-    assert deciding_policy([jwt], caller, "reception") is None
+    verdict = deciding_policy([jwt], caller, "reception")
+    assert verdict is not None
+    assert (verdict.policy.name, verdict.action, verdict.needs_jwt) == ("allow-jwt", "ALLOW", True)
+    assert verdict.response_details == "rbac_access_denied_matched_policy[none]"
+    # ... unless a path or a condition other than the JWT's could also be what refused it.
+    jwt_path = policy("allow-jwt-path", {"rules": [{"from": [{"source": {"requestPrincipals": ["*"]}}],
+                                                    "to": [{"operation": {"paths": ["/v1/*"]}}]}]})
+    assert deciding_policy([jwt_path], caller, "reception") is None
+    claims = policy("allow-claims", {"rules": [{"when": [{"key": "request.auth.claims[groups]", "values": ["ops"]}]}]})
+    verdict = deciding_policy([claims], caller, "reception")
+    assert verdict is not None and verdict.needs_jwt
+    # A DENY rule on requests without a principal names its rule in Envoy's response details.
+    deny = policy("require-jwt", {"action": "DENY", "rules": [
+        {"from": [{"source": {"notRequestPrincipals": ["*"]}}]}]})
+    verdict = deciding_policy([deny, allow_lab], caller, "reception")
+    assert verdict is not None
+    assert (verdict.policy.name, verdict.action, verdict.needs_jwt) == ("require-jwt", "DENY", True)
+    assert verdict.response_details == "rbac_access_denied_matched_policy[ns[clinic]-policy[require-jwt]-rule[0]]"
 
 
 def test_a_sidecars_egress_hosts_import_by_namespace_and_name() -> None:

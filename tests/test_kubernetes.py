@@ -294,3 +294,26 @@ def test_the_size_cap_counts_every_page(tmp_path: Path) -> None:
             [raw] = _collector(fk.write_kubeconfig(tmp_path)).fetch(_ctx())
     got = raw.get("pods")
     assert got.body is None and got.error and "larger than" in got.error
+
+
+@pytest.mark.parametrize("demo", ["ecommerce", "generated-100"])
+def test_added_mesh_configuration_is_read_alone_with_the_same_result(demo: str) -> None:
+    """A scoped question's second phase appends the mesh configuration to the topology lists:
+    normalize_added reads only those and gives exactly what normalising everything gives."""
+    from meshobs.demo.catalog import scenario_for
+    from meshobs.demo.render_kubernetes import kubernetes_source
+
+    whole = kubernetes_source(scenario_for(demo))
+    topology = [p for p in whole.payloads if kube._base(p.key) in kube.TOPOLOGY]
+    config = [p for p in whole.payloads if kube._base(p.key) not in kube.TOPOLOGY]
+    assert topology and config
+    ctx = NormalizeContext(time=T, window_s=300)
+    graph = RawSource("kubernetes", "kubernetes", list(topology))
+    earlier = kube.normalize(graph, ctx)
+    merged = RawSource("kubernetes", "kubernetes", topology + config)
+    assert kube.normalize_added(merged, earlier, len(topology), ctx) == kube.normalize(merged, ctx)
+    assert kube.normalize(merged, ctx).config  # the configuration is really there
+    # The topology among the added payloads: read everything again.
+    late = RawSource("kubernetes", "kubernetes", config + topology)
+    assert kube.normalize_added(late, kube.normalize(RawSource("kubernetes", "kubernetes", config), ctx),
+                                len(config), ctx) is None

@@ -358,6 +358,26 @@ def test_a_cause_on_the_caller_about_one_callee_is_matched_on_the_calls_to_it() 
         assert (web.caused_by == ("MSH0414 AuthorizationPolicy freight/deny",)) is linked
 
 
+def test_refusals_are_matched_to_the_filter_whose_code_they_carry() -> None:
+    """401s are the JWT filter's (MSH0417, a RequestAuthentication), 403s the RBAC filter's
+    (MSH0414, an AuthorizationPolicy): each explains the caller's 500s only for its own code."""
+    jwt = finding("MSH0417", "traffic.authorization", f"RequestAuthentication {NS}/jwt", service=ref("web"),
+                  evidence={"destination": str(ref("api"))}, request_authentication=f"RequestAuthentication {NS}/jwt",
+                  issuers="https://id.example", source="web", destination="api", refused_rps=6.0,
+                  refused_pct="100", reason="r")
+    rbac = finding("MSH0414", "traffic.authorization", f"AuthorizationPolicy {NS}/deny", service=ref("web"),
+                   evidence={"destination": str(ref("api"))}, policy=f"AuthorizationPolicy {NS}/deny",
+                   action="DENY", source="web", principal="p", destination="api", denied_rps=6.0, rule="r")
+    symptom = replace(errors_of("web"), evidence={"error_rps": 6.0, "by_code": {"500": 6.0}})
+    for hop, cause in ((Failures(6.0, {"401": 6.0}, {"-": 6.0}), "MSH0417 RequestAuthentication freight/jwt"),
+                       (REFUSED_403, "MSH0414 AuthorizationPolicy freight/deny")):
+        out = ranked("web", {"web": [symptom, jwt, rbac]}, {ref("web"): [ref("api")]},
+                     hop_failures=lambda _x, _c, hop=hop: hop)  # type: ignore[misc]
+        web = next(f for f in out if f.code == "MSH0401")
+        assert web.caused_by == (cause,)
+        assert f"{out[0].code} {out[0].subject}" == cause
+
+
 def test_a_routing_symptom_is_explained_on_its_own_service_only() -> None:
     split = finding("MSH0205", "config.split_mismatch", f"Service {NS}/web", service=ref("web"), observed="v1 100%",
                     virtual_service=f"{NS}/web", configured="v1 90%/v2 10%", p_value=1e-9, requests=900,

@@ -145,6 +145,25 @@ def test_authorization_denials_on_both_sides_and_on_the_server_sidecar() -> None
     assert policy["metadata"]["creationTimestamp"] == "2026-11-20T11:24:48Z"  # 35 min 12 s before
 
 
+def test_jwt_refusals_on_both_sides_and_on_the_server_sidecar() -> None:
+    seen = requests_by("jwt-wrong-issuer", source_workload="partner-sync-v8", destination_service_name="payout-api")
+    assert set(seen) == {("source", "401", "-"), ("destination", "401", "-")}
+    for raw in proxies("jwt-wrong-issuer", "payout-api-v5"):
+        s = stats(raw)
+        assert s["http.inbound_0.0.0.0_8080.jwt_authn.denied"] > 0
+        assert s["http.inbound_0.0.0.0_8080.jwt_authn.allowed"] > 0
+    ra = kube("jwt-wrong-issuer", "crd/security.istio.io/v1/requestauthentications")["items"]
+    assert [(i["metadata"]["name"], i["spec"]["selector"]["matchLabels"]) for i in ra] == [("payout-jwt",
+                                                                                           {"app": "payout-api"})]
+    # The requestPrincipals scenario: 403 for the caller without a JWT, the JWT filter passing it.
+    seen = requests_by("jwt-missing-token", source_workload="replay-worker-v2", destination_service_name="ingest-api")
+    assert set(seen) == {("source", "403", "-"), ("destination", "403", "-")}
+    for raw in proxies("jwt-missing-token", "ingest-api-v6"):
+        s = stats(raw)
+        assert s["http.inbound_0.0.0.0_8080.rbac.denied"] > 0 and s["http.inbound_0.0.0.0_8080.jwt_authn.allowed"] > 0
+        assert "http.inbound_0.0.0.0_8080.jwt_authn.denied" not in s
+
+
 def _clusters(raw: RawSource) -> set[str]:
     return {c["cluster"]["name"] for c in dump(raw, "ClustersConfigDump")["dynamic_active_clusters"]}
 

@@ -33,7 +33,7 @@ from .server_info import (
     readiness,
     workload_of,
 )
-from .stats import RBAC_STATS, RDS_REJECTED, EnvoyStats, parse_prometheus_stats, parse_stats
+from .stats import HTTP_FILTER_COUNTERS, RDS_REJECTED, EnvoyStats, parse_prometheus_stats, parse_stats
 
 # Cluster counters worth carrying into the model (cumulative since the proxy started).
 COUNTERS = (
@@ -218,8 +218,7 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
         routes=tuple(dump.routes) if dump else (),
         listeners=tuple(dump.listeners) if dump else (),
         listener_details=tuple(dump.listener_details) if dump else (),
-        http_counters=frozen_map({f"rbac.{k}": int(server[f"rbac.{k}"]) for k in RBAC_STATS
-                                  if f"rbac.{k}" in server}),
+        http_counters=frozen_map({k: int(server[k]) for k in HTTP_FILTER_COUNTERS if k in server}),
     )
     certs, unreadable = certs_from_secrets(dump.secrets, proxy_id=proxy_id, workload=workload) if dump else ([], [])
     problems.extend(unreadable)  # one certificate that does not parse costs that certificate

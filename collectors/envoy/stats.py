@@ -32,10 +32,16 @@ SERVER_STATS = {
 _SERVER_DOTTED = set(SERVER_STATS.values())
 RDS_REJECTED = "rds.update_rejected"  # summed over every route configuration
 _RDS_JSON = re.compile(r"^http\..+\.rds\..+\.update_rejected$")
-# The RBAC filter's verdicts per HTTP connection manager (``http.inbound_0.0.0.0_8080.rbac.denied``),
-# summed over the proxy's listeners as ``rbac.<verdict>``: authorization denials on the server side.
+# The verdicts of the HTTP filters that refuse callers, per HTTP connection manager, summed over
+# the proxy's listeners as ``<filter>.<stat>``: the RBAC filter (AuthorizationPolicy, 403:
+# ``http.inbound_0.0.0.0_8080.rbac.denied``) and the JWT filter (RequestAuthentication, 401:
+# ``http.inbound_0.0.0.0_8080.jwt_authn.denied``; Prometheus ``envoy_http_jwt_authn_denied``).
 RBAC_STATS = ("allowed", "denied", "shadow_allowed", "shadow_denied")
-_RBAC_JSON = re.compile(r"^http\..+\.rbac\.(" + "|".join(RBAC_STATS) + r")$")
+JWT_STATS = ("allowed", "denied", "jwks_fetch_success", "jwks_fetch_failed")
+FILTER_STATS = {"rbac": RBAC_STATS, "jwt_authn": JWT_STATS}
+HTTP_FILTER_COUNTERS = tuple(f"{f}.{s}" for f, stats in FILTER_STATS.items() for s in stats)
+_FILTER_JSON = re.compile(r"^http\..+\.((?:" + "|".join(FILTER_STATS) + r")\.\w+)$")
+_FILTER_PROMETHEUS = {f"envoy_http_{k.replace('.', '_')}": k for k in HTTP_FILTER_COUNTERS}
 
 # Where the stat part of ``cluster.<name>.<stat>`` starts when the cluster name is not known.
 _STAT_START = re.compile(
@@ -90,8 +96,8 @@ def parse_json_stats(text: str, known_clusters: Iterable[str] = ()) -> EnvoyStat
             out.server[name] = value
         elif _RDS_JSON.match(name):
             out.server[RDS_REJECTED] = out.server.get(RDS_REJECTED, 0.0) + value
-        elif (m := _RBAC_JSON.match(name)) is not None:
-            key = f"rbac.{m.group(1)}"
+        elif (m := _FILTER_JSON.match(name)) is not None and m.group(1) in HTTP_FILTER_COUNTERS:
+            key = m.group(1)
             out.server[key] = out.server.get(key, 0.0) + value
     return out
 
@@ -180,8 +186,8 @@ def parse_prometheus_stats(text: str) -> EnvoyStats:
             out.server[SERVER_STATS[metric]] = value
         elif metric == "envoy_http_rds_update_rejected":
             out.server[RDS_REJECTED] = out.server.get(RDS_REJECTED, 0.0) + value
-        elif metric.startswith("envoy_http_rbac_") and metric[len("envoy_http_rbac_"):] in RBAC_STATS:
-            key = f"rbac.{metric[len('envoy_http_rbac_'):]}"
+        elif metric in _FILTER_PROMETHEUS:
+            key = _FILTER_PROMETHEUS[metric]
             out.server[key] = out.server.get(key, 0.0) + value
         elif metric.startswith("envoy_cluster_") and "envoy_cluster_name" in labels:
             stat = _prom_cluster_stat(metric, labels)

@@ -50,6 +50,9 @@ CODES: list[Code] = [
     Code("MSH0414", Severity.ERROR, "AuthorizationPolicy denies a caller",
          "{policy} ({action}) denies {source} ({principal}) calling {destination}: {denied_rps} req/s "
          "answered 403; {rule}", signature=("403",)),
+    Code("MSH0417", Severity.ERROR, "RequestAuthentication refuses a caller's tokens",
+         "{request_authentication} (issuer {issuers}) refuses the tokens {source} sends to {destination}: "
+         "{refused_rps} req/s ({refused_pct}% of its calls) answered 401; {reason}", signature=("401",)),
     Code("MSH0415", Severity.ERROR, "Egress blocked: calls land in BlackHoleCluster",
          "{source}'s calls to hosts outside its registry go to BlackHoleCluster ({blocked_rps} req/s, "
          "{blocked_cx} conn/s): {because}"),

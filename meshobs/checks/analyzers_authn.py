@@ -36,17 +36,12 @@ from .analyzers_ports import declared_protocol, is_http
 from .base import Finding, Settings, analyzer, finding
 from .dataplane import NAMESPACE, NONE, is_gateway, selected, services_of
 from .inventory import CLUSTER_SUFFIX, declared_service, vouches_for_services
+from .policy_scope import selector_of
 
 REQUEST_AUTHN = "RequestAuthentication"
 
 
-def _selector(r: ConfigResource) -> dict[str, str] | None:
-    block = r.spec.get("selector")
-    labels = block.get("matchLabels") if isinstance(block, Mapping) else None
-    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) and labels else None
-
-
-def _jwks_locations(ra: ConfigResource) -> Iterable[tuple[int, str, str, str]]:
+def jwks_locations(ra: ConfigResource) -> Iterable[tuple[int, str, str, str]]:
     """(rule index, issuer, URL istiod fetches, field path) per JWT rule: the jwksUri, else the
     issuer's discovery document when the issuer is a URL; inline ``jwks`` fetch nothing."""
     for i, rule in enumerate(ra.spec.get("jwtRules") or ()):
@@ -107,10 +102,10 @@ def request_authentication(snapshot: MeshSnapshot, settings: Settings) -> Iterab
     internal address, a Service that does not exist), or applies to a workload whose Service
     port is not HTTP, where no JWT is read (IST0119)."""
     for ra in pick_resources(snapshot, REQUEST_AUTHN):
-        target = None if ra.namespace == ROOT_NAMESPACE and _selector(ra) is None \
-            else selected(snapshot, ra.namespace, _selector(ra))
+        target = None if ra.namespace == ROOT_NAMESPACE and selector_of(ra) is None \
+            else selected(snapshot, ra.namespace, selector_of(ra))
         touched = services_of(target or [])
-        for _i, issuer, url, path in _jwks_locations(ra):
+        for _i, issuer, url, path in jwks_locations(ra):
             found = jwks_problem(snapshot, url)
             if found is None:
                 continue
@@ -130,7 +125,7 @@ def request_authentication(snapshot: MeshSnapshot, settings: Settings) -> Iterab
                         continue
                     assert svc is not None
                     yield finding("MSH0258", "config.request_authentication", resource=ra,
-                                  at="spec.selector" if _selector(ra) else "spec", services=[sref],
+                                  at="spec.selector" if selector_of(ra) else "spec", services=[sref],
                                   request_authentication=f"{ra.namespace}/{ra.name}",
                                   workload=m.subject.split(" ", 1)[1], port=port.port, service_name=str(sref),
                                   port_name=f"{declared_protocol(port)}: {port.name or port.app_protocol}",

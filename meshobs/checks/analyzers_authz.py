@@ -48,6 +48,7 @@ from .dataplane import (
     services_of,
 )
 from .inventory import config_listed
+from .policy_scope import selector_of
 
 AUTHZ = "AuthorizationPolicy"
 PRINCIPAL = re.compile(r"^(?P<domain>[^/]+)/ns/(?P<namespace>[^/]+)/sa/(?P<account>[^/]+)$")
@@ -95,12 +96,6 @@ def action_of(ap: ConfigResource) -> str:
     return str(ap.spec.get("action") or "ALLOW").upper()
 
 
-def _selector(ap: ConfigResource) -> dict[str, str] | None:
-    block = ap.spec.get("selector")
-    labels = block.get("matchLabels") if isinstance(block, Mapping) else None
-    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) and labels else None
-
-
 def _policies(snapshot: MeshSnapshot) -> list[ConfigResource]:
     """The policies proxies enforce on their own (a ``targetRef`` one belongs to a waypoint or
     gateway, which the same rules govern, so it is judged too)."""
@@ -109,9 +104,9 @@ def _policies(snapshot: MeshSnapshot) -> list[ConfigResource]:
 
 def _touched(snapshot: MeshSnapshot, ap: ConfigResource) -> list[ServiceRef]:
     """The services whose workloads the policy protects (none for a mesh-wide one)."""
-    if ap.namespace == ROOT_NAMESPACE and _selector(ap) is None:
+    if ap.namespace == ROOT_NAMESPACE and selector_of(ap) is None:
         return []
-    return services_of(selected(snapshot, ap.namespace, _selector(ap)) or [])
+    return services_of(selected(snapshot, ap.namespace, selector_of(ap)) or [])
 
 
 def _consequence(action: str, negative: bool, what: str) -> str:
@@ -274,7 +269,7 @@ def authz_requires_mtls(snapshot: MeshSnapshot, settings: Settings) -> Iterable[
 def _who(ap: ConfigResource, who: list[Member]) -> str:
     if who:
         return listing(m.subject.split(" ", 1)[1] for m in who)
-    selector = _selector(ap)
+    selector = selector_of(ap)
     return (f"the pods labelled {', '.join(f'{k}={v}' for k, v in sorted(selector.items()))}" if selector
             else f"namespace {ap.namespace}")
 
@@ -284,12 +279,12 @@ def _modes(snapshot: MeshSnapshot, ap: ConfigResource,
     """The mTLS modes of the workloads a policy protects, grouped: (mode, deciding
     PeerAuthentication, workloads). Without the workloads in the input, the mode a pod with the
     policy's selector labels would get."""
-    if ap.namespace == ROOT_NAMESPACE and _selector(ap) is None:
+    if ap.namespace == ROOT_NAMESPACE and selector_of(ap) is None:
         mode, pa = peer_auth_mode(pas, ROOT_NAMESPACE, {})
         return [(mode, pa, [])]
-    found = selected(snapshot, ap.namespace, _selector(ap))
+    found = selected(snapshot, ap.namespace, selector_of(ap))
     if found is None:
-        mode, pa = peer_auth_mode(pas, ap.namespace, _selector(ap) or {})
+        mode, pa = peer_auth_mode(pas, ap.namespace, selector_of(ap) or {})
         return [(mode, pa, [])]
     # Pods without any proxy enforce no policy at all (MSH0260 says so): not judged here.
     found = [m for m in found if m.mode != NONE]

@@ -90,7 +90,7 @@ class Mesh:
         self.objects: list[dict[str, Any]] = []
         self.history_s = 3600.0
         self.metrics_end_s_ago = 0.0
-        self._denied: dict[str, float] = {}
+        self._denied: dict[tuple[str, str], float] = {}  # (workload, filter) -> refused req/s
         self._applied = 0
 
     # -- namespaces and workloads ------------------------------------------------------------
@@ -234,13 +234,21 @@ class Mesh:
         return edge
 
     def denied_call(self, src: WorkloadSpec, dst: WorkloadSpec, rps: float, p50: float = 1.2,
-                    p99: float = 4.0, *, onset_s_ago: float | None = None) -> EdgeTraffic:
-        """A call an AuthorizationPolicy on ``dst`` denies: 403 on both sides (Envoy's RBAC
-        filter answers ``rbac_access_denied_matched_policy[...]``, no response flag), counted as
-        ``http.inbound_0.0.0.0_<port>.rbac.denied`` on the callee's sidecars."""
-        edge = self.call(src, dst, rps, p50, p99, ("403", "-", 1.0), onset_s_ago=onset_s_ago)
-        self._denied[dst.name] = self._denied.get(dst.name, 0.0) + rps
-        self.count(dst, f"http.inbound_0.0.0.0_{dst.port}.rbac.denied", rps / dst.replicas, onset_s_ago)
+                    p99: float = 4.0, *, onset_s_ago: float | None = None, by: str = "rbac",
+                    share: float = 1.0, served: tuple[float, float] = (8.0, 30.0)) -> EdgeTraffic:
+        """A call the server's sidecar refuses, ``share`` of it (1: every request): ``by`` the
+        RBAC filter (an AuthorizationPolicy: 403, ``rbac_access_denied_matched_policy[...]``) or
+        the JWT filter (a RequestAuthentication: 401, ``jwt_authn_access_denied{...}``); no
+        response flag, on both sides; counted as ``http.inbound_0.0.0.0_<port>.<by>.denied`` on
+        the callee's sidecars. The rest is served in ``served`` (p50, p99) ms."""
+        code = {"rbac": "403", "jwt_authn": "401"}[by]
+        if share < 1.0:
+            edge = self.call(src, dst, rps, *served, (code, "-", share), onset_s_ago=onset_s_ago)
+        else:
+            edge = self.call(src, dst, rps, p50, p99, (code, "-", 1.0), onset_s_ago=onset_s_ago)
+        key = (dst.name, by)
+        self._denied[key] = self._denied.get(key, 0.0) + rps * share
+        self.count(dst, f"http.inbound_0.0.0.0_{dst.port}.{by}.denied", rps * share / dst.replicas, onset_s_ago)
         return edge
 
     # -- configuration ----------------------------------------------------------------------
@@ -300,10 +308,10 @@ class Mesh:
 
     def build(self, expect: Expectation) -> Scenario:
         """The :class:`Scenario`, with ``expect`` as its machine-readable ground truth."""
-        for name, denied in self._denied.items():
+        for (name, by), denied in self._denied.items():
             dst = next(w for w in self.workloads if w.name == name)
             served = sum(e.rps for e in self.edges if e.destination_workload == name) - denied
-            self.count(dst, f"http.inbound_0.0.0.0_{dst.port}.rbac.allowed", served / dst.replicas)
+            self.count(dst, f"http.inbound_0.0.0.0_{dst.port}.{by}.allowed", served / dst.replicas)
         extra = {k: {"istio-injection": "enabled"} for k in {w.namespace for w in self.workloads}
                  if k not in self.namespace_labels}
         return Scenario(

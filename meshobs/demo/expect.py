@@ -21,6 +21,7 @@ CAUSE_KINDS = {
     "callee-failing": "the callee fails on its own (its own 5xx, destination-reported)",
     "retries-masking": "a callee fails many first attempts; the caller's retries hide most of it",
     "authorization-deny": "an AuthorizationPolicy denies a caller (403, rbac denied)",
+    "authentication-reject": "a RequestAuthentication refuses a caller's tokens (401, jwt_authn denied)",
     "egress-scoping": "a Sidecar resource narrows a workload's egress: calls go to BlackHoleCluster",
     "registry-only": "outboundTrafficPolicy REGISTRY_ONLY and no ServiceEntry for an external host",
     "config-rejected": "a proxy rejects (NACKs) an update; an EnvoyFilter caused it",

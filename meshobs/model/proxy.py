@@ -150,7 +150,8 @@ class Proxy:
     listeners: tuple[str, ...] = ()
     listener_details: tuple[Listener, ...] = ()  # the same listeners with address and chains
     # HTTP filter counters summed over the proxy's listeners (cumulative): ``rbac.allowed``,
-    # ``rbac.denied`` (the RBAC filter's verdicts on requests into the workload).
+    # ``rbac.denied`` (the RBAC filter's verdicts on requests into the workload: 403),
+    # ``jwt_authn.allowed``, ``jwt_authn.denied`` (the JWT filter's: 401).
     http_counters: FrozenDict = EMPTY
 
     def xds_version(self, xds_type: str) -> XdsResource | None:

@@ -13,6 +13,7 @@ from ..scenario import Scenario
 from . import (
     analyzers,
     appmesh_names,
+    authn,
     chains,
     changes,
     controlplane,
@@ -29,6 +30,8 @@ LIBRARY: dict[str, Callable[[], Scenario]] = {
     "retries-mask-ledger": retries.retries_mask_ledger,
     "fault-injection-elsewhere": failures.fault_injection_elsewhere,
     "authz-deny-legacy": failures.authz_deny_legacy,
+    "jwt-missing-token": authn.jwt_missing_token,
+    "jwt-wrong-issuer": authn.jwt_wrong_issuer,
     "sidecar-egress-blackhole": failures.sidecar_egress_blackhole,
     "registry-only-egress": failures.registry_only_egress,
     "envoyfilter-nack": nack.envoyfilter_nack,
@@ -51,6 +54,7 @@ LIBRARY: dict[str, Callable[[], Scenario]] = {
     "background-errors": healthy.background_errors,
     "cert-rotation": healthy.cert_rotation,
     "passthrough-egress": healthy.passthrough_egress,
+    "jwt-valid-tokens": authn.jwt_valid_tokens,
     "scoped-push-replicas": controlplane.scoped_push_replicas,
 }
 
