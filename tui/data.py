@@ -293,6 +293,7 @@ def analyse(loader: Loader, diagnose: bool = True) -> Analysis:
     """Load, diagnose every service and build the overview: the whole refresh, off the UI thread."""
     from meshobs.engine import diagnose_all
     from meshobs.engine.inputs import answered
+    from meshobs.gc_pause import gc_paused
 
     from .status import health_counts
 
@@ -307,9 +308,7 @@ def analyse(loader: Loader, diagnose: bool = True) -> Analysis:
     # of CPU at 5,000 services; 1.4-1.5 s wall on the shared machine). Analysing makes no cyclic
     # garbage (a full collection after it found none); what it builds is frozen instead, and
     # what a live collection leaves in cycles is freed by the periodic collection above.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():  # shared with the collectors' own pauses (nesting, other threads)
         t0 = time.perf_counter()
         bundle, snapshot = loader.load()
         # A snapshot of a big mesh is millions of long-lived objects; a full (gen 2) garbage
@@ -326,9 +325,6 @@ def analyse(loader: Loader, diagnose: bool = True) -> Analysis:
         rows = overview_rows(snapshot, report)
         findings = finding_rows(report)
         gc.freeze()
-    finally:
-        if enabled:
-            gc.enable()
     t3 = time.perf_counter()
     stale = loader.stale()
     # Sources shown from an earlier answer did not answer now: if that is all of them, nothing did.
