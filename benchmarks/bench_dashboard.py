@@ -16,7 +16,13 @@ changes. While refreshes run:
   machine the operating system alone stalls the process, and that is not the dashboard's doing.
 
 The UI thread's CPU time per applied load (``ui_apply_cpu_ms``, thread time, not wall time)
-says what the dashboard itself costs on that thread, whatever the machine's load.
+says what the dashboard itself costs on that thread, whatever the machine's load; the table
+work a load leaves for later turns of the event loop is timed slice by slice
+(``ui_slice_cpu_max_ms``: the longest the UI thread worked in one go). ``gc`` lists the longest
+garbage collections (any thread's: a collection holds the GIL). The first full render is
+counted from the app's start, from the first load reaching the UI thread
+(``first_render_after_load_s``) and from the sources' answer (``first_render_after_sources_s``,
+which adds the worker's diagnosis).
 
 Writes benchmarks/results/dashboard.json and dashboard.md.
 """
@@ -26,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import json
 import pickle
 import platform
@@ -35,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from textual import events
+from textual.message import Message
 
 from meshobs.collect import build_snapshot
 from meshobs.demo.catalog import load_demo
@@ -50,16 +58,72 @@ IDLE_S = 4.0
 
 
 class TimedApp(MeshobsApp):
-    """Records how long the UI thread spends showing each load (wall and thread CPU time)."""
+    """Records how long the UI thread spends showing each load (wall and thread CPU time): the
+    handler of the load itself, then every slice of table work it left for later turns of the
+    event loop (``SyncTable._update_rows`` / ``_add_chunk`` run from timers)."""
 
     ui_times: list[float]
     ui_cpu: list[float]
+    slices: list[list[float]]  # per load: the thread CPU time of each later slice
+    posted: list[float]  # per load: when the worker posted it (perf_counter)
+
+    def post_message(self, message: Message) -> bool:
+        if isinstance(message, DataLoaded):
+            self.posted.append(time.perf_counter())
+        return super().post_message(message)
 
     def on_data_loaded(self, message: DataLoaded) -> None:
         t, c = time.perf_counter(), time.thread_time()
-        super().on_data_loaded(message)
+        self.slices.append([])
+        self.in_handler = True
+        try:
+            super().on_data_loaded(message)
+        finally:
+            self.in_handler = False
         self.ui_times.append(time.perf_counter() - t)
         self.ui_cpu.append(time.thread_time() - c)
+        # Textual calls every class's handler in the MRO: without this, MeshobsApp's ran twice.
+        message.prevent_default()
+
+
+def time_slices(app: TimedApp) -> None:
+    """Wrap the table's slice methods so each call outside the load handler is timed."""
+    for name in ("_update_rows", "_add_chunk"):
+        original = getattr(SyncTable, name)
+
+        def timed(self: SyncTable, *args: Any, _original: Any = original) -> Any:
+            if getattr(app, "in_handler", True) or not app.slices:
+                return _original(self, *args)
+            c = time.thread_time()
+            try:
+                return _original(self, *args)
+            finally:
+                app.slices[-1].append(time.thread_time() - c)
+
+        setattr(SyncTable, name, timed)
+
+
+class GcPauses:
+    """The longest garbage collections while the app runs: a collection holds the GIL, so one
+    in the worker stops the UI thread too. Thread CPU time (what the collection itself cost)
+    and wall time (that plus whatever the shared machine took away meanwhile)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[float, float, int]] = []  # (cpu s, wall s, generation)
+        self._start = (0.0, 0.0)
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = (time.thread_time(), time.perf_counter())
+        else:
+            cpu, wall = time.thread_time() - self._start[0], time.perf_counter() - self._start[1]
+            self.pauses.append((cpu, wall, info["generation"]))
+
+    def summary(self) -> dict[str, Any]:
+        longest = sorted(self.pauses, reverse=True)[:3]
+        return {"collections": len(self.pauses),
+                "longest_cpu_ms_wall_ms_generation": [(round(c * 1000, 1), round(w * 1000, 1), g)
+                                                      for c, w, g in longest]}
 
 
 def scaled(snapshot: MeshSnapshot, factor: float) -> MeshSnapshot:
@@ -131,15 +195,26 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
         return snapshot if calls[0] == 1 else scaled(snapshot, 1.0 + calls[0] / 10)
 
     app = TimedApp(SnapshotLoader(produce, live=True, description="bench"), refresh_s=0, diagnose=diagnose)
-    app.ui_times, app.ui_cpu = [], []
+    app.ui_times, app.ui_cpu, app.slices, app.posted = [], [], [], []
+    time_slices(app)
+    gc_pauses = GcPauses()
+    gc.callbacks.append(gc_pauses)
     out: dict[str, Any] = {}
     started = time.perf_counter()
     async with app.run_test(size=(160, 48)) as pilot:
         while app.analysis is None:
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.002)
+        table = app.screen.query_one("#services", SyncTable)
+        while not table.settled or table.row_count < len(app.analysis.rows):
+            await asyncio.sleep(0.002)
+        done = time.perf_counter()
+        out["first_render_s"] = done - started
+        out["first_worker"] = w = app.analysis.timings
+        # "After the first answer": from the first load reaching the UI (posted by the worker),
+        # and from the sources' answer (the worker then diagnosed and built the rows).
+        out["first_render_after_load_s"] = done - app.posted[0]
+        out["first_render_after_sources_s"] = done - app.posted[0] + w["diagnose_s"] + w["view_s"]
         await pilot.pause()
-        out["first_render_s"] = time.perf_counter() - started
-        out["first_worker"] = app.analysis.timings
         probe = Probe(app)
         out["idle"] = await probe.measure(asyncio.sleep(IDLE_S))
         refresh_times, workers = [], []
@@ -149,18 +224,24 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
                 before = app.loads
                 t = time.perf_counter()
                 app.action_refresh()
-                while app.loads == before:
+                while app.loads == before or not table.settled:
                     await asyncio.sleep(0.005)
                 await pilot.pause()
                 refresh_times.append(time.perf_counter() - t)
                 workers.append(app.analysis.timings)  # type: ignore[union-attr]
 
+        gc_pauses.pauses.clear()  # only the collections while refreshing (the first load's are not input waits)
         out["during_refresh"] = await probe.measure(refresh_all())
         out["refresh_s"] = refresh_times
         out["refresh_worker"] = workers
         out["ui_apply_s"] = app.ui_times
         out["ui_apply_cpu_ms"] = [round(c * 1000, 1) for c in app.ui_cpu]
+        out["ui_slices"] = [len(s) for s in app.slices]
+        out["ui_slice_cpu_max_ms"] = [round(max(s, default=0) * 1000, 1) for s in app.slices]
+        out["ui_slices_cpu_total_ms"] = [round(sum(s) * 1000, 1) for s in app.slices]
         out["rows"] = len(app.analysis.rows)
+    gc.callbacks.remove(gc_pauses)
+    out["gc"] = gc_pauses.summary()
     return out
 
 
@@ -192,25 +273,33 @@ def markdown(results: list[dict[str, Any]], note: str) -> str:
              "Headless app at 160x48.", ""]
     if note:
         lines += [note, ""]
-    lines += ["| services | first full render | refresh (each) | UI thread per load: CPU (wall) "
-              "| worker: load / diagnose / view | key latency idle: median / max | key latency during refreshes: "
-              "median / p95 / max | max tick gap idle / refreshing |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["| services | first full render: from start / after the load reached the UI / after the sources "
+              "answered | refresh (each) | UI thread per load: handler CPU (wall) | UI thread per load: later "
+              "slices (count, max CPU, total CPU) | worker: load / diagnose / view | key latency idle: median / "
+              "max | key latency during refreshes: median / p95 / max | max tick gap idle / refreshing |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         w = r["refresh_worker"][-1] if r["refresh_worker"] else r["first_worker"]
         idle, busy = r["idle"], r["during_refresh"]
+        label = f" ({r['label']})" if r.get("label") else ""
         lines.append(
-            f"| {r['services']} | {r['first_render_s']:.2f} s | "
+            f"| {r['services']}{label} | {r['first_render_s']:.2f} s / {r['first_render_after_load_s']:.2f} s / "
+            f"{r['first_render_after_sources_s']:.2f} s | "
             + ", ".join(f"{x:.2f} s" for x in r["refresh_s"]) + " | "
             + ", ".join(f"{c:.0f} ms ({x * 1000:.0f})" for c, x in zip(r["ui_apply_cpu_ms"], r["ui_apply_s"])) + " | "
+            + ", ".join(f"{n}, {m:.0f} ms, {t:.0f} ms" for n, m, t in
+                        zip(r["ui_slices"], r["ui_slice_cpu_max_ms"], r["ui_slices_cpu_total_ms"])) + " | "
             + f"{w['load_s']:.2f} / {w['diagnose_s']:.2f} / {w['view_s']:.2f} s | "
             + f"{idle['key_latency_median_ms']} / {idle['key_latency_max_ms']} ms | "
             + f"{busy['key_latency_median_ms']} / {busy['key_latency_p95_ms']} / {busy['key_latency_max_ms']} ms "
             + f"({busy['keys']} keys) | {idle['max_tick_gap_ms']} / {busy['max_tick_gap_ms']} ms |")
-    lines += ["", "First full render: app start until the overview table holds every service (load, diagnosis, "
-              "view models in the worker, then the table). A refresh changes every row's numbers. UI thread per "
-              "load: CPU time the UI thread spent applying each load (first, then each refresh), wall time in "
-              "brackets. Key latency: a ↓/↑ sent through the driver every 50 ms until the cursor moved. Tick gap: "
+    lines += ["", "First full render: until the overview table holds every service, counted from the app's start "
+              "(load, diagnosis and view models in the worker, then the table), from the moment the worker posted "
+              "the first load to the UI thread, and from the sources' answer (that plus the worker's diagnosis and "
+              "view time). A refresh changes every row's numbers. UI thread per load: CPU time the UI thread spent "
+              "in the handler of each load (first, then each refresh), wall time in brackets; later slices: the "
+              "table work it left for later turns of the event loop, each slice timed apart (keys are read between "
+              "slices). Key latency: a ↓/↑ sent through the driver every 50 ms until the cursor moved. Tick gap: "
               "largest gap between ticks of a 10 ms UI timer, minus 10 ms. Idle: the same with no refresh running, "
               "i.e. what the shared machine alone costs. Collection cost (rendering and normalising the generated "
               "bundle) is `snapshot_build_s` in dashboard.json.", ""]
@@ -225,10 +314,13 @@ def main() -> None:
                         help="skip the engine for meshes larger than this (its cost is in bench_diagnose)")
     parser.add_argument("--cache", type=Path, help="keep generated bundles here between runs")
     parser.add_argument("--note", default="", help="a line for the results page (what changed, machine load)")
+    parser.add_argument("--label", default="", help="names this run in the table (e.g. the commit)")
     args = parser.parse_args()
     results = []
     for size in args.sizes:
         r = bench(size, args.refreshes, size <= args.no_diagnose_above, args.cache)
+        if args.label:
+            r["label"] = args.label
         print(json.dumps(r, default=str), flush=True)
         results.append(r)
     RESULTS.mkdir(exist_ok=True)

@@ -25,6 +25,7 @@ from meshobs.model import ServiceRef, SourceStatus
 from .commands import parse
 from .data import Analysis, DataFailed, DataLoaded, Loader, SourceLoader, analyse
 from .keys import APP, bindings
+from .release import release
 from .screens.base import MeshScreen
 from .screens.findings import FindingsScreen
 from .screens.help import HelpScreen
@@ -116,6 +117,9 @@ class MeshobsApp(App[None]):
             self._mark_stale()
             self.update_status()
             return
+        # The load shown until now goes to a thread that frees it piece by piece: dropped here it
+        # would hold the UI thread for 0.1-0.2 s at 5,000 services (see release.py).
+        retired: list[object] = [self.analysis] if self.analysis is not None else []
         self.analysis, self.stale_since, self.failed_attempt = new, None, []
         self.loaded_at, self.loads = now, self.loads + 1
         self.history.observe(new.snapshot, now, new.stale)
@@ -123,6 +127,7 @@ class MeshobsApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, MeshScreen):
                 screen.show_analysis(new)
+        release(retired)  # after the screens: they held it too
         self._mark_stale()
         self.update_status()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
@@ -15,12 +16,17 @@ from ..rows import TableRow
 __all__ = ["NavTable", "RowLike", "SyncTable", "TableRow", "style_of", "styled"]
 from ..styles import adapt, is_no_color
 
-FIRST_CHUNK = 300  # rows added at once on a rebuild: more than any screen shows
-CHUNK = 1000
-# Rows rewritten in place per turn of the event loop on a refresh: the rows on screen go
-# first, the rest follow in chunks, so keys are read between chunks (5,000 changed rows at
-# once held the UI thread for 0.1-0.2 s).
-UPDATE_CHUNK = 300
+# UI-thread time per slice of a big table change (rows added on a rebuild, cells rewritten on
+# a refresh); between slices the event loop reads keys, runs timers and draws. Sized by time,
+# not by count: a row costs 5-100 µs depending on the machine and its load (5,000 changed rows
+# at once held the UI thread for 0.1-0.2 s; 300-row chunks still took up to 40 ms each).
+SLICE_S = 0.008
+# Rows around the visible ones that a refresh rewrites at once, before any slice: whatever a
+# key press scrolls into view next is already current.
+MARGIN = 20
+# Rows a rebuild adds at once, whatever the time: a screen (more than any terminal shows).
+FIRST_ROWS = 100
+CHECK_EVERY = 8  # rows between looks at the clock
 
 # Cells whose text starts with one of these get a style; under NO_COLOR its colours become
 # emphasis (bold / reverse, see ..styles) because Textual's greyscale would hide them.
@@ -72,8 +78,10 @@ class SyncTable(DataTable[str | Text]):
         self._keys: list[str] = []  # our row keys (services), in display order
         self._dt_keys: list[RowKey] = []  # the DataTable's key of each position
         self._shown_cells: list[tuple[str, ...]] = []
-        self._pending: list[RowLike] = []
-        self._pending_updates: list[tuple[int, RowLike]] = []
+        self._pending: list[RowLike] = []  # rows a rebuild still has to add, from _next_row
+        self._next_row = 0
+        self._pending_updates: list[tuple[int, RowLike]] = []  # rows a refresh still has to rewrite
+        self._next_update = 0
         self._generation = 0
         self.rows_shown: list[RowLike] = []
 
@@ -116,8 +124,9 @@ class SyncTable(DataTable[str | Text]):
 
         Same number of rows (a refresh): cells are overwritten in place, position by position,
         and only where they changed, so a re-sorted refresh of 5,000 rows touches no row
-        structure. Another count (a new filter): the table is rebuilt, the first screenfuls at
-        once and the rest in chunks between frames, so keys keep flowing.
+        structure; the rows on screen are written at once, the rest in slices of at most
+        :data:`SLICE_S` between turns of the event loop. Another count (a new filter): the
+        table is rebuilt, a screenful at once and the rest in slices, so keys keep flowing.
         """
         self._generation += 1
         current = self.selected_key()
@@ -125,29 +134,32 @@ class SyncTable(DataTable[str | Text]):
         self.rows_shown = list(rows)
         if len(keys) == len(self._keys) and not self._pending:
             self._keys = keys
-            top = max(0, int(self.scroll_y) - UPDATE_CHUNK // 4)
-            bottom = top + self.size.height + UPDATE_CHUNK // 2
+            top = max(0, int(self.scroll_y) - MARGIN)
+            bottom = int(self.scroll_y) + self.size.height + MARGIN
             indexed = list(enumerate(rows))
-            first = indexed[top:bottom]
-            written = self._update_rows(first)
-            self._pending_updates = indexed[:top] + indexed[bottom:]
+            written = self._write(indexed[top:bottom])
+            # Below the screen first (where ↓ and page-down go), then above it.
+            self._pending_updates = indexed[bottom:] + indexed[:top]
+            self._next_update = 0
             if self._pending_updates:
-                self._schedule_updates(self._generation)
+                self._schedule(self._generation)
         else:
             self._pending_updates = []
             self.clear()
             self._keys, self._dt_keys, self._shown_cells = keys, [], []
-            self._pending = list(rows)
-            written = self._add_chunk(FIRST_CHUNK)
-            if self._pending:
+            self._pending, self._next_row = list(rows), 0
+            written = self._add_chunk(time.perf_counter() + SLICE_S, max(FIRST_ROWS, self.size.height + MARGIN))
+            if self._next_row < len(self._pending):
                 self._schedule(self._generation)
+            else:
+                self._pending = []
         if current is not None and current in keys:
             index = keys.index(current)
             if index != self.cursor_row and index < self.row_count:
                 self.move_cursor(row=index, animate=False)
         return written
 
-    def _update_rows(self, rows: Sequence[tuple[int, RowLike]]) -> int:
+    def _write(self, rows: Sequence[tuple[int, RowLike]]) -> int:
         """Rewrite the cells that changed in these (position, row) pairs; how many were written."""
         written = 0
         for i, r in rows:
@@ -162,39 +174,59 @@ class SyncTable(DataTable[str | Text]):
                 self._shown_cells[i] = new
         return written
 
-    def _schedule_updates(self, generation: int) -> None:
-        def more() -> None:
-            if generation != self._generation or not self._pending_updates:
-                return  # a newer sync took over (it compares against what is shown)
-            chunk, self._pending_updates = self._pending_updates[:UPDATE_CHUNK], self._pending_updates[UPDATE_CHUNK:]
-            self._update_rows(chunk)
-            if self._pending_updates:
-                self._schedule_updates(generation)
+    def _update_rows(self, deadline: float) -> int:
+        """One slice of a refresh's queued rows: rewrite them until ``deadline``; cells written."""
+        pending, start = self._pending_updates, self._next_update
+        end = start
+        written = 0
+        while end < len(pending):
+            stop = min(end + CHECK_EVERY, len(pending))
+            written += self._write(pending[end:stop])
+            end = stop
+            if time.perf_counter() >= deadline:
+                break
+        self._next_update = end
+        if end >= len(pending):
+            self._pending_updates = []
+        return written
 
+    def _add_chunk(self, deadline: float, at_least: int = 0) -> int:
+        """One slice of a rebuild: add queued rows until ``deadline`` (and ``at_least`` rows)."""
+        pending, start = self._pending, self._next_row
+        end = start
+        while end < len(pending):
+            stop = min(end + CHECK_EVERY, len(pending))
+            for r in pending[end:stop]:
+                cells = r.cells()
+                self._shown_cells.append(cells)
+                self._dt_keys.append(self.add_row(*(self._fit(i, c) for i, c in enumerate(cells)), height=1))
+            end = stop
+            if end - start >= at_least and time.perf_counter() >= deadline:
+                break
+        self._next_row = end
+        return end - start
+
+    def _schedule(self, generation: int) -> None:
+        def more() -> None:
+            if generation != self._generation:
+                return  # a newer sync took over (it compares against what is shown)
+            deadline = time.perf_counter() + SLICE_S
+            if self._pending:
+                self._add_chunk(deadline)
+                if self._next_row >= len(self._pending):
+                    self._pending = []
+            elif self._pending_updates:
+                self._update_rows(deadline)
+            if not self.settled:
+                self._schedule(generation)
+
+        # A timer, not call_later: it waits for the event loop, so queued keys go first.
         self.set_timer(0.001, more)
 
     @property
     def settled(self) -> bool:
         """Every row shows its latest cells (no rows or updates still queued)."""
         return not self._pending and not self._pending_updates
-
-    def _add_chunk(self, size: int) -> int:
-        chunk, self._pending = self._pending[:size], self._pending[size:]
-        for r in chunk:
-            cells = r.cells()
-            self._shown_cells.append(cells)
-            self._dt_keys.append(self.add_row(*(self._fit(i, c) for i, c in enumerate(cells)), height=1))
-        return len(chunk)
-
-    def _schedule(self, generation: int) -> None:
-        def more() -> None:
-            if generation != self._generation or not self._pending:
-                return  # a newer sync took over
-            self._add_chunk(CHUNK)
-            if self._pending:
-                self._schedule(generation)
-
-        self.set_timer(0.001, more)
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         # Every column has a fixed width and every row one line: measuring each new cell (what
