@@ -170,3 +170,23 @@ async def test_without_an_envoy_source_a_missing_pod_says_why(demo) -> None:  # 
         screen = app.screen
         assert isinstance(screen, ProxyScreen) and screen.view is None
         assert "no Envoy data for the pod" in str(screen.query_one("#proxy-summary").render())
+
+
+async def test_an_opened_screen_is_filled_once(demo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Textual runs the on_mount of every class in the MRO itself: a subclass that also calls
+    # super().on_mount() fills its view twice.
+    from meshobs.tui.screens.base import MeshScreen
+
+    mounted: list[str] = []
+    original = MeshScreen.on_mount
+
+    def counting(self) -> None:  # type: ignore[no-untyped-def]
+        mounted.append(type(self).__name__)
+        original(self)
+
+    monkeypatch.setattr(MeshScreen, "on_mount", counting)
+    app = app_for(demo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_cart_pod(app, pilot)
+        assert isinstance(app.screen, ProxyScreen)
+    assert mounted.count("ServiceScreen") == 1 and mounted.count("ProxyScreen") == 1

@@ -84,7 +84,7 @@ class FindingScreen(MeshScreen):
             yield Markdown(f"doc: `{self.finding.doc}` (loading…)", id="finding-doc")
 
     def on_mount(self) -> None:
-        super().on_mount()
+        # Textual runs MeshScreen.on_mount too (every class's handler in the MRO): not super().
         self.load_doc()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="doc")

@@ -57,7 +57,7 @@ class ProxyScreen(TabbedScreen):
                     yield Static(id=f"{tab}-detail", classes="detail")
 
     def on_mount(self) -> None:
-        super().on_mount()
+        # Textual runs MeshScreen.on_mount too (every class's handler in the MRO): not super().
         self.focus_tab("listeners")
 
     def show_analysis(self, analysis: Analysis) -> None:

@@ -86,7 +86,7 @@ class ServiceScreen(TabbedScreen):
                 yield Static(id="config-detail", classes="detail")
 
     def on_mount(self) -> None:
-        super().on_mount()
+        # Textual runs MeshScreen.on_mount too (every class's handler in the MRO): not super().
         self.focus_tab("traffic")
 
     def show_analysis(self, analysis: Analysis) -> None:
