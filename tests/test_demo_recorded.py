@@ -56,3 +56,16 @@ def test_a_recorded_bundle_diagnoses_like_the_full_admin_answers() -> None:
         return {k: v for k, v in out.items() if k != "sources"}
 
     assert findings(recorded) == findings(full)
+
+
+def test_the_served_admin_api_answers_stats_through_the_same_filter() -> None:
+    from meshobs.demo.serve import _envoy_route
+
+    raw = render_proxies(generate_scenario(5))[0]
+    route = _envoy_route([raw])
+    at = f"/{raw.meta['namespace']}/{raw.meta['pod']}/stats"
+    status, _ctype, body = route(at, {"format": ["json"], "filter": [r"membership_total$"]})
+    names = [s["name"] for s in json.loads(body)["stats"]]
+    assert status == 200 and names and all(n.endswith("membership_total") for n in names)
+    _status, _ctype, whole = route(at, {"format": ["json"]})
+    assert len(json.loads(whole)["stats"]) > len(names)

@@ -24,6 +24,7 @@ import yaml
 from meshobs.raw import RawSource, iso
 
 from .catalog import scenario_for
+from .envoy_admin import answer
 from .httpserver import LoopbackHTTPServer, Request, Response
 from .render_envoy import render_proxies
 from .render_jaeger import jaeger_source
@@ -165,7 +166,9 @@ def _envoy_route(proxies: list[RawSource]) -> Route:
                 key = ENVOY_PATHS.get(path[len(prefix):])
                 if key == "stats" and query.get("format") != ["json"]:
                     key = None  # only the JSON stats are rendered
-                payload = raw.get(key) if key else None
+                # As Envoy answers it: ``/stats?filter=`` applied (the collector asks for what its
+                # checks read; the full answer is ~10x larger).
+                payload = answer(raw, key, {k: v[0] for k, v in query.items() if v}) if key else None
                 if payload is None:
                     break
                 ctype = "text/plain" if key == "ready" else JSON
