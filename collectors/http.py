@@ -157,6 +157,10 @@ class BoundedAdapter(HTTPAdapter):
                     raise
                 # urllib3 errors raised while reading the body (requests wraps only its own reads)
                 raise requests.exceptions.ConnectionError(exc, request=request) from exc
+            if w.expired:
+                # The watch closed the socket mid-body: a body delimited by the connection's end
+                # (no Content-Length, not chunked) then ends quietly, cut, like a whole one.
+                raise cut()
         resp._content = content
         resp._content_consumed = True  # type: ignore[attr-defined]
         return resp

@@ -42,6 +42,7 @@ def timed(fn: object) -> tuple[object, float]:
 @pytest.mark.parametrize(("fault", "words"), [
     (Fault.trickle(0.2), "within 1 s"),          # the status line, a byte every 0.2 s
     (Fault.trickle_body(0.2), "within 1 s"),     # headers at once, then the body
+    (Fault.trickle_unsized(0.2), "within 1 s"),  # the same, the body's end being the connection's
     (Fault.hang(), "within 1 s"),
     (Fault.huge(), "larger than 64 MB"),         # the default cap; streamed, never held whole
 ], indirect=["fault"])

@@ -12,7 +12,8 @@ per request path, what to answer::
 
 Faults: ``ok`` (any status and body), ``trickle`` (the whole answer one byte every
 ``interval_s``: never tripping a per-read timeout), ``trickle_body`` (headers at once, then
-the body byte by byte), ``hang`` (read the request, never answer), ``huge`` (an endless
+the body byte by byte), ``trickle_unsized`` (the same with no Content-Length: the body
+ends when the connection closes), ``hang`` (read the request, never answer), ``huge`` (an endless
 chunked body), and ``status(429)``-style answers through ``ok``.
 """
 
@@ -46,6 +47,12 @@ class Fault:
     @classmethod
     def trickle_body(cls, interval_s: float = 0.2) -> Fault:
         return cls("trickle_body", interval_s=interval_s, body=b'{"data": [' + b"1," * 500 + b"1]}")
+
+    @classmethod
+    def trickle_unsized(cls, interval_s: float = 0.2) -> Fault:
+        """Headers at once with no Content-Length (the body ends when the connection closes),
+        then the body byte by byte: cut off, it must not pass for a whole answer."""
+        return cls("trickle_unsized", interval_s=interval_s, body=b'{"data": [' + b"1," * 500 + b"1]}")
 
     @classmethod
     def hang(cls) -> Fault:
@@ -128,14 +135,17 @@ class FaultServer:
         if fault.kind == "ok":
             conn.sendall(head + fault.body)
             return True
-        if fault.kind == "trickle_body":
+        if fault.kind == "trickle_unsized":
+            head = (f"HTTP/1.1 {fault.status} {reason}\r\nContent-Type: {fault.content_type}\r\n"
+                    "Connection: close\r\n\r\n").encode()
+        if fault.kind in ("trickle_body", "trickle_unsized"):
             conn.sendall(head)
             head = b""
         for byte in head + fault.body:
             if self._stop.wait(fault.interval_s):
                 return False
             conn.sendall(bytes([byte]))
-        return True
+        return fault.kind != "trickle_unsized"  # its body ends with the connection
 
     def __enter__(self) -> FaultServer:
         threading.Thread(target=self._accept, daemon=True, name="fault-server").start()
