@@ -58,10 +58,12 @@ APPMESH_CRDS = ("meshes", "virtualservices", "virtualrouters", "virtualnodes", "
 CLUSTER_SCOPED_CRDS = {(APPMESH_GROUP, "meshes")}
 # (name, namespace) of Istio's mesh config, and its payload key and API path.
 MESH_CONFIGMAP = ("istio", "istio-system")
-MESH_CONFIGMAP_KEY = "configmap/istio-system/istio"
-MESH_CONFIGMAP_PATH = "/api/v1/namespaces/istio-system/configmaps/istio"
+MESH_CONFIGMAP_KEY = f"configmap/{MESH_CONFIGMAP[1]}/{MESH_CONFIGMAP[0]}"
+MESH_CONFIGMAP_PATH = f"/api/v1/namespaces/{MESH_CONFIGMAP[1]}/configmaps/{MESH_CONFIGMAP[0]}"
 WEBHOOKS_KEY = "mutatingwebhookconfigurations"
 WEBHOOKS_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+# Payload keys whose 404 means "not installed" (a CRD, Istio's mesh config, the webhooks), not an error.
+OPTIONAL_KEYS = ("crd/", "configmap/", WEBHOOKS_KEY)
 CONCURRENCY = 4
 PAGE_SIZE = 500  # objects per list page, as kubectl asks
 MAX_PAGES = 10_000  # a bound on a server that keeps answering with a continue token
@@ -273,7 +275,7 @@ class KubernetesCollector:
         except ApiException as exc:
             payload.status = int(exc.status or 0)
             payload.body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
-            if exc.status != 404 or not req.key.startswith(("crd/", "configmap/", WEBHOOKS_KEY)):
+            if exc.status != 404 or not req.key.startswith(OPTIONAL_KEYS):
                 payload.error = describe_api_error(payload.status, payload.body, server, req.resource,
                                                    req.namespace)
         except ValueError as exc:  # a page too large to scrub
@@ -310,16 +312,18 @@ class KubernetesCollector:
                 raise TooLarge(cap) from None
             finally:
                 resp.release_conn()
-            body, status = data.decode("utf-8", "replace"), int(resp.status)
+            # Decoded to text only when the page is kept as it came (a parsed page is minimised
+            # and re-encoded: its text, megabytes of pods, would be thrown away).
+            status = int(resp.status)
             if not req.paged:
-                return body, status
+                return data.decode("utf-8", "replace"), status
             used += len(data)
             try:
                 doc = loads(data)  # msgspec: a fifth of json's time on 1,500 pods' pages
             except (ValueError, RecursionError):
-                return body, status  # not JSON: the normaliser says so
+                return data.decode("utf-8", "replace"), status  # not JSON: the normaliser says so
             if not isinstance(doc, dict) or doc.get("kind") == "Status" or not isinstance(doc.get("items"), list):
-                return body, status
+                return data.decode("utf-8", "replace"), status
             token = (doc.get("metadata") or {}).get("continue")
             doc = minimise_document(doc)
             items.extend(doc.get("items") or [])
@@ -419,7 +423,7 @@ def _read_payloads(payloads: list[Payload], fatal: list[str], partial: list[str]
     objects: list[tuple[Mapping[str, Any], str]] = []
     for payload in payloads:
         base = _base(payload.key)
-        is_crd = base.startswith(("crd/", "configmap/", WEBHOOKS_KEY))
+        is_crd = base.startswith(OPTIONAL_KEYS)
         if is_crd and payload.status == 404 and not payload.error:
             continue  # the CRD is not installed (or this version of it is not served); no mesh config
         reason = payload.failure()

@@ -31,7 +31,7 @@ from meshobs.collectors.k8s_objects import (
     mesh_of_api_version,
     objects_to_part,
 )
-from meshobs.config import Config
+from meshobs.config import Config, yaml_loader
 from meshobs.model import Layer, SnapshotPart, SourceLocation, SourceState, SourceStatus, frozen_map
 from meshobs.raw import Payload, RawSource, iso, utc_now
 from meshobs.redact import is_credential_key
@@ -150,7 +150,8 @@ LINED_KINDS = frozenset({"Service", "Namespace", "Pod", *WORKLOAD_KINDS})
 # -- parsing --------------------------------------------------------------------------------
 
 def _loader() -> type[yaml.SafeLoader]:
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[no-any-return]
+    loader: type[yaml.SafeLoader] = yaml_loader()
+    return loader
 
 
 def _documents(text: str) -> Iterator[tuple[Any, yaml.Node]]:

@@ -118,13 +118,20 @@ def find_config(explicit: str | None) -> Path | None:
     return p if p.is_file() else None
 
 
+def yaml_loader() -> Any:
+    """PyYAML's safe loader, libyaml's (``CSafeLoader``) when PyYAML was built with it."""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_yaml(text: str) -> Any:
     """``yaml.safe_load`` through libyaml when PyYAML has it: a served 1,000-service mesh's
     config (1,500 static Envoy targets, 240 kB) takes a second in the pure-Python parser and
     0.1 s in C, and every command parses it."""
     import yaml
 
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return yaml.load(text, Loader=yaml_loader())
 
 
 def load_config(explicit: str | None = None) -> Config | None:

@@ -19,6 +19,7 @@ from dataclasses import replace
 from meshobs.collectors.envoy.discovery import Target
 from meshobs.collectors.envoy.fetch import EnvoyCollector
 from meshobs.raw import Payload, RawSource, iso
+from meshobs.shape import loads
 
 from .render_envoy import render_proxies
 from .scenario import Scenario
@@ -31,7 +32,7 @@ def answer(raw: RawSource, key: str, params: Mapping[str, str]) -> Payload | Non
     pattern = params.get("filter")
     if payload is None or key != "stats" or not pattern or not payload.ok or not payload.body:
         return payload
-    doc = json.loads(payload.body)
+    doc = loads(payload.body)  # msgspec: the rendered stats of thousands of proxies
     search = re.compile(pattern).search
     # Envoy filters stat and histogram names alike; the rendered stats carry no histograms.
     doc["stats"] = [s for s in doc.get("stats", []) if "name" not in s or search(str(s["name"]))]

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from meshobs.raw import RawSource, iso
+from meshobs.raw import Payload, RawSource, iso
 
 from .catalog import scenario_for
 from .envoy_admin import answer
@@ -158,19 +158,32 @@ def _kubernetes_route(raw: RawSource) -> Route:
 
 
 def _envoy_route(proxies: list[RawSource]) -> Route:
-    by_prefix = {f"/{p.meta['namespace']}/{p.meta['pod']}": p for p in proxies}
+    # Looked up by the path's first two segments (names hold no "/"): a scan of every proxy's
+    # prefix per request costs O(proxies) on each of a big mesh's thousands of requests.
+    by_pod = {(str(p.meta["namespace"]), str(p.meta["pod"])): p for p in proxies}
+    # The filtered stats, made once per proxy and filter: the collector asks the same filter on
+    # every run, and each answer otherwise decodes and encodes the proxy's full stats again.
+    filtered: dict[tuple[str, str, str], Payload | None] = {}
 
     def route(path: str, query: dict[str, list[str]]) -> Answer:
-        for prefix, raw in by_prefix.items():
-            if path.startswith(prefix + "/"):
-                key = ENVOY_PATHS.get(path[len(prefix):])
-                if key == "stats" and query.get("format") != ["json"]:
-                    key = None  # only the JSON stats are rendered
-                # As Envoy answers it: ``/stats?filter=`` applied (the collector asks for what its
-                # checks read; the full answer is ~10x larger).
-                payload = answer(raw, key, {k: v[0] for k, v in query.items() if v}) if key else None
-                if payload is None:
-                    break
+        parts = path[1:].split("/", 2) if path.startswith("/") else []
+        raw = by_pod.get((parts[0], parts[1])) if len(parts) == 3 else None
+        if raw is not None:
+            key = ENVOY_PATHS.get("/" + parts[2])
+            if key == "stats" and query.get("format") != ["json"]:
+                key = None  # only the JSON stats are rendered
+            # As Envoy answers it: ``/stats?filter=`` applied (the collector asks for what its
+            # checks read; the full answer is ~10x larger).
+            params = {k: v[0] for k, v in query.items() if v}
+            payload = None
+            if key == "stats":
+                made = (parts[0], parts[1], params.get("filter", ""))
+                if made not in filtered:
+                    filtered[made] = answer(raw, key, params)
+                payload = filtered[made]
+            elif key:
+                payload = answer(raw, key, params)
+            if payload is not None:
                 ctype = "text/plain" if key == "ready" else JSON
                 return payload.status or 200, ctype, payload.body or ""
         return 404, "text/plain", "envoy admin: no such endpoint\n"
