@@ -259,7 +259,10 @@ class KubernetesCollector:
                 try:
                     if w.expired:
                         raise DeadlineExceeded("the run's deadline had passed")
-                    payload.body, payload.status = self._read(req, w)
+                    body, status = self._read(req, w)
+                    if w.expired:  # cut mid-body: a body that ends with the connection ends quietly
+                        raise _TimedOut(w.seconds)
+                    payload.body, payload.status = body, status
                 except ApiException:
                     raise
                 except Exception as exc:

@@ -101,7 +101,7 @@ def _kubeconfig(tmp_path: Path, url: str) -> Path:
     return token_kubeconfig(tmp_path / "kubeconfig", url)
 
 
-@pytest.mark.parametrize("fault", [Fault.trickle(0.2), Fault.hang()], indirect=True)
+@pytest.mark.parametrize("fault", [Fault.trickle(0.2), Fault.trickle_unsized(0.2), Fault.hang()], indirect=True)
 def test_kubernetes_client_calls_end_within_the_timeout(fault: FaultServer, tmp_path: Path) -> None:
     collector = KubernetesCollector(kubeconfig=str(_kubeconfig(tmp_path, fault.url)), timeout_s=1.0)
     collector.load()[0].close()  # the first load imports the client (half a second), not the network
