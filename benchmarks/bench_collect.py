@@ -270,12 +270,10 @@ def bundle_for(n: int, cache: Path) -> Path:
 def replay(bundle: Path, checkout: Path | None = None) -> dict[str, Any]:
     """``diagnose --all --from BUNDLE`` under /usr/bin/time: wall and user CPU seconds, max RSS,
     and a digest of the JSON written (a before/after pair must write the same bytes)."""
-    env = dict(os.environ)
-    if checkout is not None:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"  # read another checkout without writing into it
     args = ["/usr/bin/time", "-f", "%e %U %M", sys.executable, "-m", "meshobs", "diagnose", "--all",
             "--from", str(bundle), "-o", "json"]
-    _, done = _run(args, env=env, cwd=checkout)
+    # Another checkout runs from its directory (``-m meshobs`` finds it there), read only.
+    _, done = _run(args, env=_checkout_env() if checkout is not None else None, cwd=checkout)
     wall, user, rss_kb = done.stderr.strip().splitlines()[-1].split()
     return {"wall_s": round(float(wall), 2), "user_s": round(float(user), 2),
             "max_rss_mb": round(int(rss_kb) / 1024, 1), "exit_code": done.returncode,
@@ -349,17 +347,16 @@ def main() -> int:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": f"{platform.machine()}, "
         f"{os.cpu_count()} cores, CPython {platform.python_version()}", "load_average": os.getloadavg(),
         "note": args.note, "live": {}, "replay": {}}
+    before = Path(args.before) if args.before else None
+    served = {int(k): Path(v) for k, v in (x.split("=", 1) for x in args.served)}
     with tempfile.TemporaryDirectory(prefix="meshobs-bench-live-") as tmp:
         for n in sizes(args.live):
             print(f"live {n} ...", file=sys.stderr, flush=True)
-            served = {int(k): Path(v) for k, v in (x.split("=", 1) for x in args.served)}
-            result["live"][str(n)] = measure_live(n, args.runs, Path(tmp), served.get(n),
-                                                  Path(args.before) if args.before else None)
+            result["live"][str(n)] = measure_live(n, args.runs, Path(tmp), served.get(n), before)
     replay_runs = {int(k): int(v) for k, v in (x.split("=", 1) for x in args.replay_runs.split(",") if x.strip())}
     for n in sorted(set(sizes(args.replay)) | set(sizes(args.growth))):
         print(f"replay {n} ...", file=sys.stderr, flush=True)
-        result["replay"][str(n)] = replays(bundle_for(n, cache), replay_runs.get(n, 1),
-                                           Path(args.before) if args.before else None)
+        result["replay"][str(n)] = replays(bundle_for(n, cache), replay_runs.get(n, 1), before)
     RESULTS.mkdir(parents=True, exist_ok=True)
     earlier = RESULTS / "collect.json"
     if earlier.exists():

@@ -38,6 +38,7 @@ import pickle
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +87,12 @@ class TimedApp(MeshobsApp):
         message.prevent_default()
 
 
-def time_slices(app: TimedApp) -> None:
-    """Wrap the table's slice methods so each call outside the load handler is timed."""
-    for name in ("_update_rows", "_add_chunk"):
-        original = getattr(SyncTable, name)
+def time_slices(app: TimedApp) -> Callable[[], None]:
+    """Wrap the table's slice methods so each call outside the load handler is timed; returns
+    what puts them back (one app per size in one process: wrappers must not pile up, each
+    older app's timing every later slice too)."""
+    originals = {name: getattr(SyncTable, name) for name in ("_update_rows", "_add_chunk")}
+    for name, original in originals.items():
 
         def timed(self: SyncTable, *args: Any, _original: Any = original) -> Any:
             if getattr(app, "in_handler", True) or not app.slices:
@@ -101,6 +104,12 @@ def time_slices(app: TimedApp) -> None:
                 app.slices[-1].append(time.thread_time() - c)
 
         setattr(SyncTable, name, timed)
+
+    def restore() -> None:
+        for name, original in originals.items():
+            setattr(SyncTable, name, original)
+
+    return restore
 
 
 class GcPauses:
@@ -196,7 +205,7 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
 
     app = TimedApp(SnapshotLoader(produce, live=True, description="bench"), refresh_s=0, diagnose=diagnose)
     app.ui_times, app.ui_cpu, app.slices, app.posted = [], [], [], []
-    time_slices(app)
+    untime_slices = time_slices(app)
     gc_pauses = GcPauses()
     gc.callbacks.append(gc_pauses)
     out: dict[str, Any] = {}
@@ -241,6 +250,7 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
         out["ui_slices_cpu_total_ms"] = [round(sum(s) * 1000, 1) for s in app.slices]
         out["rows"] = len(app.analysis.rows)
     gc.callbacks.remove(gc_pauses)
+    untime_slices()
     out["gc"] = gc_pauses.summary()
     return out
 

@@ -45,16 +45,17 @@ def wrap(owner: Any, attr: str, label: Callable[..., str] | str) -> None:
 
 
 def install(envoy: bool) -> None:
+    import meshobs.cli.common as cli_common
     import meshobs.cli.diagnose as diagnose_cli
     import meshobs.collect as collect
     import meshobs.collectors.envoy.fetch as envoy_fetch
     import meshobs.collectors.jaeger as jaeger
     import meshobs.collectors.kubernetes as kubernetes
     import meshobs.collectors.prometheus.fetch as prometheus
-    import meshobs.config as config
     import meshobs.engine as engine
 
-    wrap(config, "load_config", "load_config")
+    # Where the CLI calls it from: meshobs.cli.common imported it by name before this runs.
+    wrap(cli_common, "load_config", "load_config")
     wrap(collect, "collect", "COLLECT")
     wrap(collect, "_fetch_phase", lambda *a, **k: f"PHASE {a[1].phase}")
     wrap(collect, "_fetch_one", lambda *a, **k: f"fetch {a[0]} ({a[3].phase})")

@@ -11,7 +11,7 @@ import pytest
 
 from meshobs.catalogue import CATALOGUE
 from meshobs.model import MeshSnapshot
-from tests.support.manifests import analyzer_findings, analyzers, manifests_snapshot, pairs
+from tests.support.manifests import analyzer_findings, analyzers, assert_grid_case, manifests_snapshot, pairs
 
 
 def vs(name: str, ns: str, http: str, hosts: str = "[ledger]", extra: str = "") -> str:
@@ -221,11 +221,7 @@ GRID: list[tuple[str, str, dict[str, str], set[tuple[str, str]]]] = [
 
 @pytest.mark.parametrize(("analyzer", "case", "files", "expected"), GRID, ids=[f"{g[0]}: {g[1]}" for g in GRID])
 def test_analyzer_grid(analyzer: str, case: str, files: dict[str, str], expected: set[tuple[str, str]]) -> None:
-    snapshot = manifests_snapshot(files)
-    assert snapshot.sources[0].state.value == "ok", snapshot.sources[0].message
-    assert pairs(analyzer_findings(snapshot, [analyzer])) == expected
-    if not expected:  # a valid input: no analyzer at all may find anything in it
-        assert pairs(analyzer_findings(snapshot)) == set()
+    assert_grid_case(analyzer, files, expected)
 
 
 def test_every_analyzer_code_has_a_positive_and_a_negative_case() -> None:

@@ -63,6 +63,16 @@ def ranked(target: str, findings: dict[str, list[Finding]], graph: dict[ServiceR
     return rank(ref(target), by_service, depth, callees, hop, **kw)  # type: ignore[arg-type]
 
 
+def call_chain(names: list[str], *others: str) -> MeshBuilder:
+    """A mesh of ``names`` (then ``others``), each of ``names`` calling the next at 5 rps."""
+    m = MeshBuilder(namespace=NS)
+    for n in [*names, *others]:
+        m.service(n)
+    for a, b in pairwise(names):
+        m.call(a, b, rps=5.0)
+    return m
+
+
 def labels(fs: list[Finding]) -> list[str]:
     return [f"{f.code} {f.subject}" for f in fs]
 
@@ -205,12 +215,7 @@ def test_a_certificate_running_out_far_below_is_in_every_callers_report() -> Non
     from meshobs.model import Cert, CertRole, WorkloadRef
 
     names = [f"tier{i}" for i in range(8)]
-    m = MeshBuilder(namespace=NS)
-    for n in names:
-        m.service(n)
-    for a, b in pairwise(names):
-        m.call(a, b, rps=5.0)
-    snap = m.build()
+    snap = call_chain(names).build()
     cert = Cert(serial="0f1e", subject="", issuer="cluster.local", not_before=snap.time - timedelta(hours=21),
                 not_after=snap.time + timedelta(hours=3), role=CertRole.WORKLOAD,
                 sans=(f"spiffe://cluster.local/ns/{NS}/sa/tier7",), workload=WorkloadRef(NS, "tier7-v1"))
@@ -240,11 +245,7 @@ def test_all_and_each_service_agree_on_deadlines_at_any_depth() -> None:
     from meshobs.engine import diagnose_all
 
     names = [f"tier{i}" for i in range(7)]
-    m = MeshBuilder(namespace=NS)
-    for n in [*names, "audit", "bystander"]:
-        m.service(n)
-    for a, b in pairwise(names):
-        m.call(a, b, rps=5.0)
+    m = call_chain(names, "audit", "bystander")
     m.call("bystander", "tier5", rps=1.0)
     # audit -> unknown, and unknown -> tier6: no known path from audit through it.
     m.call("audit", "tier6", rps=1.0)
@@ -270,12 +271,7 @@ def test_a_mesh_ca_running_out_is_one_finding_for_every_service_found_in_one_wal
     from meshobs.engine import _Cache, diagnose_all
 
     names = [f"hub{i}" for i in range(6)]
-    m = MeshBuilder(namespace=NS)
-    for n in names:
-        m.service(n)
-    for a, b in pairwise(names):
-        m.call(a, b, rps=5.0)
-    snap = m.build()
+    snap = call_chain(names).build()
     snap = _with_certs(snap, *(_cert(snap, f"{n}-v1", "c0ffee", CertRole.ROOT, timedelta(days=12)) for n in names))
     cache = _Cache(snap, Settings(), None)
     (deadline,) = cache.deadlines()
@@ -291,11 +287,7 @@ def test_the_neighbourhood_a_scoped_diagnose_collects_holds_everything_the_walk_
     from meshobs.neighbourhood import neighbourhood
 
     names = [f"tier{i}" for i in range(MAX_DEPTH + 4)]
-    m = MeshBuilder(namespace=NS)
-    for n in [*names, "portal", "sibling"]:
-        m.service(n)
-    for a, b in pairwise(names):
-        m.call(a, b, rps=5.0)
+    m = call_chain(names, "portal", "sibling")
     m.call("portal", "tier1", rps=1.0).call("portal", "sibling", rps=1.0)
     scope = neighbourhood(m.build(), ref("tier1"))
     assert scope.services == {ref(n) for n in names[1:]}

@@ -54,8 +54,3 @@ def release(retired: list[object]) -> None:
             _thread = threading.Thread(target=_run, name="meshobs-release", daemon=True)
             _thread.start()
     _queue.put(retired)
-
-
-def pending() -> bool:
-    """Whether objects are still queued for freeing (tests and benchmarks wait on it)."""
-    return not _queue.empty()

@@ -47,3 +47,13 @@ def analyzer_findings(snapshot: MeshSnapshot, ids: Iterable[str] | None = None) 
 
 def pairs(findings: Iterable[Finding]) -> set[tuple[str, str]]:
     return {(f.code, f.subject) for f in findings}
+
+
+def assert_grid_case(analyzer: str, files: dict[str, str], expected: set[tuple[str, str]]) -> None:
+    """One row of an analyzer grid: the manifests load, ``analyzer`` finds exactly ``expected``
+    (code, subject) pairs, and a valid input (nothing expected) gives no analyzer anything."""
+    snapshot = manifests_snapshot(files)
+    assert snapshot.sources[0].state.value == "ok", snapshot.sources[0].message
+    assert pairs(analyzer_findings(snapshot, [analyzer])) == expected
+    if not expected:  # a valid input: no analyzer at all may find anything in it
+        assert pairs(analyzer_findings(snapshot)) == set()

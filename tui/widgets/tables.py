@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, TypeVar
 
 from rich.text import Text
 from textual.widgets import DataTable
@@ -27,6 +27,23 @@ MARGIN = 20
 # Rows a rebuild adds at once, whatever the time: a screen (more than any terminal shows).
 FIRST_ROWS = 100
 CHECK_EVERY = 8  # rows between looks at the clock
+T = TypeVar("T")
+
+
+def _sliced(items: Sequence[T], start: int, deadline: float, do: Callable[[Sequence[T]], int],
+            at_least: int = 0) -> tuple[int, int]:
+    """Run ``do`` over ``items[start:]``, :data:`CHECK_EVERY` at a time, until ``deadline`` has
+    passed (once ``at_least`` items are done): where it stopped, and the sum of what ``do`` returned.
+    One loop for both kinds of slice (rows added on a rebuild, rows rewritten on a refresh)."""
+    end, total = start, 0
+    while end < len(items):
+        stop = min(end + CHECK_EVERY, len(items))
+        total += do(items[end:stop])
+        end = stop
+        if end - start >= at_least and time.perf_counter() >= deadline:
+            break
+    return end, total
+
 
 # Cells whose text starts with one of these get a style; under NO_COLOR its colours become
 # emphasis (bold / reverse, see ..styles) because Textual's greyscale would hide them.
@@ -149,10 +166,8 @@ class SyncTable(DataTable[str | Text]):
             self._keys, self._dt_keys, self._shown_cells = keys, [], []
             self._pending, self._next_row = list(rows), 0
             written = self._add_chunk(time.perf_counter() + SLICE_S, max(FIRST_ROWS, self.size.height + MARGIN))
-            if self._next_row < len(self._pending):
+            if self._pending:
                 self._schedule(self._generation)
-            else:
-                self._pending = []
         if current is not None and current in keys:
             index = keys.index(current)
             if index != self.cursor_row and index < self.row_count:
@@ -176,35 +191,25 @@ class SyncTable(DataTable[str | Text]):
 
     def _update_rows(self, deadline: float) -> int:
         """One slice of a refresh's queued rows: rewrite them until ``deadline``; cells written."""
-        pending, start = self._pending_updates, self._next_update
-        end = start
-        written = 0
-        while end < len(pending):
-            stop = min(end + CHECK_EVERY, len(pending))
-            written += self._write(pending[end:stop])
-            end = stop
-            if time.perf_counter() >= deadline:
-                break
-        self._next_update = end
-        if end >= len(pending):
+        self._next_update, written = _sliced(self._pending_updates, self._next_update, deadline, self._write)
+        if self._next_update >= len(self._pending_updates):
             self._pending_updates = []
         return written
 
     def _add_chunk(self, deadline: float, at_least: int = 0) -> int:
         """One slice of a rebuild: add queued rows until ``deadline`` (and ``at_least`` rows)."""
-        pending, start = self._pending, self._next_row
-        end = start
-        while end < len(pending):
-            stop = min(end + CHECK_EVERY, len(pending))
-            for r in pending[end:stop]:
-                cells = r.cells()
-                self._shown_cells.append(cells)
-                self._dt_keys.append(self.add_row(*(self._fit(i, c) for i, c in enumerate(cells)), height=1))
-            end = stop
-            if end - start >= at_least and time.perf_counter() >= deadline:
-                break
-        self._next_row = end
-        return end - start
+        start = self._next_row
+        self._next_row, _ = _sliced(self._pending, start, deadline, self._add_rows, at_least)
+        if self._next_row >= len(self._pending):
+            self._pending = []
+        return self._next_row - start
+
+    def _add_rows(self, rows: Sequence[RowLike]) -> int:
+        for r in rows:
+            cells = r.cells()
+            self._shown_cells.append(cells)
+            self._dt_keys.append(self.add_row(*(self._fit(i, c) for i, c in enumerate(cells)), height=1))
+        return len(rows)
 
     def _schedule(self, generation: int) -> None:
         def more() -> None:
@@ -213,8 +218,6 @@ class SyncTable(DataTable[str | Text]):
             deadline = time.perf_counter() + SLICE_S
             if self._pending:
                 self._add_chunk(deadline)
-                if self._next_row >= len(self._pending):
-                    self._pending = []
             elif self._pending_updates:
                 self._update_rows(deadline)
             if not self.settled:
