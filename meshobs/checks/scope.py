@@ -84,8 +84,9 @@ def not_applicable(check: AnyCheck | str, snapshot: MeshSnapshot, service: Servi
     role, mesh = _role_and_mesh(snapshot, service)
     # A waypoint's traffic is the services', every traffic check; an ingress gateway's inbound
     # side only.
-    traffic = isinstance(check, Check) and (check.callers or check.category in (Category.TRAFFIC, Category.TRACES))
-    if traffic and (role == WAYPOINT or (role == INGRESS and isinstance(check, Check) and check.callers)):
+    if isinstance(check, Check) and (
+            (role == WAYPOINT and (check.callers or check.category in (Category.TRAFFIC, Category.TRACES)))
+            or (role == INGRESS and check.callers)):
         return _ROLE_REASON[str(role)].format(service=service)
     if mesh is Mesh.UNKNOWN:
         return None

@@ -140,10 +140,9 @@ def compare_effective(reference: Iterable[ConfigResource], proxies: Sequence[Pro
         if not expected:
             continue
         rid = ResourceId.of(vs)
+        hosts = [h for h in spec.get("hosts") or [] if claims[h] == 1]
         for proxy in with_routes:
-            for host in spec.get("hosts") or []:
-                if claims[host] > 1:
-                    continue
+            for host in hosts:
                 for actual in _virtual_hosts(proxy, host):
                     pairs = _pair(expected, actual)
                     if pairs is None:

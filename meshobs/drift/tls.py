@@ -61,10 +61,10 @@ def _selects(selector: Any, labels: Mapping[str, str] | None) -> bool | None:
 
 def _rules_for(rules: Sequence[tuple[ConfigResource, dict[str, Any]]], host: str, proxy: Proxy,
                labels: Mapping[str, str] | None) -> list[tuple[ConfigResource, dict[str, Any]]] | None:
-    """The rules for ``host`` that apply to ``proxy``, most specific first; None when unknown."""
-    mine = [(r, s) for r, s in rules if s.get("host") == host]
+    """Of ``rules`` (those whose host is ``host``), the ones that apply to ``proxy``, most
+    specific first; None when unknown."""
     scoped: list[tuple[ConfigResource, dict[str, Any]]] = []
-    for r, s in mine:
+    for r, s in rules:
         if s.get("workloadSelector") and r.namespace == proxy.namespace:
             hit = _selects(s["workloadSelector"], labels)
             if hit is None:
@@ -72,7 +72,7 @@ def _rules_for(rules: Sequence[tuple[ConfigResource, dict[str, Any]]], host: str
             if hit:
                 scoped.append((r, s))
     host_ns = host.split(".")[1] if host.count(".") >= 1 else ""
-    plain = [(r, s) for r, s in mine if not s.get("workloadSelector")]
+    plain = [(r, s) for r, s in rules if not s.get("workloadSelector")]
     plain.sort(key=lambda rs: (rs[0].namespace != proxy.namespace, rs[0].namespace != host_ns, rs[0].namespace))
     return scoped + plain
 

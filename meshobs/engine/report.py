@@ -85,7 +85,6 @@ class MeshReport:
 
 
 HEALTHY, PARTIAL, DEGRADED, FAILING, UNKNOWN = "healthy", "partial", "degraded", "failing", "unknown"
-STATUSES = (HEALTHY, PARTIAL, DEGRADED, FAILING, UNKNOWN)
 
 
 def status_of(findings: tuple[Finding, ...] | list[Finding], answered: bool, judged: bool = True,

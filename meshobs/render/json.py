@@ -97,13 +97,10 @@ def mesh_dict(mesh: MeshReport, window_s: float | None = None, *, services: bool
         "status": mesh.status,
         "findings": [finding_dict(f) for f in mesh.mesh_findings],
         "analyzers": _checks(mesh.analyzers),
-        "services": [_service(r) for r in mesh.reports] if services else [],
-        "sources": _sources(mesh.sources),
-        "timeline": timeline_dict(mesh.timeline),
     }
-    if not services:
-        del doc["services"]
-    return doc
+    if services:
+        doc["services"] = [_service(r) for r in mesh.reports]
+    return {**doc, "sources": _sources(mesh.sources), "timeline": timeline_dict(mesh.timeline)}
 
 
 def render(report: Report | MeshReport, *, window_s: float | None = None) -> str:
