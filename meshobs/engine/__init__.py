@@ -264,7 +264,7 @@ def _timeline(cache: _Cache, service: ServiceRef) -> Timeline:
     timeline = cache.timeline
     if not timeline.checked:
         return timeline
-    reach = downstream(service, lambda s: callees_of(cache.snapshot, s), None)
+    reach = downstream(service, lambda s: callees_of(cache.snapshot, s), len(cache.snapshot.services) + 1)
     return timeline.for_services(reach)
 
 
