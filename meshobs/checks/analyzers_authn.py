@@ -36,9 +36,8 @@ from .analyzers_ports import declared_protocol, is_http
 from .base import Finding, Settings, analyzer, finding
 from .dataplane import NAMESPACE, NONE, is_gateway, selected, services_of
 from .inventory import CLUSTER_SUFFIX, declared_service, vouches_for_services
+from .policy_scope import REQUEST_AUTHENTICATION as REQUEST_AUTHN
 from .policy_scope import selector_of
-
-REQUEST_AUTHN = "RequestAuthentication"
 
 
 def jwks_locations(ra: ConfigResource) -> Iterable[tuple[int, str, str, str]]:

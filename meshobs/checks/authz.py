@@ -40,8 +40,8 @@ from meshobs.model import ConfigResource, Edge, Mesh, MeshSnapshot, ResponseStat
 from .base import CouldNotCheck, Finding, Settings, check, finding
 from .config import workload_labels
 from .dataplane import is_gateway
-from .jwt_denials import JwtVerdict, describe, rejecting_authentication
-from .policy_scope import FILTERS, REQUEST_AUTHENTICATION, filter_counters, policies_for
+from .jwt_denials import JwtVerdict, describe, jwt_rules, rejecting_authentication
+from .policy_scope import FILTERS, REQUEST_AUTHENTICATION, action_of, filter_counters, policies_for
 from .traffic import _pct, _r, require_requests
 
 DENIED, UNAUTHENTICATED = "403", "401"
