@@ -25,11 +25,12 @@ from meshobs.istio_config import ROOT_NAMESPACE, pick_resources
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot
 
 from .base import CouldNotCheck, Finding, Settings, analyzer, finding, memo
-from .dataplane import AMBIENT, NAMESPACE, Member, members, services_of
-from .inventory import selects
+from .dataplane import AMBIENT, NAMESPACE, Member, members, selected, services_of
+from .policy_scope import AUTHORIZATION_POLICY as AUTHZ
+from .policy_scope import REQUEST_AUTHENTICATION as REQUEST_AUTHN
+from .policy_scope import action_of
 
 SIDECAR, ENVOY_FILTER, WASM_PLUGIN = "Sidecar", "EnvoyFilter", "WasmPlugin"
-REQUEST_AUTHN, AUTHZ = "RequestAuthentication", "AuthorizationPolicy"
 
 # kind -> (where its selector lives, what happens to ambient pods)
 SIDECAR_ONLY: dict[str, tuple[tuple[str, str], str]] = {
@@ -66,10 +67,7 @@ def _applied_to(snapshot: MeshSnapshot, r: ConfigResource, selector: dict[str, s
     if r.namespace == ROOT_NAMESPACE and selector is None:
         everyone = memo(snapshot, "ambient.everyone", _everyone)
         return everyone or None
-    found = members(snapshot, r.namespace)
-    if found is None:
-        return None
-    return [m for m in found if selector is None or selects(selector, m.labels)]
+    return selected(snapshot, r.namespace, selector)
 
 
 def _everyone(snapshot: MeshSnapshot) -> list[Member]:
@@ -133,7 +131,7 @@ def ambient_ineffective(snapshot: MeshSnapshot, settings: Settings) -> Iterable[
         l7 = list(l7_attributes(ap.spec))
         if not ambient or not l7:
             continue
-        action = str(ap.spec.get("action") or "ALLOW").upper()
+        action = action_of(ap)
         yield finding("MSH0253", "config.ambient_ineffective", resource=ap, at=l7[0][0], services=services_of(ambient),
                       policy=f"{ap.namespace}/{ap.name}", action=action, namespace=ap.namespace,
                       attributes=", ".join(sorted({a for _p, a in l7})),

@@ -35,10 +35,9 @@ from meshobs.model import ConfigResource, Mesh, MeshSnapshot
 from .analyzers_ports import declared_protocol, is_http
 from .base import Finding, Settings, analyzer, finding
 from .dataplane import NAMESPACE, NONE, is_gateway, selected, services_of
-from .inventory import CLUSTER_SUFFIX, declared_service, vouches_for_services
+from .inventory import declared_service, service_of_host, vouches_for_services
+from .policy_scope import REQUEST_AUTHENTICATION as REQUEST_AUTHN
 from .policy_scope import selector_of
-
-REQUEST_AUTHN = "RequestAuthentication"
 
 
 def jwks_locations(ra: ConfigResource) -> Iterable[tuple[int, str, str, str]]:
@@ -57,10 +56,8 @@ def jwks_locations(ra: ConfigResource) -> Iterable[tuple[int, str, str, str]]:
 def _in_cluster(host: str) -> tuple[str, str] | None:
     """(namespace, FQDN) of a Service name (``name.ns.svc`` or ``name.ns.svc.cluster.local``)."""
     fq = host + ".cluster.local" if host.endswith(".svc") else host
-    if not fq.endswith(CLUSTER_SUFFIX):
-        return None
-    parts = fq[: -len(CLUSTER_SUFFIX)].split(".")
-    return (parts[1], fq) if len(parts) == 2 else None
+    named = service_of_host(fq)
+    return (named.namespace, fq) if named is not None else None
 
 
 def jwks_problem(snapshot: MeshSnapshot, url: str) -> tuple[str, dict[str, Any]] | None:

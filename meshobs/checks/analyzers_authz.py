@@ -48,9 +48,9 @@ from .dataplane import (
     services_of,
 )
 from .inventory import config_listed
-from .policy_scope import selector_of
+from .policy_scope import AUTHORIZATION_POLICY as AUTHZ
+from .policy_scope import action_of, selector_of
 
-AUTHZ = "AuthorizationPolicy"
 PRINCIPAL = re.compile(r"^(?P<domain>[^/]+)/ns/(?P<namespace>[^/]+)/sa/(?P<account>[^/]+)$")
 # Source fields (and ``when`` keys) that read the peer's mTLS identity.
 IDENTITY_FIELDS = ("principals", "notPrincipals", "namespaces", "notNamespaces")
@@ -90,10 +90,6 @@ def identities(spec: Mapping[str, Any]) -> Iterator[Identity]:
             for name in ("values", "notValues"):
                 for k, value in enumerate(cond.get(name) or ()):
                     yield Identity(field, str(value), f"spec.rules[{i}].when[{j}].{name}[{k}]", name == "notValues")
-
-
-def action_of(ap: ConfigResource) -> str:
-    return str(ap.spec.get("action") or "ALLOW").upper()
 
 
 def _policies(snapshot: MeshSnapshot) -> list[ConfigResource]:

@@ -14,11 +14,11 @@ from meshobs.istio_config import DESTINATION_RULE, dr_host, pick_resources
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot
 
 from .base import CouldNotCheck, Finding, Settings, analyzer, finding
-from .config_refs import _host_namespace
 from .inventory import (
     declared_service,
     has_service_entries,
     service_entries_for,
+    service_of_host,
     services_of_hosts,
     visible_entries,
     vouches_for_services,
@@ -43,7 +43,8 @@ def destinationrule_host_not_found(snapshot: MeshSnapshot, settings: Settings) -
         if declared_service(snapshot, host) is not None or visible_entries(entries, dr.namespace):
             judged += 1
             continue
-        namespace = _host_namespace(host)
+        named = service_of_host(host)
+        namespace = named.namespace if named is not None else None
         if not entries and not (vouches_for_services(snapshot, namespace) if namespace is not None
                                 else has_service_entries(snapshot)):
             unjudged.add(namespace or "external hosts")

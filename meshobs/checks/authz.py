@@ -40,8 +40,8 @@ from meshobs.model import ConfigResource, Edge, Mesh, MeshSnapshot, ResponseStat
 from .base import CouldNotCheck, Finding, Settings, check, finding
 from .config import workload_labels
 from .dataplane import is_gateway
-from .jwt_denials import JwtVerdict, describe, rejecting_authentication
-from .policy_scope import FILTERS, REQUEST_AUTHENTICATION, filter_counters, policies_for
+from .jwt_denials import JwtVerdict, describe, jwt_rules, rejecting_authentication
+from .policy_scope import FILTERS, REQUEST_AUTHENTICATION, action_of, filter_counters, policies_for
 from .traffic import _pct, _r, require_requests
 
 DENIED, UNAUTHENTICATED = "403", "401"
@@ -175,7 +175,7 @@ def deciding_policy(policies: list[ConfigResource], principal: str | None, names
     or whose rules admit the caller only with a JWT, which its refused requests then lacked."""
     by_action: dict[str, list[ConfigResource]] = {}
     for p in policies:
-        by_action.setdefault(str(p.spec.get("action") or "ALLOW").upper(), []).append(p)
+        by_action.setdefault(action_of(p), []).append(p)
     for p in by_action.get("DENY", []):
         for i, rule in enumerate(p.spec.get("rules") or ()):
             if isinstance(rule, Mapping) and (m := _rule(rule, i, principal, namespace)).matches:
@@ -294,11 +294,10 @@ def authorization(snapshot: MeshSnapshot, service: ServiceRef, settings: Setting
                                "them")
             continue
         for refusal in found:
-            server = refusal.server
             if code == DENIED:
-                yield from _denied(snapshot, service, refusal, server)
+                yield from _denied(snapshot, service, refusal)
                 continue
-            verdict = rejecting_authentication(snapshot, server)
+            verdict = rejecting_authentication(snapshot, refusal.server)
             if isinstance(verdict, str):
                 unexplained.append(verdict)
                 continue
@@ -323,8 +322,8 @@ def _caller_evidence(snapshot: MeshSnapshot, refusal: Refusal) -> dict[str, obje
             "refused_ratio": _r(refusal.ratio)}
 
 
-def _denied(snapshot: MeshSnapshot, service: ServiceRef, refusal: Refusal, server: WorkloadRef) -> Iterable[Finding]:
-    e = refusal.first
+def _denied(snapshot: MeshSnapshot, service: ServiceRef, refusal: Refusal) -> Iterable[Finding]:
+    e, server = refusal.first, refusal.server
     principal, namespace = _identity(snapshot, refusal)
     verdict = deciding_policy(policies_for(snapshot, server), principal, namespace)
     if verdict is None:
@@ -345,8 +344,7 @@ def _denied(snapshot: MeshSnapshot, service: ServiceRef, refusal: Refusal, serve
         evidence["jwt_counters"] = {str(w): c for w in refusal.servers()
                                     if (c := filter_counters(snapshot, w, "jwt_authn"))}
         if ras:
-            issuers = sorted({str(r.get("issuer") or "") for ra in ras for r in ra.spec.get("jwtRules") or ()
-                              if isinstance(r, Mapping)})
+            issuers = sorted({r["issuer"] for ra in ras for r in jwt_rules(ra)})
             hint = (f"have {refusal.caller} send a JWT from {', '.join(issuers)} (Authorization: Bearer ...), or add a "
                     "rule admitting its principal without one")
         else:

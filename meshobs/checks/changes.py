@@ -86,13 +86,4 @@ def _round(x: float) -> float | None:
 
 def _level(onset: Onset) -> str:
     """"0% -> 18%" or "120 ms -> 2.4 s"."""
-    import math
-
-    def one(x: float) -> str:
-        if math.isnan(x):
-            return "?"
-        if onset.signal == "errors":
-            return f"{x * 100:.3g}%"
-        return f"{x:.0f} ms" if x < 1000 else f"{x / 1000:.3g} s"
-
-    return f"{one(onset.before)} -> {one(onset.after)}"
+    return f"{onset.level(onset.before)} -> {onset.level(onset.after)}"

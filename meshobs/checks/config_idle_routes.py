@@ -18,8 +18,8 @@ from meshobs.istio_config import http_routes, service_hosts
 from meshobs.model import Mesh, MeshSnapshot, ServiceRef
 
 from .base import Finding, Settings, check, finding
-from .config import destination_rules_for, selects, subsets_for_host, target_service, workload_labels
-from .config_routes import sidecar_virtual_services
+from .config import target_service
+from .config_routes import requests_by_subset, sidecar_virtual_services
 from .config_vs import unreachable_rules
 from .split import require_requests
 
@@ -40,16 +40,8 @@ def idle_route(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
                      if d.subset and d.host in hosts and (d.host, d.subset) not in live}
         if not only_dead:
             continue
-        host = next(iter(only_dead))[0]
-        subsets = subsets_for_host(destination_rules_for(snapshot, [host]), host)
-        counts: dict[str, float] = {}
-        for e in snapshot.edges_into(service):
-            w = snapshot.workload(e.destination_workload) if e.destination_workload else None
-            if w is None or e.request_rate <= 0:
-                continue
-            labels = workload_labels(w)
-            name = next((n for n, (_dr, sel) in sorted(subsets.items()) if sel and selects(sel, labels)), "(none)")
-            counts[name] = counts.get(name, 0.0) + e.request_rate * snapshot.window_s
+        observed, _callers = requests_by_subset(snapshot, service, next(iter(only_dead))[0])
+        counts = {"(none)" if subset is None else subset: n for subset, n in observed.items()}
         require_requests(counts, f"the subsets of {service}")
         total = sum(counts.values())
         for (h, subset), index in sorted(only_dead.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):

@@ -26,26 +26,18 @@ from meshobs.model import ConfigResource, Mesh, MeshSnapshot
 
 from .base import CouldNotCheck, Finding, Settings, analyzer, finding
 from .inventory import (
-    CLUSTER_SUFFIX,
     config_listed_everywhere,
     declared_service,
     has_service_entries,
     pod_labels,
     selects,
     service_entries_for,
+    service_of_host,
     touched_by,
     visible_entries,
     vouches_for_config,
     vouches_for_services,
 )
-
-
-def _host_namespace(host: str) -> str | None:
-    """``name.ns.svc.cluster.local`` -> ``ns``; None for a name outside the cluster."""
-    if not host.endswith(CLUSTER_SUFFIX):
-        return None
-    parts = host[: -len(CLUSTER_SUFFIX)].split(".")
-    return parts[1] if len(parts) == 2 else None
 
 
 @analyzer("config.host_not_found", Category.CONFIG, ("VirtualService", "ServiceEntry", "Service"), ("MSH0223",),
@@ -63,7 +55,8 @@ def host_not_found(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Findi
             if visible_entries(entries, vs.namespace) or declared_service(snapshot, d.host) is not None:
                 judged += 1
                 continue
-            namespace = _host_namespace(d.host)
+            named = service_of_host(d.host)
+            namespace = named.namespace if named is not None else None
             # Judge only what the input vouches for: the Services of the host's namespace, or, for
             # a name outside the cluster, ServiceEntries at all, listed in every namespace (one
             # exported to all may live in any).

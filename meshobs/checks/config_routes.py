@@ -113,6 +113,24 @@ def _own_routes(vs: ConfigResource, hosts: set[str]) -> list[VsRoute]:
     return [r for r in http_routes(vs) if r.destinations and all(d.host in hosts for d in r.destinations)]
 
 
+def requests_by_subset(snapshot: MeshSnapshot, service: ServiceRef,
+                       host: str) -> tuple[dict[str | None, float], set[WorkloadRef]]:
+    """Requests (rate x window) into ``service`` per subset of ``host`` whose DestinationRule
+    labels its destination workload carries (None: no subset's), and the callers that sent them."""
+    subsets = subsets_for_host(destination_rules_for(snapshot, [host]), host)
+    counts: dict[str | None, float] = {}
+    callers: set[WorkloadRef] = set()
+    for e in snapshot.edges_into(service):
+        w = snapshot.workload(e.destination_workload) if e.destination_workload else None
+        if w is None or e.request_rate <= 0:
+            continue
+        callers.add(e.source)
+        labels = workload_labels(w)
+        subset = next((name for name, (_, sel) in sorted(subsets.items()) if sel and selects(sel, labels)), None)
+        counts[subset] = counts.get(subset, 0.0) + e.request_rate * snapshot.window_s
+    return counts, callers
+
+
 # -- observed split --------------------------------------------------------------------------
 @check("config.split_mismatch", Category.CONFIG, ("config", "requests"), ("MSH0205",), mesh=Mesh.ISTIO)
 def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
@@ -131,19 +149,8 @@ def split_mismatch(snapshot: MeshSnapshot, service: ServiceRef, settings: Settin
     default = next((r for r in reversed(routes) if not r.has_match), None)
     if default is None or not all(d.subset for d in default.destinations) or len(default.destinations) < 2:
         return
-    host = next(iter(default.destinations)).host
-    subsets = subsets_for_host(destination_rules_for(snapshot, [host]), host)
-    counts: dict[str, float] = {}
-    callers: set[WorkloadRef] = set()
-    for e in snapshot.edges_into(service):
-        w = snapshot.workload(e.destination_workload) if e.destination_workload else None
-        if w is None or e.request_rate <= 0:
-            continue
-        callers.add(e.source)
-        labels = workload_labels(w)
-        subset = next((name for name, (_, sel) in sorted(subsets.items()) if sel and selects(sel, labels)), None)
-        if subset is not None:
-            counts[subset] = counts.get(subset, 0.0) + e.request_rate * snapshot.window_s
+    observed, callers = requests_by_subset(snapshot, service, next(iter(default.destinations)).host)
+    counts = {subset: n for subset, n in observed.items() if subset is not None}
     matched_elsewhere = any(r.has_match and r is not default for r in routes)
     require_requests(counts, f"the subsets of {service}")
     verdict = judge_split(counts, {k: float(v) for k, v in default.weights().items()},

@@ -11,20 +11,20 @@ same calls go out through ``PassthroughCluster``: intended, and judged like any 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from meshobs.catalogue import Category
 from meshobs.istio_config import pick_resources
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot, ServiceRef, Workload, WorkloadRef
 
+from .analyzers_sidecar import SIDECAR
+from .analyzers_sidecar import workload_selector as selector
 from .base import Finding, Settings, check, finding
 from .config import workload_labels
 from .inventory import selects
 from .meshconfig import REGISTRY_ONLY, mesh_config, outbound_mode, root_namespace
 from .traffic import BLACKHOLE, _r, outbound_edges, require_requests
 
-SIDECAR = "Sidecar"
 IMPORT_ALL = "*/*"
 
 
@@ -34,12 +34,6 @@ def sidecar_for(snapshot: MeshSnapshot, workload: Workload) -> ConfigResource | 
     namespace's."""
     labels = workload_labels(workload)
     sidecars = pick_resources(snapshot, SIDECAR)
-
-    def selector(r: ConfigResource) -> Mapping[str, Any] | None:
-        ws = r.spec.get("workloadSelector")
-        sel = ws.get("labels") if isinstance(ws, Mapping) else None
-        return sel if isinstance(sel, Mapping) and sel else None
-
     for candidates in ([r for r in sidecars if r.namespace == workload.namespace and (s := selector(r)) is not None
                         and selects(s, labels)],
                        [r for r in sidecars if r.namespace == workload.namespace and selector(r) is None],

@@ -148,6 +148,14 @@ def _by_fqdn(snapshot: MeshSnapshot) -> dict[str, ServiceRef]:
     return {s.fqdn: s.ref for s in snapshot.services if not s.ref.is_unknown}
 
 
+def service_of_host(host: str) -> ServiceRef | None:
+    """The Service ``name.ns.svc.cluster.local`` names; None for a name outside the cluster."""
+    if not host.endswith(CLUSTER_SUFFIX):
+        return None
+    parts = host[: -len(CLUSTER_SUFFIX)].split(".")
+    return ServiceRef(parts[1], parts[0]) if len(parts) == 2 else None
+
+
 def services_of_hosts(snapshot: MeshSnapshot, hosts: Iterable[str]) -> list[ServiceRef]:
     """The services (declared or implied) that answer to any of ``hosts`` (FQDN patterns).
 
@@ -163,9 +171,9 @@ def services_of_hosts(snapshot: MeshSnapshot, hosts: Iterable[str]) -> list[Serv
             found.update((ref, None) for name, ref in index.items() if host_matches(pattern, name))
             continue
         # name.namespace.svc.cluster.local names its service, known to the snapshot or not.
-        parts = pattern[: -len(CLUSTER_SUFFIX)].split(".")
-        if len(parts) == 2:
-            found[index.get(pattern, ServiceRef(parts[1], parts[0]))] = None
+        named = service_of_host(pattern)
+        if named is not None:
+            found[index.get(pattern, named)] = None
     return sorted(found)
 
 

@@ -25,6 +25,11 @@ REQUEST_AUTHENTICATION = "RequestAuthentication"
 FILTERS = {"403": ("rbac", AUTHORIZATION_POLICY), "401": ("jwt_authn", REQUEST_AUTHENTICATION)}
 
 
+def action_of(policy: ConfigResource) -> str:
+    """An AuthorizationPolicy's action, ALLOW when it sets none (as Istio reads it)."""
+    return str(policy.spec.get("action") or "ALLOW").upper()
+
+
 def selector_of(policy: ConfigResource) -> dict[str, str] | None:
     """A policy's ``selector.matchLabels`` (None: the whole namespace)."""
     block = policy.spec.get("selector")

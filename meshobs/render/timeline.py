@@ -22,14 +22,6 @@ def _clock(t: datetime | None) -> str:
     return t.strftime("%H:%M:%S") if t is not None else ""
 
 
-def _level(onset: Onset, x: float) -> str:
-    if math.isnan(x):
-        return "?"
-    if onset.signal == "errors":
-        return f"{x * 100:.3g}%"
-    return f"{x:.0f} ms" if x < 1000 else f"{x / 1000:.3g} s"
-
-
 def _view(onset: Onset) -> str:
     if onset.signal != "errors":
         return "p99"
@@ -39,8 +31,8 @@ def _view(onset: Onset) -> str:
 
 def onset_line(onset: Onset) -> str:
     """"errors on rides/booking-api started (0% -> 18%, as its callers see it), 40 s after ..."."""
-    levels = (f"{_level(onset, onset.after)}" if onset.before_history
-              else f"{_level(onset, onset.before)} -> {_level(onset, onset.after)}")
+    levels = (onset.level(onset.after) if onset.before_history
+              else f"{onset.level(onset.before)} -> {onset.level(onset.after)}")
     text = f"{onset.signal} on {onset.service} {'already there' if onset.before_history else 'started'} " \
            f"({levels}, {_view(onset)})"
     change = onset.change

@@ -16,6 +16,7 @@ change (``config.changed_before_onset``), the engine (evidence on findings, the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -57,6 +58,14 @@ class Onset:
     @property
     def before_history(self) -> bool:
         return self.started is None
+
+    def level(self, x: float) -> str:
+        """A level of this onset's signal in words: ``18%``, ``120 ms``, ``2.4 s`` (``?``: unknown)."""
+        if math.isnan(x):
+            return "?"
+        if self.signal == ERRORS:
+            return f"{x * 100:.3g}%"
+        return f"{x:.0f} ms" if x < 1000 else f"{x / 1000:.3g} s"
 
 
 @dataclass(frozen=True)
