@@ -264,3 +264,31 @@ def test_the_servers_own_timeout_is_a_timeout(status: int, body: str) -> None:
     latency = raw.get("query:latency_p50")
     assert latency is not None and latency.meta["timed_out"] == 10.5
     assert latency.error is not None and "timed out after 10.5 s" in latency.error
+
+
+def test_a_neighbourhoods_latency_query_timing_out_costs_only_latency() -> None:
+    """The scoped phase's one bucket query runs past its timeout: latency is "could not check:
+    query latency timed out", the other scoped queries answered and are used."""
+    scope = Scope(target=ServiceRef("shop", "cart"), services=frozenset({ServiceRef("shop", "cart")}),
+                  workloads=frozenset({WorkloadRef("shop", "web-v1")}))
+    empty = json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}})
+
+    def instant(path: str, _headers: dict[str, str]) -> tuple[int, str]:
+        if parse_qs(urlsplit(path).query)["query"][0].startswith("sum by (le, "):
+            time.sleep(2.0)
+        return 200, empty
+
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", handler=instant)
+        srv.route("/api/v1/query_range", body='{"status":"success","data":{"resultType":"matrix","result":[]}}')
+        collector, config = _collector(srv.url, timeout="500ms", recording_rules="off")
+        start = time.monotonic()
+        (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config,  # type: ignore[arg-type]
+                                              scope=scope, phase="scoped"))
+        took = time.monotonic() - start
+    latency = raw.get("query:latency")
+    assert latency is not None and latency.meta["timed_out"] == 0.5 and took < 1.8
+    assert all(p.ok for p in raw.payloads if p.key != "query:latency")
+    (status,) = prom.normalize(raw, CTX).sources
+    assert "query latency timed out after 0.5 s" in str(status.inputs["latency"])
+    assert status.inputs.get("control_plane") is None and status.inputs.get("history") is None
