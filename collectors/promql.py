@@ -3,7 +3,8 @@
 The whole mesh is read with the fixed set of queries below, whatever its size: aggregation
 happens inside the server (``sum by``, ``histogram_quantile``), never one query per namespace or
 service, and never by downloading raw series. A scoped question (``diagnose SERVICE``) sends the
-same queries with label matchers narrowed to the neighbourhood (:func:`scope_matchers`).
+same queries with label matchers narrowed to the neighbourhood (:func:`scope_matchers`), except
+that its latency is one bucket query (:data:`LATENCY_BUCKETS`).
 
 Every query reads either the metric Istio's proxies export (``istio_requests_total``) or, when the
 server has them, the series of Istio's recommended recording rules (``workload:istio_requests_total``
@@ -120,9 +121,9 @@ class Query:
 # 83,480 series, 28 MB of JSON that meshobs then had to decode (seconds of Python); one quantile
 # query answers 4,174 series, 1.4 MB. PromQL cannot share the inner rate() between quantiles, so
 # the server evaluates the buckets' rate once per quantile (each about what the bucket query cost
-# it); they run concurrently, and a scoped question narrows them to the neighbourhood first, where
-# they cost milliseconds. The choice of reporter (source's, else destination's) stays in
-# normalize, where it is made per edge from the requests' answer.
+# it); they run concurrently. A scoped question sends LATENCY_BUCKETS instead. The choice of
+# reporter (source's, else destination's) stays in normalize, where it is made per edge from the
+# requests' answer.
 QUERIES: dict[str, Query] = {q.name: q for q in (
     Query("requests", REQUESTS, REQUEST_LABELS, GRAPH, positive=True),
     Query("latency_p50", DURATION, LATENCY_LABELS, SCOPED, quantile=0.5),
