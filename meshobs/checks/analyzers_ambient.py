@@ -98,7 +98,8 @@ def l7_attributes(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 @analyzer("config.ambient_ineffective", Category.CONFIG,
-          (*SIDECAR_ONLY, AUTHZ, NAMESPACE, "Service", "Workload", "Pod"), ("MSH0252", "MSH0253"), mesh=Mesh.ISTIO)
+          (*SIDECAR_ONLY, AUTHZ, NAMESPACE, "Service", "Workload", "Pod", "MeshConfig"), ("MSH0252", "MSH0253"),
+          mesh=Mesh.ISTIO)
 def ambient_ineffective(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A Sidecar, EnvoyFilter, WasmPlugin or RequestAuthentication applies only to ambient pods,
     which have no Envoy to apply it (IST0167); an AuthorizationPolicy with HTTP rules reaches

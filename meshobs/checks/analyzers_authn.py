@@ -94,7 +94,8 @@ def jwks_problem(snapshot: MeshSnapshot, url: str) -> tuple[str, dict[str, Any]]
 
 
 @analyzer("config.request_authentication", Category.CONFIG,
-          (REQUEST_AUTHN, NAMESPACE, "Gateway", "Service", "Workload", "Pod"), ("MSH0256", "MSH0258"), mesh=Mesh.ISTIO)
+          (REQUEST_AUTHN, NAMESPACE, "Gateway", "Service", "Workload", "Pod", "MeshConfig"), ("MSH0256", "MSH0258"),
+          mesh=Mesh.ISTIO)
 def request_authentication(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A RequestAuthentication has istiod fetch keys from a URL it should not (not HTTPS, an
     internal address, a Service that does not exist), or applies to a workload whose Service

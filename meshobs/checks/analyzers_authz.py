@@ -56,7 +56,7 @@ PRINCIPAL = re.compile(r"^(?P<domain>[^/]+)/ns/(?P<namespace>[^/]+)/sa/(?P<accou
 # Source fields (and ``when`` keys) that read the peer's mTLS identity.
 IDENTITY_FIELDS = ("principals", "notPrincipals", "namespaces", "notNamespaces")
 IDENTITY_KEYS = {"source.principal": "principals", "source.namespace": "namespaces"}
-KINDS = (AUTHZ, NAMESPACE, KUBERNETES_GATEWAY, "Service", "Workload", "Pod")
+KINDS = (AUTHZ, NAMESPACE, KUBERNETES_GATEWAY, "Service", "Workload", "Pod", "MeshConfig")
 
 
 @dataclass(frozen=True)
@@ -219,8 +219,8 @@ def _fails_open(action: str, negative: bool) -> bool:
     return (action == "DENY" and not negative) or (action == "ALLOW" and negative)
 
 
-@analyzer("config.authz_requires_mtls", Category.CONFIG, (AUTHZ, PEER_AUTHENTICATION, NAMESPACE, "Workload", "Pod"),
-          ("MSH0257",), mesh=Mesh.ISTIO)
+@analyzer("config.authz_requires_mtls", Category.CONFIG, (AUTHZ, PEER_AUTHENTICATION, NAMESPACE, "Workload", "Pod",
+                                                                        "MeshConfig"), ("MSH0257",), mesh=Mesh.ISTIO)
 def authz_requires_mtls(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """An AuthorizationPolicy matches on principals or namespaces for workloads whose
     PeerAuthentication does not enforce mTLS, so requests without a peer identity get around it

@@ -59,7 +59,7 @@ def _namespace_subject(ns: ConfigResource) -> str:
     return f"Namespace {ns.name}"
 
 
-@analyzer("config.namespace_injection", Category.CONFIG, (NAMESPACE, *PROXY_POLICIES, "Workload", "Pod"),
+@analyzer("config.namespace_injection", Category.CONFIG, (NAMESPACE, *PROXY_POLICIES, "Workload", "Pod", "MeshConfig"),
           ("MSH0260", "MSH0261"), mesh=Mesh.ISTIO)
 def namespace_injection(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A namespace outside the mesh holds policies only proxies enforce (IST0102), or its labels

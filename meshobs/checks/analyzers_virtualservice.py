@@ -267,7 +267,8 @@ def _authenticated(snapshot: MeshSnapshot, namespaces: Iterable[str], label_sets
 
 
 @analyzer("config.jwt_claim_route", Category.CONFIG, ("VirtualService", "Gateway", "RequestAuthentication",
-                                                       "Workload", "Pod", "Service"), ("MSH0233",), mesh=Mesh.ISTIO)
+                                                       "Workload", "Pod", "Service", "MeshConfig"), ("MSH0233",),
+          mesh=Mesh.ISTIO)
 def jwt_claim_without_authentication(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A gateway VirtualService routes on a JWT claim (``@request.auth.claims.*``), but no
     RequestAuthentication applies to the gateway's pods, so the claim is never there

@@ -84,7 +84,8 @@ def istio_services(snapshot: MeshSnapshot) -> list[Service]:
     return [s for s in snapshot.services if not s.ref.is_unknown and mesh_of(snapshot, s.ref) is not Mesh.APPMESH]
 
 
-@analyzer("config.unknown_subset", Category.CONFIG, ("VirtualService", "DestinationRule", "Service"), ("MSH0201",),
+@analyzer("config.unknown_subset", Category.CONFIG, ("VirtualService", "DestinationRule", "Service", "MeshConfig"),
+          ("MSH0201",),
           mesh=Mesh.ISTIO)
 def unknown_subset(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A VirtualService routes (or mirrors) to a subset that no DestinationRule for its host defines."""

@@ -68,8 +68,8 @@ def _pa_name(pa: ConfigResource | None) -> str:
     return f"{pa.namespace}/{pa.name}" if pa else "(mesh default)"
 
 
-@analyzer("certs.mtls_conflict", Category.CERTS, ("PeerAuthentication", "DestinationRule", "Service", "Workload"),
-          ("MSH0306",), mesh=Mesh.ISTIO)
+@analyzer("certs.mtls_conflict", Category.CERTS, ("PeerAuthentication", "DestinationRule", "Service", "Workload",
+                                                                  "MeshConfig"), ("MSH0306",), mesh=Mesh.ISTIO)
 def mtls_conflict(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """PeerAuthentication is STRICT for a service while a client DestinationRule sets tls DISABLE/SIMPLE."""
     for svc in istio_services(snapshot):

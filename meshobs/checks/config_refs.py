@@ -131,7 +131,8 @@ def _selector(resource: ConfigResource) -> dict[str, Any] | None:
     return dict(labels) if isinstance(labels, Mapping) and labels else None
 
 
-@analyzer("config.selector_matches_nothing", Category.CONFIG, (*SELECTOR_PATHS, "Workload", "Pod", "Service"),
+@analyzer("config.selector_matches_nothing", Category.CONFIG, (*SELECTOR_PATHS, "Workload", "Pod", "Service",
+                                                                            "MeshConfig"),
           ("MSH0225",), mesh=Mesh.ISTIO)
 def selector_matches_nothing(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A policy, Sidecar or filter selects its workloads by labels that no pod of its namespace
