@@ -13,7 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 
@@ -22,6 +22,8 @@ import requests
 READY_TIMEOUT_S = 60.0
 ATTEMPTS = 5
 BACKFILL_TIMEOUT_S = 600.0
+# Bytes of OpenMetrics text per promtool run (see backfill).
+BACKFILL_PART_BYTES = 512 * 1024 * 1024
 
 
 class PrometheusServer:
@@ -71,23 +73,62 @@ def tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def backfill(openmetrics_text: str, workdir: Path, promtool: str = "promtool") -> Path:
-    """Write ``openmetrics_text`` as TSDB blocks under ``workdir/tsdb``; returns that path."""
+def backfill(openmetrics_text: str | Iterable[str], workdir: Path, promtool: str = "promtool",
+             part_bytes: int = BACKFILL_PART_BYTES) -> Path:
+    """Write OpenMetrics samples as TSDB blocks under ``workdir/tsdb``; returns that path.
+
+    ``openmetrics_text`` is the whole text or its pieces in order (each ending in a newline,
+    as :func:`meshobs.demo.prometheus.openmetrics_chunks` makes them). Pieces go to a file of at
+    most about ``part_bytes``, backfilled and deleted before the next is written: promtool maps
+    its input file whole (a generated 5,000-service mesh is ~16 GB of text), so a part bounds
+    both the disk and the pages it touches. Each part is a complete OpenMetrics document; the
+    blocks of the parts overlap in time, which Prometheus (>= 2.39) reads as one.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
-    source = workdir / "metrics.om"
-    source.write_text(openmetrics_text, encoding="utf-8")
     tsdb = workdir / "tsdb"
     tsdb.mkdir(exist_ok=True)
-    done = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(tsdb)],
-                          capture_output=True, text=True, timeout=BACKFILL_TIMEOUT_S, check=False)
-    source.unlink()  # the blocks hold it now; the text can be hundreds of MB
-    if done.returncode != 0:
-        raise RuntimeError(f"promtool could not backfill the metrics (exit {done.returncode}): "
-                           f"{(done.stderr or done.stdout).strip()[-800:]}")
+    if isinstance(openmetrics_text, str):
+        _backfill_part(openmetrics_text, workdir, tsdb, promtool)
+        return tsdb
+    family = ""  # the "# TYPE" line a part continues, repeated at the top of the next part
+    part: list[str] = []
+    size = 0
+    for piece in openmetrics_text:
+        if piece.startswith("# TYPE "):
+            family = piece
+        elif piece.startswith("# EOF"):
+            continue
+        elif not part:
+            part.append(family)
+        part.append(piece)
+        size += len(piece)
+        if size >= part_bytes:
+            _backfill_part(part, workdir, tsdb, promtool)
+            part, size = [], 0
+    if part:
+        _backfill_part(part, workdir, tsdb, promtool)
     return tsdb
 
 
-def start_prometheus(openmetrics_text: str, workdir: Path, *, binary: str = "prometheus",
+def _backfill_part(text: str | list[str], workdir: Path, tsdb: Path, promtool: str) -> None:
+    source = workdir / "metrics.om"
+    with source.open("w", encoding="utf-8") as out:
+        if isinstance(text, str):
+            out.write(text)
+        else:
+            out.writelines(text)
+            out.write("# EOF\n")
+    try:
+        done = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(tsdb)],
+                              capture_output=True, text=True, timeout=BACKFILL_TIMEOUT_S, check=False)
+    finally:
+        source.unlink()  # the blocks hold it now; the text can be GBs
+    if done.returncode != 0:
+        raise RuntimeError(f"promtool could not backfill the metrics (exit {done.returncode}): "
+                           f"{(done.stderr or done.stdout).strip()[-800:]}")
+
+
+def start_prometheus(openmetrics_text: str | Iterable[str], workdir: Path, *, binary: str = "prometheus",
                      promtool: str = "promtool", rules: Path | None = None,
                      rules_range: tuple[float, float] | None = None) -> PrometheusServer:
     """Backfill ``openmetrics_text`` and start Prometheus on it; waits until ``/-/ready``.

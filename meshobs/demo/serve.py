@@ -336,49 +336,15 @@ def serve_scenario(name: str | None, workdir: str | Path, *, prometheus: bool | 
                     istiod_url=istiod_url, _servers=dict(zip(("kubernetes", "envoy", "jaeger"), servers[:3])))
 
 
-def _openmetrics(scenario: Scenario) -> str:
+def _openmetrics(scenario: Scenario) -> Iterator[str]:
     """What the demo's Prometheus is backfilled with: an authored scenario's hour of history
-    (traffic phases, istiod's metrics), or the classic demo's steady window."""
+    (traffic phases, istiod's metrics), or the classic demo's steady window. In pieces, made as
+    the backfill writes them: the whole text of generated-1000 is 3.2 GB."""
     if scenario.rich:
         from .build import scenario_timeline
-        from .prom_timeline import openmetrics_text
+        from .prom_timeline import openmetrics_chunks as timeline_chunks
 
-        return openmetrics_text(scenario_timeline(scenario), scenario.time)
-    from .prometheus import openmetrics
+        return timeline_chunks(scenario_timeline(scenario), scenario.time)
+    from .prometheus import openmetrics_chunks
 
-    return openmetrics(scenario.edges, scenario.time, scenario.window_s)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m meshobs.demo.serve NAME DIR``: serve until interrupted."""
-    import sys
-    import time
-
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m meshobs.demo.serve NAME WORKDIR", file=sys.stderr)
-        return 2
-    try:
-        with StopOnSigterm() as stop:
-            demo = None
-            try:
-                with stop.hold():
-                    demo = serve_scenario(args[0], args[1])
-            except KeyboardInterrupt:  # raised as the hold ends: stop what was started
-                if demo is not None:
-                    demo.stop()
-                raise
-            with demo:
-                print(f"serving {demo.name}; config: {demo.config_path} (Ctrl-C to stop)", flush=True)
-                while True:
-                    time.sleep(3600)
-    except WorkdirInUse as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the servers are stopped by now
-        pass
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return openmetrics_chunks(scenario.edges, scenario.time, scenario.window_s)
