@@ -194,11 +194,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
-                 before: Path | None = None) -> dict[str, Any]:
+                 before: Path | None = None, others: list[str] | None = None) -> dict[str, Any]:
     """``served``: the meshobs.yaml of a ``demo serve generated-N`` already running (it is left
     running); otherwise one is started for the measurement and stopped after it. ``before``:
     another checkout whose ``diagnose SERVICE`` runs alternate with this one's, on the same
-    servers (a before/after from the same minutes of a shared machine)."""
+    servers (a before/after from the same minutes of a shared machine). ``others``: more
+    services to ask about the same way (e.g. one with many callers), after the picked one."""
     target, direct = pick_target(n)
     workdir = base / f"live-{n}"
     t0 = time.monotonic()
@@ -222,6 +223,7 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
             if before is not None:
                 same = same and old_done.stdout == done.stdout
         scoped = _child_live(config, target)
+        also = [_ask(config, other, runs) for other in others or []]
         if before is not None:
             scoped["before"] = {"runs": [round(w, 2) for w in before_walls],
                                 "median_s": round(statistics.median(before_walls), 2),
@@ -237,7 +239,22 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
             "diagnose_service": {"runs": [round(w, 2) for w in walls], "median_s": round(statistics.median(walls), 2),
                                  "cpu_median_s": round(statistics.median(cpus), 2),
                                  "exit_codes": sorted(codes), **scoped},
+            "diagnose_others": also,
             "diagnose_all": {"wall_s": round(all_wall, 2), "exit_code": all_done.returncode, **mesh}}
+
+
+def _ask(config: Path, target: str, runs: int) -> dict[str, Any]:
+    """``diagnose target`` ``runs`` times (wall and CPU medians), then once instrumented."""
+    walls, cpus, codes = [], [], set()
+    for _ in range(runs):
+        wall, done = _run([sys.executable, "-m", "meshobs", "diagnose", target, "--config", str(config),
+                           "-o", "json", "--timeout", "600s"])
+        walls.append(wall)
+        cpus.append(_CPU[-1])
+        codes.add(done.returncode)
+    return {"target": target, "runs": [round(w, 2) for w in walls], "median_s": round(statistics.median(walls), 2),
+            "cpu_median_s": round(statistics.median(cpus), 2), "exit_codes": sorted(codes),
+            **_child_live(config, target)}
 
 
 def _checkout_env(checkout: Path | None = None) -> dict[str, str]:
@@ -336,6 +353,8 @@ def main() -> int:
                         help="another checkout to replay and ask the live questions with (before/after)")
     parser.add_argument("--served", action="append", default=[], metavar="N=CONFIG",
                         help="measure a generated-N already served (meshobs demo serve) through its config")
+    parser.add_argument("--also", action="append", default=[], metavar="N=SERVICE",
+                        help="another service to ask about live at size N (e.g. one with many callers)")
     parser.add_argument("--note", default="")
     parser.add_argument("--replay-runs", default="", metavar="N=RUNS,...",
                         help="replays per size (the median is reported; default one), e.g. 1000=3,5000=3")
@@ -352,7 +371,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="meshobs-bench-live-") as tmp:
         for n in sizes(args.live):
             print(f"live {n} ...", file=sys.stderr, flush=True)
-            result["live"][str(n)] = measure_live(n, args.runs, Path(tmp), served.get(n), before)
+            others = [v for k, v in (x.split("=", 1) for x in args.also) if int(k) == n]
+            result["live"][str(n)] = measure_live(n, args.runs, Path(tmp), served.get(n), before, others)
     replay_runs = {int(k): int(v) for k, v in (x.split("=", 1) for x in args.replay_runs.split(",") if x.strip())}
     for n in sorted(set(sizes(args.replay)) | set(sizes(args.growth))):
         print(f"replay {n} ...", file=sys.stderr, flush=True)
@@ -389,13 +409,15 @@ def render(result: dict[str, Any]) -> str:
             return f"{wall / answering:.1f}x" if answering else "-"
 
         for n, live in result["live"].items():
-            one, every = live["diagnose_service"], live["diagnose_all"]
-            lines.append(f"| {n} | diagnose {live['target']} | {one['median_s']} | {one.get('mb_received')} | "
-                         f"{one.get('envoy_admin_requests')} | {one.get('promql_queries')} | "
-                         f"{one.get('prometheus_answering_s')} | {one.get('prometheus_evaluating_s', '-')} | "
-                         f"{ratio(one['median_s'], one)} | {one.get('jaeger_requests')} | "
-                         f"{one.get('kubernetes_requests')} | {one.get('neighbourhood_services')} / "
-                         f"{one.get('neighbourhood_workloads')} |")
+            every = live["diagnose_all"]
+            asked = [{"target": live["target"], **live["diagnose_service"]}, *live.get("diagnose_others", [])]
+            for one in asked:
+                lines.append(f"| {n} | diagnose {one['target']} | {one['median_s']} | {one.get('mb_received')} | "
+                             f"{one.get('envoy_admin_requests')} | {one.get('promql_queries')} | "
+                             f"{one.get('prometheus_answering_s')} | {one.get('prometheus_evaluating_s', '-')} | "
+                             f"{ratio(one['median_s'], one)} | {one.get('jaeger_requests')} | "
+                             f"{one.get('kubernetes_requests')} | {one.get('neighbourhood_services')} / "
+                             f"{one.get('neighbourhood_workloads')} |")
             lines.append(f"| {n} | diagnose --all | {every['wall_s']} | {every.get('mb_received')} | "
                          f"{every.get('envoy_admin_requests')} | {every.get('promql_queries')} | "
                          f"{every.get('prometheus_answering_s')} | {every.get('prometheus_evaluating_s', '-')} | "
@@ -403,6 +425,7 @@ def render(result: dict[str, Any]) -> str:
                          f"{every.get('kubernetes_requests')} | mesh-wide ({every.get('proxies_in_mesh')} proxies) |")
         lines += ["", "`diagnose SERVICE` runs: " + "; ".join(
             f"{n}: {live['diagnose_service']['runs']}"
+            + "".join(f", {o['target']} {o['runs']}" for o in live.get("diagnose_others", []))
             + (f" (measured {live['measured']})" if live.get("measured") else "")
             for n, live in result["live"].items()), ""]
         befores = {n: live["diagnose_service"]["before"] for n, live in result["live"].items()

@@ -218,26 +218,32 @@ def traffic_series(edges: Iterable[EdgeTraffic]) -> list[Series]:
 def openmetrics_text(timeline: Timeline, end: datetime) -> str:
     """The samples of every series as OpenMetrics text for ``promtool tsdb create-blocks-from
     openmetrics`` (timestamps in seconds; a family's series together; samples in time order)."""
+    return "".join(openmetrics_chunks(timeline, end))
+
+
+def openmetrics_chunks(timeline: Timeline, end: datetime) -> Iterator[str]:
+    """:func:`openmetrics_text` in pieces (a family header, or one group's samples), made as
+    they are consumed, so the demo server writes them to its backfill file without the whole text."""
     end_s = end.timestamp()
     ages = timeline.ages()
     families: dict[str, tuple[str, dict[tuple[tuple[str, str], ...], list[Series]]]] = {}
     for s in timeline.series:
         group_labels = tuple((k, v) for k, v in s.labels.items() if k != "le")
         families.setdefault(s.family, (s.kind, {}))[1].setdefault(group_labels, []).append(s)
-    out: list[str] = []
     for family, (kind, groups) in families.items():
-        out.append(f"# TYPE {family} {kind}")
+        yield f"# TYPE {family} {kind}\n"
         for members in groups.values():
             heads = [(dict(timeline.points(s)), f"{s.name}{{{_label_text(s.labels)}}} ") for s in members]
+            out: list[str] = []
             for age in ages:
                 t = end_s - age
                 stamp = f"{t:.0f}" if t == int(t) else f"{t:.3f}"
                 for values, head in heads:
                     v = values.get(age)
                     if v is not None:
-                        out.append(f"{head}{v!r} {stamp}")
-    out.append("# EOF")
-    return "\n".join(out) + "\n"
+                        out.append(f"{head}{v!r} {stamp}\n")
+            yield "".join(out)
+    yield "# EOF\n"
 
 
 # -- what the collector's queries answer -------------------------------------------------------

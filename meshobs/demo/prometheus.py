@@ -140,7 +140,19 @@ def openmetrics(traffic: list[EdgeTraffic], end: datetime, window_s: float, step
     With ``pods`` > 1 every reporting workload runs that many pods, each reporting its share
     of the traffic under the scrape labels Istio's sample Prometheus config adds (``instance``,
     ``kubernetes_namespace``, ``kubernetes_pod_name``): what Istio's recording rules sum away.
+
+    The whole text of a big mesh is GBs (3.2 GB at 1,000 services): the demo server writes
+    :func:`openmetrics_chunks` to files instead.
     """
+    return "".join(openmetrics_chunks(traffic, end, window_s, step_s, history_s, pods))
+
+
+def openmetrics_chunks(traffic: list[EdgeTraffic], end: datetime, window_s: float, step_s: float = 15.0,
+                       history_s: float | None = None, pods: int = 1) -> Iterator[str]:
+    """:func:`openmetrics`'s text in pieces (a family header, or one series' samples), made as
+    they are consumed. OpenMetrics wants a family's series together, so the metrics are walked
+    once per family (cheap: the label sets; the samples are written once) instead of holding
+    every family's lines until the end."""
     history = window_s + 60.0 if history_s is None else history_s
     n = max(1, int(history // step_s))
     end_s = end.timestamp()
@@ -148,19 +160,19 @@ def openmetrics(traffic: list[EdgeTraffic], end: datetime, window_s: float, step
     stamp = [(f"{t:.0f}" if t == int(t) else f"{t:.3f}") for t in times]
     # Counters start one step above zero so no rate() window begins at a reset.
     elapsed = [t - times[0] + step_s for t in times]
-    families: dict[str, tuple[str, list[str]]] = {}
-    for family, kind, labels, samples in _per_pod(_metrics(traffic), pods):
-        lines = families.setdefault(family, (kind, []))[1]
-        fixed = [(f"{family}{suffix}{{{_label_text({**labels, **extra})}}} ", rate)
-                 for suffix, extra, rate in samples]
-        for ts, dt in zip(stamp, elapsed, strict=True):
-            lines.extend(f"{head}{rate * dt!r} {ts}" for head, rate in fixed)
-    out: list[str] = []
-    for family, (kind, lines) in families.items():
-        out.append(f"# TYPE {family} {kind}")
-        out.extend(lines)
-    out.append("# EOF")
-    return "\n".join(out) + "\n"
+    families: dict[str, str] = {}  # in order of first appearance, as the text has always been
+    for family, kind, _labels, _samples in _metrics(traffic):
+        families.setdefault(family, kind)
+    for family, kind in families.items():
+        yield f"# TYPE {family} {kind}\n"
+        for name, _kind, labels, samples in _per_pod(_metrics(traffic), pods):
+            if name != family:
+                continue
+            fixed = [(f"{family}{suffix}{{{_label_text({**labels, **extra})}}} ", rate)
+                     for suffix, extra, rate in samples]
+            yield "".join(f"{head}{rate * dt!r} {ts}\n" for ts, dt in zip(stamp, elapsed, strict=True)
+                          for head, rate in fixed)
+    yield "# EOF\n"
 
 
 def prometheus_source(traffic: list[EdgeTraffic], time: datetime, window_s: float,

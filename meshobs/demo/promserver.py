@@ -13,7 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 
@@ -22,6 +22,8 @@ import requests
 READY_TIMEOUT_S = 60.0
 ATTEMPTS = 5
 BACKFILL_TIMEOUT_S = 600.0
+# Bytes of OpenMetrics text per promtool run (see backfill).
+BACKFILL_PART_BYTES = 512 * 1024 * 1024
 
 
 class PrometheusServer:
@@ -71,23 +73,71 @@ def tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def backfill(openmetrics_text: str, workdir: Path, promtool: str = "promtool") -> Path:
-    """Write ``openmetrics_text`` as TSDB blocks under ``workdir/tsdb``; returns that path."""
+def backfill(openmetrics_text: str | Iterable[str], workdir: Path, promtool: str = "promtool",
+             part_bytes: int | None = None) -> Path:
+    """Write OpenMetrics samples as TSDB blocks under ``workdir/tsdb``; returns that path.
+
+    ``openmetrics_text`` is the whole text or its pieces in order (each ending in a newline, as
+    :func:`meshobs.demo.prometheus.openmetrics_chunks` makes them). Pieces go to a file of about
+    ``part_bytes`` at most (default ``BACKFILL_PART_BYTES``), backfilled and deleted before the
+    next is written: promtool maps its input file whole (generated-5000 is ~16 GB of text), so
+    a part bounds both the disk and the pages it touches. Each part is a complete OpenMetrics
+    document; the parts' blocks overlap in time, which Prometheus (>= 2.39) reads as one.
+    """
+    part_bytes = part_bytes or BACKFILL_PART_BYTES
     workdir.mkdir(parents=True, exist_ok=True)
-    source = workdir / "metrics.om"
-    source.write_text(openmetrics_text, encoding="utf-8")
     tsdb = workdir / "tsdb"
     tsdb.mkdir(exist_ok=True)
-    done = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(tsdb)],
-                          capture_output=True, text=True, timeout=BACKFILL_TIMEOUT_S, check=False)
-    source.unlink()  # the blocks hold it now; the text can be hundreds of MB
-    if done.returncode != 0:
-        raise RuntimeError(f"promtool could not backfill the metrics (exit {done.returncode}): "
-                           f"{(done.stderr or done.stdout).strip()[-800:]}")
+    source = workdir / "metrics.om"
+    if isinstance(openmetrics_text, str):
+        source.write_text(openmetrics_text, encoding="utf-8")
+        _backfill_part(source, tsdb, promtool)
+        return tsdb
+    family = ""  # the "# TYPE" line a part continues, repeated at the top of the next part
+    out = None
+    size = 0
+    try:
+        for piece in openmetrics_text:
+            if piece.startswith("# TYPE "):
+                family = piece
+            elif piece.startswith("# EOF"):
+                continue
+            if out is None:
+                out = source.open("w", encoding="utf-8")
+                if piece is not family:
+                    out.write(family)
+            out.write(piece)
+            size += len(piece)
+            if size >= part_bytes:
+                out.write("# EOF\n")
+                out.close()
+                out, size = None, 0
+                _backfill_part(source, tsdb, promtool)
+        if out is not None:
+            out.write("# EOF\n")
+            out.close()
+            out = None
+            _backfill_part(source, tsdb, promtool)
+    finally:
+        if out is not None:
+            out.close()
+        source.unlink(missing_ok=True)
     return tsdb
 
 
-def start_prometheus(openmetrics_text: str, workdir: Path, *, binary: str = "prometheus",
+def _backfill_part(source: Path, tsdb: Path, promtool: str) -> None:
+    """One promtool run over ``source`` (deleted after: the blocks hold it now; a text can be GBs)."""
+    try:
+        done = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(tsdb)],
+                              capture_output=True, text=True, timeout=BACKFILL_TIMEOUT_S, check=False)
+    finally:
+        source.unlink()
+    if done.returncode != 0:
+        raise RuntimeError(f"promtool could not backfill the metrics (exit {done.returncode}): "
+                           f"{(done.stderr or done.stdout).strip()[-800:]}")
+
+
+def start_prometheus(openmetrics_text: str | Iterable[str], workdir: Path, *, binary: str = "prometheus",
                      promtool: str = "promtool", rules: Path | None = None,
                      rules_range: tuple[float, float] | None = None) -> PrometheusServer:
     """Backfill ``openmetrics_text`` and start Prometheus on it; waits until ``/-/ready``.

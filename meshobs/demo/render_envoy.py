@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -70,16 +71,66 @@ class _Counters:
 
 def render_proxies(scenario: Scenario) -> list[RawSource]:
     """One ``envoy:<ns>/<pod>`` RawSource per pod, in pod order."""
-    all_pods = pods(scenario)
-    root, root_key = root_ca("cluster.local", scenario.time - timedelta(days=200))
-    if scenario.rich:
-        from .envoy_rich import RichMeshView
+    proxies = LazyProxies(scenario, cache=0)
+    return [proxies.render(i) for i in proxies.indexes()]
 
-        mesh: cfg.MeshView = RichMeshView(scenario, all_pods)
-    else:
-        mesh = cfg.MeshView(scenario, all_pods)
-    # Pods without a sidecar (ambient, not injected) have no Envoy admin API to read.
-    return [_proxy(scenario, mesh, p, i, root, root_key) for i, p in enumerate(all_pods) if p.workload.sidecar]
+
+class LazyProxies:
+    """The proxies of ``scenario``, each rendered when first asked for and kept in a small LRU.
+
+    What the served demo holds instead of every proxy's answers: rendering all 7,400 sidecars
+    of generated-5000 takes minutes, while a question reads a neighbourhood's few dozen.
+    A proxy renders the same whenever it is asked for (nothing depends on render order), so
+    the answers are those of :func:`render_proxies`.
+    """
+
+    def __init__(self, scenario: Scenario, cache: int = 256) -> None:
+        self.scenario = scenario
+        self.pods = pods(scenario)
+        self._root, self._root_key = root_ca("cluster.local", scenario.time - timedelta(days=200))
+        if scenario.rich:
+            from .envoy_rich import RichMeshView
+
+            self._mesh: cfg.MeshView = RichMeshView(scenario, self.pods)
+        else:
+            self._mesh = cfg.MeshView(scenario, self.pods)
+        # Pods without a sidecar (ambient, not injected) have no Envoy admin API to read.
+        self._by_pod = {(p.namespace, p.name): i for i, p in enumerate(self.pods) if p.workload.sidecar}
+        self._cache: OrderedDict[int, RawSource] = OrderedDict()
+        self._size = cache
+        self._lock = threading.Lock()
+
+    def indexes(self) -> list[int]:
+        """The pod index of every proxy, in pod order."""
+        return list(self._by_pod.values())
+
+    def targets(self) -> list[dict[str, str]]:
+        """namespace, pod, workload and admin URL of every proxy (a RawSource's ``meta``), in pod order."""
+        return [{"namespace": p.namespace, "pod": p.name, "workload": p.workload.name,
+                 "url": f"http://{p.ip}:15000"} for p in (self.pods[i] for i in self.indexes())]
+
+    def render(self, index: int) -> RawSource:
+        """The proxy of pod ``index`` (of ``pods(scenario)``), rendered now."""
+        return _proxy(self.scenario, self._mesh, self.pods[index], index, self._root, self._root_key)
+
+    def get(self, namespace: str, pod: str) -> RawSource | None:
+        """The proxy of ``namespace/pod`` (None: no such pod, or it has no sidecar)."""
+        index = self._by_pod.get((namespace, pod))
+        if index is None:
+            return None
+        # One render at a time: they are CPU bound (the GIL), and a proxy asked for by several
+        # requests at once is rendered once.
+        with self._lock:
+            raw = self._cache.get(index)
+            if raw is not None:
+                self._cache.move_to_end(index)
+                return raw
+            raw = self.render(index)
+            if self._size > 0:
+                self._cache[index] = raw
+                if len(self._cache) > self._size:
+                    self._cache.popitem(last=False)
+            return raw
 
 
 def _proxy(scenario: Scenario, mesh: cfg.MeshView, pod: PodSpec, index: int, root: IssuedCert,
@@ -100,8 +151,8 @@ def _proxy(scenario: Scenario, mesh: cfg.MeshView, pod: PodSpec, index: int, roo
         for cl in clusters:
             for edge, share in cl.edges:
                 counters.add(cl.name, edge.rps * share / w.replicas, edge.responses)
-        for edge in scenario.edges:  # the inbound side: what this pod served
-            if edge.destination_workload == w.name and edge.destination_namespace == w.namespace and not w.gateway:
+        for edge in mesh.edges_to(w.namespace, w.name):  # the inbound side: what this pod served
+            if not w.gateway:
                 served = tuple(r for r in edge.responses if not any(f in r[1] for f in ("UH", "UF", "UO", "UC")))
                 counters.add(f"inbound|{w.port}||", edge.rps / w.replicas, served)
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import signal
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from meshobs.raw import Payload, RawSource, iso
 from .catalog import scenario_for
 from .envoy_admin import answer
 from .httpserver import LoopbackHTTPServer, Request, Response
-from .render_envoy import render_proxies
+from .render_envoy import LazyProxies
 from .render_jaeger import jaeger_source
 from .render_kubernetes import NOT_INSTALLED, kubernetes_source
 from .scenario import Scenario
@@ -129,11 +130,16 @@ def _status_404(what: str) -> Answer:
 def _kubernetes_route(raw: RawSource) -> Route:
     lists = {p.url: json.loads(p.body or "{}") for p in raw.payloads if p.status == 200}
     missing = {p.url for p in raw.payloads if p.key in NOT_INSTALLED}
+    # A whole list's answer, encoded once: generated-5000's pods are 21 MB of JSON, 0.3-0.8 s
+    # of this server's CPU to encode on every request.
+    texts: dict[str, str] = {}
 
     def route(path: str, _query: dict[str, list[str]]) -> Answer:
         path = path.rstrip("/")
         if path in lists:
-            return 200, JSON, json.dumps(lists[path])
+            if path not in texts:
+                texts[path] = json.dumps(lists[path])
+            return 200, JSON, texts[path]
         # Namespaced variants: /api/v1/namespaces/NS/pods, /apis/G/V/namespaces/NS/PLURAL.
         parts = path.split("/")
         if "namespaces" in parts:
@@ -157,17 +163,25 @@ def _kubernetes_route(raw: RawSource) -> Route:
     return route
 
 
-def _envoy_route(proxies: list[RawSource]) -> Route:
-    # Looked up by the path's first two segments (names hold no "/"): a scan of every proxy's
-    # prefix per request costs O(proxies) on each of a big mesh's thousands of requests.
-    by_pod = {(str(p.meta["namespace"]), str(p.meta["pod"])): p for p in proxies}
-    # The filtered stats, made once per proxy and filter: the collector asks the same filter on
-    # every run, and each answer otherwise decodes and encodes the proxy's full stats again.
-    filtered: dict[tuple[str, str, str], Payload | None] = {}
+def _envoy_route(proxies: list[RawSource] | LazyProxies, cache: int = 4096) -> Route:
+    # Proxies are found by the path's first two segments (names hold no "/"): a scan of every
+    # proxy's prefix per request costs O(proxies) on each of a big mesh's thousands of requests.
+    if isinstance(proxies, LazyProxies):
+        find = proxies.get
+    else:
+        by_pod = {(str(p.meta["namespace"]), str(p.meta["pod"])): p for p in proxies}
+
+        def find(namespace: str, pod: str) -> RawSource | None:
+            return by_pod.get((namespace, pod))
+    # The filtered stats, made once per proxy and filter (the most recent ``cache``): the
+    # collector asks the same filter on every run, and each answer otherwise decodes and
+    # encodes the proxy's full stats again.
+    filtered: OrderedDict[tuple[str, str, str], Payload | None] = OrderedDict()
+    lock = threading.Lock()
 
     def route(path: str, query: dict[str, list[str]]) -> Answer:
         parts = path[1:].split("/", 2) if path.startswith("/") else []
-        raw = by_pod.get((parts[0], parts[1])) if len(parts) == 3 else None
+        raw = find(parts[0], parts[1]) if len(parts) == 3 else None
         if raw is not None:
             key = ENVOY_PATHS.get("/" + parts[2])
             if key == "stats" and query.get("format") != ["json"]:
@@ -178,9 +192,17 @@ def _envoy_route(proxies: list[RawSource]) -> Route:
             payload = None
             if key == "stats":
                 made = (parts[0], parts[1], params.get("filter", ""))
-                if made not in filtered:
-                    filtered[made] = answer(raw, key, params)
-                payload = filtered[made]
+                with lock:
+                    hit = made in filtered
+                    if hit:
+                        filtered.move_to_end(made)
+                        payload = filtered[made]
+                if not hit:
+                    payload = answer(raw, key, params)
+                    with lock:
+                        filtered[made] = payload
+                        if len(filtered) > cache:
+                            filtered.popitem(last=False)
             elif key:
                 payload = answer(raw, key, params)
             if payload is not None:
@@ -280,7 +302,7 @@ def serve_scenario(name: str | None, workdir: str | Path, *, prometheus: bool | 
                            "choose a new or empty directory")
     workdir.mkdir(parents=True, exist_ok=True)
     kube = kubernetes_source(scenario)
-    proxies = render_proxies(scenario)
+    proxies = LazyProxies(scenario)
     jaeger = jaeger_source(scenario)
     stoppers: list[Callable[[], None]] = []
     try:
@@ -318,8 +340,8 @@ def serve_scenario(name: str | None, workdir: str | Path, *, prometheus: bool | 
     sources: dict[str, Any] = {
         "kubernetes": {"kubeconfig": str(kubeconfig), "context": "demo"},
         "envoy": {"discovery": "static", "targets": [
-            {"namespace": p.meta["namespace"], "pod": p.meta["pod"], "workload": p.meta["workload"],
-             "url": f"{envoy_url}/{p.meta['namespace']}/{p.meta['pod']}"} for p in proxies]},
+            {"namespace": p["namespace"], "pod": p["pod"], "workload": p["workload"],
+             "url": f"{envoy_url}/{p['namespace']}/{p['pod']}"} for p in proxies.targets()]},
         "jaeger": {"url": jaeger_url, "api": "v3"},
     }
     if prom_url:
@@ -336,49 +358,15 @@ def serve_scenario(name: str | None, workdir: str | Path, *, prometheus: bool | 
                     istiod_url=istiod_url, _servers=dict(zip(("kubernetes", "envoy", "jaeger"), servers[:3])))
 
 
-def _openmetrics(scenario: Scenario) -> str:
+def _openmetrics(scenario: Scenario) -> Iterator[str]:
     """What the demo's Prometheus is backfilled with: an authored scenario's hour of history
-    (traffic phases, istiod's metrics), or the classic demo's steady window."""
+    (traffic phases, istiod's metrics), or the classic demo's steady window. In pieces, made as
+    the backfill writes them: the whole text of generated-1000 is 3.2 GB."""
     if scenario.rich:
         from .build import scenario_timeline
-        from .prom_timeline import openmetrics_text
+        from .prom_timeline import openmetrics_chunks as timeline_chunks
 
-        return openmetrics_text(scenario_timeline(scenario), scenario.time)
-    from .prometheus import openmetrics
+        return timeline_chunks(scenario_timeline(scenario), scenario.time)
+    from .prometheus import openmetrics_chunks
 
-    return openmetrics(scenario.edges, scenario.time, scenario.window_s)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m meshobs.demo.serve NAME DIR``: serve until interrupted."""
-    import sys
-    import time
-
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m meshobs.demo.serve NAME WORKDIR", file=sys.stderr)
-        return 2
-    try:
-        with StopOnSigterm() as stop:
-            demo = None
-            try:
-                with stop.hold():
-                    demo = serve_scenario(args[0], args[1])
-            except KeyboardInterrupt:  # raised as the hold ends: stop what was started
-                if demo is not None:
-                    demo.stop()
-                raise
-            with demo:
-                print(f"serving {demo.name}; config: {demo.config_path} (Ctrl-C to stop)", flush=True)
-                while True:
-                    time.sleep(3600)
-    except WorkdirInUse as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the servers are stopped by now
-        pass
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return openmetrics_chunks(scenario.edges, scenario.time, scenario.window_s)
