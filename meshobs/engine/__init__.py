@@ -90,8 +90,14 @@ def _source_findings(snapshot: MeshSnapshot) -> list[Finding]:
 
 def callees_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:
     """Services that ``service`` calls, in a stable order."""
-    return sorted({e.destination for e in outbound_edges(snapshot, service)
-                   if not e.destination.is_unknown and e.destination != service})
+    # Asked ~20 times per service by a --all (each walk down, the ranking, the timeline):
+    # remembered with the snapshot, a copy handed out.
+    known: dict[ServiceRef, tuple[ServiceRef, ...]] = snapshot.derived("engine.callees_of", lambda _s: {})
+    found = known.get(service)
+    if found is None:
+        found = known[service] = tuple(sorted({e.destination for e in outbound_edges(snapshot, service)
+                                               if not e.destination.is_unknown and e.destination != service}))
+    return list(found)
 
 
 def callers_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:
