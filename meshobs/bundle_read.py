@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .raw import Payload, RawSource, parse_iso
+from .shape import loads
 
 MAX_FILE_BYTES = 256 * 2**20  # per file: larger than any answer meshobs records
 MAX_ARCHIVE_BYTES = 4 * 2**30  # all members together, as their headers declare them
@@ -45,8 +46,10 @@ def check_name(path: Path, name: Any) -> str:
     """A payload file name from the index, refused unless it is a plain path under payloads/."""
     if not isinstance(name, str) or not name:
         raise _bad(path, f"payload file name {name!r} is not a path")
-    parts = PurePosixPath(name).parts
-    if name != INDEX and (not name.startswith("payloads/") or ".." in parts or PurePosixPath(name).is_absolute()
+    # Plain string tests (a 5,000-service bundle names 30,000 files, each checked twice): under
+    # payloads/ it is relative, and its "/"-separated components hold ".." exactly when
+    # PurePosixPath's parts do (that drops only empty and "." components).
+    if name != INDEX and (not name.startswith("payloads/") or ".." in name.split("/")
                           or "\\" in name or "\x00" in name):
         raise _bad(path, f"payload file {name!r} is outside the bundle's payloads/")
     return name
@@ -209,7 +212,7 @@ def _text(data: bytes, name: str) -> str:
 def parse_index(data: bytes, fmt: str) -> dict[str, Any]:
     """``bundle.json`` parsed and its top level checked (ValueError says what is wrong)."""
     try:
-        index = json.loads(_text(data, INDEX))
+        index = loads(_text(data, INDEX))  # json.loads's values and errors, faster (~100 MB at 5,000)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{INDEX} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except RecursionError:

@@ -82,6 +82,10 @@ def parse_json_stats(text: str, known_clusters: Iterable[str] = ()) -> EnvoyStat
         raise ValueError("stats: expected an object with a 'stats' list (/stats?format=json)")
     known = set(known_clusters)
     out = EnvoyStats(format="json")
+    # Envoy lists a cluster's stats together: the last known name found, with its dot, answers
+    # the next stat without the walk over dots. Exactly what the walk would say: that walk found
+    # it as the first known prefix, so no shorter prefix of it is known.
+    last, last_dot = "", ""
     for entry in doc["stats"]:
         if not isinstance(entry, dict) or "name" not in entry:
             continue  # the {"histograms": ...} entry
@@ -89,7 +93,13 @@ def parse_json_stats(text: str, known_clusters: Iterable[str] = ()) -> EnvoyStat
         if value is None:
             continue
         if name.startswith("cluster.") and not name.startswith("cluster_manager."):
-            split = _split_cluster_stat(name[len("cluster."):], known)
+            rest = name[len("cluster."):]
+            if last_dot and rest.startswith(last_dot):
+                split: tuple[str, str] | None = (last, rest[len(last_dot):])
+            else:
+                split = _split_cluster_stat(rest, known)
+                if split and split[0] in known:
+                    last, last_dot = split[0], split[0] + "."
             if split:
                 out.clusters.setdefault(split[0], {})[split[1]] = value
         elif name in _SERVER_DOTTED:

@@ -39,7 +39,11 @@ class Severity(StrEnum):
 
     @property
     def weight(self) -> int:
-        return {"error": 3, "warning": 2, "info": 1}[self.value]
+        return _WEIGHTS[self]
+
+
+# Outside the enum (a member there would be a severity); a --all ranks a million findings' weights.
+_WEIGHTS = {Severity.ERROR: 3, Severity.WARNING: 2, Severity.INFO: 1}
 
 
 class Category(StrEnum):

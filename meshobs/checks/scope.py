@@ -64,7 +64,7 @@ def gateway_role(snapshot: MeshSnapshot, service: ServiceRef) -> str | None:
     return roles.pop() if len(roles) == 1 else None
 
 
-def _role_and_mesh(snapshot: MeshSnapshot, service: ServiceRef) -> tuple[str | None, Mesh]:
+def role_and_mesh(snapshot: MeshSnapshot, service: ServiceRef) -> tuple[str | None, Mesh]:
     """:func:`gateway_role` and :func:`mesh_of` of ``service``, found once per snapshot: every
     check of the checklist asks them for every service (70 x 5,000 times in a --all)."""
     known: dict[ServiceRef, tuple[str | None, Mesh]] = snapshot.derived("scope.role_and_mesh", lambda _s: {})
@@ -81,7 +81,11 @@ def not_applicable(check: AnyCheck | str, snapshot: MeshSnapshot, service: Servi
         from .registry import load
 
         check = load()[check]
-    role, mesh = _role_and_mesh(snapshot, service)
+    return not_applicable_in(check, *role_and_mesh(snapshot, service), service)
+
+
+def not_applicable_in(check: AnyCheck, role: str | None, mesh: Mesh, service: ServiceRef) -> str | None:
+    """:func:`not_applicable` for a service whose :func:`role_and_mesh` is already known."""
     # A waypoint's traffic is the services', every traffic check; an ingress gateway's inbound
     # side only.
     if isinstance(check, Check) and (

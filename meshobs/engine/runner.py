@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from meshobs.catalogue import Severity
 from meshobs.checks.base import Analyzer, AnyCheck, Check, CouldNotCheck, Finding, Settings, finding
-from meshobs.checks.scope import not_applicable
+from meshobs.checks.scope import not_applicable_in, role_and_mesh
 from meshobs.model import MeshSnapshot, ServiceRef
 from meshobs.telemetry import timed
 
@@ -115,6 +115,7 @@ def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
         touching.setdefault(f.check, []).append(f)
     results: list[CheckResult] = []
     findings: list[Finding] = []
+    role, mesh = role_and_mesh(snapshot, service)
     for c in checks:
         # Absent inputs for the whole snapshot, or a check that cannot judge this service's mesh
         # (an Istio config check on an App Mesh service): skipped with the reason, never passed.
@@ -123,7 +124,7 @@ def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
             if overall is None or overall.status not in JUDGED:
                 results.append(overall or CheckResult(c.id, c.category, SKIPPED, "not run", c.doc, c.kind))
                 continue
-            reason = not_applicable(c, snapshot, service)
+            reason = not_applicable_in(c, role, mesh, service)
             if reason is not None:
                 results.append(CheckResult(c.id, c.category, SKIPPED, reason, c.doc, c.kind))
                 continue
@@ -132,7 +133,7 @@ def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
             results.append(CheckResult(c.id, c.category, status(mine), "", c.doc, c.kind))
             continue
         assert isinstance(c, Check)
-        reason = not_applicable(c, snapshot, service)
+        reason = not_applicable_in(c, role, mesh, service)
         if reason is not None:
             results.append(CheckResult(c.id, c.category, SKIPPED, reason, c.doc, c.kind))
             continue
