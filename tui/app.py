@@ -4,6 +4,12 @@ All I/O and heavy work (collection, diagnosis, view models) runs in
 ``@work(thread=True, exclusive=True, exit_on_error=False)`` workers that post :class:`DataLoaded`;
 the UI thread only copies finished rows into widgets.
 
+A load is shown in two stages, as soon as each is ready: the worker posts the snapshot's rows
+(traffic, errors, latency) as :class:`DataLoaded` before it diagnoses, then the same snapshot
+with its findings as :class:`DiagnosisReady`. Meanwhile every screen says "diagnosing…": before
+the first diagnosis nothing is called healthy, and on a refresh the previous refresh's health
+and findings stay, marked as such, until the new ones replace them.
+
 A refresh where no source answered (the mesh is unreachable) replaces nothing: the last good
 data stays, greyed and labelled with its age, and the source bar says what failed.
 """
@@ -23,7 +29,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from meshobs.model import ServiceRef, SourceStatus
 
 from .commands import parse
-from .data import Analysis, DataFailed, DataLoaded, Loader, SourceLoader, analyse
+from .data import Analysis, DataFailed, DataLoaded, DiagnosisReady, Loader, SourceLoader, diagnosed, numbers
 from .keys import APP, bindings
 from .release import release
 from .screens.base import MeshScreen
@@ -59,7 +65,10 @@ class MeshobsApp(App[None]):
         self.keys: dict[str, str] = dict(keymap or {})
         self.analysis: Analysis | None = None
         self.paused = False
-        self.loading = False
+        self.loading = False  # a load (numbers, then diagnosis) is running
+        self.diagnosing = False  # ... and its numbers are shown: the diagnosis runs
+        self.load_seq = 0  # the latest load asked for: messages of earlier ones are dropped
+        self.shown_seq = -1  # the load whose numbers are on screen
         self.last_error: str | None = None
         self.loaded_at: datetime | None = None
         self.loads = 0
@@ -94,42 +103,75 @@ class MeshobsApp(App[None]):
             self.reload()
 
     def reload(self) -> None:
-        self.loading = True
+        self.load_seq += 1
+        self.loading, self.diagnosing = True, False
         self.update_status()
-        self.load_data()
+        # Handed over in a list the worker empties: a reference kept in the worker's arguments
+        # would outlive the release thread's teardown of the old load (see release.py).
+        self.load_data(self.load_seq, [self.analysis] if self.analysis is not None else [])
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
-    def load_data(self) -> None:
-        """Collect (or replay), diagnose and build the overview rows, off the UI thread."""
-        analysis = analyse(self.loader, diagnose=self.diagnose)
-        if not get_current_worker().is_cancelled:
-            self.post_message(DataLoaded(analysis))
+    def load_data(self, seq: int, previous: list[Analysis]) -> None:
+        """Collect (or replay) and build the overview rows, post them; then diagnose and post
+        the findings: the table does not wait for the diagnosis. Off the UI thread."""
+        worker = get_current_worker()
+        carried = previous.pop() if previous else None
+        first = numbers(self.loader, diagnose=self.diagnose, previous=carried)
+        del carried
+        if worker.is_cancelled:
+            return
+        self.post_message(DataLoaded(first, seq, final=not self.diagnose))
+        if not self.diagnose:
+            return
+        second = diagnosed(self.loader, first)
+        del first  # the UI thread holds it until the diagnosis replaces it, then releases it
+        if not worker.is_cancelled:
+            self.post_message(DiagnosisReady(second, seq))
 
     def on_data_loaded(self, message: DataLoaded) -> None:
+        if message.seq is not None and message.seq != self.load_seq:
+            return  # a load superseded by a newer one (a new time range, r)
         new = message.analysis
-        self.loading, self.last_error = False, None
+        self.loading, self.last_error = not message.final, None
         now = self.clock()
         if not new.answered and self.analysis is not None:
-            # Nothing answered: an empty mesh now would read as calm. Keep what we had.
+            # Nothing answered: an empty mesh now would read as calm. Keep what we had (and
+            # drop this load's diagnosis when it comes: shown_seq stays on the old one).
+            self.diagnosing = False
             self.failed_attempt = new.statuses_now()
             self.stale_since = self.stale_since or self.loaded_at or now
             _stale, self.board = self.history.after_failure(self.failed_attempt, self.analysis.snapshot)
             self._mark_stale()
             self.update_status()
             return
-        # The load shown until now goes to a thread that frees it piece by piece: dropped here it
-        # would hold the UI thread for 0.1-0.2 s at 5,000 services (see release.py).
-        retired: list[object] = [self.analysis] if self.analysis is not None else []
-        self.analysis, self.stale_since, self.failed_attempt = new, None, []
+        self.shown_seq = message.seq if message.seq is not None else self.shown_seq
+        self.diagnosing = new.pending
+        self._show(new)
+        self.stale_since, self.failed_attempt = None, []
         self.loaded_at, self.loads = now, self.loads + 1
         self.history.observe(new.snapshot, now, new.stale)
         self.board = new.board
+        self._mark_stale()
+        self.update_status()
+
+    def on_diagnosis_ready(self, message: DiagnosisReady) -> None:
+        """The findings of the load on screen: the same snapshot, now diagnosed."""
+        if message.seq != self.load_seq:
+            return
+        self.loading = self.diagnosing = False
+        if message.seq == self.shown_seq:
+            self._show(message.analysis)
+        self.update_status()
+
+    def _show(self, new: Analysis) -> None:
+        # The load shown until now goes to a thread that frees it piece by piece: dropped here it
+        # would hold the UI thread for 0.1-0.2 s at 5,000 services (see release.py).
+        retired: list[object] = [self.analysis] if self.analysis is not None else []
+        self.analysis = new
         for screen in self.screen_stack:
             if isinstance(screen, MeshScreen):
                 screen.show_analysis(new)
         release(retired)  # after the screens: they held it too
-        self._mark_stale()
-        self.update_status()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker failures surface: as a status-line error and a notification."""
@@ -142,7 +184,7 @@ class MeshobsApp(App[None]):
                 self.notify(f"{event.worker.name}: {text}", severity="error")
 
     def on_data_failed(self, message: DataFailed) -> None:
-        self.loading, self.last_error = False, f"load failed: {message.error}"
+        self.loading, self.diagnosing, self.last_error = False, False, f"load failed: {message.error}"
         if self.analysis is not None:
             self.stale_since = self.stale_since or self.loaded_at or self.clock()
             _stale, self.board = self.history.after_failure((), self.analysis.snapshot, why=message.error)
@@ -161,7 +203,8 @@ class MeshobsApp(App[None]):
         """Origin, health counts, time range and refresh state; ``screen`` may word the
         service count (the overview adds "2 of 5 · filter: data" while a filter is on)."""
         every = f"⟳ {self.refresh_s:g}s" if self.refresh_s > 0 else "refresh on r"
-        refresh = ("loading…" if self.loading else ("paused" if self.paused else every)
+        # While the diagnosis runs the counts say "diagnosing…": the refresh word need not.
+        refresh = ("loading…" if self.loading and not self.diagnosing else ("paused" if self.paused else every)
                    if self.loader.live else "frozen")
         return summary_line(self.analysis, self.loader.description, refresh, screen)
 

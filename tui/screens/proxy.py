@@ -38,9 +38,9 @@ class ProxyScreen(TabbedScreen):
     """
 
     class ViewReady(Message):
-        def __init__(self, view: ProxyView | None, problem: str = "") -> None:
+        def __init__(self, view: ProxyView | None, problem: str = "", note: str = "") -> None:
             super().__init__()
-            self.view, self.problem = view, problem
+            self.view, self.problem, self.note = view, problem, note
 
     def __init__(self, namespace: str, pod: str) -> None:
         super().__init__()
@@ -78,7 +78,10 @@ class ProxyScreen(TabbedScreen):
         findings = list(analysis.report.findings) if analysis.report else []
         if found is not None and not fetch:
             mine = proxy_findings(findings, found.id)
-            self.post_message(self.ViewReady(proxy_view(found, snap.certs_of(found.id), mine, snap.time)))
+            # The xDS tab reads the engine's findings: say when they are not this load's yet.
+            pending = ("the engine's xDS findings are the previous refresh's: diagnosing…" if analysis.from_previous
+                       else "diagnosing…: the engine's xDS findings follow" if analysis.pending else "")
+            self.post_message(self.ViewReady(proxy_view(found, snap.certs_of(found.id), mine, snap.time), note=pending))
             return
         access = self.app.loader.envoy_access()  # type: ignore[attr-defined]
         if access is None:
@@ -110,6 +113,8 @@ class ProxyScreen(TabbedScreen):
                                                else ""), style=adapt("dim", mono))
         if message.problem:
             text.append(f"\npartial: {message.problem}", style=adapt("yellow", mono))
+        if message.note:
+            text.append(f"\n{message.note}", style=adapt("italic", mono))
         summary.update(text)
         for tab, _title in TITLES:
             table = self.query_one(f"#{tab}-table", SyncTable)

@@ -48,7 +48,7 @@ def _sliced(items: Sequence[T], start: int, deadline: float, do: Callable[[Seque
 # Cells whose text starts with one of these get a style; under NO_COLOR its colours become
 # emphasis (bold / reverse, see ..styles) because Textual's greyscale would hide them.
 STYLES = {"×": "bold red", "!": "yellow", "?": "dim", "✓": "green", "error": "bold red",
-          "warning": "yellow", "fail": "bold red", "warn": "yellow", "≠": "bold magenta"}
+          "warning": "yellow", "fail": "bold red", "warn": "yellow", "≠": "bold magenta", "diagnosing": "dim"}
 
 
 class RowLike(Protocol):
