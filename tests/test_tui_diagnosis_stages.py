@@ -221,3 +221,32 @@ async def test_an_engine_that_fails_is_not_health(demo: tuple[object, MeshSnapsh
         assert "could not diagnose: RuntimeError: engine exploded" in status(app)
         assert "5 unknown" in status(app) and "0 healthy" in status(app)
         assert app.is_running and len(shown(app)) == 5  # the numbers stay
+
+
+async def test_no_worker_reprs_a_load(demo: tuple[object, MeshSnapshot], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Textual names a worker after repr() of its arguments unless it has a description: the
+    repr of a 1,000-service load held the UI thread for seconds. A load that cannot be repr'd
+    goes through every worker that is handed one (load, service view, proxies) unread."""
+    from meshobs.tui.data import Analysis
+
+    reprs: list[str] = []
+
+    def counted(self: object) -> str:  # Textual swallows an exception here: count instead
+        reprs.append(type(self).__name__)
+        return "Analysis(…)"
+
+    monkeypatch.setattr(Analysis, "__repr__", counted)
+    app, loader = held_app(demo)
+    async with app.run_test(size=(120, 30)) as pilot:
+        loader.go.release()
+        await until(pilot, lambda: not app.loading and settled(app))
+        app.open_service(CART)
+        await until(pilot, lambda: isinstance(app.screen, ServiceScreen) and app.screen.view is not None)
+        await pilot.press("r")
+        loader.go.release()
+        await until(pilot, lambda: app.loads == 2 and not app.loading)
+        await pilot.press("colon", *"proxies", "enter")
+        await until(pilot, lambda: app.screen.query("#proxy-list") and
+                    app.screen.query_one("#proxy-list", SyncTable).row_count > 0)
+        assert app.is_running and app.last_error is None
+        assert reprs == []

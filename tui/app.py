@@ -16,6 +16,7 @@ data stays, greyed and labelled with its age, and the source bar says what faile
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +45,11 @@ from .widgets.source_bar import SourceBar
 from .widgets.status_line import StatusLine
 
 Clock = Callable[[], datetime]
+# How long the diagnosis waits for the overview to show a load's rows before it starts. Run
+# side by side, the diagnosis (pure Python, holding the GIL) slowed the table's time slices
+# tenfold: every turn of the event loop waits for the GIL (1,000 rows took 2.8-4 s instead of
+# 0.2-0.6 s, load average 12). The wait is bounded: a stalled UI never stalls the diagnosis.
+TABLE_FIRST_S = 2.0
 
 
 def _now() -> datetime:
@@ -110,7 +116,10 @@ class MeshobsApp(App[None]):
         # would outlive the release thread's teardown of the old load (see release.py).
         self.load_data(self.load_seq, [self.analysis] if self.analysis is not None else [])
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
+    # A description: without one Textual names the worker after the call, repr() of every
+    # argument, on the UI thread; the repr of a 1,000-service Analysis held it for 13 s (load
+    # average 12). Every worker handed an Analysis has one.
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="load")
     def load_data(self, seq: int, previous: list[Analysis]) -> None:
         """Collect (or replay) and build the overview rows, post them; then diagnose and post
         the findings: the table does not wait for the diagnosis. Off the UI thread."""
@@ -120,8 +129,12 @@ class MeshobsApp(App[None]):
         del carried
         if worker.is_cancelled:
             return
-        self.post_message(DataLoaded(first, seq, final=not self.diagnose))
+        shown = threading.Event()  # set by the UI thread once the overview shows these rows
+        self.post_message(DataLoaded(first, seq, final=not self.diagnose, shown=shown))
         if not self.diagnose:
+            return
+        shown.wait(TABLE_FIRST_S)
+        if worker.is_cancelled:
             return
         second = diagnosed(self.loader, first)
         del first  # the UI thread holds it until the diagnosis replaces it, then releases it
@@ -138,6 +151,8 @@ class MeshobsApp(App[None]):
             # Nothing answered: an empty mesh now would read as calm. Keep what we had (and
             # drop this load's diagnosis when it comes: shown_seq stays on the old one).
             self.diagnosing = False
+            if message.shown is not None:
+                message.shown.set()
             self.failed_attempt = new.statuses_now()
             self.stale_since = self.stale_since or self.loaded_at or now
             _stale, self.board = self.history.after_failure(self.failed_attempt, self.analysis.snapshot)
@@ -147,6 +162,8 @@ class MeshobsApp(App[None]):
         self.shown_seq = message.seq if message.seq is not None else self.shown_seq
         self.diagnosing = new.pending
         self._show(new)
+        if message.shown is not None:
+            self._when_table_settled(message.shown.set)
         self.stale_since, self.failed_attempt = None, []
         self.loaded_at, self.loads = now, self.loads + 1
         self.history.observe(new.snapshot, now, new.stale)
@@ -162,6 +179,14 @@ class MeshobsApp(App[None]):
         if message.seq == self.shown_seq:
             self._show(message.analysis)
         self.update_status()
+
+    def _when_table_settled(self, callback: Callable[[], None]) -> None:
+        """``callback`` once the overview's table shows the load (now if there is none)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, OverviewScreen) and screen.is_attached:
+                screen.table.when_settled(callback)
+                return
+        callback()
 
     def _show(self, new: Analysis) -> None:
         # The load shown until now goes to a thread that frees it piece by piece: dropped here it
@@ -373,7 +398,7 @@ class MeshobsApp(App[None]):
         path = (self.save_dir or Path.cwd()) / f"meshobs-{stamp}.tar.gz"
         self.save_bundle(self.analysis, path)
 
-    @work(thread=True, exit_on_error=False, group="save")
+    @work(thread=True, exit_on_error=False, group="save", description="save")
     def save_bundle(self, analysis: Analysis, path: Path) -> None:
         from meshobs.bundle import write_bundle
 

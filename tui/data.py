@@ -10,6 +10,7 @@ diagnoses or sorts thousands of rows itself.
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -401,11 +402,13 @@ def diagnosed(loader: Loader, first: Analysis) -> Analysis:
 
 class DataLoaded(Message):
     """A load's numbers are in; ``analysis`` replaces what the screens show. ``seq``: the load
-    it belongs to (the app drops a superseded one); ``final``: no diagnosis follows."""
+    it belongs to (the app drops a superseded one); ``final``: no diagnosis follows;
+    ``shown``: set once the overview shows the rows (the diagnosis waits for it)."""
 
-    def __init__(self, analysis: Analysis, seq: int | None = None, final: bool = True) -> None:
+    def __init__(self, analysis: Analysis, seq: int | None = None, final: bool = True,
+                 shown: threading.Event | None = None) -> None:
         super().__init__()
-        self.analysis, self.seq, self.final = analysis, seq, final
+        self.analysis, self.seq, self.final, self.shown = analysis, seq, final, shown
 
 
 class DiagnosisReady(Message):

@@ -70,7 +70,7 @@ class ProxyScreen(TabbedScreen):
             self.query_one("#proxy-summary", Static).update(f"{self.pod}.{self.namespace}  fetching…")
             self.build(analysis, fetch=True)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="proxy-view")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="proxy-view", description="proxy-view")
     def build(self, analysis: Analysis, fetch: bool) -> None:
         """From the snapshot when it has the pod; else (or on `u`) from the pod's admin API."""
         snap = analysis.snapshot

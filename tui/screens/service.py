@@ -95,7 +95,7 @@ class ServiceScreen(TabbedScreen):
     def show_analysis(self, analysis: Analysis) -> None:
         self.build_view(analysis)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="service-view")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="service-view", description="service-view")
     def build_view(self, analysis: Analysis) -> None:
         """The critical path and drift comparison read many spans and routes: not on the UI thread."""
         view = service_view(analysis.snapshot, analysis.report_of(self.ref), self.ref, analysis.links)
