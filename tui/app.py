@@ -143,6 +143,8 @@ class MeshobsApp(App[None]):
 
     def on_data_loaded(self, message: DataLoaded) -> None:
         if message.seq is not None and message.seq != self.load_seq:
+            if message.shown is not None:
+                message.shown.set()  # its worker is cancelled: it need not wait for the table
             return  # a load superseded by a newer one (a new time range, r)
         new = message.analysis
         self.loading, self.last_error = not message.final, None
