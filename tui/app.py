@@ -75,6 +75,8 @@ class MeshobsApp(App[None]):
         self.diagnosing = False  # ... and its numbers are shown: the diagnosis runs
         self.load_seq = 0  # the latest load asked for: messages of earlier ones are dropped
         self.shown_seq = -1  # the load whose numbers are on screen
+        # The load the numbers replaced, freed once the diagnosis is done (see _show).
+        self.retired_after_diagnosis: list[object] = []
         self.last_error: str | None = None
         self.loaded_at: datetime | None = None
         self.loads = 0
@@ -163,7 +165,7 @@ class MeshobsApp(App[None]):
             return
         self.shown_seq = message.seq if message.seq is not None else self.shown_seq
         self.diagnosing = new.pending
-        self._show(new)
+        self._show(new, later=new.pending)
         if message.shown is not None:
             self._when_table_settled(message.shown.set)
         self.stale_since, self.failed_attempt = None, []
@@ -180,6 +182,7 @@ class MeshobsApp(App[None]):
         self.loading = self.diagnosing = False
         if message.seq == self.shown_seq:
             self._show(message.analysis)
+        self._release_retired()
         self.update_status()
 
     def _when_table_settled(self, callback: Callable[[], None]) -> None:
@@ -190,15 +193,25 @@ class MeshobsApp(App[None]):
                 return
         callback()
 
-    def _show(self, new: Analysis) -> None:
+    def _show(self, new: Analysis, later: bool = False) -> None:
         # The load shown until now goes to a thread that frees it piece by piece: dropped here it
-        # would hold the UI thread for 0.1-0.2 s at 5,000 services (see release.py).
+        # would hold the UI thread for 0.1-0.2 s at 5,000 services (see release.py). ``later``:
+        # once the diagnosis is done, not while it runs: a third thread wanting the GIL (the
+        # teardown) made every key wait longer for it (as before the two stages, the old load
+        # lives until the diagnosis of the new one is done).
         retired: list[object] = [self.analysis] if self.analysis is not None else []
         self.analysis = new
         for screen in self.screen_stack:
             if isinstance(screen, MeshScreen):
                 screen.show_analysis(new)
-        release(retired)  # after the screens: they held it too
+        self.retired_after_diagnosis.extend(retired)  # after the screens: they held it too
+        del retired
+        if not later:
+            self._release_retired()
+
+    def _release_retired(self) -> None:
+        retired, self.retired_after_diagnosis = self.retired_after_diagnosis, []
+        release(retired)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker failures surface: as a status-line error and a notification."""
@@ -212,6 +225,7 @@ class MeshobsApp(App[None]):
 
     def on_data_failed(self, message: DataFailed) -> None:
         self.loading, self.diagnosing, self.last_error = False, False, f"load failed: {message.error}"
+        self._release_retired()
         if self.analysis is not None:
             self.stale_since = self.stale_since or self.loaded_at or self.clock()
             _stale, self.board = self.history.after_failure((), self.analysis.snapshot, why=message.error)
