@@ -286,6 +286,50 @@ def test_scoped_phase_reads_only_the_neighbourhood(server: PrometheusServer, fet
     assert {s.service for s in part.series} == {ServiceRef("shop", "pricing")}
 
 
+def test_a_neighbourhoods_latency_is_one_bucket_query_into_its_services(server: PrometheusServer,
+                                                                       fetched: dict) -> None:
+    """diagnose cart: its caller web also calls payments, outside the neighbourhood. The latency
+    is read with one bucket query over the edges INTO cart and pricing only, and its quantiles
+    (computed here) equal the engine's histogram_quantile answers of a mesh-wide collection."""
+    scope = Scope(target=ServiceRef("shop", "cart"),
+                  services=frozenset({ServiceRef("shop", "cart"), ServiceRef("shop", "pricing"),
+                                      ServiceRef("shop", "redis")}),
+                  workloads=frozenset({WorkloadRef("shop", w) for w in ("cart-v1", "pricing-v1", "redis-v1",
+                                                                         "web-v1", "legacy-v1")}))
+    rules = "auto" if fetched["recorded"] else "off"
+    _collector, (graph,) = _fetch(server, rules, phase="graph")
+    before = _query_count(server)
+    _same, (scoped,) = _fetch(server, rules, phase="scoped", scope=scope)
+    after = _query_count(server)
+    keys = {p.key for p in scoped.payloads}
+    assert "query:latency" in keys and not keys & {"query:latency_p50", "query:latency_p90", "query:latency_p99"}
+    # One instant query for latency (not three), TCP's two, istiod's (and this new collector's
+    # recording-rules check); the range and history ones.
+    instant = 4 + (1 if fetched["recorded"] else 0)
+    assert (after[0] - before[0], after[1] - before[1]) == (instant, len(RANGE_QUERIES) + len(HISTORY_QUERIES))
+    graph.payloads.extend(scoped.payloads)
+    graph.meta.update({k: v for k, v in scoped.meta.items() if k not in graph.meta})
+    part = prom.normalize(graph, NormalizeContext(time=T, window_s=WINDOW))
+    assert part.sources[0].state is SourceState.OK, part.sources[0].message
+    with_latency = {(e.source.name, e.destination.name) for e in part.edges if e.latency is not None}
+    assert with_latency == {("web-v1", "cart"), ("legacy-v1", "cart"), ("cart-v1", "pricing")}
+    for e in part.edges:
+        if e.latency is None:
+            continue
+        whole = fetched["edges"][(e.source.name, e.destination_workload.name if e.destination_workload else None,
+                                  e.destination.name)]
+        assert whole.latency is not None
+        for q in ("p50", "p90", "p99"):
+            assert getattr(e.latency, q) == pytest.approx(getattr(whole.latency, q), rel=REL), (e, q)
+        if e.destination_latency is not None:
+            assert whole.destination_latency is not None
+            assert e.destination_latency.p99 == pytest.approx(whole.destination_latency.p99, rel=REL)
+    # The p99 history and sparklines: the neighbourhood's services only (not web's payments).
+    assert part.history is not None
+    assert {s.destination.name for s in part.history.series if s.signal == "p99_ms"} == {"cart", "pricing"}
+    assert {s.service.name for s in part.series if s.metric == "p99_ms"} == {"cart", "pricing"}
+
+
 def test_workloads_link_to_services(fetched: dict) -> None:
     part = fetched["part"]
     workloads = {str(w.ref): w for w in part.workloads}

@@ -18,6 +18,7 @@ from meshobs.collectors.base import FetchContext, NormalizeContext, Scope
 from meshobs.collectors.promql import (
     CONTROL_PLANE,
     HISTORY_QUERIES,
+    LATENCY_QUERIES,
     QUERIES,
     RANGE_QUERIES,
     control_plane_query,
@@ -179,15 +180,23 @@ def test_scoped_phase_narrows_every_query_to_the_neighbourhood() -> None:
         (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config,  # type: ignore[arg-type]
                                               scope=scope, phase="scoped"))
     scoped_queries = [q for q in QUERIES.values() if q.phase == "scoped"]
-    assert len(srv.requests) == len(raw.payloads) == len(scoped_queries) + 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
+    # The three latency quantiles are one bucket query in a neighbourhood.
+    assert len(srv.requests) == len(raw.payloads) == (len(scoped_queries) - len(LATENCY_QUERIES) + 1 + 1
+                                                      + len(RANGE_QUERIES) + len(HISTORY_QUERIES))
+    into = 'destination_service_namespace=~"pay\\\\.v2|shop",destination_service_name=~"cart|ledger"'
+    source = 'source_workload_namespace=~"shop",source_workload=~"web-v1"'
+    histogram = {"query:latency", "range:latency_p99", "history:latency_p99"}
+    assert histogram <= set(_keys(raw)) and not {f"query:{n}" for n in LATENCY_QUERIES} & set(_keys(raw))
     for p in raw.payloads:
         query = p.params["query"]
         if p.key == f"query:{CONTROL_PLANE}":
             assert "destination_service" not in query  # istiod's metrics: never narrowed
             continue
-        assert 'destination_service_namespace=~"pay\\\\.v2|shop",destination_service_name=~"cart|ledger"' in query
-        assert 'source_workload_namespace=~"shop",source_workload=~"web-v1"' in query
+        assert into in query
+        # The duration histogram: the edges into the neighbourhood only (what its readers judge).
+        assert (source in query) is (p.key not in histogram), p.key
         assert p.meta["scope"]["services"] == ["pay.v2/ledger", "shop/cart"]
+    assert raw.get("query:latency").params["query"].startswith("sum by (le, reporter,")  # type: ignore[union-attr]
 
 
 def test_scope_matchers_escape_regex_and_string() -> None:
@@ -255,3 +264,31 @@ def test_the_servers_own_timeout_is_a_timeout(status: int, body: str) -> None:
     latency = raw.get("query:latency_p50")
     assert latency is not None and latency.meta["timed_out"] == 10.5
     assert latency.error is not None and "timed out after 10.5 s" in latency.error
+
+
+def test_a_neighbourhoods_latency_query_timing_out_costs_only_latency() -> None:
+    """The scoped phase's one bucket query runs past its timeout: latency is "could not check:
+    query latency timed out", the other scoped queries answered and are used."""
+    scope = Scope(target=ServiceRef("shop", "cart"), services=frozenset({ServiceRef("shop", "cart")}),
+                  workloads=frozenset({WorkloadRef("shop", "web-v1")}))
+    empty = json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}})
+
+    def instant(path: str, _headers: dict[str, str]) -> tuple[int, str]:
+        if parse_qs(urlsplit(path).query)["query"][0].startswith("sum by (le, "):
+            time.sleep(2.0)
+        return 200, empty
+
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", handler=instant)
+        srv.route("/api/v1/query_range", body='{"status":"success","data":{"resultType":"matrix","result":[]}}')
+        collector, config = _collector(srv.url, timeout="500ms", recording_rules="off")
+        start = time.monotonic()
+        (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config,  # type: ignore[arg-type]
+                                              scope=scope, phase="scoped"))
+        took = time.monotonic() - start
+    latency = raw.get("query:latency")
+    assert latency is not None and latency.meta["timed_out"] == 0.5 and took < 1.8
+    assert all(p.ok for p in raw.payloads if p.key != "query:latency")
+    (status,) = prom.normalize(raw, CTX).sources
+    assert "query latency timed out after 0.5 s" in str(status.inputs["latency"])
+    assert status.inputs.get("control_plane") is None and status.inputs.get("history") is None

@@ -42,6 +42,8 @@ from ..promql import (
     CONTROL_PLANE,
     GRAPH,
     HISTORY_QUERIES,
+    LATENCY_BUCKETS,
+    LATENCY_QUERIES,
     QUERIES,
     RANGE_QUERIES,
     RECORDED_FAMILIES,
@@ -153,14 +155,14 @@ class PrometheusCollector:
                                 thread_name_prefix="prometheus") as pool:
             # The heaviest first (quantiles over buckets), so the cheap ones overlap them.
             futures = {j.key: pool.submit(run.send, j)
-                       for j in sorted(jobs, key=lambda j: j.query.quantile is None)}
+                       for j in sorted(jobs, key=lambda j: not j.query.histogram)}
             # Answers are kept in plan order, so a bundle does not depend on timing.
             for job in jobs:
                 raw.add(futures[job.key].result())
 
     def _jobs(self, ctx: FetchContext, recorded: frozenset[str]) -> list[_Job]:
         phases = {"graph": (GRAPH,), "scoped": (SCOPED,)}.get(ctx.phase, (GRAPH, SCOPED))
-        scope = _matchers(ctx.scope) if ctx.phase == "scoped" else ()
+        narrow = ctx.phase == "scoped"
         window = format_duration(ctx.window_s)
 
         def text(prefix: str, q: Query, rules: bool, s: tuple[str, ...]) -> str:
@@ -168,13 +170,21 @@ class PrometheusCollector:
                 return q.render(window, recorded=rules, scope=s)
             return render_range(q.name, ctx.window_s, recorded=rules, scope=s)
 
+        def job(prefix: str, q: Query) -> _Job:
+            scope = _matchers(ctx.scope, q) if narrow else ()
+            promql, scoped = _narrowed(functools.partial(text, prefix, q, q.rule_family in recorded), scope)
+            return _Job(f"{prefix}:{q.name}", q, promql, scoped)
+
         jobs: list[_Job] = []
         for prefix, queries in (("query", QUERIES), ("range", RANGE_QUERIES)):
             for q in queries.values():
-                if q.phase not in phases:
-                    continue
-                promql, scoped = _narrowed(functools.partial(text, prefix, q, q.rule_family in recorded), scope)
-                jobs.append(_Job(f"{prefix}:{q.name}", q, promql, scoped))
+                if q.phase in phases:
+                    jobs.append(job(prefix, q))
+        if narrow and (buckets := job("query", LATENCY_BUCKETS)).scoped:
+            # A neighbourhood's latency: one bucket query instead of three quantile queries (see
+            # LATENCY_BUCKETS); mesh-wide, the quantiles (the buckets would be 28 MB).
+            jobs = [buckets if j.key == "query:latency_p50" else j for j in jobs
+                    if j.key not in (f"query:{n}" for n in LATENCY_QUERIES[1:])]
         if SCOPED in phases:
             # istiod's metrics: a handful of series whatever the mesh size, never narrowed.
             jobs.append(_Job(f"query:{CONTROL_PLANE}", _CONTROL_PLANE, control_plane_query(window), False))
@@ -192,6 +202,7 @@ class PrometheusCollector:
             return []
         if ctx.phase == "scoped":
             where = _matchers(ctx.scope)
+            into = _matchers(ctx.scope, LATENCY_BUCKETS) or where
             what = "the neighbourhood" if where else "an empty neighbourhood"
         else:
             found = failing(raw.get("query:requests"))
@@ -203,11 +214,13 @@ class PrometheusCollector:
                                        "empty": True}
                 return []
             where = history_matchers(*found)
+            into = history_matchers(found[0], set()) or where
             what = f"the {len(found[0])} service{'s' if len(found[0]) != 1 else ''} with failing requests"
             raw.meta["history"] = {**note, "covers": what}
         jobs: list[_Job] = []
         for q in HISTORY_QUERIES.values():
-            promql = render_history(q.name, span, recorded=q.rule_family in recorded, scope=where)
+            promql = render_history(q.name, span, recorded=q.rule_family in recorded,
+                                    scope=into if q.into_only else where)
             if not where or len(promql) > MAX_QUERY_CHARS:
                 why = f"{what} is too large for one history query" if where else f"{what}: nothing to time"
                 raw.meta["history"] = {**note, "skipped": why}
@@ -249,9 +262,13 @@ class PrometheusCollector:
 _CONTROL_PLANE = Query(CONTROL_PLANE, "pilot_xds_pushes", (), SCOPED)
 
 
-def _matchers(scope: Scope | None) -> tuple[str, ...]:
+def _matchers(scope: Scope | None, query: Query | None = None) -> tuple[str, ...]:
+    """The neighbourhood's matcher sets; for a query over the duration histogram, the edges into
+    its services only (see :func:`~meshobs.collectors.promql.scope_matchers`)."""
     if scope is None:
         return ()
+    if query is not None and query.into_only and scope.services:
+        return scope_matchers(scope.services, ())
     return scope_matchers(scope.services, scope.workloads)
 
 

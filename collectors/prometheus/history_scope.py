@@ -10,6 +10,10 @@ always narrowed, with the same label matchers as every scoped query:
   workloads that sent the failing requests -- only a symptom present now has an onset to look
   for. Services that are only slow are not timed there (``diagnose SERVICE`` times them).
 
+The p99 history is per service, so it is narrowed to the traffic INTO those services only (the
+FROM side would add a partial p99 -- one caller's share -- of services outside them; see
+``Query.into_only``).
+
 When the narrowed query would not fit in one query string the history is not sent, and the
 payload-less source records why (``RawSource.meta["history"]``), so the timeline says "could not
 check" rather than "nothing started".

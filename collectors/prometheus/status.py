@@ -4,7 +4,8 @@ Each kind of data the checks need (:data:`meshobs.engine.inputs.INPUTS`) comes f
 queries, so a query that failed costs exactly the checks that read its answer:
 
 * graph and requests (edges, rates, response codes and flags) -- the requests query;
-* latency -- the three quantile queries (or, in an older bundle, the bucket query);
+* latency -- the three quantile queries (or the bucket query: a neighbourhood's, or an older
+  bundle's);
 * security (mTLS) -- the requests query for HTTP/gRPC edges and tcp_opened for TCP ones.
 
 A query that was never sent because the question did not need it (the graph phase of a scoped
@@ -22,11 +23,12 @@ from meshobs.model import Edge, ServiceRef, SourceState, SourceStatus, WorkloadR
 from meshobs.raw import RawSource
 
 from ..base import NormalizeContext
-from ..promql import CONTROL_PLANE, LATENCY_QUERIES, QUERIES
+from ..promql import CONTROL_PLANE, LATENCY_BUCKETS, LATENCY_QUERIES, QUERIES
 from .labels import KIND
 
-# The bucket query of bundles recorded before the server computed the quantiles.
-LEGACY_LATENCY = "latency"
+# The bucket query: a neighbourhood's latency (promql.LATENCY_BUCKETS), and that of bundles
+# recorded before the server computed the quantiles (the same key, read the same way).
+LEGACY_LATENCY = LATENCY_BUCKETS.name
 QUANTILES = tuple(q.quantile for q in (QUERIES[n] for n in LATENCY_QUERIES) if q.quantile is not None)
 
 # input -> the instant queries whose answers it is made of.

@@ -194,8 +194,9 @@ def prometheus_source(traffic: list[EdgeTraffic], time: datetime, window_s: floa
 
 
 def grouping(query: Query) -> tuple[str, ...]:
-    """The labels ``query`` sums by (``le`` too for a quantile: the buckets are summed first)."""
-    return ("le", *query.labels) if query.quantile is not None else query.labels
+    """The labels ``query`` sums by (``le`` too for a quantile or a bucket query: the buckets are
+    summed first)."""
+    return ("le", *query.labels) if query.histogram else query.labels
 
 
 def answer(query: Query, sums: dict[tuple[tuple[str, str], ...], float]) -> list[tuple[dict[str, str], float]]:
