@@ -15,14 +15,19 @@ changes. While refreshes run:
 * the same two are measured for a few seconds with no refresh running (``idle``): on a shared
   machine the operating system alone stalls the process, and that is not the dashboard's doing.
 
+A load is shown in two stages (the table with the traffic as soon as the sources answered,
+then the findings when the diagnosis finished): both are timed from the sources' answer (the
+moment the loader returned the snapshot), for the first load and for every refresh.
+
 The UI thread's CPU time per applied load (``ui_apply_cpu_ms``, thread time, not wall time)
 says what the dashboard itself costs on that thread, whatever the machine's load; the table
 work a load leaves for later turns of the event loop is timed slice by slice
 (``ui_slice_cpu_max_ms``: the longest the UI thread worked in one go). ``gc`` lists the longest
 garbage collections (any thread's: a collection holds the GIL). The first full render is
 counted from the app's start, from the first load reaching the UI thread
-(``first_render_after_load_s``) and from the sources' answer (``first_render_after_sources_s``,
-which adds the worker's diagnosis).
+(``first_render_after_load_s``) and from the sources' answer (``first_render_after_sources_s``);
+``findings_after_sources_s``: until the diagnosed rows are in the table too. ``--runs N``
+repeats the app N times per size: the page quotes medians (key waits: the largest of any run).
 
 Writes benchmarks/results/dashboard.json and dashboard.md.
 """
@@ -48,6 +53,7 @@ from textual.message import Message
 from meshobs.collect import build_snapshot
 from meshobs.demo.catalog import load_demo
 from meshobs.model import MeshSnapshot
+from meshobs.tui import data as tui_data
 from meshobs.tui.app import MeshobsApp
 from meshobs.tui.data import DataLoaded, SnapshotLoader
 from meshobs.tui.widgets.tables import SyncTable
@@ -58,33 +64,46 @@ KEY_EVERY_S = 0.050
 IDLE_S = 4.0
 
 
+# The diagnosis's own message (absent before the two-stage render: then one message per load).
+DiagnosisReady: Any = getattr(tui_data, "DiagnosisReady", None)
+LOAD_MESSAGES = tuple(m for m in (DataLoaded, DiagnosisReady) if m is not None)
+
+
 class TimedApp(MeshobsApp):
-    """Records how long the UI thread spends showing each load (wall and thread CPU time): the
-    handler of the load itself, then every slice of table work it left for later turns of the
-    event loop (``SyncTable._update_rows`` / ``_add_chunk`` run from timers)."""
+    """Records how long the UI thread spends showing each load message (wall and thread CPU
+    time): the handler itself (numbers, then findings: each counts), then every slice of table
+    work it left for later turns of the event loop (``SyncTable._update_rows`` / ``_add_chunk``
+    run from timers)."""
 
     ui_times: list[float]
     ui_cpu: list[float]
-    slices: list[list[float]]  # per load: the thread CPU time of each later slice
-    posted: list[float]  # per load: when the worker posted it (perf_counter)
+    slices: list[list[float]]  # per load message: the thread CPU time of each later slice
+    posted: list[float]  # per load message: when the worker posted it (perf_counter)
 
     def post_message(self, message: Message) -> bool:
-        if isinstance(message, DataLoaded):
+        if isinstance(message, LOAD_MESSAGES):
             self.posted.append(time.perf_counter())
         return super().post_message(message)
 
-    def on_data_loaded(self, message: DataLoaded) -> None:
+    def _timed(self, handler: Callable[[Any], None], message: Message) -> None:
         t, c = time.perf_counter(), time.thread_time()
         self.slices.append([])
         self.in_handler = True
         try:
-            super().on_data_loaded(message)
+            handler(message)
         finally:
             self.in_handler = False
         self.ui_times.append(time.perf_counter() - t)
         self.ui_cpu.append(time.thread_time() - c)
         # Textual calls every class's handler in the MRO: without this, MeshobsApp's ran twice.
         message.prevent_default()
+
+    def on_data_loaded(self, message: DataLoaded) -> None:
+        self._timed(super().on_data_loaded, message)
+
+    if DiagnosisReady is not None:
+        def on_diagnosis_ready(self, message: Any) -> None:
+            self._timed(super().on_diagnosis_ready, message)  # type: ignore[misc]
 
 
 def time_slices(app: TimedApp) -> Callable[[], None]:
@@ -198,10 +217,13 @@ class Probe:
 
 async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dict[str, Any]:
     calls = [0]
+    answered: list[float] = []  # when the loader returned each snapshot: the sources' answer
 
     def produce() -> MeshSnapshot:
         calls[0] += 1
-        return snapshot if calls[0] == 1 else scaled(snapshot, 1.0 + calls[0] / 10)
+        out = snapshot if calls[0] == 1 else scaled(snapshot, 1.0 + calls[0] / 10)
+        answered.append(time.perf_counter())
+        return out
 
     app = TimedApp(SnapshotLoader(produce, live=True, description="bench"), refresh_s=0, diagnose=diagnose)
     app.ui_times, app.ui_cpu, app.slices, app.posted = [], [], [], []
@@ -210,23 +232,34 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
     gc.callbacks.append(gc_pauses)
     out: dict[str, Any] = {}
     started = time.perf_counter()
+
+    def table_full() -> bool:
+        return (app.analysis is not None and table.settled and table.row_count == len(app.analysis.rows)
+                and table.row_count > 0)
+
     async with app.run_test(size=(160, 48)) as pilot:
         while app.analysis is None:
             await asyncio.sleep(0.002)
         table = app.screen.query_one("#services", SyncTable)
-        while not table.settled or table.row_count < len(app.analysis.rows):
+        while not table_full():
             await asyncio.sleep(0.002)
         done = time.perf_counter()
         out["first_render_s"] = done - started
-        out["first_worker"] = w = app.analysis.timings
+        out["first_shown_counts"] = app.analysis.counts
         # "After the first answer": from the first load reaching the UI (posted by the worker),
-        # and from the sources' answer (the worker then diagnosed and built the rows).
+        # and from the sources' answer (the loader returned the snapshot).
         out["first_render_after_load_s"] = done - app.posted[0]
-        out["first_render_after_sources_s"] = done - app.posted[0] + w["diagnose_s"] + w["view_s"]
+        out["first_render_after_sources_s"] = done - answered[0]
+        while app.loading or not table_full():  # the diagnosis, then its rows
+            await asyncio.sleep(0.002)
+        found = time.perf_counter()
+        out["findings_after_sources_s"] = found - answered[0]
+        out["first_worker"] = app.analysis.timings
+        out["first_diagnosed_counts"] = app.analysis.counts
         await pilot.pause()
         probe = Probe(app)
         out["idle"] = await probe.measure(asyncio.sleep(IDLE_S))
-        refresh_times, workers = [], []
+        refresh_times, numbers_times, findings_times, workers = [], [], [], []
 
         async def refresh_all() -> None:
             for _ in range(refreshes):
@@ -235,6 +268,10 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
                 app.action_refresh()
                 while app.loads == before or not table.settled:
                     await asyncio.sleep(0.005)
+                numbers_times.append(time.perf_counter() - answered[-1])
+                while app.loading or not table.settled:
+                    await asyncio.sleep(0.005)
+                findings_times.append(time.perf_counter() - answered[-1])
                 await pilot.pause()
                 refresh_times.append(time.perf_counter() - t)
                 workers.append(app.analysis.timings)  # type: ignore[union-attr]
@@ -242,6 +279,8 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
         gc_pauses.pauses.clear()  # only the collections while refreshing (the first load's are not input waits)
         out["during_refresh"] = await probe.measure(refresh_all())
         out["refresh_s"] = refresh_times
+        out["refresh_numbers_after_sources_s"] = numbers_times
+        out["refresh_findings_after_sources_s"] = findings_times
         out["refresh_worker"] = workers
         out["ui_apply_s"] = app.ui_times
         out["ui_apply_cpu_ms"] = [round(c * 1000, 1) for c in app.ui_cpu]
@@ -267,13 +306,37 @@ def generated(size: int, cache: Path | None) -> Any:
     return bundle
 
 
-def bench(size: int, refreshes: int, diagnose: bool, cache: Path | None) -> dict[str, Any]:
+def bench(size: int, refreshes: int, diagnose: bool, cache: Path | None, runs: int = 1) -> dict[str, Any]:
     t = time.perf_counter()
     bundle = generated(size, cache)
     snapshot = build_snapshot(bundle, origin=f"demo:generated-{size}")
     build_s = time.perf_counter() - t
-    result = asyncio.run(run_app(snapshot, refreshes, diagnose))
-    return {"services": size, "snapshot_build_s": round(build_s, 2), "diagnose": diagnose, **result}
+    each = []
+    for _ in range(runs):
+        each.append(asyncio.run(run_app(snapshot, refreshes, diagnose)))
+        gc.collect()
+    result = dict(each[len(each) // 2])  # the details (UI slices, GC) of one run
+    med = statistics.median
+    for key in ("first_render_s", "first_render_after_load_s", "first_render_after_sources_s",
+                "findings_after_sources_s"):
+        result[key] = med(r[key] for r in each)
+        result[key + "_runs"] = [round(r[key], 3) for r in each]
+    for key in ("refresh_numbers_after_sources_s", "refresh_findings_after_sources_s", "refresh_s"):
+        result[key + "_median"] = med(x for r in each for x in r[key])
+    busy = [r["during_refresh"] for r in each]
+    result["during_refresh"] = {
+        "keys": sum(b["keys"] for b in busy),
+        "key_latency_median_ms": med(b["key_latency_median_ms"] for b in busy),
+        "key_latency_p95_ms": med(b["key_latency_p95_ms"] for b in busy),
+        "key_latency_max_ms": max(b["key_latency_max_ms"] for b in busy),
+        "max_tick_gap_ms": max(b["max_tick_gap_ms"] for b in busy),
+        "runs": busy}
+    idle = [r["idle"] for r in each]
+    result["idle"] = {"keys": sum(i["keys"] for i in idle),
+                      "key_latency_median_ms": med(i["key_latency_median_ms"] for i in idle),
+                      "key_latency_max_ms": max(i["key_latency_max_ms"] for i in idle),
+                      "max_tick_gap_ms": max(i["max_tick_gap_ms"] for i in idle)}
+    return {"services": size, "snapshot_build_s": round(build_s, 2), "diagnose": diagnose, "runs": runs, **result}
 
 
 def markdown(results: list[dict[str, Any]], note: str) -> str:
@@ -283,35 +346,39 @@ def markdown(results: list[dict[str, Any]], note: str) -> str:
              "Headless app at 160x48.", ""]
     if note:
         lines += [note, ""]
-    lines += ["| services | first full render: from start / after the load reached the UI / after the sources "
-              "answered | refresh (each) | UI thread per load: handler CPU (wall) | UI thread per load: later "
-              "slices (count, max CPU, total CPU) | worker: load / diagnose / view | key latency idle: median / "
-              "max | key latency during refreshes: median / p95 / max | max tick gap idle / refreshing |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| services (runs) | after the sources answered: table / findings (first load, median) | "
+              "refreshes after the answer: table / findings (median) | first table: from start / after the load "
+              "reached the UI | UI thread per load message: handler CPU (wall) | later slices (count, max CPU, "
+              "total CPU) | worker: load / rows / diagnose / view | key latency idle: median / max | key latency "
+              "during refreshes: median / p95 / max | max tick gap idle / refreshing |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         w = r["refresh_worker"][-1] if r["refresh_worker"] else r["first_worker"]
         idle, busy = r["idle"], r["during_refresh"]
-        label = f" ({r['label']})" if r.get("label") else ""
+        label = f" {r['label']}" if r.get("label") else ""
         lines.append(
-            f"| {r['services']}{label} | {r['first_render_s']:.2f} s / {r['first_render_after_load_s']:.2f} s / "
-            f"{r['first_render_after_sources_s']:.2f} s | "
-            + ", ".join(f"{x:.2f} s" for x in r["refresh_s"]) + " | "
+            f"| {r['services']}{label} ({r['runs']}) | {r['first_render_after_sources_s']:.2f} s / "
+            f"{r['findings_after_sources_s']:.2f} s | {r['refresh_numbers_after_sources_s_median']:.2f} s / "
+            f"{r['refresh_findings_after_sources_s_median']:.2f} s | {r['first_render_s']:.2f} s / "
+            f"{r['first_render_after_load_s']:.2f} s | "
             + ", ".join(f"{c:.0f} ms ({x * 1000:.0f})" for c, x in zip(r["ui_apply_cpu_ms"], r["ui_apply_s"])) + " | "
             + ", ".join(f"{n}, {m:.0f} ms, {t:.0f} ms" for n, m, t in
                         zip(r["ui_slices"], r["ui_slice_cpu_max_ms"], r["ui_slices_cpu_total_ms"])) + " | "
-            + f"{w['load_s']:.2f} / {w['diagnose_s']:.2f} / {w['view_s']:.2f} s | "
+            + f"{w['load_s']:.2f} / {w.get('rows_s', 0):.2f} / {w.get('diagnose_s', 0):.2f} / "
+            + f"{w.get('view_s', 0):.2f} s | "
             + f"{idle['key_latency_median_ms']} / {idle['key_latency_max_ms']} ms | "
             + f"{busy['key_latency_median_ms']} / {busy['key_latency_p95_ms']} / {busy['key_latency_max_ms']} ms "
             + f"({busy['keys']} keys) | {idle['max_tick_gap_ms']} / {busy['max_tick_gap_ms']} ms |")
-    lines += ["", "First full render: until the overview table holds every service, counted from the app's start "
-              "(load, diagnosis and view models in the worker, then the table), from the moment the worker posted "
-              "the first load to the UI thread, and from the sources' answer (that plus the worker's diagnosis and "
-              "view time). A refresh changes every row's numbers. UI thread per load: CPU time the UI thread spent "
-              "in the handler of each load (first, then each refresh), wall time in brackets; later slices: the "
-              "table work it left for later turns of the event loop, each slice timed apart (keys are read between "
-              "slices). Key latency: a ↓/↑ sent through the driver every 50 ms until the cursor moved. Tick gap: "
-              "largest gap between ticks of a 10 ms UI timer, minus 10 ms. Idle: the same with no refresh running, "
-              "i.e. what the shared machine alone costs. Collection cost (rendering and normalising the generated "
+    lines += ["", "After the sources answered: from the moment the loader returned the snapshot until the overview "
+              "table holds every service with its traffic (table), and until it holds them with the diagnosis's "
+              "health (findings); medians of the runs, per-run values in dashboard.json. Refreshes change every "
+              "row's numbers. UI thread per load message: CPU time the UI thread spent in the handler of each "
+              "message (with the two-stage render two per load: numbers, then findings), wall time in brackets; "
+              "later slices: the table work it left for later turns of the event loop, each slice timed apart "
+              "(keys are read between slices). Key latency: a ↓/↑ sent through the driver every 50 ms until the "
+              "cursor moved (median and p95: median of the runs; max: the largest of any run). Tick gap: largest "
+              "gap between ticks of a 10 ms UI timer, minus 10 ms. Idle: the same with no refresh running, i.e. "
+              "what the shared machine alone costs. Collection cost (rendering and normalising the generated "
               "bundle) is `snapshot_build_s` in dashboard.json.", ""]
     return "\n".join(lines)
 
@@ -325,17 +392,21 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, help="keep generated bundles here between runs")
     parser.add_argument("--note", default="", help="a line for the results page (what changed, machine load)")
     parser.add_argument("--label", default="", help="names this run in the table (e.g. the commit)")
+    parser.add_argument("--runs", type=int, default=1, help="app runs per size (the page quotes medians)")
+    parser.add_argument("--out", default="dashboard",
+                        help="results file name in benchmarks/results, or a path (without .md/.json)")
     args = parser.parse_args()
     results = []
     for size in args.sizes:
-        r = bench(size, args.refreshes, size <= args.no_diagnose_above, args.cache)
+        r = bench(size, args.refreshes, size <= args.no_diagnose_above, args.cache, args.runs)
         if args.label:
             r["label"] = args.label
         print(json.dumps(r, default=str), flush=True)
         results.append(r)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "dashboard.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    (RESULTS / "dashboard.md").write_text(markdown(results, args.note))
+    out = Path(args.out) if "/" in args.out else RESULTS / args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    out.with_suffix(".md").write_text(markdown(results, args.note))
 
 
 if __name__ == "__main__":

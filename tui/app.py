@@ -4,12 +4,19 @@ All I/O and heavy work (collection, diagnosis, view models) runs in
 ``@work(thread=True, exclusive=True, exit_on_error=False)`` workers that post :class:`DataLoaded`;
 the UI thread only copies finished rows into widgets.
 
+A load is shown in two stages, as soon as each is ready: the worker posts the snapshot's rows
+(traffic, errors, latency) as :class:`DataLoaded` before it diagnoses, then the same snapshot
+with its findings as :class:`DiagnosisReady`. Meanwhile every screen says "diagnosing…": before
+the first diagnosis nothing is called healthy, and on a refresh the previous refresh's health
+and findings stay, marked as such, until the new ones replace them.
+
 A refresh where no source answered (the mesh is unreachable) replaces nothing: the last good
 data stays, greyed and labelled with its age, and the source bar says what failed.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +30,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from meshobs.model import ServiceRef, SourceStatus
 
 from .commands import parse
-from .data import Analysis, DataFailed, DataLoaded, Loader, SourceLoader, analyse
+from .data import Analysis, DataFailed, DataLoaded, DiagnosisReady, Loader, SourceLoader, diagnosed, numbers
 from .keys import APP, bindings
 from .release import release
 from .screens.base import MeshScreen
@@ -38,6 +45,11 @@ from .widgets.source_bar import SourceBar
 from .widgets.status_line import StatusLine
 
 Clock = Callable[[], datetime]
+# How long the diagnosis waits for the overview to show a load's rows before it starts. Run
+# side by side, the diagnosis (pure Python, holding the GIL) slowed the table's time slices
+# tenfold: every turn of the event loop waits for the GIL (1,000 rows took 2.8-4 s instead of
+# 0.2-0.6 s, load average 12). The wait is bounded: a stalled UI never stalls the diagnosis.
+TABLE_FIRST_S = 2.0
 
 
 def _now() -> datetime:
@@ -59,7 +71,12 @@ class MeshobsApp(App[None]):
         self.keys: dict[str, str] = dict(keymap or {})
         self.analysis: Analysis | None = None
         self.paused = False
-        self.loading = False
+        self.loading = False  # a load (numbers, then diagnosis) is running
+        self.diagnosing = False  # ... and its numbers are shown: the diagnosis runs
+        self.load_seq = 0  # the latest load asked for: messages of earlier ones are dropped
+        self.shown_seq = -1  # the load whose numbers are on screen
+        # The load the numbers replaced, freed once the diagnosis is done (see _show).
+        self.retired_after_diagnosis: list[object] = []
         self.last_error: str | None = None
         self.loaded_at: datetime | None = None
         self.loads = 0
@@ -94,42 +111,107 @@ class MeshobsApp(App[None]):
             self.reload()
 
     def reload(self) -> None:
-        self.loading = True
+        self.load_seq += 1
+        self.loading, self.diagnosing = True, False
         self.update_status()
-        self.load_data()
+        # Handed over in a list the worker empties: a reference kept in the worker's arguments
+        # would outlive the release thread's teardown of the old load (see release.py).
+        self.load_data(self.load_seq, [self.analysis] if self.analysis is not None else [])
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
-    def load_data(self) -> None:
-        """Collect (or replay), diagnose and build the overview rows, off the UI thread."""
-        analysis = analyse(self.loader, diagnose=self.diagnose)
-        if not get_current_worker().is_cancelled:
-            self.post_message(DataLoaded(analysis))
+    # A description: without one Textual names the worker after the call, repr() of every
+    # argument, on the UI thread; the repr of a 1,000-service Analysis held it for 13 s (load
+    # average 12). Every worker handed an Analysis has one.
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="load")
+    def load_data(self, seq: int, previous: list[Analysis]) -> None:
+        """Collect (or replay) and build the overview rows, post them; then diagnose and post
+        the findings: the table does not wait for the diagnosis. Off the UI thread."""
+        worker = get_current_worker()
+        carried = previous.pop() if previous else None
+        first = numbers(self.loader, diagnose=self.diagnose, previous=carried)
+        del carried
+        if worker.is_cancelled:
+            return
+        shown = threading.Event()  # set by the UI thread once the overview shows these rows
+        self.post_message(DataLoaded(first, seq, final=not self.diagnose, shown=shown))
+        if not self.diagnose:
+            return
+        shown.wait(TABLE_FIRST_S)
+        if worker.is_cancelled:
+            return
+        second = diagnosed(self.loader, first)
+        del first  # the UI thread holds it until the diagnosis replaces it, then releases it
+        if not worker.is_cancelled:
+            self.post_message(DiagnosisReady(second, seq))
 
     def on_data_loaded(self, message: DataLoaded) -> None:
+        if message.seq is not None and message.seq != self.load_seq:
+            if message.shown is not None:
+                message.shown.set()  # its worker is cancelled: it need not wait for the table
+            return  # a load superseded by a newer one (a new time range, r)
         new = message.analysis
-        self.loading, self.last_error = False, None
+        self.loading, self.last_error = not message.final, None
         now = self.clock()
         if not new.answered and self.analysis is not None:
-            # Nothing answered: an empty mesh now would read as calm. Keep what we had.
+            # Nothing answered: an empty mesh now would read as calm. Keep what we had (and
+            # drop this load's diagnosis when it comes: shown_seq stays on the old one).
+            self.diagnosing = False
+            if message.shown is not None:
+                message.shown.set()
             self.failed_attempt = new.statuses_now()
             self.stale_since = self.stale_since or self.loaded_at or now
             _stale, self.board = self.history.after_failure(self.failed_attempt, self.analysis.snapshot)
             self._mark_stale()
             self.update_status()
             return
-        # The load shown until now goes to a thread that frees it piece by piece: dropped here it
-        # would hold the UI thread for 0.1-0.2 s at 5,000 services (see release.py).
-        retired: list[object] = [self.analysis] if self.analysis is not None else []
-        self.analysis, self.stale_since, self.failed_attempt = new, None, []
+        self.shown_seq = message.seq if message.seq is not None else self.shown_seq
+        self.diagnosing = new.pending
+        self._show(new, later=new.pending)
+        if message.shown is not None:
+            self._when_table_settled(message.shown.set)
+        self.stale_since, self.failed_attempt = None, []
         self.loaded_at, self.loads = now, self.loads + 1
         self.history.observe(new.snapshot, now, new.stale)
         self.board = new.board
+        self._mark_stale()
+        self.update_status()
+
+    def on_diagnosis_ready(self, message: DiagnosisReady) -> None:
+        """The findings of the load on screen: the same snapshot, now diagnosed."""
+        if message.seq != self.load_seq:
+            return
+        self.loading = self.diagnosing = False
+        if message.seq == self.shown_seq:
+            self._show(message.analysis)
+        self._release_retired()
+        self.update_status()
+
+    def _when_table_settled(self, callback: Callable[[], None]) -> None:
+        """``callback`` once the overview's table shows the load (now if there is none)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, OverviewScreen) and screen.is_attached:
+                screen.table.when_settled(callback)
+                return
+        callback()
+
+    def _show(self, new: Analysis, later: bool = False) -> None:
+        # The load shown until now goes to a thread that frees it piece by piece: dropped here it
+        # would hold the UI thread for 0.1-0.2 s at 5,000 services (see release.py). ``later``:
+        # once the diagnosis is done, not while it runs: a third thread wanting the GIL (the
+        # teardown) made every key wait longer for it (as before the two stages, the old load
+        # lives until the diagnosis of the new one is done).
+        retired: list[object] = [self.analysis] if self.analysis is not None else []
+        self.analysis = new
         for screen in self.screen_stack:
             if isinstance(screen, MeshScreen):
                 screen.show_analysis(new)
-        release(retired)  # after the screens: they held it too
-        self._mark_stale()
-        self.update_status()
+        self.retired_after_diagnosis.extend(retired)  # after the screens: they held it too
+        del retired
+        if not later:
+            self._release_retired()
+
+    def _release_retired(self) -> None:
+        retired, self.retired_after_diagnosis = self.retired_after_diagnosis, []
+        release(retired)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker failures surface: as a status-line error and a notification."""
@@ -142,7 +224,8 @@ class MeshobsApp(App[None]):
                 self.notify(f"{event.worker.name}: {text}", severity="error")
 
     def on_data_failed(self, message: DataFailed) -> None:
-        self.loading, self.last_error = False, f"load failed: {message.error}"
+        self.loading, self.diagnosing, self.last_error = False, False, f"load failed: {message.error}"
+        self._release_retired()
         if self.analysis is not None:
             self.stale_since = self.stale_since or self.loaded_at or self.clock()
             _stale, self.board = self.history.after_failure((), self.analysis.snapshot, why=message.error)
@@ -161,7 +244,8 @@ class MeshobsApp(App[None]):
         """Origin, health counts, time range and refresh state; ``screen`` may word the
         service count (the overview adds "2 of 5 · filter: data" while a filter is on)."""
         every = f"⟳ {self.refresh_s:g}s" if self.refresh_s > 0 else "refresh on r"
-        refresh = ("loading…" if self.loading else ("paused" if self.paused else every)
+        # While the diagnosis runs the counts say "diagnosing…": the refresh word need not.
+        refresh = ("loading…" if self.loading and not self.diagnosing else ("paused" if self.paused else every)
                    if self.loader.live else "frozen")
         return summary_line(self.analysis, self.loader.description, refresh, screen)
 
@@ -330,7 +414,7 @@ class MeshobsApp(App[None]):
         path = (self.save_dir or Path.cwd()) / f"meshobs-{stamp}.tar.gz"
         self.save_bundle(self.analysis, path)
 
-    @work(thread=True, exit_on_error=False, group="save")
+    @work(thread=True, exit_on_error=False, group="save", description="save")
     def save_bundle(self, analysis: Analysis, path: Path) -> None:
         from meshobs.bundle import write_bundle
 

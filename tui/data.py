@@ -10,6 +10,7 @@ diagnoses or sorts thousands of rows itself.
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -246,12 +247,23 @@ class SnapshotLoader:
         return self.intended
 
 
+# Where the diagnosis of a load stands (``Analysis.diagnosis``).
+DIAGNOSED = "done"
+PENDING = "pending"  # the numbers are in; the diagnosis runs (findings: none yet, or the previous refresh's)
+NOT_DIAGNOSED = "off"  # the app runs without the engine (``diagnose=False``)
+DIAGNOSIS_FAILED = "failed"  # the engine raised: ``diagnosis_error`` says what
+
+
 @dataclass(frozen=True)
 class Analysis:
     """One load: the snapshot, its diagnosis and the overview rows, ready to show.
 
     ``stale``: sources shown from an earlier answer (they failed this time); ``answered``:
     whether any source answered at all (a load where none did replaces nothing on screen).
+
+    A load is shown in two stages: first the snapshot's numbers (``diagnosis`` is
+    :data:`PENDING`; ``report`` and ``findings`` are None/empty, or the previous refresh's,
+    marked on every row), then the same snapshot with its own diagnosis (:func:`diagnosed`).
     """
 
     snapshot: MeshSnapshot
@@ -267,6 +279,18 @@ class Analysis:
     # Worked out in the worker: a mesh has a source per Envoy pod and a row per service.
     board: list[SourceEntry] = field(default_factory=list)
     counts: str = ""
+    diagnosis: str = DIAGNOSED
+    diagnosis_error: str = ""
+
+    @property
+    def pending(self) -> bool:
+        """The diagnosis of this snapshot is still running."""
+        return self.diagnosis == PENDING
+
+    @property
+    def from_previous(self) -> bool:
+        """The findings shown are the previous refresh's (this one's diagnosis still runs)."""
+        return self.pending and self.report is not None
 
     def statuses_now(self) -> list[SourceStatus]:
         """Each source as it fared on this load (a source shown from an earlier answer failed)."""
@@ -290,8 +314,19 @@ COLLECT_EVERY = 30
 
 
 def analyse(loader: Loader, diagnose: bool = True) -> Analysis:
-    """Load, diagnose every service and build the overview: the whole refresh, off the UI thread."""
-    from meshobs.engine import diagnose_all
+    """Load, diagnose every service and build the overview: the whole refresh, off the UI thread
+    (both stages of :func:`numbers` and :func:`diagnosed` in one)."""
+    first = numbers(loader, diagnose)
+    return diagnosed(loader, first) if diagnose else first
+
+
+def numbers(loader: Loader, diagnose: bool = True, previous: Analysis | None = None) -> Analysis:
+    """Stage one of a load: collect (or replay) and build the overview rows, without the
+    diagnosis, so the table can show the traffic as soon as the sources have answered.
+
+    With ``diagnose``, the result is :data:`PENDING`: rows of services the previous load
+    (``previous``) diagnosed carry that health, marked as the previous refresh's, and its
+    findings stay listed until :func:`diagnosed` replaces them; the others are "pending"."""
     from meshobs.engine.inputs import answered
     from meshobs.gc_pause import gc_paused
 
@@ -312,37 +347,76 @@ def analyse(loader: Loader, diagnose: bool = True) -> Analysis:
         t0 = time.perf_counter()
         bundle, snapshot = loader.load()
         t1 = time.perf_counter()
-        report = None
-        if diagnose:
-            settings, suppressions = loader.settings()
-            report = diagnose_all(snapshot, settings, suppressions)
-        t2 = time.perf_counter()
-        rows = overview_rows(snapshot, report)
-        findings = finding_rows(report)
+        carried = previous.report if diagnose and previous is not None and previous.diagnosis in (
+            DIAGNOSED, PENDING) else None
+        rows = overview_rows(snapshot, carried, pending=diagnose)
+        findings = previous.findings if carried is not None and previous is not None else []
         # A snapshot of a big mesh is millions of long-lived objects; a full (gen 2) garbage
         # collection walks them all and stops every thread, the UI's too, for 0.2-0.4 s per
         # 1,000 services. Freezing moves them out of the collector's sight (refcounting still
-        # frees them). Once, here: with the collector paused nothing walked them before.
+        # frees them). Once per stage: with the collector paused nothing walked them before.
         gc.freeze()
-    t3 = time.perf_counter()
+    t2 = time.perf_counter()
     stale = loader.stale()
     # Sources shown from an earlier answer did not answer now: if that is all of them, nothing did.
     fresh = [s for s in snapshot.sources if s.name not in stale]
-    return Analysis(snapshot, bundle, report, rows, findings,
-                    {"load_s": t1 - t0, "diagnose_s": t2 - t1, "view_s": t3 - t2},
+    return Analysis(snapshot, bundle, carried, rows, findings,
+                    {"load_s": t1 - t0, "rows_s": t2 - t1},
                     stale=stale, answered=answered(snapshot) and (not snapshot.sources or
                                                                   any(s.state is not SourceState.ERROR
                                                                       for s in fresh)),
                     links=loader.links(), time_range=loader.time_range(),
-                    board=source_board(snapshot.sources, stale), counts=health_counts(rows))
+                    board=source_board(snapshot.sources, stale), counts=health_counts(rows),
+                    diagnosis=PENDING if diagnose else NOT_DIAGNOSED)
+
+
+def diagnosed(loader: Loader, first: Analysis) -> Analysis:
+    """Stage two: ``first`` (from :func:`numbers`) with its own diagnosis, health and findings.
+
+    An engine that raises is a bug, not a verdict: the rows say "unknown" and the status line
+    "could not diagnose: why", never healthy."""
+    from meshobs.engine import diagnose_all
+    from meshobs.gc_pause import gc_paused
+
+    from .status import health_counts
+
+    with gc_paused():
+        t0 = time.perf_counter()
+        report: MeshReport | None = None
+        error = ""
+        try:
+            settings, suppressions = loader.settings()
+            report = diagnose_all(first.snapshot, settings, suppressions)
+        except Exception as exc:  # shown on screen (an engine bug); the numbers stay useful
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        t1 = time.perf_counter()
+        rows = overview_rows(first.snapshot, report)
+        findings = finding_rows(report)
+        gc.freeze()
+    t2 = time.perf_counter()
+    timings = {**first.timings, "diagnose_s": t1 - t0, "view_s": t2 - t1}
+    return replace(first, report=report, rows=rows, findings=findings, timings=timings,
+                   counts=health_counts(rows), diagnosis=DIAGNOSIS_FAILED if error else DIAGNOSED,
+                   diagnosis_error=error)
 
 
 class DataLoaded(Message):
-    """A load finished; ``analysis`` replaces what the screens show."""
+    """A load's numbers are in; ``analysis`` replaces what the screens show. ``seq``: the load
+    it belongs to (the app drops a superseded one); ``final``: no diagnosis follows;
+    ``shown``: set once the overview shows the rows (the diagnosis waits for it)."""
 
-    def __init__(self, analysis: Analysis) -> None:
+    def __init__(self, analysis: Analysis, seq: int | None = None, final: bool = True,
+                 shown: threading.Event | None = None) -> None:
         super().__init__()
-        self.analysis = analysis
+        self.analysis, self.seq, self.final, self.shown = analysis, seq, final, shown
+
+
+class DiagnosisReady(Message):
+    """The diagnosis of load ``seq`` finished: ``analysis`` is its snapshot with findings."""
+
+    def __init__(self, analysis: Analysis, seq: int) -> None:
+        super().__init__()
+        self.analysis, self.seq = analysis, seq
 
 
 class DataFailed(Message):

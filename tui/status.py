@@ -13,14 +13,24 @@ if TYPE_CHECKING:
 
 def health_counts(rows: list[ServiceRow]) -> str:
     """``4 failing · 1 healthy · 0 unknown``. Unknown (could not judge) is always
-    counted apart from healthy; degraded and partial (judged in part) only when there is one."""
-    counts = {"failing": 0, "degraded": 0, "partial": 0, "healthy": 0, "unknown": 0}
+    counted apart from healthy; degraded and partial (judged in part) only when there is one.
+
+    While the diagnosis runs: ``diagnosing…`` before the first one (nothing is judged yet, so
+    nothing is counted as healthy), else the previous refresh's counts, named as such."""
+    counts = {"failing": 0, "degraded": 0, "partial": 0, "healthy": 0, "unknown": 0, "pending": 0}
+    previous = False
     for r in rows:
         counts[r.health if r.health in counts else "unknown"] += 1
+        previous = previous or r.previous
+    if rows and counts["pending"] == len(rows):
+        return "diagnosing…"
     parts = [f"{counts['failing']} failing"]
     parts += [f"{counts[k]} {k}" for k in ("degraded", "partial") if counts[k]]
     parts += [f"{counts['healthy']} healthy", f"{counts['unknown']} unknown"]
-    return " · ".join(parts)
+    if counts["pending"]:
+        parts.append(f"{counts['pending']} diagnosing")
+    text = " · ".join(parts)
+    return f"diagnosing… (previous refresh: {text})" if previous else text
 
 
 def range_label(analysis: Analysis) -> str:
@@ -43,4 +53,6 @@ def summary_line(analysis: Analysis | None, description: str, refresh: str, scre
     parts = [origin, refresh, count, analysis.counts or health_counts(analysis.rows), range_label(analysis)]
     if analysis.rows and not any(r.has_history for r in analysis.rows):
         parts.append("no history")
+    if analysis.diagnosis_error:
+        parts.append(f"could not diagnose: {analysis.diagnosis_error}")
     return " · ".join(parts)

@@ -15,9 +15,15 @@ from meshobs.checks.base import Finding
 from meshobs.engine.report import MeshReport
 from meshobs.model import Edge, MeshSnapshot, MetricSeries, ServiceRef, thaw
 
-HEALTH_ORDER = {"failing": 0, "degraded": 1, "unknown": 2, "partial": 3, "healthy": 4}
+# "pending": the numbers are in, the diagnosis is still running. It sorts with "unknown":
+# no finding yet is not health.
+HEALTH_ORDER = {"failing": 0, "degraded": 1, "unknown": 2, "pending": 2, "partial": 3, "healthy": 4}
 HEALTH_MARK = {"failing": "× failing", "degraded": "! degraded", "unknown": "? unknown", "partial": "~ partial",
-               "healthy": "✓ healthy"}
+               "healthy": "✓ healthy", "pending": "diagnosing"}
+# Appended to a health (and finding count) that comes from the previous refresh's diagnosis
+# while this refresh's runs: the numbers beside it are new, the verdict is not yet.
+PREVIOUS = "*"
+PENDING_COUNT = "…"  # the findings column of a service whose diagnosis has not run yet
 SORT_KEYS = ("health", "name", "rate", "errors", "p99")
 BARS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 10
@@ -140,7 +146,8 @@ class ServiceRow:
 
     ``outbound``: nothing calls the service (an ingress gateway, a cron job), so ``red`` is its
     outbound traffic: an all-zero line would hide why such a service fails. ``reason`` is the
-    one-line message of its top-ranked finding ("" when healthy).
+    one-line message of its top-ranked finding ("" when healthy). ``previous``: health, count
+    and reason are the previous refresh's, shown while this refresh's diagnosis runs.
     """
 
     ref: ServiceRef
@@ -151,6 +158,7 @@ class ServiceRow:
     findings: int
     outbound: bool = False
     reason: str = ""
+    previous: bool = False
     # Worked out once where the row is built (the worker): on a refresh the UI thread compares
     # and copies 5,000 rows' keys and cells, and formatting them there cost it ~25 ms.
     _key: str = field(init=False, repr=False, compare=False)
@@ -158,10 +166,13 @@ class ServiceRow:
 
     def __post_init__(self) -> None:
         arrow = OUT if self.outbound else ""
-        cells = (HEALTH_MARK.get(self.health, self.health), self.ref.namespace, self.ref.name,
+        mark = PREVIOUS if self.previous else ""
+        count = (PENDING_COUNT if self.health == "pending" else
+                 f"{self.findings}{mark}" if self.findings else "")
+        cells = (HEALTH_MARK.get(self.health, self.health) + mark, self.ref.namespace, self.ref.name,
                  arrow + fmt_rate(self.red.rate), arrow + fmt_pct(self.red.error_ratio),
                  arrow + fmt_ms(self.red.p99_ms) if self.red.p99_ms is not None else fmt_ms(None),
-                 self.spark, str(self.findings) if self.findings else "")
+                 self.spark, count)
         object.__setattr__(self, "_key", str(self.ref))
         object.__setattr__(self, "_cells", cells)
 
@@ -176,16 +187,20 @@ class ServiceRow:
 OUT = "→"  # marks outbound numbers in the overview
 OVERVIEW_SPARK = 8  # bars in the overview (the service screen shows SPARK_WIDTH)
 # (key, label, width); width 0 takes the room the others leave (the service name).
-OVERVIEW_COLUMNS = (("health", "Health", 11), ("namespace", "Namespace", 11), ("name", "Service", 0),
+# Health is 12 wide ("! degraded" and the previous-refresh mark), the last column 8 (its
+# label's length): the service names keep their room.
+OVERVIEW_COLUMNS = (("health", "Health", 12), ("namespace", "Namespace", 11), ("name", "Service", 0),
                     ("rate", "req/s", 7), ("errors", "err%", 7), ("p99", "p99", 7),
-                    ("spark", "rate", OVERVIEW_SPARK + 1), ("findings", "findings", 9))
+                    ("spark", "rate", OVERVIEW_SPARK + 1), ("findings", "findings", 8))
 
 
-def overview_rows(snapshot: MeshSnapshot, report: MeshReport | None) -> list[ServiceRow]:
+def overview_rows(snapshot: MeshSnapshot, report: MeshReport | None, pending: bool = False) -> list[ServiceRow]:
     """Every (known) service with its health, RED numbers and sparkline, worst first.
 
     No data is not health: without traffic metrics (the source failed or none is configured)
-    a service with no findings is "unknown", with the reason, never "healthy".
+    a service with no findings is "unknown", with the reason, never "healthy". ``pending``: the
+    diagnosis of ``snapshot`` is still running; ``report`` (if any) is the previous refresh's,
+    so its health is marked as such, and a service it does not know is "pending".
     """
     from meshobs.engine.inputs import availability
 
@@ -209,8 +224,10 @@ def overview_rows(snapshot: MeshSnapshot, report: MeshReport | None) -> list[Ser
         spark, has = rate_history(snapshot, svc.ref, "request_rate", red.rate, index)
         if len(spark) > OVERVIEW_SPARK:
             spark = spark[-OVERVIEW_SPARK:]
-        status, count, reason = health.get(svc.ref, ("unknown", 0, ""))
-        rows.append(ServiceRow(svc.ref, status, red, spark, has, count, outbound, reason))
+        known = health.get(svc.ref)
+        status, count, reason = known or ("pending" if pending else "unknown", 0, "")
+        rows.append(ServiceRow(svc.ref, status, red, spark, has, count, outbound, reason,
+                               previous=pending and known is not None))
     return sort_rows(rows, "health")
 
 

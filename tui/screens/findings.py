@@ -36,11 +36,18 @@ class FindingsScreen(MeshScreen):
         yield table
         yield Static(id="finding-detail")
 
+    analysis: Analysis | None = None
+
     def show_analysis(self, analysis: Analysis) -> None:
+        self.analysis = analysis
         table = self.query_one(SyncTable)
         table.sync(analysis.findings)
         errors = sum(1 for r in analysis.findings if r.finding.severity.value == "error")
-        table.border_title = f"findings {len(analysis.findings)} ({errors} errors)"
+        table.border_title = ("findings: diagnosing…" if analysis.pending and not analysis.from_previous else
+                              f"findings {len(analysis.findings)} ({errors} errors)")
+        table.border_subtitle = ("from the previous refresh: diagnosing…" if analysis.from_previous else
+                                 f"could not diagnose: {analysis.diagnosis_error}" if analysis.diagnosis_error
+                                 else "")
         self.show_detail()
 
     def show_detail(self) -> None:
@@ -48,7 +55,13 @@ class FindingsScreen(MeshScreen):
         row = self.selected()
         detail = self.query_one("#finding-detail", Static)
         if row is None:
-            detail.update("no findings: every check passed or was skipped")
+            analysis = self.analysis
+            # No finding yet (or a failed engine) is not "every check passed".
+            detail.update("diagnosing…: the findings appear when the diagnosis finishes"
+                          if analysis is not None and analysis.pending else
+                          f"could not diagnose: {analysis.diagnosis_error}"
+                          if analysis is not None and analysis.diagnosis_error else
+                          "no findings: every check passed or was skipped")
             return
         f = row.finding
         text = Text(f"#{row.rank} {f.code} {f.subject}\n" if row.rank else f"{f.code} {f.subject}\n",

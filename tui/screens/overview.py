@@ -11,7 +11,16 @@ from textual.widgets import DataTable, Input
 from meshobs.model import ServiceRef
 
 from ..keys import OVERVIEW, bindings
-from ..viewmodel import OVERVIEW_COLUMNS, SORT_KEYS, RowFilter, ServiceRow, filter_rows, neighbourhood, sort_rows
+from ..viewmodel import (
+    OVERVIEW_COLUMNS,
+    PREVIOUS,
+    SORT_KEYS,
+    RowFilter,
+    ServiceRow,
+    filter_rows,
+    neighbourhood,
+    sort_rows,
+)
 from ..widgets.neighbourhood import Neighbourhood
 from ..widgets.prompt import Prompt
 from ..widgets.tables import SyncTable
@@ -78,12 +87,20 @@ class OverviewScreen(MeshScreen):
         described = self.filter.describe()
         order = f"sort: {self.sort_key}{' ↑' if self.reverse else ''}"
         self.table.border_title = f"services {len(rows)}/{total}" + (f"  {described}" if described else "")
-        self.table.border_subtitle = order
+        self.table.border_subtitle = order + self.diagnosis_note()
         self.shown = len(rows)
         self.update_neighbourhood()
         update = getattr(self.app, "update_status", None)
         if update is not None:
             update()
+
+    def diagnosis_note(self) -> str:
+        """What the health column says while the diagnosis runs ("" once it has)."""
+        if self.analysis is None or not self.analysis.pending:
+            return ""
+        if self.analysis.from_previous:
+            return f"  ·  diagnosing…  {PREVIOUS} health from the previous refresh"
+        return "  ·  diagnosing…  health and findings follow"
 
     def services_label(self, total: int) -> str:
         """The status line's count: "2 of 5 services · filter: data" while a filter is on."""
@@ -108,7 +125,12 @@ class OverviewScreen(MeshScreen):
                 panel.update("")
             return
         rows, hidden = neighbourhood(self.analysis.snapshot, row.ref, limit=3)
-        panel.show(str(row.ref), rows, hidden, row.health, row.reason)
+        note = ""
+        if row.health == "pending":
+            note = "diagnosing…: its health and findings follow"
+        elif row.previous:
+            note = "health from the previous refresh: diagnosing…"
+        panel.show(str(row.ref), rows, hidden, row.health, row.reason, note)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.update_neighbourhood()

@@ -60,7 +60,7 @@ class ProxiesScreen(MeshScreen):
     def show_analysis(self, analysis: Analysis) -> None:
         self.build(analysis)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="proxies")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="proxies", description="proxies")
     def build(self, analysis: Analysis) -> None:
         by_proxy = findings_by_proxy(analysis.report.findings if analysis.report else ())
         self.post_message(self.RowsReady(proxy_list_rows(analysis.snapshot, by_proxy)))

@@ -38,9 +38,9 @@ class ProxyScreen(TabbedScreen):
     """
 
     class ViewReady(Message):
-        def __init__(self, view: ProxyView | None, problem: str = "") -> None:
+        def __init__(self, view: ProxyView | None, problem: str = "", note: str = "") -> None:
             super().__init__()
-            self.view, self.problem = view, problem
+            self.view, self.problem, self.note = view, problem, note
 
     def __init__(self, namespace: str, pod: str) -> None:
         super().__init__()
@@ -70,7 +70,7 @@ class ProxyScreen(TabbedScreen):
             self.query_one("#proxy-summary", Static).update(f"{self.pod}.{self.namespace}  fetching…")
             self.build(analysis, fetch=True)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="proxy-view")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="proxy-view", description="proxy-view")
     def build(self, analysis: Analysis, fetch: bool) -> None:
         """From the snapshot when it has the pod; else (or on `u`) from the pod's admin API."""
         snap = analysis.snapshot
@@ -78,7 +78,10 @@ class ProxyScreen(TabbedScreen):
         findings = list(analysis.report.findings) if analysis.report else []
         if found is not None and not fetch:
             mine = proxy_findings(findings, found.id)
-            self.post_message(self.ViewReady(proxy_view(found, snap.certs_of(found.id), mine, snap.time)))
+            # The xDS tab reads the engine's findings: say when they are not this load's yet.
+            pending = ("the engine's xDS findings are the previous refresh's: diagnosing…" if analysis.from_previous
+                       else "diagnosing…: the engine's xDS findings follow" if analysis.pending else "")
+            self.post_message(self.ViewReady(proxy_view(found, snap.certs_of(found.id), mine, snap.time), note=pending))
             return
         access = self.app.loader.envoy_access()  # type: ignore[attr-defined]
         if access is None:
@@ -110,6 +113,8 @@ class ProxyScreen(TabbedScreen):
                                                else ""), style=adapt("dim", mono))
         if message.problem:
             text.append(f"\npartial: {message.problem}", style=adapt("yellow", mono))
+        if message.note:
+            text.append(f"\n{message.note}", style=adapt("italic", mono))
         summary.update(text)
         for tab, _title in TITLES:
             table = self.query_one(f"#{tab}-table", SyncTable)

@@ -18,7 +18,7 @@ from ..proxy_model import PROXY_LIST_COLUMNS
 from ..rows import TableRow
 from ..service_model import ConfigEntry, ServiceView, SlowTrace, red_summary, service_view
 from ..styles import adapt, is_no_color
-from ..viewmodel import HEALTH_MARK, finding_markdown, fmt_ms, fmt_pct, fmt_rate
+from ..viewmodel import HEALTH_MARK, PREVIOUS, finding_markdown, fmt_ms, fmt_pct, fmt_rate
 from ..widgets.tables import SyncTable, style_of
 from .base import TabbedScreen
 from .proxies import open_pod
@@ -55,14 +55,17 @@ class ServiceScreen(TabbedScreen):
     class ViewReady(Message):
         """The worker built the view model of the service."""
 
-        def __init__(self, view: ServiceView) -> None:
+        def __init__(self, view: ServiceView, verdict: str = "") -> None:
             super().__init__()
-            self.view = view
+            self.view, self.verdict = view, verdict
 
     def __init__(self, ref: ServiceRef) -> None:
         super().__init__()
         self.ref = ref
         self.view: ServiceView | None = None
+        # Where the diagnosis shown stands: "" (this load's), "pending" (none yet), "previous"
+        # (the previous refresh's, while this one's runs), or why the engine failed.
+        self.verdict = ""
 
     def body(self) -> ComposeResult:
         yield Static(f"{self.ref}  loading…", id="red", classes="data")
@@ -92,11 +95,13 @@ class ServiceScreen(TabbedScreen):
     def show_analysis(self, analysis: Analysis) -> None:
         self.build_view(analysis)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="service-view")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="service-view", description="service-view")
     def build_view(self, analysis: Analysis) -> None:
         """The critical path and drift comparison read many spans and routes: not on the UI thread."""
         view = service_view(analysis.snapshot, analysis.report_of(self.ref), self.ref, analysis.links)
-        self.post_message(self.ViewReady(view))
+        verdict = ("previous" if analysis.from_previous and analysis.report_of(self.ref) is not None else
+                   "pending" if analysis.pending else analysis.diagnosis_error)
+        self.post_message(self.ViewReady(view, verdict))
 
     def selected_service(self) -> ServiceRef | None:
         return self.ref
@@ -105,10 +110,13 @@ class ServiceScreen(TabbedScreen):
         if not self.is_attached:  # closed while its worker ran
             return
         self.view = view = message.view
+        self.verdict = message.verdict
         mono = is_no_color(self)
         header = Text(f"{view.ref}  ", style="bold")
-        mark = HEALTH_MARK.get(view.status, view.status)
+        mark = HEALTH_MARK.get("pending" if self.verdict == "pending" else view.status, view.status)
         header.append(mark, style=style_of(mark, mono))
+        if self.verdict:
+            header.append("  " + self._verdict_note(), style=adapt("italic", mono))
         for line in red_summary(view):
             header.append("\n" + line)
         self.query_one("#red", Static).update(header)
@@ -129,9 +137,19 @@ class ServiceScreen(TabbedScreen):
         self.query_one("#config-table", SyncTable).sync(view.config)
         self._show_config()
 
+    def _verdict_note(self) -> str:
+        if self.verdict == "pending":
+            return "diagnosing…: findings and the checklist follow"
+        if self.verdict == "previous":
+            return f"{PREVIOUS} from the previous refresh: diagnosing…"
+        return f"could not diagnose: {self.verdict}" if self.verdict else ""
+
     def _checklist(self, view: ServiceView) -> Text:
         text = Text("Checklist\n", style="bold")
         mono = is_no_color(self)
+        if self.verdict == "pending":
+            text.append(self._verdict_note(), style=adapt("italic", mono))
+            return text
         # Checks written for the other mesh say nothing about this service: one line, not many.
         other_mesh = [c for c in view.checks if c.reason.startswith("not applicable")]
         for c in view.checks:
@@ -156,6 +174,9 @@ class ServiceScreen(TabbedScreen):
         mono = is_no_color(self)
         row = self._selected_finding()
         if self.view is None or row is None:
+            if self.verdict and self.verdict != "previous":  # no finding yet is not a pass
+                detail.update(Text(self._verdict_note(), style=adapt("italic", mono)))
+                return
             detail.update(Text("no findings: every check passed or was skipped", style=adapt("green", mono)))
             return
         f = row.item

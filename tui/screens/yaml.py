@@ -70,7 +70,7 @@ class YamlScreen(MeshScreen):
     def show_analysis(self, analysis: Analysis) -> None:
         self.build(analysis)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="yaml")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="yaml", description="yaml")
     def build(self, analysis: Analysis) -> None:
         """Comparing with every proxy's routes, and reading the intended files, is not UI work."""
         snap = analysis.snapshot

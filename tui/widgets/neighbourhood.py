@@ -18,8 +18,9 @@ class Neighbourhood(Static):
     """
 
     def show(self, service: str, rows: list[NeighbourRow], hidden: int, health: str = "",
-             reason: str = "") -> None:
-        """``reason``: the one-line message of the service's top finding (why it is not healthy)."""
+             reason: str = "", note: str = "") -> None:
+        """``reason``: the one-line message of the service's top finding (why it is not healthy);
+        ``note``: where the verdict stands (its diagnosis runs; it is the previous refresh's)."""
         mono = is_no_color(self)
         text = Text(f"{service}: ", style="bold", no_wrap=True, overflow="ellipsis")
         callers = sum(1 for r in rows if r.direction == "in")
@@ -32,6 +33,8 @@ class Neighbourhood(Static):
             alarm = "bold red" if health == "failing" else "yellow"
             text.append("\n" + mark, style=adapt(alarm, mono))
             text.append(": " + reason)
+        if note:
+            text.append("\n" + note, style=adapt("italic", mono))
         for row in rows:
             # Bold, not reverse, without colour: a whole reversed line would outshout the health.
             style = ("bold" if mono else "red") if row.red.error_ratio >= 0.01 else ""

@@ -48,7 +48,7 @@ def _sliced(items: Sequence[T], start: int, deadline: float, do: Callable[[Seque
 # Cells whose text starts with one of these get a style; under NO_COLOR its colours become
 # emphasis (bold / reverse, see ..styles) because Textual's greyscale would hide them.
 STYLES = {"×": "bold red", "!": "yellow", "?": "dim", "✓": "green", "error": "bold red",
-          "warning": "yellow", "fail": "bold red", "warn": "yellow", "≠": "bold magenta"}
+          "warning": "yellow", "fail": "bold red", "warn": "yellow", "≠": "bold magenta", "diagnosing": "dim"}
 
 
 class RowLike(Protocol):
@@ -100,6 +100,7 @@ class SyncTable(DataTable[str | Text]):
         self._pending_updates: list[tuple[int, RowLike]] = []  # rows a refresh still has to rewrite
         self._next_update = 0
         self._generation = 0
+        self._on_settled: list[Callable[[], None]] = []
         self.rows_shown: list[RowLike] = []
 
     def on_mount(self) -> None:
@@ -172,6 +173,8 @@ class SyncTable(DataTable[str | Text]):
             index = keys.index(current)
             if index != self.cursor_row and index < self.row_count:
                 self.move_cursor(row=index, animate=False)
+        if self.settled:
+            self._settled()  # whoever waited for an earlier sync: this one is on screen whole
         return written
 
     def _write(self, rows: Sequence[tuple[int, RowLike]]) -> int:
@@ -222,6 +225,8 @@ class SyncTable(DataTable[str | Text]):
                 self._update_rows(deadline)
             if not self.settled:
                 self._schedule(generation)
+            else:
+                self._settled()
 
         # A timer, not call_later: it waits for the event loop, so queued keys go first.
         self.set_timer(0.001, more)
@@ -230,6 +235,19 @@ class SyncTable(DataTable[str | Text]):
     def settled(self) -> bool:
         """Every row shows its latest cells (no rows or updates still queued)."""
         return not self._pending and not self._pending_updates
+
+    def when_settled(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the UI thread) once every row shows its latest cells: now if
+        they do, else after the last slice."""
+        if self.settled:
+            callback()
+        else:
+            self._on_settled.append(callback)
+
+    def _settled(self) -> None:
+        waiting, self._on_settled = self._on_settled, []
+        for callback in waiting:
+            callback()
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         # Every column has a fixed width and every row one line: measuring each new cell (what
