@@ -1,0 +1,80 @@
+"""A scoped question's second phase continues the graph phase's reading of the Prometheus
+answers (normalize_added) instead of reading the mesh-wide series again: same result."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from meshobs.collectors import prometheus as prom
+from meshobs.collectors.base import NormalizeContext
+from meshobs.demo.prometheus import prometheus_source
+from meshobs.demo.scale import generated_traffic
+from meshobs.raw import Payload, RawSource
+
+T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+CTX = NormalizeContext(time=T, window_s=300.0)
+
+
+def _phases(n_services: int, narrow: bool = False) -> tuple[RawSource, RawSource, int]:
+    """The graph phase's source and the merged one (graph payloads first), as collect has them.
+    ``narrow``: the scoped instant answers keep the series into half the services only."""
+    whole = prometheus_source(generated_traffic(n_services), T, 300.0, history=True)
+    graph = [p for p in whole.payloads if p.key == "rules" or p.meta.get("phase") == "graph"]
+    scoped = [p for p in whole.payloads if p not in graph]
+    for p in scoped if narrow else ():
+        if p.key.startswith("query:") and p.body is not None:
+            body = json.loads(p.body)
+            body["result"] = body["result"][: len(body["result"]) // 2]
+            p.body = json.dumps(body)
+    assert len(graph) == 3 and scoped  # rules, requests, tcp_sent
+    return (RawSource("prometheus", "prometheus", list(graph), dict(whole.meta)),
+            RawSource("prometheus", "prometheus", graph + scoped, dict(whole.meta)), len(graph))
+
+
+@pytest.mark.parametrize(("n_services", "narrow"), [(10, False), (60, False), (60, True)])
+def test_the_added_answers_give_what_reading_everything_gives(n_services: int, narrow: bool) -> None:
+    graph, merged, known = _phases(n_services, narrow)
+    earlier = prom.normalize(graph, CTX)
+    added = prom.normalize_added(merged, earlier, known, CTX)
+    whole = prom.normalize(merged, CTX)
+    assert added is not None
+    assert added == whole
+    assert any(e.latency is not None for e in added.edges)  # the scoped answers are in it
+    assert any(e.tcp_received_bytes_rate for e in added.edges)
+    if narrow:  # the edges no added series touched are the graph phase's own objects
+        assert {id(e) for e in added.edges} & {id(e) for e in earlier.edges}
+    # Continued once: the same earlier part again reads everything.
+    assert prom.normalize_added(merged, earlier, known, CTX) is None
+
+
+def test_a_failed_added_query_is_reported_as_reading_everything_reports_it() -> None:
+    graph, merged, known = _phases(10)
+    failed = merged.get("query:latency_p90")
+    assert failed is not None
+    failed.body, failed.status, failed.error = None, None, "query latency_p90 timed out after 10 s"
+    added = prom.normalize_added(merged, prom.normalize(graph, CTX), known, CTX)
+    assert added is not None and added == prom.normalize(merged, CTX)
+    assert "latency_p90" in added.sources[0].message
+
+
+def test_a_latency_series_naming_a_tcp_edge_reads_everything_again() -> None:
+    """Read after tcp_sent, such a series could find its edge made by tcp_sent instead of
+    making it: the order matters, so normalize_added declines."""
+    graph, merged, known = _phases(10)
+    p50 = merged.get("query:latency_p50")
+    assert p50 is not None and p50.body is not None
+    body = json.loads(p50.body)
+    body["result"][0]["metric"]["request_protocol"] = "tcp"
+    p50.body = json.dumps(body)
+    assert prom.normalize_added(merged, prom.normalize(graph, CTX), known, CTX) is None
+
+
+def test_only_a_graph_phase_reading_is_continued() -> None:
+    """A replay or a mesh-wide run reads both phases' answers at once: nothing is kept for later."""
+    _graph, merged, known = _phases(10)
+    assert prom.normalize_added(merged, prom.normalize(merged, CTX), known, CTX) is None
+    more = RawSource("prometheus", "prometheus", [*merged.payloads, Payload(key="query:extra", body="[]")])
+    assert prom.normalize_added(more, prom.normalize(merged, CTX), len(merged.payloads), CTX) is None
