@@ -7,6 +7,7 @@ query strings, error messages that quote a URL, kubeconfig-like keys. One place 
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -44,6 +45,8 @@ def register_secret(value: str) -> None:
 def register_url(url: str) -> None:
     """Register the password (and user:password) of a URL and the values of its secret-looking
     query parameters."""
+    if "@" not in url and "?" not in url:
+        return  # neither user-info nor a query: nothing to register (1,500 Envoy targets' URLs)
     parts = urlsplit(url)
     if parts.password:
         register_secret(parts.password)
@@ -180,6 +183,7 @@ def key_words(key: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(str(key))]
 
 
+@functools.lru_cache(maxsize=4096)  # a big config or object repeats the same few keys thousands of times
 def is_credential_key(key: str) -> bool:
     """Is ``key`` the name of a credential (not of a reference to one)? See the rules above."""
     words = key_words(key)
