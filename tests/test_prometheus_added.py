@@ -78,3 +78,13 @@ def test_only_a_graph_phase_reading_is_continued() -> None:
     assert prom.normalize_added(merged, prom.normalize(merged, CTX), known, CTX) is None
     more = RawSource("prometheus", "prometheus", [*merged.payloads, Payload(key="query:extra", body="[]")])
     assert prom.normalize_added(more, prom.normalize(merged, CTX), len(merged.payloads), CTX) is None
+
+
+def test_an_answer_decoded_by_the_client_is_read_once_as_is_then_from_its_text() -> None:
+    answer = {"resultType": "vector", "result": []}
+    payload = Payload(key="query:requests", body=json.dumps(answer), status=200, decoded=answer)
+    assert payload.json() is answer
+    assert payload.json() == answer and payload.json() is not answer  # parsed from the body now
+    raw = RawSource("prometheus", "prometheus", [Payload(key="q", body="[]", decoded=[])])
+    raw.drop_bodies()
+    assert raw.payloads[0].decoded is None and raw.payloads[0].body is None

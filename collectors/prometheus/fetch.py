@@ -353,7 +353,9 @@ class _Run:
         what = what if what.startswith(("range query", "history query")) else f"query {what}"
         start = time.perf_counter()
         try:
-            payload.body = _text(call(budget))
+            answer = call(budget)
+            payload.body = _text(answer)
+            payload.decoded = answer  # normalize reads it as is (the 3.4 MB requests answer: 30 ms)
             payload.status = 200
         except PrometheusApiClientException as exc:
             text = str(exc)
