@@ -69,7 +69,8 @@ def _edge_mesh(edge: Edge, workloads: dict[WorkloadRef, Workload]) -> Mesh:
 def _is_node_edge(edge: Edge) -> bool:
     """An edge addressed to a virtual node itself (X-Ray's graph, raw Envoy cluster stats)."""
     dw = edge.destination_workload
-    return dw is not None and edge.destination == ServiceRef(dw.namespace, dw.name)
+    # Compared field by field: no ServiceRef built per edge (tens of thousands per snapshot).
+    return dw is not None and edge.destination.name == dw.name and edge.destination.namespace == dw.namespace
 
 
 def dedupe_node_edges(edges: list[Edge]) -> list[Edge]:
