@@ -117,6 +117,9 @@ LEDGER_NS = docs(namespace("payments", INJECTED),
                  workload("ledger", "payments", "{app: ledger, version: v1}", "ledger"))
 CLAIMS = docs(namespace("claims", INJECTED), workload("intake", "claims", "{app: intake}", "claims-intake"),
               workload("adjuster", "claims", "{app: adjuster}", "claims-adjuster"))
+# Istio's mesh config moving the root namespace (meshConfig.rootNamespace) away from istio-system.
+MESH_ROOT_CONFIG = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\n"
+                    "data:\n  mesh: 'rootNamespace: mesh-root'\n")
 WEB_PRINCIPAL = "cluster.local/ns/claims/sa/claims-intake"
 ANALYTICS = docs(namespace("analytics", AMBIENT), workload("ingest", "analytics", "{app: ingest}", "ingest"))
 TRUST = "{sds: {secretName: spiffe://fleet.example/bundle}}"
@@ -214,6 +217,16 @@ SEC_GRID: list[tuple[str, str, dict[str, str], set[tuple[str, str]]]] = [
                      authz("audit-callers", "payments", principals("cluster.local/ns/batch/sa/nightly"),
                            "{app: audit}"))},
      set()),
+    ("config.authz_requires_mtls", "DENY under the mesh-wide STRICT of a root namespace the mesh config renames",
+     {"a.yaml": docs(LEDGER_NS, MESH_ROOT_CONFIG, peer_auth("mesh", "mesh-root", "STRICT"),
+                     authz("deny-batch", "payments", principals("cluster.local/ns/batch/sa/nightly"), "{app: ledger}",
+                           "DENY"))},
+     set()),
+    ("config.authz_requires_mtls", "STRICT in istio-system is not mesh-wide when the root namespace is another",
+     {"a.yaml": docs(LEDGER_NS, MESH_ROOT_CONFIG, peer_auth("mesh", "istio-system", "STRICT"),
+                     authz("deny-batch", "payments", principals("cluster.local/ns/batch/sa/nightly"), "{app: ledger}",
+                           "DENY"))},
+     {("MSH0257", "AuthorizationPolicy payments/deny-batch")}),
     # -- RequestAuthentication -------------------------------------------------------------------------------------
     ("config.request_authentication", "plain HTTP, a metadata address, a Service that does not exist",
      {"a.yaml": docs(LEDGER_NS, svc("ledger", "payments", "[{name: http, port: 8080}]"),

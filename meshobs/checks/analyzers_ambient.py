@@ -21,11 +21,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from meshobs.catalogue import Category
-from meshobs.istio_config import ROOT_NAMESPACE, pick_resources
+from meshobs.istio_config import pick_resources
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot
 
 from .base import CouldNotCheck, Finding, Settings, analyzer, finding, memo
 from .dataplane import AMBIENT, NAMESPACE, Member, members, selected, services_of
+from .meshconfig import root_namespace
 from .policy_scope import AUTHORIZATION_POLICY as AUTHZ
 from .policy_scope import REQUEST_AUTHENTICATION as REQUEST_AUTHN
 from .policy_scope import action_of
@@ -64,7 +65,7 @@ def _attached(r: ConfigResource) -> bool:
 
 def _applied_to(snapshot: MeshSnapshot, r: ConfigResource, selector: dict[str, str] | None) -> list[Member] | None:
     """The pods a resource applies to (a root-namespace one without selector: every pod)."""
-    if r.namespace == ROOT_NAMESPACE and selector is None:
+    if r.namespace == root_namespace(snapshot) and selector is None:
         everyone = memo(snapshot, "ambient.everyone", _everyone)
         return everyone or None
     return selected(snapshot, r.namespace, selector)
@@ -97,7 +98,8 @@ def l7_attributes(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 @analyzer("config.ambient_ineffective", Category.CONFIG,
-          (*SIDECAR_ONLY, AUTHZ, NAMESPACE, "Service", "Workload", "Pod"), ("MSH0252", "MSH0253"), mesh=Mesh.ISTIO)
+          (*SIDECAR_ONLY, AUTHZ, NAMESPACE, "Service", "Workload", "Pod", "MeshConfig"), ("MSH0252", "MSH0253"),
+          mesh=Mesh.ISTIO)
 def ambient_ineffective(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A Sidecar, EnvoyFilter, WasmPlugin or RequestAuthentication applies only to ambient pods,
     which have no Envoy to apply it (IST0167); an AuthorizationPolicy with HTTP rules reaches
@@ -105,7 +107,7 @@ def ambient_ineffective(snapshot: MeshSnapshot, settings: Settings) -> Iterable[
     judged, unjudged = False, set()
     for kind, (where, reason) in SIDECAR_ONLY.items():
         for r in pick_resources(snapshot, kind):
-            if _attached(r) or (r.namespace == ROOT_NAMESPACE and _selector(r, where) is None):
+            if _attached(r) or (r.namespace == root_namespace(snapshot) and _selector(r, where) is None):
                 continue  # a waypoint's, or the mesh-wide default of every sidecar
             target = _applied_to(snapshot, r, _selector(r, where))
             if target is None:

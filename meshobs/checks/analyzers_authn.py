@@ -29,13 +29,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from meshobs.catalogue import Category
-from meshobs.istio_config import ROOT_NAMESPACE, pick_resources
+from meshobs.istio_config import pick_resources
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot
 
 from .analyzers_ports import declared_protocol, is_http
 from .base import Finding, Settings, analyzer, finding
 from .dataplane import NAMESPACE, NONE, is_gateway, selected, services_of
 from .inventory import declared_service, service_of_host, vouches_for_services
+from .meshconfig import root_namespace
 from .policy_scope import REQUEST_AUTHENTICATION as REQUEST_AUTHN
 from .policy_scope import selector_of
 
@@ -93,13 +94,15 @@ def jwks_problem(snapshot: MeshSnapshot, url: str) -> tuple[str, dict[str, Any]]
 
 
 @analyzer("config.request_authentication", Category.CONFIG,
-          (REQUEST_AUTHN, NAMESPACE, "Gateway", "Service", "Workload", "Pod"), ("MSH0256", "MSH0258"), mesh=Mesh.ISTIO)
+          (REQUEST_AUTHN, NAMESPACE, "Gateway", "Service", "Workload", "Pod", "MeshConfig"), ("MSH0256", "MSH0258"),
+          mesh=Mesh.ISTIO)
 def request_authentication(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A RequestAuthentication has istiod fetch keys from a URL it should not (not HTTPS, an
     internal address, a Service that does not exist), or applies to a workload whose Service
     port is not HTTP, where no JWT is read (IST0119)."""
+    root = root_namespace(snapshot)
     for ra in pick_resources(snapshot, REQUEST_AUTHN):
-        target = None if ra.namespace == ROOT_NAMESPACE and selector_of(ra) is None \
+        target = None if ra.namespace == root and selector_of(ra) is None \
             else selected(snapshot, ra.namespace, selector_of(ra))
         touched = services_of(target or [])
         for _i, issuer, url, path in jwks_locations(ra):

@@ -29,7 +29,7 @@ from typing import Any
 
 from meshobs.catalogue import Category
 from meshobs.collectors.k8s_objects import KUBERNETES_GATEWAY
-from meshobs.istio_config import PEER_AUTHENTICATION, ROOT_NAMESPACE, peer_auth_mode, pick_resources
+from meshobs.istio_config import PEER_AUTHENTICATION, peer_auth_mode, pick_resources
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot, ServiceRef
 
 from .base import CouldNotCheck, Finding, Settings, analyzer, finding, memo
@@ -48,6 +48,7 @@ from .dataplane import (
     services_of,
 )
 from .inventory import config_listed
+from .meshconfig import root_namespace
 from .policy_scope import AUTHORIZATION_POLICY as AUTHZ
 from .policy_scope import action_of, selector_of
 
@@ -55,7 +56,7 @@ PRINCIPAL = re.compile(r"^(?P<domain>[^/]+)/ns/(?P<namespace>[^/]+)/sa/(?P<accou
 # Source fields (and ``when`` keys) that read the peer's mTLS identity.
 IDENTITY_FIELDS = ("principals", "notPrincipals", "namespaces", "notNamespaces")
 IDENTITY_KEYS = {"source.principal": "principals", "source.namespace": "namespaces"}
-KINDS = (AUTHZ, NAMESPACE, KUBERNETES_GATEWAY, "Service", "Workload", "Pod")
+KINDS = (AUTHZ, NAMESPACE, KUBERNETES_GATEWAY, "Service", "Workload", "Pod", "MeshConfig")
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def _policies(snapshot: MeshSnapshot) -> list[ConfigResource]:
 
 def _touched(snapshot: MeshSnapshot, ap: ConfigResource) -> list[ServiceRef]:
     """The services whose workloads the policy protects (none for a mesh-wide one)."""
-    if ap.namespace == ROOT_NAMESPACE and selector_of(ap) is None:
+    if ap.namespace == root_namespace(snapshot) and selector_of(ap) is None:
         return []
     return services_of(selected(snapshot, ap.namespace, selector_of(ap)) or [])
 
@@ -218,8 +219,8 @@ def _fails_open(action: str, negative: bool) -> bool:
     return (action == "DENY" and not negative) or (action == "ALLOW" and negative)
 
 
-@analyzer("config.authz_requires_mtls", Category.CONFIG, (AUTHZ, PEER_AUTHENTICATION, NAMESPACE, "Workload", "Pod"),
-          ("MSH0257",), mesh=Mesh.ISTIO)
+@analyzer("config.authz_requires_mtls", Category.CONFIG, (AUTHZ, PEER_AUTHENTICATION, NAMESPACE, "Workload", "Pod",
+                                                                        "MeshConfig"), ("MSH0257",), mesh=Mesh.ISTIO)
 def authz_requires_mtls(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """An AuthorizationPolicy matches on principals or namespaces for workloads whose
     PeerAuthentication does not enforce mTLS, so requests without a peer identity get around it
@@ -228,10 +229,10 @@ def authz_requires_mtls(snapshot: MeshSnapshot, settings: Settings) -> Iterable[
     unlisted: set[str] = set()
     for peer in pick_resources(snapshot, PEER_AUTHENTICATION):
         by_namespace.setdefault(peer.namespace, []).append(peer)
+    root = root_namespace(snapshot)
     for ap in _policies(snapshot):
         # Only its own namespace's and the root namespace's PeerAuthentications can decide.
-        pas = by_namespace.get(ap.namespace, []) + (by_namespace.get(ROOT_NAMESPACE, [])
-                                                     if ap.namespace != ROOT_NAMESPACE else [])
+        pas = by_namespace.get(ap.namespace, []) + (by_namespace.get(root, []) if ap.namespace != root else [])
         idents = list(identities(ap.spec))
         if not idents:
             continue
@@ -239,7 +240,7 @@ def authz_requires_mtls(snapshot: MeshSnapshot, settings: Settings) -> Iterable[
         for mode, pa, who in _modes(snapshot, ap, pas):
             if mode == "STRICT":
                 continue
-            if pa is None and not config_listed(snapshot, ROOT_NAMESPACE):
+            if pa is None and not config_listed(snapshot, root):
                 unlisted.add(f"{ap.namespace}/{ap.name}")  # the mesh-wide default was not listed
                 continue
             hits = [i for i in idents if mode == "DISABLE" or _fails_open(action, i.negative)]
@@ -258,7 +259,7 @@ def authz_requires_mtls(snapshot: MeshSnapshot, settings: Settings) -> Iterable[
                                "rule as ALLOW with principals, which fails closed); Kiali reports it as "
                                "authorizationpolicy.mtls.needstobeenabled")
     if unlisted:
-        raise CouldNotCheck(f"the PeerAuthentications of the root namespace {ROOT_NAMESPACE} were not collected, so "
+        raise CouldNotCheck(f"the PeerAuthentications of the root namespace {root} were not collected, so "
                             f"the mTLS mode the workloads of {listing(unlisted)} get by default is not known")
 
 
@@ -275,18 +276,19 @@ def _modes(snapshot: MeshSnapshot, ap: ConfigResource,
     """The mTLS modes of the workloads a policy protects, grouped: (mode, deciding
     PeerAuthentication, workloads). Without the workloads in the input, the mode a pod with the
     policy's selector labels would get."""
-    if ap.namespace == ROOT_NAMESPACE and selector_of(ap) is None:
-        mode, pa = peer_auth_mode(pas, ROOT_NAMESPACE, {})
+    root = root_namespace(snapshot)
+    if ap.namespace == root and selector_of(ap) is None:
+        mode, pa = peer_auth_mode(pas, root, {}, root_namespace=root)
         return [(mode, pa, [])]
     found = selected(snapshot, ap.namespace, selector_of(ap))
     if found is None:
-        mode, pa = peer_auth_mode(pas, ap.namespace, selector_of(ap) or {})
+        mode, pa = peer_auth_mode(pas, ap.namespace, selector_of(ap) or {}, root_namespace=root)
         return [(mode, pa, [])]
     # Pods without any proxy enforce no policy at all (MSH0260 says so): not judged here.
     found = [m for m in found if m.mode != NONE]
     groups: dict[tuple[str, tuple[str, str] | None], tuple[ConfigResource | None, list[Member]]] = {}
     for m in found:
-        mode, pa = peer_auth_mode(pas, m.namespace, m.labels)
+        mode, pa = peer_auth_mode(pas, m.namespace, m.labels, root_namespace=root)
         groups.setdefault((mode, (pa.namespace, pa.name) if pa else None), (pa, []))[1].append(m)
     return [(mode, pa, who) for (mode, _k), (pa, who) in sorted(groups.items(), key=lambda kv: str(kv[0]))]
 

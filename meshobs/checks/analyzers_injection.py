@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from meshobs.catalogue import Category
-from meshobs.istio_config import PEER_AUTHENTICATION, ROOT_NAMESPACE, pick_resources
+from meshobs.istio_config import PEER_AUTHENTICATION, pick_resources
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot, Pod, ServiceRef, SourceLocation
 
 from .base import CouldNotCheck, Finding, Settings, analyzer, finding
@@ -46,6 +46,7 @@ from .dataplane import (
     namespaces,
     services_of,
 )
+from .meshconfig import root_namespace
 
 # Kinds only a proxy of the namespace's own workloads enforces.
 PROXY_POLICIES = ("AuthorizationPolicy", PEER_AUTHENTICATION, "RequestAuthentication", "Sidecar", "Telemetry",
@@ -58,7 +59,7 @@ def _namespace_subject(ns: ConfigResource) -> str:
     return f"Namespace {ns.name}"
 
 
-@analyzer("config.namespace_injection", Category.CONFIG, (NAMESPACE, *PROXY_POLICIES, "Workload", "Pod"),
+@analyzer("config.namespace_injection", Category.CONFIG, (NAMESPACE, *PROXY_POLICIES, "Workload", "Pod", "MeshConfig"),
           ("MSH0260", "MSH0261"), mesh=Mesh.ISTIO)
 def namespace_injection(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A namespace outside the mesh holds policies only proxies enforce (IST0102), or its labels
@@ -67,10 +68,11 @@ def namespace_injection(snapshot: MeshSnapshot, settings: Settings) -> Iterable[
     for kind in PROXY_POLICIES:
         for r in pick_resources(snapshot, kind):
             policies[r.namespace].append(r)
+    root = root_namespace(snapshot)
     for name, ns in sorted(namespaces(snapshot).items()):
         labels = dict(ns.labels)
         yield from _conflicting_labels(snapshot, ns, labels)
-        if name in SYSTEM_NAMESPACES or name == ROOT_NAMESPACE or injects(labels) or is_ambient(labels):
+        if name in SYSTEM_NAMESPACES or name == root or injects(labels) or is_ambient(labels):
             continue
         found = members(snapshot, name)
         here = policies.get(name, [])

@@ -14,7 +14,6 @@ from meshobs.catalogue import Category
 from meshobs.istio_config import (
     GATEWAY,
     MESH_GATEWAY,
-    ROOT_NAMESPACE,
     VIRTUAL_SERVICE,
     exported_to,
     gateway_key,
@@ -37,6 +36,7 @@ from .inventory import (
     visible_entries,
     vouches_for_config,
 )
+from .meshconfig import root_namespace
 
 REQUEST_AUTHENTICATION = "RequestAuthentication"
 CLAIM_PREFIX = "@request.auth.claims"
@@ -257,7 +257,7 @@ def _authenticated(snapshot: MeshSnapshot, namespaces: Iterable[str], label_sets
     """Does some RequestAuthentication apply to gateway pods in ``namespaces`` with these labels?"""
     label_sets = list(label_sets)
     for ra in pick_resources(snapshot, REQUEST_AUTHENTICATION):
-        if ra.namespace != ROOT_NAMESPACE and ra.namespace not in namespaces:
+        if ra.namespace != root_namespace(snapshot) and ra.namespace not in namespaces:
             continue
         selector = (ra.spec.get("selector") or {}).get("matchLabels") if isinstance(ra.spec.get("selector"),
                                                                                      Mapping) else None
@@ -267,7 +267,8 @@ def _authenticated(snapshot: MeshSnapshot, namespaces: Iterable[str], label_sets
 
 
 @analyzer("config.jwt_claim_route", Category.CONFIG, ("VirtualService", "Gateway", "RequestAuthentication",
-                                                       "Workload", "Pod", "Service"), ("MSH0233",), mesh=Mesh.ISTIO)
+                                                       "Workload", "Pod", "Service", "MeshConfig"), ("MSH0233",),
+          mesh=Mesh.ISTIO)
 def jwt_claim_without_authentication(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A gateway VirtualService routes on a JWT claim (``@request.auth.claims.*``), but no
     RequestAuthentication applies to the gateway's pods, so the claim is never there
@@ -285,7 +286,7 @@ def jwt_claim_without_authentication(snapshot: MeshSnapshot, settings: Settings)
             pods = gateway_pods(snapshot, gateway_selector(gw))
             namespaces = pods.namespaces or (gw.namespace,)
             if not any(vouches_for_config(snapshot, REQUEST_AUTHENTICATION, ns) for ns in (*namespaces,
-                                                                                          ROOT_NAMESPACE)):
+                                                                                          root_namespace(snapshot))):
                 unjudged.update(namespaces)
                 continue
             judged += 1
@@ -301,5 +302,5 @@ def jwt_claim_without_authentication(snapshot: MeshSnapshot, settings: Settings)
                                "root namespace); istioctl analyze reports IST0149")
     if not judged and unjudged:
         raise CouldNotCheck(f"the input holds no RequestAuthentication in {', '.join(sorted(unjudged))} or "
-                            f"{ROOT_NAMESPACE}")
+                            f"{root_namespace(snapshot)}")
 

@@ -14,7 +14,6 @@ from typing import Any
 from meshobs.catalogue import Category
 from meshobs.istio_config import (
     DESTINATION_RULE,
-    ROOT_NAMESPACE,
     VIRTUAL_SERVICE,
     DestinationRef,
     dr_host,
@@ -29,6 +28,7 @@ from meshobs.model import ConfigResource, Mesh, MeshSnapshot, Service, ServiceRe
 from .base import CouldNotCheck, Finding, Settings, analyzer, finding, memo
 from .inventory import selects as selects  # re-exported: the label selector the Istio checks share
 from .inventory import services_of_hosts, vouches_for_config
+from .meshconfig import root_namespace
 from .scope import mesh_of
 
 
@@ -84,7 +84,8 @@ def istio_services(snapshot: MeshSnapshot) -> list[Service]:
     return [s for s in snapshot.services if not s.ref.is_unknown and mesh_of(snapshot, s.ref) is not Mesh.APPMESH]
 
 
-@analyzer("config.unknown_subset", Category.CONFIG, ("VirtualService", "DestinationRule", "Service"), ("MSH0201",),
+@analyzer("config.unknown_subset", Category.CONFIG, ("VirtualService", "DestinationRule", "Service", "MeshConfig"),
+          ("MSH0201",),
           mesh=Mesh.ISTIO)
 def unknown_subset(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A VirtualService routes (or mirrors) to a subset that no DestinationRule for its host defines."""
@@ -97,7 +98,8 @@ def unknown_subset(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Findi
             drs = destination_rules_for(snapshot, [d.host])
             # No DestinationRule for the host at all: judged only where the input holds the
             # DestinationRules Istio would look in (the client's, the host's and the root namespace).
-            where = {vs.namespace, ROOT_NAMESPACE, *([d.host.split(".")[1]] if d.host.count(".") >= 2 else [])}
+            where = {vs.namespace, root_namespace(snapshot),
+                     *([d.host.split(".")[1]] if d.host.count(".") >= 2 else [])}
             if not drs and not any(vouches_for_config(snapshot, DESTINATION_RULE, ns) for ns in where):
                 unjudged.add(vs.namespace)
                 continue

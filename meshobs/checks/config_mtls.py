@@ -17,6 +17,7 @@ from meshobs.model import ConfigResource, Mesh, MeshSnapshot, Security, ServiceR
 
 from .base import Finding, Settings, analyzer, check, finding, memo
 from .config import destination_rules_for, istio_services, target_service, workload_labels
+from .meshconfig import root_namespace
 
 NON_MUTUAL = ("DISABLE", "SIMPLE")
 
@@ -49,14 +50,15 @@ def strict_scope(snapshot: MeshSnapshot, service: ServiceRef) -> dict[WorkloadRe
     pas = memo(snapshot, "istio.peer_authentications", _peer_authentications)
     svc = target_service(snapshot, service)
     port = svc.ports[0] if svc.ports else None
+    root = root_namespace(snapshot)
     out: dict[WorkloadRef | None, ConfigResource | None] = {}
     workloads = snapshot.workloads_of(service)
     for w in workloads:
-        mode, pa = peer_auth_mode(pas, w.namespace, workload_labels(w), port)
+        mode, pa = peer_auth_mode(pas, w.namespace, workload_labels(w), port, root_namespace=root)
         if mode == "STRICT":
             out[w.ref] = pa
     if not workloads:
-        mode, pa = peer_auth_mode(pas, service.namespace, {}, port)
+        mode, pa = peer_auth_mode(pas, service.namespace, {}, port, root_namespace=root)
         if mode == "STRICT":
             out[None] = pa
     return out
@@ -66,8 +68,8 @@ def _pa_name(pa: ConfigResource | None) -> str:
     return f"{pa.namespace}/{pa.name}" if pa else "(mesh default)"
 
 
-@analyzer("certs.mtls_conflict", Category.CERTS, ("PeerAuthentication", "DestinationRule", "Service", "Workload"),
-          ("MSH0306",), mesh=Mesh.ISTIO)
+@analyzer("certs.mtls_conflict", Category.CERTS, ("PeerAuthentication", "DestinationRule", "Service", "Workload",
+                                                                  "MeshConfig"), ("MSH0306",), mesh=Mesh.ISTIO)
 def mtls_conflict(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """PeerAuthentication is STRICT for a service while a client DestinationRule sets tls DISABLE/SIMPLE."""
     for svc in istio_services(snapshot):
@@ -89,13 +91,14 @@ def _mtls_conflicts(snapshot: MeshSnapshot, service: ServiceRef) -> Iterable[Fin
     if not clients:
         clients = {ns: [(f"{ns}/*", {})] for ns in sorted({dr.namespace for dr in drs} | {service.namespace})}
     selective = {dr.namespace for dr in drs if _has_workload_selector(dr)}
+    root = root_namespace(snapshot)
     offenders: dict[tuple[str, str], tuple[ConfigResource, str, list[str]]] = {}
     for ns, members in clients.items():
         # Clients of one namespace share a DestinationRule unless one there selects by labels:
         # decide once per namespace instead of once per workload of the mesh.
         decided: list[tuple[ConfigResource | None, list[str] | None]] = (
-            [(destination_rule_for(drs, host, ns, service.namespace, labels), [name]) for name, labels in members]
-            if ns in selective else [(destination_rule_for(drs, host, ns, service.namespace, {}), None)])
+            [(destination_rule_for(drs, host, ns, service.namespace, labels, root), [name]) for name, labels in members]
+            if ns in selective else [(destination_rule_for(drs, host, ns, service.namespace, {}, root), None)])
         for dr, names in decided:
             mode = dr_tls_mode(dr, port) if dr is not None else None
             if dr is not None and mode in NON_MUTUAL:

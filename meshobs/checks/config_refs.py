@@ -15,7 +15,6 @@ from meshobs.catalogue import Category
 from meshobs.istio_config import (
     GATEWAY,
     MESH_GATEWAY,
-    ROOT_NAMESPACE,
     VIRTUAL_SERVICE,
     gateway_key,
     pick_resources,
@@ -38,6 +37,7 @@ from .inventory import (
     vouches_for_config,
     vouches_for_services,
 )
+from .meshconfig import root_namespace
 
 
 @analyzer("config.host_not_found", Category.CONFIG, ("VirtualService", "ServiceEntry", "Service"), ("MSH0223",),
@@ -131,17 +131,19 @@ def _selector(resource: ConfigResource) -> dict[str, Any] | None:
     return dict(labels) if isinstance(labels, Mapping) and labels else None
 
 
-@analyzer("config.selector_matches_nothing", Category.CONFIG, (*SELECTOR_PATHS, "Workload", "Pod", "Service"),
+@analyzer("config.selector_matches_nothing", Category.CONFIG, (*SELECTOR_PATHS, "Workload", "Pod", "Service",
+                                                                            "MeshConfig"),
           ("MSH0225",), mesh=Mesh.ISTIO)
 def selector_matches_nothing(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
     """A policy, Sidecar or filter selects its workloads by labels that no pod of its namespace
     carries, so it applies to nothing (a typo in a label is silent in Istio)."""
     judged, unjudged = 0, set()
+    root = root_namespace(snapshot)
     for kind in sorted(SELECTOR_PATHS):
         for resource in pick_resources(snapshot, kind):
             selector = _selector(resource)
             # In the root namespace a selector reaches every namespace: judged nowhere here.
-            if selector is None or resource.namespace == ROOT_NAMESPACE:
+            if selector is None or resource.namespace == root:
                 continue
             labels = pod_labels(snapshot, resource.namespace)
             if labels is None:

@@ -26,6 +26,7 @@ from meshobs.model import ConfigResource, Mesh, MeshSnapshot, Pod, ServiceRef, S
 from .analyzers_gateway import gateway_selector, is_gateway_labels
 from .base import memo
 from .inventory import selects
+from .meshconfig import root_namespace
 
 NAMESPACE = "Namespace"
 INJECTION = "istio-injection"
@@ -184,7 +185,7 @@ def _used_namespaces(snapshot: MeshSnapshot, kinds: Iterable[str]) -> set[str]:
 def known_namespaces(snapshot: MeshSnapshot, kinds: Iterable[str]) -> set[str]:
     """Every namespace the input shows to exist: those with a Namespace object or holding an
     object (of the topology or of ``kinds``), and the ones every Istio cluster has."""
-    return set(namespaces(snapshot)) | {ROOT_NAMESPACE, "default", *SYSTEM_NAMESPACES} | \
+    return set(namespaces(snapshot)) | {ROOT_NAMESPACE, root_namespace(snapshot), "default", *SYSTEM_NAMESPACES} | \
         _used_namespaces(snapshot, kinds)
 
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from meshobs.istio_config import ROOT_NAMESPACE
 from meshobs.model import ConfigResource, MeshSnapshot
 
+from .base import memo
+
 MESH_CONFIG = "MeshConfig"
 ALLOW_ANY, REGISTRY_ONLY = "ALLOW_ANY", "REGISTRY_ONLY"
 
@@ -23,8 +25,10 @@ def mesh_config(snapshot: MeshSnapshot) -> ConfigResource | None:
 
 def root_namespace(snapshot: MeshSnapshot) -> str:
     """``meshConfig.rootNamespace`` (default ``istio-system``): where mesh-wide policies live."""
-    mc = mesh_config(snapshot)
-    return str(mc.spec.get("rootNamespace") or ROOT_NAMESPACE) if mc is not None else ROOT_NAMESPACE
+    def read(s: MeshSnapshot) -> str:
+        mc = mesh_config(s)
+        return str(mc.spec.get("rootNamespace") or ROOT_NAMESPACE) if mc is not None else ROOT_NAMESPACE
+    return memo(snapshot, "meshconfig.root_namespace", read)
 
 
 def outbound_mode(resource: ConfigResource | None) -> str | None:

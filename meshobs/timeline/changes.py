@@ -30,7 +30,6 @@ from meshobs.model import ConfigResource, Layer, MeshSnapshot, ServiceRef, Workl
 # The kinds of change, in the order a tie is broken (a resource edit explains more than a push).
 KINDS = ("config", "rollout", "restart", "xds", "cert")
 INTENT = ("config", "rollout", "restart")  # someone changed something (the rest is delivery)
-_ROOT_NAMESPACE = "istio-system"
 # Resources that pick workloads with a selector (spec.selector.matchLabels or
 # spec.workloadSelector.labels); without one they apply to their whole namespace.
 _SELECTING = ("AuthorizationPolicy", "PeerAuthentication", "RequestAuthentication", "Sidecar",
@@ -114,7 +113,9 @@ def _selector(spec: Mapping[str, Any]) -> dict[str, str] | None:
 
 
 def _selected_services(snapshot: MeshSnapshot, namespace: str, selector: dict[str, str] | None) -> list[ServiceRef]:
-    everywhere = namespace == _ROOT_NAMESPACE and selector is None
+    from meshobs.checks.meshconfig import root_namespace
+
+    everywhere = namespace == root_namespace(snapshot) and selector is None
     out: set[ServiceRef] = set()
     for w in snapshot.workloads:
         if not everywhere and w.ref.namespace != namespace:
