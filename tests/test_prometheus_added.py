@@ -18,12 +18,20 @@ T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CTX = NormalizeContext(time=T, window_s=300.0)
 
 
-def _phases(n_services: int, narrow: bool = False) -> tuple[RawSource, RawSource, int]:
+def _phases(n_services: int, narrow: bool = False, hide: bool = False) -> tuple[RawSource, RawSource, int]:
     """The graph phase's source and the merged one (graph payloads first), as collect has them.
-    ``narrow``: the scoped instant answers keep the series into half the services only."""
+    ``narrow``: the scoped instant answers keep the series into half the services only.
+    ``hide``: a TCP service only the scoped answers name (its tcp_sent series are left out)."""
     whole = prometheus_source(generated_traffic(n_services), T, 300.0, history=True)
     graph = [p for p in whole.payloads if p.key == "rules" or p.meta.get("phase") == "graph"]
     scoped = [p for p in whole.payloads if p not in graph]
+    sent = next(p for p in graph if p.key == "query:tcp_sent")
+    assert sent.body is not None
+    if hide:
+        body = json.loads(sent.body)
+        gone = body["result"][0]["metric"]["destination_service_name"]
+        body["result"] = [r for r in body["result"] if r["metric"]["destination_service_name"] != gone]
+        sent.body = json.dumps(body)
     for p in scoped if narrow else ():
         if p.key.startswith("query:") and p.body is not None:
             body = json.loads(p.body)
@@ -34,9 +42,9 @@ def _phases(n_services: int, narrow: bool = False) -> tuple[RawSource, RawSource
             RawSource("prometheus", "prometheus", graph + scoped, dict(whole.meta)), len(graph))
 
 
-@pytest.mark.parametrize(("n_services", "narrow"), [(10, False), (60, False), (60, True)])
-def test_the_added_answers_give_what_reading_everything_gives(n_services: int, narrow: bool) -> None:
-    graph, merged, known = _phases(n_services, narrow)
+@pytest.mark.parametrize(("n_services", "narrow", "hide"), [(10, False, False), (60, False, True), (60, True, False)])
+def test_the_added_answers_give_what_reading_everything_gives(n_services: int, narrow: bool, hide: bool) -> None:
+    graph, merged, known = _phases(n_services, narrow, hide)
     earlier = prom.normalize(graph, CTX)
     added = prom.normalize_added(merged, earlier, known, CTX)
     whole = prom.normalize(merged, CTX)
@@ -46,6 +54,11 @@ def test_the_added_answers_give_what_reading_everything_gives(n_services: int, n
     assert any(e.tcp_received_bytes_rate for e in added.edges)
     if narrow:  # the edges no added series touched are the graph phase's own objects
         assert {id(e) for e in added.edges} & {id(e) for e in earlier.edges}
+    # New edges (and their nodes) only where the scoped answers name a service the graph lacked.
+    assert (len(added.edges) > len(earlier.edges)) is hide
+    assert (len(added.services) > len(earlier.services)) is hide
+    if not hide:  # the same nodes: the graph phase's, not made again
+        assert added.services[0] is earlier.services[0] and added.workloads[0] is earlier.workloads[0]
     # Continued once: the same earlier part again reads everything.
     assert prom.normalize_added(merged, earlier, known, CTX) is None
 

@@ -37,7 +37,7 @@ from ..base import NormalizeContext
 from ..promql import CONTROL_PLANE, GRAPH, LATENCY_QUERIES, QUERIES
 from .history import add_history
 from .history_series import read_history
-from .reading import Reading, nodes
+from .reading import Reading
 from .status import LEGACY_LATENCY, Answers, source_status
 
 
@@ -171,7 +171,7 @@ def _part(raw: RawSource, ctx: NormalizeContext, reading: Reading, names: list[s
     part = SnapshotPart()
     _control_plane(raw, answers, part)
     part.edges.extend(reading.edges())
-    nodes(part, reading.workload_revisions())
+    reading.nodes(part)
     history_problems = add_history(raw, ctx, part)
     part.history, onset_problems = read_history(raw)
     if part.history is not None and part.history.problems and not onset_problems:

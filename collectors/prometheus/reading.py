@@ -82,6 +82,9 @@ class Reading:
         self.latency_series = 0  # series the latency queries answered (NaN ones included)
         # The Edge last built of each fact (None: none), dropped when a series touches the fact.
         self._built: dict[_RawKey, Edge | None] = {}
+        # The services and workloads last made of the edges, with the (edges, revisions) counts
+        # they were made of (see :meth:`nodes`).
+        self._nodes: tuple[tuple[int, int], list[Service], list[Workload]] | None = None
 
     def _side(self, m: dict[str, str], protocol: str) -> _Side:
         raw_key = _raw_key(m, protocol)
@@ -151,8 +154,19 @@ class Reading:
                 out.append(edge)
         return out
 
-    def workload_revisions(self) -> dict[WorkloadRef, str]:
-        return {WorkloadRef(ns, name): rev for (ns, name), rev in self.revisions.items()}
+    def nodes(self, part: SnapshotPart) -> None:
+        """:func:`nodes` of ``part``'s edges (this reading's) with the workloads' revisions. The
+        same as last time when no edge and no revision was added since: an edge's endpoints and
+        source service never change once it exists, and edges and revisions are only ever added
+        (a fact with traffic keeps it), so equal counts are equal sets."""
+        counts = (len(part.edges), len(self.revisions))
+        if self._nodes is not None and self._nodes[0] == counts:
+            part.services.extend(self._nodes[1])
+            part.workloads.extend(self._nodes[2])
+            return
+        services, workloads = len(part.services), len(part.workloads)
+        nodes(part, {WorkloadRef(ns, name): rev for (ns, name), rev in self.revisions.items()})
+        self._nodes = (counts, part.services[services:], part.workloads[workloads:])
 
 
 def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:
