@@ -33,7 +33,7 @@ from meshobs.config import Config
 from meshobs.durations import parse_duration
 from meshobs.model import Layer, SnapshotPart, SourceState, SourceStatus
 from meshobs.raw import Payload, RawSource, iso, utc_now
-from meshobs.shape import loads
+from meshobs.shape import dumps_compact, loads_standard
 
 KIND = "kubernetes"
 ISTIO_CRDS = (
@@ -304,6 +304,7 @@ class KubernetesCollector:
         kwargs: dict[str, Any] = {"limit": PAGE_SIZE} if req.paged else {}
         items: list[Any] = []
         first: dict[str, Any] | None = None
+        standard = True  # every page was standard JSON: written back with msgspec
         for _page in range(MAX_PAGES):
             step = max(w.remaining_s(), 0.001)
             resp = req.call(*req.args, _preload_content=False, _request_timeout=(step, step), **kwargs)
@@ -322,7 +323,8 @@ class KubernetesCollector:
                 return data.decode("utf-8", "replace"), status
             used += len(data)
             try:
-                doc = loads(data)  # msgspec: a fifth of json's time on 1,500 pods' pages
+                doc, exact = loads_standard(data)  # msgspec: a fifth of json's time on 1,500 pods' pages
+                standard = standard and exact
             except (ValueError, RecursionError):
                 return data.decode("utf-8", "replace"), status  # not JSON: the normaliser says so
             if not isinstance(doc, dict) or doc.get("kind") == "Status" or not isinstance(doc.get("items"), list):
@@ -337,7 +339,7 @@ class KubernetesCollector:
         assert first is not None
         merged = {**first, "items": items, "metadata": {k: v for k, v in (first.get("metadata") or {}).items()
                                                          if k != "continue"}}
-        return json.dumps(merged, separators=(",", ":")), 200
+        return dumps_compact(merged, standard), 200
 
     def _chain(self, chain: list[Request], server: str) -> list[Payload]:
         out = []

@@ -69,7 +69,8 @@ def _edge_mesh(edge: Edge, workloads: dict[WorkloadRef, Workload]) -> Mesh:
 def _is_node_edge(edge: Edge) -> bool:
     """An edge addressed to a virtual node itself (X-Ray's graph, raw Envoy cluster stats)."""
     dw = edge.destination_workload
-    return dw is not None and edge.destination == ServiceRef(dw.namespace, dw.name)
+    # Compared field by field: no ServiceRef built per edge (tens of thousands per snapshot).
+    return dw is not None and edge.destination.name == dw.name and edge.destination.namespace == dw.namespace
 
 
 def dedupe_node_edges(edges: list[Edge]) -> list[Edge]:
@@ -176,6 +177,10 @@ def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str
     edges = dedupe_node_edges(edges)
 
     # Nodes implied by edges (a service seen only in metrics is still in the graph).
+    # A workload merged once is in the merge's own form (services unique, no empty strings), so
+    # merging it again with what another edge implies changes nothing unless that adds a service
+    # or a mesh: those merges are skipped (thousands per big mesh, a dataclass copy each).
+    settled: set[WorkloadRef] = set()
     for e in edges:
         for sref in (e.destination, e.source_service):
             if sref is not None and not sref.is_unknown and sref not in services:
@@ -183,9 +188,14 @@ def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str
         for wref, sref in ((e.source, e.source_service), (e.destination_workload, e.destination)):
             if wref is None or wref.is_unknown:
                 continue
-            implied = Workload(ref=wref, mesh=e.mesh,
-                               services=(sref,) if sref is not None and not sref.is_unknown else ())
-            workloads[wref] = _merge_workload(workloads[wref], implied) if wref in workloads else implied
+            known = workloads.get(wref)
+            named = sref is not None and not sref.is_unknown
+            if known is not None and wref in settled and (known.mesh is not Mesh.UNKNOWN or e.mesh is Mesh.UNKNOWN) \
+                    and (not named or sref in known.services):
+                continue
+            implied = Workload(ref=wref, mesh=e.mesh, services=(sref,) if named and sref is not None else ())
+            workloads[wref] = _merge_workload(known, implied) if known is not None else implied
+            settled.add(wref)
     # A configuration-only run (manifests, no cluster) still has the services its Istio
     # resources route to, so `diagnose reviews` can run the configuration checks.
     for sref in _services_named_by_config(part):

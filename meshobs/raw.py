@@ -31,9 +31,16 @@ class Payload:
     elapsed_s: float = 0.0
     fetched_at: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    # The body as the collector's client already decoded it (the values ``body`` parses to),
+    # handed to the first json() call and forgotten: a big answer is not decoded twice. Never
+    # written to a bundle.
+    decoded: Any = field(default=None, repr=False, compare=False)
 
     def json(self) -> Any:
         """The body parsed as JSON; raises ``ValueError`` naming the payload when it is not."""
+        if self.decoded is not None and self.body is not None:
+            value, self.decoded = self.decoded, None
+            return value
         if self.body is None:
             raise ValueError(f"{self.key}: no body ({self.error or 'empty response'})")
         try:
@@ -79,7 +86,7 @@ class RawSource:
     def drop_bodies(self) -> None:
         """Forget the payloads' bodies (the big part), keeping what was asked and how it went."""
         for p in self.payloads:
-            p.body = None
+            p.body = p.decoded = None
 
     def get(self, key: str) -> Payload | None:
         for p in self.payloads:

@@ -35,6 +35,24 @@ def test_help_imports_no_heavy_library() -> None:
     assert out.strip().splitlines()[-1] == "[]"
 
 
+def test_the_process_ends_without_teardown_but_with_atexit_and_its_exit_code() -> None:
+    """The console script skips the interpreter's teardown (os._exit): the exit code is still
+    the command's, the output is all there, and atexit handlers (an exporter's flush) still run."""
+    code = ("import atexit, sys\n"
+            "atexit.register(lambda: print('atexit ran', file=sys.stderr))\n"
+            "from meshobs.cli.main import main\n"
+            "main()\n"
+            "print('not reached', file=sys.stderr)\n")
+    usage = subprocess.run([sys.executable, "-c", code, "graph", "--frmo", "x"], capture_output=True, text=True)
+    assert usage.returncode == 2
+    assert "No such option" in usage.stderr and "atexit ran" in usage.stderr
+    assert "not reached" not in usage.stderr
+    listed = subprocess.run([sys.executable, "-c", code, "checks", "-o", "json"], capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)  # all of it written before the process ended
+    assert listed.stderr.strip().splitlines()[-1] == "atexit ran"
+
+
 def test_the_checks_and_drift_load_no_http_client() -> None:
     """They read Envoy's cluster names (collectors.envoy) but do no I/O: the fetching half
     (requests) loads only when a collector is built."""

@@ -77,29 +77,69 @@ def cli(ctx: click.Context, verbose: bool, debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
+    """The console script (and ``python -m meshobs``). With ``argv`` (a caller in Python, a
+    test) the command ends with SystemExit as click's do; without (the process's own command
+    line) the process ends as soon as the command has, without the interpreter's teardown."""
     try:
         return cli.main(args=argv, prog_name="meshobs")
     except SystemExit as exc:
         exit_now_if_stuck(exc.code)
+        if argv is None:
+            exit_without_teardown(exc.code)
         raise
+
+
+def _status(code: Any) -> int:
+    """The process's exit status for ``SystemExit(code)``, as the interpreter computes it (a
+    message is printed on stderr and is status 1)."""
+    import sys
+
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _flush() -> None:
+    import contextlib
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can be said
+            stream.flush()
+
+
+def exit_without_teardown(code: Any) -> None:
+    """End the process now, as the interpreter would, minus its teardown: the atexit handlers
+    run (OpenTelemetry's exporters, logging's handlers), the output is flushed, then
+    ``os._exit``. The teardown would free every object one by one: after a live question at
+    1,000 services the heap holds millions of them (0.3 s, measured after the last atexit
+    handler), all of which the OS reclaims at once. Every file meshobs writes is closed by then
+    (``with`` blocks); no thread is left that is not a daemon (:func:`exit_now_if_stuck` ran)."""
+    import atexit
+    import os
+
+    status = _status(code)
+    _flush()
+    atexit._run_exitfuncs()
+    _flush()
+    os._exit(status)
 
 
 def exit_now_if_stuck(code: Any) -> None:
     """Exit at once when a thread that is not a daemon is still running (a library's worker
     stuck on a source past the run's deadline): the interpreter would join it at exit, and a
     CronJob would never get its exit code. Output is flushed first; nothing else is pending."""
-    import contextlib
     import os
-    import sys
     import threading
 
     stuck = [t for t in threading.enumerate()
              if t is not threading.main_thread() and t.is_alive() and not t.daemon]
     if not stuck:
         return
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can be said
-            stream.flush()
+    _flush()
     os._exit(code if isinstance(code, int) else (0 if code is None else 1))
 
 

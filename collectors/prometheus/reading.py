@@ -1,0 +1,242 @@
+"""What the instant queries' series say per edge, read series by series, and the Edges of it.
+
+:class:`Reading` is the state :func:`.normalize.normalize` builds from the answers (how the two
+reporters are merged is described there). It can go on reading: a scoped question's second
+phase adds its answers (latency, the other TCP counters) to the graph phase's reading, and only
+the edges those answers touched are built again (:func:`.normalize.normalize_added`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshobs.model import (
+    Edge,
+    Latency,
+    Mesh,
+    Reporter,
+    ResponseStat,
+    Security,
+    Service,
+    ServiceRef,
+    SnapshotPart,
+    Workload,
+    WorkloadRef,
+)
+
+from ..promql import LATENCY_QUERIES, QUERIES, histogram_quantile
+from .labels import UNKNOWN
+from .status import LEGACY_LATENCY, QUANTILES
+
+_EdgeKey = tuple[WorkloadRef, ServiceRef, WorkloadRef | None, str]
+
+
+@dataclass
+class _Side:
+    """What one reporter said about one edge."""
+
+    responses: dict[tuple[str, str], float] = field(default_factory=dict)
+    quantiles: dict[float, float] = field(default_factory=dict)  # 0.5/0.9/0.99 -> ms
+    buckets: dict[float, float] = field(default_factory=dict)  # bundles with the bucket query
+    tcp: dict[str, float] = field(default_factory=dict)
+    security: dict[str, float] = field(default_factory=dict)
+    principals: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _EdgeFacts:
+    key: _EdgeKey
+    source_service: ServiceRef | None
+    sides: dict[str, _Side] = field(default_factory=lambda: {"source": _Side(), "destination": _Side()})
+
+
+# An edge's identity as label values: (source workload namespace, source workload, destination
+# service namespace, destination service, destination workload namespace, destination workload,
+# protocol). Plain strings hash in C: tens of thousands of series are keyed per snapshot, and the
+# refs are built once per edge.
+_RawKey = tuple[str, str, str, str, str, str, str]
+_KEY_LABELS = ("source_workload_namespace", "source_workload", "destination_service_namespace",
+               "destination_service_name", "destination_workload_namespace", "destination_workload")
+
+
+def _raw_key(m: dict[str, str], protocol: str) -> _RawKey:
+    a, b, c, d, e, f = (m.get(label) or UNKNOWN for label in _KEY_LABELS)
+    return (a, b, c, d, e, f, protocol)
+
+
+def _key(raw: _RawKey) -> _EdgeKey:
+    src_ns, src_wl, dst_ns, dst_svc, dst_wl_ns, dst_wl, protocol = raw
+    return (WorkloadRef(src_ns, src_wl), ServiceRef(dst_ns, dst_svc),
+            None if dst_wl == UNKNOWN else WorkloadRef(dst_wl_ns, dst_wl), protocol)
+
+
+class Reading:
+    """The facts per edge and the workloads' canonical revisions, from the series read so far."""
+
+    def __init__(self) -> None:
+        self.facts: dict[_RawKey, _EdgeFacts] = {}
+        self.revisions: dict[tuple[str, str], str] = {}  # (namespace, workload) -> canonical revision
+        self.names: list[str] = []  # the queries read, in order
+        self.latency_series = 0  # series the latency queries answered (NaN ones included)
+        # The Edge last built of each fact (None: none), dropped when a series touches the fact.
+        self._built: dict[_RawKey, Edge | None] = {}
+        # The services and workloads last made of the edges, with the (edges, revisions) counts
+        # they were made of (see :meth:`nodes`).
+        self._nodes: tuple[tuple[int, int], list[Service], list[Workload]] | None = None
+
+    def _side(self, m: dict[str, str], protocol: str) -> _Side:
+        raw_key = _raw_key(m, protocol)
+        edge = self.facts.get(raw_key)
+        if edge is None:
+            key = _key(raw_key)
+            src_svc = m.get("source_canonical_service") or UNKNOWN
+            edge = self.facts[raw_key] = _EdgeFacts(key, None if src_svc == UNKNOWN
+                                                    else ServiceRef(key[0].namespace, src_svc))
+        else:
+            self._built.pop(raw_key, None)
+        rev_src, rev_dst = m.get("source_canonical_revision"), m.get("destination_canonical_revision")
+        if rev_src and rev_src not in (UNKNOWN, "latest"):
+            self.revisions.setdefault((raw_key[0], raw_key[1]), rev_src)
+        if raw_key[5] != UNKNOWN and rev_dst and rev_dst not in (UNKNOWN, "latest"):
+            self.revisions.setdefault((raw_key[4], raw_key[5]), rev_dst)
+        s = edge.sides["source" if m.get("reporter") == "source" else "destination"]
+        for label in ("source_principal", "destination_principal"):
+            if (v := m.get(label)) and v != UNKNOWN:
+                s.principals.setdefault(label, v)
+        return s
+
+    def read(self, name: str, series: list[dict[str, Any]]) -> None:
+        """Add the answer of instant query ``name`` (its checked series)."""
+        self.names.append(name)
+        quantile = QUERIES[name].quantile if name in QUERIES else None
+        side = self._side
+        for s in series:
+            m, value = s["metric"], float(s["value"][1])
+            if name in LATENCY_QUERIES:
+                self.latency_series += 1
+            if math.isnan(value):
+                continue
+            if name == "requests":
+                sd = side(m, m.get("request_protocol") or "http")
+                code = (m.get("response_code") or "0", m.get("response_flags") or "-")
+                sd.responses[code] = sd.responses.get(code, 0.0) + value
+                if m.get("reporter") == "destination" and (csp := m.get("connection_security_policy")):
+                    sd.security[csp] = sd.security.get(csp, 0.0) + value
+            elif quantile is not None:
+                # One series per edge and reporter; two only if a label is empty on one and
+                # "unknown" on the other, which _key reads alike: the first answer stands.
+                side(m, m.get("request_protocol") or "http").quantiles.setdefault(quantile, value)
+            elif name == LEGACY_LATENCY:
+                self.latency_series += 1
+                sd = side(m, m.get("request_protocol") or "http")
+                le = float(m.get("le", "nan"))
+                sd.buckets[le] = sd.buckets.get(le, 0.0) + value
+            else:
+                sd = side(m, "tcp")
+                sd.tcp[name] = sd.tcp.get(name, 0.0) + value
+                if name == "tcp_opened" and m.get("reporter") == "destination" and (
+                        csp := m.get("connection_security_policy")):
+                    sd.security[csp] = sd.security.get(csp, 0.0) + value
+
+    def edges(self) -> list[Edge]:
+        """The edges of the facts, in the order the series first named them; an edge no series
+        touched since the last call is the same object as then."""
+        out: list[Edge] = []
+        built = self._built
+        for raw_key, f in self.facts.items():
+            if raw_key in built:
+                edge = built[raw_key]
+            else:
+                edge = built[raw_key] = _edge(f.key, f)
+            if edge is not None:
+                out.append(edge)
+        return out
+
+    def nodes(self, part: SnapshotPart) -> None:
+        """:func:`nodes` of ``part``'s edges (this reading's) with the workloads' revisions. The
+        same as last time when no edge and no revision was added since: an edge's endpoints and
+        source service never change once it exists, and edges and revisions are only ever added
+        (a fact with traffic keeps it), so equal counts are equal sets."""
+        counts = (len(part.edges), len(self.revisions))
+        if self._nodes is not None and self._nodes[0] == counts:
+            part.services.extend(self._nodes[1])
+            part.workloads.extend(self._nodes[2])
+            return
+        services, workloads = len(part.services), len(part.workloads)
+        nodes(part, {WorkloadRef(ns, name): rev for (ns, name), rev in self.revisions.items()})
+        self._nodes = (counts, part.services[services:], part.workloads[workloads:])
+
+
+def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:
+    src, dst = f.sides["source"], f.sides["destination"]
+    # Histograms series exist even at zero rate: a side "saw" the edge only if it counted
+    # requests or bytes.
+    src_active = bool(src.responses or src.tcp)
+    dst_active = bool(dst.responses or dst.tcp)
+    if not (src_active or dst_active):
+        return None
+    chosen = src if src_active else dst
+    reporter = Reporter.BOTH if src_active and dst_active else (
+        Reporter.SOURCE if src_active else Reporter.DESTINATION)
+    responses = tuple(ResponseStat(code, flags, rate)
+                      for (code, flags), rate in sorted(chosen.responses.items()))
+    latency = None
+    # The chosen reporter's quantiles; the other's when the chosen one recorded nothing (NaN).
+    for sd in (chosen, dst if chosen is src else src):
+        latency = _latency(sd)
+        if latency is not None:
+            break
+    both = src_active and dst_active
+    security = Security.UNKNOWN
+    if dst.security.get("none", 0.0) > 0:
+        security = Security.PLAINTEXT
+    elif dst.security.get("mutual_tls", 0.0) > 0:
+        security = Security.MUTUAL_TLS
+    principals = {**dst.principals, **src.principals} if src_active else {**src.principals, **dst.principals}
+    return Edge(
+        source=key[0], destination=key[1], destination_workload=key[2],
+        source_service=f.source_service, protocol=key[3], mesh=Mesh.ISTIO,
+        request_rate=sum(r.rate for r in responses), responses=responses, latency=latency,
+        security=security, reporter=reporter,
+        tcp_sent_bytes_rate=chosen.tcp.get("tcp_sent") if key[3] == "tcp" else None,
+        tcp_received_bytes_rate=chosen.tcp.get("tcp_received") if key[3] == "tcp" else None,
+        tcp_connections_opened_rate=chosen.tcp.get("tcp_opened") if key[3] == "tcp" else None,
+        source_principal=principals.get("source_principal"),
+        destination_principal=principals.get("destination_principal"),
+        destination_responses=tuple(ResponseStat(code, flags, rate)
+                                    for (code, flags), rate in sorted(dst.responses.items())) if both else (),
+        destination_latency=_latency(dst) if both else None,
+    )
+
+
+def _latency(sd: _Side) -> Latency | None:
+    """One reporter's quantiles (None when it recorded none: NaN)."""
+    if sd.buckets:  # a bundle recorded with the bucket query: Prometheus's arithmetic, here
+        for p in QUANTILES:
+            sd.quantiles.setdefault(p, histogram_quantile(p, sd.buckets.items()))
+    q = [sd.quantiles.get(p, math.nan) for p in QUANTILES]
+    return None if any(math.isnan(v) for v in q) else Latency(p50=q[0], p90=q[1], p99=q[2])
+
+
+def nodes(part: SnapshotPart, revisions: dict[WorkloadRef, str]) -> None:
+    """Workloads and Services implied by the edges' labels (canonical service -> workload)."""
+    services: dict[ServiceRef, set[WorkloadRef]] = {}
+    workloads: dict[WorkloadRef, set[ServiceRef]] = {}
+    for e in part.edges:
+        if not e.destination.is_unknown:
+            services.setdefault(e.destination, set())
+        if e.destination_workload is not None and not e.destination.is_unknown:
+            services[e.destination].add(e.destination_workload)
+            workloads.setdefault(e.destination_workload, set()).add(e.destination)
+        if not e.source.is_unknown:
+            owned = workloads.setdefault(e.source, set())
+            if e.source_service is not None:
+                owned.add(e.source_service)
+    part.services.extend(Service(ref=ref, mesh=Mesh.ISTIO, workloads=tuple(sorted(wls)),
+                                 hosts=(f"{ref.name}.{ref.namespace}.svc.cluster.local",))
+                         for ref, wls in sorted(services.items()))
+    part.workloads.extend(Workload(ref=ref, mesh=Mesh.ISTIO, services=tuple(sorted(svcs)),
+                                   version=revisions.get(ref), meshed=True)
+                          for ref, svcs in sorted(workloads.items()))
