@@ -101,3 +101,27 @@ def test_an_answer_decoded_by_the_client_is_read_once_as_is_then_from_its_text()
     raw = RawSource("prometheus", "prometheus", [Payload(key="q", body="[]", decoded=[])])
     raw.drop_bodies()
     assert raw.payloads[0].decoded is None and raw.payloads[0].body is None
+
+
+def test_a_scoped_bucket_answer_is_continued_with_what_reading_everything_gives() -> None:
+    """A scoped question's latency is one bucket answer (LATENCY_BUCKETS, key "query:latency"),
+    which normalize reads last: continuing the graph phase's reading gives the same part."""
+    from meshobs.collectors.promql import LATENCY_BUCKETS
+    from meshobs.demo.prometheus import _evaluate, _metrics, _value
+
+    graph, merged, known = _phases(10)
+    flat: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family, _kind, labels, samples in _metrics(generated_traffic(10)):
+        for suffix, extra, rate in samples:
+            flat.setdefault(family + suffix, []).append(({**labels, **extra}, rate))
+    ts = int(T.timestamp())
+    buckets = [{"metric": m, "value": [ts, _value(v)]} for m, v in _evaluate(LATENCY_BUCKETS, flat)]
+    quantiles = {f"query:{n}" for n in ("latency_p50", "latency_p90", "latency_p99")}
+    payloads = [p for p in merged.payloads if p.key not in quantiles]
+    payloads.append(Payload(key="query:latency", status=200, url="demo/api/v1/query", meta={"phase": "scoped"},
+                            body=json.dumps({"resultType": "vector", "result": buckets})))
+    scoped = RawSource("prometheus", "prometheus", payloads, dict(merged.meta))
+    added = prom.normalize_added(scoped, prom.normalize(graph, CTX), known, CTX)
+    assert added is not None
+    assert added == prom.normalize(scoped, CTX)
+    assert any(e.latency is not None for e in added.edges)

@@ -114,9 +114,9 @@ def normalize_added(raw: RawSource, earlier: SnapshotPart, known: int, ctx: Norm
     if kept is None or kept[1] != known:
         return None
     reading = kept[0]
+    # A scoped question's latency is one bucket answer ("query:latency"), read last by
+    # normalize too (see _names): the same order here, so it needs no check.
     names = _names(raw)
-    if LEGACY_LATENCY in names:
-        return None
     earlier_keys = {p.key for p in raw.payloads[:known]}
     read_up_to = max((names.index(n) for n in reading.names), default=-1)
     pending: list[tuple[str, list[dict[str, Any]]]] = []
