@@ -139,8 +139,9 @@ def exit_now_if_stuck(code: Any) -> None:
              if t is not threading.main_thread() and t.is_alive() and not t.daemon]
     if not stuck:
         return
+    status = _status(code)  # before the flush: a message code is printed on stderr
     _flush()
-    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+    os._exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover
