@@ -36,12 +36,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import gc
 import json
 import pickle
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -57,6 +57,9 @@ from meshobs.tui import data as tui_data
 from meshobs.tui.app import MeshobsApp
 from meshobs.tui.data import DataLoaded, SnapshotLoader
 from meshobs.tui.widgets.tables import SyncTable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.builders import busier
 
 RESULTS = Path(__file__).parent / "results"
 TICK_S = 0.010
@@ -154,15 +157,6 @@ class GcPauses:
                                                       for c, w, g in longest]}
 
 
-def scaled(snapshot: MeshSnapshot, factor: float) -> MeshSnapshot:
-    """The same mesh with every edge busier: a refresh in which every row changes."""
-    edges = tuple(dataclasses.replace(e, request_rate=e.request_rate * factor,
-                                      responses=tuple(dataclasses.replace(r, rate=r.rate * factor)
-                                                      for r in e.responses))
-                  for e in snapshot.edges)
-    return dataclasses.replace(snapshot, edges=edges)
-
-
 class Probe:
     """Sends a key every 50 ms and times until the table's cursor moved; ticks a 10 ms timer."""
 
@@ -221,7 +215,7 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
 
     def produce() -> MeshSnapshot:
         calls[0] += 1
-        out = snapshot if calls[0] == 1 else scaled(snapshot, 1.0 + calls[0] / 10)
+        out = snapshot if calls[0] == 1 else busier(snapshot, 1.0 + calls[0] / 10)
         answered.append(time.perf_counter())
         return out
 

@@ -7,14 +7,13 @@ asks for) waits on an event the test sets, so each stage can be looked at on its
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from meshobs.checks.base import Settings
 from meshobs.collect import build_snapshot
@@ -28,21 +27,13 @@ from meshobs.tui.screens.service import ServiceScreen
 from meshobs.tui.widgets.neighbourhood import Neighbourhood
 from meshobs.tui.widgets.status_line import StatusLine
 from meshobs.tui.widgets.tables import SyncTable
+from tests.support.builders import busier
+from tests.test_tui import _deterministic, anyio_backend  # noqa: F401  (fixtures: no cursor blink, asyncio)
 
 pytestmark = pytest.mark.anyio
 
 FIXED = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
 CART = ServiceRef("shop", "cart-service")
-
-
-@pytest.fixture(autouse=True)
-def _deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +55,6 @@ class HeldLoader(SnapshotLoader):
         if self.fail:
             raise RuntimeError("engine exploded")
         return super().settings()
-
-
-def busier(snapshot: MeshSnapshot, factor: float) -> MeshSnapshot:
-    """The same mesh with every edge ``factor`` times as busy: new numbers on a refresh."""
-    edges = tuple(dataclasses.replace(e, request_rate=e.request_rate * factor,
-                                      responses=tuple(dataclasses.replace(r, rate=r.rate * factor)
-                                                      for r in e.responses))
-                  for e in snapshot.edges)
-    return dataclasses.replace(snapshot, edges=edges)
 
 
 def held_app(demo: tuple[object, MeshSnapshot], **kwargs: Any) -> tuple[MeshobsApp, HeldLoader]:

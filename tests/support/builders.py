@@ -137,3 +137,12 @@ class MeshBuilder:
 
 def flags(**kv: int) -> Any:
     return frozen_map(kv)
+
+
+def busier(snapshot: MeshSnapshot, factor: float) -> MeshSnapshot:
+    """The same mesh with every edge ``factor`` times as busy: a refresh in which every row's
+    numbers change."""
+    edges = tuple(replace(e, request_rate=e.request_rate * factor,
+                          responses=tuple(replace(r, rate=r.rate * factor) for r in e.responses))
+                  for e in snapshot.edges)
+    return replace(snapshot, edges=edges)
