@@ -194,12 +194,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
-                 before: Path | None = None, others: list[str] | None = None) -> dict[str, Any]:
+                 before: Path | None = None, others: list[str] | None = None,
+                 with_all: bool = True) -> dict[str, Any]:
     """``served``: the meshobs.yaml of a ``demo serve generated-N`` already running (it is left
     running); otherwise one is started for the measurement and stopped after it. ``before``:
     another checkout whose ``diagnose SERVICE`` runs alternate with this one's, on the same
     servers (a before/after from the same minutes of a shared machine). ``others``: more
-    services to ask about the same way (e.g. one with many callers), after the picked one."""
+    services to ask about the same way (e.g. one with many callers), after the picked one.
+    ``with_all=False`` skips the live ``diagnose --all`` (a minute of a loaded machine at 5,000)."""
     target, direct = pick_target(n)
     workdir = base / f"live-{n}"
     t0 = time.monotonic()
@@ -223,15 +225,17 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
             if before is not None:
                 same = same and old_done.stdout == done.stdout
         scoped = _child_live(config, target)
-        also = [_ask(config, other, runs) for other in others or []]
+        also = [_ask(config, other, runs, before) for other in others or []]
         if before is not None:
             scoped["before"] = {"runs": [round(w, 2) for w in before_walls],
                                 "median_s": round(statistics.median(before_walls), 2),
                                 "cpu_median_s": round(statistics.median(before_cpus), 2),
                                 "same_json": same, **_child_live(config, target, before)}
-        all_wall, all_done = _run([sys.executable, "-m", "meshobs", "diagnose", "--all", "--config", str(config),
-                                   "-o", "json", "--timeout", "1200s"])
-        mesh = _child_live(config, "")
+        mesh: dict[str, Any] = {"skipped": True}
+        if with_all:
+            all_wall, all_done = _run([sys.executable, "-m", "meshobs", "diagnose", "--all", "--config",
+                                       str(config), "-o", "json", "--timeout", "1200s"])
+            mesh = {"wall_s": round(all_wall, 2), "exit_code": all_done.returncode, **_child_live(config, "")}
     finally:
         if proc is not None:
             stop(proc)
@@ -240,21 +244,35 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
                                  "cpu_median_s": round(statistics.median(cpus), 2),
                                  "exit_codes": sorted(codes), **scoped},
             "diagnose_others": also,
-            "diagnose_all": {"wall_s": round(all_wall, 2), "exit_code": all_done.returncode, **mesh}}
+            "diagnose_all": mesh}
 
 
-def _ask(config: Path, target: str, runs: int) -> dict[str, Any]:
-    """``diagnose target`` ``runs`` times (wall and CPU medians), then once instrumented."""
-    walls, cpus, codes = [], [], set()
+def _ask(config: Path, target: str, runs: int, before: Path | None = None) -> dict[str, Any]:
+    """``diagnose target`` ``runs`` times (wall and CPU medians), then once instrumented; with
+    ``before``, each run alternates with that checkout's, as for the picked service."""
+    cli = [sys.executable, "-m", "meshobs", "diagnose", target, "--config", str(config), "-o", "json",
+           "--timeout", "600s"]
+    walls, cpus, codes, before_walls, before_cpus, same = [], [], set(), [], [], True
     for _ in range(runs):
-        wall, done = _run([sys.executable, "-m", "meshobs", "diagnose", target, "--config", str(config),
-                           "-o", "json", "--timeout", "600s"])
+        if before is not None:
+            old_wall, old_done = _run(cli, cwd=before, env=_checkout_env())
+            before_walls.append(old_wall)
+            before_cpus.append(_CPU[-1])
+        wall, done = _run(cli)
         walls.append(wall)
         cpus.append(_CPU[-1])
         codes.add(done.returncode)
-    return {"target": target, "runs": [round(w, 2) for w in walls], "median_s": round(statistics.median(walls), 2),
-            "cpu_median_s": round(statistics.median(cpus), 2), "exit_codes": sorted(codes),
-            **_child_live(config, target)}
+        if before is not None:
+            same = same and old_done.stdout == done.stdout
+    row = {"target": target, "runs": [round(w, 2) for w in walls], "median_s": round(statistics.median(walls), 2),
+           "cpu_median_s": round(statistics.median(cpus), 2), "exit_codes": sorted(codes),
+           **_child_live(config, target)}
+    if before is not None:
+        row["before"] = {"runs": [round(w, 2) for w in before_walls],
+                         "median_s": round(statistics.median(before_walls), 2),
+                         "cpu_median_s": round(statistics.median(before_cpus), 2),
+                         "same_json": same, **_child_live(config, target, before)}
+    return row
 
 
 def _checkout_env(checkout: Path | None = None) -> dict[str, str]:
@@ -356,6 +374,9 @@ def main() -> int:
     parser.add_argument("--also", action="append", default=[], metavar="N=SERVICE",
                         help="another service to ask about live at size N (e.g. one with many callers)")
     parser.add_argument("--note", default="")
+    parser.add_argument("--out", default="collect",
+                        help="results file stem under benchmarks/results/ (default collect: .json and .md)")
+    parser.add_argument("--no-all", action="store_true", help="skip the live diagnose --all")
     parser.add_argument("--replay-runs", default="", metavar="N=RUNS,...",
                         help="replays per size (the median is reported; default one), e.g. 1000=3,5000=3")
     args = parser.parse_args()
@@ -372,13 +393,14 @@ def main() -> int:
         for n in sizes(args.live):
             print(f"live {n} ...", file=sys.stderr, flush=True)
             others = [v for k, v in (x.split("=", 1) for x in args.also) if int(k) == n]
-            result["live"][str(n)] = measure_live(n, args.runs, Path(tmp), served.get(n), before, others)
+            result["live"][str(n)] = measure_live(n, args.runs, Path(tmp), served.get(n), before, others,
+                                                  with_all=not args.no_all)
     replay_runs = {int(k): int(v) for k, v in (x.split("=", 1) for x in args.replay_runs.split(",") if x.strip())}
     for n in sorted(set(sizes(args.replay)) | set(sizes(args.growth))):
         print(f"replay {n} ...", file=sys.stderr, flush=True)
         result["replay"][str(n)] = replays(bundle_for(n, cache), replay_runs.get(n, 1), before)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    earlier = RESULTS / "collect.json"
+    earlier = RESULTS / f"{args.out}.json"
     if earlier.exists():
         # A run that measured only live (or only replays) keeps the other section's rows, and
         # says when they were measured.
@@ -387,8 +409,8 @@ def main() -> int:
             for n, row in (kept.get(section) or {}).items():
                 if n not in result[section]:
                     result[section][n] = {**row, "measured": row.get("measured") or kept.get("date")}
-    (RESULTS / "collect.json").write_text(json.dumps(result, indent=1) + "\n")
-    (RESULTS / "collect.md").write_text(render(result))
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (RESULTS / f"{args.out}.md").write_text(render(result))
     print(render(result))
     return 0
 
@@ -399,10 +421,11 @@ def render(result: dict[str, Any]) -> str:
              f"{', '.join(f'{x:.1f}' for x in result['load_average'])}. {result['note']}".rstrip(), ""]
     if result["live"]:
         lines += ["## Live: `meshobs demo serve generated-N`, every source configured", "",
-                  "| services | question | wall s (median) | MB received | Envoy admin requests | PromQL queries "
+                  "| services | question | wall s (median) | CPU s (median) | MB received | Envoy admin requests "
+                  "| PromQL queries "
                   "| Prometheus answering s | Prometheus evaluating s | wall / answering "
                   "| Jaeger requests | Kubernetes requests | neighbourhood (services / workloads) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
         def ratio(wall: float, row: dict[str, Any]) -> str:
             answering = row.get("prometheus_answering_s")
@@ -412,13 +435,16 @@ def render(result: dict[str, Any]) -> str:
             every = live["diagnose_all"]
             asked = [{"target": live["target"], **live["diagnose_service"]}, *live.get("diagnose_others", [])]
             for one in asked:
-                lines.append(f"| {n} | diagnose {one['target']} | {one['median_s']} | {one.get('mb_received')} | "
+                lines.append(f"| {n} | diagnose {one['target']} | {one['median_s']} | {one.get('cpu_median_s', '-')} | "
+                             f"{one.get('mb_received')} | "
                              f"{one.get('envoy_admin_requests')} | {one.get('promql_queries')} | "
                              f"{one.get('prometheus_answering_s')} | {one.get('prometheus_evaluating_s', '-')} | "
                              f"{ratio(one['median_s'], one)} | {one.get('jaeger_requests')} | "
                              f"{one.get('kubernetes_requests')} | {one.get('neighbourhood_services')} / "
                              f"{one.get('neighbourhood_workloads')} |")
-            lines.append(f"| {n} | diagnose --all | {every['wall_s']} | {every.get('mb_received')} | "
+            if "wall_s" not in every:
+                continue
+            lines.append(f"| {n} | diagnose --all | {every['wall_s']} | - | {every.get('mb_received')} | "
                          f"{every.get('envoy_admin_requests')} | {every.get('promql_queries')} | "
                          f"{every.get('prometheus_answering_s')} | {every.get('prometheus_evaluating_s', '-')} | "
                          f"{ratio(every['wall_s'], every)} | {every.get('jaeger_requests')} | "
@@ -428,17 +454,21 @@ def render(result: dict[str, Any]) -> str:
             + "".join(f", {o['target']} {o['runs']}" for o in live.get("diagnose_others", []))
             + (f" (measured {live['measured']})" if live.get("measured") else "")
             for n, live in result["live"].items()), ""]
-        befores = {n: live["diagnose_service"]["before"] for n, live in result["live"].items()
-                   if live["diagnose_service"].get("before")}
+        befores = [(n, {"target": live["target"], **live["diagnose_service"]}) for n, live in result["live"].items()
+                   if live["diagnose_service"].get("before")]
+        befores += [(n, other) for n, live in result["live"].items() for other in live.get("diagnose_others", [])
+                    if other.get("before")]
         if befores:
             lines += ["Before/after, `diagnose SERVICE` runs of both checkouts alternating on the same servers:", "",
-                      "| services | before: wall s (median) | after: wall s (median) | before: CPU s (median) "
+                      "| services | question | before: wall s (median) | after: wall s (median) "
+                      "| wall ratio | before: CPU s (median) "
                       "| after: CPU s (median) | before: runs | after: runs "
                       "| before: Prometheus answering s | after: Prometheus answering s | same JSON |",
-                      "|---|---|---|---|---|---|---|---|---|---|"]
-            for n, old in befores.items():
-                one = result["live"][n]["diagnose_service"]
-                lines.append(f"| {n} | {old['median_s']} | {one['median_s']} | {old.get('cpu_median_s', '-')} | "
+                      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            for n, one in befores:
+                old = one["before"]
+                lines.append(f"| {n} | {one['target']} | {old['median_s']} | {one['median_s']} | "
+                             f"x{one['median_s'] / old['median_s']:.2f} | {old.get('cpu_median_s', '-')} | "
                              f"{one.get('cpu_median_s', '-')} | {old['runs']} | {one['runs']} | "
                              f"{old.get('prometheus_answering_s')} | {one.get('prometheus_answering_s')} | "
                              f"{'yes' if old.get('same_json') else 'NO'} |")
@@ -469,7 +499,7 @@ def render(result: dict[str, Any]) -> str:
             "live diagnose SERVICE wall s": one["median_s"],
             "live diagnose SERVICE Envoy requests": one.get("envoy_admin_requests"),
             "live diagnose SERVICE MB": one.get("mb_received"),
-            "live diagnose --all wall s": live["diagnose_all"]["wall_s"],
+            "live diagnose --all wall s": live["diagnose_all"].get("wall_s"),
             "live diagnose --all Envoy requests": live["diagnose_all"].get("envoy_admin_requests")})
     if len(rows) >= 2:
         lines += ["## Growth", "", *growth(rows), "",
