@@ -152,9 +152,11 @@ def warm_up(output: str) -> threading.Thread:
 
     A live question waits on its backends (Prometheus evaluating, the proxies answering) for a
     good part of its wall time with the interpreter idle; the imports fill those gaps instead of
-    running after the last answer. The thread only imports: nothing it runs depends on the run,
-    and no collector imports a diagnosis module (so the two never wait on each other's import
-    locks). A module that fails to import fails again, with its error, where it is used.
+    running after the last answer. The thread only imports: nothing it runs depends on the run.
+    No thread can wait for it while holding an import lock it needs: no collector imports a
+    diagnosis module, no check imports the engine, and the main thread starts its own imports
+    of them (the neighbourhood question, then the diagnosis) from outside any import. A module
+    that fails to import fails again, with its error, where it is used.
     """
 
     def run() -> None:
