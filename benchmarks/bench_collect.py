@@ -23,7 +23,7 @@ mesh can be read off.
     .venv/bin/python benchmarks/bench_collect.py --live 1000 --replay 1000,5000 --runs 5 \\
         [--growth 100,1000,5000,10000] [--before /work/main] [--note "..."]
 
-Writes benchmarks/results/collect.json and collect.md. Timings taken on a shared machine are
+Writes benchmarks/results/collect.json and collect.md (``--out NAME``: NAME.json and NAME.md). Timings taken on a shared machine are
 noisy: compare medians and ratios from the same run.
 """
 
@@ -356,6 +356,8 @@ def main() -> int:
     parser.add_argument("--also", action="append", default=[], metavar="N=SERVICE",
                         help="another service to ask about live at size N (e.g. one with many callers)")
     parser.add_argument("--note", default="")
+    parser.add_argument("--out", default="collect", metavar="NAME",
+                        help="write benchmarks/results/NAME.json and NAME.md (default: collect)")
     parser.add_argument("--replay-runs", default="", metavar="N=RUNS,...",
                         help="replays per size (the median is reported; default one), e.g. 1000=3,5000=3")
     args = parser.parse_args()
@@ -378,7 +380,7 @@ def main() -> int:
         print(f"replay {n} ...", file=sys.stderr, flush=True)
         result["replay"][str(n)] = replays(bundle_for(n, cache), replay_runs.get(n, 1), before)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    earlier = RESULTS / "collect.json"
+    earlier = RESULTS / f"{args.out}.json"
     if earlier.exists():
         # A run that measured only live (or only replays) keeps the other section's rows, and
         # says when they were measured.
@@ -387,8 +389,8 @@ def main() -> int:
             for n, row in (kept.get(section) or {}).items():
                 if n not in result[section]:
                     result[section][n] = {**row, "measured": row.get("measured") or kept.get("date")}
-    (RESULTS / "collect.json").write_text(json.dumps(result, indent=1) + "\n")
-    (RESULTS / "collect.md").write_text(render(result))
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (RESULTS / f"{args.out}.md").write_text(render(result))
     print(render(result))
     return 0
 
