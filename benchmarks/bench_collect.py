@@ -23,8 +23,8 @@ mesh can be read off.
     .venv/bin/python benchmarks/bench_collect.py --live 1000 --replay 1000,5000 --runs 5 \\
         [--growth 100,1000,5000,10000] [--before /work/main] [--note "..."]
 
-Writes benchmarks/results/collect.json and collect.md (``--out NAME``: NAME.json and NAME.md). Timings taken on a shared machine are
-noisy: compare medians and ratios from the same run.
+Writes benchmarks/results/collect.json and collect.md (``--out NAME``: NAME.json and NAME.md).
+Timings taken on a shared machine are noisy: compare medians and ratios from the same run.
 """
 
 from __future__ import annotations
