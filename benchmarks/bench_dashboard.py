@@ -23,7 +23,11 @@ The UI thread's CPU time per applied load (``ui_apply_cpu_ms``, thread time, not
 says what the dashboard itself costs on that thread, whatever the machine's load; the table
 work a load leaves for later turns of the event loop is timed slice by slice
 (``ui_slice_cpu_max_ms``: the longest the UI thread worked in one go). ``gc`` lists the longest
-garbage collections (any thread's: a collection holds the GIL). The first full render is
+garbage collections while refreshing (any thread's: a collection holds the GIL), and those on the
+UI thread apart (``ui_gc_longest_wall_ms``, ``ui_gc_gen2``: a key waits for the whole of one;
+generation and objects freed in ``gc_runs``). After each refresh the process's RSS and how many
+objects are frozen away from the collector are recorded (``--refreshes 30``: a long session
+must not grow); the machine's load average before and after each size is in the results. The first full render is
 counted from the app's start, from the first load reaching the UI thread
 (``first_render_after_load_s``) and from the sources' answer (``first_render_after_sources_s``);
 ``findings_after_sources_s``: until the diagnosed rows are in the table too. ``--runs N``

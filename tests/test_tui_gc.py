@@ -161,3 +161,29 @@ async def refreshes_after_junk(app: MeshobsApp) -> list[int]:
             await refresh(pilot, app)
             alive.append(sum(r() is not None for r in refs))
     return alive
+
+
+def test_settling_while_a_worker_builds_collects_nothing() -> None:
+    """A load shown while the next one is being built (r pressed during a fill): the worker's
+    pause holds the collector off, and the settle must not walk its young objects (millions at
+    scale) with an explicit collection; it only freezes, and gives the thresholds back."""
+    from meshobs.gc_pause import gc_paused
+    from meshobs.tui.gc_policy import NO_FULL, FullCollections
+
+    started: list[int] = []
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    policy, before = FullCollections(), gc.get_threshold()
+    policy.hold()
+    assert gc.get_threshold()[2] == NO_FULL
+    gc.callbacks.append(record)
+    try:
+        with gc_paused():  # as the worker's numbers() and diagnosed() do
+            policy.settled()
+    finally:
+        gc.callbacks.remove(record)
+    assert started == [] and policy.freezes == 1
+    assert gc.get_threshold() == before and not policy.held

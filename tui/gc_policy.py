@@ -51,7 +51,11 @@ class FullCollections:
         the collector its thresholds back."""
         if self._saved is None:
             return
-        gc.collect(1)
+        # Disabled: a worker is building the next load (``gc_paused``, after r or a new time
+        # range) and its young objects are millions; walking them would be the very pause this
+        # avoids. It freezes them itself when it is done.
+        if gc.isenabled():
+            gc.collect(1)
         gc.freeze()
         self.freezes += 1
         self.release()
