@@ -23,7 +23,11 @@ The UI thread's CPU time per applied load (``ui_apply_cpu_ms``, thread time, not
 says what the dashboard itself costs on that thread, whatever the machine's load; the table
 work a load leaves for later turns of the event loop is timed slice by slice
 (``ui_slice_cpu_max_ms``: the longest the UI thread worked in one go). ``gc`` lists the longest
-garbage collections (any thread's: a collection holds the GIL). The first full render is
+garbage collections while refreshing (any thread's: a collection holds the GIL), and those on the
+UI thread apart (``ui_gc_longest_wall_ms``, ``ui_gc_gen2``: a key waits for the whole of one;
+generation and objects freed in ``gc_runs``). After each refresh the process's RSS and how many
+objects are frozen away from the collector are recorded (``--refreshes 30``: a long session
+must not grow); the machine's load average before and after each size is in the results. The first full render is
 counted from the app's start, from the first load reaching the UI thread
 (``first_render_after_load_s``) and from the sources' answer (``first_render_after_sources_s``);
 ``findings_after_sources_s``: until the diagnosed rows are in the table too. ``--runs N``
@@ -38,10 +42,12 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import pickle
 import platform
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -135,26 +141,41 @@ def time_slices(app: TimedApp) -> Callable[[], None]:
 
 
 class GcPauses:
-    """The longest garbage collections while the app runs: a collection holds the GIL, so one
-    in the worker stops the UI thread too. Thread CPU time (what the collection itself cost)
-    and wall time (that plus whatever the shared machine took away meanwhile)."""
+    """The garbage collections while the app runs: a collection holds the GIL, so one in the
+    worker stops the UI thread too. Thread CPU time (what the collection itself cost) and wall
+    time (that plus whatever the shared machine took away meanwhile), its generation, what it
+    freed, and whether it ran on the UI thread (the thread that made this object): a collection
+    there delays the key being handled by its whole length, whatever the other threads do."""
 
     def __init__(self) -> None:
-        self.pauses: list[tuple[float, float, int]] = []  # (cpu s, wall s, generation)
-        self._start = (0.0, 0.0)
+        # (cpu s, wall s, generation, collected, on the UI thread)
+        self.pauses: list[tuple[float, float, int, int, bool]] = []
+        self.ui_thread = threading.get_ident()
+        self._start: dict[int, tuple[float, float]] = {}
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
+        me = threading.get_ident()
         if phase == "start":
-            self._start = (time.thread_time(), time.perf_counter())
-        else:
-            cpu, wall = time.thread_time() - self._start[0], time.perf_counter() - self._start[1]
-            self.pauses.append((cpu, wall, info["generation"]))
+            self._start[me] = (time.thread_time(), time.perf_counter())
+        elif me in self._start:
+            c0, w0 = self._start.pop(me)
+            self.pauses.append((time.thread_time() - c0, time.perf_counter() - w0, info["generation"],
+                                info["collected"], me == self.ui_thread))
 
     def summary(self) -> dict[str, Any]:
+        def ms(pauses: list[tuple[float, float, int, int, bool]]) -> list[tuple[float, float, int, int]]:
+            return [(round(c * 1000, 1), round(w * 1000, 1), g, n) for c, w, g, n, _ui in pauses]
+
         longest = sorted(self.pauses, reverse=True)[:3]
+        ui = [p for p in self.pauses if p[4]]
         return {"collections": len(self.pauses),
-                "longest_cpu_ms_wall_ms_generation": [(round(c * 1000, 1), round(w * 1000, 1), g)
-                                                      for c, w, g in longest]}
+                "longest_cpu_ms_wall_ms_generation": [x[:3] for x in ms(longest)],
+                "ui_thread_collections": len(ui),
+                "ui_thread_gen2": sum(1 for p in ui if p[2] == 2),
+                "ui_thread_longest_wall_ms": round(max((p[1] for p in ui), default=0) * 1000, 1),
+                "ui_thread_longest_cpu_wall_ms_generation_collected": ms(sorted(ui, reverse=True)[:5]),
+                "other_threads_longest_wall_ms": round(max((p[1] for p in self.pauses if not p[4]),
+                                                           default=0) * 1000, 1)}
 
 
 class Probe:
@@ -254,6 +275,11 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
         probe = Probe(app)
         out["idle"] = await probe.measure(asyncio.sleep(IDLE_S))
         refresh_times, numbers_times, findings_times, workers = [], [], [], []
+        # After each refresh: RSS (MB), objects frozen away from the collector, objects in the
+        # collector's generations, and whether automatic collection is on: a long session must
+        # not grow.
+        memory: list[tuple[float, int, int, bool]] = [(rss_mb(), gc.get_freeze_count(), sum(gc.get_count()),
+                                                       gc.isenabled())]
 
         async def refresh_all() -> None:
             for _ in range(refreshes):
@@ -269,8 +295,11 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
                 await pilot.pause()
                 refresh_times.append(time.perf_counter() - t)
                 workers.append(app.analysis.timings)  # type: ignore[union-attr]
+                memory.append((rss_mb(), gc.get_freeze_count(), sum(gc.get_count()), gc.isenabled()))
 
-        gc_pauses.pauses.clear()  # only the collections while refreshing (the first load's are not input waits)
+        # The first load's and the idle keys' collections apart: a key waits for those too.
+        out["gc_first_load_and_idle"] = gc_pauses.summary()
+        gc_pauses.pauses.clear()
         out["during_refresh"] = await probe.measure(refresh_all())
         out["refresh_s"] = refresh_times
         out["refresh_numbers_after_sources_s"] = numbers_times
@@ -282,10 +311,17 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
         out["ui_slice_cpu_max_ms"] = [round(max(s, default=0) * 1000, 1) for s in app.slices]
         out["ui_slices_cpu_total_ms"] = [round(sum(s) * 1000, 1) for s in app.slices]
         out["rows"] = len(app.analysis.rows)
+        out["memory_rss_mb_frozen_tracked_gc_on"] = memory
     gc.callbacks.remove(gc_pauses)
     untime_slices()
     out["gc"] = gc_pauses.summary()
     return out
+
+
+def rss_mb() -> float:
+    """This process's resident set size now, in MB (Linux)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 1e6, 1)
 
 
 def generated(size: int, cache: Path | None) -> Any:
@@ -301,6 +337,7 @@ def generated(size: int, cache: Path | None) -> Any:
 
 
 def bench(size: int, refreshes: int, diagnose: bool, cache: Path | None, runs: int = 1) -> dict[str, Any]:
+    load_before = os.getloadavg()
     t = time.perf_counter()
     bundle = generated(size, cache)
     snapshot = build_snapshot(bundle, origin=f"demo:generated-{size}")
@@ -320,16 +357,28 @@ def bench(size: int, refreshes: int, diagnose: bool, cache: Path | None, runs: i
     busy = [r["during_refresh"] for r in each]
     result["during_refresh"] = {
         "keys": sum(b["keys"] for b in busy),
-        "key_latency_median_ms": med(b["key_latency_median_ms"] for b in busy),
-        "key_latency_p95_ms": med(b["key_latency_p95_ms"] for b in busy),
+        "key_latency_median_ms": round(med(b["key_latency_median_ms"] for b in busy), 1),
+        "key_latency_p95_ms": round(med(b["key_latency_p95_ms"] for b in busy), 1),
         "key_latency_max_ms": max(b["key_latency_max_ms"] for b in busy),
         "max_tick_gap_ms": max(b["max_tick_gap_ms"] for b in busy),
         "runs": busy}
     idle = [r["idle"] for r in each]
     result["idle"] = {"keys": sum(i["keys"] for i in idle),
-                      "key_latency_median_ms": med(i["key_latency_median_ms"] for i in idle),
+                      "key_latency_median_ms": round(med(i["key_latency_median_ms"] for i in idle), 1),
                       "key_latency_max_ms": max(i["key_latency_max_ms"] for i in idle),
                       "max_tick_gap_ms": max(i["max_tick_gap_ms"] for i in idle)}
+    gcs = [r["gc"] for r in each]
+    result["ui_gc_longest_wall_ms"] = max(g["ui_thread_longest_wall_ms"] for g in gcs)
+    result["ui_gc_gen2"] = sum(g["ui_thread_gen2"] for g in gcs)
+    # Thread CPU time of the longest: what the collection itself cost, whatever the machine's load.
+    result["ui_gc_longest_cpu_ms"] = max((g["ui_thread_longest_cpu_wall_ms_generation_collected"] or [(0,)])[0][0]
+                                         for g in gcs)
+    result["gc_runs"] = gcs
+    before = [r["gc_first_load_and_idle"] for r in each]
+    result["ui_gc_first_load_idle_longest_wall_ms"] = max(g["ui_thread_longest_wall_ms"] for g in before)
+    result["ui_gc_first_load_idle_gen2"] = sum(g["ui_thread_gen2"] for g in before)
+    # The machine's load (1-minute average) before and after: another engineer's suite shows here.
+    result["loadavg_1m_before_after"] = (round(load_before[0], 2), round(os.getloadavg()[0], 2))
     return {"services": size, "snapshot_build_s": round(build_s, 2), "diagnose": diagnose, "runs": runs, **result}
 
 
@@ -344,11 +393,14 @@ def markdown(results: list[dict[str, Any]], note: str) -> str:
               "refreshes after the answer: table / findings (median) | first table: from start / after the load "
               "reached the UI | UI thread per load message: handler CPU (wall) | later slices (count, max CPU, "
               "total CPU) | worker: load / rows / diagnose / view | key latency idle: median / max | key latency "
-              "during refreshes: median / p95 / max | max tick gap idle / refreshing |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "during refreshes: median / p95 / max | max tick gap idle / refreshing | GC on the UI thread while "
+              "refreshing: longest CPU (wall) / gen-2 runs (first load and idle: wall) | RSS after the first / "
+              "last refresh | load average |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         w = r["refresh_worker"][-1] if r["refresh_worker"] else r["first_worker"]
         idle, busy = r["idle"], r["during_refresh"]
+        mem = r["memory_rss_mb_frozen_tracked_gc_on"]
         label = f" {r['label']}" if r.get("label") else ""
         lines.append(
             f"| {r['services']}{label} ({r['runs']}) | {r['first_render_after_sources_s']:.2f} s / "
@@ -362,7 +414,12 @@ def markdown(results: list[dict[str, Any]], note: str) -> str:
             + f"{w.get('view_s', 0):.2f} s | "
             + f"{idle['key_latency_median_ms']} / {idle['key_latency_max_ms']} ms | "
             + f"{busy['key_latency_median_ms']} / {busy['key_latency_p95_ms']} / {busy['key_latency_max_ms']} ms "
-            + f"({busy['keys']} keys) | {idle['max_tick_gap_ms']} / {busy['max_tick_gap_ms']} ms |")
+            + f"({busy['keys']} keys) | {idle['max_tick_gap_ms']} / {busy['max_tick_gap_ms']} ms | "
+            + f"{r.get('ui_gc_longest_cpu_ms', '-')} ({r['ui_gc_longest_wall_ms']}) ms / {r['ui_gc_gen2']} "
+            + f"({r.get('ui_gc_first_load_idle_longest_wall_ms', '-')} ms / "
+            + f"{r.get('ui_gc_first_load_idle_gen2', '-')}) | "
+            + f"{mem[min(1, len(mem) - 1)][0]} / {mem[-1][0]} MB | "
+            + "{} / {} |".format(*r["loadavg_1m_before_after"]))
     lines += ["", "After the sources answered: from the moment the loader returned the snapshot until the overview "
               "table holds every service with its traffic (table), and until it holds them with the diagnosis's "
               "health (findings); medians of the runs, per-run values in dashboard.json. Refreshes change every "
@@ -372,8 +429,13 @@ def markdown(results: list[dict[str, Any]], note: str) -> str:
               "(keys are read between slices). Key latency: a ↓/↑ sent through the driver every 50 ms until the "
               "cursor moved (median and p95: median of the runs; max: the largest of any run). Tick gap: largest "
               "gap between ticks of a 10 ms UI timer, minus 10 ms. Idle: the same with no refresh running, i.e. "
-              "what the shared machine alone costs. Collection cost (rendering and normalising the generated "
-              "bundle) is `snapshot_build_s` in dashboard.json.", ""]
+              "what the shared machine alone costs. GC on the UI thread: garbage collections that ran on the "
+              "app's own thread while refreshing (each delays a key by its whole length; all runs), the longest "
+              "and how many were full (generation 2); in brackets the same for the first load and the idle keys; "
+              "`gc_runs` in the .json lists them with what they freed. "
+              "RSS after the first and the last refresh of the median run (`--refreshes 30` for a long session). "
+              "Load average: 1-minute, before and after the size's runs. Collection cost (rendering and "
+              "normalising the generated bundle) is `snapshot_build_s` in the .json.", ""]
     return "\n".join(lines)
 
 

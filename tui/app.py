@@ -31,6 +31,7 @@ from meshobs.model import ServiceRef, SourceStatus
 
 from .commands import parse
 from .data import Analysis, DataFailed, DataLoaded, DiagnosisReady, Loader, SourceLoader, diagnosed, numbers
+from .gc_policy import FullCollections
 from .keys import APP, bindings
 from .release import release
 from .screens.base import MeshScreen
@@ -85,6 +86,8 @@ class MeshobsApp(App[None]):
         # Set while the screens show the last good load because later ones failed as a whole.
         self.stale_since: datetime | None = None
         self.failed_attempt: list[SourceStatus] = []  # the statuses of that failed refresh
+        # No automatic full collection while a load is being shown (see gc_policy.py).
+        self.full_gc = FullCollections()
 
     async def on_event(self, event: events.Event) -> None:
         # Keys a focused prompt understands are taken now, in order (see widgets/prompt.py).
@@ -93,6 +96,9 @@ class MeshobsApp(App[None]):
                 and self.focused.take_key(event)):
             return
         await super().on_event(event)
+
+    def on_unmount(self) -> None:
+        self.full_gc.release()  # the thresholds are the process's, not the app's
 
     def on_mount(self) -> None:
         if self.keys:
@@ -201,9 +207,11 @@ class MeshobsApp(App[None]):
         # lives until the diagnosis of the new one is done).
         retired: list[object] = [self.analysis] if self.analysis is not None else []
         self.analysis = new
+        self.full_gc.hold()
         for screen in self.screen_stack:
             if isinstance(screen, MeshScreen):
                 screen.show_analysis(new)
+        self._when_table_settled(self.full_gc.settled)
         self.retired_after_diagnosis.extend(retired)  # after the screens: they held it too
         del retired
         if not later:

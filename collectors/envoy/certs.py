@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import warnings
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,6 +91,34 @@ def cert_from_x509(cert: x509.Certificate, *, trust_anchor: bool, proxy_id: str 
     )
 
 
+# What one certificate reads as: (identity key, its fields without its holder, why it is
+# unreadable). Reading is pure, and a mesh's proxies mostly hold the same trust bundle and
+# chain root: 7,415 proxies at 5,000 services read the mesh root 14,830 times.
+_Outcome = tuple[tuple[str, str] | None, Cert | None, str]
+
+
+@functools.lru_cache(maxsize=256)
+def _read_pem(pem: bytes) -> tuple[x509.Certificate, ...]:
+    """The certificates of ``pem``; raises what the PEM loader raises."""
+    return tuple(x509.load_pem_x509_certificates(pem))
+
+
+@functools.lru_cache(maxsize=256)
+def _read_cert(c: x509.Certificate, anchor: bool) -> _Outcome:
+    """One certificate as :data:`_Outcome` (certificates compare by their DER bytes: a chain
+    repeating the root hits the root's entry)."""
+    # Real CAs exceed X.520 length limits now and then; cryptography warns (when
+    # the name is first read) but reads them fine.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        key = None
+        try:
+            key = (format(c.serial_number, "x"), _name(c.issuer))
+            return key, cert_from_x509(c, trust_anchor=anchor, proxy_id=None, workload=None, secret_name=None), ""
+        except ITEM_ERRORS as exc:  # one unreadable certificate costs that certificate
+            return key, None, str(exc)
+
+
 def certs_from_secrets(secrets: list[dict[str, Any]], *, proxy_id: str | None,
                        workload: WorkloadRef | None) -> tuple[list[Cert], list[str]]:
     """Certs in the active/static secrets, plus a list of problems (unparseable chains)."""
@@ -111,26 +141,20 @@ def certs_from_secrets(secrets: list[dict[str, Any]], *, proxy_id: str | None,
         if not pem:
             continue
         try:
-            parsed = x509.load_pem_x509_certificates(pem)
+            parsed = _read_pem(pem)
         except ITEM_ERRORS as exc:
             problems.append(f"secret {name!r}: certificate not parseable ({exc})")
             continue
         for c in parsed:
-            # Real CAs exceed X.520 length limits now and then; cryptography warns (when
-            # the name is first read) but reads them fine.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                try:
-                    key = (format(c.serial_number, "x"), _name(c.issuer))
-                    if key in seen:
-                        continue
-                    cert = cert_from_x509(c, trust_anchor=anchor, proxy_id=proxy_id, workload=workload,
-                                          secret_name=str(name) if name is not None else None)
-                except ITEM_ERRORS as exc:  # one unreadable certificate costs that certificate
-                    problems.append(f"secret {name!r}: certificate not readable ({exc})")
-                    continue
-                seen.add(key)
-                certs.append(cert)
+            key, read, error = _read_cert(c, anchor)
+            if key is not None and key in seen:
+                continue
+            if key is None or read is None:
+                problems.append(f"secret {name!r}: certificate not readable ({error})")
+                continue
+            seen.add(key)
+            certs.append(replace(read, proxy_id=proxy_id, workload=workload,
+                                 secret_name=str(name) if name is not None else None))
     return certs, problems
 
 

@@ -285,6 +285,9 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
             click.echo()
         else:
             click.echo({"markdown": markdown.render, "junit": junit.render}[output](report))
+        from .main import keep_until_exit
+
+        keep_until_exit(loaded, report)
         if report.status == "unknown":
             raise click.exceptions.Exit(EXIT_UNCHECKED)
         threshold = FAIL_ON[fail_on]

@@ -76,10 +76,27 @@ def cli(ctx: click.Context, verbose: bool, debug: bool) -> None:
         ctx.call_on_close(lambda: click.echo(timings_table(), err=True))
 
 
+# Objects a command leaves for the OS to reclaim at exit (see :func:`keep_until_exit`); a list
+# only while the process's own command line runs (``main()`` without ``argv``).
+_KEPT: list[Any] | None = None
+
+
+def keep_until_exit(*objects: Any) -> None:
+    """Let ``objects`` live until the process ends without the interpreter's teardown (see
+    :func:`exit_without_teardown`), instead of freeing them one by one when the command's
+    frame unwinds: a --all report and snapshot at 5,000 services are millions of objects
+    (~0.3 s). A no-op when called from Python (``main(argv)``, tests): nothing is kept."""
+    if _KEPT is not None:
+        _KEPT.extend(objects)
+
+
 def main(argv: list[str] | None = None) -> Any:
     """The console script (and ``python -m meshobs``). With ``argv`` (a caller in Python, a
     test) the command ends with SystemExit as click's do; without (the process's own command
     line) the process ends as soon as the command has, without the interpreter's teardown."""
+    global _KEPT
+    if argv is None:
+        _KEPT = []
     try:
         return cli.main(args=argv, prog_name="meshobs")
     except SystemExit as exc:

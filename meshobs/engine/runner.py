@@ -29,6 +29,8 @@ def could_not_check(reason: str) -> str:
 
 def status(found: Iterable[Finding]) -> str:
     """pass | warn | fail, from the worst severity found."""
+    if isinstance(found, list) and not found:  # most checks of most services find nothing
+        return PASS
     worst = max((f.severity.weight for f in found), default=0)
     if worst >= Severity.ERROR.weight:
         return FAIL
@@ -47,6 +49,21 @@ def _internal_error(c: AnyCheck, exc: Exception, service: ServiceRef | None) -> 
     return CheckResult(c.id, c.category, ERROR, error, c.doc, c.kind), f
 
 
+# A verdict without a reason (pass, warn, fail) says the same for every service: one shared
+# (frozen) CheckResult per check and status, not one built per service and check (a --all at
+# 5,000 services builds ~300k checklist lines, most of them passes).
+_VERDICTS: dict[tuple[str, str], CheckResult] = {}
+
+
+def verdict(c: AnyCheck, found: str) -> CheckResult:
+    """``CheckResult(c.id, c.category, found, "", c.doc, c.kind)``, shared."""
+    key = (c.id, found)
+    result = _VERDICTS.get(key)
+    if result is None or result.category is not c.category or result.description != c.doc or result.kind != c.kind:
+        result = _VERDICTS[key] = CheckResult(c.id, c.category, found, "", c.doc, c.kind)
+    return result
+
+
 def _run(c: AnyCheck, run: Callable[[], Iterable[Finding]], service: ServiceRef | None
          ) -> tuple[CheckResult, list[Finding]]:
     """Call one check and consume its findings; a run-time skip keeps what was found before it."""
@@ -62,7 +79,7 @@ def _run(c: AnyCheck, run: Callable[[], Iterable[Finding]], service: ServiceRef 
     except Exception as exc:  # a broken check must not stop the checklist
         result, f = _internal_error(c, exc, service)
         return result, [f]
-    return CheckResult(c.id, c.category, status(found), "", c.doc, c.kind), found
+    return verdict(c, status(found)), found
 
 
 @dataclass
@@ -130,7 +147,7 @@ def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
                 continue
             mine = touching.get(c.id, [])
             findings.extend(mine)
-            results.append(CheckResult(c.id, c.category, status(mine), "", c.doc, c.kind))
+            results.append(verdict(c, status(mine)))
             continue
         assert isinstance(c, Check)
         reason = not_applicable_in(c, role, mesh, service)

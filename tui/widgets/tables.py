@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
 from rich.text import Text
+from textual.cache import LRUCache
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
@@ -27,6 +28,13 @@ MARGIN = 20
 # Rows a rebuild adds at once, whatever the time: a screen (more than any terminal shows).
 FIRST_ROWS = 100
 CHECK_EVERY = 8  # rows between looks at the clock
+# DataTable's render caches, cut to a few screens. Their keys hold the cursor's position, so
+# every key press renders the visible lines anew and the caches fill to Textual's sizes (1,000
+# lines and rows, 10,000 cells): 100-130k live objects (lists, Segments, Strips with their
+# FIFOCaches) that every full garbage collection walks on the UI thread (50-280 ms while keys
+# were pressed at 1,000 services). A few screens keep scrolling back cheap.
+RENDER_CACHES = {"_line_cache": 200, "_row_render_cache": 200, "_row_renderable_cache": 200,
+                 "_cell_render_cache": 2000}
 T = TypeVar("T")
 
 
@@ -90,6 +98,9 @@ class SyncTable(DataTable[str | Text]):
     def __init__(self, columns: Sequence[tuple[str, str, int]], **kwargs: object) -> None:
         # No padding: the widths include one space, so 80 columns fit eight of them.
         super().__init__(cursor_type="row", zebra_stripes=False, cell_padding=0, **kwargs)  # type: ignore[arg-type]
+        for name, size in RENDER_CACHES.items():
+            if isinstance(getattr(self, name, None), LRUCache):  # private to Textual: only where it is one
+                setattr(self, name, LRUCache(size))
         self._columns = columns
         self._col_keys = [c[0] for c in columns]
         self._keys: list[str] = []  # our row keys (services), in display order
