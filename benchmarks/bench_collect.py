@@ -117,7 +117,10 @@ def child_live(config_path: str, target: str) -> None:
         "target": target or None,
         "neighbourhood_services": len(scope.services) if scope else None,
         "neighbourhood_workloads": len(scope.workloads) if scope else None,
-        "proxies_in_mesh": sum(1 for r in bundle.sources if r.kind == "envoy") if not target else None,
+        # Proxies the run knew of (one source each, "envoy:NS/POD"); a source named just "envoy"
+        # is the collector's whole-source failure or note, not a proxy.
+        "proxies_in_mesh": sum(1 for r in bundle.sources if r.kind == "envoy" and r.name != "envoy")
+        if not target else None,
         "collect_s": round(collected - start, 3), "total_s": round(done - start, 3),
         "mb_received": round(sum(len(p.body.encode()) for r in bundle.sources for p in r.payloads
                                  if p.body is not None) / 1e6, 2),
@@ -127,6 +130,10 @@ def child_live(config_path: str, target: str) -> None:
         "jaeger_requests": asked("jaeger"), "kubernetes_requests": asked("kubernetes"),
         "findings": findings,
         "sources_failed": [s.name for s in snapshot.sources if not s.ok][:5],
+        # Why (a failed source's message): a run whose Envoy fan-out failed as a whole must say
+        # so in the record, not only as "0 requests".
+        "source_errors": {s.name: s.message[:300] for s in snapshot.sources if not s.ok and s.message}
+        if sum(not s.ok for s in snapshot.sources) <= 5 else {"(many)": f"{sum(not s.ok for s in snapshot.sources)} sources"},
     }))
 
 
@@ -356,6 +363,9 @@ def main() -> int:
     parser.add_argument("--also", action="append", default=[], metavar="N=SERVICE",
                         help="another service to ask about live at size N (e.g. one with many callers)")
     parser.add_argument("--note", default="")
+    parser.add_argument("--out", default="collect", metavar="NAME",
+                        help="write benchmarks/results/NAME.json and NAME.md (default: collect, the "
+                             "record; another name for a run of one's own that must not replace it)")
     parser.add_argument("--replay-runs", default="", metavar="N=RUNS,...",
                         help="replays per size (the median is reported; default one), e.g. 1000=3,5000=3")
     args = parser.parse_args()
@@ -378,7 +388,7 @@ def main() -> int:
         print(f"replay {n} ...", file=sys.stderr, flush=True)
         result["replay"][str(n)] = replays(bundle_for(n, cache), replay_runs.get(n, 1), before)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    earlier = RESULTS / "collect.json"
+    earlier = RESULTS / f"{args.out}.json"
     if earlier.exists():
         # A run that measured only live (or only replays) keeps the other section's rows, and
         # says when they were measured.
@@ -387,8 +397,8 @@ def main() -> int:
             for n, row in (kept.get(section) or {}).items():
                 if n not in result[section]:
                     result[section][n] = {**row, "measured": row.get("measured") or kept.get("date")}
-    (RESULTS / "collect.json").write_text(json.dumps(result, indent=1) + "\n")
-    (RESULTS / "collect.md").write_text(render(result))
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (RESULTS / f"{args.out}.md").write_text(render(result))
     print(render(result))
     return 0
 
