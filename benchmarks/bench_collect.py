@@ -113,6 +113,7 @@ def child_live(config_path: str, target: str) -> None:
                            if p.meta.get("fallback_from") or p.meta.get("fallback"))
 
     scope = scope_from_dict(bundle.scope)
+    failed = [s for s in snapshot.sources if not s.ok]
     print(json.dumps({
         "target": target or None,
         "neighbourhood_services": len(scope.services) if scope else None,
@@ -132,8 +133,8 @@ def child_live(config_path: str, target: str) -> None:
         "sources_failed": [s.name for s in snapshot.sources if not s.ok][:5],
         # Why (a failed source's message): a run whose Envoy fan-out failed as a whole must say
         # so in the record, not only as "0 requests".
-        "source_errors": {s.name: s.message[:300] for s in snapshot.sources if not s.ok and s.message}
-        if sum(not s.ok for s in snapshot.sources) <= 5 else {"(many)": f"{sum(not s.ok for s in snapshot.sources)} sources"},
+        "source_errors": {s.name: s.message[:300] for s in failed} if len(failed) <= 5
+        else {"(many)": f"{len(failed)} sources"},
     }))
 
 

@@ -154,7 +154,7 @@ class EnvoyCollector:
         def one(t: Target) -> RawSource:
             try:
                 return self._kept(self._fetch_proxy(t, deadline, needs, scraped.get(t.source_name)), digest)
-            except Exception as exc:  # noqa: BLE001 - one proxy's surprise costs that proxy only
+            except Exception as exc:  # one proxy's surprise costs that proxy only
                 # fan_out re-raises a worker's exception and drops every result: one proxy's
                 # unexpected error (a payload shape the minimiser did not expect, a client error
                 # outside requests') would lose the whole mesh's proxies as one "collector failed".
