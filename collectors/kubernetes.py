@@ -25,6 +25,7 @@ import yaml
 
 from meshobs.collectors.base import FetchContext, NormalizeContext
 from meshobs.collectors.http import TooLarge, mb, read_capped, seconds
+from meshobs.collectors.k8s_meshconfig import kept_fields
 from meshobs.collectors.k8s_minimise import minimise_body, minimise_document
 from meshobs.collectors.k8s_objects import ALL_NAMESPACES, flatten_objects, objects_to_part
 from meshobs.collectors.netbound import DeadlineExceeded, current_run, install, watch
@@ -350,14 +351,14 @@ class KubernetesCollector:
                 break
         return out
 
-    def _crd_scopes(self, ctx: FetchContext) -> list[str | None]:
+    def _crd_scopes(self, ctx: FetchContext, root: str = ROOT_NAMESPACE) -> list[str | None]:
         """Namespaces to list mesh config in: all (or the configured ones), or for a scoped
-        question the namespaces involved plus the root namespace (mesh-wide policies), unless
-        they are so many that one cluster-wide list per kind is cheaper."""
+        question the namespaces involved plus the root namespace ``root`` (mesh-wide policies),
+        unless they are so many that one cluster-wide list per kind is cheaper."""
         everywhere: list[str | None] = list(self.namespaces) or [None]
         if ctx.phase != "scoped" or ctx.scope is None:
             return everywhere
-        wanted = sorted(ctx.scope.namespaces | {ROOT_NAMESPACE})
+        wanted = sorted(ctx.scope.namespaces | {root})
         if self.namespaces:
             wanted = [n for n in wanted if n in self.namespaces]
         return everywhere if len(wanted) > SCOPED_NAMESPACES_MAX else list(wanted)
@@ -387,6 +388,12 @@ class KubernetesCollector:
                     if probe.error and (probe.status is None or probe.status == 401):
                         raw.add(probe)
                         return [raw]  # nothing else can succeed; one clear error beats sixteen
+                if probe is not None and probe.key == MESH_CONFIGMAP_KEY and ctx.phase == "scoped":
+                    # A scoped question's probe is the mesh config: mesh-wide policies live in
+                    # its rootNamespace, the namespace to list beside the question's own.
+                    root = _root_namespace(probe)
+                    if root != ROOT_NAMESPACE:
+                        _, chains = self._requests(api, None, self._crd_scopes(ctx, root))
                 late = [Payload(key="late", error="not asked: the run's deadline (--timeout) passed")]
                 work: list[list[Request]] = [[r] for r in reqs if probe is None or r is not first] + chains
                 groups = fan_out(lambda c: self._chain(c, server), work, workers=CONCURRENCY,
@@ -400,6 +407,19 @@ class KubernetesCollector:
             finally:
                 api.close()
         return [raw]
+
+
+def _root_namespace(payload: Payload) -> str:
+    """``rootNamespace`` of the mesh config in ``payload`` (Istio's default when the ConfigMap
+    is absent, unreadable or does not set it)."""
+    if payload.status != 200 or payload.error or not payload.body:
+        return ROOT_NAMESPACE
+    try:
+        doc = json.loads(payload.body)
+        root = kept_fields((doc.get("data") or {}).get("mesh")).get("rootNamespace")
+    except (ValueError, AttributeError, TypeError):
+        return ROOT_NAMESPACE
+    return root if isinstance(root, str) and root else ROOT_NAMESPACE
 
 
 def from_config(config: Config, prior: list[RawSource]) -> KubernetesCollector | None:

@@ -12,7 +12,7 @@ import yaml
 
 from meshobs.bundle import Bundle, write_bundle
 from meshobs.collectors import kubernetes as kube
-from meshobs.collectors.base import FetchContext, NormalizeContext
+from meshobs.collectors.base import FetchContext, NormalizeContext, Scope
 from meshobs.config import validate
 from meshobs.model import Layer, Mesh, ServiceRef, SourceState, WorkloadRef
 from meshobs.raw import RawSource
@@ -317,3 +317,25 @@ def test_added_mesh_configuration_is_read_alone_with_the_same_result(demo: str) 
     late = RawSource("kubernetes", "kubernetes", config + topology)
     assert kube.normalize_added(late, kube.normalize(RawSource("kubernetes", "kubernetes", config), ctx),
                                 len(config), ctx) is None
+
+
+@pytest.mark.parametrize("root", [None, "mesh-root"])
+def test_a_scoped_question_lists_the_mesh_configs_root_namespace(cluster: Any, root: str | None) -> None:
+    """Mesh-wide policies live in meshConfig.rootNamespace: a scoped question lists mesh
+    configuration there beside its own namespaces, Istio's default when the mesh config does
+    not say (or is absent)."""
+    fk, kubeconfig = cluster
+    if root:
+        fk.serve("/api/v1/namespaces/istio-system/configmaps/istio", {
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio", "namespace": "istio-system"},
+            "data": {"mesh": f"rootNamespace: {root}\ndefaultConfig:\n  concurrency: 2\n"}})
+    scope = Scope(target=ServiceRef(NS, "reviews"), services=frozenset({ServiceRef(NS, "reviews")}))
+    ctx = FetchContext(time=T, window_s=300, config=validate({}), scope=scope, phase="scoped")
+    [raw] = _collector(kubeconfig).fetch(ctx)
+    listed = kube.listed_config_namespaces(raw.payloads)
+    assert listed == tuple(sorted({NS, root or "istio-system"}))
+    paths = fk.paths_requested()
+    assert f"/apis/security.istio.io/v1/namespaces/{root or 'istio-system'}/peerauthentications" in paths
+    if root:
+        assert not [p for p in paths if "/namespaces/istio-system/" in p and "configmaps" not in p]
+    assert "/api/v1/pods" not in paths  # the scoped phase adds configuration only
