@@ -9,7 +9,23 @@ Envoy admin for every sidecar, Jaeger and Kubernetes APIs) started in its own pr
   wire: bytes received, Envoy admin requests, PromQL queries, Jaeger and Kubernetes requests,
   and reads Prometheus's own answering time from its /metrics
   (``prometheus_http_request_duration_seconds_sum`` for the query handlers, before and after);
-- ``diagnose --all`` the same two ways (once: it is mesh-wide by design).
+- ``diagnose --all`` the same two ways (once: it is mesh-wide by design; ``--no-all`` skips it).
+
+Two answering times, because "wall time <= 1.5x the backends' own answering time" needs one:
+
+- **Prometheus answering s**: Prometheus's own handler time, summed over the run's queries. It
+  counts only one backend, and it *sums* queries that run concurrently (4 at a time), so it is
+  neither a lower nor an upper bound of the time meshobs has to wait.
+- **backends in flight s**: the length of the union of the intervals during which at least one
+  request to any backend (Prometheus, Kubernetes, Envoy admin, Jaeger: every request goes
+  through urllib3) was outstanding, each interval from the request being sent to its answer's
+  headers (the body too when urllib3 preloads it) being received, measured in the instrumented
+  run, from the first request to the last answer. Wall time minus it is the time meshobs spent
+  with no backend working for it: before the first request (imports, configuration), between
+  the phases, and after the last answer (normalising, diagnosing, printing) -- what meshobs
+  alone can cut. It is measured at the client, so a client too busy to read an answer on time
+  lengthens it a little; a server's own time is never longer than it.
+  ``wall / in flight`` divides the CLI runs' median wall time by it.
 
 Replayed (``--replay 1000,5000,10000``): generated-N written as a bundle once (kept in
 ``--cache``), then ``meshobs diagnose --all --from BUNDLE`` under ``/usr/bin/time``: wall time
@@ -23,8 +39,8 @@ mesh can be read off.
     .venv/bin/python benchmarks/bench_collect.py --live 1000 --replay 1000,5000 --runs 5 \\
         [--growth 100,1000,5000,10000] [--before /work/main] [--note "..."]
 
-Writes benchmarks/results/collect.json and collect.md. Timings taken on a shared machine are
-noisy: compare medians and ratios from the same run.
+Writes benchmarks/results/collect.json and collect.md (``--out NAME``: NAME.json and NAME.md
+instead). Timings taken on a shared machine are noisy: compare medians and ratios from the same run.
 """
 
 from __future__ import annotations
@@ -93,6 +109,7 @@ def child_live(config_path: str, target: str) -> None:
     assert config is not None
     prom = config.sources.get("prometheus", {}).get("url")
     before = prometheus_seconds(prom) if prom else (0.0, 0, 0.0)
+    spans = _time_requests()
     start = time.monotonic()
     bundle = collect(config, question=scoped_question(target, None) if target else None,
                      deadline=time.monotonic() + 600)
@@ -104,6 +121,7 @@ def child_live(config_path: str, target: str) -> None:
     else:
         findings = len(diagnose_all(snapshot).findings)
     done = time.monotonic()
+    answered = list(spans)  # before /metrics is read again
     after = prometheus_seconds(prom) if prom else (0.0, 0, 0.0)
 
     def asked(kind: str) -> int:
@@ -128,6 +146,9 @@ def child_live(config_path: str, target: str) -> None:
         "envoy_admin_requests": asked("envoy"), "promql_queries": after[1] - before[1],
         "prometheus_answering_s": round(after[0] - before[0], 3),
         "prometheus_evaluating_s": round(after[2] - before[2], 3),
+        "backends_in_flight_s": round(union(answered), 3),
+        "first_request_s": round(min(a for a, _ in answered) - start, 3) if answered else None,
+        "last_answer_s": round(max(b for _, b in answered) - start, 3) if answered else None,
         "jaeger_requests": asked("jaeger"), "kubernetes_requests": asked("kubernetes"),
         "findings": findings,
         "sources_failed": [s.name for s in snapshot.sources if not s.ok][:5],
@@ -136,6 +157,39 @@ def child_live(config_path: str, target: str) -> None:
         "source_errors": {s.name: s.message[:300] for s in failed} if len(failed) <= 5
         else {"(many)": f"{len(failed)} sources"},
     }))
+
+
+def _time_requests() -> list[tuple[float, float]]:
+    """From now on, every HTTP request's (sent, answered) monotonic times, in the list returned
+    (every collector's client goes through urllib3's connection pools)."""
+    import threading
+
+    from urllib3.connectionpool import HTTPConnectionPool
+
+    spans: list[tuple[float, float]] = []
+    lock = threading.Lock()
+    send = HTTPConnectionPool._make_request
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sent = time.monotonic()
+        try:
+            return send(self, *args, **kwargs)
+        finally:
+            with lock:
+                spans.append((sent, time.monotonic()))
+
+    HTTPConnectionPool._make_request = timed  # type: ignore[method-assign]
+    return spans
+
+
+def union(spans: list[tuple[float, float]]) -> float:
+    """Seconds covered by at least one of ``spans``."""
+    total, end = 0.0, float("-inf")
+    for a, b in sorted(spans):
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total
 
 
 # -- the parent ----------------------------------------------------------------------------
@@ -202,7 +256,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
-                 before: Path | None = None, others: list[str] | None = None) -> dict[str, Any]:
+                 before: Path | None = None, others: list[str] | None = None,
+                 mesh_wide: bool = True) -> dict[str, Any]:
     """``served``: the meshobs.yaml of a ``demo serve generated-N`` already running (it is left
     running); otherwise one is started for the measurement and stopped after it. ``before``:
     another checkout whose ``diagnose SERVICE`` runs alternate with this one's, on the same
@@ -237,9 +292,10 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
                                 "median_s": round(statistics.median(before_walls), 2),
                                 "cpu_median_s": round(statistics.median(before_cpus), 2),
                                 "same_json": same, **_child_live(config, target, before)}
-        all_wall, all_done = _run([sys.executable, "-m", "meshobs", "diagnose", "--all", "--config", str(config),
-                                   "-o", "json", "--timeout", "1200s"])
-        mesh = _child_live(config, "")
+        if mesh_wide:
+            all_wall, all_done = _run([sys.executable, "-m", "meshobs", "diagnose", "--all", "--config",
+                                       str(config), "-o", "json", "--timeout", "1200s"])
+            mesh = {"wall_s": round(all_wall, 2), "exit_code": all_done.returncode, **_child_live(config, "")}
     finally:
         if proc is not None:
             stop(proc)
@@ -248,7 +304,7 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
                                  "cpu_median_s": round(statistics.median(cpus), 2),
                                  "exit_codes": sorted(codes), **scoped},
             "diagnose_others": also,
-            "diagnose_all": {"wall_s": round(all_wall, 2), "exit_code": all_done.returncode, **mesh}}
+            **({"diagnose_all": mesh} if mesh_wide else {})}
 
 
 def _ask(config: Path, target: str, runs: int) -> dict[str, Any]:
@@ -364,9 +420,9 @@ def main() -> int:
     parser.add_argument("--also", action="append", default=[], metavar="N=SERVICE",
                         help="another service to ask about live at size N (e.g. one with many callers)")
     parser.add_argument("--note", default="")
-    parser.add_argument("--out", default="collect", metavar="NAME",
-                        help="write benchmarks/results/NAME.json and NAME.md (default: collect, the "
-                             "record; another name for a run of one's own that must not replace it)")
+    parser.add_argument("--out", default="collect",
+                        help="results file name under benchmarks/results/ (NAME.json, NAME.md)")
+    parser.add_argument("--no-all", action="store_true", help="skip the live diagnose --all")
     parser.add_argument("--replay-runs", default="", metavar="N=RUNS,...",
                         help="replays per size (the median is reported; default one), e.g. 1000=3,5000=3")
     args = parser.parse_args()
@@ -383,7 +439,8 @@ def main() -> int:
         for n in sizes(args.live):
             print(f"live {n} ...", file=sys.stderr, flush=True)
             others = [v for k, v in (x.split("=", 1) for x in args.also) if int(k) == n]
-            result["live"][str(n)] = measure_live(n, args.runs, Path(tmp), served.get(n), before, others)
+            result["live"][str(n)] = measure_live(n, args.runs, Path(tmp), served.get(n), before, others,
+                                                  mesh_wide=not args.no_all)
     replay_runs = {int(k): int(v) for k, v in (x.split("=", 1) for x in args.replay_runs.split(",") if x.strip())}
     for n in sorted(set(sizes(args.replay)) | set(sizes(args.growth))):
         print(f"replay {n} ...", file=sys.stderr, flush=True)
@@ -412,27 +469,35 @@ def render(result: dict[str, Any]) -> str:
         lines += ["## Live: `meshobs demo serve generated-N`, every source configured", "",
                   "| services | question | wall s (median) | MB received | Envoy admin requests | PromQL queries "
                   "| Prometheus answering s | Prometheus evaluating s | wall / answering "
+                  "| backends in flight s | wall / in flight "
                   "| Jaeger requests | Kubernetes requests | neighbourhood (services / workloads) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
-        def ratio(wall: float, row: dict[str, Any]) -> str:
-            answering = row.get("prometheus_answering_s")
+        def ratio(wall: float, row: dict[str, Any], key: str = "prometheus_answering_s") -> str:
+            answering = row.get(key)
             return f"{wall / answering:.1f}x" if answering else "-"
 
+        def flight(wall: float, row: dict[str, Any]) -> str:
+            return f"{row.get('backends_in_flight_s', '-')} | {ratio(wall, row, 'backends_in_flight_s')}"
+
         for n, live in result["live"].items():
-            every = live["diagnose_all"]
+            every = live.get("diagnose_all")
             asked = [{"target": live["target"], **live["diagnose_service"]}, *live.get("diagnose_others", [])]
             for one in asked:
                 lines.append(f"| {n} | diagnose {one['target']} | {one['median_s']} | {one.get('mb_received')} | "
                              f"{one.get('envoy_admin_requests')} | {one.get('promql_queries')} | "
                              f"{one.get('prometheus_answering_s')} | {one.get('prometheus_evaluating_s', '-')} | "
-                             f"{ratio(one['median_s'], one)} | {one.get('jaeger_requests')} | "
+                             f"{ratio(one['median_s'], one)} | {flight(one['median_s'], one)} | "
+                             f"{one.get('jaeger_requests')} | "
                              f"{one.get('kubernetes_requests')} | {one.get('neighbourhood_services')} / "
                              f"{one.get('neighbourhood_workloads')} |")
+            if every is None:
+                continue
             lines.append(f"| {n} | diagnose --all | {every['wall_s']} | {every.get('mb_received')} | "
                          f"{every.get('envoy_admin_requests')} | {every.get('promql_queries')} | "
                          f"{every.get('prometheus_answering_s')} | {every.get('prometheus_evaluating_s', '-')} | "
-                         f"{ratio(every['wall_s'], every)} | {every.get('jaeger_requests')} | "
+                         f"{ratio(every['wall_s'], every)} | {flight(every['wall_s'], every)} | "
+                         f"{every.get('jaeger_requests')} | "
                          f"{every.get('kubernetes_requests')} | mesh-wide ({every.get('proxies_in_mesh')} proxies) |")
         lines += ["", "`diagnose SERVICE` runs: " + "; ".join(
             f"{n}: {live['diagnose_service']['runs']}"
@@ -445,13 +510,15 @@ def render(result: dict[str, Any]) -> str:
             lines += ["Before/after, `diagnose SERVICE` runs of both checkouts alternating on the same servers:", "",
                       "| services | before: wall s (median) | after: wall s (median) | before: CPU s (median) "
                       "| after: CPU s (median) | before: runs | after: runs "
-                      "| before: Prometheus answering s | after: Prometheus answering s | same JSON |",
-                      "|---|---|---|---|---|---|---|---|---|---|"]
+                      "| before: Prometheus answering s | after: Prometheus answering s "
+                      "| before: backends in flight s | after: backends in flight s | same JSON |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
             for n, old in befores.items():
                 one = result["live"][n]["diagnose_service"]
                 lines.append(f"| {n} | {old['median_s']} | {one['median_s']} | {old.get('cpu_median_s', '-')} | "
                              f"{one.get('cpu_median_s', '-')} | {old['runs']} | {one['runs']} | "
                              f"{old.get('prometheus_answering_s')} | {one.get('prometheus_answering_s')} | "
+                             f"{old.get('backends_in_flight_s', '-')} | {one.get('backends_in_flight_s', '-')} | "
                              f"{'yes' if old.get('same_json') else 'NO'} |")
             lines.append("")
     if result["replay"]:
@@ -480,8 +547,9 @@ def render(result: dict[str, Any]) -> str:
             "live diagnose SERVICE wall s": one["median_s"],
             "live diagnose SERVICE Envoy requests": one.get("envoy_admin_requests"),
             "live diagnose SERVICE MB": one.get("mb_received"),
-            "live diagnose --all wall s": live["diagnose_all"]["wall_s"],
-            "live diagnose --all Envoy requests": live["diagnose_all"].get("envoy_admin_requests")})
+            **({"live diagnose --all wall s": live["diagnose_all"]["wall_s"],
+                "live diagnose --all Envoy requests": live["diagnose_all"].get("envoy_admin_requests")}
+               if live.get("diagnose_all") else {})})
     if len(rows) >= 2:
         lines += ["## Growth", "", *growth(rows), "",
                   "Read the last column against the size ratio: about x1 is constant, about the size "

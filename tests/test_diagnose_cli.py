@@ -224,3 +224,19 @@ def test_colour_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     assert mod.use_color(True) is False
     monkeypatch.setenv("NO_COLOR", "1")
     assert mod.use_color(False) is False
+
+
+def test_a_live_run_refuses_an_unknown_check_before_asking_any_source(tmp_path: Path) -> None:
+    """The default checklist is looked up while the sources answer; a --check or --skip the
+    registry does not know is still a usage error before the first request."""
+    from meshobs.demo.httpserver import LoopbackHTTPServer, Response
+
+    with LoopbackHTTPServer(lambda request: Response(404, "")) as server:
+        config = tmp_path / "meshobs.yaml"
+        config.write_text(f"sources:\n  prometheus:\n    url: {server.url}\n")
+        for option in ("--check", "--skip"):
+            bad = run("svc", "--config", str(config), option, "trafic.latency")
+            assert bad.exit_code == 2 and "traffic.latency" in bad.output
+        assert server.requests == []
+        asked = run("svc", "--config", str(config), "-o", "json")
+        assert asked.exit_code == 3 and server.requests  # asked, and nothing answered

@@ -214,3 +214,42 @@ def test_no_history_cannot_be_checked() -> None:
     tl = build(mesh(failing_db()).__class__(time=END, window_s=300.0), Settings())
     assert not tl.checked and tl.reason == "no metric history: no Prometheus source"
     assert tl.onsets == () and tl.changes == ()
+
+
+def test_a_small_and_a_big_history_give_the_same_frames_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small history is summed in plain Python, a big one pivoted by pandas: the same cells, the
+    same bits (several callers' noisy rates summed into one step, points off the grid, a p99 from
+    two reporters, calls to no service, gaps)."""
+    import random
+
+    import numpy as np
+
+    from meshobs.timeline import frame
+
+    rng = random.Random(7)
+
+    def noisy(level: float, gaps: bool = False) -> tuple[tuple[float, float], ...]:
+        return tuple((t + rng.uniform(-7.0, 7.0), level * rng.uniform(0.5, 1.5) + rng.random() / 3)
+                     for t in times() if not (gaps and rng.random() < 0.1))
+
+    callers = [WorkloadRef("shop", f"web-v{i}") for i in range(4)]
+    series = [HistorySeries(signal, DB, reporter, w, noisy(level, gaps=signal == "errors"))
+              for w in callers for reporter in ("source", "destination")
+              for signal, level in (("requests", 40.0), ("errors", 0.1), ("p99_ms", 120.0))]
+    series += [HistorySeries("requests", ServiceRef("unknown", "BlackHoleCluster"), "source", callers[0], noisy(3.0)),
+               HistorySeries("errors", ServiceRef("unknown", "BlackHoleCluster"), "source", callers[0], noisy(3.0)),
+               HistorySeries("p99_ms", API, "", None, noisy(80.0))]
+    hist = history(*series)
+
+    def services_of(w: WorkloadRef) -> list[ServiceRef]:
+        return [WEB] if w in callers else []
+
+    small = frames(hist, services_of)
+    monkeypatch.setattr(frame, "SMALL", 0)
+    big = frames(hist, services_of)
+    for name in ("ratio", "edge_ratio", "p99"):
+        mine, theirs = getattr(small, name), getattr(big, name)
+        assert sorted(mine) == sorted(theirs) and mine
+        for key in mine:
+            assert np.array_equal(mine[key], theirs[key], equal_nan=True), (name, key)
+    assert small.services == big.services == sorted([API, DB, WEB])

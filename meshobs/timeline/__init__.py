@@ -4,12 +4,12 @@
 
 Reads the snapshot's metric history (:class:`meshobs.model.History`: an hour of request, error
 and latency series per edge and service), finds the onset of each service's errors and latency
-(:mod:`.onset`, on pandas frames built by :mod:`.frame`), and pairs each onset with the latest
+(:mod:`.onset`, on the per-service frames built by :mod:`.frame`), and pairs each onset with the latest
 dated change (:mod:`.changes`) that touches the service -- or a service it calls -- and came at
 most ``Settings.change_lookback_s`` before it: "errors on rides/booking-api started 11:40:15,
 55 s after DestinationRule fares/surge-calculator changed".
 
-pandas is imported here only, when a timeline is built (``meshobs --help`` never pays for it).
+numpy (and pandas, for a big history) is imported here only, when a timeline is built.
 Built once per snapshot (``MeshSnapshot.derived``) and shared by the check that reports the
 change (``config.changed_before_onset``), the engine (evidence on findings, the ranking) and renderers.
 """

@@ -1,4 +1,4 @@
-"""The history on one time axis: pandas frames of each service's error ratio and p99.
+"""The history on one time axis: each service's error ratio and p99 on the history's grid.
 
 The metrics server answers each series at its own timestamps (Prometheus at exactly
 ``start + k * step``; VictoriaMetrics aligns steps its own way; a series born mid-hour starts
@@ -16,52 +16,84 @@ mid-hour). Every point is put on the history's grid (the nearest step), then per
 
 A step where the edge had requests but no error series yet is an error ratio of 0 (Istio creates
 a series on its first failing request); a step without requests is a gap (NaN), not health.
+
+Two ways to the same frames: a big history (a mesh-wide question's) is pivoted with pandas; a
+small one (a single service's neighbourhood: a few thousand points) is summed in plain Python,
+because importing pandas alone costs a live ``diagnose SERVICE`` about 0.25 s of its critical
+path, ten times the summing. Both add a cell's values in the order they come, with the same
+compensated (Kahan) summation, so they give the same bits (tests/test_timeline.py compares them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meshobs.model import UNKNOWN_SERVICE, History, ServiceRef, WorkloadRef
 from meshobs.model.history import ERRORS, P99_MS, REQUESTS
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import numpy as np
 
 CALLERS, SERVICE, OUTBOUND = "callers", "service", "outbound"  # the views of a service's errors
 _VIEW = {"source": CALLERS, "destination": SERVICE}
+# Points (one per series and step) up to which the frames are summed in plain Python; above,
+# pandas pivots them (its import pays for itself somewhere past this).
+SMALL = 20_000
+
+Row = tuple[str, str, str, str, float, float]  # signal, service, view, source, time, value
+
+
+@dataclass(frozen=True)
+class Series:
+    """One column on the grid: ``values[i]`` at ``index[i]`` (unix seconds), NaN for a gap."""
+
+    index: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def iloc(self) -> np.ndarray:
+        return self.values
+
+    def notna(self) -> np.ndarray:
+        import numpy as np
+
+        known: np.ndarray = ~np.isnan(self.values)
+        return known
 
 
 @dataclass
 class Frames:
-    """Per-service series on the history's grid (index: unix seconds of each step)."""
+    """Per-service series on the history's grid (``times``: unix seconds of each step)."""
 
-    times: pd.Index
-    ratio: pd.DataFrame  # columns (service, view): error ratio
-    edge_ratio: pd.DataFrame  # columns (service, source workload, view)
-    p99: pd.DataFrame  # columns: service
+    times: np.ndarray
+    ratio: dict[tuple[str, str], np.ndarray]  # (service, view): error ratio
+    edge_ratio: dict[tuple[str, str, str], np.ndarray]  # (service, source workload, view)
+    p99: dict[str, np.ndarray]  # service: p99 ms
 
-    def views(self, service: ServiceRef) -> dict[str, pd.Series]:
+    def views(self, service: ServiceRef) -> dict[str, Series]:
         """The error ratio of ``service`` per view (callers, service) that has data."""
         key = str(service)
-        return {view: self.ratio[(key, view)] for view in (CALLERS, SERVICE, OUTBOUND)
-                if (key, view) in self.ratio.columns}
+        return {view: Series(self.times, self.ratio[(key, view)]) for view in (CALLERS, SERVICE, OUTBOUND)
+                if (key, view) in self.ratio}
 
-    def edges(self, service: ServiceRef, view: str) -> dict[str, pd.Series]:
+    def edges(self, service: ServiceRef, view: str) -> dict[str, Series]:
         """The error ratio on each calling edge of ``service`` (by source workload) in ``view``."""
         key = str(service)
-        return {src: self.edge_ratio[(svc, src, v)] for svc, src, v in self.edge_ratio.columns
+        return {src: Series(self.times, values) for (svc, src, v), values in sorted(self.edge_ratio.items())
                 if svc == key and v == view and src}
 
-    def latency(self, service: ServiceRef) -> pd.Series | None:
-        key = str(service)
-        return self.p99[key] if key in self.p99.columns else None
+    def latency(self, service: ServiceRef) -> Series | None:
+        values = self.p99.get(str(service))
+        return None if values is None else Series(self.times, values)
 
     @property
     def services(self) -> list[ServiceRef]:
-        names = {c[0] for c in self.ratio.columns} | set(self.p99.columns)
+        names = {c[0] for c in self.ratio} | set(self.p99)
         return sorted(ServiceRef.parse(n) for n in names)
 
 
@@ -69,12 +101,11 @@ def frames(history: History, services_of: Callable[[WorkloadRef], list[ServiceRe
     """The history as per-service frames on its grid (``services_of``: a workload's services,
     to file calls to no service of the mesh under their caller)."""
     import numpy as np
-    import pandas as pd
 
     start, step = history.start.timestamp(), history.step_s
     n = round(history.span_s / step) + 1
-    times = pd.Index(start + step * np.arange(n), name="time")
-    rows: list[tuple[str, str, str, str, float, float]] = []
+    times = start + step * np.arange(n)
+    rows: list[Row] = []
     for s in history.series:
         if s.destination.namespace != UNKNOWN_SERVICE.namespace:
             key = (str(s.destination), _VIEW.get(s.reporter, SERVICE), str(s.source or ""))
@@ -83,29 +114,86 @@ def frames(history: History, services_of: Callable[[WorkloadRef], list[ServiceRe
         if callers and (s.signal == REQUESTS or s.destination.namespace == UNKNOWN_SERVICE.namespace):
             # Outbound: every request the caller sent, the errors of those that reached no service.
             rows.extend((s.signal, str(callers[0]), OUTBOUND, "", t, v) for t, v in s.points)
-    df = pd.DataFrame(rows, columns=["signal", "service", "view", "source", "t", "value"])
-    df["slot"] = ((df["t"] - start) / step).round().astype("int64") if len(df) else pd.Series(dtype="int64")
-    df = df[(df["slot"] >= 0) & (df["slot"] < n)]
+    cells = (_cells_pandas if len(rows) > SMALL else _cells)(rows, start, step, n)
 
-    def table(signal: str, columns: list[str], how: str = "sum") -> pd.DataFrame:
-        part = df[df["signal"] == signal]
-        if part.empty:
-            return pd.DataFrame(index=range(n))
-        wide = part.pivot_table(index="slot", columns=columns, values="value", aggfunc=how)
-        return wide.reindex(range(n))
+    def table(signal: str, columns: tuple[int, ...]) -> dict[Any, np.ndarray]:
+        return {key: values for (sig, cols), by_key in cells.items() if sig == signal and cols == columns
+                for key, values in by_key.items()}
 
-    def ratio(columns: list[str]) -> pd.DataFrame:
-        requests = table(REQUESTS, columns)
-        if requests.columns.empty:
-            return pd.DataFrame(index=times)
-        errors = table(ERRORS, columns).reindex(columns=requests.columns)
-        # Requests but no error series yet: none failed. No requests: nothing to judge (NaN).
-        errors = errors.where(errors.notna() | requests.isna(), 0.0)
-        out = errors / requests.where(requests > 0)
-        out.index = times
+    def ratio(columns: tuple[int, ...]) -> dict[Any, np.ndarray]:
+        errors = table(ERRORS, columns)
+        out = {}
+        for key, requests in sorted(table(REQUESTS, columns).items()):
+            failed = errors.get(key)
+            # Requests but no error series yet: none failed. No requests: nothing to judge (NaN).
+            failed = np.where(np.isnan(requests), np.nan, 0.0) if failed is None else \
+                np.where(np.isnan(failed) & ~np.isnan(requests), 0.0, failed)
+            out[key] = failed / np.where(requests > 0, requests, np.nan)
         return out
 
-    p99 = table(P99_MS, ["service"], "max")
-    p99.index = times
-    return Frames(times=times, ratio=ratio(["service", "view"]),
-                  edge_ratio=ratio(["service", "source", "view"]), p99=p99)
+    return Frames(times=times, ratio=ratio(BY_VIEW), edge_ratio=ratio(BY_EDGE), p99=table(P99_MS, BY_SERVICE))
+
+
+# The columns of a row each table is keyed by (service, view, source: 1, 2, 3).
+BY_VIEW, BY_EDGE, BY_SERVICE = (1, 2), (1, 3, 2), (1,)
+_TABLES = ((REQUESTS, BY_VIEW), (REQUESTS, BY_EDGE), (ERRORS, BY_VIEW), (ERRORS, BY_EDGE), (P99_MS, BY_SERVICE))
+Cells = dict[tuple[str, tuple[int, ...]], dict[Any, "np.ndarray"]]
+
+
+def _key(row: Row, columns: tuple[int, ...]) -> Any:
+    return row[columns[0]] if len(columns) == 1 else tuple(row[c] for c in columns)
+
+
+def _cells(rows: list[Row], start: float, step: float, n: int) -> Cells:
+    """Each table's columns, summed (p99: the largest value) per grid step, in plain Python."""
+    import numpy as np
+
+    out: Cells = {}
+    for signal, columns in _TABLES:
+        sums: dict[Any, list[float]] = {}
+        comps: dict[Any, list[float]] = {}
+        for row in rows:
+            if row[0] != signal:
+                continue
+            slot = round((row[4] - start) / step)
+            if not 0 <= slot < n:
+                continue
+            key, value = _key(row, columns), row[5]
+            values = sums.get(key)
+            if values is None:
+                values = sums[key] = [np.nan] * n
+                comps[key] = [0.0] * n
+            now = values[slot]
+            if signal == P99_MS:
+                values[slot] = value if now != now or value > now else now
+            elif now != now:
+                values[slot] = value
+            else:
+                # pandas' grouped sum, step by step: compensated, in the rows' order.
+                comp = comps[key]
+                y = value - comp[slot]
+                t = now + y
+                comp[slot] = t - now - y
+                values[slot] = t
+        out[(signal, columns)] = {key: np.array(values, dtype=float) for key, values in sums.items()}
+    return out
+
+
+def _cells_pandas(rows: list[Row], start: float, step: float, n: int) -> Cells:
+    """The same as :func:`_cells`, pivoted by pandas (a big history)."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=["signal", "service", "view", "source", "t", "value"])
+    df["slot"] = ((df["t"] - start) / step).round().astype("int64")
+    df = df[(df["slot"] >= 0) & (df["slot"] < n)]
+    names = ("signal", "service", "view", "source")
+    out: Cells = {}
+    for signal, columns in _TABLES:
+        part = df[df["signal"] == signal]
+        if part.empty:
+            out[(signal, columns)] = {}
+            continue
+        wide = part.pivot_table(index="slot", columns=[names[c] for c in columns], values="value",
+                                aggfunc="max" if signal == P99_MS else "sum").reindex(range(n))
+        out[(signal, columns)] = {key: wide[key].to_numpy(dtype=float) for key in wide.columns}
+    return out

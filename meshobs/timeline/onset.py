@@ -1,4 +1,4 @@
-"""When did a symptom start? Onset detection on one series (pandas).
+"""When did a symptom start? Onset detection on one series (numpy).
 
 The question is narrower than general change-point detection: a symptom a check sees *now*
 (errors above the threshold, a p99 that regressed) -- since when has it been there? So the model
@@ -34,10 +34,10 @@ A series that is already elevated from its first point started before the histor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import numpy as np
 
 MIN_POINTS = 12  # three minutes at 15 s: fewer cannot tell a shift from a wobble
 MIN_BEFORE = 4  # points of baseline needed before a split
@@ -82,7 +82,18 @@ class Verdict:
         return self.started is not None or self.before_history
 
 
-def detect(series: pd.Series, limits: Thresholds, ramp_s: float = 0.0) -> Verdict:
+class Indexed(Protocol):
+    """A series of values indexed by time in seconds: :class:`meshobs.timeline.frame.Series`,
+    or a ``pandas.Series``."""
+
+    @property
+    def index(self) -> Any: ...
+
+    @property
+    def values(self) -> Any: ...
+
+
+def detect(series: Indexed, limits: Thresholds, ramp_s: float = 0.0) -> Verdict:
     """The onset of a sustained rise in ``series`` (values indexed by time in seconds, NaN or
     missing for steps without data), judged against ``limits``.
 
@@ -98,21 +109,22 @@ def detect(series: pd.Series, limits: Thresholds, ramp_s: float = 0.0) -> Verdic
     """
     import numpy as np
 
-    values = series.dropna()
-    n = len(values)
+    every = np.asarray(series.values, dtype=float)
+    index = np.asarray(series.index, dtype=float)
+    kept = ~np.isnan(every)
+    raw, times = every[kept], index[kept]
+    n = len(raw)
     if n < MIN_POINTS:
         return Verdict(unchecked=f"{n} samples in the history, need at least {MIN_POINTS}")
-    raw = values.to_numpy(dtype=float)
-    smooth = values.rolling(SMOOTHING, center=True, min_periods=1).median().to_numpy(dtype=float)
-    times = values.index.to_numpy(dtype=float)
+    smooth = _rolling_median(raw)
 
     if limits.alarm > 0 and (raw[:MIN_BEFORE + 1] >= limits.alarm).all() and (raw[-RECENT:] >= limits.alarm).all():
         level = float(np.median(raw))
         if level >= limits.alarm:
             # Elevated since its first point: since before the history, or -- when the series
             # only begins mid-history (the requests themselves began then) -- since it began.
-            step = float(np.median(np.diff(series.index.to_numpy(dtype=float)))) if len(series) > 1 else 0.0
-            if times[0] - float(series.index[0]) <= MIN_BEFORE * step:
+            step = float(np.median(np.diff(index))) if len(index) > 1 else 0.0
+            if times[0] - float(index[0]) <= MIN_BEFORE * step:
                 return Verdict(before=float("nan"), after=level, before_history=True)
             return Verdict(started=float(times[0]), before=float("nan"), after=level)
 
@@ -153,6 +165,19 @@ def detect(series: pd.Series, limits: Thresholds, ramp_s: float = 0.0) -> Verdic
             # series born mid-window, shows a step): it happened within the step before.
             started -= float(times[start] - times[start - 1])
     return Verdict(started=started, before=m0, after=m1)
+
+
+def _rolling_median(x: np.ndarray) -> np.ndarray:
+    """The median of each point and its neighbours (``SMOOTHING`` = 3 points, centred; the two
+    ends have one neighbour: the mean of the two), as pandas' ``rolling(3, center=True,
+    min_periods=1).median()`` gives it."""
+    import numpy as np
+
+    assert SMOOTHING == 3
+    out = np.empty_like(x)
+    out[1:-1] = np.median(np.stack([x[:-2], x[1:-1], x[2:]]), axis=0)
+    out[0], out[-1] = (x[0] + x[1]) / 2, (x[-2] + x[-1]) / 2
+    return out
 
 
 def _split(smooth: object) -> int | None:
