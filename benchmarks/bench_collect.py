@@ -131,11 +131,15 @@ def child_live(config_path: str, target: str) -> None:
                            if p.meta.get("fallback_from") or p.meta.get("fallback"))
 
     scope = scope_from_dict(bundle.scope)
+    failed = [s for s in snapshot.sources if not s.ok]
     print(json.dumps({
         "target": target or None,
         "neighbourhood_services": len(scope.services) if scope else None,
         "neighbourhood_workloads": len(scope.workloads) if scope else None,
-        "proxies_in_mesh": sum(1 for r in bundle.sources if r.kind == "envoy") if not target else None,
+        # Proxies the run knew of (one source each, "envoy:NS/POD"); a source named just "envoy"
+        # is the collector's whole-source failure or note, not a proxy.
+        "proxies_in_mesh": sum(1 for r in bundle.sources if r.kind == "envoy" and r.name != "envoy")
+        if not target else None,
         "collect_s": round(collected - start, 3), "total_s": round(done - start, 3),
         "mb_received": round(sum(len(p.body.encode()) for r in bundle.sources for p in r.payloads
                                  if p.body is not None) / 1e6, 2),
@@ -148,6 +152,10 @@ def child_live(config_path: str, target: str) -> None:
         "jaeger_requests": asked("jaeger"), "kubernetes_requests": asked("kubernetes"),
         "findings": findings,
         "sources_failed": [s.name for s in snapshot.sources if not s.ok][:5],
+        # Why (a failed source's message): a run whose Envoy fan-out failed as a whole must say
+        # so in the record, not only as "0 requests".
+        "source_errors": {s.name: s.message[:300] for s in failed} if len(failed) <= 5
+        else {"(many)": f"{len(failed)} sources"},
     }))
 
 

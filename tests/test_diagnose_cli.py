@@ -115,6 +115,40 @@ def test_exit_3_when_no_source_answers(tmp_path: Path) -> None:
     assert reasons["traffic.error_rate"] == "no request metrics: prometheus failed (see Sources)"
 
 
+def test_exit_3_when_prometheus_is_unreachable_and_only_its_own_warning_remains(tmp_path: Path) -> None:
+    # The manifests answer (the services are known, their configuration judged), Prometheus
+    # refuses the connection: nothing vouches for traffic, and MSH0002 (a source could not be
+    # read) is about meshobs's sources, not a verdict on the service. Documented: exit 3.
+    (tmp_path / "svc.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: ledger, namespace: vault}\n"
+        "spec:\n  selector: {app: ledger}\n  ports: [{name: http, port: 8080}]\n")
+    cfg = tmp_path / "meshobs.yaml"
+    cfg.write_text("sources:\n  prometheus:\n    url: http://127.0.0.1:1\n    timeout: 2s\n"
+                   "  kubernetes:\n    manifests: [svc.yaml]\n")
+    for args in (["vault/ledger"], ["--all"]):
+        result = run(*args, "--config", str(cfg), "-o", "json")
+        assert result.exit_code == 3, result.output
+        data = json.loads(result.stdout)
+        assert data["status"] == "unknown"
+        codes = [f["code"] for f in data["findings"]]
+        assert codes == ["MSH0002"]  # still reported: it says why nothing could be checked
+        statuses = {s["name"]: s["status"] for s in data["sources"]}
+        assert statuses["prometheus"] == "error" and statuses["manifests"] == "ok"
+    # A warning about the sources is still a warning for --fail-on warning, but "could not
+    # check" comes first: the exit code says nothing was judged.
+    assert run("vault/ledger", "--config", str(cfg), "--fail-on", "warning").exit_code == 3
+
+
+def test_a_failed_source_beside_judged_traffic_keeps_the_verdict() -> None:
+    # The counterpart: traffic judged, one source failed (its MSH0002 warning) -> not unknown.
+    from meshobs.checks.base import finding
+    from meshobs.engine.report import status_of
+
+    warn = finding("MSH0002", "sources", "Source jaeger", source="jaeger", reason="refused")
+    assert status_of([warn], True, judged=True) == "degraded"
+    assert status_of([warn], True, judged=False) == "unknown"
+
+
 def test_help_lists_exit_codes() -> None:
     out = run("--help").stdout
     for code in ("0 ", "1 ", "2 ", "3 "):

@@ -158,3 +158,38 @@ def test_static_config_builds_targets(tmp_path: Path) -> None:
     assert collector.targets[0].source_name == "envoy:shop/cart-v1-5d9f8c7b6d-x2x8q"
     assert collector.targets[0].url == "http://127.0.0.1:15000"
     assert from_config(validate({"sources": {"prometheus": {"url": "http://x"}}}), []) is None
+
+
+class _Exploding:
+    """A transport that raises what no client is expected to (not a requests error)."""
+
+    def get(self, path: str, key: str, params: dict[str, str], timeout_s: float) -> object:
+        raise RuntimeError("can't start new thread")
+
+    def close(self) -> None:
+        pass
+
+
+def test_one_proxy_raising_costs_that_proxy_only(corpus: Path) -> None:
+    # Issue 9: a live --all at 1,000 services recorded one "envoy" source in error and 0 admin
+    # requests: one worker's exception re-raised by the fan-out dropped every proxy's answers.
+    from meshobs.collectors.envoy.fetch import Transport, http_transport
+
+    def transport(t: Target) -> Transport:
+        return _Exploding() if t.pod == "boom-1" else http_transport(t)  # type: ignore[return-value]
+
+    with LoopbackServer() as srv:
+        serve_good(srv, corpus)
+        targets = [target(f"p{i}-1", srv.url) for i in range(5)]
+        targets.insert(2, target("boom-1", srv.url))
+        raws = EnvoyCollector(targets, timeout_s=5, concurrency=3, transport=transport).fetch()
+        ready = sum(1 for _m, path, _h in srv.requests if path == "/ready")
+    assert [r.name for r in raws] == [f"envoy:default/{t.pod}" for t in targets]
+    assert ready == 5  # every other proxy was asked
+    boom = raws[2]
+    assert boom.error is not None and "RuntimeError" in boom.error and not boom.payloads
+    snap = build_snapshot(Bundle(time=datetime(2024, 1, 1, tzinfo=UTC), window_s=300, sources=raws))
+    state = {s.name: s.state for s in snap.sources}
+    assert state["envoy:default/boom-1"] is SourceState.ERROR
+    assert sum(st is SourceState.OK for st in state.values()) == 5
+    assert {p.pod for p in snap.proxies} == {f"p{i}-1" for i in range(5)}

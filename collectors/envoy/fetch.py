@@ -151,11 +151,19 @@ class EnvoyCollector:
         needs = ctx.needs if ctx else None
         scraped = dict(self.scrape(targets, ctx)) if (self.scrape is not None and ctx is not None) else {}
         digest = ctx.digest if ctx is not None else None
+        def one(t: Target) -> RawSource:
+            try:
+                return self._kept(self._fetch_proxy(t, deadline, needs, scraped.get(t.source_name)), digest)
+            except Exception as exc:  # one proxy's surprise costs that proxy only
+                # fan_out re-raises a worker's exception and drops every result: one proxy's
+                # unexpected error (a payload shape the minimiser did not expect, a client error
+                # outside requests') would lose the whole mesh's proxies as one "collector failed".
+                failed = _failed(t, exc)
+                return digest(failed) if digest is not None else failed
+
         # In-flight requests are cut at the deadline (see meshobs.collectors.netbound); a moment
         # later they have handed in their "timed out" payloads.
-        return fan_out(lambda t: self._kept(self._fetch_proxy(t, deadline, needs, scraped.get(t.source_name)),
-                                            digest),
-                       targets, workers=max(1, self.concurrency), name="envoy-admin",
+        return fan_out(one, targets, workers=max(1, self.concurrency), name="envoy-admin",
                        deadline=None if deadline is None else deadline + HAND_IN_S, late=self._late)
 
     @staticmethod
@@ -262,6 +270,15 @@ def _has_certificates(dump: Payload) -> bool:
     A dump cut short (not ending its JSON object) cannot be relied on."""
     body = (dump.body or "").rstrip()
     return dump.ok and body.endswith("}") and '"certificate_chain"' in body
+
+
+def _failed(target: Target, exc: Exception) -> RawSource:
+    """A proxy whose fetch raised: its own source, in error, saying what was raised."""
+    from meshobs.redact import redact_text
+
+    return RawSource(name=target.source_name, kind="envoy", meta=target.meta,
+                     error=f"asking {target.url} failed unexpectedly: {type(exc).__name__}: "
+                           f"{redact_text(str(exc))[:300]}")
 
 
 def _not_asked(key: str, target: Target, why: str) -> Payload:

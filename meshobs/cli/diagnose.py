@@ -40,7 +40,8 @@ Exit codes:
   2  usage or configuration error (bad flag, bad config, unknown service)
   3  could not check (status unknown): no source answered, or nothing vouches
      for the service: its traffic checks found no data (a window without
-     samples is never healthy)
+     samples is never healthy; a source that could not be read, MSH0002,
+     is listed but is no verdict)
 
 \b
 Configuration analysis in CI (no cluster, no metrics):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from meshobs.catalogue import Category, Severity
+from meshobs.catalogue import CATALOGUE, Category, Severity
 from meshobs.checks.base import Finding
 from meshobs.model import ServiceRef
 from meshobs.suppress import Suppression
@@ -92,7 +92,9 @@ def status_of(findings: tuple[Finding, ...] | list[Finding], answered: bool, jud
     """The run's word for a service or the mesh (no data is never health):
 
     * ``unknown``: no source answered, or nothing could vouch for it (:func:`judged`) and no
-      warning or error was found (exit 3: could not check);
+      warning or error was found about the mesh (exit 3: could not check). Findings about
+      meshobs itself (the internal codes: a source could not be read, a check raised) are no
+      verdict on a service: beside nothing judged they leave it unknown; they still list;
     * ``failing`` / ``degraded``: an error / a warning was found (whatever could not be checked:
       the status line says that too);
     * ``partial``: no warning or error, but part of the data a configured source should have
@@ -101,7 +103,10 @@ def status_of(findings: tuple[Finding, ...] | list[Finding], answered: bool, jud
     """
     if not answered:
         return UNKNOWN
-    weights = {f.severity.weight for f in findings}
+    # Prometheus unreachable beside answering manifests: its MSH0002 warning alone would read
+    # "degraded" (exit 0) although no request was judged; the README promises exit 3.
+    weights = {f.severity.weight for f in findings
+               if judged or CATALOGUE[f.code].category is not Category.INTERNAL}
     if Severity.ERROR.weight in weights:
         return FAILING
     if Severity.WARNING.weight in weights:
