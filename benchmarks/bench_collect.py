@@ -286,7 +286,7 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
             if before is not None:
                 same = same and old_done.stdout == done.stdout
         scoped = _child_live(config, target)
-        also = [_ask(config, other, runs) for other in others or []]
+        also = [_ask(config, other, runs, before) for other in others or []]
         if before is not None:
             scoped["before"] = {"runs": [round(w, 2) for w in before_walls],
                                 "median_s": round(statistics.median(before_walls), 2),
@@ -307,18 +307,32 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
             **({"diagnose_all": mesh} if mesh_wide else {})}
 
 
-def _ask(config: Path, target: str, runs: int) -> dict[str, Any]:
-    """``diagnose target`` ``runs`` times (wall and CPU medians), then once instrumented."""
-    walls, cpus, codes = [], [], set()
+def _ask(config: Path, target: str, runs: int, before: Path | None = None) -> dict[str, Any]:
+    """``diagnose target`` ``runs`` times (wall and CPU medians), then once instrumented; with
+    ``before``, each run alternates with that checkout's, as for the picked service."""
+    cli = [sys.executable, "-m", "meshobs", "diagnose", target, "--config", str(config), "-o", "json",
+           "--timeout", "600s"]
+    walls, cpus, codes, before_walls, before_cpus, same = [], [], set(), [], [], True
     for _ in range(runs):
-        wall, done = _run([sys.executable, "-m", "meshobs", "diagnose", target, "--config", str(config),
-                           "-o", "json", "--timeout", "600s"])
+        if before is not None:
+            old_wall, old_done = _run(cli, cwd=before, env=_checkout_env())
+            before_walls.append(old_wall)
+            before_cpus.append(_CPU[-1])
+        wall, done = _run(cli)
         walls.append(wall)
         cpus.append(_CPU[-1])
         codes.add(done.returncode)
-    return {"target": target, "runs": [round(w, 2) for w in walls], "median_s": round(statistics.median(walls), 2),
-            "cpu_median_s": round(statistics.median(cpus), 2), "exit_codes": sorted(codes),
-            **_child_live(config, target)}
+        if before is not None:
+            same = same and old_done.stdout == done.stdout
+    row = {"target": target, "runs": [round(w, 2) for w in walls], "median_s": round(statistics.median(walls), 2),
+           "cpu_median_s": round(statistics.median(cpus), 2), "exit_codes": sorted(codes),
+           **_child_live(config, target)}
+    if before is not None:
+        row["before"] = {"runs": [round(w, 2) for w in before_walls],
+                         "median_s": round(statistics.median(before_walls), 2),
+                         "cpu_median_s": round(statistics.median(before_cpus), 2),
+                         "same_json": same, **_child_live(config, target, before)}
+    return row
 
 
 def _checkout_env(checkout: Path | None = None) -> dict[str, str]:
@@ -467,11 +481,12 @@ def render(result: dict[str, Any]) -> str:
              f"{', '.join(f'{x:.1f}' for x in result['load_average'])}. {result['note']}".rstrip(), ""]
     if result["live"]:
         lines += ["## Live: `meshobs demo serve generated-N`, every source configured", "",
-                  "| services | question | wall s (median) | MB received | Envoy admin requests | PromQL queries "
+                  "| services | question | wall s (median) | CPU s (median) | MB received | Envoy admin requests "
+                  "| PromQL queries "
                   "| Prometheus answering s | Prometheus evaluating s | wall / answering "
                   "| backends in flight s | wall / in flight "
                   "| Jaeger requests | Kubernetes requests | neighbourhood (services / workloads) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
         def ratio(wall: float, row: dict[str, Any], key: str = "prometheus_answering_s") -> str:
             answering = row.get(key)
@@ -484,7 +499,8 @@ def render(result: dict[str, Any]) -> str:
             every = live.get("diagnose_all")
             asked = [{"target": live["target"], **live["diagnose_service"]}, *live.get("diagnose_others", [])]
             for one in asked:
-                lines.append(f"| {n} | diagnose {one['target']} | {one['median_s']} | {one.get('mb_received')} | "
+                lines.append(f"| {n} | diagnose {one['target']} | {one['median_s']} | {one.get('cpu_median_s', '-')} | "
+                             f"{one.get('mb_received')} | "
                              f"{one.get('envoy_admin_requests')} | {one.get('promql_queries')} | "
                              f"{one.get('prometheus_answering_s')} | {one.get('prometheus_evaluating_s', '-')} | "
                              f"{ratio(one['median_s'], one)} | {flight(one['median_s'], one)} | "
@@ -493,7 +509,7 @@ def render(result: dict[str, Any]) -> str:
                              f"{one.get('neighbourhood_workloads')} |")
             if every is None:
                 continue
-            lines.append(f"| {n} | diagnose --all | {every['wall_s']} | {every.get('mb_received')} | "
+            lines.append(f"| {n} | diagnose --all | {every['wall_s']} | - | {every.get('mb_received')} | "
                          f"{every.get('envoy_admin_requests')} | {every.get('promql_queries')} | "
                          f"{every.get('prometheus_answering_s')} | {every.get('prometheus_evaluating_s', '-')} | "
                          f"{ratio(every['wall_s'], every)} | {flight(every['wall_s'], every)} | "
@@ -504,18 +520,22 @@ def render(result: dict[str, Any]) -> str:
             + "".join(f", {o['target']} {o['runs']}" for o in live.get("diagnose_others", []))
             + (f" (measured {live['measured']})" if live.get("measured") else "")
             for n, live in result["live"].items()), ""]
-        befores = {n: live["diagnose_service"]["before"] for n, live in result["live"].items()
-                   if live["diagnose_service"].get("before")}
+        befores = [(n, {"target": live["target"], **live["diagnose_service"]}) for n, live in result["live"].items()
+                   if live["diagnose_service"].get("before")]
+        befores += [(n, other) for n, live in result["live"].items() for other in live.get("diagnose_others", [])
+                    if other.get("before")]
         if befores:
             lines += ["Before/after, `diagnose SERVICE` runs of both checkouts alternating on the same servers:", "",
-                      "| services | before: wall s (median) | after: wall s (median) | before: CPU s (median) "
+                      "| services | question | before: wall s (median) | after: wall s (median) "
+                      "| wall ratio | before: CPU s (median) "
                       "| after: CPU s (median) | before: runs | after: runs "
                       "| before: Prometheus answering s | after: Prometheus answering s "
                       "| before: backends in flight s | after: backends in flight s | same JSON |",
-                      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-            for n, old in befores.items():
-                one = result["live"][n]["diagnose_service"]
-                lines.append(f"| {n} | {old['median_s']} | {one['median_s']} | {old.get('cpu_median_s', '-')} | "
+                      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            for n, one in befores:
+                old = one["before"]
+                lines.append(f"| {n} | {one['target']} | {old['median_s']} | {one['median_s']} | "
+                             f"x{one['median_s'] / old['median_s']:.2f} | {old.get('cpu_median_s', '-')} | "
                              f"{one.get('cpu_median_s', '-')} | {old['runs']} | {one['runs']} | "
                              f"{old.get('prometheus_answering_s')} | {one.get('prometheus_answering_s')} | "
                              f"{old.get('backends_in_flight_s', '-')} | {one.get('backends_in_flight_s', '-')} | "

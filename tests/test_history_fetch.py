@@ -84,7 +84,8 @@ def test_nothing_failing_sends_no_history_and_says_nothing_started() -> None:
 
 
 def test_too_many_failing_services_for_one_query_cannot_be_checked() -> None:
-    rows = [row(f"workload-with-a-long-name-{i}-v1", f"service-with-a-long-name-{i}", "503") for i in range(300)]
+    # Names that differ at the start: no prefix written once makes them fit (see the next test).
+    rows = [row(f"{i}-workload-with-a-long-name-v1", f"{i}-service-with-a-long-name", "503") for i in range(300)]
     history, raw = fetch(rows)
     assert history == []
     part = prom.normalize(raw, NormalizeContext(time=T, window_s=WINDOW))  # type: ignore[arg-type]
@@ -92,6 +93,16 @@ def test_too_many_failing_services_for_one_query_cannot_be_checked() -> None:
     assert "too large for one history query" in str(status.inputs["history"])
     tl = build(MeshSnapshot(time=T, window_s=WINDOW, history=part.history, sources=part.sources), Settings())
     assert not tl.checked and "the 300 services with failing requests is too large" in tl.reason
+
+
+def test_many_failing_services_sharing_prefixes_are_timed_with_compact_matchers() -> None:
+    """300 failing services are 8 kB of plain alternations, but their names share prefixes: the
+    matchers written as prefix trees fit one query, so their onsets are still timed."""
+    rows = [row(f"workload-with-a-long-name-{i}-v1", f"service-with-a-long-name-{i}", "503") for i in range(300)]
+    history, raw = fetch(rows)
+    assert len(history) == len(HISTORY_QUERIES)
+    assert all('service_name=~"service-with-a-long-name-(' in q for q in history)
+    assert raw.meta["history"]["covers"] == "the 300 services with failing requests"  # type: ignore[attr-defined]
 
 
 def test_diagnose_service_times_its_neighbourhood_in_the_same_wave() -> None:

@@ -30,6 +30,8 @@ from meshobs.collectors.promql import (
     RANGE_QUERIES,
     RECORDED_FAMILIES,
     histogram_quantile,
+    render,
+    scope_matchers,
 )
 from meshobs.config import validate
 from meshobs.demo.prometheus import openmetrics, prometheus_source
@@ -258,6 +260,20 @@ def test_demo_answers_are_what_the_engine_answers(server: PrometheusServer) -> N
         assert set(got) == set(want), payload.key
         for key, value in want.items():
             assert got[key] == pytest.approx(value, rel=REL), (payload.key, key)
+
+
+def test_compact_matchers_select_what_plain_ones_do(server: PrometheusServer) -> None:
+    """The prefix-tree form of a neighbourhood's matchers (for a neighbourhood too big for plain
+    alternations) is accepted by the engine and selects the same series."""
+    services = [ServiceRef("shop", n) for n in ("cart", "pricing", "payments", "redis")]
+    workloads = [WorkloadRef("shop", w) for w in ("cart-v1", "web-v1", "legacy-v1")]
+    for name in ("requests", "tcp_sent", "latency_p99"):
+        plain = render(name, "5m", scope=scope_matchers(services[:3], workloads))
+        compact = render(name, "5m", scope=scope_matchers(services[:3], workloads, compact=True))
+        assert compact != plain and "p(ayments|ricing)" in compact
+        want = {json.dumps(s["metric"], sort_keys=True): float(s["value"][1]) for s in _instant(server, plain)}
+        got = {json.dumps(s["metric"], sort_keys=True): float(s["value"][1]) for s in _instant(server, compact)}
+        assert want and got == pytest.approx(want, rel=REL), name  # VictoriaMetrics: summed in another order
 
 
 def test_scoped_phase_reads_only_the_neighbourhood(server: PrometheusServer, fetched: dict) -> None:

@@ -4,6 +4,7 @@ ends by its deadline, the two phases of a scoped question, and the neighbourhood
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ import pytest
 from meshobs.assemble import assemble
 from meshobs.collectors import prometheus as prom
 from meshobs.collectors.base import FetchContext, NormalizeContext, Scope
+from meshobs.collectors.prometheus import fetch as prom_fetch
 from meshobs.collectors.promql import (
     CONTROL_PLANE,
     HISTORY_QUERIES,
@@ -209,6 +211,54 @@ def test_scope_matchers_escape_regex_and_string() -> None:
     rendered = render("requests", "5m", scope=matchers)
     assert rendered.count("rate(istio_requests_total{") == 2 and " or " in rendered
     assert scope_matchers([], []) == ()
+
+
+def _last_regex(matchers: str) -> re.Pattern[str]:
+    """The regex of the last matcher of a set (the names), as the server compiles it from the
+    PromQL string (anchored: compare with fullmatch)."""
+    body = re.search(r'=~"((?:[^"\\]|\\.)*)"$', matchers)
+    assert body is not None, matchers
+    return re.compile(re.sub(r"\\(.)", r"\1", body.group(1)))
+
+
+@pytest.mark.parametrize("names", [
+    ["svc-0305-v1", "svc-0305-v2", "svc-0306-v1", "db-0001-v1"],
+    ["a", "ab", "abc", "b", ""],  # a name that is another's prefix, the empty one
+    ['w"1', "x.y", "x.yz", "x|y", "a(b)*", "a\\b", "ü-v1", "ü-v2"],  # quotes, regex and non-ASCII characters
+    [f"checkout-worker-{i:04d}-v{v}" for i in range(0, 3000, 7) for v in (1, 2)],
+])
+def test_compact_matchers_select_exactly_the_same_names(names: list[str]) -> None:
+    plain = scope_matchers([ServiceRef("ns", n) for n in names], [WorkloadRef("ns", n) for n in names])
+    compact = scope_matchers([ServiceRef("ns", n) for n in names], [WorkloadRef("ns", n) for n in names],
+                             compact=True)
+    for p, c in zip(plain, compact, strict=True):
+        want, got = _last_regex(p), _last_regex(c)
+        probes = set(names) | {n + "x" for n in names} | {n[:-1] for n in names} | {"x" + n for n in names}
+        for probe in probes:
+            assert bool(got.fullmatch(probe)) == bool(want.fullmatch(probe)) == (probe in names), (probe, c)
+    if len(names) > 100:
+        assert sum(map(len, compact)) < sum(map(len, plain)) / 2
+
+
+def test_a_neighbourhood_too_big_for_plain_matchers_is_narrowed_with_compact_ones() -> None:
+    """605 workloads (a front end's neighbourhood at 5,000 services) are past one query string as
+    plain alternations; the scoped queries are still narrowed (prefix trees), not sent mesh-wide.
+    A neighbourhood too big even so is read mesh-wide, as before."""
+    def scope(n: int, name: str) -> Scope:
+        return Scope(target=ServiceRef("ns-05", "svc-0305"),
+                     services=frozenset(ServiceRef(f"ns-{i % 10:02d}", name.format(i)) for i in range(0, n, 5)),
+                     workloads=frozenset(WorkloadRef(f"ns-{i % 10:02d}", f"{name.format(i)}-v{v}")
+                                         for i in range(n) for v in (1, 2)))
+    collector, config = _collector("http://127.0.0.1:9", recording_rules="off")
+    for neighbourhood, narrowed in ((scope(300, "svc-{:04d}"), True), (scope(1500, "{:04d}-svc"), False)):
+        ctx = FetchContext(time=T, window_s=WINDOW, config=config, scope=neighbourhood, phase="scoped")  # type: ignore[arg-type]
+        jobs = {j.key: j for j in collector._jobs(ctx, frozenset())}
+        for key in ("query:tcp_received", "query:tcp_opened", "range:requests", "range:errors"):
+            assert jobs[key].scoped is narrowed, key
+            assert ('source_workload=~"' in jobs[key].promql) is narrowed
+        assert all(len(j.promql) <= prom_fetch.MAX_QUERY_CHARS for j in jobs.values())
+    plain = scope_matchers(scope(300, "svc-{:04d}").services, scope(300, "svc-{:04d}").workloads)
+    assert sum(map(len, plain)) > prom_fetch.MAX_QUERY_CHARS
 
 
 def test_recorded_series_are_read_when_the_server_has_the_rules() -> None:

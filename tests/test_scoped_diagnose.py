@@ -14,6 +14,8 @@ from meshobs.bundle import read_bundle, write_bundle
 from meshobs.cli.common import UsageError
 from meshobs.cli.diagnose import scoped_question
 from meshobs.collect import build_snapshot, collect, scope_from_dict
+from meshobs.collectors.prometheus import fetch as prom_fetch
+from meshobs.collectors.promql import scope_matchers
 from meshobs.config import Config, load_config
 from meshobs.demo.serve import LiveDemo, serve_scenario
 from meshobs.engine import Report, diagnose
@@ -94,6 +96,26 @@ def test_same_findings_for_a_frontend_and_a_data_store(live: tuple[LiveDemo, Con
                         if p.workload in callers | {w.ref for w in mesh_wide.workloads_of(target)}}
             assert _pods_asked(demo, before) == expected
             assert len(expected) < len(mesh_wide.proxies) / 4
+
+
+def test_compact_matchers_find_the_same(live: tuple[LiveDemo, Config], mesh_wide: MeshSnapshot,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The prefix-tree matchers a neighbourhood too big for plain alternations is narrowed with
+    (forced here: the plain ones are skipped) give a front end the findings of a mesh-wide run."""
+    config = live[1]
+    narrowed = prom_fetch._narrowed
+    monkeypatch.setattr(prom_fetch, "_narrowed", lambda text, *scopes: narrowed(text, *scopes[-1:]))
+    frontend = next(s for s in sorted(s.ref for s in mesh_wide.services)
+                    if s.name.startswith("web-") and diagnose(mesh_wide, s).findings)
+    bundle = collect(config, question=scoped_question(str(frontend), None))
+    scope = scope_from_dict(bundle.scope)
+    assert scope is not None
+    plain, compact = (scope_matchers(scope.services, scope.workloads, c)[1] for c in (False, True))
+    scoped = [p.params["query"] for r in bundle.sources if r.kind == "prometheus" for p in r.payloads
+              if p.meta.get("scope") and p.key.split(":")[0] in ("query", "range")]
+    assert scoped and plain != compact
+    assert all(compact in q and plain not in q for q in scoped if "source_workload=~" in q)
+    assert _verdict(diagnose(build_snapshot(bundle), frontend)) == _verdict(diagnose(mesh_wide, frontend))
 
 
 def test_an_unknown_service_stops_before_the_heavy_collection(live: tuple[LiveDemo, Config]) -> None:

@@ -183,8 +183,8 @@ class PrometheusCollector:
             return render_range(q.name, ctx.window_s, recorded=rules, scope=s)
 
         def job(prefix: str, q: Query) -> _Job:
-            scope = _matchers(ctx.scope, q) if narrow else ()
-            promql, scoped = _narrowed(functools.partial(text, prefix, q, q.rule_family in recorded), scope)
+            scopes = [_matchers(ctx.scope, q, compact) for compact in (False, True)] if narrow else []
+            promql, scoped = _narrowed(functools.partial(text, prefix, q, q.rule_family in recorded), *scopes)
             return _Job(f"{prefix}:{q.name}", q, promql, scoped)
 
         jobs: list[_Job] = []
@@ -216,6 +216,7 @@ class PrometheusCollector:
             where = _matchers(ctx.scope)
             into = _matchers(ctx.scope, LATENCY_BUCKETS) or where
             what = "the neighbourhood" if where else "an empty neighbourhood"
+            compact = (_matchers(ctx.scope, compact=True), _matchers(ctx.scope, LATENCY_BUCKETS, True))
         else:
             found = failing(raw.get("query:requests"))
             if found is None:
@@ -227,12 +228,17 @@ class PrometheusCollector:
                 return []
             where = history_matchers(*found)
             into = history_matchers(found[0], set()) or where
+            compact = (history_matchers(*found, compact=True), history_matchers(found[0], set(), compact=True))
             what = f"the {len(found[0])} service{'s' if len(found[0]) != 1 else ''} with failing requests"
             raw.meta["history"] = {**note, "covers": what}
         jobs: list[_Job] = []
         for q in HISTORY_QUERIES.values():
-            promql = render_history(q.name, span, recorded=q.rule_family in recorded,
-                                    scope=into if q.into_only else where)
+            promql = ""
+            for w, i in ((where, into), (compact[0], compact[1] or compact[0])):
+                promql = render_history(q.name, span, recorded=q.rule_family in recorded,
+                                        scope=i if q.into_only else w)
+                if len(promql) <= MAX_QUERY_CHARS:
+                    break
             if not where or len(promql) > MAX_QUERY_CHARS:
                 why = f"{what} is too large for one history query" if where else f"{what}: nothing to time"
                 raw.meta["history"] = {**note, "skipped": why}
@@ -308,22 +314,24 @@ def _in_sending_order(jobs: list[_Job], factor: int) -> list[_Job]:
 _CONTROL_PLANE = Query(CONTROL_PLANE, "pilot_xds_pushes", (), SCOPED)
 
 
-def _matchers(scope: Scope | None, query: Query | None = None) -> tuple[str, ...]:
+def _matchers(scope: Scope | None, query: Query | None = None, compact: bool = False) -> tuple[str, ...]:
     """The neighbourhood's matcher sets; for a query over the duration histogram, the edges into
     its services only (see :func:`~meshobs.collectors.promql.scope_matchers`)."""
     if scope is None:
         return ()
     if query is not None and query.into_only and scope.services:
-        return scope_matchers(scope.services, ())
-    return scope_matchers(scope.services, scope.workloads)
+        return scope_matchers(scope.services, (), compact)
+    return scope_matchers(scope.services, scope.workloads, compact)
 
 
-def _narrowed(text: Callable[[tuple[str, ...]], str], scope: tuple[str, ...]) -> tuple[str, bool]:
-    """The query narrowed to the neighbourhood when it fits in one query string, else mesh-wide."""
-    if scope:
-        scoped = text(scope)
-        if len(scoped) <= MAX_QUERY_CHARS:
-            return scoped, True
+def _narrowed(text: Callable[[tuple[str, ...]], str], *scopes: tuple[str, ...]) -> tuple[str, bool]:
+    """The query narrowed to the neighbourhood with the first of ``scopes`` (the same matchers,
+    plain then compact) that fits in one query string, else mesh-wide."""
+    for scope in scopes:
+        if scope:
+            scoped = text(scope)
+            if len(scoped) <= MAX_QUERY_CHARS:
+                return scoped, True
     return text(()), False
 
 

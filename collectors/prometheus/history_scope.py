@@ -57,6 +57,7 @@ def failing(requests: Payload | None) -> tuple[set[ServiceRef], set[WorkloadRef]
     return services, workloads
 
 
-def matchers(services: set[ServiceRef], workloads: set[WorkloadRef]) -> tuple[str, ...]:
-    """The label matchers selecting traffic into those services or from those workloads."""
-    return scope_matchers(services, workloads)
+def matchers(services: set[ServiceRef], workloads: set[WorkloadRef], compact: bool = False) -> tuple[str, ...]:
+    """The label matchers selecting traffic into those services or from those workloads
+    (``compact``: written as prefix trees, see :func:`~meshobs.collectors.promql.scope_matchers`)."""
+    return scope_matchers(services, workloads, compact)
