@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -36,16 +37,22 @@ def snapshot() -> MeshSnapshot:
 
 
 @pytest.fixture
-def eager_gc() -> Iterator[None]:
-    saved = gc.get_threshold()
+def eager_gc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    saved, enabled = gc.get_threshold(), gc.isenabled()
     # Out of sight first, as the dashboard's loads do: else every one of these full collections
     # would walk the whole test process.
     gc.freeze()
     gc.set_threshold(*EAGER)
+    # Whatever an earlier test in this process left (a thread still inside gc_paused, a
+    # disabled collector): automatic collection is what these tests watch.
+    gc.enable()
+    monkeypatch.setattr(data, "_refreshes", 0)  # no periodic collection inside the test
     try:
         yield
     finally:
         gc.set_threshold(*saved)
+        if not enabled:
+            gc.disable()
 
 
 def live_app(snapshot: MeshSnapshot) -> MeshobsApp:
@@ -59,7 +66,8 @@ def live_app(snapshot: MeshSnapshot) -> MeshobsApp:
 
 
 async def until(pilot: Any, condition: Callable[[], bool]) -> None:
-    for _ in range(1000):
+    deadline = time.monotonic() + 60  # generous: the suite runs two workers on two cores
+    while time.monotonic() < deadline:
         if condition():
             return
         await pilot.pause(0.01)
