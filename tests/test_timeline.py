@@ -253,3 +253,32 @@ def test_a_small_and_a_big_history_give_the_same_frames_bit_for_bit(monkeypatch:
         for key in mine:
             assert np.array_equal(mine[key], theirs[key], equal_nan=True), (name, key)
     assert small.services == big.services == sorted([API, DB, WEB])
+
+
+def test_a_timelines_part_about_some_services_is_looked_up_as_a_scan_would_find_it() -> None:
+    """for_services and onset answer from an index (a --all asks them of every service): the
+    same items, in the timeline's order, as filtering every onset, unchecked signal and change."""
+    import random
+
+    from meshobs.timeline import ERRORS, LATENCY, Change, Onset, Timeline, Unchecked
+
+    rng = random.Random(7)
+    svcs = [ServiceRef(f"ns-{i % 3}", f"svc-{i}") for i in range(12)]
+    t0 = datetime(2026, 5, 6, 7, 0, tzinfo=UTC)
+    onsets = tuple(Onset(rng.choice(svcs), rng.choice((ERRORS, LATENCY)), t0 + timedelta(minutes=i), 0.0, 1.0)
+                   for i in range(30))
+    unchecked = tuple(Unchecked(rng.choice(svcs), ERRORS, f"why {i}") for i in range(10))
+    changes = tuple(Change(t0 + timedelta(minutes=i), "config", f"DestinationRule x/y{i}", "changed",
+                           services=tuple(rng.sample(svcs, rng.randint(0, 3)))) for i in range(40))
+    whole = Timeline(start=t0, end=t0 + timedelta(hours=1), onsets=onsets, changes=changes,
+                     unchecked=unchecked, services=frozenset(svcs))
+    for _ in range(50):
+        keep = frozenset(rng.sample(svcs, rng.randint(0, len(svcs))))
+        part = whole.for_services(keep)
+        assert part.onsets == tuple(o for o in onsets if o.service in keep)
+        assert part.unchecked == tuple(u for u in unchecked if u.service in keep)
+        assert part.changes == tuple(c for c in changes if keep & set(c.services))
+        assert part.services == keep
+    for s in svcs:
+        for signal in (ERRORS, LATENCY):
+            assert whole.onset(s, signal) == next((o for o in onsets if o.service == s and o.signal == signal), None)

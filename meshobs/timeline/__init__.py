@@ -20,7 +20,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from functools import cached_property
+from typing import TYPE_CHECKING, TypeVar
 
 from meshobs.model import MeshSnapshot, ServiceRef
 
@@ -99,16 +100,57 @@ class Timeline:
         return not self.reason
 
     def onset(self, service: ServiceRef, signal: str) -> Onset | None:
-        return next((o for o in self.onsets if o.service == service and o.signal == signal), None)
+        return self._index.first_onset.get((service, signal))
 
     def for_services(self, services: Iterable[ServiceRef]) -> Timeline:
         """The part about ``services`` (a report's neighbourhood): their onsets, what could not
-        be checked about them, and the changes that touch them."""
+        be checked about them, and the changes that touch them, in the timeline's order.
+
+        Looked up by service: a ``--all`` asks this of every service with its whole downstream,
+        and scanning every onset and change each time was quadratic in the mesh."""
         keep = frozenset(services)
-        return replace(self, onsets=tuple(o for o in self.onsets if o.service in keep),
-                       unchecked=tuple(u for u in self.unchecked if u.service in keep),
-                       changes=tuple(c for c in self.changes if keep & set(c.services)),
-                       services=self.services & keep)
+        index = self._index
+
+        def picked(items: tuple[_T, ...], positions: dict[ServiceRef, list[int]]) -> tuple[_T, ...]:
+            at = sorted({i for s in keep for i in positions.get(s, ())})
+            return tuple(items[i] for i in at)
+
+        return replace(self, onsets=picked(self.onsets, index.onsets),
+                       unchecked=picked(self.unchecked, index.unchecked),
+                       changes=picked(self.changes, index.changes), services=self.services & keep)
+
+    @cached_property
+    def _index(self) -> _Index:
+        return _Index.of(self)
+
+
+_T = TypeVar("_T")
+
+
+@dataclass
+class _Index:
+    """Where each service's onsets, unchecked signals and changes are in a :class:`Timeline`."""
+
+    onsets: dict[ServiceRef, list[int]]
+    unchecked: dict[ServiceRef, list[int]]
+    changes: dict[ServiceRef, list[int]]
+    first_onset: dict[tuple[ServiceRef, str], Onset]
+
+    @classmethod
+    def of(cls, timeline: Timeline) -> _Index:
+        onsets: dict[ServiceRef, list[int]] = {}
+        unchecked: dict[ServiceRef, list[int]] = {}
+        changes: dict[ServiceRef, list[int]] = {}
+        first: dict[tuple[ServiceRef, str], Onset] = {}
+        for i, o in enumerate(timeline.onsets):
+            onsets.setdefault(o.service, []).append(i)
+            first.setdefault((o.service, o.signal), o)
+        for i, u in enumerate(timeline.unchecked):
+            unchecked.setdefault(u.service, []).append(i)
+        for i, c in enumerate(timeline.changes):
+            for s in set(c.services):
+                changes.setdefault(s, []).append(i)
+        return cls(onsets, unchecked, changes, first)
 
 
 def timeline_of(snapshot: MeshSnapshot, settings: Settings) -> Timeline:
