@@ -269,29 +269,9 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
     proc, config = (None, served) if served is not None else serve(n, workdir)
     serve_s = time.monotonic() - t0
     try:
-        cli = [sys.executable, "-m", "meshobs", "diagnose", target, "--config", str(config), "-o", "json",
-               "--timeout", "600s"]
-        walls, codes, before_walls, same = [], set(), [], True
-        cpus: list[float] = []
-        before_cpus: list[float] = []
-        for _ in range(runs):
-            if before is not None:
-                old_wall, old_done = _run(cli, cwd=before, env=_checkout_env())
-                before_walls.append(old_wall)
-                before_cpus.append(_CPU[-1])
-            wall, done = _run(cli)
-            walls.append(wall)
-            cpus.append(_CPU[-1])
-            codes.add(done.returncode)
-            if before is not None:
-                same = same and old_done.stdout == done.stdout
-        scoped = _child_live(config, target)
+        picked = _ask(config, target, runs, before)
+        picked.pop("target")
         also = [_ask(config, other, runs, before) for other in others or []]
-        if before is not None:
-            scoped["before"] = {"runs": [round(w, 2) for w in before_walls],
-                                "median_s": round(statistics.median(before_walls), 2),
-                                "cpu_median_s": round(statistics.median(before_cpus), 2),
-                                "same_json": same, **_child_live(config, target, before)}
         if mesh_wide:
             all_wall, all_done = _run([sys.executable, "-m", "meshobs", "diagnose", "--all", "--config",
                                        str(config), "-o", "json", "--timeout", "1200s"])
@@ -300,16 +280,14 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
         if proc is not None:
             stop(proc)
     return {"services": n, "serve_s": round(serve_s, 1), "target": target, "target_direct_callees": direct,
-            "diagnose_service": {"runs": [round(w, 2) for w in walls], "median_s": round(statistics.median(walls), 2),
-                                 "cpu_median_s": round(statistics.median(cpus), 2),
-                                 "exit_codes": sorted(codes), **scoped},
+            "diagnose_service": picked,
             "diagnose_others": also,
             **({"diagnose_all": mesh} if mesh_wide else {})}
 
 
 def _ask(config: Path, target: str, runs: int, before: Path | None = None) -> dict[str, Any]:
     """``diagnose target`` ``runs`` times (wall and CPU medians), then once instrumented; with
-    ``before``, each run alternates with that checkout's, as for the picked service."""
+    ``before``, each run alternates with that checkout's on the same servers."""
     cli = [sys.executable, "-m", "meshobs", "diagnose", target, "--config", str(config), "-o", "json",
            "--timeout", "600s"]
     walls, cpus, codes, before_walls, before_cpus, same = [], [], set(), [], [], True
