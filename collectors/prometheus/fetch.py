@@ -233,13 +233,10 @@ class PrometheusCollector:
             raw.meta["history"] = {**note, "covers": what}
         jobs: list[_Job] = []
         for q in HISTORY_QUERIES.values():
-            promql = ""
-            for w, i in ((where, into), (compact[0], compact[1] or compact[0])):
-                promql = render_history(q.name, span, recorded=q.rule_family in recorded,
-                                        scope=i if q.into_only else w)
-                if len(promql) <= MAX_QUERY_CHARS:
-                    break
-            if not where or len(promql) > MAX_QUERY_CHARS:
+            text = functools.partial(_history_text, q, span, q.rule_family in recorded)
+            scopes = (into, compact[1] or compact[0]) if q.into_only else (where, compact[0])
+            promql, fits = _narrowed(text, *scopes)
+            if not fits:
                 why = f"{what} is too large for one history query" if where else f"{what}: nothing to time"
                 raw.meta["history"] = {**note, "skipped": why}
                 return []
@@ -308,6 +305,10 @@ def _in_sending_order(jobs: list[_Job], factor: int) -> list[_Job]:
     heavy = [j for j in ordered if _heavy(j)]
     rest = [j for j in ordered if not _heavy(j)]
     return heavy[:factor] + rest + heavy[factor:]
+
+
+def _history_text(query: Query, span: float, recorded: bool, scope: tuple[str, ...]) -> str:
+    return render_history(query.name, span, recorded=recorded, scope=scope)
 
 
 # The control-plane query as a job of the plan (its PromQL is built by control_plane_query).
