@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 
 from meshobs.model import ServiceRef
 
-from ..graph_model import GraphEdge, GraphView, centre_line, graph_view
+from ..graph_model import GraphEdge, GraphView, centre_line
 from ..keys import GRAPH, MOVE, bindings
 from ..styles import adapt, is_no_color
 from .base import MeshScreen
@@ -51,7 +51,7 @@ class GraphScreen(MeshScreen):
     def show_analysis(self, analysis: Analysis) -> None:
         # Cheap (one service's edges, already indexed): built here so a recentre is instant.
         health = {r.ref: r.health for r in analysis.rows}
-        self.view = graph_view(analysis.snapshot, self.centre, health)
+        self.view = analysis.views(self.app.loader).graph(self.centre, health)  # type: ignore[attr-defined]
         self.draw()
 
     def on_resize(self, event: events.Resize) -> None:

@@ -18,7 +18,6 @@ from ..viewmodel import (
     RowFilter,
     ServiceRow,
     filter_rows,
-    neighbourhood,
     sort_rows,
 )
 from ..widgets.neighbourhood import Neighbourhood
@@ -124,7 +123,7 @@ class OverviewScreen(MeshScreen):
             else:
                 panel.update("")
             return
-        rows, hidden = neighbourhood(self.analysis.snapshot, row.ref, limit=3)
+        rows, hidden = self.analysis.views(self.app.loader).neighbourhood(row.ref, 3)  # type: ignore[attr-defined]
         note = ""
         if row.health == "pending":
             note = "diagnosing…: its health and findings follow"
