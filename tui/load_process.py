@@ -15,10 +15,11 @@ it renders: the overview's rows, the findings, the source board, and a header of
 
 The protocol, over one :func:`multiprocessing.Pipe` (pickled tuples):
 
-* UI -> load process: ``("load", seq)``, ``("range", TimeRange)``, ``("ask", id, key, name,
-  args)`` and ``("quit",)``;
-* load process -> UI: ``("numbers", seq, Analysis)``, ``("diagnosed", seq, Analysis)``,
-  ``("failed", seq, why)``, ``("answer", id, ok, value or why)``.
+* UI -> load process: ``("load", seq)``, ``("shown", seq)`` (the table shows its rows: the
+  diagnosis may start), ``("range", TimeRange)``, ``("ask", id, key, name, args)``, ``("quit",)``;
+* load process -> UI: ``("part", seq, stage, "rows"|"findings", items)`` (see :func:`in_parts`),
+  then ``("numbers", seq, Analysis)`` or ``("diagnosed", seq, Analysis)``; ``("failed", seq,
+  why)``; ``("answer", id, ok, value or why)``.
 
 A load that raises in the load process reaches the UI as ``DataFailed`` with the error's own
 words (no traceback; the rows on screen stay). The process is spawned (not forked: the UI has
@@ -42,7 +43,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from meshobs.model import MeshSnapshot, ServiceRef
+from meshobs.model import MeshSnapshot, Service, ServiceRef
 
 from .data import PENDING, Analysis, DataFailed, DataLoaded, DiagnosisReady, EnvoyAccess, Loader, diagnosed, numbers
 from .graph_model import GraphView
@@ -51,7 +52,7 @@ from .proxy_model import ProxyView
 from .rows import TableRow
 from .service_model import ServiceView
 from .timerange import TimeRange
-from .viewmodel import NeighbourRow
+from .viewmodel import FindingRow, NeighbourRow, ServiceRow
 from .views import ASKABLE, Views
 from .yaml_model import YamlView
 
@@ -62,6 +63,8 @@ QUIT_WAIT_S = 2.0
 KEPT_LOADS = 3
 # How long a screen's worker waits for a view (s): the load process answers while it loads.
 ASK_WAIT_S = 60.0
+# Rows (or findings) per message to the UI (see in_parts).
+PART = 100
 
 
 def _words(exc: BaseException) -> str:
@@ -84,6 +87,8 @@ def serve(conn: Connection, loader: Loader, diagnose: bool) -> None:
     latest: list[Analysis] = []  # the newest load (carried into the next one's numbers)
     wanted = threading.Condition()
     queue: list[int] = []
+    shown: dict[int, threading.Event] = {}  # set when the UI's table shows the load's rows
+    from .app import TABLE_FIRST_S
 
     def send(message: tuple[Any, ...]) -> None:
         with sending:
@@ -99,11 +104,17 @@ def serve(conn: Connection, loader: Loader, diagnose: bool) -> None:
         try:
             first = numbers(loader, diagnose=diagnose, previous=latest[0] if latest else None)
             keep(seq, "numbers", first)
-            send(("numbers", seq, for_ui(first, loader)))
+            shown[seq] = threading.Event()
+            for message in in_parts("numbers", seq, for_ui(first, loader)):
+                send(message)
             if diagnose:
+                # Not while the UI fills its table: no GIL is shared any more, but the cores are
+                # (two, on the machine measured, shared with others), as in the thread mode.
+                shown[seq].wait(TABLE_FIRST_S)
                 second = diagnosed(loader, first)
                 keep(seq, "diagnosed", second)
-                send(("diagnosed", seq, for_ui(second, loader)))
+                for message in in_parts("diagnosed", seq, for_ui(second, loader)):
+                    send(message)
         except Exception as exc:  # reaches the UI as a message; the rows shown stay
             send(("failed", seq, _words(exc)))
 
@@ -117,6 +128,7 @@ def serve(conn: Connection, loader: Loader, diagnose: bool) -> None:
             if seq < 0:
                 return
             build(seq)
+            shown.pop(seq, None)
 
     def ask(ident: int, key: tuple[int, str], name: str, args: tuple[Any, ...]) -> None:
         try:
@@ -143,17 +155,30 @@ def serve(conn: Connection, loader: Loader, diagnose: bool) -> None:
         elif verb == "range":
             with contextlib.suppress(ValueError):  # a frozen source: the UI says so itself
                 loader.set_time_range(message[1])
+        elif verb == "shown":
+            if message[1] in shown:
+                shown[message[1]].set()
         elif verb == "ask":
             threading.Thread(target=ask, args=message[1:], name="ask", daemon=True).start()
     conn.close()
     os._exit(0)  # threads still building a load are not waited for
 
 
+def in_parts(stage: str, seq: int, analysis: Analysis) -> list[tuple[Any, ...]]:
+    """A load for the UI as messages: its rows and findings in parts of :data:`PART` (each
+    unpickled in a few ms: the UI's reader thread holds the GIL while it unpickles, and a whole
+    load of 1,000 rows took 80-110 ms, a key's wait), then the rest."""
+    parts: list[tuple[Any, ...]] = []
+    for what, items in (("rows", analysis.rows), ("findings", analysis.findings)):
+        parts += [("part", seq, stage, what, items[i:i + PART]) for i in range(0, len(items), PART)]
+    return [*parts, (stage, seq, replace(analysis, rows=[], findings=[]))]
+
+
 def for_ui(analysis: Analysis, loader: Loader) -> Analysis:
     """What the UI process renders of a load: rows, findings, the board, the snapshot's header;
     never the bundle, the whole snapshot or the diagnosis (they stay here)."""
     snap = analysis.snapshot
-    header = _Header(snap.time, snap.window_s, snap.services, snap.sources, snap.origin)
+    header = _Header(snap.time, snap.window_s, snap.sources, snap.origin)
     return replace(analysis, snapshot=header, bundle=None, report=None,  # type: ignore[arg-type]
                    has_report=analysis.report is not None,
                    loader_state=(loader.live, loader.description, loader.intended_paths()))
@@ -163,12 +188,15 @@ class _Header:
     """A snapshot's header, pickled (a MeshSnapshot holds a lock and indexes): the UI rebuilds a
     MeshSnapshot of just these from it (:meth:`snapshot`)."""
 
-    def __init__(self, time: datetime, window_s: float, services: Any, sources: Any, origin: str) -> None:
-        self.time, self.window_s, self.services, self.sources, self.origin = time, window_s, services, sources, origin
+    def __init__(self, time: datetime, window_s: float, sources: Any, origin: str) -> None:
+        self.time, self.window_s, self.sources, self.origin = time, window_s, sources, origin
 
-    def snapshot(self) -> MeshSnapshot:
-        return MeshSnapshot(self.time, self.window_s, services=self.services, sources=self.sources,
-                            origin=self.origin)
+    def snapshot(self, rows: list[ServiceRow]) -> MeshSnapshot:
+        """The header as a snapshot for the status line, the source board and ``:svc``: its
+        services are the overview's (each only its name: the whole services stay in the load
+        process; sending them cost the UI 50-66 ms of unpickling)."""
+        return MeshSnapshot(self.time, self.window_s, services=tuple(Service(r.ref) for r in rows),
+                            sources=self.sources, origin=self.origin)
 
 
 # -- the UI side -------------------------------------------------------------------------------
@@ -248,6 +276,21 @@ class RemoteLoader:
         return list(self._intended)
 
 
+class _Shown(threading.Event):
+    """Set by the app once its table shows a load's rows: tells the load process, whose
+    diagnosis waits for it."""
+
+    def __init__(self, process: LoadProcess, seq: int) -> None:
+        super().__init__()
+        self.process, self.seq = process, seq
+
+    def set(self) -> None:
+        if not self.is_set():
+            super().set()
+            with contextlib.suppress(OSError, ValueError):  # the load process is gone
+                self.process.send(("shown", self.seq))
+
+
 class LoadProcess:
     """The UI's end of the load process: starts it, asks it for loads and views, and turns what
     it sends into the app's messages (``post``) on a reader thread."""
@@ -293,6 +336,7 @@ class LoadProcess:
         return future.result(ASK_WAIT_S)
 
     def _read(self, post: Callable[[Any], object]) -> None:
+        parts: dict[tuple[int, str], tuple[list[ServiceRow], list[FindingRow]]] = {}
         while True:
             try:
                 message = self._conn.recv()
@@ -306,11 +350,17 @@ class LoadProcess:
                     future.set_result(value) if ok else future.set_exception(RuntimeError(value))
             elif verb == "failed":
                 post(DataFailed(message[2]))
+            elif verb == "part":
+                _verb, seq, stage, what, items = message
+                rows, findings = parts.setdefault((seq, stage), ([], []))
+                (rows if what == "rows" else findings).extend(items)
             else:
                 seq, stage = message[1], message[0]
-                analysis = self._on_ui(message[2], (seq, stage))
+                rows, findings = parts.pop((seq, stage), ([], []))
+                parts.clear()  # parts of superseded loads
+                analysis = self._on_ui(replace(message[2], rows=rows, findings=findings), (seq, stage))
                 if stage == "numbers":
-                    post(DataLoaded(analysis, seq, final=analysis.diagnosis != PENDING))
+                    post(DataLoaded(analysis, seq, final=analysis.diagnosis != PENDING, shown=_Shown(self, seq)))
                 else:
                     post(DiagnosisReady(analysis, seq))
         for future in self._asked.values():
@@ -322,7 +372,7 @@ class LoadProcess:
 
     def _on_ui(self, analysis: Analysis, key: tuple[int, str]) -> Analysis:
         header = analysis.snapshot
-        shown = replace(analysis, snapshot=header.snapshot(),  # type: ignore[attr-defined]
+        shown = replace(analysis, snapshot=header.snapshot(analysis.rows),  # type: ignore[attr-defined]
                         remote=RemoteViews(self, key))
         self.loader.learn(shown)
         return shown
