@@ -55,6 +55,9 @@ Clock = Callable[[], datetime]
 # tenfold: every turn of the event loop waits for the GIL (1,000 rows took 2.8-4 s instead of
 # 0.2-0.6 s, load average 12). The wait is bounded: a stalled UI never stalls the diagnosis.
 TABLE_FIRST_S = 2.0
+# With the load process: every this many loads shown the UI unfreezes and collects its own heap
+# (the cyclic garbage Textual leaves, frozen with each settled load; see gc_policy.py).
+UI_COLLECT_EVERY = 10
 
 
 def _now() -> datetime:
@@ -95,7 +98,7 @@ class MeshobsApp(App[None]):
         self.stale_since: datetime | None = None
         self.failed_attempt: list[SourceStatus] = []  # the statuses of that failed refresh
         # No automatic full collection while a load is being shown (see gc_policy.py).
-        self.full_gc = FullCollections()
+        self.full_gc = FullCollections(UI_COLLECT_EVERY if process else 0)
 
     async def on_event(self, event: events.Event) -> None:
         # Keys a focused prompt understands are taken now, in order (see widgets/prompt.py).
@@ -117,6 +120,7 @@ class MeshobsApp(App[None]):
             self.load_process = LoadProcess(self._process_loader, self.diagnose)
             self.loader = self.load_process.loader
             self.load_process.start(self.post_message)
+            self.full_gc.hold()  # for the app's life (see gc_policy.FullCollections)
         if self.keys:
             self.set_keymap(self.keys)
         self.push_screen(OverviewScreen())
