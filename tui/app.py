@@ -55,8 +55,11 @@ Clock = Callable[[], datetime]
 # tenfold: every turn of the event loop waits for the GIL (1,000 rows took 2.8-4 s instead of
 # 0.2-0.6 s, load average 12). The wait is bounded: a stalled UI never stalls the diagnosis.
 TABLE_FIRST_S = 2.0
-# With the load process: every this many loads shown the UI unfreezes and collects its own heap
-# (the cyclic garbage Textual leaves, frozen with each settled load; see gc_policy.py).
+# With the load process: every this many loads shown (two per refresh: numbers, then findings)
+# the UI unfreezes and collects its own heap (the cyclic garbage Textual leaves, frozen with
+# each settled load; see gc_policy.py). Each such collection walks the whole UI heap: at 1,000
+# services ~100 ms of CPU every 2 loads shown, 230-290 ms every 10 (benchmarks/results/
+# dashproc.md): the rarer one costs less in all and interrupts less often.
 UI_COLLECT_EVERY = 10
 
 
