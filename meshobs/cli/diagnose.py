@@ -162,8 +162,8 @@ def warm_up(output: str) -> threading.Thread:
     running after the last answer. The thread only imports: nothing it runs depends on the run.
     No thread can wait for it while holding an import lock it needs: no collector imports a
     diagnosis module, no check imports the engine, and the main thread starts its own imports
-    of them (the diagnosis) from outside any import. A module
-    that fails to import fails again, with its error, where it is used.
+    of them (the diagnosis) from outside any import. A module that fails to import fails
+    again, with its error, where it is used.
     """
 
     def run() -> None:
