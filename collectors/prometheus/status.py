@@ -109,7 +109,8 @@ def source_status(raw: RawSource, answers: Answers, edges: Sequence[Edge],
     if answers.recorded:
         notes.append("read Istio's recording rules")
     if answers.scope is not None:
-        notes.append(f"latency and TCP for the neighbourhood ({len(answers.scope.get('services', []))} services)")
+        services = len(answers.scope.get("services", []))
+        notes.append(f"requests, latency and TCP for the neighbourhood ({services} services)")
     if inputs["latency"] is not None and not set(answers.absent) & set(_INPUT_QUERIES["latency"]):
         notes.append(f"no latency: {inputs['latency']}")
     return SourceStatus(raw.name, SourceState.OK, "; ".join(notes), raw.duration_s, KIND, explicit)
