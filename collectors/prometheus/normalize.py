@@ -130,6 +130,8 @@ def _part(raw: RawSource, ctx: NormalizeContext, reading: Reading, names: list[s
         if payload.meta.get("scope"):
             answers.scope = payload.meta["scope"]
     answers.latency_series = reading.latency_series
+    answers.graph_edges = sum(len(_series(p)) for n in GRAPH_QUERIES
+                              if (p := raw.get(f"query:{n}")) is not None and p.failure() is None)
     answers.recorded = bool((rules := raw.get("rules")) is not None and rules.meta.get("recorded"))
 
     part = SnapshotPart()
