@@ -130,8 +130,6 @@ def _part(raw: RawSource, ctx: NormalizeContext, reading: Reading, names: list[s
         if payload.meta.get("scope"):
             answers.scope = payload.meta["scope"]
     answers.latency_series = reading.latency_series
-    answers.graph_edges = sum(len(_series(p)) for n in GRAPH_QUERIES
-                              if (p := raw.get(f"query:{n}")) is not None and p.failure() is None)
     answers.recorded = bool((rules := raw.get("rules")) is not None and rules.meta.get("recorded"))
 
     part = SnapshotPart()
@@ -142,6 +140,10 @@ def _part(raw: RawSource, ctx: NormalizeContext, reading: Reading, names: list[s
     part.history, onset_problems = read_history(raw)
     if part.history is not None and part.history.problems and not onset_problems:
         onset_problems = list(part.history.problems)  # not sent, and why
+    if not part.edges and answers.scope is not None:
+        # Only then does it matter (and the graph phase's answers are decoded again for it).
+        answers.graph_edges = sum(len(_series(p)) for n in GRAPH_QUERIES
+                                  if (p := raw.get(f"query:{n}")) is not None and p.failure() is None)
     status = source_status(raw, answers, part.edges, ctx)
     if history_problems and status.state is SourceState.OK:
         status = replace(status, message=f"{status.message}; no history: {history_problems[0]}")
