@@ -378,3 +378,14 @@ def test_collector_defaults_match_the_config_model() -> None:
     assert collector is not None
     assert (collector.timeout_s, collector.concurrency, collector.recording_rules) == (
         model.timeout, model.concurrency, model.recording_rules) == (10.0, 4, "auto")
+
+
+def test_an_answer_decoded_by_the_client_is_read_once_as_is_then_from_its_text() -> None:
+    answer = {"resultType": "vector", "result": []}
+    payload = Payload(key="query:requests", body=json.dumps(answer), status=200, decoded=answer)
+    assert payload.json() is answer
+    assert payload.json() == answer and payload.json() is not answer  # parsed from the body now
+    raw = RawSource("prometheus", "prometheus", [Payload(key="q", body="[]", decoded=[])])
+    raw.drop_bodies()
+    assert raw.payloads[0].decoded is None and raw.payloads[0].body is None
+

@@ -34,7 +34,7 @@ from meshobs.collectors.promql import (
     scope_matchers,
 )
 from meshobs.config import validate
-from meshobs.demo.prometheus import openmetrics, prometheus_source
+from meshobs.demo.prometheus import graph_answers, openmetrics, prometheus_source
 from meshobs.demo.promserver import PrometheusServer, prometheus_available, start_prometheus
 from meshobs.demo.traffic import EdgeTraffic, LatencyProfile
 from meshobs.demo.vmserver import start_victoriametrics, victoriametrics_available
@@ -260,6 +260,12 @@ def test_demo_answers_are_what_the_engine_answers(server: PrometheusServer) -> N
         assert set(got) == set(want), payload.key
         for key, value in want.items():
             assert got[key] == pytest.approx(value, rel=REL), (payload.key, key)
+    # The graph phase's edge keys of a scoped question (who calls whom, summed over the rest).
+    for query, data in graph_answers(TRAFFIC, T, WINDOW).items():
+        want = {json.dumps(s["metric"], sort_keys=True): float(s["value"][1]) for s in data["result"]}
+        got = {json.dumps(s["metric"], sort_keys=True): float(s["value"][1]) for s in _instant(server, query)}
+        assert want and set(got) == set(want), query
+        assert got == pytest.approx(want, rel=REL), query
 
 
 def test_compact_matchers_select_what_plain_ones_do(server: PrometheusServer) -> None:
@@ -319,9 +325,9 @@ def test_a_neighbourhoods_latency_is_one_bucket_query_into_its_services(server: 
     after = _query_count(server)
     keys = {p.key for p in scoped.payloads}
     assert "query:latency" in keys and not keys & {"query:latency_p50", "query:latency_p90", "query:latency_p99"}
-    # One instant query for latency (not three), TCP's two, istiod's (and this new collector's
-    # recording-rules check); the range and history ones.
-    instant = 4 + (1 if fetched["recorded"] else 0)
+    # The request rates and TCP's three narrowed, one instant query for latency (not three),
+    # istiod's (and this new collector's recording-rules check); the range and history ones.
+    instant = 6 + (1 if fetched["recorded"] else 0)
     assert (after[0] - before[0], after[1] - before[1]) == (instant, len(RANGE_QUERIES) + len(HISTORY_QUERIES))
     graph.payloads.extend(scoped.payloads)
     graph.meta.update({k: v for k, v in scoped.meta.items() if k not in graph.meta})

@@ -47,6 +47,7 @@ from ..http import bounded_session, describe_error
 from ..promql import (
     CONTROL_PLANE,
     GRAPH,
+    GRAPH_QUERIES,
     HISTORY_QUERIES,
     LATENCY_BUCKETS,
     LATENCY_QUERIES,
@@ -173,7 +174,7 @@ class PrometheusCollector:
                 raw.add(futures[job.key].result())
 
     def _jobs(self, ctx: FetchContext, recorded: frozenset[str]) -> list[_Job]:
-        phases = {"graph": (GRAPH,), "scoped": (SCOPED,)}.get(ctx.phase, (GRAPH, SCOPED))
+        phases = (GRAPH,) if ctx.phase == "graph" else (SCOPED,)
         narrow = ctx.phase == "scoped"
         window = format_duration(ctx.window_s)
 
@@ -188,7 +189,7 @@ class PrometheusCollector:
             return _Job(f"{prefix}:{q.name}", q, promql, scoped)
 
         jobs: list[_Job] = []
-        for prefix, queries in (("query", QUERIES), ("range", RANGE_QUERIES)):
+        for prefix, queries in (("query", GRAPH_QUERIES), ("query", QUERIES), ("range", RANGE_QUERIES)):
             for q in queries.values():
                 if q.phase in phases:
                     jobs.append(job(prefix, q))
