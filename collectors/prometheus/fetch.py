@@ -65,6 +65,7 @@ from ..promql import (
     scope_matchers,
     series_step_s,
 )
+from .heavy import SHARD_SERIES, Census, Shard, Shards, census, merge, probe_promql
 from .history_scope import failing
 from .history_scope import matchers as history_matchers
 from .labels import KIND
@@ -136,6 +137,8 @@ class PrometheusCollector:
         session.mount(self.url, HTTPAdapter(
             pool_connections=1, pool_maxsize=self.concurrency,
             max_retries=Retry(total=0, read=False, raise_on_status=False)))
+        # Bucket series above which a mesh-wide heavy query is split into shards (heavy.py).
+        self.shard_series = SHARD_SERIES
         # Recording-rule detection is per evaluation time: the two phases of one question share it.
         self._rules: dict[tuple[float, float], frozenset[str]] = {}
 
@@ -149,28 +152,56 @@ class PrometheusCollector:
             jobs = self._jobs(ctx, recorded)
             if ctx.phase == "scoped":
                 jobs += self._history_jobs(ctx, recorded, raw)
-            self._send(run, raw, jobs)
+            self._send(run, raw, jobs, recorded)
             if ctx.phase == "all":
                 # Narrowed to what fails now: after the requests answer says what that is.
                 self._send(run, raw, self._history_jobs(ctx, recorded, raw))
         return [raw]
 
-    def _send(self, run: _Run, raw: RawSource, jobs: list[_Job]) -> None:
-        """Send ``jobs`` concurrently; their answers join ``raw`` in plan order."""
+    def _send(self, run: _Run, raw: RawSource, jobs: list[_Job], recorded: frozenset[str] = frozenset()) -> None:
+        """Send ``jobs`` concurrently; their answers join ``raw`` in plan order. The heavy
+        mesh-wide ones are split into shards first when the mesh is too big for them whole
+        (:mod:`.heavy`)."""
         if not jobs:
             return
-        factor = heavy_factor(jobs, self.concurrency)
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(jobs)),
+        split = self._split(run, raw, [j for j in jobs if _heavy(j)], recorded)
+        sent = jobs if split is None else [j for j in jobs if j.key not in split.parts] + split.jobs
+        factor = heavy_factor(sent, self.concurrency)
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(sent)),
                                 thread_name_prefix="prometheus") as pool:
             # The heaviest first (quantiles over buckets), so the cheap ones overlap them; but
             # never more heavy ones at once than heavy_factor allows, so one worker stays free
             # for the cheap ones (the request rates: the graph) while the heavy ones take their
             # longer time.
-            futures = {j.key: pool.submit(run.send, j, factor if _heavy(j) else 1)
-                       for j in _in_sending_order(jobs, factor)}
+            send = run.send if split is None else split.send
+            futures = {j.key: pool.submit(send, j, factor if _heavy(j) else 1)
+                       for j in _in_sending_order(sent, factor)}
             # Answers are kept in plan order, so a bundle does not depend on timing.
             for job in jobs:
-                raw.add(futures[job.key].result())
+                if split is not None and job.key in split.parts:
+                    raw.add(split.whole(job, [futures[k].result() for k in split.parts[job.key]]))
+                else:
+                    raw.add(futures[job.key].result())
+
+    def _split(self, run: _Run, raw: RawSource, whole: list[_Job], recorded: frozenset[str]) -> _Split | None:
+        """The heavy mesh-wide jobs split into shards (:mod:`.heavy`), or None: none to split,
+        the mesh small enough to send them whole, or the probe did not answer (then whole, as
+        before: the per-query timeouts and the run's deadline still bound them)."""
+        if not whole:
+            return None
+        rules = whole[0].query.rule_family in recorded
+        payload = raw.add(run.instant("census", probe_promql(whole[0].query.metric(rules))))
+        if not payload.ok:
+            return None
+        try:
+            found = census(payload.json()["result"], self.shard_series)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            payload.meta["unreadable"] = str(exc)
+            return None
+        payload.meta["census"] = {"series": found.series, "services": found.services, "shards": len(found.shards)}
+        if not found.shards:
+            return None
+        return _Split(run, found, whole, rules, lanes=heavy_factor(whole, self.concurrency))
 
     def _jobs(self, ctx: FetchContext, recorded: frozenset[str]) -> list[_Job]:
         phases = {"graph": (GRAPH,), "scoped": (SCOPED,)}.get(ctx.phase, (GRAPH, SCOPED))
@@ -334,6 +365,65 @@ def _narrowed(text: Callable[[tuple[str, ...]], str], *scopes: tuple[str, ...]) 
             if len(scoped) <= MAX_QUERY_CHARS:
                 return scoped, True
     return text(()), False
+
+
+class _Split:
+    """The heavy jobs of one send split into shards (:mod:`.heavy`): the shard jobs, which
+    shards make which whole query, and the shared decision to go on."""
+
+    def __init__(self, run: _Run, found: Census, whole: list[_Job], recorded: bool, lanes: int) -> None:
+        self.run = run
+        kinds = [j.key.startswith("query:") for j in whole]
+        self.shards = Shards(found, {k: kinds.count(k) for k in set(kinds)}, lanes, run.ctx.remaining_s)
+        self.parts: dict[str, list[str]] = {}
+        self.jobs: list[_Job] = []
+        self._of: dict[str, Shard] = {}
+        window = format_duration(run.ctx.window_s)
+        # Shard by shard, the instant quantiles of a shard together (the pace is measured
+        # from the first answers); the sparkline's range query (the heaviest, and read by no
+        # check) after them.
+        for shard_no, shard in enumerate(found.shards):
+            for j in sorted(whole, key=lambda j: j.key.startswith("range:")):
+                scope = (shard.matchers,)
+                promql = (j.query.render(window, recorded=recorded, scope=scope) if j.key.startswith("query:")
+                          else render_range(j.query.name, run.ctx.window_s, recorded=recorded, scope=scope))
+                key = f"{j.key}#{shard_no + 1}"
+                self.parts.setdefault(j.key, []).append(key)
+                self.jobs.append(_Job(key, j.query, promql, False))
+                self._of[key] = shard
+        self.jobs.sort(key=lambda j: j.key.startswith("range:"))
+
+    def send(self, job: _Job, factor: int = 1) -> Payload:
+        shard = self._of.get(job.key)
+        if shard is None:
+            return self.run.send(job, factor)
+        instant = job.key.startswith("query:")
+        why = self.shards.go_on(instant)
+        if why is not None:
+            return Payload(key=job.key, error=f"not sent: {why}", meta={"phase": job.query.phase})
+        payload = self.run.send(job, factor)
+        self.shards.answered(payload, shard, instant)
+        return payload
+
+    def whole(self, job: _Job, parts: list[Payload]) -> Payload:
+        """The one payload of ``job`` from its shards' answers, or its failure: the run's reason
+        to give up when it gave up, else the first shard's error."""
+        kind = "vector" if job.key.startswith("query:") else "matrix"
+        url = f"{self.run.url}/api/v1/{'query' if kind == 'vector' else 'query_range'}"
+        if all(p.ok for p in parts):
+            payload = merge(job.key, url, {"query": job.promql}, parts, kind, _text)
+        else:
+            failed = next(p for p in parts if not p.ok)
+            stopped = self.shards.go_on(kind == "vector")
+            error = self.shards.reason(stopped) if stopped is not None else str(failed.error)
+            # A reason of the whole run, said once for every query it cost (see normalize).
+            payload = Payload(key=job.key, url=url, params={"query": job.promql}, error=error,
+                              meta={"shards": [p.params.get("query", "") for p in parts],
+                                    "whole_reason": stopped is not None})
+            if "timed_out" in failed.meta:
+                payload.meta["timed_out"] = failed.meta["timed_out"]
+        payload.meta["phase"] = job.query.phase
+        return payload
 
 
 class _Run:
