@@ -117,6 +117,15 @@ def _late_source(kind: str, _started: bool) -> list[RawSource]:
                             "fetched could not be checked")]
 
 
+def _failed_source(kind: str, exc: Exception) -> list[RawSource]:
+    """A collector's thread raised past _fetch_one's boundary (a --debug run re-raises there:
+    then so does this, so the traceback reaches the user)."""
+    if _debug():
+        raise exc
+    return [RawSource(name=kind, kind=kind, error=f"{kind}: collector failed: {type(exc).__name__}: "
+                                                  f"{redact_text(str(exc))} (run with --debug for the traceback)")]
+
+
 def _needs_pods(kind: str, config: Config) -> bool:
     """Envoy discovering its targets in Kubernetes waits for the pod list; nothing else does."""
     envoy = config.sources.get("envoy") or {}
@@ -160,7 +169,7 @@ def _fetch_phase(config: Config, ctx: Any, prior: list[RawSource], progress: Pro
         return raws
 
     groups = fan_out(run, kinds, workers=max(1, len(kinds)), deadline=wait,
-                     late=_late_source, name="collect")
+                     late=_late_source, failed=_failed_source, name="collect")
     return [r for group in groups for r in group]
 
 
