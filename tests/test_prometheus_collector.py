@@ -35,10 +35,9 @@ from tests.support.loopback import LoopbackServer, unused_port
 T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CTX = NormalizeContext(time=T, window_s=300.0)
 # Requests per snapshot: the recording-rules check, the instant queries, the control-plane query
-# (istiod's metrics), the census of the heavy queries' bucket series (heavy.py) and the range
-# queries; the history queries only when some request fails (tests/test_history_fetch.py),
-# narrowed to it.
-SENT = 1 + len(QUERIES) + 1 + 1 + len(RANGE_QUERIES)
+# (istiod's metrics) and the range queries; the history queries only when some request fails
+# (tests/test_history_fetch.py), narrowed to it.
+SENT = 1 + len(QUERIES) + 1 + len(RANGE_QUERIES)
 
 
 def _fetch(url: str, timeout: str = "2s") -> RawSource:
@@ -187,7 +186,7 @@ def _serve_analytic(n_services: int) -> int:
 
 def test_query_count_does_not_grow_with_the_mesh() -> None:
     # Both meshes have failing requests: the history's three queries come on top, narrowed.
-    assert _serve_analytic(10) == _serve_analytic(200) == SENT + len(HISTORY_QUERIES) == 16
+    assert _serve_analytic(10) == _serve_analytic(200) == SENT + len(HISTORY_QUERIES) == 15
 
 
 # -- the analytic demo source ------------------------------------------------------------------

@@ -147,10 +147,9 @@ def test_constant_query_count_reaches_the_server(fetched: dict) -> None:
     checks = 1 if fetched["recorded"] else 0  # the recording-rules check
     # The instant queries and one for istiod's metrics, the range queries; requests fail on
     # cart, payments and pricing: their history comes too, narrowed to them.
-    # One more: the census of the heavy queries' bucket series (too few to split them here).
-    assert len(raw.payloads) == checks + len(QUERIES) + 1 + 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
-    assert fetched["sent"] == (checks + len(QUERIES) + 1 + 1, len(RANGE_QUERIES) + len(HISTORY_QUERIES))
-    assert raw.get("census").meta["census"]["shards"] == 0
+    assert len(raw.payloads) == checks + len(QUERIES) + 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
+    assert fetched["sent"] == (checks + len(QUERIES) + 1, len(RANGE_QUERIES) + len(HISTORY_QUERIES))
+    assert raw.meta["heavy"]["shards"] == 0  # a mesh this small: the heavy queries whole
     assert raw.meta["history"]["covers"] == "the 3 services with failing requests"
     assert part.sources[0].state is SourceState.OK, part.sources[0].message
     assert all(p.ok for p in raw.payloads)
@@ -386,7 +385,7 @@ def test_heavy_queries_split_into_shards_answer_what_they_answer_whole(server: P
     assert collector is not None
     collector.shard_series = 1  # every service its own shard
     (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))  # type: ignore[arg-type]
-    assert raw.get("census").meta["census"]["shards"] >= 3
+    assert raw.meta["heavy"]["shards"] >= 3
     assert len(raw.get("query:latency_p99").meta["shards"]) >= 3
     edges = prom.normalize(raw, NormalizeContext(time=T, window_s=WINDOW)).edges
     assert len(edges) == len(fetched["edges"])

@@ -86,8 +86,7 @@ def test_a_timed_out_query_costs_only_the_checks_that_need_it() -> None:
     # Every other query was sent and answered, although one before it had timed out.
     assert all(p.ok for p in raw.payloads if p.key != "query:latency_p99")
     # and the history of the one service whose requests fail, narrowed to it.
-    # (and the census of the heavy queries' bucket series: too few to split them)
-    assert len(srv.requests) == 1 + len(QUERIES) + 1 + 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
+    assert len(srv.requests) == 1 + len(QUERIES) + 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
     assert took < 4.0  # the slow query gave up after its 1.5 s, it did not hold the run for 5 s
 
     part = prom.normalize(raw, CTX)
@@ -153,8 +152,7 @@ def test_graph_then_scoped_phase_equals_one_collection() -> None:
     assert not set(graph_queries) & set(_keys(scoped)) and "rules" not in _keys(scoped)
     # With the control-plane query (istiod's metrics, asked in the scoped phase); without a
     # neighbourhood the history has nothing to be narrowed to: not sent, and why.
-    # No neighbourhood either for the latency: mesh-wide, after the census of its bucket series.
-    assert sent_scoped == len(QUERIES) - len(graph_queries) + 1 + 1 + len(RANGE_QUERIES)
+    assert sent_scoped == len(QUERIES) - len(graph_queries) + 1 + len(RANGE_QUERIES)
     assert scoped.meta["history"]["skipped"] == "no traffic graph to take the service's neighbourhood from"
 
     only_graph = prom.normalize(graph, CTX)
@@ -287,7 +285,7 @@ def test_recording_rules_off_sends_no_check(setting: str) -> None:
         collector, config = _collector(srv.url, recording_rules=setting)
         (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))  # type: ignore[arg-type]
     assert "rules" not in _keys(raw)
-    assert len(srv.requests) == len(QUERIES) + 1 + 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
+    assert len(srv.requests) == len(QUERIES) + 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
 
 
 def test_latency_not_scraped_is_not_judged() -> None:

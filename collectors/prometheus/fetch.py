@@ -65,7 +65,7 @@ from ..promql import (
     scope_matchers,
     series_step_s,
 )
-from .heavy import SHARD_SERIES, Census, Shard, Shards, census, merge, probe_promql
+from .heavy import SHARD_SERIES, Census, Shard, Shards, census, merge
 from .history_scope import failing
 from .history_scope import matchers as history_matchers
 from .labels import KIND
@@ -160,22 +160,32 @@ class PrometheusCollector:
 
     def _send(self, run: _Run, raw: RawSource, jobs: list[_Job], recorded: frozenset[str] = frozenset()) -> None:
         """Send ``jobs`` concurrently; their answers join ``raw`` in plan order. The heavy
-        mesh-wide ones are split into shards first when the mesh is too big for them whole
-        (:mod:`.heavy`)."""
+        mesh-wide ones wait for the request rates' answer when it is among ``jobs``: it says how
+        many bucket series they would read, and they are split into shards when that is too
+        many for them whole (:mod:`.heavy`)."""
         if not jobs:
             return
-        split = self._split(run, raw, [j for j in jobs if _heavy(j)], recorded)
-        sent = jobs if split is None else [j for j in jobs if j.key not in split.parts] + split.jobs
-        factor = heavy_factor(sent, self.concurrency)
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(sent)),
-                                thread_name_prefix="prometheus") as pool:
-            # The heaviest first (quantiles over buckets), so the cheap ones overlap them; but
-            # never more heavy ones at once than heavy_factor allows, so one worker stays free
-            # for the cheap ones (the request rates: the graph) while the heavy ones take their
-            # longer time.
-            send = run.send if split is None else split.send
-            futures = {j.key: pool.submit(send, j, factor if _heavy(j) else 1)
-                       for j in _in_sending_order(sent, factor)}
+        heavy = [j for j in jobs if _heavy(j)]
+        rates = next((j for j in jobs if j.key == "query:requests"), None) if heavy else None
+        factor = heavy_factor(jobs, self.concurrency)
+        split: _Split | None = None
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="prometheus") as pool:
+            if rates is None:
+                # The heaviest first (quantiles over buckets), so the cheap ones overlap them; but
+                # never more heavy ones at once than heavy_factor allows, so one worker stays free
+                # for the cheap ones (the request rates: the graph) while the heavy ones take their
+                # longer time.
+                futures = {j.key: pool.submit(run.send, j, factor if _heavy(j) else 1)
+                           for j in _in_sending_order(jobs, factor)}
+            else:
+                # The cheap ones first, the request rates first of all; the heavy ones once their
+                # answer says how big the mesh is (0.4 s at 1,000 services, 2 s at 5,000).
+                cheap = sorted((j for j in jobs if not _heavy(j)), key=lambda j: j is not rates)
+                futures = {j.key: pool.submit(run.send, j, 1) for j in cheap}
+                split = self._split(run, raw, futures[rates.key].result(), heavy, recorded)
+                sent = heavy if split is None else split.jobs
+                send = run.send if split is None else split.send
+                futures.update({j.key: pool.submit(send, j, factor) for j in sent})
             # Answers are kept in plan order, so a bundle does not depend on timing.
             for job in jobs:
                 if split is not None and job.key in split.parts:
@@ -183,24 +193,22 @@ class PrometheusCollector:
                 else:
                     raw.add(futures[job.key].result())
 
-    def _split(self, run: _Run, raw: RawSource, whole: list[_Job], recorded: frozenset[str]) -> _Split | None:
-        """The heavy mesh-wide jobs split into shards (:mod:`.heavy`), or None: none to split,
-        the mesh small enough to send them whole, or the probe did not answer (then whole, as
-        before: the per-query timeouts and the run's deadline still bound them)."""
-        if not whole:
-            return None
-        rules = whole[0].query.rule_family in recorded
-        payload = raw.add(run.instant("census", probe_promql(whole[0].query.metric(rules))))
-        if not payload.ok:
+    def _split(self, run: _Run, raw: RawSource, rates: Payload, whole: list[_Job],
+               recorded: frozenset[str]) -> _Split | None:
+        """The heavy mesh-wide jobs split into shards (:mod:`.heavy`), or None: the mesh small
+        enough to send them whole, or the request rates did not answer (then whole, as before:
+        the per-query timeouts and the run's deadline still bound them)."""
+        answer = rates.decoded if rates.decoded is not None else None
+        if not rates.ok or not isinstance(answer, dict):
             return None
         try:
-            found = census(payload.json()["result"], self.shard_series)
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
-            payload.meta["unreadable"] = str(exc)
+            found = census(answer["result"], self.shard_series)
+        except (ValueError, KeyError, TypeError, IndexError):
             return None
-        payload.meta["census"] = {"series": found.series, "services": found.services, "shards": len(found.shards)}
+        raw.meta["heavy"] = {"series": found.series, "services": found.services, "shards": len(found.shards)}
         if not found.shards:
             return None
+        rules = whole[0].query.rule_family in recorded
         return _Split(run, found, whole, rules, lanes=heavy_factor(whole, self.concurrency))
 
     def _jobs(self, ctx: FetchContext, recorded: frozenset[str]) -> list[_Job]:
