@@ -111,7 +111,7 @@ def test_a_server_too_slow_for_the_quantiles_is_given_up_on_within_the_deadline(
 def test_a_failed_shard_costs_the_whole_latency_and_stops_the_rest() -> None:
     # p99's shards time out (their server limit): a partial quantile would judge some services
     # and skip the others, so no more quantile shards are sent; the cheap queries still answer.
-    with analytic_server(slow={"histogram_quantile(0.99,": 3.0}) as srv:
+    with analytic_server(slow={"histogram_quantile(0.99, sum by (le, reporter": 3.0}) as srv:
         collector, config = _collector(srv.url, timeout="500ms")
         collector.shard_series = 4 * BUCKETS
         (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config,  # type: ignore[arg-type]
