@@ -53,7 +53,8 @@ def source_options(fn: F) -> F:
     fn = click.option("--timeout", "timeout", metavar="DURATION", default=None,
                       help="Deadline for the whole run of a live collection, counted from the start "
                            "and printing included: collection stops early enough to leave a tenth "
-                           "of it (0.2-5 s) for diagnosing and printing, and sources that have not "
+                           "of it (0.2-5 s; a quarter, at most 60 s, when the whole mesh is diagnosed "
+                           "or printed) for diagnosing and printing, and sources that have not "
                            "answered by then are reported 'could not check'. A run still diagnosing "
                            "or printing at the deadline stops there with exit code 3 and says so on "
                            "stderr. A replay (--from) is not bounded (default: timeout in the config, "
