@@ -65,7 +65,7 @@ from ..promql import (
     scope_matchers,
     series_step_s,
 )
-from .heavy import SHARD_SERIES, Census, Shard, Shards, census, merge
+from .heavy import BUCKETS, SHARD_SERIES, Census, Shard, Shards, census, merge
 from .history_scope import failing
 from .history_scope import matchers as history_matchers
 from .labels import KIND
@@ -195,10 +195,19 @@ class PrometheusCollector:
 
     def _split(self, run: _Run, raw: RawSource, rates: Payload, whole: list[_Job],
                recorded: frozenset[str]) -> _Split | None:
-        """The heavy mesh-wide jobs split into shards (:mod:`.heavy`), or None: the mesh small
-        enough to send them whole, or the request rates did not answer (then whole, as before:
-        the per-query timeouts and the run's deadline still bound them)."""
-        answer = rates.decoded if rates.decoded is not None else None
+        """The heavy mesh-wide jobs as shards (:mod:`.heavy`; one shard, the query as is, on a
+        mesh small enough), with the decision to send them taken from the request rates'
+        answer; or None when that answer failed for another reason than time (then whole, as
+        before: the per-query timeouts and the run's deadline still bound them)."""
+        rules = whole[0].query.rule_family in recorded
+        lanes = heavy_factor(whole, self.concurrency)
+        if "timed_out" in rates.meta:
+            # The cheap query alone could not finish: the quantiles read twenty times as many series.
+            split = _Split(run, Census(0, 0, (Shard("", 0),)), whole, rules, lanes)
+            split.shards.give_up(f"the request rates alone timed out after {rates.meta['timed_out']:g} s, and the "
+                                 f"mesh-wide quantiles read {BUCKETS} times as many series")
+            return split
+        answer = rates.decoded
         if not rates.ok or not isinstance(answer, dict):
             return None
         try:
@@ -206,10 +215,9 @@ class PrometheusCollector:
         except (ValueError, KeyError, TypeError, IndexError):
             return None
         raw.meta["heavy"] = {"series": found.series, "services": found.services, "shards": len(found.shards)}
-        if not found.shards:
-            return None
-        rules = whole[0].query.rule_family in recorded
-        return _Split(run, found, whole, rules, lanes=heavy_factor(whole, self.concurrency))
+        split = _Split(run, found, whole, rules, lanes)
+        split.shards.foresee(rates.elapsed_s, len(answer["result"]))
+        return split
 
     def _jobs(self, ctx: FetchContext, recorded: frozenset[str]) -> list[_Job]:
         phases = {"graph": (GRAPH,), "scoped": (SCOPED,)}.get(ctx.phase, (GRAPH, SCOPED))
@@ -392,7 +400,7 @@ class _Split:
         # check) after them.
         for shard_no, shard in enumerate(found.shards):
             for j in sorted(whole, key=lambda j: j.key.startswith("range:")):
-                scope = (shard.matchers,)
+                scope = (shard.matchers,) if shard.matchers else ()
                 promql = (j.query.render(window, recorded=recorded, scope=scope) if j.key.startswith("query:")
                           else render_range(j.query.name, run.ctx.window_s, recorded=recorded, scope=scope))
                 key = f"{j.key}#{shard_no + 1}"
@@ -418,14 +426,15 @@ class _Split:
         to give up when it gave up, else the first shard's error."""
         kind = "vector" if job.key.startswith("query:") else "matrix"
         url = f"{self.run.url}/api/v1/{'query' if kind == 'vector' else 'query_range'}"
+        params = {**(parts[0].params if parts else {}), "query": job.promql}
         if all(p.ok for p in parts):
-            payload = merge(job.key, url, {"query": job.promql}, parts, kind, _text)
+            payload = merge(job.key, url, params, parts, kind, _text)
         else:
             failed = next(p for p in parts if not p.ok)
             stopped = self.shards.go_on(kind == "vector")
             error = self.shards.reason(stopped) if stopped is not None else str(failed.error)
             # A reason of the whole run, said once for every query it cost (see normalize).
-            payload = Payload(key=job.key, url=url, params={"query": job.promql}, error=error,
+            payload = Payload(key=job.key, url=url, params=params, error=error,
                               meta={"shards": [p.params.get("query", "") for p in parts],
                                     "whole_reason": stopped is not None})
             if "timed_out" in failed.meta:

@@ -72,8 +72,8 @@ class Shard:
 
 @dataclass(frozen=True)
 class Census:
-    """What the probe found: bucket series in all (M), services (N), and the shards (empty:
-    small enough to send the heavy queries whole)."""
+    """Bucket series in all (M), services (N), and the shards (one with no matchers: small
+    enough to send the heavy queries whole)."""
 
     series: int
     services: int
@@ -93,7 +93,7 @@ def census(result: Iterable[dict[str, Any]], limit: int = SHARD_SERIES, buckets:
     total = sum(sum(names.values()) for names in per_ns.values())
     services = sum(len(names) for names in per_ns.values())
     if total <= limit:
-        return Census(total, services)
+        return Census(total, services, (Shard("", total),))  # one shard: the whole query as is
     whole: list[tuple[int, str]] = []  # (series, namespace)
     shards: list[Shard] = []
     for ns, names in per_ns.items():
@@ -152,36 +152,56 @@ class Shards:
         self._pending = {k: found.series * n for k, n in queries.items()}
         self._spent = dict.fromkeys(queries, 0.0)
         self._read = dict.fromkeys(queries, 0)
-        self._stopped: dict[bool, str] = {}
+        self._stopped: dict[bool, str] = {}  # a kind stopped by one of its shards failing
+        self._gave_up: str | None = None  # everything stopped: it cannot finish in time
 
     def go_on(self, instant: bool = True) -> str | None:
         """None to send the next shard of this kind, else why not."""
         with self._lock:
-            return self._stopped.get(True) or self._stopped.get(instant)
+            return self._gave_up or self._stopped.get(instant)
+
+    def give_up(self, why: str) -> None:
+        """Send no more heavy shards, of either kind."""
+        with self._lock:
+            self._gave_up = self._gave_up or why
+
+    def foresee(self, elapsed_s: float, series: int) -> None:
+        """Before any heavy query is sent: the request rates' answer took ``elapsed_s`` for
+        ``series`` series (client side: the transfer and decoding included, so this errs on
+        the long side); the quantiles read the census's bucket series at that pace, ``lanes``
+        at a time. Give up at once when that is more than the time left."""
+        pace = elapsed_s / max(1, series)
+        self._check(pace * self._pending.get(True, 0) / self.lanes, "at the request rates' pace")
+
+    def _check(self, needed: float, how: str) -> None:
+        left = self.left_s()
+        if needed > left:
+            self.give_up(f"mesh-wide quantiles over {self.census.series} series exceed the deadline "
+                         f"(about {needed:.0f} s {how}, {max(0.0, left):.0f} s left)")
 
     def answered(self, payload: Payload, shard: Shard, instant: bool) -> None:
-        """One shard came back: a failure stops the rest of its kind; an answer updates the
-        pace, and the rest of its kind stops when it cannot finish in the time left."""
+        """One shard came back: a failure stops the rest of its kind (that data is lost
+        anyway); an instant quantile's answer updates the pace, and everything stops when the
+        rest cannot finish in the time left."""
         with self._lock:
-            if instant in self._stopped:
+            if self._gave_up or instant in self._stopped:
                 return
             if not payload.ok:
                 self._stopped[instant] = f"a part of the mesh-wide quantiles failed ({payload.error})"
+                return
+            if not instant:
                 return
             self._spent[instant] += payload.elapsed_s
             self._read[instant] += shard.series
             self._pending[instant] -= shard.series
             pace = self._spent[instant] / max(1, self._read[instant])  # s per series, shards in flight
             needed = pace * self._pending[instant] / self.lanes
-            left = self.left_s()
-            if needed > left:
-                self._stopped[instant] = (
-                    f"mesh-wide quantiles over {self.census.series} series exceed the deadline "
-                    f"(about {needed:.0f} s more at this server's pace, {max(0.0, left):.0f} s left)")
+        self._check(needed, "more at this server's pace")
 
     def reason(self, why: str) -> str:
         """The error every heavy query gets once the run gave up on them."""
-        return f"latency for {self.census.services} services — {why}; {RULES_HINT}"
+        services = f" for {self.census.services} services" if self.census.services else ""
+        return f"latency{services} — {why}; {RULES_HINT}"
 
 
 def merge(key: str, url: str, params: dict[str, Any], parts: list[Payload], kind: str,
