@@ -187,7 +187,7 @@ class Shards:
             if self._gave_up or instant in self._stopped:
                 return
             if not payload.ok:
-                self._stopped[instant] = f"a part of the mesh-wide quantiles failed ({payload.error})"
+                self._stopped[instant] = f"a mesh-wide quantile query failed ({payload.error})"
                 return
             if not instant:
                 return
