@@ -9,7 +9,9 @@ concurrently, each with its own timeout, so one slow query costs only its own da
 * the heavy mesh-wide queries (over the duration histogram: the three latency quantiles and the
   p99 sparkline of a ``--all``, a dashboard or a snapshot) run together and share the server, so
   each gets the per-query timeout once for every heavy query beside it (:func:`heavy_factor`);
-  the run's deadline still bounds them;
+  the run's deadline still bounds them. They wait for the request rates' answer, which says how
+  many bucket series they read and at what pace the server reads: on a big mesh they are split
+  into shards, or not sent at all when they cannot finish before the deadline (:mod:`.heavy`);
 * only a failure to connect (refused, host name not found, no answer to the TCP handshake)
   marks the server unreachable: the queries not yet sent are then recorded as "not sent";
 * nothing is sent once the run's deadline (``ctx.deadline``) has passed, and no query waits
