@@ -154,11 +154,14 @@ def _index(bundle: Bundle, *, packed: bool = False) -> tuple[dict[str, Any], dic
     return index, files
 
 
-def write_bundle(bundle: Bundle, path: str | Path) -> Path:
-    """Write a directory, or a ``.tar.gz`` when the path ends so. Atomic for archives."""
+def write_bundle(bundle: Bundle, path: str | Path, *, packed: bool | None = None) -> Path:
+    """Write a directory, or a ``.tar.gz`` when the path ends so. Atomic for archives.
+
+    ``packed``: the layout (default: packed for an archive, one file per body for a directory);
+    ``packed=False`` writes an archive that meshobs releases before the packed layout can read."""
     path = Path(path)
     archive = path.name.endswith((".tar.gz", ".tgz"))
-    index, files = _index(bundle, packed=archive)
+    index, files = _index(bundle, packed=archive if packed is None else packed)
     files["bundle.json"] = (json.dumps(index, indent=1, sort_keys=False) + "\n").encode("utf-8")
     if archive:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,6 @@ is a bad bundle, so what a replay decodes never exceeds what the archive holds."
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 from datetime import UTC, datetime
@@ -25,14 +24,7 @@ from meshobs.raw import Payload, RawSource
 
 def _old_archive(bundle: Bundle, path: Path) -> Path:
     """The archive meshobs wrote before packing: one member per body, format /1."""
-    index, files = bundle_mod._index(bundle, packed=False)
-    files["bundle.json"] = (json.dumps(index, indent=1) + "\n").encode()
-    with tarfile.open(path, "w:gz") as tar:
-        for name in ["bundle.json", *(n for n in files if n != "bundle.json")]:
-            info = tarfile.TarInfo(name)
-            info.size = len(files[name])
-            tar.addfile(info, io.BytesIO(files[name]))
-    return path
+    return write_bundle(bundle, path, packed=False)
 
 
 def _members(path: Path) -> list[str]:
