@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import gc
 import json
 import os
@@ -71,6 +72,11 @@ RESULTS = Path(__file__).parent / "results"
 TICK_S = 0.010
 KEY_EVERY_S = 0.050
 IDLE_S = 4.0
+# --stalls: a key that has waited this long has every thread's stack dumped (and again every
+# STALL_S while it waits) by faulthandler's watchdog, a C thread that needs no GIL: it sees what
+# the worker is doing while the UI thread cannot run.
+STALL_S = 0.060
+STALLS: Any = None  # the open dump file while --stalls is on
 
 
 # The diagnosis's own message (absent before the two-stage render: then one message per load).
@@ -201,11 +207,19 @@ class Probe:
             key = events.Key("down" if down else "up", None)
             key.set_sender(self.app)
             sent = time.perf_counter()
+            if STALLS is not None:
+                STALLS.write(f"=== key {len(self.latencies)} sent {sent:.4f}\n")
+                STALLS.flush()
+                faulthandler.dump_traceback_later(STALL_S, repeat=True, file=STALLS)
             self.app._driver.send_message(key)  # as a terminal delivers it
             while table.cursor_row == before and self._running:
                 await asyncio.sleep(0.001)
+            if STALLS is not None:
+                faulthandler.cancel_dump_traceback_later()
             if table.cursor_row != before:
                 self.latencies.append(time.perf_counter() - sent)
+                if STALLS is not None:
+                    STALLS.write(f"=== waited {(time.perf_counter() - sent) * 1000:.1f} ms\n")
             down = not down
             await asyncio.sleep(KEY_EVERY_S)
 
@@ -223,14 +237,38 @@ class Probe:
             await keys
         lat = sorted(self.latencies)
         gaps = [g - TICK_S for g in self.gaps]
-        return {"keys": len(lat),
+        return {"keys": len(lat), "latencies_ms": [round(x * 1000, 1) for x in self.latencies],
                 "key_latency_median_ms": round(statistics.median(lat) * 1000, 1) if lat else None,
                 "key_latency_p95_ms": round(lat[int(0.95 * (len(lat) - 1))] * 1000, 1) if lat else None,
                 "key_latency_max_ms": round(lat[-1] * 1000, 1) if lat else None,
                 "max_tick_gap_ms": round(max(gaps) * 1000, 1) if gaps else None}
 
 
-async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dict[str, Any]:
+class BenchLoader(SnapshotLoader):
+    """The bench's loader for ``--process``: it must pickle, so it reads the cached generated
+    bundle and builds the snapshot in the load process on its first load (then each refresh
+    busier, as the thread mode's ``produce``)."""
+
+    def __init__(self, size: int, cache: Path) -> None:
+        super().__init__(self._produce, live=True, description="bench")
+        self.size, self.cache, self.calls = size, cache, 0
+        self.snapshot: MeshSnapshot | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"size": self.size, "cache": self.cache}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["size"], state["cache"])  # type: ignore[misc]
+
+    def _produce(self) -> MeshSnapshot:
+        if self.snapshot is None:
+            self.snapshot = build_snapshot(generated(self.size, self.cache), origin=f"demo:generated-{self.size}")
+        self.calls += 1
+        return self.snapshot if self.calls == 1 else busier(self.snapshot, 1.0 + self.calls / 10)
+
+
+async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool,
+                  process: tuple[int, Path] | None = None) -> dict[str, Any]:
     calls = [0]
     answered: list[float] = []  # when the loader returned each snapshot: the sources' answer
 
@@ -240,7 +278,12 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
         answered.append(time.perf_counter())
         return out
 
-    app = TimedApp(SnapshotLoader(produce, live=True, description="bench"), refresh_s=0, diagnose=diagnose)
+    loader = BenchLoader(*process) if process else SnapshotLoader(produce, live=True, description="bench")
+    app = TimedApp(loader, refresh_s=0, diagnose=diagnose, process=process is not None)
+
+    def answer() -> float:
+        """When the sources answered the load on screen (the load process says when)."""
+        return app.analysis.timings["loaded_at"] if process else answered[-1]  # type: ignore[union-attr]
     app.ui_times, app.ui_cpu, app.slices, app.posted = [], [], [], []
     untime_slices = time_slices(app)
     gc_pauses = GcPauses()
@@ -264,11 +307,12 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
         # "After the first answer": from the first load reaching the UI (posted by the worker),
         # and from the sources' answer (the loader returned the snapshot).
         out["first_render_after_load_s"] = done - app.posted[0]
-        out["first_render_after_sources_s"] = done - answered[0]
+        first_answer = answer()
+        out["first_render_after_sources_s"] = done - first_answer
         while app.loading or not table_full():  # the diagnosis, then its rows
             await asyncio.sleep(0.002)
         found = time.perf_counter()
-        out["findings_after_sources_s"] = found - answered[0]
+        out["findings_after_sources_s"] = found - first_answer
         out["first_worker"] = app.analysis.timings
         out["first_diagnosed_counts"] = app.analysis.counts
         await pilot.pause()
@@ -288,10 +332,10 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
                 app.action_refresh()
                 while app.loads == before or not table.settled:
                     await asyncio.sleep(0.005)
-                numbers_times.append(time.perf_counter() - answered[-1])
+                numbers_times.append(time.perf_counter() - answer())
                 while app.loading or not table.settled:
                     await asyncio.sleep(0.005)
-                findings_times.append(time.perf_counter() - answered[-1])
+                findings_times.append(time.perf_counter() - answer())
                 await pilot.pause()
                 refresh_times.append(time.perf_counter() - t)
                 workers.append(app.analysis.timings)  # type: ignore[union-attr]
@@ -312,15 +356,17 @@ async def run_app(snapshot: MeshSnapshot, refreshes: int, diagnose: bool) -> dic
         out["ui_slices_cpu_total_ms"] = [round(sum(s) * 1000, 1) for s in app.slices]
         out["rows"] = len(app.analysis.rows)
         out["memory_rss_mb_frozen_tracked_gc_on"] = memory
+        if app.load_process is not None:
+            out["load_process_rss_mb"] = rss_mb(app.load_process.process.pid)
     gc.callbacks.remove(gc_pauses)
     untime_slices()
     out["gc"] = gc_pauses.summary()
     return out
 
 
-def rss_mb() -> float:
-    """This process's resident set size now, in MB (Linux)."""
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
+def rss_mb(pid: int | None = None) -> float:
+    """This process's (or ``pid``'s) resident set size now, in MB (Linux)."""
+    pages = int(Path(f"/proc/{pid or 'self'}/statm").read_text().split()[1])
     return round(pages * os.sysconf("SC_PAGE_SIZE") / 1e6, 1)
 
 
@@ -336,15 +382,34 @@ def generated(size: int, cache: Path | None) -> Any:
     return bundle
 
 
-def bench(size: int, refreshes: int, diagnose: bool, cache: Path | None, runs: int = 1) -> dict[str, Any]:
+BUCKETS_MS = (10, 25, 50, 100, 200)
+
+
+def wait_buckets(waits_ms: list[float]) -> dict[str, int]:
+    """How many key waits fell under each bound (and above the last): the shape, not one max."""
+    out: dict[str, int] = {}
+    low = 0
+    for high in BUCKETS_MS:
+        out[f"{low}-{high}"] = sum(1 for w in waits_ms if low <= w < high)
+        low = high
+    out[f">{low}"] = sum(1 for w in waits_ms if w >= low)
+    return out
+
+
+def bench(size: int, refreshes: int, diagnose: bool, cache: Path | None, runs: int = 1,
+          process: bool = False) -> dict[str, Any]:
     load_before = os.getloadavg()
     t = time.perf_counter()
     bundle = generated(size, cache)
-    snapshot = build_snapshot(bundle, origin=f"demo:generated-{size}")
+    # --process: the load process builds the snapshot; this process (the UI's) must not hold it.
+    snapshot: Any = None if process else build_snapshot(bundle, origin=f"demo:generated-{size}")
+    del bundle
+    gc.collect()
     build_s = time.perf_counter() - t
     each = []
     for _ in range(runs):
-        each.append(asyncio.run(run_app(snapshot, refreshes, diagnose)))
+        each.append(asyncio.run(run_app(snapshot, refreshes, diagnose,
+                                        (size, cache) if process and cache is not None else None)))
         gc.collect()
     result = dict(each[len(each) // 2])  # the details (UI slices, GC) of one run
     med = statistics.median
@@ -361,6 +426,7 @@ def bench(size: int, refreshes: int, diagnose: bool, cache: Path | None, runs: i
         "key_latency_p95_ms": round(med(b["key_latency_p95_ms"] for b in busy), 1),
         "key_latency_max_ms": max(b["key_latency_max_ms"] for b in busy),
         "max_tick_gap_ms": max(b["max_tick_gap_ms"] for b in busy),
+        "distribution_ms": wait_buckets([x for b in busy for x in b.get("latencies_ms", [])]),
         "runs": busy}
     idle = [r["idle"] for r in each]
     result["idle"] = {"keys": sum(i["keys"] for i in idle),
@@ -451,12 +517,27 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="app runs per size (the page quotes medians)")
     parser.add_argument("--out", default="dashboard",
                         help="results file name in benchmarks/results, or a path (without .md/.json)")
+    parser.add_argument("--process", action="store_true",
+                        help="loads built in the dashboard's load process (needs --cache: it reads the bundle)")
+    parser.add_argument("--switch-interval", type=float,
+                        help="sys.setswitchinterval for the run (s; Python's default is 0.005)")
+    parser.add_argument("--stalls", type=Path,
+                        help="dump every thread's stack into this file while a key waits > 60 ms")
     args = parser.parse_args()
+    if args.process and args.cache is None:
+        parser.error("--process needs --cache (the load process reads the generated bundle from it)")
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
+    if args.stalls:
+        global STALLS
+        STALLS = args.stalls.open("w")
     results = []
     for size in args.sizes:
-        r = bench(size, args.refreshes, size <= args.no_diagnose_above, args.cache, args.runs)
+        r = bench(size, args.refreshes, size <= args.no_diagnose_above, args.cache, args.runs, args.process)
+        r["process"] = args.process
         if args.label:
             r["label"] = args.label
+        r["switch_interval_s"] = sys.getswitchinterval()
         print(json.dumps(r, default=str), flush=True)
         results.append(r)
     out = Path(args.out) if "/" in args.out else RESULTS / args.out

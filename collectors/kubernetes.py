@@ -25,6 +25,7 @@ import yaml
 
 from meshobs.collectors.base import FetchContext, NormalizeContext
 from meshobs.collectors.http import TooLarge, mb, read_capped, seconds
+from meshobs.collectors.k8s_import import lazy_kubernetes
 from meshobs.collectors.k8s_meshconfig import kept_fields
 from meshobs.collectors.k8s_minimise import minimise_body, minimise_document
 from meshobs.collectors.k8s_objects import ALL_NAMESPACES, flatten_objects, objects_to_part
@@ -121,6 +122,7 @@ def load_configuration(kubeconfig: str | None, context: str | None) -> tuple[Any
     message that names the file and never quotes credentials. Shared by the Kubernetes
     collector and the Envoy port-forward transport so both pick the same cluster.
     """
+    lazy_kubernetes()  # the library without its model classes (k8s_import): 0.2 s of every run
     from kubernetes import client
     from kubernetes import config as kconfig
     from kubernetes.config.config_exception import ConfigException
@@ -180,6 +182,7 @@ class KubernetesCollector:
     # -- configuration -------------------------------------------------------------------
     def load(self) -> tuple[Any, str, str]:
         """(ApiClient, context name, server URL) the way kubectl picks them."""
+        lazy_kubernetes()
         from kubernetes import client
 
         cfg, context = load_configuration(self.kubeconfig, self.context)

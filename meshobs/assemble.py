@@ -78,6 +78,8 @@ def dedupe_node_edges(edges: list[Edge]) -> list[Edge]:
     TargetVirtualService) already has the same caller -> node traffic addressed to the virtual
     service: X-Ray knows only nodes, so its edge would count the same requests twice and invent
     a service named after the node."""
+    if not any(_is_node_edge(e) for e in edges):
+        return list(edges)  # an Istio mesh's (no virtual nodes): nothing to drop, no pairs to build
     richer = {(e.source, e.destination_workload) for e in edges
               if e.destination_workload is not None and not _is_node_edge(e)}
     return [e for e in edges if not (_is_node_edge(e) and (e.source, e.destination_workload) in richer)]
@@ -170,10 +172,12 @@ def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str
     # Edges: primary sources (metrics) first; secondary ones (Jaeger dependencies, marked by
     # protocol "dependency") only where no primary edge joins the same pair.
     primary = [e for e in part.edges if e.protocol != "dependency"]
-    pairs = {(e.source_service or e.source, e.destination) for e in primary}
-    pairs |= {(e.source, e.destination) for e in primary}
-    edges = primary + [e for e in part.edges if e.protocol == "dependency"
-                       and (e.source_service or e.source, e.destination) not in pairs]
+    edges = primary
+    if len(primary) < len(part.edges):  # the pairs only when there are dependencies to weigh
+        pairs = {(e.source_service or e.source, e.destination) for e in primary}
+        pairs |= {(e.source, e.destination) for e in primary}
+        edges = primary + [e for e in part.edges if e.protocol == "dependency"
+                           and (e.source_service or e.source, e.destination) not in pairs]
     edges = dedupe_node_edges(edges)
 
     # Nodes implied by edges (a service seen only in metrics is still in the graph).

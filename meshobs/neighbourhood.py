@@ -20,9 +20,8 @@ phase then collects Envoy, traces, latency and configuration for this set only.
 
 from __future__ import annotations
 
+from meshobs.callgraph import callees_of, downstream
 from meshobs.collectors.base import Scope
-from meshobs.engine import callees_of
-from meshobs.engine.ranking import downstream
 from meshobs.model import MeshSnapshot, ServiceRef, WorkloadRef
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 from datetime import UTC, datetime
 
 import pytest
@@ -78,6 +79,15 @@ def test_model_is_immutable() -> None:
         cr.spec["hosts"] = []  # type: ignore[index]
     assert isinstance(cr.spec["hosts"], tuple)
     assert json.loads(json.dumps(cr.spec)) == {"hosts": ["cart"], "http": [{"route": []}]}
+
+
+def test_frozen_specs_pickle_and_stay_frozen() -> None:
+    """The dashboard's load process sends findings and views (which hold specs) pickled."""
+    spec = freeze({"hosts": ["cart"], "http": [{"route": [{"weight": 90}]}]})
+    back = pickle.loads(pickle.dumps(spec))
+    assert back == spec and type(back) is type(spec) and type(back["http"][0]) is type(spec)
+    with pytest.raises(TypeError):
+        back["hosts"] = []
 
 
 def test_assembly_merges_duplicate_nodes() -> None:

@@ -195,3 +195,26 @@ def test_settling_while_a_worker_builds_collects_nothing() -> None:
         gc.callbacks.remove(record)
     assert started == [] and policy.freezes == 1
     assert gc.get_threshold() == before and not policy.held
+
+
+def test_with_the_load_process_full_collections_stay_off_and_run_every_n_loads() -> None:
+    """The load process's UI (``collect_every``): no automatic full collection for the app's
+    life, one explicit unfreeze-and-collect of the UI's own heap every n loads shown."""
+    from meshobs.tui.gc_policy import NO_FULL, FullCollections
+
+    policy, before = FullCollections(collect_every=2), gc.get_threshold()
+    junk = _Junk()
+    ref = weakref.ref(junk)
+    policy.hold()
+    try:
+        policy.settled()  # freezes the junk's cycle
+        del junk
+        assert policy.held and gc.get_threshold()[2] == NO_FULL and policy.full_collections == 0
+        assert ref() is not None  # frozen: only the periodic collection frees it
+        policy.settled()
+        assert policy.full_collections == 1 and ref() is None
+        assert policy.held and gc.get_threshold()[2] == NO_FULL
+    finally:
+        policy.release()
+        gc.unfreeze()
+    assert gc.get_threshold() == before and not policy.held

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import events, work
 from textual.actions import SkipAction
@@ -45,12 +46,21 @@ from .widgets.prompt import Prompt
 from .widgets.source_bar import SourceBar
 from .widgets.status_line import StatusLine
 
+if TYPE_CHECKING:
+    from .load_process import LoadProcess
+
 Clock = Callable[[], datetime]
 # How long the diagnosis waits for the overview to show a load's rows before it starts. Run
 # side by side, the diagnosis (pure Python, holding the GIL) slowed the table's time slices
 # tenfold: every turn of the event loop waits for the GIL (1,000 rows took 2.8-4 s instead of
 # 0.2-0.6 s, load average 12). The wait is bounded: a stalled UI never stalls the diagnosis.
 TABLE_FIRST_S = 2.0
+# With the load process: every this many loads shown (two per refresh: numbers, then findings)
+# the UI unfreezes and collects its own heap (the cyclic garbage Textual leaves, frozen with
+# each settled load; see gc_policy.py). Each such collection walks the whole UI heap: at 1,000
+# services ~100 ms of CPU every 2 loads shown, 230-290 ms every 10 (benchmarks/results/
+# dashproc.md): the rarer one costs less in all and interrupts less often.
+UI_COLLECT_EVERY = 10
 
 
 def _now() -> datetime:
@@ -65,9 +75,13 @@ class MeshobsApp(App[None]):
 
     def __init__(self, loader: Loader, *, refresh_s: float = 10.0, clock: Clock = _now,
                  diagnose: bool = True, save_dir: Path | None = None,
-                 keymap: Mapping[str, str] | None = None) -> None:
+                 keymap: Mapping[str, str] | None = None, process: bool = False) -> None:
         super().__init__()
         self.loader, self.refresh_s, self.clock, self.diagnose = loader, refresh_s, clock, diagnose
+        # ``process``: loads are built in a process of their own (load_process.py), which
+        # keeps the model; this process renders. Else in thread workers here.
+        self.load_process: LoadProcess | None = None
+        self._process_loader = loader if process else None
         self.save_dir = save_dir
         self.keys: dict[str, str] = dict(keymap or {})
         self.analysis: Analysis | None = None
@@ -87,7 +101,7 @@ class MeshobsApp(App[None]):
         self.stale_since: datetime | None = None
         self.failed_attempt: list[SourceStatus] = []  # the statuses of that failed refresh
         # No automatic full collection while a load is being shown (see gc_policy.py).
-        self.full_gc = FullCollections()
+        self.full_gc = FullCollections(UI_COLLECT_EVERY if process else 0)
 
     async def on_event(self, event: events.Event) -> None:
         # Keys a focused prompt understands are taken now, in order (see widgets/prompt.py).
@@ -99,8 +113,17 @@ class MeshobsApp(App[None]):
 
     def on_unmount(self) -> None:
         self.full_gc.release()  # the thresholds are the process's, not the app's
+        if self.load_process is not None:
+            self.load_process.close()
 
     def on_mount(self) -> None:
+        if self._process_loader is not None:
+            from .load_process import LoadProcess
+
+            self.load_process = LoadProcess(self._process_loader, self.diagnose)
+            self.loader = self.load_process.loader
+            self.load_process.start(self.post_message)
+            self.full_gc.hold()  # for the app's life (see gc_policy.FullCollections)
         if self.keys:
             self.set_keymap(self.keys)
         self.push_screen(OverviewScreen())
@@ -120,6 +143,9 @@ class MeshobsApp(App[None]):
         self.load_seq += 1
         self.loading, self.diagnosing = True, False
         self.update_status()
+        if self.load_process is not None:
+            self.load_process.load(self.load_seq)  # superseded loads are dropped by seq, as below
+            return
         # Handed over in a list the worker empties: a reference kept in the worker's arguments
         # would outlive the release thread's teardown of the old load (see release.py).
         self.load_data(self.load_seq, [self.analysis] if self.analysis is not None else [])
@@ -415,7 +441,7 @@ class MeshobsApp(App[None]):
             self.push_screen(FindingsScreen())
 
     def action_save(self) -> None:
-        if self.analysis is None or self.analysis.bundle is None:
+        if self.analysis is None or (self.analysis.bundle is None and self.analysis.remote is None):
             self.notify("nothing to save yet", severity="warning")
             return
         stamp = self.clock().strftime("%Y%m%dT%H%M%SZ")
@@ -424,17 +450,16 @@ class MeshobsApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="save", description="save")
     def save_bundle(self, analysis: Analysis, path: Path) -> None:
-        from meshobs.bundle import write_bundle
-
-        assert analysis.bundle is not None
-        written = write_bundle(analysis.bundle, path)
+        written = analysis.views(self.loader).save(path)
         self.call_from_thread(self.notify, f"saved the snapshot to {written.name} "
                                            f"(replay: meshobs dashboard --from {written.name})")
 
 
 def make_app(from_path: str | None = None, config_path: str | None = None, *, loader: Loader | None = None,
              refresh_s: float = 10.0, clock: Clock = _now, diagnose: bool = True,
-             save_dir: Path | None = None, keymap: Mapping[str, str] | None = None) -> MeshobsApp:
-    """The dashboard for ``--from``/``--config`` (or an explicit ``loader``), as the CLI runs it."""
+             save_dir: Path | None = None, keymap: Mapping[str, str] | None = None,
+             process: bool = False) -> MeshobsApp:
+    """The dashboard for ``--from``/``--config`` (or an explicit ``loader``), as the CLI runs it
+    (``process``: loads built in a process of their own; the loader must pickle)."""
     return MeshobsApp(loader or SourceLoader(from_path, config_path, clock=clock), refresh_s=refresh_s,
-                      clock=clock, diagnose=diagnose, save_dir=save_dir, keymap=keymap)
+                      clock=clock, diagnose=diagnose, save_dir=save_dir, keymap=keymap, process=process)

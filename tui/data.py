@@ -31,6 +31,7 @@ from .release import release
 from .sources import SourceEntry, Stale, source_board
 from .timerange import TimeRange
 from .viewmodel import FindingRow, ServiceRow, finding_rows, overview_rows
+from .views import Views, ViewSource
 
 
 class Loader(Protocol):
@@ -281,6 +282,18 @@ class Analysis:
     counts: str = ""
     diagnosis: str = DIAGNOSED
     diagnosis_error: str = ""
+    can_fetch: bool = False  # a pod's Envoy can be fetched on demand (the loader has an Envoy source)
+    # Set in the UI process when the load process holds the model: the screens' views come from there.
+    remote: ViewSource | None = None
+    # Set by the load process (see load_process.for_ui), which keeps the diagnosis itself:
+    # whether there is one, and what the UI needs of its loader (live, description, intended paths).
+    has_report: bool = False
+    loader_state: tuple[bool, str, list[str]] | None = None
+
+    def views(self, loader: Loader) -> ViewSource:
+        """Where a screen gets the views beyond the overview's rows: this load's model, here
+        or in the load process."""
+        return self.remote if self.remote is not None else Views(self, loader)
 
     @property
     def pending(self) -> bool:
@@ -290,7 +303,7 @@ class Analysis:
     @property
     def from_previous(self) -> bool:
         """The findings shown are the previous refresh's (this one's diagnosis still runs)."""
-        return self.pending and self.report is not None
+        return self.pending and (self.report is not None or self.has_report)
 
     def statuses_now(self) -> list[SourceStatus]:
         """Each source as it fared on this load (a source shown from an earlier answer failed)."""
@@ -360,14 +373,15 @@ def numbers(loader: Loader, diagnose: bool = True, previous: Analysis | None = N
     stale = loader.stale()
     # Sources shown from an earlier answer did not answer now: if that is all of them, nothing did.
     fresh = [s for s in snapshot.sources if s.name not in stale]
+    # loaded_at: when the sources answered (perf_counter: one clock for every process on Linux).
     return Analysis(snapshot, bundle, carried, rows, findings,
-                    {"load_s": t1 - t0, "rows_s": t2 - t1},
+                    {"load_s": t1 - t0, "rows_s": t2 - t1, "loaded_at": t1},
                     stale=stale, answered=answered(snapshot) and (not snapshot.sources or
                                                                   any(s.state is not SourceState.ERROR
                                                                       for s in fresh)),
                     links=loader.links(), time_range=loader.time_range(),
                     board=source_board(snapshot.sources, stale), counts=health_counts(rows),
-                    diagnosis=PENDING if diagnose else NOT_DIAGNOSED)
+                    diagnosis=PENDING if diagnose else NOT_DIAGNOSED, can_fetch=loader.envoy_access() is not None)
 
 
 def diagnosed(loader: Loader, first: Analysis) -> Analysis:

@@ -128,6 +128,9 @@ class PortForwardTransport:
         return f"{self.target.namespace}/{self.target.pod}:{self.target.port}"
 
     def _open_forward(self) -> Any:
+        from meshobs.collectors.k8s_import import lazy_kubernetes
+
+        lazy_kubernetes()
         from kubernetes import client
         from kubernetes.stream import portforward
 

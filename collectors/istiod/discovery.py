@@ -71,6 +71,9 @@ class KubernetesDiscovery:
         self.ready_port, self.debug_port = ready_port, debug_port
 
     def __call__(self, timeout_s: float) -> tuple[list[Replica], Payload]:
+        from ..k8s_import import lazy_kubernetes
+
+        lazy_kubernetes()
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 

@@ -47,6 +47,7 @@ def dashboard(from_path: str | None, config_path: str | None, timeout: str | Non
     from meshobs.tui.app import make_app
     from meshobs.tui.data import SourceLoader
 
-    # --timeout bounds each live refresh's collection.
+    # --timeout bounds each live refresh's collection. Loads are built in a process of their
+    # own, so collecting and diagnosing never hold the UI's GIL (tui/load_process.py).
     make_app(loader=SourceLoader(from_path, config_path, timeout=timeout), refresh_s=refresh_s,
-             keymap=keymap).run()
+             keymap=keymap, process=True).run()

@@ -82,25 +82,31 @@ def resolve(snapshot: object, name: str, namespace: str | None) -> object:
     raise UsageError(f"unknown service {name!r}{where}{hint}")
 
 
-def scoped_question(service: str, namespace: str | None) -> Callable[[MeshSnapshot], Scope | None]:
+def scoped_question(service: str, namespace: str | None,
+                    asked: Callable[[], None] | None = None) -> Callable[[MeshSnapshot], Scope | None]:
     """What a live ``diagnose SERVICE`` asks of the graph phase: resolve the name (an unknown
     one is a usage error before anything heavy is fetched), then the neighbourhood to collect.
 
     None (collect the rest mesh-wide) when nothing answered, or when no source gave traffic
     edges: without the graph, the callers and callees cannot be told, and narrowing would lose
-    what a mesh-wide collection sees.
+    what a mesh-wide collection sees. ``asked`` is called once the name is resolved, just
+    before the scoped phase starts.
     """
 
     def question(snapshot: MeshSnapshot) -> Scope | None:
-        from meshobs.engine.inputs import answered
+        from meshobs.callgraph import answered
         from meshobs.model import ServiceRef
         from meshobs.neighbourhood import neighbourhood
 
         if not answered(snapshot) or not snapshot.services:
-            return None  # nothing to look the name up in: the diagnosis says "could not check"
-        ref = resolve(snapshot, service, namespace)
-        assert isinstance(ref, ServiceRef)
-        return neighbourhood(snapshot, ref) if snapshot.edges else None
+            scope = None  # nothing to look the name up in: the diagnosis says "could not check"
+        else:
+            ref = resolve(snapshot, service, namespace)
+            assert isinstance(ref, ServiceRef)
+            scope = neighbourhood(snapshot, ref) if snapshot.edges else None
+        if asked is not None:
+            asked()
+        return scope
 
     return question
 
@@ -149,15 +155,15 @@ RENDERERS = {"text": "meshobs.render.text", "json": "meshobs.render.json", "mark
 
 
 def warm_up(output: str) -> threading.Thread:
-    """Import the diagnosis's modules on a daemon thread, started before a live collection.
+    """Import the diagnosis's modules on a daemon thread, started during a live collection.
 
     A live question waits on its backends (Prometheus evaluating, the proxies answering) for a
     good part of its wall time with the interpreter idle; the imports fill those gaps instead of
     running after the last answer. The thread only imports: nothing it runs depends on the run.
     No thread can wait for it while holding an import lock it needs: no collector imports a
     diagnosis module, no check imports the engine, and the main thread starts its own imports
-    of them (the neighbourhood question, then the diagnosis) from outside any import. A module
-    that fails to import fails again, with its error, where it is used.
+    of them (the diagnosis) from outside any import. A module that fails to import fails
+    again, with its error, where it is used.
     """
 
     def run() -> None:
@@ -221,8 +227,15 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
         raise UsageError("pass either a SERVICE or --all, not both")
     from .config_only import configuration_view
 
-    # A live run imports the diagnosis (checks, engine, renderer) while the backends answer.
-    warm = warm_up(output) if from_path is None else None
+    # A live run imports the diagnosis (checks, engine, renderer) while the backends answer:
+    # for one service, once its graph phase is done, in the scoped phase's wait (the graph
+    # phase keeps the interpreter busy: decoding the pods, normalising the edges); for --all,
+    # from the start.
+    warm: list[threading.Thread] = []
+
+    def start_warm_up() -> None:
+        if not warm:
+            warm.append(warm_up(output))
 
     # One question, then the process ends: the cycle collector stays paused throughout. What it
     # would walk is the config, the payloads, the model, millions of findings and results of a
@@ -234,11 +247,13 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
         # all checks, the default, are looked up once the collection is under way.
         checks = selected(check, skip, config_only) if check or skip or config_only else None
         # A live question about one service collects its neighbourhood only (two phases).
-        question = scoped_question(service, namespace) if service else None
+        question = scoped_question(service, namespace, start_warm_up) if service else None
+        if from_path is None and question is None:
+            start_warm_up()
         loaded = load_snapshot(from_path, config_path, window=window, timeout=timeout, question=question,
                                adjust=configuration_view(manifests, config_only, from_path is not None))
-        if warm is not None:
-            warm.join()
+        for thread in warm:
+            thread.join()
         from meshobs.checks.base import Settings
         from meshobs.engine import MeshReport, Report, diagnose_all
         from meshobs.engine import diagnose as run_diagnosis

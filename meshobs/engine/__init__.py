@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from meshobs.callgraph import MAX_DEPTH, callees_of, callers_of, downstream, nearest
 from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE
 from meshobs.checks import registry
 from meshobs.checks.base import Analyzer, AnyCheck, Check, Finding, Settings, finding
-from meshobs.checks.traffic import outbound_edges
 from meshobs.model import MeshSnapshot, ServiceRef, SourceState, WorkloadRef
 from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
@@ -29,7 +29,7 @@ from meshobs.timeline import Timeline, timeline_of
 from .evidence import Related, hop_evidence, hop_failures
 from .inputs import answered, availability
 from .onsets import annotate
-from .ranking import MAX_DEPTH, downstream, nearest, rank
+from .ranking import rank
 from .report import (
     ERROR,
     JUDGED,
@@ -88,24 +88,6 @@ def _source_findings(snapshot: MeshSnapshot) -> list[Finding]:
                     hint="fix the items named in the evidence; the rest of the source was used")
             for s in snapshot.sources if s.problems]
     return out
-
-
-def callees_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:
-    """Services that ``service`` calls, in a stable order."""
-    # Asked ~20 times per service by a --all (each walk down, the ranking, the timeline):
-    # remembered with the snapshot, a copy handed out.
-    known: dict[ServiceRef, tuple[ServiceRef, ...]] = snapshot.derived("engine.callees_of", lambda _s: {})
-    found = known.get(service)
-    if found is None:
-        found = known[service] = tuple(sorted({e.destination for e in outbound_edges(snapshot, service)
-                                               if not e.destination.is_unknown and e.destination != service}))
-    return list(found)
-
-
-def callers_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:
-    """Services that call ``service``: the exact reverse of :func:`callees_of` (the same edges,
-    unknown callers and calls to itself left out), so a walk up reaches what a walk down does."""
-    return [c for c in snapshot.callers(service) if not c.is_unknown and c != service]
 
 
 def hop_shows(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str,

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from meshobs.callgraph import answered as answered
+from meshobs.callgraph import partial as _partial
 from meshobs.model import MeshSnapshot, Security, SourceState, SourceStatus
 
 # input -> (source kinds that provide it, words for a person)
@@ -63,11 +65,6 @@ def delivered(status: SourceStatus, name: str) -> str | None:
     if status.state is SourceState.OK:
         return None
     return "answered with no data" if status.state is SourceState.NO_DATA else "failed"
-
-
-def _partial(status: SourceStatus) -> bool:
-    """Did the source deliver some inputs and not others? (Then the reason is input-specific.)"""
-    return any(v is None for v in status.inputs.values())
 
 
 def availability(snapshot: MeshSnapshot) -> dict[str, str | None]:
@@ -123,11 +120,3 @@ def data_gap(needs: tuple[str, ...], available: dict[str, str | None], snapshot:
         if any(kind in present for o in options for kind in INPUTS.get(o, ((), ""))[0]):
             return True
     return False
-
-
-def answered(snapshot: MeshSnapshot) -> bool:
-    """Did any source answer, even in part? (A hand-built snapshot without statuses counts when
-    it has data.)"""
-    if not snapshot.sources:
-        return bool(snapshot.services or snapshot.edges or snapshot.proxies or snapshot.config)
-    return any(s.state is not SourceState.ERROR or _partial(s) for s in snapshot.sources)

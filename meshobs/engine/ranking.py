@@ -59,16 +59,15 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from meshobs.callgraph import MAX_DEPTH as MAX_DEPTH
+from meshobs.callgraph import downstream as downstream
+from meshobs.callgraph import nearest as nearest
 from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE, Severity
 from meshobs.checks.base import Finding
 from meshobs.model import ServiceRef, WorkloadRef
 
 from .delivery import links as delivery_links
 from .onsets import began
-
-# How far every downstream service is looked at (its causes, deadlines), whatever the evidence;
-# beyond it the walk goes on only through hops that carry evidence (``downstream(follow=...)``).
-MAX_DEPTH = 3
 
 # Symptoms a service does not pass on to its callers: traffic split differently from a
 # service's weights is that service's routing, explained by what shapes its routes, never by a
@@ -147,45 +146,6 @@ def passes_on(f: Finding) -> str | None:
 def has_deadline(f: Finding) -> bool:
     """A cause that has not failed yet but will (a certificate running out)."""
     return CATALOGUE[f.code].deadline and CATALOGUE[f.code].severity is not Severity.INFO
-
-
-def downstream(target: ServiceRef, callees: Callable[[ServiceRef], list[ServiceRef]],
-               max_depth: int | None = MAX_DEPTH,
-               follow: Callable[[ServiceRef, ServiceRef], bool] | None = None) -> dict[ServiceRef, int]:
-    """Services reachable from ``target`` through calls, with their shortest hop count.
-
-    Every service within ``max_depth`` hops (None: no limit); beyond it, only through hops that
-    ``follow(caller, callee)`` says carry evidence of a failure, however deep.
-    """
-    depth = {target: 0}
-    queue = deque([target])
-    while queue:
-        s = queue.popleft()
-        beyond = max_depth is not None and depth[s] >= max_depth
-        if beyond and follow is None:
-            continue
-        for c in callees(s):
-            if c not in depth and (not beyond or (follow is not None and follow(s, c))):
-                depth[c] = depth[s] + 1
-                queue.append(c)
-    return depth
-
-
-def nearest(sources: Iterable[ServiceRef], neighbours: Callable[[ServiceRef], list[ServiceRef]]
-            ) -> dict[ServiceRef, tuple[int, ServiceRef]]:
-    """Every service reachable from any of ``sources`` through ``neighbours``, with its hop
-    count to the nearest source and that source (the first in order on a tie): one walk for
-    them all, however many sources there are."""
-    found = {s: (0, s) for s in sources}
-    queue = deque(found)
-    while queue:
-        s = queue.popleft()
-        d, origin = found[s]
-        for n in neighbours(s):
-            if n not in found:
-                found[n] = (d + 1, origin)
-                queue.append(n)
-    return found
 
 
 def _key(f: Finding) -> str:

@@ -33,6 +33,11 @@ class FrozenDict(dict[str, Any]):
     def __repr__(self) -> str:
         return f"FrozenDict({dict.__repr__(self)})"
 
+    def __reduce__(self) -> tuple[type[FrozenDict], tuple[dict[str, Any]]]:
+        # Pickle (the dashboard's load process sends findings and views) would fill a dict
+        # subclass item by item, which this refuses: rebuilt from a plain dict instead.
+        return (FrozenDict, (dict(self),))
+
     def thaw(self) -> dict[str, Any]:
         """A deep mutable copy (for code that needs to edit a spec, e.g. to fill defaults)."""
         return thaw(self)  # type: ignore[no-any-return]

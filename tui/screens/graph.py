@@ -10,14 +10,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import events
+from textual import events, work
 from textual.app import ComposeResult
+from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from meshobs.model import ServiceRef
 
-from ..graph_model import GraphEdge, GraphView, centre_line, graph_view
+from ..graph_model import GraphEdge, GraphView, centre_line
 from ..keys import GRAPH, MOVE, bindings
 from ..styles import adapt, is_no_color
 from .base import MeshScreen
@@ -51,8 +52,25 @@ class GraphScreen(MeshScreen):
     def show_analysis(self, analysis: Analysis) -> None:
         # Cheap (one service's edges, already indexed): built here so a recentre is instant.
         health = {r.ref: r.health for r in analysis.rows}
-        self.view = graph_view(analysis.snapshot, self.centre, health)
+        if analysis.remote is not None:
+            self.ask_view(analysis, self.centre, health)  # the load process has the edges
+            return
+        self.view = analysis.views(self.app.loader).graph(self.centre, health)  # type: ignore[attr-defined]
         self.draw()
+
+    class ViewReady(Message):
+        def __init__(self, view: GraphView) -> None:
+            super().__init__()
+            self.view = view
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="graph", description="graph")
+    def ask_view(self, analysis: Analysis, centre: ServiceRef, health: dict[ServiceRef, str]) -> None:
+        self.post_message(self.ViewReady(analysis.views(self.app.loader).graph(centre, health)))  # type: ignore[attr-defined]
+
+    def on_graph_screen_view_ready(self, message: ViewReady) -> None:
+        if self.is_attached and message.view.centre == self.centre:
+            self.view = message.view
+            self.draw()
 
     def on_resize(self, event: events.Resize) -> None:
         self.draw()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import work
 from textual.actions import SkipAction
 from textual.app import ComposeResult
+from textual.message import Message
 from textual.widgets import DataTable, Input
 
 from meshobs.model import ServiceRef
@@ -15,10 +17,10 @@ from ..viewmodel import (
     OVERVIEW_COLUMNS,
     PREVIOUS,
     SORT_KEYS,
+    NeighbourRow,
     RowFilter,
     ServiceRow,
     filter_rows,
-    neighbourhood,
     sort_rows,
 )
 from ..widgets.neighbourhood import Neighbourhood
@@ -124,13 +126,36 @@ class OverviewScreen(MeshScreen):
             else:
                 panel.update("")
             return
-        rows, hidden = neighbourhood(self.analysis.snapshot, row.ref, limit=3)
+        if self.analysis.remote is not None:
+            # The load process has the edges: asked off the UI thread (a key must never wait
+            # for it), the service's own line shown meanwhile.
+            self._show_neighbours(row, [], 0)
+            self.ask_neighbours(self.analysis, row)
+            return
+        rows, hidden = self.analysis.views(self.app.loader).neighbourhood(row.ref, 3)  # type: ignore[attr-defined]
+        self._show_neighbours(row, rows, hidden)
+
+    def _show_neighbours(self, row: ServiceRow, rows: list[NeighbourRow], hidden: int) -> None:
         note = ""
         if row.health == "pending":
             note = "diagnosing…: its health and findings follow"
         elif row.previous:
             note = "health from the previous refresh: diagnosing…"
-        panel.show(str(row.ref), rows, hidden, row.health, row.reason, note)
+        self.query_one(Neighbourhood).show(str(row.ref), rows, hidden, row.health, row.reason, note)
+
+    class NeighboursReady(Message):
+        def __init__(self, row: ServiceRow, rows: list[NeighbourRow], hidden: int) -> None:
+            super().__init__()
+            self.row, self.rows, self.hidden = row, rows, hidden
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="neighbours", description="neighbours")
+    def ask_neighbours(self, analysis: Analysis, row: ServiceRow) -> None:
+        rows, hidden = analysis.views(self.app.loader).neighbourhood(row.ref, 3)  # type: ignore[attr-defined]
+        self.post_message(self.NeighboursReady(row, rows, hidden))
+
+    def on_overview_screen_neighbours_ready(self, message: NeighboursReady) -> None:
+        if self.is_attached and self.table.selected() is message.row:  # still the row selected
+            self._show_neighbours(message.row, message.rows, message.hidden)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.update_neighbourhood()

@@ -11,7 +11,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Input
 
 from ..keys import PROXIES, bindings
-from ..proxy_model import PROXY_LIST_COLUMNS, PodRef, findings_by_proxy, proxy_list_rows
+from ..proxy_model import PROXY_LIST_COLUMNS, PodRef
 from ..rows import TableRow
 from ..widgets.prompt import Prompt
 from ..widgets.tables import SyncTable
@@ -62,8 +62,7 @@ class ProxiesScreen(MeshScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="proxies", description="proxies")
     def build(self, analysis: Analysis) -> None:
-        by_proxy = findings_by_proxy(analysis.report.findings if analysis.report else ())
-        self.post_message(self.RowsReady(proxy_list_rows(analysis.snapshot, by_proxy)))
+        self.post_message(self.RowsReady(analysis.views(self.app.loader).proxy_rows()))  # type: ignore[attr-defined]
 
     def on_proxies_screen_rows_ready(self, message: RowsReady) -> None:
         if not self.is_attached:  # closed while its worker ran

@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from ..keys import PROXY, bindings
-from ..proxy_model import COLUMNS, ProxyView, proxy_findings, proxy_view, row_text, xds_notes
+from ..proxy_model import COLUMNS, ProxyView, row_text, xds_notes
 from ..rows import TableRow
 from ..styles import adapt, is_no_color
 from ..widgets.tables import SyncTable
@@ -64,6 +64,10 @@ class ProxyScreen(TabbedScreen):
         if not self.fetched:  # a pod fetched on demand stays as fetched until `u`
             self.build(analysis, fetch=False)
 
+    def _can_fetch(self) -> bool:
+        analysis = self.analysis_now()
+        return analysis is not None and analysis.can_fetch
+
     def action_fetch(self) -> None:
         analysis = self.analysis_now()
         if analysis is not None:
@@ -73,31 +77,16 @@ class ProxyScreen(TabbedScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="proxy-view", description="proxy-view")
     def build(self, analysis: Analysis, fetch: bool) -> None:
         """From the snapshot when it has the pod; else (or on `u`) from the pod's admin API."""
-        snap = analysis.snapshot
-        found = next((p for p in snap.proxies if p.pod == self.pod and p.namespace == self.namespace), None)
-        findings = list(analysis.report.findings) if analysis.report else []
-        if found is not None and not fetch:
-            mine = proxy_findings(findings, found.id)
-            # The xDS tab reads the engine's findings: say when they are not this load's yet.
-            pending = ("the engine's xDS findings are the previous refresh's: diagnosing…" if analysis.from_previous
-                       else "diagnosing…: the engine's xDS findings follow" if analysis.pending else "")
-            self.post_message(self.ViewReady(proxy_view(found, snap.certs_of(found.id), mine, snap.time), note=pending))
-            return
-        access = self.app.loader.envoy_access()  # type: ignore[attr-defined]
-        if access is None:
-            self.post_message(self.ViewReady(None, "this snapshot has no Envoy data for the pod, and there is no "
-                                                   "Envoy source to fetch it from (run with --config)"))
-            return
-        from ..proxy_fetch import fetch_proxy
-
-        now = self.app.clock()  # type: ignore[attr-defined]
-        got = fetch_proxy(access, self.namespace, self.pod, now)
-        if got.proxy is None:
-            self.post_message(self.ViewReady(None, f"could not fetch the pod's Envoy: {got.problem}"))
-            return
-        self.fetched = True
-        view = proxy_view(got.proxy, got.certs, [], now, origin="fetched now")
-        self.post_message(self.ViewReady(view, got.problem))
+        views = analysis.views(self.app.loader)  # type: ignore[attr-defined]
+        if not fetch:
+            found, pending = views.proxy(self.namespace, self.pod)
+            if found is not None:
+                self.post_message(self.ViewReady(found, note=pending))
+                return
+        view, problem = views.fetch_proxy(self.namespace, self.pod, self.app.clock())  # type: ignore[attr-defined]
+        if view is not None:
+            self.fetched = True
+        self.post_message(self.ViewReady(view, problem))
 
     def on_proxy_screen_view_ready(self, message: ViewReady) -> None:
         if not self.is_attached:  # closed while its worker ran
@@ -109,8 +98,8 @@ class ProxyScreen(TabbedScreen):
             summary.update(Text(f"{self.pod}.{self.namespace}: {message.problem}", style=adapt("bold red", mono)))
             return
         text = Text(view.summary, style="bold")
-        text.append(f"\nfrom {view.origin}" + (" (u: fetch from the pod now)" if self.app.loader.envoy_access()  # type: ignore[attr-defined]
-                                               else ""), style=adapt("dim", mono))
+        text.append(f"\nfrom {view.origin}" + (" (u: fetch from the pod now)" if self._can_fetch() else ""),
+                    style=adapt("dim", mono))
         if message.problem:
             text.append(f"\npartial: {message.problem}", style=adapt("yellow", mono))
         if message.note:

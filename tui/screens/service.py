@@ -16,7 +16,7 @@ from meshobs.model import ServiceRef
 from ..keys import SERVICE, bindings
 from ..proxy_model import PROXY_LIST_COLUMNS
 from ..rows import TableRow
-from ..service_model import ConfigEntry, ServiceView, SlowTrace, red_summary, service_view
+from ..service_model import ConfigEntry, ServiceView, SlowTrace, red_summary
 from ..styles import adapt, is_no_color
 from ..viewmodel import HEALTH_MARK, PREVIOUS, finding_markdown, fmt_ms, fmt_pct, fmt_rate
 from ..widgets.tables import SyncTable, style_of
@@ -98,9 +98,7 @@ class ServiceScreen(TabbedScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="service-view", description="service-view")
     def build_view(self, analysis: Analysis) -> None:
         """The critical path and drift comparison read many spans and routes: not on the UI thread."""
-        view = service_view(analysis.snapshot, analysis.report_of(self.ref), self.ref, analysis.links)
-        verdict = ("previous" if analysis.from_previous and analysis.report_of(self.ref) is not None else
-                   "pending" if analysis.pending else analysis.diagnosis_error)
+        view, verdict = analysis.views(self.app.loader).service(self.ref)  # type: ignore[attr-defined]
         self.post_message(self.ViewReady(view, verdict))
 
     def selected_service(self) -> ServiceRef | None:

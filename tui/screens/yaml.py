@@ -11,11 +11,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from meshobs.model import ConfigResource, Layer
+from meshobs.model import ConfigResource
 
 from ..keys import YAML, bindings
 from ..styles import adapt, is_no_color
-from ..yaml_model import YamlLine, YamlView, yaml_view
+from ..yaml_model import YamlLine, YamlView
 from .base import MeshScreen
 
 if TYPE_CHECKING:
@@ -73,21 +73,7 @@ class YamlScreen(MeshScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="yaml", description="yaml")
     def build(self, analysis: Analysis) -> None:
         """Comparing with every proxy's routes, and reading the intended files, is not UI work."""
-        snap = analysis.snapshot
-        key = self.resource.key
-        live = next((c for c in snap.config if c.layer is Layer.LIVE and c.key == key), None)
-        intended = next((c for c in snap.config if c.layer is Layer.INTENDED and c.key == key), None)
-        note = ""
-        paths = self.app.loader.intended_paths()  # type: ignore[attr-defined]
-        if intended is None and paths:
-            from meshobs.drift.run import intended_from_paths
-
-            resources, state = intended_from_paths(list(paths), snap.time)
-            intended = next((c for c in resources if c.key == key), None)
-            if intended is None:
-                note = (f"not in the intended files ({', '.join(paths)})" if state.available
-                        else f"could not read the intended files: {state.error}")
-        self.post_message(self.ViewReady(yaml_view(live, intended, snap.proxies, note)))
+        self.post_message(self.ViewReady(analysis.views(self.app.loader).yaml(self.resource.key)))  # type: ignore[attr-defined]
 
     def on_yaml_screen_view_ready(self, message: ViewReady) -> None:
         if not self.is_attached:  # closed while its worker ran
