@@ -9,7 +9,7 @@ the engine itself spent answering the queries we sent (its own request-duration 
 * mesh-wide, default concurrency (``snapshot``, ``--all``, the dashboard);
 * mesh-wide, one query at a time: wall time minus server time is then meshobs's own overhead
   (with concurrent queries the server's time adds up overlapping requests);
-* scoped, as ``diagnose SERVICE`` collects: the graph phase (request rates, mesh-wide), then the
+* scoped, as ``diagnose SERVICE`` collects: the graph phase (edge keys, mesh-wide), then the
   scoped phase narrowed to one service's neighbourhood (its callers' and its callees' edges).
 
 Also measured once per engine, for reference: the bucket query meshobs sent before it asked the
@@ -296,8 +296,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", "Scoped: the neighbourhood of one service "
               + "; ".join(f"{e}: {r['target']} ({r['neighbourhood_services']} services, "
                           f"{r['neighbourhood_workloads']} workloads)" for e, r in result["engines"].items())
-              + ". The graph phase reads the request rates mesh-wide; latency, TCP and history only "
-              "for the edges touching the neighbourhood.", "",
+              + ". The graph phase reads who calls whom mesh-wide (edge keys only); request rates, "
+              "latency, TCP and history only for the edges touching the neighbourhood.", "",
               "For reference, the bucket query meshobs sent before the server computed quantiles "
               "(one query, same run):", "",
               "| engine | series | MB | server s |", "|---|---|---|---|"]

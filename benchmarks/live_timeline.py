@@ -62,7 +62,7 @@ def install(envoy: bool) -> None:
     wrap(collect, "normalize_source", lambda *a, **k: f"normalize {a[0].name}")
     wrap(collect, "build_snapshot", "build_snapshot")
     wrap(prometheus._Run, "send",
-         lambda self, job: f"  promql {job.key} (scoped={job.scoped}, {len(job.promql)} chars)")
+         lambda self, job, *a: f"  promql {job.key} (scoped={job.scoped}, {len(job.promql)} chars)")
     wrap(kubernetes.KubernetesCollector, "_get", lambda self, req, server: f"  kubernetes {req.key}")
     wrap(jaeger.JaegerCollector, "_get", lambda self, session, path, key, *a, **k: f"  jaeger {key}")
     if envoy:

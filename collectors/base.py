@@ -31,9 +31,9 @@ class Scope:
     their workloads plus every workload that calls one of them. What each collector is expected
     to do with it in the "scoped" phase:
 
-    * Prometheus: the queries not already run in the graph phase (latency, TCP, security,
-      history) filtered in PromQL to edges whose destination is one of ``services`` (that
-      includes the callers' edges into them); the request-rate query stays mesh-wide (graph).
+    * Prometheus: every query of a snapshot (request rates, latency, TCP, security, history)
+      filtered in PromQL to edges into one of ``services`` or from one of ``workloads``; the
+      graph phase asked mesh-wide only who calls whom (``promql.GRAPH_QUERIES``).
     * Jaeger / X-Ray: traces of ``target`` (they carry the downstream spans), not the first N
       services; X-Ray's service graph stays mesh-wide (graph phase).
     * Envoy admin: only the pods of ``workloads`` (done in collectors/envoy).

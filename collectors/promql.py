@@ -62,8 +62,10 @@ def _by(labels: Iterable[str]) -> str:
 class Query:
     """One PromQL query of a snapshot: what it reads, how it groups, and in which phase it runs.
 
-    ``phase`` is "graph" for the cheap mesh-wide query a scoped question computes its
-    neighbourhood from (the request rates: edges, codes, flags), "scoped" for the rest.
+    ``phase`` is "graph" for the cheap mesh-wide queries a scoped question computes its
+    neighbourhood from (:data:`GRAPH_QUERIES`: who calls whom, nothing else), "scoped" for the
+    snapshot's queries (:data:`QUERIES`: narrowed to the neighbourhood in a scoped question's
+    second phase, mesh-wide in any other run).
     ``quantile`` makes it a ``histogram_quantile`` over the family's buckets.
     """
 
@@ -125,18 +127,37 @@ class Query:
 # reporter (source's, else destination's) stays in normalize, where it is made per edge from the
 # requests' answer.
 QUERIES: dict[str, Query] = {q.name: q for q in (
-    Query("requests", REQUESTS, REQUEST_LABELS, GRAPH, positive=True),
+    Query("requests", REQUESTS, REQUEST_LABELS, SCOPED, positive=True),
     Query("latency_p50", DURATION, LATENCY_LABELS, SCOPED, quantile=0.5),
     Query("latency_p90", DURATION, LATENCY_LABELS, SCOPED, quantile=0.9),
     Query("latency_p99", DURATION, LATENCY_LABELS, SCOPED, quantile=0.99),
-    # In the graph phase: TCP edges are edges of the graph too (a service calling a data store
-    # over TCP), and the neighbourhood of a question is computed from the graph phase alone.
-    # Bytes sent, not connections opened: a long-lived connection opens none in the window.
-    Query("tcp_sent", TCP_SENT, TCP_LABELS, GRAPH, positive=True),
+    Query("tcp_sent", TCP_SENT, TCP_LABELS, SCOPED, positive=True),
     Query("tcp_received", TCP_RECEIVED, TCP_LABELS, SCOPED, positive=True),
     Query("tcp_opened", TCP_OPENED, TCP_LABELS, SCOPED, positive=True),
 )}
 LATENCY_QUERIES = ("latency_p50", "latency_p90", "latency_p99")
+
+# The graph phase of a scoped question (``diagnose SERVICE``): which workload calls which service,
+# and nothing else. The neighbourhood is computed from these edges alone (meshobs.neighbourhood:
+# callers, callees, the workloads of each), so the labels that split an edge's series by how its
+# requests ended (code, flag, security, principals) and by who reported them are summed away in
+# the server; the scoped phase then reads ``requests`` and ``tcp_sent`` in full, narrowed to the
+# neighbourhood, as it reads latency. Measured on the served generated-5000 mesh: the full
+# ``requests`` answer is 27,024 series / 17 MB and ``tcp_sent`` 17,200 / 9.6 MB, every one of them
+# decoded and read by meshobs before the service could even be looked up (see
+# benchmarks/results/live5k4.md). The reporter is summed away too (half the series): a rate of
+# this answer counts a request once per proxy that saw it, so nothing but the edge set is read
+# from it. Never sent mesh-wide (``--all``, snapshot): those read the full queries above.
+EDGE_KEY_LABELS = ("source_workload", "source_workload_namespace", "source_canonical_service",
+                   "destination_service_name", "destination_service_namespace",
+                   "destination_workload", "destination_workload_namespace")
+GRAPH_QUERIES: dict[str, Query] = {q.name: q for q in (
+    # The protocol stays: an HTTP and a TCP edge between the same two are two edges.
+    Query("edges", REQUESTS, (*EDGE_KEY_LABELS, "request_protocol"), GRAPH, positive=True),
+    # TCP edges are edges of the graph too (a service calling a data store over TCP). Bytes
+    # sent, not connections opened: a long-lived connection opens none in the window.
+    Query("tcp_edges", TCP_SENT, EDGE_KEY_LABELS, GRAPH, positive=True),
+)}
 
 # The latency of a neighbourhood (the scoped phase of ``diagnose SERVICE``): ONE query for the
 # buckets, the three quantiles computed here by histogram_quantile (Prometheus's arithmetic, see

@@ -34,7 +34,7 @@ from meshobs.collectors.promql import (
     scope_matchers,
 )
 from meshobs.config import validate
-from meshobs.demo.prometheus import openmetrics, prometheus_source
+from meshobs.demo.prometheus import graph_answers, openmetrics, prometheus_source
 from meshobs.demo.promserver import PrometheusServer, prometheus_available, start_prometheus
 from meshobs.demo.traffic import EdgeTraffic, LatencyProfile
 from meshobs.demo.vmserver import start_victoriametrics, victoriametrics_available
@@ -149,6 +149,7 @@ def test_constant_query_count_reaches_the_server(fetched: dict) -> None:
     # cart, payments and pricing: their history comes too, narrowed to them.
     assert len(raw.payloads) == checks + len(QUERIES) + 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
     assert fetched["sent"] == (checks + len(QUERIES) + 1, len(RANGE_QUERIES) + len(HISTORY_QUERIES))
+    assert raw.meta["heavy"]["shards"] == 1  # a mesh this small: the heavy queries whole
     assert raw.meta["history"]["covers"] == "the 3 services with failing requests"
     assert part.sources[0].state is SourceState.OK, part.sources[0].message
     assert all(p.ok for p in raw.payloads)
@@ -260,6 +261,12 @@ def test_demo_answers_are_what_the_engine_answers(server: PrometheusServer) -> N
         assert set(got) == set(want), payload.key
         for key, value in want.items():
             assert got[key] == pytest.approx(value, rel=REL), (payload.key, key)
+    # The graph phase's edge keys of a scoped question (who calls whom, summed over the rest).
+    for query, data in graph_answers(TRAFFIC, T, WINDOW).items():
+        want = {json.dumps(s["metric"], sort_keys=True): float(s["value"][1]) for s in data["result"]}
+        got = {json.dumps(s["metric"], sort_keys=True): float(s["value"][1]) for s in _instant(server, query)}
+        assert want and set(got) == set(want), query
+        assert got == pytest.approx(want, rel=REL), query
 
 
 def test_compact_matchers_select_what_plain_ones_do(server: PrometheusServer) -> None:
@@ -319,9 +326,9 @@ def test_a_neighbourhoods_latency_is_one_bucket_query_into_its_services(server: 
     after = _query_count(server)
     keys = {p.key for p in scoped.payloads}
     assert "query:latency" in keys and not keys & {"query:latency_p50", "query:latency_p90", "query:latency_p99"}
-    # One instant query for latency (not three), TCP's two, istiod's (and this new collector's
-    # recording-rules check); the range and history ones.
-    instant = 4 + (1 if fetched["recorded"] else 0)
+    # The request rates and TCP's three narrowed, one instant query for latency (not three),
+    # istiod's (and this new collector's recording-rules check); the range and history ones.
+    instant = 6 + (1 if fetched["recorded"] else 0)
     assert (after[0] - before[0], after[1] - before[1]) == (instant, len(RANGE_QUERIES) + len(HISTORY_QUERIES))
     graph.payloads.extend(scoped.payloads)
     graph.meta.update({k: v for k, v in scoped.meta.items() if k not in graph.meta})
@@ -372,3 +379,26 @@ def test_edges_equal_whichever_metrics_were_read(server: PrometheusServer, fetch
         assert (e.latency is None) == (mine.latency is None)
         if e.latency is not None and mine.latency is not None:
             assert e.latency.p99 == pytest.approx(mine.latency.p99, rel=REL)
+
+
+def test_heavy_queries_split_into_shards_answer_what_they_answer_whole(server: PrometheusServer,
+                                                                       fetched: dict) -> None:
+    """A mesh too big for the mesh-wide quantiles whole (collectors/prometheus/heavy.py): split
+    by service (one namespace, over a shard) the engine answers the same series."""
+    rules = "auto" if fetched["recorded"] else "off"
+    config = validate({"sources": {"prometheus": {"url": server.url, "timeout": "10s", "recording_rules": rules}}})
+    collector = prom.from_config(config, [])
+    assert collector is not None
+    collector.shard_series = 1  # every service its own shard
+    (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))  # type: ignore[arg-type]
+    assert raw.meta["heavy"]["shards"] >= 3
+    assert len(raw.get("query:latency_p99").meta["shards"]) >= 3
+    edges = prom.normalize(raw, NormalizeContext(time=T, window_s=WINDOW)).edges
+    assert len(edges) == len(fetched["edges"])
+    for e in edges:
+        mine = fetched["edges"][(e.source.name, e.destination_workload.name if e.destination_workload else None,
+                                 e.destination.name)]
+        assert (e.latency is None) == (mine.latency is None)
+        if e.latency is not None and mine.latency is not None:
+            assert (e.latency.p50, e.latency.p90, e.latency.p99) == pytest.approx(
+                (mine.latency.p50, mine.latency.p90, mine.latency.p99), rel=REL)

@@ -19,6 +19,7 @@ from meshobs.collectors.base import FetchContext, NormalizeContext, Scope
 from meshobs.collectors.prometheus import fetch as prom_fetch
 from meshobs.collectors.promql import (
     CONTROL_PLANE,
+    GRAPH_QUERIES,
     HISTORY_QUERIES,
     LATENCY_QUERIES,
     QUERIES,
@@ -28,10 +29,10 @@ from meshobs.collectors.promql import (
     scope_matchers,
 )
 from meshobs.config import validate
-from meshobs.demo.prometheus import prometheus_source
+from meshobs.demo.prometheus import graph_answers, prometheus_source
 from meshobs.demo.scale import generated_traffic
 from meshobs.engine import diagnose
-from meshobs.model import ServiceRef, SourceState, WorkloadRef
+from meshobs.model import Edge, ServiceRef, SourceState, WorkloadRef
 from meshobs.raw import RawSource
 from tests.support.analytic import Answers
 from tests.support.loopback import LoopbackServer
@@ -47,7 +48,8 @@ def analytic_server(slow: dict[str, float] | None = None) -> Iterator[LoopbackSe
     """A loopback Prometheus answering the analytic results of TRAFFIC, query by query;
     ``slow`` delays the queries whose PromQL contains a key by that many seconds."""
     known = Answers(prometheus_source(TRAFFIC, T, WINDOW, history=True),
-                    extra={control_plane_query("5m"): {"resultType": "vector", "result": []}})  # no istiod scraped
+                    extra={control_plane_query("5m"): {"resultType": "vector", "result": []},  # no istiod scraped
+                           **graph_answers(TRAFFIC, T, WINDOW)})
 
     def answer(path: str, _headers: dict[str, str]) -> tuple[int, str]:
         query = parse_qs(urlsplit(path).query)["query"][0]
@@ -136,6 +138,10 @@ def _keys(raw: RawSource) -> list[str]:
     return [p.key for p in raw.payloads]
 
 
+def _edge_key(e: Edge) -> tuple[object, ...]:
+    return (e.source, e.source_service, e.destination, e.destination_workload, e.protocol)
+
+
 def test_graph_then_scoped_phase_equals_one_collection() -> None:
     with analytic_server() as srv:
         collector, config = _collector(srv.url)
@@ -144,26 +150,32 @@ def test_graph_then_scoped_phase_equals_one_collection() -> None:
         (scoped,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config, phase="scoped"))  # type: ignore[arg-type]
         sent_scoped = len(srv.requests) - sent_graph
         (whole,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))  # type: ignore[arg-type]
-    # The graph phase reads the request rates only; the scoped phase never repeats them nor the
-    # recording-rules check (the collector remembers it for the evaluation time).
-    graph_queries = [f"query:{q.name}" for q in QUERIES.values() if q.phase == "graph"]
-    assert "query:requests" in graph_queries and "query:tcp_sent" in graph_queries  # the graph's edges
+    # The graph phase reads who calls whom only (the edge keys); the scoped phase never repeats
+    # the recording-rules check (the collector remembers it for the evaluation time) and reads
+    # every query of a snapshot, the request rates included.
+    graph_queries = [f"query:{q.name}" for q in GRAPH_QUERIES.values()]
+    assert graph_queries == ["query:edges", "query:tcp_edges"]
     assert _keys(graph) == ["rules", *graph_queries] and sent_graph == 1 + len(graph_queries)
     assert not set(graph_queries) & set(_keys(scoped)) and "rules" not in _keys(scoped)
+    assert {f"query:{n}" for n in QUERIES} <= set(_keys(scoped))
+    assert set(graph_queries).isdisjoint(_keys(whole))  # a mesh-wide run reads the full queries
     # With the control-plane query (istiod's metrics, asked in the scoped phase); without a
     # neighbourhood the history has nothing to be narrowed to: not sent, and why.
-    assert sent_scoped == len(QUERIES) - len(graph_queries) + 1 + len(RANGE_QUERIES)
+    assert sent_scoped == len(QUERIES) + 1 + len(RANGE_QUERIES)
     assert scoped.meta["history"]["skipped"] == "no traffic graph to take the service's neighbourhood from"
 
-    only_graph = prom.normalize(graph, CTX)
+    # The graph phase's snapshot: the same edges as a whole collection (what the neighbourhood
+    # is computed from), their requests counted with the outcome unknown, never as errors.
+    only_graph, full = prom.normalize(graph, CTX), prom.normalize(whole, CTX)
     (status,) = only_graph.sources
-    assert status.state is SourceState.OK and status.inputs["requests"] is None
-    assert "not collected" in status.inputs["latency"]
-    assert all(e.latency is None for e in only_graph.edges)
+    assert status.state is SourceState.OK and "not collected" in status.inputs["latency"]
+    assert {_edge_key(e) for e in only_graph.edges} == {_edge_key(e) for e in full.edges}
+    assert all(e.latency is None and e.error_rate == 0 for e in only_graph.edges)
+    assert {r.code for e in only_graph.edges for r in e.responses} == {"unknown"}
 
     graph.payloads.extend(scoped.payloads)  # what the orchestrator does, with the meta it lacks
     graph.meta.update({k: v for k, v in scoped.meta.items() if k not in graph.meta})
-    merged, full = prom.normalize(graph, CTX), prom.normalize(whole, CTX)
+    merged = prom.normalize(graph, CTX)
     assert sorted(merged.edges, key=repr) == sorted(full.edges, key=repr)
     assert merged.series == full.series and full.sources[0].inputs == {}
     assert {k: v for k, v in merged.sources[0].inputs.items() if v is not None} == {
@@ -307,8 +319,18 @@ def test_latency_not_scraped_is_not_judged() -> None:
 def test_the_servers_own_timeout_is_a_timeout(status: int, body: str) -> None:
     """Each query carries its timeout as the server's evaluation limit (whole milliseconds:
     Prometheus refuses "9.5s"); the server giving up reads as the query timing out."""
+    empty = json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}})
+
+    def instant(path: str, _headers: dict[str, str]) -> tuple[int, str]:
+        # The request rates answer (empty), so the heavy queries are sent (heavy.py); the rest
+        # hits the server's limit.
+        if parse_qs(urlsplit(path).query)["query"][0] in (render("requests", "5m"),
+                                                          render("requests", "5m", recorded=True)):
+            return 200, empty
+        return status, body
+
     with LoopbackServer() as srv:
-        srv.route("/api/v1/query", status=status, body=body)
+        srv.route("/api/v1/query", handler=instant)
         srv.route("/api/v1/query_range", status=status, body=body)
         collector, config = _collector(srv.url, timeout="10500ms")
         (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))  # type: ignore[arg-type]

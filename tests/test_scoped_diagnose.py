@@ -5,7 +5,8 @@ APIs), it asks only the neighbourhood's proxies and finds what a mesh-wide colle
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,11 @@ from meshobs.collect import build_snapshot, collect, scope_from_dict
 from meshobs.collectors.prometheus import fetch as prom_fetch
 from meshobs.collectors.promql import scope_matchers
 from meshobs.config import Config, load_config
+from meshobs.demo.author import Mesh, resource
+from meshobs.demo.expect import Expectation
+from meshobs.demo.scenario import Scenario
 from meshobs.demo.serve import LiveDemo, serve_scenario
+from meshobs.demo.traffic import LatencyProfile, Reported
 from meshobs.engine import Report, diagnose
 from meshobs.model import MeshSnapshot, ServiceRef
 
@@ -149,3 +154,102 @@ def test_a_source_failing_the_same_way_in_both_phases_is_reported_once() -> None
     # A different failure in the scoped phase is a second fact and stays visible.
     other = RawSource("kubernetes", "kubernetes", error="timed out after 5 s")
     assert [r.name for r in merge_phases(graph, [other])] == ["kubernetes", "kubernetes:scoped"]
+
+
+# -- meshes of our own: every service's scoped diagnosis against the mesh-wide one ---------------
+# The scoped phase reads the request rates (codes, flags, security) of the neighbourhood only
+# (the graph phase asks for who calls whom): these meshes put noise and faults OUTSIDE each
+# service's neighbourhood (a shadow's errors, a broken pair beside it, a caller's other callees)
+# so that a check reading an edge beyond the neighbourhood would change some service's verdict.
+
+
+def _observatory() -> Scenario:
+    """Healthy but noisy: a canary within its SLO, a mirrored shadow failing 5 % (seen by its own
+    proxy only), a data store over TCP, a batch job beside the request path, retries that hide
+    a callee's rare 503s."""
+    m = Mesh("observatory", "Healthy: an observatory's portal, its archive and a night batch", "no fault")
+    gw = m.ingress_gateway()
+    portal = m.workload("skywatch", "sky-portal", "v4", replicas=2)
+    catalog_v1 = m.workload("skywatch", "plate-catalog", "v1", replicas=2)
+    catalog_v2 = m.workload("skywatch", "plate-catalog", "v2")
+    planner = m.workload("skywatch", "exposure-planner", "v2")
+    weather = m.workload("domes", "weather-feed", "v1")
+    sensors = m.workload("domes", "dome-sensors", "v3")
+    batch = m.workload("archive", "calibration-runner", "v7")
+    darkframes = m.workload("archive", "darkframe-store", "v1", replicas=2)
+    shadow = m.workload("archive", "darkframe-store", "v2")
+    m.call(gw, portal, 35.0, 60.0, 240.0, ("503", "-", 0.0008))
+    m.call(portal, catalog_v1, 33.0, 12.0, 60.0, ("503", "-", 0.002))
+    m.call(portal, catalog_v2, 2.0, 14.0, 70.0, ("500", "-", 0.004))
+    m.call(portal, planner, 9.0, 30.0, 110.0, protocol="grpc")
+    m.call(planner, weather, 9.0, 8.0, 30.0)
+    m.call(weather, sensors, 4.0, 2.0, 9.0, protocol="tcp", tcp_bps=(2400.0, 51000.0))
+    m.call(batch, darkframes, 6.0, 40.0, 180.0)
+    m.mirror(batch, shadow, 6.0, 44.0, 200.0, ("500", "-", 0.05))
+    m.call(batch, catalog_v1, 1.0, 12.0, 60.0)
+    m.apply(resource("VirtualService", "archive", "darkframe-store", {
+        "hosts": ["darkframe-store"],
+        "http": [{"route": [{"destination": {"host": "darkframe-store", "subset": "v1"}}],
+                  "mirror": {"host": "darkframe-store", "subset": "v2"}, "mirrorPercentage": {"value": 100.0}}]}))
+    m.apply(resource("DestinationRule", "archive", "darkframe-store", {
+        "host": "darkframe-store", "subsets": [{"name": "v1", "labels": {"version": "v1"}},
+                                               {"name": "v2", "labels": {"version": "v2"}}]}))
+    return m.build(Expectation("healthy", healthy=True))
+
+
+def _harbour() -> Scenario:
+    """Two faults in different corners: a slow sonar database three hops below the berth
+    booking (504 UT above it), and a hoist controller beside it failing on its own (503), whose
+    caller the booking shares with the gateway only."""
+    m = Mesh("harbour", "Harbour: sonar-db slow under berth-booking; hoist-control failing elsewhere",
+             "sonar-db answers in 2.4 s; tide-tables times out at 1 s (504 UT); hoist-control returns 503")
+    gw = m.ingress_gateway()
+    booking = m.workload("quay", "berth-booking", "v3", replicas=2)
+    tides = m.workload("quay", "tide-tables", "v5")
+    sonar = m.workload("seabed", "sonar-db", "v2")
+    pilots = m.workload("quay", "pilot-roster", "v1")
+    cranes = m.workload("yard", "crane-scheduler", "v9", replicas=2)
+    hoist = m.workload("yard", "hoist-control", "v4")
+    m.call(gw, booking, 20.0, 900.0, 1400.0, ("504", "-", 0.4))
+    m.call(booking, pilots, 20.0, 5.0, 20.0)
+    m.call(booking, tides, 20.0, 850.0, 1100.0, ("504", "-", 0.4))
+    m.call(tides, sonar, 20.0, 800.0, 1000.0, ("504", "UT", 0.4),
+           dest=Reported(20.0, (("200", "-", 0.6), ("0", "DC", 0.4)), LatencyProfile(2400.0, 5200.0)))
+    m.call(gw, cranes, 12.0, 40.0, 160.0, ("503", "-", 0.2))
+    m.call(cranes, hoist, 12.0, 20.0, 90.0, ("503", "-", 0.2))
+    m.apply(resource("VirtualService", "seabed", "sonar-db", {
+        "hosts": ["sonar-db.seabed.svc.cluster.local"],
+        "http": [{"route": [{"destination": {"host": "sonar-db.seabed.svc.cluster.local"}}], "timeout": "1s"}]}))
+    return m.build(Expectation("callee-failing", target="quay/berth-booking", subjects=("Service seabed/sonar-db",)))
+
+
+@pytest.mark.parametrize("build", [_observatory, _harbour])
+def test_every_service_of_our_own_meshes_finds_what_a_mesh_wide_run_finds(
+        build: Callable[[], Scenario], tmp_path: Path, require_prometheus: None) -> None:
+    scenario = build()
+    with serve_scenario(scenario, tmp_path / "demo") as demo:
+        config = load_config(str(demo.config_path))
+        assert config is not None
+        mesh_wide = build_snapshot(collect(config), origin="live")
+        findings = 0
+        for service in sorted(s.ref for s in mesh_wide.services if not s.ref.is_unknown):
+            bundle = collect(config, question=scoped_question(str(service), None))
+            scope = scope_from_dict(bundle.scope)
+            assert scope is not None and scope.target == service
+            scoped = build_snapshot(bundle, origin="live")
+            # The scoped snapshot's request edges are the neighbourhood's: what it narrowed to
+            # (Jaeger's dependency edges are its own).
+            assert all(e.destination in scope.services or e.source in scope.workloads
+                       for e in scoped.edges if e.protocol != "dependency")
+            want, got = diagnose(mesh_wide, service), diagnose(scoped, service)
+            if not any(p.workload in scope.workloads for p in mesh_wide.proxies):
+                # No proxy in the neighbourhood (istiod: no sidecar, no callers): Envoy says it has
+                # nothing for this question and the checks reading proxies are skipped, where a
+                # mesh-wide run passes them on other services' proxies. Every other check agrees.
+                unproxied = {c.id for c in got.checks if c.status == "skipped" and "envoy" in c.reason}
+                got, want = (replace(r, checks=tuple(c for c in r.checks if c.id not in unproxied))
+                             for r in (got, want))
+            assert _verdict(got) == _verdict(want), service
+            assert got.status == want.status, service
+            findings += sum(1 for f in want.findings if f.severity.value in ("warning", "error"))
+        assert findings == 0 if scenario.expect.healthy else findings  # a healthy mesh stays clean

@@ -20,9 +20,9 @@ from meshobs.raw import RawSource
 
 from .fetch import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, PrometheusCollector
 from .labels import KIND, UNKNOWN
-from .normalize import normalize, normalize_added
+from .normalize import normalize
 
-__all__ = ["DEFAULT_TIMEOUT_S", "KIND", "UNKNOWN", "PrometheusCollector", "from_config", "normalize", "normalize_added"]
+__all__ = ["DEFAULT_TIMEOUT_S", "KIND", "UNKNOWN", "PrometheusCollector", "from_config", "normalize"]
 
 
 def from_config(config: Config, prior: list[RawSource]) -> PrometheusCollector | None:

@@ -25,7 +25,6 @@ workload, protocol):
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import replace
 from itertools import repeat
 from typing import Any
@@ -34,7 +33,7 @@ from meshobs.model import SnapshotPart, SourceState, frozen_map
 from meshobs.raw import Payload, RawSource
 
 from ..base import NormalizeContext
-from ..promql import CONTROL_PLANE, GRAPH, LATENCY_QUERIES, QUERIES
+from ..promql import CONTROL_PLANE, GRAPH_QUERIES, LATENCY_QUERIES, QUERIES
 from .history import add_history
 from .history_series import read_history
 from .reading import Reading
@@ -93,53 +92,7 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
         payload = raw.get(f"query:{name}")
         if payload is not None and payload.failure() is None:
             reading.read(name, _series(payload))
-    part = _part(raw, ctx, reading, names)
-    if _graph_phase(raw):
-        _keep(part, reading, len(raw.payloads))
-    return part
-
-
-def normalize_added(raw: RawSource, earlier: SnapshotPart, known: int, ctx: NormalizeContext) -> SnapshotPart | None:
-    """What :func:`normalize` makes of ``raw``, given ``earlier``: what it made of the first
-    ``known`` payloads (a scoped question's graph phase). The graph phase's reading goes on
-    with the added answers (latency, the other TCP counters), and only the edges they touch
-    are built again: the mesh-wide request and TCP series (5,400 + 3,700 at 1,000 services)
-    are not decoded and read a second time. None when the result could differ from reading
-    everything again: then normalize the whole source.
-
-    The reading order differs from :func:`normalize`'s (the latency answers come after
-    ``tcp_sent`` instead of before); that is the same only while a latency series cannot name
-    a TCP edge or a workload's revision, which is checked on the series before any is read."""
-    kept = _take(earlier)
-    if kept is None or kept[1] != known:
-        return None
-    reading = kept[0]
-    # A scoped question's latency is one bucket answer ("query:latency"), read last by
-    # normalize too (see _names): the same order here, so it needs no check.
-    names = _names(raw)
-    earlier_keys = {p.key for p in raw.payloads[:known]}
-    read_up_to = max((names.index(n) for n in reading.names), default=-1)
-    pending: list[tuple[str, list[dict[str, Any]]]] = []
-    for i, name in enumerate(names):
-        payload = raw.get(f"query:{name}")
-        if payload is None or payload.key in earlier_keys or payload.failure() is not None:
-            continue
-        series = _series(payload)
-        if i < read_up_to and not _reads_alike(name, series):
-            return None
-        pending.append((name, series))
-    for name, series in pending:
-        reading.read(name, series)
     return _part(raw, ctx, reading, names)
-
-
-def _reads_alike(name: str, series: list[dict[str, Any]]) -> bool:
-    """Whether this answer can be read after the graph phase's and give what reading it
-    before them gives: latency quantiles that name no TCP edge and no canonical revision."""
-    if name not in LATENCY_QUERIES:
-        return False
-    return not any(s["metric"].get("request_protocol") == "tcp" or s["metric"].get("source_canonical_revision")
-                   or s["metric"].get("destination_canonical_revision") for s in series)
 
 
 def _names(raw: RawSource) -> list[str]:
@@ -147,7 +100,18 @@ def _names(raw: RawSource) -> list[str]:
     # Bundles recorded before the server computed quantiles hold the buckets ("query:latency").
     legacy = raw.get(f"query:{LEGACY_LATENCY}") is not None
     names = [n for n in QUERIES if not (legacy and n in LATENCY_QUERIES)]
-    return names + ([LEGACY_LATENCY] if legacy else [])
+    return _graph_names(raw) + names + ([LEGACY_LATENCY] if legacy else [])
+
+
+def _graph_names(raw: RawSource) -> list[str]:
+    """The graph phase's edge queries (GRAPH_QUERIES), read only while the source has nothing
+    better: once a question's scoped phase has added ``requests`` and ``tcp_sent`` (answered or
+    failed), those are the edges, with their codes and flags. Reading both would give an edge
+    outside the neighbourhood with requests of unknown outcome, which no mesh-wide run has; and
+    a failed ``requests`` is that input's "could not check", not the graph's rates standing in."""
+    if any(raw.get(f"query:{n}") is not None for n in ("requests", "tcp_sent")):
+        return []
+    return [n for n in GRAPH_QUERIES if raw.get(f"query:{n}") is not None]
 
 
 def _part(raw: RawSource, ctx: NormalizeContext, reading: Reading, names: list[str]) -> SnapshotPart:
@@ -160,7 +124,8 @@ def _part(raw: RawSource, ctx: NormalizeContext, reading: Reading, names: list[s
             answers.absent.append(name)
             continue
         if (why := payload.failure()) is not None:
-            answers.failed[name] = why if name in why else f"query {name}: {why}"
+            whole = name in why or payload.meta.get("whole_reason")  # the run's reason (heavy.py)
+            answers.failed[name] = why if whole else f"query {name}: {why}"
             continue
         answers.answered.append(name)
         if payload.meta.get("scope"):
@@ -176,6 +141,10 @@ def _part(raw: RawSource, ctx: NormalizeContext, reading: Reading, names: list[s
     part.history, onset_problems = read_history(raw)
     if part.history is not None and part.history.problems and not onset_problems:
         onset_problems = list(part.history.problems)  # not sent, and why
+    if not part.edges and answers.scope is not None:
+        # Only then does it matter (and the graph phase's answers are decoded again for it).
+        answers.graph_edges = sum(len(_series(p)) for n in GRAPH_QUERIES
+                                  if (p := raw.get(f"query:{n}")) is not None and p.failure() is None)
     status = source_status(raw, answers, part.edges, ctx)
     if history_problems and status.state is SourceState.OK:
         status = replace(status, message=f"{status.message}; no history: {history_problems[0]}")
@@ -192,27 +161,6 @@ def _part(raw: RawSource, ctx: NormalizeContext, reading: Reading, names: list[s
         status = replace(status, inputs=frozen_map({**delivered, **status.inputs, "history": lacking}))
     part.sources.append(status)
     return part
-
-
-# The graph phase's readings, by the id of the part made of them, while that part lives: what
-# normalize_added continues. Only a graph phase's (a live question, which has a second phase) is
-# kept: a replay's or a mesh-wide run's reading is freed as soon as its part is made.
-_KEPT: dict[int, tuple[Reading, int]] = {}
-
-
-def _graph_phase(raw: RawSource) -> bool:
-    phases = {p.meta.get("phase") for p in raw.payloads if p.key.startswith("query:")}
-    return phases == {GRAPH}
-
-
-def _keep(part: SnapshotPart, reading: Reading, known: int) -> None:
-    key = id(part)
-    _KEPT[key] = (reading, known)
-    weakref.finalize(part, _KEPT.pop, key, None).atexit = False
-
-
-def _take(part: SnapshotPart) -> tuple[Reading, int] | None:
-    return _KEPT.pop(id(part), None)
 
 
 def _control_plane(raw: RawSource, answers: Answers, part: SnapshotPart) -> None:

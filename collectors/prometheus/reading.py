@@ -1,9 +1,9 @@
 """What the instant queries' series say per edge, read series by series, and the Edges of it.
 
 :class:`Reading` is the state :func:`.normalize.normalize` builds from the answers (how the two
-reporters are merged is described there). It can go on reading: a scoped question's second
-phase adds its answers (latency, the other TCP counters) to the graph phase's reading, and only
-the edges those answers touched are built again (:func:`.normalize.normalize_added`).
+reporters are merged is described there). A scoped question's graph phase is read the same way
+(its edge-key answers, see ``promql.GRAPH_QUERIES``), then the whole source again with the
+scoped phase's answers: those are narrowed to the neighbourhood, a small read.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .labels import UNKNOWN
 from .status import LEGACY_LATENCY, QUANTILES
 
 _EdgeKey = tuple[WorkloadRef, ServiceRef, WorkloadRef | None, str]
+_UNKNOWN_OUTCOME = ("unknown", "-")  # (code, flags) of requests counted without their outcome
 
 
 @dataclass
@@ -111,6 +112,7 @@ class Reading:
         """Add the answer of instant query ``name`` (its checked series)."""
         self.names.append(name)
         quantile = QUERIES[name].quantile if name in QUERIES else None
+        counter = "tcp_sent" if name == "tcp_edges" else name  # the graph phase's bytes sent
         side = self._side
         for s in series:
             m, value = s["metric"], float(s["value"][1])
@@ -118,7 +120,12 @@ class Reading:
                 self.latency_series += 1
             if math.isnan(value):
                 continue
-            if name == "requests":
+            if name == "edges":
+                # The graph phase's requests, summed over how they ended: counted, outcome
+                # unknown (not an error, not a success; see ResponseStat.code_class).
+                sd = side(m, m.get("request_protocol") or "http")
+                sd.responses[_UNKNOWN_OUTCOME] = sd.responses.get(_UNKNOWN_OUTCOME, 0.0) + value
+            elif name == "requests":
                 sd = side(m, m.get("request_protocol") or "http")
                 code = (m.get("response_code") or "0", m.get("response_flags") or "-")
                 sd.responses[code] = sd.responses.get(code, 0.0) + value
@@ -135,7 +142,7 @@ class Reading:
                 sd.buckets[le] = sd.buckets.get(le, 0.0) + value
             else:
                 sd = side(m, "tcp")
-                sd.tcp[name] = sd.tcp.get(name, 0.0) + value
+                sd.tcp[counter] = sd.tcp.get(counter, 0.0) + value
                 if name == "tcp_opened" and m.get("reporter") == "destination" and (
                         csp := m.get("connection_security_policy")):
                     sd.security[csp] = sd.security.get(csp, 0.0) + value

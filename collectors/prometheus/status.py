@@ -52,6 +52,7 @@ class Answers:
     latency_series: int = 0  # series the latency queries answered (NaN ones included)
     scope: dict[str, Any] | None = None  # the neighbourhood the scoped queries were narrowed to
     recorded: bool = False  # read Istio's recording rules
+    graph_edges: int = 0  # series the graph phase's edge queries answered (a scoped question's)
 
 
 def _inputs(answers: Answers, edges: Sequence[Edge]) -> dict[str, str | None]:
@@ -60,7 +61,8 @@ def _inputs(answers: Answers, edges: Sequence[Edge]) -> dict[str, str | None]:
     for name, queries in _INPUT_QUERIES.items():
         if name == "latency" and legacy:
             queries = (LEGACY_LATENCY,)
-        failed = [answers.failed[q] for q in queries if q in answers.failed]
+        # One reason shared by several queries (the run gave up on the heavy ones) is said once.
+        failed = list(dict.fromkeys(answers.failed[q] for q in queries if q in answers.failed))
         absent = [q for q in queries if q in answers.absent]
         if failed:
             out[name] = "; ".join(failed)
@@ -97,9 +99,15 @@ def source_status(raw: RawSource, answers: Answers, edges: Sequence[Edge],
         if not answers.answered:
             message = f"no query answered: {_root_reason(raw, answers)}"
         else:
-            message = ("; ".join(answers.failed.values())
+            message = ("; ".join(dict.fromkeys(answers.failed.values()))
                        + f"; kept the {len(answers.answered)} queries that answered")
         return SourceStatus(raw.name, SourceState.ERROR, message, raw.duration_s, KIND, explicit)
+    if not edges and answers.scope is not None and answers.graph_edges:
+        # The neighbourhood carried no request in the window, the rest of the mesh did: the
+        # server scrapes the proxies, and no traffic is what it says of these services.
+        services = len(answers.scope.get("services", []))
+        return SourceStatus(raw.name, SourceState.OK, f"0 edges: no traffic in the neighbourhood "
+                            f"({services} services)", raw.duration_s, KIND, explicit)
     if not edges:
         window = format_duration(ctx.window_s)
         return SourceStatus(raw.name, SourceState.NO_DATA,
@@ -109,7 +117,8 @@ def source_status(raw: RawSource, answers: Answers, edges: Sequence[Edge],
     if answers.recorded:
         notes.append("read Istio's recording rules")
     if answers.scope is not None:
-        notes.append(f"latency and TCP for the neighbourhood ({len(answers.scope.get('services', []))} services)")
+        services = len(answers.scope.get("services", []))
+        notes.append(f"requests, latency and TCP for the neighbourhood ({services} services)")
     if inputs["latency"] is not None and not set(answers.absent) & set(_INPUT_QUERIES["latency"]):
         notes.append(f"no latency: {inputs['latency']}")
     return SourceStatus(raw.name, SourceState.OK, "; ".join(notes), raw.duration_s, KIND, explicit)

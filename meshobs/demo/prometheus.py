@@ -12,8 +12,10 @@ import json
 import math
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from meshobs.collectors.promql import (
+    GRAPH_QUERIES,
     HISTORY_QUERIES,
     ISTIO_DURATION_BUCKETS_MS,
     QUERIES,
@@ -184,10 +186,7 @@ def prometheus_source(traffic: list[EdgeTraffic], time: datetime, window_s: floa
     ``history``: also the hour of history "what changed" reads (steady: every point the instant
     answer). Off for the shipped classic bundles, recorded before those queries existed (and
     for generated meshes of thousands of edges, where an hour per edge is tens of MB)."""
-    flat: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for family, _kind, labels, samples in _metrics(traffic):
-        for suffix, extra, rate in samples:
-            flat.setdefault(family + suffix, []).append(({**labels, **extra}, rate))
+    flat = _flat(traffic)
     ts = time.timestamp()
     ts_json: float | int = int(ts) if ts == int(ts) else ts
     window = format_duration(window_s)
@@ -203,6 +202,29 @@ def prometheus_source(traffic: list[EdgeTraffic], time: datetime, window_s: floa
     if history:
         _add_onset_history(raw, flat, time, window_s)
     return raw
+
+
+def _flat(traffic: list[EdgeTraffic]) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Every series of ``traffic`` (labels, rate) by metric name."""
+    flat: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family, _kind, labels, samples in _metrics(traffic):
+        for suffix, extra, rate in samples:
+            flat.setdefault(family + suffix, []).append(({**labels, **extra}, rate))
+    return flat
+
+
+def graph_answers(traffic: list[EdgeTraffic], time: datetime, window_s: float) -> dict[str, Any]:
+    """The answers (``data``, by query text) to the graph phase's queries of a scoped question
+    (GRAPH_QUERIES), which :func:`prometheus_source` does not record: a mesh-wide bundle reads
+    the full queries."""
+    flat = _flat(traffic)
+    ts = time.timestamp()
+    ts_json: float | int = int(ts) if ts == int(ts) else ts
+    window = format_duration(window_s)
+    return {query.render(window): {"resultType": "vector", "result": [
+        {"metric": metric, "value": [ts_json, _value(v)]}
+        for metric, v in _evaluate(query, flat) if not query.positive or v > 0]}
+        for query in GRAPH_QUERIES.values()}
 
 
 def grouping(query: Query) -> tuple[str, ...]:

@@ -288,14 +288,15 @@ class LiveDemo:
         self.stop()
 
 
-def serve_scenario(name: str | None, workdir: str | Path, *, prometheus: bool | None = None) -> LiveDemo:
-    """Start the servers for demo ``name`` and write ``workdir/meshobs.yaml`` and a kubeconfig.
+def serve_scenario(name: str | Scenario | None, workdir: str | Path, *, prometheus: bool | None = None) -> LiveDemo:
+    """Start the servers for demo ``name`` (or a Scenario built by the caller, e.g. a test's
+    own mesh) and write ``workdir/meshobs.yaml`` and a kubeconfig.
 
     ``prometheus=None`` starts a real Prometheus when the binary is installed; ``False`` never
     does (the config then has no Prometheus source). Raises :class:`WorkdirInUse` when
     ``workdir`` exists and is not empty.
     """
-    scenario = scenario_for(name)
+    scenario = name if isinstance(name, Scenario) else scenario_for(name)
     workdir = Path(workdir)
     if workdir.exists() and (not workdir.is_dir() or any(workdir.iterdir())):
         raise WorkdirInUse(f"{workdir}: exists and is not empty (another demo may be serving from it); "
