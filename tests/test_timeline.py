@@ -289,8 +289,9 @@ def test_a_timelines_part_about_some_services_is_looked_up_as_a_scan_would_find_
 
 
 def test_an_onset_is_paired_with_the_change_a_scan_of_every_change_would_pick(monkeypatch: pytest.MonkeyPatch) -> None:
-    """_paired looks only at the changes dated around the onset (bisection): on random
-    timelines it picks what looking at every change picks, at the window's edges too."""
+    """_paired looks only at the changes touching the onset's service or its callees (an
+    index): on random timelines it picks what looking at every change picks, at the lookback's
+    edges too."""
     import random
 
     import meshobs.timeline as timeline
@@ -313,14 +314,14 @@ def test_an_onset_is_paired_with_the_change_a_scan_of_every_change_would_pick(mo
         offsets = [-lookback, -lookback - 1e-6, step, step + 1e-6, -60.0, 0.0,
                    *(rng.uniform(-4000, 4000) for _ in range(60))]
         changes = sorted((Change(onset_at + timedelta(seconds=o), rng.choice(KINDS), f"X ns/x{i}", "changed",
-                                 services=tuple(rng.sample(svcs, rng.randint(1, 2))))
+                                 services=tuple(rng.sample(svcs, rng.randint(0, 2))))
                           for i, o in enumerate(offsets)), key=lambda c: (c.at, KINDS.index(c.kind), c.subject))
         onset = Onset(rng.choice(svcs), ERRORS, onset_at, 0.0, 0.5)
-        fast = timeline._paired(Calls(), onset, changes, step, lookback)  # type: ignore[arg-type]
+        index = timeline.touching(changes)
+        fast = timeline._paired(Calls(), onset, changes, index, step, lookback)  # type: ignore[arg-type]
         with monkeypatch.context() as m:
-            m.setattr(timeline, "_around", lambda changes, *_: changes)
-            scanned = timeline._paired(Calls(), onset, changes, step, lookback)  # type: ignore[arg-type]
+            m.setattr(timeline, "_touching", lambda changes, *_: changes)
+            scanned = timeline._paired(Calls(), onset, changes, index, step, lookback)  # type: ignore[arg-type]
         assert fast == scanned
         paired += fast.change is not None
     assert paired > 20  # most onsets do have a change to pair
-    assert timeline._around(changes, t0, float("inf"), 1.0) == changes  # an endless lookback: all
