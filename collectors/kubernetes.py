@@ -71,6 +71,9 @@ PAGE_SIZE = 500  # objects per list page, as kubectl asks
 MAX_PAGES = 10_000  # a bound on a server that keeps answering with a continue token
 ROOT_NAMESPACE = "istio-system"  # where mesh-wide policies live (Istio's default root namespace)
 SCOPED_NAMESPACES_MAX = 3  # more namespaces than this: one cluster-wide list per kind is cheaper
+# A scoped question's pods, listed per namespace up to this many namespaces: each list costs a
+# request, but a cluster-wide one costs every pod of the mesh (7,415 at 5,000 services).
+SCOPED_POD_NAMESPACES_MAX = 8
 HINT = "check sources.kubernetes.kubeconfig/context"
 
 
@@ -192,9 +195,12 @@ class KubernetesCollector:
 
     # -- fetching ------------------------------------------------------------------------
     def _requests(self, api: Any, core_scopes: list[str | None] | None,
-                  crd_scopes: list[str | None] | None) -> tuple[list[Request], list[list[Request]]]:
+                  crd_scopes: list[str | None] | None,
+                  pod_scopes: list[str | None] | None = None) -> tuple[list[Request], list[list[Request]]]:
         """(core requests, CRD chains) for these namespaces (None: cluster-wide; an argument of
-        None: none of that kind). A chain is tried in order while the server says 404."""
+        None: none of that kind). The core lists are services, namespaces and deployments; pods
+        are listed in ``pod_scopes`` (after every other request: a scoped question's probe is
+        the mesh config). A chain is tried in order while the server says 404."""
         from kubernetes import client
 
         core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
@@ -204,8 +210,6 @@ class KubernetesCollector:
         for ns in core_scopes or []:
             at = f"@{ns}" if ns else ""
             if ns:
-                reqs.append(Request(f"pods{at}", f"/api/v1/namespaces/{ns}/pods", "pods", ns,
-                                    core.list_namespaced_pod, (ns,)))
                 reqs.append(Request(f"services{at}", f"/api/v1/namespaces/{ns}/services", "services", ns,
                                     core.list_namespaced_service, (ns,)))
                 reqs.append(Request(f"namespace{at}", f"/api/v1/namespaces/{ns}", "namespaces", ns,
@@ -213,7 +217,6 @@ class KubernetesCollector:
                 reqs.append(Request(f"deployments{at}", f"/apis/apps/v1/namespaces/{ns}/deployments",
                                     "deployments", ns, apps.list_namespaced_deployment, (ns,)))
             else:
-                reqs.append(Request("pods", "/api/v1/pods", "pods", None, core.list_pod_for_all_namespaces))
                 reqs.append(Request("services", "/api/v1/services", "services", None,
                                     core.list_service_for_all_namespaces))
                 reqs.append(Request("namespaces", "/api/v1/namespaces", "namespaces", None, core.list_namespace))
@@ -250,6 +253,12 @@ class KubernetesCollector:
                         chain.append(Request(f"crd/{group}/{v}/{plural}", f"/apis/{group}/{v}/{plural}",
                                              plural, None, custom.list_cluster_custom_object, (group, v, plural)))
                 chains.append(chain)
+        for ns in pod_scopes or []:
+            if ns:
+                reqs.append(Request(f"pods@{ns}", f"/api/v1/namespaces/{ns}/pods", "pods", ns,
+                                    core.list_namespaced_pod, (ns,)))
+            else:
+                reqs.append(Request("pods", "/api/v1/pods", "pods", None, core.list_pod_for_all_namespaces))
         return reqs, chains
 
     def _get(self, req: Request, server: str) -> Payload:
@@ -366,13 +375,35 @@ class KubernetesCollector:
             wanted = [n for n in wanted if n in self.namespaces]
         return everywhere if len(wanted) > SCOPED_NAMESPACES_MAX else list(wanted)
 
+    def _pod_scopes(self, ctx: FetchContext, root: str = ROOT_NAMESPACE) -> list[str | None] | None:
+        """Namespaces to list pods in: all (or the configured ones) in phase "all"; none in the
+        graph phase (the neighbourhood is found from the Services, Deployments and edges); for
+        a scoped question every pod of the namespaces involved plus the root namespace (istiod's
+        pods: the control plane's readiness), cluster-wide when they are too many.
+
+        Whole namespaces, not a label selector for the neighbourhood's workloads: checks read
+        the pods of a namespace beyond the workloads asked about (whether any pod of it runs on
+        the ambient data plane, a namespace's stray pods that an AuthorizationPolicy or Sidecar
+        selector may pick, the pods expecting injection), so a narrower list would change what
+        they find. Pods of other namespaces feed no check of the neighbourhood."""
+        everywhere: list[str | None] = list(self.namespaces) or [None]
+        if ctx.phase == "graph":
+            return None
+        if ctx.phase != "scoped" or ctx.scope is None:
+            return everywhere
+        wanted = sorted(ctx.scope.namespaces | {root, ROOT_NAMESPACE})
+        if self.namespaces:
+            wanted = [n for n in wanted if n in self.namespaces]
+        return everywhere if len(wanted) > SCOPED_POD_NAMESPACES_MAX else list(wanted)
+
     def fetch(self, ctx: FetchContext) -> list[RawSource]:
-        """List everything (phase "all"); the pods, services, namespaces and deployments only
-        (phase "graph"); or the mesh configuration of the namespaces involved (phase "scoped").
-        The first request doubles as a reachability probe."""
+        """List everything (phase "all"); the services, namespaces and deployments only (phase
+        "graph"); or the pods and mesh configuration of the namespaces involved (phase
+        "scoped"). The first request doubles as a reachability probe."""
         raw = RawSource(name=KIND, kind=KIND, meta={"context": "", "namespaces": list(self.namespaces)})
         core: list[str | None] | None = None if ctx.phase == "scoped" else (list(self.namespaces) or [None])
         crds = None if ctx.phase == "graph" else self._crd_scopes(ctx)
+        pods = self._pod_scopes(ctx)
         with raw.timed():
             try:
                 api, context, server = self.load()
@@ -381,7 +412,7 @@ class KubernetesCollector:
                 return [raw]
             raw.meta["context"] = context
             try:
-                reqs, chains = self._requests(api, core, crds)
+                reqs, chains = self._requests(api, core, crds, pods)
                 probe: Payload | None = None
                 if reqs:
                     # The probe is the cheapest list (the namespaces): the pods, the longest
@@ -396,7 +427,10 @@ class KubernetesCollector:
                     # its rootNamespace, the namespace to list beside the question's own.
                     root = _root_namespace(probe)
                     if root != ROOT_NAMESPACE:
-                        _, chains = self._requests(api, None, self._crd_scopes(ctx, root))
+                        more, chains = self._requests(api, None, self._crd_scopes(ctx, root),
+                                                      self._pod_scopes(ctx, root))
+                        # The probe again (same key), then the pods of the namespaces with the root's.
+                        reqs = [r for r in reqs if r.resource != "pods"] + [r for r in more if r.resource == "pods"]
                 late = [Payload(key="late", error="not asked: the run's deadline (--timeout) passed")]
                 work: list[list[Request]] = [[r] for r in reqs if probe is None or r is not first] + chains
                 groups = fan_out(lambda c: self._chain(c, server), work, workers=CONCURRENCY,

@@ -9,13 +9,15 @@ certificate running out is surfaced from any depth. What the evidence will show 
 before the scoped phase has read it, so the neighbourhood is everything the walk *can* reach:
 
 * services: the target and every service downstream of it, at any depth;
-* workloads: the workloads of those services, and every workload that calls one of them.
+* workloads: the workloads of those services (their Services' selectors over the Deployments,
+  and the workloads the traffic into them reached), and every workload that calls one of them.
 
 (Still narrower than the mesh: the target's callers' other callees, and the rest of the mesh
 beside and above it, are left out.)
 
-Computed from the graph phase's snapshot (the request-rate edges and the pod list); the scoped
-phase then collects Envoy, traces, latency and configuration for this set only.
+Computed from the graph phase's snapshot (the request-rate edges, the Services and Deployments;
+no pods); the scoped phase then collects pods, Envoy, traces, latency and configuration for
+this set only.
 """
 
 from __future__ import annotations
@@ -31,5 +33,11 @@ def neighbourhood(snapshot: MeshSnapshot, target: ServiceRef) -> Scope:
     workloads: set[WorkloadRef] = set()
     for service in services:
         workloads.update(w.ref for w in snapshot.workloads_of(service))
-        workloads.update(e.source for e in snapshot.edges_into(service) if not e.source.is_unknown)
+        for e in snapshot.edges_into(service):
+            if not e.source.is_unknown:
+                workloads.add(e.source)
+            # The graph phase lists Deployments, not pods: a StatefulSet's, DaemonSet's or bare
+            # pod's workload is known from the traffic it answers.
+            if e.destination_workload is not None and not e.destination_workload.is_unknown:
+                workloads.add(e.destination_workload)
     return Scope(target=target, services=frozenset(services), workloads=frozenset(workloads))
