@@ -45,6 +45,10 @@ class Scope:
     target: ServiceRef | None = None
     services: frozenset[ServiceRef] = field(default_factory=frozenset)
     workloads: frozenset[WorkloadRef] = field(default_factory=frozenset)
+    # (namespace, labelSelector) narrowing each namespace's pod list to the pods of the
+    # neighbourhood's Services and workloads (None: the whole namespace); empty: every
+    # namespace of the scope listed whole. Computed with the scope (meshobs.neighbourhood).
+    pod_selectors: tuple[tuple[str, str | None], ...] = ()
 
     def has_service(self, ref: ServiceRef) -> bool:
         return ref in self.services

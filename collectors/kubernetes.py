@@ -171,6 +171,7 @@ class Request:
     call: Callable[..., Any]
     args: tuple[Any, ...] = ()
     paged: bool = True  # a list (limit/continue); False for a single object (read_namespace)
+    selector: str | None = None  # labelSelector narrowing the list
 
 
 @dataclass
@@ -196,11 +197,13 @@ class KubernetesCollector:
     # -- fetching ------------------------------------------------------------------------
     def _requests(self, api: Any, core_scopes: list[str | None] | None,
                   crd_scopes: list[str | None] | None,
-                  pod_scopes: list[str | None] | None = None) -> tuple[list[Request], list[list[Request]]]:
+                  pod_scopes: list[tuple[str | None, str | None]] | None = None,
+                  ) -> tuple[list[Request], list[list[Request]]]:
         """(core requests, CRD chains) for these namespaces (None: cluster-wide; an argument of
         None: none of that kind). The core lists are services, namespaces and deployments; pods
-        are listed in ``pod_scopes`` (after every other request: a scoped question's probe is
-        the mesh config). A chain is tried in order while the server says 404."""
+        are listed in ``pod_scopes`` ((namespace, labelSelector) pairs; after every other
+        request: a scoped question's probe is the mesh config). A chain is tried in order while
+        the server says 404."""
         from kubernetes import client
 
         core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
@@ -253,10 +256,10 @@ class KubernetesCollector:
                         chain.append(Request(f"crd/{group}/{v}/{plural}", f"/apis/{group}/{v}/{plural}",
                                              plural, None, custom.list_cluster_custom_object, (group, v, plural)))
                 chains.append(chain)
-        for ns in pod_scopes or []:
+        for ns, selector in pod_scopes or []:
             if ns:
                 reqs.append(Request(f"pods@{ns}", f"/api/v1/namespaces/{ns}/pods", "pods", ns,
-                                    core.list_namespaced_pod, (ns,)))
+                                    core.list_namespaced_pod, (ns,), selector=selector))
             else:
                 reqs.append(Request("pods", "/api/v1/pods", "pods", None, core.list_pod_for_all_namespaces))
         return reqs, chains
@@ -266,7 +269,8 @@ class KubernetesCollector:
         from kubernetes.client.exceptions import ApiException
 
         start = time.perf_counter()
-        payload = Payload(key=req.key, url=server.rstrip("/") + req.path, fetched_at=iso(utc_now()))
+        payload = Payload(key=req.key, url=server.rstrip("/") + req.path, fetched_at=iso(utc_now()),
+                          params={"labelSelector": req.selector} if req.selector else {})
         try:
             with watch(self.timeout_s) as w:
                 try:
@@ -314,7 +318,8 @@ class KubernetesCollector:
         page's raw bytes."""
         cap = current_run().max_bytes
         used = 0
-        kwargs: dict[str, Any] = {"limit": PAGE_SIZE} if req.paged else {}
+        narrow: dict[str, Any] = {"label_selector": req.selector} if req.selector else {}
+        kwargs: dict[str, Any] = {"limit": PAGE_SIZE, **narrow} if req.paged else {}
         items: list[Any] = []
         first: dict[str, Any] | None = None
         standard = True  # every page was standard JSON: written back with msgspec
@@ -348,7 +353,7 @@ class KubernetesCollector:
             first = first or doc
             if not token:
                 break
-            kwargs = {"limit": PAGE_SIZE, "_continue": token}
+            kwargs = {"limit": PAGE_SIZE, "_continue": token, **narrow}
         assert first is not None
         merged = {**first, "items": items, "metadata": {k: v for k, v in (first.get("metadata") or {}).items()
                                                          if k != "continue"}}
@@ -375,26 +380,27 @@ class KubernetesCollector:
             wanted = [n for n in wanted if n in self.namespaces]
         return everywhere if len(wanted) > SCOPED_NAMESPACES_MAX else list(wanted)
 
-    def _pod_scopes(self, ctx: FetchContext, root: str = ROOT_NAMESPACE) -> list[str | None] | None:
-        """Namespaces to list pods in: all (or the configured ones) in phase "all"; none in the
-        graph phase (the neighbourhood is found from the Services, Deployments and edges); for
-        a scoped question every pod of the namespaces involved plus the root namespace (istiod's
-        pods: the control plane's readiness), cluster-wide when they are too many.
-
-        Whole namespaces, not a label selector for the neighbourhood's workloads: checks read
-        the pods of a namespace beyond the workloads asked about (whether any pod of it runs on
-        the ambient data plane, a namespace's stray pods that an AuthorizationPolicy or Sidecar
-        selector may pick, the pods expecting injection), so a narrower list would change what
-        they find. Pods of other namespaces feed no check of the neighbourhood."""
-        everywhere: list[str | None] = list(self.namespaces) or [None]
+    def _pod_scopes(self, ctx: FetchContext,
+                    root: str = ROOT_NAMESPACE) -> list[tuple[str | None, str | None]] | None:
+        """(namespace, labelSelector) to list pods in: all (or the configured namespaces) in
+        phase "all"; none in the graph phase (the neighbourhood is found from the Services,
+        Deployments and edges); for a scoped question the namespaces involved, each narrowed
+        to the neighbourhood's pods where the scope says how (``Scope.pod_selectors``), plus
+        the root namespace whole (istiod's pods: the control plane's readiness). Cluster-wide
+        when more than SCOPED_POD_NAMESPACES_MAX namespaces would be listed whole."""
+        everywhere: list[tuple[str | None, str | None]] = [(n, None) for n in self.namespaces] or [(None, None)]
         if ctx.phase == "graph":
             return None
         if ctx.phase != "scoped" or ctx.scope is None:
             return everywhere
+        narrowed = dict(ctx.scope.pod_selectors)
         wanted = sorted(ctx.scope.namespaces | {root, ROOT_NAMESPACE})
         if self.namespaces:
             wanted = [n for n in wanted if n in self.namespaces]
-        return everywhere if len(wanted) > SCOPED_POD_NAMESPACES_MAX else list(wanted)
+        pairs: list[tuple[str | None, str | None]] = [
+            (n, None if n in (root, ROOT_NAMESPACE) else narrowed.get(n)) for n in wanted]
+        whole = sum(1 for _, selector in pairs if selector is None)
+        return everywhere if whole > SCOPED_POD_NAMESPACES_MAX else pairs
 
     def fetch(self, ctx: FetchContext) -> list[RawSource]:
         """List everything (phase "all"); the services, namespaces and deployments only (phase
