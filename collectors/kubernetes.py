@@ -441,7 +441,8 @@ class KubernetesCollector:
                 work: list[list[Request]] = [[r] for r in reqs if probe is None or r is not first] + chains
                 groups = fan_out(lambda c: self._chain(c, server), work, workers=CONCURRENCY,
                                  deadline=ctx.deadline, name="kubernetes",
-                                 late=lambda c, _started: [replace(late[0], key=c[0].key)])
+                                 late=lambda c, _started: [replace(late[0], key=c[0].key)],
+                                 failed=lambda c, exc: [_unexpected(c[0], server, exc)])
                 if probe is not None:  # payloads in plan order, whatever answered first
                     groups.insert(next(i for i, r in enumerate(reqs) if r is first), [probe])
                 for group in groups:
@@ -450,6 +451,15 @@ class KubernetesCollector:
             finally:
                 api.close()
         return [raw]
+
+
+def _unexpected(req: Request, server: str, exc: Exception) -> Payload:
+    """A list whose fetch raised something unexpected: that list's failure, not the source's."""
+    from meshobs.redact import redact_text
+
+    return Payload(key=req.key, url=server.rstrip("/") + req.path, fetched_at=iso(utc_now()),
+                   error=f"listing {req.resource} failed unexpectedly: {type(exc).__name__}: "
+                         f"{redact_text(str(exc))[:300]}")
 
 
 def _root_namespace(payload: Payload) -> str:

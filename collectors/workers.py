@@ -4,7 +4,9 @@
 worker stuck in a read keeps a finished command from exiting (a CronJob never gets its exit
 code). Here workers are daemon threads, and :func:`fan_out` returns at the deadline with a
 stand-in result for every item not done: the caller reports what it has and the process can
-exit; a worker still busy dies with it.
+exit; a worker still busy dies with it. One item's exception costs that item only
+(``failed``): a fan-out over 1,500 proxies or 40 Kubernetes lists never loses the other
+items' results to one surprise.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ _MISSING = object()
 
 
 def fan_out(fn: Callable[[T], R], items: Sequence[T], *, workers: int, late: Callable[[T, bool], R],
-            deadline: float | None = None, name: str = "meshobs-worker") -> list[R]:
+            failed: Callable[[T, Exception], R], deadline: float | None = None,
+            name: str = "meshobs-worker") -> list[R]:
     """``[fn(item) for item in items]`` on at most ``workers`` daemon threads, in item order.
 
     Items not started by ``deadline`` (a ``time.monotonic()`` value) get ``late(item, False)``
     without being run; the call returns at ``deadline`` even when some ``fn`` calls are still
-    running (they get ``late(item, True)``). An exception raised by ``fn`` is re-raised here.
+    running (they get ``late(item, True)``). An item whose ``fn`` raises an Exception gets
+    ``failed(item, exc)`` (on the worker's thread) and the others go on. What ``failed`` itself
+    raises, and a BaseException that is not an Exception (KeyboardInterrupt), is re-raised here.
     """
     n = len(items)
     results: list[object] = [_MISSING] * n
@@ -45,7 +50,10 @@ def fan_out(fn: Callable[[T], R], items: Sequence[T], *, workers: int, late: Cal
                 if deadline is not None and time.monotonic() >= deadline:
                     result: object = late(items[i], False)
                 else:
-                    result = fn(items[i])
+                    try:
+                        result = fn(items[i])
+                    except Exception as exc:  # one item's surprise costs that item only
+                        result = failed(items[i], exc)
             except BaseException as exc:  # handed to the caller, like Future.result()
                 with cond:
                     errors.append(exc)

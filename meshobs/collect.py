@@ -96,18 +96,24 @@ def _debug() -> bool:
 # Of a run's --timeout, the share kept for normalising, diagnosing and printing after the
 # collection's deadline (at least RESERVE_MIN_S, at most RESERVE_MAX_S), and how long the
 # orchestrator waits past that deadline for collectors to hand in their "timed out" payloads.
+# A mesh-wide run (--all, graph, snapshot, drift) keeps more: it diagnoses every service, and
+# --timeout holds for the whole run (meshobs.cli.common.hold_deadline). Measured on the served
+# generated-5000 mesh (2 shared cores, load 10-14): 35-40 s from the last answer to the report
+# (benchmarks/results/all5k2.md); idle, about 15 s.
 RESERVE_SHARE, RESERVE_MIN_S, RESERVE_MAX_S = 0.1, 0.2, 5.0
+MESH_WIDE_RESERVE_SHARE, MESH_WIDE_RESERVE_MAX_S = 0.25, 60.0
 GRACE_S = 0.25
 
 Question = Callable[[MeshSnapshot], "Scope | None"]
 
 
-def fetch_deadline(run_deadline: float | None) -> float | None:
+def fetch_deadline(run_deadline: float | None, mesh_wide: bool = False) -> float | None:
     """When collection must stop so that the run can still end by ``run_deadline``."""
     if run_deadline is None:
         return None
     left = run_deadline - time.monotonic()
-    reserve = min(RESERVE_MAX_S, max(RESERVE_MIN_S, RESERVE_SHARE * left))
+    share, most = (MESH_WIDE_RESERVE_SHARE, MESH_WIDE_RESERVE_MAX_S) if mesh_wide else (RESERVE_SHARE, RESERVE_MAX_S)
+    reserve = min(most, max(RESERVE_MIN_S, share * left))
     return run_deadline - min(reserve, max(0.0, left) / 2)
 
 
@@ -115,6 +121,15 @@ def _late_source(kind: str, _started: bool) -> list[RawSource]:
     return [RawSource(name=kind, kind=kind,
                       error="not finished before the run's deadline (--timeout); what it had not "
                             "fetched could not be checked")]
+
+
+def _failed_source(kind: str, exc: Exception) -> list[RawSource]:
+    """A collector's thread raised past _fetch_one's boundary (a --debug run re-raises there:
+    then so does this, so the traceback reaches the user)."""
+    if _debug():
+        raise exc
+    return [RawSource(name=kind, kind=kind, error=f"{kind}: collector failed: {type(exc).__name__}: "
+                                                  f"{redact_text(str(exc))} (run with --debug for the traceback)")]
 
 
 def _needs_pods(kind: str, config: Config) -> bool:
@@ -160,7 +175,7 @@ def _fetch_phase(config: Config, ctx: Any, prior: list[RawSource], progress: Pro
         return raws
 
     groups = fan_out(run, kinds, workers=max(1, len(kinds)), deadline=wait,
-                     late=_late_source, name="collect")
+                     late=_late_source, failed=_failed_source, name="collect")
     return [r for group in groups for r in group]
 
 
@@ -213,7 +228,7 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
 
     register_config_secrets(config.raw)  # a server echoing a credential back gets it masked
     when = at or config.time or utc_now()
-    until = fetch_deadline(deadline)
+    until = fetch_deadline(deadline, mesh_wide=question is None)
     limits = RunLimits(deadline=until, max_bytes=max_response_bytes(config))
     ctx = FetchContext(time=when, window_s=config.window_s, config=config, deadline=until, needs=needs,
                        digest=None if keep_raw else (lambda raw: _digest(raw, when, config.window_s)))

@@ -131,6 +131,28 @@ def test_botocore_calls_end_within_their_total_time(fault: FaultServer, monkeypa
     assert took < 1.0 + SLACK_S
 
 
+def _unused(n: int, exc: Exception) -> str:
+    raise AssertionError(f"item {n} raised {exc!r}")
+
+
+def test_fan_out_one_items_exception_costs_that_item_only() -> None:
+    def flaky(n: int) -> str:
+        if n == 2:
+            raise KeyError("a shape nobody expected")
+        return f"done {n}"
+
+    out = fan_out(flaky, list(range(5)), workers=2, late=lambda n, _s: f"late {n}",
+                  failed=lambda n, exc: f"failed {n}: {type(exc).__name__}")
+    assert out == ["done 0", "done 1", "failed 2: KeyError", "done 3", "done 4"]
+
+    def stop(n: int, exc: Exception) -> str:
+        raise RuntimeError(f"stop at {n}") from exc
+
+    # What ``failed`` raises (a --debug run asking for the traceback) reaches the caller.
+    with pytest.raises(RuntimeError, match="stop at 2"):
+        fan_out(flaky, list(range(5)), workers=2, late=lambda n, _s: f"late {n}", failed=stop)
+
+
 def test_fan_out_returns_at_the_deadline_on_daemon_threads() -> None:
     release = threading.Event()
 
@@ -140,7 +162,7 @@ def test_fan_out_returns_at_the_deadline_on_daemon_threads() -> None:
         return f"done {n}"
 
     start = time.monotonic()
-    out = fan_out(stuck, list(range(6)), workers=6, deadline=time.monotonic() + 0.3,
+    out = fan_out(stuck, list(range(6)), workers=6, deadline=time.monotonic() + 0.3, failed=_unused,
                   late=lambda n, started: f"late {n}" + (" started" if started else ""))
     assert time.monotonic() - start < 0.3 + SLACK_S
     assert out == ["done 0", "late 1 started", "done 2", "late 3 started", "done 4", "late 5 started"]

@@ -118,13 +118,14 @@ def test_hung_server_times_out_query_by_query_in_parallel() -> None:
         (raw,) = collector.fetch(FetchContext(time=T, window_s=300.0, config=config))
     state, message = _status(raw)
     assert state is SourceState.ERROR and "timed out after 0.3 s" in message
-    assert len(srv.requests) == SENT
-    # The four heavy mesh-wide queries (over the duration histogram) in flight together get four
-    # timeouts each (heavy_factor); every other query one.
-    heavy = {p.key for p in raw.payloads if p.meta.get("timed_out") == 1.2}
-    assert heavy == {"query:latency_p50", "query:latency_p90", "query:latency_p99", "range:latency_p99"}
+    # The four heavy mesh-wide queries (over the duration histogram) wait for the request rates'
+    # answer (collectors/prometheus/heavy.py): the cheap query alone timed out, so they, reading
+    # twenty times its series, are not sent at all; each says why. Every other query was sent.
+    heavy = {"query:latency_p50", "query:latency_p90", "query:latency_p99", "range:latency_p99"}
+    assert len(srv.requests) == SENT - len(heavy)
+    assert all(not p.ok and p.meta.get("whole_reason") for p in raw.payloads if p.key in heavy)
     assert all(p.meta.get("timed_out") == 0.3 for p in raw.payloads if p.key not in heavy)
-    # The recording-rules check, then one wave of every query at once.
+    # The recording-rules check, then one wave of every other query at once.
     assert raw.duration_s < 2.2
 
 

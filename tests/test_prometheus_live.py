@@ -149,6 +149,7 @@ def test_constant_query_count_reaches_the_server(fetched: dict) -> None:
     # cart, payments and pricing: their history comes too, narrowed to them.
     assert len(raw.payloads) == checks + len(QUERIES) + 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
     assert fetched["sent"] == (checks + len(QUERIES) + 1, len(RANGE_QUERIES) + len(HISTORY_QUERIES))
+    assert raw.meta["heavy"]["shards"] == 1  # a mesh this small: the heavy queries whole
     assert raw.meta["history"]["covers"] == "the 3 services with failing requests"
     assert part.sources[0].state is SourceState.OK, part.sources[0].message
     assert all(p.ok for p in raw.payloads)
@@ -378,3 +379,26 @@ def test_edges_equal_whichever_metrics_were_read(server: PrometheusServer, fetch
         assert (e.latency is None) == (mine.latency is None)
         if e.latency is not None and mine.latency is not None:
             assert e.latency.p99 == pytest.approx(mine.latency.p99, rel=REL)
+
+
+def test_heavy_queries_split_into_shards_answer_what_they_answer_whole(server: PrometheusServer,
+                                                                       fetched: dict) -> None:
+    """A mesh too big for the mesh-wide quantiles whole (collectors/prometheus/heavy.py): split
+    by service (one namespace, over a shard) the engine answers the same series."""
+    rules = "auto" if fetched["recorded"] else "off"
+    config = validate({"sources": {"prometheus": {"url": server.url, "timeout": "10s", "recording_rules": rules}}})
+    collector = prom.from_config(config, [])
+    assert collector is not None
+    collector.shard_series = 1  # every service its own shard
+    (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config))  # type: ignore[arg-type]
+    assert raw.meta["heavy"]["shards"] >= 3
+    assert len(raw.get("query:latency_p99").meta["shards"]) >= 3
+    edges = prom.normalize(raw, NormalizeContext(time=T, window_s=WINDOW)).edges
+    assert len(edges) == len(fetched["edges"])
+    for e in edges:
+        mine = fetched["edges"][(e.source.name, e.destination_workload.name if e.destination_workload else None,
+                                 e.destination.name)]
+        assert (e.latency is None) == (mine.latency is None)
+        if e.latency is not None and mine.latency is not None:
+            assert (e.latency.p50, e.latency.p90, e.latency.p99) == pytest.approx(
+                (mine.latency.p50, mine.latency.p90, mine.latency.p99), rel=REL)

@@ -72,3 +72,42 @@ def test_a_huge_answer_is_could_not_check(tmp_path: Path) -> None:
     assert done.returncode == 3, done.stderr[-2000:]
     messages = " ".join(s["error"] or "" for s in json.loads(done.stdout)["sources"])
     assert "larger than 1 MB" in messages
+
+
+# A diagnosis slower than the run's deadline (a stand-in for a very big mesh on a busy machine):
+# the engine sleeps first, in the real command's process.
+_SLOW_DIAGNOSIS = """
+import sys, time
+import meshobs.engine as engine
+real = engine.diagnose_all
+def slow(*args, **kwargs):
+    time.sleep(float(sys.argv[1]))
+    return real(*args, **kwargs)
+engine.diagnose_all = slow
+from meshobs.cli.main import main
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("diagnosis_s", [0.0, 30.0], ids=["in-time", "too-slow"])
+def test_the_deadline_bounds_diagnosing_and_printing_too(tmp_path: Path, diagnosis_s: float) -> None:
+    from tests.test_prometheus_partial import analytic_server
+
+    startup = _startup_s()
+    with analytic_server() as srv:
+        config = tmp_path / "meshobs.yaml"
+        config.write_text(yaml.safe_dump({"mesh": "istio", "time": "2024-05-01T12:00:00Z",
+                                          "sources": {"prometheus": {"url": srv.url}}}))
+        start = time.monotonic()
+        done = subprocess.run([sys.executable, "-c", _SLOW_DIAGNOSIS, str(diagnosis_s), "diagnose", "--all",
+                               "-o", "json", "--config", str(config), "--timeout", f"{TIMEOUT_S:g}s"],
+                              capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - start
+    assert took - startup < TIMEOUT_S + 1.0, (took, startup, done.stderr[-2000:])
+    if diagnosis_s:
+        # No verdict: "could not check" (3), said on stderr, nothing half-printed on stdout.
+        assert done.returncode == 3, done.stderr[-2000:]
+        assert done.stdout == "" and "deadline" in done.stderr
+    else:
+        assert done.returncode in (0, 1), done.stderr[-2000:]
+        assert json.loads(done.stdout)["services"]

@@ -256,8 +256,9 @@ def test_a_small_and_a_big_history_give_the_same_frames_bit_for_bit(monkeypatch:
 
 
 def test_a_timelines_part_about_some_services_is_looked_up_as_a_scan_would_find_it() -> None:
-    """for_services and onset answer from an index (a --all asks them of every service): the
-    same items, in the timeline's order, as filtering every onset, unchecked signal and change."""
+    """for_services, onset, onsets_of and unchecked_of answer from an index (a --all asks them of
+    every service): the same items, in the timeline's order, as filtering every onset, unchecked
+    signal and change."""
     import random
 
     from meshobs.timeline import ERRORS, LATENCY, Change, Onset, Timeline, Unchecked
@@ -282,3 +283,6 @@ def test_a_timelines_part_about_some_services_is_looked_up_as_a_scan_would_find_
     for s in svcs:
         for signal in (ERRORS, LATENCY):
             assert whole.onset(s, signal) == next((o for o in onsets if o.service == s and o.signal == signal), None)
+    for s in svcs:
+        assert whole.onsets_of(s) == [o for o in onsets if o.service == s]
+        assert whole.unchecked_of(s) == [u for u in unchecked if u.service == s]

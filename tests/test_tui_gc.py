@@ -200,7 +200,7 @@ def test_settling_while_a_worker_builds_collects_nothing() -> None:
 def test_with_the_load_process_full_collections_stay_off_and_run_every_n_loads() -> None:
     """The load process's UI (``collect_every``): no automatic full collection for the app's
     life, one explicit unfreeze-and-collect of the UI's own heap every n loads shown."""
-    from meshobs.tui.gc_policy import NO_FULL, FullCollections
+    from meshobs.tui.gc_policy import NO_FULL, QUIET_S, FullCollections
 
     policy, before = FullCollections(collect_every=2), gc.get_threshold()
     junk = _Junk()
@@ -211,10 +211,36 @@ def test_with_the_load_process_full_collections_stay_off_and_run_every_n_loads()
         del junk
         assert policy.held and gc.get_threshold()[2] == NO_FULL and policy.full_collections == 0
         assert ref() is not None  # frozen: only the periodic collection frees it
-        policy.settled()
+        policy.settled()  # due now, but it waits for a quiet moment
+        assert policy.full_collections == 0 and ref() is not None
+        assert not policy.when_quiet(QUIET_S / 10)  # a key came just now
+        assert policy.when_quiet(QUIET_S)
         assert policy.full_collections == 1 and ref() is None
+        assert not policy.when_quiet(QUIET_S)  # once per due
         assert policy.held and gc.get_threshold()[2] == NO_FULL
     finally:
         policy.release()
         gc.unfreeze()
     assert gc.get_threshold() == before and not policy.held
+
+
+def test_a_due_collection_runs_even_for_a_user_who_never_stops_typing() -> None:
+    """Memory stays bounded: after OVERDUE_LOADS more loads the due collection runs, keys or not."""
+    from meshobs.tui.gc_policy import OVERDUE_LOADS, FullCollections
+
+    policy = FullCollections(collect_every=1)
+    policy.hold()
+    try:
+        policy.settled()
+        junk = _Junk()
+        ref = weakref.ref(junk)
+        policy.settled()  # the junk's cycle is frozen with this load
+        del junk
+        for _ in range(OVERDUE_LOADS - 2):
+            policy.settled()
+            assert not policy.when_quiet(0.0)
+        policy.settled()
+        assert policy.when_quiet(0.0) and ref() is None
+    finally:
+        policy.release()
+        gc.unfreeze()

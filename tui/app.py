@@ -17,6 +17,7 @@ data stays, greyed and labelled with its age, and the source bar says what faile
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +62,8 @@ TABLE_FIRST_S = 2.0
 # services ~100 ms of CPU every 2 loads shown, 230-290 ms every 10 (benchmarks/results/
 # dashproc.md): the rarer one costs less in all and interrupts less often.
 UI_COLLECT_EVERY = 10
+# How often the app asks whether the user is quiet enough for that collection (s).
+QUIET_CHECK_S = 0.25
 
 
 def _now() -> datetime:
@@ -102,13 +105,15 @@ class MeshobsApp(App[None]):
         self.failed_attempt: list[SourceStatus] = []  # the statuses of that failed refresh
         # No automatic full collection while a load is being shown (see gc_policy.py).
         self.full_gc = FullCollections(UI_COLLECT_EVERY if process else 0)
+        self.last_key_at = time.monotonic()  # the periodic collection waits for a quiet moment
 
     async def on_event(self, event: events.Event) -> None:
         # Keys a focused prompt understands are taken now, in order (see widgets/prompt.py).
         # Only keys from the terminal: a forwarded key bubbling back up was already routed.
-        if (isinstance(event, events.Key) and not event.is_forwarded and isinstance(self.focused, Prompt)
-                and self.focused.take_key(event)):
-            return
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            self.last_key_at = time.monotonic()
+            if isinstance(self.focused, Prompt) and self.focused.take_key(event):
+                return
         await super().on_event(event)
 
     def on_unmount(self) -> None:
@@ -124,6 +129,7 @@ class MeshobsApp(App[None]):
             self.loader = self.load_process.loader
             self.load_process.start(self.post_message)
             self.full_gc.hold()  # for the app's life (see gc_policy.FullCollections)
+            self.set_interval(QUIET_CHECK_S, self._collect_when_quiet)
         if self.keys:
             self.set_keymap(self.keys)
         self.push_screen(OverviewScreen())
@@ -132,6 +138,11 @@ class MeshobsApp(App[None]):
         if self.refresh_s > 0:
             self.set_interval(self.refresh_s, self._tick)
         self.set_interval(1.0, self.update_status)  # ages ("stale since 12:03:10 (45s)") move on
+
+    def _collect_when_quiet(self) -> None:
+        # Not while a load's rows arrive and fill the table: that is when keys wait already.
+        if not self.loading or self.diagnosing:
+            self.full_gc.when_quiet(time.monotonic() - self.last_key_at)
 
     # -- loading ----------------------------------------------------------------------------
     def _tick(self) -> None:

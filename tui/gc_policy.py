@@ -16,6 +16,13 @@ later full collection walks only what was made after that.
 The cost: cyclic garbage that was frozen (a render cache Textual cleared, an old row) stays
 until the worker's periodic unfreeze-and-collect (``data.COLLECT_EVERY``), which bounds a long
 session's memory.
+
+With the load process, that periodic collection walks the UI's whole heap (230-290 ms of CPU at
+1,000 services on the loaded machine, benchmarks/results/dashproc.md), a pause no key should
+meet. So it is only made *due* every ``collect_every`` loads, and runs when the user has pressed
+no key for ``QUIET_S`` (:meth:`FullCollections.when_quiet`, asked by the app's timer), or, so a
+user who never stops typing still has their memory bounded, once it has waited ``OVERDUE_LOADS``
+more loads.
 """
 
 from __future__ import annotations
@@ -25,6 +32,10 @@ import gc
 # Generation 2's threshold while a load is being shown: larger than any count of young
 # collections one load can reach, so no automatic full collection starts.
 NO_FULL = (1 << 31) - 1  # a C int
+# A due periodic collection runs once no key came for this long (s): a user reading the screen.
+QUIET_S = 1.5
+# ... or, keys or not, once this many more loads were shown since it became due.
+OVERDUE_LOADS = 10
 
 
 class FullCollections:
@@ -43,6 +54,7 @@ class FullCollections:
         # loads shown instead.
         self.collect_every = collect_every
         self.full_collections = 0  # those periodic collections (tests read it)
+        self.due_at: int | None = None  # ``freezes`` when the periodic collection fell due
 
     @property
     def held(self) -> bool:
@@ -63,16 +75,29 @@ class FullCollections:
         # Disabled: a worker is building the next load (``gc_paused``, after r or a new time
         # range) and its young objects are millions; walking them would be the very pause this
         # avoids. It freezes them itself when it is done.
-        if gc.isenabled() and self.collect_every and (self.freezes + 1) % self.collect_every == 0:
-            gc.unfreeze()
-            gc.collect()
-            self.full_collections += 1
-        elif gc.isenabled():
+        if gc.isenabled():
             gc.collect(1)
         gc.freeze()
         self.freezes += 1
+        if self.collect_every and self.due_at is None and self.freezes % self.collect_every == 0:
+            self.due_at = self.freezes  # run by when_quiet, not now: a key may be on its way
         if not self.collect_every:
             self.release()
+
+    def when_quiet(self, quiet_for_s: float) -> bool:
+        """Run the due periodic collection (unfreeze, collect the UI's heap, freeze again) if no
+        key came for ``quiet_for_s`` >= QUIET_S, or it has waited OVERDUE_LOADS loads; True if
+        it ran. Not while the collector is disabled (a thread worker is building a load)."""
+        if self.due_at is None or not gc.isenabled():
+            return False
+        if quiet_for_s < QUIET_S and self.freezes - self.due_at < OVERDUE_LOADS:
+            return False
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self.full_collections += 1
+        self.due_at = None
+        return True
 
     def release(self) -> None:
         """Back to the thresholds found (the app exits, a load failed)."""

@@ -152,18 +152,17 @@ class EnvoyCollector:
         scraped = dict(self.scrape(targets, ctx)) if (self.scrape is not None and ctx is not None) else {}
         digest = ctx.digest if ctx is not None else None
         def one(t: Target) -> RawSource:
-            try:
-                return self._kept(self._fetch_proxy(t, deadline, needs, scraped.get(t.source_name)), digest)
-            except Exception as exc:  # one proxy's surprise costs that proxy only
-                # fan_out re-raises a worker's exception and drops every result: one proxy's
-                # unexpected error (a payload shape the minimiser did not expect, a client error
-                # outside requests') would lose the whole mesh's proxies as one "collector failed".
-                failed = _failed(t, exc)
-                return digest(failed) if digest is not None else failed
+            return self._kept(self._fetch_proxy(t, deadline, needs, scraped.get(t.source_name)), digest)
+
+        def failed(t: Target, exc: Exception) -> RawSource:
+            # One proxy's surprise (a payload shape the minimiser did not expect, a client
+            # error outside requests') costs that proxy only.
+            raw = _failed(t, exc)
+            return digest(raw) if digest is not None else raw
 
         # In-flight requests are cut at the deadline (see meshobs.collectors.netbound); a moment
         # later they have handed in their "timed out" payloads.
-        return fan_out(one, targets, workers=max(1, self.concurrency), name="envoy-admin",
+        return fan_out(one, targets, workers=max(1, self.concurrency), name="envoy-admin", failed=failed,
                        deadline=None if deadline is None else deadline + HAND_IN_S, late=self._late)
 
     @staticmethod

@@ -108,6 +108,15 @@ class PrometheusScrape:
 
     def __call__(self, targets: list[Target], ctx: FetchContext) -> dict[str, Payload]:
         """Target source name -> its ``scraped`` payload, for the covered targets only."""
+        import importlib
+
+        # The Prometheus collector's module first, never prometheus_api_client first: that
+        # collector imports the library on its own thread at the same moment, and two threads
+        # importing the package and its submodules crosswise deadlock in the import system
+        # ("_DeadlockError: deadlock detected by _ModuleLock('prometheus_api_client.exceptions')",
+        # seen once in a live --all at 1,000 services: the Envoy source lost whole). Waiting for
+        # that one module's lock holds nothing the other thread needs.
+        importlib.import_module("meshobs.collectors.prometheus.fetch")
         import requests
         from prometheus_api_client import PrometheusConnect
         from prometheus_api_client.exceptions import PrometheusApiClientException

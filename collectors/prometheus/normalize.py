@@ -124,7 +124,8 @@ def _part(raw: RawSource, ctx: NormalizeContext, reading: Reading, names: list[s
             answers.absent.append(name)
             continue
         if (why := payload.failure()) is not None:
-            answers.failed[name] = why if name in why else f"query {name}: {why}"
+            whole = name in why or payload.meta.get("whole_reason")  # the run's reason (heavy.py)
+            answers.failed[name] = why if whole else f"query {name}: {why}"
             continue
         answers.answered.append(name)
         if payload.meta.get("scope"):

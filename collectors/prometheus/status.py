@@ -61,7 +61,8 @@ def _inputs(answers: Answers, edges: Sequence[Edge]) -> dict[str, str | None]:
     for name, queries in _INPUT_QUERIES.items():
         if name == "latency" and legacy:
             queries = (LEGACY_LATENCY,)
-        failed = [answers.failed[q] for q in queries if q in answers.failed]
+        # One reason shared by several queries (the run gave up on the heavy ones) is said once.
+        failed = list(dict.fromkeys(answers.failed[q] for q in queries if q in answers.failed))
         absent = [q for q in queries if q in answers.absent]
         if failed:
             out[name] = "; ".join(failed)
@@ -98,7 +99,7 @@ def source_status(raw: RawSource, answers: Answers, edges: Sequence[Edge],
         if not answers.answered:
             message = f"no query answered: {_root_reason(raw, answers)}"
         else:
-            message = ("; ".join(answers.failed.values())
+            message = ("; ".join(dict.fromkeys(answers.failed.values()))
                        + f"; kept the {len(answers.answered)} queries that answered")
         return SourceStatus(raw.name, SourceState.ERROR, message, raw.duration_s, KIND, explicit)
     if not edges and answers.scope is not None and answers.graph_edges:

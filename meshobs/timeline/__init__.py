@@ -102,6 +102,14 @@ class Timeline:
     def onset(self, service: ServiceRef, signal: str) -> Onset | None:
         return self._index.first_onset.get((service, signal))
 
+    def onsets_of(self, service: ServiceRef) -> list[Onset]:
+        """The service's onsets, in the timeline's order (looked up, not scanned: see below)."""
+        return [self.onsets[i] for i in self._index.onsets.get(service, ())]
+
+    def unchecked_of(self, service: ServiceRef) -> list[Unchecked]:
+        """The service's signals that could not be judged, in the timeline's order."""
+        return [self.unchecked[i] for i in self._index.unchecked.get(service, ())]
+
     def for_services(self, services: Iterable[ServiceRef]) -> Timeline:
         """The part about ``services`` (a report's neighbourhood): their onsets, what could not
         be checked about them, and the changes that touch them, in the timeline's order.

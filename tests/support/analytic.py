@@ -4,14 +4,22 @@ It answers exactly the queries the demo's RawSource recorded (keyed by query tex
 start: the sparkline and the history p99 queries read alike, over different spans), and a
 history query narrowed to some services (``diagnose --all`` narrows it to what fails now) with
 the demo's unnarrowed history answer: a superset, enough for tests that count or time queries.
+A mesh-wide heavy query split into shards (collectors/prometheus/heavy.py) is answered with the
+whole query's answer filtered by the shard's matchers, as a real engine would select them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import parse_qs, urlsplit
 
 from meshobs.raw import RawSource
+
+# A shard's matchers, as heavy.py writes them into the whole query's selector.
+_SHARD = re.compile(r',?(destination_service_namespace=~?"(?:[^"\\]|\\.)*"'
+                    r'(?:,destination_service_name=~"(?:[^"\\]|\\.)*")?)')
+_MATCHER = re.compile(r'(\w+)(=~|=)"((?:[^"\\]|\\.)*)"')
 
 
 class Answers:
@@ -29,6 +37,13 @@ class Answers:
         """The data of the answer to ``path`` (None: a query the demo cannot answer)."""
         params = parse_qs(urlsplit(path).query)
         query, start = params["query"][0], _start(params.get("start", [None])[0])
+        if (shard := _SHARD.search(query)) is not None and "histogram_quantile" in query:
+            whole = query.replace(shard.group(0), "").replace("{}", "")
+            data = self.exact.get((whole, start))
+            if not isinstance(data, dict):
+                return None
+            wanted = _MATCHER.findall(shard.group(1))
+            return {**data, "result": [s for s in data["result"] if _selects(wanted, s["metric"])]}
         if (query, start) in self.exact:
             return self.exact[(query, start)]
         end = _start(params.get("end", [None])[0])
@@ -41,3 +56,12 @@ class Answers:
 
 def _start(value: object) -> float:
     return float(value) if value not in (None, "") else 0.0  # type: ignore[arg-type]
+
+
+def _selects(matchers: list[tuple[str, str, str]], labels: dict[str, str]) -> bool:
+    for name, op, text in matchers:
+        value = text.replace('\\"', '"').replace("\\\\", "\\")
+        have = labels.get(name, "")
+        if not (re.fullmatch(value, have) if op == "=~" else have == value):
+            return False
+    return True
