@@ -304,15 +304,28 @@ def test_added_mesh_configuration_is_read_alone_with_the_same_result(demo: str) 
     from meshobs.demo.render_kubernetes import kubernetes_source
 
     whole = kubernetes_source(scenario_for(demo))
-    topology = [p for p in whole.payloads if kube._base(p.key) in kube.TOPOLOGY]
+    topology = [p for p in whole.payloads if kube._base(p.key) in kube.TOPOLOGY - {"pods"}]
+    pods = [p for p in whole.payloads if kube._base(p.key) == "pods"]
     config = [p for p in whole.payloads if kube._base(p.key) not in kube.TOPOLOGY]
-    assert topology and config
+    assert topology and config and pods
     ctx = NormalizeContext(time=T, window_s=300)
     graph = RawSource("kubernetes", "kubernetes", list(topology))
     earlier = kube.normalize(graph, ctx)
-    merged = RawSource("kubernetes", "kubernetes", topology + config)
-    assert kube.normalize_added(merged, earlier, len(topology), ctx) == kube.normalize(merged, ctx)
-    assert kube.normalize(merged, ctx).config  # the configuration is really there
+    # The scoped phase adds the pods and the configuration: the pods' workloads replace the
+    # Deployments', exactly as one normalisation of everything makes them.
+    for added in (config, pods + config, config + pods):
+        merged = RawSource("kubernetes", "kubernetes", topology + added)
+        assert kube.normalize_added(merged, earlier, len(topology), ctx) == kube.normalize(merged, ctx)
+    merged = RawSource("kubernetes", "kubernetes", topology + pods + config)
+    assert kube.normalize(merged, ctx).config and kube.normalize(merged, ctx).pods  # really there
+    # A pod of a workload the graph phase did not see (a Service may select it): read everything.
+    stray = RawSource("kubernetes", "kubernetes", [p for p in topology if kube._base(p.key) != "deployments"] + pods)
+    assert kube.normalize_added(stray, kube.normalize(RawSource("kubernetes", "kubernetes", stray.payloads[:-1]), ctx),
+                                len(stray.payloads) - 1, ctx) is None
+    # Pods already in the earlier part (a mesh-wide graph phase): read everything.
+    assert kube.normalize_added(RawSource("kubernetes", "kubernetes", topology + pods + config),
+                                kube.normalize(RawSource("kubernetes", "kubernetes", topology + pods), ctx),
+                                len(topology) + 1, ctx) is None
     # The topology among the added payloads: read everything again.
     late = RawSource("kubernetes", "kubernetes", config + topology)
     assert kube.normalize_added(late, kube.normalize(RawSource("kubernetes", "kubernetes", config), ctx),
