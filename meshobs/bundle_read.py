@@ -212,16 +212,18 @@ def _text(data: bytes, name: str) -> str:
         raise ValueError(f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def parse_index(data: bytes, fmt: str) -> dict[str, Any]:
-    """``bundle.json`` parsed and its top level checked (ValueError says what is wrong)."""
+def parse_index(data: bytes, fmt: str | tuple[str, ...]) -> dict[str, Any]:
+    """``bundle.json`` parsed and its top level checked (ValueError says what is wrong); ``fmt``
+    is the layout, or the layouts, accepted."""
     try:
         index = loads(_text(data, INDEX))  # json.loads's values and errors, faster (~100 MB at 5,000)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{INDEX} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except RecursionError:
         raise ValueError(f"{INDEX} is nested too deeply to read") from None
-    if not isinstance(index, dict) or index.get("format") != fmt:
-        raise ValueError(f"not a {fmt} bundle")
+    formats = (fmt,) if isinstance(fmt, str) else fmt
+    if not isinstance(index, dict) or not isinstance(index.get("format"), str) or index["format"] not in formats:
+        raise ValueError(f"not a {' or '.join(formats)} bundle")
     return index
 
 
@@ -256,14 +258,58 @@ def payload_files(index: dict[str, Any]) -> list[Any]:
     return files
 
 
-def sources_from_index(index: dict[str, Any], read: Callable[[str], bytes]) -> list[RawSource]:
+def sources_from_index(index: dict[str, Any], read: Callable[[str], bytes], *,
+                       packed: bool = False) -> list[RawSource]:
     """The RawSources an index describes, every field type-checked (ValueError naming it)."""
-    return list(iter_sources_from_index(index, read))
+    return list(iter_sources_from_index(index, read, packed=packed))
 
 
-def iter_sources_from_index(index: dict[str, Any], read: Callable[[str], bytes]) -> Iterator[RawSource]:
+class _Packs:
+    """Payload bodies cut out of pack members (a packed archive: the bodies of many payloads one
+    after the other in one member, each entry naming its ``offset`` and ``length`` in bytes).
+
+    One pack is held at a time, and the index must use each pack's bytes once, in order: its
+    entries together, their slices ascending and not overlapping. So what is decoded never
+    exceeds what the archive holds (an index pointing 100,000 entries at one big pack would
+    otherwise make 100,000 copies of it), and a streamed read needs no member twice."""
+
+    def __init__(self, read: Callable[[str], bytes]) -> None:
+        self._read = read
+        self._name: str | None = None
+        self._data = b""
+        self._end = 0
+        self._done: set[str] = set()
+
+    def body(self, where: str, name: str, offset: int, length: int) -> bytes:
+        if name != self._name:
+            if name in self._done:
+                raise ValueError(f"{where}: {name} was used up by earlier payloads (a pack's entries "
+                                 "come together)")
+            if self._name is not None:
+                self._done.add(self._name)
+            self._data = b""  # let the previous pack go before the next one is read
+            self._data, self._name, self._end = self._read(name), name, 0
+        if offset < self._end or offset + length > len(self._data):
+            raise ValueError(f"{where}: bytes {offset}-{offset + length} of {name} overlap an earlier "
+                             f"payload or lie outside its {len(self._data)} bytes")
+        self._end = offset + length
+        return self._data[offset:self._end]
+
+
+def _packed_body(packs: _Packs, where: str, p: dict[str, Any], file: str) -> bytes:
+    offset = _field(where, p, "offset", (int,), required=True)
+    length = _field(where, p, "length", (int,), required=True)
+    if offset < 0 or length < 0:
+        raise ValueError(f"{where}: negative offset or length")
+    return packs.body(where, file, offset, length)
+
+
+def iter_sources_from_index(index: dict[str, Any], read: Callable[[str], bytes], *,
+                            packed: bool = False) -> Iterator[RawSource]:
     """:func:`sources_from_index` one source at a time, each read when reached; each index entry
-    is let go once read (a 5,000-service index is ~100 MB parsed)."""
+    is let go once read (a 5,000-service index is ~100 MB parsed). ``packed``: each ``file`` is a
+    pack and the entry's ``offset`` and ``length`` say where its body is (see :class:`_Packs`)."""
+    packs = _Packs(read) if packed else None
     raw_sources = _field("bundle", index, "sources", (list,), [])
     for i, s in enumerate(raw_sources):
         raw_sources[i] = None
@@ -280,9 +326,10 @@ def iter_sources_from_index(index: dict[str, Any], read: Callable[[str], bytes])
             if not isinstance(p, dict):
                 raise ValueError(f"{pw}: expected an object, got {type(p).__name__}")
             file = _field(pw, p, "file", (str,))
+            data = None if not file else read(file) if packs is None else _packed_body(packs, pw, p, file)
             raw.payloads.append(Payload(
                 key=_field(pw, p, "key", (str,), required=True),
-                body=_text(read(file), file) if file else None,
+                body=_text(data, file) if file and data is not None else None,
                 status=_field(pw, p, "status", (int,)), error=_field(pw, p, "error", (str,)),
                 url=_field(pw, p, "url", (str,), ""), params=_field(pw, p, "params", (dict,), {}),
                 elapsed_s=float(_field(pw, p, "elapsed_s", (int, float), 0.0)),
@@ -305,7 +352,8 @@ def index_header(index: dict[str, Any]) -> dict[str, Any]:
                for k in ("created", "meshobs_version", "description", "name")}}
 
 
-def open_bundle(path: Path, fmt: str, *, stream: bool = False) -> tuple[dict[str, Any], Callable[[str], bytes]]:
+def open_bundle(path: Path, fmt: str | tuple[str, ...], *,
+                stream: bool = False) -> tuple[dict[str, Any], Callable[[str], bytes]]:
     """(parsed index, a reader of the payload files it references) for a directory or archive.
 
     ``stream``: an archive's payloads are read as they are asked for, in one pass, and not kept

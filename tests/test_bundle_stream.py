@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from meshobs.bundle import BundleError, iter_bundle, read_bundle, write_bundle
+from meshobs.bundle import FORMATS, BundleError, iter_bundle, read_bundle, write_bundle
 from meshobs.collect import build_snapshot
 from meshobs.demo.catalog import load_demo
 
@@ -28,10 +28,10 @@ def test_an_archive_is_read_in_one_pass_holding_one_source(tmp_path: Path) -> No
     from meshobs import bundle_read
 
     path = write_bundle(load_demo("ecommerce"), tmp_path / "b.tar.gz")
-    index, _read = bundle_read.open_bundle(path, "meshobs-bundle/1", stream=True)
+    index, _read = bundle_read.open_bundle(path, FORMATS, stream=True)
     stream = bundle_read._ArchiveStream(path, set(bundle_read.payload_files(index)))
     count = 0
-    for _raw in bundle_read.iter_sources_from_index(index, stream.read):
+    for _raw in bundle_read.iter_sources_from_index(index, stream.read, packed=True):
         assert not stream._waiting  # members come in source order: nothing read ahead is kept
         count += 1
     assert count > 10
@@ -66,10 +66,10 @@ def test_past_999_sources_the_archive_is_still_in_source_order(tmp_path: Path) -
     sources = [RawSource(f"envoy:p{i}", "envoy", [Payload("ready", body=f"LIVE {i}")]) for i in range(1012)]
     path = write_bundle(Bundle(time=datetime(2026, 1, 1, tzinfo=UTC), window_s=60.0, sources=sources),
                         tmp_path / "big.tar.gz")
-    index, _read = bundle_read.open_bundle(path, "meshobs-bundle/1", stream=True)
+    index, _read = bundle_read.open_bundle(path, FORMATS, stream=True)
     stream = bundle_read._ArchiveStream(path, set(bundle_read.payload_files(index)))
     names = []
-    for raw in bundle_read.iter_sources_from_index(index, stream.read):
+    for raw in bundle_read.iter_sources_from_index(index, stream.read, packed=True):
         assert not stream._waiting
         names.append(raw.name)
     assert names == [s.name for s in sources]

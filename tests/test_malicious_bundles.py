@@ -245,7 +245,7 @@ GOOD = {"format": "meshobs-bundle/1", "time": "2026-11-20T12:00:00Z", "window_s"
     ({"sources": [{"name": "x", "kind": "envoy", "payloads": [{"key": "k", "file": "/etc/passwd"}]}]}, "outside"),
     ({"sources": [{"name": "x", "kind": "envoy", "payloads": [{"key": "k", "file": "payloads/../../x"}]}]},
      "outside"),
-    ({"config": "mesh: istio"}, "config"), ({"format": "meshobs-bundle/2"}, "not a meshobs-bundle/1"),
+    ({"config": "mesh: istio"}, "config"), ({"format": "meshobs-bundle/3"}, "not a meshobs-bundle/1"),
 ])
 def test_damaged_indexes(tmp_path: Path, change: dict[str, Any], why: str) -> None:
     _assert_bad(_bad_index(tmp_path, {**GOOD, **change}, "d"), match=why)
