@@ -286,3 +286,41 @@ def test_a_timelines_part_about_some_services_is_looked_up_as_a_scan_would_find_
     for s in svcs:
         assert whole.onsets_of(s) == [o for o in onsets if o.service == s]
         assert whole.unchecked_of(s) == [u for u in unchecked if u.service == s]
+
+
+def test_an_onset_is_paired_with_the_change_a_scan_of_every_change_would_pick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """_paired looks only at the changes dated around the onset (bisection): on random
+    timelines it picks what looking at every change picks, at the window's edges too."""
+    import random
+
+    import meshobs.timeline as timeline
+    from meshobs.timeline import ERRORS, Change, Onset
+    from meshobs.timeline.changes import KINDS
+
+    rng = random.Random(11)
+    svcs = [ServiceRef("ns", f"svc-{i}") for i in range(6)]
+
+    class Calls:
+        def callees(self, service: ServiceRef) -> list[ServiceRef]:
+            return [s for s in svcs if s.name > service.name][:2]
+
+    t0 = datetime(2026, 5, 6, 7, 0, tzinfo=UTC)
+    lookback, step = 600.0, 15.0
+    paired = 0
+    for _ in range(40):
+        onset_at = t0 + timedelta(seconds=rng.randint(0, 3600))
+        # Changes on and around the window's bounds (to the microsecond), and far from it.
+        offsets = [-lookback, -lookback - 1e-6, step, step + 1e-6, -60.0, 0.0,
+                   *(rng.uniform(-4000, 4000) for _ in range(60))]
+        changes = sorted((Change(onset_at + timedelta(seconds=o), rng.choice(KINDS), f"X ns/x{i}", "changed",
+                                 services=tuple(rng.sample(svcs, rng.randint(1, 2))))
+                          for i, o in enumerate(offsets)), key=lambda c: (c.at, KINDS.index(c.kind), c.subject))
+        onset = Onset(rng.choice(svcs), ERRORS, onset_at, 0.0, 0.5)
+        fast = timeline._paired(Calls(), onset, changes, step, lookback)  # type: ignore[arg-type]
+        with monkeypatch.context() as m:
+            m.setattr(timeline, "_around", lambda changes, *_: changes)
+            scanned = timeline._paired(Calls(), onset, changes, step, lookback)  # type: ignore[arg-type]
+        assert fast == scanned
+        paired += fast.change is not None
+    assert paired > 20  # most onsets do have a change to pair
+    assert timeline._around(changes, t0, float("inf"), 1.0) == changes  # an endless lookback: all

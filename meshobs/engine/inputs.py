@@ -112,7 +112,8 @@ def data_gap(needs: tuple[str, ...], available: dict[str, str | None], snapshot:
     """Is a need missing although a source that provides it is configured (it answered with
     nothing, failed, or answered in part)? Then the check ran into a gap in the data, not into
     a set-up without that source: the run could not check it."""
-    present = {s.kind for s in snapshot.sources}
+    # Built once per snapshot: every proxy is a source, and --all asks this of every service.
+    present = snapshot.derived("source_kinds", lambda snap: frozenset(s.kind for s in snap.sources))
     for need in needs:
         options = need.split("|")
         if any(available.get(o, "unknown") is None for o in options):
