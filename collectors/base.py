@@ -37,7 +37,7 @@ class Scope:
     * Jaeger / X-Ray: traces of ``target`` (they carry the downstream spans), not the first N
       services; X-Ray's service graph stays mesh-wide (graph phase).
     * Envoy admin: only the pods of ``workloads`` (done in collectors/envoy).
-    * Kubernetes: mesh configuration in ``namespaces`` (plus the root namespace); the pod,
+    * Kubernetes: pods and mesh configuration in ``namespaces`` (plus the root namespace); the
       service, namespace and deployment lists are the graph phase's (done in kubernetes.py).
     * CloudWatch (App Mesh's graph): everything in the graph phase, nothing in the scoped one.
     """
@@ -45,6 +45,10 @@ class Scope:
     target: ServiceRef | None = None
     services: frozenset[ServiceRef] = field(default_factory=frozenset)
     workloads: frozenset[WorkloadRef] = field(default_factory=frozenset)
+    # (namespace, labelSelector) narrowing each namespace's pod list to the pods of the
+    # neighbourhood's Services and workloads (None: the whole namespace); empty: every
+    # namespace of the scope listed whole. Computed with the scope (meshobs.neighbourhood).
+    pod_selectors: tuple[tuple[str, str | None], ...] = ()
 
     def has_service(self, ref: ServiceRef) -> bool:
         return ref in self.services
@@ -66,7 +70,7 @@ class FetchContext:
     deadline: float | None = None  # time.monotonic() by which every fetch must have returned
     # "all": everything, mesh-wide (scope is None). A scoped question runs in two phases:
     # "graph" fetches only the cheap mesh-wide part the neighbourhood is computed from (the
-    # request-rate query, the pod and service lists; other collectors return []), then
+    # request-rate query, the service and deployment lists; other collectors return []), then
     # "scoped" fetches the rest narrowed to ``scope`` (skipping what "graph" already has). The
     # orchestrator appends the scoped payloads to the graph-phase RawSource of the same name,
     # so one normalize call sees both.

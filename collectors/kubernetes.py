@@ -28,12 +28,18 @@ from meshobs.collectors.http import TooLarge, mb, read_capped, seconds
 from meshobs.collectors.k8s_import import lazy_kubernetes
 from meshobs.collectors.k8s_meshconfig import kept_fields
 from meshobs.collectors.k8s_minimise import minimise_body, minimise_document
-from meshobs.collectors.k8s_objects import ALL_NAMESPACES, flatten_objects, objects_to_part
+from meshobs.collectors.k8s_objects import (
+    ALL_NAMESPACES,
+    flatten_objects,
+    objects_to_part,
+    pod_from_object,
+    workloads_from_pods,
+)
 from meshobs.collectors.netbound import DeadlineExceeded, current_run, install, watch
 from meshobs.collectors.workers import fan_out
 from meshobs.config import Config
 from meshobs.durations import parse_duration
-from meshobs.model import Layer, SnapshotPart, SourceState, SourceStatus
+from meshobs.model import Layer, Mesh, Pod, SnapshotPart, SourceState, SourceStatus, WorkloadRef
 from meshobs.raw import Payload, RawSource, iso, utc_now
 from meshobs.shape import dumps_compact, loads_standard
 
@@ -71,6 +77,9 @@ PAGE_SIZE = 500  # objects per list page, as kubectl asks
 MAX_PAGES = 10_000  # a bound on a server that keeps answering with a continue token
 ROOT_NAMESPACE = "istio-system"  # where mesh-wide policies live (Istio's default root namespace)
 SCOPED_NAMESPACES_MAX = 3  # more namespaces than this: one cluster-wide list per kind is cheaper
+# A scoped question's pods, listed per namespace up to this many namespaces: each list costs a
+# request, but a cluster-wide one costs every pod of the mesh (7,415 at 5,000 services).
+SCOPED_POD_NAMESPACES_MAX = 8
 HINT = "check sources.kubernetes.kubeconfig/context"
 
 
@@ -168,6 +177,7 @@ class Request:
     call: Callable[..., Any]
     args: tuple[Any, ...] = ()
     paged: bool = True  # a list (limit/continue); False for a single object (read_namespace)
+    selector: str | None = None  # labelSelector narrowing the list
 
 
 @dataclass
@@ -192,9 +202,14 @@ class KubernetesCollector:
 
     # -- fetching ------------------------------------------------------------------------
     def _requests(self, api: Any, core_scopes: list[str | None] | None,
-                  crd_scopes: list[str | None] | None) -> tuple[list[Request], list[list[Request]]]:
+                  crd_scopes: list[str | None] | None,
+                  pod_scopes: list[tuple[str | None, str | None]] | None = None,
+                  ) -> tuple[list[Request], list[list[Request]]]:
         """(core requests, CRD chains) for these namespaces (None: cluster-wide; an argument of
-        None: none of that kind). A chain is tried in order while the server says 404."""
+        None: none of that kind). The core lists are services, namespaces and deployments; pods
+        are listed in ``pod_scopes`` ((namespace, labelSelector) pairs; after every other
+        request: a scoped question's probe is the mesh config). A chain is tried in order while
+        the server says 404."""
         from kubernetes import client
 
         core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
@@ -204,8 +219,6 @@ class KubernetesCollector:
         for ns in core_scopes or []:
             at = f"@{ns}" if ns else ""
             if ns:
-                reqs.append(Request(f"pods{at}", f"/api/v1/namespaces/{ns}/pods", "pods", ns,
-                                    core.list_namespaced_pod, (ns,)))
                 reqs.append(Request(f"services{at}", f"/api/v1/namespaces/{ns}/services", "services", ns,
                                     core.list_namespaced_service, (ns,)))
                 reqs.append(Request(f"namespace{at}", f"/api/v1/namespaces/{ns}", "namespaces", ns,
@@ -213,7 +226,6 @@ class KubernetesCollector:
                 reqs.append(Request(f"deployments{at}", f"/apis/apps/v1/namespaces/{ns}/deployments",
                                     "deployments", ns, apps.list_namespaced_deployment, (ns,)))
             else:
-                reqs.append(Request("pods", "/api/v1/pods", "pods", None, core.list_pod_for_all_namespaces))
                 reqs.append(Request("services", "/api/v1/services", "services", None,
                                     core.list_service_for_all_namespaces))
                 reqs.append(Request("namespaces", "/api/v1/namespaces", "namespaces", None, core.list_namespace))
@@ -250,6 +262,12 @@ class KubernetesCollector:
                         chain.append(Request(f"crd/{group}/{v}/{plural}", f"/apis/{group}/{v}/{plural}",
                                              plural, None, custom.list_cluster_custom_object, (group, v, plural)))
                 chains.append(chain)
+        for ns, selector in pod_scopes or []:
+            if ns:
+                reqs.append(Request(f"pods@{ns}", f"/api/v1/namespaces/{ns}/pods", "pods", ns,
+                                    core.list_namespaced_pod, (ns,), selector=selector))
+            else:
+                reqs.append(Request("pods", "/api/v1/pods", "pods", None, core.list_pod_for_all_namespaces))
         return reqs, chains
 
     def _get(self, req: Request, server: str) -> Payload:
@@ -257,7 +275,8 @@ class KubernetesCollector:
         from kubernetes.client.exceptions import ApiException
 
         start = time.perf_counter()
-        payload = Payload(key=req.key, url=server.rstrip("/") + req.path, fetched_at=iso(utc_now()))
+        payload = Payload(key=req.key, url=server.rstrip("/") + req.path, fetched_at=iso(utc_now()),
+                          params={"labelSelector": req.selector} if req.selector else {})
         try:
             with watch(self.timeout_s) as w:
                 try:
@@ -305,7 +324,8 @@ class KubernetesCollector:
         page's raw bytes."""
         cap = current_run().max_bytes
         used = 0
-        kwargs: dict[str, Any] = {"limit": PAGE_SIZE} if req.paged else {}
+        narrow: dict[str, Any] = {"label_selector": req.selector} if req.selector else {}
+        kwargs: dict[str, Any] = {"limit": PAGE_SIZE, **narrow} if req.paged else {}
         items: list[Any] = []
         first: dict[str, Any] | None = None
         standard = True  # every page was standard JSON: written back with msgspec
@@ -339,7 +359,7 @@ class KubernetesCollector:
             first = first or doc
             if not token:
                 break
-            kwargs = {"limit": PAGE_SIZE, "_continue": token}
+            kwargs = {"limit": PAGE_SIZE, "_continue": token, **narrow}
         assert first is not None
         merged = {**first, "items": items, "metadata": {k: v for k, v in (first.get("metadata") or {}).items()
                                                          if k != "continue"}}
@@ -366,13 +386,36 @@ class KubernetesCollector:
             wanted = [n for n in wanted if n in self.namespaces]
         return everywhere if len(wanted) > SCOPED_NAMESPACES_MAX else list(wanted)
 
+    def _pod_scopes(self, ctx: FetchContext,
+                    root: str = ROOT_NAMESPACE) -> list[tuple[str | None, str | None]] | None:
+        """(namespace, labelSelector) to list pods in: all (or the configured namespaces) in
+        phase "all"; none in the graph phase (the neighbourhood is found from the Services,
+        Deployments and edges); for a scoped question the namespaces involved, each narrowed
+        to the neighbourhood's pods where the scope says how (``Scope.pod_selectors``), plus
+        the root namespace whole (istiod's pods: the control plane's readiness). Cluster-wide
+        when more than SCOPED_POD_NAMESPACES_MAX namespaces would be listed whole."""
+        everywhere: list[tuple[str | None, str | None]] = [(n, None) for n in self.namespaces] or [(None, None)]
+        if ctx.phase == "graph":
+            return None
+        if ctx.phase != "scoped" or ctx.scope is None:
+            return everywhere
+        narrowed = dict(ctx.scope.pod_selectors)
+        wanted = sorted(ctx.scope.namespaces | {root, ROOT_NAMESPACE})
+        if self.namespaces:
+            wanted = [n for n in wanted if n in self.namespaces]
+        pairs: list[tuple[str | None, str | None]] = [
+            (n, None if n in (root, ROOT_NAMESPACE) else narrowed.get(n)) for n in wanted]
+        whole = sum(1 for _, selector in pairs if selector is None)
+        return everywhere if whole > SCOPED_POD_NAMESPACES_MAX else pairs
+
     def fetch(self, ctx: FetchContext) -> list[RawSource]:
-        """List everything (phase "all"); the pods, services, namespaces and deployments only
-        (phase "graph"); or the mesh configuration of the namespaces involved (phase "scoped").
-        The first request doubles as a reachability probe."""
+        """List everything (phase "all"); the services, namespaces and deployments only (phase
+        "graph"); or the pods and mesh configuration of the namespaces involved (phase
+        "scoped"). The first request doubles as a reachability probe."""
         raw = RawSource(name=KIND, kind=KIND, meta={"context": "", "namespaces": list(self.namespaces)})
         core: list[str | None] | None = None if ctx.phase == "scoped" else (list(self.namespaces) or [None])
         crds = None if ctx.phase == "graph" else self._crd_scopes(ctx)
+        pods = self._pod_scopes(ctx)
         with raw.timed():
             try:
                 api, context, server = self.load()
@@ -381,7 +424,7 @@ class KubernetesCollector:
                 return [raw]
             raw.meta["context"] = context
             try:
-                reqs, chains = self._requests(api, core, crds)
+                reqs, chains = self._requests(api, core, crds, pods)
                 probe: Payload | None = None
                 if reqs:
                     # The probe is the cheapest list (the namespaces): the pods, the longest
@@ -396,7 +439,10 @@ class KubernetesCollector:
                     # its rootNamespace, the namespace to list beside the question's own.
                     root = _root_namespace(probe)
                     if root != ROOT_NAMESPACE:
-                        _, chains = self._requests(api, None, self._crd_scopes(ctx, root))
+                        more, chains = self._requests(api, None, self._crd_scopes(ctx, root),
+                                                      self._pod_scopes(ctx, root))
+                        # The probe again (same key), then the pods of the namespaces with the root's.
+                        reqs = [r for r in reqs if r.resource != "pods"] + [r for r in more if r.resource == "pods"]
                 late = [Payload(key="late", error="not asked: the run's deadline (--timeout) passed")]
                 work: list[list[Request]] = [[r] for r in reqs if probe is None or r is not first] + chains
                 groups = fan_out(lambda c: self._chain(c, server), work, workers=CONCURRENCY,
@@ -516,26 +562,74 @@ TOPOLOGY = frozenset({"pods", "services", "namespaces", "namespace", "deployment
 
 def normalize_added(raw: RawSource, earlier: SnapshotPart, known: int, ctx: NormalizeContext) -> SnapshotPart | None:
     """What :func:`normalize` makes of ``raw``, given ``earlier``: what it made of the first
-    ``known`` payloads (a scoped question's graph phase). The payloads added since (the scoped
-    phase's mesh configuration) are read alone: a configuration object is read without the
-    others (only pods and controllers read the Namespaces' labels), so the result is the same
-    as normalising everything again, without reading the 1,500 pods of a big mesh twice
-    (0.2 s). None when that does not hold (the added payloads list the topology, or the
-    earlier part is not a plain normalisation): then normalize the whole source."""
+    ``known`` payloads (a scoped question's graph phase: Services, Deployments, Namespaces, no
+    pods). The payloads added since (the scoped phase's pods and mesh configuration) are read
+    alone: a configuration object is read without the others, and a pod needs only the
+    Namespaces' labels, so the 5,000 Services of a big mesh are not read twice (0.45 s). The
+    pods' workloads replace the Deployments' of the same name, as a whole normalisation would
+    make them. None when the result could differ (the added payloads list other topology, a
+    pod belongs to no Deployment the graph phase saw, its labels or mesh differ from the
+    template's where a Service selector could tell, a pod is malformed, or the earlier part is
+    not a plain normalisation): then normalize the whole source."""
     added = raw.payloads[known:]
     mine = [s for s in earlier.sources if s.name == raw.name]
     if (len(earlier.sources) != 1 or len(mine) != 1 or mine[0].state == SourceState.ERROR
-            or any(_base(p.key) in TOPOLOGY for p in added)):
+            or any(_base(p.key) in TOPOLOGY - {"pods"} for p in added)
+            or any(_base(p.key) == "pods" for p in raw.payloads[:known])):
         return None
     fatal: list[str] = []
     partial: list[str] = []
     _read_payloads(raw.payloads[:known], fatal, partial, parse=False)
     problems = list(mine[0].problems)
-    more = objects_to_part(_read_payloads(added, fatal, partial), Layer.LIVE, problems)
+    objects = _read_payloads(added, fatal, partial)
+    pods = _added_pods(earlier, [o for o, _ in objects if o.get("kind") == "Pod"])
+    if pods is None:
+        return None
+    more = objects_to_part([o for o in objects if o[0].get("kind") != "Pod"], Layer.LIVE, problems)
     if more.pods or more.workloads or more.services:
         return None
-    part = SnapshotPart.merge([replace(earlier, sources=[]), more])
+    derived = workloads_from_pods(pods)
+    workloads = [replace(derived[w.ref], services=w.services) if w.ref in derived else w for w in earlier.workloads]
+    # A Service's mesh is its first workload's that is known: the pods may know it where the
+    # template did not (a gateway's sidecar is injected, not in its Deployment).
+    meshes = {w.ref: w.mesh for w in workloads}
+    changed = {w.ref for w in earlier.workloads if w.ref in derived and derived[w.ref].mesh is not w.mesh}
+    services = [replace(svc, mesh=next((meshes[w] for w in svc.workloads if meshes.get(w, Mesh.UNKNOWN)
+                                        is not Mesh.UNKNOWN), Mesh.UNKNOWN))
+                if changed.intersection(svc.workloads) else svc for svc in earlier.services]
+    part = SnapshotPart.merge([replace(earlier, sources=[], pods=[p for p, _ in pods], workloads=workloads,
+                                       services=services), more])
     return _with_status(raw, part, fatal, partial, problems)
+
+
+def _added_pods(earlier: SnapshotPart, objects: list[Mapping[str, Any]]) -> list[tuple[Pod, Mesh]] | None:
+    """The pods of ``objects`` read against ``earlier``'s Namespaces, or None when adding them
+    to ``earlier`` is not what normalising everything at once would give (see normalize_added)."""
+    ns_labels = {r.name: dict(r.labels) for r in earlier.config if r.kind == "Namespace"}
+    pods: list[tuple[Pod, Mesh]] = []
+    for obj in objects:
+        try:
+            pods.append(pod_from_object(obj, ns_labels))
+        except Exception:  # a malformed pod is named in problems by the whole normalisation
+            return None
+    before = {w.ref: w for w in earlier.workloads}
+    selector_keys: dict[str, set[str]] = {}
+    for svc in earlier.services:
+        selector_keys.setdefault(svc.ref.namespace, set()).update(str(k) for k in svc.selector)
+    first: dict[WorkloadRef, Mapping[str, Any]] = {}
+    for pod, _ in pods:
+        if pod.workload is not None:
+            first.setdefault(pod.workload, pod.labels)
+    for ref, labels in first.items():
+        template = before.get(ref)
+        # Services were matched against the template's labels; a whole normalisation matches
+        # them against the first pod's. Same answer when the pod carries the template's labels
+        # and no Service of the namespace selects on a label only the pod has.
+        if (template is None
+                or any(labels.get(k) != v for k, v in template.labels.items())
+                or (set(labels) - set(template.labels)) & selector_keys.get(ref.namespace, set())):
+            return None
+    return pods
 
 
 def listed_config_namespaces(payloads: list[Payload]) -> tuple[str, ...] | None:

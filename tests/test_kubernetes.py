@@ -304,15 +304,28 @@ def test_added_mesh_configuration_is_read_alone_with_the_same_result(demo: str) 
     from meshobs.demo.render_kubernetes import kubernetes_source
 
     whole = kubernetes_source(scenario_for(demo))
-    topology = [p for p in whole.payloads if kube._base(p.key) in kube.TOPOLOGY]
+    topology = [p for p in whole.payloads if kube._base(p.key) in kube.TOPOLOGY - {"pods"}]
+    pods = [p for p in whole.payloads if kube._base(p.key) == "pods"]
     config = [p for p in whole.payloads if kube._base(p.key) not in kube.TOPOLOGY]
-    assert topology and config
+    assert topology and config and pods
     ctx = NormalizeContext(time=T, window_s=300)
     graph = RawSource("kubernetes", "kubernetes", list(topology))
     earlier = kube.normalize(graph, ctx)
-    merged = RawSource("kubernetes", "kubernetes", topology + config)
-    assert kube.normalize_added(merged, earlier, len(topology), ctx) == kube.normalize(merged, ctx)
-    assert kube.normalize(merged, ctx).config  # the configuration is really there
+    # The scoped phase adds the pods and the configuration: the pods' workloads replace the
+    # Deployments', exactly as one normalisation of everything makes them.
+    for added in (config, pods + config, config + pods):
+        merged = RawSource("kubernetes", "kubernetes", topology + added)
+        assert kube.normalize_added(merged, earlier, len(topology), ctx) == kube.normalize(merged, ctx)
+    merged = RawSource("kubernetes", "kubernetes", topology + pods + config)
+    assert kube.normalize(merged, ctx).config and kube.normalize(merged, ctx).pods  # really there
+    # A pod of a workload the graph phase did not see (a Service may select it): read everything.
+    stray = RawSource("kubernetes", "kubernetes", [p for p in topology if kube._base(p.key) != "deployments"] + pods)
+    assert kube.normalize_added(stray, kube.normalize(RawSource("kubernetes", "kubernetes", stray.payloads[:-1]), ctx),
+                                len(stray.payloads) - 1, ctx) is None
+    # Pods already in the earlier part (a mesh-wide graph phase): read everything.
+    assert kube.normalize_added(RawSource("kubernetes", "kubernetes", topology + pods + config),
+                                kube.normalize(RawSource("kubernetes", "kubernetes", topology + pods), ctx),
+                                len(topology) + 1, ctx) is None
     # The topology among the added payloads: read everything again.
     late = RawSource("kubernetes", "kubernetes", config + topology)
     assert kube.normalize_added(late, kube.normalize(RawSource("kubernetes", "kubernetes", config), ctx),
@@ -337,5 +350,38 @@ def test_a_scoped_question_lists_the_mesh_configs_root_namespace(cluster: Any, r
     paths = fk.paths_requested()
     assert f"/apis/security.istio.io/v1/namespaces/{root or 'istio-system'}/peerauthentications" in paths
     if root:
-        assert not [p for p in paths if "/namespaces/istio-system/" in p and "configmaps" not in p]
-    assert "/api/v1/pods" not in paths  # the scoped phase adds configuration only
+        # istio-system's pods are listed (istiod's), its mesh configuration is not.
+        assert not [p for p in paths if "/namespaces/istio-system/" in p
+                    and not p.endswith(("/configmaps/istio", "/pods"))]
+        assert f"/api/v1/namespaces/{root}/pods" in paths
+    # The scoped phase lists the pods of its namespaces, never the mesh's.
+    assert "/api/v1/pods" not in paths and f"/api/v1/namespaces/{NS}/pods" in paths
+
+
+@pytest.mark.parametrize("phase", ["all", "graph", "scoped", "scoped-wide", "scoped-unnarrowed"])
+def test_pods_are_listed_in_the_scoped_phase_for_its_namespaces_only(cluster: Any, phase: str) -> None:
+    """The graph phase lists no pods (the neighbourhood comes from Services, Deployments and
+    edges); the scoped phase lists the whole pod list of each namespace involved plus the root
+    namespace, cluster-wide when they are many or nothing narrowed the question; "all" lists
+    every pod, once."""
+    fk, kubeconfig = cluster
+    fk.serve(f"/api/v1/namespaces/{NS}/pods", k8s_list("PodList", _pods()[:2]))
+    many = {ServiceRef(f"ns-{i}", "svc") for i in range(kube.SCOPED_POD_NAMESPACES_MAX)}
+    scopes = {"scoped": Scope(target=ServiceRef(NS, "reviews"), services=frozenset({ServiceRef(NS, "reviews")}),
+                              workloads=frozenset({WorkloadRef("shop", "web")})),
+              "scoped-wide": Scope(target=ServiceRef(NS, "reviews"), services=frozenset(many))}
+    ctx = FetchContext(time=T, window_s=300, config=validate({}), scope=scopes.get(phase),
+                       phase=phase.split("-")[0])
+    [raw] = _collector(kubeconfig).fetch(ctx)
+    pods = [p.split("?", 1)[0] for p, _ in fk.requests if p.split("?", 1)[0].endswith("/pods")]
+    if phase == "graph":
+        assert pods == [] and raw.get("services").status == 200 and raw.get("deployments") is not None
+        part = kube.normalize(raw, NormalizeContext(time=T, window_s=300))
+        assert part.services and not part.pods and part.sources[0].state is SourceState.OK
+    elif phase == "scoped":
+        assert sorted(pods) == [f"/api/v1/namespaces/{n}/pods" for n in sorted({NS, "shop", "istio-system"})]
+        assert raw.get(f"pods@{NS}").status == 200 and raw.get("services") is None
+        part = kube.normalize(raw, NormalizeContext(time=T, window_s=300))
+        assert {p.name for p in part.pods} == {p["metadata"]["name"] for p in _pods()[:2]}
+    else:  # everything: "all", a scope of more namespaces than the bound, or no scope at all
+        assert pods == ["/api/v1/pods"] and raw.get("pods").status == 200

@@ -22,9 +22,10 @@ from meshobs.demo.author import Mesh, resource
 from meshobs.demo.expect import Expectation
 from meshobs.demo.scenario import Scenario
 from meshobs.demo.serve import LiveDemo, serve_scenario
+from meshobs.demo.state import PodState, Restart
 from meshobs.demo.traffic import LatencyProfile, Reported
 from meshobs.engine import Report, diagnose
-from meshobs.model import MeshSnapshot, ServiceRef
+from meshobs.model import MeshSnapshot, ServiceRef, WorkloadRef
 
 pytestmark = pytest.mark.slow
 
@@ -253,3 +254,75 @@ def test_every_service_of_our_own_meshes_finds_what_a_mesh_wide_run_finds(
             assert got.status == want.status, service
             findings += sum(1 for f in want.findings if f.severity.value in ("warning", "error"))
         assert findings == 0 if scenario.expect.healthy else findings  # a healthy mesh stays clean
+
+
+def _foundry() -> Scenario:
+    """A sidecar problem in a crowded namespace: kiln-control's istio-proxy keeps restarting
+    (and one replica is not ready) among 24 quiet workloads of its namespace; it calls a gauge
+    beside it and a StatefulSet in another namespace (not among the Deployments the graph phase
+    lists); a crash-looping router in a third namespace sits beside it."""
+    m = Mesh("foundry", "Foundry: kiln-control's sidecar restarts among many quiet neighbours",
+             "kiln-control's istio-proxy restarted 6 times in the last hour")
+    gw = m.ingress_gateway()
+    kiln = m.workload("foundry", "kiln-control", "v2", replicas=3)
+    gauge = m.workload("foundry", "temper-gauge", "v1")
+    slag = m.workload("slagyard", "slag-store", "v1", kind="StatefulSet", replicas=2)
+    for i in range(24):
+        m.workload("foundry", f"mould-{i:02d}", "v1", replicas=2)
+    router = m.workload("depot", "crate-router", "v5")
+    m.call(gw, kiln, 14.0, 30.0, 140.0)
+    m.call(kiln, slag, 14.0, 6.0, 25.0)
+    m.call(kiln, gauge, 7.0, 3.0, 12.0)
+    m.call(gw, router, 5.0, 20.0, 90.0, ("503", "-", 0.1))
+    m.pods(kiln, PodState(started_s_ago=4 * 86400.0, ready=False, replica=1,
+                          restarts=(Restart("istio-proxy", count=6, s_ago=600.0, reason="OOMKilled",
+                                            exit_code=137, ran_s=500.0),)))
+    m.pods(router, PodState(restarts=(Restart("app", count=9, s_ago=120.0),), ready=False))
+    return m.build(Expectation("control-plane", target="foundry/kiln-control",
+                               subjects=("Service foundry/kiln-control",)))
+
+
+def test_a_sidecar_problem_among_many_pods_is_found_from_the_namespaces_pods(
+        tmp_path: Path, require_prometheus: None) -> None:
+    """The graph phase lists no pods; the scoped phase lists the pods of the neighbourhood's
+    namespaces only, narrowed by a label selector where the Services and Deployments say how
+    (whole where a workload is known from traffic only), and the pod-level findings (a
+    restarting, unready sidecar) and every other verdict equal a mesh-wide run's, for the
+    service, its StatefulSet callee and a service beside."""
+    scenario = _foundry()
+    with serve_scenario(scenario, tmp_path / "demo") as demo:
+        config = load_config(str(demo.config_path))
+        assert config is not None
+        mesh_wide = build_snapshot(collect(config), origin="live")
+        kiln, slag = ServiceRef("foundry", "kiln-control"), ServiceRef("slagyard", "slag-store")
+        assert {f.code for f in diagnose(mesh_wide, kiln).findings if f.service == kiln}  # something to find
+        for target in (kiln, slag, ServiceRef("depot", "crate-router")):
+            before = len(demo.requests_to("kubernetes"))
+            bundle = collect(config, question=scoped_question(str(target), None))
+            asked = {r.path_only: r.path for r in demo.requests_to("kubernetes")[before:]
+                     if r.path_only.endswith("/pods")}
+            pods_asked = list(asked)
+            scope = scope_from_dict(bundle.scope)
+            assert scope is not None
+            # Pods per namespace of the neighbourhood (and istiod's), never the mesh's list.
+            assert "/api/v1/pods" not in pods_asked
+            assert {p.split("/")[4] for p in pods_asked} == scope.namespaces | {"istio-system"}
+            scoped = build_snapshot(bundle, origin="live")
+            assert {p.namespace for p in scoped.pods} <= scope.namespaces | {"istio-system"}
+            if target == kiln:
+                # Its crowded namespace narrowed to the neighbourhood's pods, the root namespace
+                # (istiod's pods) listed whole.
+                assert "labelSelector=" in asked["/api/v1/namespaces/foundry/pods"]
+                assert "labelSelector=" not in asked["/api/v1/namespaces/istio-system/pods"]
+                foundry = {p.name for p in scoped.pods if p.namespace == "foundry"}
+                assert foundry < {p.name for p in mesh_wide.pods if p.namespace == "foundry"}
+                assert foundry == {p.name for w in ("kiln-control-v2", "temper-gauge-v1")
+                                   for p in mesh_wide.pods_of(WorkloadRef("foundry", w))}
+            assert _verdict(diagnose(scoped, target)) == _verdict(diagnose(mesh_wide, target)), target
+            assert diagnose(scoped, target).status == diagnose(mesh_wide, target).status, target
+            replayed = build_snapshot(read_bundle(write_bundle(bundle, tmp_path / f"{target.name}.tar.gz")))
+            assert _verdict(diagnose(replayed, target)) == _verdict(diagnose(mesh_wide, target)), target
+        # The StatefulSet's workload is in kiln-control's neighbourhood (from the traffic it
+        # answers, not from a Deployment) and its proxies were asked.
+        scope = scope_from_dict(collect(config, question=scoped_question(str(kiln), None)).scope)
+        assert scope is not None and {w.ref for w in mesh_wide.workloads_of(slag)} <= scope.workloads

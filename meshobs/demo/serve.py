@@ -27,6 +27,7 @@ from meshobs.raw import Payload, RawSource, iso
 from .catalog import scenario_for
 from .envoy_admin import answer
 from .httpserver import LoopbackHTTPServer, Request, Response
+from .labelselector import SelectorError, parse_selector
 from .render_envoy import LazyProxies
 from .render_jaeger import jaeger_source
 from .render_kubernetes import NOT_INSTALLED, kubernetes_source
@@ -134,9 +135,27 @@ def _kubernetes_route(raw: RawSource) -> Route:
     # of this server's CPU to encode on every request.
     texts: dict[str, str] = {}
 
-    def route(path: str, _query: dict[str, list[str]]) -> Answer:
+    def selected(doc: dict[str, Any], selector: str, namespace: str | None = None) -> Answer:
+        # As the API server does: ``?labelSelector=`` narrows the list (400 when unparsable).
+        try:
+            match = parse_selector(selector)
+        except SelectorError as exc:
+            body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": f"unable to parse requirement: {exc}", "reason": "BadRequest",
+                    "code": 400}
+            return 400, JSON, json.dumps(body)
+        doc = dict(doc)
+        doc["items"] = [o for o in doc.get("items", [])
+                        if (namespace is None or o["metadata"].get("namespace") == namespace)
+                        and match(o["metadata"].get("labels") or {})]
+        return 200, JSON, json.dumps(doc)
+
+    def route(path: str, query: dict[str, list[str]]) -> Answer:
         path = path.rstrip("/")
+        selector = (query.get("labelSelector") or [""])[0]
         if path in lists:
+            if selector:
+                return selected(lists[path], selector)
             if path not in texts:
                 texts[path] = json.dumps(lists[path])
             return 200, JSON, texts[path]
@@ -153,9 +172,7 @@ def _kubernetes_route(raw: RawSource) -> Route:
                 ns = parts[i + 1]
                 cluster_path = "/".join(parts[:i] + parts[i + 2:])
                 if cluster_path in lists:
-                    doc = dict(lists[cluster_path])
-                    doc["items"] = [o for o in doc["items"] if o["metadata"].get("namespace") == ns]
-                    return 200, JSON, json.dumps(doc)
+                    return selected(lists[cluster_path], selector, ns)
                 if cluster_path in missing:
                     return 404, "text/plain", "404 page not found\n"
         return 404, "text/plain", "404 page not found\n"
