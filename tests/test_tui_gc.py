@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import gc
 import threading
-import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from meshobs.tui.app import MeshobsApp
 from meshobs.tui.data import SnapshotLoader
 from meshobs.tui.widgets.tables import SyncTable
 from tests.support.builders import busier
+from tests.support.tui import settled, until
 from tests.test_tui import _deterministic, anyio_backend  # noqa: F401  (fixtures: no cursor blink, asyncio)
 
 pytestmark = pytest.mark.anyio
@@ -63,20 +63,6 @@ def live_app(snapshot: MeshSnapshot) -> MeshobsApp:
         return busier(snapshot, 1.0 + calls[0] / 10)  # every row's numbers change
 
     return MeshobsApp(SnapshotLoader(produce, live=True, description="test"), refresh_s=0)
-
-
-async def until(pilot: Any, condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 60  # generous: the suite runs two workers on two cores
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        await pilot.pause(0.01)
-    raise AssertionError("the dashboard never got there")
-
-
-def settled(app: MeshobsApp) -> bool:
-    table = app.screen.query_one("#services", SyncTable)
-    return app.analysis is not None and not app.loading and table.settled and table.row_count > 0
 
 
 async def refresh(pilot: Any, app: MeshobsApp) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +19,7 @@ from meshobs.tui.app import MeshobsApp, make_app
 from meshobs.tui.data import SourceLoader
 from meshobs.tui.screens.graph import GraphScreen
 from meshobs.tui.screens.service import ServiceScreen
-from meshobs.tui.widgets.tables import SyncTable
+from tests.support.tui import settled, until
 
 pytestmark = pytest.mark.anyio
 
@@ -59,20 +58,6 @@ class Stuck(SourceLoader):
 
 def _fixed() -> datetime:
     return FIXED
-
-
-async def until(pilot: Any, condition: Callable[[], bool], within_s: float = 60) -> None:
-    deadline = time.monotonic() + within_s  # generous: two workers on two shared cores
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("the dashboard never got there")
-
-
-def settled(app: MeshobsApp) -> bool:
-    table = app.screen.query_one("#services", SyncTable)
-    return app.analysis is not None and not app.loading and table.settled and table.row_count > 0
 
 
 def shown(app: MeshobsApp) -> list[tuple[str, tuple[str, ...]]]:

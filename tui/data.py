@@ -118,6 +118,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def refuse_unless_live(live: bool) -> None:
+    """A new time range needs live sources: a recorded bundle holds one window."""
+    if not live:
+        raise ValueError("a recorded bundle holds one window and cannot be re-queried")
+
+
 class SourceLoader:
     """The CLI's loader: ``--from`` (bundle or demo, frozen), else ``--config`` (live), else the demo.
 
@@ -186,8 +192,7 @@ class SourceLoader:
         return self._range if self.live else None
 
     def set_time_range(self, wanted: TimeRange) -> None:
-        if not self.live:
-            raise ValueError("a recorded bundle holds one window and cannot be re-queried")
+        refuse_unless_live(self.live)
         self._range = wanted
         self._last_good.clear()  # earlier answers are about another window
 
@@ -231,8 +236,7 @@ class SnapshotLoader:
         return self._range
 
     def set_time_range(self, wanted: TimeRange) -> None:
-        if self._range is None:
-            raise ValueError("a recorded bundle holds one window and cannot be re-queried")
+        refuse_unless_live(self._range is not None)
         self._range = wanted
         self.ranges.append(wanted)
 

@@ -45,7 +45,18 @@ from typing import Any
 
 from meshobs.model import MeshSnapshot, Service, ServiceRef
 
-from .data import PENDING, Analysis, DataFailed, DataLoaded, DiagnosisReady, EnvoyAccess, Loader, diagnosed, numbers
+from .data import (
+    PENDING,
+    Analysis,
+    DataFailed,
+    DataLoaded,
+    DiagnosisReady,
+    EnvoyAccess,
+    Loader,
+    diagnosed,
+    numbers,
+    refuse_unless_live,
+)
 from .graph_model import GraphView
 from .links import TraceLinks
 from .proxy_model import ProxyView
@@ -261,8 +272,7 @@ class RemoteLoader:
         return self._range if self.live else None
 
     def set_time_range(self, wanted: TimeRange) -> None:
-        if not self.live:
-            raise ValueError("a recorded bundle holds one window and cannot be re-queried")
+        refuse_unless_live(self.live)
         self._range = wanted
         self.process.send(("range", wanted))
 
