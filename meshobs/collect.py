@@ -31,6 +31,7 @@ from .telemetry import timed
 
 if TYPE_CHECKING:
     from meshobs.collectors.base import Scope
+    from meshobs.collectors.preload import Preload
 
 # kind -> module. Order matters for fetch: the first group runs before the second.
 FIRST = ("kubernetes", "manifests")
@@ -143,11 +144,12 @@ def _needs_pods(kind: str, config: Config) -> bool:
 
 
 def _fetch_phase(config: Config, ctx: Any, prior: list[RawSource], progress: Progress | None,
-                 finish: Callable[[RawSource], None] | None = None) -> list[RawSource]:
+                 preload: Preload, finish: Callable[[RawSource], None] | None = None) -> list[RawSource]:
     """One phase: every collector at once on daemon threads, except Envoy discovering its
-    targets in the pods, which starts when the Kubernetes-side sources are done. The phase ends
-    at the collection deadline with what has come in. ``finish`` is called on each source's
-    thread as soon as its fetch returns (while the other sources are still fetching)."""
+    targets in the pods, which starts when the Kubernetes-side sources are done. Each starts
+    once ``preload`` has imported its modules. The phase ends at the collection deadline with
+    what has come in. ``finish`` is called on each source's thread as soon as its fetch returns
+    (while the other sources are still fetching)."""
     import threading
 
     from meshobs.collectors.workers import fan_out
@@ -161,6 +163,7 @@ def _fetch_phase(config: Config, ctx: Any, prior: list[RawSource], progress: Pro
         first_done.set()
 
     def run(kind: str) -> list[RawSource]:
+        preload.wait(kind, None if wait is None else max(0.0, wait - time.monotonic()))
         known = prior
         if _needs_pods(kind, config):
             first_done.wait(None if wait is None else max(0.0, wait - time.monotonic()))
@@ -214,7 +217,8 @@ def merge_phases(graph: list[RawSource], scoped: list[RawSource]) -> list[RawSou
 
 def collect(config: Config, *, at: datetime | None = None, progress: Progress | None = None,
             deadline: float | None = None, needs: frozenset[str] | None = None,
-            question: Question | None = None, keep_raw: bool = True) -> Bundle:
+            question: Question | None = None, keep_raw: bool = True,
+            imported: Callable[[], None] | None = None) -> Bundle:
     """Fetch every configured source; never raises for an unreachable or failing source.
 
     ``deadline`` (``time.monotonic()``) is the whole run's: collection stops a little before it
@@ -225,9 +229,13 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
     graph into the Scope the "scoped" phase collects; the Scope is recorded in the bundle.
     ``keep_raw=False`` (no bundle will be written): sources may be normalised as they arrive
     and their bodies dropped (``FetchContext.digest``); the bundle then only builds a snapshot.
+    The collectors' modules are imported first, on one thread (:mod:`meshobs.collectors.preload`);
+    ``imported`` is called on that thread once they are (e.g. to import the diagnosis next,
+    while the first queries are answered).
     """
     from meshobs.collectors.base import FetchContext
     from meshobs.collectors.netbound import RunLimits, run_limits
+    from meshobs.collectors.preload import Preload
 
     register_config_secrets(config.raw)  # a server echoing a credential back gets it masked
     when = at or config.time or utc_now()
@@ -242,8 +250,9 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
     # (acyclic) and import the clients (kubernetes: thousands of classes) while the heap grows;
     # its passes cost a live diagnose SERVICE at 1,000 services about 0.4 s, none of it garbage.
     with run_limits(limits), _tls_warnings(config), gc_paused():
+        preload = Preload(configured_kinds(config), config.sources, after=imported).start()
         if question is None:
-            sources = _fetch_phase(config, ctx, [], progress)
+            sources = _fetch_phase(config, ctx, [], progress, preload)
         else:
             def normalized(raw: RawSource) -> None:
                 raw.part = normalize_source(raw, when, config.window_s)
@@ -251,14 +260,14 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
             # Normalised once (a source the scoped phase adds nothing to is reused), each on its
             # fetch thread as it arrives: Prometheus's edges are read while the pods are still
             # being listed, not after (0.3 s of a served 1,000-service mesh's critical path).
-            graph = _fetch_phase(config, replace(ctx, phase="graph"), [], progress, finish=normalized)
+            graph = _fetch_phase(config, replace(ctx, phase="graph"), [], progress, preload, finish=normalized)
             for raw in graph:
                 if raw.part is None:  # cut off by the deadline: normalised here
                     raw.part = normalize_source(raw, when, config.window_s)
             graph_bundle = Bundle(time=when, window_s=config.window_s, sources=graph, config=config.raw)
             scope = question(build_snapshot(graph_bundle, origin="live"))
             scoped = _fetch_phase(config, replace(ctx, phase="scoped", scope=scope),
-                                  [r for r in graph if r.kind in FIRST], progress)
+                                  [r for r in graph if r.kind in FIRST], progress, preload)
             sources = merge_phases(graph, scoped)
     return Bundle(time=when, window_s=config.window_s, sources=sources,
                   config=config_for_bundle(config.raw, config.path),

@@ -228,14 +228,17 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
     from .config_only import configuration_view
 
     # A live run imports the diagnosis (checks, engine, renderer) while the backends answer:
-    # for one service, once its graph phase is done, in the scoped phase's wait (the graph
-    # phase keeps the interpreter busy: decoding the pods, normalising the edges); for --all,
-    # from the start.
+    # right after the collectors' own modules (one thread imports those first, see
+    # meshobs.collectors.preload), so in a question about one service while Prometheus
+    # evaluates the graph phase's queries, the longest wait of the run. Started once: by the
+    # preloader, or (a run with no source that imports anything) when the name is resolved.
     warm: list[threading.Thread] = []
+    starting = threading.Lock()
 
     def start_warm_up() -> None:
-        if not warm:
-            warm.append(warm_up(output))
+        with starting:
+            if not warm:
+                warm.append(warm_up(output))
 
     # One question, then the process ends: the cycle collector stays paused throughout. What it
     # would walk is the config, the payloads, the model, millions of findings and results of a
@@ -248,11 +251,12 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
         checks = selected(check, skip, config_only) if check or skip or config_only else None
         # A live question about one service collects its neighbourhood only (two phases).
         question = scoped_question(service, namespace, start_warm_up) if service else None
-        if from_path is None and question is None:
-            start_warm_up()
         loaded = load_snapshot(from_path, config_path, window=window, timeout=timeout, question=question,
-                               adjust=configuration_view(manifests, config_only, from_path is not None))
-        for thread in warm:
+                               adjust=configuration_view(manifests, config_only, from_path is not None),
+                               imported=start_warm_up)
+        with starting:
+            started = list(warm)
+        for thread in started:
             thread.join()
         from meshobs.checks.base import Settings
         from meshobs.engine import MeshReport, Report, diagnose_all
