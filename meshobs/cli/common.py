@@ -20,6 +20,8 @@ from meshobs.model import MeshSnapshot
 from meshobs.redact import redact_text, register_config_secrets
 
 if TYPE_CHECKING:
+    import threading
+
     from .progress import Progress
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNCHECKED = 0, 1, 2, 3
@@ -121,7 +123,7 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
                 quiet_demo: bool = False, timeout: str | None = None, needs: frozenset[str] | None = None,
                 question: Any = None, keep_raw: bool = True, stream: bool = False,
                 adjust: Callable[[Config | None], Config | None] | None = None,
-                imported: Callable[[], None] | None = None) -> tuple[Bundle, Config | None, str]:
+                imported: Callable[[threading.Event], None] | None = None) -> tuple[Bundle, Config | None, str]:
     """The raw bundle to work on: --from, else a live collection from the config, else the demo.
 
     ``timeout`` is --timeout (see :func:`run_deadline`); ``needs``, ``question``, ``keep_raw``
@@ -241,7 +243,7 @@ def hold_deadline(deadline: float) -> None:
 def load_snapshot(from_path: str | None, config_path: str | None, *, window: str | None = None,
                   quiet_demo: bool = False, timeout: str | None = None, question: Any = None,
                   adjust: Callable[[Config | None], Config | None] | None = None,
-                  imported: Callable[[], None] | None = None) -> Loaded:
+                  imported: Callable[[threading.Event], None] | None = None) -> Loaded:
     """The snapshot to work on. Its bundle is not written afterwards, so a recorded bundle's
     sources are read one at a time and each source's raw bodies are dropped once normalised
     (``Loaded.bundle`` keeps times, scope and config)."""

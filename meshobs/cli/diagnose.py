@@ -148,18 +148,23 @@ def load_baseline(when: str, loaded: Loaded) -> MeshSnapshot:
 
 
 # What diagnosing and printing import, per output format (each several hundred modules' worth
-# of checks: ~0.3 s of CPU at start-up).
-DIAGNOSIS_MODULES = ("meshobs.checks.registry", "meshobs.engine", "meshobs.timeline.frame", "numpy")
+# of checks: ~0.3 s of CPU at start-up), in steps of at most ~0.08 s of CPU: the heavy libraries
+# the checks use (numpy; jsonschema through the Istio schemas), then the checks themselves.
+DIAGNOSIS_MODULES = ("numpy", "meshobs.istio_schema", "meshobs.checks.registry", "meshobs.engine",
+                     "meshobs.timeline.frame")
 RENDERERS = {"text": "meshobs.render.text", "json": "meshobs.render.json", "markdown": "meshobs.render.markdown",
              "junit": "meshobs.render.junit"}
 
 
-def warm_up(output: str) -> threading.Thread:
+def warm_up(output: str, waiting: threading.Event | None = None) -> threading.Thread:
     """Import the diagnosis's modules on a daemon thread, started during a live collection.
 
     A live question waits on its backends (Prometheus evaluating, the proxies answering) for a
     good part of its wall time with the interpreter idle; the imports fill those gaps instead of
-    running after the last answer. The thread only imports: nothing it runs depends on the run.
+    running after the last answer. With ``waiting`` (see :func:`meshobs.collect.collect`), each
+    step waits until the collection is only waiting again: between its phases the collection
+    is on the critical path, and a second thread would halve its share of the interpreter.
+    The thread only imports: nothing it runs depends on the run.
     No thread can wait for it while holding an import lock it needs: no collector imports a
     diagnosis module, no check imports the engine, and the main thread starts its own imports
     of them (the diagnosis) from outside any import. A module that fails to import fails
@@ -170,6 +175,8 @@ def warm_up(output: str) -> threading.Thread:
         import importlib
 
         for name in (*DIAGNOSIS_MODULES, RENDERERS[output]):
+            if waiting is not None:
+                waiting.wait()
             try:
                 importlib.import_module(name)
             except Exception:  # said where the module is used, by the import there
@@ -230,15 +237,16 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
     # A live run imports the diagnosis (checks, engine, renderer) while the backends answer:
     # right after the collectors' own modules (one thread imports those first, see
     # meshobs.collectors.preload), so in a question about one service while Prometheus
-    # evaluates the graph phase's queries, the longest wait of the run. Started once: by the
-    # preloader, or (a run with no source that imports anything) when the name is resolved.
+    # evaluates the graph phase's queries, the longest wait of the run, pausing while the
+    # collection works between its phases. Started once: by the preloader, or when the name is
+    # resolved (a fallback: the preloader has always started it by then).
     warm: list[threading.Thread] = []
     starting = threading.Lock()
 
-    def start_warm_up() -> None:
+    def start_warm_up(waiting: threading.Event | None = None) -> None:
         with starting:
             if not warm:
-                warm.append(warm_up(output))
+                warm.append(warm_up(output, waiting))
 
     # One question, then the process ends: the cycle collector stays paused throughout. What it
     # would walk is the config, the payloads, the model, millions of findings and results of a
