@@ -44,7 +44,9 @@ MODULES: dict[str, tuple[str, ...]] = {
                    "meshobs.collectors.k8s_objects", "meshobs.collectors.k8s_secrets",
                    "meshobs.collectors.k8s_webhooks"),
     "manifests": ("meshobs.collectors.manifests",),
-    "envoy": ("meshobs.collectors.envoy", "meshobs.collectors.envoy.fetch", "meshobs.collectors.envoy.scraped"),
+    # cryptography: read where a proxy's certificates are (envoy.certs), when they are asked for.
+    "envoy": ("meshobs.collectors.envoy", "meshobs.collectors.envoy.fetch", "meshobs.collectors.envoy.scraped",
+              "cryptography.x509"),
     "istiod": ("meshobs.collectors.istiod", "meshobs.collectors.envoy.fetch"),
     "jaeger": ("meshobs.collectors.jaeger",),
     "cloudwatch": ("meshobs.collectors.cloudwatch", "boto3", "botocore.config", "botocore.exceptions"),
