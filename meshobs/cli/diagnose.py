@@ -152,11 +152,14 @@ def load_baseline(when: str, loaded: Loaded) -> MeshSnapshot:
 # the checks use (numpy; jsonschema through the Istio schemas), then the checks themselves.
 DIAGNOSIS_MODULES = ("numpy", "meshobs.istio_schema", "meshobs.checks.registry", "meshobs.engine",
                      "meshobs.timeline.frame")
+# What a question about one service imports between its phases, on the critical path (the
+# graph's assembly, the neighbourhood): first, so it is done before the graph phase answers.
+QUESTION_MODULES = ("meshobs.assemble", "meshobs.callgraph", "meshobs.neighbourhood")
 RENDERERS = {"text": "meshobs.render.text", "json": "meshobs.render.json", "markdown": "meshobs.render.markdown",
              "junit": "meshobs.render.junit"}
 
 
-def warm_up(output: str, waiting: threading.Event | None = None) -> threading.Thread:
+def warm_up(output: str, waiting: threading.Event | None = None, *, scoped: bool = False) -> threading.Thread:
     """Import the diagnosis's modules on a daemon thread, started during a live collection.
 
     A live question waits on its backends (Prometheus evaluating, the proxies answering) for a
@@ -174,7 +177,7 @@ def warm_up(output: str, waiting: threading.Event | None = None) -> threading.Th
     def run() -> None:
         import importlib
 
-        for name in (*DIAGNOSIS_MODULES, RENDERERS[output]):
+        for name in (*(QUESTION_MODULES if scoped else ()), *DIAGNOSIS_MODULES, RENDERERS[output]):
             if waiting is not None:
                 waiting.wait()
             try:
@@ -246,7 +249,7 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
     def start_warm_up(waiting: threading.Event | None = None) -> None:
         with starting:
             if not warm:
-                warm.append(warm_up(output, waiting))
+                warm.append(warm_up(output, waiting, scoped=bool(service)))
 
     # One question, then the process ends: the cycle collector stays paused throughout. What it
     # would walk is the config, the payloads, the model, millions of findings and results of a
