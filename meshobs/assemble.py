@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import TypeVar
 
 import msgspec
 
@@ -32,13 +31,13 @@ from .model import (
 
 
 def _merge_service(a: Service, b: Service) -> Service:
-    return _replaced(
+    return replace(
         a,
         mesh=a.mesh if a.mesh is not Mesh.UNKNOWN else b.mesh,
-        hosts=_union(a.hosts, b.hosts),
-        ports=_union(a.ports, b.ports),
+        hosts=tuple(dict.fromkeys(a.hosts + b.hosts)),
+        ports=tuple(dict.fromkeys(a.ports + b.ports)),
         selector=a.selector or b.selector,
-        workloads=_union(a.workloads, b.workloads),
+        workloads=tuple(dict.fromkeys(a.workloads + b.workloads)),
         origin=a.origin or b.origin,
         port_specs=a.port_specs or b.port_specs,
         external_name=a.external_name or b.external_name,
@@ -47,10 +46,10 @@ def _merge_service(a: Service, b: Service) -> Service:
 
 
 def _merge_workload(a: Workload, b: Workload) -> Workload:
-    return _replaced(
+    return replace(
         a,
         mesh=a.mesh if a.mesh is not Mesh.UNKNOWN else b.mesh,
-        services=_union(a.services, b.services),
+        services=tuple(dict.fromkeys(a.services + b.services)),
         app=a.app or b.app, version=a.version or b.version,
         labels=a.labels or b.labels, service_account=a.service_account or b.service_account,
         meshed=a.meshed if a.meshed is not None else b.meshed,
@@ -58,27 +57,6 @@ def _merge_workload(a: Workload, b: Workload) -> Workload:
         proxy_image=a.proxy_image or b.proxy_image,
         location=a.location or b.location,
     )
-
-
-_T = TypeVar("_T")
-_Merged = TypeVar("_Merged", Service, Workload)
-
-
-def _union(a: tuple[_T, ...], b: tuple[_T, ...]) -> tuple[_T, ...]:
-    """``a`` then what ``b`` adds, each once; ``a`` itself when that is what it already is."""
-    merged = tuple(dict.fromkeys(a + b)) if b else tuple(dict.fromkeys(a))
-    return a if merged == a else merged
-
-
-def _replaced(a: _Merged, **values: object) -> _Merged:
-    """``dataclasses.replace(a, **values)``, or ``a`` itself when every value is already a's (the
-    same object: ``x or y`` and ``_union`` hand back a's own when nothing is added). Most merges
-    add nothing (a Deployment's workload, then the one its metrics imply): at 1,000 services
-    thousands of them per assembly, on a live question's critical path, and a copy costs more
-    than the comparison."""
-    if all(value is getattr(a, name) for name, value in values.items()):
-        return a
-    return replace(a, **values)  # type: ignore[arg-type]
 
 
 def _edge_mesh(edge: Edge, workloads: dict[WorkloadRef, Workload]) -> Mesh:
