@@ -7,6 +7,7 @@ field names are read in snake_case with a lowerCamelCase fallback (see :func:`pi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,6 +81,13 @@ def _section_type(cfg: dict[str, Any]) -> str:
 def _when(text: Any) -> datetime | None:
     if not isinstance(text, str) or not text:
         return None
+    return _time(text)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _time(text: str) -> datetime | None:
+    # Proxies fed by one control plane share their push times: the 94,581 ``last_updated`` of
+    # 7,415 proxies at 5,000 services are 7,526 distinct. datetimes are immutable.
     try:
         return parse_iso(text).astimezone(UTC)
     except (ValueError, OverflowError):  # not a time, or one no clock can hold
