@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -56,7 +56,7 @@ _READINGS: dict[tuple[str, bytes], Any] = {}
 _READINGS_MAX = 32_768
 
 
-def _shared(what: str, obj: dict[str, Any], dump: ConfigDump, read: Callable[[dict[str, Any]], T]) -> T:
+def _shared(what: str, obj: Mapping[str, Any], dump: ConfigDump, read: Callable[[Mapping[str, Any]], T]) -> T:
     """``read(obj)``, or the reading of an object with the same JSON read before."""
     if not dump.standard:
         return read(obj)
@@ -210,7 +210,7 @@ def _clusters(cfg: dict[str, Any], dump: ConfigDump) -> None:
                 dump.cluster_versions[str(name)] = str(version) if version is not None else None
             if key != "dynamic_warming_clusters" or str(name) not in dump.cluster_tls:
                 try:
-                    tls, settings = _shared("cluster", dict(cluster), dump, _cluster_reading)
+                    tls, settings = _shared("cluster", cluster, dump, _cluster_reading)
                 except ITEM_ERRORS:
                     # Read again step by step, so a cluster whose TLS reads but whose settings
                     # do not keeps its TLS, as always (and the error is raised for the problem).
@@ -226,8 +226,8 @@ def _clusters(cfg: dict[str, Any], dump: ConfigDump) -> None:
         dump.xds.append(x)
 
 
-def _cluster_reading(cluster: dict[str, Any]) -> tuple[str | None, tuple[tuple[str, Any], ...]]:
-    return cluster_tls(cluster), tuple(cluster_settings(cluster).items())
+def _cluster_reading(cluster: Mapping[str, Any]) -> tuple[str | None, tuple[tuple[str, Any], ...]]:
+    return cluster_tls(dict(cluster)), tuple(cluster_settings(dict(cluster)).items())
 
 
 def _listener_name(listener: Any) -> str | None:
@@ -244,7 +244,7 @@ def _listener_name(listener: Any) -> str | None:
 
 def _listeners(cfg: dict[str, Any], dump: ConfigDump) -> None:
     def detail(listener: Any, state: str) -> None:
-        found = (_shared(f"listener {state}", listener, dump, lambda x: listener_detail(x, state))
+        found = (_shared(f"listener {state}", listener, dump, lambda x: listener_detail(dict(x), state))
                  if isinstance(listener, dict) else None)
         if found is not None:
             dump.listener_details.append(found)
