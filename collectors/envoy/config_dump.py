@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -54,6 +54,7 @@ T = TypeVar("T")
 # object that fails is read, and reported, each time). Bounded: emptied when full.
 _READINGS: dict[tuple[str, bytes], Any] = {}
 _READINGS_MAX = 32_768
+_UNREAD = object()
 
 
 def _shared(what: str, obj: Mapping[str, Any], dump: ConfigDump, read: Callable[[Mapping[str, Any]], T]) -> T:
@@ -64,9 +65,11 @@ def _shared(what: str, obj: Mapping[str, Any], dump: ConfigDump, read: Callable[
         key = (what, hashlib.blake2b(msgspec.json.encode(obj), digest_size=16).digest())
     except (TypeError, ValueError, OverflowError, RecursionError):  # not encodable: read it
         return read(obj)
-    if key in _READINGS:
-        found: T = _READINGS[key]
-        return found
+    # One lookup, not "in" then "[]": a live collection normalises on several threads, and
+    # another may empty the dict in between.
+    found = _READINGS.get(key, _UNREAD)
+    if found is not _UNREAD:
+        return cast(T, found)
     value = read(obj)
     if len(_READINGS) >= _READINGS_MAX:
         _READINGS.clear()
