@@ -260,9 +260,6 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
     scope = None
     from .gc_pause import gc_paused
 
-    # The cycle collector paused while collecting: the fetch threads decode megabytes of JSON
-    # (acyclic) and import the clients (kubernetes: thousands of classes) while the heap grows;
-    # its passes cost a live diagnose SERVICE at 1,000 services about 0.4 s, none of it garbage.
     waiting, switching, graph_over = threading.Event(), threading.Lock(), [False]
     waiting.set()
 
@@ -270,6 +267,10 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
         with switching:
             if not graph_over[0]:  # not a fetch returning after the phase's deadline
                 waiting.clear()
+
+    # The cycle collector paused while collecting: the fetch threads decode megabytes of JSON
+    # (acyclic) and import the clients (kubernetes: thousands of classes) while the heap grows;
+    # its passes cost a live diagnose SERVICE at 1,000 services about 0.4 s, none of it garbage.
     with run_limits(limits), _tls_warnings(config), gc_paused():
         preload = Preload(configured_kinds(config), config.sources,
                           after=None if imported is None else lambda: imported(waiting)).start()

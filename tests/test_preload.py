@@ -115,3 +115,47 @@ def test_port_forwarding_and_the_scrape_reader_are_imported_only_when_configured
     assert "meshobs.collectors.envoy.portforward" in modules_for("istiod", {"istiod": {"discovery": "kubernetes"}})
     assert "meshobs.collectors.prometheus.fetch" not in modules_for("envoy", static)
     assert "meshobs.collectors.prometheus.fetch" in modules_for("envoy", {**static, "prometheus": {"url": "x"}})
+
+
+def test_the_warm_up_imports_only_while_the_collection_is_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from meshobs.cli import diagnose as diagnose_cli
+
+    imported: list[str] = []
+    monkeypatch.setattr(importlib, "import_module", lambda name: imported.append(name))
+    monkeypatch.setattr(diagnose_cli, "DIAGNOSIS_MODULES", ("first", "second"))
+    waiting = threading.Event()  # the collection is busy between its phases
+    thread = diagnose_cli.warm_up("json", waiting)
+    thread.join(0.3)
+    assert imported == [] and thread.is_alive()
+    waiting.set()
+    thread.join(10)
+    assert imported == ["first", "second", diagnose_cli.RENDERERS["json"]]
+
+
+def test_the_gate_is_shut_between_the_phases_and_open_at_the_end() -> None:
+    # Nothing to reach (connection refused): both phases still run. While the question is
+    # resolved the gate is shut; when collect returns it is open, so a warm-up still importing
+    # is never left waiting for ever.
+    import time
+
+    from meshobs.cli.diagnose import scoped_question
+    from meshobs.collect import collect
+    from meshobs.config import validate
+
+    config = validate({"sources": {"prometheus": {"url": "http://127.0.0.1:9", "timeout": "2s"}}})
+    gates: list[threading.Event] = []
+    during: list[bool] = []
+    resolve = scoped_question("shop/till", None)
+
+    def question(snapshot):  # type: ignore[no-untyped-def]
+        until = time.monotonic() + 10
+        while not gates and time.monotonic() < until:  # handed over by the preloader's thread
+            time.sleep(0.01)
+        during.append(gates[0].is_set())
+        return resolve(snapshot)
+
+    collect(config, question=question, imported=gates.append)
+    assert during == [False]
+    assert len(gates) == 1 and gates[0].is_set()
