@@ -232,3 +232,33 @@ async def test_no_worker_reprs_a_load(demo: tuple[object, MeshSnapshot], monkeyp
                     app.screen.query_one("#proxy-list", SyncTable).row_count > 0)
         assert app.is_running and app.last_error is None
         assert reprs == []
+
+
+async def test_a_range_change_that_brings_nothing_still_ends_the_diagnosis(demo: tuple[object, MeshSnapshot]) -> None:
+    """``:range`` asks for a new load while the shown one is being diagnosed; when no source
+    answers the new range, the shown numbers stay, and so does their diagnosis: it arrives and
+    replaces "diagnosing…" (it used to be dropped as superseded, leaving "diagnosing…" for good)."""
+    from dataclasses import replace
+
+    from meshobs.model import SourceState
+
+    bundle, snapshot = demo
+    down = replace(snapshot, sources=tuple(replace(s, state=SourceState.ERROR, message="connection refused")
+                                           for s in snapshot.sources))
+    produced = iter([snapshot, down])
+    loader = HeldLoader(lambda: next(produced), bundle)
+    app = make_app(loader=loader, refresh_s=0, clock=lambda: FIXED)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: settled(app) and app.diagnosing)
+        assert "diagnosing…" in status(app)
+        await pilot.press("colon", *"range 15m", "enter")
+        await until(pilot, lambda: app.stale_since is not None)  # the new range: nothing answered
+        assert app.analysis is not None and app.analysis.pending  # the numbers shown are the old range's
+        loader.go.release()  # the shown load's diagnosis
+        loader.go.release()  # the new range's (nothing to show)
+        await until(pilot, lambda: not app.loading and not app.analysis.pending)  # type: ignore[union-attr]
+        await until(pilot, lambda: settled(app) and "diagnosing" not in status(app))
+        assert column(app, "health") == ["× failing"] * 4 + ["✓ healthy"]
+        assert "4 failing · 1 healthy" in status(app)
+        assert "diagnosing" not in str(app.screen.query_one("#services", SyncTable).border_subtitle)
+
