@@ -1,7 +1,8 @@
 """Whether a workload is a gateway is judged once (``meshobs.model.gateway``) from three inputs:
 its pod labels, its proxies' Envoy node ids and an Istio Gateway's selector picking it. The
-checklist's scope (``scope.gateway_role``: an ingress gateway's callers are not judged) and the
-port and policy analyzers (``dataplane.is_gateway``) must agree on every one of them.
+checklist's scope (``scope.gateway_role``: an ingress gateway's callers are not judged), the
+port and policy analyzers (``dataplane.is_gateway``) and the xDS delivery check (EnvoyFilter's
+GATEWAY context for a NACK's culprits) must agree on every one of them.
 
 Before, they did not: the scope read labels (``istio`` naming an *ingress*gateway) and node ids
 but no Gateway selector, the analyzers read labels and selectors but no node ids. A gateway
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from meshobs.checks.dataplane import is_gateway
+from meshobs.checks.delivery import _gateway, proxy_views
 from meshobs.checks.scope import gateway_role
 from meshobs.collect import build_snapshot
 from meshobs.demo.author import Mesh, resource
@@ -99,6 +101,9 @@ def test_the_scope_and_the_analyzers_agree(variant: str) -> None:
     [workload] = snap.workloads_of(GATEWAY)
     assert gateway_role(snap, GATEWAY) == INGRESS
     assert is_gateway(snap, workload.labels, workload.ref)
+    # EnvoyFilter's GATEWAY context, for the proxies a NACK is traced on.
+    views = list(proxy_views(snap, GATEWAY))
+    assert views and all(_gateway(snap, v, dict(v.workload.labels)) for v in views)
 
 
 def _not_judged(snap: MeshSnapshot) -> set[str]:
@@ -118,3 +123,4 @@ def test_an_ordinary_service_stays_one() -> None:
     lift = ServiceRef("summit", "lift-control")
     [workload] = snap.workloads_of(lift)
     assert gateway_role(snap, lift) is None and not is_gateway(snap, workload.labels, workload.ref)
+    assert not any(_gateway(snap, v, dict(v.workload.labels)) for v in proxy_views(snap, lift))

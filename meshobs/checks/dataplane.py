@@ -156,14 +156,15 @@ def selected(snapshot: MeshSnapshot, namespace: str, selector: Mapping[str, Any]
     return [m for m in found if not selector or selects(selector, m.labels)]
 
 
-def gateway_kind_of(snapshot: MeshSnapshot, labels: Mapping[str, Any],
-                    workload: WorkloadRef | None = None) -> str | None:
+def gateway_kind_of(snapshot: MeshSnapshot, labels: Mapping[str, Any], workload: WorkloadRef | None = None,
+                    node_ids: Iterable[str] = ()) -> str | None:
     """:func:`meshobs.model.gateway.gateway_kind` of a workload (or pod) with these labels: its
-    proxies' node ids (when ``workload`` is known) and whether a Gateway selects it are looked
-    up in the snapshot."""
+    proxies' node ids (when ``workload`` is known; ``node_ids`` adds others, such as istiod's
+    word for the proxy type) and whether a Gateway selects it are looked up in the snapshot."""
     selectors = memo(snapshot, "dataplane.gateway_selectors",
                      lambda s: [sel for gw in pick_resources(s, GATEWAY) if (sel := gateway_selector(gw))])
     nodes = [str(p.node_id or "") for p in snapshot.proxies_of(workload)] if workload is not None else []
+    nodes += node_ids
     return gateway_kind(labels, nodes, selected=any(selects(sel, labels) for sel in selectors))
 
 
