@@ -116,7 +116,7 @@ def request_authentication(snapshot: MeshSnapshot, settings: Settings) -> Iterab
                           hint="use the identity provider's HTTPS JWKS URL (its OpenID configuration lists it as "
                                "jwks_uri), or inline the keys with jwks")
         for m in target or []:
-            if m.mode == NONE or is_gateway(snapshot, m.labels, m.workload):
+            if m.mode == NONE or is_gateway(snapshot, m.labels):
                 continue  # no proxy; or a gateway, whose protocols its Gateway servers set
             for sref in m.services:
                 svc = snapshot.service(sref)

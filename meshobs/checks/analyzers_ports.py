@@ -80,7 +80,7 @@ def _sidecar_services(snapshot: MeshSnapshot) -> list[Service]:
     for ns in {s.namespace for s in snapshot.services}:
         for m in members(snapshot, ns) or []:
             if m.workload is not None:
-                modes[m.workload] = None if is_gateway(snapshot, m.labels, m.workload) else m.mode
+                modes[m.workload] = None if is_gateway(snapshot, m.labels) else m.mode
     return [s for s in snapshot.services if s.origin and s.external_name is None
             and any(modes.get(w) == SIDECAR for w in s.workloads)]
 

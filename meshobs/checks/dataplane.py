@@ -159,8 +159,12 @@ def selected(snapshot: MeshSnapshot, namespace: str, selector: Mapping[str, Any]
 def gateway_kind_of(snapshot: MeshSnapshot, labels: Mapping[str, Any], workload: WorkloadRef | None = None,
                     node_ids: Iterable[str] = ()) -> str | None:
     """:func:`meshobs.model.gateway.gateway_kind` of a workload (or pod) with these labels: its
-    proxies' node ids (when ``workload`` is known; ``node_ids`` adds others, such as istiod's
-    word for the proxy type) and whether a Gateway selects it are looked up in the snapshot."""
+    proxies' node ids (when ``workload`` is given; ``node_ids`` adds others, such as istiod's
+    word for the proxy type) and whether a Gateway selects it are looked up in the snapshot.
+
+    Analyzers give no ``workload``: they judge configuration (labels and Gateway selectors), so
+    manifests alone get the same verdict; checks and the engine's scope, which read proxies,
+    give it."""
     selectors = memo(snapshot, "dataplane.gateway_selectors",
                      lambda s: [sel for gw in pick_resources(s, GATEWAY) if (sel := gateway_selector(gw))])
     nodes = [str(p.node_id or "") for p in snapshot.proxies_of(workload)] if workload is not None else []
@@ -169,8 +173,9 @@ def gateway_kind_of(snapshot: MeshSnapshot, labels: Mapping[str, Any], workload:
 
 
 def is_gateway(snapshot: MeshSnapshot, labels: Mapping[str, Any], workload: WorkloadRef | None = None) -> bool:
-    """Is this a gateway (:func:`gateway_kind_of` is not None)? A gateway's protocols come
-    from its Gateway servers, not its Service's port names."""
+    """Is this a gateway (:func:`gateway_kind_of` is not None; an analyzer gives no
+    ``workload``)? A gateway's protocols come from its Gateway servers, not its Service's port
+    names."""
     return gateway_kind_of(snapshot, labels, workload) is not None
 
 
