@@ -120,6 +120,12 @@ def describe_api_error(status: int, body: Any, server: str, resource: str, names
     if status == 403:
         return (f"forbidden: the service account needs list on {resource} {scope}{suffix}; "
                 f"grant it with a Role/ClusterRole or narrow sources.kubernetes.namespaces")
+    if status == 410:
+        # Relisted once already (KubernetesCollector._read): the objects change faster than
+        # the list can be paged.
+        return (f"listing {resource} {scope} at {server} failed: the API server expired the list's "
+                f"continue token again after a fresh list (HTTP 410 Gone{suffix}); the objects change "
+                "faster than they can be paged, run again")
     return f"listing {resource} {scope} at {server} failed with HTTP {status}{suffix}"
 
 
@@ -321,7 +327,21 @@ class KubernetesCollector:
         """(body, status) of ``req``: a list is read page by page (``limit``/``continue``, as
         kubectl does), each page minimised as it arrives, so a big cluster's pods are never held
         whole in their raw form; the pages' items make one list body. The size cap counts every
-        page's raw bytes."""
+        page's raw bytes.
+
+        A continue token the server has expired (410 Gone: etcd compacted the list's revision
+        while it was being paged) restarts the list once from its first page, as client-go's
+        pager relists; a second 410 is that list's error."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return self._read_pages(req, w)
+        except ApiException as exc:
+            if exc.status != 410 or not req.paged:
+                raise
+        return self._read_pages(req, w)
+
+    def _read_pages(self, req: Request, w: Any) -> tuple[str, int]:
         cap = current_run().max_bytes
         used = 0
         narrow: dict[str, Any] = {"label_selector": req.selector} if req.selector else {}

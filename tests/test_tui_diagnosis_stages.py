@@ -232,3 +232,67 @@ async def test_no_worker_reprs_a_load(demo: tuple[object, MeshSnapshot], monkeyp
                     app.screen.query_one("#proxy-list", SyncTable).row_count > 0)
         assert app.is_running and app.last_error is None
         assert reprs == []
+
+
+async def test_a_range_change_that_brings_nothing_still_ends_the_diagnosis(demo: tuple[object, MeshSnapshot]) -> None:
+    """``:range`` asks for a new load while the shown one is being diagnosed; when no source
+    answers the new range, the shown numbers stay, and so does their diagnosis: it arrives and
+    replaces "diagnosing…" (it used to be dropped as superseded, leaving "diagnosing…" for good)."""
+    from dataclasses import replace
+
+    from meshobs.model import SourceState
+
+    bundle, snapshot = demo
+    down = replace(snapshot, sources=tuple(replace(s, state=SourceState.ERROR, message="connection refused")
+                                           for s in snapshot.sources))
+    produced = iter([snapshot, down])
+    loader = HeldLoader(lambda: next(produced), bundle)
+    app = make_app(loader=loader, refresh_s=0, clock=lambda: FIXED)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: settled(app) and app.diagnosing)
+        assert "diagnosing…" in status(app)
+        await pilot.press("colon", *"range 15m", "enter")
+        await until(pilot, lambda: app.stale_since is not None)  # the new range: nothing answered
+        assert app.analysis is not None and app.analysis.pending  # the numbers shown are the old range's
+        loader.go.release()  # the shown load's diagnosis
+        loader.go.release()  # the new range's (nothing to show)
+        await until(pilot, lambda: not app.loading and not app.analysis.pending)  # type: ignore[union-attr]
+        await until(pilot, lambda: settled(app) and "diagnosing" not in status(app))
+        assert column(app, "health") == ["× failing"] * 4 + ["✓ healthy"]
+        assert "4 failing · 1 healthy" in status(app)
+        assert "diagnosing" not in str(app.screen.query_one("#services", SyncTable).border_subtitle)
+
+
+async def test_the_graph_marks_the_previous_refreshs_health(demo: tuple[object, MeshSnapshot]) -> None:
+    """While a refresh is diagnosed the graph shows the previous health with ``*``, as the
+    overview does, and drops the mark once the new diagnosis is in."""
+    from meshobs.tui.screens.graph import GraphList, GraphScreen
+
+    app, loader = held_app(demo)
+    async with app.run_test(size=(120, 30)) as pilot:
+        loader.go.release()
+        await until(pilot, lambda: not app.loading and settled(app))
+        await pilot.press("r")
+        await until(pilot, lambda: app.loads == 2 and settled(app))
+        assert app.analysis is not None and app.analysis.from_previous
+        app.open_graph(CART)
+        await until(pilot, lambda: isinstance(app.screen, GraphScreen) and app.screen.view is not None)
+        screen = app.screen
+        assert isinstance(screen, GraphScreen) and screen.view is not None
+
+        def texts() -> list[str]:
+            graph = screen.query_one(GraphList)
+            return [str(graph.get_option_at_index(i).prompt) for i in range(graph.option_count)]
+
+        centre = next(t for t in texts() if "shop/cart-service" in t and "┃" in t)
+        assert "× failing*" in centre
+        edges = [t for t in texts() if "──▶" in t]
+        assert len(edges) == 2 and all(t.rstrip().endswith("failing*") for t in edges)
+        assert "previous refresh" in str(screen.query_one(GraphList).border_subtitle)
+
+        loader.go.release()
+        await until(pilot, lambda: not app.loading and screen.view is not None and not screen.view.previous)
+        await pilot.pause()
+        assert not any("*" in t for t in texts())
+        assert "× failing" in next(t for t in texts() if "shop/cart-service" in t and "┃" in t)
+        assert not str(screen.query_one(GraphList).border_subtitle)

@@ -179,12 +179,15 @@ class MeshobsApp(App[None]):
         if not self.diagnose:
             return
         shown.wait(TABLE_FIRST_S)
-        if worker.is_cancelled:
+        # A newer load (a new time range) cancels this worker, but until its numbers replace
+        # these on screen this diagnosis is the one the screen waits for: a newer load that
+        # brings nothing (no source answered) keeps these numbers, which would otherwise say
+        # "diagnosing…" for good.
+        if worker.is_cancelled and self.shown_seq != seq:
             return
         second = diagnosed(self.loader, first)
         del first  # the UI thread holds it until the diagnosis replaces it, then releases it
-        if not worker.is_cancelled:
-            self.post_message(DiagnosisReady(second, seq))
+        self.post_message(DiagnosisReady(second, seq))  # dropped unless its load is still shown
 
     def on_data_loaded(self, message: DataLoaded) -> None:
         if message.seq is not None and message.seq != self.load_seq:
@@ -219,10 +222,12 @@ class MeshobsApp(App[None]):
         self.update_status()
 
     def on_diagnosis_ready(self, message: DiagnosisReady) -> None:
-        """The findings of the load on screen: the same snapshot, now diagnosed."""
-        if message.seq != self.load_seq:
+        """The findings of the load on screen: the same snapshot, now diagnosed (also when a
+        newer load was asked for since: until its numbers arrive, these are the ones shown)."""
+        if message.seq == self.load_seq:
+            self.loading = self.diagnosing = False
+        elif message.seq != self.shown_seq:
             return
-        self.loading = self.diagnosing = False
         if message.seq == self.shown_seq:
             self._show(message.analysis)
         self._release_retired()

@@ -220,8 +220,9 @@ class RemoteViews:
     def service(self, ref: ServiceRef) -> tuple[ServiceView, str]:
         return self.process.ask(self.key, "service", ref)  # type: ignore[no-any-return]
 
-    def graph(self, centre: ServiceRef, health: dict[ServiceRef, str]) -> GraphView:
-        return self.process.ask(self.key, "graph", centre, health)  # type: ignore[no-any-return]
+    def graph(self, centre: ServiceRef, health: dict[ServiceRef, str],
+              previous: frozenset[ServiceRef] = frozenset()) -> GraphView:
+        return self.process.ask(self.key, "graph", centre, health, previous)  # type: ignore[no-any-return]
 
     def neighbourhood(self, ref: ServiceRef, limit: int) -> tuple[list[NeighbourRow], int]:
         return self.process.ask(self.key, "neighbourhood", ref, limit)  # type: ignore[no-any-return]

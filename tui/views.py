@@ -37,7 +37,8 @@ class ViewSource(Protocol):
 
     def service(self, ref: ServiceRef) -> tuple[ServiceView, str]: ...
 
-    def graph(self, centre: ServiceRef, health: dict[ServiceRef, str]) -> GraphView: ...
+    def graph(self, centre: ServiceRef, health: dict[ServiceRef, str],
+              previous: frozenset[ServiceRef] = frozenset()) -> GraphView: ...
 
     def neighbourhood(self, ref: ServiceRef, limit: int) -> tuple[list[NeighbourRow], int]: ...
 
@@ -68,8 +69,9 @@ class Views:
                    "pending" if a.pending else a.diagnosis_error)
         return view, verdict
 
-    def graph(self, centre: ServiceRef, health: dict[ServiceRef, str]) -> GraphView:
-        return graph_view(self.analysis.snapshot, centre, health)
+    def graph(self, centre: ServiceRef, health: dict[ServiceRef, str],
+              previous: frozenset[ServiceRef] = frozenset()) -> GraphView:
+        return graph_view(self.analysis.snapshot, centre, health, previous)
 
     def neighbourhood(self, ref: ServiceRef, limit: int) -> tuple[list[NeighbourRow], int]:
         return neighbourhood(self.analysis.snapshot, ref, limit=limit)

@@ -21,6 +21,7 @@ from meshobs.catalogue import Category
 from meshobs.collectors.k8s_objects import KUBERNETES_GATEWAY
 from meshobs.istio_config import GATEWAY, ROOT_NAMESPACE, host_matches, pick_resources
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot, Service
+from meshobs.model.gateway import is_gateway
 
 from .base import CouldNotCheck, Finding, Settings, analyzer, finding, memo, now_of
 from .inventory import lives_in, pod_labels_everywhere, selects, vouches_for_config, vouches_for_services
@@ -39,19 +40,13 @@ def selector_text(selector: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(selector.items())) or "(every gateway)"
 
 
-def is_gateway_labels(labels: Mapping[str, Any]) -> bool:
-    """Labels Istio's gateway charts and deployment controller put on gateway pods."""
-    return "gateway" in str(labels.get("istio", "")) or "gateway.istio.io/managed" in labels \
-        or "gateway.networking.k8s.io/gateway-name" in labels
-
-
 def holds_gateway_workloads(snapshot: MeshSnapshot) -> bool:
     """Does the input hold the gateway deployments (so "selects no pod" can be judged)?"""
     def build(s: MeshSnapshot) -> bool:
         labels = [ls for sets in pod_labels_everywhere(s).values() for ls in sets]
         selectors = [sel for gw in pick_resources(s, GATEWAY) if (sel := gateway_selector(gw))]
         return lives_in(s, ROOT_NAMESPACE) or any(
-            is_gateway_labels(ls) or any(selects(sel, ls) for sel in selectors) for ls in labels)
+            is_gateway(ls, selected=any(selects(sel, ls) for sel in selectors)) for ls in labels)
     return memo(snapshot, "gateway.holds_workloads", build)
 
 
@@ -92,7 +87,7 @@ def gateway_selector_matches_nothing(snapshot: MeshSnapshot, settings: Settings)
         if gateway_pods(snapshot, selector).label_sets:
             continue
         gateway_like = sorted({f"{k}={v}" for sets in pod_labels_everywhere(snapshot).values() for ls in sets
-                               if is_gateway_labels(ls) for k, v in ls.items() if k in ("istio", "app")})
+                               if is_gateway(ls) for k, v in ls.items() if k in ("istio", "app")})
         yield finding("MSH0237", "config.gateway_selector", resource=gw, at="spec.selector",
                       gateway=f"{gw.namespace}/{gw.name}", selector=selector_text(selector),
                       evidence={"selector": selector, "gateway_pod_labels_seen": gateway_like},

@@ -221,7 +221,7 @@ def refuser(snapshot: MeshSnapshot, e: Edge) -> WorkloadRef | None:
     if e.destination_workload is not None:
         return e.destination_workload
     w = snapshot.workload(e.source)
-    return e.source if w is not None and is_gateway(snapshot, workload_labels(w)) else None
+    return e.source if w is not None and is_gateway(snapshot, workload_labels(w), w.ref) else None
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ from typing import Any
 from meshobs.collectors.k8s_objects import ALL_NAMESPACES
 from meshobs.istio_config import GATEWAY, ROOT_NAMESPACE, pick_resources
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot, Pod, ServiceRef, SourceLocation, WorkloadRef
+from meshobs.model.gateway import gateway_kind
 
-from .analyzers_gateway import gateway_selector, is_gateway_labels
+from .analyzers_gateway import gateway_selector
 from .base import memo
 from .inventory import selects
 from .meshconfig import root_namespace
@@ -155,12 +156,27 @@ def selected(snapshot: MeshSnapshot, namespace: str, selector: Mapping[str, Any]
     return [m for m in found if not selector or selects(selector, m.labels)]
 
 
-def is_gateway(snapshot: MeshSnapshot, labels: Mapping[str, Any]) -> bool:
-    """Are these the labels of gateway pods (Istio's gateway charts' labels, or selected by a
-    Gateway)? A gateway's protocols come from its Gateway servers, not its Service's port names."""
+def gateway_kind_of(snapshot: MeshSnapshot, labels: Mapping[str, Any], workload: WorkloadRef | None = None,
+                    node_ids: Iterable[str] = ()) -> str | None:
+    """:func:`meshobs.model.gateway.gateway_kind` of a workload (or pod) with these labels: its
+    proxies' node ids (when ``workload`` is given; ``node_ids`` adds others, such as istiod's
+    word for the proxy type) and whether a Gateway selects it are looked up in the snapshot.
+
+    Analyzers give no ``workload``: they judge configuration (labels and Gateway selectors), so
+    manifests alone get the same verdict; checks and the engine's scope, which read proxies,
+    give it."""
     selectors = memo(snapshot, "dataplane.gateway_selectors",
                      lambda s: [sel for gw in pick_resources(s, GATEWAY) if (sel := gateway_selector(gw))])
-    return is_gateway_labels(labels) or any(selects(sel, labels) for sel in selectors)
+    nodes = [str(p.node_id or "") for p in snapshot.proxies_of(workload)] if workload is not None else []
+    nodes += node_ids
+    return gateway_kind(labels, nodes, selected=any(selects(sel, labels) for sel in selectors))
+
+
+def is_gateway(snapshot: MeshSnapshot, labels: Mapping[str, Any], workload: WorkloadRef | None = None) -> bool:
+    """Is this a gateway (:func:`gateway_kind_of` is not None; an analyzer gives no
+    ``workload``)? A gateway's protocols come from its Gateway servers, not its Service's port
+    names."""
+    return gateway_kind_of(snapshot, labels, workload) is not None
 
 
 def listing(names: Iterable[str], limit: int = 3) -> str:

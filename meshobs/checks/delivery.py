@@ -35,9 +35,11 @@ from meshobs.model import (
     XdsSync,
 )
 from meshobs.model.controlplane import NEVER_ACKED, STALE, SYNCED, XDS_TYPES, push_time, push_version
+from meshobs.model.gateway import EGRESS, INGRESS
 
 from .base import CouldNotCheck, Finding, Settings, check, finding, now_of
 from .config import workload_labels
+from .dataplane import gateway_kind_of
 
 # Per-resource types (eds) legitimately differ between identical proxies; the last-resort peer
 # comparison only uses the mesh-wide ones.
@@ -55,12 +57,6 @@ class ProxyView:
     pod: Pod | None = None
     syncs: list[XdsSync] = field(default_factory=list)
     rejects: list[XdsReject] = field(default_factory=list)
-
-    @property
-    def gateway(self) -> bool:
-        """A gateway (Envoy's node type "router"), as istiod or the node id says."""
-        kinds = {s.proxy_type for s in self.syncs}
-        return "router" in kinds or bool(self.envoy and (self.envoy.node_id or "").startswith("router~"))
 
     def synced(self, xds: str) -> bool:
         """Acknowledged everything some replica sent (a proxy listed twice, during a reconnect,
@@ -106,14 +102,23 @@ def _stuck(p: Proxy | None, xds: str) -> float | None:
     return max((o - mine.last_updated).total_seconds() for o in others) if others else None
 
 
+def _gateway(snapshot: MeshSnapshot, view: ProxyView, labels: dict[str, object]) -> bool:
+    """An ingress or egress gateway (EnvoyFilter's ``GATEWAY`` context: Envoy's node type
+    "router"), judged as every check judges it (:func:`~.dataplane.gateway_kind_of`), with the
+    proxy type istiod reports."""
+    types = [f"{s.proxy_type}~" for s in view.syncs if s.proxy_type]  # node ids begin "<type>~"
+    return gateway_kind_of(snapshot, labels, view.workload.ref, types) in (INGRESS, EGRESS)
+
+
 def _culprits(snapshot: MeshSnapshot, view: ProxyView, xds: str) -> list[tuple[str, list[str]]]:
     """EnvoyFilters that patch what this proxy rejects: they apply to its workload and patch
     objects of that xDS type. (name, applyTo of the patches)."""
     labels = {**workload_labels(view.workload), **(dict(view.pod.labels) if view.pod else {})}
     out = []
+    gateway = _gateway(snapshot, view, labels)
     for ef in pick_resources(snapshot, "EnvoyFilter"):
         if envoy_filter_selects(ef, view.workload.namespace, labels):
-            patches = envoy_filter_patches(ef, xds, view.gateway)
+            patches = envoy_filter_patches(ef, xds, gateway)
             if patches:
                 out.append((f"{ef.namespace}/{ef.name}", sorted(set(patches))))
     return sorted(out)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from meshobs.catalogue import Category
 from meshobs.model import Mesh, MeshSnapshot, ServiceRef
+from meshobs.model.gateway import INGRESS, WAYPOINT
 
 from .base import AnyCheck, Check
+from .dataplane import gateway_kind_of
 
-INGRESS, WAYPOINT = "ingress gateway", "waypoint"
 _ROLE_REASON = {
     INGRESS: "not applicable: {service} is an ingress gateway; its callers are outside the mesh, so no "
              "proxy reports what they see (its calls into the mesh are judged as its outbound traffic)",
@@ -42,25 +43,16 @@ def mesh_of(snapshot: MeshSnapshot, service: ServiceRef) -> Mesh:
 
 
 def gateway_role(snapshot: MeshSnapshot, service: ServiceRef) -> str | None:
-    """``ingress gateway`` or ``waypoint`` when the service's workloads are one (by the labels
-    Istio's charts and controllers put on them, or the proxy's own identity: an Istio
-    ``router~`` node that is no egress gateway, an App Mesh ``virtualGateway``); else None."""
+    """``ingress gateway`` or ``waypoint`` when the service's workloads are one
+    (:func:`meshobs.model.gateway.gateway_kind`: their labels, their proxies' node ids, a
+    Gateway selecting them); else None."""
     workloads = snapshot.workloads_of(service)
     if not workloads:
         return None
     roles: set[str | None] = set()
     for w in workloads:
-        labels = dict(w.labels)
-        nodes = [str(p.node_id or "") for p in snapshot.proxies_of(w.ref)]
-        if labels.get("gateway.istio.io/managed") == "istio.io-mesh-controller" \
-                or labels.get("istio.io/gateway-name") == "waypoint":
-            roles.add(WAYPOINT)
-        elif "ingressgateway" in str(labels.get("istio", "")) or any("/virtualGateway/" in n for n in nodes) \
-                or (any(n.startswith("router~") for n in nodes) and "egress" not in str(labels.get("istio", ""))) \
-                or "gateway.networking.k8s.io/gateway-name" in labels:
-            roles.add(INGRESS)
-        else:
-            roles.add(None)
+        kind = gateway_kind_of(snapshot, w.labels, w.ref)
+        roles.add(kind if kind in (INGRESS, WAYPOINT) else None)  # an egress gateway's callers are in the mesh
     return roles.pop() if len(roles) == 1 else None
 
 

@@ -27,6 +27,7 @@ from meshobs.raw import Payload, RawSource, iso
 from .catalog import scenario_for
 from .envoy_admin import answer
 from .httpserver import LoopbackHTTPServer, Request, Response
+from .kube_paging import ListPager, PagingError
 from .labelselector import SelectorError, parse_selector
 from .render_envoy import LazyProxies
 from .render_jaeger import jaeger_source
@@ -128,15 +129,23 @@ def _status_404(what: str) -> Answer:
     return 404, JSON, json.dumps(body)
 
 
-def _kubernetes_route(raw: RawSource) -> Route:
+def _kubernetes_route(raw: RawSource, pager: ListPager | None = None) -> Route:
     lists = {p.url: json.loads(p.body or "{}") for p in raw.payloads if p.status == 200}
     missing = {p.url for p in raw.payloads if p.key in NOT_INSTALLED}
-    # A whole list's answer, encoded once: generated-5000's pods are 21 MB of JSON, 0.3-0.8 s
-    # of this server's CPU to encode on every request.
-    texts: dict[str, str] = {}
+    pager = pager or ListPager()
+    # A whole list's answer (or page of it), encoded once: generated-5000's pods are 21 MB of
+    # JSON, 0.3-0.8 s of this server's CPU to encode on every request. A page is keyed by its
+    # token and the pager's revision, so a compaction still expires the token.
+    texts: dict[tuple[str, ...], str] = {}
 
-    def selected(doc: dict[str, Any], selector: str, namespace: str | None = None) -> Answer:
-        # As the API server does: ``?labelSelector=`` narrows the list (400 when unparsable).
+    def listed(doc: dict[str, Any], path: str, query: dict[str, list[str]], namespace: str | None = None) -> Answer:
+        # As the API server does: ``?labelSelector=`` narrows the list (400 when unparsable),
+        # then ``?limit=``/``?continue=`` page it.
+        selector = (query.get("labelSelector") or [""])[0]
+        limit, token = (query.get("limit") or [""])[0], (query.get("continue") or [""])[0]
+        key = (path, limit, token, str(pager.revision))
+        if not selector and namespace is None and key in texts:
+            return 200, JSON, texts[key]
         try:
             match = parse_selector(selector)
         except SelectorError as exc:
@@ -144,21 +153,23 @@ def _kubernetes_route(raw: RawSource) -> Route:
                     "message": f"unable to parse requirement: {exc}", "reason": "BadRequest",
                     "code": 400}
             return 400, JSON, json.dumps(body)
-        doc = dict(doc)
-        doc["items"] = [o for o in doc.get("items", [])
-                        if (namespace is None or o["metadata"].get("namespace") == namespace)
-                        and match(o["metadata"].get("labels") or {})]
-        return 200, JSON, json.dumps(doc)
+        if selector or namespace is not None:
+            doc = dict(doc)
+            doc["items"] = [o for o in doc.get("items", [])
+                            if (namespace is None or o["metadata"].get("namespace") == namespace)
+                            and match(o["metadata"].get("labels") or {})]
+        try:
+            text = json.dumps(pager.page(doc, path, query, selected=bool(selector)))
+        except PagingError as exc:
+            return exc.status, JSON, json.dumps(exc.body)
+        if not selector and namespace is None:
+            texts[key] = text
+        return 200, JSON, text
 
     def route(path: str, query: dict[str, list[str]]) -> Answer:
         path = path.rstrip("/")
-        selector = (query.get("labelSelector") or [""])[0]
         if path in lists:
-            if selector:
-                return selected(lists[path], selector)
-            if path not in texts:
-                texts[path] = json.dumps(lists[path])
-            return 200, JSON, texts[path]
+            return listed(lists[path], path, query)
         # Namespaced variants: /api/v1/namespaces/NS/pods, /apis/G/V/namespaces/NS/PLURAL.
         parts = path.split("/")
         if "namespaces" in parts:
@@ -172,7 +183,7 @@ def _kubernetes_route(raw: RawSource) -> Route:
                 ns = parts[i + 1]
                 cluster_path = "/".join(parts[:i] + parts[i + 2:])
                 if cluster_path in lists:
-                    return selected(lists[cluster_path], selector, ns)
+                    return listed(lists[cluster_path], path, query, ns)
                 if cluster_path in missing:
                     return 404, "text/plain", "404 page not found\n"
         return 404, "text/plain", "404 page not found\n"
@@ -287,6 +298,8 @@ class LiveDemo:
     istiod_url: str | None = None
     # What each loopback server was asked ("kubernetes", "envoy", "jaeger"), for tests and benchmarks.
     _servers: dict[str, _Server] = field(default_factory=dict)
+    # The Kubernetes API's list paging: ``compact()`` expires its continue tokens (tests).
+    kubernetes_pager: ListPager = field(default_factory=ListPager)
 
     def requests_to(self, server: str) -> list[Request]:
         """Every request the ``server`` ("kubernetes", "envoy" or "jaeger") received so far."""
@@ -323,8 +336,9 @@ def serve_scenario(name: str | Scenario | None, workdir: str | Path, *, promethe
     proxies = LazyProxies(scenario)
     jaeger = jaeger_source(scenario)
     stoppers: list[Callable[[], None]] = []
+    pager = ListPager()
     try:
-        servers = [_Server(_kubernetes_route(kube)), _Server(_envoy_route(proxies)),
+        servers = [_Server(_kubernetes_route(kube, pager)), _Server(_envoy_route(proxies)),
                    _Server(_jaeger_route(jaeger))]
         stoppers.extend(s.stop for s in servers)
         prom_url = None
@@ -373,7 +387,8 @@ def serve_scenario(name: str | Scenario | None, workdir: str | Path, *, promethe
     config_path = workdir / "meshobs.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return LiveDemo(scenario.name, config_path, kube_url, envoy_url, jaeger_url, prom_url, stoppers,
-                    istiod_url=istiod_url, _servers=dict(zip(("kubernetes", "envoy", "jaeger"), servers[:3])))
+                    istiod_url=istiod_url, _servers=dict(zip(("kubernetes", "envoy", "jaeger"), servers[:3])),
+                    kubernetes_pager=pager)
 
 
 def _openmetrics(scenario: Scenario) -> Iterator[str]:

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from meshobs.demo.httpserver import LoopbackHTTPServer, Request, Response
+from meshobs.demo.kube_paging import ListPager, PagingError
 
 
 def _json(code: int, body: Any) -> Response:
@@ -36,6 +37,7 @@ class FakeKube:
         self.token = token
         self.paths: dict[str, Any] = {}
         self.forbidden: set[str] = set()
+        self.pager = ListPager()
         self._server = LoopbackHTTPServer(self._respond)
 
     def _respond(self, request: Request) -> Response:
@@ -48,22 +50,19 @@ class FakeKube:
                                      f'"system:serviceaccount:meshobs:meshobs" cannot list '
                                      f'resource "{resource}" at the cluster scope'))
         if path in self.paths:
-            return _json(200, self._page(self.paths[path], request.path))
+            return self._page(self.paths[path], request.path)
         return _json(404, status(404, "NotFound", "the server could not find the requested resource"))
 
-    @staticmethod
-    def _page(body: Any, full_path: str) -> Any:
-        """A list paged as the API server pages it: ``limit`` items, and a ``continue`` token
-        in the list's metadata while more remain (here, the next offset)."""
-        query = parse_qs(urlsplit(full_path).query)
-        if not isinstance(body, dict) or not isinstance(body.get("items"), list) or "limit" not in query:
-            return body
-        limit, start = int(query["limit"][0]), int((query.get("continue") or ["0"])[0])
-        items = body["items"][start:start + limit]
-        meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "continue"}
-        if start + limit < len(body["items"]):
-            meta["continue"] = str(start + limit)
-        return {**body, "items": items, "metadata": meta}
+    def _page(self, body: Any, full_path: str) -> Response:
+        """A list paged as the API server pages it (the demo API's pager: ``limit`` items, an
+        opaque ``continue`` token in the list's metadata while more remain)."""
+        parts = urlsplit(full_path)
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            return _json(200, body)
+        try:
+            return _json(200, self.pager.page(body, parts.path, parse_qs(parts.query), selected=False))
+        except PagingError as exc:
+            return _json(exc.status, exc.body)
 
     @property
     def requests(self) -> list[tuple[str, dict[str, str]]]:

@@ -21,6 +21,7 @@ from meshobs.model import ServiceRef
 from ..graph_model import GraphEdge, GraphView, centre_line
 from ..keys import GRAPH, MOVE, bindings
 from ..styles import adapt, is_no_color
+from ..viewmodel import PREVIOUS
 from .base import MeshScreen
 
 if TYPE_CHECKING:
@@ -52,10 +53,11 @@ class GraphScreen(MeshScreen):
     def show_analysis(self, analysis: Analysis) -> None:
         # Cheap (one service's edges, already indexed): built here so a recentre is instant.
         health = {r.ref: r.health for r in analysis.rows}
+        previous = frozenset(r.ref for r in analysis.rows if r.previous)
         if analysis.remote is not None:
-            self.ask_view(analysis, self.centre, health)  # the load process has the edges
+            self.ask_view(analysis, self.centre, health, previous)  # the load process has the edges
             return
-        self.view = analysis.views(self.app.loader).graph(self.centre, health)  # type: ignore[attr-defined]
+        self.view = analysis.views(self.app.loader).graph(self.centre, health, previous)  # type: ignore[attr-defined]
         self.draw()
 
     class ViewReady(Message):
@@ -64,8 +66,10 @@ class GraphScreen(MeshScreen):
             self.view = view
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="graph", description="graph")
-    def ask_view(self, analysis: Analysis, centre: ServiceRef, health: dict[ServiceRef, str]) -> None:
-        self.post_message(self.ViewReady(analysis.views(self.app.loader).graph(centre, health)))  # type: ignore[attr-defined]
+    def ask_view(self, analysis: Analysis, centre: ServiceRef, health: dict[ServiceRef, str],
+                 previous: frozenset[ServiceRef]) -> None:
+        views = analysis.views(self.app.loader)  # type: ignore[attr-defined]
+        self.post_message(self.ViewReady(views.graph(centre, health, previous)))
 
     def on_graph_screen_view_ready(self, message: ViewReady) -> None:
         if self.is_attached and message.view.centre == self.centre:
@@ -92,7 +96,7 @@ class GraphScreen(MeshScreen):
             style = adapt(EDGE_STYLE[e.severity], mono)
             text = Text(e.line(width), style=style)
             if e.mtls == "NO":
-                text.stylize(adapt("bold reverse", mono), len(text) - len(e.health) - 10)
+                text.stylize(adapt("bold reverse", mono), len(text) - len(e.health) - len(e.mark) - 10)
             return Option(text, id=f"{e.direction}:{e.peer}", disabled=e.ref is None)
 
         callers = f"callers ({len(view.callers)})" + ("" if view.callers else ": none in the window")
@@ -111,6 +115,8 @@ class GraphScreen(MeshScreen):
         graph.clear_options()
         graph.add_options(options)
         graph.border_title = f"graph of {view.centre}" + (f"  (back: {self.trail[-1]})" if self.trail else "")
+        marked = view.previous or any(e.previous for e in (*view.callers, *view.callees))
+        graph.border_subtitle = f"diagnosing…  {PREVIOUS} health from the previous refresh" if marked else ""
         ids = [o.id for o in options if not o.disabled]
         if previous in ids:
             graph.highlighted = next(i for i, o in enumerate(options) if o.id == previous)
