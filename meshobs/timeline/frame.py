@@ -204,5 +204,8 @@ def _cells_pandas(rows: list[Row], start: float, step: float, n: int) -> Cells:
             continue
         wide = part.pivot_table(index="slot", columns=[names[c] for c in columns], values="value",
                                 aggfunc="max" if signal == P99_MS else "sum").reindex(range(n))
-        out[(signal, columns)] = {key: wide[key].to_numpy(dtype=float) for key in wide.columns}
+        # One conversion, then a copy per column: thousands of ``wide[key]`` lookups on a
+        # multi-level column index cost more than the pivot itself.
+        block = wide.to_numpy(dtype=float).T
+        out[(signal, columns)] = {key: block[i].copy() for i, key in enumerate(wide.columns)}
     return out
