@@ -39,7 +39,16 @@ REFUSED = ("401", "403")
 
 
 def _hop_edges(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) -> list[Edge]:
-    return as_callers_see(snapshot, [e for e in outbound_edges(snapshot, caller) if e.destination == callee])
+    # The caller's edges grouped by callee once per snapshot: a hop is judged per kind and its
+    # failures told apart, and a caller of hundreds of services had its edges scanned per hop.
+    by_caller: dict[ServiceRef, dict[ServiceRef, list[Edge]]] = snapshot.derived("engine.hop_edges", lambda _s: {})
+    by_callee = by_caller.get(caller)
+    if by_callee is None:
+        by_callee = {}
+        for e in outbound_edges(snapshot, caller):
+            by_callee.setdefault(e.destination, []).append(e)
+        by_caller[caller] = by_callee
+    return as_callers_see(snapshot, by_callee.get(callee, ()))
 
 
 def _p99(edges: Iterable[Edge]) -> float | None:
