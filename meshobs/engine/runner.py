@@ -205,12 +205,12 @@ def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
             findings.extend(mine)
             results.append(verdict(c, status(mine)))
         elif step == NOT_APPLICABLE:
-            # Absent inputs for the whole snapshot, or a check that cannot judge this service's
-            # mesh (an Istio config check on an App Mesh service): skipped with the reason.
+            # A check that cannot judge this service's role or mesh (an Istio config check on an
+            # App Mesh service): skipped with the reason, never passed.
             reason = not_applicable_in(c, role, mesh, service)
             assert reason is not None
             results.append(CheckResult(c.id, c.category, SKIPPED, reason, c.doc, c.kind))
-        else:
+        else:  # an input absent from the whole snapshot, an analyzer that did not judge
             assert fixed is not None
             results.append(fixed)
     return results, unique(findings)
