@@ -198,7 +198,8 @@ def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
         if step == RUN:
             assert isinstance(c, Check)
             result, found = _run(c, functools.partial(c.run, snapshot, service, settings), service)
-            findings.extend(f if f.service is not None else replace(f, service=service) for f in found)
+            if found:  # most checks of most services find nothing
+                findings.extend(f if f.service is not None else replace(f, service=service) for f in found)
             results.append(result)
         elif step == ANALYZER:
             mine = touching.get(c.id, [])
