@@ -9,9 +9,14 @@ from __future__ import annotations
 from meshobs.model import ServiceRef
 
 
+def span_names(service: ServiceRef) -> tuple[str, ...]:
+    """Every name a tracer may give ``service``'s spans."""
+    return service.name, f"{service.name}.{service.namespace}", str(service)
+
+
 def span_service_matches(span_service: str, service: ServiceRef) -> bool:
     """The tracer's service name ``span_service`` names ``service``."""
-    return span_service in (service.name, f"{service.name}.{service.namespace}", str(service))
+    return span_service in span_names(service)
 
 
 def tracer_names(service: ServiceRef, known: list[str]) -> list[str]:

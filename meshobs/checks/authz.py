@@ -37,7 +37,7 @@ from meshobs.catalogue import Category
 from meshobs.istio_config import pick_resources
 from meshobs.model import ConfigResource, Edge, Mesh, MeshSnapshot, ResponseStat, ServiceRef, WorkloadRef
 
-from .base import CouldNotCheck, Finding, Settings, check, finding
+from .base import CouldNotCheck, Finding, Settings, check, finding, memo
 from .config import workload_labels
 from .dataplane import is_gateway
 from .jwt_denials import JwtVerdict, describe, jwt_rules, rejecting_authentication
@@ -271,6 +271,13 @@ def refusals(snapshot: MeshSnapshot, edges: list[Edge], code: str, settings: Set
     return out
 
 
+def _refused_edges(snapshot: MeshSnapshot) -> frozenset[int]:
+    """The edges (by identity: the snapshot holds them) with calls a filter answered 401 or 403,
+    found in one pass: most services have none, and --all would otherwise weigh every response of
+    every edge twice per code."""
+    return frozenset(id(e) for e in snapshot.edges if any(_refused(e, code) > 0 for code in FILTERS))
+
+
 @check("traffic.authorization", Category.TRAFFIC, ("requests", "config"), ("MSH0414", "MSH0417"),
        uses=("security", "proxies"), mesh=Mesh.ISTIO)
 def authorization(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
@@ -282,6 +289,9 @@ def authorization(snapshot: MeshSnapshot, service: ServiceRef, settings: Setting
     locations."""
     edges = [e for e in (*snapshot.edges_into(service), *snapshot.edges_from(service)) if refuser(snapshot, e)]
     require_requests(snapshot, service, edges, "to or from")
+    refused = memo(snapshot, "authz.refused_edges", _refused_edges)
+    if not any(id(e) in refused for e in edges):
+        return  # no call in or out answered by a filter: nothing to tie to a policy
     unexplained: list[str] = []
     for code, (http_filter, kind) in FILTERS.items():
         found = refusals(snapshot, edges, code, settings)

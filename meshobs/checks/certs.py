@@ -21,13 +21,26 @@ WORKLOAD_ERROR_FRACTION = 0.1  # a workload cert with < 10 % of its lifetime lef
 def _certs(snapshot: MeshSnapshot, service: ServiceRef) -> Iterator[tuple[Workload, Cert]]:
     """(workload, cert) pairs for the service, each certificate once per workload."""
     for w in snapshot.workloads_of(service):
+        for c in _workload_certs(snapshot, w.ref):
+            yield w, c
+
+
+def _workload_certs(snapshot: MeshSnapshot, workload: WorkloadRef) -> tuple[Cert, ...]:
+    """The certificates of a workload's proxies, then those attributed to it, each once: found
+    once per snapshot (three checks ask, and --all asks again for the deadlines' walk)."""
+    known: dict[WorkloadRef, tuple[Cert, ...]] = memo(snapshot, "certs.of_workload", lambda _s: {})
+    found = known.get(workload)
+    if found is None:
         seen: set[tuple[str, str]] = set()
-        certs = [c for p in snapshot.proxies_of(w.ref) for c in snapshot.certs_of(p.id)]
-        certs += memo(snapshot, "certs.by_workload", _certs_by_workload).get(w.ref, [])
+        certs = [c for p in snapshot.proxies_of(workload) for c in snapshot.certs_of(p.id)]
+        certs += memo(snapshot, "certs.by_workload", _certs_by_workload).get(workload, [])
+        kept: list[Cert] = []
         for c in certs:
             if (c.serial, c.role.value) not in seen:
                 seen.add((c.serial, c.role.value))
-                yield w, c
+                kept.append(c)
+        found = known[workload] = tuple(kept)
+    return found
 
 
 def _certs_by_workload(snapshot: MeshSnapshot) -> dict[WorkloadRef, list[Cert]]:

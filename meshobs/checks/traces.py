@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from meshobs.catalogue import Category
 from meshobs.critical_path import HopStats, critical_paths, rank_hops
 from meshobs.model import MeshSnapshot, ServiceRef, Span, Trace
-from meshobs.trace_names import span_service_matches
+from meshobs.trace_names import span_names, span_service_matches
 
 from .base import CouldNotCheck, Finding, Settings, check, finding
 from .traffic import inbound_p99
@@ -57,18 +57,19 @@ def entry_spans(trace: Trace, service: ServiceRef) -> list[Span]:
 
 
 def _traces_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[Trace]:
-    """Traces with a span of ``service``, via the snapshot's per-span-service index (the
-    handful of distinct span service names is matched, not every trace)."""
+    """Traces with a span of ``service``, via the snapshot's per-span-service index: the names
+    a tracer can give the service (:func:`span_names`) looked up among the span services, in
+    their sorted order, not every span service matched per service."""
     seen: dict[str, Trace] = {}
-    for name in snapshot.derived("traces.span_services", _span_services):
-        if span_service_matches(name, service):
-            for trace in snapshot.traces_through(name):
-                seen.setdefault(trace.trace_id, trace)
+    present = snapshot.derived("traces.span_services", _span_services)
+    for name in sorted({n for n in span_names(service) if n in present}):
+        for trace in snapshot.traces_through(name):
+            seen.setdefault(trace.trace_id, trace)
     return list(seen.values())
 
 
-def _span_services(snapshot: MeshSnapshot) -> list[str]:
-    return sorted({s.service for t in snapshot.traces for s in t.spans})
+def _span_services(snapshot: MeshSnapshot) -> frozenset[str]:
+    return frozenset(s.service for t in snapshot.traces for s in t.spans)
 
 
 def _resolve(snapshot: MeshSnapshot, span_service: str, target: ServiceRef) -> ServiceRef | None:

@@ -155,13 +155,22 @@ def finding_of(d: Drift, snapshot: MeshSnapshot, check_id: str, service: Service
 def drift_findings(snapshot: MeshSnapshot, service: ServiceRef, pair: str, codes: tuple[str, ...],
                    check_id: str) -> Iterator[Finding]:
     """The differences of ``pair`` with one of ``codes`` whose resource shapes ``service``."""
-    run = snapshot_drift(snapshot, pair)
-    for d in run.active:
-        if d.code not in codes:
-            continue
-        resource = resource_of(snapshot, d.resource)
-        if resource is not None and service in touched(snapshot, resource):
+    for d in memo(snapshot, f"drift.{pair}.by_service", lambda s: _by_service(s, pair)).get(service, ()):
+        if d.code in codes:
             yield finding_of(d, snapshot, check_id, service=service)
+
+
+def _by_service(snapshot: MeshSnapshot, pair: str) -> dict[ServiceRef, list[Drift]]:
+    """The active differences of ``pair`` filed under every service their resource shapes, in
+    the run's order: each resource looked up and its services found once, not once per service
+    the checks ask about."""
+    out: dict[ServiceRef, list[Drift]] = {}
+    for d in snapshot_drift(snapshot, pair).active:
+        resource = resource_of(snapshot, d.resource)
+        if resource is not None:
+            for service in dict.fromkeys(touched(snapshot, resource)):
+                out.setdefault(service, []).append(d)
+    return out
 
 
 __all__ = ["EFFECTIVE", "INTENDED_LIVE", "drift_findings", "finding_of", "snapshot_drift", "touched"]

@@ -44,7 +44,7 @@ from .report import (
     judged,
     status_of,
 )
-from .runner import Analysis, analyze, run_checks, status, unique
+from .runner import Analysis, Checklist, analyze, run_checks, status, unique
 
 __all__ = ["CheckResult", "MeshReport", "Report", "SourceResult", "checklist", "diagnose",
            "diagnose_all", "hop_failures", "hop_shows", "run_checks"]
@@ -129,6 +129,7 @@ class _Cache:
         self._deadlines: list[_Deadline] | None = None
         self._hops: dict[tuple[ServiceRef, ServiceRef, str], bool | None] = {}
         self._analysis: Analysis | None = None
+        self._checklist: Checklist | None = None
         # The checks that say whether a service's requests succeed and are fast: those whose
         # codes are symptoms (errors, latency) in the catalogue. Only they vouch for health.
         # What callers see (errors, latency) vouches for a service; a delivery or routing
@@ -165,8 +166,9 @@ class _Cache:
 
     def get(self, service: ServiceRef) -> tuple[list[CheckResult], list[Finding]]:
         if service not in self.results:
-            self.results[service] = run_checks(self.snapshot, service, self.settings,
-                                               self.checks, self.available, self.analysis)
+            if self._checklist is None:
+                self._checklist = Checklist(self.snapshot, self.checks, self.available, self.analysis)
+            self.results[service] = run_checks(self.snapshot, service, self.settings, checklist=self._checklist)
         return self.results[service]
 
     def hop(self, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool | None:
@@ -190,8 +192,9 @@ class _Cache:
             checks = [c for c in self.checks
                       if isinstance(c, Check) and any(CATALOGUE[code].deadline for code in c.codes)]
             held: dict[tuple[str, str, str], dict[ServiceRef, Finding]] = {}
+            planned = Checklist(self.snapshot, checks, self.available, Analysis())
             for svc in self._below() if checks else ():
-                for f in run_checks(self.snapshot, svc, self.settings, checks, self.available, Analysis())[1]:
+                for f in run_checks(self.snapshot, svc, self.settings, checklist=planned)[1]:
                     if CATALOGUE[f.code].deadline:
                         held.setdefault(f.identity, {})[svc] = f
             self._deadlines = [_Deadline(holders, nearest(holders, lambda s: callers_of(self.snapshot, s)))

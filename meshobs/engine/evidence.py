@@ -23,7 +23,7 @@ from datetime import datetime
 from meshobs.checks.base import Finding
 from meshobs.checks.intended import as_callers_see
 from meshobs.checks.retries import TIMEOUT_FLAGS
-from meshobs.checks.traffic import outbound_edges
+from meshobs.checks.traffic import inbound_p99, outbound_edges
 from meshobs.model import Edge, MeshSnapshot, ResponseStat, ServiceRef
 from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
@@ -39,7 +39,16 @@ REFUSED = ("401", "403")
 
 
 def _hop_edges(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) -> list[Edge]:
-    return as_callers_see(snapshot, [e for e in outbound_edges(snapshot, caller) if e.destination == callee])
+    # The caller's edges grouped by callee once per snapshot: a hop is judged per kind and its
+    # failures told apart, and a caller of hundreds of services had its edges scanned per hop.
+    by_caller: dict[ServiceRef, dict[ServiceRef, list[Edge]]] = snapshot.derived("engine.hop_edges", lambda _s: {})
+    by_callee = by_caller.get(caller)
+    if by_callee is None:
+        by_callee = {}
+        for e in outbound_edges(snapshot, caller):
+            by_callee.setdefault(e.destination, []).append(e)
+        by_caller[caller] = by_callee
+    return as_callers_see(snapshot, by_callee.get(callee, ()))
 
 
 def _p99(edges: Iterable[Edge]) -> float | None:
@@ -74,10 +83,20 @@ def _judge(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind:
     if any(_TIMED_OUT & set(r.flag_list) for e in edges for r in (*e.responses, *e.destination_responses)):
         return True
     hop = _p99(edges)
-    caller_p99 = _p99(e for e in snapshot.edges_into(caller) if e.destination_workload is not None)
+    caller_p99 = _inbound_p99(snapshot, caller)
     if hop is None or caller_p99 is None or caller_p99 <= 0:
         return None
     return hop >= LATENCY_SHARE * caller_p99
+
+
+def _inbound_p99(snapshot: MeshSnapshot, service: ServiceRef) -> float | None:
+    """The service's p99 as the latency check reads it, once per snapshot and service: every
+    hop out of a service is judged against it."""
+    known: dict[ServiceRef, float | None] = snapshot.derived("engine.inbound_p99", lambda _s: {})
+    if service not in known:
+        worst = inbound_p99(snapshot, service)
+        known[service] = worst[0] if worst is not None else None
+    return known[service]
 
 
 def hop_evidence(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind: str,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from meshobs.catalogue import Severity
 from meshobs.checks.base import Analyzer, AnyCheck, Check, CouldNotCheck, Finding, Settings, finding
 from meshobs.checks.scope import not_applicable_in, role_and_mesh
-from meshobs.model import MeshSnapshot, ServiceRef
+from meshobs.model import Mesh, MeshSnapshot, ServiceRef
 from meshobs.telemetry import timed
 
 from .inputs import availability, data_gap, missing
@@ -114,55 +114,106 @@ def analyze(snapshot: MeshSnapshot, settings: Settings, analyzers: Sequence[Anal
     return out
 
 
+# What a checklist line does for one service, decided once per (role, mesh): ``RUN`` the check,
+# take the ``ANALYZER``'s findings touching the service, say it is ``NOT_APPLICABLE`` (the reason
+# names the service), or give a ``FIXED`` line (the same for every service: an input missing from
+# the whole snapshot, an analyzer that did not judge).
+RUN, ANALYZER, NOT_APPLICABLE, FIXED = range(4)
+Step = tuple[int, AnyCheck, CheckResult | None]
+
+
+class Checklist:
+    """The checks of one run over one snapshot, with everything about them that does not depend
+    on the service found once: the inputs each misses (from the snapshot's availability), each
+    analyzer's overall verdict, and whether each applies to a service's role and mesh.
+
+    ``--all`` asks these of every check for every service (~300k times at 5,000 services), and
+    their answers are the same for all services of a role and mesh.
+    """
+
+    def __init__(self, snapshot: MeshSnapshot, checks: Sequence[AnyCheck], available: dict[str, str | None],
+                 analysis: Analysis) -> None:
+        self.checks, self.analysis = checks, analysis
+        # Per check: the line it gives when it applies but cannot run (None: it runs).
+        self._fixed: list[CheckResult | None] = []
+        for c in checks:
+            if isinstance(c, Analyzer):
+                overall = analysis.results.get(c.id)
+                self._fixed.append(None if overall is not None and overall.status in JUDGED else
+                                   overall or CheckResult(c.id, c.category, SKIPPED, "not run", c.doc, c.kind))
+                continue
+            reason = missing(c.needs, available)
+            gap = reason is not None and data_gap(c.needs, available, snapshot)
+            self._fixed.append(None if reason is None else CheckResult(
+                c.id, c.category, SKIPPED, reason, c.doc, c.kind, could_not_check=gap, missing_data=gap))
+        self._steps: dict[tuple[str | None, Mesh], list[Step]] = {}
+
+    def steps(self, role: str | None, mesh: Mesh, service: ServiceRef) -> list[Step]:
+        """The lines for a service of this role and mesh (``service``: the first one asked)."""
+        found = self._steps.get((role, mesh))
+        if found is None:
+            found = self._steps[(role, mesh)] = [self._step(c, fixed, role, mesh, service)
+                                                 for c, fixed in zip(self.checks, self._fixed, strict=True)]
+        return found
+
+    @staticmethod
+    def _step(c: AnyCheck, fixed: CheckResult | None, role: str | None, mesh: Mesh, service: ServiceRef) -> Step:
+        # The order of the questions is the checklist's: an analyzer that did not judge says so
+        # on every service; a check that cannot judge this role or mesh says that before it says
+        # an input is missing. Whether a check applies never depends on the service itself.
+        if isinstance(c, Analyzer) and fixed is not None:
+            return FIXED, c, fixed
+        if not_applicable_in(c, role, mesh, service) is not None:
+            return NOT_APPLICABLE, c, None
+        if fixed is not None:
+            return FIXED, c, fixed
+        return (ANALYZER if isinstance(c, Analyzer) else RUN), c, None
+
+
 def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
                checks: Sequence[AnyCheck] | None = None, available: dict[str, str | None] | None = None,
-               analysis: Analysis | None = None) -> tuple[list[CheckResult], list[Finding]]:
+               analysis: Analysis | None = None, checklist: Checklist | None = None,
+               ) -> tuple[list[CheckResult], list[Finding]]:
     """The checklist for one service (every registered check, or ``checks``): a result per
     check, analyzers judged by the findings that touch this service, and the service's
-    unranked findings, each problem once."""
-    if checks is None:
-        from meshobs.checks.registry import ALL, checklist
+    unranked findings, each problem once. ``checklist``: the same checks, inputs and analysis
+    already planned (a run diagnosing many services passes one)."""
+    if checklist is None:
+        if checks is None:
+            from meshobs.checks.registry import ALL
+            from meshobs.checks.registry import checklist as registered
 
-        checks = checklist(ALL)
-    available = availability(snapshot) if available is None else available
-    if analysis is None:
-        analysis = analyze(snapshot, settings, [c for c in checks if isinstance(c, Analyzer)], available)
+            checks = registered(ALL)
+        available = availability(snapshot) if available is None else available
+        if analysis is None:
+            analysis = analyze(snapshot, settings, [c for c in checks if isinstance(c, Analyzer)], available)
+        checklist = Checklist(snapshot, checks, available, analysis)
     touching: dict[str, list[Finding]] = {}
-    for f in analysis.by_service.get(service, ()):
+    for f in checklist.analysis.by_service.get(service, ()):
         touching.setdefault(f.check, []).append(f)
     results: list[CheckResult] = []
     findings: list[Finding] = []
     role, mesh = role_and_mesh(snapshot, service)
-    for c in checks:
-        # Absent inputs for the whole snapshot, or a check that cannot judge this service's mesh
-        # (an Istio config check on an App Mesh service): skipped with the reason, never passed.
-        if isinstance(c, Analyzer):
-            overall = analysis.results.get(c.id)
-            if overall is None or overall.status not in JUDGED:
-                results.append(overall or CheckResult(c.id, c.category, SKIPPED, "not run", c.doc, c.kind))
-                continue
-            reason = not_applicable_in(c, role, mesh, service)
-            if reason is not None:
-                results.append(CheckResult(c.id, c.category, SKIPPED, reason, c.doc, c.kind))
-                continue
+    for step, c, fixed in checklist.steps(role, mesh, service):
+        if step == RUN:
+            assert isinstance(c, Check)
+            result, found = _run(c, functools.partial(c.run, snapshot, service, settings), service)
+            if found:  # most checks of most services find nothing
+                findings.extend(f if f.service is not None else replace(f, service=service) for f in found)
+            results.append(result)
+        elif step == ANALYZER:
             mine = touching.get(c.id, [])
             findings.extend(mine)
             results.append(verdict(c, status(mine)))
-            continue
-        assert isinstance(c, Check)
-        reason = not_applicable_in(c, role, mesh, service)
-        if reason is not None:
+        elif step == NOT_APPLICABLE:
+            # A check that cannot judge this service's role or mesh (an Istio config check on an
+            # App Mesh service): skipped with the reason, never passed.
+            reason = not_applicable_in(c, role, mesh, service)
+            assert reason is not None
             results.append(CheckResult(c.id, c.category, SKIPPED, reason, c.doc, c.kind))
-            continue
-        reason = missing(c.needs, available)
-        if reason is not None:
-            gap = data_gap(c.needs, available, snapshot)
-            results.append(CheckResult(c.id, c.category, SKIPPED, reason, c.doc, c.kind,
-                                       could_not_check=gap, missing_data=gap))
-            continue
-        result, found = _run(c, functools.partial(c.run, snapshot, service, settings), service)
-        findings.extend(f if f.service is not None else replace(f, service=service) for f in found)
-        results.append(result)
+        else:  # an input absent from the whole snapshot, an analyzer that did not judge
+            assert fixed is not None
+            results.append(fixed)
     return results, unique(findings)
 
 
@@ -177,4 +228,4 @@ def unique(findings: Iterable[Finding]) -> list[Finding]:
     return list(kept.values())
 
 
-__all__ = ["WARN", "Analysis", "analyze", "could_not_check", "run_checks", "status", "unique"]
+__all__ = ["WARN", "Analysis", "Checklist", "analyze", "could_not_check", "run_checks", "status", "unique"]

@@ -120,7 +120,12 @@ class Timeline:
         index = self._index
 
         def picked(items: tuple[_T, ...], positions: dict[ServiceRef, list[int]]) -> tuple[_T, ...]:
-            at = sorted({i for s in keep for i in positions.get(s, ())})
+            # Whichever side is smaller is walked: a downstream of thousands of services, or the
+            # few services with an onset (the same positions either way).
+            if len(positions) < len(keep):
+                at = sorted({i for s, where in positions.items() if s in keep for i in where})
+            else:
+                at = sorted({i for s in keep for i in positions.get(s, ())})
             return tuple(items[i] for i in at)
 
         return replace(self, onsets=picked(self.onsets, index.onsets),

@@ -163,13 +163,16 @@ def _proxy_changes(snapshot: MeshSnapshot) -> Iterable[Change]:
             res = proxy.xds_version(xds)
             if res is not None and res.last_updated is not None:
                 updated[(proxy.workload, xds)].append(res.last_updated)
+    touched: dict[WorkloadRef, tuple[ServiceRef, ...]] = {}  # once per workload, not per xDS type
     for (wref, xds), times in sorted(updated.items()):
-        own = set(snapshot.services_of(wref))
-        # A proxy's clusters and routes shape its calls: the services it calls are touched too.
-        callees = {e.destination for e in snapshot.edges_from_workload(wref) if not e.destination.is_unknown}
+        if wref not in touched:
+            own = set(snapshot.services_of(wref))
+            # A proxy's clusters and routes shape its calls: the services it calls are touched too.
+            callees = {e.destination for e in snapshot.edges_from_workload(wref) if not e.destination.is_unknown}
+            touched[wref] = tuple(sorted(own | callees))
         n = len(times)
         yield Change(min(times), "xds", f"Workload {wref}", f"proxies took new {_XDS[xds]}",
-                     f"{n} prox{'y' if n == 1 else 'ies'}", tuple(sorted(own | callees)))
+                     f"{n} prox{'y' if n == 1 else 'ies'}", touched[wref])
 
 
 def _cert_changes(snapshot: MeshSnapshot) -> Iterable[Change]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from meshobs.model import UNKNOWN_SERVICE, History, ServiceRef, WorkloadRef
@@ -83,9 +84,17 @@ class Frames:
 
     def edges(self, service: ServiceRef, view: str) -> dict[str, Series]:
         """The error ratio on each calling edge of ``service`` (by source workload) in ``view``."""
-        key = str(service)
-        return {src: Series(self.times, values) for (svc, src, v), values in sorted(self.edge_ratio.items())
-                if svc == key and v == view and src}
+        return {src: Series(self.times, values) for src, values in self._edges_of.get((str(service), view), ())}
+
+    @cached_property
+    def _edges_of(self) -> dict[tuple[str, str], list[tuple[str, np.ndarray]]]:
+        """The calling edges' series by (service, view), ordered by source workload: sorted once,
+        not the whole mesh's edges per service with an onset."""
+        out: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}
+        for (svc, src, v), values in sorted(self.edge_ratio.items()):
+            if src:
+                out.setdefault((svc, v), []).append((src, values))
+        return out
 
     def latency(self, service: ServiceRef) -> Series | None:
         values = self.p99.get(str(service))
@@ -195,5 +204,8 @@ def _cells_pandas(rows: list[Row], start: float, step: float, n: int) -> Cells:
             continue
         wide = part.pivot_table(index="slot", columns=[names[c] for c in columns], values="value",
                                 aggfunc="max" if signal == P99_MS else "sum").reindex(range(n))
-        out[(signal, columns)] = {key: wide[key].to_numpy(dtype=float) for key in wide.columns}
+        # One conversion, then a copy per column: thousands of ``wide[key]`` lookups on a
+        # multi-level column index cost more than the pivot itself.
+        block = wide.to_numpy(dtype=float).T
+        out[(signal, columns)] = {key: block[i].copy() for i, key in enumerate(wide.columns)}
     return out
