@@ -184,6 +184,14 @@ def test_graph_then_scoped_phase_equals_one_collection() -> None:
     assert any(failures(e) for e in only_graph.edges)
     assert {r.code for e in only_graph.edges for r in e.responses if not failed(r)} == {NOT_FAILED}
     assert all(e.responses for e in only_graph.edges if e.protocol == "tcp")  # known: none refused
+    # Without the failed calls' answer the outcome stays unknown (the neighbourhood then reads
+    # every caller's proxy whole); without the edges' answer the failed calls alone are no graph.
+    for missing, check in (("query:failing", lambda es: {r.code for e in es if e.protocol != "tcp"
+                                                          for r in e.responses} == {"unknown"}),
+                           ("query:edges", lambda es: all(e.protocol == "tcp" for e in es) and es)):
+        part = prom.normalize(RawSource(name=graph.name, kind=graph.kind, meta=dict(graph.meta),
+                                        payloads=[p for p in graph.payloads if p.key != missing]), CTX)
+        assert check(part.edges), missing
 
     graph.payloads.extend(scoped.payloads)  # what the orchestrator does, with the meta it lacks
     graph.meta.update({k: v for k, v in scoped.meta.items() if k not in graph.meta})

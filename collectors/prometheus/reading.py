@@ -129,8 +129,12 @@ class Reading:
                 sd.responses[_UNKNOWN_OUTCOME] = sd.responses.get(_UNKNOWN_OUTCOME, 0.0) + value
             elif name == "failing":
                 # The graph phase's failed calls, by code and flag: taken out of the edge's
-                # requests of unknown outcome, which counted them too (``edges`` is read first).
-                sd = side(m, m.get("request_protocol") or "http")
+                # requests of unknown outcome, which counted them too (``edges`` is read first;
+                # when it did not answer, these alone are not the graph).
+                protocol = m.get("request_protocol") or "http"
+                if _raw_key(m, protocol) not in self.facts:
+                    continue
+                sd = side(m, protocol)
                 code = (m.get("response_code") or "0", m.get("response_flags") or "-")
                 sd.responses[code] = sd.responses.get(code, 0.0) + value
                 rest = sd.responses.get(_UNKNOWN_OUTCOME, 0.0) - value
