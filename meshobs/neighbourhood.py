@@ -22,15 +22,16 @@ membership and retry counters, from the proxy's stats) and, for a calling gatewa
 JWT counters (traffic.authorization, on refused calls). Those findings exist only where calls
 into the service failed or were refused: overflows are 503 UO, no healthy endpoint is 503 UH,
 outlier detection ejects after consecutive 5xx, retries hide the service's own errors, and the
-gateway's filters answer 401/403. So such a caller is asked for everything (``asked_in_full``)
-unless the graph phase saw every call into that service end and none fail (its ``failing``
-query, :func:`meshobs.callgraph.failed`, and for TCP its ``tcp_failing`` query: connections
-that ended with an Envoy flag); otherwise only for its configuration dump, which the rest of
-the diagnosis still reads from every proxy it has: the timeline's xDS pushes (a caller's new
-clusters touch its callees) and certificate rotations, the mesh's hosts (traffic.egress) and its
-trust domains. The target's callers are always read whole: the target's own checks are reported.
-(Left to the dump alone: a breaker open, or an endpoint ejected, on such a caller while none of
-the window's calls failed; tests/test_scoped_diagnose.py.)
+gateway's filters answer 401/403. So such a caller is asked for its configuration dump only
+when the graph phase saw how every call into that service ended and none failed (its
+``failing`` query, :func:`meshobs.callgraph.failed`, and for TCP its ``tcp_failing`` query:
+connections that ended with an Envoy flag), and for everything (``asked_in_full``) otherwise.
+The dump is what the rest of the diagnosis reads from every proxy it has: the timeline's xDS
+pushes (a caller's new clusters touch its callees) and certificate rotations, the mesh's hosts
+(traffic.egress) and its trust domains. The target's callers are always read whole: the
+target's own checks are reported. Not covered: a breaker open, or an endpoint ejected, on such
+a caller while none of the window's calls into the service failed (the dump has no stats).
+tests/test_scoped_diagnose.py (the lighthouse mesh) exercises both sides of the rule.
 
 Computed from the graph phase's snapshot (the request-rate edges, the Services and Deployments;
 no pods); the scoped phase then collects pods, Envoy, traces, latency and configuration for
