@@ -370,11 +370,17 @@ def child_unpack(path: str, out: str) -> None:
     write_bundle(read_bundle(path), out, packed=False)
 
 
-def for_before(bundle: Path) -> Path:
-    """The bundle a ``--before`` checkout replays: ``bundle`` itself, or for a packed one (which
-    checkouts before the packed layout cannot read) the same bundle in the one-file-per-body
-    layout, written once beside it."""
-    if not _packed(bundle):
+def _reads_packed(checkout: Path) -> bool:
+    """Whether the checkout ``checkout`` reads the packed layout (meshobs-bundle/2)."""
+    source = checkout / "meshobs" / "bundle.py"
+    return source.exists() and "PACKED_FORMAT" in source.read_text()
+
+
+def for_before(bundle: Path, checkout: Path | None = None) -> Path:
+    """The bundle a ``--before`` checkout replays: ``bundle`` itself when that checkout reads
+    it (so both read the same bytes), or for a packed one that checkouts before the packed
+    layout cannot read, the same bundle in the one-file-per-body layout, written once beside it."""
+    if not _packed(bundle) or (checkout is not None and _reads_packed(checkout)):
         return bundle
     legacy = bundle.with_name(bundle.name.removesuffix(".tar.gz") + ".per-body.tar.gz")
     if not legacy.exists():
@@ -389,7 +395,7 @@ def replays(bundle: Path, runs: int, before: Path | None) -> dict[str, Any]:
     the medians, and every run."""
     after_runs: list[dict[str, Any]] = []
     before_runs: list[dict[str, Any]] = []
-    old = for_before(bundle) if before is not None else bundle
+    old = for_before(bundle, before) if before is not None else bundle
     for _ in range(max(1, runs)):
         after_runs.append(replay(bundle))
         if before is not None:

@@ -90,8 +90,13 @@ def dumps_compact(value: Any, standard: bool) -> str:
 
 def load_json(text: str | bytes, what: str) -> Any:
     """Parse JSON; ValueError (naming ``what``) for malformed, or nested beyond Python's stack."""
+    return load_json_standard(text, what)[0]
+
+
+def load_json_standard(text: str | bytes, what: str) -> tuple[Any, bool]:
+    """:func:`load_json`, and whether ``text`` was standard JSON (see :func:`loads_standard`)."""
     try:
-        return loads(text)
+        return loads_standard(text)
     except json.JSONDecodeError as exc:
         snippet = (text[:60] if isinstance(text, str) else text[:60].decode("utf-8", "replace")).replace("\n", " ")
         raise ValueError(f"{what}: not valid JSON ({exc.msg} at char {exc.pos}; starts {snippet!r})") from None

@@ -21,19 +21,25 @@ from meshobs.raw import parse_iso
 from meshobs.shape import ITEM_ERRORS, as_list, as_map, load_json
 
 
-def _pem_bytes(source: Any) -> bytes | None:
-    """A DataSource (``inline_bytes`` base64, ``inline_string``) as PEM bytes; None if absent."""
+def _pem_text(source: Any) -> tuple[bool, str] | None:
+    """A DataSource as (base64?, its text): ``inline_bytes`` (base64) or ``inline_string``;
+    None if absent."""
     if not isinstance(source, dict):
         return None
     if source.get("inline_bytes"):
-        if not isinstance(source["inline_bytes"], str):
-            return None
-        try:
-            return base64.b64decode(source["inline_bytes"], validate=True)
-        except (binascii.Error, ValueError):
-            return None
+        return (True, source["inline_bytes"]) if isinstance(source["inline_bytes"], str) else None
     text = source.get("inline_string") or source.get("inlineString")
-    return text.encode() if isinstance(text, str) and text else None
+    return (False, text) if isinstance(text, str) and text else None
+
+
+def _pem_bytes(encoded: bool, text: str) -> bytes | None:
+    """The PEM bytes of a :func:`_pem_text`; None when the base64 does not decode."""
+    if not encoded:
+        return text.encode()
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _is_ca(cert: x509.Certificate) -> bool | None:
@@ -98,9 +104,12 @@ _Outcome = tuple[tuple[str, str] | None, Cert | None, str]
 
 
 @functools.lru_cache(maxsize=256)
-def _read_pem(pem: bytes) -> tuple[x509.Certificate, ...]:
-    """The certificates of ``pem``; raises what the PEM loader raises."""
-    return tuple(x509.load_pem_x509_certificates(pem))
+def _read_pem(encoded: bool, text: str) -> tuple[x509.Certificate, ...] | None:
+    """The certificates of a :func:`_pem_text` (None: no PEM in it); raises what the PEM loader
+    raises. Keyed by the text as the proxy sent it: the trust bundle every proxy holds is then
+    neither decoded nor parsed again."""
+    pem = _pem_bytes(encoded, text)
+    return tuple(x509.load_pem_x509_certificates(pem)) if pem else None
 
 
 @functools.lru_cache(maxsize=256)
@@ -137,13 +146,15 @@ def certs_from_secrets(secrets: list[dict[str, Any]], *, proxy_id: str | None,
     # Trust bundles first, so a root that a chain repeats is attributed to its trust bundle.
     sources.sort(key=lambda s: not s[1])
     for source, anchor, name in sources:
-        pem = _pem_bytes(source)
-        if not pem:
+        text = _pem_text(source)
+        if text is None:
             continue
         try:
-            parsed = _read_pem(pem)
+            parsed = _read_pem(*text)
         except ITEM_ERRORS as exc:
             problems.append(f"secret {name!r}: certificate not parseable ({exc})")
+            continue
+        if parsed is None:
             continue
         for c in parsed:
             key, read, error = _read_cert(c, anchor)

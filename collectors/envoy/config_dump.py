@@ -7,13 +7,18 @@ field names are read in snake_case with a lowerCamelCase fallback (see :func:`pi
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
+
+import msgspec
 
 from meshobs.model import HttpRoute, Listener, RouteDestination, XdsResource, freeze
 from meshobs.raw import parse_iso
-from meshobs.shape import as_list, as_map, describe, each, load_json
+from meshobs.shape import ITEM_ERRORS, as_list, as_map, describe, each, load_json_standard
 
 from .clusters import pick
 from .proxy_config import cluster_settings, listener_detail
@@ -36,6 +41,40 @@ class ConfigDump:
     # What istioctl proxy-config shows beyond names (see .proxy_config).
     listener_details: list[Listener] = field(default_factory=list)
     cluster_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The body was standard JSON (msgspec read it): its objects' encodings are exact, so they
+    # may key the readings shared between proxies (see :func:`_shared`).
+    standard: bool = False
+
+
+T = TypeVar("T")
+# Readings of cluster and listener objects by (what, digest of their JSON). A mesh's proxies
+# hold the same cluster for the same upstream and the same few listeners: 75,863 clusters and
+# 22,243 listeners at 5,000 services, of which 8,239 and 3 distinct. Readings are pure and
+# immutable (frozen model objects, str), so one serves every proxy; only successes are kept (an
+# object that fails is read, and reported, each time). Bounded: emptied when full.
+_READINGS: dict[tuple[str, bytes], Any] = {}
+_READINGS_MAX = 32_768
+_UNREAD = object()
+
+
+def _shared(what: str, obj: Mapping[str, Any], dump: ConfigDump, read: Callable[[Mapping[str, Any]], T]) -> T:
+    """``read(obj)``, or the reading of an object with the same JSON read before."""
+    if not dump.standard:
+        return read(obj)
+    try:
+        key = (what, hashlib.blake2b(msgspec.json.encode(obj), digest_size=16).digest())
+    except (TypeError, ValueError, OverflowError, RecursionError):  # not encodable: read it
+        return read(obj)
+    # One lookup, not "in" then "[]": a live collection normalises on several threads, and
+    # another may empty the dict in between.
+    found = _READINGS.get(key, _UNREAD)
+    if found is not _UNREAD:
+        return cast(T, found)
+    value = read(obj)
+    if len(_READINGS) >= _READINGS_MAX:
+        _READINGS.clear()
+    _READINGS[key] = value
+    return value
 
 
 def _section_type(cfg: dict[str, Any]) -> str:
@@ -45,6 +84,13 @@ def _section_type(cfg: dict[str, Any]) -> str:
 def _when(text: Any) -> datetime | None:
     if not isinstance(text, str) or not text:
         return None
+    return _time(text)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _time(text: str) -> datetime | None:
+    # Proxies fed by one control plane share their push times: the 94,581 ``last_updated`` of
+    # 7,415 proxies at 5,000 services are 7,526 distinct. datetimes are immutable.
     try:
         return parse_iso(text).astimezone(UTC)
     except (ValueError, OverflowError):  # not a time, or one no clock can hold
@@ -166,13 +212,25 @@ def _clusters(cfg: dict[str, Any], dump: ConfigDump) -> None:
                 version = None if key == "static_clusters" else pick(e, "version_info")
                 dump.cluster_versions[str(name)] = str(version) if version is not None else None
             if key != "dynamic_warming_clusters" or str(name) not in dump.cluster_tls:
-                dump.cluster_tls[str(name)] = cluster_tls(dict(cluster))
-                dump.cluster_settings[str(name)] = cluster_settings(dict(cluster))
+                try:
+                    tls, settings = _shared("cluster", cluster, dump, _cluster_reading)
+                except ITEM_ERRORS:
+                    # Read again step by step, so a cluster whose TLS reads but whose settings
+                    # do not keeps its TLS, as always (and the error is raised for the problem).
+                    dump.cluster_tls[str(name)] = cluster_tls(dict(cluster))
+                    dump.cluster_settings[str(name)] = cluster_settings(dict(cluster))
+                    return
+                dump.cluster_tls[str(name)] = tls
+                dump.cluster_settings[str(name)] = dict(settings)  # the proxy's own dict
 
         each(as_list(pick(cfg, key)), f"config_dump: {key}", one, dump.problems)
     x = _latest(active, "cds", pick(cfg, "version_info"))
     if x:
         dump.xds.append(x)
+
+
+def _cluster_reading(cluster: Mapping[str, Any]) -> tuple[str | None, tuple[tuple[str, Any], ...]]:
+    return cluster_tls(dict(cluster)), tuple(cluster_settings(dict(cluster)).items())
 
 
 def _listener_name(listener: Any) -> str | None:
@@ -189,7 +247,8 @@ def _listener_name(listener: Any) -> str | None:
 
 def _listeners(cfg: dict[str, Any], dump: ConfigDump) -> None:
     def detail(listener: Any, state: str) -> None:
-        found = listener_detail(listener, state) if isinstance(listener, dict) else None
+        found = (_shared(f"listener {state}", listener, dump, lambda x: listener_detail(dict(x), state))
+                 if isinstance(listener, dict) else None)
         if found is not None:
             dump.listener_details.append(found)
 
@@ -269,13 +328,13 @@ def parse_config_dump(text: str) -> ConfigDump:
     ``problems`` and the rest of the dump is read.
     """
     try:
-        doc = load_json(text, "config_dump")
+        doc, standard = load_json_standard(text, "config_dump")
     except ValueError as exc:
         raise ValueError(f"{exc}; a truncated dump usually means the proxy or a proxy in between "
                          "cut it off") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("configs"), list):
         raise ValueError("config_dump: expected an object with a 'configs' list (/config_dump)")
-    dump = ConfigDump()
+    dump = ConfigDump(standard=standard)
     for cfg in doc["configs"]:
         if not isinstance(cfg, dict):
             continue

@@ -73,12 +73,18 @@ def parse_appmesh(name: str) -> ClusterName | None:
 
 
 _PARSERS: list[ClusterNameParser] = [parse_istio, parse_istio_legacy_inbound, parse_appmesh]
+# Readings so far: the same names recur on every proxy that calls the same upstreams (75,863
+# clusters at 5,000 services, 8,239 distinct names). Emptied when the parsers change, and when
+# full (names come from the proxies: a hostile one must not grow it without bound).
+_READ: dict[str, ClusterName] = {}
+_READ_MAX = 65_536
 
 
 def register_cluster_name_parser(parser: ClusterNameParser, *, first: bool = False) -> None:
     """Add a parser for another mesh's cluster names (``first`` puts it before Istio's)."""
     if parser in _PARSERS:
         return
+    _READ.clear()
     if first:
         _PARSERS.insert(0, parser)
     else:
@@ -87,8 +93,16 @@ def register_cluster_name_parser(parser: ClusterNameParser, *, first: bool = Fal
 
 def parse_cluster_name(name: str) -> ClusterName:
     """The first registered parser's reading of ``name``; ``other`` when none recognises it."""
+    found = _READ.get(name)
+    if found is not None:
+        return found
     for parser in _PARSERS:
         parsed = parser(name)
         if parsed is not None:
-            return parsed
-    return ClusterName("other")
+            break
+    else:
+        parsed = ClusterName("other")
+    if len(_READ) >= _READ_MAX:
+        _READ.clear()
+    _READ[name] = parsed
+    return parsed

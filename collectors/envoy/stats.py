@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from meshobs.shape import load_json
 
 # Proxy-wide stats we keep (JSON name == dotted name; Prometheus name -> dotted name).
@@ -75,23 +77,58 @@ def _split_cluster_stat(rest: str, known: set[str]) -> tuple[str, str] | None:
     return rest[:m.start()], rest[m.start() + 1:]
 
 
+class _Stat(msgspec.Struct):
+    """One entry of ``/stats?format=json``, as the fast path reads it. A field of another type
+    (a quoted number, a null name, a boolean) fails the decode, and the whole body is then read
+    the general way (:func:`_json_stat_entries`), so both ways give the same stats."""
+
+    name: str | msgspec.UnsetType = msgspec.UNSET  # unset: the {"histograms": ...} entry
+    value: int | float = 0
+
+
+class _StatsBody(msgspec.Struct):
+    stats: list[_Stat]
+
+
+# Typed: the entries become two-field structs instead of dicts, and the histograms entry (its
+# buckets, per cluster) is skipped by the decoder instead of built into Python objects.
+_STATS_DECODER = msgspec.json.Decoder(_StatsBody)
+_FAST_FAILS = (msgspec.DecodeError, UnicodeError, OverflowError)  # ValidationError is a DecodeError
+
+
 def parse_json_stats(text: str, known_clusters: Iterable[str] = ()) -> EnvoyStats:
     """Parse ``/stats?format=json``; raises ValueError when it is not that shape."""
+    try:
+        body = _STATS_DECODER.decode(text)
+        # float(): a whole number beyond a float's range is OverflowError, as in _number.
+        return _fold_json_stats([(e.name, float(e.value)) for e in body.stats if e.name is not msgspec.UNSET],
+                                known_clusters)
+    except _FAST_FAILS:
+        pass
+    return _fold_json_stats(_json_stat_entries(text), known_clusters)
+
+
+def _json_stat_entries(text: str) -> Iterator[tuple[str, float]]:
+    """``(name, value)`` of every usable entry, from a body of any JSON shape."""
     doc = load_json(text, "stats")
     if not isinstance(doc, dict) or not isinstance(doc.get("stats"), list):
         raise ValueError("stats: expected an object with a 'stats' list (/stats?format=json)")
+    for entry in doc["stats"]:
+        if not isinstance(entry, dict) or "name" not in entry:
+            continue  # the {"histograms": ...} entry
+        value = _number(entry.get("value", 0))
+        if value is not None:
+            yield str(entry["name"]), value
+
+
+def _fold_json_stats(entries: Iterable[tuple[str, float]], known_clusters: Iterable[str]) -> EnvoyStats:
     known = set(known_clusters)
     out = EnvoyStats(format="json")
     # Envoy lists a cluster's stats together: the last known name found, with its dot, answers
     # the next stat without the walk over dots. Exactly what the walk would say: that walk found
     # it as the first known prefix, so no shorter prefix of it is known.
     last, last_dot = "", ""
-    for entry in doc["stats"]:
-        if not isinstance(entry, dict) or "name" not in entry:
-            continue  # the {"histograms": ...} entry
-        name, value = str(entry["name"]), _number(entry.get("value", 0))
-        if value is None:
-            continue
+    for name, value in entries:
         if name.startswith("cluster.") and not name.startswith("cluster_manager."):
             rest = name[len("cluster."):]
             if last_dot and rest.startswith(last_dot):
