@@ -30,7 +30,10 @@ from .redact import redact_text, register_config_secrets
 from .telemetry import timed
 
 if TYPE_CHECKING:
+    import threading
+
     from meshobs.collectors.base import Scope
+    from meshobs.collectors.preload import Preload
 
 # kind -> module. Order matters for fetch: the first group runs before the second.
 FIRST = ("kubernetes", "manifests")
@@ -143,11 +146,14 @@ def _needs_pods(kind: str, config: Config) -> bool:
 
 
 def _fetch_phase(config: Config, ctx: Any, prior: list[RawSource], progress: Progress | None,
-                 finish: Callable[[RawSource], None] | None = None) -> list[RawSource]:
+                 preload: Preload, finish: Callable[[RawSource], None] | None = None,
+                 answered: Callable[[], None] | None = None) -> list[RawSource]:
     """One phase: every collector at once on daemon threads, except Envoy discovering its
-    targets in the pods, which starts when the Kubernetes-side sources are done. The phase ends
-    at the collection deadline with what has come in. ``finish`` is called on each source's
-    thread as soon as its fetch returns (while the other sources are still fetching)."""
+    targets in the pods, which starts when the Kubernetes-side sources are done. Each starts
+    once ``preload`` has imported its modules. The phase ends at the collection deadline with
+    what has come in. ``finish`` is called on each source's thread as soon as its fetch returns
+    (while the other sources are still fetching); ``answered`` once the last fetch has returned
+    (before its ``finish``)."""
     import threading
 
     from meshobs.collectors.workers import fan_out
@@ -156,17 +162,23 @@ def _fetch_phase(config: Config, ctx: Any, prior: list[RawSource], progress: Pro
     wait = None if ctx.deadline is None else ctx.deadline + GRACE_S
     first_kinds = [k for k in kinds if k in FIRST]
     first: dict[str, list[RawSource]] = {}
-    lock, first_done = threading.Lock(), threading.Event()
+    lock, first_done, left = threading.Lock(), threading.Event(), [len(kinds)]
     if not first_kinds:
         first_done.set()
 
     def run(kind: str) -> list[RawSource]:
+        preload.wait(kind, None if wait is None else max(0.0, wait - time.monotonic()))
         known = prior
         if _needs_pods(kind, config):
             first_done.wait(None if wait is None else max(0.0, wait - time.monotonic()))
             with lock:
                 known = prior + [r for k in first_kinds for r in first.get(k, [])]
         raws = _fetch_one(kind, config, known, ctx, progress)
+        with lock:
+            left[0] -= 1
+            last = left[0] == 0
+        if last and answered is not None:
+            answered()
         if finish is not None:
             for raw in raws:
                 finish(raw)
@@ -214,7 +226,8 @@ def merge_phases(graph: list[RawSource], scoped: list[RawSource]) -> list[RawSou
 
 def collect(config: Config, *, at: datetime | None = None, progress: Progress | None = None,
             deadline: float | None = None, needs: frozenset[str] | None = None,
-            question: Question | None = None, keep_raw: bool = True) -> Bundle:
+            question: Question | None = None, keep_raw: bool = True,
+            imported: Callable[[threading.Event], None] | None = None) -> Bundle:
     """Fetch every configured source; never raises for an unreachable or failing source.
 
     ``deadline`` (``time.monotonic()``) is the whole run's: collection stops a little before it
@@ -225,9 +238,18 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
     graph into the Scope the "scoped" phase collects; the Scope is recorded in the bundle.
     ``keep_raw=False`` (no bundle will be written): sources may be normalised as they arrive
     and their bodies dropped (``FetchContext.digest``); the bundle then only builds a snapshot.
+    The collectors' modules are imported first, on one thread (:mod:`meshobs.collectors.preload`);
+    ``imported(waiting)`` is called on that thread once they are, to do more work while the
+    backends answer (the diagnosis's imports): ``waiting`` is set while the collection only
+    waits for its backends, and clear while it is busy on the critical path between its phases
+    (normalising the graph phase's last answer, assembling the graph, resolving the question),
+    where work on another thread would slow it down (one interpreter lock).
     """
+    import threading
+
     from meshobs.collectors.base import FetchContext
     from meshobs.collectors.netbound import RunLimits, run_limits
+    from meshobs.collectors.preload import Preload
 
     register_config_secrets(config.raw)  # a server echoing a credential back gets it masked
     when = at or config.time or utc_now()
@@ -238,12 +260,22 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
     scope = None
     from .gc_pause import gc_paused
 
+    waiting, switching, graph_over = threading.Event(), threading.Lock(), [False]
+    waiting.set()
+
+    def busy() -> None:  # the graph phase's last answer is in (on its fetch thread)
+        with switching:
+            if not graph_over[0]:  # not a fetch returning after the phase's deadline
+                waiting.clear()
+
     # The cycle collector paused while collecting: the fetch threads decode megabytes of JSON
     # (acyclic) and import the clients (kubernetes: thousands of classes) while the heap grows;
     # its passes cost a live diagnose SERVICE at 1,000 services about 0.4 s, none of it garbage.
     with run_limits(limits), _tls_warnings(config), gc_paused():
+        preload = Preload(configured_kinds(config), config.sources,
+                          after=None if imported is None else lambda: imported(waiting)).start()
         if question is None:
-            sources = _fetch_phase(config, ctx, [], progress)
+            sources = _fetch_phase(config, ctx, [], progress, preload)
         else:
             def normalized(raw: RawSource) -> None:
                 raw.part = normalize_source(raw, when, config.window_s)
@@ -251,14 +283,20 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
             # Normalised once (a source the scoped phase adds nothing to is reused), each on its
             # fetch thread as it arrives: Prometheus's edges are read while the pods are still
             # being listed, not after (0.3 s of a served 1,000-service mesh's critical path).
-            graph = _fetch_phase(config, replace(ctx, phase="graph"), [], progress, finish=normalized)
-            for raw in graph:
-                if raw.part is None:  # cut off by the deadline: normalised here
-                    raw.part = normalize_source(raw, when, config.window_s)
-            graph_bundle = Bundle(time=when, window_s=config.window_s, sources=graph, config=config.raw)
-            scope = question(build_snapshot(graph_bundle, origin="live"))
+            try:
+                graph = _fetch_phase(config, replace(ctx, phase="graph"), [], progress, preload,
+                                     finish=normalized, answered=busy)
+                for raw in graph:
+                    if raw.part is None:  # cut off by the deadline: normalised here
+                        raw.part = normalize_source(raw, when, config.window_s)
+                graph_bundle = Bundle(time=when, window_s=config.window_s, sources=graph, config=config.raw)
+                scope = question(build_snapshot(graph_bundle, origin="live"))
+            finally:
+                with switching:
+                    graph_over[0] = True
+                    waiting.set()
             scoped = _fetch_phase(config, replace(ctx, phase="scoped", scope=scope),
-                                  [r for r in graph if r.kind in FIRST], progress)
+                                  [r for r in graph if r.kind in FIRST], progress, preload)
             sources = merge_phases(graph, scoped)
     return Bundle(time=when, window_s=config.window_s, sources=sources,
                   config=config_for_bundle(config.raw, config.path),

@@ -110,12 +110,12 @@ class PrometheusScrape:
         """Target source name -> its ``scraped`` payload, for the covered targets only."""
         import importlib
 
-        # The Prometheus collector's module first, never prometheus_api_client first: that
-        # collector imports the library on its own thread at the same moment, and two threads
-        # importing the package and its submodules crosswise deadlock in the import system
-        # ("_DeadlockError: deadlock detected by _ModuleLock('prometheus_api_client.exceptions')",
-        # seen once in a live --all at 1,000 services: the Envoy source lost whole). Waiting for
-        # that one module's lock holds nothing the other thread needs.
+        # In a live collection all of this is imported already, on one thread, before any
+        # collector runs (meshobs.collectors.preload): two collector threads importing
+        # prometheus_api_client crosswise deadlocked in the import system once ("_DeadlockError:
+        # deadlock detected by _ModuleLock('prometheus_api_client.exceptions')", a live --all at
+        # 1,000 services lost its Envoy source whole). Called on its own (the dashboard, tests),
+        # the Prometheus collector's module still comes first, never the library first.
         importlib.import_module("meshobs.collectors.prometheus.fetch")
         import requests
         from prometheus_api_client import PrometheusConnect

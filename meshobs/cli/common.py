@@ -20,6 +20,8 @@ from meshobs.model import MeshSnapshot
 from meshobs.redact import redact_text, register_config_secrets
 
 if TYPE_CHECKING:
+    import threading
+
     from .progress import Progress
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNCHECKED = 0, 1, 2, 3
@@ -120,12 +122,14 @@ def run_timeout_s(timeout: str | None, config: Config | None) -> float:
 def load_bundle(from_path: str | None, config_path: str | None, *, window: str | None = None,
                 quiet_demo: bool = False, timeout: str | None = None, needs: frozenset[str] | None = None,
                 question: Any = None, keep_raw: bool = True, stream: bool = False,
-                adjust: Callable[[Config | None], Config | None] | None = None) -> tuple[Bundle, Config | None, str]:
+                adjust: Callable[[Config | None], Config | None] | None = None,
+                imported: Callable[[threading.Event], None] | None = None) -> tuple[Bundle, Config | None, str]:
     """The raw bundle to work on: --from, else a live collection from the config, else the demo.
 
-    ``timeout`` is --timeout (see :func:`run_deadline`); ``needs``, ``question`` and
-    ``keep_raw`` are passed to :func:`meshobs.collect.collect` (what the command reads; a
-    two-phase scoped collection; whether the bundle will be written, or only normalised).
+    ``timeout`` is --timeout (see :func:`run_deadline`); ``needs``, ``question``, ``keep_raw``
+    and ``imported`` are passed to :func:`meshobs.collect.collect` (what the command reads; a
+    two-phase scoped collection; whether the bundle will be written, or only normalised; what
+    to do once the collectors' modules are imported).
     ``stream``: a recorded bundle's sources are left to be read one at a time by
     ``build_snapshot`` (``Bundle.stream``). ``adjust`` rewrites the loaded configuration first
     (``diagnose -f DIR --config-only``).
@@ -186,7 +190,7 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
     show = progress_printer()
     try:
         bundle = collect(config, progress=show, deadline=deadline, needs=needs, question=question,
-                         keep_raw=keep_raw)
+                         keep_raw=keep_raw, imported=imported)
     finally:
         if show:
             show.close()
@@ -238,7 +242,8 @@ def hold_deadline(deadline: float) -> None:
 
 def load_snapshot(from_path: str | None, config_path: str | None, *, window: str | None = None,
                   quiet_demo: bool = False, timeout: str | None = None, question: Any = None,
-                  adjust: Callable[[Config | None], Config | None] | None = None) -> Loaded:
+                  adjust: Callable[[Config | None], Config | None] | None = None,
+                  imported: Callable[[threading.Event], None] | None = None) -> Loaded:
     """The snapshot to work on. Its bundle is not written afterwards, so a recorded bundle's
     sources are read one at a time and each source's raw bodies are dropped once normalised
     (``Loaded.bundle`` keeps times, scope and config)."""
@@ -246,7 +251,7 @@ def load_snapshot(from_path: str | None, config_path: str | None, *, window: str
 
     bundle, config, origin = load_bundle(from_path, config_path, window=window, quiet_demo=quiet_demo,
                                          timeout=timeout, question=question, keep_raw=False, stream=True,
-                                         adjust=adjust)
+                                         adjust=adjust, imported=imported)
     return Loaded(bundle, build_snapshot(bundle, origin=origin, keep_raw=False), config, origin)
 
 

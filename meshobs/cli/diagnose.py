@@ -148,18 +148,26 @@ def load_baseline(when: str, loaded: Loaded) -> MeshSnapshot:
 
 
 # What diagnosing and printing import, per output format (each several hundred modules' worth
-# of checks: ~0.3 s of CPU at start-up).
-DIAGNOSIS_MODULES = ("meshobs.checks.registry", "meshobs.engine", "meshobs.timeline.frame", "numpy")
+# of checks: ~0.3 s of CPU at start-up), in steps of at most ~0.08 s of CPU: the heavy libraries
+# the checks use (numpy; jsonschema through the Istio schemas), then the checks themselves.
+DIAGNOSIS_MODULES = ("numpy", "meshobs.istio_schema", "meshobs.checks.registry", "meshobs.engine",
+                     "meshobs.timeline.frame")
+# What a question about one service imports between its phases, on the critical path (the
+# graph's assembly, the neighbourhood): first, so it is done before the graph phase answers.
+QUESTION_MODULES = ("meshobs.assemble", "meshobs.callgraph", "meshobs.neighbourhood")
 RENDERERS = {"text": "meshobs.render.text", "json": "meshobs.render.json", "markdown": "meshobs.render.markdown",
              "junit": "meshobs.render.junit"}
 
 
-def warm_up(output: str) -> threading.Thread:
+def warm_up(output: str, waiting: threading.Event | None = None, *, scoped: bool = False) -> threading.Thread:
     """Import the diagnosis's modules on a daemon thread, started during a live collection.
 
     A live question waits on its backends (Prometheus evaluating, the proxies answering) for a
     good part of its wall time with the interpreter idle; the imports fill those gaps instead of
-    running after the last answer. The thread only imports: nothing it runs depends on the run.
+    running after the last answer. With ``waiting`` (see :func:`meshobs.collect.collect`), each
+    step waits until the collection is only waiting again: between its phases the collection
+    is on the critical path, and a second thread would halve its share of the interpreter.
+    The thread only imports: nothing it runs depends on the run.
     No thread can wait for it while holding an import lock it needs: no collector imports a
     diagnosis module, no check imports the engine, and the main thread starts its own imports
     of them (the diagnosis) from outside any import. A module that fails to import fails
@@ -169,7 +177,9 @@ def warm_up(output: str) -> threading.Thread:
     def run() -> None:
         import importlib
 
-        for name in (*DIAGNOSIS_MODULES, RENDERERS[output]):
+        for name in (*(QUESTION_MODULES if scoped else ()), *DIAGNOSIS_MODULES, RENDERERS[output]):
+            if waiting is not None:
+                waiting.wait()
             try:
                 importlib.import_module(name)
             except Exception:  # said where the module is used, by the import there
@@ -228,14 +238,18 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
     from .config_only import configuration_view
 
     # A live run imports the diagnosis (checks, engine, renderer) while the backends answer:
-    # for one service, once its graph phase is done, in the scoped phase's wait (the graph
-    # phase keeps the interpreter busy: decoding the pods, normalising the edges); for --all,
-    # from the start.
+    # right after the collectors' own modules (one thread imports those first, see
+    # meshobs.collectors.preload), so in a question about one service while Prometheus
+    # evaluates the graph phase's queries, the longest wait of the run, pausing while the
+    # collection works between its phases. Started once: by the preloader, or when the name is
+    # resolved (a fallback: the preloader has always started it by then).
     warm: list[threading.Thread] = []
+    starting = threading.Lock()
 
-    def start_warm_up() -> None:
-        if not warm:
-            warm.append(warm_up(output))
+    def start_warm_up(waiting: threading.Event | None = None) -> None:
+        with starting:
+            if not warm:
+                warm.append(warm_up(output, waiting, scoped=bool(service)))
 
     # One question, then the process ends: the cycle collector stays paused throughout. What it
     # would walk is the config, the payloads, the model, millions of findings and results of a
@@ -248,11 +262,12 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
         checks = selected(check, skip, config_only) if check or skip or config_only else None
         # A live question about one service collects its neighbourhood only (two phases).
         question = scoped_question(service, namespace, start_warm_up) if service else None
-        if from_path is None and question is None:
-            start_warm_up()
         loaded = load_snapshot(from_path, config_path, window=window, timeout=timeout, question=question,
-                               adjust=configuration_view(manifests, config_only, from_path is not None))
-        for thread in warm:
+                               adjust=configuration_view(manifests, config_only, from_path is not None),
+                               imported=start_warm_up)
+        with starting:
+            started = list(warm)
+        for thread in started:
             thread.join()
         from meshobs.checks.base import Settings
         from meshobs.engine import MeshReport, Report, diagnose_all

@@ -1,0 +1,161 @@
+"""A live collection imports its collectors' modules on one thread (collectors/preload.py):
+two collector threads importing the same packages crosswise can deadlock in the import system
+(it cost a live --all at 1,000 services its whole Envoy source once)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from meshobs.collectors import preload
+from meshobs.collectors.preload import Preload, modules_for
+from meshobs.demo.serve import serve_scenario
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Run in a fresh interpreter (this one has imported everything already): every module imported
+# for the first time by a thread other than the main thread, the preloader and the diagnosis's
+# warm-up is recorded with the thread's name; then the CLI runs the question.
+RECORDER = textwrap.dedent("""
+    import json, sys, threading
+    ALLOWED = ("MainThread", "meshobs-preload", "meshobs-warm-up")
+    first = []
+
+    class Recorder:
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            thread = threading.current_thread().name
+            if thread not in ALLOWED:
+                first.append([thread, name])
+            return None  # only watching: the next finder imports it
+
+    sys.meta_path.insert(0, Recorder)
+    from meshobs.cli.main import main
+    code = None
+    try:
+        main(sys.argv[1:])
+    except SystemExit as exc:
+        code = exc.code
+    print(json.dumps({"code": code, "first_imports": first}), file=sys.stderr)
+""")
+
+
+def _ask(args: list[str]) -> dict[str, object]:
+    done = subprocess.run([sys.executable, "-c", RECORDER, *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+    result: dict[str, object] = json.loads(done.stderr.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.slow
+def test_no_collector_thread_imports_a_module_of_its_own(tmp_path: Path, require_prometheus: None) -> None:
+    # The ecommerce demo served live: Prometheus, Kubernetes, static Envoy targets (so the scrape
+    # reader too), Jaeger. Both shapes of a live run: two phases (one service), one (--all).
+    with serve_scenario("ecommerce", tmp_path / "demo") as demo:
+        config = str(demo.config_path)
+        one = _ask(["diagnose", "cart-service", "--config", config, "-o", "json", "--timeout", "120s"])
+        every = _ask(["diagnose", "--all", "--config", config, "-o", "json", "--timeout", "120s"])
+    assert one["code"] in (0, 1) and every["code"] in (0, 1)
+    assert one["first_imports"] == []
+    assert every["first_imports"] == []
+
+
+def test_the_recorder_sees_a_collector_thread_importing() -> None:
+    # The live test above can fail: a module first imported on a collector's thread is seen.
+    done = subprocess.run([sys.executable, "-c", RECORDER.replace(
+        "from meshobs.cli.main import main", "from meshobs.collectors.workers import fan_out\n"
+        "fan_out(lambda n: __import__(n), ['colorsys'], workers=1, late=None, failed=None, name='collect')\n"
+        "main = lambda argv: None"), "x"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    result = json.loads(done.stderr.strip().splitlines()[-1])
+    assert result["first_imports"] == [["collect-0", "colorsys"]]
+
+
+def test_prometheus_is_imported_first_and_each_kind_is_waited_for_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    imported: list[str] = []
+    gate = threading.Event()
+
+    def import_module(name: str) -> None:
+        if name == "slow.kubernetes":
+            gate.wait(10)  # Kubernetes' imports still running...
+        imported.append(name)
+
+    monkeypatch.setattr(preload.importlib, "import_module", import_module)
+    monkeypatch.setattr(preload, "COMMON", ())
+    monkeypatch.setattr(preload, "MODULES", {"prometheus": ("slow.prometheus",), "kubernetes": ("slow.kubernetes",),
+                                             "jaeger": ("slow.jaeger",)})
+    after = threading.Event()
+    loader = Preload(["jaeger", "kubernetes", "prometheus"], {}, after=after.set).start()
+    loader.wait("prometheus", timeout=10)  # ... do not hold Prometheus back
+    assert imported == ["slow.prometheus"]
+    assert not after.is_set()
+    gate.set()
+    loader.wait("jaeger", timeout=10)
+    assert imported == ["slow.prometheus", "slow.kubernetes", "slow.jaeger"]
+    assert after.wait(10)
+
+
+def test_a_module_that_fails_to_import_releases_its_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The collector's own import then says what is missing ("collector unavailable").
+    monkeypatch.setattr(preload, "MODULES", {"xray": ("meshobs_no_such_module",)})
+    loader = Preload(["xray"], {}).start()
+    loader.wait("xray", timeout=10)
+    assert loader._ready["xray"].is_set()
+
+
+def test_port_forwarding_and_the_scrape_reader_are_imported_only_when_configured() -> None:
+    static = {"envoy": {"targets": [{"url": "http://127.0.0.1:1"}]}}
+    assert "meshobs.collectors.envoy.portforward" not in modules_for("envoy", static)
+    assert "meshobs.collectors.envoy.portforward" in modules_for("envoy", {"envoy": {}})
+    assert "meshobs.collectors.envoy.portforward" in modules_for("istiod", {"istiod": {"discovery": "kubernetes"}})
+    assert "meshobs.collectors.prometheus.fetch" not in modules_for("envoy", static)
+    assert "meshobs.collectors.prometheus.fetch" in modules_for("envoy", {**static, "prometheus": {"url": "x"}})
+
+
+def test_the_warm_up_imports_only_while_the_collection_is_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from meshobs.cli import diagnose as diagnose_cli
+
+    imported: list[str] = []
+    monkeypatch.setattr(importlib, "import_module", lambda name: imported.append(name))
+    monkeypatch.setattr(diagnose_cli, "DIAGNOSIS_MODULES", ("first", "second"))
+    waiting = threading.Event()  # the collection is busy between its phases
+    thread = diagnose_cli.warm_up("json", waiting)
+    thread.join(0.3)
+    assert imported == [] and thread.is_alive()
+    waiting.set()
+    thread.join(10)
+    assert imported == ["first", "second", diagnose_cli.RENDERERS["json"]]
+
+
+def test_the_gate_is_shut_between_the_phases_and_open_at_the_end() -> None:
+    # Nothing to reach (connection refused): both phases still run. While the question is
+    # resolved the gate is shut; when collect returns it is open, so a warm-up still importing
+    # is never left waiting for ever.
+    import time
+
+    from meshobs.cli.diagnose import scoped_question
+    from meshobs.collect import collect
+    from meshobs.config import validate
+
+    config = validate({"sources": {"prometheus": {"url": "http://127.0.0.1:9", "timeout": "2s"}}})
+    gates: list[threading.Event] = []
+    during: list[bool] = []
+    resolve = scoped_question("shop/till", None)
+
+    def question(snapshot):  # type: ignore[no-untyped-def]
+        until = time.monotonic() + 10
+        while not gates and time.monotonic() < until:  # handed over by the preloader's thread
+            time.sleep(0.01)
+        during.append(gates[0].is_set())
+        return resolve(snapshot)
+
+    collect(config, question=question, imported=gates.append)
+    assert during == [False]
+    assert len(gates) == 1 and gates[0].is_set()
