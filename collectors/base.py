@@ -36,7 +36,8 @@ class Scope:
       graph phase asked mesh-wide only who calls whom (``promql.GRAPH_QUERIES``).
     * Jaeger / X-Ray: traces of ``target`` (they carry the downstream spans), not the first N
       services; X-Ray's service graph stays mesh-wide (graph phase).
-    * Envoy admin: only the pods of ``workloads`` (done in collectors/envoy).
+    * Envoy admin: only the pods of ``workloads`` (done in collectors/envoy); those of a workload
+      outside ``asked_in_full`` for their configuration dump only.
     * Kubernetes: pods and mesh configuration in ``namespaces`` (plus the root namespace); the
       service, namespace and deployment lists are the graph phase's (done in kubernetes.py).
     * CloudWatch (App Mesh's graph): everything in the graph phase, nothing in the scoped one.
@@ -49,6 +50,15 @@ class Scope:
     # neighbourhood's Services and workloads (None: the whole namespace); empty: every
     # namespace of the scope listed whole. Computed with the scope (meshobs.neighbourhood).
     pod_selectors: tuple[tuple[str, str | None], ...] = ()
+    # The workloads whose proxies the checks read whole (readiness, the clusters' counters,
+    # breakers and ejections); the other workloads' proxies are read for their configuration
+    # dump only (the timeline's xDS and certificate changes, the mesh's hosts and trust
+    # domains). None: every proxy whole. Computed with the scope (meshobs.neighbourhood).
+    asked_in_full: frozenset[WorkloadRef] | None = None
+
+    def in_full(self, ref: WorkloadRef) -> bool:
+        """Are ``ref``'s proxies asked for everything, not only their configuration dump?"""
+        return self.asked_in_full is None or ref in self.asked_in_full
 
     def has_service(self, ref: ServiceRef) -> bool:
         return ref in self.services

@@ -47,6 +47,7 @@ REQUESTS = "istio_requests_total"
 DURATION = "istio_request_duration_milliseconds"
 TCP_SENT, TCP_RECEIVED, TCP_OPENED = ("istio_tcp_sent_bytes_total", "istio_tcp_received_bytes_total",
                                       "istio_tcp_connections_opened_total")
+TCP_CLOSED = "istio_tcp_connections_closed_total"
 # The families whose recorded copy is looked for (the histogram through its _count series: a
 # twentieth of the _bucket series, and Istio's rules record both together).
 RECORDED_FAMILIES = (REQUESTS, f"{DURATION}_count", TCP_SENT, TCP_RECEIVED, TCP_OPENED)
@@ -151,12 +152,27 @@ LATENCY_QUERIES = ("latency_p50", "latency_p90", "latency_p99")
 EDGE_KEY_LABELS = ("source_workload", "source_workload_namespace", "source_canonical_service",
                    "destination_service_name", "destination_service_namespace",
                    "destination_workload", "destination_workload_namespace")
+ERROR_CODES = 'response_code=~"5..|0"'  # what Edge.error_rate counts: 5xx and no response
+# What the ranking walk counts as a failed call (meshobs.callgraph.failed): errors and refusals.
+FAILED_CODES = 'response_code=~"5..|0|401|403"'
 GRAPH_QUERIES: dict[str, Query] = {q.name: q for q in (
     # The protocol stays: an HTTP and a TCP edge between the same two are two edges.
     Query("edges", REQUESTS, (*EDGE_KEY_LABELS, "request_protocol"), GRAPH, positive=True),
     # TCP edges are edges of the graph too (a service calling a data store over TCP). Bytes
     # sent, not connections opened: a long-lived connection opens none in the window.
     Query("tcp_edges", TCP_SENT, EDGE_KEY_LABELS, GRAPH, positive=True),
+    # Which of those edges carried failed calls (5xx, no response, 401/403), and how they ended:
+    # the neighbourhood asks the proxies of a service's callers from outside it in full only for
+    # a service calls failed into (meshobs.neighbourhood). The response_code matcher is answered
+    # from the server's index, so only the failing series are read: measured on the served
+    # generated-5000 mesh, milliseconds against the seconds of ``edges`` (see
+    # benchmarks/results/live5k-s21.md).
+    Query("failing", REQUESTS, (*EDGE_KEY_LABELS, "request_protocol", "response_code", "response_flags"),
+          GRAPH, selector=FAILED_CODES, positive=True),
+    # The same for TCP, whose connections carry no status code: those that ended with an Envoy
+    # flag (UF, UO, UH...: refused, overflowing, no healthy upstream), counted when they close.
+    Query("tcp_failing", TCP_CLOSED, (*EDGE_KEY_LABELS, "response_flags"), GRAPH,
+          selector='response_flags!="-"', positive=True),
 )}
 
 # The latency of a neighbourhood (the scoped phase of ``diagnose SERVICE``): ONE query for the
@@ -406,7 +422,6 @@ HISTORY_WINDOWS = 12  # a --window longer than HISTORY_S / 12 lengthens the hist
 HISTORY_POINTS = 240  # steps across the history: 15 s over an hour
 HISTORY_LABELS = ("reporter", "source_workload", "source_workload_namespace",
                   "destination_service_name", "destination_service_namespace")
-ERROR_CODES = 'response_code=~"5..|0"'  # what Edge.error_rate counts: 5xx and no response
 HISTORY_QUERIES: dict[str, Query] = {q.name: q for q in (
     Query("requests", REQUESTS, HISTORY_LABELS, SCOPED),
     Query("errors", REQUESTS, HISTORY_LABELS, SCOPED, selector=ERROR_CODES),

@@ -13,11 +13,21 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 from meshobs.checks.traffic import outbound_edges
-from meshobs.model import MeshSnapshot, ServiceRef, SourceState, SourceStatus
+from meshobs.model import MeshSnapshot, ResponseStat, ServiceRef, SourceState, SourceStatus
 
 # How far every downstream service is looked at (its causes, deadlines), whatever the evidence;
 # beyond it the walk goes on only through hops that carry evidence (``downstream(follow=...)``).
 MAX_DEPTH = 3
+
+
+# Refusals the caller gets instead of an answer: not errors by Istio's success rate (4xx), but
+# the call failed, and the caller usually turns them into errors of its own.
+REFUSED = ("401", "403")
+
+
+def failed(r: ResponseStat) -> bool:
+    """Did these calls fail or get refused (what the ranking walk follows: meshobs.engine.evidence)?"""
+    return r.is_error or r.code in REFUSED
 
 
 def callees_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:

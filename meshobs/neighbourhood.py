@@ -15,6 +15,24 @@ before the scoped phase has read it, so the neighbourhood is everything the walk
 (Still narrower than the mesh: the target's callers' other callees, and the rest of the mesh
 beside and above it, are left out.)
 
+Not every proxy of it is read whole. A caller of a downstream service from outside the
+neighbourhood (the second ring) is read by the checks of that service only through its clusters
+for it (traffic.circuit_breaker, traffic.endpoints, traffic.retries: breakers, ejections,
+membership and retry counters, from the proxy's stats) and, for a calling gateway, its RBAC and
+JWT counters (traffic.authorization, on refused calls). Those findings exist only where calls
+into the service failed or were refused: overflows are 503 UO, no healthy endpoint is 503 UH,
+outlier detection ejects after consecutive 5xx, retries hide the service's own errors, and the
+gateway's filters answer 401/403. So such a caller is asked for its configuration dump only
+when the graph phase saw how every call into that service ended and none failed (its
+``failing`` query, :func:`meshobs.callgraph.failed`, and for TCP its ``tcp_failing`` query:
+connections that ended with an Envoy flag), and for everything (``asked_in_full``) otherwise.
+The dump is what the rest of the diagnosis reads from every proxy it has: the timeline's xDS
+pushes (a caller's new clusters touch its callees) and certificate rotations, the mesh's hosts
+(traffic.egress) and its trust domains. The target's callers are always read whole: the
+target's own checks are reported. Not covered: a breaker open, or an endpoint ejected, on such
+a caller while none of the window's calls into the service failed (the dump has no stats).
+tests/test_scoped_diagnose.py (the lighthouse mesh) exercises both sides of the rule.
+
 Computed from the graph phase's snapshot (the request-rate edges, the Services and Deployments;
 no pods); the scoped phase then collects pods, Envoy, traces, latency and configuration for
 this set only.
@@ -26,24 +44,41 @@ import re
 
 from meshobs.callgraph import callees_of, downstream
 from meshobs.collectors.base import Scope
-from meshobs.model import MeshSnapshot, ServiceRef, WorkloadRef
+from meshobs.model import Edge, MeshSnapshot, ServiceRef, WorkloadRef
+from meshobs.model.traffic import NOT_FAILED
 
 
 def neighbourhood(snapshot: MeshSnapshot, target: ServiceRef) -> Scope:
     """The Scope a diagnosis of ``target`` reads (see the module docstring)."""
     services = set(downstream(target, lambda s: callees_of(snapshot, s), None))
     workloads: set[WorkloadRef] = set()
+    whole: set[WorkloadRef] = set()  # asked for everything (see the module docstring)
     for service in services:
-        workloads.update(w.ref for w in snapshot.workloads_of(service))
-        for e in snapshot.edges_into(service):
+        own = {w.ref for w in snapshot.workloads_of(service)}
+        callers: set[WorkloadRef] = set()
+        into = snapshot.edges_into(service)
+        for e in into:
             if not e.source.is_unknown:
-                workloads.add(e.source)
+                callers.add(e.source)
             # The graph phase lists Deployments, not pods: a StatefulSet's, DaemonSet's or bare
             # pod's workload is known from the traffic it answers.
             if e.destination_workload is not None and not e.destination_workload.is_unknown:
-                workloads.add(e.destination_workload)
+                own.add(e.destination_workload)
+        workloads |= own | callers
+        whole |= own
+        if service == target or not _calm(into):
+            whole |= callers
     return Scope(target=target, services=frozenset(services), workloads=frozenset(workloads),
-                 pod_selectors=pod_selectors(snapshot, services, workloads))
+                 pod_selectors=pod_selectors(snapshot, services, workloads), asked_in_full=frozenset(whole))
+
+
+def _calm(into: list[Edge]) -> bool:
+    """Did the graph phase see how every call (or TCP connection) into a service ended, and none
+    fail or get refused (its ``failing`` and ``tcp_failing`` queries answered, naming none of
+    these edges)? Not when an edge carries calls of unknown outcome: the query did not answer,
+    or another source drew the graph."""
+    return all((e.responses or e.destination_responses)
+               and all(r.code == NOT_FAILED for r in (*e.responses, *e.destination_responses)) for e in into)
 
 
 # A label value a set-based selector can carry as it is (Kubernetes label values are at most

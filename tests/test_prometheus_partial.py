@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from meshobs.assemble import assemble
+from meshobs.callgraph import failed
 from meshobs.collectors import prometheus as prom
 from meshobs.collectors.base import FetchContext, NormalizeContext, Scope
 from meshobs.collectors.prometheus import fetch as prom_fetch
@@ -33,6 +34,7 @@ from meshobs.demo.prometheus import graph_answers, prometheus_source
 from meshobs.demo.scale import generated_traffic
 from meshobs.engine import diagnose
 from meshobs.model import Edge, ServiceRef, SourceState, WorkloadRef
+from meshobs.model.traffic import NOT_FAILED
 from meshobs.raw import RawSource
 from tests.support.analytic import Answers
 from tests.support.loopback import LoopbackServer
@@ -154,7 +156,7 @@ def test_graph_then_scoped_phase_equals_one_collection() -> None:
     # the recording-rules check (the collector remembers it for the evaluation time) and reads
     # every query of a snapshot, the request rates included.
     graph_queries = [f"query:{q.name}" for q in GRAPH_QUERIES.values()]
-    assert graph_queries == ["query:edges", "query:tcp_edges"]
+    assert graph_queries == ["query:edges", "query:tcp_edges", "query:failing", "query:tcp_failing"]
     assert _keys(graph) == ["rules", *graph_queries] and sent_graph == 1 + len(graph_queries)
     assert not set(graph_queries) & set(_keys(scoped)) and "rules" not in _keys(scoped)
     assert {f"query:{n}" for n in QUERIES} <= set(_keys(scoped))
@@ -165,13 +167,31 @@ def test_graph_then_scoped_phase_equals_one_collection() -> None:
     assert scoped.meta["history"]["skipped"] == "no traffic graph to take the service's neighbourhood from"
 
     # The graph phase's snapshot: the same edges as a whole collection (what the neighbourhood
-    # is computed from), their requests counted with the outcome unknown, never as errors.
+    # is computed from), their requests counted with the outcome unknown, except that the
+    # failed ones (5xx, no response, 401/403) carry their codes, on the same edges as in a
+    # whole collection: the rest is known not to have failed.
     only_graph, full = prom.normalize(graph, CTX), prom.normalize(whole, CTX)
     (status,) = only_graph.sources
     assert status.state is SourceState.OK and "not collected" in status.inputs["latency"]
     assert {_edge_key(e) for e in only_graph.edges} == {_edge_key(e) for e in full.edges}
-    assert all(e.latency is None and e.error_rate == 0 for e in only_graph.edges)
-    assert {r.code for e in only_graph.edges for r in e.responses} == {"unknown"}
+    assert all(e.latency is None for e in only_graph.edges)
+
+    def failures(e: Edge) -> set[str]:
+        return {r.code for r in (*e.responses, *e.destination_responses) if failed(r) and r.rate > 0}
+
+    whole_edges = {_edge_key(e): e for e in full.edges}
+    assert {_edge_key(e): failures(e) for e in only_graph.edges} == {k: failures(e) for k, e in whole_edges.items()}
+    assert any(failures(e) for e in only_graph.edges)
+    assert {r.code for e in only_graph.edges for r in e.responses if not failed(r)} == {NOT_FAILED}
+    assert all(e.responses for e in only_graph.edges if e.protocol == "tcp")  # known: none refused
+    # Without the failed calls' answer the outcome stays unknown (the neighbourhood then reads
+    # every caller's proxy whole); without the edges' answer the failed calls alone are no graph.
+    for missing, check in (("query:failing", lambda es: {r.code for e in es if e.protocol != "tcp"
+                                                          for r in e.responses} == {"unknown"}),
+                           ("query:edges", lambda es: all(e.protocol == "tcp" for e in es) and es)):
+        part = prom.normalize(RawSource(name=graph.name, kind=graph.kind, meta=dict(graph.meta),
+                                        payloads=[p for p in graph.payloads if p.key != missing]), CTX)
+        assert check(part.edges), missing
 
     graph.payloads.extend(scoped.payloads)  # what the orchestrator does, with the meta it lacks
     graph.meta.update({k: v for k, v in scoped.meta.items() if k not in graph.meta})

@@ -224,7 +224,62 @@ def _harbour() -> Scenario:
     return m.build(Expectation("callee-failing", target="quay/berth-booking", subjects=("Service seabed/sonar-db",)))
 
 
-@pytest.mark.parametrize("build", [_observatory, _harbour])
+def _lighthouse() -> Scenario:
+    """A fault two hops down, seen from callers on both sides of the neighbourhood: the lamp
+    keeper calls the lens grinder (no call fails), which calls the oil depot, whose callers'
+    circuit breakers overflow (503 UO): the grinder's and the fog horn's, a caller from outside
+    the keeper's neighbourhood. The tide clock, another caller from outside, calls the grinder
+    only. Each hop holds most of its caller's time, so the walk follows the latency down."""
+    m = Mesh("lighthouse", "Lighthouse: the oil depot's callers overflow their breakers",
+             "the grinder's and the fog horn's circuit breakers for oil-depot overflow (503 UO)")
+    gw = m.ingress_gateway()
+    keeper = m.workload("beacon", "lamp-keeper", "v2")
+    grinder = m.workload("beacon", "lens-grinder", "v1", replicas=2)
+    depot = m.workload("depot", "oil-depot", "v3")
+    horn = m.workload("signals", "fog-horn", "v1")
+    clock = m.workload("signals", "tide-clock", "v4")
+    m.call(gw, keeper, 10.0, 60.0, 200.0)
+    m.call(keeper, grinder, 10.0, 55.0, 180.0)
+    m.call(grinder, depot, 10.0, 50.0, 160.0, ("503", "UO", 0.1))
+    m.call(horn, depot, 6.0, 50.0, 160.0, ("503", "UO", 0.2))
+    m.call(clock, grinder, 4.0, 20.0, 90.0)
+    return m.build(Expectation("callee-failing", target="beacon/lamp-keeper", subjects=("Service depot/oil-depot",)))
+
+
+def test_a_failing_service_two_hops_down_has_its_callers_read_whole(tmp_path: Path, require_prometheus: None) -> None:
+    """The proxies of a caller from outside the neighbourhood are read whole (stats: their
+    clusters' breakers and counters) when calls into the service they call failed, and for their
+    configuration dump only when none did; the diagnosis, evidence included, is a mesh-wide
+    run's."""
+    with serve_scenario(_lighthouse(), tmp_path / "demo") as demo:
+        config = load_config(str(demo.config_path))
+        assert config is not None
+        mesh_wide = build_snapshot(collect(config), origin="live")
+        keeper, depot = ServiceRef("beacon", "lamp-keeper"), ServiceRef("depot", "oil-depot")
+        want = diagnose(mesh_wide, keeper)
+        breaker = [f for f in want.findings if f.code == "MSH0405" and f.service == depot]
+        assert breaker and any("fog-horn" in p for p in breaker[0].evidence["caller_proxies"])  # type: ignore[union-attr]
+        before = len(demo.requests_to("envoy"))
+        bundle = collect(config, question=scoped_question(str(keeper), None))
+        paths: dict[str, set[str]] = {}
+        for r in demo.requests_to("envoy")[before:]:
+            parts = r.path_only.split("/")
+            paths.setdefault(parts[2].rsplit("-", 2)[0], set()).add("/" + "/".join(parts[3:]))
+        # The fog horn calls the failing depot: read whole. The tide clock calls the grinder,
+        # into which nothing failed: its dump only. The neighbourhood's own proxies, whole.
+        assert {"/stats", "/config_dump"} <= paths["fog-horn-v1"]
+        assert paths["tide-clock-v4"] == {"/config_dump"}
+        for own in ("lamp-keeper-v2", "lens-grinder-v1", "oil-depot-v3"):
+            assert "/stats" in paths[own], own
+        got = diagnose(build_snapshot(bundle, origin="live"), keeper)
+        assert [(f.code, f.subject, f.evidence) for f in got.findings] == \
+            [(f.code, f.subject, f.evidence) for f in want.findings]
+        # The timeline's changes too: the tide clock's xDS pushes touch the grinder it calls.
+        assert got.timeline.changes == want.timeline.changes and got.status == want.status
+        assert any("tide-clock" in c.subject for c in want.timeline.changes)
+
+
+@pytest.mark.parametrize("build", [_observatory, _harbour, _lighthouse])
 def test_every_service_of_our_own_meshes_finds_what_a_mesh_wide_run_finds(
         build: Callable[[], Scenario], tmp_path: Path, require_prometheus: None) -> None:
     scenario = build()

@@ -14,7 +14,9 @@ versions feed no check). ``/certs`` only when the config dump carries no certifi
 puts them there), ``/clusters`` only when the stats could not be read (the stats carry the
 membership and ejection counts the checks use). ``drift`` needs the effective configuration
 only: ``/ready``, ``/server_info`` and ``/config_dump``. Proxies whose readiness and stats
-Prometheus already scraped (:mod:`.scraped`) are not asked for ``/ready`` and ``/stats``.
+Prometheus already scraped (:mod:`.scraped`) are not asked for ``/ready`` and ``/stats``. In a
+scoped question, a proxy outside ``Scope.asked_in_full`` is asked for ``/config_dump`` only
+(:data:`DUMP_ONLY`; why in :mod:`meshobs.neighbourhood`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import requests
 from meshobs.collectors.base import FetchContext, Scope
 from meshobs.collectors.http import ensure_bounded, http_get
 from meshobs.collectors.workers import fan_out
+from meshobs.model import WorkloadRef
 from meshobs.raw import Payload, RawSource, iso, utc_now
 
 from .discovery import Target
@@ -64,11 +67,17 @@ ENDPOINTS: dict[str, tuple[str, dict[str, str]]] = {
 STATS_FALLBACK: tuple[str, dict[str, str]] = ("/stats/prometheus", {})
 # Inputs (meshobs.engine.inputs) that need the whole proxy; "effective" is drift's need.
 FULL_NEEDS = frozenset({"proxies", "certs"})
+# What a scoped question reads of a proxy outside ``Scope.asked_in_full`` (a caller from outside
+# the neighbourhood of a service nothing failed into; see meshobs.neighbourhood): its
+# configuration dump, and the certificates when the dump has none.
+DUMP_ONLY = frozenset({"dump"})
 
 
 def plan(needs: frozenset[str] | None, scraped: bool = False) -> tuple[str, ...]:
     """The endpoints asked of every proxy, in order, for a run that reads ``needs``
     (None: everything). ``certs`` and ``clusters`` are added per proxy when needed."""
+    if needs == DUMP_ONLY:
+        return ("config_dump",)
     if needs is not None and not (needs & FULL_NEEDS):
         return ("server_info", "config_dump") if scraped else ("ready", "server_info", "config_dump")
     if scraped:
@@ -115,8 +124,6 @@ def in_scope(targets: list[Target], scope: Scope | None) -> list[Target]:
     workload is not known is kept: it cannot be ruled out)."""
     if scope is None:
         return targets
-    from meshobs.model import WorkloadRef
-
     return [t for t in targets if not t.workload or WorkloadRef(t.namespace, t.workload) in scope.workloads]
 
 
@@ -151,8 +158,12 @@ class EnvoyCollector:
         needs = ctx.needs if ctx else None
         scraped = dict(self.scrape(targets, ctx)) if (self.scrape is not None and ctx is not None) else {}
         digest = ctx.digest if ctx is not None else None
+        scope = ctx.scope if ctx else None
+
         def one(t: Target) -> RawSource:
-            return self._kept(self._fetch_proxy(t, deadline, needs, scraped.get(t.source_name)), digest)
+            whole = scope is None or not t.workload or scope.in_full(WorkloadRef(t.namespace, t.workload))
+            return self._kept(self._fetch_proxy(t, deadline, needs if whole else DUMP_ONLY,
+                                                scraped.get(t.source_name)), digest)
 
         def failed(t: Target, exc: Exception) -> RawSource:
             # One proxy's surprise (a payload shape the minimiser did not expect, a client
@@ -235,7 +246,11 @@ class EnvoyCollector:
             if raw.get(key) is None and key not in skipped:
                 skipped[key] = ("the config dump carries the certificates" if key == "certs"
                                 else "the stats carry the membership and ejection counts")
-        if needs is not None and not (needs & FULL_NEEDS):
+        if needs == DUMP_ONLY:
+            skipped.update({k: "not needed: a caller from outside the neighbourhood, of services no call "
+                               "failed into" for k in ("ready", "server_info", "stats", "clusters")
+                            if raw.get(k) is None})
+        elif needs is not None and not (needs & FULL_NEEDS):
             skipped.update({k: "not needed by this command" for k in ("stats", "certs", "clusters")
                             if raw.get(k) is None})
         raw.meta[NOT_ASKED] = {k: v for k, v in skipped.items() if raw.get(k) is None}
@@ -255,6 +270,8 @@ class EnvoyCollector:
 
 def _follow_up(key: str, payload: Payload, needs: frozenset[str] | None) -> list[str]:
     """Endpoints worth asking only because of what ``payload`` said (or failed to say)."""
+    if needs == DUMP_ONLY:
+        return ["certs"] if key == "config_dump" and not _has_certificates(payload) else []
     if needs is not None and not (needs & FULL_NEEDS):
         return []
     if key == "config_dump" and not _has_certificates(payload):

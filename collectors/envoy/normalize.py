@@ -165,8 +165,9 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
     scraped = (_use(raw, "scraped", lambda body: parse_prometheus_stats(as_exposition(body)), failures)
                if raw.get("scraped") else None)
     # The first request doubles as the reachability probe (/ready, or /server_info when
-    # Prometheus already said whether the proxy is live).
-    probe = raw.get("ready") or raw.get("server_info")
+    # Prometheus already said whether the proxy is live, or /config_dump when only that is read:
+    # collectors/envoy/fetch.DUMP_ONLY).
+    probe = raw.get("ready") or raw.get("server_info") or raw.get("config_dump")
     if probe is None or probe.error:
         reason = (probe.error if probe else None) or "/ready was not fetched"
         what = ("not asked" if reason.startswith("not asked") else

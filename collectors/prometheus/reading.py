@@ -25,6 +25,7 @@ from meshobs.model import (
     Workload,
     WorkloadRef,
 )
+from meshobs.model.traffic import NOT_FAILED
 
 from ..promql import LATENCY_QUERIES, QUERIES, histogram_quantile
 from .labels import UNKNOWN
@@ -32,6 +33,7 @@ from .status import LEGACY_LATENCY, QUANTILES
 
 _EdgeKey = tuple[WorkloadRef, ServiceRef, WorkloadRef | None, str]
 _UNKNOWN_OUTCOME = ("unknown", "-")  # (code, flags) of requests counted without their outcome
+_NOT_FAILED = (NOT_FAILED, "-")  # ... and once the graph phase's failed calls are known
 
 
 @dataclass
@@ -125,6 +127,30 @@ class Reading:
                 # unknown (not an error, not a success; see ResponseStat.code_class).
                 sd = side(m, m.get("request_protocol") or "http")
                 sd.responses[_UNKNOWN_OUTCOME] = sd.responses.get(_UNKNOWN_OUTCOME, 0.0) + value
+            elif name == "failing":
+                # The graph phase's failed calls, by code and flag: taken out of the edge's
+                # requests of unknown outcome, which counted them too (``edges`` is read first;
+                # when it did not answer, these alone are not the graph).
+                protocol = m.get("request_protocol") or "http"
+                if _raw_key(m, protocol) not in self.facts:
+                    continue
+                sd = side(m, protocol)
+                code = (m.get("response_code") or "0", m.get("response_flags") or "-")
+                sd.responses[code] = sd.responses.get(code, 0.0) + value
+                rest = sd.responses.get(_UNKNOWN_OUTCOME, 0.0) - value
+                if rest > 1e-9:
+                    sd.responses[_UNKNOWN_OUTCOME] = rest
+                else:
+                    sd.responses.pop(_UNKNOWN_OUTCOME, None)
+            elif name == "tcp_failing":
+                # Connections that ended with a flag: "no response" (code 0, as Istio reports a
+                # failed HTTP call), on a TCP edge the graph already has (a connection refused
+                # sends no bytes: an edge of refused connections only is not one of its edges).
+                if _raw_key(m, "tcp") not in self.facts:
+                    continue
+                sd = side(m, "tcp")
+                code = ("0", m.get("response_flags") or "-")
+                sd.responses[code] = sd.responses.get(code, 0.0) + value
             elif name == "requests":
                 sd = side(m, m.get("request_protocol") or "http")
                 code = (m.get("response_code") or "0", m.get("response_flags") or "-")
@@ -146,6 +172,25 @@ class Reading:
                 if name == "tcp_opened" and m.get("reporter") == "destination" and (
                         csp := m.get("connection_security_policy")):
                     sd.security[csp] = sd.security.get(csp, 0.0) + value
+        if name in ("failing", "tcp_failing"):
+            self._failures_known(tcp=name == "tcp_failing")
+
+    def _failures_known(self, tcp: bool) -> None:
+        """The graph phase's failed calls (or TCP connections) are read: what is left of each
+        HTTP edge's requests of unknown outcome did not fail (see meshobs.model.traffic.NOT_FAILED);
+        a TCP edge none of whose connections failed says so with a NOT_FAILED entry at no rate
+        (its rate is the bytes'; connections are not counted in the graph phase)."""
+        for raw_key, f in self.facts.items():
+            if (raw_key[6] == "tcp") != tcp:
+                continue
+            for sd in f.sides.values():
+                if tcp:
+                    if sd.tcp and not sd.responses:
+                        sd.responses[_NOT_FAILED] = 0.0
+                        self._built.pop(raw_key, None)
+                elif (rest := sd.responses.pop(_UNKNOWN_OUTCOME, None)) is not None:
+                    sd.responses[_NOT_FAILED] = rest
+                    self._built.pop(raw_key, None)
 
     def edges(self) -> list[Edge]:
         """The edges of the facts, in the order the series first named them; an edge no series

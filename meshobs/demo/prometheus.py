@@ -273,11 +273,15 @@ def _value(v: float) -> str:
 
 
 def _selected(labels: dict[str, str], selector: str) -> bool:
-    """The tiny subset of PromQL matchers the range queries use: ``a="b"`` and ``a=~"re"``."""
+    """The tiny subset of PromQL matchers the queries use: ``a="b"``, ``a!="b"`` and ``a=~"re"``."""
     import re
 
     for matcher in filter(None, selector.split(",")):
-        if "=~" in matcher:
+        if "!=" in matcher:
+            name, value = matcher.split("!=")
+            if labels.get(name, "") == value.strip('"'):
+                return False
+        elif "=~" in matcher:
             name, pattern = matcher.split("=~")
             if not re.fullmatch(pattern.strip('"'), labels.get(name, "")):
                 return False

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from meshobs.callgraph import failed
 from meshobs.checks.base import Finding
 from meshobs.checks.intended import as_callers_see
 from meshobs.checks.retries import TIMEOUT_FLAGS
@@ -33,9 +34,6 @@ from .runner import Analysis
 
 LATENCY_SHARE = 0.5
 _TIMED_OUT = TIMEOUT_FLAGS | {"DC"}
-# Refusals the caller gets instead of an answer: not errors by Istio's success rate (4xx), but
-# the call failed, and the caller usually turns them into errors of its own.
-REFUSED = ("401", "403")
 
 
 def _hop_edges(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) -> list[Edge]:
@@ -59,7 +57,7 @@ def _p99(edges: Iterable[Edge]) -> float | None:
 
 def _failed(responses: Iterable[ResponseStat]) -> float:
     """Requests per second that failed or were refused."""
-    return sum(r.rate for r in responses if r.is_error or r.code in REFUSED)
+    return sum(r.rate for r in responses if failed(r))
 
 
 def _ratio(errors: float, rps: float) -> float:
@@ -128,7 +126,7 @@ def _failures(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) ->
     by_flag: dict[str, float] = {}
     for e in _hop_edges(snapshot, caller, callee):
         for r in e.responses:
-            if not (r.is_error or r.code in REFUSED) or r.rate <= 0 or not r.code.isdigit():
+            if not failed(r) or r.rate <= 0 or not r.code.isdigit():
                 continue
             by_code[r.code] = by_code.get(r.code, 0.0) + r.rate
             for flag in r.flag_list or ("-",):

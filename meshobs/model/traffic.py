@@ -24,6 +24,12 @@ class Reporter(StrEnum):
     BOTH = "both"
 
 
+# The code of requests counted without their exact outcome, known only not to have failed (no
+# 5xx, no "no response", no 401/403): the graph phase of a scoped question (its ``failing``
+# query says which did). Its class is "unknown", as for any requests of unknown outcome.
+NOT_FAILED = "not failed"
+
+
 @dataclass(frozen=True, slots=True)
 class ResponseStat:
     """Requests per second with one response code and one Envoy response flag.
