@@ -42,6 +42,11 @@ def eager_gc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Out of sight first, as the dashboard's loads do: else every one of these full collections
     # would walk the whole test process.
     gc.freeze()
+    # ... and forget how big the process's heap once was: the interpreter runs a full collection
+    # only when the objects that survived since the last one exceed a quarter of the long-lived
+    # objects it counted then, and freeze() does not reset that count. After an earlier test in
+    # this process held millions of objects, no full collection would come in time to be seen.
+    gc.collect()
     gc.set_threshold(*EAGER)
     # Whatever an earlier test in this process left (a thread still inside gc_paused, a
     # disabled collector): automatic collection is what these tests watch.
