@@ -107,3 +107,18 @@ def test_seeded_series_as_histories_hold_them() -> None:
 def test_infinities_answer_as_the_scan() -> None:
     same([0.0] * 6 + [np.inf] * 6)
     same([1.0, np.inf, 2.0, -np.inf, 3.0, 4.0, 5.0, 6.0, 7.0])
+
+
+def test_a_series_longer_than_the_matrices_take_is_split_by_the_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The n x n matrices grow with the square of the length, which a bundle's query sets: a
+    longer series takes the scan (linear memory) and answers the same."""
+    from meshobs.timeline import onset
+
+    rng = np.random.default_rng(21)
+    x = np.concatenate([rng.normal(10, 1, 60), rng.normal(14, 1, 40)])
+    expected = scan(x)
+    monkeypatch.setattr(onset, "VECTOR_MAX_POINTS", 50)
+    called = []
+    real = onset._scan
+    monkeypatch.setattr(onset, "_scan", lambda *a: called.append(1) or real(*a))
+    assert _split(x) == expected and called

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 MIN_POINTS = 12  # three minutes at 15 s: fewer cannot tell a shift from a wobble
 MIN_BEFORE = 4  # points of baseline needed before a split
 MIN_AFTER = 3  # points after it (the rate window itself spans four)
+# Longest series split with the n x n matrices (~n*n*8 bytes each, a few of them); longer
+# ones take the plain scan, whose memory is linear.
+VECTOR_MAX_POINTS = 720
 SMOOTHING = 3  # rolling-median width (points)
 SUSTAINED = 0.8  # share of the points after the split above the band
 RECENT = 3  # the last points, all above the band: the symptom is current
@@ -200,7 +203,9 @@ def _split(smooth: object) -> int | None:
     ks = np.arange(MIN_BEFORE, n - MIN_AFTER + 1)
     if len(ks) == 0:
         return None
-    if not np.isfinite(x).all():
+    # The matrices below are n x n: beyond a few hundred points (a window's worth at the usual
+    # step) they cost more memory than the scan's time is worth, and a bundle sets n.
+    if n > VECTOR_MAX_POINTS or not np.isfinite(x).all():
         return _scan(x, ks)
     before = np.arange(n) < ks[:, None]  # row i: the points before ks[i]
     high = np.inf
