@@ -59,7 +59,11 @@ def test_json_stats_with_a_name_that_is_not_a_string() -> None:
     assert stats.server == {"control_plane.connected_state": 1.0} and stats.clusters == {}
 
 
-@pytest.mark.parametrize("body", ["[]", '{"stats": {}}', '{"stats": [', '{"stat": []}', '"stats"'])
+@pytest.mark.parametrize("body", ["[]", '{"stats": {}}', '{"stats": [', '{"stat": []}', '"stats"',
+                                  # Nested past the decoder's depth: its RecursionError is the
+                                  # general reader's ValueError, not a lost proxy.
+                                  pytest.param('{"stats": [{"histograms": ' + "[" * 5000 + "]" * 5000 + "}]}",
+                                               id="nested-5000-deep")])
 def test_json_stats_of_the_wrong_shape_are_a_value_error(body: str) -> None:
     with pytest.raises(ValueError, match="stats"):
         parse_json_stats(body)

@@ -93,7 +93,9 @@ class _StatsBody(msgspec.Struct):
 # Typed: the entries become two-field structs instead of dicts, and the histograms entry (its
 # buckets, per cluster) is skipped by the decoder instead of built into Python objects.
 _STATS_DECODER = msgspec.json.Decoder(_StatsBody)
-_FAST_FAILS = (msgspec.DecodeError, UnicodeError, OverflowError)  # ValidationError is a DecodeError
+# ValidationError is a DecodeError; a hostile nesting depth is a RecursionError. Each falls back
+# to the general reader, which says what is wrong with the body.
+_FAST_FAILS = (msgspec.DecodeError, UnicodeError, OverflowError, RecursionError)
 
 
 def parse_json_stats(text: str, known_clusters: Iterable[str] = ()) -> EnvoyStats:
