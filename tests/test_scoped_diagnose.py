@@ -381,3 +381,18 @@ def test_a_sidecar_problem_among_many_pods_is_found_from_the_namespaces_pods(
         # answers, not from a Deployment) and its proxies were asked.
         scope = scope_from_dict(collect(config, question=scoped_question(str(kiln), None)).scope)
         assert scope is not None and {w.ref for w in mesh_wide.workloads_of(slag)} <= scope.workloads
+
+
+def test_a_grpc_service_never_counts_as_calm() -> None:
+    """gRPC failures (Envoy's UO/UH/URX refusals, the server's grpc-status) arrive as HTTP 200,
+    which the graph phase's ``failing`` query cannot name: a gRPC service's outer callers are
+    read whole, as an HTTP service's are only when a call into it failed."""
+    from meshobs.model import Edge, ServiceRef, WorkloadRef
+    from meshobs.model.traffic import NOT_FAILED, ResponseStat
+    from meshobs.neighbourhood import _calm
+
+    ok = (ResponseStat(code=NOT_FAILED, flags="-", rate=12.0),)
+    caller, ledger = WorkloadRef("tollbooth", "gate-v1"), ServiceRef("tollbooth", "ledger")
+    assert _calm([Edge(caller, ledger, protocol="http", responses=ok)])
+    assert not _calm([Edge(caller, ledger, protocol="grpc", responses=ok)])
+    assert not _calm([Edge(caller, ledger, protocol="http")])  # outcome unknown
