@@ -99,15 +99,21 @@ class Preload:
             event.wait(timeout)
 
     def _run(self) -> None:
-        if _lazy_kubernetes_needed(self._kinds, self._sources):
-            _lazy_kubernetes()
-        for kind in self._kinds:
-            for name in (*COMMON, *modules_for(kind, self._sources)):
-                try:
-                    importlib.import_module(name)
-                except Exception:  # said by the collector's own import, where it is used
-                    continue
-            self._ready[kind].set()
+        try:
+            if _lazy_kubernetes_needed(self._kinds, self._sources):
+                _lazy_kubernetes()
+            for kind in self._kinds:
+                for name in (*COMMON, *modules_for(kind, self._sources)):
+                    try:
+                        importlib.import_module(name)
+                    except Exception:  # said by the collector's own import, where it is used
+                        continue
+                self._ready[kind].set()
+        finally:
+            # Whatever stopped this thread early, no collector may wait for it: each then
+            # imports (and says what is wrong) on its own.
+            for event in self._ready.values():
+                event.set()
         if self._after is not None:
             self._after()
 

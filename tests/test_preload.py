@@ -108,6 +108,20 @@ def test_a_module_that_fails_to_import_releases_its_kind(monkeypatch: pytest.Mon
     assert loader._ready["xray"].is_set()
 
 
+def test_a_preloader_stopped_early_releases_every_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error outside the per-module guard (here: in working out the modules) ends the thread;
+    no collector may then wait on it until the run's deadline."""
+    def broken(kind: str, sources: object) -> tuple[str, ...]:
+        raise RuntimeError("modules_for broke")
+
+    monkeypatch.setattr(preload, "modules_for", broken)
+    monkeypatch.setattr(preload, "_lazy_kubernetes_needed", lambda kinds, sources: False)
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)  # the thread's own error
+    loader = Preload(["prometheus", "envoy"], {}).start()
+    loader._thread.join(10)
+    assert all(e.is_set() for e in loader._ready.values())
+
+
 def test_port_forwarding_and_the_scrape_reader_are_imported_only_when_configured() -> None:
     static = {"envoy": {"targets": [{"url": "http://127.0.0.1:1"}]}}
     assert "meshobs.collectors.envoy.portforward" not in modules_for("envoy", static)
