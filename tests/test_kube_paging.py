@@ -5,6 +5,7 @@ token relisted once and, expired again, that list's clear error rather than a tr
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,7 +83,8 @@ def test_an_expired_token_is_410_gone_and_a_garbled_one_400() -> None:
     pager.compact()  # etcd compacted the revision the token was issued at
     status, _ctype, body = route("/api/v1/pods", {"limit": ["2"], "continue": [token]})
     assert status == 410 and json.loads(body)["reason"] == "Expired" and json.loads(body)["code"] == 410
-    for garbled in ("not-a-token", token[:-4], "eyJ2IjoxfQ"):
+    nested = base64.urlsafe_b64encode(b"[" * 100_000 + b"]" * 100_000).decode()  # past json's depth
+    for garbled in ("not-a-token", token[:-4], "eyJ2IjoxfQ", nested):
         status, _ctype, body = route("/api/v1/pods", {"limit": ["2"], "continue": [garbled]})
         assert status == 400 and json.loads(body)["reason"] == "BadRequest", garbled
     # A token of one list does not continue another.

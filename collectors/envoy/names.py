@@ -84,11 +84,11 @@ def register_cluster_name_parser(parser: ClusterNameParser, *, first: bool = Fal
     """Add a parser for another mesh's cluster names (``first`` puts it before Istio's)."""
     if parser in _PARSERS:
         return
-    _READ.clear()
     if first:
         _PARSERS.insert(0, parser)
     else:
         _PARSERS.append(parser)
+    _READ.clear()  # after the change: a reading made in between by the old parsers goes too
 
 
 def parse_cluster_name(name: str) -> ClusterName:

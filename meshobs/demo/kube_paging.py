@@ -40,7 +40,7 @@ def _encode(doc: dict[str, Any]) -> str:
 def _decode(token: str) -> dict[str, Any]:
     try:
         doc = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError, RecursionError) as exc:  # RecursionError: nested past json's depth
         raise ValueError("not base64 JSON") from exc
     if (not isinstance(doc, dict) or doc.get("v") != TOKEN_VERSION or not isinstance(doc.get("rv"), int)
             or not isinstance(doc.get("start"), int) or doc["start"] < 0 or not isinstance(doc.get("path"), str)):
