@@ -430,3 +430,20 @@ def test_mesh_wide_quantiles_share_the_server_and_get_a_timeout_each(concurrency
                                      scope=scope, phase="scoped"))
         narrowed = _limits(srv)
     assert narrowed and set(narrowed.values()) == {"1000ms"}  # narrowed: nothing heavy
+
+
+@pytest.mark.parametrize("code", ["0", "200", "201", "204", "302", "400", "401", "403", "404", "429",
+                                  "499", "500", "502", "503", "504", "599"])
+def test_the_failing_query_selects_what_the_ranking_walk_counts_as_failed(code: str) -> None:
+    """``promql.FAILED_CODES`` is ``callgraph.failed`` said in PromQL: a code the walk follows
+    and the query does not select would leave a failing service's outer callers half-read."""
+    import re
+
+    from meshobs.callgraph import failed
+    from meshobs.collectors.promql import FAILED_CODES
+    from meshobs.model.traffic import ResponseStat
+
+    pattern = re.fullmatch(r'response_code=~"(.*)"', FAILED_CODES)
+    assert pattern is not None
+    # PromQL anchors a regex matcher at both ends.
+    assert bool(re.fullmatch(pattern.group(1), code)) == failed(ResponseStat(code=code, flags="-", rate=1.0))
