@@ -1,7 +1,7 @@
 """Whether a workload is a gateway is judged once (``meshobs.model.gateway``) from three inputs:
 its pod labels, its proxies' Envoy node ids and an Istio Gateway's selector picking it. The
 checklist's scope (``scope.gateway_role``: an ingress gateway's callers are not judged), the
-port and policy analyzers (``dataplane.is_gateway``) and the xDS delivery check (EnvoyFilter's
+port and policy analyzers (``dataplane.is_gateway_of``) and the xDS delivery check (EnvoyFilter's
 GATEWAY context for a NACK's culprits) must agree on every one of them.
 
 An analyzer judges configuration only (manifests alone give it the same verdict), so it reads
@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from meshobs.checks.dataplane import is_gateway
+from meshobs.checks.dataplane import is_gateway_of
 from meshobs.checks.delivery import _gateway, proxy_views
 from meshobs.checks.scope import gateway_role
 from meshobs.collect import build_snapshot
@@ -105,8 +105,8 @@ def test_the_scope_and_the_analyzers_agree(variant: str) -> None:
     snap = _variant(*VARIANTS[variant])
     [workload] = snap.workloads_of(GATEWAY)
     assert gateway_role(snap, GATEWAY) == INGRESS
-    assert is_gateway(snap, workload.labels, workload.ref)  # a check, reading proxies
-    assert is_gateway(snap, workload.labels) is (variant != "node id only")  # an analyzer: configuration
+    assert is_gateway_of(snap, workload.labels, workload.ref)  # a check, reading proxies
+    assert is_gateway_of(snap, workload.labels) is (variant != "node id only")  # an analyzer: configuration
     # EnvoyFilter's GATEWAY context, for the proxies a NACK is traced on.
     views = list(proxy_views(snap, GATEWAY))
     assert views and all(_gateway(snap, v, dict(v.workload.labels)) for v in views)
@@ -128,5 +128,5 @@ def test_an_ordinary_service_stays_one() -> None:
     snap = _base()
     lift = ServiceRef("summit", "lift-control")
     [workload] = snap.workloads_of(lift)
-    assert gateway_role(snap, lift) is None and not is_gateway(snap, workload.labels, workload.ref)
+    assert gateway_role(snap, lift) is None and not is_gateway_of(snap, workload.labels, workload.ref)
     assert not any(_gateway(snap, v, dict(v.workload.labels)) for v in proxy_views(snap, lift))

@@ -34,7 +34,7 @@ from meshobs.model import ConfigResource, Mesh, MeshSnapshot
 
 from .analyzers_ports import declared_protocol, is_http
 from .base import Finding, Settings, analyzer, finding
-from .dataplane import NAMESPACE, NONE, is_gateway, selected, services_of
+from .dataplane import NAMESPACE, NONE, is_gateway_of, selected, services_of
 from .inventory import declared_service, service_of_host, vouches_for_services
 from .meshconfig import root_namespace
 from .policy_scope import REQUEST_AUTHENTICATION as REQUEST_AUTHN
@@ -116,7 +116,7 @@ def request_authentication(snapshot: MeshSnapshot, settings: Settings) -> Iterab
                           hint="use the identity provider's HTTPS JWKS URL (its OpenID configuration lists it as "
                                "jwks_uri), or inline the keys with jwks")
         for m in target or []:
-            if m.mode == NONE or is_gateway(snapshot, m.labels):
+            if m.mode == NONE or is_gateway_of(snapshot, m.labels):
                 continue  # no proxy; or a gateway, whose protocols its Gateway servers set
             for sref in m.services:
                 svc = snapshot.service(sref)

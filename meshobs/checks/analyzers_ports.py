@@ -20,7 +20,7 @@ from meshobs.catalogue import Category
 from meshobs.model import Mesh, MeshSnapshot, Service, ServicePort, WorkloadRef
 
 from .base import Finding, Settings, analyzer, finding
-from .dataplane import NAMESPACE, SIDECAR, SYSTEM_NAMESPACES, is_gateway, members
+from .dataplane import NAMESPACE, SIDECAR, SYSTEM_NAMESPACES, is_gateway_of, members
 
 # What Istio's protocol selection recognises (names are compared in lower case).
 PROTOCOLS = frozenset({"http", "http2", "https", "grpc", "grpc-web", "tcp", "tls", "udp", "mongo", "mysql",
@@ -80,7 +80,7 @@ def _sidecar_services(snapshot: MeshSnapshot) -> list[Service]:
     for ns in {s.namespace for s in snapshot.services}:
         for m in members(snapshot, ns) or []:
             if m.workload is not None:
-                modes[m.workload] = None if is_gateway(snapshot, m.labels) else m.mode
+                modes[m.workload] = None if is_gateway_of(snapshot, m.labels) else m.mode
     return [s for s in snapshot.services if s.origin and s.external_name is None
             and any(modes.get(w) == SIDECAR for w in s.workloads)]
 

@@ -39,7 +39,7 @@ from meshobs.model import ConfigResource, Edge, Mesh, MeshSnapshot, ResponseStat
 
 from .base import CouldNotCheck, Finding, Settings, check, finding, memo
 from .config import workload_labels
-from .dataplane import is_gateway
+from .dataplane import is_gateway_of
 from .jwt_denials import JwtVerdict, describe, jwt_rules, rejecting_authentication
 from .policy_scope import FILTERS, REQUEST_AUTHENTICATION, action_of, filter_counters, policies_for
 from .traffic import _pct, _r, require_requests
@@ -221,7 +221,7 @@ def refuser(snapshot: MeshSnapshot, e: Edge) -> WorkloadRef | None:
     if e.destination_workload is not None:
         return e.destination_workload
     w = snapshot.workload(e.source)
-    return e.source if w is not None and is_gateway(snapshot, workload_labels(w), w.ref) else None
+    return e.source if w is not None and is_gateway_of(snapshot, workload_labels(w), w.ref) else None
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,7 @@ def gateway_kind_of(snapshot: MeshSnapshot, labels: Mapping[str, Any], workload:
     return gateway_kind(labels, nodes, selected=any(selects(sel, labels) for sel in selectors))
 
 
-def is_gateway(snapshot: MeshSnapshot, labels: Mapping[str, Any], workload: WorkloadRef | None = None) -> bool:
+def is_gateway_of(snapshot: MeshSnapshot, labels: Mapping[str, Any], workload: WorkloadRef | None = None) -> bool:
     """Is this a gateway (:func:`gateway_kind_of` is not None; an analyzer gives no
     ``workload``)? A gateway's protocols come from its Gateway servers, not its Service's port
     names."""
