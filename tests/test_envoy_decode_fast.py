@@ -128,4 +128,4 @@ def test_a_cluster_name_parser_registered_later_is_used_for_names_read_before() 
         assert parse_cluster_name(name) == names.ClusterName("outbound", "ledger.vault", 9080)
     finally:
         names._PARSERS.remove(kuma)
-        names._READ.clear()
+        parse_cluster_name.cache_clear()
