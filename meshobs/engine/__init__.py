@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from meshobs import cutoff
 from meshobs.callgraph import MAX_DEPTH, callees_of, callers_of, downstream, nearest
 from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE
 from meshobs.checks import registry
@@ -213,9 +214,13 @@ class _Cache:
 def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppression],
               with_sources: bool) -> Report:
     snapshot = cache.snapshot
+    # A service reached after the run's deadline (meshobs.cutoff: --all, cut short) is not
+    # walked below: the checks of what it calls would not run either, and its report is its
+    # checklist ("could not check") with what the analyzers, judged before, found about it.
+    walk = cutoff.reason is None
     results, own = cache.get(service)
     depth = downstream(service, lambda s: callees_of(snapshot, s), MAX_DEPTH,
-                       follow=lambda x, c: any(cache.hop(x, c, k) for k in CALL_GRAPH_KINDS))
+                       follow=lambda x, c: any(cache.hop(x, c, k) for k in CALL_GRAPH_KINDS)) if walk else {service: 0}
     by_service: dict[ServiceRef, list[Finding]] = {}
     hidden_all: list[tuple[Finding, Suppression]] = []
     for svc in depth:
@@ -230,7 +235,7 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
     # whatever the traffic says today: its nearest holder joins the walk.
     walked = set(depth)
     beyond: dict[ServiceRef, list[Finding]] = {}
-    for deadline in cache.deadlines():
+    for deadline in cache.deadlines() if walk else ():
         near = deadline.callers.get(service)
         if near is not None and near[1] not in walked:
             depth[near[1]] = near[0]

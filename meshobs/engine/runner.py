@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from meshobs import cutoff
 from meshobs.catalogue import Severity
 from meshobs.checks.base import Analyzer, AnyCheck, Check, CouldNotCheck, Finding, Settings, finding
 from meshobs.checks.scope import not_applicable_in, role_and_mesh
@@ -66,7 +67,10 @@ def verdict(c: AnyCheck, found: str) -> CheckResult:
 
 def _run(c: AnyCheck, run: Callable[[], Iterable[Finding]], service: ServiceRef | None
          ) -> tuple[CheckResult, list[Finding]]:
-    """Call one check and consume its findings; a run-time skip keeps what was found before it."""
+    """Call one check and consume its findings; a run-time skip keeps what was found before it.
+    Past the run's deadline (:mod:`meshobs.cutoff`) the check is not called: "could not check"."""
+    if cutoff.reason is not None:
+        return cutoff.not_run(c), []
     found: list[Finding] = []
     try:
         with timed("check", c.id):
