@@ -238,3 +238,38 @@ async def test_status_line_counts_unknown_apart_from_healthy(demo) -> None:  # t
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(app, pilot)
         assert "5 services · 4 failing · 1 healthy · 0 unknown" in status_text(app)
+
+
+@pytest.mark.parametrize("screen", [SourcesScreen, ProxiesScreen, FindingsScreen])
+async def test_a_refresh_before_a_screen_is_built_is_shown_once_it_is(demo, screen) -> None:  # type: ignore[no-untyped-def]
+    """The status tick (every second) or a new load arriving between a screen's push and its
+    compose (on a loaded machine: ``NoMatches '#sources-text'``) is not the screen's to draw
+    yet: it shows them once it is built."""
+    app = app_for(demo)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        app.push_screen(screen())  # on the stack, its widgets not composed yet
+        assert isinstance(app.screen, screen) and not app.screen.is_mounted
+        app.update_status()
+        app._show(app.analysis)
+        await settle(app, pilot)
+        assert isinstance(app.screen, screen) and app.screen.is_mounted
+        assert "demo:ecommerce" in status_text(app)
+        if screen is SourcesScreen:
+            assert "prometheus" in str(app.screen.query_one("#sources-text").render())
+
+
+async def test_views_opened_and_closed_in_one_burst_land_on_the_last(demo) -> None:  # type: ignore[no-untyped-def]
+    """Each ``:`` view closes the one before, often before that one was built: a screen popped
+    before it mounts shows nothing (it used to query its own widgets as they were removed)."""
+    app = app_for(demo)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        burst(app, ":sources\r:proxies\r:findings\r:sources\r:proxies\r")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ProxiesScreen) and len(app.screen_stack) == 3  # default, overview, proxies
+        assert app.screen.query_one("#proxy-list", SyncTable).row_count == 10
+        burst(app, ":proxies\r:sources\r")
+        await settle(app, pilot)
+        assert isinstance(app.screen, SourcesScreen)
+        assert "prometheus" in str(app.screen.query_one("#sources-text").render())

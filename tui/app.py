@@ -251,7 +251,9 @@ class MeshobsApp(App[None]):
         self.analysis = new
         self.full_gc.hold()
         for screen in self.screen_stack:
-            if isinstance(screen, MeshScreen):
+            # A screen pushed but not built yet (its widgets compose on its own turn) shows the
+            # load when it mounts (MeshScreen.on_mount reads self.analysis, set above).
+            if isinstance(screen, MeshScreen) and screen.is_mounted:
                 screen.show_analysis(new)
         self._when_table_settled(self.full_gc.settled)
         self.retired_after_diagnosis.extend(retired)  # after the screens: they held it too
@@ -310,8 +312,10 @@ class MeshobsApp(App[None]):
 
     def refresh_bars(self, screen: object) -> None:
         """Status line and source bar of one screen (also when it is first shown)."""
-        if not isinstance(screen, MeshScreen) or not screen.is_attached:
-            return  # a screen closed before its first refresh came round
+        if not isinstance(screen, MeshScreen) or not screen.is_attached or not screen.is_mounted:
+            # Closed before its first refresh came round, or pushed and not built yet (the
+            # status tick can come between the two on a loaded machine): its on_mount draws them.
+            return
         screen.set_class(self.stale_since is not None, "-stale")
         summary, stale, now = self.status_summary(screen), self.stale_label(), self.clock()
         for line in screen.query(StatusLine):

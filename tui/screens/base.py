@@ -44,6 +44,10 @@ class MeshScreen(Screen[None]):
         yield from ()
 
     def on_mount(self) -> None:
+        if self not in self.app.screen_stack:
+            # Popped before it was built (a burst of keys: ":sources⏎:proxies⏎" closes it again at
+            # once); its widgets are being removed, so there is nothing to show a load in.
+            return
         analysis = self.analysis_now()
         if analysis is not None:
             self.show_analysis(analysis)
