@@ -164,3 +164,21 @@ def test_circuit_breaker_evidence() -> None:
     assert cb.evidence["overflows"] == 34  # 17 on each of cart's two proxies
     assert cb.evidence["uo_rps"] == 1.0
     assert list(cb.evidence["caller_proxies"]) == ["cart-v1-0.default", "cart-v1-1.default"]
+
+
+def test_worst_p99_is_one_reading_for_the_check_and_the_walk() -> None:
+    """The latency check and the ranking walk's hop evidence read a set of edges' p99 the same
+    way (one function): the worst over the edges that carried requests, never a sum."""
+    from meshobs.checks.traffic import worst_p99
+    from meshobs.engine import evidence
+    from meshobs.model import WorkloadRef
+
+    def e(rate: float, p99: float | None) -> Edge:
+        return Edge(WorkloadRef("pier", "ferry-desk-v1"), ServiceRef("pier", "tide-gate"), request_rate=rate,
+                    latency=Latency(p99=p99) if p99 is not None else None)
+
+    edges = [e(3.0, 120.0), e(0.0, 900.0), e(2.0, None), e(1.0, 340.0), e(5.0, 80.0)]
+    worst = worst_p99(edges)
+    assert worst is not None and worst[0] == 340.0 and worst[1] is edges[3]
+    assert worst_p99([e(0.0, 900.0), e(2.0, None)]) is None
+    assert not hasattr(evidence, "_p99")  # the walk's own copy is gone

@@ -290,8 +290,9 @@ def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
                       source=str(service), destination=str(dest), error_rps=_r(errors), top=top)
 
 
-def _p99(edges: list[Edge]) -> tuple[float, Edge] | None:
-    """The worst p99 over the edges that carried traffic (quantiles cannot be summed)."""
+def worst_p99(edges: Iterable[Edge]) -> tuple[float, Edge] | None:
+    """The worst p99 over the edges that carried traffic, and its edge (quantiles cannot be
+    summed): the latency check's reading, and the ranking walk's of a hop."""
     best: tuple[float, Edge] | None = None
     for e in edges:
         if e.latency is None or e.latency.p99 is None or e.request_rate <= 0:
@@ -303,7 +304,7 @@ def _p99(edges: list[Edge]) -> tuple[float, Edge] | None:
 
 def inbound_p99(snapshot: MeshSnapshot, service: ServiceRef) -> tuple[float, Edge] | None:
     """The service's p99 as the latency check judges it: its worst inbound edge's (ms)."""
-    return _p99([e for e in snapshot.edges_into(service) if e.destination_workload is not None])
+    return worst_p99(e for e in snapshot.edges_into(service) if e.destination_workload is not None)
 
 
 def _ms(value: float) -> str:

@@ -24,7 +24,7 @@ from meshobs.callgraph import failed
 from meshobs.checks.base import Finding
 from meshobs.checks.intended import as_callers_see
 from meshobs.checks.retries import TIMEOUT_FLAGS
-from meshobs.checks.traffic import inbound_p99, outbound_edges
+from meshobs.checks.traffic import inbound_p99, outbound_edges, worst_p99
 from meshobs.model import Edge, MeshSnapshot, ResponseStat, ServiceRef
 from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
@@ -47,12 +47,6 @@ def _hop_edges(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) -
             by_callee.setdefault(e.destination, []).append(e)
         by_caller[caller] = by_callee
     return as_callers_see(snapshot, by_callee.get(callee, ()))
-
-
-def _p99(edges: Iterable[Edge]) -> float | None:
-    values = [e.latency.p99 for e in edges if e.latency is not None and e.latency.p99 is not None
-              and e.request_rate > 0]
-    return max(values) if values else None
 
 
 def _failed(responses: Iterable[ResponseStat]) -> float:
@@ -80,11 +74,11 @@ def _judge(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef, kind:
         return None if seen > 0 or own > 0 else False
     if any(_TIMED_OUT & set(r.flag_list) for e in edges for r in (*e.responses, *e.destination_responses)):
         return True
-    hop = _p99(edges)
+    hop = worst_p99(edges)
     caller_p99 = _inbound_p99(snapshot, caller)
     if hop is None or caller_p99 is None or caller_p99 <= 0:
         return None
-    return hop >= LATENCY_SHARE * caller_p99
+    return hop[0] >= LATENCY_SHARE * caller_p99
 
 
 def _inbound_p99(snapshot: MeshSnapshot, service: ServiceRef) -> float | None:
