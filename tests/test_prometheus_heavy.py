@@ -8,6 +8,7 @@ import json
 import time
 
 from meshobs.assemble import assemble
+from meshobs.collect import GRACE_S
 from meshobs.collectors import prometheus as prom
 from meshobs.collectors.base import FetchContext
 from meshobs.collectors.prometheus.heavy import BUCKETS, census
@@ -70,17 +71,22 @@ def test_split_heavy_queries_answer_what_the_whole_ones_do() -> None:
 def test_a_server_too_slow_for_the_quantiles_is_given_up_on_within_the_deadline() -> None:
     # Every quantile shard takes 1 s: after the first wave the pace says the rest needs far more
     # than the 3 s the run has left, so nothing more is sent.
+    deadline_s = 4.0
     with analytic_server(slow={"histogram_quantile": 1.0}) as srv:
         collector, config = _collector(srv.url, timeout="5s")
         collector.shard_series = BUCKETS  # one edge's bucket series per shard: many shards
         start = time.monotonic()
         (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config,  # type: ignore[arg-type]
-                                              deadline=time.monotonic() + 4.0))
+                                              deadline=start + deadline_s))
         took = time.monotonic() - start
         quantiles_sent = sum(1 for r in srv.requests if "histogram_quantile" in r[1])
     found = raw.meta["heavy"]
     assert found["shards"] >= 5
-    assert took < 4.0
+    # Within the deadline, as the orchestrator holds a collector to it (its grace for the
+    # "timed out" payloads to be handed in): ~2 s idle, the shards in flight when it gave up
+    # answering; on a loaded machine those are cut at the deadline itself (their timeout is the
+    # time left), and a bound at the deadline exactly failed by the bookkeeping after it.
+    assert took < deadline_s + GRACE_S, took
     assert quantiles_sent < 3 * found["shards"]  # gave up early: the rest never sent
     for name in LATENCY_QUERIES:
         payload = raw.get(f"query:{name}")
