@@ -69,7 +69,8 @@ def neighbourhood(snapshot: MeshSnapshot, target: ServiceRef) -> Scope:
         if service == target or not _calm(into):
             whole |= callers
     return Scope(target=target, services=frozenset(services), workloads=frozenset(workloads),
-                 pod_selectors=pod_selectors(snapshot, services, workloads), asked_in_full=frozenset(whole))
+                 pod_selectors=pod_selectors(snapshot, services, workloads, whole={target.namespace}),
+                 asked_in_full=frozenset(whole))
 
 
 def _calm(into: list[Edge]) -> bool:
@@ -101,16 +102,21 @@ def _union(selectors: list[dict[str, str]]) -> str | None:
     return f"{key} in ({','.join(values)})"
 
 
-def pod_selectors(snapshot: MeshSnapshot, services: set[ServiceRef],
-                  workloads: set[WorkloadRef]) -> tuple[tuple[str, str | None], ...]:
+def pod_selectors(snapshot: MeshSnapshot, services: set[ServiceRef], workloads: set[WorkloadRef],
+                  whole: set[str] | frozenset[str] = frozenset()) -> tuple[tuple[str, str | None], ...]:
     """Per namespace of the neighbourhood, a labelSelector for the pods its checks read: the
     pods each Service selects, and each workload's pods (its pod template's labels, known from
     its Deployment). None (the whole namespace) where one of them has no selector or template
     (a StatefulSet's workload known from traffic only, a Service without a selector), where
-    they share no label key, or where the namespace is on the ambient data plane (its checks
-    read every pod of it). Pods beside the neighbourhood in a narrowed namespace are not
-    listed: no check of the neighbourhood's services reads them (tests/test_scoped_diagnose)."""
-    wanted: dict[str, list[dict[str, str]] | None] = {}
+    they share no label key, where the namespace is on the ambient data plane (its checks
+    read every pod of it), or for the namespaces in ``whole``: the target's, where a
+    namespace-wide comparison can find something about the target's own pods
+    (config.proxy_image: its sidecars still run the image its neighbours were restarted from;
+    tests/test_neighbourhood_pods.py). Elsewhere, pods beside the neighbourhood in a narrowed
+    namespace are not listed: such a comparison files its finding under the services whose
+    pods are behind, and a downstream service's finding of that kind explains no symptom of
+    the target (tests/test_scoped_diagnose)."""
+    wanted: dict[str, list[dict[str, str]] | None] = {ns: None for ns in whole}
 
     def need(namespace: str, selector: dict[str, str] | None) -> None:
         if namespace in wanted and wanted[namespace] is None:

@@ -341,7 +341,7 @@ def test_a_sidecar_problem_among_many_pods_is_found_from_the_namespaces_pods(
         tmp_path: Path, require_prometheus: None) -> None:
     """The graph phase lists no pods; the scoped phase lists the pods of the neighbourhood's
     namespaces only, narrowed by a label selector where the Services and Deployments say how
-    (whole where a workload is known from traffic only), and the pod-level findings (a
+    (whole where a workload is known from traffic only, and the target's own), and the pod-level findings (a
     restarting, unready sidecar) and every other verdict equal a mesh-wide run's, for the
     service, its StatefulSet callee and a service beside."""
     scenario = _foundry()
@@ -364,15 +364,19 @@ def test_a_sidecar_problem_among_many_pods_is_found_from_the_namespaces_pods(
             assert {p.split("/")[4] for p in pods_asked} == scope.namespaces | {"istio-system"}
             scoped = build_snapshot(bundle, origin="live")
             assert {p.namespace for p in scoped.pods} <= scope.namespaces | {"istio-system"}
-            if target == kiln:
-                # Its crowded namespace narrowed to the neighbourhood's pods, the root namespace
-                # (istiod's pods) listed whole.
+            if target == slag:
+                # Its caller's crowded namespace narrowed to the neighbourhood's pods; its own
+                # namespace and the root namespace (istiod's pods) listed whole.
                 assert "labelSelector=" in asked["/api/v1/namespaces/foundry/pods"]
+                assert "labelSelector=" not in asked["/api/v1/namespaces/slagyard/pods"]
                 assert "labelSelector=" not in asked["/api/v1/namespaces/istio-system/pods"]
                 foundry = {p.name for p in scoped.pods if p.namespace == "foundry"}
                 assert foundry < {p.name for p in mesh_wide.pods if p.namespace == "foundry"}
-                assert foundry == {p.name for w in ("kiln-control-v2", "temper-gauge-v1")
-                                   for p in mesh_wide.pods_of(WorkloadRef("foundry", w))}
+                assert foundry == {p.name for p in mesh_wide.pods_of(WorkloadRef("foundry", "kiln-control-v2"))}
+            if target == kiln:
+                # The target's own namespace is listed whole: a namespace-wide comparison (its
+                # sidecars' image against its neighbours') can find something about its pods.
+                assert "labelSelector=" not in asked["/api/v1/namespaces/foundry/pods"]
             assert _verdict(diagnose(scoped, target)) == _verdict(diagnose(mesh_wide, target)), target
             assert diagnose(scoped, target).status == diagnose(mesh_wide, target).status, target
             replayed = build_snapshot(read_bundle(write_bundle(bundle, tmp_path / f"{target.name}.tar.gz")))
