@@ -61,8 +61,8 @@ def source_options(fn: F) -> F:
                            "answered by then are reported 'could not check'. Near the deadline no "
                            "further check runs: those not run say 'could not check' and what was judged "
                            "is printed; a run still printing half a second past the deadline stops, with "
-                           "exit code 3 and a line on stderr. A replay (--from) is not bounded (default: timeout in the config, "
-                           f"else {DEFAULT_RUN_TIMEOUT_S:g}s).")(fn)
+                           "exit code 3 and a line on stderr. A replay (--from) is not bounded "
+                           f"(default: timeout in the config, else {DEFAULT_RUN_TIMEOUT_S:g}s).")(fn)
     fn = click.option("--config", "config_path", metavar="FILE", envvar=None,
                       help="meshobs.yaml to use (default: $MESHOBS_CONFIG, then the user config dir).")(fn)
     fn = click.option("--from", "from_path", metavar="PATH",
