@@ -46,6 +46,11 @@ def resume() -> None:
     _LINES.clear()
 
 
+def cut() -> bool:
+    """Did the deadline leave a check unrun (not only pass: a drift or snapshot runs none)?"""
+    return bool(_LINES)
+
+
 def not_run(c: AnyCheck) -> CheckResult:
     """The checklist line of a check that the deadline left unrun."""
     from meshobs.engine.report import SKIPPED, CheckResult

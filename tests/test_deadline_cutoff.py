@@ -121,3 +121,14 @@ def test_a_run_not_cut_is_unchanged(snapshot: MeshSnapshot) -> None:
     cutoff.stop(WHY)
     cutoff.resume()
     assert diagnose_all(snapshot) == report
+
+
+def test_the_deadline_passing_is_said_only_when_a_check_was_left_unrun(snapshot: MeshSnapshot) -> None:
+    # A drift or a snapshot runs no check: the CLI's line on stderr ("the checks not run by
+    # then say 'could not check'") is for a run that did leave one.
+    cutoff.stop(WHY)
+    assert not cutoff.cut()
+    report = diagnose(snapshot, CART)
+    assert cutoff.cut() and any(_is_cut(c) for c in report.checks)
+    cutoff.resume()
+    assert not cutoff.cut() and cutoff.reason is None

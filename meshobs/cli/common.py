@@ -265,7 +265,7 @@ def hold_deadline(deadline: float, timeout_s: float) -> None:
     def disarm() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, before)
-        if cutoff.reason is not None and not stopped["hard"]:
+        if cutoff.cut() and not stopped["hard"]:
             note(f"the run's deadline (--timeout {timeout_s:g}s) was reached while diagnosing: the checks "
                  f"not run by then say 'could not check'; raise --timeout, or narrow the question "
                  f"(diagnose SERVICE)")
