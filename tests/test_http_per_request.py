@@ -97,6 +97,8 @@ def test_the_reaper_keeps_every_deadline_whatever_order_they_come_in() -> None:
         return w
 
     long = watch("long", 60.0)
+    time.sleep(0.2)  # the reaper is now asleep until the long one's deadline (or an earlier one's)
+    start = time.monotonic()
     watch("short", 0.3)
     watch("later", 0.6)
     while len(fired) < 2 and time.monotonic() - start < 10:
