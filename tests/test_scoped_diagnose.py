@@ -279,7 +279,55 @@ def test_a_failing_service_two_hops_down_has_its_callers_read_whole(tmp_path: Pa
         assert any("tide-clock" in c.subject for c in want.timeline.changes)
 
 
-@pytest.mark.parametrize("build", [_observatory, _harbour, _lighthouse])
+def _orchard() -> Scenario:
+    """Neighbourhoods across namespaces, and one name in two of them: the press calls the cellar,
+    the cellar the bottling line and the orchard's weather station (four namespaces, past the
+    point where the configuration is listed cluster-wide); a ``ledger`` in the press and
+    another in the cellar, only the cellar's failing (503 on 4 %)."""
+    m = Mesh("orchard", "Orchard: the cellar's ledger fails; the press has a ledger too",
+             "cellar/ledger answers 503 to 4 % of calls")
+    gw = m.ingress_gateway()
+    press = m.workload("press", "cider-press", "v3", replicas=2)
+    press_ledger = m.workload("press", "ledger", "v1")
+    barrels = m.workload("cellar", "barrel-store", "v2")
+    cellar_ledger = m.workload("cellar", "ledger", "v4")
+    bottling = m.workload("bottling", "capper", "v1")
+    weather = m.workload("grove", "frost-watch", "v2")
+    m.call(gw, press, 18.0, 40.0, 160.0)
+    m.call(press, press_ledger, 18.0, 4.0, 15.0)
+    m.call(press, barrels, 9.0, 25.0, 110.0, ("503", "-", 0.01))
+    m.call(barrels, cellar_ledger, 9.0, 6.0, 30.0, ("503", "-", 0.04))
+    m.call(barrels, bottling, 5.0, 12.0, 50.0)
+    m.call(barrels, weather, 2.0, 8.0, 35.0)
+    m.call(bottling, cellar_ledger, 3.0, 5.0, 25.0, ("503", "-", 0.04))
+    return m.build(Expectation("callee-failing", target="press/cider-press", subjects=("Service cellar/ledger",)))
+
+
+def test_a_name_in_two_namespaces_is_asked_for_its_namespace_before_the_heavy_collection(
+        tmp_path: Path, require_prometheus: None) -> None:
+    """``ledger`` names a Service in two namespaces: a usage error naming both, before any proxy
+    or mesh configuration is asked; each namespaced name resolves to its own service."""
+    with serve_scenario(_orchard(), tmp_path / "demo") as demo:
+        config = load_config(str(demo.config_path))
+        assert config is not None
+        before = {k: len(demo.requests_to(k)) for k in ("envoy", "kubernetes")}
+        with pytest.raises(UsageError, match="several namespaces") as raised:
+            collect(config, question=scoped_question("ledger", None))
+        assert "cellar/ledger" in str(raised.value) and "press/ledger" in str(raised.value)
+        assert len(demo.requests_to("envoy")) == before["envoy"]
+        kube = [r.path_only for r in demo.requests_to("kubernetes")[before["kubernetes"]:]]
+        assert kube and not any("/apis/networking.istio.io" in p or p.endswith("/pods") for p in kube)
+        for namespace in ("press", "cellar"):
+            bundle = collect(config, question=scoped_question("ledger", namespace))
+            scope = scope_from_dict(bundle.scope)
+            assert scope is not None and scope.target == ServiceRef(namespace, "ledger")
+        # The press's neighbourhood spans four namespaces (and the gateway's): its mesh
+        # configuration is listed cluster-wide (kubernetes.SCOPED_NAMESPACES_MAX).
+        scope = scope_from_dict(collect(config, question=scoped_question("cider-press", None)).scope)
+        assert scope is not None and {"press", "cellar", "bottling", "grove"} <= scope.namespaces
+
+
+@pytest.mark.parametrize("build", [_observatory, _harbour, _lighthouse, _orchard])
 def test_every_service_of_our_own_meshes_finds_what_a_mesh_wide_run_finds(
         build: Callable[[], Scenario], tmp_path: Path, require_prometheus: None) -> None:
     scenario = build()
