@@ -69,8 +69,13 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
                    "temporary one).")
 @click.option("--for", "limit", default=None, metavar="DURATION", callback=_duration,
               help="Stop after this long, e.g. 30s or 5m (default: until Ctrl-C or SIGTERM).")
+@click.option("--recording-rules", "rules", type=click.Choice(["none", "edges", "all"]), default="none",
+              show_default=True,
+              help="Recording rules the demo's Prometheus loads and evaluates over its data: edges "
+                   "(meshobs's edge:* rules), all (Istio's workload:* rules too; the shipped "
+                   "config/prometheus-recording-rules.yaml). They add to the start-up time.")
 @handle_errors
-def serve(name: str, workdir: str | None, limit: float | None) -> None:
+def serve(name: str, workdir: str | None, limit: float | None, rules: str) -> None:
     """Serve demo NAME live on loopback (Envoy admin, Jaeger, Kubernetes API, and a real
     Prometheus when one is installed) and write a meshobs.yaml that points at it.
 
@@ -89,7 +94,7 @@ def serve(name: str, workdir: str | None, limit: float | None) -> None:
             live = None
             try:
                 with stop.hold():  # a SIGTERM while starting stops the servers once all are up
-                    live = serve_scenario(name, base)
+                    live = serve_scenario(name, base, recording_rules=rules)
             except KeyboardInterrupt:
                 # Raised as the hold ends, before `with live` could stop them (Prometheus would
                 # be left running, orphaned).
