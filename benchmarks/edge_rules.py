@@ -87,8 +87,8 @@ def ask(url: str, service: str, configs: dict[str, tuple[str, str | None, str]],
             target = out / f"{label}-{run + 1}.json"
             before = _handler_s(url)
             began = time.perf_counter()
-            done = subprocess.run([python, "-m", "meshobs", "diagnose", service, "--config", config,
-                                   "-v", "-o", "json"], env=env, stdout=target.open("wb"), stderr=subprocess.PIPE,
+            done = subprocess.run([python, "-m", "meshobs", "-v", "diagnose", service, "--config", config,
+                                   "-o", "json"], env=env, stdout=target.open("wb"), stderr=subprocess.PIPE,
                                   check=False, cwd=out)  # not here: ./meshobs would shadow PYTHONPATH
             wall = time.perf_counter() - began
             rows[label].append({"wall_s": wall, "prometheus_s": _handler_s(url) - before, "rc": done.returncode})
