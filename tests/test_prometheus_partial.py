@@ -313,8 +313,11 @@ def test_recorded_series_are_read_when_the_server_has_the_rules() -> None:
 
 
 @pytest.mark.parametrize("found", [
+    ("edge:meshobs_rules",),
+    ("edge:meshobs_rules", "workload:istio_requests_total"),
+    ("workload:istio_requests_total",),
+    # The edge series without their group's marker: not looked for, not read.
     ("edge:istio_requests_total", "edge:istio_tcp_sent_bytes_total"),
-    ("edge:istio_requests_total", "workload:istio_requests_total"),
     ()])
 def test_graph_phase_reads_the_edge_rules_when_the_server_has_them(found: tuple[str, ...]) -> None:
     """The graph phase's edge queries read meshobs's edge-level series where the server has
@@ -328,19 +331,20 @@ def test_graph_phase_reads_the_edge_rules_when_the_server_has_them(found: tuple[
         (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config, phase="graph"))  # type: ignore[arg-type]
     queries = {p.key: p.params["query"] for p in raw.payloads if p.key != "rules"}
     assert set(queries) == {f"query:{n}" for n in GRAPH_QUERIES}
-    edge_rules = {f for f in found if f.startswith("edge:")}
-    want_edges = ("edge:" if "edge:istio_requests_total" in found else
+    edge_rules = "edge:meshobs_rules" in found
+    want_edges = ("edge:" if edge_rules else
                   "workload:" if "workload:istio_requests_total" in found else "") + "istio_requests_total"
     assert f"rate({want_edges}[5m])" in queries["query:edges"]
-    want_tcp = ("edge:" if "edge:istio_tcp_sent_bytes_total" in found else "") + "istio_tcp_sent_bytes_total"
+    want_tcp = ("edge:" if edge_rules else "") + "istio_tcp_sent_bytes_total"
     assert f"rate({want_tcp}[5m])" in queries["query:tcp_edges"]
     assert "edge:" not in queries["query:failing"] + queries["query:tcp_failing"]
-    assert set(raw.payloads[0].meta["recorded"]) >= edge_rules
-    # Every name meshobs may read is asked for, at the window's start (a rule younger than the
-    # window would under-count its rate: the raw metrics then).
+    assert ("edge:istio_requests_total" in raw.payloads[0].meta["recorded"]) is edge_rules
+    # Asked at the window's start (a rule younger than the window would under-count its rate: the
+    # raw metrics then), for Istio's families and the edge rules' one marker series only.
     rules = raw.get("rules")
     assert rules is not None and "offset 5m" in rules.params["query"]
     assert all(name in rules.params["query"] for name in recorded_names())
+    assert "edge:istio_requests_total" not in rules.params["query"]
 
 
 @pytest.mark.parametrize("setting", ["off"])

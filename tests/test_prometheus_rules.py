@@ -7,7 +7,14 @@ from pathlib import Path
 import yaml
 
 from meshobs.collectors.prometheus.rules import EDGES_GROUP, ISTIO_GROUP, groups
-from meshobs.collectors.promql import EDGE_FAMILIES, EDGE_PREFIX, GRAPH_QUERIES, RECORDED_FAMILIES, RECORDED_PREFIX
+from meshobs.collectors.promql import (
+    EDGE_FAMILIES,
+    EDGE_MARKER,
+    EDGE_PREFIX,
+    GRAPH_QUERIES,
+    RECORDED_FAMILIES,
+    RECORDED_PREFIX,
+)
 
 SHIPPED = Path(__file__).resolve().parents[1] / "config" / "prometheus-recording-rules.yaml"
 
@@ -25,7 +32,10 @@ def test_shipped_file_is_what_meshobs_reads() -> None:
 def test_every_recorded_name_meshobs_looks_for_has_a_rule() -> None:
     recorded = {r["record"] for g in groups() for r in g["rules"]}
     assert {RECORDED_PREFIX + f for f in RECORDED_FAMILIES} <= recorded
-    assert {EDGE_PREFIX + f for f in EDGE_FAMILIES} <= recorded
+    assert {EDGE_PREFIX + f for f in EDGE_FAMILIES} | {EDGE_MARKER} <= recorded
+    # The marker is in the same group as the series it vouches for.
+    (edges,) = groups((EDGES_GROUP,))
+    assert {EDGE_MARKER, *(EDGE_PREFIX + f for f in EDGE_FAMILIES)} == {r["record"] for r in edges["rules"]}
 
 
 def test_edge_rules_keep_exactly_the_graph_queries_labels() -> None:

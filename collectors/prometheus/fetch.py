@@ -49,6 +49,7 @@ from ..http import bounded_session, describe_error
 from ..promql import (
     CONTROL_PLANE,
     EDGE_FAMILIES,
+    EDGE_MARKER,
     EDGE_PREFIX,
     GRAPH,
     GRAPH_QUERIES,
@@ -315,8 +316,8 @@ class PrometheusCollector:
                     name = str(series.get("metric", {}).get("__name__", ""))
                     if name.startswith(RECORDED_PREFIX):
                         found.add(name.removeprefix(RECORDED_PREFIX))
-                    elif name.startswith(EDGE_PREFIX):
-                        found.add(name)
+                    elif name == EDGE_MARKER:  # the edge rules' group is evaluated: all of them
+                        found.update(EDGE_PREFIX + f for f in EDGE_FAMILIES)
             except (ValueError, KeyError, TypeError, AttributeError):
                 found.clear()
         # A failed detection (an engine without group(), a timeout) means raw metrics: slower,

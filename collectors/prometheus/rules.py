@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..promql import EDGE_FAMILIES, EDGE_PREFIX, GRAPH_QUERIES, RECORDED_PREFIX
+from ..promql import EDGE_FAMILIES, EDGE_MARKER, EDGE_PREFIX, GRAPH_QUERIES, RECORDED_PREFIX
 
 ISTIO_GROUP, EDGES_GROUP = "istio.recording-rules", "meshobs.edges"
 # The labels Istio's sample scrape config adds per pod: what its workload rules sum away.
@@ -48,6 +48,7 @@ def groups(which: tuple[str, ...] = (ISTIO_GROUP, EDGES_GROUP)) -> list[dict[str
             {"record": RECORDED_PREFIX + f, "expr": f"sum without({without}) ({f})"} for f in ISTIO_FAMILIES]})
     if EDGES_GROUP in which:
         out.append({"name": EDGES_GROUP, "interval": EDGES_INTERVAL, "rules": [
-            {"record": EDGE_PREFIX + f, "expr": f"sum by ({', '.join(_edge_labels(f))}) ({f})"}
-            for f in EDGE_FAMILIES]})
+            *({"record": EDGE_PREFIX + f, "expr": f"sum by ({', '.join(_edge_labels(f))}) ({f})"}
+              for f in EDGE_FAMILIES),
+            {"record": EDGE_MARKER, "expr": "vector(1)"}]})
     return out
