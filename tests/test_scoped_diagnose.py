@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from meshobs.bundle import read_bundle, write_bundle
 from meshobs.cli.common import UsageError
@@ -325,6 +326,33 @@ def test_a_name_in_two_namespaces_is_asked_for_its_namespace_before_the_heavy_co
         # configuration is listed cluster-wide (kubernetes.SCOPED_NAMESPACES_MAX).
         scope = scope_from_dict(collect(config, question=scoped_question("cider-press", None)).scope)
         assert scope is not None and {"press", "cellar", "bottling", "grove"} <= scope.namespaces
+
+
+def test_the_edge_rules_draw_the_same_neighbourhood_and_findings(tmp_path: Path, require_prometheus: None) -> None:
+    """``demo serve --recording-rules edges``: the demo's Prometheus holds meshobs's edge rules
+    over its hour of history; a scoped question's graph phase reads them, and every service's
+    neighbourhood (which proxies are read whole included) and diagnosis are those the raw
+    metrics give (the same server read with ``recording_rules: off``)."""
+    with serve_scenario(_lighthouse(), tmp_path / "demo", recording_rules="edges") as demo:
+        config = load_config(str(demo.config_path))
+        assert config is not None
+        text = yaml.safe_load(demo.config_path.read_text(encoding="utf-8"))
+        text["sources"]["prometheus"]["recording_rules"] = "off"
+        (tmp_path / "raw.yaml").write_text(yaml.safe_dump(text), encoding="utf-8")
+        raw_config = load_config(str(tmp_path / "raw.yaml"))
+        assert raw_config is not None
+        mesh_wide = build_snapshot(collect(config), origin="live")
+        services = sorted(s.ref for s in mesh_wide.services if not s.ref.is_unknown)
+        assert len(services) >= 5
+        for service in services:
+            ruled, plain = (collect(c, question=scoped_question(str(service), None)) for c in (config, raw_config))
+            graph = next(s for s in ruled.sources if s.kind == "prometheus").get("query:edges")
+            assert graph is not None and graph.ok and "edge:istio_requests_total" in graph.params["query"]
+            assert ruled.scope == plain.scope, service
+            got, want = (diagnose(build_snapshot(b, origin="live"), service) for b in (ruled, plain))
+            assert [(f.code, f.subject, f.evidence) for f in got.findings] == \
+                [(f.code, f.subject, f.evidence) for f in want.findings], service
+            assert _verdict(got) == _verdict(want) and got.status == want.status, service
 
 
 @pytest.mark.parametrize("build", [_observatory, _harbour, _lighthouse, _orchard])
