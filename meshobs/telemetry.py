@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 _tracer: Any = None
 _lock = threading.Lock()
+# Read once: a --all run asks for every check (135k at 5,000 services).
+_PROVIDER_NAMED = bool(os.environ.get("OTEL_PYTHON_TRACER_PROVIDER"))
 
 
 def _configured_api() -> ModuleType | None:
@@ -32,7 +34,7 @@ def _configured_api() -> ModuleType | None:
     query is sent.
     """
     api = sys.modules.get("opentelemetry.trace")
-    if api is None and os.environ.get("OTEL_PYTHON_TRACER_PROVIDER"):
+    if api is None and _PROVIDER_NAMED:
         from opentelemetry import trace as api
     return api
 
