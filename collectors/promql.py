@@ -196,6 +196,10 @@ GRAPH_QUERIES: dict[str, Query] = {q.name: q for q in (
     Query("tcp_failing", TCP_CLOSED, (*EDGE_KEY_LABELS, "response_flags"), GRAPH,
           selector='response_flags!="-"', positive=True),
 )}
+# The graph phase's queries whose answers ARE the edge set (the other two only mark edges as
+# failing): without one of them the neighbourhood would be drawn from part of the graph.
+GRAPH_EDGE_QUERIES = ("edges", "tcp_edges")
+assert set(GRAPH_EDGE_QUERIES) <= set(GRAPH_QUERIES)
 
 # The latency of a neighbourhood (the scoped phase of ``diagnose SERVICE``): ONE query for the
 # buckets, the three quantiles computed here by histogram_quantile (Prometheus's arithmetic, see

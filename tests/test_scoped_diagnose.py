@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 import yaml
@@ -326,6 +327,68 @@ def test_a_name_in_two_namespaces_is_asked_for_its_namespace_before_the_heavy_co
         # configuration is listed cluster-wide (kubernetes.SCOPED_NAMESPACES_MAX).
         scope = scope_from_dict(collect(config, question=scoped_question("cider-press", None)).scope)
         assert scope is not None and {"press", "cellar", "bottling", "grove"} <= scope.namespaces
+
+
+def _quarry() -> Scenario:
+    """HTTP and TCP edges from one service: the crusher calls the conveyor over HTTP (503 on
+    8 %) and keeps its tallies in a TCP store, so a graph phase whose HTTP edge query failed
+    still has an edge from the crusher, and a neighbourhood drawn from it misses the conveyor."""
+    m = Mesh("quarry", "Quarry: the conveyor fails the crusher's calls", "conveyor answers 503 to 8 % of calls")
+    gw = m.ingress_gateway()
+    crusher = m.workload("pit", "crusher", "v7", replicas=2)
+    conveyor = m.workload("pit", "conveyor", "v2")
+    tally = m.workload("office", "tally-store", "v1")
+    m.call(gw, crusher, 12.0, 30.0, 120.0)
+    m.call(crusher, conveyor, 12.0, 20.0, 90.0, ("503", "-", 0.08))
+    m.call(crusher, tally, 3.0, 2.0, 8.0, protocol="tcp", tcp_bps=(2048.0, 512.0))
+    return m.build(Expectation("callee-failing", target="pit/crusher", subjects=("Service pit/conveyor",)))
+
+
+def test_a_graph_without_its_http_edges_is_not_narrowed(tmp_path: Path, require_prometheus: None,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """The graph phase's ``edges`` query fails while its TCP edges answer: a neighbourhood drawn
+    from what answered would miss every HTTP caller and callee and still look complete. The run
+    collects what a mesh-wide question collects instead, says why on stderr, and its diagnosis
+    is the mesh-wide one."""
+    import requests
+
+    from tests.support.faults import Fault, FaultServer
+
+    failed: list[str] = []
+    with serve_scenario(_quarry(), tmp_path / "demo") as demo:
+        config = load_config(str(demo.config_path))
+        assert config is not None
+        upstream = config.sources["prometheus"]["url"]
+
+        def answer(path: str) -> Fault:
+            query = unquote(path)
+            if "istio_requests_total" in query and "reporter" not in query and "response_code" not in query:
+                failed.append(query)
+                return Fault.ok('{"status":"error","errorType":"unavailable","error":"overloaded"}', status=503)
+            got = requests.get(upstream + path, timeout=10)
+            return Fault.ok(got.content, status=got.status_code)
+
+        mesh_wide = build_snapshot(collect(config), origin="live")
+        target = ServiceRef("pit", "crusher")
+        assert scope_from_dict(collect(config, question=scoped_question(str(target), None)).scope) is not None
+        capsys.readouterr()
+        with FaultServer(answer) as srv:
+            text = yaml.safe_load(demo.config_path.read_text(encoding="utf-8"))
+            text["sources"]["prometheus"]["url"] = srv.url
+            (tmp_path / "faulty.yaml").write_text(yaml.safe_dump(text), encoding="utf-8")
+            faulty = load_config(str(tmp_path / "faulty.yaml"))
+            assert faulty is not None
+            bundle = collect(faulty, question=scoped_question(str(target), None))
+    assert failed, "the edges query was never sent"
+    edges = next(s for s in bundle.sources if s.kind == "prometheus").get("query:edges")
+    tcp = next(s for s in bundle.sources if s.kind == "prometheus").get("query:tcp_edges")
+    assert edges is not None and edges.error and tcp is not None and tcp.ok and tcp.body not in (None, b"", "")
+    assert bundle.scope is None
+    warning = capsys.readouterr().err
+    assert "call graph is incomplete" in warning and "query edges" in warning
+    got, want = (diagnose(s, target) for s in (build_snapshot(bundle, origin="live"), mesh_wide))
+    assert [(f.code, f.subject) for f in got.findings] == [(f.code, f.subject) for f in want.findings]
+    assert any(f.subject == "Service pit/conveyor" for f in got.findings)
 
 
 def test_the_edge_rules_draw_the_same_neighbourhood_and_findings(tmp_path: Path, require_prometheus: None) -> None:
