@@ -228,11 +228,13 @@ def pick_target(n: int) -> tuple[str, int]:
     return target, len(callees[target])
 
 
-def serve(n: int, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    """``meshobs demo serve generated-N`` in its own session; returns when its config is written."""
+def serve(n: int, workdir: Path, rules: str | None = None) -> tuple[subprocess.Popen[bytes], Path]:
+    """``meshobs demo serve generated-N`` in its own session (``--recording-rules rules`` when
+    given); returns when its config is written."""
     log = open(workdir.parent / f"serve-{n}.log", "wb")  # noqa: SIM115 - closed with the process
+    extra = ["--recording-rules", rules] if rules else []
     proc = subprocess.Popen([sys.executable, "-m", "meshobs", "demo", "serve", f"generated-{n}",
-                             "--workdir", str(workdir)], stdout=log, stderr=subprocess.STDOUT,
+                             "--workdir", str(workdir), *extra], stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     config = workdir / "meshobs.yaml"
     deadline = time.monotonic() + 3600
@@ -257,7 +259,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
                  before: Path | None = None, others: list[str] | None = None,
-                 mesh_wide: bool = True) -> dict[str, Any]:
+                 mesh_wide: bool = True, rules: str | None = None) -> dict[str, Any]:
     """``served``: the meshobs.yaml of a ``demo serve generated-N`` already running (it is left
     running); otherwise one is started for the measurement and stopped after it. ``before``:
     another checkout whose ``diagnose SERVICE`` runs alternate with this one's, on the same
@@ -266,7 +268,7 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
     target, direct = pick_target(n)
     workdir = base / f"live-{n}"
     t0 = time.monotonic()
-    proc, config = (None, served) if served is not None else serve(n, workdir)
+    proc, config = (None, served) if served is not None else serve(n, workdir, rules)
     serve_s = time.monotonic() - t0
     try:
         picked = _ask(config, target, runs, before)
@@ -456,6 +458,9 @@ def main() -> int:
     parser.add_argument("--out", default="collect",
                         help="results file name under benchmarks/results/ (NAME.json, NAME.md)")
     parser.add_argument("--no-all", action="store_true", help="skip the live diagnose --all")
+    parser.add_argument("--recording-rules", default=None, choices=("none", "edges", "all"),
+                        help="the recording rules of the demo servers started for --live (default: "
+                             "demo serve's); a --served server has what it was started with")
     parser.add_argument("--replay-runs", default="", metavar="N=RUNS,...",
                         help="replays per size (the median is reported; default one), e.g. 1000=3,5000=3")
     args = parser.parse_args()
@@ -473,7 +478,7 @@ def main() -> int:
             print(f"live {n} ...", file=sys.stderr, flush=True)
             others = [v for k, v in (x.split("=", 1) for x in args.also) if int(k) == n]
             result["live"][str(n)] = measure_live(n, args.runs, Path(tmp), served.get(n), before, others,
-                                                  mesh_wide=not args.no_all)
+                                                  mesh_wide=not args.no_all, rules=args.recording_rules)
     replay_runs = {int(k): int(v) for k, v in (x.split("=", 1) for x in args.replay_runs.split(",") if x.strip())}
     for n in sorted(set(sizes(args.replay)) | set(sizes(args.growth))):
         print(f"replay {n} ...", file=sys.stderr, flush=True)

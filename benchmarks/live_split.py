@@ -12,7 +12,9 @@ runs, so nothing is imported earlier than the command would import it) and every
 send and answer is noted (urllib3: every collector's client goes through it). Marks, in seconds
 from the process's start: configuration loaded; first request sent; first PromQL query sent;
 the graph phase's end; the graph assembled; the scoped phase's end (the question was resolved
-before it started); the snapshot built; exit (diagnosed and printed). And the process's CPU time.
+before it started); the snapshot built; exit (diagnosed and printed). And the process's CPU time,
+and, for static Envoy targets behind one port (the served demo), the admin requests sent and
+the megabytes of their bodies read.
 
 Medians per mark over the runs; ``wall / answering`` is the CLI's wall time over Prometheus's
 own answering time for the queries of that run (the issue's 1.5x target). The machine may be
@@ -31,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -56,6 +59,25 @@ def timed(self, conn, method, url, *a, **k):
     finally:
         requests.append((sent, time.monotonic() - T0, str(self.port) == prom_port))
 HTTPConnectionPool._make_request = timed
+# Bytes of Envoy admin bodies: every body is read through urllib3's HTTPResponse.stream
+# (requests' BoundedAdapter) or .read; only the admin port's are counted.
+from urllib3.response import HTTPResponse
+envoy_port = os.environ.get("SPLIT_ENVOY_PORT")
+envoy = {"requests": 0, "bytes": 0}
+stream = HTTPResponse.stream
+def counted(self, *a, **k):
+    mine = str(getattr(getattr(self, "_pool", None), "port", "")) == envoy_port
+    for chunk in stream(self, *a, **k):
+        if mine:
+            envoy["bytes"] += len(chunk)
+        yield chunk
+HTTPResponse.stream = counted
+send_envoy = HTTPConnectionPool.urlopen
+def urlopen(self, *a, **k):
+    if str(self.port) == envoy_port:
+        envoy["requests"] += 1
+    return send_envoy(self, *a, **k)
+HTTPConnectionPool.urlopen = urlopen
 import meshobs.cli.common as common, meshobs.collect as collect
 def wrap(owner, attr, before=None, after=None):
     fn = getattr(owner, attr)
@@ -80,7 +102,8 @@ def done():
     first = min((s for s, _, _ in requests), default=None)
     first_prom = min((s for s, _, p in requests if p), default=None)
     print("SPLIT " + json.dumps({**marks, "first request sent": first, "first PromQL sent": first_prom,
-                                 "cpu": t.user + t.system}), file=sys.stderr)
+                                 "cpu": t.user + t.system, "envoy requests": envoy["requests"],
+                                 "envoy MB": envoy["bytes"] / 1e6}), file=sys.stderr)
 atexit.register(done)
 from meshobs.cli.main import main
 sys.argv = ["meshobs", *sys.argv[1:]]
@@ -122,6 +145,9 @@ def main() -> int:
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     if prom:
         env["SPLIT_PROM_PORT"] = prom.rsplit(":", 1)[1].split("/")[0]
+    targets = ((config.sources.get("envoy") or {}).get("targets") or []) if config else []
+    if targets:  # static targets (the served demo: every admin API behind one port)
+        env["SPLIT_ENVOY_PORT"] = str(urlsplit(targets[0]["url"]).port)
     checkouts = {"before": Path(args.before).resolve(), "after": HERE.parent}
     rows: dict[str, list[dict[str, Any]]] = {k: [] for k in checkouts}
     same = True
@@ -141,7 +167,7 @@ def main() -> int:
         values = [r[key] for r in rows[name] if r.get(key) is not None]
         return f"{statistics.median(values):.3f}" if values else "-"
 
-    for key in (*ORDER, "wall", "cpu", "answering"):
+    for key in (*ORDER, "wall", "cpu", "answering", "envoy requests", "envoy MB"):
         lines.append(f"| {key} | {med('before', key)} | {med('after', key)} |")
     ratios = {name: [r["wall"] / r["answering"] for r in rows[name] if r["answering"]] for name in checkouts}
     lines.append("| wall / Prometheus answering (median of the runs' ratios) | "

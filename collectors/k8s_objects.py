@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -462,18 +461,29 @@ def item_name(obj: Mapping[str, Any], origin: str = "") -> str:
     return f"{obj.get('kind', '?')} {where}{source}"
 
 
-@contextmanager
-def _item(obj: Mapping[str, Any], origin: str, problems: list[str] | None) -> Iterator[None]:
-    """Build one object; a wrong shape costs that object (named in ``problems``)."""
-    try:
-        yield
-    except ITEM_ERRORS as exc:
-        name = item_name(obj, origin)
+class _item:
+    """Build one object; a wrong shape costs that object (named in ``problems``). A class, not a
+    ``@contextmanager`` generator: entered once per object, 12,400 times for the Services and
+    Deployments of a 5,000-service mesh (a third of the generator's cost)."""
+
+    __slots__ = ("obj", "origin", "problems")
+
+    def __init__(self, obj: Mapping[str, Any], origin: str, problems: list[str] | None) -> None:
+        self.obj, self.origin, self.problems = obj, origin, problems
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object) -> bool:
+        if exc is None or not isinstance(exc, ITEM_ERRORS):
+            return False
+        name = item_name(self.obj, self.origin)
         why = str(exc) if isinstance(exc, ValueError) else f"unexpected shape ({exc!r})"
         message = why if why.startswith(name) else f"{name}: {why}"
-        if problems is None:
+        if self.problems is None:
             raise ValueError(message) from None
-        problems.append(message)
+        self.problems.append(message)
+        return True
 
 
 Sourced = tuple[Mapping[str, Any], str] | tuple[Mapping[str, Any], str, SourceLocation | None]

@@ -51,6 +51,21 @@ TCP_CLOSED = "istio_tcp_connections_closed_total"
 # The families whose recorded copy is looked for (the histogram through its _count series: a
 # twentieth of the _bucket series, and Istio's rules record both together).
 RECORDED_FAMILIES = (REQUESTS, f"{DURATION}_count", TCP_SENT, TCP_RECEIVED, TCP_OPENED)
+# meshobs's own recording rules (the group "meshobs.edges" of config/prometheus-recording-
+# rules.yaml): the graph phase's counters summed to exactly the labels its edge queries keep, so
+# ``rate()`` over them is the edges' rate without the labels that only multiply the series
+# (reporter, code, flags, security, principals, pods). The server's cost of ``edges`` is the
+# series it touches, not their samples (benchmarks/graph_query_cost.py: a shorter range or
+# another aggregation costs the same), and the edge set is a fraction of the raw series: on the
+# served generated-1000 mesh 2,087 of 5,388 (see benchmarks/results/live5k-edges-s22.md).
+EDGE_PREFIX = "edge:"
+EDGE_FAMILIES = (REQUESTS, TCP_SENT)
+# One series the same group records (``vector(1)``): what the recording-rules check looks for
+# instead of the edge series themselves. Selecting a series costs the server about as much as
+# reading its window (measured on the served generated-5000 mesh: selecting the 18,999 edge
+# series at one instant, 0.8 s; the whole edges query over 10,399 of them, 0.2-0.5 s), so a check
+# over every edge series would cost what the rules save.
+EDGE_MARKER = "edge:meshobs_rules"
 
 GRAPH, SCOPED = "graph", "scoped"
 
@@ -78,6 +93,7 @@ class Query:
     selector: str = ""  # fixed matchers (range queries)
     positive: bool = False  # drop idle series (``> 0``)
     buckets: bool = False  # the histogram's bucket rates summed by ``le`` and ``labels``
+    edge_rule: bool = False  # may read meshobs's edge-level recorded copy (EDGE_FAMILIES)
 
     @property
     def histogram(self) -> bool:
@@ -89,8 +105,10 @@ class Query:
         """Narrowed to traffic INTO the neighbourhood's services only (see :func:`scope_matchers`)."""
         return self.family == DURATION
 
-    def metric(self, recorded: bool) -> str:
+    def metric(self, recorded: bool, edge: bool = False) -> str:
         base = f"{self.family}_bucket" if self.histogram else self.family
+        if edge and self.edge_rule:
+            return EDGE_PREFIX + base
         return RECORDED_PREFIX + base if recorded else base
 
     @property
@@ -98,10 +116,12 @@ class Query:
         """The family in RECORDED_FAMILIES whose presence says this query may read recorded series."""
         return f"{self.family}_count" if self.histogram else self.family
 
-    def render(self, window: str, *, recorded: bool = False, scope: tuple[str, ...] = ()) -> str:
+    def render(self, window: str, *, recorded: bool = False, scope: tuple[str, ...] = (),
+               edge: bool = False) -> str:
         """The PromQL over the rate window ``window`` (``5m``), narrowed to ``scope`` (each item
-        a set of matchers, any of which selects a series; empty: the whole mesh)."""
-        metric = self.metric(recorded)
+        a set of matchers, any of which selects a series; empty: the whole mesh). ``edge``: read
+        the edge-level recorded series (see EDGE_FAMILIES), which carry exactly ``labels``."""
+        metric = self.metric(recorded, edge)
         sets = [",".join(m for m in (self.selector, s) if m) for s in scope] or [self.selector]
         rates = " or ".join(f"rate({metric}{{{m}}}[{window}])" if m else f"rate({metric}[{window}])"
                             for m in sets)
@@ -157,10 +177,12 @@ ERROR_CODES = 'response_code=~"5..|0"'  # what Edge.error_rate counts: 5xx and n
 FAILED_CODES = 'response_code=~"5..|0|401|403"'
 GRAPH_QUERIES: dict[str, Query] = {q.name: q for q in (
     # The protocol stays: an HTTP and a TCP edge between the same two are two edges.
-    Query("edges", REQUESTS, (*EDGE_KEY_LABELS, "request_protocol"), GRAPH, positive=True),
+    # Both read meshobs's edge-level recorded series when the server has them (EDGE_FAMILIES):
+    # the same edge set from a fraction of the series.
+    Query("edges", REQUESTS, (*EDGE_KEY_LABELS, "request_protocol"), GRAPH, positive=True, edge_rule=True),
     # TCP edges are edges of the graph too (a service calling a data store over TCP). Bytes
     # sent, not connections opened: a long-lived connection opens none in the window.
-    Query("tcp_edges", TCP_SENT, EDGE_KEY_LABELS, GRAPH, positive=True),
+    Query("tcp_edges", TCP_SENT, EDGE_KEY_LABELS, GRAPH, positive=True, edge_rule=True),
     # Which of those edges carried failed calls (5xx, no response, 401/403), and how they ended:
     # the neighbourhood asks the proxies of a service's callers from outside it in full only for
     # a service calls failed into (meshobs.neighbourhood). The response_code matcher is answered
@@ -174,6 +196,10 @@ GRAPH_QUERIES: dict[str, Query] = {q.name: q for q in (
     Query("tcp_failing", TCP_CLOSED, (*EDGE_KEY_LABELS, "response_flags"), GRAPH,
           selector='response_flags!="-"', positive=True),
 )}
+# The graph phase's queries whose answers ARE the edge set (the other two only mark edges as
+# failing): without one of them the neighbourhood would be drawn from part of the graph.
+GRAPH_EDGE_QUERIES = ("edges", "tcp_edges")
+assert set(GRAPH_EDGE_QUERIES) <= set(GRAPH_QUERIES)
 
 # The latency of a neighbourhood (the scoped phase of ``diagnose SERVICE``): ONE query for the
 # buckets, the three quantiles computed here by histogram_quantile (Prometheus's arithmetic, see
@@ -231,11 +257,17 @@ def render(name: str, window: str, *, recorded: bool = False, scope: tuple[str, 
     return QUERIES[name].render(window, recorded=recorded, scope=scope)
 
 
+def recorded_names() -> tuple[str, ...]:
+    """Every recorded series name the recording-rules check looks for: Istio's
+    (RECORDED_FAMILIES) and the marker of meshobs's edge rules (EDGE_MARKER)."""
+    return (*(RECORDED_PREFIX + f for f in RECORDED_FAMILIES), EDGE_MARKER)
+
+
 def rules_query(window: str) -> str:
     """Which recording-rule families the server has, present since the window began (a rule
     installed minutes ago would under-count the window's rate). Reads only the requests, _count
     and TCP series at one instant: a small fraction of one rate() query's work."""
-    names = "|".join(RECORDED_PREFIX + f for f in RECORDED_FAMILIES)
+    names = "|".join(recorded_names())
     return f'group by (__name__) ({{__name__=~"{names}"}} offset {window})'
 
 

@@ -19,8 +19,6 @@ import io
 import json
 import os
 import re
-import tarfile
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -164,6 +162,9 @@ def write_bundle(bundle: Bundle, path: str | Path, *, packed: bool | None = None
     index, files = _index(bundle, packed=archive if packed is None else packed)
     files["bundle.json"] = (json.dumps(index, indent=1, sort_keys=False) + "\n").encode("utf-8")
     if archive:
+        import tarfile  # only an archive needs it: a live run that writes nothing never imports it
+        import tempfile
+
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bundle-", suffix=".tmp")
         os.close(fd)

@@ -14,13 +14,10 @@ A bundle arrives attached to a ticket or copied from another machine, so reading
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import os
 import stat
-import tarfile
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -115,6 +112,11 @@ def _iter_members(path: Path, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
     stop the read before that data is decompressed. A gzip archive read to its end has its CRC
     and length checked, so a truncated or corrupted archive is refused.
     """
+    # Only archives need these: a live run or a directory bundle never imports them.
+    import gzip
+    import tarfile
+    import zlib
+
     total = members = 0
     remaining = set(wanted)
     try:

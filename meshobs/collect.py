@@ -247,6 +247,8 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
     """
     import threading
 
+    import click
+
     from meshobs.collectors.base import FetchContext
     from meshobs.collectors.netbound import RunLimits, run_limits
     from meshobs.collectors.preload import Preload
@@ -291,6 +293,14 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
                         raw.part = normalize_source(raw, when, config.window_s)
                 graph_bundle = Bundle(time=when, window_s=config.window_s, sources=graph, config=config.raw)
                 scope = question(build_snapshot(graph_bundle, origin="live"))
+                if gaps := graph_gaps(graph):
+                    # A graph missing one of its edge queries draws a wrong neighbourhood (only
+                    # the TCP edges when the HTTP query timed out), and the narrowed run would
+                    # look complete: collect what a mesh-wide question collects, and say why.
+                    asked = f"{scope.target}'s neighbourhood" if scope is not None else "a neighbourhood"
+                    click.echo(f"meshobs: warning: the call graph is incomplete ({'; '.join(gaps)}): "
+                               f"collecting the whole mesh, not {asked}", err=True)
+                    scope = None
             finally:
                 with switching:
                     graph_over[0] = True
@@ -302,6 +312,24 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
                   config=config_for_bundle(config.raw, config.path),
                   created=iso(utc_now()), meshobs_version=__version__,
                   scope=scope_to_dict(scope) if scope is not None else None)
+
+
+def graph_gaps(graph: list[RawSource]) -> list[str]:
+    """Why the graph phase's call graph may lack edges: each edge query (``promql.GRAPH_EDGE_QUERIES``)
+    a Prometheus source sent and got no answer to, while its other queries answered. Empty when
+    every one answered, or when none of the source's did (unreachable: its checks say so, and
+    without edges no neighbourhood is drawn)."""
+    from meshobs.collectors.promql import GRAPH_EDGE_QUERIES
+
+    gaps = []
+    for raw in graph:
+        if raw.kind != "prometheus" or all(p.error for p in raw.payloads):
+            continue
+        for p in raw.payloads:
+            if p.error and p.key.removeprefix("query:") in GRAPH_EDGE_QUERIES:
+                gaps.append(p.error if p.key.removeprefix("query:") in p.error
+                            else f"query {p.key.removeprefix('query:')}: {p.error}")
+    return gaps
 
 
 def _digest(raw: RawSource, time: datetime, window_s: float) -> RawSource:

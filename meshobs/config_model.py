@@ -88,8 +88,9 @@ class Prometheus(_Http):
     concurrency: int = Field(4, ge=1, description="Queries in flight at once (independent queries run "
                                                   "together).")
     recording_rules: Literal["auto", "off"] = Field(
-        "auto", description="auto: read Istio's workload:* recorded series when the server has them "
-                            "(config/prometheus-recording-rules.yaml); off: always the raw metrics.")
+        "auto", description="auto: read Istio's workload:* and meshobs's edge:* recorded series when the "
+                            "server has them (config/prometheus-recording-rules.yaml); off: always the "
+                            "raw metrics.")
     history: PositiveDuration | None = Field(None, description="How far back \"what changed\" reads the "
                                              "request, error and latency history (default: 1h, or 12 "
                                              "rate windows when the window is longer than 5m).")

@@ -6,16 +6,37 @@ aggregated per (phase, name) so a mesh-wide run stays small, and ``-v`` prints t
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from types import TracebackType
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry import trace
+if TYPE_CHECKING:
+    from opentelemetry import trace
 
-_tracer = trace.get_tracer("meshobs")
+_tracer: Any = None
 _lock = threading.Lock()
+# Read once: a --all run asks for every check (135k at 5,000 services).
+_PROVIDER_NAMED = bool(os.environ.get("OTEL_PYTHON_TRACER_PROVIDER"))
+
+
+def _configured_api() -> ModuleType | None:
+    """``opentelemetry.trace`` when this process can have an SDK configured, else None.
+
+    A tracer provider is set by code that imported opentelemetry itself (the SDK set-up of a
+    program embedding meshobs, ``opentelemetry-instrument``'s start-up hook) or named by
+    ``$OTEL_PYTHON_TRACER_PROVIDER``. With neither, every span would be a no-op, and the API is
+    not imported at all: ~8 ms of CPU at the start of every command, before a live run's first
+    query is sent.
+    """
+    api = sys.modules.get("opentelemetry.trace")
+    if api is None and _PROVIDER_NAMED:
+        from opentelemetry import trace as api
+    return api
 
 
 @dataclass(frozen=True)
@@ -54,7 +75,10 @@ class timed:  # lower case: used as the function it replaced, ``with timed(...)`
         # No OpenTelemetry SDK configured: the span would be a no-op that still costs ~30 us
         # (contexts attached and detached), and a --all run opens one per check and service
         # (135k at 5,000 services: seconds). Only the in-process totals are kept.
-        if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        if tracing():
+            global _tracer
+            if _tracer is None:
+                _tracer = _configured_api().get_tracer("meshobs")  # type: ignore[union-attr]
             self._span = _tracer.start_as_current_span(f"meshobs.{self._phase}")
             span = self._opened = self._span.__enter__()
             span.set_attribute("meshobs.name", self._name)
@@ -77,6 +101,27 @@ class timed:  # lower case: used as the function it replaced, ``with timed(...)`
                 total[0] += elapsed
                 total[1] += 1
                 total[2] += int(kind is not None)
+
+
+def tracing() -> bool:
+    """Whether spans go anywhere: an OpenTelemetry SDK's tracer provider is configured. Without
+    the API imported (see :func:`_configured_api`) the answer is no at no cost; with it, asking
+    costs a lookup in ``os.environ`` (the API's provider variable) while none is set, so a caller
+    timing many short steps asks once for all of them (:func:`add_times`)."""
+    api = _configured_api()
+    return api is not None and not isinstance(api.get_tracer_provider(), api.ProxyTracerProvider)
+
+
+def add_times(phase: str, totals: dict[str, list[float]]) -> None:
+    """Add ``totals`` (name -> [seconds, calls, failures], measured by the caller without a span)
+    to the (phase, name) totals, under one lock: the runner times a service's ~30 checks itself
+    when :func:`tracing` is off, rather than opening and closing a :class:`timed` per check."""
+    with _lock:
+        for name, (seconds, calls, failures) in totals.items():
+            total = _totals.setdefault((phase, name), [0.0, 0, 0])
+            total[0] += seconds
+            total[1] += calls
+            total[2] += failures
 
 
 def timings() -> list[Timing]:

@@ -145,7 +145,9 @@ def test_thresholds_the_code_uses_are_accepted_and_reach_settings() -> None:
 
 def test_settings_and_the_model_share_defaults() -> None:
     """Every threshold maps to a Settings field, and Settings() is the model's defaults."""
-    assert Settings.from_thresholds(None) == Settings()
+    # from_thresholds(None) and ({}) return Settings() without building the model: these must agree.
+    assert Settings(**Thresholds().settings_values()) == Settings()  # type: ignore[arg-type]
+    assert Settings.from_thresholds(None) == Settings.from_thresholds({}) == Settings()
     fields = set(Settings.__dataclass_fields__) - {"baseline", "explain_hops"}  # options, not thresholds
     assert set(Thresholds().settings_values()) == fields
 

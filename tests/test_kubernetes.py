@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -281,6 +282,32 @@ def test_big_lists_are_paged_and_joined(tmp_path: Path) -> None:
     assert body["kind"] == "PodList" and "continue" not in body["metadata"] and len(body["items"]) == 1234
     part = kube.normalize(raw, NormalizeContext(T, 300))
     assert sorted(p.name for p in part.pods) == sorted(p["metadata"]["name"] for p in pods)
+
+
+@pytest.mark.parametrize("phase, digest, handed", [("graph", False, True), ("all", True, True), ("all", False, False)])
+def test_a_paged_list_is_handed_to_the_normaliser_decoded_only_when_it_is_normalised_soon(
+        tmp_path: Path, phase: str, digest: bool, handed: bool) -> None:
+    """The merged pages' objects go to the normaliser as decoded (not decoded again from the
+    body) when the run normalises them soon (a question's graph phase; a run recording no
+    bundle), equal to what the body parses to; a run that only records a bundle (snapshot) does
+    not hold them beside the body. The model is the same either way."""
+    from meshobs.shape import loads
+
+    services = [service(NS, f"svc-{i:04d}", {"app": f"svc-{i:04d}"}, [8080]) for i in range(1234)]
+    with FakeKube(token=TOKEN) as fk:
+        fk.serve("/api/v1/services", k8s_list("ServiceList", services))
+        fk.serve("/api/v1/namespaces", k8s_list("NamespaceList", [{"metadata": {"name": NS}}]))
+        ctx = FetchContext(time=T, window_s=300, config=validate({}), phase=phase,
+                           digest=(lambda r: r) if digest else None)
+        [raw] = _collector(fk.write_kubeconfig(tmp_path)).fetch(ctx)
+    listed = raw.get("services")
+    assert listed.body is not None and (listed.decoded is not None) is handed
+    if handed:
+        assert listed.decoded == loads(listed.body)
+    again = RawSource(raw.name, raw.kind, [replace(p, decoded=None) for p in raw.payloads])
+    ctx_n = NormalizeContext(T, 300)
+    assert kube.normalize(raw, ctx_n).services == kube.normalize(again, ctx_n).services
+    assert len(kube.normalize(again, ctx_n).services) == 1234
 
 
 def test_the_size_cap_counts_every_page(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ two collector threads importing the same packages crosswise can deadlock in the 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -42,8 +43,20 @@ RECORDER = textwrap.dedent("""
         main(sys.argv[1:])
     except SystemExit as exc:
         code = exc.code
-    print(json.dumps({"code": code, "first_imports": first}), file=sys.stderr)
+    print(json.dumps({"code": code, "first_imports": first, "modules": sorted(sys.modules)}), file=sys.stderr)
 """)
+
+# What a live question about one service (-o json, Prometheus, Kubernetes, static Envoy targets,
+# Jaeger) has no use for, with each one's import cost measured in a fresh interpreter (CPU,
+# 2-core machine, stop 22): pandas 0.28-0.38 s (the timeline uses it only for histories of
+# thousands of rows), boto3/botocore 0.16 s (no AWS source configured), kubernetes' ~700
+# generated model classes 0.3 s (answers are read raw: collectors/k8s_import.py), textual 0.1 s
+# (the dashboard's), the built-in demo (0.2 s with what it pulls in), and the renderers of the
+# other output formats (xml.etree for junit). The run is CPU-bound, so each would add its cost
+# to the wall time.
+NOT_FOR_ONE_LIVE_SERVICE = ("pandas", "boto3", "botocore", "textual", "meshobs.demo", "meshobs.tui",
+                            "meshobs.render.text", "meshobs.render.markdown", "meshobs.render.junit",
+                            "xml.etree.ElementTree")
 
 
 def _ask(args: list[str]) -> dict[str, object]:
@@ -53,17 +66,44 @@ def _ask(args: list[str]) -> dict[str, object]:
     return result
 
 
-@pytest.mark.slow
-def test_no_collector_thread_imports_a_module_of_its_own(tmp_path: Path, require_prometheus: None) -> None:
+@pytest.fixture(scope="module")
+def live_runs(tmp_path_factory: pytest.TempPathFactory, require_prometheus: None) -> dict[str, dict[str, object]]:
     # The ecommerce demo served live: Prometheus, Kubernetes, static Envoy targets (so the scrape
     # reader too), Jaeger. Both shapes of a live run: two phases (one service), one (--all).
-    with serve_scenario("ecommerce", tmp_path / "demo") as demo:
+    with serve_scenario("ecommerce", tmp_path_factory.mktemp("demo")) as demo:
         config = str(demo.config_path)
         one = _ask(["diagnose", "cart-service", "--config", config, "-o", "json", "--timeout", "120s"])
         every = _ask(["diagnose", "--all", "--config", config, "-o", "json", "--timeout", "120s"])
     assert one["code"] in (0, 1) and every["code"] in (0, 1)
-    assert one["first_imports"] == []
-    assert every["first_imports"] == []
+    return {"one": one, "every": every}
+
+
+@pytest.mark.slow
+def test_no_collector_thread_imports_a_module_of_its_own(live_runs: dict[str, dict[str, object]]) -> None:
+    assert live_runs["one"]["first_imports"] == []
+    assert live_runs["every"]["first_imports"] == []
+
+
+@pytest.mark.slow
+def test_a_live_question_about_one_service_imports_nothing_heavy_it_does_not_use(
+        live_runs: dict[str, dict[str, object]]) -> None:
+    modules = live_runs["one"]["modules"]
+    assert isinstance(modules, list) and "meshobs.render.json" in modules  # the recorder saw the run
+    assert [m for m in modules if m.split(".")[0] in NOT_FOR_ONE_LIVE_SERVICE or m in NOT_FOR_ONE_LIVE_SERVICE
+            or m.startswith(("meshobs.demo.", "meshobs.tui."))] == []
+    assert not [m for m in modules if m.startswith("kubernetes.client.models.")]
+
+
+def test_the_built_in_demo_imports_no_config_model() -> None:
+    """No config file, no thresholds to validate: pydantic and the config model (~0.15 s of CPU
+    to import and build) stay out of a demo or replay run (Settings.from_thresholds)."""
+    done = subprocess.run([sys.executable, "-c", RECORDER, "diagnose", "cart-service", "--from", "demo", "-o", "json"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "MESHOBS_CONFIG"})
+    result = json.loads(done.stderr.strip().splitlines()[-1])
+    modules = result["modules"]
+    assert result["code"] in (0, 1) and "meshobs.engine" in modules
+    assert "pydantic" not in modules and "meshobs.config_model" not in modules
 
 
 def test_the_recorder_sees_a_collector_thread_importing() -> None:

@@ -24,6 +24,8 @@ from meshobs.collectors import prometheus as prom
 from meshobs.collectors.base import FetchContext, NormalizeContext, Scope
 from meshobs.collectors.promql import (
     CONTROL_PLANE,
+    EDGE_FAMILIES,
+    EDGE_PREFIX,
     GRAPH_QUERIES,
     HISTORY_QUERIES,
     ISTIO_DURATION_BUCKETS_MS,
@@ -40,7 +42,8 @@ from meshobs.demo.prometheus import graph_answers, openmetrics, prometheus_sourc
 from meshobs.demo.promserver import PrometheusServer, prometheus_available, start_prometheus
 from meshobs.demo.traffic import EdgeTraffic, LatencyProfile
 from meshobs.demo.vmserver import start_victoriametrics, victoriametrics_available
-from meshobs.model import Reporter, Security, ServiceRef, SourceState, WorkloadRef
+from meshobs.model import Edge, Reporter, Security, ServiceRef, SourceState, WorkloadRef
+from meshobs.raw import RawSource
 
 pytestmark = pytest.mark.prometheus
 
@@ -166,7 +169,8 @@ def test_recording_rules_are_found_and_read(fetched: dict) -> None:
         assert raw.get("rules") is None and not any("workload:" in q for q in queries)
         return
     rules = raw.get("rules")
-    assert rules is not None and rules.meta["recorded"] == sorted(RECORDED_FAMILIES)
+    assert rules is not None and rules.meta["recorded"] == sorted(
+        [*RECORDED_FAMILIES, *(EDGE_PREFIX + f for f in EDGE_FAMILIES)])
     assert all("workload:istio_" in q for q in queries)
 
 
@@ -358,6 +362,32 @@ def test_a_neighbourhoods_latency_is_one_bucket_query_into_its_services(server: 
     assert part.history is not None
     assert {s.destination.name for s in part.history.series if s.signal == "p99_ms"} == {"cart", "pricing"}
     assert {s.service.name for s in part.series if s.metric == "p99_ms"} == {"cart", "pricing"}
+
+
+def test_graph_phase_finds_the_same_edges_with_the_edge_rules(server: PrometheusServer) -> None:
+    """The graph phase of a scoped question reads meshobs's edge rules (edge:*, one series per
+    edge) when the server has them, and draws the same edges, rates and failed calls as from the
+    raw metrics: the neighbourhood is the same."""
+
+    def graph(rules: str) -> tuple[RawSource, dict[tuple[str, str, str | None, str], Edge]]:
+        _collector, (raw,) = _fetch(server, rules, phase="graph")
+        part = prom.normalize(raw, NormalizeContext(time=T, window_s=WINDOW))
+        assert part.sources[0].state is SourceState.OK, part.sources[0].message
+        return raw, {(e.source.name, e.destination.name, e.destination_workload.name if e.destination_workload
+                      else None, e.protocol): e for e in part.edges}
+
+    ruled, with_rules = graph("auto")
+    plain, without = graph("off")
+    assert "rate(edge:istio_requests_total[5m])" in ruled.get("query:edges").params["query"]
+    assert "rate(edge:istio_tcp_sent_bytes_total[5m])" in ruled.get("query:tcp_edges").params["query"]
+    assert "edge:" not in plain.get("query:edges").params["query"]
+    assert with_rules.keys() == without.keys() and len(with_rules) == len(TRAFFIC)
+    for key, e in without.items():
+        mine = with_rules[key]
+        assert {(r.code, r.flags): r.rate for r in mine.responses} == pytest.approx(
+            {(r.code, r.flags): r.rate for r in e.responses}, rel=1e-6), key
+        assert mine.tcp_sent_bytes_rate == pytest.approx(e.tcp_sent_bytes_rate, rel=1e-6)
+        assert (mine.source_service, mine.reporter) == (e.source_service, e.reporter)
 
 
 def test_workloads_link_to_services(fetched: dict) -> None:

@@ -26,6 +26,7 @@ from meshobs.collectors.promql import (
     QUERIES,
     RANGE_QUERIES,
     control_plane_query,
+    recorded_names,
     render,
     scope_matchers,
 )
@@ -309,6 +310,41 @@ def test_recorded_series_are_read_when_the_server_has_the_rules() -> None:
     assert "rate(istio_tcp_sent_bytes_total[5m])" in queries["query:tcp_sent"]
     assert raw.payloads[0].meta["recorded"] == ["istio_request_duration_milliseconds_count",
                                                 "istio_requests_total"]
+
+
+@pytest.mark.parametrize("found", [
+    ("edge:meshobs_rules",),
+    ("edge:meshobs_rules", "workload:istio_requests_total"),
+    ("workload:istio_requests_total",),
+    # The edge series without their group's marker: not looked for, not read.
+    ("edge:istio_requests_total", "edge:istio_tcp_sent_bytes_total"),
+    ()])
+def test_graph_phase_reads_the_edge_rules_when_the_server_has_them(found: tuple[str, ...]) -> None:
+    """The graph phase's edge queries read meshobs's edge-level series where the server has
+    them (else Istio's workload copy, else the raw metrics); the failing queries, which select
+    by response code, never do; the status does not change."""
+    answer = {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"__name__": name}, "value": [0, "1"]} for name in found]}}
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", body=json.dumps(answer))
+        collector, config = _collector(srv.url)
+        (raw,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config, phase="graph"))  # type: ignore[arg-type]
+    queries = {p.key: p.params["query"] for p in raw.payloads if p.key != "rules"}
+    assert set(queries) == {f"query:{n}" for n in GRAPH_QUERIES}
+    edge_rules = "edge:meshobs_rules" in found
+    want_edges = ("edge:" if edge_rules else
+                  "workload:" if "workload:istio_requests_total" in found else "") + "istio_requests_total"
+    assert f"rate({want_edges}[5m])" in queries["query:edges"]
+    want_tcp = ("edge:" if edge_rules else "") + "istio_tcp_sent_bytes_total"
+    assert f"rate({want_tcp}[5m])" in queries["query:tcp_edges"]
+    assert "edge:" not in queries["query:failing"] + queries["query:tcp_failing"]
+    assert ("edge:istio_requests_total" in raw.payloads[0].meta["recorded"]) is edge_rules
+    # Asked at the window's start (a rule younger than the window would under-count its rate: the
+    # raw metrics then), for Istio's families and the edge rules' one marker series only.
+    rules = raw.get("rules")
+    assert rules is not None and "offset 5m" in rules.params["query"]
+    assert all(name in rules.params["query"] for name in recorded_names())
+    assert "edge:istio_requests_total" not in rules.params["query"]
 
 
 @pytest.mark.parametrize("setting", ["off"])

@@ -8,8 +8,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
+import yaml
 
 from meshobs.bundle import read_bundle, write_bundle
 from meshobs.cli.common import UsageError
@@ -279,7 +281,144 @@ def test_a_failing_service_two_hops_down_has_its_callers_read_whole(tmp_path: Pa
         assert any("tide-clock" in c.subject for c in want.timeline.changes)
 
 
-@pytest.mark.parametrize("build", [_observatory, _harbour, _lighthouse])
+def _orchard() -> Scenario:
+    """Neighbourhoods across namespaces, and one name in two of them: the press calls the cellar,
+    the cellar the bottling line and the orchard's weather station (four namespaces, past the
+    point where the configuration is listed cluster-wide); a ``ledger`` in the press and
+    another in the cellar, only the cellar's failing (503 on 4 %)."""
+    m = Mesh("orchard", "Orchard: the cellar's ledger fails; the press has a ledger too",
+             "cellar/ledger answers 503 to 4 % of calls")
+    gw = m.ingress_gateway()
+    press = m.workload("press", "cider-press", "v3", replicas=2)
+    press_ledger = m.workload("press", "ledger", "v1")
+    barrels = m.workload("cellar", "barrel-store", "v2")
+    cellar_ledger = m.workload("cellar", "ledger", "v4")
+    bottling = m.workload("bottling", "capper", "v1")
+    weather = m.workload("grove", "frost-watch", "v2")
+    m.call(gw, press, 18.0, 40.0, 160.0)
+    m.call(press, press_ledger, 18.0, 4.0, 15.0)
+    m.call(press, barrels, 9.0, 25.0, 110.0, ("503", "-", 0.01))
+    m.call(barrels, cellar_ledger, 9.0, 6.0, 30.0, ("503", "-", 0.04))
+    m.call(barrels, bottling, 5.0, 12.0, 50.0)
+    m.call(barrels, weather, 2.0, 8.0, 35.0)
+    m.call(bottling, cellar_ledger, 3.0, 5.0, 25.0, ("503", "-", 0.04))
+    return m.build(Expectation("callee-failing", target="press/cider-press", subjects=("Service cellar/ledger",)))
+
+
+def test_a_name_in_two_namespaces_is_asked_for_its_namespace_before_the_heavy_collection(
+        tmp_path: Path, require_prometheus: None) -> None:
+    """``ledger`` names a Service in two namespaces: a usage error naming both, before any proxy
+    or mesh configuration is asked; each namespaced name resolves to its own service."""
+    with serve_scenario(_orchard(), tmp_path / "demo") as demo:
+        config = load_config(str(demo.config_path))
+        assert config is not None
+        before = {k: len(demo.requests_to(k)) for k in ("envoy", "kubernetes")}
+        with pytest.raises(UsageError, match="several namespaces") as raised:
+            collect(config, question=scoped_question("ledger", None))
+        assert "cellar/ledger" in str(raised.value) and "press/ledger" in str(raised.value)
+        assert len(demo.requests_to("envoy")) == before["envoy"]
+        kube = [r.path_only for r in demo.requests_to("kubernetes")[before["kubernetes"]:]]
+        assert kube and not any("/apis/networking.istio.io" in p or p.endswith("/pods") for p in kube)
+        for namespace in ("press", "cellar"):
+            bundle = collect(config, question=scoped_question("ledger", namespace))
+            scope = scope_from_dict(bundle.scope)
+            assert scope is not None and scope.target == ServiceRef(namespace, "ledger")
+        # The press's neighbourhood spans four namespaces (and the gateway's): its mesh
+        # configuration is listed cluster-wide (kubernetes.SCOPED_NAMESPACES_MAX).
+        scope = scope_from_dict(collect(config, question=scoped_question("cider-press", None)).scope)
+        assert scope is not None and {"press", "cellar", "bottling", "grove"} <= scope.namespaces
+
+
+def _quarry() -> Scenario:
+    """HTTP and TCP edges from one service: the crusher calls the conveyor over HTTP (503 on
+    8 %) and keeps its tallies in a TCP store, so a graph phase whose HTTP edge query failed
+    still has an edge from the crusher, and a neighbourhood drawn from it misses the conveyor."""
+    m = Mesh("quarry", "Quarry: the conveyor fails the crusher's calls", "conveyor answers 503 to 8 % of calls")
+    gw = m.ingress_gateway()
+    crusher = m.workload("pit", "crusher", "v7", replicas=2)
+    conveyor = m.workload("pit", "conveyor", "v2")
+    tally = m.workload("office", "tally-store", "v1")
+    m.call(gw, crusher, 12.0, 30.0, 120.0)
+    m.call(crusher, conveyor, 12.0, 20.0, 90.0, ("503", "-", 0.08))
+    m.call(crusher, tally, 3.0, 2.0, 8.0, protocol="tcp", tcp_bps=(2048.0, 512.0))
+    return m.build(Expectation("callee-failing", target="pit/crusher", subjects=("Service pit/conveyor",)))
+
+
+def test_a_graph_without_its_http_edges_is_not_narrowed(tmp_path: Path, require_prometheus: None,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """The graph phase's ``edges`` query fails while its TCP edges answer: a neighbourhood drawn
+    from what answered would miss every HTTP caller and callee and still look complete. The run
+    collects what a mesh-wide question collects instead, says why on stderr, and its diagnosis
+    is the mesh-wide one."""
+    import requests
+
+    from tests.support.faults import Fault, FaultServer
+
+    failed: list[str] = []
+    with serve_scenario(_quarry(), tmp_path / "demo") as demo:
+        config = load_config(str(demo.config_path))
+        assert config is not None
+        upstream = config.sources["prometheus"]["url"]
+
+        def answer(path: str) -> Fault:
+            query = unquote(path)
+            if "istio_requests_total" in query and "reporter" not in query and "response_code" not in query:
+                failed.append(query)
+                return Fault.ok('{"status":"error","errorType":"unavailable","error":"overloaded"}', status=503)
+            got = requests.get(upstream + path, timeout=10)
+            return Fault.ok(got.content, status=got.status_code)
+
+        mesh_wide = build_snapshot(collect(config), origin="live")
+        target = ServiceRef("pit", "crusher")
+        assert scope_from_dict(collect(config, question=scoped_question(str(target), None)).scope) is not None
+        capsys.readouterr()
+        with FaultServer(answer) as srv:
+            text = yaml.safe_load(demo.config_path.read_text(encoding="utf-8"))
+            text["sources"]["prometheus"]["url"] = srv.url
+            (tmp_path / "faulty.yaml").write_text(yaml.safe_dump(text), encoding="utf-8")
+            faulty = load_config(str(tmp_path / "faulty.yaml"))
+            assert faulty is not None
+            bundle = collect(faulty, question=scoped_question(str(target), None))
+    assert failed, "the edges query was never sent"
+    edges = next(s for s in bundle.sources if s.kind == "prometheus").get("query:edges")
+    tcp = next(s for s in bundle.sources if s.kind == "prometheus").get("query:tcp_edges")
+    assert edges is not None and edges.error and tcp is not None and tcp.ok and tcp.body not in (None, b"", "")
+    assert bundle.scope is None
+    warning = capsys.readouterr().err
+    assert "call graph is incomplete" in warning and "query edges" in warning
+    got, want = (diagnose(s, target) for s in (build_snapshot(bundle, origin="live"), mesh_wide))
+    assert [(f.code, f.subject) for f in got.findings] == [(f.code, f.subject) for f in want.findings]
+    assert any(f.subject == "Service pit/conveyor" for f in got.findings)
+
+
+def test_the_edge_rules_draw_the_same_neighbourhood_and_findings(tmp_path: Path, require_prometheus: None) -> None:
+    """``demo serve --recording-rules edges``: the demo's Prometheus holds meshobs's edge rules
+    over its hour of history; a scoped question's graph phase reads them, and every service's
+    neighbourhood (which proxies are read whole included) and diagnosis are those the raw
+    metrics give (the same server read with ``recording_rules: off``)."""
+    with serve_scenario(_lighthouse(), tmp_path / "demo", recording_rules="edges") as demo:
+        config = load_config(str(demo.config_path))
+        assert config is not None
+        text = yaml.safe_load(demo.config_path.read_text(encoding="utf-8"))
+        text["sources"]["prometheus"]["recording_rules"] = "off"
+        (tmp_path / "raw.yaml").write_text(yaml.safe_dump(text), encoding="utf-8")
+        raw_config = load_config(str(tmp_path / "raw.yaml"))
+        assert raw_config is not None
+        mesh_wide = build_snapshot(collect(config), origin="live")
+        services = sorted(s.ref for s in mesh_wide.services if not s.ref.is_unknown)
+        assert len(services) >= 5
+        for service in services:
+            ruled, plain = (collect(c, question=scoped_question(str(service), None)) for c in (config, raw_config))
+            graph = next(s for s in ruled.sources if s.kind == "prometheus").get("query:edges")
+            assert graph is not None and graph.ok and "edge:istio_requests_total" in graph.params["query"]
+            assert ruled.scope == plain.scope, service
+            got, want = (diagnose(build_snapshot(b, origin="live"), service) for b in (ruled, plain))
+            assert [(f.code, f.subject, f.evidence) for f in got.findings] == \
+                [(f.code, f.subject, f.evidence) for f in want.findings], service
+            assert _verdict(got) == _verdict(want) and got.status == want.status, service
+
+
+@pytest.mark.parametrize("build", [_observatory, _harbour, _lighthouse, _orchard])
 def test_every_service_of_our_own_meshes_finds_what_a_mesh_wide_run_finds(
         build: Callable[[], Scenario], tmp_path: Path, require_prometheus: None) -> None:
     scenario = build()

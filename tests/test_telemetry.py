@@ -44,3 +44,22 @@ def test_verbose_prints_aggregated_timings_on_stderr() -> None:
     rows = {(t.phase, t.name): t for t in telemetry.timings()}
     # cart-service and the services downstream of it: one row per check, several calls.
     assert rows[("check", "traffic.error_rate")].calls >= 2
+
+
+@pytest.mark.parametrize(("env", "imported"),
+                         [({}, False), ({"OTEL_PYTHON_TRACER_PROVIDER": "sdk_tracer_provider"}, True)])
+def test_the_api_is_imported_only_when_a_provider_can_be_configured(env: dict[str, str], imported: bool) -> None:
+    """No SDK set up by code that imported opentelemetry, and none named in the environment: no
+    span can be recorded, so opentelemetry is not imported (every command's start-up)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import json, sys\nfrom meshobs.telemetry import timed, timings\n"
+             "with timed('check', 'probe'):\n    pass\n"
+             "print(json.dumps(['opentelemetry.trace' in sys.modules, [t.calls for t in timings()]]))")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                          env={**clean, **env})
+    assert json.loads(done.stdout) == [imported, [1]], done.stderr

@@ -244,15 +244,34 @@ def test_a_small_and_a_big_history_give_the_same_frames_bit_for_bit(monkeypatch:
     def services_of(w: WorkloadRef) -> list[ServiceRef]:
         return [WEB] if w in callers else []
 
+    pivoted: list[int] = []
+    by_pandas = frame._cells_pandas
+    monkeypatch.setattr(frame, "_cells_pandas", lambda rows, *a: pivoted.append(len(rows)) or by_pandas(rows, *a))
     small = frames(hist, services_of)
+    assert not pivoted
     monkeypatch.setattr(frame, "SMALL", 0)
+    monkeypatch.setattr(frame, "IMPORT_PAYS", 0)
     big = frames(hist, services_of)
+    assert pivoted
     for name in ("ratio", "edge_ratio", "p99"):
         mine, theirs = getattr(small, name), getattr(big, name)
         assert sorted(mine) == sorted(theirs) and mine
         for key in mine:
             assert np.array_equal(mine[key], theirs[key], equal_nan=True), (name, key)
     assert small.services == big.services == sorted([API, DB, WEB])
+
+
+def test_pandas_is_imported_for_the_frames_only_where_its_import_pays() -> None:
+    """Importing pandas costs a one-shot question ~0.2 s of CPU; pivoting beats summing in
+    Python only past IMPORT_PAYS points then, and past SMALL once it is loaded anyway."""
+    from meshobs.timeline.frame import IMPORT_PAYS, SMALL, pandas_pays
+
+    assert SMALL < IMPORT_PAYS
+    assert not pandas_pays(SMALL, imported=True)
+    assert pandas_pays(SMALL + 1, imported=True)
+    assert not pandas_pays(30_000, imported=False)  # the hot 5,000-service question's history
+    assert not pandas_pays(IMPORT_PAYS, imported=False)
+    assert pandas_pays(IMPORT_PAYS + 1, imported=False)
 
 
 def test_a_timelines_part_about_some_services_is_looked_up_as_a_scan_would_find_it() -> None:

@@ -41,11 +41,12 @@ def pick(obj: Any, snake: str, default: Any = None) -> Any:
         return default
     if snake in obj:
         return obj[snake]
-    return obj.get(_camel(snake), default)
+    return obj.get(camel(snake), default)
 
 
 @functools.cache
-def _camel(snake: str) -> str:
+def camel(snake: str) -> str:
+    """``retry_policy`` -> ``retryPolicy``: the lowerCamelCase spelling of a snake_case field."""
     # A handful of field names, asked for hundreds of thousands of times on a big mesh.
     head, *rest = snake.split("_")
     return head + "".join(w.title() for w in rest)

@@ -20,21 +20,18 @@ from typing import Any
 from meshobs.raw import Payload
 from meshobs.redact import scrub_data
 
+from .clusters import camel  # the one spelling rule, memoised (asked for every field of every dump)
+
 # Node metadata keys the readers use (workload, namespace, identity) or a person wants to see.
 NODE_METADATA = ("WORKLOAD_NAME", "NAMESPACE", "NAME", "CLUSTER_ID", "MESH_ID", "ISTIO_VERSION",
                  "SERVICE_ACCOUNT", "APP_CONTAINERS", "INTERCEPTION_MODE", "OWNER", "LABELS")
-
-
-def _camel(snake: str) -> str:
-    head, *rest = snake.split("_")
-    return head + "".join(w.title() for w in rest)
 
 
 def _get(obj: Any, snake: str) -> tuple[str, Any] | None:
     """(the key as spelt in ``obj``, its value) for a snake_case field, or None."""
     if not isinstance(obj, Mapping):
         return None
-    for key in (snake, _camel(snake)):
+    for key in (snake, camel(snake)):
         if key in obj:
             return key, obj[key]
     return None

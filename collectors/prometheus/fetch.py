@@ -48,6 +48,9 @@ from ..base import FetchContext, Scope
 from ..http import bounded_session, describe_error
 from ..promql import (
     CONTROL_PLANE,
+    EDGE_FAMILIES,
+    EDGE_MARKER,
+    EDGE_PREFIX,
     GRAPH,
     GRAPH_QUERIES,
     HISTORY_QUERIES,
@@ -229,7 +232,7 @@ class PrometheusCollector:
 
         def text(prefix: str, q: Query, rules: bool, s: tuple[str, ...]) -> str:
             if prefix == "query":
-                return q.render(window, recorded=rules, scope=s)
+                return q.render(window, recorded=rules, scope=s, edge=EDGE_PREFIX + q.family in recorded)
             return render_range(q.name, ctx.window_s, recorded=rules, scope=s)
 
         def job(prefix: str, q: Query) -> _Job:
@@ -298,7 +301,8 @@ class PrometheusCollector:
         return history_span_s(ctx.window_s, self.history_s)
 
     def _recorded_families(self, run: _Run, raw: RawSource) -> frozenset[str]:
-        """The families whose Istio recording rule the server has (empty: read raw metrics)."""
+        """The families whose Istio recording rule the server has, and the edge-level recorded
+        series it has (named with EDGE_PREFIX, see promql.EDGE_FAMILIES); empty: read raw metrics."""
         if self.recording_rules == "off":
             return frozenset()
         key = (run.ctx.time.timestamp(), run.ctx.window_s)
@@ -312,11 +316,13 @@ class PrometheusCollector:
                     name = str(series.get("metric", {}).get("__name__", ""))
                     if name.startswith(RECORDED_PREFIX):
                         found.add(name.removeprefix(RECORDED_PREFIX))
+                    elif name == EDGE_MARKER:  # the edge rules' group is evaluated: all of them
+                        found.update(EDGE_PREFIX + f for f in EDGE_FAMILIES)
             except (ValueError, KeyError, TypeError, AttributeError):
                 found.clear()
         # A failed detection (an engine without group(), a timeout) means raw metrics: slower,
         # never wrong. Unreachable is remembered by the run and stops the rest.
-        families = frozenset(found & set(RECORDED_FAMILIES))
+        families = frozenset(found & {*RECORDED_FAMILIES, *(EDGE_PREFIX + f for f in EDGE_FAMILIES)})
         payload.meta["recorded"] = sorted(families)
         if payload.ok:
             self._rules[key] = families

@@ -33,7 +33,7 @@ from meshobs.model import SnapshotPart, SourceState, frozen_map
 from meshobs.raw import Payload, RawSource
 
 from ..base import NormalizeContext
-from ..promql import CONTROL_PLANE, GRAPH_QUERIES, LATENCY_QUERIES, QUERIES
+from ..promql import CONTROL_PLANE, EDGE_PREFIX, GRAPH_QUERIES, LATENCY_QUERIES, QUERIES
 from .history import add_history
 from .history_series import read_history
 from .reading import Reading
@@ -131,7 +131,10 @@ def _part(raw: RawSource, ctx: NormalizeContext, reading: Reading, names: list[s
         if payload.meta.get("scope"):
             answers.scope = payload.meta["scope"]
     answers.latency_series = reading.latency_series
-    answers.recorded = bool((rules := raw.get("rules")) is not None and rules.meta.get("recorded"))
+    # Istio's rules (the status says so); meshobs's edge rules only drew the graph phase's edge
+    # set, the same set as the raw metrics give, so they leave the status as it was.
+    answers.recorded = (rules := raw.get("rules")) is not None and any(
+        not str(f).startswith(EDGE_PREFIX) for f in rules.meta.get("recorded") or ())
 
     part = SnapshotPart()
     _control_plane(raw, answers, part)

@@ -52,7 +52,9 @@ class _Side:
 class _EdgeFacts:
     key: _EdgeKey
     source_service: ServiceRef | None
-    sides: dict[str, _Side] = field(default_factory=lambda: {"source": _Side(), "destination": _Side()})
+    # "source" / "destination", made when a series of that reporter is read: the graph phase's
+    # edge answers carry no reporter (one side per edge, not two; tens of thousands of edges).
+    sides: dict[str, _Side] = field(default_factory=dict)
 
 
 # An edge's identity as label values: (source workload namespace, source workload, destination
@@ -104,7 +106,10 @@ class Reading:
             self.revisions.setdefault((raw_key[0], raw_key[1]), rev_src)
         if raw_key[5] != UNKNOWN and rev_dst and rev_dst not in (UNKNOWN, "latest"):
             self.revisions.setdefault((raw_key[4], raw_key[5]), rev_dst)
-        s = edge.sides["source" if m.get("reporter") == "source" else "destination"]
+        reporter = "source" if m.get("reporter") == "source" else "destination"
+        s = edge.sides.get(reporter)
+        if s is None:
+            s = edge.sides[reporter] = _Side()
         for label in ("source_principal", "destination_principal"):
             if (v := m.get(label)) and v != UNKNOWN:
                 s.principals.setdefault(label, v)
@@ -221,8 +226,11 @@ class Reading:
         self._nodes = (counts, part.services[services:], part.workloads[workloads:])
 
 
+_NO_SIDE = _Side()  # what a reporter that said nothing said (read only, never filled)
+
+
 def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:
-    src, dst = f.sides["source"], f.sides["destination"]
+    src, dst = f.sides.get("source", _NO_SIDE), f.sides.get("destination", _NO_SIDE)
     # Histograms series exist even at zero rate: a side "saw" the edge only if it counted
     # requests or bytes.
     src_active = bool(src.responses or src.tcp)
@@ -265,6 +273,10 @@ def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:
 
 def _latency(sd: _Side) -> Latency | None:
     """One reporter's quantiles (None when it recorded none: NaN)."""
+    if not sd.buckets and not sd.quantiles:
+        # The graph phase's sides and every TCP side: asked twice per edge, tens of thousands
+        # of edges at 5,000 services.
+        return None
     if sd.buckets:  # a bundle recorded with the bucket query: Prometheus's arithmetic, here
         for p in QUANTILES:
             sd.quantiles.setdefault(p, histogram_quantile(p, sd.buckets.items()))

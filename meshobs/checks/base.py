@@ -71,6 +71,11 @@ class Settings:
                         baseline: MeshSnapshot | None = None) -> Settings:
         """Settings from the config's ``thresholds:`` (the typed model, or its dict, validated
         by it: the defaults and ranges live in :class:`meshobs.config_model.Thresholds`)."""
+        if thresholds is None or (isinstance(thresholds, Mapping) and not thresholds):
+            # Nothing to validate: the defaults, without importing pydantic and building the
+            # config model (~0.15 s of a replay or demo run with no config file).
+            # tests/test_config_model.py holds these defaults equal to the model's.
+            return cls(baseline=baseline)
         from meshobs.config_model import Thresholds
 
         typed = thresholds if isinstance(thresholds, Thresholds) else Thresholds.from_mapping(thresholds)

@@ -69,8 +69,15 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
                    "temporary one).")
 @click.option("--for", "limit", default=None, metavar="DURATION", callback=_duration,
               help="Stop after this long, e.g. 30s or 5m (default: until Ctrl-C or SIGTERM).")
+@click.option("--recording-rules", "rules", type=click.Choice(["none", "edges", "all"]), default="edges",
+              show_default=True,
+              help="Recording rules the demo's Prometheus loads and evaluates over its data: edges "
+                   "(meshobs's edge:* rules: seconds of start-up, even at 5,000 services), all (Istio's "
+                   "workload:* rules too, as config/prometheus-recording-rules.yaml ships them: minutes "
+                   "and GBs at 1,000 services), none (the raw metrics only, as a Prometheus without "
+                   "the rules).")
 @handle_errors
-def serve(name: str, workdir: str | None, limit: float | None) -> None:
+def serve(name: str, workdir: str | None, limit: float | None, rules: str) -> None:
     """Serve demo NAME live on loopback (Envoy admin, Jaeger, Kubernetes API, and a real
     Prometheus when one is installed) and write a meshobs.yaml that points at it.
 
@@ -89,7 +96,7 @@ def serve(name: str, workdir: str | None, limit: float | None) -> None:
             live = None
             try:
                 with stop.hold():  # a SIGTERM while starting stops the servers once all are up
-                    live = serve_scenario(name, base)
+                    live = serve_scenario(name, base, recording_rules=rules)
             except KeyboardInterrupt:
                 # Raised as the hold ends, before `with live` could stop them (Prometheus would
                 # be left running, orphaned).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 import os
 import sys
 import threading
@@ -150,8 +151,9 @@ def load_baseline(when: str, loaded: Loaded) -> MeshSnapshot:
 
 # What diagnosing and printing import, per output format (each several hundred modules' worth
 # of checks: ~0.3 s of CPU at start-up), in steps of at most ~0.08 s of CPU: the heavy libraries
-# the checks use (numpy; jsonschema through the Istio schemas), then the checks themselves.
-DIAGNOSIS_MODULES = ("numpy", "meshobs.istio_schema", "meshobs.checks.registry", "meshobs.engine",
+# the checks use (numpy, and numpy.ma, which np.median imports on its first call in the timeline;
+# jsonschema through the Istio schemas), then the checks themselves.
+DIAGNOSIS_MODULES = ("numpy", "numpy.ma", "meshobs.istio_schema", "meshobs.checks.registry", "meshobs.engine",
                      "meshobs.timeline.frame")
 # What a question about one service imports between its phases, on the critical path (the
 # graph's assembly, the neighbourhood): first, so it is done before the graph phase answers.
@@ -275,8 +277,6 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
         from meshobs.engine import diagnose as run_diagnosis
         from meshobs.engine.inputs import answered
         from meshobs.model import ServiceRef
-        from meshobs.render import json as json_out
-        from meshobs.render import junit, markdown, text
         from meshobs.suppress import parse as parse_suppressions
 
         if checks is None:
@@ -306,17 +306,20 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
             if (said := scope_note(loaded.bundle, ref)) is not None:
                 note(said)
             report = run_diagnosis(snapshot, ref, settings, suppressions, checks)
+        # Only the chosen renderer is imported (the others cost a few ms, xml.etree for junit).
+        renderer = importlib.import_module(RENDERERS[output])
         if output == "text":
             from meshobs.render.wrap import output_width, wrap
 
-            click.echo(wrap(text.render(report, color=use_color(no_color)), output_width()), color=use_color(no_color))
+            color = use_color(no_color)
+            click.echo(wrap(renderer.render(report, color=color), output_width()), color=color)
         elif output == "json":
             # Written as it is made: a --all document is tens of MB at thousands of services.
-            for part in json_out.render_parts(report, window_s=snapshot.window_s):
+            for part in renderer.render_parts(report, window_s=snapshot.window_s):
                 click.echo(part, nl=False)
             click.echo()
         else:
-            click.echo({"markdown": markdown.render, "junit": junit.render}[output](report))
+            click.echo(renderer.render(report))
         from .main import keep_until_exit
 
         keep_until_exit(loaded, report)

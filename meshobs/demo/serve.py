@@ -318,13 +318,16 @@ class LiveDemo:
         self.stop()
 
 
-def serve_scenario(name: str | Scenario | None, workdir: str | Path, *, prometheus: bool | None = None) -> LiveDemo:
+def serve_scenario(name: str | Scenario | None, workdir: str | Path, *, prometheus: bool | None = None,
+                   recording_rules: str = "none") -> LiveDemo:
     """Start the servers for demo ``name`` (or a Scenario built by the caller, e.g. a test's
     own mesh) and write ``workdir/meshobs.yaml`` and a kubeconfig.
 
     ``prometheus=None`` starts a real Prometheus when the binary is installed; ``False`` never
-    does (the config then has no Prometheus source). Raises :class:`WorkdirInUse` when
-    ``workdir`` exists and is not empty.
+    does (the config then has no Prometheus source). ``recording_rules`` ("none", "edges":
+    meshobs's edge rules, "all": Istio's too; see :mod:`meshobs.collectors.prometheus.rules`)
+    are loaded by that Prometheus and evaluated over the backfilled span. Raises
+    :class:`WorkdirInUse` when ``workdir`` exists and is not empty.
     """
     scenario = name if isinstance(name, Scenario) else scenario_for(name)
     workdir = Path(workdir)
@@ -355,7 +358,14 @@ def serve_scenario(name: str | Scenario | None, workdir: str | Path, *, promethe
         if prometheus is True or (prometheus is None and prometheus_available()):
             prom_dir = workdir / "prometheus"
             prom_dir.mkdir(exist_ok=True)
-            server = start_prometheus(_openmetrics(scenario), prom_dir)
+            rules = _rules_file(recording_rules, prom_dir)
+            # Every sample the backfill wrote: an authored scenario's history, else the window
+            # and the minute before it (see _openmetrics).
+            span = (scenario.history_s + scenario.metrics_end_s_ago if scenario.rich
+                    else scenario.window_s + 60.0)
+            end = scenario.time.timestamp()
+            server = start_prometheus(_openmetrics(scenario), prom_dir, rules=rules,
+                                      rules_range=(end - span, end) if rules is not None else None)
             stoppers.append(server.stop)
             prom_url = server.url
     except BaseException:
@@ -389,6 +399,23 @@ def serve_scenario(name: str | Scenario | None, workdir: str | Path, *, promethe
     return LiveDemo(scenario.name, config_path, kube_url, envoy_url, jaeger_url, prom_url, stoppers,
                     istiod_url=istiod_url, _servers=dict(zip(("kubernetes", "envoy", "jaeger"), servers[:3])),
                     kubernetes_pager=pager)
+
+
+RECORDING_RULES = ("none", "edges", "all")
+
+
+def _rules_file(which: str, workdir: Path) -> Path | None:
+    """The recording rules ``which`` (one of RECORDING_RULES) as a rules file in ``workdir``."""
+    from meshobs.collectors.prometheus.rules import EDGES_GROUP, ISTIO_GROUP, groups
+
+    if which not in RECORDING_RULES:
+        raise ValueError(f"recording rules {which!r}: expected one of {', '.join(RECORDING_RULES)}")
+    if which == "none":
+        return None
+    path = workdir / "recording-rules.yaml"
+    chosen = (EDGES_GROUP,) if which == "edges" else (ISTIO_GROUP, EDGES_GROUP)
+    path.write_text(yaml.safe_dump({"groups": groups(chosen)}, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def _openmetrics(scenario: Scenario) -> Iterator[str]:

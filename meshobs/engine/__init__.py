@@ -41,9 +41,11 @@ from .report import (
     MeshReport,
     Report,
     SourceResult,
+    TimelineBelow,
     gaps,
     judged,
     status_of,
+    timeline_below,
 )
 from .runner import Analysis, Checklist, analyze, run_checks, status, unique
 
@@ -253,17 +255,10 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
     return Report(service=service, status=status,
                   findings=tuple(ranked), checks=tuple(_rescore(results, by_service[service])),
                   sources=cache.sources, suppressed=tuple(hidden_all),
-                  time=snapshot.time, origin=snapshot.origin, timeline=_timeline(cache, service))
-
-
-def _timeline(cache: _Cache, service: ServiceRef) -> Timeline:
-    """The timeline of the service and of everything it calls, however deep: where a fault began
-    several hops down, the order of onsets shows it."""
-    timeline = cache.timeline
-    if not timeline.checked:
-        return timeline
-    reach = downstream(service, lambda s: callees_of(cache.snapshot, s), len(cache.snapshot.services) + 1)
-    return timeline.for_services(reach)
+                  time=snapshot.time, origin=snapshot.origin,
+                  # --all prints only the mesh's timeline: a service's part is worked out if read.
+                  timeline_or_below=(TimelineBelow(cache.timeline, snapshot, service) if cache.target is None
+                                     else timeline_below(cache.timeline, snapshot, service)))
 
 
 def diagnose(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings | None = None,

@@ -45,6 +45,8 @@ class FrozenDict(dict[str, Any]):
 
 def freeze(value: Any) -> Any:
     """Recursively turn dicts into FrozenDict and lists into tuples."""
+    if value.__class__ is str:  # most leaves (labels, names): no ABC check (Mapping's is slow)
+        return value
     if isinstance(value, FrozenDict):
         return value
     if isinstance(value, Mapping):
