@@ -66,6 +66,12 @@ EDGE_FAMILIES = (REQUESTS, TCP_SENT)
 # series at one instant, 0.8 s; the whole edges query over 10,399 of them, 0.2-0.5 s), so a check
 # over every edge series would cost what the rules save.
 EDGE_MARKER = "edge:meshobs_rules"
+# The shortest window the edge rules answer for. They are evaluated every 15 s
+# (rules.EDGES_INTERVAL): rate() needs two of their samples in the window, and an edge that began
+# within the last evaluation is not in them yet. Over a window of a few evaluations that is a
+# missing edge or none at all (``--window 20s``: one sample, no edges, a silent mesh-wide run);
+# shorter windows read the raw metrics.
+EDGE_RULES_MIN_WINDOW_S = 60.0
 
 GRAPH, SCOPED = "graph", "scoped"
 

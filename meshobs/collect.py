@@ -298,8 +298,8 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
                     # the TCP edges when the HTTP query timed out), and the narrowed run would
                     # look complete: collect what a mesh-wide question collects, and say why.
                     asked = f"{scope.target}'s neighbourhood" if scope is not None else "a neighbourhood"
-                    click.echo(f"meshobs: warning: the call graph is incomplete ({'; '.join(gaps)}): "
-                               f"collecting the whole mesh, not {asked}", err=True)
+                    click.echo(redact_text(f"meshobs: warning: the call graph is incomplete ({'; '.join(gaps)}): "
+                                           f"collecting the whole mesh, not {asked}"), err=True)
                     scope = None
             finally:
                 with switching:

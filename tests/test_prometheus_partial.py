@@ -347,6 +347,21 @@ def test_graph_phase_reads_the_edge_rules_when_the_server_has_them(found: tuple[
     assert "edge:istio_requests_total" not in rules.params["query"]
 
 
+@pytest.mark.parametrize("window_s", [20.0, 45.0])
+def test_a_window_shorter_than_the_edge_rules_answer_for_reads_the_raw_edges(window_s: float) -> None:
+    """The edge rules are evaluated every 15 s: over a window of a few evaluations rate() has one
+    sample or none, and the graph would be empty (a silent mesh-wide run). The raw metrics then."""
+    answer = {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"__name__": "edge:meshobs_rules"}, "value": [0, "1"]}]}}
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", body=json.dumps(answer))
+        collector, config = _collector(srv.url)
+        (raw,) = collector.fetch(FetchContext(time=T, window_s=window_s, config=config, phase="graph"))  # type: ignore[arg-type]
+    edges = raw.get("query:edges")
+    assert edges is not None and "edge:" not in edges.params["query"]
+    assert "istio_requests_total" in edges.params["query"]
+
+
 @pytest.mark.parametrize("setting", ["off"])
 def test_recording_rules_off_sends_no_check(setting: str) -> None:
     with analytic_server() as srv:

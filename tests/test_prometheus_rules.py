@@ -48,3 +48,12 @@ def test_edge_rules_keep_exactly_the_graph_queries_labels() -> None:
         rule = next(r for r in edges["rules"] if r["record"] == EDGE_PREFIX + q.family)
         assert rule["expr"] == f"sum by ({', '.join(q.labels)}) ({q.family})"
     assert [g["name"] for g in groups((ISTIO_GROUP,))] == [ISTIO_GROUP]
+
+
+def test_the_edge_rules_answer_only_windows_of_several_evaluations() -> None:
+    """promql.EDGE_RULES_MIN_WINDOW_S holds at least four evaluations of the edge group."""
+    from meshobs.collectors.prometheus.rules import EDGES_INTERVAL
+    from meshobs.collectors.promql import EDGE_RULES_MIN_WINDOW_S
+    from meshobs.durations import parse_duration
+
+    assert 4 * parse_duration(EDGES_INTERVAL) <= EDGE_RULES_MIN_WINDOW_S

@@ -51,6 +51,7 @@ from ..promql import (
     EDGE_FAMILIES,
     EDGE_MARKER,
     EDGE_PREFIX,
+    EDGE_RULES_MIN_WINDOW_S,
     GRAPH,
     GRAPH_QUERIES,
     HISTORY_QUERIES,
@@ -316,7 +317,8 @@ class PrometheusCollector:
                     name = str(series.get("metric", {}).get("__name__", ""))
                     if name.startswith(RECORDED_PREFIX):
                         found.add(name.removeprefix(RECORDED_PREFIX))
-                    elif name == EDGE_MARKER:  # the edge rules' group is evaluated: all of them
+                    elif name == EDGE_MARKER and run.ctx.window_s >= EDGE_RULES_MIN_WINDOW_S:
+                        # the edge rules' group is evaluated: all of them
                         found.update(EDGE_PREFIX + f for f in EDGE_FAMILIES)
             except (ValueError, KeyError, TypeError, AttributeError):
                 found.clear()
