@@ -152,3 +152,19 @@ def test_export_refuses_a_non_empty_directory_unless_forced(tmp_path: Path) -> N
     assert "VirtualService" in mine.read_text() and (tmp_path / "kubernetes.yaml").exists()
     fresh = run("demo", "export", "weight-drift", str(tmp_path / "new"))  # new and empty dirs are fine
     assert fresh.exit_code == 0 and (tmp_path / "new" / "istio.yaml").exists()
+
+
+def test_rules_that_cannot_be_evaluated_are_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """promtool failing (or running past its time) on the recording rules: exit 2 with the way
+    round (--recording-rules none), not an internal error."""
+    from meshobs.demo import promserver
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise promserver.RulesNotEvaluated("promtool did not finish evaluating the recording rules within 600 s")
+
+    monkeypatch.setattr(promserver, "start_prometheus", refuse)
+    monkeypatch.setattr(promserver, "prometheus_available", lambda *_a: True)
+    result = CliRunner().invoke(cli, ["demo", "serve", "--workdir", str(tmp_path / "w"), "--for", "1s"])
+    assert result.exit_code == 2, result.output
+    assert "--recording-rules none" in result.stderr
+    assert "internal error" not in result.stderr

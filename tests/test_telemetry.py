@@ -63,3 +63,19 @@ def test_the_api_is_imported_only_when_a_provider_can_be_configured(env: dict[st
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
                           env={**clean, **env})
     assert json.loads(done.stdout) == [imported, [1]], done.stderr
+
+
+def test_without_a_provider_the_check_times_are_still_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default path (no SDK configured, so no span per check): the runner times each
+    service's checks itself and adds them in one step; the -v rows count every call. (The module
+    fixture above installs an SDK for the whole process, so the default is forced here.)"""
+    from meshobs.engine import runner
+
+    monkeypatch.setattr(runner, "tracing", lambda: False)
+    telemetry.reset()
+    result = CliRunner().invoke(cli, ["-v", "diagnose", "cart-service", "--from", "demo", "-o", "json"])
+    assert result.exit_code == 1, result.output
+    rows = {(t.phase, t.name): t for t in telemetry.timings()}
+    assert rows[("check", "traffic.error_rate")].calls >= 2
+    assert rows[("check", "traffic.error_rate")].seconds > 0
+    assert "traffic.error_rate" in result.stderr

@@ -88,6 +88,7 @@ def serve(name: str, workdir: str | None, limit: float | None, rules: str) -> No
     from pathlib import Path
 
     from meshobs.demo.catalog import DemoNotFound
+    from meshobs.demo.promserver import RulesNotEvaluated
     from meshobs.demo.serve import StopOnSigterm, WorkdirInUse, serve_scenario
 
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="meshobs-demo-"))
@@ -114,5 +115,7 @@ def serve(name: str, workdir: str | None, limit: float | None, rules: str) -> No
         raise UsageError(f"--workdir {exc}") from None
     except DemoNotFound as exc:
         raise UsageError(str(exc)) from None
+    except RulesNotEvaluated as exc:
+        raise UsageError(f"{exc}; serve without them with --recording-rules none") from None
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM (Terminated): every server is stopped by now
         pass

@@ -137,6 +137,11 @@ def _backfill_part(source: Path, tsdb: Path, promtool: str) -> None:
                            f"{(done.stderr or done.stdout).strip()[-800:]}")
 
 
+class RulesNotEvaluated(RuntimeError):
+    """The recording rules could not be evaluated over the backfilled data (promtool failed or
+    ran past its time): the server is stopped; serving without the rules is the way round."""
+
+
 def start_prometheus(openmetrics_text: str | Iterable[str], workdir: Path, *, binary: str = "prometheus",
                      promtool: str = "promtool", rules: Path | None = None,
                      rules_range: tuple[float, float] | None = None) -> PrometheusServer:
@@ -161,12 +166,16 @@ def start_prometheus(openmetrics_text: str | Iterable[str], workdir: Path, *, bi
     try:
         start, end = rules_range or (0.0, 0.0)
         out = workdir / "rule-blocks"
-        done = subprocess.run([promtool, "tsdb", "create-blocks-from", "rules", f"--start={start:.0f}",
-                               f"--end={end:.0f}", f"--url={server.url}", f"--output-dir={out}", str(rules)],
-                              capture_output=True, text=True, timeout=BACKFILL_TIMEOUT_S, check=False)
+        try:
+            done = subprocess.run([promtool, "tsdb", "create-blocks-from", "rules", f"--start={start:.0f}",
+                                   f"--end={end:.0f}", f"--url={server.url}", f"--output-dir={out}", str(rules)],
+                                  capture_output=True, text=True, timeout=BACKFILL_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            raise RulesNotEvaluated(f"promtool did not finish evaluating the recording rules within "
+                                    f"{BACKFILL_TIMEOUT_S:g} s") from None
         if done.returncode != 0:
-            raise RuntimeError(f"promtool could not evaluate the recording rules (exit {done.returncode}): "
-                               f"{(done.stderr or done.stdout).strip()[-800:]}")
+            raise RulesNotEvaluated(f"promtool could not evaluate the recording rules (exit {done.returncode}): "
+                                    f"{(done.stderr or done.stdout).strip()[-800:]}")
     finally:
         server.stop()
     for block in out.iterdir() if out.exists() else ():
