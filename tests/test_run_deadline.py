@@ -180,3 +180,14 @@ def test_the_deadline_bounds_diagnosing_and_printing_too(tmp_path: Path, prelude
     elif "deadline" not in done.stderr:  # (a loaded machine may cut even this short run)
         assert not any(c["reason"] == cut for _, c in lines)
     assert done.returncode == _exit_code(doc), done.stderr[-2000:]
+
+
+def test_the_timeout_help_states_the_reserve_the_code_keeps() -> None:
+    """--timeout's help quotes the reserve kept for diagnosing and printing: the constants'."""
+    from click.testing import CliRunner
+
+    from meshobs.cli.main import cli
+    from meshobs.collect import MESH_WIDE_RESERVE_MAX_S, RESERVE_MAX_S, RESERVE_MIN_S
+
+    text = " ".join(CliRunner().invoke(cli, ["diagnose", "--help"]).output.split())
+    assert f"({RESERVE_MIN_S:g}-{RESERVE_MAX_S:g} s; a quarter, at most {MESH_WIDE_RESERVE_MAX_S:g} s" in text

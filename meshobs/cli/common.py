@@ -56,7 +56,7 @@ def source_options(fn: F) -> F:
     fn = click.option("--timeout", "timeout", metavar="DURATION", default=None,
                       help="Deadline for the whole run of a live collection, counted from the start "
                            "and printing included: collection stops early enough to leave a tenth "
-                           "of it (0.2-5 s; a quarter, at most 60 s, when the whole mesh is diagnosed "
+                           "of it (1-5 s; a quarter, at most 60 s, when the whole mesh is diagnosed "
                            "or printed) for diagnosing and printing, and sources that have not "
                            "answered by then are reported 'could not check'. Near the deadline no "
                            "further check runs: those not run say 'could not check' and what was judged "
