@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from promstats import timed_query
 
 from meshobs.collectors.promql import GRAPH_QUERIES
 
@@ -60,15 +61,9 @@ def queries(url: str, runs: int) -> dict[str, Any]:
     seen: dict[str, list[dict[str, float]]] = {k: [] for k in forms}
     for _ in range(runs):
         for label, promql in forms.items():
-            began = time.perf_counter()
-            answer = requests.get(f"{url}/api/v1/query", params={"query": promql, "time": WHEN, "stats": "all"},
-                                  timeout=300)
-            wall = time.perf_counter() - began
-            data = answer.json()["data"]
-            stats = data.get("stats") or {}
-            seen[label].append({"eval_s": float(stats.get("timings", {}).get("evalTotalTime", "nan")),
-                                "wall_s": wall, "series": len(data["result"]), "bytes": len(answer.content),
-                                "samples": float(stats.get("samples", {}).get("totalQueryableSamples", "nan"))})
+            got = timed_query(f"{url}/api/v1/query", {"query": promql, "time": WHEN})
+            seen[label].append({"eval_s": got.eval_s, "wall_s": got.wall_s, "series": len(got.result),
+                                "bytes": got.size, "samples": got.samples})
     return {label: {k: statistics.median(r[k] for r in rows) for k in rows[0]} | {"runs": len(rows)}
             for label, rows in seen.items()}
 

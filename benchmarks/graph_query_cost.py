@@ -15,9 +15,8 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import time
 
-import requests
+from promstats import timed_query
 
 from meshobs.collectors.promql import EDGE_KEY_LABELS, GRAPH_QUERIES, REQUESTS
 
@@ -50,16 +49,10 @@ def main() -> int:
     shape: dict[str, tuple[int, int, int, frozenset[str]]] = {}
     for _ in range(repeats):
         for name, query in queries.items():
-            began = time.perf_counter()
-            answer = requests.get(f"{url}/api/v1/query", params={"query": query, "time": when, "stats": "all"},
-                                  timeout=300)
-            wall = time.perf_counter() - began
-            data = answer.json()["data"]
-            stats = data.get("stats") or {}
-            times[name].append((float(stats.get("timings", {}).get("evalTotalTime", "nan")), wall))
-            keys = frozenset(json.dumps(s["metric"], sort_keys=True) for s in data["result"])
-            shape[name] = (len(data["result"]), len(answer.content),
-                           int(stats.get("samples", {}).get("totalQueryableSamples", 0)), keys)
+            got = timed_query(f"{url}/api/v1/query", {"query": query, "time": when})
+            times[name].append((got.eval_s, got.wall_s))
+            keys = frozenset(json.dumps(s["metric"], sort_keys=True) for s in got.result)
+            shape[name] = (len(got.result), got.size, got.samples, keys)
     edge_set = shape["edges"][3]
     for name in queries:
         evals, walls = zip(*times[name], strict=True)

@@ -15,7 +15,7 @@ import statistics
 import sys
 import time
 
-import requests
+from promstats import timed_query
 
 from meshobs.cli.diagnose import scoped_question
 from meshobs.collect import collect
@@ -39,17 +39,12 @@ def main() -> int:
             params = dict(p.params or {})
             if "query" not in params:
                 continue
-            params["stats"] = "all"
             evals, walls, samples, series, size = [], [], 0, 0, 0
             for _ in range(repeats):
-                began = time.perf_counter()
-                answer = requests.get(p.url, params=params, timeout=300)
-                walls.append(time.perf_counter() - began)
-                data = answer.json().get("data", {})
-                stats = data.get("stats", {})
-                evals.append(float(stats.get("timings", {}).get("evalTotalTime", float("nan"))))
-                samples = int(stats.get("samples", {}).get("totalQueryableSamples", 0))
-                series, size = len(data.get("result", [])), len(answer.content)
+                got = timed_query(p.url, params)
+                walls.append(got.wall_s)
+                evals.append(got.eval_s)
+                samples, series, size = got.samples, len(got.result), got.size
             ev, wall = statistics.median(evals), statistics.median(walls)
             total_eval, total_wall = total_eval + ev, total_wall + wall
             print(f"{p.key:24} {p.meta.get('phase') or '-':7} eval {ev:6.3f} s  wall {wall:6.3f} s  "
