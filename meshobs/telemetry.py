@@ -95,12 +95,7 @@ class timed:  # lower case: used as the function it replaced, ``with timed(...)`
                 finally:
                     self._span.__exit__(kind, exc, tb)
         finally:
-            elapsed = time.perf_counter() - self._start
-            with _lock:
-                total = _totals.setdefault((self._phase, self._name), [0.0, 0, 0])
-                total[0] += elapsed
-                total[1] += 1
-                total[2] += int(kind is not None)
+            add_times(self._phase, {self._name: [time.perf_counter() - self._start, 1, int(kind is not None)]})
 
 
 def tracing() -> bool:
