@@ -323,12 +323,12 @@ def graph_gaps(graph: list[RawSource]) -> list[str]:
 
     gaps = []
     for raw in graph:
-        if raw.kind != "prometheus" or all(p.error for p in raw.payloads):
+        if raw.kind != "prometheus" or all(p.failure() for p in raw.payloads):
             continue
-        for p in raw.payloads:
-            if p.error and p.key.removeprefix("query:") in GRAPH_EDGE_QUERIES:
-                gaps.append(p.error if p.key.removeprefix("query:") in p.error
-                            else f"query {p.key.removeprefix('query:')}: {p.error}")
+        for name in GRAPH_EDGE_QUERIES:
+            payload = raw.get(f"query:{name}")
+            if payload is not None and (why := payload.failure()) is not None:
+                gaps.append(why if name in why else f"query {name}: {why}")  # as the status says it
     return gaps
 
 
