@@ -135,23 +135,38 @@ def load_yaml(text: str) -> Any:
 
 
 def load_config(explicit: str | None = None) -> Config | None:
-    """Load and validate the config; None when no config exists at all."""
-    import yaml
+    """Load and validate the config; None when no config exists at all.
 
+    A config validated before, unchanged, is read from :mod:`meshobs.config_cache` instead
+    (the same Config, without parsing the YAML or importing pydantic)."""
     path = find_config(explicit)
     if path is None:
         return None
+    from . import config_cache
     from .gc_pause import gc_paused
 
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     # A served big mesh's config (1,500 static Envoy targets) is tens of thousands of acyclic
-    # dicts and strings, parsed then validated: no work for the cycle collector.
+    # dicts and strings, parsed then validated (or read back): no work for the cycle collector.
     with gc_paused():
+        digest, recorded = config_cache.read(data, path)
+        if recorded is not None:
+            raw, window_s, time, mesh = recorded
+            return Config(raw=raw, path=path, window_s=window_s, time=time, mesh=mesh)
+        import io
+
+        import yaml
+
         try:
-            raw = load_yaml(path.read_text(encoding="utf-8"))
+            # Decoded as Path.read_text decodes (UTF-8, universal newlines).
+            parsed = load_yaml(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read())
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             raise ConfigError(f"{path}: not valid YAML{at}") from None
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-        return validate(raw, path)
+        config = validate(parsed, path)
+        config_cache.write(digest, path, parsed, (config.raw, config.window_s, config.time, config.mesh))
+    return config

@@ -21,8 +21,10 @@ def corpus() -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolate_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reads the developer's own ~/.config/meshobs or $MESHOBS_CONFIG."""
+    """No test reads the developer's own ~/.config/meshobs or $MESHOBS_CONFIG, or writes the
+    validated-config records (meshobs.config_cache) into their ~/.cache."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
     monkeypatch.delenv("MESHOBS_CONFIG", raising=False)
 
 
