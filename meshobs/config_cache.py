@@ -32,6 +32,7 @@ import marshal
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ from typing import Any
 VALIDATING = ("__init__.py", "config.py", "config_cache.py", "config_model.py", "config_types.py",
               "durations.py", "gc_pause.py", "raw.py", "shape.py", "catalogue")
 _MAGIC = b"meshobs-config-1\n"
+KEEP_S = 30 * 86400
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -112,8 +114,8 @@ def read(text: bytes, path: Path) -> tuple[bytes, tuple[dict[str, Any], float, d
     if not blob.startswith(head) or blob[len(head):len(head) + 32] != hashlib.sha256(body).digest():
         return digest, None  # another input, or damaged
     try:
-        raw, window_s, time, mesh = marshal.loads(body)
-        when = datetime.fromisoformat(time) if time is not None else None
+        raw, window_s, at, mesh = marshal.loads(body)
+        when = datetime.fromisoformat(at) if at is not None else None
     except (EOFError, ValueError, TypeError):
         return digest, None
     if not (isinstance(raw, dict) and isinstance(window_s, float) and isinstance(mesh, str)):
@@ -140,14 +142,14 @@ def write(digest: bytes, path: Path, parsed: Any, outcome: tuple[dict[str, Any],
     where = folder()
     if where is None or not _pure(parsed):
         return False
-    raw, window_s, time, mesh = outcome
+    raw, window_s, at, mesh = outcome
     try:
-        blob = marshal.dumps((raw, float(window_s), time.isoformat() if time is not None else None, mesh))
+        blob = marshal.dumps((raw, float(window_s), at.isoformat() if at is not None else None, mesh))
         again = marshal.loads(blob)
         when = datetime.fromisoformat(again[2]) if again[2] is not None else None
     except (ValueError, TypeError):
         return False  # something marshal cannot hold: not recorded
-    if (again[0], again[1], repr(when), again[3]) != (raw, window_s, repr(time), mesh):
+    if (again[0], again[1], repr(when), again[3]) != (raw, window_s, repr(at), mesh):
         return False  # would not read back the same
     try:
         where.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -163,4 +165,18 @@ def write(digest: bytes, path: Path, parsed: Any, outcome: tuple[dict[str, Any],
             raise
     except OSError:
         return False
+    _prune(where)
     return True
+
+
+def _prune(where: Path) -> None:
+    """Drop records not read for :data:`KEEP_S` (a file per config path: demo workdirs and
+    temporary configs would otherwise pile up). Only when writing, so a hit stays one read."""
+    cutoff = time.time() - KEEP_S
+    try:
+        for entry in os.scandir(where):
+            if entry.name.endswith(".marshal") and entry.stat().st_atime < cutoff and \
+                    entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+    except OSError:
+        pass

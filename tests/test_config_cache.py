@@ -200,3 +200,14 @@ def test_the_fingerprint_covers_what_validation_runs(tmp_path: Path) -> None:
                and p.relative_to(package.resolve()).parts[0] not in ("checks", "model", "engine")}
     names = {p.relative_to(package.resolve()).parts[0] for p in covered}
     assert names <= set(config_cache.VALIDATING), names - set(config_cache.VALIDATING)
+
+
+def test_records_not_read_for_a_month_go(tmp_path: Path) -> None:
+    for name in ("old", "new"):
+        (tmp_path / f"{name}.yaml").write_text(f"mesh: istio\n# {name}\n")
+    load_config(str(tmp_path / "old.yaml"))
+    [old] = records()
+    long_ago = old.stat().st_mtime - config_cache.KEEP_S - 60
+    os.utime(old, (long_ago, long_ago))
+    load_config(str(tmp_path / "new.yaml"))  # a write prunes
+    assert len(records()) == 1 and not old.exists()
