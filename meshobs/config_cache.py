@@ -100,10 +100,13 @@ def _trusted(where: Path) -> bool:
 
 
 def read(text: bytes, path: Path) -> tuple[bytes, tuple[dict[str, Any], float, datetime | None, str] | None]:
-    """The key, and the recorded (raw, window_s, time, mesh) when there is a valid record."""
-    digest = key(text, path)
+    """The key, and the recorded (raw, window_s, time, mesh) when there is a valid record
+    (no key when the cache is off: nothing will be written)."""
     where = folder()
-    if where is None or not _trusted(where):
+    if where is None:
+        return b"", None
+    digest = key(text, path)
+    if not _trusted(where):
         return digest, None
     try:
         blob = _record_path(where, path).read_bytes()
