@@ -66,9 +66,14 @@ def register_config_secrets(value: Any, key: str = "") -> None:
     if isinstance(value, dict):
         for k, v in value.items():
             name = str(k)
-            if name.lower() == "headers" and isinstance(v, dict):
+            if isinstance(v, str):  # most values, inline (a served big mesh: 7,400 targets x 4 keys)
+                if name and _names_a_secret(name):
+                    register_secret(v)
+                if "://" in v and ("@" in v or "?" in v):  # else register_url has nothing to find
+                    register_url(v)
+            elif name.lower() == "headers" and isinstance(v, dict):
                 for hk, hv in v.items():
-                    if isinstance(hv, str) and (is_secret_key(str(hk)) or is_credential_key(str(hk))):
+                    if isinstance(hv, str) and _names_a_secret(str(hk)):
                         register_secret(hv)
                         scheme, _, token = hv.partition(" ")
                         if token and scheme.lower() in ("bearer", "basic", "token"):
@@ -79,10 +84,19 @@ def register_config_secrets(value: Any, key: str = "") -> None:
         for v in value:
             register_config_secrets(v, key)
     elif isinstance(value, str):
-        if key and (is_secret_key(key) or is_credential_key(key)):
-            register_secret(value)
-        if "://" in value:
-            register_url(value)
+        _register_value(value, key)
+
+
+def _register_value(value: str, key: str) -> None:
+    if key and _names_a_secret(key):
+        register_secret(value)
+    if "://" in value:
+        register_url(value)
+
+
+@functools.lru_cache(maxsize=4096)  # a served big mesh's config repeats four keys 7,400 times
+def _names_a_secret(key: str) -> bool:
+    return is_secret_key(key) or is_credential_key(key)
 
 
 def mask_known(text: str) -> str:

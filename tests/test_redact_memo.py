@@ -30,3 +30,26 @@ def test_urls_register_their_credentials_and_plain_urls_nothing(monkeypatch: pyt
     assert {"hunter22", "scraper:hunter22", "tok-9876"} <= redact._KNOWN
     assert redact.is_credential_key("apiKey") and redact.is_credential_key("apiKey")  # remembered alike
     assert not redact.is_credential_key("namespace")
+
+
+def test_a_config_registers_every_credential_it_holds_and_nothing_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redact, "_KNOWN", set())
+    monkeypatch.setattr(redact, "_SEEN", {})
+    targets = [{"url": f"http://127.0.0.1:15000/ns/pod-{i}", "namespace": "ns", "pod": f"pod-{i}"} for i in range(50)]
+    redact.register_config_secrets({
+        "sources": {
+            "prometheus": {"url": "https://scraper:hunter22@prom.example.test", "headers": {
+                "Authorization": "Bearer tok-abcdef", "X-Scope-OrgID": "tenant-1", "X-Api-Key": "k3y-value"}},
+            "envoy": {"targets": targets},
+            "jaeger": {"url": "http://jaeger.example.test/?access_token=qtok-123"},
+            "other": {"password": "pw-plain", "tokens": ["tok-one", "tok-two"], "token_file": "/var/run/tok",
+                      "list": ["https://u:pw-in-list@h.example.test", "plain"]},
+        },
+        "headers": "Bearer not-a-mapping",
+    })
+    expected = {"hunter22", "scraper:hunter22", "c2NyYXBlcjpodW50ZXIyMg==", "Bearer tok-abcdef", "tok-abcdef",
+                "k3y-value", "qtok-123", "pw-plain", "tok-one", "tok-two", "pw-in-list", "u:pw-in-list",
+                "dTpwdy1pbi1saXN0",
+                "/var/run/tok"}  # token_file: a credential-looking name, as everywhere else
+    registered = redact._KNOWN
+    assert registered == expected
