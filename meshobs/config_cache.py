@@ -143,7 +143,13 @@ def write(digest: bytes, path: Path, parsed: Any, outcome: tuple[dict[str, Any],
 
     Never raises: a cache that cannot be written is a slower next run, not a failure."""
     where = folder()
-    if where is None or not _pure(parsed):
+    if where is None:
+        return False
+    try:  # first, so a read-only home (the drift CronJob's) costs one failed mkdir, nothing more
+        where.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return False
+    if not _trusted(where) or not _pure(parsed):
         return False
     raw, window_s, at, mesh = outcome
     try:
@@ -155,9 +161,6 @@ def write(digest: bytes, path: Path, parsed: Any, outcome: tuple[dict[str, Any],
     if (again[0], again[1], repr(when), again[3]) != (raw, window_s, repr(at), mesh):
         return False  # would not read back the same
     try:
-        where.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not _trusted(where):
-            return False
         fd, temp = tempfile.mkstemp(dir=where, prefix=".record-")
         try:
             with os.fdopen(fd, "wb") as out:
