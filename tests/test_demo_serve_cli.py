@@ -168,3 +168,13 @@ def test_rules_that_cannot_be_evaluated_are_a_usage_error(tmp_path: Path, monkey
     assert result.exit_code == 2, result.output
     assert "--recording-rules none" in result.stderr
     assert "internal error" not in result.stderr
+
+
+def test_serve_leaves_its_config_validated_for_the_first_command(tmp_path: Path) -> None:
+    from meshobs.config import load_config
+
+    workdir = tmp_path / "w"
+    result = run("demo", "serve", "healthy", "--workdir", str(workdir), "--for", "0.1s", "--recording-rules", "none")
+    assert result.exit_code == 0, result.output
+    config = load_config(str(workdir / "meshobs.yaml"))
+    assert config is not None and config.model is None  # read from the record serve left
