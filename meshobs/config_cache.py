@@ -52,6 +52,8 @@ def folder() -> Path | None:
     if os.environ.get("MESHOBS_CONFIG_CACHE", "").lower() in ("off", "0", "no", "false"):
         return None
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(base):  # no home (an arbitrary container uid): never a folder in the cwd
+        return None
     return Path(base) / "meshobs" / "config"
 
 

@@ -159,6 +159,10 @@ def test_an_unwritable_cache_or_off_costs_nothing_but_time(tmp_path: Path, monke
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     assert load_config(str(path)).window_s == 60  # type: ignore[union-attr]
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # nowhere sure: not in the cwd
+    monkeypatch.chdir(tmp_path)
+    assert load_config(str(path)).window_s == 60  # type: ignore[union-attr]
+    assert not (tmp_path / "relative").exists()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("MESHOBS_CONFIG_CACHE", "off")
     assert load_config(str(path)).window_s == 60  # type: ignore[union-attr]
