@@ -17,7 +17,6 @@ from meshobs.model import (
     SourceState,
     SourceStatus,
     UpstreamCluster,
-    frozen_map,
 )
 from meshobs.raw import Payload, RawSource
 
@@ -181,7 +180,9 @@ def _clusters(statuses: list[ClusterStatus] | None, stats: EnvoyStats | None,
 def _identity(raw: RawSource, node: dict[str, Any] | None) -> tuple[str, str]:
     pod, ns = raw.meta.get("pod") or "", raw.meta.get("namespace") or ""
     from_node = pod_from_node_id((node or {}).get("id"))
-    if from_node and (not ns or not pod or pod == urlsplit(str(raw.meta.get("url", ""))).netloc):
+    # The node naming the pod we were told (the usual case) changes nothing: no URL to split.
+    if from_node and from_node != (pod, ns) and (
+            not ns or not pod or pod == urlsplit(str(raw.meta.get("url", ""))).netloc):
         pod, ns = from_node
     return pod or raw.name.removeprefix("envoy:"), ns
 
@@ -248,13 +249,13 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
         node_id=node.get("id"),
         xds=tuple(dump.xds) if dump else (),
         control_plane_connected=bool(connected) if connected is not None else None,
-        update_rejected=frozen_map(rejected),
+        update_rejected=FrozenDict(rejected),  # ints: nothing for frozen_map to freeze
         warming_clusters=int(warming) if warming is not None else len(dump.warming_clusters if dump else []),
         clusters=_clusters(statuses, stats, dump),
         routes=tuple(dump.routes) if dump else (),
         listeners=tuple(dump.listeners) if dump else (),
         listener_details=tuple(dump.listener_details) if dump else (),
-        http_counters=frozen_map({k: int(server[k]) for k in HTTP_FILTER_COUNTERS if k in server}),
+        http_counters=FrozenDict({k: int(server[k]) for k in HTTP_FILTER_COUNTERS if k in server}),
     )
     certs, unreadable = certs_from_secrets(dump.secrets, proxy_id=proxy_id, workload=workload) if dump else ([], [])
     problems.extend(unreadable)  # one certificate that does not parse costs that certificate
