@@ -22,6 +22,7 @@ from meshobs.callgraph import MAX_DEPTH, callees_of, callers_of, downstream, nea
 from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE
 from meshobs.checks import registry
 from meshobs.checks.base import Analyzer, AnyCheck, Check, Finding, Settings, finding
+from meshobs.checks.scope import Focus
 from meshobs.model import MeshSnapshot, ServiceRef, SourceState, WorkloadRef
 from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
@@ -132,7 +133,8 @@ class _Cache:
         self._deadlines: list[_Deadline] | None = None
         self._hops: dict[tuple[ServiceRef, ServiceRef, str], bool | None] = {}
         self._analysis: Analysis | None = None
-        self._checklist: Checklist | None = None
+        self._focused: Analysis | None = None
+        self._checklists: list[Checklist] = []
         # The checks that say whether a service's requests succeed and are fast: those whose
         # codes are symptoms (errors, latency) in the catalogue. Only they vouch for health.
         # What callers see (errors, latency) vouches for a service; a delivery or routing
@@ -147,10 +149,30 @@ class _Cache:
 
     @property
     def analysis(self) -> Analysis:
+        """The analyzers' whole run over the snapshot."""
         if self._analysis is None:
             self._analysis = analyze(self.snapshot, self.settings,
                                      [c for c in self.checks if isinstance(c, Analyzer)], self.available)
         return self._analysis
+
+    def analysis_for(self, service: ServiceRef) -> Analysis:
+        """An analysis holding every analyzer finding about ``service``. For a question about one
+        service, the analyzers that take a focus judge only what touches the services below it
+        (:class:`meshobs.checks.scope.Focus`): a big mesh's configuration is otherwise judged
+        whole for one service's report. A service outside it (a delivery fault's workloads'
+        service) gets the whole run."""
+        if self._analysis is not None or self.target is None:
+            return self.analysis
+        if self._focused is None:
+            self._focused = analyze(self.snapshot, self.settings,
+                                    [c for c in self.checks if isinstance(c, Analyzer)], self.available,
+                                    focus=Focus(frozenset(self._below())))
+        return self._focused if self._focused.complete_for(service) else self.analysis
+
+    def mesh_causes(self) -> list[Finding]:
+        """The analyzers' mesh-level findings that can explain a configuration-delivery fault:
+        a focused run's are all there (an analyzer taking a focus emits no such code)."""
+        return (self._focused if self._focused is not None and self._analysis is None else self.analysis).mesh_level
 
     def unjudged(self, results: list[CheckResult]) -> frozenset[str]:
         """Symptom kinds (errors, latency) whose checks were skipped: their data is missing."""
@@ -169,9 +191,12 @@ class _Cache:
 
     def get(self, service: ServiceRef) -> tuple[list[CheckResult], list[Finding]]:
         if service not in self.results:
-            if self._checklist is None:
-                self._checklist = Checklist(self.snapshot, self.checks, self.available, self.analysis)
-            self.results[service] = run_checks(self.snapshot, service, self.settings, checklist=self._checklist)
+            analysis = self.analysis_for(service)
+            checklist = next((c for c in self._checklists if c.analysis is analysis), None)
+            if checklist is None:
+                checklist = Checklist(self.snapshot, self.checks, self.available, analysis)
+                self._checklists.append(checklist)
+            self.results[service] = run_checks(self.snapshot, service, self.settings, checklist=checklist)
         return self.results[service]
 
     def hop(self, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool | None:
@@ -244,10 +269,12 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
             beyond.setdefault(near[1], []).append(deadline.holders[near[1]])
     for svc, found in beyond.items():
         by_service[svc] = annotate(apply_suppressions(found, list(suppressions), snapshot.time)[0], cache.timeline)
-    mesh_causes, _ = apply_suppressions(cache.analysis.mesh_level, list(suppressions), snapshot.time)
+    mesh_causes, _ = apply_suppressions(cache.mesh_causes(), list(suppressions), snapshot.time)
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
                   cache.hop, cache.unjudged(results),
-                  related=Related(cache.analysis, suppressions, snapshot.time),
+                  # The findings about a resource a symptom names, wherever filed: the whole run's,
+                  # asked for only when a symptom names one (rarely).
+                  related=Related(lambda: cache.analysis, suppressions, snapshot.time),
                   hop_failures=lambda x, c: hop_failures(snapshot, x, c),
                   mesh_causes=mesh_causes, delivery_candidates=lambda f: cache.about(f.workloads, suppressions),
                   target_workloads=frozenset(w.ref for w in snapshot.workloads_of(service)))
