@@ -21,7 +21,7 @@ from meshobs.model import Mesh, MeshSnapshot, Service, ServicePort, WorkloadRef
 
 from .base import Finding, Settings, analyzer, finding
 from .dataplane import NAMESPACE, SIDECAR, SYSTEM_NAMESPACES, is_gateway_of, members
-from .scope import Focus, in_focus
+from .scope import Focus, services_in_focus
 
 # What Istio's protocol selection recognises (names are compared in lower case).
 PROTOCOLS = frozenset({"http", "http2", "https", "grpc", "grpc-web", "tcp", "tls", "udp", "mongo", "mysql",
@@ -78,8 +78,7 @@ def _sidecar_services(snapshot: MeshSnapshot, focus: Focus | None = None) -> lis
     """Declared Services with at least one workload running a sidecar (gateways excepted: their
     Gateway servers, not their Service's port names, say the protocols); with a focus, those of
     its services only."""
-    declared = [s for s in in_focus(focus, snapshot.services, lambda s: (s.ref,))
-                if s.origin and s.external_name is None]
+    declared = [s for s in services_in_focus(focus, snapshot.services) if s.origin and s.external_name is None]
     wanted = None if focus is None else {w for s in declared for w in s.workloads}
     modes: dict[WorkloadRef, str | None] = {}
     for ns in {s.namespace for s in snapshot.services}:
@@ -107,7 +106,7 @@ def port_protocol(snapshot: MeshSnapshot, settings: Settings, focus: Focus | Non
                           evidence={"port": port.port, "name": port.name, "app_protocol": port.app_protocol},
                           hint="name the port <protocol>[-<suffix>] (http-api, grpc, tcp-db) or set appProtocol; "
                                "istioctl analyze reports IST0118")
-    for svc in in_focus(focus, snapshot.services, lambda s: (s.ref,)):
+    for svc in services_in_focus(focus, snapshot.services):
         if svc.external_name is None or not svc.origin or svc.namespace in SYSTEM_NAMESPACES:
             continue
         for i, port in enumerate(svc.port_specs):
@@ -124,8 +123,9 @@ def port_protocol(snapshot: MeshSnapshot, settings: Settings, focus: Focus | Non
 
 def _conflicting_ports(snapshot: MeshSnapshot, focus: Focus | None) -> Iterable[Finding]:
     declared = {s.ref: s for s in snapshot.services if s.origin and s.port_specs}
-    # A workload's finding touches its declared Services.
-    for w in in_focus(focus, snapshot.workloads, lambda w: (s for s in w.services if s in declared)):
+    for w in snapshot.workloads:
+        if focus is not None and not focus.touches(w.services):
+            continue  # its finding touches (some of) its Services
         services = [declared[s] for s in w.services if s in declared]
         if len(services) < 2:
             continue

@@ -29,7 +29,7 @@ from .base import CouldNotCheck, Finding, Settings, analyzer, finding, memo
 from .inventory import selects as selects  # re-exported: the label selector the Istio checks share
 from .inventory import services_of_hosts, vouches_for_config
 from .meshconfig import root_namespace
-from .scope import Focus, in_focus, mesh_of
+from .scope import Focus, mesh_of, services_in_focus
 
 
 def target_service(snapshot: MeshSnapshot, service: ServiceRef) -> Service:
@@ -123,7 +123,7 @@ def unknown_subset(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Findi
           mesh=Mesh.ISTIO)
 def empty_subset(snapshot: MeshSnapshot, settings: Settings, focus: Focus | None = None) -> Iterable[Finding]:
     """A DestinationRule subset selects none of its service's pods (503 UH when routed to)."""
-    for svc in in_focus(focus, istio_services(snapshot), lambda s: (s.ref,)):  # its findings touch svc only
+    for svc in services_in_focus(focus, istio_services(snapshot)):  # its findings touch svc only
         yield from _empty_subsets(snapshot, svc)
 
 

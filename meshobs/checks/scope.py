@@ -10,12 +10,11 @@ cannot judge *this* service, so the engine reports it as skipped instead of pass
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from meshobs.catalogue import Category
-from meshobs.model import Mesh, MeshSnapshot, ServiceRef
+from meshobs.model import Mesh, MeshSnapshot, Service, ServiceRef
 from meshobs.model.gateway import INGRESS, WAYPOINT
 
 from .base import AnyCheck, Check
@@ -97,9 +96,6 @@ def not_applicable_in(check: AnyCheck, role: str | None, mesh: Mesh, service: Se
     return f"could not check: {blind}" if blind else None
 
 
-T = TypeVar("T")
-
-
 @dataclass(frozen=True)
 class Focus:
     """What a question about one service (``diagnose SERVICE``) can report of the analyzers'
@@ -119,13 +115,8 @@ class Focus:
         return not self.services.isdisjoint(services)
 
 
-def in_focus(focus: Focus | None, subjects: Iterable[T], services: Callable[[T], Iterable[ServiceRef]]) -> Iterator[T]:
-    """The ``subjects`` an analyzer judges: all of them without a focus, else those whose
-    ``services`` (every service a finding about the subject would touch) meet the focus. The
-    order is kept, so a focused run yields its findings in the whole run's order."""
-    if focus is None:
-        yield from subjects
-        return
-    for subject in subjects:
-        if focus.touches(services(subject)):
-            yield subject
+def services_in_focus(focus: Focus | None, services: Iterable[Service]) -> Iterable[Service]:
+    """The ``services`` an analyzer whose findings about a Service touch that Service alone
+    judges: all of them without a focus, else those of the focus, in order."""
+    return services if focus is None else [s for s in services if s.ref in focus.services]
+
