@@ -15,6 +15,7 @@ import pytest
 from meshobs import engine
 from meshobs.catalogue import Category
 from meshobs.checks.base import Analyzer, Settings, analyzer
+from meshobs.checks.dataplane import members, members_of
 from meshobs.checks.registry import ALL
 from meshobs.checks.scope import Focus
 from meshobs.collect import build_snapshot
@@ -204,3 +205,16 @@ def test_an_analyzer_taking_a_focus_cannot_emit_a_mesh_wide_delivery_cause() -> 
     with pytest.raises(ValueError, match="MSH0110"):
         declare(lambda snapshot, settings, focus=None: ())
     assert not declare(lambda snapshot, settings: ()).focusable
+
+
+@pytest.mark.parametrize("build", [_estuary, _breakwater])
+def test_members_of_a_few_workloads_are_those_members_lists(build: Callable[[], Mesh]) -> None:
+    """port_protocol's focused run reads the members of the focus's workloads alone
+    (``members_of``): each is the one :func:`members` lists last for that workload."""
+    snapshot = _snapshot(build())
+    listed = {m.workload: m for ns in {w.namespace for w in snapshot.workloads} | {p.namespace for p in snapshot.pods}
+              for m in members(snapshot, ns) or [] if m.workload is not None}
+    assert listed  # something to compare
+    assert members_of(snapshot, [w.ref for w in snapshot.workloads]) == listed
+    some = sorted(listed)[:2]
+    assert members_of(snapshot, some) == {ref: listed[ref] for ref in some}

@@ -20,7 +20,7 @@ from meshobs.catalogue import Category
 from meshobs.model import Mesh, MeshSnapshot, Service, ServicePort, WorkloadRef
 
 from .base import Finding, Settings, analyzer, finding
-from .dataplane import NAMESPACE, SIDECAR, SYSTEM_NAMESPACES, is_gateway_of, members
+from .dataplane import NAMESPACE, SIDECAR, SYSTEM_NAMESPACES, is_gateway_of, members, members_of
 from .scope import Focus, services_in_focus
 
 # What Istio's protocol selection recognises (names are compared in lower case).
@@ -79,12 +79,16 @@ def _sidecar_services(snapshot: MeshSnapshot, focus: Focus | None = None) -> lis
     Gateway servers, not their Service's port names, say the protocols); with a focus, those of
     its services only."""
     declared = [s for s in services_in_focus(focus, snapshot.services) if s.origin and s.external_name is None]
-    wanted = None if focus is None else {w for s in declared for w in s.workloads}
+    namespaces = {s.namespace for s in snapshot.services}
+    if focus is None:
+        found = [m for ns in namespaces for m in members(snapshot, ns) or []]
+    else:  # the members of the focus's workloads only, as members() would list them
+        found = [m for m in members_of(snapshot, {w for s in declared for w in s.workloads}).values()
+                 if m.namespace in namespaces]
     modes: dict[WorkloadRef, str | None] = {}
-    for ns in {s.namespace for s in snapshot.services}:
-        for m in members(snapshot, ns) or []:
-            if m.workload is not None and (wanted is None or m.workload in wanted):
-                modes[m.workload] = None if is_gateway_of(snapshot, m.labels) else m.mode
+    for m in found:
+        if m.workload is not None:
+            modes[m.workload] = None if is_gateway_of(snapshot, m.labels) else m.mode
     return [s for s in declared if any(modes.get(w) == SIDECAR for w in s.workloads)]
 
 
