@@ -30,6 +30,7 @@ import os
 import pickle
 import resource
 import signal
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -83,6 +84,7 @@ def fan_out(parts: Sequence[T], work: Callable[[T], R]) -> list[R]:
     deadline's hard stop, Ctrl-C) are killed and reaped."""
     children: list[tuple[int, int]] = []  # (pid, read end of its pipe), not yet waited for
     cutoff.share()
+    parent = os.getpid()
     # The deadline's signal to the children is blocked until each has its handler (a child
     # signalled before would die of it, see cutoff.forward_to).
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {cutoff.WORKER_SIGNAL})
@@ -97,7 +99,7 @@ def fan_out(parts: Sequence[T], work: Callable[[T], R]) -> list[R]:
                 break
             if pid == 0:  # the child: never returns
                 os.close(read_end)
-                _child(part, work, write_end, blocked)
+                _child(part, work, write_end, blocked, parent)
             os.close(write_end)
             children.append((pid, read_end))
             cutoff.forward_to(pid)
@@ -128,12 +130,14 @@ def fan_out(parts: Sequence[T], work: Callable[[T], R]) -> list[R]:
                 _reap(pid, read_end)
 
 
-def _child(part: Any, work: Callable[[Any], Any], write_end: int, mask: set[int | signal.Signals]) -> None:
+def _child(part: Any, work: Callable[[Any], Any], write_end: int, mask: set[int | signal.Signals],
+           parent: int) -> None:
     """In the forked child: do the part, write (result, timings, deadline lines, peak RSS)
     pickled to the pipe, and leave without running anything of the parent's (``os._exit``: no
     atexit, no flushing of stdio buffers copied from the parent)."""
     code = 1
     try:
+        _die_with_parent(parent)
         cutoff.as_worker()
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         telemetry.reset()  # only this child's own timings go back
@@ -150,6 +154,22 @@ def _child(part: Any, work: Callable[[Any], Any], write_end: int, mask: set[int 
         code = 1
     finally:
         os._exit(code)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: this child is killed when the process that forked it ends (killed by a CronJob's
+    limit, SIGTERM), rather than computing a part nobody will read."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent ended before the call: nobody will read the part
+        os._exit(1)
 
 
 def _collect(pid: int, read_end: int) -> tuple[Any, dict[str, dict[str, list[float]]], dict[str, Any], int] | None:
