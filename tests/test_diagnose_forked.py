@@ -160,3 +160,20 @@ def test_parts_are_dealt_in_turn_and_joined_in_order() -> None:
     parts = fanout.split(items, 3)
     assert [len(p) for p in parts] == [4, 4, 3]
     assert fanout.join(parts) == items
+
+
+def test_the_network_deadlines_reaper_does_not_stop_a_fork() -> None:
+    """After a live collection the reaper thread of meshobs.collectors.netbound is still alive:
+    it declares it survives a fork, and a child that needs one starts its own."""
+    from meshobs.collectors import netbound
+
+    with netbound.watch(30):
+        pass
+    assert any(t.name == "meshobs-reaper" for t in threading.enumerate())
+    assert fanout.workers(2, 5000, 300) == 2
+
+    def work(seconds: float) -> bool:
+        with netbound.watch(seconds) as w:
+            return not w.expired and w.remaining_s() > 0
+
+    assert fanout.fan_out([30.0, 30.0], work) == [True, True]

@@ -12,11 +12,13 @@ read back). A pool would have to pickle the snapshot, or rebuild it, in every wo
 Fork is used only where it is safe, else everything runs in this process, as it always did:
 
 * the platform has ``os.fork`` (not Windows);
-* no other thread is alive: a child of a threaded process inherits locks held by threads that do
-  not exist in it. The live collection's thread pools are shut down (and the CLI's warm-up
-  threads joined) before diagnosing; the dashboard diagnoses in its own process but with its
-  worker threads alive, so it stays in-process. The deadline's timer is a signal (``setitimer``)
-  on the main thread, not a thread: see :mod:`meshobs.cutoff` for how it reaches the children;
+* no other thread is alive, but those that declare they survive a fork: a child of a threaded
+  process inherits locks held by threads that do not exist in it. The live collection's thread
+  pools are shut down (and the CLI's warm-up threads joined) before diagnosing; what stays is the
+  network deadline's reaper (meshobs.collectors.netbound), which releases its lock around a fork
+  and starts afresh in the child. The dashboard's load process diagnoses with its worker threads
+  alive, so it stays in-process. The run's deadline is a signal (``setitimer``) on the main
+  thread, not a thread: see :mod:`meshobs.cutoff` for how it reaches the children;
 * no OpenTelemetry tracer provider is configured: a child's spans would be lost with it.
 
 A child that fails, or dies (killed, out of memory), hands back nothing: its part is done here,
@@ -58,9 +60,17 @@ def workers(jobs: int | None, count: int, minimum: int) -> int:
     are at least ``minimum`` items (below it a fork costs more than it saves); 1 where forking is
     not safe (see the module docstring)."""
     n = (cores() if count >= minimum else 1) if jobs is None else jobs
-    if n <= 1 or not hasattr(os, "fork") or threading.active_count() > 1 or telemetry.tracing():
+    if n <= 1 or not hasattr(os, "fork") or telemetry.tracing() or not _only_fork_safe_threads():
         return 1
     return min(n, count)
+
+
+def _only_fork_safe_threads() -> bool:
+    """No thread but this one is alive, or only threads that say they survive a fork
+    (``survives_fork``: they take part in ``os.register_at_fork`` so that no lock of theirs is
+    held at the fork, e.g. the network deadline's reaper, meshobs.collectors.netbound)."""
+    me = threading.current_thread()
+    return all(t is me or getattr(t, "survives_fork", False) for t in threading.enumerate())
 
 
 def split(items: Sequence[T], n: int) -> list[list[T]]:
