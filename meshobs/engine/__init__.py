@@ -292,9 +292,11 @@ def diagnose(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings | N
     return _diagnose(_Cache(snapshot, settings or Settings(), checks, service), service, suppressions, True)
 
 
-# Below this many services --all stays in one process: forking and handing back cost more
-# than the second core saves (measured: see benchmarks/results/replay-fork-s23.md).
-FORK_MIN_SERVICES = 300
+# Below this many services --all stays in one process: the second core saves next to nothing.
+# Measured in-process (generated meshes, loaded machine, CPU s of the parent, which bounds an
+# idle machine's wall): 300 services 0.19-0.25 in one process, 0.15 with a worker; 500: 0.41-0.63
+# against 0.29-0.30; 5,000: 4.2-4.3 against 2.7-2.8 (benchmarks/results/replay-fork-s23.md).
+FORK_MIN_SERVICES = 500
 
 
 def diagnose_all(snapshot: MeshSnapshot, settings: Settings | None = None,
