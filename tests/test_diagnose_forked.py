@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -177,3 +178,29 @@ def test_the_network_deadlines_reaper_does_not_stop_a_fork() -> None:
             return not w.expired and w.remaining_s() > 0
 
     assert fanout.fan_out([30.0, 30.0], work) == [True, True]
+
+
+@pytest.mark.parametrize(("files", "cpus"), [
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"cpu.max": "100000 100000\n"}, 1),
+    ({"cpu.max": "150000 100000\n"}, 2),
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),
+    ({"cpu/cpu.cfs_quota_us": "400000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 4),
+    ({"cpu.max": "garbage\n"}, None),
+    ({}, None),
+])
+def test_a_cgroup_cpu_quota_bounds_the_workers(tmp_path: Path, files: dict[str, str], cpus: int | None) -> None:
+    """A pod limited to one CPU on a many-core node forks no worker (its affinity says the node's
+    cores; each worker would only be throttled and add its copied pages towards the memory limit)."""
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert fanout.cgroup_cpus(tmp_path) == cpus
+
+
+def test_one_cpu_of_quota_means_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "cpu.max").write_text("100000 100000\n")
+    monkeypatch.setattr(fanout, "CGROUP", tmp_path)
+    assert fanout.cores() == 1
+    assert fanout.workers(None, 5000, 500) == 1

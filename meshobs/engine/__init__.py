@@ -192,21 +192,24 @@ class _Cache:
 
     def prepare(self) -> None:
         """Build now what every service's diagnosis reads (before workers are forked)."""
-        if self._checklist is None:
-            self._checklist = Checklist(self.snapshot, self.checks, self.available, self.analysis)
+        self._checklist_for(self.analysis)
         _ = self.timeline
         if cutoff.reason is None:  # as _diagnose: past the deadline, nothing is walked
             self.deadlines()
 
     def get(self, service: ServiceRef) -> tuple[list[CheckResult], list[Finding]]:
         if service not in self.results:
-            analysis = self.analysis_for(service)
-            checklist = next((c for c in self._checklists if c.analysis is analysis), None)
-            if checklist is None:
-                checklist = Checklist(self.snapshot, self.checks, self.available, analysis)
-                self._checklists.append(checklist)
+            checklist = self._checklist_for(self.analysis_for(service))
             self.results[service] = run_checks(self.snapshot, service, self.settings, checklist=checklist)
         return self.results[service]
+
+    def _checklist_for(self, analysis: Analysis) -> Checklist:
+        """The checklist's plan over ``analysis`` (the whole run's or the focused one's), built once."""
+        checklist = next((c for c in self._checklists if c.analysis is analysis), None)
+        if checklist is None:
+            checklist = Checklist(self.snapshot, self.checks, self.available, analysis)
+            self._checklists.append(checklist)
+        return checklist
 
     def hop(self, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool | None:
         """:func:`hop_shows` with this run's threshold, remembered for the run (--all asks the
