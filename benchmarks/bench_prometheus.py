@@ -117,9 +117,11 @@ def _snapshot(raw: RawSource) -> tuple[SnapshotPart, float, float, int, str]:
     snapshot = assemble(part, time=T, window_s=WINDOW, origin="bench")
     t2 = time.perf_counter()
     # What two trees must agree on (outside the timed part): the edges, the nodes, the status.
+    # Not the history: VictoriaMetrics's range answers differ in their last digits from one run
+    # to the next on the same data (47.879999999999995 or 47.88: its sums run in parallel).
     sources = [replace(status, duration_s=0.0) for status in part.sources]  # the one timing in them
-    digest = hashlib.sha256(repr((snapshot.edges, snapshot.services, snapshot.workloads, sources,
-                                  part.history)).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(repr((snapshot.edges, snapshot.services, snapshot.workloads,
+                                  sources)).encode()).hexdigest()[:16]
     return part, t1 - t0, t2 - t1, len(snapshot.edges), digest
 
 
