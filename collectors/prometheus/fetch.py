@@ -144,6 +144,7 @@ class PrometheusCollector:
         session.mount(self.url, HTTPAdapter(
             pool_connections=1, pool_maxsize=self.concurrency,
             max_retries=Retry(total=0, read=False, raise_on_status=False)))
+        session.hooks["response"].append(_decode_with_msgspec)
         # Bucket series above which a mesh-wide heavy query is split into shards (heavy.py).
         self.shard_series = SHARD_SERIES
         # Recording-rule detection is per evaluation time: the two phases of one question share it.
@@ -587,6 +588,25 @@ class _Run:
                              f"JSON shape ({exc!r}): is this a Prometheus query API?")
         payload.elapsed_s = time.perf_counter() - start
         return payload
+
+
+def _decode_with_msgspec(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    """A response hook: the answer's ``json()`` (which prometheus-api-client calls) decoded by
+    msgspec, the same values as the standard library's in a fraction of the time (the graph
+    phase's edge answers at 1,000 services, 0.7 and 0.6 MB: 10 and 7 ms with ``json``, 2 and
+    3 ms with msgspec, one after the other under the GIL while the scoped phase waits for
+    them). What msgspec refuses (a bare NaN, which the standard library reads; a body not in
+    UTF-8; not JSON at all) goes to the standard decoder, which reads it or raises as before."""
+    standard = response.json
+
+    def decode(**kw: Any) -> Any:
+        try:
+            return msgspec.json.decode(response.content)
+        except msgspec.DecodeError:
+            return standard(**kw)
+
+    response.json = decode  # type: ignore[method-assign]
+    return response
 
 
 def _text(answer: Any) -> str:
