@@ -112,13 +112,13 @@ def _collector(srv: PrometheusServer, concurrency: int) -> tuple[prom.Prometheus
     return collector, config
 
 
-def _snapshot(raw: RawSource, digest: bool = True) -> tuple[SnapshotPart, float, float, int, str]:
+def _snapshot(raw: RawSource, with_digest: bool = True) -> tuple[SnapshotPart, float, float, int, str]:
     t0 = time.perf_counter()
     part = prom.normalize(raw, NormalizeContext(time=T, window_s=WINDOW))
     t1 = time.perf_counter()
     snapshot = assemble(part, time=T, window_s=WINDOW, origin="bench")
     t2 = time.perf_counter()
-    if not digest:
+    if not with_digest:
         return part, t1 - t0, t2 - t1, len(snapshot.edges), ""
     # What two trees must agree on (outside the timed part): the edges, the nodes, the status.
     # Not the history: VictoriaMetrics's range answers differ in their last digits from one run
@@ -175,7 +175,7 @@ def one_run(collector: prom.PrometheusCollector, config: Any, scope: Scope | Non
         else:
             (graph,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config, phase="graph"))
             graph_fetch_s = time.perf_counter() - t0
-            _snapshot(graph, digest=False)
+            _snapshot(graph, with_digest=False)
             graph_s = time.perf_counter() - t0
             (scoped,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config,
                                                      phase="scoped", scope=scope))
