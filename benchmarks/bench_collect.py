@@ -228,6 +228,22 @@ def pick_target(n: int) -> tuple[str, int]:
     return target, len(callees[target])
 
 
+def sample_targets(n: int, k: int, seed: int = 23) -> list[str]:
+    """``k`` services of generated-N drawn at random (a fixed seed, so every run and checkout asks
+    the same ones) from every service that takes part in the mesh's traffic: the questions a user
+    may ask, not the one middle-tier service :func:`pick_target` chooses. Their spread (leaf, hub,
+    edge of the mesh) is what the median across them summarises."""
+    import random
+
+    from meshobs.demo.scale import generated_traffic
+
+    services = sorted({f"{ns}/{name}" for e in generated_traffic(n)
+                       for ns, name in ((e.source_namespace, e.source_service),
+                                        (e.destination_namespace, e.destination_service))
+                       if name.startswith("svc-")})
+    return sorted(random.Random(seed).sample(services, min(k, len(services))))
+
+
 def serve(n: int, workdir: Path, rules: str | None = None) -> tuple[subprocess.Popen[bytes], Path]:
     """``meshobs demo serve generated-N`` in its own session (``--recording-rules rules`` when
     given); returns when its config is written."""
@@ -259,12 +275,15 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
                  before: Path | None = None, others: list[str] | None = None,
-                 mesh_wide: bool = True, rules: str | None = None) -> dict[str, Any]:
+                 mesh_wide: bool = True, rules: str | None = None, sampled: int = 0,
+                 sample_runs: int = 3) -> dict[str, Any]:
     """``served``: the meshobs.yaml of a ``demo serve generated-N`` already running (it is left
     running); otherwise one is started for the measurement and stopped after it. ``before``:
     another checkout whose ``diagnose SERVICE`` runs alternate with this one's, on the same
     servers (a before/after from the same minutes of a shared machine). ``others``: more
-    services to ask about the same way (e.g. one with many callers), after the picked one."""
+    services to ask about the same way (e.g. one with many callers), after the picked one.
+    ``sampled``: that many more services drawn at random (:func:`sample_targets`), asked
+    ``sample_runs`` times each, for the median across services."""
     target, direct = pick_target(n)
     workdir = base / f"live-{n}"
     t0 = time.monotonic()
@@ -274,6 +293,7 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
         picked = _ask(config, target, runs, before)
         picked.pop("target")
         also = [_ask(config, other, runs, before) for other in others or []]
+        sample = [_ask(config, other, sample_runs, before) for other in sample_targets(n, sampled)] if sampled else []
         if mesh_wide:
             all_wall, all_done = _run([sys.executable, "-m", "meshobs", "diagnose", "--all", "--config",
                                        str(config), "-o", "json", "--timeout", "1200s"])
@@ -284,6 +304,7 @@ def measure_live(n: int, runs: int, base: Path, served: Path | None = None,
     return {"services": n, "serve_s": round(serve_s, 1), "target": target, "target_direct_callees": direct,
             "diagnose_service": picked,
             "diagnose_others": also,
+            **({"diagnose_sample": sample} if sample else {}),
             **({"diagnose_all": mesh} if mesh_wide else {})}
 
 
@@ -454,6 +475,10 @@ def main() -> int:
                         help="measure a generated-N already served (meshobs demo serve) through its config")
     parser.add_argument("--also", action="append", default=[], metavar="N=SERVICE",
                         help="another service to ask about live at size N (e.g. one with many callers)")
+    parser.add_argument("--sample", action="append", default=[], metavar="N=K",
+                        help="at size N, also ask K services drawn at random (fixed seed) and report "
+                             "the median across them")
+    parser.add_argument("--sample-runs", type=int, default=3, help="runs per sampled service (default 3)")
     parser.add_argument("--note", default="")
     parser.add_argument("--out", default="collect",
                         help="results file name under benchmarks/results/ (NAME.json, NAME.md)")
@@ -477,8 +502,10 @@ def main() -> int:
         for n in sizes(args.live):
             print(f"live {n} ...", file=sys.stderr, flush=True)
             others = [v for k, v in (x.split("=", 1) for x in args.also) if int(k) == n]
+            sampled = sum(int(v) for k, v in (x.split("=", 1) for x in args.sample) if int(k) == n)
             result["live"][str(n)] = measure_live(n, args.runs, Path(tmp), served.get(n), before, others,
-                                                  mesh_wide=not args.no_all, rules=args.recording_rules)
+                                                  mesh_wide=not args.no_all, rules=args.recording_rules,
+                                                  sampled=sampled, sample_runs=args.sample_runs)
     replay_runs = {int(k): int(v) for k, v in (x.split("=", 1) for x in args.replay_runs.split(",") if x.strip())}
     for n in sorted(set(sizes(args.replay)) | set(sizes(args.growth))):
         print(f"replay {n} ...", file=sys.stderr, flush=True)
@@ -565,6 +592,7 @@ def render(result: dict[str, Any]) -> str:
                              f"{old.get('backends_in_flight_s', '-')} | {one.get('backends_in_flight_s', '-')} | "
                              f"{'yes' if old.get('same_json') else 'NO'} |")
             lines.append("")
+    lines += render_sample(result)
     if result["replay"]:
         lines += ["## Replayed `diagnose --all --from BUNDLE`", "",
                   "| services | bundle MB | runs | wall s | user CPU s | max RSS MB | before: wall s "
@@ -599,6 +627,35 @@ def render(result: dict[str, Any]) -> str:
                   "Read the last column against the size ratio: about x1 is constant, about the size "
                   "ratio is linear in the mesh, in between follows the neighbourhood.", ""]
     return "\n".join(lines)
+
+
+def render_sample(result: dict[str, Any]) -> list[str]:
+    """The sampled services' table: each one's median wall and CPU (before and after when both
+    were asked), and the median across the services."""
+    lines: list[str] = []
+    for n, live in result["live"].items():
+        sample = live.get("diagnose_sample")
+        if not sample:
+            continue
+        lines += [f"## Live at {n}: services drawn at random ({len(sample)}, fixed seed)", "",
+                  "| question | wall s (median) | CPU s (median) | before: wall s | before: CPU s | wall ratio "
+                  "| Envoy admin requests | neighbourhood (services / workloads) | exit | same JSON |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for one in sample:
+            old = one.get("before") or {}
+            lines.append(f"| {one['target']} | {one['median_s']} | {one.get('cpu_median_s', '-')} | "
+                         f"{old.get('median_s', '-')} | {old.get('cpu_median_s', '-')} | "
+                         + (f"x{one['median_s'] / old['median_s']:.2f}" if old.get("median_s") else "-")
+                         + f" | {one.get('envoy_admin_requests')} | {one.get('neighbourhood_services')} / "
+                         f"{one.get('neighbourhood_workloads')} | {','.join(map(str, one.get('exit_codes', [])))} | "
+                         + {True: "yes", False: "NO"}.get(old.get("same_json"), "-") + " |")  # type: ignore[arg-type]
+        walls = [one["median_s"] for one in sample]
+        cpus = [one["cpu_median_s"] for one in sample if one.get("cpu_median_s") is not None]
+        befores = [one["before"]["median_s"] for one in sample if one.get("before")]
+        lines += ["", f"Median across the {len(sample)} services: wall **{statistics.median(walls):.2f} s** "
+                  f"(range {min(walls):.2f}-{max(walls):.2f}), CPU {statistics.median(cpus):.2f} s"
+                  + (f"; before {statistics.median(befores):.2f} s" if befores else "") + ".", ""]
+    return lines
 
 
 if __name__ == "__main__":
