@@ -75,12 +75,6 @@ def _raw_key(m: dict[str, str], protocol: str) -> _RawKey:
             get("destination_workload_namespace") or UNKNOWN, get("destination_workload") or UNKNOWN, protocol)
 
 
-def _key(raw: _RawKey) -> _EdgeKey:
-    src_ns, src_wl, dst_ns, dst_svc, dst_wl_ns, dst_wl, protocol = raw
-    return (WorkloadRef(src_ns, src_wl), ServiceRef(dst_ns, dst_svc),
-            None if dst_wl == UNKNOWN else WorkloadRef(dst_wl_ns, dst_wl), protocol)
-
-
 class Reading:
     """The facts per edge and the workloads' canonical revisions, from the series read so far."""
 
@@ -94,15 +88,37 @@ class Reading:
         # The services and workloads last made of the edges, with the (edges, revisions) counts
         # they were made of (see :meth:`nodes`).
         self._nodes: tuple[tuple[int, int], list[Service], list[Workload]] | None = None
+        # One ref object per service and per workload: the edges, nodes and the snapshot's
+        # indexes look them up by the thousand, and an identical key object skips the refs'
+        # (Python-level) equality test.
+        self._services: dict[tuple[str, str], ServiceRef] = {}
+        self._workloads: dict[tuple[str, str], WorkloadRef] = {}
+
+    def _service(self, namespace: str, name: str) -> ServiceRef:
+        ref = self._services.get((namespace, name))
+        if ref is None:
+            ref = self._services[namespace, name] = ServiceRef(namespace, name)
+        return ref
+
+    def _workload(self, namespace: str, name: str) -> WorkloadRef:
+        ref = self._workloads.get((namespace, name))
+        if ref is None:
+            ref = self._workloads[namespace, name] = WorkloadRef(namespace, name)
+        return ref
+
+    def _key(self, raw: _RawKey) -> _EdgeKey:
+        src_ns, src_wl, dst_ns, dst_svc, dst_wl_ns, dst_wl, protocol = raw
+        return (self._workload(src_ns, src_wl), self._service(dst_ns, dst_svc),
+                None if dst_wl == UNKNOWN else self._workload(dst_wl_ns, dst_wl), protocol)
 
     def _side(self, m: dict[str, str], protocol: str) -> _Side:
         raw_key = _raw_key(m, protocol)
         edge = self.facts.get(raw_key)
         if edge is None:
-            key = _key(raw_key)
+            key = self._key(raw_key)
             src_svc = m.get("source_canonical_service") or UNKNOWN
             edge = self.facts[raw_key] = _EdgeFacts(key, None if src_svc == UNKNOWN
-                                                    else ServiceRef(key[0].namespace, src_svc))
+                                                    else self._service(key[0].namespace, src_svc))
         else:
             self._built.pop(raw_key, None)
         rev_src, rev_dst = m.get("source_canonical_revision"), m.get("destination_canonical_revision")
