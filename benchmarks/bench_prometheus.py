@@ -18,8 +18,9 @@ the engine itself spent answering the queries we sent (its own request-duration 
 
 Each run also records meshobs's CPU (user+sys of this process) next to its wall time. With
 ``--compare TREE`` (a source tree of meshobs, e.g. an archive of main) the scoped modes alternate
-run by run with that tree's collector, in a warm worker process against the same server, and
-record whether both built the same snapshot (a digest of its edges, nodes and source status).
+run by run between this tree's collector and that tree's, each in a warm worker process of its
+own against the same server, and record whether both built the same snapshot (a digest of its
+edges, nodes and source status).
 
 Also measured once per engine, for reference: the bucket query meshobs sent before it asked the
 server for quantiles (server time and bytes).
@@ -244,18 +245,23 @@ def worker(spec_text: str) -> int:
 
 
 def run_mode(srv: PrometheusServer, mode: str, runs: int, scope: Scope | None,
-             other: Worker | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """``runs`` runs of this tree (and, with ``other``, as many of the other tree's, alternated)."""
+             workers: tuple[Worker, Worker] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``runs`` runs of this tree, in this process; with ``workers`` (this tree's and the other
+    tree's, processes alike, so neither carries this one's heap: the mesh's text, the warm-up's
+    snapshot) as many of each, alternated."""
     concurrency = 1 if mode == "mesh-wide, one query at a time" else 4
     collector, config = _collector(srv, concurrency)
     ours: list[dict[str, Any]] = []
     theirs: list[dict[str, Any]] = []
     for i in range(runs):
         for side in (("ours", "theirs") if i % 2 == 0 else ("theirs", "ours")):
-            if side == "theirs" and other is None:
+            if side == "theirs" and workers is None:
                 continue
             server0, count0 = server_time(srv)
-            run = one_run(collector, config, scope) if side == "ours" else other.ask("run")  # type: ignore[union-attr]
+            if workers is None:
+                run = one_run(collector, config, scope)
+            else:
+                run = workers[0 if side == "ours" else 1].ask("run")
             server1, count1 = server_time(srv)
             run.update({"server_s": server1 - server0, "server_queries": count1 - count0})
             (ours if side == "ours" else theirs).append(run)
@@ -381,15 +387,18 @@ def measure(server: PrometheusServer, data: str, modes: list[str], args: argpars
     for name in modes:
         mode = MODES[name][0]
         scoped = mode.startswith("scoped")
-        other = Worker(args.compare, server, scope) if args.compare and scoped else None
+        workers = None
+        if args.compare and scoped:
+            workers = (Worker(Path(__file__).resolve().parents[1], server, scope), Worker(args.compare, server, scope))
         try:
             runs = args.runs if scoped or not args.mesh_wide_runs else args.mesh_wide_runs
-            ours, theirs = run_mode(server, mode, runs, scope if scoped else None, other)
+            ours, theirs = run_mode(server, mode, runs, scope if scoped else None, workers)
         finally:
-            if other is not None:
-                other.close()
+            for worker_ in workers or ():
+                worker_.close()
         into["modes"][mode] = summarise(ours)
-        if other is not None:
+        if workers is not None:
+            other = workers[1]
             digests = {r["digest"] for r in ours + theirs}
             into["modes"][mode]["compare"] = {**summarise(theirs), "tree": other.tree,
                                               "same_snapshot": len(digests) == 1}
@@ -466,8 +475,8 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(row(engine, mode, m))
     compared = [(e, mode, m) for e, r in result["engines"].items() for mode, m in r["modes"].items() if "compare" in m]
     if compared:
-        lines += ["", "The scoped modes alternated run by run with another tree's collector (same servers, "
-                  "same run):", "",
+        lines += ["", "The scoped modes alternated run by run between this tree's collector and another "
+                  "tree's, each in a warm worker process of its own (same servers, same run):", "",
                   "| engine | mode | tree | wall s | CPU s | server s | wall / server | same snapshot |",
                   "|---|---|---|---|---|---|---|---|"]
         for engine, mode, m in compared:
