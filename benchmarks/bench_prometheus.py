@@ -449,8 +449,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"A generated mesh of {result['services']} services "
         f"({result['edges_generated']} edges, {result['samples_loaded']} samples, "
         f"{result['openmetrics_mb']} MB of OpenMetrics) loaded into each engine on loopback; "
-        f"median of {result['runs']} runs per scoped mode, {result.get('mesh_wide_runs') or result['runs']} per "
-        "mesh-wide mode. Wall = fetch + normalize + assemble (scoped: the graph "
+        f"median of {result['runs']} runs per scoped mode"
+        + (f", {result.get('mesh_wide_runs') or result['runs']} per mesh-wide mode" if any(
+            not mode.startswith("scoped") for r in result["engines"].values() for mode in r["modes"]) else "")
+        + ". Wall = fetch + normalize + assemble (scoped: the graph "
         "phase's too, as `diagnose SERVICE` draws the neighbourhood from it), with the cycle collector "
         "paused as `collect` runs them; CPU = meshobs's "
         "user+sys in that time; server = the "
