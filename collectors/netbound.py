@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import os
 import socket
 import threading
 import time
@@ -152,6 +153,13 @@ def shutdown_socket(sock: Any) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+class _ReaperThread(threading.Thread):
+    # A process may fork while this thread is alive (meshobs.engine.fanout: --all after a live
+    # collection): the reaper's only lock is held by no one at the fork (see _Reaper), and the
+    # child starts without watches, so a thread of its own is made if it ever needs one.
+    survives_fork = True
+
+
 class _Reaper:
     """One daemon thread that expires watches at their deadline."""
 
@@ -161,12 +169,22 @@ class _Reaper:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
 
+    def before_fork(self) -> None:
+        self._cond.acquire()  # not held by the reaper thread while the process is copied
+
+    def after_fork_in_parent(self) -> None:
+        self._cond.release()
+
+    def after_fork_in_child(self) -> None:
+        # The thread does not exist in the child, nor do the parent's requests it watched.
+        self._heap, self._cond, self._thread = [], threading.Condition(), None
+
     def add(self, w: Watch) -> None:
         with self._cond:
             earliest = not self._heap or w.deadline < self._heap[0][0]
             heapq.heappush(self._heap, (w.deadline, next(self._seq), w))
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="meshobs-reaper", daemon=True)
+                self._thread = _ReaperThread(target=self._run, name="meshobs-reaper", daemon=True)
                 self._thread.start()
             if earliest:
                 # The reaper sleeps until the earliest deadline; a later one changes nothing for
@@ -189,6 +207,9 @@ class _Reaper:
 
 
 _reaper = _Reaper()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_reaper.before_fork, after_in_parent=_reaper.after_fork_in_parent,
+                        after_in_child=_reaper.after_fork_in_child)
 _local = threading.local()
 
 

@@ -7,14 +7,17 @@ general way otherwise; cluster and listener objects that several proxies share a
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from meshobs.collectors.envoy.config_dump import parse_config_dump
 from meshobs.collectors.envoy.names import parse_cluster_name, register_cluster_name_parser
 from meshobs.collectors.envoy.stats import _fold_json_stats, _json_stat_entries, parse_json_stats
+from meshobs.model import CertRole
 
 CLUSTER = "outbound|9080||ledger.vault.svc.cluster.local"
 
@@ -129,3 +132,71 @@ def test_a_cluster_name_parser_registered_later_is_used_for_names_read_before() 
     finally:
         names._PARSERS.remove(kuma)
         parse_cluster_name.cache_clear()
+
+
+def _cluster_stats(name: str, values: dict[str, int]) -> list[dict[str, object]]:
+    return [{"name": f"cluster.{name}.{stat}", "value": v} for stat, v in values.items()]
+
+
+def test_clusters_with_the_same_stat_names_keep_their_own_values() -> None:
+    from meshobs.collectors.base import NormalizeContext
+    from meshobs.collectors.envoy import normalize
+    from meshobs.raw import Payload, RawSource
+
+    # The first two share one list of stat names (one plan); the third has another list:
+    # ejections counted by the older stat only, a breaker gauge of the high priority first.
+    first, second, third = (f"outbound|80||{n}.vault.svc.cluster.local" for n in ("ledger", "till", "safe"))
+    shared = ("upstream_rq_total", "circuit_breakers.default.rq_open", "outlier_detection.ejections_enforced_total",
+              "outlier_detection.ejections_total", "upstream_rq_5xx", "circuit_breakers.default.cx_open")
+    body = json.dumps({"stats": [
+        *_cluster_stats(first, dict(zip(shared, (10, 1, 4, 9, 2, 0), strict=True))),
+        *_cluster_stats(second, dict(zip(shared, (20, 0, 6, 7, 3, 1), strict=True))),
+        *_cluster_stats(third, {"circuit_breakers.high.rq_open": 1, "outlier_detection.ejections_total": 5,
+                                "circuit_breakers.default.rq_pending_open": 1, "circuit_breakers.high.bogus": 3,
+                                "upstream_rq_total": 30})]})
+    raw = RawSource("envoy:vault/teller-1", "envoy", meta={"namespace": "vault", "pod": "teller-1"})
+    raw.add(Payload("ready", body="LIVE\n", status=200, url="http://127.0.0.1:15000/ready"))
+    raw.add(Payload("stats", body=body, status=200, url="http://127.0.0.1:15000/stats"))
+    for _ in range(2):  # the second time the plans are remembered: the same proxy
+        proxy = normalize(raw, NormalizeContext(time=datetime(2024, 1, 1, tzinfo=UTC), window_s=300)).proxies[0]
+        got = {c.name: c for c in proxy.clusters}
+        assert dict(got[first].counters) == {"upstream_rq_total": 10, "upstream_rq_5xx": 2}
+        assert dict(got[second].counters) == {"upstream_rq_total": 20, "upstream_rq_5xx": 3}
+        assert list(got[first].circuit_breaker_open.items()) == [("rq_open", 1), ("cx_open", 0)]
+        assert list(got[second].circuit_breaker_open.items()) == [("rq_open", 0), ("cx_open", 1)]
+        assert (got[first].outlier_ejections_total, got[second].outlier_ejections_total) == (4, 6)
+        assert list(got[third].circuit_breaker_open.items()) == [("high.rq_open", 1), ("rq_pending_open", 1)]
+        assert got[third].outlier_ejections_total == 5 and dict(got[third].counters) == {"upstream_rq_total": 30}
+
+
+def test_certificate_fields_read_by_oid_are_those_of_the_library_lookups() -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from meshobs.collectors.envoy.certs import cert_from_x509
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "vault.example")])
+    sans = [x509.DNSName("teller.vault.svc"), x509.UniformResourceIdentifier("spiffe://vault.example/ns/vault/sa/teller"),
+            x509.IPAddress(ipaddress.ip_address("10.1.2.3")), x509.DNSName("teller")]
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(0xBEEF).not_valid_before(now).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    read = cert_from_x509(cert, trust_anchor=False, proxy_id="teller-1.vault", workload=None, secret_name="default")
+    ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    expected = (*ext.get_values_for_type(x509.UniformResourceIdentifier), *ext.get_values_for_type(x509.DNSName),
+                *(str(ip) for ip in ext.get_values_for_type(x509.IPAddress)))
+    assert read.sans == expected == ("spiffe://vault.example/ns/vault/sa/teller", "teller.vault.svc", "teller",
+                                     "10.1.2.3")
+    assert read.role == CertRole.ROOT and read.serial == "beef"
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([])).issuer_name(name).public_key(key.public_key())
+            .serial_number(7).not_valid_before(now).not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
+    # No extensions at all: a leaf, unless it came from a trust bundle.
+    for anchor, role in ((False, CertRole.WORKLOAD), (True, CertRole.INTERMEDIATE)):
+        read = cert_from_x509(leaf, trust_anchor=anchor, proxy_id=None, workload=None, secret_name=None)
+        assert (read.role, read.sans) == (role, ())

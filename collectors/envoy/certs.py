@@ -10,13 +10,14 @@ import base64
 import binascii
 import functools
 import warnings
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from meshobs.model import Cert, CertRole, WorkloadRef
 from meshobs.raw import parse_iso
 from meshobs.shape import ITEM_ERRORS, as_list, as_map, load_json
+
+_UNSET: Any = object()
 
 if TYPE_CHECKING:
     # Imported where a certificate is read: a proxy whose certificates are not asked for (a
@@ -45,37 +46,53 @@ def _pem_bytes(encoded: bool, text: str) -> bytes | None:
         return None
 
 
-def _is_ca(cert: x509.Certificate) -> bool | None:
+def _extensions(cert: x509.Certificate) -> tuple[Any, Any]:
+    """The certificate's (BasicConstraints, SubjectAlternativeName) values, None when absent,
+    in one walk over its extensions by OID (``get_extension_for_class`` tests every extension
+    with an ABC ``isinstance``: a third of a leaf's reading on a big mesh)."""
+    from cryptography.x509.oid import ExtensionOID
+
+    basic = sans = None
+    for ext in cert.extensions:
+        oid = ext.oid
+        if oid == ExtensionOID.BASIC_CONSTRAINTS:
+            basic = ext.value if basic is None else basic
+        elif oid == ExtensionOID.SUBJECT_ALTERNATIVE_NAME:
+            sans = ext.value if sans is None else sans
+    return basic, sans
+
+
+def _is_ca(basic: Any) -> bool | None:
+    return None if basic is None else bool(basic.ca)
+
+
+def _sans(names: Any) -> tuple[str, ...]:
+    """URIs, then DNS names, then IP addresses (as ``str``), each in the certificate's order."""
     from cryptography import x509
 
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.BasicConstraints)
-    except x509.ExtensionNotFound:
-        return None
-    return bool(ext.value.ca)
-
-
-def _sans(cert: x509.Certificate) -> tuple[str, ...]:
-    from cryptography import x509
-
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
+    if names is None:
         return ()
-    values: list[str] = []
-    values += ext.get_values_for_type(x509.UniformResourceIdentifier)
-    values += ext.get_values_for_type(x509.DNSName)
-    values += [str(ip) for ip in ext.get_values_for_type(x509.IPAddress)]
-    return tuple(values)
+    uris: list[str] = []
+    dns: list[str] = []
+    ips: list[str] = []
+    for name in names:
+        kind = type(name)  # cryptography builds these exact classes; isinstance on them is an ABC check
+        if kind is x509.UniformResourceIdentifier:
+            uris.append(name.value)
+        elif kind is x509.DNSName:
+            dns.append(name.value)
+        elif kind is x509.IPAddress:
+            ips.append(str(name.value))
+    return (*uris, *dns, *ips)
 
 
-def role_of(cert: x509.Certificate, *, trust_anchor: bool = False) -> CertRole:
+def role_of(cert: x509.Certificate, *, trust_anchor: bool = False, basic: Any = _UNSET) -> CertRole:
     """Root = self-signed CA, intermediate = CA signed by another, workload = leaf.
 
     Certificates from a ``trusted_ca`` with no basic-constraints extension (old v1 roots) are
-    taken as CAs.
+    taken as CAs. ``basic``: the BasicConstraints already found (see :func:`_extensions`).
     """
-    ca = _is_ca(cert)
+    ca = _is_ca(_extensions(cert)[0] if basic is _UNSET else basic)
     if ca is None:
         ca = trust_anchor
     if not ca:
@@ -90,18 +107,32 @@ def _name(name: x509.Name) -> str:
 def cert_from_x509(cert: x509.Certificate, *, trust_anchor: bool, proxy_id: str | None,
                    workload: WorkloadRef | None, secret_name: str | None) -> Cert:
     """The model's view of one parsed certificate (times in UTC)."""
+    return _cert(cert, format(cert.serial_number, "x"), _name(cert.issuer), trust_anchor=trust_anchor,
+                 proxy_id=proxy_id, workload=workload, secret_name=secret_name)
+
+
+def _cert(cert: x509.Certificate, serial: str, issuer: str, *, trust_anchor: bool, proxy_id: str | None,
+          workload: WorkloadRef | None, secret_name: str | None) -> Cert:
+    basic, sans = _extensions(cert)
     return Cert(
-        serial=format(cert.serial_number, "x"),
+        serial=serial,
         subject=_name(cert.subject),
-        issuer=_name(cert.issuer),
+        issuer=issuer,
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
-        role=role_of(cert, trust_anchor=trust_anchor),
-        sans=_sans(cert),
+        role=role_of(cert, trust_anchor=trust_anchor, basic=basic),
+        sans=_sans(sans),
         proxy_id=proxy_id,
         workload=workload,
         secret_name=secret_name,
     )
+
+
+def _held(read: Cert, proxy_id: str | None, workload: WorkloadRef | None, secret_name: str | None) -> Cert:
+    """``read`` as one proxy holds it (``dataclasses.replace`` without its per-call field walk:
+    every proxy's chain and trust bundle go through here)."""
+    return Cert(read.serial, read.subject, read.issuer, read.not_before, read.not_after, read.role,
+                read.sans, proxy_id, workload, secret_name)
 
 
 # What one certificate reads as: (identity key, its fields without its holder, why it is
@@ -132,7 +163,7 @@ def _read_cert(c: x509.Certificate, anchor: bool) -> _Outcome:
         key = None
         try:
             key = (format(c.serial_number, "x"), _name(c.issuer))
-            return key, cert_from_x509(c, trust_anchor=anchor, proxy_id=None, workload=None, secret_name=None), ""
+            return key, _cert(c, *key, trust_anchor=anchor, proxy_id=None, workload=None, secret_name=None), ""
         except ITEM_ERRORS as exc:  # one unreadable certificate costs that certificate
             return key, None, str(exc)
 
@@ -173,8 +204,7 @@ def certs_from_secrets(secrets: list[dict[str, Any]], *, proxy_id: str | None,
                 problems.append(f"secret {name!r}: certificate not readable ({error})")
                 continue
             seen.add(key)
-            certs.append(replace(read, proxy_id=proxy_id, workload=workload,
-                                 secret_name=str(name) if name is not None else None))
+            certs.append(_held(read, proxy_id, workload, str(name) if name is not None else None))
     return certs, problems
 
 

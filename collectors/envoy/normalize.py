@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from meshobs.collectors.appmesh_names import parse_node_id
@@ -17,7 +17,6 @@ from meshobs.model import (
     SourceState,
     SourceStatus,
     UpstreamCluster,
-    frozen_map,
 )
 from meshobs.raw import Payload, RawSource
 
@@ -95,6 +94,43 @@ def route_hosts(routes: list[HttpRoute]) -> dict[str, str]:
     return out
 
 
+class _StatPlan(NamedTuple):
+    """Where the model's fields are among one cluster's stat names (see :func:`_plan`)."""
+
+    counters: tuple[str, ...]  # the COUNTERS present, in COUNTERS' order
+    gauges: tuple[tuple[str, str], ...]  # (stat, circuit_breaker_open key), in the stats' order
+    ejected: str | None  # the ejections-total stat that counts, if any
+
+
+# Plans by the tuple of a cluster's stat names. Envoy gives every cluster of a kind the same stat
+# names in the same order (75,863 clusters at 5,000 services, a handful of name lists), so the
+# walk over every stat name to find the counters and breaker gauges is done once per list.
+# Bounded (names come from the proxies): emptied when full.
+_PLANS: dict[tuple[str, ...], _StatPlan] = {}
+_PLANS_MAX = 4_096
+
+
+def _plan(names: tuple[str, ...]) -> _StatPlan:
+    plan = _PLANS.get(names)
+    if plan is not None:
+        return plan
+    gauges: list[tuple[str, str]] = []
+    for stat in names:
+        if stat.startswith("circuit_breakers."):
+            priority, _, gauge = stat[len("circuit_breakers."):].partition(".")
+            if gauge in _OPEN_GAUGES:
+                # Default priority keeps the bare gauge name ("rq_open"); others are prefixed.
+                gauges.append((stat, gauge if priority == "default" else f"{priority}.{gauge}"))
+    present = set(names)
+    ejected = next((s for s in ("outlier_detection.ejections_enforced_total", "outlier_detection.ejections_total")
+                    if s in present), None)
+    plan = _StatPlan(tuple(c for c in COUNTERS if c in present), tuple(gauges), ejected)
+    if len(_PLANS) >= _PLANS_MAX:
+        _PLANS.clear()
+    _PLANS[names] = plan
+    return plan
+
+
 def _cluster(name: str, status: ClusterStatus | None, stats: dict[str, float],
              dump: ConfigDump | None, hosts_by_route: dict[str, str] | None = None) -> UpstreamCluster:
     parsed = parse_cluster_name(name)
@@ -105,26 +141,21 @@ def _cluster(name: str, status: ClusterStatus | None, stats: dict[str, float],
     total = stats.get("membership_total")
     if total is None and status is not None:
         total, healthy = len(hosts), sum(1 for h in hosts if h.healthy)
+    plan = _plan(tuple(stats))
     open_gauges: dict[str, int] = {}
-    for stat, value in stats.items():
-        if stat.startswith("circuit_breakers."):
-            priority, _, gauge = stat[len("circuit_breakers."):].partition(".")
-            if gauge in _OPEN_GAUGES:
-                # Default priority keeps the bare gauge name ("rq_open"); others are prefixed.
-                open_gauges[gauge if priority == "default" else f"{priority}.{gauge}"] = int(value)
-    ejected_total = stats.get("outlier_detection.ejections_enforced_total",
-                              stats.get("outlier_detection.ejections_total", 0))
+    for stat, key in plan.gauges:
+        open_gauges[key] = int(stats[stat])
     return UpstreamCluster(
         name=name, direction=parsed.direction, service_host=parsed.service_host, port=parsed.port,
         subset=parsed.subset, hosts=hosts,
         membership_healthy=int(healthy) if healthy is not None else None,
         membership_total=int(total) if total is not None else None,
         outlier_ejections_active=int(stats.get("outlier_detection.ejections_active", 0)),
-        outlier_ejections_total=int(ejected_total),
+        outlier_ejections_total=int(stats[plan.ejected]) if plan.ejected else 0,
         # Plain ints: built frozen at once (frozen_map would walk every value to freeze it; a
         # mesh of thousands of proxies has tens of thousands of clusters).
         circuit_breaker_open=FrozenDict(open_gauges),
-        counters=FrozenDict({c: int(stats[c]) for c in COUNTERS if c in stats}),
+        counters=FrozenDict({c: int(stats[c]) for c in plan.counters}),
         warming=bool(dump and name in dump.warming_clusters),
         version=dump.cluster_versions.get(name) if dump else None,
         tls=dump.cluster_tls.get(name) if dump else None,
@@ -149,7 +180,9 @@ def _clusters(statuses: list[ClusterStatus] | None, stats: EnvoyStats | None,
 def _identity(raw: RawSource, node: dict[str, Any] | None) -> tuple[str, str]:
     pod, ns = raw.meta.get("pod") or "", raw.meta.get("namespace") or ""
     from_node = pod_from_node_id((node or {}).get("id"))
-    if from_node and (not ns or not pod or pod == urlsplit(str(raw.meta.get("url", ""))).netloc):
+    # The node naming the pod we were told (the usual case) changes nothing: no URL to split.
+    if from_node and from_node != (pod, ns) and (
+            not ns or not pod or pod == urlsplit(str(raw.meta.get("url", ""))).netloc):
         pod, ns = from_node
     return pod or raw.name.removeprefix("envoy:"), ns
 
@@ -216,13 +249,13 @@ def normalize_proxy(raw: RawSource, ctx: NormalizeContext | None = None) -> Snap
         node_id=node.get("id"),
         xds=tuple(dump.xds) if dump else (),
         control_plane_connected=bool(connected) if connected is not None else None,
-        update_rejected=frozen_map(rejected),
+        update_rejected=FrozenDict(rejected),  # ints: nothing for frozen_map to freeze
         warming_clusters=int(warming) if warming is not None else len(dump.warming_clusters if dump else []),
         clusters=_clusters(statuses, stats, dump),
         routes=tuple(dump.routes) if dump else (),
         listeners=tuple(dump.listeners) if dump else (),
         listener_details=tuple(dump.listener_details) if dump else (),
-        http_counters=frozen_map({k: int(server[k]) for k in HTTP_FILTER_COUNTERS if k in server}),
+        http_counters=FrozenDict({k: int(server[k]) for k in HTTP_FILTER_COUNTERS if k in server}),
     )
     certs, unreadable = certs_from_secrets(dump.secrets, proxy_id=proxy_id, workload=workload) if dump else ([], [])
     problems.extend(unreadable)  # one certificate that does not parse costs that certificate

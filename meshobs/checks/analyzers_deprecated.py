@@ -20,10 +20,11 @@ from typing import Any
 
 from meshobs.catalogue import Category
 from meshobs.istio_config import pick_resources
-from meshobs.model import ConfigResource, Mesh, MeshSnapshot, ServiceRef
+from meshobs.model import ConfigResource, Mesh, MeshSnapshot, ServiceRef, Workload
 
 from .analyzers_schema import ISTIO_KINDS
 from .base import Finding, Settings, analyzer, finding
+from .scope import Focus
 
 # annotation -> (status, what to use instead)
 ANNOTATIONS: dict[str, tuple[str, str]] = {
@@ -106,9 +107,15 @@ def _annotation(key: str) -> tuple[str, str] | None:
 
 @analyzer("config.deprecated", Category.CONFIG, (*ISTIO_KINDS, *REMOVED_KINDS, "Workload", "Pod"),
           ("MSH0244", "MSH0249"), mesh=Mesh.ISTIO)
-def deprecated(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
+def deprecated(snapshot: MeshSnapshot, settings: Settings, focus: Focus | None = None) -> Iterable[Finding]:
     """A resource uses an Istio field, annotation or kind that Istio deprecated (MSH0244, info: it
     still works) or removed (MSH0249, warning: nothing reads it any more)."""
+    if focus is not None:
+        # Only a workload's findings touch services (its own); a resource's or a pod's touch none.
+        for w in snapshot.workloads:
+            if w.annotations and focus.touches(w.services):
+                yield from _workload_findings(w)
+        return
     for kind in ISTIO_KINDS:
         for r in pick_resources(snapshot, kind):
             fields = _route_fields(r.spec) if kind == "VirtualService" else (
@@ -123,10 +130,7 @@ def deprecated(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
                     yield _finding(r, "", f"kind {kind} of {group}", f"{REMOVED} in Istio {release}",
                                    replacement)
     for w in snapshot.workloads:
-        for key in sorted(w.annotations):
-            found = _annotation(key)
-            if found:
-                yield _topology_finding(f"Workload {w.ref}", w.services, f"annotation {key}", *found)
+        yield from _workload_findings(w)
     templated = {w.ref for w in snapshot.workloads if w.annotations}
     for pod in snapshot.pods:
         if pod.workload in templated:
@@ -135,6 +139,13 @@ def deprecated(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
             found = _annotation(key)
             if found:
                 yield _topology_finding(f"Pod {pod.namespace}/{pod.name}", (), f"annotation {key}", *found)
+
+
+def _workload_findings(w: Workload) -> Iterator[Finding]:
+    for key in sorted(w.annotations):
+        found = _annotation(key)
+        if found:
+            yield _topology_finding(f"Workload {w.ref}", w.services, f"annotation {key}", *found)
 
 
 def _topology_finding(subject: str, services: Iterable[ServiceRef], what: str, status: str,

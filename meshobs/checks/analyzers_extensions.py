@@ -16,6 +16,7 @@ from meshobs.model import ConfigResource, Mesh, MeshSnapshot
 
 from .base import Finding, Settings, analyzer, finding
 from .inventory import selects
+from .scope import Focus
 
 TELEMETRY = "Telemetry"
 ENVOY_FILTER = "EnvoyFilter"
@@ -37,9 +38,13 @@ def _targets(r: ConfigResource) -> bool:
 
 @analyzer("config.telemetry_conflict", Category.CONFIG, ("Telemetry", "Workload", "Pod"), ("MSH0245", "MSH0246"),
           mesh=Mesh.ISTIO)
-def telemetry_conflict(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
+def telemetry_conflict(snapshot: MeshSnapshot, settings: Settings, focus: Focus | None = None) -> Iterable[Finding]:
     """Telemetry resources compete: several without selector in one namespace, or several whose
     selectors pick the same pods; Istio applies one and ignores the rest (IST0160 / IST0159)."""
+    if focus is not None:
+        # Its findings are about Telemetry resources and touch no service: a question about one
+        # service reads them only for a resource a symptom names, from the whole run.
+        return
     by_namespace: dict[str, list[ConfigResource]] = defaultdict(list)
     selected: dict[str, list[ConfigResource]] = defaultdict(list)
     for t in pick_resources(snapshot, TELEMETRY):

@@ -20,7 +20,8 @@ from meshobs.catalogue import Category
 from meshobs.model import Mesh, MeshSnapshot, Service, ServicePort, WorkloadRef
 
 from .base import Finding, Settings, analyzer, finding
-from .dataplane import NAMESPACE, SIDECAR, SYSTEM_NAMESPACES, is_gateway_of, members
+from .dataplane import NAMESPACE, SIDECAR, SYSTEM_NAMESPACES, is_gateway_of, members, members_of
+from .scope import Focus, services_in_focus
 
 # What Istio's protocol selection recognises (names are compared in lower case).
 PROTOCOLS = frozenset({"http", "http2", "https", "grpc", "grpc-web", "tcp", "tls", "udp", "mongo", "mysql",
@@ -73,25 +74,31 @@ def _consequence(port: ServicePort) -> str:
             "retries and request metrics certain")
 
 
-def _sidecar_services(snapshot: MeshSnapshot) -> list[Service]:
+def _sidecar_services(snapshot: MeshSnapshot, focus: Focus | None = None) -> list[Service]:
     """Declared Services with at least one workload running a sidecar (gateways excepted: their
-    Gateway servers, not their Service's port names, say the protocols)."""
+    Gateway servers, not their Service's port names, say the protocols); with a focus, those of
+    its services only."""
+    declared = [s for s in services_in_focus(focus, snapshot.services) if s.origin and s.external_name is None]
+    namespaces = {s.namespace for s in snapshot.services}
+    if focus is None:
+        found = [m for ns in namespaces for m in members(snapshot, ns) or []]
+    else:  # the members of the focus's workloads only, as members() would list them
+        found = [m for m in members_of(snapshot, {w for s in declared for w in s.workloads}).values()
+                 if m.namespace in namespaces]
     modes: dict[WorkloadRef, str | None] = {}
-    for ns in {s.namespace for s in snapshot.services}:
-        for m in members(snapshot, ns) or []:
-            if m.workload is not None:
-                modes[m.workload] = None if is_gateway_of(snapshot, m.labels) else m.mode
-    return [s for s in snapshot.services if s.origin and s.external_name is None
-            and any(modes.get(w) == SIDECAR for w in s.workloads)]
+    for m in found:
+        if m.workload is not None:
+            modes[m.workload] = None if is_gateway_of(snapshot, m.labels) else m.mode
+    return [s for s in declared if any(modes.get(w) == SIDECAR for w in s.workloads)]
 
 
 @analyzer("config.port_protocol", Category.CONFIG, ("Service", "Workload", "Pod", NAMESPACE, "Gateway"),
           ("MSH0264", "MSH0265", "MSH0266"), mesh=Mesh.ISTIO)
-def port_protocol(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
+def port_protocol(snapshot: MeshSnapshot, settings: Settings, focus: Focus | None = None) -> Iterable[Finding]:
     """Service ports whose protocol Istio has to guess: a meshed Service's port without a
     protocol name or appProtocol (IST0118), an ExternalName's (IST0164), and one workload's ports
     given different protocols by different Services (IST0116 / IST0137)."""
-    for svc in _sidecar_services(snapshot):
+    for svc in _sidecar_services(snapshot, focus):
         if svc.namespace in SYSTEM_NAMESPACES:
             continue
         for i, port in enumerate(svc.port_specs):
@@ -103,7 +110,7 @@ def port_protocol(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Findin
                           evidence={"port": port.port, "name": port.name, "app_protocol": port.app_protocol},
                           hint="name the port <protocol>[-<suffix>] (http-api, grpc, tcp-db) or set appProtocol; "
                                "istioctl analyze reports IST0118")
-    for svc in snapshot.services:
+    for svc in services_in_focus(focus, snapshot.services):
         if svc.external_name is None or not svc.origin or svc.namespace in SYSTEM_NAMESPACES:
             continue
         for i, port in enumerate(svc.port_specs):
@@ -115,12 +122,14 @@ def port_protocol(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Findin
                           evidence={"port": port.port, "name": port.name, "external_name": svc.external_name},
                           hint="name the port after its protocol (https-..., http-..., tcp-...) or set appProtocol; "
                                "istioctl analyze reports IST0164")
-    yield from _conflicting_ports(snapshot)
+    yield from _conflicting_ports(snapshot, focus)
 
 
-def _conflicting_ports(snapshot: MeshSnapshot) -> Iterable[Finding]:
+def _conflicting_ports(snapshot: MeshSnapshot, focus: Focus | None) -> Iterable[Finding]:
     declared = {s.ref: s for s in snapshot.services if s.origin and s.port_specs}
     for w in snapshot.workloads:
+        if focus is not None and not focus.touches(w.services):
+            continue  # its finding touches (some of) its Services
         services = [declared[s] for s in w.services if s in declared]
         if len(services) < 2:
             continue

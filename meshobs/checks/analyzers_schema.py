@@ -20,11 +20,12 @@ from typing import Any
 
 from meshobs.catalogue import Category
 from meshobs.istio_config import pick_resources
-from meshobs.istio_schema import SchemaIssue, validate
+from meshobs.istio_schema import SchemaIssue, supports, validate
 from meshobs.istio_schema.newer import newer_field
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot, thaw
 
 from .base import CouldNotCheck, Finding, Settings, analyzer, finding
+from .scope import Focus
 
 # Every Istio kind a schema may exist for (what the analyzer reads).
 ISTIO_KINDS = ("VirtualService", "DestinationRule", "Gateway", "ServiceEntry", "Sidecar", "WorkloadEntry",
@@ -58,6 +59,8 @@ def as_object(resource: ConfigResource) -> dict[str, Any]:
 
 def judged_issues(resource: ConfigResource) -> tuple[list[SchemaIssue], bool]:
     """(issues worth reporting, whether a schema judged the resource at all)."""
+    if not judgeable(resource):
+        return [], False
     issues = validate(as_object(resource))
     if any(i.rule == "unsupported" for i in issues):
         return [], False
@@ -65,17 +68,32 @@ def judged_issues(resource: ConfigResource) -> tuple[list[SchemaIssue], bool]:
             ], True
 
 
+def judgeable(resource: ConfigResource) -> bool:
+    """Would :func:`judged_issues` judge the resource? Yes unless :func:`validate` has no schema
+    for its kind and apiVersion (an object without either is judged: it is not one)."""
+    return not resource.api_version or not resource.kind or supports(resource.api_version, resource.kind)
+
+
 def _leaf(path: str) -> str:
     return path.rsplit(".", 1)[-1].split("[", 1)[0]
 
 
 @analyzer("config.schema", Category.CONFIG, ISTIO_KINDS, ("MSH0226", "MSH0227"), mesh=Mesh.ISTIO)
-def schema(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
+def schema(snapshot: MeshSnapshot, settings: Settings, focus: Focus | None = None) -> Iterable[Finding]:
     """An Istio resource breaks its CRD schema or Istio's validation rules (unknown fields, wrong
     types, invalid durations, weights that do not add up), named by field path and line."""
     judged, unjudged = 0, set()
     for kind in ISTIO_KINDS:
         for resource in pick_resources(snapshot, kind):
+            if focus is not None:
+                # Its findings are about the resource, touching no service: a question about one
+                # service reads them only for a resource a symptom names, from the whole run.
+                # What it needs here is whether anything could be validated.
+                if judgeable(resource):
+                    judged += 1
+                else:
+                    unjudged.add(f"{kind} {resource.api_version}")
+                continue
             issues, ok = judged_issues(resource)
             if not ok:
                 unjudged.add(f"{kind} {resource.api_version}")

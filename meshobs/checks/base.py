@@ -19,6 +19,7 @@ skip with that reason, never a pass. Every check is listed once in ``meshobs.che
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +40,8 @@ from meshobs.model import (
 
 if TYPE_CHECKING:
     from meshobs.config_model import Thresholds
+
+    from .scope import Focus
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,9 @@ class CouldNotCheck(Exception):  # Linkerd's SkipError: a verdict, not a failure
 T = TypeVar("T")
 
 CheckFn = Callable[[MeshSnapshot, ServiceRef, Settings], Iterable[Finding]]
-AnalyzerFn = Callable[[MeshSnapshot, Settings], Iterable[Finding]]
+# An analyzer may also take ``focus`` (a keyword, :class:`meshobs.checks.scope.Focus` or None):
+# then a question about one service has it judge only what can touch that question's services.
+AnalyzerFn = Callable[..., Iterable[Finding]]
 
 # The inputs a service check may need, as meshobs.engine.inputs names them (kept equal by a
 # test; the engine imports the checks, not the other way round). The edges' data comes in four
@@ -271,9 +276,14 @@ class Analyzer:
     # The inputs it cannot judge without: configuration, or for the control plane's analyzers
     # the control-plane data.
     inputs: tuple[str, ...] = ("config",)
+    # Its function takes ``focus``: given one, it yields every finding of its whole run that
+    # touches a service of the focus (more is allowed, never a finding the whole run lacks), in
+    # the whole run's order, and raises CouldNotCheck exactly when the whole run would (before
+    # finding anything). Its findings touching no service (mesh-level) are then incomplete.
+    focusable: bool = False
 
-    def __call__(self, snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
-        return self.run(snapshot, settings)
+    def __call__(self, snapshot: MeshSnapshot, settings: Settings, focus: Focus | None = None) -> Iterable[Finding]:
+        return self.run(snapshot, settings, focus=focus) if self.focusable else self.run(snapshot, settings)
 
     @property
     def blind_on(self) -> FrozenDict:
@@ -329,7 +339,14 @@ def analyzer(id: str, category: Category, reads: tuple[str, ...], codes: tuple[s
             raise ValueError(f"analyzer {id} needs unknown input {need}")
 
     def declare(fn: AnalyzerFn) -> Analyzer:
-        return Analyzer(id=id, category=category, reads=reads, codes=codes, run=fn, mesh=mesh, inputs=needs)
+        focusable = "focus" in inspect.signature(fn).parameters
+        if focusable and (delivery := [c for c in codes if "config" in CATALOGUE[c].causes]):
+            # A configuration-delivery cause touching no service concerns every proxy: a focused
+            # run, which leaves such findings out, would lose it (meshobs.engine.delivery).
+            raise ValueError(f"analyzer {id} takes a focus but emits {', '.join(delivery)}, which explain "
+                             "configuration delivery mesh-wide")
+        return Analyzer(id=id, category=category, reads=reads, codes=codes, run=fn, mesh=mesh, inputs=needs,
+                        focusable=focusable)
 
     return declare
 

@@ -29,7 +29,7 @@ from .base import CouldNotCheck, Finding, Settings, analyzer, finding, memo
 from .inventory import selects as selects  # re-exported: the label selector the Istio checks share
 from .inventory import services_of_hosts, vouches_for_config
 from .meshconfig import root_namespace
-from .scope import mesh_of
+from .scope import Focus, mesh_of, services_in_focus
 
 
 def target_service(snapshot: MeshSnapshot, service: ServiceRef) -> Service:
@@ -121,9 +121,9 @@ def unknown_subset(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Findi
 
 @analyzer("config.empty_subset", Category.CONFIG, ("DestinationRule", "Service", "Workload", "Pod"), ("MSH0202",),
           mesh=Mesh.ISTIO)
-def empty_subset(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
+def empty_subset(snapshot: MeshSnapshot, settings: Settings, focus: Focus | None = None) -> Iterable[Finding]:
     """A DestinationRule subset selects none of its service's pods (503 UH when routed to)."""
-    for svc in istio_services(snapshot):
+    for svc in services_in_focus(focus, istio_services(snapshot)):  # its findings touch svc only
         yield from _empty_subsets(snapshot, svc)
 
 

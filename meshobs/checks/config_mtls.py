@@ -18,6 +18,7 @@ from meshobs.model import ConfigResource, Mesh, MeshSnapshot, Security, ServiceR
 from .base import Finding, Settings, analyzer, check, finding, memo
 from .config import destination_rules_for, istio_services, target_service, workload_labels
 from .meshconfig import root_namespace
+from .scope import Focus, services_in_focus
 
 NON_MUTUAL = ("DISABLE", "SIMPLE")
 
@@ -70,9 +71,9 @@ def _pa_name(pa: ConfigResource | None) -> str:
 
 @analyzer("certs.mtls_conflict", Category.CERTS, ("PeerAuthentication", "DestinationRule", "Service", "Workload",
                                                                   "MeshConfig"), ("MSH0306",), mesh=Mesh.ISTIO)
-def mtls_conflict(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
+def mtls_conflict(snapshot: MeshSnapshot, settings: Settings, focus: Focus | None = None) -> Iterable[Finding]:
     """PeerAuthentication is STRICT for a service while a client DestinationRule sets tls DISABLE/SIMPLE."""
-    for svc in istio_services(snapshot):
+    for svc in services_in_focus(focus, istio_services(snapshot)):  # its findings touch svc only
         yield from _mtls_conflicts(snapshot, svc.ref)
 
 

@@ -18,13 +18,15 @@ from .base import Finding, Settings, analyzer, finding
 from .config import istio_services
 from .config_routes import sidecar_virtual_services
 from .inventory import touched_by
+from .scope import Focus, services_in_focus
 
 
 @analyzer("config.duplicate_virtualservice", Category.CONFIG, ("VirtualService", "Service", "Workload"),
           ("MSH0206",), mesh=Mesh.ISTIO)
-def duplicate_virtualservice(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
+def duplicate_virtualservice(snapshot: MeshSnapshot, settings: Settings,
+                             focus: Focus | None = None) -> Iterable[Finding]:
     """Two or more sidecar VirtualServices claim one service's host; Istio uses only one."""
-    for svc in istio_services(snapshot):
+    for svc in services_in_focus(focus, istio_services(snapshot)):  # its findings touch svc only
         vss = sidecar_virtual_services(snapshot, service_hosts(svc))
         if len(vss) < 2:
             continue

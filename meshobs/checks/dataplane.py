@@ -21,7 +21,7 @@ from typing import Any
 
 from meshobs.collectors.k8s_objects import ALL_NAMESPACES
 from meshobs.istio_config import GATEWAY, ROOT_NAMESPACE, pick_resources
-from meshobs.model import ConfigResource, Mesh, MeshSnapshot, Pod, ServiceRef, SourceLocation, WorkloadRef
+from meshobs.model import ConfigResource, Mesh, MeshSnapshot, Pod, ServiceRef, SourceLocation, Workload, WorkloadRef
 from meshobs.model.gateway import gateway_kind
 
 from .analyzers_gateway import gateway_selector
@@ -112,27 +112,52 @@ def _members(snapshot: MeshSnapshot) -> dict[str, list[Member]]:
         if p.workload is not None:
             pods_of.setdefault(p.workload, []).append(p)
     for ref, w in sorted(templated.items()):
-        pods = pods_of.get(ref, [])
-        if w.mesh is Mesh.APPMESH:
-            has_sidecar: bool | None = False  # App Mesh's Envoy: not Istio's data plane
-        elif (w.meshed and w.mesh is Mesh.ISTIO) or any(istio_sidecar(p) for p in pods):
-            has_sidecar = True
-        else:
-            has_sidecar = False if pods else None
-        labels = dict(w.labels)
-        mode = mode_of(namespace_labels(snapshot, w.namespace), labels, has_sidecar)
-        out.setdefault(w.namespace, []).append(Member(
-            w.namespace, f"Workload {ref}", labels, mode,
-            w.service_account or (pods[0].service_account if pods else None) or "default", w.services, ref,
-            w.location))
+        out.setdefault(w.namespace, []).append(_workload_member(snapshot, w, pods_of.get(ref, [])))
     for p in snapshot.pods:
         if p.workload is not None and p.workload in templated:
             continue
-        labels = dict(p.labels)
-        out.setdefault(p.namespace, []).append(Member(
-            p.namespace, f"Pod {p.namespace}/{p.name}", labels,
-            mode_of(namespace_labels(snapshot, p.namespace), labels, istio_sidecar(p)), p.service_account or "default",
-            tuple(snapshot.services_of(p.workload)) if p.workload else (), p.workload, p.location))
+        out.setdefault(p.namespace, []).append(_pod_member(snapshot, p))
+    return out
+
+
+def _workload_member(snapshot: MeshSnapshot, w: Workload, pods: list[Any]) -> Member:
+    """A workload with a pod template (labels), as the policies see it, from it and its pods."""
+    if w.mesh is Mesh.APPMESH:
+        has_sidecar: bool | None = False  # App Mesh's Envoy: not Istio's data plane
+    elif (w.meshed and w.mesh is Mesh.ISTIO) or any(istio_sidecar(p) for p in pods):
+        has_sidecar = True
+    else:
+        has_sidecar = False if pods else None
+    labels = dict(w.labels)
+    mode = mode_of(namespace_labels(snapshot, w.namespace), labels, has_sidecar)
+    return Member(w.namespace, f"Workload {w.ref}", labels, mode,
+                  w.service_account or (pods[0].service_account if pods else None) or "default", w.services, w.ref,
+                  w.location)
+
+
+def _pod_member(snapshot: MeshSnapshot, p: Pod) -> Member:
+    """A pod without a templated workload, as the policies see it."""
+    labels = dict(p.labels)
+    return Member(p.namespace, f"Pod {p.namespace}/{p.name}", labels,
+                  mode_of(namespace_labels(snapshot, p.namespace), labels, istio_sidecar(p)),
+                  p.service_account or "default",
+                  tuple(snapshot.services_of(p.workload)) if p.workload else (), p.workload, p.location)
+
+
+def members_of(snapshot: MeshSnapshot, workloads: Iterable[WorkloadRef]) -> dict[WorkloadRef, Member]:
+    """The member standing for each of ``workloads`` among :func:`members` of its namespace --
+    its own (templated), else its last pod's -- built for these alone: a question about a few
+    services need not have every workload of a big mesh judged."""
+    wanted = set(workloads)
+    templated = {ref: w for ref in wanted if (w := snapshot.workload(ref)) is not None and w.labels}
+    pods_of: dict[WorkloadRef, list[Any]] = {}
+    for p in snapshot.pods:
+        if p.workload in wanted:
+            pods_of.setdefault(p.workload, []).append(p)
+    out = {ref: _workload_member(snapshot, w, pods_of.get(ref, [])) for ref, w in templated.items()}
+    for ref, pods in pods_of.items():
+        if ref not in templated:
+            out[ref] = _pod_member(snapshot, pods[-1])
     return out
 
 

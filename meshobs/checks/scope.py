@@ -1,4 +1,5 @@
-"""Which checks can say something about a service, given the mesh it runs on.
+"""Which checks can say something about a service, given the mesh it runs on; and what a
+question about one service needs the analyzers to judge (:class:`Focus`).
 
 The engine's input check (``meshobs.engine.inputs``) is per snapshot: in a migration the
 Kubernetes source answers, so Istio's configuration checks would run for an App Mesh service and
@@ -9,8 +10,11 @@ cannot judge *this* service, so the engine reports it as skipped instead of pass
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from meshobs.catalogue import Category
-from meshobs.model import Mesh, MeshSnapshot, ServiceRef
+from meshobs.model import Mesh, MeshSnapshot, Service, ServiceRef
 from meshobs.model.gateway import INGRESS, WAYPOINT
 
 from .base import AnyCheck, Check
@@ -90,3 +94,29 @@ def not_applicable_in(check: AnyCheck, role: str | None, mesh: Mesh, service: Se
         return _OTHER_MESH[check.mesh].format(service=service)
     blind = check.blind_on.get(str(mesh))
     return f"could not check: {blind}" if blind else None
+
+
+@dataclass(frozen=True)
+class Focus:
+    """What a question about one service (``diagnose SERVICE``) can report of the analyzers'
+    findings touching services: those about the services below it (the target and every
+    service downstream, at any depth: the root-cause walk, and the deadlines surfaced from any
+    depth, read no other service's). An analyzer that takes a focus judges only the subjects
+    whose findings can touch one of them, and still reads the whole snapshot for its lookups
+    (hosts, selectors, references). Which findings such a question reads otherwise -- the
+    findings about a resource a symptom names (``related``), those of a service a delivery
+    fault's workloads belong to -- the engine takes from a whole run (:mod:`meshobs.engine`).
+    """
+
+    services: frozenset[ServiceRef]
+
+    def touches(self, services: Iterable[ServiceRef]) -> bool:
+        """Can a finding touching ``services`` be reported?"""
+        return not self.services.isdisjoint(services)
+
+
+def services_in_focus(focus: Focus | None, services: Iterable[Service]) -> Iterable[Service]:
+    """The ``services`` an analyzer whose findings about a Service touch that Service alone
+    judges: all of them without a focus, else those of the focus, in order."""
+    return services if focus is None else [s for s in services if s.ref in focus.services]
+

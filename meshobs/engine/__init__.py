@@ -22,11 +22,13 @@ from meshobs.callgraph import MAX_DEPTH, callees_of, callers_of, downstream, nea
 from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE
 from meshobs.checks import registry
 from meshobs.checks.base import Analyzer, AnyCheck, Check, Finding, Settings, finding
+from meshobs.checks.scope import Focus
 from meshobs.model import MeshSnapshot, ServiceRef, SourceState, WorkloadRef
 from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
 from meshobs.timeline import Timeline, timeline_of
 
+from . import fanout
 from .evidence import Related, hop_evidence, hop_failures
 from .inputs import answered, availability
 from .onsets import annotate
@@ -132,7 +134,8 @@ class _Cache:
         self._deadlines: list[_Deadline] | None = None
         self._hops: dict[tuple[ServiceRef, ServiceRef, str], bool | None] = {}
         self._analysis: Analysis | None = None
-        self._checklist: Checklist | None = None
+        self._focused: Analysis | None = None
+        self._checklists: list[Checklist] = []
         # The checks that say whether a service's requests succeed and are fast: those whose
         # codes are symptoms (errors, latency) in the catalogue. Only they vouch for health.
         # What callers see (errors, latency) vouches for a service; a delivery or routing
@@ -147,10 +150,30 @@ class _Cache:
 
     @property
     def analysis(self) -> Analysis:
+        """The analyzers' whole run over the snapshot."""
         if self._analysis is None:
             self._analysis = analyze(self.snapshot, self.settings,
                                      [c for c in self.checks if isinstance(c, Analyzer)], self.available)
         return self._analysis
+
+    def analysis_for(self, service: ServiceRef) -> Analysis:
+        """An analysis holding every analyzer finding about ``service``. For a question about one
+        service, the analyzers that take a focus judge only what touches the services below it
+        (:class:`meshobs.checks.scope.Focus`): a big mesh's configuration is otherwise judged
+        whole for one service's report. A service outside it (a delivery fault's workloads'
+        service) gets the whole run."""
+        if self._analysis is not None or self.target is None:
+            return self.analysis
+        if self._focused is None:
+            self._focused = analyze(self.snapshot, self.settings,
+                                    [c for c in self.checks if isinstance(c, Analyzer)], self.available,
+                                    focus=Focus(frozenset(self._below())))
+        return self._focused if self._focused.complete_for(service) else self.analysis
+
+    def mesh_causes(self) -> list[Finding]:
+        """The analyzers' mesh-level findings that can explain a configuration-delivery fault:
+        a focused run's are all there (an analyzer taking a focus emits no such code)."""
+        return (self._focused if self._focused is not None and self._analysis is None else self.analysis).mesh_level
 
     def unjudged(self, results: list[CheckResult]) -> frozenset[str]:
         """Symptom kinds (errors, latency) whose checks were skipped: their data is missing."""
@@ -167,12 +190,26 @@ class _Cache:
         found = [f for s in sorted(services) for f in self.get(s)[1] if set(f.workloads) & wanted]
         return apply_suppressions(found, list(suppressions), self.snapshot.time)[0]
 
+    def prepare(self) -> None:
+        """Build now what every service's diagnosis reads (before workers are forked)."""
+        self._checklist_for(self.analysis)
+        _ = self.timeline
+        if cutoff.reason is None:  # as _diagnose: past the deadline, nothing is walked
+            self.deadlines()
+
     def get(self, service: ServiceRef) -> tuple[list[CheckResult], list[Finding]]:
         if service not in self.results:
-            if self._checklist is None:
-                self._checklist = Checklist(self.snapshot, self.checks, self.available, self.analysis)
-            self.results[service] = run_checks(self.snapshot, service, self.settings, checklist=self._checklist)
+            checklist = self._checklist_for(self.analysis_for(service))
+            self.results[service] = run_checks(self.snapshot, service, self.settings, checklist=checklist)
         return self.results[service]
+
+    def _checklist_for(self, analysis: Analysis) -> Checklist:
+        """The checklist's plan over ``analysis`` (the whole run's or the focused one's), built once."""
+        checklist = next((c for c in self._checklists if c.analysis is analysis), None)
+        if checklist is None:
+            checklist = Checklist(self.snapshot, self.checks, self.available, analysis)
+            self._checklists.append(checklist)
+        return checklist
 
     def hop(self, caller: ServiceRef, callee: ServiceRef, kind: str) -> bool | None:
         """:func:`hop_shows` with this run's threshold, remembered for the run (--all asks the
@@ -213,8 +250,29 @@ class _Cache:
         return sorted(r for r in refs if not r.is_unknown)
 
 
+# What a diagnosis of one service finds (status, ranked findings, checklist, suppressed): a
+# Report without what every report of the run shares (sources, time, origin, timeline), which
+# is what a forked worker of --all hands back (meshobs.engine.fanout).
+Judged = tuple[str, tuple[Finding, ...], tuple[CheckResult, ...], tuple[tuple[Finding, Suppression], ...]]
+
+
 def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppression],
               with_sources: bool) -> Report:
+    return _report(cache, service, _judge(cache, service, suppressions, with_sources))
+
+
+def _report(cache: _Cache, service: ServiceRef, judged_: Judged) -> Report:
+    snapshot = cache.snapshot
+    status, findings, checks, suppressed = judged_
+    return Report(service=service, status=status, findings=findings, checks=checks,
+                  sources=cache.sources, suppressed=suppressed, time=snapshot.time, origin=snapshot.origin,
+                  # --all prints only the mesh's timeline: a service's part is worked out if read.
+                  timeline_or_below=(TimelineBelow(cache.timeline, snapshot, service) if cache.target is None
+                                     else timeline_below(cache.timeline, snapshot, service)))
+
+
+def _judge(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppression],
+           with_sources: bool) -> Judged:
     snapshot = cache.snapshot
     # A service reached after the run's deadline (meshobs.cutoff: --all, cut short) is not
     # walked below: the checks of what it calls would not run either, and its report is its
@@ -244,21 +302,17 @@ def _diagnose(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppres
             beyond.setdefault(near[1], []).append(deadline.holders[near[1]])
     for svc, found in beyond.items():
         by_service[svc] = annotate(apply_suppressions(found, list(suppressions), snapshot.time)[0], cache.timeline)
-    mesh_causes, _ = apply_suppressions(cache.analysis.mesh_level, list(suppressions), snapshot.time)
+    mesh_causes, _ = apply_suppressions(cache.mesh_causes(), list(suppressions), snapshot.time)
     ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
                   cache.hop, cache.unjudged(results),
-                  related=Related(cache.analysis, suppressions, snapshot.time),
+                  # The findings about a resource a symptom names, wherever filed: the whole run's,
+                  # asked for only when a symptom names one (rarely).
+                  related=Related(lambda: cache.analysis, suppressions, snapshot.time),
                   hop_failures=lambda x, c: hop_failures(snapshot, x, c),
                   mesh_causes=mesh_causes, delivery_candidates=lambda f: cache.about(f.workloads, suppressions),
                   target_workloads=frozenset(w.ref for w in snapshot.workloads_of(service)))
     status = status_of(ranked, cache.answered, judged(results, cache.vouching), bool(gaps(results)))
-    return Report(service=service, status=status,
-                  findings=tuple(ranked), checks=tuple(_rescore(results, by_service[service])),
-                  sources=cache.sources, suppressed=tuple(hidden_all),
-                  time=snapshot.time, origin=snapshot.origin,
-                  # --all prints only the mesh's timeline: a service's part is worked out if read.
-                  timeline_or_below=(TimelineBelow(cache.timeline, snapshot, service) if cache.target is None
-                                     else timeline_below(cache.timeline, snapshot, service)))
+    return status, tuple(ranked), tuple(_rescore(results, by_service[service])), tuple(hidden_all)
 
 
 def diagnose(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings | None = None,
@@ -268,14 +322,26 @@ def diagnose(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings | N
     return _diagnose(_Cache(snapshot, settings or Settings(), checks, service), service, suppressions, True)
 
 
+# Below this many services --all stays in one process: the second core saves next to nothing.
+# Measured in-process (generated meshes, loaded machine, CPU s of the parent, which bounds an
+# idle machine's wall): 300 services 0.19-0.25 in one process, 0.15 with a worker; 500: 0.41-0.63
+# against 0.29-0.30; 5,000: 4.2-4.3 against 2.7-2.8 (benchmarks/results/replay-fork-s23.md).
+FORK_MIN_SERVICES = 500
+
+
 def diagnose_all(snapshot: MeshSnapshot, settings: Settings | None = None,
                  suppressions: Sequence[Suppression] = (), checks: Sequence[AnyCheck] | None = None,
-                 ) -> MeshReport:
+                 jobs: int | None = None) -> MeshReport:
     """Diagnose every service of the mesh; each report ranks its own causes. Analyzer findings
-    that touch no service, and failed sources, are the mesh-level findings."""
+    that touch no service, and failed sources, are the mesh-level findings.
+
+    ``jobs``: processes to share the work (None: one per core this process may use, on a mesh of
+    at least FORK_MIN_SERVICES; see :func:`_diagnose_forked`). The reports are the same."""
     cache = _Cache(snapshot, settings or Settings(), checks)
-    reports = tuple(_diagnose(cache, s.ref, suppressions, False)
-                    for s in sorted(snapshot.services, key=lambda s: s.ref) if not s.ref.is_unknown)
+    refs = [s.ref for s in sorted(snapshot.services, key=lambda s: s.ref) if not s.ref.is_unknown]
+    n = fanout.workers(jobs, len(refs), FORK_MIN_SERVICES)
+    reports = (tuple(_diagnose(cache, ref, suppressions, False) for ref in refs) if n <= 1
+               else _diagnose_forked(cache, refs, suppressions, n))
     analysis = cache.analysis
     # Analyzer findings about services the snapshot does not list have no report to join.
     listed = {r.service for r in reports}
@@ -290,6 +356,26 @@ def diagnose_all(snapshot: MeshSnapshot, settings: Settings | None = None,
                                                         _mesh_partial(verdicts, reports)),
                       sources=cache.sources, time=snapshot.time, origin=snapshot.origin,
                       mesh_findings=tuple(mesh_findings), analyzers=tuple(verdicts), timeline=cache.timeline)
+
+
+def _diagnose_forked(cache: _Cache, refs: list[ServiceRef], suppressions: Sequence[Suppression],
+                     n: int) -> tuple[Report, ...]:
+    """--all in ``n`` processes (:mod:`.fanout`), in two phases, because one service's ranking
+    reads the checklists of most of the mesh below it (stop 22 measured ~90 %: split by service
+    in one phase, each half would check nearly every service again):
+
+    1. the checklists: each process checks its part of the services; the parent keeps them all;
+    2. the rankings: forked again, each process ranks its part with every checklist at hand,
+       and hands back what it judged (not the reports: their shared parts stay here).
+
+    What every service reads is built once before the first fork (the analyzers, the plan of
+    the checklist, the timeline, the deadlines), so no worker builds it again."""
+    cache.prepare()
+    parts = fanout.split(refs, n)
+    for results in fanout.fan_out(parts, lambda part: {ref: cache.get(ref) for ref in part}):
+        cache.results.update(results)
+    judged_ = fanout.fan_out(parts, lambda part: [_judge(cache, ref, suppressions, False) for ref in part])
+    return tuple(_report(cache, ref, j) for ref, j in zip(refs, fanout.join(judged_), strict=True))
 
 
 def _mesh_judged(cache: _Cache, verdicts: list[CheckResult], reports: Sequence[Report]) -> bool:

@@ -17,7 +17,7 @@ what the ranking matches a cause's signature against.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from meshobs.callgraph import failed
@@ -131,14 +131,24 @@ def _failures(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) ->
 
 class Related:
     """The analyzers' findings by subject, suppressions applied: what a symptom's ``related``
-    resources point at (built once per diagnosis run)."""
+    resources point at (built once per diagnosis run, when first asked: ``analysis`` gives the
+    analyzers' whole run, which a question about one service may otherwise not need)."""
 
-    def __init__(self, analysis: Analysis, suppressions: Sequence[Suppression], time: datetime) -> None:
-        everything = [*analysis.mesh_level, *(f for fs in analysis.by_service.values() for f in fs)]
-        kept, _hidden = apply_suppressions(everything, list(suppressions), time)
-        self.by_subject: dict[str, dict[tuple[str, str, str], Finding]] = {}
-        for f in kept:
-            self.by_subject.setdefault(f.subject, {}).setdefault(f.identity, f)
+    def __init__(self, analysis: Callable[[], Analysis], suppressions: Sequence[Suppression],
+                 time: datetime) -> None:
+        self._analysis, self._suppressions, self._time = analysis, suppressions, time
+        self._by_subject: dict[str, dict[tuple[str, str, str], Finding]] | None = None
+
+    @property
+    def by_subject(self) -> dict[str, dict[tuple[str, str, str], Finding]]:
+        if self._by_subject is None:
+            analysis = self._analysis()
+            everything = [*analysis.mesh_level, *(f for fs in analysis.by_service.values() for f in fs)]
+            kept, _hidden = apply_suppressions(everything, list(self._suppressions), self._time)
+            self._by_subject = {}
+            for f in kept:
+                self._by_subject.setdefault(f.subject, {}).setdefault(f.identity, f)
+        return self._by_subject
 
     def __call__(self, subject: str) -> list[Finding]:
         return list(self.by_subject.get(subject, {}).values())

@@ -17,7 +17,7 @@ from time import perf_counter
 from meshobs import cutoff
 from meshobs.catalogue import Severity
 from meshobs.checks.base import Analyzer, AnyCheck, Check, CouldNotCheck, Finding, Settings, finding
-from meshobs.checks.scope import not_applicable_in, role_and_mesh
+from meshobs.checks.scope import Focus, not_applicable_in, role_and_mesh
 from meshobs.model import Mesh, MeshSnapshot, ServiceRef
 from meshobs.telemetry import add_times, timed, tracing
 
@@ -116,18 +116,29 @@ def _timed_into(spent: dict[str, list[float]], name: str, run: Callable[[], Iter
 @dataclass
 class Analysis:
     """The analyzers' verdicts on one snapshot: a mesh-wide result per analyzer, and their
-    findings filed by the services they touch (those touching none are mesh-level)."""
+    findings filed by the services they touch (those touching none are mesh-level).
+
+    With a ``focus``, the analyzers that take one judged only what touches its services: the
+    findings filed under those services are all there, those of other services and the
+    mesh-level ones of such analyzers are not (the results' verdicts, judged or not, are the
+    whole run's)."""
 
     results: dict[str, CheckResult] = field(default_factory=dict)
     by_service: dict[ServiceRef, list[Finding]] = field(default_factory=dict)
     mesh_level: list[Finding] = field(default_factory=list)
+    focus: Focus | None = None
+
+    def complete_for(self, service: ServiceRef) -> bool:
+        """Are all the analyzers' findings about ``service`` here?"""
+        return self.focus is None or service in self.focus.services
 
 
 def analyze(snapshot: MeshSnapshot, settings: Settings, analyzers: Sequence[Analyzer],
-            available: dict[str, str | None] | None = None) -> Analysis:
-    """Run every analyzer once over the snapshot."""
+            available: dict[str, str | None] | None = None, focus: Focus | None = None) -> Analysis:
+    """Run every analyzer once over the snapshot (those taking a ``focus``, over what can touch
+    its services only: :class:`meshobs.checks.scope.Focus`)."""
     available = availability(snapshot) if available is None else available
-    out = Analysis()
+    out = Analysis(focus=focus)
     for a in analyzers:
         reason = missing(a.needs, available)
         if reason is not None:
@@ -135,13 +146,16 @@ def analyze(snapshot: MeshSnapshot, settings: Settings, analyzers: Sequence[Anal
             out.results[a.id] = CheckResult(a.id, a.category, SKIPPED, reason, a.doc, a.kind,
                                             could_not_check=gap, missing_data=gap)
             continue
-        result, found = _run(a, functools.partial(a.run, snapshot, settings), None)
+        focused = focus is not None and a.focusable
+        result, found = _run(a, functools.partial(a, snapshot, settings, focus) if focused
+                             else functools.partial(a.run, snapshot, settings), None)
         out.results[a.id] = result
         for f in found:
-            if not f.services:
+            if not f.services and not (focused and f.code in a.codes):  # a focused run's are incomplete
                 out.mesh_level.append(f)
             for s in f.services:
-                out.by_service.setdefault(s, []).append(replace(f, service=s))
+                if focus is None or not a.focusable or s in focus.services:
+                    out.by_service.setdefault(s, []).append(replace(f, service=s))
     return out
 
 

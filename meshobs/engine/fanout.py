@@ -1,0 +1,209 @@
+"""Work split over this machine's cores by ``fork``: ``diagnose --all`` on a big mesh.
+
+    workers(jobs, count) -> int            how many processes (1: in this process only)
+    fan_out(parts, work) -> list[result]   work(parts[0]) here, the other parts in forked children
+
+Why fork, and not a process pool: the work reads the whole snapshot (hundreds of MB at 5,000
+services) and the caches built on it. A forked child shares all of it copy-on-write and nothing
+of it is pickled; only each part's result travels back, pickled through a pipe (stop 22
+measured a half of a 5,000-service ``--all``'s reports at 6 MB, 0.09 s to pickle and 0.06 s to
+read back). A pool would have to pickle the snapshot, or rebuild it, in every worker.
+
+Fork is used only where it is safe, else everything runs in this process, as it always did:
+
+* the platform has ``os.fork`` (not Windows);
+* no other thread is alive, but those that declare they survive a fork: a child of a threaded
+  process inherits locks held by threads that do not exist in it. The live collection's thread
+  pools are shut down (and the CLI's warm-up threads joined) before diagnosing; what stays is the
+  network deadline's reaper (meshobs.collectors.netbound), which releases its lock around a fork
+  and starts afresh in the child. The dashboard's load process diagnoses with its worker threads
+  alive, so it stays in-process. The run's deadline is a signal (``setitimer``) on the main
+  thread, not a thread: see :mod:`meshobs.cutoff` for how it reaches the children;
+* no OpenTelemetry tracer provider is configured: a child's spans would be lost with it.
+
+A child that fails, or dies (killed, out of memory), hands back nothing: its part is done here,
+so the answer is the same, only later. Each child's check timings (``-v``), the run's
+deadline lines it gave (:func:`meshobs.cutoff.cut`) and its peak memory come back with its part.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import resource
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from meshobs import cutoff, telemetry
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Peak RSS (KiB, as getrusage says) of every child forked so far, 0 for one that handed nothing
+# back (failed, died): benchmarks and tests read it and clear it. /usr/bin/time would count a
+# child only once waited for, and as its maximum, not added to the parent's.
+children_max_rss_kib: list[int] = []
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity, not the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def workers(jobs: int | None, count: int, minimum: int) -> int:
+    """How many processes share ``count`` items: ``jobs`` if given, else one per core when there
+    are at least ``minimum`` items (below it a fork costs more than it saves); 1 where forking is
+    not safe (see the module docstring)."""
+    n = (cores() if count >= minimum else 1) if jobs is None else jobs
+    if n <= 1 or not hasattr(os, "fork") or telemetry.tracing() or not _only_fork_safe_threads():
+        return 1
+    return min(n, count)
+
+
+def _only_fork_safe_threads() -> bool:
+    """No thread but this one is alive, or only threads that say they survive a fork
+    (``survives_fork``: they take part in ``os.register_at_fork`` so that no lock of theirs is
+    held at the fork, e.g. the network deadline's reaper, meshobs.collectors.netbound)."""
+    me = threading.current_thread()
+    return all(t is me or getattr(t, "survives_fork", False) for t in threading.enumerate())
+
+
+def split(items: Sequence[T], n: int) -> list[list[T]]:
+    """``n`` parts, dealt in turn (neighbours in sorted order often cost alike: a namespace's
+    services share a shape), so that the parts take about the same time."""
+    return [list(items[k::n]) for k in range(n)]
+
+
+def join(parts: Sequence[Sequence[R]]) -> list[R]:
+    """The items of :func:`split` parts back in their first order."""
+    out: list[Any] = [None] * sum(len(p) for p in parts)
+    for k, part in enumerate(parts):
+        out[k::len(parts)] = part
+    return out
+
+
+def fan_out(parts: Sequence[T], work: Callable[[T], R]) -> list[R]:
+    """``[work(p) for p in parts]``: the first part in this process, each other one in a forked
+    child (its result pickled back), run at the same time. A child that fails or dies: its part
+    is done here afterwards. Children still running when this process is interrupted (the
+    deadline's hard stop, Ctrl-C) are killed and reaped."""
+    children: list[tuple[int, int]] = []  # (pid, read end of its pipe), not yet waited for
+    cutoff.share()
+    parent = os.getpid()
+    # The deadline's signal to the children is blocked until each has its handler (a child
+    # signalled before would die of it, see cutoff.forward_to).
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {cutoff.WORKER_SIGNAL})
+    try:
+        for part in parts[1:]:
+            read_end, write_end = os.pipe()
+            try:
+                pid = os.fork()
+            except OSError:  # no memory or process left for a child: the rest is done here
+                os.close(read_end)
+                os.close(write_end)
+                break
+            if pid == 0:  # the child: never returns
+                os.close(read_end)
+                _child(part, work, write_end, blocked, parent)
+            os.close(write_end)
+            children.append((pid, read_end))
+            cutoff.forward_to(pid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    try:
+        results: list[Any] = [work(parts[0])]
+        for k, part in enumerate(parts[1:]):
+            got = None
+            if k < len(children):
+                pid, read_end = children[k]
+                got = _collect(pid, read_end)
+                children[k] = (0, -1)  # waited for
+                cutoff.forget(pid)
+            children_max_rss_kib.append(got[3] if got is not None else 0)
+            if got is None:
+                results.append(work(part))  # the child failed or was never started: done here
+                continue
+            result, times, cut_lines, _rss = got
+            for phase, rows in times.items():
+                telemetry.add_times(phase, rows)
+            cutoff.adopt(cut_lines)
+            results.append(result)
+        return results
+    finally:
+        for pid, read_end in children:
+            if pid:
+                _reap(pid, read_end)
+
+
+def _child(part: Any, work: Callable[[Any], Any], write_end: int, mask: set[int | signal.Signals],
+           parent: int) -> None:
+    """In the forked child: do the part, write (result, timings, deadline lines, peak RSS)
+    pickled to the pipe, and leave without running anything of the parent's (``os._exit``: no
+    atexit, no flushing of stdio buffers copied from the parent)."""
+    code = 1
+    try:
+        _die_with_parent(parent)
+        cutoff.as_worker()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        telemetry.reset()  # only this child's own timings go back
+        result = work(part)
+        times: dict[str, dict[str, list[float]]] = {}
+        for t in telemetry.timings():
+            times.setdefault(t.phase, {})[t.name] = [t.seconds, t.calls, t.failures]
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        data = pickle.dumps((result, times, cutoff.lines(), rss), protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(write_end, "wb") as out:
+            out.write(data)
+        code = 0
+    except BaseException:  # whatever went wrong, the parent does the part itself
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: this child is killed when the process that forked it ends (killed by a CronJob's
+    limit, SIGTERM), rather than computing a part nobody will read."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent ended before the call: nobody will read the part
+        os._exit(1)
+
+
+def _collect(pid: int, read_end: int) -> tuple[Any, dict[str, dict[str, list[float]]], dict[str, Any], int] | None:
+    """A child's hand-back, or None when it failed or died (its exit status says)."""
+    chunks = []
+    while chunk := os.read(read_end, 1 << 20):
+        chunks.append(chunk)
+    _pid, status = os.waitpid(pid, 0)
+    os.close(read_end)  # last: interrupted before, the caller's _reap closes it and kills
+    if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0 or not chunks:
+        return None
+    try:
+        got: tuple[Any, dict[str, dict[str, list[float]]], dict[str, Any], int] = pickle.loads(b"".join(chunks))
+    except Exception:  # a truncated hand-back is a failed child
+        return None
+    return got
+
+
+def _reap(pid: int, read_end: int) -> None:
+    """Kill and wait for a child not collected (this process was interrupted)."""
+    os.close(read_end)
+    cutoff.forget(pid)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
