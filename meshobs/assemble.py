@@ -215,8 +215,9 @@ def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str
 
     return MeshSnapshot(
         time=time, window_s=window_s,
-        services=tuple(sorted(services.values(), key=lambda s: s.ref)),
-        workloads=tuple(sorted(workloads.values(), key=lambda w: w.ref)),
+        # By the refs' fields as tuples: the refs' own order, compared in C (thousands of nodes).
+        services=tuple(sorted(services.values(), key=lambda s: (s.ref.namespace, s.ref.name))),
+        workloads=tuple(sorted(workloads.values(), key=lambda w: (w.ref.namespace, w.ref.name))),
         pods=tuple(part.pods), edges=tuple(edges), proxies=tuple(part.proxies),
         certs=tuple(part.certs), config=tuple(part.config),
         traces=tuple(_span_services(part.traces, workloads, names)),

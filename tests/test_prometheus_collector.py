@@ -138,6 +138,25 @@ def test_truncated_or_non_json_body(body: str) -> None:
     assert state is SourceState.ERROR
 
 
+@pytest.mark.parametrize("value", ['"0.25"', "NaN"])
+def test_answers_decode_to_the_standard_librarys_values(value: str) -> None:
+    """The answers are decoded by msgspec (a response hook); what it refuses, such as a bare NaN
+    that some servers write and the standard library reads, is decoded as before."""
+    series = ('{"metric":{"destination_service_name":"ledger","destination_service_namespace":"pay",'
+              '"reporter":"destination","response_code":"200"},"value":[1714564800.5,' + value + ']}')
+    body = '{"status":"success","data":{"resultType":"vector","result":[' + series + ']}}'
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", body=body)
+        srv.route("/api/v1/query_range", body='{"status":"success","data":{"resultType":"matrix","result":[]}}')
+        raw = _fetch(srv.url)
+    expected = json.loads(body)["data"]
+    for payload in raw.payloads:
+        if payload.key.startswith("query:"):
+            assert payload.ok
+            assert repr(payload.json()) == repr(expected)
+            assert repr(json.loads(payload.body or "")) == repr(expected)
+
+
 def test_partial_failure_keeps_the_other_queries() -> None:
     raw = prometheus_source(generated_traffic(10), T, 300.0)
     latency = raw.get("query:latency_p99")

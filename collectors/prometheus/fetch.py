@@ -144,6 +144,7 @@ class PrometheusCollector:
         session.mount(self.url, HTTPAdapter(
             pool_connections=1, pool_maxsize=self.concurrency,
             max_retries=Retry(total=0, read=False, raise_on_status=False)))
+        session.hooks["response"].append(_decode_with_msgspec)
         # Bucket series above which a mesh-wide heavy query is split into shards (heavy.py).
         self.shard_series = SHARD_SERIES
         # Recording-rule detection is per evaluation time: the two phases of one question share it.
@@ -237,7 +238,7 @@ class PrometheusCollector:
             return render_range(q.name, ctx.window_s, recorded=rules, scope=s)
 
         def job(prefix: str, q: Query) -> _Job:
-            scopes = [_matchers(ctx.scope, q, compact) for compact in (False, True)] if narrow else []
+            scopes = [functools.partial(_matchers, ctx.scope, q, c) for c in (False, True)] if narrow else []
             promql, scoped = _narrowed(functools.partial(text, prefix, q, q.rule_family in recorded), *scopes)
             return _Job(f"{prefix}:{q.name}", q, promql, scoped)
 
@@ -270,7 +271,8 @@ class PrometheusCollector:
             where = _matchers(ctx.scope)
             into = _matchers(ctx.scope, LATENCY_BUCKETS) or where
             what = "the neighbourhood" if where else "an empty neighbourhood"
-            compact = (_matchers(ctx.scope, compact=True), _matchers(ctx.scope, LATENCY_BUCKETS, True))
+            compact = (functools.partial(_matchers, ctx.scope, None, True),
+                       functools.partial(_matchers, ctx.scope, LATENCY_BUCKETS, True))
         else:
             found = failing(raw.get("query:requests"))
             if found is None:
@@ -282,13 +284,15 @@ class PrometheusCollector:
                 return []
             where = history_matchers(*found)
             into = history_matchers(found[0], set()) or where
-            compact = (history_matchers(*found, compact=True), history_matchers(found[0], set(), compact=True))
+            compact = (functools.partial(history_matchers, *found, compact=True),
+                       functools.partial(history_matchers, found[0], set(), compact=True))
             what = f"the {len(found[0])} service{'s' if len(found[0]) != 1 else ''} with failing requests"
             raw.meta["history"] = {**note, "covers": what}
         jobs: list[_Job] = []
         for q in HISTORY_QUERIES.values():
             text = functools.partial(_history_text, q, span, q.rule_family in recorded)
-            scopes = (into, compact[1] or compact[0]) if q.into_only else (where, compact[0])
+            scopes = ((_given(into), lambda: compact[1]() or compact[0]()) if q.into_only
+                      else (_given(where), compact[0]))
             promql, fits = _narrowed(text, *scopes)
             if not fits:
                 why = f"{what} is too large for one history query" if where else f"{what}: nothing to time"
@@ -378,16 +382,27 @@ def _matchers(scope: Scope | None, query: Query | None = None, compact: bool = F
     its services only (see :func:`~meshobs.collectors.promql.scope_matchers`)."""
     if scope is None:
         return ()
-    if query is not None and query.into_only and scope.services:
-        return scope_matchers(scope.services, (), compact)
-    return scope_matchers(scope.services, scope.workloads, compact)
+    return _scope_matchers(scope, query is not None and query.into_only and bool(scope.services), compact)
 
 
-def _narrowed(text: Callable[[tuple[str, ...]], str], *scopes: tuple[str, ...]) -> tuple[str, bool]:
+@functools.lru_cache(maxsize=16)
+def _scope_matchers(scope: Scope, into_only: bool, compact: bool) -> tuple[str, ...]:
+    # Every query of a scoped phase is narrowed with one of these few sets: written once per
+    # scope, not once per query (a neighbourhood of 42 services and 65 workloads: 28 ms for the
+    # phase's 13 queries, before the first could be sent).
+    return scope_matchers(scope.services, () if into_only else scope.workloads, compact)
+
+
+def _given(value: tuple[str, ...]) -> Callable[[], tuple[str, ...]]:
+    return lambda: value
+
+
+def _narrowed(text: Callable[[tuple[str, ...]], str], *scopes: Callable[[], tuple[str, ...]]) -> tuple[str, bool]:
     """The query narrowed to the neighbourhood with the first of ``scopes`` (the same matchers,
-    plain then compact) that fits in one query string, else mesh-wide."""
-    for scope in scopes:
-        if scope:
+    plain then compact; each written only when the ones before it did not fit) that fits in one
+    query string, else mesh-wide."""
+    for matchers in scopes:
+        if scope := matchers():
             scoped = text(scope)
             if len(scoped) <= MAX_QUERY_CHARS:
                 return scoped, True
@@ -573,6 +588,25 @@ class _Run:
                              f"JSON shape ({exc!r}): is this a Prometheus query API?")
         payload.elapsed_s = time.perf_counter() - start
         return payload
+
+
+def _decode_with_msgspec(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    """A response hook: the answer's ``json()`` (which prometheus-api-client calls) decoded by
+    msgspec, the same values as the standard library's in a fraction of the time (the graph
+    phase's edge answers at 1,000 services, 0.7 and 0.6 MB: 10 and 7 ms with ``json``, 2 and
+    3 ms with msgspec, one after the other under the GIL while the scoped phase waits for
+    them). What msgspec refuses (a bare NaN, which the standard library reads; a body not in
+    UTF-8; not JSON at all) goes to the standard decoder, which reads it or raises as before."""
+    standard = response.json
+
+    def decode(**kw: Any) -> Any:
+        try:
+            return msgspec.json.decode(response.content)
+        except msgspec.DecodeError:
+            return standard(**kw)
+
+    response.json = decode  # type: ignore[method-assign]
+    return response
 
 
 def _text(answer: Any) -> str:

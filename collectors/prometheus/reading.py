@@ -67,14 +67,12 @@ _KEY_LABELS = ("source_workload_namespace", "source_workload", "destination_serv
 
 
 def _raw_key(m: dict[str, str], protocol: str) -> _RawKey:
-    a, b, c, d, e, f = (m.get(label) or UNKNOWN for label in _KEY_LABELS)
-    return (a, b, c, d, e, f, protocol)
-
-
-def _key(raw: _RawKey) -> _EdgeKey:
-    src_ns, src_wl, dst_ns, dst_svc, dst_wl_ns, dst_wl, protocol = raw
-    return (WorkloadRef(src_ns, src_wl), ServiceRef(dst_ns, dst_svc),
-            None if dst_wl == UNKNOWN else WorkloadRef(dst_wl_ns, dst_wl), protocol)
+    # Spelled out (the labels of _KEY_LABELS, in order): a generator per series cost as much as
+    # the lookups, thousands of series per graph phase.
+    get = m.get
+    return (get("source_workload_namespace") or UNKNOWN, get("source_workload") or UNKNOWN,
+            get("destination_service_namespace") or UNKNOWN, get("destination_service_name") or UNKNOWN,
+            get("destination_workload_namespace") or UNKNOWN, get("destination_workload") or UNKNOWN, protocol)
 
 
 class Reading:
@@ -90,15 +88,37 @@ class Reading:
         # The services and workloads last made of the edges, with the (edges, revisions) counts
         # they were made of (see :meth:`nodes`).
         self._nodes: tuple[tuple[int, int], list[Service], list[Workload]] | None = None
+        # One ref object per service and per workload: the edges, nodes and the snapshot's
+        # indexes look them up by the thousand, and an identical key object skips the refs'
+        # (Python-level) equality test.
+        self._services: dict[tuple[str, str], ServiceRef] = {}
+        self._workloads: dict[tuple[str, str], WorkloadRef] = {}
+
+    def _service(self, namespace: str, name: str) -> ServiceRef:
+        ref = self._services.get((namespace, name))
+        if ref is None:
+            ref = self._services[namespace, name] = ServiceRef(namespace, name)
+        return ref
+
+    def _workload(self, namespace: str, name: str) -> WorkloadRef:
+        ref = self._workloads.get((namespace, name))
+        if ref is None:
+            ref = self._workloads[namespace, name] = WorkloadRef(namespace, name)
+        return ref
+
+    def _key(self, raw: _RawKey) -> _EdgeKey:
+        src_ns, src_wl, dst_ns, dst_svc, dst_wl_ns, dst_wl, protocol = raw
+        return (self._workload(src_ns, src_wl), self._service(dst_ns, dst_svc),
+                None if dst_wl == UNKNOWN else self._workload(dst_wl_ns, dst_wl), protocol)
 
     def _side(self, m: dict[str, str], protocol: str) -> _Side:
         raw_key = _raw_key(m, protocol)
         edge = self.facts.get(raw_key)
         if edge is None:
-            key = _key(raw_key)
+            key = self._key(raw_key)
             src_svc = m.get("source_canonical_service") or UNKNOWN
             edge = self.facts[raw_key] = _EdgeFacts(key, None if src_svc == UNKNOWN
-                                                    else ServiceRef(key[0].namespace, src_svc))
+                                                    else self._service(key[0].namespace, src_svc))
         else:
             self._built.pop(raw_key, None)
         rev_src, rev_dst = m.get("source_canonical_revision"), m.get("destination_canonical_revision")
@@ -227,6 +247,7 @@ class Reading:
 
 
 _NO_SIDE = _Side()  # what a reporter that said nothing said (read only, never filled)
+_NO_PRINCIPALS: dict[str, str] = {}  # read only
 
 
 def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:
@@ -254,11 +275,14 @@ def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:
         security = Security.PLAINTEXT
     elif dst.security.get("mutual_tls", 0.0) > 0:
         security = Security.MUTUAL_TLS
-    principals = {**dst.principals, **src.principals} if src_active else {**src.principals, **dst.principals}
+    if not (src.principals or dst.principals):  # the graph phase's edges: no principals read
+        principals = _NO_PRINCIPALS
+    else:
+        principals = {**dst.principals, **src.principals} if src_active else {**src.principals, **dst.principals}
     return Edge(
         source=key[0], destination=key[1], destination_workload=key[2],
         source_service=f.source_service, protocol=key[3], mesh=Mesh.ISTIO,
-        request_rate=sum(r.rate for r in responses), responses=responses, latency=latency,
+        request_rate=sum([r.rate for r in responses]), responses=responses, latency=latency,
         security=security, reporter=reporter,
         tcp_sent_bytes_rate=chosen.tcp.get("tcp_sent") if key[3] == "tcp" else None,
         tcp_received_bytes_rate=chosen.tcp.get("tcp_received") if key[3] == "tcp" else None,
@@ -288,19 +312,35 @@ def nodes(part: SnapshotPart, revisions: dict[WorkloadRef, str]) -> None:
     """Workloads and Services implied by the edges' labels (canonical service -> workload)."""
     services: dict[ServiceRef, set[WorkloadRef]] = {}
     workloads: dict[WorkloadRef, set[ServiceRef]] = {}
+    # No set made per lookup (setdefault's default), and refs sorted by their fields as tuples
+    # (the order their dataclass order gives, compared in C): thousands of edges per graph phase.
     for e in part.edges:
-        if not e.destination.is_unknown:
-            services.setdefault(e.destination, set())
-        if e.destination_workload is not None and not e.destination.is_unknown:
-            services[e.destination].add(e.destination_workload)
-            workloads.setdefault(e.destination_workload, set()).add(e.destination)
+        dst = e.destination
+        if not dst.is_unknown:
+            into = services.get(dst)
+            if into is None:
+                into = services[dst] = set()
+            if (dwl := e.destination_workload) is not None:
+                into.add(dwl)
+                if (owners := workloads.get(dwl)) is None:
+                    owners = workloads[dwl] = set()
+                owners.add(dst)
         if not e.source.is_unknown:
-            owned = workloads.setdefault(e.source, set())
+            if (owned := workloads.get(e.source)) is None:
+                owned = workloads[e.source] = set()
             if e.source_service is not None:
                 owned.add(e.source_service)
-    part.services.extend(Service(ref=ref, mesh=Mesh.ISTIO, workloads=tuple(sorted(wls)),
+    part.services.extend(Service(ref=ref, mesh=Mesh.ISTIO, workloads=tuple(sorted(wls, key=_fields)),
                                  hosts=(f"{ref.name}.{ref.namespace}.svc.cluster.local",))
-                         for ref, wls in sorted(services.items()))
-    part.workloads.extend(Workload(ref=ref, mesh=Mesh.ISTIO, services=tuple(sorted(svcs)),
+                         for ref, wls in sorted(services.items(), key=_first_fields))
+    part.workloads.extend(Workload(ref=ref, mesh=Mesh.ISTIO, services=tuple(sorted(svcs, key=_fields)),
                                    version=revisions.get(ref), meshed=True)
-                          for ref, svcs in sorted(workloads.items()))
+                          for ref, svcs in sorted(workloads.items(), key=_first_fields))
+
+
+def _fields(ref: ServiceRef | WorkloadRef) -> tuple[str, str]:
+    return ref.namespace, ref.name
+
+
+def _first_fields(item: tuple[ServiceRef | WorkloadRef, object]) -> tuple[str, str]:
+    return item[0].namespace, item[0].name
