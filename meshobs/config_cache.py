@@ -16,7 +16,9 @@ definition of meshobs.yaml; this is its output, keyed by its input):
 - the source of the modules that validate (:data:`VALIDATING`), pydantic's and PyYAML's
   versions and Python's (marshal's format);
 - nothing from the environment: a config whose parsed text holds a ``$`` (``${VAR}`` expands
-  from the environment) or a string starting with ``~`` (a home folder) is never recorded.
+  from the environment) or a string starting with ``~`` (a home folder) is never recorded;
+- no credential: a config that holds one itself (a token, a password in a URL: what
+  :func:`meshobs.redact.config_secrets` finds) is never recorded either.
 
 Only a valid config is recorded: a broken one is validated every time, so its errors are always
 pydantic's own. The record is checked before it is written (read back, it must give the same
@@ -139,6 +141,15 @@ def _pure(node: Any) -> bool:
     return True
 
 
+def _holds_credentials(raw: dict[str, Any]) -> bool:
+    """A token, password or secret query value written in the file itself: not copied into the
+    cache, so deleting or rotating it in the config leaves no copy behind (and a cache folder
+    swept into a backup or a support tarball carries none)."""
+    from .redact import config_secrets
+
+    return bool(config_secrets(raw))
+
+
 def write(digest: bytes, path: Path, parsed: Any, outcome: tuple[dict[str, Any], float, datetime | None, str]) \
         -> bool:
     """Record ``outcome`` (what validating ``parsed`` gave) under ``digest``; True when written.
@@ -151,7 +162,7 @@ def write(digest: bytes, path: Path, parsed: Any, outcome: tuple[dict[str, Any],
         where.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError:
         return False
-    if not _trusted(where) or not _pure(parsed):
+    if not _trusted(where) or not _pure(parsed) or _holds_credentials(outcome[0]):
         return False
     raw, window_s, at, mesh = outcome
     try:

@@ -34,64 +34,77 @@ _KNOWN: set[str] = set()
 _MIN_KNOWN = 4  # shorter values would mask ordinary words
 
 
-def register_secret(value: str) -> None:
-    """Mask ``value`` wherever :func:`redact_text` looks from now on (this process only)."""
+def register_secret(value: str, into: set[str] | None = None) -> None:
+    """Mask ``value`` wherever :func:`redact_text` looks from now on (this process only); with
+    ``into``, only add it to that set (:func:`config_secrets`)."""
     value = value.strip()
-    if len(value) >= _MIN_KNOWN and value != REDACTED and value not in _KNOWN:
+    if len(value) < _MIN_KNOWN or value == REDACTED:
+        return
+    if into is not None:
+        into.add(value)
+    elif value not in _KNOWN:
         _KNOWN.add(value)
         _SEEN.clear()  # what was clean may hold this one
 
 
-def register_url(url: str) -> None:
+def register_url(url: str, into: set[str] | None = None) -> None:
     """Register the password (and user:password) of a URL and the values of its secret-looking
     query parameters."""
     if "@" not in url and "?" not in url:
         return  # neither user-info nor a query: nothing to register (1,500 Envoy targets' URLs)
     parts = urlsplit(url)
     if parts.password:
-        register_secret(parts.password)
-        register_secret(unquote(parts.password))
+        register_secret(parts.password, into)
+        register_secret(unquote(parts.password), into)
         userinfo = f"{unquote(parts.username or '')}:{unquote(parts.password)}"
-        register_secret(userinfo)
-        register_secret(base64.b64encode(userinfo.encode()).decode())  # as Basic auth sends it
+        register_secret(userinfo, into)
+        register_secret(base64.b64encode(userinfo.encode()).decode(), into)  # as Basic auth sends it
     for key, value in parse_qsl(parts.query):
         if is_secret_key(key) or is_credential_key(key):
-            register_secret(value)
+            register_secret(value, into)
 
 
-def register_config_secrets(value: Any, key: str = "") -> None:
+def config_secrets(value: Any) -> set[str]:
+    """The credentials :func:`register_config_secrets` finds in ``value``, without registering
+    them (e.g. a config holding one is not copied to a cache)."""
+    found: set[str] = set()
+    register_config_secrets(value, into=found)
+    return found
+
+
+def register_config_secrets(value: Any, key: str = "", into: set[str] | None = None) -> None:
     """Register every credential a validated configuration holds: values of credential-named
     keys and headers (``Bearer <token>`` registers the token), URL user-info and secret query
-    values."""
+    values (into ``into`` instead of the process's masks when given)."""
     if isinstance(value, dict):
         for k, v in value.items():
             name = str(k)
             if isinstance(v, str):  # most values, inline (a served big mesh: 7,400 targets x 4 keys)
                 if name and _names_a_secret(name):
-                    register_secret(v)
+                    register_secret(v, into)
                 if "://" in v and ("@" in v or "?" in v):  # else register_url has nothing to find
-                    register_url(v)
+                    register_url(v, into)
             elif name.lower() == "headers" and isinstance(v, dict):
                 for hk, hv in v.items():
                     if isinstance(hv, str) and _names_a_secret(str(hk)):
-                        register_secret(hv)
+                        register_secret(hv, into)
                         scheme, _, token = hv.partition(" ")
                         if token and scheme.lower() in ("bearer", "basic", "token"):
-                            register_secret(token)
+                            register_secret(token, into)
             else:
-                register_config_secrets(v, name)
+                register_config_secrets(v, name, into)
     elif isinstance(value, list):
         for v in value:
-            register_config_secrets(v, key)
+            register_config_secrets(v, key, into)
     elif isinstance(value, str):
-        _register_value(value, key)
+        _register_value(value, key, into)
 
 
-def _register_value(value: str, key: str) -> None:
+def _register_value(value: str, key: str, into: set[str] | None = None) -> None:
     if key and _names_a_secret(key):
-        register_secret(value)
+        register_secret(value, into)
     if "://" in value:
-        register_url(value)
+        register_url(value, into)
 
 
 @functools.lru_cache(maxsize=4096)  # a served big mesh's config repeats four keys 7,400 times

@@ -48,8 +48,9 @@ def test_a_hit_is_what_validating_gives(name: str, raw: Any, tmp_path: Path,
     assert again is not None
     if records():
         assert again.model is None  # read back, not validated
-    else:  # only a config that reads the environment or the home folder is never recorded
-        assert "$" in path.read_text() or "~" in path.read_text()
+    else:  # only a config that reads the environment or the home folder, or holds a credential
+        from meshobs.redact import config_secrets
+        assert "$" in path.read_text() or "~" in path.read_text() or config_secrets(first.raw)
     assert outcome(again) == outcome(first) == outcome(fresh(path, monkeypatch))
     assert again.typed == first.typed  # the typed model, validated when asked for
 
@@ -115,6 +116,26 @@ def test_the_environment_is_read_every_time(text: str, tmp_path: Path, monkeypat
         seen.append(json.dumps(cfg.raw))
     assert seen[0] != seen[1]
     assert records() == []
+
+
+@pytest.mark.parametrize("text", [
+    'sources:\n  prometheus:\n    url: http://p\n    headers: {Authorization: "Bearer s3cr3t-t0ken"}\n',
+    "sources:\n  prometheus:\n    url: http://meshobs:hunter22@prom.example:9090\n",
+    "sources:\n  prometheus:\n    url: http://prom.example:9090/?access_token=abcdef123\n",
+])
+def test_a_config_holding_a_credential_is_never_copied(text: str, tmp_path: Path) -> None:
+    """A token or password written in the file itself stays only there: rotating or deleting it
+    in the config leaves no copy in the cache."""
+    path = tmp_path / "meshobs.yaml"
+    path.write_text(text)
+    for _ in range(2):
+        cfg = load_config(str(path))
+        assert cfg is not None and cfg.model is not None  # validated each time
+    assert records() == []
+    where = config_cache.folder()
+    secret = ("s3cr3t-t0ken", "hunter22", "abcdef123")
+    assert where is None or not any(s.encode() in f.read_bytes() for f in where.rglob("*") if f.is_file()
+                                    for s in secret)
 
 
 def test_a_broken_config_is_never_recorded(tmp_path: Path) -> None:
