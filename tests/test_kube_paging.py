@@ -20,7 +20,7 @@ from meshobs.config import load_config
 from meshobs.demo import serve
 from meshobs.demo.author import Mesh
 from meshobs.demo.expect import Expectation
-from meshobs.demo.kube_paging import ListPager
+from meshobs.demo.kube_paging import ListPager, PagingError, _decode, _status
 from meshobs.demo.scenario import Scenario
 from meshobs.demo.serve import LiveDemo, _kubernetes_route, serve_scenario
 from meshobs.model import SourceState
@@ -149,14 +149,25 @@ def test_the_collector_pages_the_demo_api_and_reads_the_same_objects(
 
 
 class _CompactingPager(ListPager):
-    """Compacts (expires every token) just before answering the first ``times`` continued pages."""
+    """Expires the pods list's continue tokens just before answering its first ``times``
+    continued pages. A real compaction (:meth:`ListPager.compact`, tested above) expires every
+    list's tokens; here only the pods list's, so that which lists fail does not depend on how
+    the collector's concurrent lists interleave with it (the services list, paged at the same
+    time, was sometimes caught by both compactions)."""
 
     times = 1
 
     def page(self, doc: dict[str, Any], path: str, query: dict[str, list[str]], *, selected: bool) -> dict[str, Any]:
         if query.get("continue") and path == "/api/v1/pods" and self.times:
             self.times -= 1
-            self.compact()
+            with self._lock:
+                self.revision += 1
+                self.pods_compacted = self.revision
+        token = (query.get("continue") or [""])[0]
+        if token and path == "/api/v1/pods" and _decode(token).get("rv", 0) < getattr(self, "pods_compacted", 0):
+            raise PagingError(410, _status(410, "Expired", "The provided continue parameter is too old to display "
+                                           "a consistent list result. You can start a new list without the "
+                                           "continue parameter."))
         return super().page(doc, path, query, selected=selected)
 
 
