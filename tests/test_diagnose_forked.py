@@ -204,3 +204,11 @@ def test_one_cpu_of_quota_means_one_process(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(fanout, "CGROUP", tmp_path)
     assert fanout.cores() == 1
     assert fanout.workers(None, 5000, 500) == 1
+
+
+def test_no_fork_off_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS has os.fork, but its system frameworks are not safe in a forked child (Python's own
+    default there is spawn): everything stays in this process."""
+    monkeypatch.setattr(fanout, "_FORK_SAFE_PLATFORM", False)
+    assert fanout.workers(None, 5000, 500) == 1
+    assert fanout.workers(2, 5000, 500) == 1

@@ -11,7 +11,9 @@ read back). A pool would have to pickle the snapshot, or rebuild it, in every wo
 
 Fork is used only where it is safe, else everything runs in this process, as it always did:
 
-* the platform has ``os.fork`` (not Windows);
+* the platform is Linux: macOS has ``os.fork``, but its system frameworks (which ``requests``
+  reaches through ``urllib``'s proxy lookup) are not safe to use in a forked child, which is why
+  Python's own default there is ``spawn``; Windows has no fork;
 * no other thread is alive, but those that declare they survive a fork: a child of a threaded
   process inherits locks held by threads that do not exist in it. The live collection's thread
   pools are shut down (and the CLI's warm-up threads joined) before diagnosing; what stays is the
@@ -49,6 +51,7 @@ R = TypeVar("R")
 children_max_rss_kib: list[int] = []
 
 
+_FORK_SAFE_PLATFORM = sys.platform.startswith("linux") and hasattr(os, "fork")
 # At most this many processes: past it the parent's own part (what it builds before forking,
 # the join) dominates, while every worker adds its copied pages (~90 MB at 5,000 services).
 MAX_WORKERS = 4
@@ -89,7 +92,7 @@ def workers(jobs: int | None, count: int, minimum: int) -> int:
     are at least ``minimum`` items (below it a fork costs more than it saves); 1 where forking is
     not safe (see the module docstring)."""
     n = (min(cores(), MAX_WORKERS) if count >= minimum else 1) if jobs is None else jobs
-    if n <= 1 or not hasattr(os, "fork") or telemetry.tracing() or not _only_fork_safe_threads():
+    if n <= 1 or not _FORK_SAFE_PLATFORM or telemetry.tracing() or not _only_fork_safe_threads():
         return 1
     return min(n, count)
 
