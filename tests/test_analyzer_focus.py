@@ -7,6 +7,7 @@ built-in demos."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -218,3 +219,54 @@ def test_members_of_a_few_workloads_are_those_members_lists(build: Callable[[], 
     assert members_of(snapshot, [w.ref for w in snapshot.workloads]) == listed
     some = sorted(listed)[:2]
     assert members_of(snapshot, some) == {ref: listed[ref] for ref in some}
+
+
+def _crashing_on(monkeypatch: pytest.MonkeyPatch, victim: ServiceRef) -> str:
+    """Swap the registry's ``config.empty_subset`` for a copy that raises when it judges ``victim``
+    (a bug in meshobs met on one subject); the analyzer's id."""
+    from dataclasses import replace as with_run
+
+    from meshobs.checks import config, registry
+    from meshobs.checks.scope import services_in_focus
+
+    original = config.empty_subset
+
+    @functools.wraps(original.run)
+    def crashing(snapshot: MeshSnapshot, settings: Settings, focus: Focus | None = None) -> Iterator[Any]:
+        for svc in services_in_focus(focus, config.istio_services(snapshot)):
+            if svc.ref == victim:
+                raise RuntimeError(f"broken on {victim}")
+        yield from original.run(snapshot, settings, focus=focus)
+
+    monkeypatch.setattr(registry, "ALL", tuple(with_run(c, run=crashing) if c is original else c
+                                               for c in registry.ALL))
+    return original.id
+
+
+def _line(report: Any, check_id: str) -> str:
+    return str(next(r.status for r in report.checks if r.id == check_id))
+
+
+# The victim: upstream of others (its crash is outside every focus below it), and a leaf below
+# others (inside the focus of every service calling it).
+@pytest.mark.parametrize("victim", [ServiceRef("fleet", "dock-planner"), ServiceRef("sensors", "tide-gauge")])
+def test_an_analyzer_that_crashes_gives_the_same_report_scoped_and_whole(
+        victim: ServiceRef, monkeypatch: pytest.MonkeyPatch) -> None:
+    snapshot = _snapshot(_estuary())
+    crashed = _crashing_on(monkeypatch, victim)
+    mesh = diagnose_all(snapshot, jobs=1)
+    assert "MSH0001" in {f.code for f in mesh.mesh_findings}  # the crash is reported once, mesh-wide
+    assert next(r.status for r in mesh.analyzers if r.id == crashed) == "error"
+    by_service = {r.service: r for r in mesh.reports}
+    assert _line(by_service[victim], crashed) == "error"
+    # Scoped, every service's report is the whole run's: the same error line where it crashed...
+    services = _same_as_a_whole_run(snapshot, monkeypatch)
+    assert victim in services
+    for s in services:
+        scoped = diagnose(snapshot, s)
+        assert _line(scoped, crashed) == _line(by_service[s], crashed), s
+    # ... and the analyzer's verdict elsewhere: a service it judged without crashing keeps it
+    # (the subset without pods of the tide gauge is still found when the crash is elsewhere).
+    gauge = ServiceRef("sensors", "tide-gauge")
+    found = {(f.code, str(f.service)) for f in diagnose(snapshot, gauge).findings}
+    assert (("MSH0202", "sensors/tide-gauge") in found) == (victim != gauge)

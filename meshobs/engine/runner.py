@@ -127,6 +127,10 @@ class Analysis:
     by_service: dict[ServiceRef, list[Finding]] = field(default_factory=dict)
     mesh_level: list[Finding] = field(default_factory=list)
     focus: Focus | None = None
+    # Analyzers taking a focus that raised, the crash traced to the services it touches
+    # (:func:`_crashed_on`): each such service's error line. Every other service has the
+    # analyzer's findings about it, as if it had not raised.
+    crashed: dict[str, dict[ServiceRef, CheckResult]] = field(default_factory=dict)
 
     def complete_for(self, service: ServiceRef) -> bool:
         """Are all the analyzers' findings about ``service`` here?"""
@@ -150,6 +154,12 @@ def analyze(snapshot: MeshSnapshot, settings: Settings, analyzers: Sequence[Anal
         result, found = _run(a, functools.partial(a, snapshot, settings, focus) if focused
                              else functools.partial(a.run, snapshot, settings), None)
         out.results[a.id] = result
+        if result.status == ERROR and a.focusable:
+            traced = _crashed_on(a, snapshot, settings, focus.services if focus is not None else _services(snapshot))
+            if traced is not None:
+                out.crashed[a.id], touching = traced
+                for s, fs in touching.items():
+                    out.by_service.setdefault(s, []).extend(fs)
         for f in found:
             if not f.services and not (focused and f.code in a.codes):  # a focused run's are incomplete
                 out.mesh_level.append(f)
@@ -157,6 +167,51 @@ def analyze(snapshot: MeshSnapshot, settings: Settings, analyzers: Sequence[Anal
                 if focus is None or not a.focusable or s in focus.services:
                     out.by_service.setdefault(s, []).append(replace(f, service=s))
     return out
+
+
+def _services(snapshot: MeshSnapshot) -> list[ServiceRef]:
+    """The services a whole run's findings are filed under: listed, or named as a callee."""
+    refs = {s.ref for s in snapshot.services} | {e.destination for e in snapshot.edges}
+    return sorted(r for r in refs if not r.is_unknown)
+
+
+def _crashed_on(a: Analyzer, snapshot: MeshSnapshot, settings: Settings, services: Iterable[ServiceRef],
+                ) -> tuple[dict[ServiceRef, CheckResult], dict[ServiceRef, list[Finding]]] | None:
+    """Which of ``services`` an analyzer taking a focus crashes on, after its run over them raised:
+    each one's error line, and the findings about the others. A question about one service runs
+    it focused on the services below it, a whole run over all of them: without this, the first
+    shows "pass" where the crash is outside its focus and the second "error" for every service.
+
+    Its focused run judges the subjects touching the focus's services, so it raises when one of
+    theirs does: halves of ``services`` are run apart, a half that raises is halved again, down
+    to the single services whose own run raises (their error line is that run's, the same in
+    both kinds of question). A half that did not raise holds every finding about its services
+    (:class:`meshobs.checks.scope.Focus`). None when the run's deadline left a part unjudged."""
+    crashed: dict[ServiceRef, CheckResult] = {}
+    touching: dict[ServiceRef, list[Finding]] = {}
+    parts = _halves(sorted(services))
+    while parts:
+        part = parts.pop()
+        result, found = _run(a, functools.partial(a, snapshot, settings, Focus(frozenset(part))), None)
+        if result.status == ERROR:
+            if len(part) == 1:
+                crashed[part[0]] = result
+            else:
+                parts.extend(_halves(part))
+            continue
+        if result.status not in JUDGED:  # past the deadline (or a skip the whole run did not make)
+            return None
+        wanted = set(part)
+        for f in found:
+            for s in f.services:
+                if s in wanted:
+                    touching.setdefault(s, []).append(replace(f, service=s))
+    return crashed, {s: touching[s] for s in sorted(touching)}
+
+
+def _halves(part: list[ServiceRef]) -> list[list[ServiceRef]]:
+    middle = len(part) // 2
+    return [half for half in (part[:middle], part[middle:]) if half]
 
 
 # What a checklist line does for one service, decided once per (role, mesh): ``RUN`` the check,
@@ -185,7 +240,8 @@ class Checklist:
         for c in checks:
             if isinstance(c, Analyzer):
                 overall = analysis.results.get(c.id)
-                self._fixed.append(None if overall is not None and overall.status in JUDGED else
+                judged_ = overall is not None and (overall.status in JUDGED or c.id in analysis.crashed)
+                self._fixed.append(None if judged_ else
                                    overall or CheckResult(c.id, c.category, SKIPPED, "not run", c.doc, c.kind))
                 continue
             reason = missing(c.needs, available)
@@ -254,7 +310,10 @@ def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
         elif step == ANALYZER:
             assert line is not None
             mine = touching.get(c.id)
-            if mine:
+            crashed = checklist.analysis.crashed.get(c.id) if checklist.analysis.crashed else None
+            if crashed is not None and service in crashed:  # it raised on what touches this service
+                results.append(crashed[service])
+            elif mine:
                 findings.extend(mine)
                 results.append(verdict(c, status(mine)))
             else:
