@@ -5,9 +5,13 @@ through. Pure ``rank`` on hand-made findings, and the engine on hand-built meshe
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 from itertools import pairwise
+from typing import Any
+
+import pytest
 
 from meshobs.checks.base import Finding, Settings, finding
 from meshobs.engine import diagnose
@@ -380,3 +384,45 @@ def test_a_routing_symptom_is_explained_on_its_own_service_only() -> None:
     assert labels(out) == ["MSH0205 Service freight/web"]
     out = ranked("web", {"web": [split, empty_subset("web")]}, {ref("web"): [ref("api")]})
     assert out[0].code == "MSH0202" and out[1].caused_by == ("MSH0202 DestinationRule freight/web",)
+
+
+def _counting_cert_checks(monkeypatch: Any) -> Counter[ServiceRef]:
+    """Swap the registry's certificate check (the one that emits deadlines) for a copy that
+    counts its calls per service."""
+    from meshobs.checks import certs, registry
+
+    calls: Counter[ServiceRef] = Counter()
+    original = certs.expiry
+
+    def counting(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Any:
+        calls[service] += 1
+        return original.run(snapshot, service, settings)
+
+    counting.__doc__ = original.run.__doc__
+    monkeypatch.setattr(registry, "ALL", tuple(replace(c, run=counting) if c is original else c
+                                               for c in registry.ALL))
+    return calls
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_diagnose_all_checks_each_services_certificates_once(jobs: int, monkeypatch: Any) -> None:
+    """The deadlines below every service (a certificate running out) come from the checklist
+    each service's report runs anyway: --all calls the certificate check once per service, not
+    once more to find the deadlines. Forked (``jobs=2``), the parent checks only its own part:
+    the children's checklists are the deadlines' too."""
+    from meshobs.engine import diagnose_all, fanout
+    from meshobs.render.json import render
+
+    names = [f"hub{i}" for i in range(6)]
+    snap = call_chain(names).build()
+    snap = _with_certs(snap, _cert(snap, "hub4-v1", "c0ffee", CertRole.WORKLOAD, timedelta(days=2)))
+    expected = render(diagnose_all(snap, jobs=1))
+    calls = _counting_cert_checks(monkeypatch)
+    if jobs > 1:
+        monkeypatch.setattr("meshobs.engine.FORK_MIN_SERVICES", 1)
+    mesh = diagnose_all(snap, jobs=jobs)
+    assert render(mesh) == expected  # the same reports
+    assert ("MSH0302", "hub0") in {(f.code, r.service.name) for r in mesh.reports for f in r.findings}
+    # Forked, this process checks the first part (the other parts are checked in the children).
+    here = fanout.split([ref(n) for n in names], jobs)[0]
+    assert calls == Counter(dict.fromkeys(here, 1))

@@ -191,9 +191,13 @@ class _Cache:
         return apply_suppressions(found, list(suppressions), self.snapshot.time)[0]
 
     def prepare(self) -> None:
-        """Build now what every service's diagnosis reads (before workers are forked)."""
+        """Build now what every service's checklist reads (before workers are forked)."""
         self._checklist_for(self.analysis)
         _ = self.timeline
+
+    def prepare_ranking(self) -> None:
+        """Build now what every service's ranking reads beyond the checklists (before workers
+        are forked again): the deadlines, found from the checklists already there."""
         if cutoff.reason is None:  # as _diagnose: past the deadline, nothing is walked
             self.deadlines()
 
@@ -224,17 +228,22 @@ class _Cache:
         which services hold it, and for every service calling through one of them the hop
         count to the nearest holder.
 
-        Found once per run with only the checks that can emit one, so a diagnosis surfaces them
-        at any depth without the whole checklist below it. One walk up per finding, from all
-        its holders at once: a mesh CA running out is one finding held by every service, and
-        --all must not walk the mesh once per service (neither down from each, nor up)."""
+        Found once per run, so a diagnosis surfaces them at any depth: from a service's checklist
+        when it is checked anyway (every service of --all, the services a diagnosis has walked),
+        else with only the checks that can emit one, not the whole checklist below it (a
+        question about one service). One walk up per finding, from all its holders at once: a
+        mesh CA running out is one finding held by every service, and --all must not walk the
+        mesh once per service (neither down from each, nor up)."""
         if self._deadlines is None:
             checks = [c for c in self.checks
                       if isinstance(c, Check) and any(CATALOGUE[code].deadline for code in c.codes)]
             held: dict[tuple[str, str, str], dict[ServiceRef, Finding]] = {}
             planned = Checklist(self.snapshot, checks, self.available, Analysis())
             for svc in self._below() if checks else ():
-                for f in run_checks(self.snapshot, svc, self.settings, checklist=planned)[1]:
+                checked = self.results.get(svc)
+                if checked is None and self.target is None:
+                    checked = self.get(svc)  # --all checks it for its own report
+                for f in (checked or run_checks(self.snapshot, svc, self.settings, checklist=planned))[1]:
                     if CATALOGUE[f.code].deadline:
                         held.setdefault(f.identity, {})[svc] = f
             self._deadlines = [_Deadline(holders, nearest(holders, lambda s: callers_of(self.snapshot, s)))
@@ -368,12 +377,14 @@ def _diagnose_forked(cache: _Cache, refs: list[ServiceRef], suppressions: Sequen
     2. the rankings: forked again, each process ranks its part with every checklist at hand,
        and hands back what it judged (not the reports: their shared parts stay here).
 
-    What every service reads is built once before the first fork (the analyzers, the plan of
-    the checklist, the timeline, the deadlines), so no worker builds it again."""
+    What every service reads is built once before the fork that needs it (the analyzers, the plan
+    of the checklist and the timeline before the first; the deadlines, from the checklists,
+    before the second), so no worker builds it again."""
     cache.prepare()
     parts = fanout.split(refs, n)
     for results in fanout.fan_out(parts, lambda part: {ref: cache.get(ref) for ref in part}):
         cache.results.update(results)
+    cache.prepare_ranking()
     judged_ = fanout.fan_out(parts, lambda part: [_judge(cache, ref, suppressions, False) for ref in part])
     return tuple(_report(cache, ref, j) for ref, j in zip(refs, fanout.join(judged_), strict=True))
 
