@@ -26,7 +26,7 @@ from .bundle import Bundle, config_for_bundle
 from .config import Config
 from .model import Mesh, MeshSnapshot, SnapshotPart, SourceState, SourceStatus
 from .raw import RawSource, iso, utc_now
-from .redact import redact_text, register_config_secrets
+from .redact import redact_text, register_config_once
 from .telemetry import timed
 
 if TYPE_CHECKING:
@@ -253,7 +253,7 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
     from meshobs.collectors.netbound import RunLimits, run_limits
     from meshobs.collectors.preload import Preload
 
-    register_config_secrets(config.raw)  # a server echoing a credential back gets it masked
+    register_config_once(config.raw)  # a server echoing a credential back gets it masked
     when = at or config.time or utc_now()
     until = fetch_deadline(deadline, mesh_wide=question is None)
     limits = RunLimits(deadline=until, max_bytes=max_response_bytes(config))

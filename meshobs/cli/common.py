@@ -17,7 +17,7 @@ import click
 from meshobs.bundle import Bundle, BundleError
 from meshobs.config import Config, ConfigError, load_config
 from meshobs.model import MeshSnapshot
-from meshobs.redact import redact_text, register_config_secrets
+from meshobs.redact import redact_text, register_config_once
 
 if TYPE_CHECKING:
     import threading
@@ -145,7 +145,7 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
     if adjust is not None:
         config = adjust(config)
     if config is not None:
-        register_config_secrets(config.raw)  # masked in every message and bundle from now on
+        register_config_once(config.raw)  # masked in every message and bundle from now on
     deadline = run_deadline(timeout, config)
     if window is not None:
         try:
