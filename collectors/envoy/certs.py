@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
+import hashlib
 import warnings
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -141,6 +144,9 @@ def _held(read: Cert, proxy_id: str | None, workload: WorkloadRef | None, secret
 _Outcome = tuple[tuple[str, str] | None, Cert | None, str]
 
 
+# Within a round, the readings below spare the mesh root (in every proxy's trust bundle, and
+# repeated by chains) a parse per proxy: a few entries do. Across rounds (a dashboard's refresh,
+# a drift loop over the same proxies), :data:`_READINGS` spares every leaf its parse.
 @functools.lru_cache(maxsize=256)
 def _read_pem(encoded: bool, text: str) -> tuple[x509.Certificate, ...] | None:
     """The certificates of a :func:`_pem_text` (None: no PEM in it); raises what the PEM loader
@@ -168,6 +174,38 @@ def _read_cert(c: x509.Certificate, anchor: bool) -> _Outcome:
             return key, None, str(exc)
 
 
+# What each PEM text a proxy held reads as (its certificates' readings, in order; None: no PEM),
+# least recently read first out. A proxy holds one chain of its own (its leaf) and the mesh's
+# trust bundle, so a round over a mesh reads about one text per proxy: sized for a 10,000-proxy
+# mesh with room for gateways holding more, and bounded, so a long-running dashboard whose
+# leaves rotate evicts the old ones. Keyed by a digest of the text, and holding readings only
+# (no parsed certificate, no text): the payloads can go once normalised. Measured at 5,000
+# services (7,416 texts): see benchmarks/results/envoy-second-round-5000-s24.md.
+CERT_READINGS = 16_384
+_READINGS: OrderedDict[tuple[bytes, bool, bool], tuple[_Outcome, ...] | None] = OrderedDict()
+
+
+def _readings(encoded: bool, text: str, anchor: bool) -> tuple[_Outcome, ...] | None:
+    """:func:`_read_cert` of every certificate of :func:`_read_pem`, kept across rounds (raises
+    what :func:`_read_pem` raises; that is not kept)."""
+    key = (hashlib.blake2b(text.encode(), digest_size=16).digest(), encoded, anchor)
+    found = _READINGS.get(key, _UNSET)
+    if found is not _UNSET:
+        with contextlib.suppress(KeyError):  # evicted meanwhile by a fetch thread normalising another proxy
+            _READINGS.move_to_end(key)
+        result: tuple[_Outcome, ...] | None = found
+        return result
+    parsed = _read_pem(encoded, text)
+    result = None if parsed is None else tuple(_read_cert(c, anchor) for c in parsed)
+    _READINGS[key] = result
+    while len(_READINGS) > CERT_READINGS:
+        try:
+            _READINGS.popitem(last=False)
+        except KeyError:  # emptied meanwhile by another thread
+            break
+    return result
+
+
 def certs_from_secrets(secrets: list[dict[str, Any]], *, proxy_id: str | None,
                        workload: WorkloadRef | None) -> tuple[list[Cert], list[str]]:
     """Certs in the active/static secrets, plus a list of problems (unparseable chains)."""
@@ -190,14 +228,13 @@ def certs_from_secrets(secrets: list[dict[str, Any]], *, proxy_id: str | None,
         if text is None:
             continue
         try:
-            parsed = _read_pem(*text)
+            readings = _readings(*text, anchor)
         except ITEM_ERRORS as exc:
             problems.append(f"secret {name!r}: certificate not parseable ({exc})")
             continue
-        if parsed is None:
+        if readings is None:
             continue
-        for c in parsed:
-            key, read, error = _read_cert(c, anchor)
+        for key, read, error in readings:
             if key is not None and key in seen:
                 continue
             if key is None or read is None:
