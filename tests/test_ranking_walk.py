@@ -423,6 +423,8 @@ def test_diagnose_all_checks_each_services_certificates_once(jobs: int, monkeypa
     mesh = diagnose_all(snap, jobs=jobs)
     assert render(mesh) == expected  # the same reports
     assert ("MSH0302", "hub0") in {(f.code, r.service.name) for r in mesh.reports for f in r.findings}
-    # Forked, this process checks the first part (the other parts are checked in the children).
+    # Forked, this process checks the first part, the children the others (a child that could
+    # not be forked, or failed, has its part checked here too: a thread left by another test
+    # keeps the run in one process). Never a service twice.
     here = fanout.split([ref(n) for n in names], jobs)[0]
-    assert calls == Counter(dict.fromkeys(here, 1))
+    assert set(calls.values()) == {1} and set(here) <= set(calls)
