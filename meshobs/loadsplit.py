@@ -132,10 +132,11 @@ class _Split:
         """Every part in its source's place; the child's share it did not hand back done here."""
         left = {i: raw for i, raw in self.held.items() if i not in theirs}
         if left and self.again is not None and not self.keep_raw:  # their bodies were dropped
+            last = max(left)
             for i, raw in enumerate(self.again()):
                 if i in left:
                     left[i] = raw
-                elif i > max(left):
+                if i >= last:
                     break
         for i, raw in self.held.items():
             got = theirs.get(i)
