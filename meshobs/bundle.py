@@ -19,7 +19,8 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -58,6 +59,11 @@ class Bundle:
     scope: dict[str, Any] | None = None
     # Sources still to be read, one at a time (iter_bundle); build_snapshot consumes them.
     stream: Iterator[RawSource] | None = field(default=None, repr=False, compare=False)
+    # How many of ``stream``'s sources are of each kind (from the index), so that a replay can
+    # decide how to share their normalisation before reading them, and the same sources read
+    # again from the start, for a share whose process failed (meshobs.loadsplit).
+    stream_kinds: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    stream_again: Callable[[], Iterator[RawSource]] | None = field(default=None, repr=False, compare=False)
 
 
 def config_for_bundle(raw: dict[str, Any], path: Path | None) -> dict[str, Any]:
@@ -221,6 +227,10 @@ def iter_bundle(path: str | Path) -> tuple[Bundle, Iterator[RawSource]]:
         bundle = _header(index)
     except ValueError as exc:
         raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
+    listed = index.get("sources")
+    bundle.stream_kinds = dict(Counter(str(s.get("kind")) for s in listed if isinstance(s, dict))
+                               if isinstance(listed, list) else {})
+    bundle.stream_again = lambda: iter_bundle(path)[1]
 
     def sources() -> Iterator[RawSource]:
         try:

@@ -435,6 +435,23 @@ def _consume(bundle: Bundle) -> Iterator[RawSource]:
     yield from stream or ()
 
 
+def _all_sources(bundle: Bundle) -> tuple[Iterable[RawSource], int | None, Callable[[], Iterable[RawSource]] | None]:
+    """The bundle's sources; how many Envoy sources among them are to be normalised when a
+    forked child may read them too (:mod:`meshobs.loadsplit`: a list, or a streamed archive
+    whose first source is not read yet and whose index said how many), else None; and for a
+    stream, how to read it again."""
+    import inspect
+
+    if bundle.stream is None:
+        return (bundle.sources, sum(1 for r in bundle.sources if r.kind == "envoy" and r.part is None and not r.error),
+                None)
+    fresh = inspect.isgenerator(bundle.stream) and inspect.getgeneratorstate(bundle.stream) == inspect.GEN_CREATED
+    kinds, again = bundle.stream_kinds, bundle.stream_again
+    if not fresh or kinds is None or again is None or bundle.sources:
+        return itertools.chain(bundle.sources, _consume(bundle)), None, None
+    return _consume(bundle), kinds.get("envoy", 0), again
+
+
 def build_snapshot(bundle: Bundle, origin: str = "", *, keep_raw: bool = True,
                    sources: Iterable[RawSource] | None = None) -> MeshSnapshot:
     """Bundle (live or recorded) -> MeshSnapshot, through each source's ``normalize``.
@@ -445,19 +462,17 @@ def build_snapshot(bundle: Bundle, origin: str = "", *, keep_raw: bool = True,
     at a time)."""
     from .assemble import assemble
     from .gc_pause import gc_paused
+    from .loadsplit import normalize_all
 
     # Normalising a big mesh builds millions of acyclic dicts, tuples and model objects; with the
     # cycle collector on, each of its passes walks the ever larger heap of them (about a fifth
     # of a 1,000-service replay's CPU time, none of it garbage).
     with gc_paused():
-        parts = []
+        proxies, again = None, None
         if sources is None:
-            sources = bundle.sources if bundle.stream is None else itertools.chain(bundle.sources, _consume(bundle))
-        for raw in sources:
-            parts.append(raw.part if raw.part is not None else normalize_source(raw, bundle.time, bundle.window_s))
-            if not keep_raw:
-                raw.drop_bodies()
-                raw.part = None
+            sources, proxies, again = _all_sources(bundle)
+        parts = normalize_all(sources, lambda raw: normalize_source(raw, bundle.time, bundle.window_s),
+                              keep_raw=keep_raw, proxies=proxies, again=again)
         configured = str(bundle.config.get("mesh", "auto"))
         mesh = Mesh(configured) if configured in ("istio", "appmesh") else Mesh.UNKNOWN
         return assemble(SnapshotPart.merge(parts), time=bundle.time, window_s=bundle.window_s,
