@@ -4,7 +4,6 @@ esc back, help generated from the bindings, keys rebound from the config file.""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -47,34 +46,6 @@ def burst(app, text: str) -> None:  # type: ignore[no-untyped-def]
         key = events.Key(KEY_NAMES.get(ch, ch), ch)
         key.set_sender(app)
         app._driver.send_message(key)
-
-
-async def quiesce(app, timeout_s: float = 120.0) -> None:  # type: ignore[no-untyped-def]
-    """Until the app has nothing left to do: no worker running and no message waiting, in the
-    app's queue or any node's of the screens on its stack, at three looks in a row. After a
-    burst that opens and closes screens, ``pilot.pause()`` alone is not enough on a loaded
-    machine: it asks every widget of the screen on top to call it back, and a screen the burst
-    pops in the meantime never does (WaitForScreenTimeout after 30 s), and its idle wait
-    reads a starved process as an idle one."""
-
-    async def quiet() -> None:
-        looks = 0
-        while looks < 3:
-            await app.workers.wait_for_complete()
-            await asyncio.sleep(0.02)  # keys the driver queued, messages workers posted: delivered
-            nodes = [node for screen in app.screen_stack for node in screen.walk_children(with_self=True)]
-            busy = (any(w.is_running for w in app.workers) or not app._message_queue.empty()
-                    or any(not node._message_queue.empty() for node in nodes))
-            looks = 0 if busy else looks + 1
-
-    await asyncio.wait_for(quiet(), timeout_s)
-
-
-async def landed(app, pilot) -> None:  # type: ignore[no-untyped-def]
-    """A burst's last key has been handled and its screens are built: :func:`quiesce`, then the
-    usual settle (with no screen left to be popped under it)."""
-    await quiesce(app)
-    await settle(app, pilot)
 
 
 def services_table(app) -> SyncTable:  # type: ignore[no-untyped-def]
@@ -295,10 +266,10 @@ async def test_views_opened_and_closed_in_one_burst_land_on_the_last(demo) -> No
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         burst(app, ":sources\r:proxies\r:findings\r:sources\r:proxies\r")
-        await landed(app, pilot)
+        await settle(app, pilot)
         assert isinstance(app.screen, ProxiesScreen) and len(app.screen_stack) == 3  # default, overview, proxies
         assert app.screen.query_one("#proxy-list", SyncTable).row_count == 10
         burst(app, ":proxies\r:sources\r")
-        await landed(app, pilot)
+        await settle(app, pilot)
         assert isinstance(app.screen, SourcesScreen)
         assert "prometheus" in str(app.screen.query_one("#sources-text").render())
