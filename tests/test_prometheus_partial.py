@@ -47,15 +47,20 @@ TRAFFIC = generated_traffic(12, seed=3)
 
 
 @contextmanager
-def analytic_server(slow: dict[str, float] | None = None) -> Iterator[LoopbackServer]:
+def analytic_server(slow: dict[str, float] | None = None, gives_up: tuple[str, ...] = ()) -> Iterator[LoopbackServer]:
     """A loopback Prometheus answering the analytic results of TRAFFIC, query by query;
-    ``slow`` delays the queries whose PromQL contains a key by that many seconds."""
+    ``slow`` delays the queries whose PromQL contains a key by that many seconds; those that
+    contain one of ``gives_up`` get, at once, what Prometheus answers a query that outlasts its
+    ``timeout`` parameter (a query the server gives up on, with no wall-clock race in the test)."""
     known = Answers(prometheus_source(TRAFFIC, T, WINDOW, history=True),
                     extra={control_plane_query("5m"): {"resultType": "vector", "result": []},  # no istiod scraped
                            **graph_answers(TRAFFIC, T, WINDOW)})
 
     def answer(path: str, _headers: dict[str, str]) -> tuple[int, str]:
         query = parse_qs(urlsplit(path).query)["query"][0]
+        if any(needle in query for needle in gives_up):
+            return 503, json.dumps({"status": "error", "errorType": "timeout",
+                                    "error": "query timed out in expression evaluation"})
         for needle, delay in (slow or {}).items():
             if needle in query:
                 time.sleep(delay)
