@@ -160,14 +160,35 @@ def pick_target(part: SnapshotPart) -> ServiceRef:
     return ranked[len(ranked) // 2][1]
 
 
+def _question(graph: RawSource, target: ServiceRef) -> Scope | None:
+    """What ``diagnose SERVICE``'s question does with the graph phase's answers in the tree
+    that runs it: read as edge keys (meshobs.graph_phase, from stop 24), or before that
+    normalised and assembled into the mesh-wide graph; then the name looked up and the
+    neighbourhood drawn."""
+    import meshobs
+    from meshobs.cli.diagnose import scoped_question
+
+    question = scoped_question(str(target), None)
+    # Asked of the tree's files: with an editable install, a module missing from another tree
+    # on PYTHONPATH is imported from the installed one.
+    if not (Path(meshobs.__file__).parent / "graph_phase.py").exists():  # before: the whole graph assembled
+        part = prom.normalize(graph, NormalizeContext(time=T, window_s=WINDOW))
+        return question(assemble(part, time=T, window_s=WINDOW, origin="live"))
+    from meshobs.graph_phase import GraphPhase
+
+    phase = GraphPhase(T, WINDOW, {})
+    phase.read(graph)  # on the fetch thread in collect, as the answers arrive: on the critical path here too
+    return question(phase.done([graph]))
+
+
 def one_run(collector: prom.PrometheusCollector, config: Any, scope: Scope | None) -> dict[str, Any]:
     """One snapshot's collection (fetch + normalize + assemble), timed as ``collect`` runs it
     (the cycle collector paused); the server's time is read around it by the caller.
 
-    Scoped, as ``diagnose SERVICE`` does: the graph phase's answers normalised and assembled
-    into the graph the neighbourhood is drawn from (here the neighbourhood is given, as it is
-    the orchestrator's work), then the scoped phase's answers merged with them and the whole
-    source normalised and assembled again."""
+    Scoped, as ``diagnose SERVICE`` does: the graph phase's answers read by the question about
+    the target (:func:`_question`: the tree's own way, the neighbourhood drawn included; the
+    scoped phase then collects the given neighbourhood, the same in every tree), then the scoped
+    phase's answers merged with them and the whole source normalised and assembled."""
     c0, t0 = time.process_time(), time.perf_counter()
     with gc_paused():
         if scope is None:
@@ -176,7 +197,8 @@ def one_run(collector: prom.PrometheusCollector, config: Any, scope: Scope | Non
         else:
             (graph,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config, phase="graph"))
             graph_fetch_s = time.perf_counter() - t0
-            _snapshot(graph, with_digest=False)
+            assert scope.target is not None
+            _question(graph, scope.target)
             graph_s = time.perf_counter() - t0
             (scoped,) = collector.fetch(FetchContext(time=T, window_s=WINDOW, config=config,
                                                      phase="scoped", scope=scope))
@@ -452,8 +474,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"median of {result['runs']} runs per scoped mode"
         + (f", {result.get('mesh_wide_runs') or result['runs']} per mesh-wide mode" if any(
             not mode.startswith("scoped") for r in result["engines"].values() for mode in r["modes"]) else "")
-        + ". Wall = fetch + normalize + assemble (scoped: the graph "
-        "phase's too, as `diagnose SERVICE` draws the neighbourhood from it), with the cycle collector "
+        + ". Wall = fetch + normalize + assemble (scoped: plus what `diagnose SERVICE` does with the "
+        "graph phase's answers between its phases: the name looked up and the neighbourhood drawn, each "
+        "tree its own way), with the cycle collector "
         "paused as `collect` runs them; CPU = meshobs's "
         "user+sys in that time; server = the "
         "engine's own time answering /api/v1/query and /api/v1/query_range (its request-duration "
@@ -502,7 +525,7 @@ def markdown(result: dict[str, Any]) -> str:
                   + ". The graph phase reads who calls whom mesh-wide (edge keys only); request rates, "
                   "latency, TCP and history only for the edges touching the neighbourhood. "
                   "Where the scoped wall goes (median seconds):", "",
-                  "| engine | mode | graph phase: fetch | graph phase: normalize + assemble | scoped phase: "
+                  "| engine | mode | graph phase: fetch | graph phase: the question | scoped phase: "
                   "fetch | normalize + assemble |", "|---|---|---|---|---|---|"]
         for engine, mode, m in scoped:
             lines.append(f"| {engine} | {mode} | {m['median_graph_fetch_s']} | "

@@ -36,7 +36,8 @@ _KUBERNETES_CLIENT = (
 )
 MODULES: dict[str, tuple[str, ...]] = {
     "prometheus": ("meshobs.collectors.prometheus", "meshobs.collectors.prometheus.fetch",
-                   "meshobs.collectors.prometheus.normalize", "meshobs.collectors.prometheus.pilot"),
+                   "meshobs.collectors.prometheus.normalize", "meshobs.collectors.prometheus.pilot",
+                   "meshobs.collectors.prometheus.graph"),
     "kubernetes": ("meshobs.collectors.kubernetes", *_KUBERNETES_CLIENT,
                    "kubernetes.client.api.core_v1_api", "kubernetes.client.api.apps_v1_api",
                    "kubernetes.client.api.custom_objects_api",

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from meshobs.collectors.base import Scope
     from meshobs.collectors.preload import Preload
+    from meshobs.graph_phase import GraphPhase
 
 # kind -> module. Order matters for fetch: the first group runs before the second.
 FIRST = ("kubernetes", "manifests")
@@ -110,7 +111,7 @@ RESERVE_SHARE, RESERVE_MIN_S, RESERVE_MAX_S = 0.1, 1.0, 5.0
 MESH_WIDE_RESERVE_SHARE, MESH_WIDE_RESERVE_MAX_S = 0.25, 60.0
 GRACE_S = 0.25
 
-Question = Callable[[MeshSnapshot], "Scope | None"]
+Question = Callable[["GraphPhase"], "Scope | None"]
 
 
 def fetch_deadline(run_deadline: float | None, mesh_wide: bool = False) -> float | None:
@@ -252,6 +253,7 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
     from meshobs.collectors.base import FetchContext
     from meshobs.collectors.netbound import RunLimits, run_limits
     from meshobs.collectors.preload import Preload
+    from meshobs.graph_phase import GraphPhase
 
     register_config_once(config.raw)  # a server echoing a credential back gets it masked
     when = at or config.time or utc_now()
@@ -279,20 +281,16 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
         if question is None:
             sources = _fetch_phase(config, ctx, [], progress, preload)
         else:
-            def normalized(raw: RawSource) -> None:
-                raw.part = normalize_source(raw, when, config.window_s)
-
-            # Normalised once (a source the scoped phase adds nothing to is reused), each on its
-            # fetch thread as it arrives: Prometheus's edges are read while the pods are still
-            # being listed, not after (0.3 s of a served 1,000-service mesh's critical path).
+            # Read once, each source on its fetch thread as it arrives (a source the scoped phase
+            # adds nothing to is reused): Prometheus's edges are read while the pods are still
+            # being listed, not after (0.3 s of a served 1,000-service mesh's critical path), and
+            # as edge keys only (meshobs.graph_phase: the question normalises the few edges it
+            # reads; the scoped phase's answers are normalised with the graph's, as before).
+            phase = GraphPhase(when, config.window_s, config.raw)
             try:
                 graph = _fetch_phase(config, replace(ctx, phase="graph"), [], progress, preload,
-                                     finish=normalized, answered=busy)
-                for raw in graph:
-                    if raw.part is None:  # cut off by the deadline: normalised here
-                        raw.part = normalize_source(raw, when, config.window_s)
-                graph_bundle = Bundle(time=when, window_s=config.window_s, sources=graph, config=config.raw)
-                scope = question(build_snapshot(graph_bundle, origin="live"))
+                                     finish=phase.read, answered=busy)
+                scope = question(phase.done(graph))
                 if gaps := graph_gaps(graph):
                     # A graph missing one of its edge queries draws a wrong neighbourhood (only
                     # the TCP edges when the HTTP query timed out), and the narrowed run would

@@ -34,8 +34,9 @@ a caller while none of the window's calls into the service failed (the dump has 
 tests/test_scoped_diagnose.py (the lighthouse mesh) exercises both sides of the rule.
 
 Computed from the graph phase's snapshot (the request-rate edges, the Services and Deployments;
-no pods); the scoped phase then collects pods, Envoy, traces, latency and configuration for
-this set only.
+no pods): a live question hands it one holding only the edges it can reach
+(:meth:`meshobs.graph_phase.GraphPhase.around`); the scoped phase then collects pods, Envoy,
+traces, latency and configuration for this set only.
 """
 
 from __future__ import annotations

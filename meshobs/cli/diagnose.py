@@ -31,6 +31,7 @@ from .common import (
 if TYPE_CHECKING:
     from meshobs.bundle import Bundle
     from meshobs.collectors.base import Scope
+    from meshobs.graph_phase import GraphPhase
     from meshobs.model import MeshSnapshot, ServiceRef
 
 EXIT_HELP = """\b
@@ -84,8 +85,8 @@ def resolve(snapshot: object, name: str, namespace: str | None) -> object:
     raise UsageError(f"unknown service {name!r}{where}{hint}")
 
 
-def scoped_question(service: str, namespace: str | None,
-                    asked: Callable[[], None] | None = None) -> Callable[[MeshSnapshot], Scope | None]:
+def scoped_question(service: str, namespace: str | None, asked: Callable[[], None] | None = None
+                    ) -> Callable[[MeshSnapshot | GraphPhase], Scope | None]:
     """What a live ``diagnose SERVICE`` asks of the graph phase: resolve the name (an unknown
     one is a usage error before anything heavy is fetched), then the neighbourhood to collect.
 
@@ -95,16 +96,20 @@ def scoped_question(service: str, namespace: str | None,
     before the scoped phase starts.
     """
 
-    def question(snapshot: MeshSnapshot) -> Scope | None:
+    def question(graph: MeshSnapshot | GraphPhase) -> Scope | None:
         from meshobs.callgraph import answered
-        from meshobs.model import ServiceRef
+        from meshobs.model import MeshSnapshot, ServiceRef
         from meshobs.neighbourhood import neighbourhood
 
-        if not answered(snapshot) or not snapshot.services:
+        # The graph phase's answers are read no further than the question needs (every
+        # service's name, then the edges the neighbourhood can reach: meshobs.graph_phase).
+        names = graph if isinstance(graph, MeshSnapshot) else graph.names()
+        if not answered(names) or not names.services:
             scope = None  # nothing to look the name up in: the diagnosis says "could not check"
         else:
-            ref = resolve(snapshot, service, namespace)
+            ref = resolve(names, service, namespace)
             assert isinstance(ref, ServiceRef)
+            snapshot = graph if isinstance(graph, MeshSnapshot) else graph.around(ref)
             scope = neighbourhood(snapshot, ref) if snapshot.edges else None
         if asked is not None:
             asked()
