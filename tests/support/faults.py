@@ -148,13 +148,20 @@ class FaultServer:
         return fault.kind != "trickle_unsized"  # its body ends with the connection
 
     def __enter__(self) -> FaultServer:
-        threading.Thread(target=self._accept, daemon=True, name="fault-server").start()
+        self._acceptor = threading.Thread(target=self._accept, daemon=True, name="fault-server")
+        self._acceptor.start()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self._stop.set()
+        # close() alone does not wake a thread blocked in accept() on Linux: the thread would
+        # outlive the server, and a later test in the same process would find a thread alive
+        # (meshobs does not fork then, see meshobs.engine.fanout).
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
+        self._acceptor.join(5)
         with self._lock:
             for c in self._conns:
                 with contextlib.suppress(OSError):
