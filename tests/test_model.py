@@ -21,6 +21,7 @@ from meshobs.model import (
     WorkloadRef,
     freeze,
 )
+from meshobs.model.frozen import FrozenDict, frozen_map
 
 T = datetime(2026, 11, 20, 12, tzinfo=UTC)
 FRONT, CART, DB = (ServiceRef("shop", n) for n in ("frontend", "cart-service", "database-service"))
@@ -88,6 +89,28 @@ def test_frozen_specs_pickle_and_stay_frozen() -> None:
     assert back == spec and type(back) is type(spec) and type(back["http"][0]) is type(spec)
     with pytest.raises(TypeError):
         back["hosts"] = []
+
+
+def test_freeze_makes_every_level_frozen_whatever_the_container_type() -> None:
+    """The exact-type fast paths (a decoder's dict, list, str) and the general ones (a mapping
+    or sequence of another type, a non-string key) freeze alike, to the bottom."""
+    from collections import OrderedDict
+    from enum import StrEnum
+
+    class Kind(StrEnum):
+        POD = "Pod"
+
+    value = {"a": [1, 2.5, True, None, {"b": ("c", [{"d": Kind.POD}])}], 7: OrderedDict(e=["f"]),
+             "g": (), "h": {}}
+    frozen = freeze(value)
+    assert frozen == {"a": (1, 2.5, True, None, {"b": ("c", ({"d": "Pod"},))}), "7": {"e": ("f",)},
+                      "g": (), "h": {}}
+    assert type(frozen) is FrozenDict and type(frozen["7"]) is FrozenDict
+    assert type(frozen["a"]) is tuple and type(frozen["a"][4]) is FrozenDict
+    assert type(frozen["a"][4]["b"][1][0]) is FrozenDict and frozen["a"][4]["b"][1][0]["d"] is Kind.POD
+    assert value["a"][4] == {"b": ("c", [{"d": "Pod"}])}  # the input is left as it was
+    assert freeze(frozen) is frozen and frozen_map(value) == frozen and frozen_map(value.items()) == frozen
+    assert frozen_map(None) == {} and frozen_map({}) == {}
 
 
 def test_assembly_merges_duplicate_nodes() -> None:
