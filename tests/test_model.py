@@ -4,6 +4,7 @@ import dataclasses
 import json
 import pickle
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -144,3 +145,31 @@ def test_configured_mesh_labels_nodes_no_source_could_place() -> None:
     labelled = assemble(part, time=T, window_s=60, mesh=Mesh.APPMESH)
     assert {s.mesh for s in labelled.services} == {Mesh.APPMESH}
     assert {w.mesh for w in labelled.workloads} == {Mesh.APPMESH}
+
+
+def test_assembly_reads_edges_with_shared_ends_as_edges_with_equal_copies() -> None:
+    """Assembly skips an edge whose ends it has seen as the very same objects (normalisers share
+    one ref per name); what it makes must not depend on that sharing, nor lose what a later edge
+    with the same ends adds (a mesh, another service)."""
+    from meshobs.model import Mesh
+
+    web, cart_v1, other = WorkloadRef("shop", "web-v1"), WorkloadRef("shop", "cart-v1"), ServiceRef("shop", "cart-b")
+    shared = [
+        Edge(web, CART, cart_v1, source_service=FRONT),
+        Edge(web, CART, cart_v1, source_service=FRONT, protocol="tcp"),
+        Edge(web, CART, cart_v1, source_service=FRONT, mesh=Mesh.ISTIO),
+        Edge(web, other, cart_v1, source_service=FRONT),
+        Edge(web, CART, cart_v1, source_service=FRONT, protocol="grpc"),
+    ]
+
+    def copy(ref: Any) -> Any:
+        return None if ref is None else type(ref)(ref.namespace, ref.name)
+
+    copies = [dataclasses.replace(e, source=copy(e.source), destination=copy(e.destination),
+                                  destination_workload=copy(e.destination_workload),
+                                  source_service=copy(e.source_service)) for e in shared]
+    got = assemble(SnapshotPart(edges=shared), time=T, window_s=300.0)
+    want = assemble(SnapshotPart(edges=copies), time=T, window_s=300.0)
+    assert got == want
+    (cart,) = [w for w in got.workloads if w.ref == cart_v1]
+    assert cart.mesh is Mesh.ISTIO and cart.services == (CART, other)
