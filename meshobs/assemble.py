@@ -184,8 +184,21 @@ def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str
     # A workload merged once is in the merge's own form (services unique, no empty strings), so
     # merging it again with what another edge implies changes nothing unless that adds a service
     # or a mesh: those merges are skipped (thousands per big mesh, a dataclass copy each).
+    # An edge both of whose ends (workload, service, the edge's mesh) an earlier edge had, as
+    # the very same objects, implies nothing new: what they implied is in place, and the state
+    # only ever grows (services added, meshes settled). Told apart by identity (ints hash in C;
+    # a ref's hash is Python's): a normaliser makes one ref object per name, so most edges of a
+    # big mesh are skipped whole. Equal refs that are distinct objects are merely not skipped.
     settled: set[WorkloadRef] = set()
+    ends: set[tuple[int, int, int]] = set()
     for e in edges:
+        mesh_id = id(e.mesh)
+        src_end = (id(e.source), id(e.source_service), mesh_id)
+        dst_end = (id(e.destination_workload), id(e.destination), mesh_id)
+        if src_end in ends and dst_end in ends:
+            continue
+        ends.add(src_end)
+        ends.add(dst_end)
         for sref in (e.destination, e.source_service):
             if sref is not None and not sref.is_unknown and sref not in services:
                 services[sref] = Service(ref=sref, mesh=e.mesh)

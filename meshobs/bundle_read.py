@@ -306,6 +306,39 @@ def _packed_body(packs: _Packs, where: str, p: dict[str, Any], file: str) -> byt
     return packs.body(where, file, offset, length)
 
 
+def _payload_as_written(p: Any, read: Callable[[str], bytes], packs: _Packs | None, pw: str) -> Payload | None:
+    """The payload entry ``p`` when every field has the exact type meshobs writes (None
+    otherwise: the caller checks it field by field, and names what is wrong). The same checks
+    as :func:`_field`'s, by exact type and in one expression: a 5,000-service index has ~30,000
+    entries of ten fields each."""
+    if p.__class__ is not dict:
+        return None
+    get = p.get
+    key, status, error, url = get("key"), get("status"), get("error"), get("url")
+    params, elapsed, fetched, meta, file = (get("params"), get("elapsed_s"), get("fetched_at"), get("meta"),
+                                            get("file"))
+    if not (key.__class__ is str and (status is None or status.__class__ is int)
+            and (error is None or error.__class__ is str) and (url is None or url.__class__ is str)
+            and (params is None or params.__class__ is dict) and (meta is None or meta.__class__ is dict)
+            and (fetched is None or fetched.__class__ is str) and (file is None or file.__class__ is str)
+            and (elapsed is None or elapsed.__class__ is int
+                 or (elapsed.__class__ is float and math.isfinite(elapsed)))):
+        return None
+    data = None
+    if file:
+        if packs is None:
+            data = read(file)
+        else:
+            offset, length = get("offset"), get("length")
+            if not (offset.__class__ is int and length.__class__ is int and offset >= 0 and length >= 0):
+                return None
+            data = packs.body(pw, file, offset, length)
+    return Payload(key=key, body=_text(data, file) if file and data is not None else None, status=status,
+                   error=error, url="" if url is None else url, params={} if params is None else params,
+                   elapsed_s=0.0 if elapsed is None else float(elapsed),
+                   fetched_at="" if fetched is None else fetched, meta={} if meta is None else meta)
+
+
 def iter_sources_from_index(index: dict[str, Any], read: Callable[[str], bytes], *,
                             packed: bool = False) -> Iterator[RawSource]:
     """:func:`sources_from_index` one source at a time, each read when reached; each index entry
@@ -325,6 +358,9 @@ def iter_sources_from_index(index: dict[str, Any], read: Callable[[str], bytes],
                         duration_s=float(_field(where, s, "duration_s", (int, float), 0.0)))
         for j, p in enumerate(_field(where, s, "payloads", (list,), [])):
             pw = f"{where}.payloads[{j}]"
+            if (payload := _payload_as_written(p, read, packs, pw)) is not None:
+                raw.payloads.append(payload)
+                continue
             if not isinstance(p, dict):
                 raise ValueError(f"{pw}: expected an object, got {type(p).__name__}")
             file = _field(pw, p, "file", (str,))

@@ -261,3 +261,31 @@ def test_a_good_bundle_still_reads(tmp_path: Path) -> None:
     d = _bad_index(tmp_path, GOOD, "good")
     assert read_bundle(d).sources[0].payloads[0].body == "LIVE"
     assert _cli("graph", "--from", str(d)).exit_code in (0, 3)
+
+
+@pytest.mark.parametrize(("entry", "why"), [
+    ({"key": None}, "key is missing"), ({"key": 5}, "key: expected str"),
+    ({"status": True}, "status: expected int, got bool"), ({"status": 200.0}, "status: expected int"),
+    ({"error": 1}, "error"), ({"url": ["u"]}, "url"), ({"params": []}, "params"), ({"meta": "m"}, "meta"),
+    ({"fetched_at": 0}, "fetched_at"), ({"elapsed_s": True}, "elapsed_s"), ({"elapsed_s": "1"}, "elapsed_s"),
+    ({"elapsed_s": float("inf")}, "elapsed_s: not a finite number"),
+    ({"offset": "0"}, "offset"), ({"length": None}, "length is missing"), ({"length": -1}, "negative"),
+    ({"offset": 2, "length": 9}, "outside"),
+])
+def test_every_field_of_a_payload_entry_is_checked(entry: dict[str, Any], why: str) -> None:
+    """Entries of the types meshobs writes are read in one go; any other is checked field by
+    field, and a wrong one is named (packed layout: each body cut out of a pack)."""
+    from meshobs.bundle_read import iter_sources_from_index
+
+    good = {"key": "ready", "file": "pack", "offset": 0, "length": 4, "status": 200, "error": None,
+            "url": "http://x/ready", "params": {"a": "1"}, "elapsed_s": 0.25, "fetched_at": "t", "meta": {"m": 1}}
+    index = {"sources": [{"name": "envoy:x", "kind": "envoy", "payloads": [{**good, **entry}]}]}
+    with pytest.raises(ValueError, match=why):
+        list(iter_sources_from_index(index, lambda name: b"LIVE", packed=True))
+    index = {"sources": [{"name": "envoy:x", "kind": "envoy", "payloads": [dict(good)]}]}
+    (raw,) = iter_sources_from_index(index, lambda name: b"LIVE", packed=True)
+    assert raw.payloads == [Payload("ready", "LIVE", 200, None, "http://x/ready", {"a": "1"}, 0.25, "t", {"m": 1})]
+    bare = {"sources": [{"name": "envoy:x", "kind": "envoy", "payloads": [{"key": "k", "elapsed_s": 2}]}]}
+    (raw,) = iter_sources_from_index(bare, lambda name: b"", packed=True)
+    (payload,) = raw.payloads
+    assert payload == Payload("k", elapsed_s=2.0) and type(payload.elapsed_s) is float

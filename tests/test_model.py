@@ -4,6 +4,7 @@ import dataclasses
 import json
 import pickle
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from meshobs.model import (
     WorkloadRef,
     freeze,
 )
+from meshobs.model.frozen import FrozenDict, frozen_map
 
 T = datetime(2026, 11, 20, 12, tzinfo=UTC)
 FRONT, CART, DB = (ServiceRef("shop", n) for n in ("frontend", "cart-service", "database-service"))
@@ -90,6 +92,28 @@ def test_frozen_specs_pickle_and_stay_frozen() -> None:
         back["hosts"] = []
 
 
+def test_freeze_makes_every_level_frozen_whatever_the_container_type() -> None:
+    """The exact-type fast paths (a decoder's dict, list, str) and the general ones (a mapping
+    or sequence of another type, a non-string key) freeze alike, to the bottom."""
+    from collections import OrderedDict
+    from enum import StrEnum
+
+    class Kind(StrEnum):
+        POD = "Pod"
+
+    value = {"a": [1, 2.5, True, None, {"b": ("c", [{"d": Kind.POD}])}], 7: OrderedDict(e=["f"]),
+             "g": (), "h": {}}
+    frozen = freeze(value)
+    assert frozen == {"a": (1, 2.5, True, None, {"b": ("c", ({"d": "Pod"},))}), "7": {"e": ("f",)},
+                      "g": (), "h": {}}
+    assert type(frozen) is FrozenDict and type(frozen["7"]) is FrozenDict
+    assert type(frozen["a"]) is tuple and type(frozen["a"][4]) is FrozenDict
+    assert type(frozen["a"][4]["b"][1][0]) is FrozenDict and frozen["a"][4]["b"][1][0]["d"] is Kind.POD
+    assert value["a"][4] == {"b": ("c", [{"d": "Pod"}])}  # the input is left as it was
+    assert freeze(frozen) is frozen and frozen_map(value) == frozen and frozen_map(value.items()) == frozen
+    assert frozen_map(None) == {} and frozen_map({}) == {}
+
+
 def test_assembly_merges_duplicate_nodes() -> None:
     part = SnapshotPart(
         services=[Service(CART, hosts=("a",)),
@@ -121,3 +145,31 @@ def test_configured_mesh_labels_nodes_no_source_could_place() -> None:
     labelled = assemble(part, time=T, window_s=60, mesh=Mesh.APPMESH)
     assert {s.mesh for s in labelled.services} == {Mesh.APPMESH}
     assert {w.mesh for w in labelled.workloads} == {Mesh.APPMESH}
+
+
+def test_assembly_reads_edges_with_shared_ends_as_edges_with_equal_copies() -> None:
+    """Assembly skips an edge whose ends it has seen as the very same objects (normalisers share
+    one ref per name); what it makes must not depend on that sharing, nor lose what a later edge
+    with the same ends adds (a mesh, another service)."""
+    from meshobs.model import Mesh
+
+    web, cart_v1, other = WorkloadRef("shop", "web-v1"), WorkloadRef("shop", "cart-v1"), ServiceRef("shop", "cart-b")
+    shared = [
+        Edge(web, CART, cart_v1, source_service=FRONT),
+        Edge(web, CART, cart_v1, source_service=FRONT, protocol="tcp"),
+        Edge(web, CART, cart_v1, source_service=FRONT, mesh=Mesh.ISTIO),
+        Edge(web, other, cart_v1, source_service=FRONT),
+        Edge(web, CART, cart_v1, source_service=FRONT, protocol="grpc"),
+    ]
+
+    def copy(ref: Any) -> Any:
+        return None if ref is None else type(ref)(ref.namespace, ref.name)
+
+    copies = [dataclasses.replace(e, source=copy(e.source), destination=copy(e.destination),
+                                  destination_workload=copy(e.destination_workload),
+                                  source_service=copy(e.source_service)) for e in shared]
+    got = assemble(SnapshotPart(edges=shared), time=T, window_s=300.0)
+    want = assemble(SnapshotPart(edges=copies), time=T, window_s=300.0)
+    assert got == want
+    (cart,) = [w for w in got.workloads if w.ref == cart_v1]
+    assert cart.mesh is Mesh.ISTIO and cart.services == (CART, other)

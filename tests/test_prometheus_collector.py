@@ -409,3 +409,50 @@ def test_an_answer_decoded_by_the_client_is_read_once_as_is_then_from_its_text()
     raw.drop_bodies()
     assert raw.payloads[0].decoded is None and raw.payloads[0].body is None
 
+
+
+_LABELS = ('"reporter":"source","source_workload":"web-v1","source_workload_namespace":"shop",'
+           '"destination_service_name":"cart","destination_service_namespace":"shop",'
+           '"destination_workload":"cart-v1","destination_workload_namespace":"shop",'
+           '"request_protocol":"http","response_code":"503","response_flags":"UF"')
+
+
+@pytest.mark.parametrize("result", [
+    '[{"metric":{' + _LABELS + '},"value":[1714564800.5,"2.5"]}]',  # as Prometheus writes it
+    '[{"metric":{' + _LABELS + '},"value":[1714564800,"NaN"]},{"metric":{},"value":[1,"+Inf"]}]',
+    '[{"metric":{' + _LABELS + '},"value":[1714564800.5,2.5]}]',  # a number, not a string
+    '[{"metric":{' + _LABELS + '},"value":["1714564800.5","2.5"]}]',  # a string time
+    '[{"metric":{' + _LABELS + '},"value":[1714564800.5," 2.5"],"extra":1}]',
+    '[{"metric":{' + _LABELS + '},"value":[1714564800.5,"2.5x"]}]',  # not a number
+    '[{"metric":{' + _LABELS + '},"value":[1714564800.5,true]}]',
+    '[{"metric":{' + _LABELS + '},"value":[1714564800.5]}]',
+    '[{"metric":{"reporter":1},"value":[1714564800.5,"2.5"]}]',
+    '[{"value":[1714564800.5,"2.5"]}]',
+    '[{"metric":{' + _LABELS + '},"values":[[1714564800.5,"2.5"]]}]',  # a range result
+    'null',
+])
+@pytest.mark.parametrize("envelope", ['{"resultType":"vector","result":%s}', '{"result":%s}',
+                                      '{"status":"success","data":{"resultType":"vector","result":%s}}',
+                                      '{"resultType":"matrix","result":%s}', '%s'])
+def test_typed_answers_read_as_the_generic_path_reads_them(result: str, envelope: str) -> None:
+    """Instant answers are decoded straight into the fields read; whatever that decoder accepts
+    must read exactly as the generic path (the client's decoded answer) reads it, and whatever
+    it refuses goes to the generic path, whose checks name the problem."""
+    body = envelope % result
+    typed, generic = _raw_with(body), _raw_with(body)
+    payload = generic.get("query:requests")
+    assert payload is not None
+    payload.decoded = json.loads(body)
+    if payload.decoded is None:  # "null": nothing was decoded, both read the text
+        payload.decoded = None
+    got, want = normalize_source(typed, T, 300.0), normalize_source(generic, T, 300.0)
+    assert got.edges == want.edges and got.services == want.services and got.workloads == want.workloads
+    assert [(s.state, s.message) for s in got.sources] == [(s.state, s.message) for s in want.sources]
+
+
+def test_a_typed_answer_gives_the_edge_it_says() -> None:
+    """The typed path is not vacuous: the answer's rate, code and flag reach the edge."""
+    body = '{"resultType":"vector","result":[{"metric":{' + _LABELS + '},"value":[1714564800.5,"2.5"]}]}'
+    part = normalize_source(_raw_with(body), T, 300.0)
+    (edge,) = [e for e in part.edges if e.destination.name == "cart"]
+    assert edge.request_rate == 2.5 and [(r.code, r.flags) for r in edge.responses] == [("503", "UF")]

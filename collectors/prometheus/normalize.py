@@ -29,6 +29,8 @@ from dataclasses import replace
 from itertools import repeat
 from typing import Any
 
+import msgspec
+
 from meshobs.model import SnapshotPart, SourceState, frozen_map
 from meshobs.raw import Payload, RawSource
 
@@ -58,6 +60,44 @@ def _series(payload: Payload) -> list[dict[str, Any]]:
             raise ValueError(f"{payload.key}: a series without an instant value (a range result?)")
         check_series(payload.key, i, s, "value")
     return data
+
+
+class _Series(msgspec.Struct, gc=False):
+    """One series of an instant vector as the HTTP API writes it: the fields read, nothing else."""
+
+    metric: dict[str, str]
+    value: tuple[float, str]
+
+
+class _Vector(msgspec.Struct, gc=False):
+    """An instant-query answer's body (``{"resultType": "vector", "result": [...]}``); ``status``
+    is set only in a full API envelope, which the generic path reads."""
+
+    resultType: str = "vector"  # the API's field name
+    result: list[_Series] = []
+    status: Any = msgspec.UNSET
+
+
+_VECTOR = msgspec.json.Decoder(_Vector)
+
+
+def _samples(payload: Payload) -> list[tuple[dict[str, str], float]]:
+    """(labels, value) of each series of one instant-query payload, as :func:`_series` checks
+    them. The body is decoded straight into the fields read, typed, which checks them as it
+    goes (a big mesh's answers hold hundreds of thousands of series); anything the typed decoder
+    refuses or cannot judge (an envelope, a number where the API writes a string, a value that is
+    not a number, malformed JSON) is read by the generic path, whose checks name the problem."""
+    if payload.decoded is None and payload.body is not None:
+        try:
+            answer = _VECTOR.decode(payload.body)
+        except msgspec.DecodeError:
+            answer = None
+        if answer is not None and answer.status is msgspec.UNSET and answer.resultType == "vector":
+            try:
+                return [(s.metric, float(s.value[1])) for s in answer.result]
+            except ValueError:
+                pass
+    return [(s["metric"], float(s["value"][1])) for s in _series(payload)]
 
 
 def _sample(value: Any) -> bool:
@@ -91,7 +131,7 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     for name in names:
         payload = raw.get(f"query:{name}")
         if payload is not None and payload.failure() is None:
-            reading.read(name, _series(payload))
+            reading.read(name, _samples(payload))
     return _part(raw, ctx, reading, names)
 
 

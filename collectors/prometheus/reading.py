@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from meshobs.model import (
     Edge,
@@ -111,55 +110,67 @@ class Reading:
         return (self._workload(src_ns, src_wl), self._service(dst_ns, dst_svc),
                 None if dst_wl == UNKNOWN else self._workload(dst_wl_ns, dst_wl), protocol)
 
-    def _side(self, m: dict[str, str], protocol: str) -> _Side:
-        raw_key = _raw_key(m, protocol)
+    def _side(self, m: dict[str, str], protocol: str, raw_key: _RawKey | None = None) -> _Side:
+        """The side of the edge series ``m`` names that its reporter said (``raw_key``: the
+        series' key when the caller has made it already)."""
+        get = m.get
+        if raw_key is None:
+            raw_key = _raw_key(m, protocol)
         edge = self.facts.get(raw_key)
         if edge is None:
             key = self._key(raw_key)
-            src_svc = m.get("source_canonical_service") or UNKNOWN
+            src_svc = get("source_canonical_service") or UNKNOWN
             edge = self.facts[raw_key] = _EdgeFacts(key, None if src_svc == UNKNOWN
                                                     else self._service(key[0].namespace, src_svc))
         else:
             self._built.pop(raw_key, None)
-        rev_src, rev_dst = m.get("source_canonical_revision"), m.get("destination_canonical_revision")
-        if rev_src and rev_src not in (UNKNOWN, "latest"):
+        rev_src = get("source_canonical_revision")
+        if rev_src and rev_src != UNKNOWN and rev_src != "latest":
             self.revisions.setdefault((raw_key[0], raw_key[1]), rev_src)
-        if raw_key[5] != UNKNOWN and rev_dst and rev_dst not in (UNKNOWN, "latest"):
+        if raw_key[5] != UNKNOWN and (rev_dst := get("destination_canonical_revision")) and (
+                rev_dst != UNKNOWN and rev_dst != "latest"):
             self.revisions.setdefault((raw_key[4], raw_key[5]), rev_dst)
-        reporter = "source" if m.get("reporter") == "source" else "destination"
+        reporter = "source" if get("reporter") == "source" else "destination"
         s = edge.sides.get(reporter)
         if s is None:
             s = edge.sides[reporter] = _Side()
-        for label in ("source_principal", "destination_principal"):
-            if (v := m.get(label)) and v != UNKNOWN:
-                s.principals.setdefault(label, v)
+        # Spelled out, as in _raw_key: once per series.
+        if (v := get("source_principal")) and v != UNKNOWN:
+            s.principals.setdefault("source_principal", v)
+        if (v := get("destination_principal")) and v != UNKNOWN:
+            s.principals.setdefault("destination_principal", v)
         return s
 
-    def read(self, name: str, series: list[dict[str, Any]]) -> None:
-        """Add the answer of instant query ``name`` (its checked series)."""
+    def read(self, name: str, samples: list[tuple[dict[str, str], float]]) -> None:
+        """Add the answer of instant query ``name``: its series' labels and values, checked.
+
+        One loop per kind of query, so that what depends on the query alone is decided once,
+        not per series (hundreds of thousands of series at 5,000 services)."""
         self.names.append(name)
         quantile = QUERIES[name].quantile if name in QUERIES else None
-        counter = "tcp_sent" if name == "tcp_edges" else name  # the graph phase's bytes sent
         side = self._side
-        for s in series:
-            m, value = s["metric"], float(s["value"][1])
-            if name in LATENCY_QUERIES:
-                self.latency_series += 1
-            if math.isnan(value):
-                continue
-            if name == "edges":
-                # The graph phase's requests, summed over how they ended: counted, outcome
-                # unknown (not an error, not a success; see ResponseStat.code_class).
+        isnan = math.isnan
+        if name in LATENCY_QUERIES:
+            self.latency_series += len(samples)  # NaN ones included
+        if name == "edges":
+            # The graph phase's requests, summed over how they ended: counted, outcome
+            # unknown (not an error, not a success; see ResponseStat.code_class).
+            for m, value in samples:
+                if isnan(value):
+                    continue
                 sd = side(m, m.get("request_protocol") or "http")
                 sd.responses[_UNKNOWN_OUTCOME] = sd.responses.get(_UNKNOWN_OUTCOME, 0.0) + value
-            elif name == "failing":
-                # The graph phase's failed calls, by code and flag: taken out of the edge's
-                # requests of unknown outcome, which counted them too (``edges`` is read first;
-                # when it did not answer, these alone are not the graph).
-                protocol = m.get("request_protocol") or "http"
-                if _raw_key(m, protocol) not in self.facts:
+        elif name == "failing":
+            # The graph phase's failed calls, by code and flag: taken out of the edge's
+            # requests of unknown outcome, which counted them too (``edges`` is read first;
+            # when it did not answer, these alone are not the graph).
+            for m, value in samples:
+                if isnan(value):
                     continue
-                sd = side(m, protocol)
+                raw_key = _raw_key(m, m.get("request_protocol") or "http")
+                if raw_key not in self.facts:
+                    continue
+                sd = side(m, raw_key[6], raw_key)
                 code = (m.get("response_code") or "0", m.get("response_flags") or "-")
                 sd.responses[code] = sd.responses.get(code, 0.0) + value
                 rest = sd.responses.get(_UNKNOWN_OUTCOME, 0.0) - value
@@ -167,34 +178,53 @@ class Reading:
                     sd.responses[_UNKNOWN_OUTCOME] = rest
                 else:
                     sd.responses.pop(_UNKNOWN_OUTCOME, None)
-            elif name == "tcp_failing":
-                # Connections that ended with a flag: "no response" (code 0, as Istio reports a
-                # failed HTTP call), on a TCP edge the graph already has (a connection refused
-                # sends no bytes: an edge of refused connections only is not one of its edges).
-                if _raw_key(m, "tcp") not in self.facts:
+        elif name == "tcp_failing":
+            # Connections that ended with a flag: "no response" (code 0, as Istio reports a
+            # failed HTTP call), on a TCP edge the graph already has (a connection refused
+            # sends no bytes: an edge of refused connections only is not one of its edges).
+            for m, value in samples:
+                if isnan(value):
                     continue
-                sd = side(m, "tcp")
+                raw_key = _raw_key(m, "tcp")
+                if raw_key not in self.facts:
+                    continue
+                sd = side(m, "tcp", raw_key)
                 code = ("0", m.get("response_flags") or "-")
                 sd.responses[code] = sd.responses.get(code, 0.0) + value
-            elif name == "requests":
-                sd = side(m, m.get("request_protocol") or "http")
-                code = (m.get("response_code") or "0", m.get("response_flags") or "-")
-                sd.responses[code] = sd.responses.get(code, 0.0) + value
-                if m.get("reporter") == "destination" and (csp := m.get("connection_security_policy")):
+        elif name == "requests":
+            for m, value in samples:
+                if isnan(value):
+                    continue
+                get = m.get
+                sd = side(m, get("request_protocol") or "http")
+                code = (get("response_code") or "0", get("response_flags") or "-")
+                responses = sd.responses
+                responses[code] = responses.get(code, 0.0) + value
+                if get("reporter") == "destination" and (csp := get("connection_security_policy")):
                     sd.security[csp] = sd.security.get(csp, 0.0) + value
-            elif quantile is not None:
-                # One series per edge and reporter; two only if a label is empty on one and
-                # "unknown" on the other, which _key reads alike: the first answer stands.
-                side(m, m.get("request_protocol") or "http").quantiles.setdefault(quantile, value)
-            elif name == LEGACY_LATENCY:
+        elif quantile is not None:
+            # One series per edge and reporter; two only if a label is empty on one and
+            # "unknown" on the other, which _key reads alike: the first answer stands.
+            for m, value in samples:
+                if not isnan(value):
+                    side(m, m.get("request_protocol") or "http").quantiles.setdefault(quantile, value)
+        elif name == LEGACY_LATENCY:
+            for m, value in samples:
+                if isnan(value):
+                    continue
                 self.latency_series += 1
                 sd = side(m, m.get("request_protocol") or "http")
                 le = float(m.get("le", "nan"))
                 sd.buckets[le] = sd.buckets.get(le, 0.0) + value
-            else:
+        else:
+            counter = "tcp_sent" if name == "tcp_edges" else name  # the graph phase's bytes sent
+            opened = name == "tcp_opened"
+            for m, value in samples:
+                if isnan(value):
+                    continue
                 sd = side(m, "tcp")
                 sd.tcp[counter] = sd.tcp.get(counter, 0.0) + value
-                if name == "tcp_opened" and m.get("reporter") == "destination" and (
+                if opened and m.get("reporter") == "destination" and (
                         csp := m.get("connection_security_policy")):
                     sd.security[csp] = sd.security.get(csp, 0.0) + value
         if name in ("failing", "tcp_failing"):

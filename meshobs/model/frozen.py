@@ -43,10 +43,21 @@ class FrozenDict(dict[str, Any]):
         return thaw(self)  # type: ignore[no-any-return]
 
 
+# The leaves JSON and YAML decode to, returned as they are: a leaf's exact type is checked
+# before the ABC checks (Mapping's is slow) and before the call itself (a pod holds hundreds).
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def freeze(value: Any) -> Any:
     """Recursively turn dicts into FrozenDict and lists into tuples."""
-    if value.__class__ is str:  # most leaves (labels, names): no ABC check (Mapping's is slow)
+    cls = value.__class__
+    if cls in _LEAVES:
         return value
+    if cls is dict:  # what decoders make: no subclass, no ABC check
+        return FrozenDict({k if k.__class__ is str else str(k): v if v.__class__ in _LEAVES else freeze(v)
+                           for k, v in value.items()})
+    if cls is list or cls is tuple:
+        return tuple([v if v.__class__ in _LEAVES else freeze(v) for v in value])
     if isinstance(value, FrozenDict):
         return value
     if isinstance(value, Mapping):
@@ -72,4 +83,5 @@ def frozen_map(items: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = Non
     """A FrozenDict from a mapping or pairs (values are frozen too)."""
     if items is None:
         return EMPTY
-    return freeze(dict(items))  # type: ignore[no-any-return]
+    # freeze copies a dict as it goes: a dict needs no copy of its own first.
+    return freeze(items if items.__class__ is dict else dict(items))  # type: ignore[no-any-return]
