@@ -32,7 +32,7 @@ import time
 from types import ModuleType
 from typing import Any
 
-_MODULES = ("config_dump", "certs", "names", "normalize", "stats")
+_MODULES = ("config_dump", "config_typed", "certs", "names", "normalize", "stats")
 
 
 def _load_other(path: str) -> ModuleType:
