@@ -20,6 +20,7 @@ import pytest
 from meshobs.collectors.base import NormalizeContext
 from meshobs.collectors.envoy import config_dump, config_typed, normalize
 from meshobs.collectors.envoy.config_dump import ConfigDump, parse_config_dump, parse_config_dump_general
+from meshobs.collectors.envoy.server_info import ServerInfo, parse_server_info
 from meshobs.demo.catalog import list_demos, list_library, load_demo
 from meshobs.raw import Payload, RawSource
 
@@ -202,3 +203,26 @@ def test_a_typed_dump_shares_readings_but_not_the_proxys_own_dicts() -> None:
 def test_the_schema_refuses_camel_case_at_decode() -> None:
     with pytest.raises(msgspec.ValidationError):
         config_typed.parse_typed(OFF_SHAPE["camel-entry"])
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    # The usual body: what the general path reads from it.
+    ('{"version": "sha/1.32.3/Clean/RELEASE/BoringSSL", "state": "LIVE", "uptime_current_epoch": "60s", '
+     '"command_line_options": {"concurrency": 2}, "node": {"id": "sidecar~1~p.ns~ns.svc.cluster.local"}}',
+     ServerInfo("1.32.3", "LIVE", 60.0, {"id": "sidecar~1~p.ns~ns.svc.cluster.local"})),
+    # Fields of another type read as absent, either way.
+    ('{"version": 7, "state": 7, "uptime_current_epoch": [1], "node": "n"}', ServerInfo()),
+    # lowerCamelCase fails the schema; the general path reads it.
+    ('{"uptimeCurrentEpoch": "5s"}', ServerInfo(uptime_s=5.0)),
+    # Not standard JSON: the general path reads it.
+    ('{"state": "LIVE", "uptime_current_epoch": "9s", "hot_restart_version": NaN}',
+     ServerInfo(state="LIVE", uptime_s=9.0)),
+])
+def test_server_info_reads_the_same_by_schema_or_not(body: str, expected: ServerInfo) -> None:
+    assert parse_server_info(body) == expected
+
+
+@pytest.mark.parametrize("body", ["[]", '"LIVE"', "{", ""])
+def test_server_info_of_the_wrong_shape_is_a_value_error(body: str) -> None:
+    with pytest.raises(ValueError, match="server_info"):
+        parse_server_info(body)
