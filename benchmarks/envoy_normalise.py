@@ -8,6 +8,7 @@ certificates, source statuses, by ``repr``)::
 
     python benchmarks/envoy_normalise.py BUNDLE [--runs 3] [--profile OUT.prof]
     python benchmarks/envoy_normalise.py BUNDLE --before /tmp/before-s23 --runs 4
+    python benchmarks/envoy_normalise.py BUNDLE --before /tmp/before-s24 --runs 6 --payload config_dump
 
 ``--before DIR``: DIR's ``collectors/envoy`` package is loaded beside this checkout's (under
 another name; the rest of meshobs is this checkout's, so only the Envoy normaliser differs) and
@@ -60,15 +61,31 @@ def _cold(package: ModuleType) -> None:
                 getattr(module, attr).clear()
 
 
-def _run(package: ModuleType, raws: list[Any], ctx: Any, profile: str | None = None) -> tuple[float, str]:
+# --payload: one payload's parser alone, as normalize calls it (module, function).
+_PARSERS = {"config_dump": ("config_dump", "parse_config_dump"), "stats": ("stats", "parse_stats"),
+            "server_info": ("server_info", "parse_server_info")}
+
+
+def _run(package: ModuleType, raws: list[Any], ctx: Any, profile: str | None = None,
+         payload: str | None = None) -> tuple[float, str]:
     _cold(package)
+    if payload:
+        module, function = _PARSERS[payload]
+        parse = getattr(sys.modules[f"{package.__name__}.{module}"], function)
+        bodies = [p.body for p in (r.get(payload) for r in raws) if p is not None and p.body]
+
+        def work() -> list[Any]:
+            return [parse(b) for b in bodies]
+    else:
+        def work() -> list[Any]:
+            return [package.normalize(r, ctx) for r in raws]
     gc.collect()
     gc.disable()
     prof = cProfile.Profile() if profile else None
     start = time.process_time()
     if prof:
         prof.enable()
-    parts = [package.normalize(r, ctx) for r in raws]
+    parts = work()
     if prof and profile:
         prof.disable()
         prof.dump_stats(profile)
@@ -76,7 +93,7 @@ def _run(package: ModuleType, raws: list[Any], ctx: Any, profile: str | None = N
     gc.enable()
     digest = hashlib.sha1()
     for p in parts:
-        digest.update(repr((p.proxies, p.certs, p.sources)).encode())
+        digest.update(repr(p if payload else (p.proxies, p.certs, p.sources)).encode())
     return cpu, digest.hexdigest()[:12]
 
 
@@ -86,6 +103,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--before", help="another checkout, run alternately with this one")
     ap.add_argument("--profile", help="write a cProfile of this checkout's first run here")
+    ap.add_argument("--payload", choices=sorted(_PARSERS),
+                    help="time only this payload's parser over every proxy (the digest is of its readings)")
     args = ap.parse_args()
 
     import meshobs
@@ -106,10 +125,11 @@ def main() -> None:
         order = sorted(checkouts, reverse=i % 2 == 0)  # before first on even runs
         for label in order:
             seconds, digest = _run(checkouts[label], raws, ctx,
-                                   args.profile if label == "after" and i == 0 else None)
+                                   args.profile if label == "after" and i == 0 else None, args.payload)
             cpu[label].append(round(seconds, 3))
             digests[label].add(digest)
     out: dict[str, Any] = {"meshobs": meshobs.__file__, "bundle": args.bundle, "proxies": len(raws),
+                           "payload": args.payload or "all",
                            "cpu_s": cpu, "median_s": {k: statistics.median(v) for k, v in cpu.items()},
                            "digests": {k: sorted(v) for k, v in digests.items()}}
     if args.before:
