@@ -8,6 +8,7 @@ certificates, source statuses, by ``repr``)::
 
     python benchmarks/envoy_normalise.py BUNDLE [--runs 3] [--profile OUT.prof]
     python benchmarks/envoy_normalise.py BUNDLE --before /tmp/before-s23 --runs 4
+    python benchmarks/envoy_normalise.py BUNDLE --before /tmp/before-s24 --runs 6 --payload config_dump
 
 ``--second-round``: each run normalises every proxy twice, the caches kept between the two (a
 dashboard's refresh, a drift loop over the same proxies); the second round's CPU is reported
@@ -36,7 +37,7 @@ import time
 from types import ModuleType
 from typing import Any
 
-_MODULES = ("config_dump", "certs", "names", "normalize", "stats")
+_MODULES = ("config_dump", "config_typed", "certs", "names", "normalize", "stats")
 
 
 def _load_other(path: str) -> ModuleType:
@@ -64,17 +65,32 @@ def _cold(package: ModuleType) -> None:
                 getattr(module, attr).clear()
 
 
+# --payload: one payload's parser alone, as normalize calls it (module, function).
+_PARSERS = {"config_dump": ("config_dump", "parse_config_dump"), "stats": ("stats", "parse_stats"),
+            "server_info": ("server_info", "parse_server_info")}
+
+
 def _run(package: ModuleType, raws: list[Any], ctx: Any, profile: str | None = None,
-         cold: bool = True) -> tuple[float, str]:
+         payload: str | None = None, cold: bool = True) -> tuple[float, str]:
     if cold:
         _cold(package)
+    if payload:
+        module, function = _PARSERS[payload]
+        parse = getattr(sys.modules[f"{package.__name__}.{module}"], function)
+        bodies = [p.body for p in (r.get(payload) for r in raws) if p is not None and p.body]
+
+        def work() -> list[Any]:
+            return [parse(b) for b in bodies]
+    else:
+        def work() -> list[Any]:
+            return [package.normalize(r, ctx) for r in raws]
     gc.collect()
     gc.disable()
     prof = cProfile.Profile() if profile else None
     start = time.process_time()
     if prof:
         prof.enable()
-    parts = [package.normalize(r, ctx) for r in raws]
+    parts = work()
     if prof and profile:
         prof.disable()
         prof.dump_stats(profile)
@@ -82,7 +98,7 @@ def _run(package: ModuleType, raws: list[Any], ctx: Any, profile: str | None = N
     gc.enable()
     digest = hashlib.sha1()
     for p in parts:
-        digest.update(repr((p.proxies, p.certs, p.sources)).encode())
+        digest.update(repr(p if payload else (p.proxies, p.certs, p.sources)).encode())
     return cpu, digest.hexdigest()[:12]
 
 
@@ -94,6 +110,8 @@ def main() -> None:
     ap.add_argument("--profile", help="write a cProfile of this checkout's first run here")
     ap.add_argument("--second-round", action="store_true",
                     help="normalise twice per run, caches kept, and time the second round apart")
+    ap.add_argument("--payload", choices=sorted(_PARSERS),
+                    help="time only this payload's parser over every proxy (the digest is of its readings)")
     args = ap.parse_args()
 
     import meshobs
@@ -115,14 +133,15 @@ def main() -> None:
         order = sorted(checkouts, reverse=i % 2 == 0)  # before first on even runs
         for label in order:
             seconds, digest = _run(checkouts[label], raws, ctx,
-                                   args.profile if label == "after" and i == 0 else None)
+                                   args.profile if label == "after" and i == 0 else None, args.payload)
             cpu[label].append(round(seconds, 3))
             digests[label].add(digest)
             if args.second_round:
-                seconds, digest = _run(checkouts[label], raws, ctx, cold=False)
+                seconds, digest = _run(checkouts[label], raws, ctx, None, args.payload, cold=False)
                 second[label].append(round(seconds, 3))
                 digests[label].add(digest)
     out: dict[str, Any] = {"meshobs": meshobs.__file__, "bundle": args.bundle, "proxies": len(raws),
+                           "payload": args.payload or "all",
                            "cpu_s": cpu, "median_s": {k: statistics.median(v) for k, v in cpu.items()},
                            "digests": {k: sorted(v) for k, v in digests.items()}}
     if args.second_round:

@@ -42,7 +42,7 @@ class ConfigDump:
     listener_details: list[Listener] = field(default_factory=list)
     cluster_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The body was standard JSON (msgspec read it): its objects' encodings are exact, so they
-    # may key the readings shared between proxies (see :func:`_shared`).
+    # may key the readings shared between proxies (see :func:`shared`).
     standard: bool = False
 
 
@@ -57,7 +57,7 @@ _READINGS_MAX = 32_768
 _UNREAD = object()
 
 
-def _shared(what: str, obj: Mapping[str, Any], dump: ConfigDump, read: Callable[[Mapping[str, Any]], T]) -> T:
+def shared(what: str, obj: Mapping[str, Any], dump: ConfigDump, read: Callable[[Mapping[str, Any]], T]) -> T:
     """``read(obj)``, or the reading of an object with the same JSON read before."""
     if not dump.standard:
         return read(obj)
@@ -99,7 +99,13 @@ def _time(text: str) -> datetime | None:
 
 def _latest(entries: list[dict[str, Any]], xds_type: str, section_version: Any = None) -> XdsResource | None:
     """The section's version (or the newest entry's) with the newest ``last_updated``."""
-    stamped = [(_when(pick(e, "last_updated")), pick(e, "version_info")) for e in entries]
+    return latest_of([(pick(e, "last_updated"), pick(e, "version_info")) for e in entries], xds_type,
+                     section_version)
+
+
+def latest_of(stamps: list[tuple[Any, Any]], xds_type: str, section_version: Any = None) -> XdsResource | None:
+    """:func:`_latest` of the entries' ``(last_updated, version_info)``."""
+    stamped = [(_when(updated), version) for updated, version in stamps]
     times = [t for t, _ in stamped if t is not None]
     newest = max(times) if times else None
     version = section_version
@@ -180,7 +186,7 @@ def _route(rc_name: str, vh: dict[str, Any], vh_retry: Any, r: Any) -> HttpRoute
     )
 
 
-def _routes(route_config: dict[str, Any], problems: list[str]) -> list[HttpRoute]:
+def routes_of(route_config: dict[str, Any], problems: list[str]) -> list[HttpRoute]:
     """The routes of one route configuration; a malformed route costs that route only."""
     out: list[HttpRoute] = []
     rc_name = str(route_config.get("name", ""))
@@ -213,7 +219,7 @@ def _clusters(cfg: dict[str, Any], dump: ConfigDump) -> None:
                 dump.cluster_versions[str(name)] = str(version) if version is not None else None
             if key != "dynamic_warming_clusters" or str(name) not in dump.cluster_tls:
                 try:
-                    tls, settings = _shared("cluster", cluster, dump, _cluster_reading)
+                    tls, settings = shared("cluster", cluster, dump, cluster_reading)
                 except ITEM_ERRORS:
                     # Read again step by step, so a cluster whose TLS reads but whose settings
                     # do not keeps its TLS, as always (and the error is raised for the problem).
@@ -229,11 +235,11 @@ def _clusters(cfg: dict[str, Any], dump: ConfigDump) -> None:
         dump.xds.append(x)
 
 
-def _cluster_reading(cluster: Mapping[str, Any]) -> tuple[str | None, tuple[tuple[str, Any], ...]]:
+def cluster_reading(cluster: Mapping[str, Any]) -> tuple[str | None, tuple[tuple[str, Any], ...]]:
     return cluster_tls(dict(cluster)), tuple(cluster_settings(dict(cluster)).items())
 
 
-def _listener_name(listener: Any) -> str | None:
+def listener_name(listener: Any) -> str | None:
     """A listener's name; unnamed (bootstrap) listeners are named ``IP_PORT`` as Istio does."""
     if not isinstance(listener, dict):
         return None
@@ -247,13 +253,13 @@ def _listener_name(listener: Any) -> str | None:
 
 def _listeners(cfg: dict[str, Any], dump: ConfigDump) -> None:
     def detail(listener: Any, state: str) -> None:
-        found = (_shared(f"listener {state}", listener, dump, lambda x: listener_detail(dict(x), state))
+        found = (shared(f"listener {state}", listener, dump, lambda x: listener_detail(dict(x), state))
                  if isinstance(listener, dict) else None)
         if found is not None:
             dump.listener_details.append(found)
 
     for e in as_list(pick(cfg, "static_listeners")):
-        name = _listener_name(as_map(e).get("listener"))
+        name = listener_name(as_map(e).get("listener"))
         if name:
             dump.listeners.append(str(name))
         detail(as_map(e).get("listener"), "static")
@@ -287,7 +293,7 @@ def _route_configs(cfg: dict[str, Any], dump: ConfigDump) -> None:
     for e in as_list(pick(cfg, "static_route_configs")) + dynamic:
         rc = pick(e, "route_config")
         if isinstance(rc, dict):
-            dump.routes.extend(_routes(rc, dump.problems))
+            dump.routes.extend(routes_of(rc, dump.problems))
     x = _latest(dynamic, "rds")
     if x:
         dump.xds.append(x)
@@ -325,8 +331,20 @@ def parse_config_dump(text: str) -> ConfigDump:
     """Parse ``/config_dump`` (with or without ``?include_eds``); ValueError when unusable.
 
     A malformed item (a route, a cluster, a whole section) costs that item: it is listed in
-    ``problems`` and the rest of the dump is read.
+    ``problems`` and the rest of the dump is read. A body of the usual shape is decoded by
+    schema (:mod:`.config_typed`); any other is read by :func:`parse_config_dump_general`, the
+    reference both give the same as.
     """
+    from .config_typed import TYPED_FAILS, parse_typed  # it reads with this module's readers
+
+    try:
+        return parse_typed(text)
+    except TYPED_FAILS:
+        return parse_config_dump_general(text)
+
+
+def parse_config_dump_general(text: str) -> ConfigDump:
+    """:func:`parse_config_dump` by walking the decoded JSON: any shape, every problem named."""
     try:
         doc, standard = load_json_standard(text, "config_dump")
     except ValueError as exc:

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from meshobs.model import WorkloadRef
 from meshobs.shape import describe, load_json
 
@@ -37,16 +39,38 @@ def parse_server_info(text: str) -> ServerInfo:
     A field of the wrong type is read as absent (``state: 7`` says nothing about the state),
     so one odd field does not cost the proxy's identity and version.
     """
+    try:
+        typed = _DECODER.decode(text)
+        return _server_info(typed.version, typed.state, typed.uptime_current_epoch, typed.node)
+    except (msgspec.DecodeError, UnicodeError, RecursionError):  # read the general way, which says why
+        pass
     doc = load_json(text, "server_info")
     if not isinstance(doc, dict):
         raise ValueError(f"server_info: expected a JSON object, got {describe(doc)}")
-    uptime = pick(doc, "uptime_current_epoch")
-    state = doc.get("state")
+    return _server_info(doc.get("version"), doc.get("state"), pick(doc, "uptime_current_epoch"), doc.get("node"))
+
+
+class _ServerInfoBody(msgspec.Struct):
+    """The fields of ``/server_info`` read (the command line options and the rest are skipped
+    undecoded); of any JSON type, judged as the general path judges them. The lowerCamelCase
+    spelling fails the decode: the general path reads it (``pick``)."""
+
+    version: Any = None
+    state: Any = None
+    uptime_current_epoch: Any = None
+    node: Any = None
+    uptimeCurrentEpoch: msgspec.UnsetType = msgspec.UNSET
+
+
+_DECODER = msgspec.json.Decoder(_ServerInfoBody)
+
+
+def _server_info(version: Any, state: Any, uptime: Any, node: Any) -> ServerInfo:
     return ServerInfo(
-        version=short_version(doc.get("version")),
+        version=short_version(version),
         state=state if isinstance(state, str) and state in ENVOY_STATES else None,
         uptime_s=_seconds(uptime),
-        node=doc.get("node") if isinstance(doc.get("node"), dict) else None,
+        node=node if isinstance(node, dict) else None,
     )
 
 

@@ -83,7 +83,9 @@ class _Stat(msgspec.Struct):
     the general way (:func:`_json_stat_entries`), so both ways give the same stats."""
 
     name: str | msgspec.UnsetType = msgspec.UNSET  # unset: the {"histograms": ...} entry
-    value: int | float = 0
+    # A whole number is decoded to the float float() makes of it (correctly rounded); one beyond
+    # a float's range fails the decode, as float() would overflow.
+    value: float = 0.0
 
 
 class _StatsBody(msgspec.Struct):
@@ -101,17 +103,15 @@ _FAST_FAILS = (msgspec.DecodeError, UnicodeError, OverflowError, RecursionError)
 def parse_json_stats(text: str, known_clusters: Iterable[str] = ()) -> EnvoyStats:
     """Parse ``/stats?format=json``; raises ValueError when it is not that shape."""
     try:
-        body = _STATS_DECODER.decode(text)
-        # float(): a whole number beyond a float's range is OverflowError, as in _number.
-        return _fold_json_stats([(e.name, float(e.value)) for e in body.stats if e.name is not msgspec.UNSET],
-                                known_clusters)
+        # The decoded entries are folded as they are: no (name, value) pair built per stat.
+        return _fold_json_stats(_STATS_DECODER.decode(text).stats, known_clusters)
     except _FAST_FAILS:
         pass
     return _fold_json_stats(_json_stat_entries(text), known_clusters)
 
 
-def _json_stat_entries(text: str) -> Iterator[tuple[str, float]]:
-    """``(name, value)`` of every usable entry, from a body of any JSON shape."""
+def _json_stat_entries(text: str) -> Iterator[_Stat]:
+    """Every usable entry, from a body of any JSON shape."""
     doc = load_json(text, "stats")
     if not isinstance(doc, dict) or not isinstance(doc.get("stats"), list):
         raise ValueError("stats: expected an object with a 'stats' list (/stats?format=json)")
@@ -120,10 +120,10 @@ def _json_stat_entries(text: str) -> Iterator[tuple[str, float]]:
             continue  # the {"histograms": ...} entry
         value = _number(entry.get("value", 0))
         if value is not None:
-            yield str(entry["name"]), value
+            yield _Stat(str(entry["name"]), value)
 
 
-def _fold_json_stats(entries: Iterable[tuple[str, float]], known_clusters: Iterable[str]) -> EnvoyStats:
+def _fold_json_stats(entries: Iterable[_Stat], known_clusters: Iterable[str]) -> EnvoyStats:
     known = set(known_clusters)
     out = EnvoyStats(format="json")
     # Envoy lists a cluster's stats together: the last known name found answers the next stat
@@ -131,7 +131,10 @@ def _fold_json_stats(entries: Iterable[tuple[str, float]], known_clusters: Itera
     # walk would say: that walk found it as the first known prefix, so no shorter prefix of it
     # is known. Most of a big mesh's ~20 stats per cluster take this path.
     prefix, bucket = "", {}
-    for name, value in entries:
+    for entry in entries:
+        name, value = entry.name, entry.value
+        if name is msgspec.UNSET:  # the {"histograms": ...} entry
+            continue
         if prefix and name.startswith(prefix):
             bucket[name[len(prefix):]] = value
         elif name.startswith("cluster.") and not name.startswith("cluster_manager."):
