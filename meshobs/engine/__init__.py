@@ -118,6 +118,9 @@ class _Deadline:
     callers: dict[ServiceRef, tuple[int, ServiceRef]]
 
 
+_UNASKED = object()  # a hop not judged yet (None is an answer: the data cannot tell)
+
+
 class _Cache:
     """Findings per service for one snapshot, so ``--all`` checks each service once and runs
     the analyzers once."""
@@ -136,6 +139,12 @@ class _Cache:
         self._analysis: Analysis | None = None
         self._focused: Analysis | None = None
         self._checklists: list[Checklist] = []
+        self._timeline: Timeline | None = None
+        self._callees: dict[ServiceRef, list[ServiceRef]] = {}
+        self._follows: dict[tuple[ServiceRef, ServiceRef], bool] = {}
+        # Per check, the symptom kinds its codes carry (what its being skipped leaves unjudged).
+        self._symptoms = {c.id: [kind for code in c.codes if (kind := CATALOGUE[code].symptom) is not None]
+                          for c in self.checks}
         # The checks that say whether a service's requests succeed and are fast: those whose
         # codes are symptoms (errors, latency) in the catalogue. Only they vouch for health.
         # What callers see (errors, latency) vouches for a service; a delivery or routing
@@ -145,8 +154,12 @@ class _Cache:
 
     @property
     def timeline(self) -> Timeline:
-        """When each symptom started and what changed before it (built once per snapshot)."""
-        return timeline_of(self.snapshot, self.settings)
+        """When each symptom started and what changed before it (built once per snapshot, and
+        kept here: a --all asks for it ~17 times per service, and ``timeline_of`` formats its
+        key from the settings on every call)."""
+        if self._timeline is None:
+            self._timeline = timeline_of(self.snapshot, self.settings)
+        return self._timeline
 
     @property
     def analysis(self) -> Analysis:
@@ -177,9 +190,16 @@ class _Cache:
 
     def unjudged(self, results: list[CheckResult]) -> frozenset[str]:
         """Symptom kinds (errors, latency) whose checks were skipped: their data is missing."""
-        skipped = {r.id for r in results if r.status == SKIPPED}
-        return frozenset(kind for c in self.checks if c.id in skipped for code in c.codes
-                         if (kind := CATALOGUE[code].symptom) is not None)
+        kinds = self._symptoms
+        return frozenset(kind for r in results if r.status == SKIPPED for kind in kinds.get(r.id, ()))
+
+    def callees(self, service: ServiceRef) -> list[ServiceRef]:
+        """:func:`callees_of`, one list per service for the run (read, never changed: the walks
+        down and the ranking ask it ~20 times per service in a --all)."""
+        found = self._callees.get(service)
+        if found is None:
+            found = self._callees[service] = callees_of(self.snapshot, service)
+        return found
 
     def about(self, workloads: Sequence[WorkloadRef], suppressions: Sequence[Suppression]) -> list[Finding]:
         """The (unsuppressed) findings about ``workloads``' proxies, from the reports of the
@@ -190,10 +210,17 @@ class _Cache:
         found = [f for s in sorted(services) for f in self.get(s)[1] if set(f.workloads) & wanted]
         return apply_suppressions(found, list(suppressions), self.snapshot.time)[0]
 
-    def prepare(self) -> None:
-        """Build now what every service's checklist reads (before workers are forked)."""
+    def prepare(self, first: ServiceRef | None = None) -> None:
+        """Build now what every service's checklist reads (before workers are forked).
+
+        ``first``: a service whose checklist is run here too, so that the mesh-wide indexes the
+        checks build on first use (``memo``: the drift comparisons, the lookups by host...) are
+        built once, in this process, rather than once in every worker (the drift against the
+        Envoy layer alone is ~0.5 s of CPU at 5,000 services). Its results are kept."""
         self._checklist_for(self.analysis)
         _ = self.timeline
+        if first is not None:
+            self.get(first)
 
     def prepare_ranking(self) -> None:
         """Build now what every service's ranking reads beyond the checklists (before workers
@@ -219,9 +246,20 @@ class _Cache:
         """:func:`hop_shows` with this run's threshold, remembered for the run (--all asks the
         same hops for every service above them)."""
         key = (caller, callee, kind)
-        if key not in self._hops:
-            self._hops[key] = hop_shows(self.snapshot, caller, callee, kind, self.settings)
-        return self._hops[key]
+        found = self._hops.get(key, _UNASKED)
+        if found is _UNASKED:
+            found = self._hops[key] = hop_shows(self.snapshot, caller, callee, kind, self.settings)
+        return found  # type: ignore[return-value]
+
+    def follows(self, caller: ServiceRef, callee: ServiceRef) -> bool:
+        """Does the hop show any kind of failure the walk down follows beyond MAX_DEPTH
+        (remembered: every service's walk asks it of the hops at its frontier, ~150k times in
+        a --all at 5,000 services)?"""
+        key = (caller, callee)
+        found = self._follows.get(key)
+        if found is None:
+            found = self._follows[key] = any(self.hop(caller, callee, k) for k in CALL_GRAPH_KINDS)
+        return found
 
     def deadlines(self) -> list[_Deadline]:
         """Every finding with a deadline (a certificate running out) below what is diagnosed:
@@ -288,8 +326,7 @@ def _judge(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppressio
     # checklist ("could not check") with what the analyzers, judged before, found about it.
     walk = cutoff.reason is None
     results, own = cache.get(service)
-    depth = downstream(service, lambda s: callees_of(snapshot, s), MAX_DEPTH,
-                       follow=lambda x, c: any(cache.hop(x, c, k) for k in CALL_GRAPH_KINDS)) if walk else {service: 0}
+    depth = downstream(service, cache.callees, MAX_DEPTH, follow=cache.follows) if walk else {service: 0}
     by_service: dict[ServiceRef, list[Finding]] = {}
     hidden_all: list[tuple[Finding, Suppression]] = []
     for svc in depth:
@@ -312,7 +349,7 @@ def _judge(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppressio
     for svc, found in beyond.items():
         by_service[svc] = annotate(apply_suppressions(found, list(suppressions), snapshot.time)[0], cache.timeline)
     mesh_causes, _ = apply_suppressions(cache.mesh_causes(), list(suppressions), snapshot.time)
-    ranked = rank(service, by_service, depth, lambda s: callees_of(snapshot, s),
+    ranked = rank(service, by_service, depth, cache.callees,
                   cache.hop, cache.unjudged(results),
                   # The findings about a resource a symptom names, wherever filed: the whole run's,
                   # asked for only when a symptom names one (rarely).
@@ -378,9 +415,9 @@ def _diagnose_forked(cache: _Cache, refs: list[ServiceRef], suppressions: Sequen
        and hands back what it judged (not the reports: their shared parts stay here).
 
     What every service reads is built once before the fork that needs it (the analyzers, the plan
-    of the checklist and the timeline before the first; the deadlines, from the checklists,
-    before the second), so no worker builds it again."""
-    cache.prepare()
+    of the checklist, the timeline and the checks' mesh-wide indexes before the first; the
+    deadlines, from the checklists, before the second), so no worker builds it again."""
+    cache.prepare(refs[0] if refs else None)
     parts = fanout.split(refs, n)
     for results in fanout.fan_out(parts, lambda part: {ref: cache.get(ref) for ref in part}):
         cache.results.update(results)

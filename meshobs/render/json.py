@@ -51,9 +51,26 @@ def finding_dict(f: Finding) -> dict[str, Any]:
             "location": {"file": f.file, "line": f.line or None} if f.file else None}
 
 
-def _checks(results: tuple[CheckResult, ...]) -> list[dict[str, Any]]:
-    return [{"id": c.id, "category": c.category.value, "status": c.status, "reason": c.reason or None}
-            for c in results]
+def _checks(results: tuple[CheckResult, ...], seen: dict[int, tuple[CheckResult, dict[str, Any]]] | None = None,
+            ) -> list[dict[str, Any]]:
+    """The checklist lines as data. ``seen``: the lines already made in this document, by the
+    identity of their result: a ``--all`` report shares one result per check and verdict across
+    its services (meshobs.engine.runner.verdict), so 5,000 services' ~350k lines are a few
+    hundred distinct results, each made once. The result is kept with its line, so its id is
+    not reused while the document is written."""
+    if seen is None:
+        return [_check(c) for c in results]
+    out = []
+    for c in results:
+        known = seen.get(id(c))
+        if known is None:
+            known = seen[id(c)] = (c, _check(c))
+        out.append(known[1])
+    return out
+
+
+def _check(c: CheckResult) -> dict[str, Any]:
+    return {"id": c.id, "category": c.category.value, "status": c.status, "reason": c.reason or None}
 
 
 def _sources(sources: tuple[SourceResult, ...]) -> list[dict[str, Any]]:
@@ -65,14 +82,15 @@ def _header(scope: str, time: datetime | None, window_s: float | None, origin: s
             "window_s": window_s, "origin": origin or None}
 
 
-def _service(report: Report) -> dict[str, Any]:
-    """What a service's document says about it: the fields a ``--all`` report keeps per service."""
+def _service(report: Report, seen: dict[int, tuple[CheckResult, dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """What a service's document says about it: the fields a ``--all`` report keeps per service
+    (``seen``: the checklist lines already made, see :func:`_checks`)."""
     return {
         "service": report.service.name,
         "namespace": report.namespace,
         "status": report.status,
         "findings": [finding_dict(f) for f in report.findings],
-        "checks": _checks(report.checks),
+        "checks": _checks(report.checks, seen),
         "suppressed": [{**finding_dict(f), "reason": s.reason,
                         "until": s.until.isoformat() if s.until else None}
                        for f, s in report.suppressed],
@@ -120,9 +138,10 @@ def render_parts(report: Report | MeshReport, *, window_s: float | None = None) 
     # each service's text is its own document indented two levels, as inside the whole.
     tail = {k: doc.pop(k) for k in ("sources", "timeline")}
     yield _indented(doc)[:-2] + ',\n  "services": ['
+    seen: dict[int, tuple[CheckResult, dict[str, Any]]] = {}
     for n, r in enumerate(report.reports):
         # JSON strings hold no raw newline: every newline starts a line of the document.
-        yield ("\n    " if n == 0 else ",\n    ") + _indented(_service(r)).replace("\n", "\n    ")
+        yield ("\n    " if n == 0 else ",\n    ") + _indented(_service(r, seen)).replace("\n", "\n    ")
     yield "\n  ]," if report.reports else "],"
     yield _indented(tail)[1:]
 
