@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
 
 from meshobs.model import ServiceRef, SnapshotPart, WorkloadRef
 from meshobs.raw import RawSource
@@ -23,7 +22,7 @@ from meshobs.raw import RawSource
 from ..base import NormalizeContext
 from ..promql import GRAPH_EDGE_QUERIES
 from .labels import UNKNOWN
-from .normalize import _graph_names, _names, _part, _series
+from .normalize import _graph_names, _names, _part, _samples
 from .reading import Reading, _raw_key
 
 # An edge as its label values (reading._raw_key): source workload namespace and name, destination
@@ -47,24 +46,24 @@ class CallGraph:
         # Every edge, with the source service its first series names (None: none).
         self.keys: dict[RawKey, str | None] = {}
         # Per query read, its series with their edge's key.
-        self._series: dict[str, list[tuple[RawKey, dict[str, Any]]]] = {}
+        self._series: dict[str, list[tuple[RawKey, tuple[dict[str, str], float]]]] = {}
         self._index: tuple[dict[_Name, list[RawKey]], dict[_Name, list[RawKey]], dict[_Name, set[_Name]]] | None = None
         keys = self.keys
         for name in _graph_names(raw):
             payload = raw.get(f"query:{name}")
             if payload is None or payload.failure() is not None:
                 continue
-            found = _series(payload)  # checked as normalize checks them: a ValueError alike
+            found = _samples(payload)  # checked as normalize checks them: a ValueError alike
             tcp = name in ("tcp_edges", "tcp_failing")
             edges = name in GRAPH_EDGE_QUERIES
             keyed = self._series[name] = []
-            for s in found:
-                m = s["metric"]
+            for sample in found:
+                m, value = sample
                 raw_key = _raw_key(m, "tcp" if tcp else m.get("request_protocol") or "http")
-                keyed.append((raw_key, s))
+                keyed.append((raw_key, sample))
                 # A series of an edge query with a number makes the edge (Reading.read); the
                 # first one names its source service.
-                if edges and raw_key not in keys and not math.isnan(float(s["value"][1])):
+                if edges and raw_key not in keys and not math.isnan(value):
                     source = m.get("source_canonical_service") or UNKNOWN
                     keys[raw_key] = None if source == UNKNOWN else source
 
