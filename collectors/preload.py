@@ -47,6 +47,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "manifests": ("meshobs.collectors.manifests",),
     # cryptography: read where a proxy's certificates are (envoy.certs), when they are asked for.
     "envoy": ("meshobs.collectors.envoy", "meshobs.collectors.envoy.fetch", "meshobs.collectors.envoy.scraped",
+              "meshobs.collectors.envoy.config_typed",
               "cryptography.x509"),
     "istiod": ("meshobs.collectors.istiod", "meshobs.collectors.envoy.fetch"),
     "jaeger": ("meshobs.collectors.jaeger",),
