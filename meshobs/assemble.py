@@ -28,7 +28,7 @@ from .model import (
     Workload,
     WorkloadRef,
 )
-from .node_edges import addressed_to_node, dropped
+from .node_edges import addressed_to_node, addresses_nodes, dropped
 
 
 def _merge_service(a: Service, b: Service) -> Service:
@@ -72,7 +72,7 @@ def _to_node(edge: Edge) -> bool:
     stats): :func:`meshobs.node_edges.addressed_to_node`."""
     dw = edge.destination_workload
     # The mesh first: an Istio edge (most of a big mesh's tens of thousands) is never one.
-    return edge.mesh is Mesh.APPMESH and dw is not None and addressed_to_node(
+    return addresses_nodes(edge.mesh) and dw is not None and addressed_to_node(
         edge.mesh, edge.destination.namespace, edge.destination.name, dw.namespace, dw.name)
 
 

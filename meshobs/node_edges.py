@@ -29,12 +29,18 @@ ToNode = Callable[[E], bool]
 Pair = Callable[[E], Hashable]
 
 
+def addresses_nodes(mesh: Mesh) -> bool:
+    """Whether an edge of ``mesh`` can be addressed to a virtual node: App Mesh's only. (A
+    source whose edges are all of one mesh asks once, not per edge.)"""
+    return mesh is Mesh.APPMESH
+
+
 def addressed_to_node(mesh: Mesh, service_namespace: str, service_name: str,
                       workload_namespace: str, workload_name: str) -> bool:
     """An edge of ``mesh`` to the service ``service_namespace/service_name`` reached at the
     workload ``workload_namespace/workload_name`` is addressed to that virtual node itself:
     App Mesh names the node as the destination."""
-    return mesh is Mesh.APPMESH and service_name == workload_name and service_namespace == workload_namespace
+    return addresses_nodes(mesh) and service_name == workload_name and service_namespace == workload_namespace
 
 
 def dropped(edges: Sequence[E], to_node: ToNode[E], pair: Pair[E]) -> set[int]:

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from meshobs.model import ServiceRef, SnapshotPart, WorkloadRef
-from meshobs.node_edges import addressed_to_node, deciding, dropped
+from meshobs.node_edges import addressed_to_node, addresses_nodes, deciding, dropped
 from meshobs.raw import RawSource
 
 from ..base import NormalizeContext
@@ -104,7 +104,8 @@ class CallGraph:
             name = (s.namespace, s.name)
             wanted.update(into.get(name, ()))
             wanted.update(out_of.get(name, ()))
-        wanted.update(deciding(self.keys, wanted, _to_node, _pair))
+        if addresses_nodes(MESH):  # never: no pass over every key for nothing
+            wanted.update(deciding(self.keys, wanted, _to_node, _pair))
         return wanted
 
     # -- what the whole snapshot would hold ------------------------------------------------
@@ -122,6 +123,8 @@ class CallGraph:
 
     def _dropped(self) -> set[RawKey]:
         """The keys whose edges :func:`meshobs.assemble.dedupe_node_edges` drops."""
+        if not addresses_nodes(MESH):  # Prometheus's keys, all of one mesh: asked once
+            return set()
         keys = list(self.keys)
         return {keys[i] for i in dropped(keys, _to_node, _pair)}
 
