@@ -84,6 +84,33 @@ def test_an_app_mesh_node_edge_is_dropped_only_beside_its_virtual_service_edge()
     assert deciding(edges, [cloudwatch, external], _to_node, _pair) == []
 
 
+def test_app_mesh_keeps_its_virtual_service_edge_once_named_like_the_deployment() -> None:
+    """The same shape in App Mesh, told apart by App Mesh's names: X-Ray's edge to the node
+    ledger_vault is dropped beside CloudWatch's to the virtual service ledger.vault...; under
+    Kubernetes names CloudWatch's edge reads vault/teller -> Service vault/ledger at Deployment
+    vault/ledger, and is kept although teller calls ledger-admin on the same node too."""
+    from datetime import UTC, datetime
+
+    from meshobs.assemble import assemble
+    from meshobs.model import ResponseStat, Service, SnapshotPart, Workload
+
+    def appmesh(destination: str, rate: float, errors: float = 0.0) -> Edge:
+        return Edge(source=WorkloadRef("bank", "teller_vault"), destination=ServiceRef("bank", destination),
+                    destination_workload=WorkloadRef("bank", "ledger_vault"), mesh=Mesh.APPMESH,
+                    request_rate=rate, responses=(ResponseStat("2xx", "-", rate - errors),
+                                                  *((ResponseStat("5xx", "-", errors),) if errors else ())))
+    xray = appmesh("ledger_vault", 18.0, 2.52)
+    cloudwatch = appmesh("ledger.vault.svc.cluster.local", 18.0, 2.52)
+    admin = appmesh("ledger-admin.vault.svc.cluster.local", 0.5)
+    part = SnapshotPart(
+        edges=[xray, cloudwatch, admin],
+        workloads=[Workload(WorkloadRef("vault", w)) for w in ("teller", "ledger")],
+        services=[Service(ServiceRef("vault", s)) for s in ("teller", "ledger", "ledger-admin")])
+    snapshot = assemble(part, time=datetime(2026, 11, 20, 12, tzinfo=UTC), window_s=300.0)
+    assert sorted((str(e.destination), e.request_rate, e.error_rate) for e in snapshot.edges) == [
+        ("vault/ledger", 18.0, 2.52), ("vault/ledger-admin", 0.5, 0.0)]
+
+
 # -- the mesh, bundled -----------------------------------------------------------------------------
 
 def test_a_bundled_ledger_behind_two_services_keeps_its_failing_edge() -> None:
