@@ -104,7 +104,7 @@ class CallGraph:
             name = (s.namespace, s.name)
             wanted.update(into.get(name, ()))
             wanted.update(out_of.get(name, ()))
-        if addresses_nodes(MESH):  # never: no pass over every key for nothing
+        if addresses_nodes(MESH):  # Prometheus's keys are all Istio's: asked once, not per key
             wanted.update(deciding(self.keys, wanted, _to_node, _pair))
         return wanted
 
