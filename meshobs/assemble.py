@@ -28,6 +28,7 @@ from .model import (
     Workload,
     WorkloadRef,
 )
+from .node_edges import addressed_to_node, addresses_nodes, dropped
 
 
 def _merge_service(a: Service, b: Service) -> Service:
@@ -66,23 +67,27 @@ def _edge_mesh(edge: Edge, workloads: dict[WorkloadRef, Workload]) -> Mesh:
     return w.mesh if w else Mesh.UNKNOWN
 
 
-def _is_node_edge(edge: Edge) -> bool:
-    """An edge addressed to a virtual node itself (X-Ray's graph, raw Envoy cluster stats)."""
+def _to_node(edge: Edge) -> bool:
+    """An App Mesh edge addressed to a virtual node itself (X-Ray's graph, raw Envoy cluster
+    stats): :func:`meshobs.node_edges.addressed_to_node`."""
     dw = edge.destination_workload
-    # Compared field by field: no ServiceRef built per edge (tens of thousands per snapshot).
-    return dw is not None and edge.destination.name == dw.name and edge.destination.namespace == dw.namespace
+    # The mesh first: an Istio edge (most of a big mesh's tens of thousands) is never one.
+    return addresses_nodes(edge.mesh) and dw is not None and addressed_to_node(
+        edge.mesh, edge.destination.namespace, edge.destination.name, dw.namespace, dw.name)
+
+
+def _pair(edge: Edge) -> tuple[WorkloadRef, WorkloadRef | None]:
+    return edge.source, edge.destination_workload
 
 
 def dedupe_node_edges(edges: list[Edge]) -> list[Edge]:
     """Drop App Mesh edges addressed to a virtual node when another source (CloudWatch's
     TargetVirtualService) already has the same caller -> node traffic addressed to the virtual
-    service: X-Ray knows only nodes, so its edge would count the same requests twice and invent
-    a service named after the node."""
-    if not any(_is_node_edge(e) for e in edges):
-        return list(edges)  # an Istio mesh's (no virtual nodes): nothing to drop, no pairs to build
-    richer = {(e.source, e.destination_workload) for e in edges
-              if e.destination_workload is not None and not _is_node_edge(e)}
-    return [e for e in edges if not (_is_node_edge(e) and (e.source, e.destination_workload) in richer)]
+    service (:func:`meshobs.node_edges.dropped`): X-Ray knows only nodes, so its edge would
+    count the same requests twice and invent a service named after the node. An Istio edge is
+    never dropped, whatever its Service is named."""
+    drop = dropped(edges, _to_node, _pair)
+    return [e for i, e in enumerate(edges) if i not in drop] if drop else list(edges)
 
 
 def _span_services(traces: list[Trace], workloads: dict[WorkloadRef, Workload],
@@ -178,7 +183,9 @@ def assemble(part: SnapshotPart, *, time: datetime, window_s: float, origin: str
         pairs |= {(e.source, e.destination) for e in primary}
         edges = primary + [e for e in part.edges if e.protocol == "dependency"
                            and (e.source_service or e.source, e.destination) not in pairs]
-    edges = dedupe_node_edges(edges)
+    # No second dedupe here: node edges were told by their App Mesh names above, and under
+    # Kubernetes names an App Mesh edge to a VirtualService named like its Deployment
+    # (``cart`` -> Deployment ``cart``) would look addressed to the node and be dropped.
 
     # Nodes implied by edges (a service seen only in metrics is still in the graph).
     # A workload merged once is in the merge's own form (services unique, no empty strings), so

@@ -23,7 +23,8 @@ Where the keys alone cannot tell what the whole snapshot would say -- another so
 edges or proxies (their edges and Istio's are merged), App Mesh names are renamed, an edge
 names no source service (its caller is then its workload's first service) -- or a payload is
 malformed, :meth:`GraphPhase.whole` is the mesh-wide snapshot, built as before.
-tests/test_graph_phase.py holds the neighbourhood of every service of our meshes equal both ways.
+tests/test_graph_phase.py holds the neighbourhood of every service of our meshes equal both ways,
+and takes every fallback on a recorded graph phase changed the way a source can change it.
 """
 
 from __future__ import annotations

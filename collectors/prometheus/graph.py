@@ -17,13 +17,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from meshobs.model import ServiceRef, SnapshotPart, WorkloadRef
+from meshobs.node_edges import addressed_to_node, addresses_nodes, deciding, dropped
 from meshobs.raw import RawSource
 
 from ..base import NormalizeContext
 from ..promql import GRAPH_EDGE_QUERIES
 from .labels import UNKNOWN
 from .normalize import _graph_names, _names, _part, _samples
-from .reading import Reading, _raw_key
+from .reading import MESH, Reading, _raw_key
 
 # An edge as its label values (reading._raw_key): source workload namespace and name, destination
 # service namespace and name, destination workload namespace and name, protocol.
@@ -31,10 +32,15 @@ RawKey = tuple[str, str, str, str, str, str, str]
 _Name = tuple[str, str]  # (namespace, name)
 
 
-def _is_node_edge(k: RawKey) -> bool:
-    """:func:`meshobs.assemble._is_node_edge` of the key's edge: addressed to a workload named
-    like its service."""
-    return k[5] != UNKNOWN and k[3] == k[5] and k[2] == k[4]
+def _to_node(k: RawKey) -> bool:
+    """Whether the key's edge is addressed to a virtual node (:mod:`meshobs.node_edges`): never,
+    Prometheus's edges being Istio's (:data:`.reading.MESH`), but said by the one rule."""
+    return k[5] != UNKNOWN and addressed_to_node(MESH, k[2], k[3], k[4], k[5])
+
+
+def _pair(k: RawKey) -> tuple[str, str, str, str]:
+    """The key's (caller workload, destination workload), as :mod:`meshobs.node_edges` pairs them."""
+    return k[0], k[1], k[4], k[5]
 
 
 class CallGraph:
@@ -91,38 +97,36 @@ class CallGraph:
 
     def touching(self, services: Iterable[ServiceRef]) -> set[RawKey]:
         """The edges into or out of ``services``, and the edges that decide whether assembly
-        keeps those of them addressed to a workload named like their service (the same caller
-        calling another service of that workload: :func:`meshobs.assemble.dedupe_node_edges`)."""
+        keeps those of them addressed to a virtual node (:func:`meshobs.node_edges.deciding`)."""
         into, out_of, _callees = self._indexed()
         wanted: set[RawKey] = set()
         for s in services:
             name = (s.namespace, s.name)
             wanted.update(into.get(name, ()))
             wanted.update(out_of.get(name, ()))
-        pairs = {(k[0], k[1], k[4], k[5]) for k in wanted if _is_node_edge(k)}
-        if pairs:
-            wanted.update(k for k in self.keys if (k[0], k[1], k[4], k[5]) in pairs)
+        if addresses_nodes(MESH):  # Prometheus's keys are all Istio's: asked once, not per key
+            wanted.update(deciding(self.keys, wanted, _to_node, _pair))
         return wanted
 
     # -- what the whole snapshot would hold ------------------------------------------------
     def services(self) -> list[ServiceRef]:
         """Every service the edges put in an assembled snapshot: their destinations (the nodes
         normalize makes), and the source services of the edges assembly keeps."""
-        dropped = self._dropped()
+        gone = self._dropped()
         out: dict[_Name, None] = {}
         for k, source in self.keys.items():
             if k[3] != UNKNOWN:
                 out[(k[2], k[3])] = None
-            if source is not None and k not in dropped:
+            if source is not None and k not in gone:
                 out[(k[0], source)] = None
         return [ServiceRef(*n) for n in out]
 
     def _dropped(self) -> set[RawKey]:
         """The keys whose edges :func:`meshobs.assemble.dedupe_node_edges` drops."""
-        if not any(map(_is_node_edge, self.keys)):
+        if not addresses_nodes(MESH):  # Prometheus's keys, all of one mesh: asked once
             return set()
-        richer = {(k[0], k[1], k[4], k[5]) for k in self.keys if k[5] != UNKNOWN and not _is_node_edge(k)}
-        return {k for k in self.keys if _is_node_edge(k) and (k[0], k[1], k[4], k[5]) in richer}
+        keys = list(self.keys)
+        return {keys[i] for i in dropped(keys, _to_node, _pair)}
 
     def unnamed_callers(self) -> set[WorkloadRef]:
         """The source workloads of edges that name no source service (their caller is then

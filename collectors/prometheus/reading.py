@@ -30,6 +30,9 @@ from ..promql import LATENCY_QUERIES, QUERIES, histogram_quantile
 from .labels import UNKNOWN
 from .status import LEGACY_LATENCY, QUANTILES
 
+# The mesh of every edge Prometheus's Istio metrics make: none is addressed to an App Mesh
+# virtual node (meshobs.node_edges), so neither assembly nor the graph phase drops any.
+MESH = Mesh.ISTIO
 _EdgeKey = tuple[WorkloadRef, ServiceRef, WorkloadRef | None, str]
 _UNKNOWN_OUTCOME = ("unknown", "-")  # (code, flags) of requests counted without their outcome
 _NOT_FAILED = (NOT_FAILED, "-")  # ... and once the graph phase's failed calls are known
@@ -311,7 +314,7 @@ def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:
         principals = {**dst.principals, **src.principals} if src_active else {**src.principals, **dst.principals}
     return Edge(
         source=key[0], destination=key[1], destination_workload=key[2],
-        source_service=f.source_service, protocol=key[3], mesh=Mesh.ISTIO,
+        source_service=f.source_service, protocol=key[3], mesh=MESH,
         request_rate=sum([r.rate for r in responses]), responses=responses, latency=latency,
         security=security, reporter=reporter,
         tcp_sent_bytes_rate=chosen.tcp.get("tcp_sent") if key[3] == "tcp" else None,

@@ -113,15 +113,26 @@ class Mesh:
 
     def workload(self, namespace: str, service: str, version: str = "v1", *, replicas: int = 1,
                  service_account: str | None = None, port: int = 8080, name: str | None = None,
-                 kind: str = "Deployment", sidecar: bool | None = None) -> WorkloadSpec:
-        """A Deployment ``<service>-<version>`` (or ``name``) behind the Service ``service``."""
+                 kind: str = "Deployment", sidecar: bool | None = None,
+                 other_services: tuple[str, ...] = ()) -> WorkloadSpec:
+        """A Deployment ``<service>-<version>`` (or ``name``) behind the Service ``service``
+        (and the ``other_services``, selecting the same pods)."""
         if namespace not in self.namespace_labels:
             self.namespace(namespace)
         w = WorkloadSpec(namespace, name or f"{service}-{version}", service, version, replicas,
                          service_account or service, port,
-                         sidecar=self._meshed(namespace) if sidecar is None else sidecar, kind=kind)
+                         sidecar=self._meshed(namespace) if sidecar is None else sidecar, kind=kind,
+                         other_services=other_services)
         self.workloads.append(w)
         return w
+
+    @staticmethod
+    def through(w: WorkloadSpec, service: str) -> WorkloadSpec:
+        """``w`` as a caller reaches it through another Service of it (one of its
+        ``other_services``): the destination of :meth:`call` and the like."""
+        if service not in w.other_services:
+            raise ValueError(f"{w.name} is not behind a Service {service!r}")
+        return replace(w, service=service)
 
     def ingress_gateway(self, *, namespace: str = "istio-system", name: str = "istio-ingressgateway",
                         replicas: int = 1) -> WorkloadSpec:

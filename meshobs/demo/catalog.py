@@ -80,12 +80,12 @@ def load_demo(name: str | None = None) -> Bundle:
 def _intended_kubernetes(scenario: Scenario) -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
     for ns, svc in scenario.services():
-        w = next(w for w in scenario.workloads if w.namespace == ns and w.service == svc)
+        w = scenario.backing(ns, svc)
         if w.gateway:
             continue
         docs.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": svc, "namespace": ns,
                                                                          "labels": {"app": svc}},
-                     "spec": {"selector": {"app": svc},
+                     "spec": {"selector": {"app": w.service},
                               "ports": [{"name": "http", "port": w.port, "targetPort": w.port}]}})
     for w in scenario.workloads:
         if w.gateway:

@@ -74,10 +74,12 @@ class MeshView:
             self._protocols.setdefault((e.destination_service, e.destination_namespace), e.protocol)
         self._ports: dict[tuple[str, str], int] = {}
         for w in scenario.workloads:
-            self._ports.setdefault((w.service, w.namespace), w.port)
+            for svc in (w.service, *w.other_services):
+                self._ports.setdefault((svc, w.namespace), w.port)
         self._hosts: dict[tuple[str, str], list[PodSpec]] = {}
         for p in all_pods:
-            self._hosts.setdefault((p.workload.service, p.namespace), []).append(p)
+            for svc in (p.workload.service, *p.workload.other_services):
+                self._hosts.setdefault((svc, p.namespace), []).append(p)
         self._by_kind: dict[str, list[dict[str, Any]]] = {}
         self._rules_for: dict[tuple[str, str], list[dict[str, Any]]] | None = None
 

@@ -132,8 +132,9 @@ def _list(kind: str, api_version: str, items: list[dict[str, Any]]) -> str:
 
 def _service(scenario: Scenario, namespace: str, name: str, index: int) -> dict[str, Any]:
     gateway = any(w.gateway and w.service == name and w.namespace == namespace for w in scenario.workloads)
-    port = next(w.port for w in scenario.workloads if w.namespace == namespace and w.service == name)
-    selector = {"istio": "ingressgateway"} if gateway else {"app": name}
+    backing = scenario.backing(namespace, name)
+    port = backing.port
+    selector = {"istio": "ingressgateway"} if gateway else {"app": backing.service}
     ports = ([{"name": "http2", "port": 80, "targetPort": 8080, "protocol": "TCP"},
               {"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"}]
              if gateway else [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}])

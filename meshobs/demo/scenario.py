@@ -41,6 +41,9 @@ class WorkloadSpec:
     gateway: bool = False  # an Istio ingress gateway (router proxy) rather than a sidecar
     sidecar: bool = True  # False: no proxy in the pod (an ambient namespace, an uninjected pod)
     kind: str = "Deployment"  # Deployment | StatefulSet | Job (a batch job's pods)
+    # Other Services selecting this workload's pods (``app: <service>``): a second Service for
+    # an admin or metrics port, a headless twin. Callers address them by their own names.
+    other_services: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,12 @@ class Scenario:
 
     def services(self) -> list[tuple[str, str]]:
         """(namespace, service) pairs, sorted; the gateway is a service too."""
-        return sorted({(w.namespace, w.service) for w in self.workloads})
+        return sorted({(w.namespace, s) for w in self.workloads for s in (w.service, *w.other_services)})
+
+    def backing(self, namespace: str, service: str) -> WorkloadSpec:
+        """The first workload the Service ``namespace/service`` selects."""
+        return next(w for w in self.workloads if w.namespace == namespace
+                    and (w.service == service or service in w.other_services))
 
     def intended_config(self) -> list[dict[str, Any]]:
         return self.intended if self.intended is not None else self.config
