@@ -2,6 +2,7 @@
 
     workers(jobs, count) -> int            how many processes (1: in this process only)
     fan_out(parts, work) -> list[result]   work(parts[0]) here, the other parts in forked children
+    beside(part, work) -> (() -> result)   work(part) in a forked child while this process goes on
 
 Why fork, and not a process pool: the work reads the whole snapshot (hundreds of MB at 5,000
 services) and the caches built on it. A forked child shares all of it copy-on-write and nothing
