@@ -1,10 +1,12 @@
-"""Benchmark: the diagnosis and its JSON alone in a replayed ``diagnose --all`` (stop 24).
+"""Benchmark: the diagnosis and its JSON alone in a replayed ``diagnose --all`` (stops 24, 25).
 
 A child process per (tree, round) loads a packed bundle the way the CLI does (collector paused,
 raw bodies dropped), then times ``diagnose_all`` (forked over the cores as the CLI does) and
 ``render_parts`` of the JSON document written to /dev/null: wall, and user CPU of the process
-and of its forked workers (``os.times``). Trees alternate round by round, so "before" and
-"after" share the machine's load.
+and of its forked workers (``os.times``), and the CPU (user + system) of the process alone: on
+a loaded machine the wall says little, while the parent's own CPU is the part no worker shares
+(an idle 2-core machine's wall is at least it). Trees alternate round by round, so "before"
+and "after" share the machine's load.
 
     .venv/bin/python benchmarks/bench_diagcpu.py BUNDLE TREE [TREE ...] [--rounds 5] [--json OUT]
 
@@ -38,7 +40,9 @@ with open(os.devnull, "w") as sink:
 t2, c2 = time.perf_counter(), os.times()
 user = lambda a, b: (b.user - a.user) + (b.children_user - a.children_user)
 print(json.dumps({"diagnose_wall": t1 - t0, "diagnose_user": user(c0, c1),
-                  "render_wall": t2 - t1, "render_user": user(c1, c2)}))
+                  "render_wall": t2 - t1, "render_user": user(c1, c2),
+                  "diagnose_parent_cpu": (c1.user + c1.system) - (c0.user + c0.system),
+                  "render_parent_cpu": (c2.user + c2.system) - (c1.user + c1.system)}))
 """
 
 

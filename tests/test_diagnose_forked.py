@@ -21,6 +21,7 @@ from meshobs.collect import build_snapshot
 from meshobs.demo.catalog import load_demo
 from meshobs.engine import MeshReport, checklist, diagnose_all, fanout
 from meshobs.model import MeshSnapshot, ServiceRef
+from meshobs.render import json as json_render
 from meshobs.render.json import render
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX only")
@@ -69,10 +70,37 @@ def _in_children(action: Callable[[MeshSnapshot, ServiceRef], None], check_id: s
 def test_forked_workers_give_the_same_reports_as_one_process(snapshot: MeshSnapshot, serial: str) -> None:
     fanout.children_max_rss_kib.clear()
     forked = diagnose_all(snapshot, jobs=2)
-    assert len(fanout.children_max_rss_kib) == 2 and min(fanout.children_max_rss_kib) > 0  # one per phase
+    # One per phase: the analyzers (beside the checks' indexes), the checklists, the rankings.
+    assert len(fanout.children_max_rss_kib) == 3 and min(fanout.children_max_rss_kib) > 0
     assert render(forked) == serial
     assert render(diagnose_all(snapshot, jobs=3)) == serial
     assert forked.status != "healthy" and any(r.findings for r in forked.reports)  # something to rank
+
+
+def test_a_big_meshs_json_is_written_by_two_processes_with_the_same_text(
+        snapshot: MeshSnapshot, serial: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    mesh = diagnose_all(snapshot, jobs=1)
+    monkeypatch.setattr(json_render, "FORK_MIN_SERVICES", 2)
+    fanout.children_max_rss_kib.clear()
+    assert render(mesh) == serial
+    assert len(fanout.children_max_rss_kib) == 1 and fanout.children_max_rss_kib[0] > 0  # its half, beside
+
+
+def test_a_json_writer_killed_leaves_its_half_to_the_parent(
+        snapshot: MeshSnapshot, serial: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    mesh = diagnose_all(snapshot, jobs=1)
+    parent, service = os.getpid(), json_render._service
+
+    def die_in_child(report: object, seen: object = None) -> object:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return service(report, seen)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(json_render, "FORK_MIN_SERVICES", 2)
+    monkeypatch.setattr(json_render, "_service", die_in_child)
+    fanout.children_max_rss_kib.clear()
+    assert render(mesh) == serial
+    assert fanout.children_max_rss_kib == [0]  # the child handed nothing back
 
 
 def test_each_checks_time_is_counted_once_whatever_the_process(snapshot: MeshSnapshot) -> None:
@@ -95,7 +123,7 @@ def test_a_worker_killed_mid_run_leaves_its_part_to_the_parent(snapshot: MeshSna
     checks = _in_children(die)
     fanout.children_max_rss_kib.clear()
     forked = render(diagnose_all(snapshot, checks=checks, jobs=2))
-    assert fanout.children_max_rss_kib[0] == 0  # phase 1's worker handed nothing back
+    assert fanout.children_max_rss_kib[1] == 0  # phase 1's worker handed nothing back
     assert forked == serial  # the wrapped check is the same check
 
 
@@ -105,7 +133,7 @@ def test_a_worker_that_fails_leaves_its_part_to_the_parent(snapshot: MeshSnapsho
 
     fanout.children_max_rss_kib.clear()
     assert render(diagnose_all(snapshot, checks=_in_children(leave), jobs=2)) == serial
-    assert fanout.children_max_rss_kib[0] == 0
+    assert fanout.children_max_rss_kib[1] == 0
 
 
 def test_the_runs_deadline_reaches_the_workers(snapshot: MeshSnapshot) -> None:

@@ -2,6 +2,7 @@
 
     workers(jobs, count) -> int            how many processes (1: in this process only)
     fan_out(parts, work) -> list[result]   work(parts[0]) here, the other parts in forked children
+    beside(part, work) -> (() -> result)   work(part) in a forked child while this process goes on
 
 Why fork, and not a process pool: the work reads the whole snapshot (hundreds of MB at 5,000
 services) and the caches built on it. A forked child shares all of it copy-on-write and nothing
@@ -40,7 +41,8 @@ import resource
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -128,6 +130,32 @@ def fan_out(parts: Sequence[T], work: Callable[[T], R]) -> list[R]:
     child (its result pickled back), run at the same time. A child that fails or dies: its part
     is done here afterwards. Children still running when this process is interrupted (the
     deadline's hard stop, Ctrl-C) are killed and reaped."""
+    children = _start(parts[1:], work)
+    try:
+        results: list[Any] = [work(parts[0])]
+        results += [_result(children, k, part, work) for k, part in enumerate(parts[1:])]
+        return results
+    finally:
+        _reap_all(children)
+
+
+@contextmanager
+def beside(part: T, work: Callable[[T], R]) -> Iterator[Callable[[], R]]:
+    """``work(part)`` in a forked child while this process goes on with the ``with`` block, which
+    calls what it is given for the result when it needs it (a child that failed or died: its
+    part is done here then). A child still running when the block ends, by an error or
+    interrupted, is killed and reaped. Where one process is all there is (:func:`workers`), the
+    caller does not use this."""
+    children = _start([part], work)
+    try:
+        yield lambda: _result(children, 0, part, work)
+    finally:
+        _reap_all(children)
+
+
+def _start(parts: Sequence[T], work: Callable[[T], Any]) -> list[tuple[int, int]]:
+    """A forked child doing ``work`` on each of ``parts`` (fewer when no process or memory is
+    left: the rest are done here by :func:`_result`): (pid, the file it writes its result to)."""
     children: list[tuple[int, int]] = []  # (pid, the file it writes its result to), not yet waited for
     cutoff.share()
     handback.reducers()  # worked out once, here, not in every child
@@ -136,7 +164,7 @@ def fan_out(parts: Sequence[T], work: Callable[[T], R]) -> list[R]:
     # signalled before would die of it, see cutoff.forward_to).
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {cutoff.WORKER_SIGNAL})
     try:
-        for part in parts[1:]:
+        for part in parts:
             try:
                 handed = _handback_file()
             except OSError:  # no memory or file left for a child: the rest is done here
@@ -150,31 +178,38 @@ def fan_out(parts: Sequence[T], work: Callable[[T], R]) -> list[R]:
                 _child(part, work, handed, blocked, parent)
             children.append((pid, handed))
             cutoff.forward_to(pid)
+    except BaseException:
+        _reap_all(children)
+        raise
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-    try:
-        results: list[Any] = [work(parts[0])]
-        for k, part in enumerate(parts[1:]):
-            got = None
-            if k < len(children):
-                pid, handed = children[k]
-                got = _collect(pid, handed)
-                children[k] = (0, -1)  # waited for
-                cutoff.forget(pid)
-            children_max_rss_kib.append(got[3] if got is not None else 0)
-            if got is None:
-                results.append(work(part))  # the child failed or was never started: done here
-                continue
-            result, times, cut_lines, _rss = got
-            for phase, rows in times.items():
-                telemetry.add_times(phase, rows)
-            cutoff.adopt(cut_lines)
-            results.append(result)
-        return results
-    finally:
-        for pid, handed in children:
-            if pid:
-                _reap(pid, handed)
+    return children
+
+
+def _result(children: list[tuple[int, int]], k: int, part: T, work: Callable[[T], R]) -> R:
+    """The result of the ``k``-th part: its child's (waited for, its timings and deadline lines
+    taken in), or ``work(part)`` done here when the child failed, died or was never started."""
+    got = None
+    if k < len(children):
+        pid, handed = children[k]
+        got = _collect(pid, handed)
+        children[k] = (0, -1)  # waited for
+        cutoff.forget(pid)
+    children_max_rss_kib.append(got[3] if got is not None else 0)
+    if got is None:
+        return work(part)  # the child failed or was never started: done here
+    result, times, cut_lines, _rss = got
+    for phase, rows in times.items():
+        telemetry.add_times(phase, rows)
+    cutoff.adopt(cut_lines)
+    done: R = result
+    return done
+
+
+def _reap_all(children: list[tuple[int, int]]) -> None:
+    for pid, handed in children:
+        if pid:
+            _reap(pid, handed)
 
 
 def _handback_file() -> int:

@@ -282,11 +282,13 @@ class Checklist:
 def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
                checks: Sequence[AnyCheck] | None = None, available: dict[str, str | None] | None = None,
                analysis: Analysis | None = None, checklist: Checklist | None = None,
+               ran: dict[str, tuple[CheckResult, list[Finding]]] | None = None,
                ) -> tuple[list[CheckResult], list[Finding]]:
     """The checklist for one service (every registered check, or ``checks``): a result per
     check, analyzers judged by the findings that touch this service, and the service's
     unranked findings, each problem once. ``checklist``: the same checks, inputs and analysis
-    already planned (a run diagnosing many services passes one)."""
+    already planned (a run diagnosing many services passes one). ``ran``: the service checks
+    already run for this service (:func:`run_service_checks`), not run again."""
     if checklist is None:
         if checks is None:
             from meshobs.checks.registry import ALL
@@ -310,28 +312,8 @@ def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
     for step, c, line in checklist.steps(role, mesh, service):
         if step == RUN:
             assert isinstance(c, Check) and line is not None
-            if spent is None or cutoff.reason is not None:  # spans, or past the run's deadline
-                result, found = _run(c, functools.partial(c.run, snapshot, service, settings), service, spent, line)
-            else:
-                # _run and _timed_into written out: ~135k checks in a --all at 5,000 services, whose
-                # two calls, partial and lookups per check cost more than most checks themselves.
-                total = spent.get(c.id)
-                if total is None:
-                    total = spent[c.id] = [0.0, 0, 0]
-                found = []
-                raised: Exception | None = None
-                start = perf_counter()
-                try:
-                    found.extend(c.run(snapshot, service, settings))  # kept when it raises
-                except Exception as exc:
-                    raised = exc
-                total[0] += perf_counter() - start
-                total[1] += 1
-                if raised is not None:
-                    total[2] += 1
-                    result, found = _raised(c, raised, found, service)
-                else:
-                    result = verdict(c, status(found)) if found else line
+            got = ran.get(c.id) if ran is not None else None
+            result, found = got if got is not None else _check(c, snapshot, service, settings, spent, line)
             if found:  # most checks of most services find nothing
                 findings.extend(f if f.service is not None else replace(f, service=service) for f in found)
             results.append(result)
@@ -360,6 +342,49 @@ def run_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
     return results, unique(findings)
 
 
+def _check(c: Check, snapshot: MeshSnapshot, service: ServiceRef, settings: Settings,
+           spent: dict[str, list[float]] | None, passed: CheckResult) -> tuple[CheckResult, list[Finding]]:
+    """One service check's line and findings, its time added to ``spent`` (see :func:`_run`)."""
+    if spent is None or cutoff.reason is not None:  # spans, or past the run's deadline
+        return _run(c, functools.partial(c.run, snapshot, service, settings), service, spent, passed)
+    # _run and _timed_into written out: ~135k checks in a --all at 5,000 services, whose
+    # two calls, partial and lookups per check cost more than most checks themselves.
+    total = spent.get(c.id)
+    if total is None:
+        total = spent[c.id] = [0.0, 0, 0]
+    found: list[Finding] = []
+    raised: Exception | None = None
+    start = perf_counter()
+    try:
+        found.extend(c.run(snapshot, service, settings))  # kept when it raises
+    except Exception as exc:
+        raised = exc
+    total[0] += perf_counter() - start
+    total[1] += 1
+    if raised is not None:
+        total[2] += 1
+        return _raised(c, raised, found, service)
+    return (verdict(c, status(found)) if found else passed), found
+
+
+def run_service_checks(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings, checklist: Checklist,
+                       ) -> dict[str, tuple[CheckResult, list[Finding]]]:
+    """The service checks (not the analyzers) of ``service``'s checklist, run and timed as
+    :func:`run_checks` runs them: by check id, the line and the findings of each. Their lines do
+    not depend on the analyzers' findings, so they can run before the analyzers are done, and
+    be handed to :func:`run_checks` (``ran``)."""
+    role, mesh = role_and_mesh(snapshot, service)
+    spent: dict[str, list[float]] | None = None if tracing() else {}
+    ran: dict[str, tuple[CheckResult, list[Finding]]] = {}
+    for step, c, line in checklist.steps(role, mesh, service):
+        if step == RUN:
+            assert isinstance(c, Check) and line is not None
+            ran[c.id] = _check(c, snapshot, service, settings, spent, line)
+    if spent:
+        add_times("check", spent)
+    return ran
+
+
 def unique(findings: Iterable[Finding]) -> list[Finding]:
     """One finding per problem: when a service check and an analyzer (or two copies of one
     finding) share an identity, the first is kept, or the one that names a file and line."""
@@ -371,4 +396,5 @@ def unique(findings: Iterable[Finding]) -> list[Finding]:
     return list(kept.values())
 
 
-__all__ = ["WARN", "Analysis", "Checklist", "analyze", "could_not_check", "run_checks", "status", "unique"]
+__all__ = ["WARN", "Analysis", "Checklist", "analyze", "could_not_check", "run_checks", "run_service_checks", "status",
+           "unique"]

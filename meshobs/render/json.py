@@ -27,13 +27,14 @@ A finding on a manifest also has ``location``: ``{"file", "line"}`` (else null).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from meshobs.checks.base import Finding
+from meshobs.engine import FORK_MIN_SERVICES, fanout
 from meshobs.engine.report import CheckResult, MeshReport, Report, SourceResult
 from meshobs.model import thaw
 from meshobs.raw import iso
@@ -138,12 +139,27 @@ def render_parts(report: Report | MeshReport, *, window_s: float | None = None) 
     # each service's text is its own document indented two levels, as inside the whole.
     tail = {k: doc.pop(k) for k in ("sources", "timeline")}
     yield _indented(doc)[:-2] + ',\n  "services": ['
-    seen: dict[int, tuple[CheckResult, dict[str, Any]]] = {}
-    for n, r in enumerate(report.reports):
-        # JSON strings hold no raw newline: every newline starts a line of the document.
-        yield ("\n    " if n == 0 else ",\n    ") + _indented(_service(r, seen)).replace("\n", "\n    ")
-    yield "\n  ]," if report.reports else "],"
+    reports = report.reports
+    # A big mesh's services are written by two processes at once: the second half's text is
+    # made in a forked child (meshobs.engine.fanout) while this process writes the first half.
+    half = len(reports) // 2 if fanout.workers(None, len(reports), FORK_MIN_SERVICES) > 1 else len(reports)
+    if half == len(reports):
+        yield from _services(reports, first=True)
+    else:
+        with fanout.beside(reports[half:], lambda rest: list(_services(rest, first=False))) as theirs:
+            yield from _services(reports[:half], first=True)
+            yield from theirs()
+    yield "\n  ]," if reports else "],"
     yield _indented(tail)[1:]
+
+
+def _services(reports: Sequence[Report], *, first: bool) -> Iterator[str]:
+    """The text of each service's document in the "services" list of a ``--all`` document, with
+    the separator before it (``first``: the first of the list is one of them)."""
+    seen: dict[int, tuple[CheckResult, dict[str, Any]]] = {}
+    for n, r in enumerate(reports):
+        # JSON strings hold no raw newline: every newline starts a line of the document.
+        yield ("\n    " if first and n == 0 else ",\n    ") + _indented(_service(r, seen)).replace("\n", "\n    ")
 
 
 def _indented(data: dict[str, Any]) -> str:
