@@ -75,6 +75,20 @@ def test_missing_config_file_is_usage_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", [["graph"], ["config", "check"]])
+def test_binary_or_directory_config_is_usage_error(tmp_path: Path, command: list[str]) -> None:
+    """A config that is not UTF-8 (a binary, a Latin-1 file) or is a directory is the user's
+    mistake: exit 2 naming the file, never 'internal error' and exit 3."""
+    binary = tmp_path / "m.yaml"
+    binary.write_bytes(b"\xff\xfe\x00window: 5m\n")
+    for given in (binary, tmp_path):
+        result = CliRunner().invoke(cli, [*command, "--config", str(given)] if command == ["graph"]
+                                    else [*command, str(given)])
+        assert result.exit_code == 2, result.output
+        assert "internal error" not in result.output
+        assert str(given) in result.output
+
+
 def test_bad_config_key_is_usage_error(tmp_path: Path) -> None:
     cfg = tmp_path / "m.yaml"
     cfg.write_text("sources:\n  prometheus:\n    uri: http://x\n")
