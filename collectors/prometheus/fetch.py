@@ -72,7 +72,7 @@ from ..promql import (
     scope_matchers,
     series_step_s,
 )
-from .heavy import BUCKETS, SHARD_SERIES, Census, Shard, Shards, census, merge
+from .heavy import BUCKETS, DEADLINE_PASSED, SHARD_SERIES, Census, Shard, Shards, census, merge
 from .history_scope import failing
 from .history_scope import matchers as history_matchers
 from .labels import KIND
@@ -212,8 +212,11 @@ class PrometheusCollector:
         if "timed_out" in rates.meta:
             # The cheap query alone could not finish: the quantiles read twenty times as many series.
             split = _Split(run, Census(0, 0, (Shard("", 0),)), whole, rules, lanes)
-            split.shards.give_up(f"the request rates alone timed out after {rates.meta['timed_out']:g} s, and the "
-                                 f"mesh-wide quantiles read {BUCKETS} times as many series")
+            if rates.meta["timed_out"]:
+                split.shards.give_up(f"the request rates alone timed out after {rates.meta['timed_out']:g} s, and "
+                                     f"the mesh-wide quantiles read {BUCKETS} times as many series")
+            else:  # never sent: the run's deadline had passed (recording rules or not, no fix)
+                split.shards.give_up(DEADLINE_PASSED)
             return split
         answer = rates.decoded
         if not rates.ok or not isinstance(answer, dict):
