@@ -113,6 +113,8 @@ def find_config(explicit: str | None) -> Path | None:
     env = os.environ.get("MESHOBS_CONFIG")
     if env:
         p = Path(env).expanduser()
+        if p.is_dir():
+            raise ConfigError(f"{p}: a directory, not a config file (from MESHOBS_CONFIG): give the meshobs.yaml in it")
         if not p.is_file():
             raise ConfigError(f"{p}: no such config file (from MESHOBS_CONFIG)")
         return p

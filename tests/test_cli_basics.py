@@ -175,6 +175,24 @@ def test_snapshot_refuses_to_overwrite_and_unknown_archives(tmp_path: Path) -> N
     assert zipped.exit_code == 2 and not (tmp_path / "b.zip").exists()
 
 
+def test_snapshot_that_cannot_write_is_a_usage_error_naming_out(tmp_path: Path) -> None:
+    """--out under a regular file (or on a read-only file system): exit 2 naming --out, not
+    'internal error: FileNotFoundError' and exit 3."""
+    (tmp_path / "afile").write_text("x")
+    for out in (tmp_path / "afile" / "b.tar.gz", tmp_path / "afile" / "bundle-dir"):
+        result = CliRunner().invoke(cli, ["snapshot", "--from", "demo", "--out", str(out)])
+        assert result.exit_code == 2, result.output
+        assert "internal error" not in result.output and "--out" in result.output
+
+
+def test_window_of_zero_is_a_usage_error(tmp_path: Path) -> None:
+    """--window 0 was sent to Prometheus as a [0s] range (a parse error, every query lost); the
+    config's window already refused it."""
+    for command in (["graph"], ["diagnose", "cart-service"], ["snapshot", "--out", str(tmp_path / "b")]):
+        result = CliRunner().invoke(cli, [*command, "--from", "demo", "--window", "0s"])
+        assert result.exit_code == 2, (command, result.output)
+
+
 def test_window_on_a_replay_says_it_does_not_apply() -> None:
     result = CliRunner().invoke(cli, ["graph", "--from", "demo", "--window", "1m"])
     assert result.exit_code == 0
