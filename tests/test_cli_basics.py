@@ -68,6 +68,13 @@ def test_wrong_flag_is_usage_error() -> None:
     assert "No such option" in result.output
 
 
+@pytest.mark.parametrize("typed, meant", [("diagnos", "diagnose"), ("grpah", "graph"), ("snapshto", "snapshot")])
+def test_misspelt_command_suggests_the_closest(typed: str, meant: str) -> None:
+    result = CliRunner().invoke(cli, [typed, "--from", "demo"])
+    assert result.exit_code == 2
+    assert repr(meant) in result.output
+
+
 def test_missing_config_file_is_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["graph", "--config", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2
