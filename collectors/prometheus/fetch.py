@@ -22,6 +22,7 @@ Every answer is kept as received; a failed query is a Payload with ``error``, ne
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 import re
@@ -642,6 +643,22 @@ def _server_timed_out(text: str) -> bool:
 
 
 def _http_reason(text: str) -> str:
-    # The library's message is "HTTP Status Code 500 (b'...')": keep the status and a snippet.
+    """The library's message is "HTTP Status Code 400 (b'{...}')": the status, and the body as
+    text, Prometheus's own ``error`` when the body is its JSON envelope (not a bytes literal)."""
     head, _, rest = text.partition(" (")
-    return head.replace("HTTP Status Code", "HTTP") + (f" ({rest[:120]}" if rest else "")
+    status = head.replace("HTTP Status Code", "HTTP")
+    if not rest:
+        return status
+    body = rest[:-1] if rest.endswith(")") else rest
+    try:
+        literal = ast.literal_eval(body)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        literal = body
+    shown = literal.decode("utf-8", "replace") if isinstance(literal, bytes) else str(literal)
+    try:
+        envelope = json.loads(shown)
+    except ValueError:
+        envelope = None
+    if isinstance(envelope, dict) and isinstance(envelope.get("error"), str):
+        shown = envelope["error"]
+    return f"{status} ({shown.strip()[:200]})"
