@@ -105,12 +105,16 @@ def find_config(explicit: str | None) -> Path | None:
     """The config file to use, or None when there is none anywhere (demo mode)."""
     if explicit:
         p = Path(explicit).expanduser()
+        if p.is_dir():
+            raise ConfigError(f"{p}: a directory, not a config file (from --config): give the meshobs.yaml in it")
         if not p.is_file():
             raise ConfigError(f"{p}: no such config file (from --config)")
         return p
     env = os.environ.get("MESHOBS_CONFIG")
     if env:
         p = Path(env).expanduser()
+        if p.is_dir():
+            raise ConfigError(f"{p}: a directory, not a config file (from MESHOBS_CONFIG): give the meshobs.yaml in it")
         if not p.is_file():
             raise ConfigError(f"{p}: no such config file (from MESHOBS_CONFIG)")
         return p
@@ -163,6 +167,9 @@ def load_config(explicit: str | None = None) -> Config | None:
         try:
             # Decoded as Path.read_text decodes (UTF-8, universal newlines).
             parsed = load_yaml(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read())
+        except UnicodeDecodeError as exc:
+            # A binary or Latin-1 file is the user's mistake, not meshobs's: exit 2, not 3.
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); a meshobs.yaml is YAML in UTF-8") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

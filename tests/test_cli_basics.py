@@ -68,11 +68,32 @@ def test_wrong_flag_is_usage_error() -> None:
     assert "No such option" in result.output
 
 
+@pytest.mark.parametrize("typed, meant", [("diagnos", "diagnose"), ("grpah", "graph"), ("snapshto", "snapshot")])
+def test_misspelt_command_suggests_the_closest(typed: str, meant: str) -> None:
+    result = CliRunner().invoke(cli, [typed, "--from", "demo"])
+    assert result.exit_code == 2
+    assert repr(meant) in result.output
+
+
 def test_missing_config_file_is_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["graph", "--config", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2
     assert "no such config file" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [["graph"], ["config", "check"]])
+def test_binary_or_directory_config_is_usage_error(tmp_path: Path, command: list[str]) -> None:
+    """A config that is not UTF-8 (a binary, a Latin-1 file) or is a directory is the user's
+    mistake: exit 2 naming the file, never 'internal error' and exit 3."""
+    binary = tmp_path / "m.yaml"
+    binary.write_bytes(b"\xff\xfe\x00window: 5m\n")
+    for given in (binary, tmp_path):
+        result = CliRunner().invoke(cli, [*command, "--config", str(given)] if command == ["graph"]
+                                    else [*command, str(given)])
+        assert result.exit_code == 2, result.output
+        assert "internal error" not in result.output
+        assert str(given) in result.output
 
 
 def test_bad_config_key_is_usage_error(tmp_path: Path) -> None:
@@ -159,6 +180,24 @@ def test_snapshot_refuses_to_overwrite_and_unknown_archives(tmp_path: Path) -> N
     assert again.exit_code == 2 and "exists" in again.output
     zipped = CliRunner().invoke(cli, ["snapshot", "--from", "demo", "--out", str(tmp_path / "b.zip")])
     assert zipped.exit_code == 2 and not (tmp_path / "b.zip").exists()
+
+
+def test_snapshot_that_cannot_write_is_a_usage_error_naming_out(tmp_path: Path) -> None:
+    """--out under a regular file (or on a read-only file system): exit 2 naming --out, not
+    'internal error: FileNotFoundError' and exit 3."""
+    (tmp_path / "afile").write_text("x")
+    for out in (tmp_path / "afile" / "b.tar.gz", tmp_path / "afile" / "bundle-dir"):
+        result = CliRunner().invoke(cli, ["snapshot", "--from", "demo", "--out", str(out)])
+        assert result.exit_code == 2, result.output
+        assert "internal error" not in result.output and "--out" in result.output
+
+
+def test_window_of_zero_is_a_usage_error(tmp_path: Path) -> None:
+    """--window 0 was sent to Prometheus as a [0s] range (a parse error, every query lost); the
+    config's window already refused it."""
+    for command in (["graph"], ["diagnose", "cart-service"], ["snapshot", "--out", str(tmp_path / "b")]):
+        result = CliRunner().invoke(cli, [*command, "--from", "demo", "--window", "0s"])
+        assert result.exit_code == 2, (command, result.output)
 
 
 def test_window_on_a_replay_says_it_does_not_apply() -> None:

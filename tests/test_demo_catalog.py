@@ -10,7 +10,15 @@ import yaml
 
 from meshobs.bundle import read_bundle
 from meshobs.demo.build import BUNDLES, render_bundle
-from meshobs.demo.catalog import DemoNotFound, export_intended, list_demos, load_demo
+from meshobs.demo.catalog import (
+    DemoNotFound,
+    check_demo_name,
+    export_intended,
+    list_demos,
+    list_library,
+    load_demo,
+    scenario_for,
+)
 from meshobs.demo.scenario import builtin_scenario
 
 NAMES = ["ecommerce", "healthy", "canary-errors", "cert-expiry", "mtls-mismatch", "weight-drift", "slow-db"]
@@ -60,6 +68,24 @@ def test_unknown_demo_lists_available_names() -> None:
         load_demo("no-such-demo")
     for name in NAMES:
         assert name in str(info.value)
+
+
+def _refused(fn: object, name: str | None) -> bool:
+    try:
+        fn(name)  # type: ignore[operator]
+    except DemoNotFound:
+        return True
+    return False
+
+
+def test_the_name_check_agrees_with_the_scenarios() -> None:
+    """check_demo_name (the dashboard's up-front check) refuses exactly what scenario_for
+    refuses; generated meshes are checked by name only (building 5,000 services takes seconds)."""
+    for name in [None, "", *NAMES, *(n for n, _ in list_library()), "no-such-demo", "generated-12"]:
+        assert _refused(check_demo_name, name) == _refused(scenario_for, name), name
+    assert not _refused(check_demo_name, "generated-5000")
+    for name in ("generated-0", "generated-5001", "generated-x"):
+        assert _refused(check_demo_name, name) and _refused(scenario_for, name), name
 
 
 def test_generated_demo_is_rendered_on_the_fly() -> None:

@@ -93,6 +93,17 @@ def test_exit_2_unknown_service_suggests_close_names() -> None:
     assert "cart-service" in result.stderr
 
 
+@pytest.mark.parametrize("typed", [["default/cart-service"], ["cart-service.default"],
+                                   ["cart-service.default.svc.cluster.local"], ["cart-service", "-n", "default"]])
+def test_exit_2_service_in_another_namespace_names_where_it_is(typed: list[str]) -> None:
+    """However the namespace is given (in the name, or --namespace), a service that exists only
+    elsewhere is pointed at, not answered with 'unknown service' and a list of names."""
+    result = run(*typed, "--from", "demo")
+    assert result.exit_code == 2
+    assert "exists in shop" in result.stderr
+    assert ("shop/cart-service" if len(typed) == 1 else "--namespace shop") in result.stderr
+
+
 def test_exit_2_usage_and_config_errors(tmp_path: Path) -> None:
     assert run("--from", "demo").exit_code == 2  # neither SERVICE nor --all
     bad = tmp_path / "bad.yaml"

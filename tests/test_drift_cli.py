@@ -151,3 +151,32 @@ def test_namespaces_and_secrets_are_not_mesh_configuration_to_drift(tmp_path: Pa
     result = run("drift", "--intended", str(git), "--config", str(config), "-o", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["drift"] == []
+
+
+def test_proxies_that_could_not_be_read_make_the_run_incomplete(tmp_path: Path) -> None:
+    """Seven of ten proxies unreachable said "no drift: intended, live and effective agree", exit
+    0, complete, last success updated: a scheduled check would stay green while the proxies that
+    drifted were the ones it could not read. The run now names them, is incomplete, exits 3."""
+    from meshobs.bundle import write_bundle
+    from meshobs.demo.catalog import export_intended, load_demo
+    from meshobs.raw import Payload
+
+    bundle = load_demo("healthy")
+    envoys = [s for s in bundle.sources if s.kind == "envoy"]
+    for source in envoys[:4]:
+        refused = "proxy unreachable: cannot reach http://127.0.0.1:9/ready (connection refused)"
+        source.payloads = [Payload(key="ready", url="http://127.0.0.1:9/ready", error=refused)]
+    recorded = write_bundle(bundle, tmp_path / "bundle")
+    export_intended("healthy", tmp_path / "git")
+    args = ("drift", "--from", str(recorded), "--intended", str(tmp_path / "git"), "-o", "json")
+    whole = run("drift", "--from", "demo:healthy", "--intended", str(tmp_path / "git"), "-o", "json")
+    assert whole.exit_code == 0 and json.loads(whole.stdout)["complete"] is True
+    result = run(*args, "--textfile", str(tmp_path / "drift.prom"))
+    assert result.exit_code == 3, result.output
+    data = json.loads(result.stdout)
+    assert data["complete"] is False and data["summary"]["drift"] == 0
+    assert data["layers"]["effective"]["count"] == len(envoys) - 4
+    assert len(data["problems"]) == 4  # three named, then how many more
+    fams = {f.name: f for f in text_string_to_metric_families((tmp_path / "drift.prom").read_text())}
+    assert not fams["meshobs_drift_last_success_timestamp_seconds"].samples  # no success to report
+    assert fams["meshobs_drift_check_errors"].samples[0].value == 1

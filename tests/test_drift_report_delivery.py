@@ -115,3 +115,21 @@ def test_successful_push_keeps_the_drift_exit_code(git: Path) -> None:
         [put, _] = gateway.requests
     assert put.path_only == "/metrics/job/meshobs_drift"
     assert b"meshobs_drift_resources{" in put.body
+
+
+def test_push_with_user_and_password_in_the_url_sends_basic_auth(git: Path) -> None:
+    """A Pushgateway behind Basic auth, given as http://user:pass@host (the shape
+    docs/reliability.md names): urllib took "user:pass@host" for a host name, so every push failed
+    (exit 3) with 'Name or service not known'. The credentials now go as an Authorization header."""
+    import base64
+
+    def accept(request: Request) -> Response:
+        return Response(200 if request.method == "PUT" else 405, "", "text/plain")
+
+    with LoopbackHTTPServer(accept) as gateway:
+        url = gateway.url.replace("http://", "http://drift:p%40ss@")
+        result = _weight_drift(git, "--pushgateway", url)
+        [put] = gateway.requests
+    assert result.exit_code == 1, result.output
+    assert put.path_only == "/metrics/job/meshobs_drift"
+    assert put.headers["Authorization"] == "Basic " + base64.b64encode(b"drift:p@ss").decode()

@@ -103,6 +103,8 @@ def test_http_500_names_the_status() -> None:
     state, message = _status(raw)
     assert state is SourceState.ERROR and "500" in message
     assert len(srv.requests) == SENT  # no hidden retries
+    # Prometheus's own error, not the client library's bytes literal of the whole envelope.
+    assert "boom" in message and "b'" not in message and '"status"' not in message
 
 
 def test_hung_server_times_out_query_by_query_in_parallel() -> None:
@@ -127,6 +129,30 @@ def test_hung_server_times_out_query_by_query_in_parallel() -> None:
     assert all(p.meta.get("timed_out") == 0.3 for p in raw.payloads if p.key not in heavy)
     # The recording-rules check, then one wave of every other query at once.
     assert raw.duration_s < 2.2
+
+
+def test_hung_server_past_the_runs_deadline_names_the_query_that_hung() -> None:
+    """A server that accepts and never answers, with the run's deadline shorter than a query's
+    timeout: the recording-rules check runs out of time and the rest are not sent. The status
+    names the query that hung (not "not sent"), and the latency queries do not blame missing
+    recording rules for a deadline that had passed before anything else was sent."""
+    import time as _time
+
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", body="{}", delay_s=3.0)
+        srv.route("/api/v1/query_range", body="{}", delay_s=3.0)
+        config = validate({"sources": {"prometheus": {"url": srv.url, "timeout": "10s"}}})
+        collector = prom.from_config(config, [])
+        assert collector is not None
+        ctx = FetchContext(time=T, window_s=300.0, config=config, deadline=_time.monotonic() + 0.5)
+        (raw,) = collector.fetch(ctx)
+    state, message = _status(raw)
+    assert state is SourceState.ERROR
+    assert message.startswith("no query answered: query rules timed out")
+    assert len(srv.requests) == 1
+    heavy = [p for p in raw.payloads if p.meta.get("whole_reason")]
+    assert heavy and not any("recording rules" in (p.error or "") for p in heavy)
+    assert not any("after 0 s" in (p.error or "") for p in raw.payloads)
 
 
 @pytest.mark.parametrize("body", ['{"status":"success","data":{"resultType":"vec', "<html>hi</html>"])

@@ -273,3 +273,19 @@ async def test_views_opened_and_closed_in_one_burst_land_on_the_last(demo) -> No
         await settle(app, pilot)
         assert isinstance(app.screen, SourcesScreen)
         assert "prometheus" in str(app.screen.query_one("#sources-text").render())
+
+
+@pytest.mark.parametrize("from_path", ["demo:nosuch", "demo:generated-0", "no/such/bundle.tar.gz"])
+def test_dashboard_unknown_from_is_exit_2_before_the_screen(from_path: str, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """As for every other command, an unknown demo or a missing bundle is a usage error before
+    the UI takes over the terminal (it started and showed 'load failed' instead)."""
+    import meshobs.tui.app
+
+    def screen_started(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the dashboard started")
+
+    monkeypatch.setattr(meshobs.tui.app, "make_app", screen_started)
+    result = CliRunner().invoke(cli, ["dashboard", "--from", str(tmp_path / from_path)
+                                      if "/" in from_path else from_path])
+    assert result.exit_code == 2, result.output

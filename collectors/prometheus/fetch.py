@@ -22,6 +22,7 @@ Every answer is kept as received; a failed query is a Payload with ``error``, ne
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 import re
@@ -72,7 +73,7 @@ from ..promql import (
     scope_matchers,
     series_step_s,
 )
-from .heavy import BUCKETS, SHARD_SERIES, Census, Shard, Shards, census, merge
+from .heavy import BUCKETS, DEADLINE_PASSED, SHARD_SERIES, Census, Shard, Shards, census, merge
 from .history_scope import failing
 from .history_scope import matchers as history_matchers
 from .labels import KIND
@@ -212,8 +213,11 @@ class PrometheusCollector:
         if "timed_out" in rates.meta:
             # The cheap query alone could not finish: the quantiles read twenty times as many series.
             split = _Split(run, Census(0, 0, (Shard("", 0),)), whole, rules, lanes)
-            split.shards.give_up(f"the request rates alone timed out after {rates.meta['timed_out']:g} s, and the "
-                                 f"mesh-wide quantiles read {BUCKETS} times as many series")
+            if rates.meta["timed_out"]:
+                split.shards.give_up(f"the request rates alone timed out after {rates.meta['timed_out']:g} s, and "
+                                     f"the mesh-wide quantiles read {BUCKETS} times as many series")
+            else:  # never sent: the run's deadline had passed (recording rules or not, no fix)
+                split.shards.give_up(DEADLINE_PASSED)
             return split
         answer = rates.decoded
         if not rates.ok or not isinstance(answer, dict):
@@ -639,6 +643,22 @@ def _server_timed_out(text: str) -> bool:
 
 
 def _http_reason(text: str) -> str:
-    # The library's message is "HTTP Status Code 500 (b'...')": keep the status and a snippet.
+    """The library's message is "HTTP Status Code 400 (b'{...}')": the status, and the body as
+    text, Prometheus's own ``error`` when the body is its JSON envelope (not a bytes literal)."""
     head, _, rest = text.partition(" (")
-    return head.replace("HTTP Status Code", "HTTP") + (f" ({rest[:120]}" if rest else "")
+    status = head.replace("HTTP Status Code", "HTTP")
+    if not rest:
+        return status
+    body = rest[:-1] if rest.endswith(")") else rest
+    try:
+        literal = ast.literal_eval(body)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        literal = body
+    shown = literal.decode("utf-8", "replace") if isinstance(literal, bytes) else str(literal)
+    try:
+        envelope = json.loads(shown)
+    except ValueError:
+        envelope = None
+    if isinstance(envelope, dict) and isinstance(envelope.get("error"), str):
+        shown = envelope["error"]
+    return f"{status} ({shown.strip()[:200]})"

@@ -130,5 +130,10 @@ def _root_reason(raw: RawSource, answers: Answers) -> str:
     for p in raw.payloads:
         if p.meta.get("unreachable") and p.error:
             return p.error
+    # A query that was sent and ran out of time (a hung server) is why the ones after it were
+    # "not sent: the run's deadline had passed"; naming those instead hides the cause.
+    for p in raw.payloads:
+        if p.error and p.meta.get("timed_out"):
+            return p.error
     reason = next(iter(answers.failed.values()))
     return reason.split(": ", 1)[-1] if reason.startswith("query ") else reason

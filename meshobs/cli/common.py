@@ -152,6 +152,8 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
             seconds = parse_duration(window)
         except ValueError as exc:
             raise UsageError(f"--window: {exc}") from None
+        if seconds <= 0:  # as the config's window: a [0s] range is a PromQL parse error
+            raise UsageError(f"--window: must be longer than 0s, got {window!r}")
         if config is not None:
             config = Config(raw=config.raw, path=config.path, window_s=seconds, time=config.time,
                             mesh=config.mesh)

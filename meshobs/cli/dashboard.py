@@ -34,6 +34,8 @@ def dashboard(from_path: str | None, config_path: str | None, timeout: str | Non
         config = load_config(config_path)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    if from_path is not None:
+        _check_from(from_path)
     section = config.section("dashboard") if config is not None else {}
     keymap = dict(section.get("keys") or {})
     from meshobs.tui.keys import check_keymap
@@ -51,3 +53,20 @@ def dashboard(from_path: str | None, config_path: str | None, timeout: str | Non
     # own, so collecting and diagnosing never hold the UI's GIL (tui/load_process.py).
     make_app(loader=SourceLoader(from_path, config_path, timeout=timeout), refresh_s=refresh_s,
              keymap=keymap, process=True).run()
+
+
+def _check_from(from_path: str) -> None:
+    """An unknown demo or a path that is not there is a usage error (exit 2) before the screen
+    takes over the terminal, as for every other command; a bundle that is there but damaged is
+    the load's to report (reading a big one up front would hold the screen back)."""
+    from pathlib import Path
+
+    if from_path == "demo" or from_path.startswith("demo:"):
+        from meshobs.demo.catalog import DemoNotFound, check_demo_name
+
+        try:
+            check_demo_name(from_path.partition(":")[2] or None)
+        except DemoNotFound as exc:
+            raise UsageError(str(exc)) from None
+    elif not Path(from_path).exists():
+        raise UsageError(f"{from_path}: no such bundle (expected a directory or a .tar.gz)")

@@ -55,7 +55,7 @@ FAIL_ON = {"error": 3, "warning": 2, "never": 99}
 
 def resolve(snapshot: object, name: str, namespace: str | None) -> object:
     """The ServiceRef for ``name``; unknown or ambiguous names are a usage error with suggestions."""
-    from meshobs.model import MeshSnapshot
+    from meshobs.model import MeshSnapshot, ServiceRef
 
     assert isinstance(snapshot, MeshSnapshot)
     if "/" in name and namespace and name.split("/", 1)[0] != namespace:
@@ -66,11 +66,16 @@ def resolve(snapshot: object, name: str, namespace: str | None) -> object:
     if len(found) > 1:
         options = ", ".join(str(s.ref) for s in found)
         raise UsageError(f"{name!r} exists in several namespaces ({options}); pass --namespace")
-    elsewhere = snapshot.find_services(name) if namespace else []
+    # A namespace given in the name (shop/cart, cart.shop, the FQDN) is asked for as --namespace is.
+    typed = name.strip().lower()
+    qualified = "/" in typed or typed.endswith(".svc.cluster.local") or typed.count(".") == 1
+    bare, in_namespace = (name, namespace) if not qualified else (
+        (ref := ServiceRef.parse(typed)).name, ref.namespace)
+    elsewhere = [s for s in snapshot.find_services(bare) if s.namespace != in_namespace] if in_namespace else []
     if elsewhere:
         where = ", ".join(s.namespace for s in elsewhere)
-        raise UsageError(f"no service {name!r} in namespace {namespace}; it exists in {where} "
-                         f"(try --namespace {elsewhere[0].namespace})")
+        try_ = f"{elsewhere[0].namespace}/{bare}" if qualified else f"--namespace {elsewhere[0].namespace}"
+        raise UsageError(f"no service {bare!r} in namespace {in_namespace}; it exists in {where} (try {try_})")
     # Suggest short names; the namespaced form only where a short name is ambiguous.
     counts: dict[str, int] = {}
     for s in snapshot.services:

@@ -44,7 +44,10 @@ def snapshot(out_path: str, from_path: str | None, config_path: str | None, time
     question = scoped_question(service, namespace) if service else None
     bundle, _config, origin = load_bundle(from_path, config_path, window=window, timeout=timeout,
                                          question=question)
-    path = write_bundle(bundle, out)
+    try:
+        path = write_bundle(bundle, out)
+    except OSError as exc:  # a read-only or full file system, a directory that refuses files
+        raise UsageError(f"--out {out_path}: cannot write the bundle ({exc.strerror or exc})") from None
     payloads = sum(len(s.payloads) for s in bundle.sources)
     note(f"wrote {path} ({len(bundle.sources)} sources, {payloads} payloads, from {origin})")
     # Judge by what the sources mean, not by raw HTTP codes: a 404 for a CRD that is not

@@ -46,6 +46,17 @@ def list_library() -> list[tuple[str, str]]:
     return [(name, library_scenario(name).description) for name in LIBRARY]
 
 
+def check_demo_name(name: str | None) -> None:
+    """Raise :class:`DemoNotFound` for a name :func:`scenario_for` would refuse, without
+    building the scenario (a generated mesh of 5,000 services takes seconds)."""
+    from .scenarios import LIBRARY
+
+    name = name or DEFAULT
+    match = _GENERATED.match(name)
+    if name not in BUILTIN and name not in LIBRARY and not (match and 1 <= int(match.group(1)) <= MAX_GENERATED):
+        raise DemoNotFound(name)
+
+
 def scenario_for(name: str | None) -> Scenario:
     """The scenario behind a demo name (``None`` = the default); raises :class:`DemoNotFound`."""
     from .scenarios import LIBRARY, library_scenario

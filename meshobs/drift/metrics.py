@@ -19,11 +19,13 @@ file does not end in ``.prom``, so the collector ignores it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest, push_to_gateway, write_to_textfile
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import basic_auth_handler, default_handler
 from prometheus_client.registry import Collector
 
 from meshobs.redact import redact_text
@@ -100,9 +102,30 @@ def push(url: str, reg: CollectorRegistry, *, job: str = "meshobs_drift",
          grouping: Mapping[str, str] | None = None, timeout_s: float = 10.0) -> None:
     """PUT the metrics to a Pushgateway (replacing the group's previous push)."""
     shown = redact_text(url)  # the URL may carry user:password or a token
+    # urllib does not read user:password@ in a URL (it looked the whole "user:pass@host" up as a
+    # host name): the credentials go as Basic auth, the URL without them.
+    gateway, handler = _basic_auth(url)
     try:
-        push_to_gateway(url, job=job, registry=reg, grouping_key=dict(grouping or {}), timeout=timeout_s)
+        push_to_gateway(gateway, job=job, registry=reg, grouping_key=dict(grouping or {}), timeout=timeout_s,
+                        handler=handler)
     except OSError as exc:  # urllib's URLError / HTTPError, and the library's IOError for non-2xx
         reason = redact_text(str(getattr(exc, "reason", None) or exc))
         raise PushError(f"cannot push metrics to the Pushgateway at {shown} ({reason}); "
                         "check --pushgateway and that the Pushgateway is reachable") from None
+
+
+def _basic_auth(url: str) -> tuple[str, Any]:
+    """(the URL without user-info, the push handler sending it as Basic auth, else the default)."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, default_handler
+    host = parts.netloc.rpartition("@")[2]
+    username, password = unquote(parts.username), unquote(parts.password or "")
+
+    def handler(url: str, method: str, timeout: float | None, headers: list[tuple[str, str]],
+                data: bytes) -> Callable[[], None]:
+        return basic_auth_handler(url, method, timeout, headers, data, username, password)  # type: ignore[no-any-return]
+
+    return urlunsplit(parts._replace(netloc=host)), handler

@@ -111,11 +111,20 @@ def live_layer(snapshot: MeshSnapshot) -> tuple[list[ConfigResource], LayerState
                                  "; ".join(s.message for s in failed) or None, items=items)
 
 
+_SHOWN = 3  # proxies that could not be read, named one by one
+
+
 def effective_layer(snapshot: MeshSnapshot) -> LayerState:
     proxies = [p for p in snapshot.proxies if p.routes or p.clusters]
     sources = snapshot.sources_of_kind("envoy")
     if proxies:
-        return LayerState("effective", True, len(proxies), "Envoy config dumps")
+        # A proxy that could not be read is not one that agrees: compared without it, the run
+        # is incomplete and names what it left out (a few, then how many more).
+        failed = [s for s in sources if s.state is SourceState.ERROR]
+        items = tuple(f"{s.name}: {s.message}" for s in failed[:_SHOWN])
+        if len(failed) > _SHOWN:
+            items += (f"{len(failed) - _SHOWN} more Envoy proxies that could not be read",)
+        return LayerState("effective", True, len(proxies), "Envoy config dumps", items=items)
     if not sources:
         return LayerState("effective", False, error="no Envoy source (configure sources.envoy)",
                           configured=False)
