@@ -180,3 +180,12 @@ def test_proxies_that_could_not_be_read_make_the_run_incomplete(tmp_path: Path) 
     fams = {f.name: f for f in text_string_to_metric_families((tmp_path / "drift.prom").read_text())}
     assert not fams["meshobs_drift_last_success_timestamp_seconds"].samples  # no success to report
     assert fams["meshobs_drift_check_errors"].samples[0].value == 1
+
+
+def test_pushgateway_with_a_query_is_refused_and_its_values_masked(tmp_path: Path) -> None:
+    # An auth proxy's ?key=... would land before the job's path (every push fails), and "key" is
+    # not a name the redaction knows as a credential: the URL is refused, the value never shown.
+    result = _drift(tmp_path, "--pushgateway", "http://127.0.0.1:9/?key=plantedS3cretValue")
+    assert result.exit_code == 2
+    assert "query string" in result.output
+    assert "plantedS3cretValue" not in result.output

@@ -28,7 +28,7 @@ from meshobs.cli.common import (
     note,
     source_options,
 )
-from meshobs.redact import register_url
+from meshobs.redact import register_secret, register_url
 
 FAIL_ON = ("error", "warning", "never")
 DRIFT_NEEDS = frozenset({"pods", "config", "effective"})
@@ -113,6 +113,7 @@ def drift(intended: tuple[str, ...], from_path: str | None, config_path: str | N
     pushgateway = _setting(pushgateway, section, "pushgateway")
     if pushgateway:
         register_url(pushgateway)  # its user:password never reaches stderr or a report
+        _refuse_query(pushgateway)
     rules = rules_from_config(section.get("ignore"))
 
     now = utc_now()
@@ -181,3 +182,18 @@ def _record_and_publish(run: Any, now: Any, state_dir: str | None, textfile: str
             note(str(exc))
             failed = True
     return failed
+
+
+def _refuse_query(pushgateway: str) -> None:
+    """A Pushgateway URL is a base the job's path is appended to: a query string (an auth proxy's
+    ``?key=...``) would end up before that path, so the push could only fail, and its values may be
+    credentials whose names the redaction does not know; they are masked, and the URL refused."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(pushgateway)
+    if not parts.query and not parts.fragment:
+        return
+    for _key, value in parse_qsl(parts.query, keep_blank_values=True):
+        register_secret(value)
+    raise UsageError("--pushgateway: a Pushgateway URL takes no query string or fragment (meshobs appends "
+                     "/metrics/job/...); give credentials as https://user:password@host")
