@@ -29,7 +29,11 @@ def parse_duration(text: str | int | float) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Compact form for PromQL ranges and display: 300 -> ``5m``, 90 -> ``90s``."""
+    """Compact form for PromQL ranges and display: 300 -> ``5m``, 90 -> ``90s``, 0.5 -> ``500ms``
+    (a window not a whole number of seconds, which PromQL reads in milliseconds; rounded to
+    seconds, ``--window 500ms`` became a ``[0s]`` range, a parse error that lost every query)."""
+    if seconds != round(seconds):
+        return f"{round(seconds * 1000)}ms"
     s = round(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if s and s % size == 0:

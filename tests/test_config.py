@@ -82,6 +82,9 @@ def test_format_duration() -> None:
     assert format_duration(300) == "5m"
     assert format_duration(90) == "90s"
     assert format_duration(7200) == "2h"
+    # Not a whole number of seconds: milliseconds, which PromQL reads (rounded, 500ms was [0s]).
+    assert format_duration(parse_duration("500ms")) == "500ms"
+    assert format_duration(90.5) == "90500ms"
 
 
 def test_unset_env_var_is_an_error_naming_key_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
