@@ -24,7 +24,7 @@ from meshobs.demo.scenario import builtin_scenario
 NAMES = ["ecommerce", "healthy", "canary-errors", "cert-expiry", "mtls-mismatch", "weight-drift", "slow-db"]
 
 
-def test_list_demos_names_all_seven_with_descriptions() -> None:
+def test_list_demos_names_every_demo_with_its_description() -> None:
     demos = list_demos()
     assert [n for n, _ in demos] == [*NAMES, "ecommerce-appmesh", "migration"]
     assert all(d and "\n" not in d for _, d in demos)
