@@ -119,6 +119,15 @@ def entry_digest(entry: Any) -> bytes:
     return hashlib.blake2b(_encoder().encode(entry), digest_size=16).digest()
 
 
+def _digest(entry: Any) -> bytes | None:
+    """:func:`entry_digest`, None for an entry msgpack cannot hold (an int past 64 bits, JSON
+    nested deeper than the encoder goes)."""
+    try:
+        return entry_digest(entry)
+    except (msgspec.MsgspecError, TypeError, ValueError, OverflowError, RecursionError):
+        return None
+
+
 def _dec_hook(tp: type, obj: Any) -> Any:
     """A FrozenDict (msgspec decodes the map, this freezes it): ~400,000 at 5,000 services."""
     if tp is FrozenDict and obj.__class__ is dict:
@@ -168,8 +177,9 @@ def encode(index: dict[str, Any], parts: Sequence[SnapshotPart]) -> bytes:
     covered = []
     for number, (part, entry) in enumerate(zip(parts, entries, strict=True)):
         data = exact(part)
-        if data is not None:
-            covered.append(Covered(number, entry["name"], entry["kind"], entry_digest(entry), msgspec.Raw(data)))
+        digest = _digest(entry)
+        if data is not None and digest is not None:
+            covered.append(Covered(number, entry["name"], entry["kind"], digest, msgspec.Raw(data)))
     return _encoder().encode(Model(FORMAT, version(), str(index.get("time")), index.get("window_s") or 0,
                                    covered))
 
@@ -204,7 +214,7 @@ def _parts(model: Model, entries: list[Any]) -> dict[int, SnapshotPart]:
         last = c.number
         entry = entries[c.number]
         if (not isinstance(entry, dict) or entry.get("name") != c.name or entry.get("kind") != c.kind
-                or entry_digest(entry) != c.entry):
+                or _digest(entry) != c.entry):
             raise ModelRefused(f"{MEMBER} does not match source {c.number} ({c.name}) of bundle.json")
         try:
             parts[c.number] = dec.decode(c.part)

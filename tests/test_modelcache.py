@@ -273,12 +273,17 @@ def test_a_damaged_or_hostile_model_is_not_used(damage: str, written: Any, tmp_p
     _refused(_rewrite(tmp_path / "b.tar.gz", members), capsys, expected, why)
 
 
-def test_a_model_of_other_payloads_is_not_used(written: Any, tmp_path: Path, capsys: Any) -> None:
-    """An index entry changed (the status of one payload): its source's digest no longer matches."""
+@pytest.mark.parametrize("edit", ["status", "huge-int"])
+def test_a_model_of_other_payloads_is_not_used(edit: str, written: Any, tmp_path: Path, capsys: Any) -> None:
+    """An index entry changed (the status of one payload; a meta value past 64 bits, which
+    msgpack cannot even digest): its source's digest no longer matches."""
     members, _expected = written
     index = json.loads(members["bundle.json"])
     entry = next(s for s in index["sources"] if s["kind"] == "envoy")
-    entry["payloads"][0]["status"] = 503
+    if edit == "status":
+        entry["payloads"][0]["status"] = 503
+    else:
+        entry["meta"]["huge"] = 10**30
     members["bundle.json"] = json.dumps(index).encode()
     path = _rewrite(tmp_path / "b.tar.gz", members)
     with_503, _err = _replay(_rewrite(tmp_path / "c.tar.gz", {k: v for k, v in members.items() if k != MODEL}), capsys)
