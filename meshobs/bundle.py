@@ -259,12 +259,12 @@ def read_bundle(path: str | Path) -> Bundle:
     problem is a :class:`BundleError` that says what is wrong.
     """
     path = Path(path)
-    index, read, model = open_bundle_and_model(path, FORMATS, model=MODEL)
+    # Never the model: a bundle read whole is one to edit or write again (snapshot --from, the
+    # demos, tests changing a payload), whose sources must be normalised from what they hold.
+    index, read, _model = open_bundle_and_model(path, FORMATS)
     try:
         bundle = _header(index)
-        packed = index["format"] == PACKED_FORMAT
-        parts = _model_parts(path, index, model) if packed else {}
-        bundle.sources = sources_from_index(index, read, packed=packed, parts=parts)
+        bundle.sources = sources_from_index(index, read, packed=index["format"] == PACKED_FORMAT)
     except ValueError as exc:
         raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
     return bundle
@@ -274,7 +274,8 @@ def iter_bundle(path: str | Path) -> tuple[Bundle, Iterator[RawSource]]:
     """:func:`read_bundle`'s times, config and scope (``sources`` empty), and its sources one at a
     time, each read when the iterator reaches it (an archive in one sequential pass, with the
     same checks). A replay that normalises each source and lets it go never holds every body
-    at once."""
+    at once. A source the archive's model covers (:mod:`meshobs.modelcache`) comes with its
+    ``part`` and without its payloads: the replay does not normalise it."""
     return _iter_bundle(Path(path), None)
 
 
