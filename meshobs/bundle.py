@@ -19,6 +19,7 @@ import io
 import json
 import os
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +27,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .bundle_read import BundleError, index_header, iter_sources_from_index, open_bundle, sources_from_index
+from .bundle_read import (
+    BundleError,
+    index_header,
+    iter_sources_from_index,
+    open_bundle_and_model,
+    parse_index,
+    sources_from_index,
+)
+from .modelcache import MEMBER as MODEL  # the normalised model, right after bundle.json
 from .raw import Payload, RawSource, iso
 from .redact import REDACTED, mask_known, redact_text, scrub
 from .schemas import VERSIONS
@@ -158,15 +167,20 @@ def _index(bundle: Bundle, *, packed: bool = False) -> tuple[dict[str, Any], dic
     return index, files
 
 
-def write_bundle(bundle: Bundle, path: str | Path, *, packed: bool | None = None) -> Path:
+def write_bundle(bundle: Bundle, path: str | Path, *, packed: bool | None = None, model: bool = True) -> Path:
     """Write a directory, or a ``.tar.gz`` when the path ends so. Atomic for archives.
 
     ``packed``: the layout (default: packed for an archive, one file per body for a directory);
-    ``packed=False`` writes an archive that meshobs releases before the packed layout can read."""
+    ``packed=False`` writes an archive that meshobs releases before the packed layout can read.
+    ``model``: a packed archive carries the normalised model of its sources
+    (:mod:`meshobs.modelcache`), made from the payloads as written."""
     path = Path(path)
     archive = path.name.endswith((".tar.gz", ".tgz"))
-    index, files = _index(bundle, packed=archive if packed is None else packed)
+    packed = archive if packed is None else packed
+    index, files = _index(bundle, packed=packed)
     files["bundle.json"] = (json.dumps(index, indent=1, sort_keys=False) + "\n").encode("utf-8")
+    if archive and packed and model:
+        files[MODEL] = model_of(files)
     if archive:
         import tarfile  # only an archive needs it: a live run that writes nothing never imports it
         import tempfile
@@ -179,7 +193,9 @@ def write_bundle(bundle: Bundle, path: str | Path, *, packed: bool | None = None
                 # The index first, then the payloads in source order (not sorted by name: past
                 # 999 sources "1000-" sorts before "101-"), so a streamed replay finds each
                 # member as it reaches its source instead of holding the ones read ahead.
-                for name in ["bundle.json", *(n for n in files if n != "bundle.json")]:
+                # The model right after the index: a reader finds it without reading further.
+                first = ["bundle.json", *([MODEL] if MODEL in files else [])]
+                for name in [*first, *(n for n in files if n not in first)]:
                     data = files[name]
                     info = tarfile.TarInfo(name)
                     info.size = len(data)
@@ -199,6 +215,42 @@ def write_bundle(bundle: Bundle, path: str | Path, *, packed: bool | None = None
     return path
 
 
+def model_of(files: dict[str, bytes | bytearray]) -> bytes:
+    """The model member of a packed bundle whose members are ``files``: its sources read back
+    exactly as a replay reads them (masked bodies, rounded durations) and normalised."""
+    from . import modelcache
+    from .collect import normalize_source
+    from .loadsplit import normalize_all
+
+    index = parse_index(bytes(files["bundle.json"]), PACKED_FORMAT)
+    entries = list(index.get("sources") or [])
+    bundle = _header(index)
+
+    def sources() -> Iterator[RawSource]:  # one at a time, each body decoded when reached
+        # (iter_sources_from_index lets each entry of the list it is given go)
+        return iter_sources_from_index({**index, "sources": list(entries)}, lambda name: bytes(files[name]),
+                                       packed=True)
+
+    proxies = sum(1 for s in entries if s.get("kind") == "envoy" and not s.get("error"))
+    parts = normalize_all(sources(), lambda raw: normalize_source(raw, bundle.time, bundle.window_s),
+                          keep_raw=False, proxies=proxies, again=sources)
+    return modelcache.encode(index, parts)
+
+
+def _model_parts(path: Path, index: dict[str, Any], data: bytes | None) -> dict[int, Any]:
+    """The parts of a bundle's model that a replay uses instead of normalising (none when it
+    has none, or when it is refused: one line on stderr, and the payloads are normalised)."""
+    from . import modelcache
+
+    if data is None or not modelcache.enabled():
+        return {}
+    try:
+        return modelcache.decode(index, data)
+    except modelcache.ModelRefused as exc:
+        print(f"meshobs: {path}: bundle's model not used: {exc}", file=sys.stderr)
+        return {}
+
+
 def read_bundle(path: str | Path) -> Bundle:
     """Read a bundle written by :func:`write_bundle` (directory or archive).
 
@@ -207,7 +259,9 @@ def read_bundle(path: str | Path) -> Bundle:
     problem is a :class:`BundleError` that says what is wrong.
     """
     path = Path(path)
-    index, read = open_bundle(path, FORMATS)
+    # Never the model: a bundle read whole is one to edit or write again (snapshot --from, the
+    # demos, tests changing a payload), whose sources must be normalised from what they hold.
+    index, read, _model = open_bundle_and_model(path, FORMATS)
     try:
         bundle = _header(index)
         bundle.sources = sources_from_index(index, read, packed=index["format"] == PACKED_FORMAT)
@@ -220,21 +274,34 @@ def iter_bundle(path: str | Path) -> tuple[Bundle, Iterator[RawSource]]:
     """:func:`read_bundle`'s times, config and scope (``sources`` empty), and its sources one at a
     time, each read when the iterator reaches it (an archive in one sequential pass, with the
     same checks). A replay that normalises each source and lets it go never holds every body
-    at once."""
-    path = Path(path)
-    index, read = open_bundle(path, FORMATS, stream=True)
+    at once. A source the archive's model covers (:mod:`meshobs.modelcache`) comes with its
+    ``part`` and without its payloads: the replay does not normalise it."""
+    return _iter_bundle(Path(path), None)
+
+
+def _iter_bundle(path: Path, parts: dict[int, Any] | None) -> tuple[Bundle, Iterator[RawSource]]:
+    """:func:`iter_bundle`; ``parts``: its model's, decoded already (the same archive read again,
+    by :mod:`meshobs.loadsplit`'s child), else read from the archive."""
+    index, read, model = open_bundle_and_model(path, FORMATS, stream=True, model=MODEL if parts is None else None)
     try:
         bundle = _header(index)
     except ValueError as exc:
         raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
+    packed = index["format"] == PACKED_FORMAT
+    if parts is None:
+        parts = _model_parts(path, index, model) if packed else {}
+    del model
+    used = parts
     listed = index.get("sources")
-    bundle.stream_kinds = dict(Counter(str(s.get("kind")) for s in listed if isinstance(s, dict))
+    # The kinds of the sources left to normalise (meshobs.loadsplit shares out their work).
+    bundle.stream_kinds = dict(Counter(str(s.get("kind")) for i, s in enumerate(listed)
+                                       if isinstance(s, dict) and i not in parts)
                                if isinstance(listed, list) else {})
-    bundle.stream_again = lambda: iter_bundle(path)[1]
+    bundle.stream_again = lambda: _iter_bundle(path, used)[1]
 
     def sources() -> Iterator[RawSource]:
         try:
-            yield from iter_sources_from_index(index, read, packed=index["format"] == PACKED_FORMAT)
+            yield from iter_sources_from_index(index, read, packed=packed, parts=parts, bodies=False)
         except ValueError as exc:
             raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
 

@@ -18,7 +18,7 @@ import json
 import math
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -98,16 +98,19 @@ def _read_in_directory(root: Path, name: str) -> bytes:
 
 
 # -- archives ------------------------------------------------------------------------------------
-def _members(path: Path, wanted: set[str]) -> dict[str, bytes]:
+def _members(path: Path, wanted: set[str], follow: str | None = None) -> dict[str, bytes]:
     """The regular members named in ``wanted``, read in one pass (see :func:`_iter_members`)."""
-    return dict(_iter_members(path, wanted))
+    return dict(_iter_members(path, wanted, follow))
 
 
-def _iter_members(path: Path, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
+def _iter_members(path: Path, wanted: set[str], follow: str | None = None) -> Iterator[tuple[str, bytes]]:
     """One pass over the archive yielding the regular members named in ``wanted``, in order.
 
     Members are visited in archive order; the others are skipped (decompressed, not kept) and
-    the pass stops once every wanted member was found. A member whose header declares more than
+    the pass stops once every wanted member was found -- or, with ``follow``, one member later,
+    that member yielded too when it is a regular file named ``follow`` (a packed bundle's model,
+    right after its index: looked for there only, so a bundle without one is not read further).
+    A member whose header declares more than
     :data:`MAX_FILE_BYTES`, or headers declaring more than :data:`MAX_ARCHIVE_BYTES` in all,
     stop the read before that data is decompressed. A gzip archive read to its end has its CRC
     and length checked, so a truncated or corrupted archive is refused.
@@ -119,12 +122,13 @@ def _iter_members(path: Path, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
 
     total = members = 0
     remaining = set(wanted)
+    following = False
     try:
         with path.open("rb") as raw:
             gz = gzip.GzipFile(fileobj=raw) if raw.read(2) == b"\x1f\x8b" else None
             raw.seek(0)
             with tarfile.open(fileobj=gz, mode="r:") if gz else tarfile.open(fileobj=raw, mode="r:*") as tar:
-                while remaining:
+                while remaining or following:
                     member = tar.next()
                     if member is None:
                         break
@@ -138,12 +142,19 @@ def _iter_members(path: Path, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
                     if total > MAX_ARCHIVE_BYTES:
                         raise _bad(path, f"members total more than {MAX_ARCHIVE_BYTES // 2**30} GB")
                     name = member.name.removeprefix("./")
+                    if following:
+                        following = False
+                        if name != follow:
+                            continue
                     # Links, devices and FIFOs in an archive are never read: a bundle holds files.
-                    if name not in remaining or not member.isreg():
+                    elif name not in remaining or not member.isreg():
+                        continue
+                    if not member.isreg():
                         continue
                     f = tar.extractfile(member)
                     if f is not None:
                         remaining.discard(name)
+                        following = follow is not None and name in wanted and not remaining
                         # A member yields at most the size its header declares (checked above):
                         # asking for just over that, not for MAX_FILE_BYTES + 1, spares a
                         # 256 MB buffer allocated and released per member (30k at 5,000 services).
@@ -168,11 +179,19 @@ class _Archive:
         self.files: dict[str, bytes] = {}
         self.loaded: set[str] = set()
 
-    def read_index(self) -> bytes:
-        self.files = _members(self.path, {INDEX})
+    def read_index(self, follow: str | None = None) -> bytes:
+        """bundle.json; and with ``follow``, that member too when it comes right after it
+        (taken with :meth:`take`)."""
+        self.files = _members(self.path, {INDEX}, follow)
         if INDEX not in self.files:
             raise _bad(self.path, f"{INDEX} is missing (not a meshobs bundle archive)")
         return self.files[INDEX]
+
+    def take(self, name: str) -> bytes | None:
+        data = self.files.pop(name, None)
+        if data is not None and len(data) > MAX_FILE_BYTES:
+            raise _bad(self.path, f"{name} is larger than {MAX_FILE_BYTES // 2**20} MB")
+        return data
 
     def load(self, names: set[str]) -> None:
         missing = names - self.loaded
@@ -261,9 +280,10 @@ def payload_files(index: dict[str, Any]) -> list[Any]:
 
 
 def sources_from_index(index: dict[str, Any], read: Callable[[str], bytes], *,
-                       packed: bool = False) -> list[RawSource]:
-    """The RawSources an index describes, every field type-checked (ValueError naming it)."""
-    return list(iter_sources_from_index(index, read, packed=packed))
+                       packed: bool = False, parts: Mapping[int, Any] | None = None) -> list[RawSource]:
+    """The RawSources an index describes, every field type-checked (ValueError naming it);
+    ``parts``: see :func:`iter_sources_from_index`."""
+    return list(iter_sources_from_index(index, read, packed=packed, parts=parts))
 
 
 class _Packs:
@@ -340,11 +360,17 @@ def _payload_as_written(p: Any, read: Callable[[str], bytes], packs: _Packs | No
 
 
 def iter_sources_from_index(index: dict[str, Any], read: Callable[[str], bytes], *,
-                            packed: bool = False) -> Iterator[RawSource]:
+                            packed: bool = False, parts: Mapping[int, Any] | None = None,
+                            bodies: bool = True) -> Iterator[RawSource]:
     """:func:`sources_from_index` one source at a time, each read when reached; each index entry
     is let go once read (a 5,000-service index is ~100 MB parsed). ``packed``: each ``file`` is a
-    pack and the entry's ``offset`` and ``length`` say where its body is (see :class:`_Packs`)."""
+    pack and the entry's ``offset`` and ``length`` say where its body is (see :class:`_Packs`).
+
+    ``parts``: sources already normalised (a bundle's model, by source number), which get their
+    ``part``; ``bodies`` False: their payloads are not read at all, neither entries nor bodies (a
+    replay that only normalises: a model covering every source reads no pack)."""
     packs = _Packs(read) if packed else None
+    parts = parts or {}
     raw_sources = _field("bundle", index, "sources", (list,), [])
     for i, s in enumerate(raw_sources):
         raw_sources[i] = None
@@ -356,6 +382,11 @@ def iter_sources_from_index(index: dict[str, Any], read: Callable[[str], bytes],
                         meta=_field(where, s, "meta", (dict,), {}),
                         error=_field(where, s, "error", (str,)),
                         duration_s=float(_field(where, s, "duration_s", (int, float), 0.0)))
+        part = parts.get(i)
+        raw.part = part
+        if part is not None and not bodies:
+            yield raw  # normalised already: what its payloads were asked is not needed either
+            continue
         for j, p in enumerate(_field(where, s, "payloads", (list,), [])):
             pw = f"{where}.payloads[{j}]"
             if (payload := _payload_as_written(p, read, packs, pw)) is not None:
@@ -396,18 +427,27 @@ def open_bundle(path: Path, fmt: str | tuple[str, ...], *,
 
     ``stream``: an archive's payloads are read as they are asked for, in one pass, and not kept
     (ask in index order, as :func:`iter_sources_from_index` does); else all are read up front."""
+    index, read, _model = open_bundle_and_model(path, fmt, stream=stream)
+    return index, read
+
+
+def open_bundle_and_model(path: Path, fmt: str | tuple[str, ...], *, stream: bool = False,
+                          model: str | None = None) -> tuple[dict[str, Any], Callable[[str], bytes], bytes | None]:
+    """:func:`open_bundle`, and the archive's member ``model`` when it comes right after
+    bundle.json (None otherwise, and always for a directory: its files may be edited by hand)."""
     if path.is_dir():
         def read_dir(name: str) -> bytes:
             return _read_in_directory(path, check_name(path, name))
 
         data = read_dir(INDEX)
         try:
-            return parse_index(data, fmt), read_dir
+            return parse_index(data, fmt), read_dir, None
         except ValueError as exc:
             raise _bad(path, str(exc)) from None
     if path.is_file():
         archive = _Archive(path)
-        data = archive.read_index()
+        data = archive.read_index(model)
+        found = archive.take(model) if model is not None else None
         try:
             index = parse_index(data, fmt)
         except ValueError as exc:
@@ -415,7 +455,7 @@ def open_bundle(path: Path, fmt: str | tuple[str, ...], *,
         names = {check_name(path, f) for f in payload_files(index)}
         if stream:
             members = _ArchiveStream(path, names)
-            return index, lambda name: members.read(check_name(path, name))
+            return index, lambda name: members.read(check_name(path, name)), found
         archive.load(names)
-        return index, lambda name: archive.read(check_name(path, name))
+        return index, lambda name: archive.read(check_name(path, name)), found
     raise BundleError(f"{path}: no such bundle (expected a directory or a .tar.gz)")

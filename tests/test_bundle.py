@@ -41,7 +41,7 @@ def _all_text(path: Path) -> str:
     if path.is_dir():
         return "\n".join(p.read_text() for p in path.rglob("*") if p.is_file())
     with tarfile.open(path) as tar:
-        return "\n".join(tar.extractfile(m).read().decode() for m in tar.getmembers() if m.isfile())
+        return "\n".join(tar.extractfile(m).read().decode("utf-8", "replace") for m in tar.getmembers() if m.isfile())
 
 
 @pytest.mark.parametrize("name", ["dir", "b.tar.gz"])

@@ -38,12 +38,12 @@ def _sources(sources: list[RawSource]) -> list[Any]:
 
 def test_an_archive_is_packed_and_replays_as_the_old_layout(tmp_path: Path) -> None:
     demo = load_demo("ecommerce")
-    packed = write_bundle(demo, tmp_path / "new.tar.gz")
+    packed = write_bundle(demo, tmp_path / "new.tar.gz", model=False)
     old = _old_archive(demo, tmp_path / "old.tar.gz")
     payloads = sum(1 for s in demo.sources for p in s.payloads if p.body is not None)
     assert len(_members(old)) == payloads + 1
     assert len(_members(packed)) < 5 < payloads  # the index and a pack or two
-    assert all(n == "bundle.json" or n.startswith("payloads/pack-") for n in _members(packed))
+    assert all(n in ("bundle.json", "model.msgpack") or n.startswith("payloads/pack-") for n in _members(packed))
     assert _sources(read_bundle(packed).sources) == _sources(read_bundle(old).sources)
     _header, streamed = iter_bundle(packed)
     assert _sources(list(streamed)) == _sources(read_bundle(old).sources)
@@ -57,7 +57,7 @@ def test_many_packs_in_source_order_and_a_body_bigger_than_a_pack(tmp_path: Path
                for i in range(40)]
     sources.append(RawSource("prometheus", "prometheus", [Payload("q", body="x" * 1000), Payload("e", body="")]))
     b = Bundle(time=datetime(2026, 1, 1, tzinfo=UTC), window_s=60.0, sources=sources)
-    path = write_bundle(b, tmp_path / "b.tar.gz")
+    path = write_bundle(b, tmp_path / "b.tar.gz", model=False)
     assert len(_members(path)) > 10
     assert _sources(read_bundle(path).sources) == _sources(sources)
     _header, streamed = iter_bundle(path)

@@ -14,7 +14,7 @@ from meshobs.demo.catalog import load_demo
 
 @pytest.mark.parametrize("name", ["ecommerce.tar.gz", "ecommerce-dir"])
 def test_sources_one_at_a_time_are_the_bundles_sources(tmp_path: Path, name: str) -> None:
-    path = write_bundle(load_demo("ecommerce"), tmp_path / name)
+    path = write_bundle(load_demo("ecommerce"), tmp_path / name, model=False)
     whole = read_bundle(path)
     header, sources = iter_bundle(path)
     assert header.sources == [] and (header.time, header.window_s, header.config) == (

@@ -30,7 +30,7 @@ MESH = "generated-40"
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_bundle(load_demo(MESH), tmp_path_factory.mktemp("loadsplit") / "mesh.tar.gz")
+    return write_bundle(load_demo(MESH), tmp_path_factory.mktemp("loadsplit") / "mesh.tar.gz", model=False)
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +208,42 @@ def test_only_dataclasses_rebuilt_exactly_by_their_constructor_are_pickled_throu
     assert handback.by_constructor(Proxy) and handback.by_constructor(SourceStatus)
     for cls in (After, Hidden, Keywords, Own, FrozenDict, MeshSnapshot, int):
         assert not handback.by_constructor(cls), cls
+
+
+def test_a_model_covering_some_proxies_leaves_the_others_shared_on_two_cores(
+        tmp_path: Path, serial: MeshSnapshot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bundle's model (meshobs.modelcache) that covers every other source: the parent and the
+    child deal only the sources left to normalise, and agree on them; a child that dies leaves
+    its share to the parent, which reads the archive again without decoding the model again."""
+    import io
+    import tarfile
+
+    import msgspec
+
+    from meshobs import modelcache
+    from meshobs.bundle import MODEL
+
+    monkeypatch.delenv(modelcache.ENV, raising=False)
+    modelcache.allow(True)
+    path = write_bundle(load_demo(MESH), tmp_path / "full.tar.gz")
+    with tarfile.open(path) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    doc = msgspec.msgpack.decode(members[MODEL], type=modelcache.Model)
+    members[MODEL] = msgspec.msgpack.encode(msgspec.structs.replace(doc, sources=doc.sources[::2]))
+    half = tmp_path / "half.tar.gz"
+    with tarfile.open(half, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    fanout.children_max_rss_kib.clear()  # the writer's (it normalised on two cores too)
+    bundle = _streamed(half)
+    assert bundle.stream_kinds is not None and 10 < bundle.stream_kinds["envoy"] < len(serial.proxies)
+    assert build_snapshot(bundle, origin="x", keep_raw=False) == serial
+    assert len(fanout.children_max_rss_kib) == 1
+    decoded = []
+    real = modelcache.decode
+    monkeypatch.setattr(modelcache, "decode", lambda *a: decoded.append(1) or real(*a))
+    _in_child(monkeypatch, lambda: os._exit(9))
+    assert build_snapshot(_streamed(half), origin="x", keep_raw=False) == serial
+    assert decoded == [1]

@@ -67,7 +67,16 @@ def source_options(fn: F) -> F:
                       help="meshobs.yaml to use (default: $MESHOBS_CONFIG, then the user config dir).")(fn)
     fn = click.option("--from", "from_path", metavar="PATH",
                       help="Replay a recorded bundle (directory or .tar.gz), or 'demo' / 'demo:NAME'.")(fn)
+    fn = click.option("--no-model-cache", is_flag=True, expose_value=False, callback=_no_model_cache,
+                      help="Normalise a recorded archive's raw payloads even when it carries their "
+                           "normalised model (also MESHOBS_MODEL_CACHE=0).")(fn)
     return fn
+
+
+def _no_model_cache(_ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    from meshobs import modelcache
+
+    modelcache.allow(not value)  # each command says (tests run many in one process)
 
 
 @dataclass

@@ -87,7 +87,9 @@ class Edge:
     source_service: ServiceRef | None = None
     protocol: str = "http"
     mesh: Mesh = Mesh.UNKNOWN
-    request_rate: float = 0.0
+    # int | float, not float: a rate summed from no samples is the int 0, and a bundle's model
+    # (meshobs.modelcache) must give back the very type the normaliser made.
+    request_rate: int | float = 0.0
     responses: tuple[ResponseStat, ...] = ()
     latency: Latency | None = None
     security: Security = Security.UNKNOWN

@@ -1,0 +1,177 @@
+"""Benchmark: a replay that reads a bundle's model (meshobs.modelcache) against one that
+normalises the payloads, and against a checkout from before the model.
+
+    .venv/bin/python benchmarks/bench_modelcache.py --sizes 1000,5000 --runs 3 \\
+        --before /tmp/before-s25 --cache /tmp/bench-cache --out modelcache-s25
+
+For each size, the generated-N bundle of ``--cache`` (written by bench_collect.py
+--child-generate, read only) is written again by this checkout into a temporary directory:
+the same payloads, now with the model (the time that takes, with and without the model, is the
+cost of writing it). Then, alternated in each round, on that one archive:
+
+- ``model``: ``diagnose --all -o json`` by this checkout, which reads the model;
+- ``raw``: the same with ``--no-model-cache`` (the payloads normalised, as before);
+- ``before``: the same by ``--before`` (which does not know the member and skips it);
+- ``load model`` / ``load raw``: the load alone (iter_bundle + build_snapshot) in a process.
+
+Each is a fresh process timed by ``/usr/bin/time`` (wall, user CPU, max RSS); the three JSON
+documents must be byte-identical. Results: ``benchmarks/results/<out>.md`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = str(ROOT / ".venv" / "bin" / "python")
+LOAD = """
+import sys, time
+from meshobs import modelcache
+from meshobs.bundle import iter_bundle
+from meshobs.collect import build_snapshot
+modelcache.allow(sys.argv[2] == "model")
+h, s = iter_bundle(sys.argv[1]); h.stream = s
+build_snapshot(h, origin="x", keep_raw=False)
+"""
+WRITE = """
+import sys, time
+from meshobs.bundle import read_bundle, write_bundle
+b = read_bundle(sys.argv[1])
+t = time.perf_counter(); c = time.process_time()
+write_bundle(b, sys.argv[2], model=sys.argv[3] == "model")
+print(round(time.perf_counter() - t, 2), round(time.process_time() - c, 2))
+"""
+
+
+def timed(cmd: list[str], cwd: Path, out: Path | None = None) -> dict[str, Any]:
+    """One run under /usr/bin/time: wall, user CPU (this process and its children), max RSS."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
+        stdout = out.open("wb") if out is not None else subprocess.PIPE
+        try:
+            proc = subprocess.run(["/usr/bin/time", "-o", t.name, "-f", "%e %U %M", *cmd], cwd=cwd, stdout=stdout,
+                                  stderr=subprocess.PIPE, timeout=900, check=False)
+        finally:
+            if out is not None:
+                stdout.close()  # type: ignore[union-attr]
+        wall, user, rss = t.read().split()[-3:]
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{cmd} exited {proc.returncode}: {proc.stderr.decode()[-2000:]}")
+    row: dict[str, Any] = {"wall_s": float(wall), "user_s": float(user), "max_rss_mb": round(int(rss) / 1024)}
+    if out is not None:
+        row["sha1"] = hashlib.sha1(out.read_bytes()).hexdigest()[:12]
+    elif proc.stdout:
+        row["stdout"] = proc.stdout.decode().strip()
+    return row
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def size(n: int, cache: Path, work: Path, runs: int, before: Path | None) -> dict[str, Any]:
+    source = cache / f"generated-{n}.tar.gz"
+    bundle = work / f"generated-{n}-model.tar.gz"
+    writes = {}
+    for mode in ("model", "none"):
+        target = work / f"w-{mode}.tar.gz"
+        row = timed([PY, "-c", WRITE, str(source), str(target), mode], ROOT)
+        wall, cpu = row.pop("stdout").split()
+        writes[mode] = {**row, "write_wall_s": float(wall), "write_cpu_s": float(cpu)}
+        if mode == "model":
+            shutil.move(target, bundle)
+        else:
+            target.unlink()
+    rounds: dict[str, list[dict[str, Any]]] = {k: [] for k in ("model", "raw", "before", "load model", "load raw")}
+    for _ in range(runs):
+        load = loadavg()
+        out = work / "out.json"
+        cmd = ["-m", "meshobs", "diagnose", "--all", "-o", "json", "--from", str(bundle)]
+        rounds["model"].append({**timed([PY, *cmd], ROOT, out), "load": load})
+        rounds["raw"].append({**timed([PY, *cmd, "--no-model-cache"], ROOT, out), "load": loadavg()})
+        if before is not None:
+            rounds["before"].append({**timed([PY, *cmd], before, out), "load": loadavg()})
+        rounds["load model"].append({**timed([PY, "-c", LOAD, str(bundle), "model"], ROOT), "load": loadavg()})
+        rounds["load raw"].append({**timed([PY, "-c", LOAD, str(bundle), "raw"], ROOT), "load": loadavg()})
+    medians = {k: {m: round(statistics.median(r[m] for r in rows), 2) for m in ("wall_s", "user_s", "max_rss_mb")}
+               for k, rows in rounds.items() if rows}
+    outputs = {r["sha1"] for k in ("model", "raw", "before") for r in rounds[k]}
+    return {"n": n, "writes": writes, "rounds": rounds, "medians": medians, "same_output": len(outputs) == 1,
+            "output_sha1": sorted(outputs), "member_mb": _member_mb(bundle)}
+
+
+def _member_mb(bundle: Path) -> dict[str, float]:
+    import tarfile
+
+    with tarfile.open(bundle) as tar:
+        sizes = {m.name: m.size for m in tar.getmembers()}
+    return {"bundle.json": round(sizes["bundle.json"] / 2**20, 1),
+            "model.msgpack": round(sizes["model.msgpack"] / 2**20, 1),
+            "packs": round(sum(v for k, v in sizes.items() if k.startswith("payloads/")) / 2**20, 1),
+            "archive": round(bundle.stat().st_size / 2**20, 1)}
+
+
+def markdown(rows: list[dict[str, Any]], note: str) -> str:
+    lines = ["# Replay with the bundle's model (modelcache, stop 25)", "", note, "",
+             "Medians of alternated runs on one archive per size (fresh processes, /usr/bin/time; "
+             "load average at each run in the JSON).", ""]
+    for row in rows:
+        m = row["medians"]
+        lines += [f"## generated-{row['n']}", "",
+                  f"Archive {row['member_mb']['archive']} MB: bundle.json {row['member_mb']['bundle.json']} MB, "
+                  f"model.msgpack {row['member_mb']['model.msgpack']} MB, packs {row['member_mb']['packs']} MB "
+                  "(uncompressed).", "",
+                  "| run | wall s | user CPU s | max RSS MB |", "|---|---|---|---|"]
+        for k in ("model", "raw", "before", "load model", "load raw"):
+            if k in m:
+                lines.append(f"| {k} | {m[k]['wall_s']} | {m[k]['user_s']} | {m[k]['max_rss_mb']} |")
+        if "before" in m:
+            lines += ["", f"model / before: wall {m['model']['wall_s'] / m['before']['wall_s']:.2f}x, "
+                          f"user CPU {m['model']['user_s'] / m['before']['user_s']:.2f}x; "
+                          f"model / raw: wall {m['model']['wall_s'] / m['raw']['wall_s']:.2f}x, "
+                          f"user CPU {m['model']['user_s'] / m['raw']['user_s']:.2f}x."]
+        lines += ["", f"Same JSON from all three: {row['same_output']} ({', '.join(row['output_sha1'])}).", "",
+                  "Writing the archive (read_bundle, then write_bundle timed in the process): "
+                  f"with the model {row['writes']['model']['write_wall_s']} s wall / "
+                  f"{row['writes']['model']['write_cpu_s']} s CPU (max RSS {row['writes']['model']['max_rss_mb']} MB), "
+                  f"without {row['writes']['none']['write_wall_s']} s / {row['writes']['none']['write_cpu_s']} s "
+                  f"({row['writes']['none']['max_rss_mb']} MB).", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,5000")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--cache", default="/tmp/bench-cache")
+    parser.add_argument("--before", default=None)
+    parser.add_argument("--out", default="modelcache-s25")
+    parser.add_argument("--note", default="")
+    args = parser.parse_args()
+    before = Path(args.before) if args.before else None
+    rows = []
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="bench-modelcache-") as tmp:
+        for n in (int(x) for x in args.sizes.split(",") if x):
+            rows.append(size(n, Path(args.cache), Path(tmp), args.runs, before))
+            print(json.dumps(rows[-1]["medians"]), file=sys.stderr)
+    results = ROOT / "benchmarks" / "results"
+    doc = {"rows": rows, "before": str(before), "seconds": round(time.time() - started), "note": args.note,
+           "cores": os.cpu_count()}
+    (results / f"{args.out}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (results / f"{args.out}.md").write_text(markdown(rows, args.note) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
