@@ -97,6 +97,25 @@ def test_corpus_built_sources_model_is_exact(corpus: Path, tmp_path: Path, monke
     assert assert_exact(b, tmp_path / "b.tar.gz", monkeypatch) == len(sources)
 
 
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_the_shipped_demo_archives_model_is_what_this_code_makes(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard on REVISION: the shipped archives' models were made by the normalisers of the
+    commit that packed them. A normaliser whose output changed since then (a status message, a
+    field) makes this fail: bump modelcache.REVISION and run ``python -m meshobs.demo.build``, so
+    no archive written before the change is read with the old output."""
+    from meshobs.demo.build import BUNDLES
+
+    path = BUNDLES / f"{name}.tar.gz"
+    index, data = _model(path)
+    assert data is not None, f"{name}: no model; run python -m meshobs.demo.build"
+    cached = modelcache.decode(index, data)
+    expected = _raw_parts(path, monkeypatch)
+    assert sorted(cached) == list(range(len(expected))), f"{name}: run python -m meshobs.demo.build"
+    for i, part in enumerate(expected):
+        assert (d := difference(part, cached[i])) is None, \
+            f"{name} source {i}: {d}; bump modelcache.REVISION and run python -m meshobs.demo.build"
+
+
 @pytest.mark.slow
 def test_generated_1000_service_mesh_model_is_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if GENERATED_1000.is_file():  # the benchmarks' (meshobs-written, read only)
