@@ -156,3 +156,22 @@ def test_every_library_scenario_with_its_intended_manifests(tmp_path: Path, name
     export_intended(name, git)
     drift, found = agree(scenario_snapshot(name), git)
     assert drift == found
+
+
+def test_a_live_source_of_several_that_could_not_be_read_makes_the_run_incomplete() -> None:
+    # A second cluster's API down: the first one's resources are compared, the second's are not,
+    # so "no drift" would be a guess; the run names the source and is incomplete.
+    from meshobs.drift.run import live_layer
+    from meshobs.model import SourceState, SourceStatus
+
+    snap = build_snapshot(load_demo("weight-drift"))
+    live = [s for s in snap.sources if s.kind == "kubernetes"]
+    assert live, "the demo has a live source"
+    down = SourceStatus("kubernetes:east", SourceState.ERROR, "cannot reach the API server", kind="kubernetes")
+    both = replace(snap, sources=[*snap.sources, down])
+    _resources, state = live_layer(both)
+    assert state.available and any("kubernetes:east" in item for item in state.items)
+    run = check(None, None, both, rules=[], now=T)
+    assert not run.complete and any("kubernetes:east" in p for p in run.problems)
+    _resources, state = live_layer(snap)
+    assert not any("kubernetes:east" in item for item in state.items)

@@ -107,6 +107,9 @@ def live_layer(snapshot: MeshSnapshot) -> tuple[list[ConfigResource], LayerState
     if failed and len(failed) == len(sources):
         return [], LayerState("live", False, len(resources), origin, "; ".join(s.message for s in failed),
                               items=items)
+    # One live source of several that could not be read (a second cluster's API down): what it
+    # holds was not compared, so the run is incomplete and says which, as for Envoy proxies.
+    items = tuple(f"{s.name}: {s.message}" for s in failed) + items
     return resources, LayerState("live", True, len(resources), origin,
                                  "; ".join(s.message for s in failed) or None, items=items)
 
