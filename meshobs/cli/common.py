@@ -199,7 +199,10 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
         raise UsageError(f"{config.path}: no sources configured (add sources.prometheus.url, ...); "
                          "see config/meshobs.example.yaml")
     from meshobs.collect import collect
+    from meshobs.kubecontext import unknown_context
 
+    if (why := unknown_context(config.sources.get("kubernetes"))) is not None:
+        raise UsageError(why)
     show = progress_printer()
     try:
         bundle = collect(config, progress=show, deadline=deadline, needs=needs, question=question,
