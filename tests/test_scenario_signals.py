@@ -348,6 +348,17 @@ def test_batch_job_runs_in_bursts_within_slo() -> None:
     assert pod["metadata"]["ownerReferences"][0]["kind"] == "Job"
 
 
+def test_envoy_writes_route_durations_in_seconds() -> None:
+    """Envoy's config dump writes a protobuf Duration (``1.500s``), whatever the VirtualService
+    wrote (``1500ms``): rendered otherwise, the proxies seemed to lack the retry timeout."""
+    for name, workload, host, written in (("retries-mask-ledger", "payments-api-v1", "ledger-db", "1.500s"),):
+        (caller, *_rest) = proxies(name, workload)
+        routes = dump(caller, "RoutesConfigDump")["dynamic_route_configs"]
+        policies = [r["route"]["retry_policy"] for c in routes for vh in c["route_config"]["virtual_hosts"]
+                    for r in vh["routes"] if host in vh["name"] and "retry_policy" in r.get("route", {})]
+        assert policies and all(p["per_try_timeout"] == written for p in policies), name
+
+
 def test_certificates_mid_rotation_are_all_comfortably_valid() -> None:
     sc = library_scenario("cert-rotation")
     snap = snapshot("cert-rotation")
