@@ -1,7 +1,7 @@
 """Is ``sources.kubernetes.context`` a context of the kubeconfig it will be read from?
 
 A context that is not there is a configuration error (exit 2, one line naming the key, the file
-and the contexts it has), known before anything is contacted; the Kubernetes client's own
+and the contexts it has), asked once the Kubernetes source has failed; the Kubernetes client's own
 message ("Invalid kube-config file. Expected key contexts ...") made it look like a damaged
 file, and a run without its Kubernetes source then exited 3 ("could not check"), or 0 when
 other sources vouched for the services. Anything else about the kubeconfig (missing, not

@@ -201,10 +201,7 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
         raise UsageError(f"{config.path}: no sources configured (add sources.prometheus.url, ...); "
                          "see config/meshobs.example.yaml")
     from meshobs.collect import collect
-    from meshobs.kubecontext import unknown_context
 
-    if (why := unknown_context(config.sources.get("kubernetes"))) is not None:
-        raise UsageError(why)
     show = progress_printer()
     try:
         bundle = collect(config, progress=show, deadline=deadline, needs=needs, question=question,
@@ -212,6 +209,13 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
     finally:
         if show:
             show.close()
+    if any(s.kind == "kubernetes" and s.error for s in bundle.sources):
+        # Asked only once the source failed: parsing the kubeconfig up front would put a YAML
+        # import (0.1 s on a loaded machine) on every live run's critical path.
+        from meshobs.kubecontext import unknown_context
+
+        if (why := unknown_context(config.sources.get("kubernetes"))) is not None:
+            raise UsageError(why)
     hold_deadline(deadline, run_timeout_s(timeout, config))
     return bundle, config, label(config) if label is not None else "live"
 
