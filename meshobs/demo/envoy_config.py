@@ -33,10 +33,14 @@ ISTIO_DEFAULT_RETRY = {
 def _duration(istio: str) -> str:
     """An Istio duration (``250ms``, ``1.5s``, ``2m``) as Envoy's config dump writes the
     ``google.protobuf.Duration`` istiod made of it: seconds with 0, 3, 6 or 9 decimals
-    (``0.250s``, ``1.500s``, ``120s``), never ``ms``."""
+    (``0.250s``, ``1.500s``, ``120s``), never ``ms``. A value that is no duration (a test's
+    malformed VirtualService) is copied as it is."""
     from meshobs.durations import parse_duration
 
-    nanos = round(parse_duration(istio) * 1e9)
+    try:
+        nanos = round(parse_duration(istio) * 1e9)
+    except (ValueError, TypeError):
+        return istio
     whole, frac = divmod(nanos, 10**9)
     if not frac:
         return f"{whole}s"
