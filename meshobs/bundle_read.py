@@ -382,12 +382,21 @@ def iter_sources_from_index(index: dict[str, Any], read: Callable[[str], bytes],
                         meta=_field(where, s, "meta", (dict,), {}),
                         error=_field(where, s, "error", (str,)),
                         duration_s=float(_field(where, s, "duration_s", (int, float), 0.0)))
+        # meshobs writes every source's payload list, empty when nothing was fetched; without
+        # one the bundle does not say what was asked, and replaying it as "no data" would
+        # pass a damaged index off as a mesh that answered nothing
+        payloads = s.get("payloads")
+        if payloads.__class__ is not list:
+            if payloads is None:
+                raise ValueError(f"{where}.payloads is missing: the bundle recorded no payloads "
+                                 f"for source {raw.name!r}")
+            _field(where, s, "payloads", (list,))
         part = parts.get(i)
         raw.part = part
         if part is not None and not bodies:
             yield raw  # normalised already: what its payloads were asked is not needed either
             continue
-        for j, p in enumerate(_field(where, s, "payloads", (list,), [])):
+        for j, p in enumerate(payloads):
             pw = f"{where}.payloads[{j}]"
             if (payload := _payload_as_written(p, read, packs, pw)) is not None:
                 raw.payloads.append(payload)

@@ -148,13 +148,16 @@ def _needs_pods(kind: str, config: Config) -> bool:
 
 def _fetch_phase(config: Config, ctx: Any, prior: list[RawSource], progress: Progress | None,
                  preload: Preload, finish: Callable[[RawSource], None] | None = None,
-                 answered: Callable[[], None] | None = None) -> list[RawSource]:
+                 answered: Callable[[], None] | None = None, returned: dict[str, float] | None = None,
+                 not_asked: Callable[[str], list[RawSource] | None] | None = None) -> list[RawSource]:
     """One phase: every collector at once on daemon threads, except Envoy discovering its
     targets in the pods, which starts when the Kubernetes-side sources are done. Each starts
     once ``preload`` has imported its modules. The phase ends at the collection deadline with
     what has come in. ``finish`` is called on each source's thread as soon as its fetch returns
     (while the other sources are still fetching); ``answered`` once the last fetch has returned
-    (before its ``finish``)."""
+    (before its ``finish``). ``returned`` gets, per kind, when its fetch returned
+    (``time.monotonic()``); a kind for which ``not_asked`` gives sources is not fetched: they
+    stand for it."""
     import threading
 
     from meshobs.collectors.workers import fan_out
@@ -168,13 +171,17 @@ def _fetch_phase(config: Config, ctx: Any, prior: list[RawSource], progress: Pro
         first_done.set()
 
     def run(kind: str) -> list[RawSource]:
-        preload.wait(kind, None if wait is None else max(0.0, wait - time.monotonic()))
-        known = prior
-        if _needs_pods(kind, config):
-            first_done.wait(None if wait is None else max(0.0, wait - time.monotonic()))
-            with lock:
-                known = prior + [r for k in first_kinds for r in first.get(k, [])]
-        raws = _fetch_one(kind, config, known, ctx, progress)
+        raws = not_asked(kind) if not_asked is not None else None
+        if raws is None:
+            preload.wait(kind, None if wait is None else max(0.0, wait - time.monotonic()))
+            known = prior
+            if _needs_pods(kind, config):
+                first_done.wait(None if wait is None else max(0.0, wait - time.monotonic()))
+                with lock:
+                    known = prior + [r for k in first_kinds for r in first.get(k, [])]
+            raws = _fetch_one(kind, config, known, ctx, progress)
+        if returned is not None:
+            returned[kind] = time.monotonic()
         with lock:
             left[0] -= 1
             last = left[0] == 0
@@ -287,9 +294,10 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
             # as edge keys only (meshobs.graph_phase: the question normalises the few edges it
             # reads; the scoped phase's answers are normalised with the graph's, as before).
             phase = GraphPhase(when, config.window_s, config.raw)
+            returned: dict[str, float] = {}
             try:
                 graph = _fetch_phase(config, replace(ctx, phase="graph"), [], progress, preload,
-                                     finish=phase.read, answered=busy)
+                                     finish=phase.read, answered=busy, returned=returned)
                 scope = question(phase.done(graph))
                 if gaps := graph_gaps(graph):
                     # A graph missing one of its edge queries draws a wrong neighbourhood (only
@@ -304,12 +312,38 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
                     graph_over[0] = True
                     waiting.set()
             scoped = _fetch_phase(config, replace(ctx, phase="scoped", scope=scope),
-                                  [r for r in graph if r.kind in FIRST], progress, preload)
+                                  [r for r in graph if r.kind in FIRST], progress, preload,
+                                  not_asked=_held_up(configured_kinds(config), graph, returned, until))
             sources = merge_phases(graph, scoped)
     return Bundle(time=when, window_s=config.window_s, sources=sources,
                   config=config_for_bundle(config.raw, config.path),
                   created=iso(utc_now()), meshobs_version=__version__,
                   scope=scope_to_dict(scope) if scope is not None else None)
+
+
+def _held_up(kinds: list[str], graph: list[RawSource], returned: dict[str, float],
+             until: float | None) -> Callable[[str], list[RawSource] | None] | None:
+    """When the graph phase ran into the collection's deadline, the sources only the scoped
+    phase asks (Envoy, Jaeger, ...) are not asked at all. Each collector would say so in its own
+    words, with its own hint ("raise sources.envoy.concurrency", "check sources.jaeger.url"),
+    blaming itself for time a graph source took: this names that source instead. None when
+    time is left, or when no graph source ran to the deadline."""
+    if until is None or time.monotonic() < until:
+        return None
+    in_graph = {r.kind for r in graph}
+    # A fetch bounded by the deadline returns at it (a hung server), one cut off never returns.
+    slow = [k for k in kinds if k in in_graph and returned.get(k, until) >= until - GRACE_S]
+    if not slow:
+        return None
+    names = " and ".join(slow)
+    why = (f"not asked: the run's deadline (--timeout) passed while the call graph waited for {names} "
+           f"(see {'their statuses' if len(slow) > 1 else 'its status'}); this source is asked once the "
+           f"graph is drawn: raise --timeout, or fix {names}")
+
+    def instead(kind: str) -> list[RawSource] | None:
+        return None if kind in in_graph else [RawSource(name=kind, kind=kind, error=why)]
+
+    return instead
 
 
 def graph_gaps(graph: list[RawSource]) -> list[str]:

@@ -94,6 +94,13 @@ def _url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise _fail(f"expected an http:// or https:// URL, got {value!r}")
+    try:
+        port = parts.port  # ValueError past 65535, for a negative or non-numeric one
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        text = parts.netloc.rpartition("@")[2].rpartition(":")[2]  # never the user-info
+        raise _fail(f"the URL's port must be 1-65535, got {text!r}")
     return value
 
 

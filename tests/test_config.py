@@ -109,6 +109,22 @@ def test_urls_are_checked_when_the_config_loads(url: str) -> None:
         validate({"sources": {"prometheus": {"url": url}}})
 
 
+@pytest.mark.parametrize(("url", "port"), [("http://prom:70000", "70000"), ("http://prom:0", "0"),
+                                         ("https://prom:-1", "-1"), ("http://prom:90x", "90x"),
+                                         ("http://admin:pw@[::1]:65536/api", "65536")])
+def test_a_url_port_outside_1_to_65535_is_refused_with_its_key(url: str, port: str) -> None:
+    with pytest.raises(ConfigError, match=rf"sources\.prometheus\.url: the URL's port must be 1-65535, got '{port}'"):
+        validate({"sources": {"prometheus": {"url": url}}})
+    with pytest.raises(ConfigError, match=r"sources\.envoy\.targets\[0\]\.url: the URL's port"):
+        validate({"sources": {"envoy": {"targets": [{"url": url}]}}})
+
+
+@pytest.mark.parametrize("url", ["http://prom:1", "http://prom:65535", "http://prom", "http://[::1]:9090",
+                                 "https://u:p@[::1]/x", "http://prom:9090/prometheus"])
+def test_urls_with_good_or_no_ports_load(url: str) -> None:
+    assert validate({"sources": {"prometheus": {"url": url}}}).sources["prometheus"]["url"] == url
+
+
 def test_unknown_key_suggests_the_closest() -> None:
     with pytest.raises(ConfigError, match="did you mean prometheus"):
         validate({"sources": {"promethues": {"url": "http://p"}}})

@@ -34,3 +34,24 @@ def test_manifests_only_config_with_relative_path(corpus: Path, tmp_path: Path,
     assert status["traffic.error_rate"]["status"] == "skipped"
     assert "no request metrics" in status["traffic.error_rate"]["reason"]
     assert status["appmesh.client_tls"]["reason"].startswith("not applicable")
+
+
+def test_the_heading_names_the_manifests_not_live(corpus: Path, tmp_path: Path) -> None:
+    """``--config-only -f DIR`` reads files only: the heading and the JSON's origin say which,
+    not "(live)"; with a live source beside the files, the run is live."""
+    manifest = tmp_path / "m.yaml"
+    shutil.copy(corpus / "istio-config/kiali/subset-presence-no-matching-subsets-1.yaml", manifest)
+    text = CliRunner().invoke(cli, ["diagnose", "--all", "--config-only", "-f", str(manifest)])
+    heading = " ".join(text.stdout.split("\n\n")[0].split())  # a long path wraps it
+    assert heading.startswith(f"Diagnosis of every service (manifests {manifest})") and "(live)" not in heading
+    doc = json.loads(CliRunner().invoke(cli, ["diagnose", "--all", "-f", str(manifest), "-o", "json"]).stdout)
+    assert doc["origin"] == f"manifests {manifest}"
+    live = tmp_path / "meshobs.yaml"
+    live.write_text("sources:\n  prometheus: {url: 'http://127.0.0.1:9'}\n")
+    mixed = CliRunner().invoke(cli, ["diagnose", "--all", "-f", str(manifest), "--config", str(live),
+                                     "--timeout", "3s", "-o", "json"])
+    assert json.loads(mixed.stdout)["origin"] == "live"
+    # --config-only leaves the files only: nothing live is asked.
+    only = CliRunner().invoke(cli, ["diagnose", "--all", "--config-only", "-f", str(manifest), "--config", str(live),
+                                    "-o", "json"])
+    assert json.loads(only.stdout)["origin"] == f"manifests {manifest}"

@@ -182,6 +182,39 @@ def test_proxies_that_could_not_be_read_make_the_run_incomplete(tmp_path: Path) 
     assert fams["meshobs_drift_check_errors"].samples[0].value == 1
 
 
+def test_drift_on_proxies_that_could_not_be_read_is_unchecked_not_resolved(tmp_path: Path) -> None:
+    """The frontend proxies hold old weights; next run they cannot be read. Their drift was
+    reported "resolved" (and counted so) because the live-effective pair was checked with the
+    other proxies: it is unchecked, still active, and resolves only once they are read again."""
+    from meshobs.bundle import write_bundle
+    from meshobs.demo.catalog import export_intended, load_demo
+    from meshobs.raw import Payload
+
+    export_intended("weight-drift", tmp_path / "git")
+    common = ("--intended", str(tmp_path / "git"), "--state-dir", str(tmp_path / "state"), "-o", "json")
+    first = json.loads(run("drift", "--from", "demo:weight-drift", *common).stdout)
+    on_proxies = {d["id"] for d in first["drift"] if d["layers"] == "live-effective"}
+    assert on_proxies and all(d["proxies"] for d in first["drift"] if d["id"] in on_proxies)
+    drifted = {p for d in first["drift"] for p in d["proxies"]}  # pod.namespace
+
+    bundle = load_demo("weight-drift")
+    for source in bundle.sources:
+        pod = source.name.removeprefix("envoy:").split("/")
+        if source.kind == "envoy" and f"{pod[-1]}.{pod[0]}" in drifted:
+            refused = "proxy unreachable: cannot reach http://127.0.0.1:9/ready (connection refused)"
+            source.payloads = [Payload(key="ready", url="http://127.0.0.1:9/ready", error=refused)]
+    unread = json.loads(run("drift", "--from", str(write_bundle(bundle, tmp_path / "b")), *common).stdout)
+    assert unread["complete"] is False and "live-effective" in unread["checked"]
+    assert unread["resolved"] == [] and unread["summary"]["resolved"] == 0
+    assert {u["id"] for u in unread["unchecked"]} == on_proxies
+    assert all(u["status"] == "unchecked" for u in unread["unchecked"])
+
+    again = json.loads(run("drift", "--from", "demo:weight-drift", *common).stdout)
+    assert {d["id"] for d in again["drift"] if d["status"] == "ongoing"} >= on_proxies
+    healed = json.loads(run("drift", "--from", "demo:healthy", *common).stdout)
+    assert on_proxies <= {r["id"] for r in healed["resolved"]}
+
+
 def test_pushgateway_with_a_query_is_refused_and_its_values_masked(tmp_path: Path) -> None:
     # An auth proxy's ?key=... would land before the job's path (every push fails), and "key" is
     # not a name the redaction knows as a credential: the URL is refused, the value never shown.

@@ -100,3 +100,17 @@ def test_history_is_bounded(tmp_path: Path) -> None:
     for i in range(5):
         store.record([], checked=BOTH, now=T0 + timedelta(minutes=i))
     assert [h["run"] for h in store.history()] == [3, 4, 5]
+
+
+def test_a_pair_checked_in_part_resolves_nothing(tmp_path: Path) -> None:
+    """A pair compared without some proxies (or resources) cannot tell an earlier drift gone
+    from one in the part it did not read: unchecked, still active, not counted resolved."""
+    store = StateStore(tmp_path)
+    eff, cfg = _drift("spec.http[0].route[a].weight", LIVE_EFFECTIVE), _drift("spec.http[0].timeout")
+    store.record([eff, cfg], checked=BOTH, now=T0)
+    part = store.record([], checked=BOTH, now=T0 + timedelta(minutes=1), incomplete=True, partly={LIVE_EFFECTIVE})
+    assert [r["id"] for r in part.resolved] == [cfg.id]
+    assert [(u["id"], u["status"]) for u in part.unchecked] == [(eff.id, UNCHECKED)]
+    assert set(store.read()["active"]) == {eff.id} and store.history()[-1]["resolved"] == [cfg.id]
+    whole = store.record([], checked=BOTH, now=T0 + timedelta(minutes=2))
+    assert [r["id"] for r in whole.resolved] == [eff.id]

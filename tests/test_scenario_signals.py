@@ -348,6 +348,32 @@ def test_batch_job_runs_in_bursts_within_slo() -> None:
     assert pod["metadata"]["ownerReferences"][0]["kind"] == "Job"
 
 
+def test_grpc_unavailable_hides_in_http_200_on_both_sides() -> None:
+    """The journal's failures are gRPC status 14 in HTTP 200s: the series carry it on both sides,
+    born at the onset, and no 5xx comes with them (what a check has to read)."""
+    for reporter in ("source", "destination"):
+        failing = series("clearing-grpc-unavailable", "istio_requests_total", reporter=reporter,
+                         destination_workload="journal-v8", source_workload="clearing-engine-v31",
+                         grpc_response_status="14")
+        assert failing and all(s.labels["response_code"] == "200" and s.born_s_ago() == 540.0 for s in failing)
+    journal = series("clearing-grpc-unavailable", "istio_requests_total", destination_service_name="journal")
+    assert not [s for s in journal if s.labels["response_code"].startswith("5")]
+    assert not series("clearing-grpc-noisy", "istio_requests_total", grpc_response_status="14",
+                      destination_service_name="journal")
+
+
+def test_envoy_writes_route_durations_in_seconds() -> None:
+    """Envoy's config dump writes a protobuf Duration (``0.250s``), whatever the VirtualService
+    wrote (``250ms``): rendered otherwise, the proxies seemed to lack the retry timeout."""
+    for name, workload, host, written in (("retries-mask-ledger", "payments-api-v1", "ledger-db", "1.500s"),
+                                          ("clearing-grpc-noisy", "clearing-engine-v31", "fx-quotes", "0.250s")):
+        (caller, *_rest) = proxies(name, workload)
+        routes = dump(caller, "RoutesConfigDump")["dynamic_route_configs"]
+        policies = [r["route"]["retry_policy"] for c in routes for vh in c["route_config"]["virtual_hosts"]
+                    for r in vh["routes"] if host in vh["name"] and "retry_policy" in r.get("route", {})]
+        assert policies and all(p["per_try_timeout"] == written for p in policies), name
+
+
 def test_certificates_mid_rotation_are_all_comfortably_valid() -> None:
     sc = library_scenario("cert-rotation")
     snap = snapshot("cert-rotation")

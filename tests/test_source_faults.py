@@ -123,3 +123,30 @@ def test_one_heavy_query_timing_out_leaves_the_others_used(demo: dict[str, Any],
     assert snap.edges
     errors = {f for f in _findings(diagnose(snap, TARGET)) if f[0] in ("MSH0401", "MSH0402")}
     assert errors and errors <= healthy
+
+
+def test_sources_left_unasked_by_a_hung_graph_source_name_it(demo: dict[str, Any], tmp_path: Path) -> None:
+    """A live ``diagnose SERVICE`` draws the call graph first (Prometheus, Kubernetes), then asks
+    Envoy and Jaeger about the neighbourhood. A Prometheus that accepts and never answers holds
+    the graph phase to the deadline: Envoy and Jaeger are not asked, and say it was Prometheus
+    that took the time (not "raise sources.envoy.concurrency" / "check sources.jaeger.url").
+    (With Prometheus's own timeout shorter than the run, the graph phase ends in time and Envoy
+    spends what is left on reading the proxies' scraped stats from the same hung Prometheus:
+    collectors/envoy/scraped.py, not this.)"""
+    from meshobs.cli.diagnose import scoped_question
+
+    raw = copy.deepcopy(demo)
+    raw["sources"]["prometheus"]["timeout"] = "10s"  # the default: longer than the run
+    with FaultServer(lambda _path: Fault.hang()) as srv:
+        config = _with_fault(raw, "prometheus", srv.url, tmp_path)
+        start = time.monotonic()
+        snap = build_snapshot(collect(config, deadline=start + RUN_S, question=scoped_question(str(TARGET), None)))
+    assert time.monotonic() - start < RUN_S + 1.0
+    by_kind = {s.kind: s for s in snap.sources}
+    assert by_kind["prometheus"].state is SourceState.ERROR
+    assert by_kind["kubernetes"].state is SourceState.OK
+    for kind in ("envoy", "jaeger"):
+        unasked = [s for s in snap.sources if s.kind == kind]
+        assert [s.state for s in unasked] == [SourceState.ERROR], unasked
+        assert "waited for prometheus" in unasked[0].message
+        assert "concurrency" not in unasked[0].message and "check sources" not in unasked[0].message

@@ -134,7 +134,8 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
                 quiet_demo: bool = False, timeout: str | None = None, needs: frozenset[str] | None = None,
                 question: Any = None, keep_raw: bool = True, stream: bool = False,
                 adjust: Callable[[Config | None], Config | None] | None = None,
-                imported: Callable[[threading.Event], None] | None = None) -> tuple[Bundle, Config | None, str]:
+                imported: Callable[[threading.Event], None] | None = None,
+                label: Callable[[Config], str] | None = None) -> tuple[Bundle, Config | None, str]:
     """The raw bundle to work on: --from, else a live collection from the config, else the demo.
 
     ``timeout`` is --timeout (see :func:`run_deadline`); ``needs``, ``question``, ``keep_raw``
@@ -143,7 +144,8 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
     to do once the collectors' modules are imported).
     ``stream``: a recorded bundle's sources are left to be read one at a time by
     ``build_snapshot`` (``Bundle.stream``). ``adjust`` rewrites the loaded configuration first
-    (``diagnose -f DIR --config-only``).
+    (``diagnose -f DIR --config-only``); ``label`` names what a collection from that configuration
+    read (the origin returned; default "live").
     """
     from meshobs.durations import parse_duration
 
@@ -207,8 +209,15 @@ def load_bundle(from_path: str | None, config_path: str | None, *, window: str |
     finally:
         if show:
             show.close()
+    if any(s.kind == "kubernetes" and s.error for s in bundle.sources):
+        # Asked only once the source failed: parsing the kubeconfig up front would put a YAML
+        # import (0.1 s on a loaded machine) on every live run's critical path.
+        from meshobs.kubecontext import unknown_context
+
+        if (why := unknown_context(config.sources.get("kubernetes"))) is not None:
+            raise UsageError(why)
     hold_deadline(deadline, run_timeout_s(timeout, config))
-    return bundle, config, "live"
+    return bundle, config, label(config) if label is not None else "live"
 
 
 # The analysis may run this far past the deadline before it is stopped: the promise is "the
@@ -288,7 +297,8 @@ def hold_deadline(deadline: float, timeout_s: float) -> None:
 def load_snapshot(from_path: str | None, config_path: str | None, *, window: str | None = None,
                   quiet_demo: bool = False, timeout: str | None = None, question: Any = None,
                   adjust: Callable[[Config | None], Config | None] | None = None,
-                  imported: Callable[[threading.Event], None] | None = None) -> Loaded:
+                  imported: Callable[[threading.Event], None] | None = None,
+                  label: Callable[[Config], str] | None = None) -> Loaded:
     """The snapshot to work on. Its bundle is not written afterwards, so a recorded bundle's
     sources are read one at a time and each source's raw bodies are dropped once normalised
     (``Loaded.bundle`` keeps times, scope and config)."""
@@ -296,7 +306,7 @@ def load_snapshot(from_path: str | None, config_path: str | None, *, window: str
 
     bundle, config, origin = load_bundle(from_path, config_path, window=window, quiet_demo=quiet_demo,
                                          timeout=timeout, question=question, keep_raw=False, stream=True,
-                                         adjust=adjust, imported=imported)
+                                         adjust=adjust, imported=imported, label=label)
     return Loaded(bundle, build_snapshot(bundle, origin=origin, keep_raw=False), config, origin)
 
 

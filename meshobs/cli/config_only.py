@@ -53,3 +53,15 @@ def configuration_view(manifests: tuple[str, ...], config_only: bool, replay: bo
         return Config(raw=raw, path=config.path, window_s=config.window_s, time=config.time, mesh=config.mesh)
 
     return view
+
+
+def collection_label(config: Config) -> str:
+    """What a collection from the (rewritten) configuration read, for the report's heading: the
+    manifest files when they are its only source (nothing live was asked), else "live"."""
+    kubernetes = config.section("sources", "kubernetes")
+    files = [str(m) for m in kubernetes.get("manifests") or []]
+    # The Kubernetes collector's own rule (collectors/kubernetes.py from_config): a section that
+    # only lists manifests asks no API server.
+    only_files = set(config.sources) == {"kubernetes"} and set(kubernetes) == {"manifests"}
+    return f"manifests {', '.join(files)}" if files and only_files else "live"
+

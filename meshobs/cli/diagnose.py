@@ -248,7 +248,7 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
         raise UsageError("name a SERVICE to diagnose, or pass --all")
     if service and all_services:
         raise UsageError("pass either a SERVICE or --all, not both")
-    from .config_only import configuration_view
+    from .config_only import collection_label, configuration_view
 
     # A live run imports the diagnosis (checks, engine, renderer) while the backends answer:
     # right after the collectors' own modules (one thread imports those first, see
@@ -277,6 +277,7 @@ def diagnose(service: str | None, from_path: str | None, config_path: str | None
         question = scoped_question(service, namespace, start_warm_up) if service else None
         loaded = load_snapshot(from_path, config_path, window=window, timeout=timeout, question=question,
                                adjust=configuration_view(manifests, config_only, from_path is not None),
+                               label=collection_label if manifests or config_only else None,
                                imported=start_warm_up)
         with starting:
             started = list(warm)

@@ -158,7 +158,7 @@ def _record_and_publish(run: Any, now: Any, state_dir: str | None, textfile: str
             run.record = StateStore(Path(state_dir).expanduser()).record(
                 run.drifts if run.checked else None, checked=set(run.checked),
                 error=None if run.checked else "; ".join(run.problems) or "nothing checked",
-                incomplete=bool(run.problems))
+                incomplete=bool(run.problems), partly=set(run.partly_checked))
         except (StateError, OSError) as exc:
             note(f"cannot record drift history: {exc}")
             failed = True

@@ -30,6 +30,27 @@ ISTIO_DEFAULT_RETRY = {
 }
 
 
+def _duration(istio: str) -> str:
+    """An Istio duration (``250ms``, ``1.5s``, ``2m``) as Envoy's config dump writes the
+    ``google.protobuf.Duration`` istiod made of it: seconds with 0, 3, 6 or 9 decimals
+    (``0.250s``, ``1.500s``, ``120s``), never ``ms``. A value that is no duration (a test's
+    malformed VirtualService) is copied as it is."""
+    from meshobs.durations import parse_duration
+
+    try:
+        nanos = round(parse_duration(istio) * 1e9)
+    except (ValueError, TypeError):
+        return istio
+    whole, frac = divmod(nanos, 10**9)
+    if not frac:
+        return f"{whole}s"
+    digits = f"{frac:09d}"
+    for keep in (3, 6):
+        if digits[keep:] == "0" * (9 - keep):
+            return f"{whole}.{digits[:keep]}s"
+    return f"{whole}.{digits}s"
+
+
 def _ts(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
@@ -323,13 +344,13 @@ class MeshView:
             clusters = [{"name": f"outbound|{port}|{sub}|{host}", "weight": wt} for sub, wt in dests]
             action: dict[str, Any] = ({"cluster": clusters[0]["name"]} if len(clusters) == 1
                                       else {"weighted_clusters": {"clusters": clusters}})
-            action["timeout"] = rule.get("timeout", "0s")
+            action["timeout"] = _duration(rule.get("timeout", "0s"))
             retries = rule.get("retries")
             if retries:
                 action["retry_policy"] = {
                     "retry_on": retries.get("retryOn", ISTIO_DEFAULT_RETRY["retry_on"]),
                     "num_retries": retries.get("attempts", 2),
-                    "per_try_timeout": retries.get("perTryTimeout", "0s"),
+                    "per_try_timeout": _duration(retries.get("perTryTimeout", "0s")),
                     "retry_host_predicate": ISTIO_DEFAULT_RETRY["retry_host_predicate"],
                     "host_selection_retry_max_attempts": "5"}
             else:
@@ -370,7 +391,7 @@ class MeshView:
                         "name": f"{r['spec']['hosts'][0]}:8080", "domains": [f"{h}:*" for h in r["spec"]["hosts"]] +
                         list(r["spec"]["hosts"]),
                         "routes": [{"match": {"prefix": "/"}, "route": {"cluster": f"outbound|{port}||{host}",
-                                                                        "timeout": rule.get("timeout", "0s"),
+                                                                        "timeout": _duration(rule.get("timeout", "0s")),
                                                                         "retry_policy": ISTIO_DEFAULT_RETRY},
                                     "decorator": {"operation": f"{host}:{port}/*"}}]})
         else:

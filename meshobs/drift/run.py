@@ -62,6 +62,13 @@ class DriftRun:
     def complete(self) -> bool:
         return not self.problems and bool(self.checked)
 
+    @property
+    def partly_checked(self) -> list[str]:
+        """The checked pairs one of whose layers was compared without part of it (proxies,
+        a live source or resources that could not be read, ``LayerState.items``)."""
+        left_out = {name for name, state in self.layers.items() if state.items}
+        return [pair for pair in self.checked if left_out & set(pair.split("-"))]
+
     def worst(self) -> Severity | None:
         return max((d.severity for d in self.active), key=lambda s: s.weight, default=None)
 

@@ -14,8 +14,9 @@ it from ``state.json``. It is read back only when ``state.json`` is unreadable.
 A run holds an exclusive ``fcntl`` lock on ``.lock`` from reading to writing, so two overlapping
 runs (a slow cron job and the next one) are serialised instead of losing each other's updates,
 and takes its timestamp under that lock, never earlier than the previous run's: run numbers
-and times only go forward. Drift of a layer pair that this run could not check stays active
-(status ``unchecked``): it is neither resolved nor forgotten because a source was down.
+and times only go forward. Drift of a layer pair that this run could not check, or checked
+without part of a layer (a proxy that could not be read), stays active (status ``unchecked``):
+it is neither resolved nor forgotten because a source was down.
 """
 
 from __future__ import annotations
@@ -191,10 +192,14 @@ class StateStore:
                     tmp.unlink()
 
     def record(self, drifts: list[Drift] | None, *, checked: set[str], now: datetime | None = None,
-               error: str | None = None, incomplete: bool = False) -> RunRecord:
+               error: str | None = None, incomplete: bool = False,
+               partly: set[str] | frozenset[str] = frozenset()) -> RunRecord:
         """Record one run: ``drifts`` found over the ``checked`` layer pairs, or an ``error``
         (nothing could be checked). ``incomplete``: some configured layer could not be read; the
         run counts as a check error and not as a success, but what was checked is recorded.
+        ``partly``: checked pairs compared without part of a layer (Envoy proxies, a live source,
+        resources that could not be read): an earlier drift of theirs not found again may sit in
+        the part left out, so it is unchecked, never resolved.
 
         The run's time is taken under the lock (``now``, when given, is the earliest it can be)
         and is never before the previous run's. Ignored drift is not tracked. Returns each drift
@@ -232,7 +237,7 @@ class StateStore:
                 for key, old in sorted(active.items()):
                     if key in current:
                         continue
-                    if old.get("layers") in checked:
+                    if old.get("layers") in checked and old.get("layers") not in partly:
                         record.resolved.append(dict(old, id=key, status=RESOLVED, resolved_at=stamp))
                     else:
                         current[key] = old

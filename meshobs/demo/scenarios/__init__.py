@@ -16,6 +16,7 @@ from . import (
     authn,
     chains,
     changes,
+    clearing,
     controlplane,
     failures,
     healthy,
@@ -43,6 +44,7 @@ LIBRARY: dict[str, Callable[[], Scenario]] = {
     "dr-change-onset": changes.dr_change_onset,
     "appmesh-controller-names": appmesh_names.appmesh_controller_names,
     "empty-window": nodata.empty_window,
+    "clearing-grpc-unavailable": clearing.clearing_grpc_unavailable,
     "subset-without-pods": analyzers.subset_without_pods,
     "authz-unknown-principal": analyzers.authz_unknown_principal,
     "canary-within-slo": healthy.canary_within_slo,
@@ -56,6 +58,7 @@ LIBRARY: dict[str, Callable[[], Scenario]] = {
     "passthrough-egress": healthy.passthrough_egress,
     "jwt-valid-tokens": authn.jwt_valid_tokens,
     "scoped-push-replicas": controlplane.scoped_push_replicas,
+    "clearing-grpc-noisy": clearing.clearing_grpc_noisy,
 }
 
 
