@@ -147,6 +147,61 @@ def test_without_a_bundle_to_write_the_bodies_are_dropped_as_they_arrive(live: t
     assert all(p.body is None for r in bundle.sources for p in r.payloads)
 
 
+def test_a_question_without_a_bundle_normalises_its_scoped_sources_as_they_arrive(
+        live: tuple[LiveDemo, Config], mesh_wide: MeshSnapshot) -> None:
+    from meshobs.raw import RawSource
+
+    _demo, config = live
+    target = _target(mesh_wide)
+    early = collect(config, question=scoped_question(str(target), None), keep_raw=False)
+    # Kubernetes and Prometheus were merged with their graph phase and normalised on their fetch
+    # threads (while the proxies were still being asked), not left to the main thread.
+    assert {r.kind for r in early.sources if r.part is not None} >= {"kubernetes", "prometheus", "envoy"}
+    # The same answers normalised afterwards (the way a bundle to write is) make the same snapshot.
+    afterwards = replace(early, sources=[r if r.kind == "envoy" else RawSource(r.name, r.kind, list(r.payloads),
+                                                                                dict(r.meta), r.error, r.duration_s)
+                                         for r in early.sources])
+    assert build_snapshot(early) == build_snapshot(afterwards)
+    later = collect(config, question=scoped_question(str(target), None))  # a bundle to write: as before
+    assert not any(r.part is not None for r in later.sources if r.kind in ("kubernetes", "prometheus"))
+
+
+def test_a_part_made_early_goes_only_to_the_source_made_of_the_same_answers() -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from meshobs.collect import EarlyParts, merge_phases, normalize_source
+    from meshobs.raw import Payload, RawSource
+
+    when = datetime(2026, 11, 30, tzinfo=UTC)
+    namespaces = {"kind": "NamespaceList", "apiVersion": "v1", "items": [{"metadata": {"name": "shop"}}]}
+    pods = {"kind": "PodList", "apiVersion": "v1", "items": [
+        {"metadata": {"name": "cart-1", "namespace": "shop", "labels": {"app": "cart"}},
+         "spec": {"containers": [{"name": "cart"}]}, "status": {"phase": "Running"}}]}
+
+    def source(key: str, doc: dict[str, object]) -> RawSource:
+        raw = RawSource("kubernetes", "kubernetes")
+        raw.add(Payload(key=key, body=json.dumps(doc), status=200))
+        return raw
+
+    graph, scoped = [source("namespaces", namespaces)], [source("pods@shop", pods)]
+    early = EarlyParts(graph, when, 300.0)
+    early.read(scoped[0])
+    merged = merge_phases(graph, scoped)
+    early.hand_over(merged, scoped)
+    assert merged[0].part is not None
+    assert merged[0].part == normalize_source(merge_phases(graph, scoped)[0], when, 300.0)
+    # Answers other than those it was made of (a source cut off by the deadline and replaced,
+    # or the scoped phase returning the same source twice) are normalised afterwards.
+    other = [source("pods@shop", pods)]
+    merged = merge_phases(graph, other)
+    early.hand_over(merged, other)
+    assert merged[0].part is None
+    merged = merge_phases(graph, scoped + scoped)
+    early.hand_over(merged, scoped + scoped)
+    assert merged[0].part is None
+
+
 def test_a_source_failing_the_same_way_in_both_phases_is_reported_once() -> None:
     from meshobs.collect import merge_phases
     from meshobs.raw import RawSource
