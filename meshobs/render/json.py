@@ -168,11 +168,28 @@ def _service_text(report: Report, lines: dict[int, tuple[CheckResult, str]]) -> 
     for c in report.checks:
         known = lines.get(id(c))
         if known is None:
-            known = lines[id(c)] = (c, _indented(_check(c)).replace("\n", _IN_CHECKS))
+            known = lines[id(c)] = (c, _check_text(c))
         texts.append(known[1])
     checks = f"[{_IN_CHECKS}{f',{_IN_CHECKS}'.join(texts)}\n      ]" if texts else "[]"
     tail = _indented(_suppressed(report)).replace("\n", "\n      ")
     return f'{head},\n      "checks": {checks},\n      "suppressed": {tail}\n    }}'
+
+
+_KEY = _IN_CHECKS + "  "
+
+
+def _check_text(c: CheckResult) -> str:
+    """``_indented(_check(c))`` indented as a checklist line of a ``--all`` document, written
+    out: its four strings encoded as ``json.dumps`` encodes a string (``ensure_ascii``), in
+    ``_check``'s order. The lines that are not shared verdicts (a reason naming the service:
+    not applicable, could not check) are ~10 per service, each otherwise a dict encoded and
+    re-indented."""
+    reason = _string(c.reason) if c.reason else "null"
+    return (f'{{{_KEY}"id": {_string(c.id)},{_KEY}"category": {_string(c.category.value)},'
+            f'{_KEY}"status": {_string(c.status)},{_KEY}"reason": {reason}{_IN_CHECKS}}}')
+
+
+_string = json.encoder.encode_basestring_ascii
 
 
 def _indented(data: dict[str, Any] | list[Any]) -> str:
