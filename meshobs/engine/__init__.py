@@ -152,6 +152,7 @@ class _Cache:
         self._refs = {s.ref: s.ref for s in snapshot.services}
         self._annotated: dict[ServiceRef | None, tuple[list[Finding], list[tuple[Finding, Suppression]]]] = {}
         self._annotated_for: Sequence[Suppression] | None = None
+        self._reaching: set[ServiceRef] | None = None  # see quiet()
         # Per check, the symptom kinds its codes carry (what its being skipped leaves unjudged).
         self._symptoms = {c.id: [kind for code in c.codes if (kind := CATALOGUE[code].symptom) is not None]
                           for c in self.checks}
@@ -273,9 +274,30 @@ class _Cache:
 
     def prepare_ranking(self) -> None:
         """Build now what every service's ranking reads beyond the checklists (before workers
-        are forked again): the deadlines, found from the checklists already there."""
+        are forked again): the deadlines, found from the checklists already there, and (--all)
+        the services that reach no finding."""
         if cutoff.reason is None:  # as _diagnose: past the deadline, nothing is walked
             self.deadlines()
+            if self.target is None:
+                self.quiet(None)
+
+    def quiet(self, service: ServiceRef | None) -> bool:
+        """--all: is nothing found on ``service`` nor on anything it calls, at any depth? Then
+        its walk down can take no finding, so it is not walked (its ranking is empty, as the
+        walk would leave it): ~60 % of the services of the generated 5,000-service mesh. Worked
+        out once, after the deadlines (which check every service and callee): one walk up from
+        every service holding a finding, over the same callees the walks down follow."""
+        if self._reaching is None:
+            if self.target is not None:
+                return False
+            self.deadlines()  # every service's and callee's checklist is there after it
+            callers: dict[ServiceRef, list[ServiceRef]] = {}
+            for svc in self.results:
+                for callee in self.callees(svc):
+                    callers.setdefault(callee, []).append(svc)
+            self._reaching = set(nearest([s for s, (_r, found) in self.results.items() if found],
+                                         lambda s: callers.get(s, [])))
+        return service is not None and service in self.results and service not in self._reaching
 
     def get(self, service: ServiceRef) -> tuple[list[CheckResult], list[Finding]]:
         if service not in self.results:
@@ -376,7 +398,8 @@ def _judge(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppressio
     # checklist ("could not check") with what the analyzers, judged before, found about it.
     walk = cutoff.reason is None
     results, own = cache.get(service)
-    depth = downstream(service, cache.callees, MAX_DEPTH, followed=cache.followed) if walk else {service: 0}
+    depth = (downstream(service, cache.callees, MAX_DEPTH, followed=cache.followed)
+             if walk and not cache.quiet(service) else {service: 0})
     by_service: dict[ServiceRef, list[Finding]] = {}
     hidden_all: list[tuple[Finding, Suppression]] = []
     for svc in depth:
