@@ -50,22 +50,32 @@ def callers_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:
 
 def downstream(target: ServiceRef, callees: Callable[[ServiceRef], list[ServiceRef]],
                max_depth: int | None = MAX_DEPTH,
-               follow: Callable[[ServiceRef, ServiceRef], bool] | None = None) -> dict[ServiceRef, int]:
+               follow: Callable[[ServiceRef, ServiceRef], bool] | None = None,
+               followed: Callable[[ServiceRef], list[ServiceRef]] | None = None) -> dict[ServiceRef, int]:
     """Services reachable from ``target`` through calls, with their shortest hop count.
 
     Every service within ``max_depth`` hops (None: no limit); beyond it, only through hops that
-    ``follow(caller, callee)`` says carry evidence of a failure, however deep.
+    ``follow(caller, callee)`` says carry evidence of a failure, however deep. ``followed(caller)``
+    may say it instead, for all of a caller's hops at once: the callees ``follow`` would take, in
+    their order (the engine remembers them per caller).
     """
     depth = {target: 0}
     queue = deque([target])
     while queue:
         s = queue.popleft()
-        beyond = max_depth is not None and depth[s] >= max_depth
-        if beyond and follow is None:
-            continue
-        for c in callees(s):
-            if c not in depth and (not beyond or (follow is not None and follow(s, c))):
-                depth[c] = depth[s] + 1
+        d = depth[s]
+        if max_depth is not None and d >= max_depth:
+            if followed is not None:
+                onward = followed(s)
+            elif follow is not None:
+                onward = [c for c in callees(s) if c not in depth and follow(s, c)]
+            else:
+                continue
+        else:
+            onward = callees(s)
+        for c in onward:
+            if c not in depth:
+                depth[c] = d + 1
                 queue.append(c)
     return depth
 

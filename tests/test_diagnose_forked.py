@@ -89,15 +89,15 @@ def test_a_big_meshs_json_is_written_by_two_processes_with_the_same_text(
 def test_a_json_writer_killed_leaves_its_half_to_the_parent(
         snapshot: MeshSnapshot, serial: str, monkeypatch: pytest.MonkeyPatch) -> None:
     mesh = diagnose_all(snapshot, jobs=1)
-    parent, service = os.getpid(), json_render._service
+    parent, service = os.getpid(), json_render._service_text
 
-    def die_in_child(report: object, seen: object = None) -> object:
+    def die_in_child(report: object, lines: object) -> object:
         if os.getpid() != parent:
             os.kill(os.getpid(), signal.SIGKILL)
-        return service(report, seen)  # type: ignore[arg-type]
+        return service(report, lines)  # type: ignore[arg-type]
 
     monkeypatch.setattr(json_render, "FORK_MIN_SERVICES", 2)
-    monkeypatch.setattr(json_render, "_service", die_in_child)
+    monkeypatch.setattr(json_render, "_service_text", die_in_child)
     fanout.children_max_rss_kib.clear()
     assert render(mesh) == serial
     assert fanout.children_max_rss_kib == [0]  # the child handed nothing back

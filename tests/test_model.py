@@ -173,3 +173,11 @@ def test_assembly_reads_edges_with_shared_ends_as_edges_with_equal_copies() -> N
     assert got == want
     (cart,) = [w for w in got.workloads if w.ref == cart_v1]
     assert cart.mesh is Mesh.ISTIO and cart.services == (CART, other)
+
+
+@pytest.mark.parametrize("code", ["", "0", "00", "0xx", "5", "5xx", "503", "4xx", "404", "200", "unknown",
+                                  "not failed", "\u0665", " 5", "x5"])
+def test_an_error_is_what_its_code_class_says(code: str) -> None:
+    # is_error reads the code itself (a hot path); it must agree with code_class.
+    stat = ResponseStat(code, "-", 1.0)
+    assert stat.is_error == (stat.code_class in ("5xx", "0"))

@@ -89,3 +89,18 @@ def test_mesh_json_written_in_parts_is_the_whole_document_indented() -> None:
     assert "".join(json_out.render_parts(mesh, window_s=float("nan"))) == json.dumps(
         json_out.mesh_dict(mesh, float("nan")), indent=2, default=str)
     assert len(list(json_out.render_parts(mesh))) == len(mesh.reports) + 3
+
+
+def test_a_mesh_documents_checklist_line_is_the_text_json_would_write() -> None:
+    # --all writes each checklist line without encoding a dict (meshobs.render.json._check_text):
+    # it must be the bytes json.dumps and the re-indenting give, whatever the strings hold.
+    from meshobs.catalogue import Category
+    from meshobs.engine.report import CheckResult
+
+    odd = ['no requests into shop/cart "v2"', "d\u00e9j\u00e0 vu \u2713 \U0001f600", "tab\there\nnewline\\",
+           "lone \ud800 surrogate", "\x00\x1f control"]
+    for reason in ["", *odd]:
+        for status in ("pass", "skipped"):
+            line = CheckResult("traffic.error_rate", Category.TRAFFIC, status, reason)
+            expected = json.dumps(json_out._check(line), indent=2).replace("\n", "\n        ")
+            assert json_out._check_text(line) == expected

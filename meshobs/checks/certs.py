@@ -93,20 +93,28 @@ def expiry(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> I
         yield _expiry_finding(subject, level, remaining, w, c, sorted(set(proxies)), service, settings)
 
 
+def _limits(c: Cert, settings: Settings) -> tuple[float, float]:
+    """(error seconds, warning seconds) for a certificate's role."""
+    if c.role is CertRole.WORKLOAD:
+        life = c.lifetime_s
+        return WORKLOAD_ERROR_FRACTION * life, settings.workload_cert_warning_fraction * life
+    return settings.root_cert_error_days * 86400, settings.root_cert_warning_days * 86400
+
+
 def _thresholds(c: Cert, settings: Settings) -> tuple[float, float, str, str]:
     """(error seconds, warning seconds, error label, warning label) for a certificate's role."""
     if c.role is CertRole.WORKLOAD:
-        life = c.lifetime_s
-        return (WORKLOAD_ERROR_FRACTION * life, settings.workload_cert_warning_fraction * life,
-                f"{WORKLOAD_ERROR_FRACTION:.0%} of its lifetime",
-                f"{settings.workload_cert_warning_fraction:.0%} of its lifetime")
-    return (settings.root_cert_error_days * 86400, settings.root_cert_warning_days * 86400,
-            f"{settings.root_cert_error_days:g} days", f"{settings.root_cert_warning_days:g} days")
+        labels = (f"{WORKLOAD_ERROR_FRACTION:.0%} of its lifetime",
+                  f"{settings.workload_cert_warning_fraction:.0%} of its lifetime")
+    else:
+        labels = (f"{settings.root_cert_error_days:g} days", f"{settings.root_cert_warning_days:g} days")
+    return (*_limits(c, settings), *labels)
 
 
 def _level(c: Cert, remaining: float, settings: Settings) -> int:
-    """3 expired, 2 error, 1 warning, 0 fine."""
-    error_s, warn_s, _, _ = _thresholds(c, settings)
+    """3 expired, 2 error, 1 warning, 0 fine (the labels are formatted only for a finding:
+    every certificate of every service is levelled, ~15k at 5,000 services)."""
+    error_s, warn_s = _limits(c, settings)
     return 3 if remaining <= 0 else 2 if remaining < error_s else 1 if remaining < warn_s else 0
 
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshobs.collectors.envoy.names import istio_outbound
+from meshobs.collectors.envoy.names import ClusterName, istio_outbound
 from meshobs.model import ConfigResource, HttpRoute, Proxy
 
 from .appmesh import compare_appmesh
@@ -152,16 +152,31 @@ def compare_effective(reference: Iterable[ConfigResource], proxies: Sequence[Pro
                     for i, exp, act in pairs:
                         for path, want, got in _route_fields(i, exp, act):
                             seen.see(rid, path, want, proxy.id, got)
-    _subsets(resources, proxies, seen)
-    compare_tls(resources, proxies, seen.see, labels)
+    names = outbound_names(proxies)
+    # Each DestinationRule in its comparable form once, for its subsets and its TLS.
+    rules = [(r, canonical(r)["spec"]) for r in resources if r.kind == "DestinationRule"]
+    _subsets(rules, proxies, seen, names)
+    compare_tls(resources, proxies, seen.see, labels, names, rules)
     compare_appmesh(reference, proxies, seen.see)
     return seen.drifts(layers)
 
 
-def _subsets(resources: list[ConfigResource], proxies: Sequence[Proxy], seen: _Collector) -> None:
+def outbound_names(proxies: Sequence[Proxy]) -> dict[str, ClusterName | None]:
+    """:func:`istio_outbound` of every cluster name the proxies hold, each name read once: the
+    proxies of a mesh hold the same clusters (150k clusters, a few thousand names at 5,000
+    services), and the subsets and the TLS are compared over all of them."""
+    names: dict[str, ClusterName | None] = {}
+    for proxy in proxies:
+        for c in proxy.clusters:
+            if c.name not in names:
+                names[c.name] = istio_outbound(c.name)
+    return names
+
+
+def _subsets(destination_rules: Sequence[tuple[ConfigResource, dict[str, Any]]], proxies: Sequence[Proxy],
+             seen: _Collector, clusters: Mapping[str, ClusterName | None]) -> None:
     rules: dict[str, tuple[ResourceId, set[str]]] = {}
-    for dr in (r for r in resources if r.kind == "DestinationRule"):
-        spec = canonical(dr)["spec"]
+    for dr, spec in destination_rules:
         host = spec.get("host")
         if not host:
             continue
@@ -170,7 +185,7 @@ def _subsets(resources: list[ConfigResource], proxies: Sequence[Proxy], seen: _C
     for proxy in proxies:
         held: dict[str, set[str]] = defaultdict(set)
         for c in proxy.clusters:
-            parsed = istio_outbound(c.name)
+            parsed = clusters[c.name]
             host = c.service_host or (parsed.service_host if parsed else None)
             if c.direction != "outbound" and not parsed:
                 continue

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from meshobs.collectors.envoy.names import istio_outbound
+from meshobs.collectors.envoy.names import ClusterName, istio_outbound
 from meshobs.model import ConfigResource, MeshSnapshot, Proxy
 
 from .normalise import ResourceId, canonical
@@ -78,10 +78,15 @@ def _rules_for(rules: Sequence[tuple[ConfigResource, dict[str, Any]]], host: str
 
 
 def compare_tls(resources: Sequence[ConfigResource], proxies: Sequence[Proxy], see: See,
-                labels: Mapping[str, Mapping[str, str]] | None = None) -> None:
-    """Feed ``see`` one observation per (proxy, cluster) whose TLS a DestinationRule decides."""
+                labels: Mapping[str, Mapping[str, str]] | None = None,
+                names: Mapping[str, ClusterName | None] | None = None,
+                destination_rules: Sequence[tuple[ConfigResource, dict[str, Any]]] | None = None) -> None:
+    """Feed ``see`` one observation per (proxy, cluster) whose TLS a DestinationRule decides.
+    ``names``: :func:`istio_outbound` of each cluster name, ``destination_rules``: the
+    resources' DestinationRules with their canonical specs, when already worked out."""
 
-    rules = [(r, canonical(r)["spec"]) for r in resources if r.kind == "DestinationRule"]
+    rules = (list(destination_rules) if destination_rules is not None else
+             [(r, canonical(r)["spec"]) for r in resources if r.kind == "DestinationRule"])
     if not rules:
         return
     # The rules of each host, in order: every (proxy, cluster) looked for its host's among all
@@ -94,14 +99,22 @@ def compare_tls(resources: Sequence[ConfigResource], proxies: Sequence[Proxy], s
     # when any of them differs, and then holds what that cluster holds.
     held: dict[tuple[ResourceId, str, str], tuple[str, str]] = {}
     for proxy in proxies:
+        # A proxy's clusters of one host (its ports, its subsets) share the rules that apply.
+        applying: dict[str, list[tuple[ConfigResource, dict[str, Any]]] | None] = {}
         for c in proxy.clusters:
-            parsed = istio_outbound(c.name)
-            if c.tls is None or parsed is None:
+            if c.tls is None:
+                continue
+            parsed = names[c.name] if names is not None else istio_outbound(c.name)
+            if parsed is None:
                 continue
             host = c.service_host or parsed.service_host or ""
             port = c.port if c.port is not None else parsed.port
             subset = c.subset if c.subset is not None else parsed.subset
-            applicable = _rules_for(by_host.get(host, []), host, proxy, (labels or {}).get(proxy.id))
+            if host in applying:
+                applicable = applying[host]
+            else:
+                applicable = applying[host] = _rules_for(by_host.get(host, []), host, proxy,
+                                                         (labels or {}).get(proxy.id))
             for resource, spec in applicable or []:
                 decided = expected_tls(spec, port, subset or "")
                 if decided is not None:

@@ -342,6 +342,11 @@ def rank(target: ServiceRef, by_service: Mapping[ServiceRef, list[Finding]],
     are filed, and ``target_workloads`` the target's own (whose drifted routes are filed under
     the service they route to).
     """
+    if not any(by_service.values()):
+        # Nothing found on the target nor below it: nothing to include, explain or link (every
+        # finding the walk takes comes from ``by_service``, a delivery link pairs two of them).
+        # Most services of a big mesh (3,087 of 4,973 in the generated 5,000-service one).
+        return []
     walk = _Walk(by_service, depth, callees, hop_shows, related, hop_failures)
     own = list(by_service.get(target, []))
     for f in own:

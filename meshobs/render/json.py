@@ -52,22 +52,9 @@ def finding_dict(f: Finding) -> dict[str, Any]:
             "location": {"file": f.file, "line": f.line or None} if f.file else None}
 
 
-def _checks(results: tuple[CheckResult, ...], seen: dict[int, tuple[CheckResult, dict[str, Any]]] | None = None,
-            ) -> list[dict[str, Any]]:
-    """The checklist lines as data. ``seen``: the lines already made in this document, by the
-    identity of their result: a ``--all`` report shares one result per check and verdict across
-    its services (meshobs.engine.runner.verdict), so 5,000 services' ~350k lines are a few
-    hundred distinct results, each made once. The result is kept with its line, so its id is
-    not reused while the document is written."""
-    if seen is None:
-        return [_check(c) for c in results]
-    out = []
-    for c in results:
-        known = seen.get(id(c))
-        if known is None:
-            known = seen[id(c)] = (c, _check(c))
-        out.append(known[1])
-    return out
+def _checks(results: tuple[CheckResult, ...]) -> list[dict[str, Any]]:
+    """The checklist lines as data."""
+    return [_check(c) for c in results]
 
 
 def _check(c: CheckResult) -> dict[str, Any]:
@@ -83,19 +70,20 @@ def _header(scope: str, time: datetime | None, window_s: float | None, origin: s
             "window_s": window_s, "origin": origin or None}
 
 
-def _service(report: Report, seen: dict[int, tuple[CheckResult, dict[str, Any]]] | None = None) -> dict[str, Any]:
-    """What a service's document says about it: the fields a ``--all`` report keeps per service
-    (``seen``: the checklist lines already made, see :func:`_checks`)."""
-    return {
-        "service": report.service.name,
-        "namespace": report.namespace,
-        "status": report.status,
-        "findings": [finding_dict(f) for f in report.findings],
-        "checks": _checks(report.checks, seen),
-        "suppressed": [{**finding_dict(f), "reason": s.reason,
-                        "until": s.until.isoformat() if s.until else None}
-                       for f, s in report.suppressed],
-    }
+def _service(report: Report) -> dict[str, Any]:
+    """What a service's document says about it: the fields a ``--all`` report keeps per service."""
+    return {**_about(report), "checks": _checks(report.checks), "suppressed": _suppressed(report)}
+
+
+def _about(report: Report) -> dict[str, Any]:
+    """The fields of a service's document before its checklist."""
+    return {"service": report.service.name, "namespace": report.namespace, "status": report.status,
+            "findings": [finding_dict(f) for f in report.findings]}
+
+
+def _suppressed(report: Report) -> list[dict[str, Any]]:
+    return [{**finding_dict(f), "reason": s.reason, "until": s.until.isoformat() if s.until else None}
+            for f, s in report.suppressed]
 
 
 def report_dict(report: Report, window_s: float | None = None) -> dict[str, Any]:
@@ -156,13 +144,55 @@ def render_parts(report: Report | MeshReport, *, window_s: float | None = None) 
 def _services(reports: Sequence[Report], *, first: bool) -> Iterator[str]:
     """The text of each service's document in the "services" list of a ``--all`` document, with
     the separator before it (``first``: the first of the list is one of them)."""
-    seen: dict[int, tuple[CheckResult, dict[str, Any]]] = {}
+    lines: dict[int, tuple[CheckResult, str]] = {}
     for n, r in enumerate(reports):
-        # JSON strings hold no raw newline: every newline starts a line of the document.
-        yield ("\n    " if first and n == 0 else ",\n    ") + _indented(_service(r, seen)).replace("\n", "\n    ")
+        yield ("\n    " if first and n == 0 else ",\n    ") + _service_text(r, lines)
 
 
-def _indented(data: dict[str, Any]) -> str:
+# Where a service's document sits in a ``--all`` document: each of its lines indented by two
+# levels (4 spaces), its checklist's lines by two more levels of its own (8 spaces).
+_IN_SERVICES = "\n    "
+_IN_CHECKS = "\n        "
+
+
+def _service_text(report: Report, lines: dict[int, tuple[CheckResult, str]]) -> str:
+    """``_indented(_service(report))`` indented as an item of a ``--all`` document's
+    "services", with the checklist spliced in as text: 5,000 services' ~350k checklist lines
+    are a few hundred distinct results (meshobs.engine.runner.verdict), each one's text made
+    once (``lines``, by the identity of the result, kept with it so its id is not reused),
+    rather than ~350k dicts encoded and re-indented (about half of the JSON's CPU). The same
+    bytes: the encoder's output for a value depends only on its depth, which is what is added.
+    JSON strings hold no raw newline: every newline starts a line of the document."""
+    head = _indented(_about(report))[:-2].replace("\n", _IN_SERVICES)  # without its closing "\n}"
+    texts = []
+    for c in report.checks:
+        known = lines.get(id(c))
+        if known is None:
+            known = lines[id(c)] = (c, _check_text(c))
+        texts.append(known[1])
+    checks = f"[{_IN_CHECKS}{f',{_IN_CHECKS}'.join(texts)}\n      ]" if texts else "[]"
+    tail = _indented(_suppressed(report)).replace("\n", "\n      ")
+    return f'{head},\n      "checks": {checks},\n      "suppressed": {tail}\n    }}'
+
+
+_KEY = _IN_CHECKS + "  "
+
+
+def _check_text(c: CheckResult) -> str:
+    """``_indented(_check(c))`` indented as a checklist line of a ``--all`` document, written
+    out: its four strings encoded as ``json.dumps`` encodes a string (``ensure_ascii``), in
+    ``_check``'s order. The lines that are not shared verdicts (a reason naming the service:
+    not applicable, could not check) are ~10 per service, each otherwise a dict encoded and
+    re-indented."""
+    reason = _string(c.reason) if c.reason else "null"
+    return (f'{{{_KEY}"id": {_string(c.id)},{_KEY}"category": {_string(c.category.value)},'
+            f'{_KEY}"status": {_string(c.status)},{_KEY}"reason": {reason}{_IN_CHECKS}}}')
+
+
+_string = json.encoder.encode_basestring_ascii
+
+
+def _indented(data: dict[str, Any] | list[Any]) -> str:
     """``data`` as JSON indented by two spaces, as ``json.dumps(data, indent=2)`` writes it."""
     # json's indenting encoder is pure Python (a 1,000-service --all report: 10 MB, seconds);
     # its C encoder writes the same tokens compactly and msgspec re-indents them verbatim, giving
