@@ -29,13 +29,16 @@ from typing import Any
 
 from .bundle_read import (
     BundleError,
+    Opened,
     index_header,
     iter_sources_from_index,
     open_bundle_and_model,
+    open_bundle_and_models,
     parse_index,
     sources_from_index,
 )
-from .modelcache import MEMBER as MODEL  # the normalised model, right after bundle.json
+from .modelcache import ASSEMBLED, MEMBERS, Snapshot
+from .modelcache import MEMBER as MODEL  # the normalised model, after bundle.json (and ASSEMBLED)
 from .raw import Payload, RawSource, iso
 from .redact import REDACTED, mask_known, redact_text, scrub
 from .schemas import VERSIONS
@@ -73,6 +76,9 @@ class Bundle:
     # again from the start, for a share whose process failed (meshobs.loadsplit).
     stream_kinds: dict[str, int] | None = field(default=None, repr=False, compare=False)
     stream_again: Callable[[], Iterator[RawSource]] | None = field(default=None, repr=False, compare=False)
+    # The archive's assembled snapshot (meshobs.modelcache), which build_snapshot returns instead
+    # of reading ``stream`` (still unread then).
+    assembled: Snapshot | None = field(default=None, repr=False, compare=False)
 
 
 def config_for_bundle(raw: dict[str, Any], path: Path | None) -> dict[str, Any]:
@@ -180,7 +186,7 @@ def write_bundle(bundle: Bundle, path: str | Path, *, packed: bool | None = None
     index, files = _index(bundle, packed=packed)
     files["bundle.json"] = (json.dumps(index, indent=1, sort_keys=False) + "\n").encode("utf-8")
     if archive and packed and model:
-        files[MODEL] = model_of(files)
+        files.update(model_of(files))
     if archive:
         import tarfile  # only an archive needs it: a live run that writes nothing never imports it
         import tempfile
@@ -193,8 +199,9 @@ def write_bundle(bundle: Bundle, path: str | Path, *, packed: bool | None = None
                 # The index first, then the payloads in source order (not sorted by name: past
                 # 999 sources "1000-" sorts before "101-"), so a streamed replay finds each
                 # member as it reaches its source instead of holding the ones read ahead.
-                # The model right after the index: a reader finds it without reading further.
-                first = ["bundle.json", *([MODEL] if MODEL in files else [])]
+                # The model right after the index: a reader finds it without reading further
+                # (the assembled snapshot first: a replay that uses it reads nothing more).
+                first = ["bundle.json", *(m for m in MEMBERS if m in files)]
                 for name in [*first, *(n for n in files if n not in first)]:
                     data = files[name]
                     info = tarfile.TarInfo(name)
@@ -215,11 +222,13 @@ def write_bundle(bundle: Bundle, path: str | Path, *, packed: bool | None = None
     return path
 
 
-def model_of(files: dict[str, bytes | bytearray]) -> bytes:
-    """The model member of a packed bundle whose members are ``files``: its sources read back
-    exactly as a replay reads them (masked bodies, rounded durations) and normalised."""
+def model_of(files: dict[str, bytes | bytearray]) -> dict[str, bytes]:
+    """The model members of a packed bundle whose members are ``files``: its sources read back
+    exactly as a replay reads them (masked bodies, rounded durations) and normalised (MODEL),
+    and those parts assembled (ASSEMBLED, when it comes back exact)."""
     from . import modelcache
-    from .collect import normalize_source
+    from .collect import assemble_parts, normalize_source
+    from .gc_pause import gc_paused
     from .loadsplit import normalize_all
 
     index = parse_index(bytes(files["bundle.json"]), PACKED_FORMAT)
@@ -232,23 +241,44 @@ def model_of(files: dict[str, bytes | bytearray]) -> bytes:
                                        packed=True)
 
     proxies = sum(1 for s in entries if s.get("kind") == "envoy" and not s.get("error"))
-    parts = normalize_all(sources(), lambda raw: normalize_source(raw, bundle.time, bundle.window_s),
-                          keep_raw=False, proxies=proxies, again=sources)
-    return modelcache.encode(index, parts)
+    with gc_paused():
+        parts = normalize_all(sources(), lambda raw: normalize_source(raw, bundle.time, bundle.window_s),
+                              keep_raw=False, proxies=proxies, again=sources)
+        out = {MODEL: modelcache.encode(index, parts)}
+        assembled = modelcache.encode_assembled(bytes(files["bundle.json"]), assemble_parts(parts, bundle))
+    if assembled is not None:
+        out[ASSEMBLED] = assembled
+    return out
 
 
-def _model_parts(path: Path, index: dict[str, Any], data: bytes | None) -> dict[int, Any]:
-    """The parts of a bundle's model that a replay uses instead of normalising (none when it
-    has none, or when it is refused: one line on stderr, and the payloads are normalised)."""
+def _model(path: Path, opened: Opened) -> tuple[Snapshot | None, dict[int, Any]]:
+    """What of a packed bundle's model a replay uses instead of normalising: its assembled
+    snapshot, else the parts of its sources, else nothing (the payloads are normalised). A model
+    there but not used is one line on stderr: why the parts were refused, or when only the
+    assembled snapshot was, why it was."""
     from . import modelcache
 
-    if data is None or not modelcache.enabled():
-        return {}
-    try:
-        return modelcache.decode(index, data)
-    except modelcache.ModelRefused as exc:
-        print(f"meshobs: {path}: bundle's model not used: {exc}", file=sys.stderr)
-        return {}
+    refused = None
+    data = opened.take(ASSEMBLED)
+    if data is not None:
+        try:
+            snap = modelcache.decode_assembled(opened.index_digest, data)
+            opened.close()  # the parts are not needed: not even decompressed
+            return snap, {}
+        except modelcache.ModelRefused as exc:
+            refused = f"bundle's assembled model not used: {exc}"
+    del data
+    parts: dict[int, Any] = {}
+    data = opened.take(MODEL)
+    opened.close()
+    if data is not None:
+        try:
+            parts = modelcache.decode(opened.index, data)
+        except modelcache.ModelRefused as exc:
+            refused = f"bundle's model not used: {exc}"
+    if refused is not None:
+        print(f"meshobs: {path}: {refused}", file=sys.stderr)
+    return None, parts
 
 
 def read_bundle(path: str | Path) -> Bundle:
@@ -282,15 +312,20 @@ def iter_bundle(path: str | Path) -> tuple[Bundle, Iterator[RawSource]]:
 def _iter_bundle(path: Path, parts: dict[int, Any] | None) -> tuple[Bundle, Iterator[RawSource]]:
     """:func:`iter_bundle`; ``parts``: its model's, decoded already (the same archive read again,
     by :mod:`meshobs.loadsplit`'s child), else read from the archive."""
-    index, read, model = open_bundle_and_model(path, FORMATS, stream=True, model=MODEL if parts is None else None)
+    from . import modelcache
+
+    use = parts is None and modelcache.enabled()
+    opened = open_bundle_and_models(path, FORMATS, stream=True, follow=MEMBERS if use else ())
+    index, read = opened.index, opened.read
     try:
         bundle = _header(index)
     except ValueError as exc:
+        opened.close()
         raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
     packed = index["format"] == PACKED_FORMAT
     if parts is None:
-        parts = _model_parts(path, index, model) if packed else {}
-    del model
+        bundle.assembled, parts = _model(path, opened) if use and packed else (None, {})
+    opened.close()
     used = parts
     listed = index.get("sources")
     # The kinds of the sources left to normalise (meshobs.loadsplit shares out their work).

@@ -14,11 +14,13 @@ A bundle arrives attached to a ticket or copied from another machine, so reading
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -98,19 +100,20 @@ def _read_in_directory(root: Path, name: str) -> bytes:
 
 
 # -- archives ------------------------------------------------------------------------------------
-def _members(path: Path, wanted: set[str], follow: str | None = None) -> dict[str, bytes]:
+def _members(path: Path, wanted: set[str]) -> dict[str, bytes]:
     """The regular members named in ``wanted``, read in one pass (see :func:`_iter_members`)."""
-    return dict(_iter_members(path, wanted, follow))
+    return dict(_iter_members(path, wanted))
 
 
-def _iter_members(path: Path, wanted: set[str], follow: str | None = None) -> Iterator[tuple[str, bytes]]:
+def _iter_members(path: Path, wanted: set[str], follow: tuple[str, ...] = ()) -> Iterator[tuple[str, bytes]]:
     """One pass over the archive yielding the regular members named in ``wanted``, in order.
 
     Members are visited in archive order; the others are skipped (decompressed, not kept) and
-    the pass stops once every wanted member was found -- or, with ``follow``, one member later,
-    that member yielded too when it is a regular file named ``follow`` (a packed bundle's model,
-    right after its index: looked for there only, so a bundle without one is not read further).
-    A member whose header declares more than
+    the pass stops once every wanted member was found -- or, with ``follow``, it goes on while
+    the next member is one of ``follow``'s names, each at most once and in that order (a packed
+    bundle's model members, right after its index: looked for there only, so a bundle without
+    them is not read further), yielding those that are regular files. Lazily: a member is
+    decompressed only when the consumer asks for the next one. A member whose header declares more than
     :data:`MAX_FILE_BYTES`, or headers declaring more than :data:`MAX_ARCHIVE_BYTES` in all,
     stop the read before that data is decompressed. A gzip archive read to its end has its CRC
     and length checked, so a truncated or corrupted archive is refused.
@@ -123,6 +126,7 @@ def _iter_members(path: Path, wanted: set[str], follow: str | None = None) -> It
     total = members = 0
     remaining = set(wanted)
     following = False
+    chain = list(follow)
     try:
         with path.open("rb") as raw:
             gz = gzip.GzipFile(fileobj=raw) if raw.read(2) == b"\x1f\x8b" else None
@@ -143,9 +147,10 @@ def _iter_members(path: Path, wanted: set[str], follow: str | None = None) -> It
                         raise _bad(path, f"members total more than {MAX_ARCHIVE_BYTES // 2**30} GB")
                     name = member.name.removeprefix("./")
                     if following:
-                        following = False
-                        if name != follow:
-                            continue
+                        if name not in chain:
+                            break
+                        del chain[:chain.index(name) + 1]
+                        following = bool(chain)
                     # Links, devices and FIFOs in an archive are never read: a bundle holds files.
                     elif name not in remaining or not member.isreg():
                         continue
@@ -153,8 +158,9 @@ def _iter_members(path: Path, wanted: set[str], follow: str | None = None) -> It
                         continue
                     f = tar.extractfile(member)
                     if f is not None:
-                        remaining.discard(name)
-                        following = follow is not None and name in wanted and not remaining
+                        if name in remaining:
+                            remaining.discard(name)
+                            following = bool(chain) and not remaining
                         # A member yields at most the size its header declares (checked above):
                         # asking for just over that, not for MAX_FILE_BYTES + 1, spares a
                         # 256 MB buffer allocated and released per member (30k at 5,000 services).
@@ -178,20 +184,36 @@ class _Archive:
         self.path = path
         self.files: dict[str, bytes] = {}
         self.loaded: set[str] = set()
+        self._following: Iterator[tuple[str, bytes]] = iter(())
 
-    def read_index(self, follow: str | None = None) -> bytes:
-        """bundle.json; and with ``follow``, that member too when it comes right after it
-        (taken with :meth:`take`)."""
-        self.files = _members(self.path, {INDEX}, follow)
+    def read_index(self, follow: tuple[str, ...] = ()) -> bytes:
+        """bundle.json; and with ``follow``, the members of those names that come right after it
+        (taken with :meth:`take`, each decompressed only when asked for)."""
+        self._following = _iter_members(self.path, {INDEX}, follow)
+        for name, data in self._following:
+            self.files[name] = data
+            break
         if INDEX not in self.files:
             raise _bad(self.path, f"{INDEX} is missing (not a meshobs bundle archive)")
         return self.files[INDEX]
 
     def take(self, name: str) -> bytes | None:
-        data = self.files.pop(name, None)
-        if data is not None and len(data) > MAX_FILE_BYTES:
+        """A member that followed the index (None when it is not there), read if not yet."""
+        while name not in self.files:
+            got = next(self._following, None)
+            if got is None:
+                return None
+            self.files[got[0]] = got[1]
+        data = self.files.pop(name)
+        if len(data) > MAX_FILE_BYTES:
             raise _bad(self.path, f"{name} is larger than {MAX_FILE_BYTES // 2**20} MB")
         return data
+
+    def close(self) -> None:
+        """Stop the pass over the members following the index (none more is read)."""
+        close = getattr(self._following, "close", None)
+        if close is not None:
+            close()
 
     def load(self, names: set[str]) -> None:
         missing = names - self.loaded
@@ -427,35 +449,69 @@ def open_bundle(path: Path, fmt: str | tuple[str, ...], *,
 
     ``stream``: an archive's payloads are read as they are asked for, in one pass, and not kept
     (ask in index order, as :func:`iter_sources_from_index` does); else all are read up front."""
-    index, read, _model = open_bundle_and_model(path, fmt, stream=stream)
-    return index, read
+    opened = open_bundle_and_models(path, fmt, stream=stream)
+    return opened.index, opened.read
 
 
 def open_bundle_and_model(path: Path, fmt: str | tuple[str, ...], *, stream: bool = False,
                           model: str | None = None) -> tuple[dict[str, Any], Callable[[str], bytes], bytes | None]:
     """:func:`open_bundle`, and the archive's member ``model`` when it comes right after
-    bundle.json (None otherwise, and always for a directory: its files may be edited by hand)."""
+    bundle.json, or after the other model members (None otherwise, and always for a directory:
+    its files may be edited by hand)."""
+    from .modelcache import MEMBERS
+
+    opened = open_bundle_and_models(path, fmt, stream=stream, follow=MEMBERS if model is not None else ())
+    found = opened.take(model) if model is not None else None
+    opened.close()
+    return opened.index, opened.read, found
+
+
+@dataclass
+class Opened:
+    """A bundle opened (:func:`open_bundle_and_models`)."""
+
+    index: dict[str, Any]
+    read: Callable[[str], bytes]  # the payload files the index references
+    # The members of ``follow`` that come right after bundle.json, each read when first asked
+    # for (None: not there; always None for a directory).
+    take: Callable[[str], bytes | None]
+    close: Callable[[], None]  # no member following the index is read from now on
+    index_digest: bytes = b""  # of bundle.json's bytes, when ``follow`` asked for any member
+
+
+def _none(_name: str) -> bytes | None:
+    return None
+
+
+def open_bundle_and_models(path: Path, fmt: str | tuple[str, ...], *, stream: bool = False,
+                           follow: tuple[str, ...] = ()) -> Opened:
+    """:func:`open_bundle`, with the members named in ``follow`` that come right after bundle.json
+    in an archive, in that order (a packed bundle's model members), read lazily."""
     if path.is_dir():
         def read_dir(name: str) -> bytes:
             return _read_in_directory(path, check_name(path, name))
 
         data = read_dir(INDEX)
         try:
-            return parse_index(data, fmt), read_dir, None
+            return Opened(parse_index(data, fmt), read_dir, _none, lambda: None)
         except ValueError as exc:
             raise _bad(path, str(exc)) from None
     if path.is_file():
         archive = _Archive(path)
-        data = archive.read_index(model)
-        found = archive.take(model) if model is not None else None
+        data = archive.read_index(follow)
+        digest = hashlib.blake2b(data, digest_size=16).digest() if follow else b""
         try:
             index = parse_index(data, fmt)
         except ValueError as exc:
+            archive.close()
             raise _bad(path, str(exc)) from None
+        del data
+        archive.files.pop(INDEX, None)
         names = {check_name(path, f) for f in payload_files(index)}
         if stream:
             members = _ArchiveStream(path, names)
-            return index, lambda name: members.read(check_name(path, name)), found
+            return Opened(index, lambda name: members.read(check_name(path, name)), archive.take, archive.close,
+                          digest)
         archive.load(names)
-        return index, lambda name: archive.read(check_name(path, name)), found
+        return Opened(index, lambda name: archive.read(check_name(path, name)), archive.take, archive.close, digest)
     raise BundleError(f"{path}: no such bundle (expected a directory or a .tar.gz)")

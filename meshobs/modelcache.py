@@ -42,11 +42,38 @@ from typing import Any
 import msgspec
 
 from .gc_pause import gc_paused
-from .model import EMPTY, FrozenDict, SnapshotPart, freeze
+from .model import (
+    EMPTY,
+    Cert,
+    ConfigResource,
+    ControlPlane,
+    Edge,
+    FrozenDict,
+    History,
+    InjectionWebhook,
+    IstiodReplica,
+    MeshSnapshot,
+    MetricSeries,
+    Pod,
+    Proxy,
+    Service,
+    SnapshotPart,
+    SourceStatus,
+    Trace,
+    Workload,
+    XdsReject,
+    XdsSync,
+    freeze,
+)
 from .model.frozen import _LEAVES
 
-MEMBER = "model.msgpack"  # right after bundle.json in a packed archive
+MEMBER = "model.msgpack"  # the parts: after bundle.json (and ASSEMBLED) in a packed archive
 FORMAT = "meshobs-model/1"
+# The parts assembled (the snapshot but its origin): right after bundle.json, so that a replay
+# that uses it reads neither the parts nor any payload.
+ASSEMBLED = "assembled.msgpack"
+ASSEMBLED_FORMAT = "meshobs-assembled/1"
+MEMBERS = (ASSEMBLED, MEMBER)  # in archive order, right after bundle.json
 # Bump whenever a normaliser's output changes for the same payloads (a model class's change is
 # caught by version() on its own): a bundle's model made by the older code is then not used.
 REVISION = 1
@@ -224,3 +251,103 @@ def _parts(model: Model, entries: list[Any]) -> dict[int, SnapshotPart]:
         except (msgspec.MsgspecError, TypeError, ValueError, RecursionError) as exc:
             raise ModelRefused(f"{MEMBER}: source {c.number} ({c.name}) is damaged ({exc})") from None
     return parts
+
+
+# -- the assembled snapshot ----------------------------------------------------------------------
+class Assembled(msgspec.Struct, frozen=True):
+    """The ASSEMBLED member: what :func:`meshobs.assemble.assemble` made of every source's part,
+    tied to the very bytes of bundle.json (its times, its config's ``mesh``, every source's entry:
+    all that assembly reads besides the parts, and what the parts were made from)."""
+
+    format: str
+    version: str
+    index: bytes  # blake2b of bundle.json
+    snapshot: msgspec.Raw  # a Snapshot
+
+
+class Snapshot(msgspec.Struct, array_like=True, frozen=True):
+    """A MeshSnapshot's fields but time, window_s (bundle.json's) and origin (the replay's),
+    its control plane by its own fields (the rest of it is derived)."""
+
+    services: tuple[Service, ...]
+    workloads: tuple[Workload, ...]
+    pods: tuple[Pod, ...]
+    edges: tuple[Edge, ...]
+    proxies: tuple[Proxy, ...]
+    certs: tuple[Cert, ...]
+    config: tuple[ConfigResource, ...]
+    traces: tuple[Trace, ...]
+    sources: tuple[SourceStatus, ...]
+    series: tuple[MetricSeries, ...]
+    history: History | None
+    replicas: tuple[IstiodReplica, ...]
+    syncs: tuple[XdsSync, ...]
+    rejects: tuple[XdsReject, ...]
+    webhooks: tuple[InjectionWebhook, ...] | None
+
+    @classmethod
+    def of(cls, snap: MeshSnapshot) -> Snapshot:
+        cp = snap.control_plane
+        return cls(snap.services, snap.workloads, snap.pods, snap.edges, snap.proxies, snap.certs, snap.config,
+                   snap.traces, snap.sources, snap.series, snap.history, cp.replicas, cp.syncs, cp.rejects,
+                   cp.webhooks)
+
+    def snapshot(self, time: Any, window_s: float, origin: str) -> MeshSnapshot:
+        return MeshSnapshot(
+            time=time, window_s=window_s, services=self.services, workloads=self.workloads, pods=self.pods,
+            edges=self.edges, proxies=self.proxies, certs=self.certs, config=self.config, traces=self.traces,
+            sources=self.sources, origin=origin, series=self.series, history=self.history,
+            control_plane=ControlPlane(replicas=self.replicas, syncs=self.syncs, rejects=self.rejects,
+                                       webhooks=self.webhooks))
+
+
+def _init_fields(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields given to its constructor, by name (a MeshSnapshot's derived indexes
+    are not): what the exactness check compares, so a field Snapshot does not carry is seen."""
+    return {f.name: (_init_fields(v) if isinstance(v := getattr(obj, f.name), ControlPlane) else v)
+            for f in dataclasses.fields(obj) if f.init}
+
+
+@cache
+def _snapshot_decoder() -> msgspec.msgpack.Decoder[Snapshot]:
+    return msgspec.msgpack.Decoder(Snapshot, dec_hook=_dec_hook)
+
+
+def encode_assembled(index: bytes, snap: MeshSnapshot) -> bytes | None:
+    """The ASSEMBLED member for the bundle whose bundle.json is ``index`` (its bytes) and whose
+    replay from the payloads makes ``snap``; None when it would not come back exact (as
+    :func:`exact`: the same msgpack and the same JSON, over every field MeshSnapshot is made
+    from but its origin)."""
+    packer, jsoner = _sorted_encoders()
+    try:
+        data = _encoder().encode(Snapshot.of(snap))
+        back = _snapshot_decoder().decode(data).snapshot(snap.time, snap.window_s, snap.origin)
+        mine, theirs = _init_fields(snap), _init_fields(back)
+        if packer.encode(theirs) != packer.encode(mine) or jsoner.encode(theirs) != jsoner.encode(mine):
+            return None
+    except (msgspec.MsgspecError, TypeError, ValueError, OverflowError, RecursionError):
+        return None
+    return _encoder().encode(Assembled(ASSEMBLED_FORMAT, version(), _index_digest(index), msgspec.Raw(data)))
+
+
+def _index_digest(index: bytes) -> bytes:
+    return hashlib.blake2b(index, digest_size=16).digest()
+
+
+def decode_assembled(index_digest: bytes, data: bytes) -> Snapshot:
+    """The assembled snapshot, when it was made for the bundle.json whose blake2b (16 bytes) is
+    ``index_digest`` by this model version; else :class:`ModelRefused`."""
+    try:
+        doc = msgspec.msgpack.decode(data, type=Assembled)
+    except (msgspec.MsgspecError, RecursionError) as exc:
+        raise ModelRefused(f"{ASSEMBLED} is damaged ({exc})") from None
+    if doc.format != ASSEMBLED_FORMAT or doc.version != version():
+        raise ModelRefused(f"{ASSEMBLED} was written by a meshobs with another model version "
+                           f"({doc.format} {doc.version[:12]}; this one reads {ASSEMBLED_FORMAT} {version()[:12]})")
+    if not index_digest or doc.index != index_digest:
+        raise ModelRefused(f"{ASSEMBLED} was made for another bundle.json")
+    with gc_paused(promote=True):  # millions of acyclic objects (see meshobs.gc_pause)
+        try:
+            return _snapshot_decoder().decode(doc.snapshot)
+        except (msgspec.MsgspecError, TypeError, ValueError, RecursionError) as exc:
+            raise ModelRefused(f"{ASSEMBLED} is damaged ({exc})") from None
