@@ -245,40 +245,46 @@ def model_of(files: dict[str, bytes | bytearray]) -> dict[str, bytes]:
         parts = normalize_all(sources(), lambda raw: normalize_source(raw, bundle.time, bundle.window_s),
                               keep_raw=False, proxies=proxies, again=sources)
         out = {MODEL: modelcache.encode(index, parts)}
-        assembled = modelcache.encode_assembled(bytes(files["bundle.json"]), assemble_parts(parts, bundle))
+        assembled = modelcache.encode_assembled(bytes(files["bundle.json"]), index, assemble_parts(parts, bundle))
     if assembled is not None:
         out[ASSEMBLED] = assembled
     return out
 
 
-def _model(path: Path, opened: Opened) -> tuple[Snapshot | None, dict[int, Any]]:
-    """What of a packed bundle's model a replay uses instead of normalising: its assembled
-    snapshot, else the parts of its sources, else nothing (the payloads are normalised). A model
-    there but not used is one line on stderr: why the parts were refused, or when only the
-    assembled snapshot was, why it was."""
+def _assembled(opened: Opened) -> tuple[tuple[Bundle, Snapshot] | None, str | None]:
+    """A packed bundle's assembled snapshot (:mod:`meshobs.modelcache`) with the header it was
+    made for, when there is one and it is used; else why not (None: there is none)."""
     from . import modelcache
 
-    refused = None
     data = opened.take(ASSEMBLED)
-    if data is not None:
+    if data is None:
+        return None, None
+    try:
+        header, snap = modelcache.decode_assembled(opened.index_digest, data)
+        if header.get("format") != PACKED_FORMAT:
+            raise modelcache.ModelRefused(f"{ASSEMBLED} was made for another layout than {PACKED_FORMAT}")
         try:
-            snap = modelcache.decode_assembled(opened.index_digest, data)
-            opened.close()  # the parts are not needed: not even decompressed
-            return snap, {}
-        except modelcache.ModelRefused as exc:
-            refused = f"bundle's assembled model not used: {exc}"
-    del data
-    parts: dict[int, Any] = {}
+            bundle = _header(header)
+        except ValueError as exc:
+            raise modelcache.ModelRefused(f"{ASSEMBLED} is damaged ({exc})") from None
+    except modelcache.ModelRefused as exc:
+        return None, f"bundle's assembled model not used: {exc}"
+    return (bundle, snap), None
+
+
+def _model_parts(opened: Opened, refused: str | None) -> tuple[dict[int, Any], str | None]:
+    """The parts of a packed bundle's model that a replay uses instead of normalising (none when
+    it has none, or when they are refused: then why, which replaces the assembled snapshot's)."""
+    from . import modelcache
+
     data = opened.take(MODEL)
     opened.close()
-    if data is not None:
-        try:
-            parts = modelcache.decode(opened.index, data)
-        except modelcache.ModelRefused as exc:
-            refused = f"bundle's model not used: {exc}"
-    if refused is not None:
-        print(f"meshobs: {path}: {refused}", file=sys.stderr)
-    return None, parts
+    if data is None:
+        return {}, refused
+    try:
+        return modelcache.decode(opened.index, data), refused
+    except modelcache.ModelRefused as exc:
+        return {}, f"bundle's model not used: {exc}"
 
 
 def read_bundle(path: str | Path) -> Bundle:
@@ -311,12 +317,26 @@ def iter_bundle(path: str | Path) -> tuple[Bundle, Iterator[RawSource]]:
 
 def _iter_bundle(path: Path, parts: dict[int, Any] | None) -> tuple[Bundle, Iterator[RawSource]]:
     """:func:`iter_bundle`; ``parts``: its model's, decoded already (the same archive read again,
-    by :mod:`meshobs.loadsplit`'s child), else read from the archive."""
+    by :mod:`meshobs.loadsplit`'s child), else read from the archive.
+
+    What of a packed archive's model is used: its assembled snapshot (``Bundle.assembled``, which
+    build_snapshot returns instead of reading the sources; bundle.json is then parsed only if the
+    sources are read after all), else the parts of its sources, else nothing. A model there but
+    not used is one line on stderr: why the parts were not, else why the assembled snapshot was not."""
     from . import modelcache
 
     use = parts is None and modelcache.enabled()
-    opened = open_bundle_and_models(path, FORMATS, stream=True, follow=MEMBERS if use else ())
-    index, read = opened.index, opened.read
+    opened = open_bundle_and_models(path, FORMATS, stream=True, follow=MEMBERS if use else (), lazy=True)
+    refused = None
+    if use:
+        found, refused = _assembled(opened)
+        if found is not None:
+            opened.close()  # the parts are not needed: not even decompressed
+            bundle, snap = found
+            bundle.assembled = snap
+            bundle.stream_again = lambda: _iter_bundle(path, {})[1]
+            return bundle, _sources(path, opened, True, {})
+    index = opened.index
     try:
         bundle = _header(index)
     except ValueError as exc:
@@ -324,8 +344,11 @@ def _iter_bundle(path: Path, parts: dict[int, Any] | None) -> tuple[Bundle, Iter
         raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
     packed = index["format"] == PACKED_FORMAT
     if parts is None:
-        bundle.assembled, parts = _model(path, opened) if use and packed else (None, {})
+        parts, refused = _model_parts(opened, refused) if use and packed else ({}, refused)
     opened.close()
+    if refused is not None:
+        print(f"meshobs: {path}: {refused}", file=sys.stderr)
+    opened.ready()  # the payload file names checked now
     used = parts
     listed = index.get("sources")
     # The kinds of the sources left to normalise (meshobs.loadsplit shares out their work).
@@ -333,14 +356,14 @@ def _iter_bundle(path: Path, parts: dict[int, Any] | None) -> tuple[Bundle, Iter
                                        if isinstance(s, dict) and i not in parts)
                                if isinstance(listed, list) else {})
     bundle.stream_again = lambda: _iter_bundle(path, used)[1]
+    return bundle, _sources(path, opened, packed, parts)
 
-    def sources() -> Iterator[RawSource]:
-        try:
-            yield from iter_sources_from_index(index, read, packed=packed, parts=parts, bodies=False)
-        except ValueError as exc:
-            raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
 
-    return bundle, sources()
+def _sources(path: Path, opened: Opened, packed: bool, parts: dict[int, Any]) -> Iterator[RawSource]:
+    try:
+        yield from iter_sources_from_index(opened.index, opened.read, packed=packed, parts=parts, bodies=False)
+    except ValueError as exc:
+        raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
 
 
 def _header(index: dict[str, Any]) -> Bundle:

@@ -20,7 +20,6 @@ import math
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -466,52 +465,83 @@ def open_bundle_and_model(path: Path, fmt: str | tuple[str, ...], *, stream: boo
     return opened.index, opened.read, found
 
 
-@dataclass
 class Opened:
-    """A bundle opened (:func:`open_bundle_and_models`)."""
+    """A bundle opened (:func:`open_bundle_and_models`): its parsed index, a reader of the payload
+    files it references, and the members following bundle.json in an archive."""
 
-    index: dict[str, Any]
-    read: Callable[[str], bytes]  # the payload files the index references
-    # The members of ``follow`` that come right after bundle.json, each read when first asked
-    # for (None: not there; always None for a directory).
-    take: Callable[[str], bytes | None]
-    close: Callable[[], None]  # no member following the index is read from now on
-    index_digest: bytes = b""  # of bundle.json's bytes, when ``follow`` asked for any member
+    def __init__(self, path: Path, fmt: str | tuple[str, ...], *, stream: bool, data: bytes,
+                 archive: _Archive | None = None, digest: bytes = b"") -> None:
+        self.path = path
+        self._fmt = fmt
+        self._stream = stream
+        self._data: bytes | None = data
+        self._archive = archive
+        self._index: dict[str, Any] | None = None
+        self._read: Callable[[str], bytes] | None = None
+        self.index_digest = digest  # blake2b of bundle.json's bytes, when members were to follow it
 
+    @property
+    def index(self) -> dict[str, Any]:
+        """bundle.json parsed, and checked (:class:`BundleError`), when first asked for."""
+        if self._index is None:
+            assert self._data is not None
+            try:
+                self._index = parse_index(self._data, self._fmt)
+            except ValueError as exc:
+                self.close()
+                raise _bad(self.path, str(exc)) from None
+            self._data = None
+        return self._index
 
-def _none(_name: str) -> bytes | None:
-    return None
+    def ready(self) -> None:
+        """Parse and check the index and the payload file names it references now (an archive
+        not streamed: read every payload)."""
+        if self._read is None:
+            self._read = self._reader()
+
+    def read(self, name: str) -> bytes:
+        """A payload file the index references."""
+        self.ready()
+        assert self._read is not None
+        return self._read(name)
+
+    def _reader(self) -> Callable[[str], bytes]:
+        path, archive = self.path, self._archive
+        if archive is None:
+            return lambda name: _read_in_directory(path, check_name(path, name))
+        names = {check_name(path, f) for f in payload_files(self.index)}
+        if self._stream:
+            members = _ArchiveStream(path, names)
+            return lambda name: members.read(check_name(path, name))
+        archive.load(names)
+        return lambda name: archive.read(check_name(path, name))
+
+    def take(self, name: str) -> bytes | None:
+        """A member of ``follow`` that comes right after bundle.json, read when first asked for
+        (None: not there; always None for a directory, whose files may be edited by hand)."""
+        return self._archive.take(name) if self._archive is not None else None
+
+    def close(self) -> None:
+        """No member following the index is read from now on."""
+        if self._archive is not None:
+            self._archive.close()
 
 
 def open_bundle_and_models(path: Path, fmt: str | tuple[str, ...], *, stream: bool = False,
-                           follow: tuple[str, ...] = ()) -> Opened:
+                           follow: tuple[str, ...] = (), lazy: bool = False) -> Opened:
     """:func:`open_bundle`, with the members named in ``follow`` that come right after bundle.json
-    in an archive, in that order (a packed bundle's model members), read lazily."""
+    in an archive, in that order (a packed bundle's model members), read lazily. ``lazy``: the
+    index is parsed (and checked) only when first needed, else at once."""
     if path.is_dir():
-        def read_dir(name: str) -> bytes:
-            return _read_in_directory(path, check_name(path, name))
-
-        data = read_dir(INDEX)
-        try:
-            return Opened(parse_index(data, fmt), read_dir, _none, lambda: None)
-        except ValueError as exc:
-            raise _bad(path, str(exc)) from None
-    if path.is_file():
+        opened = Opened(path, fmt, stream=stream, data=_read_in_directory(path, INDEX))
+    elif path.is_file():
         archive = _Archive(path)
         data = archive.read_index(follow)
-        digest = hashlib.blake2b(data, digest_size=16).digest() if follow else b""
-        try:
-            index = parse_index(data, fmt)
-        except ValueError as exc:
-            archive.close()
-            raise _bad(path, str(exc)) from None
-        del data
         archive.files.pop(INDEX, None)
-        names = {check_name(path, f) for f in payload_files(index)}
-        if stream:
-            members = _ArchiveStream(path, names)
-            return Opened(index, lambda name: members.read(check_name(path, name)), archive.take, archive.close,
-                          digest)
-        archive.load(names)
-        return Opened(index, lambda name: archive.read(check_name(path, name)), archive.take, archive.close, digest)
-    raise BundleError(f"{path}: no such bundle (expected a directory or a .tar.gz)")
+        digest = hashlib.blake2b(data, digest_size=16).digest() if follow else b""
+        opened = Opened(path, fmt, stream=stream, data=data, archive=archive, digest=digest)
+    else:
+        raise BundleError(f"{path}: no such bundle (expected a directory or a .tar.gz)")
+    if not lazy:
+        opened.ready()
+    return opened

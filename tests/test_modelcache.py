@@ -59,8 +59,11 @@ def _assembled(path: Path, origin: str = "x") -> MeshSnapshot:
     data = opened.take(ASSEMBLED)
     opened.close()
     assert data is not None, f"{path}: no {ASSEMBLED}"
-    header = index_header(opened.index)
-    return modelcache.decode_assembled(opened.index_digest, data).snapshot(header["time"], header["window_s"], origin)
+    header, snap = modelcache.decode_assembled(opened.index_digest, data)
+    assert header == {k: v for k, v in opened.index.items() if k != "sources"}
+    assert json.dumps(header) == json.dumps({k: v for k, v in opened.index.items() if k != "sources"})
+    times = index_header(opened.index)
+    return snap.snapshot(times["time"], times["window_s"], origin)
 
 
 def _made_of(snap: MeshSnapshot) -> dict[str, Any]:
@@ -487,3 +490,26 @@ def test_a_part_that_would_not_come_back_exact_is_left_out(tmp_path: Path, monke
     index, data = _model(path)
     assert data is not None
     assert sorted(modelcache.decode(index, data)) == [0, 2]
+    # Their assembly holds the odd part's status too: not written (the replay uses the parts).
+    with tarfile.open(path) as tar:
+        assert ASSEMBLED not in tar.getnames()
+
+
+def test_a_replay_answered_by_the_assembled_snapshot_has_the_bundles_header_and_parses_no_index(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Times, config, scope (a bundle recorded for one service's neighbourhood), name: what
+    bundle.json says, read from the assembled member; the index itself is not parsed."""
+    demo = load_demo("ecommerce")
+    demo.scope = {"target": "shop/cart-service", "services": ["shop/cart-service"], "workloads": []}
+    demo.description = "recorded for cart"
+    path = write_bundle(demo, tmp_path / "b.tar.gz")
+    whole = read_bundle(path)
+    monkeypatch.setattr(bundle_read, "parse_index", lambda *a: pytest.fail("bundle.json parsed"))
+    header, sources = iter_bundle(path)
+    assert header.assembled is not None
+    for name in ("time", "window_s", "config", "scope", "name", "description", "created", "meshobs_version"):
+        assert (d := difference(getattr(whole, name), getattr(header, name))) is None, f"{name}: {d}"
+    header.stream = sources
+    snap = build_snapshot(header, origin="x", keep_raw=False)
+    monkeypatch.undo()
+    assert snap == build_snapshot(whole, origin="x")
