@@ -226,7 +226,7 @@ def model_of(files: dict[str, bytes | bytearray]) -> dict[str, bytes]:
     """The model members of a packed bundle whose members are ``files``: its sources read back
     exactly as a replay reads them (masked bodies, rounded durations) and normalised (MODEL),
     and those parts assembled (ASSEMBLED, when it comes back exact)."""
-    from . import modelcache
+    from . import bundle_read, modelcache
     from .collect import assemble_parts, normalize_source
     from .gc_pause import gc_paused
     from .loadsplit import normalize_all
@@ -248,7 +248,9 @@ def model_of(files: dict[str, bytes | bytearray]) -> dict[str, bytes]:
         assembled = modelcache.encode_assembled(bytes(files["bundle.json"]), index, assemble_parts(parts, bundle))
     if assembled is not None:
         out[ASSEMBLED] = assembled
-    return out
+    # A member past the readers' cap would make the whole archive a bad bundle: left out (the
+    # replay then uses what is left of the model, or the payloads).
+    return {name: data for name, data in out.items() if len(data) <= bundle_read.MAX_FILE_BYTES}
 
 
 def _assembled(opened: Opened) -> tuple[tuple[Bundle, Snapshot] | None, str | None]:
@@ -311,7 +313,9 @@ def iter_bundle(path: str | Path) -> tuple[Bundle, Iterator[RawSource]]:
     time, each read when the iterator reaches it (an archive in one sequential pass, with the
     same checks). A replay that normalises each source and lets it go never holds every body
     at once. A source the archive's model covers (:mod:`meshobs.modelcache`) comes with its
-    ``part`` and without its payloads: the replay does not normalise it."""
+    ``part`` and without its payloads: the replay does not normalise it. When the archive's
+    assembled snapshot is used instead (``Bundle.assembled``: build_snapshot returns it and
+    reads no source), the sources, if read after all, come with their payloads."""
     return _iter_bundle(Path(path), None)
 
 

@@ -465,10 +465,10 @@ def build_snapshot(bundle: Bundle, origin: str = "", *, keep_raw: bool = True,
     # Normalising a big mesh builds millions of acyclic dicts, tuples and model objects; with the
     # cycle collector on, each of its passes walks the ever larger heap of them (about a fifth
     # of a 1,000-service replay's CPU time, none of it garbage).
-    if sources is None and (assembled := _assembled(bundle)) is not None:
-        # The archive's own assembly of its sources (meshobs.modelcache): none is read.
-        return assembled.snapshot(bundle.time, bundle.window_s, origin)
     with gc_paused():
+        if sources is None and (assembled := _assembled(bundle)) is not None:
+            # The archive's own assembly of its sources (meshobs.modelcache): none is read.
+            return assembled.snapshot(bundle.time, bundle.window_s, origin)
         proxies, again = None, None
         if sources is None:
             sources, proxies, again = _all_sources(bundle)

@@ -3,6 +3,14 @@ next to the raw payloads so that a replay reads it instead of normalising them a
 
     encode(index, sources, parts) -> bytes | None      (the ``model.msgpack`` member)
     decode(index, data) -> {source number: SnapshotPart}  (ModelRefused: why it is not used)
+    encode_assembled(index bytes, parsed index, snapshot) -> bytes | None   (``assembled.msgpack``)
+    decode_assembled(index digest, data) -> (header, Snapshot)            (ModelRefused)
+
+The parts assembled (:mod:`meshobs.assemble`) are kept too, right after bundle.json and before
+the parts: a replay that uses them neither decompresses the parts, assembles them nor parses the
+index (:class:`Assembled`: tied to the blake2b of bundle.json's bytes, which hold everything
+assembly reads besides the parts; exact over every field the snapshot is made from; the same
+version). Refused, the parts are used as before.
 
 The raw payloads stay the source of truth: the model is a cache of their normalisation, used
 only when everything about it matches, and otherwise left aside (one line on stderr) while the
@@ -17,8 +25,8 @@ payloads are normalised as before.
   keeps its UTC offset): a part that would not come back exact is left out, and its source
   normalised from its payloads at replay. ``tests/test_modelcache.py`` holds it type for type.
 * **Versioned.** :func:`version` digests every model class's qualified name, fields and
-  annotations (and enum values), plus :data:`REVISION`, bumped whenever a normaliser's output
-  changes (``tests/test_modelcache.py`` fails on the shipped demo archives until it is), and
+  annotations (and enum values), plus :data:`REVISION`, bumped whenever a normaliser's (or
+  assembly's) output changes (``tests/test_modelcache.py`` fails on the shipped demo archives until it is), and
   meshobs's version: a model of another version is not used.
 * **Tied to its bundle.** It records the bundle's time and window (``normalize`` reads them)
   and, per source it covers, the source's number, name, kind and a digest of its index entry
@@ -75,8 +83,9 @@ FORMAT = "meshobs-model/1"
 ASSEMBLED = "assembled.msgpack"
 ASSEMBLED_FORMAT = "meshobs-assembled/1"
 MEMBERS = (ASSEMBLED, MEMBER)  # in archive order, right after bundle.json
-# Bump whenever a normaliser's output changes for the same payloads (a model class's change is
-# caught by version() on its own): a bundle's model made by the older code is then not used.
+# Bump whenever a normaliser's or assembly's output changes for the same payloads (a model
+# class's change is caught by version() on its own): a bundle's model made by the older code is
+# then not used.
 REVISION = 1
 # MESHOBS_MODEL_CACHE=0 (or --no-model-cache): never read a bundle's model.
 ENV = "MESHOBS_MODEL_CACHE"

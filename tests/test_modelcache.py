@@ -513,3 +513,23 @@ def test_a_replay_answered_by_the_assembled_snapshot_has_the_bundles_header_and_
     snap = build_snapshot(header, origin="x", keep_raw=False)
     monkeypatch.undo()
     assert snap == build_snapshot(whole, origin="x")
+
+
+def test_a_model_member_past_the_readers_cap_is_not_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """The readers refuse a whole archive with a member past MAX_FILE_BYTES: a model that big
+    (a mesh far past 10,000 services) is left out rather than make the archive unreadable."""
+    demo = load_demo("ecommerce")
+    with tarfile.open(write_bundle(demo, tmp_path / "a.tar.gz")) as tar:
+        sizes = {m.name: m.size for m in tar.getmembers()}
+    cap = (sizes[ASSEMBLED] + sizes[MODEL]) // 2
+    small, big = sorted((sizes[ASSEMBLED], sizes[MODEL]))
+    assert sizes["bundle.json"] < cap and small < cap < big
+    monkeypatch.setattr(bundle_read, "MAX_FILE_BYTES", cap)
+    path = write_bundle(demo, tmp_path / "b.tar.gz")
+    with tarfile.open(path) as tar:
+        names = tar.getnames()
+    assert {ASSEMBLED, MODEL} & set(names) == {ASSEMBLED if sizes[ASSEMBLED] < cap else MODEL}
+    replayed = _replay(path, capsys)
+    monkeypatch.undo()
+    assert replayed == (build_snapshot(read_bundle(path), origin="x"), "")
