@@ -163,7 +163,10 @@ def _iter_members(path: Path, wanted: set[str], follow: tuple[str, ...] = ()) ->
                         # A member yields at most the size its header declares (checked above):
                         # asking for just over that, not for MAX_FILE_BYTES + 1, spares a
                         # 256 MB buffer allocated and released per member (30k at 5,000 services).
-                        yield name, f.read(max(0, member.size) + 1)
+                        try:
+                            yield name, f.read(max(0, member.size) + 1)
+                        except GeneratorExit:  # the consumer has what it needs: the CRC below still
+                            break
                 if gz is not None:
                     # What follows the last member a meshobs bundle needs is the end-of-archive
                     # padding: read it so gzip checks the CRC; never more than a few MB.
@@ -192,6 +195,8 @@ class _Archive:
         for name, data in self._following:
             self.files[name] = data
             break
+        if not follow:
+            self.close()  # the pass ends (and a small archive has its CRC checked) now, as before
         if INDEX not in self.files:
             raise _bad(self.path, f"{INDEX} is missing (not a meshobs bundle archive)")
         return self.files[INDEX]
@@ -209,7 +214,9 @@ class _Archive:
         return data
 
     def close(self) -> None:
-        """Stop the pass over the members following the index (none more is read)."""
+        """Stop the pass over the members following the index (none more is read; what follows
+        the last one read is read a few MB further, so that a small archive has its CRC checked:
+        a truncated one is a :class:`BundleError` here)."""
         close = getattr(self._following, "close", None)
         if close is not None:
             close()
