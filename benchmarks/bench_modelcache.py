@@ -1,8 +1,8 @@
 """Benchmark: a replay that reads a bundle's model (meshobs.modelcache) against one that
-normalises the payloads, and against a checkout from before the model.
+normalises the payloads, and against a checkout from before.
 
-    .venv/bin/python benchmarks/bench_modelcache.py --sizes 1000,5000 --runs 3 \\
-        --before /tmp/before-s25 --cache /tmp/bench-cache --out modelcache-s25
+    .venv/bin/python benchmarks/bench_modelcache.py --sizes 1000,5000 --runs 5 \\
+        --before /tmp/before-s26 --cache /tmp/bench-cache-s25 --before-own-archive --out snapcache-s26
 
 For each size, the generated-N bundle of ``--cache`` (written by bench_collect.py
 --child-generate, read only) is written again by this checkout into a temporary directory:
@@ -11,8 +11,12 @@ cost of writing it). Then, alternated in each round, on that one archive:
 
 - ``model``: ``diagnose --all -o json`` by this checkout, which reads the model;
 - ``raw``: the same with ``--no-model-cache`` (the payloads normalised, as before);
-- ``before``: the same by ``--before`` (which does not know the member and skips it);
-- ``load model`` / ``load raw``: the load alone (iter_bundle + build_snapshot) in a process.
+- ``before``: the same by ``--before`` (which does not know the member and skips it); with
+  ``--before-own-archive``, on ``--cache``'s archive as it is instead (written by the checkout
+  before, with the model it reads: a change of the model's format is compared with the model
+  before, not with no model), at the same relative path (the JSON names it);
+- ``load model`` / ``load raw`` (/ ``load before``): the load alone (iter_bundle +
+  build_snapshot) in a process, which prints its own wall and CPU seconds for it.
 
 Each is a fresh process timed by ``/usr/bin/time`` (wall, user CPU, max RSS); the three JSON
 documents must be byte-identical. Results: ``benchmarks/results/<out>.md`` and ``.json``.
@@ -40,9 +44,12 @@ import sys, time
 from meshobs import modelcache
 from meshobs.bundle import iter_bundle
 from meshobs.collect import build_snapshot
+import meshobs.engine  # imported by a command anyway (and by build_snapshot's normalising path)
 modelcache.allow(sys.argv[2] == "model")
+t = time.perf_counter(); c = time.process_time()
 h, s = iter_bundle(sys.argv[1]); h.stream = s
 build_snapshot(h, origin="x", keep_raw=False)
+print(round(time.perf_counter() - t, 3), round(time.process_time() - c, 3))
 """
 WRITE = """
 import sys, time
@@ -54,13 +61,15 @@ print(round(time.perf_counter() - t, 2), round(time.process_time() - c, 2))
 """
 
 
-def timed(cmd: list[str], cwd: Path, out: Path | None = None) -> dict[str, Any]:
-    """One run under /usr/bin/time: wall, user CPU (this process and its children), max RSS."""
+def timed(cmd: list[str], cwd: Path, out: Path | None = None, checkout: Path | None = None) -> dict[str, Any]:
+    """One run under /usr/bin/time: wall, user CPU (this process and its children), max RSS.
+    ``checkout``: where meshobs is imported from (PYTHONPATH), when not ``cwd``."""
+    env = {**os.environ, "PYTHONPATH": str(checkout)} if checkout is not None else None
     with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
         stdout = out.open("wb") if out is not None else subprocess.PIPE
         try:
             proc = subprocess.run(["/usr/bin/time", "-o", t.name, "-f", "%e %U %M", *cmd], cwd=cwd, stdout=stdout,
-                                  stderr=subprocess.PIPE, timeout=900, check=False)
+                                  stderr=subprocess.PIPE, timeout=900, check=False, env=env)
         finally:
             if out is not None:
                 stdout.close()  # type: ignore[union-attr]
@@ -79,9 +88,14 @@ def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def size(n: int, cache: Path, work: Path, runs: int, before: Path | None) -> dict[str, Any]:
+def size(n: int, cache: Path, work: Path, runs: int, before: Path | None, own: bool = False) -> dict[str, Any]:
     source = cache / f"generated-{n}.tar.gz"
-    bundle = work / f"generated-{n}-model.tar.gz"
+    # Each checkout replays from its own directory an archive of the same relative name (the
+    # diagnosis names it), importing meshobs from its checkout by PYTHONPATH.
+    (work / "now").mkdir(exist_ok=True)
+    (work / "base").mkdir(exist_ok=True)
+    name = f"generated-{n}.tar.gz"
+    bundle = work / "now" / name
     writes = {}
     for mode in ("model", "none"):
         target = work / f"w-{mode}.tar.gz"
@@ -92,22 +106,39 @@ def size(n: int, cache: Path, work: Path, runs: int, before: Path | None) -> dic
             shutil.move(target, bundle)
         else:
             target.unlink()
-    rounds: dict[str, list[dict[str, Any]]] = {k: [] for k in ("model", "raw", "before", "load model", "load raw")}
+    base = work / "base" / name
+    if own:
+        shutil.copyfile(source, base)
+    else:
+        shutil.copyfile(bundle, base)
+    kinds = ("model", "raw", "before", "load model", "load raw", "load before")
+    rounds: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
     for _ in range(runs):
         load = loadavg()
         out = work / "out.json"
-        cmd = ["-m", "meshobs", "diagnose", "--all", "-o", "json", "--from", str(bundle)]
-        rounds["model"].append({**timed([PY, *cmd], ROOT, out), "load": load})
-        rounds["raw"].append({**timed([PY, *cmd, "--no-model-cache"], ROOT, out), "load": loadavg()})
+        cmd = ["-m", "meshobs", "diagnose", "--all", "-o", "json", "--from", name]
+        rounds["model"].append({**timed([PY, *cmd], work / "now", out, ROOT), "load": load})
+        rounds["raw"].append({**timed([PY, *cmd, "--no-model-cache"], work / "now", out, ROOT), "load": loadavg()})
         if before is not None:
-            rounds["before"].append({**timed([PY, *cmd], before, out), "load": loadavg()})
-        rounds["load model"].append({**timed([PY, "-c", LOAD, str(bundle), "model"], ROOT), "load": loadavg()})
-        rounds["load raw"].append({**timed([PY, "-c", LOAD, str(bundle), "raw"], ROOT), "load": loadavg()})
-    medians = {k: {m: round(statistics.median(r[m] for r in rows), 2) for m in ("wall_s", "user_s", "max_rss_mb")}
+            rounds["before"].append({**timed([PY, *cmd], work / "base", out, before), "load": loadavg()})
+        for mode in ("model", "raw"):
+            rounds[f"load {mode}"].append({**_split(timed([PY, "-c", LOAD, name, mode], work / "now", None, ROOT)),
+                                           "load": loadavg()})
+        if before is not None:
+            rounds["load before"].append({**_split(timed([PY, "-c", LOAD, name, "model"], work / "base", None, before)),
+                                          "load": loadavg()})
+    medians = {k: {m: round(statistics.median(r[m] for r in rows), 2)
+                   for m in ("wall_s", "user_s", "max_rss_mb", "load_wall_s", "load_cpu_s") if m in rows[0]}
                for k, rows in rounds.items() if rows}
     outputs = {r["sha1"] for k in ("model", "raw", "before") for r in rounds[k]}
     return {"n": n, "writes": writes, "rounds": rounds, "medians": medians, "same_output": len(outputs) == 1,
             "output_sha1": sorted(outputs), "member_mb": _member_mb(bundle)}
+
+
+def _split(row: dict[str, Any]) -> dict[str, Any]:
+    """A LOAD run's own seconds (the load alone, without the interpreter and its imports)."""
+    wall, cpu = row.pop("stdout").split()[-2:]
+    return {**row, "load_wall_s": float(wall), "load_cpu_s": float(cpu)}
 
 
 def _member_mb(bundle: Path) -> dict[str, float]:
@@ -117,24 +148,28 @@ def _member_mb(bundle: Path) -> dict[str, float]:
         sizes = {m.name: m.size for m in tar.getmembers()}
     return {"bundle.json": round(sizes["bundle.json"] / 2**20, 1),
             "model.msgpack": round(sizes["model.msgpack"] / 2**20, 1),
+            "assembled.msgpack": round(sizes.get("assembled.msgpack", 0) / 2**20, 1),
             "packs": round(sum(v for k, v in sizes.items() if k.startswith("payloads/")) / 2**20, 1),
             "archive": round(bundle.stat().st_size / 2**20, 1)}
 
 
 def markdown(rows: list[dict[str, Any]], note: str) -> str:
-    lines = ["# Replay with the bundle's model (modelcache, stop 25)", "", note, "",
+    lines = ["# Replay with the bundle's model (modelcache)", "", note, "",
              "Medians of alternated runs on one archive per size (fresh processes, /usr/bin/time; "
              "load average at each run in the JSON).", ""]
     for row in rows:
         m = row["medians"]
         lines += [f"## generated-{row['n']}", "",
                   f"Archive {row['member_mb']['archive']} MB: bundle.json {row['member_mb']['bundle.json']} MB, "
+                  f"assembled.msgpack {row['member_mb']['assembled.msgpack']} MB, "
                   f"model.msgpack {row['member_mb']['model.msgpack']} MB, packs {row['member_mb']['packs']} MB "
                   "(uncompressed).", "",
-                  "| run | wall s | user CPU s | max RSS MB |", "|---|---|---|---|"]
-        for k in ("model", "raw", "before", "load model", "load raw"):
+                  "| run | wall s | user CPU s | max RSS MB | load alone: wall s | CPU s |",
+                  "|---|---|---|---|---|---|"]
+        for k in ("model", "raw", "before", "load model", "load raw", "load before"):
             if k in m:
-                lines.append(f"| {k} | {m[k]['wall_s']} | {m[k]['user_s']} | {m[k]['max_rss_mb']} |")
+                lines.append(f"| {k} | {m[k]['wall_s']} | {m[k]['user_s']} | {m[k]['max_rss_mb']} | "
+                             f"{m[k].get('load_wall_s', '')} | {m[k].get('load_cpu_s', '')} |")
         if "before" in m:
             lines += ["", f"model / before: wall {m['model']['wall_s'] / m['before']['wall_s']:.2f}x, "
                           f"user CPU {m['model']['user_s'] / m['before']['user_s']:.2f}x; "
@@ -156,6 +191,8 @@ def main() -> int:
     parser.add_argument("--cache", default="/tmp/bench-cache")
     parser.add_argument("--before", default=None)
     parser.add_argument("--out", default="modelcache-s25")
+    parser.add_argument("--before-own-archive", action="store_true",
+                        help="--before replays --cache's archive as it is (with the model it wrote)")
     parser.add_argument("--note", default="")
     args = parser.parse_args()
     before = Path(args.before) if args.before else None
@@ -163,11 +200,11 @@ def main() -> int:
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="bench-modelcache-") as tmp:
         for n in (int(x) for x in args.sizes.split(",") if x):
-            rows.append(size(n, Path(args.cache), Path(tmp), args.runs, before))
+            rows.append(size(n, Path(args.cache), Path(tmp), args.runs, before, args.before_own_archive))
             print(json.dumps(rows[-1]["medians"]), file=sys.stderr)
     results = ROOT / "benchmarks" / "results"
     doc = {"rows": rows, "before": str(before), "seconds": round(time.time() - started), "note": args.note,
-           "cores": os.cpu_count()}
+           "cores": os.cpu_count(), "before_own_archive": args.before_own_archive}
     (results / f"{args.out}.json").write_text(json.dumps(doc, indent=1) + "\n")
     (results / f"{args.out}.md").write_text(markdown(rows, args.note) + "\n")
     return 0

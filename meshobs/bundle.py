@@ -29,13 +29,16 @@ from typing import Any
 
 from .bundle_read import (
     BundleError,
+    Opened,
     index_header,
     iter_sources_from_index,
     open_bundle_and_model,
+    open_bundle_and_models,
     parse_index,
     sources_from_index,
 )
-from .modelcache import MEMBER as MODEL  # the normalised model, right after bundle.json
+from .modelcache import ASSEMBLED, MEMBERS, Snapshot
+from .modelcache import MEMBER as MODEL  # the normalised model, after bundle.json (and ASSEMBLED)
 from .raw import Payload, RawSource, iso
 from .redact import REDACTED, mask_known, redact_text, scrub
 from .schemas import VERSIONS
@@ -73,6 +76,9 @@ class Bundle:
     # again from the start, for a share whose process failed (meshobs.loadsplit).
     stream_kinds: dict[str, int] | None = field(default=None, repr=False, compare=False)
     stream_again: Callable[[], Iterator[RawSource]] | None = field(default=None, repr=False, compare=False)
+    # The archive's assembled snapshot (meshobs.modelcache), which build_snapshot returns instead
+    # of reading ``stream`` (still unread then).
+    assembled: Snapshot | None = field(default=None, repr=False, compare=False)
 
 
 def config_for_bundle(raw: dict[str, Any], path: Path | None) -> dict[str, Any]:
@@ -180,7 +186,7 @@ def write_bundle(bundle: Bundle, path: str | Path, *, packed: bool | None = None
     index, files = _index(bundle, packed=packed)
     files["bundle.json"] = (json.dumps(index, indent=1, sort_keys=False) + "\n").encode("utf-8")
     if archive and packed and model:
-        files[MODEL] = model_of(files)
+        files.update(model_of(files))
     if archive:
         import tarfile  # only an archive needs it: a live run that writes nothing never imports it
         import tempfile
@@ -193,8 +199,9 @@ def write_bundle(bundle: Bundle, path: str | Path, *, packed: bool | None = None
                 # The index first, then the payloads in source order (not sorted by name: past
                 # 999 sources "1000-" sorts before "101-"), so a streamed replay finds each
                 # member as it reaches its source instead of holding the ones read ahead.
-                # The model right after the index: a reader finds it without reading further.
-                first = ["bundle.json", *([MODEL] if MODEL in files else [])]
+                # The model right after the index: a reader finds it without reading further
+                # (the assembled snapshot first: a replay that uses it reads nothing more).
+                first = ["bundle.json", *(m for m in MEMBERS if m in files)]
                 for name in [*first, *(n for n in files if n not in first)]:
                     data = files[name]
                     info = tarfile.TarInfo(name)
@@ -215,11 +222,13 @@ def write_bundle(bundle: Bundle, path: str | Path, *, packed: bool | None = None
     return path
 
 
-def model_of(files: dict[str, bytes | bytearray]) -> bytes:
-    """The model member of a packed bundle whose members are ``files``: its sources read back
-    exactly as a replay reads them (masked bodies, rounded durations) and normalised."""
-    from . import modelcache
-    from .collect import normalize_source
+def model_of(files: dict[str, bytes | bytearray]) -> dict[str, bytes]:
+    """The model members of a packed bundle whose members are ``files``: its sources read back
+    exactly as a replay reads them (masked bodies, rounded durations) and normalised (MODEL),
+    and those parts assembled (ASSEMBLED, when it comes back exact)."""
+    from . import bundle_read, modelcache
+    from .collect import assemble_parts, normalize_source
+    from .gc_pause import gc_paused
     from .loadsplit import normalize_all
 
     index = parse_index(bytes(files["bundle.json"]), PACKED_FORMAT)
@@ -232,23 +241,52 @@ def model_of(files: dict[str, bytes | bytearray]) -> bytes:
                                        packed=True)
 
     proxies = sum(1 for s in entries if s.get("kind") == "envoy" and not s.get("error"))
-    parts = normalize_all(sources(), lambda raw: normalize_source(raw, bundle.time, bundle.window_s),
-                          keep_raw=False, proxies=proxies, again=sources)
-    return modelcache.encode(index, parts)
+    with gc_paused():
+        parts = normalize_all(sources(), lambda raw: normalize_source(raw, bundle.time, bundle.window_s),
+                              keep_raw=False, proxies=proxies, again=sources)
+        out = {MODEL: modelcache.encode(index, parts)}
+        assembled = modelcache.encode_assembled(bytes(files["bundle.json"]), index, assemble_parts(parts, bundle))
+    if assembled is not None:
+        out[ASSEMBLED] = assembled
+    # A member past the readers' cap would make the whole archive a bad bundle: left out (the
+    # replay then uses what is left of the model, or the payloads).
+    return {name: data for name, data in out.items() if len(data) <= bundle_read.MAX_FILE_BYTES}
 
 
-def _model_parts(path: Path, index: dict[str, Any], data: bytes | None) -> dict[int, Any]:
-    """The parts of a bundle's model that a replay uses instead of normalising (none when it
-    has none, or when it is refused: one line on stderr, and the payloads are normalised)."""
+def _assembled(opened: Opened) -> tuple[tuple[Bundle, Snapshot] | None, str | None]:
+    """A packed bundle's assembled snapshot (:mod:`meshobs.modelcache`) with the header it was
+    made for, when there is one and it is used; else why not (None: there is none)."""
     from . import modelcache
 
-    if data is None or not modelcache.enabled():
-        return {}
+    data = opened.take(ASSEMBLED)
+    if data is None:
+        return None, None
     try:
-        return modelcache.decode(index, data)
+        header, snap = modelcache.decode_assembled(opened.index_digest, data)
+        if header.get("format") != PACKED_FORMAT:
+            raise modelcache.ModelRefused(f"{ASSEMBLED} was made for another layout than {PACKED_FORMAT}")
+        try:
+            bundle = _header(header)
+        except ValueError as exc:
+            raise modelcache.ModelRefused(f"{ASSEMBLED} is damaged ({exc})") from None
     except modelcache.ModelRefused as exc:
-        print(f"meshobs: {path}: bundle's model not used: {exc}", file=sys.stderr)
-        return {}
+        return None, f"bundle's assembled model not used: {exc}"
+    return (bundle, snap), None
+
+
+def _model_parts(opened: Opened, refused: str | None) -> tuple[dict[int, Any], str | None]:
+    """The parts of a packed bundle's model that a replay uses instead of normalising (none when
+    it has none, or when they are refused: then why, which replaces the assembled snapshot's)."""
+    from . import modelcache
+
+    data = opened.take(MODEL)
+    opened.close()
+    if data is None:
+        return {}, refused
+    try:
+        return modelcache.decode(opened.index, data), refused
+    except modelcache.ModelRefused as exc:
+        return {}, f"bundle's model not used: {exc}"
 
 
 def read_bundle(path: str | Path) -> Bundle:
@@ -275,22 +313,46 @@ def iter_bundle(path: str | Path) -> tuple[Bundle, Iterator[RawSource]]:
     time, each read when the iterator reaches it (an archive in one sequential pass, with the
     same checks). A replay that normalises each source and lets it go never holds every body
     at once. A source the archive's model covers (:mod:`meshobs.modelcache`) comes with its
-    ``part`` and without its payloads: the replay does not normalise it."""
+    ``part`` and without its payloads: the replay does not normalise it. When the archive's
+    assembled snapshot is used instead (``Bundle.assembled``: build_snapshot returns it and
+    reads no source), the sources, if read after all, come with their payloads."""
     return _iter_bundle(Path(path), None)
 
 
 def _iter_bundle(path: Path, parts: dict[int, Any] | None) -> tuple[Bundle, Iterator[RawSource]]:
     """:func:`iter_bundle`; ``parts``: its model's, decoded already (the same archive read again,
-    by :mod:`meshobs.loadsplit`'s child), else read from the archive."""
-    index, read, model = open_bundle_and_model(path, FORMATS, stream=True, model=MODEL if parts is None else None)
+    by :mod:`meshobs.loadsplit`'s child), else read from the archive.
+
+    What of a packed archive's model is used: its assembled snapshot (``Bundle.assembled``, which
+    build_snapshot returns instead of reading the sources; bundle.json is then parsed only if the
+    sources are read after all), else the parts of its sources, else nothing. A model there but
+    not used is one line on stderr: why the parts were not, else why the assembled snapshot was not."""
+    from . import modelcache
+
+    use = parts is None and modelcache.enabled()
+    opened = open_bundle_and_models(path, FORMATS, stream=True, follow=MEMBERS if use else (), lazy=True)
+    refused = None
+    if use:
+        found, refused = _assembled(opened)
+        if found is not None:
+            opened.close()  # the parts are not needed: not even decompressed
+            bundle, snap = found
+            bundle.assembled = snap
+            bundle.stream_again = lambda: _iter_bundle(path, {})[1]
+            return bundle, _sources(path, opened, True, {})
+    index = opened.index
     try:
         bundle = _header(index)
     except ValueError as exc:
+        opened.close()
         raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
     packed = index["format"] == PACKED_FORMAT
     if parts is None:
-        parts = _model_parts(path, index, model) if packed else {}
-    del model
+        parts, refused = _model_parts(opened, refused) if use and packed else ({}, refused)
+    opened.close()
+    if refused is not None:
+        print(f"meshobs: {path}: {refused}", file=sys.stderr)
+    opened.ready()  # the payload file names checked now
     used = parts
     listed = index.get("sources")
     # The kinds of the sources left to normalise (meshobs.loadsplit shares out their work).
@@ -298,14 +360,14 @@ def _iter_bundle(path: Path, parts: dict[int, Any] | None) -> tuple[Bundle, Iter
                                        if isinstance(s, dict) and i not in parts)
                                if isinstance(listed, list) else {})
     bundle.stream_again = lambda: _iter_bundle(path, used)[1]
+    return bundle, _sources(path, opened, packed, parts)
 
-    def sources() -> Iterator[RawSource]:
-        try:
-            yield from iter_sources_from_index(index, read, packed=packed, parts=parts, bodies=False)
-        except ValueError as exc:
-            raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
 
-    return bundle, sources()
+def _sources(path: Path, opened: Opened, packed: bool, parts: dict[int, Any]) -> Iterator[RawSource]:
+    try:
+        yield from iter_sources_from_index(opened.index, opened.read, packed=packed, parts=parts, bodies=False)
+    except ValueError as exc:
+        raise BundleError(f"bad bundle {path}: bundle.json is damaged: {exc}") from None
 
 
 def _header(index: dict[str, Any]) -> Bundle:

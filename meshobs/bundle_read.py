@@ -14,6 +14,7 @@ A bundle arrives attached to a ticket or copied from another machine, so reading
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -98,19 +99,20 @@ def _read_in_directory(root: Path, name: str) -> bytes:
 
 
 # -- archives ------------------------------------------------------------------------------------
-def _members(path: Path, wanted: set[str], follow: str | None = None) -> dict[str, bytes]:
+def _members(path: Path, wanted: set[str]) -> dict[str, bytes]:
     """The regular members named in ``wanted``, read in one pass (see :func:`_iter_members`)."""
-    return dict(_iter_members(path, wanted, follow))
+    return dict(_iter_members(path, wanted))
 
 
-def _iter_members(path: Path, wanted: set[str], follow: str | None = None) -> Iterator[tuple[str, bytes]]:
+def _iter_members(path: Path, wanted: set[str], follow: tuple[str, ...] = ()) -> Iterator[tuple[str, bytes]]:
     """One pass over the archive yielding the regular members named in ``wanted``, in order.
 
     Members are visited in archive order; the others are skipped (decompressed, not kept) and
-    the pass stops once every wanted member was found -- or, with ``follow``, one member later,
-    that member yielded too when it is a regular file named ``follow`` (a packed bundle's model,
-    right after its index: looked for there only, so a bundle without one is not read further).
-    A member whose header declares more than
+    the pass stops once every wanted member was found -- or, with ``follow``, it goes on while
+    the next member is one of ``follow``'s names, each at most once and in that order (a packed
+    bundle's model members, right after its index: looked for there only, so a bundle without
+    them is not read further), yielding those that are regular files. Lazily: a member is
+    decompressed only when the consumer asks for the next one. A member whose header declares more than
     :data:`MAX_FILE_BYTES`, or headers declaring more than :data:`MAX_ARCHIVE_BYTES` in all,
     stop the read before that data is decompressed. A gzip archive read to its end has its CRC
     and length checked, so a truncated or corrupted archive is refused.
@@ -123,6 +125,7 @@ def _iter_members(path: Path, wanted: set[str], follow: str | None = None) -> It
     total = members = 0
     remaining = set(wanted)
     following = False
+    chain = list(follow)
     try:
         with path.open("rb") as raw:
             gz = gzip.GzipFile(fileobj=raw) if raw.read(2) == b"\x1f\x8b" else None
@@ -143,9 +146,10 @@ def _iter_members(path: Path, wanted: set[str], follow: str | None = None) -> It
                         raise _bad(path, f"members total more than {MAX_ARCHIVE_BYTES // 2**30} GB")
                     name = member.name.removeprefix("./")
                     if following:
-                        following = False
-                        if name != follow:
-                            continue
+                        if name not in chain:
+                            break
+                        del chain[:chain.index(name) + 1]
+                        following = bool(chain)
                     # Links, devices and FIFOs in an archive are never read: a bundle holds files.
                     elif name not in remaining or not member.isreg():
                         continue
@@ -153,12 +157,16 @@ def _iter_members(path: Path, wanted: set[str], follow: str | None = None) -> It
                         continue
                     f = tar.extractfile(member)
                     if f is not None:
-                        remaining.discard(name)
-                        following = follow is not None and name in wanted and not remaining
+                        if name in remaining:
+                            remaining.discard(name)
+                            following = bool(chain) and not remaining
                         # A member yields at most the size its header declares (checked above):
                         # asking for just over that, not for MAX_FILE_BYTES + 1, spares a
                         # 256 MB buffer allocated and released per member (30k at 5,000 services).
-                        yield name, f.read(max(0, member.size) + 1)
+                        try:
+                            yield name, f.read(max(0, member.size) + 1)
+                        except GeneratorExit:  # the consumer has what it needs: the CRC below still
+                            break
                 if gz is not None:
                     # What follows the last member a meshobs bundle needs is the end-of-archive
                     # padding: read it so gzip checks the CRC; never more than a few MB.
@@ -178,20 +186,40 @@ class _Archive:
         self.path = path
         self.files: dict[str, bytes] = {}
         self.loaded: set[str] = set()
+        self._following: Iterator[tuple[str, bytes]] = iter(())
 
-    def read_index(self, follow: str | None = None) -> bytes:
-        """bundle.json; and with ``follow``, that member too when it comes right after it
-        (taken with :meth:`take`)."""
-        self.files = _members(self.path, {INDEX}, follow)
+    def read_index(self, follow: tuple[str, ...] = ()) -> bytes:
+        """bundle.json; and with ``follow``, the members of those names that come right after it
+        (taken with :meth:`take`, each decompressed only when asked for)."""
+        self._following = _iter_members(self.path, {INDEX}, follow)
+        for name, data in self._following:
+            self.files[name] = data
+            break
+        if not follow:
+            self.close()  # the pass ends (and a small archive has its CRC checked) now, as before
         if INDEX not in self.files:
             raise _bad(self.path, f"{INDEX} is missing (not a meshobs bundle archive)")
         return self.files[INDEX]
 
     def take(self, name: str) -> bytes | None:
-        data = self.files.pop(name, None)
-        if data is not None and len(data) > MAX_FILE_BYTES:
+        """A member that followed the index (None when it is not there), read if not yet."""
+        while name not in self.files:
+            got = next(self._following, None)
+            if got is None:
+                return None
+            self.files[got[0]] = got[1]
+        data = self.files.pop(name)
+        if len(data) > MAX_FILE_BYTES:
             raise _bad(self.path, f"{name} is larger than {MAX_FILE_BYTES // 2**20} MB")
         return data
+
+    def close(self) -> None:
+        """Stop the pass over the members following the index (none more is read; what follows
+        the last one read is read a few MB further, so that a small archive has its CRC checked:
+        a truncated one is a :class:`BundleError` here)."""
+        close = getattr(self._following, "close", None)
+        if close is not None:
+            close()
 
     def load(self, names: set[str]) -> None:
         missing = names - self.loaded
@@ -436,35 +464,100 @@ def open_bundle(path: Path, fmt: str | tuple[str, ...], *,
 
     ``stream``: an archive's payloads are read as they are asked for, in one pass, and not kept
     (ask in index order, as :func:`iter_sources_from_index` does); else all are read up front."""
-    index, read, _model = open_bundle_and_model(path, fmt, stream=stream)
-    return index, read
+    opened = open_bundle_and_models(path, fmt, stream=stream)
+    return opened.index, opened.read
 
 
 def open_bundle_and_model(path: Path, fmt: str | tuple[str, ...], *, stream: bool = False,
                           model: str | None = None) -> tuple[dict[str, Any], Callable[[str], bytes], bytes | None]:
     """:func:`open_bundle`, and the archive's member ``model`` when it comes right after
-    bundle.json (None otherwise, and always for a directory: its files may be edited by hand)."""
-    if path.is_dir():
-        def read_dir(name: str) -> bytes:
-            return _read_in_directory(path, check_name(path, name))
+    bundle.json, or after the other model members (None otherwise, and always for a directory:
+    its files may be edited by hand)."""
+    from .modelcache import MEMBERS
 
-        data = read_dir(INDEX)
-        try:
-            return parse_index(data, fmt), read_dir, None
-        except ValueError as exc:
-            raise _bad(path, str(exc)) from None
-    if path.is_file():
-        archive = _Archive(path)
-        data = archive.read_index(model)
-        found = archive.take(model) if model is not None else None
-        try:
-            index = parse_index(data, fmt)
-        except ValueError as exc:
-            raise _bad(path, str(exc)) from None
-        names = {check_name(path, f) for f in payload_files(index)}
-        if stream:
+    opened = open_bundle_and_models(path, fmt, stream=stream, follow=MEMBERS if model is not None else ())
+    found = opened.take(model) if model is not None else None
+    opened.close()
+    return opened.index, opened.read, found
+
+
+class Opened:
+    """A bundle opened (:func:`open_bundle_and_models`): its parsed index, a reader of the payload
+    files it references, and the members following bundle.json in an archive."""
+
+    def __init__(self, path: Path, fmt: str | tuple[str, ...], *, stream: bool, data: bytes,
+                 archive: _Archive | None = None, digest: bytes = b"") -> None:
+        self.path = path
+        self._fmt = fmt
+        self._stream = stream
+        self._data: bytes | None = data
+        self._archive = archive
+        self._index: dict[str, Any] | None = None
+        self._read: Callable[[str], bytes] | None = None
+        self.index_digest = digest  # blake2b of bundle.json's bytes, when members were to follow it
+
+    @property
+    def index(self) -> dict[str, Any]:
+        """bundle.json parsed, and checked (:class:`BundleError`), when first asked for."""
+        if self._index is None:
+            assert self._data is not None
+            try:
+                self._index = parse_index(self._data, self._fmt)
+            except ValueError as exc:
+                self.close()
+                raise _bad(self.path, str(exc)) from None
+            self._data = None
+        return self._index
+
+    def ready(self) -> None:
+        """Parse and check the index and the payload file names it references now (an archive
+        not streamed: read every payload)."""
+        if self._read is None:
+            self._read = self._reader()
+
+    def read(self, name: str) -> bytes:
+        """A payload file the index references."""
+        self.ready()
+        assert self._read is not None
+        return self._read(name)
+
+    def _reader(self) -> Callable[[str], bytes]:
+        path, archive = self.path, self._archive
+        if archive is None:
+            return lambda name: _read_in_directory(path, check_name(path, name))
+        names = {check_name(path, f) for f in payload_files(self.index)}
+        if self._stream:
             members = _ArchiveStream(path, names)
-            return index, lambda name: members.read(check_name(path, name)), found
+            return lambda name: members.read(check_name(path, name))
         archive.load(names)
-        return index, lambda name: archive.read(check_name(path, name)), found
-    raise BundleError(f"{path}: no such bundle (expected a directory or a .tar.gz)")
+        return lambda name: archive.read(check_name(path, name))
+
+    def take(self, name: str) -> bytes | None:
+        """A member of ``follow`` that comes right after bundle.json, read when first asked for
+        (None: not there; always None for a directory, whose files may be edited by hand)."""
+        return self._archive.take(name) if self._archive is not None else None
+
+    def close(self) -> None:
+        """No member following the index is read from now on."""
+        if self._archive is not None:
+            self._archive.close()
+
+
+def open_bundle_and_models(path: Path, fmt: str | tuple[str, ...], *, stream: bool = False,
+                           follow: tuple[str, ...] = (), lazy: bool = False) -> Opened:
+    """:func:`open_bundle`, with the members named in ``follow`` that come right after bundle.json
+    in an archive, in that order (a packed bundle's model members), read lazily. ``lazy``: the
+    index is parsed (and checked) only when first needed, else at once."""
+    if path.is_dir():
+        opened = Opened(path, fmt, stream=stream, data=_read_in_directory(path, INDEX))
+    elif path.is_file():
+        archive = _Archive(path)
+        data = archive.read_index(follow)
+        archive.files.pop(INDEX, None)
+        digest = hashlib.blake2b(data, digest_size=16).digest() if follow else b""
+        opened = Opened(path, fmt, stream=stream, data=data, archive=archive, digest=digest)
+    else:
+        raise BundleError(f"{path}: no such bundle (expected a directory or a .tar.gz)")
+    if not lazy:
+        opened.ready()
+    return opened

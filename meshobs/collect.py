@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from meshobs.collectors.base import Scope
     from meshobs.collectors.preload import Preload
     from meshobs.graph_phase import GraphPhase
+    from meshobs.modelcache import Snapshot
 
 # kind -> module. Order matters for fetch: the first group runs before the second.
 FIRST = ("kubernetes", "manifests")
@@ -553,7 +554,6 @@ def build_snapshot(bundle: Bundle, origin: str = "", *, keep_raw: bool = True,
     not written afterwards), so the raw payloads and the model are not both held whole.
     ``sources`` replaces ``bundle.sources`` (e.g. :func:`meshobs.bundle.iter_bundle`'s, read one
     at a time)."""
-    from .assemble import assemble
     from .gc_pause import gc_paused
     from .loadsplit import normalize_all
 
@@ -561,12 +561,37 @@ def build_snapshot(bundle: Bundle, origin: str = "", *, keep_raw: bool = True,
     # cycle collector on, each of its passes walks the ever larger heap of them (about a fifth
     # of a 1,000-service replay's CPU time, none of it garbage).
     with gc_paused():
+        if sources is None and (assembled := _assembled(bundle)) is not None:
+            # The archive's own assembly of its sources (meshobs.modelcache): none is read.
+            return assembled.snapshot(bundle.time, bundle.window_s, origin)
         proxies, again = None, None
         if sources is None:
             sources, proxies, again = _all_sources(bundle)
         parts = normalize_all(sources, lambda raw: normalize_source(raw, bundle.time, bundle.window_s),
                               keep_raw=keep_raw, proxies=proxies, again=again)
-        configured = str(bundle.config.get("mesh", "auto"))
-        mesh = Mesh(configured) if configured in ("istio", "appmesh") else Mesh.UNKNOWN
-        return assemble(SnapshotPart.merge(parts), time=bundle.time, window_s=bundle.window_s,
-                        origin=origin, mesh=mesh)
+        return assemble_parts(parts, bundle, origin)
+
+
+def assemble_parts(parts: Iterable[SnapshotPart], bundle: Bundle, origin: str = "") -> MeshSnapshot:
+    """The bundle's sources' parts (in source order) assembled: its time, its window and its
+    config's ``mesh`` are all that assembly reads besides them."""
+    from .assemble import assemble
+
+    configured = str(bundle.config.get("mesh", "auto"))
+    mesh = Mesh(configured) if configured in ("istio", "appmesh") else Mesh.UNKNOWN
+    return assemble(SnapshotPart.merge(parts), time=bundle.time, window_s=bundle.window_s, origin=origin, mesh=mesh)
+
+
+def _assembled(bundle: Bundle) -> Snapshot | None:
+    """The bundle's assembled snapshot (``Bundle.assembled``), when its sources are all still to
+    be read from the stream it came with: taken (used once)."""
+    import inspect
+
+    assembled, bundle.assembled = bundle.assembled, None
+    if assembled is None or bundle.sources or bundle.stream is None:
+        return None
+    if not (inspect.isgenerator(bundle.stream) and inspect.getgeneratorstate(bundle.stream) == inspect.GEN_CREATED):
+        return None
+    stream, bundle.stream = bundle.stream, None
+    stream.close()  # never started: closing reads nothing
+    return assembled

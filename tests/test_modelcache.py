@@ -18,18 +18,19 @@ from click.testing import CliRunner
 
 from meshobs import bundle_read, modelcache
 from meshobs.bundle import FORMATS, MODEL, Bundle, iter_bundle, read_bundle, write_bundle
-from meshobs.bundle_read import open_bundle_and_model
+from meshobs.bundle_read import index_header, open_bundle_and_model, open_bundle_and_models
 from meshobs.cli.main import cli
 from meshobs.collect import build_snapshot, normalize_source
 from meshobs.demo.catalog import load_demo
 from meshobs.demo.scenario import BUILTIN
 from meshobs.demo.scenarios import LIBRARY
-from meshobs.model import MeshSnapshot, SnapshotPart
+from meshobs.model import ControlPlane, MeshSnapshot, SnapshotPart
 from meshobs.raw import Payload, RawSource
 from tests.support import scenarios
 from tests.support.typediff import difference
 
 GENERATED_1000 = Path("/tmp/bench-cache/generated-1000.tar.gz")
+ASSEMBLED = modelcache.ASSEMBLED
 
 
 @pytest.fixture(autouse=True)
@@ -52,9 +53,38 @@ def _raw_parts(path: Path, monkeypatch: pytest.MonkeyPatch) -> list[SnapshotPart
     return [normalize_source(r, b.time, b.window_s) for r in b.sources]
 
 
+def _assembled(path: Path, origin: str = "x") -> MeshSnapshot:
+    """The archive's assembled snapshot, decoded (ModelRefused when it would not be used)."""
+    opened = open_bundle_and_models(path, FORMATS, follow=modelcache.MEMBERS)
+    data = opened.take(ASSEMBLED)
+    opened.close()
+    assert data is not None, f"{path}: no {ASSEMBLED}"
+    header, snap = modelcache.decode_assembled(opened.index_digest, data)
+    assert header == {k: v for k, v in opened.index.items() if k != "sources"}
+    assert json.dumps(header) == json.dumps({k: v for k, v in opened.index.items() if k != "sources"})
+    times = index_header(opened.index)
+    return snap.snapshot(times["time"], times["window_s"], origin)
+
+
+def _made_of(snap: MeshSnapshot) -> dict[str, Any]:
+    """A snapshot's fields given to its constructor (its control plane's too): what it is."""
+    import dataclasses
+
+    return {f.name: (_made_of(v) if isinstance(v := getattr(snap, f.name), ControlPlane) else v)
+            for f in dataclasses.fields(snap) if f.init}
+
+
+def _raw_snapshot(path: Path, monkeypatch: pytest.MonkeyPatch) -> MeshSnapshot:
+    """What replaying the archive's payloads makes (its model not read)."""
+    with monkeypatch.context() as m:
+        m.setenv(modelcache.ENV, "0")
+        return build_snapshot(read_bundle(path), origin="x")
+
+
 def assert_exact(bundle: Bundle, path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
     """The archive of ``bundle`` carries a model of every source, each part the very objects
-    (types included) that normalising its payloads makes."""
+    (types included) that normalising its payloads makes; and their assembly, the very snapshot
+    that replaying its payloads makes."""
     write_bundle(bundle, path)
     index, data = _model(path)
     assert data is not None
@@ -63,6 +93,7 @@ def assert_exact(bundle: Bundle, path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert sorted(cached) == list(range(len(expected))), "every source covered"
     for i, part in enumerate(expected):
         assert (d := difference(part, cached[i])) is None, f"source {i} ({bundle.sources[i].name}): {d}"
+    assert (d := difference(_made_of(_raw_snapshot(path, monkeypatch)), _made_of(_assembled(path)))) is None, d
     return len(cached)
 
 
@@ -114,6 +145,9 @@ def test_the_shipped_demo_archives_model_is_what_this_code_makes(name: str, monk
     for i, part in enumerate(expected):
         assert (d := difference(part, cached[i])) is None, \
             f"{name} source {i}: {d}; bump modelcache.REVISION and run python -m meshobs.demo.build"
+    # The assembled snapshot too: an assembly whose output changed (meshobs.assemble) fails here.
+    assert (d := difference(_made_of(_raw_snapshot(path, monkeypatch)), _made_of(_assembled(path)))) is None, \
+        f"{name} assembled: {d}; bump modelcache.REVISION and run python -m meshobs.demo.build"
 
 
 @pytest.mark.slow
@@ -139,8 +173,9 @@ def test_a_replay_uses_the_model_and_answers_byte_for_byte_as_the_payloads(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_bundle(load_demo("ecommerce"), tmp_path / "b.tar.gz")
     calls = []
-    real = modelcache.decode
-    monkeypatch.setattr(modelcache, "decode", lambda *a: calls.append(1) or real(*a))
+    real = modelcache.decode_assembled
+    monkeypatch.setattr(modelcache, "decode_assembled", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(modelcache, "decode", lambda *a: pytest.fail("the parts were decoded"))
     with_model, err = _diagnose(path)
     assert calls and not err
     without, err = _diagnose(path, "--no-model-cache")
@@ -151,28 +186,54 @@ def test_a_replay_uses_the_model_and_answers_byte_for_byte_as_the_payloads(
 
 
 def test_a_model_covering_every_source_reads_no_pack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write_bundle(load_demo("ecommerce"), tmp_path / "b.tar.gz")
-    expected = build_snapshot(read_bundle(path), origin="x")
+    full = write_bundle(load_demo("ecommerce"), tmp_path / "b.tar.gz")
+    expected = build_snapshot(read_bundle(full), origin="x")
+    parts_only = _rewrite(tmp_path / "parts.tar.gz", {k: v for k, v in _members(full).items() if k != ASSEMBLED})
 
     def no_pack(self: Any, name: str) -> bytes:
         raise AssertionError(f"read {name}")
 
     monkeypatch.setattr(bundle_read._ArchiveStream, "read", no_pack)
-    header, sources = iter_bundle(path)
-    assert header.stream_kinds == {}  # nothing left to normalise: no fork
+    header, sources = iter_bundle(parts_only)
+    assert header.assembled is None and header.stream_kinds == {}  # nothing left to normalise: no fork
     header.stream = sources
     assert build_snapshot(header, origin="x", keep_raw=False) == expected
+    # With the assembled snapshot, the parts are not even decompressed.
+    monkeypatch.setattr(modelcache, "decode", lambda *a: pytest.fail("the parts were decoded"))
+    taken = []
+    real = bundle_read._Archive.take
+    monkeypatch.setattr(bundle_read._Archive, "take", lambda self, name: taken.append(name) or real(self, name))
+    header, sources = iter_bundle(full)
+    assert header.assembled is not None and taken == [ASSEMBLED]
+    header.stream = sources
+    got = build_snapshot(header, origin="x", keep_raw=False)
+    assert got == expected and (d := difference(_made_of(expected), _made_of(got))) is None, d
+
+
+def test_sources_read_from_the_stream_are_the_payloads_whatever_the_model(tmp_path: Path) -> None:
+    """A reader of iter_bundle's sources other than build_snapshot (which answers with the
+    assembled snapshot instead) gets every payload: nothing in the archive is skipped for it."""
+    path = write_bundle(load_demo("ecommerce"), tmp_path / "b.tar.gz")
+    header, sources = iter_bundle(path)
+    assert header.assembled is not None
+    got = list(sources)
+    assert all(r.part is None for r in got) and sum(len(r.payloads) for r in got) > 10
+    assert [(r.name, [p.body for p in r.payloads]) for r in got] == \
+        [(r.name, [p.body for p in r.payloads]) for r in read_bundle(path).sources]
+    header.sources = got
+    assert build_snapshot(header, origin="x") == build_snapshot(read_bundle(path), origin="x")
 
 
 def test_the_model_is_right_after_the_index_and_only_in_packed_archives(tmp_path: Path) -> None:
     demo = load_demo("healthy")
     with tarfile.open(write_bundle(demo, tmp_path / "b.tar.gz")) as tar:
-        assert tar.getnames()[:2] == ["bundle.json", MODEL]
+        assert tar.getnames()[:3] == ["bundle.json", ASSEMBLED, MODEL]
     with tarfile.open(write_bundle(demo, tmp_path / "old.tar.gz", packed=False)) as tar:
-        assert MODEL not in tar.getnames()
+        assert not {MODEL, ASSEMBLED} & set(tar.getnames())
     assert not (write_bundle(demo, tmp_path / "dir") / MODEL).exists()
+    assert not (tmp_path / "dir" / ASSEMBLED).exists()
     with tarfile.open(write_bundle(demo, tmp_path / "none.tar.gz", model=False)) as tar:
-        assert MODEL not in tar.getnames()
+        assert not {MODEL, ASSEMBLED} & set(tar.getnames())
 
 
 # -- refused: one line, and the payloads normalised ----------------------------------------------
@@ -215,10 +276,85 @@ def _refused(path: Path, capsys: pytest.CaptureFixture[str], expected: MeshSnaps
 
 @pytest.fixture
 def written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, bytes], MeshSnapshot]:
+    """The members of an archive with the parts of its model but not their assembly (the
+    tests below damage the parts: an assembled snapshot would answer without reading them)."""
     path = write_bundle(load_demo("ecommerce"), tmp_path / "good.tar.gz")
     snap, err = _replay(path, capsys)
     assert not err
+    members = _members(path)
+    del members[ASSEMBLED]
+    return members, snap
+
+
+@pytest.fixture
+def assembled(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, bytes], MeshSnapshot]:
+    """The members of an archive with its whole model."""
+    path = write_bundle(load_demo("ecommerce"), tmp_path / "whole.tar.gz")
+    snap, err = _replay(path, capsys)
+    assert not err
     return _members(path), snap
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How often the parts are decoded."""
+    calls: list[int] = []
+    real = modelcache.decode
+    monkeypatch.setattr(modelcache, "decode", lambda *a: calls.append(1) or real(*a))
+    return calls
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "version", "snapshot", "index"])
+def test_an_assembled_snapshot_not_used_leaves_the_parts(damage: str, assembled: Any, tmp_path: Path, capsys: Any,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A damaged assembled snapshot, one of another version, or one made for another bundle.json
+    (any byte of it: here its description, which no part depends on): one line, and the parts."""
+    members, expected = assembled
+    doc = msgspec.msgpack.decode(members[ASSEMBLED], type=modelcache.Assembled)
+    if damage == "garbage":
+        members[ASSEMBLED] = os.urandom(4096)
+    elif damage == "truncated":
+        members[ASSEMBLED] = members[ASSEMBLED][: len(members[ASSEMBLED]) // 2]
+    elif damage == "version":
+        members[ASSEMBLED] = msgspec.msgpack.encode(msgspec.structs.replace(doc, version="0" * 32))
+    elif damage == "snapshot":  # a services tuple of a wrong type
+        members[ASSEMBLED] = msgspec.msgpack.encode(msgspec.structs.replace(doc, snapshot=msgspec.Raw(
+            msgspec.msgpack.encode([[{"ref": 1}], *msgspec.msgpack.decode(doc.snapshot)[1:]]))))
+    else:
+        index = json.loads(members["bundle.json"])
+        index["description"] = "edited by hand"
+        members["bundle.json"] = json.dumps(index).encode()
+    calls = _counting(monkeypatch)
+    snap, err = _replay(_rewrite(tmp_path / "b.tar.gz", members), capsys)
+    assert snap == expected and calls == [1]
+    lines = err.strip().splitlines()
+    why = {"version": "another model version", "index": "another bundle.json"}.get(damage, "damaged")
+    assert len(lines) == 1 and "assembled model not used" in lines[0] and why in lines[0], err
+
+
+def test_a_model_refused_whole_is_one_line(assembled: Any, tmp_path: Path, capsys: Any) -> None:
+    """Both the assembled snapshot and the parts of another version: one line, the payloads."""
+    members, expected = assembled
+    doc = msgspec.msgpack.decode(members[ASSEMBLED], type=modelcache.Assembled)
+    members[ASSEMBLED] = msgspec.msgpack.encode(msgspec.structs.replace(doc, version="0" * 32))
+    members[MODEL] = msgspec.msgpack.encode(msgspec.structs.replace(_model_doc(members), version="0" * 32))
+    _refused(_rewrite(tmp_path / "b.tar.gz", members), capsys, expected, "another model version")
+
+
+def test_the_assembled_snapshot_is_not_used_when_disabled_or_in_a_directory(
+        assembled: Any, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    members, expected = assembled
+    monkeypatch.setattr(modelcache, "decode_assembled", lambda *a: pytest.fail("decoded"))
+    path = _rewrite(tmp_path / "b.tar.gz", members)
+    modelcache.allow(False)
+    try:
+        assert _replay(path, capsys) == (expected, "")
+    finally:
+        modelcache.allow(True)
+    d = tmp_path / "dir"
+    with tarfile.open(path) as tar:
+        tar.extractall(d, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    assert (d / ASSEMBLED).is_file()
+    assert _replay(d, capsys) == (expected, "")
 
 
 def _model_doc(members: dict[str, bytes]) -> modelcache.Model:
@@ -354,3 +490,46 @@ def test_a_part_that_would_not_come_back_exact_is_left_out(tmp_path: Path, monke
     index, data = _model(path)
     assert data is not None
     assert sorted(modelcache.decode(index, data)) == [0, 2]
+    # Their assembly holds the odd part's status too: not written (the replay uses the parts).
+    with tarfile.open(path) as tar:
+        assert ASSEMBLED not in tar.getnames()
+
+
+def test_a_replay_answered_by_the_assembled_snapshot_has_the_bundles_header_and_parses_no_index(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Times, config, scope (a bundle recorded for one service's neighbourhood), name: what
+    bundle.json says, read from the assembled member; the index itself is not parsed."""
+    demo = load_demo("ecommerce")
+    demo.scope = {"target": "shop/cart-service", "services": ["shop/cart-service"], "workloads": []}
+    demo.description = "recorded for cart"
+    path = write_bundle(demo, tmp_path / "b.tar.gz")
+    whole = read_bundle(path)
+    monkeypatch.setattr(bundle_read, "parse_index", lambda *a: pytest.fail("bundle.json parsed"))
+    header, sources = iter_bundle(path)
+    assert header.assembled is not None
+    for name in ("time", "window_s", "config", "scope", "name", "description", "created", "meshobs_version"):
+        assert (d := difference(getattr(whole, name), getattr(header, name))) is None, f"{name}: {d}"
+    header.stream = sources
+    snap = build_snapshot(header, origin="x", keep_raw=False)
+    monkeypatch.undo()
+    assert snap == build_snapshot(whole, origin="x")
+
+
+def test_a_model_member_past_the_readers_cap_is_not_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """The readers refuse a whole archive with a member past MAX_FILE_BYTES: a model that big
+    (a mesh far past 10,000 services) is left out rather than make the archive unreadable."""
+    demo = load_demo("ecommerce")
+    with tarfile.open(write_bundle(demo, tmp_path / "a.tar.gz")) as tar:
+        sizes = {m.name: m.size for m in tar.getmembers()}
+    cap = (sizes[ASSEMBLED] + sizes[MODEL]) // 2
+    small, big = sorted((sizes[ASSEMBLED], sizes[MODEL]))
+    assert sizes["bundle.json"] < cap and small < cap < big
+    monkeypatch.setattr(bundle_read, "MAX_FILE_BYTES", cap)
+    path = write_bundle(demo, tmp_path / "b.tar.gz")
+    with tarfile.open(path) as tar:
+        names = tar.getnames()
+    assert {ASSEMBLED, MODEL} & set(names) == {ASSEMBLED if sizes[ASSEMBLED] < cap else MODEL}
+    replayed = _replay(path, capsys)
+    monkeypatch.undo()
+    assert replayed == (build_snapshot(read_bundle(path), origin="x"), "")
