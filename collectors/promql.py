@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from meshobs.model import ServiceRef, WorkloadRef
+from meshobs.model import ResponseStat, ServiceRef, WorkloadRef
+from meshobs.model.traffic import GRPC_HTTP_EQUIVALENT
 
 # Labels that identify an edge (and the nodes it joins) in every query.
 EDGE_LABELS = (
@@ -193,11 +194,21 @@ ERROR_CODES = 'response_code=~"5..|0"'  # what Edge.error_rate counts: 5xx and n
 # GRPC_HTTP_EQUIVALENT) is a 5xx. Read with ``also`` (an ``or``); the response_code matcher keeps
 # the two sets disjoint (a 503 with status 14 is ERROR_CODES's). HTTP series carry no
 # grpc_response_status: the server's index answers the matcher with the gRPC series alone.
-GRPC_ERRORS = 'grpc_response_status=~"2|4|12|13|14|15",response_code!~"5..|0"'
-# What the ranking walk counts as a failed call (meshobs.callgraph.failed): errors and refusals,
-# gRPC's refusals (7 PERMISSION_DENIED = 403, 16 UNAUTHENTICATED = 401) among them.
+
+
+def _grpc_statuses(failed: Callable[[ResponseStat], bool]) -> str:
+    """The gRPC statuses (a regex alternation) that ``failed`` says failed inside an HTTP 200:
+    derived from the model's table, never restated."""
+    return "|".join(s for s in sorted(GRPC_HTTP_EQUIVALENT, key=int) if failed(ResponseStat("200", "-", 0.0, s)))
+
+
+GRPC_ERRORS = f'grpc_response_status=~"{_grpc_statuses(lambda r: r.is_error)}",response_code!~"5..|0"'
+# What the ranking walk counts as a failed call (meshobs.callgraph.failed, not imported here: it
+# brings the checks): errors and refusals, gRPC's refusals (7 PERMISSION_DENIED = 403,
+# 16 UNAUTHENTICATED = 401) among them.
 FAILED_CODES = 'response_code=~"5..|0|401|403"'
-FAILED_GRPC = 'grpc_response_status=~"2|4|12|13|14|15|7|16",response_code!~"5..|0|401|403"'
+FAILED_GRPC = (f'grpc_response_status=~"{_grpc_statuses(lambda r: r.is_error or r.http_equivalent in ("401", "403"))}",'
+               'response_code!~"5..|0|401|403"')
 GRAPH_QUERIES: dict[str, Query] = {q.name: q for q in (
     # The protocol stays: an HTTP and a TCP edge between the same two are two edges.
     # Both read meshobs's edge-level recorded series when the server has them (EDGE_FAMILIES):
