@@ -18,7 +18,7 @@ import sys
 
 from promstats import timed_query
 
-from meshobs.collectors.promql import EDGE_KEY_LABELS, GRAPH_QUERIES, REQUESTS
+from meshobs.collectors.promql import EDGE_KEY_LABELS, FAILED_CODES, GRAPH_QUERIES, REQUESTS
 
 WINDOW = "5m"
 
@@ -36,6 +36,9 @@ def alternatives() -> dict[str, str]:
         "edges fewer by": f"sum by ({fewer}) (rate({REQUESTS}[{WINDOW}])) > 0",
         "edges dest only": f'sum by ({by}) (rate({REQUESTS}{{reporter="destination"}}[{WINDOW}])) > 0',
         "edges 1m": f"sum by ({by}) (rate({REQUESTS}[1m])) > 0",
+        # ``failing`` as it was before it read the failing gRPC statuses too (stop 26).
+        "failing http": f"sum by ({by}, response_code, response_flags) "
+                        f"(rate({REQUESTS}{{{FAILED_CODES}}}[{WINDOW}])) > 0",
     })
     return queries
 

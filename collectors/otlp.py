@@ -30,7 +30,7 @@ from meshobs.collectors import trace_schema as schema
 from meshobs.collectors.k8s_objects import workload_of_pod_name
 from meshobs.collectors.trace_ids import Ids, norm_id
 from meshobs.gc_pause import gc_paused
-from meshobs.model import FrozenDict, Span, Trace, WorkloadRef, freeze
+from meshobs.model import FrozenDict, ResponseStat, Span, Trace, WorkloadRef, freeze
 
 __all__ = ["KEPT_ATTRIBUTES", "error_from_attributes", "iter_json", "norm_id", "parse_traces",
            "workload_from_attributes"]
@@ -158,16 +158,22 @@ def _frozen(attrs: dict[str, Any]) -> FrozenDict:
     return FrozenDict(attrs)
 
 
-_ERROR_KEYS = frozenset({"error", "otel.status_code", "http.status_code", "http.response.status_code"})
+_ERROR_KEYS = frozenset({"error", "otel.status_code", "http.status_code", "http.response.status_code",
+                         "rpc.grpc.status_code", "grpc.status_code"})
 
 
 def error_from_attributes(attrs: Mapping[str, Any]) -> bool:
-    """error=true, otel.status_code=ERROR or an HTTP status of 500 and above."""
+    """error=true, otel.status_code=ERROR, an HTTP status of 500 and above, or a gRPC status that
+    failed (OpenTelemetry's ``rpc.grpc.status_code``, Envoy's ``grpc.status_code``) by the model's
+    rule (:attr:`ResponseStat.is_error`: UNAVAILABLE inside an HTTP 200 is an error)."""
     flag = attrs.get("error")
     if flag is not None and str(flag).lower() == "true":
         return True
     otel = attrs.get("otel.status_code")
     if otel is not None and str(otel).upper() == "ERROR":
+        return True
+    grpc = attrs.get("rpc.grpc.status_code", attrs.get("grpc.status_code"))
+    if grpc is not None and str(grpc).isdigit() and ResponseStat("200", "-", 0.0, str(grpc)).is_error:
         return True
     code = attrs.get("http.status_code", attrs.get("http.response.status_code"))
     try:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from meshobs.model import ServiceRef, WorkloadRef
+from meshobs.model import ResponseStat, ServiceRef, WorkloadRef
+from meshobs.model.traffic import GRPC_HTTP_EQUIVALENT
 
 # Labels that identify an edge (and the nodes it joins) in every query.
 EDGE_LABELS = (
@@ -29,7 +30,7 @@ EDGE_LABELS = (
 )
 # Labels that exist only on some queries' series.
 REQUEST_LABELS = (
-    *EDGE_LABELS, "request_protocol", "response_code", "response_flags",
+    *EDGE_LABELS, "request_protocol", "response_code", "response_flags", "grpc_response_status",
     "connection_security_policy", "source_principal", "destination_principal",
 )
 # Quantiles are grouped by the edge key and the reporter only: the canonical service/revision
@@ -97,9 +98,18 @@ class Query:
     phase: str
     quantile: float | None = None
     selector: str = ""  # fixed matchers (range queries)
+    # A second set of fixed matchers whose series are read too (PromQL ``or`` of the two rates):
+    # what one matcher set cannot say, e.g. a 5xx OR a failed gRPC status inside a 200. Keep the
+    # two disjoint (they are summed as one answer).
+    also: str = ""
     positive: bool = False  # drop idle series (``> 0``)
     buckets: bool = False  # the histogram's bucket rates summed by ``le`` and ``labels``
     edge_rule: bool = False  # may read meshobs's edge-level recorded copy (EDGE_FAMILIES)
+
+    @property
+    def selectors(self) -> tuple[str, ...]:
+        """The fixed matcher sets, any of which selects a series (``selector``, then ``also``)."""
+        return (self.selector, self.also) if self.also else (self.selector,)
 
     @property
     def histogram(self) -> bool:
@@ -128,7 +138,7 @@ class Query:
         a set of matchers, any of which selects a series; empty: the whole mesh). ``edge``: read
         the edge-level recorded series (see EDGE_FAMILIES), which carry exactly ``labels``."""
         metric = self.metric(recorded, edge)
-        sets = [",".join(m for m in (self.selector, s) if m) for s in scope] or [self.selector]
+        sets = [",".join(m for m in (fixed, s) if m) for fixed in self.selectors for s in scope] or list(self.selectors)
         rates = " or ".join(f"rate({metric}{{{m}}}[{window}])" if m else f"rate({metric}[{window}])"
                             for m in sets)
         if len(sets) > 1:
@@ -179,8 +189,26 @@ EDGE_KEY_LABELS = ("source_workload", "source_workload_namespace", "source_canon
                    "destination_service_name", "destination_service_namespace",
                    "destination_workload", "destination_workload_namespace")
 ERROR_CODES = 'response_code=~"5..|0"'  # what Edge.error_rate counts: 5xx and no response
-# What the ranking walk counts as a failed call (meshobs.callgraph.failed): errors and refusals.
+# ... and the gRPC calls that failed inside a response code ERROR_CODES does not select (gRPC
+# answers in an HTTP 200): the statuses whose HTTP equivalent (meshobs.model.traffic.
+# GRPC_HTTP_EQUIVALENT) is a 5xx. Read with ``also`` (an ``or``); the response_code matcher keeps
+# the two sets disjoint (a 503 with status 14 is ERROR_CODES's). HTTP series carry no
+# grpc_response_status: the server's index answers the matcher with the gRPC series alone.
+
+
+def _grpc_statuses(failed: Callable[[ResponseStat], bool]) -> str:
+    """The gRPC statuses (a regex alternation) that ``failed`` says failed inside an HTTP 200:
+    derived from the model's table, never restated."""
+    return "|".join(s for s in sorted(GRPC_HTTP_EQUIVALENT, key=int) if failed(ResponseStat("200", "-", 0.0, s)))
+
+
+GRPC_ERRORS = f'grpc_response_status=~"{_grpc_statuses(lambda r: r.is_error)}",response_code!~"5..|0"'
+# What the ranking walk counts as a failed call (meshobs.callgraph.failed, not imported here: it
+# brings the checks): errors and refusals, gRPC's refusals (7 PERMISSION_DENIED = 403,
+# 16 UNAUTHENTICATED = 401) among them.
 FAILED_CODES = 'response_code=~"5..|0|401|403"'
+FAILED_GRPC = (f'grpc_response_status=~"{_grpc_statuses(lambda r: r.is_error or r.http_equivalent in ("401", "403"))}",'
+               'response_code!~"5..|0|401|403"')
 GRAPH_QUERIES: dict[str, Query] = {q.name: q for q in (
     # The protocol stays: an HTTP and a TCP edge between the same two are two edges.
     # Both read meshobs's edge-level recorded series when the server has them (EDGE_FAMILIES):
@@ -195,8 +223,10 @@ GRAPH_QUERIES: dict[str, Query] = {q.name: q for q in (
     # from the server's index, so only the failing series are read: measured on the served
     # generated-5000 mesh, milliseconds against the seconds of ``edges`` (see
     # benchmarks/results/live5k-s21.md).
-    Query("failing", REQUESTS, (*EDGE_KEY_LABELS, "request_protocol", "response_code", "response_flags"),
-          GRAPH, selector=FAILED_CODES, positive=True),
+    # gRPC calls failed inside an HTTP 200 too (FAILED_GRPC, the second matcher set).
+    Query("failing", REQUESTS, (*EDGE_KEY_LABELS, "request_protocol", "response_code", "response_flags",
+                                "grpc_response_status"), GRAPH, selector=FAILED_CODES, also=FAILED_GRPC,
+          positive=True),
     # The same for TCP, whose connections carry no status code: those that ended with an Envoy
     # flag (UF, UO, UH...: refused, overflowing, no healthy upstream), counted when they close.
     Query("tcp_failing", TCP_CLOSED, (*EDGE_KEY_LABELS, "response_flags"), GRAPH,
@@ -425,7 +455,8 @@ SERIES_LABELS = ("destination_service_name", "destination_service_namespace")
 SERIES_POINTS = 20
 RANGE_QUERIES: dict[str, Query] = {q.name: q for q in (
     Query("requests", REQUESTS, SERIES_LABELS, SCOPED, selector='reporter="destination"'),
-    Query("errors", REQUESTS, SERIES_LABELS, SCOPED, selector='reporter="destination",response_code=~"5..|0"'),
+    Query("errors", REQUESTS, SERIES_LABELS, SCOPED, selector=f'reporter="destination",{ERROR_CODES}',
+          also=f'reporter="destination",{GRPC_ERRORS}'),
     Query("latency_p99", DURATION, SERIES_LABELS, SCOPED, quantile=0.99, selector='reporter="destination"'),
 )}
 
@@ -462,7 +493,7 @@ HISTORY_LABELS = ("reporter", "source_workload", "source_workload_namespace",
                   "destination_service_name", "destination_service_namespace")
 HISTORY_QUERIES: dict[str, Query] = {q.name: q for q in (
     Query("requests", REQUESTS, HISTORY_LABELS, SCOPED),
-    Query("errors", REQUESTS, HISTORY_LABELS, SCOPED, selector=ERROR_CODES),
+    Query("errors", REQUESTS, HISTORY_LABELS, SCOPED, selector=ERROR_CODES, also=GRPC_ERRORS),
     Query("latency_p99", DURATION, SERIES_LABELS, SCOPED, quantile=0.99, selector='reporter="destination"'),
 )}
 

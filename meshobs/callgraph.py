@@ -27,7 +27,7 @@ REFUSED = ("401", "403")
 
 def failed(r: ResponseStat) -> bool:
     """Did these calls fail or get refused (what the ranking walk follows: meshobs.engine.evidence)?"""
-    return r.is_error or r.code in REFUSED
+    return r.is_error or r.http_equivalent in REFUSED  # gRPC PERMISSION_DENIED, UNAUTHENTICATED too
 
 
 def callees_of(snapshot: MeshSnapshot, service: ServiceRef) -> list[ServiceRef]:

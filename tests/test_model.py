@@ -53,6 +53,42 @@ def test_error_split_by_code_class_and_flag() -> None:
     assert e.rate_by_flag(errors_only=True) == {"UH": 2.0, "UF": 0.5}
 
 
+@pytest.mark.parametrize(("code", "grpc", "http", "klass", "error"), [
+    ("200", "", "200", "2xx", False),  # HTTP, no gRPC status
+    ("200", "0", "200", "2xx", False),  # OK
+    # The statuses whose HTTP equivalent is a 5xx fail inside an HTTP 200.
+    ("200", "2", "500", "5xx", True), ("200", "4", "504", "5xx", True), ("200", "12", "501", "5xx", True),
+    ("200", "13", "500", "5xx", True), ("200", "14", "503", "5xx", True), ("200", "15", "500", "5xx", True),
+    # The client-side ones are the 4xx analogues: counted as 4xx are, not errors.
+    ("200", "1", "499", "4xx", False), ("200", "3", "400", "4xx", False), ("200", "5", "404", "4xx", False),
+    ("200", "7", "403", "4xx", False), ("200", "8", "429", "4xx", False), ("200", "16", "401", "4xx", False),
+    ("200", "99", "500", "5xx", True),  # outside the table: gRPC's UNKNOWN
+    # An HTTP error or no response stands as it is, whatever the gRPC status says.
+    ("503", "14", "503", "5xx", True), ("0", "14", "0", "0", True), ("404", "5", "404", "4xx", False),
+    ("unknown", "14", "unknown", "unknown", False),
+])
+def test_a_grpc_status_is_judged_by_its_http_equivalent(code: str, grpc: str, http: str, klass: str,
+                                                         error: bool) -> None:
+    r = ResponseStat(code, "-", 1.0, grpc)
+    assert (r.http_equivalent, r.code_class, r.is_error) == (http, klass, error)
+
+
+def test_grpc_mapping_covers_every_status_once() -> None:
+    from meshobs.model.traffic import GRPC_HTTP_EQUIVALENT
+
+    assert sorted(map(int, GRPC_HTTP_EQUIVALENT)) == list(range(17))
+    assert len({name for name, _http in GRPC_HTTP_EQUIVALENT.values()}) == 17
+
+
+def test_evidence_names_a_grpc_status_next_to_the_http_code() -> None:
+    e = Edge(WorkloadRef("clearing", "engine-v1"), ServiceRef("posting", "journal"), protocol="grpc",
+             request_rate=10.0, responses=(ResponseStat("200", "-", 8.0, "0"), ResponseStat("200", "-", 1.5, "14"),
+                                           ResponseStat("503", "UH", 0.5, "14")))
+    assert e.error_rate == pytest.approx(2.0)
+    assert e.rate_by_code(errors_only=True) == {"200 grpc-status 14 UNAVAILABLE": 1.5, "503": 0.5}
+    assert e.rate_by_code_class() == {"2xx": 8.0, "5xx": 2.0}
+
+
 def test_neighbours_and_lookups() -> None:
     s = _snap()
     assert {x.name for x in s.services} == {"frontend", "cart-service", "database-service"}

@@ -8,7 +8,13 @@ import random
 import msgspec
 import pytest
 
-from meshobs.collectors.otlp import KEPT_ATTRIBUTES, _decoded_attributes, _span_attributes, parse_traces
+from meshobs.collectors.otlp import (
+    KEPT_ATTRIBUTES,
+    _decoded_attributes,
+    _span_attributes,
+    error_from_attributes,
+    parse_traces,
+)
 
 KEYS = [*sorted(KEPT_ATTRIBUTES), "http.url", "guid:x-request-id", "peer.address", "zone", "user_agent"]
 STRINGS = ["200", "-", "UH,URX", "sidecar~10.1.2.3~fleet-v1-7c9d.freight~freight.svc.cluster.local", "",
@@ -54,3 +60,15 @@ def test_kept_values_and_types_survive_the_whole_parse() -> None:
     [s] = trace.spans
     assert dict(s.attributes) == {"http.status_code": 503, "response_flags": "UF,URX", "error": True}
     assert s.status == "error"
+
+
+@pytest.mark.parametrize(("attrs", "error"), [
+    ({"rpc.grpc.status_code": 14}, True),  # OpenTelemetry: an int
+    ({"grpc.status_code": "14", "http.status_code": "200"}, True),  # Envoy: UNAVAILABLE inside a 200
+    ({"rpc.grpc.status_code": 4}, True),  # DEADLINE_EXCEEDED
+    ({"rpc.grpc.status_code": 0, "http.status_code": 200}, False),
+    ({"grpc.status_code": "5"}, False),  # NOT_FOUND: a 4xx analogue, not an error
+    ({"grpc.status_code": "UNAVAILABLE"}, False),  # not a status code: not judged
+])
+def test_a_failed_grpc_status_makes_a_span_an_error(attrs: dict[str, object], error: bool) -> None:
+    assert error_from_attributes(attrs) is error

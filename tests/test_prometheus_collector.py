@@ -482,3 +482,24 @@ def test_a_typed_answer_gives_the_edge_it_says() -> None:
     part = normalize_source(_raw_with(body), T, 300.0)
     (edge,) = [e for e in part.edges if e.destination.name == "cart"]
     assert edge.request_rate == 2.5 and [(r.code, r.flags) for r in edge.responses] == [("503", "UF")]
+
+
+def test_the_grpc_failure_matchers_are_the_models_rules() -> None:
+    """The PromQL that selects failed gRPC calls inside another code selects exactly the statuses
+    the model calls errors (GRPC_ERRORS) and the ranking walk calls failed (FAILED_GRPC)."""
+    import re
+
+    from meshobs.callgraph import failed
+    from meshobs.collectors.promql import FAILED_GRPC, GRPC_ERRORS
+    from meshobs.model import ResponseStat
+    from meshobs.model.traffic import GRPC_HTTP_EQUIVALENT
+
+    def statuses(matchers: str) -> set[str]:
+        found = re.search(r'grpc_response_status=~"([^"]+)"', matchers)
+        assert found is not None
+        return set(found.group(1).split("|"))
+
+    calls = {s: ResponseStat("200", "-", 1.0, s) for s in GRPC_HTTP_EQUIVALENT}
+    assert statuses(GRPC_ERRORS) == {s for s, r in calls.items() if r.is_error} == {"2", "4", "12", "13", "14", "15"}
+    assert statuses(FAILED_GRPC) == {s for s, r in calls.items() if failed(r)} == {"2", "4", "7", "12", "13", "14",
+                                                                                     "15", "16"}

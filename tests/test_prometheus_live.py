@@ -76,6 +76,9 @@ TRAFFIC = [
     _edge("legacy", "cart", "cart-v1", 5.0, mtls=False, latency=LatencyProfile(30.0, 400.0)),
     _edge("cart", "pricing", "pricing-v1", 7.0, protocol="grpc",
           responses=(("200", "-", 0.98), ("503", "UF", 0.02)), latency=LatencyProfile(3.0, 12.0)),
+    # gRPC failing inside HTTP 200: 12% of the calls end with grpc-status 14 UNAVAILABLE.
+    _edge("ops", "ledger", "ledger-v1", 6.0, protocol="grpc", responses=(("200", "-", 0.88), ("200", "-", 0.12)),
+          grpc_statuses=("0", "14"), latency=LatencyProfile(4.0, 20.0)),
     # TCP to a data store: rps is connections opened per second.
     _edge("cart", "redis", "redis-v1", 2.0, protocol="tcp", tcp_sent_bps=4096.0,
           tcp_received_bps=1024.0),
@@ -151,11 +154,11 @@ def test_constant_query_count_reaches_the_server(fetched: dict) -> None:
     part, raw = fetched["part"], fetched["raw"]
     checks = 1 if fetched["recorded"] else 0  # the recording-rules check
     # The instant queries and one for istiod's metrics, the range queries; requests fail on
-    # cart, payments and pricing: their history comes too, narrowed to them.
+    # cart, payments, pricing and (gRPC inside 200) ledger: their history comes too, narrowed to them.
     assert len(raw.payloads) == checks + len(QUERIES) + 1 + len(RANGE_QUERIES) + len(HISTORY_QUERIES)
     assert fetched["sent"] == (checks + len(QUERIES) + 1, len(RANGE_QUERIES) + len(HISTORY_QUERIES))
     assert raw.meta["heavy"]["shards"] == 1  # a mesh this small: the heavy queries whole
-    assert raw.meta["history"]["covers"] == "the 3 services with failing requests"
+    assert raw.meta["history"]["covers"] == "the 4 services with failing requests"
     assert part.sources[0].state is SourceState.OK, part.sources[0].message
     assert all(p.ok for p in raw.payloads)
     assert all(p.params["time"] == T.timestamp() for p in raw.payloads if p.key.startswith("query:"))
@@ -246,7 +249,7 @@ def test_python_quantile_equals_the_servers_histogram_quantile(server: Prometheu
             (float(m["le"]), float(s["value"][1])))
     for q in (0.5, 0.9, 0.99):
         answers = _instant(server, f"histogram_quantile({q}, {inner})")
-        assert len(answers) == len(buckets) == 4
+        assert len(answers) == len(buckets) == 5
         for s in answers:
             m = s["metric"]
             python = histogram_quantile(q, buckets[(m["source_workload"], m["destination_workload"])])
@@ -388,6 +391,45 @@ def test_graph_phase_finds_the_same_edges_with_the_edge_rules(server: Prometheus
             {(r.code, r.flags): r.rate for r in e.responses}, rel=1e-6), key
         assert mine.tcp_sent_bytes_rate == pytest.approx(e.tcp_sent_bytes_rate, rel=1e-6)
         assert (mine.source_service, mine.reporter) == (e.source_service, e.reporter)
+
+
+def test_grpc_failures_inside_http_200_are_errors(server: PrometheusServer, fetched: dict) -> None:
+    """grpc_response_status is read with the response code: the ledger's 12% grpc-status 14
+    (UNAVAILABLE) in HTTP 200 are errors in the snapshot's edge, in the graph phase's failed
+    calls (one query, the second matcher set) and in the history's and sparklines' error rates."""
+    edge = fetched["edges"][("ops-v1", "ledger-v1", "ledger")]
+    assert {(r.code, r.grpc_status): r.rate for r in edge.responses} == pytest.approx(
+        {("200", "0"): 6.0 * 0.88, ("200", "14"): 6.0 * 0.12}, rel=REL)
+    assert edge.error_rate == pytest.approx(6.0 * 0.12, rel=REL)
+    assert edge.rate_by_code(errors_only=True) == pytest.approx({"200 grpc-status 14 UNAVAILABLE": 0.72}, rel=REL)
+    # HTTP series carry no gRPC status; pricing's 503 UF carries 14 and stays a 503.
+    cart = fetched["edges"][("web-v1", "cart-v1", "cart")]
+    assert {r.grpc_status for r in cart.responses} == {""}
+    pricing = fetched["edges"][("cart-v1", "pricing-v1", "pricing")]
+    assert pricing.rate_by_code(errors_only=True) == pytest.approx({"503": 7.0 * 0.02}, rel=REL)
+
+    rules = "auto" if fetched["recorded"] else "off"
+    _collector, (graph,) = _fetch(server, rules, phase="graph")
+    failing = graph.get("query:failing")
+    assert failing is not None and " or " in failing.params["query"]
+    part = prom.normalize(graph, NormalizeContext(time=T, window_s=WINDOW))
+    (ledger,) = [e for e in part.edges if e.destination.name == "ledger"]
+    # Both proxies' counts summed (the graph phase's rates count a call once per proxy that saw
+    # it), and every series once: pricing's 503s (status 14) by the code, ledger's 200s by the status.
+    assert {r.code: r.grpc_status for r in ledger.responses if r.is_error} == {"200": "14"}
+    assert ledger.error_ratio == pytest.approx(0.12, rel=REL)
+    (priced,) = [e for e in part.edges if e.destination.name == "pricing"]
+    assert priced.error_ratio == pytest.approx(0.02, rel=REL)
+
+    ratios = [v for s in fetched["part"].series if (s.service.name, s.metric) == ("ledger", "error_ratio")
+              for v in s.values if v is not None]
+    assert ratios and all(v == pytest.approx(0.12, rel=1e-6) for v in ratios)
+    history = fetched["part"].history
+    assert history is not None
+    # One series per reporter (the destination's and the caller's), each the whole 0.72/s once
+    # the rate window lies within the stored samples (the history reaches back before them).
+    ends = [s.points[-1][1] for s in history.series if s.signal == "errors" and s.destination.name == "ledger"]
+    assert len(ends) == 2 and ends == pytest.approx([0.72, 0.72], rel=1e-6)
 
 
 def test_workloads_link_to_services(fetched: dict) -> None:

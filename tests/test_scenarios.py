@@ -20,11 +20,7 @@ from meshobs.model import MeshSnapshot, ServiceRef
 from tests.support.scenarios import scenario, snapshot
 
 # What each scenario needs that meshobs does not do yet. Remove an entry when its scenario passes.
-MISSING: dict[str, str] = {
-    "clearing-grpc-unavailable": "gRPC status is not collected: the request queries sum istio_requests_total "
-                                 "by response_code (200 here) and never by grpc_response_status, so 12 % "
-                                 "UNAVAILABLE (14) reads as success on both sides",
-}
+MISSING: dict[str, str] = {}
 
 
 def _params() -> list[object]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 
-from meshobs.model import ServiceRef, WorkloadRef
+from meshobs.model import ResponseStat, ServiceRef, WorkloadRef
 from meshobs.raw import Payload
 
 from ..promql import scope_matchers
@@ -31,7 +31,7 @@ from .labels import UNKNOWN
 
 
 def failing(requests: Payload | None) -> tuple[set[ServiceRef], set[WorkloadRef]] | None:
-    """The services answering 5xx (or nothing) in the requests answer, and the workloads that
+    """The services answering 5xx (or nothing, or a failed gRPC status) in the requests answer, and the workloads that
     sent those requests; None when the answer is missing or unreadable."""
     if requests is None or not requests.ok or not requests.body:
         return None
@@ -45,8 +45,9 @@ def failing(requests: Payload | None) -> tuple[set[ServiceRef], set[WorkloadRef]
         m = row.get("metric") if isinstance(row, dict) else None
         if not isinstance(m, dict):
             continue
-        code = str(m.get("response_code") or "0")
-        if not (code == "0" or code.startswith("5")):
+        # The model's one definition of an error (a gRPC status failed inside a 200 too).
+        if not ResponseStat(str(m.get("response_code") or "0"), "-", 0.0,
+                            str(m.get("grpc_response_status") or "")).is_error:
             continue
         name, ns = m.get("destination_service_name"), m.get("destination_service_namespace")
         if name and ns and UNKNOWN not in (name, ns):

@@ -34,15 +34,15 @@ from .status import LEGACY_LATENCY, QUANTILES
 # virtual node (meshobs.node_edges), so neither assembly nor the graph phase drops any.
 MESH = Mesh.ISTIO
 _EdgeKey = tuple[WorkloadRef, ServiceRef, WorkloadRef | None, str]
-_UNKNOWN_OUTCOME = ("unknown", "-")  # (code, flags) of requests counted without their outcome
-_NOT_FAILED = (NOT_FAILED, "-")  # ... and once the graph phase's failed calls are known
+_UNKNOWN_OUTCOME = ("unknown", "-", "")  # (code, flags, gRPC status) of requests counted without their outcome
+_NOT_FAILED = (NOT_FAILED, "-", "")  # ... and once the graph phase's failed calls are known
 
 
 @dataclass
 class _Side:
     """What one reporter said about one edge."""
 
-    responses: dict[tuple[str, str], float] = field(default_factory=dict)
+    responses: dict[tuple[str, str, str], float] = field(default_factory=dict)  # (code, flags, gRPC status)
     quantiles: dict[float, float] = field(default_factory=dict)  # 0.5/0.9/0.99 -> ms
     buckets: dict[float, float] = field(default_factory=dict)  # bundles with the bucket query
     tcp: dict[str, float] = field(default_factory=dict)
@@ -164,9 +164,9 @@ class Reading:
                 sd = side(m, m.get("request_protocol") or "http")
                 sd.responses[_UNKNOWN_OUTCOME] = sd.responses.get(_UNKNOWN_OUTCOME, 0.0) + value
         elif name == "failing":
-            # The graph phase's failed calls, by code and flag: taken out of the edge's
-            # requests of unknown outcome, which counted them too (``edges`` is read first;
-            # when it did not answer, these alone are not the graph).
+            # The graph phase's failed calls, by code, flag and gRPC status: taken out of the
+            # edge's requests of unknown outcome, which counted them too (``edges`` is read
+            # first; when it did not answer, these alone are not the graph).
             for m, value in samples:
                 if isnan(value):
                     continue
@@ -174,7 +174,8 @@ class Reading:
                 if raw_key not in self.facts:
                     continue
                 sd = side(m, raw_key[6], raw_key)
-                code = (m.get("response_code") or "0", m.get("response_flags") or "-")
+                code = (m.get("response_code") or "0", m.get("response_flags") or "-",
+                        m.get("grpc_response_status") or "")
                 sd.responses[code] = sd.responses.get(code, 0.0) + value
                 rest = sd.responses.get(_UNKNOWN_OUTCOME, 0.0) - value
                 if rest > 1e-9:
@@ -192,7 +193,7 @@ class Reading:
                 if raw_key not in self.facts:
                     continue
                 sd = side(m, "tcp", raw_key)
-                code = ("0", m.get("response_flags") or "-")
+                code = ("0", m.get("response_flags") or "-", "")
                 sd.responses[code] = sd.responses.get(code, 0.0) + value
         elif name == "requests":
             for m, value in samples:
@@ -200,7 +201,8 @@ class Reading:
                     continue
                 get = m.get
                 sd = side(m, get("request_protocol") or "http")
-                code = (get("response_code") or "0", get("response_flags") or "-")
+                code = (get("response_code") or "0", get("response_flags") or "-",
+                        get("grpc_response_status") or "")
                 responses = sd.responses
                 responses[code] = responses.get(code, 0.0) + value
                 if get("reporter") == "destination" and (csp := get("connection_security_policy")):
@@ -294,8 +296,8 @@ def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:
     chosen = src if src_active else dst
     reporter = Reporter.BOTH if src_active and dst_active else (
         Reporter.SOURCE if src_active else Reporter.DESTINATION)
-    responses = tuple(ResponseStat(code, flags, rate)
-                      for (code, flags), rate in sorted(chosen.responses.items()))
+    responses = tuple(ResponseStat(code, flags, rate, grpc)
+                      for (code, flags, grpc), rate in sorted(chosen.responses.items()))
     latency = None
     # The chosen reporter's quantiles; the other's when the chosen one recorded nothing (NaN).
     for sd in (chosen, dst if chosen is src else src):
@@ -322,8 +324,8 @@ def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:
         tcp_connections_opened_rate=chosen.tcp.get("tcp_opened") if key[3] == "tcp" else None,
         source_principal=principals.get("source_principal"),
         destination_principal=principals.get("destination_principal"),
-        destination_responses=tuple(ResponseStat(code, flags, rate)
-                                    for (code, flags), rate in sorted(dst.responses.items())) if both else (),
+        destination_responses=tuple(ResponseStat(code, flags, rate, grpc)
+                                    for (code, flags, grpc), rate in sorted(dst.responses.items())) if both else (),
         destination_latency=_latency(dst) if both else None,
     )
 

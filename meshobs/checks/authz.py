@@ -206,7 +206,7 @@ def _refused(e: Edge, code: str) -> float:
     """Requests answered ``code`` without a response flag (the filter's own answer), from either
     proxy's view."""
     def rate(rs: Iterable[ResponseStat]) -> float:
-        return sum(r.rate for r in rs if r.code == code and not r.flag_list)
+        return sum(r.rate for r in rs if r.http_equivalent == code and not r.flag_list)  # gRPC 7/16 too
     return max(rate(e.responses), rate(e.destination_responses))
 
 

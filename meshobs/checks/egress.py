@@ -134,7 +134,7 @@ def egress(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> I
                   evidence={"destination": str(blocked[0].destination), "blocked_rps": _r(http),
                             "blocked_connections_per_s": _r(tcp),
                             "workloads": [str(w) for w in workloads],
-                            "responses": sorted({f"{r.code} {r.flags}" for e in blocked for r in e.responses}),
+                            "responses": sorted({f"{r.outcome} {r.flags}" for e in blocked for r in e.responses}),
                             "sidecar": f"{sidecars[0].namespace}/{sidecars[0].name}" if sidecars else None,
                             "sidecar_egress_hosts": egress_hosts(sidecars[0]) if sidecars else None,
                             "hosts_outside_registry": out_of_scope[:20],

@@ -226,7 +226,7 @@ def intended(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) ->
             continue
         caller = str(snapshot.caller_of(e) or e.source)
         a, d, flags = by_source.get(caller, (0.0, 0.0, set()))
-        codes = {f"{r.code} {r.flags}" for r in e.responses if FAULT_FLAGS & set(r.flag_list)}
+        codes = {f"{r.outcome} {r.flags}" for r in e.responses if FAULT_FLAGS & set(r.flag_list)}
         by_source[caller] = (a + aborted, d + delayed, flags | codes)
     if not by_source:
         return

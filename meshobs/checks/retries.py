@@ -143,7 +143,7 @@ def timeouts(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) ->
     for e in inbound:
         for r in e.responses:
             if r.is_error and TIMEOUT_FLAGS & set(r.flag_list):
-                timed_out[f"{r.code} {r.flags}"] = timed_out.get(f"{r.code} {r.flags}", 0.0) + r.rate
+                timed_out[f"{r.outcome} {r.flags}"] = timed_out.get(f"{r.outcome} {r.flags}", 0.0) + r.rate
     total = sum(timed_out.values())
     if rps <= 0 or total / rps <= settings.error_ratio:
         return

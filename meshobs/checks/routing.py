@@ -81,7 +81,7 @@ def no_route(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) ->
         yield finding("MSH0416", "traffic.no_route", f"Edge {service} -> {host}", service=service,
                       related=related,
                       evidence={"host": host, "no_route_rps": _r(rate), "ratio_of_calls": _r(rate / total),
-                                "responses": sorted({f"{r.code} {r.flags}" for e in group for r in e.responses}),
+                                "responses": sorted({f"{r.outcome} {r.flags}" for e in group for r in e.responses}),
                                 "claimed_by": [f"{vs.namespace}/{vs.name}" for vs in claims],
                                 "gateways_serving_host": [f"{gw.namespace}/{gw.name}" for gw in serving],
                                 "reporting_workloads": sorted({str(e.source) for e in group})},

@@ -140,7 +140,7 @@ def _breakdown(edges: list[Edge]) -> tuple[dict[str, float], dict[str, dict[str,
                 flags_of, pair_flag = r.flag_list or ("-",), r.flags or "-"
             for flag in flags_of:
                 by_flag[flag] += r.rate
-            by_pair[(r.code, pair_flag)] += r.rate
+            by_pair[(r.outcome, pair_flag)] += r.rate  # a gRPC failure named by its status too
     flags = {f: {"rps": _r(v), "meaning": _meaning(f)}
              for f, v in sorted(by_flag.items(), key=lambda kv: -kv[1])}
     top = "none"

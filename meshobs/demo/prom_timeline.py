@@ -265,8 +265,8 @@ def _sum_by(timeline: Timeline, query: Query, at_age: float, range_s: float,
 
 def _series_of(timeline: Timeline, query: Query) -> list[Series]:
     """The series ``query`` reads (its metric, its fixed matchers)."""
-    metric, selector = query.metric(recorded=False), query.selector
-    return [s for s in timeline.series if s.name == metric and (not selector or _selected(s.labels, selector))]
+    metric, selectors = query.metric(recorded=False), query.selectors
+    return [s for s in timeline.series if s.name == metric and any(not f or _selected(s.labels, f) for f in selectors)]
 
 
 def _matrix_payload(timeline: Timeline, key: str, query: Query, promql: str, time: datetime, span_s: float,

@@ -100,11 +100,12 @@ def _metrics(traffic: list[EdgeTraffic]) -> Iterator[_Metric]:
                 yield ("istio_tcp_connections_closed", "counter", tcp, [("_total", {}, edge.rps)])
                 continue
             mean_ms = edge.latency.p50_ms * math.exp(edge.latency.sigma ** 2 / 2)
-            for code, flags, fraction in edge.responses:
+            for i, (code, flags, fraction) in enumerate(edge.responses):
                 rps = edge.rps * fraction
                 labels = {**base, "response_code": code, "response_flags": flags}
                 if edge.protocol == "grpc":
-                    labels["grpc_response_status"] = _GRPC_STATUS.get(code, "2")
+                    labels["grpc_response_status"] = (edge.grpc_statuses[i] if i < len(edge.grpc_statuses)
+                                                      else _GRPC_STATUS.get(code, "2"))
                 yield ("istio_requests", "counter", labels, [("_total", {}, rps)])
                 samples: list[_Sample] = [
                     ("_bucket", {"le": _le(b)}, rps * (1.0 if math.isinf(b) else edge.latency.cdf(b)))
@@ -251,7 +252,7 @@ def _evaluate(query: Query, flat: dict[str, list[tuple[dict[str, str], float]]],
     sums: dict[tuple[tuple[str, str], ...], float] = {}
     group = grouping(query)
     for labels, rate in flat.get(query.metric(recorded=False), []):
-        if not _selected(labels, query.selector):
+        if not any(_selected(labels, fixed) for fixed in query.selectors):
             continue
         # Prometheus drops absent and empty labels from a grouping's result.
         key = tuple((k, labels[k]) for k in group if labels.get(k))
@@ -273,11 +274,16 @@ def _value(v: float) -> str:
 
 
 def _selected(labels: dict[str, str], selector: str) -> bool:
-    """The tiny subset of PromQL matchers the queries use: ``a="b"``, ``a!="b"`` and ``a=~"re"``."""
+    """The tiny subset of PromQL matchers the queries use: ``a="b"``, ``a!="b"``, ``a=~"re"`` and
+    ``a!~"re"``."""
     import re
 
     for matcher in filter(None, selector.split(",")):
-        if "!=" in matcher:
+        if "!~" in matcher:
+            name, pattern = matcher.split("!~")
+            if re.fullmatch(pattern.strip('"'), labels.get(name, "")):
+                return False
+        elif "!=" in matcher:
             name, value = matcher.split("!=")
             if labels.get(name, "") == value.strip('"'):
                 return False

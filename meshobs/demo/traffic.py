@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from meshobs.model import ResponseStat
+
 
 @dataclass(frozen=True)
 class LatencyProfile:
@@ -157,4 +159,8 @@ class EdgeTraffic:
 
     @property
     def error_fraction(self) -> float:
-        return sum(f for code, _flags, f in self.responses if code.startswith("5") or code == "0")
+        """The share of requests that failed, by the model's one definition (ResponseStat.is_error:
+        5xx, no response, and gRPC statuses failed inside a 200)."""
+        statuses = self.grpc_statuses
+        return sum(f for i, (code, flags, f) in enumerate(self.responses)
+                   if ResponseStat(code, flags, f, statuses[i] if i < len(statuses) else "").is_error)

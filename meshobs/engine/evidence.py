@@ -122,7 +122,8 @@ def _failures(snapshot: MeshSnapshot, caller: ServiceRef, callee: ServiceRef) ->
         for r in e.responses:
             if not failed(r) or r.rate <= 0 or not r.code.isdigit():
                 continue
-            by_code[r.code] = by_code.get(r.code, 0.0) + r.rate
+            code = r.http_equivalent  # a gRPC status failed inside a 200: its HTTP equivalent
+            by_code[code] = by_code.get(code, 0.0) + r.rate
             for flag in r.flag_list or ("-",):
                 by_flag[flag] = by_flag.get(flag, 0.0) + r.rate
     total = sum(by_code.values())

@@ -30,36 +30,94 @@ class Reporter(StrEnum):
 NOT_FAILED = "not failed"
 
 
+# The HTTP status each gRPC status stands for: the standard gRPC <-> HTTP mapping, as
+# googleapis' google/rpc/code.proto documents it for every code (and grpc-gateway's
+# runtime.HTTPStatusFromCode applies it). gRPC carries its status in the trailers of an HTTP 200,
+# so a failed call reads as success by its HTTP code alone; meshobs judges it by this equivalent:
+# 5xx (2 UNKNOWN, 4 DEADLINE_EXCEEDED, 12 UNIMPLEMENTED, 13 INTERNAL, 14 UNAVAILABLE, 15 DATA_LOSS)
+# fails as a 5xx does; the client-side statuses are the 4xx analogues, counted as 4xx are.
+GRPC_HTTP_EQUIVALENT: dict[str, tuple[str, str]] = {
+    "0": ("OK", "200"),
+    "1": ("CANCELLED", "499"),
+    "2": ("UNKNOWN", "500"),
+    "3": ("INVALID_ARGUMENT", "400"),
+    "4": ("DEADLINE_EXCEEDED", "504"),
+    "5": ("NOT_FOUND", "404"),
+    "6": ("ALREADY_EXISTS", "409"),
+    "7": ("PERMISSION_DENIED", "403"),
+    "8": ("RESOURCE_EXHAUSTED", "429"),
+    "9": ("FAILED_PRECONDITION", "400"),
+    "10": ("ABORTED", "409"),
+    "11": ("OUT_OF_RANGE", "400"),
+    "12": ("UNIMPLEMENTED", "501"),
+    "13": ("INTERNAL", "500"),
+    "14": ("UNAVAILABLE", "503"),
+    "15": ("DATA_LOSS", "500"),
+    "16": ("UNAUTHENTICATED", "401"),
+}
+# A status outside the table (gRPC reserves no others): what gRPC itself makes of one, UNKNOWN.
+_GRPC_UNKNOWN = GRPC_HTTP_EQUIVALENT["2"]
+
+
 @dataclass(frozen=True, slots=True)
 class ResponseStat:
-    """Requests per second with one response code and one Envoy response flag.
+    """Requests per second with one response code, one Envoy response flag and one gRPC status.
 
-    ``code`` is a string because Istio reports ``0`` when no response was received and gRPC
-    codes separately; ``flags`` is Envoy's ``%RESPONSE_FLAGS%`` (``-`` for none, may be a
-    comma-joined list such as ``UH,URX``).
+    ``code`` is a string because Istio reports ``0`` when no response was received; ``flags``
+    is Envoy's ``%RESPONSE_FLAGS%`` (``-`` for none, may be a comma-joined list such as
+    ``UH,URX``); ``grpc_status`` is the gRPC status of gRPC calls (Istio's
+    ``grpc_response_status``: ``"14"``), empty when the calls were not gRPC or the source does
+    not say.
     """
 
     code: str
     flags: str
     rate: float
+    grpc_status: str = ""
+
+    @property
+    def http_equivalent(self) -> str:
+        """The HTTP status these calls ended with, as far as success goes: the code, unless the
+        HTTP exchange succeeded (2xx) while the gRPC call failed: then the gRPC status's HTTP
+        equivalent (GRPC_HTTP_EQUIVALENT). An HTTP error stands as it is (503 with status 14)."""
+        grpc = self.grpc_status
+        if not grpc or grpc == "0" or self.code[:1] != "2":
+            return self.code
+        return GRPC_HTTP_EQUIVALENT.get(grpc, _GRPC_UNKNOWN)[1]
+
+    @property
+    def outcome(self) -> str:
+        """How evidence names these calls' outcome: the HTTP code, with the gRPC status next to
+        it when that is what failed (``200 grpc-status 14 UNAVAILABLE``)."""
+        if self.http_equivalent == self.code:
+            return self.code
+        name = GRPC_HTTP_EQUIVALENT.get(self.grpc_status, ("",))[0]
+        return f"{self.code} grpc-status {self.grpc_status} {name}".rstrip()
 
     @property
     def code_class(self) -> str:
-        """``2xx`` .. ``5xx``, ``0`` for no response (connection failure, reset), or ``unknown``
-        for requests a source counted without saying how they ended (CloudWatch without the
-        per-class metrics): not knowing is not an error."""
-        if not self.code or self.code == "0":
+        """``2xx`` .. ``5xx`` (of :attr:`http_equivalent`: a gRPC call failed with UNAVAILABLE
+        inside an HTTP 200 is ``5xx``), ``0`` for no response (connection failure, reset), or
+        ``unknown`` for requests a source counted without saying how they ended (CloudWatch
+        without the per-class metrics): not knowing is not an error."""
+        code = self.code
+        if (grpc := self.grpc_status) and grpc != "0" and code[:1] == "2":  # http_equivalent, inline:
+            code = GRPC_HTTP_EQUIVALENT.get(grpc, _GRPC_UNKNOWN)[1]  # asked per response, per check
+        if not code or code == "0":
             return "0"
-        if not self.code[0].isdigit():
+        if not code[0].isdigit():
             return "unknown"
-        return f"{self.code[0]}xx"
+        return f"{code[0]}xx"
 
     @property
     def is_error(self) -> bool:
-        """5xx and "no response" count as errors (Istio's success-rate definition)."""
+        """5xx and "no response" count as errors (Istio's success-rate definition), gRPC
+        statuses by their HTTP equivalent."""
         # ``code_class in ("5xx", "0")`` without formatting the class: every error count of every
         # edge asks it (~100k times in a --all's checklists at 5,000 services).
         code = self.code
+        if (grpc := self.grpc_status) and grpc != "0" and code[:1] == "2":  # http_equivalent, inline
+            code = GRPC_HTTP_EQUIVALENT.get(grpc, _GRPC_UNKNOWN)[1]
         return not code or code == "0" or code[0] == "5"
 
     @property
@@ -142,11 +200,13 @@ class Edge:
         return out
 
     def rate_by_code(self, errors_only: bool = False) -> dict[str, float]:
+        """Requests per second per outcome (:attr:`ResponseStat.outcome`: the code, with a gRPC
+        status that failed inside it)."""
         out: dict[str, float] = {}
         for r in self.responses:
             if errors_only and not r.is_error:
                 continue
-            out[r.code] = out.get(r.code, 0.0) + r.rate
+            out[r.outcome] = out.get(r.outcome, 0.0) + r.rate
         return out
 
     def rate_by_flag(self, errors_only: bool = False) -> dict[str, float]:
