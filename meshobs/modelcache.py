@@ -46,7 +46,7 @@ import os
 import pkgutil
 from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -224,16 +224,26 @@ def encode(index: dict[str, Any], parts: Sequence[SnapshotPart]) -> bytes:
                                    covered))
 
 
+
+_M = TypeVar("_M", "Model", "Assembled")
+
+
+def _decode_member(data: bytes, kind: type[_M], member: str, fmt: str) -> _M:
+    """One of the model's members decoded as ``kind``, refused (:class:`ModelRefused`) when it
+    is damaged or was written for another format or model version."""
+    try:
+        doc = msgspec.msgpack.decode(data, type=kind)
+    except (msgspec.MsgspecError, RecursionError) as exc:
+        raise ModelRefused(f"{member} is damaged ({exc})") from None
+    if doc.format != fmt or doc.version != version():
+        raise ModelRefused(f"{member} was written by a meshobs with another model version "
+                           f"({doc.format} {doc.version[:12]}; this one reads {fmt} {version()[:12]})")
+    return doc
+
 def decode(index: dict[str, Any], data: bytes) -> dict[int, SnapshotPart]:
     """The parts of the sources the model covers, by source number, when every one of them
     matches ``index`` (the bundle's parsed bundle.json); else :class:`ModelRefused`."""
-    try:
-        model = msgspec.msgpack.decode(data, type=Model)
-    except (msgspec.MsgspecError, RecursionError) as exc:
-        raise ModelRefused(f"{MEMBER} is damaged ({exc})") from None
-    if model.format != FORMAT or model.version != version():
-        raise ModelRefused(f"{MEMBER} was written by a meshobs with another model version "
-                           f"({model.format} {model.version[:12]}; this one reads {FORMAT} {version()[:12]})")
+    model = _decode_member(data, Model, MEMBER, FORMAT)
     if model.time != index.get("time") or model.window_s != index.get("window_s"):
         raise ModelRefused(f"{MEMBER} was made for another time or window than bundle.json's")
     entries = index.get("sources")
@@ -366,13 +376,7 @@ def decode_assembled(index_digest: bytes, data: bytes) -> tuple[dict[str, Any], 
     :class:`ModelRefused`."""
     from .shape import loads
 
-    try:
-        doc = msgspec.msgpack.decode(data, type=Assembled)
-    except (msgspec.MsgspecError, RecursionError) as exc:
-        raise ModelRefused(f"{ASSEMBLED} is damaged ({exc})") from None
-    if doc.format != ASSEMBLED_FORMAT or doc.version != version():
-        raise ModelRefused(f"{ASSEMBLED} was written by a meshobs with another model version "
-                           f"({doc.format} {doc.version[:12]}; this one reads {ASSEMBLED_FORMAT} {version()[:12]})")
+    doc = _decode_member(data, Assembled, ASSEMBLED, ASSEMBLED_FORMAT)
     if not index_digest or doc.index != index_digest:
         raise ModelRefused(f"{ASSEMBLED} was made for another bundle.json")
     try:
