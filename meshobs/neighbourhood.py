@@ -78,10 +78,10 @@ def _calm(into: list[Edge]) -> bool:
     """Did the graph phase see how every call (or TCP connection) into a service ended, and none
     fail or get refused (its ``failing`` and ``tcp_failing`` queries answered, naming none of
     these edges)? Not when an edge carries calls of unknown outcome: the query did not answer,
-    or another source drew the graph. Never for gRPC: Envoy's own refusals (UO, UH, URX) and the
-    server's errors reach the caller as HTTP 200 with a grpc-status, so Istio records
-    ``response_code="200"`` and the ``failing`` query cannot name them."""
-    return all(e.protocol != "grpc" and (e.responses or e.destination_responses)
+    or another source drew the graph. gRPC alike: Envoy's own refusals (UO, UH, URX) and the
+    server's errors reach the caller as HTTP 200 with a grpc-status, which the ``failing`` query
+    names by ``grpc_response_status`` (collectors/promql.py FAILED_GRPC)."""
+    return all((e.responses or e.destination_responses)
                and all(r.code == NOT_FAILED for r in (*e.responses, *e.destination_responses)) for e in into)
 
 

@@ -55,3 +55,39 @@ def test_the_heading_names_the_manifests_not_live(corpus: Path, tmp_path: Path) 
     only = CliRunner().invoke(cli, ["diagnose", "--all", "--config-only", "-f", str(manifest), "--config", str(live),
                                     "-o", "json"])
     assert json.loads(only.stdout)["origin"] == f"manifests {manifest}"
+
+
+def _statuses(doc: dict[str, object]) -> set[str]:
+    return {s["status"] for s in doc["services"]}  # type: ignore[attr-defined, index]
+
+
+def test_configuration_only_claims_no_health(tmp_path: Path) -> None:
+    """No data is not health: a run that judged configuration only calls what it found nothing
+    in "clean" (traffic not checked), never "healthy", and still exits 0 for CI. The demo's
+    database is ejected: the configuration is fine, the traffic is not."""
+    every = CliRunner().invoke(cli, ["diagnose", "--all", "--config-only", "--from", "demo:ecommerce", "-o", "json"])
+    assert every.exit_code == 0, every.output
+    doc = json.loads(every.stdout)
+    assert doc["status"] == "clean" and _statuses(doc) == {"clean"}
+    one = CliRunner().invoke(cli, ["diagnose", "cart-service", "--config-only", "--from", "demo:ecommerce",
+                                   "--no-color"])
+    assert one.exit_code == 0, one.output
+    assert "Status: clean (traffic not checked)" in one.stdout and "healthy" not in one.stdout
+    # The same mesh judged with its traffic: the cause is found, exit 1.
+    assert CliRunner().invoke(cli, ["diagnose", "cart-service", "--from", "demo:ecommerce"]).exit_code == 1
+    # Manifests alone (-f, every check selected: the traffic checks skip, no source configured).
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "svc.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: ledger, namespace: payments}\n"
+        "spec: {selector: {app: ledger}, ports: [{port: 80, name: http}]}\n")
+    files = CliRunner().invoke(cli, ["diagnose", "--all", "-f", str(tmp_path / "m"), "-o", "json"])
+    assert files.exit_code == 0, files.output
+    files_doc = json.loads(files.stdout)
+    assert files_doc["status"] == "clean" and _statuses(files_doc) == {"clean"}
+
+
+def test_a_healthy_mesh_judged_with_its_traffic_is_still_healthy() -> None:
+    result = CliRunner().invoke(cli, ["diagnose", "--all", "--from", "demo:healthy", "-o", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "healthy" and _statuses(doc) == {"healthy"}

@@ -8,6 +8,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from meshobs.bundle import Bundle
 from meshobs.collect import build_snapshot
 from meshobs.collectors.base import FetchContext
@@ -200,3 +202,28 @@ def test_one_proxy_raising_costs_that_proxy_only(corpus: Path) -> None:
     assert state["envoy:default/boom-1"] is SourceState.ERROR
     assert sum(st is SourceState.OK for st in state.values()) == 5
     assert {p.pod for p in snap.proxies} == {f"p{i}-1" for i in range(5)}
+
+
+def test_a_recorded_proxy_is_trimmed_once(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recording a bundle keeps each config dump and server_info reduced once (a merge had left
+    a second pass over every body on this path); what is recorded is what one pass gives."""
+    from meshobs.collectors.envoy import fetch as envoy_fetch
+    from meshobs.collectors.envoy.minimise import minimise
+    from meshobs.raw import Payload
+
+    passes: dict[str, int] = {}
+
+    def counted(payload: Payload) -> Payload:
+        passes[payload.key] = passes.get(payload.key, 0) + 1
+        return minimise(payload)
+
+    monkeypatch.setattr(envoy_fetch, "minimise", counted)
+    with LoopbackServer() as srv:
+        serve_good(srv, corpus)
+        raws = EnvoyCollector([target("good-1", srv.url)], timeout_s=5, concurrency=1).fetch()  # no digest: recorded
+    dump, info = raws[0].get("config_dump"), raws[0].get("server_info")
+    assert dump is not None and info is not None
+    assert passes["config_dump"] == 1 and passes["server_info"] == 1
+    once = minimise(Payload(key="config_dump", url="", body=(corpus / PRODUCTPAGE).read_text()))
+    assert dump.body == once.body and dump.meta.get("minimised") is True
+    assert info.body == minimise(Payload(key="server_info", url="", body=SERVER_INFO)).body

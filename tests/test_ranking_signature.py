@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from meshobs.checks.base import Finding, finding
 from meshobs.engine import diagnose, hop_failures, hop_shows
-from meshobs.engine.ranking import Failures, rank, signature_share
+from meshobs.engine.ranking import Failures, rank, signature_share, symptom_failures
 from meshobs.model import Edge, Mesh, MeshSnapshot, ResponseStat, ServiceRef, SourceState, SourceStatus, WorkloadRef
 from tests.support.manifests import manifests_snapshot
 from tests.test_analyzers import docs
@@ -64,6 +64,35 @@ def test_signature_share() -> None:
     assert signature_share(subset, Failures(10.0, {"503": 10.0}, {"-": 10.0})) == 0.0
     assert signature_share(subset, Failures(10.0, {"503": 10.0}, {})) is None  # flags unknown
     assert signature_share(_causes()[1], Failures(10.0, {"503": 10.0}, {"UH": 10.0})) is None  # no signature
+
+
+def test_a_symptoms_grpc_failures_are_read_by_their_http_equivalent() -> None:
+    """The breakdown names a gRPC call failed inside an HTTP 200 by its status: the ranking
+    reads it as the model's one gRPC<->HTTP table says (14 UNAVAILABLE is a 503), a code class
+    (CloudWatch's 5xx) stays unknown."""
+    failures = symptom_failures(_symptom({"200 grpc-status 14 UNAVAILABLE": 6.0, "503": 1.0, "5xx": 1.0,
+                                          "200 grpc-status 16 UNAUTHENTICATED": 0.5}))
+    assert failures is not None and dict(failures.by_code) == {"503": 7.0, "401": 0.5}
+    assert ResponseStat.of_outcome("200 grpc-status 14 UNAVAILABLE") == ResponseStat("200", "-", 0.0, "14")
+    assert ResponseStat.of_outcome("not failed") is None and ResponseStat.of_outcome("5xx") is None
+    for stat in (ResponseStat("200", "-", 1.0, "14"), ResponseStat("503", "UH", 1.0, "14"),
+                 ResponseStat("200", "-", 1.0, "99"), ResponseStat("0", "DC", 1.0)):
+        back = ResponseStat.of_outcome(stat.outcome)
+        assert back is not None and back.http_equivalent == stat.http_equivalent
+
+
+def test_grpc_unavailable_rules_out_a_refusal_on_the_symptoms_own_service() -> None:
+    """Calls failing with gRPC 14 inside HTTP 200 were not refused: a policy whose requests
+    fail with 403, filed on the same service, explains none of them (it was left standing
+    when the breakdown's gRPC failures were not read)."""
+    refusal = replace(_causes()[0], service=INTAKE)
+    grpc = _symptom({"200 grpc-status 14 UNAVAILABLE": 8.0})
+    ranked = rank(INTAKE, {INTAKE: [grpc, refusal]}, {INTAKE: 0}, lambda _s: [])
+    assert "MSH0401" in {f.code for f in ranked}
+    assert not any(f.code == "MSH0255" and f.cause_of for f in ranked)
+    refused = _symptom({"200 grpc-status 7 PERMISSION_DENIED": 8.0})  # the gRPC 403
+    ranked = rank(INTAKE, {INTAKE: [refused, refusal]}, {INTAKE: 0}, lambda _s: [])
+    assert ranked[0].code == "MSH0255" and ranked[0].cause_of == ("MSH0401 Service claims/intake",)
 
 
 def _edge(src: str, dst: ServiceRef, responses: tuple[ResponseStat, ...]) -> Edge:

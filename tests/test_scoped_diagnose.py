@@ -281,14 +281,18 @@ def _harbour() -> Scenario:
     return m.build(Expectation("callee-failing", target="quay/berth-booking", subjects=("Service seabed/sonar-db",)))
 
 
-def _lighthouse() -> Scenario:
+def _lighthouse(protocol: str = "http") -> Scenario:
     """A fault two hops down, seen from callers on both sides of the neighbourhood: the lamp
     keeper calls the lens grinder (no call fails), which calls the oil depot, whose callers'
     circuit breakers overflow (503 UO): the grinder's and the fog horn's, a caller from outside
     the keeper's neighbourhood. The tide clock, another caller from outside, calls the grinder
-    only. Each hop holds most of its caller's time, so the walk follows the latency down."""
-    m = Mesh("lighthouse", "Lighthouse: the oil depot's callers overflow their breakers",
+    only. Each hop holds most of its caller's time, so the walk follows the latency down.
+    ``protocol="grpc"``: every call is gRPC, and Envoy's overflow reaches the callers as gRPC
+    status 14 inside an HTTP 200 (UO), as Envoy answers a gRPC request it refuses."""
+    m = Mesh(f"lighthouse-{protocol}", "Lighthouse: the oil depot's callers overflow their breakers",
              "the grinder's and the fog horn's circuit breakers for oil-depot overflow (503 UO)")
+    grpc = protocol == "grpc"
+    overflow, statuses = ("200" if grpc else "503", "UO"), (("0", "14") if grpc else ())
     gw = m.ingress_gateway()
     keeper = m.workload("beacon", "lamp-keeper", "v2")
     grinder = m.workload("beacon", "lens-grinder", "v1", replicas=2)
@@ -296,19 +300,22 @@ def _lighthouse() -> Scenario:
     horn = m.workload("signals", "fog-horn", "v1")
     clock = m.workload("signals", "tide-clock", "v4")
     m.call(gw, keeper, 10.0, 60.0, 200.0)
-    m.call(keeper, grinder, 10.0, 55.0, 180.0)
-    m.call(grinder, depot, 10.0, 50.0, 160.0, ("503", "UO", 0.1))
-    m.call(horn, depot, 6.0, 50.0, 160.0, ("503", "UO", 0.2))
-    m.call(clock, grinder, 4.0, 20.0, 90.0)
+    m.call(keeper, grinder, 10.0, 55.0, 180.0, protocol=protocol)
+    m.call(grinder, depot, 10.0, 50.0, 160.0, (*overflow, 0.1), protocol=protocol, grpc_statuses=statuses)
+    m.call(horn, depot, 6.0, 50.0, 160.0, (*overflow, 0.2), protocol=protocol, grpc_statuses=statuses)
+    m.call(clock, grinder, 4.0, 20.0, 90.0, protocol=protocol)
     return m.build(Expectation("callee-failing", target="beacon/lamp-keeper", subjects=("Service depot/oil-depot",)))
 
 
-def test_a_failing_service_two_hops_down_has_its_callers_read_whole(tmp_path: Path, require_prometheus: None) -> None:
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_a_failing_service_two_hops_down_has_its_callers_read_whole(tmp_path: Path, require_prometheus: None,
+                                                                    protocol: str) -> None:
     """The proxies of a caller from outside the neighbourhood are read whole (stats: their
     clusters' breakers and counters) when calls into the service they call failed, and for their
     configuration dump only when none did; the diagnosis, evidence included, is a mesh-wide
-    run's."""
-    with serve_scenario(_lighthouse(), tmp_path / "demo") as demo:
+    run's. The same over gRPC: its failures (status 14 inside HTTP 200) are named by the graph
+    phase, so a calm gRPC edge is calm and a failing one is followed."""
+    with serve_scenario(_lighthouse(protocol), tmp_path / "demo") as demo:
         config = load_config(str(demo.config_path))
         assert config is not None
         mesh_wide = build_snapshot(collect(config), origin="live")
@@ -582,16 +589,19 @@ def test_a_sidecar_problem_among_many_pods_is_found_from_the_namespaces_pods(
         assert scope is not None and {w.ref for w in mesh_wide.workloads_of(slag)} <= scope.workloads
 
 
-def test_a_grpc_service_never_counts_as_calm() -> None:
-    """gRPC failures (Envoy's UO/UH/URX refusals, the server's grpc-status) arrive as HTTP 200,
-    which the graph phase's ``failing`` query cannot name: a gRPC service's outer callers are
-    read whole, as an HTTP service's are only when a call into it failed."""
+def test_a_grpc_edge_is_calm_when_the_graph_phase_named_no_failure_on_it() -> None:
+    """gRPC failures (Envoy's UO/UH/URX refusals, the server's grpc-status) arrive as HTTP 200;
+    the graph phase's ``failing`` query names them by their grpc_response_status, so a gRPC edge
+    it named none on is calm, and one it named a status 14 on is not."""
     from meshobs.model import Edge, ServiceRef, WorkloadRef
     from meshobs.model.traffic import NOT_FAILED, ResponseStat
     from meshobs.neighbourhood import _calm
 
     ok = (ResponseStat(code=NOT_FAILED, flags="-", rate=12.0),)
+    unavailable = (ResponseStat(code=NOT_FAILED, flags="-", rate=11.0), ResponseStat("200", "UO", 1.0, "14"))
     caller, ledger = WorkloadRef("tollbooth", "gate-v1"), ServiceRef("tollbooth", "ledger")
     assert _calm([Edge(caller, ledger, protocol="http", responses=ok)])
-    assert not _calm([Edge(caller, ledger, protocol="grpc", responses=ok)])
-    assert not _calm([Edge(caller, ledger, protocol="http")])  # outcome unknown
+    assert _calm([Edge(caller, ledger, protocol="grpc", responses=ok)])
+    assert not _calm([Edge(caller, ledger, protocol="grpc", responses=unavailable)])
+    assert not _calm([Edge(caller, ledger, protocol="grpc")])  # outcome unknown
+    assert not _calm([Edge(caller, ledger, protocol="http")])

@@ -17,9 +17,9 @@ from meshobs.model import Edge, MeshSnapshot, MetricSeries, ServiceRef, thaw
 
 # "pending": the numbers are in, the diagnosis is still running. It sorts with "unknown":
 # no finding yet is not health.
-HEALTH_ORDER = {"failing": 0, "degraded": 1, "unknown": 2, "pending": 2, "partial": 3, "healthy": 4}
+HEALTH_ORDER = {"failing": 0, "degraded": 1, "unknown": 2, "pending": 2, "partial": 3, "clean": 3, "healthy": 4}
 HEALTH_MARK = {"failing": "× failing", "degraded": "! degraded", "unknown": "? unknown", "partial": "~ partial",
-               "healthy": "✓ healthy", "pending": "diagnosing"}
+               "healthy": "✓ healthy", "clean": "○ clean", "pending": "diagnosing"}
 # Appended to a health (and finding count) that comes from the previous refresh's diagnosis
 # while this refresh's runs: the numbers beside it are new, the verdict is not yet.
 PREVIOUS = "*"
@@ -206,9 +206,9 @@ def overview_rows(snapshot: MeshSnapshot, report: MeshReport | None, pending: bo
 
     no_traffic = availability(snapshot).get("requests")
     health = {r.service: (r.status, len(r.findings), r.findings[0].message if r.findings
-                          and r.status != "healthy" else "") for r in report.reports} if report else {}
+                          and r.status not in ("healthy", "clean") else "") for r in report.reports} if report else {}
     if no_traffic:
-        health = {ref: ("unknown", n, no_traffic) if status == "healthy" else (status, n, why)
+        health = {ref: ("unknown", n, no_traffic) if status in ("healthy", "clean") else (status, n, why)
                   for ref, (status, n, why) in health.items()}
     index = {(s.service, s.metric): s for s in snapshot.series}
     rows = []

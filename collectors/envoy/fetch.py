@@ -179,12 +179,9 @@ class EnvoyCollector:
     @staticmethod
     def _kept(raw: RawSource, digest: Callable[[RawSource], RawSource] | None) -> RawSource:
         """What is kept of a proxy: normalised at once when no bundle is recorded (``digest``),
-        else its payloads reduced to what normalize reads (no header values, tokens or keys)."""
-        if digest is not None:
-            return digest(raw)
-        for payload in raw.payloads:
-            minimise(payload)
-        return raw
+        else as fetched: its payloads already reduced to what normalize reads, by
+        :meth:`_fetch_proxy` (no header values, tokens or keys; free-form parts masked), once."""
+        return digest(raw) if digest is not None else raw
 
     @property
     def budget_s(self) -> float:

@@ -30,7 +30,7 @@ from meshobs.timeline import Timeline, timeline_of
 
 from . import fanout
 from .evidence import Related, hop_evidence, hop_failures
-from .inputs import answered, availability
+from .inputs import answered, availability, data_gap, missing
 from .onsets import annotate
 from .ranking import rank
 from .report import (
@@ -162,6 +162,12 @@ class _Cache:
         # symptom's check passing says nothing about whether its requests succeed.
         self.vouching = frozenset(c.id for c in self.checks
                                   if any(CATALOGUE[code].symptom in CALL_GRAPH_KINDS for code in c.codes))
+        # Can this run judge traffic at all? Not when no vouching check is selected (--config-only,
+        # --skip 'traffic.*') or no source of their data is configured (-f manifests alone): then
+        # a service with nothing found is "clean" (what was checked), never "healthy".
+        self.traffic = any(c.id in self.vouching and (missing(c.needs, self.available) is None
+                                                      or data_gap(c.needs, self.available, snapshot))
+                           for c in self.checks)
 
     @property
     def timeline(self) -> Timeline:
@@ -430,7 +436,8 @@ def _judge(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppressio
                   hop_failures=lambda x, c: hop_failures(snapshot, x, c),
                   mesh_causes=mesh_causes, delivery_candidates=lambda f: cache.about(f.workloads, suppressions),
                   target_workloads=frozenset(w.ref for w in snapshot.workloads_of(service)))
-    status = status_of(ranked, cache.answered, judged(results, cache.vouching), bool(gaps(results)))
+    status = status_of(ranked, cache.answered, judged(results, cache.vouching), bool(gaps(results)),
+                       cache.traffic)
     return status, tuple(ranked), tuple(_rescore(results, by_service[service])), tuple(hidden_all)
 
 
@@ -472,7 +479,7 @@ def diagnose_all(snapshot: MeshSnapshot, settings: Settings | None = None,
     verdicts = _mesh_verdicts(cache, mesh_findings, reports)
     return MeshReport(reports=reports, status=status_of(everything, cache.answered,
                                                         _mesh_judged(cache, verdicts, reports),
-                                                        _mesh_partial(verdicts, reports)),
+                                                        _mesh_partial(verdicts, reports), cache.traffic),
                       sources=cache.sources, time=snapshot.time, origin=snapshot.origin,
                       mesh_findings=tuple(mesh_findings), analyzers=tuple(verdicts), timeline=cache.timeline)
 

@@ -64,7 +64,7 @@ from meshobs.callgraph import downstream as downstream
 from meshobs.callgraph import nearest as nearest
 from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE, Severity
 from meshobs.checks.base import Finding
-from meshobs.model import ServiceRef, WorkloadRef
+from meshobs.model import ResponseStat, ServiceRef, WorkloadRef
 
 from .delivery import links as delivery_links
 from .onsets import began
@@ -107,11 +107,18 @@ HopFailures = Callable[[ServiceRef, ServiceRef], "Failures | None"]
 
 
 def symptom_failures(f: Finding) -> Failures | None:
-    """The failures an error symptom's evidence breaks down (``by_code``, ``by_flag``)."""
+    """The failures an error symptom's evidence breaks down (``by_code``, ``by_flag``). A code is
+    read as the model names outcomes (:meth:`ResponseStat.of_outcome`): a gRPC call failed inside
+    an HTTP 200 (``200 grpc-status 14 UNAVAILABLE``) counts as its HTTP equivalent (503), as the
+    calls over a hop do (:func:`meshobs.engine.evidence.hop_failures`)."""
     evidence = f.evidence
     codes = evidence.get("by_code")
     flags = evidence.get("by_flag")
-    by_code = {str(k): float(v) for k, v in codes.items() if str(k).isdigit()} if isinstance(codes, Mapping) else {}
+    by_code: dict[str, float] = {}
+    for k, v in (codes.items() if isinstance(codes, Mapping) else ()):
+        if (calls := ResponseStat.of_outcome(str(k))) is not None:
+            code = calls.http_equivalent
+            by_code[code] = by_code.get(code, 0.0) + float(v)
     by_flag: dict[str, float] = {}
     for k, v in (flags.items() if isinstance(flags, Mapping) else ()):
         rate = v.get("rps") if isinstance(v, Mapping) else v

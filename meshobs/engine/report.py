@@ -96,7 +96,7 @@ class Report:
     """The diagnosis of one service. ``findings`` are ranked: ``findings[0]`` is rank 1."""
 
     service: ServiceRef
-    status: str  # healthy | partial | degraded | failing | unknown (see status_of)
+    status: str  # healthy | clean | partial | degraded | failing | unknown (see status_of)
     findings: tuple[Finding, ...]
     checks: tuple[CheckResult, ...]
     sources: tuple[SourceResult, ...]
@@ -142,10 +142,11 @@ class MeshReport:
 
 
 HEALTHY, PARTIAL, DEGRADED, FAILING, UNKNOWN = "healthy", "partial", "degraded", "failing", "unknown"
+CLEAN = "clean"
 
 
 def status_of(findings: tuple[Finding, ...] | list[Finding], answered: bool, judged: bool = True,
-              partial: bool = False) -> str:
+              partial: bool = False, traffic: bool = True) -> str:
     """The run's word for a service or the mesh (no data is never health):
 
     * ``unknown``: no source answered, or nothing could vouch for it (:func:`judged`) and no
@@ -156,7 +157,11 @@ def status_of(findings: tuple[Finding, ...] | list[Finding], answered: bool, jud
       the status line says that too);
     * ``partial``: no warning or error, but part of the data a configured source should have
       delivered was missing (:func:`gaps`), so "healthy" would claim more than was judged;
-    * ``healthy``: judged, nothing found, nothing missing.
+    * ``clean``: as healthy, but ``traffic`` is False: no check of the run could judge whether
+      requests succeed (a configuration-only run: ``--config-only``, ``-f`` manifests alone, the
+      traffic checks not selected). What was checked is clean; health is not claimed (exit 0,
+      as ``istioctl analyze`` finding no issue);
+    * ``healthy``: judged, nothing found, nothing missing, traffic judged.
     """
     if not answered:
         return UNKNOWN
@@ -170,7 +175,9 @@ def status_of(findings: tuple[Finding, ...] | list[Finding], answered: bool, jud
         return DEGRADED
     if not judged:
         return UNKNOWN
-    return PARTIAL if partial else HEALTHY
+    if partial:
+        return PARTIAL
+    return HEALTHY if traffic else CLEAN
 
 
 def judged(results: tuple[CheckResult, ...] | list[CheckResult], vouching: frozenset[str] | None = None) -> bool:

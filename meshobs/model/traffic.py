@@ -85,6 +85,18 @@ class ResponseStat:
             return self.code
         return GRPC_HTTP_EQUIVALENT.get(grpc, _GRPC_UNKNOWN)[1]
 
+    @classmethod
+    def of_outcome(cls, outcome: str, rate: float = 0.0) -> ResponseStat | None:
+        """The calls an :attr:`outcome` names, read back from evidence (``"503"``, ``"200
+        grpc-status 14 UNAVAILABLE"``), so that what reads a breakdown judges them by the same
+        :attr:`http_equivalent`; None for what names no exact outcome (a class such as ``5xx``,
+        as CloudWatch reports them). Their flags are not in the name: ``-``."""
+        code, sep, rest = outcome.partition(" grpc-status ")
+        grpc = rest.split(" ", 1)[0] if sep else ""
+        if not code.isdigit() or (sep and not grpc.isdigit()):
+            return None
+        return cls(code, "-", rate, grpc)
+
     @property
     def outcome(self) -> str:
         """How evidence names these calls' outcome: the HTTP code, with the gRPC status next to

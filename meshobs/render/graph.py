@@ -45,7 +45,7 @@ class Marks:
 
 NO_MARKS = Marks()
 HEALTH_MARK = {"failing": "× failing", "degraded": "! degraded", "healthy": "✓ healthy", "unknown": "? unknown",
-               "partial": "~ partial"}
+               "partial": "~ partial", "clean": "○ clean"}
 MTLS_WORD = {"mutual_tls": "mTLS", "none": "PLAINTEXT", "unknown": "mTLS ?"}
 
 
@@ -168,7 +168,7 @@ def _id(ref: str) -> str:
 
 
 DOT_HEALTH = {"failing": "#f4cccc", "degraded": "#fff2cc", "healthy": "#d9ead3", "unknown": "#eeeeee",
-              "partial": "#eef5e9"}
+              "partial": "#eef5e9", "clean": "#e8f0f8"}
 EDGE_COLOUR = {"error": "red", "warning": "orange", "ok": "black"}
 
 

@@ -39,7 +39,8 @@ from .timeline import text_lines as timeline_text
 MARKS = {PASS: "\u221a", WARN: "\u203c", FAIL: "\u00d7", SKIPPED: "\u2013", ERROR: "\u00d7"}
 COLOURS = {PASS: "green", WARN: "yellow", FAIL: "red", SKIPPED: "bright_black", ERROR: "red",
            "error": "red", "warning": "yellow", "info": "cyan",
-           "healthy": "green", "partial": "yellow", "degraded": "yellow", "failing": "red", "unknown": "magenta"}
+           "healthy": "green", "clean": "cyan", "partial": "yellow", "degraded": "yellow", "failing": "red",
+           "unknown": "magenta"}
 # How much of a collection of evidence the text shows; -o json has everything.
 MAX_ITEMS = 4
 
@@ -203,6 +204,8 @@ def _summary(status: str, findings: tuple[Finding, ...], style: Style,
         parts.append(f"could not check: {unchecked}")
     elif status == "unknown":
         parts.append("nothing could be checked")
+    if status == "clean":  # no check of the run could judge requests: health is not claimed
+        parts.append("traffic not checked")
     detail = "; ".join(p for p in parts if p)
     return f"Status: {style(status, status)}" + (f" ({detail})" if detail else "")
 
