@@ -22,7 +22,7 @@ from meshobs.callgraph import MAX_DEPTH, callees_of, callers_of, downstream, nea
 from meshobs.catalogue import CALL_GRAPH_KINDS, CATALOGUE
 from meshobs.checks import registry
 from meshobs.checks.base import Analyzer, AnyCheck, Check, Finding, Settings, finding
-from meshobs.checks.scope import Focus
+from meshobs.checks.scope import Focus, role_and_mesh
 from meshobs.model import MeshSnapshot, ServiceRef, SourceState, WorkloadRef
 from meshobs.suppress import Suppression
 from meshobs.suppress import apply as apply_suppressions
@@ -507,13 +507,22 @@ def _diagnose_forked(cache: _Cache, refs: list[ServiceRef], suppressions: Sequen
     What every service reads is built once before the fork that needs it (the analyzers, the plan
     of the checklist, the timeline and the checks' mesh-wide indexes before the first; the
     deadlines, from the checklists, before the second), so no worker builds it again."""
-    cache.prepare(refs[0] if refs else None)
+    cache.prepare(_warming(cache.snapshot, refs))
     parts = fanout.split(refs, n)
     for results in fanout.fan_out(parts, lambda part: {ref: cache.get(ref) for ref in part}):
         cache.results.update(results)
     cache.prepare_ranking()
     judged_ = fanout.fan_out(parts, lambda part: [_judge(cache, ref, suppressions, False) for ref in part])
     return tuple(_report(cache, ref, j) for ref, j in zip(refs, fanout.join(judged_), strict=True))
+
+
+def _warming(snapshot: MeshSnapshot, refs: list[ServiceRef]) -> ServiceRef | None:
+    """The service whose checklist :meth:`_Cache.prepare` runs before the first fork, to build
+    the checks' indexes: the first that is neither an ingress gateway nor a waypoint, whose
+    checklist leaves out the checks judging what its callers see (their proxies' clusters...).
+    The first of a generated mesh is its ingress gateway: each worker then built the callers'
+    clusters index again (~0.06 s of CPU at 5,000 services, in each)."""
+    return next((r for r in refs if role_and_mesh(snapshot, r)[0] is None), refs[0] if refs else None)
 
 
 def _mesh_judged(cache: _Cache, verdicts: list[CheckResult], reports: Sequence[Report]) -> bool:
