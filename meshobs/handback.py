@@ -2,6 +2,7 @@
 with the model's dataclasses rebuilt through their constructors.
 
     dumps(obj) -> bytes        loads(bytes) -> obj   (pickle.loads: nothing special to read)
+    dump(obj, file)            the same, written to ``file`` as it is made
 
 Pickle rebuilds a frozen, slotted dataclass by calling its generated ``__setstate__``, a loop in
 Python setting one field at a time through ``object.__setattr__``; 7,415 normalised proxies
@@ -28,7 +29,7 @@ import pickle
 import pkgutil
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import IO, Any
 
 Reducer = Callable[[Any], tuple[Any, ...]]
 
@@ -37,10 +38,17 @@ def dumps(obj: Any) -> bytes:
     """``pickle.dumps(obj)``, the model's dataclasses pickled as calls of their constructors;
     read back with ``pickle.loads``."""
     out = io.BytesIO()
-    pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+    dump(obj, out)
+    return out.getvalue()
+
+
+def dump(obj: Any, file: IO[bytes]) -> None:
+    """:func:`dumps` written to ``file`` frame by frame (~64 KB each) as the pickler makes them:
+    a result of tens of MB (a 5,000-service document's half) is not also held whole in memory,
+    whose fresh pages cost more than the copy."""
+    pickler = pickle.Pickler(file, protocol=pickle.HIGHEST_PROTOCOL)
     pickler.dispatch_table = reducers()
     pickler.dump(obj)
-    return out.getvalue()
 
 
 @cache

@@ -10,16 +10,19 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from meshobs import cutoff, telemetry
-from meshobs.checks.base import AnyCheck, Check, Finding
+from meshobs.catalogue import Category
+from meshobs.checks.base import Analyzer, AnyCheck, Check, Finding, Settings, analyzer
 from meshobs.collect import build_snapshot
 from meshobs.demo.catalog import load_demo
 from meshobs.engine import MeshReport, checklist, diagnose_all, fanout
+from meshobs.engine.runner import analyze, joined
 from meshobs.model import MeshSnapshot, ServiceRef
 from meshobs.render import json as json_render
 from meshobs.render.json import render
@@ -70,7 +73,8 @@ def _in_children(action: Callable[[MeshSnapshot, ServiceRef], None], check_id: s
 def test_forked_workers_give_the_same_reports_as_one_process(snapshot: MeshSnapshot, serial: str) -> None:
     fanout.children_max_rss_kib.clear()
     forked = diagnose_all(snapshot, jobs=2)
-    # One per phase: the analyzers (beside the checks' indexes), the checklists, the rankings.
+    # One per phase: the analyzers from the back (beside the checks' indexes, then the analyzers
+    # from the front), the checklists, the rankings.
     assert len(fanout.children_max_rss_kib) == 3 and min(fanout.children_max_rss_kib) > 0
     assert render(forked) == serial
     assert render(diagnose_all(snapshot, jobs=3)) == serial
@@ -125,6 +129,92 @@ def test_a_worker_killed_mid_run_leaves_its_part_to_the_parent(snapshot: MeshSna
     forked = render(diagnose_all(snapshot, checks=checks, jobs=2))
     assert fanout.children_max_rss_kib[1] == 0  # phase 1's worker handed nothing back
     assert forked == serial  # the wrapped check is the same check
+
+
+def test_the_analyzers_child_killed_leaves_the_analyzers_to_the_parent(snapshot: MeshSnapshot, serial: str) -> None:
+    """The child forked beside the checks' indexes takes analyzers from the last one back: killed
+    on the first it runs, the parent runs every analyzer it did not take. (The parent's first
+    service check waits a little, so the child has taken one before the parent could take all.)"""
+    parent = os.getpid()
+
+    def dying(a: Analyzer) -> Analyzer:
+        def run(*args: Any, **kwargs: Any) -> Iterable[Finding]:
+            if os.getpid() != parent:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return a.run(*args, **kwargs)
+
+        return dataclasses.replace(a, run=run)
+
+    waited: list[bool] = []
+
+    def slow_in_parent(c: Check) -> Check:
+        def run(snap: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+            if os.getpid() == parent and not waited:
+                waited.append(True)
+                time.sleep(0.3)
+            return c.run(snap, service, settings)
+
+        return dataclasses.replace(c, run=run)
+
+    checks = [dying(c) if isinstance(c, Analyzer) else slow_in_parent(c) for c in checklist()]
+    fanout.children_max_rss_kib.clear()
+    assert render(diagnose_all(snapshot, checks=checks, jobs=2)) == serial
+    assert fanout.children_max_rss_kib[0] == 0  # the analyzers' child handed nothing back
+
+
+def test_each_analyzers_own_run_joined_is_the_run_of_all() -> None:
+    """What prepare's two processes join (each analyzer run alone, in checklist order) is one run
+    of all: the same results, findings (mesh-level, by service, an analyzer's crash), and order
+    of the services they are filed under."""
+    from tests.test_engine_analyzers import mesh
+
+    @analyzer("test.broken", Category.CONFIG, ("VirtualService",), ())
+    def broken(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]:
+        """Always raises."""
+        raise RuntimeError("bad spec")
+
+    snap = mesh()
+    analyzers = [c for c in checklist() if isinstance(c, Analyzer)]
+    analyzers.insert(len(analyzers) // 2, broken)
+    whole = analyze(snap, Settings(), analyzers)
+    parts = joined(analyze(snap, Settings(), [a]) for a in analyzers)
+    assert parts == whole and list(parts.by_service) == list(whole.by_service)
+    assert list(parts.results) == list(whole.results)
+    assert len(whole.mesh_level) > 2 and whole.by_service  # something to join
+
+
+def test_items_taken_from_both_ends_are_each_taken_once_in_one_process() -> None:
+    ends = fanout.Ends(5)
+    front, back = ends.front(), ends.back()
+    taken = [next(front), next(back), next(back), next(front), next(front)]
+    assert taken == [0, 4, 3, 1, 2]
+    assert list(front) == [] and list(back) == []
+    ends.close()
+    assert list(_taken(fanout.Ends(0))) == []
+
+
+def _taken(ends: fanout.Ends) -> Iterator[int]:
+    yield from ends.front()
+    yield from ends.back()
+
+
+def test_two_processes_taking_from_both_ends_take_every_item() -> None:
+    """A forked child takes from the back while this process takes from the front, each at its
+    own pace: every item is taken, by one of them except at most the one where they met."""
+    ends = fanout.Ends(40)
+
+    def take(from_front: bool) -> list[int]:
+        out = []
+        for k in (ends.front() if from_front else ends.back()):
+            out.append(k)
+            time.sleep(0.001 if from_front else 0.003)
+        return out
+
+    mine, theirs = fanout.fan_out([True, False], take)
+    ends.close()
+    assert mine and theirs and sorted(set(mine) | set(theirs)) == list(range(40))
+    assert len(set(mine) & set(theirs)) <= 1
+    assert mine == sorted(mine) and theirs == sorted(theirs, reverse=True)
 
 
 def test_a_worker_that_fails_leaves_its_part_to_the_parent(snapshot: MeshSnapshot, serial: str) -> None:

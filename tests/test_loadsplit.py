@@ -5,6 +5,7 @@ answers; small meshes, started streams and unsafe processes stay in one process.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import pickle
 import signal
@@ -173,6 +174,9 @@ def test_the_hand_back_gives_the_same_objects() -> None:
     assert back[0].update_rejected is back[1].inputs  # shared as before
     assert type(back[0].update_rejected) is FrozenDict and back[0].update_rejected["nested"]["a"] == (1, 2)
     assert handback.reducers()[Proxy] is not None
+    written = io.BytesIO()
+    handback.dump(obj, written)  # what a forked child writes to its file as it pickles
+    assert written.getvalue() == handback.dumps(obj)
 
 
 def test_only_dataclasses_rebuilt_exactly_by_their_constructor_are_pickled_through_it() -> None:

@@ -176,6 +176,21 @@ def analyze(snapshot: MeshSnapshot, settings: Settings, analyzers: Sequence[Anal
     return out
 
 
+def joined(runs: Iterable[Analysis]) -> Analysis:
+    """Runs of :func:`analyze` over consecutive analyzers of a whole run (none focused), as one
+    run over all of them in that order: each analyzer's results, crashes and findings are its
+    own, added in its turn (a service's findings in the order the analyzers found them, the
+    services in the order they were first touched)."""
+    out = Analysis()
+    for run in runs:
+        out.results.update(run.results)
+        out.crashed.update(run.crashed)
+        for s, found in run.by_service.items():
+            out.by_service.setdefault(s, []).extend(found)
+        out.mesh_level.extend(run.mesh_level)
+    return out
+
+
 def _services(snapshot: MeshSnapshot) -> list[ServiceRef]:
     """The services a whole run's findings are filed under: listed, or named as a callee."""
     refs = {s.ref for s in snapshot.services} | {e.destination for e in snapshot.edges}
@@ -396,5 +411,5 @@ def unique(findings: Iterable[Finding]) -> list[Finding]:
     return list(kept.values())
 
 
-__all__ = ["WARN", "Analysis", "Checklist", "analyze", "could_not_check", "run_checks", "run_service_checks", "status",
-           "unique"]
+__all__ = ["WARN", "Analysis", "Checklist", "analyze", "could_not_check", "joined", "run_checks", "run_service_checks",
+           "status", "unique"]
