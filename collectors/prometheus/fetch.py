@@ -585,6 +585,9 @@ class _Run:
             elif isinstance(exc, requests.Timeout):
                 payload.error = f"{what} timed out after {budget:g} s"
                 payload.meta["timed_out"] = budget
+                # Not even the server's own "timed out" (it gets a shorter limit): a hung
+                # server, or a proxy holding the request (meshobs.collect asks it no more).
+                payload.meta["no_answer"] = True
             else:
                 payload.error = f"{what}: {describe_error(exc, self.url, budget)}"
         except (KeyError, TypeError, ValueError) as exc:
