@@ -33,3 +33,18 @@ def test_uncaught_only_when_every_http_route_has_a_match() -> None:
     assert uncaught(_vs([v2])) == ["uri prefix /v2/", "headers x-fleet"]
     assert uncaught(_vs([v2, {"route": []}])) is None  # a catch-all route
     assert uncaught(_vs([])) is None  # no http routes: not this check's business
+
+
+def test_callers_hanging_up_point_at_latency_not_at_the_callee_failing() -> None:
+    found = _findings("parcels-engine-disconnects")
+    first = found[0]
+    assert (first.code, first.subject) == ("MSH0409", "Workload routing/routing-engine-v7")
+    assert first.evidence["p99_ms"] > 3 * first.evidence["other_versions_p99_ms"]
+    assert list(first.evidence["by_flag"]) == ["DC"]
+    # The service-wide symptom carries the same flag; the hint is the one for a hung-up caller.
+    from meshobs.checks.traffic import _ERROR_HINT, _HUNG_UP_HINT
+
+    service = next(f for f in found if (f.code, f.subject) == ("MSH0401", "Service routing/routing-engine"))
+    assert service.hint == _HUNG_UP_HINT
+    caller = next(f for f in found if (f.code, f.subject) == ("MSH0401", "Service dispatch/dispatch-api"))
+    assert caller.hint == _ERROR_HINT  # its own 504s: no flag

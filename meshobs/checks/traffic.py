@@ -194,18 +194,41 @@ def _failing_version(service: ServiceRef, inbound: list[Edge], settings: Setting
         if other_ratio > settings.error_ratio and ratio < 5 * other_ratio:
             continue
         _codes, by_flag, top = _breakdown(edges)
+        evidence: dict[str, object] = {"workload": str(workload), "rps": _r(rps), "error_rps": _r(errors),
+                                       "error_ratio": _r(ratio), "other_versions_error_ratio": _r(other_ratio),
+                                       "by_flag": by_flag}
+        hint = (f"roll back or pause the rollout of {workload.name}; its logs and the errors' "
+                f"response codes say why it fails where the other versions do not")
+        if next(iter(by_flag), None) == _HUNG_UP:
+            # Its callers hang up on it: how slow it is, beside its siblings, is the evidence.
+            mine, theirs = worst_p99(edges), worst_p99(others)
+            if mine is not None:
+                evidence["p99_ms"] = _r(mine[0])
+            if theirs is not None:
+                evidence["other_versions_p99_ms"] = _r(theirs[0])
+            hint = (f"its callers hang up on {workload.name} (DC) where they wait for the other versions: "
+                    f"it answers slower than their deadlines; compare its latency with theirs, and roll "
+                    f"back what made it slower")
         yield finding("MSH0409", "traffic.error_rate", f"Workload {workload}", service=service,
-                      evidence={"workload": str(workload), "rps": _r(rps), "error_rps": _r(errors),
-                                "error_ratio": _r(ratio), "other_versions_error_ratio": _r(other_ratio),
-                                "by_flag": by_flag},
-                      magnitude=errors,
-                      hint=f"roll back or pause the rollout of {workload.name}; its logs and the errors' "
-                           f"response codes say why it fails where the other versions do not",
+                      evidence=evidence, magnitude=errors, hint=hint,
                       workload=str(workload), ratio_pct=_pct(ratio), others_pct=_pct(other_ratio), top=top)
 
 
 _ERROR_HINT = ("the response flags say where it failed: UH/UF point at the destination's endpoints, "
                "UO at a circuit breaker, UC at mTLS, NR at routing, '-' at the application itself")
+# DC (downstream connection terminated) on most errors: the caller hung up before the answer
+# came (its own deadline, a client's cancel). The destination did not fail; it was slow, and
+# its logs show requests served: the flag hint above would send the reader there.
+_HUNG_UP = "DC"
+_HUNG_UP_HINT = ("most of these errors carry DC (downstream connection terminated): the caller hung up "
+                 "before the answer came (its own deadline or a client cancel), so the destination was slow "
+                 "rather than failing; compare this hop's latency (p99) with the callers' deadlines")
+
+
+def _error_hint(by_flag: dict[str, dict[str, object]]) -> str:
+    """The hint for an error finding: by the flag most of its errors carry (``by_flag`` comes
+    sorted by rate, most first)."""
+    return _HUNG_UP_HINT if next(iter(by_flag), None) == _HUNG_UP else _ERROR_HINT
 
 
 @check("traffic.error_rate", Category.TRAFFIC, ("requests",), ("MSH0401", "MSH0402", "MSH0408", "MSH0409"),
@@ -256,7 +279,7 @@ def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
                                 "threshold": settings.error_ratio, "by_code": by_code,
                                 "by_flag": by_flag, "by_source": by_source,
                                 "by_destination_workload": by_destination},
-                      magnitude=errors, hint=_ERROR_HINT,
+                      magnitude=errors, hint=_error_hint(by_flag),
                       ratio_pct=_pct(ratio), error_rps=_r(errors), rps=_r(rps),
                       threshold_pct=_pct(settings.error_ratio), top=top)
     for dest in sorted(by_dest):
@@ -271,7 +294,7 @@ def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
                                 "by_code": by_code, "by_flag": by_flag,
                                 "destination_workloads": sorted({str(e.destination_workload)
                                                                  for e in by_dest[dest]})},
-                      magnitude=errors, hint=_ERROR_HINT,
+                      magnitude=errors, hint=_error_hint(by_flag),
                       source=str(service), destination=str(dest), ratio_pct=_pct(ratio),
                       error_rps=_r(errors), rps=_r(rps), threshold_pct=_pct(settings.error_ratio),
                       top=top)
