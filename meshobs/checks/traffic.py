@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from meshobs.catalogue import Category
 from meshobs.durations import format_duration
 from meshobs.flags import meaning
-from meshobs.model import Edge, Mesh, MeshSnapshot, Proxy, ServiceRef, UpstreamCluster, WorkloadRef
+from meshobs.istio_config import DESTINATION_RULE, destination_rule_for, fqdn, pick_resources
+from meshobs.model import Edge, Mesh, MeshSnapshot, Proxy, ServiceRef, UpstreamCluster, WorkloadRef, thaw
 
 from .base import CouldNotCheck, Finding, Settings, check, finding, memo
 from .intended import as_callers_see
@@ -368,7 +369,25 @@ def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> 
                           p99_ms=_ms(p99), factor=round(factor, 1), baseline_ms=_ms(base[0]))
 
 
-@check("traffic.circuit_breaker", Category.TRAFFIC, ("proxies|requests",), ("MSH0405",), callers=True)
+def _connection_pools(snapshot: MeshSnapshot, service: ServiceRef, client_namespaces: Iterable[str]
+                      ) -> dict[str, dict[str, object]]:
+    """The DestinationRule each overflowing caller uses for ``service`` (Istio's lookup: the
+    client's namespace, the service's, the root), with the connection pool it sets: the limits
+    the breaker enforces. Subject ("DestinationRule ns/name") -> its trafficPolicy.connectionPool
+    (empty when it sets none)."""
+    drs = pick_resources(snapshot, DESTINATION_RULE)
+    host = fqdn(service.name, service.namespace)
+    out: dict[str, dict[str, object]] = {}
+    for ns in sorted(set(client_namespaces)):
+        dr = destination_rule_for(drs, host, ns, service.namespace)
+        if dr is not None:
+            pool = (dr.spec.get("trafficPolicy") or {}).get("connectionPool") or {}
+            out[f"DestinationRule {dr.namespace}/{dr.name}"] = thaw(pool)
+    return out
+
+
+@check("traffic.circuit_breaker", Category.TRAFFIC, ("proxies|requests",), ("MSH0405",), callers=True,
+       uses=("config",))
 def circuit_breaker(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Callers' circuit breakers for this service overflow (UO flags in the window, open breakers;
     counters since the proxies started only when the window's requests cannot say)."""
@@ -393,9 +412,16 @@ def circuit_breaker(snapshot: MeshSnapshot, service: ServiceRef, settings: Setti
     # burst days ago), not a finding. Without request data they are all there is to go by.
     history = bool(overflows) and not open_breakers and uo <= 0 and any(e.responses for e in inbound)
     if (overflows and not history) or open_breakers or uo > 0:
+        evidence: dict[str, object] = {"overflows": overflows, "uo_rps": _r(uo),
+                                       "caller_proxies": sorted(proxies), "open_breakers": open_breakers}
+        # The limits that shed them, from the callers' DestinationRule: the fix is there.
+        callers_ns = {e.source.namespace for e in inbound if e.rate_by_flag(errors_only=True).get("UO", 0.0) > 0}
+        callers_ns |= {p.namespace for p, _c in callers if p.id in proxies and p.namespace}
+        pools = _connection_pools(snapshot, service, callers_ns)
+        if pools:
+            evidence["connection_pool"] = pools
         yield finding("MSH0405", "traffic.circuit_breaker", f"Service {service}", service=service,
-                      evidence={"overflows": overflows, "uo_rps": _r(uo),
-                                "caller_proxies": sorted(proxies), "open_breakers": open_breakers},
+                      evidence=evidence,
                       magnitude=uo or overflows,
                       hint="the callers' DestinationRule connectionPool limits are too low for the "
                            "load, or the service is too slow to drain its queue",
