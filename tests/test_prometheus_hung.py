@@ -1,8 +1,9 @@
 """A Prometheus that accepts queries and never answers them (a hung server, a proxy holding the
 requests) costs a live ``diagnose SERVICE`` the graph phase's timeouts only: the scoped phase
 does not send its queries too, wave after wave of them, each its own timeout again (it took five
-timeouts, 50 s with the default 10 s, to say "no query answered"). A server that answered
-anything in the graph phase is still asked in the scoped one."""
+timeouts, 50 s with the default 10 s, to say "no query answered"). Within one run, once two
+queries ran out their timeout and none has been answered, the rest are not sent (a mesh-wide
+run took four timeouts). A server that answered anything is asked as before."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from urllib.parse import unquote
 
 from meshobs.cli.diagnose import scoped_question
 from meshobs.collect import _silent, collect
+from meshobs.collectors.prometheus.fetch import SILENT_AFTER
 from meshobs.config import validate
 from meshobs.raw import Payload, RawSource
 from tests.support.faults import Fault, FaultServer
@@ -59,6 +61,22 @@ def test_a_prometheus_that_answers_anything_is_asked_by_the_scoped_phase() -> No
     keys = _keys(bundle)
     assert "query:edges" in keys and "query:requests" in keys
     assert all("scoped_not_asked" not in s.meta for s in bundle.sources)
+    errors = [p.error or "" for s in bundle.sources for p in s.payloads]
+    assert not any(e.startswith("not sent") for e in errors), errors
+
+
+def test_a_hung_prometheus_is_sent_no_more_once_two_queries_ran_out() -> None:
+    with FaultServer(lambda _path: Fault.hang()) as srv:
+        start = time.monotonic()
+        bundle = collect(_config(srv.url), deadline=start + 60)  # type: ignore[arg-type]  # mesh-wide
+        took = time.monotonic() - start
+    # The rule detection alone, then the first wave: two timeouts (it was four).
+    assert took < 2 * TIMEOUT_S + 1.0, took
+    payloads = [p for s in bundle.sources for p in s.payloads]
+    unanswered = [p for p in payloads if p.meta.get("no_answer")]
+    not_sent = [p for p in payloads if (p.error or "").startswith("not sent: Prometheus")]
+    assert len(unanswered) >= SILENT_AFTER and not_sent
+    assert not any(p.ok for p in payloads)
 
 
 def _source(*payloads: Payload) -> RawSource:
