@@ -316,7 +316,7 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
             early = None if keep_raw or _debug() else EarlyParts(graph, when, config.window_s)
             scoped = _fetch_phase(config, replace(ctx, phase="scoped", scope=scope),
                                   [r for r in graph if r.kind in FIRST], progress, preload,
-                                  not_asked=_held_up(configured_kinds(config), graph, returned, until),
+                                  not_asked=_not_asked(configured_kinds(config), graph, returned, until),
                                   finish=None if early is None else early.read)
             sources = merge_phases(graph, scoped)
             if early is not None:
@@ -325,6 +325,43 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
                   config=config_for_bundle(config.raw, config.path),
                   created=iso(utc_now()), meshobs_version=__version__,
                   scope=scope_to_dict(scope) if scope is not None else None)
+
+
+def _not_asked(kinds: list[str], graph: list[RawSource], returned: dict[str, float],
+               until: float | None) -> Callable[[str], list[RawSource] | None] | None:
+    """What the scoped phase does not ask, and why: every source when the graph phase ran into
+    the deadline (:func:`_held_up`), and a graph source that answered none of its queries in
+    time (:func:`_silent`). None when every source is asked."""
+    held_up = _held_up(kinds, graph, returned, until)
+    silent = _silent(graph)
+    if held_up is None and not silent:
+        return None
+
+    def instead(kind: str) -> list[RawSource] | None:
+        if kind in silent:
+            return [RawSource(name=r.name, kind=r.kind, meta={"scoped_not_asked": silent[kind]})
+                    for r in graph if r.kind == kind]
+        return held_up(kind) if held_up is not None else None
+
+    return instead
+
+
+def _silent(graph: list[RawSource]) -> dict[str, str]:
+    """The graph phase's Prometheus sources that accepted the queries and answered none before
+    its timeout (a hung server, a proxy that holds requests): asking the scoped phase's queries
+    too would cost the same timeout again for each wave of them (a hung Prometheus held a live
+    ``diagnose SERVICE`` five timeouts, 50 s by default, for nothing). Kind -> why. A server that
+    answered anything (even an error), or refused the connection (already fast), is asked."""
+    out: dict[str, str] = {}
+    for raw in graph:
+        if raw.kind != "prometheus" or raw.error or not raw.payloads:
+            continue
+        unanswered = [p for p in raw.payloads if p.meta.get("no_answer")]
+        if unanswered and all(p.meta.get("no_answer") or (p.error or "").startswith("not sent")
+                              for p in raw.payloads):
+            out[raw.kind] = (f"no answer to the call graph's {len(unanswered)} queries within their "
+                             f"timeout: the scoped phase did not ask the server again")
+    return out
 
 
 def _held_up(kinds: list[str], graph: list[RawSource], returned: dict[str, float],

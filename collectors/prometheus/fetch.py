@@ -86,6 +86,9 @@ MAX_QUERY_CHARS = 7000
 # The server gets the query's timeout as its own evaluation limit and answers "timed out" a
 # little before the client would give up, so the error says which side ran out of time.
 SERVER_GRACE_S = 1.0
+# Queries left unanswered past their timeout, with none answered at all, after which a run sends
+# no more (see _Run): a hung Prometheus held a mesh-wide run four timeouts, now two.
+SILENT_AFTER = 2
 
 
 @dataclass(frozen=True)
@@ -481,6 +484,12 @@ class _Run:
         self.ctx = ctx
         self._lock = threading.Lock()
         self.unreachable: str | None = None
+        # Queries answered at all (even with an error), and queries the server let run past
+        # their timeout without a word: a server that has answered nothing and let two run out
+        # (the rule detection, sent alone, and one of the first wave) is hung, and each wave of
+        # queries behind them would wait as long again (SILENT_AFTER).
+        self.answered = 0
+        self.unanswered = 0
 
     @property
     def url(self) -> str:
@@ -513,6 +522,10 @@ class _Run:
         with self._lock:
             if self.unreachable is not None:
                 payload.error = f"not sent: {self.unreachable}"
+                return payload
+            if not self.answered and self.unanswered >= SILENT_AFTER:
+                payload.error = (f"not sent: Prometheus at {self.url} answered none of the {self.unanswered} "
+                                 f"queries sent before this one within their timeout")
                 return payload
         if self._budget() <= 0:
             payload.error = "not sent: the run's deadline had passed"
@@ -560,12 +573,15 @@ class _Run:
         budget = self._budget(factor)
         what = what if what.startswith(("range query", "history query")) else f"query {what}"
         start = time.perf_counter()
+        heard = False  # the server answered something (an error too): it is alive
         try:
             answer = call(budget)
             payload.body = _text(answer)
             payload.decoded = answer  # normalize reads it as is (the 3.4 MB requests answer: 30 ms)
             payload.status = 200
+            heard = True
         except PrometheusApiClientException as exc:
+            heard = True
             text = str(exc)
             if _server_timed_out(text):
                 payload.error = f"{what} timed out after {budget:g} s (the server gave up)"
@@ -573,6 +589,7 @@ class _Run:
             else:
                 payload.error = f"Prometheus at {self.url} answered {_http_reason(text)} to {what}"
         except requests.exceptions.JSONDecodeError:
+            heard = True
             payload.error = (f"Prometheus at {self.url} answered {what} with a body that is "
                              f"not JSON: is sources.prometheus.url the Prometheus server?")
         except requests.RequestException as exc:
@@ -585,11 +602,20 @@ class _Run:
             elif isinstance(exc, requests.Timeout):
                 payload.error = f"{what} timed out after {budget:g} s"
                 payload.meta["timed_out"] = budget
+                # Not even the server's own "timed out" (it gets a shorter limit): a hung
+                # server, or a proxy holding the request (meshobs.collect asks it no more).
+                payload.meta["no_answer"] = True
+                with self._lock:
+                    self.unanswered += 1
             else:
                 payload.error = f"{what}: {describe_error(exc, self.url, budget)}"
         except (KeyError, TypeError, ValueError) as exc:
+            heard = True
             payload.error = (f"Prometheus at {self.url} answered {what} with an unexpected "
                              f"JSON shape ({exc!r}): is this a Prometheus query API?")
+        if heard:
+            with self._lock:
+                self.answered += 1
         payload.elapsed_s = time.perf_counter() - start
         return payload
 

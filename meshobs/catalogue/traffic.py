@@ -57,6 +57,6 @@ CODES: list[Code] = [
          "{source}'s calls to hosts outside its registry go to BlackHoleCluster ({blocked_rps} req/s, "
          "{blocked_cx} conn/s): {because}"),
     Code("MSH0416", Severity.ERROR, "No route for a host (404 NR)",
-         "{source} answers 404 NR (no route configured) to {rps} req/s for host {host}; {claims}",
+         "{source} answers 404 NR (no route configured) to {rps} for host {host}; {claims}",
          symptom="errors"),
 ]

@@ -10,7 +10,7 @@ Gateways involved (``related``): the ranking puts a finding about one of them fi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from meshobs.catalogue import Category
 from meshobs.istio_config import (
@@ -24,7 +24,7 @@ from meshobs.istio_config import (
     vs_gateway_refs,
     vs_hosts,
 )
-from meshobs.model import Edge, Mesh, MeshSnapshot, ServiceRef
+from meshobs.model import ConfigResource, Edge, Mesh, MeshSnapshot, ServiceRef
 
 from .base import Finding, Settings, check, finding
 from .traffic import _pct, _r, outbound_edges, require_requests
@@ -42,6 +42,31 @@ def _gateway_hosts(gw: object) -> list[str]:
     spec = getattr(gw, "spec", {})
     return [str(h).split("/", 1)[-1] for s in spec.get("servers") or () if hasattr(s, "get")
             for h in s.get("hosts") or ()]
+
+
+def _match_words(match: object) -> str:
+    """One HTTPMatchRequest in words: ``uri prefix /v2/``, ``header x-fleet``, ``port 8080``."""
+    if not isinstance(match, Mapping):
+        return "?"
+    words = []
+    for key, value in match.items():
+        if key in ("uri", "scheme", "method", "authority") and isinstance(value, Mapping):
+            words += [f"{key} {how} {what}" for how, what in value.items()]
+        elif key in ("headers", "queryParams", "withoutHeaders") and isinstance(value, Mapping):
+            words += [f"{key} {name}" for name in value]
+        elif key != "name":
+            words.append(f"{key} {value}")
+    return " and ".join(words) or "anything"
+
+
+def uncaught(vs: ConfigResource) -> list[str] | None:
+    """What a VirtualService's http routes match when every one of them has a match (none
+    catches the rest: other requests for its hosts get 404 NR); None when one route has no
+    match, or it has no http routes at all."""
+    rules = [r for r in vs.spec.get("http") or () if isinstance(r, Mapping)]
+    if not rules or any(not r.get("match") for r in rules):
+        return None
+    return [_match_words(m) for r in rules for m in r.get("match") or ()]
 
 
 @check("traffic.no_route", Category.TRAFFIC, ("requests",), ("MSH0416",), uses=("config",), mesh=Mesh.ISTIO)
@@ -64,6 +89,7 @@ def no_route(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) ->
             continue  # requests for hosts nobody routes (scanners at an ingress) are not a fault
         related: list[str] = []
         described: list[str] = []
+        matched_only: dict[str, list[str]] = {}
         for vs in claims:
             related.append(f"VirtualService {vs.namespace}/{vs.name}")
             refs = [ref for ref, _path in vs_gateway_refs(vs) if ref != MESH_GATEWAY]
@@ -71,6 +97,10 @@ def no_route(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) ->
                 ns, name = gateway_key(ref, vs.namespace)
                 related.append(f"Gateway {ns}/{name}")
             bound = f"bound to gateways {', '.join(refs)}" if refs else "bound to the sidecars only (mesh)"
+            only = uncaught(vs)
+            if only is not None:
+                matched_only[f"{vs.namespace}/{vs.name}"] = only
+                bound += f", and routes only requests matching {' or '.join(only)} (no route catches the rest)"
             described.append(f"VirtualService {vs.namespace}/{vs.name} claims it, {bound}")
         serving = [gw for gw in pick_resources(snapshot, GATEWAY)
                    if any(host_matches(fqdn(h, gw.namespace) if h != "*" else "*", host) or h == "*"
@@ -78,16 +108,21 @@ def no_route(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) ->
         related += [f"Gateway {gw.namespace}/{gw.name}" for gw in serving]
         if serving:
             described.append("Gateways serving it: " + ", ".join(f"{gw.namespace}/{gw.name}" for gw in serving))
+        evidence = {"host": host, "no_route_rps": _r(rate), "ratio_of_calls": _r(rate / total),
+                    "responses": sorted({f"{r.outcome} {r.flags}" for e in group for r in e.responses}),
+                    "claimed_by": [f"{vs.namespace}/{vs.name}" for vs in claims],
+                    "gateways_serving_host": [f"{gw.namespace}/{gw.name}" for gw in serving],
+                    "reporting_workloads": sorted({str(e.source) for e in group})}
+        if matched_only:
+            evidence["routes_only_matching"] = matched_only
+            hint = ("every http route of the VirtualService has a match and these requests fit none: add a "
+                    "route without a match for the rest (or a match for these paths), or fix the callers' "
+                    "requests; compare with istioctl proxy-config routes <pod>")
+        else:
+            hint = ("compare the routes the proxy has (istioctl proxy-config routes <pod>) with the "
+                    "VirtualService: its gateways must name a Gateway (namespace/name) that selects this "
+                    "proxy and lists the host")
         yield finding("MSH0416", "traffic.no_route", f"Edge {service} -> {host}", service=service,
-                      related=related,
-                      evidence={"host": host, "no_route_rps": _r(rate), "ratio_of_calls": _r(rate / total),
-                                "responses": sorted({f"{r.outcome} {r.flags}" for e in group for r in e.responses}),
-                                "claimed_by": [f"{vs.namespace}/{vs.name}" for vs in claims],
-                                "gateways_serving_host": [f"{gw.namespace}/{gw.name}" for gw in serving],
-                                "reporting_workloads": sorted({str(e.source) for e in group})},
-                      magnitude=rate,
-                      hint="compare the routes the proxy has (istioctl proxy-config routes <pod>) with the "
-                           "VirtualService: its gateways must name a Gateway (namespace/name) that selects this "
-                           "proxy and lists the host",
-                      source=str(service), rps=f"{_r(rate)} ({_pct(rate / total)}% of its calls)", host=host,
+                      related=related, evidence=evidence, magnitude=rate, hint=hint,
+                      source=str(service), rps=f"{_r(rate)} req/s ({_pct(rate / total)}% of its calls)", host=host,
                       claims="; ".join(described) or "no VirtualService claims it")

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from meshobs.catalogue import Category
 from meshobs.durations import format_duration
 from meshobs.flags import meaning
-from meshobs.model import Edge, Mesh, MeshSnapshot, Proxy, ServiceRef, UpstreamCluster, WorkloadRef
+from meshobs.istio_config import DESTINATION_RULE, destination_rule_for, fqdn, pick_resources
+from meshobs.model import Edge, Mesh, MeshSnapshot, Proxy, ServiceRef, UpstreamCluster, WorkloadRef, thaw
 
 from .base import CouldNotCheck, Finding, Settings, check, finding, memo
 from .intended import as_callers_see
@@ -194,18 +195,41 @@ def _failing_version(service: ServiceRef, inbound: list[Edge], settings: Setting
         if other_ratio > settings.error_ratio and ratio < 5 * other_ratio:
             continue
         _codes, by_flag, top = _breakdown(edges)
+        evidence: dict[str, object] = {"workload": str(workload), "rps": _r(rps), "error_rps": _r(errors),
+                                       "error_ratio": _r(ratio), "other_versions_error_ratio": _r(other_ratio),
+                                       "by_flag": by_flag}
+        hint = (f"roll back or pause the rollout of {workload.name}; its logs and the errors' "
+                f"response codes say why it fails where the other versions do not")
+        if next(iter(by_flag), None) == _HUNG_UP:
+            # Its callers hang up on it: how slow it is, beside its siblings, is the evidence.
+            mine, theirs = worst_p99(edges), worst_p99(others)
+            if mine is not None:
+                evidence["p99_ms"] = _r(mine[0])
+            if theirs is not None:
+                evidence["other_versions_p99_ms"] = _r(theirs[0])
+            hint = (f"its callers hang up on {workload.name} (DC) where they wait for the other versions: "
+                    f"it answers slower than their deadlines; compare its latency with theirs, and roll "
+                    f"back what made it slower")
         yield finding("MSH0409", "traffic.error_rate", f"Workload {workload}", service=service,
-                      evidence={"workload": str(workload), "rps": _r(rps), "error_rps": _r(errors),
-                                "error_ratio": _r(ratio), "other_versions_error_ratio": _r(other_ratio),
-                                "by_flag": by_flag},
-                      magnitude=errors,
-                      hint=f"roll back or pause the rollout of {workload.name}; its logs and the errors' "
-                           f"response codes say why it fails where the other versions do not",
+                      evidence=evidence, magnitude=errors, hint=hint,
                       workload=str(workload), ratio_pct=_pct(ratio), others_pct=_pct(other_ratio), top=top)
 
 
 _ERROR_HINT = ("the response flags say where it failed: UH/UF point at the destination's endpoints, "
                "UO at a circuit breaker, UC at mTLS, NR at routing, '-' at the application itself")
+# DC (downstream connection terminated) on most errors: the caller hung up before the answer
+# came (its own deadline, a client's cancel). The destination did not fail; it was slow, and
+# its logs show requests served: the flag hint above would send the reader there.
+_HUNG_UP = "DC"
+_HUNG_UP_HINT = ("most of these errors carry DC (downstream connection terminated): the caller hung up "
+                 "before the answer came (its own deadline or a client cancel), so the destination was slow "
+                 "rather than failing; compare this hop's latency (p99) with the callers' deadlines")
+
+
+def _error_hint(by_flag: dict[str, dict[str, object]]) -> str:
+    """The hint for an error finding: by the flag most of its errors carry (``by_flag`` comes
+    sorted by rate, most first)."""
+    return _HUNG_UP_HINT if next(iter(by_flag), None) == _HUNG_UP else _ERROR_HINT
 
 
 @check("traffic.error_rate", Category.TRAFFIC, ("requests",), ("MSH0401", "MSH0402", "MSH0408", "MSH0409"),
@@ -256,7 +280,7 @@ def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
                                 "threshold": settings.error_ratio, "by_code": by_code,
                                 "by_flag": by_flag, "by_source": by_source,
                                 "by_destination_workload": by_destination},
-                      magnitude=errors, hint=_ERROR_HINT,
+                      magnitude=errors, hint=_error_hint(by_flag),
                       ratio_pct=_pct(ratio), error_rps=_r(errors), rps=_r(rps),
                       threshold_pct=_pct(settings.error_ratio), top=top)
     for dest in sorted(by_dest):
@@ -271,7 +295,7 @@ def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
                                 "by_code": by_code, "by_flag": by_flag,
                                 "destination_workloads": sorted({str(e.destination_workload)
                                                                  for e in by_dest[dest]})},
-                      magnitude=errors, hint=_ERROR_HINT,
+                      magnitude=errors, hint=_error_hint(by_flag),
                       source=str(service), destination=str(dest), ratio_pct=_pct(ratio),
                       error_rps=_r(errors), rps=_r(rps), threshold_pct=_pct(settings.error_ratio),
                       top=top)
@@ -345,7 +369,25 @@ def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> 
                           p99_ms=_ms(p99), factor=round(factor, 1), baseline_ms=_ms(base[0]))
 
 
-@check("traffic.circuit_breaker", Category.TRAFFIC, ("proxies|requests",), ("MSH0405",), callers=True)
+def _connection_pools(snapshot: MeshSnapshot, service: ServiceRef, client_namespaces: Iterable[str]
+                      ) -> dict[str, dict[str, object]]:
+    """The DestinationRule each overflowing caller uses for ``service`` (Istio's lookup: the
+    client's namespace, the service's, the root), with the connection pool it sets: the limits
+    the breaker enforces. Subject ("DestinationRule ns/name") -> its trafficPolicy.connectionPool
+    (empty when it sets none)."""
+    drs = pick_resources(snapshot, DESTINATION_RULE)
+    host = fqdn(service.name, service.namespace)
+    out: dict[str, dict[str, object]] = {}
+    for ns in sorted(set(client_namespaces)):
+        dr = destination_rule_for(drs, host, ns, service.namespace)
+        if dr is not None:
+            pool = (dr.spec.get("trafficPolicy") or {}).get("connectionPool") or {}
+            out[f"DestinationRule {dr.namespace}/{dr.name}"] = thaw(pool)
+    return out
+
+
+@check("traffic.circuit_breaker", Category.TRAFFIC, ("proxies|requests",), ("MSH0405",), callers=True,
+       uses=("config",))
 def circuit_breaker(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Callers' circuit breakers for this service overflow (UO flags in the window, open breakers;
     counters since the proxies started only when the window's requests cannot say)."""
@@ -370,9 +412,16 @@ def circuit_breaker(snapshot: MeshSnapshot, service: ServiceRef, settings: Setti
     # burst days ago), not a finding. Without request data they are all there is to go by.
     history = bool(overflows) and not open_breakers and uo <= 0 and any(e.responses for e in inbound)
     if (overflows and not history) or open_breakers or uo > 0:
+        evidence: dict[str, object] = {"overflows": overflows, "uo_rps": _r(uo),
+                                       "caller_proxies": sorted(proxies), "open_breakers": open_breakers}
+        # The limits that shed them, from the callers' DestinationRule: the fix is there.
+        callers_ns = {e.source.namespace for e in inbound if e.rate_by_flag(errors_only=True).get("UO", 0.0) > 0}
+        callers_ns |= {p.namespace for p, _c in callers if p.id in proxies and p.namespace}
+        pools = _connection_pools(snapshot, service, callers_ns)
+        if pools:
+            evidence["connection_pool"] = pools
         yield finding("MSH0405", "traffic.circuit_breaker", f"Service {service}", service=service,
-                      evidence={"overflows": overflows, "uo_rps": _r(uo),
-                                "caller_proxies": sorted(proxies), "open_breakers": open_breakers},
+                      evidence=evidence,
                       magnitude=uo or overflows,
                       hint="the callers' DestinationRule connectionPool limits are too low for the "
                            "load, or the service is too slow to drain its queue",

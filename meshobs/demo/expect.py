@@ -30,6 +30,7 @@ CAUSE_KINDS = {
     "gateway-binding": "a VirtualService is not bound to the Gateway that receives its host (404 NR)",
     "control-plane": "istiod is not ready, fails pushes, or a proxy has not acknowledged a push",
     "config-change": "a configuration change shortly before the fault started",
+    "circuit-breaker": "a DestinationRule's connection pool is too small for the load: callers shed requests (503 UO)",
     "subset-no-pods": "a DestinationRule subset behind a route selects no pods",
     "authorization-unknown-principal": "an AuthorizationPolicy allows only a principal no workload has",
     "no-data": "the window holds no samples: traffic could not be checked",

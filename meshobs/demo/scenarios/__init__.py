@@ -16,6 +16,7 @@ from . import (
     authn,
     chains,
     changes,
+    checkin,
     clearing,
     controlplane,
     failures,
@@ -23,6 +24,7 @@ from . import (
     ingress,
     nack,
     nodata,
+    parcels,
     retries,
 )
 
@@ -45,6 +47,9 @@ LIBRARY: dict[str, Callable[[], Scenario]] = {
     "appmesh-controller-names": appmesh_names.appmesh_controller_names,
     "empty-window": nodata.empty_window,
     "clearing-grpc-unavailable": clearing.clearing_grpc_unavailable,
+    "parcels-eta-no-route": parcels.parcels_eta_no_route,
+    "parcels-engine-disconnects": parcels.parcels_engine_disconnects,
+    "checkin-pending-overflow": checkin.checkin_pending_overflow,
     "subset-without-pods": analyzers.subset_without_pods,
     "authz-unknown-principal": analyzers.authz_unknown_principal,
     "canary-within-slo": healthy.canary_within_slo,
@@ -59,6 +64,8 @@ LIBRARY: dict[str, Callable[[], Scenario]] = {
     "jwt-valid-tokens": authn.jwt_valid_tokens,
     "scoped-push-replicas": controlplane.scoped_push_replicas,
     "clearing-grpc-noisy": clearing.clearing_grpc_noisy,
+    "parcels-noisy": parcels.parcels_noisy,
+    "checkin-noisy": checkin.checkin_noisy,
 }
 
 
