@@ -36,7 +36,7 @@ from meshobs.collectors.k8s_objects import (
     workloads_from_pods,
 )
 from meshobs.collectors.netbound import DeadlineExceeded, current_run, install, watch
-from meshobs.collectors.workers import fan_out
+from meshobs.collectors.workers import OneBehind, fan_out
 from meshobs.config import Config
 from meshobs.durations import parse_duration
 from meshobs.model import Layer, Mesh, Pod, SnapshotPart, SourceState, SourceStatus, WorkloadRef
@@ -353,41 +353,58 @@ class KubernetesCollector:
         used = 0
         narrow: dict[str, Any] = {"label_selector": req.selector} if req.selector else {}
         kwargs: dict[str, Any] = {"limit": PAGE_SIZE, **narrow} if req.paged else {}
-        items: list[Any] = []
-        first: dict[str, Any] | None = None
         standard = True  # every page was standard JSON: written back with msgspec
-        for _page in range(MAX_PAGES):
-            step = max(w.remaining_s(), 0.001)
-            resp = req.call(*req.args, _preload_content=False, _request_timeout=(step, step), **kwargs)
-            try:
-                if used >= cap:
-                    raise TooLarge(cap)
-                data = read_capped(resp, cap - used)
-            except TooLarge:
-                raise TooLarge(cap) from None
-            finally:
-                resp.release_conn()
-            # Decoded to text only when the page is kept as it came (a parsed page is minimised
-            # and re-encoded: its text, megabytes of pods, would be thrown away).
-            status = int(resp.status)
-            if not req.paged:
-                return data.decode("utf-8", "replace"), status, None
-            used += len(data)
-            try:
-                doc, exact = loads_standard(data)  # msgspec: a fifth of json's time on 1,500 pods' pages
-                standard = standard and exact
-            except (ValueError, RecursionError):
-                return data.decode("utf-8", "replace"), status, None  # not JSON: the normaliser says so
-            if not isinstance(doc, dict) or doc.get("kind") == "Status" or not isinstance(doc.get("items"), list):
-                return data.decode("utf-8", "replace"), status, None
-            token = (doc.get("metadata") or {}).get("continue")
-            doc = minimise_document(doc)
-            items.extend(doc.get("items") or [])
-            first = first or doc
-            if not token:
-                break
-            kwargs = {"limit": PAGE_SIZE, "_continue": token, **narrow}
-        assert first is not None
+        # Each page is minimised beside the request for the next one (the server answering it),
+        # not between them: a list of many pages (the 7,415 Deployments of a 5,000-service mesh,
+        # 15 pages) costs its requests or its minimising, whichever is longer, not both.
+        pages: OneBehind[Any, Any] = OneBehind(minimise_document, name=f"kubernetes-pages-{req.key}")
+        pushed = False
+        try:
+            for _page in range(MAX_PAGES):
+                step = max(w.remaining_s(), 0.001)
+                resp = req.call(*req.args, _preload_content=False, _request_timeout=(step, step), **kwargs)
+                try:
+                    if used >= cap:
+                        raise TooLarge(cap)
+                    data = read_capped(resp, cap - used)
+                except TooLarge:
+                    raise TooLarge(cap) from None
+                finally:
+                    resp.release_conn()
+                # Decoded to text only when the page is kept as it came (a parsed page is minimised
+                # and re-encoded: its text, megabytes of pods, would be thrown away).
+                status = int(resp.status)
+                if not req.paged:
+                    return data.decode("utf-8", "replace"), status, None
+                used += len(data)
+                try:
+                    doc, exact = loads_standard(data)  # msgspec: a fifth of json's time on 1,500 pods' pages
+                    standard = standard and exact
+                except (ValueError, RecursionError):
+                    pages.results()  # an earlier page's failure first, as when minimised in turn
+                    return data.decode("utf-8", "replace"), status, None  # not JSON: the normaliser says so
+                if not isinstance(doc, dict) or doc.get("kind") == "Status" or not isinstance(doc.get("items"), list):
+                    pages.results()
+                    return data.decode("utf-8", "replace"), status, None
+                token = (doc.get("metadata") or {}).get("continue")
+                if not token and not pushed:
+                    done = [minimise_document(doc)]  # one page: nothing to overlap
+                    break
+                pages.push(doc)
+                pushed = True
+                if not token:
+                    done = pages.results()
+                    break
+                kwargs = {"limit": PAGE_SIZE, "_continue": token, **narrow}
+            else:
+                done = pages.results()
+        except BaseException:
+            pages.results()  # an earlier page's failure is the list's, as when minimised in turn
+            raise
+        items: list[Any] = []
+        for kept in done:
+            items.extend(kept.get("items") or [])
+        first = done[0]
         merged = {**first, "items": items, "metadata": {k: v for k, v in (first.get("metadata") or {}).items()
                                                          if k != "continue"}}
         return dumps_compact(merged, standard), 200, merged
