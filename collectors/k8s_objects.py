@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -350,6 +350,38 @@ def workload_from_controller(obj: Mapping[str, Any], ns_labels: Mapping[str, Map
                      location)
 
 
+def namespace_labels(objects: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+    """The labels of the Namespace objects among ``objects``, by name: what a pod's or a pod
+    template's injection is read against."""
+    return {str(_meta(o).get("name")): _str_map(_meta(o).get("labels"))
+            for o in objects if o.get("kind") == "Namespace"}
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """Workloads read from their controllers before :func:`objects_to_part` runs (a live list's
+    pages, as they arrive beside the requests for the next ones), against the Namespaces'
+    labels ``ns_labels``. Keyed by the object's id, with the object itself: one is used only for
+    that very object, and only when the objects' own Namespaces carry these labels."""
+
+    ns_labels: Mapping[str, Mapping[str, str]]
+    workloads: dict[int, tuple[Mapping[str, Any], Workload]]
+
+
+def read_ahead(objects: Iterable[Mapping[str, Any]], ns_labels: Mapping[str, Mapping[str, str]]
+               ) -> dict[int, tuple[Mapping[str, Any], Workload]]:
+    """:attr:`Ahead.workloads` of the controllers among ``objects``. One that fails to read is
+    left to :func:`objects_to_part`, which names it in its problems as ever."""
+    out: dict[int, tuple[Mapping[str, Any], Workload]] = {}
+    for obj in objects:
+        if obj.get("kind") in WORKLOAD_KINDS and str(obj.get("apiVersion", "")).startswith("apps/"):
+            try:
+                out[id(obj)] = (obj, workload_from_controller(obj, ns_labels))
+            except Exception:  # read again, and reported, where every object is
+                continue
+    return out
+
+
 def _matches(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
@@ -489,7 +521,8 @@ class _item:
 Sourced = tuple[Mapping[str, Any], str] | tuple[Mapping[str, Any], str, SourceLocation | None]
 
 
-def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str] | None = None) -> SnapshotPart:
+def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str] | None = None,
+                    ahead: Ahead | None = None) -> SnapshotPart:
     """(object, origin[, location]) of any kind -> pods, workloads, services and mesh
     configuration; a manifest reader passes each object's file and line as its location.
 
@@ -498,13 +531,14 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
     MeshConfig resource; kinds meshobs does not model (other ConfigMaps, RBAC ...) are ignored.
     An object whose fields have the wrong shape is left out and named in ``problems`` (raised
     as ValueError when it is None): one malformed VirtualService costs that VirtualService, not
-    the source.
+    the source. ``ahead``: workloads already read from these very controller objects
+    (:class:`Ahead`), used where they are what reading them here would give.
     """
     located = [(o[0], o[1], o[2] if len(o) > 2 else None) for o in objects]  # type: ignore[misc]
     items = [(o, origin) for o, origin, _ in located if isinstance(o, Mapping)]
     where = {id(o): loc for o, _origin, loc in located if loc is not None}
-    ns_labels = {str(_meta(o).get("name")): _str_map(_meta(o).get("labels"))
-                 for o, _ in items if o.get("kind") == "Namespace"}
+    ns_labels = namespace_labels(o for o, _ in items)
+    read = ahead.workloads if ahead is not None and ahead.ns_labels == ns_labels else {}
     part = SnapshotPart()
     pods: list[tuple[Pod, Mesh]] = []
     controllers: list[Workload] = []
@@ -515,7 +549,9 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
             if kind == "Pod":
                 pods.append(pod_from_object(obj, ns_labels, where.get(id(obj))))
             elif kind in WORKLOAD_KINDS and str(obj.get("apiVersion", "")).startswith("apps/"):
-                controllers.append(workload_from_controller(obj, ns_labels, where.get(id(obj))))
+                known = read.get(id(obj))
+                controllers.append(known[1] if known is not None and known[0] is obj and id(obj) not in where
+                                   else workload_from_controller(obj, ns_labels, where.get(id(obj))))
             elif kind == "Service" and str(obj.get("apiVersion", "v1")) == "v1":
                 service_objs.append((obj, origin))
             elif kind == "ConfigMap" and is_mesh_configmap(obj):

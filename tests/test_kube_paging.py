@@ -199,3 +199,61 @@ def test_a_token_expired_again_is_that_lists_error_not_a_traceback(
     part = kube.normalize(raw, NormalizeContext(_lighthouse().time, 300))
     status = part.sources[0]
     assert status.state is not SourceState.OK or any(status.inputs.values())
+
+
+def test_a_graph_phase_reads_the_deployments_pages_into_workloads_as_they_arrive(
+        lighthouse: LiveDemo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scoped question's graph phase hands its lists over: each Deployments page is read into
+    workloads beside the next page's request, against the probe's Namespaces, and the normaliser
+    takes those workloads instead of reading the objects again; the part is the same."""
+    from dataclasses import replace
+
+    from meshobs.collectors import k8s_objects
+    from meshobs.collectors.k8s_objects import Ahead
+
+    monkeypatch.setattr(kube, "PAGE_SIZE", 3)
+    config = load_config(str(lighthouse.config_path))
+    assert config is not None
+    collector = kube.from_config(config, [])
+    assert collector is not None
+    ctx = FetchContext(time=_lighthouse().time, window_s=300, config=config, phase="graph")
+
+    def fetch() -> tuple[RawSource, Ahead]:
+        [raw] = collector.fetch(ctx)
+        deployments = raw.get("deployments")
+        assert deployments is not None and isinstance(deployments.ahead, Ahead)
+        return raw, deployments.ahead
+
+    raw, ahead = fetch()
+    assert len(_continued(lighthouse, "/apis/apps/v1/deployments")) >= 1  # more than one page
+    assert {w.ref.name for _obj, w in ahead.workloads.values()} >= {
+        "beacon-control-v2", "fog-horn-v1", "keeper-log-v6", "tide-gauge-v3"}
+    plain, _ = fetch()
+    for p in plain.payloads:
+        p.ahead = None
+    later = NormalizeContext(time=ctx.time, window_s=300)
+    expected = kube.normalize(plain, later)
+
+    reads: list[str] = []
+    read = k8s_objects.workload_from_controller
+
+    def counted(obj: Any, *args: Any) -> Any:
+        reads.append(str(obj["metadata"]["name"]))
+        return read(obj, *args)
+
+    monkeypatch.setattr(k8s_objects, "workload_from_controller", counted)
+    part = kube.normalize(raw, later)
+    assert reads == []  # every Deployment was read ahead
+    assert raw.get("deployments").ahead is None  # type: ignore[union-attr]  # taken, with the objects
+    assert part.workloads and part.services
+    assert (part.workloads, part.services, part.config) == (expected.workloads, expected.services, expected.config)
+
+    # Read against other Namespaces' labels, they are not used: every Deployment is read again.
+    other, stale = fetch()
+    other.get("deployments").ahead = Ahead(  # type: ignore[union-attr]
+        {"coast": {"istio-injection": "disabled"}},
+        {k: (obj, replace(w, meshed=not w.meshed)) for k, (obj, w) in stale.workloads.items()})
+    reads.clear()  # the fetch read them ahead
+    again = kube.normalize(other, later)
+    assert len(reads) == len(stale.workloads)
+    assert again.workloads == expected.workloads
