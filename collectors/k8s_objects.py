@@ -359,27 +359,55 @@ def namespace_labels(objects: Iterable[Mapping[str, Any]]) -> dict[str, dict[str
 
 @dataclass(frozen=True)
 class Ahead:
-    """Workloads read from their controllers before :func:`objects_to_part` runs (a live list's
-    pages, as they arrive beside the requests for the next ones), against the Namespaces'
-    labels ``ns_labels``. Keyed by the object's id, with the object itself: one is used only for
-    that very object, and only when the objects' own Namespaces carry these labels."""
+    """Objects read before :func:`objects_to_part` runs (a live list's pages, as they arrive
+    beside the requests for the next ones), keyed by the object's id, with the object itself:
+    one is used only for that very object. ``workloads``: Deployments read against the
+    Namespaces' labels ``ns_labels``, used only when the objects' own Namespaces carry these
+    labels. ``config``: Istio resources read as a live list's (``Layer.LIVE``, origin
+    ``kubernetes``), used only where the objects are read so."""
 
-    ns_labels: Mapping[str, Mapping[str, str]]
+    ns_labels: Mapping[str, Mapping[str, str]] | None
     workloads: dict[int, tuple[Mapping[str, Any], Workload]]
+    config: dict[int, tuple[Mapping[str, Any], ConfigResource | None]]
+
+    @staticmethod
+    def merge(found: list[Ahead]) -> Ahead | None:
+        """One Ahead of several lists' (the workloads of those read against the first's labels)."""
+        if not found:
+            return None
+        labels = next((a.ns_labels for a in found if a.ns_labels is not None), None)
+        workloads: dict[int, tuple[Mapping[str, Any], Workload]] = {}
+        config: dict[int, tuple[Mapping[str, Any], ConfigResource | None]] = {}
+        for one in found:
+            if one.ns_labels is not None and one.ns_labels == labels:
+                workloads.update(one.workloads)
+            config.update(one.config)
+        return Ahead(labels, workloads, config)
 
 
-def read_ahead(objects: Iterable[Mapping[str, Any]], ns_labels: Mapping[str, Mapping[str, str]]
-               ) -> dict[int, tuple[Mapping[str, Any], Workload]]:
-    """:attr:`Ahead.workloads` of the controllers among ``objects``. One that fails to read is
-    left to :func:`objects_to_part`, which names it in its problems as ever."""
-    out: dict[int, tuple[Mapping[str, Any], Workload]] = {}
+AHEAD_ORIGIN = "kubernetes"  # the origin of a live list's objects, as config resources are read ahead
+
+
+def read_ahead(objects: Iterable[Mapping[str, Any]], ns_labels: Mapping[str, Mapping[str, str]] | None) -> Ahead:
+    """What :func:`objects_to_part` would read of ``objects``, as far as an object alone (and the
+    Namespaces' labels ``ns_labels``: None, no Deployment is read) tells it: the Deployments,
+    and the Istio resources. One that fails to read is left to :func:`objects_to_part`, which
+    names it in its problems as ever."""
+    workloads: dict[int, tuple[Mapping[str, Any], Workload]] = {}
+    config: dict[int, tuple[Mapping[str, Any], ConfigResource | None]] = {}
     for obj in objects:
-        if obj.get("kind") in WORKLOAD_KINDS and str(obj.get("apiVersion", "")).startswith("apps/"):
-            try:
-                out[id(obj)] = (obj, workload_from_controller(obj, ns_labels))
-            except Exception:  # read again, and reported, where every object is
-                continue
-    return out
+        kind, api_version = obj.get("kind"), str(obj.get("apiVersion", ""))
+        try:
+            if kind in WORKLOAD_KINDS and api_version.startswith("apps/"):
+                if ns_labels is not None:
+                    workloads[id(obj)] = (obj, workload_from_controller(obj, ns_labels))
+            elif (mesh_of_api_version(api_version) is Mesh.ISTIO
+                  and kind not in ("Pod", "ConfigMap", "MutatingWebhookConfiguration")):
+                # As objects_to_part's last branch reads it (App Mesh's are enriched there).
+                config[id(obj)] = (obj, config_from_object(obj, Layer.LIVE, AHEAD_ORIGIN))
+        except Exception:  # read again, and reported, where every object is
+            continue
+    return Ahead(ns_labels, workloads, config)
 
 
 def _matches(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
@@ -539,6 +567,7 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
     where = {id(o): loc for o, _origin, loc in located if loc is not None}
     ns_labels = namespace_labels(o for o, _ in items)
     read = ahead.workloads if ahead is not None and ahead.ns_labels == ns_labels else {}
+    read_config = ahead.config if ahead is not None and layer is Layer.LIVE else {}
     part = SnapshotPart()
     pods: list[tuple[Pod, Mesh]] = []
     controllers: list[Workload] = []
@@ -568,7 +597,10 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
 
                 part.config.append(secret_resource(obj, layer, origin, where.get(id(obj))))
             else:
-                resource = config_from_object(obj, layer, origin, where.get(id(obj)))
+                known_config = read_config.get(id(obj))
+                resource = (known_config[1] if known_config is not None and known_config[0] is obj
+                            and origin == AHEAD_ORIGIN and id(obj) not in where
+                            else config_from_object(obj, layer, origin, where.get(id(obj))))
                 if resource is not None:
                     part.config.append(resource)
     workloads = workloads_from_pods(pods)

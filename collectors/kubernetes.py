@@ -360,10 +360,13 @@ class KubernetesCollector:
     def _read_pages(self, req: Request, w: Any) -> tuple[str, int, Any, Ahead | None]:
         cap = current_run().max_bytes
         ns_labels = self._ns_labels if req.resource == "deployments" else None
+        # Read ahead when the normaliser takes it: a Deployments list (against the probe's
+        # Namespaces) and the mesh configuration's lists.
+        ahead = self.hand_over and (ns_labels is not None or req.key.startswith("crd/"))
 
-        def page(doc: Any) -> tuple[Any, dict[int, Any]]:
+        def page(doc: Any) -> tuple[Any, Ahead | None]:
             kept = minimise_document(doc)
-            return kept, ({} if ns_labels is None else read_ahead(flatten_objects(kept), ns_labels))
+            return kept, (read_ahead(flatten_objects(kept), ns_labels) if ahead else None)
 
         used = 0
         narrow: dict[str, Any] = {"label_selector": req.selector} if req.selector else {}
@@ -372,7 +375,7 @@ class KubernetesCollector:
         # Each page is minimised beside the request for the next one (the server answering it),
         # not between them: a list of many pages (the 7,415 Deployments of a 5,000-service mesh,
         # 15 pages) costs its requests or its minimising, whichever is longer, not both.
-        pages: OneBehind[Any, tuple[Any, dict[int, Any]]] = OneBehind(page, name=f"kubernetes-pages-{req.key}")
+        pages: OneBehind[Any, tuple[Any, Ahead | None]] = OneBehind(page, name=f"kubernetes-pages-{req.key}")
         pushed = False
         try:
             for _page in range(MAX_PAGES):
@@ -417,15 +420,12 @@ class KubernetesCollector:
             pages.results()  # an earlier page's failure is the list's, as when minimised in turn
             raise
         items: list[Any] = []
-        workloads: dict[int, Any] = {}
-        for kept, read in done:
+        for kept, _ in done:
             items.extend(kept.get("items") or [])
-            workloads.update(read)
         first = done[0][0]
         merged = {**first, "items": items, "metadata": {k: v for k, v in (first.get("metadata") or {}).items()
                                                          if k != "continue"}}
-        ahead = Ahead(ns_labels, workloads) if ns_labels is not None else None
-        return dumps_compact(merged, standard), 200, merged, ahead
+        return dumps_compact(merged, standard), 200, merged, Ahead.merge([a for _, a in done if a is not None])
 
     def _chain(self, chain: list[Request], server: str) -> list[Payload]:
         out = []
@@ -625,20 +625,13 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
 
 
 def _ahead(payloads: list[Payload]) -> Ahead | None:
-    """What the fetch read ahead of these payloads' objects (taken: read once), read against
-    the same Namespaces' labels."""
+    """What the fetch read ahead of these payloads' objects (taken: read once)."""
     found: list[Ahead] = []
     for p in payloads:
         if isinstance(p.ahead, Ahead):
             found.append(p.ahead)
         p.ahead = None
-    if not found:
-        return None
-    workloads: dict[int, Any] = {}
-    for one in found:
-        if one.ns_labels == found[0].ns_labels:
-            workloads.update(one.workloads)
-    return Ahead(found[0].ns_labels, workloads)
+    return Ahead.merge(found)
 
 
 # The lists a scoped question reads in its graph phase: what every other object is read against.
@@ -666,11 +659,12 @@ def normalize_added(raw: RawSource, earlier: SnapshotPart, known: int, ctx: Norm
     partial: list[str] = []
     _read_payloads(raw.payloads[:known], fatal, partial, parse=False)
     problems = list(mine[0].problems)
+    ahead = _ahead(added)
     objects = _read_payloads(added, fatal, partial)
     pods = _added_pods(earlier, [o for o, _ in objects if o.get("kind") == "Pod"])
     if pods is None:
         return None
-    more = objects_to_part([o for o in objects if o[0].get("kind") != "Pod"], Layer.LIVE, problems)
+    more = objects_to_part([o for o in objects if o[0].get("kind") != "Pod"], Layer.LIVE, problems, ahead)
     if more.pods or more.workloads or more.services:
         return None
     derived = workloads_from_pods(pods)

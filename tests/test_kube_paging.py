@@ -252,8 +252,71 @@ def test_a_graph_phase_reads_the_deployments_pages_into_workloads_as_they_arrive
     other, stale = fetch()
     other.get("deployments").ahead = Ahead(  # type: ignore[union-attr]
         {"coast": {"istio-injection": "disabled"}},
-        {k: (obj, replace(w, meshed=not w.meshed)) for k, (obj, w) in stale.workloads.items()})
+        {k: (obj, replace(w, meshed=not w.meshed)) for k, (obj, w) in stale.workloads.items()}, {})
     reads.clear()  # the fetch read them ahead
     again = kube.normalize(other, later)
     assert len(reads) == len(stale.workloads)
     assert again.workloads == expected.workloads
+
+
+def _lighthouse_rules() -> Scenario:
+    """The lighthouses with DestinationRules enough for pages of 3, one of them malformed."""
+    scenario = _lighthouse()
+    for i in range(7):
+        scenario.config.append({
+            "apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+            "metadata": {"name": f"beacon-{i}", "namespace": "coast", "labels": {"shift": str(i)}},
+            "spec": {"host": f"beacon-{i}", "trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": i + 1}}}}
+            if i != 4 else {"host": ["not", "a", "host"]}})
+    return scenario
+
+
+def test_a_handed_over_fetch_reads_the_mesh_configuration_pages_as_they_arrive(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Istio resources of a list handed over to the normaliser are read page by page, beside
+    the next page's request; the normaliser takes them for those very objects; same part, the
+    malformed one named in the same problems."""
+    monkeypatch.setattr(kube, "PAGE_SIZE", 3)
+    with serve_scenario(_lighthouse_rules(), tmp_path / "demo", prometheus=False) as demo:
+        _read_config_ahead(demo, monkeypatch)
+
+
+def _read_config_ahead(lighthouse: LiveDemo, monkeypatch: pytest.MonkeyPatch) -> None:
+    from meshobs.collectors import k8s_objects
+    from meshobs.collectors.k8s_objects import Ahead
+
+    config = load_config(str(lighthouse.config_path))
+    assert config is not None
+    collector = kube.from_config(config, [])
+    assert collector is not None
+    ctx = FetchContext(time=_lighthouse().time, window_s=300, config=config, digest=lambda raw: raw)
+
+    def fetch() -> RawSource:
+        [raw] = collector.fetch(ctx)
+        return raw
+
+    raw = fetch()
+    read = {id(r): r for p in raw.payloads if isinstance(p.ahead, Ahead) for _o, r in p.ahead.config.values()}
+    assert len(read) == 6  # the malformed one is left to the normaliser
+    assert len(_continued(lighthouse, "/apis/networking.istio.io/v1/destinationrules")) == 2
+    plain = fetch()
+    for p in plain.payloads:
+        p.ahead = None
+    later = NormalizeContext(time=ctx.time, window_s=300)
+    expected = kube.normalize(plain, later)
+    reads: list[str] = []
+    original = k8s_objects.config_from_object
+
+    def counted(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append(str(obj.get("kind")))
+        return original(obj, *args, **kwargs)
+
+    monkeypatch.setattr(k8s_objects, "config_from_object", counted)
+    part = kube.normalize(raw, later)
+    assert part.config and part.config == expected.config
+    assert sum(1 for c in part.config if id(c) in read) == len(read)  # those very resources
+    assert reads == ["DestinationRule"]  # the malformed one, read again
+    assert part.sources[0].problems == expected.sources[0].problems
+    assert any("beacon-4" in p for p in part.sources[0].problems)
+    assert (part.workloads, part.services, part.pods) == (expected.workloads, expected.services, expected.pods)
+    assert all(p.ahead is None for p in raw.payloads)  # taken
