@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -350,66 +350,6 @@ def workload_from_controller(obj: Mapping[str, Any], ns_labels: Mapping[str, Map
                      location)
 
 
-def namespace_labels(objects: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, str]]:
-    """The labels of the Namespace objects among ``objects``, by name: what a pod's or a pod
-    template's injection is read against."""
-    return {str(_meta(o).get("name")): _str_map(_meta(o).get("labels"))
-            for o in objects if o.get("kind") == "Namespace"}
-
-
-@dataclass(frozen=True)
-class Ahead:
-    """Objects read before :func:`objects_to_part` runs (a live list's pages, as they arrive
-    beside the requests for the next ones), keyed by the object's id, with the object itself:
-    one is used only for that very object. ``workloads``: Deployments read against the
-    Namespaces' labels ``ns_labels``, used only when the objects' own Namespaces carry these
-    labels. ``config``: Istio resources read as a live list's (``Layer.LIVE``, origin
-    ``kubernetes``), used only where the objects are read so."""
-
-    ns_labels: Mapping[str, Mapping[str, str]] | None
-    workloads: dict[int, tuple[Mapping[str, Any], Workload]]
-    config: dict[int, tuple[Mapping[str, Any], ConfigResource | None]]
-
-    @staticmethod
-    def merge(found: list[Ahead]) -> Ahead | None:
-        """One Ahead of several lists' (the workloads of those read against the first's labels)."""
-        if not found:
-            return None
-        labels = next((a.ns_labels for a in found if a.ns_labels is not None), None)
-        workloads: dict[int, tuple[Mapping[str, Any], Workload]] = {}
-        config: dict[int, tuple[Mapping[str, Any], ConfigResource | None]] = {}
-        for one in found:
-            if one.ns_labels is not None and one.ns_labels == labels:
-                workloads.update(one.workloads)
-            config.update(one.config)
-        return Ahead(labels, workloads, config)
-
-
-AHEAD_ORIGIN = "kubernetes"  # the origin of a live list's objects, as config resources are read ahead
-
-
-def read_ahead(objects: Iterable[Mapping[str, Any]], ns_labels: Mapping[str, Mapping[str, str]] | None) -> Ahead:
-    """What :func:`objects_to_part` would read of ``objects``, as far as an object alone (and the
-    Namespaces' labels ``ns_labels``: None, no Deployment is read) tells it: the Deployments,
-    and the Istio resources. One that fails to read is left to :func:`objects_to_part`, which
-    names it in its problems as ever."""
-    workloads: dict[int, tuple[Mapping[str, Any], Workload]] = {}
-    config: dict[int, tuple[Mapping[str, Any], ConfigResource | None]] = {}
-    for obj in objects:
-        kind, api_version = obj.get("kind"), str(obj.get("apiVersion", ""))
-        try:
-            if kind in WORKLOAD_KINDS and api_version.startswith("apps/"):
-                if ns_labels is not None:
-                    workloads[id(obj)] = (obj, workload_from_controller(obj, ns_labels))
-            elif (mesh_of_api_version(api_version) is Mesh.ISTIO
-                  and kind not in ("Pod", "ConfigMap", "MutatingWebhookConfiguration")):
-                # As objects_to_part's last branch reads it (App Mesh's are enriched there).
-                config[id(obj)] = (obj, config_from_object(obj, Layer.LIVE, AHEAD_ORIGIN))
-        except Exception:  # read again, and reported, where every object is
-            continue
-    return Ahead(ns_labels, workloads, config)
-
-
 def _matches(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
@@ -549,8 +489,7 @@ class _item:
 Sourced = tuple[Mapping[str, Any], str] | tuple[Mapping[str, Any], str, SourceLocation | None]
 
 
-def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str] | None = None,
-                    ahead: Ahead | None = None) -> SnapshotPart:
+def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str] | None = None) -> SnapshotPart:
     """(object, origin[, location]) of any kind -> pods, workloads, services and mesh
     configuration; a manifest reader passes each object's file and line as its location.
 
@@ -559,15 +498,13 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
     MeshConfig resource; kinds meshobs does not model (other ConfigMaps, RBAC ...) are ignored.
     An object whose fields have the wrong shape is left out and named in ``problems`` (raised
     as ValueError when it is None): one malformed VirtualService costs that VirtualService, not
-    the source. ``ahead``: workloads already read from these very controller objects
-    (:class:`Ahead`), used where they are what reading them here would give.
+    the source.
     """
     located = [(o[0], o[1], o[2] if len(o) > 2 else None) for o in objects]  # type: ignore[misc]
     items = [(o, origin) for o, origin, _ in located if isinstance(o, Mapping)]
     where = {id(o): loc for o, _origin, loc in located if loc is not None}
-    ns_labels = namespace_labels(o for o, _ in items)
-    read = ahead.workloads if ahead is not None and ahead.ns_labels == ns_labels else {}
-    read_config = ahead.config if ahead is not None and layer is Layer.LIVE else {}
+    ns_labels = {str(_meta(o).get("name")): _str_map(_meta(o).get("labels"))
+                 for o, _ in items if o.get("kind") == "Namespace"}
     part = SnapshotPart()
     pods: list[tuple[Pod, Mesh]] = []
     controllers: list[Workload] = []
@@ -578,9 +515,7 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
             if kind == "Pod":
                 pods.append(pod_from_object(obj, ns_labels, where.get(id(obj))))
             elif kind in WORKLOAD_KINDS and str(obj.get("apiVersion", "")).startswith("apps/"):
-                known = read.get(id(obj))
-                controllers.append(known[1] if known is not None and known[0] is obj and id(obj) not in where
-                                   else workload_from_controller(obj, ns_labels, where.get(id(obj))))
+                controllers.append(workload_from_controller(obj, ns_labels, where.get(id(obj))))
             elif kind == "Service" and str(obj.get("apiVersion", "v1")) == "v1":
                 service_objs.append((obj, origin))
             elif kind == "ConfigMap" and is_mesh_configmap(obj):
@@ -597,10 +532,7 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
 
                 part.config.append(secret_resource(obj, layer, origin, where.get(id(obj))))
             else:
-                known_config = read_config.get(id(obj))
-                resource = (known_config[1] if known_config is not None and known_config[0] is obj
-                            and origin == AHEAD_ORIGIN and id(obj) not in where
-                            else config_from_object(obj, layer, origin, where.get(id(obj))))
+                resource = config_from_object(obj, layer, origin, where.get(id(obj)))
                 if resource is not None:
                     part.config.append(resource)
     workloads = workloads_from_pods(pods)

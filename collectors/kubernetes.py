@@ -30,16 +30,13 @@ from meshobs.collectors.k8s_meshconfig import kept_fields
 from meshobs.collectors.k8s_minimise import minimise_body, minimise_document
 from meshobs.collectors.k8s_objects import (
     ALL_NAMESPACES,
-    Ahead,
     flatten_objects,
-    namespace_labels,
     objects_to_part,
     pod_from_object,
-    read_ahead,
     workloads_from_pods,
 )
 from meshobs.collectors.netbound import DeadlineExceeded, current_run, install, watch
-from meshobs.collectors.workers import OneBehind, fan_out
+from meshobs.collectors.workers import fan_out
 from meshobs.config import Config
 from meshobs.durations import parse_duration
 from meshobs.model import Layer, Mesh, Pod, SnapshotPart, SourceState, SourceStatus, WorkloadRef
@@ -201,10 +198,6 @@ class KubernetesCollector:
     # normalises them soon; not when it only records a bundle (snapshot): they would be held
     # beside the body until the process ends.
     hand_over: bool = field(default=False, init=False)
-    # The Namespaces' labels from this fetch's cluster-wide Namespace list (its probe), when it
-    # hands over: a Deployments list's pages are then read into workloads as they arrive
-    # (k8s_objects.Ahead), beside the requests for the next pages.
-    _ns_labels: dict[str, dict[str, str]] | None = field(default=None, init=False)
 
     # -- configuration -------------------------------------------------------------------
     def load(self) -> tuple[Any, str, str]:
@@ -299,12 +292,11 @@ class KubernetesCollector:
                 try:
                     if w.expired:
                         raise DeadlineExceeded("the run's deadline had passed")
-                    body, status, decoded, ahead = self._read(req, w)
+                    body, status, decoded = self._read(req, w)
                     if w.expired:  # cut mid-body: a body that ends with the connection ends quietly
                         raise _TimedOut(w.seconds)
                     payload.body, payload.status = body, status
                     payload.decoded = decoded if self.hand_over else None
-                    payload.ahead = ahead if self.hand_over else None
                 except ApiException:
                     raise
                 except Exception as exc:
@@ -336,14 +328,13 @@ class KubernetesCollector:
                 payload.body, payload.error = None, f"{req.key}: {exc}"
         return payload
 
-    def _read(self, req: Request, w: Any) -> tuple[str, int, Any, Ahead | None]:
-        """(body, status, decoded, ahead) of ``req``: a list is read page by page (``limit``/``continue``,
+    def _read(self, req: Request, w: Any) -> tuple[str, int, Any]:
+        """(body, status, decoded) of ``req``: a list is read page by page (``limit``/``continue``,
         as kubectl does), each page minimised as it arrives, so a big cluster's pods are never held
         whole in their raw form; the pages' items make one list body. The size cap counts every
         page's raw bytes. ``decoded`` is the merged list the body was written from (None when the
         body is kept as it came): the normaliser reads it instead of decoding the body again
         (the 5,000 Services and 7,415 Deployments of a big mesh: 4.6 MB, 0.1 s of CPU).
-        ``ahead``: a Deployments list's workloads, read page by page (see ``_ns_labels``).
 
         A continue token the server has expired (410 Gone: etcd compacted the list's revision
         while it was being paged) restarts the list once from its first page, as client-go's
@@ -357,75 +348,49 @@ class KubernetesCollector:
                 raise
         return self._read_pages(req, w)
 
-    def _read_pages(self, req: Request, w: Any) -> tuple[str, int, Any, Ahead | None]:
+    def _read_pages(self, req: Request, w: Any) -> tuple[str, int, Any]:
         cap = current_run().max_bytes
-        ns_labels = self._ns_labels if req.resource == "deployments" else None
-        # Read ahead when the normaliser takes it: a Deployments list (against the probe's
-        # Namespaces) and the mesh configuration's lists.
-        ahead = self.hand_over and (ns_labels is not None or req.key.startswith("crd/"))
-
-        def page(doc: Any) -> tuple[Any, Ahead | None]:
-            kept = minimise_document(doc)
-            return kept, (read_ahead(flatten_objects(kept), ns_labels) if ahead else None)
-
         used = 0
         narrow: dict[str, Any] = {"label_selector": req.selector} if req.selector else {}
         kwargs: dict[str, Any] = {"limit": PAGE_SIZE, **narrow} if req.paged else {}
-        standard = True  # every page was standard JSON: written back with msgspec
-        # Each page is minimised beside the request for the next one (the server answering it),
-        # not between them: a list of many pages (the 7,415 Deployments of a 5,000-service mesh,
-        # 15 pages) costs its requests or its minimising, whichever is longer, not both.
-        pages: OneBehind[Any, tuple[Any, Ahead | None]] = OneBehind(page, name=f"kubernetes-pages-{req.key}")
-        pushed = False
-        try:
-            for _page in range(MAX_PAGES):
-                step = max(w.remaining_s(), 0.001)
-                resp = req.call(*req.args, _preload_content=False, _request_timeout=(step, step), **kwargs)
-                try:
-                    if used >= cap:
-                        raise TooLarge(cap)
-                    data = read_capped(resp, cap - used)
-                except TooLarge:
-                    raise TooLarge(cap) from None
-                finally:
-                    resp.release_conn()
-                # Decoded to text only when the page is kept as it came (a parsed page is minimised
-                # and re-encoded: its text, megabytes of pods, would be thrown away).
-                status = int(resp.status)
-                if not req.paged:
-                    return data.decode("utf-8", "replace"), status, None, None
-                used += len(data)
-                try:
-                    doc, exact = loads_standard(data)  # msgspec: a fifth of json's time on 1,500 pods' pages
-                    standard = standard and exact
-                except (ValueError, RecursionError):
-                    pages.results()  # an earlier page's failure first, as when minimised in turn
-                    return data.decode("utf-8", "replace"), status, None, None  # not JSON: the normaliser says so
-                if not isinstance(doc, dict) or doc.get("kind") == "Status" or not isinstance(doc.get("items"), list):
-                    pages.results()
-                    return data.decode("utf-8", "replace"), status, None, None
-                token = (doc.get("metadata") or {}).get("continue")
-                if not token and not pushed:
-                    done = [page(doc)]  # one page: nothing to overlap
-                    break
-                pages.push(doc)
-                pushed = True
-                if not token:
-                    done = pages.results()
-                    break
-                kwargs = {"limit": PAGE_SIZE, "_continue": token, **narrow}
-            else:
-                done = pages.results()
-        except BaseException:
-            pages.results()  # an earlier page's failure is the list's, as when minimised in turn
-            raise
         items: list[Any] = []
-        for kept, _ in done:
-            items.extend(kept.get("items") or [])
-        first = done[0][0]
+        first: dict[str, Any] | None = None
+        standard = True  # every page was standard JSON: written back with msgspec
+        for _page in range(MAX_PAGES):
+            step = max(w.remaining_s(), 0.001)
+            resp = req.call(*req.args, _preload_content=False, _request_timeout=(step, step), **kwargs)
+            try:
+                if used >= cap:
+                    raise TooLarge(cap)
+                data = read_capped(resp, cap - used)
+            except TooLarge:
+                raise TooLarge(cap) from None
+            finally:
+                resp.release_conn()
+            # Decoded to text only when the page is kept as it came (a parsed page is minimised
+            # and re-encoded: its text, megabytes of pods, would be thrown away).
+            status = int(resp.status)
+            if not req.paged:
+                return data.decode("utf-8", "replace"), status, None
+            used += len(data)
+            try:
+                doc, exact = loads_standard(data)  # msgspec: a fifth of json's time on 1,500 pods' pages
+                standard = standard and exact
+            except (ValueError, RecursionError):
+                return data.decode("utf-8", "replace"), status, None  # not JSON: the normaliser says so
+            if not isinstance(doc, dict) or doc.get("kind") == "Status" or not isinstance(doc.get("items"), list):
+                return data.decode("utf-8", "replace"), status, None
+            token = (doc.get("metadata") or {}).get("continue")
+            doc = minimise_document(doc)
+            items.extend(doc.get("items") or [])
+            first = first or doc
+            if not token:
+                break
+            kwargs = {"limit": PAGE_SIZE, "_continue": token, **narrow}
+        assert first is not None
         merged = {**first, "items": items, "metadata": {k: v for k, v in (first.get("metadata") or {}).items()
                                                          if k != "continue"}}
-        return dumps_compact(merged, standard), 200, merged, Ahead.merge([a for _, a in done if a is not None])
+        return dumps_compact(merged, standard), 200, merged
 
     def _chain(self, chain: list[Request], server: str) -> list[Payload]:
         out = []
@@ -476,7 +441,6 @@ class KubernetesCollector:
         "scoped"). The first request doubles as a reachability probe."""
         raw = RawSource(name=KIND, kind=KIND, meta={"context": "", "namespaces": list(self.namespaces)})
         self.hand_over = ctx.phase == "graph" or ctx.digest is not None
-        self._ns_labels = None
         core: list[str | None] | None = None if ctx.phase == "scoped" else (list(self.namespaces) or [None])
         crds = None if ctx.phase == "graph" else self._crd_scopes(ctx)
         pods = self._pod_scopes(ctx)
@@ -498,9 +462,6 @@ class KubernetesCollector:
                     if probe.error and (probe.status is None or probe.status == 401):
                         raw.add(probe)
                         return [raw]  # nothing else can succeed; one clear error beats sixteen
-                    if probe.key == "namespaces" and isinstance(probe.decoded, Mapping):
-                        # Every Namespace (not consumed: the normaliser reads them from there too).
-                        self._ns_labels = namespace_labels(flatten_objects(probe.decoded))
                 if probe is not None and probe.key == MESH_CONFIGMAP_KEY and ctx.phase == "scoped":
                     # A scoped question's probe is the mesh config: mesh-wide policies live in
                     # its rootNamespace, the namespace to list beside the question's own.
@@ -618,20 +579,9 @@ def normalize(raw: RawSource, ctx: NormalizeContext) -> SnapshotPart:
     """Lists -> pods, workloads, services and live mesh configuration, plus the source status."""
     fatal: list[str] = []
     partial: list[str] = []
-    ahead = _ahead(raw.payloads)
     objects = _read_payloads(raw.payloads, fatal, partial)
     problems: list[str] = []
-    return _with_status(raw, objects_to_part(objects, Layer.LIVE, problems, ahead), fatal, partial, problems)
-
-
-def _ahead(payloads: list[Payload]) -> Ahead | None:
-    """What the fetch read ahead of these payloads' objects (taken: read once)."""
-    found: list[Ahead] = []
-    for p in payloads:
-        if isinstance(p.ahead, Ahead):
-            found.append(p.ahead)
-        p.ahead = None
-    return Ahead.merge(found)
+    return _with_status(raw, objects_to_part(objects, Layer.LIVE, problems), fatal, partial, problems)
 
 
 # The lists a scoped question reads in its graph phase: what every other object is read against.
@@ -659,12 +609,11 @@ def normalize_added(raw: RawSource, earlier: SnapshotPart, known: int, ctx: Norm
     partial: list[str] = []
     _read_payloads(raw.payloads[:known], fatal, partial, parse=False)
     problems = list(mine[0].problems)
-    ahead = _ahead(added)
     objects = _read_payloads(added, fatal, partial)
     pods = _added_pods(earlier, [o for o, _ in objects if o.get("kind") == "Pod"])
     if pods is None:
         return None
-    more = objects_to_part([o for o in objects if o[0].get("kind") != "Pod"], Layer.LIVE, problems, ahead)
+    more = objects_to_part([o for o in objects if o[0].get("kind") != "Pod"], Layer.LIVE, problems)
     if more.pods or more.workloads or more.services:
         return None
     derived = workloads_from_pods(pods)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -77,42 +77,3 @@ def fan_out(fn: Callable[[T], R], items: Sequence[T], *, workers: int, late: Cal
         snapshot, started = list(results), state["next"]
     return [r if r is not _MISSING else late(items[i], i < started)  # type: ignore[misc]
             for i, r in enumerate(snapshot)]
-
-
-class OneBehind(Generic[T, R]):
-    """``fn`` run on each item pushed, in order, on a daemon thread beside the caller: while the
-    caller produces item ``i + 1`` (waits for the next page of a list), item ``i`` is worked on.
-    At most one item is in the works, so at most two are held besides the results: a pushed
-    item waits for the one before it to be done. What ``fn`` raises is re-raised to the caller
-    by the next :meth:`push` or by :meth:`results`."""
-
-    def __init__(self, fn: Callable[[T], R], name: str = "meshobs-behind") -> None:
-        self._fn, self._name = fn, name
-        self._thread: threading.Thread | None = None
-        self._out: list[R] = []
-        self._error: BaseException | None = None
-
-    def _run(self, item: T) -> None:
-        try:
-            self._out.append(self._fn(item))
-        except BaseException as exc:  # handed to the caller, like Future.result()
-            self._error = exc
-
-    def _wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-    def push(self, item: T) -> None:
-        """Hand ``item`` over once the one before it is done."""
-        self._wait()
-        self._thread = threading.Thread(target=self._run, args=(item,), name=self._name, daemon=True)
-        self._thread.start()
-
-    def results(self) -> list[R]:
-        """``fn``'s result for every item pushed, in order, once the last is done."""
-        self._wait()
-        return self._out

@@ -35,10 +35,6 @@ class Payload:
     # handed to the first json() call and forgotten: a big answer is not decoded twice. Never
     # written to a bundle.
     decoded: Any = field(default=None, repr=False, compare=False)
-    # What the collector's normaliser already read of ``decoded``'s objects while the rest was
-    # being fetched (collectors.k8s_objects.Ahead), taken by the normaliser with it. Never
-    # written to a bundle.
-    ahead: Any = field(default=None, repr=False, compare=False)
 
     def json(self) -> Any:
         """The body parsed as JSON; raises ``ValueError`` naming the payload when it is not."""
@@ -90,7 +86,7 @@ class RawSource:
     def drop_bodies(self) -> None:
         """Forget the payloads' bodies (the big part), keeping what was asked and how it went."""
         for p in self.payloads:
-            p.body = p.decoded = p.ahead = None
+            p.body = p.decoded = None
 
     def get(self, key: str) -> Payload | None:
         for p in self.payloads:

@@ -18,7 +18,7 @@ from meshobs.collectors.base import FetchContext
 from meshobs.collectors.http import ResponseTooLarge, TotalTimeout, bounded_session, http_get
 from meshobs.collectors.kubernetes import KubernetesCollector
 from meshobs.collectors.netbound import RunLimits, run_limits
-from meshobs.collectors.workers import OneBehind, fan_out
+from meshobs.collectors.workers import fan_out
 from meshobs.config import validate
 from tests.support.fake_kube import token_kubeconfig
 from tests.support.faults import Fault, FaultServer
@@ -151,39 +151,6 @@ def test_fan_out_one_items_exception_costs_that_item_only() -> None:
     # What ``failed`` raises (a --debug run asking for the traceback) reaches the caller.
     with pytest.raises(RuntimeError, match="stop at 2"):
         fan_out(flaky, list(range(5)), workers=2, late=lambda n, _s: f"late {n}", failed=stop)
-
-
-def test_one_behind_works_beside_the_caller_in_order_and_hands_failures_back() -> None:
-    started = threading.Event()
-    release = threading.Event()
-    threads: list[str] = []
-
-    def slow(n: int) -> int:
-        threads.append(threading.current_thread().name)
-        if n == 0:
-            started.set()
-            release.wait(30)
-        return n * 10
-
-    behind: OneBehind[int, int] = OneBehind(slow, name="meshobs-test-behind")
-    behind.push(0)
-    assert started.wait(5)  # item 0 is worked on while the caller goes on
-    release.set()
-    behind.push(1)  # waits for item 0 first: at most one item in the works
-    behind.push(2)
-    assert behind.results() == [0, 10, 20]
-    assert set(threads) == {"meshobs-test-behind"}
-
-    def bad(n: int) -> int:
-        if n == 1:
-            raise ValueError("page 1 too large to scrub")
-        return n
-
-    failing: OneBehind[int, int] = OneBehind(bad)
-    failing.push(0)
-    failing.push(1)
-    with pytest.raises(ValueError, match="page 1"):
-        failing.results()
 
 
 def test_fan_out_returns_at_the_deadline_on_daemon_threads() -> None:
