@@ -182,3 +182,31 @@ def test_worst_p99_is_one_reading_for_the_check_and_the_walk() -> None:
     assert worst is not None and worst[0] == 340.0 and worst[1] is edges[3]
     assert worst_p99([e(0.0, 900.0), e(2.0, None)]) is None
     assert not hasattr(evidence, "_p99")  # the walk's own copy is gone
+
+
+def test_a_failing_version_that_takes_most_calls_is_not_called_a_rollout_to_roll_back() -> None:
+    """MSH0409 on the version in service (90 % of the calls) hints at shifting the weight, not
+    at rolling back a rollout; on a canary (10 %) it still says roll back or pause."""
+    from meshobs.checks.base import Finding
+    from meshobs.checks.traffic import _failing_version
+    from meshobs.model import ResponseStat, WorkloadRef
+
+    kiln = ServiceRef("glaze", "kiln-api")
+
+    def calls(version: str, rate: float, failed: float) -> Edge:
+        return Edge(WorkloadRef("glaze", "throw-desk-v3"), kiln,
+                    destination_workload=WorkloadRef("glaze", f"kiln-api-{version}"), request_rate=rate,
+                    responses=(ResponseStat("200", "-", rate - failed), ResponseStat("503", "UF", failed)))
+
+    def verdict(stable_fails: bool) -> Finding:
+        edges = [calls("v4", 90.0, 9.0 if stable_fails else 0.0), calls("v5", 10.0, 0.0 if stable_fails else 1.0)]
+        (found,) = _failing_version(kiln, edges, Settings())
+        return found
+
+    in_service, canary = verdict(True), verdict(False)
+    assert (in_service.code, in_service.subject) == ("MSH0409", "Workload glaze/kiln-api-v4")
+    assert in_service.evidence["traffic_share"] == 0.9
+    assert "roll back" not in in_service.hint and "weight" in in_service.hint
+    assert (canary.code, canary.subject) == ("MSH0409", "Workload glaze/kiln-api-v5")
+    assert canary.evidence["traffic_share"] == 0.1
+    assert canary.hint.startswith("roll back or pause the rollout of kiln-api-v5")

@@ -195,11 +195,18 @@ def _failing_version(service: ServiceRef, inbound: list[Edge], settings: Setting
         if other_ratio > settings.error_ratio and ratio < 5 * other_ratio:
             continue
         _codes, by_flag, top = _breakdown(edges)
+        share = rps / (rps + other_rps)
         evidence: dict[str, object] = {"workload": str(workload), "rps": _r(rps), "error_rps": _r(errors),
                                        "error_ratio": _r(ratio), "other_versions_error_ratio": _r(other_ratio),
-                                       "by_flag": by_flag}
+                                       "traffic_share": _r(share), "by_flag": by_flag}
         hint = (f"roll back or pause the rollout of {workload.name}; its logs and the errors' "
-                f"response codes say why it fails where the other versions do not")
+                f"response codes say why it fails where the other versions do not"
+                if share < _MOST else
+                # It carries most of the traffic: the version in service, not one being rolled out.
+                f"{workload.name} takes {_pct(share)} of the calls: it is the version in service, not a "
+                f"canary; shift the weight to the versions that work (the "
+                f"VirtualService's route weights) while its logs and the errors' response codes say "
+                f"why it fails where they do not")
         if next(iter(by_flag), None) == _HUNG_UP:
             # Its callers hang up on it: how slow it is, beside its siblings, is the evidence.
             mine, theirs = worst_p99(edges), worst_p99(others)
@@ -215,6 +222,8 @@ def _failing_version(service: ServiceRef, inbound: list[Edge], settings: Setting
                       workload=str(workload), ratio_pct=_pct(ratio), others_pct=_pct(other_ratio), top=top)
 
 
+# A version taking at least this share of a service's calls is the one in service, not a canary.
+_MOST = 0.5
 _ERROR_HINT = ("the response flags say where it failed: UH/UF point at the destination's endpoints, "
                "UO at a circuit breaker, UC at mTLS, NR at routing, '-' at the application itself")
 # DC (downstream connection terminated) on most errors: the caller hung up before the answer
