@@ -459,3 +459,22 @@ def test_a_sidecars_egress_hosts_import_by_namespace_and_name() -> None:
     assert imports(sidecar, "plates.archive.svc.cluster.local")
     assert not imports(sidecar, "tax-engine.tax.svc.cluster.local")
     assert imports(ConfigResource("Sidecar", "scopes", "all", freeze({})), "tax-engine.tax.svc.cluster.local")
+
+
+def test_no_route_to_a_rarely_called_host_beside_a_busy_one_is_found() -> None:
+    """Every call to a host the service asks rarely fails 404 NR: a sliver of the service's
+    calls (0.5 %), all of that host's. It is judged against the calls to the host too."""
+    m = Mesh("glasshouse", "orchids", "the misting valves lost their route")
+    m.namespace("orchids")
+    web = m.workload("orchids", "greenhouse-web", "v2")
+    climate = m.workload("orchids", "climate-api", "v5")
+    valves = m.workload("orchids", "misting-valves", "v1")
+    m.call(web, climate, 100.0, 10.0, 40.0)
+    m.unreached(web, valves, 0.5, ("404", "NR", 1.0))
+    m.apply(resource("VirtualService", "orchids", "misting-valves", {
+        "hosts": ["misting-valves"],
+        "http": [{"match": [{"uri": {"prefix": "/valves"}}], "route": [{"destination": {"host": "misting-valves"}}]}]}))
+    out = findings(snapshot_of(m), "orchids/greenhouse-web")
+    symptom = next(f for f in out if f.code == "MSH0416")
+    assert symptom.evidence["host"] == "misting-valves.orchids.svc.cluster.local"
+    assert symptom.evidence["ratio_of_host_calls"] == 1.0 and symptom.evidence["ratio_of_calls"] < 0.01

@@ -77,15 +77,25 @@ def no_route(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) ->
     require_requests(snapshot, service, [*edges, *snapshot.edges_into(service)], "to or from")
     total = sum(e.request_rate for e in edges)
     by_host: dict[str, list[Edge]] = {}
+    per_host: dict[str, float] = {}
     for e in edges:
+        host = _host(e)
+        per_host[host] = per_host.get(host, 0.0) + e.request_rate
         if any(NO_ROUTE in r.flag_list for r in e.responses):
-            by_host.setdefault(_host(e), []).append(e)
+            by_host.setdefault(host, []).append(e)
     for host, group in sorted(by_host.items()):
         rate = sum(r.rate for e in group for r in e.responses if NO_ROUTE in r.flag_list)
         claims = [vs for vs in pick_resources(snapshot, VIRTUAL_SERVICE)
                   if any(host_matches(h, host) for h in vs_hosts(vs))]
         in_mesh = any(not e.destination.is_unknown and e.destination.namespace != "unknown" for e in group)
-        if total <= 0 or rate / total <= settings.error_ratio or not (claims or in_mesh):
+        # Judged against the calls to that host as well as against all of the service's calls: a
+        # host called rarely beside a busy one can lose every request to a missing route while
+        # being a sliver of the service's traffic.
+        host_calls = per_host[host]
+        if total <= 0 or not (claims or in_mesh) or (
+                rate / total <= settings.error_ratio
+                and (host_calls <= 0 or host_calls < settings.min_request_rate
+                     or rate / host_calls <= settings.error_ratio)):
             continue  # requests for hosts nobody routes (scanners at an ingress) are not a fault
         related: list[str] = []
         described: list[str] = []
@@ -109,6 +119,7 @@ def no_route(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) ->
         if serving:
             described.append("Gateways serving it: " + ", ".join(f"{gw.namespace}/{gw.name}" for gw in serving))
         evidence = {"host": host, "no_route_rps": _r(rate), "ratio_of_calls": _r(rate / total),
+                    "ratio_of_host_calls": _r(rate / host_calls) if host_calls > 0 else None,
                     "responses": sorted({f"{r.outcome} {r.flags}" for e in group for r in e.responses}),
                     "claimed_by": [f"{vs.namespace}/{vs.name}" for vs in claims],
                     "gateways_serving_host": [f"{gw.namespace}/{gw.name}" for gw in serving],
