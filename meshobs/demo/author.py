@@ -177,6 +177,16 @@ class Mesh:
         self.edges.append(edge)
         return edge
 
+    def job_calls(self, src: WorkloadSpec, dst: WorkloadSpec, rps: float, p50: float, p99: float,
+                  started_s_ago: tuple[float, ...], idle_s: float, **kwargs: Any) -> EdgeTraffic:
+        """A Job's bursts: ``src`` calls ``dst`` at ``rps`` from each of ``started_s_ago`` (seconds
+        before the scenario time) on, and not at all for the ``idle_s`` before each start; a run
+        lasts until the idle stretch before the next start. ``kwargs`` as :meth:`call`."""
+        runs = [(age, rate) for start in started_s_ago for age, rate in ((start, 0.0), (start + idle_s, rps))]
+        phases = tuple(Phase(age, Reported(rate, (("200", "-", 1.0),), LatencyProfile(p50, p99)))
+                       for age, rate in sorted(runs, reverse=True))
+        return self.call(src, dst, rps, p50, p99, history=phases, **kwargs)
+
     def unreached(self, src: WorkloadSpec, dst: WorkloadSpec, rps: float,
                   *errors: tuple[str, str, float], onset_s_ago: float | None = None,
                   version: str | None = None) -> EdgeTraffic:

@@ -16,7 +16,7 @@ from ..author import Mesh, fqdn, resource
 from ..expect import Expectation
 from ..scenario import Scenario, WorkloadSpec
 from ..state import PodState
-from ..traffic import LatencyProfile, Phase, Reported
+from ..traffic import LatencyProfile, Reported
 
 HOST = "checkin.skyloft.example"
 WAVE_S = 240.0  # the current boarding wave began 4 minutes ago
@@ -44,12 +44,7 @@ def _checkin(m: Mesh, pending: int) -> dict[str, WorkloadSpec]:
     m.external(api, "verify.passport-check.example", 9.0, 180.0, 900.0, namespace="checkin",
                protocol="tcp", tcp_bps=(4100.0, 2600.0))
     # wave-printer: one run per boarding wave (every 20 minutes, 6 minutes of bulk printing).
-    runs: list[tuple[float, float]] = []
-    for start in (WAVE_S, WAVE_S + 1200.0, WAVE_S + 2400.0):
-        runs += [(start, 0.0), (start + 360.0, 70.0)]
-    phases = tuple(Phase(age, Reported(rps, (("200", "-", 1.0),), LatencyProfile(35.0, 240.0)))
-                   for age, rps in sorted(runs, reverse=True))
-    m.call(wave, tags, 70.0, 35.0, 240.0, history=phases)
+    m.job_calls(wave, tags, 70.0, 35.0, 240.0, (WAVE_S, WAVE_S + 1200.0, WAVE_S + 2400.0), 360.0)
     m.pods(wave, PodState(started_s_ago=WAVE_S + 10.0))
 
     m.apply(resource("Gateway", "checkin", "checkin-gateway", {

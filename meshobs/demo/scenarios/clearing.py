@@ -12,7 +12,7 @@ from ..author import Mesh, resource
 from ..expect import Expectation
 from ..scenario import Scenario, WorkloadSpec
 from ..state import PodState
-from ..traffic import LatencyProfile, Phase, Reported
+from ..traffic import LatencyProfile, Reported
 
 HOST = "clear.tidewater.example"
 FAULT_ONSET_S = 540.0  # the journal started answering UNAVAILABLE 9 minutes ago
@@ -49,12 +49,7 @@ def _clearing_house(m: Mesh) -> dict[str, WorkloadSpec]:
     m.external(engine, "switch.interbank-net.example", 3.0, 120.0, 600.0, namespace="clearing",
                protocol="tcp", tcp_bps=(6200.0, 4100.0))
     # statement-batch: a Job run every 15 minutes, 5 minutes of bulk reads into the journal.
-    runs: list[tuple[float, float]] = []
-    for start in (200.0, 1100.0, 2000.0, 2900.0):
-        runs += [(start, 0.0), (start + 600.0, 110.0)]
-    phases = tuple(Phase(age, Reported(rps, (("200", "-", 1.0),), LatencyProfile(30.0, 420.0)))
-                   for age, rps in sorted(runs, reverse=True))
-    m.call(batch, journal, 110.0, 30.0, 420.0, protocol="grpc", history=phases)
+    m.job_calls(batch, journal, 110.0, 30.0, 420.0, (200.0, 1100.0, 2000.0, 2900.0), 600.0, protocol="grpc")
     m.pods(batch, PodState(started_s_ago=210.0))
 
     m.apply(resource("Gateway", "acquirer", "clearing-gateway", {

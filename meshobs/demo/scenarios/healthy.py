@@ -7,7 +7,7 @@ from ..author import Mesh, resource
 from ..expect import Expectation
 from ..scenario import Scenario
 from ..state import PodState, Restart
-from ..traffic import LatencyProfile, Phase, Reported
+from ..traffic import Reported
 
 HEALTHY = Expectation("healthy", healthy=True)
 
@@ -152,12 +152,7 @@ def batch_spiky_p99() -> Scenario:
     m.call(ingest, store, 60.0, 6.0, 40.0)
     # A phase holds until its age: idle until each run started, running for 4 minutes before
     # the next idle stretch. The current run started 150 s ago.
-    runs = []
-    for start in (150.0, 810.0, 1470.0, 2130.0, 2790.0, 3450.0):
-        runs += [(start, 0.0), (start + 420.0, 40.0)]
-    phases = tuple(Phase(age, Reported(rps, (("200", "-", 1.0),), LatencyProfile(45.0, 880.0)))
-                   for age, rps in sorted(runs, reverse=True))
-    m.call(job, store, 40.0, 45.0, 880.0, history=phases)
+    m.job_calls(job, store, 40.0, 45.0, 880.0, (150.0, 810.0, 1470.0, 2130.0, 2790.0, 3450.0), 420.0)
     m.pods(job, PodState(started_s_ago=160.0))
     return m.build(HEALTHY)
 

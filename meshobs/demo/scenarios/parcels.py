@@ -14,7 +14,7 @@ from ..author import Mesh, resource
 from ..expect import Expectation
 from ..scenario import Scenario, WorkloadSpec
 from ..state import PodState
-from ..traffic import LatencyProfile, Phase, Reported
+from ..traffic import LatencyProfile, Reported
 
 HOST = "api.parcelwise.example"
 EDIT_S = 11 * 60.0 + 25.0  # the eta-service VirtualService edit
@@ -51,12 +51,7 @@ def _dispatch(m: Mesh) -> dict[str, WorkloadSpec]:
     m.external(engine, "tiles.mapvector.example", 12.0, 140.0, 700.0, namespace="routing",
                protocol="tcp", tcp_bps=(9100.0, 380000.0))
     # manifest-rebuild: a Job every 10 minutes, 3 minutes of bulk geo lookups (p99 260 ms then).
-    runs: list[tuple[float, float]] = []
-    for start in (130.0, 730.0, 1330.0, 1930.0, 2530.0, 3130.0):
-        runs += [(start, 0.0), (start + 420.0, 90.0)]
-    phases = tuple(Phase(age, Reported(rps, (("200", "-", 1.0),), LatencyProfile(9.0, 260.0)))
-                   for age, rps in sorted(runs, reverse=True))
-    m.call(job, cache, 90.0, 9.0, 260.0, history=phases)
+    m.job_calls(job, cache, 90.0, 9.0, 260.0, (130.0, 730.0, 1330.0, 1930.0, 2530.0, 3130.0), 420.0)
     m.pods(job, PodState(started_s_ago=140.0))
 
     m.apply(resource("Gateway", "dispatch", "parcel-gateway", {
