@@ -336,6 +336,17 @@ def _ask(config: Path, target: str, runs: int, before: Path | None = None) -> di
     return row
 
 
+def precompile(*checkouts: Path) -> None:
+    """Write the bytecode of every checkout measured, before the first timed run. The runs are
+    started with ``PYTHONDONTWRITEBYTECODE`` (another checkout is read only; the caller's shell
+    often sets it too), so a module edited since its ``.pyc`` was written is compiled again on
+    every run: stop 27's sample table charged the checkout just merged ~10 % more CPU than the
+    same code run by hand right after (benchmarks/results/live5k-final-s27.md)."""
+    for checkout in checkouts:
+        _run([sys.executable, "-m", "compileall", "-q", "meshobs", "collectors", "tui"], cwd=checkout)
+        _CPU.pop()
+
+
 def _checkout_env(checkout: Path | None = None) -> dict[str, str]:
     """The environment that runs another checkout's meshobs without writing into it."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
@@ -498,6 +509,7 @@ def main() -> int:
         "note": args.note, "live": {}, "replay": {}}
     before = Path(args.before) if args.before else None
     served = {int(k): Path(v) for k, v in (x.split("=", 1) for x in args.served)}
+    precompile(REPO, *([before] if before is not None else []))
     with tempfile.TemporaryDirectory(prefix="meshobs-bench-live-") as tmp:
         for n in sizes(args.live):
             print(f"live {n} ...", file=sys.stderr, flush=True)

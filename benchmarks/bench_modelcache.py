@@ -84,6 +84,13 @@ def timed(cmd: list[str], cwd: Path, out: Path | None = None, checkout: Path | N
     return row
 
 
+def precompile(*checkouts: Path) -> None:
+    """Write every measured checkout's bytecode first (see bench_collect.precompile: a run under
+    ``PYTHONDONTWRITEBYTECODE`` would compile each module edited since its ``.pyc``, every run)."""
+    for checkout in checkouts:
+        subprocess.run([PY, "-m", "compileall", "-q", "meshobs", "collectors", "tui"], cwd=checkout, check=True)
+
+
 def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -196,6 +203,7 @@ def main() -> int:
     parser.add_argument("--note", default="")
     args = parser.parse_args()
     before = Path(args.before) if args.before else None
+    precompile(ROOT, *([before] if before is not None else []))
     rows = []
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="bench-modelcache-") as tmp:
