@@ -15,6 +15,8 @@ from meshobs.bundle import Bundle
 from meshobs.collect import build_snapshot, collect, normalize_source
 from meshobs.collectors import prometheus as prom
 from meshobs.collectors.base import FetchContext, NormalizeContext
+from meshobs.collectors.prometheus.fetch import _text
+from meshobs.collectors.prometheus.heavy import merge
 from meshobs.collectors.promql import (
     HISTORY_QUERIES,
     ISTIO_DURATION_BUCKETS_MS,
@@ -434,6 +436,38 @@ def test_an_answer_decoded_by_the_client_is_read_once_as_is_then_from_its_text()
     raw = RawSource("prometheus", "prometheus", [Payload(key="q", body="[]", decoded=[])])
     raw.drop_bodies()
     assert raw.payloads[0].decoded is None and raw.payloads[0].body is None
+
+
+def test_an_answers_text_is_written_only_when_read_and_as_it_would_have_been() -> None:
+    """A live answer's body is written from the decoded values when something reads it (a
+    bundle being written), not as it arrives: a question that writes no bundle never pays for
+    it. What is then written is what was written at once before (fetch._text)."""
+    series = ('{"metric":{"destination_service_name":"ledger","destination_service_namespace":"pay",'
+              '"reporter":"destination","response_code":"200"},"value":[1714564800.5,"0.25"]}')
+    body = '{"status":"success","data":{"resultType":"vector","result":[' + series + ']}}'
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", body=body)
+        srv.route("/api/v1/query_range", body='{"status":"success","data":{"resultType":"matrix","result":[]}}')
+        raw = _fetch(srv.url)
+    queries = [p for p in raw.payloads if p.key.startswith("query:") and p.ok]
+    assert queries
+    for payload in queries:
+        assert payload.__dict__["_body"] is None and payload.has_body()  # not written yet
+        answer = payload.json()
+        assert answer == json.loads(body)["data"]
+        assert payload.body == _text(answer) == _text(json.loads(body)["data"])  # written now, once
+        assert payload.__dict__["_body"] == payload.body
+        assert payload.json() == answer  # parsed from the text now
+    merged = merge("query:requests", "u", {}, queries[:2], "vector", _text)  # a sharded query's
+    assert merged.__dict__["_body"] is None
+    answer = merged.json()
+    assert len(answer["result"]) == min(2, len(queries)) and merged.body == _text(answer)
+    later = Payload(key="q")
+    later.text_later({"result": []}, _text)
+    later.body = "[]"
+    assert later.body == "[]" and later.has_body()  # a body set replaces the one to write
+    raw.drop_bodies()
+    assert all(p.body is None and p.decoded is None and not p.has_body() for p in raw.payloads)
 
 
 
