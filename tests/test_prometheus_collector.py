@@ -477,7 +477,7 @@ _LABELS = ('"reporter":"source","source_workload":"web-v1","source_workload_name
            '"request_protocol":"http","response_code":"503","response_flags":"UF"')
 
 
-@pytest.mark.parametrize("result", [
+TYPED_GRID = [
     '[{"metric":{' + _LABELS + '},"value":[1714564800.5,"2.5"]}]',  # as Prometheus writes it
     '[{"metric":{' + _LABELS + '},"value":[1714564800,"NaN"]},{"metric":{},"value":[1,"+Inf"]}]',
     '[{"metric":{' + _LABELS + '},"value":[1714564800.5,2.5]}]',  # a number, not a string
@@ -490,10 +490,17 @@ _LABELS = ('"reporter":"source","source_workload":"web-v1","source_workload_name
     '[{"value":[1714564800.5,"2.5"]}]',
     '[{"metric":{' + _LABELS + '},"values":[[1714564800.5,"2.5"]]}]',  # a range result
     'null',
-])
-@pytest.mark.parametrize("envelope", ['{"resultType":"vector","result":%s}', '{"result":%s}',
-                                      '{"status":"success","data":{"resultType":"vector","result":%s}}',
-                                      '{"resultType":"matrix","result":%s}', '%s'])
+    '[{"metric":[],"value":[1714564800.5,"2.5"]}]',
+    '[[1714564800.5,"2.5"]]',
+    '[{"metric":{' + _LABELS + '},"value":[true,"2.5"]}]',
+]
+ENVELOPES = ['{"resultType":"vector","result":%s}', '{"result":%s}',
+             '{"status":"success","data":{"resultType":"vector","result":%s}}',
+             '{"resultType":"matrix","result":%s}', '%s']
+
+
+@pytest.mark.parametrize("result", TYPED_GRID)
+@pytest.mark.parametrize("envelope", ENVELOPES)
 def test_typed_answers_read_as_the_generic_path_reads_them(result: str, envelope: str) -> None:
     """Instant answers are decoded straight into the fields read; whatever that decoder accepts
     must read exactly as the generic path (the client's decoded answer) reads it, and whatever
@@ -508,6 +515,25 @@ def test_typed_answers_read_as_the_generic_path_reads_them(result: str, envelope
     got, want = normalize_source(typed, T, 300.0), normalize_source(generic, T, 300.0)
     assert got.edges == want.edges and got.services == want.services and got.workloads == want.workloads
     assert [(s.state, s.message) for s in got.sources] == [(s.state, s.message) for s in want.sources]
+
+
+@pytest.mark.parametrize("result", TYPED_GRID)
+@pytest.mark.parametrize("envelope", ENVELOPES)
+def test_decoded_answers_read_in_one_loop_as_the_checked_path_reads_them(result: str, envelope: str) -> None:
+    """An answer the client decoded is read in one loop when every series is what the API
+    writes; that loop gives the checked path's pairs, and leaves anything else (None) to it."""
+    from meshobs.collectors.prometheus.normalize import _checked, _plain_samples
+
+    data = json.loads(envelope % result)
+    plain = _plain_samples(data)
+    try:
+        checked = [(s["metric"], float(s["value"][1])) for s in _checked("query:requests", data)]
+    except ValueError:
+        assert plain is None
+        return
+    assert plain is None or repr(plain) == repr(checked)  # repr: NaN is not equal to itself
+    if envelope == ENVELOPES[0] and result in TYPED_GRID[:2]:
+        assert plain is not None and len(plain) == len(checked) > 0  # as Prometheus writes it: the loop reads it
 
 
 def test_a_typed_answer_gives_the_edge_it_says() -> None:
