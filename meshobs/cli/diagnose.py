@@ -161,10 +161,10 @@ def load_baseline(when: str, loaded: Loaded) -> MeshSnapshot:
 
 
 # What diagnosing and printing import, per output format (each several hundred modules' worth
-# of checks: ~0.3 s of CPU at start-up), in steps of at most ~0.08 s of CPU: the heavy libraries
-# the checks use (numpy, and numpy.ma, which np.median imports on its first call in the timeline),
-# then the checks themselves.
-DIAGNOSIS_MODULES = ("numpy", "numpy.ma", "meshobs.checks.registry", "meshobs.engine", "meshobs.timeline.frame")
+# of checks: ~0.3 s of CPU at start-up), in steps of at most ~0.08 s of CPU: the heavy library
+# the checks use (numpy, for the timeline; its medians are taken without numpy.ma, which
+# np.median imports on its first call: meshobs.timeline.onset._median), then the checks themselves.
+DIAGNOSIS_MODULES = ("numpy", "meshobs.checks.registry", "meshobs.engine", "meshobs.timeline.frame")
 # What only a diagnosis of every service uses: jsonschema, which validates
 # each Istio resource against its schema (--all). A question about one service validates none
 # (meshobs.checks.analyzers_schema, given a focus, asks only whether a schema exists), and
