@@ -270,3 +270,21 @@ def test_an_analyzer_that_crashes_gives_the_same_report_scoped_and_whole(
     gauge = ServiceRef("sensors", "tide-gauge")
     found = {(f.code, str(f.service)) for f in diagnose(snapshot, gauge).findings}
     assert (("MSH0202", "sensors/tide-gauge") in found) == (victim != gauge)
+
+
+def test_the_services_an_analyzer_judges_are_picked_by_the_focus_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Istio analyzers judging services one by one work out the mesh of the focus's services
+    only, not of every service before dropping those outside it (thousands, at 5,000 services)."""
+    from meshobs.checks import config as config_checks
+    from meshobs.demo.catalog import load_demo
+
+    snapshot = build_snapshot(load_demo("ecommerce"), origin="demo")
+    one = snapshot.services[0]
+    asked: list[ServiceRef] = []
+    real = config_checks.mesh_of
+    monkeypatch.setattr(config_checks, "mesh_of", lambda s, ref: asked.append(ref) or real(s, ref))
+    focused = config_checks.istio_services(snapshot, Focus(frozenset({one.ref})))
+    assert focused == [s for s in config_checks.istio_services(snapshot) if s.ref == one.ref] == [one]
+    asked.clear()
+    config_checks.istio_services(snapshot, Focus(frozenset({one.ref})))
+    assert asked == [one.ref] and len(snapshot.services) > 1

@@ -149,3 +149,46 @@ def test_a_step_without_a_ramp_is_moved_back_one_step_only() -> None:
     values[160:] = 0.18
     v = detect(series(values), ERRORS, ramp_s=60.0)
     assert v.started == at(159)
+
+
+_MEDIAN_GRID = [
+    [0.5], [1.0, 2.0], [3.0, 1.0, 2.0], [0.1, 0.2, 0.3, 0.4], [2.0, 2.0, 1.0, 2.0, 3.0],
+    [-0.0, -0.0, 0.0], [-0.0, -0.0], [0.0, -0.0, -0.0, 0.0], [math.inf, 1.0, math.inf, 2.0], [-math.inf, math.inf],
+    [1.0, math.nan, 2.0], [1e308, 1e308], [0.1, 0.7, 0.2], [5e-324, 0.0, 5e-324, -5e-324],
+]
+
+
+@pytest.mark.parametrize("values", [*_MEDIAN_GRID, *(list(noise(s, 0.01, 0.02, n)) for s, n in ((1, 241), (2, 120),
+                                                                                                (3, 7), (4, 720)))])
+def test_medians_are_np_medians_to_the_bit(values: list[float]) -> None:
+    """The timeline takes its medians by np.median's own steps without its wrapping (which
+    imports numpy.ma): the same bits, signed zeros and NaN included."""
+    from meshobs.timeline.onset import _median, _rolling_median
+
+    x = np.asarray(values, dtype=float)
+    with np.errstate(all="ignore"):  # inf - inf, 1e308 + 1e308: both ways say so alike
+        assert repr(_median(x)) == repr(float(np.median(x)))
+        if len(x) >= 3 and not np.isnan(x).any():
+            expected = np.empty_like(x)
+            expected[1:-1] = np.median(np.stack([x[:-2], x[1:-1], x[2:]]), axis=0)
+            expected[0], expected[-1] = (x[0] + x[1]) / 2, (x[-2] + x[-1]) / 2
+            assert repr(_rolling_median(x).tolist()) == repr(expected.tolist())
+
+
+def test_an_onset_is_found_without_numpy_ma() -> None:
+    """np.median imports numpy.ma on its first call (~10 ms of a live question's CPU): the
+    detection takes its medians without it."""
+    import subprocess
+    import sys
+
+    probe = """
+import sys
+import numpy as np
+from meshobs.timeline.onset import Thresholds, detect
+from meshobs.timeline.frame import Series
+values = np.array([0.001] * 150 + [0.2] * 91)
+verdict = detect(Series(1.7e9 + 15.0 * np.arange(241), values), Thresholds(0.01, 0.005, 3.0, 0.01), 60.0)
+print(verdict.found, "numpy.ma" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]

@@ -179,13 +179,46 @@ def test_the_warm_up_imports_only_while_the_collection_is_waiting(monkeypatch: p
     imported: list[str] = []
     monkeypatch.setattr(importlib, "import_module", lambda name: imported.append(name))
     monkeypatch.setattr(diagnose_cli, "DIAGNOSIS_MODULES", ("first", "second"))
+    monkeypatch.setattr(diagnose_cli, "MESH_WIDE_MODULES", ("every",))
+    monkeypatch.setattr(diagnose_cli, "QUESTION_MODULES", ("graph",))
     waiting = threading.Event()  # the collection is busy between its phases
     thread = diagnose_cli.warm_up("json", waiting)
     thread.join(0.3)
     assert imported == [] and thread.is_alive()
     waiting.set()
     thread.join(10)
-    assert imported == ["first", "second", diagnose_cli.RENDERERS["json"]]
+    assert imported == ["first", "second", "every", diagnose_cli.RENDERERS["json"]]
+    # A question about one service: the graph's modules first, and nothing only --all uses.
+    imported.clear()
+    diagnose_cli.warm_up("text", waiting, scoped=True).join(10)
+    assert imported == ["graph", "first", "second", diagnose_cli.RENDERERS["text"]]
+
+
+def test_a_question_about_one_service_never_imports_jsonschema() -> None:
+    """Its analyzers judge no resource's schema (given a focus, the schema analyzer only asks
+    whether one exists): the import (~30 ms of CPU) is left to what validates."""
+    probe = """
+import sys
+from meshobs.cli import diagnose as cli
+from meshobs.collect import build_snapshot
+from meshobs.demo.catalog import load_demo
+from meshobs.engine import diagnose
+for name in (*cli.QUESTION_MODULES, *cli.DIAGNOSIS_MODULES, cli.RENDERERS["json"]):
+    __import__(name)
+snapshot = build_snapshot(load_demo("ecommerce"), origin="demo")
+report = diagnose(snapshot, snapshot.services[0].ref)
+assert "config.schema" in {r.id for r in report.checks}, "the schema analyzer ran"
+print("jsonschema" in sys.modules)
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
+    from meshobs.istio_schema import validate
+
+    assert validate({"apiVersion": "networking.istio.io/v1beta1", "kind": "DestinationRule",
+                     "metadata": {"name": "r"}, "spec": {"hots": "x"}})  # it still validates
 
 
 def test_the_gate_is_shut_between_the_phases_and_open_at_the_end() -> None:

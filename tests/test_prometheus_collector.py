@@ -15,6 +15,8 @@ from meshobs.bundle import Bundle
 from meshobs.collect import build_snapshot, collect, normalize_source
 from meshobs.collectors import prometheus as prom
 from meshobs.collectors.base import FetchContext, NormalizeContext
+from meshobs.collectors.prometheus.fetch import _text
+from meshobs.collectors.prometheus.heavy import merge
 from meshobs.collectors.promql import (
     HISTORY_QUERIES,
     ISTIO_DURATION_BUCKETS_MS,
@@ -436,6 +438,38 @@ def test_an_answer_decoded_by_the_client_is_read_once_as_is_then_from_its_text()
     assert raw.payloads[0].decoded is None and raw.payloads[0].body is None
 
 
+def test_an_answers_text_is_written_only_when_read_and_as_it_would_have_been() -> None:
+    """A live answer's body is written from the decoded values when something reads it (a
+    bundle being written), not as it arrives: a question that writes no bundle never pays for
+    it. What is then written is what was written at once before (fetch._text)."""
+    series = ('{"metric":{"destination_service_name":"ledger","destination_service_namespace":"pay",'
+              '"reporter":"destination","response_code":"200"},"value":[1714564800.5,"0.25"]}')
+    body = '{"status":"success","data":{"resultType":"vector","result":[' + series + ']}}'
+    with LoopbackServer() as srv:
+        srv.route("/api/v1/query", body=body)
+        srv.route("/api/v1/query_range", body='{"status":"success","data":{"resultType":"matrix","result":[]}}')
+        raw = _fetch(srv.url)
+    queries = [p for p in raw.payloads if p.key.startswith("query:") and p.ok]
+    assert queries
+    for payload in queries:
+        assert payload.__dict__["_body"] is None and payload.has_body()  # not written yet
+        answer = payload.json()
+        assert answer == json.loads(body)["data"]
+        assert payload.body == _text(answer) == _text(json.loads(body)["data"])  # written now, once
+        assert payload.__dict__["_body"] == payload.body
+        assert payload.json() == answer  # parsed from the text now
+    merged = merge("query:requests", "u", {}, queries[:2], "vector", _text)  # a sharded query's
+    assert merged.__dict__["_body"] is None
+    answer = merged.json()
+    assert len(answer["result"]) == min(2, len(queries)) and merged.body == _text(answer)
+    later = Payload(key="q")
+    later.text_later({"result": []}, _text)
+    later.body = "[]"
+    assert later.body == "[]" and later.has_body()  # a body set replaces the one to write
+    raw.drop_bodies()
+    assert all(p.body is None and p.decoded is None and not p.has_body() for p in raw.payloads)
+
+
 
 _LABELS = ('"reporter":"source","source_workload":"web-v1","source_workload_namespace":"shop",'
            '"destination_service_name":"cart","destination_service_namespace":"shop",'
@@ -443,7 +477,7 @@ _LABELS = ('"reporter":"source","source_workload":"web-v1","source_workload_name
            '"request_protocol":"http","response_code":"503","response_flags":"UF"')
 
 
-@pytest.mark.parametrize("result", [
+TYPED_GRID = [
     '[{"metric":{' + _LABELS + '},"value":[1714564800.5,"2.5"]}]',  # as Prometheus writes it
     '[{"metric":{' + _LABELS + '},"value":[1714564800,"NaN"]},{"metric":{},"value":[1,"+Inf"]}]',
     '[{"metric":{' + _LABELS + '},"value":[1714564800.5,2.5]}]',  # a number, not a string
@@ -456,10 +490,17 @@ _LABELS = ('"reporter":"source","source_workload":"web-v1","source_workload_name
     '[{"value":[1714564800.5,"2.5"]}]',
     '[{"metric":{' + _LABELS + '},"values":[[1714564800.5,"2.5"]]}]',  # a range result
     'null',
-])
-@pytest.mark.parametrize("envelope", ['{"resultType":"vector","result":%s}', '{"result":%s}',
-                                      '{"status":"success","data":{"resultType":"vector","result":%s}}',
-                                      '{"resultType":"matrix","result":%s}', '%s'])
+    '[{"metric":[],"value":[1714564800.5,"2.5"]}]',
+    '[[1714564800.5,"2.5"]]',
+    '[{"metric":{' + _LABELS + '},"value":[true,"2.5"]}]',
+]
+ENVELOPES = ['{"resultType":"vector","result":%s}', '{"result":%s}',
+             '{"status":"success","data":{"resultType":"vector","result":%s}}',
+             '{"resultType":"matrix","result":%s}', '%s']
+
+
+@pytest.mark.parametrize("result", TYPED_GRID)
+@pytest.mark.parametrize("envelope", ENVELOPES)
 def test_typed_answers_read_as_the_generic_path_reads_them(result: str, envelope: str) -> None:
     """Instant answers are decoded straight into the fields read; whatever that decoder accepts
     must read exactly as the generic path (the client's decoded answer) reads it, and whatever
@@ -474,6 +515,25 @@ def test_typed_answers_read_as_the_generic_path_reads_them(result: str, envelope
     got, want = normalize_source(typed, T, 300.0), normalize_source(generic, T, 300.0)
     assert got.edges == want.edges and got.services == want.services and got.workloads == want.workloads
     assert [(s.state, s.message) for s in got.sources] == [(s.state, s.message) for s in want.sources]
+
+
+@pytest.mark.parametrize("result", TYPED_GRID)
+@pytest.mark.parametrize("envelope", ENVELOPES)
+def test_decoded_answers_read_in_one_loop_as_the_checked_path_reads_them(result: str, envelope: str) -> None:
+    """An answer the client decoded is read in one loop when every series is what the API
+    writes; that loop gives the checked path's pairs, and leaves anything else (None) to it."""
+    from meshobs.collectors.prometheus.normalize import _checked, _plain_samples
+
+    data = json.loads(envelope % result)
+    plain = _plain_samples(data)
+    try:
+        checked = [(s["metric"], float(s["value"][1])) for s in _checked("query:requests", data)]
+    except ValueError:
+        assert plain is None
+        return
+    assert plain is None or repr(plain) == repr(checked)  # repr: NaN is not equal to itself
+    if envelope == ENVELOPES[0] and result in TYPED_GRID[:2]:
+        assert plain is not None and len(plain) == len(checked) > 0  # as Prometheus writes it: the loop reads it
 
 
 def test_a_typed_answer_gives_the_edge_it_says() -> None:

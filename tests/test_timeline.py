@@ -344,3 +344,24 @@ def test_an_onset_is_paired_with_the_change_a_scan_of_every_change_would_pick(mo
         assert fast == scanned
         paired += fast.change is not None
     assert paired > 20  # most onsets do have a change to pair
+
+
+def test_a_resource_changed_only_before_the_window_is_not_looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The services a resource touches are looked up only when one of its changes is in the
+    window (a big mesh's thousands of resources were mostly written long before): the changes
+    found are the same."""
+    from meshobs.timeline import changes as changes_module
+
+    edited = dr("db", "db.data.svc.cluster.local", ONSET - timedelta(minutes=3))
+    born = dr("db-new", "db.data.svc.cluster.local", None, created=ONSET - timedelta(minutes=5))
+    old = dr("db-old", "db.data.svc.cluster.local", END - timedelta(days=2))
+    snapshot = mesh(failing_db(), edited, born, old)
+    looked: list[str] = []
+    real = changes_module.touches
+    monkeypatch.setattr(changes_module, "touches", lambda s, r: looked.append(r.name) or real(s, r))
+    found = changes_between(snapshot, START, END)
+    assert sorted(looked) == ["db", "db-new"]
+    assert [(c.subject, c.what, c.services) for c in found if c.kind == "config"] == [
+        ("DestinationRule data/db-new", "created", (DB,)), ("DestinationRule data/db", "changed", (DB,))]
+    # The creation of the edited one, long before, is outside the window as it always was.
+    assert not any(c.what == "created" and c.subject == "DestinationRule data/db" for c in found)

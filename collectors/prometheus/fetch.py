@@ -322,9 +322,10 @@ class PrometheusCollector:
             return self._rules[key]
         payload = raw.add(run.instant("rules", rules_query(format_duration(run.ctx.window_s))))
         found: set[str] = set()
-        if payload.ok and payload.body:
+        if payload.ok and payload.has_body():
             try:
-                for series in json.loads(payload.body)["result"]:
+                answer = payload.decoded if payload.decoded is not None else json.loads(payload.body or "")
+                for series in answer["result"]:
                     name = str(series.get("metric", {}).get("__name__", ""))
                     if name.startswith(RECORDED_PREFIX):
                         found.add(name.removeprefix(RECORDED_PREFIX))
@@ -576,8 +577,9 @@ class _Run:
         heard = False  # the server answered something (an error too): it is alive
         try:
             answer = call(budget)
-            payload.body = _text(answer)
-            payload.decoded = answer  # normalize reads it as is (the 3.4 MB requests answer: 30 ms)
+            # normalize reads the answer as is (the 3.4 MB requests answer: 30 ms); its text is
+            # written only when something reads the body (a bundle being written).
+            payload.text_later(answer, _text)
             payload.status = 200
             heard = True
         except PrometheusApiClientException as exc:

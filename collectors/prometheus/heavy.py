@@ -217,7 +217,9 @@ def merge(key: str, url: str, params: dict[str, Any], parts: list[Payload], kind
         decoded = p.decoded if p.decoded is not None else json.loads(p.body or "{}")
         series.extend(decoded.get("result", []))
     answer = {"resultType": kind, "result": series}
-    return Payload(key=key, url=url, params=params, body=text(answer), status=200,
-                   elapsed_s=max((p.elapsed_s for p in parts), default=0.0),
-                   fetched_at=parts[0].fetched_at if parts else "",
-                   meta={"shards": [p.params.get("query", "") for p in parts]}, decoded=answer)
+    merged = Payload(key=key, url=url, params=params, status=200,
+                     elapsed_s=max((p.elapsed_s for p in parts), default=0.0),
+                     fetched_at=parts[0].fetched_at if parts else "",
+                     meta={"shards": [p.params.get("query", "") for p in parts]})
+    merged.text_later(answer, text)  # written when read, as each shard's answer (fetch._Run._call)
+    return merged

@@ -33,10 +33,11 @@ from .labels import UNKNOWN
 def failing(requests: Payload | None) -> tuple[set[ServiceRef], set[WorkloadRef]] | None:
     """The services answering 5xx (or nothing, or a failed gRPC status) in the requests answer, and the workloads that
     sent those requests; None when the answer is missing or unreadable."""
-    if requests is None or not requests.ok or not requests.body:
+    if requests is None or not requests.ok or not requests.has_body():
         return None
     try:
-        rows = json.loads(requests.body)["result"]
+        # The values as the client decoded them, when at hand: the same as its text's.
+        rows = (requests.decoded if requests.decoded is not None else json.loads(requests.body or ""))["result"]
     except (ValueError, KeyError, TypeError):
         return None
     services: set[ServiceRef] = set()

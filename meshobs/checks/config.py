@@ -78,10 +78,13 @@ def subsets_for_host(drs: Iterable[ConfigResource], host: str) -> dict[str, tupl
     return out
 
 
-def istio_services(snapshot: MeshSnapshot) -> list[Service]:
+def istio_services(snapshot: MeshSnapshot, focus: Focus | None = None) -> list[Service]:
     """The services an Istio analyzer judges one by one: every service not on App Mesh (its
-    configuration is judged by the appmesh.* checks)."""
-    return [s for s in snapshot.services if not s.ref.is_unknown and mesh_of(snapshot, s.ref) is not Mesh.APPMESH]
+    configuration is judged by the appmesh.* checks); with ``focus``, those of the focus only
+    (:func:`~.scope.services_in_focus`), picked before each one's mesh is worked out: a
+    question about one service asks a few of thousands."""
+    return [s for s in services_in_focus(focus, snapshot.services)
+            if not s.ref.is_unknown and mesh_of(snapshot, s.ref) is not Mesh.APPMESH]
 
 
 @analyzer("config.unknown_subset", Category.CONFIG, ("VirtualService", "DestinationRule", "Service", "MeshConfig"),
@@ -123,7 +126,7 @@ def unknown_subset(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Findi
           mesh=Mesh.ISTIO)
 def empty_subset(snapshot: MeshSnapshot, settings: Settings, focus: Focus | None = None) -> Iterable[Finding]:
     """A DestinationRule subset selects none of its service's pods (503 UH when routed to)."""
-    for svc in services_in_focus(focus, istio_services(snapshot)):  # its findings touch svc only
+    for svc in istio_services(snapshot, focus):  # its findings touch svc only
         yield from _empty_subsets(snapshot, svc)
 
 

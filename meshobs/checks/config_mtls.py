@@ -18,7 +18,7 @@ from meshobs.model import ConfigResource, Mesh, MeshSnapshot, Security, ServiceR
 from .base import Finding, Settings, analyzer, check, finding, memo
 from .config import destination_rules_for, istio_services, target_service, workload_labels
 from .meshconfig import root_namespace
-from .scope import Focus, services_in_focus
+from .scope import Focus
 
 NON_MUTUAL = ("DISABLE", "SIMPLE")
 
@@ -73,7 +73,7 @@ def _pa_name(pa: ConfigResource | None) -> str:
                                                                   "MeshConfig"), ("MSH0306",), mesh=Mesh.ISTIO)
 def mtls_conflict(snapshot: MeshSnapshot, settings: Settings, focus: Focus | None = None) -> Iterable[Finding]:
     """PeerAuthentication is STRICT for a service while a client DestinationRule sets tls DISABLE/SIMPLE."""
-    for svc in services_in_focus(focus, istio_services(snapshot)):  # its findings touch svc only
+    for svc in istio_services(snapshot, focus):  # its findings touch svc only
         yield from _mtls_conflicts(snapshot, svc.ref)
 
 

@@ -18,7 +18,7 @@ from .base import Finding, Settings, analyzer, finding
 from .config import istio_services
 from .config_routes import sidecar_virtual_services
 from .inventory import touched_by
-from .scope import Focus, services_in_focus
+from .scope import Focus
 
 
 @analyzer("config.duplicate_virtualservice", Category.CONFIG, ("VirtualService", "Service", "Workload"),
@@ -26,7 +26,7 @@ from .scope import Focus, services_in_focus
 def duplicate_virtualservice(snapshot: MeshSnapshot, settings: Settings,
                              focus: Focus | None = None) -> Iterable[Finding]:
     """Two or more sidecar VirtualServices claim one service's host; Istio uses only one."""
-    for svc in services_in_focus(focus, istio_services(snapshot)):  # its findings touch svc only
+    for svc in istio_services(snapshot, focus):  # its findings touch svc only
         vss = sidecar_virtual_services(snapshot, service_hosts(svc))
         if len(vss) < 2:
             continue

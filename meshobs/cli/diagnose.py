@@ -161,11 +161,16 @@ def load_baseline(when: str, loaded: Loaded) -> MeshSnapshot:
 
 
 # What diagnosing and printing import, per output format (each several hundred modules' worth
-# of checks: ~0.3 s of CPU at start-up), in steps of at most ~0.08 s of CPU: the heavy libraries
-# the checks use (numpy, and numpy.ma, which np.median imports on its first call in the timeline;
-# jsonschema through the Istio schemas), then the checks themselves.
-DIAGNOSIS_MODULES = ("numpy", "numpy.ma", "meshobs.istio_schema", "meshobs.checks.registry", "meshobs.engine",
-                     "meshobs.timeline.frame")
+# of checks: ~0.3 s of CPU at start-up), in steps of at most ~0.08 s of CPU: the heavy library
+# the checks use (numpy, for the timeline; its medians are taken without numpy.ma, which
+# np.median imports on its first call: meshobs.timeline.onset._median), then the checks themselves.
+DIAGNOSIS_MODULES = ("numpy", "meshobs.checks.registry", "meshobs.engine", "meshobs.timeline.frame")
+# What only a diagnosis of every service uses: jsonschema, which validates
+# each Istio resource against its schema (--all). A question about one service validates none
+# (meshobs.checks.analyzers_schema, given a focus, asks only whether a schema exists), and
+# importing it cost such a question ~30 ms of CPU; in the rare case its ranking reads the whole
+# run's findings, the validator imports it where it is built.
+MESH_WIDE_MODULES = ("jsonschema",)
 # What a question about one service imports between its phases, on the critical path (the
 # graph's assembly, the neighbourhood): first, so it is done before the graph phase answers.
 QUESTION_MODULES = ("meshobs.assemble", "meshobs.callgraph", "meshobs.neighbourhood")
@@ -191,7 +196,8 @@ def warm_up(output: str, waiting: threading.Event | None = None, *, scoped: bool
     def run() -> None:
         import importlib
 
-        for name in (*(QUESTION_MODULES if scoped else ()), *DIAGNOSIS_MODULES, RENDERERS[output]):
+        for name in (*(QUESTION_MODULES if scoped else ()), *DIAGNOSIS_MODULES,
+                     *(() if scoped else MESH_WIDE_MODULES), RENDERERS[output]):
             if waiting is not None:
                 waiting.wait()
             try:

@@ -32,7 +32,7 @@ from meshobs.model import ConfigResource, HttpRoute, Proxy
 
 from .appmesh import compare_appmesh
 from .compare import Drift, Severity, classify
-from .normalise import ResourceId, canonical, canonical_json
+from .normalise import ResourceId, canonical, canonical_json, destination_rule_host
 from .routes import FieldNames, envoy_view, istio_view, route_differences
 from .routes import envoy_retry_on as envoy_retry_on  # re-exported: one definition, in routes
 
@@ -153,12 +153,29 @@ def compare_effective(reference: Iterable[ConfigResource], proxies: Sequence[Pro
                         for path, want, got in _route_fields(i, exp, act):
                             seen.see(rid, path, want, proxy.id, got)
     names = outbound_names(proxies)
-    # Each DestinationRule in its comparable form once, for its subsets and its TLS.
-    rules = [(r, canonical(r)["spec"]) for r in resources if r.kind == "DestinationRule"]
+    # Each DestinationRule in its comparable form once, for its subsets and its TLS: those of
+    # the hosts the proxies hold clusters of, the only ones either reads (a neighbourhood's
+    # proxies hold a few dozen hosts of thousands).
+    held = _cluster_hosts(proxies, names)
+    rules = [(r, canonical(r)["spec"]) for r in resources
+             if r.kind == "DestinationRule" and destination_rule_host(r) in held]
     _subsets(rules, proxies, seen, names)
     compare_tls(resources, proxies, seen.see, labels, names, rules)
     compare_appmesh(reference, proxies, seen.see)
     return seen.drifts(layers)
+
+
+def _cluster_hosts(proxies: Sequence[Proxy], clusters: Mapping[str, ClusterName | None]) -> set[str]:
+    """Every host a cluster of ``proxies`` is for, as :func:`_subsets` and
+    :func:`.tls.compare_tls` look their DestinationRules up."""
+    hosts: set[str] = set()
+    for proxy in proxies:
+        for c in proxy.clusters:
+            parsed = clusters[c.name]
+            host = c.service_host or (parsed.service_host if parsed else None)
+            if host:
+                hosts.add(host)
+    return hosts
 
 
 def outbound_names(proxies: Sequence[Proxy]) -> dict[str, ClusterName | None]:

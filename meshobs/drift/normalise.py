@@ -242,6 +242,22 @@ def _virtual_service(spec: dict[str, Any], ns: str) -> dict[str, Any]:
     return out
 
 
+def _rule_host(pruned: Any, ns: str) -> str:
+    """A DestinationRule's ``host`` as its canonical form writes it (``pruned``: the value kept)."""
+    return fqdn(str(pruned), ns)
+
+
+def destination_rule_host(resource: ConfigResource) -> str | None:
+    """``canonical(resource)["spec"].get("host")`` of an Istio DestinationRule, without
+    canonicalising the rest of it: the drift of a few proxies reads the rules of the hosts
+    they hold only, out of thousands (a live ``diagnose SERVICE`` at 5,000 services)."""
+    spec = resource.spec
+    if not spec or not isinstance(spec, Mapping) or "host" not in spec:
+        return None
+    kept = prune(thaw(spec["host"]))
+    return None if _zero(kept) else _rule_host(kept, resource.namespace)
+
+
 def _traffic_policy(policy: Any) -> Any:
     if not isinstance(policy, Mapping):
         return policy
@@ -255,7 +271,7 @@ def _traffic_policy(policy: Any) -> Any:
 def _destination_rule(spec: dict[str, Any], ns: str) -> dict[str, Any]:
     out = _pruned(spec)
     if "host" in out:
-        out["host"] = fqdn(str(out["host"]), ns)
+        out["host"] = _rule_host(out["host"], ns)
     if "exportTo" in out:
         out["exportTo"] = sorted(set(map(str, out["exportTo"])))
     if "trafficPolicy" in out:

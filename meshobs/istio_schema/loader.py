@@ -20,9 +20,13 @@ import functools
 import json
 from collections.abc import Iterable, Mapping
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft7Validator
+if TYPE_CHECKING:
+    # Imported where a validator is built: a question about one service judges no resource's
+    # schema (meshobs.checks.analyzers_schema asks only whether one could be), and jsonschema
+    # costs a live question ~30 ms of CPU at start-up.
+    from jsonschema import Draft7Validator
 
 # (group/version the object says, kind or "*") -> group/version whose schema validates it
 ALIASES: dict[tuple[str, str], str] = {
@@ -52,6 +56,8 @@ class SchemaSet:
 
     def validator_for(self, api_version: str, kind: str) -> Draft7Validator | None:
         """The compiled validator (built once per version and kind), None when unknown."""
+        from jsonschema import Draft7Validator
+
         key = (api_version, kind)
         if key not in self._validators:
             schema = self.schema_for(api_version, kind)

@@ -56,7 +56,7 @@ class Change:
 
 def changes_between(snapshot: MeshSnapshot, start: datetime, end: datetime) -> list[Change]:
     """Every dated change in ``[start, end]``, oldest first."""
-    out = [*_config_changes(snapshot), *_pod_changes(snapshot), *_proxy_changes(snapshot),
+    out = [*_config_changes(snapshot, start, end), *_pod_changes(snapshot), *_proxy_changes(snapshot),
            *_cert_changes(snapshot)]
     return sorted((c for c in out if start <= c.at <= end),
                   key=lambda c: (c.at, KINDS.index(c.kind), c.subject))
@@ -64,26 +64,39 @@ def changes_between(snapshot: MeshSnapshot, start: datetime, end: datetime) -> l
 
 # -- Kubernetes resources --------------------------------------------------------------------
 
-def _config_changes(snapshot: MeshSnapshot) -> Iterable[Change]:
+def _config_changes(snapshot: MeshSnapshot, start: datetime, end: datetime) -> Iterable[Change]:
+    """The live resources' changes; those of a resource with none in ``[start, end]`` may be
+    left out (a big mesh's thousands of resources were mostly written long before the
+    history: the services each touches are looked up only for those with a change in it)."""
     for r in snapshot.config:
         if r.dates is None or r.layer is not Layer.LIVE:
             continue
+        dated = list(_dated(r))
+        if not any(start <= at <= end for at, _what, _detail in dated):
+            continue
         subject = f"{r.kind} {r.namespace}/{r.name}"
         touched = tuple(touches(snapshot, r))
-        created = r.dates.created
-        first = [w for w in r.dates.writes if created is not None and abs((w.time - created).total_seconds()) < 1]
-        if created is not None:
-            how = ", ".join(x for x in (first[0].manager, first[0].operation) if x) if first else ""
-            yield Change(created, "config", subject, "created", how, touched)
-        gen = r.dates.generation
-        for w in r.dates.writes:
-            # The creating write is the creation; a status writer (istiod's reconciliation) is
-            # not a change of intent but is kept: whatever wrote, the object changed then.
-            if w in first:
-                continue
-            how = ", ".join(x for x in (w.manager, w.operation) if x)
-            detail = how + (f"; generation {gen}" if gen and w is r.dates.last_write else "")
-            yield Change(w.time, "config", subject, "changed", detail, touched)
+        for at, what, detail in dated:
+            yield Change(at, "config", subject, what, detail, touched)
+
+
+def _dated(r: ConfigResource) -> Iterable[tuple[datetime, str, str]]:
+    """(when, what, detail) of each write of ``r`` the API server dated: its creation, then its changes."""
+    assert r.dates is not None
+    created = r.dates.created
+    first = [w for w in r.dates.writes if created is not None and abs((w.time - created).total_seconds()) < 1]
+    if created is not None:
+        how = ", ".join(x for x in (first[0].manager, first[0].operation) if x) if first else ""
+        yield created, "created", how
+    gen = r.dates.generation
+    for w in r.dates.writes:
+        # The creating write is the creation; a status writer (istiod's reconciliation) is
+        # not a change of intent but is kept: whatever wrote, the object changed then.
+        if w in first:
+            continue
+        how = ", ".join(x for x in (w.manager, w.operation) if x)
+        detail = how + (f"; generation {gen}" if gen and w is r.dates.last_write else "")
+        yield w.time, "changed", detail
 
 
 def touches(snapshot: MeshSnapshot, r: ConfigResource) -> list[ServiceRef]:

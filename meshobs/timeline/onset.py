@@ -122,11 +122,11 @@ def detect(series: Indexed, limits: Thresholds, ramp_s: float = 0.0) -> Verdict:
     smooth = _rolling_median(raw)
 
     if limits.alarm > 0 and (raw[:MIN_BEFORE + 1] >= limits.alarm).all() and (raw[-RECENT:] >= limits.alarm).all():
-        level = float(np.median(raw))
+        level = _median(raw)
         if level >= limits.alarm:
             # Elevated since its first point: since before the history, or -- when the series
             # only begins mid-history (the requests themselves began then) -- since it began.
-            step = float(np.median(np.diff(index))) if len(index) > 1 else 0.0
+            step = _median(np.diff(index)) if len(index) > 1 else 0.0
             if times[0] - float(index[0]) <= MIN_BEFORE * step:
                 return Verdict(before=float("nan"), after=level, before_history=True)
             return Verdict(started=float(times[0]), before=float("nan"), after=level)
@@ -135,10 +135,10 @@ def detect(series: Indexed, limits: Thresholds, ramp_s: float = 0.0) -> Verdict:
     if k is None:
         return Verdict()
     before, after = smooth[:k], smooth[k:]
-    m0, m1 = float(np.median(before)), float(np.median(after))
+    m0, m1 = _median(before), _median(after)
     if not _significant(m0, m1, limits):
         return Verdict(before=m0, after=m1)
-    sigma = 1.4826 * float(np.median(np.abs(before - m0)))
+    sigma = 1.4826 * _median(np.abs(before - m0))
     band = m0 + max(BAND_SIGMAS * sigma, (m1 - m0) / 4)
     above = raw > band
     if above[k:].mean() < SUSTAINED or not above[-RECENT:].all():
@@ -170,15 +170,35 @@ def detect(series: Indexed, limits: Thresholds, ramp_s: float = 0.0) -> Verdict:
     return Verdict(started=started, before=m0, after=m1)
 
 
+def _median(x: np.ndarray) -> float:
+    """``np.median`` of a 1-D array, by its very steps (the partition at the middle, the middle
+    value or the mean of the two, NaN when one is NaN) without its generic wrapping: that costs
+    more than the partition on series this short, and its NaN check imports numpy.ma on the
+    first call, start-up a live question pays (tests/test_timeline.py compares the two)."""
+    import numpy as np
+
+    n = len(x)
+    if n == 0:
+        return float("nan")
+    half = n // 2
+    odd = n % 2 == 1
+    part = np.partition(x, [half, -1] if odd else [half - 1, half, -1])
+    if np.isnan(part[-1]):  # NaN sorts last
+        return float("nan")
+    # The mean of the middle value, or of the two, as np.median takes it (the mean of -0.0 is 0.0).
+    return float(np.mean(part[half:half + 1] if odd else part[half - 1:half + 1]))
+
+
 def _rolling_median(x: np.ndarray) -> np.ndarray:
     """The median of each point and its neighbours (``SMOOTHING`` = 3 points, centred; the two
     ends have one neighbour: the mean of the two), as pandas' ``rolling(3, center=True,
-    min_periods=1).median()`` gives it."""
+    min_periods=1).median()`` gives it: the middle one of three as ``np.median`` partitions them
+    (``x`` holds no NaN: :func:`detect` drops them)."""
     import numpy as np
 
     assert SMOOTHING == 3
     out = np.empty_like(x)
-    out[1:-1] = np.median(np.stack([x[:-2], x[1:-1], x[2:]]), axis=0)
+    out[1:-1] = np.mean(np.partition(np.stack([x[:-2], x[1:-1], x[2:]]), [1, -1], axis=0)[1:2], axis=0)
     out[0], out[-1] = (x[0] + x[1]) / 2, (x[-2] + x[-1]) / 2
     return out
 
