@@ -208,11 +208,11 @@ def traffic_checked(results: tuple[CheckResult, ...] | list[CheckResult],
 
 def _reached(results: tuple[CheckResult, ...] | list[CheckResult],
              vouching: frozenset[str] | None) -> list[CheckResult]:
-    """The vouching checks that judged the service or could not check it."""
-    def vouches(r: CheckResult) -> bool:
-        return r.id in vouching if vouching is not None else r.category is Category.TRAFFIC
-
-    return [r for r in results if vouches(r) and (r.status in JUDGED or r.could_not_check)]
+    """The vouching checks that judged the service or could not check it (two comprehensions, no
+    call per line: a --all at 5,000 services asks this twice of ~70 lines per service)."""
+    if vouching is None:
+        return [r for r in results if r.category is Category.TRAFFIC and (r.status in JUDGED or r.could_not_check)]
+    return [r for r in results if r.id in vouching and (r.status in JUDGED or r.could_not_check)]
 
 
 def gaps(results: tuple[CheckResult, ...] | list[CheckResult]) -> list[CheckResult]:
