@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -197,3 +198,26 @@ def test_the_scraped_stats_query_keeps_the_runs_record() -> None:
         assert scrape([], ctx) == {}
         assert time.monotonic() - start < 0.2
         assert len(srv.paths) == 1 and (scrape.last_error or "").startswith("not sent")
+
+
+def test_a_hung_prometheus_leaves_a_mesh_with_a_waypoint_unknown(tmp_path: Path) -> None:
+    """The ledger at night (an idle ingress gateway, an ambient waypoint) served live beside a hung
+    Prometheus: two timeouts, then every service whose requests a check would judge is unknown
+    and the waypoint, judged by its proxies alone, is no verdict on the mesh's requests: the mesh
+    is unknown (exit 3, as the README promises for a Prometheus that cannot be read), not
+    "degraded" by the MSH0002 about the source that failed."""
+    with serve_scenario("ledger-night", tmp_path / "demo", prometheus=False) as demo:
+        raw = yaml.safe_load(demo.config_path.read_text())
+        for section in raw["sources"].values():
+            section["timeout"] = f"{TIMEOUT_S:g}s"
+        with FaultServer(lambda _path: Fault.hang()) as srv:
+            config = _with_prometheus(raw, srv.url)
+            start = time.monotonic()
+            snap = build_snapshot(collect(config, deadline=start + 30))  # type: ignore[arg-type]
+            took = time.monotonic() - start
+    assert took < 2 * TIMEOUT_S + 1.5, took
+    mesh = diagnose_all(snap)
+    statuses = {str(r.service): r.status for r in mesh.reports}
+    assert statuses.pop("statements/waypoint") not in ("healthy", "unknown")
+    assert set(statuses.values()) == {"unknown"}, statuses
+    assert mesh.status == "unknown"

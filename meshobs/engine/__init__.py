@@ -492,7 +492,7 @@ def diagnose_all(snapshot: MeshSnapshot, settings: Settings | None = None,
     verdicts = _mesh_verdicts(cache, mesh_findings, reports)
     traffic = any(traffic_checked(r.checks, cache.vouching) for r in reports)
     return MeshReport(reports=reports, status=status_of(everything, cache.answered,
-                                                        _mesh_judged(verdicts, reports, traffic),
+                                                        _mesh_judged(verdicts, reports, cache.vouching, traffic),
                                                         _mesh_partial(verdicts, reports), traffic),
                       sources=cache.sources, time=snapshot.time, origin=snapshot.origin,
                       mesh_findings=tuple(mesh_findings), analyzers=tuple(verdicts), timeline=cache.timeline)
@@ -529,14 +529,16 @@ def _warming(snapshot: MeshSnapshot, refs: list[ServiceRef]) -> ServiceRef | Non
     return next((r for r in refs if role_and_mesh(snapshot, r)[0] is None), refs[0] if refs else None)
 
 
-def _mesh_judged(verdicts: list[CheckResult], reports: Sequence[Report], traffic: bool) -> bool:
+def _mesh_judged(verdicts: list[CheckResult], reports: Sequence[Report], vouching: frozenset[str],
+                 traffic: bool) -> bool:
     """Can the run vouch for the mesh? When the checks that judge traffic reached some service
-    (``traffic``: :func:`traffic_checked`), at least one service must have been judged: the
-    analyzers' verdict on the configuration says nothing about whether requests succeed (a
-    window without samples is unknown however clean the configuration). Without such checks
+    (``traffic``: :func:`traffic_checked`), at least one service they reached must have been
+    judged: the analyzers' verdict on the configuration says nothing about whether requests
+    succeed (a window without samples is unknown however clean the configuration), nor does a
+    service they do not apply to (a waypoint judged by its proxies alone). Without such checks
     (configuration only), an analyzer's verdict is enough."""
     if traffic:
-        return any(r.status != UNKNOWN for r in reports)
+        return any(r.status != UNKNOWN and traffic_checked(r.checks, vouching) for r in reports)
     return judged(verdicts) or any(r.status != UNKNOWN for r in reports)
 
 
