@@ -19,6 +19,8 @@ from meshobs.config import Config
 from meshobs.model import ServiceRef, SnapshotPart, WorkloadRef
 from meshobs.raw import RawSource
 
+from .silence import ServerRecords
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -94,6 +96,9 @@ class FetchContext:
     # proxy) may pass each finished RawSource through it; it comes back normalised, bodies
     # dropped, so a big mesh's payloads are never all in memory at once.
     digest: Callable[[RawSource], RawSource] | None = None
+    # Per server URL, whether it stopped answering (meshobs.collectors.silence): shared by the
+    # phases of the run (``dataclasses.replace`` keeps it) and by every reader of a server.
+    servers: ServerRecords = field(default_factory=ServerRecords, compare=False, repr=False)
 
     def runs(self, part: str) -> bool:
         """Does this phase fetch ``part`` ("graph": the cheap mesh-wide part; "scoped": the rest)?

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from meshobs.collectors.base import Scope
     from meshobs.collectors.preload import Preload
+    from meshobs.collectors.silence import ServerRecords
     from meshobs.graph_phase import GraphPhase
     from meshobs.modelcache import Snapshot
 
@@ -316,7 +317,8 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
             early = None if keep_raw or _debug() else EarlyParts(graph, when, config.window_s)
             scoped = _fetch_phase(config, replace(ctx, phase="scoped", scope=scope),
                                   [r for r in graph if r.kind in FIRST], progress, preload,
-                                  not_asked=_not_asked(configured_kinds(config), graph, returned, until),
+                                  not_asked=_not_asked(configured_kinds(config), graph, returned, until,
+                                                       ctx.servers),
                                   finish=None if early is None else early.read)
             sources = merge_phases(graph, scoped)
             if early is not None:
@@ -328,12 +330,12 @@ def collect(config: Config, *, at: datetime | None = None, progress: Progress | 
 
 
 def _not_asked(kinds: list[str], graph: list[RawSource], returned: dict[str, float],
-               until: float | None) -> Callable[[str], list[RawSource] | None] | None:
+               until: float | None, servers: ServerRecords) -> Callable[[str], list[RawSource] | None] | None:
     """What the scoped phase does not ask, and why: every source when the graph phase ran into
-    the deadline (:func:`_held_up`), and a graph source that answered none of its queries in
-    time (:func:`_silent`). None when every source is asked."""
+    the deadline (:func:`_held_up`), and a graph source the run's record says stopped answering
+    (:func:`_silent`). None when every source is asked."""
     held_up = _held_up(kinds, graph, returned, until)
-    silent = _silent(graph)
+    silent = _silent(graph, servers)
     if held_up is None and not silent:
         return None
 
@@ -346,21 +348,21 @@ def _not_asked(kinds: list[str], graph: list[RawSource], returned: dict[str, flo
     return instead
 
 
-def _silent(graph: list[RawSource]) -> dict[str, str]:
-    """The graph phase's Prometheus sources that accepted the queries and answered none before
-    its timeout (a hung server, a proxy that holds requests): asking the scoped phase's queries
-    too would cost the same timeout again for each wave of them (a hung Prometheus held a live
+def _silent(graph: list[RawSource], servers: ServerRecords) -> dict[str, str]:
+    """The graph phase's Prometheus sources whose server the run's record (``servers``:
+    :mod:`meshobs.collectors.silence`) says accepted the queries and answered none before their
+    timeout (a hung server, a proxy that holds requests): asking the scoped phase's queries too
+    would cost the same timeout again for each wave of them (a hung Prometheus held a live
     ``diagnose SERVICE`` five timeouts, 50 s by default, for nothing). Kind -> why. A server that
     answered anything (even an error), or refused the connection (already fast), is asked."""
     out: dict[str, str] = {}
     for raw in graph:
-        if raw.kind != "prometheus" or raw.error or not raw.payloads:
+        url = raw.meta.get("url")
+        if raw.kind != "prometheus" or raw.error or not isinstance(url, str):
             continue
-        unanswered = [p for p in raw.payloads if p.meta.get("no_answer")]
-        if unanswered and all(p.meta.get("no_answer") or (p.error or "").startswith("not sent")
-                              for p in raw.payloads):
-            out[raw.kind] = (f"no answer to the call graph's {len(unanswered)} queries within their "
-                             f"timeout: the scoped phase did not ask the server again")
+        why = servers.of(url).silent()
+        if why is not None:
+            out[raw.kind] = f"{why}: the scoped phase did not ask the server again"
     return out
 
 

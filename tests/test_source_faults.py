@@ -131,8 +131,7 @@ def test_sources_left_unasked_by_a_hung_graph_source_name_it(demo: dict[str, Any
     the graph phase to the deadline: Envoy and Jaeger are not asked, and say it was Prometheus
     that took the time (not "raise sources.envoy.concurrency" / "check sources.jaeger.url").
     (With Prometheus's own timeout shorter than the run, the graph phase ends in time and Envoy
-    spends what is left on reading the proxies' scraped stats from the same hung Prometheus:
-    collectors/envoy/scraped.py, not this.)"""
+    does not ask the same hung Prometheus for the proxies' scraped stats: test_prometheus_hung.)"""
     from meshobs.cli.diagnose import scoped_question
 
     raw = copy.deepcopy(demo)

@@ -13,11 +13,12 @@ if TYPE_CHECKING:
 
 def health_counts(rows: list[ServiceRow]) -> str:
     """``4 failing · 1 healthy · 0 unknown``. Unknown (could not judge) is always
-    counted apart from healthy; degraded and partial (judged in part) only when there is one.
+    counted apart from healthy; degraded and partial (judged in part), and clean (nothing found
+    in what was checked, its requests not judged: a waypoint), only when there is one.
 
     While the diagnosis runs: ``diagnosing…`` before the first one (nothing is judged yet, so
     nothing is counted as healthy), else the previous refresh's counts, named as such."""
-    counts = {"failing": 0, "degraded": 0, "partial": 0, "healthy": 0, "unknown": 0, "pending": 0}
+    counts = {"failing": 0, "degraded": 0, "partial": 0, "clean": 0, "healthy": 0, "unknown": 0, "pending": 0}
     previous = False
     for r in rows:
         counts[r.health if r.health in counts else "unknown"] += 1
@@ -25,7 +26,7 @@ def health_counts(rows: list[ServiceRow]) -> str:
     if rows and counts["pending"] == len(rows):
         return "diagnosing…"
     parts = [f"{counts['failing']} failing"]
-    parts += [f"{counts[k]} {k}" for k in ("degraded", "partial") if counts[k]]
+    parts += [f"{counts[k]} {k}" for k in ("degraded", "partial", "clean") if counts[k]]
     parts += [f"{counts['healthy']} healthy", f"{counts['unknown']} unknown"]
     if counts["pending"]:
         parts.append(f"{counts['pending']} diagnosing")

@@ -13,6 +13,12 @@ at least one outbound (service) cluster: by default Istio exports only the ``xds
 cluster's, and an absent series must not read as "no ejections". Covered proxies get their
 slice of the answer as a ``scraped`` payload and are not asked for ``/ready`` or ``/stats``;
 the others are asked as before. Any failure of the query only means nobody is covered.
+
+The query goes to the Prometheus server the Prometheus collector asks, with its per-query
+timeout, and keeps the run's record of that server (:mod:`meshobs.collectors.silence`): a server
+that has answered none of the run's queries and let two run out (a hung one) is not asked (its
+timeout would be spent for nothing: the proxies are asked instead), and this query's own fate
+counts for the Prometheus collector's next queries.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from meshobs.collectors.base import FetchContext
+from meshobs.durations import parse_duration
 from meshobs.raw import Payload, iso, utc_now
 
 from .discovery import Target
@@ -38,7 +45,7 @@ CLUSTER_METRICS = (
 METRICS = (*SERVER_STATS, "envoy_http_rds_update_rejected", *CLUSTER_METRICS)
 POD_LABELS = ("pod", "pod_name", "kubernetes_pod_name")
 NAMESPACE_LABELS = ("namespace", "kubernetes_namespace", "pod_namespace")
-TIMEOUT_S = 10.0
+TIMEOUT_S = 10.0  # sources.prometheus.timeout's default
 
 
 def query(namespaces: frozenset[str] | None = None) -> str:
@@ -104,6 +111,8 @@ class PrometheusScrape:
         self.url = str(section.get("url", "")).rstrip("/")
         self.headers = dict(section.get("headers") or {})
         self.verify: bool | str = section.get("ca_file") or section.get("verify_tls", True)
+        timeout = section.get("timeout")
+        self.timeout_s = parse_duration(timeout) if timeout is not None else TIMEOUT_S
         self.last_error: str | None = None
 
     def __call__(self, targets: list[Target], ctx: FetchContext) -> dict[str, Payload]:
@@ -124,19 +133,34 @@ class PrometheusScrape:
 
         from meshobs.collectors.http import bounded_session, describe_error
 
-        if ctx.remaining_s() <= 0:
+        budget = min(self.timeout_s, ctx.remaining_s())
+        if budget <= 0:
+            return {}
+        record = ctx.servers.of(self.url)
+        silent = record.silent()
+        if silent is not None:
+            self.last_error = f"not sent: {silent}"
             return {}
         namespaces = ctx.scope.namespaces if ctx.scope is not None else None
         promql = query(namespaces)
         params = {"query": promql, "time": ctx.time.timestamp()}
         start, fetched_at = time.perf_counter(), iso(utc_now())
-        session = bounded_session(timeout_s=TIMEOUT_S, verify=self.verify)
+        # The session's total bound a little past the read timeout, so a server that says
+        # nothing surfaces as a read timeout (no answer), not as a cut-off connection; read=False
+        # keeps urllib3 from wrapping that timeout into a ConnectionError ("cannot reach").
+        session = bounded_session(timeout_s=budget + 1.0, verify=self.verify)
         client = PrometheusConnect(url=self.url, headers=self.headers or None, session=session,  # type: ignore[arg-type]
-                                   timeout=TIMEOUT_S, retry=Retry(total=0, raise_on_status=False))  # type: ignore[arg-type]
+                                   timeout=budget,  # type: ignore[arg-type]
+                                   retry=Retry(total=0, read=False, raise_on_status=False))
         try:
             result = client.custom_query(promql, params={"time": params["time"]})
+            record.heard()
         except (PrometheusApiClientException, requests.RequestException, ValueError, KeyError) as exc:
-            self.last_error = (describe_error(exc, self.url, TIMEOUT_S)
+            if isinstance(exc, requests.Timeout) and not isinstance(exc, requests.ConnectTimeout):
+                record.no_answer()  # sent, and not a word back: as a hung query of the collector's
+            elif not isinstance(exc, requests.ConnectionError):
+                record.heard()  # an error answer, or an answer of the wrong shape: it is alive
+            self.last_error = (describe_error(exc, self.url, budget)
                                if isinstance(exc, requests.RequestException) else str(exc))
             return {}
         finally:

@@ -45,6 +45,7 @@ from urllib3.util.retry import Retry
 from meshobs.durations import format_duration
 from meshobs.raw import Payload, RawSource, iso, utc_now
 
+from .. import silence
 from ..base import FetchContext, Scope
 from ..http import bounded_session, describe_error
 from ..promql import (
@@ -87,8 +88,8 @@ MAX_QUERY_CHARS = 7000
 # little before the client would give up, so the error says which side ran out of time.
 SERVER_GRACE_S = 1.0
 # Queries left unanswered past their timeout, with none answered at all, after which a run sends
-# no more (see _Run): a hung Prometheus held a mesh-wide run four timeouts, now two.
-SILENT_AFTER = 2
+# the server no more (the run's record of it: meshobs.collectors.silence).
+SILENT_AFTER = silence.SILENT_AFTER
 
 
 @dataclass(frozen=True)
@@ -478,19 +479,18 @@ class _Split:
 
 
 class _Run:
-    """One fetch: the context, and whether the server turned out to be unreachable."""
+    """One fetch: the context, whether the server turned out to be unreachable, and the run's
+    record of whether it answers at all (``ctx.servers``, shared with the run's other phase and
+    with Envoy's scraped-stats query): a server that has answered nothing and let two queries
+    run out (the rule detection, sent alone, and one of the first wave) is hung, and each wave
+    of queries behind them would wait as long again (SILENT_AFTER)."""
 
     def __init__(self, collector: PrometheusCollector, ctx: FetchContext) -> None:
         self.collector = collector
         self.ctx = ctx
         self._lock = threading.Lock()
         self.unreachable: str | None = None
-        # Queries answered at all (even with an error), and queries the server let run past
-        # their timeout without a word: a server that has answered nothing and let two run out
-        # (the rule detection, sent alone, and one of the first wave) is hung, and each wave of
-        # queries behind them would wait as long again (SILENT_AFTER).
-        self.answered = 0
-        self.unanswered = 0
+        self.record = ctx.servers.of(collector.url)
 
     @property
     def url(self) -> str:
@@ -524,10 +524,10 @@ class _Run:
             if self.unreachable is not None:
                 payload.error = f"not sent: {self.unreachable}"
                 return payload
-            if not self.answered and self.unanswered >= SILENT_AFTER:
-                payload.error = (f"not sent: Prometheus at {self.url} answered none of the {self.unanswered} "
-                                 f"queries sent before this one within their timeout")
-                return payload
+        silent = self.record.silent()
+        if silent is not None:
+            payload.error = f"not sent: {silent}"
+            return payload
         if self._budget() <= 0:
             payload.error = "not sent: the run's deadline had passed"
             payload.meta["timed_out"] = 0.0
@@ -607,8 +607,7 @@ class _Run:
                 # Not even the server's own "timed out" (it gets a shorter limit): a hung
                 # server, or a proxy holding the request (meshobs.collect asks it no more).
                 payload.meta["no_answer"] = True
-                with self._lock:
-                    self.unanswered += 1
+                self.record.no_answer()
             else:
                 payload.error = f"{what}: {describe_error(exc, self.url, budget)}"
         except (KeyError, TypeError, ValueError) as exc:
@@ -616,8 +615,7 @@ class _Run:
             payload.error = (f"Prometheus at {self.url} answered {what} with an unexpected "
                              f"JSON shape ({exc!r}): is this a Prometheus query API?")
         if heard:
-            with self._lock:
-                self.answered += 1
+            self.record.heard()
         payload.elapsed_s = time.perf_counter() - start
         return payload
 

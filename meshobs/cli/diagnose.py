@@ -39,7 +39,8 @@ Exit codes:
   0  nothing at or above --fail-on (status healthy, or partial: a configured
      source left part of the data out, or the run's deadline came before every
      check ran, and the status line says what; or clean: configuration only
-     was judged (--config-only, -f manifests alone), traffic not checked)
+     was judged (--config-only, -f manifests alone), or no check of requests
+     applies to the service (a waypoint): traffic not checked)
   1  findings at or above --fail-on (default: error)
   2  usage or configuration error (bad flag, bad config, unknown service)
   3  could not check (status unknown): no source answered, or nothing vouches

@@ -30,12 +30,11 @@ from meshobs.timeline import Timeline, timeline_of
 
 from . import fanout
 from .evidence import Related, hop_evidence, hop_failures
-from .inputs import answered, availability, data_gap, missing
+from .inputs import answered, availability
 from .onsets import annotate
 from .ranking import rank
 from .report import (
     ERROR,
-    JUDGED,
     PASS,
     SKIPPED,
     UNKNOWN,
@@ -48,6 +47,7 @@ from .report import (
     judged,
     status_of,
     timeline_below,
+    traffic_checked,
 )
 from .runner import Analysis, Checklist, analyze, joined, run_checks, run_service_checks, status, unique
 
@@ -162,12 +162,6 @@ class _Cache:
         # symptom's check passing says nothing about whether its requests succeed.
         self.vouching = frozenset(c.id for c in self.checks
                                   if any(CATALOGUE[code].symptom in CALL_GRAPH_KINDS for code in c.codes))
-        # Can this run judge traffic at all? Not when no vouching check is selected (--config-only,
-        # --skip 'traffic.*') or no source of their data is configured (-f manifests alone): then
-        # a service with nothing found is "clean" (what was checked), never "healthy".
-        self.traffic = any(c.id in self.vouching and (missing(c.needs, self.available) is None
-                                                      or data_gap(c.needs, self.available, snapshot))
-                           for c in self.checks)
 
     @property
     def timeline(self) -> Timeline:
@@ -453,8 +447,10 @@ def _judge(cache: _Cache, service: ServiceRef, suppressions: Sequence[Suppressio
                   hop_failures=lambda x, c: hop_failures(snapshot, x, c),
                   mesh_causes=mesh_causes, delivery_candidates=lambda f: cache.about(f.workloads, suppressions),
                   target_workloads=frozenset(w.ref for w in snapshot.workloads_of(service)))
+    # A service no vouching check reached (a configuration-only run, a waypoint) is "clean" at
+    # best: what was checked found nothing, its requests were not judged.
     status = status_of(ranked, cache.answered, judged(results, cache.vouching), bool(gaps(results)),
-                       cache.traffic)
+                       traffic_checked(results, cache.vouching))
     return status, tuple(ranked), tuple(_rescore(results, by_service[service])), tuple(hidden_all)
 
 
@@ -494,9 +490,10 @@ def diagnose_all(snapshot: MeshSnapshot, settings: Settings | None = None,
     everything = list(mesh_findings) + [f for r in reports for f in r.findings]
     mesh_findings = [replace(f, rank=n) for n, f in enumerate(mesh_findings, start=1)]
     verdicts = _mesh_verdicts(cache, mesh_findings, reports)
+    traffic = any(traffic_checked(r.checks, cache.vouching) for r in reports)
     return MeshReport(reports=reports, status=status_of(everything, cache.answered,
-                                                        _mesh_judged(cache, verdicts, reports),
-                                                        _mesh_partial(verdicts, reports), cache.traffic),
+                                                        _mesh_judged(verdicts, reports, cache.vouching, traffic),
+                                                        _mesh_partial(verdicts, reports), traffic),
                       sources=cache.sources, time=snapshot.time, origin=snapshot.origin,
                       mesh_findings=tuple(mesh_findings), analyzers=tuple(verdicts), timeline=cache.timeline)
 
@@ -532,16 +529,16 @@ def _warming(snapshot: MeshSnapshot, refs: list[ServiceRef]) -> ServiceRef | Non
     return next((r for r in refs if role_and_mesh(snapshot, r)[0] is None), refs[0] if refs else None)
 
 
-def _mesh_judged(cache: _Cache, verdicts: list[CheckResult], reports: Sequence[Report]) -> bool:
-    """Can the run vouch for the mesh? When the checks that judge traffic ran into data for
-    some service, at least one service must have been judged: the analyzers' verdict on the
-    configuration says nothing about whether requests succeed (a window without samples is
-    unknown however clean the configuration). Without such checks (configuration only), an
-    analyzer's verdict is enough."""
-    traffic_ran = any(r.id in cache.vouching and (r.status in JUDGED or r.could_not_check)
-                      for rep in reports for r in rep.checks)
-    if traffic_ran:
-        return any(r.status != UNKNOWN for r in reports)
+def _mesh_judged(verdicts: list[CheckResult], reports: Sequence[Report], vouching: frozenset[str],
+                 traffic: bool) -> bool:
+    """Can the run vouch for the mesh? When the checks that judge traffic reached some service
+    (``traffic``: :func:`traffic_checked`), at least one service they reached must have been
+    judged: the analyzers' verdict on the configuration says nothing about whether requests
+    succeed (a window without samples is unknown however clean the configuration), nor does a
+    service they do not apply to (a waypoint judged by its proxies alone). Without such checks
+    (configuration only), an analyzer's verdict is enough."""
+    if traffic:
+        return any(r.status != UNKNOWN and traffic_checked(r.checks, vouching) for r in reports)
     return judged(verdicts) or any(r.status != UNKNOWN for r in reports)
 
 

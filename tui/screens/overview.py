@@ -31,7 +31,7 @@ from .base import MeshScreen
 if TYPE_CHECKING:
     from ..data import Analysis
 
-HEALTH_CYCLE = ("", "failing", "degraded", "healthy", "unknown", "partial")
+HEALTH_CYCLE = ("", "failing", "degraded", "healthy", "unknown", "partial", "clean")
 # Above this many services the filter applies on enter rather than on every keystroke.
 LIVE_FILTER_MAX = 1500
 

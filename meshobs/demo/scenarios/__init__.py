@@ -22,6 +22,7 @@ from . import (
     failures,
     healthy,
     ingress,
+    ledger,
     nack,
     nodata,
     parcels,
@@ -66,6 +67,8 @@ LIBRARY: dict[str, Callable[[], Scenario]] = {
     "clearing-grpc-noisy": clearing.clearing_grpc_noisy,
     "parcels-noisy": parcels.parcels_noisy,
     "checkin-noisy": checkin.checkin_noisy,
+    "ledger-day": ledger.ledger_day,
+    "ledger-night": ledger.ledger_night,
 }
 
 
