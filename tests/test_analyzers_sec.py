@@ -290,6 +290,18 @@ SEC_GRID: list[tuple[str, str, dict[str, str], set[tuple[str, str]]]] = [
                      namespace("edge", INJECTED), workload("ingress", "edge", "{istio: ingressgateway}", proxy="auto"),
                      workload("egress", "egress", "{istio: egressgateway, sidecar.istio.io/inject: 'true'}",
                               proxy="auto"))}, set()),
+    ("config.proxy_image", "ambient's ztunnel (a node proxy in a container named istio-proxy) beside a gateway",
+     {"a.yaml": docs(pod("ztunnel-x2k9d", "istio-system", "ztunnel", "docker.io/istio/ztunnel:1.24.2"),
+                     pod("ztunnel-7bq4m", "istio-system", "ztunnel", "gcr.io/istio-release/ztunnel:1.24.2-distroless"),
+                     pod("istio-ingressgateway-1", "istio-system", "istio-ingressgateway",
+                         "docker.io/istio/proxyv2:1.24.2"))}, set()),
+    ("config.proxy_image", "ztunnel set aside, two gateway images are still two",
+     {"a.yaml": docs(pod("ztunnel-x2k9d", "istio-system", "ztunnel", "docker.io/istio/ztunnel:1.24.2"),
+                     pod("istio-ingressgateway-1", "istio-system", "istio-ingressgateway",
+                         "docker.io/istio/proxyv2:1.24.2"),
+                     pod("istio-egressgateway-1", "istio-system", "istio-egressgateway",
+                         "docker.io/istio/proxyv2:1.23.4"))},
+     {("MSH0262", "Namespace istio-system")}),
     ("config.proxy_image", "App Mesh's Envoy in two versions is not Istio's sidecar",
      {"a.yaml": docs(*(f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {n}, namespace: fleet, labels: {{app: {n}}}, "
                        "annotations: {appmesh.k8s.aws/mesh: fleet}}\nspec:\n  containers:\n"
