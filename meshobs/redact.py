@@ -45,6 +45,7 @@ def register_secret(value: str, into: set[str] | None = None) -> None:
     elif value not in _KNOWN:
         _KNOWN.add(value)
         _SEEN.clear()  # what was clean may hold this one
+        _SCRUBBED.clear()
 
 
 def register_url(url: str, into: set[str] | None = None) -> None:
@@ -159,6 +160,37 @@ def redact_text(text: str) -> str:
     # Not kept if a credential was registered meanwhile (another thread): it may be in ``text``.
     if len(text) <= _SEEN_LEN and len(_SEEN) < _SEEN_MAX and known == len(_KNOWN):
         _SEEN[text] = out
+    return out
+
+
+def redact_values(values: Mapping[Any, Any]) -> dict[str, str]:
+    """``{str(k): redact_text(str(v))}`` of a mapping (labels, selectors), the remembered
+    answers looked up inline: a big mesh's lists carry 60,000 label values."""
+    seen = _SEEN
+    out: dict[str, str] = {}
+    for k, v in values.items():
+        text = v if v.__class__ is str else str(v)
+        done = seen.get(text)
+        out[k if k.__class__ is str else str(k)] = done if done is not None else redact_text(text)
+    return out
+
+
+# scrub_entry's answers: a pod's mesh annotations (sidecar.istio.io/status) are the same
+# string on every pod of a revision. Forgotten with _SEEN when a credential is registered.
+_SCRUBBED: dict[tuple[str, str], str] = {}
+_SCRUBBED_MAX, _SCRUBBED_LEN = 20_000, 2_000
+
+
+def scrub_entry(key: str, value: str) -> str:
+    """``scrub_data({key: value})[key]``: one annotation's value, masked as a free-form
+    document's would be (remembered for values up to a few kilobytes)."""
+    done = _SCRUBBED.get((key, value))
+    if done is not None:
+        return done
+    known = len(_KNOWN)
+    out: str = scrub_data({key: value})[key]
+    if len(value) <= _SCRUBBED_LEN and len(_SCRUBBED) < _SCRUBBED_MAX and known == len(_KNOWN):
+        _SCRUBBED[(key, value)] = out
     return out
 
 
