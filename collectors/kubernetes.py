@@ -28,6 +28,7 @@ from meshobs.collectors.http import TooLarge, mb, read_capped, seconds
 from meshobs.collectors.k8s_import import lazy_kubernetes
 from meshobs.collectors.k8s_meshconfig import kept_fields
 from meshobs.collectors.k8s_minimise import minimise_body, minimise_document
+from meshobs.collectors.k8s_minimise_typed import minimised_page
 from meshobs.collectors.k8s_objects import (
     ALL_NAMESPACES,
     flatten_objects,
@@ -373,15 +374,20 @@ class KubernetesCollector:
             if not req.paged:
                 return data.decode("utf-8", "replace"), status, None
             used += len(data)
-            try:
-                doc, exact = loads_standard(data)  # msgspec: a fifth of json's time on 1,500 pods' pages
-                standard = standard and exact
-            except (ValueError, RecursionError):
-                return data.decode("utf-8", "replace"), status, None  # not JSON: the normaliser says so
-            if not isinstance(doc, dict) or doc.get("kind") == "Status" or not isinstance(doc.get("items"), list):
-                return data.decode("utf-8", "replace"), status, None
-            token = (doc.get("metadata") or {}).get("continue")
-            doc = minimise_document(doc)
+            typed = minimised_page(data, req.resource)  # Services, Deployments, Pods: in C
+            if typed is not None:
+                doc, token = typed
+            else:
+                try:
+                    doc, exact = loads_standard(data)  # msgspec: a fifth of json's time on 1,500 pods' pages
+                    standard = standard and exact
+                except (ValueError, RecursionError):
+                    return data.decode("utf-8", "replace"), status, None  # not JSON: the normaliser says so
+                if (not isinstance(doc, dict) or doc.get("kind") == "Status"
+                        or not isinstance(doc.get("items"), list)):
+                    return data.decode("utf-8", "replace"), status, None
+                token = (doc.get("metadata") or {}).get("continue")
+                doc = minimise_document(doc)
             items.extend(doc.get("items") or [])
             first = first or doc
             if not token:
