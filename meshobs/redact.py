@@ -289,19 +289,36 @@ def scrub_data(value: Any, *, budget: list[int] | None = None) -> Any:
     return _scrub(value, False, budget)
 
 
+def _too_large() -> ValueError:
+    return ValueError(f"document too large to read (more than {MAX_NODES:,} values; YAML aliases?)")
+
+
 def _scrub(value: Any, secret: bool, budget: list[int]) -> Any:
     budget[0] -= 1
     if budget[0] < 0:
-        raise ValueError(f"document too large to read (more than {MAX_NODES:,} values; YAML aliases?)")
-    if isinstance(value, Mapping):
-        pair = any(isinstance(value.get(n), str) and is_credential_key(value[n]) for n in _PAIR_NAMES)
+        raise _too_large()
+    if value.__class__ is dict or isinstance(value, Mapping):
+        pair = False
+        for n in _PAIR_NAMES:
+            named = value.get(n)
+            if isinstance(named, str) and is_credential_key(named):
+                pair = True
+                break
         out: dict[str, Any] = {}
+        seen = _SEEN
         for k, v in value.items():
-            name = str(k)
-            if pair and name in _PAIR_NAMES:
-                out[name] = _scrub(v, False, budget)
+            name = k if k.__class__ is str else str(k)
+            hidden = False if pair and name in _PAIR_NAMES else secret or pair or is_credential_key(name)
+            if v.__class__ is str and not hidden:
+                # A plain string under a plain key (most of a spec): what _scrub would make of
+                # it, without the call (the budget counts it all the same).
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise _too_large()
+                done = seen.get(v)
+                out[name] = done if done is not None else redact_text(v)
             else:
-                out[name] = _scrub(v, secret or pair or is_credential_key(name), budget)
+                out[name] = _scrub(v, hidden, budget)
         return out
     if isinstance(value, list | tuple):
         return [_scrub(v, secret, budget) for v in value]
