@@ -370,7 +370,9 @@ def controller_fields(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[st
 
 
 def _matches(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+    # Every (label, value) of the selector among the labels: the items views compare in C
+    # (selector values are strings, never a missing label's None).
+    return bool(selector) and selector.items() <= labels.items()
 
 
 def label_index(candidates: Mapping[WorkloadRef, Mapping[str, Any]]) -> dict[tuple[str, Any], list[WorkloadRef]]:
@@ -401,11 +403,13 @@ def service_from_object(obj: Mapping[str, Any], candidates: Mapping[WorkloadRef,
     pool: Iterable[WorkloadRef] = candidates
     if index is not None and selector:
         pool = index.get(next(iter(selector.items())), ())
-    workloads = tuple(sorted(w for w in pool if w.namespace == ns and _matches(selector, candidates[w])))
-    found = [meshes[w] for w in workloads if meshes.get(w, Mesh.UNKNOWN) is not Mesh.UNKNOWN]
+    matched = [w for w in pool if w.namespace == ns and _matches(selector, candidates[w])]
+    matched.sort()
+    workloads = tuple(matched)
+    mesh = next((m for m in map(meshes.get, workloads) if m is not None and m is not Mesh.UNKNOWN), Mesh.UNKNOWN)
     specs = tuple(service_port(p) for p in spec.get("ports") or []
                   if isinstance(p, Mapping) and str(p.get("port", "")).isdigit())
-    return Service(ref=ServiceRef(ns, name), mesh=found[0] if found else Mesh.UNKNOWN,
+    return Service(ref=ServiceRef(ns, name), mesh=mesh,
                    hosts=(f"{name}.{ns}.svc.cluster.local",), ports=tuple(p.port for p in specs),
                    selector=frozen_strings(selector), workloads=workloads, origin=origin or "kubernetes",
                    port_specs=specs, location=location,
@@ -535,28 +539,29 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
     service_objs: list[tuple[Mapping[str, Any], str]] = []
     for obj, origin in items:
         kind = obj.get("kind")
+        loc = where.get(id(obj)) if where else None  # live lists have no file lines
         with _item(obj, origin, problems):
             if kind == "Pod":
-                pods.append(pod_from_object(obj, ns_labels, where.get(id(obj))))
+                pods.append(pod_from_object(obj, ns_labels, loc))
             elif kind in WORKLOAD_KINDS and str(obj.get("apiVersion", "")).startswith("apps/"):
-                controllers.append(controller_fields(obj, ns_labels, where.get(id(obj))))
+                controllers.append(controller_fields(obj, ns_labels, loc))
             elif kind == "Service" and str(obj.get("apiVersion", "v1")) == "v1":
                 service_objs.append((obj, origin))
             elif kind == "ConfigMap" and is_mesh_configmap(obj):
                 # Its mesh YAML unreadable: the object is named in problems, as istiod names it.
-                part.config.append(mesh_config_resource(obj, layer, origin, where.get(id(obj))))
+                part.config.append(mesh_config_resource(obj, layer, origin, loc))
             elif kind == "MutatingWebhookConfiguration":
                 from meshobs.collectors.k8s_webhooks import injection_webhooks
 
                 part.injection_webhooks.extend(injection_webhooks(obj))
             elif kind == "Namespace" and str(obj.get("apiVersion", "v1")) == "v1":
-                part.config.append(namespace_resource(obj, layer, origin, where.get(id(obj))))
+                part.config.append(namespace_resource(obj, layer, origin, loc))
             elif kind == "Secret" and str(obj.get("apiVersion", "v1")) == "v1":
                 from meshobs.collectors.k8s_secrets import secret_resource
 
-                part.config.append(secret_resource(obj, layer, origin, where.get(id(obj))))
+                part.config.append(secret_resource(obj, layer, origin, loc))
             else:
-                resource = config_from_object(obj, layer, origin, where.get(id(obj)))
+                resource = config_from_object(obj, layer, origin, loc)
                 if resource is not None:
                     part.config.append(resource)
     workloads = workloads_from_pods(pods)
@@ -582,7 +587,8 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
     for o, origin in service_objs:
         with _item(o, origin, problems):
             ns = namespace_of(o)
-            services.append(service_from_object(o, by_ns.get(ns, {}), meshes, origin, where.get(id(o)),
+            services.append(service_from_object(o, by_ns.get(ns, {}), meshes, origin,
+                                                where.get(id(o)) if where else None,
                                                 index=indexes.get(ns, {})))
     # Back-links so a workload knows the services that select it.
     by_workload: dict[WorkloadRef, list[ServiceRef]] = defaultdict(list)
@@ -592,7 +598,8 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
     part.pods = [p for p, _ in pods]
     part.workloads = []
     for ref in sorted(meshes, key=_workload_order):
-        selected_by = tuple(dict.fromkeys(by_workload[ref])) if ref in by_workload else ()
+        refs = by_workload.get(ref)
+        selected_by = () if refs is None else (refs[0],) if len(refs) == 1 else tuple(dict.fromkeys(refs))
         template = templates.get(ref)
         part.workloads.append(Workload(**template, services=selected_by) if template is not None
                               else replace(workloads[ref], services=selected_by))
