@@ -54,11 +54,11 @@ SERVICE_SPEC_KEPT = ("type", "clusterIP", "externalName", "ports")
 
 
 def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if value.__class__ is dict or isinstance(value, Mapping) else {}  # a dict: no ABC check
 
 
 def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
+    return list(value) if value.__class__ is list or isinstance(value, list | tuple) else []
 
 
 def pick(obj: Mapping[str, Any], *keys: str) -> dict[str, Any]:
