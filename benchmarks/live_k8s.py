@@ -23,6 +23,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -62,28 +63,32 @@ print(json.dumps({"listed": listed, "fetch_cpu": sorted(fetch)[len(fetch) // 2],
 """
 
 
-def _command(tree: str | None, args: list[str]) -> tuple[list[str], dict[str, str]]:
+def _command(tree: str | None, args: list[str]) -> tuple[list[str], dict[str, str], str]:
+    """(command, environment, working directory): both checkouts run by this one's
+    interpreter (the same libraries), the other one from its own directory."""
     env = dict(os.environ)
     if tree is None:
-        return [str(HERE / ".venv/bin/python"), *args], env
+        return [str(HERE / ".venv/bin/python"), *args], env, str(HERE)
     env["PYTHONPATH"] = tree
-    return [str(Path("/work/main/.venv/bin/python")), *args], env
+    return [str(HERE / ".venv/bin/python"), *args], env, tree
 
 
-def _timed(tree: str | None, config: str, service: str) -> tuple[float, float, bytes, int]:
-    cmd, env = _command(tree, ["-m", "meshobs", "diagnose", service, "--config", config, "-o", "json"])
+def _timed(tree: str | None, config: str, service: str) -> tuple[float, float, bytes, int, float, float]:
+    """(wall, user + system CPU, stdout, exit code, user CPU, system CPU) of one question."""
+    cmd, env, cwd = _command(tree, ["-m", "meshobs", "diagnose", service, "--config", config, "-o", "json",
+                                    "--timeout", "600s"])
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, check=False)
+    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, done.stdout, done.returncode
+    user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+    return wall, user + system, done.stdout, done.returncode, user, system
 
 
 def _probe(tree: str | None, config: str, service: str, runs: int) -> dict[str, object]:
-    cmd, env = _command(tree, ["-c", PROBE, config, service, str(runs)])
-    done = subprocess.run(cmd, env=env, capture_output=True, check=True, text=True)
+    cmd, env, cwd = _command(tree, ["-c", PROBE, config, service, str(runs)])
+    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, check=True, text=True)
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -102,12 +107,24 @@ def main() -> None:
     for ask in args.ask:
         config, service = ask.split("=", 1)
         runs: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
+        split: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}  # (user, system)
+        loads: list[float] = []
+        differ: list[str] = []
         same = True
         for _ in range(args.runs):
+            loads.append(os.getloadavg()[0])
             b = _timed(args.before, config, service)
             a = _timed(None, config, service)
             runs["before"].append(b[:2])
             runs["after"].append(a[:2])
+            split["before"].append(b[4:])
+            split["after"].append(a[4:])
+            if b[2] != a[2] or b[3] != a[3]:
+                # Kept to be read: under load a source may miss its own timeout in one run only.
+                dump = Path(tempfile.mkdtemp(prefix="live-k8s-differ-"))
+                (dump / "before.json").write_bytes(b[2])
+                (dump / "after.json").write_bytes(a[2])
+                differ.append(f"{dump} (exit {b[3]} / {a[3]})")
             same = same and b[2] == a[2] and b[3] == a[3]
         probes = {"before": _probe(args.before, config, service, args.runs),
                   "after": _probe(None, config, service, args.runs)}
@@ -120,6 +137,9 @@ def main() -> None:
                   f"x{med['after'][0] / med['before'][0]:.2f} |",
                   f"| CPU s (median) | {med['before'][1]:.2f} | {med['after'][1]:.2f} | "
                   f"x{med['after'][1] / med['before'][1]:.2f} |",
+                  *(f"| {name} CPU s (median) | {statistics.median(u[i] for u in split['before']):.2f} | "
+                    f"{statistics.median(u[i] for u in split['after']):.2f} | |"
+                    for i, name in ((0, "user"), (1, "system"))),
                   f"| Kubernetes requests | {kube['before'][1]} | {kube['after'][1]} | |",
                   f"| Kubernetes bytes kept | {kube['before'][0]:,} | {kube['after'][0]:,} | |",
                   f"| graph phase: Kubernetes fetch CPU s | {probes['before']['fetch_cpu']:.3f} | "
@@ -127,11 +147,15 @@ def main() -> None:
                   f"| graph phase: Kubernetes normalise CPU s | {probes['before']['normalize_cpu']:.3f} | "
                   f"{probes['after']['normalize_cpu']:.3f} | |",
                   "", f"Same stdout and exit code in every pair: {same}. Walls before "
-                  f"{[round(w, 2) for w, _ in runs['before']]}, after {[round(w, 2) for w, _ in runs['after']]}.",
+                  f"{[round(w, 2) for w, _ in runs['before']]}, after {[round(w, 2) for w, _ in runs['after']]}; "
+                  f"CPU before {[round(c, 2) for _, c in runs['before']]}, after "
+                  f"{[round(c, 2) for _, c in runs['after']]}; 1-minute load average before each pair "
+                  f"{[round(x, 1) for x in loads]}."
+                  + (f" Pairs that differed, kept in: {', '.join(differ)}." if differ else ""),
                   "", "Kubernetes requests of the question (after; both phases): key, bytes kept, seconds", ""]
         lines += [f"- `{p['key']}` {p['bytes']:,} B, {p['s']} s" for p in probes["after"]["listed"]]  # type: ignore[attr-defined]
         lines.append("")
-        record[ask] = {"runs": runs, "same": same, "probes": probes}
+        record[ask] = {"runs": runs, "user_system": split, "load": loads, "same": same, "probes": probes}
     text = "\n".join(lines)
     print(text)
     if args.out:

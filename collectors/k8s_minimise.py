@@ -27,7 +27,7 @@ from meshobs.collectors.k8s_meshconfig import is_mesh_configmap
 from meshobs.collectors.k8s_meshconfig import minimise as minimise_mesh_config
 from meshobs.collectors.k8s_objects import WORKLOAD_KINDS, mesh_of_api_version
 from meshobs.collectors.k8s_secrets import PUBLIC_FACTS, public_facts
-from meshobs.redact import redact_text, scrub_data
+from meshobs.redact import redact_text, redact_values, scrub_data, scrub_entry
 
 # Annotations that are server bookkeeping or whole copies of the object (never kept).
 DROPPED_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration",
@@ -37,54 +37,80 @@ _POD_ANNOTATION_MARKS = ("istio.io/", "appmesh.k8s.aws/")
 # The one environment value a reader uses: App Mesh's Envoy admin port (discovery).
 _KEPT_ENV = frozenset({"ENVOY_ADMIN_ACCESS_PORT"})
 
+# The fields kept whole, per part of an object, in the order they are written. The typed page
+# decoder (k8s_minimise_typed) declares its structs from these very tuples: one list per part.
+METADATA_KEPT = ("name", "namespace", "generateName", "deletionTimestamp")
+OWNER_KEPT = ("kind", "name", "controller")
+POD_SPEC_KEPT = ("serviceAccountName", "serviceAccount", "nodeName")
+CONTAINER_KEPT = ("name", "image", "restartPolicy")
+CONTAINER_PORT_KEPT = ("name", "containerPort", "protocol")
+CONTAINER_STATUS_KEPT = ("name", "ready", "restartCount")
+STATE_KEPT = ("startedAt", "reason")  # of a container's running or waiting state
+TERMINATED_KEPT = ("finishedAt", "reason", "exitCode")  # of its last run
+POD_STATUS_KEPT = ("phase", "podIP", "startTime")
+CONDITION_KEPT = ("type", "status")
+WORKLOAD_SPEC_KEPT = ("replicas", "selector")
+SERVICE_SPEC_KEPT = ("type", "clusterIP", "externalName", "ports")
+
 
 def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if value.__class__ is dict or isinstance(value, Mapping) else {}  # a dict: no ABC check
 
 
 def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
+    return list(value) if value.__class__ is list or isinstance(value, list | tuple) else []
 
 
-def _pick(obj: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+def pick(obj: Mapping[str, Any], *keys: str) -> dict[str, Any]:
     return {k: obj[k] for k in keys if k in obj}
 
 
-def _strings(value: Any) -> dict[str, str]:
+def strings(value: Any) -> dict[str, str]:
     """Labels and selectors: string values, credentials inside them masked."""
-    return {str(k): redact_text(str(v)) for k, v in _map(value).items()}
+    return redact_values(_map(value))
 
 
-def _annotations(value: Any, *, pod: bool) -> dict[str, str]:
+def terminated_kept(last: Mapping[str, Any]) -> dict[str, Any]:
+    """What is kept of a container's last termination: when, why, with which exit code."""
+    return pick(last, *TERMINATED_KEPT)
+
+
+def kept_env(name: Any, value: Any) -> bool:
+    """Is this container environment variable one a reader uses (with a port number)? (A name
+    that is not a string is not one: it used to raise, costing the whole list.)"""
+    return isinstance(name, str) and name in _KEPT_ENV and str(value).isdigit()
+
+
+def annotations_kept(value: Any, *, pod: bool) -> dict[str, str]:
     out = {}
     for k, v in _map(value).items():
         key = str(k)
         if key in DROPPED_ANNOTATIONS or (pod and not any(m in key for m in _POD_ANNOTATION_MARKS)):
             continue
-        out[key] = scrub_data({key: str(v)})[key]
+        out[key] = scrub_entry(key, str(v))
     return out
 
 
 def _writes(value: Any) -> list[dict[str, Any]]:
     """managedFields without ``fieldsV1``: who wrote the object, how and when (the fields they
     own can carry values; the times are what "what changed" reads)."""
-    return [_pick(_map(e), "manager", "operation", "time") for e in _list(value) if _map(e).get("time")]
+    return [pick(_map(e), "manager", "operation", "time") for e in _list(value) if _map(e).get("time")]
 
 
 def _metadata(obj: Mapping[str, Any], *, pod: bool = False, dated: bool = False) -> dict[str, Any]:
     meta = _map(obj.get("metadata"))
-    out = _pick(meta, "name", "namespace", "generateName", "deletionTimestamp")
+    out = pick(meta, *METADATA_KEPT)
     if dated:
-        out.update(_pick(meta, "creationTimestamp", "generation"))
+        out.update(pick(meta, "creationTimestamp", "generation"))
         writes = _writes(meta.get("managedFields"))
         if writes:
             out["managedFields"] = writes
     if "labels" in meta:
-        out["labels"] = _strings(meta["labels"])
-    annotations = _annotations(meta.get("annotations"), pod=pod)
+        out["labels"] = strings(meta["labels"])
+    annotations = annotations_kept(meta.get("annotations"), pod=pod)
     if annotations:
         out["annotations"] = annotations
-    owners = [_pick(_map(o), "kind", "name", "controller") for o in _list(meta.get("ownerReferences"))]
+    owners = [pick(_map(o), *OWNER_KEPT) for o in _list(meta.get("ownerReferences"))]
     if owners:
         out["ownerReferences"] = owners
     return out
@@ -92,12 +118,12 @@ def _metadata(obj: Mapping[str, Any], *, pod: bool = False, dated: bool = False)
 
 def _container(c: Any) -> dict[str, Any]:
     c = _map(c)
-    out = _pick(c, "name", "image", "restartPolicy")
-    ports = [_pick(_map(p), "name", "containerPort", "protocol") for p in _list(c.get("ports"))]
+    out = pick(c, *CONTAINER_KEPT)
+    ports = [pick(_map(p), *CONTAINER_PORT_KEPT) for p in _list(c.get("ports"))]
     if ports:
         out["ports"] = ports
     env = [{"name": e["name"], "value": e["value"]} for e in map(_map, _list(c.get("env")))
-           if e.get("name") in _KEPT_ENV and str(e.get("value", "")).isdigit()]
+           if kept_env(e.get("name"), e.get("value", ""))]
     if env:
         out["env"] = env
     return out
@@ -105,7 +131,7 @@ def _container(c: Any) -> dict[str, Any]:
 
 def _pod_spec(spec: Any) -> dict[str, Any]:
     spec = _map(spec)
-    out = _pick(spec, "serviceAccountName", "serviceAccount", "nodeName")
+    out = pick(spec, *POD_SPEC_KEPT)
     for key in ("containers", "initContainers"):
         if key in spec:
             out[key] = [_container(c) for c in _list(spec[key])]
@@ -116,22 +142,22 @@ def _container_status(s: Any) -> dict[str, Any]:
     """Readiness and restarts, with when and how the last run ended (restarts are judged by
     how recent they are) and why a container waits (CrashLoopBackOff)."""
     s = _map(s)
-    out = _pick(s, "name", "ready", "restartCount")
+    out = pick(s, *CONTAINER_STATUS_KEPT)
     state = _map(s.get("state"))
-    kept_state = {k: _pick(_map(state[k]), "startedAt", "reason") for k in ("running", "waiting") if k in state}
+    kept_state = {k: pick(_map(state[k]), *STATE_KEPT) for k in ("running", "waiting") if k in state}
     if kept_state:
         out["state"] = kept_state
     last = _map(_map(s.get("lastState")).get("terminated"))
     if last:
-        out["lastState"] = {"terminated": _pick(last, "finishedAt", "reason", "exitCode")}
+        out["lastState"] = {"terminated": terminated_kept(last)}
     return out
 
 
 def _pod_status(status: Any) -> dict[str, Any]:
     status = _map(status)
-    out = _pick(status, "phase", "podIP", "startTime")
+    out = pick(status, *POD_STATUS_KEPT)
     if "conditions" in status:
-        out["conditions"] = [_pick(_map(c), "type", "status") for c in _list(status["conditions"])]
+        out["conditions"] = [pick(_map(c), *CONDITION_KEPT) for c in _list(status["conditions"])]
     for key in ("containerStatuses", "initContainerStatuses"):
         if key in status:
             out[key] = [_container_status(s) for s in _list(status[key])]
@@ -143,11 +169,11 @@ INJECTOR = "sidecar-injector.istio.io"  # the webhook names meshobs.collectors.k
 
 def _webhook(w: Any) -> dict[str, Any]:
     w = _map(w)
-    out = _pick(w, "name", "failurePolicy", "namespaceSelector", "objectSelector")
+    out = pick(w, "name", "failurePolicy", "namespaceSelector", "objectSelector")
     client = _map(w.get("clientConfig"))
     kept: dict[str, Any] = {}
     if "service" in client:
-        kept["service"] = _pick(_map(client["service"]), "name", "namespace", "path", "port")
+        kept["service"] = pick(_map(client["service"]), "name", "namespace", "path", "port")
     if "url" in client:
         kept["url"] = redact_text(str(client["url"]))
     if kept:
@@ -172,13 +198,13 @@ def minimise_object(obj: Any) -> dict[str, Any] | None:
     if kind in WORKLOAD_KINDS and api_version.startswith("apps/"):
         spec = _map(obj.get("spec"))
         template = _map(spec.get("template"))
-        kept_spec = _pick(spec, "replicas", "selector")
+        kept_spec = pick(spec, *WORKLOAD_SPEC_KEPT)
         if "template" in spec:
             tmeta = _map(template.get("metadata"))
             kept_template: dict[str, Any] = {"metadata": {}}
             if "labels" in tmeta:
-                kept_template["metadata"]["labels"] = _strings(tmeta["labels"])
-            annotations = _annotations(tmeta.get("annotations"), pod=True)
+                kept_template["metadata"]["labels"] = strings(tmeta["labels"])
+            annotations = annotations_kept(tmeta.get("annotations"), pod=True)
             if annotations:
                 kept_template["metadata"]["annotations"] = annotations
             kept_template["spec"] = _pod_spec(template.get("spec"))
@@ -186,9 +212,9 @@ def minimise_object(obj: Any) -> dict[str, Any] | None:
         return {**head, "metadata": _metadata(obj), "spec": kept_spec}
     if kind == "Service" and api_version == "v1":
         spec = _map(obj.get("spec"))
-        kept = _pick(spec, "type", "clusterIP", "externalName", "ports")
+        kept = pick(spec, *SERVICE_SPEC_KEPT)
         if "selector" in spec:
-            kept["selector"] = _strings(spec["selector"])
+            kept["selector"] = strings(spec["selector"])
         return {**head, "metadata": _metadata(obj), "spec": kept}
     if kind == "ConfigMap" and is_mesh_configmap(obj):
         # Istio's mesh config: only the fields the checks read (k8s_meshconfig.KEPT).

@@ -32,7 +32,9 @@ from meshobs.model import (
     Write,
     freeze,
     frozen_map,
+    frozen_strings,
 )
+from meshobs.model.frozen import EMPTY
 from meshobs.raw import parse_iso
 from meshobs.shape import ITEM_ERRORS
 
@@ -77,7 +79,7 @@ def mesh_of_api_version(api_version: str) -> Mesh | None:
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
+    return meta if meta.__class__ is dict or isinstance(meta, Mapping) else {}
 
 
 def _time(value: Any) -> datetime | None:
@@ -109,7 +111,9 @@ def object_dates(obj: Mapping[str, Any]) -> ObjectDates | None:
 
 
 def _str_map(value: Any) -> dict[str, str]:
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
+    if value.__class__ is not dict and not isinstance(value, Mapping):
+        return {}
+    return {k if k.__class__ is str else str(k): v if v.__class__ is str else str(v) for k, v in value.items()}
 
 
 def namespace_of(obj: Mapping[str, Any], default: str = "default") -> str:
@@ -278,7 +282,7 @@ def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str,
     pod = Pod(
         namespace=ns, name=str(meta.get("name", "")),
         workload=WorkloadRef(ns, workload) if workload else None,
-        labels=frozen_map(labels), has_sidecar=sidecar is not None,
+        labels=frozen_strings(labels), has_sidecar=sidecar is not None,
         sidecar_injection_expected=expected, ready=ready,
         sidecar_ready=bool(sidecar_status.get("ready")) if sidecar_status else None,
         phase=str(status.get("phase") or "Unknown"),
@@ -287,7 +291,7 @@ def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str,
         service_account=spec.get("serviceAccountName") or spec.get("serviceAccount"),
         ip=status.get("podIP"), node=spec.get("nodeName"),
         containers=tuple(str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, Mapping)),
-        annotations=frozen_map(mesh_annotations(annotations)),
+        annotations=frozen_strings(mesh_annotations(annotations)),
         proxy_image=proxy_image_of(spec, sidecar), location=location, started=_time(status.get("startTime")),
         restart_history=restart_history(statuses + init_statuses, sidecar),
         ambient=sidecar is None and not expected and ambient_mode(ns_labels.get(ns, {}), labels),
@@ -304,11 +308,20 @@ def _stable_labels(labels: Mapping[str, str]) -> dict[str, str]:
 def _workload(ref: WorkloadRef, labels: Mapping[str, str], service_account: str | None,
               meshed: bool | None, mesh: Mesh, annotations: Mapping[str, str] | None = None,
               proxy_image: str | None = None, location: SourceLocation | None = None) -> Workload:
-    return Workload(ref=ref, mesh=mesh, app=first_label(labels, _APP_LABELS),
-                    version=first_label(labels, _VERSION_LABELS), labels=frozen_map(_stable_labels(labels)),
-                    service_account=service_account, meshed=meshed,
-                    annotations=frozen_map(mesh_annotations(annotations or {})), proxy_image=proxy_image,
-                    location=location)
+    return Workload(**_workload_fields(ref, labels, service_account, meshed, mesh, annotations, proxy_image,
+                                       location))
+
+
+def _workload_fields(ref: WorkloadRef, labels: Mapping[str, str], service_account: str | None,
+                     meshed: bool | None, mesh: Mesh, annotations: Mapping[str, str] | None = None,
+                     proxy_image: str | None = None, location: SourceLocation | None = None) -> dict[str, Any]:
+    """The fields of :func:`_workload`'s Workload but its services (objects_to_part makes each
+    controller's Workload once, when the Services selecting it are known)."""
+    return {"ref": ref, "mesh": mesh, "app": first_label(labels, _APP_LABELS),
+            "version": first_label(labels, _VERSION_LABELS), "labels": frozen_strings(_stable_labels(labels)),
+            "service_account": service_account, "meshed": meshed,
+            "annotations": frozen_strings(mesh_annotations(annotations)) if annotations else EMPTY,
+            "proxy_image": proxy_image, "location": location}
 
 
 def workloads_from_pods(pods: Iterable[tuple[Pod, Mesh]]) -> dict[WorkloadRef, Workload]:
@@ -330,6 +343,12 @@ def workloads_from_pods(pods: Iterable[tuple[Pod, Mesh]]) -> dict[WorkloadRef, W
 def workload_from_controller(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str, str]],
                              location: SourceLocation | None = None) -> Workload:
     """A Deployment/StatefulSet/DaemonSet (from a manifest) -> Workload, from its pod template."""
+    return Workload(**controller_fields(obj, ns_labels, location))
+
+
+def controller_fields(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str, str]],
+                      location: SourceLocation | None = None) -> dict[str, Any]:
+    """The fields of :func:`workload_from_controller`'s Workload (its ``services`` left out)."""
     meta = _meta(obj)
     ns = namespace_of(obj)
     template = (obj.get("spec") or {}).get("template") or {}
@@ -345,13 +364,15 @@ def workload_from_controller(obj: Mapping[str, Any], ns_labels: Mapping[str, Map
         mesh = Mesh.APPMESH
     # Injection happens at admission: a template without a sidecar says nothing about the pods.
     meshed = True if sidecar else (False if expected is False else None)
-    return _workload(WorkloadRef(ns, str(meta.get("name", ""))), labels,
-                     tspec.get("serviceAccountName"), meshed, mesh, annotations, proxy_image_of(tspec, sidecar),
-                     location)
+    return _workload_fields(WorkloadRef(ns, str(meta.get("name", ""))), labels,
+                            tspec.get("serviceAccountName"), meshed, mesh, annotations,
+                            proxy_image_of(tspec, sidecar), location)
 
 
 def _matches(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+    # Every (label, value) of the selector among the labels: the items views compare in C
+    # (selector values are strings, never a missing label's None).
+    return bool(selector) and selector.items() <= labels.items()
 
 
 def label_index(candidates: Mapping[WorkloadRef, Mapping[str, Any]]) -> dict[tuple[str, Any], list[WorkloadRef]]:
@@ -382,13 +403,15 @@ def service_from_object(obj: Mapping[str, Any], candidates: Mapping[WorkloadRef,
     pool: Iterable[WorkloadRef] = candidates
     if index is not None and selector:
         pool = index.get(next(iter(selector.items())), ())
-    workloads = tuple(sorted(w for w in pool if w.namespace == ns and _matches(selector, candidates[w])))
-    found = [meshes[w] for w in workloads if meshes.get(w, Mesh.UNKNOWN) is not Mesh.UNKNOWN]
+    matched = [w for w in pool if w.namespace == ns and _matches(selector, candidates[w])]
+    matched.sort()
+    workloads = tuple(matched)
+    mesh = next((m for m in map(meshes.get, workloads) if m is not None and m is not Mesh.UNKNOWN), Mesh.UNKNOWN)
     specs = tuple(service_port(p) for p in spec.get("ports") or []
                   if isinstance(p, Mapping) and str(p.get("port", "")).isdigit())
-    return Service(ref=ServiceRef(ns, name), mesh=found[0] if found else Mesh.UNKNOWN,
+    return Service(ref=ServiceRef(ns, name), mesh=mesh,
                    hosts=(f"{name}.{ns}.svc.cluster.local",), ports=tuple(p.port for p in specs),
-                   selector=frozen_map(selector), workloads=workloads, origin=origin or "kubernetes",
+                   selector=frozen_strings(selector), workloads=workloads, origin=origin or "kubernetes",
                    port_specs=specs, location=location,
                    external_name=str(spec.get("externalName")) if spec.get("type") == "ExternalName"
                    and spec.get("externalName") else None)
@@ -500,39 +523,45 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
     as ValueError when it is None): one malformed VirtualService costs that VirtualService, not
     the source.
     """
-    located = [(o[0], o[1], o[2] if len(o) > 2 else None) for o in objects]  # type: ignore[misc]
-    items = [(o, origin) for o, origin, _ in located if isinstance(o, Mapping)]
-    where = {id(o): loc for o, _origin, loc in located if loc is not None}
+    items: list[tuple[Mapping[str, Any], str]] = []
+    where: dict[int, SourceLocation] = {}
+    for entry in objects:
+        obj = entry[0]
+        if len(entry) > 2 and entry[2] is not None:  # type: ignore[misc]
+            where[id(obj)] = entry[2]  # type: ignore[misc]
+        if obj.__class__ is dict or isinstance(obj, Mapping):
+            items.append((obj, entry[1]))
     ns_labels = {str(_meta(o).get("name")): _str_map(_meta(o).get("labels"))
                  for o, _ in items if o.get("kind") == "Namespace"}
     part = SnapshotPart()
     pods: list[tuple[Pod, Mesh]] = []
-    controllers: list[Workload] = []
+    controllers: list[dict[str, Any]] = []  # their Workloads' fields but the services
     service_objs: list[tuple[Mapping[str, Any], str]] = []
     for obj, origin in items:
         kind = obj.get("kind")
+        loc = where.get(id(obj)) if where else None  # live lists have no file lines
         with _item(obj, origin, problems):
             if kind == "Pod":
-                pods.append(pod_from_object(obj, ns_labels, where.get(id(obj))))
+                pods.append(pod_from_object(obj, ns_labels, loc))
             elif kind in WORKLOAD_KINDS and str(obj.get("apiVersion", "")).startswith("apps/"):
-                controllers.append(workload_from_controller(obj, ns_labels, where.get(id(obj))))
+                controllers.append(controller_fields(obj, ns_labels, loc))
             elif kind == "Service" and str(obj.get("apiVersion", "v1")) == "v1":
                 service_objs.append((obj, origin))
             elif kind == "ConfigMap" and is_mesh_configmap(obj):
                 # Its mesh YAML unreadable: the object is named in problems, as istiod names it.
-                part.config.append(mesh_config_resource(obj, layer, origin, where.get(id(obj))))
+                part.config.append(mesh_config_resource(obj, layer, origin, loc))
             elif kind == "MutatingWebhookConfiguration":
                 from meshobs.collectors.k8s_webhooks import injection_webhooks
 
                 part.injection_webhooks.extend(injection_webhooks(obj))
             elif kind == "Namespace" and str(obj.get("apiVersion", "v1")) == "v1":
-                part.config.append(namespace_resource(obj, layer, origin, where.get(id(obj))))
+                part.config.append(namespace_resource(obj, layer, origin, loc))
             elif kind == "Secret" and str(obj.get("apiVersion", "v1")) == "v1":
                 from meshobs.collectors.k8s_secrets import secret_resource
 
-                part.config.append(secret_resource(obj, layer, origin, where.get(id(obj))))
+                part.config.append(secret_resource(obj, layer, origin, loc))
             else:
-                resource = config_from_object(obj, layer, origin, where.get(id(obj)))
+                resource = config_from_object(obj, layer, origin, loc)
                 if resource is not None:
                     part.config.append(resource)
     workloads = workloads_from_pods(pods)
@@ -540,10 +569,15 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
     for pod, _ in pods:
         if pod.workload is not None:
             candidates.setdefault(pod.workload, pod.labels)
-    for w in controllers:
-        workloads.setdefault(w.ref, w)
-        candidates.setdefault(w.ref, w.labels)
     meshes = {ref: w.mesh for ref, w in workloads.items()}
+    # A controller's workload unless its pods (or an earlier controller of that name) made it.
+    templates: dict[WorkloadRef, dict[str, Any]] = {}
+    for fields in controllers:
+        ref = fields["ref"]
+        if ref not in meshes:
+            templates[ref] = fields
+            meshes[ref] = fields["mesh"]
+            candidates[ref] = fields["labels"]
     # Selectors only match within a namespace: index by it so big clusters stay linear.
     by_ns: dict[str, dict[WorkloadRef, Mapping[str, Any]]] = defaultdict(dict)
     for ref, labels in candidates.items():
@@ -553,7 +587,8 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
     for o, origin in service_objs:
         with _item(o, origin, problems):
             ns = namespace_of(o)
-            services.append(service_from_object(o, by_ns.get(ns, {}), meshes, origin, where.get(id(o)),
+            services.append(service_from_object(o, by_ns.get(ns, {}), meshes, origin,
+                                                where.get(id(o)) if where else None,
                                                 index=indexes.get(ns, {})))
     # Back-links so a workload knows the services that select it.
     by_workload: dict[WorkloadRef, list[ServiceRef]] = defaultdict(list)
@@ -561,10 +596,19 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
         for wref in svc.workloads:
             by_workload[wref].append(svc.ref)
     part.pods = [p for p, _ in pods]
-    part.workloads = [replace(w, services=tuple(dict.fromkeys(by_workload.get(ref, ()))))
-                      for ref, w in sorted(workloads.items())]
+    part.workloads = []
+    for ref in sorted(meshes, key=_workload_order):
+        refs = by_workload.get(ref)
+        selected_by = () if refs is None else (refs[0],) if len(refs) == 1 else tuple(dict.fromkeys(refs))
+        template = templates.get(ref)
+        part.workloads.append(Workload(**template, services=selected_by) if template is not None
+                              else replace(workloads[ref], services=selected_by))
     part.services = services
     return part
+
+
+def _workload_order(ref: WorkloadRef) -> tuple[str, str]:
+    return ref.namespace, ref.name  # WorkloadRef's own order, without making two tuples per comparison
 
 
 _HASH = re.compile(r"^[a-z0-9]{5}$")

@@ -45,6 +45,7 @@ def register_secret(value: str, into: set[str] | None = None) -> None:
     elif value not in _KNOWN:
         _KNOWN.add(value)
         _SEEN.clear()  # what was clean may hold this one
+        _SCRUBBED.clear()
 
 
 def register_url(url: str, into: set[str] | None = None) -> None:
@@ -162,6 +163,37 @@ def redact_text(text: str) -> str:
     return out
 
 
+def redact_values(values: Mapping[Any, Any]) -> dict[str, str]:
+    """``{str(k): redact_text(str(v))}`` of a mapping (labels, selectors), the remembered
+    answers looked up inline: a big mesh's lists carry 60,000 label values."""
+    seen = _SEEN
+    out: dict[str, str] = {}
+    for k, v in values.items():
+        text = v if v.__class__ is str else str(v)
+        done = seen.get(text)
+        out[k if k.__class__ is str else str(k)] = done if done is not None else redact_text(text)
+    return out
+
+
+# scrub_entry's answers: a pod's mesh annotations (sidecar.istio.io/status) are the same
+# string on every pod of a revision. Forgotten with _SEEN when a credential is registered.
+_SCRUBBED: dict[tuple[str, str], str] = {}
+_SCRUBBED_MAX, _SCRUBBED_LEN = 20_000, 2_000
+
+
+def scrub_entry(key: str, value: str) -> str:
+    """``scrub_data({key: value})[key]``: one annotation's value, masked as a free-form
+    document's would be (remembered for values up to a few kilobytes)."""
+    done = _SCRUBBED.get((key, value))
+    if done is not None:
+        return done
+    known = len(_KNOWN)
+    out: str = scrub_data({key: value})[key]
+    if len(value) <= _SCRUBBED_LEN and len(_SCRUBBED) < _SCRUBBED_MAX and known == len(_KNOWN):
+        _SCRUBBED[(key, value)] = out
+    return out
+
+
 def _redact_text(text: str) -> str:
     text = mask_known(text)
     text = _URL_USERINFO.sub(f"{REDACTED}@", text)
@@ -257,19 +289,36 @@ def scrub_data(value: Any, *, budget: list[int] | None = None) -> Any:
     return _scrub(value, False, budget)
 
 
+def _too_large() -> ValueError:
+    return ValueError(f"document too large to read (more than {MAX_NODES:,} values; YAML aliases?)")
+
+
 def _scrub(value: Any, secret: bool, budget: list[int]) -> Any:
     budget[0] -= 1
     if budget[0] < 0:
-        raise ValueError(f"document too large to read (more than {MAX_NODES:,} values; YAML aliases?)")
-    if isinstance(value, Mapping):
-        pair = any(isinstance(value.get(n), str) and is_credential_key(value[n]) for n in _PAIR_NAMES)
+        raise _too_large()
+    if value.__class__ is dict or isinstance(value, Mapping):
+        pair = False
+        for n in _PAIR_NAMES:
+            named = value.get(n)
+            if isinstance(named, str) and is_credential_key(named):
+                pair = True
+                break
         out: dict[str, Any] = {}
+        seen = _SEEN
         for k, v in value.items():
-            name = str(k)
-            if pair and name in _PAIR_NAMES:
-                out[name] = _scrub(v, False, budget)
+            name = k if k.__class__ is str else str(k)
+            hidden = False if pair and name in _PAIR_NAMES else secret or pair or is_credential_key(name)
+            if v.__class__ is str and not hidden:
+                # A plain string under a plain key (most of a spec): what _scrub would make of
+                # it, without the call (the budget counts it all the same).
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise _too_large()
+                done = seen.get(v)
+                out[name] = done if done is not None else redact_text(v)
             else:
-                out[name] = _scrub(v, secret or pair or is_credential_key(name), budget)
+                out[name] = _scrub(v, hidden, budget)
         return out
     if isinstance(value, list | tuple):
         return [_scrub(v, secret, budget) for v in value]

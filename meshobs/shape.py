@@ -120,29 +120,38 @@ _WORDS = {"str": "a string", "int": "a whole number", "num": "a number", "bool":
 
 
 def check(value: Any, spec: Spec, where: str) -> None:
-    """Raise :class:`ShapeError` at the first field of ``value`` that does not follow ``spec``."""
+    """Raise :class:`ShapeError` at the first field of ``value`` that does not follow ``spec``.
+
+    A scalar field that passes is checked in place, without a call or its path's text (2,000
+    DestinationRules of a big mesh: 23,000 calls); one that fails is checked again by a call,
+    which raises the error naming it."""
     if isinstance(spec, str):
         if not _SCALARS[spec](value):
             raise ShapeError(f"{where}: expected {_WORDS[spec]}, got {describe(value)}", where)
         return
     if isinstance(spec, list):
-        if not isinstance(value, list | tuple):
+        if value.__class__ is not list and not isinstance(value, list | tuple):
             raise ShapeError(f"{where}: expected a list, got {describe(value)}", where)
+        sub = spec[0]
+        scalar = _SCALARS.get(sub) if isinstance(sub, str) else None
         for i, item in enumerate(value):
-            check(item, spec[0], f"{where}[{i}]")
+            if scalar is None or not scalar(item):
+                check(item, sub, f"{where}[{i}]")
         return
     if isinstance(spec, tuple):  # ("map_of", spec)
-        if not isinstance(value, Mapping):
+        if value.__class__ is not dict and not isinstance(value, Mapping):
             raise ShapeError(f"{where}: expected a mapping, got {describe(value)}", where)
+        sub = spec[1]
+        scalar = _SCALARS.get(sub) if isinstance(sub, str) else None
         for k, v in value.items():
-            if v is not None:
-                check(v, spec[1], f"{where}.{k}")
+            if v is not None and (scalar is None or not scalar(v)):
+                check(v, sub, f"{where}.{k}")
         return
-    if not isinstance(value, Mapping):
+    if value.__class__ is not dict and not isinstance(value, Mapping):
         raise ShapeError(f"{where}: expected a mapping, got {describe(value)}", where)
     for key, sub in spec.items():
         v = value.get(key)
-        if v is not None:
+        if v is not None and (sub.__class__ is not str or not _SCALARS[sub](v)):
             check(v, sub, f"{where}.{key}")
 
 

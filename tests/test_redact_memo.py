@@ -53,3 +53,27 @@ def test_a_config_registers_every_credential_it_holds_and_nothing_else(monkeypat
                 "/var/run/tok"}  # token_file: a credential-looking name, as everywhere else
     registered = redact._KNOWN
     assert registered == expected
+
+
+def test_labels_and_annotations_are_masked_after_a_credential_is_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redact, "_KNOWN", set())
+    monkeypatch.setattr(redact, "_SEEN", {})
+    monkeypatch.setattr(redact, "_SCRUBBED", {})
+    labels = {"team": "ledger-s3cr3tvalue", "port": 8080}
+    status = '{"token": "s3cr3tvalue", "revision": "default"}'
+    assert redact.redact_values(labels) == {"team": "ledger-s3cr3tvalue", "port": "8080"}
+    assert redact.scrub_entry("sidecar.istio.io/status", status) == status
+    assert redact.scrub_entry("sidecar.istio.io/status", status) == status  # remembered
+    redact.register_secret("s3cr3tvalue")
+    assert redact.redact_values(labels)["team"] == f"ledger-{redact.REDACTED}"
+    assert "s3cr3tvalue" not in redact.scrub_entry("sidecar.istio.io/status", status)
+    assert redact.scrub_entry("api-token", "abc") == redact.REDACTED
+    assert redact.scrub_data({"api-token": "abc"})["api-token"] == redact.REDACTED
+
+
+def test_a_documents_plain_strings_count_against_its_size_bound() -> None:
+    """Strings read in place (scrub_data's fast path) count as one value each, as before."""
+    doc = {"a": "x", "b": "y", "c": {"d": "z"}}  # five values: three strings and two mappings
+    assert redact.scrub_data(doc, budget=[5]) == doc
+    with pytest.raises(ValueError, match="too large"):
+        redact.scrub_data(doc, budget=[4])
