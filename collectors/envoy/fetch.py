@@ -30,7 +30,7 @@ from typing import Protocol
 import requests
 
 from meshobs.collectors.base import FetchContext, Scope
-from meshobs.collectors.http import ensure_bounded, http_get
+from meshobs.collectors.http import bounded_session, http_get
 from meshobs.collectors.workers import fan_out
 from meshobs.model import WorkloadRef
 from meshobs.raw import Payload, RawSource, iso, utc_now
@@ -101,7 +101,7 @@ class HttpTransport:
         self.base_url = base_url.rstrip("/")
         self.verify = verify
         self._own = session is None
-        self.session = session if session is not None else ensure_bounded(requests.Session())
+        self.session = session if session is not None else bounded_session()
 
     def get(self, path: str, key: str, params: dict[str, str], timeout_s: float) -> Payload:
         return http_get(self.session, self.base_url + path, key, params=params or None,
