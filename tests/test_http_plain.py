@@ -28,6 +28,10 @@ SLACK_S = 1.0
 
 
 def _answer(status_line: bytes, headers: list[bytes], body: bytes) -> Fault:
+    # The server closes the connection after a raw answer, and says so: a client may otherwise
+    # reuse it for the next request before it sees the close (and fail, rightly, on the reset).
+    if b"Connection: close" not in headers:
+        headers = [*headers, b"Connection: close"]
     return Fault.raw(status_line + b"\r\n" + b"".join(h + b"\r\n" for h in headers) + b"\r\n" + body)
 
 
