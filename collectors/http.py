@@ -323,6 +323,9 @@ class BoundedSession(requests.Session):
         try:
             prepared = PreparedRequest()
             prepared.prepare_url(url, None)
+            # The session's headers merged with the request's, checked, as requests prepares them.
+            prepared.prepare_headers(merge_setting(headers, self.headers,  # type: ignore[no-untyped-call]
+                                                   dict_class=CaseInsensitiveDict))
             query = _encoded_params(params)
         except (requests.RequestException, ValueError, TypeError):  # requests says why, in its way
             return None
@@ -332,7 +335,7 @@ class BoundedSession(requests.Session):
         path_url = prepared.path_url
         if query:
             path_url += ("&" if "?" in path_url else "?") + query
-        sent = merge_setting(headers, self.headers, dict_class=CaseInsensitiveDict)  # type: ignore[no-untyped-call]
+        sent = prepared.headers
         answer = adapter.send_plain(full, path_url, sent, timeout_s)
         if answer.status in REDIRECTS and "location" in answer.headers:
             return None

@@ -188,3 +188,13 @@ def test_a_proxy_or_netrc_for_the_host_leaves_the_request_to_requests(
     assert heads[0].startswith(b"GET http://admin.example.test:15000/ready ")  # asked of the proxy
     assert b"Authorization: Basic " in heads[1]
     assert asked_by_requests == ["http://admin.example.test:15000/ready", url + "/ready"]
+
+
+def test_a_header_requests_refuses_is_refused_in_its_words(asked_by_requests: list[str]) -> None:
+    with FaultServer(lambda _path: ANSWERS["json"]) as srv:
+        url = srv.url + "/ready"
+        by_requests = http_get(requests.Session(), url, "k", headers={"X-Token": "abc\nInjected: 1"})
+        plain = http_get(bounded_session(), url, "k", headers={"X-Token": "abc\nInjected: 1"})
+        asked = list(srv.paths)
+    assert _same(plain) == _same(by_requests) and plain.error is not None
+    assert asked == [] and asked_by_requests == []  # refused before anything was sent
