@@ -4,7 +4,10 @@ deadline, and GETs that never raise for expected failures (they return a Payload
 One mechanism, three ways in:
 
 * :func:`http_get` -- what the Envoy admin and Jaeger collectors call; any ``requests.Session``
-  passed to it is bounded on first use.
+  passed to it is bounded on first use. Through a :class:`BoundedSession`, a plain ``http://``
+  GET that requests would add nothing to (no proxy, credentials or cookies) goes straight
+  through the session's urllib3 pool (:meth:`BoundedSession.get_plain`): the same request, the
+  same bounds and the same answer or error, at half the CPU (the Envoy fan-out asks hundreds).
 * :func:`bounded_session` -- a ``requests.Session`` whose every request (whoever sends it) is
   bounded. For prometheus-api-client::
 
@@ -29,12 +32,19 @@ abandoned while streaming, never held in memory whole.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import urllib3.exceptions as urllib3_errors
 from requests.adapters import HTTPAdapter
+from requests.cookies import extract_cookies_to_jar
+from requests.models import PreparedRequest, RequestEncodingMixin
+from requests.sessions import merge_setting
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_netrc_auth, select_proxy
+from urllib3.util import Timeout
 
 from meshobs.raw import Payload, iso, utc_now
 
@@ -45,6 +55,9 @@ if TYPE_CHECKING:
 
 CHUNK = 64 * 1024
 DEFAULT_TIMEOUT_S = 10.0
+REDIRECTS = frozenset({301, 302, 303, 307, 308})  # the statuses requests follows
+# requests' own query encoding (a static method its stubs do not declare)
+_encode_query: Callable[[Any], str] = RequestEncodingMixin._encode_params  # type: ignore[attr-defined]
 
 
 class TotalTimeout(requests.exceptions.Timeout):
@@ -129,44 +142,127 @@ class BoundedAdapter(HTTPAdapter):
     def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
              verify: bool | str = True, cert: Any = None, proxies: Mapping[str, str] | None = None,
              ) -> requests.Response:
-        limits = [t for t in (self.timeout_s, _total_of(timeout)) if t is not None]
-        total = min(limits) if limits else DEFAULT_TIMEOUT_S
-        max_bytes = self.max_bytes or current_run().max_bytes
-        with watch(total) as w:
-            def cut(exc: BaseException | None = None) -> TotalTimeout:
-                by_run = current_run().remaining_s() <= 0 or w.seconds < total
-                return TotalTimeout(total if not by_run else w.seconds, run_deadline=by_run,
-                                    request=request)
+        def open_response(step: float) -> tuple[Any, requests.Response]:
+            resp = super(BoundedAdapter, self).send(request, stream=True, timeout=(step, step), verify=verify,
+                                                    cert=cert, proxies=proxies)
+            return resp.raw, resp
 
-            if w.expired:
-                raise cut()
-            step = max(w.remaining_s(), 0.001)
-            try:
-                resp = super().send(request, stream=True, timeout=(step, step), verify=verify,
-                                    cert=cert, proxies=proxies)
-                try:
-                    content = read_capped(resp.raw, max_bytes)
-                finally:
-                    resp.raw.release_conn()
-            except TooLarge:
-                resp.close()
-                raise ResponseTooLarge(max_bytes, request=request, response=resp) from None
-            except DeadlineExceeded:
-                raise cut() from None
-            except Exception as exc:
-                if w.expired:
-                    raise cut(exc) from exc
-                if isinstance(exc, requests.RequestException):
-                    raise
-                # urllib3 errors raised while reading the body (requests wraps only its own reads)
-                raise requests.exceptions.ConnectionError(exc, request=request) from exc
-            if w.expired:
-                # The watch closed the socket mid-body: a body delimited by the connection's end
-                # (no Content-Length, not chunked) then ends quietly, cut, like a whole one.
-                raise cut()
+        resp, content = _read_bounded(self._total(_total_of(timeout)), self.max_bytes or current_run().max_bytes,
+                                      request, open_response)
         resp._content = content
         resp._content_consumed = True  # type: ignore[attr-defined]
         return resp
+
+    def send_plain(self, url: str, path_url: str, headers: Mapping[str, str], timeout_s: float) -> PlainAnswer:
+        """GET ``path_url`` of ``url``'s host as :meth:`send` would, straight through this adapter's
+        urllib3 pool: the same call requests makes (no retries, no redirects followed), its errors
+        raised as requests raises them, within the same bounds; without building requests'
+        request and response objects (~0.4 ms of CPU a request: 0.3 s of a question that asks
+        757 Envoy admin endpoints). See :meth:`BoundedSession.get_plain` for when it applies."""
+        pool = self.poolmanager.connection_from_url(url)
+
+        def open_response(step: float) -> tuple[Any, Any]:
+            try:
+                raw = pool.urlopen(method="GET", url=path_url, body=None, headers=headers, redirect=False,
+                                   assert_same_host=False, preload_content=False, decode_content=False,
+                                   retries=self.max_retries, timeout=Timeout(connect=step, read=step),
+                                   chunked=False)
+            except Exception as exc:
+                mapped = _as_requests_error(exc)
+                if mapped is exc:
+                    raise
+                raise mapped from exc
+            return raw, raw
+
+        raw, content = _read_bounded(self._total(timeout_s), self.max_bytes or current_run().max_bytes,
+                                     None, open_response)
+        return PlainAnswer(raw.status, raw.headers, content, raw)
+
+    def _total(self, timeout_s: float | None) -> float:
+        limits = [t for t in (self.timeout_s, timeout_s) if t is not None]
+        return min(limits) if limits else DEFAULT_TIMEOUT_S
+
+
+class PlainAnswer(NamedTuple):
+    """What :meth:`BoundedAdapter.send_plain` received: status, headers, the whole body (decoded
+    from its Content-Encoding), and urllib3's response (read and released)."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    raw: Any
+
+
+def _read_bounded(total: float, max_bytes: int, request: requests.PreparedRequest | None,
+                  open_response: Callable[[float], tuple[Any, Any]]) -> tuple[Any, bytes]:
+    """The bounds of every request: ``open_response(step)`` sends it (returning urllib3's
+    response and what the caller keeps of it) and its body is read here, in chunks, all within
+    ``total`` seconds (cut further by the run's deadline) and ``max_bytes``; failures raised as
+    :class:`TotalTimeout`, :class:`ResponseTooLarge` or a ``requests`` exception."""
+    with watch(total) as w:
+        def cut(exc: BaseException | None = None) -> TotalTimeout:
+            by_run = current_run().remaining_s() <= 0 or w.seconds < total
+            return TotalTimeout(total if not by_run else w.seconds, run_deadline=by_run,
+                                request=request)
+
+        if w.expired:
+            raise cut()
+        step = max(w.remaining_s(), 0.001)
+        try:
+            raw, kept = open_response(step)
+            try:
+                content = read_capped(raw, max_bytes)
+            finally:
+                raw.release_conn()
+        except TooLarge:
+            kept.close()
+            raise ResponseTooLarge(max_bytes, request=request,
+                                   response=kept if isinstance(kept, requests.Response) else None) from None
+        except DeadlineExceeded:
+            raise cut() from None
+        except Exception as exc:
+            if w.expired:
+                raise cut(exc) from exc
+            if isinstance(exc, requests.RequestException):
+                raise
+            # urllib3 errors raised while reading the body (requests wraps only its own reads)
+            raise requests.exceptions.ConnectionError(exc, request=request) from exc
+        if w.expired:
+            # The watch closed the socket mid-body: a body delimited by the connection's end
+            # (no Content-Length, not chunked) then ends quietly, cut, like a whole one.
+            raise cut()
+    return kept, content
+
+
+def _as_requests_error(exc: BaseException) -> BaseException:
+    """The exception requests' ``HTTPAdapter.send`` raises for urllib3's ``exc`` (``exc`` itself
+    where requests lets it through), so both ways of asking fail in the same words."""
+    errors = requests.exceptions
+    if isinstance(exc, (urllib3_errors.ProtocolError, OSError)):
+        return errors.ConnectionError(exc)
+    if isinstance(exc, urllib3_errors.MaxRetryError):
+        reason = exc.reason
+        if isinstance(reason, urllib3_errors.ConnectTimeoutError) and \
+                not isinstance(reason, urllib3_errors.NewConnectionError):
+            return errors.ConnectTimeout(exc)
+        if isinstance(reason, urllib3_errors.ResponseError):
+            return errors.RetryError(exc)
+        if isinstance(reason, urllib3_errors.ProxyError):
+            return errors.ProxyError(exc)
+        if isinstance(reason, urllib3_errors.SSLError):
+            return errors.SSLError(exc)
+        return errors.ConnectionError(exc)
+    if isinstance(exc, urllib3_errors.ClosedPoolError):
+        return errors.ConnectionError(exc)
+    if isinstance(exc, urllib3_errors.ProxyError):
+        return errors.ProxyError(exc)
+    if isinstance(exc, urllib3_errors.SSLError):
+        return errors.SSLError(exc)
+    if isinstance(exc, urllib3_errors.ReadTimeoutError):
+        return errors.ReadTimeout(exc)
+    if isinstance(exc, urllib3_errors.InvalidHeader):
+        return errors.InvalidHeader(exc)
+    return exc
 
 
 class BoundedSession(requests.Session):
@@ -177,6 +273,7 @@ class BoundedSession(requests.Session):
                  pool_size: int | None = None) -> None:
         self.bound_timeout_s, self.bound_max_bytes, self.pool_size = timeout_s, max_bytes, pool_size
         self._settings: dict[tuple[Any, ...], _Settings] = {}
+        self._plain: dict[tuple[Any, ...], bool] = {}
         super().__init__()  # mounts the default adapters through self.mount
 
     def merge_environment_settings(self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any,
@@ -205,6 +302,63 @@ class BoundedSession(requests.Session):
         # The caller's own proxies dict, as requests gives one per request.
         return cast("_Settings", {**found, "proxies": dict(found["proxies"])})
 
+    def get_plain(self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None,
+                  timeout_s: float) -> PlainAnswer | None:
+        """``session.get(url, params=..., headers=..., timeout=...)`` straight through urllib3
+        (:meth:`BoundedAdapter.send_plain`), when requests would add nothing to the request but
+        its headers; None when it would (then ask requests): a URL other than plain ``http://``
+        or carrying credentials, session auth, cookies, params or hooks, a proxy or a netrc
+        entry for the host (requests' own lookups, done once per host), a URL requests cannot
+        prepare. The request sent is requests' own: its URL (prepared by requests, the query
+        encoded once per set of parameters) and headers (the session's merged with ``headers``).
+        An answer requests would act on (a redirect, a cookie) is handed to requests: a redirect
+        is asked again through ``session.get``, which follows it; cookies go to the session's jar.
+        """
+        if (url[:7].lower() != "http://" or self.auth is not None or self.params or self.cookies
+                or any(self.hooks.values())):
+            return None
+        adapter = self.get_adapter(url)
+        if not isinstance(adapter, BoundedAdapter):
+            return None
+        try:
+            prepared = PreparedRequest()
+            prepared.prepare_url(url, None)
+            # The session's headers merged with the request's, checked, as requests prepares them.
+            prepared.prepare_headers(merge_setting(headers, self.headers,  # type: ignore[no-untyped-call]
+                                                   dict_class=CaseInsensitiveDict))
+            query = _encoded_params(params)
+        except (requests.RequestException, ValueError, TypeError):  # requests says why, in its way
+            return None
+        full = prepared.url or ""
+        if "@" in urlsplit(full).netloc or not self._plain_host(full):
+            return None
+        path_url = prepared.path_url
+        if query:
+            path_url += ("&" if "?" in path_url else "?") + query
+        sent = prepared.headers
+        answer = adapter.send_plain(full, path_url, sent, timeout_s)
+        if answer.status in REDIRECTS and "location" in answer.headers:
+            return None
+        if "set-cookie" in answer.headers:
+            cookie_request = PreparedRequest()
+            cookie_request.prepare(method="GET", url=url, params=params, headers=sent)
+            extract_cookies_to_jar(self.cookies, cookie_request, answer.raw)  # type: ignore[no-untyped-call]
+        return answer
+
+    def _plain_host(self, url: str) -> bool:
+        """No proxy and no netrc entry for ``url``'s host: what requests decides by the host
+        alone, from the environment, read once per host for the session's life."""
+        where = urlsplit(url)[:2]
+        key = (where, self.trust_env, _items(self.proxies))
+        plain = self._plain.get(key)
+        if plain is None:
+            settings = self.merge_environment_settings(url, {}, None, None, None)
+            plain = select_proxy(url, settings["proxies"]) is None and not (
+                self.trust_env and get_netrc_auth(url))
+            if len(self._plain) < _SETTINGS_MAX:
+                self._plain[key] = plain
+        return plain
+
     def mount(self, prefix: str | bytes, adapter: Any) -> None:
         if not isinstance(adapter, BoundedAdapter):
             retries = getattr(adapter, "max_retries", 0)
@@ -221,6 +375,25 @@ class BoundedSession(requests.Session):
 
 
 _SETTINGS_MAX = 16_384  # distinct (scheme, host, arguments) a session remembers (7,415 proxies at 5,000)
+
+
+_QUERIES: dict[tuple[tuple[str, str], ...], str] = {}  # parameters -> query, as requests encodes them
+
+
+def _encoded_params(params: Mapping[str, Any] | None) -> str:
+    """``params`` as requests encodes them into a query (the stats filter's takes ~0.15 ms),
+    remembered for parameters of plain strings."""
+    if not params:
+        return ""
+    items = tuple(params.items())
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in items):
+        return _encode_query(params)
+    query = _QUERIES.get(items)
+    if query is None:
+        query = _encode_query(params)
+        if len(_QUERIES) < _SETTINGS_MAX:
+            _QUERIES[items] = query
+    return query
 
 
 def _items(mapping: Any) -> Any:
@@ -290,8 +463,8 @@ def join_url(base: str, path: str) -> str:
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path))
 
 
-def _charset(resp: requests.Response) -> str:
-    ctype = resp.headers.get("Content-Type", "")
+def _charset(headers: Mapping[str, str]) -> str:
+    ctype = headers.get("Content-Type", "")
     for part in ctype.split(";")[1:]:
         name, _, value = part.strip().partition("=")
         if name.lower() == "charset" and value:
@@ -324,12 +497,18 @@ def http_get(
     if budget_s(timeout_s) <= 0:
         return failed(f"{url}: not asked, the run's deadline (--timeout) had passed")
     try:
-        resp = session.get(url, params=params, headers=headers, timeout=timeout_s, verify=verify)
+        answer = (session.get_plain(url, params, headers, timeout_s) if isinstance(session, BoundedSession)
+                  else None)
+        if answer is not None:
+            status, content, charset = answer.status, answer.content, _charset(answer.headers)
+        else:
+            resp = session.get(url, params=params, headers=headers, timeout=timeout_s, verify=verify)
+            status, content, charset = resp.status_code, resp.content, _charset(resp.headers)
         try:
-            body = resp.content.decode(_charset(resp), errors="replace")
+            body = content.decode(charset, errors="replace")
         except LookupError:  # an unknown charset name
-            body = resp.content.decode("utf-8", errors="replace")
-        return Payload(key=key, body=body, status=resp.status_code, url=url, params=dict(params or {}),
+            body = content.decode("utf-8", errors="replace")
+        return Payload(key=key, body=body, status=status, url=url, params=dict(params or {}),
                        elapsed_s=time.perf_counter() - start, fetched_at=fetched_at,
                        meta=dict(meta or {}))
     except requests.RequestException as exc:

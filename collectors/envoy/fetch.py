@@ -30,7 +30,7 @@ from typing import Protocol
 import requests
 
 from meshobs.collectors.base import FetchContext, Scope
-from meshobs.collectors.http import ensure_bounded, http_get
+from meshobs.collectors.http import bounded_session, http_get
 from meshobs.collectors.workers import fan_out
 from meshobs.model import WorkloadRef
 from meshobs.raw import Payload, RawSource, iso, utc_now
@@ -101,7 +101,7 @@ class HttpTransport:
         self.base_url = base_url.rstrip("/")
         self.verify = verify
         self._own = session is None
-        self.session = session if session is not None else ensure_bounded(requests.Session())
+        self.session = session if session is not None else bounded_session()
 
     def get(self, path: str, key: str, params: dict[str, str], timeout_s: float) -> Payload:
         return http_get(self.session, self.base_url + path, key, params=params or None,
@@ -124,7 +124,9 @@ def in_scope(targets: list[Target], scope: Scope | None) -> list[Target]:
     workload is not known is kept: it cannot be ruled out)."""
     if scope is None:
         return targets
-    return [t for t in targets if not t.workload or WorkloadRef(t.namespace, t.workload) in scope.workloads]
+    # By (namespace, name): a WorkloadRef made for each of 7,415 targets cost ~10 ms a question.
+    wanted = {(w.namespace, w.name) for w in scope.workloads}
+    return [t for t in targets if not t.workload or (t.namespace, t.workload) in wanted]
 
 
 @dataclass

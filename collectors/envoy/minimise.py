@@ -13,12 +13,12 @@ A test replays the real dumps of the corpus both ways and checks the model is th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from meshobs.raw import Payload
 from meshobs.redact import scrub_data
+from meshobs.shape import dumps_compact, loads_standard
 
 from .clusters import camel  # the one spelling rule, memoised (asked for every field of every dump)
 
@@ -27,29 +27,25 @@ NODE_METADATA = ("WORKLOAD_NAME", "NAMESPACE", "NAME", "CLUSTER_ID", "MESH_ID", 
                  "SERVICE_ACCOUNT", "APP_CONTAINERS", "INTERCEPTION_MODE", "OWNER", "LABELS")
 
 
-def _get(obj: Any, snake: str) -> tuple[str, Any] | None:
-    """(the key as spelt in ``obj``, its value) for a snake_case field, or None."""
-    if not isinstance(obj, Mapping):
-        return None
-    for key in (snake, camel(snake)):
-        if key in obj:
-            return key, obj[key]
-    return None
-
-
 def _keep(obj: Any, *fields: str, **nested: Any) -> dict[str, Any]:
-    """The listed fields of ``obj`` as they are, and ``nested`` fields through their projection."""
+    """The listed fields of ``obj`` as they are, and ``nested`` fields through their projection;
+    each as spelt in ``obj`` (snake_case, else lowerCamelCase). Inline, not a lookup helper per
+    field: called ~40,000 times for a question's 132 dumps, the helper's calls were a third of it."""
     out: dict[str, Any] = {}
-    if isinstance(obj, Mapping) and "@type" in obj:
+    if not isinstance(obj, dict) and not isinstance(obj, Mapping):
+        return out
+    if "@type" in obj:
         out["@type"] = obj["@type"]
     for f in fields:
-        found = _get(obj, f)
-        if found:
-            out[found[0]] = found[1]
+        if f in obj:
+            out[f] = obj[f]
+        elif (spelt := camel(f)) in obj:
+            out[spelt] = obj[spelt]
     for f, project in nested.items():
-        found = _get(obj, f)
-        if found:
-            out[found[0]] = project(found[1])
+        if f in obj:
+            out[f] = project(obj[f])
+        elif (spelt := camel(f)) in obj:
+            out[spelt] = project(obj[spelt])
     return out
 
 
@@ -249,11 +245,11 @@ def minimise(payload: Payload) -> Payload:
     if project is None or not payload.body or not payload.ok:
         return payload
     try:
-        doc = json.loads(payload.body)
+        doc, standard = loads_standard(payload.body)  # msgspec: ~half json's time, the same values
     except (ValueError, RecursionError):
         return payload
     try:
-        payload.body = json.dumps(project(doc), separators=(",", ":"))
+        payload.body = dumps_compact(project(doc), standard)
     except ValueError as exc:  # too large to scrub: keep nothing rather than everything
         payload.body, payload.error = None, f"{payload.key}: {exc}"
     payload.meta["minimised"] = True

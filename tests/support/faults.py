@@ -14,7 +14,9 @@ Faults: ``ok`` (any status and body), ``trickle`` (the whole answer one byte eve
 ``interval_s``: never tripping a per-read timeout), ``trickle_body`` (headers at once, then
 the body byte by byte), ``trickle_unsized`` (the same with no Content-Length: the body
 ends when the connection closes), ``hang`` (read the request, never answer), ``huge`` (an endless
-chunked body), and ``status(429)``-style answers through ``ok``.
+chunked body), ``raw`` (these bytes as the whole answer, then the connection closed: a redirect,
+a cookie, a gzip body, a malformed status line), and ``status(429)``-style answers through ``ok``.
+``srv.heads`` keeps every request's head (request line and headers) as received.
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ class Fault:
     def huge(cls) -> Fault:
         return cls("huge")
 
+    @classmethod
+    def raw(cls, answer: bytes) -> Fault:
+        return cls("raw", body=answer)
+
 
 REASONS = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
            503: "Service Unavailable"}
@@ -71,6 +77,7 @@ class FaultServer:
     def __init__(self, answer: Callable[[str], Fault]) -> None:
         self.answer = answer
         self.paths: list[str] = []
+        self.heads: list[bytes] = []
         self._lock = threading.Lock()
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -110,6 +117,7 @@ class FaultServer:
                 path = head.split(b"\r\n", 1)[0].split(b" ")[1].decode()
                 with self._lock:
                     self.paths.append(path)
+                    self.heads.append(head)
                 if not self._respond(conn, self.answer(path)):
                     return
         except OSError:
@@ -121,6 +129,9 @@ class FaultServer:
         """Answer; False when the connection is done with."""
         if fault.kind == "hang":
             self._stop.wait(600)
+            return False
+        if fault.kind == "raw":
+            conn.sendall(fault.body)
             return False
         if fault.kind == "huge":
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
