@@ -100,6 +100,32 @@ def test_unverified_tls_warns_once(https_admin: tuple[str, Path], tmp_path: Path
     assert len(lines) == 1 and "sources.envoy" in lines[0] and "not verified" in lines[0], stderr
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("tls", [{}, {"ca_file": "CA"}, {"verify_tls": False}], ids=["system CAs", "ca_file", "off"])
+def test_static_https_istiod_honours_its_tls_settings(tmp_path: Path, tls: dict[str, object]) -> None:
+    """sources.istiod's ca_file and verify_tls reach each request (they were set on the session,
+    where requests lets the request's own verify=True win: both were ignored)."""
+    ca, cert, key = _tls_files(tmp_path)
+    server = LoopbackHTTPServer(lambda request: Response(200, "[]" if "syncz" in request.path else "ok",
+                                                         "application/json"))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server._httpd.socket = context.wrap_socket(server._httpd.socket, server_side=True)
+    with server:
+        config = tmp_path / "meshobs.yaml"
+        istiod = {"discovery": "static", "timeout": "3s", "targets": [{"url": server.url.replace("http://", "https://")}],
+                  **{k: str(ca) if v == "CA" else v for k, v in tls.items()}}
+        config.write_text(yaml.safe_dump({"mesh": "istio", "sources": {"istiod": istiod}}))
+        done = subprocess.run([sys.executable, "-m", "meshobs", "graph", "-o", "json", "--config", str(config)],
+                              capture_output=True, text=True, timeout=120)
+    statuses = [s for s in json.loads(done.stdout)["sources"] if s["name"].startswith("istiod")]
+    assert statuses, done.stdout
+    if tls:
+        assert all(s["status"] == "ok" for s in statuses), statuses
+    else:  # the system's CAs do not know this one
+        assert all(s["status"] != "ok" and "TLS" in json.dumps(s) for s in statuses), statuses
+
+
 def test_a_jaeger_url_keeps_its_query_string() -> None:
     with LoopbackServer() as srv:
         srv.route("/tracing/api/v3/services", body='{"services": []}')

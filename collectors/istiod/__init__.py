@@ -35,9 +35,10 @@ def from_config(config: Config, prior: list[RawSource]) -> IstiodCollector | Non
         verify = (section.get("ca_file") or True) if section.get("verify_tls", True) else False
 
         def http(target: Target) -> HttpTransport:
-            transport = HttpTransport(target.url)
+            # Per request, as the Envoy collector passes it: requests lets a request's
+            # verify=True win over the session's, so ca_file and verify_tls: false were ignored.
+            transport = HttpTransport(target.url, verify=verify)
             transport.session.headers.update(headers)
-            transport.session.verify = verify
             return transport
 
         return IstiodCollector(static_replicas(section.get("targets") or []), timeout_s=timeout,
