@@ -186,6 +186,10 @@ class FakePortForward:
             return
         if pod.mode == "hang":
             self._stopping.wait(30)
+            # Hang up when stopped: a kept-alive connection would wait for a next request while
+            # the client waits for this answer, and both threads outlived the test (a later test
+            # in the same worker then found threads alive and meshobs rightly refused to fork).
+            h.close_connection = True
             return
         offered = [p.strip() for p in fwd.protocols.split(",")]
         key = h.headers.get("Sec-WebSocket-Key", "")
