@@ -62,7 +62,8 @@ def fan_out(fn: Callable[[T], R], items: Sequence[T], *, workers: int, late: Cal
             with cond:
                 results[i] = result
                 state["done"] += 1
-                cond.notify_all()
+                if state["done"] == n:  # the caller waits for all of them, not for each
+                    cond.notify_all()
 
     for k in range(max(1, min(workers, n))):
         threading.Thread(target=work, name=f"{name}-{k}", daemon=True).start()
