@@ -506,7 +506,7 @@ def main() -> int:
     result: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": f"{platform.machine()}, "
         f"{os.cpu_count()} cores, CPython {platform.python_version()}", "load_average": os.getloadavg(),
-        "note": args.note, "live": {}, "replay": {}}
+        "note": args.note, "live": {}, "replay": {}, "host_speed_s": [host_speed()]}
     before = Path(args.before) if args.before else None
     served = {int(k): Path(v) for k, v in (x.split("=", 1) for x in args.served)}
     precompile(REPO, *([before] if before is not None else []))
@@ -522,6 +522,7 @@ def main() -> int:
     for n in sorted(set(sizes(args.replay)) | set(sizes(args.growth))):
         print(f"replay {n} ...", file=sys.stderr, flush=True)
         result["replay"][str(n)] = replays(bundle_for(n, cache), replay_runs.get(n, 1), before)
+    result["host_speed_s"].append(host_speed())
     RESULTS.mkdir(parents=True, exist_ok=True)
     earlier = RESULTS / f"{args.out}.json"
     if earlier.exists():
@@ -538,10 +539,25 @@ def main() -> int:
     return 0
 
 
+def host_speed() -> float:
+    """CPU seconds of one fixed pure-Python loop (the median of 3): how fast this host runs the
+    interpreter now. Recorded at a run's start and end, so figures of runs made hours apart are
+    not compared as if the host were the same (stop 28: the same code, 3.03 s then 5.58 s)."""
+    def once() -> float:
+        start = time.process_time()
+        sum(i * i for i in range(10**7))
+        return time.process_time() - start
+    return round(statistics.median(once() for _ in range(3)), 3)
+
+
 def render(result: dict[str, Any]) -> str:
     lines = ["# Collection benchmark (live questions and replays)", "",
              f"{result['date']}, {result['machine']}, load average at start "
              f"{', '.join(f'{x:.1f}' for x in result['load_average'])}. {result['note']}".rstrip(), ""]
+    if speed := result.get("host_speed_s"):
+        lines += [f"Host speed (CPU s of one fixed pure-Python loop, median of 3; lower is faster) at the start and "
+                  f"the end: {' / '.join(f'{x:.2f}' for x in speed)}. This host's speed drifts up to 1.8x within hours "
+                  "(stop 28): compare figures of one run, not across runs.", ""]
     if result["live"]:
         lines += ["## Live: `meshobs demo serve generated-N`, every source configured", "",
                   "| services | question | wall s (median) | CPU s (median) | MB received | Envoy admin requests "
