@@ -31,6 +31,7 @@ from . import appmesh_config, aws
 from .base import FetchContext, NormalizeContext
 
 KIND = "appmesh"
+PHASE = "scoped"  # configuration is not needed to find the neighbourhood (meshobs.collect)
 MAX_PAGES = 100
 DISCONTINUED = ("the App Mesh API was discontinued on 2026-09-30; read the configuration from the "
                 "appmesh.k8s.aws CRDs (sources.kubernetes / manifests) or from JSON exported earlier "
@@ -55,8 +56,8 @@ class AppMeshCollector:
     kind: str = KIND
 
     def fetch(self, ctx: FetchContext) -> list[RawSource]:
-        if not ctx.runs("scoped"):
-            return []  # configuration is not needed to find the neighbourhood
+        if not ctx.runs(PHASE):
+            return []
         raw = RawSource(name=KIND, kind=KIND, meta={"api": self.use_api})
         with raw.timed():
             for path in self.section.get("exported") or []:

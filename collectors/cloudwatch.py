@@ -47,6 +47,7 @@ from .appmesh_names import parse_cluster_name
 from .base import FetchContext, NormalizeContext
 
 KIND = "cloudwatch"
+PHASE = "graph"  # the App Mesh graph: all of it comes in the graph phase (meshobs.collect)
 DEFAULT_NAMESPACE = "AppMeshEnvoy"
 MAX_QUERIES = 500  # GetMetricData's limit per call
 MAX_PAGES = 200  # a bound on pagination loops, whatever the server answers
@@ -129,8 +130,8 @@ class CloudWatchCollector:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def fetch(self, ctx: FetchContext) -> list[RawSource]:
-        if not ctx.runs("graph"):
-            return []  # the App Mesh graph: all of it comes in the graph phase
+        if not ctx.runs(PHASE):
+            return []
         raw = RawSource(name=KIND, kind=KIND, meta={"namespace": self.namespace, **self.meta})
         with raw.timed():
             try:

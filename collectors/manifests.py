@@ -37,6 +37,8 @@ from meshobs.raw import Payload, RawSource, iso, utc_now
 from meshobs.redact import is_credential_key
 
 KIND = "manifests"
+# Local files, read once in the graph phase (they may define the services): meshobs.collect.
+PHASE = "graph"
 SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a manifest larger than this is not a manifest
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -131,8 +133,8 @@ class ManifestsCollector:
     kind: str = KIND
 
     def fetch(self, ctx: FetchContext) -> list[RawSource]:
-        if not ctx.runs("graph"):
-            return []  # local files, read once in the graph phase (they may define the services)
+        if not ctx.runs(PHASE):
+            return []
         return [read_manifest_tree(self.paths, self.layer)]
 
 

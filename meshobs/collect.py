@@ -92,6 +92,16 @@ def _fetch_one(kind: str, config: Config, prior: list[RawSource], ctx: Any,
                                 f"(run with --debug for the traceback)")]
 
 
+def _fetched_in(kind: str, ctx: Any) -> bool:
+    """Does ``kind`` fetch anything in ``ctx``'s phase? A collector module fetching in one phase
+    of a two-phase run only says which in its ``PHASE``."""
+    try:
+        phase = getattr(_module(kind), "PHASE", None)
+    except ImportError:
+        return True  # _fetch_one says the collector is unavailable
+    return phase is None or bool(ctx.runs(phase))
+
+
 def _debug() -> bool:
     """--debug asks for tracebacks instead of 'collector failed' statuses."""
     import click
@@ -178,11 +188,16 @@ def _fetch_phase(config: Config, ctx: Any, prior: list[RawSource], progress: Pro
         if raws is None:
             preload.wait(kind, None if wait is None else max(0.0, wait - time.monotonic()))
             known = prior
-            if _needs_pods(kind, config):
-                first_done.wait(None if wait is None else max(0.0, wait - time.monotonic()))
-                with lock:
-                    known = prior + [r for k in first_kinds for r in first.get(k, [])]
-            raws = _fetch_one(kind, config, known, ctx, progress)
+            if not _fetched_in(kind, ctx):
+                # Not built, nor waiting for the pods: Envoy's collector lists every static
+                # target (7,500 at 5,000 services) to fetch nothing in the graph phase.
+                raws = []
+            else:
+                if _needs_pods(kind, config):
+                    first_done.wait(None if wait is None else max(0.0, wait - time.monotonic()))
+                    with lock:
+                        known = prior + [r for k in first_kinds for r in first.get(k, [])]
+                raws = _fetch_one(kind, config, known, ctx, progress)
         if returned is not None:
             returned[kind] = time.monotonic()
         with lock:

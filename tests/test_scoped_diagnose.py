@@ -88,6 +88,22 @@ def test_asks_only_the_neighbourhood_and_finds_the_same(live: tuple[LiveDemo, Co
     assert _verdict(diagnose(build_snapshot(replayed), target)) == _verdict(diagnose(mesh_wide, target))
 
 
+def test_a_source_of_one_phase_is_not_built_in_the_other(live: tuple[LiveDemo, Config], mesh_wide: MeshSnapshot,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Envoy fetches nothing in the graph phase: its collector (every target listed) is built
+    once, for the scoped phase, and the answer is the same."""
+    import meshobs.collectors.envoy as envoy
+
+    _demo, config = live
+    built: list[int] = []
+    real = envoy.from_config
+    monkeypatch.setattr(envoy, "from_config", lambda *a: built.append(1) or real(*a))
+    target = _target(mesh_wide)
+    bundle = collect(config, question=scoped_question(str(target), None))
+    assert built == [1]
+    assert _verdict(diagnose(build_snapshot(bundle, origin="live"), target)) == _verdict(diagnose(mesh_wide, target))
+
+
 def test_same_findings_for_a_frontend_and_a_data_store(live: tuple[LiveDemo, Config],
                                                        mesh_wide: MeshSnapshot) -> None:
     demo, config = live

@@ -33,6 +33,9 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 KIND = "envoy"
+# The one phase of a two-phase run (meshobs.collect) it fetches in: nothing of Envoy's is needed to
+# find the neighbourhood.
+PHASE = "scoped"
 
 __all__ = [
     "KIND", "ClusterName", "EnvoyCollector", "HttpTransport", "Target", "discover_targets",
