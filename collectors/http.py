@@ -247,22 +247,33 @@ def _as_requests_error(exc: BaseException) -> BaseException:
             return errors.ConnectTimeout(exc)
         if isinstance(reason, urllib3_errors.ResponseError):
             return errors.RetryError(exc)
-        if isinstance(reason, urllib3_errors.ProxyError):
-            return errors.ProxyError(exc)
-        if isinstance(reason, urllib3_errors.SSLError):
-            return errors.SSLError(exc)
-        return errors.ConnectionError(exc)
+        return (_named(reason) or errors.ConnectionError)(exc)
     if isinstance(exc, urllib3_errors.ClosedPoolError):
         return errors.ConnectionError(exc)
-    if isinstance(exc, urllib3_errors.ProxyError):
-        return errors.ProxyError(exc)
-    if isinstance(exc, urllib3_errors.SSLError):
-        return errors.SSLError(exc)
+    named = _named(exc)
+    if named is not None:
+        return named(exc)
     if isinstance(exc, urllib3_errors.ReadTimeoutError):
         return errors.ReadTimeout(exc)
     if isinstance(exc, urllib3_errors.InvalidHeader):
         return errors.InvalidHeader(exc)
     return exc
+
+
+# urllib3's errors that requests names after themselves, whether raised alone or as the reason
+# of a MaxRetryError (requests' ``HTTPAdapter.send`` checks each at both levels).
+_NAMED_ALIKE: tuple[tuple[type[Exception], type[requests.RequestException]], ...] = (
+    (urllib3_errors.ProxyError, requests.exceptions.ProxyError),
+    (urllib3_errors.SSLError, requests.exceptions.SSLError),
+)
+
+
+def _named(error: BaseException | None) -> type[requests.RequestException] | None:
+    """The requests error :data:`_NAMED_ALIKE` pairs with urllib3's ``error`` (None: none)."""
+    for theirs, ours in _NAMED_ALIKE:
+        if isinstance(error, theirs):
+            return ours
+    return None
 
 
 class BoundedSession(requests.Session):
