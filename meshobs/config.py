@@ -63,6 +63,17 @@ class Config:
     def is_empty(self) -> bool:
         return not self.sources
 
+    def tls_warnings(self) -> list[str]:
+        """One line per source whose TLS certificates go unverified (``verify_tls: false``), said
+        once for the run instead of by urllib3 per request; naming the source's ``ca_file`` too
+        when one is given, since ``verify_tls: false`` leaves it unused."""
+        lines = []
+        for name, section in sorted(self.sources.items()):
+            if isinstance(section, dict) and section.get("verify_tls") is False:
+                unused = "; its ca_file is not used" if section.get("ca_file") else ""
+                lines.append(f"sources.{name}: TLS certificates are not verified (verify_tls: false{unused})")
+        return lines
+
     @property
     def typed(self) -> MeshobsConfig:
         """The typed model (validated from ``raw`` when this Config was built by hand)."""

@@ -59,9 +59,11 @@ class _Http(Section):
     headers: dict[str, Text] = Field(default_factory=dict,
                                      description="HTTP headers sent with every request, e.g. "
                                                  "Authorization: \"Bearer ${TOKEN}\".")
-    verify_tls: bool = Field(True, description="Verify the server's TLS certificate.")
+    verify_tls: bool = Field(True, description="Verify the server's TLS certificate (false: no "
+                                               "verification at all, whatever ca_file says).")
     ca_file: FilePath | None = Field(None, description="CA bundle to verify the server with "
-                                                        "(default: the system's).")
+                                                        "(default: the system's; unused with "
+                                                        "verify_tls: false).")
     timeout: PositiveDuration = Field(_d("10s"), description="Per-request timeout.")
 
     @model_validator(mode="after")
@@ -135,9 +137,11 @@ class Envoy(Section):
                                                              "times this for all its requests).")
     concurrency: int = Field(32, ge=1, description="Proxies queried at once.")
     namespaces: StrList = Field(default_factory=list, description="Only these namespaces (empty: all).")
-    verify_tls: bool = Field(True, description="Verify https:// admin endpoints' TLS certificates.")
+    verify_tls: bool = Field(True, description="Verify https:// admin endpoints' TLS certificates "
+                                               "(false: no verification at all, whatever ca_file says).")
     ca_file: FilePath | None = Field(None, description="CA bundle for https:// admin endpoints "
-                                                        "(default: the system's).")
+                                                        "(default: the system's; unused with "
+                                                        "verify_tls: false).")
 
 
 class IstiodTarget(Section):
