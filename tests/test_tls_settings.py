@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,9 +22,10 @@ from meshobs.collect import build_snapshot, collect
 from meshobs.collectors.base import FetchContext
 from meshobs.collectors.envoy import scraped, static_targets
 from meshobs.config import validate
-from meshobs.demo.httpserver import LoopbackHTTPServer, Request, Response
+from meshobs.demo.httpserver import Request, Response
 from meshobs.model import SourceState
-from tests.test_tls_and_urls import ADMIN, _tls_files
+from tests.support.https import https_server, tls_files
+from tests.test_tls_and_urls import ADMIN
 
 NOW = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
 PROMETHEUS_EMPTY = '{"status": "success", "data": {"resultType": "vector", "result": []}}'
@@ -52,14 +52,10 @@ def https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path,
     """(https URL, the CA that signed its certificate, another CA)."""
     tmp = tmp_path_factory.mktemp("tls")
     (tmp / "other").mkdir()
-    ca, cert, key = _tls_files(tmp)
-    other_ca = _tls_files(tmp / "other")[0]
-    server = LoopbackHTTPServer(_respond)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server._httpd.socket = context.wrap_socket(server._httpd.socket, server_side=True)
-    with server:
-        yield server.url.replace("http://", "https://"), ca, other_ca
+    ca, cert, key = tls_files(tmp)
+    other_ca = tls_files(tmp / "other")[0]
+    with https_server(_respond, cert, key) as url:
+        yield url, ca, other_ca
 
 
 def _sources(kind: str, url: str, tls: dict[str, Any]) -> dict[str, Any]:
