@@ -11,7 +11,7 @@ One mechanism, three ways in:
 * :func:`bounded_session` -- a ``requests.Session`` whose every request (whoever sends it) is
   bounded. For prometheus-api-client::
 
-      session = bounded_session(timeout_s=10, verify=ca_file or verify_tls)
+      session = bounded_session(timeout_s=10, verify=tls_verify(verify_tls, ca_file))
       client = PrometheusConnect(url, session=session, timeout=10, retry=Retry(total=0))
 
   ``PrometheusConnect`` mounts its own ``HTTPAdapter`` on the URL; a bounded session turns
@@ -247,22 +247,33 @@ def _as_requests_error(exc: BaseException) -> BaseException:
             return errors.ConnectTimeout(exc)
         if isinstance(reason, urllib3_errors.ResponseError):
             return errors.RetryError(exc)
-        if isinstance(reason, urllib3_errors.ProxyError):
-            return errors.ProxyError(exc)
-        if isinstance(reason, urllib3_errors.SSLError):
-            return errors.SSLError(exc)
-        return errors.ConnectionError(exc)
+        return (_named(reason) or errors.ConnectionError)(exc)
     if isinstance(exc, urllib3_errors.ClosedPoolError):
         return errors.ConnectionError(exc)
-    if isinstance(exc, urllib3_errors.ProxyError):
-        return errors.ProxyError(exc)
-    if isinstance(exc, urllib3_errors.SSLError):
-        return errors.SSLError(exc)
+    named = _named(exc)
+    if named is not None:
+        return named(exc)
     if isinstance(exc, urllib3_errors.ReadTimeoutError):
         return errors.ReadTimeout(exc)
     if isinstance(exc, urllib3_errors.InvalidHeader):
         return errors.InvalidHeader(exc)
     return exc
+
+
+# urllib3's errors that requests names after themselves, whether raised alone or as the reason
+# of a MaxRetryError (requests' ``HTTPAdapter.send`` checks each at both levels).
+_NAMED_ALIKE: tuple[tuple[type[Exception], type[requests.RequestException]], ...] = (
+    (urllib3_errors.ProxyError, requests.exceptions.ProxyError),
+    (urllib3_errors.SSLError, requests.exceptions.SSLError),
+)
+
+
+def _named(error: BaseException | None) -> type[requests.RequestException] | None:
+    """The requests error :data:`_NAMED_ALIKE` pairs with urllib3's ``error`` (None: none)."""
+    for theirs, ours in _NAMED_ALIKE:
+        if isinstance(error, theirs):
+            return ours
+    return None
 
 
 class BoundedSession(requests.Session):
@@ -399,6 +410,16 @@ def _encoded_params(params: Mapping[str, Any] | None) -> str:
 def _items(mapping: Any) -> Any:
     """A mapping as a hashable key (None stays None)."""
     return None if mapping is None else tuple(sorted(mapping.items()))
+
+
+def tls_verify(verify_tls: bool = True, ca_file: str | None = None) -> bool | str:
+    """requests' ``verify`` for a source's ``verify_tls`` and ``ca_file``, the one rule every
+    HTTP source follows: ``verify_tls: false`` verifies nothing, whatever ``ca_file`` says
+    (the config warns that it goes unused); otherwise the server is verified against ``ca_file``,
+    or the system's CAs when there is none."""
+    if not verify_tls:
+        return False
+    return ca_file or True
 
 
 def bounded_session(*, timeout_s: float | None = None, max_bytes: int | None = None,

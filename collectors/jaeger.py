@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from meshobs.collectors.base import FetchContext, NormalizeContext
-from meshobs.collectors.http import http_get, join_url
+from meshobs.collectors.http import http_get, join_url, tls_verify
 from meshobs.collectors.otlp import parse_traces
 from meshobs.collectors.trace_plan import describe, plan_searches, traffic_of
 from meshobs.config import Config
@@ -143,7 +143,7 @@ def from_config(config: Config, prior: list[RawSource]) -> JaegerCollector | Non
         return None
     s = config.section("sources", "jaeger")
     url = s.get("url") or "http://localhost:16686"
-    verify: bool | str = s.get("ca_file") or s.get("verify_tls", True)
+    verify = tls_verify(s.get("verify_tls", True), s.get("ca_file"))
     return JaegerCollector(url=url, api=s.get("api", "auto"), limit=int(s.get("limit", DEFAULT_LIMIT)),
                            max_services=int(s.get("max_services", MAX_SERVICES)),
                            concurrency=int(s.get("concurrency", CONCURRENCY)),

@@ -501,10 +501,8 @@ def _tls_warnings(config: Config) -> Iterator[None]:
     import click
     from urllib3.exceptions import InsecureRequestWarning
 
-    for name, section in sorted(config.sources.items()):
-        if isinstance(section, dict) and section.get("verify_tls") is False:
-            click.echo(f"meshobs: warning: sources.{name}: TLS certificates are not verified "
-                       "(verify_tls: false)", err=True)
+    for line in config.tls_warnings():
+        click.echo(f"meshobs: warning: {line}", err=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureRequestWarning)
         yield

@@ -63,6 +63,17 @@ class Config:
     def is_empty(self) -> bool:
         return not self.sources
 
+    def tls_warnings(self) -> list[str]:
+        """One line per source whose TLS certificates go unverified (``verify_tls: false``), said
+        once for the run instead of by urllib3 per request; naming the source's ``ca_file`` too
+        when one is given, since ``verify_tls: false`` leaves it unused."""
+        lines = []
+        for name, section in sorted(self.sources.items()):
+            if isinstance(section, dict) and section.get("verify_tls") is False:
+                unused = "; its ca_file is not used" if section.get("ca_file") else ""
+                lines.append(f"sources.{name}: TLS certificates are not verified (verify_tls: false{unused})")
+        return lines
+
     @property
     def typed(self) -> MeshobsConfig:
         """The typed model (validated from ``raw`` when this Config was built by hand)."""
@@ -104,22 +115,22 @@ def user_config_path() -> Path:
 def find_config(explicit: str | None) -> Path | None:
     """The config file to use, or None when there is none anywhere (demo mode)."""
     if explicit:
-        p = Path(explicit).expanduser()
-        if p.is_dir():
-            raise ConfigError(f"{p}: a directory, not a config file (from --config): give the meshobs.yaml in it")
-        if not p.is_file():
-            raise ConfigError(f"{p}: no such config file (from --config)")
-        return p
+        return _named_file(explicit, "--config")
     env = os.environ.get("MESHOBS_CONFIG")
     if env:
-        p = Path(env).expanduser()
-        if p.is_dir():
-            raise ConfigError(f"{p}: a directory, not a config file (from MESHOBS_CONFIG): give the meshobs.yaml in it")
-        if not p.is_file():
-            raise ConfigError(f"{p}: no such config file (from MESHOBS_CONFIG)")
-        return p
+        return _named_file(env, "MESHOBS_CONFIG")
     p = user_config_path()
     return p if p.is_file() else None
+
+
+def _named_file(name: str, origin: str) -> Path:
+    """The config file a user named (``origin``: where), or why it is not one."""
+    p = Path(name).expanduser()
+    if p.is_dir():
+        raise ConfigError(f"{p}: a directory, not a config file (from {origin}): give the meshobs.yaml in it")
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such config file (from {origin})")
+    return p
 
 
 def yaml_loader() -> Any:

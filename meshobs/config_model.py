@@ -55,13 +55,21 @@ def _d(text: str) -> Seconds:
 
 # --- sources ---------------------------------------------------------------------------------
 
-class _Http(Section):
+class _Tls(Section):
+    """How a source's https:// servers are verified: one rule for every source
+    (``meshobs.collectors.http.tls_verify``)."""
+
+    verify_tls: bool = Field(True, description="Verify https:// servers' TLS certificates (false: no "
+                                               "verification at all, whatever ca_file says).")
+    ca_file: FilePath | None = Field(None, description="CA bundle to verify https:// servers with "
+                                                        "(default: the system's; unused with "
+                                                        "verify_tls: false).")
+
+
+class _Http(_Tls):
     headers: dict[str, Text] = Field(default_factory=dict,
                                      description="HTTP headers sent with every request, e.g. "
                                                  "Authorization: \"Bearer ${TOKEN}\".")
-    verify_tls: bool = Field(True, description="Verify the server's TLS certificate.")
-    ca_file: FilePath | None = Field(None, description="CA bundle to verify the server with "
-                                                        "(default: the system's).")
     timeout: PositiveDuration = Field(_d("10s"), description="Per-request timeout.")
 
     @model_validator(mode="after")
@@ -122,7 +130,7 @@ class EnvoyTarget(Section):
     workload: Text = Field("", description="Workload the pod belongs to (default: from the pod).")
 
 
-class Envoy(Section):
+class Envoy(_Tls):
     """The sidecars' admin API: readiness, xDS state, clusters, routes, certificates."""
 
     discovery: Literal["kubernetes", "static"] | None = Field(
@@ -135,9 +143,6 @@ class Envoy(Section):
                                                              "times this for all its requests).")
     concurrency: int = Field(32, ge=1, description="Proxies queried at once.")
     namespaces: StrList = Field(default_factory=list, description="Only these namespaces (empty: all).")
-    verify_tls: bool = Field(True, description="Verify https:// admin endpoints' TLS certificates.")
-    ca_file: FilePath | None = Field(None, description="CA bundle for https:// admin endpoints "
-                                                        "(default: the system's).")
 
 
 class IstiodTarget(Section):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,40 +13,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from meshobs.collectors import jaeger
 from meshobs.collectors.base import FetchContext
 from meshobs.config import validate
-from meshobs.demo.httpserver import LoopbackHTTPServer, Request, Response
+from meshobs.demo.httpserver import Request, Response
+from tests.support.https import https_server, tls_files
 from tests.support.loopback import LoopbackServer
 
 NOW = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
-
-
-def _tls_files(tmp: Path) -> tuple[Path, Path, Path]:
-    """(CA certificate, server certificate, server key) for 127.0.0.1, written as PEM."""
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meshobs test CA")])
-    start, end = dt.datetime.now(dt.UTC) - dt.timedelta(days=1), dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(1).not_valid_before(start).not_valid_after(end)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
-    import ipaddress
-
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([])).issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(2).not_valid_before(start).not_valid_after(end)
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=True).sign(ca_key, hashes.SHA256()))
-    paths = tmp / "ca.pem", tmp / "server.pem", tmp / "server.key"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return paths
 
 
 ADMIN = {"/ready": ("text/plain", "LIVE"), "/server_info": ("application/json", '{"state": "LIVE"}'),
@@ -57,18 +31,14 @@ ADMIN = {"/ready": ("text/plain", "LIVE"), "/server_info": ("application/json", 
 
 @pytest.fixture
 def https_admin(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    ca, cert, key = _tls_files(tmp_path)
+    ca, cert, key = tls_files(tmp_path)
 
     def respond(request: Request) -> Response:
         ctype, body = ADMIN.get("/" + request.path_only.split("/", 2)[-1], ("text/plain", ""))
         return Response(200 if body else 404, body, ctype)
 
-    server = LoopbackHTTPServer(respond)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server._httpd.socket = context.wrap_socket(server._httpd.socket, server_side=True)
-    with server:
-        yield server.url.replace("http://", "https://"), ca
+    with https_server(respond, cert, key) as url:
+        yield url, ca
 
 
 def _graph(tmp_path: Path, url: str, **envoy: object) -> tuple[dict[str, object], str]:
@@ -105,15 +75,13 @@ def test_unverified_tls_warns_once(https_admin: tuple[str, Path], tmp_path: Path
 def test_static_https_istiod_honours_its_tls_settings(tmp_path: Path, tls: dict[str, object]) -> None:
     """sources.istiod's ca_file and verify_tls reach each request (they were set on the session,
     where requests lets the request's own verify=True win: both were ignored)."""
-    ca, cert, key = _tls_files(tmp_path)
-    server = LoopbackHTTPServer(lambda request: Response(200, "[]" if "syncz" in request.path else "ok",
-                                                         "application/json"))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server._httpd.socket = context.wrap_socket(server._httpd.socket, server_side=True)
-    with server:
+    ca, cert, key = tls_files(tmp_path)
+    def respond(request: Request) -> Response:
+        return Response(200, "[]" if "syncz" in request.path else "ok", "application/json")
+
+    with https_server(respond, cert, key) as url:
         config = tmp_path / "meshobs.yaml"
-        istiod = {"discovery": "static", "timeout": "3s", "targets": [{"url": server.url.replace("http://", "https://")}],
+        istiod = {"discovery": "static", "timeout": "3s", "targets": [{"url": url}],
                   **{k: str(ca) if v == "CA" else v for k, v in tls.items()}}
         config.write_text(yaml.safe_dump({"mesh": "istio", "sources": {"istiod": istiod}}))
         done = subprocess.run([sys.executable, "-m", "meshobs", "graph", "-o", "json", "--config", str(config)],

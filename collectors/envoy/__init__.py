@@ -88,11 +88,11 @@ def static_transport(section: dict[str, Any], concurrency: int) -> TransportFact
     """Plain HTTP(S) to listed admin URLs through one bounded session (connections to one host,
     e.g. a gateway in front of many admin ports, are reused), verifying https:// targets with
     ``ca_file`` or not at all with ``verify_tls: false``."""
-    from meshobs.collectors.http import bounded_session
+    from meshobs.collectors.http import bounded_session, tls_verify
 
     from .fetch import HttpTransport, Transport
 
-    verify: bool | str = section.get("ca_file") or section.get("verify_tls", True)
+    verify = tls_verify(section.get("verify_tls", True), section.get("ca_file"))
     session = bounded_session(verify=verify, pool_size=concurrency)
 
     def transport(target: Target) -> Transport:

@@ -108,9 +108,11 @@ class PrometheusScrape:
     """Reads the scraped signals from ``sources.prometheus`` (prometheus-api-client)."""
 
     def __init__(self, section: Mapping[str, Any]) -> None:
+        from meshobs.collectors.http import tls_verify
+
         self.url = str(section.get("url", "")).rstrip("/")
         self.headers = dict(section.get("headers") or {})
-        self.verify: bool | str = section.get("ca_file") or section.get("verify_tls", True)
+        self.verify = tls_verify(section.get("verify_tls", True), section.get("ca_file"))
         timeout = section.get("timeout")
         self.timeout_s = parse_duration(timeout) if timeout is not None else TIMEOUT_S
         self.last_error: str | None = None

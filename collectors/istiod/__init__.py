@@ -30,9 +30,10 @@ def from_config(config: Config, prior: list[RawSource]) -> IstiodCollector | Non
     discovery = section.get("discovery") or ("static" if section.get("targets") else "kubernetes")
     if discovery == "static":
         from meshobs.collectors.envoy.fetch import HttpTransport
+        from meshobs.collectors.http import tls_verify
 
         headers = dict(section.get("headers") or {})
-        verify = (section.get("ca_file") or True) if section.get("verify_tls", True) else False
+        verify = tls_verify(section.get("verify_tls", True), section.get("ca_file"))
 
         def http(target: Target) -> HttpTransport:
             # Per request, as the Envoy collector passes it: requests lets a request's

@@ -47,7 +47,7 @@ from meshobs.raw import Payload, RawSource, iso, utc_now
 
 from .. import silence
 from ..base import FetchContext, Scope
-from ..http import bounded_session, describe_error
+from ..http import bounded_session, describe_error, tls_verify
 from ..promql import (
     CONTROL_PLANE,
     EDGE_FAMILIES,
@@ -138,7 +138,7 @@ class PrometheusCollector:
         # Every call passes its own timeout; the session's bound is the longest any may get
         # (a heavy mesh-wide query's, see heavy_factor).
         session = bounded_session(timeout_s=timeout_s * self.concurrency)
-        session.verify = (ca_file or True) if verify_tls else False
+        session.verify = tls_verify(verify_tls, ca_file)
         self.client = PrometheusConnect(url=self.url, headers=headers or None, session=session,  # type: ignore[arg-type]
                                         timeout=timeout_s)  # type: ignore[arg-type]
         # Replaces the adapter the library mounted: no automatic retries (a failing Prometheus

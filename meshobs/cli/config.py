@@ -35,6 +35,8 @@ def check(file: str | None) -> None:
             click.echo(f"meshobs: {line}", err=True)
         raise click.exceptions.Exit(EXIT_USAGE) from None
     assert cfg is not None
+    for line in cfg.tls_warnings():
+        click.echo(f"meshobs: warning: {line}", err=True)
     sources = ", ".join(cfg.sources) or "none (commands would say so and exit 2)"
     click.echo(f"{path}: valid (mesh {cfg.mesh}, window {cfg.raw.get('window', '5m')}, sources: {sources})")
 
