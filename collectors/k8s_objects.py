@@ -182,13 +182,17 @@ def sidecar_of(spec: Mapping[str, Any], annotations: Mapping[str, str]) -> tuple
     """
     containers = [c for c in spec.get("containers") or [] if isinstance(c, Mapping)]
     inits = [c for c in spec.get("initContainers") or [] if isinstance(c, Mapping)]
-    proxy = next((c for c in containers if c.get("name") == ISTIO_SIDECAR), None)
-    if proxy is not None and node_proxy_image(proxy.get("image")):
-        return None, Mesh.ISTIO, True
-    if proxy is not None or any(c.get("name") == ISTIO_SIDECAR and c.get("restartPolicy") == "Always"
-                                for c in inits):
+    names = {c.get("name") for c in containers}
+    if ISTIO_SIDECAR in names:
+        for c in containers:  # a loop, not next(generator): every sidecar pod of the mesh comes here
+            if c.get("name") == ISTIO_SIDECAR:
+                if node_proxy_image(c.get("image")):
+                    return None, Mesh.ISTIO, True
+                break
         return ISTIO_SIDECAR, Mesh.ISTIO, False
-    if any(c.get("name") == APPMESH_SIDECAR for c in containers) and _is_appmesh(annotations, containers):
+    if any(c.get("name") == ISTIO_SIDECAR and c.get("restartPolicy") == "Always" for c in inits):
+        return ISTIO_SIDECAR, Mesh.ISTIO, False
+    if APPMESH_SIDECAR in names and _is_appmesh(annotations, containers):
         return APPMESH_SIDECAR, Mesh.APPMESH, False
     return None, Mesh.UNKNOWN, False
 
