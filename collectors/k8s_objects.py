@@ -15,6 +15,7 @@ from typing import Any
 
 from meshobs.collectors.config_shapes import check_spec
 from meshobs.collectors.k8s_meshconfig import is_mesh_configmap, mesh_config_resource
+from meshobs.images import parse_image
 from meshobs.model import (
     ConfigResource,
     ContainerRestarts,
@@ -40,6 +41,8 @@ from meshobs.shape import ITEM_ERRORS
 
 ISTIO_SIDECAR = "istio-proxy"
 APPMESH_SIDECAR = "envoy"
+# The repository name of ambient's node proxy image (docker.io/istio/ztunnel:1.24.2).
+NODE_PROXY = "ztunnel"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 # Kinds without a namespace (a manifest may omit it; it must not become "default").
 CLUSTER_SCOPED = {"Namespace", "Mesh", "ClusterRole", "ClusterRoleBinding", "Node",
@@ -170,8 +173,9 @@ def _is_appmesh(annotations: Mapping[str, str], containers: Iterable[Mapping[str
     return any(c.get("name") == APPMESH_SIDECAR and "appmesh" in str(c.get("image", "")) for c in containers)
 
 
-def sidecar_of(spec: Mapping[str, Any], annotations: Mapping[str, str]) -> tuple[str | None, Mesh]:
-    """The sidecar container name of a pod spec and the mesh it implies.
+def sidecar_of(spec: Mapping[str, Any], annotations: Mapping[str, str]) -> tuple[str | None, Mesh, bool]:
+    """The sidecar container name of a pod spec, the mesh it implies, and whether the pod is
+    ambient's node proxy instead (no sidecar, Istio's data plane: :func:`node_proxy_image`).
 
     Istio's native-sidecar mode puts ``istio-proxy`` among the init containers with
     ``restartPolicy: Always``; App Mesh injects a container called ``envoy``.
@@ -179,21 +183,37 @@ def sidecar_of(spec: Mapping[str, Any], annotations: Mapping[str, str]) -> tuple
     containers = [c for c in spec.get("containers") or [] if isinstance(c, Mapping)]
     inits = [c for c in spec.get("initContainers") or [] if isinstance(c, Mapping)]
     names = {c.get("name") for c in containers}
-    if ISTIO_SIDECAR in names or any(c.get("name") == ISTIO_SIDECAR and c.get("restartPolicy") == "Always"
-                                     for c in inits):
-        return ISTIO_SIDECAR, Mesh.ISTIO
+    if ISTIO_SIDECAR in names:
+        for c in containers:  # a loop, not next(generator): every sidecar pod of the mesh comes here
+            if c.get("name") == ISTIO_SIDECAR:
+                if node_proxy_image(c.get("image")):
+                    return None, Mesh.ISTIO, True
+                break
+        return ISTIO_SIDECAR, Mesh.ISTIO, False
+    if any(c.get("name") == ISTIO_SIDECAR and c.get("restartPolicy") == "Always" for c in inits):
+        return ISTIO_SIDECAR, Mesh.ISTIO, False
     if APPMESH_SIDECAR in names and _is_appmesh(annotations, containers):
-        return APPMESH_SIDECAR, Mesh.APPMESH
-    return None, Mesh.UNKNOWN
+        return APPMESH_SIDECAR, Mesh.APPMESH, False
+    return None, Mesh.UNKNOWN, False
 
 
-def proxy_image_of(spec: Mapping[str, Any], sidecar: str | None) -> str | None:
-    """The image of the sidecar container (``auto`` in a gateway template: the injector fills
-    it in); None without a sidecar."""
-    if sidecar is None:
+def node_proxy_image(image: Any) -> bool:
+    """Is ``image`` ambient's node proxy, Istio's ztunnel? Its DaemonSet (one pod per node)
+    names its container ``istio-proxy`` like a sidecar's, but it is a node's layer-4 proxy, the
+    sidecar of no workload. Told by the image's repository name alone, whatever its registry,
+    path, tag or digest (``gcr.io/istio-release/ztunnel:1.24.2-distroless``), never by the
+    namespace or the pod's name, which an installation chooses."""
+    # The substring first: a sidecar's image (every other pod) is not taken apart.
+    return isinstance(image, str) and NODE_PROXY in image and parse_image(image).name == NODE_PROXY
+
+
+def proxy_image_of(spec: Mapping[str, Any], container: str | None) -> str | None:
+    """The image of the proxy container (the sidecar's, or the node proxy's own ``istio-proxy``;
+    ``auto`` in a gateway template: the injector fills it in); None without one."""
+    if container is None:
         return None
     for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
-        if isinstance(c, Mapping) and c.get("name") == sidecar and c.get("image"):
+        if isinstance(c, Mapping) and c.get("name") == container and c.get("image"):
             return str(c["image"])
     return None
 
@@ -267,7 +287,7 @@ def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str,
     status = obj.get("status") or {}
     ns = str(meta.get("namespace") or "default")
     labels, annotations = _str_map(meta.get("labels")), _str_map(meta.get("annotations"))
-    sidecar, mesh = sidecar_of(spec, annotations)
+    sidecar, mesh, node_proxy = sidecar_of(spec, annotations)
     expected = injection_expected(ns_labels.get(ns, {}), labels, annotations)
     if mesh is Mesh.UNKNOWN and expected:
         mesh = Mesh.ISTIO
@@ -292,9 +312,10 @@ def pod_from_object(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str,
         ip=status.get("podIP"), node=spec.get("nodeName"),
         containers=tuple(str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, Mapping)),
         annotations=frozen_strings(mesh_annotations(annotations)),
-        proxy_image=proxy_image_of(spec, sidecar), location=location, started=_time(status.get("startTime")),
-        restart_history=restart_history(statuses + init_statuses, sidecar),
-        ambient=sidecar is None and not expected and ambient_mode(ns_labels.get(ns, {}), labels),
+        proxy_image=proxy_image_of(spec, ISTIO_SIDECAR if node_proxy else sidecar), location=location,
+        started=_time(status.get("startTime")), restart_history=restart_history(statuses + init_statuses, sidecar),
+        ambient=sidecar is None and not node_proxy and not expected and ambient_mode(ns_labels.get(ns, {}), labels),
+        node_proxy=node_proxy,
     )
     return pod, mesh
 
@@ -355,7 +376,7 @@ def controller_fields(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[st
     tmeta, tspec = template.get("metadata") or {}, template.get("spec") or {}
     labels = _str_map(tmeta.get("labels"))
     annotations = _str_map(tmeta.get("annotations"))
-    sidecar, mesh = sidecar_of(tspec, annotations)
+    sidecar, mesh, node_proxy = sidecar_of(tspec, annotations)
     expected = injection_expected(ns_labels.get(ns, {}), labels, annotations)
     if mesh is Mesh.UNKNOWN and expected:
         mesh = Mesh.ISTIO
@@ -366,7 +387,7 @@ def controller_fields(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[st
     meshed = True if sidecar else (False if expected is False else None)
     return _workload_fields(WorkloadRef(ns, str(meta.get("name", ""))), labels,
                             tspec.get("serviceAccountName"), meshed, mesh, annotations,
-                            proxy_image_of(tspec, sidecar), location)
+                            proxy_image_of(tspec, ISTIO_SIDECAR if node_proxy else sidecar), location)
 
 
 def _matches(selector: Mapping[str, str], labels: Mapping[str, Any]) -> bool:

@@ -38,6 +38,15 @@ def ambient_next_to_sidecars() -> MeshBuilder:
     return m
 
 
+def node_proxy_next_to_sidecars() -> MeshBuilder:
+    """A Service selects ambient's node proxy (ztunnel, whose container is no sidecar) beside
+    meshed pods: a node proxy is a proxy, never a pod missing one."""
+    m = sidecar_missing_peer_meshed()
+    for pod in ("cart-v2-0", "cart-v2-1"):
+        m.pod(pod, node_proxy=True)
+    return m
+
+
 def not_ready() -> MeshBuilder:
     return healthy().proxy("cart-v1-0", ready=False, state="INITIALIZING")
 
@@ -107,6 +116,7 @@ GRID: list[tuple[str, Callable[[], MeshBuilder], str, set[tuple[str, str]]]] = [
     ("sidecar-missing-peer", sidecar_missing_peer_meshed, CART,
      {("MSH0101", "Workload default/cart-v2")}),
     ("ambient-next-to-sidecars", ambient_next_to_sidecars, CART, set()),
+    ("node-proxy-next-to-sidecars", node_proxy_next_to_sidecars, CART, set()),
     ("not-ready", not_ready, CART, {("MSH0102", "Proxy cart-v1-0.default")}),
     ("not-ready-pods", not_ready_from_pods_only, CART, {("MSH0102", "Proxy cart-v1-1.default")}),
     ("restarting", restarting, CART, {("MSH0103", "Pod default/cart-v1-0")}),

@@ -116,7 +116,9 @@ def proxy_image(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]
     proxy image to an injector that is not called (``image: auto``, IST0146 / IST0147)."""
     by_namespace: dict[str, dict[str, list[Pod]]] = defaultdict(lambda: defaultdict(list))
     for p in snapshot.pods:
-        if istio_sidecar(p) and p.proxy_image and p.proxy_image != AUTO and not node_proxy(p.proxy_image) \
+        # Sidecars only: ambient's ztunnel (its container named istio-proxy too) is no sidecar,
+        # and is released apart from the sidecars and gateways (istio/ztunnel, istio/proxyv2).
+        if istio_sidecar(p) and p.proxy_image and p.proxy_image != AUTO \
                 and PROXY_IMAGE_ANNOTATION not in p.annotations:
             by_namespace[p.namespace][p.proxy_image].append(p)
     declared = namespaces(snapshot)
@@ -139,16 +141,6 @@ def proxy_image(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]
                       hint=f"kubectl rollout restart the workloads of {namespace} still on an old image (istioctl "
                            "proxy-status shows each proxy's version); istioctl analyze reports IST0158")
     yield from _image_auto(snapshot)
-
-
-def node_proxy(image: str) -> bool:
-    """Is ``image`` ambient's ztunnel? Its DaemonSet names its container ``istio-proxy`` like a
-    sidecar's, but it is a node's layer-4 proxy, released apart from the Envoy sidecars and
-    gateways (``istio/ztunnel`` against ``istio/proxyv2``): comparing it with them warned on every
-    healthy ambient mesh with a gateway in ztunnel's namespace. Read off the repository's last
-    path segment, tag and digest aside (``gcr.io/istio-release/ztunnel:1.24.2-distroless``)."""
-    repository = image.split("@", 1)[0].rsplit("/", 1)[-1]
-    return repository.split(":", 1)[0] == "ztunnel"
 
 
 def _image_auto(snapshot: MeshSnapshot) -> Iterable[Finding]:

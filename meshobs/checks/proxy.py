@@ -34,14 +34,15 @@ def _ambient_namespace(snapshot: MeshSnapshot, w: Workload) -> bool:
 @check("proxy.sidecar_missing", Category.PROXY, ("pods",), ("MSH0101",))
 def sidecar_missing(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Pods of a meshed workload run without a sidecar (injection expected, or peers are meshed);
-    pods on the ambient data plane have none by design."""
+    pods on the ambient data plane have none by design, and ambient's node proxy (ztunnel) is a
+    proxy itself."""
     workloads = _workloads(snapshot, service)
     pods = {w.ref: snapshot.pods_of(w.ref) for w in workloads}
     peers_meshed = {w.ref for w in workloads
                     if w.meshed or any(p.has_sidecar for p in pods[w.ref])}
     for w in workloads:
         # Ambient pods have no sidecar by design: ztunnel and the waypoint carry their traffic.
-        bare = [p for p in pods[w.ref] if not p.has_sidecar and not p.ambient]
+        bare = [p for p in pods[w.ref] if not p.has_sidecar and not p.ambient and not p.node_proxy]
         injected_ns = any(p.sidecar_injection_expected for p in bare)
         others = peers_meshed - {w.ref}
         if bare and (injected_ns or others):

@@ -135,10 +135,15 @@ class Pod:
     # The pod's mesh annotations (``sidecar.istio.io/...``); others are not kept.
     annotations: FrozenDict = EMPTY
     started: datetime | None = None  # status.startTime
-    proxy_image: str | None = None  # the image of its sidecar container
+    # The image of its proxy container: its sidecar's, or on the node proxy ztunnel's own.
+    proxy_image: str | None = None
     location: SourceLocation | None = field(default=None, compare=False)
     # Containers that restarted (or wait to), with when: empty when none did.
     restart_history: tuple[ContainerRestarts, ...] = ()
     # On Istio's ambient data plane (``istio.io/dataplane-mode=ambient`` on the pod or its
     # namespace, and no sidecar): ztunnel and waypoints carry its traffic, no sidecar by design.
     ambient: bool = False
+    # Ambient's node proxy itself, Istio's ztunnel (a DaemonSet's pod, one per node): its container
+    # is named istio-proxy like a sidecar's, but it carries the node's ambient pods' traffic and is
+    # the sidecar of no workload (has_sidecar False, and never "missing" one).
+    node_proxy: bool = False

@@ -26,8 +26,7 @@ HEALTHY = Expectation("healthy", healthy=True)
 def _ledger(m: Mesh, night: bool) -> None:
     m.namespace("banking")
     m.namespace("statements", ambient=True, labels={"istio.io/use-waypoint": "waypoint"})
-    # The gateway in its own namespace, as Istio's docs advise (in istio-system beside ambient's
-    # ztunnel, config.proxy_image reads ztunnel's image as a second sidecar image: MSH0262).
+    # The gateway in its own namespace, as Istio's docs advise.
     gw = m.ingress_gateway(namespace="istio-ingress", replicas=2)
     accounts = m.workload("banking", "accounts-api", "v31", replicas=3)
     ledger = m.workload("banking", "ledger-api", "v12", replicas=3)
