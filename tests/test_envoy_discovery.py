@@ -127,3 +127,14 @@ def test_no_sidecars_found_is_no_data(tmp_path: Path) -> None:
     snap = build_snapshot(Bundle(time=datetime(2024, 1, 1, tzinfo=UTC), window_s=300,
                                  sources=collector.fetch()))
     assert [(s.name, s.state) for s in snap.sources] == [("envoy", SourceState.NO_DATA)]
+
+
+def test_ambients_node_proxy_is_not_an_envoy_target() -> None:
+    """ztunnel's container is named istio-proxy like a sidecar's, but it has no Envoy admin API:
+    it is told by its image, as the Kubernetes reader tells it (k8s_objects.node_proxy_image)."""
+    ztunnel = pod("ztunnel-x7k2p", "istio-system", containers=("istio-proxy",), owner=("DaemonSet", "ztunnel"))
+    ztunnel["spec"]["containers"][0]["image"] = \
+        "gcr.io/istio-release/ztunnel:1.24.2-distroless@sha256:" + "ab" * 32
+    sidecar = pod("ledger-0", "ztunnel-apps", owner=("StatefulSet", "ledger"))
+    sidecar["spec"]["containers"][1]["image"] = "registry.example/ztunnel/proxyv2:1.24.2"  # a path, not the name
+    assert [t.pod for t in discover_targets([ztunnel, sidecar])] == ["ledger-0"]

@@ -78,10 +78,13 @@ def pods_from_prior(prior: Iterable[RawSource]) -> list[dict[str, Any]]:
 
 
 def _sidecar(pod: dict[str, Any]) -> dict[str, Any] | None:
+    from meshobs.collectors.k8s_objects import node_proxy_image
+
     spec = pod.get("spec") or {}
     for c in spec.get("containers") or []:
         if c.get("name") in (ISTIO_CONTAINER, APPMESH_CONTAINER):
-            return dict(c)
+            # ambient's node proxy (ztunnel) names its container istio-proxy too: no Envoy there
+            return None if node_proxy_image(c.get("image")) else dict(c)
     # Istio 1.22+ can inject the proxy as a native sidecar (an init container that keeps running).
     for c in spec.get("initContainers") or []:
         if c.get("name") == ISTIO_CONTAINER and c.get("restartPolicy") == "Always":
