@@ -8,6 +8,8 @@ import json
 import time
 from datetime import UTC, datetime
 
+import pytest
+
 from meshobs.collect import build_snapshot
 from meshobs.collectors import istiod
 from meshobs.collectors.base import FetchContext, NormalizeContext, Scope
@@ -190,3 +192,16 @@ def test_kubernetes_discovery_that_cannot_list_pods_says_why() -> None:
         (raw,) = collector.fetch(FetchContext(time=T, window_s=300.0, config=validate({})))
     (status,) = istiod.normalize(raw, CTX).sources
     assert status.state is SourceState.ERROR and "forbidden" in status.message
+
+
+@pytest.mark.parametrize(("image", "version"), [
+    ("docker.io/istio/pilot:1.24.2", "1.24.2"),
+    ("gcr.io/istio-release/pilot:1.24.2-distroless@sha256:" + "cd" * 32, "1.24.2-distroless"),
+    ("registry.local:5000/istio/pilot:1.23.0", "1.23.0"),
+    ("registry.local:5000/istio/pilot@sha256:" + "ef" * 32, None),  # pinned by digest alone: no version said
+])
+def test_istiods_version_is_its_images_tag_whatever_the_reference(image: str, version: str | None) -> None:
+    from meshobs.collectors.istiod.normalize import _image_tag
+
+    pod = {"spec": {"containers": [{"name": "discovery", "image": image}]}}
+    assert _image_tag(pod) == version

@@ -53,10 +53,13 @@ def _map(value: Any) -> Mapping[str, Any]:
 
 
 def _image_tag(pod: Mapping[str, Any]) -> str | None:
+    """The discovery container's image tag (``1.24.2`` of ``pilot:1.24.2@sha256:...``): what
+    istiod's version is when it is not asked."""
+    from meshobs.images import parse_image
+
     for c in _dicts(_map(pod.get("spec")).get("containers")):
-        image = str(c.get("image") or "")
-        if c.get("name") == "discovery" and ":" in image.rsplit("/", 1)[-1]:
-            return image.rsplit(":", 1)[1]
+        if c.get("name") == "discovery" and c.get("image"):
+            return parse_image(str(c["image"])).tag
     return None
 
 
