@@ -75,22 +75,33 @@ def _sources() -> Iterator[Path]:
             yield Path(spec.origin).parent / module
 
 
+_CODE: list[bytes] = []
+
+
+def _code() -> bytes:
+    """The validating code's digest (with Python's version), read once per process."""
+    if not _CODE:
+        digest = hashlib.sha256(sys.version.encode() + b"\0")
+        for source in _sources():
+            try:
+                digest.update(source.read_bytes())
+            except OSError:
+                digest.update(b"?" + str(source).encode())
+        _CODE.append(digest.digest())
+    return _CODE[0]
+
+
 def key(text: bytes, path: Path) -> bytes:
     """What the record must have been made from: the file, its path and the validating code."""
-    digest = hashlib.sha256()
-    digest.update(sys.version.encode() + b"\0" + str(path).encode() + b"\0")
-    for source in _sources():
-        try:
-            digest.update(source.read_bytes())
-        except OSError:
-            digest.update(b"?" + str(source).encode())
-    digest.update(b"\0" + text)
-    return digest.digest()
+    return hashlib.sha256(_code() + str(path).encode() + b"\0" + text).digest()
 
 
 def _record_path(where: Path, path: Path) -> Path:
-    # One record per config file: a new version of it replaces the old record.
-    return where / (hashlib.sha256(str(path.absolute()).encode()).hexdigest()[:32] + ".marshal")
+    # One record per config file and meshobs: a new version of the file replaces the old record,
+    # while two installations (a venv per project, a checkout and its release) asking about the
+    # same file keep one each, instead of replacing each other's on every run.
+    name = hashlib.sha256(str(path.absolute()).encode() + b"\0" + _code()).hexdigest()[:32]
+    return where / (name + ".marshal")
 
 
 def _trusted(where: Path) -> bool:

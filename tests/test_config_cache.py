@@ -236,3 +236,18 @@ def test_records_not_read_for_a_month_go(tmp_path: Path) -> None:
     os.utime(old, (long_ago, long_ago))
     load_config(str(tmp_path / "new.yaml"))  # a write prunes
     assert len(records()) == 1 and not old.exists()
+
+
+def test_two_installations_keep_a_record_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two meshobs (a venv per project, a checkout beside its release) asking about one file,
+    turn and turn about: each finds its own record, neither replaces the other's (stop 29: a
+    benchmark alternating two checkouts paid the validation, ~0.5 s, on every run)."""
+    path = tmp_path / "meshobs.yaml"
+    path.write_text("window: 1m\n")
+    for code in (b"A" * 32, b"B" * 32):
+        monkeypatch.setattr(config_cache, "_CODE", [code])
+        assert load_config(str(path)).model is not None  # type: ignore[union-attr]  # validated, recorded
+    assert len(records()) == 2
+    for code in (b"A" * 32, b"B" * 32, b"A" * 32):
+        monkeypatch.setattr(config_cache, "_CODE", [code])
+        assert load_config(str(path)).model is None  # type: ignore[union-attr]  # its own record
