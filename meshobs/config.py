@@ -169,7 +169,10 @@ def load_config(explicit: str | None = None) -> Config | None:
     with gc_paused():
         digest, recorded = config_cache.read(data, path)
         if recorded is not None:
+            from .redact import registered_clean
+
             raw, window_s, time, mesh = recorded
+            registered_clean(raw)  # a record holds no credential: config_cache.write vouched for it
             return Config(raw=raw, path=path, window_s=window_s, time=time, mesh=mesh)
         import io
 

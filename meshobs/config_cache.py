@@ -42,8 +42,10 @@ from typing import Any
 
 # The modules whose code decides what validation returns (tests/test_config_cache.py holds this
 # equal to what loading and validating a config imports from meshobs).
+# redact.py too: what it calls a credential decides whether a configuration is recorded at all,
+# and a hit vouches that the configuration holds none (meshobs.redact.registered_clean).
 VALIDATING = ("__init__.py", "config.py", "config_cache.py", "config_model.py", "config_types.py",
-              "durations.py", "gc_pause.py", "raw.py", "shape.py", "catalogue")
+              "durations.py", "gc_pause.py", "raw.py", "redact.py", "shape.py", "catalogue")
 _MAGIC = b"meshobs-config-1\n"
 KEEP_S = 30 * 86400
 _PACKAGE = Path(__file__).resolve().parent

@@ -35,6 +35,30 @@ def test_help_imports_no_heavy_library() -> None:
     assert out.strip().splitlines()[-1] == "[]"
 
 
+# What a command's start-up must not import: libraries only a source, a check or a schema
+# lookup needs (importlib.resources brings tempfile and shutil). ``diagnose --help`` imports the
+# command's own modules (the bundle, the model) and none of these.
+STARTUP_HEAVY = (*HEAVY, "numpy", "cryptography", "yaml", "requests", "urllib3", "jsonschema",
+                 "oauthlib", "importlib.resources", "tempfile")
+
+
+def test_diagnose_help_and_a_schema_stamp_import_no_heavy_library() -> None:
+    code = ("import sys; from meshobs.cli.main import main\n"
+            "from meshobs.schemas import stamp\n"
+            "stamp('diagnose')\n"
+            "try:\n    main(['diagnose', '--help'])\nexcept SystemExit:\n    pass\n"
+            f"print([m for m in {STARTUP_HEAVY!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_a_schema_still_loads_where_it_is_read() -> None:
+    from meshobs.schemas import VERSIONS, load
+
+    for name in VERSIONS:
+        assert load(name)["$id"]  # read from the package, as `meshobs schema` reads it
+
+
 def test_the_process_ends_without_teardown_but_with_atexit_and_its_exit_code() -> None:
     """The console script skips the interpreter's teardown (os._exit): the exit code is still
     the command's, the output is all there, and atexit handlers (an exporter's flush) still run."""

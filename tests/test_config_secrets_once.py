@@ -95,3 +95,35 @@ def test_a_config_registered_then_forgotten_is_registered_again(registered: Coun
     redact._KNOWN.discard(TOKEN)  # masks replaced (as a test does): the same object registers again
     redact.register_config_once(raw)
     assert registered[TOKEN] == 2 and redact.redact_text(f"x {TOKEN}") == f"x {redact.REDACTED}"
+
+
+def test_a_config_read_back_from_the_cache_is_not_walked_again(
+        tmp_path: Path, registered: Counter[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record exists only for a configuration holding no credential, so a hit is registered as
+    clean without the walk; one holding a credential is never recorded and is walked each run."""
+    walks: list[object] = []
+    original = redact.register_config_secrets
+
+    def counting(value: Any, key: str = "", into: set[str] | None = None) -> None:
+        if not key:
+            walks.append(value)
+        original(value, key, into)
+
+    monkeypatch.setattr(redact, "register_config_secrets", counting)
+    clean, secret = tmp_path / "clean.yaml", tmp_path / "secret.yaml"
+    clean.write_text("sources: {prometheus: {url: 'http://prom:9090'}}\n", encoding="utf-8")
+    secret.write_text(f"sources: {{prometheus: {{url: 'http://prom:9090', headers: "
+                      f"{{Authorization: 'Bearer {TOKEN}'}}}}}}\n", encoding="utf-8")
+    for path in (clean, secret):
+        load_config(str(path))  # validated; the clean one recorded (after a walk finding nothing)
+    walks.clear()
+    hit = load_config(str(clean))
+    assert hit is not None
+    redact.register_config_once(hit.raw)
+    assert walks == []  # read back: vouched for by the walk done when it was recorded
+    again = load_config(str(secret))  # validated again (never recorded)
+    assert again is not None
+    walks.clear()
+    redact.register_config_once(again.raw)
+    assert walks == [again.raw] and registered[TOKEN] == 1
+    assert redact.redact_text(f"x {TOKEN}") == f"x {redact.REDACTED}"

@@ -12,14 +12,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from meshobs.model import ConfigResource, Layer, Mesh, MeshSnapshot, SourceState
 
 from .compare import INTENDED_EFFECTIVE, INTENDED_LIVE, LIVE_EFFECTIVE, Drift, Severity, compare_resources
 from .effective import compare_effective
 from .ignore import IgnoreRule, apply
-from .state import RunRecord
 from .tls import proxy_labels
+
+if TYPE_CHECKING:
+    # The state directory's record: filled by `meshobs drift --state-dir` only (meshobs.cli.drift
+    # imports the store); diagnose runs a comparison per question and never reads or writes one.
+    from .state import RunRecord
 
 LIVE_SOURCE_KINDS = ("kubernetes", "manifests", "appmesh")
 

@@ -11,7 +11,6 @@ that needs the next version. ``meshobs schema NAME`` prints one.
 from __future__ import annotations
 
 import json
-from importlib.resources import files
 from typing import Any
 
 from meshobs import __version__
@@ -28,5 +27,9 @@ def load(name: str) -> dict[str, Any]:
     """The JSON Schema of document ``name`` (one of :data:`VERSIONS`)."""
     if name not in VERSIONS:
         raise KeyError(f"no schema {name!r} (known: {', '.join(sorted(VERSIONS))})")
+    # Imported here: importlib.resources brings tempfile and shutil (~6 ms of every command's
+    # start-up, a live question's included), and only `meshobs schema` and the tests read a schema.
+    from importlib.resources import files
+
     schema: dict[str, Any] = json.loads(files(__package__).joinpath(f"{name}.json").read_text(encoding="utf-8"))
     return schema
