@@ -109,7 +109,7 @@ def main() -> None:
     at = argv.index("--")
     a = ap.parse_args(argv[:at])
     command = argv[at + 1:]
-    # A config cache folder per tree, filled by an untimed run (see live_question_cpu.py --own-cache).
+    # A config cache folder per tree, filled by an untimed run (as live_question_cpu.env_of gives each tree).
     caches = {tree: tempfile.mkdtemp(prefix="meshobs-import-cpu-") for tree in a.trees}
     for tree in a.trees:
         run(tree, command, caches[tree])
