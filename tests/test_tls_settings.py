@@ -139,3 +139,4 @@ def test_unverified_sources_are_named_once_with_their_unused_ca_file(https: tupl
         warned = [line for line in done.stderr.splitlines() if "not verified" in line]
         assert sorted(line.split(": ")[2] for line in warned) == sorted(f"sources.{n}" for n in sources), warned
         assert sorted("ca_file" in line for line in warned) == [False, True, True, True], warned
+        assert "Unverified HTTPS request" not in done.stderr  # urllib3's per request: one line per source instead
