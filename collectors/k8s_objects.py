@@ -35,7 +35,7 @@ from meshobs.model import (
     frozen_map,
     frozen_strings,
 )
-from meshobs.model.frozen import EMPTY
+from meshobs.model.frozen import EMPTY, FrozenDict
 from meshobs.raw import parse_iso
 from meshobs.shape import ITEM_ERRORS
 
@@ -343,7 +343,9 @@ def _workload_fields(ref: WorkloadRef, labels: Mapping[str, str], service_accoun
     """The fields of :func:`_workload`'s Workload but its services (objects_to_part makes each
     controller's Workload once, when the Services selecting it are known)."""
     return {"ref": ref, "mesh": mesh, "app": first_label(labels, _APP_LABELS),
-            "version": first_label(labels, _VERSION_LABELS), "labels": frozen_strings(_stable_labels(labels)),
+            "version": first_label(labels, _VERSION_LABELS),
+            # A template's labels seldom hold a controller's volatile one: copied once, not twice.
+            "labels": FrozenDict(labels if _VOLATILE_LABELS.isdisjoint(labels) else _stable_labels(labels)),
             "service_account": service_account, "meshed": meshed,
             "annotations": frozen_strings(mesh_annotations(annotations)) if annotations else EMPTY,
             "proxy_image": proxy_image, "location": location}
@@ -453,6 +455,28 @@ def service_from_object(obj: Mapping[str, Any], members: Iterable[Member], origi
 
 def service_port(p: Mapping[str, Any]) -> ServicePort:
     """One entry of a Service's ``ports`` (its ``port`` already known to be a number)."""
+    # Most Services of a mesh write the same few ports: one ServicePort (frozen) for each way of
+    # writing one. The key holds each value's type, so 8080 and 8080.0 (equal) stay apart.
+    name, target, protocol, app = p.get("name"), p.get("targetPort"), p.get("protocol"), p.get("appProtocol")
+    port = p["port"]
+    key = (port, port.__class__, name, name.__class__, target, target.__class__, protocol, protocol.__class__,
+           app, app.__class__)
+    try:
+        known = _PORTS.get(key)
+    except TypeError:  # an unhashable value (a list): read, not remembered
+        return _service_port(p)
+    if known is None:
+        if len(_PORTS) >= _PORTS_MAX:
+            _PORTS.clear()
+        known = _PORTS[key] = _service_port(p)
+    return known
+
+
+_PORTS: dict[tuple[Any, ...], ServicePort] = {}
+_PORTS_MAX = 4096
+
+
+def _service_port(p: Mapping[str, Any]) -> ServicePort:
     target = p.get("targetPort")
     text = str(target) if target is not None and target != "" else None
     return ServicePort(port=int(p["port"]), name=str(p.get("name") or ""),
@@ -589,23 +613,23 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
         except ITEM_ERRORS as exc:
             _item_failed(obj, origin, problems, exc)
     workloads = workloads_from_pods(pods)
-    candidates: dict[WorkloadRef, Mapping[str, Any]] = {}
-    for pod, _ in pods:
-        if pod.workload is not None:
-            candidates.setdefault(pod.workload, pod.labels)
-    meshes = {ref: w.mesh for ref, w in workloads.items()}
     # A controller's workload unless its pods (or an earlier controller of that name) made it.
     templates: dict[WorkloadRef, dict[str, Any]] = {}
     for fields in controllers:
         ref = fields["ref"]
-        if ref not in meshes:
-            templates[ref] = fields
-            meshes[ref] = fields["mesh"]
-            candidates[ref] = fields["labels"]
-    # Selectors only match within a namespace: index by it so big clusters stay linear.
+        if not workloads or ref not in workloads:
+            templates.setdefault(ref, fields)
+    # The workloads a Service may select (with their first pod's labels, or their template's),
+    # by namespace: selectors only match within one, so big clusters stay linear.
     by_ns: dict[str, list[Member]] = defaultdict(list)
-    for ref, labels in candidates.items():
-        by_ns[ref.namespace].append((ref, labels, meshes[ref]))
+    first_labels: dict[WorkloadRef, Mapping[str, Any]] = {}
+    for pod, _ in pods:
+        if pod.workload is not None:
+            first_labels.setdefault(pod.workload, pod.labels)
+    for ref, labels in first_labels.items():
+        by_ns[ref.namespace].append((ref, labels, workloads[ref].mesh))
+    for ref, fields in templates.items():
+        by_ns[ref.namespace].append((ref, fields["labels"], fields["mesh"]))
     indexes = {ns: label_index(members) for ns, members in by_ns.items()}
     services: list[Service] = []
     for o, origin in service_objs:
@@ -622,7 +646,7 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
             by_workload[wref].append(svc.ref)
     part.pods = [p for p, _ in pods]
     part.workloads = []
-    for ref in sorted(meshes, key=_WORKLOAD_ORDER):
+    for ref in sorted([*workloads, *templates], key=_WORKLOAD_ORDER):
         refs = by_workload.get(ref)
         selected_by = () if refs is None else (refs[0],) if len(refs) == 1 else tuple(dict.fromkeys(refs))
         template = templates.get(ref)
