@@ -340,9 +340,11 @@ def _workload(ref: WorkloadRef, labels: Mapping[str, str], service_account: str 
 def _workload_fields(ref: WorkloadRef, labels: Mapping[str, str], service_account: str | None,
                      meshed: bool | None, mesh: Mesh, annotations: Mapping[str, str] | None = None,
                      proxy_image: str | None = None, location: SourceLocation | None = None) -> dict[str, Any]:
-    """The fields of :func:`_workload`'s Workload but its services (objects_to_part makes each
-    controller's Workload once, when the Services selecting it are known)."""
-    return {"ref": ref, "mesh": mesh, "app": first_label(labels, _APP_LABELS),
+    """The fields of :func:`_workload`'s Workload, its services empty (objects_to_part makes each
+    controller's Workload once, when the Services selecting it are known), in the Workload's
+    field order: its values are the Workload's positional arguments (cheaper than keywords,
+    12,400 times at 5,000 services; tests/test_k8s_objects_read.py holds the order)."""
+    return {"ref": ref, "mesh": mesh, "services": (), "app": first_label(labels, _APP_LABELS),
             "version": first_label(labels, _VERSION_LABELS),
             # A template's labels seldom hold a controller's volatile one: copied once, not twice.
             "labels": FrozenDict(labels if _VOLATILE_LABELS.isdisjoint(labels) else _stable_labels(labels)),
@@ -375,7 +377,8 @@ def workload_from_controller(obj: Mapping[str, Any], ns_labels: Mapping[str, Map
 
 def controller_fields(obj: Mapping[str, Any], ns_labels: Mapping[str, Mapping[str, str]],
                       location: SourceLocation | None = None) -> dict[str, Any]:
-    """The fields of :func:`workload_from_controller`'s Workload (its ``services`` left out)."""
+    """The fields of :func:`workload_from_controller`'s Workload (its ``services`` empty), in
+    its field order."""
     meta = _meta(obj)
     ns = "" if str(obj.get("kind", "")) in CLUSTER_SCOPED else str(meta.get("namespace") or "default")  # namespace_of
     template = (obj.get("spec") or {}).get("template") or {}
@@ -445,12 +448,17 @@ def service_from_object(obj: Mapping[str, Any], members: Iterable[Member], origi
             break
     specs = tuple([service_port(p) for p in spec.get("ports") or []
                    if (p.__class__ is dict or isinstance(p, Mapping)) and str(p.get("port", "")).isdigit()])
-    return Service(ref=ServiceRef(ns, name), mesh=mesh,
-                   hosts=(f"{name}.{ns}.svc.cluster.local",), ports=tuple([p.port for p in specs]),
-                   selector=frozen_strings(selector), workloads=tuple([m[0] for m in matched]),
-                   origin=origin or "kubernetes", port_specs=specs, location=location,
-                   external_name=str(spec.get("externalName")) if spec.get("type") == "ExternalName"
-                   and spec.get("externalName") else None)
+    external = spec.get("externalName") if spec.get("type") == "ExternalName" else None
+    # Positional, in the Service's field order (SERVICE_FIELDS, held by a test): cheaper than
+    # keywords, 5,000 times at 5,000 services.
+    return Service(ServiceRef(ns, name), mesh, (f"{name}.{ns}.svc.cluster.local",), tuple([p.port for p in specs]),
+                   frozen_strings(selector), tuple([m[0] for m in matched]), origin or "kubernetes", specs,
+                   str(external) if external else None, location)
+
+
+# The order service_from_object passes a Service's fields in.
+SERVICE_FIELDS = ("ref", "mesh", "hosts", "ports", "selector", "workloads", "origin", "port_specs", "external_name",
+                  "location")
 
 
 def service_port(p: Mapping[str, Any]) -> ServicePort:
@@ -650,8 +658,11 @@ def objects_to_part(objects: Iterable[Sourced], layer: Layer, problems: list[str
         refs = by_workload.get(ref)
         selected_by = () if refs is None else (refs[0],) if len(refs) == 1 else tuple(dict.fromkeys(refs))
         template = templates.get(ref)
-        part.workloads.append(Workload(**template, services=selected_by) if template is not None
-                              else replace(workloads[ref], services=selected_by))
+        if template is not None:
+            template["services"] = selected_by
+            part.workloads.append(Workload(*template.values()))
+        else:
+            part.workloads.append(replace(workloads[ref], services=selected_by))
     part.services = services
     return part
 

@@ -94,3 +94,18 @@ def test_a_malformed_object_costs_itself_only() -> None:
     assert problems[0].startswith("Deployment shop/broken") and problems[1].startswith("Service shop/bad")
     with pytest.raises(ValueError):
         objects_to_part(objects, Layer.LIVE, None)
+
+
+def test_workloads_and_services_are_built_in_their_field_order() -> None:
+    """Both are built positionally: a field added or moved in the model must be added or moved
+    here too."""
+    from dataclasses import fields
+
+    from meshobs.collectors.k8s_objects import SERVICE_FIELDS, _workload_fields
+    from meshobs.model import Mesh, Service, Workload
+
+    assert tuple(f.name for f in fields(Service)) == SERVICE_FIELDS
+    made = _workload_fields(WorkloadRef("shop", "cart-v1"), {"app": "cart"}, "cart", True, Mesh.ISTIO,
+                            {"sidecar.istio.io/inject": "true"}, "istio/proxyv2", None)
+    assert tuple(made) == tuple(f.name for f in fields(Workload))
+    assert Workload(*made.values()) == Workload(**made)
