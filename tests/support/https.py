@@ -44,6 +44,10 @@ def https_server(respond: Responder, cert: Path, key: Path) -> Iterator[str]:
     server = LoopbackHTTPServer(respond)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server._httpd.socket = context.wrap_socket(server._httpd.socket, server_side=True)
+    # The handshake happens on the connection's own thread (its first read), not in accept():
+    # there it would run on the serving thread, and a client that connects and then sends
+    # nothing, nor closes, would hold that thread, and so the shutdown on exit, forever.
+    server._httpd.socket = context.wrap_socket(server._httpd.socket, server_side=True,
+                                               do_handshake_on_connect=False)
     with server:
         yield server.url.replace("http://", "https://")
