@@ -29,6 +29,7 @@ or can write, is not used.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import marshal
 import os
@@ -77,20 +78,16 @@ def _sources() -> Iterator[Path]:
             yield Path(spec.origin).parent / module
 
 
-_CODE: list[bytes] = []
-
-
+@functools.cache
 def _code() -> bytes:
     """The validating code's digest (with Python's version), read once per process."""
-    if not _CODE:
-        digest = hashlib.sha256(sys.version.encode() + b"\0")
-        for source in _sources():
-            try:
-                digest.update(source.read_bytes())
-            except OSError:
-                digest.update(b"?" + str(source).encode())
-        _CODE.append(digest.digest())
-    return _CODE[0]
+    digest = hashlib.sha256(sys.version.encode() + b"\0")
+    for source in _sources():
+        try:
+            digest.update(source.read_bytes())
+        except OSError:
+            digest.update(b"?" + str(source).encode())
+    return digest.digest()
 
 
 def key(text: bytes, path: Path) -> bytes:

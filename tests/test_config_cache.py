@@ -245,9 +245,9 @@ def test_two_installations_keep_a_record_each(tmp_path: Path, monkeypatch: pytes
     path = tmp_path / "meshobs.yaml"
     path.write_text("window: 1m\n")
     for code in (b"A" * 32, b"B" * 32):
-        monkeypatch.setattr(config_cache, "_CODE", [code])
+        monkeypatch.setattr(config_cache, "_code", lambda code=code: code)
         assert load_config(str(path)).model is not None  # type: ignore[union-attr]  # validated, recorded
     assert len(records()) == 2
     for code in (b"A" * 32, b"B" * 32, b"A" * 32):
-        monkeypatch.setattr(config_cache, "_CODE", [code])
+        monkeypatch.setattr(config_cache, "_code", lambda code=code: code)
         assert load_config(str(path)).model is None  # type: ignore[union-attr]  # its own record
