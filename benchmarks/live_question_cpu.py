@@ -87,7 +87,8 @@ def alternate(trees: Sequence[str], rounds: int, measure: Measure, what: str) ->
     """``measure(tree)`` ``rounds`` times per tree, the trees in the same order every round;
     stops (SystemExit) when the documents differ, writing them to a temporary folder named in
     the message. Returns the load average before and after, every run's figures per tree and
-    their medians (a figure holding a list counts each of its values).
+    their medians (a figure holding a list counts each of its values), and the host's speed
+    (``bench_collect.host_speed``) at the start and the end.
 
     Each tree runs once first, uncounted, and keeps its own caches (:func:`env_of`), so every
     counted run finds what the tree's previous run left, as a user's next question does. Before,
@@ -95,6 +96,9 @@ def alternate(trees: Sequence[str], rounds: int, measure: Measure, what: str) ->
     replaced each other's record: rotated round by round, a run right after its own tree's
     skipped validating and one after the other tree's did not (at 5,000 services 2.3 s of CPU
     against 3.0 s, a bimodal median)."""
+    from bench_collect import host_speed  # the one reading of this host's speed
+
+    speed_before = host_speed()
     documents: dict[bytes, str] = {}
     for tree in trees:  # warm-up, not counted: fills the tree's own caches
         documents.setdefault(measure(tree)[1], f"{Path(tree).name or 'tree'}-warm-up")
@@ -113,7 +117,7 @@ def alternate(trees: Sequence[str], rounds: int, measure: Measure, what: str) ->
         raise SystemExit(f"{what}: the trees' documents differ (kept in {kept})")
     median = {tree: {k: _median([row[k] for row in rows]) for k in rows[0]} for tree, rows in runs.items()}
     return {"load_before": load_before, "load_after": os.getloadavg(), "runs": runs, "median": median,
-            "same_json": True}
+            "same_json": True, "host_speed_s": [speed_before, host_speed()]}
 
 
 def main() -> None:
@@ -137,6 +141,7 @@ def main() -> None:
             print(f"{service} {tree}: median cpu {m['cpu']:.3f} s (user {m['user']:.3f}, sys {m['sys']:.3f}), "
                   f"wall {m['wall']:.3f} s; x{m['cpu'] / base:.3f}; runs cpu [{cpus}]")
         print(f"{service}: load average {result['load_before'][0]:.2f} -> {result['load_after'][0]:.2f}; "
+              f"host speed {' -> '.join(f'{x:.2f}' for x in result['host_speed_s'])} s of a fixed loop; "
               "JSON identical")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
