@@ -52,6 +52,11 @@ def test_discovery_picks_running_sidecars_with_workloads() -> None:
     appmesh = pod("colorteller-5f6c7d8b9c-abcde", "mesh", containers=("app", "envoy"),
                   owner=("ReplicaSet", "colorteller-5f6c7d8b9c"), labels={"pod-template-hash": "5f6c7d8b9c"})
     appmesh["spec"]["containers"][1]["env"] = [{"name": "ENVOY_ADMIN_ACCESS_PORT", "value": "9902"}]
+    appmesh["spec"]["containers"][1]["image"] = "840364872350.dkr.ecr.us-west-2.amazonaws.com/aws-appmesh-envoy:v1.29.6.0-prod"
+    # An Envoy that is a workload's own program (Contour's, an edge proxy), not App Mesh's sidecar:
+    # the model reads no sidecar there (k8s_objects.sidecar_of), and neither does discovery.
+    contour = pod("envoy-x7k2p", "projectcontour", containers=("shutdown-manager", "envoy"),
+                  owner=("DaemonSet", "envoy"))
     native = pod("db-0", owner=("StatefulSet", "db"), containers=("app",))
     native["spec"]["initContainers"] = [{"name": "istio-proxy", "restartPolicy": "Always"}]
     prior = k8s_prior(
@@ -59,6 +64,7 @@ def test_discovery_picks_running_sidecars_with_workloads() -> None:
                           pod("plain-6d9f8c7b6d-bbbbb", containers=("app",)),
                           pod("leaving-6d9f8c7b6d-ccccc", deletionTimestamp="2024-01-01T00:00:00Z"))),
         ("pods@mesh", pod_list(appmesh)),
+        ("pods@projectcontour", pod_list(contour)),
         ("pods@default", pod_list(CART, native)),  # the same pod twice is asked once
     )
     targets = discover_targets(pods_from_prior(prior))

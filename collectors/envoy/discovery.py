@@ -78,16 +78,17 @@ def pods_from_prior(prior: Iterable[RawSource]) -> list[dict[str, Any]]:
 
 
 def _sidecar(pod: dict[str, Any]) -> dict[str, Any] | None:
-    from meshobs.collectors.k8s_objects import node_proxy_image
+    """The pod's Envoy sidecar container, as the model reads it (``k8s_objects.sidecar_of``, the
+    one reader: Istio's ``istio-proxy``, native or not, but not ambient's node proxy; App Mesh's
+    ``envoy`` where App Mesh's annotations or image say so), or None."""
+    from meshobs.collectors.k8s_objects import sidecar_of
 
     spec = pod.get("spec") or {}
-    for c in spec.get("containers") or []:
-        if c.get("name") in (ISTIO_CONTAINER, APPMESH_CONTAINER):
-            # ambient's node proxy (ztunnel) names its container istio-proxy too: no Envoy there
-            return None if node_proxy_image(c.get("image")) else dict(c)
-    # Istio 1.22+ can inject the proxy as a native sidecar (an init container that keeps running).
-    for c in spec.get("initContainers") or []:
-        if c.get("name") == ISTIO_CONTAINER and c.get("restartPolicy") == "Always":
+    name = sidecar_of(spec, (pod.get("metadata") or {}).get("annotations") or {})[0]
+    if name is None:
+        return None
+    for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+        if isinstance(c, dict) and c.get("name") == name:
             return dict(c)
     return None
 
