@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from meshobs.collectors.config_shapes import check_spec
@@ -144,46 +144,45 @@ def first_label(labels: Mapping[str, str], keys: Iterable[str]) -> str | None:
     return None
 
 
+_SECOND = itemgetter(1)
+
+
 def flatten_objects(doc: Any) -> Iterator[Mapping[str, Any]]:
     """The objects in one document: ``kind: List`` and typed ``*List`` documents hold theirs
     under ``items`` (the API's typed lists omit kind/apiVersion on the items)."""
-    # flatten_with_paths without the paths, and without a generator per item: a live list's
-    # items (12,400 Services and Deployments at 5,000 services) are rarely Lists themselves.
-    if doc.__class__ is not dict and not isinstance(doc, Mapping):
-        return
-    kind = str(doc.get("kind", ""))
-    items = doc.get("items")
-    if not (kind.endswith("List") and isinstance(items, list)):
-        yield doc
-        return
-    item_kind = kind[:-4]
-    for item in items:
-        if item.__class__ is not dict and not isinstance(item, Mapping):
-            continue
-        if item_kind and "kind" not in item:
-            item = {**item, "kind": item_kind, "apiVersion": doc.get("apiVersion", "v1")}
-        inner = item.get("kind", "")
-        if inner.__class__ is str and not inner.endswith("List"):
-            yield item  # what flatten_with_paths(item) yields: the item alone
-        else:
-            yield from flatten_objects(item)
+    return map(_SECOND, _flatten(doc, None))  # no Python frame per object
 
 
 def flatten_with_paths(doc: Any, path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
     """:func:`flatten_objects` with each object's path in the document (``""``, ``items[3]``),
     so a manifest reader can find its line."""
-    if not isinstance(doc, Mapping):
+    for where, obj in _flatten(doc, path):
+        yield where or "", obj
+
+
+def _flatten(doc: Any, path: str | None) -> Iterator[tuple[str | None, Mapping[str, Any]]]:
+    """The one walk of both: (path, object), the path None when not asked for (no string made
+    per item). An item that is no List itself is yielded here, without a generator of its own:
+    a live list's items (12,400 Services and Deployments at 5,000 services) rarely are."""
+    if doc.__class__ is not dict and not isinstance(doc, Mapping):
         return
     kind = str(doc.get("kind", ""))
-    if kind.endswith("List") and isinstance(doc.get("items"), list):
-        item_kind = kind[:-4]
-        for i, item in enumerate(doc["items"]):
-            if isinstance(item, Mapping):
-                if item_kind and "kind" not in item:
-                    item = {**item, "kind": item_kind, "apiVersion": doc.get("apiVersion", "v1")}
-                yield from flatten_with_paths(item, f"{path}.items[{i}]" if path else f"items[{i}]")
+    items = doc.get("items")
+    if not (kind.endswith("List") and isinstance(items, list)):
+        yield path, doc
         return
-    yield path, doc
+    item_kind = kind[:-4]
+    for i, item in enumerate(items):
+        if item.__class__ is not dict and not isinstance(item, Mapping):
+            continue
+        if item_kind and "kind" not in item:
+            item = {**item, "kind": item_kind, "apiVersion": doc.get("apiVersion", "v1")}
+        where = None if path is None else f"{path}.items[{i}]" if path else f"items[{i}]"
+        inner = item.get("kind", "")
+        if inner.__class__ is str and not inner.endswith("List"):
+            yield where, item
+        else:
+            yield from _flatten(item, where)
 
 
 # -- pods ------------------------------------------------------------------------------------
