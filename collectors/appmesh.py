@@ -56,8 +56,6 @@ class AppMeshCollector:
     kind: str = KIND
 
     def fetch(self, ctx: FetchContext) -> list[RawSource]:
-        if not ctx.runs(PHASE):
-            return []
         raw = RawSource(name=KIND, kind=KIND, meta={"api": self.use_api})
         with raw.timed():
             for path in self.section.get("exported") or []:

@@ -130,8 +130,6 @@ class CloudWatchCollector:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def fetch(self, ctx: FetchContext) -> list[RawSource]:
-        if not ctx.runs(PHASE):
-            return []
         raw = RawSource(name=KIND, kind=KIND, meta={"namespace": self.namespace, **self.meta})
         with raw.timed():
             try:

@@ -37,7 +37,8 @@ from meshobs.raw import Payload, RawSource, iso, utc_now
 from meshobs.redact import is_credential_key
 
 KIND = "manifests"
-# Local files, read once in the graph phase (they may define the services): meshobs.collect.
+# Local files, read once, in the graph phase (they may define the services); meshobs.collect runs
+# a collector in its PHASE only.
 PHASE = "graph"
 SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a manifest larger than this is not a manifest
@@ -133,8 +134,6 @@ class ManifestsCollector:
     kind: str = KIND
 
     def fetch(self, ctx: FetchContext) -> list[RawSource]:
-        if not ctx.runs(PHASE):
-            return []
         return [read_manifest_tree(self.paths, self.layer)]
 
 

@@ -33,8 +33,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 KIND = "envoy"
-# The one phase of a two-phase run (meshobs.collect) it fetches in: nothing of Envoy's is needed to
-# find the neighbourhood.
+# The one phase of a two-phase run it fetches in (meshobs.collect builds and runs it in that phase
+# only): nothing of Envoy's is needed to find the neighbourhood.
 PHASE = "scoped"
 
 __all__ = [

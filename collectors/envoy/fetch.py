@@ -35,7 +35,6 @@ from meshobs.collectors.workers import fan_out
 from meshobs.model import WorkloadRef
 from meshobs.raw import Payload, RawSource, iso, utc_now
 
-from . import PHASE
 from .discovery import Target
 from .minimise import minimise
 from .normalize import COUNTERS, NOT_ASKED
@@ -147,8 +146,6 @@ class EnvoyCollector:
 
     def fetch(self, ctx: FetchContext | None = None) -> list[RawSource]:
         """One RawSource per proxy; never raises for an unreachable or failing proxy."""
-        if ctx is not None and not ctx.runs(PHASE):
-            return []
         if self.error:
             return [RawSource(name="envoy", kind="envoy", error=self.error)]
         targets = in_scope(self.targets, ctx.scope if ctx else None)
