@@ -43,4 +43,7 @@ CODES: list[Code] = [
     Code("MSH0114", Severity.ERROR, "Sidecar injector webhook calls a Service that does not exist",
          "webhook {webhook} of MutatingWebhookConfiguration {configuration} calls Service {target}, which does not "
          "exist: pod creation {consequence}"),
+    # Ambient's data plane: the node proxy (ztunnel) every ambient pod's traffic goes through.
+    Code("MSH0115", Severity.ERROR, "No working node proxy (ztunnel) under ambient pods",
+         "{pods} ambient pods on node {node} have no working ztunnel: {state}"),
 ]

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from meshobs.catalogue import Category
-from meshobs.model import MeshSnapshot, Pod, Proxy, ServiceRef, Workload
+from meshobs.model import Mesh, MeshSnapshot, Pod, Proxy, ServiceRef, Workload
 
-from .base import Finding, Settings, check, finding, now_of
+from .base import CouldNotCheck, Finding, Settings, check, finding, now_of
 
 
 def _workloads(snapshot: MeshSnapshot, service: ServiceRef) -> list[Workload]:
@@ -85,6 +85,54 @@ def not_ready(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -
                               evidence={"pod": pod.name, "phase": pod.phase}, magnitude=1,
                               hint="kubectl describe pod shows the failing readiness probe "
                                    "(port 15021 /healthz/ready)")
+
+
+@check("proxy.node_proxy", Category.PROXY, ("pods",), ("MSH0115",), mesh=Mesh.ISTIO)
+def node_proxy(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
+    """Pods on Istio's ambient data plane send and receive through their node's proxy (ztunnel):
+    one runs, Running and ready, on every node where the service's ambient pods run."""
+    ambient = [p for w in _workloads(snapshot, service) for p in snapshot.pods_of(w.ref)
+               if p.ambient and p.phase == "Running" and p.node]
+    if not ambient:
+        return
+    by_node: dict[str, list[Pod]] = {}
+    for p in snapshot.pods:
+        if p.node_proxy and p.node:
+            by_node.setdefault(p.node, []).append(p)
+    if not by_node:
+        raise CouldNotCheck("no ztunnel pod was read (its namespace, usually istio-system, was not "
+                            "collected)")
+    served: dict[str, list[Pod]] = {}
+    for p in ambient:
+        served.setdefault(p.node or "", []).append(p)
+    for node, pods in sorted(served.items()):
+        proxies = by_node.get(node, [])
+        if any(z.ready and z.phase == "Running" for z in proxies):
+            continue
+        if proxies:
+            state = "; ".join(f"{z.name} {_pod_state(z)}" for z in sorted(proxies, key=lambda z: z.name))
+        else:
+            state = f"no ztunnel pod runs there (it runs on {len(by_node)} other node(s))"
+        yield finding("MSH0115", "proxy.node_proxy", f"Node {node}", service=service,
+                      workloads=tuple(dict.fromkeys(p.workload for p in pods if p.workload)),
+                      node=node, pods=len(pods), state=state,
+                      evidence={"node": node, "ambient_pods": sorted(f"{p.namespace}/{p.name}" for p in pods),
+                                "node_proxies": [{"pod": f"{z.namespace}/{z.name}", "phase": z.phase,
+                                                  "ready": z.ready, "restarts": z.restarts,
+                                                  "waiting": sorted({h.waiting for h in z.restart_history
+                                                                     if h.waiting})}
+                                                 for z in sorted(proxies, key=lambda z: z.name)]},
+                      magnitude=len(pods),
+                      hint=f"kubectl -n istio-system get pods -l app=ztunnel -o wide --field-selector "
+                           f"spec.nodeName={node}; kubectl logs of that pod, or its DaemonSet's "
+                           "tolerations and nodeSelector when none is scheduled there")
+
+
+def _pod_state(pod: Pod) -> str:
+    """``Running, not ready``, ``Pending``, ``Running, CrashLoopBackOff``: a pod's state in words."""
+    waiting = sorted({h.waiting for h in pod.restart_history if h.waiting})
+    words = [pod.phase, *waiting] if waiting else [pod.phase, "ready" if pod.ready else "not ready"]
+    return ", ".join(words)
 
 
 def _restarts(pod: Pod, now: datetime, recent_s: float) -> Iterator[tuple[str, int, dict[str, object]]]:

@@ -50,6 +50,7 @@ from .base import AnyCheck
 ALL: tuple[AnyCheck, ...] = (
     # proxy health
     proxy.sidecar_missing, proxy.not_ready, proxy.restarting, delivery.config_stale, proxy.warming,
+    proxy.node_proxy,
     # the control plane (mesh-level: istiod, its sidecar injector)
     controlplane.istiod_ready, controlplane.istiod_pushes, controlplane.version_skew,
     controlplane.injector,
