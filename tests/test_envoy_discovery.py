@@ -52,7 +52,8 @@ def test_discovery_picks_running_sidecars_with_workloads() -> None:
     appmesh = pod("colorteller-5f6c7d8b9c-abcde", "mesh", containers=("app", "envoy"),
                   owner=("ReplicaSet", "colorteller-5f6c7d8b9c"), labels={"pod-template-hash": "5f6c7d8b9c"})
     appmesh["spec"]["containers"][1]["env"] = [{"name": "ENVOY_ADMIN_ACCESS_PORT", "value": "9902"}]
-    appmesh["spec"]["containers"][1]["image"] = "840364872350.dkr.ecr.us-west-2.amazonaws.com/aws-appmesh-envoy:v1.29.6.0-prod"
+    appmesh["spec"]["containers"][1]["image"] = ("840364872350.dkr.ecr.us-west-2.amazonaws.com/"
+                                                 "aws-appmesh-envoy:v1.29.6.0-prod")
     # An Envoy that is a workload's own program (Contour's, an edge proxy), not App Mesh's sidecar:
     # the model reads no sidecar there (k8s_objects.sidecar_of), and neither does discovery.
     contour = pod("envoy-x7k2p", "projectcontour", containers=("shutdown-manager", "envoy"),

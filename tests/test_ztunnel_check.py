@@ -25,7 +25,8 @@ STATEMENTS = ServiceRef("statements", "statement-api")
 @pytest.fixture(scope="module")
 def ledger() -> MeshSnapshot:
     snapshot = build_snapshot(load_demo("ledger-day"))
-    ambient = {p.node for p in snapshot.pods if p.ambient and p.workload and p.workload.name.startswith("statement-api")}
+    ambient = {p.node for p in snapshot.pods
+               if p.ambient and p.workload and p.workload.name.startswith("statement-api")}
     assert ambient == {"demo-node-a", "demo-node-b"}  # what the cases below take apart
     return snapshot
 
