@@ -95,10 +95,7 @@ def node_proxy(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
                if p.ambient and p.phase == "Running" and p.node]
     if not ambient:
         return
-    by_node: dict[str, list[Pod]] = {}
-    for p in snapshot.pods:
-        if p.node_proxy and p.node:
-            by_node.setdefault(p.node, []).append(p)
+    by_node = snapshot.derived("proxy.node_proxies", _node_proxies)
     if not by_node:
         raise CouldNotCheck("no ztunnel pod was read (its namespace, usually istio-system, was not "
                             "collected)")
@@ -126,6 +123,15 @@ def node_proxy(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
                       hint=f"kubectl -n istio-system get pods -l app=ztunnel -o wide --field-selector "
                            f"spec.nodeName={node}; kubectl logs of that pod, or its DaemonSet's "
                            "tolerations and nodeSelector when none is scheduled there")
+
+
+def _node_proxies(snapshot: MeshSnapshot) -> dict[str, list[Pod]]:
+    """ztunnel's pods by node, built once per snapshot (a --all asks for every ambient service)."""
+    by_node: dict[str, list[Pod]] = {}
+    for p in snapshot.pods:
+        if p.node_proxy and p.node:
+            by_node.setdefault(p.node, []).append(p)
+    return by_node
 
 
 def _pod_state(pod: Pod) -> str:
