@@ -16,7 +16,7 @@ from typing import Any
 
 from meshobs.collectors.config_shapes import check_spec
 from meshobs.collectors.k8s_meshconfig import is_mesh_configmap, mesh_config_resource
-from meshobs.images import parse_image
+from meshobs.images import node_proxy_image
 from meshobs.model import (
     ConfigResource,
     ContainerRestarts,
@@ -42,8 +42,6 @@ from meshobs.shape import ITEM_ERRORS
 
 ISTIO_SIDECAR = "istio-proxy"
 APPMESH_SIDECAR = "envoy"
-# The repository name of ambient's node proxy image (docker.io/istio/ztunnel:1.24.2).
-NODE_PROXY = "ztunnel"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 # Kinds without a namespace (a manifest may omit it; it must not become "default").
 CLUSTER_SCOPED = {"Namespace", "Mesh", "ClusterRole", "ClusterRoleBinding", "Node",
@@ -215,16 +213,6 @@ def sidecar_of(spec: Mapping[str, Any], annotations: Mapping[str, str]) -> tuple
     if APPMESH_SIDECAR in names and _is_appmesh(annotations, containers):
         return APPMESH_SIDECAR, Mesh.APPMESH, False
     return None, Mesh.UNKNOWN, False
-
-
-def node_proxy_image(image: Any) -> bool:
-    """Is ``image`` ambient's node proxy, Istio's ztunnel? Its DaemonSet (one pod per node)
-    names its container ``istio-proxy`` like a sidecar's, but it is a node's layer-4 proxy, the
-    sidecar of no workload. Told by the image's repository name alone, whatever its registry,
-    path, tag or digest (``gcr.io/istio-release/ztunnel:1.24.2-distroless``), never by the
-    namespace or the pod's name, which an installation chooses."""
-    # The substring first: a sidecar's image (every other pod) is not taken apart.
-    return isinstance(image, str) and NODE_PROXY in image and parse_image(image).name == NODE_PROXY
 
 
 def proxy_image_of(spec: Mapping[str, Any], container: str | None) -> str | None:

@@ -11,6 +11,10 @@ A reference is not validated: what it names is read, whatever it is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+# The repository name of ambient's node proxy, Istio's ztunnel.
+NODE_PROXY = "ztunnel"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +44,13 @@ def parse_image(reference: str) -> ImageRef:
     if slash and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
         registry, rest = first, path
     return ImageRef(registry, rest, tag or None, digest if at and digest else None)
+
+
+def node_proxy_image(image: Any) -> bool:
+    """Is ``image`` ambient's node proxy, Istio's ztunnel? Its DaemonSet (one pod per node)
+    names its container ``istio-proxy`` like a sidecar's, but it is a node's layer-4 proxy, the
+    sidecar of no workload. Told by the image's repository name alone, whatever its registry,
+    path, tag or digest (``gcr.io/istio-release/ztunnel:1.24.2-distroless``), never by the
+    namespace or the pod's name, which an installation chooses."""
+    # The substring first: a sidecar's image (every other pod) is not taken apart.
+    return isinstance(image, str) and NODE_PROXY in image and parse_image(image).name == NODE_PROXY

@@ -138,7 +138,7 @@ def test_no_sidecars_found_is_no_data(tmp_path: Path) -> None:
 
 def test_ambients_node_proxy_is_not_an_envoy_target() -> None:
     """ztunnel's container is named istio-proxy like a sidecar's, but it has no Envoy admin API:
-    it is told by its image, as the Kubernetes reader tells it (k8s_objects.node_proxy_image)."""
+    it is told by its image, as the Kubernetes reader tells it (meshobs.images.node_proxy_image)."""
     ztunnel = pod("ztunnel-x7k2p", "istio-system", containers=("istio-proxy",), owner=("DaemonSet", "ztunnel"))
     ztunnel["spec"]["containers"][0]["image"] = \
         "gcr.io/istio-release/ztunnel:1.24.2-distroless@sha256:" + "ab" * 32

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from meshobs.collectors.k8s_objects import node_proxy_image, objects_to_part
+from meshobs.collectors.k8s_objects import objects_to_part
+from meshobs.images import node_proxy_image
 from meshobs.model import Layer, Mesh, MeshSnapshot, WorkloadRef
 from meshobs.tui.proxy_model import proxy_list_rows
 from tests.support.manifests import analyzer_findings, manifests_snapshot, pairs
@@ -175,3 +176,22 @@ def test_the_proxy_list_offers_no_envoy_of_the_node_proxy() -> None:
                           _sidecar_pod("docker.io/istio/proxyv2:1.24.2"))
     rows = proxy_list_rows(snapshot, {})
     assert [r.key for r in rows] == ["ledger-7d9c8b6f5d-q2w3e.payments"]
+
+
+def test_the_charts_deprecated_annotation_on_ztunnel_is_not_the_users_to_fix() -> None:
+    """Istio's ztunnel chart writes ``sidecar.istio.io/inject`` as an annotation (deprecated, info
+    MSH0244) on its own pods and template: not reported there, live pod or DaemonSet in Git, while
+    the same annotation on an application's pod still is."""
+    app = _sidecar_pod("docker.io/istio/proxyv2:1.24.2")
+    app["metadata"]["annotations"] = {"sidecar.istio.io/inject": "true"}
+    pod = _ztunnel_pod()
+    daemonset = {"apiVersion": "apps/v1", "kind": "DaemonSet",
+                 "metadata": {"name": "ztunnel", "namespace": "istio-system"},
+                 "spec": {"selector": {"matchLabels": {"app": "ztunnel"}},
+                          "template": {"metadata": {"labels": copy.deepcopy(pod["metadata"]["labels"]),
+                                                    "annotations": pod["metadata"]["annotations"]},
+                                       "spec": copy.deepcopy(pod["spec"])}}}
+    for ztunnel in (pod, daemonset):
+        snapshot = _manifests(*_namespaces("istio-system", "payments"), ztunnel, app)
+        assert pairs(analyzer_findings(snapshot, ["config.deprecated"])) == {
+            ("MSH0244", "Workload payments/ledger")}, ztunnel["kind"]

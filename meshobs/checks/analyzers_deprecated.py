@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from meshobs.catalogue import Category
+from meshobs.images import node_proxy_image
 from meshobs.istio_config import pick_resources
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot, ServiceRef, Workload
 
@@ -113,7 +114,7 @@ def deprecated(snapshot: MeshSnapshot, settings: Settings, focus: Focus | None =
     if focus is not None:
         # Only a workload's findings touch services (its own); a resource's or a pod's touch none.
         for w in snapshot.workloads:
-            if w.annotations and focus.touches(w.services):
+            if w.annotations and focus.touches(w.services) and not _node_proxy(snapshot, w):
                 yield from _workload_findings(w)
         return
     for kind in ISTIO_KINDS:
@@ -130,15 +131,27 @@ def deprecated(snapshot: MeshSnapshot, settings: Settings, focus: Focus | None =
                     yield _finding(r, "", f"kind {kind} of {group}", f"{REMOVED} in Istio {release}",
                                    replacement)
     for w in snapshot.workloads:
-        yield from _workload_findings(w)
+        if not _node_proxy(snapshot, w):
+            yield from _workload_findings(w)
     templated = {w.ref for w in snapshot.workloads if w.annotations}
     for pod in snapshot.pods:
-        if pod.workload in templated:
-            continue  # reported once, on its workload
+        if pod.workload in templated or pod.node_proxy:
+            continue  # reported once, on its workload; Istio's own node proxy: see _node_proxy
         for key in sorted(pod.annotations):
             found = _annotation(key)
             if found:
                 yield _topology_finding(f"Pod {pod.namespace}/{pod.name}", (), f"annotation {key}", *found)
+
+
+def _node_proxy(snapshot: MeshSnapshot, w: Workload) -> bool:
+    """Is ``w`` ambient's node proxy, Istio's ztunnel (its template's proxy image says so, or
+    every pod of it, as the model tells them)? Istio's own chart writes its pod template, the
+    deprecated ``sidecar.istio.io/inject`` annotation included (1.24): nothing a user of the mesh
+    can change, so not reported on a healthy mesh."""
+    if node_proxy_image(w.proxy_image):
+        return True
+    pods = snapshot.pods_of(w.ref)
+    return bool(pods) and all(p.node_proxy for p in pods)
 
 
 def _workload_findings(w: Workload) -> Iterator[Finding]:
