@@ -29,7 +29,7 @@ def test_text_marks_and_no_colour_by_default() -> None:
     lines = out.splitlines()
     assert "  \u00d7 traffic.error_rate" in lines  # fail
     assert "  \u203c proxy.warming" in lines  # warning only
-    assert "Proxy health  \u221a 4 passed" in lines  # passes are counted, not listed
+    assert "Proxy health  \u221a 5 passed" in lines  # passes are counted, not listed
     assert "proxy.not_ready" not in out
     assert lines[-1].startswith("Status: failing")
     assert "doc: meshobs explain MSH0406" in out
