@@ -214,8 +214,11 @@ class MeshSnapshot:
         return list(self._index.certs_of.get(proxy_id, []))
 
     def config_of(self, kind: str | None = None, layer: Layer | None = None) -> list[ConfigResource]:
-        return [c for c in self.config
-                if (kind is None or c.kind == kind) and (layer is None or c.layer == layer)]
+        """The configuration resources of ``kind`` and ``layer`` (None: any), in their order.
+        By kind through an index built on first use: the analyzers ask for some 40 kinds, each a
+        scan of every resource before (0.15 s of a question at 5,000 services)."""
+        pool = self.config if kind is None else self.derived("config_by_kind", _config_by_kind).get(kind, ())
+        return [c for c in pool if layer is None or c.layer == layer]
 
     def source(self, name: str) -> SourceStatus | None:
         return self._index.sources.get(name)
@@ -272,3 +275,10 @@ class SnapshotPart:
         for p in parts:
             out.extend(p)
         return out
+
+
+def _config_by_kind(snapshot: MeshSnapshot) -> dict[str, list[ConfigResource]]:
+    by_kind: dict[str, list[ConfigResource]] = {}
+    for c in snapshot.config:
+        by_kind.setdefault(c.kind, []).append(c)
+    return by_kind
