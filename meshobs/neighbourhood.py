@@ -136,7 +136,7 @@ def pod_selectors(snapshot: MeshSnapshot, services: set[ServiceRef], workloads: 
         workload = snapshot.workload(wref)
         need(wref.namespace, {str(k): str(v) for k, v in workload.labels.items()}
              if workload is not None and workload.labels else None)
-    ambient = {r.name for r in snapshot.config if r.kind == "Namespace"
-               and dict(r.labels).get("istio.io/dataplane-mode") == "ambient"}
+    ambient = {r.name for r in snapshot.config_of("Namespace")
+               if dict(r.labels).get("istio.io/dataplane-mode") == "ambient"}
     return tuple((ns, None if selectors is None or ns in ambient else _union(selectors))
                  for ns, selectors in sorted(wanted.items()))
