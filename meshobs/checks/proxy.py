@@ -120,9 +120,9 @@ def node_proxy(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
                                                                      if h.waiting})}
                                                  for z in sorted(proxies, key=lambda z: z.name)]},
                       magnitude=len(pods),
-                      hint=f"kubectl -n istio-system get pods -l app=ztunnel -o wide --field-selector "
-                           f"spec.nodeName={node}; kubectl logs of that pod, or its DaemonSet's "
-                           "tolerations and nodeSelector when none is scheduled there")
+                      hint=f"kubectl -n {(proxies or next(iter(by_node.values())))[0].namespace} get pods "
+                           f"-o wide --field-selector spec.nodeName={node}; kubectl logs of its ztunnel "
+                           "pod, or the DaemonSet's tolerations and nodeSelector when none is scheduled there")
 
 
 def _node_proxies(snapshot: MeshSnapshot) -> dict[str, list[Pod]]:
