@@ -79,6 +79,16 @@ def _ztunnel_pod(name: str = "ztunnel-4vx9k", namespace: str = "istio-system",
                 "state": {"running": {"startedAt": "2026-11-24T09:40:12Z"}}}]}}
 
 
+def _ztunnel_daemonset(pod: dict[str, Any]) -> dict[str, Any]:
+    """The DaemonSet whose template made ``pod`` (as Istio's chart writes it, in Git)."""
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "ztunnel", "namespace": "istio-system"},
+            "spec": {"selector": {"matchLabels": {"app": "ztunnel"}},
+                     "template": {"metadata": {"labels": copy.deepcopy(pod["metadata"]["labels"]),
+                                               "annotations": pod["metadata"]["annotations"]},
+                                  "spec": copy.deepcopy(pod["spec"])}}}
+
+
 def _sidecar_pod(image: str) -> dict[str, Any]:
     """An application pod injected with Istio's sidecar of ``image``."""
     pod = {"apiVersion": "v1", "kind": "Pod",
@@ -137,13 +147,7 @@ def test_a_sidecar_whose_image_path_says_ztunnel_is_still_a_sidecar(image: str) 
 
 
 def test_the_ztunnel_daemonset_template_is_no_sidecar_workload() -> None:
-    pod = _ztunnel_pod()
-    daemonset = {"apiVersion": "apps/v1", "kind": "DaemonSet",
-                 "metadata": {"name": "ztunnel", "namespace": "istio-system"},
-                 "spec": {"selector": {"matchLabels": {"app": "ztunnel"}},
-                          "template": {"metadata": {"labels": copy.deepcopy(pod["metadata"]["labels"]),
-                                                    "annotations": pod["metadata"]["annotations"]},
-                                       "spec": copy.deepcopy(pod["spec"])}}}
+    daemonset = _ztunnel_daemonset(_ztunnel_pod())
     part = objects_to_part([(daemonset, "ztunnel.yaml")], Layer.INTENDED)
     [workload] = part.workloads
     # The chart says sidecar.istio.io/inject: "false": no sidecar, now or after admission.
@@ -185,12 +189,7 @@ def test_the_charts_deprecated_annotation_on_ztunnel_is_not_the_users_to_fix() -
     app = _sidecar_pod("docker.io/istio/proxyv2:1.24.2")
     app["metadata"]["annotations"] = {"sidecar.istio.io/inject": "true"}
     pod = _ztunnel_pod()
-    daemonset = {"apiVersion": "apps/v1", "kind": "DaemonSet",
-                 "metadata": {"name": "ztunnel", "namespace": "istio-system"},
-                 "spec": {"selector": {"matchLabels": {"app": "ztunnel"}},
-                          "template": {"metadata": {"labels": copy.deepcopy(pod["metadata"]["labels"]),
-                                                    "annotations": pod["metadata"]["annotations"]},
-                                       "spec": copy.deepcopy(pod["spec"])}}}
+    daemonset = _ztunnel_daemonset(pod)
     for ztunnel in (pod, daemonset):
         snapshot = _manifests(*_namespaces("istio-system", "payments"), ztunnel, app)
         assert pairs(analyzer_findings(snapshot, ["config.deprecated"])) == {

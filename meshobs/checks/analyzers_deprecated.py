@@ -131,7 +131,7 @@ def deprecated(snapshot: MeshSnapshot, settings: Settings, focus: Focus | None =
                     yield _finding(r, "", f"kind {kind} of {group}", f"{REMOVED} in Istio {release}",
                                    replacement)
     for w in snapshot.workloads:
-        if not _node_proxy(snapshot, w):
+        if w.annotations and not _node_proxy(snapshot, w):  # no annotation, nothing to report
             yield from _workload_findings(w)
     templated = {w.ref for w in snapshot.workloads if w.annotations}
     for pod in snapshot.pods:
