@@ -16,10 +16,9 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from meshobs.durations import parse_duration
+from meshobs.durations import parse_duration, seconds
 from meshobs.raw import Payload, iso, utc_now
 
-from .http import seconds
 from .netbound import DeadlineExceeded, install_boto, watch
 
 DEFAULT_TIMEOUT_S = 10.0

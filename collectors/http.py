@@ -46,6 +46,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import get_netrc_auth, select_proxy
 from urllib3.util import Timeout
 
+from meshobs.durations import seconds
 from meshobs.raw import Payload, iso, utc_now
 
 from .netbound import DeadlineExceeded, budget_s, current_run, install, watch
@@ -63,9 +64,9 @@ _encode_query: Callable[[Any], str] = RequestEncodingMixin._encode_params  # typ
 class TotalTimeout(requests.exceptions.Timeout):
     """The request did not complete within its total time (or the run's deadline passed)."""
 
-    def __init__(self, seconds: float, *, run_deadline: bool = False, **kwargs: Any) -> None:
-        self.seconds, self.run_deadline = seconds, run_deadline
-        super().__init__(f"no complete answer within {seconds:g} s", **kwargs)
+    def __init__(self, within_s: float, *, run_deadline: bool = False, **kwargs: Any) -> None:
+        self.seconds, self.run_deadline = within_s, run_deadline
+        super().__init__(f"no complete answer within {seconds(within_s)} s", **kwargs)
 
 
 class ResponseTooLarge(requests.RequestException):
@@ -78,11 +79,6 @@ class ResponseTooLarge(requests.RequestException):
 
 def mb(n_bytes: int) -> str:
     return f"{n_bytes / (1024 * 1024):g}"
-
-
-def seconds(value: float) -> str:
-    """A duration for a message: ``1.2``, ``5``, ``0.25`` (not ``1.20501``)."""
-    return f"{round(value, 2 if value < 1 else 1):g}"
 
 
 class TooLarge(Exception):
@@ -454,9 +450,9 @@ def describe_error(exc: BaseException, url: str, timeout_s: float) -> str:
             return f"{url} did not answer before the run's deadline (--timeout) passed"
         return f"{url} did not answer within {seconds(exc.seconds)} s (timed out)"
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return f"cannot connect to {url}: timed out after {timeout_s:g} s"
+        return f"cannot connect to {url}: timed out after {seconds(timeout_s)} s"
     if isinstance(exc, requests.exceptions.ReadTimeout):
-        return f"{url} did not answer within {timeout_s:g} s (timed out)"
+        return f"{url} did not answer within {seconds(timeout_s)} s (timed out)"
     if isinstance(exc, requests.exceptions.SSLError):
         return f"TLS error talking to {url}: {_root(exc)}"
     if isinstance(exc, requests.exceptions.ConnectionError):

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from meshobs.collectors.base import FetchContext, NormalizeContext
-from meshobs.collectors.http import TooLarge, mb, read_capped, seconds
+from meshobs.collectors.http import TooLarge, mb, read_capped
 from meshobs.collectors.k8s_import import lazy_kubernetes
 from meshobs.collectors.k8s_meshconfig import kept_fields
 from meshobs.collectors.k8s_minimise import minimise_body, minimise_document
@@ -39,7 +39,7 @@ from meshobs.collectors.k8s_objects import (
 from meshobs.collectors.netbound import DeadlineExceeded, current_run, install, watch
 from meshobs.collectors.workers import fan_out
 from meshobs.config import Config
-from meshobs.durations import parse_duration
+from meshobs.durations import parse_duration, seconds
 from meshobs.model import Layer, Mesh, Pod, SnapshotPart, SourceState, SourceStatus, WorkloadRef
 from meshobs.raw import Payload, RawSource, iso, utc_now
 from meshobs.shape import dumps_compact, loads_standard

@@ -30,6 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from meshobs.durations import seconds
+
 DEFAULT_MAX_RESPONSE_MB = 64.0
 DEFAULT_RUN_TIMEOUT_S = 120.0
 
@@ -98,7 +100,7 @@ class Watch:
             expired = self.expired
         if expired:
             shutdown_socket(getattr(conn, "sock", None))
-            raise DeadlineExceeded(f"no time left ({self.seconds:g} s)")
+            raise DeadlineExceeded(f"no time left ({seconds(self.seconds)} s)")
 
     def adopt_socket(self, sock: socket.socket) -> None:
         with self._lock:
@@ -107,7 +109,7 @@ class Watch:
             expired = self.expired
         if expired:
             shutdown_socket(sock)
-            raise DeadlineExceeded(f"no time left ({self.seconds:g} s)")
+            raise DeadlineExceeded(f"no time left ({seconds(self.seconds)} s)")
 
     def on_expiry(self, close: Callable[[], None]) -> None:
         """Call ``close`` when the time is up (for sockets urllib3 does not manage)."""

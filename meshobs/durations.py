@@ -28,6 +28,12 @@ def parse_duration(text: str | int | float) -> float:
     return total
 
 
+def seconds(value: float) -> str:
+    """A duration for a message: ``1.2``, ``5``, ``0.25`` (not ``1.20501``; a budget cut to what is
+    left of the run's deadline is such a number)."""
+    return f"{round(value, 2 if value < 1 else 1):g}"
+
+
 def format_duration(seconds: float) -> str:
     """Compact form for PromQL ranges and display: 300 -> ``5m``, 90 -> ``90s``, 0.5 -> ``500ms``
     (a window not a whole number of seconds, which PromQL reads in milliseconds; rounded to

@@ -15,7 +15,7 @@ import requests
 
 from meshobs.collectors import aws
 from meshobs.collectors.base import FetchContext
-from meshobs.collectors.http import ResponseTooLarge, TotalTimeout, bounded_session, http_get
+from meshobs.collectors.http import ResponseTooLarge, TotalTimeout, bounded_session, describe_error, http_get
 from meshobs.collectors.kubernetes import KubernetesCollector
 from meshobs.collectors.netbound import RunLimits, run_limits
 from meshobs.collectors.workers import fan_out
@@ -70,6 +70,13 @@ def test_the_run_deadline_cuts_a_request_short(fault: FaultServer) -> None:
         late = http_get(requests.Session(), fault.url + "/y", "y", timeout_s=30)
     assert "deadline" in (payload.error or "") and took < 0.5 + SLACK_S  # type: ignore[attr-defined]
     assert late.error is not None and "not asked" in late.error
+
+
+def test_a_cut_budget_reads_as_a_short_number() -> None:
+    # A budget cut to what is left of the run's deadline is any float; messages round it.
+    assert str(TotalTimeout(3.57462)) == "no complete answer within 3.6 s"
+    reason = describe_error(requests.exceptions.ReadTimeout(), "http://p:9090", 0.123456)
+    assert reason == "http://p:9090 did not answer within 0.12 s (timed out)"
 
 
 @pytest.mark.parametrize("fault", [Fault.huge()], indirect=True)

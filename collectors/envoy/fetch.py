@@ -32,6 +32,7 @@ import requests
 from meshobs.collectors.base import FetchContext, Scope
 from meshobs.collectors.http import bounded_session, http_get
 from meshobs.collectors.workers import fan_out
+from meshobs.durations import seconds
 from meshobs.model import WorkloadRef
 from meshobs.raw import Payload, RawSource, iso, utc_now
 
@@ -226,7 +227,7 @@ class EnvoyCollector:
             key = keys.pop(0)
             remaining = end - time.monotonic()
             if remaining <= 0:
-                raw.add(_not_asked(key, target, f"the proxy's budget of {self.budget_s:g} s (or the run's "
+                raw.add(_not_asked(key, target, f"the proxy's budget of {seconds(self.budget_s)} s (or the run's "
                                                  f"deadline) ran out"))
                 continue
             path, params = ENDPOINTS[key]

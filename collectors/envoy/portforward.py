@@ -15,8 +15,9 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from meshobs.collectors.http import CHUNK, TooLarge, mb, seconds
+from meshobs.collectors.http import CHUNK, TooLarge, mb
 from meshobs.collectors.netbound import current_run, shutdown_socket, watch
+from meshobs.durations import seconds
 from meshobs.raw import Payload, iso, utc_now
 
 from .discovery import Target
@@ -171,7 +172,7 @@ class PortForwardTransport:
                 if not done.is_set():
                     outcome["abandoned"] = True
                     raise ForwardFailed(f"the Kubernetes API did not open the port-forward within "
-                                        f"{timeout_s:g} s (timed out)")
+                                        f"{seconds(timeout_s)} s (timed out)")
         if outcome["error"] is not None:
             raise ForwardFailed(_reason(outcome["error"], self.target.namespace)) from outcome["error"]
         forward = outcome["forward"]

@@ -42,7 +42,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from meshobs.durations import format_duration
+from meshobs.durations import format_duration, seconds
 from meshobs.raw import Payload, RawSource, iso, utc_now
 
 from .. import silence
@@ -218,7 +218,8 @@ class PrometheusCollector:
             # The cheap query alone could not finish: the quantiles read twenty times as many series.
             split = _Split(run, Census(0, 0, (Shard("", 0),)), whole, rules, lanes)
             if rates.meta["timed_out"]:
-                split.shards.give_up(f"the request rates alone timed out after {rates.meta['timed_out']:g} s, and "
+                took = seconds(rates.meta["timed_out"])
+                split.shards.give_up(f"the request rates alone timed out after {took} s, and "
                                      f"the mesh-wide quantiles read {BUCKETS} times as many series")
             else:  # never sent: the run's deadline had passed (recording rules or not, no fix)
                 split.shards.give_up(DEADLINE_PASSED)
@@ -586,7 +587,7 @@ class _Run:
             heard = True
             text = str(exc)
             if _server_timed_out(text):
-                payload.error = f"{what} timed out after {budget:g} s (the server gave up)"
+                payload.error = f"{what} timed out after {seconds(budget)} s (the server gave up)"
                 payload.meta["timed_out"] = budget
             else:
                 payload.error = f"Prometheus at {self.url} answered {_http_reason(text)} to {what}"
@@ -602,7 +603,7 @@ class _Run:
                 with self._lock:
                     self.unreachable = self.unreachable or payload.error
             elif isinstance(exc, requests.Timeout):
-                payload.error = f"{what} timed out after {budget:g} s"
+                payload.error = f"{what} timed out after {seconds(budget)} s"
                 payload.meta["timed_out"] = budget
                 # Not even the server's own "timed out" (it gets a shorter limit): a hung
                 # server, or a proxy holding the request (meshobs.collect asks it no more).
