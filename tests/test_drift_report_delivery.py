@@ -15,7 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from meshobs.cli.main import cli
 from meshobs.demo.catalog import export_intended
 from meshobs.demo.httpserver import LoopbackHTTPServer, Request, Response
-from meshobs.drift.report import plural, when
+from meshobs.drift.report import when
+from meshobs.words import plural
 
 
 def run(*args: str) -> Result:

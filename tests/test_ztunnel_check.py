@@ -41,7 +41,7 @@ def _judged(snapshot: MeshSnapshot) -> tuple[str, str, list[dict[str, object]]]:
     results, found = run_checks(snapshot, STATEMENTS, Settings())
     [result] = [r for r in results if r.id == "proxy.node_proxy"]
     return result.status, result.reason, [
-        {"subject": f.subject, "pods": f.fields["pods"], "state": f.fields["state"],
+        {"subject": f.subject, "pods": f.fields["pods"], "state": f.fields["state"], "message": f.message,
          "ambient_pods": f.evidence["ambient_pods"]} for f in found if f.code == "MSH0115"]
 
 
@@ -53,7 +53,8 @@ def test_a_ztunnel_not_ready_cuts_off_its_nodes_ambient_pods_only(ledger: MeshSn
     down = _ztunnels(ledger, lambda z: replace(z, ready=False) if z.node == "demo-node-b" else z)
     status, _reason, [found] = _judged(down)
     assert status == "fail"
-    assert found["subject"] == "Node demo-node-b" and found["pods"] == 1
+    assert found["subject"] == "Node demo-node-b" and found["pods"] == "1 ambient pod"
+    assert str(found["message"]).startswith("1 ambient pod on node demo-node-b without a working ztunnel: ")
     assert [p.rsplit("-", 2)[0] for p in found["ambient_pods"]] == ["statements/statement-api-v7"]  # type: ignore[attr-defined]
     assert str(found["state"]).endswith("Running, not ready")
 

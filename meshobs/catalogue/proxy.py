@@ -45,5 +45,5 @@ CODES: list[Code] = [
          "exist: pod creation {consequence}"),
     # Ambient's data plane: the node proxy (ztunnel) every ambient pod's traffic goes through.
     Code("MSH0115", Severity.ERROR, "No working node proxy (ztunnel) under ambient pods",
-         "{pods} ambient pods on node {node} have no working ztunnel: {state}"),
+         "{pods} on node {node} without a working ztunnel: {state}"),
 ]

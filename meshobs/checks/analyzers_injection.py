@@ -27,6 +27,7 @@ from meshobs.catalogue import Category
 from meshobs.istio_config import PEER_AUTHENTICATION, pick_resources
 from meshobs.model import ConfigResource, Mesh, MeshSnapshot, Pod, ServiceRef, SourceLocation
 
+from ..words import plural
 from .base import CouldNotCheck, Finding, Settings, analyzer, finding
 from .dataplane import (
     AMBIENT,
@@ -126,7 +127,7 @@ def proxy_image(snapshot: MeshSnapshot, settings: Settings) -> Iterable[Finding]
         if len(images) < 2:
             continue
         ranked = sorted(images.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-        text = "; ".join(f"{image} ({len(pods)} pod{'s' if len(pods) > 1 else ''}: "
+        text = "; ".join(f"{image} ({plural(len(pods), 'pod')}: "
                          f"{', '.join(sorted(p.name for p in pods)[:3])}{' ...' if len(pods) > 3 else ''})"
                          for image, pods in ranked)
         behind = [p for _image, pods in ranked[1:] for p in pods]

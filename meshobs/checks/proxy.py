@@ -13,6 +13,7 @@ from datetime import datetime
 from meshobs.catalogue import Category
 from meshobs.model import Mesh, MeshSnapshot, Pod, Proxy, ServiceRef, Workload
 
+from ..words import plural
 from .base import CouldNotCheck, Finding, Settings, check, finding, now_of
 
 
@@ -112,7 +113,7 @@ def node_proxy(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
             state = f"no ztunnel pod runs there (it runs on {len(by_node)} other node(s))"
         yield finding("MSH0115", "proxy.node_proxy", f"Node {node}", service=service,
                       workloads=tuple(dict.fromkeys(p.workload for p in pods if p.workload)),
-                      node=node, pods=len(pods), state=state,
+                      node=node, pods=plural(len(pods), 'ambient pod'), state=state,
                       evidence={"node": node, "ambient_pods": sorted(f"{p.namespace}/{p.name}" for p in pods),
                                 "node_proxies": [{"pod": f"{z.namespace}/{z.name}", "phase": z.phase,
                                                   "ready": z.ready, "restarts": z.restarts,

@@ -7,6 +7,7 @@ from datetime import UTC
 from typing import Any
 
 from meshobs.raw import parse_iso
+from meshobs.words import plural
 
 from .compare import Drift
 from .run import DriftRun
@@ -22,11 +23,6 @@ def _value(v: Any) -> str:
         text = json.dumps(v, sort_keys=True, separators=(",", ":"))
         return text if len(text) <= 80 else text[:77] + "..."
     return str(v)
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """``1 error``, ``2 errors``, ``0 proxies`` (``many`` for irregular plurals)."""
-    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def when(stamp: str | None) -> str:

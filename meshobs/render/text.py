@@ -33,6 +33,7 @@ from meshobs.engine.report import (
 )
 from meshobs.model import ServiceRef, thaw
 
+from ..words import plural
 from .timeline import text_lines as timeline_text
 
 # Linkerd-style marks: check, double exclamation, multiplication sign, en dash.
@@ -198,7 +199,7 @@ def _summary(status: str, findings: tuple[Finding, ...], style: Style,
     request metrics: ...))``: the word, the findings counted, and what could not be checked."""
     unique = {f.identity: f for f in findings}
     counts = {sev: sum(1 for f in unique.values() if f.severity.value == sev) for sev in ("error", "warning", "info")}
-    parts = [", ".join(f"{n} {sev}{'s' if n != 1 else ''}" for sev, n in counts.items() if n)]
+    parts = [", ".join(plural(n, sev) for sev, n in counts.items() if n)]
     unchecked = unchecked_line(checks)
     if unchecked:
         parts.append(f"could not check: {unchecked}")

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from meshobs.model import ConfigResource, Layer, MeshSnapshot, ServiceRef, WorkloadRef
+from meshobs.words import plural
 
 # The kinds of change, in the order a tie is broken (a resource edit explains more than a push).
 KINDS = ("config", "rollout", "restart", "xds", "cert")
@@ -197,4 +198,4 @@ def _cert_changes(snapshot: MeshSnapshot) -> Iterable[Change]:
             issued[cert.workload].append(cert.not_before)
     for wref, times in sorted(issued.items()):
         yield Change(max(times), "cert", f"Workload {wref}", "got a new certificate",
-                     f"{len(times)} certificate{'s' if len(times) > 1 else ''}", tuple(snapshot.services_of(wref)))
+                     plural(len(times), 'certificate'), tuple(snapshot.services_of(wref)))
