@@ -54,7 +54,7 @@ def snapshot_drift(snapshot: MeshSnapshot, pair: str) -> DriftRun:
 
 def resource_of(snapshot: MeshSnapshot, rid: ResourceId) -> ConfigResource | None:
     """The resource a difference is about: the cluster's copy first, else Git's."""
-    found = [r for r in snapshot.config if (r.kind, r.namespace, r.name) == (rid.kind, rid.namespace, rid.name)
+    found = [r for r in snapshot.config_of(rid.kind) if (r.namespace, r.name) == (rid.namespace, rid.name)
              and str(r.mesh.value if isinstance(r.mesh, Mesh) else r.mesh) == rid.mesh]
     return next((r for r in found if r.layer is Layer.LIVE), found[0] if found else None)
 
