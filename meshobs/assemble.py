@@ -27,6 +27,7 @@ from .model import (
     Trace,
     Workload,
     WorkloadRef,
+    istiod_labels,
 )
 from .node_edges import addressed_to_node, addresses_nodes, dropped
 
@@ -132,7 +133,7 @@ def _services_named_by_config(part: SnapshotPart) -> list[ServiceRef]:
 
 def is_istiod_pod(pod: Pod) -> bool:
     """istiod's own pods (every revision): labelled ``app=istiod`` by Istio's charts."""
-    return pod.labels.get("app") == "istiod"
+    return istiod_labels(pod.labels)
 
 
 def control_plane(part: SnapshotPart) -> ControlPlane:

@@ -194,3 +194,41 @@ def test_the_charts_deprecated_annotation_on_ztunnel_is_not_the_users_to_fix() -
         snapshot = _manifests(*_namespaces("istio-system", "payments"), ztunnel, app)
         assert pairs(analyzer_findings(snapshot, ["config.deprecated"])) == {
             ("MSH0244", "Workload payments/ledger")}, ztunnel["kind"]
+
+
+def _istiod_pod() -> dict[str, Any]:
+    """An istiod pod of revision 1-24-2, its metadata as Istio's istio-discovery chart writes it."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "istiod-1-24-2-6f8d9c7b54-k2m9x", "namespace": "mesh-control",
+                         "labels": {"app": "istiod", "istio": "pilot", "istio.io/rev": "1-24-2",
+                                    "sidecar.istio.io/inject": "false", "pod-template-hash": "6f8d9c7b54"},
+                         "annotations": {"prometheus.io/port": "15014", "prometheus.io/scrape": "true",
+                                         "sidecar.istio.io/inject": "false"},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                              "name": "istiod-1-24-2-6f8d9c7b54", "controller": True}]},
+            "spec": {"serviceAccountName": "istiod-1-24-2",
+                     "containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.24.2",
+                                     "args": ["discovery", "--monitoringAddr=:15014"]}]},
+            "status": {"phase": "Running", "podIP": "10.48.0.12",
+                       "conditions": [{"type": "Ready", "status": "True"}],
+                       "containerStatuses": [{"name": "discovery", "ready": True, "restartCount": 0}]}}
+
+
+def test_the_charts_deprecated_annotation_on_istiod_is_not_the_users_to_fix() -> None:
+    """istiod's chart writes the same deprecated annotation on its pods and template: every Istio
+    mesh has it, so it is not reported (live pod or Deployment in Git, in whatever namespace),
+    while on an application's pod it still is."""
+    app = _sidecar_pod("docker.io/istio/proxyv2:1.24.2")
+    app["metadata"]["annotations"] = {"sidecar.istio.io/inject": "true"}
+    pod = _istiod_pod()
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": "istiod-1-24-2", "namespace": "mesh-control"},
+                  "spec": {"selector": {"matchLabels": {"app": "istiod", "istio.io/rev": "1-24-2"}},
+                           "template": {"metadata": {"labels": copy.deepcopy(pod["metadata"]["labels"]),
+                                                     "annotations": pod["metadata"]["annotations"]},
+                                        "spec": copy.deepcopy(pod["spec"])}}}
+    for istiod in (pod, deployment):
+        snapshot = _manifests(*_namespaces("payments"), {"apiVersion": "v1", "kind": "Namespace",
+                                                         "metadata": {"name": "mesh-control"}}, istiod, app)
+        assert pairs(analyzer_findings(snapshot, ["config.deprecated"])) == {
+            ("MSH0244", "Workload payments/ledger")}, istiod["kind"]

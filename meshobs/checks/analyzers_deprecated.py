@@ -21,7 +21,7 @@ from typing import Any
 from meshobs.catalogue import Category
 from meshobs.images import node_proxy_image
 from meshobs.istio_config import pick_resources
-from meshobs.model import ConfigResource, Mesh, MeshSnapshot, ServiceRef, Workload
+from meshobs.model import ConfigResource, Mesh, MeshSnapshot, Pod, ServiceRef, Workload, istiod_labels
 
 from .analyzers_schema import ISTIO_KINDS
 from .base import Finding, Settings, analyzer, finding
@@ -114,7 +114,7 @@ def deprecated(snapshot: MeshSnapshot, settings: Settings, focus: Focus | None =
     if focus is not None:
         # Only a workload's findings touch services (its own); a resource's or a pod's touch none.
         for w in snapshot.workloads:
-            if w.annotations and focus.touches(w.services) and not _node_proxy(snapshot, w):
+            if w.annotations and focus.touches(w.services) and not _istios_own(snapshot, w):
                 yield from _workload_findings(w)
         return
     for kind in ISTIO_KINDS:
@@ -131,27 +131,32 @@ def deprecated(snapshot: MeshSnapshot, settings: Settings, focus: Focus | None =
                     yield _finding(r, "", f"kind {kind} of {group}", f"{REMOVED} in Istio {release}",
                                    replacement)
     for w in snapshot.workloads:
-        if w.annotations and not _node_proxy(snapshot, w):  # no annotation, nothing to report
+        if w.annotations and not _istios_own(snapshot, w):  # no annotation, nothing to report
             yield from _workload_findings(w)
     templated = {w.ref for w in snapshot.workloads if w.annotations}
     for pod in snapshot.pods:
-        if pod.workload in templated or pod.node_proxy:
-            continue  # reported once, on its workload; Istio's own node proxy: see _node_proxy
+        if pod.workload in templated or _istios_own_pod(pod):
+            continue  # reported once, on its workload; Istio's own: see _istios_own
         for key in sorted(pod.annotations):
             found = _annotation(key)
             if found:
                 yield _topology_finding(f"Pod {pod.namespace}/{pod.name}", (), f"annotation {key}", *found)
 
 
-def _node_proxy(snapshot: MeshSnapshot, w: Workload) -> bool:
-    """Is ``w`` ambient's node proxy, Istio's ztunnel (its template's proxy image says so, or
-    every pod of it, as the model tells them)? Istio's own chart writes its pod template, the
-    deprecated ``sidecar.istio.io/inject`` annotation included (1.24): nothing a user of the mesh
-    can change, so not reported on a healthy mesh."""
-    if node_proxy_image(w.proxy_image):
+def _istios_own(snapshot: MeshSnapshot, w: Workload) -> bool:
+    """Is ``w`` one of Istio's own, whose pod template Istio's charts write: istiod (its labels)
+    or ambient's node proxy, ztunnel (its template's proxy image), or a workload every pod of
+    which is one? Both charts write the deprecated ``sidecar.istio.io/inject`` annotation on their
+    pods (istiod's, ztunnel's 1.24): nothing a user of the mesh can change, so not reported on a
+    healthy mesh (every Istio mesh)."""
+    if istiod_labels(w.labels) or node_proxy_image(w.proxy_image):
         return True
     pods = snapshot.pods_of(w.ref)
-    return bool(pods) and all(p.node_proxy for p in pods)
+    return bool(pods) and all(_istios_own_pod(p) for p in pods)
+
+
+def _istios_own_pod(pod: Pod) -> bool:
+    return pod.node_proxy or istiod_labels(pod.labels)
 
 
 def _workload_findings(w: Workload) -> Iterator[Finding]:

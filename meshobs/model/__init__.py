@@ -2,7 +2,7 @@
 
 from .cert import Cert, CertRole
 from .config import ConfigResource, Layer, ObjectDates, SourceLocation, Write
-from .controlplane import ControlPlane, InjectionWebhook, IstiodReplica, XdsReject, XdsSync
+from .controlplane import ControlPlane, InjectionWebhook, IstiodReplica, XdsReject, XdsSync, istiod_labels
 from .frozen import EMPTY, FrozenDict, freeze, frozen_map, frozen_strings, thaw
 from .history import History, HistorySeries
 from .proxy import (
@@ -30,5 +30,5 @@ __all__ = [
     "ObjectDates", "Pod", "Proxy", "Reporter", "ResponseStat", "RouteDestination", "Security", "Service",
     "ServicePort", "ServiceRef", "SnapshotPart", "SourceLocation", "SourceState", "SourceStatus", "Span", "Trace",
     "UpstreamCluster", "UpstreamHost", "Workload", "WorkloadRef", "Write", "XdsReject", "XdsResource",
-    "XdsSync", "freeze", "frozen_map", "frozen_strings", "thaw",
+    "XdsSync", "freeze", "frozen_map", "frozen_strings", "istiod_labels", "thaw",
 ]

@@ -9,6 +9,7 @@ Each field says which; ``None`` means "that source did not say", never "healthy"
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
@@ -81,6 +82,12 @@ class XdsReject:
     proxy: str  # "<pod>.<namespace>"
     xds: str
     error: str = ""  # the gRPC code name Envoy sent (Internal, InvalidArgument ...)
+
+
+def istiod_labels(labels: Mapping[str, object]) -> bool:
+    """Are these the labels of istiod's pods, or of the template that makes them (every
+    revision)? Istio's charts label them ``app=istiod``."""
+    return labels.get("app") == "istiod"
 
 
 @dataclass(frozen=True, slots=True)
