@@ -96,3 +96,21 @@ def test_a_service_without_ambient_pods_is_not_judged_by_ztunnel(ledger: MeshSna
             continue
         _results, found = run_checks(down, service, Settings())
         assert [f for f in found if f.code == "MSH0115"] == [], service
+
+
+def test_a_ztunnel_restart_is_a_change_to_the_services_its_node_carries(ledger: MeshSnapshot) -> None:
+    """A ztunnel that restarted and is ready again passes the check, but its restart dropped the
+    connections of its node's ambient pods: the timeline dates it as a change touching their
+    services (statement-api's pod on demo-node-b), not as a change of nobody's."""
+    from datetime import timedelta
+
+    from meshobs.timeline.changes import changes_between
+
+    at = ledger.time - timedelta(minutes=3)
+    restarted = _ztunnels(ledger, lambda z: replace(z, restart_history=(
+        ContainerRestarts("istio-proxy", 1, at, "OOMKilled", 137),)) if z.node == "demo-node-b" else z)
+    assert _judged(restarted)[0] == "pass"
+    [change] = [c for c in changes_between(restarted, ledger.time - timedelta(minutes=10), ledger.time)
+                if c.kind == "restart"]
+    assert change.at == at and change.subject.startswith("Pod istio-system/ztunnel-")
+    assert STATEMENTS in change.services and change.detail == "OOMKilled"

@@ -148,8 +148,14 @@ def _pod_changes(snapshot: MeshSnapshot) -> Iterable[Change]:
     for pod in snapshot.pods:
         if pod.workload is not None:
             by_workload[pod.workload].append(pod)
+    carried = _carried_by_node(snapshot)
     for wref, pods in sorted(by_workload.items()):
         services = tuple(snapshot.services_of(wref))
+        if any(p.node_proxy for p in pods):
+            # Ambient's node proxy (ztunnel) serves no Service of its own: its rollout or restart
+            # touches the services whose ambient pods run on its nodes (their connections drop).
+            services = tuple(sorted({s for p in pods if p.node_proxy for s in carried.get(p.node or "", ())},
+                                    key=lambda s: (s.namespace, s.name))) or services
         starts = sorted(p.started for p in pods if p.started is not None)
         if starts:
             # Pods that started within a few minutes of the newest one are one rollout.
@@ -162,8 +168,18 @@ def _pod_changes(snapshot: MeshSnapshot) -> Iterable[Change]:
             dated = [(r.last_at, r) for r in p.restart_history if r.last_at is not None]
             if dated:
                 at, last = max(dated, key=lambda x: x[0])
+                touched = tuple(carried.get(p.node or "", ())) if p.node_proxy else services
                 yield Change(at, "restart", f"Pod {p.namespace}/{p.name}", "restarted",
-                             last.reason or last.waiting or "", services)
+                             last.reason or last.waiting or "", touched)
+
+
+def _carried_by_node(snapshot: MeshSnapshot) -> dict[str, list[ServiceRef]]:
+    """The services whose ambient pods each node's proxy (ztunnel) carries, by node."""
+    out: dict[str, set[ServiceRef]] = defaultdict(set)
+    for pod in snapshot.pods:
+        if pod.ambient and pod.node and pod.workload is not None:
+            out[pod.node].update(snapshot.services_of(pod.workload))
+    return {node: sorted(refs, key=lambda s: (s.namespace, s.name)) for node, refs in out.items()}
 
 
 # -- Envoy -----------------------------------------------------------------------------------
