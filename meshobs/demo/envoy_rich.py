@@ -238,7 +238,7 @@ class RichMeshView(MeshView):
                         routes = []
                         for rule in vs["spec"].get("http", []):
                             d = rule["route"][0]["destination"]
-                            dport = d.get("port", {}).get("number", self._port_or(d["host"], vs_ns))
+                            dport = d.get("port", {}).get("number") or self._port_or(d["host"], vs_ns)
                             target = d["host"] if "." in d["host"] else fqdn(d["host"], vs_ns)
                             routes.append({"match": {"prefix": ((rule.get("match") or [{}])[0].get("uri") or {})
                                                      .get("prefix", "/")},
@@ -258,10 +258,10 @@ class RichMeshView(MeshView):
             for name, hosts in sorted(vhosts.items())]}
 
     def _port_or(self, host: str, ns: str) -> int:
-        try:
-            return self._port(host, ns)
-        except StopIteration:
-            return 80
+        """The port of the Service ``host`` names (short, in ``ns``, or ``name.namespace...``);
+        80 for a host that is no Service of the mesh."""
+        name, _, rest = host.partition(".")
+        return self._ports.get((name, rest.split(".", 1)[0] if rest else ns), 80)
 
     def clusters_dump(self, pod: PodSpec, clusters: list[ClusterView]) -> dict[str, Any]:
         dump = super().clusters_dump(pod, clusters)

@@ -22,6 +22,7 @@ from . import (
     failures,
     healthy,
     ingress,
+    labresults,
     ledger,
     nack,
     nodata,
@@ -69,6 +70,7 @@ LIBRARY: dict[str, Callable[[], Scenario]] = {
     "checkin-noisy": checkin.checkin_noisy,
     "ledger-day": ledger.ledger_day,
     "ledger-night": ledger.ledger_night,
+    "labresults-noisy": labresults.labresults_noisy,
 }
 
 
