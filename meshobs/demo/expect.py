@@ -31,6 +31,7 @@ CAUSE_KINDS = {
     "control-plane": "istiod is not ready, fails pushes, or a proxy has not acknowledged a push",
     "config-change": "a configuration change shortly before the fault started",
     "circuit-breaker": "a DestinationRule's connection pool is too small for the load: callers shed requests (503 UO)",
+    "rate-limited": "a local rate limit (an EnvoyFilter's token bucket) refuses part of a service's requests (429 RL)",
     "subset-no-pods": "a DestinationRule subset behind a route selects no pods",
     "authorization-unknown-principal": "an AuthorizationPolicy allows only a principal no workload has",
     "no-data": "the window holds no samples: traffic could not be checked",
