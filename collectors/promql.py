@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from meshobs.model import ResponseStat, ServiceRef, WorkloadRef
-from meshobs.model.traffic import GRPC_HTTP_EQUIVALENT
+from meshobs.model.traffic import GRPC_HTTP_EQUIVALENT, LOCAL_LIMIT
 
 # Labels that identify an edge (and the nodes it joins) in every query.
 EDGE_LABELS = (
@@ -98,10 +98,15 @@ class Query:
     phase: str
     quantile: float | None = None
     selector: str = ""  # fixed matchers (range queries)
-    # A second set of fixed matchers whose series are read too (PromQL ``or`` of the two rates):
-    # what one matcher set cannot say, e.g. a 5xx OR a failed gRPC status inside a 200. Keep the
-    # two disjoint (they are summed as one answer).
-    also: str = ""
+    # More sets of fixed matchers whose series are read too (PromQL ``or`` of the rates): what
+    # one matcher set cannot say, e.g. a 5xx OR a failed gRPC status inside a 200 OR a 429 the
+    # proxy's rate limit answered. Keep them disjoint (they are summed as one answer).
+    also: tuple[str, ...] = ()
+    # Matcher sets read too while the query fits in one query string with its neighbourhood's
+    # matchers, dropped first when it would not (the scope is repeated in every set): a
+    # refinement of what ``selector`` and ``also`` count (the proxy's rate-limit refusals among
+    # the errors), never their substance (see collectors.prometheus.fetch._narrowed).
+    spare: tuple[str, ...] = ()
     positive: bool = False  # drop idle series (``> 0``)
     buckets: bool = False  # the histogram's bucket rates summed by ``le`` and ``labels``
     edge_rule: bool = False  # may read meshobs's edge-level recorded copy (EDGE_FAMILIES)
@@ -109,7 +114,7 @@ class Query:
     @property
     def selectors(self) -> tuple[str, ...]:
         """The fixed matcher sets, any of which selects a series (``selector``, then ``also``)."""
-        return (self.selector, self.also) if self.also else (self.selector,)
+        return (self.selector, *self.also, *self.spare)
 
     @property
     def histogram(self) -> bool:
@@ -133,12 +138,14 @@ class Query:
         return f"{self.family}_count" if self.histogram else self.family
 
     def render(self, window: str, *, recorded: bool = False, scope: tuple[str, ...] = (),
-               edge: bool = False) -> str:
+               edge: bool = False, lean: bool = False) -> str:
         """The PromQL over the rate window ``window`` (``5m``), narrowed to ``scope`` (each item
         a set of matchers, any of which selects a series; empty: the whole mesh). ``edge``: read
-        the edge-level recorded series (see EDGE_FAMILIES), which carry exactly ``labels``."""
+        the edge-level recorded series (see EDGE_FAMILIES), which carry exactly ``labels``.
+        ``lean``: without the ``spare`` matcher sets."""
         metric = self.metric(recorded, edge)
-        sets = [",".join(m for m in (fixed, s) if m) for fixed in self.selectors for s in scope] or list(self.selectors)
+        fixed_sets = (self.selector, *self.also) if lean else self.selectors
+        sets = [",".join(m for m in (fixed, s) if m) for fixed in fixed_sets for s in scope] or list(fixed_sets)
         rates = " or ".join(f"rate({metric}{{{m}}}[{window}])" if m else f"rate({metric}[{window}])"
                             for m in sets)
         if len(sets) > 1:
@@ -203,6 +210,11 @@ def _grpc_statuses(failed: Callable[[ResponseStat], bool]) -> str:
 
 
 GRPC_ERRORS = f'grpc_response_status=~"{_grpc_statuses(lambda r: r.is_error)}",response_code!~"5..|0"'
+# ... and the requests the proxy's local rate limit refused (429 with flag RL: ResponseStat.
+# is_error), kept apart from GRPC_ERRORS by their status (a gRPC call so refused is answered
+# 200 with UNAVAILABLE, GRPC_ERRORS's).
+LIMITED = (f'response_code="429",response_flags=~"(.*,)?{LOCAL_LIMIT}(,.*)?",'
+           f'grpc_response_status!~"{_grpc_statuses(lambda r: r.is_error)}"')
 # What the ranking walk counts as a failed call (meshobs.callgraph.failed, not imported here: it
 # brings the checks): errors and refusals, gRPC's refusals (7 PERMISSION_DENIED = 403,
 # 16 UNAUTHENTICATED = 401) among them.
@@ -225,7 +237,7 @@ GRAPH_QUERIES: dict[str, Query] = {q.name: q for q in (
     # benchmarks/results/live5k-s21.md).
     # gRPC calls failed inside an HTTP 200 too (FAILED_GRPC, the second matcher set).
     Query("failing", REQUESTS, (*EDGE_KEY_LABELS, "request_protocol", "response_code", "response_flags",
-                                "grpc_response_status"), GRAPH, selector=FAILED_CODES, also=FAILED_GRPC,
+                                "grpc_response_status"), GRAPH, selector=FAILED_CODES, also=(FAILED_GRPC, LIMITED),
           positive=True),
     # The same for TCP, whose connections carry no status code: those that ended with an Envoy
     # flag (UF, UO, UH...: refused, overflowing, no healthy upstream), counted when they close.
@@ -456,7 +468,7 @@ SERIES_POINTS = 20
 RANGE_QUERIES: dict[str, Query] = {q.name: q for q in (
     Query("requests", REQUESTS, SERIES_LABELS, SCOPED, selector='reporter="destination"'),
     Query("errors", REQUESTS, SERIES_LABELS, SCOPED, selector=f'reporter="destination",{ERROR_CODES}',
-          also=f'reporter="destination",{GRPC_ERRORS}'),
+          also=(f'reporter="destination",{GRPC_ERRORS}',), spare=(f'reporter="destination",{LIMITED}',)),
     Query("latency_p99", DURATION, SERIES_LABELS, SCOPED, quantile=0.99, selector='reporter="destination"'),
 )}
 
@@ -472,12 +484,13 @@ def series_rate_window_s(window_s: float) -> float:
     return max(60.0, 2 * series_step_s(window_s))
 
 
-def render_range(name: str, window_s: float, *, recorded: bool = False, scope: tuple[str, ...] = ()) -> str:
+def render_range(name: str, window_s: float, *, recorded: bool = False, scope: tuple[str, ...] = (),
+                 lean: bool = False) -> str:
     """The PromQL of range query ``name`` for a snapshot window of ``window_s`` seconds."""
     from meshobs.durations import format_duration
 
     return RANGE_QUERIES[name].render(format_duration(series_rate_window_s(window_s)),
-                                      recorded=recorded, scope=scope)
+                                      recorded=recorded, scope=scope, lean=lean)
 
 
 # -- the longer history "what changed" reads (meshobs.timeline) -------------------------------
@@ -493,7 +506,7 @@ HISTORY_LABELS = ("reporter", "source_workload", "source_workload_namespace",
                   "destination_service_name", "destination_service_namespace")
 HISTORY_QUERIES: dict[str, Query] = {q.name: q for q in (
     Query("requests", REQUESTS, HISTORY_LABELS, SCOPED),
-    Query("errors", REQUESTS, HISTORY_LABELS, SCOPED, selector=ERROR_CODES, also=GRPC_ERRORS),
+    Query("errors", REQUESTS, HISTORY_LABELS, SCOPED, selector=ERROR_CODES, also=(GRPC_ERRORS,), spare=(LIMITED,)),
     Query("latency_p99", DURATION, SERIES_LABELS, SCOPED, quantile=0.99, selector='reporter="destination"'),
 )}
 
@@ -516,9 +529,10 @@ def history_rate_window_s(step_s: float) -> float:
     return max(60.0, 2 * step_s)
 
 
-def render_history(name: str, span_s: float, *, recorded: bool = False, scope: tuple[str, ...] = ()) -> str:
+def render_history(name: str, span_s: float, *, recorded: bool = False, scope: tuple[str, ...] = (),
+                   lean: bool = False) -> str:
     """The PromQL of history query ``name`` for a history of ``span_s`` seconds."""
     from meshobs.durations import format_duration
 
     rate_window = history_rate_window_s(history_step_s(span_s))
-    return HISTORY_QUERIES[name].render(format_duration(rate_window), recorded=recorded, scope=scope)
+    return HISTORY_QUERIES[name].render(format_duration(rate_window), recorded=recorded, scope=scope, lean=lean)

@@ -86,7 +86,7 @@ MEMBERS = (ASSEMBLED, MEMBER)  # in archive order, right after bundle.json
 # Bump whenever a normaliser's or assembly's output changes for the same payloads (a model
 # class's change is caught by version() on its own): a bundle's model made by the older code is
 # then not used.
-REVISION = 2
+REVISION = 3
 # MESHOBS_MODEL_CACHE=0 (or --no-model-cache): never read a bundle's model.
 ENV = "MESHOBS_MODEL_CACHE"
 

@@ -143,21 +143,31 @@ def test_the_students_caller_fails_and_the_envoyfilter_ranks_first() -> None:
     first = doc["findings"][0]
     assert points_at_the_limited_service(first), first
     assert first["subject"] == FILTER_SUBJECT
-    # The symptom it explains is enrol-api's own 20 % of 503.
     codes = [(f["code"], f["subject"]) for f in doc["findings"]]
     assert ("MSH0401", "Service enrol/enrol-api") in codes
-    assert first["explains"] == ["MSH0401 Service enrol/enrol-api"]
+    # It explains section-capacity's refusals (429 RL, counted as errors: the mesh refused them)
+    # and enrol-api's 503s: the whole chain, the callee's first.
+    assert first["explains"][0] == "MSH0401 Service courses/section-capacity"
+    assert "MSH0401 Service enrol/enrol-api" in first["explains"]
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "meshobs ranks the EnvoyFilter first only as 'changed 7 min before the errors' (MSH0290): its "
-    "evidence is the creation time, the lead and the error ratio of enrol-api; nothing says the "
-    "callee answered 429, that the flag was RL (local rate limit), or quotes the token bucket or "
-    "http_local_rate_limit.rate_limited. 429 is not an error (ResponseStat.is_error: 5xx and no "
-    "response) and no check reads RL, the limiter's stats or the EnvoyFilter's patch"))
+    "the first finding is MSH0290 (the EnvoyFilter, created 7 min before the onset): its own "
+    "evidence is the change, the lead and the error ratio; the 429 RL is in the MSH0401 on "
+    "section-capacity it explains, ranked second. Nothing reads the EnvoyFilter's local_ratelimit "
+    "patch, its token bucket or the limiter's http_local_rate_limit.rate_limited counters"))
 def test_the_first_finding_says_the_callee_refused_with_429_rl() -> None:
     first = json.loads(diagnose("enrol-api").stdout)["findings"][0]
     assert names_the_rate_limit(first), first
+
+
+def test_the_callees_refusals_rank_right_after_the_change_that_made_them() -> None:
+    """The sidecar's refusals are errors of section-capacity (429 with flag RL, as its own proxy
+    reported them; enrol-api's proxy relayed a plain 429): the walk goes down to it."""
+    second = json.loads(diagnose("enrol-api").stdout)["findings"][1]
+    assert second["subject"] == "Service courses/section-capacity"
+    assert names_the_rate_limit(second) and second["caused_by"] == [f"MSH0290 {FILTER_SUBJECT}"]
+    assert second["evidence"]["by_flag"]["RL"]["meaning"] == "rate limited locally"
 
 
 def evening_before() -> Report:
@@ -182,23 +192,14 @@ def test_with_the_filter_applied_the_evening_before_enrol_api_still_fails() -> N
     assert report.findings and report.findings[0].severity.value == "error"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "without a change within change_lookback_s (600 s) of the onset, nothing ties enrol-api's 503s "
-    "to section-capacity: the hop carries 429s, which are not errors, so the ranking's walk "
-    "(engine/evidence.py) stops at enrol-api and the only finding is MSH0401 on enrol-api itself, "
-    "by_flag '-' with the hint 'at the application itself'; the EnvoyFilter is not named at all"))
 def test_with_the_filter_applied_the_evening_before_the_first_finding_still_points_at_section_capacity() -> None:
+    """No change near the onset to tie it to: the hop's refusals alone take the walk down."""
     first = evening_before().findings[0]
     assert first.subject in AT_THE_LIMITED_SERVICE, (first.code, first.subject)
 
 
 # -- what diagnose says: the rate-limited service --------------------------------------------
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "diagnose section-capacity: 'No findings', status healthy, exit 0, while its sidecars refuse 20 % "
-    "of 150 req/s with 429 RL: traffic.error_rate counts 5xx and no response only, and no check "
-    "judges 4xx answered by the proxy itself (RL), the local rate limit's stats or the EnvoyFilter "
-    "selecting its pods (MSH0290 is filed on the caller whose symptom started, not here)"))
 def test_the_rate_limited_service_is_failing_with_the_limit_named() -> None:
     result = diagnose("section-capacity")
     doc = json.loads(result.stdout)
@@ -208,10 +209,18 @@ def test_the_rate_limited_service_is_failing_with_the_limit_named() -> None:
     assert names_the_rate_limit(first) or first["subject"] == FILTER_SUBJECT, first
 
 
-def test_what_the_rate_limited_service_gets_today() -> None:
-    """Recorded so a change in the answer is seen: healthy, no finding, the EnvoyFilter only in
-    the timeline."""
-    result = diagnose("section-capacity")
-    doc = json.loads(result.stdout)
-    assert (result.exit_code, doc["status"], doc["findings"]) == (0, "healthy", [])
-    assert FILTER_SUBJECT in json.dumps(doc["timeline"])
+def test_the_rate_limited_services_own_finding_counts_the_refusals() -> None:
+    """Its MSH0401 counts the sidecars' refusals as its errors (a fifth of 150 req/s), by flag RL."""
+    doc = json.loads(diagnose("section-capacity").stdout)
+    [own] = [f for f in doc["findings"] if (f["code"], f["subject"]) == ("MSH0401", "Service courses/section-capacity")]
+    assert own["evidence"]["error_ratio"] == pytest.approx(0.2)
+    assert set(own["evidence"]["by_flag"]) == {"RL"} and set(own["evidence"]["by_code"]) == {"429"}
+
+
+def test_the_rate_limited_services_finding_is_tied_to_the_envoyfilter() -> None:
+    """Its refusals' onset is timed on its own series (the history counts 429 RL as errors), 7 min
+    after the EnvoyFilter's creation."""
+    doc = json.loads(diagnose("section-capacity").stdout)
+    [own] = [f for f in doc["findings"] if (f["code"], f["subject"]) == ("MSH0401", "Service courses/section-capacity")]
+    assert FILTER_SUBJECT in own["evidence"]["after_change"]
+    assert doc["findings"][0]["subject"] == FILTER_SUBJECT

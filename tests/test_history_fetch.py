@@ -103,6 +103,16 @@ def test_many_failing_services_sharing_prefixes_are_timed_with_compact_matchers(
     assert len(history) == len(HISTORY_QUERIES)
     assert all('service_name=~"service-with-a-long-name-(' in q for q in history)
     assert raw.meta["history"]["covers"] == "the 300 services with failing requests"  # type: ignore[attr-defined]
+    # With the rate-limit refusals' matcher set (Query.spare) the errors query would not fit: it
+    # is timed without them rather than not at all.
+    [errors] = [q for q in history if 'response_code=~"5..|0"' in q]
+    assert 'response_code="429"' not in errors
+
+
+def test_a_small_neighbourhoods_errors_count_the_rate_limit_refusals() -> None:
+    history, _raw = fetch([row("web-v1", "cart", "503")])
+    [errors] = [q for q in history if 'response_code=~"5..|0"' in q]
+    assert 'response_code="429",response_flags=~"(.*,)?RL(,.*)?"' in errors
 
 
 def test_diagnose_service_times_its_neighbourhood_in_the_same_wave() -> None:

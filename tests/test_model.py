@@ -211,6 +211,15 @@ def test_assembly_reads_edges_with_shared_ends_as_edges_with_equal_copies() -> N
     assert cart.mesh is Mesh.ISTIO and cart.services == (CART, other)
 
 
+@pytest.mark.parametrize(("code", "flags", "error"), [
+    ("429", "RL", True), ("429", "UO,RL", True), ("429", "-", False), ("429", "RLSE", False),
+    ("403", "RL", False), ("503", "RL", True)])
+def test_a_refusal_of_the_proxys_local_rate_limit_is_an_error(code: str, flags: str, error: bool) -> None:
+    # 429 with flag RL: the mesh refused the request; a 429 the application answered is the
+    # caller's business, as every 4xx.
+    assert ResponseStat(code, flags, 1.0).is_error is error
+
+
 @pytest.mark.parametrize("code", ["", "0", "00", "0xx", "5", "5xx", "503", "4xx", "404", "200", "unknown",
                                   "not failed", "\u0665", " 5", "x5"])
 def test_an_error_is_what_its_code_class_says(code: str) -> None:

@@ -563,3 +563,32 @@ def test_the_grpc_failure_matchers_are_the_models_rules() -> None:
     assert statuses(GRPC_ERRORS) == {s for s, r in calls.items() if r.is_error} == {"2", "4", "12", "13", "14", "15"}
     assert statuses(FAILED_GRPC) == {s for s, r in calls.items() if failed(r)} == {"2", "4", "7", "12", "13", "14",
                                                                                      "15", "16"}
+
+
+def test_the_callees_rate_limit_refusals_are_named_in_the_callers_view() -> None:
+    """A request the callee's sidecar refused by its local rate limit is 429 with flag RL in the
+    destination's view; the caller's proxy only relays the 429 (no flag). As many of the caller's
+    plain 429s as the callee's proxy refused carry its flag, so they count as errors of the edge
+    (ResponseStat.is_error); the rest were the application's own 429s, the caller's business."""
+    traffic = [t for t in generated_traffic(10) if t.protocol == "http"][:1]
+    raw = prometheus_source(traffic, T, 300.0)
+    payload = raw.get("query:requests")
+    assert payload is not None
+    data = json.loads(payload.body or "")
+    added = []
+    for s in data["result"]:
+        if s["metric"].get("response_code") != "200":
+            continue
+        side = s["metric"]["reporter"]
+        flags, rps = ("-", "10") if side == "source" else ("RL", "4")
+        added.append({"metric": {**s["metric"], "response_code": "429", "response_flags": flags},
+                      "value": [s["value"][0], rps]})
+    assert {a["metric"]["reporter"] for a in added} == {"source", "destination"}
+    data["result"] += added
+    payload.body = json.dumps(data)
+    (edge,) = prom.normalize(raw, CTX).edges
+    assert edge.reporter is Reporter.BOTH
+    limited = {(r.code, r.flags): r.rate for r in edge.responses if r.code == "429"}
+    assert limited == {("429", "RL"): pytest.approx(4.0), ("429", "-"): pytest.approx(6.0)}
+    assert edge.error_rate == pytest.approx(4.0 + sum(r.rate for r in edge.responses if r.code.startswith("5")))
+    assert edge.destination_error_rate >= 4.0

@@ -128,7 +128,7 @@ def test_compact_matchers_find_the_same(live: tuple[LiveDemo, Config], mesh_wide
     (forced here: the plain ones are skipped) give a front end the findings of a mesh-wide run."""
     config = live[1]
     narrowed = prom_fetch._narrowed
-    monkeypatch.setattr(prom_fetch, "_narrowed", lambda text, *scopes: narrowed(text, *scopes[-1:]))
+    monkeypatch.setattr(prom_fetch, "_narrowed", lambda text, *scopes, **kw: narrowed(text, *scopes[-1:], **kw))
     frontend = next(s for s in sorted(s.ref for s in mesh_wide.services)
                     if s.name.startswith("web-") and diagnose(mesh_wide, s).findings)
     bundle = collect(config, question=scoped_question(str(frontend), None))

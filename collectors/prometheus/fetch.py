@@ -241,14 +241,15 @@ class PrometheusCollector:
         narrow = ctx.phase == "scoped"
         window = format_duration(ctx.window_s)
 
-        def text(prefix: str, q: Query, rules: bool, s: tuple[str, ...]) -> str:
+        def text(prefix: str, q: Query, rules: bool, s: tuple[str, ...], lean: bool = False) -> str:
             if prefix == "query":
-                return q.render(window, recorded=rules, scope=s, edge=EDGE_PREFIX + q.family in recorded)
-            return render_range(q.name, ctx.window_s, recorded=rules, scope=s)
+                return q.render(window, recorded=rules, scope=s, edge=EDGE_PREFIX + q.family in recorded, lean=lean)
+            return render_range(q.name, ctx.window_s, recorded=rules, scope=s, lean=lean)
 
         def job(prefix: str, q: Query) -> _Job:
             scopes = [functools.partial(_matchers, ctx.scope, q, c) for c in (False, True)] if narrow else []
-            promql, scoped = _narrowed(functools.partial(text, prefix, q, q.rule_family in recorded), *scopes)
+            promql, scoped = _narrowed(functools.partial(text, prefix, q, q.rule_family in recorded), *scopes,
+                                       spare=bool(q.spare))
             return _Job(f"{prefix}:{q.name}", q, promql, scoped)
 
         jobs: list[_Job] = []
@@ -302,7 +303,7 @@ class PrometheusCollector:
             text = functools.partial(_history_text, q, span, q.rule_family in recorded)
             scopes = ((_given(into), lambda: compact[1]() or compact[0]()) if q.into_only
                       else (_given(where), compact[0]))
-            promql, fits = _narrowed(text, *scopes)
+            promql, fits = _narrowed(text, *scopes, spare=bool(q.spare))
             if not fits:
                 why = f"{what} is too large for one history query" if where else f"{what}: nothing to time"
                 raw.meta["history"] = {**note, "skipped": why}
@@ -379,8 +380,8 @@ def _in_sending_order(jobs: list[_Job], factor: int) -> list[_Job]:
     return heavy[:factor] + rest + heavy[factor:]
 
 
-def _history_text(query: Query, span: float, recorded: bool, scope: tuple[str, ...]) -> str:
-    return render_history(query.name, span, recorded=recorded, scope=scope)
+def _history_text(query: Query, span: float, recorded: bool, scope: tuple[str, ...], lean: bool = False) -> str:
+    return render_history(query.name, span, recorded=recorded, scope=scope, lean=lean)
 
 
 # The control-plane query as a job of the plan (its PromQL is built by control_plane_query).
@@ -407,15 +408,19 @@ def _given(value: tuple[str, ...]) -> Callable[[], tuple[str, ...]]:
     return lambda: value
 
 
-def _narrowed(text: Callable[[tuple[str, ...]], str], *scopes: Callable[[], tuple[str, ...]]) -> tuple[str, bool]:
+def _narrowed(text: Callable[..., str], *scopes: Callable[[], tuple[str, ...]],
+              spare: bool = False) -> tuple[str, bool]:
     """The query narrowed to the neighbourhood with the first of ``scopes`` (the same matchers,
     plain then compact; each written only when the ones before it did not fit) that fits in one
-    query string, else mesh-wide."""
-    for matchers in scopes:
-        if scope := matchers():
-            scoped = text(scope)
-            if len(scoped) <= MAX_QUERY_CHARS:
-                return scoped, True
+    query string, else mesh-wide. A query with ``spare`` matcher sets (Query.spare) that does
+    not fit with them is tried again without them before it goes mesh-wide: the neighbourhood's
+    errors, less the rate-limit refusals, rather than the whole mesh's or none."""
+    for lean in (False, True) if spare else (False,):
+        for matchers in scopes:
+            if scope := matchers():
+                scoped = text(scope, lean=lean)
+                if len(scoped) <= MAX_QUERY_CHARS:
+                    return scoped, True
     return text(()), False
 
 

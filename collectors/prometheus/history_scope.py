@@ -31,8 +31,9 @@ from .labels import UNKNOWN
 
 
 def failing(requests: Payload | None) -> tuple[set[ServiceRef], set[WorkloadRef]] | None:
-    """The services answering 5xx (or nothing, or a failed gRPC status) in the requests answer, and the workloads that
-    sent those requests; None when the answer is missing or unreadable."""
+    """The services answering 5xx (or nothing, a failed gRPC status, a rate-limit refusal) in the
+    requests answer, and the workloads that sent those requests; None when the answer is missing
+    or unreadable."""
     if requests is None or not requests.ok or not requests.has_body():
         return None
     try:
@@ -47,7 +48,7 @@ def failing(requests: Payload | None) -> tuple[set[ServiceRef], set[WorkloadRef]
         if not isinstance(m, dict):
             continue
         # The model's one definition of an error (a gRPC status failed inside a 200 too).
-        if not ResponseStat(str(m.get("response_code") or "0"), "-", 0.0,
+        if not ResponseStat(str(m.get("response_code") or "0"), str(m.get("response_flags") or "-"), 0.0,
                             str(m.get("grpc_response_status") or "")).is_error:
             continue
         name, ns = m.get("destination_service_name"), m.get("destination_service_namespace")

@@ -9,7 +9,7 @@ scoped phase's answers: those are narrowed to the neighbourhood, a small read.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from meshobs.model import (
     Edge,
@@ -24,7 +24,7 @@ from meshobs.model import (
     Workload,
     WorkloadRef,
 )
-from meshobs.model.traffic import NOT_FAILED
+from meshobs.model.traffic import LOCAL_LIMIT, NOT_FAILED
 
 from ..promql import LATENCY_QUERIES, QUERIES, histogram_quantile
 from .labels import UNKNOWN
@@ -298,6 +298,8 @@ def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:
         Reporter.SOURCE if src_active else Reporter.DESTINATION)
     responses = tuple(ResponseStat(code, flags, rate, grpc)
                       for (code, flags, grpc), rate in sorted(chosen.responses.items()))
+    if chosen is src and dst_active and ("429", "-", "") in src.responses:
+        responses = _refusals_carried(responses, dst.responses)
     latency = None
     # The chosen reporter's quantiles; the other's when the chosen one recorded nothing (NaN).
     for sd in (chosen, dst if chosen is src else src):
@@ -328,6 +330,28 @@ def _edge(key: _EdgeKey, f: _EdgeFacts) -> Edge | None:
                                     for (code, flags, grpc), rate in sorted(dst.responses.items())) if both else (),
         destination_latency=_latency(dst) if both else None,
     )
+
+
+def _refusals_carried(responses: tuple[ResponseStat, ...],
+                      destination: dict[tuple[str, str, str], float]) -> tuple[ResponseStat, ...]:
+    """The caller's view with the destination proxy's refusals named: a request the callee's
+    sidecar refused by its local rate limit is answered 429 with flag RL there, and the caller's
+    proxy, which only relays that answer, reports a plain 429. As many of the caller's plain 429s
+    as the destination's proxy refused carry its flag (ResponseStat.is_error: the mesh refused
+    them); the rest were the application's own answer."""
+    refused = sum(rate for (code, flags, _grpc), rate in destination.items()
+                  if code == "429" and LOCAL_LIMIT in flags.split(","))
+    out: list[ResponseStat] = []
+    for r in responses:
+        if refused > 0 and r.code == "429" and r.flags == "-" and not r.grpc_status:
+            carried = min(r.rate, refused)
+            out.append(ResponseStat("429", LOCAL_LIMIT, carried, ""))
+            if r.rate > carried:
+                out.append(replace(r, rate=r.rate - carried))
+            refused -= carried
+        else:
+            out.append(r)
+    return tuple(sorted(out, key=lambda r: (r.code, r.flags, r.grpc_status)))
 
 
 def _latency(sd: _Side) -> Latency | None:

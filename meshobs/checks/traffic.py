@@ -225,7 +225,8 @@ def _failing_version(service: ServiceRef, inbound: list[Edge], settings: Setting
 # A version taking at least this share of a service's calls is the one in service, not a canary.
 _MOST = 0.5
 _ERROR_HINT = ("the response flags say where it failed: UH/UF point at the destination's endpoints, "
-               "UO at a circuit breaker, UC at mTLS, NR at routing, '-' at the application itself")
+               "UO at a circuit breaker, RL at the callee's local rate limit, UC at mTLS, NR at routing, "
+               "'-' at the application itself")
 # DC (downstream connection terminated) on most errors: the caller hung up before the answer
 # came (its own deadline, a client's cancel). The destination did not fail; it was slow, and
 # its logs show requests served: the flag hint above would send the reader there.

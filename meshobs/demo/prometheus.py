@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -273,28 +274,23 @@ def _value(v: float) -> str:
     return "NaN" if math.isnan(v) else repr(float(v))
 
 
+_MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
+
+
 def _selected(labels: dict[str, str], selector: str) -> bool:
     """The tiny subset of PromQL matchers the queries use: ``a="b"``, ``a!="b"``, ``a=~"re"`` and
-    ``a!~"re"``."""
-    import re
-
-    for matcher in filter(None, selector.split(",")):
-        if "!~" in matcher:
-            name, pattern = matcher.split("!~")
-            if re.fullmatch(pattern.strip('"'), labels.get(name, "")):
-                return False
-        elif "!=" in matcher:
-            name, value = matcher.split("!=")
-            if labels.get(name, "") == value.strip('"'):
-                return False
-        elif "=~" in matcher:
-            name, pattern = matcher.split("=~")
-            if not re.fullmatch(pattern.strip('"'), labels.get(name, "")):
-                return False
-        else:
-            name, value = matcher.split("=")
-            if labels.get(name) != value.strip('"'):
-                return False
+    ``a!~"re"``, separated by commas (a comma inside a quoted value is the value's)."""
+    for m in _MATCHER.finditer(selector):
+        name, op, value = m.groups()
+        have = labels.get(name, "")
+        if op == "=~" and not re.fullmatch(value, have):
+            return False
+        if op == "!~" and re.fullmatch(value, have):
+            return False
+        if op == "!=" and have == value:
+            return False
+        if op == "=" and labels.get(name) != value:
+            return False
     return True
 
 

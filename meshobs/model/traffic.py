@@ -124,17 +124,23 @@ class ResponseStat:
     @property
     def is_error(self) -> bool:
         """5xx and "no response" count as errors (Istio's success-rate definition), gRPC
-        statuses by their HTTP equivalent."""
+        statuses by their HTTP equivalent; and a request the proxy refused on its own, by its
+        local rate limit (429 with response flag RL): the mesh's doing, never the client's. A 429
+        the application answered (no flag) is the caller's business, as every 4xx."""
         # ``code_class in ("5xx", "0")`` without formatting the class: every error count of every
         # edge asks it (~100k times in a --all's checklists at 5,000 services).
         code = self.code
         if (grpc := self.grpc_status) and grpc != "0" and code[:1] == "2":  # http_equivalent, inline
             code = GRPC_HTTP_EQUIVALENT.get(grpc, _GRPC_UNKNOWN)[1]
-        return not code or code == "0" or code[0] == "5"
+        return not code or code == "0" or code[0] == "5" or (code == "429" and LOCAL_LIMIT in self.flag_list)
 
     @property
     def flag_list(self) -> tuple[str, ...]:
         return tuple(f for f in self.flags.split(",") if f and f != "-")
+
+
+# Envoy's response flag for a request its local rate limit refused (answered 429 by the proxy).
+LOCAL_LIMIT = "RL"
 
 
 @dataclass(frozen=True, slots=True)
