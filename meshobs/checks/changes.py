@@ -18,9 +18,11 @@ from collections.abc import Iterable
 
 from meshobs.catalogue import Category
 from meshobs.model import MeshSnapshot, ServiceRef, WorkloadRef
-from meshobs.timeline import Onset, timeline_of
+from meshobs.timeline import ERRORS, Onset, timeline_of
 
 from .base import CouldNotCheck, Finding, Settings, check, finding
+from .intended import as_callers_see
+from .traffic import error_breakdown, outbound_edges
 
 
 @check("config.changed_before_onset", Category.CONFIG, ("history", "config"), ("MSH0290",),
@@ -38,26 +40,42 @@ def change_before_onset(snapshot: MeshSnapshot, service: ServiceRef, settings: S
             continue
         if onset.via is not None and timeline.onset(onset.via, onset.signal) is not None:
             continue  # the callee the change touches shows the symptom itself: filed there
-        yield _finding(onset, service)
+        yield _finding(onset, service, _failing_with(snapshot, onset))
     unchecked = timeline.unchecked_of(service)
     if unchecked and not mine:
         raise CouldNotCheck("; ".join(f"{u.signal}: {u.reason}" for u in unchecked))
 
 
-def _finding(onset: Onset, service: ServiceRef) -> Finding:
+def _failing_with(snapshot: MeshSnapshot, onset: Onset) -> str | None:
+    """How the requests fail now, in the words of the traffic checks ("429 RL = rate limited
+    locally, 30 req/s"): the change's finding ranks first, so it says what the change broke,
+    not only when -- whatever the failure class, read off the codes and flags the proxies saw."""
+    if onset.signal != ERRORS:
+        return None
+    if onset.via is not None:
+        edges = [e for e in outbound_edges(snapshot, onset.service) if e.destination == onset.via]
+    else:
+        edges = [e for e in snapshot.edges_into(onset.service) if e.destination_workload is not None]
+    _codes, _flags, top = error_breakdown(as_callers_see(snapshot, edges))
+    return None if top == "none" else top
+
+
+def _finding(onset: Onset, service: ServiceRef, failing_with: str | None) -> Finding:
     change = onset.change
     assert change is not None and onset.started is not None and onset.lead_s is not None
     lead = _lead(onset.lead_s)
+    level = _level(onset) + (f"; now mostly {failing_with}" if failing_with else "")
     return finding(
         "MSH0290", "config.changed_before_onset", change.subject, service=service,
         # The callers whose own calls show the onset: their proxies apply the change, so a
         # delivery fault on them explains it (meshobs.engine.delivery).
         workloads=[WorkloadRef(*e.split("/", 1)) for e in onset.edges if "/" in e],
         changed_object=change.subject, what=change.what, changed_at=_clock(change.at), lead=lead,
-        signal=onset.signal, started_at=_clock(onset.started), level=_level(onset),
+        signal=onset.signal, started_at=_clock(onset.started), level=level,
         evidence={"changed": change.at.isoformat(), **({"change": change.detail} if change.detail else {}),
                   f"{onset.signal}_started": onset.started.isoformat(), "lead_s": round(onset.lead_s, 1),
                   "before": _round(onset.before), "after": _round(onset.after), "seen_by": onset.view,
+                  **({"failing_with": failing_with} if failing_with else {}),
                   **({"edges": list(onset.edges)} if onset.edges else {}),
                   **({"through": str(onset.via)} if onset.via is not None else {})},
         magnitude=onset.after,

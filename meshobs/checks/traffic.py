@@ -122,7 +122,9 @@ def clusters_for(snapshot: MeshSnapshot, service: ServiceRef) -> list[tuple[Prox
     return out
 
 
-def _breakdown(edges: list[Edge]) -> tuple[dict[str, float], dict[str, dict[str, object]], str]:
+def error_breakdown(edges: list[Edge]) -> tuple[dict[str, float], dict[str, dict[str, object]], str]:
+    """The errors of ``edges`` by code and by Envoy response flag (each with its meaning), and the
+    commonest code and flag pair in words (``"none"`` without errors)."""
     by_code: dict[str, float] = defaultdict(float)
     by_flag: dict[str, float] = defaultdict(float)
     by_pair: dict[tuple[str, str], float] = defaultdict(float)
@@ -194,7 +196,7 @@ def _failing_version(service: ServiceRef, inbound: list[Edge], settings: Setting
         # Only when the siblings are healthy (or far better): otherwise the service as a whole fails.
         if other_ratio > settings.error_ratio and ratio < 5 * other_ratio:
             continue
-        _codes, by_flag, top = _breakdown(edges)
+        _codes, by_flag, top = error_breakdown(edges)
         share = rps / (rps + other_rps)
         evidence: dict[str, object] = {"workload": str(workload), "rps": _r(rps), "error_rps": _r(errors),
                                        "error_ratio": _r(ratio), "other_versions_error_ratio": _r(other_ratio),
@@ -266,7 +268,7 @@ def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
     judged = _judge(inbound, settings)
     if judged:
         rps, errors, ratio = judged
-        by_code, by_flag, top = _breakdown(inbound)
+        by_code, by_flag, top = error_breakdown(inbound)
         # One caller may have several edges (destination versions, protocols): sum them.
         per_caller: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         for e in inbound:
@@ -298,7 +300,7 @@ def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
         if not judged:
             continue
         rps, errors, ratio = judged
-        by_code, by_flag, top = _breakdown(by_dest[dest])
+        by_code, by_flag, top = error_breakdown(by_dest[dest])
         yield finding("MSH0402", "traffic.error_rate", f"Edge {service} -> {dest}", service=service,
                       evidence={"destination": str(dest), "rps": _r(rps), "error_rps": _r(errors),
                                 "error_ratio": _r(ratio), "threshold": settings.error_ratio,
@@ -313,7 +315,7 @@ def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
         errors = sum(e.error_rate for e in lost[dest])
         if errors <= 0:
             continue
-        by_code, by_flag, top = _breakdown(lost[dest])
+        by_code, by_flag, top = error_breakdown(lost[dest])
         yield finding("MSH0408", "traffic.error_rate", f"Edge {service} -> {dest}", service=service,
                       evidence={"destination": str(dest), "error_rps": _r(errors),
                                 "by_code": by_code, "by_flag": by_flag,
