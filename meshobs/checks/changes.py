@@ -26,7 +26,7 @@ from .traffic import error_breakdown, outbound_edges
 
 
 @check("config.changed_before_onset", Category.CONFIG, ("history", "config"), ("MSH0290",),
-       uses=("pods", "proxies", "certs", "graph"))
+       uses=("pods", "proxies", "certs", "graph", "requests"))  # requests: what fails now, as evidence
 def change_before_onset(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """A mesh resource touching the service changed right before its errors or latency started."""
     timeline = timeline_of(snapshot, settings)
