@@ -24,7 +24,7 @@ from meshobs.model import (
     Workload,
     WorkloadRef,
 )
-from meshobs.model.traffic import LOCAL_LIMIT, NOT_FAILED
+from meshobs.model.traffic import LOCAL_LIMIT, NOT_FAILED, limited_locally
 
 from ..promql import LATENCY_QUERIES, QUERIES, histogram_quantile
 from .labels import UNKNOWN
@@ -340,7 +340,7 @@ def _refusals_carried(responses: tuple[ResponseStat, ...],
     as the destination's proxy refused carry its flag (ResponseStat.is_error: the mesh refused
     them); the rest were the application's own answer."""
     refused = sum(rate for (code, flags, _grpc), rate in destination.items()
-                  if code == "429" and LOCAL_LIMIT in flags.split(","))
+                  if limited_locally(code, flags))
     out: list[ResponseStat] = []
     for r in responses:
         if refused > 0 and r.code == "429" and r.flags == "-" and not r.grpc_status:

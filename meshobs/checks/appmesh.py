@@ -159,7 +159,7 @@ def client_tls(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) 
 def resilience(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Requests to the service fail and its virtual nodes' listeners lack health checks or
     outlier detection (nothing takes the failing endpoints out of rotation)."""
-    inbound = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]
+    inbound = snapshot.served_edges(service)
     rps = sum(e.request_rate for e in inbound)
     errors = sum(e.error_rate for e in inbound)
     if rps <= 0 or rps < settings.min_request_rate or errors / rps <= settings.error_ratio:

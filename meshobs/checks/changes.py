@@ -55,7 +55,7 @@ def _failing_with(snapshot: MeshSnapshot, onset: Onset) -> str | None:
     if onset.via is not None:
         edges = [e for e in outbound_edges(snapshot, onset.service) if e.destination == onset.via]
     else:
-        edges = [e for e in snapshot.edges_into(onset.service) if e.destination_workload is not None]
+        edges = snapshot.served_edges(onset.service)
     _codes, _flags, top = error_breakdown(as_callers_see(snapshot, edges))
     return None if top == "none" else top
 

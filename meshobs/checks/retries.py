@@ -31,7 +31,7 @@ _BLIND = {Mesh.APPMESH: "CloudWatch and X-Ray report each call once, not the cal
 
 
 def _inbound(snapshot: MeshSnapshot, service: ServiceRef) -> list[Edge]:
-    edges = [e for e in as_callers_see(snapshot, snapshot.edges_into(service)) if e.destination_workload]
+    edges = as_callers_see(snapshot, snapshot.served_edges(service))
     if not any(e.request_rate > 0 for e in edges):
         raise CouldNotCheck(f"no requests into {service} in the window")
     return edges

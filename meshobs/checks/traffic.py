@@ -249,8 +249,7 @@ def _error_hint(by_flag: dict[str, dict[str, object]]) -> str:
 def error_rate(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Error ratio above the threshold on inbound requests, on each outbound destination, and
     on requests that never reached any destination workload."""
-    inbound = [e for e in as_callers_see(snapshot, snapshot.edges_into(service))
-               if e.destination_workload is not None]
+    inbound = as_callers_see(snapshot, snapshot.served_edges(service))
     by_dest: dict[ServiceRef, list[Edge]] = defaultdict(list)
     lost: dict[ServiceRef, list[Edge]] = defaultdict(list)
     for e in as_callers_see(snapshot, outbound_edges(snapshot, service)):
@@ -340,7 +339,7 @@ def worst_p99(edges: Iterable[Edge]) -> tuple[float, Edge] | None:
 
 def inbound_p99(snapshot: MeshSnapshot, service: ServiceRef) -> tuple[float, Edge] | None:
     """The service's p99 as the latency check judges it: its worst inbound edge's (ms)."""
-    return worst_p99(e for e in snapshot.edges_into(service) if e.destination_workload is not None)
+    return worst_p99(snapshot.served_edges(service))
 
 
 def _ms(value: float) -> str:
@@ -351,8 +350,8 @@ def _ms(value: float) -> str:
 @check("traffic.latency", Category.TRAFFIC, ("requests", "latency"), ("MSH0403", "MSH0404"), callers=True)
 def latency(snapshot: MeshSnapshot, service: ServiceRef, settings: Settings) -> Iterable[Finding]:
     """Inbound p99 above the threshold, or more than ``latency_regression`` times the baseline."""
-    inbound = [e for e in snapshot.edges_into(service) if e.destination_workload is not None]
-    worst = inbound_p99(snapshot, service)
+    inbound = snapshot.served_edges(service)
+    worst = worst_p99(inbound)
     if worst is None:
         _too_little_traffic(snapshot, service, [inbound], settings, "into")
         raise CouldNotCheck(f"no latency quantiles for the requests into {service} (a TCP service, or "

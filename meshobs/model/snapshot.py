@@ -169,6 +169,11 @@ class MeshSnapshot:
         """Edges whose destination is ``service`` (its callers)."""
         return list(self._index.edges_in.get(service, []))
 
+    def served_edges(self, service: ServiceRef) -> list[Edge]:
+        """Edges into ``service`` that reached one of its workloads: the calls it served, which
+        the checks judge it by (the others never reached a destination: NOT_REACHED)."""
+        return [e for e in self._index.edges_in.get(service, []) if e.destination_workload is not None]
+
     def edges_from_workload(self, workload: WorkloadRef) -> list[Edge]:
         return list(self._index.edges_out.get(workload, []))
 

@@ -132,7 +132,7 @@ class ResponseStat:
         code = self.code
         if (grpc := self.grpc_status) and grpc != "0" and code[:1] == "2":  # http_equivalent, inline
             code = GRPC_HTTP_EQUIVALENT.get(grpc, _GRPC_UNKNOWN)[1]
-        return not code or code == "0" or code[0] == "5" or (code == "429" and LOCAL_LIMIT in self.flag_list)
+        return not code or code == "0" or code[0] == "5" or limited_locally(code, self.flags)
 
     @property
     def flag_list(self) -> tuple[str, ...]:
@@ -141,6 +141,11 @@ class ResponseStat:
 
 # Envoy's response flag for a request its local rate limit refused (answered 429 by the proxy).
 LOCAL_LIMIT = "RL"
+
+
+def limited_locally(code: str, flags: str) -> bool:
+    """The proxy refused the request by its local rate limit: answered 429 with flag RL."""
+    return code == "429" and LOCAL_LIMIT in flags.split(",")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from meshobs.model import Layer, MeshSnapshot
 
 T = TypeVar("T")
 
-EDGE_LOOKUPS = ("edges", "edges_into", "edges_from", "edges_from_workload")
+EDGE_LOOKUPS = ("edges", "edges_into", "served_edges", "edges_from", "edges_from_workload")
 READS = {
     **dict.fromkeys((*EDGE_LOOKUPS, "callers", "callees"), "graph"),
     **dict.fromkeys(("proxies", "proxies_of"), "proxies"),
